@@ -1,0 +1,47 @@
+import { acquireDevice, NoAdapterError } from '../runtime/device.ts';
+
+/** Limits the compiler plans against, in the order doctor prints them. */
+const KEY_LIMITS = [
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxStorageBuffersPerShaderStage',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxComputeWorkgroupSizeZ',
+  'maxComputeWorkgroupsPerDimension',
+  'maxBindGroups',
+];
+
+export async function doctor(opts: { backend?: string; adapter?: string; allLimits?: boolean; json?: boolean }): Promise<number> {
+  let gpu;
+  try {
+    gpu = await acquireDevice({ backend: opts.backend, adapter: opts.adapter });
+  } catch (e) {
+    if (e instanceof NoAdapterError) {
+      console.error(e.message);
+      return 1;
+    }
+    throw e;
+  }
+  try {
+    const { info, limits } = gpu;
+    const shown = opts.allLimits ? Object.keys(limits).sort() : KEY_LIMITS;
+    if (opts.json) {
+      console.log(JSON.stringify({ adapter: info, f16: gpu.hasF16, features: [...gpu.features].sort(), limits }, null, 2));
+      return 0;
+    }
+    console.log(`adapter:     ${info.description || info.device}`);
+    console.log(`vendor:      ${info.vendor}  architecture: ${info.architecture}  device: ${info.device}`);
+    console.log(`backend:     ${info.backend}`);
+    console.log(`software:    ${info.isSoftware ? 'yes (CPU rasterizer: expect slow kernels; barriers are costly)' : 'no'}`);
+    console.log(`shader-f16:  ${gpu.hasF16 ? 'yes (f16 storage available)' : 'no (f32 storage)'}`);
+    console.log(`features:    ${[...gpu.features].sort().join(', ')}`);
+    console.log('limits:');
+    for (const k of shown) console.log(`  ${k.padEnd(36)} ${limits[k]}`);
+    return 0;
+  } finally {
+    gpu.destroy();
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * Headless WebGPU through Dawn (the `webgpu` npm package).
+ *
+ * Backend and adapter are chosen by option or by the PEFTGRAPH_BACKEND / PEFTGRAPH_ADAPTER
+ * environment variables (Dawn's own `backend=` and `adapter=` flags). The device is requested
+ * with the adapter's full limits, since the compiler plans buffers and bindings against them,
+ * and with shader-f16 where the adapter has it.
+ */
+import { create, globals } from 'webgpu';
+
+Object.assign(globalThis, globals);
+
+export interface DeviceOptions {
+  /** Dawn backend: vulkan, null, opengl, ... (env PEFTGRAPH_BACKEND). */
+  backend?: string;
+  /** Adapter name substring, as Dawn matches it (env PEFTGRAPH_ADAPTER). */
+  adapter?: string;
+  powerPreference?: GPUPowerPreference;
+  /** Request shader-f16 when the adapter has it (default true). */
+  f16?: boolean;
+}
+
+export interface AdapterSummary {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  backend: string;
+  isSoftware: boolean;
+}
+
+export interface Gpu {
+  readonly device: GPUDevice;
+  readonly adapter: GPUAdapter;
+  readonly info: AdapterSummary;
+  readonly limits: Readonly<Record<string, number>>;
+  readonly features: ReadonlySet<string>;
+  readonly hasF16: boolean;
+  /** Validation errors Dawn reported outside an error scope, oldest first. */
+  readonly uncapturedErrors: string[];
+  /** Set when the device was lost, with Dawn's reason. */
+  lostReason(): string | undefined;
+  /** Destroys the device and drops Dawn's instance so node can exit. */
+  destroy(): void;
+}
+
+export class NoAdapterError extends Error {
+  constructor(detail: string) {
+    super(
+      `peftgraph: no WebGPU adapter found (${detail}).\n` +
+        `  On Linux without a GPU, install Mesa's lavapipe (software Vulkan) and the Vulkan loader:\n` +
+        `    bash scripts/setup        # as root: adds bookworm-backports, installs mesa-vulkan-drivers libvulkan1, npm ci\n` +
+        `  Then check with: npx peftgraph doctor\n` +
+        `  Choose another backend/adapter with PEFTGRAPH_BACKEND=vulkan|null|... and PEFTGRAPH_ADAPTER=<name substring>.`,
+    );
+    this.name = 'NoAdapterError';
+  }
+}
+
+const SOFTWARE = /llvmpipe|lavapipe|swiftshader|software|warp/i;
+
+function limitsOf(adapter: GPUAdapter): Record<string, number> {
+  const out: Record<string, number> = {};
+  // GPUSupportedLimits exposes its fields as prototype getters, so walk with for..in.
+  for (const k in adapter.limits) {
+    const v = (adapter.limits as unknown as Record<string, unknown>)[k];
+    if (typeof v === 'number') out[k] = v;
+  }
+  return out;
+}
+
+export async function acquireDevice(opts: DeviceOptions = {}): Promise<Gpu> {
+  const backend = opts.backend ?? process.env.PEFTGRAPH_BACKEND;
+  const adapterName = opts.adapter ?? process.env.PEFTGRAPH_ADAPTER;
+  process.env.XDG_RUNTIME_DIR ??= '/tmp';
+  const flags: string[] = [];
+  if (backend) flags.push(`backend=${backend}`);
+  if (adapterName) flags.push(`adapter=${adapterName}`);
+
+  let gpu: GPU | null;
+  let adapter: GPUAdapter | null;
+  try {
+    gpu = create(flags);
+    adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
+  } catch (e) {
+    throw new NoAdapterError(`Dawn: ${(e as Error).message.split('\n')[0]}`);
+  }
+  if (!adapter) {
+    gpu = null;
+    throw new NoAdapterError(flags.length ? `flags: ${flags.join(' ')}` : 'Dawn found no Vulkan device');
+  }
+
+  const limits = limitsOf(adapter);
+  const wantF16 = (opts.f16 ?? true) && adapter.features.has('shader-f16');
+  const device = await adapter.requestDevice({
+    requiredLimits: limits,
+    requiredFeatures: wantF16 ? ['shader-f16'] : [],
+  });
+  const errors: string[] = [];
+  device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
+    errors.push(ev.error.message);
+  };
+  let lost: string | undefined;
+  let destroyed = false;
+  void device.lost.then((info) => {
+    if (!destroyed) lost = `${info.reason}: ${info.message}`;
+  });
+
+  const i = adapter.info;
+  const info: AdapterSummary = {
+    vendor: i.vendor,
+    architecture: i.architecture,
+    device: i.device,
+    description: i.description,
+    backend: backend ?? 'default (vulkan on Linux)',
+    isSoftware:
+      (i as { isFallbackAdapter?: boolean }).isFallbackAdapter === true ||
+      SOFTWARE.test(`${i.architecture} ${i.device} ${i.description}`),
+  };
+  return {
+    device,
+    adapter,
+    info,
+    limits,
+    features: new Set(device.features as unknown as Iterable<string>),
+    hasF16: wantF16,
+    uncapturedErrors: errors,
+    lostReason: () => lost,
+    destroy() {
+      if (destroyed) return;
+      destroyed = true;
+      device.destroy();
+      gpu = null; // Dawn keeps node alive while the instance is referenced.
+    },
+  };
+}
+
+/** Runs `fn` with a fresh device and always destroys it, so scripts exit cleanly. */
+export async function withDevice<T>(fn: (gpu: Gpu) => Promise<T>, opts?: DeviceOptions): Promise<T> {
+  const gpu = await acquireDevice(opts);
+  try {
+    return await fn(gpu);
+  } finally {
+    gpu.destroy();
+  }
+}

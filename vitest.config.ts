@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    // Dawn is a native addon: separate processes keep each file's device independent.
+    pool: 'forks',
+    // lavapipe already uses every core; two GPU files at once only thrash.
+    maxWorkers: 2,
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+  },
+});
