@@ -1,0 +1,108 @@
+/**
+ * Composite ops, built from primitives: the compiler differentiates them through their parts,
+ * and the fuser turns the reductions among them back into single kernels.
+ */
+import type { Builder, Tensor } from './builder.ts';
+import { ShapeError } from './ops/index.ts';
+import { shapeStr } from './ir/graph.ts';
+
+const lastAxis = (x: Tensor) => x.rank - 1;
+
+/** Softmax over the last axis, max-subtracted for stability. */
+export function softmax(b: Builder, x: Tensor): Tensor {
+  const ax = lastAxis(x);
+  const e = x.sub(x.max([ax], true)).exp();
+  return e.div(e.sum([ax], true));
+}
+
+export function logSoftmax(b: Builder, x: Tensor): Tensor {
+  const ax = lastAxis(x);
+  const z = x.sub(x.max([ax], true));
+  return z.sub(z.exp().sum([ax], true).log());
+}
+
+/** Layer norm over the last axis with learned scale and shift. */
+export function layerNorm(b: Builder, x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): Tensor {
+  const ax = lastAxis(x);
+  const mu = x.mean([ax], true);
+  const xc = x.sub(mu);
+  const inv = xc.mul(xc).mean([ax], true).add(eps).rsqrt();
+  return xc.mul(inv).mul(gamma).add(beta);
+}
+
+/** 1.0 where labels[..] == class, over a new last axis of size `classes`. */
+export function oneHot(b: Builder, labels: Tensor, classes: number): Tensor {
+  const iota = b.constant([...Array(classes).keys()], [classes], 'f32');
+  return b.cast(labels, 'f32').reshape([...labels.shape, 1]).eq(iota);
+}
+
+/** Mean cross-entropy of logits [..., C] against integer labels [...]. */
+export function crossEntropy(b: Builder, logits: Tensor, labels: Tensor): Tensor {
+  const C = logits.shape[lastAxis(logits)];
+  if (labels.shape.join() !== logits.shape.slice(0, -1).join()) {
+    throw new ShapeError('crossEntropy', `labels ${shapeStr(labels.shape)} must match logits ${shapeStr(logits.shape)} without the class axis`);
+  }
+  const nll = logSoftmax(b, logits).mul(oneHot(b, labels, C)).sum([lastAxis(logits)]).neg();
+  return nll.mean();
+}
+
+/**
+ * Binary cross-entropy with logits on soft targets in [0, 1], summed over classes and averaged
+ * over the batch (the VQA convention): max(z,0) - z t + log(1 + exp(-|z|)).
+ */
+export function bceWithLogits(b: Builder, logits: Tensor, targets: Tensor): Tensor {
+  const loss = logits.maximum(0).sub(logits.mul(targets)).add(logits.abs().neg().exp().add(1).log());
+  return loss.sum([lastAxis(logits)]).mean();
+}
+
+/** Kronecker product of matrices A [m, n] and B [p, q] -> [m p, n q], from broadcast and reshape. */
+export function kron(b: Builder, A: Tensor, B: Tensor): Tensor {
+  if (A.rank !== 2 || B.rank !== 2) throw new ShapeError('kron', `needs two matrices, got ${shapeStr(A.shape)} and ${shapeStr(B.shape)}`);
+  const [m, n] = A.shape;
+  const [p, q] = B.shape;
+  return A.reshape([m, 1, n, 1]).mul(B.reshape([1, p, 1, q])).reshape([m * p, n * q]);
+}
+
+/** Inverted dropout with a counter-based mask; identity when p = 0 or not training. */
+export function dropout(b: Builder, x: Tensor, p: number, seed: Tensor | null): Tensor {
+  if (p <= 0 || !seed) return x;
+  const keep = b.uniform(seed, x.shape).ge(p);
+  return x.mul(keep).mul(1 / (1 - p));
+}
+
+export interface AttentionArgs {
+  /** [B, L, d] each; heads split the last axis. */
+  q: Tensor;
+  k: Tensor;
+  v: Tensor;
+  heads: number;
+  /** Optional key mask [B, Lk]: 1 keeps a key, 0 masks it out. */
+  keyMask?: Tensor;
+  causal?: boolean;
+}
+
+/** Scaled dot-product multi-head attention; returns [B, Lq, d]. */
+export function attention(b: Builder, { q, k, v, heads, keyMask, causal }: AttentionArgs): Tensor {
+  const [B, Lq, d] = q.shape;
+  const Lk = k.shape[1];
+  if (d % heads !== 0) throw new ShapeError('attention', `width ${d} is not divisible by ${heads} heads`);
+  const dh = d / heads;
+  const split = (x: Tensor, L: number) => x.reshape([B, L, heads, dh]).permute([0, 2, 1, 3]); // [B, H, L, dh]
+  const [qh, kh, vh] = [split(q, Lq), split(k, Lk), split(v, Lk)];
+  let scores = qh.matmul(kh, { transB: true }).mul(1 / Math.sqrt(dh)); // [B, H, Lq, Lk]
+  // Additive mask: -1e9 where masked, so the softmax gives those keys ~0 weight.
+  if (keyMask) scores = scores.add(keyMask.reshape([B, 1, 1, Lk]).sub(1).mul(1e9));
+  if (causal) {
+    const tri = [];
+    for (let i = 0; i < Lq; i++) for (let j = 0; j < Lk; j++) tri.push(j <= i ? 0 : -1e9);
+    scores = scores.add(b.constant(tri, [Lq, Lk]));
+  }
+  const ctx = softmax(b, scores).matmul(vh); // [B, H, Lq, dh]
+  return ctx.permute([0, 2, 1, 3]).reshape([B, Lq, d]);
+}
+
+/** x @ W (+ bias), x [..., din], W [din, dout]. */
+export function linear(b: Builder, x: Tensor, W: Tensor, bias?: Tensor): Tensor {
+  const y = x.matmul(W);
+  return bias ? y.add(bias) : y;
+}

@@ -1,0 +1,71 @@
+/**
+ * The op table: each primitive is defined once, with its shape/dtype rule, its Float64
+ * reference, its VJP (built from other primitives through the Builder) and its WGSL lowering.
+ * Tests iterate this table; nothing else in the compiler special-cases an op's math.
+ */
+import type { Attrs, DType, Shape } from '../ir/graph.ts';
+import type { Value } from '../ir/value.ts';
+import type { Builder, Tensor } from '../builder.ts';
+
+export interface TypeInfo {
+  readonly shape: Shape;
+  readonly dtype: DType;
+}
+
+/** How table-driven tests draw an input: values safe for the op's domain. */
+export type Domain = 'real' | 'positive' | 'nonzero' | { int: number };
+
+export interface OpExample {
+  inputs: { shape: number[]; dtype?: DType; domain?: Domain }[];
+  attrs?: Attrs;
+}
+
+export interface VjpArgs {
+  inputs: Tensor[];
+  out: Tensor;
+  grad: Tensor;
+  attrs: Attrs;
+}
+
+export interface OpDef {
+  readonly name: string;
+  readonly kind: 'leaf' | 'unary' | 'binary' | 'where' | 'reduce' | 'matmul' | 'layout' | 'index' | 'random' | 'cast';
+  /** Number of inputs, or -1 for variadic (concat). */
+  readonly arity: number;
+  /** Shape and dtype of the output; throws ShapeError naming `where` on a mismatch. */
+  infer(inputs: TypeInfo[], attrs: Attrs, where: string): TypeInfo;
+  /** Float64 reference evaluation. */
+  ref(inputs: Value[], attrs: Attrs, out: TypeInfo): Value;
+  /** Gradients w.r.t. each input (null where none flows), from primitives. Absent: not differentiable. */
+  vjp?(b: Builder, a: VjpArgs): (Tensor | null)[];
+  /** WGSL expression for elementwise ops, over already-loaded f32 operands. */
+  wgsl?(args: string[], attrs: Attrs): string;
+  /** Shapes and attrs the op-table tests run; every op must have at least one. */
+  readonly examples: OpExample[];
+}
+
+export class ShapeError extends Error {
+  constructor(where: string, msg: string) {
+    super(`${where}: ${msg}`);
+    this.name = 'ShapeError';
+  }
+}
+
+const table = new Map<string, OpDef>();
+
+export function defineOp(def: OpDef): OpDef {
+  if (table.has(def.name)) throw new Error(`op '${def.name}' defined twice`);
+  if (def.kind !== 'leaf' && def.examples.length === 0) throw new Error(`op '${def.name}' has no examples`);
+  table.set(def.name, def);
+  return def;
+}
+
+export function getOp(name: string): OpDef {
+  const d = table.get(name);
+  if (!d) throw new Error(`unknown op '${name}'; known ops: ${[...table.keys()].sort().join(', ')}`);
+  return d;
+}
+
+export function allOps(): OpDef[] {
+  return [...table.values()];
+}
