@@ -59,6 +59,15 @@ defineOp({
     const tB = attrs.transB as boolean;
     // C = op(A) op(B):  d op(A) = dC op(B)^T,  d op(B) = op(A)^T dC.
     const dA = tA ? b.matmul(B, g, { transA: tB, transB: true }) : b.matmul(g, B, { transA: false, transB: !tB });
+    // A shared weight B [K, N] under a batched A [..., M, K]: fold the batch into M so the
+    // weight gradient is one [K, N] matmul, not a batch of them summed afterwards.
+    if (B.rank === 2 && A.rank > 2 && !tA) {
+      const K = A.shape[A.rank - 1];
+      const N = g.shape[g.rank - 1];
+      const [Af, gf] = [A.reshape([-1, K]), g.reshape([-1, N])];
+      const dB2 = tB ? b.matmul(gf, Af, { transA: true }) : b.matmul(Af, gf, { transA: true });
+      return [b.sumTo(dA, A.shape), dB2];
+    }
     const dB = tB ? b.matmul(g, A, { transA: true, transB: tA }) : b.matmul(A, g, { transA: !tA, transB: false });
     return [b.sumTo(dA, A.shape), b.sumTo(dB, B.shape)];
   },
@@ -69,5 +78,6 @@ defineOp({
     { inputs: [{ shape: [4, 3] }, { shape: [5, 4] }], attrs: { transA: true, transB: true } },
     { inputs: [{ shape: [2, 3, 4] }, { shape: [4, 2] }], attrs: { transA: false, transB: false } },
     { inputs: [{ shape: [2, 1, 3, 1] }, { shape: [3, 1, 2] }], attrs: { transA: false, transB: false } },
+    { inputs: [{ shape: [2, 3, 4] }, { shape: [5, 4] }], attrs: { transA: false, transB: true } },
   ],
 });
