@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    reporters: ['default', './test/helpers/summary-reporter.ts'],
     // Dawn is a native addon: separate processes keep each file's device independent.
     pool: 'forks',
     // lavapipe already uses every core; two GPU files at once only thrash.
