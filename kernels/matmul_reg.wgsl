@@ -1,0 +1,41 @@
+// Register-blocked matmul, no shared memory and no barriers: each thread accumulates a
+// TM x TN block of C in registers, streaming A and B from global memory. On lavapipe (a CPU)
+// barriers are expensive and caches do the tiling, so this family is the fast one there.
+${BINDINGS}
+
+const M = ${M}u;
+const N = ${N}u;
+const K = ${K}u;
+
+@compute @workgroup_size(${WGX}, ${WGY})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let row0 = gid.y * ${TM}u;
+  let col0 = gid.x * ${TN}u;
+  let p = gid.z;
+  if (row0 >= M || col0 >= N) { return; }
+${BATCH}
+  var acc: array<array<f32, ${TN}>, ${TM}>;
+  for (var k = 0u; k < K; k++) {
+    var bv: array<f32, ${TN}>;
+    for (var j = 0u; j < ${TN}u; j++) {
+      let c = min(col0 + j, N - 1u);
+      bv[j] = ${LOAD_B};
+    }
+    for (var i = 0u; i < ${TM}u; i++) {
+      let r = min(row0 + i, M - 1u);
+      let av = ${LOAD_A};
+      for (var j = 0u; j < ${TN}u; j++) {
+        acc[i][j] = fma(av, bv[j], acc[i][j]);
+      }
+    }
+  }
+  for (var i = 0u; i < ${TM}u; i++) {
+    let r = row0 + i;
+    for (var j = 0u; j < ${TN}u; j++) {
+      let c = col0 + j;
+      if (r < M && c < N) {
+        out[p * M * N + r * N + c] = acc[i][j];
+      }
+    }
+  }
+}

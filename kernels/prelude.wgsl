@@ -1,0 +1,26 @@
+// Math helpers every generated kernel may call. f32 throughout.
+
+// tanh from exp(-2|x|): no overflow for large |x| (a sinh/cosh form gives inf/inf).
+fn tanh_f32(x: f32) -> f32 {
+  let e = exp(-2.0 * abs(x));
+  let t = (1.0 - e) / (1.0 + e);
+  return select(-t, t, x >= 0.0);
+}
+
+fn sigmoid_f32(x: f32) -> f32 {
+  let e = exp(-abs(x));
+  return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);
+}
+
+// GELU, tanh form (as METHODS.md specifies).
+fn gelu_f32(x: f32) -> f32 {
+  return 0.5 * x * (1.0 + tanh_f32(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+}
+
+// erf by Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7, below f32 resolution near 1).
+fn erf_f32(x: f32) -> f32 {
+  let a = abs(x);
+  let t = 1.0 / (1.0 + 0.3275911 * a);
+  let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-a * a);
+  return select(-y, y, x >= 0.0);
+}

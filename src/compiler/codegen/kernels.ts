@@ -1,0 +1,171 @@
+/**
+ * Kernel generation: one WGSL module per fusion group, from the templates in kernels/.
+ * Bindings are the group's reads in order, then `out`.
+ */
+import { numel, type Graph, type Node } from '../ir/graph.ts';
+import { strides } from '../ir/value.ts';
+import { matmulDims } from '../ops/matmul.ts';
+import { RANDOM_WGSL } from '../ops/random.ts';
+import type { Group, KernelKind } from '../passes/fuse.ts';
+import { ExprGen, type ExprHost } from './expr.ts';
+import { render, template } from './template.ts';
+import { bindingDecls, grid, literal, WORKGROUP, type Binding } from './wgsl.ts';
+
+export type MatmulVariant = { family: 'reg'; tm: number; tn: number; wgx: number; wgy: number } | { family: 'tiled' };
+
+export interface KernelSpec {
+  name: string;
+  kind: KernelKind;
+  root: number;
+  nodes: number[];
+  /** Node ids bound in order as bindings 0..n-1; the output is binding n. */
+  reads: number[];
+  wgsl: string;
+  workgroups: [number, number, number];
+  variant?: MatmulVariant;
+}
+
+export interface CodegenContext {
+  graph: Graph;
+  f16: boolean;
+  maxWorkgroupsPerDim: number;
+  isMaterialized(id: number): boolean;
+  matmulVariant(n: Node): MatmulVariant;
+}
+
+function header(f16: boolean): string {
+  return `${f16 ? 'enable f16;\n' : ''}${template('prelude')}\n${RANDOM_WGSL}\n`;
+}
+
+/** Binds a group's reads in order and serves ExprGen's loads from them. */
+class Bindings implements ExprHost {
+  readonly list: Binding[] = [];
+  private readonly names = new Map<number, string>();
+  constructor(
+    readonly ctx: CodegenContext,
+    readonly reads: number[],
+  ) {
+    reads.forEach((id, k) => {
+      this.names.set(id, `in${k}`);
+      this.list.push({ name: `in${k}`, dtype: ctx.graph.get(id).dtype, write: false });
+    });
+  }
+  get graph() { return this.ctx.graph; }
+  get f16() { return this.ctx.f16; }
+  materialized(id: number) { return this.ctx.isMaterialized(id); }
+  bind(id: number): string {
+    const name = this.names.get(id);
+    if (!name) throw new Error(`codegen: %${id} is read but not bound`);
+    return name;
+  }
+  decls(out: Node): string {
+    return bindingDecls([...this.list, { name: 'out', dtype: out.dtype, write: true }], this.ctx.f16);
+  }
+}
+
+function store(out: Node, v: string, f16: boolean): string {
+  return out.dtype === 'f16' && f16 ? `f16(${v})` : v;
+}
+
+export function generateKernel(ctx: CodegenContext, group: Group): KernelSpec {
+  const root = ctx.graph.get(group.root);
+  const name = `${group.kind}_${root.op}_${root.id}${root.scope ? `_${root.scope.replace(/[^A-Za-z0-9]+/g, '_')}` : ''}`;
+  const b = new Bindings(ctx, group.reads);
+  const base = { name, kind: group.kind, root: root.id, nodes: group.nodes, reads: group.reads };
+  switch (group.kind) {
+    case 'map': {
+      const n = numel(root.shape);
+      const { workgroups, row } = grid(n, ctx.maxWorkgroupsPerDim);
+      // The root itself is computed inline: pretend it is not materialized while generating.
+      const gen = new ExprGen({ ...b, graph: b.graph, f16: b.f16, bind: (id) => b.bind(id), materialized: (id) => id !== root.id && b.materialized(id) });
+      const v = gen.value(root.id, 'i');
+      const wgsl = header(ctx.f16) + render('map', { BINDINGS: b.decls(root), WG: WORKGROUP, ROW: `${row}u`, N: n, BODY: gen.body, RESULT: store(root, v, ctx.f16) });
+      return { ...base, wgsl, workgroups };
+    }
+    case 'reduce':
+      return { ...base, ...reduceKernel(ctx, b, root) };
+    case 'scatter':
+      return { ...base, ...scatterKernel(ctx, b, root) };
+    case 'matmul':
+      return { ...base, ...matmulKernel(ctx, b, root) };
+  }
+}
+
+function reduceKernel(ctx: CodegenContext, b: Bindings, root: Node) {
+  const x = ctx.graph.get(root.inputs[0]);
+  const axes = root.attrs.axes as number[];
+  const keep = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
+  const red = axes.map((a) => x.shape[a]);
+  const st = strides(x.shape);
+  const n = numel(root.shape);
+  const { workgroups, row } = grid(n, ctx.maxWorkgroupsPerDim);
+  const host = { ...b, graph: b.graph, f16: b.f16, bind: (id: number) => b.bind(id), materialized: (id: number) => b.materialized(id) };
+  const pre = new ExprGen(host, '  ');
+  const oc = pre.coords('o', keep);
+  const baseTerms = oc.flatMap((c, d) => (axes.includes(d) || keep[d] === 1 ? [] : [`${c} * ${st[d]}u`]));
+  pre.lines.push(`  let base = ${baseTerms.join(' + ') || '0u'};`);
+  const body = new ExprGen(host, '    ', 'w');
+  const rc = body.coords('r', red);
+  const offTerms = rc.flatMap((c, j) => (red[j] === 1 ? [] : [`${c} * ${st[axes[j]]}u`]));
+  body.lines.push(`    let i = base + ${offTerms.join(' + ') || '0u'};`);
+  const v = body.value(x.id, 'i');
+  const isMax = root.op === 'max_reduce';
+  const wgsl =
+    header(ctx.f16) +
+    render('reduce', {
+      BINDINGS: b.decls(root),
+      WG: WORKGROUP,
+      ROW: `${row}u`,
+      N: n,
+      PRE: pre.body,
+      INIT: isMax ? literal(-Infinity, 'f32') : '0.0',
+      R: numel(red),
+      BODY: body.body,
+      COMBINE: isMax ? `max(acc, ${v})` : `acc + ${v}`,
+    }).replace('out[o] = acc;', `out[o] = ${store(root, 'acc', ctx.f16)};`);
+  return { wgsl, workgroups };
+}
+
+function scatterKernel(ctx: CodegenContext, b: Bindings, root: Node) {
+  const [idx, upd] = root.inputs.map((i) => ctx.graph.get(i));
+  const rowLen = numel(root.shape.slice(1));
+  const n = numel(root.shape);
+  const { workgroups, row } = grid(n, ctx.maxWorkgroupsPerDim);
+  const body = new ExprGen({ ...b, graph: b.graph, f16: b.f16, bind: (id) => b.bind(id), materialized: (id) => b.materialized(id) }, '      ');
+  const v = body.value(upd.id, 'i');
+  const wgsl =
+    header(ctx.f16) +
+    render('scatter_add', { BINDINGS: b.decls(root), WG: WORKGROUP, ROW: `${row}u`, N: n, ROWLEN: rowLen, NIDX: numel(idx.shape), IDX: b.bind(idx.id), BODY: body.body, VALUE: v });
+  return { wgsl, workgroups };
+}
+
+function matmulKernel(ctx: CodegenContext, b: Bindings, root: Node) {
+  const [A, B] = root.inputs.map((i) => ctx.graph.get(i));
+  const { M, K, N, batch } = matmulDims(A.shape, B.shape, root.attrs, 'matmul');
+  const { transA, transB } = root.attrs as { transA: boolean; transB: boolean };
+  const a = b.bind(A.id);
+  const bb = b.bind(B.id);
+  const gen = new ExprGen({ ...b, graph: b.graph, f16: b.f16, bind: (id) => b.bind(id), materialized: () => true }, '  ');
+  const aBatch = gen.broadcastIndex('p', A.shape.slice(0, -2), batch);
+  const bBatch = gen.broadcastIndex('p', B.shape.slice(0, -2), batch);
+  gen.lines.push(`  let aOff = ${aBatch} * ${M * K}u;`, `  let bOff = ${bBatch} * ${K * N}u;`);
+  const ld = (arr: string, dt: string, idx: string) => (dt === 'f16' && ctx.f16 ? `f32(${arr}[${idx}])` : `${arr}[${idx}]`);
+  const LOAD_A = ld(a, A.dtype, transA ? 'aOff + k * M + r' : 'aOff + r * K + k');
+  const LOAD_B = ld(bb, B.dtype, transB ? 'bOff + c * K + k' : 'bOff + k * N + c');
+  const variant = ctx.matmulVariant(root);
+  const nb = numel(batch);
+  if (nb > ctx.maxWorkgroupsPerDim) throw new Error(`matmul %${root.id}: batch of ${nb} exceeds ${ctx.maxWorkgroupsPerDim} workgroups`);
+  const common = { BINDINGS: b.decls(root), M, N, K, BATCH: gen.body, LOAD_A, LOAD_B };
+  let wgsl: string;
+  let workgroups: [number, number, number];
+  if (variant.family === 'reg') {
+    const { tm, tn, wgx, wgy } = variant;
+    wgsl = render('matmul_reg', { ...common, TM: tm, TN: tn, WGX: wgx, WGY: wgy });
+    workgroups = [Math.ceil(N / tn / wgx), Math.ceil(M / tm / wgy), nb];
+  } else {
+    wgsl = render('matmul_tiled', common);
+    workgroups = [Math.ceil(N / 64), Math.ceil(M / 64), nb];
+  }
+  wgsl = header(ctx.f16) + wgsl.replace('out[p * M * N + r * N + c] = acc[i][j];', `out[p * M * N + r * N + c] = ${store(root, 'acc[i][j]', ctx.f16)};`);
+  return { wgsl, workgroups, variant };
+}

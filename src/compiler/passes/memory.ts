@@ -1,0 +1,102 @@
+/**
+ * Memory planning: every materialized node gets a logical buffer; temporaries share physical
+ * buffers when their lifetimes (first write .. last read, in kernel order) do not overlap.
+ * Params, inputs, constants and graph outputs keep their own buffers.
+ */
+import { DTYPE_BYTES, numel, shapeStr, type Graph } from '../ir/graph.ts';
+import type { KernelSpec } from '../codegen/kernels.ts';
+
+export type BufferRole = 'param' | 'input' | 'const' | 'output' | 'temp';
+
+export interface PhysicalBuffer {
+  id: number;
+  bytes: number;
+  role: BufferRole;
+  /** Param/input/output name, or the nodes that share a temp buffer. */
+  label: string;
+}
+
+export interface MemoryPlan {
+  buffers: PhysicalBuffer[];
+  /** Materialized node id -> physical buffer id. */
+  nodeBuffer: Map<number, number>;
+  peakBytesNoReuse: number;
+  peakBytes: number;
+}
+
+export interface MemoryLimits {
+  maxStorageBufferBindingSize: number;
+  maxBufferSize: number;
+}
+
+export function planMemory(g: Graph, kernels: KernelSpec[], alias: Map<number, number>, materialized: Set<number>, limits: MemoryLimits, reuse = true): MemoryPlan {
+  const outputs = new Map<number, string>();
+  for (const [name, id] of g.outputs) outputs.set(alias.get(id) ?? id, outputs.get(id) ?? name);
+  const bytesOf = (id: number) => {
+    const n = g.get(id);
+    // f16 values are stored as f32 until f16 storage lands (see README status).
+    const bytes = Math.max(4, numel(n.shape) * (n.dtype === 'f16' ? 4 : DTYPE_BYTES[n.dtype]));
+    const limit = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+    if (bytes > limit) {
+      throw new Error(
+        `memory: ${n.op} %${n.id}${n.scope ? ` in '${n.scope}'` : ''} ${n.dtype}${shapeStr(n.shape)} needs ${bytes} bytes, over the device's binding limit of ${limit} bytes; reduce the batch or sequence length`,
+      );
+    }
+    return bytes;
+  };
+
+  // Lifetimes of logical buffers (alias roots), in kernel order.
+  const first = new Map<number, number>();
+  const last = new Map<number, number>();
+  kernels.forEach((k, t) => {
+    const w = alias.get(k.root) ?? k.root;
+    if (!first.has(w)) first.set(w, t);
+    last.set(w, Math.max(last.get(w) ?? t, t));
+    for (const r of k.reads) {
+      const id = alias.get(r) ?? r;
+      last.set(id, Math.max(last.get(id) ?? t, t));
+    }
+  });
+
+  const buffers: PhysicalBuffer[] = [];
+  const nodeBuffer = new Map<number, number>();
+  const roleOf = (id: number): BufferRole => {
+    const n = g.get(id);
+    if (n.op === 'param') return 'param';
+    if (n.op === 'input') return 'input';
+    if (n.op === 'const') return 'const';
+    return outputs.has(id) ? 'output' : 'temp';
+  };
+  let noReuse = 0;
+  const logical = [...materialized].filter((id) => !alias.has(id)).sort((a, b) => a - b);
+  for (const id of logical) {
+    noReuse += bytesOf(id);
+    const role = roleOf(id);
+    if (role !== 'temp') {
+      const n = g.get(id);
+      const label = role === 'output' ? outputs.get(id)! : role === 'const' ? `const %${id}` : (n.attrs.name as string);
+      nodeBuffer.set(id, buffers.push({ id: buffers.length, bytes: bytesOf(id), role, label }) - 1);
+    }
+  }
+
+  // Temps: greedy interval assignment in order of first write; best-fit among free buffers.
+  const temps = logical.filter((id) => roleOf(id) === 'temp' && first.has(id)).sort((a, b) => first.get(a)! - first.get(b)!);
+  const busyUntil = new Map<number, number>(); // physical id -> last kernel that reads it
+  for (const id of temps) {
+    const need = bytesOf(id);
+    const start = first.get(id)!;
+    let pick: PhysicalBuffer | undefined;
+    if (reuse) {
+      for (const b of buffers) {
+        if (b.role !== 'temp' || b.bytes < need || busyUntil.get(b.id)! >= start) continue;
+        if (!pick || b.bytes < pick.bytes) pick = b;
+      }
+    }
+    if (!pick) pick = buffers[buffers.push({ id: buffers.length, bytes: need, role: 'temp', label: '' }) - 1];
+    pick.label += `${pick.label ? ',' : ''}%${id}`;
+    busyUntil.set(pick.id, last.get(id)!);
+    nodeBuffer.set(id, pick.id);
+  }
+  for (const [n, target] of alias) nodeBuffer.set(n, nodeBuffer.get(target)!);
+  return { buffers, nodeBuffer, peakBytesNoReuse: noReuse, peakBytes: buffers.reduce((s, b) => s + b.bytes, 0) };
+}

@@ -1,0 +1,92 @@
+/**
+ * From a graph to a runnable plan: fusion -> kernels (WGSL) -> memory plan. The plan is plain
+ * data (serializable): the executor needs nothing else.
+ */
+import { numel, type DType, type Graph, type Node } from './ir/graph.ts';
+import { fuse } from './passes/fuse.ts';
+import { generateKernel, type KernelSpec, type MatmulVariant } from './codegen/kernels.ts';
+import { planMemory, type PhysicalBuffer } from './passes/memory.ts';
+
+export interface DeviceProfile {
+  maxStorageBuffersPerShaderStage: number;
+  maxStorageBufferBindingSize: number;
+  maxBufferSize: number;
+  maxComputeWorkgroupsPerDimension: number;
+  /** Software adapters (lavapipe) want barrier-free register-blocked kernels. */
+  isSoftware: boolean;
+  f16: boolean;
+}
+
+export const PORTABLE_PROFILE: DeviceProfile = {
+  maxStorageBuffersPerShaderStage: 8,
+  maxStorageBufferBindingSize: 134217728,
+  maxBufferSize: 268435456,
+  maxComputeWorkgroupsPerDimension: 65535,
+  isSoftware: true,
+  f16: false,
+};
+
+export interface PlanOptions {
+  fuse?: boolean;
+  reuseMemory?: boolean;
+  /** Overrides the matmul kernel per node (the autotuner's choice). */
+  matmulVariant?: (n: Node) => MatmulVariant | undefined;
+}
+
+export interface TensorSlot {
+  buffer: number;
+  shape: number[];
+  dtype: DType;
+}
+
+export interface Plan {
+  kernels: KernelSpec[];
+  buffers: PhysicalBuffer[];
+  params: Record<string, TensorSlot>;
+  inputs: Record<string, TensorSlot>;
+  outputs: Record<string, TensorSlot>;
+  /** Constant buffers' contents. */
+  constants: { buffer: number; value: number[]; dtype: DType }[];
+  /** Kernel i binds buffers bindings[i] (reads..., out). */
+  bindings: number[][];
+  stats: { nodes: number; kernels: number; kernelsUnfused: number; peakBytes: number; peakBytesNoReuse: number };
+}
+
+export function defaultMatmulVariant(profile: DeviceProfile): MatmulVariant {
+  return profile.isSoftware ? { family: 'reg', tm: 4, tn: 4, wgx: 8, wgy: 8 } : { family: 'tiled' };
+}
+
+export function compilePlan(g: Graph, profile: DeviceProfile, opts: PlanOptions = {}): Plan {
+  const fusion = fuse(g, { fuse: opts.fuse ?? true, maxBindings: profile.maxStorageBuffersPerShaderStage });
+  const ctx = {
+    graph: g,
+    f16: profile.f16,
+    maxWorkgroupsPerDim: profile.maxComputeWorkgroupsPerDimension,
+    isMaterialized: (id: number) => fusion.materialized.has(id),
+    matmulVariant: (n: Node) => opts.matmulVariant?.(n) ?? defaultMatmulVariant(profile),
+  };
+  const kernels = fusion.groups.filter((gr) => !fusion.alias.has(gr.root)).map((gr) => generateKernel(ctx, gr));
+  const mem = planMemory(g, kernels, fusion.alias, fusion.materialized, profile, opts.reuseMemory ?? true);
+  const slot = (id: number): TensorSlot => {
+    const n = g.get(id);
+    return { buffer: mem.nodeBuffer.get(id)!, shape: [...n.shape], dtype: n.dtype };
+  };
+  const byName = (m: Map<string, Node>) => Object.fromEntries([...m].filter(([, n]) => mem.nodeBuffer.has(n.id)).map(([k, n]) => [k, slot(n.id)]));
+  const computeNodes = g.nodes.filter((n) => !['input', 'param'].includes(n.op) && !(n.op === 'const' && numel(n.shape) === 1) && n.op !== 'const');
+  return {
+    kernels,
+    buffers: mem.buffers,
+    params: byName(g.params()),
+    inputs: byName(g.inputs()),
+    outputs: Object.fromEntries([...g.outputs].map(([k, id]) => [k, slot(id)])),
+    constants: g.nodes.filter((n) => n.op === 'const' && mem.nodeBuffer.has(n.id)).map((n) => ({ buffer: mem.nodeBuffer.get(n.id)!, value: n.attrs.value as number[], dtype: n.dtype })),
+    bindings: kernels.map((k) => [...k.reads.map((r) => mem.nodeBuffer.get(r)!), mem.nodeBuffer.get(k.root)!]),
+    stats: {
+      nodes: g.nodes.length,
+      kernels: kernels.length,
+      kernelsUnfused: computeNodes.filter((n) => n.op !== 'reshape').length,
+      peakBytes: mem.peakBytes,
+      peakBytesNoReuse: mem.peakBytesNoReuse,
+    },
+  };
+}

@@ -1,0 +1,138 @@
+/**
+ * Runs a Plan on a device: buffers are created once, pipelines come from the cache, bind groups
+ * are built once per kernel (the memory plan fixes every binding). A run uploads the inputs,
+ * records every dispatch into ONE command buffer, submits once, and reads back only the
+ * outputs asked for, through one staging buffer and one map.
+ */
+import type { Plan, TensorSlot } from '../compiler/plan.ts';
+import { numel, type DType } from '../compiler/ir/graph.ts';
+import type { Gpu } from './device.ts';
+import { STORAGE_USAGE, upload } from './buffers.ts';
+import { PipelineCache } from './pipelines.ts';
+import { StepRecorder, bindGroup } from './step.ts';
+import { gpuWait } from './gpu-wait.ts';
+
+export type HostArray = Float32Array | Int32Array | Uint32Array;
+
+function hostArray(dtype: DType, data: ArrayLike<number> | ArrayBuffer, n: number): HostArray {
+  if (data instanceof ArrayBuffer) {
+    if (dtype === 'i32') return new Int32Array(data, 0, n);
+    if (dtype === 'u32') return new Uint32Array(data, 0, n);
+    return new Float32Array(data, 0, n);
+  }
+  if (dtype === 'i32') return Int32Array.from(data);
+  if (dtype === 'u32') return Uint32Array.from(data);
+  return Float32Array.from(data);
+}
+
+export class Executor {
+  private constructor(
+    readonly gpu: Gpu,
+    readonly plan: Plan,
+    private readonly buffers: GPUBuffer[],
+    private readonly pipelines: GPUComputePipeline[],
+    private readonly groups: GPUBindGroup[],
+  ) {}
+
+  static async create(gpu: Gpu, plan: Plan, cache = new PipelineCache(gpu)): Promise<Executor> {
+    if (plan.stats && gpu.hasF16 === false && plan.kernels.some((k) => k.wgsl.startsWith('enable f16'))) {
+      throw new Error('plan uses f16 storage but the device has no shader-f16');
+    }
+    gpu.device.pushErrorScope('out-of-memory');
+    gpu.device.pushErrorScope('validation');
+    const buffers = plan.buffers.map((b) => gpu.device.createBuffer({ size: Math.max(16, b.bytes), usage: STORAGE_USAGE, label: b.label.slice(0, 64) }));
+    for (const c of plan.constants) upload(gpu, buffers[c.buffer], hostArray(c.dtype, c.value, c.value.length));
+    let pipelines: GPUComputePipeline[] = [];
+    let groups: GPUBindGroup[] = [];
+    try {
+      pipelines = await Promise.all(plan.kernels.map((k) => cache.get(k.name, k.wgsl)));
+      groups = plan.kernels.map((_, i) => bindGroup(gpu, pipelines[i], plan.bindings[i].map((b) => buffers[b])));
+    } finally {
+      const invalid = await gpuWait(() => gpu.device.popErrorScope());
+      const oom = await gpuWait(() => gpu.device.popErrorScope());
+      const total = plan.buffers.reduce((s, b) => s + b.bytes, 0);
+      if (oom) throw new Error(`out of GPU memory allocating the plan's ${plan.buffers.length} buffers (${(total / 2 ** 20).toFixed(1)} MiB): ${oom.message}`);
+      if (invalid) throw new Error(`WebGPU rejected the plan while creating buffers or bind groups: ${invalid.message}`);
+    }
+    return new Executor(gpu, plan, buffers, pipelines, groups);
+  }
+
+  private slot(kind: 'params' | 'inputs' | 'outputs', name: string): TensorSlot {
+    const s = this.plan[kind][name];
+    if (!s) throw new Error(`plan has no ${kind.slice(0, -1)} '${name}'; it has: ${Object.keys(this.plan[kind]).join(', ') || '(none)'}`);
+    return s;
+  }
+
+  private write(s: TensorSlot, name: string, data: ArrayLike<number>): void {
+    const n = numel(s.shape);
+    if (data.length !== n) throw new Error(`'${name}' expects ${n} values for shape [${s.shape}], got ${data.length}`);
+    upload(this.gpu, this.buffers[s.buffer], hostArray(s.dtype, data, n));
+  }
+
+  setParam(name: string, data: ArrayLike<number>): void {
+    this.write(this.slot('params', name), name, data);
+  }
+
+  setInput(name: string, data: ArrayLike<number>): void {
+    this.write(this.slot('inputs', name), name, data);
+  }
+
+  /** Records every kernel of the plan into `step` (one compute pass, in plan order). */
+  record(step: StepRecorder): void {
+    this.plan.kernels.forEach((k, i) => step.dispatch(this.pipelines[i], this.groups[i], ...k.workgroups));
+  }
+
+  /** One submission: the whole plan, then copies of the requested outputs. */
+  async run(inputs: Record<string, ArrayLike<number>> = {}, read: string[] = []): Promise<Record<string, HostArray>> {
+    for (const [k, v] of Object.entries(inputs)) this.setInput(k, v);
+    const step = new StepRecorder(this.gpu, 'plan');
+    this.record(step);
+    const slots = read.map((name) => ({ name, s: this.slot('outputs', name) }));
+    let staging: GPUBuffer | null = null;
+    let offset = 0;
+    const offsets: number[] = [];
+    if (slots.length) {
+      const total = slots.reduce((acc, { s }) => acc + Math.ceil((numel(s.shape) * 4) / 4) * 4, 0);
+      staging = this.gpu.device.createBuffer({ size: Math.max(16, total), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      for (const { s } of slots) {
+        const bytes = numel(s.shape) * 4;
+        offsets.push(offset);
+        step.copy(this.buffers[s.buffer], 0, staging, offset, Math.max(4, bytes));
+        offset += Math.max(4, bytes);
+      }
+    }
+    step.submit();
+    if (!staging) return {};
+    const st = staging;
+    try {
+      await gpuWait(() => st.mapAsync(GPUMapMode.READ));
+      const mapped = st.getMappedRange();
+      return Object.fromEntries(slots.map(({ name, s }, i) => [name, hostArray(s.dtype, mapped.slice(offsets[i], offsets[i] + numel(s.shape) * 4), numel(s.shape))]));
+    } finally {
+      st.destroy();
+    }
+  }
+
+  /** Reads a param (or any named slot) back. */
+  async readParam(name: string): Promise<HostArray> {
+    const s = this.slot('params', name);
+    const staging = this.gpu.device.createBuffer({ size: Math.max(16, numel(s.shape) * 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const step = new StepRecorder(this.gpu, 'read-param');
+    step.copy(this.buffers[s.buffer], 0, staging, 0, numel(s.shape) * 4);
+    step.submit();
+    try {
+      await gpuWait(() => staging.mapAsync(GPUMapMode.READ));
+      return hostArray(s.dtype, staging.getMappedRange().slice(0), numel(s.shape));
+    } finally {
+      staging.destroy();
+    }
+  }
+
+  buffer(id: number): GPUBuffer {
+    return this.buffers[id];
+  }
+
+  destroy(): void {
+    for (const b of this.buffers) b.destroy();
+  }
+}
