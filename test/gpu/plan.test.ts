@@ -1,0 +1,96 @@
+/** Whole graphs on WebGPU: fusion, memory planning, binding limits, and a transformer's gradients. */
+import { describe, expect, it } from 'vitest';
+import { Builder } from '../../src/compiler/builder.ts';
+import { attention, layerNorm, softmax } from '../../src/compiler/composites.ts';
+import { autodiff } from '../../src/compiler/autodiff.ts';
+import { simplify } from '../../src/compiler/passes/simplify.ts';
+import { compilePlan, PORTABLE_PROFILE } from '../../src/compiler/plan.ts';
+import { evaluate } from '../../src/compiler/reference.ts';
+import type { Value } from '../../src/compiler/ir/value.ts';
+import { draw, rng } from '../helpers/random.ts';
+import { useGpu } from '../helpers/gpu.ts';
+import { checkAgainstReference, expectClose, profileOf, runOnGpu, toF32 } from '../helpers/run-plan.ts';
+import { tinyFeeds, tinyTransformer } from '../helpers/tiny-transformer.ts';
+
+function inputsFor(b: Builder, seed = 3): Record<string, Value> {
+  const r = rng(seed);
+  return Object.fromEntries([...b.g.inputs()].map(([k, n]) => [k, draw(r, n.shape, 'real', n.dtype)]));
+}
+
+describe('plans on WebGPU', () => {
+  const gpu = useGpu();
+
+  it('softmax, layer norm and attention: fused equals op-by-op equals reference', async () => {
+    const b = new Builder();
+    const x = b.input('x', [2, 5, 8]);
+    b.output('sm', softmax(b, x));
+    b.output('ln', layerNorm(b, x, b.input('g', [8]), b.input('c', [8])));
+    b.output('att', attention(b, { q: x, k: x, v: x, heads: 2, keyMask: b.input('m', [2, 5]) }));
+    const inputs = inputsFor(b);
+    inputs.m.data.set([1, 1, 1, 0, 0, 1, 1, 1, 1, 1]);
+    const fused = await checkAgainstReference(gpu(), b.g, { inputs }, { fuse: true });
+    const unfused = await checkAgainstReference(gpu(), b.g, { inputs }, { fuse: false });
+    for (const k of Object.keys(fused)) fused[k].forEach((v, i) => expect(Math.abs(v - unfused[k][i])).toBeLessThan(1e-5));
+    const pf = compilePlan(b.g, profileOf(gpu()), { fuse: true });
+    const pu = compilePlan(b.g, profileOf(gpu()), { fuse: false });
+    expect(pf.kernels.length).toBeLessThan(pu.kernels.length * 0.65);
+  });
+
+  it('joint forward+backward of a 2-layer transformer with LoRA: gradients match the reference to 1e-4', async () => {
+    const { graph } = tinyTransformer({ layers: 2, loraLayers: [0, 1], d: 16, L: 6, B: 3 });
+    const { graph: joint } = autodiff(graph, { loss: 'loss' });
+    const { graph: g } = simplify(joint);
+    const feeds = toF32(tinyFeeds(graph));
+    const want = evaluate(g, feeds);
+    for (const fuse of [true, false]) {
+      const got = await runOnGpu(gpu(), g, feeds, { fuse });
+      expectClose(got, want, 1e-4, 1e-6);
+    }
+    expect(Object.keys(want).filter((k) => k.startsWith('grad:')).length).toBe(10); // 8 LoRA factors + head W, b
+  });
+
+  it('splits a group that would bind more storage buffers than allowed', async () => {
+    const b = new Builder();
+    const xs = Array.from({ length: 10 }, (_, i) => b.input(`x${i}`, [4]));
+    b.output('y', xs.reduce((acc, x) => acc.add(x.exp())));
+    const profile = { ...profileOf(gpu()), maxStorageBuffersPerShaderStage: 4 };
+    const plan = compilePlan(b.g, profile);
+    for (const k of plan.kernels) expect(k.reads.length + 1).toBeLessThanOrEqual(4);
+    await checkAgainstReference(gpu(), b.g, { inputs: inputsFor(b) }, { profile });
+  });
+
+  it('reuses temporaries and reports peak memory with and without reuse', () => {
+    const { graph } = tinyTransformer({ layers: 3, loraLayers: [2], d: 16 });
+    const { graph: g } = simplify(autodiff(graph, { loss: 'loss' }).graph);
+    const plan = compilePlan(g, PORTABLE_PROFILE, { fuse: false });
+    expect(plan.stats.peakBytes).toBeLessThan(plan.stats.peakBytesNoReuse * 0.8);
+    // No kernel writes a buffer it reads.
+    plan.bindings.forEach((bs) => expect(bs.slice(0, -1)).not.toContain(bs[bs.length - 1]));
+  });
+
+  it('refuses at compile time a buffer over the binding limit, naming the node', () => {
+    const b = new Builder();
+    b.scope('text.layers.0.ffn', () => b.output('y', b.input('x', [1024]).broadcastTo([1024, 1024]).exp()));
+    const profile = { ...PORTABLE_PROFILE, maxStorageBufferBindingSize: 1 << 20 };
+    expect(() => compilePlan(b.g, profile)).toThrow(/exp %2 in 'text.layers.0.ffn' f32\[1024, 1024\] needs 4194304 bytes, over the device's binding limit of 1048576/);
+  });
+
+  it('matmul kernels are correct for odd sizes, K = 1, transposes and batch broadcast, in both families', async () => {
+    const shapes: [number[], number[], boolean, boolean][] = [
+      [[1, 1], [1, 1], false, false],
+      [[7, 1], [1, 9], false, false],
+      [[13, 17], [17, 5], false, false],
+      [[17, 13], [5, 17], true, true],
+      [[3, 65, 33], [33, 67], false, false],
+      [[2, 1, 9, 4], [3, 11, 4], false, true],
+    ];
+    for (const family of ['reg', 'tiled'] as const) {
+      for (const [sa, sb, transA, transB] of shapes) {
+        const b = new Builder();
+        b.output('y', b.input('a', sa).matmul(b.input('b', sb), { transA, transB }));
+        const variant = family === 'reg' ? { family, tm: 4, tn: 4, wgx: 8, wgy: 8 } : { family };
+        await checkAgainstReference(gpu(), b.g, { inputs: inputsFor(b) }, { matmulVariant: () => variant });
+      }
+    }
+  });
+});
