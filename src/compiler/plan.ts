@@ -52,8 +52,11 @@ export interface Plan {
   stats: { nodes: number; kernels: number; kernelsUnfused: number; peakBytes: number; peakBytesNoReuse: number };
 }
 
-export function defaultMatmulVariant(profile: DeviceProfile): MatmulVariant {
-  return profile.isSoftware ? { family: 'reg', tm: 4, tn: 4, wgx: 8, wgy: 8 } : { family: 'tiled' };
+/** Without autotuning: the kernel bench/results/matmul.md found best for the adapter kind. */
+export function defaultMatmulVariant(profile: DeviceProfile, n?: Node, g?: Graph): MatmulVariant {
+  if (!profile.isSoftware) return { family: 'tiled' };
+  const N = n && g ? n.shape[n.shape.length - 1] : 512;
+  return { family: 'reg', tm: 8, tn: N >= 256 ? 8 : 4, wgx: 8, wgy: 8 };
 }
 
 export function compilePlan(g: Graph, profile: DeviceProfile, opts: PlanOptions = {}): Plan {
@@ -63,7 +66,7 @@ export function compilePlan(g: Graph, profile: DeviceProfile, opts: PlanOptions 
     f16: profile.f16,
     maxWorkgroupsPerDim: profile.maxComputeWorkgroupsPerDimension,
     isMaterialized: (id: number) => fusion.materialized.has(id),
-    matmulVariant: (n: Node) => opts.matmulVariant?.(n) ?? defaultMatmulVariant(profile),
+    matmulVariant: (n: Node) => opts.matmulVariant?.(n) ?? defaultMatmulVariant(profile, n, g),
   };
   const kernels = fusion.groups.filter((gr) => !fusion.alias.has(gr.root)).map((gr) => generateKernel(ctx, gr));
   const mem = planMemory(g, kernels, fusion.alias, fusion.materialized, profile, opts.reuseMemory ?? true);

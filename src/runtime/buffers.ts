@@ -2,6 +2,7 @@
  * Storage buffers: pooled allocation by power-of-two size class, upload, and readback through
  * pooled staging buffers. Readbacks await via gpuWait so Dawn's polling leaves lavapipe its cores.
  */
+import './webgpu.ts';
 import type { Gpu } from './device.ts';
 import { gpuWait } from './gpu-wait.ts';
 

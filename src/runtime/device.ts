@@ -6,9 +6,7 @@
  * with the adapter's full limits, since the compiler plans buffers and bindings against them,
  * and with shader-f16 where the adapter has it.
  */
-import { create, globals } from 'webgpu';
-
-Object.assign(globalThis, globals);
+import { create } from './webgpu.ts';
 
 export interface DeviceOptions {
   /** Dawn backend: vulkan, null, opengl, ... (env PEFTGRAPH_BACKEND). */

@@ -6,18 +6,9 @@ import { compilePlan, type DeviceProfile, type PlanOptions } from '../../src/com
 import { evaluate, type Feeds } from '../../src/compiler/reference.ts';
 import { Executor, type HostArray } from '../../src/runtime/executor.ts';
 import type { Gpu } from '../../src/runtime/device.ts';
+import { profileOf } from '../../src/runtime/profile.ts';
 
-export function profileOf(gpu: Gpu): DeviceProfile {
-  const l = gpu.limits;
-  return {
-    maxStorageBuffersPerShaderStage: Math.min(8, l.maxStorageBuffersPerShaderStage),
-    maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
-    maxBufferSize: l.maxBufferSize,
-    maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
-    isSoftware: gpu.info.isSoftware,
-    f16: false,
-  };
-}
+export { profileOf };
 
 /** Rounds every fed value to f32, so the reference sees exactly what the GPU sees. */
 export function toF32(feeds: Feeds): Feeds {
@@ -53,7 +44,7 @@ export function expectClose(got: Record<string, HostArray>, want: Record<string,
   }
 }
 
-export async function checkAgainstReference(gpu: Gpu, g: Graph, feeds: Feeds, opts: PlanOptions & { rtol?: number; atol?: number } = {}) {
+export async function checkAgainstReference(gpu: Gpu, g: Graph, feeds: Feeds, opts: PlanOptions & { rtol?: number; atol?: number; profile?: DeviceProfile } = {}) {
   const f = toF32(feeds);
   const want = evaluate(g, f);
   const got = await runOnGpu(gpu, g, f, opts);

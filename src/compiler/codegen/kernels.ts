@@ -11,7 +11,11 @@ import { ExprGen, type ExprHost } from './expr.ts';
 import { render, template } from './template.ts';
 import { bindingDecls, grid, literal, WORKGROUP, type Binding } from './wgsl.ts';
 
-export type MatmulVariant = { family: 'reg'; tm: number; tn: number; wgx: number; wgy: number } | { family: 'tiled' };
+export type MatmulVariant =
+  | { family: 'reg'; tm: number; tn: number; wgx: number; wgy: number }
+  /** vec4 loads of B: needs N % 4 == 0 and B not transposed (falls back to 'reg' otherwise). */
+  | { family: 'reg4'; tm: number; tn4: number; wgx: number; wgy: number }
+  | { family: 'tiled' };
 
 export interface KernelSpec {
   name: string;
@@ -152,13 +156,23 @@ function matmulKernel(ctx: CodegenContext, b: Bindings, root: Node) {
   const ld = (arr: string, dt: string, idx: string) => (dt === 'f16' && ctx.f16 ? `f32(${arr}[${idx}])` : `${arr}[${idx}]`);
   const LOAD_A = ld(a, A.dtype, transA ? 'aOff + k * M + r' : 'aOff + r * K + k');
   const LOAD_B = ld(bb, B.dtype, transB ? 'bOff + c * K + k' : 'bOff + k * N + c');
-  const variant = ctx.matmulVariant(root);
+  let variant = ctx.matmulVariant(root);
+  if (variant.family === 'reg4' && (N % 4 !== 0 || transB || B.dtype !== 'f32')) {
+    variant = { family: 'reg', tm: variant.tm, tn: 4, wgx: variant.wgx, wgy: variant.wgy };
+  }
   const nb = numel(batch);
   if (nb > ctx.maxWorkgroupsPerDim) throw new Error(`matmul %${root.id}: batch of ${nb} exceeds ${ctx.maxWorkgroupsPerDim} workgroups`);
   const common = { BINDINGS: b.decls(root), M, N, K, BATCH: gen.body, LOAD_A, LOAD_B };
   let wgsl: string;
   let workgroups: [number, number, number];
-  if (variant.family === 'reg') {
+  if (variant.family === 'reg4') {
+    const { tm, tn4, wgx, wgy } = variant;
+    // B is re-declared as an array of vec4s; the binding index stays the same.
+    const decls = common.BINDINGS.replace(new RegExp(`var<storage, read> ${bb}: array<f32>;`), `var<storage, read> ${bb}: array<vec4<f32>>;`);
+    const { LOAD_B: _scalarB, ...rest } = common;
+    wgsl = render('matmul_reg4', { ...rest, BINDINGS: decls, B4: bb, N4: N / 4, TM: tm, TN4: tn4, WGX: wgx, WGY: wgy });
+    workgroups = [Math.ceil(N / 4 / tn4 / wgx), Math.ceil(M / tm / wgy), nb];
+  } else if (variant.family === 'reg') {
     const { tm, tn, wgx, wgy } = variant;
     wgsl = render('matmul_reg', { ...common, TM: tm, TN: tn, WGX: wgx, WGY: wgy });
     workgroups = [Math.ceil(N / tn / wgx), Math.ceil(M / tm / wgy), nb];
@@ -166,6 +180,6 @@ function matmulKernel(ctx: CodegenContext, b: Bindings, root: Node) {
     wgsl = render('matmul_tiled', common);
     workgroups = [Math.ceil(N / 64), Math.ceil(M / 64), nb];
   }
-  wgsl = header(ctx.f16) + wgsl.replace('out[p * M * N + r * N + c] = acc[i][j];', `out[p * M * N + r * N + c] = ${store(root, 'acc[i][j]', ctx.f16)};`);
+  wgsl = header(ctx.f16) + wgsl;
   return { wgsl, workgroups, variant };
 }

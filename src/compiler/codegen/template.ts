@@ -21,7 +21,7 @@ export function template(name: string): string {
 export function render(name: string, vars: Record<string, string | number>): string {
   const t = template(name);
   const used = new Set<string>();
-  const out = t.replace(/\$\{([A-Z_]+)\}/g, (_, k: string) => {
+  const out = t.replace(/\$\{([A-Z0-9_]+)\}/g, (_, k: string) => {
     if (!(k in vars)) throw new Error(`template ${name}.wgsl: no value for \${${k}}`);
     used.add(k);
     return String(vars[k]);

@@ -1,0 +1,16 @@
+/** The device facts the compiler plans against, read off a live device. */
+import type { DeviceProfile } from '../compiler/plan.ts';
+import type { Gpu } from './device.ts';
+
+/** Kernels bind at most 8 storage buffers (the portable default), fewer if the device says so. */
+export function profileOf(gpu: Gpu, opts: { maxBindings?: number } = {}): DeviceProfile {
+  const l = gpu.limits;
+  return {
+    maxStorageBuffersPerShaderStage: Math.min(opts.maxBindings ?? 8, l.maxStorageBuffersPerShaderStage),
+    maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+    maxBufferSize: l.maxBufferSize,
+    maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
+    isSoftware: gpu.info.isSoftware,
+    f16: false,
+  };
+}
