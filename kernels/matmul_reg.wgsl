@@ -34,7 +34,8 @@ ${BATCH}
     for (var j = 0u; j < ${TN}u; j++) {
       let c = col0 + j;
       if (r < M && c < N) {
-        out[p * M * N + r * N + c] = acc[i][j];
+        let o = p * M * N + r * N + c;
+${STORE}
       }
     }
   }

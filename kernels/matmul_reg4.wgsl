@@ -35,7 +35,8 @@ ${BATCH}
       let c4 = col40 + j;
       if (r < M && c4 < N4) {
         for (var e = 0u; e < 4u; e++) {
-          out[p * M * N + r * N + c4 * 4u + e] = acc[i][j][e];
+          let o = p * M * N + r * N + c4 * 4u + e;
+${STORE}
         }
       }
     }

@@ -51,7 +51,8 @@ ${BATCH}
     for (var j = 0u; j < 4u; j++) {
       let c = colBase + lid.x * 4u + j;
       if (r < M && c < N) {
-        out[p * M * N + r * N + c] = acc[i][j];
+        let o = p * M * N + r * N + c;
+${STORE}
       }
     }
   }

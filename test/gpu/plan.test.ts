@@ -75,6 +75,20 @@ describe('plans on WebGPU', () => {
     expect(() => compilePlan(b.g, profile)).toThrow(/exp %2 in 'text.layers.0.ffn' f32\[1024, 1024\] needs 4194304 bytes, over the device's binding limit of 1048576/);
   });
 
+  it('fuses bias, activation, scale and residual into the matmul kernel (every family)', async () => {
+    const b = new Builder();
+    const x = b.input('x', [2, 5, 12]);
+    const y = x.matmul(b.input('w', [12, 8])).add(b.input('bias', [8])).gelu().mul(0.5).add(b.input('res', [2, 5, 8]));
+    b.output('y', y);
+    const inputs = inputsFor(b);
+    const variants = [{ family: 'reg', tm: 4, tn: 4, wgx: 8, wgy: 8 }, { family: 'reg4', tm: 4, tn4: 1, wgx: 8, wgy: 8 }, { family: 'tiled' }] as const;
+    for (const v of variants) {
+      const plan = compilePlan(b.g, profileOf(gpu()), { matmulVariant: () => v });
+      expect(plan.kernels.map((k) => k.kind)).toEqual(['matmul']);
+      await checkAgainstReference(gpu(), b.g, { inputs }, { matmulVariant: () => v });
+    }
+  });
+
   it('matmul kernels are correct for odd sizes, K = 1, transposes and batch broadcast, in both families', async () => {
     const shapes: [number[], number[], boolean, boolean][] = [
       [[1, 1], [1, 1], false, false],

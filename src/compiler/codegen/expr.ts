@@ -28,6 +28,8 @@ export class ExprGen {
     private readonly indent = '  ',
     /** Variable prefix, distinct per scope so nested scopes do not shadow each other. */
     private readonly prefix = 'v',
+    /** Nodes whose value at this kernel's element is already in a variable (a matmul accumulator). */
+    private readonly overrides = new Map<number, string>(),
   ) {}
 
   private emit(expr: string, type?: string): string {
@@ -81,6 +83,8 @@ export class ExprGen {
   }
 
   private compute(n: Node, idx: string): string {
+    const o = this.overrides.get(n.id);
+    if (o !== undefined) return o;
     if (n.op === 'const' && numel(n.shape) === 1) return literal((n.attrs.value as number[])[0], n.dtype);
     if (this.host.materialized(n.id)) return this.load(n, idx);
     const def = getOp(n.op);

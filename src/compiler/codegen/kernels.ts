@@ -90,8 +90,10 @@ export function generateKernel(ctx: CodegenContext, group: Group): KernelSpec {
       return { ...base, ...reduceKernel(ctx, b, root) };
     case 'scatter':
       return { ...base, ...scatterKernel(ctx, b, root) };
+    case 'row':
+      return { ...base, ...rowKernel(ctx, b, root, group.nodes) };
     case 'matmul':
-      return { ...base, ...matmulKernel(ctx, b, root) };
+      return { ...base, ...matmulKernel(ctx, b, group.core !== undefined ? ctx.graph.get(group.core) : root, root) };
   }
 }
 
@@ -130,6 +132,57 @@ function reduceKernel(ctx: CodegenContext, b: Bindings, root: Node) {
   return { wgsl, workgroups };
 }
 
+function rowKernel(ctx: CodegenContext, b: Bindings, root: Node, nodes: number[]) {
+  const C = root.shape[root.shape.length - 1];
+  const rows = numel(root.shape) / C;
+  const { workgroups, row } = grid(rows, ctx.maxWorkgroupsPerDim);
+  const overrides = new Map<number, string>();
+  const host = { graph: b.graph, f16: b.f16, bind: (id: number) => b.bind(id), materialized: (id: number) => id !== root.id && !nodes.includes(id) && b.materialized(id) };
+  const lines: string[] = [];
+  const members = nodes.map((id) => ctx.graph.get(id));
+  const reduces = members.filter((n) => n.op === 'sum' || n.op === 'max_reduce');
+  const scalars = members.filter((n) => n.id !== root.id && !reduces.includes(n) && n.shape[n.shape.length - 1] === 1 && C !== 1);
+  // Per-row scalars whose reductions are done are computed once, outside the element loops.
+  const hoist = (k: number) => {
+    const outer = new ExprGen(host, '  ', `s${k}_`, overrides);
+    for (const n of scalars) {
+      if (overrides.has(n.id)) continue;
+      const deps = reduces.filter((r) => r.id < n.id);
+      if (!deps.every((r) => overrides.has(r.id)) || reduces.some((r) => r.id > n.id && dependsOn(ctx.graph, n.id, r.id))) continue;
+      overrides.set(n.id, outer.value(n.id, 'row'));
+    }
+    lines.push(outer.body);
+  };
+  reduces.forEach((r, k) => {
+    hoist(k);
+    const isMax = r.op === 'max_reduce';
+    const body = new ExprGen(host, '    ', `r${k}_`, overrides);
+    body.lines.push(`    let i = row * ${C}u + j;`);
+    const v = body.value(r.inputs[0], 'i');
+    lines.push(`  var acc${k}: f32 = ${isMax ? literal(-Infinity, 'f32') : '0.0'};`, `  for (var j = 0u; j < ${C}u; j++) {`, body.body, `    acc${k} = ${isMax ? `max(acc${k}, ${v})` : `acc${k} + ${v}`};`, '  }');
+    overrides.set(r.id, `acc${k}`);
+  });
+  hoist(reduces.length);
+  const gen = new ExprGen(host, '    ', 'v', overrides);
+  const v = gen.value(root.id, 'i');
+  const wgsl = header(ctx.f16) + render('row', { BINDINGS: b.decls(root), WG: WORKGROUP, ROW: `${row}u`, ROWS: rows, C, REDUCTIONS: lines.filter(Boolean).join('\n'), BODY: gen.body, RESULT: store(root, v, ctx.f16) });
+  return { wgsl, workgroups };
+}
+
+/** Whether node `a` depends on node `b`. */
+function dependsOn(g: Graph, a: number, b: number): boolean {
+  const stack = [a];
+  const seen = new Set<number>();
+  while (stack.length) {
+    const id = stack.pop()!;
+    if (id === b) return true;
+    if (id < b || seen.has(id)) continue;
+    seen.add(id);
+    stack.push(...g.get(id).inputs);
+  }
+  return false;
+}
+
 function scatterKernel(ctx: CodegenContext, b: Bindings, root: Node) {
   const [idx, upd] = root.inputs.map((i) => ctx.graph.get(i));
   const rowLen = numel(root.shape.slice(1));
@@ -143,10 +196,19 @@ function scatterKernel(ctx: CodegenContext, b: Bindings, root: Node) {
   return { wgsl, workgroups };
 }
 
-function matmulKernel(ctx: CodegenContext, b: Bindings, root: Node) {
-  const [A, B] = root.inputs.map((i) => ctx.graph.get(i));
-  const { M, K, N, batch } = matmulDims(A.shape, B.shape, root.attrs, 'matmul');
-  const { transA, transB } = root.attrs as { transA: boolean; transB: boolean };
+/** `mm` is the matmul; `root` the node the kernel writes (mm itself, or the end of its epilogue). */
+function matmulKernel(ctx: CodegenContext, b: Bindings, mm: Node, root: Node) {
+  const [A, B] = mm.inputs.map((i) => ctx.graph.get(i));
+  const { M, K, N, batch } = matmulDims(A.shape, B.shape, mm.attrs, 'matmul');
+  const { transA, transB } = mm.attrs as { transA: boolean; transB: boolean };
+  // The store: the accumulator, or the fused epilogue evaluated on it at flat index o.
+  const storeCode = (acc: string, indent: string) => {
+    if (mm === root) return `${indent}out[o] = ${acc};`;
+    const host = { graph: b.graph, f16: b.f16, bind: (id: number) => b.bind(id), materialized: (id: number) => id !== root.id && b.materialized(id) };
+    const epi = new ExprGen(host, indent, 'e', new Map([[mm.id, acc]]));
+    const v = epi.value(root.id, 'o');
+    return `${epi.body}\n${indent}out[o] = ${v};`;
+  };
   const a = b.bind(A.id);
   const bb = b.bind(B.id);
   const gen = new ExprGen({ ...b, graph: b.graph, f16: b.f16, bind: (id) => b.bind(id), materialized: () => true }, '  ');
@@ -156,12 +218,12 @@ function matmulKernel(ctx: CodegenContext, b: Bindings, root: Node) {
   const ld = (arr: string, dt: string, idx: string) => (dt === 'f16' && ctx.f16 ? `f32(${arr}[${idx}])` : `${arr}[${idx}]`);
   const LOAD_A = ld(a, A.dtype, transA ? 'aOff + k * M + r' : 'aOff + r * K + k');
   const LOAD_B = ld(bb, B.dtype, transB ? 'bOff + c * K + k' : 'bOff + k * N + c');
-  let variant = ctx.matmulVariant(root);
+  let variant = ctx.matmulVariant(mm);
   if (variant.family === 'reg4' && (N % 4 !== 0 || transB || B.dtype !== 'f32')) {
     variant = { family: 'reg', tm: variant.tm, tn: 4, wgx: variant.wgx, wgy: variant.wgy };
   }
   const nb = numel(batch);
-  if (nb > ctx.maxWorkgroupsPerDim) throw new Error(`matmul %${root.id}: batch of ${nb} exceeds ${ctx.maxWorkgroupsPerDim} workgroups`);
+  if (nb > ctx.maxWorkgroupsPerDim) throw new Error(`matmul %${mm.id}: batch of ${nb} exceeds ${ctx.maxWorkgroupsPerDim} workgroups`);
   const common = { BINDINGS: b.decls(root), M, N, K, BATCH: gen.body, LOAD_A, LOAD_B };
   let wgsl: string;
   let workgroups: [number, number, number];
@@ -170,14 +232,14 @@ function matmulKernel(ctx: CodegenContext, b: Bindings, root: Node) {
     // B is re-declared as an array of vec4s; the binding index stays the same.
     const decls = common.BINDINGS.replace(new RegExp(`var<storage, read> ${bb}: array<f32>;`), `var<storage, read> ${bb}: array<vec4<f32>>;`);
     const { LOAD_B: _scalarB, ...rest } = common;
-    wgsl = render('matmul_reg4', { ...rest, BINDINGS: decls, B4: bb, N4: N / 4, TM: tm, TN4: tn4, WGX: wgx, WGY: wgy });
+    wgsl = render('matmul_reg4', { ...rest, BINDINGS: decls, B4: bb, N4: N / 4, TM: tm, TN4: tn4, WGX: wgx, WGY: wgy, STORE: storeCode('acc[i][j][e]', '          ') });
     workgroups = [Math.ceil(N / 4 / tn4 / wgx), Math.ceil(M / tm / wgy), nb];
   } else if (variant.family === 'reg') {
     const { tm, tn, wgx, wgy } = variant;
-    wgsl = render('matmul_reg', { ...common, TM: tm, TN: tn, WGX: wgx, WGY: wgy });
+    wgsl = render('matmul_reg', { ...common, TM: tm, TN: tn, WGX: wgx, WGY: wgy, STORE: storeCode('acc[i][j]', '        ') });
     workgroups = [Math.ceil(N / tn / wgx), Math.ceil(M / tm / wgy), nb];
   } else {
-    wgsl = render('matmul_tiled', common);
+    wgsl = render('matmul_tiled', { ...common, STORE: storeCode('acc[i][j]', '        ') });
     workgroups = [Math.ceil(N / 64), Math.ceil(M / 64), nb];
   }
   wgsl = header(ctx.f16) + wgsl;

@@ -14,12 +14,14 @@
 import { numel, type Graph, type Node } from '../ir/graph.ts';
 import { getOp } from '../ops/index.ts';
 
-export type KernelKind = 'map' | 'reduce' | 'matmul' | 'scatter';
+export type KernelKind = 'map' | 'reduce' | 'matmul' | 'scatter' | 'row';
 
 export interface Group {
   kind: KernelKind;
   /** The materialized node this kernel writes. */
   root: number;
+  /** For a matmul with a fused epilogue: the matmul inside the group (root is the epilogue's end). */
+  core?: number;
   /** Nodes computed inside the kernel (root included). */
   nodes: number[];
   /** Materialized nodes the kernel reads. */
@@ -78,7 +80,7 @@ export function fuse(g: Graph, opts: FusionOptions): Fusion {
   for (const n of g.nodes) if (mustMaterialize(n)) materialized.add(n.id);
 
   for (;;) {
-    const groups = buildGroups(g, materialized);
+    const groups = opts.fuse ? fuseEpilogues(g, materialized, users, fuseRows(g, materialized, users, buildGroups(g, materialized))) : buildGroups(g, materialized);
     const over = groups.find((gr) => gr.reads.length + 1 > opts.maxBindings);
     if (!over) return { materialized, alias: aliases(g, materialized), groups };
     // Materialize the inlined node that reads the most buffers, then regroup.
@@ -88,6 +90,105 @@ export function fuse(g: Graph, opts: FusionOptions): Fusion {
     const widest = inner.reduce((best, id) => (width(id) > width(best) ? id : best));
     materialized.add(widest);
   }
+}
+
+const EPILOGUE_KINDS = new Set(['unary', 'binary', 'where']);
+
+function isLastAxisReduce(n: Node, rowShape: readonly number[]): boolean {
+  const r = rowShape.length;
+  return (n.op === 'sum' || n.op === 'max_reduce') && n.attrs.keepdims === true && (n.attrs.axes as number[]).join() === String(r - 1);
+}
+
+/**
+ * Row groups: a map group over [..., C] absorbs the last-axis reductions it reads (keepdims),
+ * the same-shape or per-row elementwise nodes between them, as long as nothing outside the
+ * group uses them. Softmax, log-softmax and layer norm (and their VJPs) become one kernel.
+ */
+function fuseRows(g: Graph, materialized: Set<number>, users: number[][], groups: Group[]): Group[] {
+  const outputs = new Set(g.outputs.values());
+  const absorbed = new Set<number>();
+  // Consumers first: the last kernel of a softmax claims the whole row computation.
+  for (const gr of [...groups].sort((a, b) => b.root - a.root)) {
+    if (gr.kind !== 'map' || absorbed.has(gr.root)) continue;
+    const root = g.get(gr.root);
+    const R = root.shape;
+    if (R.length === 0) continue;
+    const rowScalar = [...R.slice(0, -1), 1];
+    const sameAs = (s: readonly number[], t: readonly number[]) => s.length === t.length && s.every((d, i) => d === t[i]);
+    const fits = (n: Node) => (EPILOGUE_KINDS.has(getOp(n.op).kind) && (sameAs(n.shape, R) || sameAs(n.shape, rowScalar))) || (isLastAxisReduce(n, R) && sameAs(g.get(n.inputs[0]).shape, R));
+    if (!gr.nodes.every((id) => fits(g.get(id)))) continue;
+    const members = new Set(gr.nodes);
+    const reads = new Set(gr.reads);
+    let grew = true;
+    let reduces = 0;
+    while (grew) {
+      grew = false;
+      for (const id of [...reads]) {
+        const n = g.get(id);
+        if (outputs.has(id) || absorbed.has(id) || n.op === 'input' || n.op === 'param' || n.op === 'const' || !fits(n)) continue;
+        if (!users[id].every((u) => members.has(u))) continue;
+        members.add(id);
+        reads.delete(id);
+        if (isLastAxisReduce(n, R)) reduces++;
+        for (const i of n.inputs) if (!members.has(i) && !(g.get(i).op === 'const' && numel(g.get(i).shape) === 1)) reads.add(i);
+        grew = true;
+      }
+    }
+    if (reduces === 0) continue;
+    for (const id of members) if (id !== gr.root) {
+      absorbed.add(id);
+      materialized.delete(id);
+    }
+    // Reads that are not buffers (inlined views such as a broadcast mask) are computed inline too.
+    const inline = new Set(members);
+    const finalReads = new Set<number>();
+    const visit = (id: number) => {
+      const n = g.get(id);
+      if (n.op === 'const' && numel(n.shape) === 1) return;
+      if (!inline.has(id) && (materialized.has(id) || n.op === 'const')) {
+        finalReads.add(id);
+        return;
+      }
+      inline.add(id);
+      for (const i of n.inputs) if (!inline.has(i)) visit(i);
+    };
+    for (const id of reads) visit(id);
+    gr.kind = 'row';
+    gr.nodes = [...inline].sort((a, b) => a - b);
+    gr.reads = [...finalReads].sort((a, b) => a - b);
+  }
+  return groups.filter((gr) => !absorbed.has(gr.root));
+}
+
+/**
+ * Matmul epilogues: a map group made only of same-shape elementwise nodes (bias, activation,
+ * residual, scale, dropout mask) that consumes a single-use matmul absorbs it; the matmul
+ * kernel then applies the epilogue to each accumulator before its one store.
+ */
+function fuseEpilogues(g: Graph, materialized: Set<number>, users: number[][], groups: Group[]): Group[] {
+  const outputs = new Set(g.outputs.values());
+  const absorbed = new Set<number>();
+  for (const gr of groups) {
+    if (gr.kind !== 'map') continue;
+    const root = g.get(gr.root);
+    const same = (id: number) => {
+      const n = g.get(id);
+      return EPILOGUE_KINDS.has(getOp(n.op).kind) && n.shape.length === root.shape.length && n.shape.every((d, i) => d === root.shape[i]);
+    };
+    if (!gr.nodes.every(same)) continue;
+    const m = gr.reads.find((id) => {
+      const n = g.get(id);
+      return n.op === 'matmul' && !outputs.has(id) && !absorbed.has(id) && users[id].length === 1 && gr.nodes.includes(users[id][0]) && n.shape.every((d, i) => d === root.shape[i]);
+    });
+    if (m === undefined) continue;
+    absorbed.add(m);
+    materialized.delete(m);
+    gr.kind = 'matmul';
+    gr.core = m;
+    gr.nodes = [...gr.nodes, m].sort((a, b) => a - b);
+    gr.reads = [...new Set([...gr.reads.filter((r) => r !== m), ...g.get(m).inputs])].sort((a, b) => a - b);
+  }
+  return groups.filter((gr) => !absorbed.has(gr.root));
 }
 
 /** Reshapes of a buffer share it. */
