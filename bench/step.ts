@@ -1,6 +1,7 @@
 /**
  * One training step's forward+backward (LoRA on a small transformer) compiled three ways:
- * op-by-op (one kernel per primitive), fused, and fused + autotuned matmuls. Reports kernels
+ * op-by-op (one kernel per primitive), fused, fused + autotuned matmuls, and fused with f16
+ * storage of activations (where the adapter has shader-f16). Reports kernels
  * (= dispatches, all in one command buffer) and wall time per step, measured in alternating
  * rounds in one run.
  *   npx tsx bench/step.ts [--d 64] [--L 16] [--B 8] [--layers 2]
@@ -27,9 +28,10 @@ console.log(`adapter: ${gpu.info.description}`);
 console.log(`model: ${layers} layers, d=${d}, L=${L}, B=${B}, LoRA r=8 on q,v; graph: ${report.forwardNodes} forward + ${report.backwardNodes} backward nodes, ${report.prunedNodes} pruned; ${g.nodes.length} after simplify`);
 const tuned = await autotune(gpu, profile, g);
 const configs: [string, PlanOptions][] = [
-  ['op-by-op', { fuse: false }],
-  ['fused', { fuse: true }],
-  ['fused+autotuned', { fuse: true, matmulVariant: (n) => tuned.choice.get(n.id) }],
+  ['op-by-op', { fuse: false, halfActivations: false }],
+  ['fused', { fuse: true, halfActivations: false }],
+  ['fused+autotuned', { fuse: true, halfActivations: false, matmulVariant: (n) => tuned.choice.get(n.id) }],
+  ['fused+f16 activations', { fuse: true, halfActivations: true }],
 ];
 const feeds = tinyFeeds(graph);
 const runs = [];

@@ -12,5 +12,5 @@ ${PRE}
 ${BODY}
     acc = ${COMBINE};
   }
-  out[o] = acc;
+  out[o] = ${STORE};
 }

@@ -16,5 +16,5 @@ ${BODY}
       acc += ${VALUE};
     }
   }
-  out[o] = acc;
+  out[o] = ${STORE};
 }

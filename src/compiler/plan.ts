@@ -6,6 +6,7 @@ import { numel, type DType, type Graph, type Node } from './ir/graph.ts';
 import { fuse } from './passes/fuse.ts';
 import { generateKernel, type KernelSpec, type MatmulVariant } from './codegen/kernels.ts';
 import { planMemory, type PhysicalBuffer } from './passes/memory.ts';
+import type { Storage } from './codegen/wgsl.ts';
 
 export interface DeviceProfile {
   maxStorageBuffersPerShaderStage: number;
@@ -29,6 +30,10 @@ export const PORTABLE_PROFILE: DeviceProfile = {
 export interface PlanOptions {
   fuse?: boolean;
   reuseMemory?: boolean;
+  /** Store float temporaries (activations, intermediate gradients) as f16, computing in f32.
+   *  Params, inputs and outputs stay f32. Default: on a hardware GPU with shader-f16; off on a
+   *  software adapter, where it halves memory but buys no time (bench/results/step.md). */
+  halfActivations?: boolean;
   /** Overrides the matmul kernel per node (the autotuner's choice). */
   matmulVariant?: (n: Node) => MatmulVariant | undefined;
 }
@@ -49,7 +54,7 @@ export interface Plan {
   constants: { buffer: number; value: number[]; dtype: DType }[];
   /** Kernel i binds buffers bindings[i] (reads..., out). */
   bindings: number[][];
-  stats: { nodes: number; kernels: number; kernelsUnfused: number; peakBytes: number; peakBytesNoReuse: number };
+  stats: { nodes: number; kernels: number; kernelsUnfused: number; peakBytes: number; peakBytesNoReuse: number; halfActivations: boolean };
 }
 
 /** Without autotuning: the kernel bench/results/matmul.md found best for the adapter kind. */
@@ -61,15 +66,23 @@ export function defaultMatmulVariant(profile: DeviceProfile, n?: Node, g?: Graph
 
 export function compilePlan(g: Graph, profile: DeviceProfile, opts: PlanOptions = {}): Plan {
   const fusion = fuse(g, { fuse: opts.fuse ?? true, maxBindings: profile.maxStorageBuffersPerShaderStage });
+  const outputs = new Set(g.outputs.values());
+  const half = profile.f16 && (opts.halfActivations ?? !profile.isSoftware);
+  const storage = (id: number): Storage => {
+    const n = g.get(id);
+    if (n.dtype === 'i32' || n.dtype === 'u32') return n.dtype;
+    const temp = !['input', 'param', 'const'].includes(n.op) && !outputs.has(id);
+    return half && temp ? 'f16' : 'f32';
+  };
   const ctx = {
     graph: g,
-    f16: profile.f16,
+    storage,
     maxWorkgroupsPerDim: profile.maxComputeWorkgroupsPerDimension,
     isMaterialized: (id: number) => fusion.materialized.has(id),
     matmulVariant: (n: Node) => opts.matmulVariant?.(n) ?? defaultMatmulVariant(profile, n, g),
   };
   const kernels = fusion.groups.filter((gr) => !fusion.alias.has(gr.root)).map((gr) => generateKernel(ctx, gr));
-  const mem = planMemory(g, kernels, fusion.alias, fusion.materialized, profile, opts.reuseMemory ?? true);
+  const mem = planMemory(g, kernels, fusion.alias, fusion.materialized, profile, storage, opts.reuseMemory ?? true);
   const slot = (id: number): TensorSlot => {
     const n = g.get(id);
     return { buffer: mem.nodeBuffer.get(id)!, shape: [...n.shape], dtype: n.dtype };
@@ -90,6 +103,7 @@ export function compilePlan(g: Graph, profile: DeviceProfile, opts: PlanOptions 
       kernelsUnfused: computeNodes.filter((n) => n.op !== 'reshape').length,
       peakBytes: mem.peakBytes,
       peakBytesNoReuse: mem.peakBytesNoReuse,
+      halfActivations: half,
     },
   };
 }

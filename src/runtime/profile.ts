@@ -11,6 +11,6 @@ export function profileOf(gpu: Gpu, opts: { maxBindings?: number } = {}): Device
     maxBufferSize: l.maxBufferSize,
     maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
     isSoftware: gpu.info.isSoftware,
-    f16: false,
+    f16: gpu.hasF16,
   };
 }

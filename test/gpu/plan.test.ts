@@ -49,6 +49,26 @@ describe('plans on WebGPU', () => {
     expect(Object.keys(want).filter((k) => k.startsWith('grad:')).length).toBe(10); // 8 LoRA factors + head W, b
   });
 
+  it('f16 storage of activations (f32 math) halves temporaries and stays within f16 tolerance', async () => {
+    if (!gpu().hasF16) throw new Error('this adapter has no shader-f16; lavapipe has it, so CI must too');
+    const { graph } = tinyTransformer({ layers: 2, loraLayers: [0, 1], d: 16, L: 6, B: 3 });
+    const { graph: g } = simplify(autodiff(graph, { loss: 'loss' }).graph);
+    const feeds = toF32(tinyFeeds(graph));
+    const p32 = compilePlan(g, profileOf(gpu()), { halfActivations: false });
+    const p16 = compilePlan(g, profileOf(gpu()), { halfActivations: true });
+    expect(p16.stats.halfActivations).toBe(true);
+    expect(p16.kernels.some((k) => k.wgsl.includes('array<f16>'))).toBe(true);
+    const temps = (p: typeof p32) => p.buffers.filter((b) => b.role === 'temp').reduce((s, b) => s + b.bytes, 0);
+    expect(temps(p16)).toBeLessThanOrEqual(temps(p32) * 0.55);
+    const want = evaluate(g, feeds);
+    const got = await runOnGpu(gpu(), g, feeds, { halfActivations: true });
+    // f16 keeps ~3 significant digits: compare relative to each output's scale.
+    for (const [k, v] of Object.entries(want)) {
+      const scale = Math.max(...v.data.map(Math.abs), 1e-3);
+      v.data.forEach((x, i) => expect(Math.abs(got[k][i] - x), `${k}[${i}]`).toBeLessThan(2e-2 * scale));
+    }
+  });
+
   it('splits a group that would bind more storage buffers than allowed', async () => {
     const b = new Builder();
     const xs = Array.from({ length: 10 }, (_, i) => b.input(`x${i}`, [4]));

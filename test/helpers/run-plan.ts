@@ -18,7 +18,8 @@ export function toF32(feeds: Feeds): Feeds {
 }
 
 export async function runOnGpu(gpu: Gpu, g: Graph, feeds: Feeds, opts: PlanOptions & { profile?: DeviceProfile } = {}): Promise<Record<string, HostArray>> {
-  const plan = compilePlan(g, opts.profile ?? profileOf(gpu), opts);
+  // f32 storage unless a test asks for half: the f32 tolerances below assume it.
+  const plan = compilePlan(g, opts.profile ?? profileOf(gpu), { ...opts, halfActivations: opts.halfActivations ?? false });
   const ex = await Executor.create(gpu, plan);
   try {
     for (const [k, v] of Object.entries(feeds.params ?? {})) if (plan.params[k]) ex.setParam(k, v.data);

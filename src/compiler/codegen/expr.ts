@@ -7,7 +7,7 @@
 import { numel, type Graph, type Node, type Shape } from '../ir/graph.ts';
 import { strides } from '../ir/value.ts';
 import { getOp } from '../ops/index.ts';
-import { computeType, literal } from './wgsl.ts';
+import { computeType, literal, type Storage } from './wgsl.ts';
 
 export interface ExprHost {
   graph: Graph;
@@ -15,7 +15,8 @@ export interface ExprHost {
   materialized(id: number): boolean;
   /** Name of the storage array holding node `id` (registers the binding). */
   bind(id: number): string;
-  f16: boolean;
+  /** Element type of node `id`'s buffer: half-stored values are widened to f32 on load. */
+  storage(id: number): Storage;
 }
 
 export class ExprGen {
@@ -79,7 +80,7 @@ export class ExprGen {
   private load(n: Node, idx: string): string {
     const arr = this.host.bind(n.id);
     const raw = `${arr}[${idx}]`;
-    return this.emit(n.dtype === 'f16' && this.host.f16 ? `f32(${raw})` : raw);
+    return this.emit(this.host.storage(n.id) === 'f16' ? `f32(${raw})` : raw);
   }
 
   private compute(n: Node, idx: string): string {

@@ -9,7 +9,7 @@ import { RANDOM_WGSL } from '../ops/random.ts';
 import type { Group, KernelKind } from '../passes/fuse.ts';
 import { ExprGen, type ExprHost } from './expr.ts';
 import { render, template } from './template.ts';
-import { bindingDecls, grid, literal, WORKGROUP, type Binding } from './wgsl.ts';
+import { bindingDecls, grid, literal, WORKGROUP, type Binding, type Storage } from './wgsl.ts';
 
 export type MatmulVariant =
   | { family: 'reg'; tm: number; tn: number; wgx: number; wgy: number }
@@ -31,18 +31,20 @@ export interface KernelSpec {
 
 export interface CodegenContext {
   graph: Graph;
-  f16: boolean;
+  /** Element type of each materialized node's buffer (f16 where activations are half-stored). */
+  storage(id: number): Storage;
   maxWorkgroupsPerDim: number;
   isMaterialized(id: number): boolean;
   matmulVariant(n: Node): MatmulVariant;
 }
 
-function header(f16: boolean): string {
-  return `${f16 ? 'enable f16;\n' : ''}${template('prelude')}\n${RANDOM_WGSL}\n`;
+/** Prelude for a kernel whose bindings are `decls`: `enable f16` only where a buffer is half. */
+function header(decls: string): string {
+  return `${decls.includes('array<f16>') ? 'enable f16;\n' : ''}${template('prelude')}\n${RANDOM_WGSL}\n`;
 }
 
 /** Binds a group's reads in order and serves ExprGen's loads from them. */
-class Bindings implements ExprHost {
+class Bindings {
   readonly list: Binding[] = [];
   private readonly names = new Map<number, string>();
   constructor(
@@ -51,24 +53,36 @@ class Bindings implements ExprHost {
   ) {
     reads.forEach((id, k) => {
       this.names.set(id, `in${k}`);
-      this.list.push({ name: `in${k}`, dtype: ctx.graph.get(id).dtype, write: false });
+      this.list.push({ name: `in${k}`, storage: ctx.storage(id), write: false });
     });
   }
-  get graph() { return this.ctx.graph; }
-  get f16() { return this.ctx.f16; }
-  materialized(id: number) { return this.ctx.isMaterialized(id); }
   bind(id: number): string {
     const name = this.names.get(id);
     if (!name) throw new Error(`codegen: %${id} is read but not bound`);
     return name;
   }
+  /** An ExprGen host; `inline` nodes are computed in the kernel even if they own a buffer. */
+  host(inline: (id: number) => boolean = () => false): ExprHost {
+    return {
+      graph: this.ctx.graph,
+      storage: (id) => this.ctx.storage(id),
+      bind: (id) => this.bind(id),
+      materialized: (id) => !inline(id) && this.ctx.isMaterialized(id),
+    };
+  }
   decls(out: Node): string {
-    return bindingDecls([...this.list, { name: 'out', dtype: out.dtype, write: true }], this.ctx.f16);
+    return bindingDecls([...this.list, { name: 'out', storage: this.ctx.storage(out.id), write: true }]);
   }
 }
 
-function store(out: Node, v: string, f16: boolean): string {
-  return out.dtype === 'f16' && f16 ? `f16(${v})` : v;
+/** The value written to `out`: narrowed when the output buffer is half. */
+function store(ctx: CodegenContext, out: Node, v: string): string {
+  return ctx.storage(out.id) === 'f16' ? `f16(${v})` : v;
+}
+
+/** Header + rendered template. */
+function kernelSource(decls: string, name: string, vars: Record<string, string | number>): string {
+  return header(decls) + render(name, { ...vars, BINDINGS: decls });
 }
 
 export function generateKernel(ctx: CodegenContext, group: Group): KernelSpec {
@@ -80,10 +94,10 @@ export function generateKernel(ctx: CodegenContext, group: Group): KernelSpec {
     case 'map': {
       const n = numel(root.shape);
       const { workgroups, row } = grid(n, ctx.maxWorkgroupsPerDim);
-      // The root itself is computed inline: pretend it is not materialized while generating.
-      const gen = new ExprGen({ ...b, graph: b.graph, f16: b.f16, bind: (id) => b.bind(id), materialized: (id) => id !== root.id && b.materialized(id) });
+      // The root itself is computed inline, though it owns the output buffer.
+      const gen = new ExprGen(b.host((id) => id === root.id));
       const v = gen.value(root.id, 'i');
-      const wgsl = header(ctx.f16) + render('map', { BINDINGS: b.decls(root), WG: WORKGROUP, ROW: `${row}u`, N: n, BODY: gen.body, RESULT: store(root, v, ctx.f16) });
+      const wgsl = kernelSource(b.decls(root), 'map', { WG: WORKGROUP, ROW: `${row}u`, N: n, BODY: gen.body, RESULT: store(ctx, root, v) });
       return { ...base, wgsl, workgroups };
     }
     case 'reduce':
@@ -105,7 +119,7 @@ function reduceKernel(ctx: CodegenContext, b: Bindings, root: Node) {
   const st = strides(x.shape);
   const n = numel(root.shape);
   const { workgroups, row } = grid(n, ctx.maxWorkgroupsPerDim);
-  const host = { ...b, graph: b.graph, f16: b.f16, bind: (id: number) => b.bind(id), materialized: (id: number) => b.materialized(id) };
+  const host = b.host();
   const pre = new ExprGen(host, '  ');
   const oc = pre.coords('o', keep);
   const baseTerms = oc.flatMap((c, d) => (axes.includes(d) || keep[d] === 1 ? [] : [`${c} * ${st[d]}u`]));
@@ -116,10 +130,7 @@ function reduceKernel(ctx: CodegenContext, b: Bindings, root: Node) {
   body.lines.push(`    let i = base + ${offTerms.join(' + ') || '0u'};`);
   const v = body.value(x.id, 'i');
   const isMax = root.op === 'max_reduce';
-  const wgsl =
-    header(ctx.f16) +
-    render('reduce', {
-      BINDINGS: b.decls(root),
+  const wgsl = kernelSource(b.decls(root), 'reduce', {
       WG: WORKGROUP,
       ROW: `${row}u`,
       N: n,
@@ -128,7 +139,8 @@ function reduceKernel(ctx: CodegenContext, b: Bindings, root: Node) {
       R: numel(red),
       BODY: body.body,
       COMBINE: isMax ? `max(acc, ${v})` : `acc + ${v}`,
-    }).replace('out[o] = acc;', `out[o] = ${store(root, 'acc', ctx.f16)};`);
+      STORE: store(ctx, root, 'acc'),
+    });
   return { wgsl, workgroups };
 }
 
@@ -137,7 +149,7 @@ function rowKernel(ctx: CodegenContext, b: Bindings, root: Node, nodes: number[]
   const rows = numel(root.shape) / C;
   const { workgroups, row } = grid(rows, ctx.maxWorkgroupsPerDim);
   const overrides = new Map<number, string>();
-  const host = { graph: b.graph, f16: b.f16, bind: (id: number) => b.bind(id), materialized: (id: number) => id !== root.id && !nodes.includes(id) && b.materialized(id) };
+  const host = b.host((id) => nodes.includes(id));
   const lines: string[] = [];
   const members = nodes.map((id) => ctx.graph.get(id));
   const reduces = members.filter((n) => n.op === 'sum' || n.op === 'max_reduce');
@@ -165,7 +177,7 @@ function rowKernel(ctx: CodegenContext, b: Bindings, root: Node, nodes: number[]
   hoist(reduces.length);
   const gen = new ExprGen(host, '    ', 'v', overrides);
   const v = gen.value(root.id, 'i');
-  const wgsl = header(ctx.f16) + render('row', { BINDINGS: b.decls(root), WG: WORKGROUP, ROW: `${row}u`, ROWS: rows, C, REDUCTIONS: lines.filter(Boolean).join('\n'), BODY: gen.body, RESULT: store(root, v, ctx.f16) });
+  const wgsl = kernelSource(b.decls(root), 'row', { WG: WORKGROUP, ROW: `${row}u`, ROWS: rows, C, REDUCTIONS: lines.filter(Boolean).join('\n'), BODY: gen.body, RESULT: store(ctx, root, v) });
   return { wgsl, workgroups };
 }
 
@@ -188,11 +200,9 @@ function scatterKernel(ctx: CodegenContext, b: Bindings, root: Node) {
   const rowLen = numel(root.shape.slice(1));
   const n = numel(root.shape);
   const { workgroups, row } = grid(n, ctx.maxWorkgroupsPerDim);
-  const body = new ExprGen({ ...b, graph: b.graph, f16: b.f16, bind: (id) => b.bind(id), materialized: (id) => b.materialized(id) }, '      ');
+  const body = new ExprGen(b.host(), '      ');
   const v = body.value(upd.id, 'i');
-  const wgsl =
-    header(ctx.f16) +
-    render('scatter_add', { BINDINGS: b.decls(root), WG: WORKGROUP, ROW: `${row}u`, N: n, ROWLEN: rowLen, NIDX: numel(idx.shape), IDX: b.bind(idx.id), BODY: body.body, VALUE: v });
+  const wgsl = kernelSource(b.decls(root), 'scatter_add', { WG: WORKGROUP, ROW: `${row}u`, N: n, ROWLEN: rowLen, NIDX: numel(idx.shape), IDX: b.bind(idx.id), BODY: body.body, VALUE: v, STORE: store(ctx, root, 'acc') });
   return { wgsl, workgroups };
 }
 
@@ -203,45 +213,44 @@ function matmulKernel(ctx: CodegenContext, b: Bindings, mm: Node, root: Node) {
   const { transA, transB } = mm.attrs as { transA: boolean; transB: boolean };
   // The store: the accumulator, or the fused epilogue evaluated on it at flat index o.
   const storeCode = (acc: string, indent: string) => {
-    if (mm === root) return `${indent}out[o] = ${acc};`;
-    const host = { graph: b.graph, f16: b.f16, bind: (id: number) => b.bind(id), materialized: (id: number) => id !== root.id && b.materialized(id) };
-    const epi = new ExprGen(host, indent, 'e', new Map([[mm.id, acc]]));
+    if (mm === root) return `${indent}out[o] = ${store(ctx, root, acc)};`;
+    const epi = new ExprGen(b.host((id) => id === root.id), indent, 'e', new Map([[mm.id, acc]]));
     const v = epi.value(root.id, 'o');
-    return `${epi.body}\n${indent}out[o] = ${v};`;
+    return `${epi.body}\n${indent}out[o] = ${store(ctx, root, v)};`;
   };
   const a = b.bind(A.id);
   const bb = b.bind(B.id);
-  const gen = new ExprGen({ ...b, graph: b.graph, f16: b.f16, bind: (id) => b.bind(id), materialized: () => true }, '  ');
+  const gen = new ExprGen(b.host(), '  ');
   const aBatch = gen.broadcastIndex('p', A.shape.slice(0, -2), batch);
   const bBatch = gen.broadcastIndex('p', B.shape.slice(0, -2), batch);
   gen.lines.push(`  let aOff = ${aBatch} * ${M * K}u;`, `  let bOff = ${bBatch} * ${K * N}u;`);
-  const ld = (arr: string, dt: string, idx: string) => (dt === 'f16' && ctx.f16 ? `f32(${arr}[${idx}])` : `${arr}[${idx}]`);
-  const LOAD_A = ld(a, A.dtype, transA ? 'aOff + k * M + r' : 'aOff + r * K + k');
-  const LOAD_B = ld(bb, B.dtype, transB ? 'bOff + c * K + k' : 'bOff + k * N + c');
+  const ld = (arr: string, id: number, idx: string) => (ctx.storage(id) === 'f16' ? `f32(${arr}[${idx}])` : `${arr}[${idx}]`);
+  const LOAD_A = ld(a, A.id, transA ? 'aOff + k * M + r' : 'aOff + r * K + k');
+  const LOAD_B = ld(bb, B.id, transB ? 'bOff + c * K + k' : 'bOff + k * N + c');
   let variant = ctx.matmulVariant(mm);
-  if (variant.family === 'reg4' && (N % 4 !== 0 || transB || B.dtype !== 'f32')) {
+  if (variant.family === 'reg4' && (N % 4 !== 0 || transB || ctx.storage(B.id) !== 'f32')) {
     variant = { family: 'reg', tm: variant.tm, tn: 4, wgx: variant.wgx, wgy: variant.wgy };
   }
   const nb = numel(batch);
   if (nb > ctx.maxWorkgroupsPerDim) throw new Error(`matmul %${mm.id}: batch of ${nb} exceeds ${ctx.maxWorkgroupsPerDim} workgroups`);
-  const common = { BINDINGS: b.decls(root), M, N, K, BATCH: gen.body, LOAD_A, LOAD_B };
+  const decls = b.decls(root);
+  const common = { M, N, K, BATCH: gen.body, LOAD_A, LOAD_B };
   let wgsl: string;
   let workgroups: [number, number, number];
   if (variant.family === 'reg4') {
     const { tm, tn4, wgx, wgy } = variant;
     // B is re-declared as an array of vec4s; the binding index stays the same.
-    const decls = common.BINDINGS.replace(new RegExp(`var<storage, read> ${bb}: array<f32>;`), `var<storage, read> ${bb}: array<vec4<f32>>;`);
+    const decls4 = decls.replace(`var<storage, read> ${bb}: array<f32>;`, `var<storage, read> ${bb}: array<vec4<f32>>;`);
     const { LOAD_B: _scalarB, ...rest } = common;
-    wgsl = render('matmul_reg4', { ...rest, BINDINGS: decls, B4: bb, N4: N / 4, TM: tm, TN4: tn4, WGX: wgx, WGY: wgy, STORE: storeCode('acc[i][j][e]', '          ') });
+    wgsl = kernelSource(decls4, 'matmul_reg4', { ...rest, B4: bb, N4: N / 4, TM: tm, TN4: tn4, WGX: wgx, WGY: wgy, STORE: storeCode('acc[i][j][e]', '          ') });
     workgroups = [Math.ceil(N / 4 / tn4 / wgx), Math.ceil(M / tm / wgy), nb];
   } else if (variant.family === 'reg') {
     const { tm, tn, wgx, wgy } = variant;
-    wgsl = render('matmul_reg', { ...common, TM: tm, TN: tn, WGX: wgx, WGY: wgy, STORE: storeCode('acc[i][j]', '        ') });
+    wgsl = kernelSource(decls, 'matmul_reg', { ...common, TM: tm, TN: tn, WGX: wgx, WGY: wgy, STORE: storeCode('acc[i][j]', '        ') });
     workgroups = [Math.ceil(N / tn / wgx), Math.ceil(M / tm / wgy), nb];
   } else {
-    wgsl = render('matmul_tiled', { ...common, STORE: storeCode('acc[i][j]', '        ') });
+    wgsl = kernelSource(decls, 'matmul_tiled', { ...common, STORE: storeCode('acc[i][j]', '        ') });
     workgroups = [Math.ceil(N / 64), Math.ceil(M / 64), nb];
   }
-  wgsl = header(ctx.f16) + wgsl;
   return { wgsl, workgroups, variant };
 }

@@ -6,11 +6,6 @@ export function computeType(d: DType): string {
   return d === 'i32' ? 'i32' : d === 'u32' ? 'u32' : 'f32';
 }
 
-/** Element type of a storage array holding `dtype`. */
-export function storageType(d: DType, f16: boolean): string {
-  if (d === 'f16') return f16 ? 'f16' : 'f32';
-  return computeType(d);
-}
 
 export function literal(x: number, d: DType): string {
   if (d === 'i32') return `${Math.trunc(x)}i`;
@@ -22,16 +17,17 @@ export function literal(x: number, d: DType): string {
   return `f32(${x.toExponential(9)})`;
 }
 
+/** Element type of a buffer in WGSL: f32, f16 (half storage), i32 or u32. */
+export type Storage = 'f32' | 'f16' | 'i32' | 'u32';
+
 export interface Binding {
   name: string;
-  dtype: DType;
+  storage: Storage;
   write: boolean;
 }
 
-export function bindingDecls(bs: Binding[], f16: boolean): string {
-  return bs
-    .map((b, k) => `@group(0) @binding(${k}) var<storage, ${b.write ? 'read_write' : 'read'}> ${b.name}: array<${storageType(b.dtype, f16)}>;`)
-    .join('\n');
+export function bindingDecls(bs: Binding[]): string {
+  return bs.map((b, k) => `@group(0) @binding(${k}) var<storage, ${b.write ? 'read_write' : 'read'}> ${b.name}: array<${b.storage}>;`).join('\n');
 }
 
 export const WORKGROUP = 64;

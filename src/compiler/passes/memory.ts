@@ -3,7 +3,8 @@
  * buffers when their lifetimes (first write .. last read, in kernel order) do not overlap.
  * Params, inputs, constants and graph outputs keep their own buffers.
  */
-import { DTYPE_BYTES, numel, shapeStr, type Graph } from '../ir/graph.ts';
+import { numel, shapeStr, type Graph } from '../ir/graph.ts';
+import type { Storage } from '../codegen/wgsl.ts';
 import type { KernelSpec } from '../codegen/kernels.ts';
 
 export type BufferRole = 'param' | 'input' | 'const' | 'output' | 'temp';
@@ -29,13 +30,13 @@ export interface MemoryLimits {
   maxBufferSize: number;
 }
 
-export function planMemory(g: Graph, kernels: KernelSpec[], alias: Map<number, number>, materialized: Set<number>, limits: MemoryLimits, reuse = true): MemoryPlan {
+export function planMemory(g: Graph, kernels: KernelSpec[], alias: Map<number, number>, materialized: Set<number>, limits: MemoryLimits, storage: (id: number) => Storage, reuse = true): MemoryPlan {
   const outputs = new Map<number, string>();
   for (const [name, id] of g.outputs) outputs.set(alias.get(id) ?? id, outputs.get(id) ?? name);
   const bytesOf = (id: number) => {
     const n = g.get(id);
-    // f16 values are stored as f32 until f16 storage lands (see README status).
-    const bytes = Math.max(4, numel(n.shape) * (n.dtype === 'f16' ? 4 : DTYPE_BYTES[n.dtype]));
+    // Sizes stay multiples of 4 bytes (a half buffer of odd length rounds up).
+    const bytes = Math.max(4, Math.ceil((numel(n.shape) * (storage(id) === 'f16' ? 2 : 4)) / 4) * 4);
     const limit = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
     if (bytes > limit) {
       throw new Error(
