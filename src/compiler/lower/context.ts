@@ -1,0 +1,96 @@
+/**
+ * The lowering context: backbones call `linear` and `sublayer` at named insertion points; the
+ * PEFT methods whose `at` globs match a point rewrite it there. Parameters are declared here,
+ * so trainability (freeze globs, full finetuning, BitFit) is decided in one place.
+ */
+import { Builder, type Tensor } from '../builder.ts';
+import type { InitSpec } from '../ir/graph.ts';
+import { dropout } from '../composites.ts';
+import type { ModelSpec, PeftSpec } from '../../dsl/spec.ts';
+import { matches } from '../../dsl/paths.ts';
+
+export type Mode = 'train' | 'infer';
+
+export interface LowerOptions {
+  batch: number;
+  mode: Mode;
+  /** Inference graph with MixPHM/AdaMix experts averaged and LoRA folded into W0 (mode 'infer'). */
+  merged?: boolean;
+}
+
+/** A MixPHM module's tensors, kept for the redundancy regularizer. */
+export interface ModuleRecord {
+  stack: string;
+  path: string;
+  /** Module input (the sublayer output), [B, L, d]. */
+  h: Tensor;
+  /** The module's added branch before the internal residual, [B, L, d]. */
+  ha: Tensor;
+}
+
+export interface StackState {
+  mask: Tensor | null;
+}
+
+export class Lowering {
+  readonly b = new Builder();
+  readonly seed: Tensor | null;
+  /** The pooled visual feature x_R, [B, d], once the vision backbone has run. */
+  visual: Tensor | null = null;
+  readonly points = { linear: new Set<string>(), sublayer: new Set<string>(), bias: new Set<string>() };
+  readonly modules: ModuleRecord[] = [];
+  /** Each stack's final hidden state and token mask (the relevance term pools it). */
+  readonly finals = new Map<string, { hidden: Tensor; mask: Tensor | null }>();
+  readonly full: boolean;
+
+  constructor(
+    readonly spec: ModelSpec,
+    readonly opts: LowerOptions,
+  ) {
+    this.seed = opts.mode === 'train' ? this.b.input('seed', [], 'u32') : null;
+    this.full = spec.insertions.some((p) => p.method === 'full');
+  }
+
+  get training(): boolean {
+    return this.opts.mode === 'train';
+  }
+
+  private frozen(name: string): boolean {
+    if (this.full) return false;
+    return this.spec.freeze.length > 0 && matches(this.spec.freeze, name) && !(name.startsWith('head.') && !this.spec.freeze.some((f) => f.startsWith('head')));
+  }
+
+  /** A backbone weight: trainable unless a freeze glob matches it (the task head only when named). */
+  weight(name: string, shape: number[], init: InitSpec): Tensor {
+    return this.b.param(name, shape, { trainable: !this.frozen(name), init });
+  }
+
+  /** A bias or norm shift: BitFit makes the matched ones trainable. */
+  bias(name: string, shape: number[]): Tensor {
+    const path = name.replace(/\.b$/, '');
+    this.points.bias.add(path);
+    const bitfit = this.spec.insertions.some((p) => p.method === 'bitfit' && matches(p.at, name));
+    return this.b.param(name, shape, { trainable: bitfit || !this.frozen(name), init: { kind: 'zeros' }, noDecay: true });
+  }
+
+  normScale(name: string, shape: number[]): Tensor {
+    return this.b.param(name, shape, { trainable: !this.frozen(name), init: { kind: 'ones' }, noDecay: true });
+  }
+
+  /** A parameter a PEFT method adds: always trainable. Declaring a name twice shares it. */
+  peftParam(name: string, shape: number[], init: InitSpec, noDecay = false): Tensor {
+    return this.b.param(name, shape, { trainable: true, init, noDecay });
+  }
+
+  insertionsAt(kind: 'linear' | 'sublayer', path: string): PeftSpec[] {
+    const methods = kind === 'linear' ? ['lora'] : ['adapter', 'compacter', 'mixphm', 'adamix'];
+    return this.spec.insertions.filter((p) => methods.includes(p.method) && 'at' in p && matches(p.at, path));
+  }
+
+  dropout(x: Tensor, p: number): Tensor {
+    return this.training ? dropout(this.b, x, p, this.seed) : x;
+  }
+}
+
+export const xavier = (gain: number, fanIn: number, fanOut: number): InitSpec => ({ kind: 'xavier', gain, fanIn, fanOut });
+export const normal = (std: number): InitSpec => ({ kind: 'normal', std });

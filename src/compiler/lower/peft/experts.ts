@@ -1,0 +1,20 @@
+/**
+ * Expert selection for mixtures (MixPHM, AdaMix): experts' factors are stored stacked on a
+ * leading expert axis. Training draws one expert uniformly per module and forward pass (the
+ * same for the whole batch) and gathers its slice; inference uses the mean of the factors.
+ */
+import type { Tensor } from '../../builder.ts';
+import type { Lowering } from '../context.ts';
+
+/** One expert's slice of each stacked factor ([E, ...] -> [...]), as training or inference wants. */
+export function pickExpert(ctx: Lowering, factors: Record<string, Tensor>, experts: number): Record<string, Tensor> {
+  const out: Record<string, Tensor> = {};
+  if (ctx.training) {
+    const e = ctx.b.randint(ctx.seed!, [1], experts);
+    for (const [k, t] of Object.entries(factors)) out[k] = ctx.b.gather(t, e).reshape(t.shape.slice(1));
+  } else {
+    // Merging factor by factor: mean(T), mean(U), mean(b); not mean(T U).
+    for (const [k, t] of Object.entries(factors)) out[k] = t.mean([0]);
+  }
+  return out;
+}

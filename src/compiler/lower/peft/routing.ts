@@ -1,0 +1,22 @@
+/**
+ * Routing functions (Qu, Tuytelaars & Moens, ECCV 2024): parameter-free mixing of the text
+ * stream x_t [B, L, r] with the visual feature x_v [B, 1, r] inside a low-rank bottleneck.
+ */
+import type { Tensor } from '../../builder.ts';
+import type { Routing } from '../../../dsl/spec.ts';
+
+export function route(kind: Routing, xt: Tensor, xv: Tensor): Tensor {
+  const last = xt.rank - 1;
+  switch (kind) {
+    case 'none':
+      return xt;
+    case 'add':
+      return xt.add(xv);
+    case 'mul':
+      return xt.mul(xv);
+    case 'mulExpand': // x_t X_v with X_v = x_v repeated to r x r: (sum_j x_t[j]) x_v
+      return xt.sum([last], true).mul(xv);
+    case 'inner': // x_t x_v^T x_v: <x_t, x_v> x_v
+      return xt.mul(xv).sum([last], true).mul(xv);
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * The typed DSL: builders that produce a plain-data ModelSpec.
+ *
+ *   vl.model({ vision: vl.vit({...}), text: vl.encoder({...}), visualPrefix: 'pooled', head: vl.classifier({...}) })
+ *     .freeze('**')
+ *     .insert(peft.mixphm({ at: 'text.layers.*.ffn', experts: 4 }))
+ *     .regularize(peft.redundancy({ red: 0.1, rel: 0.02 }))
+ *
+ * Paths are typed (LinearPath, SublayerPath), so a misspelled insertion point fails tsc.
+ */
+import type { z } from 'zod';
+import {
+  AdaMixSpec, AdapterSpec, BitFitSpec, CompacterSpec, EncDecSpec, EncoderSpec, LoraSpec, MixPhmSpec, RedundancySpec, VitSpec,
+  parseSpec, type ModelSpec, type ModelSpecInput, type PeftSpec,
+} from './spec.ts';
+import type { LinearPath, SublayerPath } from './paths.ts';
+
+type In<T extends z.ZodType> = Omit<z.input<T>, 'kind' | 'method'>;
+type At<P> = P | P[];
+
+export class ModelBuilder {
+  constructor(private readonly input: ModelSpecInput) {}
+
+  /** Freeze backbone params matching the globs ('**': all; the task head only when named). */
+  freeze(...globs: string[]): ModelBuilder {
+    return new ModelBuilder({ ...this.input, freeze: [...(this.input.freeze ?? []), ...globs] });
+  }
+
+  insert(...methods: PeftSpec[]): ModelBuilder {
+    return new ModelBuilder({ ...this.input, insertions: [...(this.input.insertions ?? []), ...methods] });
+  }
+
+  regularize(r: z.input<typeof RedundancySpec>): ModelBuilder {
+    return new ModelBuilder({ ...this.input, regularizers: [...(this.input.regularizers ?? []), r] });
+  }
+
+  /** The validated spec (plain data; JSON round-trips). */
+  get spec(): ModelSpec {
+    return parseSpec(this.input);
+  }
+
+  toJSON(): ModelSpec {
+    return this.spec;
+  }
+}
+
+export const vl = {
+  model: (m: Omit<ModelSpecInput, 'insertions' | 'freeze' | 'regularizers'>) => new ModelBuilder(m),
+  vit: (o: In<typeof VitSpec>) => VitSpec.parse({ kind: 'vit', ...o }),
+  encoder: (o: In<typeof EncoderSpec>) => EncoderSpec.parse({ kind: 'encoder', ...o }),
+  encdec: (o: In<typeof EncDecSpec>) => EncDecSpec.parse({ kind: 'encdec', ...o }),
+  classifier: (o: { answers: number; loss?: 'bce' | 'ce' }) => ({ kind: 'classifier' as const, loss: o.loss ?? ('bce' as const), answers: o.answers }),
+  lm: () => ({ kind: 'lm' as const }),
+};
+
+export const peft = {
+  lora: (o: Omit<In<typeof LoraSpec>, 'at'> & { at: At<LinearPath> }) => LoraSpec.parse({ method: 'lora', ...o }),
+  adapter: (o: Omit<In<typeof AdapterSpec>, 'at'> & { at: At<SublayerPath> }) => AdapterSpec.parse({ method: 'adapter', ...o }),
+  /** Houlsby: adapters after attention and after the FFN of the selected layers. */
+  houlsby: (layers: string, o: Omit<In<typeof AdapterSpec>, 'at'> = {}) => AdapterSpec.parse({ method: 'adapter', ...o, at: `${layers}.{attn,ffn}` }),
+  /** Pfeiffer: one adapter after the FFN of the selected layers. */
+  pfeiffer: (layers: string, o: Omit<In<typeof AdapterSpec>, 'at'> = {}) => AdapterSpec.parse({ method: 'adapter', ...o, at: `${layers}.ffn` }),
+  compacter: (o: Omit<In<typeof CompacterSpec>, 'at'> & { at: At<SublayerPath> }) => CompacterSpec.parse({ method: 'compacter', ...o }),
+  mixphm: (o: Omit<In<typeof MixPhmSpec>, 'at'> & { at: At<SublayerPath> }) => MixPhmSpec.parse({ method: 'mixphm', ...o }),
+  adamix: (o: Omit<In<typeof AdaMixSpec>, 'at'> & { at: At<SublayerPath> }) => AdaMixSpec.parse({ method: 'adamix', ...o }),
+  bitfit: (o: { at?: string | string[] } = {}) => BitFitSpec.parse({ method: 'bitfit', ...o }),
+  full: () => ({ method: 'full' as const }),
+  redundancy: (o: Omit<z.input<typeof RedundancySpec>, 'kind'> = {}) => RedundancySpec.parse({ kind: 'redundancy', ...o }),
+};
+
+export { parseSpec, type ModelSpec } from './spec.ts';
