@@ -30,8 +30,9 @@ export class ModelBuilder {
     return new ModelBuilder({ ...this.input, insertions: [...(this.input.insertions ?? []), ...methods] });
   }
 
-  regularize(r: z.input<typeof RedundancySpec>): ModelBuilder {
-    return new ModelBuilder({ ...this.input, regularizers: [...(this.input.regularizers ?? []), r] });
+  /** Redundancy regularization of the MixPHM modules (weights default to METHODS.md's). */
+  regularize(r: Omit<z.input<typeof RedundancySpec>, 'kind'> = {}): ModelBuilder {
+    return new ModelBuilder({ ...this.input, regularizers: [...(this.input.regularizers ?? []), { ...r, kind: 'redundancy' }] });
   }
 
   /** The validated spec (plain data; JSON round-trips). */

@@ -159,7 +159,10 @@ export function parseSpec(input: unknown): ModelSpec {
   if (r.success) return r.data;
   const lines = r.error.issues.map((iss) => {
     const path = iss.path.length ? iss.path.join('.') : '<spec>';
-    const valid = 'values' in iss && Array.isArray(iss.values) ? ` (valid: ${iss.values.map((v) => JSON.stringify(v)).join(', ')})` : '';
+    const i = iss as { values?: unknown[]; options?: unknown[]; discriminator?: string };
+    const values = i.values ?? i.options;
+    if (i.options && i.discriminator) return `  ${path}: unknown ${i.discriminator} (valid: ${i.options.map((v) => JSON.stringify(v)).join(', ')})`;
+    const valid = values ? ` (valid: ${values.map((v) => JSON.stringify(v)).join(', ')})` : '';
     return `  ${path}: ${iss.message}${valid}`;
   });
   throw new SpecError(`invalid model spec:\n${lines.join('\n')}`);

@@ -1,0 +1,59 @@
+/** Parameter initialization from each param's InitSpec, deterministic for a seed. */
+import { numel, type Graph, type InitSpec, type ParamInfo } from '../compiler/ir/graph.ts';
+
+/** mulberry32: a small, fast, seedable PRNG (uniform in [0, 1)). */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** FNV-1a of a string: a per-param stream, so adding a param does not reshuffle the others. */
+function hashName(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+export function initValues(init: InitSpec, n: number, rand: () => number): Float32Array {
+  const out = new Float32Array(n);
+  const uniform = (bound: number) => {
+    for (let i = 0; i < n; i++) out[i] = (2 * rand() - 1) * bound;
+  };
+  switch (init.kind) {
+    case 'zeros':
+      break;
+    case 'ones':
+      out.fill(1);
+      break;
+    case 'uniform':
+      uniform(init.bound);
+      break;
+    case 'xavier':
+      uniform(init.gain * Math.sqrt(6 / (init.fanIn + init.fanOut)));
+      break;
+    case 'kaiming':
+      uniform(1 / Math.sqrt(init.fanIn));
+      break;
+    case 'normal':
+      for (let i = 0; i < n; i++) {
+        const u = Math.max(rand(), 1e-12);
+        out[i] = init.std * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
+      }
+      break;
+  }
+  return out;
+}
+
+export function initParams(g: Graph, seed: number): Record<string, Float32Array> {
+  const out: Record<string, Float32Array> = {};
+  for (const [name, n] of g.params()) {
+    out[name] = initValues((n.attrs.info as ParamInfo).init, numel(n.shape), prng((seed ^ hashName(name)) >>> 0));
+  }
+  return out;
+}

@@ -1,0 +1,17 @@
+/** Insertion paths are checked by tsc (npm test runs tsc --noEmit before vitest). */
+import { describe, expect, it } from 'vitest';
+import { peft } from '../../src/dsl/index.ts';
+
+describe('typed insertion paths', () => {
+  it('accepts valid paths and rejects misspelled ones at compile time', () => {
+    const ok = peft.lora({ at: ['text.layers.*.attn.{q,v}', 'vision.layers.0.ffn.up'], rank: 4 });
+    expect(ok.method).toBe('lora');
+    // @ts-expect-error: 'layer' is not a segment of any linear path
+    const bad = peft.lora({ at: 'text.layer.0.attn.q', rank: 4 });
+    // @ts-expect-error: an FFN is a sublayer, not a linear: LoRA cannot attach to it
+    const bad2 = peft.lora({ at: 'text.layers.0.ffn', rank: 4 });
+    // @ts-expect-error: 'mlp' is not a sublayer name
+    const bad3 = peft.mixphm({ at: 'text.layers.*.mlp' });
+    expect([bad, bad2, bad3].length).toBe(3); // built at run time anyway; lowering would reject them
+  });
+});
