@@ -9,6 +9,9 @@ import { broadcastAxes } from './ops/broadcast.ts';
 
 export type Operand = Tensor | number;
 
+/** Operands per concat node: under the portable 8 storage buffers per kernel, with the output. */
+const CONCAT_FAN_IN = 6;
+
 export class Tensor {
   constructor(
     readonly b: Builder,
@@ -212,9 +215,16 @@ export class Builder {
   slice(x: Tensor, starts: number[], ends: number[]): Tensor {
     return this.op('slice', [x], { starts, ends });
   }
+  /** Concatenation; many operands become a tree of concats so no kernel binds too many buffers. */
   concat(xs: Tensor[], axis: number): Tensor {
     if (xs.length === 1) return xs[0];
-    return this.op('concat', xs, { axis: axis < 0 ? axis + xs[0].rank : axis });
+    const ax = axis < 0 ? axis + xs[0].rank : axis;
+    if (xs.length > CONCAT_FAN_IN) {
+      const parts: Tensor[] = [];
+      for (let i = 0; i < xs.length; i += CONCAT_FAN_IN) parts.push(this.concat(xs.slice(i, i + CONCAT_FAN_IN), ax));
+      return this.concat(parts, ax);
+    }
+    return this.op('concat', xs, { axis: ax });
   }
   broadcastTo(x: Tensor, shape: Shape): Tensor {
     if (sameShape(x.shape, shape)) return x;

@@ -79,43 +79,74 @@ export class Executor {
 
   /** Records every kernel of the plan into `step` (one compute pass, in plan order). */
   record(step: StepRecorder): void {
-    this.plan.kernels.forEach((k, i) => step.dispatch(this.pipelines[i], this.groups[i], ...k.workgroups));
+    this.plan.kernels.forEach((_, i) => this.recordKernel(step, i));
   }
 
-  /** One submission: the whole plan, then copies of the requested outputs. */
-  async run(inputs: Record<string, ArrayLike<number>> = {}, read: string[] = []): Promise<Record<string, HostArray>> {
+  recordKernel(step: StepRecorder, i: number): void {
+    step.dispatch(this.pipelines[i], this.groups[i], ...this.plan.kernels[i].workgroups);
+  }
+
+  /** One submission: the whole plan, then copies of the requested outputs; awaits the readback. */
+  run(inputs: Record<string, ArrayLike<number>> = {}, read: string[] = []): Promise<Record<string, HostArray>> {
+    return this.submit(inputs, read);
+  }
+
+  /**
+   * Records the plan, then `writeBack` copies (output -> param or input slot, e.g. updated
+   * weights and optimizer state), then copies of the `read` outputs to one staging buffer, all
+   * in ONE command buffer, and submits it. The returned promise resolves when the readback is
+   * mapped; the caller may submit further steps before awaiting it.
+   */
+  submit(inputs: Record<string, ArrayLike<number>> = {}, read: string[] = [], writeBack: [string, TensorSlot][] = []): Promise<Record<string, HostArray>> {
     for (const [k, v] of Object.entries(inputs)) this.setInput(k, v);
     const step = new StepRecorder(this.gpu, 'plan');
     this.record(step);
+    for (const [out, dst] of writeBack) {
+      const src = this.slot('outputs', out);
+      step.copy(this.buffers[src.buffer], 0, this.buffers[dst.buffer], 0, numel(src.shape) * 4);
+    }
     const slots = read.map((name) => ({ name, s: this.slot('outputs', name) }));
-    let staging: GPUBuffer | null = null;
-    let offset = 0;
+    if (!slots.length) {
+      step.submit();
+      return Promise.resolve({});
+    }
+    const bytes = slots.map(({ s }) => Math.max(4, numel(s.shape) * 4));
+    const staging = this.gpu.device.createBuffer({ size: Math.max(16, bytes.reduce((a, c) => a + c, 0)), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     const offsets: number[] = [];
-    if (slots.length) {
-      const total = slots.reduce((acc, { s }) => acc + Math.ceil((numel(s.shape) * 4) / 4) * 4, 0);
-      staging = this.gpu.device.createBuffer({ size: Math.max(16, total), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-      for (const { s } of slots) {
-        const bytes = numel(s.shape) * 4;
-        offsets.push(offset);
-        step.copy(this.buffers[s.buffer], 0, staging, offset, Math.max(4, bytes));
-        offset += Math.max(4, bytes);
-      }
-    }
+    let offset = 0;
+    slots.forEach(({ s }, i) => {
+      offsets.push(offset);
+      step.copy(this.buffers[s.buffer], 0, staging, offset, bytes[i]);
+      offset += bytes[i];
+    });
     step.submit();
-    if (!staging) return {};
-    const st = staging;
-    try {
-      await gpuWait(() => st.mapAsync(GPUMapMode.READ));
-      const mapped = st.getMappedRange();
-      return Object.fromEntries(slots.map(({ name, s }, i) => [name, hostArray(s.dtype, mapped.slice(offsets[i], offsets[i] + numel(s.shape) * 4), numel(s.shape))]));
-    } finally {
-      st.destroy();
-    }
+    return gpuWait(() => staging.mapAsync(GPUMapMode.READ)).then(
+      () => {
+        const mapped = staging.getMappedRange();
+        const out = Object.fromEntries(slots.map(({ name, s }, i) => [name, hostArray(s.dtype, mapped.slice(offsets[i], offsets[i] + numel(s.shape) * 4), numel(s.shape))]));
+        staging.destroy();
+        return out;
+      },
+      (e) => {
+        staging.destroy();
+        throw e;
+      },
+    );
   }
 
-  /** Reads a param (or any named slot) back. */
-  async readParam(name: string): Promise<HostArray> {
-    const s = this.slot('params', name);
+  /** The slot of a param, input or output, by name. */
+  slotOf(kind: 'params' | 'inputs' | 'outputs', name: string): TensorSlot {
+    return this.slot(kind, name);
+  }
+
+  /** Reads a param back. */
+  readParam(name: string): Promise<HostArray> {
+    return this.readSlot('params', name);
+  }
+
+  /** Reads any named slot back (a param, an input such as optimizer state, an output). */
+  async readSlot(kind: 'params' | 'inputs' | 'outputs', name: string): Promise<HostArray> {
+    const s = this.slot(kind, name);
     const staging = this.gpu.device.createBuffer({ size: Math.max(16, numel(s.shape) * 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     const step = new StepRecorder(this.gpu, 'read-param');
     step.copy(this.buffers[s.buffer], 0, staging, 0, numel(s.shape) * 4);

@@ -79,16 +79,20 @@ export function fuse(g: Graph, opts: FusionOptions): Fusion {
   };
   for (const n of g.nodes) if (mustMaterialize(n)) materialized.add(n.id);
 
+  // Splits over the binding limit pin nodes as buffers; row and epilogue fusion must not undo them.
+  const pinned = new Set<number>();
   for (;;) {
-    const groups = opts.fuse ? fuseEpilogues(g, materialized, users, fuseRows(g, materialized, users, buildGroups(g, materialized))) : buildGroups(g, materialized);
+    const mat = new Set([...materialized, ...pinned]);
+    const base = buildGroups(g, mat);
+    const groups = opts.fuse ? fuseEpilogues(g, mat, users, fuseRows(g, mat, users, base, pinned), pinned) : base;
     const over = groups.find((gr) => gr.reads.length + 1 > opts.maxBindings);
-    if (!over) return { materialized, alias: aliases(g, materialized), groups };
+    if (!over) return { materialized: mat, alias: aliases(g, mat), groups };
     // Materialize the inlined node that reads the most buffers, then regroup.
-    const inner = over.nodes.filter((id) => id !== over.root);
+    const inner = over.nodes.filter((id) => id !== over.root && id !== over.core && !pinned.has(id));
     if (inner.length === 0) throw new Error(`fuse: ${g.get(over.root).op} %${over.root} reads ${over.reads.length} buffers, over the limit ${opts.maxBindings}`);
-    const width = (id: number) => buildGroups(g, materialized, id)[0].reads.length;
+    const width = (id: number) => buildGroups(g, mat, id)[0]?.reads.length ?? 0;
     const widest = inner.reduce((best, id) => (width(id) > width(best) ? id : best));
-    materialized.add(widest);
+    pinned.add(widest);
   }
 }
 
@@ -104,9 +108,12 @@ function isLastAxisReduce(n: Node, rowShape: readonly number[]): boolean {
  * the same-shape or per-row elementwise nodes between them, as long as nothing outside the
  * group uses them. Softmax, log-softmax and layer norm (and their VJPs) become one kernel.
  */
-function fuseRows(g: Graph, materialized: Set<number>, users: number[][], groups: Group[]): Group[] {
+function fuseRows(g: Graph, materialized: Set<number>, users: number[][], groups: Group[], pinned: Set<number>): Group[] {
   const outputs = new Set(g.outputs.values());
   const absorbed = new Set<number>();
+  // Which kernels (by root) read each buffer: a buffer another kernel still reads must stay.
+  const readers = new Map<number, number[]>();
+  for (const gr of groups) for (const r of gr.reads) readers.set(r, [...(readers.get(r) ?? []), gr.root]);
   // Consumers first: the last kernel of a softmax claims the whole row computation.
   for (const gr of [...groups].sort((a, b) => b.root - a.root)) {
     if (gr.kind !== 'map' || absorbed.has(gr.root)) continue;
@@ -125,8 +132,9 @@ function fuseRows(g: Graph, materialized: Set<number>, users: number[][], groups
       grew = false;
       for (const id of [...reads]) {
         const n = g.get(id);
-        if (outputs.has(id) || absorbed.has(id) || n.op === 'input' || n.op === 'param' || n.op === 'const' || !fits(n)) continue;
+        if (outputs.has(id) || absorbed.has(id) || pinned.has(id) || n.op === 'input' || n.op === 'param' || n.op === 'const' || !fits(n)) continue;
         if (!users[id].every((u) => members.has(u))) continue;
+        if (!(readers.get(id) ?? []).every((root) => root === gr.root || members.has(root))) continue;
         members.add(id);
         reads.delete(id);
         if (isLastAxisReduce(n, R)) reduces++;
@@ -134,7 +142,7 @@ function fuseRows(g: Graph, materialized: Set<number>, users: number[][], groups
         grew = true;
       }
     }
-    if (reduces === 0) continue;
+    if (reduces === 0 && ![...members].some((id) => isLastAxisReduce(g.get(id), R))) continue;
     for (const id of members) if (id !== gr.root) {
       absorbed.add(id);
       materialized.delete(id);
@@ -165,7 +173,7 @@ function fuseRows(g: Graph, materialized: Set<number>, users: number[][], groups
  * residual, scale, dropout mask) that consumes a single-use matmul absorbs it; the matmul
  * kernel then applies the epilogue to each accumulator before its one store.
  */
-function fuseEpilogues(g: Graph, materialized: Set<number>, users: number[][], groups: Group[]): Group[] {
+function fuseEpilogues(g: Graph, materialized: Set<number>, users: number[][], groups: Group[], pinned: Set<number>): Group[] {
   const outputs = new Set(g.outputs.values());
   const absorbed = new Set<number>();
   for (const gr of groups) {
@@ -178,7 +186,7 @@ function fuseEpilogues(g: Graph, materialized: Set<number>, users: number[][], g
     if (!gr.nodes.every(same)) continue;
     const m = gr.reads.find((id) => {
       const n = g.get(id);
-      return n.op === 'matmul' && !outputs.has(id) && !absorbed.has(id) && users[id].length === 1 && gr.nodes.includes(users[id][0]) && n.shape.every((d, i) => d === root.shape[i]);
+      return n.op === 'matmul' && !outputs.has(id) && !absorbed.has(id) && !pinned.has(id) && users[id].length === 1 && gr.nodes.includes(users[id][0]) && n.shape.every((d, i) => d === root.shape[i]);
     });
     if (m === undefined) continue;
     absorbed.add(m);

@@ -12,7 +12,9 @@ export interface PhmShape {
   dout: number;
 }
 
-export class PhmShapeError extends Error {}
+export class PhmShapeError extends Error {
+  override name = "PhmShapeError";
+}
 
 export function checkPhm(layer: string, s: PhmShape): void {
   for (const [what, d] of [['input width', s.din], ['output width', s.dout]] as const) {

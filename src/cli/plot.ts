@@ -1,0 +1,25 @@
+/** Training curves as SVG, rendered headless with vega-lite (no browser, no canvas). */
+import * as vega from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
+import type { EpochRecord } from '../runtime/trainer.ts';
+
+export async function curveSvg(history: EpochRecord[], title: string): Promise<string> {
+  const values = history.flatMap((r) => [
+    { epoch: r.epoch + 1, series: 'train loss', value: r.loss },
+    ...(r.dev ? [{ epoch: r.epoch + 1, series: 'dev loss', value: r.dev.loss }, { epoch: r.epoch + 1, series: 'dev VQA accuracy', value: r.dev.accuracy }] : []),
+  ]);
+  const spec: TopLevelSpec = {
+    title,
+    width: 480,
+    height: 260,
+    data: { values },
+    mark: { type: 'line', point: true },
+    encoding: {
+      x: { field: 'epoch', type: 'quantitative', title: 'epoch' },
+      y: { field: 'value', type: 'quantitative', title: 'loss / accuracy' },
+      color: { field: 'series', type: 'nominal' },
+    },
+  };
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  return view.toSVG();
+}

@@ -1,0 +1,89 @@
+/** `peftgraph train`: compile a spec, train it with progress, write checkpoints, history and a curve. */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import cliProgress from 'cli-progress';
+import { acquireDevice } from '../runtime/device.ts';
+import { Evaluator, train, type TrainConfig } from '../runtime/trainer.ts';
+import { paramReport, formatReport } from '../compiler/params-report.ts';
+import { lowerModel } from '../compiler/lower/index.ts';
+import { loadData, loadSpec } from './load.ts';
+import { curveSvg } from './plot.ts';
+
+export interface TrainCliOptions {
+  data: string;
+  epochs: string;
+  batch: string;
+  lr: string;
+  seed: string;
+  evalEvery: string;
+  patience: string;
+  optimizer: 'adamw' | 'sgd';
+  weightDecay: string;
+  clip: string;
+  warmup: string;
+  schedule: 'linear' | 'cosine' | 'constant';
+  out: string;
+  resume?: string;
+}
+
+export async function trainCommand(specPath: string, o: TrainCliOptions): Promise<number> {
+  const spec = await loadSpec(specPath);
+  const seed = Number(o.seed);
+  const data = await loadData(o.data, seed);
+  const cfg: TrainConfig = {
+    epochs: Number(o.epochs),
+    batch: Number(o.batch),
+    lr: Number(o.lr),
+    seed,
+    optimizer: o.optimizer === 'sgd' ? { kind: 'sgd', momentum: 0.9, weightDecay: Number(o.weightDecay), clip: Number(o.clip) } : { kind: 'adamw', weightDecay: Number(o.weightDecay), clip: Number(o.clip), eps: 1e-6 },
+    schedule: o.schedule === 'constant' ? { kind: 'constant' } : { kind: o.schedule, warmup: Number(o.warmup) },
+    evalEvery: Number(o.evalEvery),
+    patience: Number(o.patience),
+    minDelta: 0,
+    outDir: o.out,
+    resume: o.resume,
+  };
+  console.log(formatReport(paramReport(lowerModel(spec, { batch: cfg.batch, mode: 'train' }).graph), 'model'));
+  const gpu = await acquireDevice();
+  console.log(`adapter: ${gpu.info.description}${gpu.info.isSoftware ? ' (software)' : ''}`);
+  mkdirSync(o.out, { recursive: true });
+  const bar = new cliProgress.SingleBar(
+    { format: 'epoch {epoch}/{epochs} [{bar}] {value}/{total} steps | loss {loss} | {rate} steps/s | dev acc {dev}', hideCursor: true, noTTYOutput: true, notTTYSchedule: 5000 },
+    cliProgress.Presets.shades_classic,
+  );
+  const total = Math.floor(data.train.examples.length / cfg.batch) * cfg.epochs;
+  const t0 = performance.now();
+  let dev = '-';
+  bar.start(total, 0, { epoch: 1, epochs: cfg.epochs, loss: '-', rate: '-', dev });
+  try {
+    const res = await train(gpu, spec, { train: data.train, dev: data.dev }, cfg, {
+      onStep: (r, epoch) => bar.update(r.step + 1, { epoch: epoch + 1, loss: r.losses.loss.toFixed(4), rate: ((r.step + 1) / ((performance.now() - t0) / 1000)).toFixed(1), dev }),
+      onEpoch: (r) => {
+        if (r.dev) dev = r.dev.accuracy.toFixed(3);
+      },
+    });
+    bar.stop();
+    const secs = (performance.now() - t0) / 1000;
+    writeFileSync(join(o.out, 'history.json'), JSON.stringify(res.history, null, 1));
+    writeFileSync(join(o.out, 'curve.svg'), await curveSvg(res.history, `${specPath}: training`));
+    console.log(`trained ${res.history.length} epochs in ${secs.toFixed(1)} s${res.stoppedEarly ? ' (early stop)' : ''}`);
+    if (res.best) console.log(`best dev VQA accuracy ${res.best.accuracy.toFixed(4)} at epoch ${res.best.epoch + 1}`);
+    if (data.test) {
+      const ev = await Evaluator.create(gpu, spec, cfg.batch, cfg.plan);
+      try {
+        const frozen = (await import('../runtime/init.ts')).initParams(lowerModel(spec, { batch: cfg.batch, mode: 'infer' }).graph, seed);
+        ev.setWeights({ ...frozen, ...res.bestWeights });
+        const t = await ev.evaluate(data.test);
+        console.log(`test: VQA accuracy ${t.accuracy.toFixed(4)}, exact match ${t.exactMatch.toFixed(4)}, loss ${t.loss.toFixed(4)} (${data.test.examples.length} examples)`);
+        writeFileSync(join(o.out, 'test.json'), JSON.stringify(t, null, 1));
+      } finally {
+        ev.destroy();
+      }
+    }
+    console.log(`wrote ${o.out}/{best,last}.safetensors, history.json, curve.svg`);
+    return 0;
+  } finally {
+    bar.stop();
+    gpu.destroy();
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * The trainer: epochs of seeded batches through a compiled TrainStep, evaluation every N
+ * epochs on a dev set with an inference plan, early stopping, best and last checkpoints, exact
+ * resume. Losses are read back asynchronously; the trainer awaits them only at epoch ends.
+ */
+import { lowerModel } from '../compiler/lower/index.ts';
+import type { ModelSpec } from '../dsl/spec.ts';
+import type { OptimizerConfig } from '../compiler/optimizer.ts';
+import { compilePlan, type PlanOptions } from '../compiler/plan.ts';
+import type { ParamInfo } from '../compiler/ir/graph.ts';
+import type { Gpu } from './device.ts';
+import { Executor } from './executor.ts';
+import { profileOf } from './profile.ts';
+import { TrainStep, type StepResult } from './train-step.ts';
+import type { Schedule } from './schedule.ts';
+import { epochBatches, makeBatch, type Dataset } from './data.ts';
+import { initParams } from './init.ts';
+import { vqaAccuracy, exactMatch } from './metrics.ts';
+import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
+import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { pcgHash } from '../compiler/ops/random.ts';
+
+export interface TrainConfig {
+  epochs: number;
+  batch: number;
+  lr: number;
+  seed: number;
+  optimizer: OptimizerConfig;
+  schedule: Schedule;
+  /** Evaluate on the dev set every N epochs (and after the last). */
+  evalEvery: number;
+  /** Stop after this many evaluations without improvement (0: never). */
+  patience: number;
+  minDelta: number;
+  /** Checkpoints (best.safetensors, last.safetensors) go here when set. */
+  outDir?: string;
+  /** Frozen backbone weights (e.g. a pretrained checkpoint); missing ones come from initParams(seed). */
+  backbone?: Record<string, Float32Array>;
+  resume?: string;
+  plan?: PlanOptions;
+  /** Checked at epoch ends: once aborted, the trainer saves last.safetensors and returns. */
+  signal?: AbortSignal;
+}
+
+export interface EpochRecord {
+  epoch: number;
+  step: number;
+  loss: number;
+  losses: Record<string, number>;
+  dev?: { loss: number; accuracy: number; exactMatch: number };
+  seconds: number;
+}
+
+export interface TrainResult {
+  history: EpochRecord[];
+  best: { epoch: number; accuracy: number } | null;
+  bestWeights: Record<string, Float32Array>;
+  stoppedEarly: boolean;
+}
+
+export interface TrainEvents {
+  onStep?(r: StepResult, epoch: number, stepInEpoch: number, stepsPerEpoch: number): void;
+  onEpoch?(r: EpochRecord): void;
+}
+
+export function stepSeed(seed: number, step: number): number {
+  return pcgHash((pcgHash(seed >>> 0) ^ step) >>> 0);
+}
+
+/** Evaluates `weights` on a dataset with an inference plan: mean task loss, VQA accuracy, exact match. */
+export class Evaluator {
+  private constructor(
+    readonly ex: Executor,
+    readonly batch: number,
+    readonly answers: number,
+  ) {}
+
+  static async create(gpu: Gpu, spec: ModelSpec, batch: number, plan?: PlanOptions): Promise<Evaluator> {
+    const { graph } = lowerModel(spec, { batch, mode: 'infer' });
+    const ex = await Executor.create(gpu, compilePlan(graph, profileOf(gpu), plan));
+    return new Evaluator(ex, batch, spec.head.kind === 'classifier' ? spec.head.answers : 0);
+  }
+
+  setWeights(w: Record<string, ArrayLike<number>>): void {
+    for (const name of Object.keys(this.ex.plan.params)) if (w[name]) this.ex.setParam(name, w[name]);
+  }
+
+  async evaluate(ds: Dataset): Promise<{ loss: number; accuracy: number; exactMatch: number }> {
+    let loss = 0, acc = 0, em = 0, n = 0;
+    const idx = [...ds.examples.keys()];
+    for (let i = 0; i < idx.length; i += this.batch) {
+      const { inputs, valid } = makeBatch(ds, idx.slice(i, i + this.batch), this.batch);
+      const feed = Object.fromEntries(Object.entries(inputs).filter(([k]) => this.ex.plan.inputs[k]));
+      const out = await this.ex.run(feed, ['logits', 'loss_task']);
+      const t = inputs.targets;
+      acc += vqaAccuracy(out.logits, t, this.answers, valid) * valid;
+      em += exactMatch(out.logits, t, this.answers, valid) * valid;
+      loss += out.loss_task[0] * valid; // padded rows repeat a real example: close enough for monitoring
+      n += valid;
+    }
+    return { loss: loss / n, accuracy: acc / n, exactMatch: em / n };
+  }
+
+  destroy(): void {
+    this.ex.destroy();
+  }
+}
+
+export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; dev?: Dataset }, cfg: TrainConfig, events: TrainEvents = {}): Promise<TrainResult> {
+  const { graph } = lowerModel(spec, { batch: cfg.batch, mode: 'train' });
+  const stepsPerEpoch = Math.floor(data.train.examples.length / cfg.batch);
+  const ts = await TrainStep.compile(gpu, graph, { optimizer: cfg.optimizer, lr: cfg.lr, schedule: cfg.schedule, totalSteps: stepsPerEpoch * cfg.epochs, plan: cfg.plan });
+  const evaluator = data.dev ? await Evaluator.create(gpu, spec, cfg.batch, cfg.plan) : null;
+  const trainable = [...graph.params()].filter(([, n]) => (n.attrs.info as ParamInfo).trainable).map(([k]) => k);
+  try {
+    const weights = { ...initParams(graph, cfg.seed), ...(cfg.backbone ?? {}) };
+    let history: EpochRecord[] = [];
+    let best: TrainResult['best'] = null;
+    let startEpoch = 0;
+    let sinceBest = 0;
+    if (cfg.resume) {
+      const ck = loadCheckpoint(cfg.resume, graph);
+      Object.assign(weights, ck.params);
+      ts.setWeights(weights);
+      ts.setState(ck.state);
+      ts.step = ck.meta.step as number;
+      startEpoch = (ck.meta.epoch as number) + 1;
+      history = ck.meta.history as EpochRecord[];
+      best = (ck.meta.best as TrainResult['best']) ?? null;
+      sinceBest = (ck.meta.sinceBest as number) ?? 0;
+    } else ts.setWeights(weights);
+    let bestWeights: Record<string, Float32Array> = best ? {} : {};
+    if (cfg.outDir) mkdirSync(cfg.outDir, { recursive: true });
+    const save = async (name: string, epoch: number) => {
+      if (!cfg.outDir) return;
+      const params = await ts.readWeights(trainable);
+      saveCheckpoint(join(cfg.outDir, name), graph, { params, state: await ts.readState(), meta: { spec, config: { ...cfg, backbone: undefined }, step: ts.step, epoch, history, best, sinceBest } });
+    };
+    let stoppedEarly = false;
+    for (let epoch = startEpoch; epoch < cfg.epochs; epoch++) {
+      const t0 = performance.now();
+      const pending: Promise<StepResult>[] = [];
+      const batches = epochBatches(data.train.examples.length, cfg.batch, cfg.seed, epoch);
+      batches.forEach((idx, k) => {
+        const { inputs } = makeBatch(data.train, idx, cfg.batch);
+        const p = ts.submit(inputs, stepSeed(cfg.seed, ts.step));
+        if (events.onStep) void p.then((r) => events.onStep!(r, epoch, k, batches.length), () => undefined);
+        pending.push(p);
+      });
+      const results = await Promise.all(pending); // rejects with NonFiniteError naming step and tensor
+      const mean = (k: string) => results.reduce((s, r) => s + r.losses[k], 0) / results.length;
+      const rec: EpochRecord = { epoch, step: ts.step, loss: mean('loss'), losses: Object.fromEntries(Object.keys(results[0].losses).map((k) => [k, mean(k)])), seconds: (performance.now() - t0) / 1000 };
+      const last = epoch === cfg.epochs - 1;
+      if (evaluator && ((epoch + 1) % cfg.evalEvery === 0 || last)) {
+        const w = await ts.readWeights(trainable);
+        evaluator.setWeights({ ...weights, ...w });
+        rec.dev = await evaluator.evaluate(data.dev!);
+        if (!best || rec.dev.accuracy > best.accuracy + cfg.minDelta) {
+          best = { epoch, accuracy: rec.dev.accuracy };
+          bestWeights = w;
+          sinceBest = 0;
+          history.push(rec);
+          await save('best.safetensors', epoch);
+        } else {
+          sinceBest++;
+          history.push(rec);
+        }
+      } else history.push(rec);
+      events.onEpoch?.(rec);
+      await save('last.safetensors', epoch);
+      if (cfg.patience > 0 && sinceBest >= cfg.patience) {
+        stoppedEarly = true;
+        break;
+      }
+      if (cfg.signal?.aborted) break;
+    }
+    if (!evaluator) bestWeights = await ts.readWeights(trainable);
+    return { history, best, bestWeights, stoppedEarly };
+  } finally {
+    ts.destroy();
+    evaluator?.destroy();
+  }
+}
