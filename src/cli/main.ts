@@ -1,6 +1,8 @@
 import { Command } from 'commander';
 import { doctor } from './doctor.ts';
 import { trainCommand } from './train.ts';
+import { stages, writePlan } from './explain.ts';
+import { loadData, loadSpec } from './load.ts';
 
 // commander: a small, well-kept parser with subcommands, typed options and generated help.
 const program = new Command();
@@ -37,6 +39,67 @@ program
   .option('--resume <checkpoint>', 'resume exactly from a last.safetensors')
   .action(async (spec, opts) => {
     process.exitCode = await trainCommand(spec, opts);
+  });
+
+program
+  .command('explain')
+  .description('print each compiler stage: nodes, pruned backward, kernels before/after fusion, buffers, peak memory, params (no GPU needed)')
+  .argument('<spec>', 'model spec (.ts or .json)')
+  .option('--batch <n>', 'batch size', '16')
+  .option('--mode <mode>', 'train | infer', 'train')
+  .option('--merged', 'inference graph with experts merged and LoRA folded')
+  .action(async (specPath, o) => {
+    const spec = await loadSpec(specPath);
+    console.log(stages(spec, { batch: Number(o.batch), mode: o.mode, merged: !!o.merged }).lines.join('\n'));
+  });
+
+program
+  .command('compile')
+  .description('write the plan (plan.json) and one .wgsl file per kernel')
+  .argument('<spec>', 'model spec (.ts or .json)')
+  .requiredOption('--out <dir>', 'output directory')
+  .option('--batch <n>', 'batch size', '16')
+  .option('--mode <mode>', 'train | infer', 'infer')
+  .option('--merged', 'inference graph with experts merged and LoRA folded')
+  .action(async (specPath, o) => {
+    const spec = await loadSpec(specPath);
+    const { plan, lines } = stages(spec, { batch: Number(o.batch), mode: o.mode, merged: !!o.merged });
+    console.log(lines.join('\n'));
+    const files = writePlan(plan, o.out);
+    console.log(`wrote ${files.length} files to ${o.out}`);
+  });
+
+program
+  .command('eval')
+  .description('evaluate a checkpoint on a data split (VQA accuracy, exact match, loss)')
+  .argument('<spec>', 'model spec (.ts or .json)')
+  .requiredOption('--data <module>', 'data module')
+  .requiredOption('--checkpoint <file>', 'a best/last.safetensors written by train')
+  .option('--split <name>', 'train | dev | test', 'test')
+  .option('--batch <n>', 'batch size', '16')
+  .option('--seed <n>', 'seed the data module and the frozen init were made with', '42')
+  .action(async (specPath, o) => {
+    const { acquireDevice } = await import('../runtime/device.ts');
+    const { Evaluator } = await import('../runtime/trainer.ts');
+    const { loadCheckpoint } = await import('../runtime/checkpoint.ts');
+    const { initParams } = await import('../runtime/init.ts');
+    const { lowerModel } = await import('../compiler/lower/index.ts');
+    const spec = await loadSpec(specPath);
+    const data = await loadData(o.data, Number(o.seed));
+    const split = data[o.split as 'train' | 'dev' | 'test'];
+    if (!split) throw new Error(`data module has no '${o.split}' split`);
+    const graph = lowerModel(spec, { batch: Number(o.batch), mode: 'train' }).graph;
+    const ck = loadCheckpoint(o.checkpoint, graph);
+    const gpu = await acquireDevice();
+    const ev = await Evaluator.create(gpu, spec, Number(o.batch));
+    try {
+      ev.setWeights({ ...initParams(graph, Number(o.seed)), ...ck.params });
+      const r = await ev.evaluate(split);
+      console.log(`${o.split}: VQA accuracy ${r.accuracy.toFixed(4)}, exact match ${r.exactMatch.toFixed(4)}, loss ${r.loss.toFixed(4)} (${split.examples.length} examples)`);
+    } finally {
+      ev.destroy();
+      gpu.destroy();
+    }
   });
 
 try {

@@ -8,6 +8,8 @@ import { paramReport, formatReport } from '../compiler/params-report.ts';
 import { lowerModel } from '../compiler/lower/index.ts';
 import { loadData, loadSpec } from './load.ts';
 import { curveSvg } from './plot.ts';
+import { initParams } from '../runtime/init.ts';
+import { exportMerged } from '../runtime/export.ts';
 
 export interface TrainCliOptions {
   data: string;
@@ -68,10 +70,12 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
     writeFileSync(join(o.out, 'curve.svg'), await curveSvg(res.history, `${specPath}: training`));
     console.log(`trained ${res.history.length} epochs in ${secs.toFixed(1)} s${res.stoppedEarly ? ' (early stop)' : ''}`);
     if (res.best) console.log(`best dev VQA accuracy ${res.best.accuracy.toFixed(4)} at epoch ${res.best.epoch + 1}`);
+    const frozen = initParams(lowerModel(spec, { batch: cfg.batch, mode: 'infer' }).graph, seed);
+    const count = exportMerged(join(o.out, 'merged.safetensors'), spec, { ...frozen, ...res.bestWeights }, cfg.batch);
+    console.log(`merged inference weights: ${count.toLocaleString('en-US')} values -> ${o.out}/merged.safetensors`);
     if (data.test) {
       const ev = await Evaluator.create(gpu, spec, cfg.batch, cfg.plan);
       try {
-        const frozen = (await import('../runtime/init.ts')).initParams(lowerModel(spec, { batch: cfg.batch, mode: 'infer' }).graph, seed);
         ev.setWeights({ ...frozen, ...res.bestWeights });
         const t = await ev.evaluate(data.test);
         console.log(`test: VQA accuracy ${t.accuracy.toFixed(4)}, exact match ${t.exactMatch.toFixed(4)}, loss ${t.loss.toFixed(4)} (${data.test.examples.length} examples)`);
@@ -80,7 +84,7 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
         ev.destroy();
       }
     }
-    console.log(`wrote ${o.out}/{best,last}.safetensors, history.json, curve.svg`);
+    console.log(`wrote ${o.out}/{best,last,merged}.safetensors, history.json, curve.svg`);
     return 0;
   } finally {
     bar.stop();

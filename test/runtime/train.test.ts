@@ -10,6 +10,13 @@ import { evaluate } from '../../src/compiler/reference.ts';
 import { TrainStep, NonFiniteError } from '../../src/runtime/train-step.ts';
 import { lrAt } from '../../src/runtime/schedule.ts';
 import { train, type TrainConfig } from '../../src/runtime/trainer.ts';
+import { initParams } from '../../src/runtime/init.ts';
+import { exportMerged } from '../../src/runtime/export.ts';
+import { readSafetensors } from '../../src/runtime/safetensors.ts';
+import { Executor } from '../../src/runtime/executor.ts';
+import { compilePlan } from '../../src/compiler/plan.ts';
+import { profileOf } from '../../src/runtime/profile.ts';
+import { makeBatch } from '../../src/runtime/data.ts';
 import { loadCheckpoint, saveCheckpoint } from '../../src/runtime/checkpoint.ts';
 import { CheckpointError } from '../../src/runtime/safetensors.ts';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
@@ -83,6 +90,24 @@ describe('optimizers on the GPU', () => {
     });
   }
 
+  it('trains a regression to a loss threshold', async () => {
+    const ts = await TrainStep.compile(gpu(), regression(), { optimizer: { kind: 'adamw' }, lr: 0.1, schedule: { kind: 'constant' }, totalSteps: 800 });
+    try {
+      ts.setWeights({ W: W0, b: B0 });
+      const first = await ts.submit({ x: X, t: T }, 0);
+      let last = first;
+      for (let s = 1; s < 800; s++) {
+        const p = ts.submit({ x: X, t: T }, 0);
+        if (s === 799) last = await p;
+      }
+      // 4 equations, 8 unknowns: the fit can be exact.
+      expect(first.losses.loss).toBeGreaterThan(0.5);
+      expect(last.losses.loss).toBeLessThan(1e-3);
+    } finally {
+      ts.destroy();
+    }
+  });
+
   it('the NaN guard stops with the step and the first offending tensor', async () => {
     const ts = await TrainStep.compile(gpu(), regression(), { optimizer: { kind: 'adamw' }, lr: 0.05, schedule: { kind: 'constant' }, totalSteps: 5 });
     try {
@@ -153,9 +178,30 @@ describe('trainer', () => {
     expect(resumed.history.map((r) => r.dev?.accuracy)).toEqual(a.history.map((r) => r.dev?.accuracy));
   });
 
-  it('reduces the loss', async () => {
-    const r = await train(gpu(), tiny(), data, cfg({ epochs: 6 }));
-    expect(r.history[r.history.length - 1].loss).toBeLessThan(r.history[0].loss * 0.9);
+  it('reduces the loss, and exports merged weights that predict like the unmerged model', async () => {
+    const r = await train(gpu(), tiny(), data, cfg({ epochs: 8 }));
+    const task = r.history.map((h) => h.losses.loss_task);
+    // MixPHM on a frozen random backbone learns slowly; deterministic on one adapter (3.67 -> 2.98 here).
+    for (let i = 1; i < task.length; i++) expect(task[i]).toBeLessThan(task[i - 1]);
+    expect(task[task.length - 1]).toBeLessThan(task[0] * 0.85);
+    const dir = mkdtempSync(join(tmpdir(), 'pg-merged-'));
+    const weights = { ...initParams(lowerModel(tiny(), { batch: 16, mode: 'infer' }).graph, 7), ...r.bestWeights };
+    exportMerged(join(dir, 'm.safetensors'), tiny(), weights, 16);
+    const merged = readSafetensors(join(dir, 'm.safetensors'));
+    expect(merged.tensors.get('text.layers.0.ffn.mixphm.up.T')!.shape).toEqual([2, 2, 2]); // no expert axis
+    const { inputs } = makeBatch(data.dev, [...Array(16).keys()], 16);
+    const logits = async (g: ReturnType<typeof lowerModel>['graph'], w: Record<string, ArrayLike<number>>) => {
+      const ex = await Executor.create(gpu(), compilePlan(g, profileOf(gpu())));
+      try {
+        for (const k of Object.keys(ex.plan.params)) ex.setParam(k, w[k]);
+        return (await ex.run(Object.fromEntries(Object.entries(inputs).filter(([k]) => ex.plan.inputs[k])), ['logits'])).logits;
+      } finally {
+        ex.destroy();
+      }
+    };
+    const want = await logits(lowerModel(tiny(), { batch: 16, mode: 'infer' }).graph, weights);
+    const got = await logits(lowerModel(tiny(), { batch: 16, mode: 'infer', merged: true }).graph, Object.fromEntries([...merged.tensors].map(([k, t]) => [k, t.data])));
+    want.forEach((v, i) => expect(got[i]).toBeCloseTo(v, 4));
   });
 });
 
