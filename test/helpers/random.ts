@@ -1,18 +1,11 @@
-/** Seeded test data: a small PRNG (mulberry32) and values drawn for an op input's domain. */
+/** Seeded test data: values drawn for an op input's domain. */
+import { prng } from '../../src/runtime/init.ts';
 import { Value } from '../../src/compiler/ir/value.ts';
 import { numel, type DType, type Shape } from '../../src/compiler/ir/graph.ts';
 import type { Domain } from '../../src/compiler/ops/index.ts';
 
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded uniform [0, 1): the runtime's own PRNG, so tests and init draw alike. */
+export const rng = prng;
 
 export function draw(r: () => number, shape: Shape, domain: Domain = 'real', dtype: DType = 'f32'): Value {
   const n = numel(shape);
