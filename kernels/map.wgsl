@@ -5,7 +5,7 @@ ${BINDINGS}
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = gid.x + gid.y * ${ROW};
-  if (i >= ${N}u) { return; }
+  if (i >= ${N}) { return; }
 ${BODY}
   out[i] = ${RESULT};
 }

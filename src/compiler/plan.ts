@@ -79,6 +79,7 @@ export function compilePlan(g: Graph, profile: DeviceProfile, opts: PlanOptions 
     storage,
     maxWorkgroupsPerDim: profile.maxComputeWorkgroupsPerDimension,
     isMaterialized: (id: number) => fusion.materialized.has(id),
+    isOutput: (id: number) => outputs.has(id),
     matmulVariant: (n: Node) => opts.matmulVariant?.(n) ?? defaultMatmulVariant(profile, n, g),
   };
   const kernels = fusion.groups.filter((gr) => !fusion.alias.has(gr.root)).map((gr) => generateKernel(ctx, gr));

@@ -5,6 +5,7 @@
 import { numel, type Graph, type Node } from '../ir/graph.ts';
 import { strides } from '../ir/value.ts';
 import { matmulDims } from '../ops/matmul.ts';
+import { getOp } from '../ops/index.ts';
 import { RANDOM_WGSL } from '../ops/random.ts';
 import type { Group, KernelKind } from '../passes/fuse.ts';
 import { ExprGen, type ExprHost } from './expr.ts';
@@ -35,6 +36,8 @@ export interface CodegenContext {
   storage(id: number): Storage;
   maxWorkgroupsPerDim: number;
   isMaterialized(id: number): boolean;
+  /** Graph outputs own exact-size buffers. */
+  isOutput(id: number): boolean;
   matmulVariant(n: Node): MatmulVariant;
 }
 
@@ -80,6 +83,12 @@ function store(ctx: CodegenContext, out: Node, v: string): string {
   return ctx.storage(out.id) === 'f16' ? `f16(${v})` : v;
 }
 
+function sameShapeElementwise(g: Graph, nodes: number[], reads: number[], root: Node): boolean {
+  const same = (id: number) => g.get(id).shape.join() === root.shape.join();
+  const ew = new Set(['unary', 'binary', 'where', 'cast']);
+  return nodes.every((id) => same(id) && ew.has(getOp(g.get(id).op).kind)) && reads.every((id) => same(id) || numel(g.get(id).shape) === 1);
+}
+
 /** Header + rendered template. */
 function kernelSource(decls: string, name: string, vars: Record<string, string | number>): string {
   return header(decls) + render(name, { ...vars, BINDINGS: decls });
@@ -97,7 +106,12 @@ export function generateKernel(ctx: CodegenContext, group: Group): KernelSpec {
       // The root itself is computed inline, though it owns the output buffer.
       const gen = new ExprGen(b.host((id) => id === root.id));
       const v = gen.value(root.id, 'i');
-      const wgsl = kernelSource(b.decls(root), 'map', { WG: WORKGROUP, ROW: `${row}u`, N: n, BODY: gen.body, RESULT: store(ctx, root, v) });
+      // A same-shape elementwise kernel writing a graph output (an exact-size buffer) takes its
+      // bound from the buffer, so its source does not depend on the size: the optimizer's update
+      // of every param of one kind shares one shader (one compile, which lavapipe does lazily).
+      const sizeFree = ctx.isOutput(root.id) && workgroups[1] === 1 && sameShapeElementwise(ctx.graph, group.nodes, group.reads, root);
+      const N = sizeFree ? 'arrayLength(&out)' : `${n}u`;
+      const wgsl = kernelSource(b.decls(root), 'map', { WG: WORKGROUP, ROW: sizeFree ? '0u' : `${row}u`, N, BODY: gen.body, RESULT: store(ctx, root, v) });
       return { ...base, wgsl, workgroups };
     }
     case 'reduce':
