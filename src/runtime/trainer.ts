@@ -18,7 +18,7 @@ import { initParams } from './init.ts';
 import { vqaAccuracy, exactMatch } from './metrics.ts';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import { join } from 'node:path';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { pcgHash } from '../compiler/ops/random.ts';
 
 export interface TrainConfig {
@@ -130,7 +130,9 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
       best = (ck.meta.best as TrainResult['best']) ?? null;
       sinceBest = (ck.meta.sinceBest as number) ?? 0;
     } else ts.setWeights(weights);
-    let bestWeights: Record<string, Float32Array> = best ? {} : {};
+    // After a resume, the best weights so far live in best.safetensors.
+    const bestFile = cfg.outDir ? join(cfg.outDir, 'best.safetensors') : '';
+    let bestWeights: Record<string, Float32Array> = cfg.resume && best && bestFile && existsSync(bestFile) ? loadCheckpoint(bestFile, graph).params : {};
     if (cfg.outDir) mkdirSync(cfg.outDir, { recursive: true });
     const save = async (name: string, epoch: number) => {
       if (!cfg.outDir) return;

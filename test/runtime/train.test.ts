@@ -176,6 +176,9 @@ describe('trainer', () => {
     const resumed = await train(gpu(), tiny(), data, { ...cfg(), outDir: dir, resume: join(dir, 'last.safetensors') });
     expect(resumed.history.map((r) => r.loss)).toEqual(a.history.map((r) => r.loss));
     expect(resumed.history.map((r) => r.dev?.accuracy)).toEqual(a.history.map((r) => r.dev?.accuracy));
+    // The best weights survive the interruption, whichever side of it they were found on.
+    expect(Object.keys(resumed.bestWeights).sort()).toEqual(Object.keys(a.bestWeights).sort());
+    for (const [k, v] of Object.entries(a.bestWeights)) expect([...resumed.bestWeights[k]]).toEqual([...v]);
   });
 
   it('reduces the loss, and exports merged weights that predict like the unmerged model', async () => {
