@@ -34,7 +34,7 @@ export class Executor {
     private readonly groups: GPUBindGroup[],
   ) {}
 
-  static async create(gpu: Gpu, plan: Plan, cache = new PipelineCache(gpu)): Promise<Executor> {
+  static async create(gpu: Gpu, plan: Plan, cache = PipelineCache.for(gpu)): Promise<Executor> {
     if (plan.stats && gpu.hasF16 === false && plan.kernels.some((k) => k.wgsl.startsWith('enable f16'))) {
       throw new Error('plan uses f16 storage but the device has no shader-f16');
     }

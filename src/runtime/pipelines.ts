@@ -17,7 +17,16 @@ export class ShaderCompileError extends Error {
   }
 }
 
+const perDevice = new WeakMap<Gpu, PipelineCache>();
+
 export class PipelineCache {
+  /** The device's shared cache: plans compiled on one device reuse each other's pipelines. */
+  static for(gpu: Gpu): PipelineCache {
+    let c = perDevice.get(gpu);
+    if (!c) perDevice.set(gpu, (c = new PipelineCache(gpu)));
+    return c;
+  }
+
   private readonly cache = new Map<string, Promise<GPUComputePipeline>>();
   hits = 0;
   misses = 0;
