@@ -2,7 +2,7 @@
  * From a graph to a runnable plan: fusion -> kernels (WGSL) -> memory plan. The plan is plain
  * data (serializable): the executor needs nothing else.
  */
-import { numel, type DType, type Graph, type Node } from './ir/graph.ts';
+import type { DType, Graph, Node } from './ir/graph.ts';
 import { fuse } from './passes/fuse.ts';
 import { generateKernel, type KernelSpec, type MatmulVariant } from './codegen/kernels.ts';
 import { planMemory, type PhysicalBuffer } from './passes/memory.ts';
@@ -54,7 +54,7 @@ export interface Plan {
   constants: { buffer: number; value: number[]; dtype: DType }[];
   /** Kernel i binds buffers bindings[i] (reads..., out). */
   bindings: number[][];
-  stats: { nodes: number; kernels: number; kernelsUnfused: number; peakBytes: number; peakBytesNoReuse: number; halfActivations: boolean };
+  stats: { nodes: number; kernels: number; peakBytes: number; peakBytesNoReuse: number; halfActivations: boolean };
 }
 
 /** Without autotuning: the kernel bench/results/matmul.md found best for the adapter kind. */
@@ -89,7 +89,6 @@ export function compilePlan(g: Graph, profile: DeviceProfile, opts: PlanOptions 
     return { buffer: mem.nodeBuffer.get(id)!, shape: [...n.shape], dtype: n.dtype };
   };
   const byName = (m: Map<string, Node>) => Object.fromEntries([...m].filter(([, n]) => mem.nodeBuffer.has(n.id)).map(([k, n]) => [k, slot(n.id)]));
-  const computeNodes = g.nodes.filter((n) => !['input', 'param'].includes(n.op) && !(n.op === 'const' && numel(n.shape) === 1) && n.op !== 'const');
   return {
     kernels,
     buffers: mem.buffers,
@@ -101,7 +100,6 @@ export function compilePlan(g: Graph, profile: DeviceProfile, opts: PlanOptions 
     stats: {
       nodes: g.nodes.length,
       kernels: kernels.length,
-      kernelsUnfused: computeNodes.filter((n) => n.op !== 'reshape').length,
       peakBytes: mem.peakBytes,
       peakBytesNoReuse: mem.peakBytesNoReuse,
       halfActivations: half,

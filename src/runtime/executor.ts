@@ -35,7 +35,7 @@ export class Executor {
   ) {}
 
   static async create(gpu: Gpu, plan: Plan, cache = PipelineCache.for(gpu)): Promise<Executor> {
-    if (plan.stats && gpu.hasF16 === false && plan.kernels.some((k) => k.wgsl.startsWith('enable f16'))) {
+    if (!gpu.hasF16 && plan.kernels.some((k) => k.wgsl.startsWith('enable f16'))) {
       throw new Error('plan uses f16 storage but the device has no shader-f16');
     }
     gpu.device.pushErrorScope('out-of-memory');

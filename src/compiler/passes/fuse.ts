@@ -65,7 +65,8 @@ export function fuse(g: Graph, opts: FusionOptions): Fusion {
     if (n.op === 'input' || n.op === 'param' || outputs.has(n.id)) return true;
     if (n.op === 'const') return !isScalarConst(n);
     const def = getOp(n.op);
-    if (!INLINE_KINDS.has(def.kind) || (n.op === 'scatter_add')) return true;
+    // Kernel roots (matmul, reductions, scatter_add) always own their output.
+    if (!INLINE_KINDS.has(def.kind) || n.op === 'scatter_add') return true;
     if (!opts.fuse) return true;
     const us = users[n.id].map((u) => g.get(u));
     // Feeding a matmul, a gather's index, or a scatter's index needs a buffer.
