@@ -5,7 +5,7 @@
  * outputs asked for, through one staging buffer and one map.
  */
 import type { Plan, TensorSlot } from '../compiler/plan.ts';
-import { numel, type DType } from '../compiler/ir/graph.ts';
+import type { DType } from '../compiler/ir/graph.ts';
 import type { Gpu } from './device.ts';
 import { STORAGE_USAGE, upload } from './buffers.ts';
 import { PipelineCache } from './pipelines.ts';
@@ -13,6 +13,9 @@ import { StepRecorder, bindGroup } from './step.ts';
 import { gpuWait } from './gpu-wait.ts';
 
 export type HostArray = Float32Array | Int32Array | Uint32Array;
+
+// The runtime stays free of compiler code (artifacts load without it): a local element count.
+const numel = (shape: readonly number[]) => shape.reduce((p, q) => p * q, 1);
 
 function hostArray(dtype: DType, data: ArrayLike<number> | ArrayBuffer, n: number): HostArray {
   if (data instanceof ArrayBuffer) {

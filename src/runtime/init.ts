@@ -1,5 +1,5 @@
 /** Parameter initialization from each param's InitSpec, deterministic for a seed. */
-import { numel, type Graph, type InitSpec, type ParamInfo } from '../compiler/ir/graph.ts';
+import type { Graph, InitSpec, ParamInfo } from '../compiler/ir/graph.ts';
 
 /** mulberry32: a small, fast, seedable PRNG (uniform in [0, 1)). */
 export function prng(seed: number): () => number {
@@ -50,10 +50,19 @@ export function initValues(init: InitSpec, n: number, rand: () => number): Float
   return out;
 }
 
-export function initParams(g: Graph, seed: number): Record<string, Float32Array> {
+export interface ParamDecl {
+  name: string;
+  shape: readonly number[];
+  init: InitSpec;
+}
+
+/** Initial values for each declared param; each param has its own stream keyed by its name. */
+export function initParamList(list: ParamDecl[], seed: number): Record<string, Float32Array> {
   const out: Record<string, Float32Array> = {};
-  for (const [name, n] of g.params()) {
-    out[name] = initValues((n.attrs.info as ParamInfo).init, numel(n.shape), prng((seed ^ hashName(name)) >>> 0));
-  }
+  for (const p of list) out[p.name] = initValues(p.init, p.shape.reduce((a, b) => a * b, 1), prng((seed ^ hashName(p.name)) >>> 0));
   return out;
+}
+
+export function initParams(g: Graph, seed: number): Record<string, Float32Array> {
+  return initParamList([...g.params()].map(([name, n]) => ({ name, shape: n.shape, init: (n.attrs.info as ParamInfo).init })), seed);
 }
