@@ -1,6 +1,4 @@
 /** `peftgraph explain` and `peftgraph compile`: the compiler's stages, summarized or written out. */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { lowerModel } from '../compiler/lower/index.ts';
 import { autodiff } from '../compiler/autodiff.ts';
 import { addOptimizer } from '../compiler/optimizer.ts';
@@ -45,18 +43,4 @@ export function stages(spec: ModelSpec, o: StageOptions): { graph: Graph; plan: 
   lines.push(`memory       ${plan.buffers.length} buffers; peak ${mib(plan.stats.peakBytes)} with reuse, ${mib(plan.stats.peakBytesNoReuse)} without${plan.stats.halfActivations ? '; f16 activations' : ''}`);
   lines.push(`dispatch     ${plan.kernels.length} dispatches in one command buffer per ${o.mode === 'train' ? 'step' : 'run'}`);
   return { graph: simple, plan, lines };
-}
-
-export function writePlan(plan: Plan, dir: string): string[] {
-  mkdirSync(join(dir, 'kernels'), { recursive: true });
-  const files: string[] = [];
-  const kernels = plan.kernels.map((k, i) => {
-    const file = `kernels/${String(i).padStart(4, '0')}_${k.name.slice(0, 60)}.wgsl`;
-    writeFileSync(join(dir, file), k.wgsl);
-    files.push(file);
-    const { wgsl: _src, ...rest } = k;
-    return { ...rest, file };
-  });
-  writeFileSync(join(dir, 'plan.json'), JSON.stringify({ format: 'peftgraph-plan-0', ...plan, kernels }, null, 1));
-  return ['plan.json', ...files];
 }

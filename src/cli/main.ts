@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { doctor } from './doctor.ts';
 import { trainCommand } from './train.ts';
-import { stages, writePlan } from './explain.ts';
+import { stages } from './explain.ts';
 import { loadData, loadSpec } from './load.ts';
 
 // commander: a small, well-kept parser with subcommands, typed options and generated help.
@@ -55,18 +55,30 @@ program
 
 program
   .command('compile')
-  .description('write the plan (plan.json) and one .wgsl file per kernel')
+  .description('write an artifact: plan.json, one .wgsl per kernel, and a typed model.ts (ts-morph) to load it with peftgraph/runtime')
   .argument('<spec>', 'model spec (.ts or .json)')
   .requiredOption('--out <dir>', 'output directory')
   .option('--batch <n>', 'batch size', '16')
   .option('--mode <mode>', 'train | infer', 'infer')
-  .option('--merged', 'inference graph with experts merged and LoRA folded')
+  .option('--merged', 'inference graph with experts merged and LoRA folded (smaller)')
+  .option('--lr <x>', 'train mode: peak learning rate', '5e-3')
+  .option('--steps <n>', 'train mode: total steps of the linear schedule', '1000')
+  .option('--runtime-import <specifier>', 'where model.ts imports the runtime from', 'peftgraph/runtime')
   .action(async (specPath, o) => {
+    const { buildArtifact, writeArtifact } = await import('./artifact.ts');
+    const { acquireDevice } = await import('../runtime/device.ts');
+    const { profileOf } = await import('../runtime/profile.ts');
     const spec = await loadSpec(specPath);
-    const { plan, lines } = stages(spec, { batch: Number(o.batch), mode: o.mode, merged: !!o.merged });
-    console.log(lines.join('\n'));
-    const files = writePlan(plan, o.out);
-    console.log(`wrote ${files.length} files to ${o.out}`);
+    // Kernels are chosen for the adapter they will run on: compile on (a machine like) the target.
+    const gpu = await acquireDevice();
+    const profile = profileOf(gpu);
+    const step = { optimizer: { kind: 'adamw' as const, clip: 5, weightDecay: 0.01, eps: 1e-6 }, lr: Number(o.lr), schedule: { kind: 'linear' as const, warmup: 0.05 }, totalSteps: Number(o.steps) };
+    const { meta } = buildArtifact(spec, { mode: o.mode, batch: Number(o.batch), merged: !!o.merged, profile, step });
+    const files = writeArtifact(o.out, meta, o.runtimeImport);
+    const size = meta.params.reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 1), 0);
+    console.log(`${o.mode}${o.merged ? ' (merged)' : ''}: ${meta.plan.kernels.length} kernels, ${meta.params.length} params (${size.toLocaleString('en-US')} values), ${files.length} files -> ${o.out}`);
+    // Held until the end: releasing Dawn's instance early and exiting later crashed its teardown.
+    gpu.destroy();
   });
 
 program
@@ -106,7 +118,7 @@ try {
   await program.parseAsync(process.argv);
 } catch (e) {
   // Known failures print one clear message; anything else keeps its stack for a bug report.
-  const known = ['SpecError', 'CheckpointError', 'NoAdapterError', 'NonFiniteError', 'ShapeError', 'PhmShapeError'];
+  const known = ['SpecError', 'CheckpointError', 'NoAdapterError', 'NonFiniteError', 'ShapeError', 'PhmShapeError', 'ArtifactError'];
   const err = e as Error;
   console.error(known.includes(err.name) ? `peftgraph: ${err.message}` : err);
   process.exitCode = 1;

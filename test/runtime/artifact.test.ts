@@ -1,0 +1,141 @@
+/** Ahead-of-time artifacts: typed module, same results as in process, mismatch errors, runtime isolation. */
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, writeFileSync, cpSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Project } from 'ts-morph';
+import { peft, vl } from '../../src/dsl/index.ts';
+import { buildArtifact, writeArtifact } from '../../src/cli/artifact.ts';
+import { Artifact, ArtifactError } from '../../src/runtime/artifact.ts';
+import { lowerModel } from '../../src/compiler/lower/index.ts';
+import { compilePlan } from '../../src/compiler/plan.ts';
+import { simplify } from '../../src/compiler/passes/simplify.ts';
+import { Executor } from '../../src/runtime/executor.ts';
+import { TrainStep } from '../../src/runtime/train-step.ts';
+import { initParams } from '../../src/runtime/init.ts';
+import { profileOf } from '../../src/runtime/profile.ts';
+import { makeBatch } from '../../src/runtime/data.ts';
+import { quadrants } from '../../examples/quadrants.ts';
+import { useGpu } from '../helpers/gpu.ts';
+
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const runtimeIndex = join(repo, 'src/runtime/index.ts');
+const spec = vl
+  .model({
+    vision: vl.vit({ image: [16, 16], patch: 8, width: 8, depth: 1, heads: 2 }),
+    text: vl.encoder({ vocab: 8, maxLen: 3, width: 8, depth: 1, heads: 2 }),
+    visualPrefix: 'pooled',
+    head: vl.classifier({ answers: 6 }),
+  })
+  .freeze('**')
+  .insert(peft.mixphm({ at: 'text.layers.*.ffn', experts: 4, bottleneck: 4, kron: 2, rank: 2 }), peft.lora({ at: 'text.layers.0.attn.{q,v}', rank: 2 })).spec;
+const step = { optimizer: { kind: 'adamw' as const, clip: 5, weightDecay: 0.01 }, lr: 5e-3, schedule: { kind: 'linear' as const, warmup: 0.1 }, totalSteps: 10 };
+const batch = makeBatch(quadrants(8, 3), [...Array(8).keys()], 8).inputs;
+
+describe('artifacts', () => {
+  const gpu = useGpu();
+
+  it('the generated module type-checks, and a wrong call does not', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pg-art-'));
+    writeArtifact(dir, buildArtifact(spec, { mode: 'infer', batch: 8, profile: profileOf(gpu()) }).meta, runtimeIndex);
+    const project = new Project({ tsConfigFilePath: join(repo, 'tsconfig.json'), skipAddingFilesFromTsConfig: true });
+    project.addSourceFileAtPath(join(dir, 'model.ts'));
+    writeFileSync(join(dir, 'good.ts'), `import { load, inputs, type Inputs } from './model.ts';
+import type { Gpu } from '${runtimeIndex}';
+export async function f(gpu: Gpu, x: Inputs) { const m = await load(gpu); const out = await m.run(x); const n: 8 = inputs.tokens.shape[0]; return [out.logits.length, n]; }\n`);
+    writeFileSync(join(dir, 'bad.ts'), `import { load } from './model.ts';
+import type { Gpu } from '${runtimeIndex}';
+export async function f(gpu: Gpu) { const m = await load(gpu); return m.run({ image: new Float32Array(1), tokens: new Float32Array(1) }); }\n`);
+    const diag = (file: string) => {
+      const sf = project.addSourceFileAtPath(join(dir, file));
+      return project.getPreEmitDiagnostics().filter((d) => d.getSourceFile()?.getFilePath() === sf.getFilePath()).map((d) => d.getMessageText()).map((m) => (typeof m === 'string' ? m : m.getMessageText()));
+    };
+    expect(diag('good.ts')).toEqual([]);
+    const bad = diag('bad.ts').join('\n');
+    expect(bad).toMatch(/Float32Array.*Int32Array|missing the following properties|is missing in type/);
+  });
+
+  it('an inference artifact gives the in-process outputs; merged is smaller', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pg-art-'));
+    const meta = buildArtifact(spec, { mode: 'infer', batch: 8, profile: profileOf(gpu()) }).meta;
+    writeArtifact(dir, meta, runtimeIndex);
+    const { graph } = lowerModel(spec, { batch: 8, mode: 'infer' });
+    const weights = initParams(graph, 5);
+    const art = await Artifact.load(gpu(), dir, weights);
+    const ex = await Executor.create(gpu(), compilePlan(simplify(graph).graph, profileOf(gpu())));
+    try {
+      for (const [k, v] of Object.entries(weights)) if (ex.plan.params[k]) ex.setParam(k, v);
+      const feed = Object.fromEntries(Object.entries(batch).filter(([k]) => ex.plan.inputs[k]));
+      const want = await ex.run(feed, ['logits']);
+      const got = await art.run(feed);
+      expect([...got.logits]).toEqual([...want.logits]);
+    } finally {
+      art.destroy();
+      ex.destroy();
+    }
+    const merged = buildArtifact(spec, { mode: 'infer', batch: 8, merged: true, profile: profileOf(gpu()) }).meta;
+    const size = (m: typeof meta) => m.params.reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 1), 0);
+    expect(size(merged)).toBeLessThan(size(meta));
+  });
+
+  it('a training artifact trains to the same losses as the in-process step', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pg-art-'));
+    writeArtifact(dir, buildArtifact(spec, { mode: 'train', batch: 8, profile: profileOf(gpu()), step }).meta, runtimeIndex);
+    const { graph } = lowerModel(spec, { batch: 8, mode: 'train' });
+    const weights = initParams(graph, 5);
+    const art = await Artifact.load(gpu(), dir, weights);
+    const ts = await TrainStep.compile(gpu(), graph, step);
+    try {
+      ts.setWeights(weights);
+      for (let s = 0; s < 4; s++) {
+        const [a, b] = await Promise.all([art.step(batch, s), ts.submit(batch, s)]);
+        expect(a.losses).toEqual(b.losses);
+      }
+    } finally {
+      art.destroy();
+      ts.destroy();
+    }
+  });
+
+  it('refuses another format version, a smaller adapter, and mismatched weights', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pg-art-'));
+    writeArtifact(dir, buildArtifact(spec, { mode: 'infer', batch: 8, profile: profileOf(gpu()) }).meta, runtimeIndex);
+    const plan = JSON.parse(readFileSync(join(dir, 'plan.json'), 'utf8'));
+    const variant = (edit: (p: typeof plan) => void) => {
+      const d = mkdtempSync(join(tmpdir(), 'pg-art-'));
+      cpSync(dir, d, { recursive: true });
+      const p = structuredClone(plan);
+      edit(p);
+      writeFileSync(join(d, 'plan.json'), JSON.stringify(p));
+      return d;
+    };
+    await expect(Artifact.load(gpu(), variant((p) => (p.format = 'peftgraph-artifact-0')))).rejects.toThrow(/format "peftgraph-artifact-0", but this runtime reads 'peftgraph-artifact-1'/);
+    await expect(Artifact.load(gpu(), variant((p) => (p.requires.maxComputeWorkgroupsPerDimension = 1e9)))).rejects.toThrow(/maxComputeWorkgroupsPerDimension: needs 1000000000, the adapter has 65535/);
+    const { graph } = lowerModel(spec, { batch: 8, mode: 'infer' });
+    const w = initParams(graph, 1);
+    delete w['head.fc2.b'];
+    w['text.layers.0.attn.q.W'] = new Float32Array(3);
+    await expect(Artifact.load(gpu(), dir, w)).rejects.toThrow(ArtifactError);
+    await expect(Artifact.load(gpu(), dir, w)).rejects.toThrow(/weights do not match:[\s\S]*'text\.layers\.0\.attn\.q\.W' has 3 values, the artifact's \[8,8\] needs 64[\s\S]*'head\.fc2\.b' \[6\] is missing/);
+  });
+
+  it('the runtime entry point imports no compiler code and no ts-morph', () => {
+    const seen = new Set<string>();
+    const visit = (file: string) => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      const src = readFileSync(file, 'utf8');
+      // Value imports only: `import type` and `export type` are erased.
+      for (const m of src.matchAll(/^(?:import|export)\s+(?!type\b)(?:[^;]*?from\s+)?'([^']+)'/gm)) {
+        const spec = m[1];
+        expect(spec, `${file} imports ${spec}`).not.toBe('ts-morph');
+        if (spec.startsWith('.')) visit(resolve(dirname(file), spec));
+      }
+    };
+    visit(runtimeIndex);
+    const compiler = [...seen].filter((f) => f.includes('/src/compiler/') || f.includes('/src/dsl/'));
+    expect(compiler).toEqual([]);
+    expect(seen.size).toBeGreaterThan(5);
+  });
+});
