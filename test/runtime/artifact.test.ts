@@ -18,16 +18,11 @@ import { profileOf } from '../../src/runtime/profile.ts';
 import { makeBatch } from '../../src/runtime/data.ts';
 import { quadrants } from '../../examples/quadrants.ts';
 import { useGpu } from '../helpers/gpu.ts';
+import { tinyVl } from '../helpers/tiny-vl.ts';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const runtimeIndex = join(repo, 'src/runtime/index.ts');
-const spec = vl
-  .model({
-    vision: vl.vit({ image: [16, 16], patch: 8, width: 8, depth: 1, heads: 2 }),
-    text: vl.encoder({ vocab: 8, maxLen: 3, width: 8, depth: 1, heads: 2 }),
-    visualPrefix: 'pooled',
-    head: vl.classifier({ answers: 6 }),
-  })
+const spec = tinyVl()
   .freeze('**')
   .insert(peft.mixphm({ at: 'text.layers.*.ffn', experts: 4, bottleneck: 4, kron: 2, rank: 2 }), peft.lora({ at: 'text.layers.0.attn.{q,v}', rank: 2 })).spec;
 const step = { optimizer: { kind: 'adamw' as const, clip: 5, weightDecay: 0.01 }, lr: 5e-3, schedule: { kind: 'linear' as const, warmup: 0.1 }, totalSteps: 10 };

@@ -24,6 +24,7 @@ import { vqaSoftScore, vqaAccuracy } from '../../src/runtime/metrics.ts';
 import { peft, vl } from '../../src/dsl/index.ts';
 import { quadrants } from '../../examples/quadrants.ts';
 import { useGpu } from '../helpers/gpu.ts';
+import { tinyVl } from '../helpers/tiny-vl.ts';
 
 /** y = x W + b, loss = mean((y - t)^2): small enough to replicate the optimizer in JS. */
 function regression() {
@@ -146,13 +147,7 @@ describe('schedules and metrics', () => {
 });
 
 const tiny = () =>
-  vl
-    .model({
-      vision: vl.vit({ image: [16, 16], patch: 8, width: 8, depth: 1, heads: 2 }),
-      text: vl.encoder({ vocab: 8, maxLen: 3, width: 8, depth: 1, heads: 2 }),
-      visualPrefix: 'pooled',
-      head: vl.classifier({ answers: 6 }),
-    })
+  tinyVl()
     .freeze('**')
     .insert(peft.mixphm({ at: 'text.layers.*.ffn', bottleneck: 4, kron: 2, rank: 2 }))
     .regularize().spec;
