@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Project } from 'ts-morph';
-import { peft, vl } from '../../src/dsl/index.ts';
+import { peft } from '../../src/dsl/index.ts';
 import { buildArtifact, writeArtifact } from '../../src/cli/artifact.ts';
 import { Artifact, ArtifactError } from '../../src/runtime/artifact.ts';
 import { lowerModel } from '../../src/compiler/lower/index.ts';

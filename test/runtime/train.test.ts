@@ -21,7 +21,7 @@ import { loadCheckpoint, saveCheckpoint } from '../../src/runtime/checkpoint.ts'
 import { CheckpointError } from '../../src/runtime/safetensors.ts';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { vqaSoftScore, vqaAccuracy } from '../../src/runtime/metrics.ts';
-import { peft, vl } from '../../src/dsl/index.ts';
+import { peft } from '../../src/dsl/index.ts';
 import { quadrants } from '../../examples/quadrants.ts';
 import { useGpu } from '../helpers/gpu.ts';
 import { tinyVl } from '../helpers/tiny-vl.ts';
