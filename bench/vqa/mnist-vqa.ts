@@ -1,0 +1,184 @@
+/**
+ * MNIST-VQA: visual question answering over real handwritten digits (the `mnist` package's
+ * 10,000 samples), small enough for lavapipe.
+ *
+ * A scene is a 56x56 canvas of 2x2 cells of 28x28; each cell is empty or holds one digit.
+ * Digit samples are split per class (first 80% for train scenes, last 20% for test scenes), so
+ * no test sample is ever seen in training. Questions are templated word sequences; answers come
+ * from one shared vocabulary. Two disjoint question families:
+ *   pretraining:  which digit is at a position; is there a d; how many digits; how many d's
+ *   downstream:   sum of the top two digits; is top-left larger than bottom-right; which
+ *                 position holds the largest digit; is the sum of all digits even
+ * Ten simulated annotators answer each question; each errs with probability `noise` (default
+ * 0.1) by picking another answer of the same family, so VQA soft-score accuracy is meaningful.
+ */
+import { createRequire } from 'node:module';
+import { prng } from '../../src/runtime/init.ts';
+import { softTargets } from '../../src/runtime/metrics.ts';
+import type { Dataset, Example } from '../../src/runtime/data.ts';
+
+const require = createRequire(import.meta.url);
+const SIZE = 28;
+export const CANVAS = 56;
+export const QLEN = 12;
+export const POSITIONS = ['top-left', 'top-right', 'bottom-left', 'bottom-right'] as const;
+
+export const WORDS = ['<pad>', '?', 'what', 'digit', 'is', 'at', 'the', 'there', 'a', 'how', 'many', 'digits', 'are', 'sum', 'of', 'top', 'two', 'larger', 'than', 'which', 'position', 'holds', 'largest', 'all', 'even', ...POSITIONS, ...'0123456789'.split('').map((d) => `d${d}`)];
+export const ANSWERS = [...Array(19).keys()].map(String).concat(['yes', 'no', 'none', ...POSITIONS]);
+const word = (w: string) => {
+  const i = WORDS.indexOf(w);
+  if (i < 0) throw new Error(`mnist-vqa: '${w}' is not in the vocabulary`);
+  return i;
+};
+const answer = (a: string) => ANSWERS.indexOf(a);
+
+export const PRETRAIN_FAMILIES = ['digit-at', 'is-there', 'count', 'count-digit'] as const;
+export const DOWNSTREAM_FAMILIES = ['sum-top', 'larger', 'largest-position', 'sum-parity'] as const;
+export type Family = (typeof PRETRAIN_FAMILIES)[number] | (typeof DOWNSTREAM_FAMILIES)[number];
+
+/** Per class, the sample indices a split may use: train the first 80%, test the last 20%. */
+let digits: number[][] | null = null;
+function samples(): number[][] {
+  digits ??= [...Array(10).keys()].map((d) => require(`mnist/src/digits/${d}.json`).data as number[]);
+  return digits;
+}
+export function pool(split: 'train' | 'test', d: number): [number, number] {
+  const n = samples()[d].length / (SIZE * SIZE);
+  const cut = Math.floor(n * 0.8);
+  return split === 'train' ? [0, cut] : [cut, n];
+}
+
+export interface Scene {
+  /** Digit per cell (top-left, top-right, bottom-left, bottom-right), -1 when empty. */
+  cells: number[];
+  /** MNIST sample index per cell within its class, -1 when empty. */
+  sampleIds: number[];
+}
+
+export interface MnistVqaExample extends Example {
+  image: Float32Array;
+  tokens: Int32Array;
+  mask: Float32Array;
+  targets: Float32Array;
+}
+
+export interface Question {
+  family: Family;
+  words: string[];
+  answer: string;
+}
+
+function render(scene: Scene): Float32Array {
+  const img = new Float32Array(CANVAS * CANVAS);
+  scene.cells.forEach((d, c) => {
+    if (d < 0) return;
+    const src = samples()[d];
+    const off = scene.sampleIds[c] * SIZE * SIZE;
+    const [oy, ox] = [Math.floor(c / 2) * SIZE, (c % 2) * SIZE];
+    for (let y = 0; y < SIZE; y++) for (let x = 0; x < SIZE; x++) img[(oy + y) * CANVAS + ox + x] = src[off + y * SIZE + x];
+  });
+  return img;
+}
+
+/** The question of `family` about `scene`, or null when the scene does not suit it. */
+export function ask(family: Family, scene: Scene, r: () => number): Question | null {
+  const c = scene.cells;
+  const present = c.filter((d) => d >= 0);
+  const pick = <T>(xs: readonly T[]) => xs[Math.floor(r() * xs.length)];
+  switch (family) {
+    case 'digit-at': {
+      const p = Math.floor(r() * 4);
+      return { family, words: ['what', 'digit', 'is', 'at', 'the', POSITIONS[p], '?'], answer: c[p] >= 0 ? String(c[p]) : 'none' };
+    }
+    case 'is-there': {
+      const d = r() < 0.5 && present.length ? pick(present) : Math.floor(r() * 10);
+      return { family, words: ['is', 'there', 'a', `d${d}`, '?'], answer: present.includes(d) ? 'yes' : 'no' };
+    }
+    case 'count':
+      return { family, words: ['how', 'many', 'digits', 'are', 'there', '?'], answer: String(present.length) };
+    case 'count-digit': {
+      const d = r() < 0.6 && present.length ? pick(present) : Math.floor(r() * 10);
+      return { family, words: ['how', 'many', `d${d}`, 'are', 'there', '?'], answer: String(present.filter((x) => x === d).length) };
+    }
+    case 'sum-top':
+      return { family, words: ['what', 'is', 'the', 'sum', 'of', 'the', 'top', 'two', 'digits', '?'], answer: String(Math.max(c[0], 0) + Math.max(c[1], 0)) };
+    case 'larger':
+      if (c[0] < 0 || c[3] < 0 || c[0] === c[3]) return null;
+      return { family, words: ['is', 'the', 'top-left', 'digit', 'larger', 'than', 'the', 'bottom-right', 'digit', '?'], answer: c[0] > c[3] ? 'yes' : 'no' };
+    case 'largest-position': {
+      const max = Math.max(...c);
+      if (max < 0 || c.filter((d) => d === max).length !== 1) return null;
+      return { family, words: ['which', 'position', 'holds', 'the', 'largest', 'digit', '?'], answer: POSITIONS[c.indexOf(max)] };
+    }
+    case 'sum-parity':
+      if (present.length === 0) return null;
+      return { family, words: ['is', 'the', 'sum', 'of', 'all', 'digits', 'even', '?'], answer: present.reduce((a, b) => a + b, 0) % 2 === 0 ? 'yes' : 'no' };
+  }
+}
+
+/** Answers a family can have: annotator errors are drawn among them. */
+export function familyAnswers(family: Family): string[] {
+  switch (family) {
+    case 'digit-at':
+      return [...'0123456789'.split(''), 'none'];
+    case 'is-there':
+    case 'larger':
+    case 'sum-parity':
+      return ['yes', 'no'];
+    case 'count':
+    case 'count-digit':
+      return ['0', '1', '2', '3', '4'];
+    case 'sum-top':
+      return [...Array(19).keys()].map(String);
+    case 'largest-position':
+      return [...POSITIONS];
+  }
+}
+
+export interface MnistVqaOptions {
+  split: 'train' | 'test';
+  families: readonly Family[];
+  n: number;
+  seed: number;
+  /** Probability that an annotator answers wrongly (default 0.1). */
+  noise?: number;
+  /** Probability that a cell is empty (default 0.25). */
+  empty?: number;
+}
+
+export interface MnistVqaSet extends Dataset {
+  examples: MnistVqaExample[];
+  scenes: Scene[];
+  questions: Question[];
+}
+
+export function mnistVqa(o: MnistVqaOptions): MnistVqaSet {
+  const r = prng(o.seed);
+  const noise = o.noise ?? 0.1;
+  const examples: MnistVqaExample[] = [];
+  const scenes: Scene[] = [];
+  const questions: Question[] = [];
+  while (examples.length < o.n) {
+    const cells = [0, 1, 2, 3].map(() => (r() < (o.empty ?? 0.25) ? -1 : Math.floor(r() * 10)));
+    const sampleIds = cells.map((d) => {
+      if (d < 0) return -1;
+      const [lo, hi] = pool(o.split, d);
+      return lo + Math.floor(r() * (hi - lo));
+    });
+    const scene = { cells, sampleIds };
+    const q = ask(o.families[Math.floor(r() * o.families.length)], scene, r);
+    if (!q) continue;
+    const choices = familyAnswers(q.family).filter((a) => a !== q.answer);
+    const annotators = Array.from({ length: 10 }, () => answer(r() < noise ? choices[Math.floor(r() * choices.length)] : q.answer));
+    const tokens = new Int32Array(QLEN);
+    const mask = new Float32Array(QLEN);
+    q.words.forEach((w, i) => {
+      tokens[i] = word(w);
+      mask[i] = 1;
+    });
+    examples.push({ image: render(scene), tokens, mask, targets: softTargets(annotators, ANSWERS.length) });
+    scenes.push(scene);
+    questions.push(q);
+  }
+  return { examples, scenes, questions };
+}
