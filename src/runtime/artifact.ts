@@ -85,10 +85,8 @@ export class Artifact {
     return this.trainer.submit(batch, seed);
   }
 
-  async readWeights(): Promise<Record<string, Float32Array>> {
-    const out: Record<string, Float32Array> = {};
-    for (const p of this.meta.params) if (this.meta.plan.params[p.name]) out[p.name] = (await this.ex.readParam(p.name)) as Float32Array;
-    return out;
+  readWeights(): Promise<Record<string, Float32Array>> {
+    return this.ex.readSlots('params', Object.keys(this.meta.plan.params));
   }
 
   destroy(): void {

@@ -7,7 +7,7 @@
 import type { Plan, TensorSlot } from '../compiler/plan.ts';
 import type { DType } from '../compiler/ir/graph.ts';
 import type { Gpu } from './device.ts';
-import { STORAGE_USAGE, upload } from './buffers.ts';
+import { STORAGE_USAGE, readback, upload } from './buffers.ts';
 import { PipelineCache } from './pipelines.ts';
 import { StepRecorder, bindGroup } from './step.ts';
 import { gpuWait } from './gpu-wait.ts';
@@ -150,20 +150,14 @@ export class Executor {
   /** Reads any named slot back (a param, an input such as optimizer state, an output). */
   async readSlot(kind: 'params' | 'inputs' | 'outputs', name: string): Promise<HostArray> {
     const s = this.slot(kind, name);
-    const staging = this.gpu.device.createBuffer({ size: Math.max(16, numel(s.shape) * 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    const step = new StepRecorder(this.gpu, 'read-param');
-    step.copy(this.buffers[s.buffer], 0, staging, 0, numel(s.shape) * 4);
-    step.submit();
-    try {
-      await gpuWait(() => staging.mapAsync(GPUMapMode.READ));
-      return hostArray(s.dtype, staging.getMappedRange().slice(0), numel(s.shape));
-    } finally {
-      staging.destroy();
-    }
+    return hostArray(s.dtype, await readback(this.gpu, this.buffers[s.buffer], numel(s.shape) * 4), numel(s.shape));
   }
 
-  buffer(id: number): GPUBuffer {
-    return this.buffers[id];
+  /** Reads several f32 slots of one kind back, by name. */
+  async readSlots(kind: 'params' | 'inputs' | 'outputs', names: string[]): Promise<Record<string, Float32Array>> {
+    const out: Record<string, Float32Array> = {};
+    for (const n of names) out[n] = (await this.readSlot(kind, n)) as Float32Array;
+    return out;
   }
 
   destroy(): void {

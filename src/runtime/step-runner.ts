@@ -69,10 +69,8 @@ export class StepRunner {
     }
   }
 
-  async readState(): Promise<Record<string, Float32Array>> {
-    const out: Record<string, Float32Array> = {};
-    for (const s of this.layout.state) out[s] = (await this.ex.readSlot('inputs', s)) as Float32Array;
-    return out;
+  readState(): Promise<Record<string, Float32Array>> {
+    return this.ex.readSlots('inputs', this.layout.state);
   }
 
   /** Submits one step; resolves with its losses once the GPU has run it. Rejects with NonFiniteError. */

@@ -68,10 +68,8 @@ export class TrainStep extends StepRunner {
     }
   }
 
-  async readWeights(names: string[] = Object.keys(this.plan.params)): Promise<Record<string, Float32Array>> {
-    const out: Record<string, Float32Array> = {};
-    for (const n of names) out[n] = (await this.ex.readParam(n)) as Float32Array;
-    return out;
+  readWeights(names: string[] = Object.keys(this.plan.params)): Promise<Record<string, Float32Array>> {
+    return this.ex.readSlots('params', names);
   }
 
   destroy(): void {
