@@ -20,16 +20,3 @@ export async function timePlan(gpu: Gpu, ex: Executor, reps = 3, rounds = 3): Pr
   return ts[Math.floor(ts.length / 2)];
 }
 
-/** Milliseconds per kernel of a plan (each dispatched `reps` times alone), slowest first. */
-export async function profileKernels(gpu: Gpu, ex: Executor, reps = 3): Promise<{ name: string; ms: number }[]> {
-  const out: { name: string; ms: number }[] = [];
-  for (let i = 0; i < ex.plan.kernels.length; i++) {
-    const step = new StepRecorder(gpu, 'profile');
-    for (let r = 0; r < reps; r++) ex.recordKernel(step, i);
-    const t0 = performance.now();
-    step.submit();
-    await queueIdle(gpu);
-    out.push({ name: ex.plan.kernels[i].name, ms: (performance.now() - t0) / reps });
-  }
-  return out.sort((a, b) => b.ms - a.ms);
-}
