@@ -1,4 +1,4 @@
-/** Training curves as SVG, rendered headless with vega-lite (no browser, no canvas). */
+/** Charts as SVG (training curves, benchmark results), rendered headless with vega-lite (no browser, no canvas). */
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import type { EpochRecord } from '../runtime/trainer.ts';
@@ -20,6 +20,11 @@ export async function curveSvg(history: EpochRecord[], title: string): Promise<s
       color: { field: 'series', type: 'nominal' },
     },
   };
+  return renderSvg(spec);
+}
+
+/** Renders any vega-lite spec to SVG headless. */
+export function renderSvg(spec: TopLevelSpec): Promise<string> {
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
   return view.toSVG();
 }

@@ -1,0 +1,56 @@
+/**
+ * The benchmark loop: methods x k x seeds, skipping runs already in <out>/results.json and
+ * saving after each one, so an interrupted benchmark resumes where it stopped. The report
+ * (results.md, accuracy-<setting>.svg) is rewritten at the end.
+ */
+import { join } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import type { Gpu } from '../../src/runtime/device.ts';
+import type { Method } from './methods.ts';
+import { accuracyChart, loadResults, markdownTable, runKey, saveResults, type ResultFile } from './results.ts';
+import { loadSettingBackbone, runOne } from './run-one.ts';
+
+export interface BenchOptions {
+  methods: Method[];
+  ks: number[];
+  seeds: number[];
+  out: string;
+  signal?: AbortSignal;
+  log?: (line: string) => void;
+  checkpoints?: string;
+}
+
+export async function writeReport(out: string, f: ResultFile): Promise<void> {
+  writeFileSync(join(out, 'results.md'), markdownTable(f));
+  for (const setting of ['vl', 'routing'] as const) {
+    if (Object.values(f.runs).some((r) => r.setting === setting)) writeFileSync(join(out, `accuracy-${setting}.svg`), await accuracyChart(f, setting));
+  }
+}
+
+/** Runs what is missing; returns the result file and how many runs this call finished. */
+export async function runBenchmark(gpu: Gpu, o: BenchOptions): Promise<{ results: ResultFile; ran: number }> {
+  const log = o.log ?? console.log;
+  mkdirSync(o.out, { recursive: true });
+  const file = join(o.out, 'results.json');
+  const results = loadResults(file);
+  // Seeds outermost: an interrupted benchmark has whole seeds of every method and k.
+  const todo = o.seeds.flatMap((seed) => o.ks.flatMap((k) => o.methods.map((m) => ({ m, k, seed })))).filter((t) => !results.runs[runKey(t.m.name, t.k, t.seed)]);
+  log(`bench vqa: ${todo.length} runs to do (${o.methods.length} methods x k ${o.ks.join(',')} x seeds ${o.seeds.join(',')}; ${Object.keys(results.runs).length} already in ${file})`);
+  const backbones = new Map<string, Record<string, Float32Array>>();
+  const t0 = performance.now();
+  let ran = 0;
+  for (const t of todo) {
+    if (o.signal?.aborted) break;
+    if (!backbones.has(t.m.setting)) backbones.set(t.m.setting, loadSettingBackbone(t.m.setting, o.checkpoints));
+    const r = await runOne(gpu, t.m, t.k, t.seed, backbones.get(t.m.setting)!, o.signal);
+    if (!r) break; // interrupted mid-run: not recorded
+    results.runs[runKey(t.m.name, t.k, t.seed)] = r;
+    saveResults(file, results);
+    ran++;
+    const score = r.status === 'ok' ? `test ${(100 * r.test!.accuracy).toFixed(1)} (dev ${(100 * r.dev!.accuracy).toFixed(1)} @ epoch ${r.dev!.epoch + 1}/${r.epochs})` : `DIVERGED: ${r.error}`;
+    const eta = ((performance.now() - t0) / 1000 / ran) * (todo.length - ran);
+    log(`[${ran}/${todo.length}] ${t.m.name} k=${t.k} seed=${t.seed}: ${score}, ${r.seconds.toFixed(0)} s; eta ${(eta / 60).toFixed(0)} min`);
+  }
+  await writeReport(o.out, results);
+  return { results, ran };
+}

@@ -1,0 +1,171 @@
+/**
+ * Pretrains the MNIST-VQA backbones with peftgraph itself and writes them to
+ * bench/vqa/checkpoints/ (committed: each is well under 1 MB).
+ *
+ *   npx tsx bench/vqa/pretrain.ts vl       # ViT + text encoder + head, jointly, on the pretraining families
+ *   npx tsx bench/vqa/pretrain.ts vision   # the ViT alone: read out each cell's digit (routing setting)
+ *   npx tsx bench/vqa/pretrain.ts text     # the text encoder alone: read out a question's intent (routing setting)
+ *
+ * Options: --epochs N, --n N (training examples), --batch N, --lr X, --seed N, --out FILE.
+ * Everything is seeded: the same command on the same adapter writes the same weights (up to
+ * float summation order on a different adapter).
+ */
+import { parseArgs } from 'node:util';
+import { join } from 'node:path';
+import { lowerModel } from '../../src/compiler/lower/index.ts';
+import { acquireDevice } from '../../src/runtime/device.ts';
+import { Evaluator, train, type TrainConfig } from '../../src/runtime/trainer.ts';
+import { initParams } from '../../src/runtime/init.ts';
+import { argmax } from '../../src/runtime/metrics.ts';
+import { makeBatch, type Dataset } from '../../src/runtime/data.ts';
+import type { ModelSpec } from '../../src/dsl/spec.ts';
+import type { Gpu } from '../../src/runtime/device.ts';
+import { ANSWERS, DOWNSTREAM_FAMILIES, PRETRAIN_FAMILIES, POSITIONS, mnistVqa, type MnistVqaSet } from './mnist-vqa.ts';
+import { QUESTION_LABELS, SCENE_LABELS, backbone, textPretrainModel, visionPretrainModel } from './model.ts';
+import { CHECKPOINTS, saveBackbone } from './weights.ts';
+
+const FAMILIES = [...PRETRAIN_FAMILIES, ...DOWNSTREAM_FAMILIES];
+
+interface Task {
+  spec: ModelSpec;
+  /** Params kept in the checkpoint. */
+  keep: string[];
+  data(split: 'train' | 'test', n: number, seed: number): Dataset;
+  /** The task's own held-out score, from logits [N, A] and the dataset. */
+  score(logits: Float32Array, ds: Dataset, n: number): number;
+  scoreName: string;
+  defaults: { epochs: number; n: number; lr: number };
+}
+
+/** Per cell: 11 labels (digits 0-9, empty = 10). */
+const sceneTargets = (cells: number[]) => {
+  const t = new Float32Array(SCENE_LABELS);
+  cells.forEach((d, c) => (t[c * 11 + (d < 0 ? 10 : d)] = 1));
+  return t;
+};
+
+function questionTargets(set: MnistVqaSet, i: number): Float32Array {
+  const t = new Float32Array(QUESTION_LABELS);
+  const q = set.questions[i];
+  t[FAMILIES.indexOf(q.family)] = 1;
+  for (const w of q.words) {
+    if (/^d\d$/.test(w)) t[8 + Number(w[1])] = 1;
+    const p = POSITIONS.indexOf(w as (typeof POSITIONS)[number]);
+    if (p >= 0) t[18 + p] = 1;
+  }
+  return t;
+}
+
+const TASKS: Record<string, Task> = {
+  vl: {
+    spec: backbone().spec,
+    keep: ['vision.', 'text.', 'head.'],
+    data: (split, n, seed) => mnistVqa({ split, families: PRETRAIN_FAMILIES, n, seed }),
+    score(logits, ds, n) {
+      let s = 0;
+      for (let i = 0; i < n; i++) s += ds.examples[i].targets[argmax(logits, i * ANSWERS.length, ANSWERS.length)] as number;
+      return s / n;
+    },
+    scoreName: 'VQA accuracy (pretraining families)',
+    defaults: { epochs: 6, n: 16000, lr: 1e-3 },
+  },
+  vision: {
+    spec: visionPretrainModel().spec,
+    keep: ['vision.'],
+    data(split, n, seed) {
+      const set = mnistVqa({ split, families: PRETRAIN_FAMILIES, n, seed });
+      return { examples: set.examples.map((e, i) => ({ image: e.image, tokens: new Int32Array(1), mask: new Float32Array([1]), targets: sceneTargets(set.scenes[i].cells) })) };
+    },
+    score(logits, ds, n) {
+      let hit = 0;
+      for (let i = 0; i < n; i++) for (let c = 0; c < 4; c++) hit += (ds.examples[i].targets[c * 11 + argmax(logits, i * SCENE_LABELS + c * 11, 11)] as number);
+      return hit / (4 * n);
+    },
+    scoreName: 'cell accuracy (digit or empty)',
+    defaults: { epochs: 4, n: 12000, lr: 1e-3 },
+  },
+  text: {
+    spec: textPretrainModel().spec,
+    keep: ['text.'],
+    data(split, n, seed) {
+      const set = mnistVqa({ split, families: FAMILIES, n, seed });
+      return { examples: set.examples.map((e, i) => ({ tokens: e.tokens, mask: e.mask, targets: questionTargets(set, i) })) };
+    },
+    score(logits, ds, n) {
+      let hit = 0;
+      for (let i = 0; i < n; i++) hit += ds.examples[i].targets[argmax(logits, i * QUESTION_LABELS, 8)] as number;
+      return hit / n;
+    },
+    scoreName: 'question family accuracy',
+    defaults: { epochs: 2, n: 8000, lr: 1e-3 },
+  },
+};
+
+async function heldOut(gpu: Gpu, task: Task, weights: Record<string, Float32Array>, ds: Dataset): Promise<number> {
+  const batch = 64;
+  const ev = await Evaluator.create(gpu, task.spec, batch);
+  try {
+    ev.setWeights(weights);
+    let total = 0;
+    for (let i = 0; i < ds.examples.length; i += batch) {
+      const idx = [...Array(Math.min(batch, ds.examples.length - i)).keys()].map((j) => i + j);
+      const { inputs, valid } = makeBatch(ds, idx, batch);
+      const feed = Object.fromEntries(Object.entries(inputs).filter(([k]) => ev.ex.plan.inputs[k]));
+      const { logits } = await ev.ex.run(feed, ['logits']);
+      total += task.score(logits as Float32Array, { examples: ds.examples.slice(i, i + valid) }, valid) * valid;
+    }
+    return total / ds.examples.length;
+  } finally {
+    ev.destroy();
+  }
+}
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: { epochs: { type: 'string' }, n: { type: 'string' }, batch: { type: 'string', default: '32' }, lr: { type: 'string' }, seed: { type: 'string', default: '1' }, out: { type: 'string' } },
+  });
+  const which = positionals[0];
+  const task = TASKS[which];
+  if (!task) throw new Error(`pretrain: unknown task '${which ?? ''}'; choose one of ${Object.keys(TASKS).join(', ')}`);
+  const seed = Number(values.seed);
+  const n = Number(values.n ?? task.defaults.n);
+  const cfg: TrainConfig = {
+    epochs: Number(values.epochs ?? task.defaults.epochs),
+    batch: Number(values.batch),
+    lr: Number(values.lr ?? task.defaults.lr),
+    seed,
+    optimizer: { kind: 'adamw', weightDecay: 0.01, clip: 5, eps: 1e-6 },
+    schedule: { kind: 'linear', warmup: 0.05 },
+    evalEvery: 1,
+    patience: 0,
+    minDelta: 0,
+  };
+  const out = values.out ?? join(CHECKPOINTS, `${which}.safetensors`);
+  const train_ = task.data('train', n, seed);
+  const held = task.data('test', 1000, seed + 1);
+  const gpu = await acquireDevice();
+  const t0 = performance.now();
+  const steps = Math.floor(n / cfg.batch) * cfg.epochs;
+  console.log(`pretrain ${which}: ${n} examples, ${cfg.epochs} epochs, ${steps} steps, batch ${cfg.batch}, lr ${cfg.lr} on ${gpu.info.description}`);
+  try {
+    const res = await train(gpu, task.spec, { train: train_ }, cfg, {
+      onStep: (r) => {
+        if ((r.step + 1) % 100 === 0) console.log(`  step ${r.step + 1}/${steps} loss ${r.losses.loss.toFixed(4)} ${(((performance.now() - t0) / (r.step + 1))).toFixed(0)} ms/step`);
+      },
+      onEpoch: (r) => console.log(`epoch ${r.epoch + 1}: mean loss ${r.loss.toFixed(4)} (${r.seconds.toFixed(0)} s)`),
+    });
+    const { graph } = lowerModel(task.spec, { batch: cfg.batch, mode: 'train' });
+    const weights = { ...initParams(graph, seed), ...res.bestWeights };
+    const score = await heldOut(gpu, task, weights, held);
+    const seconds = (performance.now() - t0) / 1000;
+    console.log(`held-out ${task.scoreName}: ${score.toFixed(4)} (1000 examples from test-split digits)`);
+    const command = `npx tsx bench/vqa/pretrain.ts ${process.argv.slice(2).join(' ')}`.trim();
+    const count = saveBackbone(out, graph, weights, task.keep, { task: which, command, seconds: seconds.toFixed(0), steps: String(steps), heldOut: score.toFixed(4), scoreName: task.scoreName, adapter: gpu.info.description, config: { ...cfg, n } });
+    console.log(`wrote ${count} tensors to ${out} in ${seconds.toFixed(0)} s`);
+  } finally {
+    gpu.destroy();
+  }
+}
+
+await main();

@@ -1,0 +1,50 @@
+/**
+ * The low-resource protocol (METHODS.md, "Training protocol"), at this machine's scale:
+ * a downstream training pool and a fixed test set; each seed draws k training examples and a
+ * dev set of k more from the pool; AdamW (eps 1e-6, weight decay 0.01 except biases and norms),
+ * linear schedule with 5% warmup, clipping 5, batch 16, early stopping on dev VQA accuracy;
+ * the best dev checkpoint is scored on the test set.
+ *
+ * One deviation, for time: the step budget. The reference evaluates every 10 epochs of an
+ * open-ended run; here a run is max(5, min(100, round(300 / steps per epoch))) epochs (100
+ * steps at k=16, 300 at k=64, 310 at k=1000), evaluated about 10 times (every epoch when there
+ * are fewer than 15), stopping after 3 evaluations without improvement.
+ */
+import { shuffled, type Dataset } from '../../src/runtime/data.ts';
+import { DOWNSTREAM_FAMILIES, mnistVqa, type MnistVqaSet } from './mnist-vqa.ts';
+
+export const KS = [16, 32, 64, 100, 500, 1000] as const;
+export const SEEDS = [13, 21, 42, 87, 100] as const;
+export const BATCH = 16;
+const POOL = 2000; // 2 x the largest k: train and dev never overlap
+const POOL_SEED = 7001;
+const TEST_SEED = 7002;
+export const TEST_SIZE = 500;
+
+let pool: MnistVqaSet | null = null;
+let test: MnistVqaSet | null = null;
+
+export function downstreamPool(): MnistVqaSet {
+  pool ??= mnistVqa({ split: 'train', families: DOWNSTREAM_FAMILIES, n: POOL, seed: POOL_SEED });
+  return pool;
+}
+
+/** The fixed test set: downstream questions about scenes of held-out digit samples. */
+export function testSet(): MnistVqaSet {
+  test ??= mnistVqa({ split: 'test', families: DOWNSTREAM_FAMILIES, n: TEST_SIZE, seed: TEST_SEED });
+  return test;
+}
+
+/** The seed's draw: k training and k dev examples, disjoint, from the pool. */
+export function draw(k: number, seed: number): { train: Dataset; dev: Dataset } {
+  if (2 * k > POOL) throw new Error(`k=${k} needs ${2 * k} pool examples, the pool has ${POOL}`);
+  const p = downstreamPool();
+  const order = shuffled(POOL, seed);
+  return { train: { examples: order.slice(0, k).map((i) => p.examples[i]) }, dev: { examples: order.slice(k, 2 * k).map((i) => p.examples[i]) } };
+}
+
+export function schedule(k: number): { epochs: number; evalEvery: number; patience: number; steps: number } {
+  const perEpoch = Math.floor(k / BATCH);
+  const epochs = Math.max(5, Math.min(100, Math.round(300 / perEpoch)));
+  return { epochs, evalEvery: Math.max(1, Math.round(epochs / 10)), patience: 3, steps: epochs * perEpoch };
+}

@@ -1,0 +1,121 @@
+/**
+ * Benchmark results: one JSON file of finished runs keyed by method/k/seed (written atomically
+ * after every run, which is what makes the runner resumable), summarized as a Markdown table
+ * (mean ± std over seeds) and accuracy-vs-k charts.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import type { TopLevelSpec } from 'vega-lite';
+import { writeAtomic } from '../../src/runtime/safetensors.ts';
+import { renderSvg } from '../../src/cli/plot.ts';
+import { METHODS, type Setting } from './methods.ts';
+
+export interface RunRecord {
+  method: string;
+  setting: Setting;
+  k: number;
+  seed: number;
+  /** 'diverged': a non-finite loss or gradient stopped the run; it has no scores. */
+  status: 'ok' | 'diverged';
+  test?: { accuracy: number; exactMatch: number };
+  dev?: { accuracy: number; epoch: number };
+  epochs: number;
+  steps: number;
+  stoppedEarly: boolean;
+  trainable: number;
+  seconds: number;
+  error?: string;
+}
+
+export interface ResultFile {
+  format: 'peftgraph-bench-vqa-1';
+  runs: Record<string, RunRecord>;
+}
+
+export const runKey = (method: string, k: number, seed: number) => `${method}|k=${k}|seed=${seed}`;
+
+export function loadResults(path: string): ResultFile {
+  if (!existsSync(path)) return { format: 'peftgraph-bench-vqa-1', runs: {} };
+  const f = JSON.parse(readFileSync(path, 'utf8')) as ResultFile;
+  if (f.format !== 'peftgraph-bench-vqa-1') throw new Error(`${path}: not a bench vqa result file (format ${String(f.format)})`);
+  return f;
+}
+
+export function saveResults(path: string, f: ResultFile): void {
+  writeAtomic(path, Buffer.from(JSON.stringify(f, null, 1) + '\n'));
+}
+
+export interface Cell {
+  mean: number;
+  std: number;
+  n: number;
+  diverged: number;
+}
+
+/** Mean and sample standard deviation of test VQA accuracy over seeds, per method and k. */
+export function summarize(f: ResultFile): Map<string, Map<number, Cell>> {
+  const out = new Map<string, Map<number, Cell>>();
+  const groups = new Map<string, RunRecord[]>();
+  for (const r of Object.values(f.runs)) {
+    const key = `${r.method}|${r.k}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  for (const rs of groups.values()) {
+    const acc = rs.filter((r) => r.status === 'ok').map((r) => r.test!.accuracy);
+    const mean = acc.reduce((a, b) => a + b, 0) / (acc.length || 1);
+    const std = acc.length > 1 ? Math.sqrt(acc.reduce((a, b) => a + (b - mean) ** 2, 0) / (acc.length - 1)) : 0;
+    const row = out.get(rs[0].method) ?? new Map<number, Cell>();
+    row.set(rs[0].k, { mean: acc.length ? mean : NaN, std, n: acc.length, diverged: rs.length - acc.length });
+    out.set(rs[0].method, row);
+  }
+  return out;
+}
+
+const pct = (x: number) => (100 * x).toFixed(1);
+
+export function markdownTable(f: ResultFile): string {
+  const cells = summarize(f);
+  const ks = [...new Set(Object.values(f.runs).map((r) => r.k))].sort((a, b) => a - b);
+  const runs = Object.values(f.runs);
+  const lines: string[] = [];
+  for (const setting of ['vl', 'routing'] as const) {
+    const methods = METHODS.filter((m) => m.setting === setting && cells.has(m.name));
+    if (!methods.length) continue;
+    lines.push(`### Setting \`${setting}\`: test VQA accuracy (%), mean ± std over seeds`, '');
+    lines.push(`| method | trainable | ${ks.map((k) => `k=${k}`).join(' | ')} | wall time |`);
+    lines.push(`| --- | ---: | ${ks.map(() => '---:').join(' | ')} | ---: |`);
+    for (const m of methods) {
+      const mine = runs.filter((r) => r.method === m.name);
+      const row = ks.map((k) => {
+        const c = cells.get(m.name)!.get(k);
+        if (!c) return '';
+        const div = c.diverged ? ` (${c.diverged} diverged)` : '';
+        return c.n ? `${pct(c.mean)} ± ${pct(c.std)}${c.n < 3 ? ` (n=${c.n})` : ''}${div}` : `—${div}`;
+      });
+      const secs = mine.reduce((a, r) => a + r.seconds, 0);
+      lines.push(`| ${m.name} | ${mine[0].trainable.toLocaleString('en-US')} | ${row.join(' | ')} | ${(secs / 60).toFixed(1)} min |`);
+    }
+    lines.push('');
+  }
+  return lines.join('\n');
+}
+
+/** Test accuracy vs k (log axis), one line per method of the setting, ±1 std as a band. */
+export function accuracyChart(f: ResultFile, setting: Setting): Promise<string> {
+  const values: { method: string; k: number; mean: number; lo: number; hi: number }[] = [];
+  for (const [method, row] of summarize(f)) {
+    if (METHODS.find((m) => m.name === method)?.setting !== setting) continue;
+    for (const [k, c] of row) if (c.n) values.push({ method, k, mean: 100 * c.mean, lo: 100 * (c.mean - c.std), hi: 100 * (c.mean + c.std) });
+  }
+  const x = { field: 'k', type: 'quantitative' as const, scale: { type: 'log' as const }, title: 'training examples k' };
+  const spec: TopLevelSpec = {
+    title: `MNIST-VQA, setting '${setting}': test VQA accuracy vs k`,
+    width: 520,
+    height: 320,
+    data: { values },
+    layer: [
+      { mark: { type: 'errorband', opacity: 0.15 }, encoding: { x, y: { field: 'lo', type: 'quantitative', title: 'test VQA accuracy (%)' }, y2: { field: 'hi' }, color: { field: 'method', type: 'nominal' } } },
+      { mark: { type: 'line', point: true }, encoding: { x, y: { field: 'mean', type: 'quantitative' }, color: { field: 'method', type: 'nominal' } } },
+    ],
+  };
+  return renderSvg(spec);
+}

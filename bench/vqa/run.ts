@@ -1,0 +1,57 @@
+/**
+ * The MNIST-VQA benchmark runner: any subset of methods x k x seeds, resumable.
+ *
+ *   npm run bench:vqa -- --methods mixphm,lora --k 16,64,1000 --seeds 13,21,42
+ *   npm run bench:vqa -- --report          # only rewrite the table and charts
+ *
+ * Finished runs are saved to <out>/results.json after each run and skipped by a rerun; Ctrl-C
+ * ends the current run at its next epoch boundary without recording it.
+ */
+import { parseArgs } from 'node:util';
+import { join } from 'node:path';
+import { acquireDevice } from '../../src/runtime/device.ts';
+import { KS, SEEDS } from './protocol.ts';
+import { METHODS, method } from './methods.ts';
+import { loadResults } from './results.ts';
+import { runBenchmark, writeReport } from './bench.ts';
+
+const list = (s: string | undefined, all: readonly (string | number)[]) => (s && s !== 'all' ? s.split(',').map((x) => x.trim()) : all.map(String));
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      methods: { type: 'string' },
+      k: { type: 'string' },
+      seeds: { type: 'string' },
+      out: { type: 'string', default: join(import.meta.dirname, 'results') },
+      report: { type: 'boolean', default: false },
+    },
+  });
+  const out = values.out!;
+  if (values.report) {
+    const f = loadResults(join(out, 'results.json'));
+    await writeReport(out, f);
+    console.log(`wrote ${out}/results.md and charts from ${Object.keys(f.runs).length} runs`);
+    return 0;
+  }
+  const methods = list(values.methods, METHODS.map((m) => m.name)).map(method);
+  const ks = list(values.k, KS).map(Number);
+  const seeds = list(values.seeds, SEEDS).map(Number);
+  for (const k of ks) if (!(KS as readonly number[]).includes(k)) throw new Error(`bench vqa: k=${k} is not one of the protocol's ${KS.join(', ')}`);
+  const abort = new AbortController();
+  process.once('SIGINT', () => {
+    console.log('\ninterrupted: stopping at the end of this epoch; finished runs are saved');
+    abort.abort();
+  });
+  const gpu = await acquireDevice();
+  const t0 = performance.now();
+  try {
+    await runBenchmark(gpu, { methods, ks, seeds, out, signal: abort.signal });
+  } finally {
+    gpu.destroy();
+  }
+  console.log(`wrote ${out}/results.json, results.md, accuracy-*.svg (${((performance.now() - t0) / 60000).toFixed(1)} min)`);
+  return abort.signal.aborted ? 130 : 0;
+}
+
+process.exitCode = await main();

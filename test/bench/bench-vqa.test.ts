@@ -1,0 +1,109 @@
+/** The MNIST-VQA benchmark protocol: draws, schedule, result tables, and one real run end to end on the GPU. */
+import { describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { draw, schedule, downstreamPool, testSet } from '../../bench/vqa/protocol.ts';
+import { markdownTable, summarize, type ResultFile, type RunRecord } from '../../bench/vqa/results.ts';
+import { METHODS, method } from '../../bench/vqa/methods.ts';
+import { runBenchmark } from '../../bench/vqa/bench.ts';
+import { loadSettingBackbone } from '../../bench/vqa/run-one.ts';
+import { lowerModel } from '../../src/compiler/lower/index.ts';
+import type { ParamInfo } from '../../src/compiler/ir/graph.ts';
+import { useGpu } from '../helpers/gpu.ts';
+
+describe('protocol', () => {
+  it('draws k train and k dev examples, disjoint, fixed by the seed', () => {
+    const pool = downstreamPool().examples;
+    const a = draw(64, 13);
+    const b = draw(64, 13);
+    const c = draw(64, 21);
+    expect(a.train.examples).toHaveLength(64);
+    expect(a.dev.examples).toHaveLength(64);
+    const ids = (ex: object[]) => ex.map((e) => pool.indexOf(e as (typeof pool)[number]));
+    expect(ids(a.train.examples)).toEqual(ids(b.train.examples));
+    expect(ids(a.train.examples)).not.toEqual(ids(c.train.examples));
+    const train = new Set(ids(a.train.examples));
+    expect(ids(a.dev.examples).filter((i) => train.has(i))).toEqual([]);
+    expect(() => draw(1500, 13)).toThrow(/pool has 2000/);
+  });
+
+  it('scores on downstream questions only, never the pretraining families', () => {
+    const fams = new Set(testSet().questions.map((q) => q.family));
+    expect([...fams].sort()).toEqual(['larger', 'largest-position', 'sum-parity', 'sum-top']);
+  });
+
+  it('budgets steps per k', () => {
+    expect(schedule(16)).toMatchObject({ epochs: 100, steps: 100, evalEvery: 10 });
+    expect(schedule(64)).toMatchObject({ epochs: 75, steps: 300 });
+    expect(schedule(1000)).toMatchObject({ epochs: 5, steps: 310, evalEvery: 1 });
+  });
+
+  it('names every method of the issue once', () => {
+    const names = METHODS.map((m) => m.name);
+    expect(new Set(names).size).toBe(names.length);
+    for (const n of ['full', 'bitfit', 'lora', 'houlsby', 'pfeiffer', 'compacter', 'adamix', 'mixphm', 'mixphm+reg']) expect(names).toContain(n);
+    for (const base of ['lora', 'adapter']) for (const r of ['none', 'add', 'mul', 'mulExpand', 'inner']) expect(names).toContain(`${base}/${r}`);
+    expect(() => method('loar')).toThrow(/unknown method 'loar'.*lora/);
+  });
+});
+
+describe('results', () => {
+  const rec = (m: string, k: number, seed: number, acc: number | null): RunRecord => ({
+    method: m, setting: 'vl', k, seed, status: acc === null ? 'diverged' : 'ok', test: acc === null ? undefined : { accuracy: acc, exactMatch: acc },
+    dev: { accuracy: 0, epoch: 0 }, epochs: 1, steps: 1, stoppedEarly: false, trainable: 1234, seconds: 60,
+  });
+  const f: ResultFile = {
+    format: 'peftgraph-bench-vqa-1',
+    runs: Object.fromEntries([rec('lora', 16, 13, 0.5), rec('lora', 16, 21, 0.7), rec('lora', 16, 42, 0.6), rec('bitfit', 16, 13, 0.4), rec('bitfit', 16, 21, null)].map((r) => [`${r.method}${r.seed}`, r])),
+  };
+
+  it('takes the mean and sample std over seeds, counting divergences apart', () => {
+    const s = summarize(f);
+    expect(s.get('lora')!.get(16)!.mean).toBeCloseTo(0.6, 12);
+    expect(s.get('lora')!.get(16)!.std).toBeCloseTo(0.1, 12);
+    expect(s.get('bitfit')!.get(16)).toMatchObject({ n: 1, diverged: 1, mean: 0.4 });
+  });
+
+  it('writes one row per method with mean ± std in percent', () => {
+    const md = markdownTable(f);
+    expect(md).toContain('| lora | 1,234 | 60.0 ± 10.0 | 3.0 min |');
+    expect(md).toContain('40.0 ± 0.0 (n=1) (1 diverged)');
+  });
+});
+
+describe('bench vqa end to end', () => {
+  const gpu = useGpu();
+
+  it('refuses a missing checkpoint and names the command that makes it', () => {
+    expect(() => loadSettingBackbone('routing', '/nonexistent')).toThrow(/pretrain\.ts vision/);
+  });
+
+  it('runs one method at k=16 for one seed, records it, and skips it when resumed', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'bench-vqa-'));
+    const o = { methods: [method('mixphm')], ks: [16], seeds: [13], out, log: () => undefined };
+    const first = await runBenchmark(gpu(), o);
+    expect(first.ran).toBe(1);
+    const r = Object.values(first.results.runs)[0];
+    expect(r).toMatchObject({ method: 'mixphm', k: 16, seed: 13, status: 'ok', setting: 'vl' });
+    expect(r.test!.accuracy).toBeGreaterThanOrEqual(0);
+    expect(r.test!.accuracy).toBeLessThanOrEqual(1);
+    expect(r.steps).toBeGreaterThan(0);
+    expect(r.steps).toBeLessThanOrEqual(schedule(16).steps);
+    const { graph } = lowerModel(method('mixphm').model().spec, { batch: 16, mode: 'train' });
+    const trainable = [...graph.params()].filter(([, n]) => (n.attrs.info as ParamInfo).trainable);
+    expect(trainable.every(([name]) => !name.startsWith('vision.'))).toBe(true);
+    expect(r.trainable).toBe(trainable.reduce((a, [, n]) => a + n.shape.reduce((p, q) => p * q, 1), 0));
+    const saved = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as ResultFile;
+    expect(Object.keys(saved.runs)).toEqual(['mixphm|k=16|seed=13']);
+    expect(readFileSync(join(out, 'results.md'), 'utf8')).toMatch(/\| mixphm \| [\d,]+ \| \d+\.\d ± 0\.0 \(n=1\) \|/);
+    expect(readFileSync(join(out, 'accuracy-vl.svg'), 'utf8')).toMatch(/^<svg/);
+    expect(existsSync(join(out, 'accuracy-routing.svg'))).toBe(false);
+
+    const again = await runBenchmark(gpu(), o);
+    expect(again.ran).toBe(0);
+    const stopped = await runBenchmark(gpu(), { ...o, seeds: [13, 21], signal: AbortSignal.abort() });
+    expect(stopped.ran).toBe(0);
+    expect(Object.keys(stopped.results.runs)).toHaveLength(1);
+  });
+});
