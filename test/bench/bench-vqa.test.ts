@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { draw, schedule, downstreamPool, testSet } from '../../bench/vqa/protocol.ts';
 import { markdownTable, summarize, type ResultFile, type RunRecord } from '../../bench/vqa/results.ts';
 import { METHODS, method } from '../../bench/vqa/methods.ts';
+import { backbone } from '../../bench/vqa/model.ts';
 import { runBenchmark } from '../../bench/vqa/bench.ts';
 import { loadSettingBackbone } from '../../bench/vqa/run-one.ts';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
@@ -45,6 +46,20 @@ describe('protocol', () => {
     for (const n of ['full', 'bitfit', 'lora', 'houlsby', 'pfeiffer', 'compacter', 'adamix', 'mixphm', 'mixphm+reg']) expect(names).toContain(n);
     for (const base of ['lora', 'adapter']) for (const r of ['none', 'add', 'mul', 'mulExpand', 'inner']) expect(names).toContain(`${base}/${r}`);
     expect(() => method('loar')).toThrow(/unknown method 'loar'.*lora/);
+  });
+
+  it('lowers every method; PEFT methods train only their modules and the head, full finetuning everything', () => {
+    const backboneParams = [...lowerModel(backbone().spec, { batch: 16, mode: 'train' }).graph.params().keys()];
+    for (const m of METHODS) {
+      const { graph } = lowerModel(m.model().spec, { batch: 16, mode: 'train' });
+      const trainable = new Set([...graph.params()].filter(([, n]) => (n.attrs.info as ParamInfo).trainable).map(([k]) => k));
+      const trainedBackbone = backboneParams.filter((k) => trainable.has(k) && !k.startsWith('head.'));
+      if (m.name === 'full') expect(trainable.size).toBe(graph.params().size);
+      else if (m.name === 'bitfit') expect(trainedBackbone.length > 0 && trainedBackbone.every((k) => /\.b$/.test(k)), trainedBackbone.join()).toBe(true);
+      else expect(trainedBackbone, m.name).toEqual([]);
+      expect([...trainable].some((k) => k.startsWith('head.')), m.name).toBe(true);
+      lowerModel(m.model().spec, { batch: 16, mode: 'infer' });
+    }
   });
 });
 
