@@ -8,6 +8,7 @@ import type { TopLevelSpec } from 'vega-lite';
 import { writeAtomic } from '../../src/runtime/safetensors.ts';
 import { renderSvg } from '../../src/cli/plot.ts';
 import { METHODS, type Setting } from './methods.ts';
+import { familyPriorAccuracy, TEST_SIZE } from './protocol.ts';
 
 export interface RunRecord {
   method: string;
@@ -76,7 +77,10 @@ export function markdownTable(f: ResultFile): string {
   const cells = summarize(f);
   const ks = [...new Set(Object.values(f.runs).map((r) => r.k))].sort((a, b) => a - b);
   const runs = Object.values(f.runs);
-  const lines: string[] = [];
+  const lines: string[] = [
+    `Test set: ${TEST_SIZE} downstream questions on held-out digit samples. Floor: answering each question with its family's most common training answer scores ${pct(familyPriorAccuracy())}%.`,
+    '',
+  ];
   for (const setting of ['vl', 'routing'] as const) {
     const methods = METHODS.filter((m) => m.setting === setting && cells.has(m.name));
     if (!methods.length) continue;

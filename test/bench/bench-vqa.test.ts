@@ -36,8 +36,8 @@ describe('protocol', () => {
 
   it('budgets steps per k', () => {
     expect(schedule(16)).toMatchObject({ epochs: 100, steps: 100, evalEvery: 10 });
-    expect(schedule(64)).toMatchObject({ epochs: 75, steps: 300 });
-    expect(schedule(1000)).toMatchObject({ epochs: 5, steps: 310, evalEvery: 1 });
+    expect(schedule(64)).toMatchObject({ epochs: 50, steps: 200, evalEvery: 5 });
+    expect(schedule(1000)).toMatchObject({ epochs: 3, steps: 186, evalEvery: 1 });
   });
 
   it('names every method of the issue once', () => {
