@@ -22,7 +22,7 @@ import { acquireDevice } from '../../src/runtime/device.ts';
 import { Evaluator, train, type TrainConfig } from '../../src/runtime/trainer.ts';
 import { initParams } from '../../src/runtime/init.ts';
 import { argmax } from '../../src/runtime/metrics.ts';
-import { makeBatch, type Dataset } from '../../src/runtime/data.ts';
+import type { Dataset } from '../../src/runtime/data.ts';
 import type { ModelSpec } from '../../src/dsl/spec.ts';
 import type { Gpu } from '../../src/runtime/device.ts';
 import { ANSWERS, DOWNSTREAM_FAMILIES, PRETRAIN_FAMILIES, POSITIONS, mnistVqa, type MnistVqaSet } from './mnist-vqa.ts';
@@ -107,17 +107,12 @@ const TASKS: Record<string, Task> = {
 };
 
 async function heldOut(gpu: Gpu, task: Task, weights: Record<string, Float32Array>, ds: Dataset): Promise<number> {
-  const batch = 64;
-  const ev = await Evaluator.create(gpu, task.spec, batch);
+  const ev = await Evaluator.create(gpu, task.spec, 64);
   try {
     ev.setWeights(weights);
     let total = 0;
-    for (let i = 0; i < ds.examples.length; i += batch) {
-      const idx = [...Array(Math.min(batch, ds.examples.length - i)).keys()].map((j) => i + j);
-      const { inputs, valid } = makeBatch(ds, idx, batch);
-      const feed = Object.fromEntries(Object.entries(inputs).filter(([k]) => ev.ex.plan.inputs[k]));
-      const { logits } = await ev.ex.run(feed, ['logits']);
-      total += task.score(logits as Float32Array, { examples: ds.examples.slice(i, i + valid) }, valid) * valid;
+    for await (const { out, start, valid } of ev.batches(ds, ['logits'])) {
+      total += task.score(out.logits as Float32Array, { examples: ds.examples.slice(start, start + valid) }, valid) * valid;
     }
     return total / ds.examples.length;
   } finally {

@@ -2,7 +2,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
-import type { ParamInfo } from '../../src/compiler/ir/graph.ts';
+import { numel } from '../../src/compiler/ir/graph.ts';
+import { paramReport } from '../../src/compiler/params-report.ts';
 import type { Gpu } from '../../src/runtime/device.ts';
 import { initParams } from '../../src/runtime/init.ts';
 import { NonFiniteError } from '../../src/runtime/step-runner.ts';
@@ -28,7 +29,7 @@ export function loadSettingBackbone(setting: Setting, dir = CHECKPOINTS): Record
   const required = setting === 'vl' ? /^(vision|text|head)\./ : /^(vision|text)\./;
   for (const [name, node] of lowerModel(backbone().spec, { batch: 1, mode: 'infer' }).graph.params()) {
     if (!required.test(name)) continue;
-    const n = node.shape.reduce((a, b) => a * b, 1);
+    const n = numel(node.shape);
     if (!out[name]) throw new Error(`bench vqa: the '${setting}' checkpoints lack '${name}'; remake them with bench/vqa/pretrain.ts`);
     if (out[name].length !== n) throw new Error(`bench vqa: checkpoint '${name}' has ${out[name].length} values, the model's [${node.shape}] needs ${n}`);
   }
@@ -38,7 +39,7 @@ export function loadSettingBackbone(setting: Setting, dir = CHECKPOINTS): Record
 export async function runOne(gpu: Gpu, m: Method, k: number, seed: number, frozen: Record<string, Float32Array>, signal?: AbortSignal): Promise<RunRecord | null> {
   const spec = m.model().spec;
   const { graph } = lowerModel(spec, { batch: BATCH, mode: 'train' });
-  const trainable = [...graph.params()].filter(([, n]) => (n.attrs.info as ParamInfo).trainable).reduce((a, [, n]) => a + n.shape.reduce((p, q) => p * q, 1), 0);
+  const { trainable } = paramReport(graph);
   const sch = schedule(k);
   const cfg: TrainConfig = {
     epochs: sch.epochs,

@@ -86,13 +86,19 @@ export class Evaluator {
     for (const name of Object.keys(this.ex.plan.params)) if (w[name]) this.ex.setParam(name, w[name]);
   }
 
+  /** Runs `ds` through the plan batch by batch (the last one padded), yielding the requested outputs. */
+  async *batches(ds: Dataset, outputs: string[]): AsyncGenerator<{ out: Record<string, ArrayLike<number>>; inputs: Record<string, ArrayLike<number>>; start: number; valid: number }> {
+    const idx = [...ds.examples.keys()];
+    for (let start = 0; start < idx.length; start += this.batch) {
+      const { inputs, valid } = makeBatch(ds, idx.slice(start, start + this.batch), this.batch);
+      const feed = Object.fromEntries(Object.entries(inputs).filter(([k]) => this.ex.plan.inputs[k]));
+      yield { out: await this.ex.run(feed, outputs), inputs, start, valid };
+    }
+  }
+
   async evaluate(ds: Dataset): Promise<{ loss: number; accuracy: number; exactMatch: number }> {
     let loss = 0, acc = 0, em = 0, n = 0;
-    const idx = [...ds.examples.keys()];
-    for (let i = 0; i < idx.length; i += this.batch) {
-      const { inputs, valid } = makeBatch(ds, idx.slice(i, i + this.batch), this.batch);
-      const feed = Object.fromEntries(Object.entries(inputs).filter(([k]) => this.ex.plan.inputs[k]));
-      const out = await this.ex.run(feed, ['logits', 'loss_task']);
+    for await (const { out, inputs, valid } of this.batches(ds, ['logits', 'loss_task'])) {
       const t = inputs.targets;
       acc += vqaAccuracy(out.logits, t, this.answers, valid) * valid;
       em += exactMatch(out.logits, t, this.answers, valid) * valid;
