@@ -67,6 +67,26 @@ function limitsOf(adapter: GPUAdapter): Record<string, number> {
   return out;
 }
 
+/**
+ * One Dawn instance per flag set, held for the life of the process. Dawn's node binding polls
+ * through a JS callback that calls into the instance; when the instance was dropped after
+ * device.destroy(), the garbage collector could free it while that callback was still queued,
+ * and the callback then locked a freed mutex: a crash or a hang as the process wound down
+ * (about 1 in 5 `peftgraph doctor` runs here). An instance with no live device keeps nothing
+ * queued, so holding it does not keep node from exiting.
+ */
+const instances = new Map<string, GPU>();
+
+function dawnInstance(flags: string[]): GPU {
+  const key = flags.join(' ');
+  let gpu = instances.get(key);
+  if (!gpu) {
+    gpu = create(flags);
+    instances.set(key, gpu);
+  }
+  return gpu;
+}
+
 export async function acquireDevice(opts: DeviceOptions = {}): Promise<Gpu> {
   const backend = opts.backend ?? process.env.PEFTGRAPH_BACKEND;
   const adapterName = opts.adapter ?? process.env.PEFTGRAPH_ADAPTER;
@@ -75,16 +95,14 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<Gpu> {
   if (backend) flags.push(`backend=${backend}`);
   if (adapterName) flags.push(`adapter=${adapterName}`);
 
-  let gpu: GPU | null;
   let adapter: GPUAdapter | null;
   try {
-    gpu = create(flags);
+    const gpu = dawnInstance(flags);
     adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
   } catch (e) {
     throw new NoAdapterError(`Dawn: ${(e as Error).message.split('\n')[0]}`);
   }
   if (!adapter) {
-    gpu = null;
     throw new NoAdapterError(flags.length ? `flags: ${flags.join(' ')}` : 'Dawn found no Vulkan device');
   }
 
@@ -128,7 +146,6 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<Gpu> {
       if (destroyed) return;
       destroyed = true;
       device.destroy();
-      gpu = null; // Dawn keeps node alive while the instance is referenced.
     },
   };
 }

@@ -123,4 +123,26 @@ describe('device errors and lifetime', () => {
     expect(r.signal).toBeNull(); // a hang would be killed by the timeout
     expect(r.status).toBe(0);
   });
+
+  it('survives garbage collection between devices and exits cleanly (no use-after-free in Dawn)', () => {
+    // Collecting a dropped Dawn instance while its poll callback was queued crashed this
+    // every time (SIGSEGV/SIGABRT), and hung some runs; the instance is now held for the process.
+    const script = `
+      import { acquireDevice } from './src/runtime/device.ts';
+      for (let i = 0; i < 5; i++) {
+        const g = await acquireDevice();
+        g.destroy();
+        globalThis.gc();
+        await new Promise((r) => setTimeout(r, 2));
+        globalThis.gc();
+      }
+      console.log('done');`;
+    const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(r.stdout).toContain('done');
+    expect(r.signal).toBeNull();
+    expect(r.status).toBe(0);
+  });
 });
