@@ -109,26 +109,32 @@ describe('device errors and lifetime', () => {
     expect(String(err.message)).toMatch(/scripts\/setup/);
   });
 
+  /** Runs an ES module script in a fresh node; it must print `marker` and exit 0 by itself. */
+  function expectCleanExit(script: string, marker: string, nodeArgs: string[] = []): void {
+    const r = spawnSync(process.execPath, [...nodeArgs, '--import', 'tsx', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(r.stdout).toContain(marker);
+    expect(r.signal).toBeNull(); // a crash, or a hang killed by the timeout
+    expect(r.status).toBe(0);
+  }
+
   it('lets node exit after destroy()', () => {
-    const script = `
-      import { acquireDevice } from './src/runtime/device.ts';
+    expectCleanExit(
+      `import { acquireDevice } from './src/runtime/device.ts';
       const g = await acquireDevice();
       g.destroy();
-      console.log('destroyed');`;
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-      encoding: 'utf8',
-      timeout: 30_000,
-    });
-    expect(r.stdout).toContain('destroyed');
-    expect(r.signal).toBeNull(); // a hang would be killed by the timeout
-    expect(r.status).toBe(0);
+      console.log('destroyed');`,
+      'destroyed',
+    );
   });
 
   it('survives garbage collection between devices and exits cleanly (no use-after-free in Dawn)', () => {
     // Collecting a dropped Dawn instance while its poll callback was queued crashed this
     // every time (SIGSEGV/SIGABRT), and hung some runs; the instance is now held for the process.
-    const script = `
-      import { acquireDevice } from './src/runtime/device.ts';
+    expectCleanExit(
+      `import { acquireDevice } from './src/runtime/device.ts';
       for (let i = 0; i < 5; i++) {
         const g = await acquireDevice();
         g.destroy();
@@ -136,13 +142,9 @@ describe('device errors and lifetime', () => {
         await new Promise((r) => setTimeout(r, 2));
         globalThis.gc();
       }
-      console.log('done');`;
-    const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', script], {
-      encoding: 'utf8',
-      timeout: 60_000,
-    });
-    expect(r.stdout).toContain('done');
-    expect(r.signal).toBeNull();
-    expect(r.status).toBe(0);
+      console.log('done');`,
+      'done',
+      ['--expose-gc'],
+    );
   });
 });
