@@ -1,20 +1,21 @@
 /**
- * Prints the plain closing line CI tooling reads: "tests: N passed, N failed, N skipped[, N errors]".
- * A test that never finished (its worker died) counts as failed, not skipped.
+ * Prints the plain closing line CI tooling reads:
+ * "tests: N passed, N failed, N skipped[, N errors]". A test that never finished (its worker
+ * died) counts as failed, not skipped.
  *
- * With PEFTGRAPH_TEST_REPORT_DIR set it also appends file start/end and test start lines to progress.txt there,
- * written synchronously, so a run killed from outside still says which files were unfinished.
+ * With PEFTGRAPH_TEST_REPORT_DIR set it also appends file start/end and test start lines to
+ * progress.txt there, written synchronously, so a run killed from outside still says which
+ * files were unfinished.
  */
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Reporter, SerializedError, TestCase, TestModule } from 'vitest/node';
 
 const dir = process.env.PEFTGRAPH_TEST_REPORT_DIR;
+if (dir) mkdirSync(dir, { recursive: true });
 
 function progress(line: string): void {
-  if (!dir) return;
-  mkdirSync(dir, { recursive: true });
-  appendFileSync(join(dir, 'progress.txt'), `${new Date().toISOString()} ${line}\n`);
+  if (dir) appendFileSync(join(dir, 'progress.txt'), `${new Date().toISOString()} ${line}\n`);
 }
 
 export default class SummaryReporter implements Reporter {
