@@ -71,7 +71,7 @@ export function dropout(b: Builder, x: Tensor, p: number, seed: Tensor | null): 
 }
 
 export interface AttentionArgs {
-  /** [B, L, d] each; heads split the last axis. */
+  /** [B, L, H * dh] each; heads split the last axis. */
   q: Tensor;
   k: Tensor;
   v: Tensor;
@@ -79,17 +79,24 @@ export interface AttentionArgs {
   /** Optional key mask [B, Lk]: 1 keeps a key, 0 masks it out. */
   keyMask?: Tensor;
   causal?: boolean;
+  /** Multiplies the scores; 1/sqrt(dh) by default (T5 uses 1: its scale is folded into its weights). */
+  scale?: number;
+  /** Added to the scores, broadcast to [B, H, Lq, Lk] (T5's relative position bias). */
+  bias?: Tensor;
 }
 
-/** Scaled dot-product multi-head attention; returns [B, Lq, d]. */
-export function attention(b: Builder, { q, k, v, heads, keyMask, causal }: AttentionArgs): Tensor {
+/** Scaled dot-product multi-head attention; returns [B, Lq, H * dh]. */
+export function attention(b: Builder, { q, k, v, heads, keyMask, causal, scale, bias }: AttentionArgs): Tensor {
   const [B, Lq, d] = q.shape;
   const Lk = k.shape[1];
   if (d % heads !== 0) throw new ShapeError('attention', `width ${d} is not divisible by ${heads} heads`);
   const dh = d / heads;
   const split = (x: Tensor, L: number) => x.reshape([B, L, heads, dh]).permute([0, 2, 1, 3]); // [B, H, L, dh]
   const [qh, kh, vh] = [split(q, Lq), split(k, Lk), split(v, Lk)];
-  let scores = qh.matmul(kh, { transB: true }).mul(1 / Math.sqrt(dh)); // [B, H, Lq, Lk]
+  let scores = qh.matmul(kh, { transB: true });
+  const s = scale ?? 1 / Math.sqrt(dh);
+  if (s !== 1) scores = scores.mul(s); // [B, H, Lq, Lk]
+  if (bias) scores = scores.add(bias);
   // Additive mask: -1e9 where masked, so the softmax gives those keys ~0 weight.
   if (keyMask) scores = scores.add(keyMask.reshape([B, 1, 1, Lk]).sub(1).mul(1e9));
   if (causal) {
@@ -99,6 +106,15 @@ export function attention(b: Builder, { q, k, v, heads, keyMask, causal }: Atten
   }
   const ctx = softmax(b, scores).matmul(vh); // [B, H, Lq, dh]
   return ctx.permute([0, 2, 1, 3]).reshape([B, Lq, d]);
+}
+
+/**
+ * Mean token cross-entropy of logits [B, T, V] against labels [B, T] (i32), counting only
+ * tokens whose weight [B, T] is 1 (padding and ignored positions carry 0).
+ */
+export function tokenCrossEntropy(b: Builder, logits: Tensor, labels: Tensor, weights: Tensor): Tensor {
+  const nll = logSoftmax(b, logits).mul(oneHot(b, labels, logits.shape[2])).sum([2]).neg();
+  return nll.mul(weights).sum().div(weights.sum());
 }
 
 /** x @ W (+ bias), x [..., din], W [din, dout]. */

@@ -13,7 +13,7 @@ export type Projection = 'q' | 'k' | 'v' | 'o';
 export type LinearPath =
   | `${'text' | 'vision' | 'encoder'}.layers.${Idx}.attn.${Projection | Alt | '*'}`
   | `decoder.layers.${Idx}.${'attn' | 'cross'}.${Projection | Alt | '*'}`
-  | `${'text' | 'vision' | 'encoder' | 'decoder'}.layers.${Idx}.ffn.${'up' | 'down' | Alt | '*'}`;
+  | `${'text' | 'vision' | 'encoder' | 'decoder'}.layers.${Idx}.ffn.${'up' | 'down' | 'gate' | Alt | '*'}`;
 
 /** Sublayer outputs adapters and MixPHM attach to (before the residual add). */
 export type SublayerPath =

@@ -7,28 +7,83 @@ import { z } from 'zod';
 
 const pos = z.number().int().positive();
 
+/** Activations by their HF names' meaning: erf GELU, tanh GELU (gelu_new), x*sigmoid(1.702x), ReLU. */
+export const Activation = z.enum(['gelu', 'gelu_tanh', 'quick_gelu', 'relu']);
+export type Activation = z.infer<typeof Activation>;
+
+/** HF-layout checkpoint families the importer reads (src/import/). */
+export const Family = z.enum(['vit', 'clip_vision', 'bert', 'roberta', 'gpt2', 't5']);
+export type Family = z.infer<typeof Family>;
+
+/** Where a tower's weights come from: an HF-layout directory (config.json + safetensors). */
+const Pretrained = z.object({ dir: z.string().min(1), family: Family }).optional();
+
+/** Options every transformer stack has; the defaults are peftgraph's own (pre-LN, tanh GELU). */
+const stackFields = {
+  width: pos,
+  depth: pos,
+  heads: pos,
+  mlpRatio: pos.default(4),
+  /** FFN hidden width; mlpRatio * width when absent. */
+  mlp: pos.optional(),
+  act: Activation.default('gelu_tanh'),
+  /** Layer norm epsilon. */
+  eps: z.number().positive().default(1e-5),
+  pretrained: Pretrained,
+};
+
+/**
+ * ViT-style vision tower. pool 'tanh': final LN over the sequence, pooled = tanh(dense(CLS))
+ * (HF ViT). pool 'ln': no final LN over the sequence, pooled = LN(CLS) (CLIP's post_layernorm).
+ */
 export const VitSpec = z.object({
   kind: z.literal('vit'),
   image: z.tuple([pos, pos]),
   channels: pos.default(1),
   patch: pos,
-  width: pos,
-  depth: pos,
-  heads: pos,
-  mlpRatio: pos.default(4),
+  ...stackFields,
+  patchBias: z.boolean().default(true),
+  /** LN on the embeddings before the first block (CLIP's pre_layrnorm). */
+  embedNorm: z.boolean().default(false),
+  pool: z.enum(['tanh', 'ln']).default('tanh'),
 });
 
+/**
+ * Text encoder. norm 'pre' (peftgraph's own): final LN, pooled = masked mean. norm 'post'
+ * (BERT, RoBERTa): LN after each residual add, an LN on the embeddings, no final LN.
+ */
 export const EncoderSpec = z.object({
   kind: z.literal('encoder'),
   vocab: pos,
   maxLen: pos,
-  width: pos,
-  depth: pos,
-  heads: pos,
-  mlpRatio: pos.default(4),
+  ...stackFields,
+  norm: z.enum(['pre', 'post']).default('pre'),
+  embedNorm: z.boolean().default(false),
+  /** Rows of the learned position table (at least maxLen; RoBERTa needs maxLen + padId + 1). */
+  positions: pos.optional(),
+  /** 'arange': 0..L-1. 'roberta': padId + 1 + (index among non-pad tokens), padId at pads. */
+  positionIds: z.enum(['arange', 'roberta']).default('arange'),
+  padId: z.number().int().min(0).default(1),
+  /** Token-type table rows (BERT: 2); type 0 is added to every token. 0: no table. */
+  typeVocab: z.number().int().min(0).default(0),
+  /** 'mean': masked mean of the final states. 'cls': tanh(dense(first text token)) (BERT pooler). */
+  pool: z.enum(['mean', 'cls']).default('mean'),
 });
 
-/** T5-style encoder-decoder: RMS norms, no biases, tied embeddings and LM head. */
+/** GPT-2-style decoder-only LM: pre-LN, causal, learned positions, final LN, tied LM head. */
+export const DecoderSpec = z.object({
+  kind: z.literal('decoder'),
+  vocab: pos,
+  maxLen: pos,
+  ...stackFields,
+  positions: pos.optional(),
+});
+
+/**
+ * T5 encoder-decoder: RMS norms, no biases, relative position buckets (bidirectional in the
+ * encoder, causal in the decoder, one table per stack in layer 0), unscaled attention, ReLU
+ * FFN (v1.0) or gated GELU (v1.1), LM head tied to the embeddings and scaled by width^-1/2.
+ */
 export const EncDecSpec = z.object({
   kind: z.literal('encdec'),
   vocab: pos,
@@ -39,6 +94,17 @@ export const EncDecSpec = z.object({
   encoderDepth: pos,
   decoderDepth: pos,
   heads: pos,
+  /** Per-head width (T5's d_kv); width / heads when absent. */
+  headDim: pos.optional(),
+  act: Activation.default('relu'),
+  /** act(x W_gate) * (x W_up) instead of act(x W_up) (T5 v1.1 'gated-gelu'). */
+  gated: z.boolean().default(false),
+  eps: z.number().positive().default(1e-6),
+  buckets: pos.default(32),
+  maxDistance: pos.default(128),
+  /** LM head = the embedding table, inputs scaled by width^-1/2; false: its own lm head weight. */
+  tied: z.boolean().default(true),
+  pretrained: Pretrained,
 });
 
 export const Routing = z.enum(['none', 'add', 'mul', 'mulExpand', 'inner']);
@@ -116,15 +182,24 @@ export const RedundancySpec = z.object({
 
 export const HeadSpec = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('classifier'), answers: pos, loss: z.enum(['bce', 'ce']).default('bce') }),
+  /** Language modelling: teacher-forced target tokens (encdec) or next-token prediction (decoder). */
   z.object({ kind: z.literal('lm') }),
+  /** No task: inference graphs output each tower's final hidden states and pooled feature. */
+  z.object({ kind: z.literal('features') }),
 ]);
+
+export const TextSpec = z.discriminatedUnion('kind', [EncoderSpec, DecoderSpec, EncDecSpec]);
 
 export const ModelSpec = z
   .object({
     vision: VitSpec.optional(),
-    text: z.discriminatedUnion('kind', [EncoderSpec, EncDecSpec]),
-    /** 'pooled': the ViT's tanh(dense(CLS)) is prepended to the text as one token and feeds routing. */
-    visualPrefix: z.enum(['pooled', 'none']).default('none'),
+    text: TextSpec.optional(),
+    /**
+     * 'pooled': the vision tower's pooled feature enters the text stream as one prefix token
+     * (after the text embeddings) and feeds routing. 'tokens': its whole final hidden state does
+     * (VL-T5 style); routing still uses the pooled feature.
+     */
+    visualPrefix: z.enum(['pooled', 'tokens', 'none']).default('none'),
     head: HeadSpec,
     /** Globs of backbone params to freeze ('**' = all); PEFT params are always trainable. */
     freeze: z.array(z.string()).default([]),
@@ -133,13 +208,18 @@ export const ModelSpec = z
     dropout: z.number().min(0).max(1).default(0),
   })
   .superRefine((s, ctx) => {
-    if (s.visualPrefix === 'pooled' && !s.vision) ctx.addIssue({ code: 'custom', path: ['visualPrefix'], message: "'pooled' needs a vision backbone" });
-    if (s.vision && s.text.kind === 'encoder' && s.vision.width !== s.text.width) {
-      ctx.addIssue({ code: 'custom', path: ['vision', 'width'], message: `must equal text.width (${s.text.width}): the pooled visual feature enters the text stream without a projection` });
+    const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+    if (!s.vision && !s.text) issue(['<spec>'], 'needs a vision tower, a text tower or both');
+    if (s.visualPrefix !== 'none' && !(s.vision && s.text)) issue(['visualPrefix'], `'${s.visualPrefix}' needs a vision and a text tower`);
+    if (s.vision && s.text && s.visualPrefix !== 'none' && s.vision.width !== s.text.width) {
+      issue(['vision', 'width'], `must equal text.width (${s.text.width}): the visual feature enters the text stream without a projection`);
     }
+    const lmText = s.text?.kind === 'decoder' || s.text?.kind === 'encdec';
+    if (s.head.kind === 'lm' && !lmText) issue(['head', 'kind'], `'lm' needs a text tower of kind 'decoder' or 'encdec' (valid heads here: 'classifier', 'features')`);
+    if (s.head.kind === 'classifier' && s.text?.kind === 'decoder') issue(['head', 'kind'], `a 'decoder' text tower needs head 'lm' or 'features'`);
     s.insertions.forEach((p, i) => {
-      if ((p.method === 'lora' || p.method === 'adapter') && p.routing !== 'none' && s.visualPrefix !== 'pooled') {
-        ctx.addIssue({ code: 'custom', path: ['insertions', i, 'routing'], message: `routing '${p.routing}' needs visualPrefix: 'pooled' (it mixes in the pooled visual feature)` });
+      if ((p.method === 'lora' || p.method === 'adapter') && p.routing !== 'none' && s.visualPrefix === 'none') {
+        issue(['insertions', i, 'routing'], `routing '${p.routing}' needs visualPrefix 'pooled' or 'tokens' (it mixes in the pooled visual feature)`);
       }
     });
   });

@@ -16,6 +16,8 @@ export interface LowerOptions {
   mode: Mode;
   /** Inference graph with MixPHM/AdaMix experts averaged and LoRA folded into W0 (mode 'infer'). */
   merged?: boolean;
+  /** Also output each tower's final states and pooled feature (`vision.hidden`, `text.pooled`, ...). */
+  features?: boolean;
 }
 
 /** A MixPHM module's tensors, kept for the redundancy regularizer. */

@@ -1,14 +1,17 @@
 /**
- * Lowering a ModelSpec to IR: inputs, backbones with PEFT insertions, head, task loss and
+ * Lowering a ModelSpec to IR: inputs, towers with PEFT insertions, head, task loss and
  * regularizers. Every `at` glob must match at least one insertion point; if one does not, the
  * error lists the valid points of that kind.
  */
 import type { Graph } from '../ir/graph.ts';
-import { bceWithLogits, crossEntropy } from '../composites.ts';
+import type { Tensor } from '../builder.ts';
 import { parseSpec, SpecError, type ModelSpec, type ModelSpecInput } from '../../dsl/spec.ts';
 import { matches, summarizePaths } from '../../dsl/paths.ts';
 import { Lowering, type LowerOptions } from './context.ts';
-import { classifierHead, encoderDecoder, textEncoder, vit } from './backbones.ts';
+import { vitTower, type Tower } from './vision.ts';
+import { textDecoder, textEncoder } from './text.ts';
+import { encoderDecoder } from './t5.ts';
+import { classifierHead, classifierLoss, nextTokenLoss, seq2seqLoss } from './heads.ts';
 import { redundancyLoss } from './regularizers.ts';
 
 export type { LowerOptions } from './context.ts';
@@ -19,50 +22,74 @@ export interface Lowered {
   points: { linear: string[]; sublayer: string[]; bias: string[] };
 }
 
+/** Towers, head and task loss (null for head 'features'); outputs each tower's features on request. */
+function lowerTask(ctx: Lowering): Tensor | null {
+  const { spec, b } = ctx;
+  const towers: Record<string, Tower> = {};
+  const vision = spec.vision ? vitTower(ctx, spec.vision) : null;
+  if (vision) {
+    towers.vision = vision;
+    ctx.visual = vision.pooled;
+    b.output('visual', vision.pooled);
+  }
+  const prefix = !vision || spec.visualPrefix === 'none' ? null : spec.visualPrefix === 'pooled' ? vision.pooled.reshape([ctx.opts.batch, 1, vision.pooled.shape[1]]) : vision.hidden;
+  let pooled = vision?.pooled ?? null;
+  let loss: Tensor | null = null;
+  const text = spec.text;
+  if (text?.kind === 'encoder') {
+    towers.text = textEncoder(ctx, text, prefix);
+    pooled = towers.text.pooled;
+  } else if (text?.kind === 'decoder') {
+    const dec = textDecoder(ctx, text, prefix);
+    towers.text = dec;
+    b.output('logits', dec.logits);
+    if (spec.head.kind === 'lm') loss = nextTokenLoss(ctx, dec.logits, dec.tokens, dec.textMask, prefix?.shape[1] ?? 0);
+  } else if (text?.kind === 'encdec') {
+    const out = encoderDecoder(ctx, text, prefix);
+    towers.encoder = out.encoder;
+    towers.decoder = out.decoder;
+    pooled = out.decoder.pooled;
+    if (out.logits) {
+      b.output('logits', out.logits);
+      loss = seq2seqLoss(ctx, out.logits, out.targetMask!);
+    }
+  }
+  if (spec.head.kind === 'classifier') {
+    const logits = classifierHead(ctx, pooled!, spec.head.answers);
+    b.output('logits', logits);
+    loss = classifierLoss(ctx, logits, spec.head.loss);
+  }
+  if (spec.head.kind === 'features' || ctx.opts.features) {
+    for (const [name, t] of Object.entries(towers)) {
+      b.output(`${name}.hidden`, t.hidden);
+      b.output(`${name}.pooled`, t.pooled);
+    }
+  }
+  return loss;
+}
+
 export function lowerModel(input: ModelSpec | ModelSpecInput, opts: LowerOptions): Lowered {
   const spec = parseSpec(input);
   if (opts.merged && opts.mode !== 'infer') throw new SpecError("merged graphs are inference graphs: use mode 'infer'");
+  if (spec.head.kind === 'features' && opts.mode === 'train') throw new SpecError("head 'features' has no loss to train: use mode 'infer', or head 'classifier' or 'lm'");
   const ctx = new Lowering(spec, opts);
   const b = ctx.b;
-  const B = opts.batch;
-  let taskLoss;
-  if (spec.text.kind === 'encdec') {
-    const { logits, targetMask } = encoderDecoder(ctx, spec.text);
-    b.output('logits', logits);
-    const labels = b.input('targetLabels', logits.shape.slice(0, 2), 'i32');
-    taskLoss = b.scope('loss', () => {
-      // Token-level cross-entropy over valid target tokens.
-      const [Bq, T, V] = logits.shape;
-      const lsm = logits.sub(logits.max([2], true));
-      const logp = lsm.sub(lsm.exp().sum([2], true).log());
-      const iota = b.constant([...Array(V).keys()], [V]);
-      const onehot = b.cast(labels, 'f32').reshape([Bq, T, 1]).eq(iota);
-      const nll = logp.mul(onehot).sum([2]).neg();
-      return nll.mul(targetMask).sum().div(targetMask.sum());
-    });
-  } else {
-    ctx.visual = spec.vision ? vit(ctx, spec.vision) : null;
-    if (ctx.visual) b.output('visual', ctx.visual);
-    const pooled = textEncoder(ctx, spec.text, spec.visualPrefix === 'pooled' ? ctx.visual : null);
-    if (spec.head.kind !== 'classifier') throw new SpecError(`head: an encoder text backbone needs head.kind 'classifier' (valid: 'classifier'; 'lm' needs an 'encdec' text backbone)`);
-    const logits = classifierHead(ctx, pooled, spec.head.answers);
-    b.output('logits', logits);
-    taskLoss =
-      spec.head.loss === 'bce'
-        ? b.scope('loss', () => bceWithLogits(b, logits, b.input('targets', [B, (spec.head as { answers: number }).answers])))
-        : b.scope('loss', () => crossEntropy(b, logits, b.input('labels', [B], 'i32')));
-  }
+  const taskLoss = lowerTask(ctx);
   checkInsertions(spec, ctx.points);
-  let loss = taskLoss;
-  for (const r of spec.regularizers) {
-    const reg = redundancyLoss(ctx, r);
-    if (!reg) throw new SpecError('regularizers: redundancy regularization needs at least one MixPHM insertion');
-    b.output('loss_red', reg.red);
-    b.output('loss_rel', reg.rel);
-    loss = loss.add(reg.total);
+  if (!taskLoss) {
+    if (spec.regularizers.length) throw new SpecError("regularizers: head 'features' has no loss to regularize");
+  } else {
+    let loss = taskLoss;
+    for (const r of spec.regularizers) {
+      const reg = redundancyLoss(ctx, r);
+      if (!reg) throw new SpecError('regularizers: redundancy regularization needs at least one MixPHM insertion');
+      b.output('loss_red', reg.red);
+      b.output('loss_rel', reg.rel);
+      loss = loss.add(reg.total);
+    }
+    b.output('loss_task', taskLoss);
+    b.output('loss', loss);
   }
-  b.output('loss_task', taskLoss);
-  b.output('loss', loss);
   const sorted = (s: Set<string>) => [...s].sort();
   return { graph: b.g, spec, points: { linear: sorted(ctx.points.linear), sublayer: sorted(ctx.points.sublayer), bias: sorted(ctx.points.bias) } };
 }

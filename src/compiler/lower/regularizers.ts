@@ -8,7 +8,7 @@
  */
 import type { Builder, Tensor } from '../builder.ts';
 import type { Lowering, ModuleRecord } from './context.ts';
-import { maskedMean } from './backbones.ts';
+import { maskedMean } from './blocks.ts';
 
 function softplus(x: Tensor): Tensor {
   return x.maximum(0).add(x.abs().neg().exp().add(1).log());
