@@ -1,5 +1,6 @@
 /** peftgraph's public API: the DSL, the compiler entry points and the runtime. */
-export { vl, peft, parseSpec, type ModelSpec } from './dsl/index.ts';
+export { vl, peft, hf, parseSpec, type ModelSpec } from './dsl/index.ts';
+export { planImport, loadImport, formatImport, PretrainedError } from './hf/import.ts';
 export { lowerModel } from './compiler/lower/index.ts';
 export { compilePlan } from './compiler/plan.ts';
 export { paramReport, formatReport } from './compiler/params-report.ts';

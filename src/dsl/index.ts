@@ -10,10 +10,11 @@
  */
 import type { z } from 'zod';
 import {
-  AdaMixSpec, AdapterSpec, BitFitSpec, CompacterSpec, EncDecSpec, EncoderSpec, LoraSpec, MixPhmSpec, RedundancySpec, VitSpec,
+  AdaMixSpec, AdapterSpec, BitFitSpec, CompacterSpec, DecoderSpec, EncDecSpec, EncoderSpec, LoraSpec, MixPhmSpec, RedundancySpec, VitSpec,
   parseSpec, type ModelSpec, type ModelSpecInput, type PeftSpec,
 } from './spec.ts';
 import type { LinearPath, SublayerPath } from './paths.ts';
+import { textFromDir, visionFromDir, type TextOptions } from '../hf/config.ts';
 
 type In<T extends z.ZodType> = Omit<z.input<T>, 'kind' | 'method'>;
 type At<P> = P | P[];
@@ -50,8 +51,20 @@ export const vl = {
   vit: (o: In<typeof VitSpec>) => VitSpec.parse({ kind: 'vit', ...o }),
   encoder: (o: In<typeof EncoderSpec>) => EncoderSpec.parse({ kind: 'encoder', ...o }),
   encdec: (o: In<typeof EncDecSpec>) => EncDecSpec.parse({ kind: 'encdec', ...o }),
+  decoder: (o: In<typeof DecoderSpec>) => DecoderSpec.parse({ kind: 'decoder', ...o }),
+  features: () => ({ kind: 'features' as const }),
   classifier: (o: { answers: number; loss?: 'bce' | 'ce' }) => ({ kind: 'classifier' as const, loss: o.loss ?? ('bce' as const), answers: o.answers }),
   lm: () => ({ kind: 'lm' as const }),
+};
+
+/**
+ * Towers from HF-layout directories (config.json + model.safetensors, as save_pretrained
+ * writes them): the architecture comes from config.json now, the weights at train/eval time.
+ * vision: ViT, CLIP (vision tower); text: BERT, RoBERTa (encoders), GPT-2 (decoder), T5.
+ */
+export const hf = {
+  vision: (dir: string) => visionFromDir(dir),
+  text: (dir: string, o: TextOptions = {}) => textFromDir(dir, o),
 };
 
 export const peft = {

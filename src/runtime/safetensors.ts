@@ -4,7 +4,7 @@
  * Writes are atomic (temp file, fsync, rename): a crash mid-save leaves the previous file.
  * Reads validate the header: its length, the JSON, dtypes, shapes and offsets against the file.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 
 export class CheckpointError extends Error {
   constructor(path: string, msg: string) {
@@ -75,23 +75,43 @@ export function writeAtomic(path: string, bytes: Buffer, hooks: { beforeRename?:
   }
 }
 
-export function decodeSafetensors(path: string, bytes: Buffer): SafeTensors {
-  if (bytes.length < 8) throw new CheckpointError(path, `truncated: ${bytes.length} bytes, not even a header length`);
-  const len = Number(bytes.readBigUInt64LE(0));
-  if (len > MAX_HEADER || 8 + len > bytes.length) throw new CheckpointError(path, `header length ${len} runs past the file's ${bytes.length} bytes (truncated or not a safetensors file)`);
+/** Bytes per element of each safetensors dtype (the format's full list). */
+const DTYPE_BYTES: Record<string, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U64: 8, U32: 4, U16: 2, U8: 1, BOOL: 1, F8_E4M3: 1, F8_E5M2: 1 };
+
+/** A tensor's header entry; `begin`/`end` are byte offsets into the data section. */
+export interface TensorInfo {
+  dtype: string;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+interface Header {
+  tensors: Map<string, TensorInfo>;
+  metadata: Record<string, string>;
+  dataStart: number;
+}
+
+/** Validates a header (JSON, dtypes, shapes, offsets inside `dataLen` bytes and of the dtype's size). */
+function parseHeader(path: string, prefix: Buffer, fileLen: number): Header {
+  if (fileLen < 8) throw new CheckpointError(path, `truncated: ${fileLen} bytes, not even a header length`);
+  const len = Number(prefix.readBigUInt64LE(0));
+  if (len > MAX_HEADER || 8 + len > fileLen) throw new CheckpointError(path, `header length ${len} runs past the file's ${fileLen} bytes (truncated or not a safetensors file)`);
   let header: Record<string, unknown>;
   try {
-    header = JSON.parse(bytes.subarray(8, 8 + len).toString('utf8'));
+    header = JSON.parse(prefix.subarray(8, 8 + len).toString('utf8'));
   } catch (e) {
     throw new CheckpointError(path, `header is not valid JSON (${(e as Error).message})`);
   }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new CheckpointError(path, 'header is not a JSON object');
   const dataStart = 8 + len;
-  const dataLen = bytes.length - dataStart;
-  const tensors = new Map<string, TensorEntry>();
+  const dataLen = fileLen - dataStart;
+  const tensors = new Map<string, TensorInfo>();
   for (const [name, raw] of Object.entries(header)) {
     if (name === '__metadata__') continue;
     const e = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (e.dtype !== 'F32') throw new CheckpointError(path, `tensor '${name}' has dtype ${String(e.dtype)}; peftgraph checkpoints hold F32`);
+    const size = DTYPE_BYTES[String(e?.dtype)];
+    if (!size) throw new CheckpointError(path, `tensor '${name}' has unknown dtype ${String(e?.dtype)} (valid: ${Object.keys(DTYPE_BYTES).join(', ')})`);
     const shape = e.shape;
     const offs = e.data_offsets;
     if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0) || !Array.isArray(offs) || offs.length !== 2) {
@@ -99,18 +119,122 @@ export function decodeSafetensors(path: string, bytes: Buffer): SafeTensors {
     }
     const n = (shape as number[]).reduce((p, q) => p * q, 1);
     const [a, b] = offs as number[];
-    if (!(Number.isInteger(a) && Number.isInteger(b) && 0 <= a && a <= b && b <= dataLen) || b - a !== n * 4) {
-      throw new CheckpointError(path, `tensor '${name}' [${shape}] has offsets [${a}, ${b}] outside the ${dataLen} data bytes or not ${n * 4} bytes long (truncated?)`);
+    if (!(Number.isInteger(a) && Number.isInteger(b) && 0 <= a && a <= b && b <= dataLen) || b - a !== n * size) {
+      throw new CheckpointError(path, `tensor '${name}' [${shape}] ${e.dtype} has offsets [${a}, ${b}] outside the ${dataLen} data bytes or not ${n * size} bytes long (truncated?)`);
     }
-    const copy = new Uint8Array(b - a);
-    copy.set(bytes.subarray(dataStart + a, dataStart + b));
-    tensors.set(name, { shape: shape as number[], data: new Float32Array(copy.buffer) });
+    tensors.set(name, { dtype: e.dtype as string, shape: shape as number[], begin: a, end: b });
   }
   const meta = header.__metadata__;
   if (meta !== undefined && (typeof meta !== 'object' || meta === null || Object.values(meta).some((v) => typeof v !== 'string'))) {
     throw new CheckpointError(path, '__metadata__ must map strings to strings');
   }
-  return { tensors, metadata: (meta as Record<string, string>) ?? {} };
+  return { tensors, metadata: (meta as Record<string, string>) ?? {}, dataStart };
+}
+
+/** IEEE half (bits) to float. */
+function halfToFloat(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const m = h & 0x3ff;
+  if (e === 0) return s * m * 2 ** -24;
+  if (e === 31) return m ? NaN : s * Infinity;
+  return s * (1 + m / 1024) * 2 ** (e - 15);
+}
+
+/** Converts raw little-endian F32/F16/BF16 bytes into `out` (f32). */
+export function toFloat32(dtype: string, bytes: Uint8Array, out: Float32Array): void {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (dtype === 'F32') for (let i = 0; i < out.length; i++) out[i] = dv.getFloat32(4 * i, true);
+  else if (dtype === 'F16') for (let i = 0; i < out.length; i++) out[i] = halfToFloat(dv.getUint16(2 * i, true));
+  else if (dtype === 'BF16') {
+    const u = new Uint32Array(out.buffer, out.byteOffset, out.length);
+    for (let i = 0; i < out.length; i++) u[i] = dv.getUint16(2 * i, true) << 16;
+  } else throw new Error(`toFloat32: ${dtype} is not a float dtype peftgraph reads (F32, F16, BF16)`);
+}
+
+export const FLOAT_DTYPES = ['F32', 'F16', 'BF16'];
+
+/**
+ * A safetensors file opened for reading tensor by tensor: only the header is read up front,
+ * and `read` reads one tensor's bytes, so loading a model never holds the file and the
+ * weights at once.
+ */
+export class SafetensorsFile {
+  private fd: number | null;
+  readonly tensors: Map<string, TensorInfo>;
+  readonly metadata: Record<string, string>;
+  private readonly dataStart: number;
+
+  private constructor(readonly path: string, fd: number, h: Header) {
+    this.fd = fd;
+    this.tensors = h.tensors;
+    this.metadata = h.metadata;
+    this.dataStart = h.dataStart;
+  }
+
+  static open(path: string): SafetensorsFile {
+    let fd: number;
+    try {
+      fd = openSync(path, 'r');
+    } catch (e) {
+      throw new CheckpointError(path, `cannot read: ${(e as Error).message}`);
+    }
+    try {
+      const size = fstatSync(fd).size;
+      // The header is read only when its length is plausible; parseHeader explains the rest.
+      const head = Buffer.alloc(Math.min(size, 8));
+      readFully(fd, head, 0);
+      const len = size >= 8 ? Number(head.readBigUInt64LE(0)) : 0;
+      const prefix = len <= MAX_HEADER && 8 + len <= size ? Buffer.alloc(8 + len) : head;
+      readFully(fd, prefix, 0);
+      return new SafetensorsFile(path, fd, parseHeader(path, prefix, size));
+    } catch (e) {
+      closeSync(fd);
+      throw e;
+    }
+  }
+
+  /** One float tensor as f32 (F16 and BF16 widened exactly). */
+  read(name: string): Float32Array {
+    const t = this.tensors.get(name);
+    if (!t) throw new CheckpointError(this.path, `has no tensor '${name}'`);
+    if (!FLOAT_DTYPES.includes(t.dtype)) throw new CheckpointError(this.path, `tensor '${name}' is ${t.dtype}; peftgraph reads ${FLOAT_DTYPES.join(', ')} weights`);
+    if (this.fd === null) throw new CheckpointError(this.path, 'read after close');
+    const out = new Float32Array(t.shape.reduce((p, q) => p * q, 1));
+    if (t.dtype === 'F32') readFully(this.fd, new Uint8Array(out.buffer), this.dataStart + t.begin);
+    else {
+      const raw = Buffer.alloc(t.end - t.begin);
+      readFully(this.fd, raw, this.dataStart + t.begin);
+      toFloat32(t.dtype, raw, out);
+    }
+    return out;
+  }
+
+  close(): void {
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
+  }
+}
+
+function readFully(fd: number, into: Uint8Array, position: number): void {
+  let off = 0;
+  while (off < into.length) {
+    const n = readSync(fd, into, off, into.length - off, position + off);
+    if (n === 0) throw new Error(`unexpected end of file at byte ${position + off}`);
+    off += n;
+  }
+}
+
+export function decodeSafetensors(path: string, bytes: Buffer): SafeTensors {
+  const h = parseHeader(path, bytes, bytes.length);
+  const tensors = new Map<string, TensorEntry>();
+  for (const [name, t] of h.tensors) {
+    if (t.dtype !== 'F32') throw new CheckpointError(path, `tensor '${name}' has dtype ${t.dtype}; peftgraph checkpoints hold F32`);
+    const copy = new Uint8Array(t.end - t.begin);
+    copy.set(bytes.subarray(h.dataStart + t.begin, h.dataStart + t.end));
+    tensors.set(name, { shape: t.shape, data: new Float32Array(copy.buffer) });
+  }
+  return { tensors, metadata: h.metadata };
 }
 
 export function readSafetensors(path: string): SafeTensors {

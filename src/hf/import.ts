@@ -1,0 +1,253 @@
+/**
+ * Importing HF-layout checkpoints into a model's params, the way `from_pretrained` reports it:
+ * every checkpoint key is mapped through its family's table (names.ts), its layout changed as
+ * the rule says and its shape checked against the param; params with no key are listed as
+ * missing (they keep their initialization), keys with no param as unexpected, and a shape
+ * mismatch is an error naming the key, the param and both shapes.
+ *
+ * `planImport` reads only the safetensors headers (explain uses it: no weights in memory);
+ * `loadImport` then reads tensor by tensor, so a load holds the weights once plus one tensor.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Graph } from '../compiler/ir/graph.ts';
+import { methodOf } from '../compiler/params-report.ts';
+import type { Family, ModelSpec } from '../dsl/spec.ts';
+import { FLOAT_DTYPES, SafetensorsFile } from '../runtime/safetensors.ts';
+import { TABLES, type FamilyTable, type NameRule, type Transform } from './names.ts';
+import { PretrainedError } from './errors.ts';
+
+export { PretrainedError };
+
+export interface ImportEntry {
+  hf: string;
+  /** The key as stored (with a task model's base prefix, if any). */
+  stored: string;
+  file: string;
+  ours: string;
+  t: Transform;
+  dtype: string;
+}
+
+export interface TowerImport {
+  tower: string;
+  family: Family;
+  dir: string;
+  files: string[];
+  entries: ImportEntry[];
+  /** Params the checkpoint does not hold (initialized instead), with the keys that would fill them. */
+  missing: { ours: string; hf: string[] }[];
+  /** Checkpoint keys no param takes (other tasks' heads, other towers). */
+  unexpected: string[];
+  /** Tied copies that were present and consumed (e.g. lm_head.weight = the embeddings). */
+  tied: string[];
+  /** Values per stored dtype. */
+  dtypes: Record<string, number>;
+}
+
+/** Legacy spellings from_pretrained still reads (LayerNorm gamma/beta in old BERT checkpoints). */
+const RENAMES: [RegExp, string][] = [
+  [/\.gamma$/, '.weight'],
+  [/\.beta$/, '.bias'],
+];
+
+const numel = (s: readonly number[]) => s.reduce((p, q) => p * q, 1);
+
+/** The shape a transform gives a stored tensor of shape `s`, or null when it cannot apply. */
+function transformedShape(t: Transform, s: number[], target: readonly number[]): number[] | null {
+  switch (t) {
+    case 'none':
+      return s;
+    case 'T':
+      return s.length === 2 ? [s[1], s[0]] : null;
+    case 'conv':
+      return s.length === 4 ? [s[1] * s[2] * s[3], s[0]] : null;
+    case 'reshape':
+      return numel(s) === numel(target) ? [...target] : null;
+    default: {
+      const last = s[s.length - 1];
+      return last % 3 === 0 ? [...s.slice(0, -1), last / 3] : null;
+    }
+  }
+}
+
+const TRANSFORM_WORDS: Record<Transform, string> = { none: '', T: ' transposed', conv: ' as a matmul (conv kernel flattened, transposed)', reshape: ' reshaped', 'split:0': ' (its first third)', 'split:1': ' (its second third)', 'split:2': ' (its last third)' };
+
+/** Applies a transform to a stored tensor of shape `s`. */
+function transform(t: Transform, s: number[], x: Float32Array): Float32Array {
+  if (t === 'none' || t === 'reshape') return x;
+  if (t === 'T' || t === 'conv') {
+    const rows = s[0];
+    const cols = x.length / rows;
+    const out = new Float32Array(x.length);
+    for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = x[i * cols + j];
+    return out;
+  }
+  const k = Number(t.slice(6));
+  const last = s[s.length - 1];
+  const part = last / 3;
+  const lead = x.length / last;
+  const out = new Float32Array(lead * part);
+  for (let r = 0; r < lead; r++) out.set(x.subarray(r * last + k * part, r * last + (k + 1) * part), r * part);
+  return out;
+}
+
+interface CompiledRule extends NameRule {
+  re: RegExp;
+}
+
+function compile(table: FamilyTable): CompiledRule[] {
+  return table.rules.map((r) => ({ ...r, re: new RegExp(`^${r.hf.replace(/[.]/g, '\\.').replace('{i}', '(\\d+)')}$`) }));
+}
+
+/** The safetensors files of an HF-layout directory and which file holds each key. */
+function checkpointFiles(dir: string): { files: string[]; keyFile?: Map<string, string> } {
+  const index = join(dir, 'model.safetensors.index.json');
+  if (existsSync(index)) {
+    let weightMap: Record<string, string>;
+    try {
+      weightMap = JSON.parse(readFileSync(index, 'utf8')).weight_map;
+    } catch (e) {
+      throw new PretrainedError(`${index}: not valid JSON (${(e as Error).message})`);
+    }
+    if (!weightMap || typeof weightMap !== 'object') throw new PretrainedError(`${index}: has no "weight_map" object`);
+    const keyFile = new Map(Object.entries(weightMap));
+    const files = [...new Set(keyFile.values())].sort();
+    for (const f of files) if (!existsSync(join(dir, f))) throw new PretrainedError(`${index}: shard '${f}' is missing from ${dir}`);
+    return { files, keyFile };
+  }
+  if (existsSync(join(dir, 'model.safetensors'))) return { files: ['model.safetensors'] };
+  const present = existsSync(dir) ? readdirSync(dir) : null;
+  if (!present) throw new PretrainedError(`${dir}: no such directory`);
+  const torch = present.filter((f) => f.endsWith('.bin') || f.endsWith('.pt') || f.endsWith('.pth'));
+  throw new PretrainedError(
+    `${dir}: no model.safetensors or model.safetensors.index.json (found: ${present.join(', ') || 'nothing'}).` +
+      (torch.length ? ` peftgraph reads safetensors only; convert ${torch[0]} on a machine with transformers: AutoModel.from_pretrained(dir).save_pretrained(dir, safe_serialization=True)` : ''),
+  );
+}
+
+/** The towers of a spec that name a pretrained directory. */
+export function pretrainedTowers(spec: ModelSpec): { tower: string; dir: string; family: Family }[] {
+  const out: { tower: string; dir: string; family: Family }[] = [];
+  if (spec.vision?.pretrained) out.push({ tower: 'vision', ...spec.vision.pretrained });
+  if (spec.text?.pretrained) out.push({ tower: 'text', ...spec.text.pretrained });
+  return out;
+}
+
+function planTower(tower: string, dir: string, family: Family, params: ReturnType<Graph['params']>): TowerImport {
+  const table = TABLES[family];
+  const rules = compile(table);
+  const { files, keyFile } = checkpointFiles(dir);
+  const headers = files.map((f) => SafetensorsFile.open(join(dir, f)));
+  try {
+    const stored = new Map<string, { file: SafetensorsFile; name: string }>();
+    headers.forEach((h, i) => {
+      for (const name of h.tensors.keys()) {
+        if (keyFile && keyFile.get(name) !== files[i]) continue; // the index names one shard per key
+        stored.set(name, { file: h, name });
+      }
+    });
+    if (keyFile) for (const k of keyFile.keys()) if (!stored.has(k)) throw new PretrainedError(`${dir}: the index puts '${k}' in ${keyFile.get(k)}, which does not hold it`);
+    const prefix = table.prefixes.find((p) => [...stored.keys()].some((k) => k.startsWith(p)));
+    const imp: TowerImport = { tower, family, dir, files, entries: [], missing: [], unexpected: [], tied: [], dtypes: {} };
+    const filled = new Set<string>();
+    const mismatches: string[] = [];
+    const keys: { name: string; key: string; file: SafetensorsFile }[] = [];
+    for (const [name, { file }] of stored) {
+      let key = prefix && name.startsWith(prefix) ? name.slice(prefix.length) : name;
+      for (const [re, to] of RENAMES) key = key.replace(re, to);
+      if (!table.ignore.some((re) => re.test(key))) keys.push({ name, key, file });
+    }
+    /** Fills the params `rules` map `key` to; returns whether any rule took the key. */
+    const take = ({ name, key, file }: (typeof keys)[number], tiedPass: boolean): boolean => {
+      const info = file.tensors.get(name)!;
+      let used = false;
+      for (const r of rules) {
+        if (!!r.tied !== tiedPass) continue;
+        const m = r.re.exec(key);
+        if (!m) continue;
+        const ours = r.ours.replace('{i}', m[1] ?? '');
+        const param = params.get(ours);
+        if (!param) continue;
+        used = true;
+        if (filled.has(ours)) {
+          // A tied copy of a param already loaded (lm_head = the embeddings) is consumed.
+          if (tiedPass) imp.tied.push(name);
+          else mismatches.push(`'${name}' fills '${ours}', which another key already filled`);
+          continue;
+        }
+        if (!FLOAT_DTYPES.includes(info.dtype)) throw new PretrainedError(`${file.path}: tensor '${name}' is ${info.dtype}; weights must be ${FLOAT_DTYPES.join(', ')}`);
+        const got = transformedShape(r.t, info.shape, param.shape);
+        if (!got || got.join() !== param.shape.join()) {
+          mismatches.push(`'${name}' [${info.shape}]${TRANSFORM_WORDS[r.t]} -> '${ours}' needs [${param.shape}]${got && r.t !== 'none' ? `, got [${got}]` : ''}`);
+          continue;
+        }
+        imp.entries.push({ hf: key, stored: name, file: file.path, ours, t: r.t, dtype: info.dtype });
+        imp.dtypes[info.dtype] = (imp.dtypes[info.dtype] ?? 0) + numel(info.shape);
+        filled.add(ours);
+      }
+      return used;
+    };
+    // Primary keys first, then tied copies: those fill a param only when its own key is absent.
+    const rest = keys.filter((k) => !take(k, false));
+    for (const k of rest) if (!take(k, true)) imp.unexpected.push(k.name);
+    if (mismatches.length) {
+      throw new PretrainedError(`${dir} (${family}): ${mismatches.length} tensor${mismatches.length > 1 ? 's do' : ' does'} not fit the model (is the spec's ${tower} tower built from this config?):\n  ${mismatches.slice(0, 12).join('\n  ')}${mismatches.length > 12 ? `\n  ... ${mismatches.length - 12} more` : ''}`);
+    }
+    for (const [name] of params) {
+      if (filled.has(name) || methodOf(name) !== 'backbone' || !table.namespaces.some((n) => name.startsWith(n))) continue;
+      const hf = rules.filter((r) => !r.tied && new RegExp(`^${r.ours.replace(/[.]/g, '\\.').replace('{i}', '(\\d+)')}$`).test(name)).map((r) => {
+        const i = /\.layers\.(\d+)\./.exec(name)?.[1] ?? '';
+        return r.hf.replace('{i}', i);
+      });
+      imp.missing.push({ ours: name, hf });
+    }
+    return imp;
+  } finally {
+    for (const h of headers) h.close();
+  }
+}
+
+/** Maps every pretrained tower of `spec` onto `graph`'s params, from the checkpoint headers. */
+export function planImport(spec: ModelSpec, graph: Graph): TowerImport[] {
+  const params = graph.params();
+  return pretrainedTowers(spec).map(({ tower, dir, family }) => planTower(tower, dir, family, params));
+}
+
+/** Reads the planned tensors (one at a time) into f32 arrays in the model's layout. */
+export function loadImport(plans: TowerImport[]): Record<string, Float32Array> {
+  const out: Record<string, Float32Array> = {};
+  const open = new Map<string, SafetensorsFile>();
+  try {
+    for (const p of plans) {
+      let last: { key: string; data: Float32Array } | null = null; // GPT-2's c_attn feeds three params
+      for (const e of p.entries) {
+        let f = open.get(e.file);
+        if (!f) open.set(e.file, (f = SafetensorsFile.open(e.file)));
+        const data: Float32Array = last?.key === `${e.file}:${e.stored}` ? last.data : f.read(e.stored);
+        last = { key: `${e.file}:${e.stored}`, data };
+        out[e.ours] = transform(e.t, f.tensors.get(e.stored)!.shape, data);
+      }
+    }
+  } finally {
+    for (const f of open.values()) f.close();
+  }
+  return out;
+}
+
+const plural = (n: number, w: string) => `${n.toLocaleString('en-US')} ${w}${n === 1 ? '' : 's'}`;
+
+/** The report from_pretrained prints: what loaded, what is missing (initialized), what is unused. */
+export function formatImport(plans: TowerImport[], limit = 8): string[] {
+  const lines: string[] = [];
+  const list = (xs: string[]) => `${xs.slice(0, limit).join(', ')}${xs.length > limit ? `, ... ${xs.length - limit} more` : ''}`;
+  for (const p of plans) {
+    const values = Object.values(p.dtypes).reduce((a, b) => a + b, 0);
+    const dtypes = Object.entries(p.dtypes).map(([d, n]) => `${d} ${plural(n, 'value')}`).join(', ');
+    lines.push(`${p.tower}: ${p.family} from ${p.dir} (${p.files.length === 1 ? p.files[0] : `${p.files.length} shards`}): ${plural(p.entries.length, 'tensor')} loaded, ${plural(values, 'value')} (${dtypes || 'none'})`);
+    if (p.tied.length) lines.push(`  tied copies: ${list(p.tied)}`);
+    lines.push(p.missing.length ? `  missing, initialized: ${list(p.missing.map((m) => (m.hf.length ? `${m.ours} (${m.hf[0]})` : m.ours)))}` : '  missing: none');
+    lines.push(p.unexpected.length ? `  unexpected, unused: ${list(p.unexpected)}` : '  unexpected: none');
+  }
+  return lines;
+}
