@@ -7,6 +7,7 @@ import { compilePlan, PORTABLE_PROFILE, type DeviceProfile, type Plan } from '..
 import { paramReport, formatReport } from '../compiler/params-report.ts';
 import type { Graph } from '../compiler/ir/graph.ts';
 import type { ModelSpec } from '../dsl/spec.ts';
+import { formatImport, planImport } from '../hf/import.ts';
 
 export interface StageOptions {
   batch: number;
@@ -23,7 +24,9 @@ export function stages(spec: ModelSpec, o: StageOptions): { graph: Graph; plan: 
   const profile = o.profile ?? PORTABLE_PROFILE;
   const { graph: fwd } = lowerModel(spec, { batch: o.batch, mode: o.mode, merged: o.merged });
   lines.push(`lower        ${fwd.nodes.length} nodes, ${fwd.params().size} params, ${fwd.inputs().size} inputs (batch ${o.batch}, ${o.mode}${o.merged ? ', merged' : ''})`);
-  lines.push(...formatReport(paramReport(fwd), '             params').split('\n'));
+  const imports = planImport(spec, fwd); // checkpoint headers only: names, shapes, dtypes
+  if (imports.length) lines.push(...formatImport(imports).map((l, i) => `${i ? '             ' : 'import       '}${l}`));
+  lines.push(...formatReport(paramReport(fwd), 'params').split('\n').map((l) => `             ${l}`));
   let g = fwd;
   if (o.mode === 'train') {
     const { graph: joint, report } = autodiff(fwd, { loss: 'loss' });

@@ -100,12 +100,14 @@ program
     const data = await loadData(o.data, Number(o.seed));
     const split = data[o.split as 'train' | 'dev' | 'test'];
     if (!split) throw new Error(`data module has no '${o.split}' split`);
+    const { pretrainedWeights } = await import('../hf/import.ts');
     const graph = lowerModel(spec, { batch: Number(o.batch), mode: 'train' }).graph;
     const ck = loadCheckpoint(o.checkpoint, graph);
+    const pre = pretrainedWeights(spec, graph);
     const gpu = await acquireDevice();
     const ev = await Evaluator.create(gpu, spec, Number(o.batch));
     try {
-      ev.setWeights({ ...initParams(graph, Number(o.seed)), ...ck.params });
+      ev.setWeights({ ...initParams(graph, Number(o.seed), new Set(Object.keys(pre.weights))), ...pre.weights, ...ck.params });
       const r = await ev.evaluate(split);
       console.log(`${o.split}: VQA accuracy ${r.accuracy.toFixed(4)}, exact match ${r.exactMatch.toFixed(4)}, loss ${r.loss.toFixed(4)} (${split.examples.length} examples)`);
     } finally {
@@ -118,7 +120,7 @@ try {
   await program.parseAsync(process.argv);
 } catch (e) {
   // Known failures print one clear message; anything else keeps its stack for a bug report.
-  const known = ['SpecError', 'CheckpointError', 'NoAdapterError', 'NonFiniteError', 'ShapeError', 'PhmShapeError', 'ArtifactError'];
+  const known = ['SpecError', 'CheckpointError', 'NoAdapterError', 'NonFiniteError', 'ShapeError', 'PhmShapeError', 'ArtifactError', 'PretrainedError'];
   const err = e as Error;
   console.error(known.includes(err.name) ? `peftgraph: ${err.message}` : err);
   process.exitCode = 1;

@@ -10,6 +10,7 @@ import { loadData, loadSpec } from './load.ts';
 import { curveSvg } from './plot.ts';
 import { initParams } from '../runtime/init.ts';
 import { exportMerged } from '../runtime/export.ts';
+import { formatImport, pretrainedWeights } from '../hf/import.ts';
 
 export interface TrainCliOptions {
   data: string;
@@ -45,7 +46,12 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
     outDir: o.out,
     resume: o.resume,
   };
-  console.log(formatReport(paramReport(lowerModel(spec, { batch: cfg.batch, mode: 'train' }).graph), 'model'));
+  const trainGraph = lowerModel(spec, { batch: cfg.batch, mode: 'train' }).graph;
+  console.log(formatReport(paramReport(trainGraph), 'model'));
+  // Pretrained towers: their weights are the frozen backbone (and the start of full finetuning).
+  const pre = pretrainedWeights(spec, trainGraph);
+  if (pre.plans.length) console.log([...formatImport(pre.plans), `imported in ${pre.seconds.toFixed(1)} s`].join('\n'));
+  cfg.backbone = pre.weights;
   const gpu = await acquireDevice();
   console.log(`adapter: ${gpu.info.description}${gpu.info.isSoftware ? ' (software)' : ''}`);
   mkdirSync(o.out, { recursive: true });
@@ -70,7 +76,7 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
     writeFileSync(join(o.out, 'curve.svg'), await curveSvg(res.history, `${specPath}: training`));
     console.log(`trained ${res.history.length} epochs in ${secs.toFixed(1)} s${res.stoppedEarly ? ' (early stop)' : ''}`);
     if (res.best) console.log(`best dev VQA accuracy ${res.best.accuracy.toFixed(4)} at epoch ${res.best.epoch + 1}`);
-    const frozen = initParams(lowerModel(spec, { batch: cfg.batch, mode: 'infer' }).graph, seed);
+    const frozen = { ...initParams(lowerModel(spec, { batch: cfg.batch, mode: 'infer' }).graph, seed, new Set(Object.keys(pre.weights))), ...pre.weights };
     const count = exportMerged(join(o.out, 'merged.safetensors'), spec, { ...frozen, ...res.bestWeights }, cfg.batch);
     console.log(`merged inference weights: ${count.toLocaleString('en-US')} values -> ${o.out}/merged.safetensors`);
     if (data.test) {

@@ -5,8 +5,11 @@ export interface ParamReport {
   total: number;
   trainable: number;
   percent: number;
+  /** Trainable values per group (backbone, head, or a PEFT method). */
   byMethod: Record<string, number>;
   byLayer: Record<string, number>;
+  /** Every value per group, trainable or not: backbone vs head vs each PEFT method. */
+  byGroup: Record<string, { total: number; trainable: number }>;
 }
 
 const METHODS: [RegExp, string][] = [
@@ -17,9 +20,10 @@ const METHODS: [RegExp, string][] = [
   [/\.lora\./, 'lora'],
 ];
 
+/** A param's group: the PEFT method that added it, the task head, or the backbone. */
 export function methodOf(name: string): string {
   for (const [re, m] of METHODS) if (re.test(name)) return m;
-  return 'backbone';
+  return name.startsWith('head.') ? 'head' : 'backbone';
 }
 
 export function layerOf(name: string): string {
@@ -31,20 +35,27 @@ export function paramReport(g: Graph): ParamReport {
   let trainable = 0;
   const byMethod: Record<string, number> = {};
   const byLayer: Record<string, number> = {};
+  const byGroup: ParamReport['byGroup'] = {};
   for (const [name, n] of g.params()) {
     const size = numel(n.shape);
     total += size;
+    const group = (byGroup[methodOf(name)] ??= { total: 0, trainable: 0 });
+    group.total += size;
     if (!(n.attrs.info as ParamInfo).trainable) continue;
+    group.trainable += size;
     trainable += size;
     byMethod[methodOf(name)] = (byMethod[methodOf(name)] ?? 0) + size;
     byLayer[layerOf(name)] = (byLayer[layerOf(name)] ?? 0) + size;
   }
-  return { total, trainable, percent: (100 * trainable) / total, byMethod, byLayer };
+  return { total, trainable, percent: (100 * trainable) / total, byMethod, byLayer, byGroup };
 }
 
 export function formatReport(r: ParamReport, title = 'parameters'): string {
   const fmt = (x: number) => x.toLocaleString('en-US');
   const lines = [`${title}: trainable ${fmt(r.trainable)} / total ${fmt(r.total)} (${r.percent.toFixed(4)}%)`];
-  for (const [m, c] of Object.entries(r.byMethod)) lines.push(`  ${m.padEnd(12)} ${fmt(c)}`);
+  const order = (m: string) => (m === 'backbone' ? 0 : m === 'head' ? 1 : 2);
+  const groups = Object.entries(r.byGroup).sort(([a], [b]) => order(a) - order(b));
+  const width = Math.max(...groups.map(([, c]) => fmt(c.total).length));
+  for (const [m, c] of groups) lines.push(`  ${m.padEnd(12)} ${fmt(c.total).padStart(width)}  trainable ${fmt(c.trainable)}`);
   return lines.join('\n');
 }

@@ -235,6 +235,16 @@ export function loadImport(plans: TowerImport[]): Record<string, Float32Array> {
   return out;
 }
 
+/**
+ * The pretrained weights of every tower of `spec` that names a directory, in `graph`'s layout
+ * (empty when none does), with the import report and the load time.
+ */
+export function pretrainedWeights(spec: ModelSpec, graph: Graph): { weights: Record<string, Float32Array>; plans: TowerImport[]; seconds: number } {
+  const t0 = performance.now();
+  const plans = planImport(spec, graph);
+  return { weights: loadImport(plans), plans, seconds: (performance.now() - t0) / 1000 };
+}
+
 const plural = (n: number, w: string) => `${n.toLocaleString('en-US')} ${w}${n === 1 ? '' : 's'}`;
 
 /** The report from_pretrained prints: what loaded, what is missing (initialized), what is unused. */

@@ -63,6 +63,8 @@ export function initParamList(list: ParamDecl[], seed: number): Record<string, F
   return out;
 }
 
-export function initParams(g: Graph, seed: number): Record<string, Float32Array> {
-  return initParamList([...g.params()].map(([name, n]) => ({ name, shape: n.shape, init: (n.attrs.info as ParamInfo).init })), seed);
+/** Initial values for `g`'s params, except those named in `skip` (e.g. imported pretrained weights). */
+export function initParams(g: Graph, seed: number, skip: ReadonlySet<string> = new Set()): Record<string, Float32Array> {
+  const list = [...g.params()].filter(([name]) => !skip.has(name));
+  return initParamList(list.map(([name, n]) => ({ name, shape: n.shape, init: (n.attrs.info as ParamInfo).init })), seed);
 }

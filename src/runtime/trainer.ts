@@ -120,7 +120,7 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
   const evaluator = data.dev ? await Evaluator.create(gpu, spec, cfg.batch, cfg.plan) : null;
   const trainable = [...graph.params()].filter(([, n]) => (n.attrs.info as ParamInfo).trainable).map(([k]) => k);
   try {
-    const weights = { ...initParams(graph, cfg.seed), ...(cfg.backbone ?? {}) };
+    const weights = { ...initParams(graph, cfg.seed, new Set(Object.keys(cfg.backbone ?? {}))), ...(cfg.backbone ?? {}) };
     let history: EpochRecord[] = [];
     let best: TrainResult['best'] = null;
     let startEpoch = 0;

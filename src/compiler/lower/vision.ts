@@ -40,6 +40,7 @@ export function vitTower(ctx: Lowering, spec: NonNullable<ModelSpec['vision']>):
       h = norm(ctx, 'vision.ln_f', h, ln);
       pooled = linear(ctx, 'vision.pooler', token(ctx, h, 0), d, d).tanh();
     } else pooled = norm(ctx, 'vision.ln_f', token(ctx, h, 0), ln);
+    ctx.finals.set('vision', { hidden: h, mask: null });
     return { hidden: h, pooled, mask: null };
   });
 }

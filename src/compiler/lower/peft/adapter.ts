@@ -7,7 +7,7 @@
 import type { Tensor } from '../../builder.ts';
 import { type Lowering, xavier } from '../context.ts';
 import type { PeftSpec } from '../../../dsl/spec.ts';
-import { route } from './routing.ts';
+import { route, visualFeature } from './routing.ts';
 import { phmApply, phmFactors, sharedS } from './phm.ts';
 
 type AdapterSpec = Extract<PeftSpec, { method: 'adapter' }>;
@@ -35,7 +35,7 @@ export function adapter(ctx: Lowering, spec: AdapterSpec, path: string, x: Tenso
   return ctx.b.scope('adapter', () => {
     let z = x.matmul(Wd).add(bd);
     if (spec.routing !== 'none') {
-      const xv = ctx.visual!.reshape([ctx.visual!.shape[0], 1, d]).matmul(Wd).add(bd);
+      const xv = visualFeature(ctx, spec.routing, path).matmul(Wd).add(bd);
       z = route(spec.routing, z, xv);
     }
     return x.add(act(z, spec.activation).matmul(Wu).add(bu));

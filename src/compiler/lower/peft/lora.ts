@@ -5,7 +5,7 @@
 import type { Tensor } from '../../builder.ts';
 import type { Lowering } from '../context.ts';
 import type { PeftSpec } from '../../../dsl/spec.ts';
-import { route } from './routing.ts';
+import { route, visualFeature } from './routing.ts';
 
 type LoraSpec = Extract<PeftSpec, { method: 'lora' }>;
 
@@ -23,7 +23,7 @@ export function loraDelta(ctx: Lowering, spec: LoraSpec, path: string, x: Tensor
   return ctx.b.scope('lora', () => {
     let xt = ctx.dropout(x, spec.dropout).matmul(A);
     if (spec.routing !== 'none') {
-      const xv = ctx.visual!.reshape([ctx.visual!.shape[0], 1, din]).matmul(A);
+      const xv = visualFeature(ctx, spec.routing, path).matmul(A);
       xt = route(spec.routing, xt, xv);
     }
     return xt.matmul(B).mul(scale);

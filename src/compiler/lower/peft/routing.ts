@@ -3,7 +3,14 @@
  * stream x_t [B, L, r] with the visual feature x_v [B, 1, r] inside a low-rank bottleneck.
  */
 import type { Tensor } from '../../builder.ts';
-import type { Routing } from '../../../dsl/spec.ts';
+import { SpecError, type Routing } from '../../../dsl/spec.ts';
+import type { Lowering } from '../context.ts';
+
+/** The pooled visual feature x_R [B, 1, d] routing mixes in; it exists only after the vision tower. */
+export function visualFeature(ctx: Lowering, kind: Routing, path: string): Tensor {
+  if (!ctx.visual) throw new SpecError(`routing '${kind}' at '${path}': the pooled visual feature it mixes in exists only after the vision tower; route text-tower points (or set routing 'none' here)`);
+  return ctx.visual.reshape([ctx.visual.shape[0], 1, ctx.visual.shape[1]]);
+}
 
 export function route(kind: Routing, xt: Tensor, xv: Tensor): Tensor {
   const last = xt.rank - 1;
