@@ -59,6 +59,11 @@ function unsupported(path: string, field: string, value: unknown, ok: unknown): 
 }
 
 const pos = z.number().int().positive();
+
+/** The stack fields ViT, CLIP, BERT and RoBERTa configs share, in tower-spec terms. */
+function stackFrom(path: string, f: { hidden_size: number; num_hidden_layers: number; num_attention_heads: number; intermediate_size: number; hidden_act: string; layer_norm_eps: number }) {
+  return { width: f.hidden_size, depth: f.num_hidden_layers, heads: f.num_attention_heads, mlp: f.intermediate_size, act: act(path, 'hidden_act', f.hidden_act), eps: f.layer_norm_eps };
+}
 const size2 = z.union([pos, z.tuple([pos, pos])]);
 const pair = (s: number | [number, number]): [number, number] => (Array.isArray(s) ? s : [s, s]);
 
@@ -95,12 +100,7 @@ function vitFrom(path: string, c: Raw, family: 'vit' | 'clip_vision', dir: strin
     image: pair(f.image_size),
     channels: f.num_channels,
     patch: ph,
-    width: f.hidden_size,
-    depth: f.num_hidden_layers,
-    heads: f.num_attention_heads,
-    mlp: f.intermediate_size,
-    act: act(path, 'hidden_act', f.hidden_act),
-    eps: f.layer_norm_eps,
+    ...stackFrom(path, f),
     patchBias: !clip,
     embedNorm: clip,
     pool: clip ? 'ln' : 'tanh',
@@ -132,12 +132,7 @@ function bertFrom(path: string, c: Raw, family: 'bert' | 'roberta', dir: string,
     kind: 'encoder',
     vocab: f.vocab_size,
     maxLen: maxLen(path, o.maxLen, capacity),
-    width: f.hidden_size,
-    depth: f.num_hidden_layers,
-    heads: f.num_attention_heads,
-    mlp: f.intermediate_size,
-    act: act(path, 'hidden_act', f.hidden_act),
-    eps: f.layer_norm_eps,
+    ...stackFrom(path, f),
     norm: 'post',
     embedNorm: true,
     positions: f.max_position_embeddings,

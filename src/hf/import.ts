@@ -74,13 +74,18 @@ function transformedShape(t: Transform, s: number[], target: readonly number[]):
 const TRANSFORM_WORDS: Record<Transform, string> = { none: '', T: ' transposed', conv: ' as a matmul (conv kernel flattened, transposed)', reshape: ' reshaped', 'split:0': ' (its first third)', 'split:1': ' (its second third)', 'split:2': ' (its last third)' };
 
 /** Applies a transform to a stored tensor of shape `s`. */
-function transform(t: Transform, s: number[], x: Float32Array): Float32Array {
+export function transform(t: Transform, s: number[], x: Float32Array): Float32Array {
   if (t === 'none' || t === 'reshape') return x;
   if (t === 'T' || t === 'conv') {
     const rows = s[0];
     const cols = x.length / rows;
     const out = new Float32Array(x.length);
-    for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = x[i * cols + j];
+    // In 32 x 32 tiles: a plain double loop writes with a stride of `rows` and thrashes the cache.
+    for (let i0 = 0; i0 < rows; i0 += 32)
+      for (let j0 = 0; j0 < cols; j0 += 32) {
+        const [i1, j1] = [Math.min(i0 + 32, rows), Math.min(j0 + 32, cols)];
+        for (let i = i0; i < i1; i++) for (let j = j0; j < j1; j++) out[j * rows + i] = x[i * cols + j];
+      }
     return out;
   }
   const k = Number(t.slice(6));

@@ -30,6 +30,11 @@ export interface MemoryLimits {
   maxBufferSize: number;
 }
 
+/** A tensor the adapter cannot hold: refused at compile time, never at run time. */
+export class PlanLimitError extends Error {
+  override name = 'PlanLimitError';
+}
+
 export function planMemory(g: Graph, kernels: KernelSpec[], alias: Map<number, number>, materialized: Set<number>, limits: MemoryLimits, storage: (id: number) => Storage, reuse = true): MemoryPlan {
   const outputs = new Map<number, string>();
   for (const [name, id] of g.outputs) outputs.set(alias.get(id) ?? id, outputs.get(id) ?? name);
@@ -39,9 +44,9 @@ export function planMemory(g: Graph, kernels: KernelSpec[], alias: Map<number, n
     const bytes = Math.max(4, Math.ceil((numel(n.shape) * (storage(id) === 'f16' ? 2 : 4)) / 4) * 4);
     const limit = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
     if (bytes > limit) {
-      throw new Error(
-        `memory: ${n.op} %${n.id}${n.scope ? ` in '${n.scope}'` : ''} ${n.dtype}${shapeStr(n.shape)} needs ${bytes} bytes, over the device's binding limit of ${limit} bytes; reduce the batch or sequence length`,
-      );
+      const what = n.op === 'param' || n.op === 'input' ? `${n.op} '${n.attrs.name as string}'` : `${n.op} %${n.id}${n.scope ? ` in '${n.scope}'` : ''}`;
+      const fix = n.op === 'param' ? 'this weight cannot be bound whole on this adapter' : 'reduce the batch or sequence length';
+      throw new PlanLimitError(`memory: ${what} ${n.dtype}${shapeStr(n.shape)} needs ${bytes} bytes, over the device's binding limit of ${limit} bytes; ${fix}`);
     }
     return bytes;
   };
