@@ -12,6 +12,11 @@ describe('typed insertion paths', () => {
     const bad2 = peft.lora({ at: 'text.layers.0.ffn', rank: 4 });
     // @ts-expect-error: 'mlp' is not a sublayer name
     const bad3 = peft.mixphm({ at: 'text.layers.*.mlp' });
-    expect([bad, bad2, bad3].length).toBe(3); // built at run time anyway; lowering would reject them
+    // T5's gated FFN and cross-attention are typed points too.
+    const t5 = peft.lora({ at: ['encoder.layers.*.ffn.gate', 'decoder.layers.0.cross.{q,v}'], rank: 4 });
+    expect(t5.method).toBe('lora');
+    // @ts-expect-error: the encoder has no cross-attention
+    const bad4 = peft.lora({ at: 'encoder.layers.0.cross.q', rank: 4 });
+    expect([bad, bad2, bad3, bad4].length).toBe(4); // built at run time anyway; lowering would reject them
   });
 });

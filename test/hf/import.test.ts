@@ -4,6 +4,7 @@
  * missing and unexpected keys, shape mismatches, unsupported configs, files, dtypes.
  */
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -175,5 +176,19 @@ describe('loading', () => {
     const q = f.read('vit.encoder.layer.1.attention.attention.query.weight'); // [out 16, in 16]
     f.close();
     expect(w['vision.layers.1.attn.q.W'][3 * 16 + 5]).toBe(q[5 * 16 + 3]);
+  });
+});
+
+describe('peftgraph explain on a VL spec from two checkpoint directories', () => {
+  it('prints the import report of both towers and the parameter report by group', () => {
+    const r = spawnSync(process.execPath, [join(import.meta.dirname, '..', '..', 'bin', 'peftgraph.mjs'), 'explain', 'examples/pretrained-vl.spec.ts', '--batch', '2'], {
+      cwd: join(import.meta.dirname, '..', '..'),
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/import {7}vision: vit from .*fixtures\/hf\/vit \(model\.safetensors\): 40 tensors loaded, 5,824 values \(F32 5,824 values\)\n +missing: none\n +unexpected, unused: classifier\.bias, classifier\.weight/);
+    expect(r.stdout).toMatch(/text: bert from .*fixtures\/hf\/bert \(2 shards\): 39 tensors loaded/);
+    expect(r.stdout).toMatch(/backbone +11,408 +trainable 0\n +head +938 +trainable 938\n +lora +512 +trainable 512/);
   });
 });

@@ -81,6 +81,19 @@ describe('every PEFT method on every imported family', () => {
   }
 });
 
+describe('full finetuning of imported families', () => {
+  for (const name of ['bert', 'gpt2', 't5']) {
+    it(`${name}: every weight trains and its gradient matches (tied embeddings: both uses summed)`, () => {
+      const { model } = FAMILY_MODELS[name]();
+      const spec = parseSpec({ ...model, insertions: [peft.full()] });
+      const { graph, feeds } = feedsFor(spec, 2);
+      const r = paramReport(graph);
+      expect(r.trainable).toBe(r.total);
+      gradCheck(graph, feeds, 'loss', { maxCoords: 2 });
+    });
+  }
+});
+
 /** The two VL settings of METHODS.md, and captioning, from two pretrained directories each. */
 const COMPOSED: Record<string, () => ModelSpecInput> = {
   'ViT + BERT, LoRA and adapter with routing (routing setting)': () =>
