@@ -120,7 +120,7 @@ try {
   await program.parseAsync(process.argv);
 } catch (e) {
   // Known failures print one clear message; anything else keeps its stack for a bug report.
-  const known = ['SpecError', 'CheckpointError', 'NoAdapterError', 'NonFiniteError', 'ShapeError', 'PhmShapeError', 'ArtifactError', 'PretrainedError', 'PlanLimitError'];
+  const known = ['SpecError', 'CheckpointError', 'NoAdapterError', 'NonFiniteError', 'ShapeError', 'PhmShapeError', 'ArtifactError', 'PretrainedError', 'PlanLimitError', 'DataError'];
   const err = e as Error;
   console.error(known.includes(err.name) ? `peftgraph: ${err.message}` : err);
   process.exitCode = 1;

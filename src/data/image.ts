@@ -1,0 +1,169 @@
+/**
+ * Image files to model inputs. Decoding by `sharp` (libvips with libjpeg-turbo, libpng, ...):
+ * its pixels equal Pillow's, which HF image processors use, bit for bit on the fixtures, JPEG
+ * chroma upsampling included (a pure-JS JPEG decoder was 8 levels off at edges). Then what the
+ * processor does, as its preprocessor_config.json says: RGB (or luma for 1-channel models) ->
+ * resize (PIL's resampling, resize.ts) -> center crop -> rescale -> normalize -> [C, H, W] f32.
+ */
+import { readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import sharp from 'sharp';
+import { DataError } from './errors.ts';
+import { PIL_RESAMPLE, resizeLikePil, type Resample } from './resize.ts';
+
+/** An 8-bit image, rows of interleaved channels. */
+export interface Pixels {
+  width: number;
+  height: number;
+  channels: number;
+  data: Uint8Array;
+}
+
+/**
+ * Decodes an image file (PNG, JPEG, WebP, GIF, TIFF) to 8-bit RGB: alpha dropped and gray or
+ * palette images expanded as PIL's convert('RGB') does; no EXIF rotation (PIL applies none).
+ */
+export async function readImage(path: string): Promise<Pixels> {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    throw new DataError(`${path}: cannot read the image (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  try {
+    const { data, info } = await sharp(bytes, { limitInputPixels: 2 ** 28 }).removeAlpha().toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
+    return { width: info.width, height: info.height, channels: 3, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
+  } catch (e) {
+    throw new DataError(`${path}: cannot decode the image (${(e as Error).message})`);
+  }
+}
+
+/** RGB -> luma, PIL's convert('L'): L = (19595 R + 38470 G + 7471 B + 2^15) >> 16 (ITU-R 601-2). */
+export function toLuma(p: Pixels): Pixels {
+  if (p.channels === 1) return p;
+  const n = p.width * p.height;
+  const data = new Uint8Array(n);
+  for (let i = 0; i < n; i++) data[i] = (19595 * p.data[3 * i] + 38470 * p.data[3 * i + 1] + 7471 * p.data[3 * i + 2] + 0x8000) >>> 16;
+  return { width: p.width, height: p.height, channels: 1, data };
+}
+
+const size = z.union([
+  z.number().int().positive(),
+  z.object({ height: z.number().int().positive(), width: z.number().int().positive() }),
+  z.object({ shortest_edge: z.number().int().positive() }),
+]);
+
+/** The fields of preprocessor_config.json peftgraph reads, with ViTImageProcessor's defaults. */
+export const ProcessorConfig = z.object({
+  do_resize: z.boolean().default(true),
+  size: size.default({ height: 224, width: 224 }),
+  resample: z.number().int().min(0).max(5).default(2),
+  do_center_crop: z.boolean().default(false),
+  crop_size: size.optional(),
+  do_rescale: z.boolean().default(true),
+  rescale_factor: z.number().positive().default(1 / 255),
+  do_normalize: z.boolean().default(true),
+  image_mean: z.union([z.number(), z.array(z.number())]).default([0.5, 0.5, 0.5]),
+  image_std: z.union([z.number(), z.array(z.number())]).default([0.5, 0.5, 0.5]),
+});
+export type ProcessorConfig = z.infer<typeof ProcessorConfig>;
+
+/** (height, width) after resizing an h x w image: fixed, or the shortest edge scaled (long edge truncated, as HF does). */
+function resizedSize(s: z.infer<typeof size>, h: number, w: number): [number, number] {
+  if (typeof s === 'number') return [s, s];
+  if ('height' in s) return [s.height, s.width];
+  const short = s.shortest_edge;
+  return w <= h ? [Math.trunc((short * h) / w), short] : [short, Math.trunc((short * w) / h)];
+}
+
+/** Crops the center (HF's center_crop: top = floor((H - h) / 2)); pads with zeros where the crop is larger. */
+function centerCrop(p: Pixels, ch: number, cw: number): Pixels {
+  const top = Math.floor((p.height - ch) / 2);
+  const left = Math.floor((p.width - cw) / 2);
+  const data = new Uint8Array(ch * cw * p.channels);
+  for (let y = 0; y < ch; y++)
+    for (let x = 0; x < cw; x++) {
+      const [sy, sx] = [y + top, x + left];
+      if (sy < 0 || sx < 0 || sy >= p.height || sx >= p.width) continue;
+      for (let c = 0; c < p.channels; c++) data[(y * cw + x) * p.channels + c] = p.data[(sy * p.width + sx) * p.channels + c];
+    }
+  return { width: cw, height: ch, channels: p.channels, data };
+}
+
+export class ImageProcessor {
+  constructor(
+    readonly config: ProcessorConfig,
+    /** The model's input channels (3, or 1 for gray models) and size [H, W]. */
+    readonly channels: number,
+    readonly image: [number, number],
+    readonly source = 'preprocessor_config.json',
+  ) {
+    const resample = PIL_RESAMPLE[config.resample];
+    if (config.do_resize && resample === 'nearest') throw new DataError(`${source}: resample 0 (nearest) is not supported (valid: 1 lanczos, 2 bilinear, 3 bicubic, 4 box, 5 hamming)`);
+    for (const k of ['image_mean', 'image_std'] as const) {
+      const v = config[k];
+      if (Array.isArray(v) && v.length !== channels) throw new DataError(`${source}: ${k} has ${v.length} values for a ${channels}-channel model`);
+    }
+  }
+
+  /** preprocessor_config.json of a directory; without one, the defaults sized to the model. */
+  static fromDir(dir: string, channels: number, image: [number, number]): ImageProcessor {
+    const path = join(dir, 'preprocessor_config.json');
+    if (!existsSync(path)) return new ImageProcessor(ProcessorConfig.parse({ size: { height: image[0], width: image[1] }, image_mean: Array(channels).fill(0.5), image_std: Array(channels).fill(0.5) }), channels, image, `${dir} (no preprocessor_config.json: defaults)`);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(path, 'utf8'));
+    } catch (e) {
+      throw new DataError(`${path}: not valid JSON (${(e as Error).message})`);
+    }
+    const r = ProcessorConfig.safeParse(raw);
+    if (!r.success) throw new DataError(`${path}: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    return new ImageProcessor(r.data, channels, image, path);
+  }
+
+  /** 8-bit pixels after color conversion, resize and crop (what PIL would hand to numpy). */
+  pixels(p: Pixels): Pixels {
+    const c = this.config;
+    let img = this.channels === 1 ? toLuma(p) : p;
+    if (c.do_resize) {
+      const [h, w] = resizedSize(c.size, img.height, img.width);
+      if (h !== img.height || w !== img.width) img = { width: w, height: h, channels: img.channels, data: resizeLikePil(img.data, img.width, img.height, img.channels, w, h, PIL_RESAMPLE[c.resample] as Resample) };
+    }
+    if (c.do_center_crop) {
+      const [h, w] = resizedSize(c.crop_size ?? c.size, img.height, img.width);
+      img = centerCrop(img, h, w);
+    }
+    return img;
+  }
+
+  /** The model input for one image: [C, H, W] float32, checked against the model's size. */
+  process(p: Pixels, where = 'image'): Float32Array {
+    const c = this.config;
+    const img = this.pixels(p);
+    if (img.height !== this.image[0] || img.width !== this.image[1]) {
+      throw new DataError(`${where}: ${this.source} turns a ${p.width}x${p.height} image into ${img.width}x${img.height}, but the model takes ${this.image[1]}x${this.image[0]}`);
+    }
+    const ch = img.channels;
+    const n = img.width * img.height;
+    const per = (v: number | number[], k: number) => (Array.isArray(v) ? v[k] : v);
+    const out = new Float32Array(ch * n);
+    for (let k = 0; k < ch; k++) {
+      const mean = per(c.image_mean, k);
+      const std = per(c.image_std, k);
+      for (let i = 0; i < n; i++) {
+        let v = img.data[i * ch + k];
+        if (c.do_rescale) v *= c.rescale_factor;
+        if (c.do_normalize) v = (v - mean) / std;
+        out[k * n + i] = v;
+      }
+    }
+    return out;
+  }
+
+  /** Reads, decodes and processes an image file. */
+  async load(path: string): Promise<Float32Array> {
+    return this.process(await readImage(path), path);
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * Questions to model inputs with a checkpoint's own tokenizer: HF `tokenizer.json` (WordPiece,
+ * byte-level BPE, Unigram, ...) read by `@huggingface/tokenizers` (HF's pure-JS tokenizers; the
+ * algorithms, normalizers and special-token templates are theirs). What is ours: a fixed length
+ * (truncation keeps the special tokens, as HF truncates before post-processing, and is counted),
+ * padding with the model's pad id, and the attention mask.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
+import { DataError } from './errors.ts';
+
+/** The part of the library's Tokenizer used here (its .d.ts files do not resolve under NodeNext). */
+interface Tokenizer {
+  encode(text: string, o?: { add_special_tokens?: boolean }): { ids: number[] };
+  decode(ids: number[], o?: { skip_special_tokens?: boolean }): string;
+  token_to_id(token: string): number | undefined;
+  get_vocab(withAdded?: boolean): Map<string, number>;
+}
+
+export interface Encoded {
+  /** Token ids, padded to the length asked for. */
+  ids: Int32Array;
+  /** 1 for real tokens, 0 for padding. */
+  mask: Float32Array;
+  /** Tokens the text had with its special tokens, before truncation. */
+  length: number;
+}
+
+function readJson(path: string): Record<string, unknown> {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new DataError(`${path}: ${existsSync(path) ? 'not valid JSON' : 'cannot read'} (${(e as Error).message})`);
+  }
+}
+
+export class TextTokenizer {
+  /** Texts encoded and texts truncated so far (reported, never silent). */
+  readonly counts = { texts: 0, truncated: 0, longest: 0 };
+  private readonly prefix: number;
+  private readonly suffix: number;
+
+  private constructor(
+    readonly source: string,
+    private readonly tok: Tokenizer,
+    readonly padId: number,
+  ) {
+    // Where the template puts the text: specials before and after it (BERT [CLS] x [SEP], T5 x </s>).
+    const probe = 'a';
+    const plain = tok.encode(probe, { add_special_tokens: false }).ids;
+    const full = tok.encode(probe, { add_special_tokens: true }).ids;
+    const at = full.findIndex((_, i) => plain.every((id, j) => full[i + j] === id));
+    this.prefix = Math.max(at, 0);
+    this.suffix = full.length - this.prefix - plain.length;
+  }
+
+  /**
+   * The tokenizer of an HF-layout directory: tokenizer.json, with tokenizer_config.json when
+   * present. The pad id comes from the tokenizer's padding section, its pad token, the model
+   * config's pad_token_id, or else its end-of-sequence token (GPT-2 has no pad token).
+   */
+  static fromDir(dir: string): TextTokenizer {
+    const path = join(dir, 'tokenizer.json');
+    if (!existsSync(path)) throw new DataError(`${dir}: no tokenizer.json (an HF tokenizer directory has tokenizer.json and usually tokenizer_config.json)`);
+    const json = readJson(path);
+    const cfgPath = join(dir, 'tokenizer_config.json');
+    const cfg = existsSync(cfgPath) ? readJson(cfgPath) : {};
+    let tok: Tokenizer;
+    try {
+      tok = new HfTokenizer(json, cfg) as Tokenizer;
+    } catch (e) {
+      throw new DataError(`${path}: not a tokenizer this library reads (${(e as Error).message})`);
+    }
+    const model = existsSync(join(dir, 'config.json')) ? readJson(join(dir, 'config.json')) : {};
+    const tokenId = (t: unknown) => {
+      const s = typeof t === 'string' ? t : typeof t === 'object' && t && 'content' in t ? String((t as { content: unknown }).content) : undefined;
+      return s === undefined ? undefined : tok.token_to_id(s);
+    };
+    const padding = json.padding as { pad_id?: number } | null;
+    const pad = padding?.pad_id ?? tokenId(cfg.pad_token) ?? (model.pad_token_id as number | undefined) ?? tokenId(cfg.eos_token) ?? (model.eos_token_id as number | undefined);
+    if (pad === undefined || pad === null) throw new DataError(`${dir}: no pad token (tokenizer.json padding, tokenizer_config.json pad_token or eos_token, config.json pad_token_id): say which id pads`);
+    return new TextTokenizer(path, tok, pad);
+  }
+
+  /** Largest id the tokenizer can emit, to check against a model's vocabulary. */
+  get maxId(): number {
+    let max = 0;
+    for (const id of this.tok.get_vocab(true).values()) max = Math.max(max, id);
+    return max;
+  }
+
+  /** Ids (with special tokens) and mask for `text`, truncated or padded to `maxLen`. */
+  encode(text: string, maxLen: number): Encoded {
+    const content = this.tok.encode(text, { add_special_tokens: false }).ids;
+    const specials = this.prefix + this.suffix;
+    if (maxLen <= specials) throw new DataError(`maxLen ${maxLen} leaves no room for text between the tokenizer's ${specials} special tokens`);
+    const length = content.length + specials;
+    let ids = this.tok.encode(text, { add_special_tokens: true }).ids;
+    this.counts.texts++;
+    this.counts.longest = Math.max(this.counts.longest, length);
+    if (ids.length > maxLen) {
+      // Keep the template: specials before, the first tokens of the text, specials after.
+      ids = [...ids.slice(0, this.prefix + maxLen - specials), ...ids.slice(ids.length - this.suffix)];
+      this.counts.truncated++;
+    }
+    const out = new Int32Array(maxLen).fill(this.padId);
+    const mask = new Float32Array(maxLen);
+    out.set(ids);
+    mask.fill(1, 0, ids.length);
+    return { ids: out, mask, length };
+  }
+
+  decode(ids: ArrayLike<number>, skipSpecial = true): string {
+    return this.tok.decode(Array.from(ids), { skip_special_tokens: skipSpecial });
+  }
+}

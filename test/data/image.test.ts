@@ -1,0 +1,55 @@
+/**
+ * Image decoding and preprocessing against Pillow (scripts/fixtures/image_fixtures.py): decoded
+ * PNG and JPEG pixels and every resize filter bit-exact, and an HF processor's whole pipeline
+ * (ViT-style, CLIP-style) within float32 rounding.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ImageProcessor, ProcessorConfig, readImage } from '../../src/data/image.ts';
+import { resizeLikePil, type Resample } from '../../src/data/resize.ts';
+
+const DIR = join(import.meta.dirname, '..', 'fixtures', 'images');
+const want = JSON.parse(readFileSync(join(DIR, 'expected.json'), 'utf8'));
+const config = (name: string) => ProcessorConfig.parse(JSON.parse(readFileSync(join(DIR, `preprocessor_${name}.json`), 'utf8')));
+
+describe('decoding', () => {
+  for (const name of ['rgb.png', 'rgba.png', 'gray.png', 'palette.png', 'photo.jpg']) {
+    it(`${name}: the RGB pixels PIL's convert('RGB') gives`, async () => {
+      const p = await readImage(join(DIR, name));
+      expect([p.height, p.width, p.channels]).toEqual(want.decoded[name].shape);
+      expect(Array.from(p.data)).toEqual(want.decoded[name].data);
+    });
+  }
+
+  it('names the file when it is missing or not an image', async () => {
+    await expect(readImage(join(DIR, 'nope.png'))).rejects.toThrow(/nope\.png: cannot read the image \(ENOENT\)/);
+    await expect(readImage(join(DIR, 'not-an-image.png'))).rejects.toThrow(/not-an-image\.png: cannot decode the image \(.*unsupported image format/);
+  });
+});
+
+describe("resizing like PIL's Image.resize", () => {
+  for (const r of want.resized as { image: string; width: number; height: number; filter: Resample; data: number[] }[]) {
+    it(`${r.image} -> ${r.width}x${r.height} ${r.filter}: bit-exact`, async () => {
+      const p = await readImage(join(DIR, r.image));
+      expect(Array.from(resizeLikePil(p.data, p.width, p.height, 3, r.width, r.height, r.filter))).toEqual(r.data);
+    });
+  }
+});
+
+describe('HF image processor steps', () => {
+  for (const r of want.processed as { image: string; config: string; shape: number[]; data: number[] }[]) {
+    it(`${r.image} through the ${r.config} config: [C, H, W] within float32 rounding`, async () => {
+      const [C, H, W] = r.shape;
+      const out = await new ImageProcessor(config(r.config), C, [H, W]).load(join(DIR, r.image));
+      expect(out.length).toBe(r.data.length);
+      for (let i = 0; i < out.length; i++) expect(Math.abs(out[i] - r.data[i])).toBeLessThan(2e-6);
+    });
+  }
+
+  it('refuses what it cannot do, naming the file and the fix', async () => {
+    expect(() => new ImageProcessor(ProcessorConfig.parse({ resample: 0 }), 3, [224, 224])).toThrow(/resample 0 \(nearest\) is not supported/);
+    expect(() => new ImageProcessor(ProcessorConfig.parse({}), 1, [224, 224])).toThrow(/image_mean has 3 values for a 1-channel model/);
+    await expect(new ImageProcessor(config('vit'), 3, [32, 32]).load(join(DIR, 'rgb.png'))).rejects.toThrow(/rgb\.png: .* turns a 37x23 image into 16x16, but the model takes 32x32/);
+  });
+});
