@@ -1,0 +1,153 @@
+/**
+ * VQA data read directly: a JSONL file (`{"image", "question", "answers"}` a line, image paths
+ * relative to the file) or the VQAv2 layout (questions JSON + annotations JSON with 10 answers
+ * each + a COCO image folder); the k-shot draw of METHODS.md; and the tensors a model takes
+ * (image [C, H, W], token ids, mask, soft targets) through the checkpoint's tokenizer and
+ * image processor. Bad records are errors naming the file and the record.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { DataError } from './errors.ts';
+import type { AnswerVocab } from './answers.ts';
+import type { TextTokenizer } from './tokenizer.ts';
+import type { ImageProcessor } from './image.ts';
+import { shuffled, type Dataset, type Example } from '../runtime/data.ts';
+
+export interface VqaRecord {
+  /** Absolute path of the image file. */
+  image: string;
+  question: string;
+  /** The annotators' answers, as given. */
+  answers: string[];
+  /** Where the record came from, for messages: file:line or file#question_id. */
+  where: string;
+}
+
+function readJsonFile(path: string): unknown {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new DataError(`${path}: ${existsSync(path) ? `not valid JSON (${(e as Error).message})` : 'no such file'}`);
+  }
+}
+
+function check(r: VqaRecord, needAnswers: boolean): VqaRecord {
+  if (!r.question.trim()) throw new DataError(`${r.where}: empty question`);
+  if (needAnswers && r.answers.length === 0) throw new DataError(`${r.where}: no answers`);
+  if (!existsSync(r.image)) throw new DataError(`${r.where}: image ${r.image} does not exist`);
+  return r;
+}
+
+/** A JSONL file: {"image": "cells/1.png", "question": "...", "answers": ["3", "3", "three"]} per line. */
+export function readJsonl(path: string, needAnswers = true): VqaRecord[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new DataError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  const base = dirname(resolve(path));
+  const out: VqaRecord[] = [];
+  text.split('\n').forEach((line, i) => {
+    if (!line.trim()) return;
+    const where = `${path}:${i + 1}`;
+    let o: Record<string, unknown>;
+    try {
+      o = JSON.parse(line);
+    } catch (e) {
+      throw new DataError(`${where}: not a JSON object (${(e as Error).message})`);
+    }
+    if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new DataError(`${where}: not a JSON object`);
+    if (typeof o.image !== 'string') throw new DataError(`${where}: "image" must be a file path (relative to ${base})`);
+    if (typeof o.question !== 'string') throw new DataError(`${where}: "question" must be a string`);
+    const a = o.answers ?? [];
+    const answers = typeof a === 'string' ? [a] : Array.isArray(a) && a.every((x) => typeof x === 'string') ? (a as string[]) : null;
+    if (!answers) throw new DataError(`${where}: "answers" must be a string or a list of strings`);
+    out.push(check({ image: resolve(base, o.image), question: o.question, answers, where }, needAnswers));
+  });
+  if (out.length === 0) throw new DataError(`${path}: no records`);
+  return out;
+}
+
+interface V2Question {
+  image_id: number;
+  question: string;
+  question_id: number;
+}
+
+/**
+ * The VQAv2 layout: `questions` ({questions: [{image_id, question, question_id}], data_subtype}),
+ * `annotations` ({annotations: [{question_id, answers: [{answer}]}]}, absent for test splits)
+ * and `images`, a folder of COCO_<subtype>_<12-digit id>.jpg (or <12-digit id>.jpg) files.
+ */
+export function readVqaV2(questions: string, annotations: string | null, images: string): VqaRecord[] {
+  const q = readJsonFile(questions) as { questions?: V2Question[]; data_subtype?: string };
+  if (!Array.isArray(q.questions)) throw new DataError(`${questions}: no "questions" list (is it a VQAv2 questions file?)`);
+  const answersOf = new Map<number, string[]>();
+  if (annotations) {
+    const a = readJsonFile(annotations) as { annotations?: { question_id: number; answers: { answer: string }[] }[] };
+    if (!Array.isArray(a.annotations)) throw new DataError(`${annotations}: no "annotations" list (is it a VQAv2 annotations file?)`);
+    for (const x of a.annotations) answersOf.set(x.question_id, (x.answers ?? []).map((y) => String(y.answer)));
+  }
+  return q.questions.map((x) => {
+    const where = `${questions}#${x.question_id}`;
+    const id = String(x.image_id).padStart(12, '0');
+    const candidates = [join(images, `COCO_${q.data_subtype ?? ''}_${id}.jpg`), join(images, `${id}.jpg`)];
+    const image = candidates.find((c) => existsSync(c)) ?? candidates[0];
+    const answers = answersOf.get(x.question_id) ?? [];
+    if (annotations && !answersOf.has(x.question_id)) throw new DataError(`${where}: no annotation in ${annotations}`);
+    return check({ image: resolve(image), question: String(x.question ?? ''), answers, where }, !!annotations);
+  });
+}
+
+/**
+ * Records from a path: a .jsonl file, or a directory holding one split's `<split>.jsonl`, or
+ * VQAv2 files (*questions*.json, *annotations*.json, and the images folder `images/` or the
+ * one other folder there).
+ */
+export function readVqa(path: string, split = 'train'): VqaRecord[] {
+  if (!existsSync(path)) throw new DataError(`${path}: no such file or directory`);
+  if (!statSync(path).isDirectory()) return readJsonl(path, split !== 'test');
+  const files = readdirSync(path);
+  if (files.includes(`${split}.jsonl`)) return readJsonl(join(path, `${split}.jsonl`), split !== 'test');
+  const questions = files.filter((f) => /questions.*\.json$/.test(f));
+  const annotations = files.filter((f) => /annotations.*\.json$/.test(f));
+  const folders = files.filter((f) => statSync(join(path, f)).isDirectory());
+  const images = folders.includes('images') ? 'images' : folders.length === 1 ? folders[0] : null;
+  if (questions.length === 1 && images) return readVqaV2(join(path, questions[0]), annotations.length === 1 ? join(path, annotations[0]) : null, join(path, images));
+  throw new DataError(`${path}: expected ${split}.jsonl, or one VQAv2 *questions*.json (+ *annotations*.json) with an images folder; found: ${files.join(', ') || 'nothing'}`);
+}
+
+/** METHODS.md's draw: k training records and a disjoint dev set of k more, by seed. */
+export function kShot(records: VqaRecord[], k: number, seed: number): { train: VqaRecord[]; dev: VqaRecord[] } {
+  if (!Number.isInteger(k) || k < 1) throw new DataError(`k must be a positive integer, got ${k}`);
+  if (2 * k > records.length) throw new DataError(`k = ${k} needs ${2 * k} records (k to train, k for dev), the pool has ${records.length}`);
+  const order = shuffled(records.length, seed);
+  return { train: order.slice(0, k).map((i) => records[i]), dev: order.slice(k, 2 * k).map((i) => records[i]) };
+}
+
+export interface Encoders {
+  tokenizer: TextTokenizer;
+  processor: ImageProcessor;
+  vocab: AnswerVocab;
+  maxLen: number;
+}
+
+/** The model's inputs for each record: image [C, H, W], tokens and mask [maxLen], soft targets [answers]. */
+export async function toDataset(records: VqaRecord[], e: Encoders): Promise<Dataset & { outOfVocab: number }> {
+  const examples: Example[] = [];
+  let outOfVocab = 0;
+  for (const r of records) {
+    const { ids, mask } = e.tokenizer.encode(r.question, e.maxLen);
+    let image: Float32Array;
+    try {
+      image = await e.processor.load(r.image);
+    } catch (err) {
+      throw new DataError(`${r.where}: ${(err as Error).message}`);
+    }
+    const targets = e.vocab.softTargets(r.answers);
+    if (r.answers.length && targets.every((t) => t === 0)) outOfVocab++;
+    examples.push({ image, tokens: ids, mask, targets });
+  }
+  return { examples, outOfVocab };
+}
