@@ -12,27 +12,41 @@
  */
 import { vl } from '../../src/dsl/index.ts';
 import { ANSWERS, CANVAS, QLEN, WORDS } from './mnist-vqa.ts';
+import { TEXT_LEN, TOKENIZER_VOCAB } from './text.ts';
 
 export const WIDTH = 64;
 
-const vit = () => vl.vit({ image: [CANVAS, CANVAS], patch: 7, width: WIDTH, depth: 2, heads: 4 });
-const textEncoder = () => vl.encoder({ vocab: WORDS.length, maxLen: QLEN, width: WIDTH, depth: 2, heads: 4 });
+/**
+ * 'native': peftgraph's own towers (pre-LN text encoder over word ids, mean pooling), as the
+ * issue-8 results were made. 'hf': the same sizes as HF families, exportable in HF layout: a ViT
+ * (erf GELU, LN eps 1e-12) and a BERT encoder (post-LN, embedding LN, token types, [CLS]
+ * pooler) reading questions through text.ts's WordPiece tokenizer.
+ */
+export type Flavor = 'native' | 'hf';
 
-export const backbone = () =>
-  vl.model({ vision: vit(), text: textEncoder(), visualPrefix: 'pooled', head: vl.classifier({ answers: ANSWERS.length, loss: 'bce' }) });
+const vit = (f: Flavor = 'native') => vl.vit({ image: [CANVAS, CANVAS], patch: 7, width: WIDTH, depth: 2, heads: 4, ...(f === 'hf' ? { act: 'gelu', eps: 1e-12 } : {}) });
+const textEncoder = (f: Flavor = 'native') =>
+  f === 'hf'
+    ? vl.encoder({ vocab: TOKENIZER_VOCAB.length, maxLen: TEXT_LEN, width: WIDTH, depth: 2, heads: 4, act: 'gelu', eps: 1e-12, norm: 'post', embedNorm: true, typeVocab: 2, pool: 'cls', padId: 0 })
+    : vl.encoder({ vocab: WORDS.length, maxLen: QLEN, width: WIDTH, depth: 2, heads: 4 });
+
+export const backbone = (f: Flavor = 'native') =>
+  vl.model({ vision: vit(f), text: textEncoder(f), visualPrefix: 'pooled', head: vl.classifier({ answers: ANSWERS.length, loss: 'bce' }) });
 
 /** Cell labels: 4 cells x (digit 0-9 or empty), multi-hot. */
 export const SCENE_LABELS = 4 * 11;
 
-export const visionPretrainModel = () =>
-  vl.model({
-    vision: vit(),
-    text: vl.encoder({ vocab: 1, maxLen: 1, width: WIDTH, depth: 1, heads: 4 }),
-    visualPrefix: 'pooled',
-    head: vl.classifier({ answers: SCENE_LABELS, loss: 'bce' }),
-  });
+export const visionPretrainModel = (f: Flavor = 'native') =>
+  f === 'hf'
+    ? vl.model({ vision: vit(f), head: vl.classifier({ answers: SCENE_LABELS, loss: 'bce' }) })
+    : vl.model({
+        vision: vit(),
+        text: vl.encoder({ vocab: 1, maxLen: 1, width: WIDTH, depth: 1, heads: 4 }),
+        visualPrefix: 'pooled',
+        head: vl.classifier({ answers: SCENE_LABELS, loss: 'bce' }),
+      });
 
 /** Question labels: family (8), digit mentioned (10), position mentioned (4), multi-hot. */
 export const QUESTION_LABELS = 8 + 10 + 4;
 
-export const textPretrainModel = () => vl.model({ text: textEncoder(), head: vl.classifier({ answers: QUESTION_LABELS, loss: 'bce' }) });
+export const textPretrainModel = (f: Flavor = 'native') => vl.model({ text: textEncoder(f), head: vl.classifier({ answers: QUESTION_LABELS, loss: 'bce' }) });

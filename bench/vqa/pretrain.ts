@@ -8,7 +8,9 @@
  *                                          # starting from vision.safetensors (two stages, as VLMs are built)
  *
  * Options: --epochs N, --n N (training examples), --batch N, --lr X, --seed N, --out FILE,
- * --from FILE (initial weights; vl defaults to checkpoints/vision.safetensors, 'none' for none).
+ * --from FILE (initial weights; vl defaults to checkpoints/vision.safetensors, 'none' for none),
+ * --flavor hf (HF families: ViT + BERT reading questions through text.ts's tokenizer; writes
+ * hf-<task>.safetensors, exported in HF layout by export-hf.ts).
  * Why two stages for vl: trained from scratch for 3000 steps, the joint model learned to count
  * (100% held-out) but barely to read digits (31% on "what digit is at ..."), which every
  * downstream question needs; the image-only stage supervises all four cells of every scene.
@@ -26,7 +28,11 @@ import type { Dataset } from '../../src/runtime/data.ts';
 import type { ModelSpec } from '../../src/dsl/spec.ts';
 import type { Gpu } from '../../src/runtime/device.ts';
 import { ANSWERS, DOWNSTREAM_FAMILIES, PRETRAIN_FAMILIES, POSITIONS, mnistVqa, type MnistVqaSet } from './mnist-vqa.ts';
-import { QUESTION_LABELS, SCENE_LABELS, backbone, textPretrainModel, visionPretrainModel } from './model.ts';
+import { QUESTION_LABELS, SCENE_LABELS, backbone, textPretrainModel, visionPretrainModel, type Flavor } from './model.ts';
+import { retokenize, writeTokenizer } from './text.ts';
+import { TextTokenizer } from '../../src/data/tokenizer.ts';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { CHECKPOINTS, loadBackbone, saveBackbone } from './weights.ts';
 
 const FAMILIES = [...PRETRAIN_FAMILIES, ...DOWNSTREAM_FAMILIES];
@@ -61,50 +67,57 @@ function questionTargets(set: MnistVqaSet, i: number): Float32Array {
   return t;
 }
 
-const TASKS: Record<string, Task> = {
-  vl: {
-    spec: backbone().spec,
-    keep: ['vision.', 'text.', 'head.'],
-    data: (split, n, seed) => mnistVqa({ split, families: PRETRAIN_FAMILIES, n, seed }),
-    score(logits, ds, n) {
-      let s = 0;
-      for (let i = 0; i < n; i++) s += ds.examples[i].targets[argmax(logits, i * ANSWERS.length, ANSWERS.length)] as number;
-      return s / n;
+function tasks(f: Flavor): Record<string, Task> {
+  // The hf flavor reads questions through the WordPiece tokenizer the export ships.
+  const tokDir = mkdtempSync(join(tmpdir(), 'mnist-vqa-tok-'));
+  writeTokenizer(tokDir);
+  const text = <T extends MnistVqaSet>(set: T): T => (f === 'hf' ? retokenize(set, TextTokenizer.fromDir(tokDir)) : set);
+  return {
+    vl: {
+      spec: backbone(f).spec,
+      keep: ['vision.', 'text.', 'head.'],
+      data: (split, n, seed) => text(mnistVqa({ split, families: PRETRAIN_FAMILIES, n, seed })),
+      score(logits, ds, n) {
+        let s = 0;
+        for (let i = 0; i < n; i++) s += ds.examples[i].targets[argmax(logits, i * ANSWERS.length, ANSWERS.length)] as number;
+        return s / n;
+      },
+      scoreName: 'VQA accuracy (pretraining families)',
+      defaults: { epochs: 2, n: 16000, lr: 1e-3, from: f === 'hf' ? 'hf-vision.safetensors' : 'vision.safetensors' },
     },
-    scoreName: 'VQA accuracy (pretraining families)',
-    defaults: { epochs: 2, n: 16000, lr: 1e-3, from: 'vision.safetensors' },
-  },
-  vision: {
-    spec: visionPretrainModel().spec,
-    keep: ['vision.'],
-    data(split, n, seed) {
-      const set = mnistVqa({ split, families: PRETRAIN_FAMILIES, n, seed });
-      return { examples: set.examples.map((e, i) => ({ image: e.image, tokens: new Int32Array(1), mask: new Float32Array([1]), targets: sceneTargets(set.scenes[i].cells) })) };
+    vision: {
+      spec: visionPretrainModel(f).spec,
+      keep: ['vision.'],
+      data(split, n, seed) {
+        const set = mnistVqa({ split, families: PRETRAIN_FAMILIES, n, seed });
+        const stub: Record<string, ArrayLike<number>> = f === 'hf' ? {} : { tokens: new Int32Array(1), mask: new Float32Array([1]) };
+        return { examples: set.examples.map((e, i) => ({ image: e.image, ...stub, targets: sceneTargets(set.scenes[i].cells) })) };
+      },
+      score(logits, ds, n) {
+        let hit = 0;
+        for (let i = 0; i < n; i++) for (let c = 0; c < 4; c++) hit += (ds.examples[i].targets[c * 11 + argmax(logits, i * SCENE_LABELS + c * 11, 11)] as number);
+        return hit / (4 * n);
+      },
+      scoreName: 'cell accuracy (digit or empty)',
+      defaults: { epochs: 4, n: 12000, lr: 1e-3 },
     },
-    score(logits, ds, n) {
-      let hit = 0;
-      for (let i = 0; i < n; i++) for (let c = 0; c < 4; c++) hit += (ds.examples[i].targets[c * 11 + argmax(logits, i * SCENE_LABELS + c * 11, 11)] as number);
-      return hit / (4 * n);
+    text: {
+      spec: textPretrainModel(f).spec,
+      keep: ['text.'],
+      data(split, n, seed) {
+        const set = text(mnistVqa({ split, families: FAMILIES, n, seed }));
+        return { examples: set.examples.map((e, i) => ({ tokens: e.tokens, mask: e.mask, targets: questionTargets(set, i) })) };
+      },
+      score(logits, ds, n) {
+        let hit = 0;
+        for (let i = 0; i < n; i++) hit += ds.examples[i].targets[argmax(logits, i * QUESTION_LABELS, 8)] as number;
+        return hit / n;
+      },
+      scoreName: 'question family accuracy',
+      defaults: { epochs: 2, n: 8000, lr: 1e-3 },
     },
-    scoreName: 'cell accuracy (digit or empty)',
-    defaults: { epochs: 4, n: 12000, lr: 1e-3 },
-  },
-  text: {
-    spec: textPretrainModel().spec,
-    keep: ['text.'],
-    data(split, n, seed) {
-      const set = mnistVqa({ split, families: FAMILIES, n, seed });
-      return { examples: set.examples.map((e, i) => ({ tokens: e.tokens, mask: e.mask, targets: questionTargets(set, i) })) };
-    },
-    score(logits, ds, n) {
-      let hit = 0;
-      for (let i = 0; i < n; i++) hit += ds.examples[i].targets[argmax(logits, i * QUESTION_LABELS, 8)] as number;
-      return hit / n;
-    },
-    scoreName: 'question family accuracy',
-    defaults: { epochs: 2, n: 8000, lr: 1e-3 },
-  },
-};
+  };
+}
 
 async function heldOut(gpu: Gpu, task: Task, weights: Record<string, Float32Array>, ds: Dataset): Promise<number> {
   const ev = await Evaluator.create(gpu, task.spec, 64);
@@ -123,11 +136,14 @@ async function heldOut(gpu: Gpu, task: Task, weights: Record<string, Float32Arra
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { epochs: { type: 'string' }, n: { type: 'string' }, batch: { type: 'string', default: '32' }, lr: { type: 'string' }, seed: { type: 'string', default: '1' }, out: { type: 'string' }, from: { type: 'string' } },
+    options: { epochs: { type: 'string' }, n: { type: 'string' }, batch: { type: 'string', default: '32' }, lr: { type: 'string' }, seed: { type: 'string', default: '1' }, out: { type: 'string' }, from: { type: 'string' }, flavor: { type: 'string', default: 'native' } },
   });
   const which = positionals[0];
-  const task = TASKS[which];
-  if (!task) throw new Error(`pretrain: unknown task '${which ?? ''}'; choose one of ${Object.keys(TASKS).join(', ')}`);
+  if (values.flavor !== 'native' && values.flavor !== 'hf') throw new Error(`pretrain: --flavor '${values.flavor}' (valid: native, hf)`);
+  const flavor = values.flavor as Flavor;
+  const all = tasks(flavor);
+  const task = all[which];
+  if (!task) throw new Error(`pretrain: unknown task '${which ?? ''}'; choose one of ${Object.keys(all).join(', ')}`);
   const seed = Number(values.seed);
   const n = Number(values.n ?? task.defaults.n);
   const cfg: TrainConfig = {
@@ -144,7 +160,7 @@ async function main(): Promise<void> {
   const from = values.from ?? task.defaults.from;
   const init = from && from !== 'none' ? loadBackbone(from.includes('/') ? from : join(CHECKPOINTS, from)).weights : undefined;
   if (init) cfg.backbone = init;
-  const out = values.out ?? join(CHECKPOINTS, `${which}.safetensors`);
+  const out = values.out ?? join(CHECKPOINTS, `${flavor === 'hf' ? 'hf-' : ''}${which}.safetensors`);
   const train_ = task.data('train', n, seed);
   const held = task.data('test', 1000, seed + 1);
   const gpu = await acquireDevice();
@@ -164,7 +180,7 @@ async function main(): Promise<void> {
     const seconds = (performance.now() - t0) / 1000;
     console.log(`held-out ${task.scoreName}: ${score.toFixed(4)} (1000 examples from test-split digits)`);
     const command = `npx tsx bench/vqa/pretrain.ts ${process.argv.slice(2).join(' ')}`.trim();
-    const count = saveBackbone(out, graph, weights, task.keep, { task: which, command, seconds: seconds.toFixed(0), steps: String(steps), heldOut: score.toFixed(4), scoreName: task.scoreName, adapter: gpu.info.description, config: { ...cfg, backbone: undefined, n, from: init ? from : 'none' } });
+    const count = saveBackbone(out, graph, weights, task.keep, { task: which, flavor, command, seconds: seconds.toFixed(0), steps: String(steps), heldOut: score.toFixed(4), scoreName: task.scoreName, adapter: gpu.info.description, config: { ...cfg, backbone: undefined, n, from: init ? from : 'none' } });
     console.log(`wrote ${count} tensors to ${out} in ${seconds.toFixed(0)} s`);
   } finally {
     gpu.destroy();

@@ -23,7 +23,10 @@ program
   .command('train')
   .description('train a spec (.ts module with a default export, or .json) on a data module')
   .argument('<spec>', 'model spec: a .ts module exporting vl.model(...), or a .json ModelSpec')
-  .requiredOption('--data <module>', 'data module exporting ({ seed }) => ({ train, dev?, test? })')
+  .requiredOption('--data <path>', 'VQA records (a .jsonl file, or a directory with train.jsonl or VQAv2 files), or a data module exporting ({ seed }) => ({ train, dev?, test? })')
+  .option('--dev <path>', 'VQA dev records (default: dev.jsonl beside train.jsonl)')
+  .option('--test <path>', 'VQA test records (default: test.jsonl beside train.jsonl)')
+  .option('--k <n>', 'draw k training and k dev records from the training pool (METHODS.md low-resource protocol)')
   .option('--epochs <n>', 'epochs', '10')
   .option('--batch <n>', 'batch size', '16')
   .option('--lr <x>', 'peak learning rate', '5e-3')
@@ -114,6 +117,20 @@ program
       ev.destroy();
       gpu.destroy();
     }
+  });
+
+program
+  .command('predict')
+  .description('answer a question about an image with a trained checkpoint: the top answers and their scores')
+  .argument('<spec>', 'model spec (.ts or .json)')
+  .requiredOption('--checkpoint <file>', 'a best/last.safetensors written by train (answers.json beside it)')
+  .requiredOption('--image <file>', 'a PNG or JPEG image')
+  .requiredOption('--question <text>', 'the question')
+  .option('--top <n>', 'how many answers to print', '5')
+  .option('--answers <file>', 'the answer list (default: answers.json beside the checkpoint)')
+  .action(async (specPath, o) => {
+    const { predict } = await import('./predict.ts');
+    for (const p of await predict(specPath, o)) console.log(`${p.score.toFixed(4)}  ${p.answer}`);
   });
 
 try {

@@ -11,9 +11,13 @@ import { curveSvg } from './plot.ts';
 import { initParams } from '../runtime/init.ts';
 import { exportMerged } from '../runtime/export.ts';
 import { formatImport, pretrainedWeights } from '../hf/import.ts';
+import { isVqaData, loadVqaData } from './vqa-data.ts';
 
 export interface TrainCliOptions {
   data: string;
+  dev?: string;
+  test?: string;
+  k?: string;
   epochs: string;
   batch: string;
   lr: string;
@@ -32,7 +36,9 @@ export interface TrainCliOptions {
 export async function trainCommand(specPath: string, o: TrainCliOptions): Promise<number> {
   const spec = await loadSpec(specPath);
   const seed = Number(o.seed);
-  const data = await loadData(o.data, seed);
+  const vqa = isVqaData(o.data) ? await loadVqaData(spec, { data: o.data, dev: o.dev, test: o.test, k: o.k === undefined ? undefined : Number(o.k), seed }) : null;
+  if (vqa) console.log(vqa.report.join('\n'));
+  const data = vqa ?? (await loadData(o.data, seed));
   const cfg: TrainConfig = {
     epochs: Number(o.epochs),
     batch: Number(o.batch),
@@ -55,6 +61,8 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
   const gpu = await acquireDevice();
   console.log(`adapter: ${gpu.info.description}${gpu.info.isSoftware ? ' (software)' : ''}`);
   mkdirSync(o.out, { recursive: true });
+  // The answer classes, in head order: predict and eval read them back.
+  if (vqa) writeFileSync(join(o.out, 'answers.json'), JSON.stringify(vqa.vocab.answers));
   const bar = new cliProgress.SingleBar(
     { format: 'epoch {epoch}/{epochs} [{bar}] {value}/{total} steps | loss {loss} | {rate} steps/s | dev acc {dev}', hideCursor: true, noTTYOutput: true, notTTYSchedule: 5000 },
     cliProgress.Presets.shades_classic,
@@ -90,7 +98,7 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
         ev.destroy();
       }
     }
-    console.log(`wrote ${o.out}/{best,last,merged}.safetensors, history.json, curve.svg`);
+    console.log(`wrote ${o.out}/{best,last,merged}.safetensors, history.json, curve.svg${vqa ? ', answers.json' : ''}`);
     return 0;
   } finally {
     bar.stop();

@@ -108,10 +108,15 @@ export class ImageProcessor {
     }
   }
 
+  /** Resize to the model's size (bilinear), rescale to [0, 1], normalize with mean = std = 0.5. */
+  static defaults(channels: number, image: [number, number], why = 'defaults'): ImageProcessor {
+    return new ImageProcessor(ProcessorConfig.parse({ size: { height: image[0], width: image[1] }, image_mean: Array(channels).fill(0.5), image_std: Array(channels).fill(0.5) }), channels, image, why);
+  }
+
   /** preprocessor_config.json of a directory; without one, the defaults sized to the model. */
   static fromDir(dir: string, channels: number, image: [number, number]): ImageProcessor {
     const path = join(dir, 'preprocessor_config.json');
-    if (!existsSync(path)) return new ImageProcessor(ProcessorConfig.parse({ size: { height: image[0], width: image[1] }, image_mean: Array(channels).fill(0.5), image_std: Array(channels).fill(0.5) }), channels, image, `${dir} (no preprocessor_config.json: defaults)`);
+    if (!existsSync(path)) return ImageProcessor.defaults(channels, image, `${dir} (no preprocessor_config.json: defaults)`);
     let raw: unknown;
     try {
       raw = JSON.parse(readFileSync(path, 'utf8'));

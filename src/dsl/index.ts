@@ -8,6 +8,7 @@
  *
  * Paths are typed (LinearPath, SublayerPath), so a misspelled insertion point fails tsc.
  */
+import { resolve } from 'node:path';
 import type { z } from 'zod';
 import {
   AdaMixSpec, AdapterSpec, BitFitSpec, CompacterSpec, DecoderSpec, EncDecSpec, EncoderSpec, LoraSpec, MixPhmSpec, RedundancySpec, VitSpec,
@@ -36,6 +37,12 @@ export class ModelBuilder {
     return new ModelBuilder({ ...this.input, regularizers: [...(this.input.regularizers ?? []), { ...r, kind: 'redundancy' }] });
   }
 
+  /** Directories of the tokenizer (tokenizer.json) and image processor (preprocessor_config.json), when not the towers' own. */
+  inputs(o: { tokenizer?: string; processor?: string }): ModelBuilder {
+    const abs = Object.fromEntries(Object.entries(o).map(([k, v]) => [k, v && resolve(v)]));
+    return new ModelBuilder({ ...this.input, inputs: { ...(this.input.inputs ?? {}), ...abs } });
+  }
+
   /** The validated spec (plain data; JSON round-trips). */
   get spec(): ModelSpec {
     return parseSpec(this.input);
@@ -47,7 +54,7 @@ export class ModelBuilder {
 }
 
 export const vl = {
-  model: (m: Omit<ModelSpecInput, 'insertions' | 'freeze' | 'regularizers'>) => new ModelBuilder(m),
+  model: (m: Omit<ModelSpecInput, 'insertions' | 'freeze' | 'regularizers' | 'inputs'>) => new ModelBuilder(m),
   vit: (o: In<typeof VitSpec>) => VitSpec.parse({ kind: 'vit', ...o }),
   encoder: (o: In<typeof EncoderSpec>) => EncoderSpec.parse({ kind: 'encoder', ...o }),
   encdec: (o: In<typeof EncDecSpec>) => EncDecSpec.parse({ kind: 'encdec', ...o }),

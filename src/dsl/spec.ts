@@ -206,6 +206,12 @@ export const ModelSpec = z
     insertions: z.array(PeftSpec).default([]),
     regularizers: z.array(RedundancySpec).default([]),
     dropout: z.number().min(0).max(1).default(0),
+    /**
+     * Where raw inputs are turned into tensors: a directory with tokenizer.json (questions) and
+     * one with preprocessor_config.json (images). Default: the text and vision towers'
+     * pretrained directories.
+     */
+    inputs: z.object({ tokenizer: z.string().min(1).optional(), processor: z.string().min(1).optional() }).default({}),
   })
   .superRefine((s, ctx) => {
     const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });

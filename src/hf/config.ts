@@ -22,7 +22,7 @@ export interface TextOptions {
 
 const ACTS: Record<string, Activation> = { gelu: 'gelu', gelu_new: 'gelu_tanh', gelu_pytorch_tanh: 'gelu_tanh', quick_gelu: 'quick_gelu', relu: 'relu' };
 
-type Raw = Record<string, unknown>;
+export type Raw = Record<string, unknown>;
 
 function readConfig(dir: string): Raw {
   const path = join(dir, 'config.json');
@@ -234,11 +234,8 @@ function modelType(path: string, c: Raw, valid: string[], other: string[], role:
   throw new PretrainedError(`${path}: model_type '${t}' is not a supported ${role} tower (supported: ${valid.join(', ')})${hint}`);
 }
 
-/** A vision tower spec from an HF-layout directory (ViT, or CLIP's vision tower). */
-export function visionFromDir(where: string): VisionTower {
-  const dir = resolve(where);
-  const path = join(dir, 'config.json');
-  const c = readConfig(dir);
+/** A vision tower spec from a config object (`path` names it in errors, `dir` is recorded). */
+export function visionFromConfig(c: Raw, path: string, dir: string): VisionTower {
   const t = modelType(path, c, VISION_TYPES, TEXT_TYPES, 'vision');
   if (t === 'vit') return vitFrom(path, c, 'vit', dir);
   // A full CLIP checkpoint nests the vision tower's config.
@@ -246,14 +243,22 @@ export function visionFromDir(where: string): VisionTower {
   return vitFrom(path, vc, 'clip_vision', dir);
 }
 
-/** A text tower spec from an HF-layout directory (BERT, RoBERTa, GPT-2, T5). */
-export function textFromDir(where: string, o: TextOptions = {}): TextTower {
-  const dir = resolve(where);
-  const path = join(dir, 'config.json');
-  const c = readConfig(dir);
+/** A text tower spec from a config object. */
+export function textFromConfig(c: Raw, path: string, dir: string, o: TextOptions = {}): TextTower {
   const t = modelType(path, c, TEXT_TYPES, VISION_TYPES, 'text');
   if (t === 'bert' || t === 'roberta') return bertFrom(path, c, t, dir, o);
   if (t === 'gpt2') return gpt2From(path, c, dir, o);
   return t5From(path, c, dir, o);
 }
 
+/** A vision tower spec from an HF-layout directory (ViT, or CLIP's vision tower). */
+export function visionFromDir(where: string): VisionTower {
+  const dir = resolve(where);
+  return visionFromConfig(readConfig(dir), join(dir, 'config.json'), dir);
+}
+
+/** A text tower spec from an HF-layout directory (BERT, RoBERTa, GPT-2, T5). */
+export function textFromDir(where: string, o: TextOptions = {}): TextTower {
+  const dir = resolve(where);
+  return textFromConfig(readConfig(dir), join(dir, 'config.json'), dir, o);
+}

@@ -14,7 +14,7 @@ import type { Graph } from '../compiler/ir/graph.ts';
 import { methodOf } from '../compiler/params-report.ts';
 import type { Family, ModelSpec } from '../dsl/spec.ts';
 import { FLOAT_DTYPES, SafetensorsFile } from '../runtime/safetensors.ts';
-import { TABLES, type FamilyTable, type NameRule, type Transform } from './names.ts';
+import { TABLES, ruleApplies, type FamilyTable, type NameRule, type Transform } from './names.ts';
 import { PretrainedError } from './errors.ts';
 
 export { PretrainedError };
@@ -132,16 +132,16 @@ function checkpointFiles(dir: string): { files: string[]; keyFile?: Map<string, 
 }
 
 /** The towers of a spec that name a pretrained directory. */
-export function pretrainedTowers(spec: ModelSpec): { tower: string; dir: string; family: Family }[] {
-  const out: { tower: string; dir: string; family: Family }[] = [];
-  if (spec.vision?.pretrained) out.push({ tower: 'vision', ...spec.vision.pretrained });
-  if (spec.text?.pretrained) out.push({ tower: 'text', ...spec.text.pretrained });
+export function pretrainedTowers(spec: ModelSpec) {
+  const out: { tower: 'vision' | 'text'; spec: NonNullable<ModelSpec['vision'] | ModelSpec['text']>; dir: string; family: Family }[] = [];
+  if (spec.vision?.pretrained) out.push({ tower: 'vision', spec: spec.vision, ...spec.vision.pretrained });
+  if (spec.text?.pretrained) out.push({ tower: 'text', spec: spec.text, ...spec.text.pretrained });
   return out;
 }
 
-function planTower(tower: string, dir: string, family: Family, params: ReturnType<Graph['params']>): TowerImport {
+function planTower(tower: string, spec: { kind: string; gated?: boolean }, dir: string, family: Family, params: ReturnType<Graph['params']>): TowerImport {
   const table = TABLES[family];
-  const rules = compile(table);
+  const rules = compile(table).filter((r) => ruleApplies(r, spec));
   const { files, keyFile } = checkpointFiles(dir);
   const headers = files.map((f) => SafetensorsFile.open(join(dir, f)));
   try {
@@ -216,7 +216,7 @@ function planTower(tower: string, dir: string, family: Family, params: ReturnTyp
 /** Maps every pretrained tower of `spec` onto `graph`'s params, from the checkpoint headers. */
 export function planImport(spec: ModelSpec, graph: Graph): TowerImport[] {
   const params = graph.params();
-  return pretrainedTowers(spec).map(({ tower, dir, family }) => planTower(tower, dir, family, params));
+  return pretrainedTowers(spec).map(({ tower, spec: t, dir, family }) => planTower(tower, t, dir, family, params));
 }
 
 /** Reads the planned tensors (one at a time) into f32 arrays in the model's layout. */

@@ -19,11 +19,22 @@ export interface NameRule {
   ours: string;
   t: Transform;
   tied?: boolean;
+  /** For 'reshape': HF's shape from ours (export needs it): a leading 1 added, or only the last axis kept. */
+  hfShape?: 'lead1' | 'last';
+  /** Only for gated (T5 v1.1: wi_0, wi_1) or plain (v1.0: wi) feed-forward layers. */
+  only?: 'gated' | 'plain';
+}
+
+/** Whether a rule belongs to this tower's variant of the family. */
+export function ruleApplies(r: NameRule, tower: { kind: string; gated?: boolean }): boolean {
+  return !r.only || (r.only === 'gated') === !!tower.gated;
 }
 
 export interface FamilyTable {
   /** Base-model prefixes task checkpoints carry (`vit.` in ViTForImageClassification, ...). */
   prefixes: string[];
+  /** The prefix the base model class itself saves (CLIPVisionModel: `vision_model.`). */
+  savePrefix: string;
   /** Where the family's params live in a peftgraph model. */
   namespaces: string[];
   rules: NameRule[];
@@ -32,6 +43,7 @@ export interface FamilyTable {
 }
 
 const rule = (hf: string, ours: string, t: Transform = 'none', tied = false): NameRule => ({ hf, ours, t, ...(tied ? { tied } : {}) });
+const reshape = (hf: string, ours: string, hfShape: 'lead1' | 'last'): NameRule => ({ hf, ours, t: 'reshape', hfShape });
 /** nn.Linear weight (transposed) and bias. */
 const linear = (hf: string, ours: string): NameRule[] => [rule(`${hf}.weight`, `${ours}.W`, 'T'), rule(`${hf}.bias`, `${ours}.b`)];
 /** GPT-2's Conv1D: already [in, out]. */
@@ -64,6 +76,7 @@ const bertLayer = (hf: string, ours: string): NameRule[] => [
 
 const bertTable = (prefix: string): FamilyTable => ({
   prefixes: [prefix],
+  savePrefix: '',
   namespaces: ['text.'],
   rules: [
     rule('embeddings.word_embeddings.weight', 'text.embed.tok'),
@@ -79,9 +92,9 @@ const bertTable = (prefix: string): FamilyTable => ({
 const t5Attention = (hf: string, ours: string): NameRule[] => ['q', 'k', 'v', 'o'].map((p) => weightOnly(`${hf}.${p}`, `${ours}.${p}`));
 /** T5 v1.0 has one `wi`; v1.1 (gated) has `wi_0` (activated) and `wi_1` (linear). */
 const t5Ffn = (hf: string, ours: string): NameRule[] => [
-  weightOnly(`${hf}.DenseReluDense.wi`, `${ours}.ffn.up`),
-  weightOnly(`${hf}.DenseReluDense.wi_0`, `${ours}.ffn.gate`),
-  weightOnly(`${hf}.DenseReluDense.wi_1`, `${ours}.ffn.up`),
+  { ...weightOnly(`${hf}.DenseReluDense.wi`, `${ours}.ffn.up`), only: 'plain' },
+  { ...weightOnly(`${hf}.DenseReluDense.wi_0`, `${ours}.ffn.gate`), only: 'gated' },
+  { ...weightOnly(`${hf}.DenseReluDense.wi_1`, `${ours}.ffn.up`), only: 'gated' },
   weightOnly(`${hf}.DenseReluDense.wo`, `${ours}.ffn.down`),
 ];
 const rms = (hf: string, ours: string): NameRule => rule(`${hf}.weight`, `${ours}.g`);
@@ -89,10 +102,11 @@ const rms = (hf: string, ours: string): NameRule => rule(`${hf}.weight`, `${ours
 export const TABLES: Record<Family, FamilyTable> = {
   vit: {
     prefixes: ['vit.'],
+    savePrefix: '',
     namespaces: ['vision.'],
     rules: [
       rule('embeddings.cls_token', 'vision.cls'),
-      rule('embeddings.position_embeddings', 'vision.pos', 'reshape'),
+      reshape('embeddings.position_embeddings', 'vision.pos', 'lead1'),
       rule('embeddings.patch_embeddings.projection.weight', 'vision.patch.W', 'conv'),
       rule('embeddings.patch_embeddings.projection.bias', 'vision.patch.b'),
       ...vitLayer('encoder.layer.{i}', 'vision.layers.{i}'),
@@ -103,9 +117,10 @@ export const TABLES: Record<Family, FamilyTable> = {
   },
   clip_vision: {
     prefixes: ['vision_model.'],
+    savePrefix: 'vision_model.',
     namespaces: ['vision.'],
     rules: [
-      rule('embeddings.class_embedding', 'vision.cls', 'reshape'),
+      reshape('embeddings.class_embedding', 'vision.cls', 'last'),
       rule('embeddings.patch_embedding.weight', 'vision.patch.W', 'conv'),
       rule('embeddings.position_embedding.weight', 'vision.pos'),
       ...layerNorm('pre_layrnorm', 'vision.ln_pre'),
@@ -125,6 +140,7 @@ export const TABLES: Record<Family, FamilyTable> = {
   roberta: bertTable('roberta.'),
   gpt2: {
     prefixes: ['transformer.'],
+    savePrefix: '',
     namespaces: ['text.'],
     rules: [
       rule('wte.weight', 'text.embed.tok'),
@@ -142,6 +158,7 @@ export const TABLES: Record<Family, FamilyTable> = {
   },
   t5: {
     prefixes: [],
+    savePrefix: '',
     namespaces: ['shared.', 'encoder.', 'decoder.'],
     rules: [
       rule('shared.weight', 'shared.embed'),

@@ -1,0 +1,73 @@
+/**
+ * VQA files straight to training data, for `peftgraph train --data <file.jsonl | dir>`: records
+ * read, the k-shot draw (METHODS.md) when asked, the answer vocabulary from the whole training
+ * pool, and tensors through the spec's tokenizer and image processor, with a report of what was
+ * truncated or has no answer class.
+ */
+import { AnswerVocab } from '../data/answers.ts';
+import { processorFor, tokenizerFor } from '../data/encoders.ts';
+import { DataError } from '../data/errors.ts';
+import { kShot, readVqa, toDataset, type VqaRecord } from '../data/vqa.ts';
+import type { ModelSpec } from '../dsl/spec.ts';
+import type { Dataset } from '../runtime/data.ts';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface VqaDataOptions {
+  data: string;
+  dev?: string;
+  test?: string;
+  /** Draw k training and k dev records from the training pool with the seed. */
+  k?: number;
+  seed: number;
+}
+
+export interface VqaData {
+  train: Dataset;
+  dev?: Dataset;
+  test?: Dataset;
+  vocab: AnswerVocab;
+  report: string[];
+}
+
+/** A data argument names VQA files (rather than a data module) when it is .jsonl or a directory. */
+export function isVqaData(path: string): boolean {
+  return path.endsWith('.jsonl') || (existsSync(path) && statSync(path).isDirectory());
+}
+
+/** A split next to the training data: dev.jsonl / test.jsonl in its directory, if present. */
+function sibling(data: string, split: string): string | undefined {
+  return existsSync(data) && statSync(data).isDirectory() && existsSync(join(data, `${split}.jsonl`)) ? data : undefined;
+}
+
+export async function loadVqaData(spec: ModelSpec, o: VqaDataOptions): Promise<VqaData> {
+  if (spec.head.kind !== 'classifier') throw new DataError(`VQA files train a classifier head; this spec's head is '${spec.head.kind}'`);
+  const answers = spec.head.answers;
+  const pool = readVqa(o.data, 'train');
+  let train: VqaRecord[] = pool;
+  let dev: VqaRecord[] | undefined = o.dev ? readVqa(o.dev, 'dev') : sibling(o.data, 'dev') ? readVqa(o.data, 'dev') : undefined;
+  if (o.k !== undefined) {
+    if (dev) throw new DataError('--k draws the dev set from the training pool (METHODS.md); drop --dev or --k');
+    ({ train, dev } = kShot(pool, o.k, o.seed));
+  }
+  const testPath = o.test ?? sibling(o.data, 'test');
+  const test = testPath ? readVqa(testPath, 'test') : undefined;
+  // The answer classes come from the whole pool, as VQA answer vocabularies do, not from a k-shot draw.
+  const vocab = AnswerVocab.fromAnswers(pool.map((r) => r.answers), answers);
+  const report = [`answers: ${vocab.size} classes from ${pool.length} training records${vocab.size < answers ? ` (the head has ${answers}; the other ${answers - vocab.size} never occur)` : ''}`];
+  const padded = vocab.size < answers ? new AnswerVocab([...vocab.answers, ...Array.from({ length: answers - vocab.size }, (_, i) => `<unused ${i}>`)]) : vocab;
+  const tokenizer = tokenizerFor(spec);
+  const processor = processorFor(spec);
+  const maxLen = spec.text!.maxLen;
+  const sets: Record<string, Dataset> = {};
+  for (const [name, records] of Object.entries({ train, dev, test })) {
+    if (!records) continue;
+    const before = tokenizer.counts.truncated;
+    const ds = await toDataset(records, { tokenizer, processor, vocab: padded, maxLen });
+    const cut = tokenizer.counts.truncated - before;
+    report.push(`${name}: ${records.length} records${cut ? `, ${cut} questions truncated to ${maxLen} tokens` : ''}${ds.outOfVocab ? `, ${ds.outOfVocab} with no answer among the classes (target all zero)` : ''}`);
+    sets[name] = ds;
+  }
+  report.push(`inputs: questions by ${tokenizer.source}, images by ${processor.source}`);
+  return { train: sets.train, dev: sets.dev, test: sets.test, vocab: padded, report };
+}
