@@ -150,6 +150,8 @@ export interface MnistVqaSet extends Dataset {
   examples: MnistVqaExample[];
   scenes: Scene[];
   questions: Question[];
+  /** The ten annotators' answers to each question. */
+  annotations: string[][];
 }
 
 export function mnistVqa(o: MnistVqaOptions): MnistVqaSet {
@@ -158,6 +160,7 @@ export function mnistVqa(o: MnistVqaOptions): MnistVqaSet {
   const examples: MnistVqaExample[] = [];
   const scenes: Scene[] = [];
   const questions: Question[] = [];
+  const annotations: string[][] = [];
   while (examples.length < o.n) {
     const cells = [0, 1, 2, 3].map(() => (r() < (o.empty ?? 0.25) ? -1 : Math.floor(r() * 10)));
     const sampleIds = cells.map((d) => {
@@ -179,6 +182,7 @@ export function mnistVqa(o: MnistVqaOptions): MnistVqaSet {
     examples.push({ image: render(scene), tokens, mask, targets: softTargets(annotators, ANSWERS.length) });
     scenes.push(scene);
     questions.push(q);
+    annotations.push(annotators.map((a) => ANSWERS[a]));
   }
-  return { examples, scenes, questions };
+  return { examples, scenes, questions, annotations };
 }

@@ -1,6 +1,6 @@
 /** `peftgraph train`: compile a spec, train it with progress, write checkpoints, history and a curve. */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { acquireDevice } from '../runtime/device.ts';
 import { Evaluator, train, type TrainConfig } from '../runtime/trainer.ts';
@@ -12,6 +12,8 @@ import { initParams } from '../runtime/init.ts';
 import { exportMerged } from '../runtime/export.ts';
 import { formatImport, pretrainedWeights } from '../hf/import.ts';
 import { isVqaData, loadVqaData } from './vqa-data.ts';
+import { answerScores } from './predict.ts';
+import { normalizeAnswer } from '../data/answers.ts';
 
 export interface TrainCliOptions {
   data: string;
@@ -94,6 +96,18 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
         const t = await ev.evaluate(data.test);
         console.log(`test: VQA accuracy ${t.accuracy.toFixed(4)}, exact match ${t.exactMatch.toFixed(4)}, loss ${t.loss.toFixed(4)} (${data.test.examples.length} examples)`);
         writeFileSync(join(o.out, 'test.json'), JSON.stringify(t, null, 1));
+        if (vqa?.testRecords && spec.head.kind === 'classifier') {
+          const loss = spec.head.loss;
+          const shown = { examples: data.test.examples.slice(0, 4) };
+          for await (const { out, start, valid } of ev.batches(shown, ['logits'])) {
+            for (let i = 0; i < valid; i++) {
+              const rec = vqa.testRecords[start + i];
+              const scores = answerScores(Array.from(out.logits).slice(i * vqa.vocab.size, (i + 1) * vqa.vocab.size), loss);
+              const best = scores.indexOf(Math.max(...scores));
+              console.log(`  ${basename(rec.image)}: "${rec.question}" -> ${vqa.vocab.answers[best]} (${scores[best].toFixed(2)}); annotators: ${majority(rec.answers.map(normalizeAnswer))}`);
+            }
+          }
+        }
       } finally {
         ev.destroy();
       }
@@ -104,4 +118,11 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
     bar.stop();
     gpu.destroy();
   }
+}
+
+/** "7 x8, 6 x2": the annotators' answers by how many gave them. */
+function majority(answers: string[]): string {
+  const n = new Map<string, number>();
+  for (const a of answers) n.set(a, (n.get(a) ?? 0) + 1);
+  return [...n].sort((a, b) => b[1] - a[1]).map(([a, k]) => `${a} x${k}`).join(', ');
 }

@@ -28,6 +28,8 @@ export interface VqaData {
   test?: Dataset;
   vocab: AnswerVocab;
   report: string[];
+  /** The test records, in the test set's order (questions and answers to show beside predictions). */
+  testRecords?: VqaRecord[];
 }
 
 /** A data argument names VQA files (rather than a data module) when it is .jsonl or a directory. */
@@ -45,11 +47,12 @@ export async function loadVqaData(spec: ModelSpec, o: VqaDataOptions): Promise<V
   const answers = spec.head.answers;
   const pool = readVqa(o.data, 'train');
   let train: VqaRecord[] = pool;
-  let dev: VqaRecord[] | undefined = o.dev ? readVqa(o.dev, 'dev') : sibling(o.data, 'dev') ? readVqa(o.data, 'dev') : undefined;
+  let dev: VqaRecord[] | undefined;
   if (o.k !== undefined) {
-    if (dev) throw new DataError('--k draws the dev set from the training pool (METHODS.md); drop --dev or --k');
+    // METHODS.md: the dev set is k more records of the training pool (a dev.jsonl beside it is not used).
+    if (o.dev) throw new DataError('--k draws the dev set from the training pool (METHODS.md); drop --dev or --k');
     ({ train, dev } = kShot(pool, o.k, o.seed));
-  }
+  } else dev = o.dev ? readVqa(o.dev, 'dev') : sibling(o.data, 'dev') ? readVqa(o.data, 'dev') : undefined;
   const testPath = o.test ?? sibling(o.data, 'test');
   const test = testPath ? readVqa(testPath, 'test') : undefined;
   // The answer classes come from the whole pool, as VQA answer vocabularies do, not from a k-shot draw.
@@ -69,5 +72,5 @@ export async function loadVqaData(spec: ModelSpec, o: VqaDataOptions): Promise<V
     sets[name] = ds;
   }
   report.push(`inputs: questions by ${tokenizer.source}, images by ${processor.source}`);
-  return { train: sets.train, dev: sets.dev, test: sets.test, vocab: padded, report };
+  return { train: sets.train, dev: sets.dev, test: sets.test, vocab: padded, report, testRecords: test };
 }

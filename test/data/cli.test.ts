@@ -1,0 +1,49 @@
+/**
+ * The user's path with no code of their own: `peftgraph train <spec> --data <dir>` on HF-layout
+ * towers, a tokenizer.json, PNG files and JSONL splits (the shipped example), then
+ * `peftgraph predict`; and bad records ending in one clear line, not a stack trace.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const cli = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, 'bin', 'peftgraph.mjs'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
+
+describe('train and predict from VQA files', () => {
+  const out = mkdtempSync(join(tmpdir(), 'peftgraph-cli-'));
+
+  it('trains the example spec on a k-shot draw of examples/mnist-vqa and writes the answer list', () => {
+    const r = cli('train', 'examples/mnist-vqa.spec.ts', '--data', 'examples/mnist-vqa', '--k', '16', '--epochs', '2', '--batch', '8', '--out', out);
+    expect(r.status, r.stderr + r.stdout).toBe(0);
+    expect(r.stdout).toMatch(/answers: 25 classes from 400 training records/);
+    expect(r.stdout).toMatch(/train: 16 records\ndev: 16 records\ntest: 200 records/);
+    expect(r.stdout).toMatch(/vision: vit from .*mnist-vqa\/vit \(model\.safetensors\): 40 tensors loaded/);
+    expect(r.stdout).toMatch(/mixphm +\d[\d,]* +trainable/);
+    expect(r.stdout).toMatch(/test: VQA accuracy 0\.\d+/);
+    expect(r.stdout).toMatch(/test-0000\.png: "which position holds the largest digit\?" -> .+ \(0\.\d\d\); annotators: bottom right x8/);
+    for (const f of ['best.safetensors', 'merged.safetensors', 'answers.json', 'curve.svg']) expect(existsSync(join(out, f)), f).toBe(true);
+    expect(JSON.parse(readFileSync(join(out, 'answers.json'), 'utf8'))).toHaveLength(27);
+  });
+
+  it('predicts the top answers for an image and a question', () => {
+    const r = cli('predict', 'examples/mnist-vqa.spec.ts', '--checkpoint', join(out, 'best.safetensors'), '--image', 'examples/mnist-vqa/images/test-0001.png', '--question', 'is the sum of all digits even?', '--top', '3');
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split('\n').filter((l) => /^\d\.\d{4} {2}/.test(l));
+    expect(lines).toHaveLength(3);
+    const scores = lines.map((l) => Number(l.slice(0, 6)));
+    expect([...scores].sort((a, b) => b - a)).toEqual(scores);
+    const answers = JSON.parse(readFileSync(join(out, 'answers.json'), 'utf8'));
+    for (const l of lines) expect(answers).toContain(l.slice(8));
+  });
+
+  it('a bad record is one line naming the file and line, exit 1', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'peftgraph-bad-'));
+    writeFileSync(join(dir, 'train.jsonl'), '{"image": "missing.png", "question": "q?", "answers": ["1"]}\n');
+    const r = cli('train', 'examples/mnist-vqa.spec.ts', '--data', dir, '--epochs', '1', '--out', join(dir, 'run'));
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim()).toMatch(/^peftgraph: .*train\.jsonl:1: image .*missing\.png does not exist$/);
+  });
+});
