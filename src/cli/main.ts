@@ -21,7 +21,7 @@ program
 
 program
   .command('train')
-  .description('train a spec (.ts module with a default export, or .json) on a data module')
+  .description('train a spec (.ts module with a default export, or .json) on VQA files or a data module')
   .argument('<spec>', 'model spec: a .ts module exporting vl.model(...), or a .json ModelSpec')
   .requiredOption('--data <path>', 'VQA records (a .jsonl file, or a directory with train.jsonl or VQAv2 files), or a data module exporting ({ seed }) => ({ train, dev?, test? })')
   .option('--dev <path>', 'VQA dev records (default: dev.jsonl beside train.jsonl)')
@@ -88,29 +88,39 @@ program
   .command('eval')
   .description('evaluate a checkpoint on a data split (VQA accuracy, exact match, loss)')
   .argument('<spec>', 'model spec (.ts or .json)')
-  .requiredOption('--data <module>', 'data module')
+  .requiredOption('--data <path>', 'VQA records (.jsonl, or a directory with <split>.jsonl or VQAv2 files), or a data module')
   .requiredOption('--checkpoint <file>', 'a best/last.safetensors written by train')
   .option('--split <name>', 'train | dev | test', 'test')
   .option('--batch <n>', 'batch size', '16')
-  .option('--seed <n>', 'seed the data module and the frozen init were made with', '42')
+  .option('--seed <n>', "seed of the frozen init and the data module (default: the checkpoint's)")
+  .option('--answers <file>', 'VQA files: the answer list (default: answers.json beside the checkpoint)')
   .action(async (specPath, o) => {
     const { acquireDevice } = await import('../runtime/device.ts');
     const { Evaluator } = await import('../runtime/trainer.ts');
     const { loadCheckpoint } = await import('../runtime/checkpoint.ts');
     const { initParams } = await import('../runtime/init.ts');
     const { lowerModel } = await import('../compiler/lower/index.ts');
-    const spec = await loadSpec(specPath);
-    const data = await loadData(o.data, Number(o.seed));
-    const split = data[o.split as 'train' | 'dev' | 'test'];
-    if (!split) throw new Error(`data module has no '${o.split}' split`);
     const { pretrainedWeights } = await import('../hf/import.ts');
+    const { isVqaData, loadVqaSplit } = await import('./vqa-data.ts');
+    const { readFileSync } = await import('node:fs');
+    const { dirname, join } = await import('node:path');
+    const spec = await loadSpec(specPath);
     const graph = lowerModel(spec, { batch: Number(o.batch), mode: 'train' }).graph;
     const ck = loadCheckpoint(o.checkpoint, graph);
+    const seed = Number(o.seed ?? (ck.meta.config as { seed?: number } | undefined)?.seed ?? 42);
+    let split;
+    if (isVqaData(o.data)) {
+      const answers = JSON.parse(readFileSync(o.answers ?? join(dirname(o.checkpoint), 'answers.json'), 'utf8'));
+      split = await loadVqaSplit(spec, o.data, o.split, answers);
+    } else {
+      split = (await loadData(o.data, seed))[o.split as 'train' | 'dev' | 'test'];
+      if (!split) throw new Error(`data module has no '${o.split}' split`);
+    }
     const pre = pretrainedWeights(spec, graph);
     const gpu = await acquireDevice();
     const ev = await Evaluator.create(gpu, spec, Number(o.batch));
     try {
-      ev.setWeights({ ...initParams(graph, Number(o.seed), new Set(Object.keys(pre.weights))), ...pre.weights, ...ck.params });
+      ev.setWeights({ ...initParams(graph, seed, new Set(Object.keys(pre.weights))), ...pre.weights, ...ck.params });
       const r = await ev.evaluate(split);
       console.log(`${o.split}: VQA accuracy ${r.accuracy.toFixed(4)}, exact match ${r.exactMatch.toFixed(4)}, loss ${r.loss.toFixed(4)} (${split.examples.length} examples)`);
     } finally {

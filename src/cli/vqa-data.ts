@@ -74,3 +74,9 @@ export async function loadVqaData(spec: ModelSpec, o: VqaDataOptions): Promise<V
   report.push(`inputs: questions by ${tokenizer.source}, images by ${processor.source}`);
   return { train: sets.train, dev: sets.dev, test: sets.test, vocab: padded, report, testRecords: test };
 }
+
+/** One split of VQA files for evaluation, scored against the answer classes a training run wrote. */
+export async function loadVqaSplit(spec: ModelSpec, path: string, split: string, answers: string[]): Promise<Dataset> {
+  if (spec.head.kind !== 'classifier' || answers.length !== spec.head.answers) throw new DataError(`the answer list has ${answers.length} answers; the spec's head needs ${spec.head.kind === 'classifier' ? spec.head.answers : 'a classifier'}`);
+  return toDataset(readVqa(path, split), { tokenizer: tokenizerFor(spec), processor: processorFor(spec), vocab: new AnswerVocab(answers), maxLen: spec.text!.maxLen });
+}

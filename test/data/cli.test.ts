@@ -39,6 +39,15 @@ describe('train and predict from VQA files', () => {
     for (const l of lines) expect(answers).toContain(l.slice(8));
   });
 
+  it('evaluates the checkpoint on the test split of the VQA files with the answers it was trained on', () => {
+    const r = cli('eval', 'examples/mnist-vqa.spec.ts', '--data', 'examples/mnist-vqa', '--checkpoint', join(out, 'best.safetensors'), '--split', 'test');
+    expect(r.status, r.stderr).toBe(0);
+    const train = readFileSync(join(out, 'test.json'), 'utf8');
+    const acc = Number(/"accuracy": ([\d.]+)/.exec(train)![1]);
+    // The same weights, data and answers as train's own test evaluation.
+    expect(r.stdout).toContain(`test: VQA accuracy ${acc.toFixed(4)}`);
+  });
+
   it('a bad record is one line naming the file and line, exit 1', () => {
     const dir = mkdtempSync(join(tmpdir(), 'peftgraph-bad-'));
     writeFileSync(join(dir, 'train.jsonl'), '{"image": "missing.png", "question": "q?", "answers": ["1"]}\n');
