@@ -121,7 +121,7 @@ program
     const ev = await Evaluator.create(gpu, spec, Number(o.batch));
     try {
       ev.setWeights({ ...initParams(graph, seed, new Set(Object.keys(pre.weights))), ...pre.weights, ...ck.params });
-      const r = await ev.evaluate(split);
+      const r = await ev.evaluate(split, o.split);
       console.log(`${o.split}: VQA accuracy ${r.accuracy.toFixed(4)}, exact match ${r.exactMatch.toFixed(4)}, loss ${r.loss.toFixed(4)} (${split.examples.length} examples)`);
     } finally {
       ev.destroy();

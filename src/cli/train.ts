@@ -93,7 +93,7 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
       const ev = await Evaluator.create(gpu, spec, cfg.batch, cfg.plan);
       try {
         ev.setWeights({ ...frozen, ...res.bestWeights });
-        const t = await ev.evaluate(data.test);
+        const t = await ev.evaluate(data.test, 'test');
         console.log(`test: VQA accuracy ${t.accuracy.toFixed(4)}, exact match ${t.exactMatch.toFixed(4)}, loss ${t.loss.toFixed(4)} (${data.test.examples.length} examples)`);
         writeFileSync(join(o.out, 'test.json'), JSON.stringify(t, null, 1));
         if (vqa?.testRecords && spec.head.kind === 'classifier') {

@@ -7,7 +7,8 @@ import { lowerModel } from '../compiler/lower/index.ts';
 import type { ModelSpec } from '../dsl/spec.ts';
 import type { OptimizerConfig } from '../compiler/optimizer.ts';
 import { compilePlan, type PlanOptions } from '../compiler/plan.ts';
-import type { ParamInfo } from '../compiler/ir/graph.ts';
+import type { Graph, ParamInfo } from '../compiler/ir/graph.ts';
+import { validateDataset } from './validate.ts';
 import type { Gpu } from './device.ts';
 import { Executor } from './executor.ts';
 import { profileOf } from './profile.ts';
@@ -74,12 +75,14 @@ export class Evaluator {
     readonly ex: Executor,
     readonly batch: number,
     readonly answers: number,
+    private readonly graph: Graph,
+    private readonly spec: ModelSpec,
   ) {}
 
   static async create(gpu: Gpu, spec: ModelSpec, batch: number, plan?: PlanOptions): Promise<Evaluator> {
     const { graph } = lowerModel(spec, { batch, mode: 'infer' });
     const ex = await Executor.create(gpu, compilePlan(graph, profileOf(gpu), plan));
-    return new Evaluator(ex, batch, spec.head.kind === 'classifier' ? spec.head.answers : 0);
+    return new Evaluator(ex, batch, spec.head.kind === 'classifier' ? spec.head.answers : 0, graph, spec);
   }
 
   setWeights(w: Record<string, ArrayLike<number>>): void {
@@ -96,7 +99,8 @@ export class Evaluator {
     }
   }
 
-  async evaluate(ds: Dataset): Promise<{ loss: number; accuracy: number; exactMatch: number }> {
+  async evaluate(ds: Dataset, split = 'eval'): Promise<{ loss: number; accuracy: number; exactMatch: number }> {
+    validateDataset(split, ds, this.graph, this.spec);
     let loss = 0, acc = 0, em = 0, n = 0;
     for await (const { out, inputs, valid } of this.batches(ds, ['logits', 'loss_task'])) {
       const t = inputs.targets;
@@ -115,6 +119,9 @@ export class Evaluator {
 
 export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; dev?: Dataset }, cfg: TrainConfig, events: TrainEvents = {}): Promise<TrainResult> {
   const { graph } = lowerModel(spec, { batch: cfg.batch, mode: 'train' });
+  // Every example checked against the model's inputs before any GPU work.
+  validateDataset('train', data.train, graph, spec);
+  if (data.dev) validateDataset('dev', data.dev, graph, spec);
   const stepsPerEpoch = Math.floor(data.train.examples.length / cfg.batch);
   const ts = await TrainStep.compile(gpu, graph, { optimizer: cfg.optimizer, lr: cfg.lr, schedule: cfg.schedule, totalSteps: stepsPerEpoch * cfg.epochs, plan: cfg.plan });
   const evaluator = data.dev ? await Evaluator.create(gpu, spec, cfg.batch, cfg.plan) : null;
@@ -163,7 +170,7 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
       if (evaluator && ((epoch + 1) % cfg.evalEvery === 0 || last)) {
         const w = await ts.readWeights(trainable);
         evaluator.setWeights({ ...weights, ...w });
-        rec.dev = await evaluator.evaluate(data.dev!);
+        rec.dev = await evaluator.evaluate(data.dev!, 'dev');
         if (!best || rec.dev.accuracy > best.accuracy + cfg.minDelta) {
           best = { epoch, accuracy: rec.dev.accuracy };
           bestWeights = w;
