@@ -4,7 +4,7 @@
  * Writes are atomic (temp file, fsync, rename): a crash mid-save leaves the previous file.
  * Reads validate the header: its length, the JSON, dtypes, shapes and offsets against the file.
  */
-import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 
 export class CheckpointError extends Error {
   constructor(path: string, msg: string) {
@@ -109,8 +109,9 @@ function parseHeader(path: string, prefix: Buffer, fileLen: number): Header {
   const tensors = new Map<string, TensorInfo>();
   for (const [name, raw] of Object.entries(header)) {
     if (name === '__metadata__') continue;
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new CheckpointError(path, `tensor '${name}': its header entry is not an object`);
     const e = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    const size = DTYPE_BYTES[String(e?.dtype)];
+    const size = DTYPE_BYTES[String(e.dtype)];
     if (!size) throw new CheckpointError(path, `tensor '${name}' has unknown dtype ${String(e?.dtype)} (valid: ${Object.keys(DTYPE_BYTES).join(', ')})`);
     const shape = e.shape;
     const offs = e.data_offsets;
@@ -124,6 +125,13 @@ function parseHeader(path: string, prefix: Buffer, fileLen: number): Header {
     }
     tensors.set(name, { dtype: e.dtype as string, shape: shape as number[], begin: a, end: b });
   }
+  // As the safetensors reference reads: the tensors tile the data section exactly, no overlap, no gap, nothing after.
+  let at = 0;
+  for (const [name, t] of [...tensors].sort((a, b) => a[1].begin - b[1].begin || a[1].end - b[1].end)) {
+    if (t.begin !== at) throw new CheckpointError(path, `tensor '${name}' starts at data byte ${t.begin}, expected ${at} (${t.begin < at ? 'it overlaps the previous tensor' : 'a gap precedes it'})`);
+    at = t.end;
+  }
+  if (at !== dataLen) throw new CheckpointError(path, `${dataLen - at} bytes after the last tensor (the data section must hold exactly the tensors)`);
   const meta = header.__metadata__;
   if (meta !== undefined && (typeof meta !== 'object' || meta === null || Object.values(meta).some((v) => typeof v !== 'string'))) {
     throw new CheckpointError(path, '__metadata__ must map strings to strings');
@@ -175,12 +183,16 @@ export class SafetensorsFile {
   static open(path: string): SafetensorsFile {
     let fd: number;
     try {
+      // Checked before opening: opening a FIFO for reading blocks until a writer comes.
+      if (!statSync(path).isFile()) throw new Error('not a regular file');
       fd = openSync(path, 'r');
     } catch (e) {
       throw new CheckpointError(path, `cannot read: ${(e as Error).message}`);
     }
     try {
-      const size = fstatSync(fd).size;
+      const st = fstatSync(fd);
+      if (!st.isFile()) throw new CheckpointError(path, 'not a regular file');
+      const size = st.size;
       // The header is read only when its length is plausible; parseHeader explains the rest.
       const head = Buffer.alloc(Math.min(size, 8));
       readFully(fd, head, 0);
@@ -207,6 +219,7 @@ export class SafetensorsFile {
       readFully(this.fd, raw, this.dataStart + t.begin);
       toFloat32(t.dtype, raw, out);
     }
+    assertFinite(this.path, name, out);
     return out;
   }
 
@@ -232,14 +245,22 @@ export function decodeSafetensors(path: string, bytes: Buffer): SafeTensors {
     if (t.dtype !== 'F32') throw new CheckpointError(path, `tensor '${name}' has dtype ${t.dtype}; peftgraph checkpoints hold F32`);
     const copy = new Uint8Array(t.end - t.begin);
     copy.set(bytes.subarray(h.dataStart + t.begin, h.dataStart + t.end));
-    tensors.set(name, { shape: t.shape, data: new Float32Array(copy.buffer) });
+    const data = new Float32Array(copy.buffer);
+    assertFinite(path, name, data);
+    tensors.set(name, { shape: t.shape, data });
   }
   return { tensors, metadata: h.metadata };
+}
+
+/** NaN or infinite weights are refused by name: they would train or evaluate to NaN silently. */
+function assertFinite(path: string, name: string, x: Float32Array): void {
+  for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i])) throw new CheckpointError(path, `tensor '${name}' holds ${x[i]} at index ${i}`);
 }
 
 export function readSafetensors(path: string): SafeTensors {
   let bytes: Buffer;
   try {
+    if (!statSync(path).isFile()) throw new Error('not a regular file');
     bytes = readFileSync(path);
   } catch (e) {
     throw new CheckpointError(path, `cannot read: ${(e as Error).message}`);
