@@ -40,6 +40,7 @@ program
   .option('--warmup <frac>', 'warmup fraction of all steps', '0.05')
   .option('--out <dir>', 'output directory', 'runs/latest')
   .option('--resume <checkpoint>', 'resume exactly from a last.safetensors')
+  .option('--allow-mismatch', 'resume even if the frozen weights or spec differ from those the checkpoint was trained with')
   .action(async (spec, opts) => {
     process.exitCode = await trainCommand(spec, opts);
   });
@@ -94,6 +95,7 @@ program
   .option('--batch <n>', 'batch size', '16')
   .option('--seed <n>', "seed of the frozen init and the data module (default: the checkpoint's)")
   .option('--answers <file>', 'VQA files: the answer list (default: answers.json beside the checkpoint)')
+  .option('--allow-mismatch', 'evaluate even if the frozen weights or spec differ from those the checkpoint was trained with')
   .action(async (specPath, o) => {
     const { acquireDevice } = await import('../runtime/device.ts');
     const { Evaluator } = await import('../runtime/trainer.ts');
@@ -120,7 +122,10 @@ program
     const gpu = await acquireDevice();
     const ev = await Evaluator.create(gpu, spec, Number(o.batch));
     try {
-      ev.setWeights({ ...initParams(graph, seed, new Set(Object.keys(pre.weights))), ...pre.weights, ...ck.params });
+      const frozen = { ...initParams(graph, seed, new Set(Object.keys(pre.weights))), ...pre.weights };
+      const { backboneIdentity, checkIdentity } = await import('../runtime/identity.ts');
+      checkIdentity(o.checkpoint, ck.meta, spec, backboneIdentity(graph, spec, frozen, seed), !!o.allowMismatch);
+      ev.setWeights({ ...frozen, ...ck.params });
       const r = await ev.evaluate(split, o.split);
       console.log(`${o.split}: VQA accuracy ${r.accuracy.toFixed(4)}, exact match ${r.exactMatch.toFixed(4)}, loss ${r.loss.toFixed(4)} (${split.examples.length} examples)`);
     } finally {
@@ -138,6 +143,7 @@ program
   .requiredOption('--question <text>', 'the question')
   .option('--top <n>', 'how many answers to print', '5')
   .option('--answers <file>', 'the answer list (default: answers.json beside the checkpoint)')
+  .option('--allow-mismatch', 'predict even if the frozen weights or spec differ from those the checkpoint was trained with')
   .action(async (specPath, o) => {
     const { predict } = await import('./predict.ts');
     for (const p of await predict(specPath, o)) console.log(`${p.score.toFixed(4)}  ${p.answer}`);

@@ -11,6 +11,7 @@ import { processorFor, tokenizerFor } from '../data/encoders.ts';
 import { DataError } from '../data/errors.ts';
 import { pretrainedWeights } from '../hf/import.ts';
 import { loadCheckpoint } from '../runtime/checkpoint.ts';
+import { backboneIdentity, checkIdentity } from '../runtime/identity.ts';
 import { acquireDevice } from '../runtime/device.ts';
 import { initParams } from '../runtime/init.ts';
 import { Evaluator } from '../runtime/trainer.ts';
@@ -22,6 +23,7 @@ export interface PredictOptions {
   question: string;
   top: string;
   answers?: string;
+  allowMismatch?: boolean;
 }
 
 export interface Prediction {
@@ -55,7 +57,9 @@ export async function predict(specPath: string, o: PredictOptions): Promise<Pred
   const gpu = await acquireDevice();
   const ev = await Evaluator.create(gpu, spec, 1);
   try {
-    ev.setWeights({ ...initParams(graph, seed, new Set(Object.keys(pre.weights))), ...pre.weights, ...ck.params });
+    const frozen = { ...initParams(graph, seed, new Set(Object.keys(pre.weights))), ...pre.weights };
+    checkIdentity(o.checkpoint, ck.meta, spec, backboneIdentity(graph, spec, frozen, seed), o.allowMismatch);
+    ev.setWeights({ ...frozen, ...ck.params });
     const feed = { image, tokens: ids, mask, targets: new Float32Array(spec.head.answers) };
     const out = await ev.ex.run(Object.fromEntries(Object.entries(feed).filter(([k]) => ev.ex.plan.inputs[k])), ['logits']);
     const scores = answerScores(out.logits, spec.head.loss);

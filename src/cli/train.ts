@@ -33,6 +33,7 @@ export interface TrainCliOptions {
   schedule: 'linear' | 'cosine' | 'constant';
   out: string;
   resume?: string;
+  allowMismatch?: boolean;
 }
 
 export async function trainCommand(specPath: string, o: TrainCliOptions): Promise<number> {
@@ -53,6 +54,7 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
     minDelta: 0,
     outDir: o.out,
     resume: o.resume,
+    allowMismatch: !!o.allowMismatch,
   };
   const trainGraph = lowerModel(spec, { batch: cfg.batch, mode: 'train' }).graph;
   console.log(formatReport(paramReport(trainGraph), 'model'));

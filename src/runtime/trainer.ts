@@ -9,6 +9,7 @@ import type { OptimizerConfig } from '../compiler/optimizer.ts';
 import { compilePlan, type PlanOptions } from '../compiler/plan.ts';
 import type { Graph, ParamInfo } from '../compiler/ir/graph.ts';
 import { validateDataset } from './validate.ts';
+import { backboneIdentity, checkIdentity } from './identity.ts';
 import type { Gpu } from './device.ts';
 import { Executor } from './executor.ts';
 import { profileOf } from './profile.ts';
@@ -39,6 +40,8 @@ export interface TrainConfig {
   /** Frozen backbone weights (e.g. a pretrained checkpoint); missing ones come from initParams(seed). */
   backbone?: Record<string, Float32Array>;
   resume?: string;
+  /** Resume even if the checkpoint's frozen weights or spec differ from these (the refusal says what differs). */
+  allowMismatch?: boolean;
   plan?: PlanOptions;
   /** Checked at epoch ends: once aborted, the trainer saves last.safetensors and returns. */
   signal?: AbortSignal;
@@ -128,12 +131,15 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
   const trainable = [...graph.params()].filter(([, n]) => (n.attrs.info as ParamInfo).trainable).map(([k]) => k);
   try {
     const weights = { ...initParams(graph, cfg.seed, new Set(Object.keys(cfg.backbone ?? {}))), ...(cfg.backbone ?? {}) };
+    // Checkpoints hold trainable weights only: they record which frozen weights they belong to.
+    const identity = backboneIdentity(graph, spec, weights, cfg.seed);
     let history: EpochRecord[] = [];
     let best: TrainResult['best'] = null;
     let startEpoch = 0;
     let sinceBest = 0;
     if (cfg.resume) {
       const ck = loadCheckpoint(cfg.resume, graph);
+      checkIdentity(cfg.resume, ck.meta, spec, identity, cfg.allowMismatch);
       Object.assign(weights, ck.params);
       ts.setWeights(weights);
       ts.setState(ck.state);
@@ -150,7 +156,7 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
     const save = async (name: string, epoch: number) => {
       if (!cfg.outDir) return;
       const params = await ts.readWeights(trainable);
-      saveCheckpoint(join(cfg.outDir, name), graph, { params, state: await ts.readState(), meta: { spec, config: { ...cfg, backbone: undefined }, step: ts.step, epoch, history, best, sinceBest } });
+      saveCheckpoint(join(cfg.outDir, name), graph, { params, state: await ts.readState(), meta: { spec, config: { ...cfg, backbone: undefined }, backbone: identity, step: ts.step, epoch, history, best, sinceBest } });
     };
     let stoppedEarly = false;
     for (let epoch = startEpoch; epoch < cfg.epochs; epoch++) {

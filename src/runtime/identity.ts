@@ -1,0 +1,56 @@
+/**
+ * What a checkpoint was trained on, so it is never evaluated, resumed or served on something
+ * else: the frozen weights (a content hash over every non-trainable param, and where they came
+ * from: pretrained directories or the init seed) and the spec. A checkpoint holds only trainable
+ * weights; with another backbone it would load cleanly and score like chance.
+ */
+import { createHash } from 'node:crypto';
+import type { Graph, ParamInfo } from '../compiler/ir/graph.ts';
+import type { ModelSpec } from '../dsl/spec.ts';
+import { CheckpointError } from './safetensors.ts';
+
+export interface BackboneIdentity {
+  /** sha256 over the frozen params' names, shapes and f32 values, in name order. */
+  hash: string;
+  /** The init seed of frozen params no checkpoint directory supplied. */
+  seed: number;
+  /** Pretrained directories, per tower. */
+  sources: string[];
+}
+
+export function backboneIdentity(graph: Graph, spec: ModelSpec, weights: Record<string, ArrayLike<number>>, seed: number): BackboneIdentity {
+  const h = createHash('sha256');
+  const frozen = [...graph.params()].filter(([, n]) => !(n.attrs.info as ParamInfo).trainable).sort(([a], [b]) => (a < b ? -1 : 1));
+  for (const [name, n] of frozen) {
+    const v = weights[name];
+    if (!v) throw new Error(`backboneIdentity: no value for frozen param '${name}'`);
+    h.update(`${name}[${n.shape.join(',')}]`);
+    const f = v instanceof Float32Array ? v : Float32Array.from(v);
+    h.update(new Uint8Array(f.buffer, f.byteOffset, f.byteLength));
+  }
+  const sources = [spec.vision?.pretrained, spec.text?.pretrained].filter((p) => p).map((p) => `${p!.family} from ${p!.dir}`);
+  return { hash: h.digest('hex'), seed, sources };
+}
+
+/** The spec without the directories it read from (a moved directory is the same model: the hash tells). */
+function portable(spec: unknown): unknown {
+  return JSON.parse(JSON.stringify(spec, (k, v) => (k === 'dir' || k === 'tokenizer' || k === 'processor' ? undefined : v)));
+}
+
+/**
+ * Refuses to pair a checkpoint with a different backbone or spec, saying what differs; `allow`
+ * (the --allow-mismatch flag) turns the refusal off.
+ */
+export function checkIdentity(path: string, meta: Record<string, unknown>, spec: ModelSpec, now: BackboneIdentity, allow = false): void {
+  if (allow) return;
+  const problems: string[] = [];
+  const was = meta.backbone as BackboneIdentity | undefined;
+  if (was && was.hash !== now.hash) {
+    problems.push(
+      `its frozen weights differ: trained on ${was.sources.length ? was.sources.join(' + ') : 'randomly initialized towers'} with seed ${was.seed} (sha256 ${was.hash.slice(0, 12)}), ` +
+        `now ${now.sources.length ? now.sources.join(' + ') : 'randomly initialized towers'} with seed ${now.seed} (sha256 ${now.hash.slice(0, 12)})${was.seed !== now.seed ? `; pass --seed ${was.seed}` : ''}`,
+    );
+  }
+  if (meta.spec && JSON.stringify(portable(meta.spec)) !== JSON.stringify(portable(spec))) problems.push('it was trained with a different spec (compare the checkpoint\'s "spec" metadata with this one)');
+  if (problems.length) throw new CheckpointError(path, `${problems.join('; ')}. Use --allow-mismatch to load it anyway`);
+}
