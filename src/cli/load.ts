@@ -2,14 +2,14 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseSpec, type ModelSpec } from '../dsl/spec.ts';
+import { parseSpec, SpecError, type ModelSpec } from '../dsl/spec.ts';
 import type { Dataset } from '../runtime/data.ts';
 
 export async function loadSpec(path: string): Promise<ModelSpec> {
   if (path.endsWith('.json')) return parseSpec(JSON.parse(readFileSync(path, 'utf8')));
   const mod = await import(pathToFileURL(resolve(path)).href);
   const exp = mod.default ?? mod.spec;
-  if (!exp) throw new Error(`${path}: expected a default export (a vl.model(...) builder or a ModelSpec)`);
+  if (typeof exp !== 'object' || exp === null) throw new SpecError(`${path}: expected a default export (a vl.model(...) builder or a ModelSpec), got ${exp === undefined ? 'none' : JSON.stringify(exp)}`);
   return parseSpec('spec' in exp ? exp.spec : exp);
 }
 

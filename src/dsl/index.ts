@@ -12,7 +12,7 @@ import { resolve } from 'node:path';
 import type { z } from 'zod';
 import {
   AdaMixSpec, AdapterSpec, BitFitSpec, CompacterSpec, DecoderSpec, EncDecSpec, EncoderSpec, LoraSpec, MixPhmSpec, RedundancySpec, VitSpec,
-  parseSpec, type ModelSpec, type ModelSpecInput, type PeftSpec,
+  parsePart, parseSpec, type ModelSpec, type ModelSpecInput, type PeftSpec,
 } from './spec.ts';
 import type { LinearPath, SublayerPath } from './paths.ts';
 import { textFromDir, visionFromDir, type TextOptions } from '../hf/config.ts';
@@ -55,10 +55,10 @@ export class ModelBuilder {
 
 export const vl = {
   model: (m: Omit<ModelSpecInput, 'insertions' | 'freeze' | 'regularizers' | 'inputs'>) => new ModelBuilder(m),
-  vit: (o: In<typeof VitSpec>) => VitSpec.parse({ kind: 'vit', ...o }),
-  encoder: (o: In<typeof EncoderSpec>) => EncoderSpec.parse({ kind: 'encoder', ...o }),
-  encdec: (o: In<typeof EncDecSpec>) => EncDecSpec.parse({ kind: 'encdec', ...o }),
-  decoder: (o: In<typeof DecoderSpec>) => DecoderSpec.parse({ kind: 'decoder', ...o }),
+  vit: (o: In<typeof VitSpec>) => parsePart(VitSpec, { kind: 'vit', ...o }, 'vision'),
+  encoder: (o: In<typeof EncoderSpec>) => parsePart(EncoderSpec, { kind: 'encoder', ...o }, 'text'),
+  encdec: (o: In<typeof EncDecSpec>) => parsePart(EncDecSpec, { kind: 'encdec', ...o }, 'text'),
+  decoder: (o: In<typeof DecoderSpec>) => parsePart(DecoderSpec, { kind: 'decoder', ...o }, 'text'),
   features: () => ({ kind: 'features' as const }),
   classifier: (o: { answers: number; loss?: 'bce' | 'ce' }) => ({ kind: 'classifier' as const, loss: o.loss ?? ('bce' as const), answers: o.answers }),
   lm: () => ({ kind: 'lm' as const }),
@@ -75,18 +75,18 @@ export const hf = {
 };
 
 export const peft = {
-  lora: (o: Omit<In<typeof LoraSpec>, 'at'> & { at: At<LinearPath> }) => LoraSpec.parse({ method: 'lora', ...o }),
-  adapter: (o: Omit<In<typeof AdapterSpec>, 'at'> & { at: At<SublayerPath> }) => AdapterSpec.parse({ method: 'adapter', ...o }),
+  lora: (o: Omit<In<typeof LoraSpec>, 'at'> & { at: At<LinearPath> }) => parsePart(LoraSpec, { method: 'lora', ...o }, 'lora'),
+  adapter: (o: Omit<In<typeof AdapterSpec>, 'at'> & { at: At<SublayerPath> }) => parsePart(AdapterSpec, { method: 'adapter', ...o }, 'adapter'),
   /** Houlsby: adapters after attention and after the FFN of the selected layers. */
-  houlsby: (layers: string, o: Omit<In<typeof AdapterSpec>, 'at'> = {}) => AdapterSpec.parse({ method: 'adapter', ...o, at: `${layers}.{attn,ffn}` }),
+  houlsby: (layers: string, o: Omit<In<typeof AdapterSpec>, 'at'> = {}) => parsePart(AdapterSpec, { method: 'adapter', ...o, at: `${layers}.{attn,ffn}` }, 'houlsby'),
   /** Pfeiffer: one adapter after the FFN of the selected layers. */
-  pfeiffer: (layers: string, o: Omit<In<typeof AdapterSpec>, 'at'> = {}) => AdapterSpec.parse({ method: 'adapter', ...o, at: `${layers}.ffn` }),
-  compacter: (o: Omit<In<typeof CompacterSpec>, 'at'> & { at: At<SublayerPath> }) => CompacterSpec.parse({ method: 'compacter', ...o }),
-  mixphm: (o: Omit<In<typeof MixPhmSpec>, 'at'> & { at: At<SublayerPath> }) => MixPhmSpec.parse({ method: 'mixphm', ...o }),
-  adamix: (o: Omit<In<typeof AdaMixSpec>, 'at'> & { at: At<SublayerPath> }) => AdaMixSpec.parse({ method: 'adamix', ...o }),
-  bitfit: (o: { at?: string | string[] } = {}) => BitFitSpec.parse({ method: 'bitfit', ...o }),
+  pfeiffer: (layers: string, o: Omit<In<typeof AdapterSpec>, 'at'> = {}) => parsePart(AdapterSpec, { method: 'adapter', ...o, at: `${layers}.ffn` }, 'pfeiffer'),
+  compacter: (o: Omit<In<typeof CompacterSpec>, 'at'> & { at: At<SublayerPath> }) => parsePart(CompacterSpec, { method: 'compacter', ...o }, 'compacter'),
+  mixphm: (o: Omit<In<typeof MixPhmSpec>, 'at'> & { at: At<SublayerPath> }) => parsePart(MixPhmSpec, { method: 'mixphm', ...o }, 'mixphm'),
+  adamix: (o: Omit<In<typeof AdaMixSpec>, 'at'> & { at: At<SublayerPath> }) => parsePart(AdaMixSpec, { method: 'adamix', ...o }, 'adamix'),
+  bitfit: (o: { at?: string | string[] } = {}) => parsePart(BitFitSpec, { method: 'bitfit', ...o }, 'bitfit'),
   full: () => ({ method: 'full' as const }),
-  redundancy: (o: Omit<z.input<typeof RedundancySpec>, 'kind'> = {}) => RedundancySpec.parse({ kind: 'redundancy', ...o }),
+  redundancy: (o: Omit<z.input<typeof RedundancySpec>, 'kind'> = {}) => parsePart(RedundancySpec, { kind: 'redundancy', ...o }, 'redundancy'),
 };
 
 export { parseSpec, type ModelSpec } from './spec.ts';

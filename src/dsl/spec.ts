@@ -239,17 +239,29 @@ export class SpecError extends Error {
   }
 }
 
-/** Validates a spec (e.g. parsed JSON); errors list each bad field with the valid values. */
-export function parseSpec(input: unknown): ModelSpec {
-  const r = ModelSpec.safeParse(input);
-  if (r.success) return r.data;
-  const lines = r.error.issues.map((iss) => {
-    const path = iss.path.length ? iss.path.join('.') : '<spec>';
+/** zod issues as lines naming each field (under `prefix`) and, for enums, the valid values. */
+function formatIssues(issues: z.core.$ZodIssue[], prefix: string[] = []): string[] {
+  return issues.map((iss) => {
+    const full = [...prefix, ...iss.path.map(String)];
+    const path = full.length ? full.join('.') : '<spec>';
     const i = iss as { values?: unknown[]; options?: unknown[]; discriminator?: string };
     const values = i.values ?? i.options;
     if (i.options && i.discriminator) return `  ${path}: unknown ${i.discriminator} (valid: ${i.options.map((v) => JSON.stringify(v)).join(', ')})`;
     const valid = values ? ` (valid: ${values.map((v) => JSON.stringify(v)).join(', ')})` : '';
     return `  ${path}: ${iss.message}${valid}`;
   });
-  throw new SpecError(`invalid model spec:\n${lines.join('\n')}`);
+}
+
+/** Validates a spec (e.g. parsed JSON); errors list each bad field with the valid values. */
+export function parseSpec(input: unknown): ModelSpec {
+  const r = ModelSpec.safeParse(input);
+  if (r.success) return r.data;
+  throw new SpecError(`invalid model spec:\n${formatIssues(r.error.issues).join('\n')}`);
+}
+
+/** A builder's part of a spec, validated with errors in parseSpec's form (`where` prefixes the fields). */
+export function parsePart<T extends z.ZodType>(schema: T, input: unknown, where: string): z.infer<T> {
+  const r = schema.safeParse(input);
+  if (r.success) return r.data;
+  throw new SpecError(`invalid model spec:\n${formatIssues(r.error.issues, [where]).join('\n')}`);
 }

@@ -50,7 +50,25 @@ describe('insertion paths', () => {
 
   it('an unmatched path is a compile error listing the valid points', () => {
     const m = small().insert(peft.lora({ at: 'text.layers.7.attn.q', rank: 2 }));
-    expect(() => lowerModel(m.spec, { batch: 2, mode: 'train' })).toThrow(/insertions\.0 \(lora\): 'at' "text\.layers\.7\.attn\.q" matches no linear insertion point[\s\S]*text\.layers\.\{0\.\.1\}\.attn\.q/);
+    expect(() => lowerModel(m.spec, { batch: 2, mode: 'train' })).toThrow(/insertions\.0 \(lora\): 'at' entry "text\.layers\.7\.attn\.q" matches no linear insertion point[\s\S]*text\.layers\.\{0\.\.1\}\.attn\.q/);
+  });
+
+  it('builders report bad fields in the same form as spec files', () => {
+    expect(() => vl.vit({ image: [8, 8], patch: 4, width: -32, depth: 1, heads: 2 })).toThrow(/^invalid model spec:\n {2}vision\.width: Too small/);
+    expect(() => peft.lora({ at: 'text.layers.0.attn.q', rank: 0 })).toThrow(/invalid model spec:\n {2}lora\.rank: Too small/);
+    expect(() => peft.adapter({ at: 'text.layers.0.ffn', bottleneck: 2, activation: 'swish' as never })).toThrow(/adapter\.activation: .*\(valid: "gelu", "relu"\)/);
+  });
+
+  it('every entry of an at list, and every freeze glob, must match something; a module twice at a point is refused', () => {
+    const partly = small().insert(peft.lora({ at: ['text.layers.0.attn.q', 'text.layer.1.attn.v' as never], rank: 2 }));
+    expect(() => lowerModel(partly.spec, { batch: 2, mode: 'train' })).toThrow(/'at' entry "text\.layer\.1\.attn\.v" matches no linear insertion point/);
+    const typo = small().freeze('vison.**').insert(peft.lora({ at: 'text.layers.0.attn.q', rank: 2 }));
+    expect(() => lowerModel(typo.spec, { batch: 2, mode: 'train' })).toThrow(/freeze\.0: "vison\.\*\*" matches no param \(param roots: vision\.\*\*, text\.\*\*, head\.\*\*\)/);
+    const twice = small().insert(peft.lora({ at: 'text.layers.0.attn.q', rank: 2 }), peft.lora({ at: 'text.layers.*.attn.q', rank: 2 }));
+    expect(() => lowerModel(twice.spec, { batch: 2, mode: 'train' })).not.toThrow(); // different settings: allowed
+    const same = small().insert(peft.lora({ at: 'text.layers.0.attn.q', rank: 2 }), peft.lora({ at: 'text.layers.0.attn.q', rank: 2 }));
+    expect(() => lowerModel(same.spec, { batch: 2, mode: 'train' })).toThrow(/insertions\.1 \(lora\) repeats insertions\.0 at 'text\.layers\.0\.attn\.q'/);
+    expect(() => lowerModel(small().freeze('**', 'head.**').spec, { batch: 2, mode: 'train' })).toThrow(/nothing to train: every param is frozen/);
   });
 
   it('PHM divisibility is a compile error naming the layer', () => {

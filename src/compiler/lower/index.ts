@@ -3,7 +3,7 @@
  * regularizers. Every `at` glob must match at least one insertion point; if one does not, the
  * error lists the valid points of that kind.
  */
-import type { Graph } from '../ir/graph.ts';
+import type { Graph, ParamInfo } from '../ir/graph.ts';
 import type { Tensor } from '../builder.ts';
 import { parseSpec, SpecError, type ModelSpec, type ModelSpecInput } from '../../dsl/spec.ts';
 import { matches, summarizePaths } from '../../dsl/paths.ts';
@@ -75,7 +75,7 @@ export function lowerModel(input: ModelSpec | ModelSpecInput, opts: LowerOptions
   const ctx = new Lowering(spec, opts);
   const b = ctx.b;
   const taskLoss = lowerTask(ctx);
-  checkInsertions(spec, ctx.points);
+  checkInsertions(spec, ctx.points, [...b.g.params().keys()]);
   if (!taskLoss) {
     if (spec.regularizers.length) throw new SpecError("regularizers: head 'features' has no loss to regularize");
   } else {
@@ -89,22 +89,46 @@ export function lowerModel(input: ModelSpec | ModelSpecInput, opts: LowerOptions
     }
     b.output('loss_task', taskLoss);
     b.output('loss', loss);
+    if (opts.mode === 'train' && ![...b.g.params().values()].some((n) => (n.attrs.info as ParamInfo).trainable)) {
+      throw new SpecError("nothing to train: every param is frozen and no PEFT method is inserted (add an insertion, or freeze less)");
+    }
   }
   const sorted = (s: Set<string>) => [...s].sort();
   return { graph: b.g, spec, points: { linear: sorted(ctx.points.linear), sublayer: sorted(ctx.points.sublayer), bias: sorted(ctx.points.bias) } };
 }
 
-function checkInsertions(spec: ModelSpec, points: Lowering['points']): void {
+/**
+ * Every glob must select something, as a typo otherwise changes the model silently: each entry
+ * of an insertion's `at` (against the points of its kind) and each `freeze` glob (against the
+ * params). Two insertions of one method at the same point are refused unless intended (a second
+ * LoRA on q must say so through distinct settings).
+ */
+function checkInsertions(spec: ModelSpec, points: Lowering['points'], params: string[]): void {
+  const seen = new Map<string, number>();
   spec.insertions.forEach((p, i) => {
     if (!('at' in p)) return;
     const kind = p.method === 'lora' ? 'linear' : p.method === 'bitfit' ? 'bias' : 'sublayer';
     const pool = [...points[kind]];
     const probe = p.method === 'bitfit' ? pool.map((x) => `${x}.b`) : pool;
-    if (!probe.some((x) => matches(p.at, x))) {
-      throw new SpecError(
-        `insertions.${i} (${p.method}): 'at' ${JSON.stringify(p.at)} matches no ${kind} insertion point.\n` +
-          `  valid ${kind} points: ${summarizePaths(pool).join(', ')}`,
-      );
+    for (const glob of Array.isArray(p.at) ? p.at : [p.at]) {
+      if (!probe.some((x) => matches(glob, x))) {
+        throw new SpecError(`insertions.${i} (${p.method}): 'at' entry ${JSON.stringify(glob)} matches no ${kind} insertion point.\n  valid ${kind} points: ${summarizePaths(pool).join(', ')}`);
+      }
+    }
+    if (p.method === 'bitfit') return;
+    for (const point of pool.filter((x) => matches(p.at, x))) {
+      const key = `${p.method} ${point}`;
+      const other = seen.get(key);
+      if (other !== undefined && JSON.stringify(spec.insertions[other]) === JSON.stringify(p)) {
+        throw new SpecError(`insertions.${i} (${p.method}) repeats insertions.${other} at '${point}': the same module twice at one point is a mistake more often than not; remove one`);
+      }
+      seen.set(key, i);
+    }
+  });
+  spec.freeze.forEach((glob, i) => {
+    if (!params.some((n) => matches(glob, n))) {
+      const roots = [...new Set(params.map((n) => n.split('.')[0]))];
+      throw new SpecError(`freeze.${i}: ${JSON.stringify(glob)} matches no param (param roots: ${roots.map((r) => `${r}.**`).join(', ')})`);
     }
   });
 }
