@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { int, num, oneOf } from './flags.ts';
 import { doctor } from './doctor.ts';
 import { trainCommand } from './train.ts';
 import { stages } from './explain.ts';
@@ -26,18 +27,18 @@ program
   .requiredOption('--data <path>', 'VQA records (a .jsonl file, or a directory with train.jsonl or VQAv2 files), or a data module exporting ({ seed }) => ({ train, dev?, test? })')
   .option('--dev <path>', 'VQA dev records (default: dev.jsonl beside train.jsonl)')
   .option('--test <path>', 'VQA test records (default: test.jsonl beside train.jsonl)')
-  .option('--k <n>', 'draw k training and k dev records from the training pool (METHODS.md low-resource protocol)')
-  .option('--epochs <n>', 'epochs', '10')
-  .option('--batch <n>', 'batch size', '16')
-  .option('--lr <x>', 'peak learning rate', '5e-3')
-  .option('--seed <n>', 'seed (data order, init, dropout, expert routing)', '42')
-  .option('--eval-every <n>', 'evaluate on dev every n epochs', '1')
-  .option('--patience <n>', 'early stopping patience in evaluations (0: off)', '0')
-  .option('--optimizer <name>', 'adamw | sgd', 'adamw')
-  .option('--weight-decay <x>', 'decoupled weight decay (not on biases/norms)', '0.01')
-  .option('--clip <x>', 'global gradient-norm clip (0: off)', '5')
-  .option('--schedule <name>', 'linear | cosine | constant', 'linear')
-  .option('--warmup <frac>', 'warmup fraction of all steps', '0.05')
+  .addOption(int('--k <n>', 'draw k training and k dev records from the training pool (METHODS.md low-resource protocol)', undefined, 1))
+  .addOption(int('--epochs <n>', 'epochs', 10, 1))
+  .addOption(int('--batch <n>', 'batch size', 16, 1))
+  .addOption(num('--lr <x>', 'peak learning rate', 5e-3, 0, Infinity, true))
+  .addOption(int('--seed <n>', 'seed (data order, init, dropout, expert routing)', 42, 0, 2 ** 32 - 1))
+  .addOption(int('--eval-every <n>', 'evaluate on dev every n epochs', 1, 1))
+  .addOption(int('--patience <n>', 'early stopping patience in evaluations (0: off)', 0, 0))
+  .addOption(oneOf('--optimizer <name>', 'optimizer', ['adamw', 'sgd'], 'adamw'))
+  .addOption(num('--weight-decay <x>', 'decoupled weight decay (not on biases/norms)', 0.01, 0))
+  .addOption(num('--clip <x>', 'global gradient-norm clip (0: off)', 5, 0))
+  .addOption(oneOf('--schedule <name>', 'learning-rate schedule', ['linear', 'cosine', 'constant'], 'linear'))
+  .addOption(num('--warmup <frac>', 'warmup fraction of all steps', 0.05, 0, 1))
   .option('--out <dir>', 'output directory', 'runs/latest')
   .option('--resume <checkpoint>', 'resume exactly from a last.safetensors')
   .option('--allow-mismatch', 'resume even if the frozen weights or spec differ from those the checkpoint was trained with')
@@ -49,8 +50,8 @@ program
   .command('explain')
   .description('print each compiler stage: nodes, pruned backward, kernels before/after fusion, buffers, peak memory, params (no GPU needed)')
   .argument('<spec>', 'model spec (.ts or .json)')
-  .option('--batch <n>', 'batch size', '16')
-  .option('--mode <mode>', 'train | infer', 'train')
+  .addOption(int('--batch <n>', 'batch size', 16, 1))
+  .addOption(oneOf('--mode <mode>', 'the graph to explain', ['train', 'infer'], 'train'))
   .option('--merged', 'inference graph with experts merged and LoRA folded')
   .action(async (specPath, o) => {
     const spec = await loadSpec(specPath);
@@ -62,11 +63,11 @@ program
   .description('write an artifact: plan.json, one .wgsl per kernel, and a typed model.ts (ts-morph) to load it with peftgraph/runtime')
   .argument('<spec>', 'model spec (.ts or .json)')
   .requiredOption('--out <dir>', 'output directory')
-  .option('--batch <n>', 'batch size', '16')
-  .option('--mode <mode>', 'train | infer', 'infer')
+  .addOption(int('--batch <n>', 'batch size', 16, 1))
+  .addOption(oneOf('--mode <mode>', 'inference or training artifact', ['train', 'infer'], 'infer'))
   .option('--merged', 'inference graph with experts merged and LoRA folded (smaller)')
-  .option('--lr <x>', 'train mode: peak learning rate', '5e-3')
-  .option('--steps <n>', 'train mode: total steps of the linear schedule', '1000')
+  .addOption(num('--lr <x>', 'train mode: peak learning rate', 5e-3, 0, Infinity, true))
+  .addOption(int('--steps <n>', 'train mode: total steps of the linear schedule', 1000, 1))
   .option('--runtime-import <specifier>', 'where model.ts imports the runtime from', 'peftgraph/runtime')
   .action(async (specPath, o) => {
     const { buildArtifact, writeArtifact } = await import('./artifact.ts');
@@ -91,9 +92,9 @@ program
   .argument('<spec>', 'model spec (.ts or .json)')
   .requiredOption('--data <path>', 'VQA records (.jsonl, or a directory with <split>.jsonl or VQAv2 files), or a data module')
   .requiredOption('--checkpoint <file>', 'a best/last.safetensors written by train')
-  .option('--split <name>', 'train | dev | test', 'test')
-  .option('--batch <n>', 'batch size', '16')
-  .option('--seed <n>', "seed of the frozen init and the data module (default: the checkpoint's)")
+  .addOption(oneOf('--split <name>', 'the split to score', ['train', 'dev', 'test'], 'test'))
+  .addOption(int('--batch <n>', 'batch size', 16, 1))
+  .addOption(int('--seed <n>', "seed of the frozen init and the data module (default: the checkpoint's)", undefined, 0, 2 ** 32 - 1))
   .option('--answers <file>', 'VQA files: the answer list (default: answers.json beside the checkpoint)')
   .option('--allow-mismatch', 'evaluate even if the frozen weights or spec differ from those the checkpoint was trained with')
   .action(async (specPath, o) => {
@@ -141,7 +142,7 @@ program
   .requiredOption('--checkpoint <file>', 'a best/last.safetensors written by train (answers.json beside it)')
   .requiredOption('--image <file>', 'a PNG or JPEG image')
   .requiredOption('--question <text>', 'the question')
-  .option('--top <n>', 'how many answers to print', '5')
+  .addOption(int('--top <n>', 'how many answers to print', 5, 1))
   .option('--answers <file>', 'the answer list (default: answers.json beside the checkpoint)')
   .option('--allow-mismatch', 'predict even if the frozen weights or spec differ from those the checkpoint was trained with')
   .action(async (specPath, o) => {

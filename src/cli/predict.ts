@@ -21,7 +21,7 @@ export interface PredictOptions {
   checkpoint: string;
   image: string;
   question: string;
-  top: string;
+  top: number;
   answers?: string;
   allowMismatch?: boolean;
 }

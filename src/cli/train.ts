@@ -19,17 +19,17 @@ export interface TrainCliOptions {
   data: string;
   dev?: string;
   test?: string;
-  k?: string;
-  epochs: string;
-  batch: string;
-  lr: string;
-  seed: string;
-  evalEvery: string;
-  patience: string;
+  k?: number;
+  epochs: number;
+  batch: number;
+  lr: number;
+  seed: number;
+  evalEvery: number;
+  patience: number;
   optimizer: 'adamw' | 'sgd';
-  weightDecay: string;
-  clip: string;
-  warmup: string;
+  weightDecay: number;
+  clip: number;
+  warmup: number;
   schedule: 'linear' | 'cosine' | 'constant';
   out: string;
   resume?: string;
@@ -39,7 +39,7 @@ export interface TrainCliOptions {
 export async function trainCommand(specPath: string, o: TrainCliOptions): Promise<number> {
   const spec = await loadSpec(specPath);
   const seed = Number(o.seed);
-  const vqa = isVqaData(o.data) ? await loadVqaData(spec, { data: o.data, dev: o.dev, test: o.test, k: o.k === undefined ? undefined : Number(o.k), seed }) : null;
+  const vqa = isVqaData(o.data) ? await loadVqaData(spec, { data: o.data, dev: o.dev, test: o.test, k: o.k, seed }) : null;
   if (vqa) console.log(vqa.report.join('\n'));
   const data = vqa ?? (await loadData(o.data, seed));
   const cfg: TrainConfig = {

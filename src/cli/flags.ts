@@ -1,0 +1,31 @@
+/**
+ * Typed CLI flags: commander options whose values are checked as they are parsed, so a bad
+ * value is a one-line error naming the flag and what it accepts (commander prints it and exits
+ * 1), never a NaN or a silent fallback.
+ */
+import { InvalidArgumentError, Option } from 'commander';
+
+/** An integer option within [min, max]. */
+export function int(flags: string, what: string, def: number | undefined, min: number, max = Number.MAX_SAFE_INTEGER): Option {
+  const o = new Option(flags, what).argParser((v: string) => {
+    const n = Number(v);
+    if (!/^[+-]?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min || n > max) throw new InvalidArgumentError(`must be an integer${max < Number.MAX_SAFE_INTEGER ? ` in [${min}, ${max}]` : ` >= ${min}`}`);
+    return n;
+  });
+  return def === undefined ? o : o.default(def);
+}
+
+/** A number option within [min, max] (`open`: the lower bound excluded). */
+export function num(flags: string, what: string, def: number | undefined, min: number, max = Infinity, open = false): Option {
+  const o = new Option(flags, what).argParser((v: string) => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || (open ? n <= min : n < min) || n > max) throw new InvalidArgumentError(`must be a number ${open ? '>' : '>='} ${min}${max < Infinity ? ` and <= ${max}` : ''}`);
+    return n;
+  });
+  return def === undefined ? o : o.default(def);
+}
+
+/** An option taking one of `choices`. */
+export function oneOf(flags: string, what: string, choices: string[], def: string): Option {
+  return new Option(flags, what).choices(choices).default(def);
+}

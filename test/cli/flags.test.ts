@@ -1,0 +1,32 @@
+/** CLI flags are checked as they are parsed: issue 14's misuses each end in one line naming the flag and what it takes, exit 1. */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const run = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, 'bin', 'peftgraph.mjs'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+
+describe('CLI flag validation', () => {
+  it.each([
+    [['--epochs', 'abc'], /'--epochs <n>' argument 'abc' is invalid\. must be an integer >= 1/],
+    [['--epochs', '0'], /'--epochs <n>' argument '0' is invalid/],
+    [['--lr', '-1'], /'--lr <x>' argument '-1' is invalid\. must be a number > 0/],
+    [['--seed', 'abc'], /'--seed <n>' argument 'abc' is invalid\. must be an integer in \[0, 4294967295\]/],
+    [['--optimizer', 'adam'], /'--optimizer <name>' argument 'adam' is invalid\. Allowed choices are adamw, sgd/],
+    [['--schedule', 'foo'], /Allowed choices are linear, cosine, constant/],
+    [['--batch', '2.5'], /'--batch <n>' argument '2\.5' is invalid/],
+    [['--warmup', '2'], /'--warmup <frac>' argument '2' is invalid\. must be a number >= 0 and <= 1/],
+    [['--clip', '-1'], /'--clip <x>' argument '-1' is invalid/],
+  ])('train %j', (flag, message) => {
+    const r = run('train', 'examples/quadrants.spec.ts', '--data', 'examples/quadrants.data.ts', ...(flag as string[]));
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  });
+
+  it('explain --mode foo', () => {
+    const r = run('explain', 'examples/quadrants.spec.ts', '--mode', 'foo');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/'--mode <mode>' argument 'foo' is invalid\. Allowed choices are train, infer/);
+  });
+});
