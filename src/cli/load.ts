@@ -1,16 +1,41 @@
 /** Loading user files: a spec (.ts module with a default export, or .json) and a data module. */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseSpec, SpecError, type ModelSpec } from '../dsl/spec.ts';
+import { DataError } from '../data/errors.ts';
+import { UserError } from '../user-error.ts';
 import type { Dataset } from '../runtime/data.ts';
 
+/**
+ * Imports a user's module. A missing file, or a module that fails to load (syntax error, a
+ * throw at top level), is the user's error; errors our own code raised while it ran keep their type.
+ */
+async function importUser(path: string, what: string, Err: new (m: string) => UserError): Promise<Record<string, unknown>> {
+  if (!existsSync(path) || !statSync(path).isFile()) throw new Err(`${path}: no such ${what} file`);
+  try {
+    return await import(pathToFileURL(resolve(path)).href);
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    throw new Err(`${path}: the ${what} module failed to load: ${(e as Error).message}`);
+  }
+}
+
 export async function loadSpec(path: string): Promise<ModelSpec> {
-  if (path.endsWith('.json')) return parseSpec(JSON.parse(readFileSync(path, 'utf8')));
-  const mod = await import(pathToFileURL(resolve(path)).href);
+  if (path.endsWith('.json')) {
+    if (!existsSync(path)) throw new SpecError(`${path}: no such spec file`);
+    let json: unknown;
+    try {
+      json = JSON.parse(readFileSync(path, 'utf8'));
+    } catch (e) {
+      throw new SpecError(`${path}: not valid JSON (${(e as Error).message})`);
+    }
+    return parseSpec(json);
+  }
+  const mod = await importUser(path, 'spec', SpecError);
   const exp = mod.default ?? mod.spec;
   if (typeof exp !== 'object' || exp === null) throw new SpecError(`${path}: expected a default export (a vl.model(...) builder or a ModelSpec), got ${exp === undefined ? 'none' : JSON.stringify(exp)}`);
-  return parseSpec('spec' in exp ? exp.spec : exp);
+  return parseSpec('spec' in exp ? (exp as { spec: unknown }).spec : exp);
 }
 
 export interface DataModule {
@@ -21,8 +46,10 @@ export interface DataModule {
 
 /** A data module exports `default` (or `load`): (opts: { seed }) => { train, dev?, test? }. */
 export async function loadData(path: string, seed: number): Promise<DataModule> {
-  const mod = await import(pathToFileURL(resolve(path)).href);
+  const mod = await importUser(path, 'data', DataError);
   const fn = mod.default ?? mod.load;
-  if (typeof fn !== 'function') throw new Error(`${path}: expected a default export function ({ seed }) => ({ train, dev, test })`);
-  return fn({ seed });
+  if (typeof fn !== 'function') throw new DataError(`${path}: expected a default export function ({ seed }) => ({ train, dev, test })`);
+  const data = await fn({ seed });
+  if (typeof data !== 'object' || data === null || !('train' in data)) throw new DataError(`${path}: the data function must return { train, dev?, test? }`);
+  return data as DataModule;
 }

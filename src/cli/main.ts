@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { int, num, oneOf } from './flags.ts';
+import { UserError } from '../user-error.ts';
 import { doctor } from './doctor.ts';
 import { trainCommand } from './train.ts';
 import { stages } from './explain.ts';
@@ -7,7 +8,7 @@ import { loadData, loadSpec } from './load.ts';
 
 // commander: a small, well-kept parser with subcommands, typed options and generated help.
 const program = new Command();
-program.name('peftgraph').description('Declarative PEFT model-graph compiler for WebGPU').version('0.1.0');
+program.name('peftgraph').description('Declarative PEFT model-graph compiler for WebGPU').version('0.1.0').option('--debug', 'print stack traces with error messages');
 
 program
   .command('doctor')
@@ -153,9 +154,9 @@ program
 try {
   await program.parseAsync(process.argv);
 } catch (e) {
-  // Known failures print one clear message; anything else keeps its stack for a bug report.
-  const known = ['SpecError', 'CheckpointError', 'NoAdapterError', 'NonFiniteError', 'ShapeError', 'PhmShapeError', 'ArtifactError', 'PretrainedError', 'PlanLimitError', 'DataError'];
+  // Errors about the user's input print their message alone (--debug adds the stack); anything else is a bug.
   const err = e as Error;
-  console.error(known.includes(err.name) ? `peftgraph: ${err.message}` : err);
+  if (err instanceof UserError) console.error(`peftgraph: ${err.message}${program.opts().debug ? `\n${err.stack}` : ''}`);
+  else console.error(`peftgraph: internal error (a bug: please report it with what follows)\n${err.stack ?? err}`);
   process.exitCode = 1;
 }

@@ -1,4 +1,5 @@
 /** Errors about user data: a file, a record, a field; printed without a stack trace. */
-export class DataError extends Error {
+import { UserError } from '../user-error.ts';
+export class DataError extends UserError {
   override name = 'DataError';
 }

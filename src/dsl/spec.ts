@@ -3,6 +3,7 @@
  * zod. It round-trips through JSON; the compiler lowers it to IR. Errors name the field path
  * and the valid values.
  */
+import { UserError } from '../user-error.ts';
 import { z } from 'zod';
 
 const pos = z.number().int().positive();
@@ -232,7 +233,7 @@ export const ModelSpec = z
 export type ModelSpec = z.infer<typeof ModelSpec>;
 export type ModelSpecInput = z.input<typeof ModelSpec>;
 
-export class SpecError extends Error {
+export class SpecError extends UserError {
   constructor(message: string) {
     super(message);
     this.name = 'SpecError';

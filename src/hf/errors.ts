@@ -1,4 +1,5 @@
 /** Errors about a pretrained directory: its config, its files, or how they fit the model. */
-export class PretrainedError extends Error {
+import { UserError } from '../user-error.ts';
+export class PretrainedError extends UserError {
   override name = 'PretrainedError';
 }

@@ -4,6 +4,7 @@
  * model without src/compiler or ts-morph. Mismatches (format version, adapter limits, weights)
  * fail with what differs.
  */
+import { UserError } from '../user-error.ts';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
@@ -45,7 +46,7 @@ export const ArtifactSchema = z.object({
 });
 export type ArtifactJson = z.infer<typeof ArtifactSchema>;
 
-export class ArtifactError extends Error {
+export class ArtifactError extends UserError {
   constructor(dir: string, msg: string) {
     super(`artifact ${dir}: ${msg}`);
     this.name = 'ArtifactError';

@@ -6,6 +6,7 @@
  * with the adapter's full limits, since the compiler plans buffers and bindings against them,
  * and with shader-f16 where the adapter has it.
  */
+import { UserError } from '../user-error.ts';
 import { create } from './webgpu.ts';
 
 export interface DeviceOptions {
@@ -42,7 +43,7 @@ export interface Gpu {
   destroy(): void;
 }
 
-export class NoAdapterError extends Error {
+export class NoAdapterError extends UserError {
   constructor(detail: string) {
     super(
       `peftgraph: no WebGPU adapter found (${detail}).\n` +

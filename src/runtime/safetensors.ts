@@ -4,9 +4,10 @@
  * Writes are atomic (temp file, fsync, rename): a crash mid-save leaves the previous file.
  * Reads validate the header: its length, the JSON, dtypes, shapes and offsets against the file.
  */
+import { UserError } from '../user-error.ts';
 import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 
-export class CheckpointError extends Error {
+export class CheckpointError extends UserError {
   constructor(path: string, msg: string) {
     super(`checkpoint ${path}: ${msg}`);
     this.name = 'CheckpointError';

@@ -4,6 +4,7 @@
  * and optimizer state back, and an asynchronous readback of the losses and squared gradient
  * norms, checked for non-finite values.
  */
+import { UserError } from '../user-error.ts';
 import type { OptimizerConfig } from '../compiler/optimizer.ts';
 import type { TensorSlot } from '../compiler/plan.ts';
 import type { Executor, HostArray } from './executor.ts';
@@ -33,7 +34,7 @@ export interface StepResult {
   gradNorm: number;
 }
 
-export class NonFiniteError extends Error {
+export class NonFiniteError extends UserError {
   constructor(
     readonly step: number,
     readonly tensor: string,

@@ -3,6 +3,7 @@
  * reference, its VJP (built from other primitives through the Builder) and its WGSL lowering.
  * Tests iterate this table; nothing else in the compiler special-cases an op's math.
  */
+import { UserError } from '../../user-error.ts';
 import type { Attrs, DType, Shape } from '../ir/graph.ts';
 import type { Value } from '../ir/value.ts';
 import type { Builder, Tensor } from '../builder.ts';
@@ -44,7 +45,7 @@ export interface OpDef {
   readonly examples: OpExample[];
 }
 
-export class ShapeError extends Error {
+export class ShapeError extends UserError {
   constructor(where: string, msg: string) {
     super(`${where}: ${msg}`);
     this.name = 'ShapeError';

@@ -3,6 +3,7 @@
  * buffers when their lifetimes (first write .. last read, in kernel order) do not overlap.
  * Params, inputs, constants and graph outputs keep their own buffers.
  */
+import { UserError } from '../../user-error.ts';
 import { numel, shapeStr, type Graph } from '../ir/graph.ts';
 import type { Storage } from '../codegen/wgsl.ts';
 import type { KernelSpec } from '../codegen/kernels.ts';
@@ -31,7 +32,7 @@ export interface MemoryLimits {
 }
 
 /** A tensor the adapter cannot hold: refused at compile time, never at run time. */
-export class PlanLimitError extends Error {
+export class PlanLimitError extends UserError {
   override name = 'PlanLimitError';
 }
 

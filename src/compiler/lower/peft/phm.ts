@@ -2,6 +2,7 @@
  * PHM (parameterized hypercomplex multiplication) layers: W = sum_i S_i kron (T_i U_i), with
  * S (n x n x n) usually shared across the model, T_i (d_in/n x k) and U_i (k x d_out/n).
  */
+import { UserError } from '../../../user-error.ts';
 import type { Builder, Tensor } from '../../builder.ts';
 import { type Lowering, xavier } from '../context.ts';
 
@@ -12,7 +13,7 @@ export interface PhmShape {
   dout: number;
 }
 
-export class PhmShapeError extends Error {
+export class PhmShapeError extends UserError {
   override name = "PhmShapeError";
 }
 
