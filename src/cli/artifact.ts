@@ -91,7 +91,7 @@ export function emitModule(meta: ReturnType<typeof buildArtifact>['meta'], runti
     isAsync: true,
     parameters: [
       { name: 'gpu', type: 'Gpu' },
-      { name: 'weights', type: 'Record<ParamName, Float32Array>', hasQuestionToken: true },
+      { name: 'weights', type: "Record<ParamName, Float32Array> | 'random'" },
     ],
     returnType: 'Promise<Model>',
     statements:

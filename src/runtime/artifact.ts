@@ -62,14 +62,20 @@ export class Artifact {
     readonly trainer: StepRunner | null,
   ) {}
 
-  static async load(gpu: Gpu, dir: string | URL, weights?: Weights, seed = 0): Promise<Artifact> {
+  /**
+   * Loads an artifact with its weights (every param, by name and size: merged.safetensors for a
+   * merged inference artifact). `'random'` runs freshly initialized weights (seeded), on purpose:
+   * without weights an artifact would otherwise answer with random ones and say nothing.
+   */
+  static async load(gpu: Gpu, dir: string | URL, weights: Weights | 'random', seed = 0): Promise<Artifact> {
     const root = typeof dir === 'string' ? dir : fileURLToPath(dir);
+    if (weights === undefined || weights === null) throw new ArtifactError(root, "no weights given: pass every param (e.g. the merged.safetensors train writes), or 'random' to run initialized weights deliberately");
     const meta = readMeta(root);
     checkDevice(root, meta, gpu);
     const kernels = meta.plan.kernels.map((k) => ({ ...k, kind: k.kind as Plan['kernels'][number]['kind'], wgsl: readFileSync(join(root, k.file), 'utf8') }));
     const plan = { ...meta.plan, kernels } as Plan;
     const ex = await Executor.create(gpu, plan);
-    const values = checkWeights(root, meta, weights) ?? initParamList(meta.params, seed);
+    const values = weights === 'random' ? initParamList(meta.params, seed) : checkWeights(root, meta, weights);
     for (const p of meta.params) if (plan.params[p.name]) ex.setParam(p.name, values[p.name]);
     const trainer = meta.step ? new StepRunner(ex, meta.step.layout, meta.step.spec) : null;
     return new Artifact(meta, ex, trainer);
@@ -124,8 +130,7 @@ function checkDevice(dir: string, meta: ArtifactJson, gpu: Gpu): void {
   if (problems.length) throw new ArtifactError(dir, `was compiled for a device this adapter (${gpu.info.description}) does not match:\n  ${problems.join('\n  ')}\n  recompile on this machine with \`peftgraph compile\``);
 }
 
-function checkWeights(dir: string, meta: ArtifactJson, w?: Weights): Weights | null {
-  if (!w) return null;
+function checkWeights(dir: string, meta: ArtifactJson, w: Weights): Weights {
   const known = new Map(meta.params.map((p) => [p.name, p]));
   const problems: string[] = [];
   for (const [name, v] of Object.entries(w)) {

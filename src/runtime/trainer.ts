@@ -19,6 +19,7 @@ import { epochBatches, makeBatch, type Dataset } from './data.ts';
 import { initParams } from './init.ts';
 import { vqaAccuracy, exactMatch } from './metrics.ts';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
+import { CheckpointError } from './safetensors.ts';
 import { join } from 'node:path';
 import { existsSync, mkdirSync } from 'node:fs';
 import { pcgHash } from '../compiler/ops/random.ts';
@@ -37,8 +38,13 @@ export interface TrainConfig {
   minDelta: number;
   /** Checkpoints (best.safetensors, last.safetensors) go here when set. */
   outDir?: string;
-  /** Frozen backbone weights (e.g. a pretrained checkpoint); missing ones come from initParams(seed). */
+  /**
+   * Frozen backbone weights (e.g. a pretrained checkpoint); missing ones come from
+   * initParams(seed). A name the model lacks or a wrong size is an error (a checkpoint of another
+   * model would otherwise leave layers random), unless `ignoreUnknownBackbone` is set.
+   */
   backbone?: Record<string, Float32Array>;
+  ignoreUnknownBackbone?: boolean;
   resume?: string;
   /** Resume even if the checkpoint's frozen weights or spec differ from these (the refusal says what differs). */
   allowMismatch?: boolean;
@@ -125,6 +131,7 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
   // Every example checked against the model's inputs before any GPU work.
   validateDataset('train', data.train, graph, spec);
   if (data.dev) validateDataset('dev', data.dev, graph, spec);
+  checkBackbone(graph, cfg.backbone ?? {}, !!cfg.ignoreUnknownBackbone);
   const stepsPerEpoch = Math.floor(data.train.examples.length / cfg.batch);
   const ts = await TrainStep.compile(gpu, graph, { optimizer: cfg.optimizer, lr: cfg.lr, schedule: cfg.schedule, totalSteps: stepsPerEpoch * cfg.epochs, plan: cfg.plan });
   const evaluator = data.dev ? await Evaluator.create(gpu, spec, cfg.batch, cfg.plan) : null;
@@ -202,4 +209,17 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
     ts.destroy();
     evaluator?.destroy();
   }
+}
+
+/** Backbone weights must name params of the model, with their sizes. */
+function checkBackbone(graph: Graph, backbone: Record<string, ArrayLike<number>>, ignoreUnknown: boolean): void {
+  const params = graph.params();
+  const problems: string[] = [];
+  for (const [name, v] of Object.entries(backbone)) {
+    const p = params.get(name);
+    if (!p) {
+      if (!ignoreUnknown) problems.push(`'${name}' is not a param of this model`);
+    } else if (v.length !== p.shape.reduce((a, b) => a * b, 1)) problems.push(`'${name}' has ${v.length} values, the model's [${p.shape}] needs ${p.shape.reduce((a, b) => a * b, 1)}`);
+  }
+  if (problems.length) throw new CheckpointError('backbone weights', `do not fit the model:\n  ${problems.slice(0, 12).join('\n  ')}${problems.length > 12 ? `\n  ... ${problems.length - 12} more` : ''}`);
 }

@@ -39,6 +39,15 @@ describe('backbone identity', () => {
   });
 });
 
+describe('backbone weights given to the trainer', () => {
+  const gpu = useGpu();
+  it('must name params of the model with their sizes (HF-style names are not silently dropped)', async () => {
+    const cfg: TrainConfig = { epochs: 1, batch: 4, lr: 1e-3, seed: 1, optimizer: { kind: 'adamw', weightDecay: 0, clip: 0, eps: 1e-6 }, schedule: { kind: 'constant' }, evalEvery: 1, patience: 0, minDelta: 0 };
+    const backbone = { 'encoder.layer.0.attention.self.query.weight': new Float32Array(64), 'text.layers.0.attn.q.W': new Float32Array(3) };
+    await expect(train(gpu(), spec, { train: quadrants(16, 1) }, { ...cfg, backbone })).rejects.toThrow(/backbone weights: do not fit the model:\n {2}'encoder\.layer\.0\.attention\.self\.query\.weight' is not a param of this model\n {2}'text\.layers\.0\.attn\.q\.W' has 3 values, the model's \[8,8\] needs 64/);
+  });
+});
+
 describe('resume checks the identity', () => {
   const gpu = useGpu();
   it('a run resumed with another seed is refused before training', async () => {
