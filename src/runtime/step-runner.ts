@@ -39,7 +39,7 @@ export class NonFiniteError extends UserError {
     readonly step: number,
     readonly tensor: string,
   ) {
-    super(`non-finite value at step ${step}: ${tensor}. Lower the learning rate, enable clipping, or check the inputs.`);
+    super(step >= 0 ? `non-finite value at step ${step}: ${tensor}. Lower the learning rate, enable clipping, or check the inputs.` : `non-finite value: ${tensor}`);
     this.name = 'NonFiniteError';
   }
 }

@@ -13,7 +13,7 @@ import { backboneIdentity, checkIdentity } from './identity.ts';
 import type { Gpu } from './device.ts';
 import { Executor } from './executor.ts';
 import { profileOf } from './profile.ts';
-import { TrainStep, type StepResult } from './train-step.ts';
+import { NonFiniteError, TrainStep, type StepResult } from './train-step.ts';
 import type { Schedule } from './schedule.ts';
 import { epochBatches, makeBatch, type Dataset } from './data.ts';
 import { initParams } from './init.ts';
@@ -21,6 +21,7 @@ import { vqaAccuracy, exactMatch } from './metrics.ts';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import { CheckpointError } from './safetensors.ts';
 import { join } from 'node:path';
+import { z } from 'zod';
 import { existsSync, mkdirSync } from 'node:fs';
 import { pcgHash } from '../compiler/ops/random.ts';
 
@@ -118,7 +119,9 @@ export class Evaluator {
       loss += out.loss_task[0] * valid; // padded rows repeat a real example: close enough for monitoring
       n += valid;
     }
-    return { loss: loss / n, accuracy: acc / n, exactMatch: em / n };
+    const r = { loss: loss / n, accuracy: acc / n, exactMatch: em / n };
+    if (!Number.isFinite(r.loss) || !Number.isFinite(r.accuracy)) throw new NonFiniteError(-1, `${split} evaluation gave loss ${r.loss} and accuracy ${r.accuracy} (weights or inputs hold non-finite values)`);
+    return r;
   }
 
   destroy(): void {
@@ -147,14 +150,15 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
     if (cfg.resume) {
       const ck = loadCheckpoint(cfg.resume, graph);
       checkIdentity(cfg.resume, ck.meta, spec, identity, cfg.allowMismatch);
+      const meta = resumeMeta(cfg.resume, ck.meta, ck.state, ts.info.state, cfg);
       Object.assign(weights, ck.params);
       ts.setWeights(weights);
       ts.setState(ck.state);
-      ts.step = ck.meta.step as number;
-      startEpoch = (ck.meta.epoch as number) + 1;
-      history = ck.meta.history as EpochRecord[];
-      best = (ck.meta.best as TrainResult['best']) ?? null;
-      sinceBest = (ck.meta.sinceBest as number) ?? 0;
+      ts.step = meta.step;
+      startEpoch = meta.epoch + 1;
+      history = meta.history as unknown as EpochRecord[];
+      best = meta.best;
+      sinceBest = meta.sinceBest;
     } else ts.setWeights(weights);
     // After a resume, the best weights so far live in best.safetensors.
     const bestFile = cfg.outDir ? join(cfg.outDir, 'best.safetensors') : '';
@@ -222,4 +226,25 @@ function checkBackbone(graph: Graph, backbone: Record<string, ArrayLike<number>>
     } else if (v.length !== p.shape.reduce((a, b) => a * b, 1)) problems.push(`'${name}' has ${v.length} values, the model's [${p.shape}] needs ${p.shape.reduce((a, b) => a * b, 1)}`);
   }
   if (problems.length) throw new CheckpointError('backbone weights', `do not fit the model:\n  ${problems.slice(0, 12).join('\n  ')}${problems.length > 12 ? `\n  ... ${problems.length - 12} more` : ''}`);
+}
+
+const ResumeMeta = z.object({
+  step: z.number().int().min(0),
+  epoch: z.number().int().min(0),
+  history: z.array(z.object({ epoch: z.number(), loss: z.number() }).passthrough()),
+  best: z.object({ epoch: z.number().int(), accuracy: z.number() }).nullable().default(null),
+  sinceBest: z.number().int().min(0).default(0),
+  config: z.object({ optimizer: z.object({ kind: z.string() }).passthrough() }).passthrough().optional(),
+});
+
+/** A resume checkpoint's bookkeeping, checked: well-formed, the same optimizer, epochs left to run. */
+function resumeMeta(path: string, meta: Record<string, unknown>, state: Record<string, unknown>, stateNames: string[], cfg: TrainConfig): z.infer<typeof ResumeMeta> {
+  const r = ResumeMeta.safeParse(meta);
+  if (!r.success) throw new CheckpointError(path, `cannot resume from it: its metadata is malformed (${r.error.issues.slice(0, 3).map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')})`);
+  const was = r.data.config?.optimizer.kind;
+  if (was && was !== cfg.optimizer.kind) throw new CheckpointError(path, `was trained with --optimizer ${was}; resume with the same optimizer (now ${cfg.optimizer.kind})`);
+  const missing = stateNames.filter((n) => !(n in state));
+  if (missing.length) throw new CheckpointError(path, `lacks optimizer state for ${missing.length} tensors (${missing.slice(0, 3).join(', ')}...): not a last.safetensors of this run`);
+  if (r.data.epoch + 1 >= cfg.epochs) throw new CheckpointError(path, `has finished epoch ${r.data.epoch + 1}; --epochs ${cfg.epochs} leaves nothing to train (ask for more epochs to continue)`);
+  return r.data;
 }

@@ -11,8 +11,8 @@ import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { peft } from '../../src/dsl/index.ts';
 import { initParams } from '../../src/runtime/init.ts';
 import { backboneIdentity, checkIdentity } from '../../src/runtime/identity.ts';
-import { loadCheckpoint } from '../../src/runtime/checkpoint.ts';
-import { train, type TrainConfig } from '../../src/runtime/trainer.ts';
+import { loadCheckpoint, saveCheckpoint } from '../../src/runtime/checkpoint.ts';
+import { Evaluator, train, type TrainConfig } from '../../src/runtime/trainer.ts';
 import { quadrants } from '../../examples/quadrants.ts';
 import { tinyVl } from '../helpers/tiny-vl.ts';
 import { useGpu } from '../helpers/gpu.ts';
@@ -56,5 +56,24 @@ describe('resume checks the identity', () => {
     await train(gpu(), spec, { train: quadrants(16, 1) }, cfg);
     expect(loadCheckpoint(join(out, 'last.safetensors'), graph).meta.backbone).toEqual(id(1));
     await expect(train(gpu(), spec, { train: quadrants(16, 1) }, { ...cfg, epochs: 2, seed: 7, resume: join(out, 'last.safetensors') })).rejects.toThrow(/frozen weights differ.*pass --seed 1/);
+    // The bookkeeping is checked too: epochs left, the same optimizer, well-formed metadata.
+    const last = join(out, 'last.safetensors');
+    await expect(train(gpu(), spec, { train: quadrants(16, 1) }, { ...cfg, resume: last })).rejects.toThrow(/has finished epoch 1; --epochs 1 leaves nothing to train/);
+    await expect(train(gpu(), spec, { train: quadrants(16, 1) }, { ...cfg, epochs: 2, optimizer: { kind: 'sgd', momentum: 0.9, weightDecay: 0, clip: 0 }, resume: last })).rejects.toThrow(/was trained with --optimizer adamw/);
+    const ck = loadCheckpoint(last, graph);
+    saveCheckpoint(join(out, 'bad.safetensors'), graph, { ...ck, meta: { ...ck.meta, history: 'x' } });
+    await expect(train(gpu(), spec, { train: quadrants(16, 1) }, { ...cfg, epochs: 2, resume: join(out, 'bad.safetensors') })).rejects.toThrow(/cannot resume from it: its metadata is malformed \(history: /);
+  });
+
+  it('a dev evaluation that is not finite is an error, not "accuracy NaN"', async () => {
+    const ev = await Evaluator.create(gpu(), spec, 4);
+    try {
+      const w = initParams(graph, 1);
+      w['head.fc2.b'] = w['head.fc2.b'].map(() => NaN);
+      ev.setWeights(w);
+      await expect(ev.evaluate(quadrants(8, 2), 'dev')).rejects.toThrow(/non-finite value: dev evaluation gave loss NaN/);
+    } finally {
+      ev.destroy();
+    }
   });
 });
