@@ -5,7 +5,8 @@
  * Reads validate the header: its length, the JSON, dtypes, shapes and offsets against the file.
  */
 import { UserError } from '../user-error.ts';
-import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 export class CheckpointError extends UserError {
   constructor(path: string, msg: string) {
@@ -52,28 +53,75 @@ export function encodeSafetensors(tensors: Map<string, TensorEntry>, metadata: R
   return out;
 }
 
-/** Atomic write: a reader (or a crash) sees the old file or the complete new one. */
+const WRITE_ERRORS: Record<string, string> = { ENOSPC: 'no space left on the device', EDQUOT: 'disk quota exceeded', EROFS: 'the file system is read-only', EACCES: 'permission denied', EPERM: 'permission denied', ENOENT: 'the directory does not exist', EISDIR: 'it is a directory' };
+
+/** What a failed write means in words (disk full, read-only, ...), or null for other failures. */
+export function writeFailure(e: unknown): string | null {
+  const code = (e as NodeJS.ErrnoException).code;
+  return code && WRITE_ERRORS[code] ? `${WRITE_ERRORS[code]} (${code})` : null;
+}
+
+/** A failed write in one line naming the file, when the system said why. */
+export function writeError(path: string, e: unknown): Error {
+  const why = writeFailure(e);
+  return why ? new CheckpointError(path, `cannot write: ${why}`) : (e as Error);
+}
+
+/**
+ * Atomic write: a reader (or a crash) sees the old file or the complete new one. The temp file
+ * is removed on every failure path, and the directory is synced after the rename so the new
+ * name survives a power loss too.
+ */
 export function writeAtomic(path: string, bytes: Buffer, hooks: { beforeRename?: () => void } = {}): void {
   const tmp = `${path}.${process.pid}.tmp`;
-  const fd = openSync(tmp, 'w');
   try {
-    let off = 0;
-    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  try {
+    const fd = openSync(tmp, 'w');
+    try {
+      let off = 0;
+      while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
     hooks.beforeRename?.();
     renameSync(tmp, path);
   } catch (e) {
     try {
       unlinkSync(tmp);
     } catch {
-      /* already gone */
+      /* never created, or already gone */
     }
-    throw e;
+    throw writeError(path, e);
   }
+  const dir = openSync(dirname(path), 'r');
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
+}
+
+/**
+ * Removes temp files that runs killed mid-write left in `dir` (`<name>.<pid>.tmp` of a process
+ * that no longer exists); returns their names.
+ */
+export function removeStaleTemps(dir: string): string[] {
+  const gone: string[] = [];
+  for (const f of readdirSync(dir)) {
+    const m = /\.(\d+)\.tmp$/.exec(f);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid) continue;
+    try {
+      process.kill(pid, 0);
+      continue; // alive: its write may be in progress
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EPERM') continue;
+    }
+    unlinkSync(join(dir, f));
+    gone.push(f);
+  }
+  return gone;
 }
 
 /** Bytes per element of each safetensors dtype (the format's full list). */

@@ -19,10 +19,10 @@ import { epochBatches, makeBatch, type Dataset } from './data.ts';
 import { initParams } from './init.ts';
 import { vqaAccuracy, exactMatch } from './metrics.ts';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
-import { CheckpointError } from './safetensors.ts';
+import { CheckpointError, removeStaleTemps, writeFailure } from './safetensors.ts';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { pcgHash } from '../compiler/ops/random.ts';
 
 export interface TrainConfig {
@@ -135,6 +135,7 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
   validateDataset('train', data.train, graph, spec);
   if (data.dev) validateDataset('dev', data.dev, graph, spec);
   checkBackbone(graph, cfg.backbone ?? {}, !!cfg.ignoreUnknownBackbone);
+  if (cfg.outDir) prepareOutDir(cfg.outDir);
   const stepsPerEpoch = Math.floor(data.train.examples.length / cfg.batch);
   const ts = await TrainStep.compile(gpu, graph, { optimizer: cfg.optimizer, lr: cfg.lr, schedule: cfg.schedule, totalSteps: stepsPerEpoch * cfg.epochs, plan: cfg.plan });
   const evaluator = data.dev ? await Evaluator.create(gpu, spec, cfg.batch, cfg.plan) : null;
@@ -163,7 +164,6 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
     // After a resume, the best weights so far live in best.safetensors.
     const bestFile = cfg.outDir ? join(cfg.outDir, 'best.safetensors') : '';
     let bestWeights: Record<string, Float32Array> = cfg.resume && best && bestFile && existsSync(bestFile) ? loadCheckpoint(bestFile, graph).params : {};
-    if (cfg.outDir) mkdirSync(cfg.outDir, { recursive: true });
     const save = async (name: string, epoch: number) => {
       if (!cfg.outDir) return;
       const params = await ts.readWeights(trainable);
@@ -247,4 +247,20 @@ function resumeMeta(path: string, meta: Record<string, unknown>, state: Record<s
   if (missing.length) throw new CheckpointError(path, `lacks optimizer state for ${missing.length} tensors (${missing.slice(0, 3).join(', ')}...): not a last.safetensors of this run`);
   if (r.data.epoch + 1 >= cfg.epochs) throw new CheckpointError(path, `has finished epoch ${r.data.epoch + 1}; --epochs ${cfg.epochs} leaves nothing to train (ask for more epochs to continue)`);
   return r.data;
+}
+
+/**
+ * The output directory, made and proven writable before any GPU work (a read-only or full disk
+ * would otherwise fail after an epoch), and cleared of temp files killed runs left.
+ */
+function prepareOutDir(dir: string): void {
+  const probe = join(dir, `.write-test.${process.pid}`);
+  try {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(probe, 'peftgraph');
+    unlinkSync(probe);
+  } catch (e) {
+    throw new CheckpointError(dir, `output directory is not writable: ${writeFailure(e) ?? (e as Error).message}`);
+  }
+  removeStaleTemps(dir);
 }

@@ -3,7 +3,7 @@
  * another backbone or another spec is refused, saying what differs (issue 14's reproduction:
  * `eval --seed 7` scored 0.10 instead of 0.82 with exit 0).
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -45,6 +45,16 @@ describe('backbone weights given to the trainer', () => {
     const cfg: TrainConfig = { epochs: 1, batch: 4, lr: 1e-3, seed: 1, optimizer: { kind: 'adamw', weightDecay: 0, clip: 0, eps: 1e-6 }, schedule: { kind: 'constant' }, evalEvery: 1, patience: 0, minDelta: 0 };
     const backbone = { 'encoder.layer.0.attention.self.query.weight': new Float32Array(64), 'text.layers.0.attn.q.W': new Float32Array(3) };
     await expect(train(gpu(), spec, { train: quadrants(16, 1) }, { ...cfg, backbone })).rejects.toThrow(/backbone weights: do not fit the model:\n {2}'encoder\.layer\.0\.attention\.self\.query\.weight' is not a param of this model\n {2}'text\.layers\.0\.attn\.q\.W' has 3 values, the model's \[8,8\] needs 64/);
+  });
+});
+
+describe('the output directory', () => {
+  const gpu = useGpu();
+  it('is proven writable before any training', async () => {
+    const f = join(mkdtempSync(join(tmpdir(), 'out-')), 'a-file');
+    writeFileSync(f, 'x');
+    const cfg: TrainConfig = { epochs: 1, batch: 4, lr: 1e-3, seed: 1, optimizer: { kind: 'adamw', weightDecay: 0, clip: 0, eps: 1e-6 }, schedule: { kind: 'constant' }, evalEvery: 1, patience: 0, minDelta: 0, outDir: f };
+    await expect(train(gpu(), spec, { train: quadrants(16, 1) }, cfg)).rejects.toThrow(/a-file: output directory is not writable/);
   });
 });
 

@@ -3,12 +3,12 @@
  * (no overlap, gap or trailing bytes), header entries are objects, only regular files are read,
  * and NaN/Inf weights are refused by name.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { decodeSafetensors, encodeSafetensors, readSafetensors, SafetensorsFile } from '../../src/runtime/safetensors.ts';
+import { decodeSafetensors, encodeSafetensors, readSafetensors, removeStaleTemps, SafetensorsFile, writeAtomic, writeError } from '../../src/runtime/safetensors.ts';
 
 /** A file from a header object and raw data bytes. */
 function file(header: unknown, data: Uint8Array): Buffer {
@@ -53,5 +53,28 @@ describe('safetensors strictness', () => {
     const f = SafetensorsFile.open(join(d, 'w.safetensors'));
     expect(() => f.read('w')).toThrow(/tensor 'w' holds NaN at index 1/);
     f.close();
+  });
+});
+
+describe('file hygiene', () => {
+  it('a failed write removes its temp file and says why in one line', () => {
+    const d = mkdtempSync(join(tmpdir(), 'st-'));
+    expect(() => writeAtomic('/dev/full-peftgraph-test/x.safetensors', Buffer.alloc(8))).toThrow(/cannot write: the directory does not exist \(ENOENT\)/);
+    const ro = join(d, 'ro');
+    mkdirSync(ro);
+    chmodSync(ro, 0o555);
+    if (process.getuid?.() !== 0) expect(() => writeAtomic(join(ro, 'x.safetensors'), Buffer.alloc(8))).toThrow(/cannot write: permission denied/);
+    expect(readdirSync(d).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    expect(writeError('runs/x/last.safetensors', Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })).message).toBe('checkpoint runs/x/last.safetensors: cannot write: no space left on the device (ENOSPC)');
+  });
+
+  it('removes the temp files of killed runs, not of live ones', () => {
+    const d = mkdtempSync(join(tmpdir(), 'st-'));
+    const dead = spawnSync(process.execPath, ['-e', 'process.exit(0)']).pid!;
+    writeFileSync(join(d, `last.safetensors.${dead}.tmp`), 'x');
+    writeFileSync(join(d, `last.safetensors.${process.pid}.tmp`), 'x');
+    writeFileSync(join(d, `best.safetensors.1.tmp`), 'x'); // pid 1 (init) is alive
+    expect(removeStaleTemps(d)).toEqual([`last.safetensors.${dead}.tmp`]);
+    expect(readdirSync(d).sort()).toEqual(['best.safetensors.1.tmp', `last.safetensors.${process.pid}.tmp`]);
   });
 });
