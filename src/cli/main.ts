@@ -1,3 +1,4 @@
+import { DataError } from '../data/errors.ts';
 import { Command } from 'commander';
 import { int, num, oneOf } from './flags.ts';
 import { UserError } from '../user-error.ts';
@@ -118,7 +119,7 @@ program
       split = await loadVqaSplit(spec, o.data, o.split, answers);
     } else {
       split = (await loadData(o.data, seed))[o.split as 'train' | 'dev' | 'test'];
-      if (!split) throw new Error(`data module has no '${o.split}' split`);
+      if (!split) throw new DataError(`${o.data}: the data module has no '${o.split}' split`);
     }
     const pre = pretrainedWeights(spec, graph);
     const gpu = await acquireDevice();

@@ -6,7 +6,11 @@
 import { UserError } from '../user-error.ts';
 import { z } from 'zod';
 
-const pos = z.number().int().positive();
+const pos = z.number().int().positive().max(10_000_000);
+/** Layer and head counts: beyond any real model, and a typo like 1e9 would build forever. */
+const count = pos.max(1000);
+/** Sequence lengths: attention masks and position tables are length x length constants. */
+const len = pos.max(8192);
 
 /** Activations by their HF names' meaning: erf GELU, tanh GELU (gelu_new), x*sigmoid(1.702x), ReLU. */
 export const Activation = z.enum(['gelu', 'gelu_tanh', 'quick_gelu', 'relu']);
@@ -21,10 +25,10 @@ const Pretrained = z.object({ dir: z.string().min(1), family: Family }).optional
 
 /** Options every transformer stack has; the defaults are peftgraph's own (pre-LN, tanh GELU). */
 const stackFields = {
-  width: pos,
-  depth: pos,
-  heads: pos,
-  mlpRatio: pos.default(4),
+  width: pos.max(65536),
+  depth: count,
+  heads: count,
+  mlpRatio: count.default(4),
   /** FFN hidden width; mlpRatio * width when absent. */
   mlp: pos.optional(),
   act: Activation.default('gelu_tanh'),
@@ -39,7 +43,7 @@ const stackFields = {
  */
 export const VitSpec = z.object({
   kind: z.literal('vit'),
-  image: z.tuple([pos, pos]),
+  image: z.tuple([len, len]),
   channels: pos.default(1),
   patch: pos,
   ...stackFields,
@@ -56,7 +60,7 @@ export const VitSpec = z.object({
 export const EncoderSpec = z.object({
   kind: z.literal('encoder'),
   vocab: pos,
-  maxLen: pos,
+  maxLen: len,
   ...stackFields,
   norm: z.enum(['pre', 'post']).default('pre'),
   embedNorm: z.boolean().default(false),
@@ -75,7 +79,7 @@ export const EncoderSpec = z.object({
 export const DecoderSpec = z.object({
   kind: z.literal('decoder'),
   vocab: pos,
-  maxLen: pos,
+  maxLen: len,
   ...stackFields,
   positions: pos.optional(),
 });
@@ -88,13 +92,13 @@ export const DecoderSpec = z.object({
 export const EncDecSpec = z.object({
   kind: z.literal('encdec'),
   vocab: pos,
-  maxLen: pos,
-  targetLen: pos,
-  width: pos,
+  maxLen: len,
+  targetLen: len,
+  width: pos.max(65536),
   ffn: pos,
-  encoderDepth: pos,
-  decoderDepth: pos,
-  heads: pos,
+  encoderDepth: count,
+  decoderDepth: count,
+  heads: count,
   /** Per-head width (T5's d_kv); width / heads when absent. */
   headDim: pos.optional(),
   act: Activation.default('relu'),
@@ -149,7 +153,7 @@ export const CompacterSpec = z.object({ method: z.literal('compacter'), at, ...p
 export const MixPhmSpec = z.object({
   method: z.literal('mixphm'),
   at,
-  experts: pos.default(4),
+  experts: count.default(4),
   ...phmFields,
   /** The down projection is shared by the module's experts; `none` gives each expert its own. */
   shareDown: z.enum(['module', 'none']).default('module'),
@@ -160,7 +164,7 @@ export const MixPhmSpec = z.object({
 export const AdaMixSpec = z.object({
   method: z.literal('adamix'),
   at,
-  experts: pos.default(4),
+  experts: count.default(4),
   reduction: pos.optional(),
   bottleneck: pos.optional(),
   dropout: z.number().min(0).max(1).default(0),

@@ -2,6 +2,7 @@
  * Datasets for the trainer: examples as named per-example arrays, assembled into static-shape
  * batches. Shuffling is seeded per epoch, so a run (and a resumed run) sees the same batches.
  */
+import { DataError } from '../data/errors.ts';
 import { prng } from './init.ts';
 
 export type Example = Record<string, ArrayLike<number>>;
@@ -43,6 +44,6 @@ export function epochBatches(n: number, batch: number, seed: number, epoch: numb
   const order = shuffled(n, (seed * 1000003 + epoch) >>> 0);
   const out: number[][] = [];
   for (let i = 0; i + batch <= n; i += batch) out.push(order.slice(i, i + batch));
-  if (out.length === 0) throw new Error(`a batch of ${batch} needs at least ${batch} training examples, got ${n}`);
+  if (out.length === 0) throw new DataError(`train: a batch of ${batch} needs at least ${batch} training examples, got ${n} (lower --batch)`);
   return out;
 }

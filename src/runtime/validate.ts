@@ -65,7 +65,7 @@ export function validateDataset(split: string, ds: unknown, graph: Graph, spec: 
     for (const [name, want] of inputs) {
       const v = (e as Record<string, ArrayLike<number> | undefined>)[name];
       if (v === undefined) throw new DataError(`${where}: no '${name}' (the model needs ${described})`);
-      if (typeof v !== 'object' || typeof v.length !== 'number') throw new DataError(`${where}: '${name}' must be an array of numbers`);
+      if (typeof v !== 'object' || v === null || typeof v.length !== 'number') throw new DataError(`${where}: '${name}' must be an array of numbers`);
       if (v.length !== want.size) throw new DataError(`${where}: '${name}' has ${v.length} values, the model takes ${want.size} ([${want.shape.join(', ')}])`);
       for (let j = 0; j < v.length; j++) {
         const bad = want.check(Number(v[j]));

@@ -4,6 +4,7 @@
  * happens after the down projection and its bias, before the activation (Qu et al. 2024).
  * Compacter is the same module with PHM projections and the shared S.
  */
+import { SpecError } from '../../../dsl/spec.ts';
 import type { Tensor } from '../../builder.ts';
 import { type Lowering, xavier } from '../context.ts';
 import type { PeftSpec } from '../../../dsl/spec.ts';
@@ -16,7 +17,7 @@ type CompacterSpec = Extract<PeftSpec, { method: 'compacter' }>;
 export function bottleneckWidth(spec: { reduction?: number; bottleneck?: number }, d: number, path: string, fallbackReduction: number): number {
   if (spec.bottleneck) return spec.bottleneck;
   const red = spec.reduction ?? fallbackReduction;
-  if (d % red !== 0) throw new Error(`insertion at '${path}': width ${d} is not divisible by reduction ${red}; set 'bottleneck' or a reduction among the divisors of ${d}`);
+  if (d % red !== 0) throw new SpecError(`insertion at '${path}': width ${d} is not divisible by reduction ${red}; set 'bottleneck' or a reduction among the divisors of ${d}`);
   return d / red;
 }
 
