@@ -58,3 +58,19 @@ export function evaluateNodes(g: Graph, feeds: Feeds, roots: number[]): Map<numb
   }
   return vals;
 }
+
+const F32_MAX = 3.4028234663852886e38;
+
+/** The first node, in evaluation order, whose value is not finite in float32 (NaN, or beyond f32's range). */
+export function firstNonFinite(g: Graph, feeds: Feeds): { node: Node; value: Value; index: number; inputs: Value[] } | null {
+  const vals = new Map<number, Value>();
+  for (const n of liveNodes(g, g.outputs.values())) {
+    let v: Value;
+    if (n.op === 'input' || n.op === 'param') v = leafValue(n, feeds);
+    else v = getOp(n.op).ref(n.inputs.map((i) => vals.get(i)!), n.attrs, n);
+    const bad = v.data.findIndex((x) => !(Math.abs(x) <= F32_MAX));
+    if (bad >= 0) return { node: n, value: v, index: bad, inputs: n.inputs.map((i) => vals.get(i)!) };
+    vals.set(n.id, v);
+  }
+  return null;
+}

@@ -9,6 +9,11 @@ import type { OptimizerConfig } from '../compiler/optimizer.ts';
 import { compilePlan, type PlanOptions } from '../compiler/plan.ts';
 import type { Graph, ParamInfo } from '../compiler/ir/graph.ts';
 import { validateDataset } from './validate.ts';
+import { diagnoseStep } from './diagnose.ts';
+import { paramReport } from '../compiler/params-report.ts';
+
+/** Above this many weights the float64 replay of a failed step would take too long. */
+const DIAGNOSE_MAX_PARAMS = 2_000_000;
 import { backboneIdentity, checkIdentity } from './identity.ts';
 import type { Gpu } from './device.ts';
 import { Executor } from './executor.ts';
@@ -170,17 +175,34 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
       saveCheckpoint(join(cfg.outDir, name), graph, { params, state: await ts.readState(), meta: { spec, config: { ...cfg, backbone: undefined }, backbone: identity, step: ts.step, epoch, history, best, sinceBest } });
     };
     let stoppedEarly = false;
+    // Small models keep the epoch's starting point, to replay a non-finite step and say where it began.
+    const diagnosable = paramReport(graph).total <= DIAGNOSE_MAX_PARAMS;
     for (let epoch = startEpoch; epoch < cfg.epochs; epoch++) {
       const t0 = performance.now();
       const pending: Promise<StepResult>[] = [];
       const batches = epochBatches(data.train.examples.length, cfg.batch, cfg.seed, epoch);
+      const start = diagnosable ? { step: ts.step, params: await ts.readWeights(trainable), state: await ts.readState() } : null;
       batches.forEach((idx, k) => {
         const { inputs } = makeBatch(data.train, idx, cfg.batch);
         const p = ts.submit(inputs, stepSeed(cfg.seed, ts.step));
         if (events.onStep) void p.then((r) => events.onStep!(r, epoch, k, batches.length), () => undefined);
         pending.push(p);
       });
-      const results = await Promise.all(pending); // rejects with NonFiniteError naming step and tensor
+      const settled = await Promise.allSettled(pending);
+      const failed = settled.find((r) => r.status === 'rejected');
+      if (failed) {
+        const e = failed.reason;
+        if (!(e instanceof NonFiniteError) || !start) throw e;
+        // Back to the epoch's start, forward to the step before the failure, then look inside it.
+        ts.setWeights({ ...weights, ...start.params });
+        ts.setState(start.state);
+        ts.step = start.step;
+        const batchOf = (s: number) => makeBatch(data.train, batches[s - start.step], cfg.batch).inputs;
+        for (let s = start.step; s < e.step; s++) await ts.submit(batchOf(s), stepSeed(cfg.seed, s));
+        const where = diagnoseStep(graph, await ts.readWeights(), { ...batchOf(e.step), seed: [stepSeed(cfg.seed, e.step)] });
+        throw new NonFiniteError(e.step, `${e.tensor}; ${where ?? 'the float64 reference finds every value finite here (a float32 rounding effect): lower the learning rate'}`);
+      }
+      const results = settled.map((r) => (r as PromiseFulfilledResult<StepResult>).value);
       const mean = (k: string) => results.reduce((s, r) => s + r.losses[k], 0) / results.length;
       const rec: EpochRecord = { epoch, step: ts.step, loss: mean('loss'), losses: Object.fromEntries(Object.keys(results[0].losses).map((k) => [k, mean(k)])), seconds: (performance.now() - t0) / 1000 };
       const last = epoch === cfg.epochs - 1;

@@ -13,6 +13,7 @@ import { initParams } from '../../src/runtime/init.ts';
 import { backboneIdentity, checkIdentity } from '../../src/runtime/identity.ts';
 import { loadCheckpoint, saveCheckpoint } from '../../src/runtime/checkpoint.ts';
 import { Evaluator, train, type TrainConfig } from '../../src/runtime/trainer.ts';
+import { NonFiniteError } from '../../src/runtime/train-step.ts';
 import { quadrants } from '../../examples/quadrants.ts';
 import { tinyVl } from '../helpers/tiny-vl.ts';
 import { useGpu } from '../helpers/gpu.ts';
@@ -85,5 +86,16 @@ describe('resume checks the identity', () => {
     } finally {
       ev.destroy();
     }
+  });
+});
+
+describe('the NaN guard names where a step went non-finite', () => {
+  const gpu = useGpu();
+  it('an exploding learning rate: the first value beyond float32, its op, scope and inputs', async () => {
+    const full = tinyVl().insert(peft.full()).spec;
+    const cfg: TrainConfig = { epochs: 3, batch: 4, lr: 1e12, seed: 1, optimizer: { kind: 'sgd', momentum: 0, weightDecay: 0, clip: 0 }, schedule: { kind: 'constant' }, evalEvery: 1, patience: 0, minDelta: 0 };
+    const err = await train(gpu(), full, { train: quadrants(16, 1) }, cfg).catch((e) => e);
+    expect(err).toBeInstanceOf(NonFiniteError);
+    expect(err.message).toMatch(/^non-finite value at step \d+: .*; first in order: \w+ %\d+ in '[\w.]+' \[[\d, ]*\] = (-?Infinity|NaN|-?[\d.e+]+)( at flat index \d+)?; its inputs: /);
   });
 });
