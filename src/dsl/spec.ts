@@ -123,7 +123,7 @@ export const LoraSpec = z.object({
   at,
   rank: pos,
   alpha: z.number().positive().optional(),
-  dropout: z.number().min(0).max(1).default(0),
+  dropout: z.number().min(0).lt(1, "must be below 1 (dropout 1 drops everything and rescales by 1/0)").default(0),
   routing: Routing.default('none'),
 });
 
@@ -157,7 +157,7 @@ export const MixPhmSpec = z.object({
   ...phmFields,
   /** The down projection is shared by the module's experts; `none` gives each expert its own. */
   shareDown: z.enum(['module', 'none']).default('module'),
-  dropout: z.number().min(0).max(1).default(0.5),
+  dropout: z.number().min(0).lt(1, "must be below 1 (dropout 1 drops everything and rescales by 1/0)").default(0.5),
   alpha: z.number().default(1),
 });
 
@@ -167,7 +167,7 @@ export const AdaMixSpec = z.object({
   experts: count.default(4),
   reduction: pos.optional(),
   bottleneck: pos.optional(),
-  dropout: z.number().min(0).max(1).default(0),
+  dropout: z.number().min(0).lt(1, "must be below 1 (dropout 1 drops everything and rescales by 1/0)").default(0),
 });
 
 export const BitFitSpec = z.object({ method: z.literal('bitfit'), at: at.default('**') });
@@ -210,7 +210,7 @@ export const ModelSpec = z
     freeze: z.array(z.string()).default([]),
     insertions: z.array(PeftSpec).default([]),
     regularizers: z.array(RedundancySpec).default([]),
-    dropout: z.number().min(0).max(1).default(0),
+    dropout: z.number().min(0).lt(1, "must be below 1 (dropout 1 drops everything and rescales by 1/0)").default(0),
     /**
      * Where raw inputs are turned into tensors: a directory with tokenizer.json (questions) and
      * one with preprocessor_config.json (images). Default: the text and vision towers'

@@ -25,12 +25,14 @@ export function exampleInputs(graph: Graph, spec: ModelSpec): Map<string, { size
   const out = new Map<string, { size: number; shape: number[]; check: (v: number) => string | null }>();
   const ids = (n: number, what: string) => (v: number) => (Number.isInteger(v) && v >= 0 && v < n ? null : `${v} is not an integer id in [0, ${n}) (${what})`);
   const finite = (v: number) => (Number.isFinite(v) ? null : `${v} is not finite`);
+  // Pixels are normalized values or 0..255 at most; 1e30 would overflow the first matmul in float32.
+  const pixel = (v: number) => (!Number.isFinite(v) ? `${v} is not finite` : Math.abs(v) > 1e6 ? `${v} is no pixel value (|x| > 1e6; normalize the images)` : null);
   const unit = (v: number) => (v >= 0 && v <= 1 ? null : `${v} is outside [0, 1]`);
   const binary = (v: number) => (v === 0 || v === 1 ? null : `${v} is not 0 or 1`);
   const vocab = spec.text?.vocab ?? 0;
   const answers = spec.head.kind === 'classifier' ? spec.head.answers : 0;
   const checks: Record<string, (v: number) => string | null> = {
-    image: finite,
+    image: pixel,
     tokens: ids(vocab, `the text vocabulary has ${vocab} rows`),
     targetTokens: ids(vocab, `the text vocabulary has ${vocab} rows`),
     targetLabels: ids(vocab, `the text vocabulary has ${vocab} rows`),

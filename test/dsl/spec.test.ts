@@ -53,6 +53,10 @@ describe('insertion paths', () => {
     expect(() => lowerModel(m.spec, { batch: 2, mode: 'train' })).toThrow(/insertions\.0 \(lora\): 'at' entry "text\.layers\.7\.attn\.q" matches no linear insertion point[\s\S]*text\.layers\.\{0\.\.1\}\.attn\.q/);
   });
 
+  it('dropout 1 is refused (it would scale by 1/0)', () => {
+    expect(() => peft.mixphm({ at: 'text.layers.0.ffn', dropout: 1 })).toThrow(/mixphm\.dropout: must be below 1/);
+  });
+
   it('builders report bad fields in the same form as spec files', () => {
     expect(() => vl.vit({ image: [8, 8], patch: 4, width: -32, depth: 1, heads: 2 })).toThrow(/^invalid model spec:\n {2}vision\.width: Too small/);
     expect(() => peft.lora({ at: 'text.layers.0.attn.q', rank: 0 })).toThrow(/invalid model spec:\n {2}lora\.rank: Too small/);

@@ -48,6 +48,8 @@ describe('dataset validation', () => {
     const img = good().image;
     img[7] = NaN;
     expect(check([{ ...good(), image: img }])).toThrow(/'image'\[7\] = NaN is not finite/);
+    img[7] = 1e30;
+    expect(check([{ ...good(), image: img }])).toThrow(/'image'\[7\] = 1\.0\d*e\+30 is no pixel value/);
     expect(check([{ ...good(), targets: Float32Array.from([1.5, 0, 0, 0, 0, 0]) }])).toThrow(/'targets'\[0\] = 1\.5 is outside \[0, 1\]/);
     expect(check([{ ...good(), tokens: Int32Array.from([1, 2]) }])).toThrow(/'tokens' has 2 values, the model takes 3/);
   });
