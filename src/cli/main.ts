@@ -1,10 +1,8 @@
-import { DataError } from '../data/errors.ts';
 import { Command } from 'commander';
+import { DataError } from '../data/errors.ts';
 import { int, num, oneOf } from './flags.ts';
 import { UserError } from '../user-error.ts';
 import { doctor } from './doctor.ts';
-import { trainCommand } from './train.ts';
-import { stages } from './explain.ts';
 import { loadData, loadSpec } from './load.ts';
 
 // commander: a small, well-kept parser with subcommands, typed options and generated help.
@@ -45,6 +43,8 @@ program
   .option('--resume <checkpoint>', 'resume exactly from a last.safetensors')
   .option('--allow-mismatch', 'resume even if the frozen weights or spec differ from those the checkpoint was trained with')
   .action(async (spec, opts) => {
+    // Loaded on use: `doctor` and `explain` need neither the trainer nor its plotting.
+    const { trainCommand } = await import('./train.ts');
     process.exitCode = await trainCommand(spec, opts);
   });
 
@@ -57,6 +57,7 @@ program
   .option('--merged', 'inference graph with experts merged and LoRA folded')
   .action(async (specPath, o) => {
     const spec = await loadSpec(specPath);
+    const { stages } = await import('./explain.ts');
     console.log(stages(spec, { batch: Number(o.batch), mode: o.mode, merged: !!o.merged }).lines.join('\n'));
   });
 
