@@ -38,7 +38,7 @@ export function autodiff(forward: Graph, opts: AutodiffOptions): { graph: Graph;
   if (lossNode.shape.length !== 0) throw new Error(`autodiff: loss '${opts.loss}' must be a scalar, got ${shapeStr(lossNode.shape)}`);
 
   const g = new Graph();
-  for (const n of forward.nodes) g.nodes.push(n);
+  for (const n of forward.nodes) g.adopt(n);
   for (const [k, v] of forward.outputs) g.outputs.set(k, v);
   const b = new Builder(g);
 

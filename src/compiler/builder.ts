@@ -115,8 +115,7 @@ export class Builder {
 
   // ---- leaves ----
   input(name: string, shape: Shape, dtype: DType = 'f32'): Tensor {
-    const prev = this.g.inputs().get(name);
-    if (prev) throw new Error(`input '${name}' declared twice`);
+    if (this.g.leaf('input', name)) throw new Error(`input '${name}' declared twice`);
     return this.op('input', [], { name, shape: [...shape], dtype });
   }
 
@@ -125,7 +124,7 @@ export class Builder {
    * groups work: several insertion sites, one stored tensor, gradients summed by autodiff).
    */
   param(name: string, shape: Shape, info: Omit<ParamInfo, 'name'>, dtype: DType = 'f32'): Tensor {
-    const prev = this.g.params().get(name);
+    const prev = this.g.leaf('param', name);
     if (prev) {
       if (!sameShape(prev.shape, shape)) {
         throw new ShapeError(`param '${name}'`, `shared parameter declared with shape ${shapeStr(shape)}, but it is ${shapeStr(prev.shape)}`);

@@ -39,6 +39,8 @@ export class Graph {
   readonly nodes: Node[] = [];
   /** Named outputs: loss, logits, grad:<param>, ... */
   readonly outputs = new Map<string, number>();
+  /** Leaves by name, kept as nodes are appended: looking a param up must not scan the graph. */
+  private readonly leafIndex = { input: new Map<string, Node>(), param: new Map<string, Node>() };
 
   get(id: number): Node {
     const n = this.nodes[id];
@@ -49,14 +51,26 @@ export class Graph {
   push(n: Omit<Node, 'id'>): Node {
     const node: Node = { ...n, id: this.nodes.length };
     this.nodes.push(node);
+    if (node.op === 'input' || node.op === 'param') this.leafIndex[node.op].set(node.attrs.name as string, node);
     return node;
   }
 
-  /** Leaf nodes of an op kind, by their `name` attr. */
+  /** Appends a node of another graph as is, id included (it must be the next id). */
+  adopt(n: Node): Node {
+    if (n.id !== this.nodes.length) throw new Error(`adopt: %${n.id} is not the next node (%${this.nodes.length})`);
+    this.nodes.push(n);
+    if (n.op === 'input' || n.op === 'param') this.leafIndex[n.op].set(n.attrs.name as string, n);
+    return n;
+  }
+
+  /** Leaf nodes of an op kind, by their `name` attr, in graph order (a copy: callers may edit it). */
   leaves(op: 'input' | 'param'): Map<string, Node> {
-    const out = new Map<string, Node>();
-    for (const n of this.nodes) if (n.op === op) out.set(n.attrs.name as string, n);
-    return out;
+    return new Map(this.leafIndex[op]);
+  }
+
+  /** One leaf by name, without copying the index. */
+  leaf(op: 'input' | 'param', name: string): Node | undefined {
+    return this.leafIndex[op].get(name);
   }
 
   params(): Map<string, Node> {

@@ -86,14 +86,16 @@ export function fuse(g: Graph, opts: FusionOptions): Fusion {
     const mat = new Set([...materialized, ...pinned]);
     const base = buildGroups(g, mat);
     const groups = opts.fuse ? fuseEpilogues(g, mat, users, fuseRows(g, mat, users, base, pinned), pinned) : base;
-    const over = groups.find((gr) => gr.reads.length + 1 > opts.maxBindings);
-    if (!over) return { materialized: mat, alias: aliases(g, mat), groups };
-    // Materialize the inlined node that reads the most buffers, then regroup.
-    const inner = over.nodes.filter((id) => id !== over.root && id !== over.core && !pinned.has(id));
-    if (inner.length === 0) throw new Error(`fuse: ${g.get(over.root).op} %${over.root} reads ${over.reads.length} buffers, over the limit ${opts.maxBindings}`);
+    const over = groups.filter((gr) => gr.reads.length + 1 > opts.maxBindings);
+    if (over.length === 0) return { materialized: mat, alias: aliases(g, mat), groups };
+    // In every group over the limit, materialize the inlined node that reads the most buffers,
+    // then regroup (all at once: one regrouping per round keeps fusion linear in the graph).
     const width = (id: number) => buildGroups(g, mat, id)[0]?.reads.length ?? 0;
-    const widest = inner.reduce((best, id) => (width(id) > width(best) ? id : best));
-    pinned.add(widest);
+    for (const gr of over) {
+      const inner = gr.nodes.filter((id) => id !== gr.root && id !== gr.core && !pinned.has(id));
+      if (inner.length === 0) throw new Error(`fuse: ${g.get(gr.root).op} %${gr.root} reads ${gr.reads.length} buffers, over the limit ${opts.maxBindings}`);
+      pinned.add(inner.reduce((best, id) => (width(id) > width(best) ? id : best)));
+    }
   }
 }
 
@@ -114,7 +116,13 @@ function fuseRows(g: Graph, materialized: Set<number>, users: number[][], groups
   const absorbed = new Set<number>();
   // Which kernels (by root) read each buffer: a buffer another kernel still reads must stay.
   const readers = new Map<number, number[]>();
-  for (const gr of groups) for (const r of gr.reads) readers.set(r, [...(readers.get(r) ?? []), gr.root]);
+  for (const gr of groups) {
+    for (const r of gr.reads) {
+      const list = readers.get(r);
+      if (list) list.push(gr.root);
+      else readers.set(r, [gr.root]);
+    }
+  }
   // Consumers first: the last kernel of a softmax claims the whole row computation.
   for (const gr of [...groups].sort((a, b) => b.root - a.root)) {
     if (gr.kind !== 'map' || absorbed.has(gr.root)) continue;
