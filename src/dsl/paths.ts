@@ -21,8 +21,6 @@ export type SublayerPath =
   | `decoder.layers.${Idx}.${'attn' | 'cross' | 'ffn' | Alt | '*'}`
   | '**';
 
-export type BiasPath = string;
-
 function segmentRegex(seg: string): string {
   if (seg === '*') return '[^.]+';
   const alt = /^\{(.+)\}$/.exec(seg);

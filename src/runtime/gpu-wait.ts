@@ -22,10 +22,6 @@ export function setWaitMode(m: WaitMode): void {
   mode = m;
 }
 
-export function getWaitMode(): WaitMode {
-  return mode;
-}
-
 function timerImmediate(fn: (...a: unknown[]) => void, ...args: unknown[]): unknown {
   return setTimeout(fn, 0, ...args);
 }

@@ -103,8 +103,6 @@ export function sameShape(a: Shape, b: Shape): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
-export const DTYPE_BYTES: Record<DType, number> = { f32: 4, f16: 2, i32: 4, u32: 4 };
-
 export function isFloat(d: DType): boolean {
   return d === 'f32' || d === 'f16';
 }

@@ -30,10 +30,6 @@ export interface ModuleRecord {
   ha: Tensor;
 }
 
-export interface StackState {
-  mask: Tensor | null;
-}
-
 export class Lowering {
   readonly b = new Builder();
   readonly seed: Tensor | null;

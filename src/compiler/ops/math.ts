@@ -1,4 +1,4 @@
-/** Scalar math the reference needs and JS lacks: erf, gelu (tanh form), f16 rounding. */
+/** Scalar math the reference needs and JS lacks: erf, gelu (tanh form). */
 
 const TWO_OVER_SQRT_PI = 2 / Math.sqrt(Math.PI);
 
@@ -41,23 +41,4 @@ export const GELU_A = 0.044715;
 
 export function gelu(x: number): number {
   return 0.5 * x * (1 + Math.tanh(GELU_C * (x + GELU_A * x * x * x)));
-}
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-/** Rounds to the nearest IEEE half (ties to even), returned as a double. */
-export function f16round(x: number): number {
-  if (!Number.isFinite(x)) return x;
-  const ax = Math.abs(x);
-  if (ax >= 65520) return Math.sign(x) * Infinity;
-  if (ax < 2 ** -24 / 2) return 0 * Math.sign(x);
-  // Spacing of halfs around ax: 2^(e-10), with subnormals sharing the 2^-24 spacing.
-  f32[0] = ax;
-  const e = Math.max(((u32[0] >>> 23) & 0xff) - 127, -14);
-  const ulp = 2 ** (e - 10);
-  const q = ax / ulp;
-  let r = Math.round(q);
-  if (Math.abs(q - Math.trunc(q) - 0.5) < 1e-12) r = Math.trunc(q) % 2 === 0 ? Math.trunc(q) : Math.trunc(q) + 1;
-  return Math.sign(x) * r * ulp;
 }
