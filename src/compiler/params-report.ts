@@ -1,5 +1,6 @@
 /** Parameter report, like print_trainable_parameters: totals, per method and per layer. */
 import { numel, type Graph, type ParamInfo } from './ir/graph.ts';
+import { METHODS } from './lower/peft/registry.ts';
 
 export interface ParamReport {
   total: number;
@@ -12,17 +13,9 @@ export interface ParamReport {
   byGroup: Record<string, { total: number; trainable: number }>;
 }
 
-const METHODS: [RegExp, string][] = [
-  [/(^|\.)mixphm\./, 'mixphm'],
-  [/(^|\.)compacter\./, 'compacter'],
-  [/(^|\.)adamix\./, 'adamix'],
-  [/\.adapter\./, 'adapter'],
-  [/\.lora\./, 'lora'],
-];
-
-/** A param's group: the PEFT method that added it, the task head, or the backbone. */
+/** A param's group: the PEFT method that added it (by the method's tag), the task head, or the backbone. */
 export function methodOf(name: string): string {
-  for (const [re, m] of METHODS) if (re.test(name)) return m;
+  for (const [m, method] of Object.entries(METHODS)) if (method.tag?.test(name)) return m;
   return name.startsWith('head.') ? 'head' : 'backbone';
 }
 

@@ -10,15 +10,12 @@
  */
 import { resolve } from 'node:path';
 import type { z } from 'zod';
-import {
-  AdaMixSpec, AdapterSpec, BitFitSpec, CompacterSpec, DecoderSpec, EncDecSpec, EncoderSpec, LoraSpec, MixPhmSpec, RedundancySpec, VitSpec,
-  parsePart, parseSpec, type ModelSpec, type ModelSpecInput, type PeftSpec,
-} from './spec.ts';
+import { DecoderSpec, EncDecSpec, EncoderSpec, RedundancySpec, VitSpec, parsePart, parseSpec, type ModelSpec, type ModelSpecInput, type PeftSpec } from './spec.ts';
+import { peftBuilders } from '../compiler/lower/peft/registry.ts';
 import type { LinearPath, SublayerPath } from './paths.ts';
 import { textFromDir, visionFromDir, type TextOptions } from '../hf/config.ts';
 
 type In<T extends z.ZodType> = Omit<z.input<T>, 'kind' | 'method'>;
-type At<P> = P | P[];
 
 export class ModelBuilder {
   constructor(private readonly input: ModelSpecInput) {}
@@ -74,18 +71,9 @@ export const hf = {
   text: (dir: string, o: TextOptions = {}) => textFromDir(dir, o),
 };
 
+/** PEFT methods (one module each in src/compiler/lower/peft/, gathered in its registry). */
 export const peft = {
-  lora: (o: Omit<In<typeof LoraSpec>, 'at'> & { at: At<LinearPath> }) => parsePart(LoraSpec, { method: 'lora', ...o }, 'lora'),
-  adapter: (o: Omit<In<typeof AdapterSpec>, 'at'> & { at: At<SublayerPath> }) => parsePart(AdapterSpec, { method: 'adapter', ...o }, 'adapter'),
-  /** Houlsby: adapters after attention and after the FFN of the selected layers. */
-  houlsby: (layers: string, o: Omit<In<typeof AdapterSpec>, 'at'> = {}) => parsePart(AdapterSpec, { method: 'adapter', ...o, at: `${layers}.{attn,ffn}` }, 'houlsby'),
-  /** Pfeiffer: one adapter after the FFN of the selected layers. */
-  pfeiffer: (layers: string, o: Omit<In<typeof AdapterSpec>, 'at'> = {}) => parsePart(AdapterSpec, { method: 'adapter', ...o, at: `${layers}.ffn` }, 'pfeiffer'),
-  compacter: (o: Omit<In<typeof CompacterSpec>, 'at'> & { at: At<SublayerPath> }) => parsePart(CompacterSpec, { method: 'compacter', ...o }, 'compacter'),
-  mixphm: (o: Omit<In<typeof MixPhmSpec>, 'at'> & { at: At<SublayerPath> }) => parsePart(MixPhmSpec, { method: 'mixphm', ...o }, 'mixphm'),
-  adamix: (o: Omit<In<typeof AdaMixSpec>, 'at'> & { at: At<SublayerPath> }) => parsePart(AdaMixSpec, { method: 'adamix', ...o }, 'adamix'),
-  bitfit: (o: { at?: string | string[] } = {}) => parsePart(BitFitSpec, { method: 'bitfit', ...o }, 'bitfit'),
-  full: () => ({ method: 'full' as const }),
+  ...peftBuilders,
   redundancy: (o: Omit<z.input<typeof RedundancySpec>, 'kind'> = {}) => parsePart(RedundancySpec, { kind: 'redundancy', ...o }, 'redundancy'),
 };
 

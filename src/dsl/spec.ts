@@ -3,8 +3,12 @@
  * zod. It round-trips through JSON; the compiler lowers it to IR. Errors name the field path
  * and the valid values.
  */
-import { UserError } from '../user-error.ts';
 import { z } from 'zod';
+import { PeftSpec, methodFor } from '../compiler/lower/peft/registry.ts';
+import { formatIssues, SpecError } from './parse.ts';
+export { SpecError, parsePart } from './parse.ts';
+export { Routing } from '../compiler/lower/peft/parts.ts';
+export { PeftSpec } from '../compiler/lower/peft/registry.ts';
 
 const pos = z.number().int().positive().max(10_000_000);
 /** Layer and head counts: beyond any real model, and a typo like 1e9 would build forever. */
@@ -112,70 +116,6 @@ export const EncDecSpec = z.object({
   pretrained: Pretrained,
 });
 
-export const Routing = z.enum(['none', 'add', 'mul', 'mulExpand', 'inner']);
-export type Routing = z.infer<typeof Routing>;
-
-const at = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
-const share = z.enum(['global', 'layer', 'module', 'none']);
-
-export const LoraSpec = z.object({
-  method: z.literal('lora'),
-  at,
-  rank: pos,
-  alpha: z.number().positive().optional(),
-  dropout: z.number().min(0).lt(1, "must be below 1 (dropout 1 drops everything and rescales by 1/0)").default(0),
-  routing: Routing.default('none'),
-});
-
-export const AdapterSpec = z.object({
-  method: z.literal('adapter'),
-  at,
-  /** Bottleneck r = width / reduction (or `bottleneck` directly). */
-  reduction: pos.optional(),
-  bottleneck: pos.optional(),
-  activation: z.enum(['gelu', 'relu']).default('gelu'),
-  routing: Routing.default('none'),
-});
-
-const phmFields = {
-  reduction: pos.optional(),
-  bottleneck: pos.optional(),
-  /** n: number of Kronecker summands; widths must divide by it. */
-  kron: pos.default(4),
-  /** k: rank of each W_i = T_i U_i. */
-  rank: pos.default(8),
-  /** Where the (n x n x n) S lives: one for the model by default. */
-  shareS: share.default('global'),
-};
-
-export const CompacterSpec = z.object({ method: z.literal('compacter'), at, ...phmFields, activation: z.enum(['gelu', 'relu']).default('gelu') });
-
-export const MixPhmSpec = z.object({
-  method: z.literal('mixphm'),
-  at,
-  experts: count.default(4),
-  ...phmFields,
-  /** The down projection is shared by the module's experts; `none` gives each expert its own. */
-  shareDown: z.enum(['module', 'none']).default('module'),
-  dropout: z.number().min(0).lt(1, "must be below 1 (dropout 1 drops everything and rescales by 1/0)").default(0.5),
-  alpha: z.number().default(1),
-});
-
-export const AdaMixSpec = z.object({
-  method: z.literal('adamix'),
-  at,
-  experts: count.default(4),
-  reduction: pos.optional(),
-  bottleneck: pos.optional(),
-  dropout: z.number().min(0).lt(1, "must be below 1 (dropout 1 drops everything and rescales by 1/0)").default(0),
-});
-
-export const BitFitSpec = z.object({ method: z.literal('bitfit'), at: at.default('**') });
-export const FullSpec = z.object({ method: z.literal('full') });
-
-export const PeftSpec = z.discriminatedUnion('method', [LoraSpec, AdapterSpec, CompacterSpec, MixPhmSpec, AdaMixSpec, BitFitSpec, FullSpec]);
-export type PeftSpec = z.infer<typeof PeftSpec>;
-
 export const RedundancySpec = z.object({
   kind: z.literal('redundancy'),
   /** w_red and w_rel: weights of the redundancy and relevance terms in the total loss. */
@@ -229,44 +169,17 @@ export const ModelSpec = z
     if (s.head.kind === 'lm' && !lmText) issue(['head', 'kind'], `'lm' needs a text tower of kind 'decoder' or 'encdec' (valid heads here: 'classifier', 'features')`);
     if (s.head.kind === 'classifier' && s.text?.kind === 'decoder') issue(['head', 'kind'], `a 'decoder' text tower needs head 'lm' or 'features'`);
     s.insertions.forEach((p, i) => {
-      if ((p.method === 'lora' || p.method === 'adapter') && p.routing !== 'none' && s.visualPrefix === 'none') {
-        issue(['insertions', i, 'routing'], `routing '${p.routing}' needs visualPrefix 'pooled' or 'tokens' (it mixes in the pooled visual feature)`);
+      if (methodFor(p).needsVisual?.(p) && s.visualPrefix === 'none') {
+        issue(['insertions', i, 'routing'], `routing '${(p as { routing: string }).routing}' needs visualPrefix 'pooled' or 'tokens' (it mixes in the pooled visual feature)`);
       }
     });
   });
 export type ModelSpec = z.infer<typeof ModelSpec>;
 export type ModelSpecInput = z.input<typeof ModelSpec>;
 
-export class SpecError extends UserError {
-  constructor(message: string) {
-    super(message);
-    this.name = 'SpecError';
-  }
-}
-
-/** zod issues as lines naming each field (under `prefix`) and, for enums, the valid values. */
-function formatIssues(issues: z.core.$ZodIssue[], prefix: string[] = []): string[] {
-  return issues.map((iss) => {
-    const full = [...prefix, ...iss.path.map(String)];
-    const path = full.length ? full.join('.') : '<spec>';
-    const i = iss as { values?: unknown[]; options?: unknown[]; discriminator?: string };
-    const values = i.values ?? i.options;
-    if (i.options && i.discriminator) return `  ${path}: unknown ${i.discriminator} (valid: ${i.options.map((v) => JSON.stringify(v)).join(', ')})`;
-    const valid = values ? ` (valid: ${values.map((v) => JSON.stringify(v)).join(', ')})` : '';
-    return `  ${path}: ${iss.message}${valid}`;
-  });
-}
-
 /** Validates a spec (e.g. parsed JSON); errors list each bad field with the valid values. */
 export function parseSpec(input: unknown): ModelSpec {
   const r = ModelSpec.safeParse(input);
   if (r.success) return r.data;
   throw new SpecError(`invalid model spec:\n${formatIssues(r.error.issues).join('\n')}`);
-}
-
-/** A builder's part of a spec, validated with errors in parseSpec's form (`where` prefixes the fields). */
-export function parsePart<T extends z.ZodType>(schema: T, input: unknown, where: string): z.infer<T> {
-  const r = schema.safeParse(input);
-  if (r.success) return r.data;
-  throw new SpecError(`invalid model spec:\n${formatIssues(r.error.issues, [where]).join('\n')}`);
 }

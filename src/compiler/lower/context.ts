@@ -8,6 +8,7 @@ import type { InitSpec } from '../ir/graph.ts';
 import { dropout } from '../composites.ts';
 import type { ModelSpec, PeftSpec } from '../../dsl/spec.ts';
 import { matches } from '../../dsl/paths.ts';
+import { attachesAt, methodFor } from './peft/registry.ts';
 
 export type Mode = 'train' | 'infer';
 
@@ -39,14 +40,12 @@ export class Lowering {
   readonly modules: ModuleRecord[] = [];
   /** Each stack's final hidden state and token mask (the relevance term pools it). */
   readonly finals = new Map<string, { hidden: Tensor; mask: Tensor | null }>();
-  readonly full: boolean;
 
   constructor(
     readonly spec: ModelSpec,
     readonly opts: LowerOptions,
   ) {
     this.seed = opts.mode === 'train' ? this.b.input('seed', [], 'u32') : null;
-    this.full = spec.insertions.some((p) => p.method === 'full');
   }
 
   get training(): boolean {
@@ -54,7 +53,10 @@ export class Lowering {
   }
 
   private frozen(name: string): boolean {
-    if (this.full) return false;
+    if (this.spec.insertions.some((p) => {
+      const m = methodFor(p);
+      return m.attach === 'params' && m.unfreezes(p, name);
+    })) return false;
     return this.spec.freeze.length > 0 && matches(this.spec.freeze, name) && !(name.startsWith('head.') && !this.spec.freeze.some((f) => f.startsWith('head')));
   }
 
@@ -65,10 +67,8 @@ export class Lowering {
 
   /** A bias or norm shift: BitFit makes the matched ones trainable. */
   bias(name: string, shape: number[]): Tensor {
-    const path = name.replace(/\.b$/, '');
-    this.points.bias.add(path);
-    const bitfit = this.spec.insertions.some((p) => p.method === 'bitfit' && matches(p.at, name));
-    return this.b.param(name, shape, { trainable: bitfit || !this.frozen(name), init: { kind: 'zeros' }, noDecay: true });
+    this.points.bias.add(name.replace(/\.b$/, ''));
+    return this.b.param(name, shape, { trainable: !this.frozen(name), init: { kind: 'zeros' }, noDecay: true });
   }
 
   normScale(name: string, shape: number[]): Tensor {
@@ -81,8 +81,7 @@ export class Lowering {
   }
 
   insertionsAt(kind: 'linear' | 'sublayer', path: string): PeftSpec[] {
-    const methods = kind === 'linear' ? ['lora'] : ['adapter', 'compacter', 'mixphm', 'adamix'];
-    return this.spec.insertions.filter((p) => methods.includes(p.method) && 'at' in p && matches(p.at, path));
+    return this.spec.insertions.filter((p) => attachesAt(p, kind) && 'at' in p && matches(p.at, path));
   }
 
   dropout(x: Tensor, p: number): Tensor {

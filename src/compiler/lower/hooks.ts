@@ -1,20 +1,28 @@
-/** The two insertion hooks the backbones call: a linear layer and a sublayer output. */
+/**
+ * The two insertion hooks the backbones call, a linear layer and a sublayer output; each runs
+ * every inserted method whose `at` matches the point, through the method registry (a merged
+ * inference graph skips the insertions merging folds into the weights).
+ */
 import type { Tensor } from '../builder.ts';
 import { type Lowering, xavier } from './context.ts';
-import { foldable, loraDelta } from './peft/lora.ts';
-import { adapter, compacter } from './peft/adapter.ts';
-import { adamix, mixphm } from './peft/mixphm.ts';
+import { methodFor } from './peft/registry.ts';
 
-/** y = x W (+ b) at `path`, plus every LoRA whose glob matches it. */
+/** y = x W (+ b) at `path`, rewritten by every method attached there (LoRA, (IA)^3). */
 export function linear(ctx: Lowering, path: string, x: Tensor, din: number, dout: number, opts: { bias?: boolean } = {}): Tensor {
   ctx.points.linear.add(path);
+  const site = { path, din, dout };
+  const active = ctx.insertionsAt('linear', path).filter((spec) => !(ctx.opts.merged && methodFor(spec).merge?.folds(spec)));
   return ctx.b.scope(path, () => {
-    let y = x.matmul(ctx.weight(`${path}.W`, [din, dout], xavier(1, din, dout)));
+    let xin = x;
+    for (const spec of active) {
+      const m = methodFor(spec);
+      if (m.attach === 'linear' && m.input) xin = m.input(ctx, spec, site, xin);
+    }
+    let y = xin.matmul(ctx.weight(`${path}.W`, [din, dout], xavier(1, din, dout)));
     if (opts.bias !== false) y = y.add(ctx.bias(`${path}.b`, [dout]));
-    for (const spec of ctx.insertionsAt('linear', path)) {
-      if (spec.method !== 'lora') continue;
-      if (ctx.opts.merged && foldable(spec)) continue; // folded into W0 by mergeWeights
-      y = y.add(loraDelta(ctx, spec, path, x, din, dout));
+    for (const spec of active) {
+      const m = methodFor(spec);
+      if (m.attach === 'linear' && m.output) y = m.output(ctx, spec, site, x, y);
     }
     return y;
   });
@@ -25,20 +33,8 @@ export function sublayer(ctx: Lowering, path: string, x: Tensor, stack: string):
   ctx.points.sublayer.add(path);
   let y = x;
   for (const spec of ctx.insertionsAt('sublayer', path)) {
-    y = ctx.b.scope(path, () => {
-      switch (spec.method) {
-        case 'adapter':
-          return adapter(ctx, spec, path, y);
-        case 'compacter':
-          return compacter(ctx, spec, path, y);
-        case 'mixphm':
-          return mixphm(ctx, spec, path, y, stack);
-        case 'adamix':
-          return adamix(ctx, spec, path, y);
-        default:
-          return y;
-      }
-    });
+    const m = methodFor(spec);
+    if (m.attach === 'sublayer') y = ctx.b.scope(path, () => m.sublayer(ctx, spec, path, y, stack));
   }
   return y;
 }

@@ -13,6 +13,7 @@ import { textDecoder, textEncoder } from './text.ts';
 import { encoderDecoder } from './t5.ts';
 import { classifierHead, classifierLoss, nextTokenLoss, seq2seqLoss } from './heads.ts';
 import { redundancyLoss } from './regularizers.ts';
+import { methodFor } from './peft/registry.ts';
 
 export type { LowerOptions } from './context.ts';
 
@@ -107,15 +108,16 @@ function checkInsertions(spec: ModelSpec, points: Lowering['points'], params: st
   const seen = new Map<string, number>();
   spec.insertions.forEach((p, i) => {
     if (!('at' in p)) return;
-    const kind = p.method === 'lora' ? 'linear' : p.method === 'bitfit' ? 'bias' : 'sublayer';
-    const pool = [...points[kind]];
-    const probe = p.method === 'bitfit' ? pool.map((x) => `${x}.b`) : pool;
+    const attach = methodFor(p).attach;
+    // Methods that only change which params train (BitFit) select params; the others, points.
+    const kind = attach === 'params' ? 'param' : attach;
+    const pool = attach === 'params' ? params : [...points[attach]];
     for (const glob of Array.isArray(p.at) ? p.at : [p.at]) {
-      if (!probe.some((x) => matches(glob, x))) {
-        throw new SpecError(`insertions.${i} (${p.method}): 'at' entry ${JSON.stringify(glob)} matches no ${kind} insertion point.\n  valid ${kind} points: ${summarizePaths(pool).join(', ')}`);
+      if (!pool.some((x) => matches(glob, x))) {
+        throw new SpecError(`insertions.${i} (${p.method}): 'at' entry ${JSON.stringify(glob)} matches no ${kind}${attach === 'params' ? '' : ' insertion point'}.\n  valid ${kind}${attach === 'params' ? 's' : ' points'}: ${summarizePaths(pool).join(', ')}`);
       }
     }
-    if (p.method === 'bitfit') return;
+    if (attach === 'params') return;
     for (const point of pool.filter((x) => matches(p.at, x))) {
       const key = `${p.method} ${point}`;
       const other = seen.get(key);

@@ -1,18 +1,29 @@
 /**
  * Bottleneck adapters at a sublayer output x: x + W_up(act(W_down x)). Houlsby places them after
- * attention and FFN, Pfeiffer after FFN (both by their `at` globs). With routing, the mixing
- * happens after the down projection and its bias, before the activation (Qu et al. 2024).
- * Compacter is the same module with PHM projections and the shared S.
+ * attention and FFN, Pfeiffer after FFN (builders over the same method). With routing, the
+ * mixing happens after the down projection and its bias, before the activation (Qu et al. 2024).
  */
-import { SpecError } from '../../../dsl/spec.ts';
+import { z } from 'zod';
 import type { Tensor } from '../../builder.ts';
 import { type Lowering, xavier } from '../context.ts';
-import type { PeftSpec } from '../../../dsl/spec.ts';
 import { route, visualFeature } from './routing.ts';
-import { phmApply, phmFactors, sharedS } from './phm.ts';
+import { at, pos, Routing, type In } from './parts.ts';
+import { defineMethod } from './method.ts';
+import { parsePart, SpecError } from '../../../dsl/parse.ts';
+import type { SublayerPath } from '../../../dsl/paths.ts';
 
-type AdapterSpec = Extract<PeftSpec, { method: 'adapter' }>;
-type CompacterSpec = Extract<PeftSpec, { method: 'compacter' }>;
+export const Activation = z.enum(['gelu', 'relu']);
+
+export const AdapterSpec = z.object({
+  method: z.literal('adapter'),
+  at,
+  /** Bottleneck r = width / reduction (or `bottleneck` directly). */
+  reduction: pos.optional(),
+  bottleneck: pos.optional(),
+  activation: Activation.default('gelu'),
+  routing: Routing.default('none'),
+});
+type AdapterSpec = z.infer<typeof AdapterSpec>;
 
 export function bottleneckWidth(spec: { reduction?: number; bottleneck?: number }, d: number, path: string, fallbackReduction: number): number {
   if (spec.bottleneck) return spec.bottleneck;
@@ -21,7 +32,7 @@ export function bottleneckWidth(spec: { reduction?: number; bottleneck?: number 
   return d / red;
 }
 
-function act(x: Tensor, kind: 'gelu' | 'relu'): Tensor {
+export function act(x: Tensor, kind: z.infer<typeof Activation>): Tensor {
   return kind === 'gelu' ? x.gelu() : x.relu();
 }
 
@@ -35,22 +46,24 @@ export function adapter(ctx: Lowering, spec: AdapterSpec, path: string, x: Tenso
   const bu = ctx.peftParam(`${name}.up.b`, [d], { kind: 'zeros' }, true);
   return ctx.b.scope('adapter', () => {
     let z = x.matmul(Wd).add(bd);
-    if (spec.routing !== 'none') {
-      const xv = visualFeature(ctx, spec.routing, path).matmul(Wd).add(bd);
-      z = route(spec.routing, z, xv);
-    }
+    if (spec.routing !== 'none') z = route(spec.routing, z, visualFeature(ctx, spec.routing, path).matmul(Wd).add(bd));
     return x.add(act(z, spec.activation).matmul(Wu).add(bu));
   });
 }
 
-export function compacter(ctx: Lowering, spec: CompacterSpec, path: string, x: Tensor): Tensor {
-  const d = x.shape[x.rank - 1];
-  const r = bottleneckWidth(spec, d, path, 16);
-  const n = spec.kron;
-  const S = sharedS(ctx, 'compacter', spec.shareS, path, n);
-  const down = { n, k: spec.rank, din: d, dout: r };
-  const up = { n, k: spec.rank, din: r, dout: d };
-  const fd = phmFactors(ctx, `${path}.compacter.down`, down);
-  const fu = phmFactors(ctx, `${path}.compacter.up`, up);
-  return ctx.b.scope('compacter', () => x.add(phmApply(ctx.b, act(phmApply(ctx.b, x, S, fd, down), spec.activation), S, fu, up)));
-}
+export const adapterMethod = defineMethod<AdapterSpec>({
+  schema: AdapterSpec,
+  attach: 'sublayer',
+  tag: /\.adapter\./,
+  sublayer: (ctx, spec, path, x) => adapter(ctx, spec, path, x),
+  needsVisual: (spec) => spec.routing !== 'none',
+});
+
+type AdapterIn = Omit<In<typeof AdapterSpec>, 'at'>;
+export const adapterBuilders = {
+  adapter: (o: AdapterIn & { at: SublayerPath | SublayerPath[] }) => parsePart(AdapterSpec, { method: 'adapter', ...o }, 'adapter'),
+  /** Houlsby: adapters after attention and after the FFN of the selected layers. */
+  houlsby: (layers: string, o: AdapterIn = {}) => parsePart(AdapterSpec, { method: 'adapter', ...o, at: `${layers}.{attn,ffn}` }, 'houlsby'),
+  /** Pfeiffer: one adapter after the FFN of the selected layers. */
+  pfeiffer: (layers: string, o: AdapterIn = {}) => parsePart(AdapterSpec, { method: 'adapter', ...o, at: `${layers}.ffn` }, 'pfeiffer'),
+};

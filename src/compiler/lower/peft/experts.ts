@@ -18,3 +18,13 @@ export function pickExpert(ctx: Lowering, factors: Record<string, Tensor>, exper
   }
   return out;
 }
+
+/** Lead axes of stored expert factors: [E] when experts are kept, none in a merged graph. */
+export function expertAxes(ctx: Lowering, experts: number): number[] {
+  return ctx.opts.merged ? [] : [experts];
+}
+
+/** The factors a forward pass uses: one expert's (training), their mean (inference), or the merged ones as stored. */
+export function selectExpert<T extends Record<string, Tensor>>(ctx: Lowering, factors: T, experts: number): T {
+  return (ctx.opts.merged ? factors : pickExpert(ctx, factors, experts)) as T;
+}

@@ -2,28 +2,30 @@
  * MixPHM (Jiang & Zheng, CVPR 2023): x + alpha * W_up_e(drop_p(gelu(W_down x))), with PHM
  * projections, the model-wide shared S, one down projection shared by the module's experts,
  * per-expert up projections, a uniformly random expert per module and forward pass in
- * training, and experts merged factor by factor at inference.
- * AdaMix is the same mixture with plain (non-PHM) projections and no sharing: both down and
- * up projections have experts.
+ * training, and experts merged factor by factor at inference (experts.ts, merge.ts).
  */
+import { z } from 'zod';
 import type { Tensor } from '../../builder.ts';
-import { type Lowering, xavier } from '../context.ts';
-import type { PeftSpec } from '../../../dsl/spec.ts';
+import type { Lowering } from '../context.ts';
 import { bottleneckWidth } from './adapter.ts';
 import { phmApply, phmFactors, sharedS } from './phm.ts';
-import { pickExpert } from './experts.ts';
+import { expertAxes, selectExpert } from './experts.ts';
+import { at, count, dropoutRate, phmFields, type In } from './parts.ts';
+import { defineMethod } from './method.ts';
+import { parsePart } from '../../../dsl/parse.ts';
+import type { SublayerPath } from '../../../dsl/paths.ts';
 
-type MixPhmSpec = Extract<PeftSpec, { method: 'mixphm' }>;
-type AdaMixSpec = Extract<PeftSpec, { method: 'adamix' }>;
-
-/** Lead axes of the stored factors: [E] when experts are kept, none in a merged graph. */
-function expertAxes(ctx: Lowering, experts: number): number[] {
-  return ctx.opts.merged ? [] : [experts];
-}
-
-function select(ctx: Lowering, f: Record<string, Tensor>, experts: number): Record<string, Tensor> {
-  return ctx.opts.merged ? f : pickExpert(ctx, f, experts);
-}
+export const MixPhmSpec = z.object({
+  method: z.literal('mixphm'),
+  at,
+  experts: count.default(4),
+  ...phmFields,
+  /** The down projection is shared by the module's experts; `none` gives each expert its own. */
+  shareDown: z.enum(['module', 'none']).default('module'),
+  dropout: dropoutRate(0.5),
+  alpha: z.number().default(1),
+});
+type MixPhmSpec = z.infer<typeof MixPhmSpec>;
 
 export function mixphm(ctx: Lowering, spec: MixPhmSpec, path: string, x: Tensor, stack: string): Tensor {
   const d = x.shape[x.rank - 1];
@@ -36,8 +38,8 @@ export function mixphm(ctx: Lowering, spec: MixPhmSpec, path: string, x: Tensor,
   const fdAll = spec.shareDown === 'module' ? phmFactors(ctx, `${path}.mixphm.down`, down) : phmFactors(ctx, `${path}.mixphm.down`, down, expertAxes(ctx, E));
   const fuAll = phmFactors(ctx, `${path}.mixphm.up`, up, expertAxes(ctx, E));
   return ctx.b.scope('mixphm', () => {
-    const fd = spec.shareDown === 'module' ? fdAll : (select(ctx, fdAll, E) as typeof fdAll);
-    const fu = select(ctx, fuAll, E) as typeof fuAll;
+    const fd = spec.shareDown === 'module' ? fdAll : (selectExpert(ctx, fdAll, E) as typeof fdAll);
+    const fu = selectExpert(ctx, fuAll, E) as typeof fuAll;
     const z = ctx.dropout(phmApply(ctx.b, x, S, fd, down).gelu(), spec.dropout);
     const ha = phmApply(ctx.b, z, S, fu, up).mul(spec.alpha);
     ctx.modules.push({ stack, path, h: x, ha });
@@ -45,19 +47,13 @@ export function mixphm(ctx: Lowering, spec: MixPhmSpec, path: string, x: Tensor,
   });
 }
 
-export function adamix(ctx: Lowering, spec: AdaMixSpec, path: string, x: Tensor): Tensor {
-  const d = x.shape[x.rank - 1];
-  const r = bottleneckWidth(spec, d, path, 16);
-  const E = spec.experts;
-  const lead = expertAxes(ctx, E);
-  const name = `${path}.adamix`;
-  const downAll = { W: ctx.peftParam(`${name}.down.W`, [...lead, d, r], xavier(1, d, r)), b: ctx.peftParam(`${name}.down.b`, [...lead, r], { kind: 'zeros' }, true) };
-  const upAll = { W: ctx.peftParam(`${name}.up.W`, [...lead, r, d], { kind: 'zeros' }), b: ctx.peftParam(`${name}.up.b`, [...lead, d], { kind: 'zeros' }, true) };
-  return ctx.b.scope('adamix', () => {
-    // Down and up experts are drawn independently.
-    const dn = select(ctx, downAll, E);
-    const upp = select(ctx, upAll, E);
-    const z = ctx.dropout(x.matmul(dn.W).add(dn.b).gelu(), spec.dropout);
-    return x.add(z.matmul(upp.W).add(upp.b));
-  });
-}
+export const mixphmMethod = defineMethod<MixPhmSpec>({
+  schema: MixPhmSpec,
+  attach: 'sublayer',
+  tag: /(^|\.)mixphm\./,
+  sublayer: (ctx, spec, path, x, stack) => mixphm(ctx, spec, path, x, stack),
+});
+
+export const mixphmBuilders = {
+  mixphm: (o: Omit<In<typeof MixPhmSpec>, 'at'> & { at: SublayerPath | SublayerPath[] }) => parsePart(MixPhmSpec, { method: 'mixphm', ...o }, 'mixphm'),
+};

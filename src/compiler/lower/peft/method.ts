@@ -1,0 +1,62 @@
+/**
+ * What a PEFT method is to peftgraph: its spec schema, where it attaches, how it rewrites the
+ * model there, which params it tags and makes trainable, and how inference merging folds it.
+ * Each method is one module defining one of these; registry.ts gathers them in a record keyed
+ * by method name, so a method that lacks a required part fails to type-check, and the hooks
+ * dispatch through the record: there is no switch to forget a method in.
+ */
+import type { z } from 'zod';
+import type { Tensor } from '../../builder.ts';
+import type { Lowering } from '../context.ts';
+
+/** linear: wraps linear layers; sublayer: rewrites sublayer outputs; params: only changes which params train. */
+export type Attach = 'linear' | 'sublayer' | 'params';
+
+export interface LinearSite {
+  /** The linear's path, e.g. `text.layers.0.attn.q`. */
+  path: string;
+  din: number;
+  dout: number;
+}
+
+export type TrainedWeights = Record<string, ArrayLike<number>>;
+
+interface Common<S> {
+  schema: z.ZodType<S>;
+  /** Matches the names of the params it adds (the parameter report's group), or null when it adds none. */
+  tag: RegExp | null;
+  /** Whether it needs the pooled visual feature (routing), for the spec's cross-field checks. */
+  needsVisual?(spec: S): boolean;
+  /**
+   * Inference merging: `folds` says whether a merged graph leaves the insertion out, `fold` then
+   * adds its effect to the merged backbone weights `out` (from the trained weights).
+   */
+  merge?: { folds(spec: S): boolean; fold(spec: S, trained: TrainedWeights, out: Record<string, Float64Array>): void };
+}
+
+/** What each kind of attachment must provide: tsc refuses a sublayer method without its rewrite. */
+export type PeftMethod<S extends { method: string }> = Common<S> &
+  (
+    | {
+        attach: 'linear';
+        /** Rewrites the input x before the weight (x -> x'). */
+        input?(ctx: Lowering, spec: S, site: LinearSite, x: Tensor): Tensor;
+        /** Rewrites the output y = x W + b, given the input x. */
+        output?(ctx: Lowering, spec: S, site: LinearSite, x: Tensor, y: Tensor): Tensor;
+      }
+    | {
+        attach: 'sublayer';
+        /** Rewrites the sublayer output x (before its residual add) of `stack`. */
+        sublayer(ctx: Lowering, spec: S, path: string, x: Tensor, stack: string): Tensor;
+      }
+    | {
+        attach: 'params';
+        /** Whether it makes backbone param `name` trainable (BitFit's biases, full finetuning's all). */
+        unfreezes(spec: S, name: string): boolean;
+      }
+  );
+
+/** Identity helper that fixes `S` from the schema, so each module's hooks see their own spec type. */
+export function defineMethod<S extends { method: string }>(m: PeftMethod<S>): PeftMethod<S> {
+  return m;
+}

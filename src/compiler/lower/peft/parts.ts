@@ -1,0 +1,29 @@
+/** Schema pieces PEFT methods share (a leaf module: the spec imports the methods, not the reverse). */
+import { z } from 'zod';
+
+export const pos = z.number().int().positive().max(10_000_000);
+/** Layer, head and expert counts. */
+export const count = pos.max(1000);
+/** Where a method attaches: one glob or a list (each entry must match a point). */
+export const at = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
+export const share = z.enum(['global', 'layer', 'module', 'none']);
+export const dropoutRate = (def: number) => z.number().min(0).lt(1, 'must be below 1 (dropout 1 drops everything and rescales by 1/0)').default(def);
+
+/** Routing functions (Qu et al. 2024): how the bottleneck mixes in the pooled visual feature. */
+export const Routing = z.enum(['none', 'add', 'mul', 'mulExpand', 'inner']);
+export type Routing = z.infer<typeof Routing>;
+
+/** PHM projections (Compacter, MixPHM). */
+export const phmFields = {
+  reduction: pos.optional(),
+  bottleneck: pos.optional(),
+  /** n: number of Kronecker summands; widths must divide by it. */
+  kron: pos.default(4),
+  /** k: rank of each W_i = T_i U_i. */
+  rank: pos.default(8),
+  /** Where the (n x n x n) S lives: one for the model by default. */
+  shareS: share.default('global'),
+};
+
+/** A builder's input: the schema's input without its discriminator. */
+export type In<T extends z.ZodType> = Omit<z.input<T>, 'method'>;
