@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { Project, VariableDeclarationKind } from 'ts-morph';
 import type { ModelSpec } from '../dsl/spec.ts';
 import { lowerModel } from '../compiler/lower/index.ts';
-import { simplify } from '../compiler/passes/simplify.ts';
-import { compilePlan, type DeviceProfile, type Plan, type TensorSlot } from '../compiler/plan.ts';
+import { compile } from '../compiler/compile.ts';
+import type { DeviceProfile, Plan, TensorSlot } from '../compiler/plan.ts';
 import type { ParamInfo } from '../compiler/ir/graph.ts';
 import { compileStep, type StepConfig } from '../runtime/train-step.ts';
 import { ARTIFACT_FORMAT, type ArtifactJson } from '../runtime/artifact.ts';
@@ -34,7 +34,7 @@ export function buildArtifact(spec: ModelSpec, o: CompileArtifactOptions): { met
     const { plan, layout } = compileStep(graph, o.profile, step);
     return { meta: { format: ARTIFACT_FORMAT, mode: 'train', batch: o.batch, merged: false, requires: { ...requires, f16: plan.stats.halfActivations }, params, plan, step: { spec: step, layout } } };
   }
-  const plan = compilePlan(simplify(graph).graph, o.profile);
+  const { plan } = compile(graph, { batch: o.batch, mode: 'infer', profile: o.profile });
   return { meta: { format: ARTIFACT_FORMAT, mode: 'infer', batch: o.batch, merged: !!o.merged, requires: { ...requires, f16: plan.stats.halfActivations }, params, plan } };
 }
 

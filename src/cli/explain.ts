@@ -1,8 +1,6 @@
 /** `peftgraph explain` and `peftgraph compile`: the compiler's stages, summarized or written out. */
-import { lowerModel } from '../compiler/lower/index.ts';
-import { autodiff } from '../compiler/autodiff.ts';
-import { addOptimizer } from '../compiler/optimizer.ts';
-import { simplify } from '../compiler/passes/simplify.ts';
+import { compile, DEFAULT_OPTIMIZER } from '../compiler/compile.ts';
+import type { OptimizerConfig } from '../compiler/optimizer.ts';
 import { compilePlan, PORTABLE_PROFILE, type DeviceProfile, type Plan } from '../compiler/plan.ts';
 import { paramReport, formatReport } from '../compiler/params-report.ts';
 import type { Graph } from '../compiler/ir/graph.ts';
@@ -14,36 +12,37 @@ export interface StageOptions {
   mode: 'train' | 'infer';
   merged?: boolean;
   profile?: DeviceProfile;
+  /** Training: the update rule (the default is train's). */
+  optimizer?: OptimizerConfig;
 }
 
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(2)} MiB`;
 
-/** Runs every stage and returns the final graph, plans and a printable summary. */
+/** Runs the compile pipeline (the one `train` runs) and returns its graph, plan and a printable summary. */
 export function stages(spec: ModelSpec, o: StageOptions): { graph: Graph; plan: Plan; lines: string[] } {
   const lines: string[] = [];
   const profile = o.profile ?? PORTABLE_PROFILE;
-  const { graph: fwd } = lowerModel(spec, { batch: o.batch, mode: o.mode, merged: o.merged });
+  const c = compile(spec, { batch: o.batch, mode: o.mode, merged: o.merged, profile, optimizer: o.optimizer });
+  const fwd = c.forward;
   lines.push(`lower        ${fwd.nodes.length} nodes, ${fwd.params().size} params, ${fwd.inputs().size} inputs (batch ${o.batch}, ${o.mode}${o.merged ? ', merged' : ''})`);
   const imports = planImport(spec, fwd); // checkpoint headers only: names, shapes, dtypes
   if (imports.length) lines.push(...formatImport(imports).map((l, i) => `${i ? '             ' : 'import       '}${l}`));
   lines.push(...formatReport(paramReport(fwd), 'params').split('\n').map((l) => `             ${l}`));
-  let g = fwd;
-  if (o.mode === 'train') {
-    const { graph: joint, report } = autodiff(fwd, { loss: 'loss' });
-    lines.push(`autodiff     +${report.backwardNodes} backward nodes; ${report.differentiatedNodes} forward nodes differentiated, ${report.prunedNodes} pruned (frozen trunk / no trainable path)`);
-    const before = joint.nodes.length;
-    g = addOptimizer(joint, { kind: 'adamw', clip: 5 }).graph;
-    lines.push(`optimizer    +${g.nodes.length - before} nodes (AdamW + global-norm clipping, in the step graph)`);
+  if (c.autodiff) {
+    const r = c.autodiff;
+    lines.push(`autodiff     +${r.backwardNodes} backward nodes; ${r.differentiatedNodes} forward nodes differentiated, ${r.prunedNodes} pruned (frozen trunk / no trainable path)`);
+    lines.push(`optimizer    ${c.step!.params.length} trainable tensors, ${c.step!.state.length} state tensors (${(o.optimizer ?? DEFAULT_OPTIMIZER).kind} + global-norm clipping, in the step graph)`);
   }
-  const { graph: simple, report: sr } = simplify(g);
+  const sr = c.simplify;
   lines.push(`simplify     ${sr.before} -> ${sr.after} nodes (${sr.rounds} rounds: DCE, CSE, constant folding, transpose folding)`);
-  const unfused = compilePlan(simple, profile, { fuse: false });
-  const plan = compilePlan(simple, profile);
+  const plan = c.plan;
+  // For comparison only: the same graph planned one kernel per primitive.
+  const unfused = compilePlan(c.graph, profile, { fuse: false });
   const kinds: Record<string, number> = {};
   for (const k of plan.kernels) kinds[k.kind] = (kinds[k.kind] ?? 0) + 1;
   const epilogues = plan.kernels.filter((k) => k.kind === 'matmul' && k.nodes.length > 1).length;
   lines.push(`fuse         ${unfused.kernels.length} op-by-op kernels -> ${plan.kernels.length} fused (${Object.entries(kinds).map(([k, n]) => `${n} ${k}`).join(', ')}; ${epilogues} matmuls with fused epilogues)`);
   lines.push(`memory       ${plan.buffers.length} buffers; peak ${mib(plan.stats.peakBytes)} with reuse, ${mib(plan.stats.peakBytesNoReuse)} without${plan.stats.halfActivations ? '; f16 activations' : ''}`);
   lines.push(`dispatch     ${plan.kernels.length} dispatches in one command buffer per ${o.mode === 'train' ? 'step' : 'run'}`);
-  return { graph: simple, plan, lines };
+  return { graph: c.graph, plan, lines };
 }

@@ -3,10 +3,10 @@
  * plan, run by a StepRunner (one command buffer per step, async loss readback).
  */
 import type { Graph } from '../compiler/ir/graph.ts';
-import { autodiff, type AutodiffReport } from '../compiler/autodiff.ts';
-import { addOptimizer, newName } from '../compiler/optimizer.ts';
-import { simplify } from '../compiler/passes/simplify.ts';
-import { compilePlan, type Plan, type PlanOptions } from '../compiler/plan.ts';
+import type { AutodiffReport } from '../compiler/autodiff.ts';
+import { newName } from '../compiler/optimizer.ts';
+import { compile } from '../compiler/compile.ts';
+import type { DeviceProfile, Plan, PlanOptions } from '../compiler/plan.ts';
 import type { Gpu } from './device.ts';
 import { Executor } from './executor.ts';
 import { profileOf } from './profile.ts';
@@ -19,11 +19,9 @@ export interface StepConfig extends StepSpec {
 }
 
 /** The step graph and how to run it: what `compile --mode train` writes as an artifact. */
-export function compileStep(forward: Graph, profile: Parameters<typeof compilePlan>[1], cfg: StepConfig): { plan: Plan; layout: StepLayout; report: AutodiffReport } {
-  const { graph: joint, report } = autodiff(forward, { loss: 'loss' });
-  const { graph: withOpt, info } = addOptimizer(joint, cfg.optimizer);
-  const { graph } = simplify(withOpt);
-  const plan = compilePlan(graph, profile, cfg.plan);
+export function compileStep(forward: Graph, profile: DeviceProfile, cfg: StepConfig): { plan: Plan; layout: StepLayout; report: AutodiffReport } {
+  const { graph, plan, step, autodiff: report } = compile(forward, { batch: 0, mode: 'train', optimizer: cfg.optimizer, profile, plan: cfg.plan });
+  const info = step!;
   const layout: StepLayout = {
     params: info.params,
     state: info.state,
@@ -33,7 +31,7 @@ export function compileStep(forward: Graph, profile: Parameters<typeof compilePl
       ...info.state.map((s) => [newName(s), { kind: 'inputs', name: s }] as StepLayout['writeBack'][number]),
     ],
   };
-  return { plan, layout, report };
+  return { plan, layout, report: report! };
 }
 
 export class TrainStep extends StepRunner {

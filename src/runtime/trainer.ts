@@ -6,7 +6,8 @@
 import { lowerModel } from '../compiler/lower/index.ts';
 import type { ModelSpec } from '../dsl/spec.ts';
 import type { OptimizerConfig } from '../compiler/optimizer.ts';
-import { compilePlan, type PlanOptions } from '../compiler/plan.ts';
+import type { PlanOptions } from '../compiler/plan.ts';
+import { compile } from '../compiler/compile.ts';
 import type { Graph, ParamInfo } from '../compiler/ir/graph.ts';
 import { validateDataset } from './validate.ts';
 import { diagnoseStep } from './diagnose.ts';
@@ -95,9 +96,9 @@ export class Evaluator {
   ) {}
 
   static async create(gpu: Gpu, spec: ModelSpec, batch: number, plan?: PlanOptions): Promise<Evaluator> {
-    const { graph } = lowerModel(spec, { batch, mode: 'infer' });
-    const ex = await Executor.create(gpu, compilePlan(graph, profileOf(gpu), plan));
-    return new Evaluator(ex, batch, spec.head.kind === 'classifier' ? spec.head.answers : 0, graph, spec);
+    const c = compile(spec, { batch, mode: 'infer', profile: profileOf(gpu), plan });
+    const ex = await Executor.create(gpu, c.plan);
+    return new Evaluator(ex, batch, spec.head.kind === 'classifier' ? spec.head.answers : 0, c.forward, spec);
   }
 
   setWeights(w: Record<string, ArrayLike<number>>): void {
