@@ -14,7 +14,9 @@ import { StepRecorder, bindGroup } from '../src/runtime/step.ts';
 import { setWaitMode, type WaitMode } from '../src/runtime/gpu-wait.ts';
 
 const { values } = parseArgs({ options: { steps: { type: 'string', default: '12' }, rounds: { type: 'string', default: '4' }, n: { type: 'string', default: '384' } } });
-const steps = Number(values.steps), rounds = Number(values.rounds), n = Number(values.n);
+const steps = Number(values.steps),
+  rounds = Number(values.rounds),
+  n = Number(values.n);
 
 // Plain (non-tiled) matmul: enough arithmetic per dispatch to keep lavapipe's threads busy.
 const code = /* wgsl */ `

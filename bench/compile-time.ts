@@ -40,12 +40,19 @@ function time(spec: ModelSpec, batch: number): { nodes: number; kernels: number;
 }
 
 const row = (name: string, r: ReturnType<typeof time>) =>
-  `| ${name} | ${r.nodes.toLocaleString('en-US')} | ${r.kernels.toLocaleString('en-US')} | ${Object.values(r.stages).map((s) => s.toFixed(2)).join(' | ')} | **${r.total.toFixed(1)}** |`;
+  `| ${name} | ${r.nodes.toLocaleString('en-US')} | ${r.kernels.toLocaleString('en-US')} | ${Object.values(r.stages)
+    .map((s) => s.toFixed(2))
+    .join(' | ')} | **${r.total.toFixed(1)}** |`;
 
 console.log('| model | nodes | kernels | lower | autodiff | optimizer | simplify | plan op-by-op | plan fused | total s |');
 console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const depth of values.depths!.split(',').map(Number)) {
-  const spec = vl.model({ vision: vl.vit({ image: [56, 56], patch: 7, width: 64, depth, heads: 4 }), text: vl.encoder({ vocab: 40, maxLen: 12, width: 64, depth: 2, heads: 4 }), visualPrefix: 'pooled', head: vl.classifier({ answers: 27 }) }).spec;
+  const spec = vl.model({
+    vision: vl.vit({ image: [56, 56], patch: 7, width: 64, depth, heads: 4 }),
+    text: vl.encoder({ vocab: 40, maxLen: 12, width: 64, depth: 2, heads: 4 }),
+    visualPrefix: 'pooled',
+    head: vl.classifier({ answers: 27 }),
+  }).spec;
   console.log(row(`ViT depth ${depth}, full finetuning, batch 16`, time(spec, 16)));
 }
 const base = vl

@@ -10,11 +10,41 @@ import { prng } from '../src/runtime/init.ts';
 
 type Shapes = [string, number[]][];
 
-const lin = (p: string, out: number, inn: number): Shapes => [[`${p}.weight`, [out, inn]], [`${p}.bias`, [out]]];
-const ln = (p: string, d: number): Shapes => [[`${p}.weight`, [d]], [`${p}.bias`, [d]]];
+const lin = (p: string, out: number, inn: number): Shapes => [
+  [`${p}.weight`, [out, inn]],
+  [`${p}.bias`, [out]],
+];
+const ln = (p: string, d: number): Shapes => [
+  [`${p}.weight`, [d]],
+  [`${p}.bias`, [d]],
+];
 
-export const VIT_B16 = { model_type: 'vit', hidden_size: 768, num_hidden_layers: 12, num_attention_heads: 12, intermediate_size: 3072, hidden_act: 'gelu', layer_norm_eps: 1e-12, image_size: 224, patch_size: 16, num_channels: 3, qkv_bias: true };
-export const BERT_BASE = { model_type: 'bert', vocab_size: 30522, hidden_size: 768, num_hidden_layers: 12, num_attention_heads: 12, intermediate_size: 3072, hidden_act: 'gelu', max_position_embeddings: 512, type_vocab_size: 2, layer_norm_eps: 1e-12, pad_token_id: 0 };
+export const VIT_B16 = {
+  model_type: 'vit',
+  hidden_size: 768,
+  num_hidden_layers: 12,
+  num_attention_heads: 12,
+  intermediate_size: 3072,
+  hidden_act: 'gelu',
+  layer_norm_eps: 1e-12,
+  image_size: 224,
+  patch_size: 16,
+  num_channels: 3,
+  qkv_bias: true,
+};
+export const BERT_BASE = {
+  model_type: 'bert',
+  vocab_size: 30522,
+  hidden_size: 768,
+  num_hidden_layers: 12,
+  num_attention_heads: 12,
+  intermediate_size: 3072,
+  hidden_act: 'gelu',
+  max_position_embeddings: 512,
+  type_vocab_size: 2,
+  layer_norm_eps: 1e-12,
+  pad_token_id: 0,
+};
 
 function vitShapes(c: typeof VIT_B16): Shapes {
   const d = c.hidden_size;
@@ -32,7 +62,12 @@ function vitShapes(c: typeof VIT_B16): Shapes {
 
 function bertShapes(c: typeof BERT_BASE): Shapes {
   const d = c.hidden_size;
-  const s: Shapes = [['embeddings.word_embeddings.weight', [c.vocab_size, d]], ['embeddings.position_embeddings.weight', [c.max_position_embeddings, d]], ['embeddings.token_type_embeddings.weight', [c.type_vocab_size, d]], ...ln('embeddings.LayerNorm', d)];
+  const s: Shapes = [
+    ['embeddings.word_embeddings.weight', [c.vocab_size, d]],
+    ['embeddings.position_embeddings.weight', [c.max_position_embeddings, d]],
+    ['embeddings.token_type_embeddings.weight', [c.type_vocab_size, d]],
+    ...ln('embeddings.LayerNorm', d),
+  ];
   for (let i = 0; i < c.num_hidden_layers; i++) {
     const p = `encoder.layer.${i}`;
     for (const q of ['query', 'key', 'value']) s.push(...lin(`${p}.attention.self.${q}`, d, d));

@@ -42,5 +42,5 @@ for (const [M, K, N] of shapes) {
   rows.push(`| ${M}x${K}x${N} | **autotuned** | \`${JSON.stringify(v)}\` | ${ms.toFixed(1)} | **${gflops(ms)}** |`);
   console.log(rows.slice(-best.size - 1).join('\n'));
 }
-console.log('\n' + rows.join('\n'));
+console.log(`\n${rows.join('\n')}`);
 gpu.destroy();

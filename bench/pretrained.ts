@@ -21,7 +21,15 @@ import { initParams } from '../src/runtime/init.ts';
 import { prng } from '../src/runtime/init.ts';
 import { ensureBaseCheckpoints } from './hf-random.ts';
 
-const { values: o } = parseArgs({ options: { cache: { type: 'string', default: '.bench-cache' }, batch: { type: 'string', default: '2' }, len: { type: 'string', default: '16' }, steps: { type: 'string', default: '3' }, rounds: { type: 'string', default: '3' } } });
+const { values: o } = parseArgs({
+  options: {
+    cache: { type: 'string', default: '.bench-cache' },
+    batch: { type: 'string', default: '2' },
+    len: { type: 'string', default: '16' },
+    steps: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '3' },
+  },
+});
 const [B, L, steps, rounds] = [o.batch, o.len, o.steps, o.rounds].map(Number);
 const mib = (b: number) => (b / 2 ** 20).toFixed(0);
 const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -45,7 +53,9 @@ console.log(`\n## Import of a ViT-B/16-sized checkpoint (${mib(weightBytes)} MiB
 console.log('| import | seconds | peak RSS above the process baseline (MiB) | peak / weights |');
 console.log('| --- | --- | --- | --- |');
 for (const [mode, v] of Object.entries(load)) {
-  console.log(`| ${mode === 'streamed' ? "peftgraph's importer (tensor by tensor)" : 'whole file read, then tensors copied out'} | ${med(v.s).toFixed(2)} | ${mib(med(v.extra))} | ${(med(v.extra) / weightBytes).toFixed(2)}x |`);
+  console.log(
+    `| ${mode === 'streamed' ? "peftgraph's importer (tensor by tensor)" : 'whole file read, then tensors copied out'} | ${med(v.s).toFixed(2)} | ${mib(med(v.extra))} | ${(med(v.extra) / weightBytes).toFixed(2)}x |`,
+  );
 }
 
 // ---- 2. a base-size VL model: compile, import, step
@@ -89,7 +99,9 @@ ts.destroy();
 gpu.destroy();
 console.log('| measure | value |');
 console.log('| --- | --- |');
-console.log(`| params | ${rep.total.toLocaleString('en-US')} (backbone ${rep.byGroup.backbone.total.toLocaleString('en-US')}, head ${rep.byGroup.head.total.toLocaleString('en-US')}, MixPHM ${rep.byGroup.mixphm.total.toLocaleString('en-US')}); trainable ${rep.trainable.toLocaleString('en-US')} (${rep.percent.toFixed(2)}%) |`);
+console.log(
+  `| params | ${rep.total.toLocaleString('en-US')} (backbone ${rep.byGroup.backbone.total.toLocaleString('en-US')}, head ${rep.byGroup.head.total.toLocaleString('en-US')}, MixPHM ${rep.byGroup.mixphm.total.toLocaleString('en-US')}); trainable ${rep.trainable.toLocaleString('en-US')} (${rep.percent.toFixed(2)}%) |`,
+);
 console.log(`| lower to IR | ${tLower.toFixed(1)} s, ${graph.nodes.length.toLocaleString('en-US')} nodes |`);
 console.log(`| compile (autodiff, optimizer, simplify, fuse, plan, pipelines) | ${tCompile.toFixed(1)} s |`);
 console.log(`| kernels (dispatches per step) | ${plan.kernels.length} |`);

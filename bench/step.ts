@@ -17,7 +17,9 @@ import { timePlan } from '../src/runtime/timing.ts';
 import { autotune } from '../src/runtime/autotune.ts';
 import { tinyFeeds, tinyTransformer } from '../test/helpers/tiny-transformer.ts';
 
-const { values } = parseArgs({ options: { d: { type: 'string', default: '64' }, L: { type: 'string', default: '16' }, B: { type: 'string', default: '8' }, layers: { type: 'string', default: '2' } } });
+const { values } = parseArgs({
+  options: { d: { type: 'string', default: '64' }, L: { type: 'string', default: '16' }, B: { type: 'string', default: '8' }, layers: { type: 'string', default: '2' } },
+});
 const [d, L, B, layers] = [values.d, values.L, values.B, values.layers].map(Number);
 const { graph } = tinyTransformer({ layers, d, L, B, heads: 4, loraLayers: [...Array(layers).keys()], loraRank: 8, vocab: 64, classes: 10 });
 const { graph: joint, report } = autodiff(graph, { loss: 'loss' });
@@ -25,7 +27,9 @@ const { graph: g } = simplify(joint);
 const gpu = await acquireDevice();
 const profile = profileOf(gpu);
 console.log(`adapter: ${gpu.info.description}`);
-console.log(`model: ${layers} layers, d=${d}, L=${L}, B=${B}, LoRA r=8 on q,v; graph: ${report.forwardNodes} forward + ${report.backwardNodes} backward nodes, ${report.prunedNodes} pruned; ${g.nodes.length} after simplify`);
+console.log(
+  `model: ${layers} layers, d=${d}, L=${L}, B=${B}, LoRA r=8 on q,v; graph: ${report.forwardNodes} forward + ${report.backwardNodes} backward nodes, ${report.prunedNodes} pruned; ${g.nodes.length} after simplify`,
+);
 const tuned = await autotune(gpu, profile, g);
 const configs: [string, PlanOptions][] = [
   ['op-by-op', { fuse: false, halfActivations: false }],

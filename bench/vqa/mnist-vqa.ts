@@ -23,7 +23,35 @@ export const CANVAS = 56;
 export const QLEN = 12;
 export const POSITIONS = ['top-left', 'top-right', 'bottom-left', 'bottom-right'] as const;
 
-export const WORDS = ['<pad>', '?', 'what', 'digit', 'is', 'at', 'the', 'there', 'a', 'how', 'many', 'digits', 'are', 'sum', 'of', 'top', 'two', 'larger', 'than', 'which', 'position', 'holds', 'largest', 'all', 'even', ...POSITIONS, ...'0123456789'.split('').map((d) => `d${d}`)];
+export const WORDS = [
+  '<pad>',
+  '?',
+  'what',
+  'digit',
+  'is',
+  'at',
+  'the',
+  'there',
+  'a',
+  'how',
+  'many',
+  'digits',
+  'are',
+  'sum',
+  'of',
+  'top',
+  'two',
+  'larger',
+  'than',
+  'which',
+  'position',
+  'holds',
+  'largest',
+  'all',
+  'even',
+  ...POSITIONS,
+  ...'0123456789'.split('').map((d) => `d${d}`),
+];
 export const ANSWERS = [...Array(19).keys()].map(String).concat(['yes', 'no', 'none', ...POSITIONS]);
 const word = (w: string) => {
   const i = WORDS.indexOf(w);

@@ -95,7 +95,7 @@ function tasks(f: Flavor): Record<string, Task> {
       },
       score(logits, ds, n) {
         let hit = 0;
-        for (let i = 0; i < n; i++) for (let c = 0; c < 4; c++) hit += (ds.examples[i].targets[c * 11 + argmax(logits, i * SCENE_LABELS + c * 11, 11)] as number);
+        for (let i = 0; i < n; i++) for (let c = 0; c < 4; c++) hit += ds.examples[i].targets[c * 11 + argmax(logits, i * SCENE_LABELS + c * 11, 11)] as number;
         return hit / (4 * n);
       },
       scoreName: 'cell accuracy (digit or empty)',
@@ -136,7 +136,16 @@ async function heldOut(gpu: Gpu, task: Task, weights: Record<string, Float32Arra
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { epochs: { type: 'string' }, n: { type: 'string' }, batch: { type: 'string', default: '32' }, lr: { type: 'string' }, seed: { type: 'string', default: '1' }, out: { type: 'string' }, from: { type: 'string' }, flavor: { type: 'string', default: 'native' } },
+    options: {
+      epochs: { type: 'string' },
+      n: { type: 'string' },
+      batch: { type: 'string', default: '32' },
+      lr: { type: 'string' },
+      seed: { type: 'string', default: '1' },
+      out: { type: 'string' },
+      from: { type: 'string' },
+      flavor: { type: 'string', default: 'native' },
+    },
   });
   const which = positionals[0];
   if (values.flavor !== 'native' && values.flavor !== 'hf') throw new Error(`pretrain: --flavor '${values.flavor}' (valid: native, hf)`);
@@ -170,7 +179,7 @@ async function main(): Promise<void> {
   try {
     const res = await train(gpu, task.spec, { train: train_ }, cfg, {
       onStep: (r) => {
-        if ((r.step + 1) % 100 === 0) console.log(`  step ${r.step + 1}/${steps} loss ${r.losses.loss.toFixed(4)} ${(((performance.now() - t0) / (r.step + 1))).toFixed(0)} ms/step`);
+        if ((r.step + 1) % 100 === 0) console.log(`  step ${r.step + 1}/${steps} loss ${r.losses.loss.toFixed(4)} ${((performance.now() - t0) / (r.step + 1)).toFixed(0)} ms/step`);
       },
       onEpoch: (r) => console.log(`epoch ${r.epoch + 1}: mean loss ${r.loss.toFixed(4)} (${r.seconds.toFixed(0)} s)`),
     });
@@ -180,7 +189,17 @@ async function main(): Promise<void> {
     const seconds = (performance.now() - t0) / 1000;
     console.log(`held-out ${task.scoreName}: ${score.toFixed(4)} (1000 examples from test-split digits)`);
     const command = `npx tsx bench/vqa/pretrain.ts ${process.argv.slice(2).join(' ')}`.trim();
-    const count = saveBackbone(out, graph, weights, task.keep, { task: which, flavor, command, seconds: seconds.toFixed(0), steps: String(steps), heldOut: score.toFixed(4), scoreName: task.scoreName, adapter: gpu.info.description, config: { ...cfg, backbone: undefined, n, from: init ? from : 'none' } });
+    const count = saveBackbone(out, graph, weights, task.keep, {
+      task: which,
+      flavor,
+      command,
+      seconds: seconds.toFixed(0),
+      steps: String(steps),
+      heldOut: score.toFixed(4),
+      scoreName: task.scoreName,
+      adapter: gpu.info.description,
+      config: { ...cfg, backbone: undefined, n, from: init ? from : 'none' },
+    });
     console.log(`wrote ${count} tensors to ${out} in ${seconds.toFixed(0)} s`);
   } finally {
     gpu.destroy();

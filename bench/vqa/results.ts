@@ -42,7 +42,7 @@ export function loadResults(path: string): ResultFile {
 }
 
 export function saveResults(path: string, f: ResultFile): void {
-  writeAtomic(path, Buffer.from(JSON.stringify(f, null, 1) + '\n'));
+  writeAtomic(path, Buffer.from(`${JSON.stringify(f, null, 1)}\n`));
 }
 
 export interface Cell {
@@ -117,7 +117,10 @@ export function accuracyChart(f: ResultFile, setting: Setting): Promise<string> 
     height: 320,
     data: { values },
     layer: [
-      { mark: { type: 'errorband', opacity: 0.15 }, encoding: { x, y: { field: 'lo', type: 'quantitative', title: 'test VQA accuracy (%)' }, y2: { field: 'hi' }, color: { field: 'method', type: 'nominal' } } },
+      {
+        mark: { type: 'errorband', opacity: 0.15 },
+        encoding: { x, y: { field: 'lo', type: 'quantitative', title: 'test VQA accuracy (%)' }, y2: { field: 'hi' }, color: { field: 'method', type: 'nominal' } },
+      },
       { mark: { type: 'line', point: true }, encoding: { x, y: { field: 'mean', type: 'quantitative' }, color: { field: 'method', type: 'nominal' } } },
     ],
   };

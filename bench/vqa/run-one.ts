@@ -56,7 +56,7 @@ export async function runOne(gpu: Gpu, m: Method, k: number, seed: number, froze
   };
   const base = { method: m.name, setting: m.setting, k, seed, trainable };
   const t0 = performance.now();
-  let res;
+  let res: Awaited<ReturnType<typeof train>>;
   try {
     res = await train(gpu, spec, draw(k, seed), cfg);
   } catch (e) {

@@ -34,7 +34,10 @@ async function main(): Promise<number> {
     console.log(`wrote ${out}/results.md and charts from ${Object.keys(f.runs).length} runs`);
     return 0;
   }
-  const methods = list(values.methods, METHODS.map((m) => m.name)).map(method);
+  const methods = list(
+    values.methods,
+    METHODS.map((m) => m.name),
+  ).map(method);
   const ks = list(values.k, KS).map(Number);
   const seeds = list(values.seeds, SEEDS).map(Number);
   for (const k of ks) if (!(KS as readonly number[]).includes(k)) throw new Error(`bench vqa: k=${k} is not one of the protocol's ${KS.join(', ')}`);

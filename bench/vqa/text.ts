@@ -5,7 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { TextTokenizer } from '../../src/data/tokenizer.ts';
+import type { TextTokenizer } from '../../src/data/tokenizer.ts';
 import type { Dataset } from '../../src/runtime/data.ts';
 import type { Question } from './mnist-vqa.ts';
 
@@ -18,7 +18,37 @@ export function questionText(q: Question): string {
 }
 
 /** Tokens a BERT pre-tokenizer makes of every question (punctuation split off: top - left). */
-const PIECES = ['what', 'digit', 'is', 'at', 'the', 'top', '-', 'left', 'right', 'bottom', '?', 'there', 'a', 'how', 'many', 'digits', 'are', 'sum', 'of', 'two', 'larger', 'than', 'which', 'position', 'holds', 'largest', 'all', 'even', ...'0123456789'];
+const PIECES = [
+  'what',
+  'digit',
+  'is',
+  'at',
+  'the',
+  'top',
+  '-',
+  'left',
+  'right',
+  'bottom',
+  '?',
+  'there',
+  'a',
+  'how',
+  'many',
+  'digits',
+  'are',
+  'sum',
+  'of',
+  'two',
+  'larger',
+  'than',
+  'which',
+  'position',
+  'holds',
+  'largest',
+  'all',
+  'even',
+  ...'0123456789',
+];
 const SPECIALS = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'];
 export const TOKENIZER_VOCAB = [...SPECIALS, ...PIECES];
 /** Tokens per question: the longest is 13 pieces + [CLS] + [SEP]. */
@@ -48,7 +78,14 @@ export function writeTokenizer(dir: string): void {
     model: { type: 'WordPiece', unk_token: '[UNK]', continuing_subword_prefix: '##', max_input_chars_per_word: 100, vocab },
   };
   writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(json, null, 1));
-  writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ tokenizer_class: 'BertTokenizerFast', do_lower_case: true, pad_token: '[PAD]', unk_token: '[UNK]', cls_token: '[CLS]', sep_token: '[SEP]', mask_token: '[MASK]', model_max_length: TEXT_LEN }, null, 1));
+  writeFileSync(
+    join(dir, 'tokenizer_config.json'),
+    JSON.stringify(
+      { tokenizer_class: 'BertTokenizerFast', do_lower_case: true, pad_token: '[PAD]', unk_token: '[UNK]', cls_token: '[CLS]', sep_token: '[SEP]', mask_token: '[MASK]', model_max_length: TEXT_LEN },
+      null,
+      1,
+    ),
+  );
 }
 
 /** The set's examples with tokens and mask made by the tokenizer from each question's text. */

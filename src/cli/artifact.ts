@@ -83,7 +83,10 @@ export function emitModule(meta: ReturnType<typeof buildArtifact>['meta'], runti
   f.addInterface({ name: 'Inputs', isExported: true, properties: inputs.map(([k, s]) => ({ name: lit(k), type: ARRAY[s.dtype], isReadonly: true })) });
   f.addInterface({ name: 'Outputs', isExported: true, properties: outputs.map(([k, s]) => ({ name: lit(k), type: ARRAY[s.dtype] })) });
   f.addTypeAlias({ name: 'ParamName', isExported: true, type: 'keyof typeof params' });
-  const api = meta.mode === 'train' ? '{ step(batch: Inputs, seed: number): Promise<StepResult>; readWeights(): Promise<Record<ParamName, Float32Array>>; destroy(): void }' : '{ run(inputs: Inputs): Promise<Outputs>; destroy(): void }';
+  const api =
+    meta.mode === 'train'
+      ? '{ step(batch: Inputs, seed: number): Promise<StepResult>; readWeights(): Promise<Record<ParamName, Float32Array>>; destroy(): void }'
+      : '{ run(inputs: Inputs): Promise<Outputs>; destroy(): void }';
   f.addTypeAlias({ name: 'Model', isExported: true, type: api });
   f.addFunction({
     name: 'load',
@@ -96,7 +99,10 @@ export function emitModule(meta: ReturnType<typeof buildArtifact>['meta'], runti
     returnType: 'Promise<Model>',
     statements:
       meta.mode === 'train'
-        ? ["const a = await Artifact.load(gpu, new URL('.', import.meta.url), weights);", 'return { step: (b, seed) => a.step({ ...b }, seed), readWeights: () => a.readWeights() as Promise<Record<ParamName, Float32Array>>, destroy: () => a.destroy() };']
+        ? [
+            "const a = await Artifact.load(gpu, new URL('.', import.meta.url), weights);",
+            'return { step: (b, seed) => a.step({ ...b }, seed), readWeights: () => a.readWeights() as Promise<Record<ParamName, Float32Array>>, destroy: () => a.destroy() };',
+          ]
         : ["const a = await Artifact.load(gpu, new URL('.', import.meta.url), weights);", 'return { run: (x) => a.run({ ...x }) as unknown as Promise<Outputs>, destroy: () => a.destroy() };'],
   });
   f.formatText({ indentSize: 2 });

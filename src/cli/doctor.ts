@@ -1,4 +1,4 @@
-import { acquireDevice, NoAdapterError } from '../runtime/device.ts';
+import { acquireDevice, type Gpu, NoAdapterError } from '../runtime/device.ts';
 
 /** Limits the compiler plans against, in the order doctor prints them. */
 const KEY_LIMITS = [
@@ -15,7 +15,7 @@ const KEY_LIMITS = [
 ];
 
 export async function doctor(opts: { backend?: string; adapter?: string; allLimits?: boolean; json?: boolean }): Promise<number> {
-  let gpu;
+  let gpu: Gpu;
   try {
     gpu = await acquireDevice({ backend: opts.backend, adapter: opts.adapter });
   } catch (e) {

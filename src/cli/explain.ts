@@ -27,7 +27,11 @@ export function stages(spec: ModelSpec, o: StageOptions): { graph: Graph; plan: 
   lines.push(`lower        ${fwd.nodes.length} nodes, ${fwd.params().size} params, ${fwd.inputs().size} inputs (batch ${o.batch}, ${o.mode}${o.merged ? ', merged' : ''})`);
   const imports = planImport(spec, fwd); // checkpoint headers only: names, shapes, dtypes
   if (imports.length) lines.push(...formatImport(imports).map((l, i) => `${i ? '             ' : 'import       '}${l}`));
-  lines.push(...formatReport(paramReport(fwd), 'params').split('\n').map((l) => `             ${l}`));
+  lines.push(
+    ...formatReport(paramReport(fwd), 'params')
+      .split('\n')
+      .map((l) => `             ${l}`),
+  );
   if (c.autodiff) {
     const r = c.autodiff;
     lines.push(`autodiff     +${r.backwardNodes} backward nodes; ${r.differentiatedNodes} forward nodes differentiated, ${r.prunedNodes} pruned (frozen trunk / no trainable path)`);
@@ -41,8 +45,14 @@ export function stages(spec: ModelSpec, o: StageOptions): { graph: Graph; plan: 
   const kinds: Record<string, number> = {};
   for (const k of plan.kernels) kinds[k.kind] = (kinds[k.kind] ?? 0) + 1;
   const epilogues = plan.kernels.filter((k) => k.kind === 'matmul' && k.nodes.length > 1).length;
-  lines.push(`fuse         ${unfused.kernels.length} op-by-op kernels -> ${plan.kernels.length} fused (${Object.entries(kinds).map(([k, n]) => `${n} ${k}`).join(', ')}; ${epilogues} matmuls with fused epilogues)`);
-  lines.push(`memory       ${plan.buffers.length} buffers; peak ${mib(plan.stats.peakBytes)} with reuse, ${mib(plan.stats.peakBytesNoReuse)} without${plan.stats.halfActivations ? '; f16 activations' : ''}`);
+  lines.push(
+    `fuse         ${unfused.kernels.length} op-by-op kernels -> ${plan.kernels.length} fused (${Object.entries(kinds)
+      .map(([k, n]) => `${n} ${k}`)
+      .join(', ')}; ${epilogues} matmuls with fused epilogues)`,
+  );
+  lines.push(
+    `memory       ${plan.buffers.length} buffers; peak ${mib(plan.stats.peakBytes)} with reuse, ${mib(plan.stats.peakBytesNoReuse)} without${plan.stats.halfActivations ? '; f16 activations' : ''}`,
+  );
   lines.push(`dispatch     ${plan.kernels.length} dispatches in one command buffer per ${o.mode === 'train' ? 'step' : 'run'}`);
   return { graph: c.graph, plan, lines };
 }

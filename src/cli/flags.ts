@@ -9,7 +9,8 @@ import { InvalidArgumentError, Option } from 'commander';
 export function int(flags: string, what: string, def: number | undefined, min: number, max = Number.MAX_SAFE_INTEGER): Option {
   const o = new Option(flags, what).argParser((v: string) => {
     const n = Number(v);
-    if (!/^[+-]?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min || n > max) throw new InvalidArgumentError(`must be an integer${max < Number.MAX_SAFE_INTEGER ? ` in [${min}, ${max}]` : ` >= ${min}`}`);
+    if (!/^[+-]?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min || n > max)
+      throw new InvalidArgumentError(`must be an integer${max < Number.MAX_SAFE_INTEGER ? ` in [${min}, ${max}]` : ` >= ${min}`}`);
     return n;
   });
   return def === undefined ? o : o.default(def);
@@ -19,7 +20,8 @@ export function int(flags: string, what: string, def: number | undefined, min: n
 export function num(flags: string, what: string, def: number | undefined, min: number, max = Infinity, open = false): Option {
   const o = new Option(flags, what).argParser((v: string) => {
     const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n) || (open ? n <= min : n < min) || n > max) throw new InvalidArgumentError(`must be a number ${open ? '>' : '>='} ${min}${max < Infinity ? ` and <= ${max}` : ''}`);
+    if (v.trim() === '' || !Number.isFinite(n) || (open ? n <= min : n < min) || n > max)
+      throw new InvalidArgumentError(`must be a number ${open ? '>' : '>='} ${min}${max < Infinity ? ` and <= ${max}` : ''}`);
     return n;
   });
   return def === undefined ? o : o.default(def);

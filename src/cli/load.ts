@@ -34,7 +34,8 @@ export async function loadSpec(path: string): Promise<ModelSpec> {
   }
   const mod = await importUser(path, 'spec', SpecError);
   const exp = mod.default ?? mod.spec;
-  if (typeof exp !== 'object' || exp === null) throw new SpecError(`${path}: expected a default export (a vl.model(...) builder or a ModelSpec), got ${exp === undefined ? 'none' : JSON.stringify(exp)}`);
+  if (typeof exp !== 'object' || exp === null)
+    throw new SpecError(`${path}: expected a default export (a vl.model(...) builder or a ModelSpec), got ${exp === undefined ? 'none' : JSON.stringify(exp)}`);
   return parseSpec('spec' in exp ? (exp as { spec: unknown }).spec : exp);
 }
 

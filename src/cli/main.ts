@@ -84,7 +84,9 @@ program
     const { meta } = buildArtifact(spec, { mode: o.mode, batch: Number(o.batch), merged: !!o.merged, profile, step });
     const files = writeArtifact(o.out, meta, o.runtimeImport);
     const size = meta.params.reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 1), 0);
-    console.log(`${o.mode}${o.merged ? ' (merged)' : ''}: ${meta.plan.kernels.length} kernels, ${meta.params.length} params (${size.toLocaleString('en-US')} values), ${files.length} files -> ${o.out}`);
+    console.log(
+      `${o.mode}${o.merged ? ' (merged)' : ''}: ${meta.plan.kernels.length} kernels, ${meta.params.length} params (${size.toLocaleString('en-US')} values), ${files.length} files -> ${o.out}`,
+    );
     // Held until the end: releasing Dawn's instance early and exiting later crashed its teardown.
     gpu.destroy();
   });
@@ -114,7 +116,7 @@ program
     const graph = lowerModel(spec, { batch: Number(o.batch), mode: 'train' }).graph;
     const ck = loadCheckpoint(o.checkpoint, graph);
     const seed = Number(o.seed ?? (ck.meta.config as { seed?: number } | undefined)?.seed ?? 42);
-    let split;
+    let split: import('../runtime/data.ts').Dataset | undefined;
     if (isVqaData(o.data)) {
       const answers = JSON.parse(readFileSync(o.answers ?? join(dirname(o.checkpoint), 'answers.json'), 'utf8'));
       split = await loadVqaSplit(spec, o.data, o.split, answers);

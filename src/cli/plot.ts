@@ -6,7 +6,12 @@ import type { EpochRecord } from '../runtime/trainer.ts';
 export async function curveSvg(history: EpochRecord[], title: string): Promise<string> {
   const values = history.flatMap((r) => [
     { epoch: r.epoch + 1, series: 'train loss', value: r.loss },
-    ...(r.dev ? [{ epoch: r.epoch + 1, series: 'dev loss', value: r.dev.loss }, { epoch: r.epoch + 1, series: 'dev VQA accuracy', value: r.dev.accuracy }] : []),
+    ...(r.dev
+      ? [
+          { epoch: r.epoch + 1, series: 'dev loss', value: r.dev.loss },
+          { epoch: r.epoch + 1, series: 'dev VQA accuracy', value: r.dev.accuracy },
+        ]
+      : []),
   ]);
   const spec: TopLevelSpec = {
     title,

@@ -47,7 +47,8 @@ export async function predict(specPath: string, o: PredictOptions): Promise<Pred
   const answersPath = o.answers ?? join(dirname(o.checkpoint), 'answers.json');
   if (!existsSync(answersPath)) throw new DataError(`${answersPath}: no answer list (train writes answers.json beside its checkpoints; or pass --answers)`);
   const answers = JSON.parse(readFileSync(answersPath, 'utf8')) as string[];
-  if (!Array.isArray(answers) || answers.length !== spec.head.answers) throw new DataError(`${answersPath}: ${Array.isArray(answers) ? answers.length : 'no list of'} answers for a head of ${spec.head.answers}`);
+  if (!Array.isArray(answers) || answers.length !== spec.head.answers)
+    throw new DataError(`${answersPath}: ${Array.isArray(answers) ? answers.length : 'no list of'} answers for a head of ${spec.head.answers}`);
   const graph = lowerModel(spec, { batch: 1, mode: 'train' }).graph;
   const ck = loadCheckpoint(o.checkpoint, graph);
   const seed = Number((ck.meta.config as { seed?: number } | undefined)?.seed ?? 42);

@@ -47,7 +47,10 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
     batch: Number(o.batch),
     lr: Number(o.lr),
     seed,
-    optimizer: o.optimizer === 'sgd' ? { kind: 'sgd', momentum: 0.9, weightDecay: Number(o.weightDecay), clip: Number(o.clip) } : { kind: 'adamw', weightDecay: Number(o.weightDecay), clip: Number(o.clip), eps: 1e-6 },
+    optimizer:
+      o.optimizer === 'sgd'
+        ? { kind: 'sgd', momentum: 0.9, weightDecay: Number(o.weightDecay), clip: Number(o.clip) }
+        : { kind: 'adamw', weightDecay: Number(o.weightDecay), clip: Number(o.clip), eps: 1e-6 },
     schedule: o.schedule === 'constant' ? { kind: 'constant' } : { kind: o.schedule, warmup: Number(o.warmup) },
     evalEvery: Number(o.evalEvery),
     patience: Number(o.patience),
@@ -126,5 +129,8 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
 function majority(answers: string[]): string {
   const n = new Map<string, number>();
   for (const a of answers) n.set(a, (n.get(a) ?? 0) + 1);
-  return [...n].sort((a, b) => b[1] - a[1]).map(([a, k]) => `${a} x${k}`).join(', ');
+  return [...n]
+    .sort((a, b) => b[1] - a[1])
+    .map(([a, k]) => `${a} x${k}`)
+    .join(', ');
 }

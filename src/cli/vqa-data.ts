@@ -56,7 +56,10 @@ export async function loadVqaData(spec: ModelSpec, o: VqaDataOptions): Promise<V
   const testPath = o.test ?? sibling(o.data, 'test');
   const test = testPath ? readVqa(testPath, 'test') : undefined;
   // The answer classes come from the whole pool, as VQA answer vocabularies do, not from a k-shot draw.
-  const vocab = AnswerVocab.fromAnswers(pool.map((r) => r.answers), answers);
+  const vocab = AnswerVocab.fromAnswers(
+    pool.map((r) => r.answers),
+    answers,
+  );
   const report = [`answers: ${vocab.size} classes from ${pool.length} training records${vocab.size < answers ? ` (the head has ${answers}; the other ${answers - vocab.size} never occur)` : ''}`];
   const padded = vocab.size < answers ? new AnswerVocab([...vocab.answers, ...Array.from({ length: answers - vocab.size }, (_, i) => `<unused ${i}>`)]) : vocab;
   const tokenizer = tokenizerFor(spec);
@@ -68,7 +71,9 @@ export async function loadVqaData(spec: ModelSpec, o: VqaDataOptions): Promise<V
     const before = tokenizer.counts.truncated;
     const ds = await toDataset(records, { tokenizer, processor, vocab: padded, maxLen });
     const cut = tokenizer.counts.truncated - before;
-    report.push(`${name}: ${records.length} records${cut ? `, ${cut} questions truncated to ${maxLen} tokens` : ''}${ds.outOfVocab ? `, ${ds.outOfVocab} with no answer among the classes (target all zero)` : ''}`);
+    report.push(
+      `${name}: ${records.length} records${cut ? `, ${cut} questions truncated to ${maxLen} tokens` : ''}${ds.outOfVocab ? `, ${ds.outOfVocab} with no answer among the classes (target all zero)` : ''}`,
+    );
     sets[name] = ds;
   }
   report.push(`inputs: questions by ${tokenizer.source}, images by ${processor.source}`);
@@ -77,6 +82,7 @@ export async function loadVqaData(spec: ModelSpec, o: VqaDataOptions): Promise<V
 
 /** One split of VQA files for evaluation, scored against the answer classes a training run wrote. */
 export async function loadVqaSplit(spec: ModelSpec, path: string, split: string, answers: string[]): Promise<Dataset> {
-  if (spec.head.kind !== 'classifier' || answers.length !== spec.head.answers) throw new DataError(`the answer list has ${answers.length} answers; the spec's head needs ${spec.head.kind === 'classifier' ? spec.head.answers : 'a classifier'}`);
+  if (spec.head.kind !== 'classifier' || answers.length !== spec.head.answers)
+    throw new DataError(`the answer list has ${answers.length} answers; the spec's head needs ${spec.head.kind === 'classifier' ? spec.head.answers : 'a classifier'}`);
   return toDataset(readVqa(path, split), { tokenizer: tokenizerFor(spec), processor: processorFor(spec), vocab: new AnswerVocab(answers), maxLen: spec.text!.maxLen });
 }

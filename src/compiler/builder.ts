@@ -29,38 +29,100 @@ export class Tensor {
   toString(): string {
     return `%${this.id}${shapeStr(this.shape)}`;
   }
-  add(o: Operand): Tensor { return this.b.add(this, o); }
-  sub(o: Operand): Tensor { return this.b.sub(this, o); }
-  mul(o: Operand): Tensor { return this.b.mul(this, o); }
-  div(o: Operand): Tensor { return this.b.div(this, o); }
-  pow(o: Operand): Tensor { return this.b.pow(this, o); }
-  maximum(o: Operand): Tensor { return this.b.max(this, o); }
-  minimum(o: Operand): Tensor { return this.b.min(this, o); }
-  gt(o: Operand): Tensor { return this.b.gt(this, o); }
-  ge(o: Operand): Tensor { return this.b.ge(this, o); }
-  lt(o: Operand): Tensor { return this.b.lt(this, o); }
-  le(o: Operand): Tensor { return this.b.le(this, o); }
-  eq(o: Operand): Tensor { return this.b.eq(this, o); }
-  neg(): Tensor { return this.b.unary('neg', this); }
-  exp(): Tensor { return this.b.unary('exp', this); }
-  log(): Tensor { return this.b.unary('log', this); }
-  sqrt(): Tensor { return this.b.unary('sqrt', this); }
-  rsqrt(): Tensor { return this.b.unary('rsqrt', this); }
-  tanh(): Tensor { return this.b.unary('tanh', this); }
-  sigmoid(): Tensor { return this.b.unary('sigmoid', this); }
-  relu(): Tensor { return this.b.unary('relu', this); }
-  gelu(): Tensor { return this.b.unary('gelu', this); }
-  abs(): Tensor { return this.b.unary('abs', this); }
-  sum(axes?: number[], keepdims = false): Tensor { return this.b.sum(this, axes, keepdims); }
-  max(axes?: number[], keepdims = false): Tensor { return this.b.reduceMax(this, axes, keepdims); }
-  mean(axes?: number[], keepdims = false): Tensor { return this.b.mean(this, axes, keepdims); }
-  matmul(o: Tensor, opts?: { transA?: boolean; transB?: boolean }): Tensor { return this.b.matmul(this, o, opts); }
-  reshape(shape: Shape): Tensor { return this.b.reshape(this, shape); }
-  permute(perm: number[]): Tensor { return this.b.permute(this, perm); }
+  add(o: Operand): Tensor {
+    return this.b.add(this, o);
+  }
+  sub(o: Operand): Tensor {
+    return this.b.sub(this, o);
+  }
+  mul(o: Operand): Tensor {
+    return this.b.mul(this, o);
+  }
+  div(o: Operand): Tensor {
+    return this.b.div(this, o);
+  }
+  pow(o: Operand): Tensor {
+    return this.b.pow(this, o);
+  }
+  maximum(o: Operand): Tensor {
+    return this.b.max(this, o);
+  }
+  minimum(o: Operand): Tensor {
+    return this.b.min(this, o);
+  }
+  gt(o: Operand): Tensor {
+    return this.b.gt(this, o);
+  }
+  ge(o: Operand): Tensor {
+    return this.b.ge(this, o);
+  }
+  lt(o: Operand): Tensor {
+    return this.b.lt(this, o);
+  }
+  le(o: Operand): Tensor {
+    return this.b.le(this, o);
+  }
+  eq(o: Operand): Tensor {
+    return this.b.eq(this, o);
+  }
+  neg(): Tensor {
+    return this.b.unary('neg', this);
+  }
+  exp(): Tensor {
+    return this.b.unary('exp', this);
+  }
+  log(): Tensor {
+    return this.b.unary('log', this);
+  }
+  sqrt(): Tensor {
+    return this.b.unary('sqrt', this);
+  }
+  rsqrt(): Tensor {
+    return this.b.unary('rsqrt', this);
+  }
+  tanh(): Tensor {
+    return this.b.unary('tanh', this);
+  }
+  sigmoid(): Tensor {
+    return this.b.unary('sigmoid', this);
+  }
+  relu(): Tensor {
+    return this.b.unary('relu', this);
+  }
+  gelu(): Tensor {
+    return this.b.unary('gelu', this);
+  }
+  abs(): Tensor {
+    return this.b.unary('abs', this);
+  }
+  sum(axes?: number[], keepdims = false): Tensor {
+    return this.b.sum(this, axes, keepdims);
+  }
+  max(axes?: number[], keepdims = false): Tensor {
+    return this.b.reduceMax(this, axes, keepdims);
+  }
+  mean(axes?: number[], keepdims = false): Tensor {
+    return this.b.mean(this, axes, keepdims);
+  }
+  matmul(o: Tensor, opts?: { transA?: boolean; transB?: boolean }): Tensor {
+    return this.b.matmul(this, o, opts);
+  }
+  reshape(shape: Shape): Tensor {
+    return this.b.reshape(this, shape);
+  }
+  permute(perm: number[]): Tensor {
+    return this.b.permute(this, perm);
+  }
   /** Swaps the last two axes. */
-  T(): Tensor { return this.b.transpose(this); }
-  broadcastTo(shape: Shape): Tensor { return this.b.broadcastTo(this, shape); }
-  cast(dtype: DType): Tensor { return this.b.cast(this, dtype); }
+  T(): Tensor {
+    return this.b.transpose(this);
+  }
+  broadcastTo(shape: Shape): Tensor {
+    return this.b.broadcastTo(this, shape);
+  }
+  cast(dtype: DType): Tensor {
+    return this.b.cast(this, dtype);
+  }
 }
 
 function normAxes(axes: number[] | undefined, rank: number, where: string): number[] {
@@ -152,19 +214,45 @@ export class Builder {
     const B = this.lift(b, A);
     return this.op(op, [A, B]);
   }
-  add(a: Operand, b: Operand): Tensor { return this.binary('add', a, b); }
-  sub(a: Operand, b: Operand): Tensor { return this.binary('sub', a, b); }
-  mul(a: Operand, b: Operand): Tensor { return this.binary('mul', a, b); }
-  div(a: Operand, b: Operand): Tensor { return this.binary('div', a, b); }
-  pow(a: Operand, b: Operand): Tensor { return this.binary('pow', a, b); }
-  max(a: Operand, b: Operand): Tensor { return this.binary('max', a, b); }
-  min(a: Operand, b: Operand): Tensor { return this.binary('min', a, b); }
-  eq(a: Operand, b: Operand): Tensor { return this.binary('eq', a, b); }
-  ne(a: Operand, b: Operand): Tensor { return this.binary('ne', a, b); }
-  lt(a: Operand, b: Operand): Tensor { return this.binary('lt', a, b); }
-  le(a: Operand, b: Operand): Tensor { return this.binary('le', a, b); }
-  gt(a: Operand, b: Operand): Tensor { return this.binary('gt', a, b); }
-  ge(a: Operand, b: Operand): Tensor { return this.binary('ge', a, b); }
+  add(a: Operand, b: Operand): Tensor {
+    return this.binary('add', a, b);
+  }
+  sub(a: Operand, b: Operand): Tensor {
+    return this.binary('sub', a, b);
+  }
+  mul(a: Operand, b: Operand): Tensor {
+    return this.binary('mul', a, b);
+  }
+  div(a: Operand, b: Operand): Tensor {
+    return this.binary('div', a, b);
+  }
+  pow(a: Operand, b: Operand): Tensor {
+    return this.binary('pow', a, b);
+  }
+  max(a: Operand, b: Operand): Tensor {
+    return this.binary('max', a, b);
+  }
+  min(a: Operand, b: Operand): Tensor {
+    return this.binary('min', a, b);
+  }
+  eq(a: Operand, b: Operand): Tensor {
+    return this.binary('eq', a, b);
+  }
+  ne(a: Operand, b: Operand): Tensor {
+    return this.binary('ne', a, b);
+  }
+  lt(a: Operand, b: Operand): Tensor {
+    return this.binary('lt', a, b);
+  }
+  le(a: Operand, b: Operand): Tensor {
+    return this.binary('le', a, b);
+  }
+  gt(a: Operand, b: Operand): Tensor {
+    return this.binary('gt', a, b);
+  }
+  ge(a: Operand, b: Operand): Tensor {
+    return this.binary('ge', a, b);
+  }
   where(cond: Tensor, a: Operand, b: Operand): Tensor {
     const like = typeof a === 'number' ? (typeof b === 'number' ? cond : b) : a;
     return this.op('where', [cond, this.lift(a, like), this.lift(b, like)]);

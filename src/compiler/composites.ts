@@ -9,20 +9,20 @@ import { shapeStr } from './ir/graph.ts';
 const lastAxis = (x: Tensor) => x.rank - 1;
 
 /** Softmax over the last axis, max-subtracted for stability. */
-export function softmax(b: Builder, x: Tensor): Tensor {
+export function softmax(_b: Builder, x: Tensor): Tensor {
   const ax = lastAxis(x);
   const e = x.sub(x.max([ax], true)).exp();
   return e.div(e.sum([ax], true));
 }
 
-export function logSoftmax(b: Builder, x: Tensor): Tensor {
+export function logSoftmax(_b: Builder, x: Tensor): Tensor {
   const ax = lastAxis(x);
   const z = x.sub(x.max([ax], true));
   return z.sub(z.exp().sum([ax], true).log());
 }
 
 /** Layer norm over the last axis with learned scale and shift. */
-export function layerNorm(b: Builder, x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): Tensor {
+export function layerNorm(_b: Builder, x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): Tensor {
   const ax = lastAxis(x);
   const mu = x.mean([ax], true);
   const xc = x.sub(mu);
@@ -33,7 +33,10 @@ export function layerNorm(b: Builder, x: Tensor, gamma: Tensor, beta: Tensor, ep
 /** 1.0 where labels[..] == class, over a new last axis of size `classes`. */
 export function oneHot(b: Builder, labels: Tensor, classes: number): Tensor {
   const iota = b.constant([...Array(classes).keys()], [classes], 'f32');
-  return b.cast(labels, 'f32').reshape([...labels.shape, 1]).eq(iota);
+  return b
+    .cast(labels, 'f32')
+    .reshape([...labels.shape, 1])
+    .eq(iota);
 }
 
 /** Mean cross-entropy of logits [..., C] against integer labels [...]. */
@@ -42,7 +45,10 @@ export function crossEntropy(b: Builder, logits: Tensor, labels: Tensor): Tensor
   if (labels.shape.join() !== logits.shape.slice(0, -1).join()) {
     throw new ShapeError('crossEntropy', `labels ${shapeStr(labels.shape)} must match logits ${shapeStr(logits.shape)} without the class axis`);
   }
-  const nll = logSoftmax(b, logits).mul(oneHot(b, labels, C)).sum([lastAxis(logits)]).neg();
+  const nll = logSoftmax(b, logits)
+    .mul(oneHot(b, labels, C))
+    .sum([lastAxis(logits)])
+    .neg();
   return nll.mean();
 }
 
@@ -50,17 +56,19 @@ export function crossEntropy(b: Builder, logits: Tensor, labels: Tensor): Tensor
  * Binary cross-entropy with logits on soft targets in [0, 1], summed over classes and averaged
  * over the batch (the VQA convention): max(z,0) - z t + log(1 + exp(-|z|)).
  */
-export function bceWithLogits(b: Builder, logits: Tensor, targets: Tensor): Tensor {
+export function bceWithLogits(_b: Builder, logits: Tensor, targets: Tensor): Tensor {
   const loss = logits.maximum(0).sub(logits.mul(targets)).add(logits.abs().neg().exp().add(1).log());
   return loss.sum([lastAxis(logits)]).mean();
 }
 
 /** Kronecker product of matrices A [m, n] and B [p, q] -> [m p, n q], from broadcast and reshape. */
-export function kron(b: Builder, A: Tensor, B: Tensor): Tensor {
+export function kron(_b: Builder, A: Tensor, B: Tensor): Tensor {
   if (A.rank !== 2 || B.rank !== 2) throw new ShapeError('kron', `needs two matrices, got ${shapeStr(A.shape)} and ${shapeStr(B.shape)}`);
   const [m, n] = A.shape;
   const [p, q] = B.shape;
-  return A.reshape([m, 1, n, 1]).mul(B.reshape([1, p, 1, q])).reshape([m * p, n * q]);
+  return A.reshape([m, 1, n, 1])
+    .mul(B.reshape([1, p, 1, q]))
+    .reshape([m * p, n * q]);
 }
 
 /** Inverted dropout with a counter-based mask; identity when p = 0 or not training. */
@@ -113,12 +121,15 @@ export function attention(b: Builder, { q, k, v, heads, keyMask, causal, scale, 
  * tokens whose weight [B, T] is 1 (padding and ignored positions carry 0).
  */
 export function tokenCrossEntropy(b: Builder, logits: Tensor, labels: Tensor, weights: Tensor): Tensor {
-  const nll = logSoftmax(b, logits).mul(oneHot(b, labels, logits.shape[2])).sum([2]).neg();
+  const nll = logSoftmax(b, logits)
+    .mul(oneHot(b, labels, logits.shape[2]))
+    .sum([2])
+    .neg();
   return nll.mul(weights).sum().div(weights.sum());
 }
 
 /** x @ W (+ bias), x [..., din], W [din, dout]. */
-export function linear(b: Builder, x: Tensor, W: Tensor, bias?: Tensor): Tensor {
+export function linear(_b: Builder, x: Tensor, W: Tensor, bias?: Tensor): Tensor {
   const y = x.matmul(W);
   return bias ? y.add(bias) : y;
 }

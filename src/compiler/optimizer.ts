@@ -33,10 +33,12 @@ export function addOptimizer(joint: Graph, cfg: OptimizerConfig): { graph: Graph
   const params = [...joint.params()].filter(([, n]) => (n.attrs.info as ParamInfo).trainable);
   for (const [name] of params) if (!joint.outputs.has(gradName(name))) throw new Error(`addOptimizer: no gradient output for '${name}' (run autodiff first)`);
   const lr = b.input('opt.lr', []);
-  const sq = b.scope('optimizer.norm', () => params.map(([name]) => {
-    const g = b.t(joint.outputs.get(gradName(name))!);
-    return g.mul(g).sum().reshape([1]);
-  }));
+  const sq = b.scope('optimizer.norm', () =>
+    params.map(([name]) => {
+      const g = b.t(joint.outputs.get(gradName(name))!);
+      return g.mul(g).sum().reshape([1]);
+    }),
+  );
   const sqnorms = b.concat(sq, 0);
   b.output('sqnorms', sqnorms);
   const clip = cfg.clip ?? 0;
@@ -57,13 +59,19 @@ export function addOptimizer(joint: Graph, cfg: OptimizerConfig): { graph: Graph
       let update: Tensor;
       if (cfg.kind === 'adamw') {
         const [b1, b2, eps] = [cfg.beta1 ?? 0.9, cfg.beta2 ?? 0.999, cfg.eps ?? 1e-8];
-        const m = stateInput('m', name, n.shape).mul(b1).add(g.mul(1 - b1));
-        const v = stateInput('v', name, n.shape).mul(b2).add(g.mul(g).mul(1 - b2));
+        const m = stateInput('m', name, n.shape)
+          .mul(b1)
+          .add(g.mul(1 - b1));
+        const v = stateInput('v', name, n.shape)
+          .mul(b2)
+          .add(g.mul(g).mul(1 - b2));
         b.output(newName(stateName('m', name)), m);
         b.output(newName(stateName('v', name)), v);
         update = m.mul(bc[0]).div(v.mul(bc[1]).sqrt().add(eps));
       } else {
-        const u = stateInput('u', name, n.shape).mul(cfg.momentum ?? 0).add(g);
+        const u = stateInput('u', name, n.shape)
+          .mul(cfg.momentum ?? 0)
+          .add(g);
         b.output(newName(stateName('u', name)), u);
         update = u;
       }

@@ -3,7 +3,7 @@
  * It is the oracle every kernel and every compiler pass is checked against.
  */
 import { sameShape, shapeStr, type Graph, type Node } from './ir/graph.ts';
-import { Value } from './ir/value.ts';
+import type { Value } from './ir/value.ts';
 import { getOp } from './ops/index.ts';
 
 export interface Feeds {
@@ -67,7 +67,12 @@ export function firstNonFinite(g: Graph, feeds: Feeds): { node: Node; value: Val
   for (const n of liveNodes(g, g.outputs.values())) {
     let v: Value;
     if (n.op === 'input' || n.op === 'param') v = leafValue(n, feeds);
-    else v = getOp(n.op).ref(n.inputs.map((i) => vals.get(i)!), n.attrs, n);
+    else
+      v = getOp(n.op).ref(
+        n.inputs.map((i) => vals.get(i)!),
+        n.attrs,
+        n,
+      );
     const bad = v.data.findIndex((x) => !(Math.abs(x) <= F32_MAX));
     if (bad >= 0) return { node: n, value: v, index: bad, inputs: n.inputs.map((i) => vals.get(i)!) };
     vals.set(n.id, v);

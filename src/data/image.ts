@@ -32,7 +32,11 @@ export async function readImage(path: string): Promise<Pixels> {
     throw new DataError(`${path}: cannot read the image (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
   try {
-    const { data, info } = await sharp(bytes, { limitInputPixels: 2 ** 28 }).removeAlpha().toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    const { data, info } = await sharp(bytes, { limitInputPixels: 2 ** 28 })
+      .removeAlpha()
+      .toColourspace('srgb')
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
     return { width: info.width, height: info.height, channels: 3, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
   } catch (e) {
@@ -49,11 +53,7 @@ export function toLuma(p: Pixels): Pixels {
   return { width: p.width, height: p.height, channels: 1, data };
 }
 
-const size = z.union([
-  z.number().int().positive(),
-  z.object({ height: z.number().int().positive(), width: z.number().int().positive() }),
-  z.object({ shortest_edge: z.number().int().positive() }),
-]);
+const size = z.union([z.number().int().positive(), z.object({ height: z.number().int().positive(), width: z.number().int().positive() }), z.object({ shortest_edge: z.number().int().positive() })]);
 
 /** The fields of preprocessor_config.json peftgraph reads, with ViTImageProcessor's defaults. */
 export const ProcessorConfig = z.object({
@@ -63,7 +63,10 @@ export const ProcessorConfig = z.object({
   do_center_crop: z.boolean().default(false),
   crop_size: size.optional(),
   do_rescale: z.boolean().default(true),
-  rescale_factor: z.number().positive().default(1 / 255),
+  rescale_factor: z
+    .number()
+    .positive()
+    .default(1 / 255),
   do_normalize: z.boolean().default(true),
   image_mean: z.union([z.number(), z.array(z.number())]).default([0.5, 0.5, 0.5]),
   image_std: z.union([z.number(), z.array(z.number())]).default([0.5, 0.5, 0.5]),
@@ -110,7 +113,12 @@ export class ImageProcessor {
 
   /** Resize to the model's size (bilinear), rescale to [0, 1], normalize with mean = std = 0.5. */
   static defaults(channels: number, image: [number, number], why = 'defaults'): ImageProcessor {
-    return new ImageProcessor(ProcessorConfig.parse({ size: { height: image[0], width: image[1] }, image_mean: Array(channels).fill(0.5), image_std: Array(channels).fill(0.5) }), channels, image, why);
+    return new ImageProcessor(
+      ProcessorConfig.parse({ size: { height: image[0], width: image[1] }, image_mean: Array(channels).fill(0.5), image_std: Array(channels).fill(0.5) }),
+      channels,
+      image,
+      why,
+    );
   }
 
   /** preprocessor_config.json of a directory; without one, the defaults sized to the model. */
@@ -134,7 +142,8 @@ export class ImageProcessor {
     let img = this.channels === 1 ? toLuma(p) : p;
     if (c.do_resize) {
       const [h, w] = resizedSize(c.size, img.height, img.width);
-      if (h !== img.height || w !== img.width) img = { width: w, height: h, channels: img.channels, data: resizeLikePil(img.data, img.width, img.height, img.channels, w, h, PIL_RESAMPLE[c.resample] as Resample) };
+      if (h !== img.height || w !== img.width)
+        img = { width: w, height: h, channels: img.channels, data: resizeLikePil(img.data, img.width, img.height, img.channels, w, h, PIL_RESAMPLE[c.resample] as Resample) };
     }
     if (c.do_center_crop) {
       const [h, w] = resizedSize(c.crop_size ?? c.size, img.height, img.width);

@@ -79,7 +79,8 @@ export class TextTokenizer {
     };
     const padding = json.padding as { pad_id?: number } | null;
     const pad = padding?.pad_id ?? tokenId(cfg.pad_token) ?? (model.pad_token_id as number | undefined) ?? tokenId(cfg.eos_token) ?? (model.eos_token_id as number | undefined);
-    if (pad === undefined || pad === null) throw new DataError(`${dir}: no pad token (tokenizer.json padding, tokenizer_config.json pad_token or eos_token, config.json pad_token_id): say which id pads`);
+    if (pad === undefined || pad === null)
+      throw new DataError(`${dir}: no pad token (tokenizer.json padding, tokenizer_config.json pad_token or eos_token, config.json pad_token_id): say which id pads`);
     return new TextTokenizer(path, tok, pad);
   }
 

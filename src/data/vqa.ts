@@ -87,7 +87,11 @@ export function readVqaV2(questions: string, annotations: string | null, images:
   if (annotations) {
     const a = readJsonFile(annotations) as { annotations?: { question_id: number; answers: { answer: string }[] }[] };
     if (!Array.isArray(a.annotations)) throw new DataError(`${annotations}: no "annotations" list (is it a VQAv2 annotations file?)`);
-    for (const x of a.annotations) answersOf.set(x.question_id, (x.answers ?? []).map((y) => String(y.answer)));
+    for (const x of a.annotations)
+      answersOf.set(
+        x.question_id,
+        (x.answers ?? []).map((y) => String(y.answer)),
+      );
   }
   return q.questions.map((x) => {
     const where = `${questions}#${x.question_id}`;

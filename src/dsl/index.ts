@@ -12,7 +12,6 @@ import { resolve } from 'node:path';
 import type { z } from 'zod';
 import { DecoderSpec, EncDecSpec, EncoderSpec, RedundancySpec, VitSpec, parsePart, parseSpec, type ModelSpec, type ModelSpecInput, type PeftSpec } from './spec.ts';
 import { peftBuilders } from '../compiler/lower/peft/registry.ts';
-import type { LinearPath, SublayerPath } from './paths.ts';
 import { textFromDir, visionFromDir, type TextOptions } from '../hf/config.ts';
 
 type In<T extends z.ZodType> = Omit<z.input<T>, 'kind' | 'method'>;

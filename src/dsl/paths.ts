@@ -16,19 +16,16 @@ export type LinearPath =
   | `${'text' | 'vision' | 'encoder' | 'decoder'}.layers.${Idx}.ffn.${'up' | 'down' | 'gate' | Alt | '*'}`;
 
 /** Sublayer outputs adapters and MixPHM attach to (before the residual add). */
-export type SublayerPath =
-  | `${'text' | 'vision' | 'encoder'}.layers.${Idx}.${'attn' | 'ffn' | Alt | '*'}`
-  | `decoder.layers.${Idx}.${'attn' | 'cross' | 'ffn' | Alt | '*'}`
-  | '**';
+export type SublayerPath = `${'text' | 'vision' | 'encoder'}.layers.${Idx}.${'attn' | 'ffn' | Alt | '*'}` | `decoder.layers.${Idx}.${'attn' | 'cross' | 'ffn' | Alt | '*'}` | '**';
 
 function segmentRegex(seg: string): string {
   if (seg === '*') return '[^.]+';
   const alt = /^\{(.+)\}$/.exec(seg);
-  if (alt) return `(?:${alt[1].split(',').map(escape).join('|')})`;
-  return escape(seg);
+  if (alt) return `(?:${alt[1].split(',').map(escapeRegex).join('|')})`;
+  return escapeRegex(seg);
 }
 
-function escape(s: string): string {
+function escapeRegex(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 

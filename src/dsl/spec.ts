@@ -150,7 +150,7 @@ export const ModelSpec = z
     freeze: z.array(z.string()).default([]),
     insertions: z.array(PeftSpec).default([]),
     regularizers: z.array(RedundancySpec).default([]),
-    dropout: z.number().min(0).lt(1, "must be below 1 (dropout 1 drops everything and rescales by 1/0)").default(0),
+    dropout: z.number().min(0).lt(1, 'must be below 1 (dropout 1 drops everything and rescales by 1/0)').default(0),
     /**
      * Where raw inputs are turned into tensors: a directory with tokenizer.json (questions) and
      * one with preprocessor_config.json (images). Default: the text and vision towers'

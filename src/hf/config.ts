@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { DecoderSpec, EncDecSpec, EncoderSpec, VitSpec, type Activation, type Family } from '../dsl/spec.ts';
+import { DecoderSpec, EncDecSpec, EncoderSpec, VitSpec, type Activation } from '../dsl/spec.ts';
 import { PretrainedError } from './errors.ts';
 
 export type VisionTower = z.infer<typeof VitSpec>;
@@ -121,7 +121,13 @@ const BertConfig = z.object({
   pad_token_id: z.number().int().min(0).default(0),
 });
 
-const RobertaConfig = BertConfig.extend({ vocab_size: pos.default(50265), max_position_embeddings: pos.default(514), type_vocab_size: z.number().int().min(0).default(1), layer_norm_eps: z.number().positive().default(1e-5), pad_token_id: z.number().int().min(0).default(1) });
+const RobertaConfig = BertConfig.extend({
+  vocab_size: pos.default(50265),
+  max_position_embeddings: pos.default(514),
+  type_vocab_size: z.number().int().min(0).default(1),
+  layer_norm_eps: z.number().positive().default(1e-5),
+  pad_token_id: z.number().int().min(0).default(1),
+});
 
 function bertFrom(path: string, c: Raw, family: 'bert' | 'roberta', dir: string, o: TextOptions): TextTower {
   const f = fields(path, family === 'bert' ? BertConfig : RobertaConfig, c);

@@ -23,7 +23,8 @@ export function familyOf(t: Tower): Family {
     case 'vit':
       return t.pool === 'ln' ? 'clip_vision' : 'vit';
     case 'encoder':
-      if (t.norm !== 'post' || t.pool !== 'cls' || !t.embedNorm) throw new PretrainedError(`text tower: a BERT/RoBERTa export needs norm 'post', embedNorm and pool 'cls' (this one has norm '${t.norm}', embedNorm ${t.embedNorm}, pool '${t.pool}')`);
+      if (t.norm !== 'post' || t.pool !== 'cls' || !t.embedNorm)
+        throw new PretrainedError(`text tower: a BERT/RoBERTa export needs norm 'post', embedNorm and pool 'cls' (this one has norm '${t.norm}', embedNorm ${t.embedNorm}, pool '${t.pool}')`);
       return t.positionIds === 'roberta' ? 'roberta' : 'bert';
     case 'decoder':
       return 'gpt2';
@@ -35,7 +36,17 @@ export function familyOf(t: Tower): Family {
 function configFor(t: Tower, family: Family): Raw {
   switch (t.kind) {
     case 'vit': {
-      const common = { hidden_size: t.width, num_hidden_layers: t.depth, num_attention_heads: t.heads, intermediate_size: t.mlp ?? t.mlpRatio * t.width, hidden_act: HF_ACT[t.act], layer_norm_eps: t.eps, image_size: t.image[0] === t.image[1] ? t.image[0] : t.image, patch_size: t.patch, num_channels: t.channels };
+      const common = {
+        hidden_size: t.width,
+        num_hidden_layers: t.depth,
+        num_attention_heads: t.heads,
+        intermediate_size: t.mlp ?? t.mlpRatio * t.width,
+        hidden_act: HF_ACT[t.act],
+        layer_norm_eps: t.eps,
+        image_size: t.image[0] === t.image[1] ? t.image[0] : t.image,
+        patch_size: t.patch,
+        num_channels: t.channels,
+      };
       return family === 'vit' ? { architectures: ['ViTModel'], model_type: 'vit', ...common, qkv_bias: true } : { architectures: ['CLIPVisionModel'], model_type: 'clip_vision_model', ...common };
     }
     case 'encoder':
@@ -55,7 +66,18 @@ function configFor(t: Tower, family: Family): Raw {
         position_embedding_type: 'absolute',
       };
     case 'decoder':
-      return { architectures: ['GPT2LMHeadModel'], model_type: 'gpt2', vocab_size: t.vocab, n_positions: t.positions ?? t.maxLen, n_embd: t.width, n_layer: t.depth, n_head: t.heads, n_inner: t.mlp ?? t.mlpRatio * t.width, activation_function: HF_ACT[t.act], layer_norm_epsilon: t.eps };
+      return {
+        architectures: ['GPT2LMHeadModel'],
+        model_type: 'gpt2',
+        vocab_size: t.vocab,
+        n_positions: t.positions ?? t.maxLen,
+        n_embd: t.width,
+        n_layer: t.depth,
+        n_head: t.heads,
+        n_inner: t.mlp ?? t.mlpRatio * t.width,
+        activation_function: HF_ACT[t.act],
+        layer_norm_epsilon: t.eps,
+      };
     case 'encdec':
       return {
         architectures: ['T5ForConditionalGeneration'],
@@ -97,7 +119,8 @@ function checkRoundTrip(t: Tower, config: Raw, dir: string): void {
     );
   const [a, b] = [norm(t), norm(back)];
   const differ = Object.keys({ ...a, ...b }).filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
-  if (differ.length) throw new PretrainedError(`${t.kind} tower: not expressible as ${config.model_type} (${differ.map((k) => `${k}: ${JSON.stringify(a[k])} here, ${JSON.stringify(b[k])} in HF`).join('; ')})`);
+  if (differ.length)
+    throw new PretrainedError(`${t.kind} tower: not expressible as ${config.model_type} (${differ.map((k) => `${k}: ${JSON.stringify(a[k])} here, ${JSON.stringify(b[k])} in HF`).join('; ')})`);
 }
 
 /** Our tensor in HF's layout: the rule's transform undone. */

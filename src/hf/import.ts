@@ -71,7 +71,15 @@ function transformedShape(t: Transform, s: number[], target: readonly number[]):
   }
 }
 
-const TRANSFORM_WORDS: Record<Transform, string> = { none: '', T: ' transposed', conv: ' as a matmul (conv kernel flattened, transposed)', reshape: ' reshaped', 'split:0': ' (its first third)', 'split:1': ' (its second third)', 'split:2': ' (its last third)' };
+const TRANSFORM_WORDS: Record<Transform, string> = {
+  none: '',
+  T: ' transposed',
+  conv: ' as a matmul (conv kernel flattened, transposed)',
+  reshape: ' reshaped',
+  'split:0': ' (its first third)',
+  'split:1': ' (its second third)',
+  'split:2': ' (its last third)',
+};
 
 /** Applies a transform to a stored tensor of shape `s`. */
 export function transform(t: Transform, s: number[], x: Float32Array): Float32Array {
@@ -197,14 +205,18 @@ function planTower(tower: string, spec: { kind: string; gated?: boolean }, dir: 
     const rest = keys.filter((k) => !take(k, false));
     for (const k of rest) if (!take(k, true)) imp.unexpected.push(k.name);
     if (mismatches.length) {
-      throw new PretrainedError(`${dir} (${family}): ${mismatches.length} tensor${mismatches.length > 1 ? 's do' : ' does'} not fit the model (is the spec's ${tower} tower built from this config?):\n  ${mismatches.slice(0, 12).join('\n  ')}${mismatches.length > 12 ? `\n  ... ${mismatches.length - 12} more` : ''}`);
+      throw new PretrainedError(
+        `${dir} (${family}): ${mismatches.length} tensor${mismatches.length > 1 ? 's do' : ' does'} not fit the model (is the spec's ${tower} tower built from this config?):\n  ${mismatches.slice(0, 12).join('\n  ')}${mismatches.length > 12 ? `\n  ... ${mismatches.length - 12} more` : ''}`,
+      );
     }
     for (const [name] of params) {
       if (filled.has(name) || methodOf(name) !== 'backbone' || !table.namespaces.some((n) => name.startsWith(n))) continue;
-      const hf = rules.filter((r) => !r.tied && new RegExp(`^${r.ours.replace(/[.]/g, '\\.').replace('{i}', '(\\d+)')}$`).test(name)).map((r) => {
-        const i = /\.layers\.(\d+)\./.exec(name)?.[1] ?? '';
-        return r.hf.replace('{i}', i);
-      });
+      const hf = rules
+        .filter((r) => !r.tied && new RegExp(`^${r.ours.replace(/[.]/g, '\\.').replace('{i}', '(\\d+)')}$`).test(name))
+        .map((r) => {
+          const i = /\.layers\.(\d+)\./.exec(name)?.[1] ?? '';
+          return r.hf.replace('{i}', i);
+        });
       imp.missing.push({ ours: name, hf });
     }
     return imp;
@@ -258,8 +270,12 @@ export function formatImport(plans: TowerImport[], limit = 8): string[] {
   const list = (xs: string[]) => `${xs.slice(0, limit).join(', ')}${xs.length > limit ? `, ... ${xs.length - limit} more` : ''}`;
   for (const p of plans) {
     const values = Object.values(p.dtypes).reduce((a, b) => a + b, 0);
-    const dtypes = Object.entries(p.dtypes).map(([d, n]) => `${d} ${plural(n, 'value')}`).join(', ');
-    lines.push(`${p.tower}: ${p.family} from ${p.dir} (${p.files.length === 1 ? p.files[0] : `${p.files.length} shards`}): ${plural(p.entries.length, 'tensor')} loaded, ${plural(values, 'value')} (${dtypes || 'none'})`);
+    const dtypes = Object.entries(p.dtypes)
+      .map(([d, n]) => `${d} ${plural(n, 'value')}`)
+      .join(', ');
+    lines.push(
+      `${p.tower}: ${p.family} from ${p.dir} (${p.files.length === 1 ? p.files[0] : `${p.files.length} shards`}): ${plural(p.entries.length, 'tensor')} loaded, ${plural(values, 'value')} (${dtypes || 'none'})`,
+    );
     if (p.tied.length) lines.push(`  tied copies: ${list(p.tied)}`);
     lines.push(p.missing.length ? `  missing, initialized: ${list(p.missing.map((m) => (m.hf.length ? `${m.ours} (${m.hf[0]})` : m.ours)))}` : '  missing: none');
     lines.push(p.unexpected.length ? `  unexpected, unused: ${list(p.unexpected)}` : '  unexpected: none');

@@ -146,7 +146,10 @@ export const TABLES: Record<Family, FamilyTable> = {
       rule('wte.weight', 'text.embed.tok'),
       rule('wpe.weight', 'text.embed.pos'),
       ...layerNorm('h.{i}.ln_1', 'text.layers.{i}.ln1'),
-      ...(['q', 'k', 'v'] as const).flatMap((p, k) => [rule('h.{i}.attn.c_attn.weight', `text.layers.{i}.attn.${p}.W`, `split:${k}` as Transform), rule('h.{i}.attn.c_attn.bias', `text.layers.{i}.attn.${p}.b`, `split:${k}` as Transform)]),
+      ...(['q', 'k', 'v'] as const).flatMap((p, k) => [
+        rule('h.{i}.attn.c_attn.weight', `text.layers.{i}.attn.${p}.W`, `split:${k}` as Transform),
+        rule('h.{i}.attn.c_attn.bias', `text.layers.{i}.attn.${p}.b`, `split:${k}` as Transform),
+      ]),
       ...conv1d('h.{i}.attn.c_proj', 'text.layers.{i}.attn.o'),
       ...layerNorm('h.{i}.ln_2', 'text.layers.{i}.ln2'),
       ...conv1d('h.{i}.mlp.c_fc', 'text.layers.{i}.ffn.up'),

@@ -40,7 +40,12 @@ export const ArtifactSchema = z.object({
   step: z
     .object({
       spec: z.object({ optimizer: z.any(), lr: z.number(), schedule: z.any(), totalSteps: int }),
-      layout: z.object({ params: z.array(z.string()), state: z.array(z.string()), lossNames: z.array(z.string()), writeBack: z.array(z.tuple([z.string(), z.object({ kind: z.enum(['params', 'inputs']), name: z.string() })])) }),
+      layout: z.object({
+        params: z.array(z.string()),
+        state: z.array(z.string()),
+        lossNames: z.array(z.string()),
+        writeBack: z.array(z.tuple([z.string(), z.object({ kind: z.enum(['params', 'inputs']), name: z.string() })])),
+      }),
     })
     .optional(),
 });
@@ -69,7 +74,8 @@ export class Artifact {
    */
   static async load(gpu: Gpu, dir: string | URL, weights: Weights | 'random', seed = 0): Promise<Artifact> {
     const root = typeof dir === 'string' ? dir : fileURLToPath(dir);
-    if (weights === undefined || weights === null) throw new ArtifactError(root, "no weights given: pass every param (e.g. the merged.safetensors train writes), or 'random' to run initialized weights deliberately");
+    if (weights === undefined || weights === null)
+      throw new ArtifactError(root, "no weights given: pass every param (e.g. the merged.safetensors train writes), or 'random' to run initialized weights deliberately");
     const meta = readMeta(root);
     checkDevice(root, meta, gpu);
     const kernels = meta.plan.kernels.map((k) => ({ ...k, kind: k.kind as Plan['kernels'][number]['kind'], wgsl: readFileSync(join(root, k.file), 'utf8') }));
@@ -83,7 +89,10 @@ export class Artifact {
 
   /** Inference: runs the plan once and returns every output. */
   run(inputs: Record<string, ArrayLike<number>>): Promise<Record<string, HostArray>> {
-    return this.ex.run(inputs, Object.keys(this.meta.plan.outputs).filter((k) => !k.startsWith('new:')));
+    return this.ex.run(
+      inputs,
+      Object.keys(this.meta.plan.outputs).filter((k) => !k.startsWith('new:')),
+    );
   }
 
   /** Training: one step (forward, backward, optimizer) on a batch. */
@@ -113,7 +122,14 @@ function readMeta(dir: string): ArtifactJson {
     throw new ArtifactError(dir, `format ${JSON.stringify(format)}, but this runtime reads '${ARTIFACT_FORMAT}': recompile with \`peftgraph compile\``);
   }
   const r = ArtifactSchema.safeParse(raw);
-  if (!r.success) throw new ArtifactError(dir, `plan.json is malformed: ${r.error.issues.slice(0, 5).map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  if (!r.success)
+    throw new ArtifactError(
+      dir,
+      `plan.json is malformed: ${r.error.issues
+        .slice(0, 5)
+        .map((i) => `${i.path.join('.')}: ${i.message}`)
+        .join('; ')}`,
+    );
   return r.data;
 }
 
@@ -127,7 +143,11 @@ function checkDevice(dir: string, meta: ArtifactJson, gpu: Gpu): void {
   const biggest = Math.max(0, ...meta.plan.buffers.map((b) => b.bytes));
   if (biggest > (gpu.limits.maxStorageBufferBindingSize ?? Infinity)) problems.push(`a ${biggest}-byte buffer exceeds maxStorageBufferBindingSize ${gpu.limits.maxStorageBufferBindingSize}`);
   if (meta.requires.f16 && !gpu.hasF16) problems.push('needs shader-f16, which the adapter lacks');
-  if (problems.length) throw new ArtifactError(dir, `was compiled for a device this adapter (${gpu.info.description}) does not match:\n  ${problems.join('\n  ')}\n  recompile on this machine with \`peftgraph compile\``);
+  if (problems.length)
+    throw new ArtifactError(
+      dir,
+      `was compiled for a device this adapter (${gpu.info.description}) does not match:\n  ${problems.join('\n  ')}\n  recompile on this machine with \`peftgraph compile\``,
+    );
 }
 
 function checkWeights(dir: string, meta: ArtifactJson, w: Weights): Weights {

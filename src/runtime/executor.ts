@@ -48,16 +48,26 @@ export class Executor {
     for (const c of plan.constants) upload(gpu, buffers[c.buffer], hostArray(c.dtype, c.value, c.value.length));
     let pipelines: GPUComputePipeline[] = [];
     let groups: GPUBindGroup[] = [];
+    // The error scopes are popped whatever happens; their errors say more than a JS exception would.
+    let thrown: unknown = null;
     try {
       pipelines = await Promise.all(plan.kernels.map((k) => cache.get(k.name, k.wgsl)));
-      groups = plan.kernels.map((_, i) => bindGroup(gpu, pipelines[i], plan.bindings[i].map((b) => buffers[b])));
-    } finally {
-      const invalid = await gpuWait(() => gpu.device.popErrorScope());
-      const oom = await gpuWait(() => gpu.device.popErrorScope());
-      const total = plan.buffers.reduce((s, b) => s + b.bytes, 0);
-      if (oom) throw new DataError(`out of GPU memory allocating the plan's ${plan.buffers.length} buffers (${(total / 2 ** 20).toFixed(1)} MiB): ${oom.message}`);
-      if (invalid) throw new Error(`WebGPU rejected the plan while creating buffers or bind groups: ${invalid.message}`);
+      groups = plan.kernels.map((_, i) =>
+        bindGroup(
+          gpu,
+          pipelines[i],
+          plan.bindings[i].map((b) => buffers[b]),
+        ),
+      );
+    } catch (e) {
+      thrown = e;
     }
+    const invalid = await gpuWait(() => gpu.device.popErrorScope());
+    const oom = await gpuWait(() => gpu.device.popErrorScope());
+    const total = plan.buffers.reduce((s, b) => s + b.bytes, 0);
+    if (oom) throw new DataError(`out of GPU memory allocating the plan's ${plan.buffers.length} buffers (${(total / 2 ** 20).toFixed(1)} MiB): ${oom.message}`);
+    if (invalid) throw new Error(`WebGPU rejected the plan while creating buffers or bind groups: ${invalid.message}`);
+    if (thrown) throw thrown;
     return new Executor(gpu, plan, buffers, pipelines, groups);
   }
 
@@ -115,7 +125,13 @@ export class Executor {
       return Promise.resolve({});
     }
     const bytes = slots.map(({ s }) => Math.max(4, numel(s.shape) * 4));
-    const staging = this.gpu.device.createBuffer({ size: Math.max(16, bytes.reduce((a, c) => a + c, 0)), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const staging = this.gpu.device.createBuffer({
+      size: Math.max(
+        16,
+        bytes.reduce((a, c) => a + c, 0),
+      ),
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
     const offsets: number[] = [];
     let offset = 0;
     slots.forEach(({ s }, i) => {

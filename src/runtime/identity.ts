@@ -51,6 +51,7 @@ export function checkIdentity(path: string, meta: Record<string, unknown>, spec:
         `now ${now.sources.length ? now.sources.join(' + ') : 'randomly initialized towers'} with seed ${now.seed} (sha256 ${now.hash.slice(0, 12)})${was.seed !== now.seed ? `; pass --seed ${was.seed}` : ''}`,
     );
   }
-  if (meta.spec && JSON.stringify(portable(meta.spec)) !== JSON.stringify(portable(spec))) problems.push('it was trained with a different spec (compare the checkpoint\'s "spec" metadata with this one)');
+  if (meta.spec && JSON.stringify(portable(meta.spec)) !== JSON.stringify(portable(spec)))
+    problems.push('it was trained with a different spec (compare the checkpoint\'s "spec" metadata with this one)');
   if (problems.length) throw new CheckpointError(path, `${problems.join('; ')}. Use --allow-mismatch to load it anyway`);
 }

@@ -59,12 +59,20 @@ export interface ParamDecl {
 /** Initial values for each declared param; each param has its own stream keyed by its name. */
 export function initParamList(list: ParamDecl[], seed: number): Record<string, Float32Array> {
   const out: Record<string, Float32Array> = {};
-  for (const p of list) out[p.name] = initValues(p.init, p.shape.reduce((a, b) => a * b, 1), prng((seed ^ hashName(p.name)) >>> 0));
+  for (const p of list)
+    out[p.name] = initValues(
+      p.init,
+      p.shape.reduce((a, b) => a * b, 1),
+      prng((seed ^ hashName(p.name)) >>> 0),
+    );
   return out;
 }
 
 /** Initial values for `g`'s params, except those named in `skip` (e.g. imported pretrained weights). */
 export function initParams(g: Graph, seed: number, skip: ReadonlySet<string> = new Set()): Record<string, Float32Array> {
   const list = [...g.params()].filter(([name]) => !skip.has(name));
-  return initParamList(list.map(([name, n]) => ({ name, shape: n.shape, init: (n.attrs.info as ParamInfo).init })), seed);
+  return initParamList(
+    list.map(([name, n]) => ({ name, shape: n.shape, init: (n.attrs.info as ParamInfo).init })),
+    seed,
+  );
 }

@@ -63,9 +63,7 @@ export class PipelineCache {
       throw new ShaderCompileError(name, errors.map((m) => `  line ${m.lineNum}:${m.linePos} ${m.message}`).join('\n'), code);
     }
     try {
-      return await gpuWait(() =>
-        device.createComputePipelineAsync({ label: name, layout: 'auto', compute: { module, entryPoint } }),
-      );
+      return await gpuWait(() => device.createComputePipelineAsync({ label: name, layout: 'auto', compute: { module, entryPoint } }));
     } catch (e) {
       throw new ShaderCompileError(name, `  ${(e as Error).message}`, code);
     }

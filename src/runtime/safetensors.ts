@@ -53,7 +53,15 @@ export function encodeSafetensors(tensors: Map<string, TensorEntry>, metadata: R
   return out;
 }
 
-const WRITE_ERRORS: Record<string, string> = { ENOSPC: 'no space left on the device', EDQUOT: 'disk quota exceeded', EROFS: 'the file system is read-only', EACCES: 'permission denied', EPERM: 'permission denied', ENOENT: 'the directory does not exist', EISDIR: 'it is a directory' };
+const WRITE_ERRORS: Record<string, string> = {
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EROFS: 'the file system is read-only',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  ENOENT: 'the directory does not exist',
+  EISDIR: 'it is a directory',
+};
 
 /** What a failed write means in words (disk full, read-only, ...), or null for other failures. */
 export function writeFailure(e: unknown): string | null {
@@ -222,7 +230,11 @@ export class SafetensorsFile {
   readonly metadata: Record<string, string>;
   private readonly dataStart: number;
 
-  private constructor(readonly path: string, fd: number, h: Header) {
+  private constructor(
+    readonly path: string,
+    fd: number,
+    h: Header,
+  ) {
     this.fd = fd;
     this.tensors = h.tensors;
     this.metadata = h.metadata;

@@ -11,7 +11,10 @@ export class StepRecorder {
   private pass: GPUComputePassEncoder | null = null;
   dispatches = 0;
 
-  constructor(private readonly gpu: Gpu, label = 'step') {
+  constructor(
+    private readonly gpu: Gpu,
+    label = 'step',
+  ) {
     this.encoder = gpu.device.createCommandEncoder({ label });
   }
 

@@ -19,4 +19,3 @@ export async function timePlan(gpu: Gpu, ex: Executor, reps = 3, rounds = 3): Pr
   ts.sort((a, b) => a - b);
   return ts[Math.floor(ts.length / 2)];
 }
-

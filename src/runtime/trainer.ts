@@ -117,7 +117,10 @@ export class Evaluator {
 
   async evaluate(ds: Dataset, split = 'eval'): Promise<{ loss: number; accuracy: number; exactMatch: number }> {
     validateDataset(split, ds, this.graph, this.spec);
-    let loss = 0, acc = 0, em = 0, n = 0;
+    let loss = 0,
+      acc = 0,
+      em = 0,
+      n = 0;
     for await (const { out, inputs, valid } of this.batches(ds, ['logits', 'loss_task'])) {
       const t = inputs.targets;
       acc += vqaAccuracy(out.logits, t, this.answers, valid) * valid;
@@ -126,7 +129,8 @@ export class Evaluator {
       n += valid;
     }
     const r = { loss: loss / n, accuracy: acc / n, exactMatch: em / n };
-    if (!Number.isFinite(r.loss) || !Number.isFinite(r.accuracy)) throw new NonFiniteError(-1, `${split} evaluation gave loss ${r.loss} and accuracy ${r.accuracy} (weights or inputs hold non-finite values)`);
+    if (!Number.isFinite(r.loss) || !Number.isFinite(r.accuracy))
+      throw new NonFiniteError(-1, `${split} evaluation gave loss ${r.loss} and accuracy ${r.accuracy} (weights or inputs hold non-finite values)`);
     return r;
   }
 
@@ -173,7 +177,11 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
     const save = async (name: string, epoch: number) => {
       if (!cfg.outDir) return;
       const params = await ts.readWeights(trainable);
-      saveCheckpoint(join(cfg.outDir, name), graph, { params, state: await ts.readState(), meta: { spec, config: { ...cfg, backbone: undefined }, backbone: identity, step: ts.step, epoch, history, best, sinceBest } });
+      saveCheckpoint(join(cfg.outDir, name), graph, {
+        params,
+        state: await ts.readState(),
+        meta: { spec, config: { ...cfg, backbone: undefined }, backbone: identity, step: ts.step, epoch, history, best, sinceBest },
+      });
     };
     let stoppedEarly = false;
     // Small models keep the epoch's starting point, to replay a non-finite step and say where it began.
@@ -186,7 +194,11 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
       batches.forEach((idx, k) => {
         const { inputs } = makeBatch(data.train, idx, cfg.batch);
         const p = ts.submit(inputs, stepSeed(cfg.seed, ts.step));
-        if (events.onStep) void p.then((r) => events.onStep!(r, epoch, k, batches.length), () => undefined);
+        if (events.onStep)
+          void p.then(
+            (r) => events.onStep!(r, epoch, k, batches.length),
+            () => undefined,
+          );
         pending.push(p);
       });
       const settled = await Promise.allSettled(pending);
@@ -205,7 +217,13 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
       }
       const results = settled.map((r) => (r as PromiseFulfilledResult<StepResult>).value);
       const mean = (k: string) => results.reduce((s, r) => s + r.losses[k], 0) / results.length;
-      const rec: EpochRecord = { epoch, step: ts.step, loss: mean('loss'), losses: Object.fromEntries(Object.keys(results[0].losses).map((k) => [k, mean(k)])), seconds: (performance.now() - t0) / 1000 };
+      const rec: EpochRecord = {
+        epoch,
+        step: ts.step,
+        loss: mean('loss'),
+        losses: Object.fromEntries(Object.keys(results[0].losses).map((k) => [k, mean(k)])),
+        seconds: (performance.now() - t0) / 1000,
+      };
       const last = epoch === cfg.epochs - 1;
       if (evaluator && ((epoch + 1) % cfg.evalEvery === 0 || last)) {
         const w = await ts.readWeights(trainable);
@@ -248,7 +266,8 @@ function checkBackbone(graph: Graph, backbone: Record<string, ArrayLike<number>>
       if (!ignoreUnknown) problems.push(`'${name}' is not a param of this model`);
     } else if (v.length !== p.shape.reduce((a, b) => a * b, 1)) problems.push(`'${name}' has ${v.length} values, the model's [${p.shape}] needs ${p.shape.reduce((a, b) => a * b, 1)}`);
   }
-  if (problems.length) throw new CheckpointError('backbone weights', `do not fit the model:\n  ${problems.slice(0, 12).join('\n  ')}${problems.length > 12 ? `\n  ... ${problems.length - 12} more` : ''}`);
+  if (problems.length)
+    throw new CheckpointError('backbone weights', `do not fit the model:\n  ${problems.slice(0, 12).join('\n  ')}${problems.length > 12 ? `\n  ... ${problems.length - 12} more` : ''}`);
 }
 
 const ResumeMeta = z.object({
@@ -257,13 +276,23 @@ const ResumeMeta = z.object({
   history: z.array(z.object({ epoch: z.number(), loss: z.number() }).passthrough()),
   best: z.object({ epoch: z.number().int(), accuracy: z.number() }).nullable().default(null),
   sinceBest: z.number().int().min(0).default(0),
-  config: z.object({ optimizer: z.object({ kind: z.string() }).passthrough() }).passthrough().optional(),
+  config: z
+    .object({ optimizer: z.object({ kind: z.string() }).passthrough() })
+    .passthrough()
+    .optional(),
 });
 
 /** A resume checkpoint's bookkeeping, checked: well-formed, the same optimizer, epochs left to run. */
 function resumeMeta(path: string, meta: Record<string, unknown>, state: Record<string, unknown>, stateNames: string[], cfg: TrainConfig): z.infer<typeof ResumeMeta> {
   const r = ResumeMeta.safeParse(meta);
-  if (!r.success) throw new CheckpointError(path, `cannot resume from it: its metadata is malformed (${r.error.issues.slice(0, 3).map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')})`);
+  if (!r.success)
+    throw new CheckpointError(
+      path,
+      `cannot resume from it: its metadata is malformed (${r.error.issues
+        .slice(0, 3)
+        .map((i) => `${i.path.join('.')}: ${i.message}`)
+        .join('; ')})`,
+    );
   const was = r.data.config?.optimizer.kind;
   if (was && was !== cfg.optimizer.kind) throw new CheckpointError(path, `was trained with --optimizer ${was}; resume with the same optimizer (now ${cfg.optimizer.kind})`);
   const missing = stateNames.filter((n) => !(n in state));

@@ -52,7 +52,10 @@ export function exampleInputs(graph: Graph, spec: ModelSpec): Map<string, { size
 /** Throws a DataError naming the split, example, input and value at the first problem. */
 export function validateDataset(split: string, ds: unknown, graph: Graph, spec: ModelSpec): Dataset {
   const examples = (ds as Dataset | undefined)?.examples;
-  if (!Array.isArray(examples)) throw new DataError(`${split}: a split is { examples: [...] }, got ${Array.isArray(ds) ? 'a bare list (wrap it: { examples })' : typeof ds === 'object' && ds ? `an object with ${Object.keys(ds).join(', ') || 'no keys'}` : JSON.stringify(ds)}`);
+  if (!Array.isArray(examples))
+    throw new DataError(
+      `${split}: a split is { examples: [...] }, got ${Array.isArray(ds) ? 'a bare list (wrap it: { examples })' : typeof ds === 'object' && ds ? `an object with ${Object.keys(ds).join(', ') || 'no keys'}` : JSON.stringify(ds)}`,
+    );
   if (examples.length === 0) throw new DataError(`${split}: no examples`);
   const inputs = exampleInputs(graph, spec);
   const described = [...inputs].map(([k, v]) => `${k} [${v.shape.join('x') || '1'}]`).join(', ');

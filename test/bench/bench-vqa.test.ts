@@ -57,7 +57,10 @@ describe('protocol', () => {
       if (m.name === 'full') expect(trainable.size).toBe(graph.params().size);
       else if (m.name === 'bitfit') expect(trainedBackbone.length > 0 && trainedBackbone.every((k) => /\.b$/.test(k)), trainedBackbone.join()).toBe(true);
       else expect(trainedBackbone, m.name).toEqual([]);
-      expect([...trainable].some((k) => k.startsWith('head.')), m.name).toBe(true);
+      expect(
+        [...trainable].some((k) => k.startsWith('head.')),
+        m.name,
+      ).toBe(true);
       lowerModel(m.model().spec, { batch: 16, mode: 'infer' });
     }
   });
@@ -65,12 +68,24 @@ describe('protocol', () => {
 
 describe('results', () => {
   const rec = (m: string, k: number, seed: number, acc: number | null): RunRecord => ({
-    method: m, setting: 'vl', k, seed, status: acc === null ? 'diverged' : 'ok', test: acc === null ? undefined : { accuracy: acc, exactMatch: acc },
-    dev: { accuracy: 0, epoch: 0 }, epochs: 1, steps: 1, stoppedEarly: false, trainable: 1234, seconds: 60,
+    method: m,
+    setting: 'vl',
+    k,
+    seed,
+    status: acc === null ? 'diverged' : 'ok',
+    test: acc === null ? undefined : { accuracy: acc, exactMatch: acc },
+    dev: { accuracy: 0, epoch: 0 },
+    epochs: 1,
+    steps: 1,
+    stoppedEarly: false,
+    trainable: 1234,
+    seconds: 60,
   });
   const f: ResultFile = {
     format: 'peftgraph-bench-vqa-1',
-    runs: Object.fromEntries([rec('lora', 16, 13, 0.5), rec('lora', 16, 21, 0.7), rec('lora', 16, 42, 0.6), rec('bitfit', 16, 13, 0.4), rec('bitfit', 16, 21, null)].map((r) => [`${r.method}${r.seed}`, r])),
+    runs: Object.fromEntries(
+      [rec('lora', 16, 13, 0.5), rec('lora', 16, 21, 0.7), rec('lora', 16, 42, 0.6), rec('bitfit', 16, 13, 0.4), rec('bitfit', 16, 21, null)].map((r) => [`${r.method}${r.seed}`, r]),
+    ),
   };
 
   it('takes the mean and sample std over seeds, counting divergences apart', () => {

@@ -18,7 +18,7 @@ function oracle(words: string[], cells: number[]): string {
   if (s.startsWith('is there a')) return digitsIn.includes(d) ? 'yes' : 'no';
   if (s === 'how many digits are there ?') return String(digitsIn.length);
   if (s.startsWith('how many d')) return String(digitsIn.filter((x) => x === d).length);
-  if (s.startsWith('what is the sum of the top two')) return String((cells[0] < 0 ? 0 : cells[0]) + (cells[1] < 0 ? 0 : cells[1]));
+  if (s.startsWith('what is the sum of the top two')) return String(Math.max(cells[0], 0) + Math.max(cells[1], 0));
   if (s.startsWith('is the top-left digit larger')) return cells[0] > cells[3] ? 'yes' : 'no';
   if (s.startsWith('which position holds the largest')) return POSITIONS[cells.indexOf(Math.max(...cells))];
   if (s.startsWith('is the sum of all digits even')) return digitsIn.reduce((a, b) => a + b, 0) % 2 ? 'no' : 'yes';
@@ -77,7 +77,12 @@ describe('MNIST-VQA data', () => {
         if (d < 0) expect(Array.from({ length: 28 }, (_, y) => px(y, 14)).every((v) => v === 0)).toBe(true);
         else {
           const raw = require(`mnist/src/digits/${d}.json`).data as number[];
-          for (const [y, x] of [[14, 14], [10, 12], [20, 9]]) expect(px(y, x)).toBeCloseTo(raw[sampleIds[c] * 784 + y * 28 + x], 6);
+          for (const [y, x] of [
+            [14, 14],
+            [10, 12],
+            [20, 9],
+          ])
+            expect(px(y, x)).toBeCloseTo(raw[sampleIds[c] * 784 + y * 28 + x], 6);
         }
       });
     });

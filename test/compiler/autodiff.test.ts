@@ -65,7 +65,13 @@ describe('autodiff', () => {
   it('gives zero gradients through non-differentiable ops', () => {
     const b = new Builder();
     const p = b.param('p', [4], tr);
-    b.output('loss', p.gt(0).mul(b.input('w', [4])).sum());
+    b.output(
+      'loss',
+      p
+        .gt(0)
+        .mul(b.input('w', [4]))
+        .sum(),
+    );
     const { graph, report } = autodiff(b.g, { loss: 'loss' });
     const out = evaluate(graph, { inputs: { w: Value.of([4], [1, 2, 3, 4]) }, params: { p: Value.of([4], [1, -1, 2, -2]) } });
     expect([...out['grad:p'].data]).toEqual([0, 0, 0, 0]);

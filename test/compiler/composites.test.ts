@@ -65,7 +65,7 @@ describe('composites', () => {
     b.output('l', bceWithLogits(b, b.input('z', [1, 2]), b.input('t', [1, 2])));
     const { l } = evaluate(b.g, { inputs: { z: Value.of([1, 2], [0.3, -2]), t: Value.of([1, 2], [1, 0.25]) } });
     const sig = (x: number) => 1 / (1 + Math.exp(-x));
-    const want = -(Math.log(sig(0.3))) - (0.25 * Math.log(sig(-2)) + 0.75 * Math.log(1 - sig(-2)));
+    const want = -Math.log(sig(0.3)) - (0.25 * Math.log(sig(-2)) + 0.75 * Math.log(1 - sig(-2)));
     expect(l.data[0]).toBeCloseTo(want, 12);
   });
 
@@ -74,9 +74,22 @@ describe('composites', () => {
   it('gradients: layer norm', () => void check({ x: [3, 6], g: [6], c: [6] }, (b, p) => layerNorm(b, p.x, p.g, p.c)));
   it('gradients: kron', () => void check({ a: [2, 3], c: [4, 2] }, (b, p) => kron(b, p.a, p.c)));
   it('gradients: cross-entropy', () =>
-    void check({ z: [4, 5] }, (b, p) => crossEntropy(b, p.z, b.input('y', [4], 'i32')), () => ({ y: Value.of([4], [0, 4, 2, 2], 'i32') })));
+    void check(
+      { z: [4, 5] },
+      (b, p) => crossEntropy(b, p.z, b.input('y', [4], 'i32')),
+      () => ({ y: Value.of([4], [0, 4, 2, 2], 'i32') }),
+    ));
   it('gradients: BCE on soft targets', () =>
-    void check({ z: [3, 4] }, (b, p) => bceWithLogits(b, p.z, b.input('t', [3, 4])), () => ({ t: Value.of([3, 4], draw(rng(1), [3, 4], 'positive').data.map((x) => x / 2)) })));
+    void check(
+      { z: [3, 4] },
+      (b, p) => bceWithLogits(b, p.z, b.input('t', [3, 4])),
+      () => ({
+        t: Value.of(
+          [3, 4],
+          draw(rng(1), [3, 4], 'positive').data.map((x) => x / 2),
+        ),
+      }),
+    ));
   it('gradients: multi-head attention with key mask', () =>
     void check(
       { q: [2, 3, 4], k: [2, 5, 4], v: [2, 5, 4] },

@@ -97,7 +97,13 @@ describe('op references on hand-checked cases', () => {
   }
 
   it('erf matches known values to 1e-14 across its range', () => {
-    const known: [number, number][] = [[0.1, 0.1124629160182849], [1, 0.8427007929497149], [2, 0.9953222650189527], [2.9, 0.9999589021219005], [4, 0.9999999845827421]];
+    const known: [number, number][] = [
+      [0.1, 0.1124629160182849],
+      [1, 0.8427007929497149],
+      [2, 0.9953222650189527],
+      [2.9, 0.9999589021219005],
+      [4, 0.9999999845827421],
+    ];
     for (const [x, want] of known) expect(Math.abs(erf(x) - want)).toBeLessThan(1e-14);
   });
 

@@ -47,7 +47,15 @@ describe('simplify', () => {
     expect(count(g, 'permute')).toBe(0);
     const mm = g.nodes.find((n) => n.op === 'matmul')!;
     expect(mm.attrs).toMatchObject({ transA: true, transB: true });
-    const feeds = { inputs: { a: Value.of([4, 3], [...Array(12).keys()]), w: Value.of([5, 4], [...Array(20).keys()].map((i) => i % 7)) } };
+    const feeds = {
+      inputs: {
+        a: Value.of([4, 3], [...Array(12).keys()]),
+        w: Value.of(
+          [5, 4],
+          [...Array(20).keys()].map((i) => i % 7),
+        ),
+      },
+    };
     expect(evaluate(g, feeds).y.data).toEqual(evaluate(b.g, feeds).y.data);
   });
 

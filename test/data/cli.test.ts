@@ -29,9 +29,23 @@ describe('train and predict from VQA files', () => {
   });
 
   it('predicts the top answers for an image and a question', () => {
-    const r = cli('predict', 'examples/mnist-vqa.spec.ts', '--checkpoint', join(out, 'best.safetensors'), '--image', 'examples/mnist-vqa/images/test-0001.png', '--question', 'is the sum of all digits even?', '--top', '3');
+    const r = cli(
+      'predict',
+      'examples/mnist-vqa.spec.ts',
+      '--checkpoint',
+      join(out, 'best.safetensors'),
+      '--image',
+      'examples/mnist-vqa/images/test-0001.png',
+      '--question',
+      'is the sum of all digits even?',
+      '--top',
+      '3',
+    );
     expect(r.status, r.stderr).toBe(0);
-    const lines = r.stdout.trim().split('\n').filter((l) => /^\d\.\d{4} {2}/.test(l));
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .filter((l) => /^\d\.\d{4} {2}/.test(l));
     expect(lines).toHaveLength(3);
     const scores = lines.map((l) => Number(l.slice(0, 6)));
     expect([...scores].sort((a, b) => b - a)).toEqual(scores);

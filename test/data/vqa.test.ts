@@ -62,7 +62,10 @@ function scratch(): string {
 describe('JSONL records', () => {
   it('reads image paths relative to the file, answers as a list or one string', () => {
     const d = scratch();
-    writeFileSync(join(d, 'train.jsonl'), ['{"image": "img/a.png", "question": "What color?", "answers": ["red", "red", "blue"]}', '', '{"image": "img/b.jpg", "question": "Is it?", "answers": "yes"}'].join('\n'));
+    writeFileSync(
+      join(d, 'train.jsonl'),
+      ['{"image": "img/a.png", "question": "What color?", "answers": ["red", "red", "blue"]}', '', '{"image": "img/b.jpg", "question": "Is it?", "answers": "yes"}'].join('\n'),
+    );
     const r = readVqa(d);
     expect(r.map((x) => [x.image, x.answers])).toEqual([
       [join(d, 'img', 'a.png'), ['red', 'red', 'blue']],
@@ -92,7 +95,10 @@ describe('VQAv2 layout', () => {
     mkdirSync(join(d, 'images'));
     copyFileSync(join(IMAGES, 'rgb.png'), join(d, 'images', 'COCO_val2014_000000000042.jpg'));
     writeFileSync(join(d, 'v2_OpenEnded_mscoco_val2014_questions.json'), JSON.stringify({ data_subtype: 'val2014', questions: [{ image_id: 42, question: 'How many?', question_id: 420 }] }));
-    writeFileSync(join(d, 'v2_mscoco_val2014_annotations.json'), JSON.stringify({ annotations: [{ question_id: 420, image_id: 42, answers: Array.from({ length: 10 }, (_, i) => ({ answer: i < 7 ? '2' : 'two', answer_id: i + 1 })) }] }));
+    writeFileSync(
+      join(d, 'v2_mscoco_val2014_annotations.json'),
+      JSON.stringify({ annotations: [{ question_id: 420, image_id: 42, answers: Array.from({ length: 10 }, (_, i) => ({ answer: i < 7 ? '2' : 'two', answer_id: i + 1 })) }] }),
+    );
     const r = readVqa(d, 'val');
     expect(r).toHaveLength(1);
     expect(r[0].image).toBe(join(d, 'images', 'COCO_val2014_000000000042.jpg'));
@@ -122,7 +128,10 @@ describe('k-shot draw', () => {
 describe('records to tensors', () => {
   it('tokenizes, preprocesses and scores each record', async () => {
     const d = scratch();
-    writeFileSync(join(d, 'train.jsonl'), '{"image": "img/a.png", "question": "What is the color?", "answers": ["red", "red", "Red", "a red"]}\n{"image": "img/b.jpg", "question": "what", "answers": ["zebra"]}\n');
+    writeFileSync(
+      join(d, 'train.jsonl'),
+      '{"image": "img/a.png", "question": "What is the color?", "answers": ["red", "red", "Red", "a red"]}\n{"image": "img/b.jpg", "question": "what", "answers": ["zebra"]}\n',
+    );
     const records = readVqa(d);
     const vocab = AnswerVocab.fromAnswers([['red', 'blue']], 2);
     const tokenizer = TextTokenizer.fromDir(join(import.meta.dirname, '..', 'fixtures', 'tokenizers', 'wordpiece'));

@@ -67,8 +67,24 @@ describe('(IA)^3', () => {
     expect(report.byMethod).toEqual({ ia3: 2 * (8 + 8 + 16) });
     expect(report.trainable).toBe(report.byMethod.ia3);
     const r = rng(3);
-    const params = Object.fromEntries([...graph.params()].map(([k, n]) => [k, k.endsWith('.ia3.l') ? Value.of(n.shape, Array.from({ length: n.shape[0] }, () => 1 + 0.3 * (r() - 0.5))) : draw(r, n.shape)]));
-    const inputs = { image: draw(r, [2, 1, 4, 4]), tokens: draw(r, [2, 3], { int: 6 }, 'i32'), mask: Value.of([2, 3], [1, 1, 1, 1, 1, 0]), targets: draw(r, [2, 3], { int: 2 }), seed: Value.scalar(3, 'u32') };
+    const params = Object.fromEntries(
+      [...graph.params()].map(([k, n]) => [
+        k,
+        k.endsWith('.ia3.l')
+          ? Value.of(
+              n.shape,
+              Array.from({ length: n.shape[0] }, () => 1 + 0.3 * (r() - 0.5)),
+            )
+          : draw(r, n.shape),
+      ]),
+    );
+    const inputs = {
+      image: draw(r, [2, 1, 4, 4]),
+      tokens: draw(r, [2, 3], { int: 6 }, 'i32'),
+      mask: Value.of([2, 3], [1, 1, 1, 1, 1, 0]),
+      targets: draw(r, [2, 3], { int: 2 }),
+      seed: Value.scalar(3, 'u32'),
+    };
     gradCheck(graph, { params, inputs }, 'loss', { maxCoords: 4 });
   });
 

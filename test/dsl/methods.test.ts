@@ -138,7 +138,10 @@ describe('MixPHM', () => {
 
   it('inference: experts merged factor by factor (mean T, mean U, mean b)', () => {
     const m = moduleGraph(spec, apply, 'infer');
-    expectRows(m.y, formula(m, (k) => mean(m.P(`text.layers.0.ffn.mixphm.${k}`), 3)));
+    expectRows(
+      m.y,
+      formula(m, (k) => mean(m.P(`text.layers.0.ffn.mixphm.${k}`), 3)),
+    );
   });
 
   it('random routing is deterministic for a seed and uniform over experts', () => {
@@ -180,7 +183,10 @@ describe('MixPHM', () => {
     // Direct: valid tokens, unit vectors, C = A^T H, off-diagonal energy.
     const tokens: number[] = [];
     for (let t = 0; t < B * L; t++) if (maskV.data[t]) tokens.push(t);
-    const unit = (v: number[]) => { const n = Math.sqrt(v.reduce((s, x) => s + x * x, 0)); return v.map((x) => x / n); };
+    const unit = (v: number[]) => {
+      const n = Math.sqrt(v.reduce((s, x) => s + x * x, 0));
+      return v.map((x) => x / n);
+    };
     const row = (arr: ArrayLike<number>, t: number) => Array.from({ length: d }, (_, j) => arr[t * d + j]);
     const A = tokens.map((t) => unit(row(out.ha.data, t)));
     const H = tokens.map((t) => unit(row(m.feeds.inputs.x.data, t)));
@@ -193,12 +199,14 @@ describe('MixPHM', () => {
       return Array.from({ length: d }, (_, j) => ts.reduce((s, l) => s + finV.data[(b * L + l) * d + j], 0) / ts.length);
     });
     const sp = (x: number) => Math.log1p(Math.exp(x));
-    let pos = 0, neg = 0;
-    for (const t of tokens) for (let b2 = 0; b2 < B; b2++) {
-      const s = row(out.ha.data, t).reduce((acc, v, j) => acc + v * pooled[b2][j], 0);
-      if (Math.floor(t / L) === b2) pos += -sp(-s);
-      else neg += sp(-s) + s;
-    }
+    let pos = 0,
+      neg = 0;
+    for (const t of tokens)
+      for (let b2 = 0; b2 < B; b2++) {
+        const s = row(out.ha.data, t).reduce((acc, v, j) => acc + v * pooled[b2][j], 0);
+        if (Math.floor(t / L) === b2) pos += -sp(-s);
+        else neg += sp(-s) + s;
+      }
     expect(out.rel.data[0]).toBeCloseTo(neg / (tokens.length * (B - 1)) - pos / tokens.length, 10);
   });
 });
@@ -219,12 +227,14 @@ describe('AdaMix', () => {
 
 describe('merging at compile time', () => {
   const base = () =>
-    vl.model({
-      vision: vl.vit({ image: [4, 4], patch: 2, width: 8, depth: 1, heads: 2 }),
-      text: vl.encoder({ vocab: 6, maxLen: 3, width: 8, depth: 2, heads: 2 }),
-      visualPrefix: 'pooled',
-      head: vl.classifier({ answers: 3 }),
-    }).freeze('**');
+    vl
+      .model({
+        vision: vl.vit({ image: [4, 4], patch: 2, width: 8, depth: 1, heads: 2 }),
+        text: vl.encoder({ vocab: 6, maxLen: 3, width: 8, depth: 2, heads: 2 }),
+        visualPrefix: 'pooled',
+        head: vl.classifier({ answers: 3 }),
+      })
+      .freeze('**');
 
   function compare(specB: ReturnType<typeof base>, lhs: Mode, exact: boolean) {
     const a = lowerModel(specB.spec, { batch: 2, mode: lhs });
@@ -233,7 +243,13 @@ describe('merging at compile time', () => {
     const params: Record<string, Value> = {};
     for (const [k, n] of a.graph.params()) params[k] = draw(r, n.shape);
     const merged = mergeWeights(specB.spec, Object.fromEntries(Object.entries(params).map(([k, v]) => [k, v.data])), m.graph);
-    const inputs = { image: draw(r, [2, 1, 4, 4]), tokens: draw(r, [2, 3], { int: 6 }, 'i32'), mask: Value.of([2, 3], [1, 1, 1, 1, 1, 0]), targets: draw(r, [2, 3], 'positive'), seed: Value.scalar(9, 'u32') };
+    const inputs = {
+      image: draw(r, [2, 1, 4, 4]),
+      tokens: draw(r, [2, 3], { int: 6 }, 'i32'),
+      mask: Value.of([2, 3], [1, 1, 1, 1, 1, 0]),
+      targets: draw(r, [2, 3], 'positive'),
+      seed: Value.scalar(9, 'u32'),
+    };
     const pick = (g: typeof a.graph) => Object.fromEntries(Object.entries(inputs).filter(([k]) => g.inputs().has(k)));
     const ya = evaluate(a.graph, { params, inputs: pick(a.graph) }, ['logits']).logits;
     const ym = evaluate(m.graph, { params: Object.fromEntries(Object.entries(merged).map(([k, v]) => [k, new Value(m.graph.params().get(k)!.shape, v)])), inputs: pick(m.graph) }, ['logits']).logits;

@@ -15,7 +15,10 @@ const small = () =>
 
 describe('spec validation', () => {
   it('round-trips through JSON', () => {
-    const spec = small().freeze('**').insert(peft.mixphm({ at: 'text.layers.*.ffn', reduction: 2, kron: 2, rank: 2 })).regularize({}).spec;
+    const spec = small()
+      .freeze('**')
+      .insert(peft.mixphm({ at: 'text.layers.*.ffn', reduction: 2, kron: 2, rank: 2 }))
+      .regularize({}).spec;
     expect(parseSpec(JSON.parse(JSON.stringify(spec)))).toEqual(spec);
   });
 
@@ -50,7 +53,9 @@ describe('insertion paths', () => {
 
   it('an unmatched path is a compile error listing the valid points', () => {
     const m = small().insert(peft.lora({ at: 'text.layers.7.attn.q', rank: 2 }));
-    expect(() => lowerModel(m.spec, { batch: 2, mode: 'train' })).toThrow(/insertions\.0 \(lora\): 'at' entry "text\.layers\.7\.attn\.q" matches no linear insertion point[\s\S]*text\.layers\.\{0\.\.1\}\.attn\.q/);
+    expect(() => lowerModel(m.spec, { batch: 2, mode: 'train' })).toThrow(
+      /insertions\.0 \(lora\): 'at' entry "text\.layers\.7\.attn\.q" matches no linear insertion point[\s\S]*text\.layers\.\{0\.\.1\}\.attn\.q/,
+    );
   });
 
   it('dropout 1 is refused (it would scale by 1/0)', () => {
@@ -66,7 +71,9 @@ describe('insertion paths', () => {
   it('every entry of an at list, and every freeze glob, must match something; a module twice at a point is refused', () => {
     const partly = small().insert(peft.lora({ at: ['text.layers.0.attn.q', 'text.layer.1.attn.v' as never], rank: 2 }));
     expect(() => lowerModel(partly.spec, { batch: 2, mode: 'train' })).toThrow(/'at' entry "text\.layer\.1\.attn\.v" matches no linear insertion point/);
-    const typo = small().freeze('vison.**').insert(peft.lora({ at: 'text.layers.0.attn.q', rank: 2 }));
+    const typo = small()
+      .freeze('vison.**')
+      .insert(peft.lora({ at: 'text.layers.0.attn.q', rank: 2 }));
     expect(() => lowerModel(typo.spec, { batch: 2, mode: 'train' })).toThrow(/freeze\.0: "vison\.\*\*" matches no param \(param roots: vision\.\*\*, text\.\*\*, head\.\*\*\)/);
     const twice = small().insert(peft.lora({ at: 'text.layers.0.attn.q', rank: 2 }), peft.lora({ at: 'text.layers.*.attn.q', rank: 2 }));
     expect(() => lowerModel(twice.spec, { batch: 2, mode: 'train' })).not.toThrow(); // different settings: allowed
@@ -99,7 +106,9 @@ describe('parameter report', () => {
   });
 
   it('counts per method, and freezes by glob', () => {
-    const m = small().freeze('**').insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 2 }), peft.bitfit({ at: 'vision.**' }));
+    const m = small()
+      .freeze('**')
+      .insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 2 }), peft.bitfit({ at: 'vision.**' }));
     const r = paramReport(lowerModel(m.spec, { batch: 2, mode: 'train' }).graph);
     expect(r.byMethod.lora).toBe(2 * 2 * (8 * 2 + 2 * 8));
     // BitFit: every bias (and LN shift) under vision; the task head stays trainable unless frozen by name.

@@ -57,7 +57,11 @@ function mutate(x: unknown): unknown {
 const base = (): ModelSpec =>
   tinyVl()
     .freeze('**')
-    .insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 2, routing: 'inner' }), peft.mixphm({ at: 'text.layers.*.ffn', experts: 2, bottleneck: 4, kron: 2, rank: 2 }), peft.adapter({ at: 'vision.layers.0.ffn', bottleneck: 2 }))
+    .insert(
+      peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 2, routing: 'inner' }),
+      peft.mixphm({ at: 'text.layers.*.ffn', experts: 2, bottleneck: 4, kron: 2, rank: 2 }),
+      peft.adapter({ at: 'vision.layers.0.ffn', bottleneck: 2 }),
+    )
     .regularize().spec;
 
 describe('fuzz', () => {
@@ -99,7 +103,13 @@ describe('fuzz', () => {
 
   it('200 mutated checkpoint files: each reads or is refused with a message, none hangs', () => {
     const dir = mkdtempSync(join(tmpdir(), 'fuzz-ck-'));
-    const good = encodeSafetensors(new Map([['a', { shape: [2, 3], data: Float32Array.from([1, 2, 3, 4, 5, 6]) }], ['b', { shape: [4], data: Float32Array.from([7, 8, 9, 10]) }]]), { format: 'x' });
+    const good = encodeSafetensors(
+      new Map([
+        ['a', { shape: [2, 3], data: Float32Array.from([1, 2, 3, 4, 5, 6]) }],
+        ['b', { shape: [4], data: Float32Array.from([7, 8, 9, 10]) }],
+      ]),
+      { format: 'x' },
+    );
     const outcomes = { ok: 0, refused: 0 };
     for (let i = 0; i < 200; i++) {
       let bytes = Buffer.from(good);

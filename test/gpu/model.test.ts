@@ -32,7 +32,15 @@ function feedsFor(g: ReturnType<typeof lowerModel>['graph']) {
   const r = rng(4);
   const init = initParams(g, 1);
   // Zero-initialized factors (LoRA B, adapter up) are perturbed so every gradient path is exercised.
-  const params = Object.fromEntries([...g.params()].map(([k, n]) => [k, new Value(n.shape, Float64Array.from(init[k], (x) => x + 0.05 * (r() - 0.5)))]));
+  const params = Object.fromEntries(
+    [...g.params()].map(([k, n]) => [
+      k,
+      new Value(
+        n.shape,
+        Float64Array.from(init[k], (x) => x + 0.05 * (r() - 0.5)),
+      ),
+    ]),
+  );
   const inputs = {
     image: draw(r, [2, 1, 8, 8], 'positive'),
     tokens: draw(r, [2, 4], { int: 7 }, 'i32'),

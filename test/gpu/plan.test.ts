@@ -72,7 +72,10 @@ describe('plans on WebGPU', () => {
   it('splits a group that would bind more storage buffers than allowed', async () => {
     const b = new Builder();
     const xs = Array.from({ length: 10 }, (_, i) => b.input(`x${i}`, [4]));
-    b.output('y', xs.reduce((acc, x) => acc.add(x.exp())));
+    b.output(
+      'y',
+      xs.reduce((acc, x) => acc.add(x.exp())),
+    );
     const profile = { ...profileOf(gpu()), maxStorageBuffersPerShaderStage: 4 };
     const plan = compilePlan(b.g, profile);
     for (const k of plan.kernels) expect(k.reads.length + 1).toBeLessThanOrEqual(4);
@@ -98,7 +101,12 @@ describe('plans on WebGPU', () => {
   it('fuses bias, activation, scale and residual into the matmul kernel (every family)', async () => {
     const b = new Builder();
     const x = b.input('x', [2, 5, 12]);
-    const y = x.matmul(b.input('w', [12, 8])).add(b.input('bias', [8])).gelu().mul(0.5).add(b.input('res', [2, 5, 8]));
+    const y = x
+      .matmul(b.input('w', [12, 8]))
+      .add(b.input('bias', [8]))
+      .gelu()
+      .mul(0.5)
+      .add(b.input('res', [2, 5, 8]));
     b.output('y', y);
     const inputs = inputsFor(b);
     const variants = [{ family: 'reg', tm: 4, tn: 4, wgx: 8, wgy: 8 }, { family: 'reg4', tm: 4, tn4: 1, wgx: 8, wgy: 8 }, { family: 'tiled' }] as const;

@@ -21,7 +21,11 @@ export function gradCheck(forward: Graph, feeds: Feeds, loss = 'loss', opts: Gra
   const { h = 1e-5, rtol = 1e-6, atol = 1e-8, maxCoords = 64 } = opts;
   const { graph } = autodiff(forward, { loss });
   const trainable = [...forward.params().values()].filter((p) => (p.attrs.info as { trainable: boolean }).trainable);
-  const outs = evaluate(graph, feeds, trainable.map((p) => gradName(p.attrs.name as string)));
+  const outs = evaluate(
+    graph,
+    feeds,
+    trainable.map((p) => gradName(p.attrs.name as string)),
+  );
   let worst = 0;
   for (const p of trainable) {
     const name = p.attrs.name as string;

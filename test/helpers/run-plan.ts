@@ -12,8 +12,7 @@ export { profileOf };
 
 /** Rounds every fed value to f32, so the reference sees exactly what the GPU sees. */
 export function toF32(feeds: Feeds): Feeds {
-  const r = (m?: Record<string, Value>) =>
-    m && Object.fromEntries(Object.entries(m).map(([k, v]) => [k, new Value(v.shape, v.dtype === 'f32' ? v.data.map(Math.fround) : v.data, v.dtype)]));
+  const r = (m?: Record<string, Value>) => m && Object.fromEntries(Object.entries(m).map(([k, v]) => [k, new Value(v.shape, v.dtype === 'f32' ? v.data.map(Math.fround) : v.data, v.dtype)]));
   return { inputs: r(feeds.inputs), params: r(feeds.params) };
 }
 
@@ -23,7 +22,11 @@ export async function runOnGpu(gpu: Gpu, g: Graph, feeds: Feeds, opts: PlanOptio
   const ex = await Executor.create(gpu, plan);
   try {
     for (const [k, v] of Object.entries(feeds.params ?? {})) if (plan.params[k]) ex.setParam(k, v.data);
-    const inputs = Object.fromEntries(Object.entries(feeds.inputs ?? {}).filter(([k]) => plan.inputs[k]).map(([k, v]) => [k, v.data]));
+    const inputs = Object.fromEntries(
+      Object.entries(feeds.inputs ?? {})
+        .filter(([k]) => plan.inputs[k])
+        .map(([k, v]) => [k, v.data]),
+    );
     return await ex.run(inputs, [...g.outputs.keys()]);
   } finally {
     ex.destroy();

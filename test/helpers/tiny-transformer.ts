@@ -60,9 +60,19 @@ export function tinyTransformer(o: TinyOpts = {}) {
       return h1.add(f);
     });
   }
-  const logits = b.scope('head', () => linear(b, h.mean([1]), b.param('head.W', [d, classes], { trainable: true, init: { kind: 'normal', std: 0.2 } }), b.param('head.b', [classes], { trainable: true, init: { kind: 'zeros' }, noDecay: true })));
+  const logits = b.scope('head', () =>
+    linear(
+      b,
+      h.mean([1]),
+      b.param('head.W', [d, classes], { trainable: true, init: { kind: 'normal', std: 0.2 } }),
+      b.param('head.b', [classes], { trainable: true, init: { kind: 'zeros' }, noDecay: true }),
+    ),
+  );
   b.output('logits', logits);
-  b.output('loss', b.scope('loss', () => crossEntropy(b, logits, labels)));
+  b.output(
+    'loss',
+    b.scope('loss', () => crossEntropy(b, logits, labels)),
+  );
   return { b, graph: b.g, dims: { layers, d, heads, L, B, vocab, classes } };
 }
 

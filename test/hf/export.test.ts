@@ -43,10 +43,12 @@ describe('export to HF layout', () => {
     });
   }
 
-  it("a peftgraph tower HF has no family for is refused, naming what differs", () => {
+  it('a peftgraph tower HF has no family for is refused, naming what differs', () => {
     const spec = vl.model({ text: vl.encoder({ vocab: 10, maxLen: 4, width: 8, depth: 1, heads: 2 }), head: vl.classifier({ answers: 2 }) }).spec;
     const graph = lowerModel(spec, { batch: 1, mode: 'infer' }).graph;
-    expect(() => exportTower(spec, 'text', initParams(graph, 1), graph.params(), mkdtempSync(join(tmpdir(), 'x-')))).toThrow(/a BERT\/RoBERTa export needs norm 'post', embedNorm and pool 'cls' \(this one has norm 'pre'/);
+    expect(() => exportTower(spec, 'text', initParams(graph, 1), graph.params(), mkdtempSync(join(tmpdir(), 'x-')))).toThrow(
+      /a BERT\/RoBERTa export needs norm 'post', embedNorm and pool 'cls' \(this one has norm 'pre'/,
+    );
     const gelu = vl.model({ vision: vl.vit({ image: [8, 8], patch: 4, width: 8, depth: 1, heads: 2, act: 'gelu', eps: 1e-12, channels: 3 }), head: vl.features() }).spec;
     const g2 = lowerModel(gelu, { batch: 1, mode: 'infer' }).graph;
     expect(exportTower(gelu, 'vision', initParams(g2, 1), g2.params(), mkdtempSync(join(tmpdir(), 'x-')))).toBeGreaterThan(0);

@@ -157,9 +157,12 @@ describe('config.json', () => {
 });
 
 describe("T5's relative position buckets", () => {
-  it('equal torch\'s for every relative position in [-599, 599], both directions', () => {
+  it("equal torch's for every relative position in [-599, 599], both directions", () => {
     const want = JSON.parse(readFileSync(join(FIXTURES, 't5_buckets.json'), 'utf8'));
-    for (const [buckets, dist] of [[32, 128], [8, 20]]) {
+    for (const [buckets, dist] of [
+      [32, 128],
+      [8, 20],
+    ]) {
       for (const bi of [true, false]) {
         const got = (want.relative_position as number[]).map((r) => relativeBucket(r, bi, buckets, dist));
         expect(got).toEqual(want[`${buckets}_${dist}_${bi ? 'bidirectional' : 'causal'}`]);
@@ -187,7 +190,9 @@ describe('peftgraph explain on a VL spec from two checkpoint directories', () =>
       timeout: 60_000,
     });
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/import {7}vision: vit from .*fixtures\/hf\/vit \(model\.safetensors\): 40 tensors loaded, 5,824 values \(F32 5,824 values\)\n +missing: none\n +unexpected, unused: classifier\.bias, classifier\.weight/);
+    expect(r.stdout).toMatch(
+      /import {7}vision: vit from .*fixtures\/hf\/vit \(model\.safetensors\): 40 tensors loaded, 5,824 values \(F32 5,824 values\)\n +missing: none\n +unexpected, unused: classifier\.bias, classifier\.weight/,
+    );
     expect(r.stdout).toMatch(/text: bert from .*fixtures\/hf\/bert \(2 shards\): 39 tensors loaded/);
     expect(r.stdout).toMatch(/backbone +11,408 +trainable 0\n +head +938 +trainable 938\n +lora +512 +trainable 512/);
   });

@@ -54,7 +54,15 @@ function feedsFor(spec: ModelSpec, batch: number) {
   const { weights } = pretrainedWeights(spec, graph);
   const init = { ...initParams(graph, 3), ...weights };
   const r = rng(9);
-  const params = Object.fromEntries([...graph.params()].map(([k, n]) => [k, new Value(n.shape, Float64Array.from(init[k], (x) => x + (k in weights ? 0 : 0.05 * (r() - 0.5))))]));
+  const params = Object.fromEntries(
+    [...graph.params()].map(([k, n]) => [
+      k,
+      new Value(
+        n.shape,
+        Float64Array.from(init[k], (x) => x + (k in weights ? 0 : 0.05 * (r() - 0.5))),
+      ),
+    ]),
+  );
   const inputs: Record<string, Value> = {};
   for (const [name, n] of graph.inputs()) {
     const shape = n.shape;
@@ -62,7 +70,11 @@ function feedsFor(spec: ModelSpec, batch: number) {
     else if (name === 'image') inputs.image = draw(r, shape, 'positive');
     else if (n.dtype === 'i32') inputs[name] = draw(r, shape, { int: name === 'labels' ? 3 : 30 }, 'i32');
     else if (name === 'targets') inputs.targets = draw(r, shape, { int: 2 });
-    else inputs[name] = Value.of(shape, Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => (i % shape[1] < shape[1] - 1 ? 1 : 0))); // masks: last token padded
+    else
+      inputs[name] = Value.of(
+        shape,
+        Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => (i % shape[1] < shape[1] - 1 ? 1 : 0)),
+      ); // masks: last token padded
   }
   return { graph, feeds: { params, inputs } };
 }
@@ -108,9 +120,15 @@ const COMPOSED: Record<string, () => ModelSpecInput> = {
       .insert(peft.mixphm({ at: ['encoder.layers.*.ffn', 'decoder.layers.*.ffn'], experts: 2, ...phm }))
       .regularize({ red: 0.1, rel: 0.02 }).spec,
   'ViT + GPT-2, captioning LM with routed LoRA': () =>
-    vl.model({ vision: vit(), text: text('gpt2'), visualPrefix: 'pooled', head: vl.lm() }).freeze('**').insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 2, routing: 'mul' })).spec,
+    vl
+      .model({ vision: vit(), text: text('gpt2'), visualPrefix: 'pooled', head: vl.lm() })
+      .freeze('**')
+      .insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 2, routing: 'mul' })).spec,
   'CLIP + RoBERTa, Compacter': () =>
-    vl.model({ vision: hf.vision(fixtureDir('clip_vision')), text: text('roberta'), visualPrefix: 'pooled', head: vl.classifier({ answers: 3 }) }).freeze('**').insert(peft.compacter({ at: 'text.layers.*.ffn', ...phm })).spec,
+    vl
+      .model({ vision: hf.vision(fixtureDir('clip_vision')), text: text('roberta'), visualPrefix: 'pooled', head: vl.classifier({ answers: 3 }) })
+      .freeze('**')
+      .insert(peft.compacter({ at: 'text.layers.*.ffn', ...phm })).spec,
 };
 
 describe('VL models from two pretrained directories', () => {
@@ -131,7 +149,9 @@ describe('VL models from two pretrained directories', () => {
   }
 
   it('rejects routing inside the vision tower, where the visual feature does not exist yet', () => {
-    const spec = vl.model({ vision: vit(), text: text('bert'), visualPrefix: 'pooled', head: vl.classifier({ answers: 3 }) }).insert(peft.lora({ at: 'vision.layers.0.attn.q', rank: 2, routing: 'add' })).spec;
+    const spec = vl
+      .model({ vision: vit(), text: text('bert'), visualPrefix: 'pooled', head: vl.classifier({ answers: 3 }) })
+      .insert(peft.lora({ at: 'vision.layers.0.attn.q', rank: 2, routing: 'add' })).spec;
     expect(() => lowerModel(spec, { batch: 2, mode: 'train' })).toThrow(/routing 'add' at 'vision\.layers\.0\.attn\.q': the pooled visual feature it mixes in exists only after the vision tower/);
   });
 });
@@ -153,10 +173,23 @@ describe('training a composed pretrained model on WebGPU', () => {
       return { image, tokens: Int32Array.from([2, 5, 9, 3, 0, 0]), mask: Float32Array.from([1, 1, 1, 1, 0, 0]), targets };
     });
     const data: Dataset = { examples };
-    const res = await train(gpu(), spec, { train: data, dev: data }, {
-      epochs: 12, batch: 4, lr: 3e-2, seed: 1, optimizer: { kind: 'adamw', weightDecay: 0, clip: 5, eps: 1e-6 }, schedule: { kind: 'constant' },
-      evalEvery: 12, patience: 0, minDelta: 0, backbone: weights,
-    });
+    const res = await train(
+      gpu(),
+      spec,
+      { train: data, dev: data },
+      {
+        epochs: 12,
+        batch: 4,
+        lr: 3e-2,
+        seed: 1,
+        optimizer: { kind: 'adamw', weightDecay: 0, clip: 5, eps: 1e-6 },
+        schedule: { kind: 'constant' },
+        evalEvery: 12,
+        patience: 0,
+        minDelta: 0,
+        backbone: weights,
+      },
+    );
     const first = res.history[0].loss;
     const last = res.history[res.history.length - 1].loss;
     expect(last).toBeLessThan(0.6 * first);

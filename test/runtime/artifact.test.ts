@@ -36,15 +36,25 @@ describe('artifacts', () => {
     writeArtifact(dir, buildArtifact(spec, { mode: 'infer', batch: 8, profile: profileOf(gpu()) }).meta, runtimeIndex);
     const project = new Project({ tsConfigFilePath: join(repo, 'tsconfig.json'), skipAddingFilesFromTsConfig: true });
     project.addSourceFileAtPath(join(dir, 'model.ts'));
-    writeFileSync(join(dir, 'good.ts'), `import { load, inputs, type Inputs } from './model.ts';
+    writeFileSync(
+      join(dir, 'good.ts'),
+      `import { load, inputs, type Inputs } from './model.ts';
 import type { Gpu } from '${runtimeIndex}';
-export async function f(gpu: Gpu, x: Inputs) { const m = await load(gpu, 'random'); const out = await m.run(x); const n: 8 = inputs.tokens.shape[0]; return [out.logits.length, n]; }\n`);
-    writeFileSync(join(dir, 'bad.ts'), `import { load } from './model.ts';
+export async function f(gpu: Gpu, x: Inputs) { const m = await load(gpu, 'random'); const out = await m.run(x); const n: 8 = inputs.tokens.shape[0]; return [out.logits.length, n]; }\n`,
+    );
+    writeFileSync(
+      join(dir, 'bad.ts'),
+      `import { load } from './model.ts';
 import type { Gpu } from '${runtimeIndex}';
-export async function f(gpu: Gpu) { const m = await load(gpu, 'random'); return m.run({ image: new Float32Array(1), tokens: new Float32Array(1) }); }\n`);
+export async function f(gpu: Gpu) { const m = await load(gpu, 'random'); return m.run({ image: new Float32Array(1), tokens: new Float32Array(1) }); }\n`,
+    );
     const diag = (file: string) => {
       const sf = project.addSourceFileAtPath(join(dir, file));
-      return project.getPreEmitDiagnostics().filter((d) => d.getSourceFile()?.getFilePath() === sf.getFilePath()).map((d) => d.getMessageText()).map((m) => (typeof m === 'string' ? m : m.getMessageText()));
+      return project
+        .getPreEmitDiagnostics()
+        .filter((d) => d.getSourceFile()?.getFilePath() === sf.getFilePath())
+        .map((d) => d.getMessageText())
+        .map((m) => (typeof m === 'string' ? m : m.getMessageText()));
     };
     expect(diag('good.ts')).toEqual([]);
     const bad = diag('bad.ts').join('\n');
@@ -105,15 +115,29 @@ export async function f(gpu: Gpu) { const m = await load(gpu, 'random'); return 
       writeFileSync(join(d, 'plan.json'), JSON.stringify(p));
       return d;
     };
-    await expect(Artifact.load(gpu(), variant((p) => (p.format = 'peftgraph-artifact-0')), 'random')).rejects.toThrow(/format "peftgraph-artifact-0", but this runtime reads 'peftgraph-artifact-1'/);
-    await expect(Artifact.load(gpu(), variant((p) => (p.requires.maxComputeWorkgroupsPerDimension = 1e9)), 'random')).rejects.toThrow(/maxComputeWorkgroupsPerDimension: needs 1000000000, the adapter has 65535/);
+    await expect(
+      Artifact.load(
+        gpu(),
+        variant((p) => (p.format = 'peftgraph-artifact-0')),
+        'random',
+      ),
+    ).rejects.toThrow(/format "peftgraph-artifact-0", but this runtime reads 'peftgraph-artifact-1'/);
+    await expect(
+      Artifact.load(
+        gpu(),
+        variant((p) => (p.requires.maxComputeWorkgroupsPerDimension = 1e9)),
+        'random',
+      ),
+    ).rejects.toThrow(/maxComputeWorkgroupsPerDimension: needs 1000000000, the adapter has 65535/);
     const { graph } = lowerModel(spec, { batch: 8, mode: 'infer' });
     const w = initParams(graph, 1);
     delete w['head.fc2.b'];
     w['text.layers.0.attn.q.W'] = new Float32Array(3);
     await expect(Artifact.load(gpu(), dir, w)).rejects.toThrow(ArtifactError);
     await expect(Artifact.load(gpu(), dir, undefined as never)).rejects.toThrow(/no weights given: pass every param .* or 'random'/);
-    await expect(Artifact.load(gpu(), dir, w)).rejects.toThrow(/weights do not match:[\s\S]*'text\.layers\.0\.attn\.q\.W' has 3 values, the artifact's \[8,8\] needs 64[\s\S]*'head\.fc2\.b' \[6\] is missing/);
+    await expect(Artifact.load(gpu(), dir, w)).rejects.toThrow(
+      /weights do not match:[\s\S]*'text\.layers\.0\.attn\.q\.W' has 3 values, the artifact's \[8,8\] needs 64[\s\S]*'head\.fc2\.b' \[6\] is missing/,
+    );
   });
 
   it('the runtime entry point imports no compiler code and no ts-morph', () => {

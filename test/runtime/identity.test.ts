@@ -18,7 +18,9 @@ import { quadrants } from '../../examples/quadrants.ts';
 import { tinyVl } from '../helpers/tiny-vl.ts';
 import { useGpu } from '../helpers/gpu.ts';
 
-const spec = tinyVl().freeze('**').insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 2 })).spec;
+const spec = tinyVl()
+  .freeze('**')
+  .insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 2 })).spec;
 const graph = lowerModel(spec, { batch: 4, mode: 'train' }).graph;
 const id = (seed: number) => backboneIdentity(graph, spec, initParams(graph, seed), seed);
 
@@ -33,8 +35,12 @@ describe('backbone identity', () => {
   });
 
   it('refuses another seed or spec, saying what differs and how to override', () => {
-    expect(() => checkIdentity('ck', { backbone: id(1), spec }, spec, id(7))).toThrow(/its frozen weights differ: trained on randomly initialized towers with seed 1 .* now .* seed 7 .*; pass --seed 1\. Use --allow-mismatch/);
-    const other = tinyVl().freeze('**').insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 4 })).spec;
+    expect(() => checkIdentity('ck', { backbone: id(1), spec }, spec, id(7))).toThrow(
+      /its frozen weights differ: trained on randomly initialized towers with seed 1 .* now .* seed 7 .*; pass --seed 1\. Use --allow-mismatch/,
+    );
+    const other = tinyVl()
+      .freeze('**')
+      .insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 4 })).spec;
     expect(() => checkIdentity('ck', { backbone: id(1), spec: other }, spec, id(1))).toThrow(/trained with a different spec/);
     expect(() => checkIdentity('ck', { backbone: id(1), spec: other }, spec, id(7), true)).not.toThrow();
   });
@@ -43,9 +49,21 @@ describe('backbone identity', () => {
 describe('backbone weights given to the trainer', () => {
   const gpu = useGpu();
   it('must name params of the model with their sizes (HF-style names are not silently dropped)', async () => {
-    const cfg: TrainConfig = { epochs: 1, batch: 4, lr: 1e-3, seed: 1, optimizer: { kind: 'adamw', weightDecay: 0, clip: 0, eps: 1e-6 }, schedule: { kind: 'constant' }, evalEvery: 1, patience: 0, minDelta: 0 };
+    const cfg: TrainConfig = {
+      epochs: 1,
+      batch: 4,
+      lr: 1e-3,
+      seed: 1,
+      optimizer: { kind: 'adamw', weightDecay: 0, clip: 0, eps: 1e-6 },
+      schedule: { kind: 'constant' },
+      evalEvery: 1,
+      patience: 0,
+      minDelta: 0,
+    };
     const backbone = { 'encoder.layer.0.attention.self.query.weight': new Float32Array(64), 'text.layers.0.attn.q.W': new Float32Array(3) };
-    await expect(train(gpu(), spec, { train: quadrants(16, 1) }, { ...cfg, backbone })).rejects.toThrow(/backbone weights: do not fit the model:\n {2}'encoder\.layer\.0\.attention\.self\.query\.weight' is not a param of this model\n {2}'text\.layers\.0\.attn\.q\.W' has 3 values, the model's \[8,8\] needs 64/);
+    await expect(train(gpu(), spec, { train: quadrants(16, 1) }, { ...cfg, backbone })).rejects.toThrow(
+      /backbone weights: do not fit the model:\n {2}'encoder\.layer\.0\.attention\.self\.query\.weight' is not a param of this model\n {2}'text\.layers\.0\.attn\.q\.W' has 3 values, the model's \[8,8\] needs 64/,
+    );
   });
 });
 
@@ -54,7 +72,18 @@ describe('the output directory', () => {
   it('is proven writable before any training', async () => {
     const f = join(mkdtempSync(join(tmpdir(), 'out-')), 'a-file');
     writeFileSync(f, 'x');
-    const cfg: TrainConfig = { epochs: 1, batch: 4, lr: 1e-3, seed: 1, optimizer: { kind: 'adamw', weightDecay: 0, clip: 0, eps: 1e-6 }, schedule: { kind: 'constant' }, evalEvery: 1, patience: 0, minDelta: 0, outDir: f };
+    const cfg: TrainConfig = {
+      epochs: 1,
+      batch: 4,
+      lr: 1e-3,
+      seed: 1,
+      optimizer: { kind: 'adamw', weightDecay: 0, clip: 0, eps: 1e-6 },
+      schedule: { kind: 'constant' },
+      evalEvery: 1,
+      patience: 0,
+      minDelta: 0,
+      outDir: f,
+    };
     await expect(train(gpu(), spec, { train: quadrants(16, 1) }, cfg)).rejects.toThrow(/a-file: output directory is not writable/);
   });
 });
@@ -63,17 +92,32 @@ describe('resume checks the identity', () => {
   const gpu = useGpu();
   it('a run resumed with another seed is refused before training', async () => {
     const out = mkdtempSync(join(tmpdir(), 'ident-'));
-    const cfg: TrainConfig = { epochs: 1, batch: 4, lr: 1e-3, seed: 1, optimizer: { kind: 'adamw', weightDecay: 0, clip: 0, eps: 1e-6 }, schedule: { kind: 'constant' }, evalEvery: 1, patience: 0, minDelta: 0, outDir: out };
+    const cfg: TrainConfig = {
+      epochs: 1,
+      batch: 4,
+      lr: 1e-3,
+      seed: 1,
+      optimizer: { kind: 'adamw', weightDecay: 0, clip: 0, eps: 1e-6 },
+      schedule: { kind: 'constant' },
+      evalEvery: 1,
+      patience: 0,
+      minDelta: 0,
+      outDir: out,
+    };
     await train(gpu(), spec, { train: quadrants(16, 1) }, cfg);
     expect(loadCheckpoint(join(out, 'last.safetensors'), graph).meta.backbone).toEqual(id(1));
     await expect(train(gpu(), spec, { train: quadrants(16, 1) }, { ...cfg, epochs: 2, seed: 7, resume: join(out, 'last.safetensors') })).rejects.toThrow(/frozen weights differ.*pass --seed 1/);
     // The bookkeeping is checked too: epochs left, the same optimizer, well-formed metadata.
     const last = join(out, 'last.safetensors');
     await expect(train(gpu(), spec, { train: quadrants(16, 1) }, { ...cfg, resume: last })).rejects.toThrow(/has finished epoch 1; --epochs 1 leaves nothing to train/);
-    await expect(train(gpu(), spec, { train: quadrants(16, 1) }, { ...cfg, epochs: 2, optimizer: { kind: 'sgd', momentum: 0.9, weightDecay: 0, clip: 0 }, resume: last })).rejects.toThrow(/was trained with --optimizer adamw/);
+    await expect(train(gpu(), spec, { train: quadrants(16, 1) }, { ...cfg, epochs: 2, optimizer: { kind: 'sgd', momentum: 0.9, weightDecay: 0, clip: 0 }, resume: last })).rejects.toThrow(
+      /was trained with --optimizer adamw/,
+    );
     const ck = loadCheckpoint(last, graph);
     saveCheckpoint(join(out, 'bad.safetensors'), graph, { ...ck, meta: { ...ck.meta, history: 'x' } });
-    await expect(train(gpu(), spec, { train: quadrants(16, 1) }, { ...cfg, epochs: 2, resume: join(out, 'bad.safetensors') })).rejects.toThrow(/cannot resume from it: its metadata is malformed \(history: /);
+    await expect(train(gpu(), spec, { train: quadrants(16, 1) }, { ...cfg, epochs: 2, resume: join(out, 'bad.safetensors') })).rejects.toThrow(
+      /cannot resume from it: its metadata is malformed \(history: /,
+    );
   });
 
   it('a dev evaluation that is not finite is an error, not "accuracy NaN"', async () => {
@@ -93,7 +137,17 @@ describe('the NaN guard names where a step went non-finite', () => {
   const gpu = useGpu();
   it('an exploding learning rate: the first value beyond float32, its op, scope and inputs', async () => {
     const full = tinyVl().insert(peft.full()).spec;
-    const cfg: TrainConfig = { epochs: 3, batch: 4, lr: 1e12, seed: 1, optimizer: { kind: 'sgd', momentum: 0, weightDecay: 0, clip: 0 }, schedule: { kind: 'constant' }, evalEvery: 1, patience: 0, minDelta: 0 };
+    const cfg: TrainConfig = {
+      epochs: 3,
+      batch: 4,
+      lr: 1e12,
+      seed: 1,
+      optimizer: { kind: 'sgd', momentum: 0, weightDecay: 0, clip: 0 },
+      schedule: { kind: 'constant' },
+      evalEvery: 1,
+      patience: 0,
+      minDelta: 0,
+    };
     const err = await train(gpu(), full, { train: quadrants(16, 1) }, cfg).catch((e) => e);
     expect(err).toBeInstanceOf(NonFiniteError);
     expect(err.message).toMatch(/^non-finite value at step \d+: .*; first in order: \w+ %\d+ in '[\w.]+' \[[\d, ]*\] = (-?Infinity|NaN|-?[\d.e+]+)( at flat index \d+)?; its inputs: /);

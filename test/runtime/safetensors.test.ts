@@ -23,7 +23,13 @@ describe('safetensors strictness', () => {
   const t = (a: number, b: number) => ({ dtype: 'F32', shape: [(b - a) / 4], data_offsets: [a, b] });
 
   it('accepts what the writer writes', () => {
-    const enc = encodeSafetensors(new Map([['a', { shape: [2], data: Float32Array.from([1, 2]) }], ['b', { shape: [1], data: Float32Array.from([3]) }]]), { k: 'v' });
+    const enc = encodeSafetensors(
+      new Map([
+        ['a', { shape: [2], data: Float32Array.from([1, 2]) }],
+        ['b', { shape: [1], data: Float32Array.from([3]) }],
+      ]),
+      { k: 'v' },
+    );
     expect([...decodeSafetensors('x', enc).tensors.get('b')!.data]).toEqual([3]);
   });
 
@@ -65,7 +71,9 @@ describe('file hygiene', () => {
     chmodSync(ro, 0o555);
     if (process.getuid?.() !== 0) expect(() => writeAtomic(join(ro, 'x.safetensors'), Buffer.alloc(8))).toThrow(/cannot write: permission denied/);
     expect(readdirSync(d).filter((f) => f.endsWith('.tmp'))).toEqual([]);
-    expect(writeError('runs/x/last.safetensors', Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })).message).toBe('checkpoint runs/x/last.safetensors: cannot write: no space left on the device (ENOSPC)');
+    expect(writeError('runs/x/last.safetensors', Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })).message).toBe(
+      'checkpoint runs/x/last.safetensors: cannot write: no space left on the device (ENOSPC)',
+    );
   });
 
   it('removes the temp files of killed runs, not of live ones', () => {

@@ -75,7 +75,12 @@ function referenceRun(kind: 'adamw' | 'sgd', steps: number, lr: number, clip: nu
 
 describe('optimizers on the GPU', () => {
   const gpu = useGpu();
-  for (const [kind, clip] of [['adamw', 0], ['adamw', 0.05], ['sgd', 0], ['sgd', 0.05]] as const) {
+  for (const [kind, clip] of [
+    ['adamw', 0],
+    ['adamw', 0.05],
+    ['sgd', 0],
+    ['sgd', 0.05],
+  ] as const) {
     it(`${kind}${clip ? ' with clipping' : ''} matches the reference for 5 steps`, async () => {
       const optimizer = kind === 'adamw' ? { kind, weightDecay: 0.1, clip } : { kind, momentum: 0.9, weightDecay: 0.1, clip };
       const ts = await TrainStep.compile(gpu(), regression(), { optimizer, lr: 0.05, schedule: { kind: 'constant' }, totalSteps: 5 });
@@ -152,8 +157,16 @@ const tiny = () =>
     .insert(peft.mixphm({ at: 'text.layers.*.ffn', bottleneck: 4, kron: 2, rank: 2 }))
     .regularize().spec;
 const cfg = (over: Partial<TrainConfig> = {}): TrainConfig => ({
-  epochs: 4, batch: 16, lr: 5e-3, seed: 7, optimizer: { kind: 'adamw', weightDecay: 0.01, clip: 5, eps: 1e-6 },
-  schedule: { kind: 'linear', warmup: 0.05 }, evalEvery: 2, patience: 0, minDelta: 0, ...over,
+  epochs: 4,
+  batch: 16,
+  lr: 5e-3,
+  seed: 7,
+  optimizer: { kind: 'adamw', weightDecay: 0.01, clip: 5, eps: 1e-6 },
+  schedule: { kind: 'linear', warmup: 0.05 },
+  evalEvery: 2,
+  patience: 0,
+  minDelta: 0,
+  ...over,
 });
 const data = { train: quadrants(64, 1), dev: quadrants(32, 2) };
 
@@ -241,7 +254,18 @@ describe('checkpoint files', () => {
 
   it('saves atomically: a failure before the rename leaves the previous file and no temp', () => {
     const before = readFileSync(path);
-    expect(() => saveCheckpoint(path, graph, { params, state: {}, meta: { step: 99 } }, { beforeRename: () => { throw new Error('killed'); } })).toThrow('killed');
+    expect(() =>
+      saveCheckpoint(
+        path,
+        graph,
+        { params, state: {}, meta: { step: 99 } },
+        {
+          beforeRename: () => {
+            throw new Error('killed');
+          },
+        },
+      ),
+    ).toThrow('killed');
     expect(readFileSync(path).equals(before)).toBe(true);
     expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
     expect(existsSync(path)).toBe(true);

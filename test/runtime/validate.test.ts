@@ -12,7 +12,10 @@ import { tinyVl } from '../helpers/tiny-vl.ts';
 const spec = tinyVl().spec; // image [1, 16, 16], tokens/mask [3], vocab 8, 6 answers
 const graph = lowerModel(spec, { batch: 2, mode: 'train' }).graph;
 const good = () => ({ image: new Float32Array(256).fill(0.5), tokens: Int32Array.from([1, 2, 0]), mask: Float32Array.from([1, 1, 0]), targets: Float32Array.from([1, 0, 0.3, 0, 0, 0]) });
-const check = (examples: unknown, g = graph, s = spec) => () => validateDataset('train', { examples }, g, s);
+const check =
+  (examples: unknown, g = graph, s = spec) =>
+  () =>
+    validateDataset('train', { examples }, g, s);
 
 describe('dataset validation', () => {
   it('accepts examples that hold exactly the model inputs', () => {
@@ -21,7 +24,9 @@ describe('dataset validation', () => {
 
   it('names unknown and missing inputs, with a did-you-mean', () => {
     const { image, ...rest } = good();
-    expect(check([good(), { ...rest, imagee: image }])).toThrow(/train: example 1: 'imagee' is not an input of this model \(did you mean 'image'\?\); its inputs: image \[1x16x16\], tokens \[3\], mask \[3\], targets \[6\]/);
+    expect(check([good(), { ...rest, imagee: image }])).toThrow(
+      /train: example 1: 'imagee' is not an input of this model \(did you mean 'image'\?\); its inputs: image \[1x16x16\], tokens \[3\], mask \[3\], targets \[6\]/,
+    );
     const { targets: _t, ...noTargets } = good();
     expect(check([noTargets])).toThrow(/train: example 0: no 'targets'/);
     const { mask: _m, ...noMask } = good();

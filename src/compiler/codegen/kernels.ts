@@ -145,16 +145,16 @@ function reduceKernel(ctx: CodegenContext, b: Bindings, root: Node) {
   const v = body.value(x.id, 'i');
   const isMax = root.op === 'max_reduce';
   const wgsl = kernelSource(b.decls(root), 'reduce', {
-      WG: WORKGROUP,
-      ROW: `${row}u`,
-      N: n,
-      PRE: pre.body,
-      INIT: isMax ? literal(-Infinity, 'f32') : '0.0',
-      R: numel(red),
-      BODY: body.body,
-      COMBINE: isMax ? `max(acc, ${v})` : `acc + ${v}`,
-      STORE: store(ctx, root, 'acc'),
-    });
+    WG: WORKGROUP,
+    ROW: `${row}u`,
+    N: n,
+    PRE: pre.body,
+    INIT: isMax ? literal(-Infinity, 'f32') : '0.0',
+    R: numel(red),
+    BODY: body.body,
+    COMBINE: isMax ? `max(acc, ${v})` : `acc + ${v}`,
+    STORE: store(ctx, root, 'acc'),
+  });
   return { wgsl, workgroups };
 }
 
@@ -185,7 +185,13 @@ function rowKernel(ctx: CodegenContext, b: Bindings, root: Node, nodes: number[]
     const body = new ExprGen(host, '    ', `r${k}_`, overrides);
     body.lines.push(`    let i = row * ${C}u + j;`);
     const v = body.value(r.inputs[0], 'i');
-    lines.push(`  var acc${k}: f32 = ${isMax ? literal(-Infinity, 'f32') : '0.0'};`, `  for (var j = 0u; j < ${C}u; j++) {`, body.body, `    acc${k} = ${isMax ? `max(acc${k}, ${v})` : `acc${k} + ${v}`};`, '  }');
+    lines.push(
+      `  var acc${k}: f32 = ${isMax ? literal(-Infinity, 'f32') : '0.0'};`,
+      `  for (var j = 0u; j < ${C}u; j++) {`,
+      body.body,
+      `    acc${k} = ${isMax ? `max(acc${k}, ${v})` : `acc${k} + ${v}`};`,
+      '  }',
+    );
     overrides.set(r.id, `acc${k}`);
   });
   hoist(reduces.length);
@@ -216,7 +222,17 @@ function scatterKernel(ctx: CodegenContext, b: Bindings, root: Node) {
   const { workgroups, row } = grid(n, ctx.maxWorkgroupsPerDim);
   const body = new ExprGen(b.host(), '      ');
   const v = body.value(upd.id, 'i');
-  const wgsl = kernelSource(b.decls(root), 'scatter_add', { WG: WORKGROUP, ROW: `${row}u`, N: n, ROWLEN: rowLen, NIDX: numel(idx.shape), IDX: b.bind(idx.id), BODY: body.body, VALUE: v, STORE: store(ctx, root, 'acc') });
+  const wgsl = kernelSource(b.decls(root), 'scatter_add', {
+    WG: WORKGROUP,
+    ROW: `${row}u`,
+    N: n,
+    ROWLEN: rowLen,
+    NIDX: numel(idx.shape),
+    IDX: b.bind(idx.id),
+    BODY: body.body,
+    VALUE: v,
+    STORE: store(ctx, root, 'acc'),
+  });
   return { wgsl, workgroups };
 }
 
@@ -228,7 +244,12 @@ function matmulKernel(ctx: CodegenContext, b: Bindings, mm: Node, root: Node) {
   // The store: the accumulator, or the fused epilogue evaluated on it at flat index o.
   const storeCode = (acc: string, indent: string) => {
     if (mm === root) return `${indent}out[o] = ${store(ctx, root, acc)};`;
-    const epi = new ExprGen(b.host((id) => id === root.id), indent, 'e', new Map([[mm.id, acc]]));
+    const epi = new ExprGen(
+      b.host((id) => id === root.id),
+      indent,
+      'e',
+      new Map([[mm.id, acc]]),
+    );
     const v = epi.value(root.id, 'o');
     return `${epi.body}\n${indent}out[o] = ${store(ctx, root, v)};`;
   };

@@ -6,7 +6,6 @@ export function computeType(d: DType): string {
   return d === 'i32' ? 'i32' : d === 'u32' ? 'u32' : 'f32';
 }
 
-
 export function literal(x: number, d: DType): string {
   if (d === 'i32') return `${Math.trunc(x)}i`;
   if (d === 'u32') return `${Math.trunc(x) >>> 0}u`;

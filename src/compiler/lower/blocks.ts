@@ -47,7 +47,15 @@ export function norm(ctx: Lowering, name: string, x: Tensor, cfg: NormCfg): Tens
   const d = x.shape[x.rank - 1];
   const g = ctx.normScale(`${name}.g`, [d]);
   if (cfg.kind === 'ln') return layerNorm(ctx.b, x, g, ctx.bias(`${name}.b`, [d]), cfg.eps);
-  return x.mul(x.mul(x).mean([x.rank - 1], true).add(cfg.eps).rsqrt()).mul(g);
+  return x
+    .mul(
+      x
+        .mul(x)
+        .mean([x.rank - 1], true)
+        .add(cfg.eps)
+        .rsqrt(),
+    )
+    .mul(g);
 }
 
 /** The activation by its HF meaning: 'gelu' is the exact (erf) form, 'gelu_tanh' HF's gelu_new. */
@@ -128,5 +136,8 @@ export function maskedMean(x: Tensor, mask: Tensor | null): Tensor {
   if (!mask) return x.mean([1]);
   const [B, L] = mask.shape;
   const m = mask.reshape([B, L, 1]);
-  return x.mul(m).sum([1]).div(m.sum([1]));
+  return x
+    .mul(m)
+    .sum([1])
+    .div(m.sum([1]));
 }

@@ -53,10 +53,13 @@ export class Lowering {
   }
 
   private frozen(name: string): boolean {
-    if (this.spec.insertions.some((p) => {
-      const m = methodFor(p);
-      return m.attach === 'params' && m.unfreezes(p, name);
-    })) return false;
+    if (
+      this.spec.insertions.some((p) => {
+        const m = methodFor(p);
+        return m.attach === 'params' && m.unfreezes(p, name);
+      })
+    )
+      return false;
     return this.spec.freeze.length > 0 && matches(this.spec.freeze, name) && !(name.startsWith('head.') && !this.spec.freeze.some((f) => f.startsWith('head')));
   }
 

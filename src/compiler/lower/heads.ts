@@ -19,9 +19,7 @@ export function classifierHead(ctx: Lowering, pooled: Tensor, answers: number): 
 /** BCE against soft `targets` [B, answers], or CE against integer `labels` [B]. */
 export function classifierLoss(ctx: Lowering, logits: Tensor, loss: 'bce' | 'ce'): Tensor {
   const [B, answers] = logits.shape;
-  return ctx.b.scope('loss', () =>
-    loss === 'bce' ? bceWithLogits(ctx.b, logits, ctx.b.input('targets', [B, answers])) : crossEntropy(ctx.b, logits, ctx.b.input('labels', [B], 'i32')),
-  );
+  return ctx.b.scope('loss', () => (loss === 'bce' ? bceWithLogits(ctx.b, logits, ctx.b.input('targets', [B, answers])) : crossEntropy(ctx.b, logits, ctx.b.input('labels', [B], 'i32'))));
 }
 
 /** Teacher-forced loss of an encoder-decoder: logits [B, T, V] against `targetLabels` [B, T]. */

@@ -91,7 +91,7 @@ export function lowerModel(input: ModelSpec | ModelSpecInput, opts: LowerOptions
     b.output('loss_task', taskLoss);
     b.output('loss', loss);
     if (opts.mode === 'train' && ![...b.g.params().values()].some((n) => (n.attrs.info as ParamInfo).trainable)) {
-      throw new SpecError("nothing to train: every param is frozen and no PEFT method is inserted (add an insertion, or freeze less)");
+      throw new SpecError('nothing to train: every param is frozen and no PEFT method is inserted (add an insertion, or freeze less)');
     }
   }
   const sorted = (s: Set<string>) => [...s].sort();
@@ -114,7 +114,9 @@ function checkInsertions(spec: ModelSpec, points: Lowering['points'], params: st
     const pool = attach === 'params' ? params : [...points[attach]];
     for (const glob of Array.isArray(p.at) ? p.at : [p.at]) {
       if (!pool.some((x) => matches(glob, x))) {
-        throw new SpecError(`insertions.${i} (${p.method}): 'at' entry ${JSON.stringify(glob)} matches no ${kind}${attach === 'params' ? '' : ' insertion point'}.\n  valid ${kind}${attach === 'params' ? 's' : ' points'}: ${summarizePaths(pool).join(', ')}`);
+        throw new SpecError(
+          `insertions.${i} (${p.method}): 'at' entry ${JSON.stringify(glob)} matches no ${kind}${attach === 'params' ? '' : ' insertion point'}.\n  valid ${kind}${attach === 'params' ? 's' : ' points'}: ${summarizePaths(pool).join(', ')}`,
+        );
       }
     }
     if (attach === 'params') return;

@@ -15,17 +15,30 @@ function softplus(x: Tensor): Tensor {
 }
 
 function l2normalize(x: Tensor): Tensor {
-  return x.mul(x.mul(x).sum([x.rank - 1], true).add(1e-12).rsqrt());
+  return x.mul(
+    x
+      .mul(x)
+      .sum([x.rank - 1], true)
+      .add(1e-12)
+      .rsqrt(),
+  );
 }
 
 export function redundancyTerm(b: Builder, m: ModuleRecord, mask: Tensor | null, lambda: number): Tensor {
   const [B, L, d] = m.h.shape;
   const valid = mask ? mask.reshape([B * L, 1]) : b.constant(1, [B * L, 1]);
-  const A = l2normalize(m.ha).reshape([B * L, d]).mul(valid);
-  const H = l2normalize(m.h).reshape([B * L, d]).mul(valid);
+  const A = l2normalize(m.ha)
+    .reshape([B * L, d])
+    .mul(valid);
+  const H = l2normalize(m.h)
+    .reshape([B * L, d])
+    .mul(valid);
   const C = A.matmul(H, { transA: true }); // [d, d]
   const diag = A.mul(H).sum([0]); // C_ii
-  return C.mul(C).sum().sub(diag.mul(diag).sum()).mul(lambda / B);
+  return C.mul(C)
+    .sum()
+    .sub(diag.mul(diag).sum())
+    .mul(lambda / B);
 }
 
 export function relevanceTerm(b: Builder, m: ModuleRecord, mask: Tensor | null, final: Tensor): Tensor {
@@ -39,7 +52,12 @@ export function relevanceTerm(b: Builder, m: ModuleRecord, mask: Tensor | null, 
   const nValid = valid.sum();
   const ePos = softplus(s.neg()).neg().mul(P).mul(valid).sum().div(nValid);
   if (B < 2) return ePos.neg(); // no negatives in a batch of one
-  const eNeg = softplus(s.neg()).add(s).mul(P.neg().add(1)).mul(valid).sum().div(nValid.mul(B - 1));
+  const eNeg = softplus(s.neg())
+    .add(s)
+    .mul(P.neg().add(1))
+    .mul(valid)
+    .sum()
+    .div(nValid.mul(B - 1));
   return eNeg.sub(ePos);
 }
 
@@ -58,7 +76,11 @@ export function redundancyLoss(ctx: Lowering, w: { red: number; rel: number; lam
         rel: mean(mods.map((m) => relevanceTerm(b, m, fin.mask, fin.hidden))),
       };
     });
-    const avg = (k: 'red' | 'rel') => perStack.map((p) => p[k]).reduce((p, q) => p.add(q)).mul(1 / perStack.length);
+    const avg = (k: 'red' | 'rel') =>
+      perStack
+        .map((p) => p[k])
+        .reduce((p, q) => p.add(q))
+        .mul(1 / perStack.length);
     const red = avg('red');
     const rel = avg('rel');
     return { total: red.mul(w.red).add(rel.mul(w.rel)), red, rel };

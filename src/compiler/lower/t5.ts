@@ -71,7 +71,12 @@ export function encoderDecoder(ctx: Lowering, spec: EncDecSpec, prefix: Tensor |
   const dec = lm ? ctx.b.input('targetTokens', [B, T], 'i32') : ctx.b.constant(0, [B, 1], 'i32');
   const targetMask = lm ? ctx.b.input('targetMask', [B, T]) : ctx.b.constant(1, [B, 1]);
   const embed = ctx.weight('shared.embed', [vocab, d], normal(1));
-  let { h, mask } = prependPrefix(ctx, ctx.b.scope('encoder', () => ctx.b.gather(embed, tokens)), textMask, prefix);
+  let { h, mask } = prependPrefix(
+    ctx,
+    ctx.b.scope('encoder', () => ctx.b.gather(embed, tokens)),
+    textMask,
+    prefix,
+  );
   const encBias = ctx.b.scope('encoder', () => positionBias(ctx, 'encoder', spec, h.shape[1]));
   for (let i = 0; i < spec.encoderDepth; i++) h = block(ctx, 'encoder', i, h, cfg, { mask, causal: false, bias: encBias });
   const memory = ctx.b.scope('encoder', () => norm(ctx, 'encoder.ln_f', h, cfg.norm));
@@ -84,9 +89,7 @@ export function encoderDecoder(ctx: Lowering, spec: EncDecSpec, prefix: Tensor |
   y = ctx.b.scope('decoder', () => norm(ctx, 'decoder.ln_f', y, cfg.norm));
   ctx.finals.set('decoder', { hidden: y, mask: targetMask });
   const logits = lm
-    ? ctx.b.scope('head', () =>
-        spec.tied ? y.mul(d ** -0.5).matmul(embed, { transB: true }) : y.matmul(ctx.weight('decoder.lm_head', [vocab, d], normal(0.02)), { transB: true }),
-      )
+    ? ctx.b.scope('head', () => (spec.tied ? y.mul(d ** -0.5).matmul(embed, { transB: true }) : y.matmul(ctx.weight('decoder.lm_head', [vocab, d], normal(0.02)), { transB: true })))
     : null;
   return {
     encoder: { hidden: memory, pooled: token(ctx, memory, 0), mask },

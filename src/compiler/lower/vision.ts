@@ -20,7 +20,14 @@ export interface Tower {
 
 export function vitTower(ctx: Lowering, spec: NonNullable<ModelSpec['vision']>): Tower {
   const B = ctx.opts.batch;
-  const { image: [H, W], channels: C, patch: P, width: d, depth, heads } = spec;
+  const {
+    image: [H, W],
+    channels: C,
+    patch: P,
+    width: d,
+    depth,
+    heads,
+  } = spec;
   if (H % P || W % P) throw new SpecError(`vision: image ${H}x${W} is not divisible into ${P}x${P} patches`);
   if (d % heads) throw new SpecError(`vision: width ${d} is not divisible by ${heads} heads`);
   const [gh, gw] = [H / P, W / P];
@@ -29,7 +36,10 @@ export function vitTower(ctx: Lowering, spec: NonNullable<ModelSpec['vision']>):
   const cfg: BlockCfg = { heads, headDim: d / heads, mlp: spec.mlp ?? spec.mlpRatio * d, act: spec.act, gated: false, bias: true, norm: ln, placement: 'pre', scaled: true };
   return ctx.b.scope('vision', () => {
     // Row-major patches with (c, y, x) inside each: the layout of a flattened conv kernel.
-    const patches = img.reshape([B, C, gh, P, gw, P]).permute([0, 2, 4, 1, 3, 5]).reshape([B, gh * gw, C * P * P]);
+    const patches = img
+      .reshape([B, C, gh, P, gw, P])
+      .permute([0, 2, 4, 1, 3, 5])
+      .reshape([B, gh * gw, C * P * P]);
     const emb = linear(ctx, 'vision.patch', patches, C * P * P, d, { bias: spec.patchBias });
     const cls = ctx.weight('vision.cls', [1, 1, d], normal(0.02)).broadcastTo([B, 1, d]);
     let h = ctx.b.concat([cls, emb], 1).add(ctx.weight('vision.pos', [gh * gw + 1, d], normal(0.02)));

@@ -27,10 +27,7 @@ defineOp({
     return new Value(out.shape, data, table.dtype);
   },
   vjp: (b, { grad, inputs: [table, idx] }) => [b.scatterAdd(idx, grad, table.shape[0]), null],
-  examples: [
-    { inputs: [{ shape: [5, 3] }, { shape: [2, 4], dtype: 'i32', domain: { int: 5 } }] },
-    { inputs: [{ shape: [4, 2, 3] }, { shape: [1], dtype: 'i32', domain: { int: 4 } }] },
-  ],
+  examples: [{ inputs: [{ shape: [5, 3] }, { shape: [2, 4], dtype: 'i32', domain: { int: 5 } }] }, { inputs: [{ shape: [4, 2, 3] }, { shape: [1], dtype: 'i32', domain: { int: 4 } }] }],
 });
 
 defineOp({

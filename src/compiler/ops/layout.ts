@@ -35,7 +35,10 @@ defineOp({
   },
   ref: ([x], a) => new Value(a.shape as number[], x.data, x.dtype),
   vjp: (_b, { grad, inputs: [x] }) => [grad.reshape(x.shape)],
-  examples: [{ inputs: [{ shape: [2, 6] }], attrs: { shape: [3, 2, 2] } }, { inputs: [{ shape: [4] }], attrs: { shape: [1, 4, 1] } }],
+  examples: [
+    { inputs: [{ shape: [2, 6] }], attrs: { shape: [3, 2, 2] } },
+    { inputs: [{ shape: [4] }], attrs: { shape: [1, 4, 1] } },
+  ],
 });
 
 defineOp({
@@ -65,7 +68,10 @@ defineOp({
     perm.forEach((p, i) => (inv[p] = i));
     return [grad.permute(inv)];
   },
-  examples: [{ inputs: [{ shape: [2, 3, 4] }], attrs: { perm: [2, 0, 1] } }, { inputs: [{ shape: [3, 5] }], attrs: { perm: [1, 0] } }],
+  examples: [
+    { inputs: [{ shape: [2, 3, 4] }], attrs: { perm: [2, 0, 1] } },
+    { inputs: [{ shape: [3, 5] }], attrs: { perm: [1, 0] } },
+  ],
 });
 
 defineOp({
@@ -88,9 +94,18 @@ defineOp({
   },
   vjp: (b, { grad, inputs: [x], attrs }) => {
     const s = attrs.starts as number[];
-    return [b.pad(grad, s, x.shape.map((d, i) => d - (attrs.ends as number[])[i]))];
+    return [
+      b.pad(
+        grad,
+        s,
+        x.shape.map((d, i) => d - (attrs.ends as number[])[i]),
+      ),
+    ];
   },
-  examples: [{ inputs: [{ shape: [4, 5] }], attrs: { starts: [1, 0], ends: [3, 4] } }, { inputs: [{ shape: [2, 3, 2] }], attrs: { starts: [0, 2, 1], ends: [2, 3, 2] } }],
+  examples: [
+    { inputs: [{ shape: [4, 5] }], attrs: { starts: [1, 0], ends: [3, 4] } },
+    { inputs: [{ shape: [2, 3, 2] }], attrs: { starts: [0, 2, 1], ends: [2, 3, 2] } },
+  ],
 });
 
 defineOp({
@@ -111,7 +126,13 @@ defineOp({
   },
   vjp: (b, { grad, inputs: [x], attrs }) => {
     const bf = attrs.before as number[];
-    return [b.slice(grad, bf, x.shape.map((d, i) => d + bf[i]))];
+    return [
+      b.slice(
+        grad,
+        bf,
+        x.shape.map((d, i) => d + bf[i]),
+      ),
+    ];
   },
   examples: [{ inputs: [{ shape: [2, 3] }], attrs: { before: [1, 0], after: [0, 2] } }],
 });
@@ -181,5 +202,8 @@ defineOp({
     return new Value(out.shape, data, x.dtype);
   },
   vjp: (b, { grad, inputs: [x] }) => [b.sumTo(grad, x.shape)],
-  examples: [{ inputs: [{ shape: [3, 1] }], attrs: { shape: [2, 3, 4] } }, { inputs: [{ shape: [] }], attrs: { shape: [2, 2] } }],
+  examples: [
+    { inputs: [{ shape: [3, 1] }], attrs: { shape: [2, 3, 4] } },
+    { inputs: [{ shape: [] }], attrs: { shape: [2, 2] } },
+  ],
 });

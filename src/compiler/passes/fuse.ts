@@ -152,10 +152,11 @@ function fuseRows(g: Graph, materialized: Set<number>, users: number[][], groups
       }
     }
     if (reduces === 0 && ![...members].some((id) => isLastAxisReduce(g.get(id), R))) continue;
-    for (const id of members) if (id !== gr.root) {
-      absorbed.add(id);
-      materialized.delete(id);
-    }
+    for (const id of members)
+      if (id !== gr.root) {
+        absorbed.add(id);
+        materialized.delete(id);
+      }
     // Reads that are not buffers (inlined views such as a broadcast mask) are computed inline too.
     const inline = new Set(members);
     const finalReads = new Set<number>();

@@ -12,7 +12,11 @@ import { rewrite } from './rewrite.ts';
 /** Drops nodes no output needs. Inputs and params stay: they are the graph's interface. */
 export function dce(g: Graph): Graph {
   const live = new Set(liveNodes(g, g.outputs.values()).map((n) => n.id));
-  return rewrite(g, () => undefined, (n) => live.has(n.id) || n.op === 'input' || n.op === 'param');
+  return rewrite(
+    g,
+    () => undefined,
+    (n) => live.has(n.id) || n.op === 'input' || n.op === 'param',
+  );
 }
 
 function key(n: Node): string {

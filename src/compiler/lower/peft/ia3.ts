@@ -43,8 +43,8 @@ export const ia3 = defineMethod<Ia3Spec>({
   schema: Ia3Spec,
   attach: 'linear',
   tag: /\.ia3\./,
-  input: (ctx, spec, site, x) => (scalesInput(site.path) ? ctx.b.scope('ia3', () => x.mul(vector(ctx, site, site.din))) : x),
-  output: (ctx, spec, site, x, y) => (scalesInput(site.path) ? y : ctx.b.scope('ia3', () => y.mul(vector(ctx, site, site.dout)))),
+  input: (ctx, _spec, site, x) => (scalesInput(site.path) ? ctx.b.scope('ia3', () => x.mul(vector(ctx, site, site.din))) : x),
+  output: (ctx, _spec, site, _x, y) => (scalesInput(site.path) ? y : ctx.b.scope('ia3', () => y.mul(vector(ctx, site, site.dout)))),
   merge: { folds: () => true, fold },
 });
 

@@ -14,11 +14,14 @@ export interface PhmShape {
 }
 
 export class PhmShapeError extends UserError {
-  override name = "PhmShapeError";
+  override name = 'PhmShapeError';
 }
 
 export function checkPhm(layer: string, s: PhmShape): void {
-  for (const [what, d] of [['input width', s.din], ['output width', s.dout]] as const) {
+  for (const [what, d] of [
+    ['input width', s.din],
+    ['output width', s.dout],
+  ] as const) {
     if (d % s.n !== 0) {
       throw new PhmShapeError(`PHM layer '${layer}': ${what} ${d} is not divisible by kron n = ${s.n}; choose n among ${divisors(s.din, s.dout).join(', ')} or change the bottleneck`);
     }

@@ -8,7 +8,8 @@ import type { Lowering } from '../context.ts';
 
 /** The pooled visual feature x_R [B, 1, d] routing mixes in; it exists only after the vision tower. */
 export function visualFeature(ctx: Lowering, kind: Routing, path: string): Tensor {
-  if (!ctx.visual) throw new SpecError(`routing '${kind}' at '${path}': the pooled visual feature it mixes in exists only after the vision tower; route text-tower points (or set routing 'none' here)`);
+  if (!ctx.visual)
+    throw new SpecError(`routing '${kind}' at '${path}': the pooled visual feature it mixes in exists only after the vision tower; route text-tower points (or set routing 'none' here)`);
   return ctx.visual.reshape([ctx.visual.shape[0], 1, ctx.visual.shape[1]]);
 }
 
