@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Builder } from '../src/compiler/builder.ts';
 import type { MatmulVariant } from '../src/compiler/codegen/kernels.ts';
 import { acquireDevice } from '../src/runtime/device.ts';
-import { autotune, CANDIDATES, shapeClass, timeVariant } from '../src/runtime/autotune.ts';
+import { autotune, CANDIDATES, shapeClass, timeVariant } from '../src/train/autotune.ts';
 import { profileOf } from '../src/runtime/profile.ts';
 
 const gpu = await acquireDevice();

@@ -16,7 +16,7 @@ import { lowerModel } from '../src/compiler/lower/index.ts';
 import { paramReport } from '../src/compiler/params-report.ts';
 import { pretrainedWeights } from '../src/hf/import.ts';
 import { acquireDevice } from '../src/runtime/device.ts';
-import { TrainStep } from '../src/runtime/train-step.ts';
+import { TrainStep } from '../src/train/train-step.ts';
 import { initParams } from '../src/runtime/init.ts';
 import { prng } from '../src/runtime/init.ts';
 import { ensureBaseCheckpoints } from './hf-random.ts';

@@ -14,7 +14,7 @@ import { acquireDevice } from '../src/runtime/device.ts';
 import { Executor } from '../src/runtime/executor.ts';
 import { profileOf } from '../src/runtime/profile.ts';
 import { timePlan } from '../src/runtime/timing.ts';
-import { autotune } from '../src/runtime/autotune.ts';
+import { autotune } from '../src/train/autotune.ts';
 import { tinyFeeds, tinyTransformer } from '../test/helpers/tiny-transformer.ts';
 
 const { values } = parseArgs({

@@ -5,6 +5,6 @@ export { lowerModel } from './compiler/lower/index.ts';
 export { compilePlan } from './compiler/plan.ts';
 export { paramReport, formatReport } from './compiler/params-report.ts';
 export { acquireDevice, withDevice } from './runtime/device.ts';
-export { train, Evaluator } from './runtime/trainer.ts';
-export { TrainStep } from './runtime/train-step.ts';
+export { train, Evaluator } from './train/trainer.ts';
+export { TrainStep } from './train/train-step.ts';
 export { Executor } from './runtime/executor.ts';

@@ -5,7 +5,7 @@
  *   npx tsx bench/vqa/families.ts [bench/vqa/checkpoints/vl.safetensors]
  */
 import { acquireDevice } from '../../src/runtime/device.ts';
-import { Evaluator } from '../../src/runtime/trainer.ts';
+import { Evaluator } from '../../src/train/trainer.ts';
 import { argmax } from '../../src/runtime/metrics.ts';
 import { backbone } from './model.ts';
 import { CHECKPOINTS, loadBackbone } from './weights.ts';

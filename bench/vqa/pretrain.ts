@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { acquireDevice } from '../../src/runtime/device.ts';
-import { Evaluator, train, type TrainConfig } from '../../src/runtime/trainer.ts';
+import { Evaluator, train, type TrainConfig } from '../../src/train/trainer.ts';
 import { initParams } from '../../src/runtime/init.ts';
 import { argmax } from '../../src/runtime/metrics.ts';
 import type { Dataset } from '../../src/runtime/data.ts';

@@ -7,7 +7,7 @@ import { paramReport } from '../../src/compiler/params-report.ts';
 import type { Gpu } from '../../src/runtime/device.ts';
 import { initParams } from '../../src/runtime/init.ts';
 import { NonFiniteError } from '../../src/runtime/step-runner.ts';
-import { Evaluator, train, type TrainConfig } from '../../src/runtime/trainer.ts';
+import { Evaluator, train, type TrainConfig } from '../../src/train/trainer.ts';
 import type { Method, Setting } from './methods.ts';
 import { BATCH, draw, schedule, testSet } from './protocol.ts';
 import type { RunRecord } from './results.ts';

@@ -11,7 +11,7 @@ import { lowerModel } from '../compiler/lower/index.ts';
 import { compile } from '../compiler/compile.ts';
 import type { DeviceProfile, Plan, TensorSlot } from '../compiler/plan.ts';
 import type { ParamInfo } from '../compiler/ir/graph.ts';
-import { compileStep, type StepConfig } from '../runtime/train-step.ts';
+import { compileStep, type StepConfig } from '../train/train-step.ts';
 import { ARTIFACT_FORMAT, type ArtifactJson } from '../runtime/artifact.ts';
 
 export interface CompileArtifactOptions {

@@ -104,7 +104,7 @@ program
   .option('--allow-mismatch', 'evaluate even if the frozen weights or spec differ from those the checkpoint was trained with')
   .action(async (specPath, o) => {
     const { acquireDevice } = await import('../runtime/device.ts');
-    const { Evaluator } = await import('../runtime/trainer.ts');
+    const { Evaluator } = await import('../train/trainer.ts');
     const { loadCheckpoint } = await import('../runtime/checkpoint.ts');
     const { initParams } = await import('../runtime/init.ts');
     const { lowerModel } = await import('../compiler/lower/index.ts');
@@ -129,7 +129,7 @@ program
     const ev = await Evaluator.create(gpu, spec, Number(o.batch));
     try {
       const frozen = { ...initParams(graph, seed, new Set(Object.keys(pre.weights))), ...pre.weights };
-      const { backboneIdentity, checkIdentity } = await import('../runtime/identity.ts');
+      const { backboneIdentity, checkIdentity } = await import('../train/identity.ts');
       checkIdentity(o.checkpoint, ck.meta, spec, backboneIdentity(graph, spec, frozen, seed), !!o.allowMismatch);
       ev.setWeights({ ...frozen, ...ck.params });
       const r = await ev.evaluate(split, o.split);

@@ -1,7 +1,7 @@
 /** Charts as SVG (training curves, benchmark results), rendered headless with vega-lite (no browser, no canvas). */
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import type { EpochRecord } from '../runtime/trainer.ts';
+import type { EpochRecord } from '../train/trainer.ts';
 
 export async function curveSvg(history: EpochRecord[], title: string): Promise<string> {
   const values = history.flatMap((r) => [

@@ -11,10 +11,10 @@ import { processorFor, tokenizerFor } from '../data/encoders.ts';
 import { DataError } from '../data/errors.ts';
 import { pretrainedWeights } from '../hf/import.ts';
 import { loadCheckpoint } from '../runtime/checkpoint.ts';
-import { backboneIdentity, checkIdentity } from '../runtime/identity.ts';
+import { backboneIdentity, checkIdentity } from '../train/identity.ts';
 import { acquireDevice } from '../runtime/device.ts';
 import { initParams } from '../runtime/init.ts';
-import { Evaluator } from '../runtime/trainer.ts';
+import { Evaluator } from '../train/trainer.ts';
 import { loadSpec } from './load.ts';
 
 export interface PredictOptions {

@@ -4,7 +4,7 @@
  * records every dispatch into ONE command buffer, submits once, and reads back only the
  * outputs asked for, through one staging buffer and one map.
  */
-import { DataError } from '../data/errors.ts';
+import { UserError } from '../user-error.ts';
 import type { Plan, TensorSlot } from '../compiler/plan.ts';
 import type { DType } from '../compiler/ir/graph.ts';
 import type { Gpu } from './device.ts';
@@ -12,6 +12,11 @@ import { STORAGE_USAGE, readback, upload } from './buffers.ts';
 import { PipelineCache } from './pipelines.ts';
 import { StepRecorder, bindGroup } from './step.ts';
 import { gpuWait } from './gpu-wait.ts';
+
+/** The plan does not fit the adapter's memory: a user-facing limit (smaller batch or model), not a bug. */
+export class GpuMemoryError extends UserError {
+  override name = 'GpuMemoryError';
+}
 
 export type HostArray = Float32Array | Int32Array | Uint32Array;
 
@@ -65,7 +70,7 @@ export class Executor {
     const invalid = await gpuWait(() => gpu.device.popErrorScope());
     const oom = await gpuWait(() => gpu.device.popErrorScope());
     const total = plan.buffers.reduce((s, b) => s + b.bytes, 0);
-    if (oom) throw new DataError(`out of GPU memory allocating the plan's ${plan.buffers.length} buffers (${(total / 2 ** 20).toFixed(1)} MiB): ${oom.message}`);
+    if (oom) throw new GpuMemoryError(`out of GPU memory allocating the plan's ${plan.buffers.length} buffers (${(total / 2 ** 20).toFixed(1)} MiB): ${oom.message}`);
     if (invalid) throw new Error(`WebGPU rejected the plan while creating buffers or bind groups: ${invalid.message}`);
     if (thrown) throw thrown;
     return new Executor(gpu, plan, buffers, pipelines, groups);

@@ -6,7 +6,7 @@ import { buildArtifact } from '../../src/cli/artifact.ts';
 import { compile, DEFAULT_OPTIMIZER } from '../../src/compiler/compile.ts';
 import { PORTABLE_PROFILE } from '../../src/compiler/plan.ts';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
-import { compileStep } from '../../src/runtime/train-step.ts';
+import { compileStep } from '../../src/train/train-step.ts';
 
 describe('the compile pipeline', () => {
   const spec = exampleSpec.spec;

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseSpec, type ModelSpec } from '../../src/dsl/spec.ts';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
-import { validateDataset } from '../../src/runtime/validate.ts';
+import { validateDataset } from '../../src/train/validate.ts';
 import { encodeSafetensors, readSafetensors, SafetensorsFile } from '../../src/runtime/safetensors.ts';
 import { UserError } from '../../src/user-error.ts';
 import { prng } from '../../src/runtime/init.ts';

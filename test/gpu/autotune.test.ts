@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Builder } from '../../src/compiler/builder.ts';
 import type { MatmulVariant } from '../../src/compiler/codegen/kernels.ts';
-import { autotune } from '../../src/runtime/autotune.ts';
+import { autotune } from '../../src/train/autotune.ts';
 import { profileOf } from '../../src/runtime/profile.ts';
 import { useGpu } from '../helpers/gpu.ts';
 import { checkAgainstReference } from '../helpers/run-plan.ts';

@@ -11,7 +11,7 @@ import { paramReport } from '../../src/compiler/params-report.ts';
 import { pretrainedWeights } from '../../src/hf/import.ts';
 import { initParams } from '../../src/runtime/init.ts';
 import { Value } from '../../src/compiler/ir/value.ts';
-import { train } from '../../src/runtime/trainer.ts';
+import { train } from '../../src/train/trainer.ts';
 import type { Dataset } from '../../src/runtime/data.ts';
 import { gradCheck } from '../helpers/gradcheck.ts';
 import { draw, rng } from '../helpers/random.ts';

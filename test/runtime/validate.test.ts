@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { parseSpec } from '../../src/dsl/spec.ts';
-import { validateDataset } from '../../src/runtime/validate.ts';
+import { validateDataset } from '../../src/train/validate.ts';
 import { tinyVl } from '../helpers/tiny-vl.ts';
 
 const spec = tinyVl().spec; // image [1, 16, 16], tokens/mask [3], vocab 8, 6 answers

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { Graph, ParamInfo } from '../compiler/ir/graph.ts';
 import type { ModelSpec } from '../dsl/spec.ts';
-import { CheckpointError } from './safetensors.ts';
+import { CheckpointError } from '../runtime/safetensors.ts';
 
 export interface BackboneIdentity {
   /** sha256 over the frozen params' names, shapes and f32 values, in name order. */

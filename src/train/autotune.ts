@@ -11,9 +11,9 @@ import type { Graph, Node } from '../compiler/ir/graph.ts';
 import type { MatmulVariant } from '../compiler/codegen/kernels.ts';
 import { matmulDims } from '../compiler/ops/matmul.ts';
 import { compilePlan, type DeviceProfile } from '../compiler/plan.ts';
-import type { Gpu } from './device.ts';
-import { Executor } from './executor.ts';
-import { timePlan } from './timing.ts';
+import type { Gpu } from '../runtime/device.ts';
+import { Executor } from '../runtime/executor.ts';
+import { timePlan } from '../runtime/timing.ts';
 
 export const CANDIDATES: MatmulVariant[] = [
   { family: 'reg', tm: 4, tn: 4, wgx: 8, wgy: 8 },

@@ -8,7 +8,7 @@
 import type { Graph } from '../compiler/ir/graph.ts';
 import type { ModelSpec } from '../dsl/spec.ts';
 import { DataError } from '../data/errors.ts';
-import type { Dataset } from './data.ts';
+import type { Dataset } from '../runtime/data.ts';
 
 /** Inputs the runtime supplies itself, never a dataset. */
 const RUNTIME_INPUTS = /^(seed|opt\.|state\.|m:|v:)/;

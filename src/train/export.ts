@@ -2,7 +2,7 @@
 import type { ModelSpec } from '../dsl/spec.ts';
 import { lowerModel } from '../compiler/lower/index.ts';
 import { mergeWeights } from '../compiler/lower/merge.ts';
-import { encodeSafetensors, writeAtomic, type TensorEntry } from './safetensors.ts';
+import { encodeSafetensors, writeAtomic, type TensorEntry } from '../runtime/safetensors.ts';
 
 /** Writes every param of the merged inference graph; returns the number of values written. */
 export function exportMerged(path: string, spec: ModelSpec, weights: Record<string, Float32Array>, batch: number): number {

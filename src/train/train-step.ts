@@ -7,12 +7,12 @@ import type { AutodiffReport } from '../compiler/autodiff.ts';
 import { newName } from '../compiler/optimizer.ts';
 import { compile } from '../compiler/compile.ts';
 import type { DeviceProfile, Plan, PlanOptions } from '../compiler/plan.ts';
-import type { Gpu } from './device.ts';
-import { Executor } from './executor.ts';
-import { profileOf } from './profile.ts';
-import { StepRunner, type StepLayout, type StepSpec } from './step-runner.ts';
+import type { Gpu } from '../runtime/device.ts';
+import { Executor } from '../runtime/executor.ts';
+import { profileOf } from '../runtime/profile.ts';
+import { StepRunner, type StepLayout, type StepSpec } from '../runtime/step-runner.ts';
 
-export { NonFiniteError, type StepResult } from './step-runner.ts';
+export { NonFiniteError, type StepResult } from '../runtime/step-runner.ts';
 
 export interface StepConfig extends StepSpec {
   plan?: PlanOptions;
