@@ -11,6 +11,8 @@ export default defineConfig({
     // lavapipe already uses every core; two GPU files at once only thrash.
     maxWorkers: 2,
     testTimeout: 120_000,
+    // compile() checks the graph after every stage in tests (src/compiler/ir/verify.ts).
+    env: { PEFTGRAPH_VERIFY: '1' },
     hookTimeout: 120_000,
   },
 });

@@ -11,6 +11,7 @@ import { addOptimizer, type OptimizerConfig, type StepGraphInfo } from './optimi
 import { simplify, type SimplifyReport } from './passes/simplify.ts';
 import { compilePlan, PORTABLE_PROFILE, type DeviceProfile, type Plan, type PlanOptions } from './plan.ts';
 import type { ModelSpec, ModelSpecInput } from '../dsl/spec.ts';
+import { verifyGraph } from './ir/verify.ts';
 
 /** The optimizer of a training step unless told otherwise: METHODS.md's AdamW (eps 1e-6, weight decay 0.01, clipping 5). */
 export const DEFAULT_OPTIMIZER: OptimizerConfig = { kind: 'adamw', weightDecay: 0.01, clip: 5, eps: 1e-6 };
@@ -27,6 +28,8 @@ export interface CompileOptions {
   /** The adapter planned for; a portable profile (8 bindings, 128 MiB) when absent. */
   profile?: DeviceProfile;
   plan?: PlanOptions;
+  /** Check the graph after every stage (verify.ts); default: PEFTGRAPH_VERIFY=1 (the tests set it). */
+  verify?: boolean;
 }
 
 export interface Compiled {
@@ -43,18 +46,23 @@ export interface Compiled {
 
 /** Compiles a spec, or a forward graph already traced (with a scalar `loss` output to train). */
 export function compile(input: ModelSpec | ModelSpecInput | Graph, o: CompileOptions): Compiled {
+  const check = (o.verify ?? process.env.PEFTGRAPH_VERIFY === '1') ? verifyGraph : () => undefined;
   const forward = 'nodes' in input ? (input as Graph) : lowerModel(input as ModelSpecInput, { batch: o.batch, mode: o.mode, merged: o.merged, features: o.features }).graph;
+  check(forward, 'lower');
   let graph = forward;
   let ad: AutodiffReport | undefined;
   let step: StepGraphInfo | undefined;
   if (o.mode === 'train') {
     const joint = autodiff(forward, { loss: 'loss' });
+    check(joint.graph, 'autodiff');
     ad = joint.report;
     const withOpt = addOptimizer(joint.graph, o.optimizer ?? DEFAULT_OPTIMIZER);
+    check(withOpt.graph, 'optimizer');
     graph = withOpt.graph;
     step = withOpt.info;
   }
   const simple = simplify(graph);
+  check(simple.graph, 'simplify');
   const plan = compilePlan(simple.graph, o.profile ?? PORTABLE_PROFILE, o.plan);
   return { forward, graph: simple.graph, plan, autodiff: ad, step, simplify: simple.report };
 }
