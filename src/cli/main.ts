@@ -105,33 +105,22 @@ program
   .action(async (specPath, o) => {
     const { acquireDevice } = await import('../runtime/device.ts');
     const { Evaluator } = await import('../train/trainer.ts');
-    const { loadCheckpoint } = await import('../runtime/checkpoint.ts');
-    const { initParams } = await import('../runtime/init.ts');
+    const { weightsWithCheckpoint } = await import('../train/identity.ts');
     const { lowerModel } = await import('../compiler/lower/index.ts');
-    const { pretrainedWeights } = await import('../hf/import.ts');
-    const { isVqaData, loadVqaSplit } = await import('./vqa-data.ts');
-    const { readFileSync } = await import('node:fs');
-    const { dirname, join } = await import('node:path');
+    const { isVqaData, loadVqaSplit, readAnswers } = await import('./vqa-data.ts');
     const spec = await loadSpec(specPath);
     const graph = lowerModel(spec, { batch: Number(o.batch), mode: 'train' }).graph;
-    const ck = loadCheckpoint(o.checkpoint, graph);
-    const seed = Number(o.seed ?? (ck.meta.config as { seed?: number } | undefined)?.seed ?? 42);
+    const { weights, seed } = weightsWithCheckpoint(spec, graph, o.checkpoint, { seed: o.seed, allowMismatch: !!o.allowMismatch });
     let split: import('../runtime/data.ts').Dataset | undefined;
-    if (isVqaData(o.data)) {
-      const answers = JSON.parse(readFileSync(o.answers ?? join(dirname(o.checkpoint), 'answers.json'), 'utf8'));
-      split = await loadVqaSplit(spec, o.data, o.split, answers);
-    } else {
+    if (isVqaData(o.data)) split = await loadVqaSplit(spec, o.data, o.split, readAnswers(spec, o.checkpoint, o.answers));
+    else {
       split = (await loadData(o.data, seed))[o.split as 'train' | 'dev' | 'test'];
       if (!split) throw new DataError(`${o.data}: the data module has no '${o.split}' split`);
     }
-    const pre = pretrainedWeights(spec, graph);
     const gpu = await acquireDevice();
     const ev = await Evaluator.create(gpu, spec, Number(o.batch));
     try {
-      const frozen = { ...initParams(graph, seed, new Set(Object.keys(pre.weights))), ...pre.weights };
-      const { backboneIdentity, checkIdentity } = await import('../train/identity.ts');
-      checkIdentity(o.checkpoint, ck.meta, spec, backboneIdentity(graph, spec, frozen, seed), !!o.allowMismatch);
-      ev.setWeights({ ...frozen, ...ck.params });
+      ev.setWeights(weights);
       const r = await ev.evaluate(split, o.split);
       console.log(`${o.split}: VQA accuracy ${r.accuracy.toFixed(4)}, exact match ${r.exactMatch.toFixed(4)}, loss ${r.loss.toFixed(4)} (${split.examples.length} examples)`);
     } finally {

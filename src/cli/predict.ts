@@ -4,18 +4,14 @@
  * answers.json `train` wrote beside the checkpoint; the frozen weights are the spec's pretrained
  * towers and the run's seed, read from the checkpoint.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { lowerModel } from '../compiler/lower/index.ts';
 import { processorFor, tokenizerFor } from '../data/encoders.ts';
 import { DataError } from '../data/errors.ts';
-import { pretrainedWeights } from '../hf/import.ts';
-import { loadCheckpoint } from '../runtime/checkpoint.ts';
-import { backboneIdentity, checkIdentity } from '../train/identity.ts';
+import { weightsWithCheckpoint } from '../train/identity.ts';
 import { acquireDevice } from '../runtime/device.ts';
-import { initParams } from '../runtime/init.ts';
 import { Evaluator } from '../train/trainer.ts';
 import { loadSpec } from './load.ts';
+import { readAnswers } from './vqa-data.ts';
 
 export interface PredictOptions {
   checkpoint: string;
@@ -44,23 +40,15 @@ export function answerScores(logits: ArrayLike<number>, loss: 'bce' | 'ce'): num
 export async function predict(specPath: string, o: PredictOptions): Promise<Prediction[]> {
   const spec = await loadSpec(specPath);
   if (spec.head.kind !== 'classifier' || !spec.vision || !spec.text) throw new DataError('predict answers questions about images: the spec needs vision and text towers and a classifier head');
-  const answersPath = o.answers ?? join(dirname(o.checkpoint), 'answers.json');
-  if (!existsSync(answersPath)) throw new DataError(`${answersPath}: no answer list (train writes answers.json beside its checkpoints; or pass --answers)`);
-  const answers = JSON.parse(readFileSync(answersPath, 'utf8')) as string[];
-  if (!Array.isArray(answers) || answers.length !== spec.head.answers)
-    throw new DataError(`${answersPath}: ${Array.isArray(answers) ? answers.length : 'no list of'} answers for a head of ${spec.head.answers}`);
+  const answers = readAnswers(spec, o.checkpoint, o.answers);
   const graph = lowerModel(spec, { batch: 1, mode: 'train' }).graph;
-  const ck = loadCheckpoint(o.checkpoint, graph);
-  const seed = Number((ck.meta.config as { seed?: number } | undefined)?.seed ?? 42);
-  const pre = pretrainedWeights(spec, graph);
+  const { weights } = weightsWithCheckpoint(spec, graph, o.checkpoint, { allowMismatch: o.allowMismatch });
   const { ids, mask } = tokenizerFor(spec).encode(o.question, spec.text.maxLen);
   const image = await processorFor(spec).load(o.image);
   const gpu = await acquireDevice();
   const ev = await Evaluator.create(gpu, spec, 1);
   try {
-    const frozen = { ...initParams(graph, seed, new Set(Object.keys(pre.weights))), ...pre.weights };
-    checkIdentity(o.checkpoint, ck.meta, spec, backboneIdentity(graph, spec, frozen, seed), o.allowMismatch);
-    ev.setWeights({ ...frozen, ...ck.params });
+    ev.setWeights(weights);
     const feed = { image, tokens: ids, mask, targets: new Float32Array(spec.head.answers) };
     const out = await ev.ex.run(Object.fromEntries(Object.entries(feed).filter(([k]) => ev.ex.plan.inputs[k])), ['logits']);
     const scores = answerScores(out.logits, spec.head.loss);

@@ -10,8 +10,8 @@ import { DataError } from '../data/errors.ts';
 import { kShot, readVqa, toDataset, type VqaRecord } from '../data/vqa.ts';
 import type { ModelSpec } from '../dsl/spec.ts';
 import type { Dataset } from '../runtime/data.ts';
-import { existsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 export interface VqaDataOptions {
   data: string;
@@ -85,4 +85,21 @@ export async function loadVqaSplit(spec: ModelSpec, path: string, split: string,
   if (spec.head.kind !== 'classifier' || answers.length !== spec.head.answers)
     throw new DataError(`the answer list has ${answers.length} answers; the spec's head needs ${spec.head.kind === 'classifier' ? spec.head.answers : 'a classifier'}`);
   return toDataset(readVqa(path, split), { tokenizer: tokenizerFor(spec), processor: processorFor(spec), vocab: new AnswerVocab(answers), maxLen: spec.text!.maxLen });
+}
+
+/** The answer classes a training run wrote beside its checkpoints (or `path`), checked against the head. */
+export function readAnswers(spec: ModelSpec, checkpoint: string, path?: string): string[] {
+  const file = path ?? join(dirname(checkpoint), 'answers.json');
+  if (!existsSync(file)) throw new DataError(`${file}: no answer list (train writes answers.json beside its checkpoints; or pass --answers)`);
+  let answers: unknown;
+  try {
+    answers = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new DataError(`${file}: not valid JSON (${(e as Error).message})`);
+  }
+  const want = spec.head.kind === 'classifier' ? spec.head.answers : 0;
+  if (!Array.isArray(answers) || answers.length !== want || !answers.every((a) => typeof a === 'string')) {
+    throw new DataError(`${file}: ${Array.isArray(answers) ? `${answers.length} answers` : 'no list of answers'} for a head of ${want}`);
+  }
+  return answers;
 }

@@ -8,6 +8,9 @@ import { createHash } from 'node:crypto';
 import type { Graph, ParamInfo } from '../compiler/ir/graph.ts';
 import type { ModelSpec } from '../dsl/spec.ts';
 import { CheckpointError } from '../runtime/safetensors.ts';
+import { loadCheckpoint } from '../runtime/checkpoint.ts';
+import { initParams } from '../runtime/init.ts';
+import { pretrainedWeights } from '../hf/import.ts';
 
 export interface BackboneIdentity {
   /** sha256 over the frozen params' names, shapes and f32 values, in name order. */
@@ -54,4 +57,18 @@ export function checkIdentity(path: string, meta: Record<string, unknown>, spec:
   if (meta.spec && JSON.stringify(portable(meta.spec)) !== JSON.stringify(portable(spec)))
     problems.push('it was trained with a different spec (compare the checkpoint\'s "spec" metadata with this one)');
   if (problems.length) throw new CheckpointError(path, `${problems.join('; ')}. Use --allow-mismatch to load it anyway`);
+}
+
+/**
+ * Everything an inference with a training checkpoint needs: the frozen weights it belongs to
+ * (the spec's pretrained towers, and the init of the checkpoint's seed unless `seed` overrides
+ * it) checked against what it was trained on, plus its trainable weights.
+ */
+export function weightsWithCheckpoint(spec: ModelSpec, graph: Graph, path: string, o: { seed?: number; allowMismatch?: boolean } = {}): { weights: Record<string, Float32Array>; seed: number } {
+  const ck = loadCheckpoint(path, graph);
+  const seed = o.seed ?? Number((ck.meta.config as { seed?: number } | undefined)?.seed ?? 42);
+  const pre = pretrainedWeights(spec, graph);
+  const frozen = { ...initParams(graph, seed, new Set(Object.keys(pre.weights))), ...pre.weights };
+  checkIdentity(path, ck.meta, spec, backboneIdentity(graph, spec, frozen, seed), o.allowMismatch);
+  return { weights: { ...frozen, ...ck.params }, seed };
 }
