@@ -10,6 +10,7 @@ import type { Activation, Family, ModelSpec } from '../dsl/spec.ts';
 import { encodeSafetensors, writeAtomic, type TensorEntry } from '../runtime/safetensors.ts';
 import { textFromConfig, visionFromConfig, type Raw } from './config.ts';
 import { PretrainedError } from './errors.ts';
+import { transform } from './import.ts';
 import { TABLES, ruleApplies, type NameRule } from './names.ts';
 
 const HF_ACT: Record<Activation, string> = { gelu: 'gelu', gelu_tanh: 'gelu_new', quick_gelu: 'quick_gelu', relu: 'relu' };
@@ -126,19 +127,16 @@ function checkRoundTrip(t: Tower, config: Raw, dir: string): void {
 /** Our tensor in HF's layout: the rule's transform undone. */
 function toHf(r: NameRule, shape: readonly number[], x: ArrayLike<number>, t: Tower): { shape: number[]; data: Float32Array } {
   const data = Float32Array.from(x);
-  const transpose = (rows: number, cols: number) => {
-    const out = new Float32Array(data.length);
-    for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = data[i * cols + j];
-    return out;
-  };
+  // Our [in, out] matrix transposed back to HF's [out, in]: the import's tiled transpose, run on our shape.
+  const transpose = (rows: number) => transform('T', [rows], data);
   switch (r.t) {
     case 'none':
       return { shape: [...shape], data };
     case 'T':
-      return { shape: [shape[1], shape[0]], data: transpose(shape[0], shape[1]) };
+      return { shape: [shape[1], shape[0]], data: transpose(shape[0]) };
     case 'conv': {
       const v = t as NonNullable<ModelSpec['vision']>;
-      return { shape: [shape[1], v.channels, v.patch, v.patch], data: transpose(shape[0], shape[1]) };
+      return { shape: [shape[1], v.channels, v.patch, v.patch], data: transpose(shape[0]) };
     }
     case 'reshape':
       return { shape: r.hfShape === 'lead1' ? [1, ...shape] : [shape[shape.length - 1]], data };
