@@ -1,6 +1,14 @@
 #!/usr/bin/env node
-// The CLI runs from TypeScript source through tsx: user specs are .ts files, so a TS loader is
-// needed at run time anyway, and there is no build output to drift from the source.
-import { register } from 'tsx/esm/api';
-register();
-await import('../src/cli/main.ts');
+// An installed package runs its build (dist/). A source checkout (src/ present, no build to drift
+// from the source) runs the TypeScript through tsx. Either way a user's .ts spec or data module
+// gets a TS loader when it is loaded (src/cli/load.ts).
+import { existsSync } from 'node:fs';
+
+const source = new URL('../src/cli/main.ts', import.meta.url);
+if (existsSync(source)) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import(source.href);
+} else {
+  await import('../dist/cli/main.js');
+}

@@ -1,10 +1,45 @@
-/** peftgraph's public API: the DSL, the compiler entry points and the runtime. */
+/// <reference types="@webgpu/types" preserve="true" />
+/**
+ * peftgraph's public API: the DSL, the compiler entry points, training and evaluation, the data
+ * readers and encoders, checkpoints and safetensors, and the runtime.
+ */
 export { vl, peft, hf, parseSpec, type ModelSpec } from './dsl/index.ts';
-export { planImport, loadImport, formatImport, PretrainedError } from './hf/import.ts';
+export type { ModelSpecInput } from './dsl/spec.ts';
+export { UserError } from './user-error.ts';
+export { SpecError } from './dsl/parse.ts';
+
+// Compiler
 export { lowerModel } from './compiler/lower/index.ts';
-export { compilePlan } from './compiler/plan.ts';
+export { compile } from './compiler/compile.ts';
+export { compilePlan, type Plan, type PlanOptions, type DeviceProfile } from './compiler/plan.ts';
 export { paramReport, formatReport } from './compiler/params-report.ts';
-export { acquireDevice, withDevice } from './runtime/device.ts';
-export { train, Evaluator } from './train/trainer.ts';
+export type { OptimizerConfig } from './compiler/optimizer.ts';
+
+// Pretrained models in HF layout
+export { planImport, loadImport, formatImport, pretrainedWeights, PretrainedError } from './hf/import.ts';
+export { exportTower } from './hf/export.ts';
+
+// Training and evaluation
+export { train, trainConfig, Evaluator, type TrainConfig, type TrainResult, type TrainEvents, type EpochRecord } from './train/trainer.ts';
 export { TrainStep } from './train/train-step.ts';
+export { exportMerged } from './train/export.ts';
+export type { Schedule } from './runtime/schedule.ts';
+
+// Data: datasets, VQA files, tokenizers, images, answers, metrics
+export { makeBatch, epochBatches, shuffled, type Dataset, type Example } from './runtime/data.ts';
+export { softTargets, vqaSoftScore, vqaAccuracy, exactMatch, argmax } from './runtime/metrics.ts';
+export { readVqa, readJsonl, readVqaV2, kShot, toDataset, type VqaRecord, type Encoders } from './data/vqa.ts';
+export { TextTokenizer, type Encoded } from './data/tokenizer.ts';
+export { ImageProcessor, ProcessorConfig, readImage, type Pixels } from './data/image.ts';
+export { AnswerVocab, normalizeAnswer } from './data/answers.ts';
+export { tokenizerFor, processorFor } from './data/encoders.ts';
+export { DataError } from './data/errors.ts';
+
+// Checkpoints and safetensors
+export { saveCheckpoint, loadCheckpoint, type CheckpointData } from './runtime/checkpoint.ts';
+export { readSafetensors, writeSafetensors, encodeSafetensors, decodeSafetensors, SafetensorsFile, CheckpointError, type TensorEntry, type SafeTensors } from './runtime/safetensors.ts';
+
+// Runtime
+export { acquireDevice, withDevice, NoAdapterError, type Gpu, type DeviceOptions } from './runtime/device.ts';
 export { Executor } from './runtime/executor.ts';
+export { Artifact, ArtifactError, type Weights } from './runtime/artifact.ts';

@@ -8,11 +8,25 @@ import { UserError } from '../user-error.ts';
 import type { Dataset } from '../runtime/data.ts';
 
 /**
+ * A TypeScript user file needs a TS loader. Running from source (this module is .ts under tsx or
+ * vitest) there is one already; the installed build registers tsx the first time a .ts file is
+ * loaded, so plain-JS and JSON use never loads it.
+ */
+let tsLoader = import.meta.url.endsWith('.ts');
+async function ensureTsLoader(path: string): Promise<void> {
+  if (tsLoader || !/\.[cm]?tsx?$/.test(path)) return;
+  const { register } = await import('tsx/esm/api');
+  register();
+  tsLoader = true;
+}
+
+/**
  * Imports a user's module. A missing file, or a module that fails to load (syntax error, a
  * throw at top level), is the user's error; errors our own code raised while it ran keep their type.
  */
 async function importUser(path: string, what: string, Err: new (m: string) => UserError): Promise<Record<string, unknown>> {
   if (!existsSync(path) || !statSync(path).isFile()) throw new Err(`${path}: no such ${what} file`);
+  await ensureTsLoader(path);
   try {
     return await import(pathToFileURL(resolve(path)).href);
   } catch (e) {

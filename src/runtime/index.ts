@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" preserve="true" />
 /**
  * `peftgraph/runtime`: what a compiled artifact needs at run time, and nothing of the compiler
  * (test/runtime/artifact.test.ts checks the import graph).

@@ -328,3 +328,8 @@ export function readSafetensors(path: string): SafeTensors {
   }
   return decodeSafetensors(path, bytes);
 }
+
+/** Writes F32 tensors (sorted by name) and string metadata to `path`, atomically. */
+export function writeSafetensors(path: string, tensors: Map<string, TensorEntry> | Record<string, TensorEntry>, metadata: Record<string, string> = {}): void {
+  writeAtomic(path, encodeSafetensors(tensors instanceof Map ? tensors : new Map(Object.entries(tensors)), metadata));
+}

@@ -60,6 +60,25 @@ export interface TrainConfig {
   signal?: AbortSignal;
 }
 
+/**
+ * A full TrainConfig from the fields a caller sets, the rest at the CLI's defaults (AdamW with
+ * weight decay 0.01 and clip 5, linear schedule with 5% warmup, dev evaluation every epoch).
+ */
+export function trainConfig(o: Partial<TrainConfig> = {}): TrainConfig {
+  return {
+    epochs: 10,
+    batch: 16,
+    lr: 5e-3,
+    seed: 42,
+    optimizer: { kind: 'adamw', weightDecay: 0.01, clip: 5, eps: 1e-6 },
+    schedule: { kind: 'linear', warmup: 0.05 },
+    evalEvery: 1,
+    patience: 0,
+    minDelta: 0,
+    ...o,
+  };
+}
+
 export interface EpochRecord {
   epoch: number;
   step: number;

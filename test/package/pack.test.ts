@@ -1,0 +1,125 @@
+/**
+ * The package as a user gets it: `npm pack`, installed into a fresh project, imported from plain
+ * node (no TS loader), type-checked under `tsc --init`'s strict defaults, trained on the GPU
+ * through the public API, and the installed CLI run on a .ts spec (tsx loaded on demand) and a
+ * .json spec.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+const root = resolve(import.meta.dirname, '../..');
+const tsc = join(root, 'node_modules/.bin/tsc');
+/** Runs a command; a failure carries its output (tsc prints its errors on stdout). */
+function run(cmd: string, args: string[], cwd: string): string {
+  try {
+    return execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 });
+  } catch (e) {
+    const { stdout, stderr } = e as { stdout?: string; stderr?: string };
+    throw new Error(`${cmd} ${args.join(' ')} (in ${cwd}) failed:\n${stdout ?? ''}${stderr ?? ''}`);
+  }
+}
+
+interface PackInfo {
+  filename: string;
+  size: number;
+  unpackedSize: number;
+  files: { path: string }[];
+}
+
+const SPEC = `vl.model({
+  vision: vl.vit({ image: [16, 16], patch: 8, width: 8, depth: 1, heads: 2 }),
+  text: vl.encoder({ vocab: 8, maxLen: 3, width: 8, depth: 1, heads: 2 }),
+  visualPrefix: 'pooled',
+  head: vl.classifier({ answers: 4 }),
+}).insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 2 }))`;
+
+// Plain node: the public API end to end (spec, data, soft targets, training, safetensors).
+const APP_JS = `import { vl, peft, train, trainConfig, softTargets, writeSafetensors, readSafetensors } from 'peftgraph';
+import { acquireDevice } from 'peftgraph/runtime';
+const spec = ${SPEC};
+const examples = Array.from({ length: 8 }, (_, i) => ({
+  image: Float32Array.from({ length: 256 }, (_, j) => ((i * 7 + j) % 5) / 5),
+  tokens: Int32Array.of(i % 8, 1, 2),
+  mask: Float32Array.of(1, 1, 1),
+  targets: softTargets([i % 4, i % 4, 0], 4),
+}));
+const gpu = await acquireDevice();
+const r = await train(gpu, spec.spec, { train: { examples } }, trainConfig({ epochs: 2, batch: 4, lr: 1e-2 }));
+const path = process.argv[2];
+writeSafetensors(path, Object.fromEntries(Object.entries(r.bestWeights).map(([k, v]) => [k, { shape: [v.length], data: v }])));
+const back = readSafetensors(path);
+gpu.destroy();
+console.log(JSON.stringify({ losses: r.history.map((h) => h.loss), tensors: back.tensors.size, trained: Object.keys(r.bestWeights).length }));
+`;
+
+// Typed use; each @ts-expect-error fails the check if the types were lost (any) or wrong.
+const APP_TS = `import { vl, peft, trainConfig, type Dataset, type TrainConfig, type ModelSpec } from 'peftgraph';
+import { acquireDevice, type Gpu } from 'peftgraph/runtime';
+const spec: ModelSpec = ${SPEC}.spec;
+const cfg: TrainConfig = trainConfig({ epochs: 1 });
+const data: Dataset = { examples: [] };
+export const gpu: Promise<Gpu> = acquireDevice();
+export const all = [spec, cfg, data];
+// @ts-expect-error rank is a number
+peft.lora({ at: 'text.layers.*.attn.q', rank: 'two' });
+// @ts-expect-error the optimizer is adamw or sgd
+export const bad: TrainConfig = trainConfig({ optimizer: { kind: 'adam' } });
+`;
+
+describe('the packed package', () => {
+  let info: PackInfo;
+  let app: string;
+  let tgz: string;
+
+  beforeAll(() => {
+    const dir = mkdtempSync(join(tmpdir(), 'peftgraph-pack-'));
+    info = (JSON.parse(run('npm', ['pack', '--json', '--pack-destination', dir], root)) as PackInfo[])[0];
+    tgz = join(dir, info.filename);
+    app = join(dir, 'app');
+    mkdirSync(app);
+    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
+    run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', tgz], app);
+  }, 300_000);
+
+  it('holds the built library, the kernels and the CLI, and no tests, sources or bench data', () => {
+    const paths = info.files.map((f) => f.path);
+    for (const p of ['dist/index.js', 'dist/index.d.ts', 'dist/runtime/index.js', 'dist/runtime/index.d.ts', 'dist/cli/main.js', 'kernels/matmul_tiled.wgsl', 'bin/peftgraph.mjs'])
+      expect(paths).toContain(p);
+    expect(paths.filter((p) => /^(src|test|bench|examples|scripts)\//.test(p))).toEqual([]);
+    expect(info.size).toBeLessThan(400_000);
+  });
+
+  it('type-checks under the default strict tsconfig', () => {
+    run(tsc, ['--init'], app);
+    writeFileSync(join(app, 'app.ts'), APP_TS);
+    // tsc exits non-zero (and execFileSync throws with its output) on any error.
+    expect(() => run(tsc, ['-p', '.', '--noEmit'], app)).not.toThrow();
+  });
+
+  it('trains from plain node through the public API', () => {
+    writeFileSync(join(app, 'main.mjs'), APP_JS);
+    const out = JSON.parse(
+      run('node', ['main.mjs', join(app, 'best.safetensors')], app)
+        .trim()
+        .split('\n')
+        .at(-1) as string,
+    );
+    expect(out.losses).toHaveLength(2);
+    for (const l of out.losses) expect(Number.isFinite(l)).toBe(true);
+    expect(out.tensors).toBe(out.trained);
+    expect(out.tensors).toBeGreaterThan(0);
+  });
+
+  it('runs the installed CLI on a .ts spec (TS loader on demand) and on a .json spec', () => {
+    const cli = join(app, 'node_modules/.bin/peftgraph');
+    writeFileSync(join(app, 'spec.ts'), `import { vl, peft } from 'peftgraph';\nconst n: number = 2;\nexport default ${SPEC.replace('rank: 2', 'rank: n')};\n`);
+    const ts = run(cli, ['explain', 'spec.ts', '--batch', '4'], app);
+    expect(ts).toMatch(/kernels/);
+    const json = run('node', ['--input-type=module', '-e', `import { vl, peft } from 'peftgraph'; console.log(JSON.stringify(${SPEC}.spec));`], app);
+    writeFileSync(join(app, 'spec.json'), json);
+    expect(run(cli, ['explain', 'spec.json', '--batch', '4'], app)).toBe(ts);
+  });
+});
