@@ -46,10 +46,10 @@ export async function predict(specPath: string, o: PredictOptions): Promise<Pred
   const { ids, mask } = tokenizerFor(spec).encode(o.question, spec.text.maxLen);
   const image = await processorFor(spec).load(o.image);
   const gpu = await acquireDevice();
-  const ev = await Evaluator.create(gpu, spec, 1);
+  const ev = await Evaluator.create(gpu, spec, 1, undefined, false);
   try {
     ev.setWeights(weights);
-    const feed = { image, tokens: ids, mask, targets: new Float32Array(spec.head.answers) };
+    const feed = { image, tokens: ids, mask };
     const out = await ev.ex.run(Object.fromEntries(Object.entries(feed).filter(([k]) => ev.ex.plan.inputs[k])), ['logits']);
     const scores = answerScores(out.logits, spec.head.loss);
     return scores

@@ -23,6 +23,8 @@ export interface CompileOptions {
   merged?: boolean;
   /** Also output each tower's final states and pooled feature. */
   features?: boolean;
+  /** Compute the task loss (takes targets); default: in training only (see LowerOptions). */
+  loss?: boolean;
   /** Training: the update rule added to the step graph. */
   optimizer?: OptimizerConfig;
   /** The adapter planned for; a portable profile (8 bindings, 128 MiB) when absent. */
@@ -47,7 +49,7 @@ export interface Compiled {
 /** Compiles a spec, or a forward graph already traced (with a scalar `loss` output to train). */
 export function compile(input: ModelSpec | ModelSpecInput | Graph, o: CompileOptions): Compiled {
   const check = (o.verify ?? process.env.PEFTGRAPH_VERIFY === '1') ? verifyGraph : () => undefined;
-  const forward = 'nodes' in input ? (input as Graph) : lowerModel(input as ModelSpecInput, { batch: o.batch, mode: o.mode, merged: o.merged, features: o.features }).graph;
+  const forward = 'nodes' in input ? (input as Graph) : lowerModel(input as ModelSpecInput, { batch: o.batch, mode: o.mode, merged: o.merged, features: o.features, loss: o.loss }).graph;
   check(forward, 'lower');
   let graph = forward;
   let ad: AutodiffReport | undefined;

@@ -114,8 +114,9 @@ export class Evaluator {
     private readonly spec: ModelSpec,
   ) {}
 
-  static async create(gpu: Gpu, spec: ModelSpec, batch: number, plan?: PlanOptions): Promise<Evaluator> {
-    const c = compile(spec, { batch, mode: 'infer', profile: profileOf(gpu), plan });
+  /** `loss: false` compiles the deployed graph (no targets, no loss): for prediction, not evaluate(). */
+  static async create(gpu: Gpu, spec: ModelSpec, batch: number, plan?: PlanOptions, loss = true): Promise<Evaluator> {
+    const c = compile(spec, { batch, mode: 'infer', profile: profileOf(gpu), plan, loss });
     const ex = await Executor.create(gpu, c.plan);
     return new Evaluator(ex, batch, spec.head.kind === 'classifier' ? spec.head.answers : 0, c.forward, spec);
   }

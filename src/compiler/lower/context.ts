@@ -19,6 +19,12 @@ export interface LowerOptions {
   merged?: boolean;
   /** Also output each tower's final states and pooled feature (`vision.hidden`, `text.pooled`, ...). */
   features?: boolean;
+  /**
+   * Compute the task loss and regularizers, taking their targets as inputs. Default: in training
+   * only; an inference graph asks for it to report a loss (the Evaluator's dev loss), while a
+   * deployed one (an artifact, predict) takes no targets.
+   */
+  loss?: boolean;
 }
 
 /** A MixPHM module's tensors, kept for the redundancy regularizer. */
@@ -50,6 +56,10 @@ export class Lowering {
 
   get training(): boolean {
     return this.opts.mode === 'train';
+  }
+
+  get withLoss(): boolean {
+    return this.opts.loss ?? this.training;
   }
 
   private frozen(name: string): boolean {

@@ -44,7 +44,7 @@ function lowerTask(ctx: Lowering): Tensor | null {
     const dec = textDecoder(ctx, text, prefix);
     towers.text = dec;
     b.output('logits', dec.logits);
-    if (spec.head.kind === 'lm') loss = nextTokenLoss(ctx, dec.logits, dec.tokens, dec.textMask, prefix?.shape[1] ?? 0);
+    if (spec.head.kind === 'lm' && ctx.withLoss) loss = nextTokenLoss(ctx, dec.logits, dec.tokens, dec.textMask, prefix?.shape[1] ?? 0);
   } else if (text?.kind === 'encdec') {
     const out = encoderDecoder(ctx, text, prefix);
     towers.encoder = out.encoder;
@@ -52,13 +52,13 @@ function lowerTask(ctx: Lowering): Tensor | null {
     pooled = out.decoder.pooled;
     if (out.logits) {
       b.output('logits', out.logits);
-      loss = seq2seqLoss(ctx, out.logits, out.targetMask!);
+      if (ctx.withLoss) loss = seq2seqLoss(ctx, out.logits, out.targetMask!);
     }
   }
   if (spec.head.kind === 'classifier') {
     const logits = classifierHead(ctx, pooled!, spec.head.answers);
     b.output('logits', logits);
-    loss = classifierLoss(ctx, logits, spec.head.loss);
+    if (ctx.withLoss) loss = classifierLoss(ctx, logits, spec.head.loss);
   }
   if (spec.head.kind === 'features' || ctx.opts.features) {
     for (const [name, t] of Object.entries(towers)) {
@@ -73,12 +73,13 @@ export function lowerModel(input: ModelSpec | ModelSpecInput, opts: LowerOptions
   const spec = parseSpec(input);
   if (opts.merged && opts.mode !== 'infer') throw new SpecError("merged graphs are inference graphs: use mode 'infer'");
   if (spec.head.kind === 'features' && opts.mode === 'train') throw new SpecError("head 'features' has no loss to train: use mode 'infer', or head 'classifier' or 'lm'");
+  if (opts.mode === 'train' && opts.loss === false) throw new SpecError('a training graph needs its loss (loss: false is for inference)');
   const ctx = new Lowering(spec, opts);
   const b = ctx.b;
   const taskLoss = lowerTask(ctx);
   checkInsertions(spec, ctx.points, [...b.g.params().keys()]);
   if (!taskLoss) {
-    if (spec.regularizers.length) throw new SpecError("regularizers: head 'features' has no loss to regularize");
+    if (spec.head.kind === 'features' && spec.regularizers.length) throw new SpecError("regularizers: head 'features' has no loss to regularize");
   } else {
     let loss = taskLoss;
     for (const r of spec.regularizers) {
