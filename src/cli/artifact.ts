@@ -3,10 +3,11 @@
  * model.ts, a TypeScript module generated with ts-morph that names every input, output and
  * param with its shape as literal types, and a typed `load()`.
  */
+import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Project, VariableDeclarationKind } from 'ts-morph';
-import type { ModelSpec } from '../dsl/spec.ts';
+import { SpecError, type ModelSpec } from '../dsl/spec.ts';
 import { lowerModel } from '../compiler/lower/index.ts';
 import { compile } from '../compiler/compile.ts';
 import type { DeviceProfile, Plan, TensorSlot } from '../compiler/plan.ts';
@@ -16,7 +17,10 @@ import { ARTIFACT_FORMAT, type ArtifactJson } from '../runtime/artifact.ts';
 
 export interface CompileArtifactOptions {
   mode: 'train' | 'infer';
+  /** The batch of a training artifact; the largest batch of an inference artifact. */
   batch: number;
+  /** Inference: the batch sizes to plan for (default: powers of two below `batch`, and `batch`). */
+  buckets?: number[];
   merged?: boolean;
   profile: DeviceProfile;
   step?: StepConfig;
@@ -24,7 +28,23 @@ export interface CompileArtifactOptions {
   runtimeImport?: string;
 }
 
-export function buildArtifact(spec: ModelSpec, o: CompileArtifactOptions): { meta: Omit<ArtifactJson, 'plan'> & { plan: Plan } } {
+type Meta = Omit<ArtifactJson, 'plans'> & { plans: { batch: number; plan: Plan }[] };
+
+/** 1, 2, 4, ... below `max`, then `max`: a request pads to at most twice its size. */
+export function defaultBuckets(max: number): number[] {
+  const out: number[] = [];
+  for (let b = 1; b < max; b *= 2) out.push(b);
+  return [...out, max];
+}
+
+function checkBuckets(buckets: number[], max: number): number[] {
+  const sorted = [...new Set(buckets)].sort((a, b) => a - b);
+  if (sorted.some((b) => !Number.isInteger(b) || b < 1 || b > max) || sorted.at(-1) !== max)
+    throw new SpecError(`buckets ${JSON.stringify(buckets)}: each a whole number from 1 to the batch (${max}), the batch among them`);
+  return sorted;
+}
+
+export function buildArtifact(spec: ModelSpec, o: CompileArtifactOptions): { meta: Meta } {
   const { graph } = lowerModel(spec, { batch: o.batch, mode: o.mode, merged: o.merged });
   const params = [...graph.params()].map(([name, n]) => ({ name, shape: [...n.shape], trainable: (n.attrs.info as ParamInfo).trainable, init: (n.attrs.info as ParamInfo).init }));
   const requires = { ...o.profile, f16: false } as ArtifactJson['requires'] & Record<string, unknown>;
@@ -32,24 +52,46 @@ export function buildArtifact(spec: ModelSpec, o: CompileArtifactOptions): { met
   if (o.mode === 'train') {
     const step = o.step ?? { optimizer: { kind: 'adamw', clip: 5 }, lr: 5e-3, schedule: { kind: 'linear', warmup: 0.05 }, totalSteps: 1000 };
     const { plan, layout } = compileStep(graph, o.profile, step);
-    return { meta: { format: ARTIFACT_FORMAT, mode: 'train', batch: o.batch, merged: false, requires: { ...requires, f16: plan.stats.halfActivations }, params, plan, step: { spec: step, layout } } };
+    return {
+      meta: {
+        format: ARTIFACT_FORMAT,
+        mode: 'train',
+        batch: o.batch,
+        merged: false,
+        requires: { ...requires, f16: plan.stats.halfActivations },
+        params,
+        plans: [{ batch: o.batch, plan }],
+        step: { spec: step, layout },
+      },
+    };
   }
-  const { plan } = compile(graph, { batch: o.batch, mode: 'infer', profile: o.profile });
-  return { meta: { format: ARTIFACT_FORMAT, mode: 'infer', batch: o.batch, merged: !!o.merged, requires: { ...requires, f16: plan.stats.halfActivations }, params, plan } };
+  // A deployed model takes no targets and computes no loss.
+  const plans = checkBuckets(o.buckets ?? defaultBuckets(o.batch), o.batch).map((batch) => ({
+    batch,
+    plan: compile(spec, { batch, mode: 'infer', merged: o.merged, loss: false, profile: o.profile }).plan,
+  }));
+  const f16 = plans.some((p) => p.plan.stats.halfActivations);
+  return { meta: { format: ARTIFACT_FORMAT, mode: 'infer', batch: o.batch, merged: !!o.merged, requires: { ...requires, f16 }, params, plans } };
 }
 
-/** Writes the artifact; returns the files written (relative to `dir`). */
-export function writeArtifact(dir: string, meta: ReturnType<typeof buildArtifact>['meta'], runtimeImport = 'peftgraph/runtime'): string[] {
+/**
+ * Writes the artifact; returns the files written (relative to `dir`). A kernel's file is named by
+ * its content, so the buckets share the kernels whose code does not depend on the batch.
+ */
+export function writeArtifact(dir: string, meta: Meta, runtimeImport = 'peftgraph/runtime'): string[] {
   mkdirSync(join(dir, 'kernels'), { recursive: true });
-  const files: string[] = [];
-  const kernels = meta.plan.kernels.map((k, i) => {
-    const file = `kernels/${String(i).padStart(4, '0')}_${k.name.slice(0, 60)}.wgsl`;
-    writeFileSync(join(dir, file), k.wgsl);
-    files.push(file);
-    const { wgsl: _src, variant: _v, ...rest } = k;
-    return { ...rest, file };
+  const files = new Set<string>();
+  const plans = meta.plans.map(({ batch, plan }) => {
+    const kernels = plan.kernels.map((k) => {
+      const file = `kernels/${k.name.slice(0, 50)}_${createHash('sha256').update(k.wgsl).digest('hex').slice(0, 12)}.wgsl`;
+      if (!files.has(file)) writeFileSync(join(dir, file), k.wgsl);
+      files.add(file);
+      const { wgsl: _src, variant: _v, ...rest } = k;
+      return { ...rest, file };
+    });
+    return { batch, plan: { ...plan, kernels } };
   });
-  writeFileSync(join(dir, 'plan.json'), JSON.stringify({ ...meta, plan: { ...meta.plan, kernels } }));
+  writeFileSync(join(dir, 'plan.json'), JSON.stringify({ ...meta, plans }));
   writeFileSync(join(dir, 'model.ts'), emitModule(meta, runtimeImport));
   return ['plan.json', 'model.ts', ...files];
 }
@@ -57,12 +99,12 @@ export function writeArtifact(dir: string, meta: ReturnType<typeof buildArtifact
 const ARRAY: Record<TensorSlot['dtype'], string> = { f32: 'Float32Array', f16: 'Float32Array', i32: 'Int32Array', u32: 'Uint32Array' };
 
 /** Inputs the caller provides (optimizer inputs and state are the runtime's business). */
-function userInputs(meta: { plan: Plan; step?: { layout: { state: string[] } } }): [string, TensorSlot][] {
+function userInputs(meta: Meta): [string, TensorSlot][] {
   const internal = new Set(['opt.lr', 'opt.bc1', 'opt.bc2', 'seed', ...(meta.step?.layout.state ?? [])]);
-  return Object.entries(meta.plan.inputs).filter(([k]) => !internal.has(k));
+  return Object.entries(meta.plans.at(-1)!.plan.inputs).filter(([k]) => !internal.has(k));
 }
 
-export function emitModule(meta: ReturnType<typeof buildArtifact>['meta'], runtimeImport: string): string {
+export function emitModule(meta: Meta, runtimeImport: string): string {
   const project = new Project({ useInMemoryFileSystem: true });
   const f = project.createSourceFile('model.ts');
   f.addStatements('// Generated by `peftgraph compile`: do not edit. Shapes are literal types; load() is typed.');
@@ -70,9 +112,11 @@ export function emitModule(meta: ReturnType<typeof buildArtifact>['meta'], runti
   const lit = (o: unknown) => JSON.stringify(o);
   const slots = (entries: [string, TensorSlot][]) => `{\n${entries.map(([k, s]) => `  ${lit(k)}: { shape: ${lit(s.shape)}, dtype: ${lit(s.dtype)} },`).join('\n')}\n}`;
   const inputs = userInputs(meta);
-  const outputs = Object.entries(meta.plan.outputs).filter(([k]) => !k.startsWith('new:'));
+  const outputs = Object.entries(meta.plans.at(-1)!.plan.outputs).filter(([k]) => !k.startsWith('new:'));
   f.addVariableStatement({ isExported: true, declarationKind: VariableDeclarationKind.Const, declarations: [{ name: 'mode', initializer: `${lit(meta.mode)} as const` }] });
-  f.addVariableStatement({ isExported: true, declarationKind: VariableDeclarationKind.Const, declarations: [{ name: 'batch', initializer: `${meta.batch} as const` }] });
+  // Inference takes 1..maxBatch examples per call (shapes below are at maxBatch); training exactly maxBatch.
+  f.addVariableStatement({ isExported: true, declarationKind: VariableDeclarationKind.Const, declarations: [{ name: 'maxBatch', initializer: `${meta.batch} as const` }] });
+  f.addVariableStatement({ isExported: true, declarationKind: VariableDeclarationKind.Const, declarations: [{ name: 'buckets', initializer: `${lit(meta.plans.map((p) => p.batch))} as const` }] });
   f.addVariableStatement({ isExported: true, declarationKind: VariableDeclarationKind.Const, declarations: [{ name: 'inputs', initializer: `${slots(inputs)} as const` }] });
   f.addVariableStatement({ isExported: true, declarationKind: VariableDeclarationKind.Const, declarations: [{ name: 'outputs', initializer: `${slots(outputs)} as const` }] });
   f.addVariableStatement({

@@ -31,3 +31,12 @@ export function num(flags: string, what: string, def: number | undefined, min: n
 export function oneOf(flags: string, what: string, choices: string[], def: string): Option {
   return new Option(flags, what).choices(choices).default(def);
 }
+
+/** A comma-separated list of integers, each >= min. */
+export function ints(flags: string, what: string, min: number): Option {
+  return new Option(flags, what).argParser((v: string) => {
+    const parts = v.split(',').map((x) => x.trim());
+    if (!parts.every((x) => /^\d+$/.test(x) && Number(x) >= min)) throw new InvalidArgumentError(`must be comma-separated integers >= ${min} (e.g. 1,4,16)`);
+    return parts.map(Number);
+  });
+}

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { DataError } from '../data/errors.ts';
-import { int, num, oneOf } from './flags.ts';
+import { int, ints, num, oneOf } from './flags.ts';
 import { UserError } from '../user-error.ts';
 import { doctor } from './doctor.ts';
 import { loadData, loadSpec } from './load.ts';
@@ -66,7 +66,8 @@ program
   .description('write an artifact: plan.json, one .wgsl per kernel, and a typed model.ts (ts-morph) to load it with peftgraph/runtime')
   .argument('<spec>', 'model spec (.ts or .json)')
   .requiredOption('--out <dir>', 'output directory')
-  .addOption(int('--batch <n>', 'batch size', 16, 1))
+  .addOption(int('--batch <n>', 'batch size (inference: the largest request)', 16, 1))
+  .addOption(ints('--buckets <list>', 'inference: batch sizes to plan for, the largest = --batch (default: 1,2,4,... and --batch)', 1))
   .addOption(oneOf('--mode <mode>', 'inference or training artifact', ['train', 'infer'], 'infer'))
   .option('--merged', 'inference graph with experts merged and LoRA folded (smaller)')
   .addOption(num('--lr <x>', 'train mode: peak learning rate', 5e-3, 0, Infinity, true))
@@ -81,11 +82,11 @@ program
     const gpu = await acquireDevice();
     const profile = profileOf(gpu);
     const step = { optimizer: { kind: 'adamw' as const, clip: 5, weightDecay: 0.01, eps: 1e-6 }, lr: Number(o.lr), schedule: { kind: 'linear' as const, warmup: 0.05 }, totalSteps: Number(o.steps) };
-    const { meta } = buildArtifact(spec, { mode: o.mode, batch: Number(o.batch), merged: !!o.merged, profile, step });
+    const { meta } = buildArtifact(spec, { mode: o.mode, batch: Number(o.batch), buckets: o.buckets, merged: !!o.merged, profile, step });
     const files = writeArtifact(o.out, meta, o.runtimeImport);
     const size = meta.params.reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 1), 0);
     console.log(
-      `${o.mode}${o.merged ? ' (merged)' : ''}: ${meta.plan.kernels.length} kernels, ${meta.params.length} params (${size.toLocaleString('en-US')} values), ${files.length} files -> ${o.out}`,
+      `${o.mode}${o.merged ? ' (merged)' : ''}: batch ${meta.plans.map((p) => `${p.batch} (${p.plan.kernels.length} kernels)`).join(', ')}; ${meta.params.length} params (${size.toLocaleString('en-US')} values), ${files.length} files -> ${o.out}`,
     );
     // Held until the end: releasing Dawn's instance early and exiting later crashed its teardown.
     gpu.destroy();

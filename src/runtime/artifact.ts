@@ -1,8 +1,13 @@
 /**
  * Loading a compiled artifact (`peftgraph compile --out DIR`): plan.json (validated by zod,
- * versioned) and one .wgsl file per kernel. Compiler-free: an app or a CI runner can run a
+ * versioned) and its kernels' .wgsl files. Compiler-free: an app or a CI runner can run a
  * model without src/compiler or ts-morph. Mismatches (format version, adapter limits, weights)
  * fail with what differs.
+ *
+ * An inference artifact holds one plan per batch bucket (1, 2, 4, ... up to its maximum, chosen
+ * at compile time): a request of n examples runs on the smallest bucket >= n, padded here by
+ * repeating its last example, and the outputs come back with n rows. The buckets' executors share
+ * one copy of the weights and are created on first use.
  */
 import { UserError } from '../user-error.ts';
 import { readFileSync } from 'node:fs';
@@ -15,10 +20,21 @@ import { Executor, type HostArray } from './executor.ts';
 import { initParamList } from './init.ts';
 import { StepRunner, type StepResult } from './step-runner.ts';
 
-export const ARTIFACT_FORMAT = 'peftgraph-artifact-1';
+export const ARTIFACT_FORMAT = 'peftgraph-artifact-2';
 
 const int = z.number().int().nonnegative();
 const Slot = z.object({ buffer: int, shape: z.array(int), dtype: z.enum(['f32', 'f16', 'i32', 'u32']) });
+
+const PlanSchema = z.object({
+  kernels: z.array(z.object({ name: z.string(), kind: z.string(), file: z.string(), root: int, nodes: z.array(int), reads: z.array(int), workgroups: z.tuple([int, int, int]) })),
+  buffers: z.array(z.object({ id: int, bytes: int, role: z.enum(['param', 'input', 'const', 'output', 'temp']), label: z.string() })),
+  params: z.record(z.string(), Slot),
+  inputs: z.record(z.string(), Slot),
+  outputs: z.record(z.string(), Slot),
+  constants: z.array(z.object({ buffer: int, value: z.array(z.number()), dtype: z.enum(['f32', 'f16', 'i32', 'u32']) })),
+  bindings: z.array(z.array(int)),
+  stats: z.any(),
+});
 
 export const ArtifactSchema = z.object({
   format: z.literal(ARTIFACT_FORMAT),
@@ -27,16 +43,8 @@ export const ArtifactSchema = z.object({
   merged: z.boolean(),
   requires: z.object({ maxStorageBuffersPerShaderStage: int, maxStorageBufferBindingSize: int, maxBufferSize: int, maxComputeWorkgroupsPerDimension: int, f16: z.boolean() }),
   params: z.array(z.object({ name: z.string(), shape: z.array(int), trainable: z.boolean(), init: z.any() })),
-  plan: z.object({
-    kernels: z.array(z.object({ name: z.string(), kind: z.string(), file: z.string(), root: int, nodes: z.array(int), reads: z.array(int), workgroups: z.tuple([int, int, int]) })),
-    buffers: z.array(z.object({ id: int, bytes: int, role: z.enum(['param', 'input', 'const', 'output', 'temp']), label: z.string() })),
-    params: z.record(z.string(), Slot),
-    inputs: z.record(z.string(), Slot),
-    outputs: z.record(z.string(), Slot),
-    constants: z.array(z.object({ buffer: int, value: z.array(z.number()), dtype: z.enum(['f32', 'f16', 'i32', 'u32']) })),
-    bindings: z.array(z.array(int)),
-    stats: z.any(),
-  }),
+  /** One plan per batch size, ascending; a training artifact has one. */
+  plans: z.array(z.object({ batch: int, plan: PlanSchema })).min(1),
   step: z
     .object({
       spec: z.object({ optimizer: z.any(), lr: z.number(), schedule: z.any(), totalSteps: int }),
@@ -60,12 +68,22 @@ export class ArtifactError extends UserError {
 
 export type Weights = Record<string, ArrayLike<number>>;
 
+type Bucket = ArtifactJson['plans'][number];
+
 export class Artifact {
+  private readonly executors = new Map<number, Promise<Executor>>();
+  private readonly smaller: Executor[] = [];
+
   private constructor(
     readonly meta: ArtifactJson,
+    private readonly root: string,
+    private readonly gpu: Gpu,
+    /** The largest bucket's executor: it holds the weights the others share. */
     readonly ex: Executor,
     readonly trainer: StepRunner | null,
-  ) {}
+  ) {
+    this.executors.set(meta.plans.at(-1)!.batch, Promise.resolve(ex));
+  }
 
   /**
    * Loads an artifact with its weights (every param, by name and size: merged.safetensors for a
@@ -78,21 +96,30 @@ export class Artifact {
       throw new ArtifactError(root, "no weights given: pass every param (e.g. the merged.safetensors train writes), or 'random' to run initialized weights deliberately");
     const meta = readMeta(root);
     checkDevice(root, meta, gpu);
-    const kernels = meta.plan.kernels.map((k) => ({ ...k, kind: k.kind as Plan['kernels'][number]['kind'], wgsl: readFileSync(join(root, k.file), 'utf8') }));
-    const plan = { ...meta.plan, kernels } as Plan;
-    const ex = await Executor.create(gpu, plan);
     const values = weights === 'random' ? initParamList(meta.params, seed) : checkWeights(root, meta, weights);
-    for (const p of meta.params) if (plan.params[p.name]) ex.setParam(p.name, values[p.name]);
+    const ex = await Executor.create(gpu, planOf(root, meta.plans.at(-1)!));
+    for (const p of meta.params) if (ex.plan.params[p.name]) ex.setParam(p.name, values[p.name]);
     const trainer = meta.step ? new StepRunner(ex, meta.step.layout, meta.step.spec) : null;
-    return new Artifact(meta, ex, trainer);
+    return new Artifact(meta, root, gpu, ex, trainer);
   }
 
-  /** Inference: runs the plan once and returns every output. */
-  run(inputs: Record<string, ArrayLike<number>>): Promise<Record<string, HostArray>> {
-    return this.ex.run(
-      inputs,
-      Object.keys(this.meta.plan.outputs).filter((k) => !k.startsWith('new:')),
-    );
+  /** The batch sizes this artifact has plans for (a request of up to the last runs without padding by the caller). */
+  get buckets(): number[] {
+    return this.meta.plans.map((p) => p.batch);
+  }
+
+  /**
+   * Inference: runs `inputs` (each holding n examples, 1 <= n <= the maximum batch) on the
+   * smallest bucket that fits and returns every output with n rows.
+   */
+  async run(inputs: Record<string, ArrayLike<number>>): Promise<Record<string, HostArray>> {
+    const n = this.examples(inputs);
+    const bucket = this.meta.plans.find((p) => p.batch >= n)!;
+    const ex = await this.executor(bucket);
+    const padded = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, padRows(v, n, bucket.batch)]));
+    const names = Object.keys(bucket.plan.outputs).filter((k) => !k.startsWith('new:'));
+    const out = await ex.run(padded, names);
+    return Object.fromEntries(names.map((k) => [k, bucket.plan.outputs[k].shape[0] === bucket.batch ? takeRows(out[k], n, bucket.batch) : out[k]]));
   }
 
   /** Training: one step (forward, backward, optimizer) on a batch. */
@@ -102,12 +129,73 @@ export class Artifact {
   }
 
   readWeights(): Promise<Record<string, Float32Array>> {
-    return this.ex.readSlots('params', Object.keys(this.meta.plan.params));
+    return this.ex.readSlots('params', Object.keys(this.ex.plan.params));
   }
 
   destroy(): void {
+    // The smaller buckets own no weight buffers; the largest one's go last.
+    for (const x of this.smaller) x.destroy();
     this.ex.destroy();
   }
+
+  private executor(bucket: Bucket): Promise<Executor> {
+    let e = this.executors.get(bucket.batch);
+    if (!e) {
+      e = Executor.create(this.gpu, planOf(this.root, bucket), undefined, { paramsFrom: this.ex }).then((x) => {
+        this.smaller.push(x);
+        return x;
+      });
+      this.executors.set(bucket.batch, e);
+    }
+    return e;
+  }
+
+  /** How many examples `inputs` hold; every input named, consistent and within the largest bucket. */
+  private examples(inputs: Record<string, ArrayLike<number>>): number {
+    const top = this.meta.plans.at(-1)!;
+    const want = Object.keys(top.plan.inputs).filter((k) => !INTERNAL.has(k));
+    const missing = want.filter((k) => !(k in inputs));
+    const unknown = Object.keys(inputs).filter((k) => !want.includes(k));
+    if (missing.length || unknown.length)
+      throw new ArtifactError(
+        this.root,
+        `inputs ${[missing.length ? `missing: ${missing.join(', ')}` : '', unknown.length ? `not inputs of this model: ${unknown.join(', ')}` : ''].filter(Boolean).join('; ')} (it takes ${want.join(', ')})`,
+      );
+    let n = -1;
+    for (const k of want) {
+      const shape = top.plan.inputs[k].shape;
+      const per = shape.slice(1).reduce((a, b) => a * b, 1);
+      const len = inputs[k].length;
+      const rows = len / per;
+      if (!Number.isInteger(rows) || rows < 1) throw new ArtifactError(this.root, `input '${k}' has ${len} values: expected a whole number of examples of ${per} values ([n, ${shape.slice(1)}])`);
+      if (n >= 0 && rows !== n) throw new ArtifactError(this.root, `input '${k}' holds ${rows} examples, the others ${n}`);
+      n = rows;
+    }
+    if (n > top.batch) throw new ArtifactError(this.root, `${n} examples exceed the artifact's maximum batch ${top.batch}: split the request, or recompile with a larger --batch`);
+    return n;
+  }
+}
+
+/** Inputs the runtime feeds itself (step artifacts). */
+const INTERNAL = new Set(['opt.lr', 'opt.bc1', 'opt.bc2', 'seed']);
+
+function planOf(root: string, b: Bucket): Plan {
+  const kernels = b.plan.kernels.map((k) => ({ ...k, kind: k.kind as Plan['kernels'][number]['kind'], wgsl: readFileSync(join(root, k.file), 'utf8') }));
+  return { ...b.plan, kernels } as Plan;
+}
+
+/** `x` with n rows, grown to `rows` by repeating its last row (the extra rows' outputs are dropped). */
+function padRows(x: ArrayLike<number>, n: number, rows: number): ArrayLike<number> {
+  if (n === rows) return x;
+  const per = x.length / n;
+  const out = new (x instanceof Int32Array ? Int32Array : x instanceof Uint32Array ? Uint32Array : Float32Array)(per * rows);
+  out.set(x as ArrayLike<number>);
+  for (let r = n; r < rows; r++) out.copyWithin(r * per, (n - 1) * per, n * per);
+  return out;
+}
+
+function takeRows(x: HostArray, n: number, rows: number): HostArray {
+  return n === rows ? x : x.slice(0, (x.length / rows) * n);
 }
 
 function readMeta(dir: string): ArtifactJson {
@@ -140,7 +228,7 @@ function checkDevice(dir: string, meta: ArtifactJson, gpu: Gpu): void {
     const have = gpu.limits[k] ?? 0;
     if ((need as number) > have) problems.push(`${k}: needs ${need}, the adapter has ${have}`);
   }
-  const biggest = Math.max(0, ...meta.plan.buffers.map((b) => b.bytes));
+  const biggest = Math.max(0, ...meta.plans.flatMap((p) => p.plan.buffers.map((b) => b.bytes)));
   if (biggest > (gpu.limits.maxStorageBufferBindingSize ?? Infinity)) problems.push(`a ${biggest}-byte buffer exceeds maxStorageBufferBindingSize ${gpu.limits.maxStorageBufferBindingSize}`);
   if (meta.requires.f16 && !gpu.hasF16) problems.push('needs shader-f16, which the adapter lacks');
   if (problems.length)

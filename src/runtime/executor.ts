@@ -41,15 +41,35 @@ export class Executor {
     private readonly buffers: GPUBuffer[],
     private readonly pipelines: GPUComputePipeline[],
     private readonly groups: GPUBindGroup[],
+    /** Buffers this executor created (the others are another executor's params, shared). */
+    private readonly owned: GPUBuffer[],
   ) {}
 
-  static async create(gpu: Gpu, plan: Plan, cache = PipelineCache.for(gpu)): Promise<Executor> {
+  /**
+   * `paramsFrom`: use that executor's param buffers for params of the same name and size, so
+   * plans of one model at several batch sizes hold one copy of the weights (it must outlive this one).
+   */
+  static async create(gpu: Gpu, plan: Plan, cache = PipelineCache.for(gpu), opts: { paramsFrom?: Executor } = {}): Promise<Executor> {
     if (!gpu.hasF16 && plan.kernels.some((k) => k.wgsl.startsWith('enable f16'))) {
       throw new Error('plan uses f16 storage but the device has no shader-f16');
     }
     gpu.device.pushErrorScope('out-of-memory');
     gpu.device.pushErrorScope('validation');
-    const buffers = plan.buffers.map((b) => gpu.device.createBuffer({ size: Math.max(16, b.bytes), usage: STORAGE_USAGE, label: b.label.slice(0, 64) }));
+    const shared = new Map<number, GPUBuffer>();
+    const from = opts.paramsFrom;
+    if (from)
+      for (const [name, s] of Object.entries(plan.params)) {
+        const o = from.plan.params[name];
+        if (o && o.dtype === s.dtype && plan.buffers[s.buffer].bytes === from.plan.buffers[o.buffer].bytes) shared.set(s.buffer, from.buffers[o.buffer]);
+      }
+    const owned: GPUBuffer[] = [];
+    const buffers = plan.buffers.map((b, i) => {
+      const have = shared.get(i);
+      if (have) return have;
+      const buf = gpu.device.createBuffer({ size: Math.max(16, b.bytes), usage: STORAGE_USAGE, label: b.label.slice(0, 64) });
+      owned.push(buf);
+      return buf;
+    });
     for (const c of plan.constants) upload(gpu, buffers[c.buffer], hostArray(c.dtype, c.value, c.value.length));
     let pipelines: GPUComputePipeline[] = [];
     let groups: GPUBindGroup[] = [];
@@ -73,7 +93,7 @@ export class Executor {
     if (oom) throw new GpuMemoryError(`out of GPU memory allocating the plan's ${plan.buffers.length} buffers (${(total / 2 ** 20).toFixed(1)} MiB): ${oom.message}`);
     if (invalid) throw new Error(`WebGPU rejected the plan while creating buffers or bind groups: ${invalid.message}`);
     if (thrown) throw thrown;
-    return new Executor(gpu, plan, buffers, pipelines, groups);
+    return new Executor(gpu, plan, buffers, pipelines, groups, owned);
   }
 
   private slot(kind: 'params' | 'inputs' | 'outputs', name: string): TensorSlot {
@@ -183,6 +203,6 @@ export class Executor {
   }
 
   destroy(): void {
-    for (const b of this.buffers) b.destroy();
+    for (const b of this.owned) b.destroy();
   }
 }

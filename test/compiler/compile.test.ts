@@ -22,9 +22,16 @@ describe('the compile pipeline', () => {
     expect(lines.find((l) => l.startsWith('dispatch'))).toContain(`${plan.kernels.length} dispatches`);
   });
 
-  it("the evaluator's inference plan is the inference artifact's", () => {
-    const evalPlan = compile(spec, { batch: 8, mode: 'infer', profile: PORTABLE_PROFILE }).plan;
-    const art = buildArtifact(spec, { mode: 'infer', batch: 8, profile: PORTABLE_PROFILE }).meta.plan;
-    expect(art.kernels.map((k) => k.wgsl)).toEqual(evalPlan.kernels.map((k) => k.wgsl));
+  it("each of an inference artifact's batch buckets is compile()'s deployed plan (no targets, no loss)", () => {
+    const art = buildArtifact(spec, { mode: 'infer', batch: 8, profile: PORTABLE_PROFILE }).meta.plans;
+    expect(art.map((p) => p.batch)).toEqual([1, 2, 4, 8]);
+    for (const { batch, plan } of art) {
+      const want = compile(spec, { batch, mode: 'infer', loss: false, profile: PORTABLE_PROFILE }).plan;
+      expect(plan.kernels.map((k) => k.wgsl)).toEqual(want.kernels.map((k) => k.wgsl));
+      expect(Object.keys(plan.inputs)).not.toContain('targets');
+      expect(Object.keys(plan.outputs).filter((k) => k.startsWith('loss'))).toEqual([]);
+    }
+    // The evaluator asks for the loss, so its plan takes the targets.
+    expect(Object.keys(compile(spec, { batch: 8, mode: 'infer', loss: true, profile: PORTABLE_PROFILE }).plan.inputs)).toContain('targets');
   });
 });

@@ -84,6 +84,41 @@ export async function f(gpu: Gpu) { const m = await load(gpu, 'random'); return 
     expect(size(merged)).toBeLessThan(size(meta));
   });
 
+  it('an inference artifact answers 1, 3 and 8 examples (buckets 1, 2, 4, 8) with the batch-8 rows; refuses 9, a missing input, targets', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pg-art-'));
+    const meta = buildArtifact(spec, { mode: 'infer', batch: 8, profile: profileOf(gpu()) }).meta;
+    const files = writeArtifact(dir, meta, runtimeIndex);
+    // Kernels whose code does not depend on the batch are written once for all buckets.
+    const kernelRefs = meta.plans.reduce((s, p) => s + p.plan.kernels.length, 0);
+    expect(files.filter((f) => f.endsWith('.wgsl')).length).toBeLessThan(kernelRefs);
+    const { graph } = lowerModel(spec, { batch: 8, mode: 'infer' });
+    const weights = initParams(graph, 9);
+    const art = await Artifact.load(gpu(), dir, weights);
+    const ex = await Executor.create(gpu(), compilePlan(simplify(graph).graph, profileOf(gpu())));
+    try {
+      expect(art.buckets).toEqual([1, 2, 4, 8]);
+      for (const [k, v] of Object.entries(weights)) if (ex.plan.params[k]) ex.setParam(k, v);
+      const feed = Object.fromEntries(Object.entries(batch).filter(([k]) => ex.plan.inputs[k]));
+      const want = (await ex.run(feed, ['logits'])).logits;
+      const answers = want.length / 8;
+      const rows = (n: number) => Object.fromEntries(Object.entries(feed).map(([k, v]) => [k, v.slice(0, (v.length / 8) * n)]));
+      for (const n of [1, 3, 8]) {
+        const got = (await art.run(rows(n))).logits;
+        expect(got.length).toBe(n * answers);
+        for (let i = 0; i < got.length; i++) expect(got[i]).toBeCloseTo(want[i], 5);
+      }
+      const nine = Object.fromEntries(Object.entries(feed).map(([k, v]) => [k, Float32Array.from({ length: (v.length / 8) * 9 }, (_, i) => v[i % v.length])]));
+      await expect(art.run(nine)).rejects.toThrow(/9 examples exceed the artifact's maximum batch 8/);
+      const { mask: _m, ...noMask } = rows(2);
+      await expect(art.run(noMask)).rejects.toThrow(/inputs missing: mask/);
+      await expect(art.run({ ...rows(2), targets: batch.targets.slice(0, 12) })).rejects.toThrow(/not inputs of this model: targets/);
+      await expect(art.run({ ...rows(2), mask: new Float32Array(5) })).rejects.toThrow(/input 'mask' has 5 values: expected a whole number of examples of 3 values/);
+    } finally {
+      art.destroy();
+      ex.destroy();
+    }
+  });
+
   it('a training artifact trains to the same losses as the in-process step', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pg-art-'));
     writeArtifact(dir, buildArtifact(spec, { mode: 'train', batch: 8, profile: profileOf(gpu()), step }).meta, runtimeIndex);
@@ -121,7 +156,7 @@ export async function f(gpu: Gpu) { const m = await load(gpu, 'random'); return 
         variant((p) => (p.format = 'peftgraph-artifact-0')),
         'random',
       ),
-    ).rejects.toThrow(/format "peftgraph-artifact-0", but this runtime reads 'peftgraph-artifact-1'/);
+    ).rejects.toThrow(/format "peftgraph-artifact-0", but this runtime reads 'peftgraph-artifact-2'/);
     await expect(
       Artifact.load(
         gpu(),
