@@ -1,9 +1,45 @@
-/** Charts as SVG (training curves, benchmark results), rendered headless with vega-lite (no browser, no canvas). */
+/**
+ * Charts (training curves, benchmark results) rendered headless with vega-lite to SVG (no
+ * browser, no canvas); PNG through sharp's SVG renderer (already the image decoder).
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import sharp from 'sharp';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import type { EpochRecord } from '../train/trainer.ts';
+import type { StepRecord } from '../train/step-log.ts';
 
-export async function curveSvg(history: EpochRecord[], title: string): Promise<string> {
+/**
+ * The training curves: the epoch chart, then one small chart per step series (each loss term,
+ * the learning rate, the gradient norm before clipping), each on its own y scale.
+ */
+export function trainingCurvesSpec(history: EpochRecord[], steps: StepRecord[], title: string): TopLevelSpec {
+  const series = (r: StepRecord) => [...Object.entries(r.losses).map(([k, v]) => ({ series: k, value: v })), { series: 'learning rate', value: r.lr }, { series: 'grad norm', value: r.gradNorm }];
+  const values = steps.flatMap((r) => series(r).map((p) => ({ step: r.step + 1, ...p })));
+  const perStep = {
+    data: { values },
+    facet: { row: { field: 'series', type: 'nominal', title: null, sort: null } },
+    spec: {
+      width: 480,
+      height: 80,
+      mark: { type: 'line', strokeWidth: 1 },
+      encoding: { x: { field: 'step', type: 'quantitative' }, y: { field: 'value', type: 'quantitative', title: null, scale: { zero: false } } },
+    },
+    resolve: { scale: { y: 'independent' } },
+  };
+  return { title, vconcat: [epochChart(history), ...(steps.length ? [perStep] : [])] } as TopLevelSpec;
+}
+
+/** Writes curve.svg and curve.png to `dir`. */
+export async function writeCurves(dir: string, history: EpochRecord[], steps: StepRecord[], title: string): Promise<void> {
+  const svg = await renderSvg(trainingCurvesSpec(history, steps, title));
+  writeFileSync(join(dir, 'curve.svg'), svg);
+  await sharp(Buffer.from(svg), { density: 144 }).png().toFile(join(dir, 'curve.png'));
+}
+
+/** Epoch curves: train and dev loss, dev VQA accuracy. */
+function epochChart(history: EpochRecord[]) {
   const values = history.flatMap((r) => [
     { epoch: r.epoch + 1, series: 'train loss', value: r.loss },
     ...(r.dev
@@ -13,8 +49,7 @@ export async function curveSvg(history: EpochRecord[], title: string): Promise<s
         ]
       : []),
   ]);
-  const spec: TopLevelSpec = {
-    title,
+  return {
     width: 480,
     height: 260,
     data: { values },
@@ -25,7 +60,6 @@ export async function curveSvg(history: EpochRecord[], title: string): Promise<s
       color: { field: 'series', type: 'nominal' },
     },
   };
-  return renderSvg(spec);
 }
 
 /** Renders any vega-lite spec to SVG headless. */

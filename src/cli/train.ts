@@ -7,7 +7,8 @@ import { Evaluator, train, type TrainConfig } from '../train/trainer.ts';
 import { paramReport, formatReport } from '../compiler/params-report.ts';
 import { lowerModel } from '../compiler/lower/index.ts';
 import { loadData, loadSpec } from './load.ts';
-import { curveSvg } from './plot.ts';
+import { writeCurves } from './plot.ts';
+import { STEP_LOG, readStepLog } from '../train/step-log.ts';
 import { initParams } from '../runtime/init.ts';
 import { exportMerged } from '../train/export.ts';
 import { formatImport, pretrainedWeights } from '../hf/import.ts';
@@ -71,7 +72,13 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
   // The answer classes, in head order: predict and eval read them back.
   if (vqa) writeFileSync(join(o.out, 'answers.json'), JSON.stringify(vqa.vocab.answers));
   const bar = new cliProgress.SingleBar(
-    { format: 'epoch {epoch}/{epochs} [{bar}] {value}/{total} steps | loss {loss} | {rate} steps/s | dev acc {dev}', hideCursor: true, noTTYOutput: true, notTTYSchedule: 5000 },
+    {
+      format: 'epoch {epoch}/{epochs} [{bar}] {value}/{total} steps | loss {loss} | {rate} steps/s | eta {eta_formatted} | dev acc {dev}',
+      etaBuffer: 50,
+      hideCursor: true,
+      noTTYOutput: true,
+      notTTYSchedule: 5000,
+    },
     cliProgress.Presets.shades_classic,
   );
   const total = Math.floor(data.train.examples.length / cfg.batch) * cfg.epochs;
@@ -88,7 +95,7 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
     bar.stop();
     const secs = (performance.now() - t0) / 1000;
     writeFileSync(join(o.out, 'history.json'), JSON.stringify(res.history, null, 1));
-    writeFileSync(join(o.out, 'curve.svg'), await curveSvg(res.history, `${specPath}: training`));
+    await writeCurves(o.out, res.history, readStepLog(join(o.out, STEP_LOG)), `${specPath}: training`);
     console.log(`trained ${res.history.length} epochs in ${secs.toFixed(1)} s${res.stoppedEarly ? ' (early stop)' : ''}`);
     if (res.best) console.log(`best dev VQA accuracy ${res.best.accuracy.toFixed(4)} at epoch ${res.best.epoch + 1}`);
     const frozen = { ...initParams(lowerModel(spec, { batch: cfg.batch, mode: 'infer' }).graph, seed, new Set(Object.keys(pre.weights))), ...pre.weights };
@@ -117,7 +124,7 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
         ev.destroy();
       }
     }
-    console.log(`wrote ${o.out}/{best,last,merged}.safetensors, history.json, curve.svg${vqa ? ', answers.json' : ''}`);
+    console.log(`wrote ${o.out}/{best,last,merged}.safetensors, history.json, ${STEP_LOG}, curve.{svg,png}${vqa ? ', answers.json' : ''}`);
     return 0;
   } finally {
     bar.stop();

@@ -27,6 +27,7 @@ import { vqaAccuracy, exactMatch } from '../runtime/metrics.ts';
 import { loadCheckpoint, saveCheckpoint } from '../runtime/checkpoint.ts';
 import { CheckpointError, removeStaleTemps, writeFailure } from '../runtime/safetensors.ts';
 import { join } from 'node:path';
+import { StepLog } from './step-log.ts';
 import { z } from 'zod';
 import { existsSync, mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { pcgHash } from '../compiler/ops/random.ts';
@@ -191,6 +192,7 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
       best = meta.best;
       sinceBest = meta.sinceBest;
     } else ts.setWeights(weights);
+    const log = new StepLog(cfg.outDir ?? null, cfg.resume ? ts.step : null);
     // After a resume, the best weights so far live in best.safetensors.
     const bestFile = cfg.outDir ? join(cfg.outDir, 'best.safetensors') : '';
     let bestWeights: Record<string, Float32Array> = cfg.resume && best && bestFile && existsSync(bestFile) ? loadCheckpoint(bestFile, graph).params : {};
@@ -209,11 +211,16 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
     for (let epoch = startEpoch; epoch < cfg.epochs; epoch++) {
       const t0 = performance.now();
       const pending: Promise<StepResult>[] = [];
+      const done: number[] = [];
       const batches = epochBatches(data.train.examples.length, cfg.batch, cfg.seed, epoch);
       const start = diagnosable ? { step: ts.step, params: await ts.readWeights(trainable), state: await ts.readState() } : null;
       batches.forEach((idx, k) => {
         const { inputs } = makeBatch(data.train, idx, cfg.batch);
         const p = ts.submit(inputs, stepSeed(cfg.seed, ts.step));
+        void p.then(
+          () => (done[k] = performance.now()),
+          () => undefined,
+        );
         if (events.onStep)
           void p.then(
             (r) => events.onStep!(r, epoch, k, batches.length),
@@ -262,6 +269,7 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
       } else history.push(rec);
       events.onEpoch?.(rec);
       await save('last.safetensors', epoch);
+      log.append(results.map((r, k) => ({ step: r.step, epoch, lr: r.lr, gradNorm: r.gradNorm, ms: +(done[k] - (k ? done[k - 1] : t0)).toFixed(3), losses: r.losses })));
       if (cfg.patience > 0 && sinceBest >= cfg.patience) {
         stoppedEarly = true;
         break;

@@ -24,7 +24,17 @@ describe('train and predict from VQA files', () => {
     expect(r.stdout).toMatch(/mixphm +\d[\d,]* +trainable/);
     expect(r.stdout).toMatch(/test: VQA accuracy 0\.\d+/);
     expect(r.stdout).toMatch(/test-0000\.png: "which position holds the largest digit\?" -> .+ \(0\.\d\d\); annotators: bottom right x8/);
-    for (const f of ['best.safetensors', 'merged.safetensors', 'answers.json', 'curve.svg']) expect(existsSync(join(out, f)), f).toBe(true);
+    for (const f of ['best.safetensors', 'merged.safetensors', 'answers.json', 'curve.svg', 'curve.png']) expect(existsSync(join(out, f)), f).toBe(true);
+    // The per-step log (2 epochs of 16 / 8 steps) and its curves: every loss term, the lr, the grad norm.
+    const steps = readFileSync(join(out, 'steps.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(steps.map((r) => r.step)).toEqual([0, 1, 2, 3]);
+    expect(Object.keys(steps[0].losses).sort()).toEqual(['loss', 'loss_red', 'loss_rel', 'loss_task']);
+    const svg = readFileSync(join(out, 'curve.svg'), 'utf8');
+    for (const series of ['loss_red', 'loss_rel', 'learning rate', 'grad norm', 'dev VQA accuracy']) expect(svg).toContain(series);
+    expect(readFileSync(join(out, 'curve.png')).subarray(1, 4).toString()).toBe('PNG');
     expect(JSON.parse(readFileSync(join(out, 'answers.json'), 'utf8'))).toHaveLength(27);
   });
 

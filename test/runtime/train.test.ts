@@ -1,6 +1,6 @@
 /** Optimizers against a reference, schedules, determinism, checkpoints, resume, NaN guard. */
 import { describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Builder } from '../../src/compiler/builder.ts';
@@ -10,6 +10,7 @@ import { evaluate } from '../../src/compiler/reference.ts';
 import { TrainStep, NonFiniteError } from '../../src/train/train-step.ts';
 import { lrAt } from '../../src/runtime/schedule.ts';
 import { train, type TrainConfig } from '../../src/train/trainer.ts';
+import { readStepLog, STEP_LOG, type StepRecord } from '../../src/train/step-log.ts';
 import { initParams } from '../../src/runtime/init.ts';
 import { exportMerged } from '../../src/train/export.ts';
 import { readSafetensors } from '../../src/runtime/safetensors.ts';
@@ -174,19 +175,41 @@ describe('trainer', () => {
   const gpu = useGpu();
 
   it('is deterministic for a seed, and resumes exactly from a checkpoint', async () => {
-    const a = await train(gpu(), tiny(), data, cfg());
+    const dirA = mkdtempSync(join(tmpdir(), 'pg-full-'));
+    const a = await train(gpu(), tiny(), data, { ...cfg(), outDir: dirA });
     const b = await train(gpu(), tiny(), data, cfg());
     expect(b.history.map((r) => r.loss)).toEqual(a.history.map((r) => r.loss));
     const dir = mkdtempSync(join(tmpdir(), 'pg-resume-'));
     const stop = new AbortController();
     const first = await train(gpu(), tiny(), data, { ...cfg(), outDir: dir, signal: stop.signal }, { onEpoch: (r) => r.epoch === 1 && stop.abort() });
     expect(first.history.length).toBe(2);
+    // A crash after the checkpoint can leave log lines of steps the resumed run repeats, and a torn line.
+    appendFileSync(join(dir, STEP_LOG), `${JSON.stringify({ step: 8, epoch: 2, lr: 0, gradNorm: 0, ms: 0, losses: { loss: 99 } })}\n{"step": 9, "ep`);
     const resumed = await train(gpu(), tiny(), data, { ...cfg(), outDir: dir, resume: join(dir, 'last.safetensors') });
     expect(resumed.history.map((r) => r.loss)).toEqual(a.history.map((r) => r.loss));
     expect(resumed.history.map((r) => r.dev?.accuracy)).toEqual(a.history.map((r) => r.dev?.accuracy));
     // The best weights survive the interruption, whichever side of it they were found on.
     expect(Object.keys(resumed.bestWeights).sort()).toEqual(Object.keys(a.bestWeights).sort());
     for (const [k, v] of Object.entries(a.bestWeights)) expect([...resumed.bestWeights[k]]).toEqual([...v]);
+    // steps.jsonl: one line per step, the same across the interruption (but the wall times).
+    const full = readStepLog(join(dirA, STEP_LOG));
+    const steps = readFileSync(join(dir, STEP_LOG), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(full.map((r) => r.step)).toEqual([...Array(16).keys()]);
+    const noTime = (r: StepRecord) => ({ ...r, ms: 0 });
+    expect(steps.map(noTime)).toEqual(full.map(noTime));
+    for (const r of full) {
+      expect(r.lr).toBeCloseTo(lrAt(cfg().schedule, 5e-3, r.step, 16), 9);
+      expect(r.gradNorm).toBeGreaterThan(0);
+      expect(r.ms).toBeGreaterThan(0);
+      expect(Object.keys(r.losses).sort()).toEqual(Object.keys(a.history[0].losses).sort());
+    }
+    for (const h of a.history) {
+      const own = full.filter((r) => r.epoch === h.epoch);
+      expect(own.reduce((t, r) => t + r.losses.loss, 0) / own.length).toBeCloseTo(h.loss, 6);
+    }
   });
 
   it('reduces the loss, and exports merged weights that predict like the unmerged model', async () => {
