@@ -18,6 +18,28 @@ export interface BenchOptions {
   signal?: AbortSignal;
   log?: (line: string) => void;
   checkpoints?: string;
+  /** Run only slice `index` (1-based) of `count` of the grid: see gridSlice. */
+  shard?: { index: number; count: number };
+}
+
+export interface GridRun {
+  m: Method;
+  k: number;
+  seed: number;
+}
+
+/**
+ * The grid in run order (seeds outermost: an interrupted benchmark has whole seeds of every method
+ * and k), or shard i of n of it: every n-th run from the i-th. The slice depends only on the grid,
+ * never on what is already done, so n jobs with the same flags cover it exactly once; dealing runs
+ * round-robin keeps the slow methods and large k spread over the shards.
+ */
+export function gridSlice(o: Pick<BenchOptions, 'methods' | 'ks' | 'seeds' | 'shard'>): GridRun[] {
+  const all = o.seeds.flatMap((seed) => o.ks.flatMap((k) => o.methods.map((m) => ({ m, k, seed }))));
+  if (!o.shard) return all;
+  const { index, count } = o.shard;
+  if (!Number.isInteger(index) || !Number.isInteger(count) || count < 1 || index < 1 || index > count) throw new Error(`bench vqa: --shard ${index}/${count}: expected i/n with 1 <= i <= n`);
+  return all.filter((_, i) => i % count === index - 1);
 }
 
 export async function writeReport(out: string, f: ResultFile): Promise<void> {
@@ -33,9 +55,9 @@ export async function runBenchmark(gpu: Gpu, o: BenchOptions): Promise<{ results
   mkdirSync(o.out, { recursive: true });
   const file = join(o.out, 'results.json');
   const results = loadResults(file);
-  // Seeds outermost: an interrupted benchmark has whole seeds of every method and k.
-  const todo = o.seeds.flatMap((seed) => o.ks.flatMap((k) => o.methods.map((m) => ({ m, k, seed })))).filter((t) => !results.runs[runKey(t.m.name, t.k, t.seed)]);
-  log(`bench vqa: ${todo.length} runs to do (${o.methods.length} methods x k ${o.ks.join(',')} x seeds ${o.seeds.join(',')}; ${Object.keys(results.runs).length} already in ${file})`);
+  const todo = gridSlice(o).filter((t) => !results.runs[runKey(t.m.name, t.k, t.seed)]);
+  const shard = o.shard ? `, shard ${o.shard.index}/${o.shard.count}` : '';
+  log(`bench vqa: ${todo.length} runs to do (${o.methods.length} methods x k ${o.ks.join(',')} x seeds ${o.seeds.join(',')}${shard}; ${Object.keys(results.runs).length} already in ${file})`);
   const backbones = new Map<string, Record<string, Float32Array>>();
   const t0 = performance.now();
   let ran = 0;

@@ -45,6 +45,26 @@ export function saveResults(path: string, f: ResultFile): void {
   writeAtomic(path, Buffer.from(`${JSON.stringify(f, null, 1)}\n`));
 }
 
+/**
+ * Combines the result files of several shards (or machines). A run found in two files must be
+ * the same record apart from its wall time; otherwise the files disagree and merging stops.
+ */
+export function mergeResults(paths: string[]): ResultFile {
+  const out: ResultFile = { format: 'peftgraph-bench-vqa-1', runs: {} };
+  const from = new Map<string, string>();
+  for (const path of paths) {
+    if (!existsSync(path)) throw new Error(`bench vqa merge: ${path}: no such result file`);
+    for (const [key, r] of Object.entries(loadResults(path).runs)) {
+      const had = out.runs[key];
+      if (had && JSON.stringify({ ...had, seconds: 0 }) !== JSON.stringify({ ...r, seconds: 0 }))
+        throw new Error(`bench vqa merge: run ${key} differs between ${from.get(key)} and ${path}: rerun one of them or drop it`);
+      out.runs[key] = had ?? r;
+      from.set(key, from.get(key) ?? path);
+    }
+  }
+  return out;
+}
+
 export interface Cell {
   mean: number;
   std: number;

@@ -3,31 +3,45 @@
  *
  *   npm run bench:vqa -- --methods mixphm,lora --k 16,64,1000 --seeds 13,21,42
  *   npm run bench:vqa -- --report          # only rewrite the table and charts
+ *   npm run bench:vqa -- --shard 2/8 --out results/shard-2     # one job of a CI matrix
+ *   npm run bench:vqa -- --merge --out results results/shard-{1..8}/results.json  # last job: combine
  *
  * Finished runs are saved to <out>/results.json after each run and skipped by a rerun; Ctrl-C
  * ends the current run at its next epoch boundary without recording it.
  */
 import { parseArgs } from 'node:util';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { acquireDevice } from '../../src/runtime/device.ts';
 import { KS, SEEDS } from './protocol.ts';
 import { METHODS, method } from './methods.ts';
-import { loadResults } from './results.ts';
+import { loadResults, mergeResults, saveResults } from './results.ts';
 import { runBenchmark, writeReport } from './bench.ts';
 
 const list = (s: string | undefined, all: readonly (string | number)[]) => (s && s !== 'all' ? s.split(',').map((x) => x.trim()) : all.map(String));
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
     options: {
       methods: { type: 'string' },
       k: { type: 'string' },
       seeds: { type: 'string' },
       out: { type: 'string', default: join(import.meta.dirname, 'results') },
       report: { type: 'boolean', default: false },
+      shard: { type: 'string' },
+      merge: { type: 'boolean', default: false },
     },
+    allowPositionals: true,
   });
   const out = values.out!;
+  if (values.merge) {
+    const f = mergeResults(positionals);
+    mkdirSync(out, { recursive: true });
+    saveResults(join(out, 'results.json'), f);
+    await writeReport(out, f);
+    console.log(`merged ${Object.keys(f.runs).length} runs from ${positionals.length} files -> ${out}/results.json, results.md, charts`);
+    return 0;
+  }
   if (values.report) {
     const f = loadResults(join(out, 'results.json'));
     await writeReport(out, f);
@@ -41,6 +55,9 @@ async function main(): Promise<number> {
   const ks = list(values.k, KS).map(Number);
   const seeds = list(values.seeds, SEEDS).map(Number);
   for (const k of ks) if (!(KS as readonly number[]).includes(k)) throw new Error(`bench vqa: k=${k} is not one of the protocol's ${KS.join(', ')}`);
+  const m = values.shard?.match(/^(\d+)\/(\d+)$/);
+  if (values.shard && !m) throw new Error(`bench vqa: --shard ${values.shard}: expected i/n, e.g. 2/8`);
+  const shard = m ? { index: Number(m[1]), count: Number(m[2]) } : undefined;
   const abort = new AbortController();
   process.once('SIGINT', () => {
     console.log('\ninterrupted: stopping at the end of this epoch; finished runs are saved');
@@ -49,7 +66,7 @@ async function main(): Promise<number> {
   const gpu = await acquireDevice();
   const t0 = performance.now();
   try {
-    await runBenchmark(gpu, { methods, ks, seeds, out, signal: abort.signal });
+    await runBenchmark(gpu, { methods, ks, seeds, out, signal: abort.signal, shard });
   } finally {
     gpu.destroy();
   }

@@ -14,7 +14,7 @@ const KEY_LIMITS = [
   'maxBindGroups',
 ];
 
-export async function doctor(opts: { backend?: string; adapter?: string; allLimits?: boolean; json?: boolean }): Promise<number> {
+export async function doctor(opts: { backend?: string; adapter?: string; allLimits?: boolean; json?: boolean; requireHardware?: boolean }): Promise<number> {
   let gpu: Gpu;
   try {
     gpu = await acquireDevice({ backend: opts.backend, adapter: opts.adapter });
@@ -28,9 +28,16 @@ export async function doctor(opts: { backend?: string; adapter?: string; allLimi
   try {
     const { info, limits } = gpu;
     const shown = opts.allLimits ? Object.keys(limits).sort() : KEY_LIMITS;
+    // A GPU runner whose driver lacks a Vulkan ICD falls back to lavapipe silently: say so, and fail.
+    const software = () => {
+      console.error(
+        `peftgraph doctor: the adapter is a software rasterizer (${info.description || info.device}), not a GPU: check the GPU driver's Vulkan ICD (vulkaninfo --summary, /usr/share/vulkan/icd.d)`,
+      );
+      return 2;
+    };
     if (opts.json) {
       console.log(JSON.stringify({ adapter: info, f16: gpu.hasF16, features: [...gpu.features].sort(), limits }, null, 2));
-      return 0;
+      return opts.requireHardware && info.isSoftware ? software() : 0;
     }
     console.log(`adapter:     ${info.description || info.device}`);
     console.log(`vendor:      ${info.vendor}  architecture: ${info.architecture}  device: ${info.device}`);
@@ -40,7 +47,7 @@ export async function doctor(opts: { backend?: string; adapter?: string; allLimi
     console.log(`features:    ${[...gpu.features].sort().join(', ')}`);
     console.log('limits:');
     for (const k of shown) console.log(`  ${k.padEnd(36)} ${limits[k]}`);
-    return 0;
+    return opts.requireHardware && info.isSoftware ? software() : 0;
   } finally {
     gpu.destroy();
   }

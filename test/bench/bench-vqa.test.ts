@@ -4,10 +4,10 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { draw, schedule, downstreamPool, testSet } from '../../bench/vqa/protocol.ts';
-import { markdownTable, summarize, type ResultFile, type RunRecord } from '../../bench/vqa/results.ts';
+import { markdownTable, mergeResults, saveResults, summarize, type ResultFile, type RunRecord } from '../../bench/vqa/results.ts';
 import { METHODS, method } from '../../bench/vqa/methods.ts';
 import { backbone } from '../../bench/vqa/model.ts';
-import { runBenchmark } from '../../bench/vqa/bench.ts';
+import { gridSlice, runBenchmark } from '../../bench/vqa/bench.ts';
 import { loadSettingBackbone } from '../../bench/vqa/run-one.ts';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
 import type { ParamInfo } from '../../src/compiler/ir/graph.ts';
@@ -66,21 +66,22 @@ describe('protocol', () => {
   });
 });
 
+const rec = (m: string, k: number, seed: number, acc: number | null): RunRecord => ({
+  method: m,
+  setting: 'vl',
+  k,
+  seed,
+  status: acc === null ? 'diverged' : 'ok',
+  test: acc === null ? undefined : { accuracy: acc, exactMatch: acc },
+  dev: { accuracy: 0, epoch: 0 },
+  epochs: 1,
+  steps: 1,
+  stoppedEarly: false,
+  trainable: 1234,
+  seconds: 60,
+});
+
 describe('results', () => {
-  const rec = (m: string, k: number, seed: number, acc: number | null): RunRecord => ({
-    method: m,
-    setting: 'vl',
-    k,
-    seed,
-    status: acc === null ? 'diverged' : 'ok',
-    test: acc === null ? undefined : { accuracy: acc, exactMatch: acc },
-    dev: { accuracy: 0, epoch: 0 },
-    epochs: 1,
-    steps: 1,
-    stoppedEarly: false,
-    trainable: 1234,
-    seconds: 60,
-  });
   const f: ResultFile = {
     format: 'peftgraph-bench-vqa-1',
     runs: Object.fromEntries(
@@ -99,6 +100,40 @@ describe('results', () => {
     const md = markdownTable(f);
     expect(md).toContain('| lora | 1,234 | 60.0 ± 10.0 | 3.0 min |');
     expect(md).toContain('40.0 ± 0.0 (n=1) (1 diverged)');
+  });
+});
+
+describe('shards and merging', () => {
+  const grid = { methods: METHODS.slice(0, 5), ks: [16, 64, 1000], seeds: [13, 21, 42] };
+  const key = (r: { m: { name: string }; k: number; seed: number }) => `${r.m.name}|${r.k}|${r.seed}`;
+
+  it('n shards cover the grid exactly once, each the same slice on every call', () => {
+    const all = gridSlice(grid).map(key);
+    for (const n of [1, 2, 7, 45, 50]) {
+      const parts = Array.from({ length: n }, (_, i) => gridSlice({ ...grid, shard: { index: i + 1, count: n } }).map(key));
+      expect(parts.flat().sort()).toEqual([...all].sort());
+      expect(new Set(parts.flat()).size).toBe(all.length);
+      expect(Math.max(...parts.map((p) => p.length)) - Math.min(...parts.map((p) => p.length))).toBeLessThanOrEqual(1);
+    }
+    expect(gridSlice({ ...grid, shard: { index: 2, count: 4 } }).map(key)).toEqual(gridSlice({ ...grid, shard: { index: 2, count: 4 } }).map(key));
+    expect(() => gridSlice({ ...grid, shard: { index: 5, count: 4 } })).toThrow(/1 <= i <= n/);
+  });
+
+  it('merges shard files, accepts the same run twice, refuses two different results for one run', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bench-merge-'));
+    const file = (name: string, runs: RunRecord[]) => {
+      const path = join(dir, name);
+      saveResults(path, { format: 'peftgraph-bench-vqa-1', runs: Object.fromEntries(runs.map((r) => [`${r.method}|k=${r.k}|seed=${r.seed}`, r])) });
+      return path;
+    };
+    const a = file('a.json', [rec('lora', 16, 13, 0.5), rec('lora', 16, 21, 0.7)]);
+    const b = file('b.json', [rec('lora', 16, 42, 0.6), { ...rec('lora', 16, 13, 0.5), seconds: 99 }]);
+    const merged = mergeResults([a, b]);
+    expect(Object.keys(merged.runs).sort()).toEqual(['lora|k=16|seed=13', 'lora|k=16|seed=21', 'lora|k=16|seed=42']);
+    expect(summarize(merged).get('lora')!.get(16)!.mean).toBeCloseTo(0.6, 12);
+    const c = file('c.json', [rec('lora', 16, 21, 0.1)]);
+    expect(() => mergeResults([a, c])).toThrow(/run lora\|k=16\|seed=21 differs between .*a\.json and .*c\.json/);
+    expect(() => mergeResults([join(dir, 'none.json')])).toThrow(/no such result file/);
   });
 });
 
