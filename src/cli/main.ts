@@ -99,7 +99,7 @@ program
   .description('evaluate a checkpoint on a data split (VQA accuracy, exact match, loss)')
   .argument('<spec>', 'model spec (.ts or .json)')
   .requiredOption('--data <path>', 'VQA records (.jsonl, or a directory with <split>.jsonl or VQAv2 files), or a data module')
-  .requiredOption('--checkpoint <file>', 'a best/last.safetensors written by train')
+  .requiredOption('--checkpoint <file>', 'a best/last/adapter.safetensors written by train')
   .addOption(oneOf('--split <name>', 'the split to score', ['train', 'dev', 'test'], 'test'))
   .addOption(int('--batch <n>', 'batch size', 16, 1))
   .addOption(int('--seed <n>', "seed of the frozen init and the data module (default: the checkpoint's)", undefined, 0, 2 ** 32 - 1))
@@ -136,7 +136,7 @@ program
   .command('predict')
   .description('answer a question about an image with a trained checkpoint: the top answers and their scores')
   .argument('<spec>', 'model spec (.ts or .json)')
-  .requiredOption('--checkpoint <file>', 'a best/last.safetensors written by train (answers.json beside it)')
+  .requiredOption('--checkpoint <file>', 'a best/last/adapter.safetensors written by train (answers.json beside it)')
   .requiredOption('--image <file>', 'a PNG or JPEG image')
   .requiredOption('--question <text>', 'the question')
   .addOption(int('--top <n>', 'how many answers to print', 5, 1))
@@ -145,6 +145,25 @@ program
   .action(async (specPath, o) => {
     const { predict } = await import('./predict.ts');
     for (const p of await predict(specPath, o)) console.log(`${p.score.toFixed(4)}  ${p.answer}`);
+  });
+
+program
+  .command('merge')
+  .description('fold an adapter (or checkpoint) into its base: one merged.safetensors for an inference artifact (--merged)')
+  .argument('<spec>', 'model spec (.ts or .json)')
+  .requiredOption('--checkpoint <file>', 'an adapter.safetensors (or best/last.safetensors) written by train')
+  .requiredOption('--out <file>', 'the merged weights file to write')
+  .addOption(int('--seed <n>', "seed of the frozen init (default: the adapter's)", undefined, 0, 2 ** 32 - 1))
+  .option('--allow-mismatch', 'merge even if this base differs from the one the adapter was trained on')
+  .action(async (specPath, o) => {
+    const { lowerModel } = await import('../compiler/lower/index.ts');
+    const { weightsWithCheckpoint } = await import('../train/identity.ts');
+    const { exportMerged } = await import('../train/export.ts');
+    const spec = await loadSpec(specPath);
+    const graph = lowerModel(spec, { batch: 1, mode: 'train' }).graph;
+    const { weights } = weightsWithCheckpoint(spec, graph, o.checkpoint, { seed: o.seed, allowMismatch: !!o.allowMismatch });
+    const n = exportMerged(o.out, spec, weights, 1);
+    console.log(`merged ${o.checkpoint} into its base: ${n.toLocaleString('en-US')} values -> ${o.out}`);
   });
 
 try {

@@ -9,6 +9,7 @@ import { lowerModel } from '../compiler/lower/index.ts';
 import { loadData, loadSpec } from './load.ts';
 import { writeCurves } from './plot.ts';
 import { STEP_LOG, readStepLog } from '../train/step-log.ts';
+import { ADAPTER_FILE, saveAdapter } from '../train/adapter.ts';
 import { initParams } from '../runtime/init.ts';
 import { exportMerged } from '../train/export.ts';
 import { formatImport, pretrainedWeights } from '../hf/import.ts';
@@ -99,6 +100,8 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
     console.log(`trained ${res.history.length} epochs in ${secs.toFixed(1)} s${res.stoppedEarly ? ' (early stop)' : ''}`);
     if (res.best) console.log(`best dev VQA accuracy ${res.best.accuracy.toFixed(4)} at epoch ${res.best.epoch + 1}`);
     const frozen = { ...initParams(lowerModel(spec, { batch: cfg.batch, mode: 'infer' }).graph, seed, new Set(Object.keys(pre.weights))), ...pre.weights };
+    const adapterValues = saveAdapter(join(o.out, ADAPTER_FILE), trainGraph, spec, res.bestWeights, res.identity, { config: { seed } });
+    console.log(`adapter (trainable weights, spec, base identity): ${adapterValues.toLocaleString('en-US')} values -> ${o.out}/${ADAPTER_FILE}`);
     const count = exportMerged(join(o.out, 'merged.safetensors'), spec, { ...frozen, ...res.bestWeights }, cfg.batch);
     console.log(`merged inference weights: ${count.toLocaleString('en-US')} values -> ${o.out}/merged.safetensors`);
     if (data.test) {
@@ -124,7 +127,7 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
         ev.destroy();
       }
     }
-    console.log(`wrote ${o.out}/{best,last,merged}.safetensors, history.json, ${STEP_LOG}, curve.{svg,png}${vqa ? ', answers.json' : ''}`);
+    console.log(`wrote ${o.out}/{best,last,adapter,merged}.safetensors, history.json, ${STEP_LOG}, curve.{svg,png}${vqa ? ', answers.json' : ''}`);
     return 0;
   } finally {
     bar.stop();

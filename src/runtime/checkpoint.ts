@@ -12,9 +12,13 @@ export interface CheckpointData {
   meta: Record<string, unknown>;
 }
 
+/** A training checkpoint, or an adapter file (trainable weights and metadata, no optimizer state). */
+export const CHECKPOINT_FORMATS = { checkpoint: 'peftgraph-checkpoint-1', adapter: 'peftgraph-adapter-1' } as const;
+export type CheckpointKind = keyof typeof CHECKPOINT_FORMATS;
+
 const STATE_PREFIX = 'optimizer/';
 
-export function saveCheckpoint(path: string, g: Graph, d: CheckpointData, hooks?: { beforeRename?: () => void }): void {
+export function saveCheckpoint(path: string, g: Graph, d: CheckpointData, hooks?: { beforeRename?: () => void }, kind: CheckpointKind = 'checkpoint'): void {
   const tensors = new Map<string, TensorEntry>();
   const shapes = g.params();
   for (const [k, v] of Object.entries(d.params)) tensors.set(k, { shape: [...shapes.get(k)!.shape], data: v });
@@ -23,13 +27,14 @@ export function saveCheckpoint(path: string, g: Graph, d: CheckpointData, hooks?
     tensors.set(`${STATE_PREFIX}${k}`, { shape: [...shapes.get(param)!.shape], data: v });
   }
   const metadata = Object.fromEntries(Object.entries(d.meta).map(([k, v]) => [k, JSON.stringify(v)]));
-  writeAtomic(path, encodeSafetensors(tensors, { format: 'peftgraph-checkpoint-1', ...metadata }), hooks);
+  writeAtomic(path, encodeSafetensors(tensors, { ...metadata, format: CHECKPOINT_FORMATS[kind] }), hooks);
 }
 
 /** Loads a checkpoint and validates it against `g`'s trainable params (names, shapes, presence). */
-export function loadCheckpoint(path: string, g: Graph): CheckpointData {
+export function loadCheckpoint(path: string, g: Graph): CheckpointData & { kind: CheckpointKind } {
   const { tensors, metadata } = readSafetensors(path);
-  if (metadata.format !== 'peftgraph-checkpoint-1') throw new CheckpointError(path, `not a peftgraph checkpoint (format: ${metadata.format ?? 'none'})`);
+  const kind = (Object.keys(CHECKPOINT_FORMATS) as CheckpointKind[]).find((k) => CHECKPOINT_FORMATS[k] === metadata.format);
+  if (!kind) throw new CheckpointError(path, `not a peftgraph checkpoint or adapter (format: ${metadata.format ?? 'none'})`);
   const params: Record<string, Float32Array> = {};
   const state: Record<string, Float32Array> = {};
   const problems: string[] = [];
@@ -55,5 +60,5 @@ export function loadCheckpoint(path: string, g: Graph): CheckpointData {
       throw new CheckpointError(path, `metadata '${k}' is not JSON`);
     }
   }
-  return { params, state, meta };
+  return { params, state, meta, kind };
 }

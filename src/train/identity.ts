@@ -59,16 +59,26 @@ export function checkIdentity(path: string, meta: Record<string, unknown>, spec:
   if (problems.length) throw new CheckpointError(path, `${problems.join('; ')}. Use --allow-mismatch to load it anyway`);
 }
 
+/** The frozen weights of `spec`'s base: its pretrained towers, the rest initialized from `seed`. */
+export function baseWeights(spec: ModelSpec, graph: Graph, seed: number): Record<string, Float32Array> {
+  const pre = pretrainedWeights(spec, graph);
+  return { ...initParams(graph, seed, new Set(Object.keys(pre.weights))), ...pre.weights };
+}
+
+/** The seed a checkpoint or adapter was trained with (the random-init part of its base depends on it). */
+export function trainedSeed(meta: Record<string, unknown>): number {
+  return Number((meta.config as { seed?: number } | undefined)?.seed ?? 42);
+}
+
 /**
- * Everything an inference with a training checkpoint needs: the frozen weights it belongs to
+ * Everything an inference with a checkpoint or adapter needs: the frozen weights it belongs to
  * (the spec's pretrained towers, and the init of the checkpoint's seed unless `seed` overrides
  * it) checked against what it was trained on, plus its trainable weights.
  */
 export function weightsWithCheckpoint(spec: ModelSpec, graph: Graph, path: string, o: { seed?: number; allowMismatch?: boolean } = {}): { weights: Record<string, Float32Array>; seed: number } {
   const ck = loadCheckpoint(path, graph);
-  const seed = o.seed ?? Number((ck.meta.config as { seed?: number } | undefined)?.seed ?? 42);
-  const pre = pretrainedWeights(spec, graph);
-  const frozen = { ...initParams(graph, seed, new Set(Object.keys(pre.weights))), ...pre.weights };
+  const seed = o.seed ?? trainedSeed(ck.meta);
+  const frozen = baseWeights(spec, graph, seed);
   checkIdentity(path, ck.meta, spec, backboneIdentity(graph, spec, frozen, seed), o.allowMismatch);
   return { weights: { ...frozen, ...ck.params }, seed };
 }

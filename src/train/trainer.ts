@@ -15,7 +15,7 @@ import { paramReport } from '../compiler/params-report.ts';
 
 /** Above this many weights the float64 replay of a failed step would take too long. */
 const DIAGNOSE_MAX_PARAMS = 2_000_000;
-import { backboneIdentity, checkIdentity } from './identity.ts';
+import { backboneIdentity, checkIdentity, type BackboneIdentity } from './identity.ts';
 import type { Gpu } from '../runtime/device.ts';
 import { Executor } from '../runtime/executor.ts';
 import { profileOf } from '../runtime/profile.ts';
@@ -91,6 +91,8 @@ export interface EpochRecord {
 
 export interface TrainResult {
   history: EpochRecord[];
+  /** The frozen weights trained on (what checkpoints and adapters record). */
+  identity: BackboneIdentity;
   best: { epoch: number; accuracy: number } | null;
   bestWeights: Record<string, Float32Array>;
   stoppedEarly: boolean;
@@ -181,6 +183,7 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
     let sinceBest = 0;
     if (cfg.resume) {
       const ck = loadCheckpoint(cfg.resume, graph);
+      if (ck.kind === 'adapter') throw new CheckpointError(cfg.resume, 'is an adapter file: it holds no optimizer state or history to resume from; resume from last.safetensors');
       checkIdentity(cfg.resume, ck.meta, spec, identity, cfg.allowMismatch);
       const meta = resumeMeta(cfg.resume, ck.meta, ck.state, ts.info.state, cfg);
       Object.assign(weights, ck.params);
@@ -277,7 +280,7 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
       if (cfg.signal?.aborted) break;
     }
     if (!evaluator) bestWeights = await ts.readWeights(trainable);
-    return { history, best, bestWeights, stoppedEarly };
+    return { history, identity, best, bestWeights, stoppedEarly };
   } finally {
     ts.destroy();
     evaluator?.destroy();

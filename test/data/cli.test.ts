@@ -63,6 +63,29 @@ describe('train and predict from VQA files', () => {
     expect([...scores].sort((a, b) => b - a)).toEqual(scores);
     const answers = JSON.parse(readFileSync(join(out, 'answers.json'), 'utf8'));
     for (const l of lines) expect(answers).toContain(l.slice(8));
+    // The adapter file (best weights, no optimizer state) answers the same.
+    const a = cli(
+      'predict',
+      'examples/mnist-vqa.spec.ts',
+      '--checkpoint',
+      join(out, 'adapter.safetensors'),
+      '--answers',
+      join(out, 'answers.json'),
+      '--image',
+      'examples/mnist-vqa/images/test-0001.png',
+      '--question',
+      'is the sum of all digits even?',
+      '--top',
+      '3',
+    );
+    expect(a.status, a.stderr).toBe(0);
+    expect(a.stdout).toBe(r.stdout);
+  });
+
+  it('merges the adapter into its base: the merged weights train wrote', () => {
+    const r = cli('merge', 'examples/mnist-vqa.spec.ts', '--checkpoint', join(out, 'adapter.safetensors'), '--out', join(out, 'merged-again.safetensors'));
+    expect(r.status, r.stderr).toBe(0);
+    expect(readFileSync(join(out, 'merged-again.safetensors')).equals(readFileSync(join(out, 'merged.safetensors')))).toBe(true);
   });
 
   it('evaluates the checkpoint on the test split of the VQA files with the answers it was trained on', () => {
