@@ -41,18 +41,21 @@ describe('train and predict from VQA files', () => {
   });
 
   it('predicts the top answers for an image and a question', () => {
-    const r = cli(
-      'predict',
-      'examples/mnist-vqa.spec.ts',
-      '--checkpoint',
-      join(out, 'best.safetensors'),
-      '--image',
-      'examples/mnist-vqa/images/test-0001.png',
-      '--question',
-      'is the sum of all digits even?',
-      '--top',
-      '3',
-    );
+    const ask = (checkpoint: string, ...more: string[]) =>
+      cli(
+        'predict',
+        'examples/mnist-vqa.spec.ts',
+        '--checkpoint',
+        join(out, checkpoint),
+        '--image',
+        'examples/mnist-vqa/images/test-0001.png',
+        '--question',
+        'is the sum of all digits even?',
+        '--top',
+        '3',
+        ...more,
+      );
+    const r = ask('best.safetensors');
     expect(r.status, r.stderr).toBe(0);
     const lines = r.stdout
       .trim()
@@ -64,20 +67,7 @@ describe('train and predict from VQA files', () => {
     const answers = JSON.parse(readFileSync(join(out, 'answers.json'), 'utf8'));
     for (const l of lines) expect(answers).toContain(l.slice(8));
     // The adapter file (best weights, no optimizer state) answers the same.
-    const a = cli(
-      'predict',
-      'examples/mnist-vqa.spec.ts',
-      '--checkpoint',
-      join(out, 'adapter.safetensors'),
-      '--answers',
-      join(out, 'answers.json'),
-      '--image',
-      'examples/mnist-vqa/images/test-0001.png',
-      '--question',
-      'is the sum of all digits even?',
-      '--top',
-      '3',
-    );
+    const a = ask('adapter.safetensors', '--answers', join(out, 'answers.json'));
     expect(a.status, a.stderr).toBe(0);
     expect(a.stdout).toBe(r.stdout);
   });

@@ -9,7 +9,7 @@ import { Value } from '../../src/compiler/ir/value.ts';
 import { evaluate } from '../../src/compiler/reference.ts';
 import { TrainStep, NonFiniteError } from '../../src/train/train-step.ts';
 import { lrAt } from '../../src/runtime/schedule.ts';
-import { train, type TrainConfig } from '../../src/train/trainer.ts';
+import { train, trainConfig, type TrainConfig } from '../../src/train/trainer.ts';
 import { readStepLog, STEP_LOG, type StepRecord } from '../../src/train/step-log.ts';
 import { initParams } from '../../src/runtime/init.ts';
 import { exportMerged } from '../../src/train/export.ts';
@@ -157,18 +157,8 @@ const tiny = () =>
     .freeze('**')
     .insert(peft.mixphm({ at: 'text.layers.*.ffn', bottleneck: 4, kron: 2, rank: 2 }))
     .regularize().spec;
-const cfg = (over: Partial<TrainConfig> = {}): TrainConfig => ({
-  epochs: 4,
-  batch: 16,
-  lr: 5e-3,
-  seed: 7,
-  optimizer: { kind: 'adamw', weightDecay: 0.01, clip: 5, eps: 1e-6 },
-  schedule: { kind: 'linear', warmup: 0.05 },
-  evalEvery: 2,
-  patience: 0,
-  minDelta: 0,
-  ...over,
-});
+// AdamW (wd 0.01, clip 5, eps 1e-6), linear schedule with 5% warmup: trainConfig's defaults.
+const cfg = (over: Partial<TrainConfig> = {}): TrainConfig => trainConfig({ epochs: 4, batch: 16, lr: 5e-3, seed: 7, evalEvery: 2, ...over });
 const data = { train: quadrants(64, 1), dev: quadrants(32, 2) };
 
 describe('trainer', () => {
