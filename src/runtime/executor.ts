@@ -20,6 +20,15 @@ export class GpuMemoryError extends UserError {
 
 export type HostArray = Float32Array | Int32Array | Uint32Array;
 
+/** A staging buffer and the tensors copied into it. */
+interface Staging {
+  buffer: GPUBuffer;
+  items: { name: string; s: TensorSlot; offset: number; bytes: number }[];
+}
+
+/** Staging buffers hold up to this many bytes each (one map per buffer). */
+const STAGING_BYTES = 256 * 2 ** 20;
+
 // The runtime stays free of compiler code (artifacts load without it): a local element count.
 const numel = (shape: readonly number[]) => shape.reduce((p, q) => p * q, 1);
 
@@ -144,39 +153,49 @@ export class Executor {
       const src = this.slot('outputs', out);
       step.copy(this.buffers[src.buffer], 0, this.buffers[dst.buffer], 0, numel(src.shape) * 4);
     }
-    const slots = read.map((name) => ({ name, s: this.slot('outputs', name) }));
-    if (!slots.length) {
-      step.submit();
-      return Promise.resolve({});
-    }
-    const bytes = slots.map(({ s }) => Math.max(4, numel(s.shape) * 4));
-    const staging = this.gpu.device.createBuffer({
-      size: Math.max(
-        16,
-        bytes.reduce((a, c) => a + c, 0),
-      ),
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-    });
-    const offsets: number[] = [];
-    let offset = 0;
-    slots.forEach(({ s }, i) => {
-      offsets.push(offset);
-      step.copy(this.buffers[s.buffer], 0, staging, offset, bytes[i]);
-      offset += bytes[i];
-    });
-    step.submit();
-    return gpuWait(() => staging.mapAsync(GPUMapMode.READ)).then(
-      () => {
-        const mapped = staging.getMappedRange();
-        const out = Object.fromEntries(slots.map(({ name, s }, i) => [name, hostArray(s.dtype, mapped.slice(offsets[i], offsets[i] + numel(s.shape) * 4), numel(s.shape))]));
-        staging.destroy();
-        return out;
-      },
-      (e) => {
-        staging.destroy();
-        throw e;
-      },
+    const groups = this.stage(
+      step,
+      read.map((name) => ({ name, s: this.slot('outputs', name) })),
     );
+    step.submit();
+    return this.collect(groups);
+  }
+
+  /**
+   * Records copies of `slots` into staging buffers (several tensors each, up to STAGING_BYTES and
+   * the adapter's maxBufferSize): a read-back of many tensors is one submission and a few maps,
+   * not one of each per tensor.
+   */
+  private stage(step: StepRecorder, slots: { name: string; s: TensorSlot }[]): Staging[] {
+    const limit = Math.min(STAGING_BYTES, this.gpu.limits.maxBufferSize ?? Infinity);
+    const groups: { items: Staging['items']; bytes: number }[] = [];
+    for (const { name, s } of slots) {
+      const bytes = Math.max(4, numel(s.shape) * 4);
+      let g = groups.at(-1);
+      if (!g || (g.bytes + bytes > limit && g.items.length)) groups.push((g = { items: [], bytes: 0 }));
+      g.items.push({ name, s, offset: g.bytes, bytes });
+      g.bytes += bytes;
+    }
+    return groups.map(({ items, bytes }) => {
+      const buffer = this.gpu.device.createBuffer({ size: Math.max(16, bytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      for (const it of items) step.copy(this.buffers[it.s.buffer], 0, buffer, it.offset, it.bytes);
+      return { buffer, items };
+    });
+  }
+
+  /** Maps each staging buffer (after the submit that filled it) and slices out its tensors. */
+  private async collect(groups: Staging[]): Promise<Record<string, HostArray>> {
+    const out: Record<string, HostArray> = {};
+    try {
+      for (const { buffer, items } of groups) {
+        await gpuWait(() => buffer.mapAsync(GPUMapMode.READ));
+        const mapped = buffer.getMappedRange();
+        for (const { name, s, offset } of items) out[name] = hostArray(s.dtype, mapped.slice(offset, offset + numel(s.shape) * 4), numel(s.shape));
+      }
+      return out;
+    } finally {
+      for (const { buffer } of groups) buffer.destroy();
+    }
   }
 
   /** The slot of a param, input or output, by name. */
@@ -195,11 +214,15 @@ export class Executor {
     return hostArray(s.dtype, await readback(this.gpu, this.buffers[s.buffer], numel(s.shape) * 4), numel(s.shape));
   }
 
-  /** Reads several f32 slots of one kind back, by name. */
-  async readSlots(kind: 'params' | 'inputs' | 'outputs', names: string[]): Promise<Record<string, Float32Array>> {
-    const out: Record<string, Float32Array> = {};
-    for (const n of names) out[n] = (await this.readSlot(kind, n)) as Float32Array;
-    return out;
+  /** Reads several f32 slots of one kind back, by name, in one submission. */
+  readSlots(kind: 'params' | 'inputs' | 'outputs', names: string[]): Promise<Record<string, Float32Array>> {
+    const step = new StepRecorder(this.gpu, 'read');
+    const groups = this.stage(
+      step,
+      names.map((name) => ({ name, s: this.slot(kind, name) })),
+    );
+    step.submit();
+    return this.collect(groups) as Promise<Record<string, Float32Array>>;
   }
 
   destroy(): void {
