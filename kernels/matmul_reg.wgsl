@@ -3,12 +3,11 @@
 // barriers are expensive and caches do the tiling, so this family is the fast one there.
 ${BINDINGS}
 
-const M = ${M}u;
-const N = ${N}u;
-const K = ${K}u;
-
 @compute @workgroup_size(${WGX}, ${WGY})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let M = ${M};
+  let N = ${N};
+  let K = ${K};
   let row0 = gid.y * ${TM}u;
   let col0 = gid.x * ${TN}u;
   let p = gid.z;

@@ -2,13 +2,12 @@
 // TM x (4 * TN4) block of C. Needs N % 4 == 0 and B not transposed (B is bound as vec4s).
 ${BINDINGS}
 
-const M = ${M}u;
-const N = ${N}u;
-const K = ${K}u;
-const N4 = ${N4}u;
-
 @compute @workgroup_size(${WGX}, ${WGY})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let M = ${M};
+  let N = ${N};
+  let K = ${K};
+  let N4 = ${N4};
   let row0 = gid.y * ${TM}u;
   let col40 = gid.x * ${TN4}u;
   let p = gid.z;

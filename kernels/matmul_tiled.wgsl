@@ -2,15 +2,14 @@
 // 4 x 4 per thread, staging 64 x 16 slices of A and 16 x 64 slices of B in workgroup memory.
 ${BINDINGS}
 
-const M = ${M}u;
-const N = ${N}u;
-const K = ${K}u;
-
 var<workgroup> As: array<f32, 1024>;
 var<workgroup> Bs: array<f32, 1024>;
 
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let M = ${M};
+  let N = ${N};
+  let K = ${K};
   let p = wid.z;
   let rowBase = wid.y * 64u;
   let colBase = wid.x * 64u;

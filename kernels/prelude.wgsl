@@ -24,3 +24,16 @@ fn erf_f32(x: f32) -> f32 {
   let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-a * a);
   return select(-y, y, x >= 0.0);
 }
+
+// (n / d, n % d) for n < 2^24, d >= 1, rcp = f32(1 / d): f32(n) is exact and the product is
+// within 1 of n / d, so one correction each way makes it exact. A CPU runs this as a few vector
+// ops where an integer division by a non-constant is a loop of scalar divisions.
+fn divmod_u24(n: u32, d: u32, rcp: f32) -> vec2<u32> {
+  let q0 = u32(f32(n) * rcp);
+  let r0 = i32(n) - i32(q0 * d);
+  let under = r0 < 0i;
+  let q1 = select(q0, q0 - 1u, under);
+  let r1 = select(r0, r0 + i32(d), under);
+  let over = r1 >= i32(d);
+  return vec2<u32>(select(q1, q1 + 1u, over), u32(select(r1, r1 - i32(d), over)));
+}

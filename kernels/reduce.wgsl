@@ -5,10 +5,10 @@ ${BINDINGS}
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let o = gid.x + gid.y * ${ROW};
-  if (o >= ${N}u) { return; }
+  if (o >= ${N}) { return; }
 ${PRE}
   var acc: f32 = ${INIT};
-  for (var r = 0u; r < ${R}u; r++) {
+  for (var r = 0u; r < ${R}; r++) {
 ${BODY}
     acc = ${COMBINE};
   }

@@ -6,10 +6,10 @@ ${BINDINGS}
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let row = gid.x + gid.y * ${ROW};
-  if (row >= ${ROWS}u) { return; }
+  if (row >= ${ROWS}) { return; }
 ${REDUCTIONS}
-  for (var j = 0u; j < ${C}u; j++) {
-    let i = row * ${C}u + j;
+  for (var j = 0u; j < ${C}; j++) {
+    let i = row * ${C} + j;
 ${BODY}
     out[i] = ${RESULT};
   }

@@ -5,13 +5,13 @@ ${BINDINGS}
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let o = gid.x + gid.y * ${ROW};
-  if (o >= ${N}u) { return; }
-  let r = i32(o / ${ROWLEN}u);
-  let j = o % ${ROWLEN}u;
+  if (o >= ${N}) { return; }
+  let r = i32(o / ${ROWLEN});
+  let j = o % ${ROWLEN};
   var acc = 0.0;
-  for (var k = 0u; k < ${NIDX}u; k++) {
+  for (var k = 0u; k < ${NIDX}; k++) {
     if (i32(${IDX}[k]) == r) {
-      let i = k * ${ROWLEN}u + j;
+      let i = k * ${ROWLEN} + j;
 ${BODY}
       acc += ${VALUE};
     }

@@ -83,7 +83,8 @@ export function writeArtifact(dir: string, meta: Meta, runtimeImport = 'peftgrap
   const files = new Set<string>();
   const plans = meta.plans.map(({ batch, plan }) => {
     const kernels = plan.kernels.map((k) => {
-      const file = `kernels/${k.name.slice(0, 50)}_${createHash('sha256').update(k.wgsl).digest('hex').slice(0, 12)}.wgsl`;
+      // Kernels of one structure share a shader (their sizes differ): one file for all of them.
+      const file = `kernels/${k.kind}_${createHash('sha256').update(k.wgsl).digest('hex').slice(0, 12)}.wgsl`;
       if (!files.has(file)) writeFileSync(join(dir, file), k.wgsl);
       files.add(file);
       const { wgsl: _src, variant: _v, ...rest } = k;

@@ -6,7 +6,7 @@ import type { DType, Graph, Node } from './ir/graph.ts';
 import { fuse } from './passes/fuse.ts';
 import { generateKernel, type KernelSpec, type MatmulVariant } from './codegen/kernels.ts';
 import { planMemory, type PhysicalBuffer } from './passes/memory.ts';
-import type { Storage } from './codegen/wgsl.ts';
+import type { SizeMode, Storage } from './codegen/wgsl.ts';
 
 export interface DeviceProfile {
   maxStorageBuffersPerShaderStage: number;
@@ -36,6 +36,8 @@ export interface PlanOptions {
   halfActivations?: boolean;
   /** Overrides the matmul kernel per node (the autotuner's choice). */
   matmulVariant?: (n: Node) => MatmulVariant | undefined;
+  /** Sizes through a uniform (default: one shader per kernel structure) or as literals. */
+  sizes?: SizeMode;
 }
 
 export interface TensorSlot {
@@ -52,7 +54,7 @@ export interface Plan {
   outputs: Record<string, TensorSlot>;
   /** Constant buffers' contents. */
   constants: { buffer: number; value: number[]; dtype: DType }[];
-  /** Kernel i binds buffers bindings[i] (reads..., out). */
+  /** Kernel i binds buffers bindings[i] (reads..., out), then its sizes uniform if it has sizes. */
   bindings: number[][];
   stats: { nodes: number; kernels: number; peakBytes: number; peakBytesNoReuse: number; halfActivations: boolean };
 }
@@ -81,6 +83,7 @@ export function compilePlan(g: Graph, profile: DeviceProfile, opts: PlanOptions 
     isMaterialized: (id: number) => fusion.materialized.has(id),
     isOutput: (id: number) => outputs.has(id),
     matmulVariant: (n: Node) => opts.matmulVariant?.(n) ?? defaultMatmulVariant(profile, n, g),
+    sizeMode: opts.sizes ?? 'uniform',
   };
   const kernels = fusion.groups.filter((gr) => !fusion.alias.has(gr.root)).map((gr) => generateKernel(ctx, gr));
   const mem = planMemory(g, kernels, fusion.alias, fusion.materialized, profile, storage, opts.reuseMemory ?? true);

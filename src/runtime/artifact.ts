@@ -20,13 +20,24 @@ import { Executor, type HostArray } from './executor.ts';
 import { initParamList } from './init.ts';
 import { StepRunner, type StepResult } from './step-runner.ts';
 
-export const ARTIFACT_FORMAT = 'peftgraph-artifact-2';
+export const ARTIFACT_FORMAT = 'peftgraph-artifact-3';
 
 const int = z.number().int().nonnegative();
 const Slot = z.object({ buffer: int, shape: z.array(int), dtype: z.enum(['f32', 'f16', 'i32', 'u32']) });
 
 const PlanSchema = z.object({
-  kernels: z.array(z.object({ name: z.string(), kind: z.string(), file: z.string(), root: int, nodes: z.array(int), reads: z.array(int), workgroups: z.tuple([int, int, int]) })),
+  kernels: z.array(
+    z.object({
+      name: z.string(),
+      kind: z.string(),
+      file: z.string(),
+      root: int,
+      nodes: z.array(int),
+      reads: z.array(int),
+      sizes: z.array(z.number().int().min(0).max(0xffffffff)),
+      workgroups: z.tuple([int, int, int]),
+    }),
+  ),
   buffers: z.array(z.object({ id: int, bytes: int, role: z.enum(['param', 'input', 'const', 'output', 'temp']), label: z.string() })),
   params: z.record(z.string(), Slot),
   inputs: z.record(z.string(), Slot),

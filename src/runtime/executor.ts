@@ -10,6 +10,7 @@ import type { DType } from '../compiler/ir/graph.ts';
 import type { Gpu } from './device.ts';
 import { STORAGE_USAGE, readback, upload } from './buffers.ts';
 import { PipelineCache } from './pipelines.ts';
+import { createSizesBuffer } from './sizes.ts';
 import { StepRecorder, bindGroup } from './step.ts';
 import { gpuWait } from './gpu-wait.ts';
 
@@ -80,6 +81,8 @@ export class Executor {
       return buf;
     });
     for (const c of plan.constants) upload(gpu, buffers[c.buffer], hostArray(c.dtype, c.value, c.value.length));
+    const sizes = createSizesBuffer(gpu, plan.kernels);
+    if (sizes.buffer) owned.push(sizes.buffer);
     let pipelines: GPUComputePipeline[] = [];
     let groups: GPUBindGroup[] = [];
     // The error scopes are popped whatever happens; their errors say more than a JS exception would.
@@ -91,6 +94,7 @@ export class Executor {
           gpu,
           pipelines[i],
           plan.bindings[i].map((b) => buffers[b]),
+          sizes.binding(i),
         ),
       );
     } catch (e) {

@@ -52,9 +52,9 @@ export function queueIdle(gpu: Gpu): Promise<void> {
   return gpuWait(() => gpu.device.queue.onSubmittedWorkDone());
 }
 
-export function bindGroup(gpu: Gpu, pipeline: GPUComputePipeline, buffers: GPUBuffer[]): GPUBindGroup {
-  return gpu.device.createBindGroup({
-    layout: pipeline.getBindGroupLayout(0),
-    entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
-  });
+/** Storage buffers at bindings 0..n-1, then the kernel's sizes uniform (if any) at binding n. */
+export function bindGroup(gpu: Gpu, pipeline: GPUComputePipeline, buffers: GPUBuffer[], sizes?: GPUBufferBinding): GPUBindGroup {
+  const entries: GPUBindGroupEntry[] = buffers.map((buffer, binding) => ({ binding, resource: { buffer } }));
+  if (sizes) entries.push({ binding: buffers.length, resource: sizes });
+  return gpu.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
 }

@@ -7,7 +7,10 @@
 import { numel, type Graph, type Node, type Shape } from '../ir/graph.ts';
 import { strides } from '../ir/value.ts';
 import { getOp } from '../ops/index.ts';
-import { computeType, literal, type Storage } from './wgsl.ts';
+import { computeType, literal, type Sizes, type Storage } from './wgsl.ts';
+
+/** An index map needs a division that the lanes of a multi-element thread do not share. */
+export class LaneMisaligned extends Error {}
 
 export interface ExprHost {
   graph: Graph;
@@ -17,11 +20,19 @@ export interface ExprHost {
   bind(id: number): string;
   /** Element type of node `id`'s buffer: half-stored values are widened to f32 on load. */
   storage(id: number): Storage;
+  /** Where the kernel's sizes come from (uniform slots or literals). */
+  sizes: Sizes;
 }
 
 export class ExprGen {
   readonly lines: string[] = [];
   private readonly memo = new Map<string, string>();
+  /** Coordinates already computed, by index and shape (size slots make each emitted text unique). */
+  private readonly coordMemo = new Map<string, string[]>();
+  /** Quotients and remainders already known, by dividend and divisor value. */
+  private readonly divMemo = new Map<string, [string, string]>();
+  /** Lane indices `base + e` of a thread computing `width` consecutive elements. */
+  private readonly lanes = new Map<string, { base: string; e: number; width: number }>();
   private n = 0;
 
   constructor(
@@ -46,25 +57,115 @@ export class ExprGen {
     return this.lines.join('\n');
   }
 
-  /** Row-major coordinates of flat index `idx` in `shape`, as WGSL u32 expressions. */
+  private u(n: number): string {
+    return this.host.sizes.index(n);
+  }
+
+  /**
+   * `x / d` and `x % d` for x < bound. With sizes in a uniform the divisor is not a constant the
+   * shader compiler can turn into a multiply, and a vector integer division is a loop of scalar
+   * ones on a CPU: below 2^24 the quotient comes from an f32 reciprocal, corrected to exact
+   * (divmod_u24 in kernels/prelude.wgsl).
+   */
+  private divmod(x: string, d: number, bound: number): [string, string] {
+    const key = `${x}|${d}`;
+    let qr = this.divMemo.get(key);
+    if (qr) return qr;
+    const lane = this.lanes.get(x);
+    const s = this.host.sizes;
+    if (lane) {
+      // base is a multiple of width and so is d: base + e has base's quotient, remainder + e.
+      if (d % lane.width !== 0) throw new LaneMisaligned(`lane index ${x} divided by ${d}`);
+      const [q, r] = this.divmod(lane.base, d, bound);
+      qr = [q, this.emit(`${r} + ${lane.e}u`)];
+    } else if (s.mode === 'inline') qr = [this.emit(`${x} / ${d}u`), this.emit(`${x} % ${d}u`)];
+    else if (bound > 2 ** 24) {
+      const du = this.emit(s.index(d));
+      qr = [this.emit(`${x} / ${du}`), this.emit(`${x} % ${du}`)];
+    } else {
+      const t = this.emit(`divmod_u24(${x}, ${s.index(d)}, ${s.rcp(d)})`);
+      qr = [`${t}.x`, `${t}.y`];
+    }
+    this.divMemo.set(key, qr);
+    return qr;
+  }
+
+  /**
+   * Declares `x` the index `base + e` of lane e of a thread that computes `width` consecutive
+   * elements from `base` (a multiple of width): its coordinates come from base's, with e added
+   * to the last; a division by a size that is not a multiple of width throws LaneMisaligned.
+   */
+  lane(x: string, base: string, e: number, width: number): this {
+    this.lanes.set(x, { base, e, width });
+    return this;
+  }
+
+  /**
+   * Tells the generator that `x / d` is `q` and `x % d` is `r` (variables the kernel already has,
+   * such as a matmul's row and column): index maps that divide by d then cost nothing.
+   */
+  know(x: string, d: number, q: string, r: string): this {
+    this.divMemo.set(`${x}|${d}`, [q, r]);
+    return this;
+  }
+
+  /** Row-major coordinates of flat index `idx` (< numel(shape)) in `shape`, as WGSL u32 expressions. */
   coords(idx: string, shape: Shape): string[] {
-    const st = strides(shape);
-    return shape.map((d, k) => {
-      if (d === 1) return '0u';
-      const q = st[k] === 1 ? idx : `(${idx} / ${st[k]}u)`;
-      return this.emit(k === 0 ? q : `${q} % ${d}u`);
+    const key = `coords ${idx} [${shape}]`;
+    const hit = this.coordMemo.get(key);
+    if (hit) return hit;
+    // Peel dimensions off from the last: one division (with its remainder) per dimension.
+    const c: string[] = shape.map(() => '0u');
+    let q = idx;
+    for (let k = shape.length - 1; k >= 1; k--) {
+      if (shape[k] === 1) continue;
+      const [quot, rem] = this.divmod(q, shape[k], numel(shape));
+      c[k] = rem;
+      q = quot;
+    }
+    if (shape.length && shape[0] !== 1) c[0] = q;
+    this.coordMemo.set(key, c);
+    return c;
+  }
+
+  /**
+   * The flat index `offset + sum_d c_d * strides[d]` of a strided view read at flat index `idx` of
+   * `shape` (c = idx's coordinates): broadcast (stride 0), permute, slice. Dimensions of extent 1
+   * drop out and neighbours contiguous in the source merge (a bias broadcast over [B, L, D] is
+   * one division, not two), so fewer divisions run per element.
+   */
+  stridedIndex(idx: string, shape: Shape, st: readonly number[], offset = 0): string {
+    const dims: { n: number; s: number }[] = [];
+    shape.forEach((n, d) => {
+      if (n === 1) return;
+      const last = dims.at(-1);
+      if (last && last.s === st[d] * n) {
+        last.n *= n;
+        last.s = st[d];
+      } else dims.push({ n, s: st[d] });
     });
+    if (dims.length === 1 && dims[0].s === 1 && offset === 0) return idx;
+    if (dims.every((d) => d.s === 0) && offset === 0) return '0u';
+    const c = this.coords(
+      idx,
+      dims.map((d) => d.n),
+    );
+    const terms = dims.flatMap((d, k) => (d.s === 0 ? [] : [d.s === 1 ? c[k] : `${c[k]} * ${this.u(d.s)}`]));
+    if (offset !== 0) terms.push(this.u(offset));
+    return this.emit(terms.join(' + ') || '0u');
   }
 
   /** Flat index of an input of shape `inShape` broadcast to `outShape`, at output index `idx`. */
   broadcastIndex(idx: string, inShape: Shape, outShape: Shape): string {
     if (numel(inShape) === 1) return '0u';
     if (inShape.length === outShape.length && inShape.every((d, i) => d === outShape[i])) return idx;
-    const c = this.coords(idx, outShape);
     const st = strides(inShape);
     const lead = outShape.length - inShape.length;
-    const terms = inShape.flatMap((d, j) => (d === 1 ? [] : [st[j] === 1 ? c[lead + j] : `${c[lead + j]} * ${st[j]}u`]));
-    return this.emit(terms.join(' + ') || '0u');
+    return this.stridedIndex(
+      idx,
+      outShape,
+      outShape.map((_, d) => (d < lead || inShape[d - lead] === 1 ? 0 : st[d - lead])),
+    );
   }
 
   /** WGSL expression (a variable or literal) for node `id` at flat index `idx`. */
@@ -103,16 +204,22 @@ export class ExprGen {
         return this.emit(`${computeType(n.dtype)}(${this.value(ins[0].id, idx)})`);
       case 'random': {
         const seed = this.value(ins[0].id, '0u');
-        const u = this.emit(`uniform_at(${seed}, ${n.attrs.salt as number}u, ${idx})`);
-        return n.attrs.dist === 'int' ? this.emit(`min(i32(floor(${u} * ${n.attrs.high as number}.0)), ${(n.attrs.high as number) - 1}i)`) : u;
+        const u = this.emit(`uniform_at(${seed}, ${this.u(n.attrs.salt as number)}, ${idx})`);
+        if (n.attrs.dist !== 'int') return u;
+        const high = this.emit(this.u(n.attrs.high as number));
+        return this.emit(`min(i32(floor(${u} * f32(${high}))), i32(${high}) - 1i)`);
       }
       case 'index': {
         if (n.op !== 'gather') break;
         const [table, ix] = ins;
         const row = numel(table.shape.slice(1));
-        const k = row === 1 ? idx : this.emit(`${idx} / ${row}u`);
-        const r = this.emit(`u32(clamp(i32(${this.value(ix.id, k)}), 0i, ${table.shape[0] - 1}i))`);
-        return this.value(table.id, this.emit(row === 1 ? r : `${r} * ${row}u + ${idx} % ${row}u`));
+        if (row === 1) {
+          const r = this.emit(`u32(clamp(i32(${this.value(ix.id, idx)}), 0i, i32(${this.u(table.shape[0])}) - 1i))`);
+          return this.value(table.id, r);
+        }
+        const [k, j] = this.divmod(idx, row, numel(n.shape));
+        const r = this.emit(`u32(clamp(i32(${this.value(ix.id, k)}), 0i, i32(${this.u(table.shape[0])}) - 1i))`);
+        return this.value(table.id, this.emit(`${r} * ${this.u(row)} + ${j}`));
       }
       case 'layout':
         return this.layout(n, ins, idx);
@@ -129,27 +236,40 @@ export class ExprGen {
       case 'broadcast':
         return this.value(x.id, this.broadcastIndex(idx, x.shape, n.shape));
       case 'permute': {
-        const c = this.coords(idx, n.shape);
         const st = strides(x.shape);
         const perm = a.perm as number[];
-        const terms = c.flatMap((ci, d) => (n.shape[d] === 1 ? [] : [`${ci} * ${st[perm[d]]}u`]));
-        return this.value(x.id, this.emit(terms.join(' + ') || '0u'));
+        return this.value(
+          x.id,
+          this.stridedIndex(
+            idx,
+            n.shape,
+            perm.map((p) => st[p]),
+          ),
+        );
       }
       case 'slice': {
-        const c = this.coords(idx, n.shape);
         const st = strides(x.shape);
         const s = a.starts as number[];
-        const terms = c.map((ci, d) => `(${ci} + ${s[d]}u) * ${st[d]}u`);
-        return this.value(x.id, this.emit(terms.join(' + ')));
+        return this.value(
+          x.id,
+          this.stridedIndex(
+            idx,
+            n.shape,
+            st,
+            s.reduce((o, si, d) => o + si * st[d], 0),
+          ),
+        );
       }
       case 'pad': {
         const c = this.coords(idx, n.shape);
         const st = strides(x.shape);
         const bf = a.before as number[];
         // Clamp into the source so every load stays in bounds; select() discards it outside.
-        const local = c.map((ci, d) => `min(max(${ci}, ${bf[d]}u) - ${bf[d]}u, ${x.shape[d] - 1}u)`);
-        const inside = c.map((ci, d) => `(${ci} >= ${bf[d]}u && ${ci} < ${bf[d] + x.shape[d]}u)`).join(' && ');
-        const v = this.value(x.id, this.emit(local.map((l, d) => `${l} * ${st[d]}u`).join(' + ')));
+        const before = bf.map((b) => this.emit(this.u(b)));
+        const ext = x.shape.map((d) => this.emit(this.u(d)));
+        const local = c.map((ci, d) => `min(max(${ci}, ${before[d]}) - ${before[d]}, ${ext[d]} - 1u)`);
+        const inside = c.map((ci, d) => `(${ci} >= ${before[d]} && ${ci} < ${before[d]} + ${ext[d]})`).join(' && ');
+        const v = this.value(x.id, this.emit(local.map((l, d) => `${l} * ${this.u(st[d])}`).join(' + ')));
         return this.emit(`select(${literal(0, n.dtype)}, ${v}, ${inside})`);
       }
       case 'concat': {
@@ -158,14 +278,14 @@ export class ExprGen {
         let off = 0;
         const parts = ins.map((p) => {
           const st = strides(p.shape);
-          const local = c.map((ci, d) => (d === axis ? `min(max(${ci}, ${off}u) - ${off}u, ${p.shape[d] - 1}u)` : ci));
-          const v = this.value(p.id, this.emit(local.map((l, d) => `${l} * ${st[d]}u`).join(' + ')));
-          const start = off;
+          const start = this.emit(this.u(off));
+          const local = c.map((ci, d) => (d === axis ? `min(max(${ci}, ${start}) - ${start}, ${this.u(p.shape[d])} - 1u)` : ci));
+          const v = this.value(p.id, this.emit(local.map((l, d) => `${l} * ${this.u(st[d])}`).join(' + ')));
           off += p.shape[axis];
           return { v, start };
         });
         let acc = parts[parts.length - 1].v;
-        for (let k = parts.length - 2; k >= 0; k--) acc = this.emit(`select(${acc}, ${parts[k].v}, ${c[axis]} < ${parts[k + 1].start}u)`);
+        for (let k = parts.length - 2; k >= 0; k--) acc = this.emit(`select(${acc}, ${parts[k].v}, ${c[axis]} < ${parts[k + 1].start})`);
         return acc;
       }
     }

@@ -5,12 +5,11 @@
 import { numel, type Graph, type Node } from '../ir/graph.ts';
 import { strides } from '../ir/value.ts';
 import { matmulDims } from '../ops/matmul.ts';
-import { getOp } from '../ops/index.ts';
-import { RANDOM_WGSL } from '../ops/random.ts';
 import type { Group, KernelKind } from '../passes/fuse.ts';
-import { ExprGen, type ExprHost } from './expr.ts';
-import { render, template } from './template.ts';
-import { bindingDecls, grid, literal, WORKGROUP, type Binding, type Storage } from './wgsl.ts';
+import { ExprGen, LaneMisaligned, type ExprHost } from './expr.ts';
+import { helpersFor } from './helpers.ts';
+import { render } from './template.ts';
+import { bindingDecls, grid, literal, Sizes, WORKGROUP, type Binding, type SizeMode, type Storage } from './wgsl.ts';
 
 export type MatmulVariant =
   | { family: 'reg'; tm: number; tn: number; wgx: number; wgy: number }
@@ -26,6 +25,8 @@ export interface KernelSpec {
   /** Node ids bound in order as bindings 0..n-1; the output is binding n. */
   reads: number[];
   wgsl: string;
+  /** The u32 sizes the shader reads from its uniform (binding reads.length + 1); empty when inline. */
+  sizes: number[];
   workgroups: [number, number, number];
   variant?: MatmulVariant;
 }
@@ -39,29 +40,33 @@ export interface CodegenContext {
   /** Graph outputs own exact-size buffers. */
   isOutput(id: number): boolean;
   matmulVariant(n: Node): MatmulVariant;
+  sizeMode: SizeMode;
 }
 
-/** Prelude for a kernel whose bindings are `decls`: `enable f16` only where a buffer is half. */
-function header(decls: string): string {
-  return `${decls.includes('array<f16>') ? 'enable f16;\n' : ''}${template('prelude')}\n${RANDOM_WGSL}\n`;
-}
-
-/** Binds a group's reads in order and serves ExprGen's loads from them. */
+/**
+ * Binds a group's reads in the order the generator first loads them, so kernels of one
+ * structure bind alike whatever their nodes' ids (and share a shader), and serves ExprGen's loads.
+ */
 class Bindings {
-  readonly list: Binding[] = [];
+  /** Node ids in binding order (KernelSpec.reads). */
+  readonly order: number[] = [];
   private readonly names = new Map<number, string>();
+  private sealed = false;
+  readonly sizes: Sizes;
   constructor(
     readonly ctx: CodegenContext,
     readonly reads: number[],
   ) {
-    reads.forEach((id, k) => {
-      this.names.set(id, `in${k}`);
-      this.list.push({ name: `in${k}`, storage: ctx.storage(id), write: false });
-    });
+    this.sizes = new Sizes(ctx.sizeMode);
   }
   bind(id: number): string {
-    const name = this.names.get(id);
-    if (!name) throw new Error(`codegen: %${id} is read but not bound`);
+    let name = this.names.get(id);
+    if (name) return name;
+    if (!this.reads.includes(id)) throw new Error(`codegen: %${id} is read but not among the group's buffers`);
+    if (this.sealed) throw new Error(`codegen: %${id} bound after the bindings were declared`);
+    name = `in${this.order.length}`;
+    this.names.set(id, name);
+    this.order.push(id);
     return name;
   }
   /** An ExprGen host; `inline` nodes are computed in the kernel even if they own a buffer. */
@@ -71,10 +76,15 @@ class Bindings {
       storage: (id) => this.ctx.storage(id),
       bind: (id) => this.bind(id),
       materialized: (id) => !inline(id) && this.ctx.isMaterialized(id),
+      sizes: this.sizes,
     };
   }
+  /** The declarations, reads then `out`; a read the code never loaded is still bound, last. */
   decls(out: Node): string {
-    return bindingDecls([...this.list, { name: 'out', storage: this.ctx.storage(out.id), write: true }]);
+    for (const id of this.reads) this.bind(id);
+    this.sealed = true;
+    const list: Binding[] = this.order.map((id) => ({ name: this.names.get(id)!, storage: this.ctx.storage(id), write: false }));
+    return bindingDecls([...list, { name: 'out', storage: this.ctx.storage(out.id), write: true }]);
   }
 }
 
@@ -83,46 +93,67 @@ function store(ctx: CodegenContext, out: Node, v: string): string {
   return ctx.storage(out.id) === 'f16' ? `f16(${v})` : v;
 }
 
-function sameShapeElementwise(g: Graph, nodes: number[], reads: number[], root: Node): boolean {
-  const same = (id: number) => g.get(id).shape.join() === root.shape.join();
-  const ew = new Set(['unary', 'binary', 'where', 'cast']);
-  return nodes.every((id) => same(id) && ew.has(getOp(g.get(id).op).kind)) && reads.every((id) => same(id) || numel(g.get(id).shape) === 1);
+/** The row stride of a folded 2-D grid ('0u' when the grid is 1-D: gid.y is then 0). */
+function rowStride(b: Bindings, workgroups: [number, number, number], row: number): string {
+  return workgroups[1] === 1 ? '0u' : b.sizes.u(row);
 }
 
-/** Header + rendered template. */
-function kernelSource(decls: string, name: string, vars: Record<string, string | number>): string {
-  return header(decls) + render(name, { ...vars, BINDINGS: decls });
+/**
+ * The kernel's module: `enable f16` only where a buffer is half, the helpers its code calls (and
+ * nothing else), the template filled in, then the sizes uniform (declared last: its slots are
+ * known once every size was asked for).
+ */
+function kernelSource(b: Bindings, decls: string, name: string, vars: Record<string, string | number>): string {
+  const body = render(name, { ...vars, BINDINGS: decls });
+  const sizes = b.sizes.decl(b.reads.length + 1);
+  return [decls.includes('array<f16>') ? 'enable f16;' : '', helpersFor(body), body, sizes].filter(Boolean).join('\n');
 }
 
 export function generateKernel(ctx: CodegenContext, group: Group): KernelSpec {
   const root = ctx.graph.get(group.root);
   const name = `${group.kind}_${root.op}_${root.id}${root.scope ? `_${root.scope.replace(/[^A-Za-z0-9]+/g, '_')}` : ''}`;
   const b = new Bindings(ctx, group.reads);
-  const base = { name, kind: group.kind, root: root.id, nodes: group.nodes, reads: group.reads };
+  const base = { name, kind: group.kind, root: root.id, nodes: group.nodes };
   switch (group.kind) {
-    case 'map': {
-      const n = numel(root.shape);
-      const { workgroups, row } = grid(n, ctx.maxWorkgroupsPerDim);
-      // The root itself is computed inline, though it owns the output buffer.
-      const gen = new ExprGen(b.host((id) => id === root.id));
-      const v = gen.value(root.id, 'i');
-      // A same-shape elementwise kernel writing a graph output (an exact-size buffer) takes its
-      // bound from the buffer, so its source does not depend on the size: the optimizer's update
-      // of every param of one kind shares one shader (one compile, which lavapipe does lazily).
-      const sizeFree = ctx.isOutput(root.id) && workgroups[1] === 1 && sameShapeElementwise(ctx.graph, group.nodes, group.reads, root);
-      const N = sizeFree ? 'arrayLength(&out)' : `${n}u`;
-      const wgsl = kernelSource(b.decls(root), 'map', { WG: WORKGROUP, ROW: sizeFree ? '0u' : `${row}u`, N, BODY: gen.body, RESULT: store(ctx, root, v) });
-      return { ...base, wgsl, workgroups };
-    }
+    case 'map':
+      // Several consecutive elements per thread where every index map allows (fewer threads and
+      // one set of divisions for all of them), else one.
+      for (const width of numel(root.shape) % LANES === 0 ? [LANES, 1] : [1]) {
+        try {
+          return { ...base, ...mapKernel(ctx, group, root, width) };
+        } catch (e) {
+          if (!(e instanceof LaneMisaligned) || width === 1) throw e;
+        }
+      }
+      throw new Error('unreachable');
     case 'reduce':
-      return { ...base, ...reduceKernel(ctx, b, root) };
+      return { ...base, ...reduceKernel(ctx, b, root), reads: b.order };
     case 'scatter':
-      return { ...base, ...scatterKernel(ctx, b, root) };
+      return { ...base, ...scatterKernel(ctx, b, root), reads: b.order };
     case 'row':
-      return { ...base, ...rowKernel(ctx, b, root, group.nodes) };
+      return { ...base, ...rowKernel(ctx, b, root, group.nodes), reads: b.order };
     case 'matmul':
-      return { ...base, ...matmulKernel(ctx, b, group.core !== undefined ? ctx.graph.get(group.core) : root, root) };
+      return { ...base, ...matmulKernel(ctx, b, group.core !== undefined ? ctx.graph.get(group.core) : root, root), reads: b.order };
   }
+}
+
+/** Elements per thread of a map kernel, where its index maps allow. */
+const LANES = 4;
+
+function mapKernel(ctx: CodegenContext, group: Group, root: Node, width: number) {
+  const b = new Bindings(ctx, group.reads);
+  const n = numel(root.shape);
+  const { workgroups, row } = grid(n / width, ctx.maxWorkgroupsPerDim);
+  // The root itself is computed inline, though it owns the output buffer.
+  const gen = new ExprGen(b.host((id) => id === root.id));
+  const stores: string[] = [];
+  for (let e = 0; e < width; e++) {
+    const idx = e === 0 ? 'i' : `(i + ${e}u)`;
+    if (e > 0) gen.lane(idx, 'i', e, width);
+    stores.push(`  out[${idx}] = ${store(ctx, root, gen.value(root.id, idx))};`);
+  }
+  const wgsl = kernelSource(b, b.decls(root), 'map', { WG: WORKGROUP, ROW: rowStride(b, workgroups, row), WIDTH: width, N: b.sizes.u(n), BODY: [gen.body, ...stores].join('\n') });
+  return { wgsl, sizes: b.sizes.values, workgroups, reads: b.order };
 }
 
 function reduceKernel(ctx: CodegenContext, b: Bindings, root: Node) {
@@ -135,33 +166,36 @@ function reduceKernel(ctx: CodegenContext, b: Bindings, root: Node) {
   const { workgroups, row } = grid(n, ctx.maxWorkgroupsPerDim);
   const host = b.host();
   const pre = new ExprGen(host, '  ');
-  const oc = pre.coords('o', keep);
-  const baseTerms = oc.flatMap((c, d) => (axes.includes(d) || keep[d] === 1 ? [] : [`${c} * ${st[d]}u`]));
-  pre.lines.push(`  let base = ${baseTerms.join(' + ') || '0u'};`);
+  pre.lines.push(`  let base = ${pre.stridedIndex('o', keep, st)};`);
   const body = new ExprGen(host, '    ', 'w');
-  const rc = body.coords('r', red);
-  const offTerms = rc.flatMap((c, j) => (red[j] === 1 ? [] : [`${c} * ${st[axes[j]]}u`]));
-  body.lines.push(`    let i = base + ${offTerms.join(' + ') || '0u'};`);
+  body.lines.push(
+    `    let i = base + ${body.stridedIndex(
+      'r',
+      red,
+      axes.map((a) => st[a]),
+    )};`,
+  );
   const v = body.value(x.id, 'i');
   const isMax = root.op === 'max_reduce';
-  const wgsl = kernelSource(b.decls(root), 'reduce', {
+  const wgsl = kernelSource(b, b.decls(root), 'reduce', {
     WG: WORKGROUP,
-    ROW: `${row}u`,
-    N: n,
+    ROW: rowStride(b, workgroups, row),
+    N: b.sizes.u(n),
     PRE: pre.body,
     INIT: isMax ? literal(-Infinity, 'f32') : '0.0',
-    R: numel(red),
+    R: b.sizes.u(numel(red)),
     BODY: body.body,
     COMBINE: isMax ? `max(acc, ${v})` : `acc + ${v}`,
     STORE: store(ctx, root, 'acc'),
   });
-  return { wgsl, workgroups };
+  return { wgsl, sizes: b.sizes.values, workgroups };
 }
 
 function rowKernel(ctx: CodegenContext, b: Bindings, root: Node, nodes: number[]) {
   const C = root.shape[root.shape.length - 1];
   const rows = numel(root.shape) / C;
   const { workgroups, row } = grid(rows, ctx.maxWorkgroupsPerDim);
+  const Cu = b.sizes.u(C);
   const overrides = new Map<number, string>();
   const host = b.host((id) => nodes.includes(id));
   const lines: string[] = [];
@@ -182,12 +216,12 @@ function rowKernel(ctx: CodegenContext, b: Bindings, root: Node, nodes: number[]
   reduces.forEach((r, k) => {
     hoist(k);
     const isMax = r.op === 'max_reduce';
-    const body = new ExprGen(host, '    ', `r${k}_`, overrides);
-    body.lines.push(`    let i = row * ${C}u + j;`);
+    const body = new ExprGen(host, '    ', `r${k}_`, overrides).know('i', C, 'row', 'j');
+    body.lines.push(`    let i = row * ${Cu} + j;`);
     const v = body.value(r.inputs[0], 'i');
     lines.push(
       `  var acc${k}: f32 = ${isMax ? literal(-Infinity, 'f32') : '0.0'};`,
-      `  for (var j = 0u; j < ${C}u; j++) {`,
+      `  for (var j = 0u; j < ${Cu}; j++) {`,
       body.body,
       `    acc${k} = ${isMax ? `max(acc${k}, ${v})` : `acc${k} + ${v}`};`,
       '  }',
@@ -195,10 +229,18 @@ function rowKernel(ctx: CodegenContext, b: Bindings, root: Node, nodes: number[]
     overrides.set(r.id, `acc${k}`);
   });
   hoist(reduces.length);
-  const gen = new ExprGen(host, '    ', 'v', overrides);
+  const gen = new ExprGen(host, '    ', 'v', overrides).know('i', C, 'row', 'j');
   const v = gen.value(root.id, 'i');
-  const wgsl = kernelSource(b.decls(root), 'row', { WG: WORKGROUP, ROW: `${row}u`, ROWS: rows, C, REDUCTIONS: lines.filter(Boolean).join('\n'), BODY: gen.body, RESULT: store(ctx, root, v) });
-  return { wgsl, workgroups };
+  const wgsl = kernelSource(b, b.decls(root), 'row', {
+    WG: WORKGROUP,
+    ROW: rowStride(b, workgroups, row),
+    ROWS: b.sizes.u(rows),
+    C: Cu,
+    REDUCTIONS: lines.filter(Boolean).join('\n'),
+    BODY: gen.body,
+    RESULT: store(ctx, root, v),
+  });
+  return { wgsl, sizes: b.sizes.values, workgroups };
 }
 
 /** Whether node `a` depends on node `b`. */
@@ -222,18 +264,19 @@ function scatterKernel(ctx: CodegenContext, b: Bindings, root: Node) {
   const { workgroups, row } = grid(n, ctx.maxWorkgroupsPerDim);
   const body = new ExprGen(b.host(), '      ');
   const v = body.value(upd.id, 'i');
-  const wgsl = kernelSource(b.decls(root), 'scatter_add', {
+  const IDX = b.bind(idx.id);
+  const wgsl = kernelSource(b, b.decls(root), 'scatter_add', {
     WG: WORKGROUP,
-    ROW: `${row}u`,
-    N: n,
-    ROWLEN: rowLen,
-    NIDX: numel(idx.shape),
-    IDX: b.bind(idx.id),
+    ROW: rowStride(b, workgroups, row),
+    N: b.sizes.u(n),
+    ROWLEN: b.sizes.u(rowLen),
+    NIDX: b.sizes.u(numel(idx.shape)),
+    IDX,
     BODY: body.body,
     VALUE: v,
     STORE: store(ctx, root, 'acc'),
   });
-  return { wgsl, workgroups };
+  return { wgsl, sizes: b.sizes.values, workgroups };
 }
 
 /** `mm` is the matmul; `root` the node the kernel writes (mm itself, or the end of its epilogue). */
@@ -242,23 +285,29 @@ function matmulKernel(ctx: CodegenContext, b: Bindings, mm: Node, root: Node) {
   const { M, K, N, batch } = matmulDims(A.shape, B.shape, mm.attrs, 'matmul');
   const { transA, transB } = mm.attrs as { transA: boolean; transB: boolean };
   // The store: the accumulator, or the fused epilogue evaluated on it at flat index o.
-  const storeCode = (acc: string, indent: string) => {
+  const storeCode = (acc: string, indent: string, col: string) => {
     if (mm === root) return `${indent}out[o] = ${store(ctx, root, acc)};`;
+    // o = p * M * N + r * N + c: the epilogue's index maps get p, r and c without dividing.
     const epi = new ExprGen(
       b.host((id) => id === root.id),
       indent,
       'e',
       new Map([[mm.id, acc]]),
-    );
+    )
+      .know('o', N, '(p * M + r)', col)
+      .know('o', M * N, 'p', `(r * N + ${col})`)
+      .know('(p * M + r)', M, 'p', 'r');
     const v = epi.value(root.id, 'o');
     return `${epi.body}\n${indent}out[o] = ${store(ctx, root, v)};`;
   };
   const a = b.bind(A.id);
   const bb = b.bind(B.id);
+  // Sizes first, in a fixed order: M, N, K, then the batch offsets and the epilogue's.
+  const dims = { M: b.sizes.u(M), N: b.sizes.u(N), K: b.sizes.u(K) };
   const gen = new ExprGen(b.host(), '  ');
   const aBatch = gen.broadcastIndex('p', A.shape.slice(0, -2), batch);
   const bBatch = gen.broadcastIndex('p', B.shape.slice(0, -2), batch);
-  gen.lines.push(`  let aOff = ${aBatch} * ${M * K}u;`, `  let bOff = ${bBatch} * ${K * N}u;`);
+  gen.lines.push(`  let aOff = ${aBatch} * M * K;`, `  let bOff = ${bBatch} * K * N;`);
   const ld = (arr: string, id: number, idx: string) => (ctx.storage(id) === 'f16' ? `f32(${arr}[${idx}])` : `${arr}[${idx}]`);
   const LOAD_A = ld(a, A.id, transA ? 'aOff + k * M + r' : 'aOff + r * K + k');
   const LOAD_B = ld(bb, B.id, transB ? 'bOff + c * K + k' : 'bOff + k * N + c');
@@ -268,8 +317,10 @@ function matmulKernel(ctx: CodegenContext, b: Bindings, mm: Node, root: Node) {
   }
   const nb = numel(batch);
   if (nb > ctx.maxWorkgroupsPerDim) throw new Error(`matmul %${mm.id}: batch of ${nb} exceeds ${ctx.maxWorkgroupsPerDim} workgroups`);
+  // The epilogue binds its reads: generate it before the bindings are declared.
+  const STORE = variant.family === 'reg4' ? storeCode('acc[i][j][e]', '          ', '(c4 * 4u + e)') : storeCode('acc[i][j]', '        ', 'c');
   const decls = b.decls(root);
-  const common = { M, N, K, BATCH: gen.body, LOAD_A, LOAD_B };
+  const common = { ...dims, BATCH: gen.body, LOAD_A, LOAD_B, STORE };
   let wgsl: string;
   let workgroups: [number, number, number];
   if (variant.family === 'reg4') {
@@ -277,15 +328,15 @@ function matmulKernel(ctx: CodegenContext, b: Bindings, mm: Node, root: Node) {
     // B is re-declared as an array of vec4s; the binding index stays the same.
     const decls4 = decls.replace(`var<storage, read> ${bb}: array<f32>;`, `var<storage, read> ${bb}: array<vec4<f32>>;`);
     const { LOAD_B: _scalarB, ...rest } = common;
-    wgsl = kernelSource(decls4, 'matmul_reg4', { ...rest, B4: bb, N4: N / 4, TM: tm, TN4: tn4, WGX: wgx, WGY: wgy, STORE: storeCode('acc[i][j][e]', '          ') });
+    wgsl = kernelSource(b, decls4, 'matmul_reg4', { ...rest, B4: bb, N4: 'N / 4u', TM: tm, TN4: tn4, WGX: wgx, WGY: wgy });
     workgroups = [Math.ceil(N / 4 / tn4 / wgx), Math.ceil(M / tm / wgy), nb];
   } else if (variant.family === 'reg') {
     const { tm, tn, wgx, wgy } = variant;
-    wgsl = kernelSource(decls, 'matmul_reg', { ...common, TM: tm, TN: tn, WGX: wgx, WGY: wgy, STORE: storeCode('acc[i][j]', '        ') });
+    wgsl = kernelSource(b, decls, 'matmul_reg', { ...common, TM: tm, TN: tn, WGX: wgx, WGY: wgy });
     workgroups = [Math.ceil(N / tn / wgx), Math.ceil(M / tm / wgy), nb];
   } else {
-    wgsl = kernelSource(decls, 'matmul_tiled', { ...common, STORE: storeCode('acc[i][j]', '        ') });
+    wgsl = kernelSource(b, decls, 'matmul_tiled', common);
     workgroups = [Math.ceil(N / 64), Math.ceil(M / 64), nb];
   }
-  return { wgsl, workgroups, variant };
+  return { wgsl, sizes: b.sizes.values, workgroups, variant };
 }

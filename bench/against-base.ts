@@ -1,0 +1,73 @@
+/**
+ * This tree against another checkout (e.g. main in a git worktree) on the plans of
+ * `npm run example`: the training step and the evaluation plan (batch 16), each compiled by its
+ * own tree's compiler and run by its own tree's executor on ONE device, timed in alternating
+ * rounds in one run. Also: kernels, distinct shaders, and the first run of each plan
+ * (llvmpipe compiles shaders on first use; run with MESA_SHADER_CACHE_DISABLE=true for cold).
+ *   git worktree add /tmp/pg-base main && ln -s "$PWD/node_modules" /tmp/pg-base/
+ *   (and link examples/mnist-vqa/{vit,bert,images} there if that checkout lacks them)
+ *   npx tsx bench/against-base.ts --base /tmp/pg-base [--rounds 10] [--batch 16]
+ */
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { acquireDevice, type Gpu } from '../src/runtime/device.ts';
+
+const { values } = parseArgs({ options: { base: { type: 'string' }, rounds: { type: 'string', default: '10' }, batch: { type: 'string', default: '16' } } });
+if (!values.base) throw new Error('--base <dir of another checkout> is required');
+const batch = Number(values.batch);
+
+interface Tree {
+  label: string;
+  compile: (spec: unknown, o: object) => { plan: { kernels: { wgsl: string }[] } };
+  Executor: { create(gpu: Gpu, plan: unknown): Promise<{ record(s: unknown): void; destroy(): void }> };
+  profileOf: (gpu: Gpu) => object;
+  StepRecorder: new (gpu: Gpu) => { submit(): void };
+  queueIdle: (gpu: Gpu) => Promise<void>;
+  spec: unknown;
+}
+
+async function load(label: string, dir: string): Promise<Tree> {
+  const im = (p: string) => import(resolve(dir, p));
+  const [{ compile }, { Executor }, { profileOf }, { StepRecorder, queueIdle }, model] = await Promise.all([
+    im('src/compiler/compile.ts'),
+    im('src/runtime/executor.ts'),
+    im('src/runtime/profile.ts'),
+    im('src/runtime/step.ts'),
+    im('examples/mnist-vqa.spec.ts'),
+  ]);
+  return { label, compile, Executor, profileOf, StepRecorder, queueIdle, spec: model.default.spec };
+}
+
+const gpu = await acquireDevice();
+const trees = [await load('base', values.base), await load('this tree', '.')];
+console.log(`adapter: ${gpu.info.description}; base: ${resolve(values.base)}; Mesa shader cache ${process.env.MESA_SHADER_CACHE_DISABLE === 'true' ? 'disabled (cold)' : 'enabled'}`);
+
+const runs = [];
+for (const mode of ['train', 'infer'] as const) {
+  for (const t of trees) {
+    const plan = t.compile(t.spec, { batch, mode, loss: true, profile: t.profileOf(gpu) }).plan;
+    const ex = await t.Executor.create(gpu, plan);
+    const once = async (reps: number) => {
+      const s = new t.StepRecorder(gpu);
+      for (let r = 0; r < reps; r++) ex.record(s);
+      const t0 = performance.now();
+      s.submit();
+      await t.queueIdle(gpu);
+      return (performance.now() - t0) / reps;
+    };
+    const first = await once(1);
+    runs.push({ name: `${mode === 'train' ? 'train step' : 'eval'}, ${t.label}`, plan, ex, once, first, times: [] as number[] });
+  }
+}
+for (let round = 0; round < Number(values.rounds); round++) for (const r of round % 2 ? [...runs].reverse() : runs) r.times.push(await r.once(2));
+const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+console.log('| plan | kernels | distinct shaders | first run, s | ms per run (median) | speed-up vs base |');
+console.log('| --- | --- | --- | --- | --- | --- |');
+for (let i = 0; i < runs.length; i++) {
+  const r = runs[i];
+  const base = runs[i - (i % 2)];
+  const shaders = new Set(r.plan.kernels.map((k) => k.wgsl)).size;
+  console.log(`| ${r.name} | ${r.plan.kernels.length} | ${shaders} | ${(r.first / 1000).toFixed(1)} | ${med(r.times).toFixed(1)} | ${(med(base.times) / med(r.times)).toFixed(2)}x |`);
+  r.ex.destroy();
+}
+gpu.destroy();
