@@ -6,6 +6,8 @@ import { paramReport, formatReport } from '../compiler/params-report.ts';
 import type { Graph } from '../compiler/ir/graph.ts';
 import type { ModelSpec } from '../dsl/spec.ts';
 import { formatImport, planImport } from '../hf/import.ts';
+import { lowerModel } from '../compiler/lower/index.ts';
+import { splitFrozen } from '../compiler/passes/frozen.ts';
 
 export interface StageOptions {
   batch: number;
@@ -14,6 +16,8 @@ export interface StageOptions {
   profile?: DeviceProfile;
   /** Training: the update rule (the default is train's). */
   optimizer?: OptimizerConfig;
+  /** Training: cache the frozen per-example part as train does (default on, as in train). */
+  cacheFrozen?: boolean;
 }
 
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(2)} MiB`;
@@ -22,8 +26,10 @@ const mib = (b: number) => `${(b / 2 ** 20).toFixed(2)} MiB`;
 export function stages(spec: ModelSpec, o: StageOptions): { graph: Graph; plan: Plan; lines: string[] } {
   const lines: string[] = [];
   const profile = o.profile ?? PORTABLE_PROFILE;
-  const c = compile(spec, { batch: o.batch, mode: o.mode, merged: o.merged, profile, optimizer: o.optimizer });
-  const fwd = c.forward;
+  const fwd = lowerModel(spec, { batch: o.batch, mode: o.mode, merged: o.merged }).graph;
+  // Training reads the frozen per-example part from a cache, as train does: the step is the rest.
+  const split = o.mode === 'train' && o.cacheFrozen !== false ? splitFrozen(fwd, o.batch) : null;
+  const c = compile(split?.step ?? fwd, { batch: o.batch, mode: o.mode, merged: o.merged, profile, optimizer: o.optimizer });
   lines.push(`lower        ${fwd.nodes.length} nodes, ${fwd.params().size} params, ${fwd.inputs().size} inputs (batch ${o.batch}, ${o.mode}${o.merged ? ', merged' : ''})`);
   const imports = planImport(spec, fwd); // checkpoint headers only: names, shapes, dtypes
   if (imports.length) lines.push(...formatImport(imports).map((l, i) => `${i ? '             ' : 'import       '}${l}`));
@@ -32,6 +38,13 @@ export function stages(spec: ModelSpec, o: StageOptions): { graph: Graph; plan: 
       .split('\n')
       .map((l) => `             ${l}`),
   );
+  if (split) {
+    const bytes = split.tensors.reduce((n, t) => n + t.perExample * 4, 0);
+    lines.push(
+      `cache        ${split.tensors.length} frozen tensors, ${(bytes / 1024).toFixed(1)} KiB per example, computed once per training example: ${split.nodesCached} of ${fwd.nodes.length} forward nodes leave the step (train --no-cache-frozen keeps them)`,
+    );
+    for (const t of split.tensors) lines.push(`             ${t.name} [${t.shape}] ${t.scope ?? ''}`.trimEnd());
+  }
   if (c.autodiff) {
     const r = c.autodiff;
     lines.push(`autodiff     +${r.backwardNodes} backward nodes; ${r.differentiatedNodes} forward nodes differentiated, ${r.prunedNodes} pruned (frozen trunk / no trainable path)`);

@@ -44,6 +44,7 @@ program
   .option('--out <dir>', 'output directory', 'runs/latest')
   .option('--resume <checkpoint>', 'resume exactly from a last.safetensors')
   .option('--allow-mismatch', 'resume even if the frozen weights or spec differ from those the checkpoint was trained with')
+  .option('--no-cache-frozen', 'recompute the frozen part that reads only per-example inputs (e.g. a frozen vision tower) every step instead of once per example')
   .action(async (spec, opts) => {
     // Loaded on use: `doctor` and `explain` need neither the trainer nor its plotting.
     const { trainCommand } = await import('./train.ts');
@@ -57,10 +58,11 @@ program
   .addOption(int('--batch <n>', 'batch size', 16, 1))
   .addOption(oneOf('--mode <mode>', 'the graph to explain', ['train', 'infer'], 'train'))
   .option('--merged', 'inference graph with experts merged and LoRA folded')
+  .option('--no-cache-frozen', "training: the step without train's cache of frozen per-example features")
   .action(async (specPath, o) => {
     const spec = await loadSpec(specPath);
     const { stages } = await import('./explain.ts');
-    console.log(stages(spec, { batch: Number(o.batch), mode: o.mode, merged: !!o.merged }).lines.join('\n'));
+    console.log(stages(spec, { batch: Number(o.batch), mode: o.mode, merged: !!o.merged, cacheFrozen: o.cacheFrozen !== false }).lines.join('\n'));
   });
 
 program

@@ -4,6 +4,7 @@ import { basename, join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { acquireDevice } from '../runtime/device.ts';
 import { Evaluator, train, type TrainConfig } from '../train/trainer.ts';
+import type { CacheReport } from '../train/feature-cache.ts';
 import { paramReport, formatReport } from '../compiler/params-report.ts';
 import { lowerModel } from '../compiler/lower/index.ts';
 import { loadData, loadSpec } from './load.ts';
@@ -36,6 +37,8 @@ export interface TrainCliOptions {
   out: string;
   resume?: string;
   allowMismatch?: boolean;
+  /** commander's --no-cache-frozen. */
+  cacheFrozen?: boolean;
 }
 
 export async function trainCommand(specPath: string, o: TrainCliOptions): Promise<number> {
@@ -60,6 +63,7 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
     outDir: o.out,
     resume: o.resume,
     allowMismatch: !!o.allowMismatch,
+    cacheFrozen: o.cacheFrozen !== false,
   };
   const trainGraph = lowerModel(spec, { batch: cfg.batch, mode: 'train' }).graph;
   console.log(formatReport(paramReport(trainGraph), 'model'));
@@ -85,10 +89,16 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
   const total = Math.floor(data.train.examples.length / cfg.batch) * cfg.epochs;
   const t0 = performance.now();
   let dev = '-';
-  bar.start(total, 0, { epoch: 1, epochs: cfg.epochs, loss: '-', rate: '-', dev });
+  // The bar starts with the first step: what comes before (the feature cache) prints plainly.
+  let started = false;
   try {
     const res = await train(gpu, spec, { train: data.train, dev: data.dev }, cfg, {
-      onStep: (r, epoch) => bar.update(r.step + 1, { epoch: epoch + 1, loss: r.losses.loss.toFixed(4), rate: ((r.step + 1) / ((performance.now() - t0) / 1000)).toFixed(1), dev }),
+      onCache: (r) => console.log(formatCache(r)),
+      onStep: (r, epoch) => {
+        if (!started) bar.start(total, 0, { epoch: 1, epochs: cfg.epochs, loss: '-', rate: '-', dev });
+        started = true;
+        bar.update(r.step + 1, { epoch: epoch + 1, loss: r.losses.loss.toFixed(4), rate: ((r.step + 1) / ((performance.now() - t0) / 1000)).toFixed(1), dev });
+      },
       onEpoch: (r) => {
         if (r.dev) dev = r.dev.accuracy.toFixed(3);
       },
@@ -143,4 +153,9 @@ function majority(answers: string[]): string {
     .sort((a, b) => b[1] - a[1])
     .map(([a, k]) => `${a} x${k}`)
     .join(', ');
+}
+
+function formatCache(r: CacheReport | { skipped: string }): string {
+  if ('skipped' in r) return `frozen features not cached: ${r.skipped}`;
+  return `frozen features cached: ${r.tensors} tensors, ${(r.bytesPerExample / 1024).toFixed(1)} KiB per example x ${r.examples} examples in ${r.seconds.toFixed(1)} s (${r.nodesCached} of ${r.forwardNodes} forward nodes run once per example, not every step; --no-cache-frozen to recompute them)`;
 }

@@ -6,6 +6,7 @@ import { buildArtifact } from '../../src/cli/artifact.ts';
 import { compile, DEFAULT_OPTIMIZER } from '../../src/compiler/compile.ts';
 import { PORTABLE_PROFILE } from '../../src/compiler/plan.ts';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
+import { splitFrozen } from '../../src/compiler/passes/frozen.ts';
 import { compileStep } from '../../src/train/train-step.ts';
 
 describe('the compile pipeline', () => {
@@ -14,8 +15,16 @@ describe('the compile pipeline', () => {
   it("explain's node and kernel counts are those of the step train compiles", () => {
     const { lines } = stages(spec, { batch: 32, mode: 'train' });
     const { graph } = lowerModel(spec, { batch: 32, mode: 'train' });
-    // train's step: the CLI's default optimizer flags (adamw, weight decay 0.01, clip 5, eps 1e-6).
-    const { plan } = compileStep(graph, PORTABLE_PROFILE, { optimizer: { kind: 'adamw', weightDecay: 0.01, clip: 5, eps: 1e-6 }, lr: 3e-3, schedule: { kind: 'constant' }, totalSteps: 100 });
+    // train's step: the forward less what it caches per example (the same split explain reports),
+    // with the CLI's default optimizer flags (adamw, weight decay 0.01, clip 5, eps 1e-6).
+    const split = splitFrozen(graph, 32);
+    expect(lines.some((l) => l.startsWith('cache'))).toBe(split !== null);
+    const { plan } = compileStep(split?.step ?? graph, PORTABLE_PROFILE, {
+      optimizer: { kind: 'adamw', weightDecay: 0.01, clip: 5, eps: 1e-6 },
+      lr: 3e-3,
+      schedule: { kind: 'constant' },
+      totalSteps: 100,
+    });
     expect(DEFAULT_OPTIMIZER).toEqual({ kind: 'adamw', weightDecay: 0.01, clip: 5, eps: 1e-6 });
     expect(lines.find((l) => l.startsWith('simplify'))).toContain(`-> ${plan.stats.nodes} nodes`);
     expect(lines.find((l) => l.startsWith('fuse'))).toContain(`-> ${plan.kernels.length} fused`);

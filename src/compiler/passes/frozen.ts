@@ -1,0 +1,198 @@
+/**
+ * Frozen-subgraph caching. The part of a forward graph that reads only per-example inputs,
+ * frozen params and constants, with no random draw, gives an example the same values at every
+ * step (a frozen vision tower, frozen embeddings): it need not run every step. This pass finds
+ * that part's frontier (the tensors the rest of the graph reads) and splits the graph in two:
+ * a feature graph (per-example inputs -> frontier tensors), run once per example, and a step
+ * graph that reads the frontier tensors as inputs. Values are unchanged: the feature graph runs
+ * the same ops on the same values.
+ *
+ * Only tensors laid out batch-major are cached (the flat layout is one contiguous block per
+ * example, so a batch is assembled from per-example blocks): the rules below propagate that
+ * through the ops that keep the leading axis apart, and anything else stays in the step.
+ */
+import { numel, type Graph, type Node, type ParamInfo, type Shape } from '../ir/graph.ts';
+import { getOp } from '../ops/index.ts';
+import { rewrite } from './rewrite.ts';
+
+export interface CachedTensor {
+  /** The step graph's input that carries it. */
+  name: string;
+  shape: Shape;
+  dtype: Node['dtype'];
+  /** Elements per example. */
+  perExample: number;
+  /** Where it was computed (a layer path). */
+  scope?: string;
+}
+
+export interface FrozenSplit {
+  tensors: CachedTensor[];
+  /** Per-example inputs -> the cached tensors (outputs by name). */
+  features: Graph;
+  /** The forward graph reading the cached tensors as inputs; what they replace is gone. */
+  step: Graph;
+  /** Forward nodes that no longer run every step, of forwardNodes. */
+  nodesCached: number;
+  forwardNodes: number;
+}
+
+/** batch-free: depends on no example; major: batch-major and cacheable; no: neither. */
+type State = 'free' | 'major' | 'no';
+
+/** Ops whose result is worth storing rather than recomputing from its inputs. */
+const WORK = new Set(['matmul', 'reduce', 'index']);
+
+/** Whether node n, some of whose inputs are batch-major (the rest batch-free), is batch-major. */
+function staysMajor(n: Node, ins: Node[], st: State[], batch: number): boolean {
+  const lead = n.shape[0];
+  if (n.shape.length === 0 || lead % batch !== 0) return false;
+  const major = ins.filter((_, k) => st[k] === 'major');
+  // Every batch-major operand keeps its leading axis where the result has it.
+  const aligned = (x: Node) => x.shape.length === n.shape.length && x.shape[0] === lead;
+  const a = n.attrs;
+  switch (getOp(n.op).kind) {
+    case 'unary':
+    case 'binary':
+    case 'where':
+    case 'cast':
+      return major.every(aligned);
+    case 'reduce':
+      return !(a.axes as number[]).includes(0) && (a.keepdims === true || major.every((x) => x.shape[0] === lead));
+    case 'index':
+      // gather: a batch-free table indexed by batch-major ids.
+      return n.op === 'gather' && st[0] === 'free' && ins[1].shape[0] === lead;
+    case 'matmul':
+      // [B*m, K] @ [K, N]: rows stay with their example; batched matmuls keep the leading axis.
+      if (n.shape.length === 2) return st[0] === 'major' && st[1] === 'free' && !a.transA;
+      return major.every(aligned);
+    case 'layout':
+      switch (n.op) {
+        case 'reshape':
+          return true; // same flat layout, and lead % batch === 0 (checked above)
+        case 'broadcast':
+        case 'concat':
+          return major.every(aligned) && (n.op !== 'concat' || a.axis !== 0);
+        case 'permute':
+          return (a.perm as number[])[0] === 0;
+        case 'slice':
+          return (a.starts as number[])[0] === 0 && (a.ends as number[])[0] === ins[0].shape[0];
+        case 'pad':
+          return (a.before as number[])[0] === 0 && (a.after as number[])[0] === 0;
+      }
+      return false;
+  }
+  return false;
+}
+
+/** Element operations a cached tensor saves per step: its own and those of its ancestry the step no longer needs. */
+function savedWork(g: Graph, f: number, needed: Set<number>): number {
+  let total = 0;
+  const seen = new Set<number>();
+  const stack = [f];
+  while (stack.length) {
+    const id = stack.pop()!;
+    if (seen.has(id) || (id !== f && needed.has(id))) continue;
+    seen.add(id);
+    const n = g.get(id);
+    const kind = getOp(n.op).kind;
+    if (kind === 'matmul') total += numel(n.shape) * (n.attrs.transA ? g.get(n.inputs[0]).shape.at(-2)! : g.get(n.inputs[0]).shape.at(-1)!);
+    else if (kind === 'reduce') total += numel(g.get(n.inputs[0]).shape);
+    else if (kind !== 'leaf') total += numel(n.shape);
+    stack.push(...n.inputs);
+  }
+  return total;
+}
+
+/**
+ * The split of `g` (lowered at `batch`), or null when no cached tensor would save work. A
+ * per-example input is an input whose leading axis is the batch (images, token ids, masks).
+ */
+export function splitFrozen(g: Graph, batch: number): FrozenSplit | null {
+  const state: State[] = [];
+  const work: boolean[] = [];
+  for (const n of g.nodes) {
+    const ins = n.inputs.map((i) => g.get(i));
+    let s: State;
+    if (n.op === 'input') s = n.shape.length > 0 && n.shape[0] === batch ? 'major' : 'no';
+    else if (n.op === 'param') s = (n.attrs.info as ParamInfo).trainable ? 'no' : 'free';
+    else if (n.op === 'const') s = 'free';
+    else if (getOp(n.op).kind === 'random' || ins.some((x) => state[x.id] === 'no')) s = 'no';
+    else if (ins.every((x) => state[x.id] === 'free')) s = 'free';
+    else
+      s = staysMajor(
+        n,
+        ins,
+        ins.map((x) => state[x.id]),
+        batch,
+      )
+        ? 'major'
+        : 'no';
+    state.push(s);
+    work.push(s === 'major' && (WORK.has(getOp(n.op).kind) || ins.some((x) => work[x.id])));
+  }
+  // The frontier: batch-major tensors, computed with real work, that the step reads.
+  const users = g.users();
+  const outputs = new Set(g.outputs.values());
+  const front = new Set(g.nodes.filter((n) => work[n.id] && (outputs.has(n.id) || users[n.id].some((u) => state[u] === 'no'))).map((n) => n.id));
+  // What the step still computes, reading the frontier as inputs.
+  const stepNodes = () => {
+    const needed = new Set<number>();
+    const stack = [...g.outputs.values()];
+    while (stack.length) {
+      const id = stack.pop()!;
+      if (needed.has(id)) continue;
+      needed.add(id);
+      if (!front.has(id)) stack.push(...g.get(id).inputs);
+    }
+    return needed;
+  };
+  // A cached tensor must save more work than uploading it costs: drop those that do not (their
+  // ancestry is computed by the step anyway), until every one left does.
+  let needed = stepNodes();
+  for (;;) {
+    const drop = [...front].filter((f) => savedWork(g, f, needed) <= 8 * numel(g.get(f).shape));
+    if (drop.length === 0) break;
+    for (const f of drop) front.delete(f);
+    needed = stepNodes();
+  }
+  const frontier = [...front].sort((a, b) => a - b).map((id) => g.get(id));
+  if (frontier.length === 0) return null;
+  const names = new Map(frontier.map((n) => [n.id, `frozen:%${n.id}`]));
+  const tensors = frontier.map((n) => ({ name: names.get(n.id)!, shape: [...n.shape], dtype: n.dtype, perExample: numel(n.shape) / batch, scope: n.scope }));
+
+  // Step graph: the frontier become inputs; what only they needed is dropped.
+  const step = rewrite(
+    g,
+    (n, out) => {
+      const name = names.get(n.id);
+      return name === undefined ? undefined : out.push({ op: 'input', inputs: [], attrs: { name, shape: [...n.shape], dtype: n.dtype }, shape: n.shape, dtype: n.dtype, scope: n.scope }).id;
+    },
+    (n) => needed.has(n.id),
+  );
+
+  // Feature graph: the frontier's ancestry, the frontier as its outputs.
+  const ancestry = new Set<number>();
+  const stack = frontier.map((n) => n.id);
+  while (stack.length) {
+    const id = stack.pop()!;
+    if (ancestry.has(id)) continue;
+    ancestry.add(id);
+    stack.push(...g.get(id).inputs);
+  }
+  const at = new Map<number, number>();
+  const features = rewrite(
+    g,
+    (n, out) => {
+      if (!names.has(n.id)) return undefined;
+      const id = out.push(n).id;
+      at.set(n.id, id);
+      return id;
+    },
+    (n) => ancestry.has(n.id),
+  );
+  features.outputs.clear();
+  for (const n of frontier) features.outputs.set(names.get(n.id)!, at.get(n.id)!);
+  const nodesCached = [...ancestry].filter((id) => !needed.has(id)).length;
+  return { tensors, features, step, nodesCached, forwardNodes: g.nodes.length };
+}
