@@ -68,13 +68,11 @@ export function addOptimizer(joint: Graph, cfg: OptimizerConfig): { graph: Graph
         b.output(newName(stateName('m', name)), m);
         b.output(newName(stateName('v', name)), v);
         update = m.mul(bc[0]).div(v.mul(bc[1]).sqrt().add(eps));
-      } else {
-        const u = stateInput('u', name, n.shape)
-          .mul(cfg.momentum ?? 0)
-          .add(g);
+      } else if (cfg.momentum) {
+        const u = stateInput('u', name, n.shape).mul(cfg.momentum).add(g);
         b.output(newName(stateName('u', name)), u);
         update = u;
-      }
+      } else update = g; // plain SGD keeps no state: nothing to read, write or copy back
       if (wd > 0) update = update.add(p.mul(wd));
       b.output(newName(name), p.sub(update.mul(lr)));
     });

@@ -44,7 +44,7 @@ const W0 = [0.1, -0.2, 0.3, 0.05, -0.1, 0.2];
 const B0 = [0.01, -0.02];
 
 /** The update rules written out directly, driven by reference-interpreter gradients. */
-function referenceRun(kind: 'adamw' | 'sgd', steps: number, lr: number, clip: number) {
+function referenceRun(kind: 'adamw' | 'sgd', steps: number, lr: number, clip: number, momentum = 0.9) {
   const g = regression();
   const { graph } = autodiff(g, { loss: 'loss' });
   const p: Record<string, number[]> = { W: [...W0], b: [...B0] };
@@ -60,7 +60,7 @@ function referenceRun(kind: 'adamw' | 'sgd', steps: number, lr: number, clip: nu
       p[k] = p[k].map((w, i) => {
         const gi = grads[k][i] * f;
         if (kind === 'sgd') {
-          m[k][i] = 0.9 * m[k][i] + gi;
+          m[k][i] = momentum * m[k][i] + gi;
           return w - lr * (m[k][i] + wd * w);
         }
         m[k][i] = 0.9 * m[k][i] + 0.1 * gi;
@@ -81,15 +81,19 @@ describe('optimizers on the GPU', () => {
     ['adamw', 0.05],
     ['sgd', 0],
     ['sgd', 0.05],
+    ['plain sgd', 0.05],
   ] as const) {
     it(`${kind}${clip ? ' with clipping' : ''} matches the reference for 5 steps`, async () => {
-      const optimizer = kind === 'adamw' ? { kind, weightDecay: 0.1, clip } : { kind, momentum: 0.9, weightDecay: 0.1, clip };
+      const momentum = kind === 'plain sgd' ? 0 : 0.9;
+      const optimizer = kind === 'adamw' ? { kind, weightDecay: 0.1, clip } : { kind: 'sgd' as const, momentum, weightDecay: 0.1, clip };
       const ts = await TrainStep.compile(gpu(), regression(), { optimizer, lr: 0.05, schedule: { kind: 'constant' }, totalSteps: 5 });
       try {
+        // Plain SGD keeps no momentum state (nothing to upload, update or copy back).
+        expect(ts.info.state.length).toBe({ adamw: 4, sgd: 2, 'plain sgd': 0 }[kind]);
         ts.setWeights({ W: W0, b: B0 });
         for (let s = 0; s < 5; s++) await ts.submit({ x: X, t: T }, 0);
         const got = await ts.readWeights();
-        const want = referenceRun(kind, 5, 0.05, clip);
+        const want = referenceRun(kind === 'adamw' ? 'adamw' : 'sgd', 5, 0.05, clip, momentum);
         for (const k of ['W', 'b']) want[k].forEach((w, i) => expect(got[k][i]).toBeCloseTo(w, 5));
       } finally {
         ts.destroy();
