@@ -14,6 +14,7 @@ import type { DeviceProfile, Plan, TensorSlot } from '../compiler/plan.ts';
 import type { ParamInfo } from '../compiler/ir/graph.ts';
 import { compileStep, type StepConfig } from '../train/train-step.ts';
 import { ARTIFACT_FORMAT, type ArtifactJson } from '../runtime/artifact.ts';
+import { paramInfo } from '../compiler/ir/attrs.ts';
 
 export interface CompileArtifactOptions {
   mode: 'train' | 'infer';
@@ -46,7 +47,7 @@ function checkBuckets(buckets: number[], max: number): number[] {
 
 export function buildArtifact(spec: ModelSpec, o: CompileArtifactOptions): { meta: Meta } {
   const { graph } = lowerModel(spec, { batch: o.batch, mode: o.mode, merged: o.merged });
-  const params = [...graph.params()].map(([name, n]) => ({ name, shape: [...n.shape], trainable: (n.attrs.info as ParamInfo).trainable, init: (n.attrs.info as ParamInfo).init }));
+  const params = [...graph.params()].map(([name, n]) => ({ name, shape: [...n.shape], trainable: paramInfo(n).trainable, init: paramInfo(n).init }));
   const requires = { ...o.profile, f16: false } as ArtifactJson['requires'] & Record<string, unknown>;
   delete (requires as Record<string, unknown>).isSoftware;
   if (o.mode === 'train') {

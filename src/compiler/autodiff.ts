@@ -8,6 +8,7 @@
 import { Graph, shapeStr, type Node, type ParamInfo } from './ir/graph.ts';
 import { Builder, type Tensor } from './builder.ts';
 import { getOp } from './ops/index.ts';
+import { leafName, paramInfo } from './ir/attrs.ts';
 
 export interface AutodiffOptions {
   /** Name of the scalar output to differentiate. */
@@ -43,7 +44,7 @@ export function autodiff(forward: Graph, opts: AutodiffOptions): { graph: Graph;
   const b = new Builder(g);
 
   const isTrainable = (n: Node) => {
-    const info = n.attrs.info as ParamInfo;
+    const info = paramInfo(n);
     return opts.trainable ? opts.trainable(info.name, info) : info.trainable;
   };
   const params = [...forward.params().values()];
@@ -77,7 +78,7 @@ export function autodiff(forward: Graph, opts: AutodiffOptions): { graph: Graph;
     const grad = b.scope(`grad(${n.scope ?? ''})`, () => parts.reduce((acc, p) => acc.add(p)));
     contributions.delete(id);
     if (n.op === 'param') {
-      g.outputs.set(gradName(n.attrs.name as string), grad.id);
+      g.outputs.set(gradName(leafName(n)), grad.id);
       continue;
     }
     const def = getOp(n.op);
@@ -91,7 +92,7 @@ export function autodiff(forward: Graph, opts: AutodiffOptions): { graph: Graph;
 
   // A trainable param the loss does not reach still gets a (zero) gradient, so optimizers see every param.
   for (const p of trainable) {
-    const name = gradName(p.attrs.name as string);
+    const name = gradName(leafName(p));
     if (!g.outputs.has(name)) g.outputs.set(name, b.constant(0, p.shape, p.dtype).id);
   }
 
@@ -109,8 +110,8 @@ export function autodiff(forward: Graph, opts: AutodiffOptions): { graph: Graph;
       backwardNodes: g.nodes.length - forward.nodes.length,
       prunedNodes: computeNodes - differentiated,
       differentiatedNodes: differentiated,
-      trainableParams: trainable.map((p) => p.attrs.name as string),
-      frozenParams: params.filter((p) => !isTrainable(p)).map((p) => p.attrs.name as string),
+      trainableParams: trainable.map((p) => leafName(p)),
+      frozenParams: params.filter((p) => !isTrainable(p)).map((p) => leafName(p)),
     },
   };
 }

@@ -11,8 +11,9 @@
  * The per-param squared norms are an output too (`sqnorms`), for logging and the NaN guard.
  */
 import { Builder, type Tensor } from './builder.ts';
-import type { Graph, ParamInfo } from './ir/graph.ts';
+import type { Graph } from './ir/graph.ts';
 import { gradName } from './autodiff.ts';
+import { paramInfo } from './ir/attrs.ts';
 
 export type OptimizerConfig =
   | { kind: 'adamw'; beta1?: number; beta2?: number; eps?: number; weightDecay?: number; clip?: number }
@@ -30,7 +31,7 @@ export const newName = (name: string) => `new:${name}`;
 
 export function addOptimizer(joint: Graph, cfg: OptimizerConfig): { graph: Graph; info: StepGraphInfo } {
   const b = new Builder(joint);
-  const params = [...joint.params()].filter(([, n]) => (n.attrs.info as ParamInfo).trainable);
+  const params = [...joint.params()].filter(([, n]) => paramInfo(n).trainable);
   for (const [name] of params) if (!joint.outputs.has(gradName(name))) throw new Error(`addOptimizer: no gradient output for '${name}' (run autodiff first)`);
   const lr = b.input('opt.lr', []);
   const sq = b.scope('optimizer.norm', () =>
@@ -54,7 +55,7 @@ export function addOptimizer(joint: Graph, cfg: OptimizerConfig): { graph: Graph
       const p = b.t(n.id);
       let g = b.t(joint.outputs.get(gradName(name))!);
       if (factor) g = g.mul(factor);
-      const info = n.attrs.info as ParamInfo;
+      const info = paramInfo(n);
       const wd = info.noDecay ? 0 : (cfg.weightDecay ?? 0);
       let update: Tensor;
       if (cfg.kind === 'adamw') {

@@ -1,6 +1,7 @@
 /** Parameter report, like print_trainable_parameters: totals, per method and per layer. */
-import { numel, type Graph, type ParamInfo } from './ir/graph.ts';
+import { numel, type Graph } from './ir/graph.ts';
 import { METHODS } from './lower/peft/registry.ts';
+import { paramInfo } from './ir/attrs.ts';
 
 export interface ParamReport {
   total: number;
@@ -34,7 +35,7 @@ export function paramReport(g: Graph): ParamReport {
     total += size;
     const group = (byGroup[methodOf(name)] ??= { total: 0, trainable: 0 });
     group.total += size;
-    if (!(n.attrs.info as ParamInfo).trainable) continue;
+    if (!paramInfo(n).trainable) continue;
     group.trainable += size;
     trainable += size;
     byMethod[methodOf(name)] = (byMethod[methodOf(name)] ?? 0) + size;

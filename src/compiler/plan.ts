@@ -7,6 +7,7 @@ import { fuse } from './passes/fuse.ts';
 import { generateKernel, type KernelSpec, type MatmulVariant } from './codegen/kernels.ts';
 import { planMemory, type PhysicalBuffer } from './passes/memory.ts';
 import type { SizeMode, Storage } from './codegen/wgsl.ts';
+import { attrsOf } from './ir/attrs.ts';
 
 export interface DeviceProfile {
   maxStorageBuffersPerShaderStage: number;
@@ -98,7 +99,7 @@ export function compilePlan(g: Graph, profile: DeviceProfile, opts: PlanOptions 
     params: byName(g.params()),
     inputs: byName(g.inputs()),
     outputs: Object.fromEntries([...g.outputs].map(([k, id]) => [k, slot(id)])),
-    constants: g.nodes.filter((n) => n.op === 'const' && mem.nodeBuffer.has(n.id)).map((n) => ({ buffer: mem.nodeBuffer.get(n.id)!, value: n.attrs.value as number[], dtype: n.dtype })),
+    constants: g.nodes.filter((n) => n.op === 'const' && mem.nodeBuffer.has(n.id)).map((n) => ({ buffer: mem.nodeBuffer.get(n.id)!, value: attrsOf(n, 'const').value, dtype: n.dtype })),
     bindings: kernels.map((k) => [...k.reads.map((r) => mem.nodeBuffer.get(r)!), mem.nodeBuffer.get(k.root)!]),
     stats: {
       nodes: g.nodes.length,

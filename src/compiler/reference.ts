@@ -5,6 +5,7 @@
 import { sameShape, shapeStr, type Graph, type Node } from './ir/graph.ts';
 import type { Value } from './ir/value.ts';
 import { getOp } from './ops/index.ts';
+import { leafName } from './ir/attrs.ts';
 
 export interface Feeds {
   inputs?: Record<string, Value>;
@@ -25,7 +26,7 @@ export function liveNodes(g: Graph, roots: Iterable<number>): Node[] {
 }
 
 function leafValue(n: Node, feeds: Feeds): Value {
-  const name = n.attrs.name as string;
+  const name = leafName(n);
   const src = n.op === 'input' ? feeds.inputs : feeds.params;
   const v = src?.[name];
   if (!v) throw new Error(`reference: no value fed for ${n.op} '${name}' ${shapeStr(n.shape)}`);

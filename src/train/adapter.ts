@@ -6,7 +6,7 @@
  * saying what differs. An AdapterHost compiles one base model and switches between adapters by
  * uploading only their weights.
  */
-import type { Graph, ParamInfo } from '../compiler/ir/graph.ts';
+import type { Graph } from '../compiler/ir/graph.ts';
 import { lowerModel } from '../compiler/lower/index.ts';
 import type { ModelSpec } from '../dsl/spec.ts';
 import { loadCheckpoint, saveCheckpoint } from '../runtime/checkpoint.ts';
@@ -15,6 +15,7 @@ import type { Gpu } from '../runtime/device.ts';
 import { CheckpointError } from '../runtime/safetensors.ts';
 import { backboneIdentity, baseWeights, checkIdentity, type BackboneIdentity } from './identity.ts';
 import { Evaluator } from './trainer.ts';
+import { paramInfo } from '../compiler/ir/attrs.ts';
 
 export const ADAPTER_FILE = 'adapter.safetensors';
 
@@ -22,7 +23,7 @@ export const ADAPTER_FILE = 'adapter.safetensors';
 export function saveAdapter(path: string, graph: Graph, spec: ModelSpec, weights: Record<string, Float32Array>, identity: BackboneIdentity, extra: Record<string, unknown> = {}): number {
   const params: Record<string, Float32Array> = {};
   for (const [name, n] of graph.params()) {
-    if (!(n.attrs.info as ParamInfo).trainable) continue;
+    if (!paramInfo(n).trainable) continue;
     if (!weights[name]) throw new Error(`saveAdapter: no value for trainable param '${name}'`);
     params[name] = weights[name];
   }

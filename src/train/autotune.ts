@@ -14,6 +14,7 @@ import { compilePlan, type DeviceProfile } from '../compiler/plan.ts';
 import type { Gpu } from '../runtime/device.ts';
 import { Executor } from '../runtime/executor.ts';
 import { timePlan } from '../runtime/timing.ts';
+import { attrsOf } from '../compiler/ir/attrs.ts';
 
 export const CANDIDATES: MatmulVariant[] = [
   { family: 'reg', tm: 4, tn: 4, wgx: 8, wgy: 8 },
@@ -29,10 +30,9 @@ const pow2 = (x: number) => 2 ** Math.ceil(Math.log2(Math.max(1, x)));
 /** Shapes within a factor of two (and with the same flags) share a kernel choice. */
 export function shapeClass(n: Node, g: Graph): { key: string; M: number; K: number; N: number; batch: number; transA: boolean; transB: boolean } {
   const [A, B] = n.inputs.map((i) => g.get(i));
-  const { M, K, N, batch } = matmulDims(A.shape, B.shape, n.attrs, 'matmul');
+  const { transA, transB } = attrsOf(n, 'matmul');
+  const { M, K, N, batch } = matmulDims(A.shape, B.shape, { transA, transB }, 'matmul');
   const nb = batch.reduce((p, q) => p * q, 1);
-  const transA = n.attrs.transA as boolean;
-  const transB = n.attrs.transB as boolean;
   const [m, k, nn, b] = [pow2(M), pow2(K), pow2(N), pow2(nb)];
   return { key: `${m}x${k}x${nn}b${b}${transA ? 'tA' : ''}${transB ? 'tB' : ''}`, M: m, K: k, N: nn, batch: b, transA, transB };
 }

@@ -10,6 +10,7 @@ import type { Graph, Node } from '../compiler/ir/graph.ts';
 import { Value } from '../compiler/ir/value.ts';
 import { firstNonFinite } from '../compiler/reference.ts';
 import { shapeStr } from '../compiler/ir/graph.ts';
+import { leafName } from '../compiler/ir/attrs.ts';
 
 const fmt = (x: number) => (Number.isFinite(x) ? Number(x.toPrecision(3)).toString() : String(x));
 
@@ -28,7 +29,7 @@ function range(v: Value): string {
 }
 
 function describe(n: Node): string {
-  const name = n.op === 'param' || n.op === 'input' ? ` '${n.attrs.name as string}'` : '';
+  const name = n.op === 'param' || n.op === 'input' ? ` '${leafName(n)}'` : '';
   return `${n.op}${name} %${n.id}${n.scope ? ` in '${n.scope}'` : ''} ${shapeStr(n.shape)}`;
 }
 

@@ -5,12 +5,13 @@
  * weights; with another backbone it would load cleanly and score like chance.
  */
 import { createHash } from 'node:crypto';
-import type { Graph, ParamInfo } from '../compiler/ir/graph.ts';
+import type { Graph } from '../compiler/ir/graph.ts';
 import type { ModelSpec } from '../dsl/spec.ts';
 import { CheckpointError } from '../runtime/safetensors.ts';
 import { loadCheckpoint } from '../runtime/checkpoint.ts';
 import { initParams } from '../runtime/init.ts';
 import { pretrainedWeights } from '../hf/import.ts';
+import { paramInfo } from '../compiler/ir/attrs.ts';
 
 export interface BackboneIdentity {
   /** sha256 over the frozen params' names, shapes and f32 values, in name order. */
@@ -23,7 +24,7 @@ export interface BackboneIdentity {
 
 export function backboneIdentity(graph: Graph, spec: ModelSpec, weights: Record<string, ArrayLike<number>>, seed: number): BackboneIdentity {
   const h = createHash('sha256');
-  const frozen = [...graph.params()].filter(([, n]) => !(n.attrs.info as ParamInfo).trainable).sort(([a], [b]) => (a < b ? -1 : 1));
+  const frozen = [...graph.params()].filter(([, n]) => !paramInfo(n).trainable).sort(([a], [b]) => (a < b ? -1 : 1));
   for (const [name, n] of frozen) {
     const v = weights[name];
     if (!v) throw new Error(`backboneIdentity: no value for frozen param '${name}'`);

@@ -8,7 +8,7 @@ import type { ModelSpec } from '../dsl/spec.ts';
 import type { OptimizerConfig } from '../compiler/optimizer.ts';
 import type { PlanOptions } from '../compiler/plan.ts';
 import { compile } from '../compiler/compile.ts';
-import type { Graph, ParamInfo } from '../compiler/ir/graph.ts';
+import type { Graph } from '../compiler/ir/graph.ts';
 import { validateDataset } from './validate.ts';
 import { diagnoseStep } from './diagnose.ts';
 import { paramReport } from '../compiler/params-report.ts';
@@ -32,6 +32,7 @@ import { StepLog } from './step-log.ts';
 import { z } from 'zod';
 import { existsSync, mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { pcgHash } from '../compiler/ops/random.ts';
+import { paramInfo } from '../compiler/ir/attrs.ts';
 
 export interface TrainConfig {
   epochs: number;
@@ -183,7 +184,7 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
   if (cache.why) events.onCache?.({ skipped: cache.why });
   const ts = await TrainStep.compile(gpu, cache.split?.step ?? graph, { optimizer: cfg.optimizer, lr: cfg.lr, schedule: cfg.schedule, totalSteps: stepsPerEpoch * cfg.epochs, plan: cfg.plan });
   const evaluator = data.dev ? await Evaluator.create(gpu, spec, cfg.batch, cfg.plan) : null;
-  const trainable = [...graph.params()].filter(([, n]) => (n.attrs.info as ParamInfo).trainable).map(([k]) => k);
+  const trainable = [...graph.params()].filter(([, n]) => paramInfo(n).trainable).map(([k]) => k);
   try {
     const weights = { ...initParams(graph, cfg.seed, new Set(Object.keys(cfg.backbone ?? {}))), ...(cfg.backbone ?? {}) };
     // Checkpoints hold trainable weights only: they record which frozen weights they belong to.

@@ -8,6 +8,7 @@ import { numel, type Graph, type Node, type Shape } from '../ir/graph.ts';
 import { strides } from '../ir/value.ts';
 import { getOp } from '../ops/index.ts';
 import { computeType, literal, type Sizes, type Storage } from './wgsl.ts';
+import { attrsOf } from '../ir/attrs.ts';
 
 /** An index map needs a division that the lanes of a multi-element thread do not share. */
 export class LaneMisaligned extends Error {}
@@ -187,7 +188,7 @@ export class ExprGen {
   private compute(n: Node, idx: string): string {
     const o = this.overrides.get(n.id);
     if (o !== undefined) return o;
-    if (n.op === 'const' && numel(n.shape) === 1) return literal((n.attrs.value as number[])[0], n.dtype);
+    if (n.op === 'const' && numel(n.shape) === 1) return literal(attrsOf(n, 'const').value[0], n.dtype);
     if (this.host.materialized(n.id)) return this.load(n, idx);
     const def = getOp(n.op);
     const g = this.host.graph;
@@ -204,9 +205,10 @@ export class ExprGen {
         return this.emit(`${computeType(n.dtype)}(${this.value(ins[0].id, idx)})`);
       case 'random': {
         const seed = this.value(ins[0].id, '0u');
-        const u = this.emit(`uniform_at(${seed}, ${this.u(n.attrs.salt as number)}, ${idx})`);
-        if (n.attrs.dist !== 'int') return u;
-        const high = this.emit(this.u(n.attrs.high as number));
+        const u = this.emit(`uniform_at(${seed}, ${this.u(attrsOf(n, 'random').salt)}, ${idx})`);
+        const r = attrsOf(n, 'random');
+        if (r.dist !== 'int') return u;
+        const high = this.emit(this.u(r.high ?? 1));
         return this.emit(`min(i32(floor(${u} * f32(${high}))), i32(${high}) - 1i)`);
       }
       case 'index': {
@@ -229,7 +231,6 @@ export class ExprGen {
 
   private layout(n: Node, ins: Node[], idx: string): string {
     const x = ins[0];
-    const a = n.attrs;
     switch (n.op) {
       case 'reshape':
         return this.value(x.id, idx);
@@ -237,7 +238,7 @@ export class ExprGen {
         return this.value(x.id, this.broadcastIndex(idx, x.shape, n.shape));
       case 'permute': {
         const st = strides(x.shape);
-        const perm = a.perm as number[];
+        const perm = attrsOf(n, 'permute').perm;
         return this.value(
           x.id,
           this.stridedIndex(
@@ -249,7 +250,7 @@ export class ExprGen {
       }
       case 'slice': {
         const st = strides(x.shape);
-        const s = a.starts as number[];
+        const s = attrsOf(n, 'slice').starts;
         return this.value(
           x.id,
           this.stridedIndex(
@@ -263,7 +264,7 @@ export class ExprGen {
       case 'pad': {
         const c = this.coords(idx, n.shape);
         const st = strides(x.shape);
-        const bf = a.before as number[];
+        const bf = attrsOf(n, 'pad').before;
         // Clamp into the source so every load stays in bounds; select() discards it outside.
         const before = bf.map((b) => this.emit(this.u(b)));
         const ext = x.shape.map((d) => this.emit(this.u(d)));
@@ -273,7 +274,7 @@ export class ExprGen {
         return this.emit(`select(${literal(0, n.dtype)}, ${v}, ${inside})`);
       }
       case 'concat': {
-        const axis = a.axis as number;
+        const axis = attrsOf(n, 'concat').axis;
         const c = this.coords(idx, n.shape);
         let off = 0;
         const parts = ins.map((p) => {

@@ -10,6 +10,7 @@ import { ExprGen, LaneMisaligned, type ExprHost } from './expr.ts';
 import { helpersFor } from './helpers.ts';
 import { render } from './template.ts';
 import { bindingDecls, grid, literal, Sizes, WORKGROUP, type Binding, type SizeMode, type Storage } from './wgsl.ts';
+import { attrsOf } from '../ir/attrs.ts';
 
 export type MatmulVariant =
   | { family: 'reg'; tm: number; tn: number; wgx: number; wgy: number }
@@ -158,7 +159,7 @@ function mapKernel(ctx: CodegenContext, group: Group, root: Node, width: number)
 
 function reduceKernel(ctx: CodegenContext, b: Bindings, root: Node) {
   const x = ctx.graph.get(root.inputs[0]);
-  const axes = root.attrs.axes as number[];
+  const axes = attrsOf(root, 'sum', 'max_reduce').axes;
   const keep = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
   const red = axes.map((a) => x.shape[a]);
   const st = strides(x.shape);
@@ -282,8 +283,9 @@ function scatterKernel(ctx: CodegenContext, b: Bindings, root: Node) {
 /** `mm` is the matmul; `root` the node the kernel writes (mm itself, or the end of its epilogue). */
 function matmulKernel(ctx: CodegenContext, b: Bindings, mm: Node, root: Node) {
   const [A, B] = mm.inputs.map((i) => ctx.graph.get(i));
-  const { M, K, N, batch } = matmulDims(A.shape, B.shape, mm.attrs, 'matmul');
-  const { transA, transB } = mm.attrs as { transA: boolean; transB: boolean };
+  const flags = attrsOf(mm, 'matmul');
+  const { M, K, N, batch } = matmulDims(A.shape, B.shape, flags, 'matmul');
+  const { transA, transB } = flags;
   // The store: the accumulator, or the fused epilogue evaluated on it at flat index o.
   const storeCode = (acc: string, indent: string, col: string) => {
     if (mm === root) return `${indent}out[o] = ${store(ctx, root, acc)};`;

@@ -3,6 +3,7 @@
  * Nodes are appended in topological order (an input always has a smaller id than its user),
  * so passes walk `nodes` forwards for evaluation and backwards for autodiff.
  */
+import { leafName } from './attrs.ts';
 export type DType = 'f32' | 'f16' | 'i32' | 'u32';
 export type Shape = readonly number[];
 export type Attrs = Record<string, unknown>;
@@ -51,7 +52,7 @@ export class Graph {
   push(n: Omit<Node, 'id'>): Node {
     const node: Node = { ...n, id: this.nodes.length };
     this.nodes.push(node);
-    if (node.op === 'input' || node.op === 'param') this.leafIndex[node.op].set(node.attrs.name as string, node);
+    if (node.op === 'input' || node.op === 'param') this.leafIndex[node.op].set(leafName(node), node);
     return node;
   }
 
@@ -59,7 +60,7 @@ export class Graph {
   adopt(n: Node): Node {
     if (n.id !== this.nodes.length) throw new Error(`adopt: %${n.id} is not the next node (%${this.nodes.length})`);
     this.nodes.push(n);
-    if (n.op === 'input' || n.op === 'param') this.leafIndex[n.op].set(n.attrs.name as string, n);
+    if (n.op === 'input' || n.op === 'param') this.leafIndex[n.op].set(leafName(n), n);
     return n;
   }
 

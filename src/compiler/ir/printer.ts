@@ -1,5 +1,6 @@
 /** A readable listing of a graph: one line per node, grouped by layer scope. */
 import { shapeStr, type Graph, type Node } from './graph.ts';
+import { attrsOf, leafName, paramInfo } from './attrs.ts';
 
 function attrStr(n: Node): string {
   const skip = new Set(['shape', 'dtype', 'name', 'info', 'value']);
@@ -7,15 +8,15 @@ function attrStr(n: Node): string {
     .filter(([k]) => !skip.has(k))
     .map(([k, v]) => `${k}=${Array.isArray(v) ? `[${v.join(',')}]` : String(v)}`);
   if (n.op === 'const') {
-    const v = n.attrs.value as number[];
+    const v = attrsOf(n, 'const').value;
     parts.push(v.length <= 4 ? `value=[${v.map((x) => +x.toPrecision(4)).join(',')}]` : `value=<${v.length}>`);
   }
-  if (n.op === 'param') parts.push((n.attrs.info as { trainable: boolean }).trainable ? 'trainable' : 'frozen');
+  if (n.op === 'param') parts.push(paramInfo(n).trainable ? 'trainable' : 'frozen');
   return parts.length ? ` {${parts.join(' ')}}` : '';
 }
 
 export function printNode(n: Node): string {
-  const name = n.op === 'input' || n.op === 'param' ? ` '${n.attrs.name}'` : '';
+  const name = n.op === 'input' || n.op === 'param' ? ` '${leafName(n)}'` : '';
   const args = n.inputs.map((i) => `%${i}`).join(', ');
   return `%${n.id}: ${n.dtype}${shapeStr(n.shape)} = ${n.op}${name}(${args})${attrStr(n)}`;
 }

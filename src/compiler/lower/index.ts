@@ -3,7 +3,7 @@
  * regularizers. Every `at` glob must match at least one insertion point; if one does not, the
  * error lists the valid points of that kind.
  */
-import type { Graph, ParamInfo } from '../ir/graph.ts';
+import type { Graph } from '../ir/graph.ts';
 import type { Tensor } from '../builder.ts';
 import { parseSpec, SpecError, type ModelSpec, type ModelSpecInput } from '../../dsl/spec.ts';
 import { matches, summarizePaths } from '../../dsl/paths.ts';
@@ -14,6 +14,7 @@ import { encoderDecoder } from './t5.ts';
 import { classifierHead, classifierLoss, nextTokenLoss, seq2seqLoss } from './heads.ts';
 import { redundancyLoss } from './regularizers.ts';
 import { methodFor } from './peft/registry.ts';
+import { paramInfo } from '../ir/attrs.ts';
 
 export type { LowerOptions } from './context.ts';
 
@@ -91,7 +92,7 @@ export function lowerModel(input: ModelSpec | ModelSpecInput, opts: LowerOptions
     }
     b.output('loss_task', taskLoss);
     b.output('loss', loss);
-    if (opts.mode === 'train' && ![...b.g.params().values()].some((n) => (n.attrs.info as ParamInfo).trainable)) {
+    if (opts.mode === 'train' && ![...b.g.params().values()].some((n) => paramInfo(n).trainable)) {
       throw new SpecError('nothing to train: every param is frozen and no PEFT method is inserted (add an insertion, or freeze less)');
     }
   }

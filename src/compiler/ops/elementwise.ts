@@ -283,8 +283,8 @@ defineOp({
   name: 'cast',
   kind: 'cast',
   arity: 1,
-  infer: ([x], a) => ({ shape: x.shape, dtype: a.dtype as DType }),
-  ref: ([x], a) => map1(x, roundTo[a.dtype as DType], a.dtype as DType),
+  infer: ([x], a) => ({ shape: x.shape, dtype: a.dtype }),
+  ref: ([x], a) => map1(x, roundTo[a.dtype], a.dtype),
   vjp: (b, { grad, inputs: [x] }) => [isFloat(x.dtype) && isFloat(grad.dtype) ? b.cast(grad, x.dtype) : null],
   wgsl: ([a], attrs) => `${attrs.dtype}(${a})`,
   examples: [

@@ -40,13 +40,13 @@ defineOp({
     if (lead.length !== idx.shape.length || lead.some((d, i) => d !== idx.shape[i])) {
       throw new ShapeError(where, `updates ${shapeStr(upd.shape)} must start with the index shape ${shapeStr(idx.shape)}`);
     }
-    return { shape: [a.size as number, ...upd.shape.slice(idx.shape.length)], dtype: upd.dtype };
+    return { shape: [a.size, ...upd.shape.slice(idx.shape.length)], dtype: upd.dtype };
   },
   ref: ([idx, upd], a, out) => {
     const row = numel(out.shape.slice(1));
     const data = new Float64Array(numel(out.shape));
     for (let i = 0; i < idx.data.length; i++) {
-      const r = checkIndex(idx.data[i], a.size as number, 'scatter_add');
+      const r = checkIndex(idx.data[i], a.size, 'scatter_add');
       for (let j = 0; j < row; j++) data[r * row + j] += upd.data[i * row + j];
     }
     return new Value(out.shape, data, upd.dtype);

@@ -29,11 +29,11 @@ defineOp({
   kind: 'layout',
   arity: 1,
   infer: ([x], a, where) => {
-    const shape = a.shape as number[];
+    const shape = a.shape;
     if (numel(shape) !== numel(x.shape)) throw new ShapeError(where, `cannot reshape ${shapeStr(x.shape)} (${numel(x.shape)} elements) to ${shapeStr(shape)}`);
     return { shape, dtype: x.dtype };
   },
-  ref: ([x], a) => new Value(a.shape as number[], x.data, x.dtype),
+  ref: ([x], a) => new Value(a.shape, x.data, x.dtype),
   vjp: (_b, { grad, inputs: [x] }) => [grad.reshape(x.shape)],
   examples: [
     { inputs: [{ shape: [2, 6] }], attrs: { shape: [3, 2, 2] } },
@@ -46,13 +46,13 @@ defineOp({
   kind: 'layout',
   arity: 1,
   infer: ([x], a, where) => {
-    const perm = a.perm as number[];
+    const perm = a.perm;
     const ok = perm.length === x.shape.length && [...perm].sort((p, q) => p - q).every((p, i) => p === i);
     if (!ok) throw new ShapeError(where, `perm [${perm}] is not a permutation of the ${x.shape.length} axes of ${shapeStr(x.shape)}`);
     return { shape: perm.map((p) => x.shape[p]), dtype: x.dtype };
   },
   ref: ([x], a, out) => {
-    const perm = a.perm as number[];
+    const perm = a.perm;
     const xs = strides(x.shape);
     const data = new Float64Array(x.data.length);
     forEachCoord(out.shape, (c, f) => {
@@ -63,7 +63,7 @@ defineOp({
     return new Value(out.shape, data, x.dtype);
   },
   vjp: (_b, { grad, attrs }) => {
-    const perm = attrs.perm as number[];
+    const perm = attrs.perm;
     const inv = new Array<number>(perm.length);
     perm.forEach((p, i) => (inv[p] = i));
     return [grad.permute(inv)];
@@ -79,7 +79,7 @@ defineOp({
   kind: 'layout',
   arity: 1,
   infer: ([x], a, where) => {
-    const [s, e] = [a.starts as number[], a.ends as number[]];
+    const [s, e] = [a.starts, a.ends];
     if (s.length !== x.shape.length || e.length !== x.shape.length) throw new ShapeError(where, `starts/ends need ${x.shape.length} entries for ${shapeStr(x.shape)}`);
     x.shape.forEach((d, i) => {
       if (s[i] < 0 || e[i] > d || s[i] >= e[i]) throw new ShapeError(where, `axis ${i}: slice [${s[i]}, ${e[i]}) is not a non-empty range within 0..${d}`);
@@ -89,16 +89,16 @@ defineOp({
   ref: ([x], a, out) => {
     const xs = strides(x.shape);
     const data = new Float64Array(numel(out.shape));
-    forEachCoord(out.shape, (c, f) => (data[f] = x.data[flatAt(xs, c, a.starts as number[])]));
+    forEachCoord(out.shape, (c, f) => (data[f] = x.data[flatAt(xs, c, a.starts)]));
     return new Value(out.shape, data, x.dtype);
   },
   vjp: (b, { grad, inputs: [x], attrs }) => {
-    const s = attrs.starts as number[];
+    const s = attrs.starts;
     return [
       b.pad(
         grad,
         s,
-        x.shape.map((d, i) => d - (attrs.ends as number[])[i]),
+        x.shape.map((d, i) => d - attrs.ends[i]),
       ),
     ];
   },
@@ -113,7 +113,7 @@ defineOp({
   kind: 'layout',
   arity: 1,
   infer: ([x], a, where) => {
-    const [bf, af] = [a.before as number[], a.after as number[]];
+    const [bf, af] = [a.before, a.after];
     if (bf.length !== x.shape.length || af.length !== x.shape.length) throw new ShapeError(where, `before/after need ${x.shape.length} entries for ${shapeStr(x.shape)}`);
     if ([...bf, ...af].some((v) => v < 0)) throw new ShapeError(where, 'padding must be non-negative');
     return { shape: x.shape.map((d, i) => d + bf[i] + af[i]), dtype: x.dtype };
@@ -121,11 +121,11 @@ defineOp({
   ref: ([x], a, out) => {
     const os = strides(out.shape);
     const data = new Float64Array(numel(out.shape));
-    forEachCoord(x.shape, (c, f) => (data[flatAt(os, c, a.before as number[])] = x.data[f]));
+    forEachCoord(x.shape, (c, f) => (data[flatAt(os, c, a.before)] = x.data[f]));
     return new Value(out.shape, data, x.dtype);
   },
   vjp: (b, { grad, inputs: [x], attrs }) => {
-    const bf = attrs.before as number[];
+    const bf = attrs.before;
     return [
       b.slice(
         grad,
@@ -142,7 +142,7 @@ defineOp({
   kind: 'layout',
   arity: -1,
   infer: (xs, a, where) => {
-    const axis = a.axis as number;
+    const axis = a.axis;
     const first = xs[0];
     if (!first) throw new ShapeError(where, 'needs at least one operand');
     if (axis < 0 || axis >= first.shape.length) throw new ShapeError(where, `axis ${axis} out of range for rank ${first.shape.length}`);
@@ -156,7 +156,7 @@ defineOp({
     return { shape: first.shape.map((d, i) => (i === axis ? total : d)), dtype: first.dtype };
   },
   ref: (xs, a, out) => {
-    const axis = a.axis as number;
+    const axis = a.axis;
     const os = strides(out.shape);
     const data = new Float64Array(numel(out.shape));
     let off = 0;
@@ -168,7 +168,7 @@ defineOp({
     return new Value(out.shape, data, out.dtype);
   },
   vjp: (b, { grad, inputs, attrs }) => {
-    const axis = attrs.axis as number;
+    const axis = attrs.axis;
     let off = 0;
     return inputs.map((x) => {
       const starts = x.shape.map((_, i) => (i === axis ? off : 0));
@@ -188,7 +188,7 @@ defineOp({
   kind: 'layout',
   arity: 1,
   infer: ([x], a, where) => {
-    const shape = a.shape as number[];
+    const shape = a.shape;
     const got = broadcastShapes(where, x.shape, shape);
     if (got.length !== shape.length || got.some((d, i) => d !== shape[i])) {
       throw new ShapeError(where, `cannot broadcast ${shapeStr(x.shape)} to ${shapeStr(shape)}`);

@@ -1,5 +1,3 @@
-/** Leaves: graph inputs, parameters and constants. Their shape and dtype are attributes. */
-import type { DType } from '../ir/graph.ts';
 import { Value } from '../ir/value.ts';
 import { defineOp } from './registry.ts';
 
@@ -8,7 +6,7 @@ for (const name of ['input', 'param'] as const) {
     name,
     kind: 'leaf',
     arity: 0,
-    infer: (_x, a) => ({ shape: a.shape as number[], dtype: a.dtype as DType }),
+    infer: (_x, a) => ({ shape: a.shape, dtype: a.dtype }),
     ref: () => {
       throw new Error(`${name} nodes are fed by the interpreter, not evaluated`);
     },
@@ -20,7 +18,7 @@ defineOp({
   name: 'const',
   kind: 'leaf',
   arity: 0,
-  infer: (_x, a) => ({ shape: a.shape as number[], dtype: a.dtype as DType }),
-  ref: (_x, a) => Value.of(a.shape as number[], a.value as number[], a.dtype as DType),
+  infer: (_x, a) => ({ shape: a.shape, dtype: a.dtype }),
+  ref: (_x, a) => Value.of(a.shape, a.value, a.dtype),
   examples: [],
 });

@@ -8,7 +8,7 @@ import { Value, strides } from '../ir/value.ts';
 import { broadcastShapes, broadcastIndex } from './broadcast.ts';
 import { defineOp, ShapeError, type TypeInfo } from './registry.ts';
 
-export function matmulDims(a: readonly number[], b: readonly number[], attrs: Attrs, where: string) {
+export function matmulDims(a: readonly number[], b: readonly number[], attrs: { transA: boolean; transB: boolean }, where: string) {
   if (a.length < 2 || b.length < 2) throw new ShapeError(where, `needs rank >= 2 operands, got ${shapeStr(a)} and ${shapeStr(b)}`);
   const [ar, ac] = a.slice(-2);
   const [br, bc] = b.slice(-2);
@@ -55,8 +55,8 @@ defineOp({
     return new Value(out.shape, data, out.dtype);
   },
   vjp: (b, { grad: g, inputs: [A, B], attrs }) => {
-    const tA = attrs.transA as boolean;
-    const tB = attrs.transB as boolean;
+    const tA = attrs.transA;
+    const tB = attrs.transB;
     // C = op(A) op(B):  d op(A) = dC op(B)^T,  d op(B) = op(A)^T dC.
     const dA = tA ? b.matmul(B, g, { transA: tB, transB: true }) : b.matmul(g, B, { transA: false, transB: !tB });
     // A shared weight B [K, N] under a batched A [..., M, K]: fold the batch into M so the

@@ -40,16 +40,16 @@ defineOp({
   arity: 1,
   infer: ([seed], a, where) => {
     if (seed.shape.length !== 0 || seed.dtype !== 'u32') throw new ShapeError(where, `seed must be a u32 scalar, got ${seed.dtype}[${seed.shape}]`);
-    if (a.dist === 'int' && !(Number.isInteger(a.high) && (a.high as number) >= 1)) throw new ShapeError(where, `integer draw needs high >= 1, got ${a.high}`);
-    return { shape: a.shape as number[], dtype: a.dist === 'int' ? 'i32' : 'f32' };
+    if (a.dist === 'int' && !(Number.isInteger(a.high) && (a.high ?? 0) >= 1)) throw new ShapeError(where, `integer draw needs high >= 1, got ${a.high}`);
+    return { shape: a.shape, dtype: a.dist === 'int' ? 'i32' : 'f32' };
   },
   ref: ([seed], a, out) => {
     const n = numel(out.shape);
     const data = new Float64Array(n);
     const s = seed.data[0] >>> 0;
     for (let i = 0; i < n; i++) {
-      const u = uniformAt(s, a.salt as number, i);
-      data[i] = a.dist === 'int' ? Math.floor(u * (a.high as number)) : u;
+      const u = uniformAt(s, a.salt, i);
+      data[i] = a.dist === 'int' ? Math.floor(u * (a.high ?? 1)) : u;
     }
     return new Value(out.shape, data, out.dtype);
   },

@@ -1,6 +1,7 @@
 /** Reductions over any set of axes, with keepdims: sum and max. */
 import { Value, strides } from '../ir/value.ts';
-import { numel, type Attrs, type Shape } from '../ir/graph.ts';
+import { numel, type Shape } from '../ir/graph.ts';
+import type { OpAttrs } from '../ir/attrs.ts';
 import { defineOp, ShapeError, type OpExample, type TypeInfo } from './registry.ts';
 
 function reducedShape(shape: Shape, axes: number[], keepdims: boolean): number[] {
@@ -12,14 +13,16 @@ function reducedShape(shape: Shape, axes: number[], keepdims: boolean): number[]
   return out;
 }
 
-function infer([x]: TypeInfo[], a: Attrs, where: string): TypeInfo {
-  const axes = a.axes as number[];
+type Axes = OpAttrs['sum'];
+
+function infer([x]: TypeInfo[], a: Axes, where: string): TypeInfo {
+  const axes = a.axes;
   for (const ax of axes) if (ax < 0 || ax >= x.shape.length) throw new ShapeError(where, `axis ${ax} out of range for rank ${x.shape.length}`);
-  return { shape: reducedShape(x.shape, axes, a.keepdims as boolean), dtype: x.dtype };
+  return { shape: reducedShape(x.shape, axes, a.keepdims), dtype: x.dtype };
 }
 
-function reduceRef(x: Value, a: Attrs, init: number, f: (acc: number, v: number) => number): Value {
-  const axes = a.axes as number[];
+function reduceRef(x: Value, a: Axes, init: number, f: (acc: number, v: number) => number): Value {
+  const axes = a.axes;
   const keep = reducedShape(x.shape, axes, true);
   const outStr = strides(keep);
   const out = new Float64Array(numel(keep)).fill(init);
@@ -34,10 +37,10 @@ function reduceRef(x: Value, a: Attrs, init: number, f: (acc: number, v: number)
       coord[d] = 0;
     }
   }
-  return new Value(reducedShape(x.shape, axes, a.keepdims as boolean), out, x.dtype);
+  return new Value(reducedShape(x.shape, axes, a.keepdims), out, x.dtype);
 }
 
-const examples: OpExample[] = [
+const examples: OpExample<Axes>[] = [
   { inputs: [{ shape: [3, 4] }], attrs: { axes: [1], keepdims: false } },
   { inputs: [{ shape: [2, 3, 4] }], attrs: { axes: [0, 2], keepdims: true } },
   { inputs: [{ shape: [2, 3] }], attrs: { axes: [0, 1], keepdims: false } },
@@ -50,7 +53,7 @@ defineOp({
   arity: 1,
   infer,
   ref: ([x], a) => reduceRef(x, a, 0, (s, v) => s + v),
-  vjp: (b, { grad, inputs: [x], attrs }) => [b.broadcastTo(grad.reshape(reducedShape(x.shape, attrs.axes as number[], true)), x.shape)],
+  vjp: (b, { grad, inputs: [x], attrs }) => [b.broadcastTo(grad.reshape(reducedShape(x.shape, attrs.axes, true)), x.shape)],
   examples,
 });
 
@@ -62,7 +65,7 @@ defineOp({
   ref: ([x], a) => reduceRef(x, a, -Infinity, Math.max),
   // The gradient flows to the arg-max (to every tied maximum).
   vjp: (b, { grad, out, inputs: [x], attrs }) => {
-    const keep = reducedShape(x.shape, attrs.axes as number[], true);
+    const keep = reducedShape(x.shape, attrs.axes, true);
     const mask = x.eq(b.broadcastTo(out.reshape(keep), x.shape));
     return [mask.mul(b.broadcastTo(grad.reshape(keep), x.shape))];
   },

@@ -5,6 +5,7 @@
  */
 import { UserError } from '../../user-error.ts';
 import type { Attrs, DType, Shape } from '../ir/graph.ts';
+import type { AttrsFor } from '../ir/attrs.ts';
 import type { Value } from '../ir/value.ts';
 import type { Builder, Tensor } from '../builder.ts';
 
@@ -16,33 +17,34 @@ export interface TypeInfo {
 /** How table-driven tests draw an input: values safe for the op's domain. */
 export type Domain = 'real' | 'positive' | 'nonzero' | { int: number };
 
-export interface OpExample {
+export interface OpExample<A = Attrs> {
   inputs: { shape: number[]; dtype?: DType; domain?: Domain }[];
-  attrs?: Attrs;
+  attrs?: A;
 }
 
-export interface VjpArgs {
+export interface VjpArgs<A = Attrs> {
   inputs: Tensor[];
   out: Tensor;
   grad: Tensor;
-  attrs: Attrs;
+  attrs: A;
 }
 
-export interface OpDef {
+/** An op's definition; `A` its attributes (ir/attrs.ts), typed in every rule. */
+export interface OpDef<A = Attrs> {
   readonly name: string;
   readonly kind: 'leaf' | 'unary' | 'binary' | 'where' | 'reduce' | 'matmul' | 'layout' | 'index' | 'random' | 'cast';
   /** Number of inputs, or -1 for variadic (concat). */
   readonly arity: number;
   /** Shape and dtype of the output; throws ShapeError naming `where` on a mismatch. */
-  infer(inputs: TypeInfo[], attrs: Attrs, where: string): TypeInfo;
+  infer(inputs: TypeInfo[], attrs: A, where: string): TypeInfo;
   /** Float64 reference evaluation. */
-  ref(inputs: Value[], attrs: Attrs, out: TypeInfo): Value;
+  ref(inputs: Value[], attrs: A, out: TypeInfo): Value;
   /** Gradients w.r.t. each input (null where none flows), from primitives. Absent: not differentiable. */
-  vjp?(b: Builder, a: VjpArgs): (Tensor | null)[];
+  vjp?(b: Builder, a: VjpArgs<A>): (Tensor | null)[];
   /** WGSL expression for elementwise ops, over already-loaded f32 operands. */
-  wgsl?(args: string[], attrs: Attrs): string;
+  wgsl?(args: string[], attrs: A): string;
   /** Shapes and attrs the op-table tests run; every op must have at least one. */
-  readonly examples: OpExample[];
+  readonly examples: OpExample<A>[];
 }
 
 export class ShapeError extends UserError {
@@ -54,10 +56,11 @@ export class ShapeError extends UserError {
 
 const table = new Map<string, OpDef>();
 
-export function defineOp(def: OpDef): OpDef {
+/** Registers an op; its rules see the attributes ir/attrs.ts gives its name. */
+export function defineOp<K extends string>(def: OpDef<AttrsFor<K>> & { name: K }): OpDef<AttrsFor<K>> {
   if (table.has(def.name)) throw new Error(`op '${def.name}' defined twice`);
   if (def.kind !== 'leaf' && def.examples.length === 0) throw new Error(`op '${def.name}' has no examples`);
-  table.set(def.name, def);
+  table.set(def.name, def as unknown as OpDef);
   return def;
 }
 

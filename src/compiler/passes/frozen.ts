@@ -11,9 +11,10 @@
  * example, so a batch is assembled from per-example blocks): the rules below propagate that
  * through the ops that keep the leading axis apart, and anything else stays in the step.
  */
-import { numel, type Graph, type Node, type ParamInfo, type Shape } from '../ir/graph.ts';
+import { numel, type Graph, type Node, type Shape } from '../ir/graph.ts';
 import { getOp } from '../ops/index.ts';
 import { rewrite } from './rewrite.ts';
+import { attrsOf, paramInfo } from '../ir/attrs.ts';
 
 export interface CachedTensor {
   /** The step graph's input that carries it. */
@@ -50,7 +51,6 @@ function staysMajor(n: Node, ins: Node[], st: State[], batch: number): boolean {
   const major = ins.filter((_, k) => st[k] === 'major');
   // Every batch-major operand keeps its leading axis where the result has it.
   const aligned = (x: Node) => x.shape.length === n.shape.length && x.shape[0] === lead;
-  const a = n.attrs;
   switch (getOp(n.op).kind) {
     case 'unary':
     case 'binary':
@@ -58,13 +58,13 @@ function staysMajor(n: Node, ins: Node[], st: State[], batch: number): boolean {
     case 'cast':
       return major.every(aligned);
     case 'reduce':
-      return !(a.axes as number[]).includes(0) && (a.keepdims === true || major.every((x) => x.shape[0] === lead));
+      return (({ axes, keepdims }) => !axes.includes(0) && (keepdims || major.every((x) => x.shape[0] === lead)))(attrsOf(n, 'sum', 'max_reduce'));
     case 'index':
       // gather: a batch-free table indexed by batch-major ids.
       return n.op === 'gather' && st[0] === 'free' && ins[1].shape[0] === lead;
     case 'matmul':
       // [B*m, K] @ [K, N]: rows stay with their example; batched matmuls keep the leading axis.
-      if (n.shape.length === 2) return st[0] === 'major' && st[1] === 'free' && !a.transA;
+      if (n.shape.length === 2) return st[0] === 'major' && st[1] === 'free' && !attrsOf(n, 'matmul').transA;
       return major.every(aligned);
     case 'layout':
       switch (n.op) {
@@ -72,13 +72,13 @@ function staysMajor(n: Node, ins: Node[], st: State[], batch: number): boolean {
           return true; // same flat layout, and lead % batch === 0 (checked above)
         case 'broadcast':
         case 'concat':
-          return major.every(aligned) && (n.op !== 'concat' || a.axis !== 0);
+          return major.every(aligned) && (n.op !== 'concat' || attrsOf(n, 'concat').axis !== 0);
         case 'permute':
-          return (a.perm as number[])[0] === 0;
+          return attrsOf(n, 'permute').perm[0] === 0;
         case 'slice':
-          return (a.starts as number[])[0] === 0 && (a.ends as number[])[0] === ins[0].shape[0];
+          return (({ starts, ends }) => starts[0] === 0 && ends[0] === ins[0].shape[0])(attrsOf(n, 'slice'));
         case 'pad':
-          return (a.before as number[])[0] === 0 && (a.after as number[])[0] === 0;
+          return (({ before, after }) => before[0] === 0 && after[0] === 0)(attrsOf(n, 'pad'));
       }
       return false;
   }
@@ -96,7 +96,7 @@ function savedWork(g: Graph, f: number, needed: Set<number>): number {
     seen.add(id);
     const n = g.get(id);
     const kind = getOp(n.op).kind;
-    if (kind === 'matmul') total += numel(n.shape) * (n.attrs.transA ? g.get(n.inputs[0]).shape.at(-2)! : g.get(n.inputs[0]).shape.at(-1)!);
+    if (kind === 'matmul') total += numel(n.shape) * (attrsOf(n, 'matmul').transA ? g.get(n.inputs[0]).shape.at(-2)! : g.get(n.inputs[0]).shape.at(-1)!);
     else if (kind === 'reduce') total += numel(g.get(n.inputs[0]).shape);
     else if (kind !== 'leaf') total += numel(n.shape);
     stack.push(...n.inputs);
@@ -115,7 +115,7 @@ export function splitFrozen(g: Graph, batch: number): FrozenSplit | null {
     const ins = n.inputs.map((i) => g.get(i));
     let s: State;
     if (n.op === 'input') s = n.shape.length > 0 && n.shape[0] === batch ? 'major' : 'no';
-    else if (n.op === 'param') s = (n.attrs.info as ParamInfo).trainable ? 'no' : 'free';
+    else if (n.op === 'param') s = paramInfo(n).trainable ? 'no' : 'free';
     else if (n.op === 'const') s = 'free';
     else if (getOp(n.op).kind === 'random' || ins.some((x) => state[x.id] === 'no')) s = 'no';
     else if (ins.every((x) => state[x.id] === 'free')) s = 'free';

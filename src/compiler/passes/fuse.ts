@@ -13,6 +13,7 @@
  */
 import { numel, type Graph, type Node } from '../ir/graph.ts';
 import { getOp } from '../ops/index.ts';
+import { attrsOf } from '../ir/attrs.ts';
 
 export type KernelKind = 'map' | 'reduce' | 'matmul' | 'scatter' | 'row';
 
@@ -103,7 +104,7 @@ const EPILOGUE_KINDS = new Set(['unary', 'binary', 'where']);
 
 function isLastAxisReduce(n: Node, rowShape: readonly number[]): boolean {
   const r = rowShape.length;
-  return (n.op === 'sum' || n.op === 'max_reduce') && n.attrs.keepdims === true && (n.attrs.axes as number[]).join() === String(r - 1);
+  return (n.op === 'sum' || n.op === 'max_reduce') && attrsOf(n, 'sum', 'max_reduce').keepdims && attrsOf(n, 'sum', 'max_reduce').axes.join() === String(r - 1);
 }
 
 /**

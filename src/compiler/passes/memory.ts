@@ -7,6 +7,7 @@ import { UserError } from '../../user-error.ts';
 import { numel, shapeStr, type Graph } from '../ir/graph.ts';
 import type { Storage } from '../codegen/wgsl.ts';
 import type { KernelSpec } from '../codegen/kernels.ts';
+import { leafName } from '../ir/attrs.ts';
 
 export type BufferRole = 'param' | 'input' | 'const' | 'output' | 'temp';
 
@@ -45,7 +46,7 @@ export function planMemory(g: Graph, kernels: KernelSpec[], alias: Map<number, n
     const bytes = Math.max(4, Math.ceil((numel(n.shape) * (storage(id) === 'f16' ? 2 : 4)) / 4) * 4);
     const limit = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
     if (bytes > limit) {
-      const what = n.op === 'param' || n.op === 'input' ? `${n.op} '${n.attrs.name as string}'` : `${n.op} %${n.id}${n.scope ? ` in '${n.scope}'` : ''}`;
+      const what = n.op === 'param' || n.op === 'input' ? `${n.op} '${leafName(n)}'` : `${n.op} %${n.id}${n.scope ? ` in '${n.scope}'` : ''}`;
       const fix = n.op === 'param' ? 'this weight cannot be bound whole on this adapter' : 'reduce the batch or sequence length';
       throw new PlanLimitError(`memory: ${what} ${n.dtype}${shapeStr(n.shape)} needs ${bytes} bytes, over the device's binding limit of ${limit} bytes; ${fix}`);
     }
@@ -81,7 +82,7 @@ export function planMemory(g: Graph, kernels: KernelSpec[], alias: Map<number, n
     const role = roleOf(id);
     if (role !== 'temp') {
       const n = g.get(id);
-      const label = role === 'output' ? outputs.get(id)! : role === 'const' ? `const %${id}` : (n.attrs.name as string);
+      const label = role === 'output' ? outputs.get(id)! : role === 'const' ? `const %${id}` : leafName(n);
       nodeBuffer.set(id, buffers.push({ id: buffers.length, bytes: bytesOf(id), role, label }) - 1);
     }
   }

@@ -8,6 +8,7 @@ import { Value } from '../ir/value.ts';
 import { getOp } from '../ops/index.ts';
 import { liveNodes } from '../reference.ts';
 import { rewrite } from './rewrite.ts';
+import { attrsOf } from '../ir/attrs.ts';
 
 /** Drops nodes no output needs. Inputs and params stay: they are the graph's interface. */
 export function dce(g: Graph): Graph {
@@ -46,7 +47,7 @@ export function foldConstants(g: Graph): Graph {
     if (def.kind === 'leaf' || def.kind === 'random' || n.inputs.length === 0) return undefined;
     const ins = n.inputs.map((i) => out.get(i));
     if (!ins.every((x) => x.op === 'const') || numel(n.shape) > FOLD_LIMIT) return undefined;
-    const vals = ins.map((x) => def && Value.of(x.shape, x.attrs.value as number[], x.dtype));
+    const vals = ins.map((x) => def && Value.of(x.shape, attrsOf(x, 'const').value, x.dtype));
     const v = def.ref(vals, n.attrs, n);
     return out.push({ op: 'const', inputs: [], attrs: { value: [...v.data], shape: [...n.shape], dtype: n.dtype }, shape: n.shape, dtype: n.dtype, scope: n.scope }).id;
   });
@@ -54,13 +55,13 @@ export function foldConstants(g: Graph): Graph {
 
 function swapsLastTwo(n: Node): boolean {
   if (n.op !== 'permute') return false;
-  const p = n.attrs.perm as number[];
+  const p = attrsOf(n, 'permute').perm;
   const r = p.length;
   return r >= 2 && p[r - 2] === r - 1 && p[r - 1] === r - 2 && p.slice(0, -2).every((v, i) => v === i);
 }
 
 function isScalarConst(n: Node, v: number): boolean {
-  return n.op === 'const' && (n.attrs.value as number[]).every((x) => x === v);
+  return n.op === 'const' && attrsOf(n, 'const').value.every((x) => x === v);
 }
 
 /**
