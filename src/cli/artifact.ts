@@ -11,7 +11,6 @@ import { SpecError, type ModelSpec } from '../dsl/spec.ts';
 import { lowerModel } from '../compiler/lower/index.ts';
 import { compile } from '../compiler/compile.ts';
 import type { DeviceProfile, Plan, TensorSlot } from '../compiler/plan.ts';
-import type { ParamInfo } from '../compiler/ir/graph.ts';
 import { compileStep, type StepConfig } from '../train/train-step.ts';
 import { ARTIFACT_FORMAT, type ArtifactJson } from '../runtime/artifact.ts';
 import { paramInfo } from '../compiler/ir/attrs.ts';

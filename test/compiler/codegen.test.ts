@@ -5,6 +5,9 @@ import { dropout } from '../../src/compiler/composites.ts';
 import { helpersFor } from '../../src/compiler/codegen/helpers.ts';
 import { compilePlan, PORTABLE_PROFILE } from '../../src/compiler/plan.ts';
 import { template } from '../../src/compiler/codegen/template.ts';
+import { combine, elementwise } from '../../src/compiler/codegen/render.ts';
+import { allOps } from '../../src/compiler/ops/index.ts';
+import { BINARY_OPS, UNARY_OPS } from '../../src/compiler/ops/elementwise.ts';
 
 function graph(withDropout: boolean) {
   const b = new Builder();
@@ -59,6 +62,30 @@ describe('generated shaders', () => {
     for (const k of compilePlan(g, PORTABLE_PROFILE, { sizes: 'inline' }).kernels) {
       expect(k.sizes).toEqual([]);
       expect(k.wgsl).not.toContain('var<uniform>');
+    }
+  });
+});
+
+describe('the WGSL renderer', () => {
+  it('spells every elementwise op and every reduction of the op table', () => {
+    const ew = allOps().filter((d) => ['unary', 'binary', 'where', 'cast'].includes(d.kind));
+    expect(
+      ew
+        .filter((d) => d.kind === 'unary')
+        .map((d) => d.name)
+        .sort(),
+    ).toEqual([...UNARY_OPS].sort());
+    expect(
+      ew
+        .filter((d) => d.kind === 'binary')
+        .map((d) => d.name)
+        .sort(),
+    ).toEqual([...BINARY_OPS].sort());
+    for (const d of ew) expect(elementwise(d.name, ['a', 'b', 'c'], { dtype: 'f32' }), d.name).toMatch(/\ba\b/);
+    // Reductions carry their combine step and identity in the op table; none is special-cased by name.
+    for (const d of allOps().filter((o) => o.kind === 'reduce')) {
+      expect(d.reduce, d.name).toBeDefined();
+      expect(combine(d.reduce!, 'acc', 'v')).toMatch(/acc.*v/);
     }
   });
 });

@@ -9,6 +9,7 @@ import { strides } from '../ir/value.ts';
 import { getOp } from '../ops/index.ts';
 import { computeType, literal, type Sizes, type Storage } from './wgsl.ts';
 import { attrsOf } from '../ir/attrs.ts';
+import { elementwise } from './render.ts';
 
 /** An index map needs a division that the lanes of a multi-element thread do not share. */
 export class LaneMisaligned extends Error {}
@@ -199,7 +200,7 @@ export class ExprGen {
       case 'where': {
         if (n.dtype !== 'f32' && n.dtype !== 'f16') throw new Error(`codegen: ${n.op} %${n.id} on ${n.dtype} is not supported on the GPU (compute in f32)`);
         const args = ins.map((x) => this.value(x.id, this.broadcastIndex(idx, x.shape, n.shape)));
-        return this.emit(def.wgsl!(args, n.attrs));
+        return this.emit(elementwise(n.op, args, n.attrs));
       }
       case 'cast':
         return this.emit(`${computeType(n.dtype)}(${this.value(ins[0].id, idx)})`);

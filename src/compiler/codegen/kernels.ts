@@ -8,6 +8,8 @@ import { matmulDims } from '../ops/matmul.ts';
 import type { Group, KernelKind } from '../passes/fuse.ts';
 import { ExprGen, LaneMisaligned, type ExprHost } from './expr.ts';
 import { helpersFor } from './helpers.ts';
+import { combine } from './render.ts';
+import { getOp } from '../ops/index.ts';
 import { render } from './template.ts';
 import { bindingDecls, grid, literal, Sizes, WORKGROUP, type Binding, type SizeMode, type Storage } from './wgsl.ts';
 import { attrsOf } from '../ir/attrs.ts';
@@ -177,16 +179,16 @@ function reduceKernel(ctx: CodegenContext, b: Bindings, root: Node) {
     )};`,
   );
   const v = body.value(x.id, 'i');
-  const isMax = root.op === 'max_reduce';
+  const r = getOp(root.op).reduce!;
   const wgsl = kernelSource(b, b.decls(root), 'reduce', {
     WG: WORKGROUP,
     ROW: rowStride(b, workgroups, row),
     N: b.sizes.u(n),
     PRE: pre.body,
-    INIT: isMax ? literal(-Infinity, 'f32') : '0.0',
+    INIT: literal(r.identity, 'f32'),
     R: b.sizes.u(numel(red)),
     BODY: body.body,
-    COMBINE: isMax ? `max(acc, ${v})` : `acc + ${v}`,
+    COMBINE: combine(r, 'acc', v),
     STORE: store(ctx, root, 'acc'),
   });
   return { wgsl, sizes: b.sizes.values, workgroups };
@@ -201,7 +203,7 @@ function rowKernel(ctx: CodegenContext, b: Bindings, root: Node, nodes: number[]
   const host = b.host((id) => nodes.includes(id));
   const lines: string[] = [];
   const members = nodes.map((id) => ctx.graph.get(id));
-  const reduces = members.filter((n) => n.op === 'sum' || n.op === 'max_reduce');
+  const reduces = members.filter((n) => getOp(n.op).reduce);
   const scalars = members.filter((n) => n.id !== root.id && !reduces.includes(n) && n.shape[n.shape.length - 1] === 1 && C !== 1);
   // Per-row scalars whose reductions are done are computed once, outside the element loops.
   const hoist = (k: number) => {
@@ -216,17 +218,11 @@ function rowKernel(ctx: CodegenContext, b: Bindings, root: Node, nodes: number[]
   };
   reduces.forEach((r, k) => {
     hoist(k);
-    const isMax = r.op === 'max_reduce';
+    const red = getOp(r.op).reduce!;
     const body = new ExprGen(host, '    ', `r${k}_`, overrides).know('i', C, 'row', 'j');
     body.lines.push(`    let i = row * ${Cu} + j;`);
     const v = body.value(r.inputs[0], 'i');
-    lines.push(
-      `  var acc${k}: f32 = ${isMax ? literal(-Infinity, 'f32') : '0.0'};`,
-      `  for (var j = 0u; j < ${Cu}; j++) {`,
-      body.body,
-      `    acc${k} = ${isMax ? `max(acc${k}, ${v})` : `acc${k} + ${v}`};`,
-      '  }',
-    );
+    lines.push(`  var acc${k}: f32 = ${literal(red.identity, 'f32')};`, `  for (var j = 0u; j < ${Cu}; j++) {`, body.body, `    acc${k} = ${combine(red, `acc${k}`, v)};`, '  }');
     overrides.set(r.id, `acc${k}`);
   });
   hoist(reduces.length);

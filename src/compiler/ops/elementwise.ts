@@ -1,4 +1,8 @@
-/** Elementwise primitives: unary, binary with numpy broadcasting, where, cast. */
+/**
+ * Elementwise primitives: unary, binary with numpy broadcasting, where, cast. The math lives
+ * here; how WGSL spells each op is the renderer's (codegen/render.ts), in a table typed over
+ * these names.
+ */
 import { isFloat, type DType } from '../ir/graph.ts';
 import { Value } from '../ir/value.ts';
 import { broadcastIndex, broadcastShapes } from './broadcast.ts';
@@ -6,13 +10,18 @@ import { defineOp, ShapeError, type Domain, type OpDef, type VjpArgs } from './r
 import type { Builder, Tensor } from '../builder.ts';
 import { erf, gelu, GELU_A, GELU_C } from './math.ts';
 
+export const UNARY_OPS = ['neg', 'exp', 'log', 'sqrt', 'rsqrt', 'tanh', 'sigmoid', 'erf', 'relu', 'abs', 'sign', 'gelu'] as const;
+export const BINARY_OPS = ['add', 'sub', 'mul', 'div', 'max', 'min', 'pow', 'eq', 'ne', 'lt', 'le', 'gt', 'ge'] as const;
+export type UnaryOp = (typeof UNARY_OPS)[number];
+export type BinaryOp = (typeof BINARY_OPS)[number];
+
 function map1(x: Value, f: (v: number) => number, dtype: DType = x.dtype): Value {
   const out = new Float64Array(x.data.length);
   for (let i = 0; i < out.length; i++) out[i] = f(x.data[i]);
   return new Value(x.shape, out, dtype);
 }
 
-function unary(name: string, f: (x: number) => number, wgsl: (a: string) => string, vjp: ((b: Builder, a: VjpArgs) => Tensor) | null, domain: Domain = 'real'): OpDef {
+function unary(name: UnaryOp, f: (x: number) => number, vjp: ((b: Builder, a: VjpArgs) => Tensor) | null, domain: Domain = 'real'): OpDef {
   return defineOp({
     name,
     kind: 'unary',
@@ -23,7 +32,6 @@ function unary(name: string, f: (x: number) => number, wgsl: (a: string) => stri
     },
     ref: ([x]) => map1(x, f),
     vjp: vjp ? (b, a) => [vjp(b, a)] : undefined,
-    wgsl: ([a]) => wgsl(a),
     examples: [{ inputs: [{ shape: [3, 4], domain }] }, { inputs: [{ shape: [], domain }] }],
   });
 }
@@ -31,96 +39,55 @@ function unary(name: string, f: (x: number) => number, wgsl: (a: string) => stri
 unary(
   'neg',
   (x) => -x,
-  (a) => `(-${a})`,
   (_b, { grad }) => grad.neg(),
 );
-unary(
-  'exp',
-  Math.exp,
-  (a) => `exp(${a})`,
-  (_b, { grad, out }) => grad.mul(out),
-);
-unary(
-  'log',
-  Math.log,
-  (a) => `log(${a})`,
-  (_b, { grad, inputs: [x] }) => grad.div(x),
-  'positive',
-);
-unary(
-  'sqrt',
-  Math.sqrt,
-  (a) => `sqrt(${a})`,
-  (_b, { grad, out }) => grad.mul(0.5).div(out),
-  'positive',
-);
+unary('exp', Math.exp, (_b, { grad, out }) => grad.mul(out));
+unary('log', Math.log, (_b, { grad, inputs: [x] }) => grad.div(x), 'positive');
+unary('sqrt', Math.sqrt, (_b, { grad, out }) => grad.mul(0.5).div(out), 'positive');
 unary(
   'rsqrt',
   (x) => 1 / Math.sqrt(x),
-  (a) => `inverseSqrt(${a})`,
   (_b, { grad, out }) => grad.mul(out.mul(out).mul(out)).mul(-0.5),
   'positive',
 );
-unary(
-  'tanh',
-  Math.tanh,
-  (a) => `tanh_f32(${a})`,
-  (_b, { grad, out }) => grad.mul(out.mul(out).neg().add(1)),
-);
+unary('tanh', Math.tanh, (_b, { grad, out }) => grad.mul(out.mul(out).neg().add(1)));
 unary(
   'sigmoid',
   (x) => 1 / (1 + Math.exp(-x)),
-  (a) => `sigmoid_f32(${a})`,
   (_b, { grad, out }) => grad.mul(out.mul(out.neg().add(1))),
 );
-unary(
-  'erf',
-  erf,
-  (a) => `erf_f32(${a})`,
-  (_b, { grad, inputs: [x] }) =>
-    grad.mul(
-      x
-        .mul(x)
-        .neg()
-        .exp()
-        .mul(2 / Math.sqrt(Math.PI)),
-    ),
+unary('erf', erf, (_b, { grad, inputs: [x] }) =>
+  grad.mul(
+    x
+      .mul(x)
+      .neg()
+      .exp()
+      .mul(2 / Math.sqrt(Math.PI)),
+  ),
 );
 unary(
   'relu',
   (x) => Math.max(x, 0),
-  (a) => `max(${a}, 0.0)`,
   (_b, { grad, inputs: [x] }) => grad.mul(x.gt(0)),
   'nonzero',
 );
-unary(
-  'abs',
-  Math.abs,
-  (a) => `abs(${a})`,
-  (b, { grad, inputs: [x] }) => grad.mul(b.unary('sign', x)),
-  'nonzero',
-);
-unary('sign', Math.sign, (a) => `sign(${a})`, null, 'nonzero');
-unary(
-  'gelu',
-  gelu,
-  (a) => `gelu_f32(${a})`,
-  (_b, { grad, inputs: [x] }) => {
-    // d/dx 0.5 x (1 + t), t = tanh(c (x + a x^3)):  0.5 (1 + t) + 0.5 x (1 - t^2) c (1 + 3 a x^2)
-    const x2 = x.mul(x);
-    const t = x.add(x2.mul(x).mul(GELU_A)).mul(GELU_C).tanh();
-    const left = t.add(1).mul(0.5);
-    const right = x
-      .mul(0.5 * GELU_C)
-      .mul(t.mul(t).neg().add(1))
-      .mul(x2.mul(3 * GELU_A).add(1));
-    return grad.mul(left.add(right));
-  },
-);
+unary('abs', Math.abs, (b, { grad, inputs: [x] }) => grad.mul(b.unary('sign', x)), 'nonzero');
+unary('sign', Math.sign, null, 'nonzero');
+unary('gelu', gelu, (_b, { grad, inputs: [x] }) => {
+  // d/dx 0.5 x (1 + t), t = tanh(c (x + a x^3)):  0.5 (1 + t) + 0.5 x (1 - t^2) c (1 + 3 a x^2)
+  const x2 = x.mul(x);
+  const t = x.add(x2.mul(x).mul(GELU_A)).mul(GELU_C).tanh();
+  const left = t.add(1).mul(0.5);
+  const right = x
+    .mul(0.5 * GELU_C)
+    .mul(t.mul(t).neg().add(1))
+    .mul(x2.mul(3 * GELU_A).add(1));
+  return grad.mul(left.add(right));
+});
 
 type BinVjp = (b: Builder, a: VjpArgs) => [Tensor | null, Tensor | null];
 
-function binary(name: string, f: (x: number, y: number) => number, wgsl: (a: string, b: string) => string, vjp: BinVjp | null, domains: [Domain, Domain] = ['real', 'real']): OpDef {
+function binary(name: BinaryOp, f: (x: number, y: number) => number, vjp: BinVjp | null, domains: [Domain, Domain] = ['real', 'real']): OpDef {
   return defineOp({
     name,
     kind: 'binary',
@@ -138,7 +105,6 @@ function binary(name: string, f: (x: number, y: number) => number, wgsl: (a: str
     },
     // Rules give full-shape gradients; reducing over broadcast axes is common to all binaries.
     vjp: vjp ? (b, a) => vjp(b, a).map((g, i) => (g ? b.sumTo(g, a.inputs[i].shape) : null)) : undefined,
-    wgsl: ([a, b]) => wgsl(a, b),
     examples: [
       {
         inputs: [
@@ -172,84 +138,34 @@ const cmp = (p: boolean) => (p ? 1 : 0);
 binary(
   'add',
   (x, y) => x + y,
-  (a, b) => `(${a} + ${b})`,
   (_b, { grad }) => [grad, grad],
 );
 binary(
   'sub',
   (x, y) => x - y,
-  (a, b) => `(${a} - ${b})`,
   (_b, { grad }) => [grad, grad.neg()],
 );
 binary(
   'mul',
   (x, y) => x * y,
-  (a, b) => `(${a} * ${b})`,
   (_b, { grad, inputs: [x, y] }) => [grad.mul(y), grad.mul(x)],
 );
 binary(
   'div',
   (x, y) => x / y,
-  (a, b) => `(${a} / ${b})`,
   (_b, { grad, out, inputs: [, y] }) => [grad.div(y), grad.mul(out).div(y).neg()],
   ['real', 'nonzero'],
 );
-binary(
-  'max',
-  Math.max,
-  (a, b) => `max(${a}, ${b})`,
-  (_b, { grad, inputs: [x, y] }) => [grad.mul(x.ge(y)), grad.mul(x.lt(y))],
-);
-binary(
-  'min',
-  Math.min,
-  (a, b) => `min(${a}, ${b})`,
-  (_b, { grad, inputs: [x, y] }) => [grad.mul(x.le(y)), grad.mul(x.gt(y))],
-);
-binary(
-  'pow',
-  Math.pow,
-  (a, b) => `pow(${a}, ${b})`,
-  (_b, { grad, out, inputs: [x, y] }) => [grad.mul(y).mul(out).div(x), grad.mul(out).mul(x.log())],
-  ['positive', 'real'],
-);
+binary('max', Math.max, (_b, { grad, inputs: [x, y] }) => [grad.mul(x.ge(y)), grad.mul(x.lt(y))]);
+binary('min', Math.min, (_b, { grad, inputs: [x, y] }) => [grad.mul(x.le(y)), grad.mul(x.gt(y))]);
+binary('pow', Math.pow, (_b, { grad, out, inputs: [x, y] }) => [grad.mul(y).mul(out).div(x), grad.mul(out).mul(x.log())], ['positive', 'real']);
 // Comparisons return 1 or 0 in the operands' dtype, so masks multiply without casts.
-binary(
-  'eq',
-  (x, y) => cmp(x === y),
-  (a, b) => `select(0.0, 1.0, ${a} == ${b})`,
-  null,
-);
-binary(
-  'ne',
-  (x, y) => cmp(x !== y),
-  (a, b) => `select(0.0, 1.0, ${a} != ${b})`,
-  null,
-);
-binary(
-  'lt',
-  (x, y) => cmp(x < y),
-  (a, b) => `select(0.0, 1.0, ${a} < ${b})`,
-  null,
-);
-binary(
-  'le',
-  (x, y) => cmp(x <= y),
-  (a, b) => `select(0.0, 1.0, ${a} <= ${b})`,
-  null,
-);
-binary(
-  'gt',
-  (x, y) => cmp(x > y),
-  (a, b) => `select(0.0, 1.0, ${a} > ${b})`,
-  null,
-);
-binary(
-  'ge',
-  (x, y) => cmp(x >= y),
-  (a, b) => `select(0.0, 1.0, ${a} >= ${b})`,
-  null,
-);
+binary('eq', (x, y) => cmp(x === y), null);
+binary('ne', (x, y) => cmp(x !== y), null);
+binary('lt', (x, y) => cmp(x < y), null);
+binary('le', (x, y) => cmp(x <= y), null);
+binary('gt', (x, y) => cmp(x > y), null);
+binary('ge', (x, y) => cmp(x >= y), null);
 
 defineOp({
   name: 'where',
@@ -266,7 +182,6 @@ defineOp({
     return new Value(out.shape, data, out.dtype);
   },
   vjp: (b, { grad, inputs: [c, x, y] }) => [null, b.sumTo(b.where(c, grad, 0), x.shape), b.sumTo(b.where(c, 0, grad), y.shape)],
-  wgsl: ([c, a, b]) => `select(${b}, ${a}, ${c} != 0.0)`,
   examples: [{ inputs: [{ shape: [3, 4], domain: { int: 2 } }, { shape: [3, 4] }, { shape: [3, 4] }] }, { inputs: [{ shape: [3, 1], domain: { int: 2 } }, { shape: [1, 4] }, { shape: [] }] }],
 });
 
@@ -286,7 +201,6 @@ defineOp({
   infer: ([x], a) => ({ shape: x.shape, dtype: a.dtype }),
   ref: ([x], a) => map1(x, roundTo[a.dtype], a.dtype),
   vjp: (b, { grad, inputs: [x] }) => [isFloat(x.dtype) && isFloat(grad.dtype) ? b.cast(grad, x.dtype) : null],
-  wgsl: ([a], attrs) => `${attrs.dtype}(${a})`,
   examples: [
     { inputs: [{ shape: [5] }], attrs: { dtype: 'f16' } },
     { inputs: [{ shape: [2, 3] }], attrs: { dtype: 'i32' } },

@@ -3,7 +3,7 @@
  * leading (batch) axes broadcast. VJPs are matmuls with flipped flags (X^T dY, dY W^T): the
  * gradient never materializes an M x K x N temporary or an explicit transpose.
  */
-import { numel, shapeStr, type Attrs } from '../ir/graph.ts';
+import { numel, shapeStr } from '../ir/graph.ts';
 import { Value, strides } from '../ir/value.ts';
 import { broadcastShapes, broadcastIndex } from './broadcast.ts';
 import { defineOp, ShapeError, type TypeInfo } from './registry.ts';

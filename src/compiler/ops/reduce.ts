@@ -51,6 +51,7 @@ defineOp({
   name: 'sum',
   kind: 'reduce',
   arity: 1,
+  reduce: { combine: 'add', identity: 0 },
   infer,
   ref: ([x], a) => reduceRef(x, a, 0, (s, v) => s + v),
   vjp: (b, { grad, inputs: [x], attrs }) => [b.broadcastTo(grad.reshape(reducedShape(x.shape, attrs.axes, true)), x.shape)],
@@ -61,6 +62,7 @@ defineOp({
   name: 'max_reduce',
   kind: 'reduce',
   arity: 1,
+  reduce: { combine: 'max', identity: -Infinity },
   infer,
   ref: ([x], a) => reduceRef(x, a, -Infinity, Math.max),
   // The gradient flows to the arg-max (to every tied maximum).

@@ -41,8 +41,8 @@ export interface OpDef<A = Attrs> {
   ref(inputs: Value[], attrs: A, out: TypeInfo): Value;
   /** Gradients w.r.t. each input (null where none flows), from primitives. Absent: not differentiable. */
   vjp?(b: Builder, a: VjpArgs<A>): (Tensor | null)[];
-  /** WGSL expression for elementwise ops, over already-loaded f32 operands. */
-  wgsl?(args: string[], attrs: A): string;
+  /** Reductions: how values combine and what the empty reduction is (a renderer spells it). */
+  readonly reduce?: { combine: 'add' | 'max'; identity: number };
   /** Shapes and attrs the op-table tests run; every op must have at least one. */
   readonly examples: OpExample<A>[];
 }

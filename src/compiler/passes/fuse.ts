@@ -48,7 +48,7 @@ const VIEW_OPS = new Set(['reshape', 'broadcast', 'permute', 'slice']);
 
 export function kernelKind(n: Node): KernelKind {
   if (n.op === 'matmul') return 'matmul';
-  if (n.op === 'sum' || n.op === 'max_reduce') return 'reduce';
+  if (getOp(n.op).reduce) return 'reduce';
   if (n.op === 'scatter_add') return 'scatter';
   return 'map';
 }
@@ -104,7 +104,9 @@ const EPILOGUE_KINDS = new Set(['unary', 'binary', 'where']);
 
 function isLastAxisReduce(n: Node, rowShape: readonly number[]): boolean {
   const r = rowShape.length;
-  return (n.op === 'sum' || n.op === 'max_reduce') && attrsOf(n, 'sum', 'max_reduce').keepdims && attrsOf(n, 'sum', 'max_reduce').axes.join() === String(r - 1);
+  if (!getOp(n.op).reduce) return false;
+  const { axes, keepdims } = attrsOf(n, 'sum', 'max_reduce');
+  return keepdims && axes.join() === String(r - 1);
 }
 
 /**
