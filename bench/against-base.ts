@@ -6,13 +6,13 @@
  * (llvmpipe compiles shaders on first use; run with MESA_SHADER_CACHE_DISABLE=true for cold).
  *   git worktree add /tmp/pg-base main && ln -s "$PWD/node_modules" /tmp/pg-base/
  *   (and link examples/mnist-vqa/{vit,bert,images} there if that checkout lacks them)
- *   npx tsx bench/against-base.ts --base /tmp/pg-base [--rounds 10] [--batch 16]
+ *   npx tsx bench/against-base.ts --base /tmp/pg-base [--rounds 10] [--batch 16] [--steps]
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { acquireDevice, type Gpu } from '../src/runtime/device.ts';
 
-const { values } = parseArgs({ options: { base: { type: 'string' }, rounds: { type: 'string', default: '10' }, batch: { type: 'string', default: '16' } } });
+const { values } = parseArgs({ options: { base: { type: 'string' }, rounds: { type: 'string', default: '10' }, batch: { type: 'string', default: '16' }, steps: { type: 'boolean', default: false } } });
 if (!values.base) throw new Error('--base <dir of another checkout> is required');
 const batch = Number(values.batch);
 
@@ -23,29 +23,55 @@ interface Tree {
   profileOf: (gpu: Gpu) => object;
   StepRecorder: new (gpu: Gpu) => { submit(): void };
   queueIdle: (gpu: Gpu) => Promise<void>;
-  spec: unknown;
+  lowerModel: (spec: unknown, o: object) => { graph: { nodes: unknown[] } };
+  /** The frozen-feature split train applies, where the tree has it. */
+  splitFrozen?: (g: unknown, batch: number) => { step: unknown; tensors: unknown[] } | null;
+  spec: { freeze: string[]; insertions: unknown[]; regularizers: unknown[] };
 }
 
 async function load(label: string, dir: string): Promise<Tree> {
   const im = (p: string) => import(resolve(dir, p));
-  const [{ compile }, { Executor }, { profileOf }, { StepRecorder, queueIdle }, model] = await Promise.all([
+  const [{ compile }, { Executor }, { profileOf }, { StepRecorder, queueIdle }, { lowerModel }, model] = await Promise.all([
     im('src/compiler/compile.ts'),
     im('src/runtime/executor.ts'),
     im('src/runtime/profile.ts'),
     im('src/runtime/step.ts'),
+    im('src/compiler/lower/index.ts'),
     im('examples/mnist-vqa.spec.ts'),
   ]);
-  return { label, compile, Executor, profileOf, StepRecorder, queueIdle, spec: model.default.spec };
+  const frozen = await im('src/compiler/passes/frozen.ts').catch(() => null);
+  return { label, compile, Executor, profileOf, StepRecorder, queueIdle, lowerModel, splitFrozen: frozen?.splitFrozen, spec: model.default.spec };
 }
 
 const gpu = await acquireDevice();
 const trees = [await load('base', values.base), await load('this tree', '.')];
 console.log(`adapter: ${gpu.info.description}; base: ${resolve(values.base)}; Mesa shader cache ${process.env.MESA_SHADER_CACHE_DISABLE === 'true' ? 'disabled (cold)' : 'enabled'}`);
 
+/**
+ * --steps: the training step each tree's `train` runs, for the example (MixPHM + routed LoRA on
+ * frozen towers; this tree reads the frozen part from its per-example cache) and for full
+ * finetuning of the same towers (nothing frozen, no insertions: nothing to cache). Otherwise:
+ * the example's uncached training step and evaluation plan.
+ */
+function plans(t: Tree): { name: string; plan: { kernels: { wgsl: string }[] } }[] {
+  const profile = t.profileOf(gpu);
+  if (!values.steps) return (['train', 'infer'] as const).map((mode) => ({ name: mode === 'train' ? 'train step' : 'eval', plan: t.compile(t.spec, { batch, mode, loss: true, profile }).plan }));
+  const full = { ...t.spec, freeze: [], insertions: [], regularizers: [] };
+  return [
+    ['MixPHM step (example)', t.spec],
+    ['full finetuning step', full],
+  ].map(([name, spec]) => {
+    const fwd = t.lowerModel(spec, { batch, mode: 'train' }).graph;
+    const split = t.splitFrozen?.(fwd, batch) ?? null;
+    return { name: `${name}${split ? `, ${split.tensors.length} tensors cached` : ''}`, plan: t.compile(split?.step ?? fwd, { batch, mode: 'train', profile }).plan };
+  });
+}
+
 const runs = [];
-for (const mode of ['train', 'infer'] as const) {
-  for (const t of trees) {
-    const plan = t.compile(t.spec, { batch, mode, loss: true, profile: t.profileOf(gpu) }).plan;
+const perTree = trees.map(plans);
+for (let i = 0; i < perTree[0].length; i++) {
+  for (const [j, t] of trees.entries()) {
+    const { name, plan } = perTree[j][i];
     const ex = await t.Executor.create(gpu, plan);
     const once = async (reps: number) => {
       const s = new t.StepRecorder(gpu);
@@ -56,7 +82,7 @@ for (const mode of ['train', 'infer'] as const) {
       return (performance.now() - t0) / reps;
     };
     const first = await once(1);
-    runs.push({ name: `${mode === 'train' ? 'train step' : 'eval'}, ${t.label}`, plan, ex, once, first, times: [] as number[] });
+    runs.push({ name: `${name}, ${t.label}`, plan, ex, once, first, times: [] as number[] });
   }
 }
 for (let round = 0; round < Number(values.rounds); round++) for (const r of round % 2 ? [...runs].reverse() : runs) r.times.push(await r.once(2));
