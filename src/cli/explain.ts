@@ -66,6 +66,11 @@ export function stages(spec: ModelSpec, o: StageOptions): { graph: Graph; plan: 
   lines.push(
     `memory       ${plan.buffers.length} buffers; peak ${mib(plan.stats.peakBytes)} with reuse, ${mib(plan.stats.peakBytesNoReuse)} without${plan.stats.halfActivations ? '; f16 activations' : ''}`,
   );
-  lines.push(`dispatch     ${plan.kernels.length} dispatches in one command buffer per ${o.mode === 'train' ? 'step' : 'run'}`);
+  // A shader compiler (llvmpipe's in particular) compiles each distinct source once: a cold start pays per shader.
+  const shaders = new Set(plan.kernels.map((k) => k.wgsl));
+  const kib = [...shaders].reduce((n, w) => n + w.length, 0) / 1024;
+  lines.push(
+    `dispatch     ${plan.kernels.length} dispatches in one command buffer per ${o.mode === 'train' ? 'step' : 'run'}; ${shaders.size} distinct shaders (${kib.toFixed(0)} KiB of WGSL; sizes in a uniform)`,
+  );
   return { graph: c.graph, plan, lines };
 }

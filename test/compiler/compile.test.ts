@@ -29,6 +29,7 @@ describe('the compile pipeline', () => {
     expect(lines.find((l) => l.startsWith('simplify'))).toContain(`-> ${plan.stats.nodes} nodes`);
     expect(lines.find((l) => l.startsWith('fuse'))).toContain(`-> ${plan.kernels.length} fused`);
     expect(lines.find((l) => l.startsWith('dispatch'))).toContain(`${plan.kernels.length} dispatches`);
+    expect(lines.find((l) => l.startsWith('dispatch'))).toContain(`${new Set(plan.kernels.map((k) => k.wgsl)).size} distinct shaders`);
   });
 
   it("each of an inference artifact's batch buckets is compile()'s deployed plan (no targets, no loss)", () => {
