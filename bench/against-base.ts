@@ -12,7 +12,9 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { acquireDevice, type Gpu } from '../src/runtime/device.ts';
 
-const { values } = parseArgs({ options: { base: { type: 'string' }, rounds: { type: 'string', default: '10' }, batch: { type: 'string', default: '16' }, steps: { type: 'boolean', default: false } } });
+const { values } = parseArgs({
+  options: { base: { type: 'string' }, rounds: { type: 'string', default: '10' }, batch: { type: 'string', default: '16' }, steps: { type: 'boolean', default: false } },
+});
 if (!values.base) throw new Error('--base <dir of another checkout> is required');
 const batch = Number(values.batch);
 

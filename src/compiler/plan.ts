@@ -85,6 +85,7 @@ export function compilePlan(g: Graph, profile: DeviceProfile, opts: PlanOptions 
     isOutput: (id: number) => outputs.has(id),
     matmulVariant: (n: Node) => opts.matmulVariant?.(n) ?? defaultMatmulVariant(profile, n, g),
     sizeMode: opts.sizes ?? 'uniform',
+    workgroupReductions: !profile.isSoftware,
   };
   const kernels = fusion.groups.filter((gr) => !fusion.alias.has(gr.root)).map((gr) => generateKernel(ctx, gr));
   const mem = planMemory(g, kernels, fusion.alias, fusion.materialized, profile, storage, opts.reuseMemory ?? true);

@@ -135,4 +135,22 @@ describe('plans on WebGPU', () => {
       }
     }
   });
+
+  it('long reductions planned for a GPU (a workgroup per output, tree-combined) equal the reference', async () => {
+    const b = new Builder();
+    const x = b.input('x', [3, 9000]);
+    const long = b.input('l', [1 << 16]);
+    b.output('sumsq', x.mul(x).sum([1])); // fused prologue, contiguous axis
+    b.output('max', x.max([1], true));
+    b.output('over0', b.input('y', [9000, 3]).sum([0])); // reduced axis not innermost
+    b.output('total', long.sum());
+    b.output('short', x.sum([0])); // 9000 outputs of 3: stays a thread per output
+    // A hardware adapter's profile (as a GPU gets it), run here.
+    const profile = { ...profileOf(gpu()), isSoftware: false };
+    const plan = compilePlan(b.g, profile);
+    expect(plan.kernels.filter((k) => k.wgsl.includes('var<workgroup> part')).length).toBe(4);
+    await checkAgainstReference(gpu(), b.g, { inputs: inputsFor(b) }, { profile, rtol: 1e-5, atol: 1e-3 });
+    // lavapipe's own profile keeps them serial (no faster there; the example's numerics unchanged).
+    expect(compilePlan(b.g, profileOf(gpu())).kernels.some((k) => k.wgsl.includes('var<workgroup> part'))).toBe(false);
+  });
 });

@@ -44,6 +44,8 @@ export interface CodegenContext {
   isOutput(id: number): boolean;
   matmulVariant(n: Node): MatmulVariant;
   sizeMode: SizeMode;
+  /** Long reductions into few outputs take a workgroup per output (hardware adapters). */
+  workgroupReductions: boolean;
 }
 
 /**
@@ -166,7 +168,11 @@ function reduceKernel(ctx: CodegenContext, b: Bindings, root: Node) {
   const red = axes.map((a) => x.shape[a]);
   const st = strides(x.shape);
   const n = numel(root.shape);
-  const { workgroups, row } = grid(n, ctx.maxWorkgroupsPerDim);
+  const R = numel(red);
+  // Few outputs over many elements: a workgroup per output, not a thread, on a GPU. (On lavapipe
+  // a workgroup runs on one core as a thread does, and measured no faster: kept serial there.)
+  const long = ctx.workgroupReductions && R >= LONG_REDUCTION && n <= LONG_REDUCTION_OUTPUTS;
+  const { workgroups, row } = grid(n, ctx.maxWorkgroupsPerDim, long ? 1 : WORKGROUP);
   const host = b.host();
   const pre = new ExprGen(host, '  ');
   pre.lines.push(`  let base = ${pre.stridedIndex('o', keep, st)};`);
@@ -180,19 +186,24 @@ function reduceKernel(ctx: CodegenContext, b: Bindings, root: Node) {
   );
   const v = body.value(x.id, 'i');
   const r = getOp(root.op).reduce!;
-  const wgsl = kernelSource(b, b.decls(root), 'reduce', {
+  const vars = {
     WG: WORKGROUP,
     ROW: rowStride(b, workgroups, row),
     N: b.sizes.u(n),
     PRE: pre.body,
     INIT: literal(r.identity, 'f32'),
-    R: b.sizes.u(numel(red)),
+    R: b.sizes.u(R),
     BODY: body.body,
     COMBINE: combine(r, 'acc', v),
     STORE: store(ctx, root, 'acc'),
-  });
+  };
+  const wgsl = long ? kernelSource(b, b.decls(root), 'reduce_wg', { ...vars, COMBINE_PART: combine(r, 'part[t]', 'part[t + s]') }) : kernelSource(b, b.decls(root), 'reduce', vars);
   return { wgsl, sizes: b.sizes.values, workgroups };
 }
+
+/** Reductions at least this long, into at most LONG_REDUCTION_OUTPUTS outputs, take a workgroup per output. */
+const LONG_REDUCTION = 8192;
+const LONG_REDUCTION_OUTPUTS = 4096;
 
 function rowKernel(ctx: CodegenContext, b: Bindings, root: Node, nodes: number[]) {
   const C = root.shape[root.shape.length - 1];
