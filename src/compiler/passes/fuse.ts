@@ -45,6 +45,10 @@ export interface Fusion {
 
 const INLINE_KINDS = new Set(['unary', 'binary', 'where', 'cast', 'layout', 'index', 'random']);
 const VIEW_OPS = new Set(['reshape', 'broadcast', 'permute', 'slice']);
+/** Elementwise ops cheaper to recompute in each consumer than to store and load (no transcendentals). */
+const CHEAP_OPS = new Set(['add', 'sub', 'mul', 'div', 'neg', 'abs', 'max', 'min', 'relu', 'eq', 'ne', 'lt', 'le', 'gt', 'ge', 'where', 'cast']);
+/** Consumers a cheap op is recomputed for, at most. */
+const MAX_RECOMPUTE = 4;
 
 export function kernelKind(n: Node): KernelKind {
   if (n.op === 'matmul') return 'matmul';
@@ -76,8 +80,12 @@ export function fuse(g: Graph, opts: FusionOptions): Fusion {
       if (u.op === 'scatter_add' && u.inputs[0] === n.id) return true;
     }
     if (us.length === 1) return false;
-    // Several consumers: recompute only free index views of a buffer.
-    return !(VIEW_OPS.has(n.op) && materialized.has(n.inputs[0]));
+    // Several consumers: recompute index views of a buffer, and one cheap op over buffers, in
+    // each consumer rather than spend a kernel and a round trip through memory on it. Only one
+    // level (its operands are buffers or literals): recomputing chains would multiply the work.
+    if (VIEW_OPS.has(n.op) && materialized.has(n.inputs[0])) return false;
+    const operandsReady = n.inputs.every((i) => materialized.has(i) || isScalarConst(g.get(i)));
+    return !(CHEAP_OPS.has(n.op) && us.length <= MAX_RECOMPUTE && operandsReady);
   };
   for (const n of g.nodes) if (mustMaterialize(n)) materialized.add(n.id);
 
@@ -189,6 +197,10 @@ function fuseRows(g: Graph, materialized: Set<number>, users: number[][], groups
 function fuseEpilogues(g: Graph, materialized: Set<number>, users: number[][], groups: Group[], pinned: Set<number>): Group[] {
   const outputs = new Set(g.outputs.values());
   const absorbed = new Set<number>();
+  // How many kernels read each buffer: a matmul another kernel also reads (through an op that
+  // kernel recomputes) must keep its buffer.
+  const readers = new Map<number, number>();
+  for (const gr of groups) for (const r of gr.reads) readers.set(r, (readers.get(r) ?? 0) + 1);
   for (const gr of groups) {
     if (gr.kind !== 'map') continue;
     const root = g.get(gr.root);
@@ -199,7 +211,16 @@ function fuseEpilogues(g: Graph, materialized: Set<number>, users: number[][], g
     if (!gr.nodes.every(same)) continue;
     const m = gr.reads.find((id) => {
       const n = g.get(id);
-      return n.op === 'matmul' && !outputs.has(id) && !absorbed.has(id) && !pinned.has(id) && users[id].length === 1 && gr.nodes.includes(users[id][0]) && n.shape.every((d, i) => d === root.shape[i]);
+      return (
+        n.op === 'matmul' &&
+        !outputs.has(id) &&
+        !absorbed.has(id) &&
+        !pinned.has(id) &&
+        users[id].length === 1 &&
+        readers.get(id) === 1 &&
+        gr.nodes.includes(users[id][0]) &&
+        n.shape.every((d, i) => d === root.shape[i])
+      );
     });
     if (m === undefined) continue;
     absorbed.add(m);
