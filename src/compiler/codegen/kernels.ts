@@ -291,7 +291,14 @@ function scatterKernel(ctx: CodegenContext, b: Bindings, root: Node) {
 function matmulKernel(ctx: CodegenContext, b: Bindings, mm: Node, root: Node) {
   const [A, B] = mm.inputs.map((i) => ctx.graph.get(i));
   const flags = attrsOf(mm, 'matmul');
-  const { M, K, N, batch } = matmulDims(A.shape, B.shape, flags, 'matmul');
+  const shape = matmulDims(A.shape, B.shape, flags, 'matmul');
+  // A batch of A's under one shared B (a weight under [B, L, K] activations) is one matmul of
+  // batch x M rows: row-major A and C are the same memory either way, and whole tiles of rows
+  // replace a partial tile per batch element (65 or 17 rows per example). Same sums per output.
+  const fold = !flags.transA && numel(B.shape.slice(0, -2)) === 1 && numel(A.shape.slice(0, -2)) === numel(shape.batch) && shape.batch.length > 0;
+  const { K, N } = shape;
+  const M = fold ? shape.M * numel(shape.batch) : shape.M;
+  const batch = fold ? [] : shape.batch;
   const { transA, transB } = flags;
   // The store: the accumulator, or the fused epilogue evaluated on it at flat index o.
   const storeCode = (acc: string, indent: string, col: string) => {
@@ -314,8 +321,8 @@ function matmulKernel(ctx: CodegenContext, b: Bindings, mm: Node, root: Node) {
   // Sizes first, in a fixed order: M, N, K, then the batch offsets and the epilogue's.
   const dims = { M: b.sizes.u(M), N: b.sizes.u(N), K: b.sizes.u(K) };
   const gen = new ExprGen(b.host(), '  ');
-  const aBatch = gen.broadcastIndex('p', A.shape.slice(0, -2), batch);
-  const bBatch = gen.broadcastIndex('p', B.shape.slice(0, -2), batch);
+  const aBatch = fold ? '0u' : gen.broadcastIndex('p', A.shape.slice(0, -2), batch);
+  const bBatch = fold ? '0u' : gen.broadcastIndex('p', B.shape.slice(0, -2), batch);
   gen.lines.push(`  let aOff = ${aBatch} * M * K;`, `  let bOff = ${bBatch} * K * N;`);
   const ld = (arr: string, id: number, idx: string) => (ctx.storage(id) === 'f16' ? `f32(${arr}[${idx}])` : `${arr}[${idx}]`);
   const LOAD_A = ld(a, A.id, transA ? 'aOff + k * M + r' : 'aOff + r * K + k');
