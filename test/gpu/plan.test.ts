@@ -136,6 +136,28 @@ describe('plans on WebGPU', () => {
     }
   });
 
+  it('a batch of A under one shared B runs as one matmul of batch x M rows, epilogues included', async () => {
+    const b = new Builder();
+    const x = b.input('x', [3, 17, 12]);
+    const y = x.matmul(b.input('w', [12, 20]));
+    // Epilogue operands broadcast per column (bias), per row of each example (scale) and whole (residual).
+    b.output(
+      'y',
+      y
+        .add(b.input('bias', [20]))
+        .mul(b.input('s', [3, 17, 1]))
+        .add(b.input('res', [3, 17, 20])),
+    );
+    for (const family of ['reg', 'tiled'] as const) {
+      const variant = family === 'reg' ? { family, tm: 8, tn: 4, wgx: 8, wgy: 8 } : { family };
+      const plan = compilePlan(b.g, profileOf(gpu()), { matmulVariant: () => variant });
+      const mm = plan.kernels.find((k) => k.kind === 'matmul')!;
+      expect(mm.workgroups[2]).toBe(1); // one matmul, not 3
+      expect(mm.sizes.slice(0, 3)).toEqual([51, 20, 12]); // M = 3 x 17
+      await checkAgainstReference(gpu(), b.g, { inputs: inputsFor(b) }, { matmulVariant: () => variant });
+    }
+  });
+
   it('long reductions planned for a GPU (a workgroup per output, tree-combined) equal the reference', async () => {
     const b = new Builder();
     const x = b.input('x', [3, 9000]);
