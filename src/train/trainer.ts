@@ -23,6 +23,7 @@ import { NonFiniteError, TrainStep, type StepResult } from './train-step.ts';
 import type { Schedule } from '../runtime/schedule.ts';
 import { epochBatches, makeBatch, type Dataset } from '../runtime/data.ts';
 import { cacheFeatures, planFeatureCache, type CacheReport } from './feature-cache.ts';
+import type { FrozenSplit } from '../compiler/passes/frozen.ts';
 import { initParams } from '../runtime/init.ts';
 import { vqaAccuracy, exactMatch } from '../runtime/metrics.ts';
 import { loadCheckpoint, saveCheckpoint } from '../runtime/checkpoint.ts';
@@ -119,30 +120,60 @@ export function stepSeed(seed: number, step: number): number {
 
 /** Evaluates `weights` on a dataset with an inference plan: mean task loss, VQA accuracy, exact match. */
 export class Evaluator {
+  /** Frozen features per dataset, with the frozen weight arrays they were computed from. */
+  private readonly cached = new WeakMap<Dataset, { data: Dataset; from: Map<string, ArrayLike<number>> }>();
+  private weights: Record<string, ArrayLike<number>> = {};
+  /** Times the frozen features were computed (for tests and reports). */
+  cacheFills = 0;
+
   private constructor(
+    private readonly gpu: Gpu,
     readonly ex: Executor,
     readonly batch: number,
     readonly answers: number,
     private readonly graph: Graph,
     private readonly spec: ModelSpec,
+    /** The frozen split when evaluation reads cached features (train's dev set), else null. */
+    private readonly split: FrozenSplit | null,
+    private readonly plan?: PlanOptions,
   ) {}
 
-  /** `loss: false` compiles the deployed graph (no targets, no loss): for prediction, not evaluate(). */
-  static async create(gpu: Gpu, spec: ModelSpec, batch: number, plan?: PlanOptions, loss = true): Promise<Evaluator> {
-    const c = compile(spec, { batch, mode: 'infer', profile: profileOf(gpu), plan, loss });
+  /**
+   * `loss: false` compiles the deployed graph (no targets, no loss): for prediction, not evaluate().
+   * `cacheFor`: evaluate a dataset of about that many examples repeatedly (train's dev set): the
+   * frozen per-example part runs once per dataset (while the frozen weights stay the same arrays).
+   */
+  static async create(gpu: Gpu, spec: ModelSpec, batch: number, plan?: PlanOptions, loss = true, cacheFor?: number): Promise<Evaluator> {
+    const forward = lowerModel(spec, { batch, mode: 'infer', loss }).graph;
+    const split = cacheFor ? planFeatureCache(forward, batch, cacheFor).split : null;
+    const c = compile(split?.step ?? forward, { batch, mode: 'infer', profile: profileOf(gpu), plan, loss });
     const ex = await Executor.create(gpu, c.plan);
-    return new Evaluator(ex, batch, spec.head.kind === 'classifier' ? spec.head.answers : 0, c.forward, spec);
+    return new Evaluator(gpu, ex, batch, spec.head.kind === 'classifier' ? spec.head.answers : 0, forward, spec, split, plan);
   }
 
   setWeights(w: Record<string, ArrayLike<number>>): void {
     for (const name of Object.keys(this.ex.plan.params)) if (w[name]) this.ex.setParam(name, w[name]);
+    this.weights = { ...this.weights, ...w };
+  }
+
+  /** `ds` as the plan reads it: with its frozen features when evaluation caches them. */
+  private async data(ds: Dataset): Promise<Dataset> {
+    if (!this.split) return ds;
+    const frozen = [...this.split.features.params().keys()];
+    const hit = this.cached.get(ds);
+    if (hit && frozen.every((k) => hit.from.get(k) === this.weights[k])) return hit.data;
+    const { data } = await cacheFeatures(this.gpu, this.split, ds, this.weights, this.batch, this.plan);
+    this.cacheFills++;
+    this.cached.set(ds, { data, from: new Map(frozen.map((k) => [k, this.weights[k]])) });
+    return data;
   }
 
   /** Runs `ds` through the plan batch by batch (the last one padded), yielding the requested outputs. */
   async *batches(ds: Dataset, outputs: string[]): AsyncGenerator<{ out: Record<string, ArrayLike<number>>; inputs: Record<string, ArrayLike<number>>; start: number; valid: number }> {
+    const data = await this.data(ds);
     const idx = [...ds.examples.keys()];
     for (let start = 0; start < idx.length; start += this.batch) {
-      const { inputs, valid } = makeBatch(ds, idx.slice(start, start + this.batch), this.batch);
+      const { inputs, valid } = makeBatch(data, idx.slice(start, start + this.batch), this.batch);
       const feed = Object.fromEntries(Object.entries(inputs).filter(([k]) => this.ex.plan.inputs[k]));
       yield { out: await this.ex.run(feed, outputs), inputs, start, valid };
     }
@@ -183,7 +214,8 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
   const cache = cfg.cacheFrozen === false ? { split: null } : planFeatureCache(graph, cfg.batch, data.train.examples.length);
   if (cache.why) events.onCache?.({ skipped: cache.why });
   const ts = await TrainStep.compile(gpu, cache.split?.step ?? graph, { optimizer: cfg.optimizer, lr: cfg.lr, schedule: cfg.schedule, totalSteps: stepsPerEpoch * cfg.epochs, plan: cfg.plan });
-  const evaluator = data.dev ? await Evaluator.create(gpu, spec, cfg.batch, cfg.plan) : null;
+  // The dev set is evaluated again and again: its frozen features are computed once too.
+  const evaluator = data.dev ? await Evaluator.create(gpu, spec, cfg.batch, cfg.plan, true, cfg.cacheFrozen === false ? undefined : data.dev.examples.length) : null;
   const trainable = [...graph.params()].filter(([, n]) => paramInfo(n).trainable).map(([k]) => k);
   try {
     const weights = { ...initParams(graph, cfg.seed, new Set(Object.keys(cfg.backbone ?? {}))), ...(cfg.backbone ?? {}) };

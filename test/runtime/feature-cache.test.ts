@@ -41,6 +41,36 @@ describe('cached frozen features', () => {
     for (const [k, v] of Object.entries(recomputed.r.bestWeights)) expect([...cached.r.bestWeights[k]], k).toEqual([...v]);
   });
 
+  it("serve the trainer's repeated dev evaluations: computed once per dataset, results equal", async () => {
+    const { Evaluator } = await import('../../src/train/trainer.ts');
+    const { lowerModel } = await import('../../src/compiler/lower/index.ts');
+    const { initParams } = await import('../../src/runtime/init.ts');
+    const weights = initParams(lowerModel(spec, { batch: 8, mode: 'infer' }).graph, 5);
+    const cached = await Evaluator.create(gpu(), spec, 8, undefined, true, data.dev.examples.length);
+    const plain = await Evaluator.create(gpu(), spec, 8);
+    try {
+      for (const ev of [cached, plain]) ev.setWeights(weights);
+      const want = await plain.evaluate(data.dev);
+      expect(await cached.evaluate(data.dev)).toEqual(want);
+      expect(await cached.evaluate(data.dev)).toEqual(want);
+      expect(cached.cacheFills).toBe(1);
+      // New trainable weights (a later epoch) reuse the features; a new frozen array recomputes them.
+      const head = Object.keys(weights).find((k) => k.startsWith('head'))!;
+      const moved = { ...weights, [head]: weights[head].map((v) => v * 0.5) };
+      for (const ev of [cached, plain]) ev.setWeights(moved);
+      expect(await cached.evaluate(data.dev)).toEqual(await plain.evaluate(data.dev));
+      expect(cached.cacheFills).toBe(1);
+      const vision = Object.keys(weights).find((k) => k.startsWith('vision'))!;
+      const frozenMoved = { ...moved, [vision]: weights[vision].map((v) => v * 0.5) };
+      for (const ev of [cached, plain]) ev.setWeights(frozenMoved);
+      expect(await cached.evaluate(data.dev)).toEqual(await plain.evaluate(data.dev));
+      expect(cached.cacheFills).toBe(2);
+    } finally {
+      cached.destroy();
+      plain.destroy();
+    }
+  });
+
   it('are skipped, saying why, when they would not fit the host memory budget', async () => {
     const { planFeatureCache } = await import('../../src/train/feature-cache.ts');
     const { lowerModel } = await import('../../src/compiler/lower/index.ts');
