@@ -11,6 +11,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { acquireDevice, type Gpu } from '../src/runtime/device.ts';
+import { median, timeRun } from '../src/runtime/timing.ts';
 
 const { values } = parseArgs({
   options: { base: { type: 'string' }, rounds: { type: 'string', default: '10' }, batch: { type: 'string', default: '16' }, steps: { type: 'boolean', default: false } },
@@ -23,8 +24,6 @@ interface Tree {
   compile: (spec: unknown, o: object) => { plan: { kernels: { wgsl: string }[] } };
   Executor: { create(gpu: Gpu, plan: unknown): Promise<{ record(s: unknown): void; destroy(): void }> };
   profileOf: (gpu: Gpu) => object;
-  StepRecorder: new (gpu: Gpu) => { submit(): void };
-  queueIdle: (gpu: Gpu) => Promise<void>;
   lowerModel: (spec: unknown, o: object) => { graph: { nodes: unknown[] } };
   /** The frozen-feature split train applies, where the tree has it. */
   splitFrozen?: (g: unknown, batch: number) => { step: unknown; tensors: unknown[] } | null;
@@ -33,16 +32,15 @@ interface Tree {
 
 async function load(label: string, dir: string): Promise<Tree> {
   const im = (p: string) => import(resolve(dir, p));
-  const [{ compile }, { Executor }, { profileOf }, { StepRecorder, queueIdle }, { lowerModel }, model] = await Promise.all([
+  const [{ compile }, { Executor }, { profileOf }, { lowerModel }, model] = await Promise.all([
     im('src/compiler/compile.ts'),
     im('src/runtime/executor.ts'),
     im('src/runtime/profile.ts'),
-    im('src/runtime/step.ts'),
     im('src/compiler/lower/index.ts'),
     im('examples/mnist-vqa.spec.ts'),
   ]);
   const frozen = await im('src/compiler/passes/frozen.ts').catch(() => null);
-  return { label, compile, Executor, profileOf, StepRecorder, queueIdle, lowerModel, splitFrozen: frozen?.splitFrozen, spec: model.default.spec };
+  return { label, compile, Executor, profileOf, lowerModel, splitFrozen: frozen?.splitFrozen, spec: model.default.spec };
 }
 
 const gpu = await acquireDevice();
@@ -75,27 +73,19 @@ for (let i = 0; i < perTree[0].length; i++) {
   for (const [j, t] of trees.entries()) {
     const { name, plan } = perTree[j][i];
     const ex = await t.Executor.create(gpu, plan);
-    const once = async (reps: number) => {
-      const s = new t.StepRecorder(gpu);
-      for (let r = 0; r < reps; r++) ex.record(s);
-      const t0 = performance.now();
-      s.submit();
-      await t.queueIdle(gpu);
-      return (performance.now() - t0) / reps;
-    };
-    const first = await once(1);
-    runs.push({ name: `${name}, ${t.label}`, plan, ex, once, first, times: [] as number[] });
+    // This tree's recorder records the other tree's executor too (the same WebGPU calls).
+    const first = await timeRun(gpu, ex);
+    runs.push({ name: `${name}, ${t.label}`, plan, ex, first, times: [] as number[] });
   }
 }
-for (let round = 0; round < Number(values.rounds); round++) for (const r of round % 2 ? [...runs].reverse() : runs) r.times.push(await r.once(2));
-const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+for (let round = 0; round < Number(values.rounds); round++) for (const r of round % 2 ? [...runs].reverse() : runs) r.times.push(await timeRun(gpu, r.ex, 2));
 console.log('| plan | kernels | distinct shaders | first run, s | ms per run (median) | speed-up vs base |');
 console.log('| --- | --- | --- | --- | --- | --- |');
 for (let i = 0; i < runs.length; i++) {
   const r = runs[i];
   const base = runs[i - (i % 2)];
   const shaders = new Set(r.plan.kernels.map((k) => k.wgsl)).size;
-  console.log(`| ${r.name} | ${r.plan.kernels.length} | ${shaders} | ${(r.first / 1000).toFixed(1)} | ${med(r.times).toFixed(1)} | ${(med(base.times) / med(r.times)).toFixed(2)}x |`);
+  console.log(`| ${r.name} | ${r.plan.kernels.length} | ${shaders} | ${(r.first / 1000).toFixed(1)} | ${median(r.times).toFixed(1)} | ${(median(base.times) / median(r.times)).toFixed(2)}x |`);
   r.ex.destroy();
 }
 gpu.destroy();

@@ -12,6 +12,7 @@ import { createStorage, readF32 } from '../src/runtime/buffers.ts';
 import { PipelineCache } from '../src/runtime/pipelines.ts';
 import { StepRecorder, bindGroup } from '../src/runtime/step.ts';
 import { setWaitMode, type WaitMode } from '../src/runtime/gpu-wait.ts';
+import { median } from '../src/runtime/timing.ts';
 
 const { values } = parseArgs({ options: { steps: { type: 'string', default: '12' }, rounds: { type: 'string', default: '4' }, n: { type: 'string', default: '384' } } });
 const steps = Number(values.steps),
@@ -58,7 +59,6 @@ for (let r = 0; r < rounds; r++) {
     times[m].push(await runSteps());
   }
 }
-const median = (xs: number[]) => [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)];
 const ms = { spin: median(times.spin), timer: median(times.timer) };
 const gflop = (4 * 2 * n ** 3) / 1e9;
 console.log(`step = 4 x matmul ${n}^3 + 16-byte readback; ${steps} steps x ${rounds} rounds per mode`);

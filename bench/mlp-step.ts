@@ -17,6 +17,7 @@ import { Builder } from '../src/compiler/builder.ts';
 import { acquireDevice } from '../src/runtime/device.ts';
 import { profileOf } from '../src/runtime/profile.ts';
 import { TrainStep } from '../src/train/train-step.ts';
+import { median } from '../src/runtime/timing.ts';
 
 const { values } = parseArgs({
   options: {
@@ -98,7 +99,6 @@ const pass = [`--blocks=${BLOCKS}`, '--block-seconds=1'];
 const runPeer = (peer: string) =>
   peer === 'torch' ? child('/usr/bin/python3', ['train_step_torch.py', '--json', ...pass], peer) : child(process.execPath, [join(dir, 'train_step.mjs'), `--child=${peer}`, ...pass], peer);
 
-const median = (xs: number[]) => [...xs].sort((a, c) => a - c)[Math.floor(xs.length / 2)];
 const ours = await timeBlocks();
 const peers = values.peers!.split(',').map((peer) => {
   process.stderr.write(`[mlp-step] ${peer} ...\n`);

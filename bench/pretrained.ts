@@ -20,6 +20,7 @@ import { TrainStep } from '../src/train/train-step.ts';
 import { initParams } from '../src/runtime/init.ts';
 import { prng } from '../src/runtime/init.ts';
 import { ensureBaseCheckpoints } from './hf-random.ts';
+import { median } from '../src/runtime/timing.ts';
 
 const { values: o } = parseArgs({
   options: {
@@ -32,7 +33,6 @@ const { values: o } = parseArgs({
 });
 const [B, L, steps, rounds] = [o.batch, o.len, o.steps, o.rounds].map(Number);
 const mib = (b: number) => (b / 2 ** 20).toFixed(0);
-const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const ck = ensureBaseCheckpoints(join(o.cache!, 'pretrained'));
 console.log(`checkpoints (random weights, HF layout): ViT-B/16 ${ck.vitParams.toLocaleString('en-US')} params, BERT-base ${ck.bertParams.toLocaleString('en-US')} params, under ${o.cache}/pretrained`);
@@ -54,7 +54,7 @@ console.log('| import | seconds | peak RSS above the process baseline (MiB) | pe
 console.log('| --- | --- | --- | --- |');
 for (const [mode, v] of Object.entries(load)) {
   console.log(
-    `| ${mode === 'streamed' ? "peftgraph's importer (tensor by tensor)" : 'whole file read, then tensors copied out'} | ${med(v.s).toFixed(2)} | ${mib(med(v.extra))} | ${(med(v.extra) / weightBytes).toFixed(2)}x |`,
+    `| ${mode === 'streamed' ? "peftgraph's importer (tensor by tensor)" : 'whole file read, then tensors copied out'} | ${median(v.s).toFixed(2)} | ${mib(median(v.extra))} | ${(median(v.extra) / weightBytes).toFixed(2)}x |`,
   );
 }
 
@@ -110,5 +110,5 @@ console.log(`| memory plan peak: every device buffer (with reuse / without) | ${
 console.log(`| of which weights / temporaries (activations, gradients, optimizer updates) | ${mib(paramBytes)} / ${mib(temps)} MiB |`);
 console.log(`| import both towers (${Object.keys(weights).length} tensors) / upload | ${tImport.toFixed(1)} s / ${tUpload.toFixed(1)} s |`);
 console.log(`| first step (includes shader compilation) | ${times[0].toFixed(1)} s |`);
-console.log(`| later steps, median of ${steps} | ${med(times.slice(1)).toFixed(2)} s (${(B / med(times.slice(1))).toFixed(2)} examples/s) |`);
+console.log(`| later steps, median of ${steps} | ${median(times.slice(1)).toFixed(2)} s (${(B / median(times.slice(1))).toFixed(2)} examples/s) |`);
 console.log(`| losses | ${losses.map((x) => x.toFixed(3)).join(', ')} |`);

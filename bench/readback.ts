@@ -14,6 +14,7 @@ import { initParams } from '../src/runtime/init.ts';
 import { TrainStep } from '../src/train/train-step.ts';
 import { DEFAULT_OPTIMIZER } from '../src/compiler/compile.ts';
 import { backbone } from './vqa/model.ts';
+import { median } from '../src/runtime/timing.ts';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5' } } });
 const spec = backbone('hf').insert(peft.full()).spec;
@@ -50,7 +51,6 @@ for (let r = 0; r < Number(values.rounds); r++) {
   times['one submit for all'].push(performance.now() - t);
 }
 for (const k of Object.keys(a)) if (Buffer.compare(Buffer.from(a[k].buffer), Buffer.from(b[k].buffer)) !== 0) throw new Error(`readback differs for ${k}`);
-const median = (x: number[]) => [...x].sort((p, q) => p - q)[Math.floor(x.length / 2)];
 const base = median(times['one submit per tensor']);
 console.log('| read-back | median ms | ratio |');
 console.log('| --- | --- | --- |');

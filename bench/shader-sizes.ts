@@ -14,8 +14,7 @@ import type { SizeMode } from '../src/compiler/codegen/wgsl.ts';
 import { acquireDevice } from '../src/runtime/device.ts';
 import { Executor } from '../src/runtime/executor.ts';
 import { profileOf } from '../src/runtime/profile.ts';
-import { timePlan } from '../src/runtime/timing.ts';
-import { StepRecorder, queueIdle } from '../src/runtime/step.ts';
+import { median, timePlan, timeRun } from '../src/runtime/timing.ts';
 import model from '../examples/mnist-vqa.spec.ts';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '6' } } });
@@ -31,25 +30,19 @@ for (const mode of ['train', 'infer'] as const) {
     const ex = await Executor.create(gpu, plan);
     const createMs = performance.now() - t0;
     // llvmpipe compiles a pipeline's shader on its first dispatch: the first run pays for them.
-    const t1 = performance.now();
-    const step = new StepRecorder(gpu);
-    ex.record(step);
-    step.submit();
-    await queueIdle(gpu);
-    const firstMs = performance.now() - t1;
+    const firstMs = await timeRun(gpu, ex);
     runs.push({ name: `${mode === 'train' ? 'train step' : 'eval'}, sizes ${sizes}`, plan, ex, createMs, firstMs, shaders: new Set(plan.kernels.map((k) => k.wgsl)).size, times: [] as number[] });
   }
 }
 const rounds = Number(values.rounds);
 for (let round = 0; round < rounds; round++) for (const r of round % 2 ? [...runs].reverse() : runs) r.times.push(await timePlan(gpu, r.ex, 2, 3));
-const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 console.log('| plan | kernels | distinct shaders | pipelines created, s | first run, s | ms per run | time vs inline |');
 console.log('| --- | --- | --- | --- | --- | --- | --- |');
 for (let i = 0; i < runs.length; i++) {
   const r = runs[i];
   const base = runs[i - (i % 2)];
   console.log(
-    `| ${r.name} | ${r.plan.kernels.length} | ${r.shaders} | ${(r.createMs / 1000).toFixed(1)} | ${(r.firstMs / 1000).toFixed(1)} | ${med(r.times).toFixed(1)} | ${(med(r.times) / med(base.times)).toFixed(2)}x |`,
+    `| ${r.name} | ${r.plan.kernels.length} | ${r.shaders} | ${(r.createMs / 1000).toFixed(1)} | ${(r.firstMs / 1000).toFixed(1)} | ${median(r.times).toFixed(1)} | ${(median(r.times) / median(base.times)).toFixed(2)}x |`,
   );
   r.ex.destroy();
 }

@@ -13,7 +13,7 @@ import { compilePlan, type PlanOptions } from '../src/compiler/plan.ts';
 import { acquireDevice } from '../src/runtime/device.ts';
 import { Executor } from '../src/runtime/executor.ts';
 import { profileOf } from '../src/runtime/profile.ts';
-import { timePlan } from '../src/runtime/timing.ts';
+import { median, timePlan } from '../src/runtime/timing.ts';
 import { autotune } from '../src/train/autotune.ts';
 import { tinyFeeds, tinyTransformer } from '../test/helpers/tiny-transformer.ts';
 
@@ -47,12 +47,11 @@ for (const [name, opts] of configs) {
   runs.push({ name, plan, ex, times: [] as number[] });
 }
 for (let round = 0; round < 4; round++) for (const r of round % 2 ? [...runs].reverse() : runs) r.times.push(await timePlan(gpu, r.ex, 2, 3));
-const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const base = med(runs[0].times);
+const base = median(runs[0].times);
 console.log('| plan | kernels (dispatches) | peak MiB (reuse / none) | ms per step | speed-up vs op-by-op |');
 console.log('| --- | --- | --- | --- | --- |');
 for (const r of runs) {
-  const ms = med(r.times);
+  const ms = median(r.times);
   const mib = (x: number) => (x / 2 ** 20).toFixed(2);
   console.log(`| ${r.name} | ${r.plan.kernels.length} | ${mib(r.plan.stats.peakBytes)} / ${mib(r.plan.stats.peakBytesNoReuse)} | ${ms.toFixed(1)} | ${(base / ms).toFixed(2)}x |`);
   r.ex.destroy();

@@ -12,15 +12,15 @@ export interface Feeds {
   params?: Record<string, Value>;
 }
 
-/** Nodes needed to compute `roots`, in topological (id) order. */
-export function liveNodes(g: Graph, roots: Iterable<number>): Node[] {
+/** Nodes needed to compute `roots`, in topological (id) order; `stop` nodes count as given (their inputs are not needed for them). */
+export function liveNodes(g: Graph, roots: Iterable<number>, stop: (id: number) => boolean = () => false): Node[] {
   const need = new Uint8Array(g.nodes.length);
   const stack = [...roots];
   while (stack.length) {
     const id = stack.pop()!;
     if (need[id]) continue;
     need[id] = 1;
-    stack.push(...g.get(id).inputs);
+    if (!stop(id)) stack.push(...g.get(id).inputs);
   }
   return g.nodes.filter((n) => need[n.id]);
 }

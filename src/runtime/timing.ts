@@ -3,19 +3,25 @@ import type { Gpu } from './device.ts';
 import type { Executor } from './executor.ts';
 import { StepRecorder, queueIdle } from './step.ts';
 
+/** The middle value (the upper one of an even count): what every benchmark reports. */
+export function median(xs: readonly number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+}
+
+/** Milliseconds per execution of `reps` executions of a plan recorded into one submission. */
+export async function timeRun(gpu: Gpu, ex: Pick<Executor, 'record'>, reps = 1): Promise<number> {
+  const step = new StepRecorder(gpu, 'timing');
+  for (let r = 0; r < reps; r++) ex.record(step);
+  const t0 = performance.now();
+  step.submit();
+  await queueIdle(gpu);
+  return (performance.now() - t0) / reps;
+}
+
 /** Median milliseconds per plan execution over `rounds` submissions of `reps` executions each. */
-export async function timePlan(gpu: Gpu, ex: Executor, reps = 3, rounds = 3): Promise<number> {
-  const once = async () => {
-    const step = new StepRecorder(gpu, 'timing');
-    for (let r = 0; r < reps; r++) ex.record(step);
-    const t0 = performance.now();
-    step.submit();
-    await queueIdle(gpu);
-    return (performance.now() - t0) / reps;
-  };
-  await once(); // warm-up: pipeline first use
+export async function timePlan(gpu: Gpu, ex: Pick<Executor, 'record'>, reps = 3, rounds = 3): Promise<number> {
+  await timeRun(gpu, ex, reps); // warm-up: pipeline first use
   const ts: number[] = [];
-  for (let i = 0; i < rounds; i++) ts.push(await once());
-  ts.sort((a, b) => a - b);
-  return ts[Math.floor(ts.length / 2)];
+  for (let i = 0; i < rounds; i++) ts.push(await timeRun(gpu, ex, reps));
+  return median(ts);
 }

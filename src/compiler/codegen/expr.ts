@@ -29,8 +29,6 @@ export interface ExprHost {
 export class ExprGen {
   readonly lines: string[] = [];
   private readonly memo = new Map<string, string>();
-  /** Coordinates already computed, by index and shape (size slots make each emitted text unique). */
-  private readonly coordMemo = new Map<string, string[]>();
   /** Quotients and remainders already known, by dividend and divisor value. */
   private readonly divMemo = new Map<string, [string, string]>();
   /** Lane indices `base + e` of a thread computing `width` consecutive elements. */
@@ -113,10 +111,8 @@ export class ExprGen {
 
   /** Row-major coordinates of flat index `idx` (< numel(shape)) in `shape`, as WGSL u32 expressions. */
   coords(idx: string, shape: Shape): string[] {
-    const key = `coords ${idx} [${shape}]`;
-    const hit = this.coordMemo.get(key);
-    if (hit) return hit;
-    // Peel dimensions off from the last: one division (with its remainder) per dimension.
+    // Peel dimensions off from the last: one division (with its remainder) per dimension; the
+    // divisions are memoized, so asking again for the same coordinates emits nothing new.
     const c: string[] = shape.map(() => '0u');
     let q = idx;
     for (let k = shape.length - 1; k >= 1; k--) {
@@ -126,7 +122,6 @@ export class ExprGen {
       q = quot;
     }
     if (shape.length && shape[0] !== 1) c[0] = q;
-    this.coordMemo.set(key, c);
     return c;
   }
 
@@ -230,6 +225,12 @@ export class ExprGen {
     throw new Error(`codegen: ${n.op} %${n.id} cannot be inlined into a kernel; it must be materialized`);
   }
 
+  /** The flat index of `coords` in a row-major tensor of `shape`. */
+  private flatIndex(coords: string[], shape: Shape): string {
+    const st = strides(shape);
+    return this.emit(coords.map((c, d) => `${c} * ${this.u(st[d])}`).join(' + '));
+  }
+
   private layout(n: Node, ins: Node[], idx: string): string {
     const x = ins[0];
     switch (n.op) {
@@ -264,14 +265,13 @@ export class ExprGen {
       }
       case 'pad': {
         const c = this.coords(idx, n.shape);
-        const st = strides(x.shape);
         const bf = attrsOf(n, 'pad').before;
         // Clamp into the source so every load stays in bounds; select() discards it outside.
         const before = bf.map((b) => this.emit(this.u(b)));
         const ext = x.shape.map((d) => this.emit(this.u(d)));
         const local = c.map((ci, d) => `min(max(${ci}, ${before[d]}) - ${before[d]}, ${ext[d]} - 1u)`);
         const inside = c.map((ci, d) => `(${ci} >= ${before[d]} && ${ci} < ${before[d]} + ${ext[d]})`).join(' && ');
-        const v = this.value(x.id, this.emit(local.map((l, d) => `${l} * ${this.u(st[d])}`).join(' + ')));
+        const v = this.value(x.id, this.flatIndex(local, x.shape));
         return this.emit(`select(${literal(0, n.dtype)}, ${v}, ${inside})`);
       }
       case 'concat': {
@@ -279,10 +279,9 @@ export class ExprGen {
         const c = this.coords(idx, n.shape);
         let off = 0;
         const parts = ins.map((p) => {
-          const st = strides(p.shape);
           const start = this.emit(this.u(off));
           const local = c.map((ci, d) => (d === axis ? `min(max(${ci}, ${start}) - ${start}, ${this.u(p.shape[d])} - 1u)` : ci));
-          const v = this.value(p.id, this.emit(local.map((l, d) => `${l} * ${this.u(st[d])}`).join(' + ')));
+          const v = this.value(p.id, this.flatIndex(local, p.shape));
           off += p.shape[axis];
           return { v, start };
         });

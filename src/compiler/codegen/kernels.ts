@@ -84,6 +84,10 @@ class Bindings {
       sizes: this.sizes,
     };
   }
+  /** A generated kernel's WGSL, dispatch, sizes and reads in binding order. */
+  result(wgsl: string, workgroups: [number, number, number]): Pick<KernelSpec, 'wgsl' | 'sizes' | 'workgroups' | 'reads'> {
+    return { wgsl, sizes: this.sizes.values, workgroups, reads: this.order };
+  }
   /** The declarations, reads then `out`; a read the code never loaded is still bound, last. */
   decls(out: Node): string {
     for (const id of this.reads) this.bind(id);
@@ -117,36 +121,42 @@ function kernelSource(b: Bindings, decls: string, name: string, vars: Record<str
 export function generateKernel(ctx: CodegenContext, group: Group): KernelSpec {
   const root = ctx.graph.get(group.root);
   const name = `${group.kind}_${root.op}_${root.id}${root.scope ? `_${root.scope.replace(/[^A-Za-z0-9]+/g, '_')}` : ''}`;
-  const b = new Bindings(ctx, group.reads);
   const base = { name, kind: group.kind, root: root.id, nodes: group.nodes };
+  const bindings = () => new Bindings(ctx, group.reads);
   switch (group.kind) {
     case 'map':
-      // Several consecutive elements per thread where every index map allows (fewer threads and
-      // one set of divisions for all of them), else one.
-      for (const width of numel(root.shape) % LANES === 0 ? [LANES, 1] : [1]) {
-        try {
-          return { ...base, ...mapKernel(ctx, group, root, width) };
-        } catch (e) {
-          if (!(e instanceof LaneMisaligned) || width === 1) throw e;
-        }
-      }
-      throw new Error('unreachable');
+      return { ...base, ...mapKernel(ctx, bindings, root) };
     case 'reduce':
-      return { ...base, ...reduceKernel(ctx, b, root), reads: b.order };
+      return { ...base, ...reduceKernel(ctx, bindings(), root) };
     case 'scatter':
-      return { ...base, ...scatterKernel(ctx, b, root), reads: b.order };
+      return { ...base, ...scatterKernel(ctx, bindings(), root) };
     case 'row':
-      return { ...base, ...rowKernel(ctx, b, root, group.nodes), reads: b.order };
+      return { ...base, ...rowKernel(ctx, bindings(), root, group.nodes) };
     case 'matmul':
-      return { ...base, ...matmulKernel(ctx, b, group.core !== undefined ? ctx.graph.get(group.core) : root, root), reads: b.order };
+      return { ...base, ...matmulKernel(ctx, bindings(), group.core !== undefined ? ctx.graph.get(group.core) : root, root) };
   }
 }
 
 /** Elements per thread of a map kernel, where its index maps allow. */
 const LANES = 4;
 
-function mapKernel(ctx: CodegenContext, group: Group, root: Node, width: number) {
-  const b = new Bindings(ctx, group.reads);
+/**
+ * Several consecutive elements per thread where every index map allows (fewer threads and one set
+ * of divisions for all of them), else one; each try binds afresh.
+ */
+function mapKernel(ctx: CodegenContext, bindings: () => Bindings, root: Node) {
+  const n = numel(root.shape);
+  for (const width of n % LANES === 0 ? [LANES, 1] : [1]) {
+    try {
+      return mapKernelOf(ctx, bindings(), root, width);
+    } catch (e) {
+      if (!(e instanceof LaneMisaligned) || width === 1) throw e;
+    }
+  }
+  throw new Error('unreachable: a map kernel of width 1 never misaligns');
+}
+
+function mapKernelOf(ctx: CodegenContext, b: Bindings, root: Node, width: number) {
   const n = numel(root.shape);
   const { workgroups, row } = grid(n / width, ctx.maxWorkgroupsPerDim);
   // The root itself is computed inline, though it owns the output buffer.
@@ -158,7 +168,7 @@ function mapKernel(ctx: CodegenContext, group: Group, root: Node, width: number)
     stores.push(`  out[${idx}] = ${store(ctx, root, gen.value(root.id, idx))};`);
   }
   const wgsl = kernelSource(b, b.decls(root), 'map', { WG: WORKGROUP, ROW: rowStride(b, workgroups, row), WIDTH: width, N: b.sizes.u(n), BODY: [gen.body, ...stores].join('\n') });
-  return { wgsl, sizes: b.sizes.values, workgroups, reads: b.order };
+  return b.result(wgsl, workgroups);
 }
 
 function reduceKernel(ctx: CodegenContext, b: Bindings, root: Node) {
@@ -198,7 +208,7 @@ function reduceKernel(ctx: CodegenContext, b: Bindings, root: Node) {
     STORE: store(ctx, root, 'acc'),
   };
   const wgsl = long ? kernelSource(b, b.decls(root), 'reduce_wg', { ...vars, COMBINE_PART: combine(r, 'part[t]', 'part[t + s]') }) : kernelSource(b, b.decls(root), 'reduce', vars);
-  return { wgsl, sizes: b.sizes.values, workgroups };
+  return b.result(wgsl, workgroups);
 }
 
 /** Reductions at least this long, into at most LONG_REDUCTION_OUTPUTS outputs, take a workgroup per output. */
@@ -248,7 +258,7 @@ function rowKernel(ctx: CodegenContext, b: Bindings, root: Node, nodes: number[]
     BODY: gen.body,
     RESULT: store(ctx, root, v),
   });
-  return { wgsl, sizes: b.sizes.values, workgroups };
+  return b.result(wgsl, workgroups);
 }
 
 /** Whether node `a` depends on node `b`. */
@@ -284,7 +294,7 @@ function scatterKernel(ctx: CodegenContext, b: Bindings, root: Node) {
     VALUE: v,
     STORE: store(ctx, root, 'acc'),
   });
-  return { wgsl, sizes: b.sizes.values, workgroups };
+  return b.result(wgsl, workgroups);
 }
 
 /** `mm` is the matmul; `root` the node the kernel writes (mm itself, or the end of its epilogue). */
@@ -354,5 +364,5 @@ function matmulKernel(ctx: CodegenContext, b: Bindings, mm: Node, root: Node) {
     wgsl = kernelSource(b, decls, 'matmul_tiled', common);
     workgroups = [Math.ceil(N / 64), Math.ceil(M / 64), nb];
   }
-  return { wgsl, sizes: b.sizes.values, workgroups, variant };
+  return { ...b.result(wgsl, workgroups), variant };
 }

@@ -14,6 +14,7 @@
 import { numel, type Graph, type Node, type Shape } from '../ir/graph.ts';
 import { getOp } from '../ops/index.ts';
 import { rewrite } from './rewrite.ts';
+import { liveNodes } from '../reference.ts';
 import { attrsOf, paramInfo } from '../ir/attrs.ts';
 
 export interface CachedTensor {
@@ -37,6 +38,8 @@ export interface FrozenSplit {
   nodesCached: number;
   forwardNodes: number;
 }
+
+const ids = (nodes: Node[]) => new Set(nodes.map((n) => n.id));
 
 /** batch-free: depends on no example; major: batch-major and cacheable; no: neither. */
 type State = 'free' | 'major' | 'no';
@@ -136,17 +139,7 @@ export function splitFrozen(g: Graph, batch: number): FrozenSplit | null {
   const outputs = new Set(g.outputs.values());
   const front = new Set(g.nodes.filter((n) => work[n.id] && (outputs.has(n.id) || users[n.id].some((u) => state[u] === 'no'))).map((n) => n.id));
   // What the step still computes, reading the frontier as inputs.
-  const stepNodes = () => {
-    const needed = new Set<number>();
-    const stack = [...g.outputs.values()];
-    while (stack.length) {
-      const id = stack.pop()!;
-      if (needed.has(id)) continue;
-      needed.add(id);
-      if (!front.has(id)) stack.push(...g.get(id).inputs);
-    }
-    return needed;
-  };
+  const stepNodes = () => ids(liveNodes(g, g.outputs.values(), (id) => front.has(id)));
   // A cached tensor must save more work than uploading it costs: drop those that do not (their
   // ancestry is computed by the step anyway), until every one left does.
   let needed = stepNodes();
@@ -172,14 +165,7 @@ export function splitFrozen(g: Graph, batch: number): FrozenSplit | null {
   );
 
   // Feature graph: the frontier's ancestry, the frontier as its outputs.
-  const ancestry = new Set<number>();
-  const stack = frontier.map((n) => n.id);
-  while (stack.length) {
-    const id = stack.pop()!;
-    if (ancestry.has(id)) continue;
-    ancestry.add(id);
-    stack.push(...g.get(id).inputs);
-  }
+  const ancestry = ids(liveNodes(g, front));
   const at = new Map<number, number>();
   const features = rewrite(
     g,
