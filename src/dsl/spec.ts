@@ -178,6 +178,11 @@ export type ModelSpec = z.infer<typeof ModelSpec>;
 export type ModelSpecInput = z.input<typeof ModelSpec>;
 
 /** Validates a spec (e.g. parsed JSON); errors list each bad field with the valid values. */
+/** A stack's FFN hidden width: `mlp` when given, else mlpRatio * width (stackFields). */
+export function ffnWidth(t: { mlp?: number; mlpRatio: number; width: number }): number {
+  return t.mlp ?? t.mlpRatio * t.width;
+}
+
 export function parseSpec(input: unknown): ModelSpec {
   const r = ModelSpec.safeParse(input);
   if (r.success) return r.data;

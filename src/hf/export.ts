@@ -6,7 +6,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Activation, Family, ModelSpec } from '../dsl/spec.ts';
+import { ffnWidth, type Activation, type Family, type ModelSpec } from '../dsl/spec.ts';
 import { encodeSafetensors, writeAtomic, type TensorEntry } from '../runtime/safetensors.ts';
 import { textFromConfig, visionFromConfig, type Raw } from './config.ts';
 import { PretrainedError } from './errors.ts';
@@ -41,7 +41,7 @@ function configFor(t: Tower, family: Family): Raw {
         hidden_size: t.width,
         num_hidden_layers: t.depth,
         num_attention_heads: t.heads,
-        intermediate_size: t.mlp ?? t.mlpRatio * t.width,
+        intermediate_size: ffnWidth(t),
         hidden_act: HF_ACT[t.act],
         layer_norm_eps: t.eps,
         image_size: t.image[0] === t.image[1] ? t.image[0] : t.image,
@@ -58,7 +58,7 @@ function configFor(t: Tower, family: Family): Raw {
         hidden_size: t.width,
         num_hidden_layers: t.depth,
         num_attention_heads: t.heads,
-        intermediate_size: t.mlp ?? t.mlpRatio * t.width,
+        intermediate_size: ffnWidth(t),
         hidden_act: HF_ACT[t.act],
         max_position_embeddings: t.positions ?? t.maxLen,
         type_vocab_size: t.typeVocab,
@@ -75,7 +75,7 @@ function configFor(t: Tower, family: Family): Raw {
         n_embd: t.width,
         n_layer: t.depth,
         n_head: t.heads,
-        n_inner: t.mlp ?? t.mlpRatio * t.width,
+        n_inner: ffnWidth(t),
         activation_function: HF_ACT[t.act],
         layer_norm_epsilon: t.eps,
       };
@@ -112,7 +112,7 @@ function checkRoundTrip(t: Tower, config: Raw, dir: string): void {
       JSON.stringify({
         ...x,
         pretrained: undefined,
-        mlp: x.kind === 'encdec' ? undefined : (x.mlp ?? x.mlpRatio * x.width),
+        mlp: x.kind === 'encdec' ? undefined : ffnWidth(x),
         mlpRatio: undefined,
         headDim: x.kind === 'encdec' ? (x.headDim ?? x.width / x.heads) : undefined,
         positions: x.kind === 'encoder' || x.kind === 'decoder' ? (x.positions ?? x.maxLen) : undefined,

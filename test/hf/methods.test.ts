@@ -11,7 +11,7 @@ import { paramReport } from '../../src/compiler/params-report.ts';
 import { pretrainedWeights } from '../../src/hf/import.ts';
 import { initParams } from '../../src/runtime/init.ts';
 import { Value } from '../../src/compiler/ir/value.ts';
-import { train } from '../../src/train/trainer.ts';
+import { train, trainConfig } from '../../src/train/trainer.ts';
 import type { Dataset } from '../../src/runtime/data.ts';
 import { gradCheck } from '../helpers/gradcheck.ts';
 import { draw, rng } from '../helpers/random.ts';
@@ -177,18 +177,7 @@ describe('training a composed pretrained model on WebGPU', () => {
       gpu(),
       spec,
       { train: data, dev: data },
-      {
-        epochs: 12,
-        batch: 4,
-        lr: 3e-2,
-        seed: 1,
-        optimizer: { kind: 'adamw', weightDecay: 0, clip: 5, eps: 1e-6 },
-        schedule: { kind: 'constant' },
-        evalEvery: 12,
-        patience: 0,
-        minDelta: 0,
-        backbone: weights,
-      },
+      trainConfig({ epochs: 12, batch: 4, lr: 3e-2, seed: 1, optimizer: { kind: 'adamw', weightDecay: 0, clip: 5, eps: 1e-6 }, schedule: { kind: 'constant' }, evalEvery: 12, backbone: weights }),
     );
     const first = res.history[0].loss;
     const last = res.history[res.history.length - 1].loss;

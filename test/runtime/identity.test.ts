@@ -12,7 +12,7 @@ import { peft } from '../../src/dsl/index.ts';
 import { initParams } from '../../src/runtime/init.ts';
 import { backboneIdentity, checkIdentity } from '../../src/train/identity.ts';
 import { loadCheckpoint, saveCheckpoint } from '../../src/runtime/checkpoint.ts';
-import { Evaluator, train, type TrainConfig } from '../../src/train/trainer.ts';
+import { Evaluator, train, trainConfig, type TrainConfig } from '../../src/train/trainer.ts';
 import { NonFiniteError } from '../../src/train/train-step.ts';
 import { quadrants } from '../../examples/quadrants.ts';
 import { tinyVl } from '../helpers/tiny-vl.ts';
@@ -23,6 +23,9 @@ const spec = tinyVl()
   .insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 2 })).spec;
 const graph = lowerModel(spec, { batch: 4, mode: 'train' }).graph;
 const id = (seed: number) => backboneIdentity(graph, spec, initParams(graph, seed), seed);
+/** One epoch at batch 4 and a small constant rate, AdamW without decay or clipping: these runs are about refusals. */
+const short = (o: Partial<TrainConfig> = {}) =>
+  trainConfig({ epochs: 1, batch: 4, lr: 1e-3, seed: 1, optimizer: { kind: 'adamw', weightDecay: 0, clip: 0, eps: 1e-6 }, schedule: { kind: 'constant' }, ...o });
 
 describe('backbone identity', () => {
   it('is a content hash: the same for the same frozen weights, different for another seed', () => {
@@ -49,17 +52,7 @@ describe('backbone identity', () => {
 describe('backbone weights given to the trainer', () => {
   const gpu = useGpu();
   it('must name params of the model with their sizes (HF-style names are not silently dropped)', async () => {
-    const cfg: TrainConfig = {
-      epochs: 1,
-      batch: 4,
-      lr: 1e-3,
-      seed: 1,
-      optimizer: { kind: 'adamw', weightDecay: 0, clip: 0, eps: 1e-6 },
-      schedule: { kind: 'constant' },
-      evalEvery: 1,
-      patience: 0,
-      minDelta: 0,
-    };
+    const cfg = short();
     const backbone = { 'encoder.layer.0.attention.self.query.weight': new Float32Array(64), 'text.layers.0.attn.q.W': new Float32Array(3) };
     await expect(train(gpu(), spec, { train: quadrants(16, 1) }, { ...cfg, backbone })).rejects.toThrow(
       /backbone weights: do not fit the model:\n {2}'encoder\.layer\.0\.attention\.self\.query\.weight' is not a param of this model\n {2}'text\.layers\.0\.attn\.q\.W' has 3 values, the model's \[8,8\] needs 64/,
@@ -72,18 +65,7 @@ describe('the output directory', () => {
   it('is proven writable before any training', async () => {
     const f = join(mkdtempSync(join(tmpdir(), 'out-')), 'a-file');
     writeFileSync(f, 'x');
-    const cfg: TrainConfig = {
-      epochs: 1,
-      batch: 4,
-      lr: 1e-3,
-      seed: 1,
-      optimizer: { kind: 'adamw', weightDecay: 0, clip: 0, eps: 1e-6 },
-      schedule: { kind: 'constant' },
-      evalEvery: 1,
-      patience: 0,
-      minDelta: 0,
-      outDir: f,
-    };
+    const cfg = short({ outDir: f });
     await expect(train(gpu(), spec, { train: quadrants(16, 1) }, cfg)).rejects.toThrow(/a-file: output directory is not writable/);
   });
 });
@@ -92,18 +74,7 @@ describe('resume checks the identity', () => {
   const gpu = useGpu();
   it('a run resumed with another seed is refused before training', async () => {
     const out = mkdtempSync(join(tmpdir(), 'ident-'));
-    const cfg: TrainConfig = {
-      epochs: 1,
-      batch: 4,
-      lr: 1e-3,
-      seed: 1,
-      optimizer: { kind: 'adamw', weightDecay: 0, clip: 0, eps: 1e-6 },
-      schedule: { kind: 'constant' },
-      evalEvery: 1,
-      patience: 0,
-      minDelta: 0,
-      outDir: out,
-    };
+    const cfg = short({ outDir: out });
     await train(gpu(), spec, { train: quadrants(16, 1) }, cfg);
     expect(loadCheckpoint(join(out, 'last.safetensors'), graph).meta.backbone).toEqual(id(1));
     await expect(train(gpu(), spec, { train: quadrants(16, 1) }, { ...cfg, epochs: 2, seed: 7, resume: join(out, 'last.safetensors') })).rejects.toThrow(/frozen weights differ.*pass --seed 1/);
@@ -137,17 +108,7 @@ describe('the NaN guard names where a step went non-finite', () => {
   const gpu = useGpu();
   it('an exploding learning rate: the first value beyond float32, its op, scope and inputs', async () => {
     const full = tinyVl().insert(peft.full()).spec;
-    const cfg: TrainConfig = {
-      epochs: 3,
-      batch: 4,
-      lr: 1e12,
-      seed: 1,
-      optimizer: { kind: 'sgd', momentum: 0, weightDecay: 0, clip: 0 },
-      schedule: { kind: 'constant' },
-      evalEvery: 1,
-      patience: 0,
-      minDelta: 0,
-    };
+    const cfg = short({ epochs: 3, lr: 1e12, optimizer: { kind: 'sgd', momentum: 0, weightDecay: 0, clip: 0 } });
     const err = await train(gpu(), full, { train: quadrants(16, 1) }, cfg).catch((e) => e);
     expect(err).toBeInstanceOf(NonFiniteError);
     expect(err.message).toMatch(/^non-finite value at step \d+: .*; first in order: \w+ %\d+ in '[\w.]+' \[[\d, ]*\] = (-?Infinity|NaN|-?[\d.e+]+)( at flat index \d+)?; its inputs: /);

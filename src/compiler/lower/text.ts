@@ -11,7 +11,7 @@ import { type Lowering, normal } from './context.ts';
 import { linear } from './hooks.ts';
 import { block, maskedMean, norm, token, type BlockCfg } from './blocks.ts';
 import type { Tower } from './vision.ts';
-import { SpecError, type ModelSpec } from '../../dsl/spec.ts';
+import { ffnWidth, SpecError, type ModelSpec } from '../../dsl/spec.ts';
 
 type EncoderSpec = Extract<NonNullable<ModelSpec['text']>, { kind: 'encoder' }>;
 type DecoderSpec = Extract<NonNullable<ModelSpec['text']>, { kind: 'decoder' }>;
@@ -57,7 +57,7 @@ function embed(ctx: Lowering, spec: EncoderSpec | DecoderSpec, tokens: Tensor): 
 function stackCfg(spec: EncoderSpec | DecoderSpec, placement: 'pre' | 'post'): BlockCfg {
   const { width: d, heads } = spec;
   if (d % heads) throw new SpecError(`text: width ${d} is not divisible by ${heads} heads`);
-  return { heads, headDim: d / heads, mlp: spec.mlp ?? spec.mlpRatio * d, act: spec.act, gated: false, bias: true, norm: { kind: 'ln', eps: spec.eps }, placement, scaled: true };
+  return { heads, headDim: d / heads, mlp: ffnWidth(spec), act: spec.act, gated: false, bias: true, norm: { kind: 'ln', eps: spec.eps }, placement, scaled: true };
 }
 
 /** The text encoder; `prefix` [B, n, d] enters after the embeddings. */

@@ -8,7 +8,7 @@ import type { Tensor } from '../builder.ts';
 import { type Lowering, normal } from './context.ts';
 import { linear } from './hooks.ts';
 import { block, norm, token, type BlockCfg } from './blocks.ts';
-import { SpecError, type ModelSpec } from '../../dsl/spec.ts';
+import { ffnWidth, SpecError, type ModelSpec } from '../../dsl/spec.ts';
 
 export interface Tower {
   /** Final hidden states [B, L, d]. */
@@ -33,7 +33,7 @@ export function vitTower(ctx: Lowering, spec: NonNullable<ModelSpec['vision']>):
   const [gh, gw] = [H / P, W / P];
   const img = ctx.b.input('image', [B, C, H, W]);
   const ln = { kind: 'ln' as const, eps: spec.eps };
-  const cfg: BlockCfg = { heads, headDim: d / heads, mlp: spec.mlp ?? spec.mlpRatio * d, act: spec.act, gated: false, bias: true, norm: ln, placement: 'pre', scaled: true };
+  const cfg: BlockCfg = { heads, headDim: d / heads, mlp: ffnWidth(spec), act: spec.act, gated: false, bias: true, norm: ln, placement: 'pre', scaled: true };
   return ctx.b.scope('vision', () => {
     // Row-major patches with (c, y, x) inside each: the layout of a flattened conv kernel.
     const patches = img
