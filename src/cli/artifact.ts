@@ -87,7 +87,7 @@ export function writeArtifact(dir: string, meta: Meta, runtimeImport = 'peftgrap
       const file = `kernels/${k.kind}_${createHash('sha256').update(k.wgsl).digest('hex').slice(0, 12)}.wgsl`;
       if (!files.has(file)) writeFileSync(join(dir, file), k.wgsl);
       files.add(file);
-      const { wgsl: _src, variant: _v, ...rest } = k;
+      const { wgsl: _src, variant: _v, ir: _ir, ...rest } = k;
       return { ...rest, file };
     });
     return { batch, plan: { ...plan, kernels } };
