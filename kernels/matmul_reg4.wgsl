@@ -28,16 +28,28 @@ ${BATCH}
       }
     }
   }
+  // Stored as matmul_reg.wgsl stores (one loop over the valid outputs), a vec4 being 4 columns.
+  var res: array<f32, ${TILE}>;
   for (var i = 0u; i < ${TM}u; i++) {
-    let r = row0 + i;
     for (var j = 0u; j < ${TN4}u; j++) {
-      let c4 = col40 + j;
-      if (r < M && c4 < N4) {
-        for (var e = 0u; e < 4u; e++) {
-          let o = p * M * N + r * N + c4 * 4u + e;
-${STORE}
-        }
+      for (var e = 0u; e < 4u; e++) {
+        res[(i * ${TN4}u + j) * 4u + e] = acc[i][j][e];
       }
+    }
+  }
+  let col0 = col40 * 4u;
+  let tn = min(${TN4}u, N4 - col40) * 4u;
+  let count = min(${TM}u, M - row0) * tn;
+  var r = row0;
+  var c = col0;
+  for (var t = 0u; t < count; t++) {
+    let a = res[(r - row0) * ${TN4}u * 4u + c - col0];
+    let o = p * M * N + r * N + c;
+${STORE}
+    c++;
+    if (c == col0 + tn) {
+      c = col0;
+      r++;
     }
   }
 }

@@ -26,13 +26,15 @@ interface ScopeState {
   memo: Map<string, string>;
   /** Quotients and remainders already computed, by dividend text and divisor. */
   divMemo: Map<string, [string, string]>;
-  /** Lane indices `base + e` of a thread computing `width` consecutive elements. */
-  lanes: Map<string, { base: string; e: number; width: number }>;
+  /** Lane indices `base + e` of a thread computing `width` consecutive elements, base divided in `scope`. */
+  lanes: Map<string, { base: string; e: string; width: number; scope: Emitter }>;
+  /** Values of the lanes' enclosing scope (quotients of their base): divided there too. */
+  invariant: Map<string, Emitter>;
   n: number;
 }
 
 export class Emitter {
-  /** Rendered nodes of this view (a lane's nodes differ from another lane's). */
+  /** Rendered nodes, by expression id. */
   private readonly nodes = new Map<number, string>();
 
   constructor(
@@ -44,13 +46,8 @@ export class Emitter {
     private readonly prefix = 'v',
     /** The enclosing scope, and the variables this scope adds to it: what uses none is hoisted. */
     private readonly outer?: { emitter: Emitter; scopeVars: KVar[] },
-    private readonly state: ScopeState = { lines: [], memo: new Map(), divMemo: new Map(), lanes: new Map(), n: 0 },
+    private readonly state: ScopeState = { lines: [], memo: new Map(), divMemo: new Map(), lanes: new Map(), invariant: new Map(), n: 0 },
   ) {}
-
-  /** The same scope seen with other variable spellings (another lane of a multi-element thread). */
-  view(vars: Partial<Record<KVar, string>>): Emitter {
-    return new Emitter(this.host, vars, this.indent, this.prefix, this.outer, this.state);
-  }
 
   /** The scope's lines so far, removed from it (a scope flushed before each loop it precedes). */
   take(): string {
@@ -62,12 +59,13 @@ export class Emitter {
   }
 
   /**
-   * Declares `x` the index `base + e` of lane e of a thread that computes `width` consecutive
-   * elements from `base` (a multiple of width): its coordinates come from base's, with e added
-   * to the last; a division by a size that is not a multiple of width throws LaneMisaligned.
+   * Declares `x` the index `base + e` of lane e (a loop variable, e < width) of a thread that
+   * computes `width` consecutive elements from `base` (a multiple of width): its coordinates come
+   * from base's, divided once in the enclosing `scope`, with e added to the last; a division by a
+   * size that is not a multiple of width throws LaneMisaligned.
    */
-  lane(x: string, base: string, e: number, width: number): this {
-    this.state.lanes.set(x, { base, e, width });
+  lane(x: string, base: string, e: string, width: number, scope: Emitter): this {
+    this.state.lanes.set(x, { base, e, width, scope });
     return this;
   }
 
@@ -94,11 +92,17 @@ export class Emitter {
     if (qr) return qr;
     const lane = st.lanes.get(x);
     const s = this.host.sizes;
+    const outer = st.invariant.get(x);
     if (lane) {
       // base is a multiple of width and so is d: base + e has base's quotient, remainder + e.
       if (d % lane.width !== 0) throw new LaneMisaligned(`lane index ${x} divided by ${d}`);
-      const [q, r] = this.divmod(lane.base, d, bound);
-      qr = [q, this.emit(`${r} + ${lane.e}u`)];
+      const [q, r] = lane.scope.divmod(lane.base, d, bound);
+      st.invariant.set(q, lane.scope);
+      qr = [q, this.emit(`${r} + ${lane.e}`)];
+    } else if (outer) {
+      // The same for every lane: divided once, before the lanes' loop.
+      qr = outer.divmod(x, d, bound);
+      for (const v of qr) st.invariant.set(v, outer);
     } else if (s.mode === 'inline') qr = [this.emit(`${x} / ${d}u`), this.emit(`${x} % ${d}u`)];
     else if (bound > 2 ** 24) {
       const du = this.emit(s.index(d));

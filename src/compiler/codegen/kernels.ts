@@ -158,14 +158,21 @@ function mapKernel(ctx: CodegenContext, bindings: () => Bindings, k: Of<'map'>) 
 
 function mapKernelOf(ctx: CodegenContext, b: Bindings, k: Of<'map'>, width: number) {
   const { workgroups, row } = grid(k.n / width, ctx.maxWorkgroupsPerDim);
-  const gen = new Emitter(b.host, { i: 'i' });
-  const stores: string[] = [];
-  for (let e = 0; e < width; e++) {
-    const idx = e === 0 ? 'i' : `(i + ${e}u)`;
-    if (e > 0) gen.lane(idx, 'i', e, width);
-    stores.push(`  out[${idx}] = ${store(ctx, k, gen.view({ i: idx }).expr(k.value))};`);
+  const outer = new Emitter(b.host, { i: 'i' });
+  let body: string;
+  if (width === 1) {
+    const v = outer.expr(k.value);
+    body = [outer.body, `  out[i] = ${store(ctx, k, v)};`].filter(Boolean).join('\n');
+  } else {
+    // The thread's elements in a loop whose trip count comes from the sizes, so the shader
+    // compiler keeps it a loop (unrolled, a kernel's code was compiled once per element); the
+    // divisions of i are done once, before it.
+    const lanes = b.sizes.u(width);
+    const inner = new Emitter(b.host, { i: '(i + e)' }, '    ', 'w', { emitter: outer, scopeVars: ['i'] }).lane('(i + e)', 'i', 'e', width, outer);
+    const v = inner.expr(k.value);
+    body = [outer.body, `  for (var e = 0u; e < ${lanes}; e++) {`, inner.body, `    out[i + e] = ${store(ctx, k, v)};`, '  }'].filter(Boolean).join('\n');
   }
-  const wgsl = kernelSource(b, b.decls(k.out), 'map', { WG: WORKGROUP, ROW: rowStride(b, workgroups, row), WIDTH: width, N: b.sizes.u(k.n), BODY: [gen.body, ...stores].join('\n') });
+  const wgsl = kernelSource(b, b.decls(k.out), 'map', { WG: WORKGROUP, ROW: rowStride(b, workgroups, row), WIDTH: width, N: b.sizes.u(k.n), BODY: body });
   return b.result(wgsl, workgroups);
 }
 
@@ -260,10 +267,10 @@ function scatterKernel(ctx: CodegenContext, b: Bindings, k: Of<'scatter'>) {
 function matmulKernel(ctx: CodegenContext, b: Bindings, k: Of<'matmul'>, mm: Node) {
   const { M, N, a: A, b: B } = k;
   // The store: the accumulator, or the fused epilogue evaluated on it at flat index o.
-  const storeCode = (epilogue: KExpr | null, acc: string, indent: string, col: string) => {
+  const storeCode = (epilogue: KExpr | null, acc: string, indent: string) => {
     if (!epilogue) return `${indent}out[o] = ${store(ctx, k, acc)};`;
     // The template's o, p, r and c (and two partial sums of o) spell the epilogue's variables.
-    const epi = new Emitter(b.host, { acc, o: 'o', p: 'p', r: 'r', c: col, pr: '(p * M + r)', rc: `(r * N + ${col})` }, indent, 'e');
+    const epi = new Emitter(b.host, { acc, o: 'o', p: 'p', r: 'r', c: 'c', pr: '(p * M + r)', rc: '(r * N + c)' }, indent, 'e');
     const v = epi.expr(epilogue);
     return `${epi.body}\n${indent}out[o] = ${store(ctx, k, v)};`;
   };
@@ -285,7 +292,7 @@ function matmulKernel(ctx: CodegenContext, b: Bindings, k: Of<'matmul'>, mm: Nod
   const nb = k.batch.reduce((s, d) => s * d, 1);
   if (nb > ctx.maxWorkgroupsPerDim) throw new Error(`matmul %${mm.id}: batch of ${nb} exceeds ${ctx.maxWorkgroupsPerDim} workgroups`);
   // The epilogue binds its reads: render it before the bindings are declared.
-  const STORE = variant.family === 'reg4' ? storeCode(k.epilogue, 'acc[i][j][e]', '          ', '(c4 * 4u + e)') : storeCode(k.epilogue, 'acc[i][j]', '        ', 'c');
+  const STORE = variant.family === 'tiled' ? storeCode(k.epilogue, 'acc[i][j]', '        ') : storeCode(k.epilogue, 'a', '    ');
   const decls = b.decls(k.out);
   const common = { ...dims, BATCH: batchLines, LOAD_A, LOAD_B, STORE };
   let wgsl: string;
@@ -295,11 +302,11 @@ function matmulKernel(ctx: CodegenContext, b: Bindings, k: Of<'matmul'>, mm: Nod
     // B is re-declared as an array of vec4s; the binding index stays the same.
     const decls4 = decls.replace(`var<storage, read> ${bb}: array<f32>;`, `var<storage, read> ${bb}: array<vec4<f32>>;`);
     const { LOAD_B: _scalarB, ...rest } = common;
-    wgsl = kernelSource(b, decls4, 'matmul_reg4', { ...rest, B4: bb, N4: 'N / 4u', TM: tm, TN4: tn4, WGX: wgx, WGY: wgy });
+    wgsl = kernelSource(b, decls4, 'matmul_reg4', { ...rest, B4: bb, N4: 'N / 4u', TM: tm, TN4: tn4, TILE: tm * tn4 * 4, WGX: wgx, WGY: wgy });
     workgroups = [Math.ceil(N / 4 / tn4 / wgx), Math.ceil(M / tm / wgy), nb];
   } else if (variant.family === 'reg') {
     const { tm, tn, wgx, wgy } = variant;
-    wgsl = kernelSource(b, decls, 'matmul_reg', { ...common, TM: tm, TN: tn, WGX: wgx, WGY: wgy });
+    wgsl = kernelSource(b, decls, 'matmul_reg', { ...common, TM: tm, TN: tn, TILE: tm * tn, WGX: wgx, WGY: wgy });
     workgroups = [Math.ceil(N / tn / wgx), Math.ceil(M / tm / wgy), nb];
   } else {
     wgsl = kernelSource(b, decls, 'matmul_tiled', common);
