@@ -38,7 +38,10 @@ for (const [code, info] of shaders) {
   const pipe = await device.createComputePipelineAsync({ layout: 'auto', compute: { module: device.createShaderModule({ code }), entryPoint: 'main' } });
   const create = performance.now() - t;
   const bindings = [...code.matchAll(/@binding\((\d+)\) var<(uniform|storage)/g)];
-  const entries = bindings.map(([, b, space]) => ({ binding: Number(b), resource: { buffer: device.createBuffer({ size: 4096, usage: space === 'uniform' ? GPUBufferUsage.UNIFORM : GPUBufferUsage.STORAGE }) } }));
+  const entries = bindings.map(([, b, space]) => ({
+    binding: Number(b),
+    resource: { buffer: device.createBuffer({ size: 4096, usage: space === 'uniform' ? GPUBufferUsage.UNIFORM : GPUBufferUsage.STORAGE }) },
+  }));
   const bg = device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries });
   const first = await dispatch(pipe, bg);
   const second = await dispatch(pipe, bg);
