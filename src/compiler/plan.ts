@@ -30,13 +30,15 @@ export const PORTABLE_PROFILE: DeviceProfile = {
 
 export interface PlanOptions {
   fuse?: boolean;
+  /** Map kernels over the same elements share one dispatch where they can (passes/fuse.ts, fuseSiblings). */
+  siblings?: boolean;
   reuseMemory?: boolean;
   /** Store float temporaries (activations, intermediate gradients) as f16, computing in f32.
    *  Params, inputs and outputs stay f32. Default: on a hardware GPU with shader-f16; off on a
    *  software adapter, where it halves memory but buys no time (bench/results/step.md). */
   halfActivations?: boolean;
-  /** Overrides the matmul kernel per node (the autotuner's choice). */
-  matmulVariant?: (n: Node) => MatmulVariant | undefined;
+  /** Overrides the matmul kernel per node of the planned graph (the autotuner's choice). */
+  matmulVariant?: (n: Node, g: Graph) => MatmulVariant | undefined;
   /** Sizes through a uniform (default: one shader per kernel structure) or as literals. */
   sizes?: SizeMode;
 }
@@ -55,7 +57,7 @@ export interface Plan {
   outputs: Record<string, TensorSlot>;
   /** Constant buffers' contents. */
   constants: { buffer: number; value: number[]; dtype: DType }[];
-  /** Kernel i binds buffers bindings[i] (reads..., out), then its sizes uniform if it has sizes. */
+  /** Kernel i binds buffers bindings[i] (reads..., out, siblings...), then its sizes uniform if it has sizes. */
   bindings: number[][];
   stats: { nodes: number; kernels: number; peakBytes: number; peakBytesNoReuse: number; halfActivations: boolean };
 }
@@ -68,7 +70,7 @@ export function defaultMatmulVariant(profile: DeviceProfile, n?: Node, g?: Graph
 }
 
 export function compilePlan(g: Graph, profile: DeviceProfile, opts: PlanOptions = {}): Plan {
-  const fusion = fuse(g, { fuse: opts.fuse ?? true, maxBindings: profile.maxStorageBuffersPerShaderStage });
+  const fusion = fuse(g, { fuse: opts.fuse ?? true, siblings: opts.siblings ?? true, maxBindings: profile.maxStorageBuffersPerShaderStage });
   const outputs = new Set(g.outputs.values());
   const half = profile.f16 && (opts.halfActivations ?? !profile.isSoftware);
   const storage = (id: number): Storage => {
@@ -83,7 +85,7 @@ export function compilePlan(g: Graph, profile: DeviceProfile, opts: PlanOptions 
     maxWorkgroupsPerDim: profile.maxComputeWorkgroupsPerDimension,
     isMaterialized: (id: number) => fusion.materialized.has(id),
     isOutput: (id: number) => outputs.has(id),
-    matmulVariant: (n: Node) => opts.matmulVariant?.(n) ?? defaultMatmulVariant(profile, n, g),
+    matmulVariant: (n: Node) => opts.matmulVariant?.(n, g) ?? defaultMatmulVariant(profile, n, g),
     sizeMode: opts.sizes ?? 'uniform',
     workgroupReductions: !profile.isSoftware,
   };
@@ -101,7 +103,7 @@ export function compilePlan(g: Graph, profile: DeviceProfile, opts: PlanOptions 
     inputs: byName(g.inputs()),
     outputs: Object.fromEntries([...g.outputs].map(([k, id]) => [k, slot(id)])),
     constants: g.nodes.filter((n) => n.op === 'const' && mem.nodeBuffer.has(n.id)).map((n) => ({ buffer: mem.nodeBuffer.get(n.id)!, value: attrsOf(n, 'const').value, dtype: n.dtype })),
-    bindings: kernels.map((k) => [...k.reads.map((r) => mem.nodeBuffer.get(r)!), mem.nodeBuffer.get(k.root)!]),
+    bindings: kernels.map((k) => [...k.reads, k.root, ...(k.siblings ?? [])].map((id) => mem.nodeBuffer.get(id)!)),
     stats: {
       nodes: g.nodes.length,
       kernels: kernels.length,

@@ -32,6 +32,7 @@ const PlanSchema = z.object({
       kind: z.string(),
       file: z.string(),
       root: int,
+      siblings: z.array(int).optional(),
       nodes: z.array(int),
       reads: z.array(int),
       sizes: z.array(z.number().int().min(0).max(0xffffffff)),

@@ -10,7 +10,7 @@ import { Builder } from '../compiler/builder.ts';
 import type { Graph, Node } from '../compiler/ir/graph.ts';
 import type { MatmulVariant } from '../compiler/codegen/kernels.ts';
 import { matmulDims } from '../compiler/ops/matmul.ts';
-import { compilePlan, type DeviceProfile } from '../compiler/plan.ts';
+import { compilePlan, type DeviceProfile, type PlanOptions } from '../compiler/plan.ts';
 import type { Gpu } from '../runtime/device.ts';
 import { Executor } from '../runtime/executor.ts';
 import { timePlan } from '../runtime/timing.ts';
@@ -64,6 +64,23 @@ export interface TuneResult {
   cached: number;
 }
 
+/** The cache's key for an adapter: tuned choices hold for that adapter only. */
+const adapterKey = (gpu: Gpu) => `${gpu.info.vendor}|${gpu.info.device}|${gpu.info.description}`;
+
+/** A plan's matmul choice from the cache: the tuned variant of each node's shape class, if tuned. */
+export type VariantLookup = NonNullable<PlanOptions['matmulVariant']>;
+
+/**
+ * The cached choices for this adapter, looked up by shape class (classes not in the cache get
+ * the profile's default); undefined when nothing was tuned on this adapter.
+ */
+export function cachedVariants(gpu: Gpu, path = cachePath()): { lookup: VariantLookup; classes: number } | undefined {
+  const mine = readCache(path)[adapterKey(gpu)];
+  const classes = Object.keys(mine ?? {}).length;
+  if (!mine || classes === 0) return undefined;
+  return { lookup: (n, g) => mine[shapeClass(n, g).key]?.variant, classes };
+}
+
 /** Times one candidate on a matmul of the given class; Infinity if it cannot run. */
 export async function timeVariant(gpu: Gpu, profile: DeviceProfile, c: ReturnType<typeof shapeClass>, v: MatmulVariant): Promise<number> {
   const b = new Builder();
@@ -83,8 +100,7 @@ export async function timeVariant(gpu: Gpu, profile: DeviceProfile, c: ReturnTyp
 export async function autotune(gpu: Gpu, profile: DeviceProfile, g: Graph, opts: { candidates?: MatmulVariant[]; path?: string; log?: (s: string) => void } = {}): Promise<TuneResult> {
   const path = opts.path ?? cachePath();
   const cache = readCache(path);
-  const adapter = `${gpu.info.vendor}|${gpu.info.device}|${gpu.info.description}`;
-  const mine = (cache[adapter] ??= {});
+  const mine = (cache[adapterKey(gpu)] ??= {});
   const choice = new Map<number, MatmulVariant>();
   let tuned = 0;
   let cached = 0;

@@ -123,6 +123,40 @@ describe('kernel descriptions on the CPU interpreter vs the Float64 reference', 
     expect(JSON.stringify(again, (_, v) => (v instanceof Set ? [...v] : v))).toBe(JSON.stringify(k, (_, v) => (v instanceof Set ? [...v] : v)));
   });
 
+  it('sibling map kernels: one dispatch for outputs over the same elements, the same values as apart', () => {
+    const b = new Builder();
+    const x = b.input('x', [6, 8]);
+    const w = b.input('w', [8]);
+    const y1 = x.mul(w).exp();
+    b.output('y1', y1);
+    // Reads y1, an output of the kernel it joins: computed there, not loaded.
+    b.output('y2', y1.mul(x).add(1));
+    b.output('y3', x.permute([1, 0]).reshape([6, 8]).sub(w));
+    // Needs a reduction of y1, which runs after y1's kernel: it must not join it.
+    b.output('y4', x.mul(y1.sum([0], true)));
+    const feeds = { inputs: { x: draw(rng(4), [6, 8]), w: draw(rng(5), [8]) } };
+    const plan = compilePlan(b.g, PORTABLE_PROFILE);
+    const host = plan.kernels.find((k) => k.root === b.g.outputs.get('y1'))!;
+    expect(host.siblings).toEqual([b.g.outputs.get('y2'), b.g.outputs.get('y3')]);
+    expect(plan.kernels.find((k) => k.root === b.g.outputs.get('y4'))).toBeDefined();
+    const apart = compilePlan(b.g, PORTABLE_PROFILE, { siblings: false });
+    expect(apart.kernels.length).toBe(plan.kernels.length + 2);
+    // Bindings: reads, then out, out1, out2 (and the sizes uniform after them).
+    expect(plan.bindings[plan.kernels.indexOf(host)]).toHaveLength(host.reads.length + 3);
+    expectClose(b.g, plan.kernels, feeds, 1e-6, 1e-6);
+    expectClose(b.g, apart.kernels, feeds, 1e-6, 1e-6);
+  });
+
+  it('siblings never exceed the binding limit', () => {
+    const b = new Builder();
+    const xs = Array.from({ length: 6 }, (_, k) => b.input(`x${k}`, [4, 4]));
+    xs.forEach((x, k) => b.output(`y${k}`, x.mul(xs[(k + 1) % 6]).add(k)));
+    const plan = compilePlan(b.g, PORTABLE_PROFILE);
+    for (const [i, k] of plan.kernels.entries()) expect(plan.bindings[i].length, k.name).toBeLessThanOrEqual(PORTABLE_PROFILE.maxStorageBuffersPerShaderStage);
+    expect(plan.kernels.some((k) => k.siblings?.length)).toBe(true);
+    expect(plan.kernels.length).toBeLessThan(6);
+  });
+
   it('the interpreter refuses a division past the bound the lowering promised', () => {
     const b = new Builder();
     const x = b.input('x', [4, 6]);

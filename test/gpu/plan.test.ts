@@ -69,6 +69,25 @@ describe('plans on WebGPU', () => {
     }
   });
 
+  it('sibling map kernels (several outputs per dispatch, 1 and 4 elements per thread) equal the reference', async () => {
+    for (const [rows, cols] of [
+      [6, 8],
+      [5, 7],
+    ]) {
+      const b = new Builder();
+      const x = b.input('x', [rows, cols]);
+      const w = b.input('w', [cols]);
+      const y1 = x.mul(w).tanh();
+      b.output('y1', y1);
+      b.output('y2', y1.mul(y1).add(x));
+      b.output('y3', x.sub(w).exp());
+      const plan = compilePlan(b.g, profileOf(gpu()));
+      expect(plan.kernels.filter((k) => k.siblings?.length)).toHaveLength(1);
+      const got = await checkAgainstReference(gpu(), b.g, { inputs: inputsFor(b) });
+      expect(Object.keys(got).sort()).toEqual(['y1', 'y2', 'y3']);
+    }
+  });
+
   it('splits a group that would bind more storage buffers than allowed', async () => {
     const b = new Builder();
     const xs = Array.from({ length: 10 }, (_, i) => b.input(`x${i}`, [4]));

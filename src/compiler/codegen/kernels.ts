@@ -24,8 +24,10 @@ export interface KernelSpec {
   kind: KernelKind;
   root: number;
   nodes: number[];
-  /** Node ids bound in order as bindings 0..n-1; the output is binding n. */
+  /** Node ids bound in order as bindings 0..n-1; the output is binding n, its siblings n+1... */
   reads: number[];
+  /** Other nodes a map kernel writes (after `root`, in this order). */
+  siblings?: number[];
   wgsl: string;
   /** The u32 sizes the shader reads from its uniform (binding reads.length + 1); empty when inline. */
   sizes: number[];
@@ -58,6 +60,8 @@ class Bindings {
   readonly order: number[] = [];
   private readonly names = new Map<number, string>();
   private sealed = false;
+  /** Output bindings declared (the sizes uniform follows them). */
+  outputs = 0;
   readonly sizes: Sizes;
   constructor(
     readonly ctx: CodegenContext,
@@ -83,18 +87,22 @@ class Bindings {
   result(wgsl: string, workgroups: [number, number, number]): Pick<KernelSpec, 'wgsl' | 'sizes' | 'workgroups' | 'reads'> {
     return { wgsl, sizes: this.sizes.values, workgroups, reads: this.order };
   }
-  /** The declarations, reads then `out`; a read the code never loaded is still bound, last. */
-  decls(out: number): string {
+  /** The declarations, reads then `out` (then out1, out2... for siblings); a read the code never loaded is still bound, last. */
+  decls(...outs: number[]): string {
     for (const id of this.reads) this.bind(id);
     this.sealed = true;
+    this.outputs = outs.length;
     const list: Binding[] = this.order.map((id) => ({ name: this.names.get(id)!, storage: this.ctx.storage(id), write: false }));
-    return bindingDecls([...list, { name: 'out', storage: this.ctx.storage(out), write: true }]);
+    return bindingDecls([...list, ...outs.map((id, k) => ({ name: outName(k), storage: this.ctx.storage(id), write: true }))]);
   }
 }
 
-/** The value written to `out`: narrowed when the output buffer is half. */
-function store(ctx: CodegenContext, k: Kernel, v: string): string {
-  return ctx.storage(k.out) === 'f16' ? `f16(${v})` : v;
+/** The WGSL name of a kernel's k-th output. */
+const outName = (k: number) => (k === 0 ? 'out' : `out${k}`);
+
+/** The value written to the buffer of node `out` (the kernel's by default): narrowed when it is half. */
+function store(ctx: CodegenContext, k: Kernel, v: string, out = k.out): string {
+  return ctx.storage(out) === 'f16' ? `f16(${v})` : v;
 }
 
 /** The row stride of a folded 2-D grid ('0u' when the grid is 1-D: gid.y is then 0). */
@@ -109,14 +117,14 @@ function rowStride(b: Bindings, workgroups: [number, number, number], row: numbe
  */
 function kernelSource(b: Bindings, decls: string, name: string, vars: Record<string, string | number>): string {
   const body = render(name, { ...vars, BINDINGS: decls });
-  const sizes = b.sizes.decl(b.reads.length + 1);
+  const sizes = b.sizes.decl(b.reads.length + b.outputs);
   return [decls.includes('array<f16>') ? 'enable f16;' : '', helpersFor(body), body, sizes].filter(Boolean).join('\n');
 }
 
 export function generateKernel(ctx: CodegenContext, group: Group): KernelSpec {
   const root = ctx.graph.get(group.root);
   const name = `${group.kind}_${root.op}_${root.id}${root.scope ? `_${root.scope.replace(/[^A-Za-z0-9]+/g, '_')}` : ''}`;
-  const base = { name, kind: group.kind, root: root.id, nodes: group.nodes };
+  const base = { name, kind: group.kind, root: root.id, nodes: group.nodes, ...(group.siblings?.length ? { siblings: group.siblings } : {}) };
   const k = lowerGroup(ctx, group);
   const bindings = () => new Bindings(ctx, group.reads);
   const spec = ((): Omit<KernelSpec, keyof typeof base> => {
@@ -158,21 +166,22 @@ function mapKernel(ctx: CodegenContext, bindings: () => Bindings, k: Of<'map'>) 
 
 function mapKernelOf(ctx: CodegenContext, b: Bindings, k: Of<'map'>, width: number) {
   const { workgroups, row } = grid(k.n / width, ctx.maxWorkgroupsPerDim);
+  const outs = [{ out: k.out, value: k.value }, ...k.siblings];
   const outer = new Emitter(b.host, { i: 'i' });
   let body: string;
   if (width === 1) {
-    const v = outer.expr(k.value);
-    body = [outer.body, `  out[i] = ${store(ctx, k, v)};`].filter(Boolean).join('\n');
+    const stores = outs.map((o, m) => `  ${outName(m)}[i] = ${store(ctx, k, outer.expr(o.value), o.out)};`);
+    body = [outer.body, ...stores].filter(Boolean).join('\n');
   } else {
     // The thread's elements in a loop whose trip count comes from the sizes, so the shader
     // compiler keeps it a loop (unrolled, a kernel's code was compiled once per element); the
     // divisions of i are done once, before it.
     const lanes = b.sizes.u(width);
     const inner = new Emitter(b.host, { i: '(i + e)' }, '    ', 'w', { emitter: outer, scopeVars: ['i'] }).lane('(i + e)', 'i', 'e', width, outer);
-    const v = inner.expr(k.value);
-    body = [outer.body, `  for (var e = 0u; e < ${lanes}; e++) {`, inner.body, `    out[i + e] = ${store(ctx, k, v)};`, '  }'].filter(Boolean).join('\n');
+    const stores = outs.map((o, m) => `    ${outName(m)}[i + e] = ${store(ctx, k, inner.expr(o.value), o.out)};`);
+    body = [outer.body, `  for (var e = 0u; e < ${lanes}; e++) {`, inner.body, ...stores, '  }'].filter(Boolean).join('\n');
   }
-  const wgsl = kernelSource(b, b.decls(k.out), 'map', { WG: WORKGROUP, ROW: rowStride(b, workgroups, row), WIDTH: width, N: b.sizes.u(k.n), BODY: body });
+  const wgsl = kernelSource(b, b.decls(...outs.map((o) => o.out)), 'map', { WG: WORKGROUP, ROW: rowStride(b, workgroups, row), WIDTH: width, N: b.sizes.u(k.n), BODY: body });
   return b.result(wgsl, workgroups);
 }
 

@@ -98,13 +98,18 @@ class Evaluator {
 
 const combine = (r: Reduce, acc: number, v: number) => (r.combine === 'max' ? Math.max(acc, v) : f32(acc + v));
 
-/** Runs one kernel: reads `buffers(id)` for the nodes it loads, writes `out`. */
+/** Runs one kernel: reads `buffers(id)` for the nodes it loads, writes `out` (and a map's siblings' buffers). */
 export function runKernel(k: Kernel, buffers: (id: number) => KBuffer, out: KBuffer): void {
   const ev = new Evaluator(buffers, {});
   switch (k.kind) {
-    case 'map':
-      for (let i = 0; i < k.n; i++) out[i] = ev.at({ i }).eval(k.value);
+    case 'map': {
+      const more = k.siblings.map((s) => ({ value: s.value, buf: buffers(s.out) }));
+      for (let i = 0; i < k.n; i++) {
+        out[i] = ev.at({ i }).eval(k.value);
+        for (const s of more) s.buf[i] = ev.eval(s.value);
+      }
       return;
+    }
     case 'reduce':
       for (let o = 0; o < k.n; o++) {
         let acc = k.reduce.identity;
@@ -187,6 +192,7 @@ export function interpretPlan(g: Graph, kernels: { ir?: Kernel }[], feeds: Feeds
   for (const spec of kernels) {
     const k = spec.ir;
     if (!k) throw new Error('kernel interpreter: a kernel without its description (a loaded artifact?)');
+    if (k.kind === 'map') for (const s of k.siblings) bufs.set(s.out, bufferFor(g.get(s.out)));
     const out = bufferFor(g.get(k.out));
     runKernel(k, buffer, out);
     bufs.set(k.out, out);

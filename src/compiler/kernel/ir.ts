@@ -90,8 +90,8 @@ export interface MatmulOperand {
  * nodes it may load (fusion's reads). Every index below is a flat row-major index.
  */
 export type KernelShape =
-  /** out[i] = value, for i < n. */
-  | { kind: 'map'; n: number; value: KExpr }
+  /** out[i] = value, for i < n; and each sibling's buffer gets its value at i. */
+  | { kind: 'map'; n: number; value: KExpr; siblings: { out: number; value: KExpr }[] }
   /** out[o] = combine over r < R of value, for o < n (value in o and r). */
   | { kind: 'reduce'; n: number; R: number; reduce: Reduce; value: KExpr }
   /**

@@ -25,8 +25,11 @@ export function lowerGroup(ctx: LowerContext, group: Group): Kernel {
   const root = ctx.graph.get(group.root);
   const shape = ((): KernelShape => {
     switch (group.kind) {
-      case 'map':
-        return mapKernel(new IndexMaps(kb, ctx, (id) => id === root.id), root);
+      case 'map': {
+        // The outputs, and siblings' inputs among them, are computed here, not loaded.
+        const inline = new Set(group.nodes);
+        return mapKernel(new IndexMaps(kb, ctx, (id) => inline.has(id)), root, group.siblings ?? []);
+      }
       case 'reduce':
         return reduceKernel(new IndexMaps(kb, ctx), root);
       case 'scatter':
@@ -40,8 +43,9 @@ export function lowerGroup(ctx: LowerContext, group: Group): Kernel {
   return { ...shape, out: root.id, reads: group.reads };
 }
 
-function mapKernel(L: IndexMaps, root: Node): KernelShape {
-  return { kind: 'map', n: numel(root.shape), value: L.value(root.id, L.kb.var('i')) };
+function mapKernel(L: IndexMaps, root: Node, siblings: number[]): KernelShape {
+  const i = L.kb.var('i');
+  return { kind: 'map', n: numel(root.shape), value: L.value(root.id, i), siblings: siblings.map((out) => ({ out, value: L.value(out, i) })) };
 }
 
 function reduceKernel(L: IndexMaps, root: Node): KernelShape {

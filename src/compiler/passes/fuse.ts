@@ -23,6 +23,8 @@ export interface Group {
   root: number;
   /** For a matmul with a fused epilogue: the matmul inside the group (root is the epilogue's end). */
   core?: number;
+  /** Other materialized nodes this (map) kernel writes besides root: siblings over the same elements. */
+  siblings?: number[];
   /** Nodes computed inside the kernel (root included). */
   nodes: number[];
   /** Materialized nodes the kernel reads. */
@@ -31,6 +33,8 @@ export interface Group {
 
 export interface FusionOptions {
   fuse: boolean;
+  /** Merge sibling map kernels (fuseSiblings); default on. */
+  siblings?: boolean;
   /** maxStorageBuffersPerShaderStage. */
   maxBindings: number;
 }
@@ -96,7 +100,10 @@ export function fuse(g: Graph, opts: FusionOptions): Fusion {
     const base = buildGroups(g, mat);
     const groups = opts.fuse ? fuseEpilogues(g, mat, users, fuseRows(g, mat, users, base, pinned), pinned) : base;
     const over = groups.filter((gr) => gr.reads.length + 1 > opts.maxBindings);
-    if (over.length === 0) return { materialized: mat, alias: aliases(g, mat), groups };
+    if (over.length === 0) {
+      const alias = aliases(g, mat);
+      return { materialized: mat, alias, groups: opts.fuse && opts.siblings !== false ? fuseSiblings(g, groups, alias, opts.maxBindings) : groups };
+    }
     // In every group over the limit, materialize the inlined node that reads the most buffers,
     // then regroup (all at once: one regrouping per round keeps fusion linear in the graph).
     const width = (id: number) => buildGroups(g, mat, id)[0]?.reads.length ?? 0;
@@ -231,6 +238,46 @@ function fuseEpilogues(g: Graph, materialized: Set<number>, users: number[][], g
     gr.reads = [...new Set([...gr.reads.filter((r) => r !== m), ...g.get(m).inputs])].sort((a, b) => a - b);
   }
   return groups.filter((gr) => !absorbed.has(gr.root));
+}
+
+/**
+ * Sibling map kernels: map groups over the same number of elements become one kernel with
+ * several outputs when the later one needs nothing computed in between (its reads are leaves,
+ * buffers written before the earlier one, or the earlier one's outputs, which it then computes
+ * inline) and the bindings fit. An optimizer's updates of one tensor (first and second moment)
+ * are one dispatch instead of two, and share their loads of the gradient.
+ */
+function fuseSiblings(g: Graph, groups: Group[], alias: Map<number, number>, maxBindings: number): Group[] {
+  const at = new Map<number, number>(); // kernel root -> position
+  groups.forEach((gr, i) => at.set(gr.root, i));
+  const open = new Map<number, Group>(); // element count -> the map group siblings may join
+  const absorbed = new Set<Group>();
+  const outsOf = (gr: Group) => [gr.root, ...(gr.siblings ?? [])];
+  for (const gr of groups) {
+    if (gr.kind !== 'map' || alias.has(gr.root)) continue;
+    const n = numel(g.get(gr.root).shape);
+    const host = open.get(n);
+    if (host) {
+      const pos = at.get(host.root)!;
+      const outs = new Set(outsOf(host));
+      const ready = gr.reads.every((r) => {
+        const id = alias.get(r) ?? r;
+        const op = g.get(id).op;
+        if (outs.has(id)) return id === r; // a reshape of an output would be read while written
+        return op === 'input' || op === 'param' || op === 'const' || (at.get(id) ?? Number.POSITIVE_INFINITY) < pos;
+      });
+      const reads = [...new Set([...host.reads, ...gr.reads])].filter((r) => !outs.has(r));
+      if (ready && reads.length + outs.size + 1 <= maxBindings) {
+        host.siblings = [...(host.siblings ?? []), gr.root];
+        host.nodes = [...new Set([...host.nodes, ...gr.nodes, ...gr.reads.filter((r) => outs.has(r))])].sort((a, b) => a - b);
+        host.reads = reads.sort((a, b) => a - b);
+        absorbed.add(gr);
+        continue;
+      }
+    }
+    open.set(n, gr);
+  }
+  return groups.filter((gr) => !absorbed.has(gr));
 }
 
 /** Reshapes of a buffer share it. */

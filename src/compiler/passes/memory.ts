@@ -57,9 +57,11 @@ export function planMemory(g: Graph, kernels: KernelSpec[], alias: Map<number, n
   const first = new Map<number, number>();
   const last = new Map<number, number>();
   kernels.forEach((k, t) => {
-    const w = alias.get(k.root) ?? k.root;
-    if (!first.has(w)) first.set(w, t);
-    last.set(w, Math.max(last.get(w) ?? t, t));
+    for (const out of [k.root, ...(k.siblings ?? [])]) {
+      const w = alias.get(out) ?? out;
+      if (!first.has(w)) first.set(w, t);
+      last.set(w, Math.max(last.get(w) ?? t, t));
+    }
     for (const r of k.reads) {
       const id = alias.get(r) ?? r;
       last.set(id, Math.max(last.get(id) ?? t, t));

@@ -1,0 +1,97 @@
+/**
+ * Where a training step's time goes, kernel by kernel: each kernel of the step is recorded
+ * `--reps` times in one submission and timed on its own (median of rounds), then grouped by kind
+ * (matmuls by transposition, with their GFLOP/s). Full finetuning of the example's towers by
+ * default (nothing frozen), or the example's MixPHM step (`--spec example`).
+ *   npx tsx bench/kernel-profile.ts [--batch 32] [--spec full|example] [--reps 5] [--top 15]
+ */
+import { parseArgs } from 'node:util';
+import { compile } from '../src/compiler/compile.ts';
+import { lowerModel } from '../src/compiler/lower/index.ts';
+import { attrsOf } from '../src/compiler/ir/attrs.ts';
+import { splitFrozen } from '../src/compiler/passes/frozen.ts';
+import { acquireDevice } from '../src/runtime/device.ts';
+import { Executor } from '../src/runtime/executor.ts';
+import { profileOf } from '../src/runtime/profile.ts';
+import { StepRecorder } from '../src/runtime/step.ts';
+import { median } from '../src/runtime/timing.ts';
+import { gpuWait } from '../src/runtime/gpu-wait.ts';
+import model from '../examples/mnist-vqa.spec.ts';
+
+const { values } = parseArgs({
+  options: {
+    batch: { type: 'string', default: '32' },
+    spec: { type: 'string', default: 'full' },
+    reps: { type: 'string', default: '5' },
+    top: { type: 'string', default: '15' },
+    rounds: { type: 'string', default: '3' },
+  },
+});
+const batch = Number(values.batch);
+const reps = Number(values.reps);
+const gpu = await acquireDevice();
+const spec = values.spec === 'full' ? { ...model.spec, freeze: [], insertions: [], regularizers: [] } : model.spec;
+const fwd = lowerModel(spec, { batch, mode: 'train' }).graph;
+const split = values.spec === 'full' ? null : splitFrozen(fwd, batch);
+const { plan, graph } = compile(split?.step ?? fwd, { batch, mode: 'train', profile: profileOf(gpu) });
+const ex = await Executor.create(gpu, plan);
+
+async function time(record: (s: StepRecorder) => void): Promise<number> {
+  const s = new StepRecorder(gpu, 'profile');
+  record(s);
+  const t = performance.now();
+  s.submit();
+  await gpuWait(() => gpu.device.queue.onSubmittedWorkDone());
+  return performance.now() - t;
+}
+
+await time((s) => ex.record(s));
+const whole: number[] = [];
+const per: number[][] = plan.kernels.map(() => []);
+for (let r = 0; r < Number(values.rounds); r++) {
+  whole.push(await time((s) => ex.record(s)));
+  for (let i = 0; i < plan.kernels.length; i++)
+    per[i].push(
+      (await time((s) => {
+        for (let k = 0; k < reps; k++) ex.recordKernel(s, i);
+      })) / reps,
+    );
+}
+const ms = per.map(median);
+const flops = plan.kernels.map((k) => {
+  if (k.kind !== 'matmul') return 0;
+  const ir = k.ir;
+  return ir?.kind === 'matmul' ? 2 * ir.M * ir.N * ir.K * ir.batch.reduce((a, b) => a * b, 1) : 0;
+});
+const label = (i: number) => {
+  const k = plan.kernels[i];
+  if (k.kind !== 'matmul' || k.ir?.kind !== 'matmul') return k.kind;
+  const { a, b } = k.ir;
+  return `matmul${a.trans ? ' transA' : ''}${b.trans ? ' transB' : ''}`;
+};
+const groups = new Map<string, { n: number; ms: number; flops: number }>();
+plan.kernels.forEach((_, i) => {
+  const g = groups.get(label(i)) ?? { n: 0, ms: 0, flops: 0 };
+  g.n++;
+  g.ms += ms[i];
+  g.flops += flops[i];
+  groups.set(label(i), g);
+});
+const total = ms.reduce((a, b) => a + b, 0);
+console.log(
+  `adapter: ${gpu.info.description}; ${values.spec} step, batch ${batch}: ${plan.kernels.length} kernels, ${graph.nodes.length} nodes; whole step ${median(whole).toFixed(1)} ms, kernels one by one ${total.toFixed(1)} ms`,
+);
+console.log('| kernels | count | ms | share | GFLOP/s |');
+console.log('| --- | --- | --- | --- | --- |');
+for (const [k, g] of [...groups].sort((a, b) => b[1].ms - a[1].ms))
+  console.log(`| ${k} | ${g.n} | ${g.ms.toFixed(1)} | ${((100 * g.ms) / total).toFixed(0)}% | ${g.flops ? (g.flops / g.ms / 1e6).toFixed(1) : ''} |`);
+console.log(`\nslowest kernels:`);
+const order = ms.map((_, i) => i).sort((a, b) => ms[b] - ms[a]);
+for (const i of order.slice(0, Number(values.top))) {
+  const k = plan.kernels[i];
+  const shape =
+    k.ir?.kind === 'matmul' ? ` M=${k.ir.M} N=${k.ir.N} K=${k.ir.K} batch=[${k.ir.batch}] ${JSON.stringify(k.variant)} ${(flops[i] / ms[i] / 1e6).toFixed(1)} GFLOP/s` : ` workgroups ${k.workgroups}`;
+  console.log(`  ${ms[i].toFixed(2)} ms ${label(i)} ${k.name}${shape}`);
+}
+ex.destroy();
+process.exit(0);
