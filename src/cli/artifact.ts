@@ -10,7 +10,7 @@ import { Project, VariableDeclarationKind } from 'ts-morph';
 import { SpecError, type ModelSpec } from '../dsl/spec.ts';
 import { lowerModel } from '../compiler/lower/index.ts';
 import { compile } from '../compiler/compile.ts';
-import type { DeviceProfile, Plan, TensorSlot } from '../compiler/plan.ts';
+import type { DeviceProfile, PlanOptions, Plan, TensorSlot } from '../compiler/plan.ts';
 import { compileStep, type StepConfig } from '../train/train-step.ts';
 import { ARTIFACT_FORMAT, type ArtifactJson } from '../runtime/artifact.ts';
 import { paramInfo } from '../compiler/ir/attrs.ts';
@@ -23,6 +23,8 @@ export interface CompileArtifactOptions {
   buckets?: number[];
   merged?: boolean;
   profile: DeviceProfile;
+  /** Plan options for every plan (the autotuner's matmul choices). */
+  plan?: PlanOptions;
   step?: StepConfig;
   /** Module specifier the generated model.ts imports the runtime from. */
   runtimeImport?: string;
@@ -51,7 +53,7 @@ export function buildArtifact(spec: ModelSpec, o: CompileArtifactOptions): { met
   delete (requires as Record<string, unknown>).isSoftware;
   if (o.mode === 'train') {
     const step = o.step ?? { optimizer: { kind: 'adamw', clip: 5 }, lr: 5e-3, schedule: { kind: 'linear', warmup: 0.05 }, totalSteps: 1000 };
-    const { plan, layout } = compileStep(graph, o.profile, step);
+    const { plan, layout } = compileStep(graph, o.profile, { ...step, plan: o.plan });
     return {
       meta: {
         format: ARTIFACT_FORMAT,
@@ -68,7 +70,7 @@ export function buildArtifact(spec: ModelSpec, o: CompileArtifactOptions): { met
   // A deployed model takes no targets and computes no loss.
   const plans = checkBuckets(o.buckets ?? defaultBuckets(o.batch), o.batch).map((batch) => ({
     batch,
-    plan: compile(spec, { batch, mode: 'infer', merged: o.merged, loss: false, profile: o.profile }).plan,
+    plan: compile(spec, { batch, mode: 'infer', merged: o.merged, loss: false, profile: o.profile, plan: o.plan }).plan,
   }));
   const f16 = plans.some((p) => p.plan.stats.halfActivations);
   return { meta: { format: ARTIFACT_FORMAT, mode: 'infer', batch: o.batch, merged: !!o.merged, requires: { ...requires, f16 }, params, plans } };

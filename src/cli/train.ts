@@ -39,6 +39,9 @@ export interface TrainCliOptions {
   allowMismatch?: boolean;
   /** commander's --no-cache-frozen. */
   cacheFrozen?: boolean;
+  /** --autotune, and commander's --no-tuned-kernels. */
+  autotune?: boolean;
+  tunedKernels?: boolean;
 }
 
 export async function trainCommand(specPath: string, o: TrainCliOptions): Promise<number> {
@@ -64,6 +67,7 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
     resume: o.resume,
     allowMismatch: !!o.allowMismatch,
     cacheFrozen: o.cacheFrozen !== false,
+    autotune: o.tunedKernels === false ? 'off' : o.autotune ? 'run' : 'cache',
   };
   const trainGraph = lowerModel(spec, { batch: cfg.batch, mode: 'train' }).graph;
   console.log(formatReport(paramReport(trainGraph), 'model'));
@@ -94,6 +98,8 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
   try {
     const res = await train(gpu, spec, { train: data.train, dev: data.dev }, cfg, {
       onCache: (r) => console.log(formatCache(r)),
+      onTuning: (r) =>
+        console.log(`matmul kernels: the autotuner's choices for ${r.classes} shape classes on this adapter${r.tuned ? ` (${r.tuned} timed now)` : ''}; --no-tuned-kernels for the defaults`),
       onStep: (r, epoch) => {
         if (!started) bar.start(total, 0, { epoch: 1, epochs: cfg.epochs, loss: '-', rate: '-', dev });
         started = true;

@@ -124,3 +124,22 @@ export async function autotune(gpu: Gpu, profile: DeviceProfile, g: Graph, opts:
   }
   return { choice, tuned, cached };
 }
+
+/**
+ * The plan options `train` and `compile` use for matmuls on this adapter: with `run`, every
+ * matmul shape class of `shapes()` (the graph to be planned) missing from the cache is timed
+ * first (autotune); then the cache's choices, by shape class, override the profile's default
+ * kernel. `off`, or an empty cache, leaves the defaults.
+ */
+export async function tunedPlanOptions(
+  gpu: Gpu,
+  profile: DeviceProfile,
+  mode: 'cache' | 'run' | 'off',
+  o: { shapes: () => Graph; plan?: PlanOptions; log?: (s: string) => void },
+): Promise<{ plan: PlanOptions; tuned: number; classes: number }> {
+  const plan = o.plan ?? {};
+  if (mode === 'off' || plan.matmulVariant) return { plan, tuned: 0, classes: 0 };
+  const tuned = mode === 'run' ? (await autotune(gpu, profile, o.shapes(), { log: o.log })).tuned : 0;
+  const cached = cachedVariants(gpu);
+  return { plan: cached ? { ...plan, matmulVariant: cached.lookup } : plan, tuned, classes: cached?.classes ?? 0 };
+}

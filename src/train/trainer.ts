@@ -23,6 +23,7 @@ import { NonFiniteError, TrainStep, type StepResult } from './train-step.ts';
 import type { Schedule } from '../runtime/schedule.ts';
 import { epochBatches, makeBatch, type Dataset } from '../runtime/data.ts';
 import { cacheFeatures, planFeatureCache, type CacheReport } from './feature-cache.ts';
+import { tunedPlanOptions } from './autotune.ts';
 import type { FrozenSplit } from '../compiler/passes/frozen.ts';
 import { initParams } from '../runtime/init.ts';
 import { vqaAccuracy, exactMatch } from '../runtime/metrics.ts';
@@ -66,6 +67,12 @@ export interface TrainConfig {
    * gradients, less work per step. Default on; off when it would not fit CACHE_MAX_BYTES.
    */
   cacheFrozen?: boolean;
+  /**
+   * Matmul kernels: 'cache' (default) takes the autotuner's cached choice for this adapter
+   * (.peftgraph-cache/autotune.json) where it has one, 'run' first times the shapes it lacks,
+   * 'off' keeps the profile's defaults.
+   */
+  autotune?: 'cache' | 'run' | 'off';
   /** Checked at epoch ends: once aborted, the trainer saves last.safetensors and returns. */
   signal?: AbortSignal;
 }
@@ -110,6 +117,8 @@ export interface TrainResult {
 export interface TrainEvents {
   /** The frozen features were cached (or why not, when caching was asked for and not done). */
   onCache?(r: CacheReport | { skipped: string }): void;
+  /** Matmul kernels came from the autotuner's cache (`tuned` shape classes timed in this run). */
+  onTuning?(r: { tuned: number; classes: number }): void;
   onStep?(r: StepResult, epoch: number, stepInEpoch: number, stepsPerEpoch: number): void;
   onEpoch?(r: EpochRecord): void;
 }
@@ -213,9 +222,15 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
   const stepsPerEpoch = Math.floor(data.train.examples.length / cfg.batch);
   const cache = cfg.cacheFrozen === false ? { split: null } : planFeatureCache(graph, cfg.batch, data.train.examples.length);
   if (cache.why) events.onCache?.({ skipped: cache.why });
-  const ts = await TrainStep.compile(gpu, cache.split?.step ?? graph, { optimizer: cfg.optimizer, lr: cfg.lr, schedule: cfg.schedule, totalSteps: stepsPerEpoch * cfg.epochs, plan: cfg.plan });
+  const stepCfg = { optimizer: cfg.optimizer, lr: cfg.lr, schedule: cfg.schedule, totalSteps: stepsPerEpoch * cfg.epochs, plan: cfg.plan };
+  const stepGraph = cache.split?.step ?? graph;
+  // Tuning times the matmul shapes of the step as it will be planned (forward shapes included).
+  const shapes = () => compile(stepGraph, { batch: 0, mode: 'train', optimizer: cfg.optimizer, profile: profileOf(gpu) }).graph;
+  const kernels = await tunedPlanOptions(gpu, profileOf(gpu), cfg.autotune ?? 'cache', { shapes, plan: cfg.plan });
+  if (kernels.classes) events.onTuning?.({ tuned: kernels.tuned, classes: kernels.classes });
+  const ts = await TrainStep.compile(gpu, stepGraph, { ...stepCfg, plan: kernels.plan });
   // The dev set is evaluated again and again: its frozen features are computed once too.
-  const evaluator = data.dev ? await Evaluator.create(gpu, spec, cfg.batch, cfg.plan, true, cfg.cacheFrozen === false ? undefined : data.dev.examples.length) : null;
+  const evaluator = data.dev ? await Evaluator.create(gpu, spec, cfg.batch, kernels.plan, true, cfg.cacheFrozen === false ? undefined : data.dev.examples.length) : null;
   const trainable = [...graph.params()].filter(([, n]) => paramInfo(n).trainable).map(([k]) => k);
   try {
     const weights = { ...initParams(graph, cfg.seed, new Set(Object.keys(cfg.backbone ?? {}))), ...(cfg.backbone ?? {}) };

@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Builder } from '../../src/compiler/builder.ts';
 import type { MatmulVariant } from '../../src/compiler/codegen/kernels.ts';
-import { autotune } from '../../src/train/autotune.ts';
+import { autotune, shapeClass, tunedPlanOptions } from '../../src/train/autotune.ts';
+import { writeFileSync } from 'node:fs';
+import { compileStep } from '../../src/train/train-step.ts';
 import { profileOf } from '../../src/runtime/profile.ts';
 import { useGpu } from '../helpers/gpu.ts';
 import { checkAgainstReference } from '../helpers/run-plan.ts';
@@ -32,5 +34,46 @@ describe('matmul autotuner', () => {
     const r = rng(9);
     const inputs = Object.fromEntries([...b.g.inputs()].map(([k, n]) => [k, draw(r, n.shape)]));
     await checkAgainstReference(gpu(), b.g, { inputs }, { matmulVariant: (n) => again.choice.get(n.id), rtol: 1e-4 });
+  });
+
+  it("train and compile plan with the cache's choice per shape class ('cache'), time missing classes ('run'), or ignore it ('off')", async () => {
+    const b = new Builder();
+    const w = (name: string, shape: number[]) => b.param(name, shape, { trainable: true, init: { kind: 'zeros' } });
+    const x = b.input('x', [8, 12]);
+    const h = x.matmul(w('w1', [12, 16])).relu();
+    const y = h.matmul(w('w2', [16, 4]));
+    b.output('loss', y.mul(y).sum([0, 1]));
+    const fwd = b.g;
+    const profile = profileOf(gpu());
+    const step = { optimizer: { kind: 'sgd' as const, momentum: 0, weightDecay: 0, clip: 0 }, lr: 0.1, schedule: { kind: 'constant' as const }, totalSteps: 1 };
+    const dir = mkdtempSync(join(tmpdir(), 'pg-at-'));
+    const old = process.env.PEFTGRAPH_CACHE_DIR;
+    process.env.PEFTGRAPH_CACHE_DIR = dir;
+    try {
+      const shapes = () => fwd;
+      // Nothing cached: the profile's defaults.
+      expect((await tunedPlanOptions(gpu(), profile, 'cache', { shapes })).classes).toBe(0);
+      // A cache that says 'tiled' for the first layer's class reaches that layer's kernel only.
+      const mm = fwd.nodes.find((n) => n.op === 'matmul')!;
+      const key = shapeClass(mm, fwd).key;
+      const info = gpu().info;
+      writeFileSync(join(dir, 'autotune.json'), JSON.stringify({ [`${info.vendor}|${info.device}|${info.description}`]: { [key]: { variant: { family: 'tiled' }, ms: 1 } } }));
+      const cached = await tunedPlanOptions(gpu(), profile, 'cache', { shapes });
+      expect(cached.classes).toBe(1);
+      const plan = compileStep(fwd, profile, { ...step, plan: cached.plan }).plan;
+      const families = plan.kernels.filter((k) => k.kind === 'matmul').map((k) => k.variant?.family);
+      expect(families).toContain('tiled');
+      expect(families.filter((f) => f === 'tiled').length).toBeLessThan(families.length);
+      const off = await tunedPlanOptions(gpu(), profile, 'off', { shapes });
+      expect(compileStep(fwd, profile, { ...step, plan: off.plan }).plan.kernels.some((k) => k.variant?.family === 'tiled')).toBe(false);
+      // 'run' times the classes the cache lacks, then every matmul of the graph has a cached choice.
+      const run = await tunedPlanOptions(gpu(), profile, 'run', { shapes });
+      expect(run.tuned).toBeGreaterThan(0);
+      expect(run.classes).toBe(run.tuned + 1);
+      for (const n of fwd.nodes.filter((m) => m.op === 'matmul')) expect(run.plan.matmulVariant!(n, fwd), `node %${n.id}`).toBeDefined();
+    } finally {
+      if (old === undefined) delete process.env.PEFTGRAPH_CACHE_DIR;
+      else process.env.PEFTGRAPH_CACHE_DIR = old;
+    }
   });
 });
