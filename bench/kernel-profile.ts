@@ -8,7 +8,6 @@
 import { parseArgs } from 'node:util';
 import { compile } from '../src/compiler/compile.ts';
 import { lowerModel } from '../src/compiler/lower/index.ts';
-import { attrsOf } from '../src/compiler/ir/attrs.ts';
 import { splitFrozen } from '../src/compiler/passes/frozen.ts';
 import { acquireDevice } from '../src/runtime/device.ts';
 import { Executor } from '../src/runtime/executor.ts';

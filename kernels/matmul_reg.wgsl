@@ -40,16 +40,5 @@ ${BATCH}
   }
   let tn = min(${TN}u, N - col0);
   let count = min(${TM}u, M - row0) * tn;
-  var r = row0;
-  var c = col0;
-  for (var t = 0u; t < count; t++) {
-    let a = res[(r - row0) * ${TN}u + c - col0];
-    let o = p * M * N + r * N + c;
-${STORE}
-    c++;
-    if (c == col0 + tn) {
-      c = col0;
-      r++;
-    }
-  }
+${STORE_LOOP}
 }

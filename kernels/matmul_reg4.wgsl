@@ -40,16 +40,5 @@ ${BATCH}
   let col0 = col40 * 4u;
   let tn = min(${TN4}u, N4 - col40) * 4u;
   let count = min(${TM}u, M - row0) * tn;
-  var r = row0;
-  var c = col0;
-  for (var t = 0u; t < count; t++) {
-    let a = res[(r - row0) * ${TN4}u * 4u + c - col0];
-    let o = p * M * N + r * N + c;
-${STORE}
-    c++;
-    if (c == col0 + tn) {
-      c = col0;
-      r++;
-    }
-  }
+${STORE_LOOP}
 }

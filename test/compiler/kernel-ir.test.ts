@@ -20,6 +20,7 @@ import { peft } from '../../src/dsl/index.ts';
 import { initParams } from '../../src/runtime/init.ts';
 import { draw, rng } from '../helpers/random.ts';
 import { toF32 } from '../helpers/run-plan.ts';
+import { opExampleGraph } from '../helpers/op-example.ts';
 import { tinyVl } from '../helpers/tiny-vl.ts';
 
 /** Asserts the interpreter's outputs match the reference within f32 tolerances; the worst error. */
@@ -58,20 +59,10 @@ function exprOps(k: Kernel): Set<string> {
 
 describe('kernel descriptions on the CPU interpreter vs the Float64 reference', () => {
   for (const op of allOps().filter((o) => o.kind !== 'leaf')) {
-    op.examples.forEach((ex, k) => {
+    op.examples.forEach((_ex, k) => {
       for (const fuse of [true, false]) {
         it(`${op.name} #${k} ${fuse ? 'fused' : 'op-by-op'}`, () => {
-          const r = rng(77 + k);
-          const b = new Builder();
-          const inputs: Record<string, Value> = {};
-          const xs = ex.inputs.map((s, i) => {
-            inputs[`x${i}`] = draw(r, s.shape, s.domain, s.dtype ?? 'f32');
-            return b.input(`x${i}`, s.shape, s.dtype ?? 'f32');
-          });
-          // A float result feeds a consumer, so a fusible op is lowered inside its kernel.
-          const y = b.op(op.name, xs, ex.attrs ?? {});
-          if (y.dtype === 'f32') b.output('z', y.mul(2).add(1));
-          else b.output('y', y);
+          const { b, inputs } = opExampleGraph(op, k);
           const plan = compilePlan(b.g, PORTABLE_PROFILE, { fuse });
           expectClose(b.g, plan.kernels, { inputs }, 1e-5, 1e-5);
         });

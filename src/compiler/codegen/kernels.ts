@@ -304,18 +304,21 @@ function matmulKernel(ctx: CodegenContext, b: Bindings, k: Of<'matmul'>, mm: Nod
   const STORE = variant.family === 'tiled' ? storeCode(k.epilogue, 'acc[i][j]', '        ') : storeCode(k.epilogue, 'a', '    ');
   const decls = b.decls(k.out);
   const common = { ...dims, BATCH: batchLines, LOAD_A, LOAD_B, STORE };
+  // The register-blocked families store their flat tile with one loop (kernels/matmul_store.wgsl).
+  const storeLoop = (resRow: number) => render('matmul_store', { RES_ROW: resRow, STORE }).trimEnd();
   let wgsl: string;
   let workgroups: [number, number, number];
   if (variant.family === 'reg4') {
     const { tm, tn4, wgx, wgy } = variant;
     // B is re-declared as an array of vec4s; the binding index stays the same.
     const decls4 = decls.replace(`var<storage, read> ${bb}: array<f32>;`, `var<storage, read> ${bb}: array<vec4<f32>>;`);
-    const { LOAD_B: _scalarB, ...rest } = common;
-    wgsl = kernelSource(b, decls4, 'matmul_reg4', { ...rest, B4: bb, N4: 'N / 4u', TM: tm, TN4: tn4, TILE: tm * tn4 * 4, WGX: wgx, WGY: wgy });
+    const { LOAD_B: _scalarB, STORE: _store, ...rest } = common;
+    wgsl = kernelSource(b, decls4, 'matmul_reg4', { ...rest, B4: bb, N4: 'N / 4u', TM: tm, TN4: tn4, TILE: tm * tn4 * 4, WGX: wgx, WGY: wgy, STORE_LOOP: storeLoop(tn4 * 4) });
     workgroups = [Math.ceil(N / 4 / tn4 / wgx), Math.ceil(M / tm / wgy), nb];
   } else if (variant.family === 'reg') {
     const { tm, tn, wgx, wgy } = variant;
-    wgsl = kernelSource(b, decls, 'matmul_reg', { ...common, TM: tm, TN: tn, TILE: tm * tn, WGX: wgx, WGY: wgy });
+    const { STORE: _store, ...rest } = common;
+    wgsl = kernelSource(b, decls, 'matmul_reg', { ...rest, TM: tm, TN: tn, TILE: tm * tn, WGX: wgx, WGY: wgy, STORE_LOOP: storeLoop(tn) });
     workgroups = [Math.ceil(N / tn / wgx), Math.ceil(M / tm / wgy), nb];
   } else {
     wgsl = kernelSource(b, decls, 'matmul_tiled', common);
