@@ -45,15 +45,40 @@ function hostArray(dtype: DType, data: ArrayLike<number> | ArrayBuffer, n: numbe
 }
 
 export class Executor {
+  /** Ping-pong: the bind groups of the other arrangement of the swapped buffer pairs, and the pairs. */
+  private alternate: { groups: GPUBindGroup[]; pairs: [number, number][] } | null = null;
+
   private constructor(
     readonly gpu: Gpu,
     readonly plan: Plan,
+    /** By plan buffer id; after swap() a pair's entries trade places, so slots find current values. */
     private readonly buffers: GPUBuffer[],
     private readonly pipelines: GPUComputePipeline[],
-    private readonly groups: GPUBindGroup[],
+    private groups: GPUBindGroup[],
     /** Buffers this executor created (the others are another executor's params, shared). */
     private readonly owned: GPUBuffer[],
+    /** Every kernel's bind group over an arrangement of the plan's buffers. */
+    private readonly groupsFor: (buffers: GPUBuffer[]) => GPUBindGroup[],
   ) {}
+
+  /**
+   * Ping-pong instead of copying back: each pair (a param or optimizer state, and the output its
+   * update is written to) trades places after every swap(), so the next run reads the update
+   * where it was written. The second arrangement's bind groups are made once, here.
+   */
+  pingPong(pairs: [number, number][]): void {
+    const other = [...this.buffers];
+    for (const [a, b] of pairs) [other[a], other[b]] = [this.buffers[b], this.buffers[a]];
+    this.alternate = { groups: this.groupsFor(other), pairs };
+  }
+
+  /** Trades the ping-pong pairs' places (after a submitted step: its updates become the current values). */
+  swap(): void {
+    const alt = this.alternate;
+    if (!alt) throw new Error('swap() without pingPong(): no buffer pairs to trade');
+    [this.groups, alt.groups] = [alt.groups, this.groups];
+    for (const [a, b] of alt.pairs) [this.buffers[a], this.buffers[b]] = [this.buffers[b], this.buffers[a]];
+  }
 
   /**
    * `paramsFrom`: use that executor's param buffers for params of the same name and size, so
@@ -85,18 +110,20 @@ export class Executor {
     if (sizes.buffer) owned.push(sizes.buffer);
     let pipelines: GPUComputePipeline[] = [];
     let groups: GPUBindGroup[] = [];
+    const groupsFor = (bufs: GPUBuffer[]) =>
+      plan.kernels.map((_, i) =>
+        bindGroup(
+          gpu,
+          pipelines[i],
+          plan.bindings[i].map((b) => bufs[b]),
+          sizes.binding(i),
+        ),
+      );
     // The error scopes are popped whatever happens; their errors say more than a JS exception would.
     let thrown: unknown = null;
     try {
       pipelines = await Promise.all(plan.kernels.map((k) => cache.get(k.name, k.wgsl)));
-      groups = plan.kernels.map((_, i) =>
-        bindGroup(
-          gpu,
-          pipelines[i],
-          plan.bindings[i].map((b) => buffers[b]),
-          sizes.binding(i),
-        ),
-      );
+      groups = groupsFor(buffers);
     } catch (e) {
       thrown = e;
     }
@@ -106,7 +133,7 @@ export class Executor {
     if (oom) throw new GpuMemoryError(`out of GPU memory allocating the plan's ${plan.buffers.length} buffers (${(total / 2 ** 20).toFixed(1)} MiB): ${oom.message}`);
     if (invalid) throw new Error(`WebGPU rejected the plan while creating buffers or bind groups: ${invalid.message}`);
     if (thrown) throw thrown;
-    return new Executor(gpu, plan, buffers, pipelines, groups, owned);
+    return new Executor(gpu, plan, buffers, pipelines, groups, owned, groupsFor);
   }
 
   private slot(kind: 'params' | 'inputs' | 'outputs', name: string): TensorSlot {
@@ -144,19 +171,14 @@ export class Executor {
   }
 
   /**
-   * Records the plan, then `writeBack` copies (output -> param or input slot, e.g. updated
-   * weights and optimizer state), then copies of the `read` outputs to one staging buffer, all
-   * in ONE command buffer, and submits it. The returned promise resolves when the readback is
-   * mapped; the caller may submit further steps before awaiting it.
+   * Records the plan, then copies of the `read` outputs to one staging buffer, all in ONE command
+   * buffer, and submits it. The returned promise resolves when the readback is mapped; the caller
+   * may submit further steps before awaiting it.
    */
-  submit(inputs: Record<string, ArrayLike<number>> = {}, read: string[] = [], writeBack: [string, TensorSlot][] = []): Promise<Record<string, HostArray>> {
+  submit(inputs: Record<string, ArrayLike<number>> = {}, read: string[] = []): Promise<Record<string, HostArray>> {
     for (const [k, v] of Object.entries(inputs)) this.setInput(k, v);
     const step = new StepRecorder(this.gpu, 'plan');
     this.record(step);
-    for (const [out, dst] of writeBack) {
-      const src = this.slot('outputs', out);
-      step.copy(this.buffers[src.buffer], 0, this.buffers[dst.buffer], 0, numel(src.shape) * 4);
-    }
     const groups = this.stage(
       step,
       read.map((name) => ({ name, s: this.slot('outputs', name) })),

@@ -1,12 +1,11 @@
 /**
  * Running a compiled training step (compiler-free, so artifacts use it too): per step, the
- * learning rate and bias corrections as inputs, one submission that also writes updated params
- * and optimizer state back, and an asynchronous readback of the losses and squared gradient
- * norms, checked for non-finite values.
+ * learning rate and bias corrections as inputs, one submission, updated params and optimizer
+ * state made current by trading buffers (no copies), and an asynchronous readback of the losses
+ * and squared gradient norms, checked for non-finite values.
  */
 import { UserError } from '../user-error.ts';
 import type { OptimizerConfig } from '../compiler/optimizer.ts';
-import type { TensorSlot } from '../compiler/plan.ts';
 import type { Executor, HostArray } from './executor.ts';
 import { lrAt, type Schedule } from './schedule.ts';
 
@@ -23,7 +22,7 @@ export interface StepLayout {
   /** Optimizer state inputs (m:<p>, v:<p> or u:<p>). */
   state: string[];
   lossNames: string[];
-  /** output -> param or input slot copied back after each step. */
+  /** output -> the param or input slot it updates (the two trade places after each step). */
   writeBack: [string, { kind: 'params' | 'inputs'; name: string }][];
 }
 
@@ -46,14 +45,15 @@ export class NonFiniteError extends UserError {
 
 export class StepRunner {
   step = 0;
-  private readonly copies: [string, TensorSlot][];
 
   constructor(
     readonly ex: Executor,
     readonly layout: StepLayout,
     readonly spec: StepSpec,
   ) {
-    this.copies = layout.writeBack.map(([out, dst]) => [out, ex.slotOf(dst.kind, dst.name)]);
+    // Updated params and state are not copied back: each trades places with its output after a
+    // step (ping-pong), so the next step reads them where this one wrote them.
+    ex.pingPong(layout.writeBack.map(([out, dst]) => [ex.slotOf('outputs', out).buffer, ex.slotOf(dst.kind, dst.name).buffer]));
     this.resetState();
   }
 
@@ -85,7 +85,9 @@ export class StepRunner {
       inputs['opt.bc2'] = [1 / (1 - (optimizer.beta2 ?? 0.999) ** (t + 1))];
     }
     for (const k of Object.keys(inputs)) if (!this.ex.plan.inputs[k]) delete inputs[k];
-    return this.ex.submit(inputs, [...this.layout.lossNames, 'sqnorms'], this.copies).then((out) => this.check(t, lr, out));
+    const done = this.ex.submit(inputs, [...this.layout.lossNames, 'sqnorms']);
+    this.ex.swap();
+    return done.then((out) => this.check(t, lr, out));
   }
 
   private check(step: number, lr: number, out: Record<string, HostArray>): StepResult {

@@ -91,10 +91,15 @@ describe('optimizers on the GPU', () => {
         // Plain SGD keeps no momentum state (nothing to upload, update or copy back).
         expect(ts.info.state.length).toBe({ adamw: 4, sgd: 2, 'plain sgd': 0 }[kind]);
         ts.setWeights({ W: W0, b: B0 });
-        for (let s = 0; s < 5; s++) await ts.submit({ x: X, t: T }, 0);
-        const got = await ts.readWeights();
-        const want = referenceRun(kind === 'adamw' ? 'adamw' : 'sgd', 5, 0.05, clip, momentum);
-        for (const k of ['W', 'b']) want[k].forEach((w, i) => expect(got[k][i]).toBeCloseTo(w, 5));
+        // Updates trade buffers with the weights after each step (ping-pong): read after an even
+        // and after an odd number of steps, both must be the current weights.
+        for (let s = 0; s < 5; s++) {
+          await ts.submit({ x: X, t: T }, 0);
+          if (s < 3) continue;
+          const got = await ts.readWeights();
+          const want = referenceRun(kind === 'adamw' ? 'adamw' : 'sgd', s + 1, 0.05, clip, momentum);
+          for (const k of ['W', 'b']) want[k].forEach((w, i) => expect(got[k][i], `${k}[${i}] after ${s + 1} steps`).toBeCloseTo(w, 5));
+        }
       } finally {
         ts.destroy();
       }

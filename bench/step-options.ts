@@ -1,12 +1,16 @@
 /**
- * Sibling map kernels on and off (PlanOptions.siblings), on the example's towers finetuned fully
- * (batch 16, nothing frozen): the whole step and its map kernels alone, the two plans alternating
- * in one run; min and median of --rounds (this machine's speed swings by 2x within seconds, so
- * the min is the steadier figure).
- *   npx tsx bench/siblings.ts [--rounds 20] [--batch 16]
+ * One training step planned two ways, alternating in one run: the whole step and its map kernels
+ * alone, min and median of --rounds (this machine's speed swings by 2x within seconds, so the min
+ * is the steadier figure). On the example's towers finetuned fully (nothing frozen).
+ *   --compare siblings: sibling map kernels on and off (PlanOptions.siblings)
+ *   --compare tuned: matmul kernels from the autotuner (tuning the step's shape classes first,
+ *     cache in .peftgraph-cache/) against the profile's defaults
+ *   npx tsx bench/step-options.ts [--compare siblings|tuned] [--rounds 20] [--batch 16]
  */
 import { parseArgs } from 'node:util';
 import { compile } from '../src/compiler/compile.ts';
+import type { PlanOptions } from '../src/compiler/plan.ts';
+import { tunedPlanOptions } from '../src/train/autotune.ts';
 import { lowerModel } from '../src/compiler/lower/index.ts';
 import { acquireDevice } from '../src/runtime/device.ts';
 import { Executor } from '../src/runtime/executor.ts';
@@ -16,14 +20,21 @@ import { StepRecorder } from '../src/runtime/step.ts';
 import { median } from '../src/runtime/timing.ts';
 import model from '../examples/mnist-vqa.spec.ts';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '20' }, batch: { type: 'string', default: '16' } } });
+const { values } = parseArgs({ options: { compare: { type: 'string', default: 'siblings' }, rounds: { type: 'string', default: '20' }, batch: { type: 'string', default: '16' } } });
 const batch = Number(values.batch);
 const gpu = await acquireDevice();
 const profile = profileOf(gpu);
 const fwd = lowerModel({ ...model.spec, freeze: [], insertions: [], regularizers: [] }, { batch, mode: 'train' }).graph;
-const variants = [true, false].map((siblings) => {
-  const { plan } = compile(fwd, { batch, mode: 'train', profile, plan: { siblings } });
-  return { name: siblings ? 'siblings' : 'no siblings', plan, maps: plan.kernels.flatMap((k, i) => (k.kind === 'map' ? [i] : [])), whole: [] as number[], mapMs: [] as number[] };
+const options: [string, PlanOptions][] = [];
+if (values.compare === 'siblings') options.push(['siblings', { siblings: true }], ['no siblings', { siblings: false }]);
+else if (values.compare === 'tuned') {
+  const step = compile(fwd, { batch, mode: 'train', profile }).graph;
+  const tuned = await tunedPlanOptions(gpu, profile, 'run', { shapes: () => step, log: (l) => console.error(l) });
+  options.push([`autotuned (${tuned.classes} classes, ${tuned.tuned} timed now)`, tuned.plan], ['profile defaults', {}]);
+} else throw new Error(`--compare ${values.compare}: valid choices are siblings, tuned`);
+const variants = options.map(([name, plan]) => {
+  const compiled = compile(fwd, { batch, mode: 'train', profile, plan }).plan;
+  return { name, plan: compiled, maps: compiled.kernels.flatMap((k, i) => (k.kind === 'map' ? [i] : [])), whole: [] as number[], mapMs: [] as number[] };
 });
 const executors = await Promise.all(variants.map((v) => Executor.create(gpu, v.plan)));
 
