@@ -5,11 +5,14 @@
  *   --compare siblings: sibling map kernels on and off (PlanOptions.siblings)
  *   --compare tuned: matmul kernels from the autotuner (tuning the step's shape classes first,
  *     cache in .peftgraph-cache/) against the profile's defaults
- *   npx tsx bench/step-options.ts [--compare siblings|tuned] [--rounds 20] [--batch 16]
+ *   --compare tiles: the default matmul tiles against the rule before 8x8 tiles at N >= 64
+ *   npx tsx bench/step-options.ts [--compare siblings|tuned|tiles] [--rounds 20] [--batch 16]
  */
 import { parseArgs } from 'node:util';
 import { compile } from '../src/compiler/compile.ts';
 import type { PlanOptions } from '../src/compiler/plan.ts';
+import type { Node } from '../src/compiler/ir/graph.ts';
+import type { MatmulVariant } from '../src/compiler/codegen/kernels.ts';
 import { tunedPlanOptions } from '../src/train/autotune.ts';
 import { lowerModel } from '../src/compiler/lower/index.ts';
 import { acquireDevice } from '../src/runtime/device.ts';
@@ -31,7 +34,11 @@ else if (values.compare === 'tuned') {
   const step = compile(fwd, { batch, mode: 'train', profile }).graph;
   const tuned = await tunedPlanOptions(gpu, profile, 'run', { shapes: () => step, log: (l) => console.error(l) });
   options.push([`autotuned (${tuned.classes} classes, ${tuned.tuned} timed now)`, tuned.plan], ['profile defaults', {}]);
-} else throw new Error(`--compare ${values.compare}: valid choices are siblings, tuned`);
+} else if (values.compare === 'tiles') {
+  // The rule before 8x8 tiles at N >= 64: 8x8 only from N = 256.
+  const before = (n: Node): MatmulVariant => ({ family: 'reg', tm: 8, tn: n.shape[n.shape.length - 1] >= 256 ? 8 : 4, wgx: 8, wgy: 8 });
+  options.push(['default tiles', {}], ['8x8 only from N = 256', { matmulVariant: before }]);
+} else throw new Error(`--compare ${values.compare}: valid choices are siblings, tuned, tiles`);
 const variants = options.map(([name, plan]) => {
   const compiled = compile(fwd, { batch, mode: 'train', profile, plan }).plan;
   return { name, plan: compiled, maps: compiled.kernels.flatMap((k, i) => (k.kind === 'map' ? [i] : [])), whole: [] as number[], mapMs: [] as number[] };

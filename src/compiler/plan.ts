@@ -2,7 +2,7 @@
  * From a graph to a runnable plan: fusion -> kernels (WGSL) -> memory plan. The plan is plain
  * data (serializable): the executor needs nothing else.
  */
-import type { DType, Graph, Node } from './ir/graph.ts';
+import { numel, type DType, type Graph, type Node } from './ir/graph.ts';
 import { fuse } from './passes/fuse.ts';
 import { generateKernel, type KernelSpec, type MatmulVariant } from './codegen/kernels.ts';
 import { planMemory, type PhysicalBuffer } from './passes/memory.ts';
@@ -65,9 +65,18 @@ export interface Plan {
 /** Without autotuning: the kernel bench/results/matmul.md found best for the adapter kind. */
 export function defaultMatmulVariant(profile: DeviceProfile, n?: Node, g?: Graph): MatmulVariant {
   if (!profile.isSoftware) return { family: 'tiled' };
-  const N = n && g ? n.shape[n.shape.length - 1] : 512;
-  return { family: 'reg', tm: 8, tn: N >= 256 ? 8 : 4, wgx: 8, wgy: 8 };
+  if (!n) return { family: 'reg', tm: 8, tn: 8, wgx: 8, wgy: 8 };
+  // 8x8 outputs per thread load the fewest operands per FMA (the fastest tile at N >= 64 in
+  // bench/results/matmul.md, 1.2-1.5x over 8x4), unless it leaves fewer than MIN_WORKGROUPS
+  // workgroups of 64 threads: a 64x64 weight gradient would then run on one core of a CPU.
+  const N = n.shape[n.shape.length - 1];
+  const rows = numel(n.shape) / N;
+  const groups8 = (Math.ceil(rows / 8) * Math.ceil(N / 8)) / 64;
+  return { family: 'reg', tm: 8, tn: N >= 64 && groups8 >= MIN_WORKGROUPS ? 8 : 4, wgx: 8, wgy: 8 };
 }
+
+/** Workgroups a software adapter's matmul should have at least, to keep every core busy. */
+const MIN_WORKGROUPS = 4;
 
 export function compilePlan(g: Graph, profile: DeviceProfile, opts: PlanOptions = {}): Plan {
   const fusion = fuse(g, { fuse: opts.fuse ?? true, siblings: opts.siblings ?? true, maxBindings: profile.maxStorageBuffersPerShaderStage });
