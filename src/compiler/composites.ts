@@ -9,10 +9,9 @@ import { shapeStr } from './ir/graph.ts';
 const lastAxis = (x: Tensor) => x.rank - 1;
 
 /** Softmax over the last axis, max-subtracted for stability. */
-export function softmax(_b: Builder, x: Tensor): Tensor {
-  const ax = lastAxis(x);
-  const e = x.sub(x.max([ax], true)).exp();
-  return e.div(e.sum([ax], true));
+/** Softmax over the last axis: a primitive (ops/row.ts), whose gradient needs only its output. */
+export function softmax(b: Builder, x: Tensor): Tensor {
+  return b.op('softmax', [x], {});
 }
 
 export function logSoftmax(_b: Builder, x: Tensor): Tensor {

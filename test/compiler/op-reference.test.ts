@@ -47,6 +47,8 @@ const cases: Record<string, Case[]> = {
     { inputs: [v([2, 3], [1, 2, 3, 4, 5, 6])], attrs: { axes: [1], keepdims: false }, shape: [2], expect: [6, 15] },
     { inputs: [v([2, 3], [1, 2, 3, 4, 5, 6])], attrs: { axes: [0], keepdims: true }, shape: [1, 3], expect: [5, 7, 9] },
   ],
+  // exp(0) : exp(ln 2) : exp(ln 5) = 1 : 2 : 5, and a row of equal values is uniform.
+  softmax: [{ inputs: [v([2, 3], [0, Math.log(2), Math.log(5), 7, 7, 7])], shape: [2, 3], expect: [0.125, 0.25, 0.625, 1 / 3, 1 / 3, 1 / 3] }],
   max_reduce: [{ inputs: [v([2, 3], [1, 9, 3, 4, 5, -6])], attrs: { axes: [1], keepdims: false }, shape: [2], expect: [9, 5] }],
   matmul: [
     { inputs: [v([2, 2], [1, 2, 3, 4]), v([2, 1], [5, 6])], attrs: { transA: false, transB: false }, shape: [2, 1], expect: [17, 39] },

@@ -72,6 +72,17 @@ function rowKernel(L: IndexMaps, root: Node, nodes: number[]): KernelShape {
   const j = kb.var('j');
   const i = kb.add([kb.mul(row, kb.size(C)), j]);
   L.know(i, C, row, j);
+  if (root.op === 'softmax') {
+    // max, then the sum of exp(x - max), then exp(x - max) / sum: a row's three passes.
+    const x = L.value(root.inputs[0], i);
+    const math = (name: string, ...args: KExpr[]) => kb.make('math', { name, attrs: {} }, args, 'f32');
+    const e = math('exp', math('sub', x, kb.var('acc0')));
+    const reductions = [
+      { reduce: getOp('max_reduce').reduce!, value: x },
+      { reduce: getOp('sum').reduce!, value: e },
+    ];
+    return { kind: 'row', rows: numel(root.shape) / C, C, reductions, value: math('div', e, kb.var('acc1')) };
+  }
   const reductions = nodes
     .map((id) => L.graph.get(id))
     .filter((n) => getOp(n.op).reduce)

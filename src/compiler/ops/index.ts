@@ -2,6 +2,7 @@
 import './leaves.ts';
 import './elementwise.ts';
 import './reduce.ts';
+import './row.ts';
 import './matmul.ts';
 import './layout.ts';
 import './indexing.ts';

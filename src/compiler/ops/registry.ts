@@ -32,7 +32,7 @@ export interface VjpArgs<A = Attrs> {
 /** An op's definition; `A` its attributes (ir/attrs.ts), typed in every rule. */
 export interface OpDef<A = Attrs> {
   readonly name: string;
-  readonly kind: 'leaf' | 'unary' | 'binary' | 'where' | 'reduce' | 'matmul' | 'layout' | 'index' | 'random' | 'cast';
+  readonly kind: 'leaf' | 'unary' | 'binary' | 'where' | 'reduce' | 'row' | 'matmul' | 'layout' | 'index' | 'random' | 'cast';
   /** Number of inputs, or -1 for variadic (concat). */
   readonly arity: number;
   /** Shape and dtype of the output; throws ShapeError naming `where` on a mismatch. */

@@ -60,6 +60,9 @@ function staysMajor(n: Node, ins: Node[], st: State[], batch: number): boolean {
     case 'where':
     case 'cast':
       return major.every(aligned);
+    case 'row':
+      // Over the last axis, which is not the batch axis.
+      return n.shape.length >= 2 && major.every(aligned);
     case 'reduce':
       return (({ axes, keepdims }) => !axes.includes(0) && (keepdims || major.every((x) => x.shape[0] === lead)))(attrsOf(n, 'sum', 'max_reduce'));
     case 'index':

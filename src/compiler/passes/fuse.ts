@@ -56,6 +56,7 @@ const MAX_RECOMPUTE = 4;
 
 export function kernelKind(n: Node): KernelKind {
   if (n.op === 'matmul') return 'matmul';
+  if (getOp(n.op).kind === 'row') return 'row';
   if (getOp(n.op).reduce) return 'reduce';
   if (n.op === 'scatter_add') return 'scatter';
   return 'map';
