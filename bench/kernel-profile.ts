@@ -12,9 +12,7 @@ import { splitFrozen } from '../src/compiler/passes/frozen.ts';
 import { acquireDevice } from '../src/runtime/device.ts';
 import { Executor } from '../src/runtime/executor.ts';
 import { profileOf } from '../src/runtime/profile.ts';
-import { StepRecorder } from '../src/runtime/step.ts';
-import { median } from '../src/runtime/timing.ts';
-import { gpuWait } from '../src/runtime/gpu-wait.ts';
+import { median, timeRecorded, timeRun } from '../src/runtime/timing.ts';
 import model from '../examples/mnist-vqa.spec.ts';
 
 const { values } = parseArgs({
@@ -35,26 +33,12 @@ const split = values.spec === 'full' ? null : splitFrozen(fwd, batch);
 const { plan, graph } = compile(split?.step ?? fwd, { batch, mode: 'train', profile: profileOf(gpu) });
 const ex = await Executor.create(gpu, plan);
 
-async function time(record: (s: StepRecorder) => void): Promise<number> {
-  const s = new StepRecorder(gpu, 'profile');
-  record(s);
-  const t = performance.now();
-  s.submit();
-  await gpuWait(() => gpu.device.queue.onSubmittedWorkDone());
-  return performance.now() - t;
-}
-
-await time((s) => ex.record(s));
+await timeRun(gpu, ex);
 const whole: number[] = [];
 const per: number[][] = plan.kernels.map(() => []);
 for (let r = 0; r < Number(values.rounds); r++) {
-  whole.push(await time((s) => ex.record(s)));
-  for (let i = 0; i < plan.kernels.length; i++)
-    per[i].push(
-      (await time((s) => {
-        for (let k = 0; k < reps; k++) ex.recordKernel(s, i);
-      })) / reps,
-    );
+  whole.push(await timeRun(gpu, ex));
+  for (let i = 0; i < plan.kernels.length; i++) per[i].push(await timeRecorded(gpu, (s) => ex.recordKernel(s, i), reps));
 }
 const ms = per.map(median);
 const flops = plan.kernels.map((k) => {

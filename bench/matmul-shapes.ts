@@ -14,9 +14,8 @@ import { lowerModel } from '../src/compiler/lower/index.ts';
 import { compilePlan } from '../src/compiler/plan.ts';
 import { acquireDevice } from '../src/runtime/device.ts';
 import { Executor } from '../src/runtime/executor.ts';
-import { gpuWait } from '../src/runtime/gpu-wait.ts';
 import { profileOf } from '../src/runtime/profile.ts';
-import { StepRecorder } from '../src/runtime/step.ts';
+import { timeRecorded } from '../src/runtime/timing.ts';
 import model from '../examples/mnist-vqa.spec.ts';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '8' }, batch: { type: 'string', default: '16' } } });
@@ -41,15 +40,6 @@ for (const k of plan.kernels) {
   else shapes.set(key, { M: ir.M, K: ir.K, N: ir.N, batch: ir.batch, tA: ir.a.trans, tB: ir.b.trans, count: 1 });
 }
 
-async function time(ex: Executor): Promise<number> {
-  const s = new StepRecorder(gpu, 'bench');
-  for (let k = 0; k < 3; k++) ex.recordKernel(s, 0);
-  const t = performance.now();
-  s.submit();
-  await gpuWait(() => gpu.device.queue.onSubmittedWorkDone());
-  return (performance.now() - t) / 3;
-}
-
 console.log(`adapter: ${gpu.info.description}; the ${shapes.size} matmul shapes of the full-finetuning step (batch ${batch}), GFLOP/s (min of ${values.rounds})`);
 console.log(`| shape (M x K x N) | in step | ${CANDIDATES.map((v) => (v.family === 'reg' ? `${v.tm}x${v.tn}` : v.family)).join(' | ')} | default |`);
 console.log(`| --- | --- | ${CANDIDATES.map(() => '---').join(' | ')} | --- |`);
@@ -64,8 +54,8 @@ for (const [key, s] of shapes) {
     exs.push(await Executor.create(gpu, compilePlan(b.g, profile, { matmulVariant: () => v })));
   }
   const times = exs.map(() => [] as number[]);
-  for (const ex of exs) await time(ex);
-  for (let r = 0; r < Number(values.rounds); r++) for (const [i, ex] of exs.entries()) times[i].push(await time(ex));
+  for (const ex of exs) await timeRecorded(gpu, (s) => ex.recordKernel(s, 0), 3);
+  for (let r = 0; r < Number(values.rounds); r++) for (const [i, ex] of exs.entries()) times[i].push(await timeRecorded(gpu, (s) => ex.recordKernel(s, 0), 3));
   const flops = 2 * s.M * s.K * s.N * s.batch.reduce((p, q) => p * q, 1);
   const rates = times.map((t) => flops / Math.min(...t) / 1e6);
   const best = rates.indexOf(Math.max(...rates));

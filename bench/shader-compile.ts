@@ -8,6 +8,7 @@
 import { compile } from '../src/compiler/compile.ts';
 import { acquireDevice } from '../src/runtime/device.ts';
 import { profileOf } from '../src/runtime/profile.ts';
+import { timeRecorded } from '../src/runtime/timing.ts';
 import model from '../examples/mnist-vqa.spec.ts';
 
 const gpu = await acquireDevice();
@@ -18,18 +19,7 @@ const shaders = new Map<string, { kind: string; name: string }>();
 for (const p of plans) for (const k of p.kernels) if (!shaders.has(k.wgsl)) shaders.set(k.wgsl, { kind: k.kind, name: k.name });
 
 /** One dispatch of one workgroup over zeroed buffers (sizes 0: the shader returns at once). */
-async function dispatch(pipe: GPUComputePipeline, bg: GPUBindGroup): Promise<number> {
-  const t = performance.now();
-  const enc = device.createCommandEncoder();
-  const pass = enc.beginComputePass();
-  pass.setPipeline(pipe);
-  pass.setBindGroup(0, bg);
-  pass.dispatchWorkgroups(1);
-  pass.end();
-  device.queue.submit([enc.finish()]);
-  await device.queue.onSubmittedWorkDone();
-  return performance.now() - t;
-}
+const dispatch = (pipe: GPUComputePipeline, bg: GPUBindGroup) => timeRecorded(gpu, (s) => s.dispatch(pipe, bg, 1));
 
 const rows: { kind: string; name: string; lines: number; create: number; first: number; second: number }[] = [];
 const t0 = performance.now();

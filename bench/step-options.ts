@@ -17,10 +17,8 @@ import { tunedPlanOptions } from '../src/train/autotune.ts';
 import { lowerModel } from '../src/compiler/lower/index.ts';
 import { acquireDevice } from '../src/runtime/device.ts';
 import { Executor } from '../src/runtime/executor.ts';
-import { gpuWait } from '../src/runtime/gpu-wait.ts';
 import { profileOf } from '../src/runtime/profile.ts';
-import { StepRecorder } from '../src/runtime/step.ts';
-import { median } from '../src/runtime/timing.ts';
+import { median, timeRecorded, timeRun } from '../src/runtime/timing.ts';
 import model from '../examples/mnist-vqa.spec.ts';
 
 const { values } = parseArgs({ options: { compare: { type: 'string', default: 'siblings' }, rounds: { type: 'string', default: '20' }, batch: { type: 'string', default: '16' } } });
@@ -45,22 +43,15 @@ const variants = options.map(([name, plan]) => {
 });
 const executors = await Promise.all(variants.map((v) => Executor.create(gpu, v.plan)));
 
-/** One submission of the given kernels (all of them by default); wall ms until the queue is done. */
-async function time(ex: Executor, kernels?: number[]): Promise<number> {
-  const s = new StepRecorder(gpu, 'bench');
-  if (kernels) for (const i of kernels) ex.recordKernel(s, i);
-  else ex.record(s);
-  const t = performance.now();
-  s.submit();
-  await gpuWait(() => gpu.device.queue.onSubmittedWorkDone());
-  return performance.now() - t;
-}
-
-for (const ex of executors) await time(ex);
+for (const ex of executors) await timeRun(gpu, ex);
 for (let r = 0; r < Number(values.rounds); r++)
   for (const [j, v] of variants.entries()) {
-    v.whole.push(await time(executors[j]));
-    v.mapMs.push(await time(executors[j], v.maps));
+    v.whole.push(await timeRun(gpu, executors[j]));
+    v.mapMs.push(
+      await timeRecorded(gpu, (s) => {
+        for (const i of v.maps) executors[j].recordKernel(s, i);
+      }),
+    );
   }
 console.log(`adapter: ${gpu.info.description}; full finetuning step, batch ${batch}, ${values.rounds} rounds`);
 console.log('| plan | kernels | map kernels | step min / median, ms | map kernels min / median, ms |');

@@ -63,7 +63,7 @@ export interface Plan {
 }
 
 /** Without autotuning: the kernel bench/results/matmul.md found best for the adapter kind. */
-export function defaultMatmulVariant(profile: DeviceProfile, n?: Node, g?: Graph): MatmulVariant {
+export function defaultMatmulVariant(profile: DeviceProfile, n?: Node): MatmulVariant {
   if (!profile.isSoftware) return { family: 'tiled' };
   if (!n) return { family: 'reg', tm: 8, tn: 8, wgx: 8, wgy: 8 };
   // 8x8 outputs per thread load the fewest operands per FMA (the fastest tile at N >= 64 in
@@ -94,7 +94,7 @@ export function compilePlan(g: Graph, profile: DeviceProfile, opts: PlanOptions 
     maxWorkgroupsPerDim: profile.maxComputeWorkgroupsPerDimension,
     isMaterialized: (id: number) => fusion.materialized.has(id),
     isOutput: (id: number) => outputs.has(id),
-    matmulVariant: (n: Node) => opts.matmulVariant?.(n, g) ?? defaultMatmulVariant(profile, n, g),
+    matmulVariant: (n: Node) => opts.matmulVariant?.(n, g) ?? defaultMatmulVariant(profile, n),
     sizeMode: opts.sizes ?? 'uniform',
     workgroupReductions: !profile.isSoftware,
   };

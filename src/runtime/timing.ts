@@ -8,14 +8,19 @@ export function median(xs: readonly number[]): number {
   return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 }
 
-/** Milliseconds per execution of `reps` executions of a plan recorded into one submission. */
-export async function timeRun(gpu: Gpu, ex: Pick<Executor, 'record'>, reps = 1): Promise<number> {
+/** Milliseconds per repetition of `reps` repetitions of `record` (dispatches) in one submission. */
+export async function timeRecorded(gpu: Gpu, record: (step: StepRecorder) => void, reps = 1): Promise<number> {
   const step = new StepRecorder(gpu, 'timing');
-  for (let r = 0; r < reps; r++) ex.record(step);
+  for (let r = 0; r < reps; r++) record(step);
   const t0 = performance.now();
   step.submit();
   await queueIdle(gpu);
   return (performance.now() - t0) / reps;
+}
+
+/** Milliseconds per execution of `reps` executions of a plan recorded into one submission. */
+export function timeRun(gpu: Gpu, ex: Pick<Executor, 'record'>, reps = 1): Promise<number> {
+  return timeRecorded(gpu, (s) => ex.record(s), reps);
 }
 
 /** Median milliseconds per plan execution over `rounds` submissions of `reps` executions each. */
