@@ -3,10 +3,13 @@
  * `--reps` times in one submission and timed on its own (median of rounds), then grouped by kind
  * (matmuls by transposition, with their GFLOP/s). Full finetuning of the example's towers by
  * default (nothing frozen), or the example's MixPHM step (`--spec example`).
+ * Also the step efficiency of issue 17: matmul FLOPs / step time / the best matmul rate.
  *   npx tsx bench/kernel-profile.ts [--batch 32] [--spec full|example] [--reps 5] [--top 15]
  */
 import { parseArgs } from 'node:util';
+import { Builder } from '../src/compiler/builder.ts';
 import { compile } from '../src/compiler/compile.ts';
+import { compilePlan } from '../src/compiler/plan.ts';
 import { lowerModel } from '../src/compiler/lower/index.ts';
 import { splitFrozen } from '../src/compiler/passes/frozen.ts';
 import { acquireDevice } from '../src/runtime/device.ts';
@@ -61,8 +64,24 @@ plan.kernels.forEach((_, i) => {
   groups.set(label(i), g);
 });
 const total = ms.reduce((a, b) => a + b, 0);
+// The issue's step efficiency: matmul FLOPs per step / step time / the best matmul rate, the
+// latter measured now (512^3, the profile's default tile), as this machine's speed drifts.
+const best = await (async () => {
+  const b = new Builder();
+  b.output('y', b.input('a', [512, 512]).matmul(b.input('b', [512, 512])));
+  const mm = await Executor.create(gpu, compilePlan(b.g, profileOf(gpu)));
+  const t = [] as number[];
+  for (let r = 0; r < 5; r++) t.push(await timeRecorded(gpu, (s) => mm.recordKernel(s, 0), 3));
+  mm.destroy();
+  return (2 * 512 ** 3) / Math.min(...t) / 1e6;
+})();
+const stepFlops = flops.reduce((a, b) => a + b, 0);
+const stepMs = median(whole);
 console.log(
   `adapter: ${gpu.info.description}; ${values.spec} step, batch ${batch}: ${plan.kernels.length} kernels, ${graph.nodes.length} nodes; whole step ${median(whole).toFixed(1)} ms, kernels one by one ${total.toFixed(1)} ms`,
+);
+console.log(
+  `step efficiency: ${(stepFlops / 1e9).toFixed(2)} GFLOP of matmuls per step / ${stepMs.toFixed(1)} ms = ${(stepFlops / stepMs / 1e6).toFixed(1)} GFLOP/s, ${((stepFlops / stepMs / 1e6 / best) * 100).toFixed(0)}% of the best matmul rate measured now (${best.toFixed(1)} GFLOP/s at 512^3)`,
 );
 console.log('| kernels | count | ms | share | GFLOP/s |');
 console.log('| --- | --- | --- | --- | --- |');
