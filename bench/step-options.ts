@@ -6,7 +6,8 @@
  *   --compare tuned: matmul kernels from the autotuner (tuning the step's shape classes first,
  *     cache in .peftgraph-cache/) against the profile's defaults
  *   --compare tiles: the default matmul tiles against the rule before 8x8 tiles at N >= 64
- *   npx tsx bench/step-options.ts [--compare siblings|tuned|tiles] [--rounds 20] [--batch 16]
+ *   --compare elements: 16 elements per map thread (where the index maps allow) against 4
+ *   npx tsx bench/step-options.ts [--compare siblings|tuned|tiles|elements] [--rounds 20] [--batch 16]
  */
 import { parseArgs } from 'node:util';
 import { compile } from '../src/compiler/compile.ts';
@@ -36,7 +37,8 @@ else if (values.compare === 'tuned') {
   // The rule before 8x8 tiles at N >= 64: 8x8 only from N = 256.
   const before = (n: Node): MatmulVariant => ({ family: 'reg', tm: 8, tn: n.shape[n.shape.length - 1] >= 256 ? 8 : 4, wgx: 8, wgy: 8 });
   options.push(['default tiles', {}], ['8x8 only from N = 256', { matmulVariant: before }]);
-} else throw new Error(`--compare ${values.compare}: valid choices are siblings, tuned, tiles`);
+} else if (values.compare === 'elements') options.push(['16 elements per map thread', { mapElements: 16 }], ['4 elements per map thread', { mapElements: 4 }]);
+else throw new Error(`--compare ${values.compare}: valid choices are siblings, tuned, tiles, elements`);
 const variants = options.map(([name, plan]) => {
   const compiled = compile(fwd, { batch, mode: 'train', profile, plan }).plan;
   return { name, plan: compiled, maps: compiled.kernels.flatMap((k, i) => (k.kind === 'map' ? [i] : [])), whole: [] as number[], mapMs: [] as number[] };

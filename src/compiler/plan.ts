@@ -30,6 +30,8 @@ export const PORTABLE_PROFILE: DeviceProfile = {
 
 export interface PlanOptions {
   fuse?: boolean;
+  /** Elements per thread a map kernel tries first (default 16 on a software adapter, 4 on a GPU; then 4, then 1, as its index maps allow). */
+  mapElements?: number;
   /** Map kernels over the same elements share one dispatch where they can (passes/fuse.ts, fuseSiblings). */
   siblings?: boolean;
   reuseMemory?: boolean;
@@ -97,6 +99,9 @@ export function compilePlan(g: Graph, profile: DeviceProfile, opts: PlanOptions 
     matmulVariant: (n: Node) => opts.matmulVariant?.(n, g) ?? defaultMatmulVariant(profile, n),
     sizeMode: opts.sizes ?? 'uniform',
     workgroupReductions: !profile.isSoftware,
+    // A CPU runs a thread's elements as one SIMD lane's loop: fewer, longer threads cost less
+    // there (bench/step-options.ts --compare elements: map kernels 1.2-1.3x); a GPU wants threads.
+    mapElements: opts.mapElements ?? (profile.isSoftware ? 16 : 4),
   };
   const kernels = fusion.groups.filter((gr) => !fusion.alias.has(gr.root)).map((gr) => generateKernel(ctx, gr));
   const mem = planMemory(g, kernels, fusion.alias, fusion.materialized, profile, storage, opts.reuseMemory ?? true);

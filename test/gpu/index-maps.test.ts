@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { Builder, type Tensor } from '../../src/compiler/builder.ts';
 import { helpersFor } from '../../src/compiler/codegen/helpers.ts';
-import { compilePlan } from '../../src/compiler/plan.ts';
+import { compilePlan, type DeviceProfile } from '../../src/compiler/plan.ts';
 import type { Value } from '../../src/compiler/ir/value.ts';
 import { createStorage, readback } from '../../src/runtime/buffers.ts';
 import { PipelineCache } from '../../src/runtime/pipelines.ts';
@@ -93,9 +93,14 @@ describe('size-free shaders on WebGPU', () => {
     [2, 3, 8],
     [3, 5, 6],
     [1, 7, 4],
+    [2, 4, 16],
   ]) {
     it(`layout chains at [${B}, ${L}, ${D}] equal the reference with sizes in a uniform and as literals`, async () => {
       const b = layoutGraph(B, L, D);
+      // A software adapter's map kernels take 16 elements per thread where every division allows, a GPU's 4.
+      const widths = (profile: DeviceProfile) => new Set(compilePlan(b.g, profile).kernels.flatMap((k) => (k.kind === 'map' ? [Number(/\* (\d+)u;/.exec(k.wgsl)?.[1])] : [])));
+      if (D === 16) expect([...widths(profileOf(gpu()))]).toContain(16);
+      expect([...widths({ ...profileOf(gpu()), isSoftware: false })]).not.toContain(16);
       for (const sizes of ['uniform', 'inline'] as const) await checkAgainstReference(gpu(), b.g, feeds(b, B * 100 + D), { sizes, rtol: 0, atol: 1e-6 });
     });
   }

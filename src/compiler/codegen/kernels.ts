@@ -49,6 +49,8 @@ export interface CodegenContext {
   sizeMode: SizeMode;
   /** Long reductions into few outputs take a workgroup per output (hardware adapters). */
   workgroupReductions: boolean;
+  /** Elements per thread a map kernel tries first (then 4, then 1, as its index maps allow). */
+  mapElements: number;
 }
 
 /**
@@ -154,7 +156,8 @@ const LANES = 4;
  * of divisions for all of them), else one; each try binds afresh.
  */
 function mapKernel(ctx: CodegenContext, bindings: () => Bindings, k: Of<'map'>) {
-  for (const width of k.n % LANES === 0 ? [LANES, 1] : [1]) {
+  const widths = [...new Set([ctx.mapElements, LANES, 1])].filter((w) => k.n % w === 0);
+  for (const width of widths) {
     try {
       return mapKernelOf(ctx, bindings(), k, width);
     } catch (e) {
