@@ -1,13 +1,14 @@
 /**
- * One training step planned two ways, alternating in one run: the whole step and its map kernels
- * alone, min and median of --rounds (this machine's speed swings by 2x within seconds, so the min
+ * One training step planned two ways, alternating in one run: the whole step and the kernels the
+ * comparison changes alone, min and median of --rounds (this machine's speed swings by 2x within seconds, so the min
  * is the steadier figure). On the example's towers finetuned fully (nothing frozen).
  *   --compare siblings: sibling map kernels on and off (PlanOptions.siblings)
  *   --compare tuned: matmul kernels from the autotuner (tuning the step's shape classes first,
  *     cache in .peftgraph-cache/) against the profile's defaults
  *   --compare tiles: the default matmul tiles against the rule before 8x8 tiles at N >= 64
  *   --compare elements: 16 elements per map thread (where the index maps allow) against 4
- *   npx tsx bench/step-options.ts [--compare siblings|tuned|tiles|elements] [--rounds 20] [--batch 16]
+ *   --compare groups: workgroups of 8 for reductions and row kernels of few threads, against 64
+ *   npx tsx bench/step-options.ts [--compare siblings|tuned|tiles|elements|groups] [--rounds 20] [--batch 16]
  */
 import { parseArgs } from 'node:util';
 import { compile } from '../src/compiler/compile.ts';
@@ -28,6 +29,8 @@ const gpu = await acquireDevice();
 const profile = profileOf(gpu);
 const fwd = lowerModel({ ...model.spec, freeze: [], insertions: [], regularizers: [] }, { batch, mode: 'train' }).graph;
 const options: [string, PlanOptions][] = [];
+/** The kernels the comparison changes, also timed alone. */
+const part = { siblings: ['map'], tuned: ['matmul'], tiles: ['matmul'], elements: ['map'], groups: ['reduce', 'row'] }[values.compare!] ?? ['map'];
 if (values.compare === 'siblings') options.push(['siblings', { siblings: true }], ['no siblings', { siblings: false }]);
 else if (values.compare === 'tuned') {
   const step = compile(fwd, { batch, mode: 'train', profile }).graph;
@@ -38,10 +41,11 @@ else if (values.compare === 'tuned') {
   const before = (n: Node): MatmulVariant => ({ family: 'reg', tm: 8, tn: n.shape[n.shape.length - 1] >= 256 ? 8 : 4, wgx: 8, wgy: 8 });
   options.push(['default tiles', {}], ['8x8 only from N = 256', { matmulVariant: before }]);
 } else if (values.compare === 'elements') options.push(['16 elements per map thread', { mapElements: 16 }], ['4 elements per map thread', { mapElements: 4 }]);
-else throw new Error(`--compare ${values.compare}: valid choices are siblings, tuned, tiles, elements`);
+else if (values.compare === 'groups') options.push(['small workgroups for few-thread reductions and rows', { smallWorkgroups: true }], ['workgroups of 64', { smallWorkgroups: false }]);
+else throw new Error(`--compare ${values.compare}: valid choices are siblings, tuned, tiles, elements, groups`);
 const variants = options.map(([name, plan]) => {
   const compiled = compile(fwd, { batch, mode: 'train', profile, plan }).plan;
-  return { name, plan: compiled, maps: compiled.kernels.flatMap((k, i) => (k.kind === 'map' ? [i] : [])), whole: [] as number[], mapMs: [] as number[] };
+  return { name, plan: compiled, maps: compiled.kernels.flatMap((k, i) => (part.includes(k.kind) ? [i] : [])), whole: [] as number[], mapMs: [] as number[] };
 });
 const executors = await Promise.all(variants.map((v) => Executor.create(gpu, v.plan)));
 
@@ -56,7 +60,7 @@ for (let r = 0; r < Number(values.rounds); r++)
     );
   }
 console.log(`adapter: ${gpu.info.description}; full finetuning step, batch ${batch}, ${values.rounds} rounds`);
-console.log('| plan | kernels | map kernels | step min / median, ms | map kernels min / median, ms |');
+console.log(`| plan | kernels | ${part.join('+')} kernels | step min / median, ms | ${part.join('+')} kernels min / median, ms |`);
 console.log('| --- | --- | --- | --- | --- |');
 for (const v of variants)
   console.log(

@@ -32,6 +32,8 @@ export interface PlanOptions {
   fuse?: boolean;
   /** Elements per thread a map kernel tries first (default 16 on a software adapter, 4 on a GPU; then 4, then 1, as its index maps allow). */
   mapElements?: number;
+  /** Reductions and row kernels with few threads take workgroups of 8, so they spread over a CPU's cores (default: on a software adapter). */
+  smallWorkgroups?: boolean;
   /** Map kernels over the same elements share one dispatch where they can (passes/fuse.ts, fuseSiblings). */
   siblings?: boolean;
   reuseMemory?: boolean;
@@ -102,6 +104,7 @@ export function compilePlan(g: Graph, profile: DeviceProfile, opts: PlanOptions 
     // A CPU runs a thread's elements as one SIMD lane's loop: fewer, longer threads cost less
     // there (bench/step-options.ts --compare elements: map kernels 1.2-1.3x); a GPU wants threads.
     mapElements: opts.mapElements ?? (profile.isSoftware ? 16 : 4),
+    smallWorkgroups: opts.smallWorkgroups ?? profile.isSoftware,
   };
   const kernels = fusion.groups.filter((gr) => !fusion.alias.has(gr.root)).map((gr) => generateKernel(ctx, gr));
   const mem = planMemory(g, kernels, fusion.alias, fusion.materialized, profile, storage, opts.reuseMemory ?? true);

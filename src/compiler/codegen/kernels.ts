@@ -51,6 +51,8 @@ export interface CodegenContext {
   workgroupReductions: boolean;
   /** Elements per thread a map kernel tries first (then 4, then 1, as its index maps allow). */
   mapElements: number;
+  /** Reductions and row kernels with few threads take workgroups of 8 (a CPU's SIMD width). */
+  smallWorkgroups: boolean;
 }
 
 /**
@@ -192,13 +194,14 @@ function reduceKernel(ctx: CodegenContext, b: Bindings, k: Of<'reduce'>) {
   // Few outputs over many elements: a workgroup per output, not a thread, on a GPU. (On lavapipe
   // a workgroup runs on one core as a thread does, and measured no faster: kept serial there.)
   const long = ctx.workgroupReductions && k.R >= LONG_REDUCTION && k.n <= LONG_REDUCTION_OUTPUTS;
-  const { workgroups, row } = grid(k.n, ctx.maxWorkgroupsPerDim, long ? 1 : WORKGROUP);
+  const wg = long ? 1 : groupSize(ctx, k.n);
+  const { workgroups, row } = grid(k.n, ctx.maxWorkgroupsPerDim, wg);
   // What depends on the output alone is computed before the loop over the reduced elements.
   const pre = new Emitter(b.host, { o: 'o' });
   const body = new Emitter(b.host, { o: 'o', r: 'r' }, '    ', 'w', { emitter: pre, scopeVars: ['r'] });
   const v = body.expr(k.value);
   const vars = {
-    WG: WORKGROUP,
+    WG: long ? WORKGROUP : wg,
     ROW: rowStride(b, workgroups, row),
     N: b.sizes.u(k.n),
     PRE: pre.body,
@@ -212,12 +215,22 @@ function reduceKernel(ctx: CodegenContext, b: Bindings, k: Of<'reduce'>) {
   return b.result(wgsl, workgroups);
 }
 
+/**
+ * Threads per workgroup of a kernel whose threads each loop over many elements (reductions, rows):
+ * on a CPU a workgroup runs on one core, so a kernel of fewer than four full workgroups takes
+ * SIMD-wide ones (8) and spreads over the cores; a GPU keeps WORKGROUP.
+ */
+function groupSize(ctx: CodegenContext, threads: number): number {
+  return ctx.smallWorkgroups && threads < 4 * WORKGROUP ? 8 : WORKGROUP;
+}
+
 /** Reductions at least this long, into at most LONG_REDUCTION_OUTPUTS outputs, take a workgroup per output. */
 const LONG_REDUCTION = 8192;
 const LONG_REDUCTION_OUTPUTS = 4096;
 
 function rowKernel(ctx: CodegenContext, b: Bindings, k: Of<'row'>) {
-  const { workgroups, row } = grid(k.rows, ctx.maxWorkgroupsPerDim);
+  const wg = groupSize(ctx, k.rows);
+  const { workgroups, row } = grid(k.rows, ctx.maxWorkgroupsPerDim, wg);
   // C's slot is the one the row's index maps share (i = row * C + j), taken first.
   const Cu = b.sizes.index(k.C);
   const vars: Partial<Record<KVar, string>> = { row: 'row' };
@@ -245,7 +258,7 @@ function rowKernel(ctx: CodegenContext, b: Bindings, k: Of<'row'>) {
   const v = gen.expr(k.value);
   lines.push(outer.take());
   const wgsl = kernelSource(b, b.decls(k.out), 'row', {
-    WG: WORKGROUP,
+    WG: wg,
     ROW: rowStride(b, workgroups, row),
     ROWS: b.sizes.u(k.rows),
     C: Cu,
