@@ -32,6 +32,8 @@ export interface PlanOptions {
   fuse?: boolean;
   /** Elements per thread a map kernel tries first (default 16 on a software adapter, 4 on a GPU; then 4, then 1, as its index maps allow). */
   mapElements?: number;
+  /** Map kernels of 4 elements per thread load buffers read at their own index as vec4s (default: on a GPU). */
+  vec4Loads?: boolean;
   /** Reductions and row kernels with few threads take workgroups of 8, so they spread over a CPU's cores (default: on a software adapter). */
   smallWorkgroups?: boolean;
   /** Map kernels over the same elements share one dispatch where they can (passes/fuse.ts, fuseSiblings). */
@@ -87,9 +89,12 @@ export function compilePlan(g: Graph, profile: DeviceProfile, opts: PlanOptions 
   const outputs = new Set(g.outputs.values());
   const half = profile.f16 && (opts.halfActivations ?? !profile.isSoftware);
   const storage = (id: number): Storage => {
-    const n = g.get(id);
+    // A reshape that aliases a buffer is stored as that buffer is (an f32 output, param or input
+    // under an f16 temp's name was read as halves: garbage, found planning for a GPU on lavapipe).
+    const own = fusion.alias.get(id) ?? id;
+    const n = g.get(own);
     if (n.dtype === 'i32' || n.dtype === 'u32') return n.dtype;
-    const temp = !['input', 'param', 'const'].includes(n.op) && !outputs.has(id);
+    const temp = !['input', 'param', 'const'].includes(n.op) && !outputs.has(own);
     return half && temp ? 'f16' : 'f32';
   };
   const ctx = {
@@ -105,6 +110,9 @@ export function compilePlan(g: Graph, profile: DeviceProfile, opts: PlanOptions 
     // there (bench/step-options.ts --compare elements: map kernels 1.2-1.3x); a GPU wants threads.
     mapElements: opts.mapElements ?? (profile.isSoftware ? 16 : 4),
     smallWorkgroups: opts.smallWorkgroups ?? profile.isSoftware,
+    // llvmpipe's SIMD lanes are invocations: a vec4 is four gathers there (the vec4 matmul family
+    // measured slower, bench/results/matmul.md), so only GPUs get them.
+    vec4Loads: opts.vec4Loads ?? !profile.isSoftware,
   };
   const kernels = fusion.groups.filter((gr) => !fusion.alias.has(gr.root)).map((gr) => generateKernel(ctx, gr));
   const mem = planMemory(g, kernels, fusion.alias, fusion.materialized, profile, storage, opts.reuseMemory ?? true);

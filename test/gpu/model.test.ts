@@ -10,7 +10,7 @@ import { evaluate } from '../../src/compiler/reference.ts';
 import { draw, rng } from '../helpers/random.ts';
 import { gradCheck } from '../helpers/gradcheck.ts';
 import { useGpu } from '../helpers/gpu.ts';
-import { expectClose, runOnGpu, toF32 } from '../helpers/run-plan.ts';
+import { expectClose, profileOf, runOnGpu, toF32 } from '../helpers/run-plan.ts';
 
 const model = () =>
   vl
@@ -66,5 +66,17 @@ describe('a DSL model end to end', () => {
     const { graph: g } = simplify(joint);
     const feeds = toF32(feedsFor(graph));
     expectClose(await runOnGpu(gpu(), g, feeds), evaluate(g, feeds), 1e-3, 1e-5);
+  });
+
+  it('planned for a GPU (tiled matmuls, workgroup reductions, vec4 loads, f16 storage) it runs on lavapipe and matches the reference', async () => {
+    // No GPU in CI: the kernels a hardware profile gets are checked here, on the software adapter.
+    const { graph } = lowerModel(model().spec, { batch: 2, mode: 'train' });
+    const { graph: g } = simplify(autodiff(graph, { loss: 'loss' }).graph);
+    const feeds = toF32(feedsFor(graph));
+    const want = evaluate(g, feeds);
+    const hardware = { ...profileOf(gpu()), isSoftware: false };
+    expectClose(await runOnGpu(gpu(), g, feeds, { profile: hardware }), want, 1e-3, 1e-5);
+    const half = await runOnGpu(gpu(), g, feeds, { profile: hardware, halfActivations: true });
+    expect(Math.abs(half.loss[0] - want.loss.data[0])).toBeLessThan(5e-3 * Math.abs(want.loss.data[0]));
   });
 });

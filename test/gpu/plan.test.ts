@@ -88,6 +88,50 @@ describe('plans on WebGPU', () => {
     }
   });
 
+  it('with f16 activations, a reshape of an f32 buffer (an output) is read as f32', async () => {
+    // The alias shares the output's buffer: planned as an f16 temp, it was read as halves (garbage).
+    const b = new Builder();
+    const x = b.input('x', [4, 8]);
+    const y = x.mul(b.input('w', [8])).exp();
+    b.output('y', y);
+    b.output(
+      'z',
+      y
+        .reshape([2, 16])
+        .matmul(b.input('W', [16, 4]))
+        .tanh(),
+    );
+    await checkAgainstReference(gpu(), b.g, { inputs: inputsFor(b) }, { halfActivations: true, rtol: 1e-2, atol: 1e-2 });
+  });
+
+  it('GPU profiles load buffers read at their own index as vec4s (f32 and f16 storage), equal to the reference', async () => {
+    const b = new Builder();
+    const x = b.input('x', [6, 16]);
+    const h = x.matmul(b.input('W', [16, 16]));
+    // x and h are read at the element's own index (vec4); w is broadcast (scalar loads). h has a
+    // second reader, so it is a buffer (a half one with f16 activations), not an epilogue.
+    b.output(
+      'y',
+      h
+        .mul(x)
+        .add(b.input('w', [16]))
+        .tanh(),
+    );
+    b.output('s', h.sum([0]));
+    const hardware = { ...profileOf(gpu()), isSoftware: false };
+    for (const halfActivations of [false, true]) {
+      const plan = compilePlan(b.g, hardware, { halfActivations });
+      const map = plan.kernels.find((k) => k.kind === 'map')!;
+      expect(map.wgsl).toContain(halfActivations ? 'array<vec4<f16>>' : 'array<vec4<f32>>');
+      expect(map.wgsl).toMatch(/var<storage, read> in\d+: array<f32>;/); // w stays scalar
+      expect(
+        compilePlan(b.g, profileOf(gpu())).kernels.some((k) => k.wgsl.includes('vec4<f')),
+        'not on lavapipe',
+      ).toBe(false);
+      await checkAgainstReference(gpu(), b.g, { inputs: inputsFor(b) }, { profile: hardware, halfActivations, rtol: halfActivations ? 2e-2 : 1e-5, atol: halfActivations ? 2e-2 : 1e-5 });
+    }
+  });
+
   it('splits a group that would bind more storage buffers than allowed', async () => {
     const b = new Builder();
     const xs = Array.from({ length: 10 }, (_, i) => b.input(`x${i}`, [4]));

@@ -17,6 +17,8 @@ export interface EmitHost {
   storage(buf: number): Storage;
   /** Where the kernel's sizes come from (uniform slots or literals). */
   sizes: Sizes;
+  /** A lane's element of a buffer loaded whole as a vec4 before the lanes' loop, if it was. */
+  vectorLoad?(buf: number): string | undefined;
 }
 
 /** What the views of one scope share: its lines and what was computed in them. */
@@ -67,6 +69,11 @@ export class Emitter {
   lane(x: string, base: string, e: string, width: number, scope: Emitter): this {
     this.state.lanes.set(x, { base, e, width, scope });
     return this;
+  }
+
+  /** A `let` of `expr` in this scope (one per distinct expression), returned by name. */
+  hoist(expr: string): string {
+    return this.emit(expr);
   }
 
   private emit(expr: string, type?: string): string {
@@ -158,6 +165,8 @@ export class Emitter {
       case 'rowOf':
         return this.emit(`u32(clamp(i32(${a[0]}), 0i, i32(${u(e.rows)}) - 1i))`);
       case 'load': {
+        const lane = this.host.vectorLoad?.(e.buf);
+        if (lane) return lane;
         const raw = `${this.host.bind(e.buf)}[${a[0]}]`;
         return this.emit(this.host.storage(e.buf) === 'f16' ? `f32(${raw})` : raw);
       }

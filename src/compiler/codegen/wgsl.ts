@@ -23,10 +23,12 @@ export interface Binding {
   name: string;
   storage: Storage;
   write: boolean;
+  /** Declared as an array of 4-vectors of its storage type (every load of it a whole vec4). */
+  vec4?: boolean;
 }
 
 export function bindingDecls(bs: Binding[]): string {
-  return bs.map((b, k) => `@group(0) @binding(${k}) var<storage, ${b.write ? 'read_write' : 'read'}> ${b.name}: array<${b.storage}>;`).join('\n');
+  return bs.map((b, k) => `@group(0) @binding(${k}) var<storage, ${b.write ? 'read_write' : 'read'}> ${b.name}: array<${b.vec4 ? `vec4<${b.storage}>` : b.storage}>;`).join('\n');
 }
 
 export const WORKGROUP = 64;
