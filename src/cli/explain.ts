@@ -7,7 +7,7 @@ import type { Graph } from '../compiler/ir/graph.ts';
 import type { ModelSpec } from '../dsl/spec.ts';
 import { formatImport, planImport } from '../hf/import.ts';
 import { lowerModel } from '../compiler/lower/index.ts';
-import { splitFrozen } from '../compiler/passes/frozen.ts';
+import { planFeatureCache } from '../train/feature-plan.ts';
 
 export interface StageOptions {
   batch: number;
@@ -18,7 +18,12 @@ export interface StageOptions {
   optimizer?: OptimizerConfig;
   /** Training: cache the frozen per-example part as train does (default on, as in train). */
   cacheFrozen?: boolean;
+  /** Training examples the cache is planned for (its tables' size; the counts do not depend on it). */
+  examples?: number;
 }
+
+/** The training set size explain plans the frozen-feature cache for, unless told. */
+export const EXPLAIN_EXAMPLES = 1000;
 
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(2)} MiB`;
 
@@ -28,8 +33,10 @@ export function stages(spec: ModelSpec, o: StageOptions): { graph: Graph; plan: 
   const profile = o.profile ?? PORTABLE_PROFILE;
   const fwd = lowerModel(spec, { batch: o.batch, mode: o.mode, merged: o.merged }).graph;
   // Training reads the frozen per-example part from a cache, as train does: the step is the rest.
-  const split = o.mode === 'train' && o.cacheFrozen !== false ? splitFrozen(fwd, o.batch) : null;
-  const c = compile(split?.step ?? fwd, { batch: o.batch, mode: o.mode, merged: o.merged, profile, optimizer: o.optimizer });
+  const examples = o.examples ?? EXPLAIN_EXAMPLES;
+  const cache = o.mode === 'train' && o.cacheFrozen !== false ? planFeatureCache(fwd, o.batch, examples, { maxBinding: profile.maxStorageBufferBindingSize }) : null;
+  const split = cache?.split ?? null;
+  const c = compile(cache?.step ?? fwd, { batch: o.batch, mode: o.mode, merged: o.merged, profile, optimizer: o.optimizer });
   lines.push(`lower        ${fwd.nodes.length} nodes, ${fwd.params().size} params, ${fwd.inputs().size} inputs (batch ${o.batch}, ${o.mode}${o.merged ? ', merged' : ''})`);
   const imports = planImport(spec, fwd); // checkpoint headers only: names, shapes, dtypes
   if (imports.length) lines.push(...formatImport(imports).map((l, i) => `${i ? '             ' : 'import       '}${l}`));
@@ -41,7 +48,7 @@ export function stages(spec: ModelSpec, o: StageOptions): { graph: Graph; plan: 
   if (split) {
     const bytes = split.tensors.reduce((n, t) => n + t.perExample * 4, 0);
     lines.push(
-      `cache        ${split.tensors.length} frozen tensors, ${(bytes / 1024).toFixed(1)} KiB per example, computed once per training example: ${split.nodesCached} of ${fwd.nodes.length} forward nodes leave the step (train --no-cache-frozen keeps them)`,
+      `cache        ${split.tensors.length} frozen tensors, ${(bytes / 1024).toFixed(1)} KiB per example, computed once per training example (for ${examples} examples: ${cache?.resident ? 'kept on the device' : 'streamed each step'}): ${split.nodesCached} of ${fwd.nodes.length} forward nodes leave the step (train --no-cache-frozen keeps them)`,
     );
     for (const t of split.tensors) lines.push(`             ${t.name} [${t.shape}] ${t.scope ?? ''}`.trimEnd());
   }

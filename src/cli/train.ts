@@ -163,5 +163,6 @@ function majority(answers: string[]): string {
 
 function formatCache(r: CacheReport | { skipped: string }): string {
   if ('skipped' in r) return `frozen features not cached: ${r.skipped}`;
-  return `frozen features cached: ${r.tensors} tensors, ${(r.bytesPerExample / 1024).toFixed(1)} KiB per example x ${r.examples} examples in ${r.seconds.toFixed(1)} s (${r.nodesCached} of ${r.forwardNodes} forward nodes run once per example, not every step; --no-cache-frozen to recompute them)`;
+  const where = r.resident ? 'kept on the device' : 'streamed from host memory each step';
+  return `frozen features cached: ${r.tensors} tensors, ${(r.bytesPerExample / 1024).toFixed(1)} KiB per example x ${r.examples} examples in ${r.seconds.toFixed(1)} s, ${where} (${r.nodesCached} of ${r.forwardNodes} forward nodes run once per example, not every step; --no-cache-frozen to recompute them)`;
 }

@@ -1,20 +1,15 @@
 /**
  * Frozen features per example (compiler/passes/frozen.ts) on the trainer's side: the feature
- * graph runs once over the training set, each example keeps its block of every cached tensor,
- * and each step then uploads those blocks (a few KiB per example) instead of recomputing the
- * frozen part. The blocks live in host memory and stream to the device with each batch.
+ * graph runs once over the training set and each example keeps its block of every cached tensor
+ * (feature-plan.ts decides whether they then stay on the device or stream per batch).
  */
 import { compile } from '../compiler/compile.ts';
-import type { Graph } from '../compiler/ir/graph.ts';
 import type { PlanOptions } from '../compiler/plan.ts';
-import { splitFrozen, type FrozenSplit } from '../compiler/passes/frozen.ts';
+import type { FrozenSplit } from '../compiler/passes/frozen.ts';
 import { makeBatch, type Dataset, type Example } from '../runtime/data.ts';
 import type { Gpu } from '../runtime/device.ts';
 import { Executor } from '../runtime/executor.ts';
 import { profileOf } from '../runtime/profile.ts';
-
-/** Host memory the cache may take before the trainer recomputes instead (the whole training set). */
-export const CACHE_MAX_BYTES = 4 * 2 ** 30;
 
 export interface CacheReport {
   tensors: number;
@@ -24,17 +19,8 @@ export interface CacheReport {
   nodesCached: number;
   forwardNodes: number;
   seconds: number;
-}
-
-const size = (b: number) => (b >= 2 ** 30 ? `${(b / 2 ** 30).toFixed(1)} GiB` : `${(b / 2 ** 20).toFixed(1)} MiB`);
-
-/** The split to train with, or null: nothing worth caching, or over the memory budget (then `why` says so). */
-export function planFeatureCache(forward: Graph, batch: number, examples: number, maxBytes = CACHE_MAX_BYTES): { split: FrozenSplit | null; why?: string } {
-  const split = splitFrozen(forward, batch);
-  if (!split) return { split: null };
-  const bytes = split.tensors.reduce((s, t) => s + t.perExample * 4, 0) * examples;
-  if (bytes > maxBytes) return { split: null, why: `the cache would take ${size(bytes)} of host memory (budget ${size(maxBytes)}); the frozen part runs every step` };
-  return { split };
+  /** Kept on the device as tables (each step sends row ids), rather than streamed per batch. */
+  resident?: boolean;
 }
 
 /**

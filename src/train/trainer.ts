@@ -22,7 +22,8 @@ import { profileOf } from '../runtime/profile.ts';
 import { NonFiniteError, TrainStep, type StepResult } from './train-step.ts';
 import type { Schedule } from '../runtime/schedule.ts';
 import { epochBatches, makeBatch, type Dataset } from '../runtime/data.ts';
-import { cacheFeatures, planFeatureCache, type CacheReport } from './feature-cache.ts';
+import { cacheFeatures, type CacheReport } from './feature-cache.ts';
+import { planFeatureCache, residentTables } from './feature-plan.ts';
 import { tunedPlanOptions } from './autotune.ts';
 import type { FrozenSplit } from '../compiler/passes/frozen.ts';
 import { initParams } from '../runtime/init.ts';
@@ -67,6 +68,8 @@ export interface TrainConfig {
    * gradients, less work per step. Default on; off when it would not fit CACHE_MAX_BYTES.
    */
   cacheFrozen?: boolean;
+  /** Keep the cached features on the device when they fit (default), else stream them per batch. */
+  cacheOnDevice?: boolean;
   /**
    * Matmul kernels: 'cache' (default) takes the autotuner's cached choice for this adapter
    * (.peftgraph-cache/autotune.json) where it has one, 'run' first times the shapes it lacks,
@@ -154,7 +157,7 @@ export class Evaluator {
    */
   static async create(gpu: Gpu, spec: ModelSpec, batch: number, plan?: PlanOptions, loss = true, cacheFor?: number): Promise<Evaluator> {
     const forward = lowerModel(spec, { batch, mode: 'infer', loss }).graph;
-    const split = cacheFor ? planFeatureCache(forward, batch, cacheFor).split : null;
+    const split = cacheFor ? planFeatureCache(forward, batch, cacheFor, { residentBytes: 0 }).split : null;
     const c = compile(split?.step ?? forward, { batch, mode: 'infer', profile: profileOf(gpu), plan, loss });
     const ex = await Executor.create(gpu, c.plan);
     return new Evaluator(gpu, ex, batch, spec.head.kind === 'classifier' ? spec.head.answers : 0, forward, spec, split, plan);
@@ -220,10 +223,13 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
   checkBackbone(graph, cfg.backbone ?? {}, !!cfg.ignoreUnknownBackbone);
   if (cfg.outDir) prepareOutDir(cfg.outDir);
   const stepsPerEpoch = Math.floor(data.train.examples.length / cfg.batch);
-  const cache = cfg.cacheFrozen === false ? { split: null } : planFeatureCache(graph, cfg.batch, data.train.examples.length);
+  const cache =
+    cfg.cacheFrozen === false
+      ? { split: null, resident: false, step: graph, why: undefined }
+      : planFeatureCache(graph, cfg.batch, data.train.examples.length, { maxBinding: profileOf(gpu).maxStorageBufferBindingSize, residentBytes: cfg.cacheOnDevice === false ? 0 : undefined });
   if (cache.why) events.onCache?.({ skipped: cache.why });
   const stepCfg = { optimizer: cfg.optimizer, lr: cfg.lr, schedule: cfg.schedule, totalSteps: stepsPerEpoch * cfg.epochs, plan: cfg.plan };
-  const stepGraph = cache.split?.step ?? graph;
+  const stepGraph = cache.step;
   // Tuning times the matmul shapes of the step as it will be planned (forward shapes included).
   const shapes = () => compile(stepGraph, { batch: 0, mode: 'train', optimizer: cfg.optimizer, profile: profileOf(gpu) }).graph;
   const kernels = await tunedPlanOptions(gpu, profileOf(gpu), cfg.autotune ?? 'cache', { shapes, plan: cfg.plan });
@@ -259,7 +265,13 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
     if (cache.split) {
       const c = await cacheFeatures(gpu, cache.split, data.train, weights, cfg.batch, cfg.plan);
       trainData = c.data;
-      events.onCache?.(c.report);
+      if (cache.resident) {
+        // Uploaded once: later steps set only their batch's inputs, so the tables stay.
+        const r = residentTables(cache.split, c.data, cfg.batch);
+        for (const [k, v] of Object.entries(r.tables)) ts.ex.setInput(k, v);
+        trainData = r.data;
+      }
+      events.onCache?.({ ...c.report, resident: cache.resident });
     }
     const log = new StepLog(cfg.outDir ?? null, cfg.resume ? ts.step : null);
     // After a resume, the best weights so far live in best.safetensors.

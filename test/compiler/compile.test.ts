@@ -1,25 +1,34 @@
 /** One compile pipeline: what `explain` reports is the plan `train` runs, and eval's plan is the artifact's. */
 import { describe, expect, it } from 'vitest';
 import exampleSpec from '../../examples/quadrants.spec.ts';
-import { stages } from '../../src/cli/explain.ts';
+import vqaSpec from '../../examples/mnist-vqa.spec.ts';
+import { EXPLAIN_EXAMPLES, stages } from '../../src/cli/explain.ts';
+import { planFeatureCache } from '../../src/train/feature-plan.ts';
 import { buildArtifact } from '../../src/cli/artifact.ts';
 import { compile, DEFAULT_OPTIMIZER } from '../../src/compiler/compile.ts';
 import { PORTABLE_PROFILE } from '../../src/compiler/plan.ts';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
-import { splitFrozen } from '../../src/compiler/passes/frozen.ts';
 import { compileStep } from '../../src/train/train-step.ts';
 
 describe('the compile pipeline', () => {
   const spec = exampleSpec.spec;
 
-  it("explain's node and kernel counts are those of the step train compiles", () => {
+  for (const [name, m] of [
+    ['quadrants (nothing frozen)', spec],
+    ['mnist-vqa (frozen towers: a resident feature cache)', vqaSpec.spec],
+  ] as const)
+    it(`explain's node and kernel counts are those of the step train compiles: ${name}`, () => {
+      checkExplain(m);
+    });
+
+  function checkExplain(spec: typeof exampleSpec.spec) {
     const { lines } = stages(spec, { batch: 32, mode: 'train' });
     const { graph } = lowerModel(spec, { batch: 32, mode: 'train' });
     // train's step: the forward less what it caches per example (the same split explain reports),
     // with the CLI's default optimizer flags (adamw, weight decay 0.01, clip 5, eps 1e-6).
-    const split = splitFrozen(graph, 32);
-    expect(lines.some((l) => l.startsWith('cache'))).toBe(split !== null);
-    const { plan } = compileStep(split?.step ?? graph, PORTABLE_PROFILE, {
+    const cache = planFeatureCache(graph, 32, EXPLAIN_EXAMPLES, { maxBinding: PORTABLE_PROFILE.maxStorageBufferBindingSize });
+    expect(lines.some((l) => l.startsWith('cache'))).toBe(cache.split !== null);
+    const { plan } = compileStep(cache.step, PORTABLE_PROFILE, {
       optimizer: { kind: 'adamw', weightDecay: 0.01, clip: 5, eps: 1e-6 },
       lr: 3e-3,
       schedule: { kind: 'constant' },
@@ -30,7 +39,8 @@ describe('the compile pipeline', () => {
     expect(lines.find((l) => l.startsWith('fuse'))).toContain(`-> ${plan.kernels.length} fused`);
     expect(lines.find((l) => l.startsWith('dispatch'))).toContain(`${plan.kernels.length} dispatches`);
     expect(lines.find((l) => l.startsWith('dispatch'))).toContain(`${new Set(plan.kernels.map((k) => k.wgsl)).size} distinct shaders`);
-  });
+    if (cache.split) expect(lines.find((l) => l.startsWith('cache'))).toContain(cache.resident ? 'kept on the device' : 'streamed');
+  }
 
   it("each of an inference artifact's batch buckets is compile()'s deployed plan (no targets, no loss)", () => {
     const art = buildArtifact(spec, { mode: 'infer', batch: 8, profile: PORTABLE_PROFILE }).meta.plans;

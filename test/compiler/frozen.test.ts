@@ -10,7 +10,7 @@ import type { Graph } from '../../src/compiler/ir/graph.ts';
 import { Value } from '../../src/compiler/ir/value.ts';
 import { evaluate, type Feeds } from '../../src/compiler/reference.ts';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
-import { splitFrozen, type FrozenSplit } from '../../src/compiler/passes/frozen.ts';
+import { residentStep, splitFrozen, type FrozenSplit } from '../../src/compiler/passes/frozen.ts';
 import { peft } from '../../src/dsl/index.ts';
 import { initParams } from '../../src/runtime/init.ts';
 import { draw, rng } from '../helpers/random.ts';
@@ -54,6 +54,43 @@ const routed = () =>
     .insert(peft.mixphm({ at: 'text.layers.*.ffn', experts: 2, bottleneck: 4, kron: 2, rank: 1 }));
 
 describe('frozen-subgraph caching', () => {
+  it('the resident step (tables + row ids, gathered) gives the streamed step exactly, for any order of examples', () => {
+    const N = 12;
+    const { graph } = lowerModel(routed().spec, { batch: B, mode: 'train' });
+    const split = splitFrozen(graph, B)!;
+    const resident = residentStep(split, B, N);
+    // Each of N examples' blocks, from N / B feature batches.
+    const blocks = split.tensors.map(() => [] as Float64Array[]);
+    const feeds = [0, 1, 2].map((k) => feedsFor(graph, 20 + k));
+    for (const f of feeds) {
+      const out = evaluate(split.features, f);
+      split.tensors.forEach((t, j) => {
+        for (let b = 0; b < B; b++) blocks[j].push(out[t.name].data.slice(b * t.perExample, (b + 1) * t.perExample));
+      });
+    }
+    const order = [7, 2, 11, 4]; // a batch of examples from different feature batches
+    const f0 = feeds[0];
+    const streamedInputs = { ...f0.inputs! };
+    const residentInputs = { ...f0.inputs! };
+    split.tensors.forEach((t, j) => {
+      const m = t.shape[0] / B;
+      const batch = new Float64Array(B * t.perExample);
+      order.forEach((ex, b) => batch.set(blocks[j][ex], b * t.perExample));
+      streamedInputs[t.name] = new Value(t.shape, batch, t.dtype);
+      const table = new Float64Array(N * t.perExample);
+      blocks[j].forEach((blk, ex) => table.set(blk, ex * t.perExample));
+      residentInputs[`table:${t.name}`] = new Value([N * m, ...t.shape.slice(1)], table, t.dtype);
+      residentInputs[`frozen:rows:${m}`] = Value.of(
+        [B * m],
+        order.flatMap((ex) => Array.from({ length: m }, (_, r) => ex * m + r)),
+        'i32',
+      );
+    });
+    const want = evaluate(autodiff(split.step, { loss: 'loss' }).graph, { params: f0.params, inputs: streamedInputs });
+    const got = evaluate(autodiff(resident, { loss: 'loss' }).graph, { params: f0.params, inputs: residentInputs });
+    for (const [k, v] of Object.entries(want)) expect([...got[k].data], k).toEqual([...v.data]);
+  });
+
   it('the split gives the losses and gradients of the whole graph exactly (reference interpreter)', () => {
     const { graph } = lowerModel(routed().spec, { batch: B, mode: 'train' });
     const split = splitFrozen(graph, B)!;

@@ -21,24 +21,32 @@ const data = { train: quadrants(48, 1), dev: quadrants(16, 2) };
 describe('cached frozen features', () => {
   const gpu = useGpu();
 
-  it('train the same steps as recomputing the frozen tower: every loss, grad norm and weight equal', async () => {
+  it('train the same steps as recomputing the frozen tower, kept on the device or streamed: every loss, grad norm and weight equal', async () => {
     const runs = [];
-    for (const cacheFrozen of [true, false]) {
+    for (const [cacheFrozen, cacheOnDevice] of [
+      [true, true],
+      [true, false],
+      [false, true],
+    ]) {
       const dir = mkdtempSync(join(tmpdir(), 'pg-cache-'));
       const reports: (CacheReport | { skipped: string })[] = [];
-      const r = await train(gpu(), spec, data, trainConfig({ epochs: 3, batch: 8, seed: 3, evalEvery: 3, outDir: dir, cacheFrozen }), { onCache: (c) => reports.push(c) });
+      const r = await train(gpu(), spec, data, trainConfig({ epochs: 3, batch: 8, seed: 3, evalEvery: 3, outDir: dir, cacheFrozen, cacheOnDevice }), { onCache: (c) => reports.push(c) });
       runs.push({ r, reports, log: readStepLog(join(dir, STEP_LOG)) });
     }
-    const [cached, recomputed] = runs;
+    const [resident, streamed, recomputed] = runs;
     expect(recomputed.reports).toEqual([]);
-    const rep = cached.reports[0] as CacheReport;
+    const rep = resident.reports[0] as CacheReport;
     expect(rep.tensors).toBeGreaterThan(0);
     expect(rep.examples).toBe(48);
     expect(rep.nodesCached).toBeGreaterThan(0);
-    expect(cached.log.length).toBe(18);
-    expect(cached.log.map((s) => [s.losses, s.gradNorm])).toEqual(recomputed.log.map((s) => [s.losses, s.gradNorm]));
-    expect(cached.r.history.map((h) => h.dev)).toEqual(recomputed.r.history.map((h) => h.dev));
-    for (const [k, v] of Object.entries(recomputed.r.bestWeights)) expect([...cached.r.bestWeights[k]], k).toEqual([...v]);
+    expect(rep.resident).toBe(true);
+    expect((streamed.reports[0] as CacheReport).resident).toBe(false);
+    for (const cached of [resident, streamed]) {
+      expect(cached.log.length).toBe(18);
+      expect(cached.log.map((s) => [s.losses, s.gradNorm])).toEqual(recomputed.log.map((s) => [s.losses, s.gradNorm]));
+      expect(cached.r.history.map((h) => h.dev)).toEqual(recomputed.r.history.map((h) => h.dev));
+      for (const [k, v] of Object.entries(recomputed.r.bestWeights)) expect([...cached.r.bestWeights[k]], k).toEqual([...v]);
+    }
   });
 
   it("serve the trainer's repeated dev evaluations: computed once per dataset, results equal", async () => {
@@ -72,11 +80,11 @@ describe('cached frozen features', () => {
   });
 
   it('are skipped, saying why, when they would not fit the host memory budget', async () => {
-    const { planFeatureCache } = await import('../../src/train/feature-cache.ts');
+    const { planFeatureCache } = await import('../../src/train/feature-plan.ts');
     const { lowerModel } = await import('../../src/compiler/lower/index.ts');
     const { graph } = lowerModel(spec, { batch: 8, mode: 'train' });
     expect(planFeatureCache(graph, 8, 48).split).not.toBeNull();
-    const over = planFeatureCache(graph, 8, 48, 1024);
+    const over = planFeatureCache(graph, 8, 48, { maxBytes: 1024 });
     expect(over.split).toBeNull();
     expect(over.why).toMatch(/MiB of host memory \(budget 0\.0 MiB\); the frozen part runs every step/);
   });

@@ -15,7 +15,7 @@ import { numel, type Graph, type Node, type Shape } from '../ir/graph.ts';
 import { getOp } from '../ops/index.ts';
 import { rewrite } from './rewrite.ts';
 import { liveNodes } from '../reference.ts';
-import { attrsOf, paramInfo } from '../ir/attrs.ts';
+import { attrsOf, leafName, paramInfo } from '../ir/attrs.ts';
 
 export interface CachedTensor {
   /** The step graph's input that carries it. */
@@ -184,4 +184,25 @@ export function splitFrozen(g: Graph, batch: number): FrozenSplit | null {
   for (const n of frontier) features.outputs.set(names.get(n.id)!, at.get(n.id)!);
   const nodesCached = [...ancestry].filter((id) => !needed.has(id)).length;
   return { tensors, features, step, nodesCached, forwardNodes: g.nodes.length };
+}
+
+/**
+ * The step reading its cached tensors from tables of every example's block kept on the device:
+ * input `frozen:%id` of shape [lead, ...rest] becomes gather(`table:frozen:%id`
+ * [examples * m, ...rest], `frozen:rows:<m>` [lead]), m = lead / batch rows per example. The
+ * trainer uploads the tables once and each step sends only the row ids; the gather is index
+ * arithmetic inside the kernels that read it. Same values: a gather copies exactly.
+ */
+export function residentStep(split: FrozenSplit, batch: number, examples: number): Graph {
+  const cached = new Set(split.tensors.map((t) => t.name));
+  return rewrite(split.step, (n, out) => {
+    if (n.op !== 'input' || !cached.has(leafName(n))) return undefined;
+    const m = n.shape[0] / batch;
+    const rest = n.shape.slice(1);
+    const input = (name: string, shape: number[], dtype: Node['dtype']) =>
+      out.leaf('input', name)?.id ?? out.push({ op: 'input', inputs: [], attrs: { name, shape, dtype }, shape, dtype, scope: n.scope }).id;
+    const table = input(`table:${leafName(n)}`, [examples * m, ...rest], n.dtype);
+    const rows = input(`frozen:rows:${m}`, [n.shape[0]], 'i32');
+    return out.push({ op: 'gather', inputs: [table, rows], attrs: {}, shape: n.shape, dtype: n.dtype, scope: n.scope }).id;
+  });
 }
