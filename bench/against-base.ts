@@ -12,6 +12,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { acquireDevice, type Gpu } from '../src/runtime/device.ts';
 import { median, timeRun } from '../src/runtime/timing.ts';
+import { fullFinetuning } from './full-finetuning.ts';
 
 const { values } = parseArgs({
   options: { base: { type: 'string' }, rounds: { type: 'string', default: '10' }, batch: { type: 'string', default: '16' }, steps: { type: 'boolean', default: false } },
@@ -56,7 +57,7 @@ console.log(`adapter: ${gpu.info.description}; base: ${resolve(values.base)}; Me
 function plans(t: Tree): { name: string; plan: { kernels: { wgsl: string }[] } }[] {
   const profile = t.profileOf(gpu);
   if (!values.steps) return (['train', 'infer'] as const).map((mode) => ({ name: mode === 'train' ? 'train step' : 'eval', plan: t.compile(t.spec, { batch, mode, loss: true, profile }).plan }));
-  const full = { ...t.spec, freeze: [], insertions: [], regularizers: [] };
+  const full = fullFinetuning(t.spec);
   return [
     ['MixPHM step (example)', t.spec],
     ['full finetuning step', full],

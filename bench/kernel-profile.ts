@@ -17,6 +17,7 @@ import { Executor } from '../src/runtime/executor.ts';
 import { profileOf } from '../src/runtime/profile.ts';
 import { median, timeRecorded, timeRun } from '../src/runtime/timing.ts';
 import model from '../examples/mnist-vqa.spec.ts';
+import { fullFinetuning } from './full-finetuning.ts';
 
 const { values } = parseArgs({
   options: {
@@ -30,7 +31,7 @@ const { values } = parseArgs({
 const batch = Number(values.batch);
 const reps = Number(values.reps);
 const gpu = await acquireDevice();
-const spec = values.spec === 'full' ? { ...model.spec, freeze: [], insertions: [], regularizers: [] } : model.spec;
+const spec = values.spec === 'full' ? fullFinetuning(model.spec) : model.spec;
 const fwd = lowerModel(spec, { batch, mode: 'train' }).graph;
 const split = values.spec === 'full' ? null : splitFrozen(fwd, batch);
 const { plan, graph } = compile(split?.step ?? fwd, { batch, mode: 'train', profile: profileOf(gpu) });

@@ -17,6 +17,7 @@ import { Executor } from '../src/runtime/executor.ts';
 import { profileOf } from '../src/runtime/profile.ts';
 import { timeRecorded } from '../src/runtime/timing.ts';
 import model from '../examples/mnist-vqa.spec.ts';
+import { fullFinetuning } from './full-finetuning.ts';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '8' }, batch: { type: 'string', default: '16' } } });
 const batch = Number(values.batch);
@@ -28,7 +29,7 @@ const CANDIDATES: MatmulVariant[] = [
   { family: 'reg', tm: 4, tn: 4, wgx: 8, wgy: 8 },
   { family: 'reg', tm: 4, tn: 8, wgx: 8, wgy: 8 },
 ];
-const fwd = lowerModel({ ...model.spec, freeze: [], insertions: [], regularizers: [] }, { batch, mode: 'train' }).graph;
+const fwd = lowerModel(fullFinetuning(model.spec), { batch, mode: 'train' }).graph;
 const { plan } = compile(fwd, { batch, mode: 'train', profile });
 const shapes = new Map<string, { M: number; K: number; N: number; batch: number[]; tA: boolean; tB: boolean; count: number }>();
 for (const k of plan.kernels) {

@@ -22,12 +22,13 @@ import { Executor } from '../src/runtime/executor.ts';
 import { profileOf } from '../src/runtime/profile.ts';
 import { median, timeRecorded, timeRun } from '../src/runtime/timing.ts';
 import model from '../examples/mnist-vqa.spec.ts';
+import { fullFinetuning } from './full-finetuning.ts';
 
 const { values } = parseArgs({ options: { compare: { type: 'string', default: 'siblings' }, rounds: { type: 'string', default: '20' }, batch: { type: 'string', default: '16' } } });
 const batch = Number(values.batch);
 const gpu = await acquireDevice();
 const profile = profileOf(gpu);
-const fwd = lowerModel({ ...model.spec, freeze: [], insertions: [], regularizers: [] }, { batch, mode: 'train' }).graph;
+const fwd = lowerModel(fullFinetuning(model.spec), { batch, mode: 'train' }).graph;
 const options: [string, PlanOptions][] = [];
 /** The kernels the comparison changes, also timed alone. */
 const part = { siblings: ['map'], tuned: ['matmul'], tiles: ['matmul'], elements: ['map'], groups: ['reduce', 'row'] }[values.compare!] ?? ['map'];

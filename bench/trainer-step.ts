@@ -9,6 +9,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { acquireDevice } from '../src/runtime/device.ts';
+import { fullFinetuning } from './full-finetuning.ts';
 
 const { values } = parseArgs({ options: { base: { type: 'string' }, spec: { type: 'string', default: 'full' }, rounds: { type: 'string', default: '12' }, batch: { type: 'string', default: '16' } } });
 if (!values.base) throw new Error('--base <dir of another checkout> is required');
@@ -19,7 +20,7 @@ const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 async function load(label: string, dir: string) {
   const im = (p: string) => import(resolve(dir, p));
   const [{ TrainStep }, { lowerModel }, model] = await Promise.all([im('src/train/train-step.ts'), im('src/compiler/lower/index.ts'), im('examples/mnist-vqa.spec.ts')]);
-  const spec = values.spec === 'full' ? { ...model.default.spec, freeze: [], insertions: [], regularizers: [] } : model.default.spec;
+  const spec = values.spec === 'full' ? fullFinetuning(model.default.spec) : model.default.spec;
   const forward = lowerModel(spec, { batch, mode: 'train' }).graph;
   const ts = await TrainStep.compile(gpu, forward, { optimizer: { kind: 'adamw', weightDecay: 0.01, clip: 5, eps: 1e-6 }, lr: 1e-9, schedule: { kind: 'constant' }, totalSteps: 1000 });
   type Slot = { shape: number[]; dtype: string };

@@ -40,3 +40,23 @@ export function ints(flags: string, what: string, min: number): Option {
     return parts.map(Number);
   });
 }
+
+/** --autotune, for the commands that plan matmul kernels (train, compile). */
+export function autotuneOption(): Option {
+  return new Option('--autotune', "time the matmul kernels of this model's shapes on this adapter first (cached in .peftgraph-cache/autotune.json; later runs use the cache without the flag)");
+}
+
+/** --no-tuned-kernels, beside --autotune. */
+export function noTunedKernelsOption(): Option {
+  return new Option('--no-tuned-kernels', "ignore the autotuner's cache: the adapter profile's default matmul kernels");
+}
+
+/** The autotuner mode --autotune and --no-tuned-kernels ask for (commander's --no-tuned-kernels sets tunedKernels false). */
+export function tuningMode(o: { autotune?: boolean; tunedKernels?: boolean }): 'cache' | 'run' | 'off' {
+  return o.tunedKernels === false ? 'off' : o.autotune ? 'run' : 'cache';
+}
+
+/** What train and compile print when the autotuner's cache chose matmul kernels. */
+export function tuningLine(r: { classes: number; tuned: number }): string {
+  return `matmul kernels: the autotuner's choices for ${r.classes} shape classes on this adapter${r.tuned ? ` (${r.tuned} timed now)` : ''}; --no-tuned-kernels for the defaults`;
+}

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { DataError } from '../data/errors.ts';
-import { int, ints, num, oneOf } from './flags.ts';
+import { autotuneOption, int, ints, noTunedKernelsOption, num, oneOf, tuningLine, tuningMode } from './flags.ts';
 import { UserError } from '../user-error.ts';
 import { doctor } from './doctor.ts';
 import { loadData, loadSpec } from './load.ts';
@@ -45,8 +45,8 @@ program
   .option('--resume <checkpoint>', 'resume exactly from a last.safetensors')
   .option('--allow-mismatch', 'resume even if the frozen weights or spec differ from those the checkpoint was trained with')
   .option('--no-cache-frozen', 'recompute the frozen part that reads only per-example inputs (e.g. a frozen vision tower) every step instead of once per example')
-  .option('--autotune', "time the matmul kernels of this model's shapes on this adapter first (cached in .peftgraph-cache/autotune.json; later runs use the cache without the flag)")
-  .option('--no-tuned-kernels', "ignore the autotuner's cache: the adapter profile's default matmul kernels")
+  .addOption(autotuneOption())
+  .addOption(noTunedKernelsOption())
   .action(async (spec, opts) => {
     // Loaded on use: `doctor` and `explain` need neither the trainer nor its plotting.
     const { trainCommand } = await import('./train.ts');
@@ -79,8 +79,8 @@ program
   .addOption(num('--lr <x>', 'train mode: peak learning rate', 5e-3, 0, Infinity, true))
   .addOption(int('--steps <n>', 'train mode: total steps of the linear schedule', 1000, 1))
   .option('--runtime-import <specifier>', 'where model.ts imports the runtime from', 'peftgraph/runtime')
-  .option('--autotune', "time the matmul kernels of this model's shapes on this adapter first (cached; the cache is used without the flag too)")
-  .option('--no-tuned-kernels', "ignore the autotuner's cache: the adapter profile's default matmul kernels")
+  .addOption(autotuneOption())
+  .addOption(noTunedKernelsOption())
   .action(async (specPath, o) => {
     const { buildArtifact, writeArtifact } = await import('./artifact.ts');
     const { acquireDevice } = await import('../runtime/device.ts');
@@ -92,10 +92,9 @@ program
     const gpu = await acquireDevice();
     const profile = profileOf(gpu);
     const step = { optimizer: { kind: 'adamw' as const, clip: 5, weightDecay: 0.01, eps: 1e-6 }, lr: Number(o.lr), schedule: { kind: 'linear' as const, warmup: 0.05 }, totalSteps: Number(o.steps) };
-    const mode = o.tunedKernels === false ? 'off' : o.autotune ? 'run' : 'cache';
     const shapes = () => compile(spec, { batch: Number(o.batch), mode: o.mode, merged: !!o.merged, loss: o.mode === 'train', profile }).graph;
-    const { plan, classes, tuned } = await tunedPlanOptions(gpu, profile, mode, { shapes });
-    if (classes) console.log(`matmul kernels: the autotuner's choices for ${classes} shape classes on this adapter${tuned ? ` (${tuned} timed now)` : ''}`);
+    const { plan, classes, tuned } = await tunedPlanOptions(gpu, profile, tuningMode(o), { shapes });
+    if (classes) console.log(tuningLine({ classes, tuned }));
     const { meta } = buildArtifact(spec, { mode: o.mode, batch: Number(o.batch), buckets: o.buckets, merged: !!o.merged, profile, plan, step });
     const files = writeArtifact(o.out, meta, o.runtimeImport);
     const size = meta.params.reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 1), 0);

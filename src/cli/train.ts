@@ -8,6 +8,7 @@ import type { CacheReport } from '../train/feature-cache.ts';
 import { paramReport, formatReport } from '../compiler/params-report.ts';
 import { lowerModel } from '../compiler/lower/index.ts';
 import { loadData, loadSpec } from './load.ts';
+import { tuningLine, tuningMode } from './flags.ts';
 import { writeCurves } from './plot.ts';
 import { STEP_LOG, readStepLog } from '../train/step-log.ts';
 import { ADAPTER_FILE, saveAdapter } from '../train/adapter.ts';
@@ -67,7 +68,7 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
     resume: o.resume,
     allowMismatch: !!o.allowMismatch,
     cacheFrozen: o.cacheFrozen !== false,
-    autotune: o.tunedKernels === false ? 'off' : o.autotune ? 'run' : 'cache',
+    autotune: tuningMode(o),
   };
   const trainGraph = lowerModel(spec, { batch: cfg.batch, mode: 'train' }).graph;
   console.log(formatReport(paramReport(trainGraph), 'model'));
@@ -98,8 +99,7 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
   try {
     const res = await train(gpu, spec, { train: data.train, dev: data.dev }, cfg, {
       onCache: (r) => console.log(formatCache(r)),
-      onTuning: (r) =>
-        console.log(`matmul kernels: the autotuner's choices for ${r.classes} shape classes on this adapter${r.tuned ? ` (${r.tuned} timed now)` : ''}; --no-tuned-kernels for the defaults`),
+      onTuning: (r) => console.log(tuningLine(r)),
       onStep: (r, epoch) => {
         if (!started) bar.start(total, 0, { epoch: 1, epochs: cfg.epochs, loss: '-', rate: '-', dev });
         started = true;

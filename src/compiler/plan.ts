@@ -102,7 +102,6 @@ export function compilePlan(g: Graph, profile: DeviceProfile, opts: PlanOptions 
     storage,
     maxWorkgroupsPerDim: profile.maxComputeWorkgroupsPerDimension,
     isMaterialized: (id: number) => fusion.materialized.has(id),
-    isOutput: (id: number) => outputs.has(id),
     matmulVariant: (n: Node) => opts.matmulVariant?.(n, g) ?? defaultMatmulVariant(profile, n),
     sizeMode: opts.sizes ?? 'uniform',
     workgroupReductions: !profile.isSoftware,

@@ -223,18 +223,17 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
   checkBackbone(graph, cfg.backbone ?? {}, !!cfg.ignoreUnknownBackbone);
   if (cfg.outDir) prepareOutDir(cfg.outDir);
   const stepsPerEpoch = Math.floor(data.train.examples.length / cfg.batch);
+  const profile = profileOf(gpu);
   const cache =
     cfg.cacheFrozen === false
       ? { split: null, resident: false, step: graph, why: undefined }
-      : planFeatureCache(graph, cfg.batch, data.train.examples.length, { maxBinding: profileOf(gpu).maxStorageBufferBindingSize, residentBytes: cfg.cacheOnDevice === false ? 0 : undefined });
+      : planFeatureCache(graph, cfg.batch, data.train.examples.length, { maxBinding: profile.maxStorageBufferBindingSize, residentBytes: cfg.cacheOnDevice === false ? 0 : undefined });
   if (cache.why) events.onCache?.({ skipped: cache.why });
-  const stepCfg = { optimizer: cfg.optimizer, lr: cfg.lr, schedule: cfg.schedule, totalSteps: stepsPerEpoch * cfg.epochs, plan: cfg.plan };
-  const stepGraph = cache.step;
   // Tuning times the matmul shapes of the step as it will be planned (forward shapes included).
-  const shapes = () => compile(stepGraph, { batch: 0, mode: 'train', optimizer: cfg.optimizer, profile: profileOf(gpu) }).graph;
-  const kernels = await tunedPlanOptions(gpu, profileOf(gpu), cfg.autotune ?? 'cache', { shapes, plan: cfg.plan });
+  const shapes = () => compile(cache.step, { batch: 0, mode: 'train', optimizer: cfg.optimizer, profile }).graph;
+  const kernels = await tunedPlanOptions(gpu, profile, cfg.autotune ?? 'cache', { shapes, plan: cfg.plan });
   if (kernels.classes) events.onTuning?.({ tuned: kernels.tuned, classes: kernels.classes });
-  const ts = await TrainStep.compile(gpu, stepGraph, { ...stepCfg, plan: kernels.plan });
+  const ts = await TrainStep.compile(gpu, cache.step, { optimizer: cfg.optimizer, lr: cfg.lr, schedule: cfg.schedule, totalSteps: stepsPerEpoch * cfg.epochs, plan: kernels.plan });
   // The dev set is evaluated again and again: its frozen features are computed once too.
   const evaluator = data.dev ? await Evaluator.create(gpu, spec, cfg.batch, kernels.plan, true, cfg.cacheFrozen === false ? undefined : data.dev.examples.length) : null;
   const trainable = [...graph.params()].filter(([, n]) => paramInfo(n).trainable).map(([k]) => k);

@@ -43,8 +43,6 @@ export interface CodegenContext {
   storage(id: number): Storage;
   maxWorkgroupsPerDim: number;
   isMaterialized(id: number): boolean;
-  /** Graph outputs own exact-size buffers. */
-  isOutput(id: number): boolean;
   matmulVariant(n: Node): MatmulVariant;
   sizeMode: SizeMode;
   /** Long reductions into few outputs take a workgroup per output (hardware adapters). */
