@@ -24,10 +24,10 @@ const ts = await TrainStep.compile(gpu, graph, { optimizer: DEFAULT_OPTIMIZER, l
 ts.setWeights(initParams(graph, 1));
 const ex = (ts as unknown as { ex: Executor }).ex;
 const params = Object.keys(ts.plan.params);
-const state = ts.info.state;
+const state = ts.info.packs.flatMap((p) => p.state);
 const values_ = params.reduce((s, n) => s + ts.plan.params[n].shape.reduce((a, b) => a * b, 1), 0);
 console.log(`adapter: ${gpu.info.description}`);
-console.log(`model: MNIST-VQA hf backbone, full finetuning: ${params.length} params + ${state.length} state tensors (${((values_ * 3 * 4) / 2 ** 20).toFixed(1)} MiB)`);
+console.log(`model: MNIST-VQA hf backbone, full finetuning: ${params.length} params + ${state.length} state tensors, packed (${((values_ * 3 * 4) / 2 ** 20).toFixed(1)} MiB)`);
 
 async function oneByOne(): Promise<Record<string, Float32Array>> {
   const out: Record<string, Float32Array> = {};

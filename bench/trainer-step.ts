@@ -26,7 +26,7 @@ async function load(label: string, dir: string) {
   type Slot = { shape: number[]; dtype: string };
   const inputs: Record<string, Float32Array | Int32Array> = {};
   for (const [k, s] of Object.entries(ts.plan.inputs as Record<string, Slot>)) {
-    if (k.startsWith('opt.') || k === 'seed' || ts.info.state.includes(k)) continue;
+    if (k.startsWith('opt.') || k === 'seed' || /^[muv]:/.test(k)) continue; // optimizer state stays on the device
     inputs[k] = s.dtype === 'i32' ? new Int32Array(size(s.shape)) : new Float32Array(size(s.shape));
   }
   ts.setWeights(Object.fromEntries(Object.entries(ts.plan.params as Record<string, Slot>).map(([k, s]) => [k, new Float32Array(size(s.shape)).fill(0.01)])));

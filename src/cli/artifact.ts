@@ -103,7 +103,7 @@ const ARRAY: Record<TensorSlot['dtype'], string> = { f32: 'Float32Array', f16: '
 
 /** Inputs the caller provides (optimizer inputs and state are the runtime's business). */
 function userInputs(meta: Meta): [string, TensorSlot][] {
-  const internal = new Set(['opt.lr', 'opt.bc1', 'opt.bc2', 'seed', ...(meta.step?.layout.state ?? [])]);
+  const internal = new Set(['opt.lr', 'opt.bc1', 'opt.bc2', 'seed', ...(meta.step?.layout.packs.flatMap((p) => p.state) ?? [])]);
   return Object.entries(meta.plans.at(-1)!.plan.inputs).filter(([k]) => !internal.has(k));
 }
 

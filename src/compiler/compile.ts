@@ -7,7 +7,7 @@
 import type { Graph } from './ir/graph.ts';
 import { lowerModel } from './lower/index.ts';
 import { autodiff, type AutodiffReport } from './autodiff.ts';
-import { addOptimizer, type OptimizerConfig, type StepGraphInfo } from './optimizer.ts';
+import { addOptimizer, NORM_ROW, type OptimizerConfig, type StepGraphInfo } from './optimizer.ts';
 import { simplify, type SimplifyReport } from './passes/simplify.ts';
 import { compilePlan, PORTABLE_PROFILE, type DeviceProfile, type Plan, type PlanOptions } from './plan.ts';
 import type { ModelSpec, ModelSpecInput } from '../dsl/spec.ts';
@@ -58,7 +58,9 @@ export function compile(input: ModelSpec | ModelSpecInput | Graph, o: CompileOpt
     const joint = autodiff(forward, { loss: 'loss' });
     check(joint.graph, 'autodiff');
     ad = joint.report;
-    const withOpt = addOptimizer(joint.graph, o.optimizer ?? DEFAULT_OPTIMIZER);
+    const profile = o.profile ?? PORTABLE_PROFILE;
+    const bytes = Math.min(profile.maxStorageBufferBindingSize, profile.maxBufferSize);
+    const withOpt = addOptimizer(joint.graph, o.optimizer ?? DEFAULT_OPTIMIZER, { maxElements: Math.floor(bytes / 4 / NORM_ROW) * NORM_ROW });
     check(withOpt.graph, 'optimizer');
     graph = withOpt.graph;
     step = withOpt.info;

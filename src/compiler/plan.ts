@@ -87,6 +87,7 @@ const MIN_WORKGROUPS = 4;
 export function compilePlan(g: Graph, profile: DeviceProfile, opts: PlanOptions = {}): Plan {
   const fusion = fuse(g, { fuse: opts.fuse ?? true, siblings: opts.siblings ?? true, maxBindings: profile.maxStorageBuffersPerShaderStage });
   const outputs = new Set(g.outputs.values());
+  const packs = new Set([...fusion.parts.values()].map((p) => p.pack));
   const half = profile.f16 && (opts.halfActivations ?? !profile.isSoftware);
   const storage = (id: number): Storage => {
     // A reshape that aliases a buffer is stored as that buffer is (an f32 output, param or input
@@ -94,7 +95,8 @@ export function compilePlan(g: Graph, profile: DeviceProfile, opts: PlanOptions 
     const own = fusion.alias.get(id) ?? id;
     const n = g.get(own);
     if (n.dtype === 'i32' || n.dtype === 'u32') return n.dtype;
-    const temp = !['input', 'param', 'const'].includes(n.op) && !outputs.has(own);
+    // Packs and their parts are f32 (a part is a slice of its pack's buffer).
+    const temp = !['input', 'param', 'const'].includes(n.op) && !outputs.has(own) && !fusion.parts.has(own) && !packs.has(own);
     return half && temp ? 'f16' : 'f32';
   };
   const ctx = {
@@ -114,7 +116,7 @@ export function compilePlan(g: Graph, profile: DeviceProfile, opts: PlanOptions 
     vec4Loads: opts.vec4Loads ?? !profile.isSoftware,
   };
   const kernels = fusion.groups.filter((gr) => !fusion.alias.has(gr.root)).map((gr) => generateKernel(ctx, gr));
-  const mem = planMemory(g, kernels, fusion.alias, fusion.materialized, profile, storage, opts.reuseMemory ?? true);
+  const mem = planMemory(g, kernels, fusion.alias, fusion.materialized, profile, storage, opts.reuseMemory ?? true, fusion.parts);
   const slot = (id: number): TensorSlot => {
     const n = g.get(id);
     return { buffer: mem.nodeBuffer.get(id)!, shape: [...n.shape], dtype: n.dtype };

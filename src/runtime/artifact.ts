@@ -20,7 +20,7 @@ import { Executor, type HostArray } from './executor.ts';
 import { initParamList } from './init.ts';
 import { StepRunner, type StepResult } from './step-runner.ts';
 
-export const ARTIFACT_FORMAT = 'peftgraph-artifact-3';
+export const ARTIFACT_FORMAT = 'peftgraph-artifact-4';
 
 const int = z.number().int().nonnegative();
 const Slot = z.object({ buffer: int, shape: z.array(int), dtype: z.enum(['f32', 'f16', 'i32', 'u32']) });
@@ -39,7 +39,7 @@ const PlanSchema = z.object({
       workgroups: z.tuple([int, int, int]),
     }),
   ),
-  buffers: z.array(z.object({ id: int, bytes: int, role: z.enum(['param', 'input', 'const', 'output', 'temp']), label: z.string() })),
+  buffers: z.array(z.object({ id: int, bytes: int, role: z.enum(['param', 'input', 'const', 'output', 'temp', 'pack']), label: z.string(), view: z.object({ of: int, offset: int }).optional() })),
   params: z.record(z.string(), Slot),
   inputs: z.record(z.string(), Slot),
   outputs: z.record(z.string(), Slot),
@@ -63,6 +63,16 @@ export const ArtifactSchema = z.object({
       layout: z.object({
         params: z.array(z.string()),
         state: z.array(z.string()),
+        packs: z.array(
+          z.object({
+            name: z.string(),
+            elements: int,
+            members: z.array(z.object({ param: z.string(), offset: int, numel: int })),
+            kinds: z.array(z.string()),
+            state: z.array(z.string()),
+          }),
+        ),
+        normRows: z.array(int),
         lossNames: z.array(z.string()),
         writeBack: z.array(z.tuple([z.string(), z.object({ kind: z.enum(['params', 'inputs']), name: z.string() })])),
       }),

@@ -44,6 +44,12 @@ function hostArray(dtype: DType, data: ArrayLike<number> | ArrayBuffer, n: numbe
   return Float32Array.from(data);
 }
 
+/** Plan buffer `i` as bound: a whole buffer, or a packed part's range of its pack's buffer. */
+function at(plan: Plan, bufs: GPUBuffer[], i: number): GPUBufferBinding {
+  const view = plan.buffers[i].view;
+  return view ? { buffer: bufs[view.of], offset: view.offset, size: plan.buffers[i].bytes } : { buffer: bufs[i] };
+}
+
 export class Executor {
   /** Ping-pong: the bind groups of the other arrangement of the swapped buffer pairs, and the pairs. */
   private alternate: { groups: GPUBindGroup[]; pairs: [number, number][] } | null = null;
@@ -68,7 +74,10 @@ export class Executor {
    */
   pingPong(pairs: [number, number][]): void {
     const other = [...this.buffers];
-    for (const [a, b] of pairs) [other[a], other[b]] = [this.buffers[b], this.buffers[a]];
+    for (const [a, b] of pairs) {
+      if (this.plan.buffers[a].view || this.plan.buffers[b].view) throw new Error(`pingPong: buffers ${a} and ${b} must be whole buffers, not packed parts`);
+      [other[a], other[b]] = [this.buffers[b], this.buffers[a]];
+    }
     this.alternate = { groups: this.groupsFor(other), pairs };
   }
 
@@ -78,6 +87,9 @@ export class Executor {
     if (!alt) throw new Error('swap() without pingPong(): no buffer pairs to trade');
     [this.groups, alt.groups] = [alt.groups, this.groups];
     for (const [a, b] of alt.pairs) [this.buffers[a], this.buffers[b]] = [this.buffers[b], this.buffers[a]];
+    this.plan.buffers.forEach((b, i) => {
+      if (b.view) this.buffers[i] = this.buffers[b.view.of];
+    });
   }
 
   /**
@@ -95,17 +107,27 @@ export class Executor {
     if (from)
       for (const [name, s] of Object.entries(plan.params)) {
         const o = from.plan.params[name];
-        if (o && o.dtype === s.dtype && plan.buffers[s.buffer].bytes === from.plan.buffers[o.buffer].bytes) shared.set(s.buffer, from.buffers[o.buffer]);
+        // Whole buffers only: a packed part is a range of another buffer (a training plan's params).
+        const [mine, theirs] = [plan.buffers[s.buffer], o && from.plan.buffers[o.buffer]];
+        if (o && o.dtype === s.dtype && mine.bytes === theirs.bytes && !mine.view && !theirs.view) shared.set(s.buffer, from.buffers[o.buffer]);
       }
     const owned: GPUBuffer[] = [];
-    const buffers = plan.buffers.map((b, i) => {
+    const create = (b: Plan['buffers'][number], i: number): GPUBuffer => {
       const have = shared.get(i);
       if (have) return have;
       const buf = gpu.device.createBuffer({ size: Math.max(16, b.bytes), usage: STORAGE_USAGE, label: b.label.slice(0, 64) });
       owned.push(buf);
       return buf;
+    };
+    // A packed part has no buffer of its own: its entry is its pack's (bound at its offset, see at()).
+    const buffers: GPUBuffer[] = [];
+    plan.buffers.forEach((b, i) => {
+      if (!b.view) buffers[i] = create(b, i);
     });
-    for (const c of plan.constants) upload(gpu, buffers[c.buffer], hostArray(c.dtype, c.value, c.value.length));
+    plan.buffers.forEach((b, i) => {
+      if (b.view) buffers[i] = buffers[b.view.of];
+    });
+    for (const c of plan.constants) upload(gpu, buffers[c.buffer], hostArray(c.dtype, c.value, c.value.length), plan.buffers[c.buffer].view?.offset);
     const sizes = createSizesBuffer(gpu, plan.kernels);
     if (sizes.buffer) owned.push(sizes.buffer);
     let pipelines: GPUComputePipeline[] = [];
@@ -115,7 +137,7 @@ export class Executor {
         bindGroup(
           gpu,
           pipelines[i],
-          plan.bindings[i].map((b) => bufs[b]),
+          plan.bindings[i].map((b) => at(plan, bufs, b)),
           sizes.binding(i),
         ),
       );
@@ -136,6 +158,16 @@ export class Executor {
     return new Executor(gpu, plan, buffers, pipelines, groups, owned, groupsFor);
   }
 
+  /** Bytes into its GPU buffer where a slot's tensor starts (non-zero for a packed part). */
+  private offsetOf(s: TensorSlot): number {
+    return this.plan.buffers[s.buffer].view?.offset ?? 0;
+  }
+
+  /** The whole buffer a slot's tensor lives in (its pack's, for a packed part), by plan buffer id. */
+  rootOf(s: TensorSlot): number {
+    return this.plan.buffers[s.buffer].view?.of ?? s.buffer;
+  }
+
   private slot(kind: 'params' | 'inputs' | 'outputs', name: string): TensorSlot {
     const s = this.plan[kind][name];
     if (!s) throw new Error(`plan has no ${kind.slice(0, -1)} '${name}'; it has: ${Object.keys(this.plan[kind]).join(', ') || '(none)'}`);
@@ -145,7 +177,7 @@ export class Executor {
   private write(s: TensorSlot, name: string, data: ArrayLike<number>): void {
     const n = numel(s.shape);
     if (data.length !== n) throw new Error(`'${name}' expects ${n} values for shape [${s.shape}], got ${data.length}`);
-    upload(this.gpu, this.buffers[s.buffer], hostArray(s.dtype, data, n));
+    upload(this.gpu, this.buffers[s.buffer], hostArray(s.dtype, data, n), this.offsetOf(s));
   }
 
   setParam(name: string, data: ArrayLike<number>): void {
@@ -204,7 +236,7 @@ export class Executor {
     }
     return groups.map(({ items, bytes }) => {
       const buffer = this.gpu.device.createBuffer({ size: Math.max(16, bytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-      for (const it of items) step.copy(this.buffers[it.s.buffer], 0, buffer, it.offset, it.bytes);
+      for (const it of items) step.copy(this.buffers[it.s.buffer], this.offsetOf(it.s), buffer, it.offset, it.bytes);
       return { buffer, items };
     });
   }
@@ -237,7 +269,7 @@ export class Executor {
   /** Reads any named slot back (a param, an input such as optimizer state, an output). */
   async readSlot(kind: 'params' | 'inputs' | 'outputs', name: string): Promise<HostArray> {
     const s = this.slot(kind, name);
-    return hostArray(s.dtype, await readback(this.gpu, this.buffers[s.buffer], numel(s.shape) * 4), numel(s.shape));
+    return hostArray(s.dtype, await readback(this.gpu, this.buffers[s.buffer], numel(s.shape) * 4, this.offsetOf(s)), numel(s.shape));
   }
 
   /** Reads several f32 slots of one kind back, by name, in one submission. */

@@ -5,7 +5,7 @@
  * and squared gradient norms, checked for non-finite values.
  */
 import { UserError } from '../user-error.ts';
-import type { OptimizerConfig } from '../compiler/optimizer.ts';
+import type { OptimizerConfig, PackLayout } from '../compiler/optimizer.ts';
 import type { Executor, HostArray } from './executor.ts';
 import { lrAt, type Schedule } from './schedule.ts';
 
@@ -17,12 +17,16 @@ export interface StepSpec {
 }
 
 export interface StepLayout {
-  /** Trainable params, in the order of the `sqnorms` output. */
+  /** Trainable params, in the order of the `sqnorms` output's rows. */
   params: string[];
-  /** Optimizer state inputs (m:<p>, v:<p> or u:<p>). */
+  /** Optimizer state per param, as checkpoints hold it (m:<p>, v:<p> or u:<p>). */
   state: string[];
+  /** The packs the step updates (params and states as one buffer each; compiler/optimizer.ts). */
+  packs: PackLayout[];
+  /** Rows of `sqnorms` per param. */
+  normRows: number[];
   lossNames: string[];
-  /** output -> the param or input slot it updates (the two trade places after each step). */
+  /** output -> the param or input slot whose whole buffer it updates (the two trade places after each step). */
   writeBack: [string, { kind: 'params' | 'inputs'; name: string }][];
 }
 
@@ -53,25 +57,53 @@ export class StepRunner {
   ) {
     // Updated params and state are not copied back: each trades places with its output after a
     // step (ping-pong), so the next step reads them where this one wrote them.
-    ex.pingPong(layout.writeBack.map(([out, dst]) => [ex.slotOf('outputs', out).buffer, ex.slotOf(dst.kind, dst.name).buffer]));
+    // A pack's params must be laid out in one buffer as the update kernel sees them (the fusion
+    // pass writes packs in place); trading that buffer then updates every param in it.
+    for (const pack of layout.packs)
+      for (const m of pack.members) {
+        const s = ex.slotOf('params', m.param);
+        const first = ex.slotOf('params', pack.members[0].param);
+        const offset = ex.plan.buffers[s.buffer].view?.offset ?? 0;
+        if (ex.rootOf(s) !== ex.rootOf(first) || offset !== m.offset * 4)
+          throw new Error(`step plan: param '${m.param}' is not at element ${m.offset} of ${pack.name}'s buffer (a pack not written in place)`);
+      }
+    ex.pingPong(layout.writeBack.map(([out, dst]) => [ex.slotOf('outputs', out).buffer, ex.rootOf(ex.slotOf(dst.kind, dst.name))]));
     this.resetState();
   }
 
   /** Zeroes the optimizer state (a fresh run). */
   resetState(): void {
-    for (const s of this.layout.state) this.ex.setInput(s, new Float32Array(this.ex.slotOf('inputs', s).shape.reduce((p, q) => p * q, 1)));
+    for (const pack of this.layout.packs) for (const s of pack.state) this.ex.setInput(s, new Float32Array(pack.elements));
     this.step = 0;
   }
 
+  /** Sets the optimizer state from per-param tensors (a checkpoint's m:<p>, v:<p>...), packed as the step holds it. */
   setState(state: Record<string, ArrayLike<number>>): void {
-    for (const s of this.layout.state) {
-      if (!state[s]) throw new Error(`setState: no optimizer state '${s}'`);
-      this.ex.setInput(s, state[s]);
-    }
+    for (const pack of this.layout.packs)
+      pack.kinds.forEach((kind, i) => {
+        const packed = new Float32Array(pack.elements);
+        for (const m of pack.members) {
+          const v = state[`${kind}:${m.param}`];
+          if (!v) throw new Error(`setState: no optimizer state '${kind}:${m.param}'`);
+          if (v.length !== m.numel) throw new Error(`setState: optimizer state '${kind}:${m.param}' has ${v.length} values, the param has ${m.numel}`);
+          packed.set(v, m.offset);
+        }
+        this.ex.setInput(pack.state[i], packed);
+      });
   }
 
-  readState(): Promise<Record<string, Float32Array>> {
-    return this.ex.readSlots('inputs', this.layout.state);
+  /** The optimizer state per param (m:<p>, v:<p>...), read in one submission. */
+  async readState(): Promise<Record<string, Float32Array>> {
+    const packed = await this.ex.readSlots(
+      'inputs',
+      this.layout.packs.flatMap((p) => p.state),
+    );
+    const out: Record<string, Float32Array> = {};
+    for (const pack of this.layout.packs)
+      pack.kinds.forEach((kind, i) => {
+        for (const m of pack.members) out[`${kind}:${m.param}`] = packed[pack.state[i]].slice(m.offset, m.offset + m.numel);
+      });
+    return out;
   }
 
   /** Submits one step; resolves with its losses once the GPU has run it. Rejects with NonFiniteError. */
@@ -94,10 +126,13 @@ export class StepRunner {
     const losses = Object.fromEntries(this.layout.lossNames.map((k) => [k, out[k][0]]));
     const sq = out.sqnorms;
     let total = 0;
-    for (let i = 0; i < sq.length; i++) {
-      if (!Number.isFinite(sq[i])) throw new NonFiniteError(step, `gradient of '${this.layout.params[i]}'`);
-      total += sq[i];
-    }
+    let row = 0;
+    this.layout.normRows.forEach((rows, i) => {
+      for (const end = row + rows; row < end; row++) {
+        if (!Number.isFinite(sq[row])) throw new NonFiniteError(step, `gradient of '${this.layout.params[i]}'`);
+        total += sq[row];
+      }
+    });
     for (const [k, v] of Object.entries(losses)) if (!Number.isFinite(v)) throw new NonFiniteError(step, `output '${k}'`);
     return { step, lr, losses, gradNorm: Math.sqrt(total) };
   }

@@ -53,8 +53,8 @@ export function queueIdle(gpu: Gpu): Promise<void> {
 }
 
 /** Storage buffers at bindings 0..n-1, then the kernel's sizes uniform (if any) at binding n. */
-export function bindGroup(gpu: Gpu, pipeline: GPUComputePipeline, buffers: GPUBuffer[], sizes?: GPUBufferBinding): GPUBindGroup {
-  const entries: GPUBindGroupEntry[] = buffers.map((buffer, binding) => ({ binding, resource: { buffer } }));
+export function bindGroup(gpu: Gpu, pipeline: GPUComputePipeline, buffers: (GPUBuffer | GPUBufferBinding)[], sizes?: GPUBufferBinding): GPUBindGroup {
+  const entries: GPUBindGroupEntry[] = buffers.map((b, binding) => ({ binding, resource: 'buffer' in b ? b : { buffer: b } }));
   if (sizes) entries.push({ binding: buffers.length, resource: sizes });
   return gpu.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
 }

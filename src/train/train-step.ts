@@ -25,11 +25,14 @@ export function compileStep(forward: Graph, profile: DeviceProfile, cfg: StepCon
   const layout: StepLayout = {
     params: info.params,
     state: info.state,
+    packs: info.packs,
+    normRows: info.normRows,
     lossNames: [...graph.outputs.keys()].filter((k) => k.startsWith('loss')),
-    writeBack: [
-      ...info.params.map((p) => [newName(p), { kind: 'params', name: p }] as StepLayout['writeBack'][number]),
-      ...info.state.map((s) => [newName(s), { kind: 'inputs', name: s }] as StepLayout['writeBack'][number]),
-    ],
+    // Each pack's new params trade places with the buffer its params live in, each new state with its state.
+    writeBack: info.packs.flatMap((p) => [
+      [newName(p.name), { kind: 'params', name: p.members[0].param }] as StepLayout['writeBack'][number],
+      ...p.state.map((s) => [newName(s), { kind: 'inputs', name: s }] as StepLayout['writeBack'][number]),
+    ]),
   };
   return { plan, layout, report: report! };
 }

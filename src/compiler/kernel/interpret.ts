@@ -185,6 +185,16 @@ export function interpretPlan(g: Graph, kernels: { ir?: Kernel }[], feeds: Feeds
       b = bufferFor(n, v.data);
     } else if (n.op === 'const') b = bufferFor(n, Value.of(n.shape, attrsOf(n, 'const').value, n.dtype).data);
     else if (n.op === 'reshape') b = buffer(n.inputs[0]);
+    // A pack written in place (passes/fuse.ts) has no kernel: it is its parts, concatenated.
+    else if (n.op === 'concat' || n.op === 'pad')
+      b = bufferFor(
+        n,
+        getOp(n.op).ref(
+          n.inputs.map((i) => Value.of(g.get(i).shape, [...buffer(i)], g.get(i).dtype)),
+          n.attrs,
+          n,
+        ).data,
+      );
     else throw new Error(`kernel interpreter: %${id} (${n.op}) is read before a kernel wrote it`);
     bufs.set(id, b);
     return b;

@@ -10,6 +10,8 @@
  * - A reshape of a materialized node is an alias of its buffer: no kernel, no copy.
  * - No kernel binds more storage buffers than the device allows: a group over the limit
  *   materializes its widest inlined input and is regrouped.
+ * - A pack (a tree of axis-0 concats of flat tensors at aligned offsets, see packParts) is no
+ *   kernel: each part's writer writes straight into its slice of the pack's buffer.
  */
 import { numel, type Graph, type Node } from '../ir/graph.ts';
 import { getOp } from '../ops/index.ts';
@@ -44,8 +46,13 @@ export interface Fusion {
   materialized: Set<number>;
   /** reshape node -> node whose buffer it shares. */
   alias: Map<number, number>;
+  /** Packs written in place: a part's buffer -> the pack (its top concat) and element offset. */
+  parts: Map<number, { pack: number; offset: number }>;
   groups: Group[];
 }
+
+/** Elements a packed part's offset is a multiple of: 256 bytes of f32, WebGPU's largest storage offset alignment. */
+export const PACK_ALIGN = 64;
 
 const INLINE_KINDS = new Set(['unary', 'binary', 'where', 'cast', 'layout', 'index', 'random']);
 const VIEW_OPS = new Set(['reshape', 'broadcast', 'permute', 'slice']);
@@ -93,17 +100,29 @@ export function fuse(g: Graph, opts: FusionOptions): Fusion {
     return !(CHEAP_OPS.has(n.op) && us.length <= MAX_RECOMPUTE && operandsReady);
   };
   for (const n of g.nodes) if (mustMaterialize(n)) materialized.add(n.id);
+  // Packs are written in place unless a kernel would read a pack it writes a part of (WebGPU
+  // forbids a buffer bound read-only and writable in one dispatch): those become concat kernels.
+  const parts = opts.fuse ? packParts(g, users, outputs) : new Map<number, { pack: number; offset: number }>();
+  for (;;) {
+    const fusion = fuseGroups(g, opts, users, materialized, parts);
+    const clash = packsReadWhileWritten(fusion);
+    if (clash.size === 0) return fusion;
+    for (const [id, p] of parts) if (clash.has(p.pack)) parts.delete(id);
+  }
+}
 
+function fuseGroups(g: Graph, opts: FusionOptions, users: number[][], materialized: Set<number>, parts: Map<number, { pack: number; offset: number }>): Fusion {
+  const packs = new Set([...parts.values()].map((p) => p.pack));
   // Splits over the binding limit pin nodes as buffers; row and epilogue fusion must not undo them.
   const pinned = new Set<number>();
   for (;;) {
-    const mat = new Set([...materialized, ...pinned]);
-    const base = buildGroups(g, mat);
+    const mat = new Set([...materialized, ...parts.keys(), ...packs, ...pinned]);
+    const base = buildGroups(g, mat).filter((gr) => !packs.has(gr.root));
     const groups = opts.fuse ? fuseEpilogues(g, mat, users, fuseRows(g, mat, users, base, pinned), pinned) : base;
     const over = groups.filter((gr) => gr.reads.length + 1 > opts.maxBindings);
     if (over.length === 0) {
       const alias = aliases(g, mat);
-      return { materialized: mat, alias, groups: opts.fuse && opts.siblings !== false ? fuseSiblings(g, groups, alias, opts.maxBindings) : groups };
+      return { materialized: mat, alias, parts: new Map(parts), groups: opts.fuse && opts.siblings !== false ? fuseSiblings(g, groups, alias, opts.maxBindings) : groups };
     }
     // In every group over the limit, materialize the inlined node that reads the most buffers,
     // then regroup (all at once: one regrouping per round keeps fusion linear in the graph).
@@ -114,6 +133,24 @@ export function fuse(g: Graph, opts: FusionOptions): Fusion {
       pinned.add(inner.reduce((best, id) => (width(id) > width(best) ? id : best)));
     }
   }
+}
+
+/** Packs some kernel writes a part of while reading that pack or another of its parts. */
+function packsReadWhileWritten(f: Fusion): Set<number> {
+  const packs = new Set([...f.parts.values()].map((p) => p.pack));
+  const packOf = (id: number) => {
+    const own = f.alias.get(id) ?? id;
+    return f.parts.get(own)?.pack ?? (packs.has(own) ? own : undefined);
+  };
+  const clash = new Set<number>();
+  for (const gr of f.groups) {
+    const written = new Set([gr.root, ...(gr.siblings ?? [])].map(packOf));
+    for (const r of gr.reads) {
+      const p = packOf(r);
+      if (p !== undefined && written.has(p)) clash.add(p);
+    }
+  }
+  return clash;
 }
 
 const EPILOGUE_KINDS = new Set(['unary', 'binary', 'where']);
@@ -279,6 +316,46 @@ function fuseSiblings(g: Graph, groups: Group[], alias: Map<number, number>, max
     open.set(n, gr);
   }
   return groups.filter((gr) => !absorbed.has(gr));
+}
+
+/**
+ * Packs written in place. A tree of concats along axis 0 of 1-D tensors, each part a tensor
+ * (through reshapes, and a zero pad at its end) whose offset is a multiple of PACK_ALIGN, needs
+ * no kernel: the part's writer (a kernel, or the upload of a param or input) writes into the
+ * pack's buffer at the part's offset, and the pack is read as one buffer. The optimizer packs
+ * gradients and params this way, so one kernel updates every tensor. A pack is in place only
+ * whole: a part that cannot own a slice (a graph output, a tensor in two parts or two packs, a
+ * misaligned offset) leaves the concats as ordinary kernels. Pad bytes are never written by a
+ * part: the pack's buffer is zeroed once and never shared (passes/memory.ts).
+ */
+function packParts(g: Graph, users: number[][], outputs: Set<number>): Map<number, { pack: number; offset: number }> {
+  const parts = new Map<number, { pack: number; offset: number }>();
+  const flatConcat = (n: Node) => n.op === 'concat' && n.shape.length === 1;
+  const zeroTailPad = (n: Node) => {
+    if (n.op !== 'pad' || n.shape.length !== 1) return false;
+    const { before } = attrsOf(n, 'pad');
+    return before[0] === 0;
+  };
+  for (const top of g.nodes) {
+    if (!flatConcat(top) || users[top.id].some((u) => flatConcat(g.get(u)))) continue;
+    const found = new Map<number, number>(); // part's tensor -> element offset
+    let offset = 0;
+    const place = (id: number): boolean => {
+      const n = g.get(id);
+      if (flatConcat(n)) return users[id].length === 1 && n.inputs.every(place);
+      if (offset % PACK_ALIGN !== 0) return false;
+      // A zero tail pad and reshapes change no element's place (other readers see them as views).
+      let x = zeroTailPad(n) ? g.get(n.inputs[0]) : n;
+      while (x.op === 'reshape') x = g.get(x.inputs[0]);
+      if (outputs.has(x.id) || found.has(x.id) || parts.has(x.id)) return false;
+      found.set(x.id, offset);
+      offset += numel(n.shape);
+      return true;
+    };
+    if (!top.inputs.every(place)) continue;
+    for (const [id, at] of found) parts.set(id, { pack: top.id, offset: at });
+  }
+  return parts;
 }
 
 /** Reshapes of a buffer share it. */

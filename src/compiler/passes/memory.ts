@@ -1,7 +1,9 @@
 /**
  * Memory planning: every materialized node gets a logical buffer; temporaries share physical
  * buffers when their lifetimes (first write .. last read, in kernel order) do not overlap.
- * Params, inputs, constants and graph outputs keep their own buffers.
+ * Params, inputs, constants and graph outputs keep their own buffers. A pack (passes/fuse.ts,
+ * packParts) gets one buffer, never shared (its pads must stay zero), and each of its parts is a
+ * view of it: a binding at the part's offset.
  */
 import { UserError } from '../../user-error.ts';
 import { numel, shapeStr, type Graph } from '../ir/graph.ts';
@@ -9,7 +11,8 @@ import type { Storage } from '../codegen/wgsl.ts';
 import type { KernelSpec } from '../codegen/kernels.ts';
 import { leafName } from '../ir/attrs.ts';
 
-export type BufferRole = 'param' | 'input' | 'const' | 'output' | 'temp';
+/** 'pack': a pack of temporaries (the gradients), or a temporary part of one; never shared. */
+export type BufferRole = 'param' | 'input' | 'const' | 'output' | 'temp' | 'pack';
 
 export interface PhysicalBuffer {
   id: number;
@@ -17,6 +20,8 @@ export interface PhysicalBuffer {
   role: BufferRole;
   /** Param/input/output name, or the nodes that share a temp buffer. */
   label: string;
+  /** A part of a pack: bytes at `offset` of buffer `of` (which is no view), bound there. */
+  view?: { of: number; offset: number };
 }
 
 export interface MemoryPlan {
@@ -37,7 +42,16 @@ export class PlanLimitError extends UserError {
   override name = 'PlanLimitError';
 }
 
-export function planMemory(g: Graph, kernels: KernelSpec[], alias: Map<number, number>, materialized: Set<number>, limits: MemoryLimits, storage: (id: number) => Storage, reuse = true): MemoryPlan {
+export function planMemory(
+  g: Graph,
+  kernels: KernelSpec[],
+  alias: Map<number, number>,
+  materialized: Set<number>,
+  limits: MemoryLimits,
+  storage: (id: number) => Storage,
+  reuse = true,
+  parts: Map<number, { pack: number; offset: number }> = new Map(),
+): MemoryPlan {
   const outputs = new Map<number, string>();
   for (const [name, id] of g.outputs) outputs.set(alias.get(id) ?? id, outputs.get(id) ?? name);
   const bytesOf = (id: number) => {
@@ -77,20 +91,34 @@ export function planMemory(g: Graph, kernels: KernelSpec[], alias: Map<number, n
     if (n.op === 'const') return 'const';
     return outputs.has(id) ? 'output' : 'temp';
   };
+  const labelOf = (id: number, role: BufferRole) => (role === 'output' ? outputs.get(id)! : role === 'const' ? `const %${id}` : role === 'temp' ? `%${id}` : leafName(g.get(id)));
   let noReuse = 0;
   const logical = [...materialized].filter((id) => !alias.has(id)).sort((a, b) => a - b);
+  const packs = new Map<number, number[]>(); // pack -> its parts
+  for (const [id, { pack }] of parts) packs.set(pack, [...(packs.get(pack) ?? []), id]);
+  const tempToPack = (r: BufferRole): BufferRole => (r === 'temp' ? 'pack' : r);
+  for (const [pack, members] of packs) {
+    const roles = new Set(members.map(roleOf));
+    const role = roleOf(pack) === 'output' ? 'output' : roles.size === 1 ? tempToPack([...roles][0]) : 'pack';
+    const buf = buffers.push({ id: buffers.length, bytes: bytesOf(pack), role, label: `pack of ${members.length}: ${members.map((m) => labelOf(m, roleOf(m))).join(',')}`.slice(0, 200) }) - 1;
+    nodeBuffer.set(pack, buf);
+    noReuse += bytesOf(pack);
+    for (const m of members) {
+      if (storage(m) !== 'f32') throw new Error(`memory: packed part %${m} is stored as ${storage(m)}, not f32`);
+      nodeBuffer.set(m, buffers.push({ id: buffers.length, bytes: bytesOf(m), role: tempToPack(roleOf(m)), label: labelOf(m, roleOf(m)), view: { of: buf, offset: parts.get(m)!.offset * 4 } }) - 1);
+    }
+  }
   for (const id of logical) {
+    if (nodeBuffer.has(id)) continue;
     noReuse += bytesOf(id);
     const role = roleOf(id);
     if (role !== 'temp') {
-      const n = g.get(id);
-      const label = role === 'output' ? outputs.get(id)! : role === 'const' ? `const %${id}` : leafName(n);
-      nodeBuffer.set(id, buffers.push({ id: buffers.length, bytes: bytesOf(id), role, label }) - 1);
+      nodeBuffer.set(id, buffers.push({ id: buffers.length, bytes: bytesOf(id), role, label: labelOf(id, role) }) - 1);
     }
   }
 
   // Temps: greedy interval assignment in order of first write; best-fit among free buffers.
-  const temps = logical.filter((id) => roleOf(id) === 'temp' && first.has(id)).sort((a, b) => first.get(a)! - first.get(b)!);
+  const temps = logical.filter((id) => roleOf(id) === 'temp' && first.has(id) && !nodeBuffer.has(id)).sort((a, b) => first.get(a)! - first.get(b)!);
   const busyUntil = new Map<number, number>(); // physical id -> last kernel that reads it
   for (const id of temps) {
     const need = bytesOf(id);
@@ -108,5 +136,5 @@ export function planMemory(g: Graph, kernels: KernelSpec[], alias: Map<number, n
     nodeBuffer.set(id, pick.id);
   }
   for (const [n, target] of alias) nodeBuffer.set(n, nodeBuffer.get(target)!);
-  return { buffers, nodeBuffer, peakBytesNoReuse: noReuse, peakBytes: buffers.reduce((s, b) => s + b.bytes, 0) };
+  return { buffers, nodeBuffer, peakBytesNoReuse: noReuse, peakBytes: buffers.reduce((s, b) => s + (b.view ? 0 : b.bytes), 0) };
 }
