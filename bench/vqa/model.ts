@@ -45,6 +45,9 @@ export const visionPretrainModel = (f: Flavor = 'native') =>
         head: vl.classifier({ answers: SCENE_LABELS, loss: 'bce' }),
       });
 
+/** The ViT alone, read out cell by cell from its patch tokens (each cell's 4x4 patches averaged): digit 0-9 or empty (10). */
+export const visionCellsModel = (f: Flavor = 'native') => vl.model({ vision: vit(f), head: vl.regions({ grid: [2, 2], classes: 11 }) });
+
 /** Question labels: family (8), digit mentioned (10), position mentioned (4), multi-hot. */
 export const QUESTION_LABELS = 8 + 10 + 4;
 

@@ -2,7 +2,8 @@
  * Pretrains the MNIST-VQA backbones with peftgraph itself and writes them to
  * bench/vqa/checkpoints/ (committed: each is well under 1 MB).
  *
- *   npx tsx bench/vqa/pretrain.ts vision   # the ViT alone: read out each cell's digit (routing setting)
+ *   npx tsx bench/vqa/pretrain.ts cells    # the ViT alone, each cell's digit read from its patch tokens (stage 1)
+ *   npx tsx bench/vqa/pretrain.ts vision   # the ViT alone: read out each cell's digit from the pooled CLS (routing setting)
  *   npx tsx bench/vqa/pretrain.ts text     # the text encoder alone: read out a question's intent (routing setting)
  *   npx tsx bench/vqa/pretrain.ts vl       # ViT + text encoder + head, jointly, on the pretraining families,
  *                                          # starting from vision.safetensors (two stages, as VLMs are built)
@@ -28,7 +29,7 @@ import type { Dataset } from '../../src/runtime/data.ts';
 import type { ModelSpec } from '../../src/dsl/spec.ts';
 import type { Gpu } from '../../src/runtime/device.ts';
 import { ANSWERS, DOWNSTREAM_FAMILIES, PRETRAIN_FAMILIES, POSITIONS, mnistVqa, type MnistVqaSet } from './mnist-vqa.ts';
-import { QUESTION_LABELS, SCENE_LABELS, backbone, textPretrainModel, visionPretrainModel, type Flavor } from './model.ts';
+import { QUESTION_LABELS, SCENE_LABELS, backbone, textPretrainModel, visionCellsModel, visionPretrainModel, type Flavor } from './model.ts';
 import { retokenize, writeTokenizer } from './text.ts';
 import { TextTokenizer } from '../../src/data/tokenizer.ts';
 import { mkdtempSync } from 'node:fs';
@@ -46,6 +47,16 @@ interface Task {
   score(logits: Float32Array, ds: Dataset, n: number): number;
   scoreName: string;
   defaults: { epochs: number; n: number; lr: number; from?: string };
+}
+
+/** Per cell: digit 0-9, or 10 for empty. */
+const cellLabels = (cells: number[]) => Int32Array.from(cells, (d) => (d < 0 ? 10 : d));
+
+/** Cell accuracy from logits [N, 4 * 11] (cell c's 11 classes at c * 11): the argmax is the cell's label. */
+function cellAccuracy(logits: Float32Array, labels: (i: number) => ArrayLike<number>, n: number): number {
+  let hit = 0;
+  for (let i = 0; i < n; i++) for (let c = 0; c < 4; c++) hit += argmax(logits, i * SCENE_LABELS + c * 11, 11) === labels(i)[c] ? 1 : 0;
+  return hit / (4 * n);
 }
 
 /** Per cell: 11 labels (digits 0-9, empty = 10). */
@@ -93,12 +104,19 @@ function tasks(f: Flavor): Record<string, Task> {
         const stub: Record<string, ArrayLike<number>> = f === 'hf' ? {} : { tokens: new Int32Array(1), mask: new Float32Array([1]) };
         return { examples: set.examples.map((e, i) => ({ image: e.image, ...stub, targets: sceneTargets(set.scenes[i].cells) })) };
       },
-      score(logits, ds, n) {
-        let hit = 0;
-        for (let i = 0; i < n; i++) for (let c = 0; c < 4; c++) hit += ds.examples[i].targets[c * 11 + argmax(logits, i * SCENE_LABELS + c * 11, 11)] as number;
-        return hit / (4 * n);
-      },
+      score: (logits, ds, n) => cellAccuracy(logits, (i) => [0, 1, 2, 3].map((c) => argmax(ds.examples[i].targets as Float32Array, c * 11, 11)), n),
       scoreName: 'cell accuracy (digit or empty)',
+      defaults: { epochs: 4, n: 12000, lr: 1e-3, from: f === 'hf' ? 'hf-cells.safetensors' : undefined },
+    },
+    cells: {
+      spec: visionCellsModel(f).spec,
+      keep: ['vision.'],
+      data(split, n, seed) {
+        const set = mnistVqa({ split, families: PRETRAIN_FAMILIES, n, seed });
+        return { examples: set.examples.map((e, i) => ({ image: e.image, labels: cellLabels(set.scenes[i].cells) })) };
+      },
+      score: (logits, ds, n) => cellAccuracy(logits, (i) => ds.examples[i].labels, n),
+      scoreName: 'cell accuracy (digit or empty), read from the patch tokens',
       defaults: { epochs: 4, n: 12000, lr: 1e-3 },
     },
     text: {

@@ -55,7 +55,9 @@ export function stages(spec: ModelSpec, o: StageOptions): { graph: Graph; plan: 
   if (c.autodiff) {
     const r = c.autodiff;
     lines.push(`autodiff     +${r.backwardNodes} backward nodes; ${r.differentiatedNodes} forward nodes differentiated, ${r.prunedNodes} pruned (frozen trunk / no trainable path)`);
-    lines.push(`optimizer    ${c.step!.params.length} trainable tensors in ${c.step!.packs.length} pack(s) of ${c.step!.packs.map((p) => p.elements).join("+")} elements, ${c.step!.state.length} state tensors (${(o.optimizer ?? DEFAULT_OPTIMIZER).kind} + global-norm clipping, in the step graph, one update per pack)`);
+    lines.push(
+      `optimizer    ${c.step!.params.length} trainable tensors in ${c.step!.packs.length} pack(s) of ${c.step!.packs.map((p) => p.elements).join('+')} elements, ${c.step!.state.length} state tensors (${(o.optimizer ?? DEFAULT_OPTIMIZER).kind} + global-norm clipping, in the step graph, one update per pack)`,
+    );
   }
   const sr = c.simplify;
   lines.push(`simplify     ${sr.before} -> ${sr.after} nodes (${sr.rounds} rounds: DCE, CSE, constant folding, transpose folding)`);

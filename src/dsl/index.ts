@@ -58,6 +58,7 @@ export const vl = {
   features: () => ({ kind: 'features' as const }),
   classifier: (o: { answers: number; loss?: 'bce' | 'ce' }) => ({ kind: 'classifier' as const, loss: o.loss ?? ('bce' as const), answers: o.answers }),
   lm: () => ({ kind: 'lm' as const }),
+  regions: (o: { grid: [number, number]; classes: number }) => ({ kind: 'regions' as const, grid: o.grid, classes: o.classes }),
 };
 
 /**

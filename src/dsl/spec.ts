@@ -131,6 +131,13 @@ export const HeadSpec = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('lm') }),
   /** No task: inference graphs output each tower's final hidden states and pooled feature. */
   z.object({ kind: z.literal('features') }),
+  /**
+   * Dense pretraining of an image tower: its patch grid is cut into grid[0] x grid[1] regions,
+   * each region's final patch tokens are averaged and classified (CE against integer `labels`
+   * [B, regions]); logits [B, regions * classes]. E.g. which digit, or none, in each cell of a
+   * scene: every patch token gets a signal, not only the pooled one.
+   */
+  z.object({ kind: z.literal('regions'), grid: z.tuple([pos, pos]), classes: pos }),
 ]);
 
 export const TextSpec = z.discriminatedUnion('kind', [EncoderSpec, DecoderSpec, EncDecSpec]);
@@ -168,6 +175,16 @@ export const ModelSpec = z
     const lmText = s.text?.kind === 'decoder' || s.text?.kind === 'encdec';
     if (s.head.kind === 'lm' && !lmText) issue(['head', 'kind'], `'lm' needs a text tower of kind 'decoder' or 'encdec' (valid heads here: 'classifier', 'features')`);
     if (s.head.kind === 'classifier' && s.text?.kind === 'decoder') issue(['head', 'kind'], `a 'decoder' text tower needs head 'lm' or 'features'`);
+    if (s.head.kind === 'regions') {
+      if (!s.vision || s.text) issue(['head', 'kind'], `'regions' classifies an image tower's patch tokens: it needs a vision tower and no text tower`);
+      else {
+        const cells = [s.vision.image[0] / s.vision.patch, s.vision.image[1] / s.vision.patch];
+        s.head.grid.forEach((g, i) => {
+          if (cells[i] % g !== 0)
+            issue(['head', 'grid', i], `${g} regions do not divide the ${cells[i]} patches along ${i ? 'width' : 'height'} (image ${s.vision!.image[i]}, patch ${s.vision!.patch})`);
+        });
+      }
+    }
     s.insertions.forEach((p, i) => {
       if (methodFor(p).needsVisual?.(p) && s.visualPrefix === 'none') {
         issue(['insertions', i, 'routing'], `routing '${(p as { routing: string }).routing}' needs visualPrefix 'pooled' or 'tokens' (it mixes in the pooled visual feature)`);

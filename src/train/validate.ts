@@ -30,7 +30,7 @@ export function exampleInputs(graph: Graph, spec: ModelSpec): Map<string, { size
   const unit = (v: number) => (v >= 0 && v <= 1 ? null : `${v} is outside [0, 1]`);
   const binary = (v: number) => (v === 0 || v === 1 ? null : `${v} is not 0 or 1`);
   const vocab = spec.text?.vocab ?? 0;
-  const answers = spec.head.kind === 'classifier' ? spec.head.answers : 0;
+  const answers = spec.head.kind === 'classifier' ? spec.head.answers : spec.head.kind === 'regions' ? spec.head.classes : 0;
   const checks: Record<string, (v: number) => string | null> = {
     image: pixel,
     tokens: ids(vocab, `the text vocabulary has ${vocab} rows`),

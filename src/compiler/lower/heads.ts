@@ -16,6 +16,30 @@ export function classifierHead(ctx: Lowering, pooled: Tensor, answers: number): 
   });
 }
 
+/**
+ * Region readout of a ViT's final states [B, 1 + gh*gw, d] (CLS first): the gh x gw patch grid in
+ * grid[0] x grid[1] regions, each averaged and classified by one linear layer: [B, R, classes].
+ */
+export function regionHead(ctx: Lowering, hidden: Tensor, patches: [number, number], grid: [number, number], classes: number): Tensor {
+  const [B, , d] = hidden.shape;
+  const [gh, gw] = patches;
+  const [rh, rw] = [gh / grid[0], gw / grid[1]];
+  return ctx.b.scope('head', () => {
+    const tokens = ctx.b.slice(hidden, [0, 1, 0], [B, 1 + gh * gw, d]).reshape([B, grid[0], rh, grid[1], rw, d]);
+    const regions = ctx.b
+      .permute(tokens, [0, 1, 3, 2, 4, 5])
+      .reshape([B, grid[0] * grid[1], rh * rw, d])
+      .mean([2]);
+    return linear(ctx, 'head.fc', regions, d, classes);
+  });
+}
+
+/** CE of region logits [B, R, classes] against integer `labels` [B, R]. */
+export function regionLoss(ctx: Lowering, logits: Tensor): Tensor {
+  const [B, R] = logits.shape;
+  return ctx.b.scope('loss', () => crossEntropy(ctx.b, logits, ctx.b.input('labels', [B, R], 'i32')));
+}
+
 /** BCE against soft `targets` [B, answers], or CE against integer `labels` [B]. */
 export function classifierLoss(ctx: Lowering, logits: Tensor, loss: 'bce' | 'ce'): Tensor {
   const [B, answers] = logits.shape;

@@ -11,7 +11,7 @@ import { Lowering, type LowerOptions } from './context.ts';
 import { vitTower, type Tower } from './vision.ts';
 import { textDecoder, textEncoder } from './text.ts';
 import { encoderDecoder } from './t5.ts';
-import { classifierHead, classifierLoss, nextTokenLoss, seq2seqLoss } from './heads.ts';
+import { classifierHead, classifierLoss, nextTokenLoss, regionHead, regionLoss, seq2seqLoss } from './heads.ts';
 import { redundancyLoss } from './regularizers.ts';
 import { methodFor } from './peft/registry.ts';
 import { paramInfo } from '../ir/attrs.ts';
@@ -60,6 +60,12 @@ function lowerTask(ctx: Lowering): Tensor | null {
     const logits = classifierHead(ctx, pooled!, spec.head.answers);
     b.output('logits', logits);
     if (ctx.withLoss) loss = classifierLoss(ctx, logits, spec.head.loss);
+  }
+  if (spec.head.kind === 'regions' && vision && spec.vision) {
+    const { image, patch } = spec.vision;
+    const logits = regionHead(ctx, vision.hidden, [image[0] / patch, image[1] / patch], spec.head.grid, spec.head.classes);
+    b.output('logits', logits.reshape([ctx.opts.batch, logits.shape[1] * logits.shape[2]]));
+    if (ctx.withLoss) loss = regionLoss(ctx, logits);
   }
   if (spec.head.kind === 'features' || ctx.opts.features) {
     for (const [name, t] of Object.entries(towers)) {
