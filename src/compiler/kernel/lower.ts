@@ -8,10 +8,11 @@
 import { numel, type Graph, type Node, type Shape } from '../ir/graph.ts';
 import { strides } from '../ir/value.ts';
 import { getOp } from '../ops/index.ts';
+import type { RowExpr } from '../ops/registry.ts';
 import { attrsOf } from '../ir/attrs.ts';
 import { matmulDims } from '../ops/matmul.ts';
 import type { Group } from '../passes/fuse.ts';
-import { KBuilder, type KExpr, type Kernel, type KernelShape } from './ir.ts';
+import { KBuilder, type KExpr, type Kernel, type KernelShape, type KVar } from './ir.ts';
 
 export interface LowerContext {
   graph: Graph;
@@ -72,16 +73,23 @@ function rowKernel(L: IndexMaps, root: Node, nodes: number[]): KernelShape {
   const j = kb.var('j');
   const i = kb.add([kb.mul(row, kb.size(C)), j]);
   L.know(i, C, row, j);
-  if (root.op === 'softmax') {
-    // max, then the sum of exp(x - max), then exp(x - max) / sum: a row's three passes.
+  const passes = getOp(root.op).row;
+  if (passes) {
+    // A row primitive (softmax): its passes are data in the op table.
     const x = L.value(root.inputs[0], i);
-    const math = (name: string, ...args: KExpr[]) => kb.make('math', { name, attrs: {} }, args, 'f32');
-    const e = math('exp', math('sub', x, kb.var('acc0')));
-    const reductions = [
-      { reduce: getOp('max_reduce').reduce!, value: x },
-      { reduce: getOp('sum').reduce!, value: e },
-    ];
-    return { kind: 'row', rows: numel(root.shape) / C, C, reductions, value: math('div', e, kb.var('acc1')) };
+    const expr = (e: RowExpr): KExpr =>
+      e === 'x'
+        ? x
+        : typeof e === 'string'
+          ? kb.var(e as KVar)
+          : kb.make(
+              'math',
+              { name: e[0], attrs: {} },
+              e.slice(1).map((a) => expr(a as RowExpr)),
+              'f32',
+            );
+    const reductions = passes.reductions.map((r) => ({ reduce: getOp(r.reduce).reduce!, value: expr(r.value) }));
+    return { kind: 'row', rows: numel(root.shape) / C, C, reductions, value: expr(passes.value) };
   }
   const reductions = nodes
     .map((id) => L.graph.get(id))

@@ -29,6 +29,9 @@ export interface VjpArgs<A = Attrs> {
   attrs: A;
 }
 
+/** An expression of a row op's pass: the row's element `x`, an earlier reduction `acc<k>`, or [op, ...args]. */
+export type RowExpr = 'x' | `acc${number}` | [string, ...RowExpr[]];
+
 /** An op's definition; `A` its attributes (ir/attrs.ts), typed in every rule. */
 export interface OpDef<A = Attrs> {
   readonly name: string;
@@ -43,6 +46,12 @@ export interface OpDef<A = Attrs> {
   vjp?(b: Builder, a: VjpArgs<A>): (Tensor | null)[];
   /** Reductions: how values combine and what the empty reduction is (a renderer spells it). */
   readonly reduce?: { combine: 'add' | 'max'; identity: number };
+  /**
+   * Row ops: the passes of their one row kernel over a row of the input `x`, as expressions
+   * over op names: each reduction (a reduce op) of a value, whose results later passes read as
+   * `acc0`, `acc1`..., then the output's value at each element.
+   */
+  readonly row?: { reductions: { reduce: string; value: RowExpr }[]; value: RowExpr };
   /** Shapes and attrs the op-table tests run; every op must have at least one. */
   readonly examples: OpExample<A>[];
 }
@@ -60,6 +69,7 @@ const table = new Map<string, OpDef>();
 export function defineOp<K extends string>(def: OpDef<AttrsFor<K>> & { name: K }): OpDef<AttrsFor<K>> {
   if (table.has(def.name)) throw new Error(`op '${def.name}' defined twice`);
   if (def.kind !== 'leaf' && def.examples.length === 0) throw new Error(`op '${def.name}' has no examples`);
+  if ((def.kind === 'row') !== !!def.row) throw new Error(`op '${def.name}': a row op, and only a row op, describes its row kernel's passes`);
   table.set(def.name, def as unknown as OpDef);
   return def;
 }

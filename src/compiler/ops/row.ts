@@ -13,6 +13,14 @@ defineOp({
   name: 'softmax',
   kind: 'row',
   arity: 1,
+  // max, then the sum of exp(x - max), then exp(x - max) / sum: a row's three passes.
+  row: {
+    reductions: [
+      { reduce: 'max_reduce', value: 'x' },
+      { reduce: 'sum', value: ['exp', ['sub', 'x', 'acc0']] },
+    ],
+    value: ['div', ['exp', ['sub', 'x', 'acc0']], 'acc1'],
+  },
   infer: ([x], _a, where) => {
     if (!isFloat(x.dtype)) throw new ShapeError(where, `needs a float operand, got ${x.dtype}`);
     if (x.shape.length === 0) throw new ShapeError(where, 'needs an axis (a rank >= 1 operand)');
