@@ -11,7 +11,8 @@
  * Options: --epochs N, --n N (training examples), --batch N, --lr X, --seed N, --out FILE,
  * --from FILE (initial weights; vl defaults to checkpoints/vision.safetensors, 'none' for none),
  * --flavor hf (HF families: ViT + BERT reading questions through text.ts's tokenizer; writes
- * hf-<task>.safetensors, exported in HF layout by export-hf.ts).
+ * hf-<task>.safetensors, exported in HF layout by export-hf.ts), --shift N (image tasks: each
+ * training digit moved by up to N pixels, an augmentation; held-out scenes are not shifted).
  * Why two stages for vl: trained from scratch for 3000 steps, the joint model learned to count
  * (100% held-out) but barely to read digits (31% on "what digit is at ..."), which every
  * downstream question needs; the image-only stage supervises all four cells of every scene.
@@ -42,7 +43,8 @@ interface Task {
   spec: ModelSpec;
   /** Params kept in the checkpoint. */
   keep: string[];
-  data(split: 'train' | 'test', n: number, seed: number): Dataset;
+  /** `shift`: the training split's augmentation (mnist-vqa.ts); held-out data is never shifted. */
+  data(split: 'train' | 'test', n: number, seed: number, shift?: number): Dataset;
   /** The task's own held-out score, from logits [N, A] and the dataset. */
   score(logits: Float32Array, ds: Dataset, n: number): number;
   scoreName: string;
@@ -99,8 +101,8 @@ function tasks(f: Flavor): Record<string, Task> {
     vision: {
       spec: visionPretrainModel(f).spec,
       keep: ['vision.'],
-      data(split, n, seed) {
-        const set = mnistVqa({ split, families: PRETRAIN_FAMILIES, n, seed });
+      data(split, n, seed, shift) {
+        const set = mnistVqa({ split, families: PRETRAIN_FAMILIES, n, seed, shift });
         const stub: Record<string, ArrayLike<number>> = f === 'hf' ? {} : { tokens: new Int32Array(1), mask: new Float32Array([1]) };
         return { examples: set.examples.map((e, i) => ({ image: e.image, ...stub, targets: sceneTargets(set.scenes[i].cells) })) };
       },
@@ -111,8 +113,8 @@ function tasks(f: Flavor): Record<string, Task> {
     cells: {
       spec: visionCellsModel(f).spec,
       keep: ['vision.'],
-      data(split, n, seed) {
-        const set = mnistVqa({ split, families: PRETRAIN_FAMILIES, n, seed });
+      data(split, n, seed, shift) {
+        const set = mnistVqa({ split, families: PRETRAIN_FAMILIES, n, seed, shift });
         return { examples: set.examples.map((e, i) => ({ image: e.image, labels: cellLabels(set.scenes[i].cells) })) };
       },
       score: (logits, ds, n) => cellAccuracy(logits, (i) => ds.examples[i].labels, n),
@@ -163,6 +165,7 @@ async function main(): Promise<void> {
       out: { type: 'string' },
       from: { type: 'string' },
       flavor: { type: 'string', default: 'native' },
+      shift: { type: 'string', default: '0' },
     },
   });
   const which = positionals[0];
@@ -188,7 +191,7 @@ async function main(): Promise<void> {
   const init = from && from !== 'none' ? loadBackbone(from.includes('/') ? from : join(CHECKPOINTS, from)).weights : undefined;
   if (init) cfg.backbone = init;
   const out = values.out ?? join(CHECKPOINTS, `${flavor === 'hf' ? 'hf-' : ''}${which}.safetensors`);
-  const train_ = task.data('train', n, seed);
+  const train_ = task.data('train', n, seed, Number(values.shift));
   const held = task.data('test', 1000, seed + 1);
   const gpu = await acquireDevice();
   const t0 = performance.now();

@@ -88,6 +88,35 @@ describe('MNIST-VQA data', () => {
     });
   });
 
+  it('shift moves each digit within its cell and changes nothing else', () => {
+    const plain = mnistVqa({ split: 'train', families: ALL, n: 40, seed: 8 });
+    const moved = mnistVqa({ split: 'train', families: ALL, n: 40, seed: 8, shift: 3 });
+    expect(moved.scenes).toEqual(plain.scenes);
+    expect(moved.questions).toEqual(plain.questions);
+    let differ = 0;
+    moved.examples.forEach((ex, i) => {
+      expect([...ex.targets]).toEqual([...plain.examples[i].targets]);
+      plain.scenes[i].cells.forEach((d, c) => {
+        if (d < 0) return;
+        const [oy, ox] = [Math.floor(c / 2) * 28, (c % 2) * 28];
+        const cell = (img: Float32Array, y: number, x: number) => (y < 0 || x < 0 || y >= 28 || x >= 28 ? 0 : img[(oy + y) * CANVAS + ox + x]);
+        // Some shift (dy, dx) in [-3, 3]^2 maps the plain cell onto the moved one, pixel for pixel
+        // where both are inside the cell.
+        const fits = (dy: number, dx: number) => {
+          for (let y = 0; y < 28; y++)
+            for (let x = 0; x < 28; x++) if (y - dy >= 0 && y - dy < 28 && x - dx >= 0 && x - dx < 28 && cell(ex.image, y, x) !== cell(plain.examples[i].image, y - dy, x - dx)) return false;
+          return true;
+        };
+        const shifts = [-3, -2, -1, 0, 1, 2, 3].flatMap((dy) => [-3, -2, -1, 0, 1, 2, 3].map((dx) => [dy, dx]));
+        const found = shifts.filter(([dy, dx]) => fits(dy, dx));
+        expect(found.length, `scene ${i} cell ${c}`).toBeGreaterThan(0);
+        if (!found.some(([dy, dx]) => dy === 0 && dx === 0)) differ++;
+      });
+    });
+    expect(differ).toBeGreaterThan(40); // most digits moved
+    expect(mnistVqa({ split: 'train', families: ALL, n: 40, seed: 8, shift: 0 }).examples.map((e) => [...e.image])).toEqual(plain.examples.map((e) => [...e.image]));
+  });
+
   it('noisy annotators give soft scores that still rank the true answer first', () => {
     const set = mnistVqa({ split: 'train', families: ALL, n: 300, seed: 2, noise: 0.1 });
     let soft = 0;
