@@ -89,7 +89,7 @@ function tasks(f: Flavor): Record<string, Task> {
     vl: {
       spec: backbone(f).spec,
       keep: ['vision.', 'text.', 'head.'],
-      data: (split, n, seed) => text(mnistVqa({ split, families: PRETRAIN_FAMILIES, n, seed })),
+      data: (split, n, seed, shift) => text(mnistVqa({ split, families: PRETRAIN_FAMILIES, n, seed, shift })),
       score(logits, ds, n) {
         let s = 0;
         for (let i = 0; i < n; i++) s += ds.examples[i].targets[argmax(logits, i * ANSWERS.length, ANSWERS.length)] as number;
