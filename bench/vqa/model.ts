@@ -30,7 +30,15 @@ const textEncoder = (f: Flavor = 'native') =>
     ? vl.encoder({ vocab: TOKENIZER_VOCAB.length, maxLen: TEXT_LEN, width: WIDTH, depth: 2, heads: 4, act: 'gelu', eps: 1e-12, norm: 'post', embedNorm: true, typeVocab: 2, pool: 'cls', padId: 0 })
     : vl.encoder({ vocab: WORDS.length, maxLen: QLEN, width: WIDTH, depth: 2, heads: 4 });
 
-export const backbone = (f: Flavor = 'native') => vl.model({ vision: vit(f), text: textEncoder(f), visualPrefix: 'pooled', head: vl.classifier({ answers: ANSWERS.length, loss: 'bce' }) });
+/**
+ * How the scene enters the text stream: 'pooled' (one token, the ViT's pooled CLS; the issue-8
+ * results) or 'tokens' (all 65 final ViT states, VL-T5 style: a ViT whose patch tokens know
+ * each cell, hf-cells.safetensors, is read where the pooled CLS is not).
+ */
+export type Prefix = 'pooled' | 'tokens';
+
+export const backbone = (f: Flavor = 'native', prefix: Prefix = 'pooled') =>
+  vl.model({ vision: vit(f), text: textEncoder(f), visualPrefix: prefix, head: vl.classifier({ answers: ANSWERS.length, loss: 'bce' }) });
 
 /** Cell labels: 4 cells x (digit 0-9 or empty), multi-hot. */
 export const SCENE_LABELS = 4 * 11;

@@ -12,7 +12,8 @@
  * --from FILE (initial weights; vl defaults to checkpoints/vision.safetensors, 'none' for none),
  * --flavor hf (HF families: ViT + BERT reading questions through text.ts's tokenizer; writes
  * hf-<task>.safetensors, exported in HF layout by export-hf.ts), --shift N (image tasks: each
- * training digit moved by up to N pixels, an augmentation; held-out scenes are not shifted).
+ * training digit moved by up to N pixels, an augmentation; held-out scenes are not shifted),
+ * --prefix tokens (vl: the scene enters the text stream as all ViT states, not the pooled CLS).
  * Why two stages for vl: trained from scratch for 3000 steps, the joint model learned to count
  * (100% held-out) but barely to read digits (31% on "what digit is at ..."), which every
  * downstream question needs; the image-only stage supervises all four cells of every scene.
@@ -30,7 +31,7 @@ import type { Dataset } from '../../src/runtime/data.ts';
 import type { ModelSpec } from '../../src/dsl/spec.ts';
 import type { Gpu } from '../../src/runtime/device.ts';
 import { ANSWERS, DOWNSTREAM_FAMILIES, PRETRAIN_FAMILIES, POSITIONS, mnistVqa, type MnistVqaSet } from './mnist-vqa.ts';
-import { QUESTION_LABELS, SCENE_LABELS, backbone, textPretrainModel, visionCellsModel, visionPretrainModel, type Flavor } from './model.ts';
+import { QUESTION_LABELS, SCENE_LABELS, backbone, textPretrainModel, visionCellsModel, visionPretrainModel, type Flavor, type Prefix } from './model.ts';
 import { retokenize, writeTokenizer } from './text.ts';
 import { TextTokenizer } from '../../src/data/tokenizer.ts';
 import { mkdtempSync } from 'node:fs';
@@ -80,14 +81,14 @@ function questionTargets(set: MnistVqaSet, i: number): Float32Array {
   return t;
 }
 
-function tasks(f: Flavor): Record<string, Task> {
+function tasks(f: Flavor, prefix: Prefix): Record<string, Task> {
   // The hf flavor reads questions through the WordPiece tokenizer the export ships.
   const tokDir = mkdtempSync(join(tmpdir(), 'mnist-vqa-tok-'));
   writeTokenizer(tokDir);
   const text = <T extends MnistVqaSet>(set: T): T => (f === 'hf' ? retokenize(set, TextTokenizer.fromDir(tokDir)) : set);
   return {
     vl: {
-      spec: backbone(f).spec,
+      spec: backbone(f, prefix).spec,
       keep: ['vision.', 'text.', 'head.'],
       data: (split, n, seed, shift) => text(mnistVqa({ split, families: PRETRAIN_FAMILIES, n, seed, shift })),
       score(logits, ds, n) {
@@ -166,12 +167,15 @@ async function main(): Promise<void> {
       from: { type: 'string' },
       flavor: { type: 'string', default: 'native' },
       shift: { type: 'string', default: '0' },
+      prefix: { type: 'string', default: 'pooled' },
     },
   });
   const which = positionals[0];
   if (values.flavor !== 'native' && values.flavor !== 'hf') throw new Error(`pretrain: --flavor '${values.flavor}' (valid: native, hf)`);
   const flavor = values.flavor as Flavor;
-  const all = tasks(flavor);
+  if (values.prefix !== 'pooled' && values.prefix !== 'tokens') throw new Error(`pretrain: --prefix '${values.prefix}' (valid: pooled, tokens)`);
+  const prefix = values.prefix as Prefix;
+  const all = tasks(flavor, prefix);
   const task = all[which];
   if (!task) throw new Error(`pretrain: unknown task '${which ?? ''}'; choose one of ${Object.keys(all).join(', ')}`);
   const seed = Number(values.seed);
@@ -213,6 +217,7 @@ async function main(): Promise<void> {
     const count = saveBackbone(out, graph, weights, task.keep, {
       task: which,
       flavor,
+      prefix,
       command,
       seconds: seconds.toFixed(0),
       steps: String(steps),
