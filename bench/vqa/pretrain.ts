@@ -13,7 +13,8 @@
  * --flavor hf (HF families: ViT + BERT reading questions through text.ts's tokenizer; writes
  * hf-<task>.safetensors, exported in HF layout by export-hf.ts), --shift N (image tasks: each
  * training digit moved by up to N pixels, an augmentation; held-out scenes are not shifted),
- * --prefix tokens (vl: the scene enters the text stream as all ViT states, not the pooled CLS).
+ * --prefix tokens (vl: the scene enters the text stream as all ViT states, not the pooled CLS),
+ * --freeze-vision (the ViT of --from stays as it is).
  * Why two stages for vl: trained from scratch for 3000 steps, the joint model learned to count
  * (100% held-out) but barely to read digits (31% on "what digit is at ..."), which every
  * downstream question needs; the image-only stage supervises all four cells of every scene.
@@ -168,6 +169,7 @@ async function main(): Promise<void> {
       flavor: { type: 'string', default: 'native' },
       shift: { type: 'string', default: '0' },
       prefix: { type: 'string', default: 'pooled' },
+      'freeze-vision': { type: 'boolean', default: false },
     },
   });
   const which = positionals[0];
@@ -176,7 +178,9 @@ async function main(): Promise<void> {
   if (values.prefix !== 'pooled' && values.prefix !== 'tokens') throw new Error(`pretrain: --prefix '${values.prefix}' (valid: pooled, tokens)`);
   const prefix = values.prefix as Prefix;
   const all = tasks(flavor, prefix);
-  const task = all[which];
+  const picked = all[which];
+  // vl with --freeze-vision: the ViT keeps the cells its stage taught it; its features are computed once per scene.
+  const task = picked && values['freeze-vision'] ? { ...picked, spec: { ...picked.spec, freeze: [...picked.spec.freeze, 'vision.**'] } } : picked;
   if (!task) throw new Error(`pretrain: unknown task '${which ?? ''}'; choose one of ${Object.keys(all).join(', ')}`);
   const seed = Number(values.seed);
   const n = Number(values.n ?? task.defaults.n);
@@ -209,7 +213,8 @@ async function main(): Promise<void> {
       onEpoch: (r) => console.log(`epoch ${r.epoch + 1}: mean loss ${r.loss.toFixed(4)} (${r.seconds.toFixed(0)} s)`),
     });
     const { graph } = lowerModel(task.spec, { batch: cfg.batch, mode: 'train' });
-    const weights = { ...initParams(graph, seed), ...res.bestWeights };
+    // Frozen params keep their starting values (the trainer returns the trainable ones).
+    const weights = { ...initParams(graph, seed), ...(init ?? {}), ...res.bestWeights };
     const score = await heldOut(gpu, task, weights, held);
     const seconds = (performance.now() - t0) / 1000;
     console.log(`held-out ${task.scoreName}: ${score.toFixed(4)} (1000 examples from test-split digits)`);
@@ -224,7 +229,7 @@ async function main(): Promise<void> {
       heldOut: score.toFixed(4),
       scoreName: task.scoreName,
       adapter: gpu.info.description,
-      config: { ...cfg, backbone: undefined, n, from: init ? from : 'none' },
+      config: { ...cfg, backbone: undefined, n, from: init ? from : 'none', freeze: task.spec.freeze },
     });
     console.log(`wrote ${count} tensors to ${out} in ${seconds.toFixed(0)} s`);
   } finally {
