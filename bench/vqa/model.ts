@@ -32,13 +32,20 @@ const textEncoder = (f: Flavor = 'native') =>
 
 /**
  * How the scene enters the text stream: 'pooled' (one token, the ViT's pooled CLS; the issue-8
- * results) or 'tokens' (all 65 final ViT states, VL-T5 style: a ViT whose patch tokens know
- * each cell, hf-cells.safetensors, is read where the pooled CLS is not).
+ * results), 'tokens' (all 65 final ViT states, VL-T5 style) or 'regions' (one token per cell,
+ * its patch states averaged, as VL-T5 reads region features): a ViT whose patch tokens know each
+ * cell (hf-cells.safetensors) is read where the pooled CLS is not.
  */
-export type Prefix = 'pooled' | 'tokens';
+export type Prefix = 'pooled' | 'tokens' | 'regions';
 
 export const backbone = (f: Flavor = 'native', prefix: Prefix = 'pooled') =>
-  vl.model({ vision: vit(f), text: textEncoder(f), visualPrefix: prefix, head: vl.classifier({ answers: ANSWERS.length, loss: 'bce' }) });
+  vl.model({
+    vision: vit(f),
+    text: textEncoder(f),
+    visualPrefix: prefix,
+    ...(prefix === 'regions' ? { visualRegions: [2, 2] as [number, number] } : {}),
+    head: vl.classifier({ answers: ANSWERS.length, loss: 'bce' }),
+  });
 
 /** Cell labels: 4 cells x (digit 0-9 or empty), multi-hot. */
 export const SCENE_LABELS = 4 * 11;

@@ -13,7 +13,8 @@
  * --flavor hf (HF families: ViT + BERT reading questions through text.ts's tokenizer; writes
  * hf-<task>.safetensors, exported in HF layout by export-hf.ts), --shift N (image tasks: each
  * training digit moved by up to N pixels, an augmentation; held-out scenes are not shifted),
- * --prefix tokens (vl: the scene enters the text stream as all ViT states, not the pooled CLS),
+ * --prefix tokens|regions (vl: the scene enters the text stream as all ViT states, or one token per
+ * cell, not as the pooled CLS),
  * --freeze-vision (the ViT of --from stays as it is).
  * Why two stages for vl: trained from scratch for 3000 steps, the joint model learned to count
  * (100% held-out) but barely to read digits (31% on "what digit is at ..."), which every
@@ -175,7 +176,7 @@ async function main(): Promise<void> {
   const which = positionals[0];
   if (values.flavor !== 'native' && values.flavor !== 'hf') throw new Error(`pretrain: --flavor '${values.flavor}' (valid: native, hf)`);
   const flavor = values.flavor as Flavor;
-  if (values.prefix !== 'pooled' && values.prefix !== 'tokens') throw new Error(`pretrain: --prefix '${values.prefix}' (valid: pooled, tokens)`);
+  if (!['pooled', 'tokens', 'regions'].includes(values.prefix)) throw new Error(`pretrain: --prefix '${values.prefix}' (valid: pooled, tokens, regions)`);
   const prefix = values.prefix as Prefix;
   const all = tasks(flavor, prefix);
   const picked = all[which];

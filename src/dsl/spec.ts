@@ -149,9 +149,12 @@ export const ModelSpec = z
     /**
      * 'pooled': the vision tower's pooled feature enters the text stream as one prefix token
      * (after the text embeddings) and feeds routing. 'tokens': its whole final hidden state does
-     * (VL-T5 style); routing still uses the pooled feature.
+     * (VL-T5 style); 'regions': one token per region of the patch grid (visualRegions); routing
+     * still uses the pooled feature.
      */
-    visualPrefix: z.enum(['pooled', 'tokens', 'none']).default('none'),
+    visualPrefix: z.enum(['pooled', 'tokens', 'regions', 'none']).default('none'),
+    /** visualPrefix 'regions': the patch grid cut into this many regions (rows, columns); each region's mean final state is one prefix token (as VL-T5's region features). */
+    visualRegions: z.tuple([pos, pos]).optional(),
     head: HeadSpec,
     /** Globs of backbone params to freeze ('**' = all); PEFT params are always trainable. */
     freeze: z.array(z.string()).default([]),
@@ -175,6 +178,17 @@ export const ModelSpec = z
     const lmText = s.text?.kind === 'decoder' || s.text?.kind === 'encdec';
     if (s.head.kind === 'lm' && !lmText) issue(['head', 'kind'], `'lm' needs a text tower of kind 'decoder' or 'encdec' (valid heads here: 'classifier', 'features')`);
     if (s.head.kind === 'classifier' && s.text?.kind === 'decoder') issue(['head', 'kind'], `a 'decoder' text tower needs head 'lm' or 'features'`);
+    const gridIssues = (grid: [number, number], path: (string | number)[]) => {
+      if (!s.vision) return;
+      const cells = [s.vision.image[0] / s.vision.patch, s.vision.image[1] / s.vision.patch];
+      grid.forEach((g, i) => {
+        if (cells[i] % g !== 0) issue([...path, i], `${g} regions do not divide the ${cells[i]} patches along ${i ? 'width' : 'height'} (image ${s.vision!.image[i]}, patch ${s.vision!.patch})`);
+      });
+    };
+    if (s.visualPrefix === 'regions') {
+      if (!s.visualRegions) issue(['visualRegions'], "visualPrefix 'regions' needs visualRegions: [rows, columns] of the patch grid");
+      else gridIssues(s.visualRegions, ['visualRegions']);
+    } else if (s.visualRegions) issue(['visualRegions'], `only visualPrefix 'regions' reads it (visualPrefix is '${s.visualPrefix}')`);
     if (s.head.kind === 'regions') {
       if (!s.vision || s.text) issue(['head', 'kind'], `'regions' classifies an image tower's patch tokens: it needs a vision tower and no text tower`);
       else {
@@ -187,7 +201,7 @@ export const ModelSpec = z
     }
     s.insertions.forEach((p, i) => {
       if (methodFor(p).needsVisual?.(p) && s.visualPrefix === 'none') {
-        issue(['insertions', i, 'routing'], `routing '${(p as { routing: string }).routing}' needs visualPrefix 'pooled' or 'tokens' (it mixes in the pooled visual feature)`);
+        issue(['insertions', i, 'routing'], `routing '${(p as { routing: string }).routing}' needs visualPrefix 'pooled', 'tokens' or 'regions' (it mixes in the pooled visual feature)`);
       }
     });
   });

@@ -68,6 +68,30 @@ describe("the 'regions' head", () => {
     gradCheck(graph, feeds(graph, 5), 'loss', { maxCoords: 12 });
   });
 
+  it("visualPrefix 'regions': one prefix token per region before the text; gradients match finite differences", () => {
+    const model = vl.model({
+      vision: vl.vit({ image: [12, 8], patch: 2, width: 8, depth: 1, heads: 2 }),
+      text: vl.encoder({ vocab: 7, maxLen: 3, width: 8, depth: 1, heads: 2 }),
+      visualPrefix: 'regions',
+      visualRegions: [3, 2],
+      head: vl.classifier({ answers: 4 }),
+    }).spec;
+    const { graph } = lowerModel(model, { batch: B, mode: 'train', features: true });
+    expect(graph.get(graph.outputs.get('text.hidden')!).shape).toEqual([B, 6 + 3, 8]);
+    const r = rng(6);
+    const params = Object.fromEntries(Object.entries(initParams(graph, 6)).map(([k, v]) => [k, Value.of(graph.leaf('param', k)!.shape, [...v])]));
+    const inputs = {
+      image: draw(r, [B, 1, 12, 8], 'real'),
+      tokens: Value.of([B, 3], [1, 2, 3, 4, 5, 6], 'i32'),
+      mask: Value.of([B, 3], [1, 1, 1, 1, 1, 0]),
+      targets: Value.of([B, 4], [1, 0, 0.3, 0, 0, 1, 0, 0]),
+    };
+    const { graph: fwd } = lowerModel(model, { batch: B, mode: 'train' });
+    gradCheck(fwd, { inputs, params }, 'loss', { maxCoords: 10 });
+    expect(() => parseSpec({ ...model, visualRegions: undefined })).toThrow(/visualPrefix 'regions' needs visualRegions/);
+    expect(() => parseSpec({ ...model, visualRegions: [2, 3] })).toThrow(/3 regions do not divide the 4 patches along width/);
+  });
+
   it('refuses a grid that does not divide the patches, and a text tower', () => {
     const bad = { ...spec(), head: { kind: 'regions', grid: [4, 2], classes: 5 } };
     expect(() => parseSpec(bad)).toThrow(SpecError);

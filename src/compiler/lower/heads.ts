@@ -6,6 +6,7 @@ import type { Tensor } from '../builder.ts';
 import { bceWithLogits, crossEntropy, layerNorm, tokenCrossEntropy } from '../composites.ts';
 import type { Lowering } from './context.ts';
 import { linear } from './hooks.ts';
+import { regionMeans } from './vision.ts';
 
 export function classifierHead(ctx: Lowering, pooled: Tensor, answers: number): Tensor {
   const d = pooled.shape[1];
@@ -16,22 +17,9 @@ export function classifierHead(ctx: Lowering, pooled: Tensor, answers: number): 
   });
 }
 
-/**
- * Region readout of a ViT's final states [B, 1 + gh*gw, d] (CLS first): the gh x gw patch grid in
- * grid[0] x grid[1] regions, each averaged and classified by one linear layer: [B, R, classes].
- */
+/** Region readout of a ViT's final states: each region's mean (vision.ts regionMeans) through one linear layer: [B, R, classes]. */
 export function regionHead(ctx: Lowering, hidden: Tensor, patches: [number, number], grid: [number, number], classes: number): Tensor {
-  const [B, , d] = hidden.shape;
-  const [gh, gw] = patches;
-  const [rh, rw] = [gh / grid[0], gw / grid[1]];
-  return ctx.b.scope('head', () => {
-    const tokens = ctx.b.slice(hidden, [0, 1, 0], [B, 1 + gh * gw, d]).reshape([B, grid[0], rh, grid[1], rw, d]);
-    const regions = ctx.b
-      .permute(tokens, [0, 1, 3, 2, 4, 5])
-      .reshape([B, grid[0] * grid[1], rh * rw, d])
-      .mean([2]);
-    return linear(ctx, 'head.fc', regions, d, classes);
-  });
+  return ctx.b.scope('head', () => linear(ctx, 'head.fc', regionMeans(ctx, hidden, patches, grid), hidden.shape[2], classes));
 }
 
 /** CE of region logits [B, R, classes] against integer `labels` [B, R]. */

@@ -8,7 +8,7 @@ import type { Tensor } from '../builder.ts';
 import { parseSpec, SpecError, type ModelSpec, type ModelSpecInput } from '../../dsl/spec.ts';
 import { matches, summarizePaths } from '../../dsl/paths.ts';
 import { Lowering, type LowerOptions } from './context.ts';
-import { vitTower, type Tower } from './vision.ts';
+import { regionMeans, vitTower, type Tower } from './vision.ts';
 import { textDecoder, textEncoder } from './text.ts';
 import { encoderDecoder } from './t5.ts';
 import { classifierHead, classifierLoss, nextTokenLoss, regionHead, regionLoss, seq2seqLoss } from './heads.ts';
@@ -24,6 +24,23 @@ export interface Lowered {
   points: { linear: string[]; sublayer: string[]; bias: string[] };
 }
 
+/** What of the image enters the text stream (spec.visualPrefix), or null. */
+function visualPrefix(ctx: Lowering, vision: Tower): Tensor | null {
+  const { spec } = ctx;
+  switch (spec.visualPrefix) {
+    case 'none':
+      return null;
+    case 'pooled':
+      return vision.pooled.reshape([ctx.opts.batch, 1, vision.pooled.shape[1]]);
+    case 'tokens':
+      return vision.hidden;
+    case 'regions': {
+      const { image, patch } = spec.vision!;
+      return ctx.b.scope('vision', () => regionMeans(ctx, vision.hidden, [image[0] / patch, image[1] / patch], spec.visualRegions!));
+    }
+  }
+}
+
 /** Towers, head and task loss (null for head 'features'); outputs each tower's features on request. */
 function lowerTask(ctx: Lowering): Tensor | null {
   const { spec, b } = ctx;
@@ -34,7 +51,7 @@ function lowerTask(ctx: Lowering): Tensor | null {
     ctx.visual = vision.pooled;
     b.output('visual', vision.pooled);
   }
-  const prefix = !vision || spec.visualPrefix === 'none' ? null : spec.visualPrefix === 'pooled' ? vision.pooled.reshape([ctx.opts.batch, 1, vision.pooled.shape[1]]) : vision.hidden;
+  const prefix = vision ? visualPrefix(ctx, vision) : null;
   let pooled = vision?.pooled ?? null;
   let loss: Tensor | null = null;
   const text = spec.text;

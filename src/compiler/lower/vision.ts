@@ -54,3 +54,19 @@ export function vitTower(ctx: Lowering, spec: NonNullable<ModelSpec['vision']>):
     return { hidden: h, pooled, mask: null };
   });
 }
+
+/**
+ * The mean final state of each region of a ViT's patch grid: hidden [B, 1 + gh*gw, d] (CLS
+ * first), the gh x gw patches cut into grid[0] x grid[1] regions, row-major: [B, R, d]. Region
+ * features for a dense head or a visual prefix (as VL-T5 reads region features).
+ */
+export function regionMeans(ctx: Lowering, hidden: Tensor, patches: [number, number], grid: [number, number]): Tensor {
+  const [B, , d] = hidden.shape;
+  const [gh, gw] = patches;
+  const [rh, rw] = [gh / grid[0], gw / grid[1]];
+  const tokens = ctx.b.slice(hidden, [0, 1, 0], [B, 1 + gh * gw, d]).reshape([B, grid[0], rh, grid[1], rw, d]);
+  return ctx.b
+    .permute(tokens, [0, 1, 3, 2, 4, 5])
+    .reshape([B, grid[0] * grid[1], rh * rw, d])
+    .mean([2]);
+}
