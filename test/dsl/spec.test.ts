@@ -35,7 +35,7 @@ describe('spec validation', () => {
     expect(() => parseSpec({ ...noVision, visualPrefix: 'pooled' })).toThrow(/visualPrefix: 'pooled' needs a vision and a text tower/);
     expect(() => parseSpec({ ...small().spec, vision: { ...small().spec.vision!, width: 16 } })).toThrow(/vision\.width: must equal text\.width \(8\)/);
     const noPrefix = { ...small().spec, visualPrefix: 'none', insertions: [peft.lora({ at: 'text.layers.0.attn.q', rank: 2, routing: 'inner' })] };
-    expect(() => parseSpec(noPrefix)).toThrow(/insertions\.0\.routing: routing 'inner' needs visualPrefix 'pooled' or 'tokens'/);
+    expect(() => parseSpec(noPrefix)).toThrow(/insertions\.0\.routing: routing 'inner' needs visualPrefix 'pooled', 'tokens' or 'regions'/);
   });
 });
 
