@@ -57,7 +57,10 @@ export class Executor {
   private constructor(
     readonly gpu: Gpu,
     readonly plan: Plan,
-    /** By plan buffer id; after swap() a pair's entries trade places, so slots find current values. */
+    /**
+     * By plan buffer id, whole buffers only (a packed part is bound as a range of its pack's, at());
+     * after swap() a pair's entries trade places, so slots find current values.
+     */
     private readonly buffers: GPUBuffer[],
     private readonly pipelines: GPUComputePipeline[],
     private groups: GPUBindGroup[],
@@ -87,9 +90,6 @@ export class Executor {
     if (!alt) throw new Error('swap() without pingPong(): no buffer pairs to trade');
     [this.groups, alt.groups] = [alt.groups, this.groups];
     for (const [a, b] of alt.pairs) [this.buffers[a], this.buffers[b]] = [this.buffers[b], this.buffers[a]];
-    this.plan.buffers.forEach((b, i) => {
-      if (b.view) this.buffers[i] = this.buffers[b.view.of];
-    });
   }
 
   /**
@@ -119,15 +119,15 @@ export class Executor {
       owned.push(buf);
       return buf;
     };
-    // A packed part has no buffer of its own: its entry is its pack's (bound at its offset, see at()).
+    // A packed part has no buffer of its own (it is bound as a range of its pack's, see at()).
     const buffers: GPUBuffer[] = [];
     plan.buffers.forEach((b, i) => {
       if (!b.view) buffers[i] = create(b, i);
     });
-    plan.buffers.forEach((b, i) => {
-      if (b.view) buffers[i] = buffers[b.view.of];
-    });
-    for (const c of plan.constants) upload(gpu, buffers[c.buffer], hostArray(c.dtype, c.value, c.value.length), plan.buffers[c.buffer].view?.offset);
+    for (const c of plan.constants) {
+      const { buffer, offset } = at(plan, buffers, c.buffer);
+      upload(gpu, buffer, hostArray(c.dtype, c.value, c.value.length), offset);
+    }
     const sizes = createSizesBuffer(gpu, plan.kernels);
     if (sizes.buffer) owned.push(sizes.buffer);
     let pipelines: GPUComputePipeline[] = [];
@@ -159,8 +159,13 @@ export class Executor {
   }
 
   /** Bytes into its GPU buffer where a slot's tensor starts (non-zero for a packed part). */
-  private offsetOf(s: TensorSlot): number {
+  offsetOf(s: TensorSlot): number {
     return this.plan.buffers[s.buffer].view?.offset ?? 0;
+  }
+
+  /** The GPU buffer holding a slot's tensor now (after any swaps). */
+  private bufferOf(s: TensorSlot): GPUBuffer {
+    return this.buffers[this.rootOf(s)];
   }
 
   /** The whole buffer a slot's tensor lives in (its pack's, for a packed part), by plan buffer id. */
@@ -177,7 +182,7 @@ export class Executor {
   private write(s: TensorSlot, name: string, data: ArrayLike<number>): void {
     const n = numel(s.shape);
     if (data.length !== n) throw new Error(`'${name}' expects ${n} values for shape [${s.shape}], got ${data.length}`);
-    upload(this.gpu, this.buffers[s.buffer], hostArray(s.dtype, data, n), this.offsetOf(s));
+    upload(this.gpu, this.bufferOf(s), hostArray(s.dtype, data, n), this.offsetOf(s));
   }
 
   setParam(name: string, data: ArrayLike<number>): void {
@@ -236,7 +241,7 @@ export class Executor {
     }
     return groups.map(({ items, bytes }) => {
       const buffer = this.gpu.device.createBuffer({ size: Math.max(16, bytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-      for (const it of items) step.copy(this.buffers[it.s.buffer], this.offsetOf(it.s), buffer, it.offset, it.bytes);
+      for (const it of items) step.copy(this.bufferOf(it.s), this.offsetOf(it.s), buffer, it.offset, it.bytes);
       return { buffer, items };
     });
   }
@@ -269,7 +274,7 @@ export class Executor {
   /** Reads any named slot back (a param, an input such as optimizer state, an output). */
   async readSlot(kind: 'params' | 'inputs' | 'outputs', name: string): Promise<HostArray> {
     const s = this.slot(kind, name);
-    return hostArray(s.dtype, await readback(this.gpu, this.buffers[s.buffer], numel(s.shape) * 4, this.offsetOf(s)), numel(s.shape));
+    return hostArray(s.dtype, await readback(this.gpu, this.bufferOf(s), numel(s.shape) * 4, this.offsetOf(s)), numel(s.shape));
   }
 
   /** Reads several f32 slots of one kind back, by name, in one submission. */

@@ -59,14 +59,14 @@ export class StepRunner {
     // step (ping-pong), so the next step reads them where this one wrote them.
     // A pack's params must be laid out in one buffer as the update kernel sees them (the fusion
     // pass writes packs in place); trading that buffer then updates every param in it.
-    for (const pack of layout.packs)
+    for (const pack of layout.packs) {
+      const root = ex.rootOf(ex.slotOf('params', pack.members[0].param));
       for (const m of pack.members) {
         const s = ex.slotOf('params', m.param);
-        const first = ex.slotOf('params', pack.members[0].param);
-        const offset = ex.plan.buffers[s.buffer].view?.offset ?? 0;
-        if (ex.rootOf(s) !== ex.rootOf(first) || offset !== m.offset * 4)
+        if (ex.rootOf(s) !== root || ex.offsetOf(s) !== m.offset * 4)
           throw new Error(`step plan: param '${m.param}' is not at element ${m.offset} of ${pack.name}'s buffer (a pack not written in place)`);
       }
+    }
     ex.pingPong(layout.writeBack.map(([out, dst]) => [ex.slotOf('outputs', out).buffer, ex.rootOf(ex.slotOf(dst.kind, dst.name))]));
     this.resetState();
   }
