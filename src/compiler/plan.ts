@@ -3,7 +3,7 @@
  * data (serializable): the executor needs nothing else.
  */
 import { numel, type DType, type Graph, type Node } from './ir/graph.ts';
-import { fuse } from './passes/fuse.ts';
+import { fuse, packsOf } from './passes/fuse.ts';
 import { generateKernel, type KernelSpec, type MatmulVariant } from './codegen/kernels.ts';
 import { planMemory, type PhysicalBuffer } from './passes/memory.ts';
 import type { SizeMode, Storage } from './codegen/wgsl.ts';
@@ -87,7 +87,7 @@ const MIN_WORKGROUPS = 4;
 export function compilePlan(g: Graph, profile: DeviceProfile, opts: PlanOptions = {}): Plan {
   const fusion = fuse(g, { fuse: opts.fuse ?? true, siblings: opts.siblings ?? true, maxBindings: profile.maxStorageBuffersPerShaderStage });
   const outputs = new Set(g.outputs.values());
-  const packs = new Set([...fusion.parts.values()].map((p) => p.pack));
+  const packs = packsOf(fusion.parts);
   const half = profile.f16 && (opts.halfActivations ?? !profile.isSoftware);
   const storage = (id: number): Storage => {
     // A reshape that aliases a buffer is stored as that buffer is (an f32 output, param or input

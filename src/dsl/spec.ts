@@ -191,13 +191,7 @@ export const ModelSpec = z
     } else if (s.visualRegions) issue(['visualRegions'], `only visualPrefix 'regions' reads it (visualPrefix is '${s.visualPrefix}')`);
     if (s.head.kind === 'regions') {
       if (!s.vision || s.text) issue(['head', 'kind'], `'regions' classifies an image tower's patch tokens: it needs a vision tower and no text tower`);
-      else {
-        const cells = [s.vision.image[0] / s.vision.patch, s.vision.image[1] / s.vision.patch];
-        s.head.grid.forEach((g, i) => {
-          if (cells[i] % g !== 0)
-            issue(['head', 'grid', i], `${g} regions do not divide the ${cells[i]} patches along ${i ? 'width' : 'height'} (image ${s.vision!.image[i]}, patch ${s.vision!.patch})`);
-        });
-      }
+      else gridIssues(s.head.grid, ['head', 'grid']);
     }
     s.insertions.forEach((p, i) => {
       if (methodFor(p).needsVisual?.(p) && s.visualPrefix === 'none') {

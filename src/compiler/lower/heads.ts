@@ -6,7 +6,7 @@ import type { Tensor } from '../builder.ts';
 import { bceWithLogits, crossEntropy, layerNorm, tokenCrossEntropy } from '../composites.ts';
 import type { Lowering } from './context.ts';
 import { linear } from './hooks.ts';
-import { regionMeans } from './vision.ts';
+import { regionMeans, type PatchGrid } from './vision.ts';
 
 export function classifierHead(ctx: Lowering, pooled: Tensor, answers: number): Tensor {
   const d = pooled.shape[1];
@@ -18,8 +18,8 @@ export function classifierHead(ctx: Lowering, pooled: Tensor, answers: number): 
 }
 
 /** Region readout of a ViT's final states: each region's mean (vision.ts regionMeans) through one linear layer: [B, R, classes]. */
-export function regionHead(ctx: Lowering, hidden: Tensor, patches: [number, number], grid: [number, number], classes: number): Tensor {
-  return ctx.b.scope('head', () => linear(ctx, 'head.fc', regionMeans(ctx, hidden, patches, grid), hidden.shape[2], classes));
+export function regionHead(ctx: Lowering, hidden: Tensor, vit: PatchGrid, grid: [number, number], classes: number): Tensor {
+  return ctx.b.scope('head', () => linear(ctx, 'head.fc', regionMeans(ctx, hidden, vit, grid), hidden.shape[2], classes));
 }
 
 /** CE of region logits [B, R, classes] against integer `labels` [B, R]. */

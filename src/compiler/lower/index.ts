@@ -34,10 +34,8 @@ function visualPrefix(ctx: Lowering, vision: Tower): Tensor | null {
       return vision.pooled.reshape([ctx.opts.batch, 1, vision.pooled.shape[1]]);
     case 'tokens':
       return vision.hidden;
-    case 'regions': {
-      const { image, patch } = spec.vision!;
-      return ctx.b.scope('vision', () => regionMeans(ctx, vision.hidden, [image[0] / patch, image[1] / patch], spec.visualRegions!));
-    }
+    case 'regions':
+      return ctx.b.scope('vision', () => regionMeans(ctx, vision.hidden, spec.vision!, spec.visualRegions!));
   }
 }
 
@@ -79,8 +77,7 @@ function lowerTask(ctx: Lowering): Tensor | null {
     if (ctx.withLoss) loss = classifierLoss(ctx, logits, spec.head.loss);
   }
   if (spec.head.kind === 'regions' && vision && spec.vision) {
-    const { image, patch } = spec.vision;
-    const logits = regionHead(ctx, vision.hidden, [image[0] / patch, image[1] / patch], spec.head.grid, spec.head.classes);
+    const logits = regionHead(ctx, vision.hidden, spec.vision, spec.head.grid, spec.head.classes);
     b.output('logits', logits.reshape([ctx.opts.batch, logits.shape[1] * logits.shape[2]]));
     if (ctx.withLoss) loss = regionLoss(ctx, logits);
   }

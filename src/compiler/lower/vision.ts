@@ -55,14 +55,17 @@ export function vitTower(ctx: Lowering, spec: NonNullable<ModelSpec['vision']>):
   });
 }
 
+/** What fixes a ViT's patch grid. */
+export type PatchGrid = Pick<NonNullable<ModelSpec['vision']>, 'image' | 'patch'>;
+
 /**
  * The mean final state of each region of a ViT's patch grid: hidden [B, 1 + gh*gw, d] (CLS
- * first), the gh x gw patches cut into grid[0] x grid[1] regions, row-major: [B, R, d]. Region
- * features for a dense head or a visual prefix (as VL-T5 reads region features).
+ * first), its gh x gw patches (image / patch) cut into grid[0] x grid[1] regions, row-major:
+ * [B, R, d]. Region features for a dense head or a visual prefix (as VL-T5 reads region features).
  */
-export function regionMeans(ctx: Lowering, hidden: Tensor, patches: [number, number], grid: [number, number]): Tensor {
+export function regionMeans(ctx: Lowering, hidden: Tensor, vit: PatchGrid, grid: [number, number]): Tensor {
   const [B, , d] = hidden.shape;
-  const [gh, gw] = patches;
+  const [gh, gw] = [vit.image[0] / vit.patch, vit.image[1] / vit.patch];
   const [rh, rw] = [gh / grid[0], gw / grid[1]];
   const tokens = ctx.b.slice(hidden, [0, 1, 0], [B, 1 + gh * gw, d]).reshape([B, grid[0], rh, grid[1], rw, d]);
   return ctx.b

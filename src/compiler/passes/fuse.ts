@@ -46,10 +46,15 @@ export interface Fusion {
   materialized: Set<number>;
   /** reshape node -> node whose buffer it shares. */
   alias: Map<number, number>;
-  /** Packs written in place: a part's buffer -> the pack (its top concat) and element offset. */
-  parts: Map<number, { pack: number; offset: number }>;
+  parts: PackParts;
   groups: Group[];
 }
+
+/** Packs written in place: a part's buffer -> the pack (its top concat) and element offset. */
+export type PackParts = Map<number, { pack: number; offset: number }>;
+
+/** The packs (top concats) of `parts`. */
+export const packsOf = (parts: PackParts): Set<number> => new Set([...parts.values()].map((p) => p.pack));
 
 /** Elements a packed part's offset is a multiple of: 256 bytes of f32, WebGPU's largest storage offset alignment. */
 export const PACK_ALIGN = 64;
@@ -102,7 +107,7 @@ export function fuse(g: Graph, opts: FusionOptions): Fusion {
   for (const n of g.nodes) if (mustMaterialize(n)) materialized.add(n.id);
   // Packs are written in place unless a kernel would read a pack it writes a part of (WebGPU
   // forbids a buffer bound read-only and writable in one dispatch): those become concat kernels.
-  const parts = opts.fuse ? packParts(g, users, outputs) : new Map<number, { pack: number; offset: number }>();
+  const parts: PackParts = opts.fuse ? packParts(g, users, outputs) : new Map();
   for (;;) {
     const fusion = fuseGroups(g, opts, users, materialized, parts);
     const clash = packsReadWhileWritten(fusion);
@@ -111,8 +116,8 @@ export function fuse(g: Graph, opts: FusionOptions): Fusion {
   }
 }
 
-function fuseGroups(g: Graph, opts: FusionOptions, users: number[][], materialized: Set<number>, parts: Map<number, { pack: number; offset: number }>): Fusion {
-  const packs = new Set([...parts.values()].map((p) => p.pack));
+function fuseGroups(g: Graph, opts: FusionOptions, users: number[][], materialized: Set<number>, parts: PackParts): Fusion {
+  const packs = packsOf(parts);
   // Splits over the binding limit pin nodes as buffers; row and epilogue fusion must not undo them.
   const pinned = new Set<number>();
   for (;;) {
@@ -137,7 +142,7 @@ function fuseGroups(g: Graph, opts: FusionOptions, users: number[][], materializ
 
 /** Packs some kernel writes a part of while reading that pack or another of its parts. */
 function packsReadWhileWritten(f: Fusion): Set<number> {
-  const packs = new Set([...f.parts.values()].map((p) => p.pack));
+  const packs = packsOf(f.parts);
   const packOf = (id: number) => {
     const own = f.alias.get(id) ?? id;
     return f.parts.get(own)?.pack ?? (packs.has(own) ? own : undefined);
@@ -328,8 +333,8 @@ function fuseSiblings(g: Graph, groups: Group[], alias: Map<number, number>, max
  * misaligned offset) leaves the concats as ordinary kernels. Pad bytes are never written by a
  * part: the pack's buffer is zeroed once and never shared (passes/memory.ts).
  */
-function packParts(g: Graph, users: number[][], outputs: Set<number>): Map<number, { pack: number; offset: number }> {
-  const parts = new Map<number, { pack: number; offset: number }>();
+function packParts(g: Graph, users: number[][], outputs: Set<number>): PackParts {
+  const parts: PackParts = new Map();
   const flatConcat = (n: Node) => n.op === 'concat' && n.shape.length === 1;
   const zeroTailPad = (n: Node) => {
     if (n.op !== 'pad' || n.shape.length !== 1) return false;

@@ -10,6 +10,7 @@ import { numel, shapeStr, type Graph } from '../ir/graph.ts';
 import type { Storage } from '../codegen/wgsl.ts';
 import type { KernelSpec } from '../codegen/kernels.ts';
 import { leafName } from '../ir/attrs.ts';
+import type { PackParts } from './fuse.ts';
 
 /** 'pack': a pack of temporaries (the gradients), or a temporary part of one; never shared. */
 export type BufferRole = 'param' | 'input' | 'const' | 'output' | 'temp' | 'pack';
@@ -50,7 +51,7 @@ export function planMemory(
   limits: MemoryLimits,
   storage: (id: number) => Storage,
   reuse = true,
-  parts: Map<number, { pack: number; offset: number }> = new Map(),
+  parts: PackParts = new Map(),
 ): MemoryPlan {
   const outputs = new Map<number, string>();
   for (const [name, id] of g.outputs) outputs.set(alias.get(id) ?? id, outputs.get(id) ?? name);
