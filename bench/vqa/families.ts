@@ -15,7 +15,7 @@ import { retokenize, writeTokenizer } from './text.ts';
 import { acquireDevice } from '../../src/runtime/device.ts';
 import { Evaluator } from '../../src/train/trainer.ts';
 import { argmax } from '../../src/runtime/metrics.ts';
-import { backbone, type Flavor, type Prefix } from './model.ts';
+import { backbone, jointOf, type Flavor } from './model.ts';
 import { CHECKPOINTS, loadBackbone } from './weights.ts';
 import { ANSWERS, PRETRAIN_FAMILIES, mnistVqa } from './mnist-vqa.ts';
 
@@ -24,8 +24,8 @@ const gpu = await acquireDevice();
 try {
   const { weights, meta } = loadBackbone(path);
   const flavor = (meta.flavor ?? 'native') as Flavor;
-  const prefix = (meta.prefix ?? 'pooled') as Prefix;
-  const ev = await Evaluator.create(gpu, backbone(flavor, prefix).spec, 50);
+  const joint = jointOf(meta);
+  const ev = await Evaluator.create(gpu, backbone(flavor, joint).spec, 50);
   ev.setWeights(weights);
   let ds = mnistVqa({ split: 'test', families: PRETRAIN_FAMILIES, n: 1000, seed: 2 });
   if (flavor === 'hf') {
@@ -40,7 +40,7 @@ try {
       scores.set(f, [...(scores.get(f) ?? []), ds.examples[start + b].targets[argmax(out.logits, b * ANSWERS.length, ANSWERS.length)]]);
     }
   }
-  console.log(`${path} (${flavor}, visual prefix ${prefix}): held-out VQA accuracy per pretraining family (1000 questions, test-split digits)`);
+  console.log(`${path} (${flavor}, visual prefix ${joint.prefix}${joint.embed ? ', embedded' : ''}): held-out VQA accuracy per pretraining family (1000 questions, test-split digits)`);
   for (const [f, v] of scores) console.log(`  ${f.padEnd(12)} ${(v.reduce((a, b) => a + b, 0) / v.length).toFixed(3)}  (${v.length})`);
   ev.destroy();
 } finally {

@@ -38,12 +38,24 @@ const textEncoder = (f: Flavor = 'native') =>
  */
 export type Prefix = 'pooled' | 'tokens' | 'regions';
 
-export const backbone = (f: Flavor = 'native', prefix: Prefix = 'pooled') =>
+/** How the scene joins the question: the prefix, and whether it gets VL-T5's visual embedding (a projection, a norm and a position row per token: spec.visualEmbed). */
+export interface Joint {
+  prefix: Prefix;
+  embed: boolean;
+}
+
+export const POOLED: Joint = { prefix: 'pooled', embed: false };
+
+/** A checkpoint's joint layout from its metadata (pretrain.ts writes it; older ones are pooled). */
+export const jointOf = (meta: Record<string, string>): Joint => ({ prefix: (meta.prefix ?? 'pooled') as Prefix, embed: meta.embed === 'true' });
+
+export const backbone = (f: Flavor = 'native', joint: Joint = POOLED) =>
   vl.model({
     vision: vit(f),
     text: textEncoder(f),
-    visualPrefix: prefix,
-    ...(prefix === 'regions' ? { visualRegions: [2, 2] as [number, number] } : {}),
+    visualPrefix: joint.prefix,
+    ...(joint.prefix === 'regions' ? { visualRegions: [2, 2] as [number, number] } : {}),
+    visualEmbed: joint.embed,
     head: vl.classifier({ answers: ANSWERS.length, loss: 'bce' }),
   });
 

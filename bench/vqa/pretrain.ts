@@ -15,6 +15,7 @@
  * training digit moved by up to N pixels, an augmentation; held-out scenes are not shifted),
  * --prefix tokens|regions (vl: the scene enters the text stream as all ViT states, or one token per
  * cell, not as the pooled CLS),
+ * --embed (vl: the prefix gets VL-T5's visual embedding, spec.visualEmbed),
  * --freeze-vision (the ViT of --from stays as it is).
  * Why two stages for vl: trained from scratch for 3000 steps, the joint model learned to count
  * (100% held-out) but barely to read digits (31% on "what digit is at ..."), which every
@@ -33,7 +34,7 @@ import type { Dataset } from '../../src/runtime/data.ts';
 import type { ModelSpec } from '../../src/dsl/spec.ts';
 import type { Gpu } from '../../src/runtime/device.ts';
 import { ANSWERS, DOWNSTREAM_FAMILIES, PRETRAIN_FAMILIES, POSITIONS, mnistVqa, type MnistVqaSet } from './mnist-vqa.ts';
-import { QUESTION_LABELS, SCENE_LABELS, backbone, textPretrainModel, visionCellsModel, visionPretrainModel, type Flavor, type Prefix } from './model.ts';
+import { QUESTION_LABELS, SCENE_LABELS, backbone, textPretrainModel, visionCellsModel, visionPretrainModel, type Flavor, type Joint, type Prefix } from './model.ts';
 import { retokenize, writeTokenizer } from './text.ts';
 import { TextTokenizer } from '../../src/data/tokenizer.ts';
 import { mkdtempSync } from 'node:fs';
@@ -83,15 +84,15 @@ function questionTargets(set: MnistVqaSet, i: number): Float32Array {
   return t;
 }
 
-function tasks(f: Flavor, prefix: Prefix): Record<string, Task> {
+function tasks(f: Flavor, joint: Joint): Record<string, Task> {
   // The hf flavor reads questions through the WordPiece tokenizer the export ships.
   const tokDir = mkdtempSync(join(tmpdir(), 'mnist-vqa-tok-'));
   writeTokenizer(tokDir);
   const text = <T extends MnistVqaSet>(set: T): T => (f === 'hf' ? retokenize(set, TextTokenizer.fromDir(tokDir)) : set);
   return {
     vl: {
-      spec: backbone(f, prefix).spec,
-      keep: ['vision.', 'text.', 'head.'],
+      spec: backbone(f, joint).spec,
+      keep: ['vision.', 'prefix.', 'text.', 'head.'],
       data: (split, n, seed, shift) => text(mnistVqa({ split, families: PRETRAIN_FAMILIES, n, seed, shift })),
       score(logits, ds, n) {
         let s = 0;
@@ -171,14 +172,15 @@ async function main(): Promise<void> {
       shift: { type: 'string', default: '0' },
       prefix: { type: 'string', default: 'pooled' },
       'freeze-vision': { type: 'boolean', default: false },
+      embed: { type: 'boolean', default: false },
     },
   });
   const which = positionals[0];
   if (values.flavor !== 'native' && values.flavor !== 'hf') throw new Error(`pretrain: --flavor '${values.flavor}' (valid: native, hf)`);
   const flavor = values.flavor as Flavor;
   if (!['pooled', 'tokens', 'regions'].includes(values.prefix)) throw new Error(`pretrain: --prefix '${values.prefix}' (valid: pooled, tokens, regions)`);
-  const prefix = values.prefix as Prefix;
-  const all = tasks(flavor, prefix);
+  const joint: Joint = { prefix: values.prefix as Prefix, embed: values.embed };
+  const all = tasks(flavor, joint);
   const picked = all[which];
   // vl with --freeze-vision: the ViT keeps the cells its stage taught it; its features are computed once per scene.
   const task = picked && values['freeze-vision'] ? { ...picked, spec: { ...picked.spec, freeze: [...picked.spec.freeze, 'vision.**'] } } : picked;
@@ -223,7 +225,8 @@ async function main(): Promise<void> {
     const count = saveBackbone(out, graph, weights, task.keep, {
       task: which,
       flavor,
-      prefix,
+      prefix: joint.prefix,
+      embed: String(joint.embed),
       command,
       seconds: seconds.toFixed(0),
       steps: String(steps),

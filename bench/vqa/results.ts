@@ -9,6 +9,7 @@ import { writeAtomic } from '../../src/runtime/safetensors.ts';
 import { renderSvg } from '../../src/cli/plot.ts';
 import { METHODS, type Setting } from './methods.ts';
 import { familyPriorAccuracy, TEST_SIZE } from './protocol.ts';
+import { bestAt, pairedTable, type Comparison } from './stats.ts';
 
 export interface RunRecord {
   method: string;
@@ -120,10 +121,38 @@ export function markdownTable(f: ResultFile): string {
     }
     lines.push('');
   }
+  lines.push(...claims(f, ks));
   return lines.join('\n');
 }
 
-/** Test accuracy vs k (log axis), one line per method of the setting, ±1 std as a band. */
+/**
+ * The two claims as paired differences over seeds: MixPHM against full finetuning and against
+ * the best other PEFT method at each k (best by mean test accuracy, so that comparison favours
+ * the other side), and each routing function against none for LoRA and the adapter.
+ */
+function claims(f: ResultFile, ks: number[]): string[] {
+  const has = (m: string) => Object.values(f.runs).some((r) => r.method === m);
+  const others = METHODS.filter((m) => m.setting === 'vl' && !['full', 'mixphm', 'mixphm+reg'].includes(m.name)).map((m) => m.name);
+  const vs = (a: string, b: string): Comparison => ({ a, b: () => b, label: `${a} - ${b}` });
+  const comparisons: Comparison[] = [
+    vs('mixphm', 'full'),
+    { a: 'mixphm', b: (k: number) => bestAt(f, others, k), label: 'mixphm - best other PEFT' },
+    vs('mixphm+reg', 'full'),
+    vs('mixphm+reg', 'mixphm'),
+    ...['lora', 'adapter'].flatMap((m) => ['add', 'mul', 'mulExpand', 'inner'].map((r) => vs(`${m}/${r}`, `${m}/none`))),
+  ].filter((c) => has(c.a));
+  if (!comparisons.length) return [];
+  return [
+    '### Paired differences over seeds',
+    '',
+    'Per cell: mean of (a - b) over the seeds both ran, in accuracy points, its 95% t interval, and wins/ties/losses of a over the seeds.',
+    '',
+    ...pairedTable(f, comparisons, ks),
+    '',
+  ];
+}
+
+/** Test accuracy vs k (log axis), one line per method of the setting, ±1 std as error bars. */
 export function accuracyChart(f: ResultFile, setting: Setting): Promise<string> {
   const values: { method: string; k: number; mean: number; lo: number; hi: number }[] = [];
   for (const [method, row] of summarize(f)) {
@@ -138,7 +167,7 @@ export function accuracyChart(f: ResultFile, setting: Setting): Promise<string> 
     data: { values },
     layer: [
       {
-        mark: { type: 'errorband', opacity: 0.15 },
+        mark: { type: 'errorbar', ticks: true },
         encoding: { x, y: { field: 'lo', type: 'quantitative', title: 'test VQA accuracy (%)' }, y2: { field: 'hi' }, color: { field: 'method', type: 'nominal' } },
       },
       { mark: { type: 'line', point: true }, encoding: { x, y: { field: 'mean', type: 'quantitative' }, color: { field: 'method', type: 'nominal' } } },

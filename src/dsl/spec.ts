@@ -155,6 +155,14 @@ export const ModelSpec = z
     visualPrefix: z.enum(['pooled', 'tokens', 'regions', 'none']).default('none'),
     /** visualPrefix 'regions': the patch grid cut into this many regions (rows, columns); each region's mean final state is one prefix token (as VL-T5's region features). */
     visualRegions: z.tuple([pos, pos]).optional(),
+    /**
+     * The visual prefix's own embedding, as VL-T5's visual embedding: each prefix token through a
+     * linear projection (vision width -> text width) and a norm, plus a learned embedding per
+     * prefix position (params prefix.proj, prefix.ln, prefix.pos). Without it the prefix enters
+     * as the vision tower emits it: no position (attention cannot tell region tokens apart
+     * except by what the vision tower left in them) and the widths must match.
+     */
+    visualEmbed: z.boolean().default(false),
     head: HeadSpec,
     /** Globs of backbone params to freeze ('**' = all); PEFT params are always trainable. */
     freeze: z.array(z.string()).default([]),
@@ -172,9 +180,10 @@ export const ModelSpec = z
     const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
     if (!s.vision && !s.text) issue(['<spec>'], 'needs a vision tower, a text tower or both');
     if (s.visualPrefix !== 'none' && !(s.vision && s.text)) issue(['visualPrefix'], `'${s.visualPrefix}' needs a vision and a text tower`);
-    if (s.vision && s.text && s.visualPrefix !== 'none' && s.vision.width !== s.text.width) {
-      issue(['vision', 'width'], `must equal text.width (${s.text.width}): the visual feature enters the text stream without a projection`);
+    if (s.vision && s.text && s.visualPrefix !== 'none' && !s.visualEmbed && s.vision.width !== s.text.width) {
+      issue(['vision', 'width'], `must equal text.width (${s.text.width}): the visual feature enters the text stream without a projection (visualEmbed: true adds one)`);
     }
+    if (s.visualEmbed && s.visualPrefix === 'none') issue(['visualEmbed'], "embeds the visual prefix: needs visualPrefix 'pooled', 'tokens' or 'regions'");
     const lmText = s.text?.kind === 'decoder' || s.text?.kind === 'encdec';
     if (s.head.kind === 'lm' && !lmText) issue(['head', 'kind'], `'lm' needs a text tower of kind 'decoder' or 'encdec' (valid heads here: 'classifier', 'features')`);
     if (s.head.kind === 'classifier' && s.text?.kind === 'decoder') issue(['head', 'kind'], `a 'decoder' text tower needs head 'lm' or 'features'`);

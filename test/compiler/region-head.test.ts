@@ -92,6 +92,56 @@ describe("the 'regions' head", () => {
     expect(() => parseSpec({ ...model, visualRegions: [2, 3] })).toThrow(/3 regions do not divide the 4 patches along width/);
   });
 
+  it('visualEmbed: each prefix token is LN(region mean W + b) + its own position row, written out in JS; gradients match finite differences', () => {
+    // Vision width 8, text width 6: the projection bridges them.
+    const model = vl.model({
+      vision: vl.vit({ image: [12, 8], patch: 2, width: 8, depth: 1, heads: 2 }),
+      text: vl.encoder({ vocab: 7, maxLen: 3, width: 6, depth: 1, heads: 2 }),
+      visualPrefix: 'regions',
+      visualRegions: [3, 2],
+      visualEmbed: true,
+      head: vl.classifier({ answers: 4 }),
+    }).spec;
+    const { graph } = lowerModel(model, { batch: B, mode: 'train', features: true });
+    // The text stream as it enters the first block: the concat of prefix and text embeddings.
+    const seq = graph.nodes.find((n) => n.op === 'concat' && n.shape.length === 3 && n.shape[1] === 6 + 3)!;
+    graph.outputs.set('seq', seq.id);
+    const r = rng(7);
+    const params = Object.fromEntries(
+      Object.entries(initParams(graph, 7)).map(([k, v]) => [
+        k,
+        Value.of(
+          graph.leaf('param', k)!.shape,
+          [...v].map((x) => x + 0.1 * (r() - 0.5)),
+        ),
+      ]),
+    );
+    const inputs = {
+      image: draw(r, [B, 1, 12, 8], 'real'),
+      tokens: Value.of([B, 3], [1, 2, 3, 4, 5, 6], 'i32'),
+      mask: Value.of([B, 3], [1, 1, 1, 1, 1, 0]),
+      targets: Value.of([B, 4], [1, 0, 0.3, 0, 0, 1, 0, 0]),
+    };
+    const out = evaluate(graph, { inputs, params });
+    const hidden = out['vision.hidden'].data;
+    const [W, bias, g, beta, pos] = ['prefix.proj.W', 'prefix.proj.b', 'prefix.ln.g', 'prefix.ln.b', 'prefix.pos'].map((k) => params[k].data);
+    expect(params['prefix.pos'].shape).toEqual([6, 6]);
+    for (let b = 0; b < B; b++)
+      for (let t = 0; t < 6; t++) {
+        const [ri, rj] = [Math.floor(t / 2), t % 2];
+        const mean = new Array(8).fill(0);
+        for (let pi = 0; pi < 2; pi++) for (let pj = 0; pj < 2; pj++) for (let c = 0; c < 8; c++) mean[c] += hidden[(b * 25 + 1 + (ri * 2 + pi) * 4 + rj * 2 + pj) * 8 + c] / 4;
+        const y = [0, 1, 2, 3, 4, 5].map((k) => bias[k] + mean.reduce((s, m, c) => s + m * W[c * 6 + k], 0));
+        const mu = y.reduce((s, v) => s + v, 0) / 6;
+        const sd = Math.sqrt(y.reduce((s, v) => s + (v - mu) ** 2, 0) / 6 + 1e-5);
+        y.forEach((v, k) => expect(out.seq.data[(b * 9 + t) * 6 + k]).toBeCloseTo(((v - mu) / sd) * g[k] + beta[k] + pos[t * 6 + k], 9));
+      }
+    const { graph: fwd } = lowerModel(model, { batch: B, mode: 'train' });
+    gradCheck(fwd, { inputs, params }, 'loss', { maxCoords: 12 });
+    expect(() => parseSpec({ ...model, visualEmbed: false })).toThrow(/must equal text.width \(6\): .*visualEmbed: true adds one/);
+    expect(() => parseSpec({ ...model, visualPrefix: 'none', visualRegions: undefined })).toThrow(/visualEmbed.*needs visualPrefix 'pooled', 'tokens' or 'regions'/);
+  });
+
   it('refuses a grid that does not divide the patches, and a text tower', () => {
     const bad = { ...spec(), head: { kind: 'regions', grid: [4, 2], classes: 5 } };
     expect(() => parseSpec(bad)).toThrow(SpecError);

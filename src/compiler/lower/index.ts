@@ -8,7 +8,8 @@ import type { Tensor } from '../builder.ts';
 import { parseSpec, SpecError, type ModelSpec, type ModelSpecInput } from '../../dsl/spec.ts';
 import { matches, summarizePaths } from '../../dsl/paths.ts';
 import { Lowering, type LowerOptions } from './context.ts';
-import { regionMeans, vitTower, type Tower } from './vision.ts';
+import { vitTower, type Tower } from './vision.ts';
+import { visualPrefix } from './prefix.ts';
 import { textDecoder, textEncoder } from './text.ts';
 import { encoderDecoder } from './t5.ts';
 import { classifierHead, classifierLoss, nextTokenLoss, regionHead, regionLoss, seq2seqLoss } from './heads.ts';
@@ -22,21 +23,6 @@ export interface Lowered {
   graph: Graph;
   spec: ModelSpec;
   points: { linear: string[]; sublayer: string[]; bias: string[] };
-}
-
-/** What of the image enters the text stream (spec.visualPrefix), or null. */
-function visualPrefix(ctx: Lowering, vision: Tower): Tensor | null {
-  const { spec } = ctx;
-  switch (spec.visualPrefix) {
-    case 'none':
-      return null;
-    case 'pooled':
-      return vision.pooled.reshape([ctx.opts.batch, 1, vision.pooled.shape[1]]);
-    case 'tokens':
-      return vision.hidden;
-    case 'regions':
-      return ctx.b.scope('vision', () => regionMeans(ctx, vision.hidden, spec.vision!, spec.visualRegions!));
-  }
 }
 
 /** Towers, head and task loss (null for head 'features'); outputs each tower's features on request. */
