@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import type { Gpu } from '../../src/runtime/device.ts';
 import type { Method } from './methods.ts';
-import { accuracyChart, loadResults, markdownTable, runKey, saveResults, type ResultFile } from './results.ts';
+import { accuracyChart, curveChart, loadResults, markdownTable, runKey, saveResults, type ResultFile } from './results.ts';
 import { loadSettingBackbone, runOne } from './run-one.ts';
 
 export interface BenchOptions {
@@ -47,6 +47,9 @@ export async function writeReport(out: string, f: ResultFile): Promise<void> {
   for (const setting of ['vl', 'routing'] as const) {
     if (Object.values(f.runs).some((r) => r.setting === setting)) writeFileSync(join(out, `accuracy-${setting}.svg`), await accuracyChart(f, setting));
   }
+  // A few runs' learning curves: MixPHM and full finetuning, first seed.
+  const first = Object.values(f.runs).find((r) => r.curve && ['mixphm', 'full'].includes(r.method));
+  if (first) writeFileSync(join(out, 'curves.svg'), await curveChart(f, ['mixphm', 'full'], first.seed));
 }
 
 /** Runs what is missing; returns the result file and how many runs this call finished. */

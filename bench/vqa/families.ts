@@ -7,11 +7,7 @@
  * The flavor (native or hf, model.ts) comes from the checkpoint's metadata; hf models read the
  * questions through text.ts's WordPiece tokenizer, as they were trained.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { TextTokenizer } from '../../src/data/tokenizer.ts';
-import { retokenize, writeTokenizer } from './text.ts';
+import { asFlavor } from './text.ts';
 import { acquireDevice } from '../../src/runtime/device.ts';
 import { Evaluator } from '../../src/train/trainer.ts';
 import { argmax } from '../../src/runtime/metrics.ts';
@@ -27,12 +23,7 @@ try {
   const joint = jointOf(meta);
   const ev = await Evaluator.create(gpu, backbone(flavor, joint).spec, 50);
   ev.setWeights(weights);
-  let ds = mnistVqa({ split: 'test', families: PRETRAIN_FAMILIES, n: 1000, seed: 2 });
-  if (flavor === 'hf') {
-    const dir = mkdtempSync(join(tmpdir(), 'mnist-vqa-tok-'));
-    writeTokenizer(dir);
-    ds = retokenize(ds, TextTokenizer.fromDir(dir));
-  }
+  const ds = asFlavor(mnistVqa({ split: 'test', families: PRETRAIN_FAMILIES, n: 1000, seed: 2 }), flavor);
   const scores = new Map<string, number[]>();
   for await (const { out, start, valid } of ev.batches(ds, ['logits'])) {
     for (let b = 0; b < valid; b++) {

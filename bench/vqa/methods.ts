@@ -1,11 +1,14 @@
 /**
- * The compared methods, in two settings:
- *  - `vl`: the jointly pretrained vision-language model (bench/vqa/checkpoints/vl.safetensors),
- *    backbone frozen, PEFT modules in the text (fusion) encoder, the pretrained VQA head trained
- *    on. This is MixPHM's setting: low-resource finetuning of a pretrained VLM.
- *  - `routing`: vision and text pretrained apart (vision.safetensors, text.safetensors), both
- *    frozen, a fresh head; only the PEFT modules can align the pooled visual token with the text.
- *    This is the routing functions' setting.
+ * The compared methods, in two settings (SETTINGS says which backbone and checkpoints each uses):
+ *  - `vl`: the jointly pretrained vision-language model (HF families: a ViT whose patch tokens
+ *    know every cell, a BERT encoder reading one embedded token per cell, the VQA head;
+ *    checkpoints/hf-joint.safetensors), backbone frozen, PEFT modules in the text (fusion)
+ *    encoder, the pretrained VQA head trained on. This is MixPHM's setting: low-resource
+ *    finetuning of a pretrained VLM.
+ *  - `routing`: vision and text pretrained apart (vision.safetensors, text.safetensors: issue 8's
+ *    native towers, not yet moved to the HF families), both frozen, a fresh head; only the PEFT
+ *    modules can align the pooled visual token with the text. This is the routing functions'
+ *    setting.
  * Sizes were fixed before any benchmark result was seen and are the same across methods where
  * they mean the same thing (bottleneck 16 = width/4, LoRA rank 8, 4 experts, PHM n=4 with rank
  * 2). Learning rates: the protocol's 5e-3 for every PEFT method, 5e-4 for full finetuning (all
@@ -13,9 +16,37 @@
  */
 import { peft, type ModelBuilder } from '../../src/dsl/index.ts';
 import type { Routing } from '../../src/dsl/spec.ts';
-import { backbone } from './model.ts';
+import { backbone, type Flavor, type Joint } from './model.ts';
 
 export type Setting = 'vl' | 'routing';
+
+/** The joint layout hf-joint.safetensors was pretrained with (its metadata says the same; run-one.ts checks). */
+export const VL_JOINT: Joint = { prefix: 'regions', embed: true };
+
+export interface SettingDef {
+  flavor: Flavor;
+  /** Checkpoints (bench/vqa/checkpoints/<name>.safetensors) whose weights start every run. */
+  files: string[];
+  /** Params the checkpoints must hold (the rest, e.g. a fresh head, start from the seed). */
+  required: RegExp;
+  backbone(): ModelBuilder;
+  /** The joint layout a jointly pretrained checkpoint must have been trained with (its metadata). */
+  joint?: Joint;
+  /** The command that makes the checkpoints. */
+  make: string;
+}
+
+export const SETTINGS: Record<Setting, SettingDef> = {
+  vl: {
+    flavor: 'hf',
+    files: ['hf-joint'],
+    required: /^(vision|prefix|text|head)\./,
+    backbone: () => backbone('hf', VL_JOINT),
+    joint: VL_JOINT,
+    make: 'see bench/vqa/README.md (pretrain.ts cells, text and vl --flavor hf)',
+  },
+  routing: { flavor: 'native', files: ['vision', 'text'], required: /^(vision|text)\./, backbone: () => backbone(), make: 'npx tsx bench/vqa/pretrain.ts vision; npx tsx bench/vqa/pretrain.ts text' },
+};
 
 export interface Method {
   name: string;
@@ -27,19 +58,19 @@ export interface Method {
 
 const PEFT_LR = 5e-3;
 const BOTTLENECK = 16;
-const frozen = () => backbone().freeze('**');
-const lora = (routing: Routing) => frozen().insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 8, alpha: 8, routing }));
-const adapter = (routing: Routing) => frozen().insert(peft.adapter({ at: 'text.layers.*.ffn', bottleneck: BOTTLENECK, routing }));
+const frozen = (s: Setting = 'vl') => SETTINGS[s].backbone().freeze('**');
+const lora = (s: Setting, routing: Routing) => frozen(s).insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 8, alpha: 8, routing }));
+const adapter = (s: Setting, routing: Routing) => frozen(s).insert(peft.adapter({ at: 'text.layers.*.ffn', bottleneck: BOTTLENECK, routing }));
 const mixphm = () => frozen().insert(peft.mixphm({ at: 'text.layers.*.ffn', experts: 4, bottleneck: BOTTLENECK, kron: 4, rank: 2 }));
 
 const ROUTINGS: Routing[] = ['none', 'add', 'mul', 'mulExpand', 'inner'];
 
 export const METHODS: Method[] = [
-  { name: 'full', setting: 'vl', lr: 5e-4, model: () => backbone().insert(peft.full()), about: 'every weight trainable' },
+  { name: 'full', setting: 'vl', lr: 5e-4, model: () => SETTINGS.vl.backbone().insert(peft.full()), about: 'every weight trainable' },
   { name: 'bitfit', setting: 'vl', lr: PEFT_LR, model: () => frozen().insert(peft.bitfit()), about: 'biases and norm shifts only' },
-  { name: 'lora', setting: 'vl', lr: PEFT_LR, model: () => lora('none'), about: 'LoRA r=8 on text q,v' },
+  { name: 'lora', setting: 'vl', lr: PEFT_LR, model: () => lora('vl', 'none'), about: 'LoRA r=8 on text q,v' },
   { name: 'houlsby', setting: 'vl', lr: PEFT_LR, model: () => frozen().insert(peft.houlsby('text.layers.*', { bottleneck: BOTTLENECK })), about: 'adapters after text attn and FFN' },
-  { name: 'pfeiffer', setting: 'vl', lr: PEFT_LR, model: () => adapter('none'), about: 'adapter after text FFN' },
+  { name: 'pfeiffer', setting: 'vl', lr: PEFT_LR, model: () => adapter('vl', 'none'), about: 'adapter after text FFN' },
   {
     name: 'compacter',
     setting: 'vl',
@@ -56,8 +87,8 @@ export const METHODS: Method[] = [
   },
   { name: 'mixphm', setting: 'vl', lr: PEFT_LR, model: mixphm, about: '4 PHM experts, shared down, merged at inference' },
   { name: 'mixphm+reg', setting: 'vl', lr: PEFT_LR, model: () => mixphm().regularize(), about: 'MixPHM with redundancy regularization' },
-  ...ROUTINGS.map((r): Method => ({ name: `lora/${r}`, setting: 'routing', lr: PEFT_LR, model: () => lora(r), about: `LoRA r=8 on text q,v, routing ${r}` })),
-  ...ROUTINGS.map((r): Method => ({ name: `adapter/${r}`, setting: 'routing', lr: PEFT_LR, model: () => adapter(r), about: `adapter after text FFN, routing ${r}` })),
+  ...ROUTINGS.map((r): Method => ({ name: `lora/${r}`, setting: 'routing', lr: PEFT_LR, model: () => lora('routing', r), about: `LoRA r=8 on text q,v, routing ${r}` })),
+  ...ROUTINGS.map((r): Method => ({ name: `adapter/${r}`, setting: 'routing', lr: PEFT_LR, model: () => adapter('routing', r), about: `adapter after text FFN, routing ${r}` })),
 ];
 
 export function method(name: string): Method {

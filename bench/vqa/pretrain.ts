@@ -9,7 +9,8 @@
  *                                          # starting from vision.safetensors (two stages, as VLMs are built)
  *
  * Options: --epochs N, --n N (training examples), --batch N, --lr X, --seed N, --out FILE,
- * --from FILE (initial weights; vl defaults to checkpoints/vision.safetensors, 'none' for none),
+ * --from FILE[,FILE] (initial weights, e.g. a ViT and a text encoder pretrained apart; vl defaults to
+ * checkpoints/vision.safetensors, 'none' for none),
  * --flavor hf (HF families: ViT + BERT reading questions through text.ts's tokenizer; writes
  * hf-<task>.safetensors, exported in HF layout by export-hf.ts), --shift N (image tasks: each
  * training digit moved by up to N pixels, an augmentation; held-out scenes are not shifted),
@@ -35,11 +36,9 @@ import type { ModelSpec } from '../../src/dsl/spec.ts';
 import type { Gpu } from '../../src/runtime/device.ts';
 import { ANSWERS, DOWNSTREAM_FAMILIES, PRETRAIN_FAMILIES, POSITIONS, mnistVqa, type MnistVqaSet } from './mnist-vqa.ts';
 import { QUESTION_LABELS, SCENE_LABELS, backbone, textPretrainModel, visionCellsModel, visionPretrainModel, type Flavor, type Joint, type Prefix } from './model.ts';
-import { retokenize, writeTokenizer } from './text.ts';
-import { TextTokenizer } from '../../src/data/tokenizer.ts';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { asFlavor } from './text.ts';
 import { CHECKPOINTS, loadBackbone, saveBackbone } from './weights.ts';
+import { OPTIMIZATION } from './protocol.ts';
 
 const FAMILIES = [...PRETRAIN_FAMILIES, ...DOWNSTREAM_FAMILIES];
 
@@ -85,10 +84,7 @@ function questionTargets(set: MnistVqaSet, i: number): Float32Array {
 }
 
 function tasks(f: Flavor, joint: Joint): Record<string, Task> {
-  // The hf flavor reads questions through the WordPiece tokenizer the export ships.
-  const tokDir = mkdtempSync(join(tmpdir(), 'mnist-vqa-tok-'));
-  writeTokenizer(tokDir);
-  const text = <T extends MnistVqaSet>(set: T): T => (f === 'hf' ? retokenize(set, TextTokenizer.fromDir(tokDir)) : set);
+  const text = <T extends MnistVqaSet>(set: T): T => asFlavor(set, f);
   return {
     vl: {
       spec: backbone(f, joint).spec,
@@ -192,14 +188,13 @@ async function main(): Promise<void> {
     batch: Number(values.batch),
     lr: Number(values.lr ?? task.defaults.lr),
     seed,
-    optimizer: { kind: 'adamw', weightDecay: 0.01, clip: 5, eps: 1e-6 },
-    schedule: { kind: 'linear', warmup: 0.05 },
+    ...OPTIMIZATION,
     evalEvery: 1,
     patience: 0,
     minDelta: 0,
   };
   const from = values.from ?? task.defaults.from;
-  const init = from && from !== 'none' ? loadBackbone(from.includes('/') ? from : join(CHECKPOINTS, from)).weights : undefined;
+  const init = from && from !== 'none' ? Object.assign({}, ...from.split(',').map((p) => loadBackbone(p.includes('/') ? p : join(CHECKPOINTS, p)).weights)) : undefined;
   if (init) cfg.backbone = init;
   const out = values.out ?? join(CHECKPOINTS, `${flavor === 'hf' ? 'hf-' : ''}${which}.safetensors`);
   const train_ = task.data('train', n, seed, Number(values.shift));

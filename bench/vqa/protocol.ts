@@ -11,34 +11,43 @@
  * are fewer than 15), stopping after 3 evaluations without improvement.
  */
 import { shuffled, type Dataset } from '../../src/runtime/data.ts';
+import type { TrainConfig } from '../../src/train/trainer.ts';
 import { DOWNSTREAM_FAMILIES, mnistVqa, type MnistVqaSet } from './mnist-vqa.ts';
+import { asFlavor } from './text.ts';
+import type { Flavor } from './model.ts';
 
 export const KS = [16, 32, 64, 100, 500, 1000] as const;
 export const SEEDS = [13, 21, 42, 87, 100] as const;
 export const BATCH = 16;
+/** The protocol's optimizer and schedule (pretraining uses the same). */
+export const OPTIMIZATION = {
+  optimizer: { kind: 'adamw', weightDecay: 0.01, clip: 5, eps: 1e-6 },
+  schedule: { kind: 'linear', warmup: 0.05 },
+} as const satisfies Pick<TrainConfig, 'optimizer' | 'schedule'>;
 const POOL = 2000; // 2 x the largest k: train and dev never overlap
 const POOL_SEED = 7001;
 const TEST_SEED = 7002;
 export const TEST_SIZE = 500;
 
-let pool: MnistVqaSet | null = null;
-let test: MnistVqaSet | null = null;
+const pools = new Map<Flavor, MnistVqaSet>();
+const tests = new Map<Flavor, MnistVqaSet>();
 
-export function downstreamPool(): MnistVqaSet {
-  pool ??= mnistVqa({ split: 'train', families: DOWNSTREAM_FAMILIES, n: POOL, seed: POOL_SEED });
-  return pool;
+/** The downstream training pool, tokenized for models of flavor `f` (the same questions for every flavor). */
+export function downstreamPool(f: Flavor = 'native'): MnistVqaSet {
+  if (!pools.has(f)) pools.set(f, asFlavor(mnistVqa({ split: 'train', families: DOWNSTREAM_FAMILIES, n: POOL, seed: POOL_SEED }), f));
+  return pools.get(f)!;
 }
 
 /** The fixed test set: downstream questions about scenes of held-out digit samples. */
-export function testSet(): MnistVqaSet {
-  test ??= mnistVqa({ split: 'test', families: DOWNSTREAM_FAMILIES, n: TEST_SIZE, seed: TEST_SEED });
-  return test;
+export function testSet(f: Flavor = 'native'): MnistVqaSet {
+  if (!tests.has(f)) tests.set(f, asFlavor(mnistVqa({ split: 'test', families: DOWNSTREAM_FAMILIES, n: TEST_SIZE, seed: TEST_SEED }), f));
+  return tests.get(f)!;
 }
 
 /** The seed's draw: k training and k dev examples, disjoint, from the pool. */
-export function draw(k: number, seed: number): { train: Dataset; dev: Dataset } {
+export function draw(k: number, seed: number, f: Flavor = 'native'): { train: Dataset; dev: Dataset } {
   if (2 * k > POOL) throw new Error(`k=${k} needs ${2 * k} pool examples, the pool has ${POOL}`);
-  const p = downstreamPool();
+  const p = downstreamPool(f);
   const order = shuffled(POOL, seed);
   return { train: { examples: order.slice(0, k).map((i) => p.examples[i]) }, dev: { examples: order.slice(k, 2 * k).map((i) => p.examples[i]) } };
 }

@@ -26,6 +26,8 @@ export interface RunRecord {
   trainable: number;
   seconds: number;
   error?: string;
+  /** The learning curve: train loss and dev accuracy at each evaluation (whether the budget let the run converge). */
+  curve?: { step: number; loss: number; dev: number }[];
 }
 
 export interface ResultFile {
@@ -172,6 +174,29 @@ export function accuracyChart(f: ResultFile, setting: Setting): Promise<string> 
       },
       { mark: { type: 'line', point: true }, encoding: { x, y: { field: 'mean', type: 'quantitative' }, color: { field: 'method', type: 'nominal' } } },
     ],
+  };
+  return renderSvg(spec);
+}
+
+/**
+ * Dev accuracy vs step for the runs of `methods` with `seed` (one line per method and k): whether
+ * the step budget let runs converge (a curve still rising at its last evaluation did not).
+ */
+export function curveChart(f: ResultFile, methods: string[], seed: number): Promise<string> {
+  const values = Object.values(f.runs)
+    .filter((r) => methods.includes(r.method) && r.seed === seed && r.curve)
+    .flatMap((r) => r.curve!.map((c) => ({ run: `${r.method} k=${r.k}`, step: c.step, dev: 100 * c.dev })));
+  const spec: TopLevelSpec = {
+    title: `MNIST-VQA learning curves (seed ${seed}): dev VQA accuracy at each evaluation`,
+    width: 520,
+    height: 320,
+    data: { values },
+    mark: { type: 'line', point: true },
+    encoding: {
+      x: { field: 'step', type: 'quantitative', title: 'training step' },
+      y: { field: 'dev', type: 'quantitative', title: 'dev VQA accuracy (%)', scale: { zero: false } },
+      color: { field: 'run', type: 'nominal' },
+    },
   };
   return renderSvg(spec);
 }

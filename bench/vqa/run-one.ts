@@ -8,29 +8,34 @@ import type { Gpu } from '../../src/runtime/device.ts';
 import { initParams } from '../../src/runtime/init.ts';
 import { NonFiniteError } from '../../src/runtime/step-runner.ts';
 import { Evaluator, train, type TrainConfig } from '../../src/train/trainer.ts';
-import type { Method, Setting } from './methods.ts';
-import { BATCH, draw, schedule, testSet } from './protocol.ts';
+import { SETTINGS, type Method, type Setting } from './methods.ts';
+import { BATCH, OPTIMIZATION, draw, schedule, testSet } from './protocol.ts';
 import type { RunRecord } from './results.ts';
 import { CHECKPOINTS, loadBackbone } from './weights.ts';
-import { backbone } from './model.ts';
+import { jointOf } from './model.ts';
 
 /**
- * The frozen weights a setting starts from (see methods.ts), checked against the backbone's
+ * The frozen weights a setting starts from (methods.ts SETTINGS), checked against the backbone's
  * params: a missing or misshapen tensor would otherwise leave a random backbone to train on.
  */
 export function loadSettingBackbone(setting: Setting, dir = CHECKPOINTS): Record<string, Float32Array> {
-  const files = setting === 'vl' ? ['vl'] : ['vision', 'text'];
+  const def = SETTINGS[setting];
   const out: Record<string, Float32Array> = {};
-  for (const f of files) {
+  for (const f of def.files) {
     const path = join(dir, `${f}.safetensors`);
-    if (!existsSync(path)) throw new Error(`bench vqa: ${path} is missing; make it with: npx tsx bench/vqa/pretrain.ts ${f}`);
-    Object.assign(out, loadBackbone(path).weights);
+    if (!existsSync(path)) throw new Error(`bench vqa: ${path} is missing; make it with: ${def.make}`);
+    const { weights, meta } = loadBackbone(path);
+    const joint = jointOf(meta);
+    if (def.joint && meta.task === 'vl' && (joint.prefix !== def.joint.prefix || joint.embed !== def.joint.embed))
+      throw new Error(
+        `bench vqa: ${path} was pretrained with visual prefix '${joint.prefix}'${joint.embed ? ' (embedded)' : ''}; setting '${setting}' reads '${def.joint.prefix}'${def.joint.embed ? ' (embedded)' : ''}`,
+      );
+    Object.assign(out, weights);
   }
-  const required = setting === 'vl' ? /^(vision|text|head)\./ : /^(vision|text)\./;
-  for (const [name, node] of lowerModel(backbone().spec, { batch: 1, mode: 'infer' }).graph.params()) {
-    if (!required.test(name)) continue;
+  for (const [name, node] of lowerModel(def.backbone().spec, { batch: 1, mode: 'infer' }).graph.params()) {
+    if (!def.required.test(name)) continue;
     const n = numel(node.shape);
-    if (!out[name]) throw new Error(`bench vqa: the '${setting}' checkpoints lack '${name}'; remake them with bench/vqa/pretrain.ts`);
+    if (!out[name]) throw new Error(`bench vqa: the '${setting}' checkpoints (${def.files.join(', ')}) lack '${name}'; remake them: ${def.make}`);
     if (out[name].length !== n) throw new Error(`bench vqa: checkpoint '${name}' has ${out[name].length} values, the model's [${node.shape}] needs ${n}`);
   }
   return out;
@@ -46,8 +51,7 @@ export async function runOne(gpu: Gpu, m: Method, k: number, seed: number, froze
     batch: BATCH,
     lr: m.lr,
     seed,
-    optimizer: { kind: 'adamw', weightDecay: 0.01, clip: 5, eps: 1e-6 },
-    schedule: { kind: 'linear', warmup: 0.05 },
+    ...OPTIMIZATION,
     evalEvery: sch.evalEvery,
     patience: sch.patience,
     minDelta: 0,
@@ -58,7 +62,7 @@ export async function runOne(gpu: Gpu, m: Method, k: number, seed: number, froze
   const t0 = performance.now();
   let res: Awaited<ReturnType<typeof train>>;
   try {
-    res = await train(gpu, spec, draw(k, seed), cfg);
+    res = await train(gpu, spec, draw(k, seed, SETTINGS[m.setting].flavor), cfg);
   } catch (e) {
     if (!(e instanceof NonFiniteError)) throw e;
     return { ...base, status: 'diverged', epochs: 0, steps: 0, stoppedEarly: false, seconds: (performance.now() - t0) / 1000, error: e.message };
@@ -67,7 +71,7 @@ export async function runOne(gpu: Gpu, m: Method, k: number, seed: number, froze
   const ev = await Evaluator.create(gpu, spec, BATCH);
   try {
     ev.setWeights({ ...initParams(lowerModel(spec, { batch: BATCH, mode: 'infer' }).graph, seed), ...frozen, ...res.bestWeights });
-    const t = await ev.evaluate(testSet());
+    const t = await ev.evaluate(testSet(SETTINGS[m.setting].flavor));
     const last = res.history[res.history.length - 1];
     return {
       ...base,
@@ -78,6 +82,7 @@ export async function runOne(gpu: Gpu, m: Method, k: number, seed: number, froze
       steps: last.step,
       stoppedEarly: res.stoppedEarly,
       seconds: (performance.now() - t0) / 1000,
+      curve: res.history.filter((h) => h.dev).map((h) => ({ step: h.step, loss: +h.loss.toFixed(4), dev: +h.dev!.accuracy.toFixed(4) })),
     };
   } finally {
     ev.destroy();

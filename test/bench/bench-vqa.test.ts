@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { draw, schedule, downstreamPool, testSet } from '../../bench/vqa/protocol.ts';
 import { markdownTable, mergeResults, saveResults, summarize, type ResultFile, type RunRecord } from '../../bench/vqa/results.ts';
-import { METHODS, method } from '../../bench/vqa/methods.ts';
-import { backbone } from '../../bench/vqa/model.ts';
+import { METHODS, SETTINGS, method } from '../../bench/vqa/methods.ts';
 import { gridSlice, runBenchmark } from '../../bench/vqa/bench.ts';
 import { loadSettingBackbone } from '../../bench/vqa/run-one.ts';
+import { CHECKPOINTS, loadBackbone, saveBackbone } from '../../bench/vqa/weights.ts';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
 import type { ParamInfo } from '../../src/compiler/ir/graph.ts';
 import { useGpu } from '../helpers/gpu.ts';
@@ -49,8 +49,8 @@ describe('protocol', () => {
   });
 
   it('lowers every method; PEFT methods train only their modules and the head, full finetuning everything', () => {
-    const backboneParams = [...lowerModel(backbone().spec, { batch: 16, mode: 'train' }).graph.params().keys()];
     for (const m of METHODS) {
+      const backboneParams = [...lowerModel(SETTINGS[m.setting].backbone().spec, { batch: 16, mode: 'train' }).graph.params().keys()];
       const { graph } = lowerModel(m.model().spec, { batch: 16, mode: 'train' });
       const trainable = new Set([...graph.params()].filter(([, n]) => (n.attrs.info as ParamInfo).trainable).map(([k]) => k));
       const trainedBackbone = backboneParams.filter((k) => trainable.has(k) && !k.startsWith('head.'));
@@ -140,8 +140,13 @@ describe('shards and merging', () => {
 describe('bench vqa end to end', () => {
   const gpu = useGpu();
 
-  it('refuses a missing checkpoint and names the command that makes it', () => {
+  it('refuses a missing checkpoint and names the command that makes it, and a joint checkpoint of another layout', () => {
     expect(() => loadSettingBackbone('routing', '/nonexistent')).toThrow(/pretrain\.ts vision/);
+    const dir = mkdtempSync(join(tmpdir(), 'bench-joint-'));
+    const { weights, meta } = loadBackbone(join(CHECKPOINTS, 'hf-joint.safetensors'));
+    const { graph } = lowerModel(SETTINGS.vl.backbone().spec, { batch: 1, mode: 'infer' });
+    saveBackbone(join(dir, 'hf-joint.safetensors'), graph, weights, ['vision.', 'prefix.', 'text.', 'head.'], { ...meta, prefix: 'tokens' });
+    expect(() => loadSettingBackbone('vl', dir)).toThrow(/pretrained with visual prefix 'tokens' \(embedded\); setting 'vl' reads 'regions' \(embedded\)/);
   });
 
   it('runs one method at k=16 for one seed, records it, and skips it when resumed', async () => {
@@ -155,6 +160,9 @@ describe('bench vqa end to end', () => {
     expect(r.test!.accuracy).toBeLessThanOrEqual(1);
     expect(r.steps).toBeGreaterThan(0);
     expect(r.steps).toBeLessThanOrEqual(schedule(16).steps);
+    expect(r.curve!.length).toBeGreaterThan(0);
+    expect(r.curve!.at(-1)!.step).toBe(r.steps);
+    expect(Math.max(...r.curve!.map((c) => c.dev))).toBeCloseTo(r.dev!.accuracy, 4);
     const { graph } = lowerModel(method('mixphm').model().spec, { batch: 16, mode: 'train' });
     const trainable = [...graph.params()].filter(([, n]) => (n.attrs.info as ParamInfo).trainable);
     expect(trainable.every(([name]) => !name.startsWith('vision.'))).toBe(true);
@@ -164,6 +172,7 @@ describe('bench vqa end to end', () => {
     expect(readFileSync(join(out, 'results.md'), 'utf8')).toMatch(/\| mixphm \| [\d,]+ \| \d+\.\d ± 0\.0 \(n=1\) \|/);
     expect(readFileSync(join(out, 'accuracy-vl.svg'), 'utf8')).toMatch(/^<svg/);
     expect(existsSync(join(out, 'accuracy-routing.svg'))).toBe(false);
+    expect(readFileSync(join(out, 'curves.svg'), 'utf8')).toMatch(/^<svg/);
 
     const again = await runBenchmark(gpu(), o);
     expect(again.ran).toBe(0);

@@ -18,6 +18,17 @@ import { draw, rng } from '../helpers/random.ts';
 const spec = () => vl.model({ vision: vl.vit({ image: [12, 8], patch: 2, width: 8, depth: 1, heads: 2 }), head: vl.regions({ grid: [3, 2], classes: 5 }) }).spec;
 const B = 2;
 
+/** A ViT + text encoder reading the 3x2 regions as a prefix; `textWidth` 8 matches the ViT. */
+const regionPrefixModel = (textWidth = 8, visualEmbed = false) =>
+  vl.model({
+    vision: vl.vit({ image: [12, 8], patch: 2, width: 8, depth: 1, heads: 2 }),
+    text: vl.encoder({ vocab: 7, maxLen: 3, width: textWidth, depth: 1, heads: 2 }),
+    visualPrefix: 'regions',
+    visualRegions: [3, 2],
+    visualEmbed,
+    head: vl.classifier({ answers: 4 }),
+  }).spec;
+
 function feeds(graph: ReturnType<typeof lowerModel>['graph'], seed: number) {
   const r = rng(seed);
   const params = Object.fromEntries(
@@ -69,13 +80,7 @@ describe("the 'regions' head", () => {
   });
 
   it("visualPrefix 'regions': one prefix token per region before the text; gradients match finite differences", () => {
-    const model = vl.model({
-      vision: vl.vit({ image: [12, 8], patch: 2, width: 8, depth: 1, heads: 2 }),
-      text: vl.encoder({ vocab: 7, maxLen: 3, width: 8, depth: 1, heads: 2 }),
-      visualPrefix: 'regions',
-      visualRegions: [3, 2],
-      head: vl.classifier({ answers: 4 }),
-    }).spec;
+    const model = regionPrefixModel();
     const { graph } = lowerModel(model, { batch: B, mode: 'train', features: true });
     expect(graph.get(graph.outputs.get('text.hidden')!).shape).toEqual([B, 6 + 3, 8]);
     const r = rng(6);
@@ -93,15 +98,7 @@ describe("the 'regions' head", () => {
   });
 
   it('visualEmbed: each prefix token is LN(region mean W + b) + its own position row, written out in JS; gradients match finite differences', () => {
-    // Vision width 8, text width 6: the projection bridges them.
-    const model = vl.model({
-      vision: vl.vit({ image: [12, 8], patch: 2, width: 8, depth: 1, heads: 2 }),
-      text: vl.encoder({ vocab: 7, maxLen: 3, width: 6, depth: 1, heads: 2 }),
-      visualPrefix: 'regions',
-      visualRegions: [3, 2],
-      visualEmbed: true,
-      head: vl.classifier({ answers: 4 }),
-    }).spec;
+    const model = regionPrefixModel(6, true); // vision width 8, text width 6: the projection bridges them
     const { graph } = lowerModel(model, { batch: B, mode: 'train', features: true });
     // The text stream as it enters the first block: the concat of prefix and text embeddings.
     const seq = graph.nodes.find((n) => n.op === 'concat' && n.shape.length === 3 && n.shape[1] === 6 + 3)!;

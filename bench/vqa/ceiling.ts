@@ -1,0 +1,77 @@
+/**
+ * The ceiling check of issue 19: full finetuning of a setting's backbone on the whole downstream
+ * pool (all 2,000 questions, not k), early-stopped on a dev set of 200 more questions about
+ * training-split digits, scored per family on the benchmark's test set. k-shot differences only
+ * mean something when this ceiling sits well above the floor (each family's most common answer).
+ *
+ *   npx tsx bench/vqa/ceiling.ts [--setting vl] [--epochs 20] [--lr 5e-4] [--seed 13]
+ */
+import { parseArgs } from 'node:util';
+import { peft } from '../../src/dsl/index.ts';
+import { lowerModel } from '../../src/compiler/lower/index.ts';
+import { acquireDevice } from '../../src/runtime/device.ts';
+import { initParams } from '../../src/runtime/init.ts';
+import { argmax } from '../../src/runtime/metrics.ts';
+import { Evaluator, train } from '../../src/train/trainer.ts';
+import { ANSWERS, DOWNSTREAM_FAMILIES, mnistVqa } from './mnist-vqa.ts';
+import { SETTINGS, type Setting } from './methods.ts';
+import { BATCH, OPTIMIZATION, downstreamPool, familyPriorAccuracy, testSet } from './protocol.ts';
+import { loadSettingBackbone } from './run-one.ts';
+import { asFlavor } from './text.ts';
+
+const { values } = parseArgs({
+  options: {
+    setting: { type: 'string', default: 'vl' },
+    epochs: { type: 'string', default: '20' },
+    lr: { type: 'string', default: '5e-4' },
+    seed: { type: 'string', default: '13' },
+  },
+});
+const setting = values.setting as Setting;
+if (!SETTINGS[setting]) throw new Error(`ceiling: --setting '${values.setting}' (valid: ${Object.keys(SETTINGS).join(', ')})`);
+const { flavor } = SETTINGS[setting];
+const spec = SETTINGS[setting].backbone().insert(peft.full()).spec;
+const frozen = loadSettingBackbone(setting);
+const seed = Number(values.seed);
+const dev = asFlavor(mnistVqa({ split: 'train', families: DOWNSTREAM_FAMILIES, n: 200, seed: 7003 }), flavor);
+const test = testSet(flavor);
+const gpu = await acquireDevice();
+const t0 = performance.now();
+try {
+  const epochs = Number(values.epochs);
+  console.log(`ceiling: full finetuning of '${setting}' on the whole pool (${downstreamPool(flavor).examples.length} questions), ${epochs} epochs, lr ${values.lr}, seed ${seed}`);
+  const res = await train(
+    gpu,
+    spec,
+    { train: downstreamPool(flavor), dev },
+    {
+      epochs,
+      batch: BATCH,
+      lr: Number(values.lr),
+      seed,
+      ...OPTIMIZATION,
+      evalEvery: 1,
+      patience: 5,
+      minDelta: 0,
+      backbone: frozen,
+    },
+    { onEpoch: (r) => console.log(`epoch ${r.epoch + 1}: train loss ${r.loss.toFixed(4)}, dev accuracy ${r.dev ? r.dev.accuracy.toFixed(3) : '-'}`) },
+  );
+  const ev = await Evaluator.create(gpu, spec, 50);
+  ev.setWeights({ ...initParams(lowerModel(spec, { batch: 50, mode: 'infer' }).graph, seed), ...frozen, ...res.bestWeights });
+  const per = new Map<string, number[]>();
+  for await (const { out, start, valid } of ev.batches(test, ['logits'])) {
+    for (let b = 0; b < valid; b++) {
+      const family = test.questions[start + b].family;
+      per.set(family, [...(per.get(family) ?? []), test.examples[start + b].targets[argmax(out.logits, b * ANSWERS.length, ANSWERS.length)]]);
+    }
+  }
+  ev.destroy();
+  const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+  const all = [...per.values()].flat();
+  console.log(`best dev epoch ${res.best!.epoch + 1} (dev ${res.best!.accuracy.toFixed(3)}); ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  console.log(`test VQA accuracy ${mean(all).toFixed(3)} (floor ${familyPriorAccuracy().toFixed(3)}), per family:`);
+  for (const [f, v] of per) console.log(`  ${f.padEnd(18)} ${mean(v).toFixed(3)}  (${v.length})`);
+} finally {
+  gpu.destroy();
+}
