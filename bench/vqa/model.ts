@@ -1,12 +1,13 @@
 /**
  * The MNIST-VQA models. `backbone()` is the vision-language model: a ViT over the 56x56 scene
- * (7x7 patches), a text encoder over the question, the pooled visual feature prepended to the
- * text as one token, and the VQA classifier over the shared answer vocabulary. PEFT methods are
- * added per experiment.
+ * (7x7 patches), a text encoder over the question, the scene prepended to the text (`Joint`:
+ * the pooled visual feature as one token, as issue 8's models; or one token per cell,
+ * embedded, as the HF-family `vl` backbone of issue 19), and the VQA classifier over the shared
+ * answer vocabulary. PEFT methods are added per experiment.
  *
- * The routing setting pretrains vision and text apart, each with its own throwaway head:
- * `visionPretrainModel()` reads the scene out (which digit, or none, in each cell) through a
- * one-token stub text stack, and `textPretrainModel()` reads a question's intent (family,
+ * Towers pretrained apart, each with its own throwaway head: `visionCellsModel()` reads each
+ * cell's digit (or empty) from the ViT's patch tokens, `visionPretrainModel()` reads the scene
+ * out through the pooled CLS, and `textPretrainModel()` reads a question's intent (family,
  * digit and position mentioned) from the text alone. Their `vision.*` and `text.*` params have
  * the names and shapes of `backbone()`'s, so the checkpoints drop in.
  */
