@@ -6,7 +6,7 @@
  * the best dev checkpoint is scored on the test set.
  *
  * The step budget: a run is round(600 / steps per epoch) epochs, at least 10 and at most 300
- * (300 steps at k=16 and 32, 600 at k=64 and 100, 589 at k=500, 620 at k=1000), evaluated on
+ * (300 steps at k=16, 600 at k=32, 64 and 100, 589 at k=500, 620 at k=1000), evaluated on
  * dev about 20 times (every epoch when a run has fewer than 20), stopping after 5 evaluations
  * without improvement.
  * Issue 8's budget (about 200 steps, patience 3) stopped runs at large k while dev accuracy was
