@@ -5,10 +5,10 @@
  *    checkpoints/hf-joint.safetensors), backbone frozen, PEFT modules in the text (fusion)
  *    encoder, the pretrained VQA head trained on. This is MixPHM's setting: low-resource
  *    finetuning of a pretrained VLM.
- *  - `routing`: vision and text pretrained apart (vision.safetensors, text.safetensors: issue 8's
- *    native towers, not yet moved to the HF families), both frozen, a fresh head; only the PEFT
- *    modules can align the pooled visual token with the text. This is the routing functions'
- *    setting.
+ *  - `routing`: vision and text pretrained apart (hf-cells.safetensors: a ViT that reads each
+ *    cell from its patch tokens; hf-text.safetensors: a BERT encoder that knows what a question
+ *    asks), both frozen, a fresh head; only the PEFT modules can align the cell tokens with the
+ *    text. This is the routing functions' setting (ROUTING_JOINT).
  * Sizes were fixed before any benchmark result was seen and are the same across methods where
  * they mean the same thing (bottleneck 16 = width/4, LoRA rank 8, 4 experts, PHM n=4 with rank
  * 2). Learning rates: the protocol's 5e-3 for every PEFT method, 5e-4 for full finetuning (all
@@ -22,6 +22,13 @@ export type Setting = 'vl' | 'routing';
 
 /** The joint layout hf-joint.safetensors was pretrained with (its metadata says the same; run-one.ts checks). */
 export const VL_JOINT: Joint = { prefix: 'regions', embed: true };
+
+/**
+ * The routing setting's towers, pretrained apart and never joined: the cells enter the text as
+ * they leave the ViT (one raw token per cell, no visual embedding: nothing pretrained one), and
+ * the routed visual feature is the mean of the ViT's patch states (its CLS was never trained).
+ */
+export const ROUTING_JOINT: Joint = { prefix: 'regions', embed: false, pool: 'mean' };
 
 export interface SettingDef {
   flavor: Flavor;
@@ -45,7 +52,13 @@ export const SETTINGS: Record<Setting, SettingDef> = {
     joint: VL_JOINT,
     make: 'see bench/vqa/README.md (pretrain.ts cells, text and vl --flavor hf)',
   },
-  routing: { flavor: 'native', files: ['vision', 'text'], required: /^(vision|text)\./, backbone: () => backbone(), make: 'npx tsx bench/vqa/pretrain.ts vision; npx tsx bench/vqa/pretrain.ts text' },
+  routing: {
+    flavor: 'hf',
+    files: ['hf-cells', 'hf-text'],
+    required: /^(vision|text)\./,
+    backbone: () => backbone('hf', ROUTING_JOINT),
+    make: 'npx tsx bench/vqa/pretrain.ts cells --flavor hf --n 32000 --epochs 3 --shift 3; npx tsx bench/vqa/pretrain.ts text --flavor hf',
+  },
 };
 
 export interface Method {

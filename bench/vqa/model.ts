@@ -25,7 +25,9 @@ export const WIDTH = 64;
  */
 export type Flavor = 'native' | 'hf';
 
-const vit = (f: Flavor = 'native') => vl.vit({ image: [CANVAS, CANVAS], patch: 7, width: WIDTH, depth: 2, heads: 4, ...(f === 'hf' ? { act: 'gelu', eps: 1e-12 } : {}) });
+/** pool 'mean' (the routing setting's hf ViT): its CLS was never taught to gather the cells, its patch tokens were. */
+const vit = (f: Flavor = 'native', pool: 'tanh' | 'mean' = 'tanh') =>
+  vl.vit({ image: [CANVAS, CANVAS], patch: 7, width: WIDTH, depth: 2, heads: 4, pool, ...(f === 'hf' ? { act: 'gelu', eps: 1e-12 } : {}) });
 const textEncoder = (f: Flavor = 'native') =>
   f === 'hf'
     ? vl.encoder({ vocab: TOKENIZER_VOCAB.length, maxLen: TEXT_LEN, width: WIDTH, depth: 2, heads: 4, act: 'gelu', eps: 1e-12, norm: 'post', embedNorm: true, typeVocab: 2, pool: 'cls', padId: 0 })
@@ -39,10 +41,15 @@ const textEncoder = (f: Flavor = 'native') =>
  */
 export type Prefix = 'pooled' | 'tokens' | 'regions';
 
-/** How the scene joins the question: the prefix, and whether it gets VL-T5's visual embedding (a projection, a norm and a position row per token: spec.visualEmbed). */
+/**
+ * How the scene joins the question: the prefix, whether it gets VL-T5's visual embedding (a
+ * projection, a norm and a position row per token: spec.visualEmbed), and how the ViT pools the
+ * feature routing functions mix in (default its CLS pooler).
+ */
 export interface Joint {
   prefix: Prefix;
   embed: boolean;
+  pool?: 'tanh' | 'mean';
 }
 
 export const POOLED: Joint = { prefix: 'pooled', embed: false };
@@ -52,7 +59,7 @@ export const jointOf = (meta: Record<string, string>): Joint => ({ prefix: (meta
 
 export const backbone = (f: Flavor = 'native', joint: Joint = POOLED) =>
   vl.model({
-    vision: vit(f),
+    vision: vit(f, joint.pool),
     text: textEncoder(f),
     visualPrefix: joint.prefix,
     ...(joint.prefix === 'regions' ? { visualRegions: [2, 2] as [number, number] } : {}),

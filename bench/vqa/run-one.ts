@@ -32,13 +32,16 @@ export function loadSettingBackbone(setting: Setting, dir = CHECKPOINTS): Record
       );
     Object.assign(out, weights);
   }
+  // Only the model's params: a checkpoint may hold more (hf-cells' CLS pooler, which a ViT with pool 'mean' has not).
+  const used: Record<string, Float32Array> = {};
   for (const [name, node] of lowerModel(def.backbone().spec, { batch: 1, mode: 'infer' }).graph.params()) {
+    if (out[name]) used[name] = out[name];
     if (!def.required.test(name)) continue;
     const n = numel(node.shape);
     if (!out[name]) throw new Error(`bench vqa: the '${setting}' checkpoints (${def.files.join(', ')}) lack '${name}'; remake them: ${def.make}`);
     if (out[name].length !== n) throw new Error(`bench vqa: checkpoint '${name}' has ${out[name].length} values, the model's [${node.shape}] needs ${n}`);
   }
-  return out;
+  return used;
 }
 
 export async function runOne(gpu: Gpu, m: Method, k: number, seed: number, frozen: Record<string, Float32Array>, signal?: AbortSignal): Promise<RunRecord | null> {

@@ -44,6 +44,9 @@ const stackFields = {
 /**
  * ViT-style vision tower. pool 'tanh': final LN over the sequence, pooled = tanh(dense(CLS))
  * (HF ViT). pool 'ln': no final LN over the sequence, pooled = LN(CLS) (CLIP's post_layernorm).
+ * pool 'mean': final LN over the sequence, pooled = the mean of the patch states (CLS left
+ * out), for a ViT trained through its patch tokens whose CLS was never taught to gather them;
+ * no HF ViT layout pools so (export refuses it; the tower's weights are HF ViT's less the pooler).
  */
 export const VitSpec = z.object({
   kind: z.literal('vit'),
@@ -54,7 +57,7 @@ export const VitSpec = z.object({
   patchBias: z.boolean().default(true),
   /** LN on the embeddings before the first block (CLIP's pre_layrnorm). */
   embedNorm: z.boolean().default(false),
-  pool: z.enum(['tanh', 'ln']).default('tanh'),
+  pool: z.enum(['tanh', 'ln', 'mean']).default('tanh'),
 });
 
 /**

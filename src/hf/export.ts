@@ -22,6 +22,8 @@ export function familyOf(t: Tower): Family {
   if (t.pretrained) return t.pretrained.family;
   switch (t.kind) {
     case 'vit':
+      if (t.pool === 'mean')
+        throw new PretrainedError(`vision tower: pool 'mean' has no HF layout (HF ViT pools tanh(dense(CLS)), CLIP LN(CLS)); export it with pool 'tanh' (the same weights and a pooler)`);
       return t.pool === 'ln' ? 'clip_vision' : 'vit';
     case 'encoder':
       if (t.norm !== 'post' || t.pool !== 'cls' || !t.embedNorm)

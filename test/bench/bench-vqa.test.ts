@@ -142,7 +142,12 @@ describe('bench vqa end to end', () => {
   const gpu = useGpu();
 
   it('refuses a missing checkpoint and names the command that makes it, and a joint checkpoint of another layout', () => {
-    expect(() => loadSettingBackbone('routing', '/nonexistent')).toThrow(/pretrain\.ts vision/);
+    expect(() => loadSettingBackbone('routing', '/nonexistent')).toThrow(/pretrain\.ts cells --flavor hf/);
+    // The routing towers: hf-cells' CLS pooler is left out (the ViT pools the mean of its patch states).
+    const routing = loadSettingBackbone('routing');
+    const params = [...lowerModel(SETTINGS.routing.backbone().spec, { batch: 1, mode: 'infer' }).graph.params().keys()];
+    expect(Object.keys(routing).sort()).toEqual(params.filter((k) => /^(vision|text)\./.test(k)).sort());
+    expect(Object.keys(routing).some((k) => k.startsWith('vision.pooler'))).toBe(false);
     const dir = mkdtempSync(join(tmpdir(), 'bench-joint-'));
     const { weights, meta } = loadBackbone(join(CHECKPOINTS, 'hf-joint.safetensors'));
     const { graph } = lowerModel(SETTINGS.vl.backbone().spec, { batch: 1, mode: 'infer' });

@@ -139,6 +139,24 @@ describe("the 'regions' head", () => {
     expect(() => parseSpec({ ...model, visualPrefix: 'none', visualRegions: undefined })).toThrow(/visualEmbed.*needs visualPrefix 'pooled', 'tokens' or 'regions'/);
   });
 
+  it("ViT pool 'mean': the pooled feature is the mean of the final patch states (CLS left out); gradients match finite differences", () => {
+    const model = vl.model({ vision: vl.vit({ image: [12, 8], patch: 2, width: 8, depth: 1, heads: 2, pool: 'mean' }), head: vl.classifier({ answers: 3 }) }).spec;
+    const { graph } = lowerModel(model, { batch: B, mode: 'train', features: true });
+    expect([...graph.params().keys()].some((k) => k.startsWith('vision.pooler'))).toBe(false);
+    const r = rng(8);
+    const params = Object.fromEntries(Object.entries(initParams(graph, 8)).map(([k, v]) => [k, Value.of(graph.leaf('param', k)!.shape, [...v])]));
+    const inputs = { image: draw(r, [B, 1, 12, 8], 'real'), targets: Value.of([B, 3], [1, 0, 0.3, 0, 1, 0]) };
+    const out = evaluate(graph, { inputs, params });
+    const hidden = out['vision.hidden'].data;
+    for (let b = 0; b < B; b++)
+      for (let c = 0; c < 8; c++) {
+        let sum = 0;
+        for (let t = 1; t <= 24; t++) sum += hidden[(b * 25 + t) * 8 + c];
+        expect(out['vision.pooled'].data[b * 8 + c]).toBeCloseTo(sum / 24, 10);
+      }
+    gradCheck(lowerModel(model, { batch: B, mode: 'train' }).graph, { inputs, params }, 'loss', { maxCoords: 10 });
+  });
+
   it('refuses a grid that does not divide the patches, and a text tower', () => {
     const bad = { ...spec(), head: { kind: 'regions', grid: [4, 2], classes: 5 } };
     expect(() => parseSpec(bad)).toThrow(SpecError);

@@ -55,5 +55,8 @@ describe('export to HF layout', () => {
     const odd = parseSpec({ ...gelu, vision: { ...gelu.vision!, patchBias: false } });
     const g3 = lowerModel(odd, { batch: 1, mode: 'infer' }).graph;
     expect(() => exportTower(odd, 'vision', initParams(g3, 1), g3.params(), mkdtempSync(join(tmpdir(), 'x-')))).toThrow(/not expressible as vit \(patchBias: false here, true in HF\)/);
+    const mean = parseSpec({ ...gelu, vision: { ...gelu.vision!, pool: 'mean' } });
+    const g4 = lowerModel(mean, { batch: 1, mode: 'infer' }).graph;
+    expect(() => exportTower(mean, 'vision', initParams(g4, 1), g4.params(), mkdtempSync(join(tmpdir(), 'x-')))).toThrow(/pool 'mean' has no HF layout .*export it with pool 'tanh'/);
   });
 });

@@ -3,6 +3,7 @@
  * flattened (channel, row, column) patches, a class token, learned positions, pre-LN blocks.
  * pool 'tanh' (HF ViT): final LN over the sequence, pooled = tanh(dense(CLS)).
  * pool 'ln' (CLIP): an LN on the embeddings first, no final LN, pooled = LN(CLS).
+ * pool 'mean': final LN over the sequence, pooled = mean of the patch states.
  */
 import type { Tensor } from '../builder.ts';
 import { type Lowering, normal } from './context.ts';
@@ -46,10 +47,11 @@ export function vitTower(ctx: Lowering, spec: NonNullable<ModelSpec['vision']>):
     if (spec.embedNorm) h = norm(ctx, 'vision.ln_pre', h, ln);
     for (let i = 0; i < depth; i++) h = block(ctx, 'vision', i, h, cfg, { mask: null, causal: false, bias: null });
     let pooled: Tensor;
-    if (spec.pool === 'tanh') {
+    if (spec.pool === 'ln') pooled = norm(ctx, 'vision.ln_f', token(ctx, h, 0), ln);
+    else {
       h = norm(ctx, 'vision.ln_f', h, ln);
-      pooled = linear(ctx, 'vision.pooler', token(ctx, h, 0), d, d).tanh();
-    } else pooled = norm(ctx, 'vision.ln_f', token(ctx, h, 0), ln);
+      pooled = spec.pool === 'tanh' ? linear(ctx, 'vision.pooler', token(ctx, h, 0), d, d).tanh() : ctx.b.slice(h, [0, 1, 0], [B, 1 + gh * gw, d]).mean([1]);
+    }
     ctx.finals.set('vision', { hidden: h, mask: null });
     return { hidden: h, pooled, mask: null };
   });
