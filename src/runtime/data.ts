@@ -9,6 +9,19 @@ export type Example = Record<string, ArrayLike<number>>;
 
 export interface Dataset {
   examples: Example[];
+  /** Generative VQA (an encoder-decoder's 'lm' head): what evaluation scores generated answers against. */
+  answers?: GeneratedAnswers;
+}
+
+/**
+ * The answer vocabulary as the decoder writes it: `tokens[a]` is answer a's token ids ending
+ * with the end-of-sequence id, `start` the decoder's start id, and `scores[i][a]` example i's
+ * soft score for answer a (VQA: min(1, annotators / 3)); a generation that is no answer scores 0.
+ */
+export interface GeneratedAnswers {
+  tokens: ArrayLike<number>[];
+  start: number;
+  scores: ArrayLike<number>[];
 }
 
 /** Stacks examples into batch arrays; a short final batch repeats its last example (`valid` says how many are real). */

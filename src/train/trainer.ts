@@ -28,6 +28,8 @@ import { tunedPlanOptions } from './autotune.ts';
 import type { FrozenSplit } from '../compiler/passes/frozen.ts';
 import { initParams } from '../runtime/init.ts';
 import { vqaAccuracy, exactMatch } from '../runtime/metrics.ts';
+import { greedyDecode, scoreGenerated } from './generate.ts';
+import { DataError } from '../data/errors.ts';
 import { loadCheckpoint, saveCheckpoint } from '../runtime/checkpoint.ts';
 import { CheckpointError, removeStaleTemps, writeFailure } from '../runtime/safetensors.ts';
 import { join } from 'node:path';
@@ -182,8 +184,12 @@ export class Evaluator {
 
   /** Runs `ds` through the plan batch by batch (the last one padded), yielding the requested outputs. */
   async *batches(ds: Dataset, outputs: string[]): AsyncGenerator<{ out: Record<string, ArrayLike<number>>; inputs: Record<string, ArrayLike<number>>; start: number; valid: number }> {
-    const data = await this.data(ds);
-    const idx = [...ds.examples.keys()];
+    yield* this.run(await this.data(ds), outputs);
+  }
+
+  /** batches() over data already as the plan reads it (frozen features included). */
+  private async *run(data: Dataset, outputs: string[]): AsyncGenerator<{ out: Record<string, ArrayLike<number>>; inputs: Record<string, ArrayLike<number>>; start: number; valid: number }> {
+    const idx = [...data.examples.keys()];
     for (let start = 0; start < idx.length; start += this.batch) {
       const { inputs, valid } = makeBatch(data, idx.slice(start, start + this.batch), this.batch);
       const feed = Object.fromEntries(Object.entries(inputs).filter(([k]) => this.ex.plan.inputs[k]));
@@ -193,6 +199,7 @@ export class Evaluator {
 
   async evaluate(ds: Dataset, split = 'eval'): Promise<{ loss: number; accuracy: number; exactMatch: number }> {
     validateDataset(split, ds, this.graph, this.spec);
+    if (this.spec.head.kind === 'lm') return this.evaluateGenerated(ds, split);
     let loss = 0,
       acc = 0,
       em = 0,
@@ -207,6 +214,33 @@ export class Evaluator {
     const r = { loss: loss / n, accuracy: acc / n, exactMatch: em / n };
     if (!Number.isFinite(r.loss) || !Number.isFinite(r.accuracy))
       throw new NonFiniteError(-1, `${split} evaluation gave loss ${r.loss} and accuracy ${r.accuracy} (weights or inputs hold non-finite values)`);
+    return r;
+  }
+
+  /** An encoder-decoder's greedy generations [n][targetLen] from decoder start id `start` (generate.ts). */
+  async generate(ds: Dataset, start: number): Promise<Int32Array[]> {
+    const text = this.spec.text;
+    if (text?.kind !== 'encdec') throw new DataError(`generate: needs an 'encdec' text tower (this one is '${text?.kind}')`);
+    const run = async function* (this: Evaluator, pass: Dataset) {
+      for await (const { out, start: s, valid } of this.run(pass, ['logits'])) yield { logits: out.logits, start: s, valid };
+    }.bind(this);
+    return greedyDecode(run, await this.data(ds), start, text.targetLen, text.vocab);
+  }
+
+  /**
+   * An encoder-decoder's 'lm' head: the teacher-forced loss of the data's targets, and the VQA
+   * score of greedy generations against `ds.answers` (generate.ts).
+   */
+  private async evaluateGenerated(ds: Dataset, split: string): Promise<{ loss: number; accuracy: number; exactMatch: number }> {
+    const text = this.spec.text;
+    if (text?.kind !== 'encdec') throw new DataError(`${split}: an 'lm' head is scored by generating answers, which needs an 'encdec' text tower (this one is '${text?.kind}')`);
+    const answers = ds.answers;
+    if (!answers) throw new DataError(`${split}: an encoder-decoder is scored by the answers it generates: the dataset needs answers { tokens, start, scores } (runtime/data.ts)`);
+    if (answers.scores.length !== ds.examples.length) throw new DataError(`${split}: answers.scores has ${answers.scores.length} rows for ${ds.examples.length} examples`);
+    let loss = 0;
+    for await (const { out, valid } of this.batches(ds, ['loss_task'])) loss += out.loss_task[0] * valid;
+    const r = { loss: loss / ds.examples.length, ...scoreGenerated(await this.generate(ds, answers.start), answers) };
+    if (!Number.isFinite(r.loss)) throw new NonFiniteError(-1, `${split} evaluation gave loss ${r.loss} (weights or inputs hold non-finite values)`);
     return r;
   }
 

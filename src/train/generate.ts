@@ -1,0 +1,48 @@
+/**
+ * Greedy decoding of an encoder-decoder's answers and their VQA score: the decoder starts from
+ * its start id and appends its most likely next token, one position per pass (the stack is
+ * causal, so the logits at position t depend only on the tokens before t + 1: later positions of
+ * the input can hold anything). A generation is the answer whose token ids it starts with
+ * (end-of-sequence included); one that spells no answer scores 0.
+ */
+import { argmax } from '../runtime/metrics.ts';
+import type { Dataset, GeneratedAnswers } from '../runtime/data.ts';
+
+/** Runs one dataset through the model, yielding logits [valid rows of B, T, V] per batch. */
+export type LogitsRunner = (ds: Dataset) => AsyncGenerator<{ logits: ArrayLike<number>; start: number; valid: number }>;
+
+/** Greedy generations [n][T] for the examples of `ds` (their targetTokens are replaced pass by pass). */
+export async function greedyDecode(run: LogitsRunner, ds: Dataset, start: number, T: number, V: number): Promise<Int32Array[]> {
+  const inputs = ds.examples.map(() => new Int32Array(T).fill(start));
+  const out = ds.examples.map(() => new Int32Array(T));
+  for (let t = 0; t < T; t++) {
+    const pass = { examples: ds.examples.map((e, i) => ({ ...e, targetTokens: inputs[i] })) };
+    for await (const { logits, start: s, valid } of run(pass)) {
+      for (let b = 0; b < valid; b++) {
+        const next = argmax(logits, (b * T + t) * V, V);
+        out[s + b][t] = next;
+        if (t + 1 < T) inputs[s + b][t + 1] = next;
+      }
+    }
+  }
+  return out;
+}
+
+/** The answer a generation spells (its first tokens are the answer's ids, end-of-sequence included), or -1. */
+export function answerOf(generated: ArrayLike<number>, answers: GeneratedAnswers): number {
+  return answers.tokens.findIndex((seq) => seq.length <= generated.length && Array.prototype.every.call(seq, (id: number, j: number) => generated[j] === id));
+}
+
+/** VQA accuracy and exact match of generations against the answers' soft scores. */
+export function scoreGenerated(generated: ArrayLike<number>[], answers: GeneratedAnswers): { accuracy: number; exactMatch: number } {
+  let acc = 0;
+  let em = 0;
+  generated.forEach((g, i) => {
+    const a = answerOf(g, answers);
+    const s = answers.scores[i];
+    if (a < 0) return;
+    acc += s[a];
+    em += a === argmax(s) ? 1 : 0;
+  });
+  return { accuracy: acc / generated.length, exactMatch: em / generated.length };
+}
