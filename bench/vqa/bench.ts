@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import type { Gpu } from '../../src/runtime/device.ts';
 import type { Method } from './methods.ts';
-import { accuracyChart, curveChart, loadResults, markdownTable, runKey, saveResults, type ResultFile } from './results.ts';
+import { SETTING_NAMES, accuracyChart, curveChart, loadResults, markdownTable, runKey, saveResults, type ResultFile } from './results.ts';
 import { loadSettingBackbone, runOne } from './run-one.ts';
 
 export interface BenchOptions {
@@ -44,7 +44,7 @@ export function gridSlice(o: Pick<BenchOptions, 'methods' | 'ks' | 'seeds' | 'sh
 
 export async function writeReport(out: string, f: ResultFile): Promise<void> {
   writeFileSync(join(out, 'results.md'), markdownTable(f));
-  for (const setting of ['vl', 'routing'] as const) {
+  for (const setting of SETTING_NAMES) {
     if (Object.values(f.runs).some((r) => r.setting === setting)) writeFileSync(join(out, `accuracy-${setting}.svg`), await accuracyChart(f, setting));
   }
   // A few runs' learning curves: MixPHM and full finetuning, first seed.

@@ -17,7 +17,7 @@ import { ANSWERS, DOWNSTREAM_FAMILIES, mnistVqa } from './mnist-vqa.ts';
 import { SETTINGS, type Setting } from './methods.ts';
 import { BATCH, OPTIMIZATION, downstreamPool, familyPriorAccuracy, testSet } from './protocol.ts';
 import { loadSettingBackbone } from './run-one.ts';
-import { asFlavor } from './text.ts';
+import { asFlavor } from './flavor.ts';
 
 const { values } = parseArgs({
   options: {

@@ -7,7 +7,7 @@
  * The flavor (native or hf, model.ts) comes from the checkpoint's metadata; hf models read the
  * questions through text.ts's WordPiece tokenizer, as they were trained.
  */
-import { asFlavor } from './text.ts';
+import { asFlavor } from './flavor.ts';
 import { acquireDevice } from '../../src/runtime/device.ts';
 import { Evaluator } from '../../src/train/trainer.ts';
 import { argmax } from '../../src/runtime/metrics.ts';

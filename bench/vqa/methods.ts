@@ -9,6 +9,8 @@
  *    cell from its patch tokens; hf-text.safetensors: a BERT encoder that knows what a question
  *    asks), both frozen, a fresh head; only the PEFT modules can align the cell tokens with the
  *    text. This is the routing functions' setting (ROUTING_JOINT).
+ *  - `encdec`: the VL-T5-style encoder-decoder (hf-vlt5.safetensors), answers generated as text
+ *    and scored by what the decoder writes: MixPHM's own setting, with full finetuning and LoRA.
  * Sizes were fixed before any benchmark result was seen and are the same across methods where
  * they mean the same thing (bottleneck 16 = width/4, LoRA rank 8, 4 experts, PHM n=4 with rank
  * 2). Learning rates: the protocol's 5e-3 for every PEFT method, 5e-4 for full finetuning (all
@@ -16,9 +18,9 @@
  */
 import { peft, type ModelBuilder } from '../../src/dsl/index.ts';
 import type { Routing } from '../../src/dsl/spec.ts';
-import { backbone, type Flavor, type Joint } from './model.ts';
+import { backbone, vlT5, type Flavor, type Joint } from './model.ts';
 
-export type Setting = 'vl' | 'routing';
+export type Setting = 'vl' | 'routing' | 'encdec';
 
 /** The joint layout hf-joint.safetensors was pretrained with (its metadata says the same; run-one.ts checks). */
 export const VL_JOINT: Joint = { prefix: 'regions', embed: true };
@@ -51,6 +53,13 @@ export const SETTINGS: Record<Setting, SettingDef> = {
     backbone: () => backbone('hf', VL_JOINT),
     joint: VL_JOINT,
     make: 'see bench/vqa/README.md (pretrain.ts cells, text and vl --flavor hf)',
+  },
+  encdec: {
+    flavor: 't5',
+    files: ['hf-vlt5'],
+    required: /^(vision|prefix|shared|encoder|decoder)\./,
+    backbone: vlT5,
+    make: 'npx tsx bench/vqa/pretrain.ts vlt5 --freeze-vision --n 32000 --epochs 6 --shift 3',
   },
   routing: {
     flavor: 'hf',
@@ -100,6 +109,22 @@ export const METHODS: Method[] = [
   },
   { name: 'mixphm', setting: 'vl', lr: PEFT_LR, model: mixphm, about: '4 PHM experts, shared down, merged at inference' },
   { name: 'mixphm+reg', setting: 'vl', lr: PEFT_LR, model: () => mixphm().regularize(), about: 'MixPHM with redundancy regularization' },
+  // MixPHM where it was evaluated: a VL-T5-style encoder-decoder writing answers, modules in both stacks' FFNs.
+  { name: 'encdec/full', setting: 'encdec', lr: 5e-4, model: () => vlT5().insert(peft.full()), about: 'every weight trainable' },
+  {
+    name: 'encdec/lora',
+    setting: 'encdec',
+    lr: PEFT_LR,
+    model: () => frozen('encdec').insert(peft.lora({ at: ['encoder.layers.*.attn.{q,v}', 'decoder.layers.*.attn.{q,v}'], rank: 8, alpha: 8 })),
+    about: 'LoRA r=8 on q,v of both stacks',
+  },
+  {
+    name: 'encdec/mixphm',
+    setting: 'encdec',
+    lr: PEFT_LR,
+    model: () => frozen('encdec').insert(peft.mixphm({ at: ['encoder.layers.*.ffn', 'decoder.layers.*.ffn'], experts: 4, bottleneck: BOTTLENECK, kron: 4, rank: 2 })),
+    about: "4 PHM experts after both stacks' FFNs",
+  },
   ...ROUTINGS.map((r): Method => ({ name: `lora/${r}`, setting: 'routing', lr: PEFT_LR, model: () => lora('routing', r), about: `LoRA r=8 on text q,v, routing ${r}` })),
   ...ROUTINGS.map((r): Method => ({ name: `adapter/${r}`, setting: 'routing', lr: PEFT_LR, model: () => adapter('routing', r), about: `adapter after text FFN, routing ${r}` })),
 ];

@@ -14,6 +14,7 @@
 import { vl } from '../../src/dsl/index.ts';
 import { ANSWERS, CANVAS, QLEN, WORDS } from './mnist-vqa.ts';
 import { TEXT_LEN, TOKENIZER_VOCAB } from './text.ts';
+import { ANSWER_LEN, T5_VOCAB } from './t5.ts';
 
 export const WIDTH = 64;
 
@@ -21,9 +22,10 @@ export const WIDTH = 64;
  * 'native': peftgraph's own towers (pre-LN text encoder over word ids, mean pooling), as the
  * issue-8 results were made. 'hf': the same sizes as HF families, exportable in HF layout: a ViT
  * (erf GELU, LN eps 1e-12) and a BERT encoder (post-LN, embedding LN, token types, [CLS]
- * pooler) reading questions through text.ts's WordPiece tokenizer.
+ * pooler) reading questions through text.ts's WordPiece tokenizer. 't5': the VL-T5-style
+ * encoder-decoder (vlT5), reading and writing through t5.ts's tokenizer.
  */
-export type Flavor = 'native' | 'hf';
+export type Flavor = 'native' | 'hf' | 't5';
 
 /** pool 'mean' (the routing setting's hf ViT): its CLS was never taught to gather the cells, its patch tokens were. */
 const vit = (f: Flavor = 'native', pool: 'tanh' | 'mean' = 'tanh') =>
@@ -65,6 +67,21 @@ export const backbone = (f: Flavor = 'native', joint: Joint = POOLED) =>
     ...(joint.prefix === 'regions' ? { visualRegions: [2, 2] as [number, number] } : {}),
     visualEmbed: joint.embed,
     head: vl.classifier({ answers: ANSWERS.length, loss: 'bce' }),
+  });
+
+/**
+ * The VL-T5-style encoder-decoder (MixPHM's own setting): the ViT's cells, embedded, join the
+ * question in a T5 encoder (v1.0: ReLU FFN, relative position buckets, tied LM head); the
+ * decoder writes the answer as text (t5.ts: one answer piece and </s>).
+ */
+export const vlT5 = () =>
+  vl.model({
+    vision: vit('hf'),
+    text: vl.encdec({ vocab: T5_VOCAB.length, maxLen: TEXT_LEN, targetLen: ANSWER_LEN, width: WIDTH, ffn: 4 * WIDTH, encoderDepth: 2, decoderDepth: 2, heads: 4 }),
+    visualPrefix: 'regions',
+    visualRegions: [2, 2],
+    visualEmbed: true,
+    head: vl.lm(),
   });
 
 /** Cell labels: 4 cells x (digit 0-9 or empty), multi-hot. */

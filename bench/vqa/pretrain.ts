@@ -5,6 +5,7 @@
  *   npx tsx bench/vqa/pretrain.ts cells    # the ViT alone, each cell's digit read from its patch tokens (stage 1)
  *   npx tsx bench/vqa/pretrain.ts vision   # the ViT alone: read out each cell's digit from the pooled CLS (routing setting)
  *   npx tsx bench/vqa/pretrain.ts text     # the text encoder alone: read out a question's intent (routing setting)
+ *   npx tsx bench/vqa/pretrain.ts vlt5     # the VL-T5-style encoder-decoder (model.ts vlT5): answers written as text
  *   npx tsx bench/vqa/pretrain.ts vl       # ViT + text encoder + head, jointly, on the pretraining families,
  *                                          # starting from vision.safetensors (two stages, as VLMs are built)
  *
@@ -35,8 +36,8 @@ import type { Dataset } from '../../src/runtime/data.ts';
 import type { ModelSpec } from '../../src/dsl/spec.ts';
 import type { Gpu } from '../../src/runtime/device.ts';
 import { ANSWERS, DOWNSTREAM_FAMILIES, PRETRAIN_FAMILIES, POSITIONS, mnistVqa, type MnistVqaSet } from './mnist-vqa.ts';
-import { QUESTION_LABELS, SCENE_LABELS, backbone, textPretrainModel, visionCellsModel, visionPretrainModel, type Flavor, type Joint, type Prefix } from './model.ts';
-import { asFlavor } from './text.ts';
+import { QUESTION_LABELS, SCENE_LABELS, backbone, vlT5, textPretrainModel, visionCellsModel, visionPretrainModel, type Flavor, type Joint, type Prefix } from './model.ts';
+import { asFlavor } from './flavor.ts';
 import { CHECKPOINTS, loadBackbone, saveBackbone } from './weights.ts';
 import { OPTIMIZATION } from './protocol.ts';
 
@@ -48,8 +49,8 @@ interface Task {
   keep: string[];
   /** `shift`: the training split's augmentation (mnist-vqa.ts); held-out data is never shifted. */
   data(split: 'train' | 'test', n: number, seed: number, shift?: number): Dataset;
-  /** The task's own held-out score, from logits [N, A] and the dataset. */
-  score(logits: Float32Array, ds: Dataset, n: number): number;
+  /** The task's own held-out score, from logits [N, A] and the dataset; absent: the evaluator's VQA accuracy (generated answers for the encoder-decoder). */
+  score?(logits: Float32Array, ds: Dataset, n: number): number;
   scoreName: string;
   defaults: { epochs: number; n: number; lr: number; from?: string };
 }
@@ -98,6 +99,13 @@ function tasks(f: Flavor, joint: Joint): Record<string, Task> {
       scoreName: 'VQA accuracy (pretraining families)',
       defaults: { epochs: 2, n: 16000, lr: 1e-3, from: f === 'hf' ? 'hf-vision.safetensors' : 'vision.safetensors' },
     },
+    vlt5: {
+      spec: vlT5().spec,
+      keep: ['vision.', 'prefix.', 'shared.', 'encoder.', 'decoder.'],
+      data: (split, n, seed, shift) => asFlavor(mnistVqa({ split, families: PRETRAIN_FAMILIES, n, seed, shift }), 't5'),
+      scoreName: 'VQA accuracy of generated answers (pretraining families)',
+      defaults: { epochs: 2, n: 16000, lr: 1e-3, from: 'hf-cells.safetensors' },
+    },
     vision: {
       spec: visionPretrainModel(f).spec,
       keep: ['vision.'],
@@ -143,6 +151,7 @@ async function heldOut(gpu: Gpu, task: Task, weights: Record<string, Float32Arra
   const ev = await Evaluator.create(gpu, task.spec, 64);
   try {
     ev.setWeights(weights);
+    if (!task.score) return (await ev.evaluate(ds)).accuracy;
     let total = 0;
     for await (const { out, start, valid } of ev.batches(ds, ['logits'])) {
       total += task.score(out.logits as Float32Array, { examples: ds.examples.slice(start, start + valid) }, valid) * valid;
@@ -196,7 +205,8 @@ async function main(): Promise<void> {
   const from = values.from ?? task.defaults.from;
   const init = from && from !== 'none' ? Object.assign({}, ...from.split(',').map((p) => loadBackbone(p.includes('/') ? p : join(CHECKPOINTS, p)).weights)) : undefined;
   if (init) cfg.backbone = init;
-  const out = values.out ?? join(CHECKPOINTS, `${flavor === 'hf' ? 'hf-' : ''}${which}.safetensors`);
+  // The encoder-decoder is HF-family only (vlT5: HF ViT, T5).
+  const out = values.out ?? join(CHECKPOINTS, `${flavor === 'hf' || which === 'vlt5' ? 'hf-' : ''}${which}.safetensors`);
   const train_ = task.data('train', n, seed, Number(values.shift));
   const held = task.data('test', 1000, seed + 1);
   const gpu = await acquireDevice();
@@ -219,7 +229,7 @@ async function main(): Promise<void> {
     const command = `npx tsx bench/vqa/pretrain.ts ${process.argv.slice(2).join(' ')}`.trim();
     const count = saveBackbone(out, graph, weights, task.keep, {
       task: which,
-      flavor,
+      flavor: which === 'vlt5' ? 't5' : flavor,
       prefix: joint.prefix,
       embed: String(joint.embed),
       command,

@@ -17,7 +17,7 @@
 import { shuffled, type Dataset } from '../../src/runtime/data.ts';
 import type { TrainConfig } from '../../src/train/trainer.ts';
 import { DOWNSTREAM_FAMILIES, mnistVqa, type MnistVqaSet } from './mnist-vqa.ts';
-import { asFlavor } from './text.ts';
+import { asFlavor } from './flavor.ts';
 import type { Flavor } from './model.ts';
 
 export const KS = [16, 32, 64, 100, 500, 1000] as const;
@@ -53,7 +53,9 @@ export function draw(k: number, seed: number, f: Flavor = 'native'): { train: Da
   if (2 * k > POOL) throw new Error(`k=${k} needs ${2 * k} pool examples, the pool has ${POOL}`);
   const p = downstreamPool(f);
   const order = shuffled(POOL, seed);
-  return { train: { examples: order.slice(0, k).map((i) => p.examples[i]) }, dev: { examples: order.slice(k, 2 * k).map((i) => p.examples[i]) } };
+  // Generated answers are scored from the pool's per-question scores (the encoder-decoder's sets).
+  const pick = (idx: number[]): Dataset => ({ examples: idx.map((i) => p.examples[i]), ...(p.answers ? { answers: { ...p.answers, scores: idx.map((i) => p.answers!.scores[i]) } } : {}) });
+  return { train: pick(order.slice(0, k)), dev: pick(order.slice(k, 2 * k)) };
 }
 
 /** Steps a run aims at; epochs are whole, between MIN_EPOCHS and MAX_EPOCHS. */

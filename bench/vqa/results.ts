@@ -7,9 +7,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { TopLevelSpec } from 'vega-lite';
 import { writeAtomic } from '../../src/runtime/safetensors.ts';
 import { renderSvg } from '../../src/cli/plot.ts';
-import { METHODS, type Setting } from './methods.ts';
+import { METHODS, SETTINGS, type Setting } from './methods.ts';
 import { familyPriorAccuracy, TEST_SIZE } from './protocol.ts';
 import { bestAt, pairedTable, type Comparison } from './stats.ts';
+
+/** Every setting, in the order the report lists them. */
+export const SETTING_NAMES = Object.keys(SETTINGS) as Setting[];
 
 export interface RunRecord {
   method: string;
@@ -104,7 +107,7 @@ export function markdownTable(f: ResultFile): string {
     `Test set: ${TEST_SIZE} downstream questions on held-out digit samples. Floor: answering each question with its family's most common training answer scores ${pct(familyPriorAccuracy())}%.`,
     '',
   ];
-  for (const setting of ['vl', 'routing'] as const) {
+  for (const setting of SETTING_NAMES) {
     const methods = METHODS.filter((m) => m.setting === setting && cells.has(m.name));
     if (!methods.length) continue;
     lines.push(`### Setting \`${setting}\`: test VQA accuracy (%), mean ± std over seeds`, '');
@@ -141,6 +144,8 @@ function claims(f: ResultFile, ks: number[]): string[] {
     { a: 'mixphm', b: (k: number) => bestAt(f, others, k), label: 'mixphm - best other PEFT' },
     vs('mixphm+reg', 'full'),
     vs('mixphm+reg', 'mixphm'),
+    vs('encdec/mixphm', 'encdec/full'),
+    vs('encdec/mixphm', 'encdec/lora'),
     ...['lora', 'adapter'].flatMap((m) => ['add', 'mul', 'mulExpand', 'inner'].map((r) => vs(`${m}/${r}`, `${m}/none`))),
   ].filter((c) => has(c.a));
   if (!comparisons.length) return [];

@@ -3,10 +3,9 @@
  * HF-family models (model.ts, flavor 'hf') read questions through a real tokenizer: the same
  * file ships with their HF-layout export and `peftgraph train --data` tokenizes with it.
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { TextTokenizer } from '../../src/data/tokenizer.ts';
+import type { TextTokenizer } from '../../src/data/tokenizer.ts';
 import type { Dataset } from '../../src/runtime/data.ts';
 import type { Question } from './mnist-vqa.ts';
 
@@ -98,20 +97,4 @@ export function retokenize<T extends Dataset>(set: T & { questions: Question[] }
   });
   if (tok.counts.truncated) throw new Error(`mnist-vqa: ${tok.counts.truncated} questions longer than ${TEXT_LEN} tokens`);
   return set;
-}
-
-let shipped: TextTokenizer | null = null;
-
-/**
- * The set as a model of flavor `f` reads it: native models read word ids (as made), hf models
- * read the tokens of the tokenizer.json their export ships (written once per process).
- */
-export function asFlavor<T extends Dataset & { questions: Question[] }>(set: T, f: 'native' | 'hf'): T {
-  if (f === 'native') return set;
-  if (!shipped) {
-    const dir = mkdtempSync(join(tmpdir(), 'mnist-vqa-tok-'));
-    writeTokenizer(dir);
-    shipped = TextTokenizer.fromDir(dir);
-  }
-  return retokenize(set, shipped);
 }
