@@ -230,8 +230,8 @@ async function main(): Promise<void> {
     const count = saveBackbone(out, graph, weights, task.keep, {
       task: which,
       flavor: which === 'vlt5' ? 't5' : flavor,
-      prefix: joint.prefix,
-      embed: String(joint.embed),
+      // The joint layout is vl's option (vlt5's is fixed by model.ts vlT5).
+      ...(which === 'vl' ? { prefix: joint.prefix, embed: String(joint.embed) } : {}),
       command,
       seconds: seconds.toFixed(0),
       steps: String(steps),

@@ -48,7 +48,7 @@ describe('MNIST-VQA for the encoder-decoder', () => {
       expect([...(e.targetLabels as Int32Array)]).toEqual([answers[gold][0], EOS]);
       expect([...e.image]).toEqual([...plain.examples[i].image]);
       expect(Object.keys(e).sort()).toEqual(['image', 'mask', 'targetLabels', 'targetMask', 'targetTokens', 'tokens']);
-      expect([...t5.answers!.scores[i]]).toEqual([...plain.examples[i].targets]);
+      expect(Array.from(t5.answers!.scores[i])).toEqual([...plain.examples[i].targets]);
     });
     expect(t5.answers!.start).toBe(PAD);
   });
