@@ -18,6 +18,7 @@ import { CANVAS, DOWNSTREAM_FAMILIES, mnistVqa } from '../../bench/vqa/mnist-vqa
 import { backbone } from '../../bench/vqa/model.ts';
 import { questionText, writeTokenizer } from '../../bench/vqa/text.ts';
 import { CHECKPOINTS, loadBackbone } from '../../bench/vqa/weights.ts';
+import { writePreprocessor } from '../../bench/vqa/export-hf.ts';
 
 const OUT = import.meta.dirname;
 const SPLITS = { train: { split: 'train', n: 400, seed: 9101 }, dev: { split: 'train', n: 100, seed: 9102 }, test: { split: 'test', n: 200, seed: 9103 } } as const;
@@ -28,8 +29,7 @@ const params = lowerModel(spec, { batch: 1, mode: 'infer' }).graph.params();
 for (const d of ['vit', 'bert', 'images']) rmSync(join(OUT, d), { recursive: true, force: true });
 
 const nv = exportTower(spec, 'vision', weights, params, join(OUT, 'vit'));
-// The scenes are stored as 8-bit gray PNGs: rescaling by 1/255 gives back the pretraining inputs.
-writeFileSync(join(OUT, 'vit', 'preprocessor_config.json'), JSON.stringify({ image_processor_type: 'ViTImageProcessor', do_resize: true, size: { height: CANVAS, width: CANVAS }, resample: 2, do_rescale: true, rescale_factor: 1 / 255, do_normalize: false, image_mean: [0], image_std: [1] }, null, 1));
+writePreprocessor(join(OUT, 'vit'));
 const nt = exportTower(spec, 'text', weights, params, join(OUT, 'bert'));
 writeTokenizer(join(OUT, 'bert'));
 
