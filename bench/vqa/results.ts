@@ -124,10 +124,24 @@ export function markdownTable(f: ResultFile): string {
       const secs = mine.reduce((a, r) => a + r.seconds, 0);
       lines.push(`| ${m.name} | ${mine[0].trainable.toLocaleString('en-US')} | ${row.join(' | ')} | ${(secs / 60).toFixed(1)} min |`);
     }
-    lines.push('');
+    lines.push('', budgetLine(runs.filter((r) => r.setting === setting)), '');
   }
   lines.push(...claims(f, ks));
   return lines.join('\n');
+}
+
+/**
+ * Whether the step budget let runs converge: how many stopped early (dev stopped improving) and
+ * how many had their best dev accuracy at their last evaluation (they may still have been rising).
+ */
+export function budgetLine(runs: RunRecord[]): string {
+  const ok = runs.filter((r) => r.status === 'ok' && r.curve?.length);
+  const early = ok.filter((r) => r.stoppedEarly).length;
+  const lastBest = ok.filter((r) => {
+    const c = r.curve!;
+    return c[c.length - 1].dev >= Math.max(...c.map((x) => x.dev)) && !r.stoppedEarly;
+  }).length;
+  return `Budget: of ${ok.length} runs with learning curves, ${early} stopped early (dev stopped improving), ${lastBest} ended on the budget with their best dev accuracy at the last evaluation (possibly still rising).`;
 }
 
 /**

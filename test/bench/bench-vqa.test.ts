@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { draw, schedule, downstreamPool, testSet } from '../../bench/vqa/protocol.ts';
-import { markdownTable, mergeResults, saveResults, summarize, type ResultFile, type RunRecord } from '../../bench/vqa/results.ts';
+import { budgetLine, markdownTable, mergeResults, saveResults, summarize, type ResultFile, type RunRecord } from '../../bench/vqa/results.ts';
 import { METHODS, SETTINGS, method } from '../../bench/vqa/methods.ts';
 import { gridSlice, runBenchmark } from '../../bench/vqa/bench.ts';
 import { loadSettingBackbone } from '../../bench/vqa/run-one.ts';
@@ -97,6 +97,20 @@ describe('results', () => {
     expect(s.get('lora')!.get(16)!.mean).toBeCloseTo(0.6, 12);
     expect(s.get('lora')!.get(16)!.std).toBeCloseTo(0.1, 12);
     expect(s.get('bitfit')!.get(16)).toMatchObject({ n: 1, diverged: 1, mean: 0.4 });
+  });
+
+  it('counts the runs the budget may have cut short', () => {
+    const curve = (devs: number[]) => devs.map((dev, i) => ({ step: 10 * (i + 1), loss: 1, dev }));
+    const runs = [
+      { ...rec('lora', 16, 13, 0.5), curve: curve([0.3, 0.5, 0.4]), stoppedEarly: true },
+      { ...rec('lora', 16, 21, 0.5), curve: curve([0.3, 0.4, 0.5]) }, // best at the end of the budget
+      { ...rec('lora', 16, 42, 0.5), curve: curve([0.3, 0.5, 0.5]) }, // ties the best at the end: counted
+      { ...rec('lora', 16, 87, 0.5), curve: curve([0.5, 0.4, 0.3]) },
+      rec('lora', 16, 100, 0.5), // no curve (issue 8's records): not counted
+    ];
+    expect(budgetLine(runs)).toBe(
+      'Budget: of 4 runs with learning curves, 1 stopped early (dev stopped improving), 2 ended on the budget with their best dev accuracy at the last evaluation (possibly still rising).',
+    );
   });
 
   it('writes one row per method with mean ± std in percent', () => {
