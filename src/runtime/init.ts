@@ -21,6 +21,12 @@ function hashName(s: string): number {
 }
 
 export function initValues(init: InitSpec, n: number, rand: () => number): Float32Array {
+  if (init.kind === 'copies') {
+    const one = initValues(init.each, n / init.copies, rand);
+    const out = new Float32Array(n);
+    for (let c = 0; c < init.copies; c++) out.set(one, c * one.length);
+    return out;
+  }
   const out = new Float32Array(n);
   const uniform = (bound: number) => {
     for (let i = 0; i < n; i++) out[i] = (2 * rand() - 1) * bound;

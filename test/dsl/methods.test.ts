@@ -19,6 +19,7 @@ import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { mergeWeights } from '../../src/compiler/lower/merge.ts';
 import { redundancyTerm, relevanceTerm } from '../../src/compiler/lower/regularizers.ts';
 import { draw, rng } from '../helpers/random.ts';
+import { initParams } from '../../src/runtime/init.ts';
 import { gradCheck } from '../helpers/gradcheck.ts';
 import { add, flat, gelu, map, mat, mean, mm, phmDense, scale, type Mat } from '../helpers/linalg.ts';
 
@@ -222,6 +223,28 @@ describe('AdaMix', () => {
     const inf = moduleGraph(spec, (ctx, s, x) => adamix(ctx, s as typeof spec, 'text.layers.0.ffn', x), 'infer');
     const avg = (k: string) => mean(inf.P(`text.layers.0.ffn.adamix.${k}`), 2);
     expectRows(inf.y, (b) => add(add(inf.X(b), mm(map(add(mm(inf.X(b), mat(d, 4, avg('down.W'))), avg('down.b')), gelu), mat(4, d, avg('up.W')))), avg('up.b')));
+  });
+});
+
+describe('expert initialization', () => {
+  it('every expert starts as a copy of one draw (the published code deep-copies one expert), per factor; other params are not tiled', () => {
+    const spec = vl
+      .model({ text: vl.encoder({ vocab: 5, maxLen: 3, width: 8, depth: 2, heads: 2 }), head: vl.classifier({ answers: 2 }) })
+      .freeze('**')
+      .insert(peft.mixphm({ at: 'text.layers.*.ffn', experts: 3, bottleneck: 4, kron: 2, rank: 2, shareDown: 'none' }))
+      .insert(peft.adamix({ at: 'text.layers.*.attn', experts: 2, bottleneck: 4 })).spec;
+    const { graph } = lowerModel(spec, { batch: 1, mode: 'train' });
+    const w = initParams(graph, 3);
+    const stacked = Object.keys(w).filter((k) => /(mixphm\.(down|up)\.[TU]|adamix\.down\.W)$/.test(k));
+    expect(stacked.length).toBe(2 * 4 + 2); // 2 layers x (down, up) x (T, U), 2 AdaMix downs
+    for (const k of stacked) {
+      const E = graph.leaf('param', k)!.shape[0];
+      const n = w[k].length / E;
+      for (let e = 1; e < E; e++) expect([...w[k].subarray(e * n, (e + 1) * n)], `${k} expert ${e}`).toEqual([...w[k].subarray(0, n)]);
+      expect(new Set(w[k].subarray(0, n)).size, k).toBeGreaterThan(n / 2); // a real draw, not constant
+    }
+    // Different modules draw differently.
+    expect([...w['text.layers.0.ffn.mixphm.up.T']]).not.toEqual([...w['text.layers.1.ffn.mixphm.up.T']]);
   });
 });
 

@@ -23,7 +23,9 @@ export type InitSpec =
   | { kind: 'normal'; std: number }
   | { kind: 'uniform'; bound: number }
   | { kind: 'xavier'; gain: number; fanIn: number; fanOut: number }
-  | { kind: 'kaiming'; fanIn: number };
+  | { kind: 'kaiming'; fanIn: number }
+  /** `copies` equal blocks along the leading axes, each drawn from `each` (experts that start as one). */
+  | { kind: 'copies'; copies: number; each: InitSpec };
 
 export interface Node {
   readonly id: number;

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { Tensor } from '../../builder.ts';
 import { type Lowering, xavier } from '../context.ts';
 import { bottleneckWidth } from './adapter.ts';
-import { expertAxes, selectExpert } from './experts.ts';
+import { expertAxes, expertInit, selectExpert } from './experts.ts';
 import { at, count, dropoutRate, pos, type In } from './parts.ts';
 import { defineMethod } from './method.ts';
 import { parsePart } from '../../../dsl/parse.ts';
@@ -28,7 +28,7 @@ export function adamix(ctx: Lowering, spec: AdaMixSpec, path: string, x: Tensor)
   const E = spec.experts;
   const lead = expertAxes(ctx, E);
   const name = `${path}.adamix`;
-  const downAll = { W: ctx.peftParam(`${name}.down.W`, [...lead, d, r], xavier(1, d, r)), b: ctx.peftParam(`${name}.down.b`, [...lead, r], { kind: 'zeros' }, true) };
+  const downAll = { W: ctx.peftParam(`${name}.down.W`, [...lead, d, r], expertInit(lead, xavier(1, d, r))), b: ctx.peftParam(`${name}.down.b`, [...lead, r], { kind: 'zeros' }, true) };
   const upAll = { W: ctx.peftParam(`${name}.up.W`, [...lead, r, d], { kind: 'zeros' }), b: ctx.peftParam(`${name}.up.b`, [...lead, d], { kind: 'zeros' }, true) };
   return ctx.b.scope('adamix', () => {
     const dn = selectExpert(ctx, downAll, E);

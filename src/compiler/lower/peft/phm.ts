@@ -5,6 +5,7 @@
 import { UserError } from '../../../user-error.ts';
 import type { Builder, Tensor } from '../../builder.ts';
 import { type Lowering, xavier } from '../context.ts';
+import { expertInit } from './experts.ts';
 
 export interface PhmShape {
   n: number;
@@ -50,8 +51,8 @@ export function phmFactors(ctx: Lowering, name: string, s: PhmShape, lead: numbe
   const { n, k, din, dout } = s;
   const gain = Math.SQRT2;
   return {
-    T: ctx.peftParam(`${name}.T`, [...lead, n, din / n, k], xavier(gain, din / n, k)),
-    U: ctx.peftParam(`${name}.U`, [...lead, n, k, dout / n], xavier(gain, k, dout / n)),
+    T: ctx.peftParam(`${name}.T`, [...lead, n, din / n, k], expertInit(lead, xavier(gain, din / n, k))),
+    U: ctx.peftParam(`${name}.U`, [...lead, n, k, dout / n], expertInit(lead, xavier(gain, k, dout / n))),
     b: ctx.peftParam(`${name}.b`, [...lead, dout], { kind: 'zeros' }, true),
   };
 }
