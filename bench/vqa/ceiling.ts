@@ -11,9 +11,9 @@ import { peft } from '../../src/dsl/index.ts';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { acquireDevice } from '../../src/runtime/device.ts';
 import { initParams } from '../../src/runtime/init.ts';
-import { argmax } from '../../src/runtime/metrics.ts';
 import { Evaluator, train } from '../../src/train/trainer.ts';
-import { ANSWERS, DOWNSTREAM_FAMILIES, mnistVqa } from './mnist-vqa.ts';
+import { DOWNSTREAM_FAMILIES, mnistVqa } from './mnist-vqa.ts';
+import { familyScores } from './family-scores.ts';
 import { SETTINGS, type Setting } from './methods.ts';
 import { BATCH, OPTIMIZATION, downstreamPool, familyPriorAccuracy, testSet } from './protocol.ts';
 import { loadSettingBackbone } from './run-one.ts';
@@ -59,13 +59,7 @@ try {
   );
   const ev = await Evaluator.create(gpu, spec, 50);
   ev.setWeights({ ...initParams(lowerModel(spec, { batch: 50, mode: 'infer' }).graph, seed), ...frozen, ...res.bestWeights });
-  const per = new Map<string, number[]>();
-  for await (const { out, start, valid } of ev.batches(test, ['logits'])) {
-    for (let b = 0; b < valid; b++) {
-      const family = test.questions[start + b].family;
-      per.set(family, [...(per.get(family) ?? []), test.examples[start + b].targets[argmax(out.logits, b * ANSWERS.length, ANSWERS.length)]]);
-    }
-  }
+  const per = await familyScores(ev, test);
   ev.destroy();
   const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
   const all = [...per.values()].flat();

@@ -33,16 +33,21 @@ export function answerOf(generated: ArrayLike<number>, answers: GeneratedAnswers
   return answers.tokens.findIndex((seq) => seq.length <= generated.length && Array.prototype.every.call(seq, (id: number, j: number) => generated[j] === id));
 }
 
+/** Example i's generation scored: its answer's soft score and whether that answer is the highest-scoring one (0 and false for no answer). */
+export function generatedScore(generated: ArrayLike<number>, answers: GeneratedAnswers, i: number): { score: number; exact: boolean } {
+  const a = answerOf(generated, answers);
+  const s = answers.scores[i];
+  return a < 0 ? { score: 0, exact: false } : { score: s[a], exact: a === argmax(s) };
+}
+
 /** VQA accuracy and exact match of generations against the answers' soft scores. */
 export function scoreGenerated(generated: ArrayLike<number>[], answers: GeneratedAnswers): { accuracy: number; exactMatch: number } {
   let acc = 0;
   let em = 0;
   generated.forEach((g, i) => {
-    const a = answerOf(g, answers);
-    const s = answers.scores[i];
-    if (a < 0) return;
-    acc += s[a];
-    em += a === argmax(s) ? 1 : 0;
+    const { score, exact } = generatedScore(g, answers, i);
+    acc += score;
+    em += exact ? 1 : 0;
   });
   return { accuracy: acc / generated.length, exactMatch: em / generated.length };
 }
