@@ -50,7 +50,8 @@ export function vitTower(ctx: Lowering, spec: NonNullable<ModelSpec['vision']>):
     if (spec.pool === 'ln') pooled = norm(ctx, 'vision.ln_f', token(ctx, h, 0), ln);
     else {
       h = norm(ctx, 'vision.ln_f', h, ln);
-      pooled = spec.pool === 'tanh' ? linear(ctx, 'vision.pooler', token(ctx, h, 0), d, d).tanh() : ctx.b.slice(h, [0, 1, 0], [B, 1 + gh * gw, d]).mean([1]);
+      // 'mean': the whole patch grid as one region.
+      pooled = spec.pool === 'tanh' ? linear(ctx, 'vision.pooler', token(ctx, h, 0), d, d).tanh() : regionMeans(ctx, h, spec, [1, 1]).reshape([B, d]);
     }
     ctx.finals.set('vision', { hidden: h, mask: null });
     return { hidden: h, pooled, mask: null };
