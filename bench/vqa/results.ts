@@ -160,6 +160,7 @@ function claims(f: ResultFile, ks: number[]): string[] {
     vs('mixphm+reg', 'mixphm'),
     vs('encdec/mixphm', 'encdec/full'),
     vs('encdec/mixphm', 'encdec/lora'),
+    vs('encdec/mixphm-p0', 'encdec/mixphm'),
     ...['lora', 'adapter'].flatMap((m) => ['add', 'mul', 'mulExpand', 'inner'].map((r) => vs(`${m}/${r}`, `${m}/none`))),
   ].filter((c) => has(c.a));
   if (!comparisons.length) return [];

@@ -38,7 +38,7 @@ describe('protocol', () => {
     expect(schedule(16)).toMatchObject({ epochs: 300, steps: 300, evalEvery: 15, patience: 5 });
     expect(schedule(64)).toMatchObject({ epochs: 150, steps: 600, evalEvery: 8 });
     expect(schedule(500)).toMatchObject({ epochs: 19, steps: 589, evalEvery: 1 });
-    expect(schedule(1000)).toMatchObject({ epochs: 10, steps: 620, evalEvery: 1 });
+    expect(schedule(1000)).toMatchObject({ epochs: 20, steps: 1240, evalEvery: 1 });
   });
 
   it('names every method of the issue once', () => {
