@@ -74,19 +74,38 @@ export function bestAt(f: ResultFile, pool: string[], k: number): string | undef
 
 const pct = (x: number) => `${x >= 0 ? '+' : ''}${(100 * x).toFixed(1)}`;
 
-/** One Markdown table: per comparison and k, mean difference in points, its 95% interval, wins/ties/losses. */
+/**
+ * What the intervals say, per k: a ahead (the whole 95% interval above 0), behind (below 0), or
+ * not separated (it holds 0, or fewer than two seeds). Uncorrected for the many cells compared.
+ */
+export function reading(cells: { k: number; p: Paired }[]): string {
+  const at = (keep: (p: Paired) => boolean) => cells.filter((c) => keep(c.p)).map((c) => c.k);
+  const parts: [string, number[]][] = [
+    ['ahead at k=', at((p) => p.lo > 0)],
+    ['behind at k=', at((p) => p.hi < 0)],
+    ['not separated at k=', at((p) => !(p.lo > 0) && !(p.hi < 0))],
+  ];
+  return parts
+    .filter(([, ks]) => ks.length)
+    .map(([what, ks]) => what + ks.join(', '))
+    .join('; ');
+}
+
+/** One Markdown table: per comparison and k, mean difference in points, its 95% interval, wins/ties/losses; then the reading. */
 export function pairedTable(f: ResultFile, comparisons: Comparison[], ks: number[]): string[] {
-  const lines = [`| comparison (a - b, points) | ${ks.map((k) => `k=${k}`).join(' | ')} |`, `| --- | ${ks.map(() => '---').join(' | ')} |`];
+  const lines = [`| comparison (a - b, points) | ${ks.map((k) => `k=${k}`).join(' | ')} | reading (95%) |`, `| --- | ${ks.map(() => '---').join(' | ')} | --- |`];
   for (const c of comparisons) {
+    const done: { k: number; p: Paired }[] = [];
     const cells = ks.map((k) => {
       const b = c.b(k);
       if (!b) return '';
       const p = paired(f, c.a, b, k);
       if (!p.n) return '';
+      done.push({ k, p });
       const ci = Number.isNaN(p.lo) ? '' : ` [${pct(p.lo)}, ${pct(p.hi)}]`;
       return `${pct(p.mean)}${ci} ${p.wins}/${p.ties}/${p.losses}${c.label.includes('best') ? ` vs ${b}` : ''}`;
     });
-    if (cells.some(Boolean)) lines.push(`| ${c.label} | ${cells.join(' | ')} |`);
+    if (cells.some(Boolean)) lines.push(`| ${c.label} | ${cells.join(' | ')} | ${reading(done)} |`);
   }
   return lines;
 }

@@ -5,7 +5,7 @@
  * counts, and the best method by mean.
  */
 import { describe, expect, it } from 'vitest';
-import { bestAt, paired, tInterval } from '../../bench/vqa/stats.ts';
+import { bestAt, paired, reading, tInterval, type Paired } from '../../bench/vqa/stats.ts';
 import type { ResultFile, RunRecord } from '../../bench/vqa/results.ts';
 
 const run = (method: string, seed: number, accuracy: number | null): RunRecord => ({
@@ -57,5 +57,19 @@ describe('bench vqa statistics', () => {
     const f = file([run('a', 1, 0.5), run('a', 2, 0.1), run('b', 1, 0.35), run('b', 2, 0.35), run('c', 1, null)]);
     expect(bestAt(f, ['a', 'b', 'c'], 16)).toBe('b');
     expect(bestAt(f, ['c'], 16)).toBeUndefined();
+  });
+
+  it('reads a k as ahead or behind only when the whole interval is on one side of 0', () => {
+    const p = (lo: number, hi: number): Paired => ({ n: 5, mean: (lo + hi) / 2, lo, hi, wins: 0, ties: 0, losses: 0 });
+    const one: Paired = { n: 1, mean: 0.2, lo: NaN, hi: NaN, wins: 1, ties: 0, losses: 0 };
+    expect(
+      reading([
+        { k: 16, p: p(0.01, 0.05) },
+        { k: 32, p: p(-0.05, -0.01) },
+        { k: 64, p: p(-0.01, 0.03) },
+        { k: 100, p: one },
+        { k: 500, p: p(-0.02, -0.001) },
+      ]),
+    ).toBe('ahead at k=16; behind at k=32, 500; not separated at k=64, 100');
   });
 });
