@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import type { Gpu } from '../../src/runtime/device.ts';
 import type { Method } from './methods.ts';
-import { SETTING_NAMES, accuracyChart, curveChart, loadResults, markdownTable, runKey, saveResults, type ResultFile } from './results.ts';
+import { SETTING_NAMES, accuracyChart, budgetOf, curveChart, loadResults, markdownTable, runKey, saveResults, type ResultFile } from './results.ts';
 import { loadSettingBackbone, runOne } from './run-one.ts';
 
 export interface BenchOptions {
@@ -20,6 +20,8 @@ export interface BenchOptions {
   checkpoints?: string;
   /** Run only slice `index` (1-based) of `count` of the grid: see gridSlice. */
   shard?: { index: number; count: number };
+  /** Scale the protocol's step budget (a budget check); a result file holds one budget only. */
+  budget?: number;
 }
 
 export interface GridRun {
@@ -58,6 +60,10 @@ export async function runBenchmark(gpu: Gpu, o: BenchOptions): Promise<{ results
   mkdirSync(o.out, { recursive: true });
   const file = join(o.out, 'results.json');
   const results = loadResults(file);
+  const budget = o.budget ?? 1;
+  if (Object.keys(results.runs).length && budgetOf(results) !== budget)
+    throw new Error(`bench vqa: ${file} holds runs with step budget x${budgetOf(results)}, this call asks for x${budget}: give it another --out`);
+  if (budget !== 1) results.budget = budget;
   const todo = gridSlice(o).filter((t) => !results.runs[runKey(t.m.name, t.k, t.seed)]);
   const shard = o.shard ? `, shard ${o.shard.index}/${o.shard.count}` : '';
   log(`bench vqa: ${todo.length} runs to do (${o.methods.length} methods x k ${o.ks.join(',')} x seeds ${o.seeds.join(',')}${shard}; ${Object.keys(results.runs).length} already in ${file})`);
@@ -67,7 +73,7 @@ export async function runBenchmark(gpu: Gpu, o: BenchOptions): Promise<{ results
   for (const t of todo) {
     if (o.signal?.aborted) break;
     if (!backbones.has(t.m.setting)) backbones.set(t.m.setting, loadSettingBackbone(t.m.setting, o.checkpoints));
-    const r = await runOne(gpu, t.m, t.k, t.seed, backbones.get(t.m.setting)!, o.signal);
+    const r = await runOne(gpu, t.m, t.k, t.seed, backbones.get(t.m.setting)!, { signal: o.signal, budget });
     if (!r) break; // interrupted mid-run: not recorded
     results.runs[runKey(t.m.name, t.k, t.seed)] = r;
     saveResults(file, results);

@@ -72,9 +72,15 @@ const PATIENCE = 5;
  */
 const minEpochs = (k: number) => (k >= 1000 ? 20 : 10);
 
-export function schedule(k: number): { epochs: number; evalEvery: number; patience: number; steps: number } {
+/**
+ * A run's epochs, evaluation interval and patience. `scale` multiplies the epochs for a budget
+ * check (does a longer run change a result?, run.ts --budget); evaluations stay about
+ * EVALUATIONS per run, so patience covers the same share of it.
+ */
+export function schedule(k: number, scale = 1): { epochs: number; evalEvery: number; patience: number; steps: number } {
   const perEpoch = Math.floor(k / BATCH);
-  const epochs = Math.max(minEpochs(k), Math.min(MAX_EPOCHS, Math.round(STEP_BUDGET / perEpoch)));
+  const base = Math.max(minEpochs(k), Math.min(MAX_EPOCHS, Math.round(STEP_BUDGET / perEpoch)));
+  const epochs = Math.max(1, Math.round(base * scale));
   return { epochs, evalEvery: Math.max(1, Math.round(epochs / EVALUATIONS)), patience: PATIENCE, steps: epochs * perEpoch };
 }
 

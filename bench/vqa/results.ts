@@ -35,8 +35,12 @@ export interface RunRecord {
 
 export interface ResultFile {
   format: 'peftgraph-bench-vqa-1';
+  /** The step-budget scale of every run in the file (protocol.ts schedule); absent: 1, the protocol's. */
+  budget?: number;
   runs: Record<string, RunRecord>;
 }
+
+export const budgetOf = (f: ResultFile): number => f.budget ?? 1;
 
 export const runKey = (method: string, k: number, seed: number) => `${method}|k=${k}|seed=${seed}`;
 
@@ -58,9 +62,13 @@ export function saveResults(path: string, f: ResultFile): void {
 export function mergeResults(paths: string[]): ResultFile {
   const out: ResultFile = { format: 'peftgraph-bench-vqa-1', runs: {} };
   const from = new Map<string, string>();
-  for (const path of paths) {
+  for (const [i, path] of paths.entries()) {
     if (!existsSync(path)) throw new Error(`bench vqa merge: ${path}: no such result file`);
-    for (const [key, r] of Object.entries(loadResults(path).runs)) {
+    const f = loadResults(path);
+    // Runs made with different step budgets are different experiments, never one table.
+    if (i === 0 && budgetOf(f) !== 1) out.budget = budgetOf(f);
+    if (budgetOf(f) !== budgetOf(out)) throw new Error(`bench vqa merge: ${path} has step budget x${budgetOf(f)}, ${paths[0]} x${budgetOf(out)}: merge them apart`);
+    for (const [key, r] of Object.entries(f.runs)) {
       const had = out.runs[key];
       if (had && JSON.stringify({ ...had, seconds: 0 }) !== JSON.stringify({ ...r, seconds: 0 }))
         throw new Error(`bench vqa merge: run ${key} differs between ${from.get(key)} and ${path}: rerun one of them or drop it`);
@@ -107,6 +115,7 @@ export function markdownTable(f: ResultFile): string {
     `Test set: ${TEST_SIZE} downstream questions on held-out digit samples. Floor: answering each question with its family's most common training answer scores ${pct(familyPriorAccuracy())}%.`,
     '',
   ];
+  if (budgetOf(f) !== 1) lines.push(`Step budget: ${budgetOf(f)} times the protocol's (a budget check, not the protocol's grid).`, '');
   for (const setting of SETTING_NAMES) {
     const methods = METHODS.filter((m) => m.setting === setting && cells.has(m.name));
     if (!methods.length) continue;

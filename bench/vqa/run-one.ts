@@ -44,11 +44,19 @@ export function loadSettingBackbone(setting: Setting, dir = CHECKPOINTS): Record
   return used;
 }
 
-export async function runOne(gpu: Gpu, m: Method, k: number, seed: number, frozen: Record<string, Float32Array>, signal?: AbortSignal): Promise<RunRecord | null> {
+/** `budget` scales the protocol's epochs (a budget check); `signal` stops the run unrecorded. */
+export async function runOne(
+  gpu: Gpu,
+  m: Method,
+  k: number,
+  seed: number,
+  frozen: Record<string, Float32Array>,
+  { signal, budget = 1 }: { signal?: AbortSignal; budget?: number } = {},
+): Promise<RunRecord | null> {
   const spec = m.model().spec;
   const { graph } = lowerModel(spec, { batch: BATCH, mode: 'train' });
   const { trainable } = paramReport(graph);
-  const sch = schedule(k);
+  const sch = schedule(k, budget);
   const cfg: TrainConfig = {
     epochs: sch.epochs,
     batch: BATCH,

@@ -5,6 +5,7 @@
  *   npm run bench:vqa -- --report          # only rewrite the table and charts
  *   npm run bench:vqa -- --shard 2/8 --out results/shard-2     # one job of a CI matrix
  *   npm run bench:vqa -- --merge --out results results/shard-{1..8}/results.json  # last job: combine
+ *   npm run bench:vqa -- --methods encdec/lora --k 1000 --budget 2.5 --out /tmp/long  # a budget check
  *
  * Finished runs are saved to <out>/results.json after each run and skipped by a rerun; Ctrl-C
  * ends the current run at its next epoch boundary without recording it.
@@ -30,6 +31,7 @@ async function main(): Promise<number> {
       report: { type: 'boolean', default: false },
       shard: { type: 'string' },
       merge: { type: 'boolean', default: false },
+      budget: { type: 'string' },
     },
     allowPositionals: true,
   });
@@ -58,6 +60,8 @@ async function main(): Promise<number> {
   const m = values.shard?.match(/^(\d+)\/(\d+)$/);
   if (values.shard && !m) throw new Error(`bench vqa: --shard ${values.shard}: expected i/n, e.g. 2/8`);
   const shard = m ? { index: Number(m[1]), count: Number(m[2]) } : undefined;
+  const budget = values.budget === undefined ? undefined : Number(values.budget);
+  if (budget !== undefined && !(budget > 0 && Number.isFinite(budget))) throw new Error(`bench vqa: --budget ${values.budget}: expected a positive number (the protocol's step budget times it)`);
   const abort = new AbortController();
   process.once('SIGINT', () => {
     console.log('\ninterrupted: stopping at the end of this epoch; finished runs are saved');
@@ -66,7 +70,7 @@ async function main(): Promise<number> {
   const gpu = await acquireDevice();
   const t0 = performance.now();
   try {
-    await runBenchmark(gpu, { methods, ks, seeds, out, signal: abort.signal, shard });
+    await runBenchmark(gpu, { methods, ks, seeds, out, signal: abort.signal, shard, budget });
   } finally {
     gpu.destroy();
   }

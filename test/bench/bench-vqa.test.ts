@@ -39,6 +39,9 @@ describe('protocol', () => {
     expect(schedule(64)).toMatchObject({ epochs: 150, steps: 600, evalEvery: 8 });
     expect(schedule(500)).toMatchObject({ epochs: 19, steps: 589, evalEvery: 1 });
     expect(schedule(1000)).toMatchObject({ epochs: 20, steps: 1240, evalEvery: 1 });
+    // A budget check scales the epochs and keeps about 20 evaluations per run.
+    expect(schedule(1000, 2.5)).toMatchObject({ epochs: 50, steps: 3100, evalEvery: 3, patience: 5 });
+    expect(schedule(500, 2.5)).toMatchObject({ epochs: 48, steps: 1488, evalEvery: 2 });
   });
 
   it('names every method of the issue once', () => {
@@ -152,6 +155,24 @@ describe('shards and merging', () => {
     expect(() => mergeResults([a, c])).toThrow(/run lora\|k=16\|seed=21 differs between .*a\.json and .*c\.json/);
     expect(() => mergeResults([join(dir, 'none.json')])).toThrow(/no such result file/);
   });
+
+  it('keeps a budget check apart: merges files of one step budget, refuses to mix budgets', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bench-budget-'));
+    const file = (name: string, budget: number | undefined, r: RunRecord) => {
+      const path = join(dir, name);
+      saveResults(path, { format: 'peftgraph-bench-vqa-1', ...(budget ? { budget } : {}), runs: { [`${r.method}|k=${r.k}|seed=${r.seed}`]: r } });
+      return path;
+    };
+    const long1 = file('long1.json', 2.5, rec('lora', 16, 13, 0.5));
+    const long2 = file('long2.json', 2.5, rec('lora', 16, 21, 0.6));
+    const merged = mergeResults([long1, long2]);
+    expect(merged.budget).toBe(2.5);
+    expect(markdownTable(merged)).toMatch(/Step budget: 2\.5 times the protocol's/);
+    const plain = file('plain.json', undefined, rec('lora', 16, 42, 0.7));
+    expect(markdownTable(mergeResults([plain]))).not.toMatch(/Step budget/);
+    expect(() => mergeResults([long1, plain])).toThrow(/plain\.json has step budget x1, .*long1\.json x2\.5: merge them apart/);
+    expect(() => mergeResults([plain, long1])).toThrow(/long1\.json has step budget x2\.5/);
+  });
 });
 
 describe('bench vqa end to end', () => {
@@ -201,5 +222,7 @@ describe('bench vqa end to end', () => {
     const stopped = await runBenchmark(gpu(), { ...o, seeds: [13, 21], signal: AbortSignal.abort() });
     expect(stopped.ran).toBe(0);
     expect(Object.keys(stopped.results.runs)).toHaveLength(1);
+    // A budget check never lands in a file of protocol runs (or the reverse).
+    await expect(runBenchmark(gpu(), { ...o, budget: 2 })).rejects.toThrow(/holds runs with step budget x1, this call asks for x2: give it another --out/);
   });
 });
