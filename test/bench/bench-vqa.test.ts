@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { draw, schedule, downstreamPool, testSet } from '../../bench/vqa/protocol.ts';
-import { budgetLine, markdownTable, mergeResults, saveResults, summarize, type ResultFile, type RunRecord } from '../../bench/vqa/results.ts';
+import { budgetLine, markdownTable, mergeResults, runKey, saveResults, summarize, type ResultFile, type RunRecord } from '../../bench/vqa/results.ts';
 import { METHODS, SETTINGS, method } from '../../bench/vqa/methods.ts';
 import { gridSlice, runBenchmark } from '../../bench/vqa/bench.ts';
 import { loadSettingBackbone } from '../../bench/vqa/run-one.ts';
@@ -126,6 +126,13 @@ describe('results', () => {
 describe('shards and merging', () => {
   const grid = { methods: METHODS.slice(0, 5), ks: [16, 64, 1000], seeds: [13, 21, 42] };
   const key = (r: { m: { name: string }; k: number; seed: number }) => `${r.m.name}|${r.k}|${r.seed}`;
+  /** A result file of these runs (and, for a budget check, its step budget) in a fresh folder. */
+  const dir = mkdtempSync(join(tmpdir(), 'bench-merge-'));
+  const file = (name: string, runs: RunRecord[], budget?: number) => {
+    const path = join(dir, name);
+    saveResults(path, { format: 'peftgraph-bench-vqa-1', ...(budget ? { budget } : {}), runs: Object.fromEntries(runs.map((r) => [runKey(r.method, r.k, r.seed), r])) });
+    return path;
+  };
 
   it('n shards cover the grid exactly once, each the same slice on every call', () => {
     const all = gridSlice(grid).map(key);
@@ -140,12 +147,6 @@ describe('shards and merging', () => {
   });
 
   it('merges shard files, accepts the same run twice, refuses two different results for one run', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'bench-merge-'));
-    const file = (name: string, runs: RunRecord[]) => {
-      const path = join(dir, name);
-      saveResults(path, { format: 'peftgraph-bench-vqa-1', runs: Object.fromEntries(runs.map((r) => [`${r.method}|k=${r.k}|seed=${r.seed}`, r])) });
-      return path;
-    };
     const a = file('a.json', [rec('lora', 16, 13, 0.5), rec('lora', 16, 21, 0.7)]);
     const b = file('b.json', [rec('lora', 16, 42, 0.6), { ...rec('lora', 16, 13, 0.5), seconds: 99 }]);
     const merged = mergeResults([a, b]);
@@ -157,18 +158,12 @@ describe('shards and merging', () => {
   });
 
   it('keeps a budget check apart: merges files of one step budget, refuses to mix budgets', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'bench-budget-'));
-    const file = (name: string, budget: number | undefined, r: RunRecord) => {
-      const path = join(dir, name);
-      saveResults(path, { format: 'peftgraph-bench-vqa-1', ...(budget ? { budget } : {}), runs: { [`${r.method}|k=${r.k}|seed=${r.seed}`]: r } });
-      return path;
-    };
-    const long1 = file('long1.json', 2.5, rec('lora', 16, 13, 0.5));
-    const long2 = file('long2.json', 2.5, rec('lora', 16, 21, 0.6));
+    const long1 = file('long1.json', [rec('lora', 16, 13, 0.5)], 2.5);
+    const long2 = file('long2.json', [rec('lora', 16, 21, 0.6)], 2.5);
     const merged = mergeResults([long1, long2]);
     expect(merged.budget).toBe(2.5);
     expect(markdownTable(merged)).toMatch(/Step budget: 2\.5 times the protocol's/);
-    const plain = file('plain.json', undefined, rec('lora', 16, 42, 0.7));
+    const plain = file('plain.json', [rec('lora', 16, 42, 0.7)]);
     expect(markdownTable(mergeResults([plain]))).not.toMatch(/Step budget/);
     expect(() => mergeResults([long1, plain])).toThrow(/plain\.json has step budget x1, .*long1\.json x2\.5: merge them apart/);
     expect(() => mergeResults([plain, long1])).toThrow(/long1\.json has step budget x2\.5/);
