@@ -11,7 +11,7 @@ import { Value } from '../../src/compiler/ir/value.ts';
 import { evaluate, type Feeds } from '../../src/compiler/reference.ts';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { residentStep, splitFrozen, type FrozenSplit } from '../../src/compiler/passes/frozen.ts';
-import { peft } from '../../src/dsl/index.ts';
+import { peft, vl } from '../../src/dsl/index.ts';
 import { initParams } from '../../src/runtime/init.ts';
 import { draw, rng } from '../helpers/random.ts';
 import { tinyVl } from '../helpers/tiny-vl.ts';
@@ -149,6 +149,19 @@ describe('frozen-subgraph caching', () => {
     const want = evaluate(autodiff(b.g, { loss: 'loss' }).graph, feeds);
     const got = evaluate(autodiff(s3.step, { loss: 'loss' }).graph, { params: feeds.params, inputs: { ...feeds.inputs, ...evaluate(s3.features, feeds) } });
     for (const [k, v] of Object.entries(want)) expect([...got[k].data], k).toEqual([...v.data]);
+  });
+
+  it('caches only what the step reads: a decoder LM leaves its unused pooled feature out (regression)', () => {
+    // The LM's pooled feature is dead code; its token count was once cached though no step read it,
+    // so the resident step had no input for its table and train() stopped before the first step.
+    const spec = vl
+      .model({ text: vl.decoder({ vocab: 20, maxLen: 6, width: 8, depth: 1, heads: 2 }), head: vl.lm() })
+      .freeze('**')
+      .insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 2 })).spec;
+    const split = splitFrozen(lowerModel(spec, { batch: B, mode: 'train' }).graph, B)!;
+    expect(split.tensors.length).toBeGreaterThan(0);
+    const read = residentStep(split, B, 8).inputs();
+    for (const t of split.tensors) expect(read.has(`table:${t.name}`), t.name).toBe(true);
   });
 
   it('finds nothing to cache when everything trains', () => {

@@ -137,10 +137,13 @@ export function splitFrozen(g: Graph, batch: number): FrozenSplit | null {
     state.push(s);
     work.push(s === 'major' && (WORK.has(getOp(n.op).kind) || ins.some((x) => work[x.id])));
   }
-  // The frontier: batch-major tensors, computed with real work, that the step reads.
+  // The frontier: batch-major tensors, computed with real work, that the step reads. Only live
+  // readers count: an LM's unused pooled feature once put its token count among the cached
+  // tensors, which the step (dead code removed) then had no input for.
   const users = g.users();
   const outputs = new Set(g.outputs.values());
-  const front = new Set(g.nodes.filter((n) => work[n.id] && (outputs.has(n.id) || users[n.id].some((u) => state[u] === 'no'))).map((n) => n.id));
+  const live = ids(liveNodes(g, g.outputs.values()));
+  const front = new Set(g.nodes.filter((n) => work[n.id] && live.has(n.id) && (outputs.has(n.id) || users[n.id].some((u) => live.has(u) && state[u] === 'no'))).map((n) => n.id));
   // What the step still computes, reading the frontier as inputs.
   const stepNodes = () => ids(liveNodes(g, g.outputs.values(), (id) => front.has(id)));
   // A cached tensor must save more work than uploading it costs: drop those that do not (their
@@ -182,6 +185,8 @@ export function splitFrozen(g: Graph, batch: number): FrozenSplit | null {
   );
   features.outputs.clear();
   for (const n of frontier) features.outputs.set(names.get(n.id)!, at.get(n.id)!);
+  const read = step.inputs();
+  for (const t of tensors) if (!read.has(t.name)) throw new Error(`splitFrozen: cached tensor ${t.name} is not read by the step`);
   const nodesCached = [...ancestry].filter((id) => !needed.has(id)).length;
   return { tensors, features, step, nodesCached, forwardNodes: g.nodes.length };
 }
