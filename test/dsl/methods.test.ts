@@ -296,3 +296,38 @@ describe('merging at compile time', () => {
     expect(size(m.graph)).toBeLessThan(size(a.graph));
   });
 });
+
+describe('routing with an embedded visual prefix (regression)', () => {
+  // A vision tower narrower than the text tower: the pooled feature reaches the text width only
+  // through the prefix embedding, so routing must read the embedded prefix token (it once read
+  // the raw pooled feature and failed inside a matmul: [4, 1, 16] @ [768, 8]).
+  const model = (visualPrefix: 'pooled' | 'tokens') =>
+    parseSpec({
+      vision: { kind: 'vit', image: [4, 4], patch: 2, width: 6, depth: 1, heads: 2 },
+      text: { kind: 'encoder', vocab: 5, maxLen: L, width: d, depth: 1, heads: 2 },
+      visualPrefix,
+      visualEmbed: true,
+      head: { kind: 'classifier', answers: 2 },
+      insertions: [peft.lora({ at: 'text.layers.0.attn.q', rank: 2, routing: 'inner' })],
+      freeze: ['**'],
+    });
+
+  it('routes the prefix token itself, and differentiates correctly', () => {
+    const { graph } = lowerModel(model('pooled'), { batch: B, mode: 'train' });
+    const r = rng(5);
+    const feeds = {
+      params: Object.fromEntries([...graph.params()].map(([k, n]) => [k, draw(r, n.shape)])),
+      inputs: Object.fromEntries([...graph.inputs()].map(([k, n]) => [k, k === 'mask' ? Value.of(n.shape, new Array(B * L).fill(1)) : draw(r, n.shape, n.dtype === 'i32' ? { int: 5 } : 'real', n.dtype)])),
+    };
+    const A = graph.leaf('param', 'text.layers.0.attn.q.lora.A')!;
+    const routed = graph.nodes.find((n) => n.op === 'matmul' && n.inputs[1] === A.id && n.shape[1] === 1)!;
+    const token = graph.nodes.filter((n) => n.scope?.startsWith('prefix') && n.shape.join() === `${B},1,${d}`).at(-1)!;
+    const v = evaluateNodes(graph, feeds, [routed.inputs[0], token.id]);
+    expect([...v.get(routed.inputs[0])!.data]).toEqual([...v.get(token.id)!.data]);
+    gradCheck(graph, feeds, 'loss', { maxCoords: 8 });
+  });
+
+  it('refuses a routed feature of the wrong width, naming both widths and the fix', () => {
+    expect(() => lowerModel(model('tokens'), { batch: B, mode: 'train' })).toThrow(/visual feature is 6 wide and the text stream 8.*visualPrefix 'pooled' with visualEmbed: true/);
+  });
+});

@@ -36,6 +36,9 @@ function lowerTask(ctx: Lowering): Tensor | null {
     b.output('visual', vision.pooled);
   }
   const prefix = vision ? visualPrefix(ctx, vision) : null;
+  // Routing reads the visual feature as the text stream sees it: the embedded prefix token when
+  // the pooled prefix is projected to the text width (visualEmbed), else the pooled feature.
+  if (prefix && spec.visualEmbed && spec.visualPrefix === 'pooled') ctx.visual = prefix.reshape([prefix.shape[0], prefix.shape[2]]);
   let pooled = vision?.pooled ?? null;
   let loss: Tensor | null = null;
   const text = spec.text;

@@ -46,7 +46,7 @@ export function adapter(ctx: Lowering, spec: AdapterSpec, path: string, x: Tenso
   const bu = ctx.peftParam(`${name}.up.b`, [d], { kind: 'zeros' }, true);
   return ctx.b.scope('adapter', () => {
     let z = x.matmul(Wd).add(bd);
-    if (spec.routing !== 'none') z = route(spec.routing, z, visualFeature(ctx, spec.routing, path).matmul(Wd).add(bd));
+    if (spec.routing !== 'none') z = route(spec.routing, z, visualFeature(ctx, spec.routing, path, d).matmul(Wd).add(bd));
     return x.add(act(z, spec.activation).matmul(Wu).add(bu));
   });
 }

@@ -31,7 +31,7 @@ export function loraDelta(ctx: Lowering, spec: LoraSpec, path: string, x: Tensor
   const B = ctx.peftParam(`${path}.lora.B`, [r, dout], { kind: 'zeros' });
   return ctx.b.scope('lora', () => {
     let xt = ctx.dropout(x, spec.dropout).matmul(A);
-    if (spec.routing !== 'none') xt = route(spec.routing, xt, visualFeature(ctx, spec.routing, path).matmul(A));
+    if (spec.routing !== 'none') xt = route(spec.routing, xt, visualFeature(ctx, spec.routing, path, din).matmul(A));
     return xt.matmul(B).mul(scale);
   });
 }

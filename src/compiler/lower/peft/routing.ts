@@ -6,11 +6,20 @@ import type { Tensor } from '../../builder.ts';
 import { SpecError, type Routing } from '../../../dsl/spec.ts';
 import type { Lowering } from '../context.ts';
 
-/** The pooled visual feature x_R [B, 1, d] routing mixes in; it exists only after the vision tower. */
-export function visualFeature(ctx: Lowering, kind: Routing, path: string): Tensor {
+/**
+ * The visual feature x_R [B, 1, d] routing mixes in (ctx.visual: the pooled feature, or its
+ * embedding as the prefix token when the spec embeds the visual prefix); it exists only after
+ * the vision tower, and must have the width `d` of the text stream it is routed into.
+ */
+export function visualFeature(ctx: Lowering, kind: Routing, path: string, d: number): Tensor {
   if (!ctx.visual)
     throw new SpecError(`routing '${kind}' at '${path}': the pooled visual feature it mixes in exists only after the vision tower; route text-tower points (or set routing 'none' here)`);
-  return ctx.visual.reshape([ctx.visual.shape[0], 1, ctx.visual.shape[1]]);
+  const [B, dv] = ctx.visual.shape;
+  if (dv !== d)
+    throw new SpecError(
+      `routing '${kind}' at '${path}': the visual feature is ${dv} wide and the text stream ${d}; routing needs one width (METHODS.md: no extra projection), so use towers of equal width, or visualPrefix 'pooled' with visualEmbed: true to route the projected prefix token`,
+    );
+  return ctx.visual.reshape([B, 1, dv]);
 }
 
 export function route(kind: Routing, xt: Tensor, xv: Tensor): Tensor {
