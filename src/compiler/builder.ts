@@ -144,9 +144,18 @@ export class Builder {
     return new Tensor(this, id);
   }
 
-  /** Names nodes built inside `fn` with a dotted layer path (errors and the printer show it). */
+  /** Names nodes built inside `fn` with a dotted layer path (errors and the printer show it): `name` under the current scope. */
   scope<T>(name: string, fn: () => T): T {
-    this.scopes.push(name);
+    return this.within(this.currentScope ? `${this.currentScope}.${name}` : name, fn);
+  }
+
+  /** As scope(), with `path` a whole layer path (an insertion point's), not one under the current scope. */
+  at<T>(path: string, fn: () => T): T {
+    return this.within(path, fn);
+  }
+
+  private within<T>(full: string, fn: () => T): T {
+    this.scopes.push(full);
     try {
       return fn();
     } finally {
@@ -155,7 +164,7 @@ export class Builder {
   }
 
   get currentScope(): string {
-    return this.scopes.join('.');
+    return this.scopes.at(-1) ?? '';
   }
 
   /** Appends a node for primitive `op`, inferring and checking its type through the op table. */

@@ -11,6 +11,14 @@ import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { compileStep } from '../../src/train/train-step.ts';
 
 describe('the compile pipeline', () => {
+  it('names nodes by their layer path once (an insertion point under its tower was spelled twice: text.text.layers.0.attn...)', () => {
+    const { graph } = lowerModel(vqaSpec.spec, { batch: 2, mode: 'train' });
+    const scopes = new Set(graph.nodes.map((n) => n.scope ?? ''));
+    expect(scopes).toContain('text.layers.0.attn.q.lora');
+    expect(scopes).toContain('text.layers.0.ffn');
+    for (const s of scopes) expect(s, s).not.toMatch(/(^|\.)(text|vision)\.(.*\.)?\2\./);
+  });
+
   const spec = exampleSpec.spec;
 
   for (const [name, m] of [

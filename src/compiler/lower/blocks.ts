@@ -102,7 +102,7 @@ function ffn(ctx: Lowering, p: string, x: Tensor, cfg: BlockCfg): Tensor {
  */
 function residual(ctx: Lowering, stack: string, path: string, normName: string, h: Tensor, cfg: BlockCfg, f: (x: Tensor) => Tensor): Tensor {
   const drop = (x: Tensor) => ctx.dropout(x, ctx.spec.dropout);
-  return ctx.b.scope(path, () => {
+  return ctx.b.at(path, () => {
     if (cfg.placement === 'pre') return h.add(drop(sublayer(ctx, path, f(norm(ctx, normName, h, cfg.norm)), stack)));
     return norm(ctx, normName, h.add(drop(sublayer(ctx, path, f(h), stack))), cfg.norm);
   });

@@ -12,7 +12,7 @@ export function linear(ctx: Lowering, path: string, x: Tensor, din: number, dout
   ctx.points.linear.add(path);
   const site = { path, din, dout };
   const active = ctx.insertionsAt('linear', path).filter((spec) => !(ctx.opts.merged && methodFor(spec).merge?.folds(spec)));
-  return ctx.b.scope(path, () => {
+  return ctx.b.at(path, () => {
     let xin = x;
     for (const spec of active) {
       const m = methodFor(spec);
@@ -34,7 +34,7 @@ export function sublayer(ctx: Lowering, path: string, x: Tensor, stack: string):
   let y = x;
   for (const spec of ctx.insertionsAt('sublayer', path)) {
     const m = methodFor(spec);
-    if (m.attach === 'sublayer') y = ctx.b.scope(path, () => m.sublayer(ctx, spec, path, y, stack));
+    if (m.attach === 'sublayer') y = ctx.b.at(path, () => m.sublayer(ctx, spec, path, y, stack));
   }
   return y;
 }
