@@ -82,13 +82,15 @@ export const EncoderSpec = z.object({
   pool: z.enum(['mean', 'cls']).default('mean'),
 });
 
-/** GPT-2-style decoder-only LM: pre-LN, causal, learned positions, final LN, tied LM head. */
+/** GPT-2-style decoder-only LM: pre-LN, causal, learned positions, final LN, LM head. */
 export const DecoderSpec = z.object({
   kind: z.literal('decoder'),
   vocab: pos,
   maxLen: len,
   ...stackFields,
   positions: pos.optional(),
+  /** LM head = the token embedding table (GPT-2's default); false: its own weight `text.lm_head`. */
+  tied: z.boolean().default(true),
 });
 
 /**

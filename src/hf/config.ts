@@ -164,6 +164,7 @@ const Gpt2Config = z.object({
   n_inner: pos.nullable().default(null),
   activation_function: z.string().default('gelu_new'),
   layer_norm_epsilon: z.number().positive().default(1e-5),
+  tie_word_embeddings: z.boolean().default(true),
 });
 
 function gpt2From(path: string, c: Raw, dir: string, o: TextOptions): TextTower {
@@ -182,6 +183,7 @@ function gpt2From(path: string, c: Raw, dir: string, o: TextOptions): TextTower 
     act: act(path, 'activation_function', f.activation_function),
     eps: f.layer_norm_epsilon,
     positions: f.n_positions,
+    tied: f.tie_word_embeddings,
     pretrained: { dir, family: 'gpt2' },
   });
 }

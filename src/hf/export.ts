@@ -80,6 +80,7 @@ function configFor(t: Tower, family: Family): Raw {
         n_inner: ffnWidth(t),
         activation_function: HF_ACT[t.act],
         layer_norm_epsilon: t.eps,
+        tie_word_embeddings: t.tied,
       };
     case 'encdec':
       return {

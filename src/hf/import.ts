@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { Graph } from '../compiler/ir/graph.ts';
 import { methodOf } from '../compiler/params-report.ts';
 import type { Family, ModelSpec } from '../dsl/spec.ts';
-import { FLOAT_DTYPES, SafetensorsFile } from '../runtime/safetensors.ts';
+import { FLOAT_DTYPES, SafetensorsFile, sameTensor } from '../runtime/safetensors.ts';
 import { TABLES, ruleApplies, type FamilyTable, type NameRule, type Transform } from './names.ts';
 import { PretrainedError } from './errors.ts';
 
@@ -163,7 +163,7 @@ function planTower(tower: string, spec: { kind: string; gated?: boolean }, dir: 
     if (keyFile) for (const k of keyFile.keys()) if (!stored.has(k)) throw new PretrainedError(`${dir}: the index puts '${k}' in ${keyFile.get(k)}, which does not hold it`);
     const prefix = table.prefixes.find((p) => [...stored.keys()].some((k) => k.startsWith(p)));
     const imp: TowerImport = { tower, family, dir, files, entries: [], missing: [], unexpected: [], tied: [], dtypes: {} };
-    const filled = new Set<string>();
+    const filled = new Map<string, { file: SafetensorsFile; name: string; key: string }>();
     const mismatches: string[] = [];
     const keys: { name: string; key: string; file: SafetensorsFile }[] = [];
     for (const [name, { file }] of stored) {
@@ -183,10 +183,19 @@ function planTower(tower: string, spec: { kind: string; gated?: boolean }, dir: 
         const param = params.get(ours);
         if (!param) continue;
         used = true;
-        if (filled.has(ours)) {
-          // A tied copy of a param already loaded (lm_head = the embeddings) is consumed.
-          if (tiedPass) imp.tied.push(name);
-          else mismatches.push(`'${name}' fills '${ours}', which another key already filled`);
+        const source = filled.get(ours);
+        if (source) {
+          if (!tiedPass) {
+            mismatches.push(`'${name}' fills '${ours}', which another key already filled`);
+            continue;
+          }
+          // A tied copy of a param already loaded (lm_head = the embeddings) is consumed, but only
+          // when it is one: a different head under a tied config would be silently replaced.
+          if (!sameTensor(source.file, source.name, file, name))
+            throw new PretrainedError(
+              `${dir} (${family}): config.json ties the LM head to the embeddings (tie_word_embeddings: true), but '${name}' differs from '${source.name}'; set "tie_word_embeddings": false to use the checkpoint's own head`,
+            );
+          imp.tied.push(name);
           continue;
         }
         if (!FLOAT_DTYPES.includes(info.dtype)) throw new PretrainedError(`${file.path}: tensor '${name}' is ${info.dtype}; weights must be ${FLOAT_DTYPES.join(', ')}`);
@@ -197,7 +206,7 @@ function planTower(tower: string, spec: { kind: string; gated?: boolean }, dir: 
         }
         imp.entries.push({ hf: key, stored: name, file: file.path, ours, t: r.t, dtype: info.dtype });
         imp.dtypes[info.dtype] = (imp.dtypes[info.dtype] ?? 0) + numel(info.shape);
-        filled.add(ours);
+        filled.set(ours, { file, name, key });
       }
       return used;
     };

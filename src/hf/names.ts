@@ -155,6 +155,7 @@ export const TABLES: Record<Family, FamilyTable> = {
       ...conv1d('h.{i}.mlp.c_fc', 'text.layers.{i}.ffn.up'),
       ...conv1d('h.{i}.mlp.c_proj', 'text.layers.{i}.ffn.down'),
       ...layerNorm('ln_f', 'text.ln_f'),
+      rule('lm_head.weight', 'text.lm_head'),
       rule('lm_head.weight', 'text.embed.tok', 'none', true),
     ],
     ignore: [/^h\.\d+\.attn\.(masked_)?bias$/],

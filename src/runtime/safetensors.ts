@@ -284,10 +284,42 @@ export class SafetensorsFile {
     return out;
   }
 
+  /** Bytes [start, start + into.length) of tensor `name`'s data, into `into`. */
+  readBytes(name: string, start: number, into: Uint8Array): void {
+    const t = this.tensors.get(name);
+    if (!t) throw new CheckpointError(this.path, `has no tensor '${name}'`);
+    if (this.fd === null) throw new CheckpointError(this.path, 'read after close');
+    if (start < 0 || start + into.length > t.end - t.begin) throw new Error(`readBytes: [${start}, ${start + into.length}) is outside '${name}' (${t.end - t.begin} bytes)`);
+    readFully(this.fd, into, this.dataStart + t.begin + start);
+  }
+
   close(): void {
     if (this.fd !== null) closeSync(this.fd);
     this.fd = null;
   }
+}
+
+/**
+ * Whether tensor `an` of `a` and `bn` of `b` hold the same values: byte for byte in blocks when
+ * they share a dtype (no tensor held whole), else after widening both to f32.
+ */
+export function sameTensor(a: SafetensorsFile, an: string, b: SafetensorsFile, bn: string): boolean {
+  const [ta, tb] = [a.tensors.get(an), b.tensors.get(bn)];
+  if (!ta || !tb || ta.shape.join() !== tb.shape.join()) return false;
+  if (ta.dtype !== tb.dtype) {
+    const [x, y] = [a.read(an), b.read(bn)];
+    return x.every((v, i) => v === y[i]);
+  }
+  const total = ta.end - ta.begin;
+  const block = 16 * 2 ** 20;
+  const [x, y] = [new Uint8Array(Math.min(block, total)), new Uint8Array(Math.min(block, total))];
+  for (let off = 0; off < total; off += block) {
+    const n = Math.min(block, total - off);
+    a.readBytes(an, off, x.subarray(0, n));
+    b.readBytes(bn, off, y.subarray(0, n));
+    if (!Buffer.from(x.buffer, 0, n).equals(Buffer.from(y.buffer, 0, n))) return false;
+  }
+  return true;
 }
 
 function readFully(fd: number, into: Uint8Array, position: number): void {

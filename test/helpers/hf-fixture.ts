@@ -15,7 +15,7 @@ import type { Feeds } from '../../src/compiler/reference.ts';
 import type { Graph } from '../../src/compiler/ir/graph.ts';
 
 export const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'hf');
-export const FAMILIES = ['vit', 'clip_vision', 'bert', 'roberta', 'gpt2', 't5', 't5_v1_1'] as const;
+export const FAMILIES = ['vit', 'clip_vision', 'bert', 'roberta', 'gpt2', 'gpt2_untied', 't5', 't5_v1_1'] as const;
 export type FixtureName = (typeof FAMILIES)[number];
 
 interface Arr {

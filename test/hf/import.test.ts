@@ -47,9 +47,10 @@ describe('name tables against the HF key lists', () => {
       const spec = fixtureSpec(name);
       const graph = graphOf(spec);
       const [plan] = planImport(spec, graph);
-      const prefix = name === 'vit' ? 'vit.' : name === 'gpt2' ? 'transformer.' : '';
-      const consumed = [...new Set(plan.entries.map((e) => e.stored.slice(prefix.length)))].sort();
-      expect(consumed).toEqual(readKeys(name));
+      const prefix = name === 'vit' ? 'vit.' : name.startsWith('gpt2') ? 'transformer.' : '';
+      const consumed = [...new Set(plan.entries.map((e) => (e.stored.startsWith(prefix) ? e.stored.slice(prefix.length) : e.stored)))].sort();
+      // An untied GPT-2 head is GPT2LMHeadModel's own weight, beside the base model's keys.
+      expect(consumed).toEqual(name === 'gpt2_untied' ? [...readKeys(name), 'lm_head.weight'].sort() : readKeys(name));
       expect(plan.missing).toEqual([]);
       expect(plan.unexpected.sort()).toEqual(EXTRAS[name]?.unexpected ?? []);
       expect(plan.tied.sort()).toEqual(EXTRAS[name]?.tied ?? []);
@@ -74,6 +75,23 @@ describe('import report', () => {
     const text = formatImport(plans).join('\n');
     expect(text).toMatch(/missing, initialized: vision\.pooler\.W \(pooler\.dense\.weight\)/);
     expect(text).toMatch(/unexpected, unused: .*vit\.encoder\.layer\.7\.output\.dense\.bias/);
+  });
+
+  it('tie_word_embeddings: an untied head is its own param; a tied copy must equal what it copies (regression)', () => {
+    // Untied: lm_head.weight fills text.lm_head (gpt2_untied's parity test checks the logits).
+    const untied = fixtureSpec('gpt2_untied');
+    const [plan] = planImport(untied, graphOf(untied));
+    expect(plan.entries.find((e) => e.stored === 'lm_head.weight')?.ours).toBe('text.lm_head');
+    expect(plan.tied).toEqual([]);
+    // The same checkpoint under a tied config: its head differs from wte, so it is no tied copy.
+    const dir = copyFixture('gpt2_untied');
+    const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...cfg, tie_word_embeddings: true }));
+    const tied = parseSpec({ text: hf.text(dir, { maxLen: 6 }), head: { kind: 'features' } });
+    expect(() => planImport(tied, graphOf(tied))).toThrow(/tie_word_embeddings: true\), but 'lm_head\.weight' differs from 'transformer\.wte\.weight'; set "tie_word_embeddings": false/);
+    // With the head made equal to wte it is a tied copy again, and reported as one.
+    editCheckpoint(dir, (t) => t.set('lm_head.weight', t.get('transformer.wte.weight')!));
+    expect(planImport(tied, graphOf(tied))[0].tied).toEqual(['lm_head.weight']);
   });
 
   it('a shape mismatch is an error naming the key, the param and both shapes', () => {

@@ -93,7 +93,8 @@ export function textDecoder(ctx: Lowering, spec: DecoderSpec, prefix: Tensor | n
     for (let i = 0; i < spec.depth; i++) h = block(ctx, 'text', i, h, cfg, { mask, causal: true, bias: null });
     h = norm(ctx, 'text.ln_f', h, cfg.norm);
     ctx.finals.set('text', { hidden: h, mask });
-    const logits = ctx.b.scope('lm', () => h.matmul(ctx.weight('text.embed.tok', [spec.vocab, spec.width], normal(0.02)), { transB: true }));
+    const head = spec.tied ? 'text.embed.tok' : 'text.lm_head';
+    const logits = ctx.b.scope('lm', () => h.matmul(ctx.weight(head, [spec.vocab, spec.width], normal(0.02)), { transB: true }));
     return { hidden: h, pooled: maskedMean(h, mask), mask, logits, tokens, textMask };
   });
 }
