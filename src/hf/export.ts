@@ -127,6 +127,15 @@ function checkRoundTrip(t: Tower, config: Raw, dir: string): void {
     throw new PretrainedError(`${t.kind} tower: not expressible as ${config.model_type} (${differ.map((k) => `${k}: ${JSON.stringify(a[k])} here, ${JSON.stringify(b[k])} in HF`).join('; ')})`);
 }
 
+/**
+ * The prefix a key is saved under: the base model class's, except for a GPT-2 with its own LM
+ * head, saved as GPT2LMHeadModel does (the base model under `transformer.`, `lm_head.weight` beside
+ * it), since the base model class has no head to hold it.
+ */
+function savePrefix(base: string, t: Tower, r: NameRule): string {
+  return t.kind === 'decoder' && !t.tied && r.hf !== 'lm_head.weight' ? 'transformer.' : base;
+}
+
 /** Our tensor in HF's layout: the rule's transform undone. */
 function toHf(r: NameRule, shape: readonly number[], x: ArrayLike<number>, t: Tower): { shape: number[]; data: Float32Array } {
   const data = Float32Array.from(x);
@@ -169,7 +178,7 @@ export function exportTower(spec: ModelSpec, tower: 'vision' | 'text', weights: 
       if (!m) continue;
       const value = weights[name];
       if (!value) throw new PretrainedError(`export: no value for '${name}'`);
-      const key = table.savePrefix + r.hf.replace('{i}', m[1] ?? '');
+      const key = savePrefix(table.savePrefix, t, r) + r.hf.replace('{i}', m[1] ?? '');
       const hf = toHf(r, node.shape, value, t);
       if (r.t.startsWith('split:')) parts.set(key, [...(parts.get(key) ?? []), { k: Number(r.t.slice(6)), ...hf }]);
       else tensors.set(key, hf);

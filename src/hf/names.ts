@@ -23,10 +23,13 @@ export interface NameRule {
   hfShape?: 'lead1' | 'last';
   /** Only for gated (T5 v1.1: wi_0, wi_1) or plain (v1.0: wi) feed-forward layers. */
   only?: 'gated' | 'plain';
+  /** An LM head's rule: only for a tower whose head is tied to the embeddings (the copy) or untied (its own weight). */
+  head?: 'tied' | 'untied';
 }
 
 /** Whether a rule belongs to this tower's variant of the family. */
-export function ruleApplies(r: NameRule, tower: { kind: string; gated?: boolean }): boolean {
+export function ruleApplies(r: NameRule, tower: { kind: string; gated?: boolean; tied?: boolean }): boolean {
+  if (r.head && (r.head === 'tied') !== (tower.tied ?? true)) return false;
   return !r.only || (r.only === 'gated') === !!tower.gated;
 }
 
@@ -155,8 +158,8 @@ export const TABLES: Record<Family, FamilyTable> = {
       ...conv1d('h.{i}.mlp.c_fc', 'text.layers.{i}.ffn.up'),
       ...conv1d('h.{i}.mlp.c_proj', 'text.layers.{i}.ffn.down'),
       ...layerNorm('ln_f', 'text.ln_f'),
-      rule('lm_head.weight', 'text.lm_head'),
-      rule('lm_head.weight', 'text.embed.tok', 'none', true),
+      { ...rule('lm_head.weight', 'text.lm_head'), head: 'untied' },
+      { ...rule('lm_head.weight', 'text.embed.tok', 'none', true), head: 'tied' },
     ],
     ignore: [/^h\.\d+\.attn\.(masked_)?bias$/],
   },
@@ -182,8 +185,8 @@ export const TABLES: Record<Family, FamilyTable> = {
       rms('decoder.block.{i}.layer.2.layer_norm', 'decoder.layers.{i}.ln2'),
       ...t5Ffn('decoder.block.{i}.layer.2', 'decoder.layers.{i}'),
       rms('decoder.final_layer_norm', 'decoder.ln_f'),
-      rule('lm_head.weight', 'decoder.lm_head'),
-      rule('lm_head.weight', 'shared.embed', 'none', true),
+      { ...rule('lm_head.weight', 'decoder.lm_head'), head: 'untied' },
+      { ...rule('lm_head.weight', 'shared.embed', 'none', true), head: 'tied' },
     ],
     // Layer 0's cross-attention has no relative bias; old checkpoints saved an unused one.
     ignore: [/^decoder\.block\.0\.layer\.1\.EncDecAttention\.relative_attention_bias\.weight$/],

@@ -35,9 +35,10 @@ describe('export to HF layout', () => {
       expect(back.plans[0].missing).toEqual([]);
       expect(back.plans[0].unexpected).toEqual([]);
       for (const [k, v] of Object.entries(weights)) expect(back.weights[k], k).toEqual(v);
-      // The file holds exactly the HF base model's keys.
+      // The file holds exactly the HF base model's keys (an untied GPT-2: GPT2LMHeadModel's, its head beside them).
       const f = SafetensorsFile.open(join(dir, 'model.safetensors'));
-      expect([...f.tensors.keys()].sort()).toEqual(readKeys(name));
+      const want = name === 'gpt2_untied' ? ['lm_head.weight', ...readKeys(name).map((k) => `transformer.${k}`)].sort() : readKeys(name);
+      expect([...f.tensors.keys()].sort()).toEqual(want);
       expect(f.metadata.format).toBe('pt');
       f.close();
     });
