@@ -12,5 +12,5 @@ ${PRE}
 ${BODY}
     acc = ${COMBINE};
   }
-  out[o] = ${STORE};
+  ${STORE}
 }

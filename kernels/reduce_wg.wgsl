@@ -27,6 +27,6 @@ ${BODY}
   }
   if (t == 0u) {
     let acc = part[0];
-    out[o] = ${STORE};
+    ${STORE}
   }
 }

@@ -11,6 +11,6 @@ ${REDUCTIONS}
   for (var j = 0u; j < ${C}; j++) {
     let i = row * ${C} + j;
 ${BODY}
-    out[i] = ${RESULT};
+    ${RESULT}
   }
 }

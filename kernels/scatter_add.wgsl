@@ -10,11 +10,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let j = o % ${ROWLEN};
   var acc = 0.0;
   for (var k = 0u; k < ${NIDX}; k++) {
-    if (i32(${IDX}[k]) == r) {
+    if (i32(${IDX_K}) == r) {
       let i = k * ${ROWLEN} + j;
 ${BODY}
       acc += ${VALUE};
     }
   }
-  out[o] = ${STORE};
+  ${STORE}
 }

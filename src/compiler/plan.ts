@@ -5,7 +5,8 @@
 import { numel, type DType, type Graph, type Node } from './ir/graph.ts';
 import { fuse, packsOf } from './passes/fuse.ts';
 import { generateKernel, type KernelSpec, type MatmulVariant } from './codegen/kernels.ts';
-import { planMemory, type PhysicalBuffer } from './passes/memory.ts';
+import { planMemory, storageBytes, type PhysicalBuffer } from './passes/memory.ts';
+import { chunkBytes, chunkCount } from './passes/split-bindings.ts';
 import type { SizeMode, Storage } from './codegen/wgsl.ts';
 import { attrsOf } from './ir/attrs.ts';
 
@@ -63,7 +64,10 @@ export interface Plan {
   outputs: Record<string, TensorSlot>;
   /** Constant buffers' contents. */
   constants: { buffer: number; value: number[]; dtype: DType }[];
-  /** Kernel i binds buffers bindings[i] (reads..., out, siblings...), then its sizes uniform if it has sizes. */
+  /**
+   * Kernel i binds buffers bindings[i] (reads..., out, siblings..., each node as one buffer or, over
+   * the binding limit, as its ranges in order), then its sizes uniform if it has sizes.
+   */
   bindings: number[][];
   stats: { nodes: number; kernels: number; peakBytes: number; peakBytesNoReuse: number; halfActivations: boolean };
 }
@@ -85,7 +89,10 @@ export function defaultMatmulVariant(profile: DeviceProfile, n?: Node): MatmulVa
 const MIN_WORKGROUPS = 4;
 
 export function compilePlan(g: Graph, profile: DeviceProfile, opts: PlanOptions = {}): Plan {
-  const fusion = fuse(g, { fuse: opts.fuse ?? true, siblings: opts.siblings ?? true, maxBindings: profile.maxStorageBuffersPerShaderStage });
+  const limit = profile.maxStorageBufferBindingSize;
+  // Fusion counts bindings before storage is chosen: as f32, which half storage only lessens.
+  const bindingsAsF32 = (id: number) => chunkCount(storageBytes(numel(g.get(id).shape), 'f32'), limit);
+  const fusion = fuse(g, { fuse: opts.fuse ?? true, siblings: opts.siblings ?? true, maxBindings: profile.maxStorageBuffersPerShaderStage, bindings: bindingsAsF32 });
   const outputs = new Set(g.outputs.values());
   const packs = packsOf(fusion.parts);
   const half = profile.f16 && (opts.halfActivations ?? !profile.isSoftware);
@@ -102,6 +109,11 @@ export function compilePlan(g: Graph, profile: DeviceProfile, opts: PlanOptions 
   const ctx = {
     graph: g,
     storage,
+    // A node over the binding limit is bound as ranges of chunkBytes (passes/split-bindings.ts).
+    split: (id: number) => {
+      const st = storage(id);
+      return { count: chunkCount(storageBytes(numel(g.get(id).shape), st), limit), elems: chunkBytes(limit) / (st === 'f16' ? 2 : 4) };
+    },
     maxWorkgroupsPerDim: profile.maxComputeWorkgroupsPerDimension,
     isMaterialized: (id: number) => fusion.materialized.has(id),
     matmulVariant: (n: Node) => opts.matmulVariant?.(n, g) ?? defaultMatmulVariant(profile, n),
@@ -129,7 +141,7 @@ export function compilePlan(g: Graph, profile: DeviceProfile, opts: PlanOptions 
     inputs: byName(g.inputs()),
     outputs: Object.fromEntries([...g.outputs].map(([k, id]) => [k, slot(id)])),
     constants: g.nodes.filter((n) => n.op === 'const' && mem.nodeBuffer.has(n.id)).map((n) => ({ buffer: mem.nodeBuffer.get(n.id)!, value: attrsOf(n, 'const').value, dtype: n.dtype })),
-    bindings: kernels.map((k) => [...k.reads, k.root, ...(k.siblings ?? [])].map((id) => mem.nodeBuffer.get(id)!)),
+    bindings: kernels.map((k) => [...k.reads, k.root, ...(k.siblings ?? [])].flatMap((id) => mem.nodeBindings.get(id)!)),
     stats: {
       nodes: g.nodes.length,
       kernels: kernels.length,

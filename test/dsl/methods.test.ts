@@ -317,7 +317,9 @@ describe('routing with an embedded visual prefix (regression)', () => {
     const r = rng(5);
     const feeds = {
       params: Object.fromEntries([...graph.params()].map(([k, n]) => [k, draw(r, n.shape)])),
-      inputs: Object.fromEntries([...graph.inputs()].map(([k, n]) => [k, k === 'mask' ? Value.of(n.shape, new Array(B * L).fill(1)) : draw(r, n.shape, n.dtype === 'i32' ? { int: 5 } : 'real', n.dtype)])),
+      inputs: Object.fromEntries(
+        [...graph.inputs()].map(([k, n]) => [k, k === 'mask' ? Value.of(n.shape, new Array(B * L).fill(1)) : draw(r, n.shape, n.dtype === 'i32' ? { int: 5 } : 'real', n.dtype)]),
+      ),
     };
     const A = graph.leaf('param', 'text.layers.0.attn.q.lora.A')!;
     const routed = graph.nodes.find((n) => n.op === 'matmul' && n.inputs[1] === A.id && n.shape[1] === 1)!;

@@ -154,11 +154,12 @@ describe('plans on WebGPU', () => {
     plan.bindings.forEach((bs) => expect(bs.slice(0, -1)).not.toContain(bs[bs.length - 1]));
   });
 
-  it('refuses at compile time a buffer over the binding limit, naming the node', () => {
+  it('refuses at compile time a buffer over the buffer size limit, naming the node (over the binding limit it is split)', () => {
     const b = new Builder();
     b.scope('text.layers.0.ffn', () => b.output('y', b.input('x', [1024]).broadcastTo([1024, 1024]).exp()));
-    const profile = { ...PORTABLE_PROFILE, maxStorageBufferBindingSize: 1 << 20 };
-    expect(() => compilePlan(b.g, profile)).toThrow(/exp %2 in 'text.layers.0.ffn' f32\[1024, 1024\] needs 4194304 bytes, over the device's binding limit of 1048576/);
+    const profile = { ...PORTABLE_PROFILE, maxStorageBufferBindingSize: 1 << 20, maxBufferSize: 1 << 21 };
+    expect(() => compilePlan(b.g, profile)).toThrow(/exp %2 in 'text.layers.0.ffn' f32\[1024, 1024\] needs 4194304 bytes, over the device's buffer size limit \(maxBufferSize\) of 2097152/);
+    expect(compilePlan(b.g, { ...profile, maxBufferSize: 1 << 22 }).bindings[0]).toHaveLength(1 + 4);
   });
 
   it('fuses bias, activation, scale and residual into the matmul kernel (every family)', async () => {

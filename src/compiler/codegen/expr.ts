@@ -4,17 +4,15 @@
  * target's way of dividing by a size (see divmod).
  */
 import type { KExpr, KVar } from '../kernel/ir.ts';
-import { computeType, literal, type Sizes, type Storage } from './wgsl.ts';
+import { computeType, literal, type Sizes } from './wgsl.ts';
 import { elementwise } from './render.ts';
 
 /** An index map needs a division that the lanes of a multi-element thread do not share. */
 export class LaneMisaligned extends Error {}
 
 export interface EmitHost {
-  /** Name of the storage array holding node `buf` (registers the binding). */
-  bind(buf: number): string;
-  /** Element type of node `buf`'s buffer: half-stored values are widened to f32 on load. */
-  storage(buf: number): Storage;
+  /** Element `idx` of node `buf`'s buffer in its compute type (registers the binding; half storage widens to f32, a split buffer reads through its accessor). */
+  load(buf: number, idx: string): string;
   /** Where the kernel's sizes come from (uniform slots or literals). */
   sizes: Sizes;
   /** A lane's element of a buffer loaded whole as a vec4 before the lanes' loop, if it was. */
@@ -167,8 +165,7 @@ export class Emitter {
       case 'load': {
         const lane = this.host.vectorLoad?.(e.buf);
         if (lane) return lane;
-        const raw = `${this.host.bind(e.buf)}[${a[0]}]`;
-        return this.emit(this.host.storage(e.buf) === 'f16' ? `f32(${raw})` : raw);
+        return this.emit(this.host.load(e.buf, a[0]));
       }
       case 'math':
         return this.emit(elementwise(e.name, a, e.attrs));

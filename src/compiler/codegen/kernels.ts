@@ -7,6 +7,7 @@ import type { Graph, Node } from '../ir/graph.ts';
 import type { Group, KernelKind } from '../passes/fuse.ts';
 import type { Kernel, KExpr, KVar } from '../kernel/ir.ts';
 import { lowerGroup } from '../kernel/lower.ts';
+import type { BindingSplit } from '../passes/split-bindings.ts';
 import { Emitter, LaneMisaligned, type EmitHost } from './expr.ts';
 import { helpersFor } from './helpers.ts';
 import { combine } from './render.ts';
@@ -41,6 +42,8 @@ export interface CodegenContext {
   graph: Graph;
   /** Element type of each materialized node's buffer (f16 where activations are half-stored). */
   storage(id: number): Storage;
+  /** How node `id`'s buffer is bound: one binding, or `count` ranges of `elems` elements over the binding size limit. */
+  split(id: number): BindingSplit;
   maxWorkgroupsPerDim: number;
   isMaterialized(id: number): boolean;
   matmulVariant(n: Node): MatmulVariant;
@@ -58,6 +61,8 @@ export interface CodegenContext {
 /**
  * Binds a group's reads in the order the generator first loads them, so kernels of one
  * structure bind alike whatever their nodes' ids (and share a shader), and serves ExprGen's loads.
+ * A node over the binding size limit is declared as one array per range (`in3_0`, `in3_1`, ...)
+ * and read or written through an accessor (`ld_in3(i)`, `st_out(i, v)`) that picks the range.
  */
 class Bindings {
   /** Node ids in binding order (KernelSpec.reads). */
@@ -66,6 +71,8 @@ class Bindings {
   private sealed = false;
   /** Output bindings declared (the sizes uniform follows them). */
   outputs = 0;
+  /** Storage bindings declared, ranges counted (the sizes uniform's binding index). */
+  count = 0;
   /** Reads declared as arrays of vec4 (see vectorBuffers). */
   readonly vec4 = new Set<number>();
   readonly sizes: Sizes;
@@ -85,31 +92,76 @@ class Bindings {
     this.order.push(id);
     return name;
   }
-  /** What an Emitter needs of the kernel: its bindings and sizes. */
+  /** Whether node `id` is bound as several ranges. */
+  split(id: number): boolean {
+    return this.ctx.split(id).count > 1;
+  }
+  /** Element `idx` of read `id`, in its compute type. */
+  load(id: number, idx: string): string {
+    const name = this.bind(id);
+    if (this.split(id)) return `ld_${name}(${idx})`;
+    const raw = `${name}[${idx}]`;
+    return this.ctx.storage(id) === 'f16' ? `f32(${raw})` : raw;
+  }
+  /** The statement storing f32 `value` at `idx` of the kernel's m-th output (node `id`), narrowed to its storage. */
+  store(m: number, id: number, idx: string, value: string): string {
+    const v = this.ctx.storage(id) === 'f16' ? `f16(${value})` : value;
+    return this.split(id) ? `st_${outName(m)}(${idx}, ${v});` : `${outName(m)}[${idx}] = ${v};`;
+  }
+  /** What an Emitter needs of the kernel: its loads and sizes. */
   get host(): EmitHost {
-    return { storage: (id) => this.ctx.storage(id), bind: (id) => this.bind(id), sizes: this.sizes };
+    return { load: (id, idx) => this.load(id, idx), sizes: this.sizes };
   }
   /** A generated kernel's WGSL, dispatch, sizes and reads in binding order. */
   result(wgsl: string, workgroups: [number, number, number]): Pick<KernelSpec, 'wgsl' | 'sizes' | 'workgroups' | 'reads'> {
     return { wgsl, sizes: this.sizes.values, workgroups, reads: this.order };
   }
-  /** The declarations, reads then `out` (then out1, out2... for siblings); a read the code never loaded is still bound, last. */
+  /**
+   * The declarations, reads then `out` (then out1, out2... for siblings), each split node as its
+   * ranges followed by its accessor; a read the code never loaded is still bound, last.
+   */
   decls(...outs: number[]): string {
     for (const id of this.reads) this.bind(id);
     this.sealed = true;
     this.outputs = outs.length;
-    const list: Binding[] = this.order.map((id) => ({ name: this.names.get(id)!, storage: this.ctx.storage(id), write: false, vec4: this.vec4.has(id) }));
-    return bindingDecls([...list, ...outs.map((id, k) => ({ name: outName(k), storage: this.ctx.storage(id), write: true }))]);
+    const nodes = [...this.order.map((id) => ({ id, name: this.names.get(id)!, write: false })), ...outs.map((id, k) => ({ id, name: outName(k), write: true }))];
+    const list: Binding[] = [];
+    const accessors: string[] = [];
+    for (const { id, name, write } of nodes) {
+      const storage = this.ctx.storage(id);
+      const { count, elems } = this.ctx.split(id);
+      if (count === 1) {
+        list.push({ name, storage, write, vec4: this.vec4.has(id) });
+        continue;
+      }
+      for (let j = 0; j < count; j++) list.push({ name: `${name}_${j}`, storage, write });
+      accessors.push(write ? rangeStore(name, storage, count, elems) : rangeLoad(name, storage, count, elems));
+    }
+    this.count = list.length;
+    return [bindingDecls(list), ...accessors].join('\n');
   }
+}
+
+/**
+ * Element i of a read bound as `count` ranges of `elems` elements: a comparison per range, not a
+ * division (the range size is a literal: it depends only on the adapter's limit, so kernels of
+ * one structure still share a shader).
+ */
+function rangeLoad(name: string, storage: Storage, count: number, elems: number): string {
+  const ty = storage === 'f16' ? 'f32' : storage;
+  const at = (j: number) => (storage === 'f16' ? `f32(${name}_${j}[i - ${j * elems}u])` : `${name}_${j}[i - ${j * elems}u]`);
+  const tests = Array.from({ length: count - 1 }, (_, j) => `  if (i < ${(j + 1) * elems}u) { return ${at(j)}; }`);
+  return [`fn ld_${name}(i: u32) -> ${ty} {`, ...tests, `  return ${at(count - 1)};`, '}'].join('\n');
+}
+
+/** Stores element i of an output bound as `count` ranges of `elems` elements (v in its storage type). */
+function rangeStore(name: string, storage: Storage, count: number, elems: number): string {
+  const tests = Array.from({ length: count - 1 }, (_, j) => `  if (i < ${(j + 1) * elems}u) { ${name}_${j}[i - ${j * elems}u] = v; return; }`);
+  return [`fn st_${name}(i: u32, v: ${storage}) {`, ...tests, `  ${name}_${count - 1}[i - ${(count - 1) * elems}u] = v;`, '}'].join('\n');
 }
 
 /** The WGSL name of a kernel's k-th output. */
 const outName = (k: number) => (k === 0 ? 'out' : `out${k}`);
-
-/** The value written to the buffer of node `out` (the kernel's by default): narrowed when it is half. */
-function store(ctx: CodegenContext, k: Kernel, v: string, out = k.out): string {
-  return ctx.storage(out) === 'f16' ? `f16(${v})` : v;
-}
 
 /** The row stride of a folded 2-D grid ('0u' when the grid is 1-D: gid.y is then 0). */
 function rowStride(b: Bindings, workgroups: [number, number, number], row: number): string {
@@ -123,7 +175,7 @@ function rowStride(b: Bindings, workgroups: [number, number, number], row: numbe
  */
 function kernelSource(b: Bindings, decls: string, name: string, vars: Record<string, string | number>): string {
   const body = render(name, { ...vars, BINDINGS: decls });
-  const sizes = b.sizes.decl(b.reads.length + b.outputs);
+  const sizes = b.sizes.decl(b.count);
   return [/array<(vec4<)?f16>/.test(decls) ? 'enable f16;' : '', helpersFor(body), body, sizes].filter(Boolean).join('\n');
 }
 
@@ -177,7 +229,7 @@ function mapKernelOf(ctx: CodegenContext, b: Bindings, k: Of<'map'>, width: numb
   const outer = new Emitter(b.host, { i: 'i' });
   let body: string;
   if (width === 1) {
-    const stores = outs.map((o, m) => `  ${outName(m)}[i] = ${store(ctx, k, outer.expr(o.value), o.out)};`);
+    const stores = outs.map((o, m) => `  ${b.store(m, o.out, 'i', outer.expr(o.value))}`);
     body = [outer.body, ...stores].filter(Boolean).join('\n');
   } else {
     // The thread's elements in a loop whose trip count comes from the sizes, so the shader
@@ -189,14 +241,14 @@ function mapKernelOf(ctx: CodegenContext, b: Bindings, k: Of<'map'>, width: numb
     const whole = new Map<number, string>();
     if (ctx.vec4Loads && width === 4)
       for (const buf of vectorBuffers(outs.map((o) => o.value))) {
-        if (ctx.storage(buf) !== 'f32' && ctx.storage(buf) !== 'f16') continue;
+        if ((ctx.storage(buf) !== 'f32' && ctx.storage(buf) !== 'f16') || b.split(buf)) continue;
         b.vec4.add(buf);
         const raw = `${b.bind(buf)}[i / 4u]`;
         whole.set(buf, `${outer.hoist(ctx.storage(buf) === 'f16' ? `vec4<f32>(${raw})` : raw)}[e]`);
       }
     const host = { ...b.host, vectorLoad: (buf: number) => whole.get(buf) };
     const inner = new Emitter(host, { i: '(i + e)' }, '    ', 'w', { emitter: outer, scopeVars: ['i'] }).lane('(i + e)', 'i', 'e', width, outer);
-    const stores = outs.map((o, m) => `    ${outName(m)}[i + e] = ${store(ctx, k, inner.expr(o.value), o.out)};`);
+    const stores = outs.map((o, m) => `    ${b.store(m, o.out, 'i + e', inner.expr(o.value))}`);
     body = [outer.body, `  for (var e = 0u; e < ${lanes}; e++) {`, inner.body, ...stores, '  }'].filter(Boolean).join('\n');
   }
   const wgsl = kernelSource(b, b.decls(...outs.map((o) => o.out)), 'map', { WG: WORKGROUP, ROW: rowStride(b, workgroups, row), WIDTH: width, N: b.sizes.u(k.n), BODY: body });
@@ -239,7 +291,7 @@ function reduceKernel(ctx: CodegenContext, b: Bindings, k: Of<'reduce'>) {
     R: b.sizes.u(k.R),
     BODY: body.body,
     COMBINE: combine(k.reduce, 'acc', v),
-    STORE: store(ctx, k, 'acc'),
+    STORE: b.store(0, k.out, 'o', 'acc'),
   };
   const wgsl = long ? kernelSource(b, b.decls(k.out), 'reduce_wg', { ...vars, COMBINE_PART: combine(k.reduce, 'part[t]', 'part[t + s]') }) : kernelSource(b, b.decls(k.out), 'reduce', vars);
   return b.result(wgsl, workgroups);
@@ -294,7 +346,7 @@ function rowKernel(ctx: CodegenContext, b: Bindings, k: Of<'row'>) {
     C: Cu,
     REDUCTIONS: lines.filter(Boolean).join('\n'),
     BODY: gen.body,
-    RESULT: store(ctx, k, v),
+    RESULT: b.store(0, k.out, 'i', v),
   });
   return b.result(wgsl, workgroups);
 }
@@ -303,17 +355,17 @@ function scatterKernel(ctx: CodegenContext, b: Bindings, k: Of<'scatter'>) {
   const { workgroups, row } = grid(k.n, ctx.maxWorkgroupsPerDim);
   const body = new Emitter(b.host, { i: 'i' }, '      ');
   const v = body.expr(k.value);
-  const IDX = b.bind(k.indices);
+  const IDX_K = b.load(k.indices, 'k');
   const wgsl = kernelSource(b, b.decls(k.out), 'scatter_add', {
     WG: WORKGROUP,
     ROW: rowStride(b, workgroups, row),
     N: b.sizes.u(k.n),
     ROWLEN: b.sizes.u(k.rowLen),
     NIDX: b.sizes.u(k.nIdx),
-    IDX,
+    IDX_K,
     BODY: body.body,
     VALUE: v,
-    STORE: store(ctx, k, 'acc'),
+    STORE: b.store(0, k.out, 'o', 'acc'),
   });
   return b.result(wgsl, workgroups);
 }
@@ -323,13 +375,13 @@ function matmulKernel(ctx: CodegenContext, b: Bindings, k: Of<'matmul'>, mm: Nod
   const { M, N, a: A, b: B } = k;
   // The store: the accumulator, or the fused epilogue evaluated on it at flat index o.
   const storeCode = (epilogue: KExpr | null, acc: string, indent: string) => {
-    if (!epilogue) return `${indent}out[o] = ${store(ctx, k, acc)};`;
+    if (!epilogue) return `${indent}${b.store(0, k.out, 'o', acc)}`;
     // The template's o, p, r and c (and two partial sums of o) spell the epilogue's variables.
     const epi = new Emitter(b.host, { acc, o: 'o', p: 'p', r: 'r', c: 'c', pr: '(p * M + r)', rc: '(r * N + c)' }, indent, 'e');
     const v = epi.expr(epilogue);
-    return `${epi.body}\n${indent}out[o] = ${store(ctx, k, v)};`;
+    return `${epi.body}\n${indent}${b.store(0, k.out, 'o', v)}`;
   };
-  const a = b.bind(A.buf);
+  b.bind(A.buf);
   const bb = b.bind(B.buf);
   // Sizes first, in a fixed order: M, N, K, then the batch offsets and the epilogue's.
   const dims = { M: b.sizes.u(M), N: b.sizes.u(N), K: b.sizes.u(k.K) };
@@ -337,11 +389,10 @@ function matmulKernel(ctx: CodegenContext, b: Bindings, k: Of<'matmul'>, mm: Nod
   const aBatch = gen.expr(A.batch);
   const bBatch = gen.expr(B.batch);
   const batchLines = [gen.body, `  let aOff = ${aBatch} * M * K;`, `  let bOff = ${bBatch} * K * N;`].filter(Boolean).join('\n');
-  const ld = (arr: string, id: number, idx: string) => (ctx.storage(id) === 'f16' ? `f32(${arr}[${idx}])` : `${arr}[${idx}]`);
-  const LOAD_A = ld(a, A.buf, A.trans ? 'aOff + k * M + r' : 'aOff + r * K + k');
-  const LOAD_B = ld(bb, B.buf, B.trans ? 'bOff + c * K + k' : 'bOff + k * N + c');
+  const LOAD_A = b.load(A.buf, A.trans ? 'aOff + k * M + r' : 'aOff + r * K + k');
+  const LOAD_B = b.load(B.buf, B.trans ? 'bOff + c * K + k' : 'bOff + k * N + c');
   let variant = ctx.matmulVariant(mm);
-  if (variant.family === 'reg4' && (N % 4 !== 0 || B.trans || ctx.storage(B.buf) !== 'f32')) {
+  if (variant.family === 'reg4' && (N % 4 !== 0 || B.trans || ctx.storage(B.buf) !== 'f32' || b.split(B.buf))) {
     variant = { family: 'reg', tm: variant.tm, tn: 4, wgx: variant.wgx, wgy: variant.wgy };
   }
   const nb = k.batch.reduce((s, d) => s * d, 1);

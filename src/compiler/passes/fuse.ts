@@ -8,14 +8,16 @@
  *   only index arithmetic.
  * - matmul, reductions and scatter_add are kernel roots; matmul operands are materialized.
  * - A reshape of a materialized node is an alias of its buffer: no kernel, no copy.
- * - No kernel binds more storage buffers than the device allows: a group over the limit
- *   materializes its widest inlined input and is regrouped.
+ * - No kernel binds more storage buffers than the device allows (a tensor over the binding size
+ *   limit counts once per range it is bound as): a group over the limit materializes its widest
+ *   inlined input and is regrouped.
  * - A pack (a tree of axis-0 concats of flat tensors at aligned offsets, see packParts) is no
  *   kernel: each part's writer writes straight into its slice of the pack's buffer.
  */
 import { numel, type Graph, type Node } from '../ir/graph.ts';
 import { getOp } from '../ops/index.ts';
-import { attrsOf } from '../ir/attrs.ts';
+import { attrsOf, leafName } from '../ir/attrs.ts';
+import { PlanLimitError } from './memory.ts';
 
 export type KernelKind = 'map' | 'reduce' | 'matmul' | 'scatter' | 'row';
 
@@ -39,6 +41,8 @@ export interface FusionOptions {
   siblings?: boolean;
   /** maxStorageBuffersPerShaderStage. */
   maxBindings: number;
+  /** Bindings a materialized node takes (more than 1 over the binding size limit); default 1. */
+  bindings?: (id: number) => number;
 }
 
 export interface Fusion {
@@ -116,25 +120,40 @@ export function fuse(g: Graph, opts: FusionOptions): Fusion {
   }
 }
 
+/** A node as an error names it: a param or input by name, else op, id and shape. */
+function describe(n: Node): string {
+  const name = n.op === 'param' || n.op === 'input' ? `${n.op} '${leafName(n)}'` : `%${n.id}`;
+  return `${name} [${n.shape.join(', ')}]`;
+}
+
 function fuseGroups(g: Graph, opts: FusionOptions, users: number[][], materialized: Set<number>, parts: PackParts): Fusion {
   const packs = packsOf(parts);
+  const one = opts.bindings ?? (() => 1);
+  const cost = (ids: readonly number[]) => ids.reduce((s, id) => s + one(id), 0);
   // Splits over the binding limit pin nodes as buffers; row and epilogue fusion must not undo them.
   const pinned = new Set<number>();
   for (;;) {
     const mat = new Set([...materialized, ...parts.keys(), ...packs, ...pinned]);
     const base = buildGroups(g, mat).filter((gr) => !packs.has(gr.root));
     const groups = opts.fuse ? fuseEpilogues(g, mat, users, fuseRows(g, mat, users, base, pinned), pinned) : base;
-    const over = groups.filter((gr) => gr.reads.length + 1 > opts.maxBindings);
+    const over = groups.filter((gr) => cost(gr.reads) + cost([gr.root]) > opts.maxBindings);
     if (over.length === 0) {
       const alias = aliases(g, mat);
-      return { materialized: mat, alias, parts: new Map(parts), groups: opts.fuse && opts.siblings !== false ? fuseSiblings(g, groups, alias, opts.maxBindings) : groups };
+      return { materialized: mat, alias, parts: new Map(parts), groups: opts.fuse && opts.siblings !== false ? fuseSiblings(g, groups, alias, opts.maxBindings, cost) : groups };
     }
     // In every group over the limit, materialize the inlined node that reads the most buffers,
     // then regroup (all at once: one regrouping per round keeps fusion linear in the graph).
-    const width = (id: number) => buildGroups(g, mat, id)[0]?.reads.length ?? 0;
+    const width = (id: number) => cost(buildGroups(g, mat, id)[0]?.reads ?? []);
     for (const gr of over) {
-      const inner = gr.nodes.filter((id) => id !== gr.root && id !== gr.core && !pinned.has(id));
-      if (inner.length === 0) throw new Error(`fuse: ${g.get(gr.root).op} %${gr.root} reads ${gr.reads.length} buffers, over the limit ${opts.maxBindings}`);
+      // Inlined nodes first; then a fused matmul's core (its epilogue becomes a kernel of its own).
+      const inlined = gr.nodes.filter((id) => id !== gr.root && id !== gr.core && !pinned.has(id));
+      const inner = inlined.length || gr.core === undefined || pinned.has(gr.core) ? inlined : [gr.core];
+      if (inner.length === 0) {
+        const list = [...gr.reads, gr.root].map((id) => `${describe(g.get(id))} (${cost([id])})`).join(', ');
+        throw new PlanLimitError(
+          `fuse: ${g.get(gr.root).op} %${gr.root}${g.get(gr.root).scope ? ` in '${g.get(gr.root).scope}'` : ''} needs ${cost(gr.reads) + cost([gr.root])} storage bindings, over the device's ${opts.maxBindings}: ${list}; a tensor over the binding size limit takes one binding per range, so reduce the batch or sequence length`,
+        );
+      }
       pinned.add(inner.reduce((best, id) => (width(id) > width(best) ? id : best)));
     }
   }
@@ -290,7 +309,7 @@ function fuseEpilogues(g: Graph, materialized: Set<number>, users: number[][], g
  * inline) and the bindings fit. An optimizer's updates of one tensor (first and second moment)
  * are one dispatch instead of two, and share their loads of the gradient.
  */
-function fuseSiblings(g: Graph, groups: Group[], alias: Map<number, number>, maxBindings: number): Group[] {
+function fuseSiblings(g: Graph, groups: Group[], alias: Map<number, number>, maxBindings: number, cost: (ids: readonly number[]) => number): Group[] {
   const at = new Map<number, number>(); // kernel root -> position
   groups.forEach((gr, i) => at.set(gr.root, i));
   const open = new Map<number, Group>(); // element count -> the map group siblings may join
@@ -310,7 +329,7 @@ function fuseSiblings(g: Graph, groups: Group[], alias: Map<number, number>, max
         return op === 'input' || op === 'param' || op === 'const' || (at.get(id) ?? Number.POSITIVE_INFINITY) < pos;
       });
       const reads = [...new Set([...host.reads, ...gr.reads])].filter((r) => !outs.has(r));
-      if (ready && reads.length + outs.size + 1 <= maxBindings) {
+      if (ready && cost(reads) + cost([...outs, gr.root]) <= maxBindings) {
         host.siblings = [...(host.siblings ?? []), gr.root];
         host.nodes = [...new Set([...host.nodes, ...gr.nodes, ...gr.reads.filter((r) => outs.has(r))])].sort((a, b) => a - b);
         host.reads = reads.sort((a, b) => a - b);

@@ -3,7 +3,9 @@
  * buffers when their lifetimes (first write .. last read, in kernel order) do not overlap.
  * Params, inputs, constants and graph outputs keep their own buffers. A pack (passes/fuse.ts,
  * packParts) gets one buffer, never shared (its pads must stay zero), and each of its parts is a
- * view of it: a binding at the part's offset.
+ * view of it: a binding at the part's offset. A node larger than the binding limit keeps one
+ * buffer and is bound as ranges of it (passes/split-bindings.ts): `nodeBindings` lists, per
+ * node, the plan buffers (whole, or views) a kernel binds for it, in order.
  */
 import { UserError } from '../../user-error.ts';
 import { numel, shapeStr, type Graph } from '../ir/graph.ts';
@@ -11,6 +13,7 @@ import type { Storage } from '../codegen/wgsl.ts';
 import type { KernelSpec } from '../codegen/kernels.ts';
 import { leafName } from '../ir/attrs.ts';
 import type { PackParts } from './fuse.ts';
+import { chunkRanges } from './split-bindings.ts';
 
 /** 'pack': a pack of temporaries (the gradients), or a temporary part of one; never shared. */
 export type BufferRole = 'param' | 'input' | 'const' | 'output' | 'temp' | 'pack';
@@ -29,6 +32,8 @@ export interface MemoryPlan {
   buffers: PhysicalBuffer[];
   /** Materialized node id -> physical buffer id. */
   nodeBuffer: Map<number, number>;
+  /** Materialized node id -> the plan buffers a kernel binds for it: [its buffer], or ranges of it over the binding limit. */
+  nodeBindings: Map<number, number[]>;
   peakBytesNoReuse: number;
   peakBytes: number;
 }
@@ -36,6 +41,11 @@ export interface MemoryPlan {
 export interface MemoryLimits {
   maxStorageBufferBindingSize: number;
   maxBufferSize: number;
+}
+
+/** Bytes a node's buffer holds in `storage`: a multiple of 4 (a half buffer of odd length rounds up), at least 4. */
+export function storageBytes(elements: number, storage: Storage): number {
+  return Math.max(4, Math.ceil((elements * (storage === 'f16' ? 2 : 4)) / 4) * 4);
 }
 
 /** A tensor the adapter cannot hold: refused at compile time, never at run time. */
@@ -57,13 +67,12 @@ export function planMemory(
   for (const [name, id] of g.outputs) outputs.set(alias.get(id) ?? id, outputs.get(id) ?? name);
   const bytesOf = (id: number) => {
     const n = g.get(id);
-    // Sizes stay multiples of 4 bytes (a half buffer of odd length rounds up).
-    const bytes = Math.max(4, Math.ceil((numel(n.shape) * (storage(id) === 'f16' ? 2 : 4)) / 4) * 4);
-    const limit = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
-    if (bytes > limit) {
+    const bytes = storageBytes(numel(n.shape), storage(id));
+    // Over the binding limit a tensor is bound in ranges; one buffer must still hold it whole.
+    if (bytes > limits.maxBufferSize) {
       const what = n.op === 'param' || n.op === 'input' ? `${n.op} '${leafName(n)}'` : `${n.op} %${n.id}${n.scope ? ` in '${n.scope}'` : ''}`;
-      const fix = n.op === 'param' ? 'this weight cannot be bound whole on this adapter' : 'reduce the batch or sequence length';
-      throw new PlanLimitError(`memory: ${what} ${n.dtype}${shapeStr(n.shape)} needs ${bytes} bytes, over the device's binding limit of ${limit} bytes; ${fix}`);
+      const fix = n.op === 'param' ? 'this weight cannot be held in one buffer on this adapter' : 'reduce the batch or sequence length';
+      throw new PlanLimitError(`memory: ${what} ${n.dtype}${shapeStr(n.shape)} needs ${bytes} bytes, over the device's buffer size limit (maxBufferSize) of ${limits.maxBufferSize} bytes; ${fix}`);
     }
     return bytes;
   };
@@ -137,5 +146,32 @@ export function planMemory(
     nodeBuffer.set(id, pick.id);
   }
   for (const [n, target] of alias) nodeBuffer.set(n, nodeBuffer.get(target)!);
-  return { buffers, nodeBuffer, peakBytesNoReuse: noReuse, peakBytes: buffers.reduce((s, b) => s + (b.view ? 0 : b.bytes), 0) };
+
+  // Bindings: a node's buffer whole when that fits one binding; else ranges of the node's own
+  // bytes (a small temp in a shared buffer over the limit is bound at its size, one range).
+  const nodeBindings = new Map<number, number[]>();
+  const views = new Map<string, number>();
+  for (const [id, buf] of nodeBuffer) {
+    const b = buffers[buf];
+    if (b.bytes <= limits.maxStorageBufferBindingSize) {
+      nodeBindings.set(id, [buf]);
+      continue;
+    }
+    const root = b.view?.of ?? buf;
+    const base = b.view?.offset ?? 0;
+    const ranges = chunkRanges(bytesOf(alias.get(id) ?? id), limits.maxStorageBufferBindingSize);
+    nodeBindings.set(
+      id,
+      ranges.map((r, k) => {
+        const key = `${root}:${base + r.offset}:${r.bytes}`;
+        let v = views.get(key);
+        if (v === undefined) {
+          v = buffers.push({ id: buffers.length, bytes: r.bytes, role: b.role, label: `${b.label.slice(0, 150)} [range ${k}]`, view: { of: root, offset: base + r.offset } }) - 1;
+          views.set(key, v);
+        }
+        return v;
+      }),
+    );
+  }
+  return { buffers, nodeBuffer, nodeBindings, peakBytesNoReuse: noReuse, peakBytes: buffers.reduce((s, b) => s + (b.view ? 0 : b.bytes), 0) };
 }
