@@ -1,8 +1,11 @@
 /**
- * Random-weight checkpoints in HF layout at base sizes (ViT-B/16 at 224, BERT-base) for the
- * scale benchmark: config.json + model.safetensors, keys and shapes as ViTModel and BertModel
- * save them (written from modeling_vit.py / modeling_bert.py, like the fixture script).
- * Tensors are generated and written one at a time.
+ * Random-weight checkpoints in HF layout at the seeds' real sizes for the scale benchmarks:
+ * ViT-B/16 and ViT-L/16 at 224 (with their preprocessor_config.json), BERT-base, RoBERTa-base and -large (with a
+ * byte-level BPE tokenizer.json of the full 50,265-entry vocabulary), GPT-2 small and T5-base:
+ * config.json + model.safetensors, keys and shapes as ViTModel, BertModel, RobertaModel,
+ * GPT2Model and T5ForConditionalGeneration save them (written from modeling_vit.py,
+ * modeling_bert.py, modeling_roberta.py, modeling_gpt2.py and modeling_t5.py, like the fixture
+ * script). Tensors are generated and written one at a time.
  */
 import { closeSync, existsSync, mkdirSync, openSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -46,6 +49,37 @@ export const BERT_BASE = {
   pad_token_id: 0,
 };
 
+export const VIT_L16 = { ...VIT_B16, hidden_size: 1024, num_hidden_layers: 24, num_attention_heads: 16, intermediate_size: 4096 };
+export const ROBERTA_BASE = { ...BERT_BASE, model_type: 'roberta', vocab_size: 50265, max_position_embeddings: 514, type_vocab_size: 1, layer_norm_eps: 1e-5, pad_token_id: 1 };
+export const ROBERTA_LARGE = { ...ROBERTA_BASE, hidden_size: 1024, num_hidden_layers: 24, num_attention_heads: 16, intermediate_size: 4096 };
+export const GPT2_SMALL = {
+  model_type: 'gpt2',
+  vocab_size: 50257,
+  n_positions: 1024,
+  n_embd: 768,
+  n_layer: 12,
+  n_head: 12,
+  n_inner: null,
+  activation_function: 'gelu_new',
+  layer_norm_epsilon: 1e-5,
+  tie_word_embeddings: true,
+};
+export const T5_BASE = {
+  model_type: 't5',
+  vocab_size: 32128,
+  d_model: 768,
+  d_kv: 64,
+  d_ff: 3072,
+  num_layers: 12,
+  num_decoder_layers: 12,
+  num_heads: 12,
+  relative_attention_num_buckets: 32,
+  relative_attention_max_distance: 128,
+  layer_norm_epsilon: 1e-6,
+  feed_forward_proj: 'relu',
+  tie_word_embeddings: true,
+};
+
 function vitShapes(c: typeof VIT_B16): Shapes {
   const d = c.hidden_size;
   const n = (c.image_size / c.patch_size) ** 2;
@@ -77,6 +111,103 @@ function bertShapes(c: typeof BERT_BASE): Shapes {
   return [...s, ...lin('pooler.dense', d, d)];
 }
 
+function gpt2Shapes(c: typeof GPT2_SMALL): Shapes {
+  const d = c.n_embd;
+  const conv = (p: string, inn: number, out: number): Shapes => [
+    [`${p}.weight`, [inn, out]],
+    [`${p}.bias`, [out]],
+  ];
+  const s: Shapes = [
+    ['wte.weight', [c.vocab_size, d]],
+    ['wpe.weight', [c.n_positions, d]],
+  ];
+  for (let i = 0; i < c.n_layer; i++) {
+    const p = `h.${i}`;
+    s.push(...ln(`${p}.ln_1`, d), ...conv(`${p}.attn.c_attn`, d, 3 * d), ...conv(`${p}.attn.c_proj`, d, d), ...ln(`${p}.ln_2`, d));
+    s.push(...conv(`${p}.mlp.c_fc`, d, 4 * d), ...conv(`${p}.mlp.c_proj`, 4 * d, d));
+  }
+  return [...s, ...ln('ln_f', d)];
+}
+
+function t5Shapes(c: typeof T5_BASE): Shapes {
+  const [d, inner] = [c.d_model, c.num_heads * c.d_kv];
+  const attn = (p: string): Shapes => [
+    [`${p}.q.weight`, [inner, d]],
+    [`${p}.k.weight`, [inner, d]],
+    [`${p}.v.weight`, [inner, d]],
+    [`${p}.o.weight`, [d, inner]],
+  ];
+  const ffn = (p: string): Shapes => [
+    [`${p}.DenseReluDense.wi.weight`, [c.d_ff, d]],
+    [`${p}.DenseReluDense.wo.weight`, [d, c.d_ff]],
+    [`${p}.layer_norm.weight`, [d]],
+  ];
+  const s: Shapes = [['shared.weight', [c.vocab_size, d]]];
+  for (const [stack, n] of [
+    ['encoder', c.num_layers],
+    ['decoder', c.num_decoder_layers],
+  ] as const) {
+    for (let i = 0; i < n; i++) {
+      const p = `${stack}.block.${i}.layer`;
+      s.push(...attn(`${p}.0.SelfAttention`), [`${p}.0.layer_norm.weight`, [d]]);
+      if (i === 0) s.push([`${p}.0.SelfAttention.relative_attention_bias.weight`, [c.relative_attention_num_buckets, c.num_heads]]);
+      if (stack === 'decoder') s.push(...attn(`${p}.1.EncDecAttention`), [`${p}.1.layer_norm.weight`, [d]], ...ffn(`${p}.2`));
+      else s.push(...ffn(`${p}.1`));
+    }
+    s.push([`${stack}.final_layer_norm.weight`, [d]]);
+  }
+  return s;
+}
+
+/** GPT-2's byte-to-character table (the byte-level BPE alphabet): printable bytes map to themselves. */
+function byteAlphabet(): string[] {
+  const keep = (b: number) => (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+  let extra = 0;
+  return Array.from({ length: 256 }, (_, b) => String.fromCharCode(keep(b) ? b : 256 + extra++));
+}
+
+/**
+ * A RoBERTa-style tokenizer.json for random weights: the byte-level alphabet and special tokens,
+ * the rest of the `vocab` ids filled with placeholder entries, no merges (each byte is a token):
+ * ids cover the whole table, as a real RoBERTa tokenizer's do.
+ */
+function robertaTokenizer(vocab: number): object {
+  const specials = ['<s>', '<pad>', '</s>', '<unk>'];
+  const entries = [...specials, ...byteAlphabet()];
+  for (let i = entries.length; i < vocab - 1; i++) entries.push(`<filler_${i}>`);
+  entries.push('<mask>');
+  const added = [...specials, '<mask>'].map((content) => ({
+    id: entries.indexOf(content),
+    content,
+    single_word: false,
+    lstrip: content === '<mask>',
+    rstrip: false,
+    normalized: false,
+    special: true,
+  }));
+  return {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: added,
+    normalizer: null,
+    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
+    post_processor: { type: 'RobertaProcessing', sep: ['</s>', 2], cls: ['<s>', 0], trim_offsets: true, add_prefix_space: false },
+    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: '',
+      end_of_word_suffix: '',
+      fuse_unk: false,
+      byte_fallback: false,
+      vocab: Object.fromEntries(entries.map((t, i) => [t, i])),
+      merges: [],
+    },
+  };
+}
+
 /** Writes config.json and model.safetensors (F32, uniform +-0.05, norm scales 1) unless present. */
 function writeRandom(dir: string, config: object, shapes: Shapes, seed: number): number {
   const numel = (s: number[]) => s.reduce((a, b) => a * b, 1);
@@ -101,7 +232,7 @@ function writeRandom(dir: string, config: object, shapes: Shapes, seed: number):
   const r = prng(seed);
   for (const [k, s] of shapes) {
     const x = new Float32Array(numel(s));
-    const norm = /(LayerNorm|layernorm\w*)\.weight$/.test(k);
+    const norm = /(LayerNorm|layernorm\w*|ln_\w+|layer_norm)\.weight$/.test(k);
     for (let i = 0; i < x.length; i++) x[i] = norm ? 1 : (r() - 0.5) * 0.1;
     writeSync(fd, new Uint8Array(x.buffer));
   }
@@ -114,4 +245,49 @@ export function ensureBaseCheckpoints(root: string): { vit: string; bert: string
   const vit = join(root, 'vit-base-patch16-224');
   const bert = join(root, 'bert-base');
   return { vit, bert, vitParams: writeRandom(vit, VIT_B16, vitShapes(VIT_B16), 16), bertParams: writeRandom(bert, BERT_BASE, bertShapes(BERT_BASE), 17) };
+}
+
+/** The towers of the seeds' settings at their real sizes, by name. */
+export const SEED_TOWERS = {
+  'vit-base-patch16-224': () => ({ config: VIT_B16, shapes: vitShapes(VIT_B16), seed: 16 }),
+  'vit-large-patch16-224': () => ({ config: VIT_L16, shapes: vitShapes(VIT_L16), seed: 22 }),
+  'bert-base': () => ({ config: BERT_BASE, shapes: bertShapes(BERT_BASE), seed: 17 }),
+  'roberta-base': () => ({ config: ROBERTA_BASE, shapes: bertShapes(ROBERTA_BASE), seed: 18 }),
+  'roberta-large': () => ({ config: ROBERTA_LARGE, shapes: bertShapes(ROBERTA_LARGE), seed: 19 }),
+  gpt2: () => ({ config: GPT2_SMALL, shapes: gpt2Shapes(GPT2_SMALL), seed: 20 }),
+  't5-base': () => ({ config: T5_BASE, shapes: t5Shapes(T5_BASE), seed: 21 }),
+};
+export type SeedTower = keyof typeof SEED_TOWERS;
+
+/**
+ * `name`'s directory under `root`, written unless present, with what a user's download would
+ * hold besides the weights: ViT's preprocessor_config.json (ViTImageProcessor's defaults at 224),
+ * RoBERTa's tokenizer.json. Returns the directory and the number of weights.
+ */
+export function ensureTower(root: string, name: SeedTower): { dir: string; params: number } {
+  const dir = join(root, name);
+  const { config, shapes, seed } = SEED_TOWERS[name]();
+  const params = writeRandom(dir, config, shapes, seed);
+  if (name.startsWith('vit-') && !existsSync(join(dir, 'preprocessor_config.json'))) {
+    const proc = {
+      image_processor_type: 'ViTImageProcessor',
+      do_resize: true,
+      size: { height: 224, width: 224 },
+      resample: 2,
+      do_rescale: true,
+      rescale_factor: 1 / 255,
+      do_normalize: true,
+      image_mean: [0.5, 0.5, 0.5],
+      image_std: [0.5, 0.5, 0.5],
+    };
+    writeFileSync(join(dir, 'preprocessor_config.json'), JSON.stringify(proc, null, 1));
+  }
+  if (name.startsWith('roberta') && !existsSync(join(dir, 'tokenizer.json'))) {
+    writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(robertaTokenizer((config as typeof ROBERTA_BASE).vocab_size)));
+    writeFileSync(
+      join(dir, 'tokenizer_config.json'),
+      JSON.stringify({ bos_token: '<s>', eos_token: '</s>', pad_token: '<pad>', unk_token: '<unk>', mask_token: '<mask>', model_max_length: 512 }, null, 1),
+    );
+  }
+  return { dir, params };
 }

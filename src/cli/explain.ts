@@ -34,7 +34,7 @@ export function stages(spec: ModelSpec, o: StageOptions): { graph: Graph; plan: 
   const fwd = lowerModel(spec, { batch: o.batch, mode: o.mode, merged: o.merged }).graph;
   // Training reads the frozen per-example part from a cache, as train does: the step is the rest.
   const examples = o.examples ?? EXPLAIN_EXAMPLES;
-  const cache = o.mode === 'train' && o.cacheFrozen !== false ? planFeatureCache(fwd, o.batch, examples, { maxBinding: profile.maxStorageBufferBindingSize }) : null;
+  const cache = o.mode === 'train' && o.cacheFrozen !== false ? planFeatureCache(fwd, o.batch, examples, { maxBuffer: profile.maxBufferSize }) : null;
   const split = cache?.split ?? null;
   const c = compile(cache?.step ?? fwd, { batch: o.batch, mode: o.mode, merged: o.merged, profile, optimizer: o.optimizer });
   lines.push(`lower        ${fwd.nodes.length} nodes, ${fwd.params().size} params, ${fwd.inputs().size} inputs (batch ${o.batch}, ${o.mode}${o.merged ? ', merged' : ''})`);

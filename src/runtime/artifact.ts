@@ -250,8 +250,12 @@ function checkDevice(dir: string, meta: ArtifactJson, gpu: Gpu): void {
     const have = gpu.limits[k] ?? 0;
     if ((need as number) > have) problems.push(`${k}: needs ${need}, the adapter has ${have}`);
   }
-  const biggest = Math.max(0, ...meta.plans.flatMap((p) => p.plan.buffers.map((b) => b.bytes)));
-  if (biggest > (gpu.limits.maxStorageBufferBindingSize ?? Infinity)) problems.push(`a ${biggest}-byte buffer exceeds maxStorageBufferBindingSize ${gpu.limits.maxStorageBufferBindingSize}`);
+  // A tensor over the binding limit is bound as ranges of one buffer: each range must fit a
+  // binding, and each buffer the adapter's largest buffer.
+  const bound = Math.max(0, ...meta.plans.flatMap((p) => p.plan.bindings.flatMap((list) => list.map((b) => p.plan.buffers[b].bytes))));
+  const whole = Math.max(0, ...meta.plans.flatMap((p) => p.plan.buffers.filter((b) => !b.view).map((b) => b.bytes)));
+  if (bound > (gpu.limits.maxStorageBufferBindingSize ?? Infinity)) problems.push(`a ${bound}-byte binding exceeds maxStorageBufferBindingSize ${gpu.limits.maxStorageBufferBindingSize}`);
+  if (whole > (gpu.limits.maxBufferSize ?? Infinity)) problems.push(`a ${whole}-byte buffer exceeds maxBufferSize ${gpu.limits.maxBufferSize}`);
   if (meta.requires.f16 && !gpu.hasF16) problems.push('needs shader-f16, which the adapter lacks');
   if (problems.length)
     throw new ArtifactError(

@@ -1,7 +1,8 @@
 /**
  * Planning the frozen-feature cache (compiler/passes/frozen.ts) for a training run, without a
  * device: whether it pays and fits, and what the step reads. Where the blocks of every example
- * fit (RESIDENT_MAX_BYTES and the binding limit) they become tables uploaded to the device once,
+ * fit (RESIDENT_MAX_BYTES, and each table one buffer: a table over the binding limit is bound in
+ * ranges, passes/split-bindings.ts) they become tables uploaded to the device once,
  * each step sending only its examples' row ids (residentStep); otherwise they live in host memory
  * and stream with each batch. `train` and `explain` both plan with this.
  */
@@ -31,13 +32,13 @@ export interface FeaturePlan {
  * split with the cached tensors streamed or resident. `explain` asks the same (its counts do not
  * depend on the number of examples, only the tables' sizes do).
  */
-export function planFeatureCache(forward: Graph, batch: number, examples: number, o: { maxBytes?: number; residentBytes?: number; maxBinding?: number } = {}): FeaturePlan {
+export function planFeatureCache(forward: Graph, batch: number, examples: number, o: { maxBytes?: number; residentBytes?: number; maxBuffer?: number } = {}): FeaturePlan {
   const split = splitFrozen(forward, batch);
   if (!split) return { split: null, resident: false, step: forward };
   const maxBytes = o.maxBytes ?? CACHE_MAX_BYTES;
   const bytes = split.tensors.reduce((s, t) => s + t.perExample * 4, 0) * examples;
   if (bytes > maxBytes) return { split: null, resident: false, step: forward, why: `the cache would take ${size(bytes)} of host memory (budget ${size(maxBytes)}); the frozen part runs every step` };
-  const resident = bytes <= (o.residentBytes ?? RESIDENT_MAX_BYTES) && split.tensors.every((t) => t.perExample * 4 * examples <= (o.maxBinding ?? Number.POSITIVE_INFINITY));
+  const resident = bytes <= (o.residentBytes ?? RESIDENT_MAX_BYTES) && split.tensors.every((t) => t.perExample * 4 * examples <= (o.maxBuffer ?? Number.POSITIVE_INFINITY));
   return { split, resident, step: resident ? residentStep(split, batch, examples) : split.step };
 }
 

@@ -261,7 +261,7 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
   const cache =
     cfg.cacheFrozen === false
       ? { split: null, resident: false, step: graph, why: undefined }
-      : planFeatureCache(graph, cfg.batch, data.train.examples.length, { maxBinding: profile.maxStorageBufferBindingSize, residentBytes: cfg.cacheOnDevice === false ? 0 : undefined });
+      : planFeatureCache(graph, cfg.batch, data.train.examples.length, { maxBuffer: profile.maxBufferSize, residentBytes: cfg.cacheOnDevice === false ? 0 : undefined });
   if (cache.why) events.onCache?.({ skipped: cache.why });
   // Tuning times the matmul shapes of the step as it will be planned (forward shapes included).
   const shapes = () => compile(cache.step, { batch: 0, mode: 'train', optimizer: cfg.optimizer, profile }).graph;

@@ -34,7 +34,7 @@ describe('the compile pipeline', () => {
     const { graph } = lowerModel(spec, { batch: 32, mode: 'train' });
     // train's step: the forward less what it caches per example (the same split explain reports),
     // with the CLI's default optimizer flags (adamw, weight decay 0.01, clip 5, eps 1e-6).
-    const cache = planFeatureCache(graph, 32, EXPLAIN_EXAMPLES, { maxBinding: PORTABLE_PROFILE.maxStorageBufferBindingSize });
+    const cache = planFeatureCache(graph, 32, EXPLAIN_EXAMPLES, { maxBuffer: PORTABLE_PROFILE.maxBufferSize });
     expect(lines.some((l) => l.startsWith('cache'))).toBe(cache.split !== null);
     const { plan } = compileStep(cache.step, PORTABLE_PROFILE, {
       optimizer: { kind: 'adamw', weightDecay: 0.01, clip: 5, eps: 1e-6 },
