@@ -208,6 +208,34 @@ function robertaTokenizer(vocab: number): object {
   };
 }
 
+/** A GPT-2-style tokenizer.json for random weights: the byte-level alphabet, placeholders, `<|endoftext|>` last; no merges. */
+function gpt2Tokenizer(vocab: number): object {
+  const entries = byteAlphabet();
+  for (let i = entries.length; i < vocab - 1; i++) entries.push(`<filler_${i}>`);
+  entries.push('<|endoftext|>');
+  return {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: [{ id: vocab - 1, content: '<|endoftext|>', single_word: false, lstrip: false, rstrip: false, normalized: true, special: true }],
+    normalizer: null,
+    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
+    post_processor: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true },
+    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: '',
+      end_of_word_suffix: '',
+      fuse_unk: false,
+      byte_fallback: false,
+      vocab: Object.fromEntries(entries.map((t, i) => [t, i])),
+      merges: [],
+    },
+  };
+}
+
 /** Writes config.json and model.safetensors (F32, uniform +-0.05, norm scales 1) unless present. */
 function writeRandom(dir: string, config: object, shapes: Shapes, seed: number): number {
   const numel = (s: number[]) => s.reduce((a, b) => a * b, 1);
@@ -262,7 +290,7 @@ export type SeedTower = keyof typeof SEED_TOWERS;
 /**
  * `name`'s directory under `root`, written unless present, with what a user's download would
  * hold besides the weights: ViT's preprocessor_config.json (ViTImageProcessor's defaults at 224),
- * RoBERTa's tokenizer.json. Returns the directory and the number of weights.
+ * RoBERTa's and GPT-2's tokenizer.json. Returns the directory and the number of weights.
  */
 export function ensureTower(root: string, name: SeedTower): { dir: string; params: number } {
   const dir = join(root, name);
@@ -288,6 +316,10 @@ export function ensureTower(root: string, name: SeedTower): { dir: string; param
       join(dir, 'tokenizer_config.json'),
       JSON.stringify({ bos_token: '<s>', eos_token: '</s>', pad_token: '<pad>', unk_token: '<unk>', mask_token: '<mask>', model_max_length: 512 }, null, 1),
     );
+  }
+  if (name === 'gpt2' && !existsSync(join(dir, 'tokenizer.json'))) {
+    writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(gpt2Tokenizer(GPT2_SMALL.vocab_size)));
+    writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ bos_token: '<|endoftext|>', eos_token: '<|endoftext|>', unk_token: '<|endoftext|>', model_max_length: 1024 }, null, 1));
   }
   return { dir, params };
 }

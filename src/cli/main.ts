@@ -118,7 +118,7 @@ program
   .option('--allow-mismatch', 'evaluate even if the frozen weights or spec differ from those the checkpoint was trained with')
   .action(async (specPath, o) => {
     const { acquireDevice } = await import('../runtime/device.ts');
-    const { Evaluator } = await import('../train/trainer.ts');
+    const { Evaluator, metricName, formatEvaluation } = await import('../train/trainer.ts');
     const { weightsWithCheckpoint } = await import('../train/identity.ts');
     const { lowerModel } = await import('../compiler/lower/index.ts');
     const { isVqaData, loadVqaSplit, readAnswers } = await import('./vqa-data.ts');
@@ -136,7 +136,7 @@ program
     try {
       ev.setWeights(weights);
       const r = await ev.evaluate(split, o.split);
-      console.log(`${o.split}: VQA accuracy ${r.accuracy.toFixed(4)}, exact match ${r.exactMatch.toFixed(4)}, loss ${r.loss.toFixed(4)} (${split.examples.length} examples)`);
+      console.log(formatEvaluation(o.split, metricName(spec), r, split.examples.length));
     } finally {
       ev.destroy();
       gpu.destroy();
@@ -145,15 +145,26 @@ program
 
 program
   .command('predict')
-  .description('answer a question about an image with a trained checkpoint: the top answers and their scores')
+  .description('answer a question about an image with a trained checkpoint (the top answers and their scores), or caption it (a decoder LM head: the greedy caption)')
   .argument('<spec>', 'model spec (.ts or .json)')
   .requiredOption('--checkpoint <file>', 'a best/last/adapter.safetensors written by train (answers.json beside it)')
   .requiredOption('--image <file>', 'a PNG or JPEG image')
-  .requiredOption('--question <text>', 'the question')
+  .option('--question <text>', 'the question (a classifier head)')
+  .option('--prompt <text>', 'text the caption continues (a decoder LM head)')
   .addOption(int('--top <n>', 'how many answers to print', 5, 1))
   .option('--answers <file>', 'the answer list (default: answers.json beside the checkpoint)')
   .option('--allow-mismatch', 'predict even if the frozen weights or spec differ from those the checkpoint was trained with')
   .action(async (specPath, o) => {
+    const spec = await loadSpec(specPath);
+    if (spec.head.kind === 'lm' && spec.text?.kind === 'decoder') {
+      if (o.question) throw new DataError('--question is for a classifier head; a decoder LM captions the image (--prompt starts the caption)');
+      const { caption } = await import('./caption.ts');
+      const c = await caption(specPath, o);
+      console.log(`${JSON.stringify(c.text)} (${c.ids.length} tokens, stopped at ${c.stop === 'eos' ? 'end of sequence' : 'maxLen'}): ${c.ids.join(' ')}`);
+      return;
+    }
+    if (o.prompt) throw new DataError('--prompt is for a decoder LM head (captioning); a classifier head answers --question');
+    if (!o.question) throw new DataError("required option '--question <text>' not specified (a classifier head answers a question about the image)");
     const { predict } = await import('./predict.ts');
     for (const p of await predict(specPath, o)) console.log(`${p.score.toFixed(4)}  ${p.answer}`);
   });

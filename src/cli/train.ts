@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { acquireDevice } from '../runtime/device.ts';
-import { Evaluator, train, type TrainConfig } from '../train/trainer.ts';
+import { Evaluator, formatEvaluation, metricName, train, type TrainConfig } from '../train/trainer.ts';
 import type { CacheReport } from '../train/feature-cache.ts';
 import { paramReport, formatReport } from '../compiler/params-report.ts';
 import { lowerModel } from '../compiler/lower/index.ts';
@@ -114,7 +114,8 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
     writeFileSync(join(o.out, 'history.json'), JSON.stringify(res.history, null, 1));
     await writeCurves(o.out, res.history, readStepLog(join(o.out, STEP_LOG)), `${specPath}: training`);
     console.log(`trained ${res.history.length} epochs in ${secs.toFixed(1)} s${res.stoppedEarly ? ' (early stop)' : ''}`);
-    if (res.best) console.log(`best dev VQA accuracy ${res.best.accuracy.toFixed(4)} at epoch ${res.best.epoch + 1}`);
+    const metric = metricName(spec);
+    if (res.best) console.log(`best dev ${metric.accuracy} ${res.best.accuracy.toFixed(4)} at epoch ${res.best.epoch + 1}`);
     const frozen = { ...initParams(lowerModel(spec, { batch: cfg.batch, mode: 'infer' }).graph, seed, new Set(Object.keys(pre.weights))), ...pre.weights };
     const adapterValues = saveAdapter(join(o.out, ADAPTER_FILE), trainGraph, spec, res.bestWeights, res.identity, { config: { seed } });
     console.log(`adapter (trainable weights, spec, base identity): ${adapterValues.toLocaleString('en-US')} values -> ${o.out}/${ADAPTER_FILE}`);
@@ -125,7 +126,7 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
       try {
         ev.setWeights({ ...frozen, ...res.bestWeights });
         const t = await ev.evaluate(data.test, 'test');
-        console.log(`test: VQA accuracy ${t.accuracy.toFixed(4)}, exact match ${t.exactMatch.toFixed(4)}, loss ${t.loss.toFixed(4)} (${data.test.examples.length} examples)`);
+        console.log(formatEvaluation('test', metric, t, data.test.examples.length));
         writeFileSync(join(o.out, 'test.json'), JSON.stringify(t, null, 1));
         if (vqa?.testRecords && spec.head.kind === 'classifier') {
           const loss = spec.head.loss;

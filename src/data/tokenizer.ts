@@ -45,6 +45,8 @@ export class TextTokenizer {
     readonly source: string,
     private readonly tok: Tokenizer,
     readonly padId: number,
+    /** The end-of-sequence id (tokenizer_config.json eos_token, or config.json eos_token_id), if any: where generation stops. */
+    readonly eosId?: number,
   ) {
     // Where the template puts the text: specials before and after it (BERT [CLS] x [SEP], T5 x </s>).
     const probe = 'a';
@@ -81,7 +83,8 @@ export class TextTokenizer {
     const pad = padding?.pad_id ?? tokenId(cfg.pad_token) ?? (model.pad_token_id as number | undefined) ?? tokenId(cfg.eos_token) ?? (model.eos_token_id as number | undefined);
     if (pad === undefined || pad === null)
       throw new DataError(`${dir}: no pad token (tokenizer.json padding, tokenizer_config.json pad_token or eos_token, config.json pad_token_id): say which id pads`);
-    return new TextTokenizer(path, tok, pad);
+    const eos = tokenId(cfg.eos_token) ?? (model.eos_token_id as number | undefined);
+    return new TextTokenizer(path, tok, pad, typeof eos === 'number' ? eos : undefined);
   }
 
   /** Largest id the tokenizer can emit, to check against a model's vocabulary. */

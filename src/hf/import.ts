@@ -205,7 +205,7 @@ function planTower(tower: string, spec: { kind: string; gated?: boolean }, dir: 
           continue;
         }
         imp.entries.push({ hf: key, stored: name, file: file.path, ours, t: r.t, dtype: info.dtype });
-        imp.dtypes[info.dtype] = (imp.dtypes[info.dtype] ?? 0) + numel(info.shape);
+        imp.dtypes[info.dtype] = (imp.dtypes[info.dtype] ?? 0) + numel(param.shape); // values filled: a fused c_attn counts once per part
         filled.set(ours, { file, name, key });
       }
       return used;

@@ -30,6 +30,7 @@ import { initParams } from '../runtime/init.ts';
 import { vqaAccuracy, exactMatch } from '../runtime/metrics.ts';
 import { greedyDecode, scoreGenerated } from './generate.ts';
 import { DataError } from '../data/errors.ts';
+import { emptyScore, scoreNextTokens } from './lm-score.ts';
 import { loadCheckpoint, saveCheckpoint } from '../runtime/checkpoint.ts';
 import { CheckpointError, removeStaleTemps, writeFailure } from '../runtime/safetensors.ts';
 import { join } from 'node:path';
@@ -128,11 +129,26 @@ export interface TrainEvents {
   onEpoch?(r: EpochRecord): void;
 }
 
+/** What `accuracy` and `exactMatch` of an evaluation measure for this spec's head. */
+export function metricName(spec: ModelSpec): { accuracy: string; exactMatch: string } {
+  if (spec.head.kind === 'lm' && spec.text?.kind === 'decoder') return { accuracy: 'next-token accuracy', exactMatch: 'whole-text match' };
+  return { accuracy: 'VQA accuracy', exactMatch: 'exact match' };
+}
+
+/** One line of an evaluation's result, as train and eval print it. */
+export function formatEvaluation(split: string, metric: { accuracy: string; exactMatch: string }, r: { loss: number; accuracy: number; exactMatch: number }, examples: number): string {
+  return `${split}: ${metric.accuracy} ${r.accuracy.toFixed(4)}, ${metric.exactMatch} ${r.exactMatch.toFixed(4)}, loss ${r.loss.toFixed(4)} (${examples} examples)`;
+}
+
 export function stepSeed(seed: number, step: number): number {
   return pcgHash((pcgHash(seed >>> 0) ^ step) >>> 0);
 }
 
-/** Evaluates `weights` on a dataset with an inference plan: mean task loss, VQA accuracy, exact match. */
+/**
+ * Evaluates `weights` on a dataset with an inference plan: mean task loss, accuracy and exact
+ * match (VQA accuracy for a classifier or an encoder-decoder's generated answers; next-token
+ * accuracy for a decoder-only LM: metricName()).
+ */
 export class Evaluator {
   /** Frozen features per dataset, with the frozen weight arrays they were computed from. */
   private readonly cached = new WeakMap<Dataset, { data: Dataset; from: Map<string, ArrayLike<number>> }>();
@@ -199,6 +215,7 @@ export class Evaluator {
 
   async evaluate(ds: Dataset, split = 'eval'): Promise<{ loss: number; accuracy: number; exactMatch: number }> {
     validateDataset(split, ds, this.graph, this.spec);
+    if (this.spec.head.kind === 'lm' && this.spec.text?.kind === 'decoder') return this.evaluateNextTokens(ds, split);
     if (this.spec.head.kind === 'lm') return this.evaluateGenerated(ds, split);
     let loss = 0,
       acc = 0,
@@ -214,6 +231,20 @@ export class Evaluator {
     const r = { loss: loss / n, accuracy: acc / n, exactMatch: em / n };
     if (!Number.isFinite(r.loss) || !Number.isFinite(r.accuracy))
       throw new NonFiniteError(-1, `${split} evaluation gave loss ${r.loss} and accuracy ${r.accuracy} (weights or inputs hold non-finite values)`);
+    return r;
+  }
+
+  /**
+   * A decoder-only LM's 'lm' head under teacher forcing (lm-score.ts): mean next-token loss per
+   * token, next-token accuracy, and the share of examples predicted whole.
+   */
+  private async evaluateNextTokens(ds: Dataset, split: string): Promise<{ loss: number; accuracy: number; exactMatch: number }> {
+    const vocab = this.graph.get(this.graph.outputs.get('logits')!).shape.at(-1)!;
+    const score = emptyScore();
+    for await (const { out, inputs, valid } of this.batches(ds, ['logits'])) scoreNextTokens(score, out.logits, inputs.tokens, inputs.mask, this.batch, valid, vocab);
+    if (score.tokens === 0) throw new DataError(`${split}: no text token to score (every mask keeps only tokens nothing predicts)`);
+    const r = { loss: score.nll / score.tokens, accuracy: score.correct / score.tokens, exactMatch: score.whole / score.examples };
+    if (!Number.isFinite(r.loss)) throw new NonFiniteError(-1, `${split} evaluation gave loss ${r.loss} (weights or inputs hold non-finite values)`);
     return r;
   }
 

@@ -95,3 +95,43 @@ describe('train and predict from VQA files', () => {
     expect(r.stderr.trim()).toMatch(/^peftgraph: .*train\.jsonl:1: image .*missing\.png does not exist$/);
   });
 });
+
+describe('captioning with a decoder LM (ViT + GPT-2) from the command line', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'peftgraph-caption-'));
+  const hfDir = (n: string) => JSON.stringify(join(ROOT, 'test', 'fixtures', 'hf', n));
+  writeFileSync(
+    join(dir, 'spec.mts'),
+    `import { hf, peft, vl } from ${JSON.stringify(join(ROOT, 'src', 'index.ts'))};
+export default vl
+  .model({ vision: hf.vision(${hfDir('vit')}), text: hf.text(${hfDir('gpt2')}, { maxLen: 6 }), visualPrefix: 'pooled', head: vl.lm() })
+  .inputs({ tokenizer: ${JSON.stringify(join(ROOT, 'test', 'fixtures', 'tokenizers', 'bpe'))}, processor: ${JSON.stringify(dir)} })
+  .freeze('**')
+  .insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 2, routing: 'inner' }));
+`,
+  );
+  writeFileSync(join(dir, 'preprocessor_config.json'), readFileSync(join(ROOT, 'test', 'fixtures', 'images', 'preprocessor_vit.json')));
+  // Each image's caption is a fixed token sequence; images are flat colours.
+  writeFileSync(
+    join(dir, 'data.mts'),
+    `const ex = (i: number) => ({ image: new Float32Array(3 * 16 * 16).fill((i % 4) / 4 - 0.5), tokens: Int32Array.from([4 + (i % 4), 9, 10 + (i % 4), 2, 1, 1]), mask: Float32Array.from([1, 1, 1, 1, 0, 0]) });
+export default () => ({ train: { examples: Array.from({ length: 8 }, (_, i) => ex(i)) }, dev: { examples: [0, 1, 2, 3].map(ex) }, test: { examples: [0, 1, 2, 3].map(ex) } });
+`,
+  );
+
+  it('trains, selects on dev next-token accuracy, evaluates, and captions an image greedily', () => {
+    const t = cli('train', join(dir, 'spec.mts'), '--data', join(dir, 'data.mts'), '--epochs', '4', '--batch', '4', '--lr', '3e-2', '--out', join(dir, 'run'));
+    expect(t.status, t.stderr + t.stdout).toBe(0);
+    expect(t.stdout).toMatch(/best dev next-token accuracy 0\.\d{4} at epoch \d/);
+    expect(t.stdout).toMatch(/test: next-token accuracy 0\.\d{4}, whole-text match 0\.\d{4}, loss \d+\.\d{4} \(4 examples\)/);
+    const e = cli('eval', join(dir, 'spec.mts'), '--data', join(dir, 'data.mts'), '--checkpoint', join(dir, 'run', 'best.safetensors'), '--batch', '4');
+    expect(e.status, e.stderr).toBe(0);
+    const test = JSON.parse(readFileSync(join(dir, 'run', 'test.json'), 'utf8'));
+    expect(e.stdout).toContain(`test: next-token accuracy ${test.accuracy.toFixed(4)}`);
+    const p = cli('predict', join(dir, 'spec.mts'), '--checkpoint', join(dir, 'run', 'adapter.safetensors'), '--image', join(ROOT, 'test', 'fixtures', 'images', 'rgb.png'));
+    expect(p.status, p.stderr).toBe(0);
+    expect(p.stdout.trim()).toMatch(/^".*" \(\d tokens, stopped at (end of sequence|maxLen)\):( \d+)*$/);
+    const q = cli('predict', join(dir, 'spec.mts'), '--checkpoint', join(dir, 'run', 'adapter.safetensors'), '--image', join(ROOT, 'test', 'fixtures', 'images', 'rgb.png'), '--question', 'what?');
+    expect(q.status).toBe(1);
+    expect(q.stderr).toMatch(/--question is for a classifier head; a decoder LM captions the image/);
+  });
+});

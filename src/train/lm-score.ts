@@ -1,0 +1,59 @@
+/**
+ * Scoring a decoder-only LM (GPT-2 with a visual prefix) under teacher forcing, on the host from
+ * its logits: the next-token cross-entropy of every kept text token (the same positions and
+ * weights as the training loss, lower/heads.ts nextTokenLoss), top-1 next-token accuracy, and the
+ * share of examples whose every kept token is predicted. Per example, so a padded last batch
+ * counts only its real rows. (Caption metrics on generated text are issue 33's.)
+ */
+
+export interface TokenScore {
+  /** Sum of the tokens' cross-entropies (nats). */
+  nll: number;
+  /** Tokens scored, and of them predicted right (argmax). */
+  tokens: number;
+  correct: number;
+  /** Examples scored, and of them with every token right. */
+  examples: number;
+  whole: number;
+}
+
+export const emptyScore = (): TokenScore => ({ nll: 0, tokens: 0, correct: 0, examples: 0, whole: 0 });
+
+/**
+ * Adds rows [0, valid) of a batch: `logits` [B, n + L, V] (n prefix positions), `tokens` and
+ * `mask` [B, L]. Logits at position n + j - 1 predict text token j, for every j >= j0 the mask
+ * keeps (j0 = 1 without a prefix: nothing predicts the first token then).
+ */
+export function scoreNextTokens(into: TokenScore, logits: ArrayLike<number>, tokens: ArrayLike<number>, mask: ArrayLike<number>, batch: number, valid: number, vocab: number): void {
+  const L = tokens.length / batch;
+  const n = logits.length / (batch * vocab) - L;
+  if (!Number.isInteger(n) || n < 0) throw new Error(`scoreNextTokens: logits of ${logits.length} values do not fit batch ${batch} x (prefix + ${L}) x ${vocab}`);
+  const j0 = n === 0 ? 1 : 0;
+  for (let b = 0; b < valid; b++) {
+    let all = true;
+    let kept = 0;
+    for (let j = j0; j < L; j++) {
+      if (mask[b * L + j] === 0) continue;
+      const row = (b * (n + L) + n + j - 1) * vocab;
+      const label = tokens[b * L + j];
+      let max = Number.NEGATIVE_INFINITY;
+      let arg = 0;
+      for (let v = 0; v < vocab; v++) {
+        const z = logits[row + v];
+        if (z > max) {
+          max = z;
+          arg = v;
+        }
+      }
+      let sum = 0;
+      for (let v = 0; v < vocab; v++) sum += Math.exp(logits[row + v] - max);
+      into.nll += Math.log(sum) + max - logits[row + label];
+      into.tokens++;
+      kept++;
+      if (arg === label) into.correct++;
+      else all = false;
+    }
+    into.examples++;
+    if (all && kept > 0) into.whole++;
+  }
+}
