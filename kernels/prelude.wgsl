@@ -37,3 +37,9 @@ fn divmod_u24(n: u32, d: u32, rcp: f32) -> vec2<u32> {
   let over = r1 >= i32(d);
   return vec2<u32>(select(q1, q1 + 1u, over), u32(select(r1, r1 - i32(d), over)));
 }
+
+// Element i of a bf16 tensor stored two to a u32 word (the word at i / 2): the low half for an
+// even i, the high half for an odd one (little endian), widened exactly (bf16 is an f32's top half).
+fn bf16_at(word: u32, i: u32) -> f32 {
+  return bitcast<f32>(select(word << 16u, word & 0xffff0000u, (i & 1u) == 1u));
+}

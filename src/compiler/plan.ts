@@ -5,10 +5,10 @@
 import { numel, type DType, type Graph, type Node } from './ir/graph.ts';
 import { fuse, packsOf } from './passes/fuse.ts';
 import { generateKernel, type KernelSpec, type MatmulVariant } from './codegen/kernels.ts';
-import { planMemory, storageBytes, type PhysicalBuffer } from './passes/memory.ts';
+import { planMemory, PlanLimitError, storageBytes, type PhysicalBuffer } from './passes/memory.ts';
 import { chunkBytes, chunkCount } from './passes/split-bindings.ts';
-import type { SizeMode, Storage } from './codegen/wgsl.ts';
-import { attrsOf } from './ir/attrs.ts';
+import { storageElementBytes, type SizeMode, type Storage } from './codegen/wgsl.ts';
+import { attrsOf, paramInfo } from './ir/attrs.ts';
 
 export interface DeviceProfile {
   maxStorageBuffersPerShaderStage: number;
@@ -48,12 +48,22 @@ export interface PlanOptions {
   matmulVariant?: (n: Node, g: Graph) => MatmulVariant | undefined;
   /** Sizes through a uniform (default: one shader per kernel structure) or as literals. */
   sizes?: SizeMode;
+  /**
+   * Frozen params on the device: f32 (default), or 16 bits as `torch_dtype=bfloat16` keeps them
+   * (bf16 on every adapter, unpacked in the kernels; f16 where the adapter has shader-f16).
+   * Kernels compute in f32 either way; trainable params and optimizer state stay f32.
+   */
+  frozenWeights?: FrozenWeights;
 }
+
+export type FrozenWeights = 'f32' | 'bf16' | 'f16';
 
 export interface TensorSlot {
   buffer: number;
   shape: number[];
   dtype: DType;
+  /** A frozen param kept in 16 bits (PlanOptions.frozenWeights): uploads narrow to it, readbacks widen. */
+  storage?: 'bf16' | 'f16';
 }
 
 export interface Plan {
@@ -96,12 +106,16 @@ export function compilePlan(g: Graph, profile: DeviceProfile, opts: PlanOptions 
   const outputs = new Set(g.outputs.values());
   const packs = packsOf(fusion.parts);
   const half = profile.f16 && (opts.halfActivations ?? !profile.isSoftware);
+  const frozen = opts.frozenWeights ?? 'f32';
+  if (frozen === 'f16' && !profile.f16)
+    throw new PlanLimitError("frozen weights in f16 need the adapter's shader-f16 feature, which it lacks; use bf16 (unpacked in the kernels on every adapter) or f32");
   const storage = (id: number): Storage => {
     // A reshape that aliases a buffer is stored as that buffer is (an f32 output, param or input
     // under an f16 temp's name was read as halves: garbage, found planning for a GPU on lavapipe).
     const own = fusion.alias.get(id) ?? id;
     const n = g.get(own);
     if (n.dtype === 'i32' || n.dtype === 'u32') return n.dtype;
+    if (n.op === 'param' && frozen !== 'f32' && !paramInfo(n).trainable && !fusion.parts.has(own)) return frozen;
     // Packs and their parts are f32 (a part is a slice of its pack's buffer).
     const temp = !['input', 'param', 'const'].includes(n.op) && !outputs.has(own) && !fusion.parts.has(own) && !packs.has(own);
     return half && temp ? 'f16' : 'f32';
@@ -112,7 +126,7 @@ export function compilePlan(g: Graph, profile: DeviceProfile, opts: PlanOptions 
     // A node over the binding limit is bound as ranges of chunkBytes (passes/split-bindings.ts).
     split: (id: number) => {
       const st = storage(id);
-      return { count: chunkCount(storageBytes(numel(g.get(id).shape), st), limit), elems: chunkBytes(limit) / (st === 'f16' ? 2 : 4) };
+      return { count: chunkCount(storageBytes(numel(g.get(id).shape), st), limit), elems: chunkBytes(limit) / storageElementBytes(st) };
     },
     maxWorkgroupsPerDim: profile.maxComputeWorkgroupsPerDimension,
     isMaterialized: (id: number) => fusion.materialized.has(id),
@@ -131,7 +145,8 @@ export function compilePlan(g: Graph, profile: DeviceProfile, opts: PlanOptions 
   const mem = planMemory(g, kernels, fusion.alias, fusion.materialized, profile, storage, opts.reuseMemory ?? true, fusion.parts);
   const slot = (id: number): TensorSlot => {
     const n = g.get(id);
-    return { buffer: mem.nodeBuffer.get(id)!, shape: [...n.shape], dtype: n.dtype };
+    const st = storage(id);
+    return { buffer: mem.nodeBuffer.get(id)!, shape: [...n.shape], dtype: n.dtype, ...(n.op === 'param' && (st === 'bf16' || st === 'f16') ? { storage: st } : {}) };
   };
   const byName = (m: Map<string, Node>) => Object.fromEntries([...m].filter(([, n]) => mem.nodeBuffer.has(n.id)).map(([k, n]) => [k, slot(n.id)]));
   return {

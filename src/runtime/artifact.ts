@@ -23,7 +23,7 @@ import { StepRunner, type StepResult } from './step-runner.ts';
 export const ARTIFACT_FORMAT = 'peftgraph-artifact-4';
 
 const int = z.number().int().nonnegative();
-const Slot = z.object({ buffer: int, shape: z.array(int), dtype: z.enum(['f32', 'f16', 'i32', 'u32']) });
+const Slot = z.object({ buffer: int, shape: z.array(int), dtype: z.enum(['f32', 'f16', 'i32', 'u32']), storage: z.enum(['bf16', 'f16']).optional() });
 
 const PlanSchema = z.object({
   kernels: z.array(

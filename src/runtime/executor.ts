@@ -13,6 +13,7 @@ import { PipelineCache } from './pipelines.ts';
 import { createSizesBuffer } from './sizes.ts';
 import { StepRecorder, bindGroup } from './step.ts';
 import { gpuWait } from './gpu-wait.ts';
+import { isHalf, toHalfBits, widen, type HalfWeights } from './half.ts';
 
 /** The plan does not fit the adapter's memory: a user-facing limit (smaller batch or model), not a bug. */
 export class GpuMemoryError extends UserError {
@@ -42,6 +43,13 @@ function hostArray(dtype: DType, data: ArrayLike<number> | ArrayBuffer, n: numbe
   if (dtype === 'i32') return Int32Array.from(data);
   if (dtype === 'u32') return Uint32Array.from(data);
   return Float32Array.from(data);
+}
+
+/** A slot's values from device bytes at `offset`: as stored, or widened from 16 bits exactly. */
+function fromDevice(s: TensorSlot, bytes: ArrayBuffer, offset: number): HostArray {
+  const n = numel(s.shape);
+  if (s.storage) return widen({ dtype: s.storage, bits: new Uint16Array(bytes.slice(offset, offset + n * 2)) });
+  return hostArray(s.dtype, bytes.slice(offset, offset + n * 4), n);
 }
 
 /** Plan buffer `i` as bound: a whole buffer, or a packed part's range of its pack's buffer. */
@@ -109,7 +117,7 @@ export class Executor {
         const o = from.plan.params[name];
         // Whole buffers only: a packed part is a range of another buffer (a training plan's params).
         const [mine, theirs] = [plan.buffers[s.buffer], o && from.plan.buffers[o.buffer]];
-        if (o && o.dtype === s.dtype && mine.bytes === theirs.bytes && !mine.view && !theirs.view) shared.set(s.buffer, from.buffers[o.buffer]);
+        if (o && o.dtype === s.dtype && o.storage === s.storage && mine.bytes === theirs.bytes && !mine.view && !theirs.view) shared.set(s.buffer, from.buffers[o.buffer]);
       }
     const owned: GPUBuffer[] = [];
     const create = (b: Plan['buffers'][number], i: number): GPUBuffer => {
@@ -179,13 +187,16 @@ export class Executor {
     return s;
   }
 
-  private write(s: TensorSlot, name: string, data: ArrayLike<number>): void {
+  private write(s: TensorSlot, name: string, data: ArrayLike<number> | HalfWeights): void {
     const n = numel(s.shape);
-    if (data.length !== n) throw new Error(`'${name}' expects ${n} values for shape [${s.shape}], got ${data.length}`);
-    upload(this.gpu, this.bufferOf(s), hostArray(s.dtype, data, n), this.offsetOf(s));
+    const length = isHalf(data) ? data.bits.length : data.length;
+    if (length !== n) throw new Error(`'${name}' expects ${n} values for shape [${s.shape}], got ${length}`);
+    // A frozen weight kept in 16 bits is narrowed here (or uploaded as it is when it already is).
+    const host = s.storage ? toHalfBits(data, s.storage) : hostArray(s.dtype, isHalf(data) ? widen(data) : data, n);
+    upload(this.gpu, this.bufferOf(s), host, this.offsetOf(s));
   }
 
-  setParam(name: string, data: ArrayLike<number>): void {
+  setParam(name: string, data: ArrayLike<number> | HalfWeights): void {
     this.write(this.slot('params', name), name, data);
   }
 
@@ -233,7 +244,7 @@ export class Executor {
     const limit = Math.min(STAGING_BYTES, this.gpu.limits.maxBufferSize ?? Infinity);
     const groups: { items: Staging['items']; bytes: number }[] = [];
     for (const { name, s } of slots) {
-      const bytes = Math.max(4, numel(s.shape) * 4);
+      const bytes = Math.ceil((numel(s.shape) * (s.storage ? 2 : 4)) / 4) * 4;
       let g = groups.at(-1);
       if (!g || (g.bytes + bytes > limit && g.items.length)) groups.push((g = { items: [], bytes: 0 }));
       g.items.push({ name, s, offset: g.bytes, bytes });
@@ -253,7 +264,7 @@ export class Executor {
       for (const { buffer, items } of groups) {
         await gpuWait(() => buffer.mapAsync(GPUMapMode.READ));
         const mapped = buffer.getMappedRange();
-        for (const { name, s, offset } of items) out[name] = hostArray(s.dtype, mapped.slice(offset, offset + numel(s.shape) * 4), numel(s.shape));
+        for (const { name, s, offset } of items) out[name] = fromDevice(s, mapped, offset);
       }
       return out;
     } finally {
@@ -274,7 +285,7 @@ export class Executor {
   /** Reads any named slot back (a param, an input such as optimizer state, an output). */
   async readSlot(kind: 'params' | 'inputs' | 'outputs', name: string): Promise<HostArray> {
     const s = this.slot(kind, name);
-    return hostArray(s.dtype, await readback(this.gpu, this.bufferOf(s), numel(s.shape) * 4, this.offsetOf(s)), numel(s.shape));
+    return fromDevice(s, await readback(this.gpu, this.bufferOf(s), Math.ceil((numel(s.shape) * (s.storage ? 2 : 4)) / 4) * 4, this.offsetOf(s)), 0);
   }
 
   /** Reads several f32 slots of one kind back, by name, in one submission. */

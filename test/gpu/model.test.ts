@@ -11,6 +11,10 @@ import { draw, rng } from '../helpers/random.ts';
 import { gradCheck } from '../helpers/gradcheck.ts';
 import { useGpu } from '../helpers/gpu.ts';
 import { expectClose, profileOf, runOnGpu, toF32 } from '../helpers/run-plan.ts';
+import { Builder } from '../../src/compiler/builder.ts';
+import { compilePlan } from '../../src/compiler/plan.ts';
+import { paramInfo } from '../../src/compiler/ir/attrs.ts';
+import { bf16ToF32, f16ToF32, toBf16Bits, toF16Bits } from '../../src/runtime/half.ts';
 
 const model = () =>
   vl
@@ -78,5 +82,50 @@ describe('a DSL model end to end', () => {
     expectClose(await runOnGpu(gpu(), g, feeds, { profile: hardware }), want, 1e-3, 1e-5);
     const half = await runOnGpu(gpu(), g, feeds, { profile: hardware, halfActivations: true });
     expect(Math.abs(half.loss[0] - want.loss.data[0])).toBeLessThan(5e-3 * Math.abs(want.loss.data[0]));
+  });
+
+  it('frozen weights kept in bf16 or f16 (unpacked in the kernels) give the reference on those weights rounded; trainable ones stay f32', async () => {
+    const { graph } = lowerModel(model().spec, { batch: 2, mode: 'train' });
+    const { graph: g } = simplify(autodiff(graph, { loss: 'loss' }).graph);
+    const feeds = toF32(feedsFor(graph));
+    for (const [dtype, round] of [
+      ['bf16', (x: number) => bf16ToF32(toBf16Bits(x))],
+      ['f16', (x: number) => f16ToF32(toF16Bits(x))],
+    ] as const) {
+      const frozen = [...g.params()].filter(([, n]) => !paramInfo(n).trainable).map(([k]) => k);
+      expect(frozen.length).toBeGreaterThan(10);
+      const rounded = { ...feeds, params: { ...feeds.params } };
+      for (const k of frozen) rounded.params![k] = new Value(feeds.params![k].shape, feeds.params![k].data.map(round));
+      const plan = compilePlan(g, profileOf(gpu()), { frozenWeights: dtype, halfActivations: false });
+      for (const k of frozen) expect(plan.params[k].storage, k).toBe(dtype);
+      for (const [k, n] of g.params()) if (paramInfo(n).trainable) expect(plan.params[k].storage, k).toBeUndefined();
+      const want = evaluate(g, rounded);
+      expectClose(await runOnGpu(gpu(), g, feeds, { frozenWeights: dtype }), want, 1e-3, 1e-5);
+      // And not the f32 weights' result: the rounding is really applied.
+      expect(Math.abs(want.loss.data[0] - evaluate(g, feeds).loss.data[0])).toBeGreaterThan(1e-7);
+    }
+  });
+
+  it('a bf16 frozen table over the binding limit: gather and tied-head matmul read its ranges', async () => {
+    const b = new Builder();
+    const table = b.param('embed', [300, 8], { trainable: false, init: { kind: 'zeros' } });
+    const h = b.gather(table, b.input('ids', [5], 'i32'));
+    b.output('y', h.tanh().matmul(table, { transB: true }));
+    const r = rng(9);
+    const w = draw(r, [300, 8]);
+    const feeds = { params: { embed: w }, inputs: { ids: Value.of([5], [0, 127, 128, 255, 299], 'i32') } };
+    const profile = { ...profileOf(gpu()), maxStorageBufferBindingSize: 4096 }; // 4,800 bytes of bf16: 2 ranges
+    const plan = compilePlan(b.g, profile, { frozenWeights: 'bf16' });
+    expect(plan.buffers.filter((x) => x.label.includes('[range ') && x.label.includes('embed')).length).toBe(2);
+    const rounded = {
+      ...feeds,
+      params: {
+        embed: new Value(
+          [300, 8],
+          w.data.map((x) => bf16ToF32(toBf16Bits(x))),
+        ),
+      },
+    };
+    expectClose(await runOnGpu(gpu(), b.g, toF32(feeds), { profile, frozenWeights: 'bf16' }), evaluate(b.g, rounded), 1e-5, 1e-5);
   });
 });

@@ -96,15 +96,20 @@ class Bindings {
   split(id: number): boolean {
     return this.ctx.split(id).count > 1;
   }
+  /** Whether node `id` is read through an accessor: bound as ranges, or packed two to a word (bf16). */
+  private accessed(id: number): boolean {
+    return this.split(id) || this.ctx.storage(id) === 'bf16';
+  }
   /** Element `idx` of read `id`, in its compute type. */
   load(id: number, idx: string): string {
     const name = this.bind(id);
-    if (this.split(id)) return `ld_${name}(${idx})`;
+    if (this.accessed(id)) return `ld_${name}(${idx})`;
     const raw = `${name}[${idx}]`;
     return this.ctx.storage(id) === 'f16' ? `f32(${raw})` : raw;
   }
   /** The statement storing f32 `value` at `idx` of the kernel's m-th output (node `id`), narrowed to its storage. */
   store(m: number, id: number, idx: string, value: string): string {
+    if (this.ctx.storage(id) === 'bf16') throw new Error(`codegen: %${id} is stored as bf16, which kernels only read (frozen weights)`);
     const v = this.ctx.storage(id) === 'f16' ? `f16(${value})` : value;
     return this.split(id) ? `st_${outName(m)}(${idx}, ${v});` : `${outName(m)}[${idx}] = ${v};`;
   }
@@ -130,12 +135,9 @@ class Bindings {
     for (const { id, name, write } of nodes) {
       const storage = this.ctx.storage(id);
       const { count, elems } = this.ctx.split(id);
-      if (count === 1) {
-        list.push({ name, storage, write, vec4: this.vec4.has(id) });
-        continue;
-      }
-      for (let j = 0; j < count; j++) list.push({ name: `${name}_${j}`, storage, write });
-      accessors.push(write ? rangeStore(name, storage, count, elems) : rangeLoad(name, storage, count, elems));
+      if (count === 1) list.push({ name, storage, write, vec4: this.vec4.has(id) });
+      else for (let j = 0; j < count; j++) list.push({ name: `${name}_${j}`, storage, write });
+      if (count > 1 || storage === 'bf16') accessors.push(write ? rangeStore(name, storage, count, elems) : rangeLoad(name, storage, count, elems));
     }
     this.count = list.length;
     return [bindingDecls(list), ...accessors].join('\n');
@@ -148,8 +150,12 @@ class Bindings {
  * one structure still share a shader).
  */
 function rangeLoad(name: string, storage: Storage, count: number, elems: number): string {
-  const ty = storage === 'f16' ? 'f32' : storage;
-  const at = (j: number) => (storage === 'f16' ? `f32(${name}_${j}[i - ${j * elems}u])` : `${name}_${j}[i - ${j * elems}u]`);
+  const ty = storage === 'i32' || storage === 'u32' ? storage : 'f32';
+  const arr = (j: number) => (count === 1 ? name : `${name}_${j}`);
+  const local = (j: number) => (j === 0 ? 'i' : `i - ${j * elems}u`);
+  // bf16: element k is the low half of word k / 2 when k is even, the high half when odd (little
+  // endian); a range starts at a multiple of 256 bytes, so k's parity is i's.
+  const at = (j: number) => (storage === 'bf16' ? `bf16_at(${arr(j)}[(${local(j)}) >> 1u], i)` : storage === 'f16' ? `f32(${arr(j)}[${local(j)}])` : `${arr(j)}[${local(j)}]`);
   const tests = Array.from({ length: count - 1 }, (_, j) => `  if (i < ${(j + 1) * elems}u) { return ${at(j)}; }`);
   return [`fn ld_${name}(i: u32) -> ${ty} {`, ...tests, `  return ${at(count - 1)};`, '}'].join('\n');
 }

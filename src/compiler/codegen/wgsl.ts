@@ -16,8 +16,14 @@ export function literal(x: number, d: DType): string {
   return `f32(${x.toExponential(9)})`;
 }
 
-/** Element type of a buffer in WGSL: f32, f16 (half storage), i32 or u32. */
-export type Storage = 'f32' | 'f16' | 'i32' | 'u32';
+/**
+ * Element type of a buffer: f32, f16 (half storage), i32, u32, or bf16 (frozen weights kept in
+ * 16 bits: WGSL has no bf16, so two share a u32 word and loads unpack them, codegen/kernels.ts).
+ */
+export type Storage = 'f32' | 'f16' | 'bf16' | 'i32' | 'u32';
+
+/** Bytes per element of a storage type. */
+export const storageElementBytes = (s: Storage): number => (s === 'f16' || s === 'bf16' ? 2 : 4);
 
 export interface Binding {
   name: string;
@@ -28,7 +34,8 @@ export interface Binding {
 }
 
 export function bindingDecls(bs: Binding[]): string {
-  return bs.map((b, k) => `@group(0) @binding(${k}) var<storage, ${b.write ? 'read_write' : 'read'}> ${b.name}: array<${b.vec4 ? `vec4<${b.storage}>` : b.storage}>;`).join('\n');
+  const elem = (s: Storage) => (s === 'bf16' ? 'u32' : s);
+  return bs.map((b, k) => `@group(0) @binding(${k}) var<storage, ${b.write ? 'read_write' : 'read'}> ${b.name}: array<${b.vec4 ? `vec4<${elem(b.storage)}>` : elem(b.storage)}>;`).join('\n');
 }
 
 export const WORKGROUP = 64;

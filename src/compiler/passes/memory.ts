@@ -9,7 +9,7 @@
  */
 import { UserError } from '../../user-error.ts';
 import { numel, shapeStr, type Graph } from '../ir/graph.ts';
-import type { Storage } from '../codegen/wgsl.ts';
+import { storageElementBytes, type Storage } from '../codegen/wgsl.ts';
 import type { KernelSpec } from '../codegen/kernels.ts';
 import { leafName } from '../ir/attrs.ts';
 import type { PackParts } from './fuse.ts';
@@ -45,7 +45,7 @@ export interface MemoryLimits {
 
 /** Bytes a node's buffer holds in `storage`: a multiple of 4 (a half buffer of odd length rounds up), at least 4. */
 export function storageBytes(elements: number, storage: Storage): number {
-  return Math.max(4, Math.ceil((elements * (storage === 'f16' ? 2 : 4)) / 4) * 4);
+  return Math.max(4, Math.ceil((elements * storageElementBytes(storage)) / 4) * 4);
 }
 
 /** A tensor the adapter cannot hold: refused at compile time, never at run time. */
