@@ -5,6 +5,7 @@
  * decoder is causal, so later positions never change earlier logits); a KV cache is issue 33's.
  */
 import { lowerModel } from '../compiler/lower/index.ts';
+import type { FrozenWeights } from '../compiler/plan.ts';
 import { processorFor, tokenizerFor } from '../data/encoders.ts';
 import { DataError } from '../data/errors.ts';
 import { acquireDevice } from '../runtime/device.ts';
@@ -18,6 +19,7 @@ export interface CaptionOptions {
   /** Text the caption continues (default: none, the caption starts right after the image). */
   prompt?: string;
   allowMismatch?: boolean;
+  frozenWeights?: FrozenWeights;
 }
 
 export interface Caption {
@@ -50,7 +52,7 @@ export async function caption(specPath: string, o: CaptionOptions): Promise<Capt
   if (ids.length >= L) throw new DataError(`--prompt takes ${ids.length} tokens, leaving none of the tower's maxLen ${L} to generate`);
   const image = await processorFor(spec).load(o.image);
   const gpu = await acquireDevice();
-  const ev = await Evaluator.create(gpu, spec, 1, undefined, false);
+  const ev = await Evaluator.create(gpu, spec, 1, { frozenWeights: o.frozenWeights }, false);
   try {
     ev.setWeights(weights);
     const vocab = text.vocab;

@@ -1,7 +1,7 @@
 /** `peftgraph explain` and `peftgraph compile`: the compiler's stages, summarized or written out. */
 import { compile, DEFAULT_OPTIMIZER } from '../compiler/compile.ts';
 import type { OptimizerConfig } from '../compiler/optimizer.ts';
-import { compilePlan, PORTABLE_PROFILE, type DeviceProfile, type Plan } from '../compiler/plan.ts';
+import { compilePlan, PORTABLE_PROFILE, type DeviceProfile, type Plan, type PlanOptions } from '../compiler/plan.ts';
 import { paramReport, formatReport } from '../compiler/params-report.ts';
 import type { Graph } from '../compiler/ir/graph.ts';
 import type { ModelSpec } from '../dsl/spec.ts';
@@ -20,6 +20,8 @@ export interface StageOptions {
   cacheFrozen?: boolean;
   /** Training examples the cache is planned for (its tables' size; the counts do not depend on it). */
   examples?: number;
+  /** Plan options (frozen weights' dtype). */
+  plan?: PlanOptions;
 }
 
 /** The training set size explain plans the frozen-feature cache for, unless told. */
@@ -36,7 +38,7 @@ export function stages(spec: ModelSpec, o: StageOptions): { graph: Graph; plan: 
   const examples = o.examples ?? EXPLAIN_EXAMPLES;
   const cache = o.mode === 'train' && o.cacheFrozen !== false ? planFeatureCache(fwd, o.batch, examples, { maxBuffer: profile.maxBufferSize }) : null;
   const split = cache?.split ?? null;
-  const c = compile(cache?.step ?? fwd, { batch: o.batch, mode: o.mode, merged: o.merged, profile, optimizer: o.optimizer });
+  const c = compile(cache?.step ?? fwd, { batch: o.batch, mode: o.mode, merged: o.merged, profile, optimizer: o.optimizer, plan: o.plan });
   lines.push(`lower        ${fwd.nodes.length} nodes, ${fwd.params().size} params, ${fwd.inputs().size} inputs (batch ${o.batch}, ${o.mode}${o.merged ? ', merged' : ''})`);
   const imports = planImport(spec, fwd); // checkpoint headers only: names, shapes, dtypes
   if (imports.length) lines.push(...formatImport(imports).map((l, i) => `${i ? '             ' : 'import       '}${l}`));

@@ -60,3 +60,8 @@ export function tuningMode(o: { autotune?: boolean; tunedKernels?: boolean }): '
 export function tuningLine(r: { classes: number; tuned: number }): string {
   return `matmul kernels: the autotuner's choices for ${r.classes} shape classes on this adapter${r.tuned ? ` (${r.tuned} timed now)` : ''}; --no-tuned-kernels for the defaults`;
 }
+
+/** --frozen-weights: how frozen params are kept on the device (PlanOptions.frozenWeights). */
+export function frozenWeightsOption(): Option {
+  return oneOf('--frozen-weights <dtype>', 'frozen weights on the device: f32, or 16 bits (bf16 on every adapter, f16 with shader-f16); kernels compute in f32', ['f32', 'bf16', 'f16'], 'f32');
+}

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { DataError } from '../data/errors.ts';
-import { autotuneOption, int, ints, noTunedKernelsOption, num, oneOf, tuningLine, tuningMode } from './flags.ts';
+import { autotuneOption, frozenWeightsOption, int, ints, noTunedKernelsOption, num, oneOf, tuningLine, tuningMode } from './flags.ts';
 import { UserError } from '../user-error.ts';
 import { doctor } from './doctor.ts';
 import { loadData, loadSpec } from './load.ts';
@@ -45,6 +45,7 @@ program
   .option('--resume <checkpoint>', 'resume exactly from a last.safetensors')
   .option('--allow-mismatch', 'resume even if the frozen weights or spec differ from those the checkpoint was trained with')
   .option('--no-cache-frozen', 'recompute the frozen part that reads only per-example inputs (e.g. a frozen vision tower) every step instead of once per example')
+  .addOption(frozenWeightsOption())
   .addOption(autotuneOption())
   .addOption(noTunedKernelsOption())
   .action(async (spec, opts) => {
@@ -61,10 +62,11 @@ program
   .addOption(oneOf('--mode <mode>', 'the graph to explain', ['train', 'infer'], 'train'))
   .option('--merged', 'inference graph with experts merged and LoRA folded')
   .option('--no-cache-frozen', "training: the step without train's cache of frozen per-example features")
+  .addOption(frozenWeightsOption())
   .action(async (specPath, o) => {
     const spec = await loadSpec(specPath);
     const { stages } = await import('./explain.ts');
-    console.log(stages(spec, { batch: Number(o.batch), mode: o.mode, merged: !!o.merged, cacheFrozen: o.cacheFrozen !== false }).lines.join('\n'));
+    console.log(stages(spec, { batch: Number(o.batch), mode: o.mode, merged: !!o.merged, cacheFrozen: o.cacheFrozen !== false, plan: { frozenWeights: o.frozenWeights } }).lines.join('\n'));
   });
 
 program
@@ -79,6 +81,7 @@ program
   .addOption(num('--lr <x>', 'train mode: peak learning rate', 5e-3, 0, Infinity, true))
   .addOption(int('--steps <n>', 'train mode: total steps of the linear schedule', 1000, 1))
   .option('--runtime-import <specifier>', 'where model.ts imports the runtime from', 'peftgraph/runtime')
+  .addOption(frozenWeightsOption())
   .addOption(autotuneOption())
   .addOption(noTunedKernelsOption())
   .action(async (specPath, o) => {
@@ -93,7 +96,7 @@ program
     const profile = profileOf(gpu);
     const step = { optimizer: { kind: 'adamw' as const, clip: 5, weightDecay: 0.01, eps: 1e-6 }, lr: Number(o.lr), schedule: { kind: 'linear' as const, warmup: 0.05 }, totalSteps: Number(o.steps) };
     const shapes = () => compile(spec, { batch: Number(o.batch), mode: o.mode, merged: !!o.merged, loss: o.mode === 'train', profile }).graph;
-    const { plan, classes, tuned } = await tunedPlanOptions(gpu, profile, tuningMode(o), { shapes });
+    const { plan, classes, tuned } = await tunedPlanOptions(gpu, profile, tuningMode(o), { shapes, plan: { frozenWeights: o.frozenWeights } });
     if (classes) console.log(tuningLine({ classes, tuned }));
     const { meta } = buildArtifact(spec, { mode: o.mode, batch: Number(o.batch), buckets: o.buckets, merged: !!o.merged, profile, plan, step });
     const files = writeArtifact(o.out, meta, o.runtimeImport);
@@ -116,6 +119,7 @@ program
   .addOption(int('--seed <n>', "seed of the frozen init and the data module (default: the checkpoint's)", undefined, 0, 2 ** 32 - 1))
   .option('--answers <file>', 'VQA files: the answer list (default: answers.json beside the checkpoint)')
   .option('--allow-mismatch', 'evaluate even if the frozen weights or spec differ from those the checkpoint was trained with')
+  .addOption(frozenWeightsOption())
   .action(async (specPath, o) => {
     const { acquireDevice } = await import('../runtime/device.ts');
     const { Evaluator, metricName, formatEvaluation } = await import('../train/trainer.ts');
@@ -132,7 +136,7 @@ program
       if (!split) throw new DataError(`${o.data}: the data module has no '${o.split}' split`);
     }
     const gpu = await acquireDevice();
-    const ev = await Evaluator.create(gpu, spec, Number(o.batch));
+    const ev = await Evaluator.create(gpu, spec, Number(o.batch), { frozenWeights: o.frozenWeights });
     try {
       ev.setWeights(weights);
       const r = await ev.evaluate(split, o.split);
@@ -154,6 +158,7 @@ program
   .addOption(int('--top <n>', 'how many answers to print', 5, 1))
   .option('--answers <file>', 'the answer list (default: answers.json beside the checkpoint)')
   .option('--allow-mismatch', 'predict even if the frozen weights or spec differ from those the checkpoint was trained with')
+  .addOption(frozenWeightsOption())
   .action(async (specPath, o) => {
     const spec = await loadSpec(specPath);
     if (spec.head.kind === 'lm' && spec.text?.kind === 'decoder') {

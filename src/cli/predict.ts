@@ -5,6 +5,7 @@
  * towers and the run's seed, read from the checkpoint.
  */
 import { lowerModel } from '../compiler/lower/index.ts';
+import type { FrozenWeights } from '../compiler/plan.ts';
 import { processorFor, tokenizerFor } from '../data/encoders.ts';
 import { DataError } from '../data/errors.ts';
 import { weightsWithCheckpoint } from '../train/identity.ts';
@@ -20,6 +21,7 @@ export interface PredictOptions {
   top: number;
   answers?: string;
   allowMismatch?: boolean;
+  frozenWeights?: FrozenWeights;
 }
 
 export interface Prediction {
@@ -46,7 +48,7 @@ export async function predict(specPath: string, o: PredictOptions): Promise<Pred
   const { ids, mask } = tokenizerFor(spec).encode(o.question, spec.text.maxLen);
   const image = await processorFor(spec).load(o.image);
   const gpu = await acquireDevice();
-  const ev = await Evaluator.create(gpu, spec, 1, undefined, false);
+  const ev = await Evaluator.create(gpu, spec, 1, { frozenWeights: o.frozenWeights }, false);
   try {
     ev.setWeights(weights);
     const feed = { image, tokens: ids, mask };

@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { acquireDevice } from '../runtime/device.ts';
+import type { FrozenWeights } from '../compiler/plan.ts';
 import { Evaluator, formatEvaluation, metricName, train, type TrainConfig } from '../train/trainer.ts';
 import type { CacheReport } from '../train/feature-cache.ts';
 import { paramReport, formatReport } from '../compiler/params-report.ts';
@@ -43,6 +44,7 @@ export interface TrainCliOptions {
   /** --autotune, and commander's --no-tuned-kernels. */
   autotune?: boolean;
   tunedKernels?: boolean;
+  frozenWeights?: FrozenWeights;
 }
 
 export async function trainCommand(specPath: string, o: TrainCliOptions): Promise<number> {
@@ -69,6 +71,7 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
     allowMismatch: !!o.allowMismatch,
     cacheFrozen: o.cacheFrozen !== false,
     autotune: tuningMode(o),
+    plan: { frozenWeights: o.frozenWeights ?? 'f32' },
   };
   const trainGraph = lowerModel(spec, { batch: cfg.batch, mode: 'train' }).graph;
   console.log(formatReport(paramReport(trainGraph), 'model'));
