@@ -34,7 +34,7 @@ function table(toF32: (h: number) => number): { bits: number; v: number }[] {
 
 const samples = (): number[] => {
   const r = rng(16);
-  const xs = [1, -1, 0.1, 1 / 3, 65504, 65519, 6e-8, 1e-5, 3.14159, 1 + 2 ** -8, 1 + 3 * 2 ** -9, 255.5];
+  const xs = [1, -1, 0.1, 1 / 3, 65504, 65519, 6e-8, 1e-5, Math.PI, 1 + 2 ** -8, 1 + 3 * 2 ** -9, 255.5];
   for (let i = 0; i < 3000; i++) xs.push(Math.fround((r() - 0.5) * 10 ** (r() * 10 - 6)));
   return xs;
 };
