@@ -43,7 +43,7 @@ export async function caption(specPath: string, o: CaptionOptions): Promise<Capt
   const tok = tokenizerFor(spec);
   if (tok.eosId === undefined) throw new DataError(`${tok.source}: no end-of-sequence token (tokenizer_config.json eos_token or config.json eos_token_id): generation could not stop`);
   const graph = lowerModel(spec, { batch: 1, mode: 'train' }).graph;
-  const { weights } = weightsWithCheckpoint(spec, graph, o.checkpoint, { allowMismatch: o.allowMismatch });
+  const { weights } = weightsWithCheckpoint(spec, graph, o.checkpoint, { allowMismatch: o.allowMismatch, keep16: (o.frozenWeights ?? 'f32') !== 'f32' });
   const L = text.maxLen;
   const enc = o.prompt ? tok.encode(o.prompt, L) : null;
   const ids = enc ? Array.from(enc.ids.slice(0, Math.min(enc.length, L))) : [];

@@ -128,7 +128,7 @@ program
     const { isVqaData, loadVqaSplit, readAnswers } = await import('./vqa-data.ts');
     const spec = await loadSpec(specPath);
     const graph = lowerModel(spec, { batch: Number(o.batch), mode: 'train' }).graph;
-    const { weights, seed } = weightsWithCheckpoint(spec, graph, o.checkpoint, { seed: o.seed, allowMismatch: !!o.allowMismatch });
+    const { weights, seed } = weightsWithCheckpoint(spec, graph, o.checkpoint, { seed: o.seed, allowMismatch: !!o.allowMismatch, keep16: o.frozenWeights !== 'f32' });
     let split: import('../runtime/data.ts').Dataset | undefined;
     if (isVqaData(o.data)) split = await loadVqaSplit(spec, o.data, o.split, readAnswers(spec, o.checkpoint, o.answers));
     else {

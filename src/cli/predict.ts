@@ -44,7 +44,7 @@ export async function predict(specPath: string, o: PredictOptions): Promise<Pred
   if (spec.head.kind !== 'classifier' || !spec.vision || !spec.text) throw new DataError('predict answers questions about images: the spec needs vision and text towers and a classifier head');
   const answers = readAnswers(spec, o.checkpoint, o.answers);
   const graph = lowerModel(spec, { batch: 1, mode: 'train' }).graph;
-  const { weights } = weightsWithCheckpoint(spec, graph, o.checkpoint, { allowMismatch: o.allowMismatch });
+  const { weights } = weightsWithCheckpoint(spec, graph, o.checkpoint, { allowMismatch: o.allowMismatch, keep16: (o.frozenWeights ?? 'f32') !== 'f32' });
   const { ids, mask } = tokenizerFor(spec).encode(o.question, spec.text.maxLen);
   const image = await processorFor(spec).load(o.image);
   const gpu = await acquireDevice();

@@ -76,7 +76,8 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
   const trainGraph = lowerModel(spec, { batch: cfg.batch, mode: 'train' }).graph;
   console.log(formatReport(paramReport(trainGraph), 'model'));
   // Pretrained towers: their weights are the frozen backbone (and the start of full finetuning).
-  const pre = pretrainedWeights(spec, trainGraph);
+  // Frozen weights kept in 16 bits on the device: F16/BF16 checkpoints stay 16-bit on the host too.
+  const pre = cfg.plan?.frozenWeights !== 'f32' ? pretrainedWeights(spec, trainGraph, { keep16: true }) : pretrainedWeights(spec, trainGraph);
   if (pre.plans.length) console.log([...formatImport(pre.plans), `imported in ${pre.seconds.toFixed(1)} s`].join('\n'));
   cfg.backbone = pre.weights;
   const gpu = await acquireDevice();

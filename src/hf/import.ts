@@ -14,6 +14,7 @@ import type { Graph } from '../compiler/ir/graph.ts';
 import { methodOf } from '../compiler/params-report.ts';
 import type { Family, ModelSpec } from '../dsl/spec.ts';
 import { FLOAT_DTYPES, SafetensorsFile, sameTensor } from '../runtime/safetensors.ts';
+import { isHalf, type HalfWeights } from '../runtime/half.ts';
 import { TABLES, ruleApplies, type FamilyTable, type NameRule, type Transform } from './names.ts';
 import { PretrainedError } from './errors.ts';
 
@@ -82,12 +83,13 @@ const TRANSFORM_WORDS: Record<Transform, string> = {
 };
 
 /** Applies a transform to a stored tensor of shape `s`. */
-export function transform(t: Transform, s: number[], x: Float32Array): Float32Array {
+export function transform<A extends Float32Array | Uint16Array>(t: Transform, s: number[], x: A): A {
   if (t === 'none' || t === 'reshape') return x;
+  const like = (n: number) => (x instanceof Float32Array ? new Float32Array(n) : new Uint16Array(n)) as A;
   if (t === 'T' || t === 'conv') {
     const rows = s[0];
     const cols = x.length / rows;
-    const out = new Float32Array(x.length);
+    const out = like(x.length);
     // In 32 x 32 tiles: a plain double loop writes with a stride of `rows` and thrashes the cache.
     for (let i0 = 0; i0 < rows; i0 += 32)
       for (let j0 = 0; j0 < cols; j0 += 32) {
@@ -100,8 +102,8 @@ export function transform(t: Transform, s: number[], x: Float32Array): Float32Ar
   const last = s[s.length - 1];
   const part = last / 3;
   const lead = x.length / last;
-  const out = new Float32Array(lead * part);
-  for (let r = 0; r < lead; r++) out.set(x.subarray(r * last + k * part, r * last + (k + 1) * part), r * part);
+  const out = like(lead * part);
+  for (let r = 0; r < lead; r++) out.set(x.subarray(r * last + k * part, r * last + (k + 1) * part) as never, r * part);
   return out;
 }
 
@@ -240,19 +242,29 @@ export function planImport(spec: ModelSpec, graph: Graph): TowerImport[] {
   return pretrainedTowers(spec).map(({ tower, spec: t, dir, family }) => planTower(tower, t, dir, family, params));
 }
 
-/** Reads the planned tensors (one at a time) into f32 arrays in the model's layout. */
-export function loadImport(plans: TowerImport[]): Record<string, Float32Array> {
-  const out: Record<string, Float32Array> = {};
+/**
+ * Reads the planned tensors (one at a time) into f32 arrays in the model's layout; with `keep16`,
+ * F16 and BF16 tensors stay 16-bit (their bits, laid out the same way), half the host memory, for
+ * frozen weights kept in 16 bits on the device.
+ */
+export function loadImport(plans: TowerImport[], o: { keep16: true }): Record<string, Float32Array | HalfWeights>;
+export function loadImport(plans: TowerImport[], o?: { keep16?: false }): Record<string, Float32Array>;
+export function loadImport(plans: TowerImport[], o: { keep16?: boolean } = {}): Record<string, Float32Array | HalfWeights> {
+  const out: Record<string, Float32Array | HalfWeights> = {};
   const open = new Map<string, SafetensorsFile>();
   try {
     for (const p of plans) {
-      let last: { key: string; data: Float32Array } | null = null; // GPT-2's c_attn feeds three params
+      // GPT-2's c_attn feeds three params: read once.
+      const last = { key: '', data: null as Float32Array | HalfWeights | null };
       for (const e of p.entries) {
         let f = open.get(e.file);
         if (!f) open.set(e.file, (f = SafetensorsFile.open(e.file)));
-        const data: Float32Array = last?.key === `${e.file}:${e.stored}` ? last.data : f.read(e.stored);
-        last = { key: `${e.file}:${e.stored}`, data };
-        out[e.ours] = transform(e.t, f.tensors.get(e.stored)!.shape, data);
+        const half = o.keep16 && (e.dtype === 'F16' || e.dtype === 'BF16');
+        const key = `${e.file}:${e.stored}`;
+        const data = last.key === key && last.data ? last.data : half ? f.readBits(e.stored) : f.read(e.stored);
+        Object.assign(last, { key, data });
+        const shape = f.tensors.get(e.stored)!.shape;
+        out[e.ours] = isHalf(data) ? { dtype: data.dtype, bits: transform(e.t, shape, data.bits) } : transform(e.t, shape, data);
       }
     }
   } finally {
@@ -265,10 +277,12 @@ export function loadImport(plans: TowerImport[]): Record<string, Float32Array> {
  * The pretrained weights of every tower of `spec` that names a directory, in `graph`'s layout
  * (empty when none does), with the import report and the load time.
  */
-export function pretrainedWeights(spec: ModelSpec, graph: Graph): { weights: Record<string, Float32Array>; plans: TowerImport[]; seconds: number } {
+export function pretrainedWeights(spec: ModelSpec, graph: Graph, o: { keep16: true }): { weights: Record<string, Float32Array | HalfWeights>; plans: TowerImport[]; seconds: number };
+export function pretrainedWeights(spec: ModelSpec, graph: Graph, o?: { keep16?: false }): { weights: Record<string, Float32Array>; plans: TowerImport[]; seconds: number };
+export function pretrainedWeights(spec: ModelSpec, graph: Graph, o: { keep16?: boolean } = {}): { weights: Record<string, Float32Array | HalfWeights>; plans: TowerImport[]; seconds: number } {
   const t0 = performance.now();
   const plans = planImport(spec, graph);
-  return { weights: loadImport(plans), plans, seconds: (performance.now() - t0) / 1000 };
+  return { weights: o.keep16 ? loadImport(plans, { keep16: true }) : loadImport(plans), plans, seconds: (performance.now() - t0) / 1000 };
 }
 
 const plural = (n: number, w: string) => `${n.toLocaleString('en-US')} ${w}${n === 1 ? '' : 's'}`;

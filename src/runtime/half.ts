@@ -13,6 +13,16 @@ export interface HalfWeights {
   readonly bits: Uint16Array;
 }
 
+/** A weight on the host: f32 values (or any numbers), or a 16-bit tensor kept as its bits. */
+export type Weight = ArrayLike<number> | HalfWeights;
+export type WeightMap = Record<string, Weight>;
+
+/** Elements of a weight. */
+export const weightLength = (w: Weight): number => (isHalf(w) ? w.bits.length : w.length);
+
+/** A weight's values as numbers (a 16-bit one widened exactly; others as they are). */
+export const valuesOf = (w: Weight): ArrayLike<number> => (isHalf(w) ? widen(w) : w);
+
 export const isHalf = (x: unknown): x is HalfWeights => typeof x === 'object' && x !== null && 'bits' in x && (x as HalfWeights).bits instanceof Uint16Array;
 
 const f32 = new Float32Array(1);

@@ -7,6 +7,7 @@
 import { UserError } from '../user-error.ts';
 import { closeSync, fstatSync, fsyncSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import type { HalfWeights } from './half.ts';
 
 export class CheckpointError extends UserError {
   constructor(path: string, msg: string) {
@@ -282,6 +283,23 @@ export class SafetensorsFile {
     }
     assertFinite(this.path, name, out);
     return out;
+  }
+
+  /**
+   * An F16 or BF16 tensor as its bits, not widened (frozen weights kept in 16 bits on the device
+   * upload them as they are); non-finite values are refused by name, as read() does.
+   */
+  readBits(name: string): HalfWeights {
+    const t = this.tensors.get(name);
+    if (!t) throw new CheckpointError(this.path, `has no tensor '${name}'`);
+    if (t.dtype !== 'F16' && t.dtype !== 'BF16') throw new CheckpointError(this.path, `tensor '${name}' is ${t.dtype}, not F16 or BF16`);
+    if (this.fd === null) throw new CheckpointError(this.path, 'read after close');
+    const bits = new Uint16Array((t.end - t.begin) / 2);
+    readFully(this.fd, new Uint8Array(bits.buffer), this.dataStart + t.begin);
+    // All exponent bits set: infinity or NaN.
+    const exp = t.dtype === 'BF16' ? 0x7f80 : 0x7c00;
+    for (let i = 0; i < bits.length; i++) if ((bits[i] & exp) === exp) throw new CheckpointError(this.path, `tensor '${name}' holds a non-finite value at index ${i}`);
+    return { dtype: t.dtype === 'BF16' ? 'bf16' : 'f16', bits };
   }
 
   /** Bytes [start, start + into.length) of tensor `name`'s data, into `into`. */

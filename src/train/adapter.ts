@@ -6,6 +6,7 @@
  * saying what differs. An AdapterHost compiles one base model and switches between adapters by
  * uploading only their weights.
  */
+import type { WeightMap } from '../runtime/half.ts';
 import type { Graph } from '../compiler/ir/graph.ts';
 import { lowerModel } from '../compiler/lower/index.ts';
 import type { ModelSpec } from '../dsl/spec.ts';
@@ -53,7 +54,7 @@ export class AdapterHost {
   private constructor(
     readonly spec: ModelSpec,
     readonly graph: Graph,
-    private readonly base: Record<string, Float32Array>,
+    private readonly base: WeightMap,
     readonly identity: BackboneIdentity,
     readonly evaluator: Evaluator,
   ) {}
@@ -94,7 +95,7 @@ export class AdapterHost {
   }
 
   /** An adapter's weights with the base's (default: the active one): what exportMerged folds into one model. */
-  weights(name = this.current): Record<string, Float32Array> {
+  weights(name = this.current): WeightMap {
     const w = name === null ? undefined : this.adapters.get(name);
     if (!w) throw new CheckpointError(String(name), `no such adapter loaded (loaded: ${this.names.join(', ') || 'none'})`);
     return { ...this.base, ...w };

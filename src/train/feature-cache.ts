@@ -10,6 +10,7 @@ import { makeBatch, type Dataset, type Example } from '../runtime/data.ts';
 import type { Gpu } from '../runtime/device.ts';
 import { Executor } from '../runtime/executor.ts';
 import { profileOf } from '../runtime/profile.ts';
+import type { WeightMap } from '../runtime/half.ts';
 
 export interface CacheReport {
   tensors: number;
@@ -27,14 +28,7 @@ export interface CacheReport {
  * The training set with each example's cached blocks added under the tensors' names, and only
  * the raw inputs the step still reads kept. `weights` must hold the frozen params.
  */
-export async function cacheFeatures(
-  gpu: Gpu,
-  split: FrozenSplit,
-  ds: Dataset,
-  weights: Record<string, ArrayLike<number>>,
-  batch: number,
-  plan?: PlanOptions,
-): Promise<{ data: Dataset; report: CacheReport }> {
+export async function cacheFeatures(gpu: Gpu, split: FrozenSplit, ds: Dataset, weights: WeightMap, batch: number, plan?: PlanOptions): Promise<{ data: Dataset; report: CacheReport }> {
   const t0 = performance.now();
   const { plan: p } = compile(split.features, { batch, mode: 'infer', profile: profileOf(gpu), plan });
   const ex = await Executor.create(gpu, p);

@@ -12,6 +12,7 @@ import { loadCheckpoint } from '../runtime/checkpoint.ts';
 import { initParams } from '../runtime/init.ts';
 import { pretrainedWeights } from '../hf/import.ts';
 import { paramInfo } from '../compiler/ir/attrs.ts';
+import { valuesOf, type WeightMap } from '../runtime/half.ts';
 
 export interface BackboneIdentity {
   /** sha256 over the frozen params' names, shapes and f32 values, in name order. */
@@ -22,14 +23,16 @@ export interface BackboneIdentity {
   sources: string[];
 }
 
-export function backboneIdentity(graph: Graph, spec: ModelSpec, weights: Record<string, ArrayLike<number>>, seed: number): BackboneIdentity {
+export function backboneIdentity(graph: Graph, spec: ModelSpec, weights: WeightMap, seed: number): BackboneIdentity {
   const h = createHash('sha256');
   const frozen = [...graph.params()].filter(([, n]) => !paramInfo(n).trainable).sort(([a], [b]) => (a < b ? -1 : 1));
   for (const [name, n] of frozen) {
     const v = weights[name];
     if (!v) throw new Error(`backboneIdentity: no value for frozen param '${name}'`);
     h.update(`${name}[${n.shape.join(',')}]`);
-    const f = v instanceof Float32Array ? v : Float32Array.from(v);
+    // A 16-bit weight hashes as its exact f32 values: the same identity however it was loaded.
+    const x = valuesOf(v);
+    const f = x instanceof Float32Array ? x : Float32Array.from(x);
     h.update(new Uint8Array(f.buffer, f.byteOffset, f.byteLength));
   }
   const sources = [spec.vision?.pretrained, spec.text?.pretrained].filter((p) => p).map((p) => `${p!.family} from ${p!.dir}`);
@@ -60,9 +63,12 @@ export function checkIdentity(path: string, meta: Record<string, unknown>, spec:
   if (problems.length) throw new CheckpointError(path, `${problems.join('; ')}. Use --allow-mismatch to load it anyway`);
 }
 
-/** The frozen weights of `spec`'s base: its pretrained towers, the rest initialized from `seed`. */
-export function baseWeights(spec: ModelSpec, graph: Graph, seed: number): Record<string, Float32Array> {
-  const pre = pretrainedWeights(spec, graph);
+/**
+ * The frozen weights of `spec`'s base: its pretrained towers, the rest initialized from `seed`.
+ * `keep16`: F16/BF16 checkpoint tensors stay 16-bit (for frozen weights kept so on the device).
+ */
+export function baseWeights(spec: ModelSpec, graph: Graph, seed: number, o: { keep16?: boolean } = {}): WeightMap {
+  const pre = o.keep16 ? pretrainedWeights(spec, graph, { keep16: true }) : pretrainedWeights(spec, graph);
   return { ...initParams(graph, seed, new Set(Object.keys(pre.weights))), ...pre.weights };
 }
 
@@ -76,10 +82,10 @@ export function trainedSeed(meta: Record<string, unknown>): number {
  * (the spec's pretrained towers, and the init of the checkpoint's seed unless `seed` overrides
  * it) checked against what it was trained on, plus its trainable weights.
  */
-export function weightsWithCheckpoint(spec: ModelSpec, graph: Graph, path: string, o: { seed?: number; allowMismatch?: boolean } = {}): { weights: Record<string, Float32Array>; seed: number } {
+export function weightsWithCheckpoint(spec: ModelSpec, graph: Graph, path: string, o: { seed?: number; allowMismatch?: boolean; keep16?: boolean } = {}): { weights: WeightMap; seed: number } {
   const ck = loadCheckpoint(path, graph);
   const seed = o.seed ?? trainedSeed(ck.meta);
-  const frozen = baseWeights(spec, graph, seed);
+  const frozen = baseWeights(spec, graph, seed, { keep16: o.keep16 });
   checkIdentity(path, ck.meta, spec, backboneIdentity(graph, spec, frozen, seed), o.allowMismatch);
   return { weights: { ...frozen, ...ck.params }, seed };
 }

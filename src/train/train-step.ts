@@ -10,6 +10,7 @@ import type { DeviceProfile, Plan, PlanOptions } from '../compiler/plan.ts';
 import type { Gpu } from '../runtime/device.ts';
 import { Executor } from '../runtime/executor.ts';
 import { profileOf } from '../runtime/profile.ts';
+import type { WeightMap } from '../runtime/half.ts';
 import { StepRunner, type StepLayout, type StepSpec } from '../runtime/step-runner.ts';
 
 export { NonFiniteError, type StepResult } from '../runtime/step-runner.ts';
@@ -61,7 +62,7 @@ export class TrainStep extends StepRunner {
   }
 
   /** Uploads weights for every param of the graph (frozen ones too). */
-  setWeights(w: Record<string, ArrayLike<number>>): void {
+  setWeights(w: WeightMap): void {
     for (const name of Object.keys(this.plan.params)) {
       const v = w[name];
       if (!v) throw new Error(`setWeights: no value for param '${name}'`);

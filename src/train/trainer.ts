@@ -31,6 +31,7 @@ import { vqaAccuracy, exactMatch } from '../runtime/metrics.ts';
 import { greedyDecode, scoreGenerated } from './generate.ts';
 import { DataError } from '../data/errors.ts';
 import { emptyScore, scoreNextTokens } from './lm-score.ts';
+import { valuesOf, weightLength, type WeightMap } from '../runtime/half.ts';
 import { loadCheckpoint, saveCheckpoint } from '../runtime/checkpoint.ts';
 import { CheckpointError, removeStaleTemps, writeFailure } from '../runtime/safetensors.ts';
 import { join } from 'node:path';
@@ -59,7 +60,7 @@ export interface TrainConfig {
    * initParams(seed). A name the model lacks or a wrong size is an error (a checkpoint of another
    * model would otherwise leave layers random), unless `ignoreUnknownBackbone` is set.
    */
-  backbone?: Record<string, Float32Array>;
+  backbone?: WeightMap;
   ignoreUnknownBackbone?: boolean;
   resume?: string;
   /** Resume even if the checkpoint's frozen weights or spec differ from these (the refusal says what differs). */
@@ -151,8 +152,8 @@ export function stepSeed(seed: number, step: number): number {
  */
 export class Evaluator {
   /** Frozen features per dataset, with the frozen weight arrays they were computed from. */
-  private readonly cached = new WeakMap<Dataset, { data: Dataset; from: Map<string, ArrayLike<number>> }>();
-  private weights: Record<string, ArrayLike<number>> = {};
+  private readonly cached = new WeakMap<Dataset, { data: Dataset; from: Map<string, WeightMap[string]> }>();
+  private weights: WeightMap = {};
   /** Times the frozen features were computed (for tests and reports). */
   cacheFills = 0;
 
@@ -181,7 +182,7 @@ export class Evaluator {
     return new Evaluator(gpu, ex, batch, spec.head.kind === 'classifier' ? spec.head.answers : 0, forward, spec, split, plan);
   }
 
-  setWeights(w: Record<string, ArrayLike<number>>): void {
+  setWeights(w: WeightMap): void {
     for (const name of Object.keys(this.ex.plan.params)) if (w[name]) this.ex.setParam(name, w[name]);
     this.weights = { ...this.weights, ...w };
   }
@@ -385,7 +386,8 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
         const batchOf = (ds: Dataset, s: number) => makeBatch(ds, batches[s - start.step], cfg.batch).inputs;
         for (let s = start.step; s < e.step; s++) await ts.submit(batchOf(trainData, s), stepSeed(cfg.seed, s));
         // The reference replays the whole forward graph: frozen weights and raw inputs included.
-        const where = diagnoseStep(graph, { ...weights, ...(await ts.readWeights()) }, { ...batchOf(data.train, e.step), seed: [stepSeed(cfg.seed, e.step)] });
+        const widened = Object.fromEntries(Object.entries(weights).map(([k, v]) => [k, valuesOf(v)]));
+        const where = diagnoseStep(graph, { ...widened, ...(await ts.readWeights()) }, { ...batchOf(data.train, e.step), seed: [stepSeed(cfg.seed, e.step)] });
         throw new NonFiniteError(e.step, `${e.tensor}; ${where ?? 'the float64 reference finds every value finite here (a float32 rounding effect): lower the learning rate'}`);
       }
       const results = settled.map((r) => (r as PromiseFulfilledResult<StepResult>).value);
@@ -431,14 +433,14 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
 }
 
 /** Backbone weights must name params of the model, with their sizes. */
-function checkBackbone(graph: Graph, backbone: Record<string, ArrayLike<number>>, ignoreUnknown: boolean): void {
+function checkBackbone(graph: Graph, backbone: WeightMap, ignoreUnknown: boolean): void {
   const params = graph.params();
   const problems: string[] = [];
   for (const [name, v] of Object.entries(backbone)) {
     const p = params.get(name);
     if (!p) {
       if (!ignoreUnknown) problems.push(`'${name}' is not a param of this model`);
-    } else if (v.length !== p.shape.reduce((a, b) => a * b, 1)) problems.push(`'${name}' has ${v.length} values, the model's [${p.shape}] needs ${p.shape.reduce((a, b) => a * b, 1)}`);
+    } else if (weightLength(v) !== p.shape.reduce((a, b) => a * b, 1)) problems.push(`'${name}' has ${weightLength(v)} values, the model's [${p.shape}] needs ${p.shape.reduce((a, b) => a * b, 1)}`);
   }
   if (problems.length)
     throw new CheckpointError('backbone weights', `do not fit the model:\n  ${problems.slice(0, 12).join('\n  ')}${problems.length > 12 ? `\n  ... ${problems.length - 12} more` : ''}`);

@@ -14,7 +14,8 @@ import { expectClose, profileOf, runOnGpu, toF32 } from '../helpers/run-plan.ts'
 import { Builder } from '../../src/compiler/builder.ts';
 import { compilePlan } from '../../src/compiler/plan.ts';
 import { paramInfo } from '../../src/compiler/ir/attrs.ts';
-import { bf16ToF32, f16ToF32, toBf16Bits, toF16Bits } from '../../src/runtime/half.ts';
+import { bf16ToF32, f16ToF32, toBf16Bits, toF16Bits, widen } from '../../src/runtime/half.ts';
+import { Executor } from '../../src/runtime/executor.ts';
 
 const model = () =>
   vl
@@ -127,5 +128,23 @@ describe('a DSL model end to end', () => {
       },
     };
     expectClose(await runOnGpu(gpu(), b.g, toF32(feeds), { profile, frozenWeights: 'bf16' }), evaluate(b.g, rounded), 1e-5, 1e-5);
+  });
+
+  it('a 16-bit checkpoint tensor uploads its bits as they are to a bf16 slot, and widened to an f32 one', async () => {
+    const b = new Builder();
+    const w = b.param('w', [3, 4], { trainable: false, init: { kind: 'zeros' } });
+    const t = b.param('t', [4], { trainable: true, init: { kind: 'zeros' } });
+    b.output('y', b.input('x', [2, 3]).matmul(w).add(t));
+    const bits = Uint16Array.from({ length: 12 }, (_, i) => 0x3f80 + i * 0x111); // bf16 1.0 and up
+    const plan = compilePlan(b.g, profileOf(gpu()), { frozenWeights: 'bf16' });
+    const ex = await Executor.create(gpu(), plan);
+    try {
+      ex.setParam('w', { dtype: 'bf16', bits });
+      ex.setParam('t', { dtype: 'bf16', bits: bits.slice(0, 4) });
+      expect([...(await ex.readParam('w'))]).toEqual([...widen({ dtype: 'bf16', bits })]);
+      expect([...(await ex.readParam('t'))]).toEqual([...widen({ dtype: 'bf16', bits: bits.slice(0, 4) })]);
+    } finally {
+      ex.destroy();
+    }
   });
 });

@@ -15,6 +15,9 @@ import { formatImport, loadImport, planImport, pretrainedWeights } from '../../s
 import { relativeBucket } from '../../src/compiler/lower/t5.ts';
 import { encodeSafetensors, SafetensorsFile, toFloat32, type TensorEntry } from '../../src/runtime/safetensors.ts';
 import { FAMILIES, FIXTURES, fixtureDir, fixtureSpec, readKeys } from '../helpers/hf-fixture.ts';
+import { isHalf, widen, type HalfWeights, type WeightMap } from '../../src/runtime/half.ts';
+import { backboneIdentity } from '../../src/train/identity.ts';
+import { initParams } from '../../src/runtime/init.ts';
 
 const graphOf = (spec: ReturnType<typeof fixtureSpec>) => lowerModel(spec, { batch: 2, mode: 'infer' }).graph;
 
@@ -111,6 +114,27 @@ describe('import report', () => {
     const dtypes = (name: string) => planImport(fixtureSpec(name as 'vit'), graphOf(fixtureSpec(name as 'vit')))[0].dtypes;
     expect(Object.keys(dtypes('clip_vision'))).toEqual(['F16']);
     expect(Object.keys(dtypes('roberta'))).toEqual(['BF16']);
+  });
+
+  it('keeps F16/BF16 tensors 16-bit when asked (laid out as the f32 import, the same values and identity)', () => {
+    for (const name of ['roberta', 'clip_vision'] as const) {
+      const spec = fixtureSpec(name);
+      const graph = graphOf(spec);
+      const plans = planImport(spec, graph);
+      const wide = loadImport(plans);
+      const kept = loadImport(plans, { keep16: true });
+      expect(Object.keys(kept).sort()).toEqual(Object.keys(wide).sort());
+      let transposed = 0;
+      for (const e of plans[0].entries) {
+        const k = kept[e.ours];
+        expect(isHalf(k), e.ours).toBe(true);
+        expect([...widen(k as HalfWeights)], e.ours).toEqual([...wide[e.ours]]);
+        if (e.t === 'T') transposed++;
+      }
+      expect(transposed).toBeGreaterThan(0);
+      const all = (w: WeightMap) => ({ ...initParams(graph, 1, new Set(Object.keys(w))), ...w });
+      expect(backboneIdentity(graph, spec, all(kept), 1).hash).toBe(backboneIdentity(graph, spec, all(wide), 1).hash);
+    }
   });
 
   it('reads sharded checkpoints through their index, and names a missing shard', () => {
