@@ -167,24 +167,16 @@ function byteAlphabet(): string[] {
 }
 
 /**
- * A RoBERTa-style tokenizer.json for random weights: the byte-level alphabet and special tokens,
- * the rest of the `vocab` ids filled with placeholder entries, no merges (each byte is a token):
- * ids cover the whole table, as a real RoBERTa tokenizer's do.
+ * A byte-level BPE tokenizer.json for random weights: `specials` first, the byte-level alphabet,
+ * placeholder entries up to `vocab` ids, `tail` specials last; no merges (each byte is a token),
+ * so ids cover the whole table as a real tokenizer's do. RoBERTa's adds `<s> ... </s>` around a
+ * text (RobertaProcessing); GPT-2's adds nothing.
  */
-function robertaTokenizer(vocab: number): object {
-  const specials = ['<s>', '<pad>', '</s>', '<unk>'];
+function byteLevelTokenizer(vocab: number, specials: string[], tail: string[], post: object): object {
   const entries = [...specials, ...byteAlphabet()];
-  for (let i = entries.length; i < vocab - 1; i++) entries.push(`<filler_${i}>`);
-  entries.push('<mask>');
-  const added = [...specials, '<mask>'].map((content) => ({
-    id: entries.indexOf(content),
-    content,
-    single_word: false,
-    lstrip: content === '<mask>',
-    rstrip: false,
-    normalized: false,
-    special: true,
-  }));
+  for (let i = entries.length; i < vocab - tail.length; i++) entries.push(`<filler_${i}>`);
+  entries.push(...tail);
+  const added = [...specials, ...tail].map((content) => ({ id: entries.indexOf(content), content, single_word: false, lstrip: content === '<mask>', rstrip: false, normalized: false, special: true }));
   return {
     version: '1.0',
     truncation: null,
@@ -192,7 +184,7 @@ function robertaTokenizer(vocab: number): object {
     added_tokens: added,
     normalizer: null,
     pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
-    post_processor: { type: 'RobertaProcessing', sep: ['</s>', 2], cls: ['<s>', 0], trim_offsets: true, add_prefix_space: false },
+    post_processor: post,
     decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
     model: {
       type: 'BPE',
@@ -208,33 +200,9 @@ function robertaTokenizer(vocab: number): object {
   };
 }
 
-/** A GPT-2-style tokenizer.json for random weights: the byte-level alphabet, placeholders, `<|endoftext|>` last; no merges. */
-function gpt2Tokenizer(vocab: number): object {
-  const entries = byteAlphabet();
-  for (let i = entries.length; i < vocab - 1; i++) entries.push(`<filler_${i}>`);
-  entries.push('<|endoftext|>');
-  return {
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: [{ id: vocab - 1, content: '<|endoftext|>', single_word: false, lstrip: false, rstrip: false, normalized: true, special: true }],
-    normalizer: null,
-    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
-    post_processor: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true },
-    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: {
-      type: 'BPE',
-      dropout: null,
-      unk_token: null,
-      continuing_subword_prefix: '',
-      end_of_word_suffix: '',
-      fuse_unk: false,
-      byte_fallback: false,
-      vocab: Object.fromEntries(entries.map((t, i) => [t, i])),
-      merges: [],
-    },
-  };
-}
+const robertaTokenizer = (vocab: number) =>
+  byteLevelTokenizer(vocab, ['<s>', '<pad>', '</s>', '<unk>'], ['<mask>'], { type: 'RobertaProcessing', sep: ['</s>', 2], cls: ['<s>', 0], trim_offsets: true, add_prefix_space: false });
+const gpt2Tokenizer = (vocab: number) => byteLevelTokenizer(vocab, [], ['<|endoftext|>'], { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true });
 
 /** Writes config.json and model.safetensors (F32, uniform +-0.05, norm scales 1) unless present. */
 function writeRandom(dir: string, config: object, shapes: Shapes, seed: number): number {

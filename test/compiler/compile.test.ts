@@ -9,8 +9,27 @@ import { compile, DEFAULT_OPTIMIZER } from '../../src/compiler/compile.ts';
 import { PORTABLE_PROFILE } from '../../src/compiler/plan.ts';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { compileStep } from '../../src/train/train-step.ts';
+import { peft, vl } from '../../src/dsl/index.ts';
 
 describe('the compile pipeline', () => {
+  it('plans the seeds\' real sizes under a 128 MiB binding limit: a 50k-row table and its logits bound in ranges (no weights needed)', () => {
+    const vit = vl.vit({ image: [224, 224], channels: 3, patch: 16, width: 1024, depth: 24, heads: 16 });
+    const lora = peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 8, routing: 'inner' });
+    // RoBERTa-large's table: 50,265 x 1,024 f32 = 206 MB; GPT-2 medium's tied head reads 50,257 x 1,024.
+    const roberta = vl.model({ vision: vit, text: vl.encoder({ vocab: 50265, maxLen: 32, width: 1024, depth: 24, heads: 16 }), visualPrefix: 'pooled', head: vl.classifier({ answers: 3129 }) }).freeze('**').insert(lora).spec;
+    const gpt2 = vl.model({ vision: vit, text: vl.decoder({ vocab: 50257, maxLen: 32, width: 1024, depth: 24, heads: 16 }), visualPrefix: 'pooled', head: vl.lm() }).freeze('**').insert(lora).spec;
+    for (const [spec, mode] of [
+      [roberta, 'infer'],
+      [gpt2, 'train'],
+    ] as const) {
+      const { plan } = compile(spec, { batch: 4, mode, profile: PORTABLE_PROFILE });
+      const ranges = plan.buffers.filter((b) => b.label.includes('[range '));
+      expect(ranges.filter((b) => b.label.startsWith('text.embed.tok')).length, mode).toBe(2);
+      for (const r of ranges) expect(r.bytes).toBeLessThanOrEqual(PORTABLE_PROFILE.maxStorageBufferBindingSize);
+      for (const list of plan.bindings) expect(list.length).toBeLessThanOrEqual(PORTABLE_PROFILE.maxStorageBuffersPerShaderStage);
+    }
+  });
+
   it('names nodes by their layer path once (an insertion point under its tower was spelled twice: text.text.layers.0.attn...)', () => {
     const { graph } = lowerModel(vqaSpec.spec, { batch: 2, mode: 'train' });
     const scopes = new Set(graph.nodes.map((n) => n.scope ?? ''));
