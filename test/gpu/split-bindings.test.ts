@@ -29,9 +29,13 @@ const limited = (gpu: Gpu, bytes: number): Gpu => ({ ...gpu, limits: { ...gpu.li
 /** Plan buffers bound as ranges of a larger buffer (views that are not packed parts). */
 const ranges = (plan: Plan) => plan.buffers.filter((b) => b.label.includes('[range '));
 
-/** Runs `g` split (binding limit `bytes`) and unsplit: equal to each other bit for bit, and to the reference. */
-async function splitEqualsUnsplit(gpu: Gpu, g: Graph, feeds: Feeds, bytes: number, tol = { rtol: 1e-5, atol: 1e-5 }) {
-  const profile = { ...profileOf(gpu), maxStorageBufferBindingSize: bytes };
+/**
+ * Runs `g` split (binding limit `bytes`) and unsplit: equal to each other bit for bit, and to the
+ * reference. `hardware`: planned as for a GPU (tiled matmuls, workgroup reductions, vec4 loads).
+ */
+async function splitEqualsUnsplit(gpu: Gpu, g: Graph, feeds: Feeds, bytes: number, tol = { rtol: 1e-5, atol: 1e-5 }, hardware = false) {
+  const base = { ...profileOf(gpu), ...(hardware ? { isSoftware: false } : {}) };
+  const profile = { ...base, maxStorageBufferBindingSize: bytes };
   const plan = compilePlan(g, profile, { halfActivations: false });
   expect(ranges(plan).length, 'the plan binds some tensor as ranges').toBeGreaterThan(0);
   for (const r of ranges(plan)) {
@@ -39,7 +43,7 @@ async function splitEqualsUnsplit(gpu: Gpu, g: Graph, feeds: Feeds, bytes: numbe
     expect(r.view!.offset % CHUNK_ALIGN).toBe(0);
   }
   const split = await checkAgainstReference(gpu, g, feeds, { profile, ...tol });
-  const whole = await runOnGpu(gpu, g, toF32(feeds));
+  const whole = await runOnGpu(gpu, g, toF32(feeds), { profile: base });
   for (const k of Object.keys(whole)) expect([...split[k]], k).toEqual([...whole[k]]);
 }
 
@@ -103,8 +107,18 @@ describe('tensors over the binding limit, split into ranges', () => {
       // 2 to 4 ranges for the largest tensor, each a whole number of 256-byte blocks.
       const bytes = Math.max(CHUNK_ALIGN, Math.ceil(biggest / (2 + Math.floor(r() * 3)) / CHUNK_ALIGN) * CHUNK_ALIGN);
       const feeds = { inputs: { x: draw(r, [P, M, K]), w: draw(r, w.shape), t: draw(r, [N, 3]), i: draw(r, [P, M], { int: N }, 'i32') } };
-      await splitEqualsUnsplit(gpu(), b.g, feeds, bytes, { rtol: 1e-4, atol: 1e-4 });
+      await splitEqualsUnsplit(gpu(), b.g, feeds, bytes, { rtol: 1e-4, atol: 1e-4 }, t % 2 === 1);
     }
+  });
+
+  it('planned for a GPU (tiled matmuls, workgroup reductions, vec4 loads): a long reduction and a tiled matmul over split tensors', async () => {
+    const b = new Builder();
+    const x = b.input('x', [3, 9000]); // 108,000 bytes: a workgroup per output over a split row
+    b.output('s', x.mul(x).sum([1], true));
+    const w = b.input('w', [96, 300]);
+    b.output('y', b.input('h', [40, 96]).matmul(w).add(1));
+    const r = rng(12);
+    await splitEqualsUnsplit(gpu(), b.g, { inputs: { x: draw(r, [3, 9000]), w: draw(r, [96, 300]), h: draw(r, [40, 96]) } }, 49152, { rtol: 1e-4, atol: 1e-4 }, true);
   });
 
   it('full finetuning of a decoder LM whose embedding is over the limit: training (packed AdamW over split packs) equals the unsplit run', async () => {
