@@ -12,12 +12,18 @@ import { compileStep } from '../../src/train/train-step.ts';
 import { peft, vl } from '../../src/dsl/index.ts';
 
 describe('the compile pipeline', () => {
-  it('plans the seeds\' real sizes under a 128 MiB binding limit: a 50k-row table and its logits bound in ranges (no weights needed)', () => {
+  it("plans the seeds' real sizes under a 128 MiB binding limit: a 50k-row table and its logits bound in ranges (no weights needed)", () => {
     const vit = vl.vit({ image: [224, 224], channels: 3, patch: 16, width: 1024, depth: 24, heads: 16 });
     const lora = peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 8, routing: 'inner' });
     // RoBERTa-large's table: 50,265 x 1,024 f32 = 206 MB; GPT-2 medium's tied head reads 50,257 x 1,024.
-    const roberta = vl.model({ vision: vit, text: vl.encoder({ vocab: 50265, maxLen: 32, width: 1024, depth: 24, heads: 16 }), visualPrefix: 'pooled', head: vl.classifier({ answers: 3129 }) }).freeze('**').insert(lora).spec;
-    const gpt2 = vl.model({ vision: vit, text: vl.decoder({ vocab: 50257, maxLen: 32, width: 1024, depth: 24, heads: 16 }), visualPrefix: 'pooled', head: vl.lm() }).freeze('**').insert(lora).spec;
+    const roberta = vl
+      .model({ vision: vit, text: vl.encoder({ vocab: 50265, maxLen: 32, width: 1024, depth: 24, heads: 16 }), visualPrefix: 'pooled', head: vl.classifier({ answers: 3129 }) })
+      .freeze('**')
+      .insert(lora).spec;
+    const gpt2 = vl
+      .model({ vision: vit, text: vl.decoder({ vocab: 50257, maxLen: 32, width: 1024, depth: 24, heads: 16 }), visualPrefix: 'pooled', head: vl.lm() })
+      .freeze('**')
+      .insert(lora).spec;
     for (const [spec, mode] of [
       [roberta, 'infer'],
       [gpt2, 'train'],
