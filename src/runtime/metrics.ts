@@ -27,9 +27,41 @@ export function vqaAccuracy(logits: ArrayLike<number>, targets: ArrayLike<number
   return acc / count;
 }
 
-/** Exact match: the prediction is the highest-scoring target answer. */
+/**
+ * Exact match: the prediction is a highest-scoring target answer, and that score is above 0. An
+ * example whose answers are all outside the answer classes (a zero target row) matches nothing:
+ * comparing argmaxes counted it as class 0.
+ */
 export function exactMatch(logits: ArrayLike<number>, targets: ArrayLike<number>, answers: number, count: number): number {
   let hit = 0;
-  for (let i = 0; i < count; i++) hit += argmax(logits, i * answers, answers) === argmax(targets, i * answers, answers) ? 1 : 0;
+  for (let i = 0; i < count; i++) {
+    const best = targets[i * answers + argmax(targets, i * answers, answers)];
+    hit += best > 0 && targets[i * answers + argmax(logits, i * answers, answers)] === best ? 1 : 0;
+  }
   return hit / count;
+}
+
+/** log(1 + exp(x)) without overflow. */
+const softplus = (x: number) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
+
+/**
+ * The classifier's task loss of example i, as the graph defines it (composites.ts): BCE with
+ * logits summed over the answers for soft `targets`, or cross-entropy against an integer label.
+ * Per example, so a mean over a dataset does not depend on how it was batched.
+ */
+export function classifierLossAt(logits: ArrayLike<number>, i: number, answers: number, y: { targets: ArrayLike<number> } | { labels: ArrayLike<number> }): number {
+  const at = i * answers;
+  if ('labels' in y) {
+    let max = Number.NEGATIVE_INFINITY;
+    for (let a = 0; a < answers; a++) max = Math.max(max, logits[at + a]);
+    let sum = 0;
+    for (let a = 0; a < answers; a++) sum += Math.exp(logits[at + a] - max);
+    return Math.log(sum) + max - logits[at + y.labels[i]];
+  }
+  let loss = 0;
+  for (let a = 0; a < answers; a++) {
+    const z = logits[at + a];
+    loss += softplus(z) - z * y.targets[at + a];
+  }
+  return loss;
 }

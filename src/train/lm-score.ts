@@ -29,13 +29,43 @@ export function scoreNextTokens(into: TokenScore, logits: ArrayLike<number>, tok
   const n = logits.length / (batch * vocab) - L;
   if (!Number.isInteger(n) || n < 0) throw new Error(`scoreNextTokens: logits of ${logits.length} values do not fit batch ${batch} x (prefix + ${L}) x ${vocab}`);
   const j0 = n === 0 ? 1 : 0;
+  score(
+    into,
+    logits,
+    valid,
+    vocab,
+    L,
+    (b, j) => (j < j0 || mask[b * L + j] === 0 ? -1 : (b * (n + L) + n + j - 1) * vocab),
+    (b, j) => tokens[b * L + j],
+  );
+}
+
+/**
+ * An encoder-decoder's teacher-forced targets: `logits` [B, T, V] at position t against
+ * `labels` [B, T], kept where `weights` is not 0 (the same as the graph's seq2seq loss).
+ */
+export function scoreTargets(into: TokenScore, logits: ArrayLike<number>, labels: ArrayLike<number>, weights: ArrayLike<number>, batch: number, valid: number, vocab: number): void {
+  const T = labels.length / batch;
+  score(
+    into,
+    logits,
+    valid,
+    vocab,
+    T,
+    (b, t) => (weights[b * T + t] === 0 ? -1 : (b * T + t) * vocab),
+    (b, t) => labels[b * T + t],
+  );
+}
+
+/** Scores rows [0, valid) over positions j < L: `row(b, j)` is the logits' offset (-1: not scored), `label(b, j)` the token. */
+function score(into: TokenScore, logits: ArrayLike<number>, valid: number, vocab: number, L: number, rowAt: (b: number, j: number) => number, labelAt: (b: number, j: number) => number): void {
   for (let b = 0; b < valid; b++) {
     let all = true;
     let kept = 0;
-    for (let j = j0; j < L; j++) {
-      if (mask[b * L + j] === 0) continue;
-      const row = (b * (n + L) + n + j - 1) * vocab;
-      const label = tokens[b * L + j];
+    for (let j = 0; j < L; j++) {
+      const row = rowAt(b, j);
+      if (row < 0) continue;
+      const label = labelAt(b, j);
       let max = Number.NEGATIVE_INFINITY;
       let arg = 0;
       for (let v = 0; v < vocab; v++) {

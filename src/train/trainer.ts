@@ -27,10 +27,10 @@ import { planFeatureCache, residentTables } from './feature-plan.ts';
 import { tunedPlanOptions } from './autotune.ts';
 import type { FrozenSplit } from '../compiler/passes/frozen.ts';
 import { initParams } from '../runtime/init.ts';
-import { vqaAccuracy, exactMatch } from '../runtime/metrics.ts';
+import { classifierLossAt, exactMatch, vqaAccuracy } from '../runtime/metrics.ts';
 import { greedyDecode, scoreGenerated } from './generate.ts';
 import { DataError } from '../data/errors.ts';
-import { emptyScore, scoreNextTokens } from './lm-score.ts';
+import { emptyScore, scoreNextTokens, scoreTargets } from './lm-score.ts';
 import { valuesOf, weightLength, type WeightMap } from '../runtime/half.ts';
 import { loadCheckpoint, saveCheckpoint } from '../runtime/checkpoint.ts';
 import { CheckpointError, removeStaleTemps, writeFailure } from '../runtime/safetensors.ts';
@@ -130,6 +130,13 @@ export interface TrainEvents {
   onEpoch?(r: EpochRecord): void;
 }
 
+/** Integer labels [count] as one-hot rows [count, classes]. */
+function oneHotRows(labels: ArrayLike<number>, classes: number, count: number): Float32Array {
+  const t = new Float32Array(count * classes);
+  for (let i = 0; i < count; i++) t[i * classes + labels[i]] = 1;
+  return t;
+}
+
 /** What `accuracy` and `exactMatch` of an evaluation measure for this spec's head. */
 export function metricName(spec: ModelSpec): { accuracy: string; exactMatch: string } {
   if (spec.head.kind === 'lm' && spec.text?.kind === 'decoder') return { accuracy: 'next-token accuracy', exactMatch: 'whole-text match' };
@@ -218,15 +225,22 @@ export class Evaluator {
     validateDataset(split, ds, this.graph, this.spec);
     if (this.spec.head.kind === 'lm' && this.spec.text?.kind === 'decoder') return this.evaluateNextTokens(ds, split);
     if (this.spec.head.kind === 'lm') return this.evaluateGenerated(ds, split);
+    // Soft targets (bce) or integer labels (ce): scored as one-hot targets, and a split without a
+    // single answer among the classes is refused, not scored as zeros.
+    const A = this.answers;
+    const unlabeled = ds.examples.every((e) => (e.targets ? Array.prototype.every.call(e.targets, (v: number) => v === 0) : false));
+    if (unlabeled) throw new DataError(`${split}: no example has an answer among the ${A} answer classes (every target row is zero); there is nothing to score, predict instead`);
     let loss = 0,
       acc = 0,
       em = 0,
       n = 0;
-    for await (const { out, inputs, valid } of this.batches(ds, ['logits', 'loss_task'])) {
-      const t = inputs.targets;
-      acc += vqaAccuracy(out.logits, t, this.answers, valid) * valid;
-      em += exactMatch(out.logits, t, this.answers, valid) * valid;
-      loss += out.loss_task[0] * valid; // padded rows repeat a real example: close enough for monitoring
+    for await (const { out, inputs, valid } of this.batches(ds, ['logits'])) {
+      const y = inputs.targets ? { targets: inputs.targets } : { labels: inputs.labels };
+      const t = inputs.targets ?? oneHotRows(inputs.labels, A, valid);
+      acc += vqaAccuracy(out.logits, t, A, valid) * valid;
+      em += exactMatch(out.logits, t, A, valid) * valid;
+      // Per example: the padded rows of the last batch count for nothing.
+      for (let i = 0; i < valid; i++) loss += classifierLossAt(out.logits, i, A, y);
       n += valid;
     }
     const r = { loss: loss / n, accuracy: acc / n, exactMatch: em / n };
@@ -269,9 +283,11 @@ export class Evaluator {
     const answers = ds.answers;
     if (!answers) throw new DataError(`${split}: an encoder-decoder is scored by the answers it generates: the dataset needs answers { tokens, start, scores } (runtime/data.ts)`);
     if (answers.scores.length !== ds.examples.length) throw new DataError(`${split}: answers.scores has ${answers.scores.length} rows for ${ds.examples.length} examples`);
-    let loss = 0;
-    for await (const { out, valid } of this.batches(ds, ['loss_task'])) loss += out.loss_task[0] * valid;
-    const r = { loss: loss / ds.examples.length, ...scoreGenerated(await this.generate(ds, answers.start), answers) };
+    // The teacher-forced loss per target token on the host: the padded rows of a last batch count for nothing.
+    const vocab = this.graph.get(this.graph.outputs.get('logits')!).shape.at(-1)!;
+    const s = emptyScore();
+    for await (const { out, inputs, valid } of this.batches(ds, ['logits'])) scoreTargets(s, out.logits, inputs.targetLabels, inputs.targetMask, this.batch, valid, vocab);
+    const r = { loss: s.nll / Math.max(1, s.tokens), ...scoreGenerated(await this.generate(ds, answers.start), answers) };
     if (!Number.isFinite(r.loss)) throw new NonFiniteError(-1, `${split} evaluation gave loss ${r.loss} (weights or inputs hold non-finite values)`);
     return r;
   }
