@@ -7,7 +7,7 @@
 import { AnswerVocab } from '../data/answers.ts';
 import { processorFor, tokenizerFor } from '../data/encoders.ts';
 import { DataError } from '../data/errors.ts';
-import { kShot, readVqa, toDataset, type VqaRecord } from '../data/vqa.ts';
+import { kShot, labeled, readVqa, toDataset, type VqaRecord } from '../data/vqa.ts';
 import type { ModelSpec } from '../dsl/spec.ts';
 import type { Dataset } from '../runtime/data.ts';
 import { existsSync, readFileSync, statSync } from 'node:fs';
@@ -54,7 +54,9 @@ export async function loadVqaData(spec: ModelSpec, o: VqaDataOptions): Promise<V
     ({ train, dev } = kShot(pool, o.k, o.seed));
   } else dev = o.dev ? readVqa(o.dev, 'dev') : sibling(o.data, 'dev') ? readVqa(o.data, 'dev') : undefined;
   const testPath = o.test ?? sibling(o.data, 'test');
-  const test = testPath ? readVqa(testPath, 'test') : undefined;
+  const testAll = testPath ? readVqa(testPath, 'test') : undefined;
+  // A test split without answers is not scored (zeros would read as wrong answers): predict it instead.
+  const test = testAll && labeled(testAll, 'test') ? testAll : undefined;
   // The answer classes come from the whole pool, as VQA answer vocabularies do, not from a k-shot draw.
   const vocab = AnswerVocab.fromAnswers(
     pool.map((r) => r.answers),
@@ -76,6 +78,7 @@ export async function loadVqaData(spec: ModelSpec, o: VqaDataOptions): Promise<V
     );
     sets[name] = ds;
   }
+  if (testAll && !test) report.push(`test: ${testAll.length} records without answers: not scored (peftgraph predict answers them)`);
   report.push(`inputs: questions by ${tokenizer.source}, images by ${processor.source}`);
   return { train: sets.train, dev: sets.dev, test: sets.test, vocab: padded, report, testRecords: test };
 }
@@ -84,7 +87,9 @@ export async function loadVqaData(spec: ModelSpec, o: VqaDataOptions): Promise<V
 export async function loadVqaSplit(spec: ModelSpec, path: string, split: string, answers: string[]): Promise<Dataset> {
   if (spec.head.kind !== 'classifier' || answers.length !== spec.head.answers)
     throw new DataError(`the answer list has ${answers.length} answers; the spec's head needs ${spec.head.kind === 'classifier' ? spec.head.answers : 'a classifier'}`);
-  return toDataset(readVqa(path, split), { tokenizer: tokenizerFor(spec), processor: processorFor(spec), vocab: new AnswerVocab(answers), maxLen: spec.text!.maxLen });
+  const records = readVqa(path, split);
+  if (!labeled(records, split)) throw new DataError(`${path}: the ${split} records have no answers to score against (peftgraph predict answers them)`);
+  return toDataset(records, { tokenizer: tokenizerFor(spec), processor: processorFor(spec), vocab: new AnswerVocab(answers), maxLen: spec.text!.maxLen });
 }
 
 /** The answer classes a training run wrote beside its checkpoints (or `path`), checked against the head. */

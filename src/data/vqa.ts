@@ -69,39 +69,62 @@ export function readJsonl(path: string, needAnswers = true): VqaRecord[] {
   return out;
 }
 
-interface V2Question {
-  image_id: number;
-  question: string;
-  question_id: number;
-}
-
 /**
  * The VQAv2 layout: `questions` ({questions: [{image_id, question, question_id}], data_subtype}),
  * `annotations` ({annotations: [{question_id, answers: [{answer}]}]}, absent for test splits)
  * and `images`, a folder of COCO_<subtype>_<12-digit id>.jpg (or <12-digit id>.jpg) files.
  */
 export function readVqaV2(questions: string, annotations: string | null, images: string): VqaRecord[] {
-  const q = readJsonFile(questions) as { questions?: V2Question[]; data_subtype?: string };
+  const q = readJsonFile(questions) as { questions?: unknown[]; data_subtype?: unknown };
   if (!Array.isArray(q.questions)) throw new DataError(`${questions}: no "questions" list (is it a VQAv2 questions file?)`);
   const answersOf = new Map<number, string[]>();
   if (annotations) {
-    const a = readJsonFile(annotations) as { annotations?: { question_id: number; answers: { answer: string }[] }[] };
+    const a = readJsonFile(annotations) as { annotations?: unknown[] };
     if (!Array.isArray(a.annotations)) throw new DataError(`${annotations}: no "annotations" list (is it a VQAv2 annotations file?)`);
-    for (const x of a.annotations)
-      answersOf.set(
-        x.question_id,
-        (x.answers ?? []).map((y) => String(y.answer)),
-      );
+    a.annotations.forEach((x, i) => {
+      const ann = x as { question_id?: unknown; answers?: unknown };
+      if (typeof x !== 'object' || x === null || !Number.isInteger(ann.question_id)) throw new DataError(`${annotations}: annotation ${i} is not an object with an integer "question_id"`);
+      const where = `${annotations}#${ann.question_id}`;
+      if (answersOf.has(ann.question_id as number)) throw new DataError(`${where}: question id annotated twice`);
+      if (!Array.isArray(ann.answers)) throw new DataError(`${where}: "answers" must be a list of {"answer": "..."}`);
+      // A null or missing answer is an error, never the class "null" or "undefined".
+      const answers = ann.answers.map((y, j) => {
+        const v = (y as { answer?: unknown } | null)?.answer;
+        if (typeof v !== 'string') throw new DataError(`${where}: answer ${j} is ${v === undefined ? 'missing' : JSON.stringify(v)}, not a string`);
+        return v;
+      });
+      answersOf.set(ann.question_id as number, answers);
+    });
   }
-  return q.questions.map((x) => {
-    const where = `${questions}#${x.question_id}`;
+  const subtype = typeof q.data_subtype === 'string' ? q.data_subtype : '';
+  const seen = new Set<number>();
+  return q.questions.map((raw, i) => {
+    const x = raw as { image_id?: unknown; question?: unknown; question_id?: unknown };
+    if (typeof raw !== 'object' || raw === null || !Number.isInteger(x.question_id)) throw new DataError(`${questions}: question ${i} is not an object with an integer "question_id"`);
+    const qid = x.question_id as number;
+    const where = `${questions}#${qid}`;
+    if (seen.has(qid)) throw new DataError(`${where}: question id given twice`);
+    seen.add(qid);
+    if (!Number.isInteger(x.image_id) || (x.image_id as number) < 0) throw new DataError(`${where}: "image_id" must be a non-negative integer`);
+    if (typeof x.question !== 'string') throw new DataError(`${where}: "question" must be a string`);
     const id = String(x.image_id).padStart(12, '0');
-    const candidates = [join(images, `COCO_${q.data_subtype ?? ''}_${id}.jpg`), join(images, `${id}.jpg`)];
+    const candidates = [join(images, `COCO_${subtype}_${id}.jpg`), join(images, `${id}.jpg`)];
     const image = candidates.find((c) => existsSync(c)) ?? candidates[0];
-    const answers = answersOf.get(x.question_id) ?? [];
-    if (annotations && !answersOf.has(x.question_id)) throw new DataError(`${where}: no annotation in ${annotations}`);
-    return check({ image: resolve(image), question: String(x.question ?? ''), answers, where }, !!annotations);
+    const answers = answersOf.get(qid) ?? [];
+    if (annotations && !answersOf.has(qid)) throw new DataError(`${where}: no annotation in ${annotations}`);
+    return check({ image: resolve(image), question: x.question, answers, where }, !!annotations);
   });
+}
+
+/**
+ * Whether a split's records carry answers: all do (scored), none do (unlabeled: predicted, never
+ * scored against zeros), or some do not, which is an error naming the first.
+ */
+export function labeled(records: VqaRecord[], split: string): boolean {
+  const without = records.filter((r) => r.answers.length === 0);
+  if (without.length === 0) return true;
+  if (without.length === records.length) return false;
+  throw new DataError(`${without[0].where}: no answers, while ${records.length - without.length} other ${split} records have some; a split is scored whole or not at all`);
 }
 
 /**

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AnswerVocab, normalizeAnswer } from '../../src/data/answers.ts';
-import { kShot, readJsonl, readVqa, readVqaV2, toDataset } from '../../src/data/vqa.ts';
+import { kShot, labeled, readJsonl, readVqa, readVqaV2, toDataset } from '../../src/data/vqa.ts';
 import { TextTokenizer } from '../../src/data/tokenizer.ts';
 import { ImageProcessor, ProcessorConfig } from '../../src/data/image.ts';
 
@@ -105,6 +105,43 @@ describe('VQAv2 layout', () => {
     expect(r[0].answers).toHaveLength(10);
     writeFileSync(join(d, 'v2_mscoco_val2014_annotations.json'), JSON.stringify({ annotations: [] }));
     expect(() => readVqaV2(join(d, 'v2_OpenEnded_mscoco_val2014_questions.json'), join(d, 'v2_mscoco_val2014_annotations.json'), join(d, 'images'))).toThrow(/questions\.json#420: no annotation/);
+  });
+
+  it('null or missing answers, duplicate ids and null entries are errors naming the record, never values', () => {
+    const d = scratch();
+    mkdirSync(join(d, 'images'));
+    copyFileSync(join(IMAGES, 'rgb.png'), join(d, 'images', 'COCO_val2014_000000000042.jpg'));
+    const qs = join(d, 'q_questions.json');
+    const an = join(d, 'a_annotations.json');
+    const q = (questions: unknown[]) => writeFileSync(qs, JSON.stringify({ data_subtype: 'val2014', questions }));
+    const a = (annotations: unknown[]) => writeFileSync(an, JSON.stringify({ annotations }));
+    const read = () => readVqaV2(qs, an, join(d, 'images'));
+    const q420 = { image_id: 42, question: 'How many?', question_id: 420 };
+    q([q420]);
+    a([{ question_id: 420, answers: [{ answer: '2' }, { answer: null }] }]);
+    expect(read).toThrow(/a_annotations\.json#420: answer 1 is null, not a string/);
+    a([{ question_id: 420, answers: [{ answer: '2' }, {}] }]);
+    expect(read).toThrow(/#420: answer 1 is missing, not a string/);
+    a([
+      { question_id: 420, answers: [{ answer: '2' }] },
+      { question_id: 420, answers: [{ answer: '3' }] },
+    ]);
+    expect(read).toThrow(/a_annotations\.json#420: question id annotated twice/);
+    a([{ question_id: 420, answers: [{ answer: '2' }] }]);
+    q([q420, q420]);
+    expect(read).toThrow(/q_questions\.json#420: question id given twice/);
+    q([q420, null]);
+    expect(read).toThrow(/q_questions\.json: question 1 is not an object with an integer "question_id"/);
+    a([null]);
+    q([q420]);
+    expect(read).toThrow(/a_annotations\.json: annotation 0 is not an object/);
+  });
+
+  it('a split is scored whole or not at all: all without answers is unlabeled, a mix is an error', () => {
+    const recs = (n: number, withAnswers: number) => Array.from({ length: n }, (_, i) => ({ image: 'x.png', question: 'q?', answers: i < withAnswers ? ['1'] : [], where: `t.jsonl:${i + 1}` }));
+    expect(labeled(recs(3, 3), 'test')).toBe(true);
+    expect(labeled(recs(3, 0), 'test')).toBe(false);
+    expect(() => labeled(recs(3, 2), 'test')).toThrow(/t\.jsonl:3: no answers, while 2 other test records have some/);
   });
 
   it('says what it expected in a directory it cannot read', () => {
