@@ -74,6 +74,7 @@ export class TextTokenizer {
     } catch (e) {
       throw new DataError(`${path}: not a tokenizer this library reads (${(e as Error).message})`);
     }
+    checkUnknowns(path, json);
     const model = existsSync(join(dir, 'config.json')) ? readJson(join(dir, 'config.json')) : {};
     const tokenId = (t: unknown) => {
       const s = typeof t === 'string' ? t : typeof t === 'object' && t && 'content' in t ? String((t as { content: unknown }).content) : undefined;
@@ -97,6 +98,9 @@ export class TextTokenizer {
   /** Ids (with special tokens) and mask for `text`, truncated or padded to `maxLen`. */
   encode(text: string, maxLen: number): Encoded {
     const content = this.tok.encode(text, { add_special_tokens: false }).ids;
+    // A piece with no id (no unk token to fall back on) would become 0, the pad id, with mask 1.
+    if (content.some((id) => !Number.isInteger(id)))
+      throw new DataError(`${this.source}: ${JSON.stringify(text)} has pieces with no id in the vocabulary, and the tokenizer has no unknown token to map them to`);
     const specials = this.prefix + this.suffix;
     if (maxLen <= specials) throw new DataError(`maxLen ${maxLen} leaves no room for text between the tokenizer's ${specials} special tokens`);
     const length = content.length + specials;
@@ -118,4 +122,29 @@ export class TextTokenizer {
   decode(ids: ArrayLike<number>, skipSpecial = true): string {
     return this.tok.decode(Array.from(ids), { skip_special_tokens: skipSpecial });
   }
+}
+
+/**
+ * A tokenizer whose model cannot map an unknown piece to an id is refused when loaded: its
+ * unknown words would otherwise read as the pad id. Byte-level BPE (every byte is a token) and
+ * byte fallback cover every input; WordPiece, WordLevel, Unigram and plain BPE need their unk token
+ * in the vocabulary. An empty vocabulary is refused too.
+ */
+function checkUnknowns(path: string, json: Record<string, unknown>): void {
+  const model = (json.model ?? {}) as { type?: string; unk_token?: unknown; unk_id?: unknown; vocab?: unknown; byte_fallback?: boolean };
+  const vocab = model.vocab;
+  const size = Array.isArray(vocab) ? vocab.length : vocab && typeof vocab === 'object' ? Object.keys(vocab).length : 0;
+  if (size === 0) throw new DataError(`${path}: the tokenizer's model has an empty vocabulary`);
+  const pre = JSON.stringify(json.pre_tokenizer ?? null);
+  if (model.type === 'BPE' && (model.byte_fallback || pre.includes('"ByteLevel"'))) return;
+  if (model.type === 'Unigram') {
+    if (!Number.isInteger(model.unk_id)) throw new DataError(`${path}: the Unigram model has no unk_id, so unknown pieces would have no id; set "unk_id"`);
+    return;
+  }
+  const unk = model.unk_token;
+  const has = typeof unk === 'string' && (Array.isArray(vocab) ? false : Object.hasOwn(vocab as object, unk));
+  if (!has)
+    throw new DataError(
+      `${path}: the ${model.type ?? 'tokenizer'} model's unk_token ${JSON.stringify(unk ?? null)} is not in its vocabulary, so unknown words would have no id (they would read as the pad id); set "unk_token" to a token of the vocabulary`,
+    );
 }
