@@ -81,7 +81,7 @@ describe('tokenizer errors', () => {
 
   it('refuses a tokenizer that would read unknown words as the pad id, or has no vocabulary', () => {
     const base = JSON.parse(readFileSync(join(dir('wordpiece'), 'tokenizer.json'), 'utf8'));
-    const write = (edit: (j: Record<string, any>) => void) => {
+    const write = (edit: (j: { model: Record<string, unknown> }) => void) => {
       const d = mkdtempSync(join(tmpdir(), 'tok-'));
       const j = structuredClone(base);
       edit(j);
