@@ -53,7 +53,17 @@ export function toLuma(p: Pixels): Pixels {
   return { width: p.width, height: p.height, channels: 1, data };
 }
 
-const size = z.union([z.number().int().positive(), z.object({ height: z.number().int().positive(), width: z.number().int().positive() }), z.object({ shortest_edge: z.number().int().positive() })]);
+// Strict: a size with a field peftgraph does not apply (longest_edge, max_height) is refused, not trimmed.
+const size = z.union([
+  z.number().int().positive(),
+  z.strictObject({ height: z.number().int().positive(), width: z.number().int().positive() }),
+  z.strictObject({ shortest_edge: z.number().int().positive() }),
+]);
+/** A per-channel statistic: finite, and for a std never 0 (it divides). */
+const stat = (what: 'mean' | 'std') => {
+  const v = what === 'std' ? z.number().refine((x) => Number.isFinite(x) && x !== 0, 'must be finite and not 0 (it divides)') : z.number().refine(Number.isFinite, 'must be finite');
+  return z.union([v, z.array(v)]);
+};
 
 /** The fields of preprocessor_config.json peftgraph reads, with ViTImageProcessor's defaults. */
 export const ProcessorConfig = z.object({
@@ -68,10 +78,32 @@ export const ProcessorConfig = z.object({
     .positive()
     .default(1 / 255),
   do_normalize: z.boolean().default(true),
-  image_mean: z.union([z.number(), z.array(z.number())]).default([0.5, 0.5, 0.5]),
-  image_std: z.union([z.number(), z.array(z.number())]).default([0.5, 0.5, 0.5]),
+  image_mean: stat('mean').default([0.5, 0.5, 0.5]),
+  image_std: stat('std').default([0.5, 0.5, 0.5]),
 });
 export type ProcessorConfig = z.infer<typeof ProcessorConfig>;
+
+/**
+ * Fields of HF processor configs that name things rather than change pixels; any other field
+ * peftgraph does not read (do_pad, crop_pct, do_reduce_labels, ...) is an error naming it.
+ */
+const NAMING_FIELDS = new Set(['image_processor_type', 'feature_extractor_type', 'processor_class', '_processor_class', 'auto_map', 'model_input_names']);
+
+/** A preprocessor_config.json object as ProcessorConfig, refusing fields it would otherwise drop. */
+export function parseProcessorConfig(raw: unknown, path: string): ProcessorConfig {
+  if (typeof raw === 'object' && raw !== null && !Array.isArray(raw)) {
+    const o = raw as Record<string, unknown>;
+    const known = new Set(Object.keys(ProcessorConfig.shape));
+    const unknown = Object.keys(o).filter((k) => !known.has(k) && !NAMING_FIELDS.has(k) && !(k === 'do_convert_rgb' && o[k] !== false));
+    if (unknown.length)
+      throw new DataError(
+        `${path}: ${unknown.map((k) => `${k} = ${JSON.stringify(o[k])}`).join(', ')} ${unknown.length > 1 ? 'are' : 'is'} not supported (peftgraph applies: ${[...known, 'do_convert_rgb: true'].join(', ')})`,
+      );
+  }
+  const r = ProcessorConfig.safeParse(raw);
+  if (!r.success) throw new DataError(`${path}: ${r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+  return r.data;
+}
 
 /** (height, width) after resizing an h x w image: fixed, or the shortest edge scaled (long edge truncated, as HF does). */
 function resizedSize(s: z.infer<typeof size>, h: number, w: number): [number, number] {
@@ -131,9 +163,7 @@ export class ImageProcessor {
     } catch (e) {
       throw new DataError(`${path}: not valid JSON (${(e as Error).message})`);
     }
-    const r = ProcessorConfig.safeParse(raw);
-    if (!r.success) throw new DataError(`${path}: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-    return new ImageProcessor(r.data, channels, image, path);
+    return new ImageProcessor(parseProcessorConfig(raw, path), channels, image, path);
   }
 
   /** 8-bit pixels after color conversion, resize and crop (what PIL would hand to numpy). */

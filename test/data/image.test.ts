@@ -6,12 +6,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ImageProcessor, ProcessorConfig, readImage } from '../../src/data/image.ts';
+import { ImageProcessor, parseProcessorConfig, ProcessorConfig, readImage } from '../../src/data/image.ts';
 import { resizeLikePil, type Resample } from '../../src/data/resize.ts';
 
 const DIR = join(import.meta.dirname, '..', 'fixtures', 'images');
 const want = JSON.parse(readFileSync(join(DIR, 'expected.json'), 'utf8'));
-const config = (name: string) => ProcessorConfig.parse(JSON.parse(readFileSync(join(DIR, `preprocessor_${name}.json`), 'utf8')));
+const config = (name: string) => parseProcessorConfig(JSON.parse(readFileSync(join(DIR, `preprocessor_${name}.json`), 'utf8')), name);
 
 describe('decoding', () => {
   for (const name of ['rgb.png', 'rgba.png', 'gray.png', 'palette.png', 'photo.jpg']) {
@@ -51,5 +51,16 @@ describe('HF image processor steps', () => {
     expect(() => new ImageProcessor(ProcessorConfig.parse({ resample: 0 }), 3, [224, 224])).toThrow(/resample 0 \(nearest\) is not supported/);
     expect(() => new ImageProcessor(ProcessorConfig.parse({}), 1, [224, 224])).toThrow(/image_mean has 3 values for a 1-channel model/);
     await expect(new ImageProcessor(config('vit'), 3, [32, 32]).load(join(DIR, 'rgb.png'))).rejects.toThrow(/rgb\.png: .* turns a 37x23 image into 16x16, but the model takes 32x32/);
+  });
+
+  it('refuses every field it would drop or misapply, naming it (never a silent default, never NaN)', () => {
+    const p = (o: object) => () => parseProcessorConfig(o, 'pp.json');
+    expect(p({ do_pad: true, pad_size: 8 })).toThrow(/pp\.json: do_pad = true, pad_size = 8 are not supported \(peftgraph applies: do_resize, size/);
+    expect(p({ size: { shortest_edge: 224, longest_edge: 1333 } })).toThrow(/pp\.json: size: /);
+    expect(p({ image_std: [0.5, 0, 0.5] })).toThrow(/pp\.json: image_std\.1: must be finite and not 0/);
+    expect(p({ image_std: 0 })).toThrow(/image_std: must be finite and not 0/);
+    expect(p({ do_convert_rgb: false })).toThrow(/do_convert_rgb = false is not supported/);
+    // Names of the processor class are not pixels: accepted.
+    expect(p({ image_processor_type: 'ViTImageProcessor', do_convert_rgb: true, size: { height: 8, width: 8 } })()).toMatchObject({ size: { height: 8, width: 8 } });
   });
 });
