@@ -63,8 +63,12 @@ function transformedShape(t: Transform, s: number[], target: readonly number[]):
       return s.length === 2 ? [s[1], s[0]] : null;
     case 'conv':
       return s.length === 4 ? [s[1] * s[2] * s[3], s[0]] : null;
-    case 'reshape':
-      return numel(s) === numel(target) ? [...target] : null;
+    case 'reshape': {
+      // Only axes of extent 1 may come or go: a tensor stored transposed ([d, N] for [N, d]) has
+      // the same element count and must not pass.
+      const squeeze = (x: readonly number[]) => x.filter((d) => d !== 1).join();
+      return squeeze(s) === squeeze(target) ? [...target] : null;
+    }
     default: {
       const last = s[s.length - 1];
       return last % 3 === 0 ? [...s.slice(0, -1), last / 3] : null;
@@ -220,6 +224,11 @@ function planTower(tower: string, spec: { kind: string; gated?: boolean }, dir: 
         `${dir} (${family}): ${mismatches.length} tensor${mismatches.length > 1 ? 's do' : ' does'} not fit the model (is the spec's ${tower} tower built from this config?):\n  ${mismatches.slice(0, 12).join('\n  ')}${mismatches.length > 12 ? `\n  ... ${mismatches.length - 12} more` : ''}`,
       );
     }
+    // Nothing matched: a tower would train on random frozen weights under a pretrained name.
+    if (imp.entries.length === 0)
+      throw new PretrainedError(
+        `${dir} (${family}): no tensor of ${files.join(', ')} fills a param of the ${tower} tower (${stored.size} keys, e.g. ${[...stored.keys()].slice(0, 3).join(', ') || 'none'}); is it a ${family} checkpoint?`,
+      );
     for (const [name] of params) {
       if (filled.has(name) || methodOf(name) !== 'backbone' || !table.namespaces.some((n) => name.startsWith(n))) continue;
       const hf = rules

@@ -97,6 +97,28 @@ describe('import report', () => {
     expect(planImport(tied, graphOf(tied))[0].tied).toEqual(['lm_head.weight']);
   });
 
+  it('a position table stored transposed is a mismatch (a reshape only adds or drops axes of 1); a checkpoint where no key fits is an error', () => {
+    const dir = copyFixture('vit');
+    editCheckpoint(dir, (t) => {
+      const p = t.get('vit.embeddings.position_embeddings')!;
+      const [, n, d] = p.shape;
+      const data = new Float32Array(p.data.length);
+      for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) data[j * n + i] = p.data[i * d + j];
+      t.set('vit.embeddings.position_embeddings', { shape: [1, d, n], data });
+    });
+    const spec = parseSpec({ vision: hf.vision(dir), head: { kind: 'features' } });
+    expect(() => planImport(spec, graphOf(spec))).toThrow(/'vit\.embeddings\.position_embeddings' \[1,16,17\] reshaped -> 'vision\.pos' needs \[17,16\]/);
+    const none = copyFixture('vit');
+    editCheckpoint(none, (t) => {
+      for (const k of [...t.keys()]) {
+        t.set(`model.${k}`, t.get(k)!);
+        t.delete(k);
+      }
+    });
+    const spec2 = parseSpec({ vision: hf.vision(none), head: { kind: 'features' } });
+    expect(() => planImport(spec2, graphOf(spec2))).toThrow(/no tensor of model\.safetensors fills a param of the vision tower \(\d+ keys, e\.g\. model\./);
+  });
+
   it('a shape mismatch is an error naming the key, the param and both shapes', () => {
     const spec = parseSpec({ vision: { ...hf.vision(fixtureDir('vit')), image: [32, 32] }, head: { kind: 'features' } });
     expect(() => planImport(spec, graphOf(spec))).toThrow(/'vit\.embeddings\.position_embeddings' \[1,17,16\] reshaped -> 'vision\.pos' needs \[65,16\]/);
