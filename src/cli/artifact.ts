@@ -13,6 +13,7 @@ import { compile } from '../compiler/compile.ts';
 import type { DeviceProfile, PlanOptions, Plan, TensorSlot } from '../compiler/plan.ts';
 import { compileStep, type StepConfig } from '../train/train-step.ts';
 import { ARTIFACT_FORMAT, type ArtifactJson } from '../runtime/artifact.ts';
+import { exampleInputs } from '../train/validate.ts';
 import { paramInfo } from '../compiler/ir/attrs.ts';
 
 export interface CompileArtifactOptions {
@@ -48,6 +49,8 @@ function checkBuckets(buckets: number[], max: number): number[] {
 
 export function buildArtifact(spec: ModelSpec, o: CompileArtifactOptions): { meta: Meta } {
   const { graph } = lowerModel(spec, { batch: o.batch, mode: o.mode, merged: o.merged });
+  // The value rules of every input a caller feeds, as train checks datasets (checked on each request).
+  const inputRules = Object.fromEntries([...exampleInputs(graph, spec)].map(([k, v]) => [k, v.rule]));
   const params = [...graph.params()].map(([name, n]) => ({ name, shape: [...n.shape], trainable: paramInfo(n).trainable, init: paramInfo(n).init }));
   const requires = { ...o.profile, f16: false } as ArtifactJson['requires'] & Record<string, unknown>;
   delete (requires as Record<string, unknown>).isSoftware;
@@ -62,6 +65,7 @@ export function buildArtifact(spec: ModelSpec, o: CompileArtifactOptions): { met
         merged: false,
         requires: { ...requires, f16: plan.stats.halfActivations },
         params,
+        inputRules,
         plans: [{ batch: o.batch, plan }],
         step: { spec: step, layout },
       },
@@ -73,7 +77,7 @@ export function buildArtifact(spec: ModelSpec, o: CompileArtifactOptions): { met
     plan: compile(spec, { batch, mode: 'infer', merged: o.merged, loss: false, profile: o.profile, plan: o.plan }).plan,
   }));
   const f16 = plans.some((p) => p.plan.stats.halfActivations);
-  return { meta: { format: ARTIFACT_FORMAT, mode: 'infer', batch: o.batch, merged: !!o.merged, requires: { ...requires, f16 }, params, plans } };
+  return { meta: { format: ARTIFACT_FORMAT, mode: 'infer', batch: o.batch, merged: !!o.merged, requires: { ...requires, f16 }, params, inputRules, plans } };
 }
 
 /**

@@ -19,8 +19,9 @@ import type { Gpu } from './device.ts';
 import { Executor, type HostArray } from './executor.ts';
 import { initParamList } from './init.ts';
 import { StepRunner, type StepResult } from './step-runner.ts';
+import { InputRule, valuesProblem } from './input-rules.ts';
 
-export const ARTIFACT_FORMAT = 'peftgraph-artifact-4';
+export const ARTIFACT_FORMAT = 'peftgraph-artifact-5';
 
 const int = z.number().int().nonnegative();
 const Slot = z.object({ buffer: int, shape: z.array(int), dtype: z.enum(['f32', 'f16', 'i32', 'u32']), storage: z.enum(['bf16', 'f16']).optional() });
@@ -55,6 +56,8 @@ export const ArtifactSchema = z.object({
   merged: z.boolean(),
   requires: z.object({ maxStorageBuffersPerShaderStage: int, maxStorageBufferBindingSize: int, maxBufferSize: int, maxComputeWorkgroupsPerDimension: int, f16: z.boolean() }),
   params: z.array(z.object({ name: z.string(), shape: z.array(int), trainable: z.boolean(), init: z.any() })),
+  /** What each caller-fed input's values must be (runtime/input-rules.ts): checked on every request. */
+  inputRules: z.record(z.string(), InputRule),
   /** One plan per batch size, ascending; a training artifact has one. */
   plans: z.array(z.object({ batch: int, plan: PlanSchema })).min(1),
   step: z
@@ -119,7 +122,7 @@ export class Artifact {
     const meta = readMeta(root);
     checkDevice(root, meta, gpu);
     const values = weights === 'random' ? initParamList(meta.params, seed) : checkWeights(root, meta, weights);
-    const ex = await Executor.create(gpu, planOf(root, meta.plans.at(-1)!));
+    const ex = await Executor.create(gpu, planOf(root, meta.plans.at(-1)!, gpu.limits.maxComputeWorkgroupsPerDimension));
     for (const p of meta.params) if (ex.plan.params[p.name]) ex.setParam(p.name, values[p.name]);
     const trainer = meta.step ? new StepRunner(ex, meta.step.layout, meta.step.spec) : null;
     return new Artifact(meta, root, gpu, ex, trainer);
@@ -136,18 +139,47 @@ export class Artifact {
    */
   async run(inputs: Record<string, ArrayLike<number>>): Promise<Record<string, HostArray>> {
     const n = this.examples(inputs);
+    this.checkValues(inputs, this.meta.plans.at(-1)!);
     const bucket = this.meta.plans.find((p) => p.batch >= n)!;
     const ex = await this.executor(bucket);
     const padded = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, padRows(v, n, bucket.batch)]));
     const names = Object.keys(bucket.plan.outputs).filter((k) => !k.startsWith('new:'));
-    const out = await ex.run(padded, names);
+    const out = await this.guarded(() => ex.run(padded, names));
     return Object.fromEntries(names.map((k) => [k, bucket.plan.outputs[k].shape[0] === bucket.batch ? takeRows(out[k], n, bucket.batch) : out[k]]));
   }
 
   /** Training: one step (forward, backward, optimizer) on a batch. */
   step(batch: Record<string, ArrayLike<number>>, seed: number): Promise<StepResult> {
     if (!this.trainer) throw new Error('this artifact was compiled for inference (--mode infer); compile with --mode train to train');
-    return this.trainer.submit(batch, seed);
+    this.checkValues(batch, this.meta.plans[0]);
+    const trainer = this.trainer;
+    return this.guarded(() => trainer.submit(batch, seed));
+  }
+
+  /** Every caller-fed value against its rule (ids in the vocabulary, 0/1 masks keeping a token, finite pixels). */
+  private checkValues(inputs: Record<string, ArrayLike<number>>, b: Bucket): void {
+    for (const [k, v] of Object.entries(inputs)) {
+      const rule = this.meta.inputRules[k];
+      const slot = b.plan.inputs[k];
+      if (!rule || !slot) continue;
+      const bad = valuesProblem(
+        rule,
+        v,
+        slot.shape.slice(1).reduce((a, c) => a * c, 1),
+      );
+      if (bad) throw new ArtifactError(this.root, `input '${k}'${bad.startsWith('[') ? bad : ` ${bad}`}`);
+    }
+  }
+
+  /** Runs `f`; a WebGPU error Dawn reported meanwhile, or a lost device, becomes a thrown error instead of zeros. */
+  private async guarded<T>(f: () => Promise<T>): Promise<T> {
+    const before = this.gpu.uncapturedErrors.length;
+    const out = await f();
+    const lost = this.gpu.lostReason();
+    if (lost) throw new Error(`artifact ${this.root}: the GPU device was lost while it ran (${lost})`);
+    const errors = this.gpu.uncapturedErrors.slice(before);
+    if (errors.length) throw new Error(`artifact ${this.root}: WebGPU reported ${errors.length} error${errors.length > 1 ? 's' : ''} while it ran: ${errors[0].split('\n')[0]}`);
+    return out;
   }
 
   readWeights(): Promise<Record<string, Float32Array>> {
@@ -163,7 +195,7 @@ export class Artifact {
   private executor(bucket: Bucket): Promise<Executor> {
     let e = this.executors.get(bucket.batch);
     if (!e) {
-      e = Executor.create(this.gpu, planOf(this.root, bucket), undefined, { paramsFrom: this.ex }).then((x) => {
+      e = Executor.create(this.gpu, planOf(this.root, bucket, this.gpu.limits.maxComputeWorkgroupsPerDimension), undefined, { paramsFrom: this.ex }).then((x) => {
         this.smaller.push(x);
         return x;
       });
@@ -201,9 +233,45 @@ export class Artifact {
 /** Inputs the runtime feeds itself (step artifacts). */
 const INTERNAL = new Set(['opt.lr', 'opt.bc1', 'opt.bc2', 'seed']);
 
-function planOf(root: string, b: Bucket): Plan {
-  const kernels = b.plan.kernels.map((k) => ({ ...k, kind: k.kind as Plan['kernels'][number]['kind'], wgsl: readFileSync(join(root, k.file), 'utf8') }));
-  return { ...b.plan, kernels } as Plan;
+/**
+ * A bucket's plan with its kernels' WGSL. A kernel's file must be a plain name of a .wgsl file in
+ * the artifact's kernels/ folder (never a path out of it), and the plan must agree with what it
+ * binds and dispatches: each kernel binds as many storage buffers as its WGSL declares, every
+ * binding and view names a buffer that exists and lies inside its buffer, every dispatch is at
+ * least one workgroup and within the adapter's per-dimension limit.
+ */
+function planOf(root: string, b: Bucket, maxPerDim = Number.POSITIVE_INFINITY): Plan {
+  const p = b.plan;
+  const bad = (msg: string) => new ArtifactError(root, `plan.json (batch ${b.batch}): ${msg}`);
+  const kernels = p.kernels.map((k, i) => {
+    if (!/^kernels\/[A-Za-z0-9_.-]+\.wgsl$/.test(k.file) || k.file.includes('..')) throw bad(`kernel ${i} names the file ${JSON.stringify(k.file)}: kernel files are plain names under kernels/`);
+    let wgsl: string;
+    try {
+      wgsl = readFileSync(join(root, k.file), 'utf8');
+    } catch (e) {
+      throw bad(`kernel ${i} (${k.file}): cannot read (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+    const storage = (wgsl.match(/var<storage,/g) ?? []).length;
+    if (storage !== p.bindings[i]?.length) throw bad(`kernel ${i} (${k.file}) declares ${storage} storage bindings, the plan binds ${p.bindings[i]?.length ?? 0}`);
+    for (const id of p.bindings[i]) if (!p.buffers[id]) throw bad(`kernel ${i} binds buffer ${id}, which the plan does not have`);
+    if (k.workgroups.some((w) => w < 1 || w > maxPerDim)) throw bad(`kernel ${i} dispatches ${k.workgroups.join(' x ')} workgroups (each 1 to ${maxPerDim})`);
+    return { ...k, kind: k.kind as Plan['kernels'][number]['kind'], wgsl };
+  });
+  p.buffers.forEach((x, i) => {
+    if (x.id !== i) throw bad(`buffer ${i} says it is buffer ${x.id}`);
+    const of = x.view ? p.buffers[x.view.of] : undefined;
+    if (x.view && (!of || of.view || x.view.offset + x.bytes > of.bytes)) throw bad(`buffer ${i} is a view outside buffer ${x.view.of}`);
+  });
+  for (const [kind, slots] of [
+    ['param', p.params],
+    ['input', p.inputs],
+    ['output', p.outputs],
+  ] as const)
+    for (const [name, s] of Object.entries(slots)) {
+      const need = s.shape.reduce((a, c) => a * c, 1) * (s.storage ? 2 : 4);
+      if (!p.buffers[s.buffer] || p.buffers[s.buffer].bytes < need) throw bad(`${kind} '${name}' [${s.shape}] needs ${need} bytes, its buffer ${s.buffer} has ${p.buffers[s.buffer]?.bytes ?? 'none'}`);
+    }
+  return { ...p, kernels } as Plan;
 }
 
 /** `x` with n rows, grown to `rows` by repeating its last row (the extra rows' outputs are dropped). */

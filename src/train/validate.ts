@@ -9,9 +9,7 @@ import type { Graph } from '../compiler/ir/graph.ts';
 import type { ModelSpec } from '../dsl/spec.ts';
 import { DataError } from '../data/errors.ts';
 import type { Dataset } from '../runtime/data.ts';
-
-/** Inputs the runtime supplies itself, never a dataset. */
-const RUNTIME_INPUTS = /^(seed|opt\.|state\.|m:|v:)/;
+import { RUNTIME_INPUT, ruleFor, valuesProblem, type InputRule } from '../runtime/input-rules.ts';
 
 function distance(a: string, b: string): number {
   const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
@@ -20,31 +18,15 @@ function distance(a: string, b: string): number {
   return d[a.length][b.length];
 }
 
-/** The per-example inputs a model takes: name -> values per example, and the check its values need. */
-export function exampleInputs(graph: Graph, spec: ModelSpec): Map<string, { size: number; shape: number[]; check: (v: number) => string | null }> {
-  const out = new Map<string, { size: number; shape: number[]; check: (v: number) => string | null }>();
-  const ids = (n: number, what: string) => (v: number) => (Number.isInteger(v) && v >= 0 && v < n ? null : `${v} is not an integer id in [0, ${n}) (${what})`);
-  const finite = (v: number) => (Number.isFinite(v) ? null : `${v} is not finite`);
-  // Pixels are normalized values or 0..255 at most; 1e30 would overflow the first matmul in float32.
-  const pixel = (v: number) => (!Number.isFinite(v) ? `${v} is not finite` : Math.abs(v) > 1e6 ? `${v} is no pixel value (|x| > 1e6; normalize the images)` : null);
-  const unit = (v: number) => (v >= 0 && v <= 1 ? null : `${v} is outside [0, 1]`);
-  const binary = (v: number) => (v === 0 || v === 1 ? null : `${v} is not 0 or 1`);
+/** The per-example inputs a model takes: name -> values per example, and the rule its values follow (runtime/input-rules.ts). */
+export function exampleInputs(graph: Graph, spec: ModelSpec): Map<string, { size: number; shape: number[]; rule: InputRule }> {
+  const out = new Map<string, { size: number; shape: number[]; rule: InputRule }>();
   const vocab = spec.text?.vocab ?? 0;
   const answers = spec.head.kind === 'classifier' ? spec.head.answers : spec.head.kind === 'regions' ? spec.head.classes : 0;
-  const checks: Record<string, (v: number) => string | null> = {
-    image: pixel,
-    tokens: ids(vocab, `the text vocabulary has ${vocab} rows`),
-    targetTokens: ids(vocab, `the text vocabulary has ${vocab} rows`),
-    targetLabels: ids(vocab, `the text vocabulary has ${vocab} rows`),
-    labels: ids(answers, `the head has ${answers} answers`),
-    mask: binary,
-    targetMask: binary,
-    targets: unit,
-  };
   for (const [name, node] of graph.inputs()) {
-    if (RUNTIME_INPUTS.test(name)) continue;
+    if (RUNTIME_INPUT.test(name)) continue;
     const shape = node.shape.slice(1);
-    out.set(name, { size: shape.reduce((a, b) => a * b, 1), shape, check: checks[name] ?? finite });
+    out.set(name, { size: shape.reduce((a, b) => a * b, 1), shape, rule: ruleFor(name, vocab, answers) });
   }
   return out;
 }
@@ -72,11 +54,8 @@ export function validateDataset(split: string, ds: unknown, graph: Graph, spec: 
       if (v === undefined) throw new DataError(`${where}: no '${name}' (the model needs ${described})`);
       if (typeof v !== 'object' || v === null || typeof v.length !== 'number') throw new DataError(`${where}: '${name}' must be an array of numbers`);
       if (v.length !== want.size) throw new DataError(`${where}: '${name}' has ${v.length} values, the model takes ${want.size} ([${want.shape.join(', ')}])`);
-      for (let j = 0; j < v.length; j++) {
-        const bad = want.check(Number(v[j]));
-        if (bad) throw new DataError(`${where}: '${name}'[${j}] = ${bad}`);
-      }
-      if ((name === 'mask' || name === 'targetMask') && !Array.prototype.some.call(v, (x: number) => x === 1)) throw new DataError(`${where}: '${name}' keeps no token (all zero)`);
+      const bad = valuesProblem(want.rule, v, want.size);
+      if (bad) throw new DataError(`${where}: '${name}'${bad.startsWith('[') ? bad : ` ${bad.replace(/^row 0 /, '')}`}`);
     }
   });
   return ds as Dataset;

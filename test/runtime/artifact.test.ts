@@ -156,7 +156,7 @@ export async function f(gpu: Gpu) { const m = await load(gpu, 'random'); return 
         variant((p) => (p.format = 'peftgraph-artifact-0')),
         'random',
       ),
-    ).rejects.toThrow(/format "peftgraph-artifact-0", but this runtime reads 'peftgraph-artifact-4'/);
+    ).rejects.toThrow(/format "peftgraph-artifact-0", but this runtime reads 'peftgraph-artifact-5'/);
     await expect(
       Artifact.load(
         gpu(),
@@ -173,6 +173,77 @@ export async function f(gpu: Gpu) { const m = await load(gpu, 'random'); return 
     await expect(Artifact.load(gpu(), dir, w)).rejects.toThrow(
       /weights do not match:[\s\S]*'text\.layers\.0\.attn\.q\.W' has 3 values, the artifact's \[8,8\] needs 64[\s\S]*'head\.fc2\.b' \[6\] is missing/,
     );
+  });
+
+  it('checks every request as train checks data: ids inside the vocabulary, 0/1 masks that keep a token, finite pixels', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pg-art-'));
+    writeArtifact(dir, buildArtifact(spec, { mode: 'infer', batch: 8, profile: profileOf(gpu()) }).meta, runtimeIndex);
+    const art = await Artifact.load(gpu(), dir, 'random');
+    try {
+      const one = { image: new Float32Array(256).fill(0.5), tokens: Int32Array.from([1, 2, 3]), mask: Float32Array.from([1, 1, 0]) };
+      expect((await art.run(one)).logits).toHaveLength(6);
+      const bad = (k: keyof typeof one, v: ArrayLike<number>) => art.run({ ...one, [k]: v });
+      await expect(bad('tokens', [1, 8, 2])).rejects.toThrow(/input 'tokens'\[1\] = 8 is not an integer id in \[0, 8\) \(the text vocabulary has 8 rows\)/);
+      await expect(bad('tokens', [1, -1, 2])).rejects.toThrow(/'tokens'\[1\] = -1 is not an integer id/);
+      await expect(bad('tokens', [1, 2.5, 2])).rejects.toThrow(/'tokens'\[1\] = 2\.5 is not an integer id/);
+      await expect(bad('mask', [1, 0.5, 0])).rejects.toThrow(/'mask'\[1\] = 0\.5 is not 0 or 1/);
+      await expect(bad('mask', [0, 0, 0])).rejects.toThrow(/input 'mask' row 0 keeps no token \(all zero\)/);
+      await expect(
+        bad(
+          'image',
+          Float32Array.from({ length: 256 }, (_, i) => (i === 7 ? Number.NaN : 0)),
+        ),
+      ).rejects.toThrow(/'image'\[7\] = NaN is not finite/);
+    } finally {
+      art.destroy();
+    }
+  });
+
+  it('refuses kernel files outside kernels/ and a plan that disagrees with its kernels, naming them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pg-art-'));
+    writeArtifact(dir, buildArtifact(spec, { mode: 'infer', batch: 2, buckets: [2], profile: profileOf(gpu()) }).meta, runtimeIndex);
+    const plan = JSON.parse(readFileSync(join(dir, 'plan.json'), 'utf8'));
+    const variant = (edit: (p: typeof plan) => void) => {
+      const d = mkdtempSync(join(tmpdir(), 'pg-art-'));
+      cpSync(dir, d, { recursive: true });
+      const p = structuredClone(plan);
+      edit(p);
+      writeFileSync(join(d, 'plan.json'), JSON.stringify(p));
+      return d;
+    };
+    const k0 = plan.plans[0].plan;
+    await expect(
+      Artifact.load(
+        gpu(),
+        variant((p) => (p.plans[0].plan.kernels[0].file = '../../../../etc/passwd')),
+        'random',
+      ),
+    ).rejects.toThrow(/kernel 0 names the file "\.\.\/\.\.\/\.\.\/\.\.\/etc\/passwd": kernel files are plain names under kernels\//);
+    await expect(
+      Artifact.load(
+        gpu(),
+        variant((p) => (p.plans[0].plan.kernels[1].workgroups = [0, 1, 1])),
+        'random',
+      ),
+    ).rejects.toThrow(/kernel 1 dispatches 0 x 1 x 1 workgroups/);
+    await expect(
+      Artifact.load(
+        gpu(),
+        variant((p) => p.plans[0].plan.bindings[0].pop()),
+        'random',
+      ),
+    ).rejects.toThrow(/kernel 0 \(kernels\/.*\.wgsl\) declares \d+ storage bindings, the plan binds \d+/);
+    const param = Object.keys(k0.params)[0];
+    // The param's slot pointed at the plan's smallest buffer: too small to hold it.
+    const bytes = k0.buffers.map((b: { bytes: number }) => b.bytes);
+    const smallest = bytes.indexOf(Math.min(...bytes));
+    await expect(
+      Artifact.load(
+        gpu(),
+        variant((p) => (p.plans[0].plan.params[param].buffer = smallest)),
+        'random',
+      ),
+    ).rejects.toThrow(new RegExp(`param '${param.replaceAll('.', '\\.')}' \\[[\\d,]+\\] needs \\d+ bytes, its buffer ${smallest} has ${bytes[smallest]}`));
   });
 
   it('the runtime entry point imports no compiler or trainer code, and no package but webgpu and zod', () => {
