@@ -1,5 +1,6 @@
 /** Loading user files: a spec (.ts module with a default export, or .json) and a data module. */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { readJsonFile } from '../runtime/files.ts';
+import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseSpec, SpecError, type ModelSpec } from '../dsl/spec.ts';
@@ -40,9 +41,9 @@ export async function loadSpec(path: string): Promise<ModelSpec> {
     if (!existsSync(path)) throw new SpecError(`${path}: no such spec file`);
     let json: unknown;
     try {
-      json = JSON.parse(readFileSync(path, 'utf8'));
+      json = readJsonFile(path, 'spec');
     } catch (e) {
-      throw new SpecError(`${path}: not valid JSON (${(e as Error).message})`);
+      throw new SpecError((e as Error).message);
     }
     return parseSpec(json);
   }

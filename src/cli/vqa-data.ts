@@ -4,13 +4,14 @@
  * pool, and tensors through the spec's tokenizer and image processor, with a report of what was
  * truncated or has no answer class.
  */
+import { readJsonFile } from '../runtime/files.ts';
 import { AnswerVocab } from '../data/answers.ts';
 import { processorFor, tokenizerFor } from '../data/encoders.ts';
 import { DataError } from '../data/errors.ts';
 import { kShot, labeled, readVqa, toDataset, type VqaRecord } from '../data/vqa.ts';
 import type { ModelSpec } from '../dsl/spec.ts';
 import type { Dataset } from '../runtime/data.ts';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 export interface VqaDataOptions {
@@ -96,12 +97,7 @@ export async function loadVqaSplit(spec: ModelSpec, path: string, split: string,
 export function readAnswers(spec: ModelSpec, checkpoint: string, path?: string): string[] {
   const file = path ?? join(dirname(checkpoint), 'answers.json');
   if (!existsSync(file)) throw new DataError(`${file}: no answer list (train writes answers.json beside its checkpoints; or pass --answers)`);
-  let answers: unknown;
-  try {
-    answers = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new DataError(`${file}: not valid JSON (${(e as Error).message})`);
-  }
+  const answers = readJsonFile(file, 'answer list');
   const want = spec.head.kind === 'classifier' ? spec.head.answers : 0;
   if (!Array.isArray(answers) || answers.length !== want || !answers.every((a) => typeof a === 'string')) {
     throw new DataError(`${file}: ${Array.isArray(answers) ? `${answers.length} answers` : 'no list of answers'} for a head of ${want}`);

@@ -5,7 +5,8 @@
  * processor does, as its preprocessor_config.json says: RGB (or luma for 1-channel models) ->
  * resize (PIL's resampling, resize.ts) -> center crop -> rescale -> normalize -> [C, H, W] f32.
  */
-import { readFileSync, existsSync } from 'node:fs';
+import { FILE_LIMITS, readJsonFile, readRegular } from '../runtime/files.ts';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import sharp from 'sharp';
@@ -25,12 +26,7 @@ export interface Pixels {
  * palette images expanded as PIL's convert('RGB') does; no EXIF rotation (PIL applies none).
  */
 export async function readImage(path: string): Promise<Pixels> {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw new DataError(`${path}: cannot read the image (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
+  const bytes = readRegular(path, 'image', FILE_LIMITS.image);
   try {
     const { data, info } = await sharp(bytes, { limitInputPixels: 2 ** 28 })
       .removeAlpha()
@@ -157,13 +153,7 @@ export class ImageProcessor {
   static fromDir(dir: string, channels: number, image: [number, number]): ImageProcessor {
     const path = join(dir, 'preprocessor_config.json');
     if (!existsSync(path)) return ImageProcessor.defaults(channels, image, `${dir} (no preprocessor_config.json: defaults)`);
-    let raw: unknown;
-    try {
-      raw = JSON.parse(readFileSync(path, 'utf8'));
-    } catch (e) {
-      throw new DataError(`${path}: not valid JSON (${(e as Error).message})`);
-    }
-    return new ImageProcessor(parseProcessorConfig(raw, path), channels, image, path);
+    return new ImageProcessor(parseProcessorConfig(readJsonFile(path, 'preprocessor config'), path), channels, image, path);
   }
 
   /** 8-bit pixels after color conversion, resize and crop (what PIL would hand to numpy). */

@@ -5,7 +5,8 @@
  * (truncation keeps the special tokens, as HF truncates before post-processing, and is counted),
  * padding with the model's pad id, and the attention mask.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readJsonFile } from '../runtime/files.ts';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { DataError } from './errors.ts';
@@ -28,11 +29,9 @@ export interface Encoded {
 }
 
 function readJson(path: string): Record<string, unknown> {
-  try {
-    return JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new DataError(`${path}: ${existsSync(path) ? 'not valid JSON' : 'cannot read'} (${(e as Error).message})`);
-  }
+  const v = readJsonFile(path, 'tokenizer file');
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new DataError(`${path}: not a JSON object`);
+  return v as Record<string, unknown>;
 }
 
 export class TextTokenizer {

@@ -5,7 +5,8 @@
  * (image [C, H, W], token ids, mask, soft targets) through the checkpoint's tokenizer and
  * image processor. Bad records are errors naming the file and the record.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { readJsonFile as readJson, readText } from '../runtime/files.ts';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { DataError } from './errors.ts';
 import type { AnswerVocab } from './answers.ts';
@@ -24,11 +25,7 @@ export interface VqaRecord {
 }
 
 function readJsonFile(path: string): unknown {
-  try {
-    return JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new DataError(`${path}: ${existsSync(path) ? `not valid JSON (${(e as Error).message})` : 'no such file'}`);
-  }
+  return readJson(path, 'VQAv2 file');
 }
 
 function check(r: VqaRecord, needAnswers: boolean): VqaRecord {
@@ -40,12 +37,7 @@ function check(r: VqaRecord, needAnswers: boolean): VqaRecord {
 
 /** A JSONL file: {"image": "cells/1.png", "question": "...", "answers": ["3", "3", "three"]} per line. */
 export function readJsonl(path: string, needAnswers = true): VqaRecord[] {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new DataError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
+  const text = readText(path, 'JSONL file');
   const base = dirname(resolve(path));
   const out: VqaRecord[] = [];
   text.split('\n').forEach((line, i) => {

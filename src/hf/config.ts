@@ -4,7 +4,7 @@
  * GPT2Config, T5Config) when absent; options peftgraph does not implement are errors that name
  * the field, its value and what is supported, never silently ignored.
  */
-import { readFileSync } from 'node:fs';
+import { FILE_LIMITS, readText } from '../runtime/files.ts';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { DecoderSpec, EncDecSpec, EncoderSpec, VitSpec, type Activation } from '../dsl/spec.ts';
@@ -28,9 +28,9 @@ function readConfig(dir: string): Raw {
   const path = join(dir, 'config.json');
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readText(path, 'config', FILE_LIMITS.json);
   } catch (e) {
-    throw new PretrainedError(`${path}: cannot read (${(e as Error).message}); a pretrained directory holds config.json and model.safetensors as save_pretrained writes them`);
+    throw new PretrainedError(`${(e as Error).message}; a pretrained directory holds config.json and model.safetensors as save_pretrained writes them`);
   }
   try {
     const c = JSON.parse(text);

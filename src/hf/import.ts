@@ -8,7 +8,8 @@
  * `planImport` reads only the safetensors headers (explain uses it: no weights in memory);
  * `loadImport` then reads tensor by tensor, so a load holds the weights once plus one tensor.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readJsonFile } from '../runtime/files.ts';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Graph } from '../compiler/ir/graph.ts';
 import { methodOf } from '../compiler/params-report.ts';
@@ -125,12 +126,16 @@ function checkpointFiles(dir: string): { files: string[]; keyFile?: Map<string, 
   if (existsSync(index)) {
     let weightMap: Record<string, string>;
     try {
-      weightMap = JSON.parse(readFileSync(index, 'utf8')).weight_map;
+      weightMap = (readJsonFile(index, 'shard index') as { weight_map: Record<string, string> }).weight_map;
     } catch (e) {
-      throw new PretrainedError(`${index}: not valid JSON (${(e as Error).message})`);
+      throw new PretrainedError((e as Error).message);
     }
-    if (!weightMap || typeof weightMap !== 'object') throw new PretrainedError(`${index}: has no "weight_map" object`);
+    if (!weightMap || typeof weightMap !== 'object' || Array.isArray(weightMap)) throw new PretrainedError(`${index}: has no "weight_map" object`);
     const keyFile = new Map(Object.entries(weightMap));
+    for (const [k, f] of keyFile) {
+      // A shard is a plain file name beside the index: never a path out of the checkpoint directory.
+      if (typeof f !== 'string' || !/^[^/\\]+$/.test(f) || f === '.' || f === '..') throw new PretrainedError(`${index}: weight_map['${k}'] is ${JSON.stringify(f)}, not a file name in ${dir}`);
+    }
     const files = [...new Set(keyFile.values())].sort();
     for (const f of files) if (!existsSync(join(dir, f))) throw new PretrainedError(`${index}: shard '${f}' is missing from ${dir}`);
     return { files, keyFile };

@@ -9,8 +9,8 @@
  * repeating its last example, and the outputs come back with n rows. The buckets' executors share
  * one copy of the weights and are created on first use.
  */
+import { FILE_LIMITS, readJsonFile, readText } from './files.ts';
 import { UserError } from '../user-error.ts';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -247,9 +247,9 @@ function planOf(root: string, b: Bucket, maxPerDim = Number.POSITIVE_INFINITY): 
     if (!/^kernels\/[A-Za-z0-9_.-]+\.wgsl$/.test(k.file) || k.file.includes('..')) throw bad(`kernel ${i} names the file ${JSON.stringify(k.file)}: kernel files are plain names under kernels/`);
     let wgsl: string;
     try {
-      wgsl = readFileSync(join(root, k.file), 'utf8');
+      wgsl = readText(join(root, k.file), 'kernel file', FILE_LIMITS.wgsl);
     } catch (e) {
-      throw bad(`kernel ${i} (${k.file}): cannot read (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+      throw bad(`kernel ${i}: ${(e as Error).message}`);
     }
     const storage = (wgsl.match(/var<storage,/g) ?? []).length;
     if (storage !== p.bindings[i]?.length) throw bad(`kernel ${i} (${k.file}) declares ${storage} storage bindings, the plan binds ${p.bindings[i]?.length ?? 0}`);
@@ -291,7 +291,7 @@ function takeRows(x: HostArray, n: number, rows: number): HostArray {
 function readMeta(dir: string): ArtifactJson {
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(join(dir, 'plan.json'), 'utf8'));
+    raw = readJsonFile(join(dir, 'plan.json'), 'plan');
   } catch (e) {
     throw new ArtifactError(dir, `cannot read plan.json (${(e as Error).message.split('\n')[0]})`);
   }

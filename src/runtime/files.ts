@@ -1,0 +1,83 @@
+/**
+ * Reading a user's file without hanging, exhausting memory or following it somewhere it should
+ * not be: only regular files (a FIFO blocks the reader until a writer comes, /dev/zero never
+ * ends, a directory is no file), opened non-blocking and checked again once open (the path may
+ * change between the two), and read up to a size bound named in the error (procfs files claim
+ * size 0 and are read to the bound at most). Every config, tokenizer, JSONL, image, answer list,
+ * plan and kernel file goes through here.
+ */
+import { closeSync, constants, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { UserError } from '../user-error.ts';
+
+export class FileError extends UserError {
+  override name = 'FileError';
+}
+
+const MiB = 2 ** 20;
+
+/** Size bounds by kind of file: far above any real one, far below what would exhaust memory. */
+export const FILE_LIMITS = {
+  json: 256 * MiB,
+  text: 1024 * MiB,
+  image: 256 * MiB,
+  wgsl: 4 * MiB,
+} as const;
+
+function kindOf(st: { isFIFO(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean; isDirectory(): boolean; isSocket(): boolean }): string {
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  if (st.isDirectory()) return 'a directory';
+  if (st.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+/** The bytes of regular file `path` (`what` names it in errors), at most `maxBytes`. */
+export function readRegular(path: string, what: string, maxBytes: number): Buffer {
+  let st: ReturnType<typeof statSync>;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    throw new FileError(`${path}: cannot read the ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  if (!st.isFile()) throw new FileError(`${path}: the ${what} is ${kindOf(st)}, not a regular file`);
+  if (st.size > maxBytes) throw new FileError(`${path}: the ${what} is ${st.size} bytes, over the ${maxBytes}-byte limit for it`);
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (e) {
+    throw new FileError(`${path}: cannot open the ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  try {
+    const now = fstatSync(fd);
+    if (!now.isFile()) throw new FileError(`${path}: the ${what} is ${kindOf(now)}, not a regular file`);
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const buf = Buffer.alloc(Math.min(Math.max(now.size - total, 64 * 1024), maxBytes + 1 - total));
+      if (buf.length === 0) break;
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      chunks.push(n === buf.length ? buf : buf.subarray(0, n));
+      total += n;
+      if (total > maxBytes) throw new FileError(`${path}: the ${what} holds more than ${maxBytes} bytes, the limit for it`);
+    }
+    return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, total);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A regular file's text (UTF-8). */
+export function readText(path: string, what: string, maxBytes: number = FILE_LIMITS.text): string {
+  return readRegular(path, what, maxBytes).toString('utf8');
+}
+
+/** A regular file's JSON value; bad JSON is an error naming the file. */
+export function readJsonFile(path: string, what: string, maxBytes: number = FILE_LIMITS.json): unknown {
+  const text = readText(path, what, maxBytes);
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new FileError(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+}
