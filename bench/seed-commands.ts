@@ -108,10 +108,10 @@ const tsx = (args: string[]) => [process.execPath, '--import', 'tsx', ...args];
 const steps: [string, string[], RegExp][] = [
   [
     'RoBERTa-base: train',
-    cli(['train', roberta, '--data', vqa, '--epochs', '1', '--batch', '4', '--lr', '3e-4', '--out', join(work, 'runs', 'roberta')]),
+    cli(['train', roberta, '--data', vqa, '--allow-outside-data', '--epochs', '1', '--batch', '4', '--lr', '3e-4', '--out', join(work, 'runs', 'roberta')]),
     /^(model:|text:|frozen features|trained|best dev|test:|wrote)/,
   ],
-  ['RoBERTa-base: eval', cli(['eval', roberta, '--data', vqa, '--checkpoint', join(work, 'runs', 'roberta', 'best.safetensors'), '--batch', '4']), /^test:/],
+  ['RoBERTa-base: eval', cli(['eval', roberta, '--data', vqa, '--allow-outside-data', '--checkpoint', join(work, 'runs', 'roberta', 'best.safetensors'), '--batch', '4']), /^test:/],
   [
     'RoBERTa-base: predict',
     cli([

@@ -45,6 +45,7 @@ program
   .option('--resume <checkpoint>', 'resume exactly from a last.safetensors')
   .option('--allow-mismatch', 'resume even if the frozen weights or spec differ from those the checkpoint was trained with')
   .option('--no-cache-frozen', 'recompute the frozen part that reads only per-example inputs (e.g. a frozen vision tower) every step instead of once per example')
+  .option('--allow-outside-data', 'VQA files: let records name images outside their data directory (.., absolute paths, symlinks)')
   .addOption(frozenWeightsOption())
   .addOption(autotuneOption())
   .addOption(noTunedKernelsOption())
@@ -119,6 +120,7 @@ program
   .addOption(int('--seed <n>', "seed of the frozen init and the data module (default: the checkpoint's)", undefined, 0, 2 ** 32 - 1))
   .option('--answers <file>', 'VQA files: the answer list (default: answers.json beside the checkpoint)')
   .option('--allow-mismatch', 'evaluate even if the frozen weights or spec differ from those the checkpoint was trained with')
+  .option('--allow-outside-data', 'VQA files: let records name images outside their data directory (.., absolute paths, symlinks)')
   .addOption(frozenWeightsOption())
   .action(async (specPath, o) => {
     const { acquireDevice } = await import('../runtime/device.ts');
@@ -130,7 +132,7 @@ program
     const graph = lowerModel(spec, { batch: Number(o.batch), mode: 'train' }).graph;
     const { weights, seed } = weightsWithCheckpoint(spec, graph, o.checkpoint, { seed: o.seed, allowMismatch: !!o.allowMismatch, keep16: o.frozenWeights !== 'f32' });
     let split: import('../runtime/data.ts').Dataset | undefined;
-    if (isVqaData(o.data)) split = await loadVqaSplit(spec, o.data, o.split, readAnswers(spec, o.checkpoint, o.answers));
+    if (isVqaData(o.data)) split = await loadVqaSplit(spec, o.data, o.split, readAnswers(spec, o.checkpoint, o.answers), !!o.allowOutsideData);
     else {
       split = (await loadData(o.data, seed))[o.split as 'train' | 'dev' | 'test'];
       if (!split) throw new DataError(`${o.data}: the data module has no '${o.split}' split`);

@@ -45,12 +45,13 @@ export interface TrainCliOptions {
   autotune?: boolean;
   tunedKernels?: boolean;
   frozenWeights?: FrozenWeights;
+  allowOutsideData?: boolean;
 }
 
 export async function trainCommand(specPath: string, o: TrainCliOptions): Promise<number> {
   const spec = await loadSpec(specPath);
   const seed = Number(o.seed);
-  const vqa = isVqaData(o.data) ? await loadVqaData(spec, { data: o.data, dev: o.dev, test: o.test, k: o.k, seed }) : null;
+  const vqa = isVqaData(o.data) ? await loadVqaData(spec, { data: o.data, dev: o.dev, test: o.test, k: o.k, seed, allowOutside: !!o.allowOutsideData }) : null;
   if (vqa) console.log(vqa.report.join('\n'));
   const data = vqa ?? (await loadData(o.data, seed));
   const cfg: TrainConfig = {

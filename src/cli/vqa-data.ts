@@ -21,6 +21,8 @@ export interface VqaDataOptions {
   /** Draw k training and k dev records from the training pool with the seed. */
   k?: number;
   seed: number;
+  /** Let records name images outside their data directory (--allow-outside-data). */
+  allowOutside?: boolean;
 }
 
 export interface VqaData {
@@ -46,16 +48,17 @@ function sibling(data: string, split: string): string | undefined {
 export async function loadVqaData(spec: ModelSpec, o: VqaDataOptions): Promise<VqaData> {
   if (spec.head.kind !== 'classifier') throw new DataError(`VQA files train a classifier head; this spec's head is '${spec.head.kind}'`);
   const answers = spec.head.answers;
-  const pool = readVqa(o.data, 'train');
+  const read = (path: string, split: string) => readVqa(path, split, o.allowOutside);
+  const pool = read(o.data, 'train');
   let train: VqaRecord[] = pool;
   let dev: VqaRecord[] | undefined;
   if (o.k !== undefined) {
     // METHODS.md: the dev set is k more records of the training pool (a dev.jsonl beside it is not used).
     if (o.dev) throw new DataError('--k draws the dev set from the training pool (METHODS.md); drop --dev or --k');
     ({ train, dev } = kShot(pool, o.k, o.seed));
-  } else dev = o.dev ? readVqa(o.dev, 'dev') : sibling(o.data, 'dev') ? readVqa(o.data, 'dev') : undefined;
+  } else dev = o.dev ? read(o.dev, 'dev') : sibling(o.data, 'dev') ? read(o.data, 'dev') : undefined;
   const testPath = o.test ?? sibling(o.data, 'test');
-  const testAll = testPath ? readVqa(testPath, 'test') : undefined;
+  const testAll = testPath ? read(testPath, 'test') : undefined;
   // A test split without answers is not scored (zeros would read as wrong answers): predict it instead.
   const test = testAll && labeled(testAll, 'test') ? testAll : undefined;
   // The answer classes come from the whole pool, as VQA answer vocabularies do, not from a k-shot draw.
@@ -85,10 +88,10 @@ export async function loadVqaData(spec: ModelSpec, o: VqaDataOptions): Promise<V
 }
 
 /** One split of VQA files for evaluation, scored against the answer classes a training run wrote. */
-export async function loadVqaSplit(spec: ModelSpec, path: string, split: string, answers: string[]): Promise<Dataset> {
+export async function loadVqaSplit(spec: ModelSpec, path: string, split: string, answers: string[], allowOutside = false): Promise<Dataset> {
   if (spec.head.kind !== 'classifier' || answers.length !== spec.head.answers)
     throw new DataError(`the answer list has ${answers.length} answers; the spec's head needs ${spec.head.kind === 'classifier' ? spec.head.answers : 'a classifier'}`);
-  const records = readVqa(path, split);
+  const records = readVqa(path, split, allowOutside);
   if (!labeled(records, split)) throw new DataError(`${path}: the ${split} records have no answers to score against (peftgraph predict answers them)`);
   return toDataset(records, { tokenizer: tokenizerFor(spec), processor: processorFor(spec), vocab: new AnswerVocab(answers), maxLen: spec.text!.maxLen });
 }

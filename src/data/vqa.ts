@@ -6,8 +6,8 @@
  * image processor. Bad records are errors naming the file and the record.
  */
 import { readJsonFile as readJson, readText } from '../runtime/files.ts';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { dirname, join, resolve, sep } from 'node:path';
 import { DataError } from './errors.ts';
 import type { AnswerVocab } from './answers.ts';
 import type { TextTokenizer } from './tokenizer.ts';
@@ -28,15 +28,28 @@ function readJsonFile(path: string): unknown {
   return readJson(path, 'VQAv2 file');
 }
 
-function check(r: VqaRecord, needAnswers: boolean): VqaRecord {
+/** Where a split's images may be: inside `root` (symlinks resolved), unless the caller allows any path. */
+export interface ImageScope {
+  root: string;
+  allowOutside?: boolean;
+}
+
+function check(r: VqaRecord, needAnswers: boolean, scope: ImageScope): VqaRecord {
   if (!r.question.trim()) throw new DataError(`${r.where}: empty question`);
   if (needAnswers && r.answers.length === 0) throw new DataError(`${r.where}: no answers`);
   if (!existsSync(r.image)) throw new DataError(`${r.where}: image ${r.image} does not exist`);
+  if (!scope.allowOutside) {
+    // '..', absolute paths and symlinks must not leave the data: a record names its data's own images.
+    const root = realpathSync(scope.root);
+    const real = realpathSync(r.image);
+    if (real !== root && !real.startsWith(root + sep))
+      throw new DataError(`${r.where}: image ${r.image}${real !== r.image ? ` (${real})` : ''} is outside the data directory ${root} (--allow-outside-data allows it)`);
+  }
   return r;
 }
 
 /** A JSONL file: {"image": "cells/1.png", "question": "...", "answers": ["3", "3", "three"]} per line. */
-export function readJsonl(path: string, needAnswers = true): VqaRecord[] {
+export function readJsonl(path: string, needAnswers = true, allowOutside = false): VqaRecord[] {
   const text = readText(path, 'JSONL file');
   const base = dirname(resolve(path));
   const out: VqaRecord[] = [];
@@ -55,7 +68,7 @@ export function readJsonl(path: string, needAnswers = true): VqaRecord[] {
     const a = o.answers ?? [];
     const answers = typeof a === 'string' ? [a] : Array.isArray(a) && a.every((x) => typeof x === 'string') ? (a as string[]) : null;
     if (!answers) throw new DataError(`${where}: "answers" must be a string or a list of strings`);
-    out.push(check({ image: resolve(base, o.image), question: o.question, answers, where }, needAnswers));
+    out.push(check({ image: resolve(base, o.image), question: o.question, answers, where }, needAnswers, { root: base, allowOutside }));
   });
   if (out.length === 0) throw new DataError(`${path}: no records`);
   return out;
@@ -66,7 +79,7 @@ export function readJsonl(path: string, needAnswers = true): VqaRecord[] {
  * `annotations` ({annotations: [{question_id, answers: [{answer}]}]}, absent for test splits)
  * and `images`, a folder of COCO_<subtype>_<12-digit id>.jpg (or <12-digit id>.jpg) files.
  */
-export function readVqaV2(questions: string, annotations: string | null, images: string): VqaRecord[] {
+export function readVqaV2(questions: string, annotations: string | null, images: string, allowOutside = false): VqaRecord[] {
   const q = readJsonFile(questions) as { questions?: unknown[]; data_subtype?: unknown };
   if (!Array.isArray(q.questions)) throw new DataError(`${questions}: no "questions" list (is it a VQAv2 questions file?)`);
   const answersOf = new Map<number, string[]>();
@@ -104,7 +117,7 @@ export function readVqaV2(questions: string, annotations: string | null, images:
     const image = candidates.find((c) => existsSync(c)) ?? candidates[0];
     const answers = answersOf.get(qid) ?? [];
     if (annotations && !answersOf.has(qid)) throw new DataError(`${where}: no annotation in ${annotations}`);
-    return check({ image: resolve(image), question: x.question, answers, where }, !!annotations);
+    return check({ image: resolve(image), question: x.question, answers, where }, !!annotations, { root: images, allowOutside });
   });
 }
 
@@ -124,16 +137,16 @@ export function labeled(records: VqaRecord[], split: string): boolean {
  * VQAv2 files (*questions*.json, *annotations*.json, and the images folder `images/` or the
  * one other folder there).
  */
-export function readVqa(path: string, split = 'train'): VqaRecord[] {
+export function readVqa(path: string, split = 'train', allowOutside = false): VqaRecord[] {
   if (!existsSync(path)) throw new DataError(`${path}: no such file or directory`);
-  if (!statSync(path).isDirectory()) return readJsonl(path, split !== 'test');
+  if (!statSync(path).isDirectory()) return readJsonl(path, split !== 'test', allowOutside);
   const files = readdirSync(path);
-  if (files.includes(`${split}.jsonl`)) return readJsonl(join(path, `${split}.jsonl`), split !== 'test');
+  if (files.includes(`${split}.jsonl`)) return readJsonl(join(path, `${split}.jsonl`), split !== 'test', allowOutside);
   const questions = files.filter((f) => /questions.*\.json$/.test(f));
   const annotations = files.filter((f) => /annotations.*\.json$/.test(f));
   const folders = files.filter((f) => statSync(join(path, f)).isDirectory());
   const images = folders.includes('images') ? 'images' : folders.length === 1 ? folders[0] : null;
-  if (questions.length === 1 && images) return readVqaV2(join(path, questions[0]), annotations.length === 1 ? join(path, annotations[0]) : null, join(path, images));
+  if (questions.length === 1 && images) return readVqaV2(join(path, questions[0]), annotations.length === 1 ? join(path, annotations[0]) : null, join(path, images), allowOutside);
   throw new DataError(`${path}: expected ${split}.jsonl, or one VQAv2 *questions*.json (+ *annotations*.json) with an images folder; found: ${files.join(', ') || 'nothing'}`);
 }
 

@@ -3,7 +3,7 @@
  * rules), the answer vocabulary and soft scores, the JSONL and VQAv2 readers with their errors,
  * the k-shot draw, and the tensors they become.
  */
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, symlinkSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -86,6 +86,23 @@ describe('JSONL records', () => {
     expect(bad('{"image": "img/a.png", "question": "q?", "answers": [1]}')).toThrow(/x\.jsonl:2: "answers" must be a string or a list of strings/);
     expect(bad('{"image": 3}')).toThrow(/x\.jsonl:2: "image" must be a file path/);
     expect(bad('not json')).toThrow(/x\.jsonl:2: not a JSON object/);
+  });
+});
+
+describe('images stay inside the data directory', () => {
+  it("'..', absolute paths and symlinks out of it are refused unless allowed", () => {
+    const outside = scratch();
+    copyFileSync(join(IMAGES, 'rgb.png'), join(outside, 'far.png'));
+    const d = scratch();
+    symlinkSync(join(outside, 'far.png'), join(d, 'img', 'link.png'));
+    const line = (image: string) => writeFileSync(join(d, 'x.jsonl'), `${JSON.stringify({ image, question: 'q?', answers: ['1'] })}\n`);
+    line('img/a.png');
+    expect(readJsonl(join(d, 'x.jsonl'))).toHaveLength(1);
+    for (const image of [join('..', outside.split('/').pop()!, 'far.png'), join(outside, 'far.png'), 'img/link.png']) {
+      line(image);
+      expect(() => readJsonl(join(d, 'x.jsonl')), image).toThrow(/x\.jsonl:1: image .* is outside the data directory .* \(--allow-outside-data allows it\)/);
+      expect(readJsonl(join(d, 'x.jsonl'), true, true)).toHaveLength(1);
+    }
   });
 });
 
