@@ -9,7 +9,7 @@ import type { FrozenWeights } from '../compiler/plan.ts';
 import { processorFor, tokenizerFor } from '../data/encoders.ts';
 import { DataError } from '../data/errors.ts';
 import { acquireDevice } from '../runtime/device.ts';
-import { weightsWithCheckpoint } from '../train/identity.ts';
+import { inputsIdentity, weightsWithCheckpoint } from '../train/identity.ts';
 import { Evaluator } from '../train/trainer.ts';
 import { loadSpec } from './load.ts';
 
@@ -43,14 +43,19 @@ export async function caption(specPath: string, o: CaptionOptions): Promise<Capt
   const tok = tokenizerFor(spec);
   if (tok.eosId === undefined) throw new DataError(`${tok.source}: no end-of-sequence token (tokenizer_config.json eos_token or config.json eos_token_id): generation could not stop`);
   const graph = lowerModel(spec, { batch: 1, mode: 'train' }).graph;
-  const { weights } = weightsWithCheckpoint(spec, graph, o.checkpoint, { allowMismatch: o.allowMismatch, keep16: (o.frozenWeights ?? 'f32') !== 'f32' });
+  const processor = processorFor(spec);
+  const { weights } = weightsWithCheckpoint(spec, graph, o.checkpoint, {
+    allowMismatch: o.allowMismatch,
+    keep16: (o.frozenWeights ?? 'f32') !== 'f32',
+    inputs: inputsIdentity({ tokenizer: tok, processor }),
+  });
   const L = text.maxLen;
   const enc = o.prompt ? tok.encode(o.prompt, L) : null;
   const ids = enc ? Array.from(enc.ids.slice(0, Math.min(enc.length, L))) : [];
   // Without a prefix nothing predicts the first token: start from end-of-sequence, as GPT-2 does.
   if (ids.length === 0 && spec.visualPrefix === 'none') ids.push(tok.eosId);
   if (ids.length >= L) throw new DataError(`--prompt takes ${ids.length} tokens, leaving none of the tower's maxLen ${L} to generate`);
-  const image = await processorFor(spec).load(o.image);
+  const image = await processor.load(o.image);
   const gpu = await acquireDevice();
   const ev = await Evaluator.create(gpu, spec, 1, { frozenWeights: o.frozenWeights }, false);
   try {

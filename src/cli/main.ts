@@ -130,9 +130,15 @@ program
     const { isVqaData, loadVqaSplit, readAnswers } = await import('./vqa-data.ts');
     const spec = await loadSpec(specPath);
     const graph = lowerModel(spec, { batch: Number(o.batch), mode: 'train' }).graph;
-    const { weights, seed } = weightsWithCheckpoint(spec, graph, o.checkpoint, { seed: o.seed, allowMismatch: !!o.allowMismatch, keep16: o.frozenWeights !== 'f32' });
+    // VQA files go through the answer list, tokenizer and processor: the checkpoint must have been trained with the same.
+    const vqa = isVqaData(o.data);
+    const answers = vqa ? readAnswers(spec, o.checkpoint, o.answers) : undefined;
+    const { inputsIdentity } = await import('../train/identity.ts');
+    const { processorFor, tokenizerFor } = await import('../data/encoders.ts');
+    const inputs = vqa ? inputsIdentity({ answers, tokenizer: tokenizerFor(spec), processor: processorFor(spec) }) : {};
+    const { weights, seed } = weightsWithCheckpoint(spec, graph, o.checkpoint, { seed: o.seed, allowMismatch: !!o.allowMismatch, keep16: o.frozenWeights !== 'f32', inputs });
     let split: import('../runtime/data.ts').Dataset | undefined;
-    if (isVqaData(o.data)) split = await loadVqaSplit(spec, o.data, o.split, readAnswers(spec, o.checkpoint, o.answers), !!o.allowOutsideData);
+    if (vqa) split = await loadVqaSplit(spec, o.data, o.split, answers!, !!o.allowOutsideData);
     else {
       split = (await loadData(o.data, seed))[o.split as 'train' | 'dev' | 'test'];
       if (!split) throw new DataError(`${o.data}: the data module has no '${o.split}' split`);
@@ -188,9 +194,18 @@ program
     const { lowerModel } = await import('../compiler/lower/index.ts');
     const { weightsWithCheckpoint } = await import('../train/identity.ts');
     const { exportMerged } = await import('../train/export.ts');
+    const { resolve, dirname } = await import('node:path');
+    const { existsSync, realpathSync, statSync } = await import('node:fs');
+    const { removeStaleTemps } = await import('../runtime/safetensors.ts');
+    // Never over the adapter it reads (the same file by another name included).
+    const same = (a: string, b: string) => resolve(a) === resolve(b) || (existsSync(a) && existsSync(b) && realpathSync(a) === realpathSync(b));
+    if (same(o.out, o.checkpoint)) throw new DataError(`--out ${o.out} is the checkpoint it merges: write the merged weights to another file`);
+    if (existsSync(o.out) && !statSync(o.out).isFile()) throw new DataError(`--out ${o.out}: not a regular file`);
     const spec = await loadSpec(specPath);
     const graph = lowerModel(spec, { batch: 1, mode: 'train' }).graph;
     const { weights } = weightsWithCheckpoint(spec, graph, o.checkpoint, { seed: o.seed, allowMismatch: !!o.allowMismatch });
+    // Temp files a killed merge left beside its output.
+    if (existsSync(dirname(resolve(o.out)))) removeStaleTemps(dirname(resolve(o.out)));
     const n = exportMerged(o.out, spec, weights, 1);
     console.log(`merged ${o.checkpoint} into its base: ${n.toLocaleString('en-US')} values -> ${o.out}`);
   });

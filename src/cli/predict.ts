@@ -8,7 +8,7 @@ import { lowerModel } from '../compiler/lower/index.ts';
 import type { FrozenWeights } from '../compiler/plan.ts';
 import { processorFor, tokenizerFor } from '../data/encoders.ts';
 import { DataError } from '../data/errors.ts';
-import { weightsWithCheckpoint } from '../train/identity.ts';
+import { inputsIdentity, weightsWithCheckpoint } from '../train/identity.ts';
 import { acquireDevice } from '../runtime/device.ts';
 import { Evaluator } from '../train/trainer.ts';
 import { loadSpec } from './load.ts';
@@ -44,9 +44,11 @@ export async function predict(specPath: string, o: PredictOptions): Promise<Pred
   if (spec.head.kind !== 'classifier' || !spec.vision || !spec.text) throw new DataError('predict answers questions about images: the spec needs vision and text towers and a classifier head');
   const answers = readAnswers(spec, o.checkpoint, o.answers);
   const graph = lowerModel(spec, { batch: 1, mode: 'train' }).graph;
-  const { weights } = weightsWithCheckpoint(spec, graph, o.checkpoint, { allowMismatch: o.allowMismatch, keep16: (o.frozenWeights ?? 'f32') !== 'f32' });
-  const { ids, mask } = tokenizerFor(spec).encode(o.question, spec.text.maxLen);
-  const image = await processorFor(spec).load(o.image);
+  const [tokenizer, processor] = [tokenizerFor(spec), processorFor(spec)];
+  const inputs = inputsIdentity({ answers, tokenizer, processor });
+  const { weights } = weightsWithCheckpoint(spec, graph, o.checkpoint, { allowMismatch: o.allowMismatch, keep16: (o.frozenWeights ?? 'f32') !== 'f32', inputs });
+  const { ids, mask } = tokenizer.encode(o.question, spec.text.maxLen);
+  const image = await processor.load(o.image);
   const gpu = await acquireDevice();
   const ev = await Evaluator.create(gpu, spec, 1, { frozenWeights: o.frozenWeights }, false);
   try {

@@ -1,5 +1,8 @@
 /** `peftgraph train`: compile a spec, train it with progress, write checkpoints, history and a curve. */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeAtomic } from '../runtime/safetensors.ts';
+import { lockDir } from '../runtime/out-lock.ts';
+import { DataError } from '../data/errors.ts';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { acquireDevice } from '../runtime/device.ts';
@@ -53,6 +56,7 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
   const seed = Number(o.seed);
   const vqa = isVqaData(o.data) ? await loadVqaData(spec, { data: o.data, dev: o.dev, test: o.test, k: o.k, seed, allowOutside: !!o.allowOutsideData }) : null;
   if (vqa) console.log(vqa.report.join('\n'));
+  if (!vqa && o.k !== undefined) throw new DataError(`--k draws k-shot splits from VQA files; ${o.data} is a data module, which makes its own splits (drop --k)`);
   const data = vqa ?? (await loadData(o.data, seed));
   const cfg: TrainConfig = {
     epochs: Number(o.epochs),
@@ -73,6 +77,7 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
     cacheFrozen: o.cacheFrozen !== false,
     autotune: tuningMode(o),
     plan: { frozenWeights: o.frozenWeights ?? 'f32' },
+    inputs: vqa?.inputs ?? {},
   };
   const trainGraph = lowerModel(spec, { batch: cfg.batch, mode: 'train' }).graph;
   console.log(formatReport(paramReport(trainGraph), 'model'));
@@ -83,9 +88,12 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
   cfg.backbone = pre.weights;
   const gpu = await acquireDevice();
   console.log(`adapter: ${gpu.info.description}${gpu.info.isSoftware ? ' (software)' : ''}`);
+  if (existsSync(o.out) && !statSync(o.out).isDirectory()) throw new DataError(`--out ${o.out}: not a directory`);
   mkdirSync(o.out, { recursive: true });
-  // The answer classes, in head order: predict and eval read them back.
-  if (vqa) writeFileSync(join(o.out, 'answers.json'), JSON.stringify(vqa.vocab.answers));
+  // One writer per output directory for the whole command (train() takes the lock again inside).
+  const unlock = lockDir(o.out);
+  // The answer classes, in head order: predict and eval read them back (and checkpoints bind their hash).
+  if (vqa) writeAtomic(join(o.out, 'answers.json'), Buffer.from(JSON.stringify(vqa.vocab.answers)));
   const bar = new cliProgress.SingleBar(
     {
       format: 'epoch {epoch}/{epochs} [{bar}] {value}/{total} steps | loss {loss} | {rate} steps/s | eta {eta_formatted} | dev acc {dev}',
@@ -116,13 +124,13 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
     });
     bar.stop();
     const secs = (performance.now() - t0) / 1000;
-    writeFileSync(join(o.out, 'history.json'), JSON.stringify(res.history, null, 1));
+    writeAtomic(join(o.out, 'history.json'), Buffer.from(JSON.stringify(res.history, null, 1)));
     await writeCurves(o.out, res.history, readStepLog(join(o.out, STEP_LOG)), `${specPath}: training`);
     console.log(`trained ${res.history.length} epochs in ${secs.toFixed(1)} s${res.stoppedEarly ? ' (early stop)' : ''}`);
     const metric = metricName(spec);
     if (res.best) console.log(`best dev ${metric.accuracy} ${res.best.accuracy.toFixed(4)} at epoch ${res.best.epoch + 1}`);
     const frozen = { ...initParams(lowerModel(spec, { batch: cfg.batch, mode: 'infer' }).graph, seed, new Set(Object.keys(pre.weights))), ...pre.weights };
-    const adapterValues = saveAdapter(join(o.out, ADAPTER_FILE), trainGraph, spec, res.bestWeights, res.identity, { config: { seed } });
+    const adapterValues = saveAdapter(join(o.out, ADAPTER_FILE), trainGraph, spec, res.bestWeights, res.identity, cfg.inputs ?? {}, { config: { seed } });
     console.log(`adapter (trainable weights, spec, base identity): ${adapterValues.toLocaleString('en-US')} values -> ${o.out}/${ADAPTER_FILE}`);
     const count = exportMerged(join(o.out, 'merged.safetensors'), spec, { ...frozen, ...res.bestWeights }, cfg.batch);
     console.log(`merged inference weights: ${count.toLocaleString('en-US')} values -> ${o.out}/merged.safetensors`);
@@ -132,7 +140,7 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
         ev.setWeights({ ...frozen, ...res.bestWeights });
         const t = await ev.evaluate(data.test, 'test');
         console.log(formatEvaluation('test', metric, t, data.test.examples.length));
-        writeFileSync(join(o.out, 'test.json'), JSON.stringify(t, null, 1));
+        writeAtomic(join(o.out, 'test.json'), Buffer.from(JSON.stringify(t, null, 1)));
         if (vqa?.testRecords && spec.head.kind === 'classifier') {
           const loss = spec.head.loss;
           const shown = { examples: data.test.examples.slice(0, 4) };
@@ -154,6 +162,7 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
   } finally {
     bar.stop();
     gpu.destroy();
+    unlock();
   }
 }
 

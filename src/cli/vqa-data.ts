@@ -5,6 +5,7 @@
  * truncated or has no answer class.
  */
 import { readJsonFile } from '../runtime/files.ts';
+import { inputsIdentity, type InputsIdentity } from '../train/identity.ts';
 import { AnswerVocab } from '../data/answers.ts';
 import { processorFor, tokenizerFor } from '../data/encoders.ts';
 import { DataError } from '../data/errors.ts';
@@ -33,6 +34,8 @@ export interface VqaData {
   report: string[];
   /** The test records, in the test set's order (questions and answers to show beside predictions). */
   testRecords?: VqaRecord[];
+  /** The answer classes, tokenizer and processor that made the tensors: a run records them. */
+  inputs: InputsIdentity;
 }
 
 /** A data argument names VQA files (rather than a data module) when it is .jsonl or a directory. */
@@ -84,7 +87,7 @@ export async function loadVqaData(spec: ModelSpec, o: VqaDataOptions): Promise<V
   }
   if (testAll && !test) report.push(`test: ${testAll.length} records without answers: not scored (peftgraph predict answers them)`);
   report.push(`inputs: questions by ${tokenizer.source}, images by ${processor.source}`);
-  return { train: sets.train, dev: sets.dev, test: sets.test, vocab: padded, report, testRecords: test };
+  return { train: sets.train, dev: sets.dev, test: sets.test, vocab: padded, report, testRecords: test, inputs: inputsIdentity({ answers: padded.answers, tokenizer, processor }) };
 }
 
 /** One split of VQA files for evaluation, scored against the answer classes a training run wrote. */

@@ -5,6 +5,7 @@
  * processor does, as its preprocessor_config.json says: RGB (or luma for 1-channel models) ->
  * resize (PIL's resampling, resize.ts) -> center crop -> rescale -> normalize -> [C, H, W] f32.
  */
+import { createHash } from 'node:crypto';
 import { FILE_LIMITS, readJsonFile, readRegular } from '../runtime/files.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -137,6 +138,13 @@ export class ImageProcessor {
       const v = config[k];
       if (Array.isArray(v) && v.length !== channels) throw new DataError(`${source}: ${k} has ${v.length} values for a ${channels}-channel model`);
     }
+  }
+
+  /** sha256 of everything that decides the pixels: the config and the model's channels and size (a run's identity records it). */
+  get fingerprint(): string {
+    return createHash('sha256')
+      .update(JSON.stringify([this.config, this.channels, this.image]))
+      .digest('hex');
   }
 
   /** Resize to the model's size (bilinear), rescale to [0, 1], normalize with mean = std = 0.5. */

@@ -5,6 +5,7 @@
  * (truncation keeps the special tokens, as HF truncates before post-processing, and is counted),
  * padding with the model's pad id, and the attention mask.
  */
+import { createHash } from 'node:crypto';
 import { readJsonFile } from '../runtime/files.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -46,6 +47,8 @@ export class TextTokenizer {
     readonly padId: number,
     /** The end-of-sequence id (tokenizer_config.json eos_token, or config.json eos_token_id), if any: where generation stops. */
     readonly eosId?: number,
+    /** sha256 of what decides the ids: tokenizer.json, tokenizer_config.json, pad and end ids (a run's identity records it). */
+    readonly fingerprint = '',
   ) {
     // Where the template puts the text: specials before and after it (BERT [CLS] x [SEP], T5 x </s>).
     const probe = 'a';
@@ -84,7 +87,11 @@ export class TextTokenizer {
     if (pad === undefined || pad === null)
       throw new DataError(`${dir}: no pad token (tokenizer.json padding, tokenizer_config.json pad_token or eos_token, config.json pad_token_id): say which id pads`);
     const eos = tokenId(cfg.eos_token) ?? (model.eos_token_id as number | undefined);
-    return new TextTokenizer(path, tok, pad, typeof eos === 'number' ? eos : undefined);
+    const eosId = typeof eos === 'number' ? eos : undefined;
+    const fingerprint = createHash('sha256')
+      .update(JSON.stringify([json, cfg, pad, eosId ?? null]))
+      .digest('hex');
+    return new TextTokenizer(path, tok, pad, eosId, fingerprint);
   }
 
   /** Largest id the tokenizer can emit, to check against a model's vocabulary. */

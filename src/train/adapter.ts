@@ -14,21 +14,29 @@ import { loadCheckpoint, saveCheckpoint } from '../runtime/checkpoint.ts';
 import type { Dataset } from '../runtime/data.ts';
 import type { Gpu } from '../runtime/device.ts';
 import { CheckpointError } from '../runtime/safetensors.ts';
-import { backboneIdentity, baseWeights, checkIdentity, type BackboneIdentity } from './identity.ts';
+import { backboneIdentity, baseWeights, checkIdentity, type BackboneIdentity, type InputsIdentity } from './identity.ts';
 import { Evaluator } from './trainer.ts';
 import { paramInfo } from '../compiler/ir/attrs.ts';
 
 export const ADAPTER_FILE = 'adapter.safetensors';
 
-/** Writes `weights`' trainable params of `graph` as an adapter of the base `identity` describes. */
-export function saveAdapter(path: string, graph: Graph, spec: ModelSpec, weights: Record<string, Float32Array>, identity: BackboneIdentity, extra: Record<string, unknown> = {}): number {
+/** Writes `weights`' trainable params of `graph` as an adapter of the base `identity` describes, and of the `inputs` its run used. */
+export function saveAdapter(
+  path: string,
+  graph: Graph,
+  spec: ModelSpec,
+  weights: Record<string, Float32Array>,
+  identity: BackboneIdentity,
+  inputs: InputsIdentity,
+  extra: Record<string, unknown> = {},
+): number {
   const params: Record<string, Float32Array> = {};
   for (const [name, n] of graph.params()) {
     if (!paramInfo(n).trainable) continue;
     if (!weights[name]) throw new Error(`saveAdapter: no value for trainable param '${name}'`);
     params[name] = weights[name];
   }
-  saveCheckpoint(path, graph, { params, state: {}, meta: { spec, backbone: identity, ...extra } }, undefined, 'adapter');
+  saveCheckpoint(path, graph, { params, state: {}, meta: { spec, backbone: identity, inputs, ...extra } }, undefined, 'adapter');
   return Object.values(params).reduce((s, v) => s + v.length, 0);
 }
 

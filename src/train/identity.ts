@@ -45,14 +45,54 @@ function portable(spec: unknown): unknown {
 }
 
 /**
- * Refuses to pair a checkpoint with a different backbone or spec, saying what differs; `allow`
- * (the --allow-mismatch flag) turns the refusal off.
+ * What turns a run's raw inputs into the tensors it saw: the answer classes (in head order), the
+ * tokenizer and the image processor, each as a sha256. A checkpoint records the ones its run used;
+ * evaluating or predicting with others would score or answer with the wrong labels or inputs.
  */
-export function checkIdentity(path: string, meta: Record<string, unknown>, spec: ModelSpec, now: BackboneIdentity, allow = false): void {
+export interface InputsIdentity {
+  answers?: string;
+  tokenizer?: string;
+  processor?: string;
+}
+
+const sha = (x: string) => createHash('sha256').update(x).digest('hex');
+
+export function inputsIdentity(o: { answers?: readonly string[]; tokenizer?: { fingerprint: string }; processor?: { fingerprint: string } }): InputsIdentity {
+  return {
+    ...(o.answers ? { answers: sha(JSON.stringify(o.answers)) } : {}),
+    ...(o.tokenizer ? { tokenizer: o.tokenizer.fingerprint } : {}),
+    ...(o.processor ? { processor: o.processor.fingerprint } : {}),
+  };
+}
+
+const WHAT: Record<keyof InputsIdentity, string> = { answers: 'answer classes (answers.json)', tokenizer: 'tokenizer', processor: 'image processor' };
+
+/** The identity metadata of a checkpoint, checked for shape: missing or mistyped is an error, never a pass. */
+function recorded(path: string, meta: Record<string, unknown>): { backbone: BackboneIdentity; inputs: InputsIdentity } {
+  const b = meta.backbone as Partial<BackboneIdentity> | undefined;
+  const okBackbone = typeof b === 'object' && b !== null && typeof b.hash === 'string' && typeof b.seed === 'number' && Array.isArray(b.sources);
+  if (!okBackbone) throw new CheckpointError(path, 'has no valid "backbone" identity (sha256, seed, sources): it was not written by peftgraph train, or was edited; it cannot be matched to a base');
+  if (typeof meta.spec !== 'object' || meta.spec === null) throw new CheckpointError(path, 'has no "spec": it was not written by peftgraph train, or was edited');
+  const inputs = meta.inputs as InputsIdentity | undefined;
+  if (typeof inputs !== 'object' || inputs === null || Object.values(inputs).some((v) => typeof v !== 'string'))
+    throw new CheckpointError(path, 'has no valid "inputs" identity (answer classes, tokenizer, image processor): written before they were bound, or edited; retrain it');
+  return { backbone: b as BackboneIdentity, inputs };
+}
+
+/**
+ * Refuses to pair a checkpoint with a different backbone, spec, or inputs (answer classes,
+ * tokenizer, image processor: those both sides know), saying what differs; `allow` (the
+ * --allow-mismatch flag) turns the refusal off. Identity metadata that is missing or mistyped is
+ * an error either way.
+ */
+export function checkIdentity(path: string, meta: Record<string, unknown>, spec: ModelSpec, now: BackboneIdentity, allow = false, inputs: InputsIdentity = {}): void {
+  const { backbone: was, inputs: had } = recorded(path, meta);
   if (allow) return;
   const problems: string[] = [];
-  const was = meta.backbone as BackboneIdentity | undefined;
-  if (was && was.hash !== now.hash) {
+  for (const k of Object.keys(WHAT) as (keyof InputsIdentity)[]) {
+    if (had[k] && inputs[k] && had[k] !== inputs[k]) problems.push(`its ${WHAT[k]} differ from those it was trained with (sha256 ${had[k]!.slice(0, 12)}, now ${inputs[k]!.slice(0, 12)})`);
+  }
+  if (was.hash !== now.hash) {
     problems.push(
       `its frozen weights differ: trained on ${was.sources.length ? was.sources.join(' + ') : 'randomly initialized towers'} with seed ${was.seed} (sha256 ${was.hash.slice(0, 12)}), ` +
         `now ${now.sources.length ? now.sources.join(' + ') : 'randomly initialized towers'} with seed ${now.seed} (sha256 ${now.hash.slice(0, 12)})${was.seed !== now.seed ? `; pass --seed ${was.seed}` : ''}`,
@@ -82,10 +122,15 @@ export function trainedSeed(meta: Record<string, unknown>): number {
  * (the spec's pretrained towers, and the init of the checkpoint's seed unless `seed` overrides
  * it) checked against what it was trained on, plus its trainable weights.
  */
-export function weightsWithCheckpoint(spec: ModelSpec, graph: Graph, path: string, o: { seed?: number; allowMismatch?: boolean; keep16?: boolean } = {}): { weights: WeightMap; seed: number } {
+export function weightsWithCheckpoint(
+  spec: ModelSpec,
+  graph: Graph,
+  path: string,
+  o: { seed?: number; allowMismatch?: boolean; keep16?: boolean; inputs?: InputsIdentity } = {},
+): { weights: WeightMap; seed: number } {
   const ck = loadCheckpoint(path, graph);
   const seed = o.seed ?? trainedSeed(ck.meta);
   const frozen = baseWeights(spec, graph, seed, { keep16: o.keep16 });
-  checkIdentity(path, ck.meta, spec, backboneIdentity(graph, spec, frozen, seed), o.allowMismatch);
+  checkIdentity(path, ck.meta, spec, backboneIdentity(graph, spec, frozen, seed), o.allowMismatch, o.inputs);
   return { weights: { ...frozen, ...ck.params }, seed };
 }

@@ -3,6 +3,8 @@
  * epochs on a dev set with an inference plan, early stopping, best and last checkpoints, exact
  * resume. Losses are read back asynchronously; the trainer awaits them only at epoch ends.
  */
+import { randomUUID } from 'node:crypto';
+import { lockDir } from '../runtime/out-lock.ts';
 import { lowerModel } from '../compiler/lower/index.ts';
 import type { ModelSpec } from '../dsl/spec.ts';
 import type { OptimizerConfig } from '../compiler/optimizer.ts';
@@ -15,7 +17,7 @@ import { paramReport } from '../compiler/params-report.ts';
 
 /** Above this many weights the float64 replay of a failed step would take too long. */
 const DIAGNOSE_MAX_PARAMS = 2_000_000;
-import { backboneIdentity, checkIdentity, type BackboneIdentity } from './identity.ts';
+import { backboneIdentity, checkIdentity, type BackboneIdentity, type InputsIdentity } from './identity.ts';
 import type { Gpu } from '../runtime/device.ts';
 import { Executor } from '../runtime/executor.ts';
 import { profileOf } from '../runtime/profile.ts';
@@ -34,10 +36,10 @@ import { emptyScore, scoreNextTokens, scoreTargets } from './lm-score.ts';
 import { valuesOf, weightLength, type WeightMap } from '../runtime/half.ts';
 import { loadCheckpoint, saveCheckpoint } from '../runtime/checkpoint.ts';
 import { CheckpointError, removeStaleTemps, writeFailure } from '../runtime/safetensors.ts';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { StepLog } from './step-log.ts';
 import { z } from 'zod';
-import { existsSync, mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { pcgHash } from '../compiler/ops/random.ts';
 import { paramInfo } from '../compiler/ir/attrs.ts';
 
@@ -61,6 +63,11 @@ export interface TrainConfig {
    * model would otherwise leave layers random), unless `ignoreUnknownBackbone` is set.
    */
   backbone?: WeightMap;
+  /**
+   * What turned raw files into the datasets (answer classes, tokenizer, image processor; identity.ts
+   * inputsIdentity): recorded in every checkpoint, checked on resume, eval and predict.
+   */
+  inputs?: InputsIdentity;
   ignoreUnknownBackbone?: boolean;
   resume?: string;
   /** Resume even if the checkpoint's frozen weights or spec differ from these (the refusal says what differs). */
@@ -319,6 +326,8 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
   // The dev set is evaluated again and again: its frozen features are computed once too.
   const evaluator = data.dev ? await Evaluator.create(gpu, spec, cfg.batch, kernels.plan, true, cfg.cacheFrozen === false ? undefined : data.dev.examples.length) : null;
   const trainable = [...graph.params()].filter(([, n]) => paramInfo(n).trainable).map(([k]) => k);
+  // One writer per output directory, from its first write to its last (out-lock.ts).
+  const unlock = cfg.outDir ? lockDir(cfg.outDir) : () => undefined;
   try {
     const weights = { ...initParams(graph, cfg.seed, new Set(Object.keys(cfg.backbone ?? {}))), ...(cfg.backbone ?? {}) };
     // Checkpoints hold trainable weights only: they record which frozen weights they belong to.
@@ -327,10 +336,15 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
     let best: TrainResult['best'] = null;
     let startEpoch = 0;
     let sinceBest = 0;
+    // Every checkpoint of one run carries its id: a resume adopts only files of the run it resumes.
+    let runId: string = randomUUID();
     if (cfg.resume) {
       const ck = loadCheckpoint(cfg.resume, graph);
       if (ck.kind === 'adapter') throw new CheckpointError(cfg.resume, 'is an adapter file: it holds no optimizer state or history to resume from; resume from last.safetensors');
-      checkIdentity(cfg.resume, ck.meta, spec, identity, cfg.allowMismatch);
+      checkIdentity(cfg.resume, ck.meta, spec, identity, cfg.allowMismatch, cfg.inputs ?? {});
+      if (typeof ck.meta.runId !== 'string')
+        throw new CheckpointError(cfg.resume, "has no run id: written by an older peftgraph, it cannot be resumed (its best.safetensors could not be told from another run's)");
+      runId = ck.meta.runId;
       const meta = resumeMeta(cfg.resume, ck.meta, ck.state, ts.info.state, cfg);
       Object.assign(weights, ck.params);
       ts.setWeights(weights);
@@ -356,15 +370,14 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
     }
     const log = new StepLog(cfg.outDir ?? null, cfg.resume ? ts.step : null);
     // After a resume, the best weights so far live in best.safetensors.
-    const bestFile = cfg.outDir ? join(cfg.outDir, 'best.safetensors') : '';
-    let bestWeights: Record<string, Float32Array> = cfg.resume && best && bestFile && existsSync(bestFile) ? loadCheckpoint(bestFile, graph).params : {};
+    let bestWeights: Record<string, Float32Array> = cfg.resume && best ? adoptBest(cfg.resume, runId, graph) : {};
     const save = async (name: string, epoch: number) => {
       if (!cfg.outDir) return;
       const params = await ts.readWeights(trainable);
       saveCheckpoint(join(cfg.outDir, name), graph, {
         params,
         state: await ts.readState(),
-        meta: { spec, config: { ...cfg, backbone: undefined }, backbone: identity, step: ts.step, epoch, history, best, sinceBest },
+        meta: { spec, config: { ...cfg, backbone: undefined }, backbone: identity, inputs: cfg.inputs ?? {}, runId, step: ts.step, epoch, history, best, sinceBest },
       });
     };
     let stoppedEarly = false;
@@ -445,7 +458,21 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
   } finally {
     ts.destroy();
     evaluator?.destroy();
+    unlock();
   }
+}
+
+/**
+ * The best weights of the run a resume continues: its best.safetensors beside the resumed
+ * last.safetensors, and only if it is that run's (the same run id). Another run's best file in an
+ * output directory was once adopted as this run's adapter.
+ */
+function adoptBest(resume: string, runId: string, graph: Graph): Record<string, Float32Array> {
+  const path = join(dirname(resume), 'best.safetensors');
+  if (!existsSync(path)) throw new CheckpointError(resume, `records a best epoch, but ${path} is missing: resume from the run's own directory`);
+  const ck = loadCheckpoint(path, graph);
+  if (ck.meta.runId !== runId) throw new CheckpointError(path, `belongs to another run than ${resume} (run ids ${String(ck.meta.runId).slice(0, 8)} and ${runId.slice(0, 8)})`);
+  return ck.params;
 }
 
 /** Backbone weights must name params of the model, with their sizes. */
@@ -500,6 +527,7 @@ function resumeMeta(path: string, meta: Record<string, unknown>, state: Record<s
 function prepareOutDir(dir: string): void {
   const probe = join(dir, `.write-test.${process.pid}`);
   try {
+    if (existsSync(dir) && !statSync(dir).isDirectory()) throw new Error('it is not a directory');
     mkdirSync(dir, { recursive: true });
     writeFileSync(probe, 'peftgraph');
     unlinkSync(probe);

@@ -35,7 +35,7 @@ describe('adapters', () => {
     trained.a = await train(gpu(), spec(), { train: quadrants(64, 1) }, cfg);
     trained.b = await train(gpu(), spec(), { train: quadrants(64, 5) }, cfg);
     const graph = lowerModel(spec(), { batch: 16, mode: 'train' }).graph;
-    for (const k of ['a', 'b'] as const) saveAdapter(join(dir, `${k}.safetensors`), graph, spec(), trained[k].bestWeights, trained[k].identity, { config: { seed: 7 } });
+    for (const k of ['a', 'b'] as const) saveAdapter(join(dir, `${k}.safetensors`), graph, spec(), trained[k].bestWeights, trained[k].identity, {}, { config: { seed: 7 } });
   });
 
   it('holds the trainable weights, the spec and the base identity, and no optimizer state', () => {

@@ -3,14 +3,15 @@
  * another backbone or another spec is refused, saying what differs (issue 14's reproduction:
  * `eval --seed 7` scored 0.10 instead of 0.82 with exit 0).
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { peft } from '../../src/dsl/index.ts';
 import { initParams } from '../../src/runtime/init.ts';
-import { backboneIdentity, checkIdentity } from '../../src/train/identity.ts';
+import { backboneIdentity, checkIdentity, inputsIdentity } from '../../src/train/identity.ts';
 import { loadCheckpoint, saveCheckpoint } from '../../src/runtime/checkpoint.ts';
 import { Evaluator, train, trainConfig, type TrainConfig } from '../../src/train/trainer.ts';
 import { NonFiniteError } from '../../src/train/train-step.ts';
@@ -38,14 +39,33 @@ describe('backbone identity', () => {
   });
 
   it('refuses another seed or spec, saying what differs and how to override', () => {
-    expect(() => checkIdentity('ck', { backbone: id(1), spec }, spec, id(7))).toThrow(
+    expect(() => checkIdentity('ck', { backbone: id(1), spec, inputs: {} }, spec, id(7))).toThrow(
       /its frozen weights differ: trained on randomly initialized towers with seed 1 .* now .* seed 7 .*; pass --seed 1\. Use --allow-mismatch/,
     );
     const other = tinyVl()
       .freeze('**')
       .insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 4 })).spec;
-    expect(() => checkIdentity('ck', { backbone: id(1), spec: other }, spec, id(1))).toThrow(/trained with a different spec/);
-    expect(() => checkIdentity('ck', { backbone: id(1), spec: other }, spec, id(7), true)).not.toThrow();
+    expect(() => checkIdentity('ck', { backbone: id(1), spec: other, inputs: {} }, spec, id(1))).toThrow(/trained with a different spec/);
+    expect(() => checkIdentity('ck', { backbone: id(1), spec: other, inputs: {} }, spec, id(7), true)).not.toThrow();
+  });
+
+  it('refuses other answer classes, tokenizer or processor, and identity metadata that is missing or mistyped (even with --allow-mismatch)', () => {
+    const trained = inputsIdentity({ answers: ['yes', 'no'], tokenizer: { fingerprint: 'a'.repeat(64) }, processor: { fingerprint: 'b'.repeat(64) } });
+    const meta = { backbone: id(1), spec, inputs: trained };
+    expect(() => checkIdentity('ck', meta, spec, id(1), false, trained)).not.toThrow();
+    expect(() => checkIdentity('ck', meta, spec, id(1), false, inputsIdentity({ answers: ['no', 'yes'] }))).toThrow(/its answer classes \(answers\.json\) differ from those it was trained with/);
+    expect(() => checkIdentity('ck', meta, spec, id(1), false, { tokenizer: 'c'.repeat(64) })).toThrow(/its tokenizer differ/);
+    expect(() => checkIdentity('ck', meta, spec, id(1), false, { processor: 'c'.repeat(64) })).toThrow(/its image processor differ/);
+    // A data module uses none of them: nothing to compare.
+    expect(() => checkIdentity('ck', meta, spec, id(1), false, {})).not.toThrow();
+    for (const [bad, msg] of [
+      [{ spec, inputs: {} }, /has no valid "backbone" identity/],
+      [{ backbone: { hash: 3 }, spec, inputs: {} }, /has no valid "backbone" identity/],
+      [{ backbone: id(1), inputs: {} }, /has no "spec"/],
+      [{ backbone: id(1), spec }, /has no valid "inputs" identity/],
+      [{ backbone: id(1), spec, inputs: { answers: 5 } }, /has no valid "inputs" identity/],
+    ] as const)
+      for (const allow of [false, true]) expect(() => checkIdentity('ck', bad as never, spec, id(1), allow)).toThrow(msg);
   });
 });
 
@@ -89,6 +109,37 @@ describe('resume checks the identity', () => {
     await expect(train(gpu(), spec, { train: quadrants(16, 1) }, { ...cfg, epochs: 2, resume: join(out, 'bad.safetensors') })).rejects.toThrow(
       /cannot resume from it: its metadata is malformed \(history: /,
     );
+  });
+
+  it("a resume adopts only its own run's best weights (beside the resumed last), never another run's", async () => {
+    const data = { train: quadrants(16, 1), dev: quadrants(8, 2) };
+    const [a, b] = [mkdtempSync(join(tmpdir(), 'run-a-')), mkdtempSync(join(tmpdir(), 'run-b-'))];
+    await train(gpu(), spec, data, short({ outDir: a, epochs: 1 }));
+    await train(gpu(), spec, data, short({ outDir: b, epochs: 1, seed: 1, lr: 3e-3 }));
+    // Resumed from a into the fresh b: a's best is the best so far, b's own best.safetensors is not adopted.
+    const own = loadCheckpoint(join(a, 'best.safetensors'), graph);
+    const c = mkdtempSync(join(tmpdir(), 'run-c-'));
+    // A negligible rate for the resumed epoch: dev cannot improve, so the best stays a's epoch 0.
+    const r = await train(gpu(), spec, data, short({ outDir: c, epochs: 2, lr: 1e-12, resume: join(a, 'last.safetensors') }));
+    expect(r.best?.epoch).toBe(0);
+    for (const [k, v] of Object.entries(own.params)) expect([...r.bestWeights[k]], k).toEqual([...v]);
+    // Another run's best beside a's last: refused by its run id.
+    writeFileSync(join(a, 'best.safetensors'), readFileSync(join(b, 'best.safetensors')));
+    await expect(train(gpu(), spec, data, short({ outDir: c, epochs: 2, resume: join(a, 'last.safetensors') }))).rejects.toThrow(/best\.safetensors: belongs to another run than .*last\.safetensors/);
+  });
+
+  it('one writer per output directory: a live lock is refused, a dead one taken over', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'lock-'));
+    const sleeper = spawn('sleep', ['30']);
+    try {
+      writeFileSync(join(out, '.peftgraph.lock'), JSON.stringify({ pid: sleeper.pid, started: 'then' }));
+      await expect(train(gpu(), spec, { train: quadrants(16, 1) }, short({ outDir: out }))).rejects.toThrow(new RegExp(`another peftgraph run \\(pid ${sleeper.pid}, since then\\) is writing there`));
+    } finally {
+      sleeper.kill();
+    }
+    await new Promise((r) => sleeper.once('exit', r));
+    await train(gpu(), spec, { train: quadrants(16, 1) }, short({ outDir: out }));
+    expect(existsSync(join(out, '.peftgraph.lock'))).toBe(false);
   });
 
   it('a dev evaluation that is not finite is an error, not "accuracy NaN"', async () => {
