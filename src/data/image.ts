@@ -10,7 +10,7 @@ import { FILE_LIMITS, readJsonFile, readRegular } from '../runtime/files.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import sharp from 'sharp';
+import sharp, { type Metadata, type OutputInfo } from 'sharp';
 import { DataError } from './errors.ts';
 import { PIL_RESAMPLE, resizeLikePil, type Resample } from './resize.ts';
 
@@ -22,23 +22,71 @@ export interface Pixels {
   data: Uint8Array;
 }
 
+/** The formats HF image processors read through Pillow that peftgraph decodes; others (SVG, HEIF, ...) are refused. */
+export const IMAGE_FORMATS = ['png', 'jpeg', 'webp', 'gif', 'tiff'];
+
+/** Pillow's Image.MAX_IMAGE_PIXELS: a larger image is refused from its header, before decoding (a decompression bomb). */
+export const MAX_IMAGE_PIXELS = 89_478_485;
+
 /**
- * Decodes an image file (PNG, JPEG, WebP, GIF, TIFF) to 8-bit RGB: alpha dropped and gray or
- * palette images expanded as PIL's convert('RGB') does; no EXIF rotation (PIL applies none).
+ * Decodes an image file to 8-bit RGB as Pillow's Image.open(path).convert('RGB') does: alpha
+ * dropped, gray and palette expanded; an embedded ICC profile ignored (Pillow applies none unless
+ * asked); CMYK by Pillow's own formula, not through a colour profile; 16-bit gray clipped to
+ * 0..255 and 16-bit colour reduced to its high byte, as Pillow's modes do; no EXIF rotation. The
+ * format and the pixel count are checked from the header first.
  */
 export async function readImage(path: string): Promise<Pixels> {
   const bytes = readRegular(path, 'image', FILE_LIMITS.image);
+  const fail = (why: string) => new DataError(`${path}: cannot decode the image (${why})`);
+  let meta: Metadata;
   try {
-    const { data, info } = await sharp(bytes, { limitInputPixels: 2 ** 28 })
-      .removeAlpha()
-      .toColourspace('srgb')
-      .raw({ depth: 'uchar' })
-      .toBuffer({ resolveWithObject: true });
+    meta = await sharp(bytes, { ignoreIcc: true, limitInputPixels: false }).metadata();
+  } catch (e) {
+    throw fail((e as Error).message);
+  }
+  if (!meta.format || !IMAGE_FORMATS.includes(meta.format)) throw new DataError(`${path}: ${meta.format ?? 'an unknown'} image is not supported (formats: ${IMAGE_FORMATS.join(', ')})`);
+  const [w, h] = [meta.width ?? 0, meta.height ?? 0];
+  if (w * h > MAX_IMAGE_PIXELS) throw new DataError(`${path}: the image declares ${w} x ${h} = ${w * h} pixels, over the limit of ${MAX_IMAGE_PIXELS} (Pillow's MAX_IMAGE_PIXELS)`);
+  try {
+    const img = sharp(bytes, { ignoreIcc: true, limitInputPixels: MAX_IMAGE_PIXELS });
+    if (meta.space === 'cmyk') return cmykLikePil(await img.pipelineColourspace('cmyk').toColourspace('cmyk').raw().toBuffer({ resolveWithObject: true }));
+    if (meta.depth === 'ushort') {
+      const gray = meta.space === 'grey16' || meta.space === 'b-w';
+      const { data, info } = await img
+        .removeAlpha()
+        .toColourspace(gray ? 'grey16' : 'rgb16')
+        .raw({ depth: 'ushort' })
+        .toBuffer({ resolveWithObject: true });
+      const u = new Uint16Array(data.buffer, data.byteOffset, data.length / 2);
+      const n = info.width * info.height;
+      const out = new Uint8Array(n * 3);
+      // Pillow: 16-bit gray is mode I, whose RGB conversion clips; 16-bit colour keeps the high byte.
+      if (gray) for (let i = 0; i < n; i++) out.fill(Math.min(255, u[i * info.channels]), 3 * i, 3 * i + 3);
+      else for (let i = 0; i < n * 3; i++) out[i] = u[Math.floor(i / 3) * info.channels + (i % 3)] >> 8;
+      return { width: info.width, height: info.height, channels: 3, data: out };
+    }
+    const { data, info } = await img.removeAlpha().toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
     return { width: info.width, height: info.height, channels: 3, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
   } catch (e) {
-    throw new DataError(`${path}: cannot decode the image (${(e as Error).message})`);
+    throw fail((e as Error).message);
   }
+}
+
+/** Pillow's CMYK -> RGB (Convert.c cmyk2rgb): nk = 255 - k; each channel nk - c * nk / 255, rounded as MULDIV255. */
+function cmykLikePil({ data, info }: { data: Buffer; info: OutputInfo }): Pixels {
+  if (info.channels !== 4) throw new Error(`CMYK decoded to ${info.channels} channels`);
+  const n = info.width * info.height;
+  const out = new Uint8Array(n * 3);
+  const muldiv255 = (a: number, b: number) => {
+    const t = a * b + 128;
+    return ((t >> 8) + t) >> 8;
+  };
+  for (let i = 0; i < n; i++) {
+    const nk = 255 - data[4 * i + 3];
+    for (let c = 0; c < 3; c++) out[3 * i + c] = Math.max(0, Math.min(255, nk - muldiv255(data[4 * i + c], nk)));
+  }
+  return { width: info.width, height: info.height, channels: 3, data: out };
 }
 
 /** RGB -> luma, PIL's convert('L'): L = (19595 R + 38470 G + 7471 B + 2^15) >> 16 (ITU-R 601-2). */

@@ -3,7 +3,9 @@
  * PNG and JPEG pixels and every resize filter bit-exact, and an HF processor's whole pipeline
  * (ViT-style, CLIP-style) within float32 rounding.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { crc32, deflateSync } from 'node:zlib';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ImageProcessor, parseProcessorConfig, ProcessorConfig, readImage } from '../../src/data/image.ts';
@@ -14,13 +16,39 @@ const want = JSON.parse(readFileSync(join(DIR, 'expected.json'), 'utf8'));
 const config = (name: string) => parseProcessorConfig(JSON.parse(readFileSync(join(DIR, `preprocessor_${name}.json`), 'utf8')), name);
 
 describe('decoding', () => {
-  for (const name of ['rgb.png', 'rgba.png', 'gray.png', 'palette.png', 'photo.jpg']) {
+  // icc.png embeds an Adobe RGB profile (Pillow ignores it), cmyk.jpg is CMYK (Pillow's own formula),
+  // gray16.png and rgb16.png are 16-bit (Pillow clips gray, keeps colour's high byte).
+  for (const name of ['rgb.png', 'rgba.png', 'gray.png', 'palette.png', 'photo.jpg', 'icc.png', 'cmyk.jpg', 'gray16.png', 'rgb16.png']) {
     it(`${name}: the RGB pixels PIL's convert('RGB') gives`, async () => {
       const p = await readImage(join(DIR, name));
       expect([p.height, p.width, p.channels]).toEqual(want.decoded[name].shape);
       expect(Array.from(p.data)).toEqual(want.decoded[name].data);
     });
   }
+
+  it('refuses formats it does not decode as Pillow does (SVG) and a header declaring more pixels than the limit, before decoding', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'img-'));
+    writeFileSync(join(d, 'x.svg'), '<svg xmlns="http://www.w3.org/2000/svg" width="16384" height="16384"><rect width="10" height="10"/></svg>');
+    await expect(readImage(join(d, 'x.svg'))).rejects.toThrow(/x\.svg: svg image is not supported \(formats: png, jpeg, webp, gif, tiff\)/);
+    // A PNG header claiming 16384 x 16384 over a few bytes of data: refused without allocating it.
+    const chunk = (kind: string, data: Buffer) => {
+      const body = Buffer.concat([Buffer.from(kind), data]);
+      const len = Buffer.alloc(4);
+      len.writeUInt32BE(data.length);
+      const crc = Buffer.alloc(4);
+      crc.writeUInt32BE(crc32(body));
+      return Buffer.concat([len, body, crc]);
+    };
+    const ihdr = Buffer.alloc(13);
+    ihdr.writeUInt32BE(16384, 0);
+    ihdr.writeUInt32BE(16384, 4);
+    ihdr.set([8, 0, 0, 0, 0], 8);
+    writeFileSync(
+      join(d, 'bomb.png'),
+      Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.alloc(1000))), chunk('IEND', Buffer.alloc(0))]),
+    );
+    await expect(readImage(join(d, 'bomb.png'))).rejects.toThrow(/bomb\.png: the image declares 16384 x 16384 = 268435456 pixels, over the limit of 89478485/);
+  });
 
   it('names the file when it is missing or not an image', async () => {
     await expect(readImage(join(DIR, 'nope.png'))).rejects.toThrow(/nope\.png: cannot read the image \(ENOENT\)/);
