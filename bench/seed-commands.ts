@@ -108,7 +108,7 @@ const tsx = (args: string[]) => [process.execPath, '--import', 'tsx', ...args];
 const steps: [string, string[], RegExp][] = [
   [
     'RoBERTa-base: train',
-    cli(['train', roberta, '--data', vqa, '--allow-outside-data', '--epochs', '1', '--batch', '4', '--lr', '3e-4', '--out', join(work, 'runs', 'roberta')]),
+    cli(['train', roberta, '--data', vqa, '--allow-outside-data', '--overwrite', '--epochs', '1', '--batch', '4', '--lr', '3e-4', '--out', join(work, 'runs', 'roberta')]),
     /^(model:|text:|frozen features|trained|best dev|test:|wrote)/,
   ],
   ['RoBERTa-base: eval', cli(['eval', roberta, '--data', vqa, '--allow-outside-data', '--checkpoint', join(work, 'runs', 'roberta', 'best.safetensors'), '--batch', '4']), /^test:/],
@@ -132,7 +132,7 @@ const steps: [string, string[], RegExp][] = [
   ['RoBERTa-base: run the artifact', tsx([runner, join(work, 'build', 'roberta'), join(work, 'runs', 'roberta', 'merged.safetensors'), 'vqa']), /^artifact/],
   [
     'GPT-2: train',
-    cli(['train', gpt2, '--data', captions, '--epochs', '1', '--batch', '4', '--lr', '3e-4', '--out', join(work, 'runs', 'gpt2')]),
+    cli(['train', gpt2, '--data', captions, '--overwrite', '--epochs', '1', '--batch', '4', '--lr', '3e-4', '--out', join(work, 'runs', 'gpt2')]),
     /^(model:|text:|frozen features|trained|best dev|test:|wrote)/,
   ],
   ['GPT-2: eval', cli(['eval', gpt2, '--data', captions, '--checkpoint', join(work, 'runs', 'gpt2', 'best.safetensors'), '--batch', '4']), /^test:/],

@@ -3,6 +3,7 @@
  * model.ts, a TypeScript module generated with ts-morph that names every input, output and
  * param with its shape as literal types, and a typed `load()`.
  */
+import { makeDirs } from '../runtime/files.ts';
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -85,7 +86,7 @@ export function buildArtifact(spec: ModelSpec, o: CompileArtifactOptions): { met
  * its content, so the buckets share the kernels whose code does not depend on the batch.
  */
 export function writeArtifact(dir: string, meta: Meta, runtimeImport = 'peftgraph/runtime'): string[] {
-  mkdirSync(join(dir, 'kernels'), { recursive: true });
+  makeDirs(join(dir, 'kernels'));
   const files = new Set<string>();
   const plans = meta.plans.map(({ batch, plan }) => {
     const kernels = plan.kernels.map((k) => {

@@ -5,6 +5,9 @@ import { UserError } from '../user-error.ts';
 import { doctor } from './doctor.ts';
 import { loadData, loadSpec } from './load.ts';
 
+/** A batch beyond any device: lowering builds per-batch constants (masks), so 1e8 would exhaust memory before any check. */
+const MAX_BATCH = 65536;
+
 // commander: a small, well-kept parser with subcommands, typed options and generated help.
 const program = new Command();
 program.name('peftgraph').description('Declarative PEFT model-graph compiler for WebGPU').version('0.1.0').option('--debug', 'print stack traces with error messages');
@@ -31,7 +34,7 @@ program
   .option('--test <path>', 'VQA test records (default: test.jsonl beside train.jsonl)')
   .addOption(int('--k <n>', 'draw k training and k dev records from the training pool (METHODS.md low-resource protocol)', undefined, 1))
   .addOption(int('--epochs <n>', 'epochs', 10, 1))
-  .addOption(int('--batch <n>', 'batch size', 16, 1))
+  .addOption(int('--batch <n>', 'batch size', 16, 1, MAX_BATCH))
   .addOption(num('--lr <x>', 'peak learning rate', 5e-3, 0, Infinity, true))
   .addOption(int('--seed <n>', 'seed (data order, init, dropout, expert routing)', 42, 0, 2 ** 32 - 1))
   .addOption(int('--eval-every <n>', 'evaluate on dev every n epochs', 1, 1))
@@ -46,6 +49,7 @@ program
   .option('--allow-mismatch', 'resume even if the frozen weights or spec differ from those the checkpoint was trained with')
   .option('--no-cache-frozen', 'recompute the frozen part that reads only per-example inputs (e.g. a frozen vision tower) every step instead of once per example')
   .option('--allow-outside-data', 'VQA files: let records name images outside their data directory (.., absolute paths, symlinks)')
+  .option('--overwrite', 'replace the run already in --out (its checkpoints, logs and answers)')
   .addOption(frozenWeightsOption())
   .addOption(autotuneOption())
   .addOption(noTunedKernelsOption())
@@ -59,7 +63,7 @@ program
   .command('explain')
   .description('print each compiler stage: nodes, pruned backward, kernels before/after fusion, buffers, peak memory, params (no GPU needed)')
   .argument('<spec>', 'model spec (.ts or .json)')
-  .addOption(int('--batch <n>', 'batch size', 16, 1))
+  .addOption(int('--batch <n>', 'batch size', 16, 1, MAX_BATCH))
   .addOption(oneOf('--mode <mode>', 'the graph to explain', ['train', 'infer'], 'train'))
   .option('--merged', 'inference graph with experts merged and LoRA folded')
   .option('--no-cache-frozen', "training: the step without train's cache of frozen per-example features")
@@ -75,7 +79,7 @@ program
   .description('write an artifact: plan.json, one .wgsl per kernel, and a typed model.ts (ts-morph) to load it with peftgraph/runtime')
   .argument('<spec>', 'model spec (.ts or .json)')
   .requiredOption('--out <dir>', 'output directory')
-  .addOption(int('--batch <n>', 'batch size (inference: the largest request)', 16, 1))
+  .addOption(int('--batch <n>', 'batch size (inference: the largest request)', 16, 1, MAX_BATCH))
   .addOption(ints('--buckets <list>', 'inference: batch sizes to plan for, the largest = --batch (default: 1,2,4,... and --batch)', 1))
   .addOption(oneOf('--mode <mode>', 'inference or training artifact', ['train', 'infer'], 'infer'))
   .option('--merged', 'inference graph with experts merged and LoRA folded (smaller)')
@@ -116,7 +120,7 @@ program
   .requiredOption('--data <path>', 'VQA records (.jsonl, or a directory with <split>.jsonl or VQAv2 files), or a data module')
   .requiredOption('--checkpoint <file>', 'a best/last/adapter.safetensors written by train')
   .addOption(oneOf('--split <name>', 'the split to score', ['train', 'dev', 'test'], 'test'))
-  .addOption(int('--batch <n>', 'batch size', 16, 1))
+  .addOption(int('--batch <n>', 'batch size', 16, 1, MAX_BATCH))
   .addOption(int('--seed <n>', "seed of the frozen init and the data module (default: the checkpoint's)", undefined, 0, 2 ** 32 - 1))
   .option('--answers <file>', 'VQA files: the answer list (default: answers.json beside the checkpoint)')
   .option('--allow-mismatch', 'evaluate even if the frozen weights or spec differ from those the checkpoint was trained with')

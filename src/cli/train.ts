@@ -1,9 +1,10 @@
 /** `peftgraph train`: compile a spec, train it with progress, write checkpoints, history and a curve. */
+import { makeDirs } from '../runtime/files.ts';
 import { writeAtomic } from '../runtime/safetensors.ts';
 import { lockDir } from '../runtime/out-lock.ts';
 import { DataError } from '../data/errors.ts';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { acquireDevice } from '../runtime/device.ts';
 import type { FrozenWeights } from '../compiler/plan.ts';
@@ -49,6 +50,25 @@ export interface TrainCliOptions {
   tunedKernels?: boolean;
   frozenWeights?: FrozenWeights;
   allowOutsideData?: boolean;
+  /** Replace the run already in --out (its checkpoints, logs, answers and curves). */
+  overwrite?: boolean;
+}
+
+/** The files a run writes in its output directory. */
+const RUN_FILES = ['best.safetensors', 'last.safetensors', ADAPTER_FILE, 'merged.safetensors', 'answers.json', 'history.json', 'test.json', STEP_LOG, 'curve.svg', 'curve.png'];
+
+/**
+ * A run writes into a directory of its own: one holding another run's files is refused (a failed
+ * rerun once left the old best and adapter beside new answers and an emptied step log), unless
+ * --overwrite replaces them, or it is the directory of the run --resume continues.
+ */
+function claimOutDir(out: string, o: TrainCliOptions): void {
+  const there = RUN_FILES.filter((f) => existsSync(join(out, f)));
+  if (there.length === 0) return;
+  if (o.resume && resolve(dirname(o.resume)) === resolve(out)) return;
+  if (!o.overwrite)
+    throw new DataError(`--out ${out} holds another run (${there.join(', ')}): choose a new directory, ${o.resume ? `resume into ${dirname(o.resume)}, ` : ''}or pass --overwrite to replace it`);
+  for (const f of there) rmSync(join(out, f));
 }
 
 export async function trainCommand(specPath: string, o: TrainCliOptions): Promise<number> {
@@ -88,10 +108,17 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
   cfg.backbone = pre.weights;
   const gpu = await acquireDevice();
   console.log(`adapter: ${gpu.info.description}${gpu.info.isSoftware ? ' (software)' : ''}`);
+  if (!o.out) throw new DataError('--out names no directory');
   if (existsSync(o.out) && !statSync(o.out).isDirectory()) throw new DataError(`--out ${o.out}: not a directory`);
-  mkdirSync(o.out, { recursive: true });
+  makeDirs(o.out);
   // One writer per output directory for the whole command (train() takes the lock again inside).
   const unlock = lockDir(o.out);
+  try {
+    claimOutDir(o.out, o);
+  } catch (e) {
+    unlock();
+    throw e;
+  }
   // The answer classes, in head order: predict and eval read them back (and checkpoints bind their hash).
   if (vqa) writeAtomic(join(o.out, 'answers.json'), Buffer.from(JSON.stringify(vqa.vocab.answers)));
   const bar = new cliProgress.SingleBar(

@@ -4,6 +4,7 @@
  * is exportable when it is one of the families: the config written here must read back
  * (config.ts) to the same architecture, or the export is refused naming the field that differs.
  */
+import { makeDirs } from '../runtime/files.ts';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ffnWidth, type Activation, type Family, type ModelSpec } from '../dsl/spec.ts';
@@ -193,7 +194,7 @@ export function exportTower(spec: ModelSpec, tower: 'vision' | 'text', weights: 
     for (let r = 0; r < rows; r++) ps.forEach((p, j) => data.set(p.data.subarray(r * last, (r + 1) * last), (r * ps.length + j) * last));
     tensors.set(key, { shape: [...ps[0].shape.slice(0, -1), last * ps.length], data });
   }
-  mkdirSync(dir, { recursive: true });
+  makeDirs(dir);
   writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 1));
   writeAtomic(join(dir, 'model.safetensors'), encodeSafetensors(tensors, { format: 'pt' }));
   return tensors.size;

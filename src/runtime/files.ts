@@ -6,7 +6,8 @@
  * size 0 and are read to the bound at most). Every config, tokenizer, JSONL, image, answer list,
  * plan and kernel file goes through here.
  */
-import { closeSync, constants, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
+import { join, resolve, sep } from 'node:path';
 import { UserError } from '../user-error.ts';
 
 export class FileError extends UserError {
@@ -79,5 +80,34 @@ export function readJsonFile(path: string, what: string, maxBytes: number = FILE
     return JSON.parse(text);
   } catch (e) {
     throw new FileError(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+}
+
+/**
+ * mkdir -p, one level at a time: node's recursive mkdirSync loops forever when a parent is a
+ * read-only pseudo-filesystem (`--out /proc/x`); here the first level that cannot be made is an
+ * error naming it.
+ */
+export function makeDirs(path: string): void {
+  const abs = resolve(path);
+  const parts = abs.split(sep).filter(Boolean);
+  let at = abs.startsWith(sep) ? sep : '';
+  for (const p of parts) {
+    at = at ? join(at, p) : p;
+    let st: ReturnType<typeof statSync> | undefined;
+    try {
+      st = statSync(at);
+    } catch {
+      st = undefined;
+    }
+    if (st) {
+      if (!st.isDirectory()) throw new FileError(`${path}: ${at} is not a directory`);
+      continue;
+    }
+    try {
+      mkdirSync(at);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new FileError(`${path}: cannot make ${at} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
   }
 }

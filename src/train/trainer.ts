@@ -3,6 +3,7 @@
  * epochs on a dev set with an inference plan, early stopping, best and last checkpoints, exact
  * resume. Losses are read back asynchronously; the trainer awaits them only at epoch ends.
  */
+import { makeDirs } from '../runtime/files.ts';
 import { randomUUID } from 'node:crypto';
 import { lockDir } from '../runtime/out-lock.ts';
 import { lowerModel } from '../compiler/lower/index.ts';
@@ -528,7 +529,7 @@ function prepareOutDir(dir: string): void {
   const probe = join(dir, `.write-test.${process.pid}`);
   try {
     if (existsSync(dir) && !statSync(dir).isDirectory()) throw new Error('it is not a directory');
-    mkdirSync(dir, { recursive: true });
+    makeDirs(dir);
     writeFileSync(probe, 'peftgraph');
     unlinkSync(probe);
   } catch (e) {

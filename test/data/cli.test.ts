@@ -72,6 +72,19 @@ describe('train and predict from VQA files', () => {
     expect(a.stdout).toBe(r.stdout);
   });
 
+  it('a second run into the same --out is refused unless --overwrite; --out under /proc or empty is a one-line error', () => {
+    const again = cli('train', 'examples/mnist-vqa.spec.ts', '--data', 'examples/mnist-vqa', '--k', '16', '--epochs', '1', '--out', out);
+    expect(again.status).toBe(1);
+    expect(again.stderr.trim()).toMatch(/^peftgraph: --out .* holds another run \(best\.safetensors, .*\): choose a new directory, or pass --overwrite to replace it$/);
+    for (const bad of ['/proc/peftgraph-x', '']) {
+      const r = cli('train', 'examples/mnist-vqa.spec.ts', '--data', 'examples/mnist-vqa', '--k', '16', '--epochs', '1', '--out', bad);
+      expect(r.status, bad).toBe(1);
+      expect(r.stderr.trim(), bad).toMatch(/^peftgraph: (\/proc\/peftgraph-x: cannot make \/proc\/peftgraph-x|--out names no directory)/);
+    }
+    const merge = cli('merge', 'examples/mnist-vqa.spec.ts', '--checkpoint', join(out, 'adapter.safetensors'), '--out', join(out, '.', 'adapter.safetensors'));
+    expect(merge.stderr.trim()).toMatch(/is the checkpoint it merges: write the merged weights to another file$/);
+  });
+
   it('merges the adapter into its base: the merged weights train wrote', () => {
     const r = cli('merge', 'examples/mnist-vqa.spec.ts', '--checkpoint', join(out, 'adapter.safetensors'), '--out', join(out, 'merged-again.safetensors'));
     expect(r.status, r.stderr).toBe(0);
