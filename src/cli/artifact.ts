@@ -5,7 +5,7 @@
  */
 import { makeDirs } from '../runtime/files.ts';
 import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Project, VariableDeclarationKind } from 'ts-morph';
 import { SpecError, type ModelSpec } from '../dsl/spec.ts';

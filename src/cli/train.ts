@@ -3,7 +3,7 @@ import { makeDirs } from '../runtime/files.ts';
 import { writeAtomic } from '../runtime/safetensors.ts';
 import { lockDir } from '../runtime/out-lock.ts';
 import { DataError } from '../data/errors.ts';
-import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { acquireDevice } from '../runtime/device.ts';

@@ -5,7 +5,7 @@
  * (config.ts) to the same architecture, or the export is refused naming the field that differs.
  */
 import { makeDirs } from '../runtime/files.ts';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ffnWidth, type Activation, type Family, type ModelSpec } from '../dsl/spec.ts';
 import { encodeSafetensors, writeAtomic, type TensorEntry } from '../runtime/safetensors.ts';

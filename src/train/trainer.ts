@@ -40,7 +40,7 @@ import { CheckpointError, removeStaleTemps, writeFailure } from '../runtime/safe
 import { dirname, join } from 'node:path';
 import { StepLog } from './step-log.ts';
 import { z } from 'zod';
-import { existsSync, mkdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { pcgHash } from '../compiler/ops/random.ts';
 import { paramInfo } from '../compiler/ir/attrs.ts';
 
