@@ -99,11 +99,9 @@ export function toLuma(p: Pixels): Pixels {
 }
 
 // Strict: a size with a field peftgraph does not apply (longest_edge, max_height) is refused, not trimmed.
-const size = z.union([
-  z.number().int().positive(),
-  z.strictObject({ height: z.number().int().positive(), width: z.number().int().positive() }),
-  z.strictObject({ shortest_edge: z.number().int().positive() }),
-]);
+// Sides are bounded as spec image sizes are (8,192 pixels): a resize target of 65,536 would allocate gigabytes.
+const side = z.number().int().positive().max(8192);
+const size = z.union([side, z.strictObject({ height: side, width: side }), z.strictObject({ shortest_edge: side })]);
 /** A per-channel statistic: finite, and for a std never 0 (it divides). */
 const stat = (what: 'mean' | 'std') => {
   const v = what === 'std' ? z.number().refine((x) => Number.isFinite(x) && x !== 0, 'must be finite and not 0 (it divides)') : z.number().refine(Number.isFinite, 'must be finite');
@@ -218,6 +216,8 @@ export class ImageProcessor {
     let img = this.channels === 1 ? toLuma(p) : p;
     if (c.do_resize) {
       const [h, w] = resizedSize(c.size, img.height, img.width);
+      // shortest_edge scales the long edge with it: a thin image could ask for a huge one.
+      if (h * w > MAX_IMAGE_PIXELS) throw new DataError(`${this.source}: resizing a ${img.width}x${img.height} image to ${w}x${h} exceeds ${MAX_IMAGE_PIXELS} pixels`);
       if (h !== img.height || w !== img.width)
         img = { width: w, height: h, channels: img.channels, data: resizeLikePil(img.data, img.width, img.height, img.channels, w, h, PIL_RESAMPLE[c.resample] as Resample) };
     }

@@ -91,26 +91,34 @@ export class TextTokenizer {
     const fingerprint = createHash('sha256')
       .update(JSON.stringify([json, cfg, pad, eosId ?? null]))
       .digest('hex');
-    return new TextTokenizer(path, tok, pad, eosId, fingerprint);
+    // The constructor encodes a probe: a malformed section (a template, a normalizer) fails there.
+    try {
+      return new TextTokenizer(path, tok, pad, eosId, fingerprint);
+    } catch (e) {
+      if (e instanceof DataError) throw e;
+      throw new DataError(`${path}: not a tokenizer this library reads (${(e as Error).message})`);
+    }
   }
+
+  private largest: number | undefined;
 
   /** Largest id the tokenizer can emit, to check against a model's vocabulary. */
   get maxId(): number {
-    let max = 0;
-    for (const id of this.tok.get_vocab(true).values()) max = Math.max(max, id);
-    return max;
+    if (this.largest === undefined) {
+      let max = 0;
+      for (const id of this.tok.get_vocab(true).values()) max = Math.max(max, id);
+      this.largest = max;
+    }
+    return this.largest;
   }
 
   /** Ids (with special tokens) and mask for `text`, truncated or padded to `maxLen`. */
   encode(text: string, maxLen: number): Encoded {
-    const content = this.tok.encode(text, { add_special_tokens: false }).ids;
-    // A piece with no id (no unk token to fall back on) would become 0, the pad id, with mask 1.
-    if (content.some((id) => !Number.isInteger(id)))
-      throw new DataError(`${this.source}: ${JSON.stringify(text)} has pieces with no id in the vocabulary, and the tokenizer has no unknown token to map them to`);
+    const content = this.ids(text, false);
     const specials = this.prefix + this.suffix;
     if (maxLen <= specials) throw new DataError(`maxLen ${maxLen} leaves no room for text between the tokenizer's ${specials} special tokens`);
     const length = content.length + specials;
-    let ids = this.tok.encode(text, { add_special_tokens: true }).ids;
+    let ids = this.ids(text, true);
     this.counts.texts++;
     this.counts.longest = Math.max(this.counts.longest, length);
     if (ids.length > maxLen) {
@@ -123,6 +131,24 @@ export class TextTokenizer {
     out.set(ids);
     mask.fill(1, 0, ids.length);
     return { ids: out, mask, length };
+  }
+
+  /** The library's ids for `text`; its own failures (a malformed tokenizer.json section) are errors naming the file. */
+  private ids(text: string, specials: boolean): number[] {
+    let ids: number[];
+    try {
+      ids = this.tok.encode(text, { add_special_tokens: specials }).ids;
+    } catch (e) {
+      throw new DataError(`${this.source}: cannot encode ${JSON.stringify(text.slice(0, 80))} (${(e as Error).message})`);
+    }
+    // A piece with no id (no unk token to fall back on) would become 0, the pad id, with mask 1; an id
+    // outside the vocabulary (an edited unk_id or added token) would read another row.
+    const bad = ids.find((id) => !Number.isInteger(id) || id < 0 || id > this.maxId);
+    if (bad !== undefined || ids.some((id) => id === undefined))
+      throw new DataError(
+        `${this.source}: ${JSON.stringify(text.slice(0, 80))} gives ${bad === undefined ? 'a piece with no id (the tokenizer has no unknown token to map it to)' : `id ${bad}, outside its vocabulary [0, ${this.maxId}]`}`,
+      );
+    return ids;
   }
 
   decode(ids: ArrayLike<number>, skipSpecial = true): string {

@@ -41,6 +41,13 @@ function readConfig(dir: string): Raw {
   }
 }
 
+/** The tower spec a config describes; a value the spec bounds (a width of 1e9) is an error naming the file and field. */
+function tower<T extends z.ZodType>(path: string, schema: T, fields: Record<string, unknown>): z.infer<T> {
+  const r = schema.safeParse(fields);
+  if (r.success) return r.data;
+  throw new PretrainedError(`${path}: the tower it describes is out of bounds: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+}
+
 /** Reads `config` through a zod schema of the HF fields, with errors naming the file and field. */
 function fields<T extends z.ZodType>(path: string, schema: T, config: Raw): z.infer<T> {
   const r = schema.safeParse(config);
@@ -95,7 +102,7 @@ function vitFrom(path: string, c: Raw, family: 'vit' | 'clip_vision', dir: strin
     unsupported(path, 'pooler_output_size', c.pooler_output_size ?? f.hidden_size, f.hidden_size);
   }
   const clip = family === 'clip_vision';
-  return VitSpec.parse({
+  return tower(path, VitSpec, {
     kind: 'vit',
     image: pair(f.image_size),
     channels: f.num_channels,
@@ -134,7 +141,7 @@ function bertFrom(path: string, c: Raw, family: 'bert' | 'roberta', dir: string,
   unsupported(path, 'position_embedding_type', c.position_embedding_type, 'absolute');
   unsupported(path, 'is_decoder', c.is_decoder, false);
   const capacity = family === 'roberta' ? f.max_position_embeddings - f.pad_token_id - 1 : f.max_position_embeddings;
-  return EncoderSpec.parse({
+  return tower(path, EncoderSpec, {
     kind: 'encoder',
     vocab: f.vocab_size,
     maxLen: maxLen(path, o.maxLen, capacity),
@@ -172,7 +179,7 @@ function gpt2From(path: string, c: Raw, dir: string, o: TextOptions): TextTower 
   unsupported(path, 'scale_attn_weights', c.scale_attn_weights, true);
   unsupported(path, 'scale_attn_by_inverse_layer_idx', c.scale_attn_by_inverse_layer_idx, false);
   unsupported(path, 'add_cross_attention', c.add_cross_attention, false);
-  return DecoderSpec.parse({
+  return tower(path, DecoderSpec, {
     kind: 'decoder',
     vocab: f.vocab_size,
     maxLen: maxLen(path, o.maxLen, f.n_positions),
@@ -210,7 +217,7 @@ function t5From(path: string, c: Raw, dir: string, o: TextOptions): TextTower {
   const gated = parts[0] === 'gated';
   if (parts.length > 2 || (parts.length === 2 && !gated)) throw new PretrainedError(`${path}: feed_forward_proj '${f.feed_forward_proj}' is not '{act}' or 'gated-{act}'`);
   const actName = f.feed_forward_proj === 'gated-gelu' ? 'gelu_new' : parts[parts.length - 1];
-  return EncDecSpec.parse({
+  return tower(path, EncDecSpec, {
     kind: 'encdec',
     vocab: f.vocab_size,
     maxLen: o.maxLen ?? 64,

@@ -121,7 +121,16 @@ export class Artifact {
       throw new ArtifactError(root, "no weights given: pass every param (e.g. the merged.safetensors train writes), or 'random' to run initialized weights deliberately");
     const meta = readMeta(root);
     checkDevice(root, meta, gpu);
-    const values = weights === 'random' ? initParamList(meta.params, seed) : checkWeights(root, meta, weights);
+    checkSlots(root, meta);
+    // Random weights only for the params a plan binds (their shapes were checked against the plan's slots).
+    const planned = new Set(meta.plans.flatMap((p) => Object.keys(p.plan.params)));
+    const values =
+      weights === 'random'
+        ? initParamList(
+            meta.params.filter((p) => planned.has(p.name)),
+            seed,
+          )
+        : checkWeights(root, meta, weights);
     const ex = await Executor.create(gpu, planOf(root, meta.plans.at(-1)!, gpu.limits.maxComputeWorkgroupsPerDimension));
     for (const p of meta.params) if (ex.plan.params[p.name]) ex.setParam(p.name, values[p.name]);
     const trainer = meta.step ? new StepRunner(ex, meta.step.layout, meta.step.spec) : null;
@@ -144,7 +153,11 @@ export class Artifact {
     const ex = await this.executor(bucket);
     const padded = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, padRows(v, n, bucket.batch)]));
     const names = Object.keys(bucket.plan.outputs).filter((k) => !k.startsWith('new:'));
-    const out = await this.guarded(() => ex.run(padded, names));
+    const out = await this.guarded(() => ex.run(padded, names)).catch((e) => {
+      // The inputs were checked against the plan: the executor refusing them means plan.json contradicts itself.
+      if (e instanceof UserError) throw e;
+      throw new ArtifactError(this.root, `plan.json does not hold together (${(e as Error).message})`);
+    });
     return Object.fromEntries(names.map((k) => [k, bucket.plan.outputs[k].shape[0] === bucket.batch ? takeRows(out[k], n, bucket.batch) : out[k]]));
   }
 
@@ -309,6 +322,31 @@ function readMeta(dir: string): ArtifactJson {
         .join('; ')}`,
     );
   return r.data;
+}
+
+/** Every plan's param slots have the shapes the artifact's params declare, and every declared param a slot. */
+function checkSlots(dir: string, meta: ArtifactJson): void {
+  const declared = new Map(meta.params.map((p) => [p.name, p.shape.join(',')]));
+  const batches = meta.plans.map((p) => p.batch);
+  if (batches.some((b, i) => b < 1 || (i > 0 && b <= batches[i - 1])) || batches.at(-1) !== meta.batch)
+    throw new ArtifactError(dir, `plan.json: batches ${JSON.stringify(batches)} must rise from 1 or more to the artifact's batch ${meta.batch}`);
+  const perExample = new Map<string, string>();
+  for (const { batch, plan } of meta.plans) {
+    // Caller-fed inputs are batch-major, with the same example shape in every bucket.
+    for (const name of Object.keys(meta.inputRules)) {
+      const s = plan.inputs[name];
+      if (!s) throw new ArtifactError(dir, `plan.json (batch ${batch}): no input '${name}', which the artifact checks requests for`);
+      const rest = s.shape.slice(1).join(',');
+      if (s.shape[0] !== batch || (perExample.has(name) && perExample.get(name) !== rest))
+        throw new ArtifactError(dir, `plan.json (batch ${batch}): input '${name}' has shape [${s.shape}], not [${batch}, ${perExample.get(name) ?? rest}]`);
+      perExample.set(name, rest);
+    }
+    for (const [name, s] of Object.entries(plan.params)) {
+      const want = declared.get(name);
+      if (want === undefined) throw new ArtifactError(dir, `plan.json (batch ${batch}): param '${name}' is not among the artifact's params`);
+      if (s.shape.join(',') !== want) throw new ArtifactError(dir, `plan.json (batch ${batch}): param '${name}' has shape [${s.shape}], the artifact declares [${want}]`);
+    }
+  }
 }
 
 function checkDevice(dir: string, meta: ArtifactJson, gpu: Gpu): void {

@@ -1,0 +1,192 @@
+/**
+ * Seeded fuzzing of the files a run reads beside its data (issue 30's classes): VQAv2 questions
+ * and annotations, preprocessor configs, tokenizer.json, HF config.json, image bytes, checkpoint
+ * identity metadata and artifact plans. Each mutated input must work or be refused with a
+ * UserError; what is accepted must also be right (answers are strings, question ids unique,
+ * processed pixels finite, token ids inside the vocabulary, an image's size its header's).
+ */
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { readVqaV2 } from '../../src/data/vqa.ts';
+import { ImageProcessor, parseProcessorConfig, readImage } from '../../src/data/image.ts';
+import { TextTokenizer } from '../../src/data/tokenizer.ts';
+import { hf, peft } from '../../src/dsl/index.ts';
+import { lowerModel } from '../../src/compiler/lower/index.ts';
+import { backboneIdentity, checkIdentity, inputsIdentity } from '../../src/train/identity.ts';
+import { initParams, prng } from '../../src/runtime/init.ts';
+import { Artifact } from '../../src/runtime/artifact.ts';
+import { buildArtifact, writeArtifact } from '../../src/cli/artifact.ts';
+import { profileOf } from '../../src/runtime/profile.ts';
+import { UserError } from '../../src/user-error.ts';
+import { tinyVl } from '../helpers/tiny-vl.ts';
+import { useGpu } from '../helpers/gpu.ts';
+
+const r = prng(Number(process.env.PEFTGRAPH_FUZZ_SEED ?? 20261207));
+const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];
+const WEIRD: unknown[] = [-1, 0, 0.5, 1e9, -1e9, Number.NaN, '', 'x', '../x', null, true, [], {}, [1, 2], { answer: null }, 'longest_edge', 65536, 3];
+const FIX = join(import.meta.dirname, '..', 'fixtures');
+
+/** Runs `f`; a UserError or success passes, anything else fails naming the input. */
+async function clean<T>(what: string, input: unknown, f: () => T | Promise<T>): Promise<{ ok: true; value: T } | { ok: false }> {
+  try {
+    return { ok: true, value: await f() };
+  } catch (e) {
+    if (e instanceof UserError) return { ok: false };
+    throw new Error(`${what}: ${(e as Error).name}: ${(e as Error).message}\n  input: ${JSON.stringify(input)?.slice(0, 600)}`);
+  }
+}
+
+/** Replaces (or deletes) one field at a random path of a JSON value with something odd. */
+function mutate(x: unknown): unknown {
+  const c = structuredClone(x) as Record<string, unknown>;
+  let node: Record<string, unknown> = c;
+  for (let depth = 0; depth < 5; depth++) {
+    const keys = Object.keys(node);
+    if (!keys.length) break;
+    const k = pick(keys);
+    const child = node[k];
+    if (child && typeof child === 'object' && r() < 0.6) {
+      node = child as Record<string, unknown>;
+      continue;
+    }
+    if (r() < 0.2) delete node[k];
+    else node[k] = pick(WEIRD);
+    break;
+  }
+  return c;
+}
+
+const scratch = () => mkdtempSync(join(tmpdir(), 'fuzz-files-'));
+
+describe('fuzz: files beside the data', () => {
+  it('150 mutated VQAv2 question/annotation files: read or refused; what is read has string answers and unique ids', async () => {
+    const d = scratch();
+    mkdirSync(join(d, 'images'));
+    for (const id of [42, 43]) copyFileSync(join(FIX, 'images', 'rgb.png'), join(d, 'images', `COCO_val2014_0000000000${id}.jpg`));
+    const q = { data_subtype: 'val2014', questions: [42, 43].flatMap((img, i) => [0, 1].map((j) => ({ image_id: img, question: `q ${i}${j}?`, question_id: 10 * img + j }))) };
+    const a = { annotations: q.questions.map((x) => ({ question_id: x.question_id, answers: ['1', 'two', 'yes'].map((answer) => ({ answer })) })) };
+    let accepted = 0;
+    for (let i = 0; i < 150; i++) {
+      // One case in ten unmutated: the check that accepted records are right must see some.
+      const x = r();
+      const [qm, am] = x < 0.1 ? [q, a] : x < 0.55 ? [mutate(q), a] : [q, mutate(a)];
+      writeFileSync(join(d, 'q_questions.json'), JSON.stringify(qm));
+      writeFileSync(join(d, 'a_annotations.json'), JSON.stringify(am));
+      const res = await clean(`vqav2 ${i}`, { qm, am }, () => readVqaV2(join(d, 'q_questions.json'), join(d, 'a_annotations.json'), join(d, 'images')));
+      if (!res.ok) continue;
+      accepted++;
+      const ids = res.value.map((x) => x.where);
+      expect(new Set(ids).size, `vqav2 ${i}: question ids unique`).toBe(ids.length);
+      for (const rec of res.value) for (const ans of rec.answers) expect(typeof ans, `vqav2 ${i}`).toBe('string');
+    }
+    expect(accepted).toBeGreaterThan(0);
+  });
+
+  it('150 mutated preprocessor configs: refused, or processing gives finite pixels of the model size', async () => {
+    const base = JSON.parse(readFileSync(join(FIX, 'images', 'preprocessor_clip.json'), 'utf8'));
+    const px = await readImage(join(FIX, 'images', 'rgb.png'));
+    let accepted = 0;
+    for (let i = 0; i < 150; i++) {
+      const cfg = mutate(base);
+      const res = await clean(`preprocessor ${i}`, cfg, () => {
+        const p = new ImageProcessor(parseProcessorConfig(cfg, 'pp.json'), 3, [14, 14]);
+        return p.process(px, 'rgb.png');
+      });
+      if (!res.ok) continue;
+      accepted++;
+      expect(res.value.length).toBe(3 * 14 * 14);
+      expect(res.value.every(Number.isFinite), `preprocessor ${i}: finite`).toBe(true);
+    }
+    expect(accepted).toBeGreaterThan(5);
+  });
+
+  it('100 mutated tokenizer.json: refused, or every id is an integer inside the vocabulary', async () => {
+    for (const kind of ['wordpiece', 'bpe', 'unigram']) {
+      const json = JSON.parse(readFileSync(join(FIX, 'tokenizers', kind, 'tokenizer.json'), 'utf8'));
+      for (let i = 0; i < 34; i++) {
+        const d = scratch();
+        const t = mutate(json);
+        writeFileSync(join(d, 'tokenizer.json'), JSON.stringify(t));
+        copyFileSync(join(FIX, 'tokenizers', kind, 'tokenizer_config.json'), join(d, 'tokenizer_config.json'));
+        const res = await clean(`tokenizer ${kind} ${i}`, t, () => {
+          const tok = TextTokenizer.fromDir(d);
+          return { max: tok.maxId, ids: tok.encode('what is zzqx? héllo', 12).ids };
+        });
+        if (res.ok) for (const id of res.value.ids) expect(Number.isInteger(id) && id >= 0 && id <= res.value.max, `tokenizer ${kind} ${i}: id ${id}`).toBe(true);
+      }
+    }
+  });
+
+  it('100 mutated HF config.json: a tower spec or a refusal', async () => {
+    for (const fam of ['vit', 'bert', 'gpt2', 't5']) {
+      const src = join(FIX, 'hf', fam);
+      const cfg = JSON.parse(readFileSync(join(src, 'config.json'), 'utf8'));
+      for (let i = 0; i < 25; i++) {
+        const d = scratch();
+        const c = mutate(cfg);
+        writeFileSync(join(d, 'config.json'), JSON.stringify(c));
+        await clean(`config ${fam} ${i}`, c, () => (fam === 'vit' ? hf.vision(d) : hf.text(d)));
+      }
+    }
+  });
+
+  it('60 images with corrupted bytes: decoded to the header size, or refused', async () => {
+    for (const name of ['rgb.png', 'photo.jpg', 'cmyk.jpg', 'gray16.png', 'palette.png']) {
+      const bytes = readFileSync(join(FIX, 'images', name));
+      for (let i = 0; i < 12; i++) {
+        const b = Buffer.from(bytes);
+        const n = 1 + Math.floor(r() * 4);
+        for (let j = 0; j < n; j++) b[Math.floor(r() * b.length)] = Math.floor(r() * 256);
+        const d = scratch();
+        writeFileSync(join(d, name), b);
+        const res = await clean(`image ${name} ${i}`, name, () => readImage(join(d, name)));
+        if (res.ok) expect(res.value.data.length, `image ${name} ${i}`).toBe(res.value.width * res.value.height * 3);
+      }
+    }
+  });
+
+  it('200 mutated checkpoint identity metadata: accepted only when it is the base it claims', async () => {
+    const spec = tinyVl()
+      .freeze('**')
+      .insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 2 })).spec;
+    const graph = lowerModel(spec, { batch: 2, mode: 'train' }).graph;
+    const id = backboneIdentity(graph, spec, initParams(graph, 1), 1);
+    const inputs = inputsIdentity({ answers: ['a', 'b'] });
+    const meta = { spec: JSON.parse(JSON.stringify(spec)), backbone: id, inputs };
+    for (let i = 0; i < 200; i++) {
+      const m = mutate(meta) as Record<string, unknown>;
+      const res = await clean(`identity ${i}`, m, () => checkIdentity('ck', m, spec, id, false, inputs));
+      if (res.ok) {
+        // Accepted: whatever was mutated changes nothing the check compares (a field it does not read).
+        expect((m.backbone as typeof id).hash, `identity ${i}`).toBe(id.hash);
+      }
+    }
+  });
+});
+
+describe('fuzz: artifact plans', () => {
+  const gpu = useGpu();
+  it('30 mutated plan.json files: loaded and run, or refused with a message', async () => {
+    const spec = tinyVl().spec;
+    const dir = scratch();
+    writeArtifact(dir, buildArtifact(spec, { mode: 'infer', batch: 2, buckets: [2], profile: profileOf(gpu()) }).meta, join(import.meta.dirname, '..', '..', 'src', 'runtime', 'index.ts'));
+    const plan = JSON.parse(readFileSync(join(dir, 'plan.json'), 'utf8'));
+    const input = { image: new Float32Array(2 * 256).fill(0.1), tokens: Int32Array.from([1, 2, 3, 1, 2, 3]), mask: Float32Array.from([1, 1, 1, 1, 1, 0]) };
+    for (let i = 0; i < 30; i++) {
+      const d = scratch();
+      for (const f of readdirSync(dir)) cpSync(join(dir, f), join(d, f), { recursive: true });
+      const p = mutate(plan);
+      writeFileSync(join(d, 'plan.json'), JSON.stringify(p));
+      await clean(`plan ${i}`, p, async () => {
+        const a = await Artifact.load(gpu(), d, 'random');
+        try {
+          return await a.run(input);
+        } finally {
+          a.destroy();
+        }
+      });
+    }
+  });
+});
