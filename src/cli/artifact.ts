@@ -5,7 +5,7 @@
  */
 import { makeDirs } from '../runtime/files.ts';
 import { createHash } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Project, VariableDeclarationKind } from 'ts-morph';
 import { SpecError, type ModelSpec } from '../dsl/spec.ts';
@@ -13,7 +13,7 @@ import { lowerModel } from '../compiler/lower/index.ts';
 import { compile } from '../compiler/compile.ts';
 import type { DeviceProfile, PlanOptions, Plan, TensorSlot } from '../compiler/plan.ts';
 import { compileStep, type StepConfig } from '../train/train-step.ts';
-import { ARTIFACT_FORMAT, type ArtifactJson } from '../runtime/artifact.ts';
+import { ARTIFACT_FORMAT, artifactDigest, DIGEST_FILE, type ArtifactJson } from '../runtime/artifact.ts';
 import { exampleInputs } from '../train/validate.ts';
 import { paramInfo } from '../compiler/ir/attrs.ts';
 
@@ -99,9 +99,13 @@ export function writeArtifact(dir: string, meta: Meta, runtimeImport = 'peftgrap
     });
     return { batch, plan: { ...plan, kernels } };
   });
-  writeFileSync(join(dir, 'plan.json'), JSON.stringify({ ...meta, plans }));
+  const planText = JSON.stringify({ ...meta, plans });
+  writeFileSync(join(dir, 'plan.json'), planText);
+  // The runtime refuses a plan or kernel edited after this (artifact.ts checkDigest).
+  const kernels = new Map([...files].map((f) => [f, readFileSync(join(dir, f), 'utf8')]));
+  writeFileSync(join(dir, DIGEST_FILE), `${artifactDigest(planText, kernels)}\n`);
   writeFileSync(join(dir, 'model.ts'), emitModule(meta, runtimeImport));
-  return ['plan.json', 'model.ts', ...files];
+  return ['plan.json', DIGEST_FILE, 'model.ts', ...files];
 }
 
 const ARRAY: Record<TensorSlot['dtype'], string> = { f32: 'Float32Array', f16: 'Float32Array', i32: 'Int32Array', u32: 'Uint32Array' };

@@ -9,6 +9,7 @@
  * repeating its last example, and the outputs come back with n rows. The buckets' executors share
  * one copy of the weights and are created on first use.
  */
+import { createHash } from 'node:crypto';
 import { FILE_LIMITS, readJsonFile, readText } from './files.ts';
 import { UserError } from '../user-error.ts';
 import { fileURLToPath } from 'node:url';
@@ -120,6 +121,7 @@ export class Artifact {
     if (weights === undefined || weights === null)
       throw new ArtifactError(root, "no weights given: pass every param (e.g. the merged.safetensors train writes), or 'random' to run initialized weights deliberately");
     const meta = readMeta(root);
+    checkDigest(root, meta);
     checkDevice(root, meta, gpu);
     checkSlots(root, meta);
     // Random weights only for the params a plan binds (their shapes were checked against the plan's slots).
@@ -322,6 +324,40 @@ function readMeta(dir: string): ArtifactJson {
         .join('; ')}`,
     );
   return r.data;
+}
+
+/** The file holding an artifact's digest: sha256 over plan.json and its kernel files. */
+export const DIGEST_FILE = 'plan.sha256';
+
+/** sha256 over plan.json's text and the kernel files it names (each once, in name order). */
+export function artifactDigest(planText: string, kernels: Map<string, string>): string {
+  const h = createHash('sha256').update(planText);
+  for (const name of [...kernels.keys()].sort()) h.update(`\0${name}\0`).update(kernels.get(name)!);
+  return h.digest('hex');
+}
+
+/**
+ * An artifact is what `compile` wrote: plan.json and its kernels must hash to plan.sha256. A hand
+ * edit that passes the schema (swapped bindings, other sizes) would otherwise run and answer
+ * garbage. Kernel names are checked to be plain files under kernels/ before any is read.
+ */
+function checkDigest(dir: string, meta: ArtifactJson): void {
+  const kernels = new Map<string, string>();
+  for (const { batch, plan } of meta.plans)
+    for (const [i, k] of plan.kernels.entries()) {
+      if (!/^kernels\/[A-Za-z0-9_.-]+\.wgsl$/.test(k.file) || k.file.includes('..'))
+        throw new ArtifactError(dir, `plan.json (batch ${batch}): kernel ${i} names the file ${JSON.stringify(k.file)}: kernel files are plain names under kernels/`);
+      if (!kernels.has(k.file)) kernels.set(k.file, readText(join(dir, k.file), 'kernel file', FILE_LIMITS.wgsl));
+    }
+  let want: string;
+  try {
+    want = readText(join(dir, DIGEST_FILE), 'digest', 1024).trim();
+  } catch (e) {
+    throw new ArtifactError(dir, `${(e as Error).message}: an artifact holds the digest compile wrote; recompile with \`peftgraph compile\``);
+  }
+  const got = artifactDigest(readText(join(dir, 'plan.json'), 'plan', FILE_LIMITS.json), kernels);
+  if (got !== want)
+    throw new ArtifactError(dir, `plan.json or a kernel file changed after compile (sha256 ${got.slice(0, 12)}, ${DIGEST_FILE} says ${want.slice(0, 12)}): recompile with \`peftgraph compile\``);
 }
 
 /** Every plan's param slots have the shapes the artifact's params declare, and every declared param a slot. */

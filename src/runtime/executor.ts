@@ -231,8 +231,9 @@ export class Executor {
       step,
       read.map((name) => ({ name, s: this.slot('outputs', name) })),
     );
+    const errorsBefore = this.gpu.uncapturedErrors.length;
     step.submit();
-    return this.collect(groups);
+    return this.collect(groups, errorsBefore);
   }
 
   /**
@@ -258,7 +259,7 @@ export class Executor {
   }
 
   /** Maps each staging buffer (after the submit that filled it) and slices out its tensors. */
-  private async collect(groups: Staging[]): Promise<Record<string, HostArray>> {
+  private async collect(groups: Staging[], errorsBefore = this.gpu.uncapturedErrors.length): Promise<Record<string, HostArray>> {
     const out: Record<string, HostArray> = {};
     try {
       for (const { buffer, items } of groups) {
@@ -266,6 +267,11 @@ export class Executor {
         const mapped = buffer.getMappedRange();
         for (const { name, s, offset } of items) out[name] = fromDevice(s, mapped, offset);
       }
+      // A validation error in the submission leaves its outputs unwritten (zeros): never return them.
+      const lost = this.gpu.lostReason();
+      if (lost) throw new Error(`the GPU device was lost (${lost})`);
+      const errors = this.gpu.uncapturedErrors.slice(errorsBefore);
+      if (errors.length) throw new Error(`WebGPU reported ${errors.length} error${errors.length > 1 ? 's' : ''} while running the plan: ${errors[0].split('\n')[0]}`);
       return out;
     } finally {
       for (const { buffer } of groups) buffer.destroy();

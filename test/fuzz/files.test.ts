@@ -8,6 +8,7 @@
 import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { rewritePlan } from '../helpers/artifact-edit.ts';
 import { describe, expect, it } from 'vitest';
 import { readVqaV2 } from '../../src/data/vqa.ts';
 import { ImageProcessor, parseProcessorConfig, readImage } from '../../src/data/image.ts';
@@ -178,7 +179,7 @@ describe('fuzz: artifact plans', () => {
       const d = scratch();
       for (const f of readdirSync(dir)) cpSync(join(dir, f), join(d, f), { recursive: true });
       const p = mutate(plan);
-      writeFileSync(join(d, 'plan.json'), JSON.stringify(p));
+      rewritePlan(d, p);
       await clean(`plan ${i}`, p, async () => {
         const a = await Artifact.load(gpu(), d, 'random');
         try {

@@ -11,6 +11,7 @@ import { draw, rng } from '../helpers/random.ts';
 import { useGpu } from '../helpers/gpu.ts';
 import { checkAgainstReference, expectClose, profileOf, runOnGpu, toF32 } from '../helpers/run-plan.ts';
 import { tinyFeeds, tinyTransformer } from '../helpers/tiny-transformer.ts';
+import { Executor } from '../../src/runtime/executor.ts';
 
 function inputsFor(b: Builder, seed = 3): Record<string, Value> {
   const r = rng(seed);
@@ -19,6 +20,21 @@ function inputsFor(b: Builder, seed = 3): Record<string, Value> {
 
 describe('plans on WebGPU', () => {
   const gpu = useGpu();
+
+  it('a WebGPU validation error while a plan runs is thrown, never returned as zeros', async () => {
+    const b = new Builder();
+    b.output('y', b.input('x', [64]).exp());
+    const plan = compilePlan(b.g, profileOf(gpu()));
+    const ex = await Executor.create(gpu(), plan);
+    // A buffer destroyed under the plan: Dawn refuses the submission and writes nothing.
+    (ex as unknown as { buffers: GPUBuffer[] }).buffers[plan.outputs.y.buffer].destroy();
+    try {
+      await expect(ex.run({ x: new Float32Array(64) }, ['y'])).rejects.toThrow(/WebGPU reported \d+ errors? while running the plan: /);
+    } finally {
+      ex.destroy();
+      gpu().uncapturedErrors.length = 0; // seen and asserted: not a stray error at teardown
+    }
+  });
 
   it('softmax, layer norm and attention: fused equals op-by-op equals reference', async () => {
     const b = new Builder();

@@ -1,4 +1,5 @@
 /** Ahead-of-time artifacts: typed module, same results as in process, mismatch errors, runtime isolation. */
+import { rewritePlan } from '../helpers/artifact-edit.ts';
 import { describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, writeFileSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -147,7 +148,7 @@ export async function f(gpu: Gpu) { const m = await load(gpu, 'random'); return 
       cpSync(dir, d, { recursive: true });
       const p = structuredClone(plan);
       edit(p);
-      writeFileSync(join(d, 'plan.json'), JSON.stringify(p));
+      rewritePlan(d, p);
       return d;
     };
     await expect(
@@ -208,10 +209,15 @@ export async function f(gpu: Gpu) { const m = await load(gpu, 'random'); return 
       cpSync(dir, d, { recursive: true });
       const p = structuredClone(plan);
       edit(p);
-      writeFileSync(join(d, 'plan.json'), JSON.stringify(p));
+      rewritePlan(d, p);
       return d;
     };
     const k0 = plan.plans[0].plan;
+    // Edited without compile: the digest says so, whatever the edit.
+    const edited = mkdtempSync(join(tmpdir(), 'pg-art-'));
+    cpSync(dir, edited, { recursive: true });
+    writeFileSync(join(edited, 'plan.json'), JSON.stringify({ ...plan, batch: plan.batch }).replace('"workgroups":[', '"workgroups": ['));
+    await expect(Artifact.load(gpu(), edited, 'random')).rejects.toThrow(/plan\.json or a kernel file changed after compile \(sha256 \w+, plan\.sha256 says \w+\): recompile/);
     await expect(
       Artifact.load(
         gpu(),
