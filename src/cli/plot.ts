@@ -2,7 +2,7 @@
  * Charts (training curves, benchmark results) rendered headless with vega-lite to SVG (no
  * browser, no canvas); PNG through sharp's SVG renderer (already the image decoder).
  */
-import { writeFileSync } from 'node:fs';
+import { writeAtomic } from '../runtime/safetensors.ts';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import * as vega from 'vega';
@@ -34,8 +34,8 @@ export function trainingCurvesSpec(history: EpochRecord[], steps: StepRecord[], 
 /** Writes curve.svg and curve.png to `dir`. */
 export async function writeCurves(dir: string, history: EpochRecord[], steps: StepRecord[], title: string): Promise<void> {
   const svg = await renderSvg(trainingCurvesSpec(history, steps, title));
-  writeFileSync(join(dir, 'curve.svg'), svg);
-  await sharp(Buffer.from(svg), { density: 144 }).png().toFile(join(dir, 'curve.png'));
+  writeAtomic(join(dir, 'curve.svg'), Buffer.from(svg));
+  writeAtomic(join(dir, 'curve.png'), await sharp(Buffer.from(svg), { density: 144 }).png().toBuffer());
 }
 
 /** Epoch curves: train and dev loss, dev VQA accuracy. */

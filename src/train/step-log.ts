@@ -4,7 +4,8 @@
  * last.safetensors is saved, so the log and the checkpoint always agree; a resumed run first drops
  * the lines at or after the step it resumes from (a crash may have left them).
  */
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeAtomic } from '../runtime/safetensors.ts';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface StepRecord {
@@ -28,7 +29,7 @@ export class StepLog {
     this.path = dir ? join(dir, STEP_LOG) : null;
     if (!this.path) return;
     const kept = resumeStep === null ? [] : readStepLog(this.path).filter((r) => r.step < resumeStep);
-    writeFileSync(this.path, kept.map((r) => `${JSON.stringify(r)}\n`).join(''));
+    writeAtomic(this.path, Buffer.from(kept.map((r) => `${JSON.stringify(r)}\n`).join('')));
   }
 
   append(records: StepRecord[]): void {

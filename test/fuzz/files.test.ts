@@ -21,6 +21,9 @@ import { Artifact } from '../../src/runtime/artifact.ts';
 import { buildArtifact, writeArtifact } from '../../src/cli/artifact.ts';
 import { profileOf } from '../../src/runtime/profile.ts';
 import { UserError } from '../../src/user-error.ts';
+import { encodeSafetensors, SafetensorsFile } from '../../src/runtime/safetensors.ts';
+import { loadImport, planImport } from '../../src/hf/import.ts';
+import { parseSpec } from '../../src/dsl/spec.ts';
 import { tinyVl } from '../helpers/tiny-vl.ts';
 import { useGpu } from '../helpers/gpu.ts';
 
@@ -144,6 +147,46 @@ describe('fuzz: files beside the data', () => {
         writeFileSync(join(d, name), b);
         const res = await clean(`image ${name} ${i}`, name, () => readImage(join(d, name)));
         if (res.ok) expect(res.value.data.length, `image ${name} ${i}`).toBe(res.value.width * res.value.height * 3);
+      }
+    }
+  });
+
+  it('80 mutated HF checkpoints (tensors dropped, renamed, reshaped, transposed, added): imported whole and right-sized, or refused', async () => {
+    for (const fam of ['vit', 'gpt2']) {
+      const src = join(FIX, 'hf', fam);
+      const f = SafetensorsFile.open(join(src, 'model.safetensors'));
+      const tensors = new Map([...f.tensors.keys()].filter((k) => f.tensors.get(k)!.dtype === 'F32').map((k) => [k, { shape: f.tensors.get(k)!.shape, data: f.read(k) }]));
+      f.close();
+      for (let i = 0; i < 40; i++) {
+        const t = new Map(tensors);
+        const keys = [...t.keys()];
+        const k = pick(keys);
+        const e = t.get(k)!;
+        const kind = pick(['drop', 'rename', 'flat', 'transpose', 'add', 'lead1'] as const);
+        if (kind === 'drop') t.delete(k);
+        else if (kind === 'rename') {
+          t.delete(k);
+          t.set(`${k.slice(0, -1)}x`, e);
+        } else if (kind === 'flat') t.set(k, { shape: [e.data.length], data: e.data });
+        else if (kind === 'transpose') t.set(k, { shape: [...e.shape].reverse(), data: e.data });
+        else if (kind === 'lead1') t.set(k, { shape: [1, ...e.shape], data: e.data });
+        else t.set(`${k}.extra`, e);
+        const d = scratch();
+        copyFileSync(join(src, 'config.json'), join(d, 'config.json'));
+        writeFileSync(join(d, 'model.safetensors'), encodeSafetensors(t, { format: 'pt' }));
+        const res = await clean(`checkpoint ${fam} ${i} (${kind} ${k})`, kind, () => {
+          const spec = parseSpec(fam === 'vit' ? { vision: hf.vision(d), head: { kind: 'features' } } : { text: hf.text(d, { maxLen: 6 }), head: { kind: 'features' } });
+          const graph = lowerModel(spec, { batch: 1, mode: 'infer' }).graph;
+          return { graph, weights: loadImport(planImport(spec, graph)) };
+        });
+        if (!res.ok) continue;
+        for (const [name, w] of Object.entries(res.value.weights)) {
+          const n = res.value.graph
+            .params()
+            .get(name)!
+            .shape.reduce((a, b) => a * b, 1);
+          expect(w.length, `checkpoint ${fam} ${i} (${kind} ${k}): ${name}`).toBe(n);
+        }
       }
     }
   });
