@@ -5,6 +5,7 @@
  * UserError; what is accepted must also be right (answers are strings, question ids unique,
  * processed pixels finite, token ids inside the vocabulary, an image's size its header's).
  */
+import { mutator } from '../helpers/mutate.ts';
 import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,25 +43,7 @@ async function clean<T>(what: string, input: unknown, f: () => T | Promise<T>): 
   }
 }
 
-/** Replaces (or deletes) one field at a random path of a JSON value with something odd. */
-function mutate(x: unknown): unknown {
-  const c = structuredClone(x) as Record<string, unknown>;
-  let node: Record<string, unknown> = c;
-  for (let depth = 0; depth < 5; depth++) {
-    const keys = Object.keys(node);
-    if (!keys.length) break;
-    const k = pick(keys);
-    const child = node[k];
-    if (child && typeof child === 'object' && r() < 0.6) {
-      node = child as Record<string, unknown>;
-      continue;
-    }
-    if (r() < 0.2) delete node[k];
-    else node[k] = pick(WEIRD);
-    break;
-  }
-  return c;
-}
+const mutate = mutator(r, WEIRD, 5);
 
 const scratch = () => mkdtempSync(join(tmpdir(), 'fuzz-files-'));
 

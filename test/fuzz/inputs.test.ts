@@ -3,6 +3,7 @@
  * input must either work or fail with a UserError (a message about the input); any other
  * exception is a bug, and the test prints the input that caused it.
  */
+import { mutator } from '../helpers/mutate.ts';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,25 +35,7 @@ function clean(what: string, input: unknown, f: () => unknown): 'ok' | 'refused'
   }
 }
 
-/** Replaces one field at a random path of a JSON value with something odd, or deletes it. */
-function mutate(x: unknown): unknown {
-  const c = structuredClone(x) as Record<string, unknown>;
-  let node: Record<string, unknown> = c;
-  for (let depth = 0; depth < 4; depth++) {
-    const keys = Object.keys(node);
-    if (!keys.length) break;
-    const k = pick(keys);
-    const child = node[k];
-    if (child && typeof child === 'object' && r() < 0.6) {
-      node = child as Record<string, unknown>;
-      continue;
-    }
-    if (r() < 0.2) delete node[k];
-    else node[k] = pick(WEIRD);
-    break;
-  }
-  return c;
-}
+const mutate = mutator(r, WEIRD);
 
 const base = (): ModelSpec =>
   tinyVl()

@@ -21,6 +21,18 @@ import { quadrants } from '../../examples/quadrants.ts';
 import { useGpu } from '../helpers/gpu.ts';
 import { tinyVl } from '../helpers/tiny-vl.ts';
 
+/** Copies of an artifact with its plan.json edited (digest rewritten, to reach the checks behind it). */
+const variantOf =
+  <P>(dir: string, plan: P) =>
+  (edit: (p: P) => void): string => {
+    const d = mkdtempSync(join(tmpdir(), 'pg-art-'));
+    cpSync(dir, d, { recursive: true });
+    const p = structuredClone(plan);
+    edit(p);
+    rewritePlan(d, p);
+    return d;
+  };
+
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const runtimeIndex = join(repo, 'src/runtime/index.ts');
 const spec = tinyVl()
@@ -143,14 +155,7 @@ export async function f(gpu: Gpu) { const m = await load(gpu, 'random'); return 
     const dir = mkdtempSync(join(tmpdir(), 'pg-art-'));
     writeArtifact(dir, buildArtifact(spec, { mode: 'infer', batch: 8, profile: profileOf(gpu()) }).meta, runtimeIndex);
     const plan = JSON.parse(readFileSync(join(dir, 'plan.json'), 'utf8'));
-    const variant = (edit: (p: typeof plan) => void) => {
-      const d = mkdtempSync(join(tmpdir(), 'pg-art-'));
-      cpSync(dir, d, { recursive: true });
-      const p = structuredClone(plan);
-      edit(p);
-      rewritePlan(d, p);
-      return d;
-    };
+    const variant = variantOf(dir, plan);
     await expect(
       Artifact.load(
         gpu(),
@@ -204,14 +209,7 @@ export async function f(gpu: Gpu) { const m = await load(gpu, 'random'); return 
     const dir = mkdtempSync(join(tmpdir(), 'pg-art-'));
     writeArtifact(dir, buildArtifact(spec, { mode: 'infer', batch: 2, buckets: [2], profile: profileOf(gpu()) }).meta, runtimeIndex);
     const plan = JSON.parse(readFileSync(join(dir, 'plan.json'), 'utf8'));
-    const variant = (edit: (p: typeof plan) => void) => {
-      const d = mkdtempSync(join(tmpdir(), 'pg-art-'));
-      cpSync(dir, d, { recursive: true });
-      const p = structuredClone(plan);
-      edit(p);
-      rewritePlan(d, p);
-      return d;
-    };
+    const variant = variantOf(dir, plan);
     const k0 = plan.plans[0].plan;
     // Edited without compile: the digest says so, whatever the edit.
     const edited = mkdtempSync(join(tmpdir(), 'pg-art-'));
