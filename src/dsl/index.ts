@@ -56,9 +56,10 @@ export const vl = {
   encdec: (o: In<typeof EncDecSpec>) => parsePart(EncDecSpec, { kind: 'encdec', ...o }, 'text'),
   decoder: (o: In<typeof DecoderSpec>) => parsePart(DecoderSpec, { kind: 'decoder', ...o }, 'text'),
   features: () => ({ kind: 'features' as const }),
-  classifier: (o: { answers: number; loss?: 'bce' | 'ce' }) => ({ kind: 'classifier' as const, loss: o.loss ?? ('bce' as const), answers: o.answers }),
+  // The options pass through whole: the spec's schema refuses one it does not know (a head's `hidden`).
+  classifier: (o: { answers: number; loss?: 'bce' | 'ce' }) => ({ kind: 'classifier' as const, loss: 'bce' as const, ...o }),
   lm: () => ({ kind: 'lm' as const }),
-  regions: (o: { grid: [number, number]; classes: number }) => ({ kind: 'regions' as const, grid: o.grid, classes: o.classes }),
+  regions: (o: { grid: [number, number]; classes: number }) => ({ kind: 'regions' as const, ...o }),
 };
 
 /**

@@ -25,7 +25,7 @@ export const Family = z.enum(['vit', 'clip_vision', 'bert', 'roberta', 'gpt2', '
 export type Family = z.infer<typeof Family>;
 
 /** Where a tower's weights come from: an HF-layout directory (config.json + safetensors). */
-const Pretrained = z.object({ dir: z.string().min(1), family: Family }).optional();
+const Pretrained = z.strictObject({ dir: z.string().min(1), family: Family }).optional();
 
 /** Options every transformer stack has; the defaults are peftgraph's own (pre-LN, tanh GELU). */
 const stackFields = {
@@ -48,7 +48,7 @@ const stackFields = {
  * out), for a ViT trained through its patch tokens whose CLS was never taught to gather them;
  * no HF ViT layout pools so (export refuses it; the tower's weights are HF ViT's less the pooler).
  */
-export const VitSpec = z.object({
+export const VitSpec = z.strictObject({
   kind: z.literal('vit'),
   image: z.tuple([len, len]),
   channels: pos.default(1),
@@ -64,7 +64,7 @@ export const VitSpec = z.object({
  * Text encoder. norm 'pre' (peftgraph's own): final LN, pooled = masked mean. norm 'post'
  * (BERT, RoBERTa): LN after each residual add, an LN on the embeddings, no final LN.
  */
-export const EncoderSpec = z.object({
+export const EncoderSpec = z.strictObject({
   kind: z.literal('encoder'),
   vocab: pos,
   maxLen: len,
@@ -83,7 +83,7 @@ export const EncoderSpec = z.object({
 });
 
 /** GPT-2-style decoder-only LM: pre-LN, causal, learned positions, final LN, LM head. */
-export const DecoderSpec = z.object({
+export const DecoderSpec = z.strictObject({
   kind: z.literal('decoder'),
   vocab: pos,
   maxLen: len,
@@ -98,7 +98,7 @@ export const DecoderSpec = z.object({
  * encoder, causal in the decoder, one table per stack in layer 0), unscaled attention, ReLU
  * FFN (v1.0) or gated GELU (v1.1), LM head tied to the embeddings and scaled by width^-1/2.
  */
-export const EncDecSpec = z.object({
+export const EncDecSpec = z.strictObject({
   kind: z.literal('encdec'),
   vocab: pos,
   maxLen: len,
@@ -121,7 +121,7 @@ export const EncDecSpec = z.object({
   pretrained: Pretrained,
 });
 
-export const RedundancySpec = z.object({
+export const RedundancySpec = z.strictObject({
   kind: z.literal('redundancy'),
   /** w_red and w_rel: weights of the redundancy and relevance terms in the total loss. */
   red: z.number().min(0).default(0.1),
@@ -131,24 +131,24 @@ export const RedundancySpec = z.object({
 });
 
 export const HeadSpec = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('classifier'), answers: pos, loss: z.enum(['bce', 'ce']).default('bce') }),
+  z.strictObject({ kind: z.literal('classifier'), answers: pos, loss: z.enum(['bce', 'ce']).default('bce') }),
   /** Language modelling: teacher-forced target tokens (encdec) or next-token prediction (decoder). */
-  z.object({ kind: z.literal('lm') }),
+  z.strictObject({ kind: z.literal('lm') }),
   /** No task: inference graphs output each tower's final hidden states and pooled feature. */
-  z.object({ kind: z.literal('features') }),
+  z.strictObject({ kind: z.literal('features') }),
   /**
    * Dense pretraining of an image tower: its patch grid is cut into grid[0] x grid[1] regions,
    * each region's final patch tokens are averaged and classified (CE against integer `labels`
    * [B, regions]); logits [B, regions * classes]. E.g. which digit, or none, in each cell of a
    * scene: every patch token gets a signal, not only the pooled one.
    */
-  z.object({ kind: z.literal('regions'), grid: z.tuple([pos, pos]), classes: pos }),
+  z.strictObject({ kind: z.literal('regions'), grid: z.tuple([pos, pos]), classes: pos }),
 ]);
 
 export const TextSpec = z.discriminatedUnion('kind', [EncoderSpec, DecoderSpec, EncDecSpec]);
 
 export const ModelSpec = z
-  .object({
+  .strictObject({
     vision: VitSpec.optional(),
     text: TextSpec.optional(),
     /**
@@ -179,7 +179,7 @@ export const ModelSpec = z
      * one with preprocessor_config.json (images). Default: the text and vision towers'
      * pretrained directories.
      */
-    inputs: z.object({ tokenizer: z.string().min(1).optional(), processor: z.string().min(1).optional() }).default({}),
+    inputs: z.strictObject({ tokenizer: z.string().min(1).optional(), processor: z.string().min(1).optional() }).default({}),
   })
   .superRefine((s, ctx) => {
     const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
@@ -223,7 +223,10 @@ export function ffnWidth(t: { mlp?: number; mlpRatio: number; width: number }): 
 }
 
 export function parseSpec(input: unknown): ModelSpec {
+  // A builder (vl.model(...)...) where its spec is expected: say so instead of a field error.
+  if (typeof input === 'object' && input !== null && 'spec' in input && typeof (input as { insert?: unknown }).insert === 'function')
+    throw new SpecError('got a model builder (vl.model(...)); pass its spec: builder.spec');
   const r = ModelSpec.safeParse(input);
   if (r.success) return r.data;
-  throw new SpecError(`invalid model spec:\n${formatIssues(r.error.issues).join('\n')}`);
+  throw new SpecError(`invalid model spec:\n${formatIssues(r.error.issues, [], ModelSpec, input).join('\n')}`);
 }

@@ -122,3 +122,29 @@ describe('parameter report', () => {
     expect(full.trainable).toBe(full.total);
   });
 });
+
+describe('strict options', () => {
+  const text = { kind: 'encoder', vocab: 5, maxLen: 4, width: 8, depth: 1, heads: 2 } as const;
+  it('an unknown option is an error with a did-you-mean and the valid names, never dropped', () => {
+    expect(() => peft.lora({ at: 'text.layers.*.attn.q', rank: 8, alhpa: 16 } as never)).toThrow(
+      /lora: unknown option 'alhpa' \(did you mean 'alpha'\?\); valid: method, at, rank, alpha, dropout, routing/,
+    );
+    expect(() => parseSpec({ text: { ...text, widht: 3 }, head: { kind: 'features' } })).toThrow(
+      /text: unknown option 'widht' \(did you mean 'width'\?\); valid: kind, vocab, maxLen, width, .*pool$/m,
+    );
+    expect(() => vl.model({ text: vl.encoder(text), head: vl.classifier({ answers: 3, hidden: 64 } as never) }).spec).toThrow(/head: unknown option 'hidden'; valid: kind, answers, loss/);
+  });
+
+  it("HF PEFT's LoraConfig names are named with the option to use", () => {
+    expect(() => peft.lora({ at: 'text.layers.*.attn.q', r: 8, lora_alpha: 16, lora_dropout: 0.1 } as never)).toThrow(
+      /unknown option 'r': use rank \(HF PEFT's r\)[\s\S]*unknown option 'lora_alpha': use alpha[\s\S]*unknown option 'lora_dropout': use dropout/,
+    );
+    expect(() => parseSpec({ text, head: { kind: 'features' }, insertions: [{ method: 'lora', at: 'text.layers.0.attn.q', rank: 2, target_modules: ['q_proj'] }] })).toThrow(
+      /insertions\.0: unknown option 'target_modules': use at: insertion points such as/,
+    );
+  });
+
+  it('a builder passed where its spec is expected is recognised', () => {
+    expect(() => parseSpec(vl.model({ text: vl.encoder(text), head: vl.features() }))).toThrow(/got a model builder \(vl\.model\(\.\.\.\)\); pass its spec: builder\.spec/);
+  });
+});

@@ -12,7 +12,7 @@ import { defineMethod } from './method.ts';
 import { parsePart } from '../../../dsl/parse.ts';
 import type { SublayerPath } from '../../../dsl/paths.ts';
 
-export const AdaMixSpec = z.object({
+export const AdaMixSpec = z.strictObject({
   method: z.literal('adamix'),
   at,
   experts: count.default(4),

@@ -14,7 +14,7 @@ import type { SublayerPath } from '../../../dsl/paths.ts';
 
 export const Activation = z.enum(['gelu', 'relu']);
 
-export const AdapterSpec = z.object({
+export const AdapterSpec = z.strictObject({
   method: z.literal('adapter'),
   at,
   /** Bottleneck r = width / reduction (or `bottleneck` directly). */

@@ -5,7 +5,7 @@ import { defineMethod } from './method.ts';
 import { matches } from '../../../dsl/paths.ts';
 import { parsePart } from '../../../dsl/parse.ts';
 
-export const BitFitSpec = z.object({ method: z.literal('bitfit'), at: at.default('**') });
+export const BitFitSpec = z.strictObject({ method: z.literal('bitfit'), at: at.default('**') });
 type BitFitSpec = z.infer<typeof BitFitSpec>;
 
 export const bitfitMethod = defineMethod<BitFitSpec>({

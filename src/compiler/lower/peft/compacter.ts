@@ -9,7 +9,7 @@ import { defineMethod } from './method.ts';
 import { parsePart } from '../../../dsl/parse.ts';
 import type { SublayerPath } from '../../../dsl/paths.ts';
 
-export const CompacterSpec = z.object({ method: z.literal('compacter'), at, ...phmFields, activation: Activation.default('gelu') });
+export const CompacterSpec = z.strictObject({ method: z.literal('compacter'), at, ...phmFields, activation: Activation.default('gelu') });
 type CompacterSpec = z.infer<typeof CompacterSpec>;
 
 export function compacter(ctx: Lowering, spec: CompacterSpec, path: string, x: Tensor): Tensor {

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { defineMethod } from './method.ts';
 
-export const FullSpec = z.object({ method: z.literal('full') });
+export const FullSpec = z.strictObject({ method: z.literal('full') });
 type FullSpec = z.infer<typeof FullSpec>;
 
 export const fullMethod = defineMethod<FullSpec>({ schema: FullSpec, attach: 'params', tag: null, unfreezes: () => true });

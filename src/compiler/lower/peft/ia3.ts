@@ -13,7 +13,7 @@ import { matches } from '../../../dsl/paths.ts';
 import { parsePart } from '../../../dsl/parse.ts';
 import type { LinearPath } from '../../../dsl/paths.ts';
 
-export const Ia3Spec = z.object({ method: z.literal('ia3'), at });
+export const Ia3Spec = z.strictObject({ method: z.literal('ia3'), at });
 type Ia3Spec = z.infer<typeof Ia3Spec>;
 
 /** FFN down projections have their input rescaled; every other linear its output. */

@@ -13,7 +13,7 @@ import { matches } from '../../../dsl/paths.ts';
 import { parsePart } from '../../../dsl/parse.ts';
 import type { LinearPath } from '../../../dsl/paths.ts';
 
-export const LoraSpec = z.object({
+export const LoraSpec = z.strictObject({
   method: z.literal('lora'),
   at,
   rank: pos,

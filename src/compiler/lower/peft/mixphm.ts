@@ -15,7 +15,7 @@ import { defineMethod } from './method.ts';
 import { parsePart } from '../../../dsl/parse.ts';
 import type { SublayerPath } from '../../../dsl/paths.ts';
 
-export const MixPhmSpec = z.object({
+export const MixPhmSpec = z.strictObject({
   method: z.literal('mixphm'),
   at,
   experts: count.default(4),
