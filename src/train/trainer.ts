@@ -3,6 +3,8 @@
  * epochs on a dev set with an inference plan, early stopping, best and last checkpoints, exact
  * resume. Losses are read back asynchronously; the trainer awaits them only at epoch ends.
  */
+import { planImport, pretrainedWeights } from '../hf/import.ts';
+import type { FrozenWeights } from '../compiler/plan.ts';
 import { makeDirs } from '../runtime/files.ts';
 import { randomUUID } from 'node:crypto';
 import { lockDir } from '../runtime/out-lock.ts';
@@ -202,6 +204,17 @@ export class Evaluator {
     this.weights = { ...this.weights, ...w };
   }
 
+  /** Every param the plan reads has been given a value: a missing one would evaluate as zeros. */
+  private checkSet(): void {
+    const needed = [...Object.keys(this.ex.plan.params), ...(this.split ? this.split.features.params().keys() : [])];
+    const missing = [...new Set(needed)].filter((k) => !this.weights[k]);
+    if (missing.length)
+      throw new CheckpointError(
+        'evaluation weights',
+        `${missing.length} param${missing.length > 1 ? 's have' : ' has'} no value (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', ...' : ''}); setWeights() takes the base weights (baseWeights(spec, graph, seed)) and the trained ones`,
+      );
+  }
+
   /** `ds` as the plan reads it: with its frozen features when evaluation caches them. */
   private async data(ds: Dataset): Promise<Dataset> {
     if (!this.split) return ds;
@@ -216,6 +229,7 @@ export class Evaluator {
 
   /** Runs `ds` through the plan batch by batch (the last one padded), yielding the requested outputs. */
   async *batches(ds: Dataset, outputs: string[]): AsyncGenerator<{ out: Record<string, ArrayLike<number>>; inputs: Record<string, ArrayLike<number>>; start: number; valid: number }> {
+    this.checkSet();
     yield* this.run(await this.data(ds), outputs);
   }
 
@@ -311,6 +325,11 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
   validateDataset('train', data.train, graph, spec);
   if (data.dev) validateDataset('dev', data.dev, graph, spec);
   checkBackbone(graph, cfg.backbone ?? {}, !!cfg.ignoreUnknownBackbone);
+  // The towers the spec names as pretrained are loaded from their directories when the caller
+  // gives no backbone, and a given backbone must hold every weight they provide: a tower the
+  // spec calls pretrained never trains from random init.
+  const backbone = cfg.backbone ?? pretrainedBackbone(spec, graph, cfg.plan?.frozenWeights);
+  if (cfg.backbone) checkCoversPretrained(spec, graph, cfg.backbone);
   if (cfg.outDir) prepareOutDir(cfg.outDir);
   const stepsPerEpoch = Math.floor(data.train.examples.length / cfg.batch);
   const profile = profileOf(gpu);
@@ -330,7 +349,7 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
   // One writer per output directory, from its first write to its last (out-lock.ts).
   const unlock = cfg.outDir ? lockDir(cfg.outDir) : () => undefined;
   try {
-    const weights = { ...initParams(graph, cfg.seed, new Set(Object.keys(cfg.backbone ?? {}))), ...(cfg.backbone ?? {}) };
+    const weights = { ...initParams(graph, cfg.seed, new Set(Object.keys(backbone))), ...backbone };
     // Checkpoints hold trainable weights only: they record which frozen weights they belong to.
     const identity = backboneIdentity(graph, spec, weights, cfg.seed);
     let history: EpochRecord[] = [];
@@ -474,6 +493,21 @@ function adoptBest(resume: string, runId: string, graph: Graph): Record<string, 
   const ck = loadCheckpoint(path, graph);
   if (ck.meta.runId !== runId) throw new CheckpointError(path, `belongs to another run than ${resume} (run ids ${String(ck.meta.runId).slice(0, 8)} and ${runId.slice(0, 8)})`);
   return ck.params;
+}
+
+/** The weights of the spec's pretrained towers (16-bit tensors kept so when frozen weights stay 16-bit on the device). */
+function pretrainedBackbone(spec: ModelSpec, graph: Graph, frozen: FrozenWeights = 'f32'): WeightMap {
+  return frozen !== 'f32' ? pretrainedWeights(spec, graph, { keep16: true }).weights : pretrainedWeights(spec, graph).weights;
+}
+
+/** A caller's backbone holds every weight the spec's pretrained directories provide (checked from their headers). */
+function checkCoversPretrained(spec: ModelSpec, graph: Graph, backbone: WeightMap): void {
+  const missing = planImport(spec, graph).flatMap((p) => p.entries.filter((e) => !(e.ours in backbone)).map((e) => `${e.ours} (${p.dir})`));
+  if (missing.length)
+    throw new CheckpointError(
+      'backbone weights',
+      `lack ${missing.length} weight${missing.length > 1 ? 's' : ''} of the spec's pretrained towers (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', ...' : ''}); leave cfg.backbone out and train() loads them, or pass pretrainedWeights(spec, graph).weights`,
+    );
 }
 
 /** Backbone weights must name params of the model, with their sizes. */

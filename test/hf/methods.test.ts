@@ -11,7 +11,8 @@ import { paramReport } from '../../src/compiler/params-report.ts';
 import { pretrainedWeights } from '../../src/hf/import.ts';
 import { initParams } from '../../src/runtime/init.ts';
 import { Value } from '../../src/compiler/ir/value.ts';
-import { train, trainConfig } from '../../src/train/trainer.ts';
+import { Evaluator, train, trainConfig } from '../../src/train/trainer.ts';
+import { backboneIdentity } from '../../src/train/identity.ts';
 import type { Dataset } from '../../src/runtime/data.ts';
 import { gradCheck } from '../helpers/gradcheck.ts';
 import { draw, rng } from '../helpers/random.ts';
@@ -158,6 +159,34 @@ describe('VL models from two pretrained directories', () => {
 
 describe('training a composed pretrained model on WebGPU', () => {
   const gpu = useGpu();
+
+  it("train() loads the spec's pretrained towers itself; a backbone lacking some of them, or an evaluation missing weights, is refused", async () => {
+    const spec = parseSpec(COMPOSED['ViT + BERT, LoRA and adapter with routing (routing setting)']());
+    const { graph } = lowerModel(spec, { batch: 4, mode: 'train' });
+    const r = rng(3);
+    const examples = Array.from({ length: 8 }, (_, i) => ({
+      image: Float32Array.from({ length: 3 * 16 * 16 }, () => r()),
+      tokens: Int32Array.from([2, 5, 9, 3, 0, 0]),
+      mask: Float32Array.from([1, 1, 1, 1, 0, 0]),
+      targets: Float32Array.from([0, 1, 2], (a) => (a === i % 3 ? 1 : 0)),
+    }));
+    const cfg = trainConfig({ epochs: 1, batch: 4, lr: 1e-3, seed: 5 });
+    const res = await train(gpu(), spec, { train: { examples } }, cfg);
+    const pre = pretrainedWeights(spec, graph).weights;
+    // The identity of the pretrained towers, not of random ones: they were loaded.
+    expect(res.identity.hash).toBe(backboneIdentity(graph, spec, { ...initParams(graph, 5), ...pre }, 5).hash);
+    const partial = Object.fromEntries(Object.entries(pre).filter(([k]) => !k.startsWith('vision.layers.1.')));
+    await expect(train(gpu(), spec, { train: { examples } }, { ...cfg, backbone: partial })).rejects.toThrow(
+      /lack \d+ weights of the spec's pretrained towers \(vision\.layers\.1\..*\); leave cfg\.backbone out and train\(\) loads them/,
+    );
+    const ev = await Evaluator.create(gpu(), spec, 4);
+    try {
+      ev.setWeights(res.bestWeights);
+      await expect(ev.evaluate({ examples }, 'dev')).rejects.toThrow(/evaluation weights: \d+ params have no value .*; setWeights\(\) takes the base weights/);
+    } finally {
+      ev.destroy();
+    }
+  });
 
   it('ViT + BERT with routed LoRA: the loss falls, the imported backbone is the one used', async () => {
     const spec = parseSpec(COMPOSED['ViT + BERT, LoRA and adapter with routing (routing setting)']());
