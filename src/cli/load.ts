@@ -1,7 +1,8 @@
 /** Loading user files: a spec (.ts module with a default export, or .json) and a data module. */
+import { withSpecDir } from '../dsl/spec-dir.ts';
 import { readJsonFile } from '../runtime/files.ts';
 import { existsSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseSpec, SpecError, type ModelSpec } from '../dsl/spec.ts';
 import { DataError } from '../data/errors.ts';
@@ -9,29 +10,33 @@ import { UserError } from '../user-error.ts';
 import type { Dataset } from '../runtime/data.ts';
 
 /**
- * A TypeScript user file needs a TS loader. Running from source (this module is .ts under tsx or
- * vitest) there is one already; the installed build registers tsx the first time a .ts file is
- * loaded, so plain-JS and JSON use never loads it.
+ * Imports a user's module. A TypeScript file loads through tsx's tsImport, as an ES module
+ * wherever it lies (a .ts file outside an ESM package was once refused as a CommonJS cycle), and
+ * relative paths in it (hf.vision('models/vit')) resolve against its own directory. A missing
+ * file, or a module that fails to load (syntax error, a throw at top level), is the user's error;
+ * errors our own code raised while it ran keep their type.
  */
-let tsLoader = import.meta.url.endsWith('.ts');
-async function ensureTsLoader(path: string): Promise<void> {
-  if (tsLoader || !/\.[cm]?tsx?$/.test(path)) return;
-  const { register } = await import('tsx/esm/api');
-  register();
-  tsLoader = true;
+/** A module tsx compiled as CommonJS (outside an ESM package) nests its default export once more. */
+function unwrapDefault(x: unknown): unknown {
+  const o = x as { default?: unknown; spec?: unknown; head?: unknown } | undefined;
+  return o && typeof o === 'object' && 'default' in o && !('spec' in o) && !('head' in o) ? o.default : x;
 }
 
-/**
- * Imports a user's module. A missing file, or a module that fails to load (syntax error, a
- * throw at top level), is the user's error; errors our own code raised while it ran keep their type.
- */
+const USER_ERRORS = new Set(['SpecError', 'DataError', 'PretrainedError', 'CheckpointError', 'FileError', 'PhmShapeError']);
+
 async function importUser(path: string, what: string, Err: new (m: string) => UserError): Promise<Record<string, unknown>> {
   if (!existsSync(path) || !statSync(path).isFile()) throw new Err(`${path}: no such ${what} file`);
-  await ensureTsLoader(path);
+  const url = pathToFileURL(resolve(path)).href;
   try {
-    return await import(pathToFileURL(resolve(path)).href);
+    return await withSpecDir(dirname(resolve(path)), async () => {
+      if (!/\.[cm]?tsx?$/.test(path)) return await import(url);
+      const { tsImport } = await import('tsx/esm/api');
+      return (await tsImport(url, import.meta.url)) as Record<string, unknown>;
+    });
   } catch (e) {
     if (e instanceof UserError) throw e;
+    // An error class of the spec's own copy of peftgraph (tsx loads its imports apart): still the user's input.
+    if (e instanceof Error && USER_ERRORS.has(e.name)) throw new Err(`${path}: ${e.message}`);
     throw new Err(`${path}: the ${what} module failed to load: ${(e as Error).message}`);
   }
 }
@@ -48,7 +53,7 @@ export async function loadSpec(path: string): Promise<ModelSpec> {
     return parseSpec(json);
   }
   const mod = await importUser(path, 'spec', SpecError);
-  const exp = mod.default ?? mod.spec;
+  const exp = unwrapDefault(mod.default ?? mod.spec);
   if (typeof exp !== 'object' || exp === null)
     throw new SpecError(`${path}: expected a default export (a vl.model(...) builder or a ModelSpec), got ${exp === undefined ? 'none' : JSON.stringify(exp)}`);
   return parseSpec('spec' in exp ? (exp as { spec: unknown }).spec : exp);
@@ -63,7 +68,7 @@ export interface DataModule {
 /** A data module exports `default` (or `load`): (opts: { seed }) => { train, dev?, test? }. */
 export async function loadData(path: string, seed: number): Promise<DataModule> {
   const mod = await importUser(path, 'data', DataError);
-  const fn = mod.default ?? mod.load;
+  const fn = unwrapDefault(mod.default ?? mod.load);
   if (typeof fn !== 'function') throw new DataError(`${path}: expected a default export function ({ seed }) => ({ train, dev, test })`);
   const data = await fn({ seed });
   if (typeof data !== 'object' || data === null || !('train' in data)) throw new DataError(`${path}: the data function must return { train, dev?, test? }`);

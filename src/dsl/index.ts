@@ -8,6 +8,7 @@
  *
  * Paths are typed (LinearPath, SublayerPath), so a misspelled insertion point fails tsc.
  */
+import { specPath } from './spec-dir.ts';
 import { resolve } from 'node:path';
 import type { z } from 'zod';
 import { DecoderSpec, EncDecSpec, EncoderSpec, RedundancySpec, VitSpec, parsePart, parseSpec, type ModelSpec, type ModelSpecInput, type PeftSpec } from './spec.ts';
@@ -35,7 +36,7 @@ export class ModelBuilder {
 
   /** Directories of the tokenizer (tokenizer.json) and image processor (preprocessor_config.json), when not the towers' own. */
   inputs(o: { tokenizer?: string; processor?: string }): ModelBuilder {
-    const abs = Object.fromEntries(Object.entries(o).map(([k, v]) => [k, v && resolve(v)]));
+    const abs = Object.fromEntries(Object.entries(o).map(([k, v]) => [k, v && specPath(v)]));
     return new ModelBuilder({ ...this.input, inputs: { ...(this.input.inputs ?? {}), ...abs } });
   }
 

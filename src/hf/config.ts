@@ -4,6 +4,7 @@
  * GPT2Config, T5Config) when absent; options peftgraph does not implement are errors that name
  * the field, its value and what is supported, never silently ignored.
  */
+import { specPath } from '../dsl/spec-dir.ts';
 import { FILE_LIMITS, readText } from '../runtime/files.ts';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
@@ -268,12 +269,12 @@ export function textFromConfig(c: Raw, path: string, dir: string, o: TextOptions
 
 /** A vision tower spec from an HF-layout directory (ViT, or CLIP's vision tower). */
 export function visionFromDir(where: string): VisionTower {
-  const dir = resolve(where);
+  const dir = specPath(where);
   return visionFromConfig(readConfig(dir), join(dir, 'config.json'), dir);
 }
 
 /** A text tower spec from an HF-layout directory (BERT, RoBERTa, GPT-2, T5). */
 export function textFromDir(where: string, o: TextOptions = {}): TextTower {
-  const dir = resolve(where);
+  const dir = specPath(where);
   return textFromConfig(readConfig(dir), join(dir, 'config.json'), dir, o);
 }

@@ -4,7 +4,7 @@
  * `peftgraph predict`; and bad records ending in one clear line, not a stack trace.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -106,6 +106,20 @@ describe('train and predict from VQA files', () => {
     const r = cli('train', 'examples/mnist-vqa.spec.ts', '--data', dir, '--epochs', '1', '--out', join(dir, 'run'));
     expect(r.status).toBe(1);
     expect(r.stderr.trim()).toMatch(/^peftgraph: .*train\.jsonl:1: image .*missing\.png does not exist$/);
+  });
+});
+
+describe('spec files anywhere', () => {
+  it('a .ts spec outside any ESM package loads, and its hf paths resolve against its own directory', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'peftgraph-spec-'));
+    cpSync(join(ROOT, 'test', 'fixtures', 'hf', 'vit'), join(dir, 'models', 'vit'), { recursive: true });
+    writeFileSync(
+      join(dir, 'spec.ts'),
+      `import { hf, vl } from ${JSON.stringify(join(ROOT, 'src', 'index.ts'))};\nexport default vl.model({ vision: hf.vision('models/vit'), head: vl.features() });\n`,
+    );
+    const r = cli('explain', join(dir, 'spec.ts'), '--mode', 'infer');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`vision: vit from ${join(dir, 'models', 'vit')} (model.safetensors): 40 tensors loaded`);
   });
 });
 

@@ -1,0 +1,28 @@
+/**
+ * Relative paths in a spec file (hf.vision('models/vit'), .inputs({ tokenizer })) resolve against
+ * the spec file's directory while the CLI loads it, and against the working directory otherwise.
+ * The directory lives on globalThis under a registered symbol: a .ts spec is loaded through tsx
+ * (cli/load.ts) and may see its own copy of this module.
+ */
+import { isAbsolute, resolve } from 'node:path';
+
+const KEY = Symbol.for('peftgraph.specDir');
+type Holder = { [KEY]?: string };
+
+/** Runs `load` with relative spec paths resolving against `dir`. */
+export async function withSpecDir<T>(dir: string, load: () => Promise<T>): Promise<T> {
+  const g = globalThis as Holder;
+  const before = g[KEY];
+  g[KEY] = dir;
+  try {
+    return await load();
+  } finally {
+    g[KEY] = before;
+  }
+}
+
+/** `path` made absolute: against the spec file's directory while one loads, else the working directory. */
+export function specPath(path: string): string {
+  const dir = (globalThis as Holder)[KEY];
+  return isAbsolute(path) || !dir ? resolve(path) : resolve(dir, path);
+}
