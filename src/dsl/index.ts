@@ -9,7 +9,6 @@
  * Paths are typed (LinearPath, SublayerPath), so a misspelled insertion point fails tsc.
  */
 import { specPath } from './spec-dir.ts';
-import { resolve } from 'node:path';
 import type { z } from 'zod';
 import { DecoderSpec, EncDecSpec, EncoderSpec, RedundancySpec, VitSpec, parsePart, parseSpec, type ModelSpec, type ModelSpecInput, type PeftSpec } from './spec.ts';
 import { peftBuilders } from '../compiler/lower/peft/registry.ts';

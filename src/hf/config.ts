@@ -6,7 +6,7 @@
  */
 import { specPath } from '../dsl/spec-dir.ts';
 import { FILE_LIMITS, readText } from '../runtime/files.ts';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { DecoderSpec, EncDecSpec, EncoderSpec, VitSpec, type Activation } from '../dsl/spec.ts';
 import { PretrainedError } from './errors.ts';
