@@ -208,8 +208,10 @@ program
     const spec = await loadSpec(specPath);
     const graph = lowerModel(spec, { batch: 1, mode: 'train' }).graph;
     const { weights } = weightsWithCheckpoint(spec, graph, o.checkpoint, { seed: o.seed, allowMismatch: !!o.allowMismatch });
-    // Temp files a killed merge left beside its output.
-    if (existsSync(dirname(resolve(o.out)))) removeStaleTemps(dirname(resolve(o.out)));
+    // Its directory made if need be; temp files a killed merge left beside its output cleaned.
+    const { makeDirs } = await import('../runtime/files.ts');
+    makeDirs(dirname(resolve(o.out)));
+    removeStaleTemps(dirname(resolve(o.out)));
     const n = exportMerged(o.out, spec, weights, 1);
     console.log(`merged ${o.checkpoint} into its base: ${n.toLocaleString('en-US')} values -> ${o.out}`);
   });

@@ -38,28 +38,19 @@ export async function writeCurves(dir: string, history: EpochRecord[], steps: St
   writeAtomic(join(dir, 'curve.png'), await sharp(Buffer.from(svg), { density: 144 }).png().toBuffer());
 }
 
-/** Epoch curves: train and dev loss, dev VQA accuracy. */
+/** Epoch curves: train and dev loss on one axis, dev accuracy on its own (a loss of 2,000 would flatten it). */
 function epochChart(history: EpochRecord[]) {
-  const values = history.flatMap((r) => [
-    { epoch: r.epoch + 1, series: 'train loss', value: r.loss },
-    ...(r.dev
-      ? [
-          { epoch: r.epoch + 1, series: 'dev loss', value: r.dev.loss },
-          { epoch: r.epoch + 1, series: 'dev VQA accuracy', value: r.dev.accuracy },
-        ]
-      : []),
-  ]);
-  return {
+  const losses = history.flatMap((r) => [{ epoch: r.epoch + 1, series: 'train loss', value: r.loss }, ...(r.dev ? [{ epoch: r.epoch + 1, series: 'dev loss', value: r.dev.loss }] : [])]);
+  const accuracy = history.flatMap((r) => (r.dev ? [{ epoch: r.epoch + 1, series: 'dev accuracy', value: r.dev.accuracy }] : []));
+  const x = { field: 'epoch', type: 'quantitative', title: 'epoch' };
+  const panel = (values: object[], title: string, height: number) => ({
     width: 480,
-    height: 260,
+    height,
     data: { values },
     mark: { type: 'line', point: true },
-    encoding: {
-      x: { field: 'epoch', type: 'quantitative', title: 'epoch' },
-      y: { field: 'value', type: 'quantitative', title: 'loss / accuracy' },
-      color: { field: 'series', type: 'nominal' },
-    },
-  };
+    encoding: { x, y: { field: 'value', type: 'quantitative', title }, color: { field: 'series', type: 'nominal' } },
+  });
+  return { vconcat: [panel(losses, 'loss', 200), ...(accuracy.length ? [panel(accuracy, 'dev accuracy', 120)] : [])] };
 }
 
 /** Renders any vega-lite spec to SVG headless. */

@@ -184,7 +184,8 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
         ev.destroy();
       }
     }
-    console.log(`wrote ${o.out}/{best,last,adapter,merged}.safetensors, history.json, ${STEP_LOG}, curve.{svg,png}${vqa ? ', answers.json' : ''}`);
+    // Only what this run wrote (no best.safetensors without a dev set).
+    console.log(`wrote ${o.out}/: ${RUN_FILES.filter((f) => existsSync(join(o.out, f))).join(', ')}`);
     return 0;
   } finally {
     bar.stop();

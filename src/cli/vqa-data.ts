@@ -45,7 +45,11 @@ export function isVqaData(path: string): boolean {
 
 /** A split next to the training data: dev.jsonl / test.jsonl in its directory, if present. */
 function sibling(data: string, split: string): string | undefined {
-  return existsSync(data) && statSync(data).isDirectory() && existsSync(join(data, `${split}.jsonl`)) ? data : undefined;
+  if (!existsSync(data)) return undefined;
+  // A directory holds <split>.jsonl; a file (train.jsonl) has its splits beside it.
+  const dir = statSync(data).isDirectory() ? data : dirname(data);
+  const file = join(dir, `${split}.jsonl`);
+  return existsSync(file) && file !== data ? (dir === data ? data : file) : undefined;
 }
 
 export async function loadVqaData(spec: ModelSpec, o: VqaDataOptions): Promise<VqaData> {
@@ -59,7 +63,10 @@ export async function loadVqaData(spec: ModelSpec, o: VqaDataOptions): Promise<V
     // METHODS.md: the dev set is k more records of the training pool (a dev.jsonl beside it is not used).
     if (o.dev) throw new DataError('--k draws the dev set from the training pool (METHODS.md); drop --dev or --k');
     ({ train, dev } = kShot(pool, o.k, o.seed));
-  } else dev = o.dev ? read(o.dev, 'dev') : sibling(o.data, 'dev') ? read(o.data, 'dev') : undefined;
+  } else {
+    const devPath = o.dev ?? sibling(o.data, 'dev');
+    dev = devPath ? read(devPath, 'dev') : undefined;
+  }
   const testPath = o.test ?? sibling(o.data, 'test');
   const testAll = testPath ? read(testPath, 'test') : undefined;
   // A test split without answers is not scored (zeros would read as wrong answers): predict it instead.
@@ -86,6 +93,8 @@ export async function loadVqaData(spec: ModelSpec, o: VqaDataOptions): Promise<V
     sets[name] = ds;
   }
   if (testAll && !test) report.push(`test: ${testAll.length} records without answers: not scored (peftgraph predict answers them)`);
+  if (!dev && o.k === undefined) report.push(`dev: none (no dev.jsonl beside ${o.data}, and no --dev): no dev selection, the last epoch's weights are kept`);
+  if (!testAll) report.push(`test: none (no test.jsonl beside ${o.data}, and no --test)`);
   report.push(`inputs: questions by ${tokenizer.source}, images by ${processor.source}`);
   return { train: sets.train, dev: sets.dev, test: sets.test, vocab: padded, report, testRecords: test, inputs: inputsIdentity({ answers: padded.answers, tokenizer, processor }) };
 }

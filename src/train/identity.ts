@@ -100,7 +100,7 @@ export function checkIdentity(path: string, meta: Record<string, unknown>, spec:
   }
   if (meta.spec && JSON.stringify(portable(meta.spec)) !== JSON.stringify(portable(spec)))
     problems.push('it was trained with a different spec (compare the checkpoint\'s "spec" metadata with this one)');
-  if (problems.length) throw new CheckpointError(path, `${problems.join('; ')}. Use --allow-mismatch to load it anyway`);
+  if (problems.length) throw new CheckpointError(path, `${problems.join('; ')}. Use --allow-mismatch (allowMismatch: true in code) to load it anyway`);
 }
 
 /**

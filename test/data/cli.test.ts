@@ -35,7 +35,7 @@ describe('train and predict from VQA files', () => {
     expect(steps.map((r) => r.step)).toEqual([0, 1, 2, 3]);
     expect(Object.keys(steps[0].losses).sort()).toEqual(['loss', 'loss_red', 'loss_rel', 'loss_task']);
     const svg = readFileSync(join(out, 'curve.svg'), 'utf8');
-    for (const series of ['loss_red', 'loss_rel', 'learning rate', 'grad norm', 'dev VQA accuracy']) expect(svg).toContain(series);
+    for (const series of ['loss_red', 'loss_rel', 'learning rate', 'grad norm', 'dev accuracy']) expect(svg).toContain(series);
     expect(readFileSync(join(out, 'curve.png')).subarray(1, 4).toString()).toBe('PNG');
     expect(JSON.parse(readFileSync(join(out, 'answers.json'), 'utf8'))).toHaveLength(27);
   });
