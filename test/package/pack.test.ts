@@ -5,7 +5,7 @@
  * .json spec.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -111,6 +111,16 @@ describe('the packed package', () => {
     for (const l of out.losses) expect(Number.isFinite(l)).toBe(true);
     expect(out.tensors).toBe(out.trained);
     expect(out.tensors).toBeGreaterThan(0);
+  });
+
+  it("runs the README's library example as printed", () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const example = /```js\n(\/\/ train\.mjs\n[\s\S]*?)```/.exec(readme)?.[1];
+    expect(example, 'the README has a ```js block starting with // train.mjs').toBeDefined();
+    writeFileSync(join(app, 'train.mjs'), example!);
+    const out = run('node', ['train.mjs'], app);
+    // It prints the two epochs' losses and the best dev epoch.
+    expect(out).toMatch(/\[\s*[\d.]+,\s*[\d.]+\s*\][\s\S]*epoch/);
   });
 
   it('runs the installed CLI on a .ts spec (TS loader on demand) and on a .json spec', () => {
