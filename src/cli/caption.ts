@@ -11,7 +11,7 @@ import { DataError } from '../data/errors.ts';
 import { acquireDevice } from '../runtime/device.ts';
 import { inputsIdentity, weightsWithCheckpoint } from '../train/identity.ts';
 import { Evaluator } from '../train/trainer.ts';
-import { loadSpec } from './load.ts';
+import type { ModelSpec } from '../dsl/spec.ts';
 
 export interface CaptionOptions {
   checkpoint: string;
@@ -36,8 +36,7 @@ function argmax(x: ArrayLike<number>, at: number, n: number): number {
   return best;
 }
 
-export async function caption(specPath: string, o: CaptionOptions): Promise<Caption> {
-  const spec = await loadSpec(specPath);
+export async function caption(spec: ModelSpec, o: CaptionOptions): Promise<Caption> {
   const text = spec.text;
   if (spec.head.kind !== 'lm' || text?.kind !== 'decoder' || !spec.vision) throw new DataError('captioning needs a vision tower, a decoder text tower (GPT-2) and an lm head (vl.lm())');
   const tok = tokenizerFor(spec);

@@ -3,7 +3,7 @@ import { DataError } from '../data/errors.ts';
 import { autotuneOption, frozenWeightsOption, int, ints, noTunedKernelsOption, num, oneOf, tuningLine, tuningMode } from './flags.ts';
 import { UserError } from '../user-error.ts';
 import { doctor } from './doctor.ts';
-import { loadData, loadSpec } from './load.ts';
+import { loadData, loadSpec, specAndCheckpoint } from './load.ts';
 
 /** A batch beyond any device: lowering builds per-batch constants (masks), so 1e8 would exhaust memory before any check. */
 const MAX_BATCH = 65536;
@@ -116,9 +116,10 @@ program
 program
   .command('eval')
   .description('evaluate a checkpoint on a data split (VQA accuracy, exact match, loss)')
-  .argument('<spec>', 'model spec (.ts or .json)')
+  .argument('[spec]', 'model spec (.ts or .json); default: the spec the checkpoint or adapter records')
   .requiredOption('--data <path>', 'VQA records (.jsonl, or a directory with <split>.jsonl or VQAv2 files), or a data module')
-  .requiredOption('--checkpoint <file>', 'a best/last/adapter.safetensors written by train')
+  .option('--adapter <dir|file>', 'a run directory (its adapter.safetensors, answers.json beside it) or an adapter file')
+  .option('--checkpoint <file>', 'a best/last/adapter.safetensors written by train')
   .addOption(oneOf('--split <name>', 'the split to score', ['train', 'dev', 'test'], 'test'))
   .addOption(int('--batch <n>', 'batch size', 16, 1, MAX_BATCH))
   .addOption(int('--seed <n>', "seed of the frozen init and the data module (default: the checkpoint's)", undefined, 0, 2 ** 32 - 1))
@@ -132,7 +133,8 @@ program
     const { weightsWithCheckpoint } = await import('../train/identity.ts');
     const { lowerModel } = await import('../compiler/lower/index.ts');
     const { isVqaData, loadVqaSplit, readAnswers } = await import('./vqa-data.ts');
-    const spec = await loadSpec(specPath);
+    const { spec, checkpoint } = await specAndCheckpoint(specPath, o);
+    o.checkpoint = checkpoint;
     const graph = lowerModel(spec, { batch: Number(o.batch), mode: 'train' }).graph;
     // VQA files go through the answer list, tokenizer and processor: the checkpoint must have been trained with the same.
     const vqa = isVqaData(o.data);
@@ -162,8 +164,9 @@ program
 program
   .command('predict')
   .description('answer a question about an image with a trained checkpoint (the top answers and their scores), or caption it (a decoder LM head: the greedy caption)')
-  .argument('<spec>', 'model spec (.ts or .json)')
-  .requiredOption('--checkpoint <file>', 'a best/last/adapter.safetensors written by train (answers.json beside it)')
+  .argument('[spec]', 'model spec (.ts or .json); default: the spec the checkpoint or adapter records')
+  .option('--adapter <dir|file>', 'a run directory (its adapter.safetensors, answers.json beside it) or an adapter file')
+  .option('--checkpoint <file>', 'a best/last/adapter.safetensors written by train (answers.json beside it)')
   .requiredOption('--image <file>', 'a PNG or JPEG image')
   .option('--question <text>', 'the question (a classifier head)')
   .option('--prompt <text>', 'text the caption continues (a decoder LM head)')
@@ -172,25 +175,27 @@ program
   .option('--allow-mismatch', 'predict even if the frozen weights or spec differ from those the checkpoint was trained with')
   .addOption(frozenWeightsOption())
   .action(async (specPath, o) => {
-    const spec = await loadSpec(specPath);
+    const { spec, checkpoint } = await specAndCheckpoint(specPath, o);
+    o.checkpoint = checkpoint;
     if (spec.head.kind === 'lm' && spec.text?.kind === 'decoder') {
       if (o.question) throw new DataError('--question is for a classifier head; a decoder LM captions the image (--prompt starts the caption)');
       const { caption } = await import('./caption.ts');
-      const c = await caption(specPath, o);
+      const c = await caption(spec, o);
       console.log(`${JSON.stringify(c.text)} (${c.ids.length} tokens, stopped at ${c.stop === 'eos' ? 'end of sequence' : 'maxLen'}): ${c.ids.join(' ')}`);
       return;
     }
     if (o.prompt) throw new DataError('--prompt is for a decoder LM head (captioning); a classifier head answers --question');
     if (!o.question) throw new DataError("required option '--question <text>' not specified (a classifier head answers a question about the image)");
     const { predict } = await import('./predict.ts');
-    for (const p of await predict(specPath, o)) console.log(`${p.score.toFixed(4)}  ${p.answer}`);
+    for (const p of await predict(spec, o)) console.log(`${p.score.toFixed(4)}  ${p.answer}`);
   });
 
 program
   .command('merge')
   .description('fold an adapter (or checkpoint) into its base: one merged.safetensors for an inference artifact (--merged)')
-  .argument('<spec>', 'model spec (.ts or .json)')
-  .requiredOption('--checkpoint <file>', 'an adapter.safetensors (or best/last.safetensors) written by train')
+  .argument('[spec]', 'model spec (.ts or .json); default: the spec the checkpoint or adapter records')
+  .option('--adapter <dir|file>', 'a run directory (its adapter.safetensors, answers.json beside it) or an adapter file')
+  .option('--checkpoint <file>', 'an adapter.safetensors (or best/last.safetensors) written by train')
   .requiredOption('--out <file>', 'the merged weights file to write')
   .addOption(int('--seed <n>', "seed of the frozen init (default: the adapter's)", undefined, 0, 2 ** 32 - 1))
   .option('--allow-mismatch', 'merge even if this base differs from the one the adapter was trained on')
@@ -201,11 +206,12 @@ program
     const { resolve, dirname } = await import('node:path');
     const { existsSync, realpathSync, statSync } = await import('node:fs');
     const { removeStaleTemps } = await import('../runtime/safetensors.ts');
+    const { spec, checkpoint } = await specAndCheckpoint(specPath, o);
+    o.checkpoint = checkpoint;
     // Never over the adapter it reads (the same file by another name included).
     const same = (a: string, b: string) => resolve(a) === resolve(b) || (existsSync(a) && existsSync(b) && realpathSync(a) === realpathSync(b));
     if (same(o.out, o.checkpoint)) throw new DataError(`--out ${o.out} is the checkpoint it merges: write the merged weights to another file`);
     if (existsSync(o.out) && !statSync(o.out).isFile()) throw new DataError(`--out ${o.out}: not a regular file`);
-    const spec = await loadSpec(specPath);
     const graph = lowerModel(spec, { batch: 1, mode: 'train' }).graph;
     const { weights } = weightsWithCheckpoint(spec, graph, o.checkpoint, { seed: o.seed, allowMismatch: !!o.allowMismatch });
     // Its directory made if need be; temp files a killed merge left beside its output cleaned.

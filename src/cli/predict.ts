@@ -11,7 +11,7 @@ import { DataError } from '../data/errors.ts';
 import { inputsIdentity, weightsWithCheckpoint } from '../train/identity.ts';
 import { acquireDevice } from '../runtime/device.ts';
 import { Evaluator } from '../train/trainer.ts';
-import { loadSpec } from './load.ts';
+import type { ModelSpec } from '../dsl/spec.ts';
 import { readAnswers } from './vqa-data.ts';
 
 export interface PredictOptions {
@@ -39,8 +39,7 @@ export function answerScores(logits: ArrayLike<number>, loss: 'bce' | 'ce'): num
   return e.map((v) => v / s);
 }
 
-export async function predict(specPath: string, o: PredictOptions): Promise<Prediction[]> {
-  const spec = await loadSpec(specPath);
+export async function predict(spec: ModelSpec, o: PredictOptions): Promise<Prediction[]> {
   if (spec.head.kind !== 'classifier' || !spec.vision || !spec.text) throw new DataError('predict answers questions about images: the spec needs vision and text towers and a classifier head');
   const answers = readAnswers(spec, o.checkpoint, o.answers);
   const graph = lowerModel(spec, { batch: 1, mode: 'train' }).graph;

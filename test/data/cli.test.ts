@@ -70,6 +70,15 @@ describe('train and predict from VQA files', () => {
     const a = ask('adapter.safetensors', '--answers', join(out, 'answers.json'));
     expect(a.status, a.stderr).toBe(0);
     expect(a.stdout).toBe(r.stdout);
+    // The run directory alone: its adapter, the spec it records, the answers beside it.
+    const question = ['--image', 'examples/mnist-vqa/images/test-0001.png', '--question', 'is the sum of all digits even?', '--top', '3'];
+    const d = cli('predict', '--adapter', out, ...question);
+    expect(d.status, d.stderr).toBe(0);
+    expect(d.stdout).toBe(r.stdout);
+    const both = cli('predict', '--adapter', out, '--checkpoint', join(out, 'best.safetensors'), ...question);
+    expect(both.stderr.trim()).toBe('peftgraph: --checkpoint and --adapter both name the weights: give one');
+    const none = cli('predict', ...question);
+    expect(none.stderr.trim()).toMatch(/^peftgraph: name the trained weights: --adapter/);
   });
 
   it('a second run into the same --out is refused unless --overwrite; --out under /proc or empty is a one-line error', () => {
@@ -98,6 +107,10 @@ describe('train and predict from VQA files', () => {
     const acc = Number(/"accuracy": ([\d.]+)/.exec(train)![1]);
     // The same weights, data and answers as train's own test evaluation.
     expect(r.stdout).toContain(`test: VQA accuracy ${acc.toFixed(4)}`);
+    // The run directory without the spec file: the adapter holds the best weights and the spec.
+    const d = cli('eval', '--adapter', out, '--data', 'examples/mnist-vqa', '--split', 'test');
+    expect(d.status, d.stderr).toBe(0);
+    expect(d.stdout).toContain(`test: VQA accuracy ${acc.toFixed(4)}`);
   });
 
   it('a bad record is one line naming the file and line, exit 1', () => {
