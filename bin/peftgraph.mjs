@@ -4,9 +4,11 @@
 // gets a TS loader when it is loaded (src/cli/load.ts).
 //
 // Dawn's native code prints adapter-limit warnings ("maxDynamic...PerPipelineLayout artificially
-// reduced ...", lavapipe) straight to fd 2, out of reach of JS. So the CLI runs as a child whose
-// stderr passes through a filter that drops exactly those lines and forwards the rest as it comes
-// (the progress bar included: the child is told whether the real stderr is a terminal).
+// reduced ...", lavapipe) straight to fd 2, out of reach of JS. acquireDevice hides them where
+// fd 2 can be reopened (src/runtime/native-stderr.ts: a terminal, a pipe, a file), but not when
+// stderr is a socket, as a node parent's 'pipe' makes it. So the CLI runs as a child whose stderr
+// passes through a filter that drops exactly those lines and forwards the rest as it comes (the
+// progress bar included: the child is told whether the real stderr is a terminal).
 // `--verbose` (e.g. `peftgraph doctor --verbose`) runs in this process and shows everything.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';

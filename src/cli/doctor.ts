@@ -14,10 +14,10 @@ const KEY_LIMITS = [
   'maxBindGroups',
 ];
 
-export async function doctor(opts: { backend?: string; adapter?: string; allLimits?: boolean; json?: boolean; requireHardware?: boolean }): Promise<number> {
+export async function doctor(opts: { backend?: string; adapter?: string; allLimits?: boolean; json?: boolean; requireHardware?: boolean; verbose?: boolean }): Promise<number> {
   let gpu: Gpu;
   try {
-    gpu = await acquireDevice({ backend: opts.backend, adapter: opts.adapter });
+    gpu = await acquireDevice({ backend: opts.backend, adapter: opts.adapter, dawnNotices: !!opts.verbose });
   } catch (e) {
     if (e instanceof NoAdapterError) {
       console.error(e.message);

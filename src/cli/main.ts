@@ -20,7 +20,7 @@ program
   .option('--all-limits', 'print every limit, not only those the compiler plans against')
   .option('--json', 'machine-readable output')
   .option('--require-hardware', 'exit 2 if the adapter is a software rasterizer (for GPU CI runners)')
-  .option('--verbose', "also show Dawn's own stderr (its adapter-limit warnings, which every other command hides)")
+  .option('--verbose', "also show Dawn's native adapter-limit notices, which every command and library call hides")
   .action(async (opts) => {
     process.exitCode = await doctor(opts);
   });

@@ -6,6 +6,7 @@
  * with the adapter's full limits, since the compiler plans buffers and bindings against them,
  * and with shader-f16 where the adapter has it.
  */
+import { withoutNativeNotices } from './native-stderr.ts';
 import { UserError } from '../user-error.ts';
 import { create } from './webgpu.ts';
 
@@ -17,6 +18,11 @@ export interface DeviceOptions {
   powerPreference?: GPUPowerPreference;
   /** Request shader-f16 when the adapter has it (default true). */
   f16?: boolean;
+  /**
+   * Let Dawn's native adapter-limit notices through to stderr (default false: hidden, see
+   * native-stderr.ts; env PEFTGRAPH_DAWN_NOTICES=1 does the same).
+   */
+  dawnNotices?: boolean;
 }
 
 export interface AdapterSummary {
@@ -99,7 +105,9 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<Gpu> {
   let adapter: GPUAdapter | null;
   try {
     const gpu = dawnInstance(flags);
-    adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
+    const request = () => gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
+    const notices = opts.dawnNotices ?? process.env.PEFTGRAPH_DAWN_NOTICES === '1';
+    adapter = await (notices ? request() : withoutNativeNotices(request));
   } catch (e) {
     throw new NoAdapterError(`Dawn: ${(e as Error).message.split('\n')[0]}`);
   }
