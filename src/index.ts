@@ -23,7 +23,7 @@ export { exportTower } from './hf/export.ts';
 export { train, trainConfig, Evaluator, type TrainConfig, type TrainResult, type TrainEvents, type EpochRecord } from './train/trainer.ts';
 export { TrainStep } from './train/train-step.ts';
 export { exportMerged } from './train/export.ts';
-export { AdapterHost, saveAdapter, loadAdapter, ADAPTER_FILE } from './train/adapter.ts';
+export { AdapterHost, saveAdapter, loadAdapter, ADAPTER_FILE, type LoadedAdapter, type SaveAdapterOptions } from './train/adapter.ts';
 export { baseWeights, backboneIdentity, weightsWithCheckpoint, type BackboneIdentity } from './train/identity.ts';
 export { readStepLog, STEP_LOG, type StepRecord } from './train/step-log.ts';
 export type { Schedule } from './runtime/schedule.ts';

@@ -1,9 +1,9 @@
 /** Loading user files: a spec (.ts module with a default export, or .json) and a data module. */
-import { CheckpointError, SafetensorsFile } from '../runtime/safetensors.ts';
+import { adapterFile, specOfCheckpoint } from '../train/adapter.ts';
 import { withSpecDir } from '../dsl/spec-dir.ts';
 import { readJsonFile } from '../runtime/files.ts';
 import { existsSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseSpec, SpecError, type ModelSpec } from '../dsl/spec.ts';
 import { DataError } from '../data/errors.ts';
@@ -78,27 +78,12 @@ export async function loadData(path: string, seed: number): Promise<DataModule> 
 
 /**
  * The spec and checkpoint a command runs: `--checkpoint <file>`, or `--adapter <dir or file>` (a
- * run directory's adapter.safetensors, answers.json beside it). Without a spec file the spec is
- * the one the checkpoint records: an adapter carries the spec it was trained with.
+ * run or adapter directory's adapter.safetensors, answers.json beside it). Without a spec file the
+ * spec is the one the checkpoint records: an adapter carries the spec it was trained with.
  */
 export async function specAndCheckpoint(specPath: string | undefined, o: { checkpoint?: string; adapter?: string }): Promise<{ spec: ModelSpec; checkpoint: string }> {
   if (o.checkpoint && o.adapter) throw new DataError('--checkpoint and --adapter both name the weights: give one');
-  const checkpoint = o.adapter ? (existsSync(o.adapter) && statSync(o.adapter).isDirectory() ? join(o.adapter, 'adapter.safetensors') : o.adapter) : o.checkpoint;
+  const checkpoint = o.adapter ? adapterFile(o.adapter) : o.checkpoint;
   if (!checkpoint) throw new DataError('name the trained weights: --adapter <run directory or adapter file>, or --checkpoint <file>');
   return { spec: specPath ? await loadSpec(specPath) : specOfCheckpoint(checkpoint), checkpoint };
-}
-
-/** The spec a checkpoint or adapter file records (its header only). */
-export function specOfCheckpoint(path: string): ModelSpec {
-  const f = SafetensorsFile.open(path);
-  const meta = f.metadata;
-  f.close();
-  if (!meta.spec) throw new CheckpointError(path, 'records no spec: give the spec file too');
-  let raw: unknown;
-  try {
-    raw = JSON.parse(meta.spec);
-  } catch {
-    throw new CheckpointError(path, 'its spec metadata is not JSON');
-  }
-  return parseSpec(raw);
 }

@@ -16,7 +16,7 @@ import { loadData, loadSpec } from './load.ts';
 import { tuningLine, tuningMode } from './flags.ts';
 import { writeCurves } from './plot.ts';
 import { STEP_LOG, readStepLog } from '../train/step-log.ts';
-import { ADAPTER_FILE, saveAdapter } from '../train/adapter.ts';
+import { ADAPTER_FILE, CARD_FILE, saveAdapter, writeAdapterCard } from '../train/adapter.ts';
 import { initParams } from '../runtime/init.ts';
 import { exportMerged } from '../train/export.ts';
 import { formatImport, pretrainedWeights } from '../hf/import.ts';
@@ -55,7 +55,7 @@ export interface TrainCliOptions {
 }
 
 /** The files a run writes in its output directory. */
-const RUN_FILES = ['best.safetensors', 'last.safetensors', ADAPTER_FILE, 'merged.safetensors', 'answers.json', 'history.json', 'test.json', STEP_LOG, 'curve.svg', 'curve.png'];
+const RUN_FILES = ['best.safetensors', 'last.safetensors', ADAPTER_FILE, CARD_FILE, 'merged.safetensors', 'answers.json', 'history.json', 'test.json', STEP_LOG, 'curve.svg', 'curve.png'];
 
 /**
  * A run writes into a directory of its own: one holding another run's files is refused (a failed
@@ -157,8 +157,9 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
     const metric = metricName(spec);
     if (res.best) console.log(`best dev ${metric.accuracy} ${res.best.accuracy.toFixed(4)} at epoch ${res.best.epoch + 1}`);
     const frozen = { ...initParams(lowerModel(spec, { batch: cfg.batch, mode: 'infer' }).graph, seed, new Set(Object.keys(pre.weights))), ...pre.weights };
-    const adapterValues = saveAdapter(join(o.out, ADAPTER_FILE), trainGraph, spec, res.bestWeights, res.identity, cfg.inputs ?? {}, { config: { seed } });
-    console.log(`adapter (trainable weights, spec, base identity): ${adapterValues.toLocaleString('en-US')} values -> ${o.out}/${ADAPTER_FILE}`);
+    const about = { data: `--data ${o.data}${o.k ? ` (a k-shot draw: k ${o.k}, seed ${seed})` : ''}` };
+    const saved = saveAdapter(o.out, res, { ...about, answers: vqa?.vocab.answers });
+    console.log(`adapter (trainable weights, spec, base identity, card): ${saved.values.toLocaleString('en-US')} values -> ${o.out}/${ADAPTER_FILE}, ${CARD_FILE}`);
     const count = exportMerged(join(o.out, 'merged.safetensors'), spec, { ...frozen, ...res.bestWeights }, cfg.batch);
     console.log(`merged inference weights: ${count.toLocaleString('en-US')} values -> ${o.out}/merged.safetensors`);
     if (data.test) {
@@ -168,6 +169,7 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
         const t = await ev.evaluate(data.test, 'test');
         console.log(formatEvaluation('test', metric, t, data.test.examples.length));
         writeAtomic(join(o.out, 'test.json'), Buffer.from(JSON.stringify(t, null, 1)));
+        writeAdapterCard(o.out, res, { ...about, values: saved.values, test: { ...t, examples: data.test.examples.length } });
         if (vqa?.testRecords && spec.head.kind === 'classifier') {
           const loss = spec.head.loss;
           const shown = { examples: data.test.examples.slice(0, 4) };

@@ -4,9 +4,8 @@
  * pool, and tensors through the spec's tokenizer and image processor, with a report of what was
  * truncated or has no answer class.
  */
-import { readJsonFile } from '../runtime/files.ts';
 import { inputsIdentity, type InputsIdentity } from '../train/identity.ts';
-import { AnswerVocab } from '../data/answers.ts';
+import { AnswerVocab, readAnswerList } from '../data/answers.ts';
 import { processorFor, tokenizerFor } from '../data/encoders.ts';
 import { DataError } from '../data/errors.ts';
 import { kShot, labeled, readVqa, toDataset, type VqaRecord } from '../data/vqa.ts';
@@ -112,10 +111,5 @@ export async function loadVqaSplit(spec: ModelSpec, path: string, split: string,
 export function readAnswers(spec: ModelSpec, checkpoint: string, path?: string): string[] {
   const file = path ?? join(dirname(checkpoint), 'answers.json');
   if (!existsSync(file)) throw new DataError(`${file}: no answer list (train writes answers.json beside its checkpoints; or pass --answers)`);
-  const answers = readJsonFile(file, 'answer list');
-  const want = spec.head.kind === 'classifier' ? spec.head.answers : 0;
-  if (!Array.isArray(answers) || answers.length !== want || !answers.every((a) => typeof a === 'string')) {
-    throw new DataError(`${file}: ${Array.isArray(answers) ? `${answers.length} answers` : 'no list of answers'} for a head of ${want}`);
-  }
-  return answers;
+  return readAnswerList(file, spec.head.kind === 'classifier' ? spec.head.answers : 0);
 }

@@ -4,6 +4,7 @@
  * and soft targets min(1, #annotators who gave the answer / 3) (METHODS.md).
  */
 import { DataError } from './errors.ts';
+import { readJsonFile } from '../runtime/files.ts';
 
 const PUNCT = [';', '/', '[', ']', '"', '{', '}', '(', ')', '=', '+', '\\', '_', '-', '>', '<', '@', '`', ',', '?', '!'];
 const NUMBERS: Record<string, string> = { none: '0', zero: '0', one: '1', two: '2', three: '3', four: '4', five: '5', six: '6', seven: '7', eight: '8', nine: '9', ten: '10' };
@@ -96,4 +97,13 @@ export class AnswerVocab {
     for (const [i, n] of counts) t[i] = Math.min(1, n / 3);
     return t;
   }
+}
+
+/** An answer list file (answers.json: the classes in head order), checked against a head of `classes`. */
+export function readAnswerList(file: string, classes: number): string[] {
+  const answers = readJsonFile(file, 'answer list');
+  if (!Array.isArray(answers) || answers.length !== classes || !answers.every((a) => typeof a === 'string')) {
+    throw new DataError(`${file}: ${Array.isArray(answers) ? `${answers.length} answers` : 'no list of answers'} for a head of ${classes}`);
+  }
+  return answers;
 }

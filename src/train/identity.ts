@@ -120,17 +120,25 @@ export function trainedSeed(meta: Record<string, unknown>): number {
 /**
  * Everything an inference with a checkpoint or adapter needs: the frozen weights it belongs to
  * (the spec's pretrained towers, and the init of the checkpoint's seed unless `seed` overrides
- * it) checked against what it was trained on, plus its trainable weights.
+ * it, or `base` when given) checked against what it was trained on, plus its trainable weights.
  */
 export function weightsWithCheckpoint(
   spec: ModelSpec,
   graph: Graph,
   path: string,
-  o: { seed?: number; allowMismatch?: boolean; keep16?: boolean; inputs?: InputsIdentity } = {},
+  o: { seed?: number; allowMismatch?: boolean; keep16?: boolean; inputs?: InputsIdentity; base?: WeightMap } = {},
 ): { weights: WeightMap; seed: number } {
   const ck = loadCheckpoint(path, graph);
   const seed = o.seed ?? trainedSeed(ck.meta);
-  const frozen = baseWeights(spec, graph, seed, { keep16: o.keep16 });
+  const frozen = o.base ?? baseWeights(spec, graph, seed, { keep16: o.keep16 });
+  if (o.base) {
+    const missing = [...graph.params()].filter(([k, n]) => !paramInfo(n).trainable && !o.base![k]).map(([k]) => k);
+    if (missing.length)
+      throw new CheckpointError(
+        path,
+        `the base given has no ${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ` (and ${missing.length - 3} more frozen weights)` : ''}: pass every frozen weight of the model, or no base (then the spec's own)`,
+      );
+  }
   checkIdentity(path, ck.meta, spec, backboneIdentity(graph, spec, frozen, seed), o.allowMismatch, o.inputs);
   return { weights: { ...frozen, ...ck.params }, seed };
 }

@@ -123,6 +123,14 @@ export interface EpochRecord {
 }
 
 export interface TrainResult {
+  /** What was trained: saveAdapter(dir, result) writes it with the weights. */
+  spec: ModelSpec;
+  /** The init seed of the frozen weights no pretrained directory supplied. */
+  seed: number;
+  /** The answer classes, tokenizer and image processor the data went through (cfg.inputs). */
+  inputs: InputsIdentity;
+  /** Examples in the train and dev splits. */
+  examples: { train: number; dev?: number };
   history: EpochRecord[];
   /** The frozen weights trained on (what checkpoints and adapters record). */
   identity: BackboneIdentity;
@@ -474,7 +482,17 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
       if (cfg.signal?.aborted) break;
     }
     if (!evaluator) bestWeights = await ts.readWeights(trainable);
-    return { history, identity, best, bestWeights, stoppedEarly };
+    return {
+      spec,
+      seed: cfg.seed,
+      inputs: cfg.inputs ?? {},
+      examples: { train: data.train.examples.length, ...(data.dev ? { dev: data.dev.examples.length } : {}) },
+      history,
+      identity,
+      best,
+      bestWeights,
+      stoppedEarly,
+    };
   } finally {
     ts.destroy();
     evaluator?.destroy();

@@ -38,6 +38,14 @@ describe('train and predict from VQA files', () => {
     for (const series of ['loss_red', 'loss_rel', 'learning rate', 'grad norm', 'dev accuracy']) expect(svg).toContain(series);
     expect(readFileSync(join(out, 'curve.png')).subarray(1, 4).toString()).toBe('PNG');
     expect(JSON.parse(readFileSync(join(out, 'answers.json'), 'utf8'))).toHaveLength(27);
+    // The adapter's card: both methods, the pretrained base, the k-shot draw, dev and test scores as train printed them.
+    const card = readFileSync(join(out, 'README.md'), 'utf8');
+    expect(card).toContain('tags: ["peftgraph","mixphm","lora","vqa"]');
+    expect(card).toMatch(/base_model: \["vit from .*examples\/mnist-vqa\/vit","bert from .*examples\/mnist-vqa\/bert"\]/);
+    expect(card).toContain('--data examples/mnist-vqa (a k-shot draw: k 16, seed 42).');
+    const test = JSON.parse(readFileSync(join(out, 'test.json'), 'utf8'));
+    expect(card).toContain(`- test VQA accuracy: ${test.accuracy.toFixed(4)}`);
+    expect(card).toMatch(/- dev VQA accuracy: \d\.\d{4} \(best, epoch \d+; these weights\)/);
   });
 
   it('predicts the top answers for an image and a question', () => {
