@@ -192,30 +192,44 @@ program
 
 program
   .command('merge')
-  .description('fold an adapter (or checkpoint) into its base: one merged.safetensors for an inference artifact (--merged)')
+  .description('fold an adapter (or checkpoint) into its base: one merged.safetensors for an inference artifact (--merged), or the model in HF layout (--hf)')
   .argument('[spec]', 'model spec (.ts or .json); default: the spec the checkpoint or adapter records')
   .option('--adapter <dir|file>', 'a run directory (its adapter.safetensors, answers.json beside it) or an adapter file')
   .option('--checkpoint <file>', 'an adapter.safetensors (or best/last.safetensors) written by train')
-  .requiredOption('--out <file>', 'the merged weights file to write')
+  .option('--out <file>', 'the merged weights file to write')
+  .option('--hf <dir>', 'write the merged towers in HF layout instead (<dir>/vision, <dir>/text as save_pretrained does; the head in head.safetensors)')
+  .option('--overwrite', '--hf: replace what the directory holds')
   .addOption(int('--seed <n>', "seed of the frozen init (default: the adapter's)", undefined, 0, 2 ** 32 - 1))
   .option('--allow-mismatch', 'merge even if this base differs from the one the adapter was trained on')
   .action(async (specPath, o) => {
     const { lowerModel } = await import('../compiler/lower/index.ts');
     const { weightsWithCheckpoint } = await import('../train/identity.ts');
-    const { exportMerged } = await import('../train/export.ts');
+    const { exportMerged, exportMergedHf } = await import('../train/export.ts');
     const { resolve, dirname } = await import('node:path');
-    const { existsSync, realpathSync, statSync } = await import('node:fs');
+    const { existsSync, readdirSync, realpathSync, statSync } = await import('node:fs');
     const { removeStaleTemps } = await import('../runtime/safetensors.ts');
+    const { makeDirs } = await import('../runtime/files.ts');
+    if (!!o.out === !!o.hf) throw new DataError('name one output: --out <file> (peftgraph merged weights) or --hf <dir> (HF layout)');
+    if (o.overwrite && !o.hf) throw new DataError('--overwrite is for --hf <dir>');
     const { spec, checkpoint } = await specAndCheckpoint(specPath, o);
     o.checkpoint = checkpoint;
     // Never over the adapter it reads (the same file by another name included).
     const same = (a: string, b: string) => resolve(a) === resolve(b) || (existsSync(a) && existsSync(b) && realpathSync(a) === realpathSync(b));
-    if (same(o.out, o.checkpoint)) throw new DataError(`--out ${o.out} is the checkpoint it merges: write the merged weights to another file`);
-    if (existsSync(o.out) && !statSync(o.out).isFile()) throw new DataError(`--out ${o.out}: not a regular file`);
+    if (o.out && same(o.out, o.checkpoint)) throw new DataError(`--out ${o.out} is the checkpoint it merges: write the merged weights to another file`);
+    if (o.out && existsSync(o.out) && !statSync(o.out).isFile()) throw new DataError(`--out ${o.out}: not a regular file`);
+    if (o.hf && existsSync(o.hf)) {
+      if (!statSync(o.hf).isDirectory()) throw new DataError(`--hf ${o.hf}: not a directory`);
+      if (readdirSync(o.hf).length && !o.overwrite) throw new DataError(`--hf ${o.hf} is not empty: choose a new directory, or pass --overwrite to replace its files`);
+    }
     const graph = lowerModel(spec, { batch: 1, mode: 'train' }).graph;
     const { weights } = weightsWithCheckpoint(spec, graph, o.checkpoint, { seed: o.seed, allowMismatch: !!o.allowMismatch });
+    if (o.hf) {
+      const r = exportMergedHf(o.hf, spec, weights);
+      const towers = Object.entries(r.towers).map(([t, f]) => `${t}/ (${f})`);
+      console.log(`merged ${o.checkpoint} into its base in HF layout -> ${o.hf}: ${towers.join(', ')}, head.safetensors (${r.rest} tensors), README.md`);
+      return;
+    }
     // Its directory made if need be; temp files a killed merge left beside its output cleaned.
-    const { makeDirs } = await import('../runtime/files.ts');
     makeDirs(dirname(resolve(o.out)));
     removeStaleTemps(dirname(resolve(o.out)));
     const n = exportMerged(o.out, spec, weights, 1);

@@ -158,11 +158,17 @@ function toHf(r: NameRule, shape: readonly number[], x: ArrayLike<number>, t: To
   }
 }
 
-/**
- * Writes `tower` ('vision' or 'text') of `spec` with `weights` to `dir` as config.json and
- * model.safetensors; returns the number of tensors written.
- */
-export function exportTower(spec: ModelSpec, tower: 'vision' | 'text', weights: Record<string, ArrayLike<number>>, shapes: ReadonlyMap<string, { shape: readonly number[] }>, dir: string): number {
+/** A tower in HF's layout: its config and tensors by HF key, and which of our params they hold. */
+export interface HfTower {
+  family: Family;
+  config: Raw;
+  tensors: Map<string, TensorEntry>;
+  /** Our param names the tensors came from. */
+  consumed: Set<string>;
+}
+
+/** `tower` of `spec` with `weights` in HF's layout (nothing written); refused where HF cannot express it. */
+export function hfTower(spec: ModelSpec, tower: 'vision' | 'text', weights: Record<string, ArrayLike<number>>, shapes: ReadonlyMap<string, { shape: readonly number[] }>, dir: string): HfTower {
   const t = spec[tower];
   if (!t) throw new PretrainedError(`export: the spec has no ${tower} tower`);
   const family = familyOf(t);
@@ -170,6 +176,7 @@ export function exportTower(spec: ModelSpec, tower: 'vision' | 'text', weights: 
   const config = configFor(t, family);
   checkRoundTrip(t, config, dir);
   const tensors = new Map<string, TensorEntry>();
+  const consumed = new Set<string>();
   const parts = new Map<string, { k: number; shape: number[]; data: Float32Array }[]>();
   for (const r of table.rules) {
     if (r.tied || !ruleApplies(r, t)) continue;
@@ -179,6 +186,7 @@ export function exportTower(spec: ModelSpec, tower: 'vision' | 'text', weights: 
       if (!m) continue;
       const value = weights[name];
       if (!value) throw new PretrainedError(`export: no value for '${name}'`);
+      consumed.add(name);
       const key = savePrefix(table.savePrefix, t, r) + r.hf.replace('{i}', m[1] ?? '');
       const hf = toHf(r, node.shape, value, t);
       if (r.t.startsWith('split:')) parts.set(key, [...(parts.get(key) ?? []), { k: Number(r.t.slice(6)), ...hf }]);
@@ -194,6 +202,15 @@ export function exportTower(spec: ModelSpec, tower: 'vision' | 'text', weights: 
     for (let r = 0; r < rows; r++) ps.forEach((p, j) => data.set(p.data.subarray(r * last, (r + 1) * last), (r * ps.length + j) * last));
     tensors.set(key, { shape: [...ps[0].shape.slice(0, -1), last * ps.length], data });
   }
+  return { family, config, tensors, consumed };
+}
+
+/**
+ * Writes `tower` ('vision' or 'text') of `spec` with `weights` to `dir` as config.json and
+ * model.safetensors; returns the number of tensors written.
+ */
+export function exportTower(spec: ModelSpec, tower: 'vision' | 'text', weights: Record<string, ArrayLike<number>>, shapes: ReadonlyMap<string, { shape: readonly number[] }>, dir: string): number {
+  const { config, tensors } = hfTower(spec, tower, weights, shapes, dir);
   makeDirs(dir);
   writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 1));
   writeAtomic(join(dir, 'model.safetensors'), encodeSafetensors(tensors, { format: 'pt' }));

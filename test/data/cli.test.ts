@@ -106,6 +106,13 @@ describe('train and predict from VQA files', () => {
     const r = cli('merge', 'examples/mnist-vqa.spec.ts', '--checkpoint', join(out, 'adapter.safetensors'), '--out', join(out, 'merged-again.safetensors'));
     expect(r.status, r.stderr).toBe(0);
     expect(readFileSync(join(out, 'merged-again.safetensors')).equals(readFileSync(join(out, 'merged.safetensors')))).toBe(true);
+    // HF layout: MixPHM stays a module after merging, so the example is refused, saying why; nothing written.
+    const hfDir = join(out, 'hf');
+    const h = cli('merge', '--adapter', out, '--hf', hfDir);
+    expect(h.status).toBe(1);
+    expect(h.stderr.trim()).toMatch(/^peftgraph: merge --hf: lora, mixphm stays a module of its own after merging \(.*\): HF's layout has no place for it\..*merge --out merged\.safetensors\)$/);
+    expect(existsSync(hfDir)).toBe(false);
+    expect(cli('merge', '--adapter', out).stderr.trim()).toBe('peftgraph: name one output: --out <file> (peftgraph merged weights) or --hf <dir> (HF layout)');
   });
 
   it('evaluates the checkpoint on the test split of the VQA files with the answers it was trained on', () => {

@@ -76,6 +76,11 @@ export function loadFixture(name: FixtureName): Loaded {
   const { graph } = lowerModel(spec, { batch: B, mode: 'infer', features: true });
   const plans = planImport(spec, graph);
   const weights = loadImport(plans);
+  return { spec, graph, plans, weights, feeds: fixtureFeeds(graph, weights, e) };
+}
+
+/** The fixture's inputs and `weights` as the reference interpreter's feeds for `graph`. */
+export function fixtureFeeds(graph: Graph, weights: Record<string, ArrayLike<number>>, e: Expected): Feeds {
   const names: Record<string, [string, 'f32' | 'i32']> = {
     pixel_values: ['image', 'f32'],
     input_ids: ['tokens', 'i32'],
@@ -92,7 +97,7 @@ export function loadFixture(name: FixtureName): Loaded {
     params[k] = Value.of(n.shape, weights[k]);
   }
   const needed = graph.inputs();
-  return { spec, graph, plans, weights, feeds: { params, inputs: Object.fromEntries(Object.entries(inputs).filter(([k]) => needed.has(k))) } };
+  return { params, inputs: Object.fromEntries(Object.entries(inputs).filter(([k]) => needed.has(k))) };
 }
 
 /**
