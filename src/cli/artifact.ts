@@ -5,15 +5,16 @@
  */
 import { makeDirs } from '../runtime/files.ts';
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Project, VariableDeclarationKind } from 'ts-morph';
+import { ModuleKind, Project, ScriptTarget, VariableDeclarationKind } from 'ts-morph';
 import { SpecError, type ModelSpec } from '../dsl/spec.ts';
 import { lowerModel } from '../compiler/lower/index.ts';
 import { compile } from '../compiler/compile.ts';
 import type { DeviceProfile, PlanOptions, Plan, TensorSlot } from '../compiler/plan.ts';
 import { compileStep, type StepConfig } from '../train/train-step.ts';
-import { ARTIFACT_FORMAT, artifactDigest, DIGEST_FILE, type ArtifactJson } from '../runtime/artifact.ts';
+import { ARTIFACT_FORMAT, artifactDigest, BUNDLE, DIGEST_FILE, type ArtifactJson } from '../runtime/artifact.ts';
+import { encodeSafetensors, writeAtomic } from '../runtime/safetensors.ts';
 import { exampleInputs } from '../train/validate.ts';
 import { paramInfo } from '../compiler/ir/attrs.ts';
 
@@ -68,6 +69,7 @@ export function buildArtifact(spec: ModelSpec, o: CompileArtifactOptions): { met
         params,
         inputRules,
         plans: [{ batch: o.batch, plan }],
+        bundle: [],
         step: { spec: step, layout },
       },
     };
@@ -78,15 +80,71 @@ export function buildArtifact(spec: ModelSpec, o: CompileArtifactOptions): { met
     plan: compile(spec, { batch, mode: 'infer', merged: o.merged, loss: false, profile: o.profile, plan: o.plan }).plan,
   }));
   const f16 = plans.some((p) => p.plan.stats.halfActivations);
-  return { meta: { format: ARTIFACT_FORMAT, mode: 'infer', batch: o.batch, merged: !!o.merged, requires: { ...requires, f16 }, params, inputRules, plans } };
+  return { meta: { format: ARTIFACT_FORMAT, mode: 'infer', batch: o.batch, merged: !!o.merged, requires: { ...requires, f16 }, params, inputRules, bundle: [], ...taskOf(spec), plans } };
+}
+
+/** A VQA model's task: what the runtime's predict needs to encode a question and an image and name the answers. */
+function taskOf(spec: ModelSpec): Pick<Meta, 'task'> {
+  const { vision, text, head } = spec;
+  if (head.kind !== 'classifier' || !vision || !text) return {};
+  return { task: { kind: 'vqa', loss: head.loss, answers: head.answers, maxLen: text.maxLen, channels: vision.channels, image: vision.image } };
+}
+
+/** What an artifact bundles so that inference needs nothing else (each file bound by the digest). */
+export interface ArtifactBundle {
+  /** Every param's values (merged ones for a merged artifact): weights.safetensors. */
+  weights?: Record<string, Float32Array>;
+  /** The answer classes in head order: answers.json. */
+  answers?: readonly string[];
+  /** The directory whose tokenizer files are copied to tokenizer/. */
+  tokenizer?: string;
+  /** The directory whose preprocessor_config.json is copied to processor/. */
+  processor?: string;
+}
+
+/** The files TextTokenizer.fromDir and ImageProcessor.fromDir read. */
+const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'config.json'];
+const PROCESSOR_FILES = ['preprocessor_config.json'];
+
+function writeBundle(dir: string, meta: Meta, b: ArtifactBundle): string[] {
+  const files: string[] = [];
+  if (b.weights) {
+    const tensors = new Map(
+      meta.params.map((p) => {
+        const v = b.weights![p.name];
+        if (!v) throw new SpecError(`bundle: no value for param '${p.name}'`);
+        return [p.name, { shape: p.shape, data: v }] as const;
+      }),
+    );
+    writeAtomic(join(dir, BUNDLE.weights), encodeSafetensors(tensors, { format: 'peftgraph-weights-1' }));
+    files.push(BUNDLE.weights);
+  }
+  if (b.answers) {
+    writeFileSync(join(dir, BUNDLE.answers), JSON.stringify(b.answers));
+    files.push(BUNDLE.answers);
+  }
+  for (const [sub, from, names] of [
+    [BUNDLE.tokenizer, b.tokenizer, TOKENIZER_FILES],
+    [BUNDLE.processor, b.processor, PROCESSOR_FILES],
+  ] as const) {
+    if (!from) continue;
+    makeDirs(join(dir, sub));
+    for (const f of names) {
+      if (!existsSync(join(from, f))) continue;
+      copyFileSync(join(from, f), join(dir, sub, f));
+      files.push(`${sub}/${f}`);
+    }
+  }
+  return files;
 }
 
 /**
  * Writes the artifact; returns the files written (relative to `dir`). A kernel's file is named by
  * its content, so the buckets share the kernels whose code does not depend on the batch.
  */
-export function writeArtifact(dir: string, meta: Meta, runtimeImport = 'peftgraph/runtime'): string[] {
+export function writeArtifact(dir: string, meta: Meta, runtimeImport = 'peftgraph/runtime', bundle: ArtifactBundle = {}): string[] {
   makeDirs(join(dir, 'kernels'));
+  meta = { ...meta, bundle: writeBundle(dir, meta, bundle) };
   const files = new Set<string>();
   const plans = meta.plans.map(({ batch, plan }) => {
     const kernels = plan.kernels.map((k) => {
@@ -103,9 +161,12 @@ export function writeArtifact(dir: string, meta: Meta, runtimeImport = 'peftgrap
   writeFileSync(join(dir, 'plan.json'), planText);
   // The runtime refuses a plan or kernel edited after this (artifact.ts checkDigest).
   const kernels = new Map([...files].map((f) => [f, readFileSync(join(dir, f), 'utf8')]));
-  writeFileSync(join(dir, DIGEST_FILE), `${artifactDigest(planText, kernels)}\n`);
-  writeFileSync(join(dir, 'model.ts'), emitModule(meta, runtimeImport));
-  return ['plan.json', DIGEST_FILE, 'model.ts', ...files];
+  writeFileSync(join(dir, DIGEST_FILE), `${artifactDigest(planText, kernels, dir, meta.bundle)}\n`);
+  const module = emitModule(meta, runtimeImport);
+  writeFileSync(join(dir, 'model.ts'), module.ts);
+  writeFileSync(join(dir, 'model.js'), module.js);
+  writeFileSync(join(dir, 'model.d.ts'), module.dts);
+  return ['plan.json', DIGEST_FILE, 'model.ts', 'model.js', 'model.d.ts', ...meta.bundle, ...files];
 }
 
 const ARRAY: Record<TensorSlot['dtype'], string> = { f32: 'Float32Array', f16: 'Float32Array', i32: 'Int32Array', u32: 'Uint32Array' };
@@ -116,8 +177,15 @@ function userInputs(meta: Meta): [string, TensorSlot][] {
   return Object.entries(meta.plans.at(-1)!.plan.inputs).filter(([k]) => !internal.has(k));
 }
 
-export function emitModule(meta: Meta, runtimeImport: string): string {
-  const project = new Project({ useInMemoryFileSystem: true });
+/**
+ * model.ts, and the same module compiled for plain node (model.js, ES2022 modules) with its
+ * declarations (model.d.ts): an app imports it without a TypeScript loader.
+ */
+export function emitModule(meta: Meta, runtimeImport: string): { ts: string; js: string; dts: string } {
+  const project = new Project({
+    useInMemoryFileSystem: true,
+    compilerOptions: { target: ScriptTarget.ES2022, module: ModuleKind.ES2022, declaration: true, strict: true, skipLibCheck: true, noResolve: true },
+  });
   const f = project.createSourceFile('model.ts');
   f.addStatements('// Generated by `peftgraph compile`: do not edit. Shapes are literal types; load() is typed.');
   f.addImportDeclaration({ moduleSpecifier: runtimeImport, namedImports: ['Artifact', { name: 'Gpu', isTypeOnly: true }, { name: 'StepResult', isTypeOnly: true }] });
@@ -150,7 +218,8 @@ export function emitModule(meta: Meta, runtimeImport: string): string {
     isAsync: true,
     parameters: [
       { name: 'gpu', type: 'Gpu' },
-      { name: 'weights', type: "Record<ParamName, Float32Array> | 'random'" },
+      // Bundled weights make the argument optional; a string is a safetensors path, or 'random'.
+      { name: 'weights', type: 'Record<ParamName, Float32Array> | string', hasQuestionToken: meta.bundle.includes(BUNDLE.weights) },
     ],
     returnType: 'Promise<Model>',
     statements:
@@ -162,5 +231,10 @@ export function emitModule(meta: Meta, runtimeImport: string): string {
         : ["const a = await Artifact.load(gpu, new URL('.', import.meta.url), weights);", 'return { run: (x) => a.run({ ...x }) as unknown as Promise<Outputs>, destroy: () => a.destroy() };'],
   });
   f.formatText({ indentSize: 2 });
-  return f.getFullText();
+  const out = project.emitToMemory();
+  const text = (ext: string) => out.getFiles().find((x) => x.filePath.endsWith(ext))?.text;
+  const js = text('/model.js');
+  const dts = text('/model.d.ts');
+  if (js === undefined || dts === undefined) throw new Error('emitModule: ts-morph emitted no model.js / model.d.ts');
+  return { ts: f.getFullText(), js, dts };
 }

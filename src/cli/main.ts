@@ -76,9 +76,14 @@ program
 
 program
   .command('compile')
-  .description('write an artifact: plan.json, one .wgsl per kernel, and a typed model.ts (ts-morph) to load it with peftgraph/runtime')
-  .argument('<spec>', 'model spec (.ts or .json)')
+  .description(
+    'write an artifact: plan.json, one .wgsl per kernel, a typed model.ts (+ model.js, model.d.ts) to load it with peftgraph/runtime; with --adapter, the weights, tokenizer, image processor and answers bundled',
+  )
+  .argument('[spec]', "model spec (.ts or .json); default: the spec --adapter's adapter records")
   .requiredOption('--out <dir>', 'output directory')
+  .option('--adapter <dir|file>', "bundle a trained adapter's weights on its base (and the answers.json beside it): the artifact runs on its own")
+  .option('--checkpoint <file>', 'as --adapter, from a best/last.safetensors')
+  .option('--answers <file>', 'the answer list to bundle (default: answers.json beside the adapter)')
   .addOption(int('--batch <n>', 'batch size (inference: the largest request)', 16, 1, MAX_BATCH))
   .addOption(ints('--buckets <list>', 'inference: batch sizes to plan for, the largest = --batch (default: 1,2,4,... and --batch)', 1))
   .addOption(oneOf('--mode <mode>', 'inference or training artifact', ['train', 'infer'], 'infer'))
@@ -86,16 +91,24 @@ program
   .addOption(num('--lr <x>', 'train mode: peak learning rate', 5e-3, 0, Infinity, true))
   .addOption(int('--steps <n>', 'train mode: total steps of the linear schedule', 1000, 1))
   .option('--runtime-import <specifier>', 'where model.ts imports the runtime from', 'peftgraph/runtime')
+  .option('--allow-mismatch', 'bundle the adapter even if this base differs from the one it was trained on')
   .addOption(frozenWeightsOption())
   .addOption(autotuneOption())
   .addOption(noTunedKernelsOption())
   .action(async (specPath, o) => {
     const { buildArtifact, writeArtifact } = await import('./artifact.ts');
+    const { bundleFor } = await import('./bundle.ts');
     const { acquireDevice } = await import('../runtime/device.ts');
     const { profileOf } = await import('../runtime/profile.ts');
     const { compile } = await import('../compiler/compile.ts');
     const { tunedPlanOptions } = await import('../train/autotune.ts');
-    const spec = await loadSpec(specPath);
+    const trained = o.adapter || o.checkpoint ? await specAndCheckpoint(specPath, o) : undefined;
+    if (!trained && !specPath) throw new DataError('name the model: a spec file, or --adapter <run directory> (its spec and weights)');
+    if (o.answers && !trained) throw new DataError('--answers is bundled with trained weights: add --adapter <run directory>');
+    if (trained && o.mode === 'train') throw new DataError('--adapter bundles inference weights: drop it for a training artifact (--mode train)');
+    const spec = trained?.spec ?? (await loadSpec(specPath));
+    // Everything bundled is read and checked before any GPU work or writing.
+    const bundle = o.mode === 'infer' ? bundleFor(spec, { checkpoint: trained?.checkpoint, answers: o.answers, merged: !!o.merged, allowMismatch: !!o.allowMismatch }) : {};
     // Kernels are chosen for the adapter they will run on: compile on (a machine like) the target.
     const gpu = await acquireDevice();
     const profile = profileOf(gpu);
@@ -104,11 +117,13 @@ program
     const { plan, classes, tuned } = await tunedPlanOptions(gpu, profile, tuningMode(o), { shapes, plan: { frozenWeights: o.frozenWeights } });
     if (classes) console.log(tuningLine({ classes, tuned }));
     const { meta } = buildArtifact(spec, { mode: o.mode, batch: Number(o.batch), buckets: o.buckets, merged: !!o.merged, profile, plan, step });
-    const files = writeArtifact(o.out, meta, o.runtimeImport);
+    const files = writeArtifact(o.out, meta, o.runtimeImport, bundle);
     const size = meta.params.reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 1), 0);
+    const bundled = files.filter((f) => /^(weights|answers|tokenizer|processor)/.test(f));
     console.log(
       `${o.mode}${o.merged ? ' (merged)' : ''}: batch ${meta.plans.map((p) => `${p.batch} (${p.plan.kernels.length} kernels)`).join(', ')}; ${meta.params.length} params (${size.toLocaleString('en-US')} values), ${files.length} files -> ${o.out}`,
     );
+    console.log(bundled.length ? `bundled: ${bundled.join(', ')}` : 'bundled: nothing (load it with weights: a safetensors path or a record)');
     // Held until the end: releasing Dawn's instance early and exiting later crashed its teardown.
     gpu.destroy();
   });

@@ -11,6 +11,7 @@ import { DataError } from '../data/errors.ts';
 import { inputsIdentity, weightsWithCheckpoint } from '../train/identity.ts';
 import { acquireDevice } from '../runtime/device.ts';
 import { Evaluator } from '../train/trainer.ts';
+import { answerScores } from '../runtime/metrics.ts';
 import type { ModelSpec } from '../dsl/spec.ts';
 import { readAnswers } from './vqa-data.ts';
 
@@ -27,16 +28,6 @@ export interface PredictOptions {
 export interface Prediction {
   answer: string;
   score: number;
-}
-
-/** Scores per answer from logits: independent sigmoids (BCE heads) or a softmax (CE heads). */
-export function answerScores(logits: ArrayLike<number>, loss: 'bce' | 'ce'): number[] {
-  const z = Array.from(logits);
-  if (loss === 'bce') return z.map((v) => 1 / (1 + Math.exp(-v)));
-  const m = Math.max(...z);
-  const e = z.map((v) => Math.exp(v - m));
-  const s = e.reduce((a, b) => a + b, 0);
-  return e.map((v) => v / s);
 }
 
 export async function predict(spec: ModelSpec, o: PredictOptions): Promise<Prediction[]> {

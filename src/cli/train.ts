@@ -21,7 +21,7 @@ import { initParams } from '../runtime/init.ts';
 import { exportMerged } from '../train/export.ts';
 import { formatImport, pretrainedWeights } from '../hf/import.ts';
 import { isVqaData, loadVqaData } from './vqa-data.ts';
-import { answerScores } from './predict.ts';
+import { answerScores } from '../runtime/metrics.ts';
 import { normalizeAnswer } from '../data/answers.ts';
 
 export interface TrainCliOptions {

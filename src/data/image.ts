@@ -36,7 +36,12 @@ export const MAX_IMAGE_PIXELS = 89_478_485;
  * format and the pixel count are checked from the header first.
  */
 export async function readImage(path: string): Promise<Pixels> {
-  const bytes = readRegular(path, 'image', FILE_LIMITS.image);
+  return decodeImage(readRegular(path, 'image', FILE_LIMITS.image), path);
+}
+
+/** An image file's bytes decoded as readImage does; `path` names it in errors. */
+export async function decodeImage(bytes: Uint8Array, path = 'image'): Promise<Pixels> {
+  if (bytes.length > FILE_LIMITS.image) throw new DataError(`${path}: ${bytes.length} bytes, over the ${FILE_LIMITS.image}-byte limit for an image`);
   const fail = (why: string) => new DataError(`${path}: cannot decode the image (${why})`);
   let meta: Metadata;
   try {
@@ -252,8 +257,9 @@ export class ImageProcessor {
     return out;
   }
 
-  /** Reads, decodes and processes an image file. */
-  async load(path: string): Promise<Float32Array> {
-    return this.process(await readImage(path), path);
+  /** Reads, decodes and processes an image file (a path), or an image file's bytes. */
+  async load(image: string | Uint8Array): Promise<Float32Array> {
+    if (typeof image === 'string') return this.process(await readImage(image), image);
+    return this.process(await decodeImage(image), 'image bytes');
   }
 }

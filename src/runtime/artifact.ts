@@ -9,8 +9,10 @@
  * repeating its last example, and the outputs come back with n rows. The buckets' executors share
  * one copy of the weights and are created on first use.
  */
-import { createHash } from 'node:crypto';
-import { FILE_LIMITS, readJsonFile, readText } from './files.ts';
+import { createHash, type Hash } from 'node:crypto';
+import { closeSync, readSync } from 'node:fs';
+import { readSafetensors, type SafeTensors } from './safetensors.ts';
+import { FILE_LIMITS, openRegular, readJsonFile, readText } from './files.ts';
 import { UserError } from '../user-error.ts';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
@@ -22,7 +24,15 @@ import { initParamList } from './init.ts';
 import { StepRunner, type StepResult } from './step-runner.ts';
 import { InputRule, valuesProblem } from './input-rules.ts';
 
-export const ARTIFACT_FORMAT = 'peftgraph-artifact-5';
+export const ARTIFACT_FORMAT = 'peftgraph-artifact-6';
+
+/**
+ * Files an artifact may bundle beside its plan, each bound by the digest: the weights, the
+ * tokenizer's and image processor's files (copied from the spec's directories) and the answer
+ * classes. With them, inference needs nothing but the artifact directory and the runtime.
+ */
+export const BUNDLE = { weights: 'weights.safetensors', answers: 'answers.json', tokenizer: 'tokenizer', processor: 'processor' } as const;
+const BUNDLED = /^(weights\.safetensors|answers\.json|(tokenizer|processor)\/[A-Za-z0-9_][A-Za-z0-9_.-]*)$/;
 
 const int = z.number().int().nonnegative();
 const Slot = z.object({ buffer: int, shape: z.array(int), dtype: z.enum(['f32', 'f16', 'i32', 'u32']), storage: z.enum(['bf16', 'f16']).optional() });
@@ -59,6 +69,10 @@ export const ArtifactSchema = z.object({
   params: z.array(z.object({ name: z.string(), shape: z.array(int), trainable: z.boolean(), init: z.any() })),
   /** What each caller-fed input's values must be (runtime/input-rules.ts): checked on every request. */
   inputRules: z.record(z.string(), InputRule),
+  /** The files bundled beside the plan (BUNDLE's names), each in the digest. */
+  bundle: z.array(z.string().regex(BUNDLED, 'a bundled file: weights.safetensors, answers.json, tokenizer/<file> or processor/<file>')),
+  /** What a VQA model needs to turn an image and a question into inputs and logits into answers. */
+  task: z.strictObject({ kind: z.literal('vqa'), loss: z.enum(['bce', 'ce']), answers: int, maxLen: int, channels: int, image: z.tuple([int, int]) }).optional(),
   /** One plan per batch size, ascending; a training artifact has one. */
   plans: z.array(z.object({ batch: int, plan: PlanSchema })).min(1),
   step: z
@@ -94,6 +108,39 @@ export class ArtifactError extends UserError {
 
 export type Weights = Record<string, ArrayLike<number>>;
 
+/**
+ * The weights a caller gave `load`, as a record: a record of arrays as it is, a path read as
+ * safetensors, the bundled file when none is given; anything else is named in the error.
+ */
+function weightRecord(dir: string, meta: ArtifactJson, w: unknown): Weights | 'random' {
+  if (w === 'random') return w;
+  if (w === undefined || w === null) {
+    if (meta.bundle.includes(BUNDLE.weights)) w = join(dir, BUNDLE.weights);
+    else
+      throw new ArtifactError(
+        dir,
+        "no weights given, and none bundled: pass a safetensors path or a record of every param (e.g. the merged.safetensors train writes), compile with --adapter to bundle them, or pass 'random' to run initialized weights deliberately",
+      );
+  }
+  if (typeof w === 'string') {
+    let t: SafeTensors;
+    try {
+      t = readSafetensors(w);
+    } catch (e) {
+      throw new ArtifactError(dir, `weights ${w}: ${(e as Error).message}`);
+    }
+    return Object.fromEntries([...t.tensors].map(([k, v]) => [k, v.data]));
+  }
+  if (typeof w !== 'object' || Array.isArray(w) || ArrayBuffer.isView(w))
+    throw new ArtifactError(
+      dir,
+      `weights: expected a safetensors file path, a record of param name -> Float32Array, or 'random'; got ${Array.isArray(w) ? 'an array' : ArrayBuffer.isView(w) ? 'a typed array' : typeof w}`,
+    );
+  for (const [k, v] of Object.entries(w as Record<string, unknown>))
+    if (!ArrayBuffer.isView(v) && !Array.isArray(v)) throw new ArtifactError(dir, `weights: '${k}' is ${v === null ? 'null' : typeof v}, not an array of values (a Float32Array)`);
+  return w as Weights;
+}
+
 type Bucket = ArtifactJson['plans'][number];
 
 export class Artifact {
@@ -112,27 +159,27 @@ export class Artifact {
   }
 
   /**
-   * Loads an artifact with its weights (every param, by name and size: merged.safetensors for a
-   * merged inference artifact). `'random'` runs freshly initialized weights (seeded), on purpose:
-   * without weights an artifact would otherwise answer with random ones and say nothing.
+   * Loads an artifact with its weights (every param, by name and size): a record of arrays, a
+   * safetensors path (merged.safetensors for a merged inference artifact), or none for the bundled
+   * weights.safetensors. `'random'` runs freshly initialized weights (seeded), on purpose: without
+   * weights an artifact would otherwise answer with random ones and say nothing.
    */
-  static async load(gpu: Gpu, dir: string | URL, weights: Weights | 'random', seed = 0): Promise<Artifact> {
+  static async load(gpu: Gpu, dir: string | URL, weights?: Weights | string, seed = 0): Promise<Artifact> {
     const root = typeof dir === 'string' ? dir : fileURLToPath(dir);
-    if (weights === undefined || weights === null)
-      throw new ArtifactError(root, "no weights given: pass every param (e.g. the merged.safetensors train writes), or 'random' to run initialized weights deliberately");
     const meta = readMeta(root);
     checkDigest(root, meta);
     checkDevice(root, meta, gpu);
     checkSlots(root, meta);
+    const given = weightRecord(root, meta, weights);
     // Random weights only for the params a plan binds (their shapes were checked against the plan's slots).
     const planned = new Set(meta.plans.flatMap((p) => Object.keys(p.plan.params)));
     const values =
-      weights === 'random'
+      given === 'random'
         ? initParamList(
             meta.params.filter((p) => planned.has(p.name)),
             seed,
           )
-        : checkWeights(root, meta, weights);
+        : checkWeights(root, meta, given);
     const ex = await Executor.create(gpu, planOf(root, meta.plans.at(-1)!, gpu.limits.maxComputeWorkgroupsPerDimension));
     for (const p of meta.params) if (ex.plan.params[p.name]) ex.setParam(p.name, values[p.name]);
     const trainer = meta.step ? new StepRunner(ex, meta.step.layout, meta.step.spec) : null;
@@ -329,11 +376,28 @@ function readMeta(dir: string): ArtifactJson {
 /** The file holding an artifact's digest: sha256 over plan.json and its kernel files. */
 export const DIGEST_FILE = 'plan.sha256';
 
-/** sha256 over plan.json's text and the kernel files it names (each once, in name order). */
-export function artifactDigest(planText: string, kernels: Map<string, string>): string {
+/**
+ * sha256 over plan.json's text, the kernel files it names and the files it bundles (each once,
+ * in name order; a bundled file read from `root` in chunks: weights can be large).
+ */
+export function artifactDigest(planText: string, kernels: Map<string, string>, root?: string, bundle: readonly string[] = []): string {
   const h = createHash('sha256').update(planText);
   for (const name of [...kernels.keys()].sort()) h.update(`\0${name}\0`).update(kernels.get(name)!);
+  for (const name of [...bundle].sort()) {
+    h.update(`\0${name}\0`);
+    hashFile(h, join(root!, name));
+  }
   return h.digest('hex');
+}
+
+function hashFile(h: Hash, path: string): void {
+  const fd = openRegular(path, 'bundled file');
+  try {
+    const chunk = Buffer.allocUnsafe(1 << 22);
+    for (let n: number; (n = readSync(fd, chunk, 0, chunk.length, null)) > 0; ) h.update(chunk.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**
@@ -355,9 +419,17 @@ function checkDigest(dir: string, meta: ArtifactJson): void {
   } catch (e) {
     throw new ArtifactError(dir, `${(e as Error).message}: an artifact holds the digest compile wrote; recompile with \`peftgraph compile\``);
   }
-  const got = artifactDigest(readText(join(dir, 'plan.json'), 'plan', FILE_LIMITS.json), kernels);
+  let got: string;
+  try {
+    got = artifactDigest(readText(join(dir, 'plan.json'), 'plan', FILE_LIMITS.json), kernels, dir, meta.bundle);
+  } catch (e) {
+    throw new ArtifactError(dir, (e as Error).message);
+  }
   if (got !== want)
-    throw new ArtifactError(dir, `plan.json or a kernel file changed after compile (sha256 ${got.slice(0, 12)}, ${DIGEST_FILE} says ${want.slice(0, 12)}): recompile with \`peftgraph compile\``);
+    throw new ArtifactError(
+      dir,
+      `plan.json, a kernel or a bundled file changed after compile (sha256 ${got.slice(0, 12)}, ${DIGEST_FILE} says ${want.slice(0, 12)}): recompile with \`peftgraph compile\``,
+    );
 }
 
 /** Every plan's param slots have the shapes the artifact's params declare, and every declared param a slot. */

@@ -32,8 +32,8 @@ function kindOf(st: { isFIFO(): boolean; isCharacterDevice(): boolean; isBlockDe
   return 'not a regular file';
 }
 
-/** The bytes of regular file `path` (`what` names it in errors), at most `maxBytes`. */
-export function readRegular(path: string, what: string, maxBytes: number): Buffer {
+/** A descriptor of regular file `path` (`what` names it in errors), opened non-blocking and checked once open; the caller closes it. */
+export function openRegular(path: string, what: string, maxBytes = Number.POSITIVE_INFINITY): number {
   let st: ReturnType<typeof statSync>;
   try {
     st = statSync(path);
@@ -48,13 +48,23 @@ export function readRegular(path: string, what: string, maxBytes: number): Buffe
   } catch (e) {
     throw new FileError(`${path}: cannot open the ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
+  const now = fstatSync(fd);
+  if (!now.isFile()) {
+    closeSync(fd);
+    throw new FileError(`${path}: the ${what} is ${kindOf(now)}, not a regular file`);
+  }
+  return fd;
+}
+
+/** The bytes of regular file `path` (`what` names it in errors), at most `maxBytes`. */
+export function readRegular(path: string, what: string, maxBytes: number): Buffer {
+  const fd = openRegular(path, what, maxBytes);
   try {
-    const now = fstatSync(fd);
-    if (!now.isFile()) throw new FileError(`${path}: the ${what} is ${kindOf(now)}, not a regular file`);
+    const size = fstatSync(fd).size;
     const chunks: Buffer[] = [];
     let total = 0;
     for (;;) {
-      const buf = Buffer.alloc(Math.min(Math.max(now.size - total, 64 * 1024), maxBytes + 1 - total));
+      const buf = Buffer.alloc(Math.min(Math.max(size - total, 64 * 1024), maxBytes + 1 - total));
       if (buf.length === 0) break;
       const n = readSync(fd, buf, 0, buf.length, null);
       if (n === 0) break;

@@ -4,6 +4,7 @@
  * (test/runtime/artifact.test.ts checks the import graph).
  */
 export { acquireDevice, withDevice, NoAdapterError, type Gpu, type DeviceOptions } from './device.ts';
-export { Artifact, ArtifactError, ARTIFACT_FORMAT, type ArtifactJson, type Weights } from './artifact.ts';
+export { Artifact, ArtifactError, ARTIFACT_FORMAT, BUNDLE, type ArtifactJson, type Weights } from './artifact.ts';
 export { NonFiniteError, type StepResult } from './step-runner.ts';
 export type { HostArray } from './executor.ts';
+export { VqaModel, loadModel, type Answer } from './vqa-model.ts';

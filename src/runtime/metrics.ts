@@ -65,3 +65,13 @@ export function classifierLossAt(logits: ArrayLike<number>, i: number, answers: 
   }
   return loss;
 }
+
+/** Scores per answer from logits: independent sigmoids (BCE heads) or a softmax (CE heads). */
+export function answerScores(logits: ArrayLike<number>, loss: 'bce' | 'ce'): number[] {
+  const z = Array.from(logits);
+  if (loss === 'bce') return z.map((v) => 1 / (1 + Math.exp(-v)));
+  const m = Math.max(...z);
+  const e = z.map((v) => Math.exp(v - m));
+  const s = e.reduce((a, b) => a + b, 0);
+  return e.map((v) => v / s);
+}

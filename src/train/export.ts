@@ -15,7 +15,7 @@ import { valuesOf, type WeightMap } from '../runtime/half.ts';
 import { encodeSafetensors, writeAtomic, type TensorEntry } from '../runtime/safetensors.ts';
 
 /** The merged inference graph and its weights, folded in f32 (16-bit frozen weights widened exactly). */
-function merged(spec: ModelSpec, weights: WeightMap, batch: number) {
+export function mergedModel(spec: ModelSpec, weights: WeightMap, batch: number) {
   const { graph } = lowerModel(spec, { batch, mode: 'infer', merged: true });
   const values = mergeWeights(spec, Object.fromEntries(Object.entries(weights).map(([k, v]) => [k, Float32Array.from(valuesOf(v))])), graph);
   return { graph, values };
@@ -23,7 +23,7 @@ function merged(spec: ModelSpec, weights: WeightMap, batch: number) {
 
 /** Writes every param of the merged inference graph; returns the number of values written. */
 export function exportMerged(path: string, spec: ModelSpec, weights: WeightMap, batch: number): number {
-  const { graph, values } = merged(spec, weights, batch);
+  const { graph, values } = mergedModel(spec, weights, batch);
   const tensors = new Map<string, TensorEntry>();
   let count = 0;
   for (const [name, n] of graph.params()) {
@@ -49,7 +49,7 @@ export const HEAD_FILE = 'head.safetensors';
  * MixPHM, Compacter, routed LoRA) is refused, named.
  */
 export function exportMergedHf(dir: string, spec: ModelSpec, weights: WeightMap): { towers: Record<string, string>; rest: number; files: string[] } {
-  const { graph, values } = merged(spec, weights, 1);
+  const { graph, values } = mergedModel(spec, weights, 1);
   const params = graph.params();
   const kept = [...params.keys()].filter((k) => !['backbone', 'head'].includes(methodOf(k)));
   if (kept.length) {

@@ -128,6 +128,48 @@ describe('train and predict from VQA files', () => {
     expect(d.stdout).toContain(`test: VQA accuracy ${acc.toFixed(4)}`);
   });
 
+  it("compile --adapter bundles weights, tokenizer, processor and answers: the runtime's loadModel answers as predict does", () => {
+    const model = join(out, 'model');
+    const c = cli('compile', '--adapter', out, '--merged', '--batch', '2', '--out', model);
+    expect(c.status, c.stderr).toBe(0);
+    expect(c.stdout).toContain('bundled: weights.safetensors, answers.json, tokenizer/tokenizer.json, tokenizer/tokenizer_config.json, tokenizer/config.json, processor/preprocessor_config.json');
+    for (const f of ['model.ts', 'model.js', 'model.d.ts']) expect(existsSync(join(model, f)), f).toBe(true);
+    const question = ['--image', 'examples/mnist-vqa/images/test-0001.png', '--question', 'is the sum of all digits even?', '--top', '3'];
+    const want = cli('predict', '--adapter', out, ...question);
+    expect(want.status, want.stderr).toBe(0);
+    // The runtime alone (no compiler): the bundled weights, and the same merged weights given as a path.
+    const script = join(out, 'runtime-predict.mts');
+    writeFileSync(
+      script,
+      `import { acquireDevice, loadModel } from '${join(ROOT, 'src', 'runtime', 'index.ts')}';
+const gpu = await acquireDevice();
+for (const weights of [undefined, process.argv[3]]) {
+  const m = await loadModel(gpu, process.argv[2], { weights });
+  for (const a of await m.predict('examples/mnist-vqa/images/test-0001.png', 'is the sum of all digits even?', { top: 3 })) console.log(\`\${a.score.toFixed(4)}  \${a.answer}\`);
+  m.destroy();
+}
+gpu.destroy();
+`,
+    );
+    const got = spawnSync(process.execPath, ['--import', 'tsx', script, model, join(out, 'merged.safetensors')], { cwd: ROOT, encoding: 'utf8' });
+    expect(got.status, got.stderr).toBe(0);
+    // LoRA and the experts folded: the same answers, scores within rounding of the unmerged model's.
+    const parse = (text: string) =>
+      text
+        .trim()
+        .split('\n')
+        .filter((l) => /^\d\.\d{4} {2}/.test(l))
+        .map((l) => ({ score: Number(l.slice(0, 6)), answer: l.slice(8) }));
+    const expected = parse(want.stdout);
+    const runs = parse(got.stdout);
+    expect(runs.map((r) => r.answer)).toEqual([...expected, ...expected].map((r) => r.answer));
+    runs.forEach((r, i) => expect(Math.abs(r.score - expected[i % 3].score)).toBeLessThanOrEqual(2e-4));
+    // A bundled file edited after compile is refused, as a kernel is.
+    writeFileSync(join(model, 'answers.json'), JSON.stringify(JSON.parse(readFileSync(join(model, 'answers.json'), 'utf8')).reverse()));
+    const edited = spawnSync(process.execPath, ['--import', 'tsx', script, model, join(out, 'merged.safetensors')], { cwd: ROOT, encoding: 'utf8' });
+    expect(edited.stderr).toMatch(/plan\.json, a kernel or a bundled file changed after compile/);
+  });
+
   it('a bad record is one line naming the file and line, exit 1', () => {
     const dir = mkdtempSync(join(tmpdir(), 'peftgraph-bad-'));
     writeFileSync(join(dir, 'train.jsonl'), '{"image": "missing.png", "question": "q?", "answers": ["1"]}\n');

@@ -162,7 +162,7 @@ export async function f(gpu: Gpu) { const m = await load(gpu, 'random'); return 
         variant((p) => (p.format = 'peftgraph-artifact-0')),
         'random',
       ),
-    ).rejects.toThrow(/format "peftgraph-artifact-0", but this runtime reads 'peftgraph-artifact-5'/);
+    ).rejects.toThrow(/format "peftgraph-artifact-0", but this runtime reads 'peftgraph-artifact-6'/);
     await expect(
       Artifact.load(
         gpu(),
@@ -175,7 +175,14 @@ export async function f(gpu: Gpu) { const m = await load(gpu, 'random'); return 
     delete w['head.fc2.b'];
     w['text.layers.0.attn.q.W'] = new Float32Array(3);
     await expect(Artifact.load(gpu(), dir, w)).rejects.toThrow(ArtifactError);
-    await expect(Artifact.load(gpu(), dir, undefined as never)).rejects.toThrow(/no weights given: pass every param .* or 'random'/);
+    await expect(Artifact.load(gpu(), dir)).rejects.toThrow(
+      /no weights given, and none bundled: pass a safetensors path or a record of every param .*compile with --adapter to bundle them, or pass 'random'/,
+    );
+    // Weights as a path (read as safetensors) or a record; anything else named.
+    await expect(Artifact.load(gpu(), dir, join(dir, 'nothing.safetensors'))).rejects.toThrow(/weights .*nothing\.safetensors: .*cannot read/);
+    await expect(Artifact.load(gpu(), dir, 42 as never)).rejects.toThrow(/weights: expected a safetensors file path, a record of param name -> Float32Array, or 'random'; got number/);
+    await expect(Artifact.load(gpu(), dir, new Float32Array(4) as never)).rejects.toThrow(/got a typed array/);
+    await expect(Artifact.load(gpu(), dir, { 'head.fc2.b': 'x' } as never)).rejects.toThrow(/weights: 'head\.fc2\.b' is string, not an array of values/);
     await expect(Artifact.load(gpu(), dir, w)).rejects.toThrow(
       /weights do not match:[\s\S]*'text\.layers\.0\.attn\.q\.W' has 3 values, the artifact's \[8,8\] needs 64[\s\S]*'head\.fc2\.b' \[6\] is missing/,
     );
@@ -215,7 +222,7 @@ export async function f(gpu: Gpu) { const m = await load(gpu, 'random'); return 
     const edited = mkdtempSync(join(tmpdir(), 'pg-art-'));
     cpSync(dir, edited, { recursive: true });
     writeFileSync(join(edited, 'plan.json'), JSON.stringify({ ...plan, batch: plan.batch }).replace('"workgroups":[', '"workgroups": ['));
-    await expect(Artifact.load(gpu(), edited, 'random')).rejects.toThrow(/plan\.json or a kernel file changed after compile \(sha256 \w+, plan\.sha256 says \w+\): recompile/);
+    await expect(Artifact.load(gpu(), edited, 'random')).rejects.toThrow(/plan\.json, a kernel or a bundled file changed after compile \(sha256 \w+, plan\.sha256 says \w+\): recompile/);
     await expect(
       Artifact.load(
         gpu(),
@@ -250,7 +257,7 @@ export async function f(gpu: Gpu) { const m = await load(gpu, 'random'); return 
     ).rejects.toThrow(new RegExp(`param '${param.replaceAll('.', '\\.')}' \\[[\\d,]+\\] needs \\d+ bytes, its buffer ${smallest} has ${bytes[smallest]}`));
   });
 
-  it('the runtime entry point imports no compiler or trainer code, and no package but webgpu and zod', () => {
+  it('the runtime entry point imports no compiler or trainer code, and no package but webgpu, zod and the input encoders', () => {
     const seen = new Set<string>();
     const packages = new Set<string>();
     const visit = (file: string) => {
@@ -265,9 +272,12 @@ export async function f(gpu: Gpu) { const m = await load(gpu, 'random'); return 
       }
     };
     visit(runtimeIndex);
-    const compiler = [...seen].filter((f) => /\/src\/(compiler|dsl|train|hf|data|cli)\//.test(f));
+    const compiler = [...seen].filter((f) => /\/src\/(compiler|dsl|train|hf|cli)\//.test(f));
     expect(compiler).toEqual([]);
-    expect([...packages].sort()).toEqual(['webgpu', 'zod']);
+    // Of the data readers, only what turns an image, a question and logits into inputs and answers (runtime/vqa-model.ts).
+    const data = [...seen].filter((f) => f.includes('/src/data/')).map((f) => f.replace(/.*\/src\/data\//, ''));
+    expect(data.sort()).toEqual(['answers.ts', 'errors.ts', 'image.ts', 'resize.ts', 'tokenizer.ts']);
+    expect([...packages].sort()).toEqual(['@huggingface', 'sharp', 'webgpu', 'zod']);
     // Benchmark data and the test runner are no dependencies of the library.
     const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8'));
     for (const dev of ['mnist', 'vitest', 'typescript', '@biomejs/biome']) expect(Object.keys(pkg.dependencies), dev).not.toContain(dev);
