@@ -1,8 +1,8 @@
 /**
  * The package as a user gets it: `npm pack`, installed into a fresh project, imported from plain
  * node (no TS loader), type-checked under `tsc --init`'s strict defaults, trained on the GPU
- * through the public API, and the installed CLI run on a .ts spec (tsx loaded on demand) and a
- * .json spec.
+ * through the public API, the installed CLI run on a .ts spec (tsx loaded on demand) and a
+ * .json spec, and a bundled artifact served from plain node by the runtime alone.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -121,6 +121,50 @@ describe('the packed package', () => {
     const out = run('node', ['train.mjs'], app);
     // It prints the two epochs' losses and the best dev epoch.
     expect(out).toMatch(/\[\s*[\d.]+,\s*[\d.]+\s*\][\s\S]*epoch/);
+  });
+
+  it('serves a bundled artifact from plain node: loadModel predicts as the CLI does, and model.js runs', () => {
+    const cli = join(app, 'node_modules/.bin/peftgraph');
+    const ex = join(root, 'examples', 'mnist-vqa');
+    writeFileSync(
+      join(app, 'vqa.spec.ts'),
+      `import { hf, peft, vl } from 'peftgraph';
+export default vl
+  .model({ vision: hf.vision(${JSON.stringify(join(ex, 'vit'))}), text: hf.text(${JSON.stringify(join(ex, 'bert'))}, { maxLen: 16 }), visualPrefix: 'pooled', head: vl.classifier({ answers: 27, loss: 'bce' }) })
+  .freeze('**')
+  .insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 4 }));
+`,
+    );
+    run(cli, ['train', 'vqa.spec.ts', '--data', ex, '--k', '16', '--epochs', '1', '--batch', '8', '--out', 'run'], app);
+    expect(run(cli, ['compile', '--adapter', 'run', '--batch', '2', '--out', 'model'], app)).toMatch(/bundled: weights\.safetensors, answers\.json, tokenizer\/tokenizer\.json/);
+    const image = join(ex, 'images', 'test-0001.png');
+    const question = 'is the sum of all digits even?';
+    const want = run(cli, ['predict', '--adapter', 'run', '--image', image, '--question', question, '--top', '3'], app);
+    writeFileSync(
+      join(app, 'serve.mjs'),
+      `import { acquireDevice, loadModel } from 'peftgraph/runtime';
+import * as model from './model/model.js';
+const gpu = await acquireDevice();
+const m = await loadModel(gpu, 'model');
+for (const a of await m.predict(${JSON.stringify(image)}, ${JSON.stringify(question)}, { top: 3 })) console.log(\`\${a.score.toFixed(4)}  \${a.answer}\`);
+m.destroy();
+// The generated module: typed constants and load() with the bundled weights.
+const net = await model.load(gpu);
+const [, c, h, w] = model.inputs.image.shape;
+const out = await net.run({ image: new Float32Array(c * h * w), tokens: Int32Array.from({ length: 16 }, (_, i) => (i < 3 ? 2 + i : 0)), mask: Float32Array.from({ length: 16 }, (_, i) => (i < 3 ? 1 : 0)) });
+console.log('model.js logits', out.logits.length, model.maxBatch);
+net.destroy();
+gpu.destroy();
+`,
+    );
+    const got = run('node', ['serve.mjs'], app);
+    // The same answers, scores within the last printed digit (another plan: no loss, batch buckets).
+    const answers = (text: string) => text.split('\n').filter((l) => /^\d\.\d{4} {2}/.test(l));
+    const [a, b] = [answers(got), answers(want)];
+    expect(a.map((l) => l.slice(8))).toEqual(b.map((l) => l.slice(8)));
+    expect(b).toHaveLength(3);
+    a.forEach((l, i) => expect(Math.abs(Number(l.slice(0, 6)) - Number(b[i].slice(0, 6)))).toBeLessThanOrEqual(2e-4));
+    expect(got).toContain('model.js logits 27 2\n');
   });
 
   it('runs the installed CLI on a .ts spec (TS loader on demand) and on a .json spec', () => {
