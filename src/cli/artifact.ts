@@ -53,6 +53,8 @@ export function buildArtifact(spec: ModelSpec, o: CompileArtifactOptions): { met
   const { graph } = lowerModel(spec, { batch: o.batch, mode: o.mode, merged: o.merged });
   // The value rules of every input a caller feeds, as train checks datasets (checked on each request).
   const inputRules = Object.fromEntries([...exampleInputs(graph, spec)].map(([k, v]) => [k, v.rule]));
+  // Inference with a decoder after a visual prefix: generation starts from no text at all.
+  if (o.mode === 'infer' && spec.text?.kind === 'decoder' && spec.visualPrefix !== 'none' && inputRules.mask) inputRules.mask = { kind: 'mask', empty: true };
   const params = [...graph.params()].map(([name, n]) => ({ name, shape: [...n.shape], trainable: paramInfo(n).trainable, init: paramInfo(n).init }));
   const requires = { ...o.profile, f16: false } as ArtifactJson['requires'] & Record<string, unknown>;
   delete (requires as Record<string, unknown>).isSoftware;
@@ -83,11 +85,14 @@ export function buildArtifact(spec: ModelSpec, o: CompileArtifactOptions): { met
   return { meta: { format: ARTIFACT_FORMAT, mode: 'infer', batch: o.batch, merged: !!o.merged, requires: { ...requires, f16 }, params, inputRules, bundle: [], ...taskOf(spec), plans } };
 }
 
-/** A VQA model's task: what the runtime's predict needs to encode a question and an image and name the answers. */
+/** What the runtime's bundled model needs: to encode a question and an image, and name the answers or decode a caption. */
 function taskOf(spec: ModelSpec): Pick<Meta, 'task'> {
   const { vision, text, head } = spec;
-  if (head.kind !== 'classifier' || !vision || !text) return {};
-  return { task: { kind: 'vqa', loss: head.loss, answers: head.answers, maxLen: text.maxLen, channels: vision.channels, image: vision.image } };
+  if (!vision || !text) return {};
+  const picture = { channels: vision.channels, image: vision.image };
+  if (head.kind === 'classifier') return { task: { kind: 'vqa', loss: head.loss, answers: head.answers, maxLen: text.maxLen, ...picture } };
+  if (head.kind === 'lm' && text.kind === 'decoder') return { task: { kind: 'caption', maxLen: text.maxLen, vocab: text.vocab, prefixed: spec.visualPrefix !== 'none', ...picture } };
+  return {};
 }
 
 /** What an artifact bundles so that inference needs nothing else (each file bound by the digest). */

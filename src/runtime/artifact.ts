@@ -71,8 +71,14 @@ export const ArtifactSchema = z.object({
   inputRules: z.record(z.string(), InputRule),
   /** The files bundled beside the plan (BUNDLE's names), each in the digest. */
   bundle: z.array(z.string().regex(BUNDLED, 'a bundled file: weights.safetensors, answers.json, tokenizer/<file> or processor/<file>')),
-  /** What a VQA model needs to turn an image and a question into inputs and logits into answers. */
-  task: z.strictObject({ kind: z.literal('vqa'), loss: z.enum(['bce', 'ce']), answers: int, maxLen: int, channels: int, image: z.tuple([int, int]) }).optional(),
+  /** What a VQA or captioning model needs to turn an image (and a question) into inputs, and logits into answers or a caption. */
+  task: z
+    .discriminatedUnion('kind', [
+      z.strictObject({ kind: z.literal('vqa'), loss: z.enum(['bce', 'ce']), answers: int, maxLen: int, channels: int, image: z.tuple([int, int]) }),
+      // Greedy decoding's settings (the tokenizer bundled beside it says where a sequence ends).
+      z.strictObject({ kind: z.literal('caption'), maxLen: int, vocab: int, prefixed: z.boolean(), channels: int, image: z.tuple([int, int]) }),
+    ])
+    .optional(),
   /** One plan per batch size, ascending; a training artifact has one. */
   plans: z.array(z.object({ batch: int, plan: PlanSchema })).min(1),
   step: z
@@ -149,7 +155,7 @@ export class Artifact {
 
   private constructor(
     readonly meta: ArtifactJson,
-    private readonly root: string,
+    readonly root: string,
     private readonly gpu: Gpu,
     /** The largest bucket's executor: it holds the weights the others share. */
     readonly ex: Executor,

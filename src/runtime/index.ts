@@ -7,4 +7,5 @@ export { acquireDevice, withDevice, NoAdapterError, type Gpu, type DeviceOptions
 export { Artifact, ArtifactError, ARTIFACT_FORMAT, BUNDLE, type ArtifactJson, type Weights } from './artifact.ts';
 export { NonFiniteError, type StepResult } from './step-runner.ts';
 export type { HostArray } from './executor.ts';
-export { VqaModel, loadModel, type Answer } from './vqa-model.ts';
+export { BundledModel, loadModel, type Answer, type Task } from './bundled-model.ts';
+export type { Caption } from './greedy-caption.ts';

@@ -11,8 +11,11 @@ import { z } from 'zod';
 export const InputRule = z.discriminatedUnion('kind', [
   /** Integers in [0, below); `what` says where the bound comes from. */
   z.object({ kind: z.literal('ids'), below: z.number().int().min(0), what: z.string() }),
-  /** 0 or 1, and each row (the last axis) keeps at least one 1. */
-  z.object({ kind: z.literal('mask') }),
+  /**
+   * 0 or 1, and each row (the last axis) keeps at least one 1, unless `empty`: a decoder's text
+   * after a visual prefix, which every position attends (greedy captioning starts from no text).
+   */
+  z.object({ kind: z.literal('mask'), empty: z.boolean().optional() }),
   /** Finite, |x| <= 1e6 (normalized values or 0..255). */
   z.object({ kind: z.literal('pixel') }),
   /** In [0, 1]. */
@@ -47,7 +50,7 @@ export function valuesProblem(rule: InputRule, values: ArrayLike<number>, per: n
     const bad = valueProblem(rule, Number(values[j]));
     if (bad) return `[${j}] = ${bad}`;
   }
-  if (rule.kind === 'mask' && per > 0)
+  if (rule.kind === 'mask' && !rule.empty && per > 0)
     for (let r = 0; r * per < values.length; r++) {
       let keeps = false;
       for (let j = r * per; j < (r + 1) * per && !keeps; j++) keeps = values[j] === 1;

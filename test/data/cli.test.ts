@@ -230,5 +230,27 @@ export default () => ({ train: { examples: Array.from({ length: 8 }, (_, i) => e
     const q = cli('predict', join(dir, 'spec.mts'), '--checkpoint', join(dir, 'run', 'adapter.safetensors'), '--image', join(ROOT, 'test', 'fixtures', 'images', 'rgb.png'), '--question', 'what?');
     expect(q.status).toBe(1);
     expect(q.stderr).toMatch(/--question is for a classifier head; a decoder LM captions the image/);
+    // Compiled with the adapter bundled, the runtime alone captions the image the same way.
+    const c = cli('compile', '--adapter', join(dir, 'run'), '--batch', '1', '--out', join(dir, 'model'));
+    expect(c.status, c.stderr).toBe(0);
+    expect(c.stdout).toContain('bundled: weights.safetensors, tokenizer/tokenizer.json');
+    writeFileSync(
+      join(dir, 'caption.mts'),
+      `import { acquireDevice, loadModel } from '${join(ROOT, 'src', 'runtime', 'index.ts')}';
+const gpu = await acquireDevice();
+const m = await loadModel(gpu, process.argv[2]);
+const c = await m.caption(process.argv[3]);
+await m.predict(process.argv[3], 'what?').catch((e) => console.log(e.message));
+console.log(JSON.stringify(c));
+m.destroy();
+gpu.destroy();
+`,
+    );
+    const r = spawnSync(process.execPath, ['--import', 'tsx', join(dir, 'caption.mts'), join(dir, 'model'), join(ROOT, 'test', 'fixtures', 'images', 'rgb.png')], { cwd: ROOT, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const [refusal, json] = r.stdout.trim().split('\n');
+    expect(refusal).toMatch(/a captioning model: call caption\(image\), not predict\(image, question\)/);
+    const got = JSON.parse(json);
+    expect(`${JSON.stringify(got.text)} (${got.ids.length} tokens, stopped at ${got.stop === 'eos' ? 'end of sequence' : 'maxLen'}): ${got.ids.join(' ')}`.trim()).toBe(p.stdout.trim());
   });
 });

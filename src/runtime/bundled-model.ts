@@ -1,0 +1,96 @@
+/**
+ * A compiled inference artifact with its inputs bundled, as a model that answers questions about
+ * images (a VQA classifier) or captions them (a decoder LM): the bundled tokenizer, image
+ * processor and answer classes turn an image and a question into the plan's inputs, and the
+ * logits into scored answers or a greedy caption, as `peftgraph predict` does. Nothing of the
+ * compiler: an app needs the artifact directory and `peftgraph/runtime`.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readAnswerList } from '../data/answers.ts';
+import { ImageProcessor } from '../data/image.ts';
+import { TextTokenizer } from '../data/tokenizer.ts';
+import { Artifact, ArtifactError, BUNDLE, type Weights } from './artifact.ts';
+import type { Gpu } from './device.ts';
+import { greedyCaption, type Caption } from './greedy-caption.ts';
+import { answerScores } from './metrics.ts';
+
+export interface Answer {
+  answer: string;
+  score: number;
+}
+
+export type Task = NonNullable<Artifact['meta']['task']>;
+
+export class BundledModel {
+  private constructor(
+    readonly artifact: Artifact,
+    readonly task: Task,
+    readonly tokenizer: TextTokenizer,
+    readonly processor: ImageProcessor,
+    /** The answer classes in head order (a VQA model). */
+    readonly answers: readonly string[],
+  ) {}
+
+  /**
+   * Loads an inference artifact compiled with its inputs bundled (`peftgraph compile --adapter
+   * <run>`): weights from the artifact unless `weights` (a safetensors path or a record) replaces them.
+   */
+  static async load(gpu: Gpu, dir: string | URL, o: { weights?: Weights | string } = {}): Promise<BundledModel> {
+    const root = typeof dir === 'string' ? dir : fileURLToPath(dir);
+    const artifact = await Artifact.load(gpu, root, o.weights);
+    try {
+      const task = artifact.meta.task;
+      if (!task || artifact.meta.mode !== 'infer')
+        throw new ArtifactError(root, 'not an inference artifact of a VQA classifier or a captioning LM (vision and text towers, compiled with --mode infer)');
+      const need: Record<string, string> = { 'the tokenizer (tokenizer/)': `${BUNDLE.tokenizer}/tokenizer.json` };
+      if (task.kind === 'vqa') need['the answer classes (answers.json)'] = BUNDLE.answers;
+      const missing = Object.entries(need).filter(([, f]) => !artifact.meta.bundle.includes(f));
+      if (missing.length)
+        throw new ArtifactError(root, `bundles no ${missing.map(([w]) => w).join(' and no ')}: compile it with --adapter <run directory> (or --answers) from a spec whose towers read HF directories`);
+      const tokenizer = TextTokenizer.fromDir(join(root, BUNDLE.tokenizer));
+      const processorDir = join(root, BUNDLE.processor);
+      // No processor bundled: the spec had none either, and the defaults sized to the model apply.
+      const processor = existsSync(processorDir) ? ImageProcessor.fromDir(processorDir, task.channels, task.image) : ImageProcessor.defaults(task.channels, task.image);
+      const answers = task.kind === 'vqa' ? readAnswerList(join(root, BUNDLE.answers), task.answers) : [];
+      return new BundledModel(artifact, task, tokenizer, processor, answers);
+    } catch (e) {
+      artifact.destroy();
+      throw e;
+    }
+  }
+
+  /** A VQA model's top answers to `question` about `image` (a file path, or the file's bytes), best first. */
+  async predict(image: string | Uint8Array, question: string, o: { top?: number } = {}): Promise<Answer[]> {
+    const task = this.task;
+    if (task.kind !== 'vqa') throw new ArtifactError(this.artifact.root, 'a captioning model: call caption(image), not predict(image, question)');
+    const { ids, mask } = this.tokenizer.encode(question, task.maxLen);
+    const logits = await this.logits(await this.processor.load(image), ids, mask);
+    return answerScores(logits, task.loss)
+      .map((score, i) => ({ answer: this.answers[i], score }))
+      .sort((a, b) => b.score - a.score)
+      .slice(0, Math.max(1, o.top ?? 5));
+  }
+
+  /** A captioning model's greedy caption of `image`, continuing `prompt` when given. */
+  async caption(image: string | Uint8Array, o: { prompt?: string } = {}): Promise<Caption> {
+    const task = this.task;
+    if (task.kind !== 'caption') throw new ArtifactError(this.artifact.root, 'a VQA model: call predict(image, question), not caption(image)');
+    const pixels = await this.processor.load(image);
+    return greedyCaption(this.tokenizer, { maxLen: task.maxLen, vocab: task.vocab, prefixed: task.prefixed, prompt: o.prompt }, (tokens, mask) => this.logits(pixels, tokens, mask));
+  }
+
+  private async logits(image: Float32Array, tokens: Int32Array, mask: Float32Array): Promise<ArrayLike<number>> {
+    const want = this.artifact.meta.plans.at(-1)!.plan.inputs;
+    const feed = Object.fromEntries(Object.entries({ image, tokens, mask }).filter(([k]) => want[k]));
+    return (await this.artifact.run(feed)).logits;
+  }
+
+  destroy(): void {
+    this.artifact.destroy();
+  }
+}
+
+/** `BundledModel.load`: a bundled artifact, ready to `predict(image, question)` or `caption(image)`. */
+export const loadModel = BundledModel.load;
