@@ -4,6 +4,7 @@
  */
 import type { z } from 'zod';
 import { UserError } from '../user-error.ts';
+import { pointsOfTargets } from './hf-targets.ts';
 
 export class SpecError extends UserError {
   constructor(message: string) {
@@ -76,12 +77,26 @@ function unknownKey(key: string, valid: string[]): string {
   return `unknown option '${key}'${near.length ? ` (did you mean '${near[0]}'?)` : ''}${valid.length ? `; valid: ${valid.join(', ')}` : ''}`;
 }
 
+function valueAt(input: unknown, path: PropertyKey[]): unknown {
+  return path.reduce<unknown>((v, k) => (typeof v === 'object' && v !== null ? (v as Record<PropertyKey, unknown>)[k] : undefined), input);
+}
+
+/** What HF PEFT's target_modules would reach, as peftgraph points. */
+function targetsHint(targets: unknown): string {
+  const r = pointsOfTargets(targets);
+  if (!r) return '';
+  const reach = r.points.length ? `; ${JSON.stringify(targets)} are, in the HF families peftgraph imports: at: ${r.points.map((p) => `'${p}'`).join(', ')} (keep the towers you mean)` : '';
+  const none = r.unmatched.length ? `; ${r.unmatched.map((t) => `'${t}'`).join(', ')} name${r.unmatched.length === 1 ? 's' : ''} no linear layer of those families` : '';
+  return reach + none;
+}
+
 /** zod issues as lines naming each field (under `prefix`) and, for enums, the valid values; `schema` lets an unknown option name the valid ones. */
 export function formatIssues(issues: z.core.$ZodIssue[], prefix: string[] = [], schema?: z.ZodType, input?: unknown): string[] {
   return issues.flatMap((iss) => {
     const full = [...prefix, ...iss.path.map(String)];
     const path = full.length ? full.join('.') : '<spec>';
-    if (iss.code === 'unrecognized_keys') return (iss as { keys: string[] }).keys.map((k) => `  ${path}: ${unknownKey(k, keysAt(schema, iss.path, input))}`);
+    if (iss.code === 'unrecognized_keys')
+      return (iss as { keys: string[] }).keys.map((k) => `  ${path}: ${unknownKey(k, keysAt(schema, iss.path, input))}${k === 'target_modules' ? targetsHint(valueAt(input, [...iss.path, k])) : ''}`);
     const i = iss as { values?: unknown[]; options?: unknown[]; discriminator?: string };
     const values = i.values ?? i.options;
     if (i.options && i.discriminator) return `  ${path}: unknown ${i.discriminator} (valid: ${i.options.map((v) => JSON.stringify(v)).join(', ')})`;

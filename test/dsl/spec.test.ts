@@ -142,6 +142,11 @@ describe('strict options', () => {
     expect(() => parseSpec({ text, head: { kind: 'features' }, insertions: [{ method: 'lora', at: 'text.layers.0.attn.q', rank: 2, target_modules: ['q_proj'] }] })).toThrow(
       /insertions\.0: unknown option 'target_modules': use at: insertion points such as/,
     );
+    // HF's module names answered with the points they reach, read off the import tables.
+    expect(() => peft.lora({ at: 'text.layers.*.attn.q', rank: 2, target_modules: ['query', 'value', 'nonesuch'] } as never)).toThrow(
+      /\["query","value","nonesuch"\] are, in the HF families peftgraph imports: at: 'text\.layers\.\*\.attn\.\{q,v\}', 'vision\.layers\.\*\.attn\.\{q,v\}' \(keep the towers you mean\); 'nonesuch' names no linear layer of those families/,
+    );
+    expect(() => peft.lora({ at: 'text.layers.*.attn.q', rank: 2, target_modules: ['c_fc', 'c_proj'] } as never)).toThrow(/at: 'text\.layers\.\*\.attn\.o', 'text\.layers\.\*\.ffn\.\{down,up\}'/);
   });
 
   it('a builder passed where its spec is expected is recognised', () => {
