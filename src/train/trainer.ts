@@ -212,14 +212,24 @@ export class Evaluator {
     this.weights = { ...this.weights, ...w };
   }
 
-  /** Every param the plan reads has been given a value: a missing one would evaluate as zeros. */
+  /**
+   * Every param the plan reads has been given a value: a missing one would evaluate as zeros. The
+   * towers the spec names as pretrained load themselves, as in train(): a caller may set only the
+   * trained weights (and the init of any random frozen part).
+   */
   private checkSet(): void {
     const needed = [...Object.keys(this.ex.plan.params), ...(this.split ? this.split.features.params().keys() : [])];
-    const missing = [...new Set(needed)].filter((k) => !this.weights[k]);
+    let missing = [...new Set(needed)].filter((k) => !this.weights[k]);
+    if (missing.length && (this.spec.vision?.pretrained || this.spec.text?.pretrained)) {
+      const pre = pretrainedBackbone(this.spec, this.graph, this.plan?.frozenWeights);
+      const fill = Object.fromEntries(missing.filter((k) => pre[k]).map((k) => [k, pre[k]]));
+      this.setWeights(fill);
+      missing = missing.filter((k) => !fill[k]);
+    }
     if (missing.length)
       throw new CheckpointError(
         'evaluation weights',
-        `${missing.length} param${missing.length > 1 ? 's have' : ' has'} no value (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', ...' : ''}); setWeights() takes the base weights (baseWeights(spec, graph, seed)) and the trained ones`,
+        `${missing.length} param${missing.length > 1 ? 's have' : ' has'} no value (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', ...' : ''}); setWeights() takes the base weights (baseWeights(spec, graph, seed), or loadAdapter(dir).weights) and the trained ones`,
       );
   }
 

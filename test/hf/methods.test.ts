@@ -160,7 +160,7 @@ describe('VL models from two pretrained directories', () => {
 describe('training a composed pretrained model on WebGPU', () => {
   const gpu = useGpu();
 
-  it("train() loads the spec's pretrained towers itself; a backbone lacking some of them, or an evaluation missing weights, is refused", async () => {
+  it("train() and Evaluator load the spec's pretrained towers themselves; a backbone lacking some of them, or an evaluation missing weights, is refused", async () => {
     const spec = parseSpec(COMPOSED['ViT + BERT, LoRA and adapter with routing (routing setting)']());
     const { graph } = lowerModel(spec, { batch: 4, mode: 'train' });
     const r = rng(3);
@@ -179,10 +179,17 @@ describe('training a composed pretrained model on WebGPU', () => {
     await expect(train(gpu(), spec, { train: { examples } }, { ...cfg, backbone: partial })).rejects.toThrow(
       /lack \d+ weights of the spec's pretrained towers \(vision\.layers\.1\..*\); leave cfg\.backbone out and train\(\) loads them/,
     );
+    // An Evaluator loads the pretrained towers too: the trained weights (and the seed's init of
+    // any other frozen part) are all a caller sets; with nothing set, it refuses, naming what lacks a value.
     const ev = await Evaluator.create(gpu(), spec, 4);
     try {
-      ev.setWeights(res.bestWeights);
-      await expect(ev.evaluate({ examples }, 'dev')).rejects.toThrow(/evaluation weights: \d+ params have no value .*; setWeights\(\) takes the base weights/);
+      await expect(ev.evaluate({ examples }, 'dev')).rejects.toThrow(/evaluation weights: \d+ params? ha(ve|s) no value .*; setWeights\(\) takes the base weights/);
+      const init = initParams(graph, 5);
+      const notTowers = Object.fromEntries(Object.entries(init).filter(([k]) => !(k in pre)));
+      ev.setWeights({ ...notTowers, ...res.bestWeights });
+      const got = await ev.evaluate({ examples }, 'dev');
+      ev.setWeights({ ...init, ...pre, ...res.bestWeights });
+      expect(got).toEqual(await ev.evaluate({ examples }, 'dev'));
     } finally {
       ev.destroy();
     }
