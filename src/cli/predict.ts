@@ -12,6 +12,7 @@ import { inputsIdentity, weightsWithCheckpoint } from '../train/identity.ts';
 import { acquireDevice } from '../runtime/device.ts';
 import { Evaluator } from '../train/trainer.ts';
 import { answerScores } from '../runtime/metrics.ts';
+import { rankAnswers } from '../data/answers.ts';
 import type { ModelSpec } from '../dsl/spec.ts';
 import { readAnswers } from './vqa-data.ts';
 
@@ -45,11 +46,7 @@ export async function predict(spec: ModelSpec, o: PredictOptions): Promise<Predi
     ev.setWeights(weights);
     const feed = { image, tokens: ids, mask };
     const out = await ev.ex.run(Object.fromEntries(Object.entries(feed).filter(([k]) => ev.ex.plan.inputs[k])), ['logits']);
-    const scores = answerScores(out.logits, spec.head.loss);
-    return scores
-      .map((score, i) => ({ answer: answers[i], score }))
-      .sort((a, b) => b.score - a.score)
-      .slice(0, Math.max(1, Number(o.top)));
+    return rankAnswers(answerScores(out.logits, spec.head.loss), answers, Number(o.top));
   } finally {
     ev.destroy();
     gpu.destroy();

@@ -22,7 +22,7 @@ import { exportMerged } from '../train/export.ts';
 import { formatImport, pretrainedWeights } from '../hf/import.ts';
 import { isVqaData, loadVqaData } from './vqa-data.ts';
 import { answerScores } from '../runtime/metrics.ts';
-import { normalizeAnswer } from '../data/answers.ts';
+import { normalizeAnswer, rankAnswers } from '../data/answers.ts';
 
 export interface TrainCliOptions {
   data: string;
@@ -176,9 +176,8 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
           for await (const { out, start, valid } of ev.batches(shown, ['logits'])) {
             for (let i = 0; i < valid; i++) {
               const rec = vqa.testRecords[start + i];
-              const scores = answerScores(Array.from(out.logits).slice(i * vqa.vocab.size, (i + 1) * vqa.vocab.size), loss);
-              const best = scores.indexOf(Math.max(...scores));
-              console.log(`  ${basename(rec.image)}: "${rec.question}" -> ${vqa.vocab.answers[best]} (${scores[best].toFixed(2)}); annotators: ${majority(rec.answers.map(normalizeAnswer))}`);
+              const [best] = rankAnswers(answerScores(Array.from(out.logits).slice(i * vqa.vocab.size, (i + 1) * vqa.vocab.size), loss), vqa.vocab.answers, 1);
+              console.log(`  ${basename(rec.image)}: "${rec.question}" -> ${best.answer} (${best.score.toFixed(2)}); annotators: ${majority(rec.answers.map(normalizeAnswer))}`);
             }
           }
         }

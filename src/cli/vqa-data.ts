@@ -5,7 +5,7 @@
  * truncated or has no answer class.
  */
 import { inputsIdentity, type InputsIdentity } from '../train/identity.ts';
-import { AnswerVocab, readAnswerList } from '../data/answers.ts';
+import { AnswerVocab, isPlaceholderAnswer, readAnswerList } from '../data/answers.ts';
 import { processorFor, tokenizerFor } from '../data/encoders.ts';
 import { DataError } from '../data/errors.ts';
 import { kShot, labeled, readVqa, toDataset, type VqaRecord } from '../data/vqa.ts';
@@ -71,12 +71,15 @@ export async function loadVqaData(spec: ModelSpec, o: VqaDataOptions): Promise<V
   // A test split without answers is not scored (zeros would read as wrong answers): predict it instead.
   const test = testAll && labeled(testAll, 'test') ? testAll : undefined;
   // The answer classes come from the whole pool, as VQA answer vocabularies do, not from a k-shot draw.
-  const vocab = AnswerVocab.fromAnswers(
+  const padded = AnswerVocab.fromAnswers(
     pool.map((r) => r.answers),
     answers,
+    { pad: true },
   );
-  const report = [`answers: ${vocab.size} classes from ${pool.length} training records${vocab.size < answers ? ` (the head has ${answers}; the other ${answers - vocab.size} never occur)` : ''}`];
-  const padded = vocab.size < answers ? new AnswerVocab([...vocab.answers, ...Array.from({ length: answers - vocab.size }, (_, i) => `<unused ${i}>`)]) : vocab;
+  const real = padded.answers.filter((a) => !isPlaceholderAnswer(a)).length;
+  const report = [
+    `answers: ${real} classes from ${pool.length} training records${real < answers ? ` (the head has ${answers}; the other ${answers - real} never occur, and predict never offers them)` : ''}`,
+  ];
   const tokenizer = tokenizerFor(spec);
   const processor = processorFor(spec);
   const maxLen = spec.text!.maxLen;

@@ -58,6 +58,18 @@ export function normalizeAnswer(answer: string): string {
 }
 
 /** The answer classes of a classifier head: the most frequent normalized training answers. */
+/**
+ * A class no answer maps to (a head wider than the answers the data has): `<unused i>`. No
+ * normalized answer can be one (normalization removes '<' and '>'), and prediction never offers it.
+ */
+export function placeholderAnswer(i: number): string {
+  return `<unused ${i}>`;
+}
+
+export function isPlaceholderAnswer(a: string): boolean {
+  return /^<unused \d+>$/.test(a);
+}
+
 export class AnswerVocab {
   private readonly index: Map<string, number>;
 
@@ -70,12 +82,14 @@ export class AnswerVocab {
    * The `size` answers given most often across the records' annotations (ties: first seen
    * first), counted after normalization.
    */
-  static fromAnswers(annotations: string[][], size: number): AnswerVocab {
+  static fromAnswers(annotations: string[][], size: number, o: { pad?: boolean } = {}): AnswerVocab {
     const counts = new Map<string, number>();
     for (const list of annotations) for (const a of list) counts.set(normalizeAnswer(a), (counts.get(normalizeAnswer(a)) ?? 0) + 1);
     counts.delete('');
     const ranked = [...counts.entries()].sort((x, y) => y[1] - x[1]).map(([a]) => a);
-    return new AnswerVocab(ranked.slice(0, size));
+    const top = ranked.slice(0, size);
+    // `pad`: a head of `size` outputs gets that many classes; those no answer reaches are placeholders.
+    return new AnswerVocab(o.pad ? [...top, ...Array.from({ length: size - top.length }, (_, i) => placeholderAnswer(i))] : top);
   }
 
   get size(): number {
@@ -106,4 +120,13 @@ export function readAnswerList(file: string, classes: number): string[] {
     throw new DataError(`${file}: ${Array.isArray(answers) ? `${answers.length} answers` : 'no list of answers'} for a head of ${classes}`);
   }
   return answers;
+}
+
+/** The `top` answers by score, best first, placeholder classes left out (they answer nothing). */
+export function rankAnswers(scores: readonly number[], answers: readonly string[], top: number): { answer: string; score: number }[] {
+  return scores
+    .map((score, i) => ({ answer: answers[i], score }))
+    .filter((a) => !isPlaceholderAnswer(a.answer))
+    .sort((a, b) => b.score - a.score)
+    .slice(0, Math.max(1, top));
 }

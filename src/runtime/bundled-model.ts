@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readAnswerList } from '../data/answers.ts';
+import { rankAnswers, readAnswerList } from '../data/answers.ts';
 import { ImageProcessor } from '../data/image.ts';
 import { TextTokenizer } from '../data/tokenizer.ts';
 import { Artifact, ArtifactError, BUNDLE, type Weights } from './artifact.ts';
@@ -67,10 +67,7 @@ export class BundledModel {
     if (task.kind !== 'vqa') throw new ArtifactError(this.artifact.root, 'a captioning model: call caption(image), not predict(image, question)');
     const { ids, mask } = this.tokenizer.encode(question, task.maxLen);
     const logits = await this.logits(await this.processor.load(image), ids, mask);
-    return answerScores(logits, task.loss)
-      .map((score, i) => ({ answer: this.answers[i], score }))
-      .sort((a, b) => b.score - a.score)
-      .slice(0, Math.max(1, o.top ?? 5));
+    return rankAnswers(answerScores(logits, task.loss), this.answers, o.top ?? 5);
   }
 
   /** A captioning model's greedy caption of `image`, continuing `prompt` when given. */

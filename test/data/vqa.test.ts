@@ -7,6 +7,7 @@ import { copyFileSync, mkdirSync, symlinkSync, mkdtempSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { rankAnswers } from '../../src/data/answers.ts';
 import { AnswerVocab, normalizeAnswer } from '../../src/data/answers.ts';
 import { kShot, labeled, readJsonl, readVqa, readVqaV2, toDataset } from '../../src/data/vqa.ts';
 import { TextTokenizer } from '../../src/data/tokenizer.ts';
@@ -48,6 +49,19 @@ describe('answer vocabulary and soft scores', () => {
     const t = vocab.softTargets(['two', '2', 'yes', 'red']);
     expect(Array.from(t)).toEqual([Math.fround(2 / 3), Math.fround(1 / 3), 0]);
     expect(Array.from(vocab.softTargets(['yes', 'yes', 'Yes', 'yes']))).toEqual([0, 1, 0]);
+  });
+  it('pads a head wider than the answers with placeholders that no answer reaches and prediction never offers', () => {
+    const wide = AnswerVocab.fromAnswers(annotations, 8, { pad: true });
+    expect(wide.answers).toEqual(['2', 'yes', '3', 'no', 'red', '<unused 0>', '<unused 1>', '<unused 2>']);
+    // No spelling of an answer normalizes to a placeholder.
+    expect(wide.indexOf('<unused 0>')).toBeUndefined();
+    expect(Array.from(wide.softTargets(['<unused 1>', 'unused 1']))).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
+    const scores = [0.1, 0.2, 0.3, 0.4, 0.05, 0.9, 0.8, 0.01];
+    expect(rankAnswers(scores, wide.answers, 3)).toEqual([
+      { answer: 'no', score: 0.4 },
+      { answer: '3', score: 0.3 },
+      { answer: 'yes', score: 0.2 },
+    ]);
   });
 });
 
