@@ -1,6 +1,6 @@
 /** Loading user files: a spec (.ts module with a default export, or .json) and a data module. */
 import { adapterFile, specOfCheckpoint } from '../train/adapter.ts';
-import { withSpecDir } from '../dsl/spec-dir.ts';
+import { withAbsolutePaths, withSpecDir } from '../dsl/spec-dir.ts';
 import { readJsonFile } from '../runtime/files.ts';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -51,7 +51,7 @@ export async function loadSpec(path: string): Promise<ModelSpec> {
     } catch (e) {
       throw new SpecError((e as Error).message);
     }
-    return parseSpec(json);
+    return withAbsolutePaths(parseSpec(json), dirname(resolve(path)));
   }
   const mod = await importUser(path, 'spec', SpecError);
   const exp = unwrapDefault(mod.default ?? mod.spec);

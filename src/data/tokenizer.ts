@@ -66,6 +66,7 @@ export class TextTokenizer {
    */
   static fromDir(dir: string): TextTokenizer {
     const path = join(dir, 'tokenizer.json');
+    if (!existsSync(dir)) throw new DataError(`${dir}: no such directory (the tokenizer's: a text tower's pretrained directory, or .inputs({ tokenizer }))`);
     if (!existsSync(path)) throw new DataError(`${dir}: no tokenizer.json (an HF tokenizer directory has tokenizer.json and usually tokenizer_config.json)`);
     const json = readJson(path);
     const cfgPath = join(dir, 'tokenizer_config.json');

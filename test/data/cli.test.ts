@@ -8,6 +8,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { hf, vl } from '../../src/dsl/index.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const cli = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, 'bin', 'peftgraph.mjs'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
@@ -190,6 +191,13 @@ describe('spec files anywhere', () => {
     const r = cli('explain', join(dir, 'spec.ts'), '--mode', 'infer');
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain(`vision: vit from ${join(dir, 'models', 'vit')} (model.safetensors): 40 tensors loaded`);
+    // The same spec as JSON, its directory relative: resolved against the file too, not the working directory.
+    const spec = JSON.parse(JSON.stringify(vl.model({ vision: hf.vision(join(dir, 'models', 'vit')), head: vl.features() }).spec));
+    spec.vision.pretrained.dir = 'models/vit';
+    writeFileSync(join(dir, 'spec.json'), JSON.stringify(spec));
+    const j = cli('explain', join(dir, 'spec.json'), '--mode', 'infer');
+    expect(j.status, j.stderr).toBe(0);
+    expect(j.stdout).toContain(`vision: vit from ${join(dir, 'models', 'vit')} (model.safetensors): 40 tensors loaded`);
   });
 });
 
