@@ -14,8 +14,9 @@ export class SpecError extends UserError {
 }
 
 /**
- * HF PEFT's names for peftgraph's options: a LoraConfig's fields written into a spec are named in
- * the error with the option to use instead.
+ * HF PEFT's and HF Trainer's names for peftgraph's options: a LoraConfig's fields written into a
+ * spec, or TrainingArguments' into a training config, are named in the error with the option to
+ * use instead.
  */
 const HF_NAMES: Record<string, string> = {
   r: "rank (HF PEFT's r)",
@@ -23,8 +24,19 @@ const HF_NAMES: Record<string, string> = {
   lora_dropout: "dropout (HF PEFT's lora_dropout)",
   target_modules: "at: insertion points such as 'text.layers.*.attn.{q,v}' (HF PEFT's target_modules names modules; peftgraph names points)",
   modules_to_save: "nothing: the head always trains, and freeze() decides which backbone weights do (HF PEFT's modules_to_save)",
-  bias: 'a peft.bitfit() insertion (HF PEFT\'s bias="all")',
+  bias: 'nothing for HF PEFT\'s bias="none" (the default here too); a peft.bitfit() insertion for bias="all"',
   task_type: "head (HF PEFT's task_type)",
+  // HF Trainer's TrainingArguments, for trainConfig() (train/train-config.ts).
+  learning_rate: "lr (HF Trainer's learning_rate)",
+  num_train_epochs: "epochs (HF Trainer's num_train_epochs)",
+  per_device_train_batch_size: "batch (HF Trainer's per_device_train_batch_size)",
+  batch_size: 'batch',
+  weight_decay: "optimizer: { kind: 'adamw', weightDecay } (HF Trainer's weight_decay)",
+  max_grad_norm: "optimizer: { kind: 'adamw', clip } (HF Trainer's max_grad_norm)",
+  warmup_ratio: "schedule: { kind: 'linear', warmup } (HF Trainer's warmup_ratio)",
+  lr_scheduler_type: "schedule: { kind: 'linear' | 'cosine' | 'constant' } (HF Trainer's lr_scheduler_type)",
+  output_dir: "outDir (HF Trainer's output_dir)",
+  resume_from_checkpoint: "resume (HF Trainer's resume_from_checkpoint)",
 };
 
 /** Edit distance, for did-you-mean. */
@@ -99,7 +111,13 @@ export function formatIssues(issues: z.core.$ZodIssue[], prefix: string[] = [], 
       return (iss as { keys: string[] }).keys.map((k) => `  ${path}: ${unknownKey(k, keysAt(schema, iss.path, input))}${k === 'target_modules' ? targetsHint(valueAt(input, [...iss.path, k])) : ''}`);
     const i = iss as { values?: unknown[]; options?: unknown[]; discriminator?: string };
     const values = i.values ?? i.options;
-    if (i.options && i.discriminator) return `  ${path}: unknown ${i.discriminator} (valid: ${i.options.map((v) => JSON.stringify(v)).join(', ')})`;
+    if (i.options && i.discriminator) {
+      const given = valueAt(input, iss.path.at(-1) === i.discriminator ? iss.path : [...iss.path, i.discriminator]);
+      const near = typeof given === 'string' ? i.options.filter((v) => typeof v === 'string' && distance(v, given) <= Math.max(1, Math.ceil(given.length / 3))) : [];
+      return `  ${path}: ${given === undefined ? `no ${i.discriminator}` : `unknown ${i.discriminator} ${JSON.stringify(given)}`}${near.length ? ` (did you mean ${JSON.stringify(near[0])}?)` : ''} (valid: ${i.options.map((v) => JSON.stringify(v)).join(', ')})`;
+    }
+    // A required option left out: say so, rather than zod's "Invalid input".
+    if ((iss.code === 'invalid_type' || iss.code === 'invalid_union') && input !== undefined && valueAt(input, iss.path) === undefined) return `  ${path}: required, missing`;
     const valid = values ? ` (valid: ${values.map((v) => JSON.stringify(v)).join(', ')})` : '';
     return `  ${path}: ${iss.message}${valid}`;
   });

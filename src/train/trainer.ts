@@ -42,6 +42,7 @@ import { CheckpointError, removeStaleTemps, writeFailure } from '../runtime/safe
 import { dirname, join } from 'node:path';
 import { StepLog } from './step-log.ts';
 import { z } from 'zod';
+import { checkPartialConfig, checkTrainConfig } from './train-config.ts';
 import { existsSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { pcgHash } from '../compiler/ops/random.ts';
 import { paramInfo } from '../compiler/ir/attrs.ts';
@@ -99,6 +100,7 @@ export interface TrainConfig {
  * weight decay 0.01 and clip 5, linear schedule with 5% warmup, dev evaluation every epoch).
  */
 export function trainConfig(o: Partial<TrainConfig> = {}): TrainConfig {
+  checkPartialConfig(o);
   return {
     epochs: 10,
     batch: 16,
@@ -338,6 +340,7 @@ export class Evaluator {
 }
 
 export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; dev?: Dataset }, cfg: TrainConfig, events: TrainEvents = {}): Promise<TrainResult> {
+  checkTrainConfig(cfg);
   const { graph } = lowerModel(spec, { batch: cfg.batch, mode: 'train' });
   // Every example checked against the model's inputs before any GPU work.
   validateDataset('train', data.train, graph, spec);
@@ -548,8 +551,13 @@ function checkBackbone(graph: Graph, backbone: WeightMap, ignoreUnknown: boolean
       if (!ignoreUnknown) problems.push(`'${name}' is not a param of this model`);
     } else if (weightLength(v) !== p.shape.reduce((a, b) => a * b, 1)) problems.push(`'${name}' has ${weightLength(v)} values, the model's [${p.shape}] needs ${p.shape.reduce((a, b) => a * b, 1)}`);
   }
+  // HF checkpoint keys (embeddings.*, encoder.layer.*) are not our names: they load through the spec.
+  const hfKeys = Object.keys(backbone).some((k) => !params.has(k) && /(^|\.)(embeddings|encoder\.layer|h\.\d+|layernorm|pooler)\./.test(k));
+  const hint = hfKeys
+    ? "\n  these look like an HF checkpoint's keys: name the directory in the spec (hf.vision(dir), hf.text(dir)) and leave cfg.backbone out, or pass pretrainedWeights(spec, graph).weights"
+    : '';
   if (problems.length)
-    throw new CheckpointError('backbone weights', `do not fit the model:\n  ${problems.slice(0, 12).join('\n  ')}${problems.length > 12 ? `\n  ... ${problems.length - 12} more` : ''}`);
+    throw new CheckpointError('backbone weights', `do not fit the model:\n  ${problems.slice(0, 12).join('\n  ')}${problems.length > 12 ? `\n  ... ${problems.length - 12} more` : ''}${hint}`);
 }
 
 const ResumeMeta = z.object({

@@ -146,6 +146,11 @@ describe('strict options', () => {
     expect(() => peft.lora({ at: 'text.layers.*.attn.q', rank: 2, target_modules: ['query', 'value', 'nonesuch'] } as never)).toThrow(
       /\["query","value","nonesuch"\] are, in the HF families peftgraph imports: at: 'text\.layers\.\*\.attn\.\{q,v\}', 'vision\.layers\.\*\.attn\.\{q,v\}' \(keep the towers you mean\); 'nonesuch' names no linear layer of those families/,
     );
+    // A misspelled method is echoed with a did-you-mean; a required option left out is said to be.
+    expect(() => parseSpec({ text, head: { kind: 'features' }, insertions: [{ method: 'lorra', at: 'text.layers.0.attn.q', rank: 2 }] })).toThrow(
+      /insertions\.0\.method: unknown method "lorra" \(did you mean "lora"\?\) \(valid: "lora", /,
+    );
+    expect(() => peft.lora({ rank: 2 } as never)).toThrow(/lora\.at: required, missing/);
     expect(() => peft.lora({ at: 'text.layers.*.attn.q', rank: 2, target_modules: ['c_fc', 'c_proj'] } as never)).toThrow(/at: 'text\.layers\.\*\.attn\.o', 'text\.layers\.\*\.ffn\.\{down,up\}'/);
   });
 
