@@ -1,5 +1,6 @@
 /** Loading user files: a spec (.ts module with a default export, or .json) and a data module. */
 import { adapterFile, specOfCheckpoint } from '../train/adapter.ts';
+import { specDifferences } from '../train/identity.ts';
 import { withAbsolutePaths, withSpecDir } from '../dsl/spec-dir.ts';
 import { readJsonFile } from '../runtime/files.ts';
 import { existsSync, statSync } from 'node:fs';
@@ -81,9 +82,21 @@ export async function loadData(path: string, seed: number): Promise<DataModule> 
  * run or adapter directory's adapter.safetensors, answers.json beside it). Without a spec file the
  * spec is the one the checkpoint records: an adapter carries the spec it was trained with.
  */
-export async function specAndCheckpoint(specPath: string | undefined, o: { checkpoint?: string; adapter?: string }): Promise<{ spec: ModelSpec; checkpoint: string }> {
+export async function specAndCheckpoint(specPath: string | undefined, o: { checkpoint?: string; adapter?: string; allowMismatch?: boolean }): Promise<{ spec: ModelSpec; checkpoint: string }> {
   if (o.checkpoint && o.adapter) throw new DataError('--checkpoint and --adapter both name the weights: give one');
   const checkpoint = o.adapter ? adapterFile(o.adapter) : o.checkpoint;
   if (!checkpoint) throw new DataError('name the trained weights: --adapter <run directory or adapter file>, or --checkpoint <file>');
-  return { spec: specPath ? await loadSpec(specPath) : specOfCheckpoint(checkpoint), checkpoint };
+  if (!specPath) return { spec: specOfCheckpoint(checkpoint), checkpoint };
+  const spec = await loadSpec(specPath);
+  // Another spec than the one the weights record: say where, and that the argument can go.
+  let recorded: ModelSpec | undefined;
+  try {
+    recorded = specOfCheckpoint(checkpoint);
+  } catch {
+    recorded = undefined; // no readable spec in it: the identity check that follows says why
+  }
+  const differ = recorded && !o.allowMismatch ? specDifferences(recorded, spec) : [];
+  if (differ.length)
+    throw new DataError(`${checkpoint} was trained with another spec than ${specPath} (${differ.join('; ')}): leave the spec argument out to use the one it records, or pass --allow-mismatch`);
+  return { spec, checkpoint };
 }

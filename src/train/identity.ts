@@ -80,6 +80,22 @@ function recorded(path: string, meta: Record<string, unknown>): { backbone: Back
 }
 
 /**
+ * Where two specs differ (directories aside: a moved directory is the same model), as
+ * `path: recorded, here` lines, at most `max`: what a refusal says instead of "a different spec".
+ */
+export function specDifferences(recorded: unknown, now: unknown, max = 4): string[] {
+  const out: string[] = [];
+  const show = (v: unknown) => (v === undefined ? 'absent' : JSON.stringify(v));
+  const walk = (a: unknown, b: unknown, at: string) => {
+    if (typeof a === 'object' && a !== null && typeof b === 'object' && b !== null && Array.isArray(a) === Array.isArray(b)) {
+      for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])]) walk((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], at ? `${at}.${k}` : k);
+    } else if (JSON.stringify(a) !== JSON.stringify(b)) out.push(`${at || 'spec'}: ${show(a)} when trained, ${show(b)} now`);
+  };
+  walk(portable(recorded), portable(now), '');
+  return out.length > max ? [...out.slice(0, max), `and ${out.length - max} more`] : out;
+}
+
+/**
  * Refuses to pair a checkpoint with a different backbone, spec, or inputs (answer classes,
  * tokenizer, image processor: those both sides know), saying what differs; `allow` (the
  * --allow-mismatch flag) turns the refusal off. Identity metadata that is missing or mistyped is
@@ -95,12 +111,12 @@ export function checkIdentity(path: string, meta: Record<string, unknown>, spec:
   if (was.hash !== now.hash) {
     problems.push(
       `its frozen weights differ: trained on ${was.sources.length ? was.sources.join(' + ') : 'randomly initialized towers'} with seed ${was.seed} (sha256 ${was.hash.slice(0, 12)}), ` +
-        `now ${now.sources.length ? now.sources.join(' + ') : 'randomly initialized towers'} with seed ${now.seed} (sha256 ${now.hash.slice(0, 12)})${was.seed !== now.seed ? `; pass --seed ${was.seed}` : ''}`,
+        `now ${now.sources.length ? now.sources.join(' + ') : 'randomly initialized towers'} with seed ${now.seed} (sha256 ${now.hash.slice(0, 12)})${was.seed !== now.seed ? `; pass seed ${was.seed} (--seed ${was.seed})` : ''}`,
     );
   }
-  if (meta.spec && JSON.stringify(portable(meta.spec)) !== JSON.stringify(portable(spec)))
-    problems.push('it was trained with a different spec (compare the checkpoint\'s "spec" metadata with this one)');
-  if (problems.length) throw new CheckpointError(path, `${problems.join('; ')}. Use --allow-mismatch (allowMismatch: true in code) to load it anyway`);
+  const differ = meta.spec ? specDifferences(meta.spec, spec) : [];
+  if (differ.length) problems.push(`it was trained with another spec (${differ.join('; ')})`);
+  if (problems.length) throw new CheckpointError(path, `${problems.join('; ')}. Pass allowMismatch: true (--allow-mismatch) to load it anyway`);
 }
 
 /**

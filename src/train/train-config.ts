@@ -21,9 +21,9 @@ const Optimizer = z.discriminatedUnion('kind', [
     beta2: rate.lt(1).optional(),
     eps: z.number().positive().optional(),
     weightDecay: z.number().min(0).optional(),
-    clip: z.number().positive().optional(),
+    clip: z.number().min(0).optional(),
   }),
-  z.strictObject({ kind: z.literal('sgd'), momentum: rate.lt(1).optional(), weightDecay: z.number().min(0).optional(), clip: z.number().positive().optional() }),
+  z.strictObject({ kind: z.literal('sgd'), momentum: rate.lt(1).optional(), weightDecay: z.number().min(0).optional(), clip: z.number().min(0).optional() }),
 ]);
 const Schedule = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('constant') }),
@@ -38,7 +38,7 @@ const record = z.custom<Record<string, unknown>>((v) => typeof v === 'object' &&
 export const TrainConfigSchema = z.strictObject({
   epochs: z.number().int().min(1).max(1_000_000),
   batch: z.number().int().min(1).max(65536),
-  lr: z.number().min(0).max(1e3),
+  lr: z.number().min(0),
   seed: z
     .number()
     .int()

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hf, vl } from '../../src/dsl/index.ts';
+import { specOfCheckpoint } from '../../src/train/adapter.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const cli = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, 'bin', 'peftgraph.mjs'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
@@ -88,6 +89,14 @@ describe('train and predict from VQA files', () => {
     expect(both.stderr.trim()).toBe('peftgraph: --checkpoint and --adapter both name the weights: give one');
     const none = cli('predict', ...question);
     expect(none.stderr.trim()).toMatch(/^peftgraph: name the trained weights: --adapter/);
+    // A spec file other than the recorded one: where they differ, and that the argument can go.
+    const other = JSON.parse(JSON.stringify(specOfCheckpoint(join(out, 'adapter.safetensors'))));
+    other.insertions[1].rank = 4;
+    writeFileSync(join(out, 'other.json'), JSON.stringify(other));
+    const differs = cli('predict', join(out, 'other.json'), '--adapter', out, ...question);
+    expect(differs.stderr.trim()).toMatch(
+      /was trained with another spec than .*other\.json \(insertions\.1\.rank: 8 when trained, 4 now\): leave the spec argument out to use the one it records, or pass --allow-mismatch$/,
+    );
   });
 
   it('a second run into the same --out is refused unless --overwrite; --out under /proc or empty is a one-line error', () => {

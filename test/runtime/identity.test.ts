@@ -40,12 +40,12 @@ describe('backbone identity', () => {
 
   it('refuses another seed or spec, saying what differs and how to override', () => {
     expect(() => checkIdentity('ck', { backbone: id(1), spec, inputs: {} }, spec, id(7))).toThrow(
-      /its frozen weights differ: trained on randomly initialized towers with seed 1 .* now .* seed 7 .*; pass --seed 1\. Use --allow-mismatch/,
+      /its frozen weights differ: trained on randomly initialized towers with seed 1 .* now .* seed 7 .*; pass seed 1 \(--seed 1\)\. Pass allowMismatch: true \(--allow-mismatch\)/,
     );
     const other = tinyVl()
       .freeze('**')
       .insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 4 })).spec;
-    expect(() => checkIdentity('ck', { backbone: id(1), spec: other, inputs: {} }, spec, id(1))).toThrow(/trained with a different spec/);
+    expect(() => checkIdentity('ck', { backbone: id(1), spec: other, inputs: {} }, spec, id(1))).toThrow(/trained with another spec \(.*: .* when trained, .* now/);
     expect(() => checkIdentity('ck', { backbone: id(1), spec: other, inputs: {} }, spec, id(7), true)).not.toThrow();
   });
 
@@ -97,7 +97,9 @@ describe('resume checks the identity', () => {
     const cfg = short({ outDir: out });
     await train(gpu(), spec, { train: quadrants(16, 1) }, cfg);
     expect(loadCheckpoint(join(out, 'last.safetensors'), graph).meta.backbone).toEqual(id(1));
-    await expect(train(gpu(), spec, { train: quadrants(16, 1) }, { ...cfg, epochs: 2, seed: 7, resume: join(out, 'last.safetensors') })).rejects.toThrow(/frozen weights differ.*pass --seed 1/);
+    await expect(train(gpu(), spec, { train: quadrants(16, 1) }, { ...cfg, epochs: 2, seed: 7, resume: join(out, 'last.safetensors') })).rejects.toThrow(
+      /frozen weights differ.*pass seed 1 \(--seed 1\)/,
+    );
     // The bookkeeping is checked too: epochs left, the same optimizer, well-formed metadata.
     const last = join(out, 'last.safetensors');
     await expect(train(gpu(), spec, { train: quadrants(16, 1) }, { ...cfg, resume: last })).rejects.toThrow(/has finished epoch 1; --epochs 1 leaves nothing to train/);
