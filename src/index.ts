@@ -20,11 +20,13 @@ export { planImport, loadImport, formatImport, pretrainedWeights, PretrainedErro
 export { exportTower } from './hf/export.ts';
 
 // Training and evaluation
+export { TrainConfigError } from './train/train-config.ts';
 export { train, trainConfig, Evaluator, type TrainConfig, type TrainResult, type TrainEvents, type EpochRecord } from './train/trainer.ts';
 export { TrainStep } from './train/train-step.ts';
 export { exportMerged } from './train/export.ts';
 export { AdapterHost, saveAdapter, loadAdapter, ADAPTER_FILE, type LoadedAdapter, type SaveAdapterOptions } from './train/adapter.ts';
-export { baseWeights, backboneIdentity, weightsWithCheckpoint, type BackboneIdentity } from './train/identity.ts';
+export { baseWeights, backboneIdentity, weightsWithCheckpoint, inputsIdentity, type BackboneIdentity, type InputsIdentity } from './train/identity.ts';
+export { loadVqaData, type VqaData, type VqaDataOptions } from './cli/vqa-data.ts';
 export { readStepLog, STEP_LOG, type StepRecord } from './train/step-log.ts';
 export type { Schedule } from './runtime/schedule.ts';
 
@@ -34,7 +36,7 @@ export { softTargets, vqaSoftScore, vqaAccuracy, exactMatch, argmax } from './ru
 export { readVqa, readJsonl, readVqaV2, kShot, toDataset, type VqaRecord, type Encoders } from './data/vqa.ts';
 export { TextTokenizer, type Encoded } from './data/tokenizer.ts';
 export { ImageProcessor, ProcessorConfig, readImage, type Pixels } from './data/image.ts';
-export { AnswerVocab, normalizeAnswer } from './data/answers.ts';
+export { AnswerVocab, normalizeAnswer, rankAnswers, isPlaceholderAnswer } from './data/answers.ts';
 export { tokenizerFor, processorFor } from './data/encoders.ts';
 export { DataError } from './data/errors.ts';
 
