@@ -5,7 +5,7 @@
  */
 import { makeDirs } from '../runtime/files.ts';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ModuleKind, Project, ScriptTarget, VariableDeclarationKind } from 'ts-morph';
 import { SpecError, type ModelSpec } from '../dsl/spec.ts';
@@ -148,6 +148,10 @@ function writeBundle(dir: string, meta: Meta, b: ArtifactBundle): string[] {
  * its content, so the buckets share the kernels whose code does not depend on the batch.
  */
 export function writeArtifact(dir: string, meta: Meta, runtimeImport = 'peftgraph/runtime', bundle: ArtifactBundle = {}): string[] {
+  // A previous artifact in `dir` goes first: its kernels and bundled files would linger beside the new ones.
+  if (existsSync(join(dir, 'plan.json')))
+    for (const f of ['kernels', BUNDLE.tokenizer, BUNDLE.processor, BUNDLE.weights, BUNDLE.answers, 'plan.json', DIGEST_FILE, 'model.ts', 'model.js', 'model.d.ts'])
+      rmSync(join(dir, f), { recursive: true, force: true });
   makeDirs(join(dir, 'kernels'));
   meta = { ...meta, bundle: writeBundle(dir, meta, bundle) };
   const files = new Set<string>();

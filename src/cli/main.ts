@@ -168,8 +168,12 @@ program
     const ev = await Evaluator.create(gpu, spec, Number(o.batch), { frozenWeights: o.frozenWeights });
     try {
       ev.setWeights(weights);
-      const r = await ev.evaluate(split, o.split);
-      console.log(formatEvaluation(o.split, metricName(spec), r, split.examples.length));
+      // A single file is its own split: named by the file, not by --split.
+      const { statSync } = await import('node:fs');
+      const { basename } = await import('node:path');
+      const label = vqa && statSync(o.data).isFile() ? basename(o.data) : o.split;
+      const r = await ev.evaluate(split, label);
+      console.log(formatEvaluation(label, metricName(spec), r, split.examples.length));
     } finally {
       ev.destroy();
       gpu.destroy();
@@ -213,7 +217,7 @@ program
   .option('--checkpoint <file>', 'an adapter.safetensors (or best/last.safetensors) written by train')
   .option('--out <file>', 'the merged weights file to write')
   .option('--hf <dir>', 'write the merged towers in HF layout instead (<dir>/vision, <dir>/text as save_pretrained does; the head in head.safetensors)')
-  .option('--overwrite', '--hf: replace what the directory holds')
+  .option('--overwrite', 'replace an existing --out file, or what the --hf directory holds')
   .addOption(int('--seed <n>', "seed of the frozen init (default: the adapter's)", undefined, 0, 2 ** 32 - 1))
   .option('--allow-mismatch', 'merge even if this base differs from the one the adapter was trained on')
   .action(async (specPath, o) => {
@@ -225,13 +229,13 @@ program
     const { removeStaleTemps } = await import('../runtime/safetensors.ts');
     const { makeDirs } = await import('../runtime/files.ts');
     if (!!o.out === !!o.hf) throw new DataError('name one output: --out <file> (peftgraph merged weights) or --hf <dir> (HF layout)');
-    if (o.overwrite && !o.hf) throw new DataError('--overwrite is for --hf <dir>');
     const { spec, checkpoint } = await specAndCheckpoint(specPath, o);
     o.checkpoint = checkpoint;
     // Never over the adapter it reads (the same file by another name included).
     const same = (a: string, b: string) => resolve(a) === resolve(b) || (existsSync(a) && existsSync(b) && realpathSync(a) === realpathSync(b));
     if (o.out && same(o.out, o.checkpoint)) throw new DataError(`--out ${o.out} is the checkpoint it merges: write the merged weights to another file`);
     if (o.out && existsSync(o.out) && !statSync(o.out).isFile()) throw new DataError(`--out ${o.out}: not a regular file`);
+    if (o.out && existsSync(o.out) && !o.overwrite) throw new DataError(`--out ${o.out} exists: choose another file, or pass --overwrite to replace it`);
     if (o.hf && existsSync(o.hf)) {
       if (!statSync(o.hf).isDirectory()) throw new DataError(`--hf ${o.hf}: not a directory`);
       if (readdirSync(o.hf).length && !o.overwrite) throw new DataError(`--hf ${o.hf} is not empty: choose a new directory, or pass --overwrite to replace its files`);

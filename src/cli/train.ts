@@ -136,6 +136,7 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
   let dev = '-';
   // The bar starts with the first step: what comes before (the feature cache) prints plainly.
   let started = false;
+  let ran = 0;
   try {
     const res = await train(gpu, spec, { train: data.train, dev: data.dev }, cfg, {
       onCache: (r) => console.log(formatCache(r)),
@@ -146,14 +147,18 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
         bar.update(r.step + 1, { epoch: epoch + 1, loss: r.losses.loss.toFixed(4), rate: ((r.step + 1) / ((performance.now() - t0) / 1000)).toFixed(1), dev });
       },
       onEpoch: (r) => {
+        ran++;
         if (r.dev) dev = r.dev.accuracy.toFixed(3);
+        // The bar's last draw came before this evaluation: show it now, not with the next step.
+        if (started) bar.update({ dev });
       },
     });
     bar.stop();
     const secs = (performance.now() - t0) / 1000;
     writeAtomic(join(o.out, 'history.json'), Buffer.from(JSON.stringify(res.history, null, 1)));
     await writeCurves(o.out, res.history, readStepLog(join(o.out, STEP_LOG)), `${specPath}: training`);
-    console.log(`trained ${res.history.length} epochs in ${secs.toFixed(1)} s${res.stoppedEarly ? ' (early stop)' : ''}`);
+    const resumed = res.history.length !== ran ? ` (${res.history.length} in all, with the ${res.history.length - ran} before the resume)` : '';
+    console.log(`trained ${ran} epochs in ${secs.toFixed(1)} s${resumed}${res.stoppedEarly ? ' (early stop)' : ''}`);
     const metric = metricName(spec);
     if (res.best) console.log(`best dev ${metric.accuracy} ${res.best.accuracy.toFixed(4)} at epoch ${res.best.epoch + 1}`);
     const frozen = { ...initParams(lowerModel(spec, { batch: cfg.batch, mode: 'infer' }).graph, seed, new Set(Object.keys(pre.weights))), ...pre.weights };

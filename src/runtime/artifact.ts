@@ -137,10 +137,10 @@ function weightRecord(dir: string, meta: ArtifactJson, w: unknown): Weights | 'r
     }
     return Object.fromEntries([...t.tensors].map(([k, v]) => [k, v.data]));
   }
-  if (typeof w !== 'object' || Array.isArray(w) || ArrayBuffer.isView(w))
+  if (typeof w !== 'object' || Array.isArray(w) || ArrayBuffer.isView(w) || w instanceof Map)
     throw new ArtifactError(
       dir,
-      `weights: expected a safetensors file path, a record of param name -> Float32Array, or 'random'; got ${Array.isArray(w) ? 'an array' : ArrayBuffer.isView(w) ? 'a typed array' : typeof w}`,
+      `weights: expected a safetensors file path, a record of param name -> Float32Array, or 'random'; got ${Array.isArray(w) ? 'an array' : ArrayBuffer.isView(w) ? 'a typed array' : w instanceof Map ? 'a Map (Object.fromEntries turns one into a record)' : typeof w}`,
     );
   for (const [k, v] of Object.entries(w as Record<string, unknown>))
     if (!ArrayBuffer.isView(v) && !Array.isArray(v)) throw new ArtifactError(dir, `weights: '${k}' is ${v === null ? 'null' : typeof v}, not an array of values (a Float32Array)`);

@@ -1,7 +1,8 @@
 /**
  * An adapter's card (README.md beside adapter.safetensors, as HF's model cards): what was
  * inserted where, how many values it trains, the base it belongs to, the data and the scores.
- * Front matter in HF's model-card keys, so hubs and tools that read cards find the base and tags.
+ * Front matter in HF's model-card keys (library and tags; the base is a local directory, no hub
+ * id, so it is in the text, not in `base_model`).
  */
 import type { Graph } from '../compiler/ir/graph.ts';
 import { paramReport } from '../compiler/params-report.ts';
@@ -32,11 +33,9 @@ export function adapterCard(r: TrainResult, graph: Graph, o: { values: number; d
   const metric = metricName(spec);
   const kinds = [...new Set(spec.insertions.map((p) => p.method))];
   const head = spec.head.kind === 'classifier' ? `classifier, ${spec.head.answers} answers, ${spec.head.loss} loss` : `${spec.head.kind} head`;
-  const base = r.identity.sources.length ? r.identity.sources : ['randomly initialized towers'];
   const lines = [
     '---',
     'library_name: peftgraph',
-    `base_model: ${JSON.stringify(base)}`,
     `tags: ${JSON.stringify(['peftgraph', ...kinds, spec.head.kind === 'lm' ? 'captioning' : 'vqa'])}`,
     '---',
     '',

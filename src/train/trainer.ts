@@ -136,6 +136,7 @@ export interface TrainResult {
   history: EpochRecord[];
   /** The frozen weights trained on (what checkpoints and adapters record). */
   identity: BackboneIdentity;
+  /** The best dev evaluation; `epoch` indexes `history` (from 0: the CLI and cards print it from 1). */
   best: { epoch: number; accuracy: number } | null;
   bestWeights: Record<string, Float32Array>;
   stoppedEarly: boolean;

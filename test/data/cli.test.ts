@@ -4,7 +4,7 @@
  * `peftgraph predict`; and bad records ending in one clear line, not a stack trace.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -43,7 +43,7 @@ describe('train and predict from VQA files', () => {
     // The adapter's card: both methods, the pretrained base, the k-shot draw, dev and test scores as train printed them.
     const card = readFileSync(join(out, 'README.md'), 'utf8');
     expect(card).toContain('tags: ["peftgraph","mixphm","lora","vqa"]');
-    expect(card).toMatch(/base_model: \["vit from .*examples\/mnist-vqa\/vit","bert from .*examples\/mnist-vqa\/bert"\]/);
+    expect(card).toMatch(/- vision: vit from `.*examples\/mnist-vqa\/vit`\n- text: bert from `.*examples\/mnist-vqa\/bert`/);
     expect(card).toContain('--data examples/mnist-vqa (a k-shot draw: k 16, seed 42).');
     const test = JSON.parse(readFileSync(join(out, 'test.json'), 'utf8'));
     expect(card).toContain(`- test VQA accuracy: ${test.accuracy.toFixed(4)}`);
@@ -123,6 +123,9 @@ describe('train and predict from VQA files', () => {
     expect(h.stderr.trim()).toMatch(/^peftgraph: merge --hf: lora, mixphm stays a module of its own after merging \(.*\): HF's layout has no place for it\..*merge --out merged\.safetensors\)$/);
     expect(existsSync(hfDir)).toBe(false);
     expect(cli('merge', '--adapter', out).stderr.trim()).toBe('peftgraph: name one output: --out <file> (peftgraph merged weights) or --hf <dir> (HF layout)');
+    // An existing file is replaced only when asked.
+    expect(cli('merge', '--adapter', out, '--out', join(out, 'merged-again.safetensors')).stderr.trim()).toMatch(/merged-again\.safetensors exists: choose another file, or pass --overwrite/);
+    expect(cli('merge', '--adapter', out, '--out', join(out, 'merged-again.safetensors'), '--overwrite').status).toBe(0);
   });
 
   it('evaluates the checkpoint on the test split of the VQA files with the answers it was trained on', () => {
@@ -144,6 +147,17 @@ describe('train and predict from VQA files', () => {
     expect(c.status, c.stderr).toBe(0);
     expect(c.stdout).toContain('bundled: weights.safetensors, answers.json, tokenizer/tokenizer.json, tokenizer/tokenizer_config.json, tokenizer/config.json, processor/preprocessor_config.json');
     for (const f of ['model.ts', 'model.js', 'model.d.ts']) expect(existsSync(join(model, f)), f).toBe(true);
+    // Compiled again over it, unmerged and unbundled: nothing of the first artifact lingers.
+    const again = join(out, 'model-again');
+    expect(cli('compile', '--adapter', out, '--merged', '--batch', '2', '--out', again).status).toBe(0);
+    expect(cli('compile', 'examples/mnist-vqa.spec.ts', '--batch', '1', '--out', again).status).toBe(0);
+    expect(existsSync(join(again, 'weights.safetensors'))).toBe(false);
+    const named = new Set<string>(JSON.parse(readFileSync(join(again, 'plan.json'), 'utf8')).plans.flatMap((p: { plan: { kernels: { file: string }[] } }) => p.plan.kernels.map((k) => k.file)));
+    expect(
+      readdirSync(join(again, 'kernels'))
+        .map((f) => `kernels/${f}`)
+        .sort(),
+    ).toEqual([...named].sort());
     const question = ['--image', 'examples/mnist-vqa/images/test-0001.png', '--question', 'is the sum of all digits even?', '--top', '3'];
     const want = cli('predict', '--adapter', out, ...question);
     expect(want.status, want.stderr).toBe(0);

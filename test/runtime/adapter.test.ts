@@ -59,7 +59,8 @@ describe('adapters', () => {
     // The card: method and points, sizes that add up to the file's values, the base, the data, the dev score.
     const card = readFileSync(join(dir, 'a', CARD_FILE), 'utf8');
     const values = Object.values(trained.a.bestWeights).reduce((n, v) => n + v.length, 0);
-    expect(card).toMatch(/^---\nlibrary_name: peftgraph\nbase_model: \["randomly initialized towers"\]\ntags: \["peftgraph","lora","vqa"\]\n---/);
+    expect(card).toMatch(/^---\nlibrary_name: peftgraph\ntags: \["peftgraph","lora","vqa"\]\n---/);
+    expect(card).toContain('- vision: vit, randomly initialized\n- text: encoder, randomly initialized\n- init seed of the weights no directory supplies: 7');
     expect(card).toContain('| lora | `text.layers.*.attn.{q,v}` | rank 2,');
     expect(card).toContain(`${values.toLocaleString('en-US')} trainable values`);
     expect(card).toContain(`frozen weights sha256: \`${trained.a.identity.hash}\``);

@@ -182,6 +182,7 @@ export async function f(gpu: Gpu) { const m = await load(gpu, 'random'); return 
     await expect(Artifact.load(gpu(), dir, join(dir, 'nothing.safetensors'))).rejects.toThrow(/weights .*nothing\.safetensors: .*cannot read/);
     await expect(Artifact.load(gpu(), dir, 42 as never)).rejects.toThrow(/weights: expected a safetensors file path, a record of param name -> Float32Array, or 'random'; got number/);
     await expect(Artifact.load(gpu(), dir, new Float32Array(4) as never)).rejects.toThrow(/got a typed array/);
+    await expect(Artifact.load(gpu(), dir, new Map() as never)).rejects.toThrow(/got a Map \(Object\.fromEntries turns one into a record\)/);
     await expect(Artifact.load(gpu(), dir, { 'head.fc2.b': 'x' } as never)).rejects.toThrow(/weights: 'head\.fc2\.b' is string, not an array of values/);
     await expect(Artifact.load(gpu(), dir, w)).rejects.toThrow(
       /weights do not match:[\s\S]*'text\.layers\.0\.attn\.q\.W' has 3 values, the artifact's \[8,8\] needs 64[\s\S]*'head\.fc2\.b' \[6\] is missing/,
