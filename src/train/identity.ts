@@ -111,7 +111,11 @@ export function checkIdentity(path: string, meta: Record<string, unknown>, spec:
   if (was.hash !== now.hash) {
     problems.push(
       `its frozen weights differ: trained on ${was.sources.length ? was.sources.join(' + ') : 'randomly initialized towers'} with seed ${was.seed} (sha256 ${was.hash.slice(0, 12)}), ` +
-        `now ${now.sources.length ? now.sources.join(' + ') : 'randomly initialized towers'} with seed ${now.seed} (sha256 ${now.hash.slice(0, 12)})${was.seed !== now.seed ? `; pass seed ${was.seed} (--seed ${was.seed})` : ''}`,
+        `now ${now.sources.length ? now.sources.join(' + ') : 'randomly initialized towers'} with seed ${now.seed} (sha256 ${now.hash.slice(0, 12)})${was.seed !== now.seed ? `; pass seed ${was.seed} (--seed ${was.seed})` : ''}` +
+        // Same directories and seed, other weights: the files changed, or the run was handed other frozen weights.
+        (was.seed === now.seed && was.sources.join() === now.sources.join() && was.sources.length
+          ? ': the same directories, other values: their files changed since, or training was given other frozen weights (cfg.backbone) than they hold'
+          : ''),
     );
   }
   const differ = meta.spec ? specDifferences(meta.spec, spec) : [];

@@ -47,6 +47,11 @@ describe('backbone identity', () => {
       .insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 4 })).spec;
     expect(() => checkIdentity('ck', { backbone: id(1), spec: other, inputs: {} }, spec, id(1))).toThrow(/trained with another spec \(.*: .* when trained, .* now/);
     expect(() => checkIdentity('ck', { backbone: id(1), spec: other, inputs: {} }, spec, id(7), true)).not.toThrow();
+    // The same directories and seed with other values: said as such, not as two identical-looking bases.
+    const dirs = (hash: string) => ({ hash, seed: 1, sources: ['vit from /m/vit'] });
+    expect(() => checkIdentity('ck', { backbone: dirs('a'.repeat(64)), spec, inputs: {} }, spec, dirs('b'.repeat(64)))).toThrow(
+      /trained on vit from \/m\/vit with seed 1 \(sha256 aaaaaaaaaaaa\), now vit from \/m\/vit with seed 1 \(sha256 bbbbbbbbbbbb\): the same directories, other values: their files changed since, or training was given other frozen weights \(cfg\.backbone\)/,
+    );
   });
 
   it('refuses other answer classes, tokenizer or processor, and identity metadata that is missing or mistyped (even with --allow-mismatch)', () => {
