@@ -16,7 +16,7 @@ import type { StepRecord } from '../train/step-log.ts';
  */
 export function trainingCurvesSpec(history: EpochRecord[], steps: StepRecord[], title: string): TopLevelSpec {
   const series = (r: StepRecord) => [...Object.entries(r.losses).map(([k, v]) => ({ series: k, value: v })), { series: 'learning rate', value: r.lr }, { series: 'grad norm', value: r.gradNorm }];
-  const values = steps.flatMap((r) => series(r).map((p) => ({ step: r.step + 1, ...p })));
+  const values = steps.flatMap((r) => series(r).map((p) => ({ step: r.step, ...p })));
   const perStep = {
     data: { values },
     facet: { row: { field: 'series', type: 'nominal', title: null, sort: null } },
@@ -24,7 +24,7 @@ export function trainingCurvesSpec(history: EpochRecord[], steps: StepRecord[], 
       width: 480,
       height: 80,
       mark: { type: 'line', strokeWidth: 1 },
-      encoding: { x: { field: 'step', type: 'quantitative' }, y: { field: 'value', type: 'quantitative', title: null, scale: { zero: false } } },
+      encoding: { x: { field: 'step', type: 'quantitative', title: 'step (as in steps.jsonl)', axis: { tickMinStep: 1, format: 'd' } }, y: { field: 'value', type: 'quantitative', title: null, scale: { zero: false } } },
     },
     resolve: { scale: { y: 'independent' } },
   };
@@ -42,7 +42,7 @@ export async function writeCurves(dir: string, history: EpochRecord[], steps: St
 function epochChart(history: EpochRecord[]) {
   const losses = history.flatMap((r) => [{ epoch: r.epoch + 1, series: 'train loss', value: r.loss }, ...(r.dev ? [{ epoch: r.epoch + 1, series: 'dev loss', value: r.dev.loss }] : [])]);
   const accuracy = history.flatMap((r) => (r.dev ? [{ epoch: r.epoch + 1, series: 'dev accuracy', value: r.dev.accuracy }] : []));
-  const x = { field: 'epoch', type: 'quantitative', title: 'epoch' };
+  const x = { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1, format: 'd' } };
   const panel = (values: object[], title: string, height: number) => ({
     width: 480,
     height,
