@@ -21,6 +21,7 @@ import { initParams } from '../src/runtime/init.ts';
 import { prng } from '../src/runtime/init.ts';
 import { ensureBaseCheckpoints } from './hf-random.ts';
 import { median } from '../src/runtime/timing.ts';
+import { stopwatch } from './stopwatch.ts';
 
 const { values: o } = parseArgs({
   options: {
@@ -66,12 +67,7 @@ const spec = vl
   .regularize({ red: 0.1, rel: 0.02 }).spec;
 const gpu = await acquireDevice();
 console.log(`\n## ViT-B/16 (224) + BERT-base, MixPHM on the text FFNs, batch ${B}, ${L} text tokens\n\nadapter: ${gpu.info.description}${gpu.info.isSoftware ? ' (software)' : ''}\n`);
-let t = performance.now();
-const lap = () => {
-  const s = (performance.now() - t) / 1000;
-  t = performance.now();
-  return s;
-};
+const lap = stopwatch();
 const { graph } = lowerModel(spec, { batch: B, mode: 'train' });
 const tLower = lap();
 const ts = await TrainStep.compile(gpu, graph, { optimizer: { kind: 'adamw', weightDecay: 0.01, clip: 5, eps: 1e-6 }, lr: 5e-3, schedule: { kind: 'constant' }, totalSteps: 1000 });

@@ -28,6 +28,7 @@ import { profileOf } from '../src/runtime/profile.ts';
 import { median } from '../src/runtime/timing.ts';
 import { compileStep, TrainStep } from '../src/train/train-step.ts';
 import { ensureTower } from './hf-random.ts';
+import { stopwatch } from './stopwatch.ts';
 
 const { values: o } = parseArgs({
   options: {
@@ -109,12 +110,7 @@ const table: string[] = [];
 for (const name of o.settings!.split(',')) {
   const { title, spec: make } = SETTINGS[name];
   const spec = make();
-  let t = performance.now();
-  const lap = () => {
-    const s = (performance.now() - t) / 1000;
-    t = performance.now();
-    return s;
-  };
+  const lap = stopwatch();
   const { graph } = lowerModel(spec, { batch: B, mode: 'train' });
   const tLower = lap();
   const cfg = { optimizer, lr: 1e-4, schedule: { kind: 'constant' as const }, totalSteps: 1000 };
