@@ -39,7 +39,15 @@ async function importUser(path: string, what: string, Err: new (m: string) => Us
     if (e instanceof UserError) throw e;
     // An error class of the spec's own copy of peftgraph (tsx loads its imports apart): still the user's input.
     if (e instanceof Error && USER_ERRORS.has(e.name)) throw new Err(`${path}: ${e.message}`);
-    throw new Err(`${path}: the ${what} module failed to load: ${(e as Error).message}`);
+    const msg = (e as Error).message;
+    // Node resolves a spec's imports from the spec's own directory up, not from the CLI's.
+    if (/Cannot find (module|package) 'peftgraph'/.test(msg)) {
+      const where = dirname(resolve(path));
+      throw new Err(
+        `${path}: the ${what} module failed to load: it imports 'peftgraph', which node looks for from ${where} upwards and does not find there (install peftgraph in that project, or place the ${what} inside the project that has it)`,
+      );
+    }
+    throw new Err(`${path}: the ${what} module failed to load: ${msg}`);
   }
 }
 

@@ -24,7 +24,10 @@ export function trainingCurvesSpec(history: EpochRecord[], steps: StepRecord[], 
       width: 480,
       height: 80,
       mark: { type: 'line', strokeWidth: 1 },
-      encoding: { x: { field: 'step', type: 'quantitative', title: 'step (as in steps.jsonl)', axis: { tickMinStep: 1, format: 'd' } }, y: { field: 'value', type: 'quantitative', title: null, scale: { zero: false } } },
+      encoding: {
+        x: { field: 'step', type: 'quantitative', title: 'step (as in steps.jsonl)', axis: { tickMinStep: 1, format: 'd' } },
+        y: { field: 'value', type: 'quantitative', title: null, scale: { zero: false } },
+      },
     },
     resolve: { scale: { y: 'independent' } },
   };

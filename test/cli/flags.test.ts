@@ -1,5 +1,7 @@
 /** CLI flags are checked as they are parsed: issue 14's misuses each end in one line naming the flag and what it takes, exit 1. */
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
@@ -28,5 +30,14 @@ describe('CLI flag validation', () => {
     const r = run('explain', 'examples/quadrants.spec.ts', '--mode', 'foo');
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/'--mode <mode>' argument 'foo' is invalid\. Allowed choices are train, infer/);
+  });
+
+  it('a spec outside any project that has peftgraph: says where node looked, no require stack', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pg-nopkg-'));
+    writeFileSync(join(dir, 'spec.ts'), "import { spec } from 'peftgraph';\nexport default spec;\n");
+    const r = run('explain', join(dir, 'spec.ts'));
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`imports 'peftgraph', which node looks for from ${dir} upwards`);
+    expect(r.stderr).not.toMatch(/Require stack/);
   });
 });
