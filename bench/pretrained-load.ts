@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { hf } from '../src/dsl/index.ts';
+import { hf } from '../src/hf/towers.ts';
 import { parseSpec } from '../src/dsl/spec.ts';
 import { lowerModel } from '../src/compiler/lower/index.ts';
 import { loadImport, planImport, transform } from '../src/hf/import.ts';

@@ -11,7 +11,8 @@
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
-import { hf, peft, vl } from '../src/dsl/index.ts';
+import { peft, vl } from '../src/dsl/index.ts';
+import { hf } from '../src/hf/towers.ts';
 import { lowerModel } from '../src/compiler/lower/index.ts';
 import { paramReport } from '../src/compiler/params-report.ts';
 import { pretrainedWeights } from '../src/hf/import.ts';

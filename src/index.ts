@@ -3,7 +3,8 @@
  * peftgraph's public API: the DSL, the compiler entry points, training and evaluation, the data
  * readers and encoders, checkpoints and safetensors, and the runtime.
  */
-export { vl, peft, hf, parseSpec, type ModelSpec } from './dsl/index.ts';
+export { vl, peft, parseSpec, type ModelSpec } from './dsl/index.ts';
+export { hf } from './hf/towers.ts';
 export type { ModelSpecInput } from './dsl/spec.ts';
 export { UserError } from './user-error.ts';
 export { SpecError } from './dsl/parse.ts';

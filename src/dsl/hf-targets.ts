@@ -1,10 +1,10 @@
 /**
  * HF PEFT's `target_modules` in peftgraph's terms: peft matches module names by suffix
  * (`query` is every `*.query`), peftgraph names insertion points. The map is read off the import
- * tables (hf/names.ts), the one place that pairs HF's modules with our params, so a LoraConfig's
+ * tables (hf-names.ts), the one place that pairs HF's modules with our params, so a LoraConfig's
  * `target_modules: ['query', 'value']` is answered with the `at` that means the same.
  */
-import { TABLES } from '../hf/names.ts';
+import { TABLES } from './hf-names.ts';
 
 /** HF module path (layer index as `{i}`) -> our linear point (`{i}` as `*`), for every family's linears. */
 function linears(): [string, string][] {

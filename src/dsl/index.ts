@@ -11,8 +11,7 @@
 import { specPath } from './spec-dir.ts';
 import type { z } from 'zod';
 import { DecoderSpec, EncDecSpec, EncoderSpec, RedundancySpec, VitSpec, parsePart, parseSpec, type ModelSpec, type ModelSpecInput, type PeftSpec } from './spec.ts';
-import { peftBuilders } from '../compiler/lower/peft/registry.ts';
-import { textFromDir, visionFromDir, type TextOptions } from '../hf/config.ts';
+import { peftBuilders } from './peft/index.ts';
 
 type In<T extends z.ZodType> = Omit<z.input<T>, 'kind' | 'method'>;
 
@@ -62,17 +61,7 @@ export const vl = {
   regions: (o: { grid: [number, number]; classes: number }) => ({ kind: 'regions' as const, ...o }),
 };
 
-/**
- * Towers from HF-layout directories (config.json + model.safetensors, as save_pretrained
- * writes them): the architecture comes from config.json now, the weights at train/eval time.
- * vision: ViT, CLIP (vision tower); text: BERT, RoBERTa (encoders), GPT-2 (decoder), T5.
- */
-export const hf = {
-  vision: (dir: string) => visionFromDir(dir),
-  text: (dir: string, o: TextOptions = {}) => textFromDir(dir, o),
-};
-
-/** PEFT methods (one module each in src/compiler/lower/peft/, gathered in its registry). */
+/** PEFT methods (options and builders: one module each in dsl/peft/; lowerings in compiler/lower/peft/). */
 export const peft = {
   ...peftBuilders,
   redundancy: (o: Omit<z.input<typeof RedundancySpec>, 'kind'> = {}) => parsePart(RedundancySpec, { kind: 'redundancy', ...o }, 'redundancy'),

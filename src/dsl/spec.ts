@@ -4,11 +4,11 @@
  * and the valid values.
  */
 import { z } from 'zod';
-import { PeftSpec, methodFor } from '../compiler/lower/peft/registry.ts';
 import { formatIssues, SpecError } from './parse.ts';
+import { needsVisual, PeftSpec } from './peft/index.ts';
 export { SpecError, parsePart } from './parse.ts';
-export { Routing } from '../compiler/lower/peft/parts.ts';
-export { PeftSpec } from '../compiler/lower/peft/registry.ts';
+export { Routing } from './peft/parts.ts';
+export { PeftSpec } from './peft/index.ts';
 
 const pos = z.number().int().positive().max(10_000_000);
 /** Layer and head counts: beyond any real model, and a typo like 1e9 would build forever. */
@@ -208,7 +208,7 @@ export const ModelSpec = z
       else gridIssues(s.head.grid, ['head', 'grid']);
     }
     s.insertions.forEach((p, i) => {
-      if (methodFor(p).needsVisual?.(p) && s.visualPrefix === 'none') {
+      if (needsVisual(p) && s.visualPrefix === 'none') {
         issue(['insertions', i, 'routing'], `routing '${(p as { routing: string }).routing}' needs visualPrefix 'pooled', 'tokens' or 'regions' (it mixes in the pooled visual feature)`);
       }
     });

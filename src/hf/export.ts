@@ -12,7 +12,7 @@ import { encodeSafetensors, writeAtomic, type TensorEntry } from '../runtime/saf
 import { textFromConfig, visionFromConfig, type Raw } from './config.ts';
 import { PretrainedError } from './errors.ts';
 import { transform } from './import.ts';
-import { TABLES, ruleApplies, type NameRule } from './names.ts';
+import { TABLES, ruleApplies, type NameRule } from '../dsl/hf-names.ts';
 
 const HF_ACT: Record<Activation, string> = { gelu: 'gelu', gelu_tanh: 'gelu_new', quick_gelu: 'quick_gelu', relu: 'relu' };
 

@@ -16,7 +16,7 @@ import { methodOf } from '../compiler/params-report.ts';
 import type { Family, ModelSpec } from '../dsl/spec.ts';
 import { FLOAT_DTYPES, SafetensorsFile, sameTensor } from '../runtime/safetensors.ts';
 import { isHalf, type HalfWeights } from '../runtime/half.ts';
-import { TABLES, ruleApplies, type FamilyTable, type NameRule, type Transform } from './names.ts';
+import { TABLES, ruleApplies, type FamilyTable, type NameRule, type Transform } from '../dsl/hf-names.ts';
 import { PretrainedError } from './errors.ts';
 
 export { PretrainedError };

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { hf } from '../../src/dsl/index.ts';
+import { hf } from '../../src/hf/towers.ts';
 import { parseSpec } from '../../src/dsl/spec.ts';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { pretrainedWeights } from '../../src/hf/import.ts';

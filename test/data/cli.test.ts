@@ -8,7 +8,8 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { hf, vl } from '../../src/dsl/index.ts';
+import { vl } from '../../src/dsl/index.ts';
+import { hf } from '../../src/hf/towers.ts';
 import { specOfCheckpoint } from '../../src/train/adapter.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { hf } from '../../src/dsl/index.ts';
+import { hf } from '../../src/hf/towers.ts';
 import { parseSpec, type ModelSpec } from '../../src/dsl/spec.ts';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { loadImport, planImport, type TowerImport } from '../../src/hf/import.ts';

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { hf } from '../../src/dsl/index.ts';
+import { hf } from '../../src/hf/towers.ts';
 import { parseSpec } from '../../src/dsl/spec.ts';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { formatImport, loadImport, planImport, pretrainedWeights } from '../../src/hf/import.ts';

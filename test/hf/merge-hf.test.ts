@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { hf } from '../../src/dsl/index.ts';
+import { hf } from '../../src/hf/towers.ts';
 import { parseSpec, type ModelSpec } from '../../src/dsl/spec.ts';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { evaluate } from '../../src/compiler/reference.ts';

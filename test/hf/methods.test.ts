@@ -4,7 +4,8 @@
  * and a short training run on WebGPU that must lower the loss while the backbone stays frozen.
  */
 import { describe, expect, it } from 'vitest';
-import { hf, peft, vl } from '../../src/dsl/index.ts';
+import { peft, vl } from '../../src/dsl/index.ts';
+import { hf } from '../../src/hf/towers.ts';
 import { parseSpec, type ModelSpec, type ModelSpecInput, type PeftSpec } from '../../src/dsl/spec.ts';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { paramReport } from '../../src/compiler/params-report.ts';

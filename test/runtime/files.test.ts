@@ -12,7 +12,7 @@ import { readRegular } from '../../src/runtime/files.ts';
 import { readVqa } from '../../src/data/vqa.ts';
 import { readImage } from '../../src/data/image.ts';
 import { TextTokenizer } from '../../src/data/tokenizer.ts';
-import { hf } from '../../src/dsl/index.ts';
+import { hf } from '../../src/hf/towers.ts';
 import { parseSpec } from '../../src/dsl/spec.ts';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { planImport } from '../../src/hf/import.ts';

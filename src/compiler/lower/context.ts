@@ -101,6 +101,3 @@ export class Lowering {
     return this.training ? dropout(this.b, x, p, this.seed) : x;
   }
 }
-
-export const xavier = (gain: number, fanIn: number, fanOut: number): InitSpec => ({ kind: 'xavier', gain, fanIn, fanOut });
-export const normal = (std: number): InitSpec => ({ kind: 'normal', std });

@@ -4,7 +4,8 @@
  * inference graph skips the insertions merging folds into the weights).
  */
 import type { Tensor } from '../builder.ts';
-import { type Lowering, xavier } from './context.ts';
+import type { Lowering } from './context.ts';
+import { xavier } from './inits.ts';
 import { methodFor } from './peft/registry.ts';
 
 /** y = x W (+ b) at `path`, rewritten by every method attached there (LoRA, (IA)^3). */

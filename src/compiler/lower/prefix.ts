@@ -3,7 +3,8 @@
  * its optional embedding (spec.visualEmbed).
  */
 import type { Tensor } from '../builder.ts';
-import { type Lowering, normal } from './context.ts';
+import type { Lowering } from './context.ts';
+import { normal } from './inits.ts';
 import { linear } from './hooks.ts';
 import { norm, type NormCfg } from './blocks.ts';
 import { regionMeans, type Tower } from './vision.ts';

@@ -6,7 +6,8 @@
  * A visual prefix joins the encoder input after the token embeddings (VL-T5 style).
  */
 import type { Tensor } from '../builder.ts';
-import { type Lowering, normal } from './context.ts';
+import type { Lowering } from './context.ts';
+import { normal } from './inits.ts';
 import { block, norm, token, type BlockCfg } from './blocks.ts';
 import { prependPrefix } from './text.ts';
 import type { Tower } from './vision.ts';

@@ -7,7 +7,8 @@
  * no position embedding and no embedding norm, and every text token attends to it.
  */
 import type { Tensor } from '../builder.ts';
-import { type Lowering, normal } from './context.ts';
+import type { Lowering } from './context.ts';
+import { normal } from './inits.ts';
 import { linear } from './hooks.ts';
 import { block, maskedMean, norm, token, type BlockCfg } from './blocks.ts';
 import type { Tower } from './vision.ts';

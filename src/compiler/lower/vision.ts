@@ -6,7 +6,8 @@
  * pool 'mean': final LN over the sequence, pooled = mean of the patch states.
  */
 import type { Tensor } from '../builder.ts';
-import { type Lowering, normal } from './context.ts';
+import type { Lowering } from './context.ts';
+import { normal } from './inits.ts';
 import { linear } from './hooks.ts';
 import { block, norm, token, type BlockCfg } from './blocks.ts';
 import { ffnWidth, SpecError, type ModelSpec } from '../../dsl/spec.ts';

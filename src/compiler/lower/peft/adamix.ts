@@ -2,25 +2,13 @@
  * AdaMix-style mixture of adapters: MixPHM without PHM and without sharing: both down and up
  * projections have experts, drawn independently per forward pass, averaged at inference.
  */
-import { z } from 'zod';
 import type { Tensor } from '../../builder.ts';
-import { type Lowering, xavier } from '../context.ts';
+import type { Lowering } from '../context.ts';
+import { xavier } from '../inits.ts';
 import { bottleneckWidth } from './adapter.ts';
 import { expertAxes, expertInit, selectExpert } from './experts.ts';
-import { at, count, dropoutRate, pos, type In } from './parts.ts';
 import { defineMethod } from './method.ts';
-import { parsePart } from '../../../dsl/parse.ts';
-import type { SublayerPath } from '../../../dsl/paths.ts';
-
-export const AdaMixSpec = z.strictObject({
-  method: z.literal('adamix'),
-  at,
-  experts: count.default(4),
-  reduction: pos.optional(),
-  bottleneck: pos.optional(),
-  dropout: dropoutRate(0),
-});
-type AdaMixSpec = z.infer<typeof AdaMixSpec>;
+import type { AdaMixSpec } from '../../../dsl/peft/adamix.ts';
 
 export function adamix(ctx: Lowering, spec: AdaMixSpec, path: string, x: Tensor): Tensor {
   const d = x.shape[x.rank - 1];
@@ -39,12 +27,7 @@ export function adamix(ctx: Lowering, spec: AdaMixSpec, path: string, x: Tensor)
 }
 
 export const adamixMethod = defineMethod<AdaMixSpec>({
-  schema: AdaMixSpec,
   attach: 'sublayer',
   tag: /(^|\.)adamix\./,
   sublayer: (ctx, spec, path, x) => adamix(ctx, spec, path, x),
 });
-
-export const adamixBuilders = {
-  adamix: (o: Omit<In<typeof AdaMixSpec>, 'at'> & { at: SublayerPath | SublayerPath[] }) => parsePart(AdaMixSpec, { method: 'adamix', ...o }, 'adamix'),
-};

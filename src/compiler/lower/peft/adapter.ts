@@ -3,27 +3,13 @@
  * attention and FFN, Pfeiffer after FFN (builders over the same method). With routing, the
  * mixing happens after the down projection and its bias, before the activation (Qu et al. 2024).
  */
-import { z } from 'zod';
 import type { Tensor } from '../../builder.ts';
-import { type Lowering, xavier } from '../context.ts';
+import type { Lowering } from '../context.ts';
+import { xavier } from '../inits.ts';
 import { route, visualFeature } from './routing.ts';
-import { at, pos, Routing, type In } from './parts.ts';
 import { defineMethod } from './method.ts';
-import { parsePart, SpecError } from '../../../dsl/parse.ts';
-import type { SublayerPath } from '../../../dsl/paths.ts';
-
-export const Activation = z.enum(['gelu', 'relu']);
-
-export const AdapterSpec = z.strictObject({
-  method: z.literal('adapter'),
-  at,
-  /** Bottleneck r = width / reduction (or `bottleneck` directly). */
-  reduction: pos.optional(),
-  bottleneck: pos.optional(),
-  activation: Activation.default('gelu'),
-  routing: Routing.default('none'),
-});
-type AdapterSpec = z.infer<typeof AdapterSpec>;
+import { SpecError } from '../../../dsl/parse.ts';
+import type { AdapterActivation, AdapterSpec } from '../../../dsl/peft/adapter.ts';
 
 export function bottleneckWidth(spec: { reduction?: number; bottleneck?: number }, d: number, path: string, fallbackReduction: number): number {
   if (spec.bottleneck) return spec.bottleneck;
@@ -32,7 +18,7 @@ export function bottleneckWidth(spec: { reduction?: number; bottleneck?: number 
   return d / red;
 }
 
-export function act(x: Tensor, kind: z.infer<typeof Activation>): Tensor {
+export function act(x: Tensor, kind: AdapterActivation): Tensor {
   return kind === 'gelu' ? x.gelu() : x.relu();
 }
 
@@ -52,18 +38,7 @@ export function adapter(ctx: Lowering, spec: AdapterSpec, path: string, x: Tenso
 }
 
 export const adapterMethod = defineMethod<AdapterSpec>({
-  schema: AdapterSpec,
   attach: 'sublayer',
   tag: /\.adapter\./,
   sublayer: (ctx, spec, path, x) => adapter(ctx, spec, path, x),
-  needsVisual: (spec) => spec.routing !== 'none',
 });
-
-type AdapterIn = Omit<In<typeof AdapterSpec>, 'at'>;
-export const adapterBuilders = {
-  adapter: (o: AdapterIn & { at: SublayerPath | SublayerPath[] }) => parsePart(AdapterSpec, { method: 'adapter', ...o }, 'adapter'),
-  /** Houlsby: adapters after attention and after the FFN of the selected layers. */
-  houlsby: (layers: string, o: AdapterIn = {}) => parsePart(AdapterSpec, { method: 'adapter', ...o, at: `${layers}.{attn,ffn}` }, 'houlsby'),
-  /** Pfeiffer: one adapter after the FFN of the selected layers. */
-  pfeiffer: (layers: string, o: AdapterIn = {}) => parsePart(AdapterSpec, { method: 'adapter', ...o, at: `${layers}.ffn` }, 'pfeiffer'),
-};

@@ -1,16 +1,10 @@
 /** Compacter: the bottleneck adapter with PHM projections and the shared S (Mahabadi et al. 2021). */
-import { z } from 'zod';
 import type { Tensor } from '../../builder.ts';
 import type { Lowering } from '../context.ts';
 import { phmApply, phmFactors, sharedS } from './phm.ts';
-import { act, Activation, bottleneckWidth } from './adapter.ts';
-import { at, phmFields, type In } from './parts.ts';
+import { act, bottleneckWidth } from './adapter.ts';
 import { defineMethod } from './method.ts';
-import { parsePart } from '../../../dsl/parse.ts';
-import type { SublayerPath } from '../../../dsl/paths.ts';
-
-export const CompacterSpec = z.strictObject({ method: z.literal('compacter'), at, ...phmFields, activation: Activation.default('gelu') });
-type CompacterSpec = z.infer<typeof CompacterSpec>;
+import type { CompacterSpec } from '../../../dsl/peft/compacter.ts';
 
 export function compacter(ctx: Lowering, spec: CompacterSpec, path: string, x: Tensor): Tensor {
   const d = x.shape[x.rank - 1];
@@ -25,12 +19,7 @@ export function compacter(ctx: Lowering, spec: CompacterSpec, path: string, x: T
 }
 
 export const compacterMethod = defineMethod<CompacterSpec>({
-  schema: CompacterSpec,
   attach: 'sublayer',
   tag: /(^|\.)compacter\./,
   sublayer: (ctx, spec, path, x) => compacter(ctx, spec, path, x),
 });
-
-export const compacterBuilders = {
-  compacter: (o: Omit<In<typeof CompacterSpec>, 'at'> & { at: SublayerPath | SublayerPath[] }) => parsePart(CompacterSpec, { method: 'compacter', ...o }, 'compacter'),
-};

@@ -5,16 +5,10 @@
  * the weight. Merging folds the vectors into the weights: W[:, j] *= l_j (and b_j *= l_j) for an
  * output, W[i, :] *= l_i for an input.
  */
-import { z } from 'zod';
 import type { Lowering } from '../context.ts';
-import { at } from './parts.ts';
 import { defineMethod, type LinearSite, type TrainedWeights } from './method.ts';
 import { matches } from '../../../dsl/paths.ts';
-import { parsePart } from '../../../dsl/parse.ts';
-import type { LinearPath } from '../../../dsl/paths.ts';
-
-export const Ia3Spec = z.strictObject({ method: z.literal('ia3'), at });
-type Ia3Spec = z.infer<typeof Ia3Spec>;
+import type { Ia3Spec } from '../../../dsl/peft/ia3.ts';
 
 /** FFN down projections have their input rescaled; every other linear its output. */
 const scalesInput = (path: string) => /\.ffn\.down$/.test(path);
@@ -40,15 +34,9 @@ function fold(spec: Ia3Spec, trained: TrainedWeights, out: Record<string, Float6
 }
 
 export const ia3 = defineMethod<Ia3Spec>({
-  schema: Ia3Spec,
   attach: 'linear',
   tag: /\.ia3\./,
   input: (ctx, _spec, site, x) => (scalesInput(site.path) ? ctx.b.scope('ia3', () => x.mul(vector(ctx, site, site.din))) : x),
   output: (ctx, _spec, site, _x, y) => (scalesInput(site.path) ? y : ctx.b.scope('ia3', () => y.mul(vector(ctx, site, site.dout)))),
   merge: { folds: () => true, fold },
 });
-
-export const ia3Builders = {
-  /** (IA)^3 on the given linears: keys and values (`...attn.{k,v}`) and FFN activations (`...ffn.down`). */
-  ia3: (o: { at: LinearPath | LinearPath[] }) => parsePart(Ia3Spec, { method: 'ia3', ...o }, 'ia3'),
-};

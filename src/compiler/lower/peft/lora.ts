@@ -3,25 +3,12 @@
  * function the low-rank path becomes (alpha/r) W_up f(W_down x_H, W_down x_R) (Qu et al. 2024).
  * Merging folds plain LoRA into W0 (not with routing: it depends on the image).
  */
-import { z } from 'zod';
 import type { Tensor } from '../../builder.ts';
 import type { Lowering } from '../context.ts';
 import { route, visualFeature } from './routing.ts';
-import { at, dropoutRate, pos, Routing, type In } from './parts.ts';
 import { defineMethod, type TrainedWeights } from './method.ts';
 import { matches } from '../../../dsl/paths.ts';
-import { parsePart } from '../../../dsl/parse.ts';
-import type { LinearPath } from '../../../dsl/paths.ts';
-
-export const LoraSpec = z.strictObject({
-  method: z.literal('lora'),
-  at,
-  rank: pos,
-  alpha: z.number().positive().optional(),
-  dropout: dropoutRate(0),
-  routing: Routing.default('none'),
-});
-type LoraSpec = z.infer<typeof LoraSpec>;
+import type { LoraSpec } from '../../../dsl/peft/lora.ts';
 
 export function loraDelta(ctx: Lowering, spec: LoraSpec, path: string, x: Tensor, din: number, dout: number): Tensor {
   const r = spec.rank;
@@ -56,14 +43,8 @@ function fold(spec: LoraSpec, trained: TrainedWeights, out: Record<string, Float
 }
 
 export const lora = defineMethod<LoraSpec>({
-  schema: LoraSpec,
   attach: 'linear',
   tag: /\.lora\./,
   output: (ctx, spec, site, x, y) => y.add(loraDelta(ctx, spec, site.path, x, site.din, site.dout)),
-  needsVisual: (spec) => spec.routing !== 'none',
   merge: { folds: (spec) => spec.routing === 'none', fold },
 });
-
-export const loraBuilders = {
-  lora: (o: Omit<In<typeof LoraSpec>, 'at'> & { at: LinearPath | LinearPath[] }) => parsePart(LoraSpec, { method: 'lora', ...o }, 'lora'),
-};

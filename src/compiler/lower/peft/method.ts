@@ -1,11 +1,11 @@
 /**
- * What a PEFT method is to peftgraph: its spec schema, where it attaches, how it rewrites the
- * model there, which params it tags and makes trainable, and how inference merging folds it.
- * Each method is one module defining one of these; registry.ts gathers them in a record keyed
- * by method name, so a method that lacks a required part fails to type-check, and the hooks
- * dispatch through the record: there is no switch to forget a method in.
+ * What a PEFT method is to the compiler: where it attaches, how it rewrites the model there,
+ * which params it tags and makes trainable, and how inference merging folds it. (Its options
+ * and builders are the DSL's: dsl/peft/.) Each method is one module defining one of these;
+ * registry.ts gathers them in a record keyed by method name, so a method that lacks a required
+ * part fails to type-check, and the hooks dispatch through the record: there is no switch to
+ * forget a method in.
  */
-import type { z } from 'zod';
 import type { Tensor } from '../../builder.ts';
 import type { Lowering } from '../context.ts';
 
@@ -22,11 +22,8 @@ export interface LinearSite {
 export type TrainedWeights = Record<string, ArrayLike<number>>;
 
 interface Common<S> {
-  schema: z.ZodType<S>;
   /** Matches the names of the params it adds (the parameter report's group), or null when it adds none. */
   tag: RegExp | null;
-  /** Whether it needs the pooled visual feature (routing), for the spec's cross-field checks. */
-  needsVisual?(spec: S): boolean;
   /**
    * Inference merging: `folds` says whether a merged graph leaves the insertion out, `fold` then
    * adds its effect to the merged backbone weights `out` (from the trained weights).

@@ -4,28 +4,13 @@
  * per-expert up projections, a uniformly random expert per module and forward pass in
  * training, and experts merged factor by factor at inference (experts.ts, merge.ts).
  */
-import { z } from 'zod';
 import type { Tensor } from '../../builder.ts';
 import type { Lowering } from '../context.ts';
 import { bottleneckWidth } from './adapter.ts';
 import { phmApply, phmFactors, sharedS } from './phm.ts';
 import { expertAxes, selectExpert } from './experts.ts';
-import { at, count, dropoutRate, phmFields, type In } from './parts.ts';
 import { defineMethod } from './method.ts';
-import { parsePart } from '../../../dsl/parse.ts';
-import type { SublayerPath } from '../../../dsl/paths.ts';
-
-export const MixPhmSpec = z.strictObject({
-  method: z.literal('mixphm'),
-  at,
-  experts: count.default(4),
-  ...phmFields,
-  /** The down projection is shared by the module's experts; `none` gives each expert its own. */
-  shareDown: z.enum(['module', 'none']).default('module'),
-  dropout: dropoutRate(0.5),
-  alpha: z.number().default(1),
-});
-type MixPhmSpec = z.infer<typeof MixPhmSpec>;
+import type { MixPhmSpec } from '../../../dsl/peft/mixphm.ts';
 
 export function mixphm(ctx: Lowering, spec: MixPhmSpec, path: string, x: Tensor, stack: string): Tensor {
   const d = x.shape[x.rank - 1];
@@ -48,12 +33,7 @@ export function mixphm(ctx: Lowering, spec: MixPhmSpec, path: string, x: Tensor,
 }
 
 export const mixphmMethod = defineMethod<MixPhmSpec>({
-  schema: MixPhmSpec,
   attach: 'sublayer',
   tag: /(^|\.)mixphm\./,
   sublayer: (ctx, spec, path, x, stack) => mixphm(ctx, spec, path, x, stack),
 });
-
-export const mixphmBuilders = {
-  mixphm: (o: Omit<In<typeof MixPhmSpec>, 'at'> & { at: SublayerPath | SublayerPath[] }) => parsePart(MixPhmSpec, { method: 'mixphm', ...o }, 'mixphm'),
-};

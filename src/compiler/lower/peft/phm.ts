@@ -4,7 +4,8 @@
  */
 import { UserError } from '../../../user-error.ts';
 import type { Builder, Tensor } from '../../builder.ts';
-import { type Lowering, xavier } from '../context.ts';
+import type { Lowering } from '../context.ts';
+import { xavier } from '../inits.ts';
 import { expertInit } from './experts.ts';
 
 export interface PhmShape {

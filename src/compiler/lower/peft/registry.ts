@@ -1,25 +1,20 @@
 /**
- * Every PEFT method, by name. The record's type requires each name of the spec union to have a
- * complete method (method.ts), and the DSL's `peft.*` builders, the spec's union of method
- * schemas, the hooks, trainability, the parameter report and merging all read it: a new method
- * is its module plus one line here.
+ * Every PEFT method's lowering, by name. The record's type requires each method the DSL names
+ * (dsl/peft/index.ts) to have a complete lowering here (method.ts): the hooks, trainability,
+ * the parameter report and merging all read it.
  */
-import { z } from 'zod';
-import { lora, loraBuilders, LoraSpec } from './lora.ts';
-import { adapterBuilders, adapterMethod, AdapterSpec } from './adapter.ts';
-import { compacterBuilders, compacterMethod, CompacterSpec } from './compacter.ts';
-import { mixphmBuilders, mixphmMethod, MixPhmSpec } from './mixphm.ts';
-import { adamixBuilders, adamixMethod, AdaMixSpec } from './adamix.ts';
-import { bitfitBuilders, bitfitMethod, BitFitSpec } from './bitfit.ts';
-import { fullBuilders, fullMethod, FullSpec } from './full.ts';
-import { ia3, ia3Builders, Ia3Spec } from './ia3.ts';
+import type { MethodName, PeftSpec, SpecOf } from '../../../dsl/peft/index.ts';
+import { adamixMethod } from './adamix.ts';
+import { adapterMethod } from './adapter.ts';
+import { bitfitMethod } from './bitfit.ts';
+import { compacterMethod } from './compacter.ts';
+import { fullMethod } from './full.ts';
+import { ia3 } from './ia3.ts';
+import { lora } from './lora.ts';
 import type { Attach, PeftMethod } from './method.ts';
+import { mixphmMethod } from './mixphm.ts';
 
-export const PeftSpec = z.discriminatedUnion('method', [LoraSpec, AdapterSpec, CompacterSpec, MixPhmSpec, AdaMixSpec, BitFitSpec, FullSpec, Ia3Spec]);
-export type PeftSpec = z.infer<typeof PeftSpec>;
-export type MethodName = PeftSpec['method'];
-
-export const METHODS: { [K in MethodName]: PeftMethod<Extract<PeftSpec, { method: K }>> } = {
+export const METHODS: { [K in MethodName]: PeftMethod<SpecOf<K>> } = {
   lora,
   adapter: adapterMethod,
   compacter: compacterMethod,
@@ -39,5 +34,3 @@ export function methodFor<S extends PeftSpec>(spec: S): PeftMethod<S> {
 export function attachesAt(spec: PeftSpec, kind: Attach): boolean {
   return methodFor(spec).attach === kind;
 }
-
-export const peftBuilders = { ...loraBuilders, ...adapterBuilders, ...compacterBuilders, ...mixphmBuilders, ...adamixBuilders, ...bitfitBuilders, ...fullBuilders, ...ia3Builders };

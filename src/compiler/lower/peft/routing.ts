@@ -3,7 +3,8 @@
  * stream x_t [B, L, r] with the visual feature x_v [B, 1, r] inside a low-rank bottleneck.
  */
 import type { Tensor } from '../../builder.ts';
-import { SpecError, type Routing } from '../../../dsl/spec.ts';
+import { SpecError } from '../../../dsl/parse.ts';
+import type { Routing } from '../../../dsl/peft/parts.ts';
 import type { Lowering } from '../context.ts';
 
 /**

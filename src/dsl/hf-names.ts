@@ -10,7 +10,7 @@
  * (modeling_vit.py, modeling_clip.py, modeling_bert.py, modeling_roberta.py, modeling_gpt2.py,
  * modeling_t5.py); the keys.json of each fixture in test/fixtures/hf lists them.
  */
-import type { Family } from '../dsl/spec.ts';
+import type { Family } from './spec.ts';
 
 export type Transform = 'none' | 'T' | 'conv' | 'reshape' | 'split:0' | 'split:1' | 'split:2';
 

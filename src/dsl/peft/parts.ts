@@ -1,4 +1,4 @@
-/** Schema pieces PEFT methods share (a leaf module: the spec imports the methods, not the reverse). */
+/** Schema pieces PEFT methods share, and the shape of a method's DSL entry. */
 import { z } from 'zod';
 
 export const pos = z.number().int().positive().max(10_000_000);
@@ -27,3 +27,20 @@ export const phmFields = {
 
 /** A builder's input: the schema's input without its discriminator. */
 export type In<T extends z.ZodType> = Omit<z.input<T>, 'method'>;
+
+/**
+ * A PEFT method as the DSL knows it: its option schema, its `peft.*` builders, and the spec-level
+ * checks it needs. How it rewrites the model lives in the compiler (compiler/lower/peft/), whose
+ * registry must give every method named here a lowering (tsc names the one missing).
+ */
+export interface PeftDsl<T extends z.ZodType<{ method: string }>, B> {
+  schema: T;
+  builders: B;
+  /** Whether it needs the pooled visual feature (routing), for the spec's cross-field checks. */
+  needsVisual?(spec: z.infer<T>): boolean;
+}
+
+/** Identity helper that fixes the schema's type for the builders and checks. */
+export function definePeft<T extends z.ZodType<{ method: string }>, B>(d: PeftDsl<T, B>): PeftDsl<T, B> {
+  return d;
+}
