@@ -24,7 +24,7 @@ import { hf } from '../src/hf/towers.ts';
 import type { ModelSpec } from '../src/dsl/spec.ts';
 import { pretrainedWeights } from '../src/hf/import.ts';
 import { acquireDevice } from '../src/runtime/device.ts';
-import { initParams, prng } from '../src/runtime/init.ts';
+import { initialWeights, prng } from '../src/runtime/init.ts';
 import { profileOf } from '../src/runtime/profile.ts';
 import { median } from '../src/runtime/timing.ts';
 import { compileStep, TrainStep } from '../src/train/train-step.ts';
@@ -121,7 +121,7 @@ for (const name of o.settings!.split(',')) {
   lap();
   const rep = paramReport(graph);
   const { weights } = pretrainedWeights(spec, graph);
-  const all = { ...initParams(graph, 1, new Set(Object.keys(weights))), ...weights };
+  const all = initialWeights(graph, 1, weights);
   const text = spec.text!;
   const batch = batchFor(graph, text.vocab);
   const times: Record<string, number[]> = {};

@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { peft } from '../../src/dsl/index.ts';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { acquireDevice } from '../../src/runtime/device.ts';
-import { initParams } from '../../src/runtime/init.ts';
+import { initialWeights } from '../../src/runtime/init.ts';
 import { Evaluator, train } from '../../src/train/trainer.ts';
 import { DOWNSTREAM_FAMILIES, mnistVqa } from './mnist-vqa.ts';
 import { familyScores } from './family-scores.ts';
@@ -63,7 +63,7 @@ try {
     { onEpoch: (r) => console.log(`epoch ${r.epoch + 1}: train loss ${r.loss.toFixed(4)}, dev accuracy ${r.dev ? r.dev.accuracy.toFixed(3) : '-'}`) },
   );
   const ev = await Evaluator.create(gpu, spec, 50);
-  ev.setWeights({ ...initParams(lowerModel(spec, { batch: 50, mode: 'infer' }).graph, seed), ...frozen, ...res.bestWeights });
+  ev.setWeights(initialWeights(lowerModel(spec, { batch: 50, mode: 'infer' }).graph, seed, { ...frozen, ...res.bestWeights }));
   const per = await familyScores(ev, test);
   ev.destroy();
   const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;

@@ -30,7 +30,7 @@ import { join } from 'node:path';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { acquireDevice } from '../../src/runtime/device.ts';
 import { Evaluator, train, type TrainConfig } from '../../src/train/trainer.ts';
-import { initParams } from '../../src/runtime/init.ts';
+import { initialWeights } from '../../src/runtime/init.ts';
 import { argmax } from '../../src/runtime/metrics.ts';
 import type { Dataset } from '../../src/runtime/data.ts';
 import type { ModelSpec } from '../../src/dsl/spec.ts';
@@ -222,7 +222,7 @@ async function main(): Promise<void> {
     });
     const { graph } = lowerModel(task.spec, { batch: cfg.batch, mode: 'train' });
     // Frozen params keep their starting values (the trainer returns the trainable ones).
-    const weights = { ...initParams(graph, seed), ...(init ?? {}), ...res.bestWeights };
+    const weights = initialWeights(graph, seed, { ...(init ?? {}), ...res.bestWeights });
     const score = await heldOut(gpu, task, weights, held);
     const seconds = (performance.now() - t0) / 1000;
     console.log(`held-out ${task.scoreName}: ${score.toFixed(4)} (1000 examples from test-split digits)`);

@@ -5,7 +5,7 @@ import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { numel } from '../../src/compiler/ir/graph.ts';
 import { paramReport } from '../../src/compiler/params-report.ts';
 import type { Gpu } from '../../src/runtime/device.ts';
-import { initParams } from '../../src/runtime/init.ts';
+import { initialWeights } from '../../src/runtime/init.ts';
 import { NonFiniteError } from '../../src/runtime/step-runner.ts';
 import { Evaluator, train, type TrainConfig } from '../../src/train/trainer.ts';
 import { SETTINGS, type Method, type Setting } from './methods.ts';
@@ -81,7 +81,7 @@ export async function runOne(
   if (signal?.aborted) return null;
   const ev = await Evaluator.create(gpu, spec, BATCH);
   try {
-    ev.setWeights({ ...initParams(lowerModel(spec, { batch: BATCH, mode: 'infer' }).graph, seed), ...frozen, ...res.bestWeights });
+    ev.setWeights(initialWeights(lowerModel(spec, { batch: BATCH, mode: 'infer' }).graph, seed, { ...frozen, ...res.bestWeights }));
     const t = await ev.evaluate(testSet(SETTINGS[m.setting].flavor));
     const last = res.history[res.history.length - 1];
     return {

@@ -17,7 +17,7 @@ import { tuningLine, tuningMode } from './flags.ts';
 import { writeCurves } from './plot.ts';
 import { STEP_LOG, readStepLog } from '../train/step-log.ts';
 import { ADAPTER_FILE, CARD_FILE, saveAdapter, writeAdapterCard } from '../train/adapter.ts';
-import { initParams } from '../runtime/init.ts';
+import { initialWeights } from '../runtime/init.ts';
 import { exportMerged } from '../train/export.ts';
 import { formatImport, pretrainedWeights } from '../hf/import.ts';
 import { isVqaData, loadVqaData } from './vqa-data.ts';
@@ -161,7 +161,7 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
     console.log(`trained ${ran} epochs in ${secs.toFixed(1)} s${resumed}${res.stoppedEarly ? ' (early stop)' : ''}`);
     const metric = metricName(spec);
     if (res.best) console.log(`best dev ${metric.accuracy} ${res.best.accuracy.toFixed(4)} at epoch ${res.best.epoch + 1}`);
-    const frozen = { ...initParams(lowerModel(spec, { batch: cfg.batch, mode: 'infer' }).graph, seed, new Set(Object.keys(pre.weights))), ...pre.weights };
+    const frozen = initialWeights(lowerModel(spec, { batch: cfg.batch, mode: 'infer' }).graph, seed, pre.weights);
     const about = { data: `--data ${o.data}${o.k ? ` (a k-shot draw: k ${o.k}, seed ${seed})` : ''}` };
     const saved = saveAdapter(o.out, res, { ...about, answers: vqa?.vocab.answers });
     console.log(`adapter (trainable weights, spec, base identity, card): ${saved.values.toLocaleString('en-US')} values -> ${o.out}/${ADAPTER_FILE}, ${CARD_FILE}`);

@@ -20,7 +20,7 @@ import { z } from 'zod';
 import type { Plan } from '../compiler/plan.ts';
 import type { Gpu } from './device.ts';
 import { Executor, type HostArray } from './executor.ts';
-import { initParamList } from './init.ts';
+import { initialValues } from './init.ts';
 import { StepRunner, type StepResult } from './step-runner.ts';
 import { InputRule, valuesProblem } from './input-rules.ts';
 
@@ -181,7 +181,7 @@ export class Artifact {
     const planned = new Set(meta.plans.flatMap((p) => Object.keys(p.plan.params)));
     const values =
       given === 'random'
-        ? initParamList(
+        ? initialValues(
             meta.params.filter((p) => planned.has(p.name)),
             seed,
           )

@@ -9,7 +9,7 @@ import type { Graph } from '../compiler/ir/graph.ts';
 import type { ModelSpec } from '../dsl/spec.ts';
 import { CheckpointError } from '../runtime/safetensors.ts';
 import { loadCheckpoint } from '../runtime/checkpoint.ts';
-import { initParams } from '../runtime/init.ts';
+import { initialWeights } from '../runtime/init.ts';
 import { pretrainedWeights } from '../hf/import.ts';
 import { paramInfo } from '../compiler/ir/attrs.ts';
 import { valuesOf, type WeightMap } from '../runtime/half.ts';
@@ -129,7 +129,7 @@ export function checkIdentity(path: string, meta: Record<string, unknown>, spec:
  */
 export function baseWeights(spec: ModelSpec, graph: Graph, seed: number, o: { keep16?: boolean } = {}): WeightMap {
   const pre = o.keep16 ? pretrainedWeights(spec, graph, { keep16: true }) : pretrainedWeights(spec, graph);
-  return { ...initParams(graph, seed, new Set(Object.keys(pre.weights))), ...pre.weights };
+  return initialWeights(graph, seed, pre.weights);
 }
 
 /** The seed a checkpoint or adapter was trained with (the random-init part of its base depends on it). */

@@ -31,7 +31,7 @@ import { cacheFeatures, type CacheReport } from './feature-cache.ts';
 import { planFeatureCache, residentTables } from './feature-plan.ts';
 import { tunedPlanOptions } from './autotune.ts';
 import type { FrozenSplit } from '../compiler/passes/frozen.ts';
-import { initParams } from '../runtime/init.ts';
+import { initialWeights } from '../runtime/init.ts';
 import { classifierLossAt, exactMatch, vqaAccuracy } from '../runtime/metrics.ts';
 import { greedyDecode, scoreGenerated } from './generate.ts';
 import { DataError } from '../data/errors.ts';
@@ -63,7 +63,7 @@ export interface TrainConfig {
   outDir?: string;
   /**
    * Frozen backbone weights (e.g. a pretrained checkpoint); missing ones come from
-   * initParams(seed). A name the model lacks or a wrong size is an error (a checkpoint of another
+   * initialWeights(graph, seed). A name the model lacks or a wrong size is an error (a checkpoint of another
    * model would otherwise leave layers random), unless `ignoreUnknownBackbone` is set.
    */
   backbone?: WeightMap;
@@ -371,7 +371,7 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
   // One writer per output directory, from its first write to its last (out-lock.ts).
   const unlock = cfg.outDir ? lockDir(cfg.outDir) : () => undefined;
   try {
-    const weights = { ...initParams(graph, cfg.seed, new Set(Object.keys(backbone))), ...backbone };
+    const weights = initialWeights(graph, cfg.seed, backbone);
     // Checkpoints hold trainable weights only: they record which frozen weights they belong to.
     const identity = backboneIdentity(graph, spec, weights, cfg.seed);
     let history: EpochRecord[] = [];

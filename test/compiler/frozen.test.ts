@@ -12,7 +12,7 @@ import { evaluate, type Feeds } from '../../src/compiler/reference.ts';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { residentStep, splitFrozen, type FrozenSplit } from '../../src/compiler/passes/frozen.ts';
 import { peft, vl } from '../../src/dsl/index.ts';
-import { initParams } from '../../src/runtime/init.ts';
+import { initialWeights } from '../../src/runtime/init.ts';
 import { draw, rng } from '../helpers/random.ts';
 import { tinyVl } from '../helpers/tiny-vl.ts';
 
@@ -26,7 +26,7 @@ function feedsFor(g: Graph, seed: number): Feeds {
     else if (k === 'mask') inputs[k] = Value.of(n.shape, n.shape.length ? Array.from({ length: n.shape.reduce((a, b) => a * b, 1) }, () => 1) : [1]);
     else inputs[k] = draw(r, n.shape, n.dtype === 'i32' ? { int: 8 } : 'real', n.dtype);
   }
-  const params = Object.fromEntries(Object.entries(initParams(g, 7)).map(([k, v]) => [k, Value.of(g.leaf('param', k)!.shape, [...v])]));
+  const params = Object.fromEntries(Object.entries(initialWeights(g, 7)).map(([k, v]) => [k, Value.of(g.leaf('param', k)!.shape, [...v])]));
   return { inputs, params };
 }
 

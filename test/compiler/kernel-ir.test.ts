@@ -17,7 +17,7 @@ import { allOps } from '../../src/compiler/ops/index.ts';
 import { compilePlan, PORTABLE_PROFILE } from '../../src/compiler/plan.ts';
 import { evaluate, type Feeds } from '../../src/compiler/reference.ts';
 import { peft } from '../../src/dsl/index.ts';
-import { initParams } from '../../src/runtime/init.ts';
+import { initialWeights } from '../../src/runtime/init.ts';
 import { draw, rng } from '../helpers/random.ts';
 import { expectClose, toF32 } from '../helpers/run-plan.ts';
 import { opExampleGraph } from '../helpers/op-example.ts';
@@ -75,7 +75,7 @@ describe('kernel descriptions on the CPU interpreter vs the Float64 reference', 
       else if (name === 'mask') inputs[name] = Value.of(n.shape, new Array(n.shape.reduce((a, c) => a * c, 1)).fill(1));
       else inputs[name] = draw(r, n.shape, n.dtype === 'i32' ? { int: 6 } : 'real', n.dtype);
     }
-    const params = Object.fromEntries(Object.entries(initParams(graph, 7)).map(([k, v]) => [k, Value.of(graph.leaf('param', k)!.shape, [...v])]));
+    const params = Object.fromEntries(Object.entries(initialWeights(graph, 7)).map(([k, v]) => [k, Value.of(graph.leaf('param', k)!.shape, [...v])]));
     // Every kernel shape and the index maps of a transformer step are exercised.
     const kinds = new Set(plan.kernels.map((k) => k.ir!.kind));
     expect([...kinds].sort()).toEqual(expect.arrayContaining(['map', 'matmul', 'reduce', 'row']));

@@ -10,7 +10,7 @@ import { Value } from '../../src/compiler/ir/value.ts';
 import { evaluate } from '../../src/compiler/reference.ts';
 import { vl } from '../../src/dsl/index.ts';
 import { SpecError, parseSpec } from '../../src/dsl/spec.ts';
-import { initParams } from '../../src/runtime/init.ts';
+import { initialWeights } from '../../src/runtime/init.ts';
 import { gradCheck } from '../helpers/gradcheck.ts';
 import { draw, rng } from '../helpers/random.ts';
 
@@ -32,7 +32,7 @@ const regionPrefixModel = (textWidth = 8, visualEmbed = false) =>
 function feeds(graph: ReturnType<typeof lowerModel>['graph'], seed: number) {
   const r = rng(seed);
   const params = Object.fromEntries(
-    Object.entries(initParams(graph, seed)).map(([k, v]) => [
+    Object.entries(initialWeights(graph, seed)).map(([k, v]) => [
       k,
       Value.of(
         graph.leaf('param', k)!.shape,
@@ -84,7 +84,7 @@ describe("the 'regions' head", () => {
     const { graph } = lowerModel(model, { batch: B, mode: 'train', features: true });
     expect(graph.get(graph.outputs.get('text.hidden')!).shape).toEqual([B, 6 + 3, 8]);
     const r = rng(6);
-    const params = Object.fromEntries(Object.entries(initParams(graph, 6)).map(([k, v]) => [k, Value.of(graph.leaf('param', k)!.shape, [...v])]));
+    const params = Object.fromEntries(Object.entries(initialWeights(graph, 6)).map(([k, v]) => [k, Value.of(graph.leaf('param', k)!.shape, [...v])]));
     const inputs = {
       image: draw(r, [B, 1, 12, 8], 'real'),
       tokens: Value.of([B, 3], [1, 2, 3, 4, 5, 6], 'i32'),
@@ -105,7 +105,7 @@ describe("the 'regions' head", () => {
     graph.outputs.set('seq', seq.id);
     const r = rng(7);
     const params = Object.fromEntries(
-      Object.entries(initParams(graph, 7)).map(([k, v]) => [
+      Object.entries(initialWeights(graph, 7)).map(([k, v]) => [
         k,
         Value.of(
           graph.leaf('param', k)!.shape,
@@ -144,7 +144,7 @@ describe("the 'regions' head", () => {
     const { graph } = lowerModel(model, { batch: B, mode: 'train', features: true });
     expect([...graph.params().keys()].some((k) => k.startsWith('vision.pooler'))).toBe(false);
     const r = rng(8);
-    const params = Object.fromEntries(Object.entries(initParams(graph, 8)).map(([k, v]) => [k, Value.of(graph.leaf('param', k)!.shape, [...v])]));
+    const params = Object.fromEntries(Object.entries(initialWeights(graph, 8)).map(([k, v]) => [k, Value.of(graph.leaf('param', k)!.shape, [...v])]));
     const inputs = { image: draw(r, [B, 1, 12, 8], 'real'), targets: Value.of([B, 3], [1, 0, 0.3, 0, 1, 0]) };
     const out = evaluate(graph, { inputs, params });
     const hidden = out['vision.hidden'].data;

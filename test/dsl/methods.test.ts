@@ -19,7 +19,7 @@ import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { mergeWeights } from '../../src/compiler/lower/merge.ts';
 import { redundancyTerm, relevanceTerm } from '../../src/compiler/lower/regularizers.ts';
 import { draw, rng } from '../helpers/random.ts';
-import { initParams } from '../../src/runtime/init.ts';
+import { initialWeights } from '../../src/runtime/init.ts';
 import { gradCheck } from '../helpers/gradcheck.ts';
 import { add, flat, gelu, map, mat, mean, mm, phmDense, scale, type Mat } from '../helpers/linalg.ts';
 
@@ -234,7 +234,7 @@ describe('expert initialization', () => {
       .insert(peft.mixphm({ at: 'text.layers.*.ffn', experts: 3, bottleneck: 4, kron: 2, rank: 2, shareDown: 'none' }))
       .insert(peft.adamix({ at: 'text.layers.*.attn', experts: 2, bottleneck: 4 })).spec;
     const { graph } = lowerModel(spec, { batch: 1, mode: 'train' });
-    const w = initParams(graph, 3);
+    const w = initialWeights(graph, 3);
     const stacked = Object.keys(w).filter((k) => /(mixphm\.(down|up)\.[TU]|adamix\.down\.W)$/.test(k));
     expect(stacked.length).toBe(2 * 4 + 2); // 2 layers x (down, up) x (T, U), 2 AdaMix downs
     for (const k of stacked) {

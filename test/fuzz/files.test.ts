@@ -18,7 +18,7 @@ import { peft } from '../../src/dsl/index.ts';
 import { hf } from '../../src/hf/towers.ts';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { backboneIdentity, checkIdentity, inputsIdentity } from '../../src/train/identity.ts';
-import { initParams, prng } from '../../src/runtime/init.ts';
+import { initialWeights, prng } from '../../src/runtime/init.ts';
 import { Artifact } from '../../src/runtime/artifact.ts';
 import { buildArtifact, writeArtifact } from '../../src/cli/artifact.ts';
 import { profileOf } from '../../src/runtime/profile.ts';
@@ -180,7 +180,7 @@ describe('fuzz: files beside the data', () => {
       .freeze('**')
       .insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 2 })).spec;
     const graph = lowerModel(spec, { batch: 2, mode: 'train' }).graph;
-    const id = backboneIdentity(graph, spec, initParams(graph, 1), 1);
+    const id = backboneIdentity(graph, spec, initialWeights(graph, 1), 1);
     const inputs = inputsIdentity({ answers: ['a', 'b'] });
     const meta = { spec: JSON.parse(JSON.stringify(spec)), backbone: id, inputs };
     for (let i = 0; i < 200; i++) {

@@ -8,7 +8,7 @@ import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { Value } from '../../src/compiler/ir/value.ts';
 import { evaluate } from '../../src/compiler/reference.ts';
 import { vl } from '../../src/dsl/index.ts';
-import { initParams } from '../../src/runtime/init.ts';
+import { initialWeights } from '../../src/runtime/init.ts';
 import { exactMatch } from '../../src/runtime/metrics.ts';
 import { Evaluator } from '../../src/train/trainer.ts';
 import { useGpu } from '../helpers/gpu.ts';
@@ -40,7 +40,7 @@ describe('evaluation is independent of the batch size', () => {
     it(`${loss}: the same loss, accuracy and exact match at batch 2, 3 and 5, and the reference's loss`, async () => {
       const { spec, ds } = data(loss);
       const { graph } = lowerModel(spec, { batch: N, mode: 'infer', loss: true });
-      const weights = initParams(graph, 4);
+      const weights = initialWeights(graph, 4);
       const results = [];
       for (const batch of [2, 3, 5]) {
         const ev = await Evaluator.create(gpu(), spec, batch);
@@ -77,7 +77,7 @@ describe('evaluation is independent of the batch size', () => {
     for (const e of ds.examples) e.targets = new Float32Array(6);
     const ev = await Evaluator.create(gpu(), spec, 2);
     try {
-      ev.setWeights(initParams(lowerModel(spec, { batch: 2, mode: 'infer' }).graph, 4));
+      ev.setWeights(initialWeights(lowerModel(spec, { batch: 2, mode: 'infer' }).graph, 4));
       await expect(ev.evaluate(ds, 'test')).rejects.toThrow(/test: no example has an answer among the 6 answer classes/);
     } finally {
       ev.destroy();

@@ -4,7 +4,7 @@ import { peft, vl } from '../../src/dsl/index.ts';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { autodiff } from '../../src/compiler/autodiff.ts';
 import { simplify } from '../../src/compiler/passes/simplify.ts';
-import { initParams } from '../../src/runtime/init.ts';
+import { initialWeights } from '../../src/runtime/init.ts';
 import { Value } from '../../src/compiler/ir/value.ts';
 import { evaluate } from '../../src/compiler/reference.ts';
 import { draw, rng } from '../helpers/random.ts';
@@ -35,7 +35,7 @@ const model = () =>
 
 function feedsFor(g: ReturnType<typeof lowerModel>['graph']) {
   const r = rng(4);
-  const init = initParams(g, 1);
+  const init = initialWeights(g, 1);
   // Zero-initialized factors (LoRA B, adapter up) are perturbed so every gradient path is exercised.
   const params = Object.fromEntries(
     [...g.params()].map(([k, n]) => [

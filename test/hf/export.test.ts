@@ -14,7 +14,7 @@ import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { exportTower } from '../../src/hf/export.ts';
 import { pretrainedWeights } from '../../src/hf/import.ts';
 import { SafetensorsFile } from '../../src/runtime/safetensors.ts';
-import { initParams } from '../../src/runtime/init.ts';
+import { initialWeights } from '../../src/runtime/init.ts';
 import { FAMILIES, fixtureSpec, readKeys } from '../helpers/hf-fixture.ts';
 
 const strip = <T extends object>(t: T) => ({ ...t, pretrained: undefined });
@@ -48,17 +48,17 @@ describe('export to HF layout', () => {
   it('a peftgraph tower HF has no family for is refused, naming what differs', () => {
     const spec = vl.model({ text: vl.encoder({ vocab: 10, maxLen: 4, width: 8, depth: 1, heads: 2 }), head: vl.classifier({ answers: 2 }) }).spec;
     const graph = lowerModel(spec, { batch: 1, mode: 'infer' }).graph;
-    expect(() => exportTower(spec, 'text', initParams(graph, 1), graph.params(), mkdtempSync(join(tmpdir(), 'x-')))).toThrow(
+    expect(() => exportTower(spec, 'text', initialWeights(graph, 1), graph.params(), mkdtempSync(join(tmpdir(), 'x-')))).toThrow(
       /a BERT\/RoBERTa export needs norm 'post', embedNorm and pool 'cls' \(this one has norm 'pre'/,
     );
     const gelu = vl.model({ vision: vl.vit({ image: [8, 8], patch: 4, width: 8, depth: 1, heads: 2, act: 'gelu', eps: 1e-12, channels: 3 }), head: vl.features() }).spec;
     const g2 = lowerModel(gelu, { batch: 1, mode: 'infer' }).graph;
-    expect(exportTower(gelu, 'vision', initParams(g2, 1), g2.params(), mkdtempSync(join(tmpdir(), 'x-')))).toBeGreaterThan(0);
+    expect(exportTower(gelu, 'vision', initialWeights(g2, 1), g2.params(), mkdtempSync(join(tmpdir(), 'x-')))).toBeGreaterThan(0);
     const odd = parseSpec({ ...gelu, vision: { ...gelu.vision!, patchBias: false } });
     const g3 = lowerModel(odd, { batch: 1, mode: 'infer' }).graph;
-    expect(() => exportTower(odd, 'vision', initParams(g3, 1), g3.params(), mkdtempSync(join(tmpdir(), 'x-')))).toThrow(/not expressible as vit \(patchBias: false here, true in HF\)/);
+    expect(() => exportTower(odd, 'vision', initialWeights(g3, 1), g3.params(), mkdtempSync(join(tmpdir(), 'x-')))).toThrow(/not expressible as vit \(patchBias: false here, true in HF\)/);
     const mean = parseSpec({ ...gelu, vision: { ...gelu.vision!, pool: 'mean' } });
     const g4 = lowerModel(mean, { batch: 1, mode: 'infer' }).graph;
-    expect(() => exportTower(mean, 'vision', initParams(g4, 1), g4.params(), mkdtempSync(join(tmpdir(), 'x-')))).toThrow(/pool 'mean' has no HF layout .*export it with pool 'tanh'/);
+    expect(() => exportTower(mean, 'vision', initialWeights(g4, 1), g4.params(), mkdtempSync(join(tmpdir(), 'x-')))).toThrow(/pool 'mean' has no HF layout .*export it with pool 'tanh'/);
   });
 });

@@ -17,7 +17,7 @@ import { encodeSafetensors, SafetensorsFile, toFloat32, type TensorEntry } from 
 import { FAMILIES, FIXTURES, fixtureDir, fixtureSpec, readKeys } from '../helpers/hf-fixture.ts';
 import { isHalf, widen, type HalfWeights, type WeightMap } from '../../src/runtime/half.ts';
 import { backboneIdentity } from '../../src/train/identity.ts';
-import { initParams } from '../../src/runtime/init.ts';
+import { initialWeights } from '../../src/runtime/init.ts';
 
 const graphOf = (spec: ReturnType<typeof fixtureSpec>) => lowerModel(spec, { batch: 2, mode: 'infer' }).graph;
 
@@ -154,7 +154,7 @@ describe('import report', () => {
         if (e.t === 'T') transposed++;
       }
       expect(transposed).toBeGreaterThan(0);
-      const all = (w: WeightMap) => ({ ...initParams(graph, 1, new Set(Object.keys(w))), ...w });
+      const all = (w: WeightMap) => initialWeights(graph, 1, w);
       expect(backboneIdentity(graph, spec, all(kept), 1).hash).toBe(backboneIdentity(graph, spec, all(wide), 1).hash);
     }
   });

@@ -14,7 +14,7 @@ import { parseSpec, type ModelSpec } from '../../src/dsl/spec.ts';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { evaluate } from '../../src/compiler/reference.ts';
 import { pretrainedWeights } from '../../src/hf/import.ts';
-import { initParams } from '../../src/runtime/init.ts';
+import { initialWeights } from '../../src/runtime/init.ts';
 import { readSafetensors } from '../../src/runtime/safetensors.ts';
 import { exportMergedHf, HEAD_FILE } from '../../src/train/export.ts';
 import { fixtureDir, fixtureFeeds, readExpected, relError } from '../helpers/hf-fixture.ts';
@@ -32,7 +32,7 @@ const LORA = { method: 'lora', at: 'text.layers.*.attn.{q,v}', rank: 2, alpha: 4
 /** The base's weights with HF peft's adapter tensors under our names (A^T and B^T: ours are [in, r] and [r, out]). */
 function withPeftAdapter(spec: ModelSpec): Record<string, Float32Array> {
   const graph = lowerModel(spec, { batch: 1, mode: 'infer' }).graph;
-  const w: Record<string, Float32Array> = { ...initParams(graph, 1), ...pretrainedWeights(spec, graph).weights };
+  const w: Record<string, Float32Array> = { ...initialWeights(graph, 1), ...pretrainedWeights(spec, graph).weights };
   const peft = readSafetensors(join(LORA_DIR, 'adapter_model.safetensors')).tensors;
   let n = 0;
   for (const [key, t] of peft) {
@@ -85,7 +85,7 @@ describe('merge --hf: LoRA folded and written as HF saves the base model', () =>
     const { graph } = lowerModel(again, { batch: 2, mode: 'infer', features: true });
     const imported = pretrainedWeights(again, graph);
     expect(imported.plans[0].missing).toEqual([]);
-    const out = evaluate(graph, fixtureFeeds(graph, { ...initParams(graph, 1), ...imported.weights }, expected), Object.keys(outputs));
+    const out = evaluate(graph, fixtureFeeds(graph, { ...initialWeights(graph, 1), ...imported.weights }, expected), Object.keys(outputs));
     for (const [k, w] of Object.entries(outputs)) expect(relError(out[k].data, w.data), k).toBeLessThan(1e-6);
     // The head (a features head: none) and the README saying what is where.
     expect(readSafetensors(join(dir, HEAD_FILE)).metadata.format).toBe('peftgraph-head-1');
@@ -107,7 +107,7 @@ describe('merge --hf: LoRA folded and written as HF saves the base model', () =>
       });
       const g = lowerModel(s, { batch: 1, mode: 'infer' }).graph;
       const dir = join(mkdtempSync(join(tmpdir(), 'merge-hf-no-')), 'out');
-      expect(() => exportMergedHf(dir, s, { ...initParams(g, 1), ...pretrainedWeights(s, g).weights })).toThrow(
+      expect(() => exportMergedHf(dir, s, { ...initialWeights(g, 1), ...pretrainedWeights(s, g).weights })).toThrow(
         new RegExp(`^merge --hf: ${method} stays a module of its own after merging \\(text\\.layers\\.0\\.[^)]*\\): HF's layout has no place for it`),
       );
       expect(existsSync(dir), method).toBe(false);

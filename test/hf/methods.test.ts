@@ -10,7 +10,7 @@ import { parseSpec, type ModelSpec, type ModelSpecInput, type PeftSpec } from '.
 import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { paramReport } from '../../src/compiler/params-report.ts';
 import { pretrainedWeights } from '../../src/hf/import.ts';
-import { initParams } from '../../src/runtime/init.ts';
+import { initialWeights } from '../../src/runtime/init.ts';
 import { Value } from '../../src/compiler/ir/value.ts';
 import { Evaluator, train, trainConfig } from '../../src/train/trainer.ts';
 import { backboneIdentity } from '../../src/train/identity.ts';
@@ -54,7 +54,7 @@ const FAMILY_MODELS: Record<string, () => { model: ModelSpecInput; stacks: strin
 function feedsFor(spec: ModelSpec, batch: number) {
   const { graph } = lowerModel(spec, { batch, mode: 'train' });
   const { weights } = pretrainedWeights(spec, graph);
-  const init = { ...initParams(graph, 3), ...weights };
+  const init = { ...initialWeights(graph, 3), ...weights };
   const r = rng(9);
   const params = Object.fromEntries(
     [...graph.params()].map(([k, n]) => [
@@ -175,7 +175,7 @@ describe('training a composed pretrained model on WebGPU', () => {
     const res = await train(gpu(), spec, { train: { examples } }, cfg);
     const pre = pretrainedWeights(spec, graph).weights;
     // The identity of the pretrained towers, not of random ones: they were loaded.
-    expect(res.identity.hash).toBe(backboneIdentity(graph, spec, { ...initParams(graph, 5), ...pre }, 5).hash);
+    expect(res.identity.hash).toBe(backboneIdentity(graph, spec, { ...initialWeights(graph, 5), ...pre }, 5).hash);
     const partial = Object.fromEntries(Object.entries(pre).filter(([k]) => !k.startsWith('vision.layers.1.')));
     await expect(train(gpu(), spec, { train: { examples } }, { ...cfg, backbone: partial })).rejects.toThrow(
       /lack \d+ weights of the spec's pretrained towers \(vision\.layers\.1\..*\); leave cfg\.backbone out and train\(\) loads them/,
@@ -185,7 +185,7 @@ describe('training a composed pretrained model on WebGPU', () => {
     const ev = await Evaluator.create(gpu(), spec, 4);
     try {
       await expect(ev.evaluate({ examples }, 'dev')).rejects.toThrow(/evaluation weights: \d+ params? ha(ve|s) no value .*; setWeights\(\) takes the base weights/);
-      const init = initParams(graph, 5);
+      const init = initialWeights(graph, 5);
       const notTowers = Object.fromEntries(Object.entries(init).filter(([k]) => !(k in pre)));
       ev.setWeights({ ...notTowers, ...res.bestWeights });
       const got = await ev.evaluate({ examples }, 'dev');

@@ -15,7 +15,7 @@ import { compilePlan } from '../../src/compiler/plan.ts';
 import { simplify } from '../../src/compiler/passes/simplify.ts';
 import { Executor } from '../../src/runtime/executor.ts';
 import { TrainStep } from '../../src/train/train-step.ts';
-import { initParams } from '../../src/runtime/init.ts';
+import { initialWeights } from '../../src/runtime/init.ts';
 import { profileOf } from '../../src/runtime/profile.ts';
 import { makeBatch } from '../../src/runtime/data.ts';
 import { quadrants } from '../../examples/quadrants.ts';
@@ -80,7 +80,7 @@ export async function f(gpu: Gpu) { const m = await load(gpu, 'random'); return 
     const meta = buildArtifact(spec, { mode: 'infer', batch: 8, profile: profileOf(gpu()) }).meta;
     writeArtifact(dir, meta, runtimeIndex);
     const { graph } = lowerModel(spec, { batch: 8, mode: 'infer' });
-    const weights = initParams(graph, 5);
+    const weights = initialWeights(graph, 5);
     const art = await Artifact.load(gpu(), dir, weights);
     const ex = await Executor.create(gpu(), compilePlan(simplify(graph).graph, profileOf(gpu())));
     try {
@@ -106,7 +106,7 @@ export async function f(gpu: Gpu) { const m = await load(gpu, 'random'); return 
     const kernelRefs = meta.plans.reduce((s, p) => s + p.plan.kernels.length, 0);
     expect(files.filter((f) => f.endsWith('.wgsl')).length).toBeLessThan(kernelRefs);
     const { graph } = lowerModel(spec, { batch: 8, mode: 'infer' });
-    const weights = initParams(graph, 9);
+    const weights = initialWeights(graph, 9);
     const art = await Artifact.load(gpu(), dir, weights);
     const ex = await Executor.create(gpu(), compilePlan(simplify(graph).graph, profileOf(gpu())));
     try {
@@ -137,7 +137,7 @@ export async function f(gpu: Gpu) { const m = await load(gpu, 'random'); return 
     const dir = mkdtempSync(join(tmpdir(), 'pg-art-'));
     writeArtifact(dir, buildArtifact(spec, { mode: 'train', batch: 8, profile: profileOf(gpu()), step }).meta, runtimeIndex);
     const { graph } = lowerModel(spec, { batch: 8, mode: 'train' });
-    const weights = initParams(graph, 5);
+    const weights = initialWeights(graph, 5);
     const art = await Artifact.load(gpu(), dir, weights);
     const ts = await TrainStep.compile(gpu(), graph, step);
     try {
@@ -172,7 +172,7 @@ export async function f(gpu: Gpu) { const m = await load(gpu, 'random'); return 
       ),
     ).rejects.toThrow(/maxComputeWorkgroupsPerDimension: needs 1000000000, the adapter has 65535/);
     const { graph } = lowerModel(spec, { batch: 8, mode: 'infer' });
-    const w = initParams(graph, 1);
+    const w = initialWeights(graph, 1);
     delete w['head.fc2.b'];
     w['text.layers.0.attn.q.W'] = new Float32Array(3);
     await expect(Artifact.load(gpu(), dir, w)).rejects.toThrow(ArtifactError);

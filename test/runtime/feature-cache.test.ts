@@ -52,8 +52,8 @@ describe('cached frozen features', () => {
   it("serve the trainer's repeated dev evaluations: computed once per dataset, results equal", async () => {
     const { Evaluator } = await import('../../src/train/trainer.ts');
     const { lowerModel } = await import('../../src/compiler/lower/index.ts');
-    const { initParams } = await import('../../src/runtime/init.ts');
-    const weights = initParams(lowerModel(spec, { batch: 8, mode: 'infer' }).graph, 5);
+    const { initialWeights } = await import('../../src/runtime/init.ts');
+    const weights = initialWeights(lowerModel(spec, { batch: 8, mode: 'infer' }).graph, 5);
     const cached = await Evaluator.create(gpu(), spec, 8, undefined, true, data.dev.examples.length);
     const plain = await Evaluator.create(gpu(), spec, 8);
     try {

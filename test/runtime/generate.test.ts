@@ -9,7 +9,7 @@ import { vl } from '../../src/dsl/index.ts';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { evaluate } from '../../src/compiler/reference.ts';
 import { Value } from '../../src/compiler/ir/value.ts';
-import { initParams } from '../../src/runtime/init.ts';
+import { initialWeights } from '../../src/runtime/init.ts';
 import { Evaluator } from '../../src/train/trainer.ts';
 import type { Dataset } from '../../src/runtime/data.ts';
 import { answerOf } from '../../src/train/generate.ts';
@@ -27,7 +27,7 @@ const spec = vl.model({
 }).spec;
 
 const r = rng(11);
-const weights = Object.fromEntries(Object.entries(initParams(lowerModel(spec, { batch: 1, mode: 'infer' }).graph, 11)).map(([k, v]) => [k, Float32Array.from(v, (x) => x + r() - 0.5)]));
+const weights = Object.fromEntries(Object.entries(initialWeights(lowerModel(spec, { batch: 1, mode: 'infer' }).graph, 11)).map(([k, v]) => [k, Float32Array.from(v, (x) => x + r() - 0.5)]));
 const examples = Array.from({ length: N }, () => ({
   image: Float32Array.from({ length: 64 }, () => r()),
   tokens: Int32Array.from({ length: L }, () => 2 + Math.floor(r() * (V - 2))),

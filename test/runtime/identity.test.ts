@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { peft } from '../../src/dsl/index.ts';
-import { initParams } from '../../src/runtime/init.ts';
+import { initialWeights } from '../../src/runtime/init.ts';
 import { backboneIdentity, checkIdentity, inputsIdentity } from '../../src/train/identity.ts';
 import { loadCheckpoint, saveCheckpoint } from '../../src/runtime/checkpoint.ts';
 import { Evaluator, train, trainConfig, type TrainConfig } from '../../src/train/trainer.ts';
@@ -23,7 +23,7 @@ const spec = tinyVl()
   .freeze('**')
   .insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 2 })).spec;
 const graph = lowerModel(spec, { batch: 4, mode: 'train' }).graph;
-const id = (seed: number) => backboneIdentity(graph, spec, initParams(graph, seed), seed);
+const id = (seed: number) => backboneIdentity(graph, spec, initialWeights(graph, seed), seed);
 /** One epoch at batch 4 and a small constant rate, AdamW without decay or clipping: these runs are about refusals. */
 const short = (o: Partial<TrainConfig> = {}) =>
   trainConfig({ epochs: 1, batch: 4, lr: 1e-3, seed: 1, optimizer: { kind: 'adamw', weightDecay: 0, clip: 0, eps: 1e-6 }, schedule: { kind: 'constant' }, ...o });
@@ -33,7 +33,7 @@ describe('backbone identity', () => {
     expect(id(1)).toEqual(id(1));
     expect(id(1).hash).not.toBe(id(7).hash);
     // Trainable weights do not count: a checkpoint changes them.
-    const w = initParams(graph, 1);
+    const w = initialWeights(graph, 1);
     w['text.layers.0.attn.q.lora.B'] = w['text.layers.0.attn.q.lora.B'].map(() => 3);
     expect(backboneIdentity(graph, spec, w, 1).hash).toBe(id(1).hash);
   });
@@ -152,7 +152,7 @@ describe('resume checks the identity', () => {
   it('a dev evaluation that is not finite is an error, not "accuracy NaN"', async () => {
     const ev = await Evaluator.create(gpu(), spec, 4);
     try {
-      const w = initParams(graph, 1);
+      const w = initialWeights(graph, 1);
       w['head.fc2.b'] = w['head.fc2.b'].map(() => NaN);
       ev.setWeights(w);
       await expect(ev.evaluate(quadrants(8, 2), 'dev')).rejects.toThrow(/non-finite value: dev evaluation gave loss NaN/);

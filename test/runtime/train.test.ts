@@ -11,7 +11,7 @@ import { TrainStep, NonFiniteError } from '../../src/train/train-step.ts';
 import { lrAt } from '../../src/runtime/schedule.ts';
 import { train, trainConfig, type TrainConfig } from '../../src/train/trainer.ts';
 import { readStepLog, STEP_LOG, type StepRecord } from '../../src/train/step-log.ts';
-import { initParams } from '../../src/runtime/init.ts';
+import { initialWeights } from '../../src/runtime/init.ts';
 import { exportMerged } from '../../src/train/export.ts';
 import { readSafetensors } from '../../src/runtime/safetensors.ts';
 import { Executor } from '../../src/runtime/executor.ts';
@@ -218,7 +218,7 @@ describe('trainer', () => {
     for (let i = 1; i < task.length; i++) expect(task[i]).toBeLessThan(task[i - 1]);
     expect(task[task.length - 1]).toBeLessThan(task[0] * 0.85);
     const dir = mkdtempSync(join(tmpdir(), 'pg-merged-'));
-    const weights = { ...initParams(lowerModel(tiny(), { batch: 16, mode: 'infer' }).graph, 7), ...r.bestWeights };
+    const weights = { ...initialWeights(lowerModel(tiny(), { batch: 16, mode: 'infer' }).graph, 7), ...r.bestWeights };
     exportMerged(join(dir, 'm.safetensors'), tiny(), weights, 16);
     const merged = readSafetensors(join(dir, 'm.safetensors'));
     expect(merged.tensors.get('text.layers.0.ffn.mixphm.up.T')!.shape).toEqual([2, 2, 2]); // no expert axis

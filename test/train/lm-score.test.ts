@@ -8,7 +8,7 @@ import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { Value } from '../../src/compiler/ir/value.ts';
 import { evaluate } from '../../src/compiler/reference.ts';
 import { vl } from '../../src/dsl/index.ts';
-import { initParams } from '../../src/runtime/init.ts';
+import { initialWeights } from '../../src/runtime/init.ts';
 import { emptyScore, scoreNextTokens } from '../../src/train/lm-score.ts';
 import { draw, rng } from '../helpers/random.ts';
 
@@ -25,7 +25,7 @@ function model(prefix: boolean) {
   const mask = Value.of([B, L], [1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 0, 1, 1, 0]);
   const inputs: Record<string, Value> = { tokens, mask };
   if (prefix) inputs.image = draw(r, [B, 1, 4, 4]);
-  const params = Object.fromEntries(Object.entries(initParams(graph, 5)).map(([k, v]) => [k, Value.of(graph.leaf('param', k)!.shape, [...v])]));
+  const params = Object.fromEntries(Object.entries(initialWeights(graph, 5)).map(([k, v]) => [k, Value.of(graph.leaf('param', k)!.shape, [...v])]));
   const out = evaluate(graph, { params, inputs }, ['logits', 'loss_task']);
   return { logits: out.logits.data, loss: out.loss_task.data[0], tokens: tokens.data, mask: mask.data };
 }

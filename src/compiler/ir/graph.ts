@@ -25,7 +25,15 @@ export type InitSpec =
   | { kind: 'xavier'; gain: number; fanIn: number; fanOut: number }
   | { kind: 'kaiming'; fanIn: number }
   /** `copies` equal blocks along the leading axes, each drawn from `each` (experts that start as one). */
-  | { kind: 'copies'; copies: number; each: InitSpec };
+  | { kind: 'copies'; copies: number; each: InitSpec }
+  /**
+   * Computed from another param's initial value (after pretrained weights are in): `rule` names
+   * the function (runtime/init.ts DERIVED), e.g. DoRA's magnitude as the column norms of W0.
+   */
+  | { kind: 'derived'; from: string; rule: DerivedRule };
+
+/** The derived initializers runtime/init.ts implements. */
+export type DerivedRule = 'columnNorm';
 
 export interface Node {
   readonly id: number;
