@@ -150,7 +150,7 @@ function writeBundle(dir: string, meta: Meta, b: ArtifactBundle): string[] {
 export function writeArtifact(dir: string, meta: Meta, runtimeImport = 'peftgraph/runtime', bundle: ArtifactBundle = {}): string[] {
   // A previous artifact in `dir` goes first: its kernels and bundled files would linger beside the new ones.
   if (existsSync(join(dir, 'plan.json')))
-    for (const f of ['kernels', BUNDLE.tokenizer, BUNDLE.processor, BUNDLE.weights, BUNDLE.answers, 'plan.json', DIGEST_FILE, 'model.ts', 'model.js', 'model.d.ts'])
+    for (const f of ['kernels', BUNDLE.tokenizer, BUNDLE.processor, BUNDLE.weights, BUNDLE.answers, 'plan.json', DIGEST_FILE, 'model.ts', 'model.js', 'model.d.ts', 'package.json'])
       rmSync(join(dir, f), { recursive: true, force: true });
   makeDirs(join(dir, 'kernels'));
   meta = { ...meta, bundle: writeBundle(dir, meta, bundle) };
@@ -175,7 +175,9 @@ export function writeArtifact(dir: string, meta: Meta, runtimeImport = 'peftgrap
   writeFileSync(join(dir, 'model.ts'), module.ts);
   writeFileSync(join(dir, 'model.js'), module.js);
   writeFileSync(join(dir, 'model.d.ts'), module.dts);
-  return ['plan.json', DIGEST_FILE, 'model.ts', 'model.js', 'model.d.ts', ...meta.bundle, ...files];
+  // model.js is an ES module: without this, node reads it as CommonJS inside a default (`npm init`) project.
+  writeFileSync(join(dir, 'package.json'), `${JSON.stringify({ type: 'module', private: true }, null, 2)}\n`);
+  return ['plan.json', DIGEST_FILE, 'model.ts', 'model.js', 'model.d.ts', 'package.json', ...meta.bundle, ...files];
 }
 
 const ARRAY: Record<TensorSlot['dtype'], string> = { f32: 'Float32Array', f16: 'Float32Array', i32: 'Int32Array', u32: 'Uint32Array' };

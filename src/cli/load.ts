@@ -60,13 +60,31 @@ export async function loadSpec(path: string): Promise<ModelSpec> {
     } catch (e) {
       throw new SpecError((e as Error).message);
     }
-    return withAbsolutePaths(parseSpec(json), dirname(resolve(path)));
+    return withAbsolutePaths(
+      inFile(path, () => parseSpec(json)),
+      dirname(resolve(path)),
+    );
   }
   const mod = await importUser(path, 'spec', SpecError);
   const exp = unwrapDefault(mod.default ?? mod.spec);
+  // Only named exports (tsx hands a CommonJS module's namespace over as its default): name them.
+  const specLike = (v: unknown) => typeof v === 'object' && v !== null && ('head' in v || 'spec' in v);
+  const named = Object.entries(typeof exp === 'object' && exp !== null && !specLike(exp) ? exp : mod).filter(([k, v]) => k !== 'default' && specLike(v));
+  if (!specLike(exp) && named.length) throw new SpecError(`${path}: no default export; it exports ${named.map(([k]) => k).join(', ')}: add \`export default ${named[0][0]};\``);
   if (typeof exp !== 'object' || exp === null)
     throw new SpecError(`${path}: expected a default export (a vl.model(...) builder or a ModelSpec), got ${exp === undefined ? 'none' : JSON.stringify(exp)}`);
-  return parseSpec('spec' in exp ? (exp as { spec: unknown }).spec : exp);
+  // The builder validates when asked for its spec: its errors are about this file.
+  return inFile(path, () => parseSpec('spec' in exp ? (exp as { spec: unknown }).spec : exp));
+}
+
+/** Runs `fn`, naming `path` in a spec error it raises (also one of the spec's own copy of peftgraph). */
+function inFile<T>(path: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof Error && USER_ERRORS.has(e.name)) throw new SpecError(`${path}: ${e.message}`);
+    throw e;
+  }
 }
 
 export interface DataModule {

@@ -9,7 +9,7 @@ import { AnswerVocab, isPlaceholderAnswer, readAnswerList } from '../data/answer
 import { processorFor, tokenizerFor } from '../data/encoders.ts';
 import { DataError } from '../data/errors.ts';
 import { kShot, labeled, readVqa, toDataset, type VqaRecord } from '../data/vqa.ts';
-import type { ModelSpec } from '../dsl/spec.ts';
+import { parseSpec, type ModelSpec } from '../dsl/spec.ts';
 import type { Dataset } from '../runtime/data.ts';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -51,7 +51,9 @@ function sibling(data: string, split: string): string | undefined {
   return existsSync(file) && file !== data ? (dir === data ? data : file) : undefined;
 }
 
-export async function loadVqaData(spec: ModelSpec, o: VqaDataOptions): Promise<VqaData> {
+export async function loadVqaData(input: ModelSpec, o: VqaDataOptions): Promise<VqaData> {
+  // A library entry point: checked as train() checks it (a builder passed for its spec is named).
+  const spec = parseSpec(input);
   if (spec.head.kind !== 'classifier') throw new DataError(`VQA files train a classifier head; this spec's head is '${spec.head.kind}'`);
   const answers = spec.head.answers;
   const read = (path: string, split: string) => readVqa(path, split, o.allowOutside);
@@ -78,7 +80,7 @@ export async function loadVqaData(spec: ModelSpec, o: VqaDataOptions): Promise<V
   );
   const real = padded.answers.filter((a) => !isPlaceholderAnswer(a)).length;
   const report = [
-    `answers: ${real} classes from ${pool.length} training records${real < answers ? ` (the head has ${answers}; the other ${answers - real} never occur, and predict never offers them)` : ''}`,
+    `answers: ${real} classes from ${pool.length} training records${real < answers ? ` (the head has ${answers}; ${answers - real === 1 ? 'the other one never occurs, and predict never offers it' : `the other ${answers - real} never occur, and predict never offers them`})` : ''}`,
   ];
   const tokenizer = tokenizerFor(spec);
   const processor = processorFor(spec);

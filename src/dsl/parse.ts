@@ -118,8 +118,14 @@ export function formatIssues(issues: z.core.$ZodIssue[], prefix: string[] = [], 
     }
     // A required option left out: say so, rather than zod's "Invalid input".
     if ((iss.code === 'invalid_type' || iss.code === 'invalid_union') && input !== undefined && valueAt(input, iss.path) === undefined) return `  ${path}: required, missing`;
-    const valid = values ? ` (valid: ${values.map((v) => JSON.stringify(v)).join(', ')})` : '';
-    return `  ${path}: ${iss.message}${valid}`;
+    if (values) {
+      // An enum's value: what was given, the nearest valid one, the valid ones (once: zod's message lists them too).
+      const given = input === undefined ? undefined : valueAt(input, iss.path);
+      const near = typeof given === 'string' ? values.filter((v) => typeof v === 'string' && distance(v.toLowerCase(), given.toLowerCase()) <= Math.max(1, Math.ceil(given.length / 3))) : [];
+      const what = given === undefined ? 'invalid value' : `${JSON.stringify(given)} is not valid`;
+      return `  ${path}: ${what}${near.length ? ` (did you mean ${JSON.stringify(near[0])}?)` : ''}; valid: ${values.map((v) => JSON.stringify(v)).join(', ')}`;
+    }
+    return `  ${path}: ${iss.message}`;
   });
 }
 

@@ -228,5 +228,8 @@ export function parseSpec(input: unknown): ModelSpec {
     throw new SpecError('got a model builder (vl.model(...)); pass its spec: builder.spec');
   const r = ModelSpec.safeParse(input);
   if (r.success) return r.data;
-  throw new SpecError(`invalid model spec:\n${formatIssues(r.error.issues, [], ModelSpec, input).join('\n')}`);
+  // A misspelled top-level field (`vison`) makes the cross-field checks misleading ('needs a vision tower'): leave them out then.
+  const misspelled = r.error.issues.some((i) => i.code === 'unrecognized_keys' && i.path.length === 0);
+  const issues = misspelled ? r.error.issues.filter((i) => i.code !== 'custom') : r.error.issues;
+  throw new SpecError(`invalid model spec:\n${formatIssues(issues, [], ModelSpec, input).join('\n')}`);
 }

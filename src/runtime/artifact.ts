@@ -493,7 +493,17 @@ function checkWeights(dir: string, meta: ArtifactJson, w: Weights): Weights {
     if (!p) problems.push(`'${name}' is not a param of this artifact`);
     else if (v.length !== n) problems.push(`'${name}' has ${v.length} values, the artifact's [${p.shape}] needs ${n}`);
   }
-  for (const p of meta.params) if (!(p.name in w)) problems.push(`'${p.name}' [${p.shape}] is missing`);
-  if (problems.length) throw new ArtifactError(dir, `weights do not match:\n  ${problems.slice(0, 10).join('\n  ')}${problems.length > 10 ? `\n  ... ${problems.length - 10} more` : ''}`);
+  const missing = meta.params.filter((p) => !(p.name in w));
+  for (const p of missing) problems.push(`'${p.name}' [${p.shape}] is missing`);
+  if (problems.length) {
+    // What the weights probably are, and which artifact they fit.
+    const names = Object.keys(w);
+    const hint = names.some((n) => n.startsWith('optimizer/'))
+      ? "these are a training checkpoint (trainable weights and optimizer state): pass the run's merged.safetensors to an artifact compiled with --merged, or compile with --adapter <run> to bundle the weights"
+      : meta.merged
+        ? 'this artifact is merged (compiled with --merged): it takes merged.safetensors as train writes it'
+        : 'this artifact is not merged: its PEFT modules are params of their own, so it takes every param (compile with --adapter <run> to bundle them); merged.safetensors fits an artifact compiled with --merged';
+    throw new ArtifactError(dir, `weights do not match (${hint}):\n  ${problems.slice(0, 10).join('\n  ')}${problems.length > 10 ? `\n  ... ${problems.length - 10} more` : ''}`);
+  }
   return w;
 }

@@ -39,6 +39,8 @@ export class BundledModel {
    */
   static async load(gpu: Gpu, dir: string | URL, o: { weights?: Weights | string } = {}): Promise<BundledModel> {
     const root = typeof dir === 'string' ? dir : fileURLToPath(dir);
+    options(root, 'loadModel', o, ['weights']);
+    if (o.weights === null) throw new ArtifactError(root, 'loadModel: weights is null; leave it out for the bundled weights');
     const artifact = await Artifact.load(gpu, root, o.weights);
     try {
       const task = artifact.meta.task;
@@ -65,6 +67,10 @@ export class BundledModel {
   async predict(image: string | Uint8Array, question: string, o: { top?: number } = {}): Promise<Answer[]> {
     const task = this.task;
     if (task.kind !== 'vqa') throw new ArtifactError(this.artifact.root, 'a captioning model: call caption(image), not predict(image, question)');
+    options(this.artifact.root, 'predict', o, ['top']);
+    if (typeof question !== 'string' || !question.trim())
+      throw new ArtifactError(this.artifact.root, `predict: the question is ${JSON.stringify(question)}; ask one (training refuses empty questions too)`);
+    if (o.top !== undefined && !(Number.isInteger(o.top) && o.top >= 1)) throw new ArtifactError(this.artifact.root, `predict: top is ${o.top}; it takes a whole number >= 1`);
     const { ids, mask } = this.tokenizer.encode(question, task.maxLen);
     const logits = await this.logits(await this.processor.load(image), ids, mask);
     return rankAnswers(answerScores(logits, task.loss), this.answers, o.top ?? 5);
@@ -74,6 +80,7 @@ export class BundledModel {
   async caption(image: string | Uint8Array, o: { prompt?: string } = {}): Promise<Caption> {
     const task = this.task;
     if (task.kind !== 'caption') throw new ArtifactError(this.artifact.root, 'a VQA model: call predict(image, question), not caption(image)');
+    options(this.artifact.root, 'caption', o, ['prompt']);
     const pixels = await this.processor.load(image);
     return greedyCaption(this.tokenizer, { maxLen: task.maxLen, vocab: task.vocab, prefixed: task.prefixed, prompt: o.prompt }, (tokens, mask) => this.logits(pixels, tokens, mask));
   }
@@ -87,6 +94,13 @@ export class BundledModel {
   destroy(): void {
     this.artifact.destroy();
   }
+}
+
+/** An options object of a public call: anything but the named options is refused, never ignored. */
+function options(root: string, call: string, o: unknown, valid: string[]): void {
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new ArtifactError(root, `${call}: options must be an object { ${valid.join(', ')} }, got ${JSON.stringify(o)}`);
+  const unknown = Object.keys(o).filter((k) => !valid.includes(k));
+  if (unknown.length) throw new ArtifactError(root, `${call}: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')}; valid: ${valid.join(', ')}`);
 }
 
 /** `BundledModel.load`: a bundled artifact, ready to `predict(image, question)` or `caption(image)`. */

@@ -147,7 +147,7 @@ describe('train and predict from VQA files', () => {
     const c = cli('compile', '--adapter', out, '--merged', '--batch', '2', '--out', model);
     expect(c.status, c.stderr).toBe(0);
     expect(c.stdout).toContain('bundled: weights.safetensors, answers.json, tokenizer/tokenizer.json, tokenizer/tokenizer_config.json, tokenizer/config.json, processor/preprocessor_config.json');
-    for (const f of ['model.ts', 'model.js', 'model.d.ts']) expect(existsSync(join(model, f)), f).toBe(true);
+    for (const f of ['model.ts', 'model.js', 'model.d.ts', 'package.json']) expect(existsSync(join(model, f)), f).toBe(true);
     // Compiled again over it, unmerged and unbundled: nothing of the first artifact lingers.
     const again = join(out, 'model-again');
     expect(cli('compile', '--adapter', out, '--merged', '--batch', '2', '--out', again).status).toBe(0);
@@ -173,10 +173,26 @@ for (const weights of [undefined, process.argv[3]]) {
   for (const a of await m.predict('examples/mnist-vqa/images/test-0001.png', 'is the sum of all digits even?', { top: 3 })) console.log(\`\${a.score.toFixed(4)}  \${a.answer}\`);
   m.destroy();
 }
+// Misuse is refused by name, never ignored (a misspelled option once loaded the bundled weights).
+const img = 'examples/mnist-vqa/images/test-0001.png';
+const said = async (f: () => Promise<unknown>) => f().then(() => console.log('accepted'), (e) => console.log('refused:', (e as Error).message.split(': ').slice(1).join(': ')));
+await said(() => loadModel(gpu, process.argv[2], { weight: 'random' } as never));
+await said(() => loadModel(gpu, process.argv[2], { weights: null } as never));
+const m = await loadModel(gpu, process.argv[2]);
+await said(() => m.predict(img, ' '));
+await said(() => m.predict(img, 'q?', { top: 0 }));
+m.destroy();
 gpu.destroy();
 `,
     );
     const got = spawnSync(process.execPath, ['--import', 'tsx', script, model, join(out, 'merged.safetensors')], { cwd: ROOT, encoding: 'utf8' });
+    const refusals = got.stdout.split('\n').filter((l) => l.startsWith('refused:') || l === 'accepted');
+    expect(refusals).toEqual([
+      "refused: loadModel: unknown option 'weight'; valid: weights",
+      'refused: loadModel: weights is null; leave it out for the bundled weights',
+      'refused: predict: the question is " "; ask one (training refuses empty questions too)',
+      'refused: predict: top is 0; it takes a whole number >= 1',
+    ]);
     expect(got.status, got.stderr).toBe(0);
     // LoRA and the experts folded: the same answers, scores within rounding of the unmerged model's.
     const parse = (text: string) =>

@@ -65,7 +65,7 @@ describe('insertion paths', () => {
   it('builders report bad fields in the same form as spec files', () => {
     expect(() => vl.vit({ image: [8, 8], patch: 4, width: -32, depth: 1, heads: 2 })).toThrow(/^invalid model spec:\n {2}vision\.width: Too small/);
     expect(() => peft.lora({ at: 'text.layers.0.attn.q', rank: 0 })).toThrow(/invalid model spec:\n {2}lora\.rank: Too small/);
-    expect(() => peft.adapter({ at: 'text.layers.0.ffn', bottleneck: 2, activation: 'swish' as never })).toThrow(/adapter\.activation: .*\(valid: "gelu", "relu"\)/);
+    expect(() => peft.adapter({ at: 'text.layers.0.ffn', bottleneck: 2, activation: 'swish' as never })).toThrow(/adapter\.activation: "swish" is not valid; valid: "gelu", "relu"/);
   });
 
   it('every entry of an at list, and every freeze glob, must match something; a module twice at a point is refused', () => {
@@ -156,5 +156,20 @@ describe('strict options', () => {
 
   it('a builder passed where its spec is expected is recognised', () => {
     expect(() => parseSpec(vl.model({ text: vl.encoder(text), head: vl.features() }))).toThrow(/got a model builder \(vl\.model\(\.\.\.\)\); pass its spec: builder\.spec/);
+  });
+
+  it('an enum value gets a did-you-mean and the valid values once', () => {
+    const bad = { ...small().spec, insertions: [{ method: 'lora', at: 'text.layers.0.attn.q', rank: 2, routing: 'innr' }] };
+    expect(() => parseSpec(bad)).toThrow('insertions.0.routing: "innr" is not valid (did you mean "inner"?); valid: "none", "add", "mul", "mulExpand", "inner"');
+  });
+
+  it('a misspelled top-level field is the only complaint (no cross-field check on what is left)', () => {
+    const { vision, ...rest } = small().spec;
+    expect(() => parseSpec({ ...rest, vison: vision })).toThrow(/^invalid model spec:\n {2}<spec>: unknown option 'vison' \(did you mean 'vision'\?\)[^\n]*$/);
+  });
+
+  it('untyped calls with no batch or mode are named, not a NaN shape', () => {
+    expect(() => lowerModel(small().spec, {} as never)).toThrow('lowerModel: batch is undefined; it takes a whole number >= 1');
+    expect(() => lowerModel(small().spec, { batch: 2 } as never)).toThrow(`lowerModel: mode is undefined; valid: 'train', 'infer'`);
   });
 });

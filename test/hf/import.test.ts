@@ -200,6 +200,11 @@ describe('config.json', () => {
     expect(() => hf.vision(withConfig({}))).toThrow(/model_type 'bert' is not a supported vision tower \(supported: vit, clip_vision_model, clip\) \('bert' is a text tower: use hf\.text\(\)\)/);
   });
 
+  it("hf.text's and hf.vision's own options: an unknown one is refused by name", () => {
+    expect(() => hf.text(fixtureDir('bert'), { maxlen: 4 } as never)).toThrow(/hf\.text: unknown option 'maxlen' \(did you mean 'maxLen'\?\); valid: maxLen, targetLen/);
+    expect(() => (hf.vision as (d: string, o: unknown) => unknown)(fixtureDir('vit'), { image: 3 })).toThrow(/takes only the directory/);
+  });
+
   it('options peftgraph does not implement are errors naming the field, never ignored', () => {
     expect(() => hf.text(withConfig({ position_embedding_type: 'relative_key' }))).toThrow(/position_embedding_type = "relative_key" is not supported \(peftgraph implements "absolute"\)/);
     expect(() => hf.text(withConfig({ hidden_act: 'swish' }))).toThrow(/hidden_act 'swish' is not supported \(valid: gelu, gelu_new, gelu_pytorch_tanh, quick_gelu, relu\)/);

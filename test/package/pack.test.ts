@@ -5,7 +5,7 @@
  * .json spec, and a bundled artifact served from plain node by the runtime alone.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -165,6 +165,12 @@ gpu.destroy();
     expect(b).toHaveLength(3);
     a.forEach((l, i) => expect(Math.abs(Number(l.slice(0, 6)) - Number(b[i].slice(0, 6)))).toBeLessThanOrEqual(2e-4));
     expect(got).toContain('model.js logits 27 2\n');
+    // In a default (`npm init`, CommonJS) project too: the artifact says its model.js is an ES module.
+    const cjs = join(app, 'cjs');
+    mkdirSync(cjs);
+    writeFileSync(join(cjs, 'package.json'), JSON.stringify({ name: 'cjs', version: '1.0.0', main: 'index.js' }));
+    cpSync(join(app, 'model'), join(cjs, 'model'), { recursive: true });
+    expect(run('node', ['-e', "import('./model/model.js').then((m) => console.log('maxBatch', m.maxBatch))"], cjs)).toContain('maxBatch 2');
   });
 
   it('runs the installed CLI on a .ts spec (TS loader on demand) and on a .json spec', () => {

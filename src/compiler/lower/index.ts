@@ -81,6 +81,9 @@ function lowerTask(ctx: Lowering): Tensor | null {
 
 export function lowerModel(input: ModelSpec | ModelSpecInput, opts: LowerOptions): Lowered {
   const spec = parseSpec(input);
+  // Untyped callers: a missing batch or mode would surface as a NaN shape deep in a tower.
+  if (!Number.isInteger(opts?.batch) || opts.batch < 1) throw new SpecError(`lowerModel: batch is ${opts?.batch}; it takes a whole number >= 1`);
+  if (opts.mode !== 'train' && opts.mode !== 'infer') throw new SpecError(`lowerModel: mode is ${JSON.stringify(opts.mode)}; valid: 'train', 'infer'`);
   if (opts.merged && opts.mode !== 'infer') throw new SpecError("merged graphs are inference graphs: use mode 'infer'");
   if (spec.head.kind === 'features' && opts.mode === 'train') throw new SpecError("head 'features' has no loss to train: use mode 'infer', or head 'classifier' or 'lm'");
   if (opts.mode === 'train' && opts.loss === false) throw new SpecError('a training graph needs its loss (loss: false is for inference)');
