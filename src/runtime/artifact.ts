@@ -502,7 +502,7 @@ function checkWeights(dir: string, meta: ArtifactJson, w: Weights): Weights {
       ? "these are a training checkpoint (trainable weights and optimizer state): pass the run's merged.safetensors to an artifact compiled with --merged, or compile with --adapter <run> to bundle the weights"
       : meta.merged
         ? 'this artifact is merged (compiled with --merged): it takes merged.safetensors as train writes it'
-        : 'this artifact is not merged: its PEFT modules are params of their own, so it takes every param (compile with --adapter <run> to bundle them); merged.safetensors fits an artifact compiled with --merged';
+        : 'this artifact is not merged: its PEFT modules are params of their own, so it takes every param: compile with --adapter <run> to bundle them; merged.safetensors fits an artifact compiled with --merged';
     throw new ArtifactError(dir, `weights do not match (${hint}):\n  ${problems.slice(0, 10).join('\n  ')}${problems.length > 10 ? `\n  ... ${problems.length - 10} more` : ''}`);
   }
   return w;

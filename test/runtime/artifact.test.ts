@@ -186,7 +186,7 @@ export async function f(gpu: Gpu) { const m = await load(gpu, 'random'); return 
     await expect(Artifact.load(gpu(), dir, new Map() as never)).rejects.toThrow(/got a Map \(Object\.fromEntries turns one into a record\)/);
     await expect(Artifact.load(gpu(), dir, { 'head.fc2.b': 'x' } as never)).rejects.toThrow(/weights: 'head\.fc2\.b' is string, not an array of values/);
     await expect(Artifact.load(gpu(), dir, w)).rejects.toThrow(
-      /weights do not match:[\s\S]*'text\.layers\.0\.attn\.q\.W' has 3 values, the artifact's \[8,8\] needs 64[\s\S]*'head\.fc2\.b' \[6\] is missing/,
+      /weights do not match \(this artifact is not merged: [^)]*\):[\s\S]*'text\.layers\.0\.attn\.q\.W' has 3 values, the artifact's \[8,8\] needs 64[\s\S]*'head\.fc2\.b' \[6\] is missing/,
     );
   });
 

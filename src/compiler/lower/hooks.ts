@@ -8,22 +8,29 @@ import type { Lowering } from './context.ts';
 import { xavier } from './inits.ts';
 import { methodFor } from './peft/registry.ts';
 
-/** y = x W (+ b) at `path`, rewritten by every method attached there (LoRA, (IA)^3). */
+/**
+ * y = x W (+ b) at `path`, rewritten by every method attached there (LoRA, (IA)^3, DoRA). The
+ * weight and bias are declared first, so every hook sees them (site.W, site.b); input hooks run
+ * in insertion order, each on the input the one before left, and output hooks see that final
+ * input: y = x' W + b is the layer they rewrite.
+ */
 export function linear(ctx: Lowering, path: string, x: Tensor, din: number, dout: number, opts: { bias?: boolean } = {}): Tensor {
   ctx.points.linear.add(path);
-  const site = { path, din, dout };
   const active = ctx.insertionsAt('linear', path).filter((spec) => !(ctx.opts.merged && methodFor(spec).merge?.folds(spec)));
   return ctx.b.at(path, () => {
+    const W = ctx.weight(`${path}.W`, [din, dout], xavier(1, din, dout));
+    const b = opts.bias !== false ? ctx.bias(`${path}.b`, [dout]) : null;
+    const site = { path, din, dout, W, b };
     let xin = x;
     for (const spec of active) {
       const m = methodFor(spec);
       if (m.attach === 'linear' && m.input) xin = m.input(ctx, spec, site, xin);
     }
-    let y = xin.matmul(ctx.weight(`${path}.W`, [din, dout], xavier(1, din, dout)));
-    if (opts.bias !== false) y = y.add(ctx.bias(`${path}.b`, [dout]));
+    let y = xin.matmul(W);
+    if (b) y = y.add(b);
     for (const spec of active) {
       const m = methodFor(spec);
-      if (m.attach === 'linear' && m.output) y = m.output(ctx, spec, site, x, y);
+      if (m.attach === 'linear' && m.output) y = m.output(ctx, spec, site, xin, y);
     }
     return y;
   });

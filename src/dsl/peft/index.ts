@@ -9,12 +9,13 @@ import { adamix } from './adamix.ts';
 import { adapter } from './adapter.ts';
 import { bitfit } from './bitfit.ts';
 import { compacter } from './compacter.ts';
+import { dora } from './dora.ts';
 import { full } from './full.ts';
 import { ia3 } from './ia3.ts';
 import { lora } from './lora.ts';
 import { mixphm } from './mixphm.ts';
 
-export const PEFT = { lora, adapter, compacter, mixphm, adamix, bitfit, full, ia3 };
+export const PEFT = { lora, adapter, compacter, mixphm, adamix, bitfit, full, ia3, dora };
 
 type Entry = (typeof PEFT)[keyof typeof PEFT];
 type Schema = Entry['schema'];

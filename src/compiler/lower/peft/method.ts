@@ -17,6 +17,9 @@ export interface LinearSite {
   path: string;
   din: number;
   dout: number;
+  /** The layer's weight [din, dout] and bias [dout] (null: a bias-free layer, as T5's). */
+  W: Tensor;
+  b: Tensor | null;
 }
 
 export type TrainedWeights = Record<string, ArrayLike<number>>;
@@ -36,9 +39,9 @@ export type PeftMethod<S extends { method: string }> = Common<S> &
   (
     | {
         attach: 'linear';
-        /** Rewrites the input x before the weight (x -> x'). */
+        /** Rewrites the input x before the weight (x -> x'), after the input hooks of earlier insertions. */
         input?(ctx: Lowering, spec: S, site: LinearSite, x: Tensor): Tensor;
-        /** Rewrites the output y = x W + b, given the input x. */
+        /** Rewrites the output y = x' W + b, given x' (the input after every input hook), after the output hooks of earlier insertions. */
         output?(ctx: Lowering, spec: S, site: LinearSite, x: Tensor, y: Tensor): Tensor;
       }
     | {

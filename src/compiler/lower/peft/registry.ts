@@ -8,6 +8,7 @@ import { adamixMethod } from './adamix.ts';
 import { adapterMethod } from './adapter.ts';
 import { bitfitMethod } from './bitfit.ts';
 import { compacterMethod } from './compacter.ts';
+import { doraMethod } from './dora.ts';
 import { fullMethod } from './full.ts';
 import { ia3 } from './ia3.ts';
 import { lora } from './lora.ts';
@@ -23,6 +24,7 @@ export const METHODS: { [K in MethodName]: PeftMethod<SpecOf<K>> } = {
   bitfit: bitfitMethod,
   full: fullMethod,
   ia3,
+  dora: doraMethod,
 };
 
 /** The method of an insertion, typed for its spec (the one place the union meets the record). */
