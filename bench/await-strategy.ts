@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { acquireDevice } from '../src/runtime/device.ts';
 import { createStorage, readF32 } from '../src/runtime/buffers.ts';
 import { PipelineCache } from '../src/runtime/pipelines.ts';
-import { StepRecorder, bindGroup } from '../src/runtime/step.ts';
+import { StepRecorder, bindGroup } from '../src/runtime/recorder.ts';
 import { setWaitMode, type WaitMode } from '../src/runtime/gpu-wait.ts';
 import { median } from '../src/runtime/timing.ts';
 

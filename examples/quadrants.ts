@@ -6,7 +6,7 @@
  */
 import { prng } from '../src/runtime/init.ts';
 import { softTargets } from '../src/runtime/metrics.ts';
-import type { Dataset } from '../src/runtime/data.ts';
+import type { Dataset } from '../src/runtime/batches.ts';
 
 export const IMAGE = 16;
 /** Tokens: 0 = "which", 1 = "is", 2..5 = quadrant names, 6 = "bright", 7 = pad. */

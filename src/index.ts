@@ -32,7 +32,7 @@ export { readStepLog, STEP_LOG, type StepRecord } from './train/step-log.ts';
 export type { Schedule } from './runtime/schedule.ts';
 
 // Data: datasets, VQA files, tokenizers, images, answers, metrics
-export { makeBatch, epochBatches, shuffled, type Dataset, type Example } from './runtime/data.ts';
+export { makeBatch, epochBatches, shuffled, type Dataset, type Example } from './runtime/batches.ts';
 export { softTargets, vqaSoftScore, vqaAccuracy, exactMatch, argmax } from './runtime/metrics.ts';
 export { readVqa, readJsonl, readVqaV2, kShot, toDataset, type VqaRecord, type Encoders } from './data/vqa.ts';
 export { TextTokenizer, type Encoded } from './data/tokenizer.ts';

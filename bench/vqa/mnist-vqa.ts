@@ -15,7 +15,7 @@
 import { createRequire } from 'node:module';
 import { prng } from '../../src/runtime/init.ts';
 import { softTargets } from '../../src/runtime/metrics.ts';
-import type { Dataset, Example } from '../../src/runtime/data.ts';
+import type { Dataset, Example } from '../../src/runtime/batches.ts';
 
 const require = createRequire(import.meta.url);
 const SIZE = 28;

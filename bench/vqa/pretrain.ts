@@ -32,7 +32,7 @@ import { acquireDevice } from '../../src/runtime/device.ts';
 import { Evaluator, train, type TrainConfig } from '../../src/train/trainer.ts';
 import { initialWeights } from '../../src/runtime/init.ts';
 import { argmax } from '../../src/runtime/metrics.ts';
-import type { Dataset } from '../../src/runtime/data.ts';
+import type { Dataset } from '../../src/runtime/batches.ts';
 import type { ModelSpec } from '../../src/dsl/spec.ts';
 import type { Gpu } from '../../src/runtime/device.ts';
 import { ANSWERS, DOWNSTREAM_FAMILIES, PRETRAIN_FAMILIES, POSITIONS, mnistVqa, type MnistVqaSet } from './mnist-vqa.ts';

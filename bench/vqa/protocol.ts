@@ -14,7 +14,7 @@
  * 0.49-0.52 from step 250 to 1,240; the budget was set from that dev curve, before any test
  * score of the new backbone's grid was seen.
  */
-import { shuffled, type Dataset } from '../../src/runtime/data.ts';
+import { shuffled, type Dataset } from '../../src/runtime/batches.ts';
 import type { TrainConfig } from '../../src/train/trainer.ts';
 import { DOWNSTREAM_FAMILIES, mnistVqa, type MnistVqaSet } from './mnist-vqa.ts';
 import { asFlavor } from './flavor.ts';

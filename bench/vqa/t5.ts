@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TextTokenizer } from '../../src/data/tokenizer.ts';
 import { argmax } from '../../src/runtime/metrics.ts';
-import type { Example } from '../../src/runtime/data.ts';
+import type { Example } from '../../src/runtime/batches.ts';
 import { ANSWERS, type MnistVqaSet } from './mnist-vqa.ts';
 import { questionText, TEXT_LEN } from './text.ts';
 

@@ -6,7 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TextTokenizer } from '../../src/data/tokenizer.ts';
-import type { Dataset } from '../../src/runtime/data.ts';
+import type { Dataset } from '../../src/runtime/batches.ts';
 import type { Question } from './mnist-vqa.ts';
 
 /** "what digit is at the top-left?": digit words (d3) written as digits, '?' attached. */

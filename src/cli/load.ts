@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { parseSpec, SpecError, type ModelSpec } from '../dsl/spec.ts';
 import { DataError } from '../data/errors.ts';
 import { UserError } from '../user-error.ts';
-import type { Dataset } from '../runtime/data.ts';
+import type { Dataset } from '../runtime/batches.ts';
 
 /**
  * Imports a user's module. A TypeScript file loads through tsx's tsImport, as an ES module

@@ -158,7 +158,7 @@ program
     const { processorFor, tokenizerFor } = await import('../data/encoders.ts');
     const inputs = vqa ? inputsIdentity({ answers, tokenizer: tokenizerFor(spec), processor: processorFor(spec) }) : {};
     const { weights, seed } = weightsWithCheckpoint(spec, graph, o.checkpoint, { seed: o.seed, allowMismatch: !!o.allowMismatch, keep16: o.frozenWeights !== 'f32', inputs });
-    let split: import('../runtime/data.ts').Dataset | undefined;
+    let split: import('../runtime/batches.ts').Dataset | undefined;
     if (vqa) split = await loadVqaSplit(spec, o.data, o.split, answers!, !!o.allowOutsideData);
     else {
       split = (await loadData(o.data, seed))[o.split as 'train' | 'dev' | 'test'];

@@ -10,7 +10,7 @@ import { processorFor, tokenizerFor } from '../data/encoders.ts';
 import { DataError } from '../data/errors.ts';
 import { kShot, labeled, readVqa, toDataset, type VqaRecord } from '../data/vqa.ts';
 import { parseSpec, type ModelSpec } from '../dsl/spec.ts';
-import type { Dataset } from '../runtime/data.ts';
+import type { Dataset } from '../runtime/batches.ts';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 

@@ -12,7 +12,7 @@ import { DataError } from './errors.ts';
 import type { AnswerVocab } from './answers.ts';
 import type { TextTokenizer } from './tokenizer.ts';
 import type { ImageProcessor } from './image.ts';
-import { shuffled, type Dataset, type Example } from '../runtime/data.ts';
+import { shuffled, type Dataset, type Example } from '../runtime/batches.ts';
 
 export interface VqaRecord {
   /** Absolute path of the image file. */

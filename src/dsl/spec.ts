@@ -20,7 +20,7 @@ const len = pos.max(8192);
 export const Activation = z.enum(['gelu', 'gelu_tanh', 'quick_gelu', 'relu']);
 export type Activation = z.infer<typeof Activation>;
 
-/** HF-layout checkpoint families the importer reads (src/import/). */
+/** HF-layout checkpoint families the importer reads (src/hf/import.ts). */
 export const Family = z.enum(['vit', 'clip_vision', 'bert', 'roberta', 'gpt2', 't5']);
 export type Family = z.infer<typeof Family>;
 

@@ -1,6 +1,7 @@
 /**
- * Storage buffers: pooled allocation by power-of-two size class, upload, and readback through
- * pooled staging buffers. Readbacks await via gpuWait so Dawn's polling leaves lavapipe its cores.
+ * Storage buffers: creation, upload, and readback through a staging buffer. Readbacks await via
+ * gpuWait so Dawn's polling leaves lavapipe its cores. (The executor allocates a plan's buffers
+ * itself, as the memory plan lays them out.)
  */
 import './webgpu.ts';
 import type { Gpu } from './device.ts';
@@ -8,60 +9,6 @@ import { gpuWait } from './gpu-wait.ts';
 
 export const STORAGE_USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 const STAGING_USAGE = GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST;
-const MIN_BYTES = 256;
-
-/** Rounds up to the pool's size class: a power of two, at least 256 bytes. */
-export function sizeClass(bytes: number): number {
-  let s = MIN_BYTES;
-  while (s < bytes) s *= 2;
-  return s;
-}
-
-export class BufferPool {
-  private readonly free = new Map<string, GPUBuffer[]>();
-  private readonly live = new Set<GPUBuffer>();
-  allocatedBytes = 0;
-
-  constructor(private readonly gpu: Gpu) {}
-
-  acquire(bytes: number, usage: number = STORAGE_USAGE, label?: string): GPUBuffer {
-    const size = sizeClass(bytes);
-    const max = this.gpu.limits.maxBufferSize ?? Infinity;
-    if (size > max && bytes <= max) return this.create(bytes, usage, label);
-    if (bytes > max) {
-      throw new Error(`buffer '${label ?? '?'}' needs ${bytes} bytes; the adapter's maxBufferSize is ${max}`);
-    }
-    const list = this.free.get(`${usage}:${size}`);
-    const buf = list?.pop() ?? this.create(size, usage, label);
-    this.live.add(buf);
-    return buf;
-  }
-
-  private create(size: number, usage: number, label?: string): GPUBuffer {
-    const buf = this.gpu.device.createBuffer({ size, usage, label });
-    this.allocatedBytes += size;
-    this.live.add(buf);
-    return buf;
-  }
-
-  release(buf: GPUBuffer): void {
-    if (!this.live.delete(buf)) throw new Error(`release of a buffer this pool does not hold (${buf.label})`);
-    const key = `${buf.usage}:${buf.size}`;
-    let list = this.free.get(key);
-    if (!list) this.free.set(key, (list = []));
-    list.push(buf);
-  }
-
-  /** Destroys every buffer the pool made, live or free. */
-  destroy(): void {
-    for (const b of this.live) b.destroy();
-    for (const list of this.free.values()) for (const b of list) b.destroy();
-    this.live.clear();
-    this.free.clear();
-    this.allocatedBytes = 0;
-  }
-}
-
 type Typed = Float32Array | Int32Array | Uint32Array | Uint16Array;
 
 /** Writes `data` at `offset` bytes into `buf` (queued; ordered before later submissions). */

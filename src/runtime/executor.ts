@@ -11,7 +11,7 @@ import type { Gpu } from './device.ts';
 import { STORAGE_USAGE, readback, upload } from './buffers.ts';
 import { PipelineCache } from './pipelines.ts';
 import { createSizesBuffer } from './sizes.ts';
-import { StepRecorder, bindGroup } from './step.ts';
+import { StepRecorder, bindGroup } from './recorder.ts';
 import { gpuWait } from './gpu-wait.ts';
 import { isHalf, toHalfBits, widen, type HalfWeights } from './half.ts';
 

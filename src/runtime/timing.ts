@@ -1,7 +1,7 @@
 /** Timing a plan on the device: repeat its dispatches inside one submission and wait once. */
 import type { Gpu } from './device.ts';
 import type { Executor } from './executor.ts';
-import { StepRecorder, queueIdle } from './step.ts';
+import { StepRecorder, queueIdle } from './recorder.ts';
 
 /** The middle value (the upper one of an even count): what every benchmark reports. */
 export function median(xs: readonly number[]): number {

@@ -14,7 +14,7 @@ import { lowerModel } from '../compiler/lower/index.ts';
 import { parseSpec, type ModelSpec } from '../dsl/spec.ts';
 import { readAnswerList } from '../data/answers.ts';
 import { loadCheckpoint, saveCheckpoint } from '../runtime/checkpoint.ts';
-import type { Dataset } from '../runtime/data.ts';
+import type { Dataset } from '../runtime/batches.ts';
 import type { Gpu } from '../runtime/device.ts';
 import { makeDirs } from '../runtime/files.ts';
 import { CheckpointError, SafetensorsFile, writeAtomic } from '../runtime/safetensors.ts';

@@ -6,7 +6,7 @@
 import { compile } from '../compiler/compile.ts';
 import type { PlanOptions } from '../compiler/plan.ts';
 import type { FrozenSplit } from '../compiler/passes/frozen.ts';
-import { makeBatch, type Dataset, type Example } from '../runtime/data.ts';
+import { makeBatch, type Dataset, type Example } from '../runtime/batches.ts';
 import type { Gpu } from '../runtime/device.ts';
 import { Executor } from '../runtime/executor.ts';
 import { profileOf } from '../runtime/profile.ts';

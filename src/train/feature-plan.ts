@@ -8,7 +8,7 @@
  */
 import type { Graph } from '../compiler/ir/graph.ts';
 import { residentStep, splitFrozen, type FrozenSplit } from '../compiler/passes/frozen.ts';
-import type { Dataset } from '../runtime/data.ts';
+import type { Dataset } from '../runtime/batches.ts';
 
 /** Host memory the cache may take before the trainer recomputes instead (the whole training set). */
 export const CACHE_MAX_BYTES = 4 * 2 ** 30;

@@ -6,7 +6,7 @@
  * (end-of-sequence included); one that spells no answer scores 0.
  */
 import { argmax } from '../runtime/metrics.ts';
-import type { Dataset, GeneratedAnswers } from '../runtime/data.ts';
+import type { Dataset, GeneratedAnswers } from '../runtime/batches.ts';
 
 /** Runs one dataset through the model, yielding logits [valid rows of B, T, V] per batch. */
 export type LogitsRunner = (ds: Dataset) => AsyncGenerator<{ logits: ArrayLike<number>; start: number; valid: number }>;

@@ -26,7 +26,7 @@ import { Executor } from '../runtime/executor.ts';
 import { profileOf } from '../runtime/profile.ts';
 import { NonFiniteError, TrainStep, type StepResult } from './train-step.ts';
 import type { Schedule } from '../runtime/schedule.ts';
-import { epochBatches, makeBatch, type Dataset } from '../runtime/data.ts';
+import { epochBatches, makeBatch, type Dataset } from '../runtime/batches.ts';
 import { cacheFeatures, type CacheReport } from './feature-cache.ts';
 import { planFeatureCache, residentTables } from './feature-plan.ts';
 import { tunedPlanOptions } from './autotune.ts';
@@ -324,7 +324,7 @@ export class Evaluator {
     const text = this.spec.text;
     if (text?.kind !== 'encdec') throw new DataError(`${split}: an 'lm' head is scored by generating answers, which needs an 'encdec' text tower (this one is '${text?.kind}')`);
     const answers = ds.answers;
-    if (!answers) throw new DataError(`${split}: an encoder-decoder is scored by the answers it generates: the dataset needs answers { tokens, start, scores } (runtime/data.ts)`);
+    if (!answers) throw new DataError(`${split}: an encoder-decoder is scored by the answers it generates: the dataset needs answers { tokens, start, scores } (runtime/batches.ts)`);
     if (answers.scores.length !== ds.examples.length) throw new DataError(`${split}: answers.scores has ${answers.scores.length} rows for ${ds.examples.length} examples`);
     // The teacher-forced loss per target token on the host: the padded rows of a last batch count for nothing.
     const vocab = this.graph.get(this.graph.outputs.get('logits')!).shape.at(-1)!;

@@ -8,7 +8,7 @@
 import type { Graph } from '../compiler/ir/graph.ts';
 import type { ModelSpec } from '../dsl/spec.ts';
 import { DataError } from '../data/errors.ts';
-import type { Dataset } from '../runtime/data.ts';
+import type { Dataset } from '../runtime/batches.ts';
 import { RUNTIME_INPUT, ruleFor, valuesProblem, type InputRule } from '../runtime/input-rules.ts';
 
 function distance(a: string, b: string): number {

@@ -12,7 +12,7 @@ import type { Graph } from '../../src/compiler/ir/graph.ts';
 import { Value } from '../../src/compiler/ir/value.ts';
 import type { KExpr, Kernel } from '../../src/compiler/kernel/ir.ts';
 import { interpretPlan } from '../../src/compiler/kernel/interpret.ts';
-import { lowerGroup } from '../../src/compiler/kernel/lower.ts';
+import { lowerGroup } from '../../src/compiler/kernel/describe.ts';
 import { allOps } from '../../src/compiler/ops/index.ts';
 import { compilePlan, PORTABLE_PROFILE } from '../../src/compiler/plan.ts';
 import { evaluate, type Feeds } from '../../src/compiler/reference.ts';

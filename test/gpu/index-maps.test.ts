@@ -11,7 +11,7 @@ import { compilePlan, type DeviceProfile } from '../../src/compiler/plan.ts';
 import type { Value } from '../../src/compiler/ir/value.ts';
 import { createStorage, readback } from '../../src/runtime/buffers.ts';
 import { PipelineCache } from '../../src/runtime/pipelines.ts';
-import { StepRecorder, bindGroup, queueIdle } from '../../src/runtime/step.ts';
+import { StepRecorder, bindGroup, queueIdle } from '../../src/runtime/recorder.ts';
 import { draw, rng } from '../helpers/random.ts';
 import { useGpu } from '../helpers/gpu.ts';
 import { checkAgainstReference, profileOf } from '../helpers/run-plan.ts';

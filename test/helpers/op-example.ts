@@ -1,7 +1,7 @@
 /** A one-op graph from an op-table example, its float result feeding a consumer (so a fusible op is fused into it). */
 import { Builder } from '../../src/compiler/builder.ts';
 import type { Value } from '../../src/compiler/ir/value.ts';
-import type { OpDef } from '../../src/compiler/ops/registry.ts';
+import type { OpDef } from '../../src/compiler/ops/table.ts';
 import { draw, rng } from './random.ts';
 
 export function opExampleGraph(op: OpDef, k: number): { b: Builder; inputs: Record<string, Value>; float: boolean } {

@@ -14,7 +14,7 @@ import { initialWeights } from '../../src/runtime/init.ts';
 import { Value } from '../../src/compiler/ir/value.ts';
 import { Evaluator, train, trainConfig } from '../../src/train/trainer.ts';
 import { backboneIdentity } from '../../src/train/identity.ts';
-import type { Dataset } from '../../src/runtime/data.ts';
+import type { Dataset } from '../../src/runtime/batches.ts';
 import { gradCheck } from '../helpers/gradcheck.ts';
 import { draw, rng } from '../helpers/random.ts';
 import { useGpu } from '../helpers/gpu.ts';

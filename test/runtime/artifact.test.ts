@@ -17,7 +17,7 @@ import { Executor } from '../../src/runtime/executor.ts';
 import { TrainStep } from '../../src/train/train-step.ts';
 import { initialWeights } from '../../src/runtime/init.ts';
 import { profileOf } from '../../src/runtime/profile.ts';
-import { makeBatch } from '../../src/runtime/data.ts';
+import { makeBatch } from '../../src/runtime/batches.ts';
 import { quadrants } from '../../examples/quadrants.ts';
 import { useGpu } from '../helpers/gpu.ts';
 import { tinyVl } from '../helpers/tiny-vl.ts';

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { acquireDevice, NoAdapterError } from '../../src/runtime/device.ts';
-import { BufferPool, createStorage, readF32, sizeClass } from '../../src/runtime/buffers.ts';
+import { createStorage, readF32 } from '../../src/runtime/buffers.ts';
 import { PipelineCache, ShaderCompileError } from '../../src/runtime/pipelines.ts';
-import { StepRecorder, bindGroup } from '../../src/runtime/step.ts';
+import { StepRecorder, bindGroup } from '../../src/runtime/recorder.ts';
 import { gpuWait } from '../../src/runtime/gpu-wait.ts';
 import { useGpu } from '../helpers/gpu.ts';
 
@@ -76,18 +76,6 @@ describe('device', () => {
     const bad = '@compute @workgroup_size(1) fn main() { let x: f32 = undefined_thing; }';
     await expect(pipes.get('broken-kernel', bad)).rejects.toThrow(ShaderCompileError);
     await expect(pipes.get('broken-kernel', bad)).rejects.toThrow(/broken-kernel[\s\S]*line 1/);
-  });
-
-  it('pools buffers by size class', () => {
-    const pool = new BufferPool(gpu());
-    expect(sizeClass(1)).toBe(256);
-    expect(sizeClass(257)).toBe(512);
-    const a = pool.acquire(300);
-    pool.release(a);
-    const b = pool.acquire(500);
-    expect(b).toBe(a);
-    expect(() => pool.release(createStorage(gpu(), new Float32Array(4)))).toThrow(/does not hold/);
-    pool.destroy();
   });
 
   it('restores setImmediate after a GPU wait', async () => {

@@ -6,7 +6,7 @@
 import type { Graph, Node } from '../ir/graph.ts';
 import type { Group, KernelKind } from '../passes/fuse.ts';
 import type { Kernel, KExpr, KVar } from '../kernel/ir.ts';
-import { lowerGroup } from '../kernel/lower.ts';
+import { lowerGroup } from '../kernel/describe.ts';
 import type { BindingSplit } from '../passes/split-bindings.ts';
 import { Emitter, LaneMisaligned, type EmitHost } from './expr.ts';
 import { helpersFor } from './helpers.ts';

@@ -5,7 +5,7 @@
  */
 import type { Attrs } from '../ir/graph.ts';
 import type { BinaryOp, UnaryOp } from '../ops/elementwise.ts';
-import type { OpDef } from '../ops/registry.ts';
+import type { OpDef } from '../ops/table.ts';
 
 const UNARY: { [P in UnaryOp]: (a: string) => string } = {
   neg: (a) => `(-${a})`,

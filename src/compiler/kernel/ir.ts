@@ -1,6 +1,6 @@
 /**
  * The kernel description between fusion and a backend. Fusion says which nodes one kernel
- * computes; lowering (kernel/lower.ts) turns each group into one of five kernel shapes whose
+ * computes; description (kernel/describe.ts) turns each group into one of five kernel shapes whose
  * per-element work is an expression DAG over a few named index variables: index arithmetic on
  * sizes, loads of buffers, elementwise math named by the op table, counter-based random draws.
  * Nothing here is WGSL: the WGSL renderer (codegen/) spells it for Dawn, the CPU interpreter

@@ -119,12 +119,6 @@ export function block(ctx: Lowering, stack: string, i: number, h: Tensor, cfg: B
   return residual(ctx, stack, `${p}.ffn`, `${p}.ln2`, h, cfg, (x) => ffn(ctx, p, x, cfg));
 }
 
-/** Rows [0, n) of the first token axis: [B, L, d] -> [B, n, d]. */
-export function firstTokens(ctx: Lowering, h: Tensor, n: number): Tensor {
-  const [B, , d] = h.shape;
-  return ctx.b.slice(h, [0, 0, 0], [B, n, d]);
-}
-
 /** Token `t` of [B, L, d] as [B, d]. */
 export function token(ctx: Lowering, h: Tensor, t: number): Tensor {
   const [B, , d] = h.shape;

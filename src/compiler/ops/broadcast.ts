@@ -1,7 +1,7 @@
 /** numpy broadcasting: shape rule and the index map the reference uses. */
 import { shapeStr, type Shape } from '../ir/graph.ts';
 import { strides } from '../ir/value.ts';
-import { ShapeError } from './registry.ts';
+import { ShapeError } from './table.ts';
 
 export function broadcastShapes(where: string, ...shapes: Shape[]): number[] {
   const rank = Math.max(...shapes.map((s) => s.length));

@@ -6,7 +6,7 @@
 import { isFloat, type DType } from '../ir/graph.ts';
 import { Value } from '../ir/value.ts';
 import { broadcastIndex, broadcastShapes } from './broadcast.ts';
-import { defineOp, ShapeError, type Domain, type OpDef, type VjpArgs } from './registry.ts';
+import { defineOp, ShapeError, type Domain, type OpDef, type VjpArgs } from './table.ts';
 import type { Builder, Tensor } from '../builder.ts';
 import { erf, gelu, GELU_A, GELU_C } from './math.ts';
 

@@ -8,4 +8,4 @@ import './layout.ts';
 import './indexing.ts';
 import './random.ts';
 
-export { allOps, getOp, ShapeError, type OpDef, type OpExample, type Domain } from './registry.ts';
+export { allOps, getOp, ShapeError, type OpDef, type OpExample, type Domain } from './table.ts';

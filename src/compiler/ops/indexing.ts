@@ -1,7 +1,7 @@
 /** gather (embedding lookup along axis 0) and its adjoint scatter_add. */
 import { numel, shapeStr } from '../ir/graph.ts';
 import { Value } from '../ir/value.ts';
-import { defineOp, ShapeError } from './registry.ts';
+import { defineOp, ShapeError } from './table.ts';
 
 function checkIndex(i: number, size: number, op: string): number {
   if (!Number.isInteger(i) || i < 0 || i >= size) throw new RangeError(`${op}: index ${i} out of range [0, ${size})`);

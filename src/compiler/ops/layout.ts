@@ -2,7 +2,7 @@
 import { numel, shapeStr, type Shape } from '../ir/graph.ts';
 import { Value, strides } from '../ir/value.ts';
 import { broadcastIndex, broadcastShapes } from './broadcast.ts';
-import { defineOp, ShapeError } from './registry.ts';
+import { defineOp, ShapeError } from './table.ts';
 
 /** Visits every coordinate of `shape` in row-major order. */
 function forEachCoord(shape: Shape, fn: (coord: number[], flat: number) => void): void {

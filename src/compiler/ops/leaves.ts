@@ -1,5 +1,5 @@
 import { Value } from '../ir/value.ts';
-import { defineOp } from './registry.ts';
+import { defineOp } from './table.ts';
 
 for (const name of ['input', 'param'] as const) {
   defineOp({

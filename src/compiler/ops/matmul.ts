@@ -6,7 +6,7 @@
 import { numel, shapeStr } from '../ir/graph.ts';
 import { Value, strides } from '../ir/value.ts';
 import { broadcastShapes, broadcastIndex } from './broadcast.ts';
-import { defineOp, ShapeError, type TypeInfo } from './registry.ts';
+import { defineOp, ShapeError, type TypeInfo } from './table.ts';
 
 export function matmulDims(a: readonly number[], b: readonly number[], attrs: { transA: boolean; transB: boolean }, where: string) {
   if (a.length < 2 || b.length < 2) throw new ShapeError(where, `needs rank >= 2 operands, got ${shapeStr(a)} and ${shapeStr(b)}`);

@@ -6,7 +6,7 @@
  */
 import { numel } from '../ir/graph.ts';
 import { Value } from '../ir/value.ts';
-import { defineOp, ShapeError } from './registry.ts';
+import { defineOp, ShapeError } from './table.ts';
 
 export function pcgHash(v: number): number {
   const state = (Math.imul(v >>> 0, 747796405) + 2891336453) >>> 0;

@@ -2,7 +2,7 @@
 import { Value, strides } from '../ir/value.ts';
 import { numel, type Shape } from '../ir/graph.ts';
 import type { OpAttrs } from '../ir/attrs.ts';
-import { defineOp, ShapeError, type OpExample, type TypeInfo } from './registry.ts';
+import { defineOp, ShapeError, type OpExample, type TypeInfo } from './table.ts';
 
 function reducedShape(shape: Shape, axes: number[], keepdims: boolean): number[] {
   const out: number[] = [];

@@ -1,5 +1,5 @@
 /**
- * Row primitives: ops over the last axis whose kernel is one row kernel (kernel/lower.ts).
+ * Row primitives: ops over the last axis whose kernel is one row kernel (kernel/describe.ts).
  * softmax is one op rather than the composite max/exp/sum/div so that its gradient needs only
  * its output (dx = y (dy - sum(dy y))): the composite's backward kept exp(x - max) and the sum
  * alive, differentiated through the max (a gradient that is zero but was computed), and split
@@ -7,7 +7,7 @@
  */
 import { isFloat } from '../ir/graph.ts';
 import { Value } from '../ir/value.ts';
-import { defineOp, ShapeError } from './registry.ts';
+import { defineOp, ShapeError } from './table.ts';
 
 defineOp({
   name: 'softmax',

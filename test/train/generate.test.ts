@@ -11,7 +11,7 @@ import { evaluate } from '../../src/compiler/reference.ts';
 import { Value } from '../../src/compiler/ir/value.ts';
 import { initialWeights } from '../../src/runtime/init.ts';
 import { Evaluator } from '../../src/train/trainer.ts';
-import type { Dataset } from '../../src/runtime/data.ts';
+import type { Dataset } from '../../src/runtime/batches.ts';
 import { answerOf } from '../../src/train/generate.ts';
 import { useGpu } from '../helpers/gpu.ts';
 import { rng } from '../helpers/random.ts';

@@ -1,7 +1,9 @@
 /**
  * The op table: each primitive is defined once, with its shape/dtype rule, its Float64
- * reference, its VJP (built from other primitives through the Builder) and its WGSL lowering.
- * Tests iterate this table; nothing else in the compiler special-cases an op's math.
+ * reference, its VJP (built from other primitives through the Builder), and what a kernel needs
+ * of it (a reduction's combine and identity, a row op's passes). Kernel descriptions name the op
+ * (kernel/describe.ts); each backend spells its math (codegen/ for WGSL). Tests iterate this
+ * table; nothing else in the compiler special-cases an op's math.
  */
 import { UserError } from '../../user-error.ts';
 import type { Attrs, DType, Shape } from '../ir/graph.ts';

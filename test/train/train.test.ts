@@ -17,7 +17,7 @@ import { readSafetensors } from '../../src/runtime/safetensors.ts';
 import { Executor } from '../../src/runtime/executor.ts';
 import { compilePlan } from '../../src/compiler/plan.ts';
 import { profileOf } from '../../src/runtime/profile.ts';
-import { makeBatch } from '../../src/runtime/data.ts';
+import { makeBatch } from '../../src/runtime/batches.ts';
 import { loadCheckpoint, saveCheckpoint } from '../../src/runtime/checkpoint.ts';
 import { CheckpointError } from '../../src/runtime/safetensors.ts';
 import { lowerModel } from '../../src/compiler/lower/index.ts';

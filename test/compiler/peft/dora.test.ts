@@ -6,20 +6,20 @@
  * interpreter's gradients.
  */
 import { describe, expect, it } from 'vitest';
-import { peft, vl } from '../../src/dsl/index.ts';
-import { lowerModel } from '../../src/compiler/lower/index.ts';
-import { mergeWeights } from '../../src/compiler/lower/merge.ts';
-import { paramReport } from '../../src/compiler/params-report.ts';
-import { Lowering } from '../../src/compiler/lower/context.ts';
-import { linear } from '../../src/compiler/lower/hooks.ts';
-import { autodiff, gradName } from '../../src/compiler/autodiff.ts';
-import { Value } from '../../src/compiler/ir/value.ts';
-import { evaluate } from '../../src/compiler/reference.ts';
-import { initialWeights } from '../../src/runtime/init.ts';
-import { TrainStep } from '../../src/train/train-step.ts';
-import { draw, rng } from '../helpers/random.ts';
-import { gradCheck } from '../helpers/gradcheck.ts';
-import { useGpu } from '../helpers/gpu.ts';
+import { peft, vl } from '../../../src/dsl/index.ts';
+import { lowerModel } from '../../../src/compiler/lower/index.ts';
+import { mergeWeights } from '../../../src/compiler/lower/merge.ts';
+import { paramReport } from '../../../src/compiler/params-report.ts';
+import { Lowering } from '../../../src/compiler/lower/context.ts';
+import { linear } from '../../../src/compiler/lower/hooks.ts';
+import { autodiff, gradName } from '../../../src/compiler/autodiff.ts';
+import { Value } from '../../../src/compiler/ir/value.ts';
+import { evaluate } from '../../../src/compiler/reference.ts';
+import { initialWeights } from '../../../src/runtime/init.ts';
+import { TrainStep } from '../../../src/train/train-step.ts';
+import { draw, rng } from '../../helpers/random.ts';
+import { gradCheck } from '../../helpers/gradcheck.ts';
+import { useGpu } from '../../helpers/gpu.ts';
 
 const [r, alpha] = [2, 6];
 const model = () =>

@@ -4,24 +4,24 @@
  * routing, random expert choice and merging.
  */
 import { describe, expect, it } from 'vitest';
-import { parseSpec, type PeftSpec } from '../../src/dsl/spec.ts';
-import { peft, vl } from '../../src/dsl/index.ts';
-import { Lowering, type Mode } from '../../src/compiler/lower/context.ts';
-import { loraDelta } from '../../src/compiler/lower/peft/lora.ts';
-import { adapter } from '../../src/compiler/lower/peft/adapter.ts';
-import { compacter } from '../../src/compiler/lower/peft/compacter.ts';
-import { mixphm } from '../../src/compiler/lower/peft/mixphm.ts';
-import { adamix } from '../../src/compiler/lower/peft/adamix.ts';
-import type { Tensor } from '../../src/compiler/builder.ts';
-import { Value } from '../../src/compiler/ir/value.ts';
-import { evaluate, evaluateNodes } from '../../src/compiler/reference.ts';
-import { lowerModel } from '../../src/compiler/lower/index.ts';
-import { mergeWeights } from '../../src/compiler/lower/merge.ts';
-import { redundancyTerm, relevanceTerm } from '../../src/compiler/lower/regularizers.ts';
-import { draw, rng } from '../helpers/random.ts';
-import { initialWeights } from '../../src/runtime/init.ts';
-import { gradCheck } from '../helpers/gradcheck.ts';
-import { add, flat, gelu, map, mat, mean, mm, phmDense, scale, type Mat } from '../helpers/linalg.ts';
+import { parseSpec, type PeftSpec } from '../../../src/dsl/spec.ts';
+import { peft, vl } from '../../../src/dsl/index.ts';
+import { Lowering, type Mode } from '../../../src/compiler/lower/context.ts';
+import { loraDelta } from '../../../src/compiler/lower/peft/lora.ts';
+import { adapter } from '../../../src/compiler/lower/peft/adapter.ts';
+import { compacter } from '../../../src/compiler/lower/peft/compacter.ts';
+import { mixphm } from '../../../src/compiler/lower/peft/mixphm.ts';
+import { adamix } from '../../../src/compiler/lower/peft/adamix.ts';
+import type { Tensor } from '../../../src/compiler/builder.ts';
+import { Value } from '../../../src/compiler/ir/value.ts';
+import { evaluate, evaluateNodes } from '../../../src/compiler/reference.ts';
+import { lowerModel } from '../../../src/compiler/lower/index.ts';
+import { mergeWeights } from '../../../src/compiler/lower/merge.ts';
+import { redundancyTerm, relevanceTerm } from '../../../src/compiler/lower/regularizers.ts';
+import { draw, rng } from '../../helpers/random.ts';
+import { initialWeights } from '../../../src/runtime/init.ts';
+import { gradCheck } from '../../helpers/gradcheck.ts';
+import { add, flat, gelu, map, mat, mean, mm, phmDense, scale, type Mat } from '../../helpers/linalg.ts';
 
 const [B, L, d] = [2, 3, 8];
 

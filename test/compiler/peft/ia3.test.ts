@@ -4,16 +4,16 @@
  * (the vectors folded into the weights) against the unmerged model.
  */
 import { describe, expect, it } from 'vitest';
-import { peft, vl } from '../../src/dsl/index.ts';
-import { lowerModel } from '../../src/compiler/lower/index.ts';
-import { mergeWeights } from '../../src/compiler/lower/merge.ts';
-import { paramReport } from '../../src/compiler/params-report.ts';
-import { Lowering } from '../../src/compiler/lower/context.ts';
-import { linear } from '../../src/compiler/lower/hooks.ts';
-import { Value } from '../../src/compiler/ir/value.ts';
-import { evaluate } from '../../src/compiler/reference.ts';
-import { draw, rng } from '../helpers/random.ts';
-import { gradCheck } from '../helpers/gradcheck.ts';
+import { peft, vl } from '../../../src/dsl/index.ts';
+import { lowerModel } from '../../../src/compiler/lower/index.ts';
+import { mergeWeights } from '../../../src/compiler/lower/merge.ts';
+import { paramReport } from '../../../src/compiler/params-report.ts';
+import { Lowering } from '../../../src/compiler/lower/context.ts';
+import { linear } from '../../../src/compiler/lower/hooks.ts';
+import { Value } from '../../../src/compiler/ir/value.ts';
+import { evaluate } from '../../../src/compiler/reference.ts';
+import { draw, rng } from '../../helpers/random.ts';
+import { gradCheck } from '../../helpers/gradcheck.ts';
 
 const model = () =>
   vl

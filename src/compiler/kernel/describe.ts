@@ -8,7 +8,7 @@
 import { numel, type Graph, type Node, type Shape } from '../ir/graph.ts';
 import { strides } from '../ir/value.ts';
 import { getOp } from '../ops/index.ts';
-import type { RowExpr } from '../ops/registry.ts';
+import type { RowExpr } from '../ops/table.ts';
 import { attrsOf } from '../ir/attrs.ts';
 import { matmulDims } from '../ops/matmul.ts';
 import type { Group } from '../passes/fuse.ts';
