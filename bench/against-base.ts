@@ -15,7 +15,12 @@ import { median, timeRun } from '../src/runtime/timing.ts';
 import { fullFinetuning } from './full-finetuning.ts';
 
 const { values } = parseArgs({
-  options: { base: { type: 'string' }, rounds: { type: 'string', default: '10' }, batch: { type: 'string', default: '16' }, steps: { type: 'boolean', default: false } },
+  options: {
+    base: { type: 'string' },
+    rounds: { type: 'string', default: '10' },
+    batch: { type: 'string', default: '16' },
+    steps: { type: 'boolean', default: false },
+  },
 });
 if (!values.base) throw new Error('--base <dir of another checkout> is required');
 const batch = Number(values.batch);
@@ -41,12 +46,22 @@ async function load(label: string, dir: string): Promise<Tree> {
     im('examples/mnist-vqa.spec.ts'),
   ]);
   const frozen = await im('src/compiler/passes/frozen.ts').catch(() => null);
-  return { label, compile, Executor, profileOf, lowerModel, splitFrozen: frozen?.splitFrozen, spec: model.default.spec };
+  return {
+    label,
+    compile,
+    Executor,
+    profileOf,
+    lowerModel,
+    splitFrozen: frozen?.splitFrozen,
+    spec: model.default.spec,
+  };
 }
 
 const gpu = await acquireDevice();
 const trees = [await load('base', values.base), await load('this tree', '.')];
-console.log(`adapter: ${gpu.info.description}; base: ${resolve(values.base)}; Mesa shader cache ${process.env.MESA_SHADER_CACHE_DISABLE === 'true' ? 'disabled (cold)' : 'enabled'}`);
+console.log(
+  `adapter: ${gpu.info.description}; base: ${resolve(values.base)}; Mesa shader cache ${process.env.MESA_SHADER_CACHE_DISABLE === 'true' ? 'disabled (cold)' : 'enabled'}`,
+);
 
 /**
  * --steps: the training step each tree's `train` runs, for the example (MixPHM + routed LoRA on
@@ -56,7 +71,11 @@ console.log(`adapter: ${gpu.info.description}; base: ${resolve(values.base)}; Me
  */
 function plans(t: Tree): { name: string; plan: { kernels: { wgsl: string }[] } }[] {
   const profile = t.profileOf(gpu);
-  if (!values.steps) return (['train', 'infer'] as const).map((mode) => ({ name: mode === 'train' ? 'train step' : 'eval', plan: t.compile(t.spec, { batch, mode, loss: true, profile }).plan }));
+  if (!values.steps)
+    return (['train', 'infer'] as const).map((mode) => ({
+      name: mode === 'train' ? 'train step' : 'eval',
+      plan: t.compile(t.spec, { batch, mode, loss: true, profile }).plan,
+    }));
   const full = fullFinetuning(t.spec);
   return [
     ['MixPHM step (example)', t.spec],
@@ -64,7 +83,10 @@ function plans(t: Tree): { name: string; plan: { kernels: { wgsl: string }[] } }
   ].map(([name, spec]) => {
     const fwd = t.lowerModel(spec, { batch, mode: 'train' }).graph;
     const split = t.splitFrozen?.(fwd, batch) ?? null;
-    return { name: `${name}${split ? `, ${split.tensors.length} tensors cached` : ''}`, plan: t.compile(split?.step ?? fwd, { batch, mode: 'train', profile }).plan };
+    return {
+      name: `${name}${split ? `, ${split.tensors.length} tensors cached` : ''}`,
+      plan: t.compile(split?.step ?? fwd, { batch, mode: 'train', profile }).plan,
+    };
   });
 }
 
@@ -79,14 +101,17 @@ for (let i = 0; i < perTree[0].length; i++) {
     runs.push({ name: `${name}, ${t.label}`, plan, ex, first, times: [] as number[] });
   }
 }
-for (let round = 0; round < Number(values.rounds); round++) for (const r of round % 2 ? [...runs].reverse() : runs) r.times.push(await timeRun(gpu, r.ex, 2));
+for (let round = 0; round < Number(values.rounds); round++)
+  for (const r of round % 2 ? [...runs].reverse() : runs) r.times.push(await timeRun(gpu, r.ex, 2));
 console.log('| plan | kernels | distinct shaders | first run, s | ms per run (median) | speed-up vs base |');
 console.log('| --- | --- | --- | --- | --- | --- |');
 for (let i = 0; i < runs.length; i++) {
   const r = runs[i];
   const base = runs[i - (i % 2)];
   const shaders = new Set(r.plan.kernels.map((k) => k.wgsl)).size;
-  console.log(`| ${r.name} | ${r.plan.kernels.length} | ${shaders} | ${(r.first / 1000).toFixed(1)} | ${median(r.times).toFixed(1)} | ${(median(base.times) / median(r.times)).toFixed(2)}x |`);
+  console.log(
+    `| ${r.name} | ${r.plan.kernels.length} | ${shaders} | ${(r.first / 1000).toFixed(1)} | ${median(r.times).toFixed(1)} | ${(median(base.times) / median(r.times)).toFixed(2)}x |`,
+  );
   r.ex.destroy();
 }
 gpu.destroy();

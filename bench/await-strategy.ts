@@ -14,7 +14,13 @@ import { StepRecorder, bindGroup } from '../src/runtime/recorder.ts';
 import { setWaitMode, type WaitMode } from '../src/runtime/gpu-wait.ts';
 import { median } from '../src/runtime/timing.ts';
 
-const { values } = parseArgs({ options: { steps: { type: 'string', default: '12' }, rounds: { type: 'string', default: '4' }, n: { type: 'string', default: '384' } } });
+const { values } = parseArgs({
+  options: {
+    steps: { type: 'string', default: '12' },
+    rounds: { type: 'string', default: '4' },
+    n: { type: 'string', default: '384' },
+  },
+});
 const steps = Number(values.steps),
   rounds = Number(values.rounds),
   n = Number(values.n);
@@ -62,7 +68,11 @@ for (let r = 0; r < rounds; r++) {
 const ms = { spin: median(times.spin), timer: median(times.timer) };
 const gflop = (4 * 2 * n ** 3) / 1e9;
 console.log(`step = 4 x matmul ${n}^3 + 16-byte readback; ${steps} steps x ${rounds} rounds per mode`);
-console.log(`spin  (Dawn setImmediate): ${ms.spin.toFixed(1)} ms/step  (${(gflop / (ms.spin / 1e3)).toFixed(2)} GFLOP/s)  all: ${times.spin.map((t) => t.toFixed(1)).join(' ')}`);
-console.log(`timer (peftgraph shim):    ${ms.timer.toFixed(1)} ms/step  (${(gflop / (ms.timer / 1e3)).toFixed(2)} GFLOP/s)  all: ${times.timer.map((t) => t.toFixed(1)).join(' ')}`);
+console.log(
+  `spin  (Dawn setImmediate): ${ms.spin.toFixed(1)} ms/step  (${(gflop / (ms.spin / 1e3)).toFixed(2)} GFLOP/s)  all: ${times.spin.map((t) => t.toFixed(1)).join(' ')}`,
+);
+console.log(
+  `timer (peftgraph shim):    ${ms.timer.toFixed(1)} ms/step  (${(gflop / (ms.timer / 1e3)).toFixed(2)} GFLOP/s)  all: ${times.timer.map((t) => t.toFixed(1)).join(' ')}`,
+);
 console.log(`speed-up of timer over spin: ${(ms.spin / ms.timer).toFixed(2)}x`);
 gpu.destroy();

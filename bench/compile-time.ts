@@ -16,7 +16,10 @@ import type { ModelSpec } from '../src/dsl/spec.ts';
 
 const { values } = parseArgs({ options: { depths: { type: 'string', default: '10,25,50,100' } } });
 
-function time(spec: ModelSpec, batch: number): { nodes: number; kernels: number; stages: Record<string, number>; total: number } {
+function time(
+  spec: ModelSpec,
+  batch: number,
+): { nodes: number; kernels: number; stages: Record<string, number>; total: number } {
   const stages: Record<string, number> = {};
   let t = performance.now();
   const lap = (k: string) => {
@@ -36,7 +39,12 @@ function time(spec: ModelSpec, batch: number): { nodes: number; kernels: number;
   lap('plan op-by-op');
   const plan = compilePlan(g, PORTABLE_PROFILE);
   lap('plan fused');
-  return { nodes: g.nodes.length, kernels: plan.kernels.length, stages, total: Object.values(stages).reduce((a, b) => a + b, 0) };
+  return {
+    nodes: g.nodes.length,
+    kernels: plan.kernels.length,
+    stages,
+    total: Object.values(stages).reduce((a, b) => a + b, 0),
+  };
 }
 
 const row = (name: string, r: ReturnType<typeof time>) =>
@@ -44,7 +52,9 @@ const row = (name: string, r: ReturnType<typeof time>) =>
     .map((s) => s.toFixed(2))
     .join(' | ')} | **${r.total.toFixed(1)}** |`;
 
-console.log('| model | nodes | kernels | lower | autodiff | optimizer | simplify | plan op-by-op | plan fused | total s |');
+console.log(
+  '| model | nodes | kernels | lower | autodiff | optimizer | simplify | plan op-by-op | plan fused | total s |',
+);
 console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const depth of values.depths!.split(',').map(Number)) {
   const spec = vl.model({
@@ -57,8 +67,31 @@ for (const depth of values.depths!.split(',').map(Number)) {
 }
 const base = vl
   .model({
-    vision: vl.vit({ image: [224, 224], channels: 3, patch: 16, width: 768, depth: 12, heads: 12, act: 'gelu', eps: 1e-12 }),
-    text: vl.encoder({ vocab: 30522, maxLen: 16, width: 768, depth: 12, heads: 12, act: 'gelu', eps: 1e-12, norm: 'post', embedNorm: true, typeVocab: 2, pool: 'cls', positions: 512, padId: 0 }),
+    vision: vl.vit({
+      image: [224, 224],
+      channels: 3,
+      patch: 16,
+      width: 768,
+      depth: 12,
+      heads: 12,
+      act: 'gelu',
+      eps: 1e-12,
+    }),
+    text: vl.encoder({
+      vocab: 30522,
+      maxLen: 16,
+      width: 768,
+      depth: 12,
+      heads: 12,
+      act: 'gelu',
+      eps: 1e-12,
+      norm: 'post',
+      embedNorm: true,
+      typeVocab: 2,
+      pool: 'cls',
+      positions: 512,
+      padId: 0,
+    }),
     visualPrefix: 'pooled',
     head: vl.classifier({ answers: 3129 }),
   })

@@ -44,7 +44,12 @@ const SETTINGS: Record<string, { lr: number; spec: () => ModelSpec }> = {
     lr: 1e-3,
     spec: () =>
       vl
-        .model({ vision: hf.vision(vit), text: hf.text(ensureTower(root, 'bert-base').dir, { maxLen: L }), visualPrefix: 'pooled', head: vl.classifier({ answers: 3129 }) })
+        .model({
+          vision: hf.vision(vit),
+          text: hf.text(ensureTower(root, 'bert-base').dir, { maxLen: L }),
+          visualPrefix: 'pooled',
+          head: vl.classifier({ answers: 3129 }),
+        })
         .freeze('**')
         .insert(peft.mixphm({ at: 'text.layers.*.ffn', experts: 4, reduction: 12, kron: 4, rank: 8 }))
         .regularize({ red: 0.1, rel: 0.02 }).spec as ModelSpec,
@@ -53,9 +58,15 @@ const SETTINGS: Record<string, { lr: number; spec: () => ModelSpec }> = {
     lr: 1e-4,
     spec: () =>
       vl
-        .model({ vision: hf.vision(vit), text: hf.text(ensureTower(root, 'roberta-base').dir, { maxLen: L }), visualPrefix: 'pooled', head: vl.classifier({ answers: 3129 }) })
+        .model({
+          vision: hf.vision(vit),
+          text: hf.text(ensureTower(root, 'roberta-base').dir, { maxLen: L }),
+          visualPrefix: 'pooled',
+          head: vl.classifier({ answers: 3129 }),
+        })
         .freeze('**')
-        .insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 128, alpha: 128, routing: 'inner' })).spec as ModelSpec,
+        .insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 128, alpha: 128, routing: 'inner' }))
+        .spec as ModelSpec,
   },
 };
 
@@ -68,7 +79,10 @@ function deviceBytes(plan: Plan, frozen: Set<string>): { all: number; frozen: nu
       .filter(([k]) => frozen.has(k))
       .map(([, s]) => s.buffer),
   );
-  return { all: whole.reduce((s, b) => s + b.bytes, 0), frozen: whole.filter((b) => ids.has(b.id)).reduce((s, b) => s + b.bytes, 0) };
+  return {
+    all: whole.reduce((s, b) => s + b.bytes, 0),
+    frozen: whole.filter((b) => ids.has(b.id)).reduce((s, b) => s + b.bytes, 0),
+  };
 }
 
 const gpu = await acquireDevice();
@@ -80,7 +94,9 @@ for (const name of o.settings!.split(',')) {
   const spec = SETTINGS[name].spec();
   const lr = SETTINGS[name].lr;
   const graph = lowerModel(spec, { batch: B, mode: 'train' }).graph;
-  const frozenNames = new Set([...graph.params()].filter(([, n]) => !(n.attrs.info as { trainable: boolean }).trainable).map(([k]) => k));
+  const frozenNames = new Set(
+    [...graph.params()].filter(([, n]) => !(n.attrs.info as { trainable: boolean }).trainable).map(([k]) => k),
+  );
   const { weights } = pretrainedWeights(spec, graph);
   // Data: images and token ids drawn once (the same for both dtypes), soft targets on 8 answers.
   let s = 7;
@@ -99,21 +115,41 @@ for (const name of o.settings!.split(',')) {
   const curves: Record<string, number[]> = {};
   for (const dtype of ['f32', 'bf16'] as FrozenWeights[]) {
     const plan = { frozenWeights: dtype };
-    const stepPlan = compileStep(graph, profile, { optimizer: { kind: 'adamw', weightDecay: 0.01, clip: 5, eps: 1e-6 }, lr, schedule: { kind: 'constant' }, totalSteps: steps, plan }).plan;
+    const stepPlan = compileStep(graph, profile, {
+      optimizer: { kind: 'adamw', weightDecay: 0.01, clip: 5, eps: 1e-6 },
+      lr,
+      schedule: { kind: 'constant' },
+      totalSteps: steps,
+      plan,
+    }).plan;
     const inferPlan = compile(spec, { batch: B, mode: 'infer', profile, plan }).plan;
     const [st, inf] = [deviceBytes(stepPlan, frozenNames), deviceBytes(inferPlan, frozenNames)];
     const times: number[] = [];
     const losses: number[] = [];
     let last = performance.now();
     const t0 = performance.now();
-    await train(gpu, spec, { train: { examples } }, trainConfig({ epochs: Math.ceil((steps * B) / N), batch: B, lr, seed: 1, schedule: { kind: 'constant' }, backbone: weights, plan }), {
-      onStep: (res) => {
-        const now = performance.now();
-        if (res.step > 0) times.push(now - last);
-        last = now;
-        if (losses.length < steps) losses.push(res.losses.loss);
+    await train(
+      gpu,
+      spec,
+      { train: { examples } },
+      trainConfig({
+        epochs: Math.ceil((steps * B) / N),
+        batch: B,
+        lr,
+        seed: 1,
+        schedule: { kind: 'constant' },
+        backbone: weights,
+        plan,
+      }),
+      {
+        onStep: (res) => {
+          const now = performance.now();
+          if (res.step > 0) times.push(now - last);
+          last = now;
+          if (losses.length < steps) losses.push(res.losses.loss);
+        },
       },
-    });
+    );
     curves[dtype] = losses;
     rows.push(
       `| ${dtype} | ${mib(st.all)} (${mib(st.frozen)} frozen) | ${mib(inf.all)} (${mib(inf.frozen)} frozen) | ${(median(times) / 1000).toFixed(2)} | ${((performance.now() - t0) / 1000).toFixed(0)} | ${losses[0].toFixed(4)} | ${losses.at(-1)!.toFixed(4)} |`,
@@ -131,6 +167,8 @@ for (const name of o.settings!.split(',')) {
   console.log(
     `\nloss, bf16 against f32 over ${d.length} steps: relative difference max ${(Math.max(...d) * 100).toFixed(3)}%, mean ${((d.reduce((a, b) => a + b, 0) / d.length) * 100).toFixed(3)}%, at the last step ${(d.at(-1)! * 100).toFixed(3)}%\n`,
   );
-  console.log(`losses f32:  ${curves.f32.map((v) => v.toFixed(4)).join(' ')}\nlosses bf16: ${curves.bf16.map((v) => v.toFixed(4)).join(' ')}\n`);
+  console.log(
+    `losses f32:  ${curves.f32.map((v) => v.toFixed(4)).join(' ')}\nlosses bf16: ${curves.bf16.map((v) => v.toFixed(4)).join(' ')}\n`,
+  );
 }
 gpu.destroy();

@@ -49,9 +49,29 @@ export const BERT_BASE = {
   pad_token_id: 0,
 };
 
-export const VIT_L16 = { ...VIT_B16, hidden_size: 1024, num_hidden_layers: 24, num_attention_heads: 16, intermediate_size: 4096 };
-export const ROBERTA_BASE = { ...BERT_BASE, model_type: 'roberta', vocab_size: 50265, max_position_embeddings: 514, type_vocab_size: 1, layer_norm_eps: 1e-5, pad_token_id: 1 };
-export const ROBERTA_LARGE = { ...ROBERTA_BASE, hidden_size: 1024, num_hidden_layers: 24, num_attention_heads: 16, intermediate_size: 4096 };
+export const VIT_L16 = {
+  ...VIT_B16,
+  hidden_size: 1024,
+  num_hidden_layers: 24,
+  num_attention_heads: 16,
+  intermediate_size: 4096,
+};
+export const ROBERTA_BASE = {
+  ...BERT_BASE,
+  model_type: 'roberta',
+  vocab_size: 50265,
+  max_position_embeddings: 514,
+  type_vocab_size: 1,
+  layer_norm_eps: 1e-5,
+  pad_token_id: 1,
+};
+export const ROBERTA_LARGE = {
+  ...ROBERTA_BASE,
+  hidden_size: 1024,
+  num_hidden_layers: 24,
+  num_attention_heads: 16,
+  intermediate_size: 4096,
+};
 export const GPT2_SMALL = {
   model_type: 'gpt2',
   vocab_size: 50257,
@@ -83,12 +103,20 @@ export const T5_BASE = {
 function vitShapes(c: typeof VIT_B16): Shapes {
   const d = c.hidden_size;
   const n = (c.image_size / c.patch_size) ** 2;
-  const s: Shapes = [['embeddings.cls_token', [1, 1, d]], ['embeddings.position_embeddings', [1, n + 1, d]], ...lin('embeddings.patch_embeddings.projection', d, 0)];
+  const s: Shapes = [
+    ['embeddings.cls_token', [1, 1, d]],
+    ['embeddings.position_embeddings', [1, n + 1, d]],
+    ...lin('embeddings.patch_embeddings.projection', d, 0),
+  ];
   s[2][1] = [d, c.num_channels, c.patch_size, c.patch_size];
   for (let i = 0; i < c.num_hidden_layers; i++) {
     const p = `encoder.layer.${i}`;
     for (const q of ['query', 'key', 'value']) s.push(...lin(`${p}.attention.attention.${q}`, d, d));
-    s.push(...lin(`${p}.attention.output.dense`, d, d), ...lin(`${p}.intermediate.dense`, c.intermediate_size, d), ...lin(`${p}.output.dense`, d, c.intermediate_size));
+    s.push(
+      ...lin(`${p}.attention.output.dense`, d, d),
+      ...lin(`${p}.intermediate.dense`, c.intermediate_size, d),
+      ...lin(`${p}.output.dense`, d, c.intermediate_size),
+    );
     s.push(...ln(`${p}.layernorm_before`, d), ...ln(`${p}.layernorm_after`, d));
   }
   return [...s, ...ln('layernorm', d), ...lin('pooler.dense', d, d)];
@@ -106,7 +134,11 @@ function bertShapes(c: typeof BERT_BASE): Shapes {
     const p = `encoder.layer.${i}`;
     for (const q of ['query', 'key', 'value']) s.push(...lin(`${p}.attention.self.${q}`, d, d));
     s.push(...lin(`${p}.attention.output.dense`, d, d), ...ln(`${p}.attention.output.LayerNorm`, d));
-    s.push(...lin(`${p}.intermediate.dense`, c.intermediate_size, d), ...lin(`${p}.output.dense`, d, c.intermediate_size), ...ln(`${p}.output.LayerNorm`, d));
+    s.push(
+      ...lin(`${p}.intermediate.dense`, c.intermediate_size, d),
+      ...lin(`${p}.output.dense`, d, c.intermediate_size),
+      ...ln(`${p}.output.LayerNorm`, d),
+    );
   }
   return [...s, ...lin('pooler.dense', d, d)];
 }
@@ -123,7 +155,12 @@ function gpt2Shapes(c: typeof GPT2_SMALL): Shapes {
   ];
   for (let i = 0; i < c.n_layer; i++) {
     const p = `h.${i}`;
-    s.push(...ln(`${p}.ln_1`, d), ...conv(`${p}.attn.c_attn`, d, 3 * d), ...conv(`${p}.attn.c_proj`, d, d), ...ln(`${p}.ln_2`, d));
+    s.push(
+      ...ln(`${p}.ln_1`, d),
+      ...conv(`${p}.attn.c_attn`, d, 3 * d),
+      ...conv(`${p}.attn.c_proj`, d, d),
+      ...ln(`${p}.ln_2`, d),
+    );
     s.push(...conv(`${p}.mlp.c_fc`, d, 4 * d), ...conv(`${p}.mlp.c_proj`, 4 * d, d));
   }
   return [...s, ...ln('ln_f', d)];
@@ -150,8 +187,13 @@ function t5Shapes(c: typeof T5_BASE): Shapes {
     for (let i = 0; i < n; i++) {
       const p = `${stack}.block.${i}.layer`;
       s.push(...attn(`${p}.0.SelfAttention`), [`${p}.0.layer_norm.weight`, [d]]);
-      if (i === 0) s.push([`${p}.0.SelfAttention.relative_attention_bias.weight`, [c.relative_attention_num_buckets, c.num_heads]]);
-      if (stack === 'decoder') s.push(...attn(`${p}.1.EncDecAttention`), [`${p}.1.layer_norm.weight`, [d]], ...ffn(`${p}.2`));
+      if (i === 0)
+        s.push([
+          `${p}.0.SelfAttention.relative_attention_bias.weight`,
+          [c.relative_attention_num_buckets, c.num_heads],
+        ]);
+      if (stack === 'decoder')
+        s.push(...attn(`${p}.1.EncDecAttention`), [`${p}.1.layer_norm.weight`, [d]], ...ffn(`${p}.2`));
       else s.push(...ffn(`${p}.1`));
     }
     s.push([`${stack}.final_layer_norm.weight`, [d]]);
@@ -176,7 +218,15 @@ function byteLevelTokenizer(vocab: number, specials: string[], tail: string[], p
   const entries = [...specials, ...byteAlphabet()];
   for (let i = entries.length; i < vocab - tail.length; i++) entries.push(`<filler_${i}>`);
   entries.push(...tail);
-  const added = [...specials, ...tail].map((content) => ({ id: entries.indexOf(content), content, single_word: false, lstrip: content === '<mask>', rstrip: false, normalized: false, special: true }));
+  const added = [...specials, ...tail].map((content) => ({
+    id: entries.indexOf(content),
+    content,
+    single_word: false,
+    lstrip: content === '<mask>',
+    rstrip: false,
+    normalized: false,
+    special: true,
+  }));
   return {
     version: '1.0',
     truncation: null,
@@ -201,8 +251,20 @@ function byteLevelTokenizer(vocab: number, specials: string[], tail: string[], p
 }
 
 const robertaTokenizer = (vocab: number) =>
-  byteLevelTokenizer(vocab, ['<s>', '<pad>', '</s>', '<unk>'], ['<mask>'], { type: 'RobertaProcessing', sep: ['</s>', 2], cls: ['<s>', 0], trim_offsets: true, add_prefix_space: false });
-const gpt2Tokenizer = (vocab: number) => byteLevelTokenizer(vocab, [], ['<|endoftext|>'], { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true });
+  byteLevelTokenizer(vocab, ['<s>', '<pad>', '</s>', '<unk>'], ['<mask>'], {
+    type: 'RobertaProcessing',
+    sep: ['</s>', 2],
+    cls: ['<s>', 0],
+    trim_offsets: true,
+    add_prefix_space: false,
+  });
+const gpt2Tokenizer = (vocab: number) =>
+  byteLevelTokenizer(vocab, [], ['<|endoftext|>'], {
+    type: 'ByteLevel',
+    add_prefix_space: true,
+    trim_offsets: false,
+    use_regex: true,
+  });
 
 /** Writes config.json and model.safetensors (F32, uniform +-0.05, norm scales 1) unless present. */
 function writeRandom(dir: string, config: object, shapes: Shapes, seed: number): number {
@@ -237,10 +299,20 @@ function writeRandom(dir: string, config: object, shapes: Shapes, seed: number):
   return total;
 }
 
-export function ensureBaseCheckpoints(root: string): { vit: string; bert: string; vitParams: number; bertParams: number } {
+export function ensureBaseCheckpoints(root: string): {
+  vit: string;
+  bert: string;
+  vitParams: number;
+  bertParams: number;
+} {
   const vit = join(root, 'vit-base-patch16-224');
   const bert = join(root, 'bert-base');
-  return { vit, bert, vitParams: writeRandom(vit, VIT_B16, vitShapes(VIT_B16), 16), bertParams: writeRandom(bert, BERT_BASE, bertShapes(BERT_BASE), 17) };
+  return {
+    vit,
+    bert,
+    vitParams: writeRandom(vit, VIT_B16, vitShapes(VIT_B16), 16),
+    bertParams: writeRandom(bert, BERT_BASE, bertShapes(BERT_BASE), 17),
+  };
 }
 
 /** The towers of the seeds' settings at their real sizes, by name. */
@@ -279,15 +351,36 @@ export function ensureTower(root: string, name: SeedTower): { dir: string; param
     writeFileSync(join(dir, 'preprocessor_config.json'), JSON.stringify(proc, null, 1));
   }
   if (name.startsWith('roberta') && !existsSync(join(dir, 'tokenizer.json'))) {
-    writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(robertaTokenizer((config as typeof ROBERTA_BASE).vocab_size)));
+    writeFileSync(
+      join(dir, 'tokenizer.json'),
+      JSON.stringify(robertaTokenizer((config as typeof ROBERTA_BASE).vocab_size)),
+    );
     writeFileSync(
       join(dir, 'tokenizer_config.json'),
-      JSON.stringify({ bos_token: '<s>', eos_token: '</s>', pad_token: '<pad>', unk_token: '<unk>', mask_token: '<mask>', model_max_length: 512 }, null, 1),
+      JSON.stringify(
+        {
+          bos_token: '<s>',
+          eos_token: '</s>',
+          pad_token: '<pad>',
+          unk_token: '<unk>',
+          mask_token: '<mask>',
+          model_max_length: 512,
+        },
+        null,
+        1,
+      ),
     );
   }
   if (name === 'gpt2' && !existsSync(join(dir, 'tokenizer.json'))) {
     writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(gpt2Tokenizer(GPT2_SMALL.vocab_size)));
-    writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ bos_token: '<|endoftext|>', eos_token: '<|endoftext|>', unk_token: '<|endoftext|>', model_max_length: 1024 }, null, 1));
+    writeFileSync(
+      join(dir, 'tokenizer_config.json'),
+      JSON.stringify(
+        { bos_token: '<|endoftext|>', eos_token: '<|endoftext|>', unk_token: '<|endoftext|>', model_max_length: 1024 },
+        null,
+        1,
+      ),
+    );
   }
   return { dir, params };
 }

@@ -42,7 +42,8 @@ const whole: number[] = [];
 const per: number[][] = plan.kernels.map(() => []);
 for (let r = 0; r < Number(values.rounds); r++) {
   whole.push(await timeRun(gpu, ex));
-  for (let i = 0; i < plan.kernels.length; i++) per[i].push(await timeRecorded(gpu, (s) => ex.recordKernel(s, i), reps));
+  for (let i = 0; i < plan.kernels.length; i++)
+    per[i].push(await timeRecorded(gpu, (s) => ex.recordKernel(s, i), reps));
 }
 const ms = per.map(median);
 const flops = plan.kernels.map((k) => {
@@ -87,13 +88,17 @@ console.log(
 console.log('| kernels | count | ms | share | GFLOP/s |');
 console.log('| --- | --- | --- | --- | --- |');
 for (const [k, g] of [...groups].sort((a, b) => b[1].ms - a[1].ms))
-  console.log(`| ${k} | ${g.n} | ${g.ms.toFixed(1)} | ${((100 * g.ms) / total).toFixed(0)}% | ${g.flops ? (g.flops / g.ms / 1e6).toFixed(1) : ''} |`);
+  console.log(
+    `| ${k} | ${g.n} | ${g.ms.toFixed(1)} | ${((100 * g.ms) / total).toFixed(0)}% | ${g.flops ? (g.flops / g.ms / 1e6).toFixed(1) : ''} |`,
+  );
 console.log(`\nslowest kernels:`);
 const order = ms.map((_, i) => i).sort((a, b) => ms[b] - ms[a]);
 for (const i of order.slice(0, Number(values.top))) {
   const k = plan.kernels[i];
   const shape =
-    k.ir?.kind === 'matmul' ? ` M=${k.ir.M} N=${k.ir.N} K=${k.ir.K} batch=[${k.ir.batch}] ${JSON.stringify(k.variant)} ${(flops[i] / ms[i] / 1e6).toFixed(1)} GFLOP/s` : ` workgroups ${k.workgroups}`;
+    k.ir?.kind === 'matmul'
+      ? ` M=${k.ir.M} N=${k.ir.N} K=${k.ir.K} batch=[${k.ir.batch}] ${JSON.stringify(k.variant)} ${(flops[i] / ms[i] / 1e6).toFixed(1)} GFLOP/s`
+      : ` workgroups ${k.workgroups}`;
   console.log(`  ${ms[i].toFixed(2)} ms ${label(i)} ${k.name}${shape}`);
 }
 ex.destroy();

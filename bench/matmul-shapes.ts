@@ -19,7 +19,9 @@ import { timeRecorded } from '../src/runtime/timing.ts';
 import model from '../examples/mnist-vqa.spec.ts';
 import { fullFinetuning } from './full-finetuning.ts';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '8' }, batch: { type: 'string', default: '16' } } });
+const { values } = parseArgs({
+  options: { rounds: { type: 'string', default: '8' }, batch: { type: 'string', default: '16' } },
+});
 const batch = Number(values.batch);
 const gpu = await acquireDevice();
 const profile = profileOf(gpu);
@@ -31,7 +33,10 @@ const CANDIDATES: MatmulVariant[] = [
 ];
 const fwd = lowerModel(fullFinetuning(model.spec), { batch, mode: 'train' }).graph;
 const { plan } = compile(fwd, { batch, mode: 'train', profile });
-const shapes = new Map<string, { M: number; K: number; N: number; batch: number[]; tA: boolean; tB: boolean; count: number }>();
+const shapes = new Map<
+  string,
+  { M: number; K: number; N: number; batch: number[]; tA: boolean; tB: boolean; count: number }
+>();
 for (const k of plan.kernels) {
   const ir = k.ir;
   if (ir?.kind !== 'matmul') continue;
@@ -41,8 +46,12 @@ for (const k of plan.kernels) {
   else shapes.set(key, { M: ir.M, K: ir.K, N: ir.N, batch: ir.batch, tA: ir.a.trans, tB: ir.b.trans, count: 1 });
 }
 
-console.log(`adapter: ${gpu.info.description}; the ${shapes.size} matmul shapes of the full-finetuning step (batch ${batch}), GFLOP/s (min of ${values.rounds})`);
-console.log(`| shape (M x K x N) | in step | ${CANDIDATES.map((v) => (v.family === 'reg' ? `${v.tm}x${v.tn}` : v.family)).join(' | ')} | default |`);
+console.log(
+  `adapter: ${gpu.info.description}; the ${shapes.size} matmul shapes of the full-finetuning step (batch ${batch}), GFLOP/s (min of ${values.rounds})`,
+);
+console.log(
+  `| shape (M x K x N) | in step | ${CANDIDATES.map((v) => (v.family === 'reg' ? `${v.tm}x${v.tn}` : v.family)).join(' | ')} | default |`,
+);
 console.log(`| --- | --- | ${CANDIDATES.map(() => '---').join(' | ')} | --- |`);
 for (const [key, s] of shapes) {
   const exs: Executor[] = [];
@@ -56,15 +65,23 @@ for (const [key, s] of shapes) {
   }
   const times = exs.map(() => [] as number[]);
   for (const ex of exs) await timeRecorded(gpu, (s) => ex.recordKernel(s, 0), 3);
-  for (let r = 0; r < Number(values.rounds); r++) for (const [i, ex] of exs.entries()) times[i].push(await timeRecorded(gpu, (s) => ex.recordKernel(s, 0), 3));
+  for (let r = 0; r < Number(values.rounds); r++)
+    for (const [i, ex] of exs.entries()) times[i].push(await timeRecorded(gpu, (s) => ex.recordKernel(s, 0), 3));
   const flops = 2 * s.M * s.K * s.N * s.batch.reduce((p, q) => p * q, 1);
   const rates = times.map((t) => flops / Math.min(...t) / 1e6);
   const best = rates.indexOf(Math.max(...rates));
   const b = new Builder();
-  b.output('y', b.input('a', [...s.batch, ...(s.tA ? [s.K, s.M] : [s.M, s.K])]).matmul(b.input('b', [...s.batch, ...(s.tB ? [s.N, s.K] : [s.K, s.N])]), { transA: s.tA, transB: s.tB }));
+  b.output(
+    'y',
+    b
+      .input('a', [...s.batch, ...(s.tA ? [s.K, s.M] : [s.M, s.K])])
+      .matmul(b.input('b', [...s.batch, ...(s.tB ? [s.N, s.K] : [s.K, s.N])]), { transA: s.tA, transB: s.tB }),
+  );
   const dflt = compilePlan(b.g, profile).kernels[0].variant;
   const name = (v?: MatmulVariant) => (v?.family === 'reg' ? `${v.tm}x${v.tn}` : String(v?.family));
-  console.log(`| ${key} | ${s.count} | ${rates.map((r, i) => (i === best ? `**${r.toFixed(1)}**` : r.toFixed(1))).join(' | ')} | ${name(dflt)} |`);
+  console.log(
+    `| ${key} | ${s.count} | ${rates.map((r, i) => (i === best ? `**${r.toFixed(1)}**` : r.toFixed(1))).join(' | ')} | ${name(dflt)} |`,
+  );
   for (const ex of exs) ex.destroy();
 }
 process.exit(0);

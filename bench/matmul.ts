@@ -35,7 +35,8 @@ for (const [M, K, N] of shapes) {
     const cur = best.get(v.family);
     if (!cur || ms < cur.ms) best.set(v.family, { v, ms });
   }
-  for (const [family, { v, ms }] of best) rows.push(`| ${M}x${K}x${N} | ${family} | \`${JSON.stringify(v)}\` | ${ms.toFixed(1)} | ${gflops(ms)} |`);
+  for (const [family, { v, ms }] of best)
+    rows.push(`| ${M}x${K}x${N} | ${family} | \`${JSON.stringify(v)}\` | ${ms.toFixed(1)} | ${gflops(ms)} |`);
   const tuned = await autotune(gpu, profile, b.g, { path: join(cacheDir, 'autotune.json') });
   const v = tuned.choice.get(node.id)!;
   const ms = await timeVariant(gpu, profile, c, v);

@@ -30,7 +30,9 @@ const dir = resolve(values['peers-dir']!);
 const BLOCKS = Number(values.blocks);
 const [B, T, D, H] = [32, 16, 128, 512];
 const BT = B * T;
-const { detUniform } = (await import(pathToFileURL(join(dir, 'common.mjs')).href)) as { detUniform: (n: number, seed: number, scale: number) => Float32Array };
+const { detUniform } = (await import(pathToFileURL(join(dir, 'common.mjs')).href)) as {
+  detUniform: (n: number, seed: number, scale: number) => Float32Array;
+};
 
 // The block, with peftgraph's builder; GELU is the op table's tanh form (METHODS.md).
 const b = new Builder();
@@ -50,8 +52,19 @@ const y = X.add(
 b.output('loss', y.mul(y).mean());
 
 const gpu = await acquireDevice();
-const ts = await TrainStep.compile(gpu, b.g, { optimizer: { kind: 'sgd', momentum: 0, weightDecay: 0, clip: 0 }, lr: 0.5, schedule: { kind: 'constant' }, totalSteps: 1e9, plan: {} });
-const init = { W1: detUniform(D * H, 12, Math.sqrt(3 / D)), b1: detUniform(H, 13, 0.1), W2: detUniform(H * D, 14, Math.sqrt(3 / H)), b2: detUniform(D, 15, 0.1) };
+const ts = await TrainStep.compile(gpu, b.g, {
+  optimizer: { kind: 'sgd', momentum: 0, weightDecay: 0, clip: 0 },
+  lr: 0.5,
+  schedule: { kind: 'constant' },
+  totalSteps: 1e9,
+  plan: {},
+});
+const init = {
+  W1: detUniform(D * H, 12, Math.sqrt(3 / D)),
+  b1: detUniform(H, 13, 0.1),
+  W2: detUniform(H * D, 14, Math.sqrt(3 / H)),
+  b2: detUniform(D, 15, 0.1),
+};
 const x = detUniform(BT * D, 11, 1.0);
 ts.setWeights(init);
 const step = async () => (await ts.submit({ X: x }, 0)).losses.loss;
@@ -89,15 +102,27 @@ interface PeerResult {
 }
 
 function child(cmd: string, argv: string[], label: string): PeerResult {
-  const r = spawnSync(cmd, argv, { cwd: dir, encoding: 'utf8', maxBuffer: 64 << 20, timeout: 20 * 60 * 1000, env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR || '/tmp' } });
+  const r = spawnSync(cmd, argv, {
+    cwd: dir,
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+    timeout: 20 * 60 * 1000,
+    env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR || '/tmp' },
+  });
   const line = (r.stdout || '').split('\n').find((l) => l.startsWith('RESULT '));
-  if (!line) return { peer: label, error: `exit ${r.status}: ${(r.stderr || '').split('\n').filter(Boolean).slice(-3).join(' / ')}` };
+  if (!line)
+    return {
+      peer: label,
+      error: `exit ${r.status}: ${(r.stderr || '').split('\n').filter(Boolean).slice(-3).join(' / ')}`,
+    };
   return JSON.parse(line.slice(7)) as PeerResult;
 }
 
 const pass = [`--blocks=${BLOCKS}`, '--block-seconds=1'];
 const runPeer = (peer: string) =>
-  peer === 'torch' ? child('/usr/bin/python3', ['train_step_torch.py', '--json', ...pass], peer) : child(process.execPath, [join(dir, 'train_step.mjs'), `--child=${peer}`, ...pass], peer);
+  peer === 'torch'
+    ? child('/usr/bin/python3', ['train_step_torch.py', '--json', ...pass], peer)
+    : child(process.execPath, [join(dir, 'train_step.mjs'), `--child=${peer}`, ...pass], peer);
 
 const ours = await timeBlocks();
 const peers = values.peers!.split(',').map((peer) => {
@@ -106,18 +131,30 @@ const peers = values.peers!.split(',').map((peer) => {
 });
 ours.push(...(await timeBlocks()));
 const ref = child('/usr/bin/python3', ['train_step_torch.py', '--json', '--reference'], 'torch-fp64');
-const relErr = (ls?: number[]) => (ref.losses && ls ? Math.max(...ls.map((l, i) => Math.abs(l - ref.losses![i]) / Math.abs(ref.losses![i]))) : Number.NaN);
+const relErr = (ls?: number[]) =>
+  ref.losses && ls
+    ? Math.max(...ls.map((l, i) => Math.abs(l - ref.losses![i]) / Math.abs(ref.losses![i])))
+    : Number.NaN;
 
 const pg = median(ours);
 console.log(`adapter: ${gpu.info.description}; peers: ${dir}; ${new Date().toISOString().slice(0, 10)}`);
-console.log(`train step (B*T=${BT}, d=${D}, hidden=${H}, SGD lr 0.5), loss awaited every step; steps/s = median of blocks of ~1 s`);
+console.log(
+  `train step (B*T=${BT}, d=${D}, hidden=${H}, SGD lr 0.5), loss awaited every step; steps/s = median of blocks of ~1 s`,
+);
 console.log('| implementation | steps/s | ms/step | peftgraph speed-up | losses[0..4] max rel. err vs fp64 |');
 console.log('| --- | --- | --- | --- | --- |');
-console.log(`| peftgraph (${ours.length} blocks, before and after the peers) | ${pg.toFixed(2)} | ${(1000 / pg).toFixed(1)} | 1.00x | ${relErr(losses).toExponential(2)} |`);
+console.log(
+  `| peftgraph (${ours.length} blocks, before and after the peers) | ${pg.toFixed(2)} | ${(1000 / pg).toFixed(1)} | 1.00x | ${relErr(losses).toExponential(2)} |`,
+);
 for (const r of peers) {
   if (r.error || !r.stepsPerSec) console.log(`| ${r.peer} | FAIL | | | ${r.error?.slice(0, 120)} |`);
-  else console.log(`| ${r.peer} | ${r.stepsPerSec.toFixed(2)} | ${(1000 / r.stepsPerSec).toFixed(1)} | ${(pg / r.stepsPerSec).toFixed(2)}x | ${relErr(r.losses).toExponential(2)} |`);
+  else
+    console.log(
+      `| ${r.peer} | ${r.stepsPerSec.toFixed(2)} | ${(1000 / r.stepsPerSec).toFixed(1)} | ${(pg / r.stepsPerSec).toFixed(2)}x | ${relErr(r.losses).toExponential(2)} |`,
+    );
 }
-console.log(`peftgraph blocks: ${ours.map((s) => s.toFixed(1)).join(', ')}; plan: ${ts.plan.kernels.length} kernels, profile ${profileOf(gpu).isSoftware ? 'software' : 'hardware'}`);
+console.log(
+  `peftgraph blocks: ${ours.map((s) => s.toFixed(1)).join(', ')}; plan: ${ts.plan.kernels.length} kernels, profile ${profileOf(gpu).isSoftware ? 'software' : 'hardware'}`,
+);
 ts.destroy();
 gpu.destroy();

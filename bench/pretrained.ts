@@ -37,13 +37,22 @@ const [B, L, steps, rounds] = [o.batch, o.len, o.steps, o.rounds].map(Number);
 const mib = (b: number) => (b / 2 ** 20).toFixed(0);
 
 const ck = ensureBaseCheckpoints(join(o.cache!, 'pretrained'));
-console.log(`checkpoints (random weights, HF layout): ViT-B/16 ${ck.vitParams.toLocaleString('en-US')} params, BERT-base ${ck.bertParams.toLocaleString('en-US')} params, under ${o.cache}/pretrained`);
+console.log(
+  `checkpoints (random weights, HF layout): ViT-B/16 ${ck.vitParams.toLocaleString('en-US')} params, BERT-base ${ck.bertParams.toLocaleString('en-US')} params, under ${o.cache}/pretrained`,
+);
 
 // ---- 1. load time and peak RSS, fresh processes, alternating
-const load: Record<string, { s: number[]; extra: number[]; values: number }> = { streamed: { s: [], extra: [], values: 0 }, whole: { s: [], extra: [], values: 0 } };
+const load: Record<string, { s: number[]; extra: number[]; values: number }> = {
+  streamed: { s: [], extra: [], values: 0 },
+  whole: { s: [], extra: [], values: 0 },
+};
 for (let r = 0; r < rounds; r++) {
   for (const mode of r % 2 ? ['whole', 'streamed'] : ['streamed', 'whole']) {
-    const out = execFileSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'pretrained-load.ts'), mode, ck.vit], { encoding: 'utf8' });
+    const out = execFileSync(
+      process.execPath,
+      ['--import', 'tsx', join(import.meta.dirname, 'pretrained-load.ts'), mode, ck.vit],
+      { encoding: 'utf8' },
+    );
     const j = JSON.parse(out.trim().split('\n').pop()!);
     load[mode].s.push(j.seconds);
     load[mode].extra.push(j.peak - j.rssBefore);
@@ -51,7 +60,9 @@ for (let r = 0; r < rounds; r++) {
   }
 }
 const weightBytes = load.streamed.values * 4;
-console.log(`\n## Import of a ViT-B/16-sized checkpoint (${mib(weightBytes)} MiB of f32 weights), median of ${rounds} fresh processes each\n`);
+console.log(
+  `\n## Import of a ViT-B/16-sized checkpoint (${mib(weightBytes)} MiB of f32 weights), median of ${rounds} fresh processes each\n`,
+);
 console.log('| import | seconds | peak RSS above the process baseline (MiB) | peak / weights |');
 console.log('| --- | --- | --- | --- |');
 for (const [mode, v] of Object.entries(load)) {
@@ -62,23 +73,38 @@ for (const [mode, v] of Object.entries(load)) {
 
 // ---- 2. a base-size VL model: compile, import, step
 const spec = vl
-  .model({ vision: hf.vision(ck.vit), text: hf.text(ck.bert, { maxLen: L }), visualPrefix: 'pooled', head: vl.classifier({ answers: 3129 }) })
+  .model({
+    vision: hf.vision(ck.vit),
+    text: hf.text(ck.bert, { maxLen: L }),
+    visualPrefix: 'pooled',
+    head: vl.classifier({ answers: 3129 }),
+  })
   .freeze('**')
   .insert(peft.mixphm({ at: 'text.layers.*.ffn', experts: 4, reduction: 12, kron: 4, rank: 8 }))
   .regularize({ red: 0.1, rel: 0.02 }).spec;
 const gpu = await acquireDevice();
-console.log(`\n## ViT-B/16 (224) + BERT-base, MixPHM on the text FFNs, batch ${B}, ${L} text tokens\n\nadapter: ${gpu.info.description}${gpu.info.isSoftware ? ' (software)' : ''}\n`);
+console.log(
+  `\n## ViT-B/16 (224) + BERT-base, MixPHM on the text FFNs, batch ${B}, ${L} text tokens\n\nadapter: ${gpu.info.description}${gpu.info.isSoftware ? ' (software)' : ''}\n`,
+);
 const lap = stopwatch();
 const { graph } = lowerModel(spec, { batch: B, mode: 'train' });
 const tLower = lap();
-const ts = await TrainStep.compile(gpu, graph, { optimizer: { kind: 'adamw', weightDecay: 0.01, clip: 5, eps: 1e-6 }, lr: 5e-3, schedule: { kind: 'constant' }, totalSteps: 1000 });
+const ts = await TrainStep.compile(gpu, graph, {
+  optimizer: { kind: 'adamw', weightDecay: 0.01, clip: 5, eps: 1e-6 },
+  lr: 5e-3,
+  schedule: { kind: 'constant' },
+  totalSteps: 1000,
+});
 const tCompile = lap();
 const { weights, seconds: tImport } = pretrainedWeights(spec, graph);
 ts.setWeights(initialWeights(graph, 1, weights));
 const tUpload = lap() - tImport;
 const rep = paramReport(graph);
 const plan = ts.plan;
-const paramBytes = Object.values(plan.params).reduce((a, p) => a + 4 * p.shape.reduce((x: number, y: number) => x * y, 1), 0);
+const paramBytes = Object.values(plan.params).reduce(
+  (a, p) => a + 4 * p.shape.reduce((x: number, y: number) => x * y, 1),
+  0,
+);
 const r = prng(3);
 const image = new Float32Array(B * 3 * 224 * 224).map(() => r());
 const tokens = new Int32Array(B * L).map(() => Math.floor(r() * 30522));
@@ -103,9 +129,17 @@ console.log(`| lower to IR | ${tLower.toFixed(1)} s, ${graph.nodes.length.toLoca
 console.log(`| compile (autodiff, optimizer, simplify, fuse, plan, pipelines) | ${tCompile.toFixed(1)} s |`);
 console.log(`| kernels (dispatches per step) | ${plan.kernels.length} |`);
 const temps = plan.buffers.filter((b) => b.role === 'temp').reduce((a, b) => a + b.bytes, 0);
-console.log(`| memory plan peak: every device buffer (with reuse / without) | ${mib(plan.stats.peakBytes)} / ${mib(plan.stats.peakBytesNoReuse)} MiB |`);
-console.log(`| of which weights / temporaries (activations, gradients, optimizer updates) | ${mib(paramBytes)} / ${mib(temps)} MiB |`);
-console.log(`| import both towers (${Object.keys(weights).length} tensors) / upload | ${tImport.toFixed(1)} s / ${tUpload.toFixed(1)} s |`);
+console.log(
+  `| memory plan peak: every device buffer (with reuse / without) | ${mib(plan.stats.peakBytes)} / ${mib(plan.stats.peakBytesNoReuse)} MiB |`,
+);
+console.log(
+  `| of which weights / temporaries (activations, gradients, optimizer updates) | ${mib(paramBytes)} / ${mib(temps)} MiB |`,
+);
+console.log(
+  `| import both towers (${Object.keys(weights).length} tensors) / upload | ${tImport.toFixed(1)} s / ${tUpload.toFixed(1)} s |`,
+);
 console.log(`| first step (includes shader compilation) | ${times[0].toFixed(1)} s |`);
-console.log(`| later steps, median of ${steps} | ${median(times.slice(1)).toFixed(2)} s (${(B / median(times.slice(1))).toFixed(2)} examples/s) |`);
+console.log(
+  `| later steps, median of ${steps} | ${median(times.slice(1)).toFixed(2)} s (${(B / median(times.slice(1))).toFixed(2)} examples/s) |`,
+);
 console.log(`| losses | ${losses.map((x) => x.toFixed(3)).join(', ')} |`);

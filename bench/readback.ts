@@ -20,14 +20,21 @@ const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5'
 const spec = backbone('hf').insert(peft.full()).spec;
 const { graph } = lowerModel(spec, { batch: 16, mode: 'train' });
 const gpu = await acquireDevice();
-const ts = await TrainStep.compile(gpu, graph, { optimizer: DEFAULT_OPTIMIZER, lr: 1e-3, schedule: { kind: 'constant' }, totalSteps: 10 });
+const ts = await TrainStep.compile(gpu, graph, {
+  optimizer: DEFAULT_OPTIMIZER,
+  lr: 1e-3,
+  schedule: { kind: 'constant' },
+  totalSteps: 10,
+});
 ts.setWeights(initialWeights(graph, 1));
 const ex = (ts as unknown as { ex: Executor }).ex;
 const params = Object.keys(ts.plan.params);
 const state = ts.info.packs.flatMap((p) => p.state);
 const values_ = params.reduce((s, n) => s + ts.plan.params[n].shape.reduce((a, b) => a * b, 1), 0);
 console.log(`adapter: ${gpu.info.description}`);
-console.log(`model: MNIST-VQA hf backbone, full finetuning: ${params.length} params + ${state.length} state tensors, packed (${((values_ * 3 * 4) / 2 ** 20).toFixed(1)} MiB)`);
+console.log(
+  `model: MNIST-VQA hf backbone, full finetuning: ${params.length} params + ${state.length} state tensors, packed (${((values_ * 3 * 4) / 2 ** 20).toFixed(1)} MiB)`,
+);
 
 async function oneByOne(): Promise<Record<string, Float32Array>> {
   const out: Record<string, Float32Array> = {};
@@ -50,10 +57,13 @@ for (let r = 0; r < Number(values.rounds); r++) {
   b = await batched();
   times['one submit for all'].push(performance.now() - t);
 }
-for (const k of Object.keys(a)) if (Buffer.compare(Buffer.from(a[k].buffer), Buffer.from(b[k].buffer)) !== 0) throw new Error(`readback differs for ${k}`);
+for (const k of Object.keys(a))
+  if (Buffer.compare(Buffer.from(a[k].buffer), Buffer.from(b[k].buffer)) !== 0)
+    throw new Error(`readback differs for ${k}`);
 const base = median(times['one submit per tensor']);
 console.log('| read-back | median ms | ratio |');
 console.log('| --- | --- | --- |');
-for (const [k, x] of Object.entries(times)) console.log(`| ${k} | ${median(x).toFixed(1)} | ${(base / median(x)).toFixed(2)}x |`);
+for (const [k, x] of Object.entries(times))
+  console.log(`| ${k} | ${median(x).toFixed(1)} | ${(base / median(x)).toFixed(2)}x |`);
 ts.destroy();
 gpu.destroy();

@@ -54,7 +54,10 @@ for (const [split, n] of [
     .trim()
     .split('\n')
     .slice(0, n);
-  writeFileSync(join(vqa, `${split}.jsonl`), `${lines.map((l) => l.replace('"images/', `"${join(ROOT, 'examples', 'mnist-vqa', 'images')}/`)).join('\n')}\n`);
+  writeFileSync(
+    join(vqa, `${split}.jsonl`),
+    `${lines.map((l) => l.replace('"images/', `"${join(ROOT, 'examples', 'mnist-vqa', 'images')}/`)).join('\n')}\n`,
+  );
 }
 // Captions: each image's caption a fixed draw of GPT-2 token ids (random weights: nothing to learn from real text).
 const captions = join(work, 'captions.data.ts');
@@ -108,10 +111,39 @@ const tsx = (args: string[]) => [process.execPath, '--import', 'tsx', ...args];
 const steps: [string, string[], RegExp][] = [
   [
     'RoBERTa-base: train',
-    cli(['train', roberta, '--data', vqa, '--allow-outside-data', '--overwrite', '--epochs', '1', '--batch', '4', '--lr', '3e-4', '--out', join(work, 'runs', 'roberta')]),
+    cli([
+      'train',
+      roberta,
+      '--data',
+      vqa,
+      '--allow-outside-data',
+      '--overwrite',
+      '--epochs',
+      '1',
+      '--batch',
+      '4',
+      '--lr',
+      '3e-4',
+      '--out',
+      join(work, 'runs', 'roberta'),
+    ]),
     /^(model:|text:|frozen features|trained|best dev|test:|wrote)/,
   ],
-  ['RoBERTa-base: eval', cli(['eval', roberta, '--data', vqa, '--allow-outside-data', '--checkpoint', join(work, 'runs', 'roberta', 'best.safetensors'), '--batch', '4']), /^test:/],
+  [
+    'RoBERTa-base: eval',
+    cli([
+      'eval',
+      roberta,
+      '--data',
+      vqa,
+      '--allow-outside-data',
+      '--checkpoint',
+      join(work, 'runs', 'roberta', 'best.safetensors'),
+      '--batch',
+      '4',
+    ]),
+    /^test:/,
+  ],
   [
     'RoBERTa-base: predict',
     cli([
@@ -128,23 +160,81 @@ const steps: [string, string[], RegExp][] = [
     ]),
     /^\d/,
   ],
-  ['RoBERTa-base: compile an inference artifact', cli(['compile', roberta, '--out', join(work, 'build', 'roberta'), '--mode', 'infer', '--merged', '--batch', '4']), /^infer/],
-  ['RoBERTa-base: run the artifact', tsx([runner, join(work, 'build', 'roberta'), join(work, 'runs', 'roberta', 'merged.safetensors'), 'vqa']), /^artifact/],
+  [
+    'RoBERTa-base: compile an inference artifact',
+    cli(['compile', roberta, '--out', join(work, 'build', 'roberta'), '--mode', 'infer', '--merged', '--batch', '4']),
+    /^infer/,
+  ],
+  [
+    'RoBERTa-base: run the artifact',
+    tsx([runner, join(work, 'build', 'roberta'), join(work, 'runs', 'roberta', 'merged.safetensors'), 'vqa']),
+    /^artifact/,
+  ],
   [
     'GPT-2: train',
-    cli(['train', gpt2, '--data', captions, '--overwrite', '--epochs', '1', '--batch', '4', '--lr', '3e-4', '--out', join(work, 'runs', 'gpt2')]),
+    cli([
+      'train',
+      gpt2,
+      '--data',
+      captions,
+      '--overwrite',
+      '--epochs',
+      '1',
+      '--batch',
+      '4',
+      '--lr',
+      '3e-4',
+      '--out',
+      join(work, 'runs', 'gpt2'),
+    ]),
     /^(model:|text:|frozen features|trained|best dev|test:|wrote)/,
   ],
-  ['GPT-2: eval', cli(['eval', gpt2, '--data', captions, '--checkpoint', join(work, 'runs', 'gpt2', 'best.safetensors'), '--batch', '4']), /^test:/],
+  [
+    'GPT-2: eval',
+    cli([
+      'eval',
+      gpt2,
+      '--data',
+      captions,
+      '--checkpoint',
+      join(work, 'runs', 'gpt2', 'best.safetensors'),
+      '--batch',
+      '4',
+    ]),
+    /^test:/,
+  ],
   [
     'GPT-2: predict (greedy caption)',
-    cli(['predict', gpt2, '--checkpoint', join(work, 'runs', 'gpt2', 'adapter.safetensors'), '--image', join(ROOT, 'examples', 'mnist-vqa', 'images', 'test-0001.png')]),
+    cli([
+      'predict',
+      gpt2,
+      '--checkpoint',
+      join(work, 'runs', 'gpt2', 'adapter.safetensors'),
+      '--image',
+      join(ROOT, 'examples', 'mnist-vqa', 'images', 'test-0001.png'),
+    ]),
     /^"/,
   ],
-  ['GPT-2: compile an inference artifact', cli(['compile', gpt2, '--out', join(work, 'build', 'gpt2'), '--mode', 'infer', '--merged', '--batch', '4']), /^infer/],
-  ['GPT-2: run the artifact', tsx([runner, join(work, 'build', 'gpt2'), join(work, 'runs', 'gpt2', 'merged.safetensors'), 'lm']), /^artifact/],
-  ['ViT-L/16 + RoBERTa-large: compile an inference artifact', cli(['compile', large, '--out', join(work, 'build', 'roberta-large'), '--mode', 'infer', '--batch', '4']), /^infer/],
-  ['ViT-L/16 + RoBERTa-large: explain the training step', cli(['explain', large, '--batch', '4']), /^(fuse|memory|dispatch|cache) /],
+  [
+    'GPT-2: compile an inference artifact',
+    cli(['compile', gpt2, '--out', join(work, 'build', 'gpt2'), '--mode', 'infer', '--merged', '--batch', '4']),
+    /^infer/,
+  ],
+  [
+    'GPT-2: run the artifact',
+    tsx([runner, join(work, 'build', 'gpt2'), join(work, 'runs', 'gpt2', 'merged.safetensors'), 'lm']),
+    /^artifact/,
+  ],
+  [
+    'ViT-L/16 + RoBERTa-large: compile an inference artifact',
+    cli(['compile', large, '--out', join(work, 'build', 'roberta-large'), '--mode', 'infer', '--batch', '4']),
+    /^infer/,
+  ],
+  [
+    'ViT-L/16 + RoBERTa-large: explain the training step',
+    cli(['explain', large, '--batch', '4']),
+    /^(fuse|memory|dispatch|cache) /,
+  ],
 ];
 console.log(
   `# The seeds' settings at real size through the CLI (${new Date().toISOString().slice(0, 10)})\n\nCommand: \`npx tsx bench/seed-commands.ts\` (random-weight towers under ${o.cache}/seed, specs and data under ${o.cache}/seed/commands). Default adapter limits (doctor: maxStorageBufferBindingSize 128 MiB).\n`,
@@ -158,5 +248,7 @@ for (const [title, cmd, keep] of steps) {
     .split('\n')
     .map((l) => l.trim())
     .filter((l) => keep.test(l) || (r.status !== 0 && l.startsWith('peftgraph')));
-  console.log(`| ${title} | ${r.status} | ${secs} | ${lines.map((l) => l.replaceAll('|', '\\|').replaceAll(root, '…')).join('<br>')} |`);
+  console.log(
+    `| ${title} | ${r.status} | ${secs} | ${lines.map((l) => l.replaceAll('|', '\\|').replaceAll(root, '…')).join('<br>')} |`,
+  );
 }

@@ -51,7 +51,12 @@ const SETTINGS: Record<string, { title: string; spec: () => ModelSpec }> = {
     title: 'routing, VQA: ViT-B/16 + RoBERTa-base, routed LoRA (inner, q v, r = alpha = 128), VQA head',
     spec: () =>
       vl
-        .model({ vision: vit(), text: hf.text(ensureTower(root, 'roberta-base').dir, { maxLen: L }), visualPrefix: 'pooled', head: vl.classifier({ answers: 3129 }) })
+        .model({
+          vision: vit(),
+          text: hf.text(ensureTower(root, 'roberta-base').dir, { maxLen: L }),
+          visualPrefix: 'pooled',
+          head: vl.classifier({ answers: 3129 }),
+        })
         .freeze('**')
         .insert(lora).spec as ModelSpec,
   },
@@ -59,12 +64,18 @@ const SETTINGS: Record<string, { title: string; spec: () => ModelSpec }> = {
     title: 'routing, captioning: ViT-B/16 + GPT-2 small, routed LoRA (inner, q v, r = alpha = 128), next-token loss',
     spec: () =>
       vl
-        .model({ vision: vit(), text: hf.text(ensureTower(root, 'gpt2').dir, { maxLen: L }), visualPrefix: 'pooled', head: vl.lm() })
+        .model({
+          vision: vit(),
+          text: hf.text(ensureTower(root, 'gpt2').dir, { maxLen: L }),
+          visualPrefix: 'pooled',
+          head: vl.lm(),
+        })
         .freeze('**')
         .insert(lora).spec as ModelSpec,
   },
   t5: {
-    title: 'MixPHM, VL-T5-like: ViT-B/16 7 x 7 region tokens (VL-T5 visual embedding) + T5-base, MixPHM after every FFN (+ regularizer), teacher-forced LM',
+    title:
+      'MixPHM, VL-T5-like: ViT-B/16 7 x 7 region tokens (VL-T5 visual embedding) + T5-base, MixPHM after every FFN (+ regularizer), teacher-forced LM',
     spec: () =>
       vl
         .model({
@@ -76,7 +87,15 @@ const SETTINGS: Record<string, { title: string; spec: () => ModelSpec }> = {
           head: vl.lm(),
         })
         .freeze('**')
-        .insert(peft.mixphm({ at: ['encoder.layers.*.ffn', 'decoder.layers.*.ffn'], experts: 4, reduction: 12, kron: 4, rank: 8 }))
+        .insert(
+          peft.mixphm({
+            at: ['encoder.layers.*.ffn', 'decoder.layers.*.ffn'],
+            experts: 4,
+            reduction: 12,
+            kron: 4,
+            rank: 8,
+          }),
+        )
         .regularize({ red: 0.1, rel: 0.02 }).spec as ModelSpec,
   },
 };
@@ -93,8 +112,10 @@ function batchFor(graph: ReturnType<typeof lowerModel>['graph'], vocab: number):
     const size = n.shape.reduce((a, b) => a * b, 1);
     const len = n.shape.at(-1)!;
     if (k === 'image') out[k] = Float32Array.from({ length: size }, () => r() * 2 - 1);
-    else if (n.dtype === 'i32') out[k] = Int32Array.from({ length: size }, () => 4 + Math.floor(r() * Math.min(246, vocab - 4)));
-    else if (k.toLowerCase().includes('mask')) out[k] = Float32Array.from({ length: size }, (_, i) => (i % len < Math.ceil((len * 3) / 4) ? 1 : 0));
+    else if (n.dtype === 'i32')
+      out[k] = Int32Array.from({ length: size }, () => 4 + Math.floor(r() * Math.min(246, vocab - 4)));
+    else if (k.toLowerCase().includes('mask'))
+      out[k] = Float32Array.from({ length: size }, (_, i) => (i % len < Math.ceil((len * 3) / 4) ? 1 : 0));
     else if (k === 'targets') out[k] = Float32Array.from({ length: size }, (_, i) => (i % len === 7 ? 1 : 0));
   }
   return out;
@@ -102,8 +123,12 @@ function batchFor(graph: ReturnType<typeof lowerModel>['graph'], vocab: number):
 
 const gpu = await acquireDevice();
 const profile = profileOf(gpu);
-const torchVersion = execFileSync(o.python!, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' }).trim();
-console.log(`# The seeds' settings at base size, peftgraph beside PyTorch CPU (${new Date().toISOString().slice(0, 10)})\n`);
+const torchVersion = execFileSync(o.python!, ['-c', 'import torch; print(torch.__version__)'], {
+  encoding: 'utf8',
+}).trim();
+console.log(
+  `# The seeds' settings at base size, peftgraph beside PyTorch CPU (${new Date().toISOString().slice(0, 10)})\n`,
+);
 console.log(
   `Command: \`npx tsx bench/seed-settings.ts --settings ${o.settings} --steps ${steps} --batch ${B}\`. peftgraph on ${gpu.info.description}${gpu.info.isSoftware ? ' (software, 2 CPU cores)' : ''}; PyTorch ${torchVersion} on the same CPU, 2 threads, run right after each setting's peftgraph steps. Batch ${B}, ${L} text tokens (3/4 real), random weights in HF layout.\n`,
 );
@@ -137,7 +162,21 @@ for (const name of o.settings!.split(',')) {
     ts.destroy();
   }
   const torch = JSON.parse(
-    execFileSync(o.python!, [join(import.meta.dirname, 'seed_settings_torch.py'), '--setting', name, '--batch', String(B), '--steps', String(steps), '--len', String(L)], { encoding: 'utf8' })
+    execFileSync(
+      o.python!,
+      [
+        join(import.meta.dirname, 'seed_settings_torch.py'),
+        '--setting',
+        name,
+        '--batch',
+        String(B),
+        '--steps',
+        String(steps),
+        '--len',
+        String(L),
+      ],
+      { encoding: 'utf8' },
+    )
       .trim()
       .split('\n')
       .pop()!,
@@ -150,10 +189,16 @@ for (const name of o.settings!.split(',')) {
   console.log(
     `| params (trainable) | ${rep.total.toLocaleString('en-US')} (${rep.trainable.toLocaleString('en-US')}) | ${torch.total.toLocaleString('en-US')} (${torch.trainable.toLocaleString('en-US')}) |`,
   );
-  console.log(`| lower + compile the step (autodiff, optimizer, simplify, fuse, plan) | ${tLower.toFixed(1)} + ${tCompile.toFixed(1)} s | - |`);
+  console.log(
+    `| lower + compile the step (autodiff, optimizer, simplify, fuse, plan) | ${tLower.toFixed(1)} + ${tCompile.toFixed(1)} s | - |`,
+  );
   console.log(`| kernels (dispatches per step) | ${f32Plan.kernels.length} | - |`);
-  console.log(`| device memory, frozen weights f32 / bf16 | ${mib(deviceBytes(f32Plan))} / ${mib(deviceBytes(bf16Plan))} MiB | - |`);
-  console.log(`| first step (peftgraph: includes llvmpipe's shader compilation) | ${times.f32[0].toFixed(1)} s | ${torch.first.toFixed(1)} s |`);
+  console.log(
+    `| device memory, frozen weights f32 / bf16 | ${mib(deviceBytes(f32Plan))} / ${mib(deviceBytes(bf16Plan))} MiB | - |`,
+  );
+  console.log(
+    `| first step (peftgraph: includes llvmpipe's shader compilation) | ${times.f32[0].toFixed(1)} s | ${torch.first.toFixed(1)} s |`,
+  );
   console.log(`| later steps, median of ${steps - 1}, frozen f32 | ${ours.toFixed(2)} s | ${theirs.toFixed(2)} s |`);
   console.log(`| later steps, median of ${steps - 1}, frozen bf16 | ${median(times.bf16.slice(1)).toFixed(2)} s | - |`);
   console.log(`| PyTorch time / peftgraph time | ${(theirs / ours).toFixed(2)}x | |\n`);
@@ -162,7 +207,9 @@ for (const name of o.settings!.split(',')) {
   );
 }
 console.log('## Summary\n');
-console.log('| setting | compile | kernels | device MiB f32 / bf16 | peftgraph first / later step s | bf16 later s | PyTorch first / later s | PyTorch / peftgraph |');
+console.log(
+  '| setting | compile | kernels | device MiB f32 / bf16 | peftgraph first / later step s | bf16 later s | PyTorch first / later s | PyTorch / peftgraph |',
+);
 console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const row of table) console.log(row);
 gpu.destroy();

@@ -20,7 +20,9 @@ import model from '../examples/mnist-vqa.spec.ts';
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '6' } } });
 const gpu = await acquireDevice();
 const profile = profileOf(gpu);
-console.log(`adapter: ${gpu.info.description}; Mesa shader cache ${process.env.MESA_SHADER_CACHE_DISABLE === 'true' ? 'disabled (cold)' : 'enabled'}`);
+console.log(
+  `adapter: ${gpu.info.description}; Mesa shader cache ${process.env.MESA_SHADER_CACHE_DISABLE === 'true' ? 'disabled (cold)' : 'enabled'}`,
+);
 
 const runs = [];
 for (const mode of ['train', 'infer'] as const) {
@@ -31,12 +33,23 @@ for (const mode of ['train', 'infer'] as const) {
     const createMs = performance.now() - t0;
     // llvmpipe compiles a pipeline's shader on its first dispatch: the first run pays for them.
     const firstMs = await timeRun(gpu, ex);
-    runs.push({ name: `${mode === 'train' ? 'train step' : 'eval'}, sizes ${sizes}`, plan, ex, createMs, firstMs, shaders: new Set(plan.kernels.map((k) => k.wgsl)).size, times: [] as number[] });
+    runs.push({
+      name: `${mode === 'train' ? 'train step' : 'eval'}, sizes ${sizes}`,
+      plan,
+      ex,
+      createMs,
+      firstMs,
+      shaders: new Set(plan.kernels.map((k) => k.wgsl)).size,
+      times: [] as number[],
+    });
   }
 }
 const rounds = Number(values.rounds);
-for (let round = 0; round < rounds; round++) for (const r of round % 2 ? [...runs].reverse() : runs) r.times.push(await timePlan(gpu, r.ex, 2, 3));
-console.log('| plan | kernels | distinct shaders | pipelines created, s | first run, s | ms per run | time vs inline |');
+for (let round = 0; round < rounds; round++)
+  for (const r of round % 2 ? [...runs].reverse() : runs) r.times.push(await timePlan(gpu, r.ex, 2, 3));
+console.log(
+  '| plan | kernels | distinct shaders | pipelines created, s | first run, s | ms per run | time vs inline |',
+);
 console.log('| --- | --- | --- | --- | --- | --- | --- |');
 for (let i = 0; i < runs.length; i++) {
   const r = runs[i];

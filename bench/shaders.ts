@@ -37,4 +37,6 @@ for (const [name, plan] of Object.entries(plans)) {
 }
 const both = census(Object.values(plans).flatMap((p) => p.kernels));
 const kernels = Object.values(plans).reduce((s, p) => s + p.kernels.length, 0);
-console.log(`\nboth plans: ${kernels} kernels, ${both.distinct} distinct shaders, ${(both.bytes / 1024).toFixed(0)} KiB of distinct WGSL`);
+console.log(
+  `\nboth plans: ${kernels} kernels, ${both.distinct} distinct shaders, ${(both.bytes / 1024).toFixed(0)} KiB of distinct WGSL`,
+);

@@ -24,29 +24,57 @@ import { median, timeRecorded, timeRun } from '../src/runtime/timing.ts';
 import model from '../examples/mnist-vqa.spec.ts';
 import { fullFinetuning } from './full-finetuning.ts';
 
-const { values } = parseArgs({ options: { compare: { type: 'string', default: 'siblings' }, rounds: { type: 'string', default: '20' }, batch: { type: 'string', default: '16' } } });
+const { values } = parseArgs({
+  options: {
+    compare: { type: 'string', default: 'siblings' },
+    rounds: { type: 'string', default: '20' },
+    batch: { type: 'string', default: '16' },
+  },
+});
 const batch = Number(values.batch);
 const gpu = await acquireDevice();
 const profile = profileOf(gpu);
 const fwd = lowerModel(fullFinetuning(model.spec), { batch, mode: 'train' }).graph;
 const options: [string, PlanOptions][] = [];
 /** The kernels the comparison changes, also timed alone. */
-const part = { siblings: ['map'], tuned: ['matmul'], tiles: ['matmul'], elements: ['map'], groups: ['reduce', 'row'] }[values.compare!] ?? ['map'];
+const part = { siblings: ['map'], tuned: ['matmul'], tiles: ['matmul'], elements: ['map'], groups: ['reduce', 'row'] }[
+  values.compare!
+] ?? ['map'];
 if (values.compare === 'siblings') options.push(['siblings', { siblings: true }], ['no siblings', { siblings: false }]);
 else if (values.compare === 'tuned') {
   const step = compile(fwd, { batch, mode: 'train', profile }).graph;
   const tuned = await tunedPlanOptions(gpu, profile, 'run', { shapes: () => step, log: (l) => console.error(l) });
-  options.push([`autotuned (${tuned.classes} classes, ${tuned.tuned} timed now)`, tuned.plan], ['profile defaults', {}]);
+  options.push(
+    [`autotuned (${tuned.classes} classes, ${tuned.tuned} timed now)`, tuned.plan],
+    ['profile defaults', {}],
+  );
 } else if (values.compare === 'tiles') {
   // The rule before 8x8 tiles at N >= 64: 8x8 only from N = 256.
-  const before = (n: Node): MatmulVariant => ({ family: 'reg', tm: 8, tn: n.shape[n.shape.length - 1] >= 256 ? 8 : 4, wgx: 8, wgy: 8 });
+  const before = (n: Node): MatmulVariant => ({
+    family: 'reg',
+    tm: 8,
+    tn: n.shape[n.shape.length - 1] >= 256 ? 8 : 4,
+    wgx: 8,
+    wgy: 8,
+  });
   options.push(['default tiles', {}], ['8x8 only from N = 256', { matmulVariant: before }]);
-} else if (values.compare === 'elements') options.push(['16 elements per map thread', { mapElements: 16 }], ['4 elements per map thread', { mapElements: 4 }]);
-else if (values.compare === 'groups') options.push(['small workgroups for few-thread reductions and rows', { smallWorkgroups: true }], ['workgroups of 64', { smallWorkgroups: false }]);
+} else if (values.compare === 'elements')
+  options.push(['16 elements per map thread', { mapElements: 16 }], ['4 elements per map thread', { mapElements: 4 }]);
+else if (values.compare === 'groups')
+  options.push(
+    ['small workgroups for few-thread reductions and rows', { smallWorkgroups: true }],
+    ['workgroups of 64', { smallWorkgroups: false }],
+  );
 else throw new Error(`--compare ${values.compare}: valid choices are siblings, tuned, tiles, elements, groups`);
 const variants = options.map(([name, plan]) => {
   const compiled = compile(fwd, { batch, mode: 'train', profile, plan }).plan;
-  return { name, plan: compiled, maps: compiled.kernels.flatMap((k, i) => (part.includes(k.kind) ? [i] : [])), whole: [] as number[], mapMs: [] as number[] };
+  return {
+    name,
+    plan: compiled,
+    maps: compiled.kernels.flatMap((k, i) => (part.includes(k.kind) ? [i] : [])),
+    whole: [] as number[],
+    mapMs: [] as number[],
+  };
 });
 const executors = await Promise.all(variants.map((v) => Executor.create(gpu, v.plan)));
 
@@ -61,7 +89,9 @@ for (let r = 0; r < Number(values.rounds); r++)
     );
   }
 console.log(`adapter: ${gpu.info.description}; full finetuning step, batch ${batch}, ${values.rounds} rounds`);
-console.log(`| plan | kernels | ${part.join('+')} kernels | step min / median, ms | ${part.join('+')} kernels min / median, ms |`);
+console.log(
+  `| plan | kernels | ${part.join('+')} kernels | step min / median, ms | ${part.join('+')} kernels min / median, ms |`,
+);
 console.log('| --- | --- | --- | --- | --- |');
 for (const v of variants)
   console.log(

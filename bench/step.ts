@@ -18,10 +18,25 @@ import { autotune } from '../src/train/autotune.ts';
 import { tinyFeeds, tinyTransformer } from '../test/helpers/tiny-transformer.ts';
 
 const { values } = parseArgs({
-  options: { d: { type: 'string', default: '64' }, L: { type: 'string', default: '16' }, B: { type: 'string', default: '8' }, layers: { type: 'string', default: '2' } },
+  options: {
+    d: { type: 'string', default: '64' },
+    L: { type: 'string', default: '16' },
+    B: { type: 'string', default: '8' },
+    layers: { type: 'string', default: '2' },
+  },
 });
 const [d, L, B, layers] = [values.d, values.L, values.B, values.layers].map(Number);
-const { graph } = tinyTransformer({ layers, d, L, B, heads: 4, loraLayers: [...Array(layers).keys()], loraRank: 8, vocab: 64, classes: 10 });
+const { graph } = tinyTransformer({
+  layers,
+  d,
+  L,
+  B,
+  heads: 4,
+  loraLayers: [...Array(layers).keys()],
+  loraRank: 8,
+  vocab: 64,
+  classes: 10,
+});
 const { graph: joint, report } = autodiff(graph, { loss: 'loss' });
 const { graph: g } = simplify(joint);
 const gpu = await acquireDevice();
@@ -46,14 +61,17 @@ for (const [name, opts] of configs) {
   for (const [k, v] of Object.entries(feeds.inputs)) if (plan.inputs[k]) ex.setInput(k, v.data);
   runs.push({ name, plan, ex, times: [] as number[] });
 }
-for (let round = 0; round < 4; round++) for (const r of round % 2 ? [...runs].reverse() : runs) r.times.push(await timePlan(gpu, r.ex, 2, 3));
+for (let round = 0; round < 4; round++)
+  for (const r of round % 2 ? [...runs].reverse() : runs) r.times.push(await timePlan(gpu, r.ex, 2, 3));
 const base = median(runs[0].times);
 console.log('| plan | kernels (dispatches) | peak MiB (reuse / none) | ms per step | speed-up vs op-by-op |');
 console.log('| --- | --- | --- | --- | --- |');
 for (const r of runs) {
   const ms = median(r.times);
   const mib = (x: number) => (x / 2 ** 20).toFixed(2);
-  console.log(`| ${r.name} | ${r.plan.kernels.length} | ${mib(r.plan.stats.peakBytes)} / ${mib(r.plan.stats.peakBytesNoReuse)} | ${ms.toFixed(1)} | ${(base / ms).toFixed(2)}x |`);
+  console.log(
+    `| ${r.name} | ${r.plan.kernels.length} | ${mib(r.plan.stats.peakBytes)} / ${mib(r.plan.stats.peakBytesNoReuse)} | ${ms.toFixed(1)} | ${(base / ms).toFixed(2)}x |`,
+  );
   r.ex.destroy();
 }
 gpu.destroy();

@@ -11,7 +11,14 @@ import { parseArgs } from 'node:util';
 import { acquireDevice } from '../src/runtime/device.ts';
 import { fullFinetuning } from './full-finetuning.ts';
 
-const { values } = parseArgs({ options: { base: { type: 'string' }, spec: { type: 'string', default: 'full' }, rounds: { type: 'string', default: '12' }, batch: { type: 'string', default: '16' } } });
+const { values } = parseArgs({
+  options: {
+    base: { type: 'string' },
+    spec: { type: 'string', default: 'full' },
+    rounds: { type: 'string', default: '12' },
+    batch: { type: 'string', default: '16' },
+  },
+});
 if (!values.base) throw new Error('--base <dir of another checkout> is required');
 const batch = Number(values.batch);
 const gpu = await acquireDevice();
@@ -19,17 +26,33 @@ const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
 async function load(label: string, dir: string) {
   const im = (p: string) => import(resolve(dir, p));
-  const [{ TrainStep }, { lowerModel }, model] = await Promise.all([im('src/train/train-step.ts'), im('src/compiler/lower/index.ts'), im('examples/mnist-vqa.spec.ts')]);
+  const [{ TrainStep }, { lowerModel }, model] = await Promise.all([
+    im('src/train/train-step.ts'),
+    im('src/compiler/lower/index.ts'),
+    im('examples/mnist-vqa.spec.ts'),
+  ]);
   const spec = values.spec === 'full' ? fullFinetuning(model.default.spec) : model.default.spec;
   const forward = lowerModel(spec, { batch, mode: 'train' }).graph;
-  const ts = await TrainStep.compile(gpu, forward, { optimizer: { kind: 'adamw', weightDecay: 0.01, clip: 5, eps: 1e-6 }, lr: 1e-9, schedule: { kind: 'constant' }, totalSteps: 1000 });
+  const ts = await TrainStep.compile(gpu, forward, {
+    optimizer: { kind: 'adamw', weightDecay: 0.01, clip: 5, eps: 1e-6 },
+    lr: 1e-9,
+    schedule: { kind: 'constant' },
+    totalSteps: 1000,
+  });
   type Slot = { shape: number[]; dtype: string };
   const inputs: Record<string, Float32Array | Int32Array> = {};
   for (const [k, s] of Object.entries(ts.plan.inputs as Record<string, Slot>)) {
     if (k.startsWith('opt.') || k === 'seed' || /^[muv]:/.test(k)) continue; // optimizer state stays on the device
     inputs[k] = s.dtype === 'i32' ? new Int32Array(size(s.shape)) : new Float32Array(size(s.shape));
   }
-  ts.setWeights(Object.fromEntries(Object.entries(ts.plan.params as Record<string, Slot>).map(([k, s]) => [k, new Float32Array(size(s.shape)).fill(0.01)])));
+  ts.setWeights(
+    Object.fromEntries(
+      Object.entries(ts.plan.params as Record<string, Slot>).map(([k, s]) => [
+        k,
+        new Float32Array(size(s.shape)).fill(0.01),
+      ]),
+    ),
+  );
   return { label, ts, inputs, kernels: ts.plan.kernels.length as number, times: [] as number[] };
 }
 
@@ -53,7 +76,9 @@ console.log('| --- | --- | --- | --- | --- |');
 const base = stat(trees[0].times);
 for (const t of trees) {
   const s = stat(t.times);
-  console.log(`| ${t.label} | ${t.kernels} | ${s.min.toFixed(1)} | ${s.median.toFixed(1)} | ${(base.min / s.min).toFixed(2)}x / ${(base.median / s.median).toFixed(2)}x |`);
+  console.log(
+    `| ${t.label} | ${t.kernels} | ${s.min.toFixed(1)} | ${s.median.toFixed(1)} | ${(base.min / s.min).toFixed(2)}x / ${(base.median / s.median).toFixed(2)}x |`,
+  );
   t.ts.destroy();
 }
 process.exit(0);

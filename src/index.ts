@@ -22,11 +22,33 @@ export { exportTower } from './hf/export.ts';
 
 // Training and evaluation
 export { TrainConfigError } from './train/train-config.ts';
-export { train, trainConfig, Evaluator, type TrainConfig, type TrainResult, type TrainEvents, type EpochRecord } from './train/trainer.ts';
+export {
+  train,
+  trainConfig,
+  Evaluator,
+  type TrainConfig,
+  type TrainResult,
+  type TrainEvents,
+  type EpochRecord,
+} from './train/trainer.ts';
 export { TrainStep } from './train/train-step.ts';
 export { exportMerged } from './train/export.ts';
-export { AdapterHost, saveAdapter, loadAdapter, ADAPTER_FILE, type LoadedAdapter, type SaveAdapterOptions } from './train/adapter.ts';
-export { baseWeights, backboneIdentity, weightsWithCheckpoint, inputsIdentity, type BackboneIdentity, type InputsIdentity } from './train/identity.ts';
+export {
+  AdapterHost,
+  saveAdapter,
+  loadAdapter,
+  ADAPTER_FILE,
+  type LoadedAdapter,
+  type SaveAdapterOptions,
+} from './train/adapter.ts';
+export {
+  baseWeights,
+  backboneIdentity,
+  weightsWithCheckpoint,
+  inputsIdentity,
+  type BackboneIdentity,
+  type InputsIdentity,
+} from './train/identity.ts';
 export { loadVqaData, type VqaData, type VqaDataOptions } from './cli/vqa-data.ts';
 export { readStepLog, STEP_LOG, type StepRecord } from './train/step-log.ts';
 export type { Schedule } from './runtime/schedule.ts';
@@ -43,7 +65,16 @@ export { DataError } from './data/errors.ts';
 
 // Checkpoints and safetensors
 export { saveCheckpoint, loadCheckpoint, type CheckpointData } from './runtime/checkpoint.ts';
-export { readSafetensors, writeSafetensors, encodeSafetensors, decodeSafetensors, SafetensorsFile, CheckpointError, type TensorEntry, type SafeTensors } from './runtime/safetensors.ts';
+export {
+  readSafetensors,
+  writeSafetensors,
+  encodeSafetensors,
+  decodeSafetensors,
+  SafetensorsFile,
+  CheckpointError,
+  type TensorEntry,
+  type SafeTensors,
+} from './runtime/safetensors.ts';
 
 // Runtime
 export { acquireDevice, withDevice, NoAdapterError, type Gpu, type DeviceOptions } from './runtime/device.ts';

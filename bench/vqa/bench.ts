@@ -7,7 +7,17 @@ import { join } from 'node:path';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import type { Gpu } from '../../src/runtime/device.ts';
 import type { Method } from './methods.ts';
-import { SETTING_NAMES, accuracyChart, budgetOf, curveChart, loadResults, markdownTable, runKey, saveResults, type ResultFile } from './results.ts';
+import {
+  SETTING_NAMES,
+  accuracyChart,
+  budgetOf,
+  curveChart,
+  loadResults,
+  markdownTable,
+  runKey,
+  saveResults,
+  type ResultFile,
+} from './results.ts';
 import { loadSettingBackbone, runOne } from './run-one.ts';
 
 export interface BenchOptions {
@@ -40,14 +50,16 @@ export function gridSlice(o: Pick<BenchOptions, 'methods' | 'ks' | 'seeds' | 'sh
   const all = o.seeds.flatMap((seed) => o.ks.flatMap((k) => o.methods.map((m) => ({ m, k, seed }))));
   if (!o.shard) return all;
   const { index, count } = o.shard;
-  if (!Number.isInteger(index) || !Number.isInteger(count) || count < 1 || index < 1 || index > count) throw new Error(`bench vqa: --shard ${index}/${count}: expected i/n with 1 <= i <= n`);
+  if (!Number.isInteger(index) || !Number.isInteger(count) || count < 1 || index < 1 || index > count)
+    throw new Error(`bench vqa: --shard ${index}/${count}: expected i/n with 1 <= i <= n`);
   return all.filter((_, i) => i % count === index - 1);
 }
 
 export async function writeReport(out: string, f: ResultFile): Promise<void> {
   writeFileSync(join(out, 'results.md'), markdownTable(f));
   for (const setting of SETTING_NAMES) {
-    if (Object.values(f.runs).some((r) => r.setting === setting)) writeFileSync(join(out, `accuracy-${setting}.svg`), await accuracyChart(f, setting));
+    if (Object.values(f.runs).some((r) => r.setting === setting))
+      writeFileSync(join(out, `accuracy-${setting}.svg`), await accuracyChart(f, setting));
   }
   // A few runs' learning curves: MixPHM and full finetuning, first seed.
   const first = Object.values(f.runs).find((r) => r.curve && ['mixphm', 'full'].includes(r.method));
@@ -62,11 +74,15 @@ export async function runBenchmark(gpu: Gpu, o: BenchOptions): Promise<{ results
   const results = loadResults(file);
   const budget = o.budget ?? 1;
   if (Object.keys(results.runs).length && budgetOf(results) !== budget)
-    throw new Error(`bench vqa: ${file} holds runs with step budget x${budgetOf(results)}, this call asks for x${budget}: give it another --out`);
+    throw new Error(
+      `bench vqa: ${file} holds runs with step budget x${budgetOf(results)}, this call asks for x${budget}: give it another --out`,
+    );
   if (budget !== 1) results.budget = budget;
   const todo = gridSlice(o).filter((t) => !results.runs[runKey(t.m.name, t.k, t.seed)]);
   const shard = o.shard ? `, shard ${o.shard.index}/${o.shard.count}` : '';
-  log(`bench vqa: ${todo.length} runs to do (${o.methods.length} methods x k ${o.ks.join(',')} x seeds ${o.seeds.join(',')}${shard}; ${Object.keys(results.runs).length} already in ${file})`);
+  log(
+    `bench vqa: ${todo.length} runs to do (${o.methods.length} methods x k ${o.ks.join(',')} x seeds ${o.seeds.join(',')}${shard}; ${Object.keys(results.runs).length} already in ${file})`,
+  );
   const backbones = new Map<string, Record<string, Float32Array>>();
   const t0 = performance.now();
   let ran = 0;
@@ -78,9 +94,14 @@ export async function runBenchmark(gpu: Gpu, o: BenchOptions): Promise<{ results
     results.runs[runKey(t.m.name, t.k, t.seed)] = r;
     saveResults(file, results);
     ran++;
-    const score = r.status === 'ok' ? `test ${(100 * r.test!.accuracy).toFixed(1)} (dev ${(100 * r.dev!.accuracy).toFixed(1)} @ epoch ${r.dev!.epoch + 1}/${r.epochs})` : `DIVERGED: ${r.error}`;
+    const score =
+      r.status === 'ok'
+        ? `test ${(100 * r.test!.accuracy).toFixed(1)} (dev ${(100 * r.dev!.accuracy).toFixed(1)} @ epoch ${r.dev!.epoch + 1}/${r.epochs})`
+        : `DIVERGED: ${r.error}`;
     const eta = ((performance.now() - t0) / 1000 / ran) * (todo.length - ran);
-    log(`[${ran}/${todo.length}] ${t.m.name} k=${t.k} seed=${t.seed}: ${score}, ${r.seconds.toFixed(0)} s; eta ${(eta / 60).toFixed(0)} min`);
+    log(
+      `[${ran}/${todo.length}] ${t.m.name} k=${t.k} seed=${t.seed}: ${score}, ${r.seconds.toFixed(0)} s; eta ${(eta / 60).toFixed(0)} min`,
+    );
   }
   await writeReport(o.out, results);
   return { results, ran };

@@ -30,10 +30,12 @@ const { values } = parseArgs({
   },
 });
 const setting = values.setting as Setting;
-if (!SETTINGS[setting]) throw new Error(`ceiling: --setting '${values.setting}' (valid: ${Object.keys(SETTINGS).join(', ')})`);
+if (!SETTINGS[setting])
+  throw new Error(`ceiling: --setting '${values.setting}' (valid: ${Object.keys(SETTINGS).join(', ')})`);
 const { flavor } = SETTINGS[setting];
 const m = values.method === 'full' ? undefined : method(values.method!);
-if (m && m.setting !== setting) throw new Error(`ceiling: method '${m.name}' belongs to setting '${m.setting}', not '${setting}'`);
+if (m && m.setting !== setting)
+  throw new Error(`ceiling: method '${m.name}' belongs to setting '${m.setting}', not '${setting}'`);
 const spec = m ? m.model().spec : SETTINGS[setting].backbone().insert(peft.full()).spec;
 const lr = Number(values.lr ?? m?.lr ?? 5e-4);
 const frozen = loadSettingBackbone(setting);
@@ -44,7 +46,9 @@ const gpu = await acquireDevice();
 const t0 = performance.now();
 try {
   const epochs = Number(values.epochs);
-  console.log(`ceiling: ${m ? m.name : 'full finetuning'} of '${setting}' on the whole pool (${downstreamPool(flavor).examples.length} questions), ${epochs} epochs, lr ${lr}, seed ${seed}`);
+  console.log(
+    `ceiling: ${m ? m.name : 'full finetuning'} of '${setting}' on the whole pool (${downstreamPool(flavor).examples.length} questions), ${epochs} epochs, lr ${lr}, seed ${seed}`,
+  );
   const res = await train(
     gpu,
     spec,
@@ -60,15 +64,24 @@ try {
       minDelta: 0,
       backbone: frozen,
     },
-    { onEpoch: (r) => console.log(`epoch ${r.epoch + 1}: train loss ${r.loss.toFixed(4)}, dev accuracy ${r.dev ? r.dev.accuracy.toFixed(3) : '-'}`) },
+    {
+      onEpoch: (r) =>
+        console.log(
+          `epoch ${r.epoch + 1}: train loss ${r.loss.toFixed(4)}, dev accuracy ${r.dev ? r.dev.accuracy.toFixed(3) : '-'}`,
+        ),
+    },
   );
   const ev = await Evaluator.create(gpu, spec, 50);
-  ev.setWeights(initialWeights(lowerModel(spec, { batch: 50, mode: 'infer' }).graph, seed, { ...frozen, ...res.bestWeights }));
+  ev.setWeights(
+    initialWeights(lowerModel(spec, { batch: 50, mode: 'infer' }).graph, seed, { ...frozen, ...res.bestWeights }),
+  );
   const per = await familyScores(ev, test);
   ev.destroy();
   const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
   const all = [...per.values()].flat();
-  console.log(`best dev epoch ${res.best!.epoch + 1} (dev ${res.best!.accuracy.toFixed(3)}); ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  console.log(
+    `best dev epoch ${res.best!.epoch + 1} (dev ${res.best!.accuracy.toFixed(3)}); ${((performance.now() - t0) / 1000).toFixed(0)} s`,
+  );
   console.log(`test VQA accuracy ${mean(all).toFixed(3)} (floor ${familyPriorAccuracy().toFixed(3)}), per family:`);
   for (const [f, v] of per) console.log(`  ${f.padEnd(18)} ${mean(v).toFixed(3)}  (${v.length})`);
 } finally {

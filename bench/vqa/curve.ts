@@ -13,22 +13,41 @@ import { BATCH, OPTIMIZATION, draw } from './protocol.ts';
 import { loadSettingBackbone } from './run-one.ts';
 
 const { values } = parseArgs({
-  options: { method: { type: 'string', default: 'mixphm' }, k: { type: 'string', default: '1000' }, seed: { type: 'string', default: '13' }, epochs: { type: 'string', default: '30' } },
+  options: {
+    method: { type: 'string', default: 'mixphm' },
+    k: { type: 'string', default: '1000' },
+    seed: { type: 'string', default: '13' },
+    epochs: { type: 'string', default: '30' },
+  },
 });
 const m = method(values.method!);
 const [k, seed, epochs] = [Number(values.k), Number(values.seed), Number(values.epochs)];
 const gpu = await acquireDevice();
 const t0 = performance.now();
 try {
-  console.log(`curve: ${m.name} k=${k} seed ${seed}, ${epochs} epochs of ${Math.floor(k / BATCH)} steps, lr ${m.lr}, dev evaluated every epoch`);
+  console.log(
+    `curve: ${m.name} k=${k} seed ${seed}, ${epochs} epochs of ${Math.floor(k / BATCH)} steps, lr ${m.lr}, dev evaluated every epoch`,
+  );
   await train(
     gpu,
     m.model().spec,
     draw(k, seed, SETTINGS[m.setting].flavor),
-    { epochs, batch: BATCH, lr: m.lr, seed, ...OPTIMIZATION, evalEvery: 1, patience: 0, minDelta: 0, backbone: loadSettingBackbone(m.setting) },
+    {
+      epochs,
+      batch: BATCH,
+      lr: m.lr,
+      seed,
+      ...OPTIMIZATION,
+      evalEvery: 1,
+      patience: 0,
+      minDelta: 0,
+      backbone: loadSettingBackbone(m.setting),
+    },
     {
       onEpoch: (r) =>
-        console.log(`  epoch ${r.epoch + 1} step ${r.step}: train loss ${r.loss.toFixed(4)}, dev accuracy ${r.dev?.accuracy.toFixed(3)} (${((performance.now() - t0) / 1000).toFixed(0)} s)`),
+        console.log(
+          `  epoch ${r.epoch + 1} step ${r.step}: train loss ${r.loss.toFixed(4)}, dev accuracy ${r.dev?.accuracy.toFixed(3)} (${((performance.now() - t0) / 1000).toFixed(0)} s)`,
+        ),
     },
   );
 } finally {

@@ -35,7 +35,11 @@ export function writePreprocessor(dir: string): void {
 }
 
 /** Writes the towers of `spec` that `weights` holds; returns tensor counts per directory. */
-export function exportTowers(spec: ModelSpec, weights: Record<string, Float32Array>, out: string): Record<string, number> {
+export function exportTowers(
+  spec: ModelSpec,
+  weights: Record<string, Float32Array>,
+  out: string,
+): Record<string, number> {
   const params = lowerModel(spec, { batch: 1, mode: 'infer' }).graph.params();
   const counts: Record<string, number> = {};
   if (spec.vision && Object.keys(weights).some((k) => k.startsWith('vision.'))) {
@@ -48,11 +52,15 @@ export function exportTowers(spec: ModelSpec, weights: Record<string, Float32Arr
     (spec.text.kind === 'encdec' ? writeT5Tokenizer : writeTokenizer)(dir);
   }
   const rest = new Map<string, TensorEntry>();
-  for (const [name, node] of params) if (/^(prefix|head)\./.test(name) && weights[name]) rest.set(name, { shape: [...node.shape], data: weights[name] });
+  for (const [name, node] of params)
+    if (/^(prefix|head)\./.test(name) && weights[name]) rest.set(name, { shape: [...node.shape], data: weights[name] });
   if (rest.size) {
     writeAtomic(
       join(out, 'joint.safetensors'),
-      encodeSafetensors(rest, { format: 'peftgraph-mnist-vqa-joint-1', about: 'params outside the HF towers: prefix.* (visual embedding), head.* (VQA classifier)' }),
+      encodeSafetensors(rest, {
+        format: 'peftgraph-mnist-vqa-joint-1',
+        about: 'params outside the HF towers: prefix.* (visual embedding), head.* (VQA classifier)',
+      }),
     );
     counts.joint = rest.size;
   }
@@ -62,7 +70,10 @@ export function exportTowers(spec: ModelSpec, weights: Record<string, Float32Arr
 /** The spec a checkpoint was trained as, from its metadata (pretrain.ts writes task and flavor). */
 function specOf(meta: Record<string, string>): ModelSpec {
   const flavor = (meta.flavor ?? 'native') as Flavor;
-  if (flavor !== 'hf' && flavor !== 't5') throw new Error(`export-hf: this checkpoint is of flavor '${flavor}'; only --flavor hf checkpoints and vlt5 have HF families`);
+  if (flavor !== 'hf' && flavor !== 't5')
+    throw new Error(
+      `export-hf: this checkpoint is of flavor '${flavor}'; only --flavor hf checkpoints and vlt5 have HF families`,
+    );
   switch (meta.task) {
     case 'vlt5':
       return vlT5().spec;

@@ -28,7 +28,8 @@ try {
   console.log(
     `${path} (${flavor === 't5' ? 'VL-T5 encoder-decoder, generated answers' : `${flavor}, visual prefix ${joint.prefix}${joint.embed ? ', embedded' : ''}`}): held-out VQA accuracy per pretraining family (1000 questions, test-split digits)`,
   );
-  for (const [f, v] of scores) console.log(`  ${f.padEnd(12)} ${(v.reduce((a, b) => a + b, 0) / v.length).toFixed(3)}  (${v.length})`);
+  for (const [f, v] of scores)
+    console.log(`  ${f.padEnd(12)} ${(v.reduce((a, b) => a + b, 0) / v.length).toFixed(3)}  (${v.length})`);
   ev.destroy();
 } finally {
   gpu.destroy();

@@ -11,10 +11,12 @@ import { ANSWERS, type MnistVqaSet } from './mnist-vqa.ts';
 export async function familyScores(ev: Evaluator, set: MnistVqaSet): Promise<Map<string, number[]>> {
   const each: number[] = [];
   const answers = set.answers;
-  if (answers) (await ev.generate(set, answers.start)).forEach((g, i) => each.push(generatedScore(g, answers, i).score));
+  if (answers)
+    (await ev.generate(set, answers.start)).forEach((g, i) => each.push(generatedScore(g, answers, i).score));
   else
     for await (const { out, start, valid } of ev.batches(set, ['logits']))
-      for (let b = 0; b < valid; b++) each.push(set.examples[start + b].targets[argmax(out.logits, b * ANSWERS.length, ANSWERS.length)]);
+      for (let b = 0; b < valid; b++)
+        each.push(set.examples[start + b].targets[argmax(out.logits, b * ANSWERS.length, ANSWERS.length)]);
   const out = new Map<string, number[]>();
   each.forEach((x, i) => out.set(set.questions[i].family, [...(out.get(set.questions[i].family) ?? []), x]));
   return out;

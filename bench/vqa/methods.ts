@@ -81,20 +81,50 @@ export interface Method {
 const PEFT_LR = 5e-3;
 const BOTTLENECK = 16;
 const frozen = (s: Setting = 'vl') => SETTINGS[s].backbone().freeze('**');
-const lora = (s: Setting, routing: Routing) => frozen(s).insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 8, alpha: 8, routing }));
-const adapter = (s: Setting, routing: Routing) => frozen(s).insert(peft.adapter({ at: 'text.layers.*.ffn', bottleneck: BOTTLENECK, routing }));
-const mixphm = () => frozen().insert(peft.mixphm({ at: 'text.layers.*.ffn', experts: 4, bottleneck: BOTTLENECK, kron: 4, rank: 2 }));
+const lora = (s: Setting, routing: Routing) =>
+  frozen(s).insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 8, alpha: 8, routing }));
+const adapter = (s: Setting, routing: Routing) =>
+  frozen(s).insert(peft.adapter({ at: 'text.layers.*.ffn', bottleneck: BOTTLENECK, routing }));
+const mixphm = () =>
+  frozen().insert(peft.mixphm({ at: 'text.layers.*.ffn', experts: 4, bottleneck: BOTTLENECK, kron: 4, rank: 2 }));
 /** MixPHM where it was evaluated: after both stacks' FFNs of the encoder-decoder (dropout: METHODS.md's 0.5 unless given). */
 const encdecMixphm = (dropout?: number) =>
-  frozen('encdec').insert(peft.mixphm({ at: ['encoder.layers.*.ffn', 'decoder.layers.*.ffn'], experts: 4, bottleneck: BOTTLENECK, kron: 4, rank: 2, dropout }));
+  frozen('encdec').insert(
+    peft.mixphm({
+      at: ['encoder.layers.*.ffn', 'decoder.layers.*.ffn'],
+      experts: 4,
+      bottleneck: BOTTLENECK,
+      kron: 4,
+      rank: 2,
+      dropout,
+    }),
+  );
 
 const ROUTINGS: Routing[] = ['none', 'add', 'mul', 'mulExpand', 'inner'];
 
 export const METHODS: Method[] = [
-  { name: 'full', setting: 'vl', lr: 5e-4, model: () => SETTINGS.vl.backbone().insert(peft.full()), about: 'every weight trainable' },
-  { name: 'bitfit', setting: 'vl', lr: PEFT_LR, model: () => frozen().insert(peft.bitfit()), about: 'biases and norm shifts only' },
+  {
+    name: 'full',
+    setting: 'vl',
+    lr: 5e-4,
+    model: () => SETTINGS.vl.backbone().insert(peft.full()),
+    about: 'every weight trainable',
+  },
+  {
+    name: 'bitfit',
+    setting: 'vl',
+    lr: PEFT_LR,
+    model: () => frozen().insert(peft.bitfit()),
+    about: 'biases and norm shifts only',
+  },
   { name: 'lora', setting: 'vl', lr: PEFT_LR, model: () => lora('vl', 'none'), about: 'LoRA r=8 on text q,v' },
-  { name: 'houlsby', setting: 'vl', lr: PEFT_LR, model: () => frozen().insert(peft.houlsby('text.layers.*', { bottleneck: BOTTLENECK })), about: 'adapters after text attn and FFN' },
+  {
+    name: 'houlsby',
+    setting: 'vl',
+    lr: PEFT_LR,
+    model: () => frozen().insert(peft.houlsby('text.layers.*', { bottleneck: BOTTLENECK })),
+    about: 'adapters after text attn and FFN',
+  },
   { name: 'pfeiffer', setting: 'vl', lr: PEFT_LR, model: () => adapter('vl', 'none'), about: 'adapter after text FFN' },
   {
     name: 'compacter',
@@ -110,15 +140,36 @@ export const METHODS: Method[] = [
     model: () => frozen().insert(peft.adamix({ at: 'text.layers.*.ffn', experts: 4, bottleneck: BOTTLENECK })),
     about: '4 adapter experts, random routing, averaged at inference',
   },
-  { name: 'mixphm', setting: 'vl', lr: PEFT_LR, model: mixphm, about: '4 PHM experts, shared down, merged at inference' },
-  { name: 'mixphm+reg', setting: 'vl', lr: PEFT_LR, model: () => mixphm().regularize(), about: 'MixPHM with redundancy regularization' },
+  {
+    name: 'mixphm',
+    setting: 'vl',
+    lr: PEFT_LR,
+    model: mixphm,
+    about: '4 PHM experts, shared down, merged at inference',
+  },
+  {
+    name: 'mixphm+reg',
+    setting: 'vl',
+    lr: PEFT_LR,
+    model: () => mixphm().regularize(),
+    about: 'MixPHM with redundancy regularization',
+  },
   // MixPHM where it was evaluated: a VL-T5-style encoder-decoder writing answers, modules in both stacks' FFNs.
-  { name: 'encdec/full', setting: 'encdec', lr: 5e-4, model: () => vlT5().insert(peft.full()), about: 'every weight trainable' },
+  {
+    name: 'encdec/full',
+    setting: 'encdec',
+    lr: 5e-4,
+    model: () => vlT5().insert(peft.full()),
+    about: 'every weight trainable',
+  },
   {
     name: 'encdec/lora',
     setting: 'encdec',
     lr: PEFT_LR,
-    model: () => frozen('encdec').insert(peft.lora({ at: ['encoder.layers.*.attn.{q,v}', 'decoder.layers.*.attn.{q,v}'], rank: 8, alpha: 8 })),
+    model: () =>
+      frozen('encdec').insert(
+        peft.lora({ at: ['encoder.layers.*.attn.{q,v}', 'decoder.layers.*.attn.{q,v}'], rank: 8, alpha: 8 }),
+      ),
     about: 'LoRA r=8 on q,v of both stacks',
   },
   {
@@ -138,8 +189,24 @@ export const METHODS: Method[] = [
     model: () => encdecMixphm(0),
     about: 'encdec/mixphm with dropout 0 (ablation)',
   },
-  ...ROUTINGS.map((r): Method => ({ name: `lora/${r}`, setting: 'routing', lr: PEFT_LR, model: () => lora('routing', r), about: `LoRA r=8 on text q,v, routing ${r}` })),
-  ...ROUTINGS.map((r): Method => ({ name: `adapter/${r}`, setting: 'routing', lr: PEFT_LR, model: () => adapter('routing', r), about: `adapter after text FFN, routing ${r}` })),
+  ...ROUTINGS.map(
+    (r): Method => ({
+      name: `lora/${r}`,
+      setting: 'routing',
+      lr: PEFT_LR,
+      model: () => lora('routing', r),
+      about: `LoRA r=8 on text q,v, routing ${r}`,
+    }),
+  ),
+  ...ROUTINGS.map(
+    (r): Method => ({
+      name: `adapter/${r}`,
+      setting: 'routing',
+      lr: PEFT_LR,
+      model: () => adapter('routing', r),
+      about: `adapter after text FFN, routing ${r}`,
+    }),
+  ),
 ];
 
 export function method(name: string): Method {

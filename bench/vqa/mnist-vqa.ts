@@ -106,7 +106,8 @@ function render(scene: Scene, shifts?: [number, number][]): Float32Array {
     const [oy, ox] = [Math.floor(c / 2) * SIZE, (c % 2) * SIZE];
     const [dy, dx] = shifts?.[c] ?? [0, 0];
     for (let y = Math.max(0, dy); y < Math.min(SIZE, SIZE + dy); y++)
-      for (let x = Math.max(0, dx); x < Math.min(SIZE, SIZE + dx); x++) img[(oy + y) * CANVAS + ox + x] = src[off + (y - dy) * SIZE + (x - dx)];
+      for (let x = Math.max(0, dx); x < Math.min(SIZE, SIZE + dx); x++)
+        img[(oy + y) * CANVAS + ox + x] = src[off + (y - dy) * SIZE + (x - dx)];
   });
   return img;
 }
@@ -119,7 +120,11 @@ export function ask(family: Family, scene: Scene, r: () => number): Question | n
   switch (family) {
     case 'digit-at': {
       const p = Math.floor(r() * 4);
-      return { family, words: ['what', 'digit', 'is', 'at', 'the', POSITIONS[p], '?'], answer: c[p] >= 0 ? String(c[p]) : 'none' };
+      return {
+        family,
+        words: ['what', 'digit', 'is', 'at', 'the', POSITIONS[p], '?'],
+        answer: c[p] >= 0 ? String(c[p]) : 'none',
+      };
     }
     case 'is-there': {
       const d = r() < 0.5 && present.length ? pick(present) : Math.floor(r() * 10);
@@ -129,21 +134,41 @@ export function ask(family: Family, scene: Scene, r: () => number): Question | n
       return { family, words: ['how', 'many', 'digits', 'are', 'there', '?'], answer: String(present.length) };
     case 'count-digit': {
       const d = r() < 0.6 && present.length ? pick(present) : Math.floor(r() * 10);
-      return { family, words: ['how', 'many', `d${d}`, 'are', 'there', '?'], answer: String(present.filter((x) => x === d).length) };
+      return {
+        family,
+        words: ['how', 'many', `d${d}`, 'are', 'there', '?'],
+        answer: String(present.filter((x) => x === d).length),
+      };
     }
     case 'sum-top':
-      return { family, words: ['what', 'is', 'the', 'sum', 'of', 'the', 'top', 'two', 'digits', '?'], answer: String(Math.max(c[0], 0) + Math.max(c[1], 0)) };
+      return {
+        family,
+        words: ['what', 'is', 'the', 'sum', 'of', 'the', 'top', 'two', 'digits', '?'],
+        answer: String(Math.max(c[0], 0) + Math.max(c[1], 0)),
+      };
     case 'larger':
       if (c[0] < 0 || c[3] < 0 || c[0] === c[3]) return null;
-      return { family, words: ['is', 'the', 'top-left', 'digit', 'larger', 'than', 'the', 'bottom-right', 'digit', '?'], answer: c[0] > c[3] ? 'yes' : 'no' };
+      return {
+        family,
+        words: ['is', 'the', 'top-left', 'digit', 'larger', 'than', 'the', 'bottom-right', 'digit', '?'],
+        answer: c[0] > c[3] ? 'yes' : 'no',
+      };
     case 'largest-position': {
       const max = Math.max(...c);
       if (max < 0 || c.filter((d) => d === max).length !== 1) return null;
-      return { family, words: ['which', 'position', 'holds', 'the', 'largest', 'digit', '?'], answer: POSITIONS[c.indexOf(max)] };
+      return {
+        family,
+        words: ['which', 'position', 'holds', 'the', 'largest', 'digit', '?'],
+        answer: POSITIONS[c.indexOf(max)],
+      };
     }
     case 'sum-parity':
       if (present.length === 0) return null;
-      return { family, words: ['is', 'the', 'sum', 'of', 'all', 'digits', 'even', '?'], answer: present.reduce((a, b) => a + b, 0) % 2 === 0 ? 'yes' : 'no' };
+      return {
+        family,
+        words: ['is', 'the', 'sum', 'of', 'all', 'digits', 'even', '?'],
+        answer: present.reduce((a, b) => a + b, 0) % 2 === 0 ? 'yes' : 'no',
+      };
   }
 }
 
@@ -212,14 +237,21 @@ export function mnistVqa(o: MnistVqaOptions): MnistVqaSet {
     const q = ask(o.families[Math.floor(r() * o.families.length)], scene, r);
     if (!q) continue;
     const choices = familyAnswers(q.family).filter((a) => a !== q.answer);
-    const annotators = Array.from({ length: 10 }, () => answer(r() < noise ? choices[Math.floor(r() * choices.length)] : q.answer));
+    const annotators = Array.from({ length: 10 }, () =>
+      answer(r() < noise ? choices[Math.floor(r() * choices.length)] : q.answer),
+    );
     const tokens = new Int32Array(QLEN);
     const mask = new Float32Array(QLEN);
     q.words.forEach((w, i) => {
       tokens[i] = word(w);
       mask[i] = 1;
     });
-    examples.push({ image: render(scene, shift ? cells.map(() => [draw(), draw()]) : undefined), tokens, mask, targets: softTargets(annotators, ANSWERS.length) });
+    examples.push({
+      image: render(scene, shift ? cells.map(() => [draw(), draw()]) : undefined),
+      tokens,
+      mask,
+      targets: softTargets(annotators, ANSWERS.length),
+    });
     scenes.push(scene);
     questions.push(q);
     annotations.push(annotators.map((a) => ANSWERS[a]));

@@ -29,10 +29,31 @@ export type Flavor = 'native' | 'hf' | 't5';
 
 /** pool 'mean' (the routing setting's hf ViT): its CLS was never taught to gather the cells, its patch tokens were. */
 const vit = (f: Flavor = 'native', pool: 'tanh' | 'mean' = 'tanh') =>
-  vl.vit({ image: [CANVAS, CANVAS], patch: 7, width: WIDTH, depth: 2, heads: 4, pool, ...(f === 'hf' ? { act: 'gelu', eps: 1e-12 } : {}) });
+  vl.vit({
+    image: [CANVAS, CANVAS],
+    patch: 7,
+    width: WIDTH,
+    depth: 2,
+    heads: 4,
+    pool,
+    ...(f === 'hf' ? { act: 'gelu', eps: 1e-12 } : {}),
+  });
 const textEncoder = (f: Flavor = 'native') =>
   f === 'hf'
-    ? vl.encoder({ vocab: TOKENIZER_VOCAB.length, maxLen: TEXT_LEN, width: WIDTH, depth: 2, heads: 4, act: 'gelu', eps: 1e-12, norm: 'post', embedNorm: true, typeVocab: 2, pool: 'cls', padId: 0 })
+    ? vl.encoder({
+        vocab: TOKENIZER_VOCAB.length,
+        maxLen: TEXT_LEN,
+        width: WIDTH,
+        depth: 2,
+        heads: 4,
+        act: 'gelu',
+        eps: 1e-12,
+        norm: 'post',
+        embedNorm: true,
+        typeVocab: 2,
+        pool: 'cls',
+        padId: 0,
+      })
     : vl.encoder({ vocab: WORDS.length, maxLen: QLEN, width: WIDTH, depth: 2, heads: 4 });
 
 /**
@@ -57,7 +78,10 @@ export interface Joint {
 export const POOLED: Joint = { prefix: 'pooled', embed: false };
 
 /** A checkpoint's joint layout from its metadata (pretrain.ts writes it; older ones are pooled). */
-export const jointOf = (meta: Record<string, string>): Joint => ({ prefix: (meta.prefix ?? 'pooled') as Prefix, embed: meta.embed === 'true' });
+export const jointOf = (meta: Record<string, string>): Joint => ({
+  prefix: (meta.prefix ?? 'pooled') as Prefix,
+  embed: meta.embed === 'true',
+});
 
 export const backbone = (f: Flavor = 'native', joint: Joint = POOLED) =>
   vl.model({
@@ -77,7 +101,16 @@ export const backbone = (f: Flavor = 'native', joint: Joint = POOLED) =>
 export const vlT5 = () =>
   vl.model({
     vision: vit('hf'),
-    text: vl.encdec({ vocab: T5_VOCAB.length, maxLen: TEXT_LEN, targetLen: ANSWER_LEN, width: WIDTH, ffn: 4 * WIDTH, encoderDepth: 2, decoderDepth: 2, heads: 4 }),
+    text: vl.encdec({
+      vocab: T5_VOCAB.length,
+      maxLen: TEXT_LEN,
+      targetLen: ANSWER_LEN,
+      width: WIDTH,
+      ffn: 4 * WIDTH,
+      encoderDepth: 2,
+      decoderDepth: 2,
+      heads: 4,
+    }),
     visualPrefix: 'regions',
     visualRegions: [2, 2],
     visualEmbed: true,
@@ -98,9 +131,11 @@ export const visionPretrainModel = (f: Flavor = 'native') =>
       });
 
 /** The ViT alone, read out cell by cell from its patch tokens (each cell's 4x4 patches averaged): digit 0-9 or empty (10). */
-export const visionCellsModel = (f: Flavor = 'native') => vl.model({ vision: vit(f), head: vl.regions({ grid: [2, 2], classes: 11 }) });
+export const visionCellsModel = (f: Flavor = 'native') =>
+  vl.model({ vision: vit(f), head: vl.regions({ grid: [2, 2], classes: 11 }) });
 
 /** Question labels: family (8), digit mentioned (10), position mentioned (4), multi-hot. */
 export const QUESTION_LABELS = 8 + 10 + 4;
 
-export const textPretrainModel = (f: Flavor = 'native') => vl.model({ text: textEncoder(f), head: vl.classifier({ answers: QUESTION_LABELS, loss: 'bce' }) });
+export const textPretrainModel = (f: Flavor = 'native') =>
+  vl.model({ text: textEncoder(f), head: vl.classifier({ answers: QUESTION_LABELS, loss: 'bce' }) });

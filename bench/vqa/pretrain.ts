@@ -36,7 +36,18 @@ import type { Dataset } from '../../src/runtime/batches.ts';
 import type { ModelSpec } from '../../src/dsl/spec.ts';
 import type { Gpu } from '../../src/runtime/device.ts';
 import { ANSWERS, DOWNSTREAM_FAMILIES, PRETRAIN_FAMILIES, POSITIONS, mnistVqa, type MnistVqaSet } from './mnist-vqa.ts';
-import { QUESTION_LABELS, SCENE_LABELS, backbone, vlT5, textPretrainModel, visionCellsModel, visionPretrainModel, type Flavor, type Joint, type Prefix } from './model.ts';
+import {
+  QUESTION_LABELS,
+  SCENE_LABELS,
+  backbone,
+  vlT5,
+  textPretrainModel,
+  visionCellsModel,
+  visionPretrainModel,
+  type Flavor,
+  type Joint,
+  type Prefix,
+} from './model.ts';
 import { asFlavor } from './flavor.ts';
 import { CHECKPOINTS, loadBackbone, saveBackbone } from './weights.ts';
 import { OPTIMIZATION } from './protocol.ts';
@@ -61,7 +72,8 @@ const cellLabels = (cells: number[]) => Int32Array.from(cells, (d) => (d < 0 ? 1
 /** Cell accuracy from logits [N, 4 * 11] (cell c's 11 classes at c * 11): the argmax is the cell's label. */
 function cellAccuracy(logits: Float32Array, labels: (i: number) => ArrayLike<number>, n: number): number {
   let hit = 0;
-  for (let i = 0; i < n; i++) for (let c = 0; c < 4; c++) hit += argmax(logits, i * SCENE_LABELS + c * 11, 11) === labels(i)[c] ? 1 : 0;
+  for (let i = 0; i < n; i++)
+    for (let c = 0; c < 4; c++) hit += argmax(logits, i * SCENE_LABELS + c * 11, 11) === labels(i)[c] ? 1 : 0;
   return hit / (4 * n);
 }
 
@@ -93,7 +105,8 @@ function tasks(f: Flavor, joint: Joint): Record<string, Task> {
       data: (split, n, seed, shift) => text(mnistVqa({ split, families: PRETRAIN_FAMILIES, n, seed, shift })),
       score(logits, ds, n) {
         let s = 0;
-        for (let i = 0; i < n; i++) s += ds.examples[i].targets[argmax(logits, i * ANSWERS.length, ANSWERS.length)] as number;
+        for (let i = 0; i < n; i++)
+          s += ds.examples[i].targets[argmax(logits, i * ANSWERS.length, ANSWERS.length)] as number;
         return s / n;
       },
       scoreName: 'VQA accuracy (pretraining families)',
@@ -111,10 +124,23 @@ function tasks(f: Flavor, joint: Joint): Record<string, Task> {
       keep: ['vision.'],
       data(split, n, seed, shift) {
         const set = mnistVqa({ split, families: PRETRAIN_FAMILIES, n, seed, shift });
-        const stub: Record<string, ArrayLike<number>> = f === 'hf' ? {} : { tokens: new Int32Array(1), mask: new Float32Array([1]) };
-        return { examples: set.examples.map((e, i) => ({ image: e.image, ...stub, targets: sceneTargets(set.scenes[i].cells) })) };
+        const stub: Record<string, ArrayLike<number>> = f === 'hf'
+          ? {}
+          : { tokens: new Int32Array(1), mask: new Float32Array([1]) };
+        return {
+          examples: set.examples.map((e, i) => ({
+            image: e.image,
+            ...stub,
+            targets: sceneTargets(set.scenes[i].cells),
+          })),
+        };
       },
-      score: (logits, ds, n) => cellAccuracy(logits, (i) => [0, 1, 2, 3].map((c) => argmax(ds.examples[i].targets as Float32Array, c * 11, 11)), n),
+      score: (logits, ds, n) =>
+        cellAccuracy(
+          logits,
+          (i) => [0, 1, 2, 3].map((c) => argmax(ds.examples[i].targets as Float32Array, c * 11, 11)),
+          n,
+        ),
       scoreName: 'cell accuracy (digit or empty)',
       defaults: { epochs: 4, n: 12000, lr: 1e-3, from: f === 'hf' ? 'hf-cells.safetensors' : undefined },
     },
@@ -134,7 +160,9 @@ function tasks(f: Flavor, joint: Joint): Record<string, Task> {
       keep: ['text.'],
       data(split, n, seed) {
         const set = text(mnistVqa({ split, families: FAMILIES, n, seed }));
-        return { examples: set.examples.map((e, i) => ({ tokens: e.tokens, mask: e.mask, targets: questionTargets(set, i) })) };
+        return {
+          examples: set.examples.map((e, i) => ({ tokens: e.tokens, mask: e.mask, targets: questionTargets(set, i) })),
+        };
       },
       score(logits, ds, n) {
         let hit = 0;
@@ -154,7 +182,8 @@ async function heldOut(gpu: Gpu, task: Task, weights: Record<string, Float32Arra
     if (!task.score) return (await ev.evaluate(ds)).accuracy;
     let total = 0;
     for await (const { out, start, valid } of ev.batches(ds, ['logits'])) {
-      total += task.score(out.logits as Float32Array, { examples: ds.examples.slice(start, start + valid) }, valid) * valid;
+      total +=
+        task.score(out.logits as Float32Array, { examples: ds.examples.slice(start, start + valid) }, valid) * valid;
     }
     return total / ds.examples.length;
   } finally {
@@ -181,14 +210,19 @@ async function main(): Promise<void> {
     },
   });
   const which = positionals[0];
-  if (values.flavor !== 'native' && values.flavor !== 'hf') throw new Error(`pretrain: --flavor '${values.flavor}' (valid: native, hf)`);
+  if (values.flavor !== 'native' && values.flavor !== 'hf')
+    throw new Error(`pretrain: --flavor '${values.flavor}' (valid: native, hf)`);
   const flavor = values.flavor as Flavor;
-  if (!['pooled', 'tokens', 'regions'].includes(values.prefix)) throw new Error(`pretrain: --prefix '${values.prefix}' (valid: pooled, tokens, regions)`);
+  if (!['pooled', 'tokens', 'regions'].includes(values.prefix))
+    throw new Error(`pretrain: --prefix '${values.prefix}' (valid: pooled, tokens, regions)`);
   const joint: Joint = { prefix: values.prefix as Prefix, embed: values.embed };
   const all = tasks(flavor, joint);
   const picked = all[which];
   // vl with --freeze-vision: the ViT keeps the cells its stage taught it; its features are computed once per scene.
-  const task = picked && values['freeze-vision'] ? { ...picked, spec: { ...picked.spec, freeze: [...picked.spec.freeze, 'vision.**'] } } : picked;
+  const task =
+    picked && values['freeze-vision']
+      ? { ...picked, spec: { ...picked.spec, freeze: [...picked.spec.freeze, 'vision.**'] } }
+      : picked;
   if (!task) throw new Error(`pretrain: unknown task '${which ?? ''}'; choose one of ${Object.keys(all).join(', ')}`);
   const seed = Number(values.seed);
   const n = Number(values.n ?? task.defaults.n);
@@ -203,20 +237,32 @@ async function main(): Promise<void> {
     minDelta: 0,
   };
   const from = values.from ?? task.defaults.from;
-  const init = from && from !== 'none' ? Object.assign({}, ...from.split(',').map((p) => loadBackbone(p.includes('/') ? p : join(CHECKPOINTS, p)).weights)) : undefined;
+  const init =
+    from && from !== 'none'
+      ? Object.assign(
+          {},
+          ...from.split(',').map((p) => loadBackbone(p.includes('/') ? p : join(CHECKPOINTS, p)).weights),
+        )
+      : undefined;
   if (init) cfg.backbone = init;
   // The encoder-decoder is HF-family only (vlT5: HF ViT, T5).
-  const out = values.out ?? join(CHECKPOINTS, `${flavor === 'hf' || which === 'vlt5' ? 'hf-' : ''}${which}.safetensors`);
+  const out =
+    values.out ?? join(CHECKPOINTS, `${flavor === 'hf' || which === 'vlt5' ? 'hf-' : ''}${which}.safetensors`);
   const train_ = task.data('train', n, seed, Number(values.shift));
   const held = task.data('test', 1000, seed + 1);
   const gpu = await acquireDevice();
   const t0 = performance.now();
   const steps = Math.floor(n / cfg.batch) * cfg.epochs;
-  console.log(`pretrain ${which}: ${n} examples, ${cfg.epochs} epochs, ${steps} steps, batch ${cfg.batch}, lr ${cfg.lr}${init ? `, from ${from}` : ''} on ${gpu.info.description}`);
+  console.log(
+    `pretrain ${which}: ${n} examples, ${cfg.epochs} epochs, ${steps} steps, batch ${cfg.batch}, lr ${cfg.lr}${init ? `, from ${from}` : ''} on ${gpu.info.description}`,
+  );
   try {
     const res = await train(gpu, task.spec, { train: train_ }, cfg, {
       onStep: (r) => {
-        if ((r.step + 1) % 100 === 0) console.log(`  step ${r.step + 1}/${steps} loss ${r.losses.loss.toFixed(4)} ${((performance.now() - t0) / (r.step + 1)).toFixed(0)} ms/step`);
+        if ((r.step + 1) % 100 === 0)
+          console.log(
+            `  step ${r.step + 1}/${steps} loss ${r.losses.loss.toFixed(4)} ${((performance.now() - t0) / (r.step + 1)).toFixed(0)} ms/step`,
+          );
       },
       onEpoch: (r) => console.log(`epoch ${r.epoch + 1}: mean loss ${r.loss.toFixed(4)} (${r.seconds.toFixed(0)} s)`),
     });

@@ -38,13 +38,18 @@ const tests = new Map<Flavor, MnistVqaSet>();
 
 /** The downstream training pool, tokenized for models of flavor `f` (the same questions for every flavor). */
 export function downstreamPool(f: Flavor = 'native'): MnistVqaSet {
-  if (!pools.has(f)) pools.set(f, asFlavor(mnistVqa({ split: 'train', families: DOWNSTREAM_FAMILIES, n: POOL, seed: POOL_SEED }), f));
+  if (!pools.has(f))
+    pools.set(f, asFlavor(mnistVqa({ split: 'train', families: DOWNSTREAM_FAMILIES, n: POOL, seed: POOL_SEED }), f));
   return pools.get(f)!;
 }
 
 /** The fixed test set: downstream questions about scenes of held-out digit samples. */
 export function testSet(f: Flavor = 'native'): MnistVqaSet {
-  if (!tests.has(f)) tests.set(f, asFlavor(mnistVqa({ split: 'test', families: DOWNSTREAM_FAMILIES, n: TEST_SIZE, seed: TEST_SEED }), f));
+  if (!tests.has(f))
+    tests.set(
+      f,
+      asFlavor(mnistVqa({ split: 'test', families: DOWNSTREAM_FAMILIES, n: TEST_SIZE, seed: TEST_SEED }), f),
+    );
   return tests.get(f)!;
 }
 
@@ -54,7 +59,10 @@ export function draw(k: number, seed: number, f: Flavor = 'native'): { train: Da
   const p = downstreamPool(f);
   const order = shuffled(POOL, seed);
   // Generated answers are scored from the pool's per-question scores (the encoder-decoder's sets).
-  const pick = (idx: number[]): Dataset => ({ examples: idx.map((i) => p.examples[i]), ...(p.answers ? { answers: { ...p.answers, scores: idx.map((i) => p.answers!.scores[i]) } } : {}) });
+  const pick = (idx: number[]): Dataset => ({
+    examples: idx.map((i) => p.examples[i]),
+    ...(p.answers ? { answers: { ...p.answers, scores: idx.map((i) => p.answers!.scores[i]) } } : {}),
+  });
   return { train: pick(order.slice(0, k)), dev: pick(order.slice(k, 2 * k)) };
 }
 
@@ -81,7 +89,12 @@ export function schedule(k: number, scale = 1): { epochs: number; evalEvery: num
   const perEpoch = Math.floor(k / BATCH);
   const base = Math.max(minEpochs(k), Math.min(MAX_EPOCHS, Math.round(STEP_BUDGET / perEpoch)));
   const epochs = Math.max(1, Math.round(base * scale));
-  return { epochs, evalEvery: Math.max(1, Math.round(epochs / EVALUATIONS)), patience: PATIENCE, steps: epochs * perEpoch };
+  return {
+    epochs,
+    evalEvery: Math.max(1, Math.round(epochs / EVALUATIONS)),
+    patience: PATIENCE,
+    steps: epochs * perEpoch,
+  };
 }
 
 /**

@@ -47,7 +47,8 @@ export const runKey = (method: string, k: number, seed: number) => `${method}|k=
 export function loadResults(path: string): ResultFile {
   if (!existsSync(path)) return { format: 'peftgraph-bench-vqa-1', runs: {} };
   const f = JSON.parse(readFileSync(path, 'utf8')) as ResultFile;
-  if (f.format !== 'peftgraph-bench-vqa-1') throw new Error(`${path}: not a bench vqa result file (format ${String(f.format)})`);
+  if (f.format !== 'peftgraph-bench-vqa-1')
+    throw new Error(`${path}: not a bench vqa result file (format ${String(f.format)})`);
   return f;
 }
 
@@ -67,11 +68,16 @@ export function mergeResults(paths: string[]): ResultFile {
     const f = loadResults(path);
     // Runs made with different step budgets are different experiments, never one table.
     if (i === 0 && budgetOf(f) !== 1) out.budget = budgetOf(f);
-    if (budgetOf(f) !== budgetOf(out)) throw new Error(`bench vqa merge: ${path} has step budget x${budgetOf(f)}, ${paths[0]} x${budgetOf(out)}: merge them apart`);
+    if (budgetOf(f) !== budgetOf(out))
+      throw new Error(
+        `bench vqa merge: ${path} has step budget x${budgetOf(f)}, ${paths[0]} x${budgetOf(out)}: merge them apart`,
+      );
     for (const [key, r] of Object.entries(f.runs)) {
       const had = out.runs[key];
       if (had && JSON.stringify({ ...had, seconds: 0 }) !== JSON.stringify({ ...r, seconds: 0 }))
-        throw new Error(`bench vqa merge: run ${key} differs between ${from.get(key)} and ${path}: rerun one of them or drop it`);
+        throw new Error(
+          `bench vqa merge: run ${key} differs between ${from.get(key)} and ${path}: rerun one of them or drop it`,
+        );
       out.runs[key] = had ?? r;
       from.set(key, from.get(key) ?? path);
     }
@@ -115,7 +121,8 @@ export function markdownTable(f: ResultFile): string {
     `Test set: ${TEST_SIZE} downstream questions on held-out digit samples. Floor: answering each question with its family's most common training answer scores ${pct(familyPriorAccuracy())}%.`,
     '',
   ];
-  if (budgetOf(f) !== 1) lines.push(`Step budget: ${budgetOf(f)} times the protocol's (a budget check, not the protocol's grid).`, '');
+  if (budgetOf(f) !== 1)
+    lines.push(`Step budget: ${budgetOf(f)} times the protocol's (a budget check, not the protocol's grid).`, '');
   for (const setting of SETTING_NAMES) {
     const methods = METHODS.filter((m) => m.setting === setting && cells.has(m.name));
     if (!methods.length) continue;
@@ -131,7 +138,9 @@ export function markdownTable(f: ResultFile): string {
         return c.n ? `${pct(c.mean)} ± ${pct(c.std)}${c.n < 3 ? ` (n=${c.n})` : ''}${div}` : `—${div}`;
       });
       const secs = mine.reduce((a, r) => a + r.seconds, 0);
-      lines.push(`| ${m.name} | ${mine[0].trainable.toLocaleString('en-US')} | ${row.join(' | ')} | ${(secs / 60).toFixed(1)} min |`);
+      lines.push(
+        `| ${m.name} | ${mine[0].trainable.toLocaleString('en-US')} | ${row.join(' | ')} | ${(secs / 60).toFixed(1)} min |`,
+      );
     }
     lines.push('', budgetLine(runs.filter((r) => r.setting === setting)), '');
   }
@@ -160,7 +169,9 @@ export function budgetLine(runs: RunRecord[]): string {
  */
 function claims(f: ResultFile, ks: number[]): string[] {
   const has = (m: string) => Object.values(f.runs).some((r) => r.method === m);
-  const others = METHODS.filter((m) => m.setting === 'vl' && !['full', 'mixphm', 'mixphm+reg'].includes(m.name)).map((m) => m.name);
+  const others = METHODS.filter((m) => m.setting === 'vl' && !['full', 'mixphm', 'mixphm+reg'].includes(m.name)).map(
+    (m) => m.name,
+  );
   const vs = (a: string, b: string): Comparison => ({ a, b: () => b, label: `${a} - ${b}` });
   const comparisons: Comparison[] = [
     vs('mixphm', 'full'),
@@ -170,7 +181,9 @@ function claims(f: ResultFile, ks: number[]): string[] {
     vs('encdec/mixphm', 'encdec/full'),
     vs('encdec/mixphm', 'encdec/lora'),
     vs('encdec/mixphm-p0', 'encdec/mixphm'),
-    ...['lora', 'adapter'].flatMap((m) => ['add', 'mul', 'mulExpand', 'inner'].map((r) => vs(`${m}/${r}`, `${m}/none`))),
+    ...['lora', 'adapter'].flatMap((m) =>
+      ['add', 'mul', 'mulExpand', 'inner'].map((r) => vs(`${m}/${r}`, `${m}/none`)),
+    ),
   ].filter((c) => has(c.a));
   if (!comparisons.length) return [];
   return [
@@ -188,9 +201,15 @@ export function accuracyChart(f: ResultFile, setting: Setting): Promise<string> 
   const values: { method: string; k: number; mean: number; lo: number; hi: number }[] = [];
   for (const [method, row] of summarize(f)) {
     if (METHODS.find((m) => m.name === method)?.setting !== setting) continue;
-    for (const [k, c] of row) if (c.n) values.push({ method, k, mean: 100 * c.mean, lo: 100 * (c.mean - c.std), hi: 100 * (c.mean + c.std) });
+    for (const [k, c] of row)
+      if (c.n) values.push({ method, k, mean: 100 * c.mean, lo: 100 * (c.mean - c.std), hi: 100 * (c.mean + c.std) });
   }
-  const x = { field: 'k', type: 'quantitative' as const, scale: { type: 'log' as const }, title: 'training examples k' };
+  const x = {
+    field: 'k',
+    type: 'quantitative' as const,
+    scale: { type: 'log' as const },
+    title: 'training examples k',
+  };
   const spec: TopLevelSpec = {
     title: `MNIST-VQA, setting '${setting}': test VQA accuracy vs k`,
     width: 520,
@@ -199,9 +218,17 @@ export function accuracyChart(f: ResultFile, setting: Setting): Promise<string> 
     layer: [
       {
         mark: { type: 'errorbar', ticks: true },
-        encoding: { x, y: { field: 'lo', type: 'quantitative', title: 'test VQA accuracy (%)' }, y2: { field: 'hi' }, color: { field: 'method', type: 'nominal' } },
+        encoding: {
+          x,
+          y: { field: 'lo', type: 'quantitative', title: 'test VQA accuracy (%)' },
+          y2: { field: 'hi' },
+          color: { field: 'method', type: 'nominal' },
+        },
       },
-      { mark: { type: 'line', point: true }, encoding: { x, y: { field: 'mean', type: 'quantitative' }, color: { field: 'method', type: 'nominal' } } },
+      {
+        mark: { type: 'line', point: true },
+        encoding: { x, y: { field: 'mean', type: 'quantitative' }, color: { field: 'method', type: 'nominal' } },
+      },
     ],
   };
   return renderSvg(spec);

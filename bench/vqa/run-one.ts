@@ -38,8 +38,14 @@ export function loadSettingBackbone(setting: Setting, dir = CHECKPOINTS): Record
     if (out[name]) used[name] = out[name];
     if (!def.required.test(name)) continue;
     const n = numel(node.shape);
-    if (!out[name]) throw new Error(`bench vqa: the '${setting}' checkpoints (${def.files.join(', ')}) lack '${name}'; remake them: ${def.make}`);
-    if (out[name].length !== n) throw new Error(`bench vqa: checkpoint '${name}' has ${out[name].length} values, the model's [${node.shape}] needs ${n}`);
+    if (!out[name])
+      throw new Error(
+        `bench vqa: the '${setting}' checkpoints (${def.files.join(', ')}) lack '${name}'; remake them: ${def.make}`,
+      );
+    if (out[name].length !== n)
+      throw new Error(
+        `bench vqa: checkpoint '${name}' has ${out[name].length} values, the model's [${node.shape}] needs ${n}`,
+      );
   }
   return used;
 }
@@ -76,12 +82,22 @@ export async function runOne(
     res = await train(gpu, spec, draw(k, seed, SETTINGS[m.setting].flavor), cfg);
   } catch (e) {
     if (!(e instanceof NonFiniteError)) throw e;
-    return { ...base, status: 'diverged', epochs: 0, steps: 0, stoppedEarly: false, seconds: (performance.now() - t0) / 1000, error: e.message };
+    return {
+      ...base,
+      status: 'diverged',
+      epochs: 0,
+      steps: 0,
+      stoppedEarly: false,
+      seconds: (performance.now() - t0) / 1000,
+      error: e.message,
+    };
   }
   if (signal?.aborted) return null;
   const ev = await Evaluator.create(gpu, spec, BATCH);
   try {
-    ev.setWeights(initialWeights(lowerModel(spec, { batch: BATCH, mode: 'infer' }).graph, seed, { ...frozen, ...res.bestWeights }));
+    ev.setWeights(
+      initialWeights(lowerModel(spec, { batch: BATCH, mode: 'infer' }).graph, seed, { ...frozen, ...res.bestWeights }),
+    );
     const t = await ev.evaluate(testSet(SETTINGS[m.setting].flavor));
     const last = res.history[res.history.length - 1];
     return {
@@ -93,7 +109,9 @@ export async function runOne(
       steps: last.step,
       stoppedEarly: res.stoppedEarly,
       seconds: (performance.now() - t0) / 1000,
-      curve: res.history.filter((h) => h.dev).map((h) => ({ step: h.step, loss: +h.loss.toFixed(4), dev: +h.dev!.accuracy.toFixed(4) })),
+      curve: res.history
+        .filter((h) => h.dev)
+        .map((h) => ({ step: h.step, loss: +h.loss.toFixed(4), dev: +h.dev!.accuracy.toFixed(4) })),
     };
   } finally {
     ev.destroy();

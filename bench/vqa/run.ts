@@ -19,7 +19,8 @@ import { METHODS, method } from './methods.ts';
 import { loadResults, mergeResults, saveResults } from './results.ts';
 import { runBenchmark, writeReport } from './bench.ts';
 
-const list = (s: string | undefined, all: readonly (string | number)[]) => (s && s !== 'all' ? s.split(',').map((x) => x.trim()) : all.map(String));
+const list = (s: string | undefined, all: readonly (string | number)[]) =>
+  s && s !== 'all' ? s.split(',').map((x) => x.trim()) : all.map(String);
 
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -41,7 +42,9 @@ async function main(): Promise<number> {
     mkdirSync(out, { recursive: true });
     saveResults(join(out, 'results.json'), f);
     await writeReport(out, f);
-    console.log(`merged ${Object.keys(f.runs).length} runs from ${positionals.length} files -> ${out}/results.json, results.md, charts`);
+    console.log(
+      `merged ${Object.keys(f.runs).length} runs from ${positionals.length} files -> ${out}/results.json, results.md, charts`,
+    );
     return 0;
   }
   if (values.report) {
@@ -56,12 +59,17 @@ async function main(): Promise<number> {
   ).map(method);
   const ks = list(values.k, KS).map(Number);
   const seeds = list(values.seeds, SEEDS).map(Number);
-  for (const k of ks) if (!(KS as readonly number[]).includes(k)) throw new Error(`bench vqa: k=${k} is not one of the protocol's ${KS.join(', ')}`);
+  for (const k of ks)
+    if (!(KS as readonly number[]).includes(k))
+      throw new Error(`bench vqa: k=${k} is not one of the protocol's ${KS.join(', ')}`);
   const m = values.shard?.match(/^(\d+)\/(\d+)$/);
   if (values.shard && !m) throw new Error(`bench vqa: --shard ${values.shard}: expected i/n, e.g. 2/8`);
   const shard = m ? { index: Number(m[1]), count: Number(m[2]) } : undefined;
   const budget = values.budget === undefined ? undefined : Number(values.budget);
-  if (budget !== undefined && !(budget > 0 && Number.isFinite(budget))) throw new Error(`bench vqa: --budget ${values.budget}: expected a positive number (the protocol's step budget times it)`);
+  if (budget !== undefined && !(budget > 0 && Number.isFinite(budget)))
+    throw new Error(
+      `bench vqa: --budget ${values.budget}: expected a positive number (the protocol's step budget times it)`,
+    );
   const abort = new AbortController();
   process.once('SIGINT', () => {
     console.log('\ninterrupted: stopping at the end of this epoch; finished runs are saved');
@@ -74,7 +82,9 @@ async function main(): Promise<number> {
   } finally {
     gpu.destroy();
   }
-  console.log(`wrote ${out}/results.json, results.md, accuracy-*.svg (${((performance.now() - t0) / 60000).toFixed(1)} min)`);
+  console.log(
+    `wrote ${out}/results.json, results.md, accuracy-*.svg (${((performance.now() - t0) / 60000).toFixed(1)} min)`,
+  );
   return abort.signal.aborted ? 130 : 0;
 }
 

@@ -9,8 +9,8 @@ import type { ResultFile } from './results.ts';
 
 /** Two-sided 95% critical values of Student's t, by degrees of freedom 1..30 (standard tables). */
 const T975 = [
-  12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045,
-  2.042,
+  12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11,
+  2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042,
 ];
 
 export interface Paired {
@@ -40,7 +40,8 @@ export function tInterval(d: number[]): { mean: number; lo: number; hi: number }
 /** Per-seed test accuracy of one method at one k (finished runs only). */
 function bySeed(f: ResultFile, method: string, k: number): Map<number, number> {
   const out = new Map<number, number>();
-  for (const r of Object.values(f.runs)) if (r.method === method && r.k === k && r.status === 'ok') out.set(r.seed, r.test!.accuracy);
+  for (const r of Object.values(f.runs))
+    if (r.method === method && r.k === k && r.status === 'ok') out.set(r.seed, r.test!.accuracy);
   return out;
 }
 
@@ -49,7 +50,13 @@ export function paired(f: ResultFile, a: string, b: string, k: number, tie = 1e-
   const A = bySeed(f, a, k);
   const B = bySeed(f, b, k);
   const d = [...A.keys()].filter((s) => B.has(s)).map((s) => A.get(s)! - B.get(s)!);
-  return { n: d.length, ...tInterval(d), wins: d.filter((x) => x > tie).length, ties: d.filter((x) => Math.abs(x) <= tie).length, losses: d.filter((x) => x < -tie).length };
+  return {
+    n: d.length,
+    ...tInterval(d),
+    wins: d.filter((x) => x > tie).length,
+    ties: d.filter((x) => Math.abs(x) <= tie).length,
+    losses: d.filter((x) => x < -tie).length,
+  };
 }
 
 export interface Comparison {
@@ -93,7 +100,10 @@ export function reading(cells: { k: number; p: Paired }[]): string {
 
 /** One Markdown table: per comparison and k, mean difference in points, its 95% interval, wins/ties/losses; then the reading. */
 export function pairedTable(f: ResultFile, comparisons: Comparison[], ks: number[]): string[] {
-  const lines = [`| comparison (a - b, points) | ${ks.map((k) => `k=${k}`).join(' | ')} | reading (95%) |`, `| --- | ${ks.map(() => '---').join(' | ')} | --- |`];
+  const lines = [
+    `| comparison (a - b, points) | ${ks.map((k) => `k=${k}`).join(' | ')} | reading (95%) |`,
+    `| --- | ${ks.map(() => '---').join(' | ')} | --- |`,
+  ];
   for (const c of comparisons) {
     const done: { k: number; p: Paired }[] = [];
     const cells = ks.map((k) => {

@@ -17,7 +17,31 @@ import { questionText, TEXT_LEN } from './text.ts';
 const SPECIALS = ['<pad>', '</s>', '<unk>'];
 export const [PAD, EOS] = [0, 1];
 /** Whole-word pieces ('▁' marks a word start) for every question word and answer, and '?' (it ends each question). */
-const WORDS = ['what', 'digit', 'is', 'at', 'the', 'there', 'a', 'how', 'many', 'digits', 'are', 'sum', 'of', 'top', 'two', 'larger', 'than', 'which', 'position', 'holds', 'largest', 'all', 'even'];
+const WORDS = [
+  'what',
+  'digit',
+  'is',
+  'at',
+  'the',
+  'there',
+  'a',
+  'how',
+  'many',
+  'digits',
+  'are',
+  'sum',
+  'of',
+  'top',
+  'two',
+  'larger',
+  'than',
+  'which',
+  'position',
+  'holds',
+  'largest',
+  'all',
+  'even',
+];
 const PIECES = [...new Set([...WORDS, ...ANSWERS])].map((w) => `▁${w}`).concat(['?', '▁']);
 export const T5_VOCAB = [...SPECIALS, ...PIECES];
 /** Decoder positions: one answer piece and </s>. */
@@ -26,7 +50,15 @@ export const ANSWER_LEN = 2;
 /** tokenizer.json + tokenizer_config.json in t5-small's layout. */
 export function writeT5Tokenizer(dir: string): void {
   mkdirSync(dir, { recursive: true });
-  const added = SPECIALS.map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }));
+  const added = SPECIALS.map((content, id) => ({
+    id,
+    content,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: true,
+  }));
   const json = {
     version: '1.0',
     truncation: null,
@@ -37,17 +69,37 @@ export function writeT5Tokenizer(dir: string): void {
     post_processor: {
       type: 'TemplateProcessing',
       single: [{ Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '</s>', type_id: 0 } }],
-      pair: [{ Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '</s>', type_id: 0 } }, { Sequence: { id: 'B', type_id: 0 } }, { SpecialToken: { id: '</s>', type_id: 0 } }],
+      pair: [
+        { Sequence: { id: 'A', type_id: 0 } },
+        { SpecialToken: { id: '</s>', type_id: 0 } },
+        { Sequence: { id: 'B', type_id: 0 } },
+        { SpecialToken: { id: '</s>', type_id: 0 } },
+      ],
       special_tokens: { '</s>': { id: '</s>', ids: [EOS], tokens: ['</s>'] } },
     },
     decoder: { type: 'Metaspace', replacement: '▁', prepend_scheme: 'always', split: true },
     // Every piece scores the same, so the fewest pieces win: whole words, '?' split off.
-    model: { type: 'Unigram', unk_id: 2, vocab: T5_VOCAB.map((p, i) => [p, i < SPECIALS.length ? 0 : -1]), byte_fallback: false },
+    model: {
+      type: 'Unigram',
+      unk_id: 2,
+      vocab: T5_VOCAB.map((p, i) => [p, i < SPECIALS.length ? 0 : -1]),
+      byte_fallback: false,
+    },
   };
   writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(json, null, 1));
   writeFileSync(
     join(dir, 'tokenizer_config.json'),
-    JSON.stringify({ tokenizer_class: 'T5TokenizerFast', pad_token: '<pad>', eos_token: '</s>', unk_token: '<unk>', model_max_length: TEXT_LEN }, null, 1),
+    JSON.stringify(
+      {
+        tokenizer_class: 'T5TokenizerFast',
+        pad_token: '<pad>',
+        eos_token: '</s>',
+        unk_token: '<unk>',
+        model_max_length: TEXT_LEN,
+      },
+      null,
+      1,
+    ),
   );
 }
 
@@ -65,7 +117,10 @@ function t5Tokenizer(): TextTokenizer {
 export function answerTokens(): Int32Array[] {
   return ANSWERS.map((a) => {
     const { ids, length } = t5Tokenizer().encode(a, ANSWER_LEN);
-    if (length !== ANSWER_LEN) throw new Error(`mnist-vqa t5: answer '${a}' is ${length} tokens with </s>, the decoder has ${ANSWER_LEN} positions`);
+    if (length !== ANSWER_LEN)
+      throw new Error(
+        `mnist-vqa t5: answer '${a}' is ${length} tokens with </s>, the decoder has ${ANSWER_LEN} positions`,
+      );
     return ids;
   });
 }
@@ -77,8 +132,20 @@ export function asT5(set: MnistVqaSet): MnistVqaSet {
   const examples: Example[] = set.examples.map((e, i) => {
     const { ids, mask } = tok.encode(questionText(set.questions[i]), TEXT_LEN);
     const gold = answers[argmax(e.targets)];
-    return { image: e.image, tokens: ids, mask, targetTokens: Int32Array.from([PAD, gold[0]]), targetLabels: gold, targetMask: new Float32Array(ANSWER_LEN).fill(1) };
+    return {
+      image: e.image,
+      tokens: ids,
+      mask,
+      targetTokens: Int32Array.from([PAD, gold[0]]),
+      targetLabels: gold,
+      targetMask: new Float32Array(ANSWER_LEN).fill(1),
+    };
   });
-  if (tok.counts.truncated) throw new Error(`mnist-vqa t5: ${tok.counts.truncated} questions longer than ${TEXT_LEN} tokens`);
-  return { ...set, examples: examples as MnistVqaSet['examples'], answers: { tokens: answers, start: PAD, scores: set.examples.map((e) => e.targets) } };
+  if (tok.counts.truncated)
+    throw new Error(`mnist-vqa t5: ${tok.counts.truncated} questions longer than ${TEXT_LEN} tokens`);
+  return {
+    ...set,
+    examples: examples as MnistVqaSet['examples'],
+    answers: { tokens: answers, start: PAD, scores: set.examples.map((e) => e.targets) },
+  };
 }

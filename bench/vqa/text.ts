@@ -54,7 +54,15 @@ export const TOKENIZER_VOCAB = [...SPECIALS, ...PIECES];
 /** Tokens per question: the longest is 13 pieces + [CLS] + [SEP]. */
 export const TEXT_LEN = 16;
 
-const added = (content: string, id: number) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+const added = (content: string, id: number) => ({
+  id,
+  content,
+  single_word: false,
+  lstrip: false,
+  rstrip: false,
+  normalized: false,
+  special: true,
+});
 
 /** tokenizer.json + tokenizer_config.json, laid out as bert-base-uncased's. */
 export function writeTokenizer(dir: string): void {
@@ -66,22 +74,52 @@ export function writeTokenizer(dir: string): void {
     truncation: null,
     padding: null,
     added_tokens: SPECIALS.map((s, i) => added(s, i)),
-    normalizer: { type: 'BertNormalizer', clean_text: true, handle_chinese_chars: true, strip_accents: null, lowercase: true },
+    normalizer: {
+      type: 'BertNormalizer',
+      clean_text: true,
+      handle_chinese_chars: true,
+      strip_accents: null,
+      lowercase: true,
+    },
     pre_tokenizer: { type: 'BertPreTokenizer' },
     post_processor: {
       type: 'TemplateProcessing',
       single: [tpl('[CLS]'), { Sequence: { id: 'A', type_id: 0 } }, tpl('[SEP]')],
-      pair: [tpl('[CLS]'), { Sequence: { id: 'A', type_id: 0 } }, tpl('[SEP]'), { Sequence: { id: 'B', type_id: 1 } }, { SpecialToken: { id: '[SEP]', type_id: 1 } }],
-      special_tokens: { '[CLS]': { id: '[CLS]', ids: [2], tokens: ['[CLS]'] }, '[SEP]': { id: '[SEP]', ids: [3], tokens: ['[SEP]'] } },
+      pair: [
+        tpl('[CLS]'),
+        { Sequence: { id: 'A', type_id: 0 } },
+        tpl('[SEP]'),
+        { Sequence: { id: 'B', type_id: 1 } },
+        { SpecialToken: { id: '[SEP]', type_id: 1 } },
+      ],
+      special_tokens: {
+        '[CLS]': { id: '[CLS]', ids: [2], tokens: ['[CLS]'] },
+        '[SEP]': { id: '[SEP]', ids: [3], tokens: ['[SEP]'] },
+      },
     },
     decoder: { type: 'WordPiece', prefix: '##', cleanup: true },
-    model: { type: 'WordPiece', unk_token: '[UNK]', continuing_subword_prefix: '##', max_input_chars_per_word: 100, vocab },
+    model: {
+      type: 'WordPiece',
+      unk_token: '[UNK]',
+      continuing_subword_prefix: '##',
+      max_input_chars_per_word: 100,
+      vocab,
+    },
   };
   writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(json, null, 1));
   writeFileSync(
     join(dir, 'tokenizer_config.json'),
     JSON.stringify(
-      { tokenizer_class: 'BertTokenizerFast', do_lower_case: true, pad_token: '[PAD]', unk_token: '[UNK]', cls_token: '[CLS]', sep_token: '[SEP]', mask_token: '[MASK]', model_max_length: TEXT_LEN },
+      {
+        tokenizer_class: 'BertTokenizerFast',
+        do_lower_case: true,
+        pad_token: '[PAD]',
+        unk_token: '[UNK]',
+        cls_token: '[CLS]',
+        sep_token: '[SEP]',
+        mask_token: '[MASK]',
+        model_max_length: TEXT_LEN,
+      },
       null,
       1,
     ),
@@ -95,6 +133,7 @@ export function retokenize<T extends Dataset>(set: T & { questions: Question[] }
     e.tokens = ids;
     e.mask = mask;
   });
-  if (tok.counts.truncated) throw new Error(`mnist-vqa: ${tok.counts.truncated} questions longer than ${TEXT_LEN} tokens`);
+  if (tok.counts.truncated)
+    throw new Error(`mnist-vqa: ${tok.counts.truncated} questions longer than ${TEXT_LEN} tokens`);
   return set;
 }

@@ -11,20 +11,31 @@ export const CHECKPOINTS = join(import.meta.dirname, 'checkpoints');
 export const WEIGHTS_FORMAT = 'peftgraph-mnist-vqa-backbone-1';
 
 /** Writes the params of `g` whose names start with one of `prefixes`. */
-export function saveBackbone(path: string, g: Graph, weights: Record<string, Float32Array>, prefixes: string[], meta: Record<string, unknown>): number {
+export function saveBackbone(
+  path: string,
+  g: Graph,
+  weights: Record<string, Float32Array>,
+  prefixes: string[],
+  meta: Record<string, unknown>,
+): number {
   const tensors = new Map<string, TensorEntry>();
   for (const [name, node] of g.params()) {
     if (!prefixes.some((p) => name.startsWith(p))) continue;
     if (!weights[name]) throw new Error(`saveBackbone: no value for '${name}'`);
     tensors.set(name, { shape: [...node.shape], data: weights[name] });
   }
-  const metadata = Object.fromEntries(Object.entries(meta).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]));
+  const metadata = Object.fromEntries(
+    Object.entries(meta).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]),
+  );
   writeAtomic(path, encodeSafetensors(tensors, { format: WEIGHTS_FORMAT, ...metadata }));
   return tensors.size;
 }
 
 export function loadBackbone(path: string): { weights: Record<string, Float32Array>; meta: Record<string, string> } {
   const { tensors, metadata } = readSafetensors(path);
-  if (metadata.format !== WEIGHTS_FORMAT) throw new Error(`${path}: not a benchmark backbone (format ${metadata.format ?? 'none'}); make it with bench/vqa/pretrain.ts`);
+  if (metadata.format !== WEIGHTS_FORMAT)
+    throw new Error(
+      `${path}: not a benchmark backbone (format ${metadata.format ?? 'none'}); make it with bench/vqa/pretrain.ts`,
+    );
   return { weights: Object.fromEntries([...tensors].map(([k, t]) => [k, t.data])), meta: metadata };
 }

@@ -45,7 +45,9 @@ export function defaultBuckets(max: number): number[] {
 function checkBuckets(buckets: number[], max: number): number[] {
   const sorted = [...new Set(buckets)].sort((a, b) => a - b);
   if (sorted.some((b) => !Number.isInteger(b) || b < 1 || b > max) || sorted.at(-1) !== max)
-    throw new SpecError(`buckets ${JSON.stringify(buckets)}: each a whole number from 1 to the batch (${max}), the batch among them`);
+    throw new SpecError(
+      `buckets ${JSON.stringify(buckets)}: each a whole number from 1 to the batch (${max}), the batch among them`,
+    );
   return sorted;
 }
 
@@ -54,12 +56,23 @@ export function buildArtifact(spec: ModelSpec, o: CompileArtifactOptions): { met
   // The value rules of every input a caller feeds, as train checks datasets (checked on each request).
   const inputRules = Object.fromEntries([...exampleInputs(graph, spec)].map(([k, v]) => [k, v.rule]));
   // Inference with a decoder after a visual prefix: generation starts from no text at all.
-  if (o.mode === 'infer' && spec.text?.kind === 'decoder' && spec.visualPrefix !== 'none' && inputRules.mask) inputRules.mask = { kind: 'mask', empty: true };
-  const params = [...graph.params()].map(([name, n]) => ({ name, shape: [...n.shape], trainable: paramInfo(n).trainable, init: paramInfo(n).init }));
+  if (o.mode === 'infer' && spec.text?.kind === 'decoder' && spec.visualPrefix !== 'none' && inputRules.mask)
+    inputRules.mask = { kind: 'mask', empty: true };
+  const params = [...graph.params()].map(([name, n]) => ({
+    name,
+    shape: [...n.shape],
+    trainable: paramInfo(n).trainable,
+    init: paramInfo(n).init,
+  }));
   const requires = { ...o.profile, f16: false } as ArtifactJson['requires'] & Record<string, unknown>;
   delete (requires as Record<string, unknown>).isSoftware;
   if (o.mode === 'train') {
-    const step = o.step ?? { optimizer: { kind: 'adamw', clip: 5 }, lr: 5e-3, schedule: { kind: 'linear', warmup: 0.05 }, totalSteps: 1000 };
+    const step = o.step ?? {
+      optimizer: { kind: 'adamw', clip: 5 },
+      lr: 5e-3,
+      schedule: { kind: 'linear', warmup: 0.05 },
+      totalSteps: 1000,
+    };
     const { plan, layout } = compileStep(graph, o.profile, { ...step, plan: o.plan });
     return {
       meta: {
@@ -82,7 +95,20 @@ export function buildArtifact(spec: ModelSpec, o: CompileArtifactOptions): { met
     plan: compile(spec, { batch, mode: 'infer', merged: o.merged, loss: false, profile: o.profile, plan: o.plan }).plan,
   }));
   const f16 = plans.some((p) => p.plan.stats.halfActivations);
-  return { meta: { format: ARTIFACT_FORMAT, mode: 'infer', batch: o.batch, merged: !!o.merged, requires: { ...requires, f16 }, params, inputRules, bundle: [], ...taskOf(spec), plans } };
+  return {
+    meta: {
+      format: ARTIFACT_FORMAT,
+      mode: 'infer',
+      batch: o.batch,
+      merged: !!o.merged,
+      requires: { ...requires, f16 },
+      params,
+      inputRules,
+      bundle: [],
+      ...taskOf(spec),
+      plans,
+    },
+  };
 }
 
 /** What the runtime's bundled model needs: to encode a question and an image, and name the answers or decode a caption. */
@@ -90,8 +116,18 @@ function taskOf(spec: ModelSpec): Pick<Meta, 'task'> {
   const { vision, text, head } = spec;
   if (!vision || !text) return {};
   const picture = { channels: vision.channels, image: vision.image };
-  if (head.kind === 'classifier') return { task: { kind: 'vqa', loss: head.loss, answers: head.answers, maxLen: text.maxLen, ...picture } };
-  if (head.kind === 'lm' && text.kind === 'decoder') return { task: { kind: 'caption', maxLen: text.maxLen, vocab: text.vocab, prefixed: spec.visualPrefix !== 'none', ...picture } };
+  if (head.kind === 'classifier')
+    return { task: { kind: 'vqa', loss: head.loss, answers: head.answers, maxLen: text.maxLen, ...picture } };
+  if (head.kind === 'lm' && text.kind === 'decoder')
+    return {
+      task: {
+        kind: 'caption',
+        maxLen: text.maxLen,
+        vocab: text.vocab,
+        prefixed: spec.visualPrefix !== 'none',
+        ...picture,
+      },
+    };
   return {};
 }
 
@@ -147,10 +183,27 @@ function writeBundle(dir: string, meta: Meta, b: ArtifactBundle): string[] {
  * Writes the artifact; returns the files written (relative to `dir`). A kernel's file is named by
  * its content, so the buckets share the kernels whose code does not depend on the batch.
  */
-export function writeArtifact(dir: string, meta: Meta, runtimeImport = 'peftgraph/runtime', bundle: ArtifactBundle = {}): string[] {
+export function writeArtifact(
+  dir: string,
+  meta: Meta,
+  runtimeImport = 'peftgraph/runtime',
+  bundle: ArtifactBundle = {},
+): string[] {
   // A previous artifact in `dir` goes first: its kernels and bundled files would linger beside the new ones.
   if (existsSync(join(dir, 'plan.json')))
-    for (const f of ['kernels', BUNDLE.tokenizer, BUNDLE.processor, BUNDLE.weights, BUNDLE.answers, 'plan.json', DIGEST_FILE, 'model.ts', 'model.js', 'model.d.ts', 'package.json'])
+    for (const f of [
+      'kernels',
+      BUNDLE.tokenizer,
+      BUNDLE.processor,
+      BUNDLE.weights,
+      BUNDLE.answers,
+      'plan.json',
+      DIGEST_FILE,
+      'model.ts',
+      'model.js',
+      'model.d.ts',
+      'package.json',
+    ])
       rmSync(join(dir, f), { recursive: true, force: true });
   makeDirs(join(dir, 'kernels'));
   meta = { ...meta, bundle: writeBundle(dir, meta, bundle) };
@@ -180,11 +233,22 @@ export function writeArtifact(dir: string, meta: Meta, runtimeImport = 'peftgrap
   return ['plan.json', DIGEST_FILE, 'model.ts', 'model.js', 'model.d.ts', 'package.json', ...meta.bundle, ...files];
 }
 
-const ARRAY: Record<TensorSlot['dtype'], string> = { f32: 'Float32Array', f16: 'Float32Array', i32: 'Int32Array', u32: 'Uint32Array' };
+const ARRAY: Record<TensorSlot['dtype'], string> = {
+  f32: 'Float32Array',
+  f16: 'Float32Array',
+  i32: 'Int32Array',
+  u32: 'Uint32Array',
+};
 
 /** Inputs the caller provides (optimizer inputs and state are the runtime's business). */
 function userInputs(meta: Meta): [string, TensorSlot][] {
-  const internal = new Set(['opt.lr', 'opt.bc1', 'opt.bc2', 'seed', ...(meta.step?.layout.packs.flatMap((p) => p.state) ?? [])]);
+  const internal = new Set([
+    'opt.lr',
+    'opt.bc1',
+    'opt.bc2',
+    'seed',
+    ...(meta.step?.layout.packs.flatMap((p) => p.state) ?? []),
+  ]);
   return Object.entries(meta.plans.at(-1)!.plan.inputs).filter(([k]) => !internal.has(k));
 }
 
@@ -195,28 +259,72 @@ function userInputs(meta: Meta): [string, TensorSlot][] {
 export function emitModule(meta: Meta, runtimeImport: string): { ts: string; js: string; dts: string } {
   const project = new Project({
     useInMemoryFileSystem: true,
-    compilerOptions: { target: ScriptTarget.ES2022, module: ModuleKind.ES2022, declaration: true, strict: true, skipLibCheck: true, noResolve: true },
+    compilerOptions: {
+      target: ScriptTarget.ES2022,
+      module: ModuleKind.ES2022,
+      declaration: true,
+      strict: true,
+      skipLibCheck: true,
+      noResolve: true,
+    },
   });
   const f = project.createSourceFile('model.ts');
   f.addStatements('// Generated by `peftgraph compile`: do not edit. Shapes are literal types; load() is typed.');
-  f.addImportDeclaration({ moduleSpecifier: runtimeImport, namedImports: ['Artifact', { name: 'Gpu', isTypeOnly: true }, { name: 'StepResult', isTypeOnly: true }] });
+  f.addImportDeclaration({
+    moduleSpecifier: runtimeImport,
+    namedImports: ['Artifact', { name: 'Gpu', isTypeOnly: true }, { name: 'StepResult', isTypeOnly: true }],
+  });
   const lit = (o: unknown) => JSON.stringify(o);
-  const slots = (entries: [string, TensorSlot][]) => `{\n${entries.map(([k, s]) => `  ${lit(k)}: { shape: ${lit(s.shape)}, dtype: ${lit(s.dtype)} },`).join('\n')}\n}`;
+  const slots = (entries: [string, TensorSlot][]) =>
+    `{\n${entries.map(([k, s]) => `  ${lit(k)}: { shape: ${lit(s.shape)}, dtype: ${lit(s.dtype)} },`).join('\n')}\n}`;
   const inputs = userInputs(meta);
   const outputs = Object.entries(meta.plans.at(-1)!.plan.outputs).filter(([k]) => !k.startsWith('new:'));
-  f.addVariableStatement({ isExported: true, declarationKind: VariableDeclarationKind.Const, declarations: [{ name: 'mode', initializer: `${lit(meta.mode)} as const` }] });
-  // Inference takes 1..maxBatch examples per call (shapes below are at maxBatch); training exactly maxBatch.
-  f.addVariableStatement({ isExported: true, declarationKind: VariableDeclarationKind.Const, declarations: [{ name: 'maxBatch', initializer: `${meta.batch} as const` }] });
-  f.addVariableStatement({ isExported: true, declarationKind: VariableDeclarationKind.Const, declarations: [{ name: 'buckets', initializer: `${lit(meta.plans.map((p) => p.batch))} as const` }] });
-  f.addVariableStatement({ isExported: true, declarationKind: VariableDeclarationKind.Const, declarations: [{ name: 'inputs', initializer: `${slots(inputs)} as const` }] });
-  f.addVariableStatement({ isExported: true, declarationKind: VariableDeclarationKind.Const, declarations: [{ name: 'outputs', initializer: `${slots(outputs)} as const` }] });
   f.addVariableStatement({
     isExported: true,
     declarationKind: VariableDeclarationKind.Const,
-    declarations: [{ name: 'params', initializer: `{\n${meta.params.map((p) => `  ${lit(p.name)}: { shape: ${lit(p.shape)}, trainable: ${p.trainable} },`).join('\n')}\n} as const` }],
+    declarations: [{ name: 'mode', initializer: `${lit(meta.mode)} as const` }],
   });
-  f.addInterface({ name: 'Inputs', isExported: true, properties: inputs.map(([k, s]) => ({ name: lit(k), type: ARRAY[s.dtype], isReadonly: true })) });
-  f.addInterface({ name: 'Outputs', isExported: true, properties: outputs.map(([k, s]) => ({ name: lit(k), type: ARRAY[s.dtype] })) });
+  // Inference takes 1..maxBatch examples per call (shapes below are at maxBatch); training exactly maxBatch.
+  f.addVariableStatement({
+    isExported: true,
+    declarationKind: VariableDeclarationKind.Const,
+    declarations: [{ name: 'maxBatch', initializer: `${meta.batch} as const` }],
+  });
+  f.addVariableStatement({
+    isExported: true,
+    declarationKind: VariableDeclarationKind.Const,
+    declarations: [{ name: 'buckets', initializer: `${lit(meta.plans.map((p) => p.batch))} as const` }],
+  });
+  f.addVariableStatement({
+    isExported: true,
+    declarationKind: VariableDeclarationKind.Const,
+    declarations: [{ name: 'inputs', initializer: `${slots(inputs)} as const` }],
+  });
+  f.addVariableStatement({
+    isExported: true,
+    declarationKind: VariableDeclarationKind.Const,
+    declarations: [{ name: 'outputs', initializer: `${slots(outputs)} as const` }],
+  });
+  f.addVariableStatement({
+    isExported: true,
+    declarationKind: VariableDeclarationKind.Const,
+    declarations: [
+      {
+        name: 'params',
+        initializer: `{\n${meta.params.map((p) => `  ${lit(p.name)}: { shape: ${lit(p.shape)}, trainable: ${p.trainable} },`).join('\n')}\n} as const`,
+      },
+    ],
+  });
+  f.addInterface({
+    name: 'Inputs',
+    isExported: true,
+    properties: inputs.map(([k, s]) => ({ name: lit(k), type: ARRAY[s.dtype], isReadonly: true })),
+  });
+  f.addInterface({
+    name: 'Outputs',
+    isExported: true,
+    properties: outputs.map(([k, s]) => ({ name: lit(k), type: ARRAY[s.dtype] })),
+  });
   f.addTypeAlias({ name: 'ParamName', isExported: true, type: 'keyof typeof params' });
   const api =
     meta.mode === 'train'
@@ -230,7 +338,11 @@ export function emitModule(meta: Meta, runtimeImport: string): { ts: string; js:
     parameters: [
       { name: 'gpu', type: 'Gpu' },
       // Bundled weights make the argument optional; a string is a safetensors path, or 'random'.
-      { name: 'weights', type: 'Record<ParamName, Float32Array> | string', hasQuestionToken: meta.bundle.includes(BUNDLE.weights) },
+      {
+        name: 'weights',
+        type: 'Record<ParamName, Float32Array> | string',
+        hasQuestionToken: meta.bundle.includes(BUNDLE.weights),
+      },
     ],
     returnType: 'Promise<Model>',
     statements:
@@ -239,7 +351,10 @@ export function emitModule(meta: Meta, runtimeImport: string): { ts: string; js:
             "const a = await Artifact.load(gpu, new URL('.', import.meta.url), weights);",
             'return { step: (b, seed) => a.step({ ...b }, seed), readWeights: () => a.readWeights() as Promise<Record<ParamName, Float32Array>>, destroy: () => a.destroy() };',
           ]
-        : ["const a = await Artifact.load(gpu, new URL('.', import.meta.url), weights);", 'return { run: (x) => a.run({ ...x }) as unknown as Promise<Outputs>, destroy: () => a.destroy() };'],
+        : [
+            "const a = await Artifact.load(gpu, new URL('.', import.meta.url), weights);",
+            'return { run: (x) => a.run({ ...x }) as unknown as Promise<Outputs>, destroy: () => a.destroy() };',
+          ],
   });
   f.formatText({ indentSize: 2 });
   const out = project.emitToMemory();

@@ -25,7 +25,8 @@ export interface CaptionOptions {
 
 export async function caption(spec: ModelSpec, o: CaptionOptions): Promise<Caption> {
   const text = spec.text;
-  if (spec.head.kind !== 'lm' || text?.kind !== 'decoder' || !spec.vision) throw new DataError('captioning needs a vision tower, a decoder text tower (GPT-2) and an lm head (vl.lm())');
+  if (spec.head.kind !== 'lm' || text?.kind !== 'decoder' || !spec.vision)
+    throw new DataError('captioning needs a vision tower, a decoder text tower (GPT-2) and an lm head (vl.lm())');
   const tok = tokenizerFor(spec);
   const graph = lowerModel(spec, { batch: 1, mode: 'train' }).graph;
   const processor = processorFor(spec);
@@ -39,10 +40,17 @@ export async function caption(spec: ModelSpec, o: CaptionOptions): Promise<Capti
   const ev = await Evaluator.create(gpu, spec, 1, { frozenWeights: o.frozenWeights }, false);
   try {
     ev.setWeights(weights);
-    const settings = { maxLen: text.maxLen, vocab: text.vocab, prefixed: spec.visualPrefix !== 'none', prompt: o.prompt };
+    const settings = {
+      maxLen: text.maxLen,
+      vocab: text.vocab,
+      prefixed: spec.visualPrefix !== 'none',
+      prompt: o.prompt,
+    };
     return await greedyCaption(tok, settings, async (tokens, mask) => {
       const feed = { image, tokens, mask };
-      return (await ev.ex.run(Object.fromEntries(Object.entries(feed).filter(([k]) => ev.ex.plan.inputs[k])), ['logits'])).logits;
+      return (
+        await ev.ex.run(Object.fromEntries(Object.entries(feed).filter(([k]) => ev.ex.plan.inputs[k])), ['logits'])
+      ).logits;
     });
   } finally {
     ev.destroy();

@@ -14,7 +14,14 @@ const KEY_LIMITS = [
   'maxBindGroups',
 ];
 
-export async function doctor(opts: { backend?: string; adapter?: string; allLimits?: boolean; json?: boolean; requireHardware?: boolean; verbose?: boolean }): Promise<number> {
+export async function doctor(opts: {
+  backend?: string;
+  adapter?: string;
+  allLimits?: boolean;
+  json?: boolean;
+  requireHardware?: boolean;
+  verbose?: boolean;
+}): Promise<number> {
   let gpu: Gpu;
   try {
     gpu = await acquireDevice({ backend: opts.backend, adapter: opts.adapter, dawnNotices: !!opts.verbose });
@@ -36,13 +43,17 @@ export async function doctor(opts: { backend?: string; adapter?: string; allLimi
       return 2;
     };
     if (opts.json) {
-      console.log(JSON.stringify({ adapter: info, f16: gpu.hasF16, features: [...gpu.features].sort(), limits }, null, 2));
+      console.log(
+        JSON.stringify({ adapter: info, f16: gpu.hasF16, features: [...gpu.features].sort(), limits }, null, 2),
+      );
       return opts.requireHardware && info.isSoftware ? software() : 0;
     }
     console.log(`adapter:     ${info.description || info.device}`);
     console.log(`vendor:      ${info.vendor}  architecture: ${info.architecture}  device: ${info.device}`);
     console.log(`backend:     ${info.backend}`);
-    console.log(`software:    ${info.isSoftware ? 'yes (CPU rasterizer: expect slow kernels; barriers are costly)' : 'no'}`);
+    console.log(
+      `software:    ${info.isSoftware ? 'yes (CPU rasterizer: expect slow kernels; barriers are costly)' : 'no'}`,
+    );
     console.log(`shader-f16:  ${gpu.hasF16 ? 'yes (f16 storage available)' : 'no (f32 storage)'}`);
     console.log(`features:    ${[...gpu.features].sort().join(', ')}`);
     console.log('limits:');

@@ -36,12 +36,25 @@ export function stages(spec: ModelSpec, o: StageOptions): { graph: Graph; plan: 
   const fwd = lowerModel(spec, { batch: o.batch, mode: o.mode, merged: o.merged }).graph;
   // Training reads the frozen per-example part from a cache, as train does: the step is the rest.
   const examples = o.examples ?? EXPLAIN_EXAMPLES;
-  const cache = o.mode === 'train' && o.cacheFrozen !== false ? planFeatureCache(fwd, o.batch, examples, { maxBuffer: profile.maxBufferSize }) : null;
+  const cache =
+    o.mode === 'train' && o.cacheFrozen !== false
+      ? planFeatureCache(fwd, o.batch, examples, { maxBuffer: profile.maxBufferSize })
+      : null;
   const split = cache?.split ?? null;
-  const c = compile(cache?.step ?? fwd, { batch: o.batch, mode: o.mode, merged: o.merged, profile, optimizer: o.optimizer, plan: o.plan });
-  lines.push(`lower        ${fwd.nodes.length} nodes, ${fwd.params().size} params, ${fwd.inputs().size} inputs (batch ${o.batch}, ${o.mode}${o.merged ? ', merged' : ''})`);
+  const c = compile(cache?.step ?? fwd, {
+    batch: o.batch,
+    mode: o.mode,
+    merged: o.merged,
+    profile,
+    optimizer: o.optimizer,
+    plan: o.plan,
+  });
+  lines.push(
+    `lower        ${fwd.nodes.length} nodes, ${fwd.params().size} params, ${fwd.inputs().size} inputs (batch ${o.batch}, ${o.mode}${o.merged ? ', merged' : ''})`,
+  );
   const imports = planImport(spec, fwd); // checkpoint headers only: names, shapes, dtypes
-  if (imports.length) lines.push(...formatImport(imports).map((l, i) => `${i ? '             ' : 'import       '}${l}`));
+  if (imports.length)
+    lines.push(...formatImport(imports).map((l, i) => `${i ? '             ' : 'import       '}${l}`));
   lines.push(
     ...formatReport(paramReport(fwd), 'params')
       .split('\n')
@@ -56,13 +69,17 @@ export function stages(spec: ModelSpec, o: StageOptions): { graph: Graph; plan: 
   }
   if (c.autodiff) {
     const r = c.autodiff;
-    lines.push(`autodiff     +${r.backwardNodes} backward nodes; ${r.differentiatedNodes} forward nodes differentiated, ${r.prunedNodes} pruned (frozen trunk / no trainable path)`);
+    lines.push(
+      `autodiff     +${r.backwardNodes} backward nodes; ${r.differentiatedNodes} forward nodes differentiated, ${r.prunedNodes} pruned (frozen trunk / no trainable path)`,
+    );
     lines.push(
       `optimizer    ${c.step!.params.length} trainable tensors in ${c.step!.packs.length} pack(s) of ${c.step!.packs.map((p) => p.elements).join('+')} elements, ${c.step!.state.length} state tensors (${(o.optimizer ?? DEFAULT_OPTIMIZER).kind} + global-norm clipping, in the step graph, one update per pack)`,
     );
   }
   const sr = c.simplify;
-  lines.push(`simplify     ${sr.before} -> ${sr.after} nodes (${sr.rounds} rounds: DCE, CSE, constant folding, transpose folding)`);
+  lines.push(
+    `simplify     ${sr.before} -> ${sr.after} nodes (${sr.rounds} rounds: DCE, CSE, constant folding, transpose folding)`,
+  );
   const plan = c.plan;
   // For comparison only: the same graph planned one kernel per primitive.
   const unfused = compilePlan(c.graph, profile, { fuse: false });

@@ -6,22 +6,39 @@
 import { InvalidArgumentError, Option } from 'commander';
 
 /** An integer option within [min, max]. */
-export function int(flags: string, what: string, def: number | undefined, min: number, max = Number.MAX_SAFE_INTEGER): Option {
+export function int(
+  flags: string,
+  what: string,
+  def: number | undefined,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): Option {
   const o = new Option(flags, what).argParser((v: string) => {
     const n = Number(v);
     if (!/^[+-]?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min || n > max)
-      throw new InvalidArgumentError(`must be an integer${max < Number.MAX_SAFE_INTEGER ? ` in [${min}, ${max}]` : ` >= ${min}`}`);
+      throw new InvalidArgumentError(
+        `must be an integer${max < Number.MAX_SAFE_INTEGER ? ` in [${min}, ${max}]` : ` >= ${min}`}`,
+      );
     return n;
   });
   return def === undefined ? o : o.default(def);
 }
 
 /** A number option within [min, max] (`open`: the lower bound excluded). */
-export function num(flags: string, what: string, def: number | undefined, min: number, max = Infinity, open = false): Option {
+export function num(
+  flags: string,
+  what: string,
+  def: number | undefined,
+  min: number,
+  max = Infinity,
+  open = false,
+): Option {
   const o = new Option(flags, what).argParser((v: string) => {
     const n = Number(v);
     if (v.trim() === '' || !Number.isFinite(n) || (open ? n <= min : n < min) || n > max)
-      throw new InvalidArgumentError(`must be a number ${open ? '>' : '>='} ${min}${max < Infinity ? ` and <= ${max}` : ''}`);
+      throw new InvalidArgumentError(
+        `must be a number ${open ? '>' : '>='} ${min}${max < Infinity ? ` and <= ${max}` : ''}`,
+      );
     return n;
   });
   return def === undefined ? o : o.default(def);
@@ -36,14 +53,18 @@ export function oneOf(flags: string, what: string, choices: string[], def: strin
 export function ints(flags: string, what: string, min: number): Option {
   return new Option(flags, what).argParser((v: string) => {
     const parts = v.split(',').map((x) => x.trim());
-    if (!parts.every((x) => /^\d+$/.test(x) && Number(x) >= min)) throw new InvalidArgumentError(`must be comma-separated integers >= ${min} (e.g. 1,4,16)`);
+    if (!parts.every((x) => /^\d+$/.test(x) && Number(x) >= min))
+      throw new InvalidArgumentError(`must be comma-separated integers >= ${min} (e.g. 1,4,16)`);
     return parts.map(Number);
   });
 }
 
 /** --autotune, for the commands that plan matmul kernels (train, compile). */
 export function autotuneOption(): Option {
-  return new Option('--autotune', "time the matmul kernels of this model's shapes on this adapter first (cached in .peftgraph-cache/autotune.json; later runs use the cache without the flag)");
+  return new Option(
+    '--autotune',
+    "time the matmul kernels of this model's shapes on this adapter first (cached in .peftgraph-cache/autotune.json; later runs use the cache without the flag)",
+  );
 }
 
 /** --no-tuned-kernels, beside --autotune. */
@@ -63,5 +84,10 @@ export function tuningLine(r: { classes: number; tuned: number }): string {
 
 /** --frozen-weights: how frozen params are kept on the device (PlanOptions.frozenWeights). */
 export function frozenWeightsOption(): Option {
-  return oneOf('--frozen-weights <dtype>', 'frozen weights on the device: f32, or 16 bits (bf16 on every adapter, f16 with shader-f16); kernels compute in f32', ['f32', 'bf16', 'f16'], 'f32');
+  return oneOf(
+    '--frozen-weights <dtype>',
+    'frozen weights on the device: f32, or 16 bits (bf16 on every adapter, f16 with shader-f16); kernels compute in f32',
+    ['f32', 'bf16', 'f16'],
+    'f32',
+  );
 }

@@ -24,9 +24,20 @@ function unwrapDefault(x: unknown): unknown {
   return o && typeof o === 'object' && 'default' in o && !('spec' in o) && !('head' in o) ? o.default : x;
 }
 
-const USER_ERRORS = new Set(['SpecError', 'DataError', 'PretrainedError', 'CheckpointError', 'FileError', 'PhmShapeError']);
+const USER_ERRORS = new Set([
+  'SpecError',
+  'DataError',
+  'PretrainedError',
+  'CheckpointError',
+  'FileError',
+  'PhmShapeError',
+]);
 
-async function importUser(path: string, what: string, Err: new (m: string) => UserError): Promise<Record<string, unknown>> {
+async function importUser(
+  path: string,
+  what: string,
+  Err: new (m: string) => UserError,
+): Promise<Record<string, unknown>> {
   if (!existsSync(path) || !statSync(path).isFile()) throw new Err(`${path}: no such ${what} file`);
   const url = pathToFileURL(resolve(path)).href;
   try {
@@ -69,10 +80,17 @@ export async function loadSpec(path: string): Promise<ModelSpec> {
   const exp = unwrapDefault(mod.default ?? mod.spec);
   // Only named exports (tsx hands a CommonJS module's namespace over as its default): name them.
   const specLike = (v: unknown) => typeof v === 'object' && v !== null && ('head' in v || 'spec' in v);
-  const named = Object.entries(typeof exp === 'object' && exp !== null && !specLike(exp) ? exp : mod).filter(([k, v]) => k !== 'default' && specLike(v));
-  if (!specLike(exp) && named.length) throw new SpecError(`${path}: no default export; it exports ${named.map(([k]) => k).join(', ')}: add \`export default ${named[0][0]};\``);
+  const named = Object.entries(typeof exp === 'object' && exp !== null && !specLike(exp) ? exp : mod).filter(
+    ([k, v]) => k !== 'default' && specLike(v),
+  );
+  if (!specLike(exp) && named.length)
+    throw new SpecError(
+      `${path}: no default export; it exports ${named.map(([k]) => k).join(', ')}: add \`export default ${named[0][0]};\``,
+    );
   if (typeof exp !== 'object' || exp === null)
-    throw new SpecError(`${path}: expected a default export (a vl.model(...) builder or a ModelSpec), got ${exp === undefined ? 'none' : JSON.stringify(exp)}`);
+    throw new SpecError(
+      `${path}: expected a default export (a vl.model(...) builder or a ModelSpec), got ${exp === undefined ? 'none' : JSON.stringify(exp)}`,
+    );
   // The builder validates when asked for its spec: its errors are about this file.
   return inFile(path, () => parseSpec('spec' in exp ? (exp as { spec: unknown }).spec : exp));
 }
@@ -97,9 +115,11 @@ export interface DataModule {
 export async function loadData(path: string, seed: number): Promise<DataModule> {
   const mod = await importUser(path, 'data', DataError);
   const fn = unwrapDefault(mod.default ?? mod.load);
-  if (typeof fn !== 'function') throw new DataError(`${path}: expected a default export function ({ seed }) => ({ train, dev, test })`);
+  if (typeof fn !== 'function')
+    throw new DataError(`${path}: expected a default export function ({ seed }) => ({ train, dev, test })`);
   const data = await fn({ seed });
-  if (typeof data !== 'object' || data === null || !('train' in data)) throw new DataError(`${path}: the data function must return { train, dev?, test? }`);
+  if (typeof data !== 'object' || data === null || !('train' in data))
+    throw new DataError(`${path}: the data function must return { train, dev?, test? }`);
   return data as DataModule;
 }
 
@@ -108,10 +128,14 @@ export async function loadData(path: string, seed: number): Promise<DataModule> 
  * run or adapter directory's adapter.safetensors, answers.json beside it). Without a spec file the
  * spec is the one the checkpoint records: an adapter carries the spec it was trained with.
  */
-export async function specAndCheckpoint(specPath: string | undefined, o: { checkpoint?: string; adapter?: string; allowMismatch?: boolean }): Promise<{ spec: ModelSpec; checkpoint: string }> {
+export async function specAndCheckpoint(
+  specPath: string | undefined,
+  o: { checkpoint?: string; adapter?: string; allowMismatch?: boolean },
+): Promise<{ spec: ModelSpec; checkpoint: string }> {
   if (o.checkpoint && o.adapter) throw new DataError('--checkpoint and --adapter both name the weights: give one');
   const checkpoint = o.adapter ? adapterFile(o.adapter) : o.checkpoint;
-  if (!checkpoint) throw new DataError('name the trained weights: --adapter <run directory or adapter file>, or --checkpoint <file>');
+  if (!checkpoint)
+    throw new DataError('name the trained weights: --adapter <run directory or adapter file>, or --checkpoint <file>');
   if (!specPath) return { spec: specOfCheckpoint(checkpoint), checkpoint };
   const spec = await loadSpec(specPath);
   // Another spec than the one the weights record: say where, and that the argument can go.
@@ -123,6 +147,8 @@ export async function specAndCheckpoint(specPath: string | undefined, o: { check
   }
   const differ = recorded && !o.allowMismatch ? specDifferences(recorded, spec) : [];
   if (differ.length)
-    throw new DataError(`${checkpoint} was trained with another spec than ${specPath} (${differ.join('; ')}): leave the spec argument out to use the one it records, or pass --allow-mismatch`);
+    throw new DataError(
+      `${checkpoint} was trained with another spec than ${specPath} (${differ.join('; ')}): leave the spec argument out to use the one it records, or pass --allow-mismatch`,
+    );
   return { spec, checkpoint };
 }

@@ -15,7 +15,11 @@ import type { StepRecord } from '../train/step-log.ts';
  * the learning rate, the gradient norm before clipping), each on its own y scale.
  */
 export function trainingCurvesSpec(history: EpochRecord[], steps: StepRecord[], title: string): TopLevelSpec {
-  const series = (r: StepRecord) => [...Object.entries(r.losses).map(([k, v]) => ({ series: k, value: v })), { series: 'learning rate', value: r.lr }, { series: 'grad norm', value: r.gradNorm }];
+  const series = (r: StepRecord) => [
+    ...Object.entries(r.losses).map(([k, v]) => ({ series: k, value: v })),
+    { series: 'learning rate', value: r.lr },
+    { series: 'grad norm', value: r.gradNorm },
+  ];
   const values = steps.flatMap((r) => series(r).map((p) => ({ step: r.step, ...p })));
   const perStep = {
     data: { values },
@@ -25,7 +29,12 @@ export function trainingCurvesSpec(history: EpochRecord[], steps: StepRecord[], 
       height: 80,
       mark: { type: 'line', strokeWidth: 1 },
       encoding: {
-        x: { field: 'step', type: 'quantitative', title: 'step (as in steps.jsonl)', axis: { tickMinStep: 1, format: 'd' } },
+        x: {
+          field: 'step',
+          type: 'quantitative',
+          title: 'step (as in steps.jsonl)',
+          axis: { tickMinStep: 1, format: 'd' },
+        },
         y: { field: 'value', type: 'quantitative', title: null, scale: { zero: false } },
       },
     },
@@ -35,7 +44,12 @@ export function trainingCurvesSpec(history: EpochRecord[], steps: StepRecord[], 
 }
 
 /** Writes curve.svg and curve.png to `dir`. */
-export async function writeCurves(dir: string, history: EpochRecord[], steps: StepRecord[], title: string): Promise<void> {
+export async function writeCurves(
+  dir: string,
+  history: EpochRecord[],
+  steps: StepRecord[],
+  title: string,
+): Promise<void> {
   const svg = await renderSvg(trainingCurvesSpec(history, steps, title));
   writeAtomic(join(dir, 'curve.svg'), Buffer.from(svg));
   writeAtomic(join(dir, 'curve.png'), await sharp(Buffer.from(svg), { density: 144 }).png().toBuffer());
@@ -43,8 +57,13 @@ export async function writeCurves(dir: string, history: EpochRecord[], steps: St
 
 /** Epoch curves: train and dev loss on one axis, dev accuracy on its own (a loss of 2,000 would flatten it). */
 function epochChart(history: EpochRecord[]) {
-  const losses = history.flatMap((r) => [{ epoch: r.epoch + 1, series: 'train loss', value: r.loss }, ...(r.dev ? [{ epoch: r.epoch + 1, series: 'dev loss', value: r.dev.loss }] : [])]);
-  const accuracy = history.flatMap((r) => (r.dev ? [{ epoch: r.epoch + 1, series: 'dev accuracy', value: r.dev.accuracy }] : []));
+  const losses = history.flatMap((r) => [
+    { epoch: r.epoch + 1, series: 'train loss', value: r.loss },
+    ...(r.dev ? [{ epoch: r.epoch + 1, series: 'dev loss', value: r.dev.loss }] : []),
+  ]);
+  const accuracy = history.flatMap((r) =>
+    r.dev ? [{ epoch: r.epoch + 1, series: 'dev accuracy', value: r.dev.accuracy }] : [],
+  );
   const x = { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1, format: 'd' } };
   const panel = (values: object[], title: string, height: number) => ({
     width: 480,

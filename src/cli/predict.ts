@@ -32,12 +32,19 @@ export interface Prediction {
 }
 
 export async function predict(spec: ModelSpec, o: PredictOptions): Promise<Prediction[]> {
-  if (spec.head.kind !== 'classifier' || !spec.vision || !spec.text) throw new DataError('predict answers questions about images: the spec needs vision and text towers and a classifier head');
+  if (spec.head.kind !== 'classifier' || !spec.vision || !spec.text)
+    throw new DataError(
+      'predict answers questions about images: the spec needs vision and text towers and a classifier head',
+    );
   const answers = readAnswers(spec, o.checkpoint, o.answers);
   const graph = lowerModel(spec, { batch: 1, mode: 'train' }).graph;
   const [tokenizer, processor] = [tokenizerFor(spec), processorFor(spec)];
   const inputs = inputsIdentity({ answers, tokenizer, processor });
-  const { weights } = weightsWithCheckpoint(spec, graph, o.checkpoint, { allowMismatch: o.allowMismatch, keep16: (o.frozenWeights ?? 'f32') !== 'f32', inputs });
+  const { weights } = weightsWithCheckpoint(spec, graph, o.checkpoint, {
+    allowMismatch: o.allowMismatch,
+    keep16: (o.frozenWeights ?? 'f32') !== 'f32',
+    inputs,
+  });
   const { ids, mask } = tokenizer.encode(o.question, spec.text.maxLen);
   const image = await processor.load(o.image);
   const gpu = await acquireDevice();
@@ -45,7 +52,9 @@ export async function predict(spec: ModelSpec, o: PredictOptions): Promise<Predi
   try {
     ev.setWeights(weights);
     const feed = { image, tokens: ids, mask };
-    const out = await ev.ex.run(Object.fromEntries(Object.entries(feed).filter(([k]) => ev.ex.plan.inputs[k])), ['logits']);
+    const out = await ev.ex.run(Object.fromEntries(Object.entries(feed).filter(([k]) => ev.ex.plan.inputs[k])), [
+      'logits',
+    ]);
     return rankAnswers(answerScores(out.logits, spec.head.loss), answers, Number(o.top));
   } finally {
     ev.destroy();

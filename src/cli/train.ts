@@ -55,7 +55,19 @@ export interface TrainCliOptions {
 }
 
 /** The files a run writes in its output directory. */
-const RUN_FILES = ['best.safetensors', 'last.safetensors', ADAPTER_FILE, CARD_FILE, 'merged.safetensors', 'answers.json', 'history.json', 'test.json', STEP_LOG, 'curve.svg', 'curve.png'];
+const RUN_FILES = [
+  'best.safetensors',
+  'last.safetensors',
+  ADAPTER_FILE,
+  CARD_FILE,
+  'merged.safetensors',
+  'answers.json',
+  'history.json',
+  'test.json',
+  STEP_LOG,
+  'curve.svg',
+  'curve.png',
+];
 
 /**
  * A run writes into a directory of its own: one holding another run's files is refused (a failed
@@ -67,16 +79,30 @@ function claimOutDir(out: string, o: TrainCliOptions): void {
   if (there.length === 0) return;
   if (o.resume && resolve(dirname(o.resume)) === resolve(out)) return;
   if (!o.overwrite)
-    throw new DataError(`--out ${out} holds another run (${there.join(', ')}): choose a new directory, ${o.resume ? `resume into ${dirname(o.resume)}, ` : ''}or pass --overwrite to replace it`);
+    throw new DataError(
+      `--out ${out} holds another run (${there.join(', ')}): choose a new directory, ${o.resume ? `resume into ${dirname(o.resume)}, ` : ''}or pass --overwrite to replace it`,
+    );
   for (const f of there) rmSync(join(out, f));
 }
 
 export async function trainCommand(specPath: string, o: TrainCliOptions): Promise<number> {
   const spec = await loadSpec(specPath);
   const seed = Number(o.seed);
-  const vqa = isVqaData(o.data) ? await loadVqaData(spec, { data: o.data, dev: o.dev, test: o.test, k: o.k, seed, allowOutside: !!o.allowOutsideData }) : null;
+  const vqa = isVqaData(o.data)
+    ? await loadVqaData(spec, {
+        data: o.data,
+        dev: o.dev,
+        test: o.test,
+        k: o.k,
+        seed,
+        allowOutside: !!o.allowOutsideData,
+      })
+    : null;
   if (vqa) console.log(vqa.report.join('\n'));
-  if (!vqa && o.k !== undefined) throw new DataError(`--k draws k-shot splits from VQA files; ${o.data} is a data module, which makes its own splits (drop --k)`);
+  if (!vqa && o.k !== undefined)
+    throw new DataError(
+      `--k draws k-shot splits from VQA files; ${o.data} is a data module, which makes its own splits (drop --k)`,
+    );
   const data = vqa ?? (await loadData(o.data, seed));
   const cfg: TrainConfig = {
     epochs: Number(o.epochs),
@@ -103,7 +129,10 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
   console.log(formatReport(paramReport(trainGraph), 'model'));
   // Pretrained towers: their weights are the frozen backbone (and the start of full finetuning).
   // Frozen weights kept in 16 bits on the device: F16/BF16 checkpoints stay 16-bit on the host too.
-  const pre = cfg.plan?.frozenWeights !== 'f32' ? pretrainedWeights(spec, trainGraph, { keep16: true }) : pretrainedWeights(spec, trainGraph);
+  const pre =
+    cfg.plan?.frozenWeights !== 'f32'
+      ? pretrainedWeights(spec, trainGraph, { keep16: true })
+      : pretrainedWeights(spec, trainGraph);
   if (pre.plans.length) console.log([...formatImport(pre.plans), `imported in ${pre.seconds.toFixed(1)} s`].join('\n'));
   cfg.backbone = pre.weights;
   const gpu = await acquireDevice();
@@ -123,7 +152,8 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
   if (vqa) writeAtomic(join(o.out, 'answers.json'), Buffer.from(JSON.stringify(vqa.vocab.answers)));
   const bar = new cliProgress.SingleBar(
     {
-      format: 'epoch {epoch}/{epochs} [{bar}] {value}/{total} steps | loss {loss} | {rate} steps/s | eta {eta_formatted} | dev acc {dev}',
+      format:
+        'epoch {epoch}/{epochs} [{bar}] {value}/{total} steps | loss {loss} | {rate} steps/s | eta {eta_formatted} | dev acc {dev}',
       etaBuffer: 50,
       hideCursor: true,
       noTTYOutput: true,
@@ -144,7 +174,12 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
       onStep: (r, epoch) => {
         if (!started) bar.start(total, 0, { epoch: 1, epochs: cfg.epochs, loss: '-', rate: '-', dev });
         started = true;
-        bar.update(r.step + 1, { epoch: epoch + 1, loss: r.losses.loss.toFixed(4), rate: ((r.step + 1) / ((performance.now() - t0) / 1000)).toFixed(1), dev });
+        bar.update(r.step + 1, {
+          epoch: epoch + 1,
+          loss: r.losses.loss.toFixed(4),
+          rate: ((r.step + 1) / ((performance.now() - t0) / 1000)).toFixed(1),
+          dev,
+        });
       },
       onEpoch: (r) => {
         ran++;
@@ -157,14 +192,20 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
     const secs = (performance.now() - t0) / 1000;
     writeAtomic(join(o.out, 'history.json'), Buffer.from(JSON.stringify(res.history, null, 1)));
     await writeCurves(o.out, res.history, readStepLog(join(o.out, STEP_LOG)), `${specPath}: training`);
-    const resumed = res.history.length !== ran ? ` (${res.history.length} in all, with the ${res.history.length - ran} before the resume)` : '';
+    const resumed =
+      res.history.length !== ran
+        ? ` (${res.history.length} in all, with the ${res.history.length - ran} before the resume)`
+        : '';
     console.log(`trained ${ran} epochs in ${secs.toFixed(1)} s${resumed}${res.stoppedEarly ? ' (early stop)' : ''}`);
     const metric = metricName(spec);
-    if (res.best) console.log(`best dev ${metric.accuracy} ${res.best.accuracy.toFixed(4)} at epoch ${res.best.epoch + 1}`);
+    if (res.best)
+      console.log(`best dev ${metric.accuracy} ${res.best.accuracy.toFixed(4)} at epoch ${res.best.epoch + 1}`);
     const frozen = initialWeights(lowerModel(spec, { batch: cfg.batch, mode: 'infer' }).graph, seed, pre.weights);
     const about = { data: `--data ${o.data}${o.k ? ` (a k-shot draw: k ${o.k}, seed ${seed})` : ''}` };
     const saved = saveAdapter(o.out, res, { ...about, answers: vqa?.vocab.answers });
-    console.log(`adapter (trainable weights, spec, base identity, card): ${saved.values.toLocaleString('en-US')} values -> ${o.out}/${ADAPTER_FILE}, ${CARD_FILE}`);
+    console.log(
+      `adapter (trainable weights, spec, base identity, card): ${saved.values.toLocaleString('en-US')} values -> ${o.out}/${ADAPTER_FILE}, ${CARD_FILE}`,
+    );
     const count = exportMerged(join(o.out, 'merged.safetensors'), spec, { ...frozen, ...res.bestWeights }, cfg.batch);
     console.log(`merged inference weights: ${count.toLocaleString('en-US')} values -> ${o.out}/merged.safetensors`);
     if (data.test) {
@@ -174,15 +215,25 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
         const t = await ev.evaluate(data.test, 'test');
         console.log(formatEvaluation('test', metric, t, data.test.examples.length));
         writeAtomic(join(o.out, 'test.json'), Buffer.from(JSON.stringify(t, null, 1)));
-        writeAdapterCard(o.out, res, { ...about, values: saved.values, test: { ...t, examples: data.test.examples.length } });
+        writeAdapterCard(o.out, res, {
+          ...about,
+          values: saved.values,
+          test: { ...t, examples: data.test.examples.length },
+        });
         if (vqa?.testRecords && spec.head.kind === 'classifier') {
           const loss = spec.head.loss;
           const shown = { examples: data.test.examples.slice(0, 4) };
           for await (const { out, start, valid } of ev.batches(shown, ['logits'])) {
             for (let i = 0; i < valid; i++) {
               const rec = vqa.testRecords[start + i];
-              const [best] = rankAnswers(answerScores(Array.from(out.logits).slice(i * vqa.vocab.size, (i + 1) * vqa.vocab.size), loss), vqa.vocab.answers, 1);
-              console.log(`  ${basename(rec.image)}: "${rec.question}" -> ${best.answer} (${best.score.toFixed(2)}); annotators: ${majority(rec.answers.map(normalizeAnswer))}`);
+              const [best] = rankAnswers(
+                answerScores(Array.from(out.logits).slice(i * vqa.vocab.size, (i + 1) * vqa.vocab.size), loss),
+                vqa.vocab.answers,
+                1,
+              );
+              console.log(
+                `  ${basename(rec.image)}: "${rec.question}" -> ${best.answer} (${best.score.toFixed(2)}); annotators: ${majority(rec.answers.map(normalizeAnswer))}`,
+              );
             }
           }
         }

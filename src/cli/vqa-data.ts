@@ -54,7 +54,8 @@ function sibling(data: string, split: string): string | undefined {
 export async function loadVqaData(input: ModelSpec, o: VqaDataOptions): Promise<VqaData> {
   // A library entry point: checked as train() checks it (a builder passed for its spec is named).
   const spec = parseSpec(input);
-  if (spec.head.kind !== 'classifier') throw new DataError(`VQA files train a classifier head; this spec's head is '${spec.head.kind}'`);
+  if (spec.head.kind !== 'classifier')
+    throw new DataError(`VQA files train a classifier head; this spec's head is '${spec.head.kind}'`);
   const answers = spec.head.answers;
   const read = (path: string, split: string) => readVqa(path, split, o.allowOutside);
   const pool = read(o.data, 'train');
@@ -96,25 +97,56 @@ export async function loadVqaData(input: ModelSpec, o: VqaDataOptions): Promise<
     );
     sets[name] = ds;
   }
-  if (testAll && !test) report.push(`test: ${testAll.length} records without answers: not scored (peftgraph predict answers them)`);
-  if (!dev && o.k === undefined) report.push(`dev: none (no dev.jsonl beside ${o.data}, and no --dev): no dev selection, the last epoch's weights are kept`);
+  if (testAll && !test)
+    report.push(`test: ${testAll.length} records without answers: not scored (peftgraph predict answers them)`);
+  if (!dev && o.k === undefined)
+    report.push(
+      `dev: none (no dev.jsonl beside ${o.data}, and no --dev): no dev selection, the last epoch's weights are kept`,
+    );
   if (!testAll) report.push(`test: none (no test.jsonl beside ${o.data}, and no --test)`);
   report.push(`inputs: questions by ${tokenizer.source}, images by ${processor.source}`);
-  return { train: sets.train, dev: sets.dev, test: sets.test, vocab: padded, report, testRecords: test, inputs: inputsIdentity({ answers: padded.answers, tokenizer, processor }) };
+  return {
+    train: sets.train,
+    dev: sets.dev,
+    test: sets.test,
+    vocab: padded,
+    report,
+    testRecords: test,
+    inputs: inputsIdentity({ answers: padded.answers, tokenizer, processor }),
+  };
 }
 
 /** One split of VQA files for evaluation, scored against the answer classes a training run wrote. */
-export async function loadVqaSplit(spec: ModelSpec, path: string, split: string, answers: string[], allowOutside = false): Promise<Dataset> {
+export async function loadVqaSplit(
+  spec: ModelSpec,
+  path: string,
+  split: string,
+  answers: string[],
+  allowOutside = false,
+): Promise<Dataset> {
   if (spec.head.kind !== 'classifier' || answers.length !== spec.head.answers)
-    throw new DataError(`the answer list has ${answers.length} answers; the spec's head needs ${spec.head.kind === 'classifier' ? spec.head.answers : 'a classifier'}`);
+    throw new DataError(
+      `the answer list has ${answers.length} answers; the spec's head needs ${spec.head.kind === 'classifier' ? spec.head.answers : 'a classifier'}`,
+    );
   const records = readVqa(path, split, allowOutside);
-  if (!labeled(records, split)) throw new DataError(`${path}: the ${split} records have no answers to score against (peftgraph predict answers them)`);
-  return toDataset(records, { tokenizer: tokenizerFor(spec), processor: processorFor(spec), vocab: new AnswerVocab(answers), maxLen: spec.text!.maxLen });
+  if (!labeled(records, split))
+    throw new DataError(
+      `${path}: the ${split} records have no answers to score against (peftgraph predict answers them)`,
+    );
+  return toDataset(records, {
+    tokenizer: tokenizerFor(spec),
+    processor: processorFor(spec),
+    vocab: new AnswerVocab(answers),
+    maxLen: spec.text!.maxLen,
+  });
 }
 
 /** The answer classes a training run wrote beside its checkpoints (or `path`), checked against the head. */
 export function readAnswers(spec: ModelSpec, checkpoint: string, path?: string): string[] {
   const file = path ?? join(dirname(checkpoint), 'answers.json');
-  if (!existsSync(file)) throw new DataError(`${file}: no answer list (train writes answers.json beside its checkpoints; or pass --answers)`);
+  if (!existsSync(file))
+    throw new DataError(
+      `${file}: no answer list (train writes answers.json beside its checkpoints; or pass --answers)`,
+    );
   return readAnswerList(file, spec.head.kind === 'classifier' ? spec.head.answers : 0);
 }

@@ -34,9 +34,11 @@ export function gradName(param: string): string {
 
 export function autodiff(forward: Graph, opts: AutodiffOptions): { graph: Graph; report: AutodiffReport } {
   const lossId = forward.outputs.get(opts.loss);
-  if (lossId === undefined) throw new Error(`autodiff: no output '${opts.loss}'; outputs: ${[...forward.outputs.keys()].join(', ')}`);
+  if (lossId === undefined)
+    throw new Error(`autodiff: no output '${opts.loss}'; outputs: ${[...forward.outputs.keys()].join(', ')}`);
   const lossNode = forward.get(lossId);
-  if (lossNode.shape.length !== 0) throw new Error(`autodiff: loss '${opts.loss}' must be a scalar, got ${shapeStr(lossNode.shape)}`);
+  if (lossNode.shape.length !== 0)
+    throw new Error(`autodiff: loss '${opts.loss}' must be a scalar, got ${shapeStr(lossNode.shape)}`);
 
   const g = new Graph();
   for (const n of forward.nodes) g.adopt(n);

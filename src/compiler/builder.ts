@@ -176,7 +176,14 @@ export class Builder {
     }
     const types = inputs.map((x) => this.g.get(x.id));
     const { shape, dtype } = def.infer(types, attrs, this.loc(op));
-    const node = this.g.push({ op, inputs: inputs.map((x) => x.id), attrs, shape: [...shape], dtype, scope: this.currentScope || undefined });
+    const node = this.g.push({
+      op,
+      inputs: inputs.map((x) => x.id),
+      attrs,
+      shape: [...shape],
+      dtype,
+      scope: this.currentScope || undefined,
+    });
     return new Tensor(this, node.id);
   }
 
@@ -198,7 +205,10 @@ export class Builder {
     const prev = this.g.leaf('param', name);
     if (prev) {
       if (!sameShape(prev.shape, shape)) {
-        throw new ShapeError(`param '${name}'`, `shared parameter declared with shape ${shapeStr(shape)}, but it is ${shapeStr(prev.shape)}`);
+        throw new ShapeError(
+          `param '${name}'`,
+          `shared parameter declared with shape ${shapeStr(shape)}, but it is ${shapeStr(prev.shape)}`,
+        );
       }
       return this.t(prev.id);
     }

@@ -49,7 +49,16 @@ export interface Compiled {
 /** Compiles a spec, or a forward graph already traced (with a scalar `loss` output to train). */
 export function compile(input: ModelSpec | ModelSpecInput | Graph, o: CompileOptions): Compiled {
   const check = (o.verify ?? process.env.PEFTGRAPH_VERIFY === '1') ? verifyGraph : () => undefined;
-  const forward = 'nodes' in input ? (input as Graph) : lowerModel(input as ModelSpecInput, { batch: o.batch, mode: o.mode, merged: o.merged, features: o.features, loss: o.loss }).graph;
+  const forward =
+    'nodes' in input
+      ? (input as Graph)
+      : lowerModel(input as ModelSpecInput, {
+          batch: o.batch,
+          mode: o.mode,
+          merged: o.merged,
+          features: o.features,
+          loss: o.loss,
+        }).graph;
   check(forward, 'lower');
   let graph = forward;
   let ad: AutodiffReport | undefined;
@@ -60,7 +69,9 @@ export function compile(input: ModelSpec | ModelSpecInput | Graph, o: CompileOpt
     ad = joint.report;
     const profile = o.profile ?? PORTABLE_PROFILE;
     const bytes = Math.min(profile.maxStorageBufferBindingSize, profile.maxBufferSize);
-    const withOpt = addOptimizer(joint.graph, o.optimizer ?? DEFAULT_OPTIMIZER, { maxElements: Math.floor(bytes / 4 / NORM_ROW) * NORM_ROW });
+    const withOpt = addOptimizer(joint.graph, o.optimizer ?? DEFAULT_OPTIMIZER, {
+      maxElements: Math.floor(bytes / 4 / NORM_ROW) * NORM_ROW,
+    });
     check(withOpt.graph, 'optimizer');
     graph = withOpt.graph;
     step = withOpt.info;

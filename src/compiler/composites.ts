@@ -42,7 +42,10 @@ export function oneHot(b: Builder, labels: Tensor, classes: number): Tensor {
 export function crossEntropy(b: Builder, logits: Tensor, labels: Tensor): Tensor {
   const C = logits.shape[lastAxis(logits)];
   if (labels.shape.join() !== logits.shape.slice(0, -1).join()) {
-    throw new ShapeError('crossEntropy', `labels ${shapeStr(labels.shape)} must match logits ${shapeStr(logits.shape)} without the class axis`);
+    throw new ShapeError(
+      'crossEntropy',
+      `labels ${shapeStr(labels.shape)} must match logits ${shapeStr(logits.shape)} without the class axis`,
+    );
   }
   const nll = logSoftmax(b, logits)
     .mul(oneHot(b, labels, C))
@@ -62,7 +65,8 @@ export function bceWithLogits(_b: Builder, logits: Tensor, targets: Tensor): Ten
 
 /** Kronecker product of matrices A [m, n] and B [p, q] -> [m p, n q], from broadcast and reshape. */
 export function kron(_b: Builder, A: Tensor, B: Tensor): Tensor {
-  if (A.rank !== 2 || B.rank !== 2) throw new ShapeError('kron', `needs two matrices, got ${shapeStr(A.shape)} and ${shapeStr(B.shape)}`);
+  if (A.rank !== 2 || B.rank !== 2)
+    throw new ShapeError('kron', `needs two matrices, got ${shapeStr(A.shape)} and ${shapeStr(B.shape)}`);
   const [m, n] = A.shape;
   const [p, q] = B.shape;
   return A.reshape([m, 1, n, 1])

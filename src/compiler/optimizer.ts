@@ -59,10 +59,16 @@ export interface PackLimits {
   maxElements: number;
 }
 
-export function addOptimizer(joint: Graph, cfg: OptimizerConfig, limits: PackLimits = { maxElements: 2 ** 25 }): { graph: Graph; info: StepGraphInfo } {
+export function addOptimizer(
+  joint: Graph,
+  cfg: OptimizerConfig,
+  limits: PackLimits = { maxElements: 2 ** 25 },
+): { graph: Graph; info: StepGraphInfo } {
   const b = new Builder(joint);
   const params = [...joint.params()].filter(([, n]) => paramInfo(n).trainable);
-  for (const [name] of params) if (!joint.outputs.has(gradName(name))) throw new Error(`addOptimizer: no gradient output for '${name}' (run autodiff first)`);
+  for (const [name] of params)
+    if (!joint.outputs.has(gradName(name)))
+      throw new Error(`addOptimizer: no gradient output for '${name}' (run autodiff first)`);
   const kinds = cfg.kind === 'adamw' ? ['m', 'v'] : cfg.momentum ? ['u'] : [];
   const packs = packParams(params, kinds, limits.maxElements);
   const grad = (name: string) => b.t(joint.outputs.get(gradName(name))!);
@@ -88,7 +94,8 @@ export function addOptimizer(joint: Graph, cfg: OptimizerConfig, limits: PackLim
   );
   b.output('sqnorms', sqnorms);
   const clip = cfg.clip ?? 0;
-  const factor = clip > 0 ? b.scope('optimizer.norm', () => b.constant(clip).div(sqnorms.sum().sqrt().add(1e-6)).minimum(1)) : null;
+  const factor =
+    clip > 0 ? b.scope('optimizer.norm', () => b.constant(clip).div(sqnorms.sum().sqrt().add(1e-6)).minimum(1)) : null;
   const bc = cfg.kind === 'adamw' ? [b.input('opt.bc1', []), b.input('opt.bc2', [])] : [];
   const lr = b.input('opt.lr', []);
   const byName = new Map(params);

@@ -50,6 +50,7 @@ export function formatReport(r: ParamReport, title = 'parameters'): string {
   const order = (m: string) => (m === 'backbone' ? 0 : m === 'head' ? 1 : 2);
   const groups = Object.entries(r.byGroup).sort(([a], [b]) => order(a) - order(b));
   const width = Math.max(...groups.map(([, c]) => fmt(c.total).length));
-  for (const [m, c] of groups) lines.push(`  ${m.padEnd(12)} ${fmt(c.total).padStart(width)}  trainable ${fmt(c.trainable)}`);
+  for (const [m, c] of groups)
+    lines.push(`  ${m.padEnd(12)} ${fmt(c.total).padStart(width)}  trainable ${fmt(c.trainable)}`);
   return lines.join('\n');
 }

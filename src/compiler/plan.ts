@@ -102,13 +102,20 @@ export function compilePlan(g: Graph, profile: DeviceProfile, opts: PlanOptions 
   const limit = profile.maxStorageBufferBindingSize;
   // Fusion counts bindings before storage is chosen: as f32, which half storage only lessens.
   const bindingsAsF32 = (id: number) => chunkCount(storageBytes(numel(g.get(id).shape), 'f32'), limit);
-  const fusion = fuse(g, { fuse: opts.fuse ?? true, siblings: opts.siblings ?? true, maxBindings: profile.maxStorageBuffersPerShaderStage, bindings: bindingsAsF32 });
+  const fusion = fuse(g, {
+    fuse: opts.fuse ?? true,
+    siblings: opts.siblings ?? true,
+    maxBindings: profile.maxStorageBuffersPerShaderStage,
+    bindings: bindingsAsF32,
+  });
   const outputs = new Set(g.outputs.values());
   const packs = packsOf(fusion.parts);
   const half = profile.f16 && (opts.halfActivations ?? !profile.isSoftware);
   const frozen = opts.frozenWeights ?? 'f32';
   if (frozen === 'f16' && !profile.f16)
-    throw new PlanLimitError("frozen weights in f16 need the adapter's shader-f16 feature, which it lacks; use bf16 (unpacked in the kernels on every adapter) or f32");
+    throw new PlanLimitError(
+      "frozen weights in f16 need the adapter's shader-f16 feature, which it lacks; use bf16 (unpacked in the kernels on every adapter) or f32",
+    );
   const storage = (id: number): Storage => {
     // A reshape that aliases a buffer is stored as that buffer is (an f32 output, param or input
     // under an f16 temp's name was read as halves: garbage, found planning for a GPU on lavapipe).
@@ -117,7 +124,8 @@ export function compilePlan(g: Graph, profile: DeviceProfile, opts: PlanOptions 
     if (n.dtype === 'i32' || n.dtype === 'u32') return n.dtype;
     if (n.op === 'param' && frozen !== 'f32' && !paramInfo(n).trainable && !fusion.parts.has(own)) return frozen;
     // Packs and their parts are f32 (a part is a slice of its pack's buffer).
-    const temp = !['input', 'param', 'const'].includes(n.op) && !outputs.has(own) && !fusion.parts.has(own) && !packs.has(own);
+    const temp =
+      !['input', 'param', 'const'].includes(n.op) && !outputs.has(own) && !fusion.parts.has(own) && !packs.has(own);
     return half && temp ? 'f16' : 'f32';
   };
   const ctx = {
@@ -126,7 +134,10 @@ export function compilePlan(g: Graph, profile: DeviceProfile, opts: PlanOptions 
     // A node over the binding limit is bound as ranges of chunkBytes (passes/split-bindings.ts).
     split: (id: number) => {
       const st = storage(id);
-      return { count: chunkCount(storageBytes(numel(g.get(id).shape), st), limit), elems: chunkBytes(limit) / storageElementBytes(st) };
+      return {
+        count: chunkCount(storageBytes(numel(g.get(id).shape), st), limit),
+        elems: chunkBytes(limit) / storageElementBytes(st),
+      };
     },
     maxWorkgroupsPerDim: profile.maxComputeWorkgroupsPerDimension,
     isMaterialized: (id: number) => fusion.materialized.has(id),
@@ -142,21 +153,40 @@ export function compilePlan(g: Graph, profile: DeviceProfile, opts: PlanOptions 
     vec4Loads: opts.vec4Loads ?? !profile.isSoftware,
   };
   const kernels = fusion.groups.filter((gr) => !fusion.alias.has(gr.root)).map((gr) => generateKernel(ctx, gr));
-  const mem = planMemory(g, kernels, fusion.alias, fusion.materialized, profile, storage, opts.reuseMemory ?? true, fusion.parts);
+  const mem = planMemory(
+    g,
+    kernels,
+    fusion.alias,
+    fusion.materialized,
+    profile,
+    storage,
+    opts.reuseMemory ?? true,
+    fusion.parts,
+  );
   const slot = (id: number): TensorSlot => {
     const n = g.get(id);
     const st = storage(id);
-    return { buffer: mem.nodeBuffer.get(id)!, shape: [...n.shape], dtype: n.dtype, ...(n.op === 'param' && (st === 'bf16' || st === 'f16') ? { storage: st } : {}) };
+    return {
+      buffer: mem.nodeBuffer.get(id)!,
+      shape: [...n.shape],
+      dtype: n.dtype,
+      ...(n.op === 'param' && (st === 'bf16' || st === 'f16') ? { storage: st } : {}),
+    };
   };
-  const byName = (m: Map<string, Node>) => Object.fromEntries([...m].filter(([, n]) => mem.nodeBuffer.has(n.id)).map(([k, n]) => [k, slot(n.id)]));
+  const byName = (m: Map<string, Node>) =>
+    Object.fromEntries([...m].filter(([, n]) => mem.nodeBuffer.has(n.id)).map(([k, n]) => [k, slot(n.id)]));
   return {
     kernels,
     buffers: mem.buffers,
     params: byName(g.params()),
     inputs: byName(g.inputs()),
     outputs: Object.fromEntries([...g.outputs].map(([k, id]) => [k, slot(id)])),
-    constants: g.nodes.filter((n) => n.op === 'const' && mem.nodeBuffer.has(n.id)).map((n) => ({ buffer: mem.nodeBuffer.get(n.id)!, value: attrsOf(n, 'const').value, dtype: n.dtype })),
-    bindings: kernels.map((k) => [...k.reads, k.root, ...(k.siblings ?? [])].flatMap((id) => mem.nodeBindings.get(id)!)),
+    constants: g.nodes
+      .filter((n) => n.op === 'const' && mem.nodeBuffer.has(n.id))
+      .map((n) => ({ buffer: mem.nodeBuffer.get(n.id)!, value: attrsOf(n, 'const').value, dtype: n.dtype })),
+    bindings: kernels.map((k) =>
+      [...k.reads, k.root, ...(k.siblings ?? [])].flatMap((id) => mem.nodeBindings.get(id)!),
+    ),
     stats: {
       nodes: g.nodes.length,
       kernels: kernels.length,

@@ -30,7 +30,8 @@ function leafValue(n: Node, feeds: Feeds): Value {
   const src = n.op === 'input' ? feeds.inputs : feeds.params;
   const v = src?.[name];
   if (!v) throw new Error(`reference: no value fed for ${n.op} '${name}' ${shapeStr(n.shape)}`);
-  if (!sameShape(v.shape, n.shape)) throw new Error(`reference: ${n.op} '${name}' fed ${shapeStr(v.shape)}, expected ${shapeStr(n.shape)}`);
+  if (!sameShape(v.shape, n.shape))
+    throw new Error(`reference: ${n.op} '${name}' fed ${shapeStr(v.shape)}, expected ${shapeStr(n.shape)}`);
   return v;
 }
 
@@ -38,7 +39,8 @@ function leafValue(n: Node, feeds: Feeds): Value {
 export function evaluate(g: Graph, feeds: Feeds, outputs: string[] = [...g.outputs.keys()]): Record<string, Value> {
   const ids = outputs.map((o) => {
     const id = g.outputs.get(o);
-    if (id === undefined) throw new Error(`reference: graph has no output '${o}'; outputs: ${[...g.outputs.keys()].join(', ')}`);
+    if (id === undefined)
+      throw new Error(`reference: graph has no output '${o}'; outputs: ${[...g.outputs.keys()].join(', ')}`);
     return id;
   });
   const vals = evaluateNodes(g, feeds, ids);
@@ -54,7 +56,8 @@ export function evaluateNodes(g: Graph, feeds: Feeds, roots: number[]): Map<numb
     }
     const ins = n.inputs.map((i) => vals.get(i)!);
     const v = getOp(n.op).ref(ins, n.attrs, n);
-    if (!sameShape(v.shape, n.shape)) throw new Error(`reference: ${n.op} %${n.id} produced ${shapeStr(v.shape)}, node says ${shapeStr(n.shape)}`);
+    if (!sameShape(v.shape, n.shape))
+      throw new Error(`reference: ${n.op} %${n.id} produced ${shapeStr(v.shape)}, node says ${shapeStr(n.shape)}`);
     vals.set(n.id, v);
   }
   return vals;
@@ -63,7 +66,10 @@ export function evaluateNodes(g: Graph, feeds: Feeds, roots: number[]): Map<numb
 const F32_MAX = 3.4028234663852886e38;
 
 /** The first node, in evaluation order, whose value is not finite in float32 (NaN, or beyond f32's range). */
-export function firstNonFinite(g: Graph, feeds: Feeds): { node: Node; value: Value; index: number; inputs: Value[] } | null {
+export function firstNonFinite(
+  g: Graph,
+  feeds: Feeds,
+): { node: Node; value: Value; index: number; inputs: Value[] } | null {
   const vals = new Map<number, Value>();
   for (const n of liveNodes(g, g.outputs.values())) {
     let v: Value;

@@ -6,8 +6,43 @@
 import { DataError } from './errors.ts';
 import { readJsonFile } from '../runtime/files.ts';
 
-const PUNCT = [';', '/', '[', ']', '"', '{', '}', '(', ')', '=', '+', '\\', '_', '-', '>', '<', '@', '`', ',', '?', '!'];
-const NUMBERS: Record<string, string> = { none: '0', zero: '0', one: '1', two: '2', three: '3', four: '4', five: '5', six: '6', seven: '7', eight: '8', nine: '9', ten: '10' };
+const PUNCT = [
+  ';',
+  '/',
+  '[',
+  ']',
+  '"',
+  '{',
+  '}',
+  '(',
+  ')',
+  '=',
+  '+',
+  '\\',
+  '_',
+  '-',
+  '>',
+  '<',
+  '@',
+  '`',
+  ',',
+  '?',
+  '!',
+];
+const NUMBERS: Record<string, string> = {
+  none: '0',
+  zero: '0',
+  one: '1',
+  two: '2',
+  three: '3',
+  four: '4',
+  five: '5',
+  six: '6',
+  seven: '7',
+  eight: '8',
+  nine: '9',
+  ten: '10',
+};
 const ARTICLES = new Set(['a', 'an', 'the']);
 // The evaluation's table: a missing apostrophe restored (and a few of its own quirks kept).
 const CONTRACTIONS: Record<string, string> = Object.fromEntries(
@@ -34,7 +69,8 @@ const CONTRACTIONS: Record<string, string> = Object.fromEntries(
 function punctuation(text: string): string {
   const commaNumber = /\d,\d/.test(text);
   let out = text;
-  for (const p of PUNCT) out = out.split(p).join(text.includes(`${p} `) || text.includes(` ${p}`) || commaNumber ? '' : ' ');
+  for (const p of PUNCT)
+    out = out.split(p).join(text.includes(`${p} `) || text.includes(` ${p}`) || commaNumber ? '' : ' ');
   // re.sub(..., re.UNICODE) in the original passes 32 as the count: at most 32 periods go.
   let n = 0;
   return out.replace(/\.(?!\d)/g, (m) => (n++ < 32 ? '' : m));
@@ -84,12 +120,15 @@ export class AnswerVocab {
    */
   static fromAnswers(annotations: string[][], size: number, o: { pad?: boolean } = {}): AnswerVocab {
     const counts = new Map<string, number>();
-    for (const list of annotations) for (const a of list) counts.set(normalizeAnswer(a), (counts.get(normalizeAnswer(a)) ?? 0) + 1);
+    for (const list of annotations)
+      for (const a of list) counts.set(normalizeAnswer(a), (counts.get(normalizeAnswer(a)) ?? 0) + 1);
     counts.delete('');
     const ranked = [...counts.entries()].sort((x, y) => y[1] - x[1]).map(([a]) => a);
     const top = ranked.slice(0, size);
     // `pad`: a head of `size` outputs gets that many classes; those no answer reaches are placeholders.
-    return new AnswerVocab(o.pad ? [...top, ...Array.from({ length: size - top.length }, (_, i) => placeholderAnswer(i))] : top);
+    return new AnswerVocab(
+      o.pad ? [...top, ...Array.from({ length: size - top.length }, (_, i) => placeholderAnswer(i))] : top,
+    );
   }
 
   get size(): number {
@@ -117,13 +156,19 @@ export class AnswerVocab {
 export function readAnswerList(file: string, classes: number): string[] {
   const answers = readJsonFile(file, 'answer list');
   if (!Array.isArray(answers) || answers.length !== classes || !answers.every((a) => typeof a === 'string')) {
-    throw new DataError(`${file}: ${Array.isArray(answers) ? `${answers.length} answers` : 'no list of answers'} for a head of ${classes}`);
+    throw new DataError(
+      `${file}: ${Array.isArray(answers) ? `${answers.length} answers` : 'no list of answers'} for a head of ${classes}`,
+    );
   }
   return answers;
 }
 
 /** The `top` answers by score, best first, placeholder classes left out (they answer nothing). */
-export function rankAnswers(scores: readonly number[], answers: readonly string[], top: number): { answer: string; score: number }[] {
+export function rankAnswers(
+  scores: readonly number[],
+  answers: readonly string[],
+  top: number,
+): { answer: string; score: number }[] {
   return scores
     .map((score, i) => ({ answer: answers[i], score }))
     .filter((a) => !isPlaceholderAnswer(a.answer))

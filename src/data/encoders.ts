@@ -11,9 +11,15 @@ import { TextTokenizer } from './tokenizer.ts';
 export function tokenizerFor(spec: ModelSpec): TextTokenizer {
   const dir = spec.inputs.tokenizer ?? spec.text?.pretrained?.dir;
   if (!spec.text) throw new DataError('the spec has no text tower to tokenize questions for');
-  if (!dir) throw new DataError('the spec names no tokenizer: build the text tower with hf.text(dir), or add .inputs({ tokenizer: dir }) with a tokenizer.json there');
+  if (!dir)
+    throw new DataError(
+      'the spec names no tokenizer: build the text tower with hf.text(dir), or add .inputs({ tokenizer: dir }) with a tokenizer.json there',
+    );
   const tok = TextTokenizer.fromDir(dir);
-  if (tok.maxId >= spec.text.vocab) throw new DataError(`${tok.source}: emits ids up to ${tok.maxId}, but the text tower's vocabulary has ${spec.text.vocab} rows`);
+  if (tok.maxId >= spec.text.vocab)
+    throw new DataError(
+      `${tok.source}: emits ids up to ${tok.maxId}, but the text tower's vocabulary has ${spec.text.vocab} rows`,
+    );
   return tok;
 }
 

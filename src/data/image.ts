@@ -41,7 +41,8 @@ export async function readImage(path: string): Promise<Pixels> {
 
 /** An image file's bytes decoded as readImage does; `path` names it in errors. */
 export async function decodeImage(bytes: Uint8Array, path = 'image'): Promise<Pixels> {
-  if (bytes.length > FILE_LIMITS.image) throw new DataError(`${path}: ${bytes.length} bytes, over the ${FILE_LIMITS.image}-byte limit for an image`);
+  if (bytes.length > FILE_LIMITS.image)
+    throw new DataError(`${path}: ${bytes.length} bytes, over the ${FILE_LIMITS.image}-byte limit for an image`);
   const fail = (why: string) => new DataError(`${path}: cannot decode the image (${why})`);
   let meta: Metadata;
   try {
@@ -49,12 +50,21 @@ export async function decodeImage(bytes: Uint8Array, path = 'image'): Promise<Pi
   } catch (e) {
     throw fail((e as Error).message);
   }
-  if (!meta.format || !IMAGE_FORMATS.includes(meta.format)) throw new DataError(`${path}: ${meta.format ?? 'an unknown'} image is not supported (formats: ${IMAGE_FORMATS.join(', ')})`);
+  if (!meta.format || !IMAGE_FORMATS.includes(meta.format))
+    throw new DataError(
+      `${path}: ${meta.format ?? 'an unknown'} image is not supported (formats: ${IMAGE_FORMATS.join(', ')})`,
+    );
   const [w, h] = [meta.width ?? 0, meta.height ?? 0];
-  if (w * h > MAX_IMAGE_PIXELS) throw new DataError(`${path}: the image declares ${w} x ${h} = ${w * h} pixels, over the limit of ${MAX_IMAGE_PIXELS} (Pillow's MAX_IMAGE_PIXELS)`);
+  if (w * h > MAX_IMAGE_PIXELS)
+    throw new DataError(
+      `${path}: the image declares ${w} x ${h} = ${w * h} pixels, over the limit of ${MAX_IMAGE_PIXELS} (Pillow's MAX_IMAGE_PIXELS)`,
+    );
   try {
     const img = sharp(bytes, { ignoreIcc: true, limitInputPixels: MAX_IMAGE_PIXELS });
-    if (meta.space === 'cmyk') return cmykLikePil(await img.pipelineColourspace('cmyk').toColourspace('cmyk').raw().toBuffer({ resolveWithObject: true }));
+    if (meta.space === 'cmyk')
+      return cmykLikePil(
+        await img.pipelineColourspace('cmyk').toColourspace('cmyk').raw().toBuffer({ resolveWithObject: true }),
+      );
     if (meta.depth === 'ushort') {
       const gray = meta.space === 'grey16' || meta.space === 'b-w';
       const { data, info } = await img
@@ -70,9 +80,18 @@ export async function decodeImage(bytes: Uint8Array, path = 'image'): Promise<Pi
       else for (let i = 0; i < n * 3; i++) out[i] = u[Math.floor(i / 3) * info.channels + (i % 3)] >> 8;
       return { width: info.width, height: info.height, channels: 3, data: out };
     }
-    const { data, info } = await img.removeAlpha().toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    const { data, info } = await img
+      .removeAlpha()
+      .toColourspace('srgb')
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
-    return { width: info.width, height: info.height, channels: 3, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
+    return {
+      width: info.width,
+      height: info.height,
+      channels: 3,
+      data: new Uint8Array(data.buffer, data.byteOffset, data.length),
+    };
   } catch (e) {
     throw fail((e as Error).message);
   }
@@ -99,7 +118,8 @@ export function toLuma(p: Pixels): Pixels {
   if (p.channels === 1) return p;
   const n = p.width * p.height;
   const data = new Uint8Array(n);
-  for (let i = 0; i < n; i++) data[i] = (19595 * p.data[3 * i] + 38470 * p.data[3 * i + 1] + 7471 * p.data[3 * i + 2] + 0x8000) >>> 16;
+  for (let i = 0; i < n; i++)
+    data[i] = (19595 * p.data[3 * i] + 38470 * p.data[3 * i + 1] + 7471 * p.data[3 * i + 2] + 0x8000) >>> 16;
   return { width: p.width, height: p.height, channels: 1, data };
 }
 
@@ -109,7 +129,10 @@ const side = z.number().int().positive().max(8192);
 const size = z.union([side, z.strictObject({ height: side, width: side }), z.strictObject({ shortest_edge: side })]);
 /** A per-channel statistic: finite, and for a std never 0 (it divides). */
 const stat = (what: 'mean' | 'std') => {
-  const v = what === 'std' ? z.number().refine((x) => Number.isFinite(x) && x !== 0, 'must be finite and not 0 (it divides)') : z.number().refine(Number.isFinite, 'must be finite');
+  const v =
+    what === 'std'
+      ? z.number().refine((x) => Number.isFinite(x) && x !== 0, 'must be finite and not 0 (it divides)')
+      : z.number().refine(Number.isFinite, 'must be finite');
   return z.union([v, z.array(v)]);
 };
 
@@ -135,21 +158,33 @@ export type ProcessorConfig = z.infer<typeof ProcessorConfig>;
  * Fields of HF processor configs that name things rather than change pixels; any other field
  * peftgraph does not read (do_pad, crop_pct, do_reduce_labels, ...) is an error naming it.
  */
-const NAMING_FIELDS = new Set(['image_processor_type', 'feature_extractor_type', 'processor_class', '_processor_class', 'auto_map', 'model_input_names']);
+const NAMING_FIELDS = new Set([
+  'image_processor_type',
+  'feature_extractor_type',
+  'processor_class',
+  '_processor_class',
+  'auto_map',
+  'model_input_names',
+]);
 
 /** A preprocessor_config.json object as ProcessorConfig, refusing fields it would otherwise drop. */
 export function parseProcessorConfig(raw: unknown, path: string): ProcessorConfig {
   if (typeof raw === 'object' && raw !== null && !Array.isArray(raw)) {
     const o = raw as Record<string, unknown>;
     const known = new Set(Object.keys(ProcessorConfig.shape));
-    const unknown = Object.keys(o).filter((k) => !known.has(k) && !NAMING_FIELDS.has(k) && !(k === 'do_convert_rgb' && o[k] !== false));
+    const unknown = Object.keys(o).filter(
+      (k) => !known.has(k) && !NAMING_FIELDS.has(k) && !(k === 'do_convert_rgb' && o[k] !== false),
+    );
     if (unknown.length)
       throw new DataError(
         `${path}: ${unknown.map((k) => `${k} = ${JSON.stringify(o[k])}`).join(', ')} ${unknown.length > 1 ? 'are' : 'is'} not supported (peftgraph applies: ${[...known, 'do_convert_rgb: true'].join(', ')})`,
       );
   }
   const r = ProcessorConfig.safeParse(raw);
-  if (!r.success) throw new DataError(`${path}: ${r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+  if (!r.success)
+    throw new DataError(
+      `${path}: ${r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
+    );
   return r.data;
 }
 
@@ -170,7 +205,8 @@ function centerCrop(p: Pixels, ch: number, cw: number): Pixels {
     for (let x = 0; x < cw; x++) {
       const [sy, sx] = [y + top, x + left];
       if (sy < 0 || sx < 0 || sy >= p.height || sx >= p.width) continue;
-      for (let c = 0; c < p.channels; c++) data[(y * cw + x) * p.channels + c] = p.data[(sy * p.width + sx) * p.channels + c];
+      for (let c = 0; c < p.channels; c++)
+        data[(y * cw + x) * p.channels + c] = p.data[(sy * p.width + sx) * p.channels + c];
     }
   return { width: cw, height: ch, channels: p.channels, data };
 }
@@ -184,10 +220,14 @@ export class ImageProcessor {
     readonly source = 'preprocessor_config.json',
   ) {
     const resample = PIL_RESAMPLE[config.resample];
-    if (config.do_resize && resample === 'nearest') throw new DataError(`${source}: resample 0 (nearest) is not supported (valid: 1 lanczos, 2 bilinear, 3 bicubic, 4 box, 5 hamming)`);
+    if (config.do_resize && resample === 'nearest')
+      throw new DataError(
+        `${source}: resample 0 (nearest) is not supported (valid: 1 lanczos, 2 bilinear, 3 bicubic, 4 box, 5 hamming)`,
+      );
     for (const k of ['image_mean', 'image_std'] as const) {
       const v = config[k];
-      if (Array.isArray(v) && v.length !== channels) throw new DataError(`${source}: ${k} has ${v.length} values for a ${channels}-channel model`);
+      if (Array.isArray(v) && v.length !== channels)
+        throw new DataError(`${source}: ${k} has ${v.length} values for a ${channels}-channel model`);
     }
   }
 
@@ -201,7 +241,11 @@ export class ImageProcessor {
   /** Resize to the model's size (bilinear), rescale to [0, 1], normalize with mean = std = 0.5. */
   static defaults(channels: number, image: [number, number], why = 'defaults'): ImageProcessor {
     return new ImageProcessor(
-      ProcessorConfig.parse({ size: { height: image[0], width: image[1] }, image_mean: Array(channels).fill(0.5), image_std: Array(channels).fill(0.5) }),
+      ProcessorConfig.parse({
+        size: { height: image[0], width: image[1] },
+        image_mean: Array(channels).fill(0.5),
+        image_std: Array(channels).fill(0.5),
+      }),
       channels,
       image,
       why,
@@ -211,8 +255,14 @@ export class ImageProcessor {
   /** preprocessor_config.json of a directory; without one, the defaults sized to the model. */
   static fromDir(dir: string, channels: number, image: [number, number]): ImageProcessor {
     const path = join(dir, 'preprocessor_config.json');
-    if (!existsSync(path)) return ImageProcessor.defaults(channels, image, `${dir} (no preprocessor_config.json: defaults)`);
-    return new ImageProcessor(parseProcessorConfig(readJsonFile(path, 'preprocessor config'), path), channels, image, path);
+    if (!existsSync(path))
+      return ImageProcessor.defaults(channels, image, `${dir} (no preprocessor_config.json: defaults)`);
+    return new ImageProcessor(
+      parseProcessorConfig(readJsonFile(path, 'preprocessor config'), path),
+      channels,
+      image,
+      path,
+    );
   }
 
   /** 8-bit pixels after color conversion, resize and crop (what PIL would hand to numpy). */
@@ -222,9 +272,25 @@ export class ImageProcessor {
     if (c.do_resize) {
       const [h, w] = resizedSize(c.size, img.height, img.width);
       // shortest_edge scales the long edge with it: a thin image could ask for a huge one.
-      if (h * w > MAX_IMAGE_PIXELS) throw new DataError(`${this.source}: resizing a ${img.width}x${img.height} image to ${w}x${h} exceeds ${MAX_IMAGE_PIXELS} pixels`);
+      if (h * w > MAX_IMAGE_PIXELS)
+        throw new DataError(
+          `${this.source}: resizing a ${img.width}x${img.height} image to ${w}x${h} exceeds ${MAX_IMAGE_PIXELS} pixels`,
+        );
       if (h !== img.height || w !== img.width)
-        img = { width: w, height: h, channels: img.channels, data: resizeLikePil(img.data, img.width, img.height, img.channels, w, h, PIL_RESAMPLE[c.resample] as Resample) };
+        img = {
+          width: w,
+          height: h,
+          channels: img.channels,
+          data: resizeLikePil(
+            img.data,
+            img.width,
+            img.height,
+            img.channels,
+            w,
+            h,
+            PIL_RESAMPLE[c.resample] as Resample,
+          ),
+        };
     }
     if (c.do_center_crop) {
       const [h, w] = resizedSize(c.crop_size ?? c.size, img.height, img.width);
@@ -238,7 +304,9 @@ export class ImageProcessor {
     const c = this.config;
     const img = this.pixels(p);
     if (img.height !== this.image[0] || img.width !== this.image[1]) {
-      throw new DataError(`${where}: ${this.source} turns a ${p.width}x${p.height} image into ${img.width}x${img.height}, but the model takes ${this.image[1]}x${this.image[0]}`);
+      throw new DataError(
+        `${where}: ${this.source} turns a ${p.width}x${p.height} image into ${img.width}x${img.height}, but the model takes ${this.image[1]}x${this.image[0]}`,
+      );
     }
     const ch = img.channels;
     const n = img.width * img.height;

@@ -9,14 +9,29 @@
 export type Resample = 'bilinear' | 'bicubic' | 'box' | 'hamming' | 'lanczos';
 
 /** PIL's resample codes, as preprocessor_config.json writes them. */
-export const PIL_RESAMPLE: Record<number, Resample | 'nearest'> = { 0: 'nearest', 1: 'lanczos', 2: 'bilinear', 3: 'bicubic', 4: 'box', 5: 'hamming' };
+export const PIL_RESAMPLE: Record<number, Resample | 'nearest'> = {
+  0: 'nearest',
+  1: 'lanczos',
+  2: 'bilinear',
+  3: 'bicubic',
+  4: 'box',
+  5: 'hamming',
+};
 
 const sinc = (x: number) => (x === 0 ? 1 : Math.sin(Math.PI * x) / (Math.PI * x));
 
 const FILTERS: Record<Resample, { support: number; f: (x: number) => number }> = {
   box: { support: 0.5, f: (x) => (x > -0.5 && x <= 0.5 ? 1 : 0) },
   bilinear: { support: 1, f: (x) => Math.max(0, 1 - Math.abs(x)) },
-  hamming: { support: 1, f: (x) => (x <= -1 || x >= 1 ? 0 : x === 0 ? 1 : (Math.sin(Math.PI * x) / (Math.PI * x)) * (0.54 + 0.46 * Math.cos(Math.PI * x))) },
+  hamming: {
+    support: 1,
+    f: (x) =>
+      x <= -1 || x >= 1
+        ? 0
+        : x === 0
+          ? 1
+          : (Math.sin(Math.PI * x) / (Math.PI * x)) * (0.54 + 0.46 * Math.cos(Math.PI * x)),
+  },
   bicubic: {
     support: 2,
     f: (x) => {
@@ -62,7 +77,8 @@ function coefficients(inSize: number, outSize: number, filter: Resample): Coeffs
     }
     for (let x = 0; x < xmax; x++) {
       const v = ww !== 0 ? w[x] / ww : w[x];
-      k[xx * ksize + x] = v < 0 ? Math.trunc(-0.5 + v * (1 << PRECISION_BITS)) : Math.trunc(0.5 + v * (1 << PRECISION_BITS));
+      k[xx * ksize + x] =
+        v < 0 ? Math.trunc(-0.5 + v * (1 << PRECISION_BITS)) : Math.trunc(0.5 + v * (1 << PRECISION_BITS));
     }
     bounds[2 * xx] = xmin;
     bounds[2 * xx + 1] = xmax;
@@ -70,10 +86,19 @@ function coefficients(inSize: number, outSize: number, filter: Resample): Coeffs
   return { ksize, bounds, k };
 }
 
-const clip8 = (v: number) => (v >= 1 << (PRECISION_BITS + 8) ? 255 : v <= 0 ? 0 : Math.floor(v / (1 << PRECISION_BITS)));
+const clip8 = (v: number) =>
+  v >= 1 << (PRECISION_BITS + 8) ? 255 : v <= 0 ? 0 : Math.floor(v / (1 << PRECISION_BITS));
 
 /** One pass along an axis of an interleaved 8-bit image [rows][cols][channels] (`horizontal`: along cols). */
-function pass(src: Uint8Array, rows: number, cols: number, ch: number, c: Coeffs, horizontal: boolean, outLen: number): Uint8Array {
+function pass(
+  src: Uint8Array,
+  rows: number,
+  cols: number,
+  ch: number,
+  c: Coeffs,
+  horizontal: boolean,
+  outLen: number,
+): Uint8Array {
   const outRows = horizontal ? rows : outLen;
   const outCols = horizontal ? outLen : cols;
   const out = new Uint8Array(outRows * outCols * ch);
@@ -96,9 +121,19 @@ function pass(src: Uint8Array, rows: number, cols: number, ch: number, c: Coeffs
 }
 
 /** Resizes an interleaved 8-bit image (height x width x channels) as PIL's Image.resize does. */
-export function resizeLikePil(src: Uint8Array, width: number, height: number, channels: number, outWidth: number, outHeight: number, filter: Resample): Uint8Array {
+export function resizeLikePil(
+  src: Uint8Array,
+  width: number,
+  height: number,
+  channels: number,
+  outWidth: number,
+  outHeight: number,
+  filter: Resample,
+): Uint8Array {
   let img = src;
-  if (outWidth !== width) img = pass(img, height, width, channels, coefficients(width, outWidth, filter), true, outWidth);
-  if (outHeight !== height) img = pass(img, height, outWidth, channels, coefficients(height, outHeight, filter), false, outHeight);
+  if (outWidth !== width)
+    img = pass(img, height, width, channels, coefficients(width, outWidth, filter), true, outWidth);
+  if (outHeight !== height)
+    img = pass(img, height, outWidth, channels, coefficients(height, outHeight, filter), false, outHeight);
   return img === src ? Uint8Array.from(src) : img;
 }

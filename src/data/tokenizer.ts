@@ -66,8 +66,14 @@ export class TextTokenizer {
    */
   static fromDir(dir: string): TextTokenizer {
     const path = join(dir, 'tokenizer.json');
-    if (!existsSync(dir)) throw new DataError(`${dir}: no such directory (the tokenizer's: a text tower's pretrained directory, or .inputs({ tokenizer }))`);
-    if (!existsSync(path)) throw new DataError(`${dir}: no tokenizer.json (an HF tokenizer directory has tokenizer.json and usually tokenizer_config.json)`);
+    if (!existsSync(dir))
+      throw new DataError(
+        `${dir}: no such directory (the tokenizer's: a text tower's pretrained directory, or .inputs({ tokenizer }))`,
+      );
+    if (!existsSync(path))
+      throw new DataError(
+        `${dir}: no tokenizer.json (an HF tokenizer directory has tokenizer.json and usually tokenizer_config.json)`,
+      );
     const json = readJson(path);
     const cfgPath = join(dir, 'tokenizer_config.json');
     const cfg = existsSync(cfgPath) ? readJson(cfgPath) : {};
@@ -80,13 +86,25 @@ export class TextTokenizer {
     checkUnknowns(path, json);
     const model = existsSync(join(dir, 'config.json')) ? readJson(join(dir, 'config.json')) : {};
     const tokenId = (t: unknown) => {
-      const s = typeof t === 'string' ? t : typeof t === 'object' && t && 'content' in t ? String((t as { content: unknown }).content) : undefined;
+      const s =
+        typeof t === 'string'
+          ? t
+          : typeof t === 'object' && t && 'content' in t
+            ? String((t as { content: unknown }).content)
+            : undefined;
       return s === undefined ? undefined : tok.token_to_id(s);
     };
     const padding = json.padding as { pad_id?: number } | null;
-    const pad = padding?.pad_id ?? tokenId(cfg.pad_token) ?? (model.pad_token_id as number | undefined) ?? tokenId(cfg.eos_token) ?? (model.eos_token_id as number | undefined);
+    const pad =
+      padding?.pad_id ??
+      tokenId(cfg.pad_token) ??
+      (model.pad_token_id as number | undefined) ??
+      tokenId(cfg.eos_token) ??
+      (model.eos_token_id as number | undefined);
     if (pad === undefined || pad === null)
-      throw new DataError(`${dir}: no pad token (tokenizer.json padding, tokenizer_config.json pad_token or eos_token, config.json pad_token_id): say which id pads`);
+      throw new DataError(
+        `${dir}: no pad token (tokenizer.json padding, tokenizer_config.json pad_token or eos_token, config.json pad_token_id): say which id pads`,
+      );
     const eos = tokenId(cfg.eos_token) ?? (model.eos_token_id as number | undefined);
     const eosId = typeof eos === 'number' ? eos : undefined;
     const fingerprint = createHash('sha256')
@@ -117,7 +135,10 @@ export class TextTokenizer {
   encode(text: string, maxLen: number): Encoded {
     const content = this.ids(text, false);
     const specials = this.prefix + this.suffix;
-    if (maxLen <= specials) throw new DataError(`maxLen ${maxLen} leaves no room for text between the tokenizer's ${specials} special tokens`);
+    if (maxLen <= specials)
+      throw new DataError(
+        `maxLen ${maxLen} leaves no room for text between the tokenizer's ${specials} special tokens`,
+      );
     const length = content.length + specials;
     let ids = this.ids(text, true);
     this.counts.texts++;
@@ -140,7 +161,9 @@ export class TextTokenizer {
     try {
       ids = this.tok.encode(text, { add_special_tokens: specials }).ids;
     } catch (e) {
-      throw new DataError(`${this.source}: cannot encode ${JSON.stringify(text.slice(0, 80))} (${(e as Error).message})`);
+      throw new DataError(
+        `${this.source}: cannot encode ${JSON.stringify(text.slice(0, 80))} (${(e as Error).message})`,
+      );
     }
     // A piece with no id (no unk token to fall back on) would become 0, the pad id, with mask 1; an id
     // outside the vocabulary (an edited unk_id or added token) would read another row.
@@ -164,14 +187,21 @@ export class TextTokenizer {
  * in the vocabulary. An empty vocabulary is refused too.
  */
 function checkUnknowns(path: string, json: Record<string, unknown>): void {
-  const model = (json.model ?? {}) as { type?: string; unk_token?: unknown; unk_id?: unknown; vocab?: unknown; byte_fallback?: boolean };
+  const model = (json.model ?? {}) as {
+    type?: string;
+    unk_token?: unknown;
+    unk_id?: unknown;
+    vocab?: unknown;
+    byte_fallback?: boolean;
+  };
   const vocab = model.vocab;
   const size = Array.isArray(vocab) ? vocab.length : vocab && typeof vocab === 'object' ? Object.keys(vocab).length : 0;
   if (size === 0) throw new DataError(`${path}: the tokenizer's model has an empty vocabulary`);
   const pre = JSON.stringify(json.pre_tokenizer ?? null);
   if (model.type === 'BPE' && (model.byte_fallback || pre.includes('"ByteLevel"'))) return;
   if (model.type === 'Unigram') {
-    if (!Number.isInteger(model.unk_id)) throw new DataError(`${path}: the Unigram model has no unk_id, so unknown pieces would have no id; set "unk_id"`);
+    if (!Number.isInteger(model.unk_id))
+      throw new DataError(`${path}: the Unigram model has no unk_id, so unknown pieces would have no id; set "unk_id"`);
     return;
   }
   const unk = model.unk_token;

@@ -43,7 +43,9 @@ function check(r: VqaRecord, needAnswers: boolean, scope: ImageScope): VqaRecord
     const root = realpathSync(scope.root);
     const real = realpathSync(r.image);
     if (real !== root && !real.startsWith(root + sep))
-      throw new DataError(`${r.where}: image ${r.image}${real !== r.image ? ` (${real})` : ''} is outside the data directory ${root} (--allow-outside-data allows it)`);
+      throw new DataError(
+        `${r.where}: image ${r.image}${real !== r.image ? ` (${real})` : ''} is outside the data directory ${root} (--allow-outside-data allows it)`,
+      );
   }
   return r;
 }
@@ -66,9 +68,15 @@ export function readJsonl(path: string, needAnswers = true, allowOutside = false
     if (typeof o.image !== 'string') throw new DataError(`${where}: "image" must be a file path (relative to ${base})`);
     if (typeof o.question !== 'string') throw new DataError(`${where}: "question" must be a string`);
     const a = o.answers ?? [];
-    const answers = typeof a === 'string' ? [a] : Array.isArray(a) && a.every((x) => typeof x === 'string') ? (a as string[]) : null;
+    const answers =
+      typeof a === 'string' ? [a] : Array.isArray(a) && a.every((x) => typeof x === 'string') ? (a as string[]) : null;
     if (!answers) throw new DataError(`${where}: "answers" must be a string or a list of strings`);
-    out.push(check({ image: resolve(base, o.image), question: o.question, answers, where }, needAnswers, { root: base, allowOutside }));
+    out.push(
+      check({ image: resolve(base, o.image), question: o.question, answers, where }, needAnswers, {
+        root: base,
+        allowOutside,
+      }),
+    );
   });
   if (out.length === 0) throw new DataError(`${path}: no records`);
   return out;
@@ -79,23 +87,34 @@ export function readJsonl(path: string, needAnswers = true, allowOutside = false
  * `annotations` ({annotations: [{question_id, answers: [{answer}]}]}, absent for test splits)
  * and `images`, a folder of COCO_<subtype>_<12-digit id>.jpg (or <12-digit id>.jpg) files.
  */
-export function readVqaV2(questions: string, annotations: string | null, images: string, allowOutside = false): VqaRecord[] {
+export function readVqaV2(
+  questions: string,
+  annotations: string | null,
+  images: string,
+  allowOutside = false,
+): VqaRecord[] {
   const q = readJsonFile(questions) as { questions?: unknown[]; data_subtype?: unknown };
-  if (!Array.isArray(q.questions)) throw new DataError(`${questions}: no "questions" list (is it a VQAv2 questions file?)`);
+  if (!Array.isArray(q.questions))
+    throw new DataError(`${questions}: no "questions" list (is it a VQAv2 questions file?)`);
   const answersOf = new Map<number, string[]>();
   if (annotations) {
     const a = readJsonFile(annotations) as { annotations?: unknown[] };
-    if (!Array.isArray(a.annotations)) throw new DataError(`${annotations}: no "annotations" list (is it a VQAv2 annotations file?)`);
+    if (!Array.isArray(a.annotations))
+      throw new DataError(`${annotations}: no "annotations" list (is it a VQAv2 annotations file?)`);
     a.annotations.forEach((x, i) => {
       const ann = x as { question_id?: unknown; answers?: unknown };
-      if (typeof x !== 'object' || x === null || !Number.isInteger(ann.question_id)) throw new DataError(`${annotations}: annotation ${i} is not an object with an integer "question_id"`);
+      if (typeof x !== 'object' || x === null || !Number.isInteger(ann.question_id))
+        throw new DataError(`${annotations}: annotation ${i} is not an object with an integer "question_id"`);
       const where = `${annotations}#${ann.question_id}`;
       if (answersOf.has(ann.question_id as number)) throw new DataError(`${where}: question id annotated twice`);
       if (!Array.isArray(ann.answers)) throw new DataError(`${where}: "answers" must be a list of {"answer": "..."}`);
       // A null or missing answer is an error, never the class "null" or "undefined".
       const answers = ann.answers.map((y, j) => {
         const v = (y as { answer?: unknown } | null)?.answer;
-        if (typeof v !== 'string') throw new DataError(`${where}: answer ${j} is ${v === undefined ? 'missing' : JSON.stringify(v)}, not a string`);
+        if (typeof v !== 'string')
+          throw new DataError(
+            `${where}: answer ${j} is ${v === undefined ? 'missing' : JSON.stringify(v)}, not a string`,
+          );
         return v;
       });
       answersOf.set(ann.question_id as number, answers);
@@ -105,19 +124,24 @@ export function readVqaV2(questions: string, annotations: string | null, images:
   const seen = new Set<number>();
   return q.questions.map((raw, i) => {
     const x = raw as { image_id?: unknown; question?: unknown; question_id?: unknown };
-    if (typeof raw !== 'object' || raw === null || !Number.isInteger(x.question_id)) throw new DataError(`${questions}: question ${i} is not an object with an integer "question_id"`);
+    if (typeof raw !== 'object' || raw === null || !Number.isInteger(x.question_id))
+      throw new DataError(`${questions}: question ${i} is not an object with an integer "question_id"`);
     const qid = x.question_id as number;
     const where = `${questions}#${qid}`;
     if (seen.has(qid)) throw new DataError(`${where}: question id given twice`);
     seen.add(qid);
-    if (!Number.isInteger(x.image_id) || (x.image_id as number) < 0) throw new DataError(`${where}: "image_id" must be a non-negative integer`);
+    if (!Number.isInteger(x.image_id) || (x.image_id as number) < 0)
+      throw new DataError(`${where}: "image_id" must be a non-negative integer`);
     if (typeof x.question !== 'string') throw new DataError(`${where}: "question" must be a string`);
     const id = String(x.image_id).padStart(12, '0');
     const candidates = [join(images, `COCO_${subtype}_${id}.jpg`), join(images, `${id}.jpg`)];
     const image = candidates.find((c) => existsSync(c)) ?? candidates[0];
     const answers = answersOf.get(qid) ?? [];
     if (annotations && !answersOf.has(qid)) throw new DataError(`${where}: no annotation in ${annotations}`);
-    return check({ image: resolve(image), question: x.question, answers, where }, !!annotations, { root: images, allowOutside });
+    return check({ image: resolve(image), question: x.question, answers, where }, !!annotations, {
+      root: images,
+      allowOutside,
+    });
   });
 }
 
@@ -129,7 +153,9 @@ export function labeled(records: VqaRecord[], split: string): boolean {
   const without = records.filter((r) => r.answers.length === 0);
   if (without.length === 0) return true;
   if (without.length === records.length) return false;
-  throw new DataError(`${without[0].where}: no answers, while ${records.length - without.length} other ${split} records have some; a split is scored whole or not at all`);
+  throw new DataError(
+    `${without[0].where}: no answers, while ${records.length - without.length} other ${split} records have some; a split is scored whole or not at all`,
+  );
 }
 
 /**
@@ -146,14 +172,23 @@ export function readVqa(path: string, split = 'train', allowOutside = false): Vq
   const annotations = files.filter((f) => /annotations.*\.json$/.test(f));
   const folders = files.filter((f) => statSync(join(path, f)).isDirectory());
   const images = folders.includes('images') ? 'images' : folders.length === 1 ? folders[0] : null;
-  if (questions.length === 1 && images) return readVqaV2(join(path, questions[0]), annotations.length === 1 ? join(path, annotations[0]) : null, join(path, images), allowOutside);
-  throw new DataError(`${path}: expected ${split}.jsonl, or one VQAv2 *questions*.json (+ *annotations*.json) with an images folder; found: ${files.join(', ') || 'nothing'}`);
+  if (questions.length === 1 && images)
+    return readVqaV2(
+      join(path, questions[0]),
+      annotations.length === 1 ? join(path, annotations[0]) : null,
+      join(path, images),
+      allowOutside,
+    );
+  throw new DataError(
+    `${path}: expected ${split}.jsonl, or one VQAv2 *questions*.json (+ *annotations*.json) with an images folder; found: ${files.join(', ') || 'nothing'}`,
+  );
 }
 
 /** METHODS.md's draw: k training records and a disjoint dev set of k more, by seed. */
 export function kShot(records: VqaRecord[], k: number, seed: number): { train: VqaRecord[]; dev: VqaRecord[] } {
   if (!Number.isInteger(k) || k < 1) throw new DataError(`k must be a positive integer, got ${k}`);
-  if (2 * k > records.length) throw new DataError(`k = ${k} needs ${2 * k} records (k to train, k for dev), the pool has ${records.length}`);
+  if (2 * k > records.length)
+    throw new DataError(`k = ${k} needs ${2 * k} records (k to train, k for dev), the pool has ${records.length}`);
   const order = shuffled(records.length, seed);
   return { train: order.slice(0, k).map((i) => records[i]), dev: order.slice(k, 2 * k).map((i) => records[i]) };
 }

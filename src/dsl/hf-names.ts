@@ -45,13 +45,32 @@ export interface FamilyTable {
   ignore: RegExp[];
 }
 
-const rule = (hf: string, ours: string, t: Transform = 'none', tied = false): NameRule => ({ hf, ours, t, ...(tied ? { tied } : {}) });
-const reshape = (hf: string, ours: string, hfShape: 'lead1' | 'last'): NameRule => ({ hf, ours, t: 'reshape', hfShape });
+const rule = (hf: string, ours: string, t: Transform = 'none', tied = false): NameRule => ({
+  hf,
+  ours,
+  t,
+  ...(tied ? { tied } : {}),
+});
+const reshape = (hf: string, ours: string, hfShape: 'lead1' | 'last'): NameRule => ({
+  hf,
+  ours,
+  t: 'reshape',
+  hfShape,
+});
 /** nn.Linear weight (transposed) and bias. */
-const linear = (hf: string, ours: string): NameRule[] => [rule(`${hf}.weight`, `${ours}.W`, 'T'), rule(`${hf}.bias`, `${ours}.b`)];
+const linear = (hf: string, ours: string): NameRule[] => [
+  rule(`${hf}.weight`, `${ours}.W`, 'T'),
+  rule(`${hf}.bias`, `${ours}.b`),
+];
 /** GPT-2's Conv1D: already [in, out]. */
-const conv1d = (hf: string, ours: string): NameRule[] => [rule(`${hf}.weight`, `${ours}.W`), rule(`${hf}.bias`, `${ours}.b`)];
-const layerNorm = (hf: string, ours: string): NameRule[] => [rule(`${hf}.weight`, `${ours}.g`), rule(`${hf}.bias`, `${ours}.b`)];
+const conv1d = (hf: string, ours: string): NameRule[] => [
+  rule(`${hf}.weight`, `${ours}.W`),
+  rule(`${hf}.bias`, `${ours}.b`),
+];
+const layerNorm = (hf: string, ours: string): NameRule[] => [
+  rule(`${hf}.weight`, `${ours}.g`),
+  rule(`${hf}.bias`, `${ours}.b`),
+];
 /** Bias-free linear (T5). */
 const weightOnly = (hf: string, ours: string): NameRule => rule(`${hf}.weight`, `${ours}.W`, 'T');
 
@@ -92,7 +111,8 @@ const bertTable = (prefix: string): FamilyTable => ({
   ignore: [/^embeddings\.position_ids$/, /^embeddings\.token_type_ids$/],
 });
 
-const t5Attention = (hf: string, ours: string): NameRule[] => ['q', 'k', 'v', 'o'].map((p) => weightOnly(`${hf}.${p}`, `${ours}.${p}`));
+const t5Attention = (hf: string, ours: string): NameRule[] =>
+  ['q', 'k', 'v', 'o'].map((p) => weightOnly(`${hf}.${p}`, `${ours}.${p}`));
 /** T5 v1.0 has one `wi`; v1.1 (gated) has `wi_0` (activated) and `wi_1` (linear). */
 const t5Ffn = (hf: string, ours: string): NameRule[] => [
   { ...weightOnly(`${hf}.DenseReluDense.wi`, `${ours}.ffn.up`), only: 'plain' },

@@ -27,12 +27,19 @@ function braced(points: string[]): string[] {
     list.push(p.slice(at + 1));
     groups.set(p.slice(0, at), list);
   }
-  return [...groups].map(([head, tails]) => (tails.length > 1 ? `${head}.{${tails.join(',')}}` : `${head}.${tails[0]}`));
+  return [...groups].map(([head, tails]) =>
+    tails.length > 1 ? `${head}.{${tails.join(',')}}` : `${head}.${tails[0]}`,
+  );
 }
 
 /** The points `target_modules` would reach in the families peftgraph imports, and the names that reach none. */
 export function pointsOfTargets(targets: unknown): { points: string[]; unmatched: string[] } | null {
-  const names = typeof targets === 'string' ? [targets] : Array.isArray(targets) && targets.every((t) => typeof t === 'string') ? (targets as string[]) : null;
+  const names =
+    typeof targets === 'string'
+      ? [targets]
+      : Array.isArray(targets) && targets.every((t) => typeof t === 'string')
+        ? (targets as string[])
+        : null;
   if (!names) return null;
   const all = linears();
   const points: string[] = [];

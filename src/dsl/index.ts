@@ -10,7 +10,18 @@
  */
 import { specPath } from './spec-dir.ts';
 import type { z } from 'zod';
-import { DecoderSpec, EncDecSpec, EncoderSpec, RedundancySpec, VitSpec, parsePart, parseSpec, type ModelSpec, type ModelSpecInput, type PeftSpec } from './spec.ts';
+import {
+  DecoderSpec,
+  EncDecSpec,
+  EncoderSpec,
+  RedundancySpec,
+  VitSpec,
+  parsePart,
+  parseSpec,
+  type ModelSpec,
+  type ModelSpecInput,
+  type PeftSpec,
+} from './spec.ts';
 import { peftBuilders } from './peft/index.ts';
 
 type In<T extends z.ZodType> = Omit<z.input<T>, 'kind' | 'method'>;
@@ -29,7 +40,10 @@ export class ModelBuilder {
 
   /** Redundancy regularization of the MixPHM modules (weights default to METHODS.md's). */
   regularize(r: Omit<z.input<typeof RedundancySpec>, 'kind'> = {}): ModelBuilder {
-    return new ModelBuilder({ ...this.input, regularizers: [...(this.input.regularizers ?? []), { ...r, kind: 'redundancy' }] });
+    return new ModelBuilder({
+      ...this.input,
+      regularizers: [...(this.input.regularizers ?? []), { ...r, kind: 'redundancy' }],
+    });
   }
 
   /** Directories of the tokenizer (tokenizer.json) and image processor (preprocessor_config.json), when not the towers' own. */
@@ -56,7 +70,11 @@ export const vl = {
   decoder: (o: In<typeof DecoderSpec>) => parsePart(DecoderSpec, { kind: 'decoder', ...o }, 'text'),
   features: () => ({ kind: 'features' as const }),
   // The options pass through whole: the spec's schema refuses one it does not know (a head's `hidden`).
-  classifier: (o: { answers: number; loss?: 'bce' | 'ce' }) => ({ kind: 'classifier' as const, loss: 'bce' as const, ...o }),
+  classifier: (o: { answers: number; loss?: 'bce' | 'ce' }) => ({
+    kind: 'classifier' as const,
+    loss: 'bce' as const,
+    ...o,
+  }),
   lm: () => ({ kind: 'lm' as const }),
   regions: (o: { grid: [number, number]; classes: number }) => ({ kind: 'regions' as const, ...o }),
 };
@@ -64,7 +82,8 @@ export const vl = {
 /** PEFT methods (options and builders: one module each in dsl/peft/; lowerings in compiler/lower/peft/). */
 export const peft = {
   ...peftBuilders,
-  redundancy: (o: Omit<z.input<typeof RedundancySpec>, 'kind'> = {}) => parsePart(RedundancySpec, { kind: 'redundancy', ...o }, 'redundancy'),
+  redundancy: (o: Omit<z.input<typeof RedundancySpec>, 'kind'> = {}) =>
+    parsePart(RedundancySpec, { kind: 'redundancy', ...o }, 'redundancy'),
 };
 
 export { parseSpec, type ModelSpec } from './spec.ts';

@@ -22,8 +22,10 @@ const HF_NAMES: Record<string, string> = {
   r: "rank (HF PEFT's r)",
   lora_alpha: "alpha (HF PEFT's lora_alpha)",
   lora_dropout: "dropout (HF PEFT's lora_dropout)",
-  target_modules: "at: insertion points such as 'text.layers.*.attn.{q,v}' (HF PEFT's target_modules names modules; peftgraph names points)",
-  modules_to_save: "nothing: the head always trains, and freeze() decides which backbone weights do (HF PEFT's modules_to_save)",
+  target_modules:
+    "at: insertion points such as 'text.layers.*.attn.{q,v}' (HF PEFT's target_modules names modules; peftgraph names points)",
+  modules_to_save:
+    "nothing: the head always trains, and freeze() decides which backbone weights do (HF PEFT's modules_to_save)",
   bias: 'nothing for HF PEFT\'s bias="none" (the default here too); a peft.bitfit() insertion for bias="all"',
   task_type: "head (HF PEFT's task_type)",
   // HF Trainer's TrainingArguments, for trainConfig() (train/train-config.ts).
@@ -43,7 +45,9 @@ const HF_NAMES: Record<string, string> = {
 function distance(a: string, b: string): number {
   const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
   for (let j = 1; j <= b.length; j++) d[0][j] = j;
-  for (let i = 1; i <= a.length; i++) for (let j = 1; j <= b.length; j++) d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++)
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
   return d[a.length][b.length];
 }
 
@@ -52,7 +56,15 @@ function distance(a: string, b: string): number {
  * literal fields (kind, method) match the input there; else all of them.
  */
 function keysAt(schema: z.ZodType | undefined, path: PropertyKey[], input: unknown): string[] {
-  type Def = { type: string; shape?: Record<string, z.ZodType>; innerType?: z.ZodType; element?: z.ZodType; options?: z.ZodType[]; in?: z.ZodType; values?: unknown[] };
+  type Def = {
+    type: string;
+    shape?: Record<string, z.ZodType>;
+    innerType?: z.ZodType;
+    element?: z.ZodType;
+    options?: z.ZodType[];
+    in?: z.ZodType;
+    values?: unknown[];
+  };
   const def = (t: z.ZodType) => (t as unknown as { def: Def }).def;
   const unwrap = (t: z.ZodType | undefined): z.ZodType[] => {
     if (!t) return [];
@@ -64,7 +76,12 @@ function keysAt(schema: z.ZodType | undefined, path: PropertyKey[], input: unkno
   };
   const fits = (t: z.ZodType, value: unknown) =>
     Object.entries(def(t).shape ?? {}).every(
-      ([k, f]) => def(f).type !== 'literal' || typeof value !== 'object' || value === null || !(k in value) || def(f).values?.includes((value as Record<string, unknown>)[k]),
+      ([k, f]) =>
+        def(f).type !== 'literal' ||
+        typeof value !== 'object' ||
+        value === null ||
+        !(k in value) ||
+        def(f).values?.includes((value as Record<string, unknown>)[k]),
     );
   let at = unwrap(schema);
   let value = input;
@@ -85,43 +102,77 @@ function keysAt(schema: z.ZodType | undefined, path: PropertyKey[], input: unkno
 /** An unknown option's line: HF PEFT's name for one of ours, or the nearest valid one. */
 function unknownKey(key: string, valid: string[]): string {
   if (HF_NAMES[key]) return `unknown option '${key}': use ${HF_NAMES[key]}`;
-  const near = valid.filter((v) => distance(v.toLowerCase(), key.toLowerCase()) <= Math.max(1, Math.ceil(key.length / 3)));
+  const near = valid.filter(
+    (v) => distance(v.toLowerCase(), key.toLowerCase()) <= Math.max(1, Math.ceil(key.length / 3)),
+  );
   return `unknown option '${key}'${near.length ? ` (did you mean '${near[0]}'?)` : ''}${valid.length ? `; valid: ${valid.join(', ')}` : ''}`;
 }
 
 function valueAt(input: unknown, path: PropertyKey[]): unknown {
-  return path.reduce<unknown>((v, k) => (typeof v === 'object' && v !== null ? (v as Record<PropertyKey, unknown>)[k] : undefined), input);
+  return path.reduce<unknown>(
+    (v, k) => (typeof v === 'object' && v !== null ? (v as Record<PropertyKey, unknown>)[k] : undefined),
+    input,
+  );
 }
 
 /** What HF PEFT's target_modules would reach, as peftgraph points. */
 function targetsHint(targets: unknown): string {
   const r = pointsOfTargets(targets);
   if (!r) return '';
-  const reach = r.points.length ? `; ${JSON.stringify(targets)} are, in the HF families peftgraph imports: at: ${r.points.map((p) => `'${p}'`).join(', ')} (keep the towers you mean)` : '';
-  const none = r.unmatched.length ? `; ${r.unmatched.map((t) => `'${t}'`).join(', ')} name${r.unmatched.length === 1 ? 's' : ''} no linear layer of those families` : '';
+  const reach = r.points.length
+    ? `; ${JSON.stringify(targets)} are, in the HF families peftgraph imports: at: ${r.points.map((p) => `'${p}'`).join(', ')} (keep the towers you mean)`
+    : '';
+  const none = r.unmatched.length
+    ? `; ${r.unmatched.map((t) => `'${t}'`).join(', ')} name${r.unmatched.length === 1 ? 's' : ''} no linear layer of those families`
+    : '';
   return reach + none;
 }
 
 /** zod issues as lines naming each field (under `prefix`) and, for enums, the valid values; `schema` lets an unknown option name the valid ones. */
-export function formatIssues(issues: z.core.$ZodIssue[], prefix: string[] = [], schema?: z.ZodType, input?: unknown): string[] {
+export function formatIssues(
+  issues: z.core.$ZodIssue[],
+  prefix: string[] = [],
+  schema?: z.ZodType,
+  input?: unknown,
+): string[] {
   return issues.flatMap((iss) => {
     const full = [...prefix, ...iss.path.map(String)];
     const path = full.length ? full.join('.') : '<spec>';
     if (iss.code === 'unrecognized_keys')
-      return (iss as { keys: string[] }).keys.map((k) => `  ${path}: ${unknownKey(k, keysAt(schema, iss.path, input))}${k === 'target_modules' ? targetsHint(valueAt(input, [...iss.path, k])) : ''}`);
+      return (iss as { keys: string[] }).keys.map(
+        (k) =>
+          `  ${path}: ${unknownKey(k, keysAt(schema, iss.path, input))}${k === 'target_modules' ? targetsHint(valueAt(input, [...iss.path, k])) : ''}`,
+      );
     const i = iss as { values?: unknown[]; options?: unknown[]; discriminator?: string };
     const values = i.values ?? i.options;
     if (i.options && i.discriminator) {
       const given = valueAt(input, iss.path.at(-1) === i.discriminator ? iss.path : [...iss.path, i.discriminator]);
-      const near = typeof given === 'string' ? i.options.filter((v) => typeof v === 'string' && distance(v, given) <= Math.max(1, Math.ceil(given.length / 3))) : [];
+      const near =
+        typeof given === 'string'
+          ? i.options.filter(
+              (v) => typeof v === 'string' && distance(v, given) <= Math.max(1, Math.ceil(given.length / 3)),
+            )
+          : [];
       return `  ${path}: ${given === undefined ? `no ${i.discriminator}` : `unknown ${i.discriminator} ${JSON.stringify(given)}`}${near.length ? ` (did you mean ${JSON.stringify(near[0])}?)` : ''} (valid: ${i.options.map((v) => JSON.stringify(v)).join(', ')})`;
     }
     // A required option left out: say so, rather than zod's "Invalid input".
-    if ((iss.code === 'invalid_type' || iss.code === 'invalid_union') && input !== undefined && valueAt(input, iss.path) === undefined) return `  ${path}: required, missing`;
+    if (
+      (iss.code === 'invalid_type' || iss.code === 'invalid_union') &&
+      input !== undefined &&
+      valueAt(input, iss.path) === undefined
+    )
+      return `  ${path}: required, missing`;
     if (values) {
       // An enum's value: what was given, the nearest valid one, the valid ones (once: zod's message lists them too).
       const given = input === undefined ? undefined : valueAt(input, iss.path);
-      const near = typeof given === 'string' ? values.filter((v) => typeof v === 'string' && distance(v.toLowerCase(), given.toLowerCase()) <= Math.max(1, Math.ceil(given.length / 3))) : [];
+      const near =
+        typeof given === 'string'
+          ? values.filter(
+              (v) =>
+                typeof v === 'string' &&
+                distance(v.toLowerCase(), given.toLowerCase()) <= Math.max(1, Math.ceil(given.length / 3)),
+            )
+          : [];
       const what = given === undefined ? 'invalid value' : `${JSON.stringify(given)} is not valid`;
       return `  ${path}: ${what}${near.length ? ` (did you mean ${JSON.stringify(near[0])}?)` : ''}; valid: ${values.map((v) => JSON.stringify(v)).join(', ')}`;
     }

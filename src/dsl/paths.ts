@@ -16,7 +16,10 @@ export type LinearPath =
   | `${'text' | 'vision' | 'encoder' | 'decoder'}.layers.${Idx}.ffn.${'up' | 'down' | 'gate' | Alt | '*'}`;
 
 /** Sublayer outputs adapters and MixPHM attach to (before the residual add). */
-export type SublayerPath = `${'text' | 'vision' | 'encoder'}.layers.${Idx}.${'attn' | 'ffn' | Alt | '*'}` | `decoder.layers.${Idx}.${'attn' | 'cross' | 'ffn' | Alt | '*'}` | '**';
+export type SublayerPath =
+  | `${'text' | 'vision' | 'encoder'}.layers.${Idx}.${'attn' | 'ffn' | Alt | '*'}`
+  | `decoder.layers.${Idx}.${'attn' | 'cross' | 'ffn' | Alt | '*'}`
+  | '**';
 
 function segmentRegex(seg: string): string {
   if (seg === '*') return '[^.]+';

@@ -31,11 +31,21 @@ export function specPath(path: string): string {
  * A parsed spec's directories (pretrained towers, tokenizer, processor) made absolute against
  * `dir`: a .json spec's relative paths mean its own directory, as a .ts spec's do.
  */
-export function withAbsolutePaths<S extends { vision?: Tower; text?: Tower; inputs: { tokenizer?: string; processor?: string } }>(spec: S, dir: string): S {
+export function withAbsolutePaths<
+  S extends { vision?: Tower; text?: Tower; inputs: { tokenizer?: string; processor?: string } },
+>(spec: S, dir: string): S {
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(dir, p));
-  const tower = <T extends Tower | undefined>(t: T): T => (t?.pretrained ? { ...t, pretrained: { ...t.pretrained, dir: abs(t.pretrained.dir) } } : t);
-  const inputs = Object.fromEntries(Object.entries(spec.inputs).map(([k, v]) => [k, typeof v === 'string' ? abs(v) : v]));
-  return { ...spec, ...(spec.vision ? { vision: tower(spec.vision) } : {}), ...(spec.text ? { text: tower(spec.text) } : {}), inputs };
+  const tower = <T extends Tower | undefined>(t: T): T =>
+    t?.pretrained ? { ...t, pretrained: { ...t.pretrained, dir: abs(t.pretrained.dir) } } : t;
+  const inputs = Object.fromEntries(
+    Object.entries(spec.inputs).map(([k, v]) => [k, typeof v === 'string' ? abs(v) : v]),
+  );
+  return {
+    ...spec,
+    ...(spec.vision ? { vision: tower(spec.vision) } : {}),
+    ...(spec.text ? { text: tower(spec.text) } : {}),
+    inputs,
+  };
 }
 
 type Tower = { pretrained?: { dir: string } };

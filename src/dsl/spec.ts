@@ -179,37 +179,62 @@ export const ModelSpec = z
      * one with preprocessor_config.json (images). Default: the text and vision towers'
      * pretrained directories.
      */
-    inputs: z.strictObject({ tokenizer: z.string().min(1).optional(), processor: z.string().min(1).optional() }).default({}),
+    inputs: z
+      .strictObject({ tokenizer: z.string().min(1).optional(), processor: z.string().min(1).optional() })
+      .default({}),
   })
   .superRefine((s, ctx) => {
     const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
     if (!s.vision && !s.text) issue(['<spec>'], 'needs a vision tower, a text tower or both');
-    if (s.visualPrefix !== 'none' && !(s.vision && s.text)) issue(['visualPrefix'], `'${s.visualPrefix}' needs a vision and a text tower`);
+    if (s.visualPrefix !== 'none' && !(s.vision && s.text))
+      issue(['visualPrefix'], `'${s.visualPrefix}' needs a vision and a text tower`);
     if (s.vision && s.text && s.visualPrefix !== 'none' && !s.visualEmbed && s.vision.width !== s.text.width) {
-      issue(['vision', 'width'], `must equal text.width (${s.text.width}): the visual feature enters the text stream without a projection (visualEmbed: true adds one)`);
+      issue(
+        ['vision', 'width'],
+        `must equal text.width (${s.text.width}): the visual feature enters the text stream without a projection (visualEmbed: true adds one)`,
+      );
     }
-    if (s.visualEmbed && s.visualPrefix === 'none') issue(['visualEmbed'], "embeds the visual prefix: needs visualPrefix 'pooled', 'tokens' or 'regions'");
+    if (s.visualEmbed && s.visualPrefix === 'none')
+      issue(['visualEmbed'], "embeds the visual prefix: needs visualPrefix 'pooled', 'tokens' or 'regions'");
     const lmText = s.text?.kind === 'decoder' || s.text?.kind === 'encdec';
-    if (s.head.kind === 'lm' && !lmText) issue(['head', 'kind'], `'lm' needs a text tower of kind 'decoder' or 'encdec' (valid heads here: 'classifier', 'features')`);
-    if (s.head.kind === 'classifier' && s.text?.kind === 'decoder') issue(['head', 'kind'], `a 'decoder' text tower needs head 'lm' or 'features'`);
+    if (s.head.kind === 'lm' && !lmText)
+      issue(
+        ['head', 'kind'],
+        `'lm' needs a text tower of kind 'decoder' or 'encdec' (valid heads here: 'classifier', 'features')`,
+      );
+    if (s.head.kind === 'classifier' && s.text?.kind === 'decoder')
+      issue(['head', 'kind'], `a 'decoder' text tower needs head 'lm' or 'features'`);
     const gridIssues = (grid: [number, number], path: (string | number)[]) => {
       if (!s.vision) return;
       const cells = [s.vision.image[0] / s.vision.patch, s.vision.image[1] / s.vision.patch];
       grid.forEach((g, i) => {
-        if (cells[i] % g !== 0) issue([...path, i], `${g} regions do not divide the ${cells[i]} patches along ${i ? 'width' : 'height'} (image ${s.vision!.image[i]}, patch ${s.vision!.patch})`);
+        if (cells[i] % g !== 0)
+          issue(
+            [...path, i],
+            `${g} regions do not divide the ${cells[i]} patches along ${i ? 'width' : 'height'} (image ${s.vision!.image[i]}, patch ${s.vision!.patch})`,
+          );
       });
     };
     if (s.visualPrefix === 'regions') {
-      if (!s.visualRegions) issue(['visualRegions'], "visualPrefix 'regions' needs visualRegions: [rows, columns] of the patch grid");
+      if (!s.visualRegions)
+        issue(['visualRegions'], "visualPrefix 'regions' needs visualRegions: [rows, columns] of the patch grid");
       else gridIssues(s.visualRegions, ['visualRegions']);
-    } else if (s.visualRegions) issue(['visualRegions'], `only visualPrefix 'regions' reads it (visualPrefix is '${s.visualPrefix}')`);
+    } else if (s.visualRegions)
+      issue(['visualRegions'], `only visualPrefix 'regions' reads it (visualPrefix is '${s.visualPrefix}')`);
     if (s.head.kind === 'regions') {
-      if (!s.vision || s.text) issue(['head', 'kind'], `'regions' classifies an image tower's patch tokens: it needs a vision tower and no text tower`);
+      if (!s.vision || s.text)
+        issue(
+          ['head', 'kind'],
+          `'regions' classifies an image tower's patch tokens: it needs a vision tower and no text tower`,
+        );
       else gridIssues(s.head.grid, ['head', 'grid']);
     }
     s.insertions.forEach((p, i) => {
       if (needsVisual(p) && s.visualPrefix === 'none') {
-        issue(['insertions', i, 'routing'], `routing '${(p as { routing: string }).routing}' needs visualPrefix 'pooled', 'tokens' or 'regions' (it mixes in the pooled visual feature)`);
+        issue(
+          ['insertions', i, 'routing'],
+          `routing '${(p as { routing: string }).routing}' needs visualPrefix 'pooled', 'tokens' or 'regions' (it mixes in the pooled visual feature)`,
+        );
       }
     });
   });
@@ -224,7 +249,12 @@ export function ffnWidth(t: { mlp?: number; mlpRatio: number; width: number }): 
 
 export function parseSpec(input: unknown): ModelSpec {
   // A builder (vl.model(...)...) where its spec is expected: say so instead of a field error.
-  if (typeof input === 'object' && input !== null && 'spec' in input && typeof (input as { insert?: unknown }).insert === 'function')
+  if (
+    typeof input === 'object' &&
+    input !== null &&
+    'spec' in input &&
+    typeof (input as { insert?: unknown }).insert === 'function'
+  )
     throw new SpecError('got a model builder (vl.model(...)); pass its spec: builder.spec');
   const r = ModelSpec.safeParse(input);
   if (r.success) return r.data;

@@ -21,7 +21,13 @@ export interface TextOptions {
   targetLen?: number;
 }
 
-const ACTS: Record<string, Activation> = { gelu: 'gelu', gelu_new: 'gelu_tanh', gelu_pytorch_tanh: 'gelu_tanh', quick_gelu: 'quick_gelu', relu: 'relu' };
+const ACTS: Record<string, Activation> = {
+  gelu: 'gelu',
+  gelu_new: 'gelu_tanh',
+  gelu_pytorch_tanh: 'gelu_tanh',
+  quick_gelu: 'quick_gelu',
+  relu: 'relu',
+};
 
 export type Raw = Record<string, unknown>;
 
@@ -31,7 +37,9 @@ function readConfig(dir: string): Raw {
   try {
     text = readText(path, 'config', FILE_LIMITS.json);
   } catch (e) {
-    throw new PretrainedError(`${(e as Error).message}; a pretrained directory holds config.json and model.safetensors as save_pretrained writes them`);
+    throw new PretrainedError(
+      `${(e as Error).message}; a pretrained directory holds config.json and model.safetensors as save_pretrained writes them`,
+    );
   }
   try {
     const c = JSON.parse(text);
@@ -46,7 +54,9 @@ function readConfig(dir: string): Raw {
 function tower<T extends z.ZodType>(path: string, schema: T, fields: Record<string, unknown>): z.infer<T> {
   const r = schema.safeParse(fields);
   if (r.success) return r.data;
-  throw new PretrainedError(`${path}: the tower it describes is out of bounds: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  throw new PretrainedError(
+    `${path}: the tower it describes is out of bounds: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+  );
 }
 
 /** Reads `config` through a zod schema of the HF fields, with errors naming the file and field. */
@@ -58,19 +68,40 @@ function fields<T extends z.ZodType>(path: string, schema: T, config: Raw): z.in
 
 function act(path: string, field: string, name: string): Activation {
   const a = ACTS[name];
-  if (!a) throw new PretrainedError(`${path}: ${field} '${name}' is not supported (valid: ${Object.keys(ACTS).join(', ')})`);
+  if (!a)
+    throw new PretrainedError(`${path}: ${field} '${name}' is not supported (valid: ${Object.keys(ACTS).join(', ')})`);
   return a;
 }
 
 function unsupported(path: string, field: string, value: unknown, ok: unknown): void {
-  if (value !== undefined && value !== ok) throw new PretrainedError(`${path}: ${field} = ${JSON.stringify(value)} is not supported (peftgraph implements ${JSON.stringify(ok)})`);
+  if (value !== undefined && value !== ok)
+    throw new PretrainedError(
+      `${path}: ${field} = ${JSON.stringify(value)} is not supported (peftgraph implements ${JSON.stringify(ok)})`,
+    );
 }
 
 const pos = z.number().int().positive();
 
 /** The stack fields ViT, CLIP, BERT and RoBERTa configs share, in tower-spec terms. */
-function stackFrom(path: string, f: { hidden_size: number; num_hidden_layers: number; num_attention_heads: number; intermediate_size: number; hidden_act: string; layer_norm_eps: number }) {
-  return { width: f.hidden_size, depth: f.num_hidden_layers, heads: f.num_attention_heads, mlp: f.intermediate_size, act: act(path, 'hidden_act', f.hidden_act), eps: f.layer_norm_eps };
+function stackFrom(
+  path: string,
+  f: {
+    hidden_size: number;
+    num_hidden_layers: number;
+    num_attention_heads: number;
+    intermediate_size: number;
+    hidden_act: string;
+    layer_norm_eps: number;
+  },
+) {
+  return {
+    width: f.hidden_size,
+    depth: f.num_hidden_layers,
+    heads: f.num_attention_heads,
+    mlp: f.intermediate_size,
+    act: act(path, 'hidden_act', f.hidden_act),
+    eps: f.layer_norm_eps,
+  };
 }
 const size2 = z.union([pos, z.tuple([pos, pos])]);
 const pair = (s: number | [number, number]): [number, number] => (Array.isArray(s) ? s : [s, s]);
@@ -96,7 +127,10 @@ const ClipVisionConfig = VitConfig.extend({
 function vitFrom(path: string, c: Raw, family: 'vit' | 'clip_vision', dir: string): VisionTower {
   const f = fields(path, family === 'vit' ? VitConfig : ClipVisionConfig, c);
   const [ph, pw] = pair(f.patch_size);
-  if (ph !== pw) throw new PretrainedError(`${path}: patch_size ${ph}x${pw} is not square; peftgraph's patch embedding needs square patches`);
+  if (ph !== pw)
+    throw new PretrainedError(
+      `${path}: patch_size ${ph}x${pw} is not square; peftgraph's patch embedding needs square patches`,
+    );
   if (family === 'vit') {
     unsupported(path, 'qkv_bias', c.qkv_bias, true);
     unsupported(path, 'pooler_act', c.pooler_act, 'tanh');
@@ -159,7 +193,8 @@ function bertFrom(path: string, c: Raw, family: 'bert' | 'roberta', dir: string,
 }
 
 function maxLen(path: string, wanted: number | undefined, capacity: number): number {
-  if (wanted !== undefined && wanted > capacity) throw new PretrainedError(`${path}: maxLen ${wanted} exceeds the ${capacity} positions this checkpoint has`);
+  if (wanted !== undefined && wanted > capacity)
+    throw new PretrainedError(`${path}: maxLen ${wanted} exceeds the ${capacity} positions this checkpoint has`);
   return wanted ?? Math.min(64, capacity);
 }
 
@@ -216,7 +251,8 @@ function t5From(path: string, c: Raw, dir: string, o: TextOptions): TextTower {
   // As T5Config reads it: '[gated-]act'; 'gated-gelu' means the tanh GELU (gelu_new).
   const parts = f.feed_forward_proj.split('-');
   const gated = parts[0] === 'gated';
-  if (parts.length > 2 || (parts.length === 2 && !gated)) throw new PretrainedError(`${path}: feed_forward_proj '${f.feed_forward_proj}' is not '{act}' or 'gated-{act}'`);
+  if (parts.length > 2 || (parts.length === 2 && !gated))
+    throw new PretrainedError(`${path}: feed_forward_proj '${f.feed_forward_proj}' is not '{act}' or 'gated-{act}'`);
   const actName = f.feed_forward_proj === 'gated-gelu' ? 'gelu_new' : parts[parts.length - 1];
   return tower(path, EncDecSpec, {
     kind: 'encdec',
@@ -244,10 +280,15 @@ export const TEXT_TYPES = ['bert', 'roberta', 'gpt2', 't5'];
 
 function modelType(path: string, c: Raw, valid: string[], other: string[], role: string): string {
   const t = c.model_type;
-  if (typeof t !== 'string') throw new PretrainedError(`${path}: no "model_type" (supported ${role} types: ${valid.join(', ')})`);
+  if (typeof t !== 'string')
+    throw new PretrainedError(`${path}: no "model_type" (supported ${role} types: ${valid.join(', ')})`);
   if (valid.includes(t)) return t;
-  const hint = other.includes(t) ? ` ('${t}' is a ${role === 'vision' ? 'text' : 'vision'} tower: use hf.${role === 'vision' ? 'text' : 'vision'}())` : '';
-  throw new PretrainedError(`${path}: model_type '${t}' is not a supported ${role} tower (supported: ${valid.join(', ')})${hint}`);
+  const hint = other.includes(t)
+    ? ` ('${t}' is a ${role === 'vision' ? 'text' : 'vision'} tower: use hf.${role === 'vision' ? 'text' : 'vision'}())`
+    : '';
+  throw new PretrainedError(
+    `${path}: model_type '${t}' is not a supported ${role} tower (supported: ${valid.join(', ')})${hint}`,
+  );
 }
 
 /** A vision tower spec from a config object (`path` names it in errors, `dir` is recorded). */

@@ -14,7 +14,12 @@ import { PretrainedError } from './errors.ts';
 import { transform } from './import.ts';
 import { TABLES, ruleApplies, type NameRule } from '../dsl/hf-names.ts';
 
-const HF_ACT: Record<Activation, string> = { gelu: 'gelu', gelu_tanh: 'gelu_new', quick_gelu: 'quick_gelu', relu: 'relu' };
+const HF_ACT: Record<Activation, string> = {
+  gelu: 'gelu',
+  gelu_tanh: 'gelu_new',
+  quick_gelu: 'quick_gelu',
+  relu: 'relu',
+};
 
 type Tower = NonNullable<ModelSpec['vision']> | NonNullable<ModelSpec['text']>;
 
@@ -24,11 +29,15 @@ export function familyOf(t: Tower): Family {
   switch (t.kind) {
     case 'vit':
       if (t.pool === 'mean')
-        throw new PretrainedError(`vision tower: pool 'mean' has no HF layout (HF ViT pools tanh(dense(CLS)), CLIP LN(CLS)); export it with pool 'tanh' (the same weights and a pooler)`);
+        throw new PretrainedError(
+          `vision tower: pool 'mean' has no HF layout (HF ViT pools tanh(dense(CLS)), CLIP LN(CLS)); export it with pool 'tanh' (the same weights and a pooler)`,
+        );
       return t.pool === 'ln' ? 'clip_vision' : 'vit';
     case 'encoder':
       if (t.norm !== 'post' || t.pool !== 'cls' || !t.embedNorm)
-        throw new PretrainedError(`text tower: a BERT/RoBERTa export needs norm 'post', embedNorm and pool 'cls' (this one has norm '${t.norm}', embedNorm ${t.embedNorm}, pool '${t.pool}')`);
+        throw new PretrainedError(
+          `text tower: a BERT/RoBERTa export needs norm 'post', embedNorm and pool 'cls' (this one has norm '${t.norm}', embedNorm ${t.embedNorm}, pool '${t.pool}')`,
+        );
       return t.positionIds === 'roberta' ? 'roberta' : 'bert';
     case 'decoder':
       return 'gpt2';
@@ -51,7 +60,9 @@ function configFor(t: Tower, family: Family): Raw {
         patch_size: t.patch,
         num_channels: t.channels,
       };
-      return family === 'vit' ? { architectures: ['ViTModel'], model_type: 'vit', ...common, qkv_bias: true } : { architectures: ['CLIPVisionModel'], model_type: 'clip_vision_model', ...common };
+      return family === 'vit'
+        ? { architectures: ['ViTModel'], model_type: 'vit', ...common, qkv_bias: true }
+        : { architectures: ['CLIPVisionModel'], model_type: 'clip_vision_model', ...common };
     }
     case 'encoder':
       return {
@@ -109,7 +120,13 @@ function configFor(t: Tower, family: Family): Raw {
 /** Refuses a config that would not read back to the same tower (an option HF cannot express). */
 function checkRoundTrip(t: Tower, config: Raw, dir: string): void {
   const path = join(dir, 'config.json');
-  const back: Tower = t.kind === 'vit' ? visionFromConfig(config, path, dir) : textFromConfig(config, path, dir, { maxLen: t.maxLen, targetLen: t.kind === 'encdec' ? t.targetLen : undefined });
+  const back: Tower =
+    t.kind === 'vit'
+      ? visionFromConfig(config, path, dir)
+      : textFromConfig(config, path, dir, {
+          maxLen: t.maxLen,
+          targetLen: t.kind === 'encdec' ? t.targetLen : undefined,
+        });
   // Defaults spelled out, so a value left to its default equals the same value written down.
   const norm = (x: Tower) =>
     JSON.parse(
@@ -125,7 +142,9 @@ function checkRoundTrip(t: Tower, config: Raw, dir: string): void {
   const [a, b] = [norm(t), norm(back)];
   const differ = Object.keys({ ...a, ...b }).filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
   if (differ.length)
-    throw new PretrainedError(`${t.kind} tower: not expressible as ${config.model_type} (${differ.map((k) => `${k}: ${JSON.stringify(a[k])} here, ${JSON.stringify(b[k])} in HF`).join('; ')})`);
+    throw new PretrainedError(
+      `${t.kind} tower: not expressible as ${config.model_type} (${differ.map((k) => `${k}: ${JSON.stringify(a[k])} here, ${JSON.stringify(b[k])} in HF`).join('; ')})`,
+    );
 }
 
 /**
@@ -138,7 +157,12 @@ function savePrefix(base: string, t: Tower, r: NameRule): string {
 }
 
 /** Our tensor in HF's layout: the rule's transform undone. */
-function toHf(r: NameRule, shape: readonly number[], x: ArrayLike<number>, t: Tower): { shape: number[]; data: Float32Array } {
+function toHf(
+  r: NameRule,
+  shape: readonly number[],
+  x: ArrayLike<number>,
+  t: Tower,
+): { shape: number[]; data: Float32Array } {
   const data = Float32Array.from(x);
   // Our [in, out] matrix transposed back to HF's [out, in]: the import's tiled transpose, run on our shape.
   const transpose = (rows: number) => transform('T', [rows], data);
@@ -168,7 +192,13 @@ export interface HfTower {
 }
 
 /** `tower` of `spec` with `weights` in HF's layout (nothing written); refused where HF cannot express it. */
-export function hfTower(spec: ModelSpec, tower: 'vision' | 'text', weights: Record<string, ArrayLike<number>>, shapes: ReadonlyMap<string, { shape: readonly number[] }>, dir: string): HfTower {
+export function hfTower(
+  spec: ModelSpec,
+  tower: 'vision' | 'text',
+  weights: Record<string, ArrayLike<number>>,
+  shapes: ReadonlyMap<string, { shape: readonly number[] }>,
+  dir: string,
+): HfTower {
   const t = spec[tower];
   if (!t) throw new PretrainedError(`export: the spec has no ${tower} tower`);
   const family = familyOf(t);
@@ -199,7 +229,8 @@ export function hfTower(spec: ModelSpec, tower: 'vision' | 'text', weights: Reco
     const last = ps[0].shape[ps[0].shape.length - 1];
     const rows = ps[0].data.length / last;
     const data = new Float32Array(rows * last * ps.length);
-    for (let r = 0; r < rows; r++) ps.forEach((p, j) => data.set(p.data.subarray(r * last, (r + 1) * last), (r * ps.length + j) * last));
+    for (let r = 0; r < rows; r++)
+      ps.forEach((p, j) => data.set(p.data.subarray(r * last, (r + 1) * last), (r * ps.length + j) * last));
     tensors.set(key, { shape: [...ps[0].shape.slice(0, -1), last * ps.length], data });
   }
   return { family, config, tensors, consumed };
@@ -209,7 +240,13 @@ export function hfTower(spec: ModelSpec, tower: 'vision' | 'text', weights: Reco
  * Writes `tower` ('vision' or 'text') of `spec` with `weights` to `dir` as config.json and
  * model.safetensors; returns the number of tensors written.
  */
-export function exportTower(spec: ModelSpec, tower: 'vision' | 'text', weights: Record<string, ArrayLike<number>>, shapes: ReadonlyMap<string, { shape: readonly number[] }>, dir: string): number {
+export function exportTower(
+  spec: ModelSpec,
+  tower: 'vision' | 'text',
+  weights: Record<string, ArrayLike<number>>,
+  shapes: ReadonlyMap<string, { shape: readonly number[] }>,
+  dir: string,
+): number {
   const { config, tensors } = hfTower(spec, tower, weights, shapes, dir);
   makeDirs(dir);
   writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 1));

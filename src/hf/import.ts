@@ -117,7 +117,10 @@ interface CompiledRule extends NameRule {
 }
 
 function compile(table: FamilyTable): CompiledRule[] {
-  return table.rules.map((r) => ({ ...r, re: new RegExp(`^${r.hf.replace(/[.]/g, '\\.').replace('{i}', '(\\d+)')}$`) }));
+  return table.rules.map((r) => ({
+    ...r,
+    re: new RegExp(`^${r.hf.replace(/[.]/g, '\\.').replace('{i}', '(\\d+)')}$`),
+  }));
 }
 
 /** The safetensors files of an HF-layout directory and which file holds each key. */
@@ -130,14 +133,17 @@ function checkpointFiles(dir: string): { files: string[]; keyFile?: Map<string, 
     } catch (e) {
       throw new PretrainedError((e as Error).message);
     }
-    if (!weightMap || typeof weightMap !== 'object' || Array.isArray(weightMap)) throw new PretrainedError(`${index}: has no "weight_map" object`);
+    if (!weightMap || typeof weightMap !== 'object' || Array.isArray(weightMap))
+      throw new PretrainedError(`${index}: has no "weight_map" object`);
     const keyFile = new Map(Object.entries(weightMap));
     for (const [k, f] of keyFile) {
       // A shard is a plain file name beside the index: never a path out of the checkpoint directory.
-      if (typeof f !== 'string' || !/^[^/\\]+$/.test(f) || f === '.' || f === '..') throw new PretrainedError(`${index}: weight_map['${k}'] is ${JSON.stringify(f)}, not a file name in ${dir}`);
+      if (typeof f !== 'string' || !/^[^/\\]+$/.test(f) || f === '.' || f === '..')
+        throw new PretrainedError(`${index}: weight_map['${k}'] is ${JSON.stringify(f)}, not a file name in ${dir}`);
     }
     const files = [...new Set(keyFile.values())].sort();
-    for (const f of files) if (!existsSync(join(dir, f))) throw new PretrainedError(`${index}: shard '${f}' is missing from ${dir}`);
+    for (const f of files)
+      if (!existsSync(join(dir, f))) throw new PretrainedError(`${index}: shard '${f}' is missing from ${dir}`);
     return { files, keyFile };
   }
   if (existsSync(join(dir, 'model.safetensors'))) return { files: ['model.safetensors'] };
@@ -146,19 +152,32 @@ function checkpointFiles(dir: string): { files: string[]; keyFile?: Map<string, 
   const torch = present.filter((f) => f.endsWith('.bin') || f.endsWith('.pt') || f.endsWith('.pth'));
   throw new PretrainedError(
     `${dir}: no model.safetensors or model.safetensors.index.json (found: ${present.join(', ') || 'nothing'}).` +
-      (torch.length ? ` peftgraph reads safetensors only; convert ${torch[0]} on a machine with transformers: AutoModel.from_pretrained(dir).save_pretrained(dir, safe_serialization=True)` : ''),
+      (torch.length
+        ? ` peftgraph reads safetensors only; convert ${torch[0]} on a machine with transformers: AutoModel.from_pretrained(dir).save_pretrained(dir, safe_serialization=True)`
+        : ''),
   );
 }
 
 /** The towers of a spec that name a pretrained directory. */
 export function pretrainedTowers(spec: ModelSpec) {
-  const out: { tower: 'vision' | 'text'; spec: NonNullable<ModelSpec['vision'] | ModelSpec['text']>; dir: string; family: Family }[] = [];
+  const out: {
+    tower: 'vision' | 'text';
+    spec: NonNullable<ModelSpec['vision'] | ModelSpec['text']>;
+    dir: string;
+    family: Family;
+  }[] = [];
   if (spec.vision?.pretrained) out.push({ tower: 'vision', spec: spec.vision, ...spec.vision.pretrained });
   if (spec.text?.pretrained) out.push({ tower: 'text', spec: spec.text, ...spec.text.pretrained });
   return out;
 }
 
-function planTower(tower: string, spec: { kind: string; gated?: boolean }, dir: string, family: Family, params: ReturnType<Graph['params']>): TowerImport {
+function planTower(
+  tower: string,
+  spec: { kind: string; gated?: boolean },
+  dir: string,
+  family: Family,
+  params: ReturnType<Graph['params']>,
+): TowerImport {
   const table = TABLES[family];
   const rules = compile(table).filter((r) => ruleApplies(r, spec));
   const { files, keyFile } = checkpointFiles(dir);
@@ -171,9 +190,22 @@ function planTower(tower: string, spec: { kind: string; gated?: boolean }, dir: 
         stored.set(name, { file: h, name });
       }
     });
-    if (keyFile) for (const k of keyFile.keys()) if (!stored.has(k)) throw new PretrainedError(`${dir}: the index puts '${k}' in ${keyFile.get(k)}, which does not hold it`);
+    if (keyFile)
+      for (const k of keyFile.keys())
+        if (!stored.has(k))
+          throw new PretrainedError(`${dir}: the index puts '${k}' in ${keyFile.get(k)}, which does not hold it`);
     const prefix = table.prefixes.find((p) => [...stored.keys()].some((k) => k.startsWith(p)));
-    const imp: TowerImport = { tower, family, dir, files, entries: [], missing: [], unexpected: [], tied: [], dtypes: {} };
+    const imp: TowerImport = {
+      tower,
+      family,
+      dir,
+      files,
+      entries: [],
+      missing: [],
+      unexpected: [],
+      tied: [],
+      dtypes: {},
+    };
     const filled = new Map<string, { file: SafetensorsFile; name: string; key: string }>();
     const mismatches: string[] = [];
     const keys: { name: string; key: string; file: SafetensorsFile }[] = [];
@@ -209,10 +241,15 @@ function planTower(tower: string, spec: { kind: string; gated?: boolean }, dir: 
           imp.tied.push(name);
           continue;
         }
-        if (!FLOAT_DTYPES.includes(info.dtype)) throw new PretrainedError(`${file.path}: tensor '${name}' is ${info.dtype}; weights must be ${FLOAT_DTYPES.join(', ')}`);
+        if (!FLOAT_DTYPES.includes(info.dtype))
+          throw new PretrainedError(
+            `${file.path}: tensor '${name}' is ${info.dtype}; weights must be ${FLOAT_DTYPES.join(', ')}`,
+          );
         const got = transformedShape(r.t, info.shape, param.shape);
         if (!got || got.join() !== param.shape.join()) {
-          mismatches.push(`'${name}' [${info.shape}]${TRANSFORM_WORDS[r.t]} -> '${ours}' needs [${param.shape}]${got && r.t !== 'none' ? `, got [${got}]` : ''}`);
+          mismatches.push(
+            `'${name}' [${info.shape}]${TRANSFORM_WORDS[r.t]} -> '${ours}' needs [${param.shape}]${got && r.t !== 'none' ? `, got [${got}]` : ''}`,
+          );
           continue;
         }
         imp.entries.push({ hf: key, stored: name, file: file.path, ours, t: r.t, dtype: info.dtype });
@@ -235,7 +272,8 @@ function planTower(tower: string, spec: { kind: string; gated?: boolean }, dir: 
         `${dir} (${family}): no tensor of ${files.join(', ')} fills a param of the ${tower} tower (${stored.size} keys, e.g. ${[...stored.keys()].slice(0, 3).join(', ') || 'none'}); is it a ${family} checkpoint?`,
       );
     for (const [name] of params) {
-      if (filled.has(name) || methodOf(name) !== 'backbone' || !table.namespaces.some((n) => name.startsWith(n))) continue;
+      if (filled.has(name) || methodOf(name) !== 'backbone' || !table.namespaces.some((n) => name.startsWith(n)))
+        continue;
       const hf = rules
         .filter((r) => !r.tied && new RegExp(`^${r.ours.replace(/[.]/g, '\\.').replace('{i}', '(\\d+)')}$`).test(name))
         .map((r) => {
@@ -263,7 +301,10 @@ export function planImport(spec: ModelSpec, graph: Graph): TowerImport[] {
  */
 export function loadImport(plans: TowerImport[], o: { keep16: true }): Record<string, Float32Array | HalfWeights>;
 export function loadImport(plans: TowerImport[], o?: { keep16?: false }): Record<string, Float32Array>;
-export function loadImport(plans: TowerImport[], o: { keep16?: boolean } = {}): Record<string, Float32Array | HalfWeights> {
+export function loadImport(
+  plans: TowerImport[],
+  o: { keep16?: boolean } = {},
+): Record<string, Float32Array | HalfWeights> {
   const out: Record<string, Float32Array | HalfWeights> = {};
   const open = new Map<string, SafetensorsFile>();
   try {
@@ -278,7 +319,9 @@ export function loadImport(plans: TowerImport[], o: { keep16?: boolean } = {}): 
         const data = last.key === key && last.data ? last.data : half ? f.readBits(e.stored) : f.read(e.stored);
         Object.assign(last, { key, data });
         const shape = f.tensors.get(e.stored)!.shape;
-        out[e.ours] = isHalf(data) ? { dtype: data.dtype, bits: transform(e.t, shape, data.bits) } : transform(e.t, shape, data);
+        out[e.ours] = isHalf(data)
+          ? { dtype: data.dtype, bits: transform(e.t, shape, data.bits) }
+          : transform(e.t, shape, data);
       }
     }
   } finally {
@@ -291,12 +334,28 @@ export function loadImport(plans: TowerImport[], o: { keep16?: boolean } = {}): 
  * The pretrained weights of every tower of `spec` that names a directory, in `graph`'s layout
  * (empty when none does), with the import report and the load time.
  */
-export function pretrainedWeights(spec: ModelSpec, graph: Graph, o: { keep16: true }): { weights: Record<string, Float32Array | HalfWeights>; plans: TowerImport[]; seconds: number };
-export function pretrainedWeights(spec: ModelSpec, graph: Graph, o?: { keep16?: false }): { weights: Record<string, Float32Array>; plans: TowerImport[]; seconds: number };
-export function pretrainedWeights(spec: ModelSpec, graph: Graph, o: { keep16?: boolean } = {}): { weights: Record<string, Float32Array | HalfWeights>; plans: TowerImport[]; seconds: number } {
+export function pretrainedWeights(
+  spec: ModelSpec,
+  graph: Graph,
+  o: { keep16: true },
+): { weights: Record<string, Float32Array | HalfWeights>; plans: TowerImport[]; seconds: number };
+export function pretrainedWeights(
+  spec: ModelSpec,
+  graph: Graph,
+  o?: { keep16?: false },
+): { weights: Record<string, Float32Array>; plans: TowerImport[]; seconds: number };
+export function pretrainedWeights(
+  spec: ModelSpec,
+  graph: Graph,
+  o: { keep16?: boolean } = {},
+): { weights: Record<string, Float32Array | HalfWeights>; plans: TowerImport[]; seconds: number } {
   const t0 = performance.now();
   const plans = planImport(spec, graph);
-  return { weights: o.keep16 ? loadImport(plans, { keep16: true }) : loadImport(plans), plans, seconds: (performance.now() - t0) / 1000 };
+  return {
+    weights: o.keep16 ? loadImport(plans, { keep16: true }) : loadImport(plans),
+    plans,
+    seconds: (performance.now() - t0) / 1000,
+  };
 }
 
 const plural = (n: number, w: string) => `${n.toLocaleString('en-US')} ${w}${n === 1 ? '' : 's'}`;
@@ -304,7 +363,8 @@ const plural = (n: number, w: string) => `${n.toLocaleString('en-US')} ${w}${n =
 /** The report from_pretrained prints: what loaded, what is missing (initialized), what is unused. */
 export function formatImport(plans: TowerImport[], limit = 8): string[] {
   const lines: string[] = [];
-  const list = (xs: string[]) => `${xs.slice(0, limit).join(', ')}${xs.length > limit ? `, ... ${xs.length - limit} more` : ''}`;
+  const list = (xs: string[]) =>
+    `${xs.slice(0, limit).join(', ')}${xs.length > limit ? `, ... ${xs.length - limit} more` : ''}`;
   for (const p of plans) {
     const values = Object.values(p.dtypes).reduce((a, b) => a + b, 0);
     const dtypes = Object.entries(p.dtypes)
@@ -314,7 +374,11 @@ export function formatImport(plans: TowerImport[], limit = 8): string[] {
       `${p.tower}: ${p.family} from ${p.dir} (${p.files.length === 1 ? p.files[0] : `${p.files.length} shards`}): ${plural(p.entries.length, 'tensor')} loaded, ${plural(values, 'value')} (${dtypes || 'none'})`,
     );
     if (p.tied.length) lines.push(`  tied copies: ${list(p.tied)}`);
-    lines.push(p.missing.length ? `  missing, initialized: ${list(p.missing.map((m) => (m.hf.length ? `${m.ours} (${m.hf[0]})` : m.ours)))}` : '  missing: none');
+    lines.push(
+      p.missing.length
+        ? `  missing, initialized: ${list(p.missing.map((m) => (m.hf.length ? `${m.ours} (${m.hf[0]})` : m.ours)))}`
+        : '  missing: none',
+    );
     lines.push(p.unexpected.length ? `  unexpected, unused: ${list(p.unexpected)}` : '  unexpected: none');
   }
   return lines;

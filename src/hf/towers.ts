@@ -9,11 +9,17 @@ import { parsePart, SpecError } from '../dsl/parse.ts';
 import { textFromDir, visionFromDir, type TextOptions } from './config.ts';
 
 /** The options hf.text() takes: anything else is refused by name, never dropped. */
-const TextOptionsSchema = z.strictObject({ maxLen: z.number().int().positive().max(8192).optional(), targetLen: z.number().int().positive().max(8192).optional() });
+const TextOptionsSchema = z.strictObject({
+  maxLen: z.number().int().positive().max(8192).optional(),
+  targetLen: z.number().int().positive().max(8192).optional(),
+});
 
 export const hf = {
   vision: (dir: string, ...rest: unknown[]) => {
-    if (rest.length) throw new SpecError(`hf.vision('${dir}', ...) takes only the directory: the image size and patch come from its config.json and preprocessor_config.json`);
+    if (rest.length)
+      throw new SpecError(
+        `hf.vision('${dir}', ...) takes only the directory: the image size and patch come from its config.json and preprocessor_config.json`,
+      );
     return visionFromDir(dir);
   },
   text: (dir: string, o: TextOptions = {}) => textFromDir(dir, parsePart(TextOptionsSchema, o, 'hf.text')),

@@ -31,11 +31,21 @@ export const ARTIFACT_FORMAT = 'peftgraph-artifact-6';
  * tokenizer's and image processor's files (copied from the spec's directories) and the answer
  * classes. With them, inference needs nothing but the artifact directory and the runtime.
  */
-export const BUNDLE = { weights: 'weights.safetensors', answers: 'answers.json', tokenizer: 'tokenizer', processor: 'processor' } as const;
+export const BUNDLE = {
+  weights: 'weights.safetensors',
+  answers: 'answers.json',
+  tokenizer: 'tokenizer',
+  processor: 'processor',
+} as const;
 const BUNDLED = /^(weights\.safetensors|answers\.json|(tokenizer|processor)\/[A-Za-z0-9_][A-Za-z0-9_.-]*)$/;
 
 const int = z.number().int().nonnegative();
-const Slot = z.object({ buffer: int, shape: z.array(int), dtype: z.enum(['f32', 'f16', 'i32', 'u32']), storage: z.enum(['bf16', 'f16']).optional() });
+const Slot = z.object({
+  buffer: int,
+  shape: z.array(int),
+  dtype: z.enum(['f32', 'f16', 'i32', 'u32']),
+  storage: z.enum(['bf16', 'f16']).optional(),
+});
 
 const PlanSchema = z.object({
   kernels: z.array(
@@ -51,11 +61,21 @@ const PlanSchema = z.object({
       workgroups: z.tuple([int, int, int]),
     }),
   ),
-  buffers: z.array(z.object({ id: int, bytes: int, role: z.enum(['param', 'input', 'const', 'output', 'temp', 'pack']), label: z.string(), view: z.object({ of: int, offset: int }).optional() })),
+  buffers: z.array(
+    z.object({
+      id: int,
+      bytes: int,
+      role: z.enum(['param', 'input', 'const', 'output', 'temp', 'pack']),
+      label: z.string(),
+      view: z.object({ of: int, offset: int }).optional(),
+    }),
+  ),
   params: z.record(z.string(), Slot),
   inputs: z.record(z.string(), Slot),
   outputs: z.record(z.string(), Slot),
-  constants: z.array(z.object({ buffer: int, value: z.array(z.number()), dtype: z.enum(['f32', 'f16', 'i32', 'u32']) })),
+  constants: z.array(
+    z.object({ buffer: int, value: z.array(z.number()), dtype: z.enum(['f32', 'f16', 'i32', 'u32']) }),
+  ),
   bindings: z.array(z.array(int)),
   stats: z.any(),
 });
@@ -65,18 +85,42 @@ export const ArtifactSchema = z.object({
   mode: z.enum(['train', 'infer']),
   batch: int,
   merged: z.boolean(),
-  requires: z.object({ maxStorageBuffersPerShaderStage: int, maxStorageBufferBindingSize: int, maxBufferSize: int, maxComputeWorkgroupsPerDimension: int, f16: z.boolean() }),
+  requires: z.object({
+    maxStorageBuffersPerShaderStage: int,
+    maxStorageBufferBindingSize: int,
+    maxBufferSize: int,
+    maxComputeWorkgroupsPerDimension: int,
+    f16: z.boolean(),
+  }),
   params: z.array(z.object({ name: z.string(), shape: z.array(int), trainable: z.boolean(), init: z.any() })),
   /** What each caller-fed input's values must be (runtime/input-rules.ts): checked on every request. */
   inputRules: z.record(z.string(), InputRule),
   /** The files bundled beside the plan (BUNDLE's names), each in the digest. */
-  bundle: z.array(z.string().regex(BUNDLED, 'a bundled file: weights.safetensors, answers.json, tokenizer/<file> or processor/<file>')),
+  bundle: z.array(
+    z
+      .string()
+      .regex(BUNDLED, 'a bundled file: weights.safetensors, answers.json, tokenizer/<file> or processor/<file>'),
+  ),
   /** What a VQA or captioning model needs to turn an image (and a question) into inputs, and logits into answers or a caption. */
   task: z
     .discriminatedUnion('kind', [
-      z.strictObject({ kind: z.literal('vqa'), loss: z.enum(['bce', 'ce']), answers: int, maxLen: int, channels: int, image: z.tuple([int, int]) }),
+      z.strictObject({
+        kind: z.literal('vqa'),
+        loss: z.enum(['bce', 'ce']),
+        answers: int,
+        maxLen: int,
+        channels: int,
+        image: z.tuple([int, int]),
+      }),
       // Greedy decoding's settings (the tokenizer bundled beside it says where a sequence ends).
-      z.strictObject({ kind: z.literal('caption'), maxLen: int, vocab: int, prefixed: z.boolean(), channels: int, image: z.tuple([int, int]) }),
+      z.strictObject({
+        kind: z.literal('caption'),
+        maxLen: int,
+        vocab: int,
+        prefixed: z.boolean(),
+        channels: int,
+        image: z.tuple([int, int]),
+      }),
     ])
     .optional(),
   /** One plan per batch size, ascending; a training artifact has one. */
@@ -143,7 +187,11 @@ function weightRecord(dir: string, meta: ArtifactJson, w: unknown): Weights | 'r
       `weights: expected a safetensors file path, a record of param name -> Float32Array, or 'random'; got ${Array.isArray(w) ? 'an array' : ArrayBuffer.isView(w) ? 'a typed array' : w instanceof Map ? 'a Map (Object.fromEntries turns one into a record)' : typeof w}`,
     );
   for (const [k, v] of Object.entries(w as Record<string, unknown>))
-    if (!ArrayBuffer.isView(v) && !Array.isArray(v)) throw new ArtifactError(dir, `weights: '${k}' is ${v === null ? 'null' : typeof v}, not an array of values (a Float32Array)`);
+    if (!ArrayBuffer.isView(v) && !Array.isArray(v))
+      throw new ArtifactError(
+        dir,
+        `weights: '${k}' is ${v === null ? 'null' : typeof v}, not an array of values (a Float32Array)`,
+      );
   return w as Weights;
 }
 
@@ -186,7 +234,10 @@ export class Artifact {
             seed,
           )
         : checkWeights(root, meta, given);
-    const ex = await Executor.create(gpu, planOf(root, meta.plans.at(-1)!, gpu.limits.maxComputeWorkgroupsPerDimension));
+    const ex = await Executor.create(
+      gpu,
+      planOf(root, meta.plans.at(-1)!, gpu.limits.maxComputeWorkgroupsPerDimension),
+    );
     for (const p of meta.params) if (ex.plan.params[p.name]) ex.setParam(p.name, values[p.name]);
     const trainer = meta.step ? new StepRunner(ex, meta.step.layout, meta.step.spec) : null;
     return new Artifact(meta, root, gpu, ex, trainer);
@@ -213,12 +264,18 @@ export class Artifact {
       if (e instanceof UserError) throw e;
       throw new ArtifactError(this.root, `plan.json does not hold together (${(e as Error).message})`);
     });
-    return Object.fromEntries(names.map((k) => [k, bucket.plan.outputs[k].shape[0] === bucket.batch ? takeRows(out[k], n, bucket.batch) : out[k]]));
+    return Object.fromEntries(
+      names.map((k) => [
+        k,
+        bucket.plan.outputs[k].shape[0] === bucket.batch ? takeRows(out[k], n, bucket.batch) : out[k],
+      ]),
+    );
   }
 
   /** Training: one step (forward, backward, optimizer) on a batch. */
   step(batch: Record<string, ArrayLike<number>>, seed: number): Promise<StepResult> {
-    if (!this.trainer) throw new Error('this artifact was compiled for inference (--mode infer); compile with --mode train to train');
+    if (!this.trainer)
+      throw new Error('this artifact was compiled for inference (--mode infer); compile with --mode train to train');
     this.checkValues(batch, this.meta.plans[0]);
     const trainer = this.trainer;
     return this.guarded(() => trainer.submit(batch, seed));
@@ -246,7 +303,10 @@ export class Artifact {
     const lost = this.gpu.lostReason();
     if (lost) throw new Error(`artifact ${this.root}: the GPU device was lost while it ran (${lost})`);
     const errors = this.gpu.uncapturedErrors.slice(before);
-    if (errors.length) throw new Error(`artifact ${this.root}: WebGPU reported ${errors.length} error${errors.length > 1 ? 's' : ''} while it ran: ${errors[0].split('\n')[0]}`);
+    if (errors.length)
+      throw new Error(
+        `artifact ${this.root}: WebGPU reported ${errors.length} error${errors.length > 1 ? 's' : ''} while it ran: ${errors[0].split('\n')[0]}`,
+      );
     return out;
   }
 
@@ -263,7 +323,12 @@ export class Artifact {
   private executor(bucket: Bucket): Promise<Executor> {
     let e = this.executors.get(bucket.batch);
     if (!e) {
-      e = Executor.create(this.gpu, planOf(this.root, bucket, this.gpu.limits.maxComputeWorkgroupsPerDimension), undefined, { paramsFrom: this.ex }).then((x) => {
+      e = Executor.create(
+        this.gpu,
+        planOf(this.root, bucket, this.gpu.limits.maxComputeWorkgroupsPerDimension),
+        undefined,
+        { paramsFrom: this.ex },
+      ).then((x) => {
         this.smaller.push(x);
         return x;
       });
@@ -289,11 +354,20 @@ export class Artifact {
       const per = shape.slice(1).reduce((a, b) => a * b, 1);
       const len = inputs[k].length;
       const rows = len / per;
-      if (!Number.isInteger(rows) || rows < 1) throw new ArtifactError(this.root, `input '${k}' has ${len} values: expected a whole number of examples of ${per} values ([n, ${shape.slice(1)}])`);
-      if (n >= 0 && rows !== n) throw new ArtifactError(this.root, `input '${k}' holds ${rows} examples, the others ${n}`);
+      if (!Number.isInteger(rows) || rows < 1)
+        throw new ArtifactError(
+          this.root,
+          `input '${k}' has ${len} values: expected a whole number of examples of ${per} values ([n, ${shape.slice(1)}])`,
+        );
+      if (n >= 0 && rows !== n)
+        throw new ArtifactError(this.root, `input '${k}' holds ${rows} examples, the others ${n}`);
       n = rows;
     }
-    if (n > top.batch) throw new ArtifactError(this.root, `${n} examples exceed the artifact's maximum batch ${top.batch}: split the request, or recompile with a larger --batch`);
+    if (n > top.batch)
+      throw new ArtifactError(
+        this.root,
+        `${n} examples exceed the artifact's maximum batch ${top.batch}: split the request, or recompile with a larger --batch`,
+      );
     return n;
   }
 }
@@ -312,7 +386,8 @@ function planOf(root: string, b: Bucket, maxPerDim = Number.POSITIVE_INFINITY): 
   const p = b.plan;
   const bad = (msg: string) => new ArtifactError(root, `plan.json (batch ${b.batch}): ${msg}`);
   const kernels = p.kernels.map((k, i) => {
-    if (!/^kernels\/[A-Za-z0-9_.-]+\.wgsl$/.test(k.file) || k.file.includes('..')) throw bad(`kernel ${i} names the file ${JSON.stringify(k.file)}: kernel files are plain names under kernels/`);
+    if (!/^kernels\/[A-Za-z0-9_.-]+\.wgsl$/.test(k.file) || k.file.includes('..'))
+      throw bad(`kernel ${i} names the file ${JSON.stringify(k.file)}: kernel files are plain names under kernels/`);
     let wgsl: string;
     try {
       wgsl = readText(join(root, k.file), 'kernel file', FILE_LIMITS.wgsl);
@@ -320,15 +395,21 @@ function planOf(root: string, b: Bucket, maxPerDim = Number.POSITIVE_INFINITY): 
       throw bad(`kernel ${i}: ${(e as Error).message}`);
     }
     const storage = (wgsl.match(/var<storage,/g) ?? []).length;
-    if (storage !== p.bindings[i]?.length) throw bad(`kernel ${i} (${k.file}) declares ${storage} storage bindings, the plan binds ${p.bindings[i]?.length ?? 0}`);
-    for (const id of p.bindings[i]) if (!p.buffers[id]) throw bad(`kernel ${i} binds buffer ${id}, which the plan does not have`);
-    if (k.workgroups.some((w) => w < 1 || w > maxPerDim)) throw bad(`kernel ${i} dispatches ${k.workgroups.join(' x ')} workgroups (each 1 to ${maxPerDim})`);
+    if (storage !== p.bindings[i]?.length)
+      throw bad(
+        `kernel ${i} (${k.file}) declares ${storage} storage bindings, the plan binds ${p.bindings[i]?.length ?? 0}`,
+      );
+    for (const id of p.bindings[i])
+      if (!p.buffers[id]) throw bad(`kernel ${i} binds buffer ${id}, which the plan does not have`);
+    if (k.workgroups.some((w) => w < 1 || w > maxPerDim))
+      throw bad(`kernel ${i} dispatches ${k.workgroups.join(' x ')} workgroups (each 1 to ${maxPerDim})`);
     return { ...k, kind: k.kind as Plan['kernels'][number]['kind'], wgsl };
   });
   p.buffers.forEach((x, i) => {
     if (x.id !== i) throw bad(`buffer ${i} says it is buffer ${x.id}`);
     const of = x.view ? p.buffers[x.view.of] : undefined;
-    if (x.view && (!of || of.view || x.view.offset + x.bytes > of.bytes)) throw bad(`buffer ${i} is a view outside buffer ${x.view.of}`);
+    if (x.view && (!of || of.view || x.view.offset + x.bytes > of.bytes))
+      throw bad(`buffer ${i} is a view outside buffer ${x.view.of}`);
   });
   for (const [kind, slots] of [
     ['param', p.params],
@@ -337,7 +418,10 @@ function planOf(root: string, b: Bucket, maxPerDim = Number.POSITIVE_INFINITY): 
   ] as const)
     for (const [name, s] of Object.entries(slots)) {
       const need = s.shape.reduce((a, c) => a * c, 1) * (s.storage ? 2 : 4);
-      if (!p.buffers[s.buffer] || p.buffers[s.buffer].bytes < need) throw bad(`${kind} '${name}' [${s.shape}] needs ${need} bytes, its buffer ${s.buffer} has ${p.buffers[s.buffer]?.bytes ?? 'none'}`);
+      if (!p.buffers[s.buffer] || p.buffers[s.buffer].bytes < need)
+        throw bad(
+          `${kind} '${name}' [${s.shape}] needs ${need} bytes, its buffer ${s.buffer} has ${p.buffers[s.buffer]?.bytes ?? 'none'}`,
+        );
     }
   return { ...p, kernels } as Plan;
 }
@@ -346,7 +430,9 @@ function planOf(root: string, b: Bucket, maxPerDim = Number.POSITIVE_INFINITY): 
 function padRows(x: ArrayLike<number>, n: number, rows: number): ArrayLike<number> {
   if (n === rows) return x;
   const per = x.length / n;
-  const out = new (x instanceof Int32Array ? Int32Array : x instanceof Uint32Array ? Uint32Array : Float32Array)(per * rows);
+  const out = new (x instanceof Int32Array ? Int32Array : x instanceof Uint32Array ? Uint32Array : Float32Array)(
+    per * rows,
+  );
   out.set(x as ArrayLike<number>);
   for (let r = n; r < rows; r++) out.copyWithin(r * per, (n - 1) * per, n * per);
   return out;
@@ -365,7 +451,10 @@ function readMeta(dir: string): ArtifactJson {
   }
   const format = (raw as { format?: unknown })?.format;
   if (format !== ARTIFACT_FORMAT) {
-    throw new ArtifactError(dir, `format ${JSON.stringify(format)}, but this runtime reads '${ARTIFACT_FORMAT}': recompile with \`peftgraph compile\``);
+    throw new ArtifactError(
+      dir,
+      `format ${JSON.stringify(format)}, but this runtime reads '${ARTIFACT_FORMAT}': recompile with \`peftgraph compile\``,
+    );
   }
   const r = ArtifactSchema.safeParse(raw);
   if (!r.success)
@@ -386,7 +475,12 @@ export const DIGEST_FILE = 'plan.sha256';
  * sha256 over plan.json's text, the kernel files it names and the files it bundles (each once,
  * in name order; a bundled file read from `root` in chunks: weights can be large).
  */
-export function artifactDigest(planText: string, kernels: Map<string, string>, root?: string, bundle: readonly string[] = []): string {
+export function artifactDigest(
+  planText: string,
+  kernels: Map<string, string>,
+  root?: string,
+  bundle: readonly string[] = [],
+): string {
   const h = createHash('sha256').update(planText);
   for (const name of [...kernels.keys()].sort()) h.update(`\0${name}\0`).update(kernels.get(name)!);
   for (const name of [...bundle].sort()) {
@@ -416,14 +510,20 @@ function checkDigest(dir: string, meta: ArtifactJson): void {
   for (const { batch, plan } of meta.plans)
     for (const [i, k] of plan.kernels.entries()) {
       if (!/^kernels\/[A-Za-z0-9_.-]+\.wgsl$/.test(k.file) || k.file.includes('..'))
-        throw new ArtifactError(dir, `plan.json (batch ${batch}): kernel ${i} names the file ${JSON.stringify(k.file)}: kernel files are plain names under kernels/`);
+        throw new ArtifactError(
+          dir,
+          `plan.json (batch ${batch}): kernel ${i} names the file ${JSON.stringify(k.file)}: kernel files are plain names under kernels/`,
+        );
       if (!kernels.has(k.file)) kernels.set(k.file, readText(join(dir, k.file), 'kernel file', FILE_LIMITS.wgsl));
     }
   let want: string;
   try {
     want = readText(join(dir, DIGEST_FILE), 'digest', 1024).trim();
   } catch (e) {
-    throw new ArtifactError(dir, `${(e as Error).message}: an artifact holds the digest compile wrote; recompile with \`peftgraph compile\``);
+    throw new ArtifactError(
+      dir,
+      `${(e as Error).message}: an artifact holds the digest compile wrote; recompile with \`peftgraph compile\``,
+    );
   }
   let got: string;
   try {
@@ -443,22 +543,37 @@ function checkSlots(dir: string, meta: ArtifactJson): void {
   const declared = new Map(meta.params.map((p) => [p.name, p.shape.join(',')]));
   const batches = meta.plans.map((p) => p.batch);
   if (batches.some((b, i) => b < 1 || (i > 0 && b <= batches[i - 1])) || batches.at(-1) !== meta.batch)
-    throw new ArtifactError(dir, `plan.json: batches ${JSON.stringify(batches)} must rise from 1 or more to the artifact's batch ${meta.batch}`);
+    throw new ArtifactError(
+      dir,
+      `plan.json: batches ${JSON.stringify(batches)} must rise from 1 or more to the artifact's batch ${meta.batch}`,
+    );
   const perExample = new Map<string, string>();
   for (const { batch, plan } of meta.plans) {
     // Caller-fed inputs are batch-major, with the same example shape in every bucket.
     for (const name of Object.keys(meta.inputRules)) {
       const s = plan.inputs[name];
-      if (!s) throw new ArtifactError(dir, `plan.json (batch ${batch}): no input '${name}', which the artifact checks requests for`);
+      if (!s)
+        throw new ArtifactError(
+          dir,
+          `plan.json (batch ${batch}): no input '${name}', which the artifact checks requests for`,
+        );
       const rest = s.shape.slice(1).join(',');
       if (s.shape[0] !== batch || (perExample.has(name) && perExample.get(name) !== rest))
-        throw new ArtifactError(dir, `plan.json (batch ${batch}): input '${name}' has shape [${s.shape}], not [${batch}, ${perExample.get(name) ?? rest}]`);
+        throw new ArtifactError(
+          dir,
+          `plan.json (batch ${batch}): input '${name}' has shape [${s.shape}], not [${batch}, ${perExample.get(name) ?? rest}]`,
+        );
       perExample.set(name, rest);
     }
     for (const [name, s] of Object.entries(plan.params)) {
       const want = declared.get(name);
-      if (want === undefined) throw new ArtifactError(dir, `plan.json (batch ${batch}): param '${name}' is not among the artifact's params`);
-      if (s.shape.join(',') !== want) throw new ArtifactError(dir, `plan.json (batch ${batch}): param '${name}' has shape [${s.shape}], the artifact declares [${want}]`);
+      if (want === undefined)
+        throw new ArtifactError(dir, `plan.json (batch ${batch}): param '${name}' is not among the artifact's params`);
+      if (s.shape.join(',') !== want)
+        throw new ArtifactError(
+          dir,
+          `plan.json (batch ${batch}): param '${name}' has shape [${s.shape}], the artifact declares [${want}]`,
+        );
     }
   }
 }
@@ -472,10 +587,17 @@ function checkDevice(dir: string, meta: ArtifactJson, gpu: Gpu): void {
   }
   // A tensor over the binding limit is bound as ranges of one buffer: each range must fit a
   // binding, and each buffer the adapter's largest buffer.
-  const bound = Math.max(0, ...meta.plans.flatMap((p) => p.plan.bindings.flatMap((list) => list.map((b) => p.plan.buffers[b].bytes))));
+  const bound = Math.max(
+    0,
+    ...meta.plans.flatMap((p) => p.plan.bindings.flatMap((list) => list.map((b) => p.plan.buffers[b].bytes))),
+  );
   const whole = Math.max(0, ...meta.plans.flatMap((p) => p.plan.buffers.filter((b) => !b.view).map((b) => b.bytes)));
-  if (bound > (gpu.limits.maxStorageBufferBindingSize ?? Infinity)) problems.push(`a ${bound}-byte binding exceeds maxStorageBufferBindingSize ${gpu.limits.maxStorageBufferBindingSize}`);
-  if (whole > (gpu.limits.maxBufferSize ?? Infinity)) problems.push(`a ${whole}-byte buffer exceeds maxBufferSize ${gpu.limits.maxBufferSize}`);
+  if (bound > (gpu.limits.maxStorageBufferBindingSize ?? Infinity))
+    problems.push(
+      `a ${bound}-byte binding exceeds maxStorageBufferBindingSize ${gpu.limits.maxStorageBufferBindingSize}`,
+    );
+  if (whole > (gpu.limits.maxBufferSize ?? Infinity))
+    problems.push(`a ${whole}-byte buffer exceeds maxBufferSize ${gpu.limits.maxBufferSize}`);
   if (meta.requires.f16 && !gpu.hasF16) problems.push('needs shader-f16, which the adapter lacks');
   if (problems.length)
     throw new ArtifactError(
@@ -503,7 +625,10 @@ function checkWeights(dir: string, meta: ArtifactJson, w: Weights): Weights {
       : meta.merged
         ? 'this artifact is merged (compiled with --merged): it takes merged.safetensors as train writes it'
         : 'this artifact is not merged: its PEFT modules are params of their own, so it takes every param: compile with --adapter <run> to bundle them; merged.safetensors fits an artifact compiled with --merged';
-    throw new ArtifactError(dir, `weights do not match (${hint}):\n  ${problems.slice(0, 10).join('\n  ')}${problems.length > 10 ? `\n  ... ${problems.length - 10} more` : ''}`);
+    throw new ArtifactError(
+      dir,
+      `weights do not match (${hint}):\n  ${problems.slice(0, 10).join('\n  ')}${problems.length > 10 ? `\n  ... ${problems.length - 10} more` : ''}`,
+    );
   }
   return w;
 }

@@ -25,7 +25,11 @@ export interface GeneratedAnswers {
 }
 
 /** Stacks examples into batch arrays; a short final batch repeats its last example (`valid` says how many are real). */
-export function makeBatch(ds: Dataset, idx: number[], batch: number): { inputs: Record<string, Float32Array | Int32Array>; valid: number } {
+export function makeBatch(
+  ds: Dataset,
+  idx: number[],
+  batch: number,
+): { inputs: Record<string, Float32Array | Int32Array>; valid: number } {
   const first = ds.examples[idx[0]];
   const inputs: Record<string, Float32Array | Int32Array> = {};
   for (const [k, v] of Object.entries(first)) {
@@ -33,7 +37,8 @@ export function makeBatch(ds: Dataset, idx: number[], batch: number): { inputs: 
     const arr = isInt ? new Int32Array(batch * v.length) : new Float32Array(batch * v.length);
     for (let b = 0; b < batch; b++) {
       const ex = ds.examples[idx[Math.min(b, idx.length - 1)]][k];
-      if (ex.length !== v.length) throw new Error(`example ${idx[b]}: '${k}' has ${ex.length} values, the first example ${v.length}`);
+      if (ex.length !== v.length)
+        throw new Error(`example ${idx[b]}: '${k}' has ${ex.length} values, the first example ${v.length}`);
       arr.set(ex as ArrayLike<number>, b * v.length);
     }
     inputs[k] = arr;
@@ -57,6 +62,9 @@ export function epochBatches(n: number, batch: number, seed: number, epoch: numb
   const order = shuffled(n, (seed * 1000003 + epoch) >>> 0);
   const out: number[][] = [];
   for (let i = 0; i + batch <= n; i += batch) out.push(order.slice(i, i + batch));
-  if (out.length === 0) throw new DataError(`train: a batch of ${batch} needs at least ${batch} training examples, got ${n} (lower --batch)`);
+  if (out.length === 0)
+    throw new DataError(
+      `train: a batch of ${batch} needs at least ${batch} training examples, got ${n} (lower --batch)`,
+    );
   return out;
 }

@@ -14,7 +14,9 @@ type Typed = Float32Array | Int32Array | Uint32Array | Uint16Array;
 /** Writes `data` at `offset` bytes into `buf` (queued; ordered before later submissions). */
 export function upload(gpu: Gpu, buf: GPUBuffer, data: Typed, offset = 0): void {
   if (offset + data.byteLength > buf.size) {
-    throw new Error(`upload of ${data.byteLength} bytes at ${offset} overflows buffer '${buf.label}' (${buf.size} bytes)`);
+    throw new Error(
+      `upload of ${data.byteLength} bytes at ${offset} overflows buffer '${buf.label}' (${buf.size} bytes)`,
+    );
   }
   // writeBuffer wants a multiple of 4 bytes.
   if (data.byteLength % 4 !== 0) {
@@ -27,7 +29,11 @@ export function upload(gpu: Gpu, buf: GPUBuffer, data: Typed, offset = 0): void 
 }
 
 export function createStorage(gpu: Gpu, data: Typed, label?: string): GPUBuffer {
-  const buf = gpu.device.createBuffer({ size: Math.max(16, Math.ceil(data.byteLength / 4) * 4), usage: STORAGE_USAGE, label });
+  const buf = gpu.device.createBuffer({
+    size: Math.max(16, Math.ceil(data.byteLength / 4) * 4),
+    usage: STORAGE_USAGE,
+    label,
+  });
   upload(gpu, buf, data);
   return buf;
 }

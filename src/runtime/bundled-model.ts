@@ -40,21 +40,30 @@ export class BundledModel {
   static async load(gpu: Gpu, dir: string | URL, o: { weights?: Weights | string } = {}): Promise<BundledModel> {
     const root = typeof dir === 'string' ? dir : fileURLToPath(dir);
     options(root, 'loadModel', o, ['weights']);
-    if (o.weights === null) throw new ArtifactError(root, 'loadModel: weights is null; leave it out for the bundled weights');
+    if (o.weights === null)
+      throw new ArtifactError(root, 'loadModel: weights is null; leave it out for the bundled weights');
     const artifact = await Artifact.load(gpu, root, o.weights);
     try {
       const task = artifact.meta.task;
       if (!task || artifact.meta.mode !== 'infer')
-        throw new ArtifactError(root, 'not an inference artifact of a VQA classifier or a captioning LM (vision and text towers, compiled with --mode infer)');
+        throw new ArtifactError(
+          root,
+          'not an inference artifact of a VQA classifier or a captioning LM (vision and text towers, compiled with --mode infer)',
+        );
       const need: Record<string, string> = { 'the tokenizer (tokenizer/)': `${BUNDLE.tokenizer}/tokenizer.json` };
       if (task.kind === 'vqa') need['the answer classes (answers.json)'] = BUNDLE.answers;
       const missing = Object.entries(need).filter(([, f]) => !artifact.meta.bundle.includes(f));
       if (missing.length)
-        throw new ArtifactError(root, `bundles no ${missing.map(([w]) => w).join(' and no ')}: compile it with --adapter <run directory> (or --answers) from a spec whose towers read HF directories`);
+        throw new ArtifactError(
+          root,
+          `bundles no ${missing.map(([w]) => w).join(' and no ')}: compile it with --adapter <run directory> (or --answers) from a spec whose towers read HF directories`,
+        );
       const tokenizer = TextTokenizer.fromDir(join(root, BUNDLE.tokenizer));
       const processorDir = join(root, BUNDLE.processor);
       // No processor bundled: the spec had none either, and the defaults sized to the model apply.
-      const processor = existsSync(processorDir) ? ImageProcessor.fromDir(processorDir, task.channels, task.image) : ImageProcessor.defaults(task.channels, task.image);
+      const processor = existsSync(processorDir)
+        ? ImageProcessor.fromDir(processorDir, task.channels, task.image)
+        : ImageProcessor.defaults(task.channels, task.image);
       const answers = task.kind === 'vqa' ? readAnswerList(join(root, BUNDLE.answers), task.answers) : [];
       return new BundledModel(artifact, task, tokenizer, processor, answers);
     } catch (e) {
@@ -66,11 +75,19 @@ export class BundledModel {
   /** A VQA model's top answers to `question` about `image` (a file path, or the file's bytes), best first. */
   async predict(image: string | Uint8Array, question: string, o: { top?: number } = {}): Promise<Answer[]> {
     const task = this.task;
-    if (task.kind !== 'vqa') throw new ArtifactError(this.artifact.root, 'a captioning model: call caption(image), not predict(image, question)');
+    if (task.kind !== 'vqa')
+      throw new ArtifactError(
+        this.artifact.root,
+        'a captioning model: call caption(image), not predict(image, question)',
+      );
     options(this.artifact.root, 'predict', o, ['top']);
     if (typeof question !== 'string' || !question.trim())
-      throw new ArtifactError(this.artifact.root, `predict: the question is ${JSON.stringify(question)}; ask one (training refuses empty questions too)`);
-    if (o.top !== undefined && !(Number.isInteger(o.top) && o.top >= 1)) throw new ArtifactError(this.artifact.root, `predict: top is ${o.top}; it takes a whole number >= 1`);
+      throw new ArtifactError(
+        this.artifact.root,
+        `predict: the question is ${JSON.stringify(question)}; ask one (training refuses empty questions too)`,
+      );
+    if (o.top !== undefined && !(Number.isInteger(o.top) && o.top >= 1))
+      throw new ArtifactError(this.artifact.root, `predict: top is ${o.top}; it takes a whole number >= 1`);
     const { ids, mask } = this.tokenizer.encode(question, task.maxLen);
     const logits = await this.logits(await this.processor.load(image), ids, mask);
     return rankAnswers(answerScores(logits, task.loss), this.answers, o.top ?? 5);
@@ -79,10 +96,15 @@ export class BundledModel {
   /** A captioning model's greedy caption of `image`, continuing `prompt` when given. */
   async caption(image: string | Uint8Array, o: { prompt?: string } = {}): Promise<Caption> {
     const task = this.task;
-    if (task.kind !== 'caption') throw new ArtifactError(this.artifact.root, 'a VQA model: call predict(image, question), not caption(image)');
+    if (task.kind !== 'caption')
+      throw new ArtifactError(this.artifact.root, 'a VQA model: call predict(image, question), not caption(image)');
     options(this.artifact.root, 'caption', o, ['prompt']);
     const pixels = await this.processor.load(image);
-    return greedyCaption(this.tokenizer, { maxLen: task.maxLen, vocab: task.vocab, prefixed: task.prefixed, prompt: o.prompt }, (tokens, mask) => this.logits(pixels, tokens, mask));
+    return greedyCaption(
+      this.tokenizer,
+      { maxLen: task.maxLen, vocab: task.vocab, prefixed: task.prefixed, prompt: o.prompt },
+      (tokens, mask) => this.logits(pixels, tokens, mask),
+    );
   }
 
   private async logits(image: Float32Array, tokens: Int32Array, mask: Float32Array): Promise<ArrayLike<number>> {
@@ -98,9 +120,17 @@ export class BundledModel {
 
 /** An options object of a public call: anything but the named options is refused, never ignored. */
 function options(root: string, call: string, o: unknown, valid: string[]): void {
-  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new ArtifactError(root, `${call}: options must be an object { ${valid.join(', ')} }, got ${JSON.stringify(o)}`);
+  if (typeof o !== 'object' || o === null || Array.isArray(o))
+    throw new ArtifactError(
+      root,
+      `${call}: options must be an object { ${valid.join(', ')} }, got ${JSON.stringify(o)}`,
+    );
   const unknown = Object.keys(o).filter((k) => !valid.includes(k));
-  if (unknown.length) throw new ArtifactError(root, `${call}: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')}; valid: ${valid.join(', ')}`);
+  if (unknown.length)
+    throw new ArtifactError(
+      root,
+      `${call}: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')}; valid: ${valid.join(', ')}`,
+    );
 }
 
 /** `BundledModel.load`: a bundled artifact, ready to `predict(image, question)` or `caption(image)`. */

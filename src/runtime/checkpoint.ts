@@ -18,7 +18,13 @@ export type CheckpointKind = keyof typeof CHECKPOINT_FORMATS;
 
 const STATE_PREFIX = 'optimizer/';
 
-export function saveCheckpoint(path: string, g: Graph, d: CheckpointData, hooks?: { beforeRename?: () => void }, kind: CheckpointKind = 'checkpoint'): void {
+export function saveCheckpoint(
+  path: string,
+  g: Graph,
+  d: CheckpointData,
+  hooks?: { beforeRename?: () => void },
+  kind: CheckpointKind = 'checkpoint',
+): void {
   const tensors = new Map<string, TensorEntry>();
   const shapes = g.params();
   for (const [k, v] of Object.entries(d.params)) tensors.set(k, { shape: [...shapes.get(k)!.shape], data: v });
@@ -33,8 +39,11 @@ export function saveCheckpoint(path: string, g: Graph, d: CheckpointData, hooks?
 /** Loads a checkpoint and validates it against `g`'s trainable params (names, shapes, presence). */
 export function loadCheckpoint(path: string, g: Graph): CheckpointData & { kind: CheckpointKind } {
   const { tensors, metadata } = readSafetensors(path);
-  const kind = (Object.keys(CHECKPOINT_FORMATS) as CheckpointKind[]).find((k) => CHECKPOINT_FORMATS[k] === metadata.format);
-  if (!kind) throw new CheckpointError(path, `not a peftgraph checkpoint or adapter (format: ${metadata.format ?? 'none'})`);
+  const kind = (Object.keys(CHECKPOINT_FORMATS) as CheckpointKind[]).find(
+    (k) => CHECKPOINT_FORMATS[k] === metadata.format,
+  );
+  if (!kind)
+    throw new CheckpointError(path, `not a peftgraph checkpoint or adapter (format: ${metadata.format ?? 'none'})`);
   const params: Record<string, Float32Array> = {};
   const state: Record<string, Float32Array> = {};
   const problems: string[] = [];
@@ -46,11 +55,17 @@ export function loadCheckpoint(path: string, g: Graph): CheckpointData & { kind:
     }
     const node = graphParams.get(name);
     if (!node) problems.push(`'${name}' is not a param of this model`);
-    else if (node.shape.join() !== t.shape.join()) problems.push(`'${name}' has shape [${t.shape}], the model's is [${node.shape}]`);
+    else if (node.shape.join() !== t.shape.join())
+      problems.push(`'${name}' has shape [${t.shape}], the model's is [${node.shape}]`);
     else params[name] = t.data;
   }
-  for (const [name, n] of graphParams) if ((n.attrs.info as ParamInfo).trainable && !params[name]) problems.push(`trainable '${name}' is missing`);
-  if (problems.length) throw new CheckpointError(path, `does not match the model:\n  ${problems.slice(0, 12).join('\n  ')}${problems.length > 12 ? `\n  ... ${problems.length - 12} more` : ''}`);
+  for (const [name, n] of graphParams)
+    if ((n.attrs.info as ParamInfo).trainable && !params[name]) problems.push(`trainable '${name}' is missing`);
+  if (problems.length)
+    throw new CheckpointError(
+      path,
+      `does not match the model:\n  ${problems.slice(0, 12).join('\n  ')}${problems.length > 12 ? `\n  ... ${problems.length - 12} more` : ''}`,
+    );
   const meta: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(metadata)) {
     if (k === 'format') continue;

@@ -138,7 +138,9 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<Gpu> {
     device: i.device,
     description: i.description,
     backend: backend ?? 'default (vulkan on Linux)',
-    isSoftware: (i as { isFallbackAdapter?: boolean }).isFallbackAdapter === true || SOFTWARE.test(`${i.architecture} ${i.device} ${i.description}`),
+    isSoftware:
+      (i as { isFallbackAdapter?: boolean }).isFallbackAdapter === true ||
+      SOFTWARE.test(`${i.architecture} ${i.device} ${i.description}`),
   };
   return {
     device,

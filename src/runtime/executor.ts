@@ -86,7 +86,8 @@ export class Executor {
   pingPong(pairs: [number, number][]): void {
     const other = [...this.buffers];
     for (const [a, b] of pairs) {
-      if (this.plan.buffers[a].view || this.plan.buffers[b].view) throw new Error(`pingPong: buffers ${a} and ${b} must be whole buffers, not packed parts`);
+      if (this.plan.buffers[a].view || this.plan.buffers[b].view)
+        throw new Error(`pingPong: buffers ${a} and ${b} must be whole buffers, not packed parts`);
       [other[a], other[b]] = [this.buffers[b], this.buffers[a]];
     }
     this.alternate = { groups: this.groupsFor(other), pairs };
@@ -104,7 +105,12 @@ export class Executor {
    * `paramsFrom`: use that executor's param buffers for params of the same name and size, so
    * plans of one model at several batch sizes hold one copy of the weights (it must outlive this one).
    */
-  static async create(gpu: Gpu, plan: Plan, cache = PipelineCache.for(gpu), opts: { paramsFrom?: Executor } = {}): Promise<Executor> {
+  static async create(
+    gpu: Gpu,
+    plan: Plan,
+    cache = PipelineCache.for(gpu),
+    opts: { paramsFrom?: Executor } = {},
+  ): Promise<Executor> {
     if (!gpu.hasF16 && plan.kernels.some((k) => k.wgsl.startsWith('enable f16'))) {
       throw new Error('plan uses f16 storage but the device has no shader-f16');
     }
@@ -117,13 +123,25 @@ export class Executor {
         const o = from.plan.params[name];
         // Whole buffers only: a packed part is a range of another buffer (a training plan's params).
         const [mine, theirs] = [plan.buffers[s.buffer], o && from.plan.buffers[o.buffer]];
-        if (o && o.dtype === s.dtype && o.storage === s.storage && mine.bytes === theirs.bytes && !mine.view && !theirs.view) shared.set(s.buffer, from.buffers[o.buffer]);
+        if (
+          o &&
+          o.dtype === s.dtype &&
+          o.storage === s.storage &&
+          mine.bytes === theirs.bytes &&
+          !mine.view &&
+          !theirs.view
+        )
+          shared.set(s.buffer, from.buffers[o.buffer]);
       }
     const owned: GPUBuffer[] = [];
     const create = (b: Plan['buffers'][number], i: number): GPUBuffer => {
       const have = shared.get(i);
       if (have) return have;
-      const buf = gpu.device.createBuffer({ size: Math.max(16, b.bytes), usage: STORAGE_USAGE, label: b.label.slice(0, 64) });
+      const buf = gpu.device.createBuffer({
+        size: Math.max(16, b.bytes),
+        usage: STORAGE_USAGE,
+        label: b.label.slice(0, 64),
+      });
       owned.push(buf);
       return buf;
     };
@@ -160,7 +178,10 @@ export class Executor {
     const invalid = await gpuWait(() => gpu.device.popErrorScope());
     const oom = await gpuWait(() => gpu.device.popErrorScope());
     const total = plan.buffers.reduce((s, b) => s + b.bytes, 0);
-    if (oom) throw new GpuMemoryError(`out of GPU memory allocating the plan's ${plan.buffers.length} buffers (${(total / 2 ** 20).toFixed(1)} MiB): ${oom.message}`);
+    if (oom)
+      throw new GpuMemoryError(
+        `out of GPU memory allocating the plan's ${plan.buffers.length} buffers (${(total / 2 ** 20).toFixed(1)} MiB): ${oom.message}`,
+      );
     if (invalid) throw new Error(`WebGPU rejected the plan while creating buffers or bind groups: ${invalid.message}`);
     if (thrown) throw thrown;
     return new Executor(gpu, plan, buffers, pipelines, groups, owned, groupsFor);
@@ -183,7 +204,10 @@ export class Executor {
 
   private slot(kind: 'params' | 'inputs' | 'outputs', name: string): TensorSlot {
     const s = this.plan[kind][name];
-    if (!s) throw new Error(`plan has no ${kind.slice(0, -1)} '${name}'; it has: ${Object.keys(this.plan[kind]).join(', ') || '(none)'}`);
+    if (!s)
+      throw new Error(
+        `plan has no ${kind.slice(0, -1)} '${name}'; it has: ${Object.keys(this.plan[kind]).join(', ') || '(none)'}`,
+      );
     return s;
   }
 
@@ -252,14 +276,20 @@ export class Executor {
       g.bytes += bytes;
     }
     return groups.map(({ items, bytes }) => {
-      const buffer = this.gpu.device.createBuffer({ size: Math.max(16, bytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      const buffer = this.gpu.device.createBuffer({
+        size: Math.max(16, bytes),
+        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      });
       for (const it of items) step.copy(this.bufferOf(it.s), this.offsetOf(it.s), buffer, it.offset, it.bytes);
       return { buffer, items };
     });
   }
 
   /** Maps each staging buffer (after the submit that filled it) and slices out its tensors. */
-  private async collect(groups: Staging[], errorsBefore = this.gpu.uncapturedErrors.length): Promise<Record<string, HostArray>> {
+  private async collect(
+    groups: Staging[],
+    errorsBefore = this.gpu.uncapturedErrors.length,
+  ): Promise<Record<string, HostArray>> {
     const out: Record<string, HostArray> = {};
     try {
       for (const { buffer, items } of groups) {
@@ -271,7 +301,10 @@ export class Executor {
       const lost = this.gpu.lostReason();
       if (lost) throw new Error(`the GPU device was lost (${lost})`);
       const errors = this.gpu.uncapturedErrors.slice(errorsBefore);
-      if (errors.length) throw new Error(`WebGPU reported ${errors.length} error${errors.length > 1 ? 's' : ''} while running the plan: ${errors[0].split('\n')[0]}`);
+      if (errors.length)
+        throw new Error(
+          `WebGPU reported ${errors.length} error${errors.length > 1 ? 's' : ''} while running the plan: ${errors[0].split('\n')[0]}`,
+        );
       return out;
     } finally {
       for (const { buffer } of groups) buffer.destroy();
@@ -291,7 +324,16 @@ export class Executor {
   /** Reads any named slot back (a param, an input such as optimizer state, an output). */
   async readSlot(kind: 'params' | 'inputs' | 'outputs', name: string): Promise<HostArray> {
     const s = this.slot(kind, name);
-    return fromDevice(s, await readback(this.gpu, this.bufferOf(s), Math.ceil((numel(s.shape) * (s.storage ? 2 : 4)) / 4) * 4, this.offsetOf(s)), 0);
+    return fromDevice(
+      s,
+      await readback(
+        this.gpu,
+        this.bufferOf(s),
+        Math.ceil((numel(s.shape) * (s.storage ? 2 : 4)) / 4) * 4,
+        this.offsetOf(s),
+      ),
+      0,
+    );
   }
 
   /** Reads several f32 slots of one kind back, by name, in one submission. */

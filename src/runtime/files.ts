@@ -24,7 +24,13 @@ export const FILE_LIMITS = {
   wgsl: 4 * MiB,
 } as const;
 
-function kindOf(st: { isFIFO(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean; isDirectory(): boolean; isSocket(): boolean }): string {
+function kindOf(st: {
+  isFIFO(): boolean;
+  isCharacterDevice(): boolean;
+  isBlockDevice(): boolean;
+  isDirectory(): boolean;
+  isSocket(): boolean;
+}): string {
   if (st.isFIFO()) return 'a FIFO';
   if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
   if (st.isDirectory()) return 'a directory';
@@ -38,15 +44,20 @@ export function openRegular(path: string, what: string, maxBytes = Number.POSITI
   try {
     st = statSync(path);
   } catch (e) {
-    throw new FileError(`${path}: cannot read the ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new FileError(
+      `${path}: cannot read the ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    );
   }
   if (!st.isFile()) throw new FileError(`${path}: the ${what} is ${kindOf(st)}, not a regular file`);
-  if (st.size > maxBytes) throw new FileError(`${path}: the ${what} is ${st.size} bytes, over the ${maxBytes}-byte limit for it`);
+  if (st.size > maxBytes)
+    throw new FileError(`${path}: the ${what} is ${st.size} bytes, over the ${maxBytes}-byte limit for it`);
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
-    throw new FileError(`${path}: cannot open the ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new FileError(
+      `${path}: cannot open the ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    );
   }
   const now = fstatSync(fd);
   if (!now.isFile()) {
@@ -70,7 +81,8 @@ export function readRegular(path: string, what: string, maxBytes: number): Buffe
       if (n === 0) break;
       chunks.push(n === buf.length ? buf : buf.subarray(0, n));
       total += n;
-      if (total > maxBytes) throw new FileError(`${path}: the ${what} holds more than ${maxBytes} bytes, the limit for it`);
+      if (total > maxBytes)
+        throw new FileError(`${path}: the ${what} holds more than ${maxBytes} bytes, the limit for it`);
     }
     return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, total);
   } finally {
@@ -117,7 +129,10 @@ export function makeDirs(path: string): void {
     try {
       mkdirSync(at);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new FileError(`${path}: cannot make ${at} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST')
+        throw new FileError(
+          `${path}: cannot make ${at} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+        );
     }
   }
 }

@@ -25,14 +25,22 @@ export interface CaptionSettings {
   prompt?: string;
 }
 
-export async function greedyCaption(tok: TextTokenizer, o: CaptionSettings, logits: (tokens: Int32Array, mask: Float32Array) => Promise<ArrayLike<number>>): Promise<Caption> {
-  if (tok.eosId === undefined) throw new DataError(`${tok.source}: no end-of-sequence token (tokenizer_config.json eos_token or config.json eos_token_id): generation could not stop`);
+export async function greedyCaption(
+  tok: TextTokenizer,
+  o: CaptionSettings,
+  logits: (tokens: Int32Array, mask: Float32Array) => Promise<ArrayLike<number>>,
+): Promise<Caption> {
+  if (tok.eosId === undefined)
+    throw new DataError(
+      `${tok.source}: no end-of-sequence token (tokenizer_config.json eos_token or config.json eos_token_id): generation could not stop`,
+    );
   const L = o.maxLen;
   const enc = o.prompt ? tok.encode(o.prompt, L) : null;
   const ids = enc ? Array.from(enc.ids.slice(0, Math.min(enc.length, L))) : [];
   // Without a prefix nothing predicts the first token: start from end-of-sequence, as GPT-2 does.
   if (ids.length === 0 && !o.prefixed) ids.push(tok.eosId);
-  if (ids.length >= L) throw new DataError(`the prompt takes ${ids.length} tokens, leaving none of the tower's maxLen ${L} to generate`);
+  if (ids.length >= L)
+    throw new DataError(`the prompt takes ${ids.length} tokens, leaving none of the tower's maxLen ${L} to generate`);
   const start = ids.length;
   let stop: Caption['stop'] = 'maxLen';
   while (ids.length < L) {

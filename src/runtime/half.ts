@@ -23,7 +23,8 @@ export const weightLength = (w: Weight): number => (isHalf(w) ? w.bits.length : 
 /** A weight's values as numbers (a 16-bit one widened exactly; others as they are). */
 export const valuesOf = (w: Weight): ArrayLike<number> => (isHalf(w) ? widen(w) : w);
 
-export const isHalf = (x: unknown): x is HalfWeights => typeof x === 'object' && x !== null && 'bits' in x && (x as HalfWeights).bits instanceof Uint16Array;
+export const isHalf = (x: unknown): x is HalfWeights =>
+  typeof x === 'object' && x !== null && 'bits' in x && (x as HalfWeights).bits instanceof Uint16Array;
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);

@@ -27,7 +27,10 @@ function hashName(s: string): number {
 }
 
 export function initValues(init: InitSpec, n: number, rand: () => number): Float32Array {
-  if (init.kind === 'derived') throw new Error(`initValues: a derived initializer ('${init.rule}' of '${init.from}') needs the values it derives from (initialValues)`);
+  if (init.kind === 'derived')
+    throw new Error(
+      `initValues: a derived initializer ('${init.rule}' of '${init.from}') needs the values it derives from (initialValues)`,
+    );
   if (init.kind === 'copies') {
     const one = initValues(init.each, n / init.copies, rand);
     const out = new Float32Array(n);
@@ -67,14 +70,18 @@ export function initValues(init: InitSpec, n: number, rand: () => number): Float
  * Derived initializers, by rule: the param's values from its source param's values and shape.
  * Each checks the shapes it is given, so a method declaring one wrongly fails at init, by name.
  */
-const DERIVED: Record<DerivedRule, (src: ArrayLike<number>, srcShape: readonly number[], shape: readonly number[]) => Float32Array> = {
+const DERIVED: Record<
+  DerivedRule,
+  (src: ArrayLike<number>, srcShape: readonly number[], shape: readonly number[]) => Float32Array
+> = {
   /** L2 norm of each column of a [..., rows, cols] weight over its rows (our W is [in, out]: one norm per output). */
   columnNorm(src, srcShape, shape) {
     const cols = srcShape.at(-1)!;
     const rows = srcShape.at(-2) ?? 1;
     const lead = src.length / (rows * cols);
     const out = new Float32Array(lead * cols);
-    if (out.length !== size(shape)) throw new Error(`columnNorm: a [${srcShape}] weight has ${out.length} column norms, the param is [${shape}]`);
+    if (out.length !== size(shape))
+      throw new Error(`columnNorm: a [${srcShape}] weight has ${out.length} column norms, the param is [${shape}]`);
     for (let l = 0; l < lead; l++)
       for (let j = 0; j < cols; j++) {
         let acc = 0;
@@ -102,7 +109,11 @@ const streamOf = (seed: number, name: string) => prng((seed ^ hashName(name)) >>
  * from (sources included). Sources naming no param of the list are kept too. A derived param
  * whose source is not among the params or sources is an error naming both.
  */
-export function initialValues(list: ParamDecl[], seed: number, sources?: Record<string, Float32Array>): Record<string, Float32Array>;
+export function initialValues(
+  list: ParamDecl[],
+  seed: number,
+  sources?: Record<string, Float32Array>,
+): Record<string, Float32Array>;
 export function initialValues(list: ParamDecl[], seed: number, sources: WeightMap): WeightMap;
 export function initialValues(list: ParamDecl[], seed: number, sources: WeightMap = {}): WeightMap {
   const out: WeightMap = {};
@@ -120,7 +131,9 @@ export function initialValues(list: ParamDecl[], seed: number, sources: WeightMa
     if (!ready.length) {
       const p = derived[0];
       const from = (p.init as { from: string }).from;
-      throw new Error(`param '${p.name}' is derived from '${from}', which ${shapes.has(from) ? 'is itself derived in a cycle' : 'is no param of this model and not among the given weights'}`);
+      throw new Error(
+        `param '${p.name}' is derived from '${from}', which ${shapes.has(from) ? 'is itself derived in a cycle' : 'is no param of this model and not among the given weights'}`,
+      );
     }
     for (const p of ready) {
       const init = p.init as Extract<InitSpec, { kind: 'derived' }>;
@@ -134,7 +147,11 @@ export function initialValues(list: ParamDecl[], seed: number, sources: WeightMa
 }
 
 /** Initial weights of `g`'s params (see initialValues), with `sources` (pretrained towers, a checkpoint) where they have them. */
-export function initialWeights(g: Graph, seed: number, sources?: Record<string, Float32Array>): Record<string, Float32Array>;
+export function initialWeights(
+  g: Graph,
+  seed: number,
+  sources?: Record<string, Float32Array>,
+): Record<string, Float32Array>;
 export function initialWeights(g: Graph, seed: number, sources: WeightMap): WeightMap;
 export function initialWeights(g: Graph, seed: number, sources: WeightMap = {}): WeightMap {
   return initialValues(

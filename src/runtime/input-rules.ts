@@ -28,12 +28,18 @@ export type InputRule = z.infer<typeof InputRule>;
 export function valueProblem(rule: InputRule, v: number): string | null {
   switch (rule.kind) {
     case 'ids':
-      return Number.isInteger(v) && v >= 0 && v < rule.below ? null : `${v} is not an integer id in [0, ${rule.below}) (${rule.what})`;
+      return Number.isInteger(v) && v >= 0 && v < rule.below
+        ? null
+        : `${v} is not an integer id in [0, ${rule.below}) (${rule.what})`;
     case 'mask':
       return v === 0 || v === 1 ? null : `${v} is not 0 or 1`;
     case 'pixel':
       // 1e30 would overflow the first matmul in float32.
-      return !Number.isFinite(v) ? `${v} is not finite` : Math.abs(v) > 1e6 ? `${v} is no pixel value (|x| > 1e6; normalize the images)` : null;
+      return !Number.isFinite(v)
+        ? `${v} is not finite`
+        : Math.abs(v) > 1e6
+          ? `${v} is no pixel value (|x| > 1e6; normalize the images)`
+          : null;
     case 'unit':
       return v >= 0 && v <= 1 ? null : `${v} is outside [0, 1]`;
     case 'finite':

@@ -21,7 +21,12 @@ export function argmax(x: ArrayLike<number>, offset = 0, n = x.length - offset):
 }
 
 /** Mean VQA accuracy of predictions (argmax of logits [N, A]) against soft targets [N, A]. */
-export function vqaAccuracy(logits: ArrayLike<number>, targets: ArrayLike<number>, answers: number, count: number): number {
+export function vqaAccuracy(
+  logits: ArrayLike<number>,
+  targets: ArrayLike<number>,
+  answers: number,
+  count: number,
+): number {
   let acc = 0;
   for (let i = 0; i < count; i++) acc += targets[i * answers + argmax(logits, i * answers, answers)];
   return acc / count;
@@ -32,7 +37,12 @@ export function vqaAccuracy(logits: ArrayLike<number>, targets: ArrayLike<number
  * example whose answers are all outside the answer classes (a zero target row) matches nothing:
  * comparing argmaxes counted it as class 0.
  */
-export function exactMatch(logits: ArrayLike<number>, targets: ArrayLike<number>, answers: number, count: number): number {
+export function exactMatch(
+  logits: ArrayLike<number>,
+  targets: ArrayLike<number>,
+  answers: number,
+  count: number,
+): number {
   let hit = 0;
   for (let i = 0; i < count; i++) {
     const best = targets[i * answers + argmax(targets, i * answers, answers)];
@@ -49,7 +59,12 @@ const softplus = (x: number) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x
  * logits summed over the answers for soft `targets`, or cross-entropy against an integer label.
  * Per example, so a mean over a dataset does not depend on how it was batched.
  */
-export function classifierLossAt(logits: ArrayLike<number>, i: number, answers: number, y: { targets: ArrayLike<number> } | { labels: ArrayLike<number> }): number {
+export function classifierLossAt(
+  logits: ArrayLike<number>,
+  i: number,
+  answers: number,
+  y: { targets: ArrayLike<number> } | { labels: ArrayLike<number> },
+): number {
   const at = i * answers;
   if ('labels' in y) {
     let max = Number.NEGATIVE_INFINITY;

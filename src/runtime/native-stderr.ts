@@ -33,7 +33,10 @@ export async function withoutNativeNotices<T>(call: () => Promise<T>, drop: RegE
     // taken back without dup2. Not seen in practice; say so rather than write into its file.
     closeSync(capture);
     rmSync(file, { force: true });
-    writeSync(saved, 'peftgraph: lost stderr while hiding Dawn notices (a thread took fd 2); set PEFTGRAPH_DAWN_NOTICES=1 to skip hiding them\n');
+    writeSync(
+      saved,
+      'peftgraph: lost stderr while hiding Dawn notices (a thread took fd 2); set PEFTGRAPH_DAWN_NOTICES=1 to skip hiding them\n',
+    );
     return call();
   }
   try {

@@ -51,7 +51,10 @@ export function lockDir(dir: string): () => void {
       held.set(path, 1);
       return release;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new LockError(`${dir}: cannot lock the output directory (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST')
+        throw new LockError(
+          `${dir}: cannot lock the output directory (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+        );
     }
     let owner: { pid?: number; started?: string } = {};
     try {
@@ -60,7 +63,9 @@ export function lockDir(dir: string): () => void {
       /* half-written by a run killed at that moment: stale */
     }
     if (typeof owner.pid === 'number' && alive(owner.pid))
-      throw new LockError(`${dir}: another peftgraph run (pid ${owner.pid}, since ${owner.started ?? '?'}) is writing there; wait for it, or choose another --out`);
+      throw new LockError(
+        `${dir}: another peftgraph run (pid ${owner.pid}, since ${owner.started ?? '?'}) is writing there; wait for it, or choose another --out`,
+      );
     try {
       unlinkSync(path); // the run that held it is gone
     } catch {

@@ -60,10 +60,16 @@ export class PipelineCache {
     await gpuWait(() => device.popErrorScope());
     const errors = info.messages.filter((m) => m.type === 'error');
     if (errors.length) {
-      throw new ShaderCompileError(name, errors.map((m) => `  line ${m.lineNum}:${m.linePos} ${m.message}`).join('\n'), code);
+      throw new ShaderCompileError(
+        name,
+        errors.map((m) => `  line ${m.lineNum}:${m.linePos} ${m.message}`).join('\n'),
+        code,
+      );
     }
     try {
-      return await gpuWait(() => device.createComputePipelineAsync({ label: name, layout: 'auto', compute: { module, entryPoint } }));
+      return await gpuWait(() =>
+        device.createComputePipelineAsync({ label: name, layout: 'auto', compute: { module, entryPoint } }),
+      );
     } catch (e) {
       throw new ShaderCompileError(name, `  ${(e as Error).message}`, code);
     }

@@ -21,7 +21,9 @@ export class StepRecorder {
   dispatch(pipeline: GPUComputePipeline, bindGroup: GPUBindGroup, x: number, y = 1, z = 1): void {
     const max = this.gpu.limits.maxComputeWorkgroupsPerDimension ?? 65535;
     if (x > max || y > max || z > max) {
-      throw new Error(`dispatch of '${pipeline.label}' with [${x}, ${y}, ${z}] workgroups exceeds the adapter's ${max} per dimension`);
+      throw new Error(
+        `dispatch of '${pipeline.label}' with [${x}, ${y}, ${z}] workgroups exceeds the adapter's ${max} per dimension`,
+      );
     }
     this.pass ??= this.encoder.beginComputePass();
     this.pass.setPipeline(pipeline);
@@ -53,8 +55,16 @@ export function queueIdle(gpu: Gpu): Promise<void> {
 }
 
 /** Storage buffers at bindings 0..n-1, then the kernel's sizes uniform (if any) at binding n. */
-export function bindGroup(gpu: Gpu, pipeline: GPUComputePipeline, buffers: (GPUBuffer | GPUBufferBinding)[], sizes?: GPUBufferBinding): GPUBindGroup {
-  const entries: GPUBindGroupEntry[] = buffers.map((b, binding) => ({ binding, resource: 'buffer' in b ? b : { buffer: b } }));
+export function bindGroup(
+  gpu: Gpu,
+  pipeline: GPUComputePipeline,
+  buffers: (GPUBuffer | GPUBufferBinding)[],
+  sizes?: GPUBufferBinding,
+): GPUBindGroup {
+  const entries: GPUBindGroupEntry[] = buffers.map((b, binding) => ({
+    binding,
+    resource: 'buffer' in b ? b : { buffer: b },
+  }));
   if (sizes) entries.push({ binding: buffers.length, resource: sizes });
   return gpu.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
 }

@@ -5,7 +5,19 @@
  * Reads validate the header: its length, the JSON, dtypes, shapes and offsets against the file.
  */
 import { UserError } from '../user-error.ts';
-import { closeSync, fstatSync, fsyncSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fstatSync,
+  fsyncSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { HalfWeights } from './half.ts';
 
@@ -35,7 +47,8 @@ export function encodeSafetensors(tensors: Map<string, TensorEntry>, metadata: R
   for (const name of names) {
     const t = tensors.get(name)!;
     const n = t.shape.reduce((p, q) => p * q, 1);
-    if (n !== t.data.length) throw new Error(`safetensors: '${name}' has ${t.data.length} values for shape [${t.shape}]`);
+    if (n !== t.data.length)
+      throw new Error(`safetensors: '${name}' has ${t.data.length} values for shape [${t.shape}]`);
     header[name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + n * 4] };
     offset += n * 4;
   }
@@ -134,7 +147,23 @@ export function removeStaleTemps(dir: string): string[] {
 }
 
 /** Bytes per element of each safetensors dtype (the format's full list). */
-const DTYPE_BYTES: Record<string, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U64: 8, U32: 4, U16: 2, U8: 1, BOOL: 1, F8_E4M3: 1, F8_E5M2: 1 };
+const DTYPE_BYTES: Record<string, number> = {
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U64: 8,
+  U32: 4,
+  U16: 2,
+  U8: 1,
+  BOOL: 1,
+  F8_E4M3: 1,
+  F8_E5M2: 1,
+};
 
 /** A tensor's header entry; `begin`/`end` are byte offsets into the data section. */
 export interface TensorInfo {
@@ -154,44 +183,73 @@ interface Header {
 function parseHeader(path: string, prefix: Buffer, fileLen: number): Header {
   if (fileLen < 8) throw new CheckpointError(path, `truncated: ${fileLen} bytes, not even a header length`);
   const len = Number(prefix.readBigUInt64LE(0));
-  if (len > MAX_HEADER || 8 + len > fileLen) throw new CheckpointError(path, `header length ${len} runs past the file's ${fileLen} bytes (truncated or not a safetensors file)`);
+  if (len > MAX_HEADER || 8 + len > fileLen)
+    throw new CheckpointError(
+      path,
+      `header length ${len} runs past the file's ${fileLen} bytes (truncated or not a safetensors file)`,
+    );
   let header: Record<string, unknown>;
   try {
     header = JSON.parse(prefix.subarray(8, 8 + len).toString('utf8'));
   } catch (e) {
     throw new CheckpointError(path, `header is not valid JSON (${(e as Error).message})`);
   }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new CheckpointError(path, 'header is not a JSON object');
+  if (typeof header !== 'object' || header === null || Array.isArray(header))
+    throw new CheckpointError(path, 'header is not a JSON object');
   const dataStart = 8 + len;
   const dataLen = fileLen - dataStart;
   const tensors = new Map<string, TensorInfo>();
   for (const [name, raw] of Object.entries(header)) {
     if (name === '__metadata__') continue;
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new CheckpointError(path, `tensor '${name}': its header entry is not an object`);
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+      throw new CheckpointError(path, `tensor '${name}': its header entry is not an object`);
     const e = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     const size = DTYPE_BYTES[String(e.dtype)];
-    if (!size) throw new CheckpointError(path, `tensor '${name}' has unknown dtype ${String(e?.dtype)} (valid: ${Object.keys(DTYPE_BYTES).join(', ')})`);
+    if (!size)
+      throw new CheckpointError(
+        path,
+        `tensor '${name}' has unknown dtype ${String(e?.dtype)} (valid: ${Object.keys(DTYPE_BYTES).join(', ')})`,
+      );
     const shape = e.shape;
     const offs = e.data_offsets;
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0) || !Array.isArray(offs) || offs.length !== 2) {
+    if (
+      !Array.isArray(shape) ||
+      !shape.every((d) => Number.isInteger(d) && d >= 0) ||
+      !Array.isArray(offs) ||
+      offs.length !== 2
+    ) {
       throw new CheckpointError(path, `tensor '${name}' has a malformed shape or data_offsets`);
     }
     const n = (shape as number[]).reduce((p, q) => p * q, 1);
     const [a, b] = offs as number[];
     if (!(Number.isInteger(a) && Number.isInteger(b) && 0 <= a && a <= b && b <= dataLen) || b - a !== n * size) {
-      throw new CheckpointError(path, `tensor '${name}' [${shape}] ${e.dtype} has offsets [${a}, ${b}] outside the ${dataLen} data bytes or not ${n * size} bytes long (truncated?)`);
+      throw new CheckpointError(
+        path,
+        `tensor '${name}' [${shape}] ${e.dtype} has offsets [${a}, ${b}] outside the ${dataLen} data bytes or not ${n * size} bytes long (truncated?)`,
+      );
     }
     tensors.set(name, { dtype: e.dtype as string, shape: shape as number[], begin: a, end: b });
   }
   // As the safetensors reference reads: the tensors tile the data section exactly, no overlap, no gap, nothing after.
   let at = 0;
   for (const [name, t] of [...tensors].sort((a, b) => a[1].begin - b[1].begin || a[1].end - b[1].end)) {
-    if (t.begin !== at) throw new CheckpointError(path, `tensor '${name}' starts at data byte ${t.begin}, expected ${at} (${t.begin < at ? 'it overlaps the previous tensor' : 'a gap precedes it'})`);
+    if (t.begin !== at)
+      throw new CheckpointError(
+        path,
+        `tensor '${name}' starts at data byte ${t.begin}, expected ${at} (${t.begin < at ? 'it overlaps the previous tensor' : 'a gap precedes it'})`,
+      );
     at = t.end;
   }
-  if (at !== dataLen) throw new CheckpointError(path, `${dataLen - at} bytes after the last tensor (the data section must hold exactly the tensors)`);
+  if (at !== dataLen)
+    throw new CheckpointError(
+      path,
+      `${dataLen - at} bytes after the last tensor (the data section must hold exactly the tensors)`,
+    );
   const meta = header.__metadata__;
-  if (meta !== undefined && (typeof meta !== 'object' || meta === null || Object.values(meta).some((v) => typeof v !== 'string'))) {
+  if (
+    meta !== undefined &&
+    (typeof meta !== 'object' || meta === null || Object.values(meta).some((v) => typeof v !== 'string'))
+  ) {
     throw new CheckpointError(path, '__metadata__ must map strings to strings');
   }
   return { tensors, metadata: (meta as Record<string, string>) ?? {}, dataStart };
@@ -272,7 +330,11 @@ export class SafetensorsFile {
   read(name: string): Float32Array {
     const t = this.tensors.get(name);
     if (!t) throw new CheckpointError(this.path, `has no tensor '${name}'`);
-    if (!FLOAT_DTYPES.includes(t.dtype)) throw new CheckpointError(this.path, `tensor '${name}' is ${t.dtype}; peftgraph reads ${FLOAT_DTYPES.join(', ')} weights`);
+    if (!FLOAT_DTYPES.includes(t.dtype))
+      throw new CheckpointError(
+        this.path,
+        `tensor '${name}' is ${t.dtype}; peftgraph reads ${FLOAT_DTYPES.join(', ')} weights`,
+      );
     if (this.fd === null) throw new CheckpointError(this.path, 'read after close');
     const out = new Float32Array(t.shape.reduce((p, q) => p * q, 1));
     if (t.dtype === 'F32') readFully(this.fd, new Uint8Array(out.buffer), this.dataStart + t.begin);
@@ -292,13 +354,16 @@ export class SafetensorsFile {
   readBits(name: string): HalfWeights {
     const t = this.tensors.get(name);
     if (!t) throw new CheckpointError(this.path, `has no tensor '${name}'`);
-    if (t.dtype !== 'F16' && t.dtype !== 'BF16') throw new CheckpointError(this.path, `tensor '${name}' is ${t.dtype}, not F16 or BF16`);
+    if (t.dtype !== 'F16' && t.dtype !== 'BF16')
+      throw new CheckpointError(this.path, `tensor '${name}' is ${t.dtype}, not F16 or BF16`);
     if (this.fd === null) throw new CheckpointError(this.path, 'read after close');
     const bits = new Uint16Array((t.end - t.begin) / 2);
     readFully(this.fd, new Uint8Array(bits.buffer), this.dataStart + t.begin);
     // All exponent bits set: infinity or NaN.
     const exp = t.dtype === 'BF16' ? 0x7f80 : 0x7c00;
-    for (let i = 0; i < bits.length; i++) if ((bits[i] & exp) === exp) throw new CheckpointError(this.path, `tensor '${name}' holds a non-finite value at index ${i}`);
+    for (let i = 0; i < bits.length; i++)
+      if ((bits[i] & exp) === exp)
+        throw new CheckpointError(this.path, `tensor '${name}' holds a non-finite value at index ${i}`);
     return { dtype: t.dtype === 'BF16' ? 'bf16' : 'f16', bits };
   }
 
@@ -307,7 +372,8 @@ export class SafetensorsFile {
     const t = this.tensors.get(name);
     if (!t) throw new CheckpointError(this.path, `has no tensor '${name}'`);
     if (this.fd === null) throw new CheckpointError(this.path, 'read after close');
-    if (start < 0 || start + into.length > t.end - t.begin) throw new Error(`readBytes: [${start}, ${start + into.length}) is outside '${name}' (${t.end - t.begin} bytes)`);
+    if (start < 0 || start + into.length > t.end - t.begin)
+      throw new Error(`readBytes: [${start}, ${start + into.length}) is outside '${name}' (${t.end - t.begin} bytes)`);
     readFully(this.fd, into, this.dataStart + t.begin + start);
   }
 
@@ -353,7 +419,8 @@ export function decodeSafetensors(path: string, bytes: Buffer): SafeTensors {
   const h = parseHeader(path, bytes, bytes.length);
   const tensors = new Map<string, TensorEntry>();
   for (const [name, t] of h.tensors) {
-    if (t.dtype !== 'F32') throw new CheckpointError(path, `tensor '${name}' has dtype ${t.dtype}; peftgraph checkpoints hold F32`);
+    if (t.dtype !== 'F32')
+      throw new CheckpointError(path, `tensor '${name}' has dtype ${t.dtype}; peftgraph checkpoints hold F32`);
     const copy = new Uint8Array(t.end - t.begin);
     copy.set(bytes.subarray(h.dataStart + t.begin, h.dataStart + t.end));
     const data = new Float32Array(copy.buffer);
@@ -365,7 +432,8 @@ export function decodeSafetensors(path: string, bytes: Buffer): SafeTensors {
 
 /** NaN or infinite weights are refused by name: they would train or evaluate to NaN silently. */
 function assertFinite(path: string, name: string, x: Float32Array): void {
-  for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i])) throw new CheckpointError(path, `tensor '${name}' holds ${x[i]} at index ${i}`);
+  for (let i = 0; i < x.length; i++)
+    if (!Number.isFinite(x[i])) throw new CheckpointError(path, `tensor '${name}' holds ${x[i]} at index ${i}`);
 }
 
 export function readSafetensors(path: string): SafeTensors {
@@ -380,6 +448,10 @@ export function readSafetensors(path: string): SafeTensors {
 }
 
 /** Writes F32 tensors (sorted by name) and string metadata to `path`, atomically. */
-export function writeSafetensors(path: string, tensors: Map<string, TensorEntry> | Record<string, TensorEntry>, metadata: Record<string, string> = {}): void {
+export function writeSafetensors(
+  path: string,
+  tensors: Map<string, TensorEntry> | Record<string, TensorEntry>,
+  metadata: Record<string, string> = {},
+): void {
   writeAtomic(path, encodeSafetensors(tensors instanceof Map ? tensors : new Map(Object.entries(tensors)), metadata));
 }

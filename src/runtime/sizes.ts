@@ -27,7 +27,11 @@ export function createSizesBuffer(gpu: Gpu, kernels: readonly { sizes?: readonly
   kernels.forEach((k, i) => {
     if (k.sizes?.length) data.set(k.sizes, at[i].offset / 4);
   });
-  const buffer = gpu.device.createBuffer({ size: total, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'kernel sizes' });
+  const buffer = gpu.device.createBuffer({
+    size: total,
+    usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    label: 'kernel sizes',
+  });
   gpu.device.queue.writeBuffer(buffer, 0, data);
   return { buffer, binding: (i) => (at[i].size ? { buffer, offset: at[i].offset, size: at[i].size } : undefined) };
 }

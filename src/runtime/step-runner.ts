@@ -42,7 +42,11 @@ export class NonFiniteError extends UserError {
     readonly step: number,
     readonly tensor: string,
   ) {
-    super(step >= 0 ? `non-finite value at step ${step}: ${tensor}. Lower the learning rate, enable clipping, or check the inputs.` : `non-finite value: ${tensor}`);
+    super(
+      step >= 0
+        ? `non-finite value at step ${step}: ${tensor}. Lower the learning rate, enable clipping, or check the inputs.`
+        : `non-finite value: ${tensor}`,
+    );
     this.name = 'NonFiniteError';
   }
 }
@@ -64,16 +68,24 @@ export class StepRunner {
       for (const m of pack.members) {
         const s = ex.slotOf('params', m.param);
         if (ex.rootOf(s) !== root || ex.offsetOf(s) !== m.offset * 4)
-          throw new Error(`step plan: param '${m.param}' is not at element ${m.offset} of ${pack.name}'s buffer (a pack not written in place)`);
+          throw new Error(
+            `step plan: param '${m.param}' is not at element ${m.offset} of ${pack.name}'s buffer (a pack not written in place)`,
+          );
       }
     }
-    ex.pingPong(layout.writeBack.map(([out, dst]) => [ex.slotOf('outputs', out).buffer, ex.rootOf(ex.slotOf(dst.kind, dst.name))]));
+    ex.pingPong(
+      layout.writeBack.map(([out, dst]) => [
+        ex.slotOf('outputs', out).buffer,
+        ex.rootOf(ex.slotOf(dst.kind, dst.name)),
+      ]),
+    );
     this.resetState();
   }
 
   /** Zeroes the optimizer state (a fresh run). */
   resetState(): void {
-    for (const pack of this.layout.packs) for (const s of pack.state) this.ex.setInput(s, new Float32Array(pack.elements));
+    for (const pack of this.layout.packs)
+      for (const s of pack.state) this.ex.setInput(s, new Float32Array(pack.elements));
     this.step = 0;
   }
 
@@ -85,7 +97,10 @@ export class StepRunner {
         for (const m of pack.members) {
           const v = state[`${kind}:${m.param}`];
           if (!v) throw new Error(`setState: no optimizer state '${kind}:${m.param}'`);
-          if (v.length !== m.numel) throw new Error(`setState: optimizer state '${kind}:${m.param}' has ${v.length} values, the param has ${m.numel}`);
+          if (v.length !== m.numel)
+            throw new Error(
+              `setState: optimizer state '${kind}:${m.param}' has ${v.length} values, the param has ${m.numel}`,
+            );
           packed.set(v, m.offset);
         }
         this.ex.setInput(pack.state[i], packed);
@@ -101,7 +116,8 @@ export class StepRunner {
     const out: Record<string, Float32Array> = {};
     for (const pack of this.layout.packs)
       pack.kinds.forEach((kind, i) => {
-        for (const m of pack.members) out[`${kind}:${m.param}`] = packed[pack.state[i]].slice(m.offset, m.offset + m.numel);
+        for (const m of pack.members)
+          out[`${kind}:${m.param}`] = packed[pack.state[i]].slice(m.offset, m.offset + m.numel);
       });
     return out;
   }
@@ -133,7 +149,8 @@ export class StepRunner {
         total += sq[row];
       }
     });
-    for (const [k, v] of Object.entries(losses)) if (!Number.isFinite(v)) throw new NonFiniteError(step, `output '${k}'`);
+    for (const [k, v] of Object.entries(losses))
+      if (!Number.isFinite(v)) throw new NonFiniteError(step, `output '${k}'`);
     return { step, lr, losses, gradNorm: Math.sqrt(total) };
   }
 }

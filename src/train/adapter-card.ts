@@ -23,16 +23,29 @@ function towers(spec: ModelSpec): string[] {
   return (['vision', 'text'] as const).flatMap((t) => {
     const tower = spec[t];
     if (!tower) return [];
-    return [`${t}: ${tower.pretrained ? `${tower.pretrained.family} from \`${tower.pretrained.dir}\`` : `${tower.kind}, randomly initialized`}`];
+    return [
+      `${t}: ${tower.pretrained ? `${tower.pretrained.family} from \`${tower.pretrained.dir}\`` : `${tower.kind}, randomly initialized`}`,
+    ];
   });
 }
 
-export function adapterCard(r: TrainResult, graph: Graph, o: { values: number; data?: string; test?: { loss: number; accuracy: number; exactMatch: number; examples?: number } }): string {
+export function adapterCard(
+  r: TrainResult,
+  graph: Graph,
+  o: {
+    values: number;
+    data?: string;
+    test?: { loss: number; accuracy: number; exactMatch: number; examples?: number };
+  },
+): string {
   const { spec } = r;
   const report = paramReport(graph);
   const metric = metricName(spec);
   const kinds = [...new Set(spec.insertions.map((p) => p.method))];
-  const head = spec.head.kind === 'classifier' ? `classifier, ${spec.head.answers} answers, ${spec.head.loss} loss` : `${spec.head.kind} head`;
+  const head =
+    spec.head.kind === 'classifier'
+      ? `classifier, ${spec.head.answers} answers, ${spec.head.loss} loss`
+      : `${spec.head.kind} head`;
   const lines = [
     '---',
     'library_name: peftgraph',
@@ -49,7 +62,10 @@ export function adapterCard(r: TrainResult, graph: Graph, o: { values: number; d
       ? [
           '| insertion | at | options |',
           '| --- | --- | --- |',
-          ...spec.insertions.map((p) => `| ${p.method} | ${'at' in p ? `\`${[p.at].flat().join('`, `')}\`` : 'every weight'} | ${options(p as unknown as Record<string, unknown>) || '-'} |`),
+          ...spec.insertions.map(
+            (p) =>
+              `| ${p.method} | ${'at' in p ? `\`${[p.at].flat().join('`, `')}\`` : 'every weight'} | ${options(p as unknown as Record<string, unknown>) || '-'} |`,
+          ),
         ]
       : ['No PEFT insertions: the head (and any unfrozen weights) train.']),
     '',
@@ -77,7 +93,9 @@ export function adapterCard(r: TrainResult, graph: Graph, o: { values: number; d
     '',
     '## Scores',
     '',
-    ...(r.best ? [`- dev ${metric.accuracy}: ${r.best.accuracy.toFixed(4)} (best, epoch ${r.best.epoch + 1}; these weights)`] : ["- no dev evaluation: these are the last epoch's weights"]),
+    ...(r.best
+      ? [`- dev ${metric.accuracy}: ${r.best.accuracy.toFixed(4)} (best, epoch ${r.best.epoch + 1}; these weights)`]
+      : ["- no dev evaluation: these are the last epoch's weights"]),
     ...(o.test
       ? [
           `- test ${metric.accuracy}: ${o.test.accuracy.toFixed(4)}, ${metric.exactMatch} ${o.test.exactMatch.toFixed(4)}, loss ${o.test.loss.toFixed(4)}${o.test.examples !== undefined ? ` (${fmt(o.test.examples)} examples)` : ''}`,

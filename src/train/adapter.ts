@@ -18,7 +18,15 @@ import type { Dataset } from '../runtime/batches.ts';
 import type { Gpu } from '../runtime/device.ts';
 import { makeDirs } from '../runtime/files.ts';
 import { CheckpointError, SafetensorsFile, writeAtomic } from '../runtime/safetensors.ts';
-import { backboneIdentity, baseWeights, checkIdentity, inputsIdentity, weightsWithCheckpoint, type BackboneIdentity, type InputsIdentity } from './identity.ts';
+import {
+  backboneIdentity,
+  baseWeights,
+  checkIdentity,
+  inputsIdentity,
+  weightsWithCheckpoint,
+  type BackboneIdentity,
+  type InputsIdentity,
+} from './identity.ts';
 import { Evaluator, type TrainResult } from './trainer.ts';
 import { paramInfo } from '../compiler/ir/attrs.ts';
 import { adapterCard } from './adapter-card.ts';
@@ -43,7 +51,13 @@ export function writeAdapterFile(
     if (!weights[name]) throw new Error(`writeAdapterFile: no value for trainable param '${name}'`);
     params[name] = weights[name];
   }
-  saveCheckpoint(path, graph, { params, state: {}, meta: { spec, backbone: identity, inputs, ...extra } }, undefined, 'adapter');
+  saveCheckpoint(
+    path,
+    graph,
+    { params, state: {}, meta: { spec, backbone: identity, inputs, ...extra } },
+    undefined,
+    'adapter',
+  );
   return Object.values(params).reduce((s, v) => s + v.length, 0);
 }
 
@@ -51,7 +65,13 @@ export function writeAdapterFile(
  * An adapter file's trainable weights, checked against the model (names, shapes) and against the
  * base it is loaded onto (frozen-weight hash and spec); `allowMismatch` loads it onto another base anyway.
  */
-export function readAdapterFile(path: string, spec: ModelSpec, graph: Graph, base: BackboneIdentity, allowMismatch = false): Record<string, Float32Array> {
+export function readAdapterFile(
+  path: string,
+  spec: ModelSpec,
+  graph: Graph,
+  base: BackboneIdentity,
+  allowMismatch = false,
+): Record<string, Float32Array> {
   const a = loadCheckpoint(path, graph);
   checkIdentity(path, a.meta, spec, base, allowMismatch);
   return a.params;
@@ -92,20 +112,30 @@ export interface SaveAdapterOptions {
  * trainable weights, the spec, the base identity, the inputs), answers.json when given, and a
  * README.md card (method, sizes, base, data, scores). `loadAdapter(dir)` reads it back.
  */
-export function saveAdapter(dir: string, result: TrainResult, o: SaveAdapterOptions = {}): { dir: string; values: number; files: string[] } {
+export function saveAdapter(
+  dir: string,
+  result: TrainResult,
+  o: SaveAdapterOptions = {},
+): { dir: string; values: number; files: string[] } {
   const { spec } = result;
   const graph = lowerModel(spec, { batch: 1, mode: 'train' }).graph;
   if (o.answers) {
     const classes = spec.head.kind === 'classifier' ? spec.head.answers : 0;
-    if (o.answers.length !== classes) throw new CheckpointError(dir, `answers: ${o.answers.length} given for a head of ${classes}`);
+    if (o.answers.length !== classes)
+      throw new CheckpointError(dir, `answers: ${o.answers.length} given for a head of ${classes}`);
     const bound = result.inputs.answers;
     if (bound && bound !== inputsIdentity({ answers: o.answers }).answers)
-      throw new CheckpointError(dir, 'answers: not the answer classes this run was trained with (cfg.inputs records another list)');
+      throw new CheckpointError(
+        dir,
+        'answers: not the answer classes this run was trained with (cfg.inputs records another list)',
+      );
   }
   // Bound to the weights: answers given here are recorded in the adapter when the run did not.
   const inputs = o.answers ? { ...inputsIdentity({ answers: o.answers }), ...result.inputs } : result.inputs;
   makeDirs(dir);
-  const values = writeAdapterFile(join(dir, ADAPTER_FILE), graph, spec, result.bestWeights, result.identity, inputs, { config: { seed: result.seed } });
+  const values = writeAdapterFile(join(dir, ADAPTER_FILE), graph, spec, result.bestWeights, result.identity, inputs, {
+    config: { seed: result.seed },
+  });
   const files = [ADAPTER_FILE];
   if (o.answers) {
     writeAtomic(join(dir, ANSWERS_FILE), Buffer.from(JSON.stringify(o.answers)));
@@ -147,13 +177,22 @@ export interface LoadedAdapter {
  * init of the adapter's seed) unless `base` gives the frozen weights; either way it must be the
  * base the adapter was trained on (allowMismatch: load it anyway).
  */
-export function loadAdapter(path: string, o: { base?: WeightMap; seed?: number; allowMismatch?: boolean; keep16?: boolean } = {}): LoadedAdapter {
+export function loadAdapter(
+  path: string,
+  o: { base?: WeightMap; seed?: number; allowMismatch?: boolean; keep16?: boolean } = {},
+): LoadedAdapter {
   const file = adapterFile(path);
   const spec = specOfCheckpoint(file);
   const graph = lowerModel(spec, { batch: 1, mode: 'train' }).graph;
   const answersPath = join(dirname(file), ANSWERS_FILE);
-  const answers = spec.head.kind === 'classifier' && existsSync(answersPath) ? readAnswerList(answersPath, spec.head.answers) : undefined;
-  const { weights, seed } = weightsWithCheckpoint(spec, graph, file, { ...o, inputs: answers ? inputsIdentity({ answers }) : {} });
+  const answers =
+    spec.head.kind === 'classifier' && existsSync(answersPath)
+      ? readAnswerList(answersPath, spec.head.answers)
+      : undefined;
+  const { weights, seed } = weightsWithCheckpoint(spec, graph, file, {
+    ...o,
+    inputs: answers ? inputsIdentity({ answers }) : {},
+  });
   const adapter: Record<string, Float32Array> = {};
   for (const [name, n] of graph.params()) if (paramInfo(n).trainable) adapter[name] = weights[name] as Float32Array;
   return { file, spec, adapter, weights, ...(answers ? { answers } : {}), seed };
@@ -204,7 +243,11 @@ export class AdapterHost {
   }
 
   private active(): void {
-    if (!this.current) throw new CheckpointError('adapter host', `no adapter in use: call use(name) first (loaded: ${this.names.join(', ') || 'none'})`);
+    if (!this.current)
+      throw new CheckpointError(
+        'adapter host',
+        `no adapter in use: call use(name) first (loaded: ${this.names.join(', ') || 'none'})`,
+      );
   }
 
   evaluate(ds: Dataset, split = 'eval') {
@@ -215,7 +258,8 @@ export class AdapterHost {
   /** An adapter's weights with the base's (default: the active one): what exportMerged folds into one model. */
   weights(name = this.current): WeightMap {
     const w = name === null ? undefined : this.adapters.get(name);
-    if (!w) throw new CheckpointError(String(name), `no such adapter loaded (loaded: ${this.names.join(', ') || 'none'})`);
+    if (!w)
+      throw new CheckpointError(String(name), `no such adapter loaded (loaded: ${this.names.join(', ') || 'none'})`);
     return { ...this.base, ...w };
   }
 

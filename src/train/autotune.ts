@@ -28,17 +28,30 @@ export const CANDIDATES: MatmulVariant[] = [
 const pow2 = (x: number) => 2 ** Math.ceil(Math.log2(Math.max(1, x)));
 
 /** Shapes within a factor of two (and with the same flags) share a kernel choice. */
-export function shapeClass(n: Node, g: Graph): { key: string; M: number; K: number; N: number; batch: number; transA: boolean; transB: boolean } {
+export function shapeClass(
+  n: Node,
+  g: Graph,
+): { key: string; M: number; K: number; N: number; batch: number; transA: boolean; transB: boolean } {
   const [A, B] = n.inputs.map((i) => g.get(i));
   const { transA, transB } = attrsOf(n, 'matmul');
   const { M, K, N, batch } = matmulDims(A.shape, B.shape, { transA, transB }, 'matmul');
   const nb = batch.reduce((p, q) => p * q, 1);
   const [m, k, nn, b] = [pow2(M), pow2(K), pow2(N), pow2(nb)];
-  return { key: `${m}x${k}x${nn}b${b}${transA ? 'tA' : ''}${transB ? 'tB' : ''}`, M: m, K: k, N: nn, batch: b, transA, transB };
+  return {
+    key: `${m}x${k}x${nn}b${b}${transA ? 'tA' : ''}${transB ? 'tB' : ''}`,
+    M: m,
+    K: k,
+    N: nn,
+    batch: b,
+    transA,
+    transB,
+  };
 }
 
 export function cachePath(): string {
-  return process.env.PEFTGRAPH_CACHE_DIR ? join(process.env.PEFTGRAPH_CACHE_DIR, 'autotune.json') : join(process.cwd(), '.peftgraph-cache', 'autotune.json');
+  return process.env.PEFTGRAPH_CACHE_DIR
+    ? join(process.env.PEFTGRAPH_CACHE_DIR, 'autotune.json')
+    : join(process.cwd(), '.peftgraph-cache', 'autotune.json');
 }
 
 type CacheFile = Record<string, Record<string, { variant: MatmulVariant; ms: number }>>;
@@ -82,9 +95,17 @@ export function cachedVariants(gpu: Gpu, path = cachePath()): { lookup: VariantL
 }
 
 /** Times one candidate on a matmul of the given class; Infinity if it cannot run. */
-export async function timeVariant(gpu: Gpu, profile: DeviceProfile, c: ReturnType<typeof shapeClass>, v: MatmulVariant): Promise<number> {
+export async function timeVariant(
+  gpu: Gpu,
+  profile: DeviceProfile,
+  c: ReturnType<typeof shapeClass>,
+  v: MatmulVariant,
+): Promise<number> {
   const b = new Builder();
-  const a = b.input('a', c.batch > 1 ? [c.batch, ...(c.transA ? [c.K, c.M] : [c.M, c.K])] : c.transA ? [c.K, c.M] : [c.M, c.K]);
+  const a = b.input(
+    'a',
+    c.batch > 1 ? [c.batch, ...(c.transA ? [c.K, c.M] : [c.M, c.K])] : c.transA ? [c.K, c.M] : [c.M, c.K],
+  );
   const w = b.input('b', c.transB ? [c.N, c.K] : [c.K, c.N]);
   b.output('y', a.matmul(w, { transA: c.transA, transB: c.transB }));
   const plan = compilePlan(b.g, profile, { matmulVariant: () => v });
@@ -97,7 +118,12 @@ export async function timeVariant(gpu: Gpu, profile: DeviceProfile, c: ReturnTyp
 }
 
 /** Chooses a kernel per matmul node of `g`, tuning shape classes missing from the cache. */
-export async function autotune(gpu: Gpu, profile: DeviceProfile, g: Graph, opts: { candidates?: MatmulVariant[]; path?: string; log?: (s: string) => void } = {}): Promise<TuneResult> {
+export async function autotune(
+  gpu: Gpu,
+  profile: DeviceProfile,
+  g: Graph,
+  opts: { candidates?: MatmulVariant[]; path?: string; log?: (s: string) => void } = {},
+): Promise<TuneResult> {
   const path = opts.path ?? cachePath();
   const cache = readCache(path);
   const mine = (cache[adapterKey(gpu)] ??= {});

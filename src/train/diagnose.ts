@@ -34,7 +34,11 @@ function describe(n: Node): string {
 }
 
 /** A sentence naming the first non-finite value of `forward`'s step on these weights and inputs, or null. */
-export function diagnoseStep(forward: Graph, weights: Record<string, ArrayLike<number>>, inputs: Record<string, ArrayLike<number>>): string | null {
+export function diagnoseStep(
+  forward: Graph,
+  weights: Record<string, ArrayLike<number>>,
+  inputs: Record<string, ArrayLike<number>>,
+): string | null {
   const { graph } = autodiff(forward, { loss: 'loss' });
   const params = Object.fromEntries([...graph.params()].map(([k, n]) => [k, Value.of(n.shape, weights[k])]));
   const feeds = Object.fromEntries([...graph.inputs()].map(([k, n]) => [k, Value.of(n.shape, inputs[k], n.dtype)]));

@@ -17,7 +17,11 @@ import { encodeSafetensors, writeAtomic, type TensorEntry } from '../runtime/saf
 /** The merged inference graph and its weights, folded in f32 (16-bit frozen weights widened exactly). */
 export function mergedModel(spec: ModelSpec, weights: WeightMap, batch: number) {
   const { graph } = lowerModel(spec, { batch, mode: 'infer', merged: true });
-  const values = mergeWeights(spec, Object.fromEntries(Object.entries(weights).map(([k, v]) => [k, Float32Array.from(valuesOf(v))])), graph);
+  const values = mergeWeights(
+    spec,
+    Object.fromEntries(Object.entries(weights).map(([k, v]) => [k, Float32Array.from(valuesOf(v))])),
+    graph,
+  );
   return { graph, values };
 }
 
@@ -35,7 +39,16 @@ export function exportMerged(path: string, spec: ModelSpec, weights: WeightMap, 
 }
 
 /** The files of a source directory that a tokenizer or image processor reads, copied with the tower. */
-const INPUT_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt', 'vocab.json', 'merges.txt', 'spiece.model', 'preprocessor_config.json'];
+const INPUT_FILES = [
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'vocab.txt',
+  'vocab.json',
+  'merges.txt',
+  'spiece.model',
+  'preprocessor_config.json',
+];
 
 export const HEAD_FILE = 'head.safetensors';
 
@@ -48,7 +61,11 @@ export const HEAD_FILE = 'head.safetensors';
  * routing, BitFit, IA3, full finetuning); a PEFT module that stays one after merging (adapters,
  * MixPHM, Compacter, routed LoRA) is refused, named.
  */
-export function exportMergedHf(dir: string, spec: ModelSpec, weights: WeightMap): { towers: Record<string, string>; rest: number; files: string[] } {
+export function exportMergedHf(
+  dir: string,
+  spec: ModelSpec,
+  weights: WeightMap,
+): { towers: Record<string, string>; rest: number; files: string[] } {
   const { graph, values } = mergedModel(spec, weights, 1);
   const params = graph.params();
   const kept = [...params.keys()].filter((k) => !['backbone', 'head'].includes(methodOf(k)));
@@ -76,7 +93,10 @@ export function exportMergedHf(dir: string, spec: ModelSpec, weights: WeightMap)
     writeFileSync(join(out, 'config.json'), JSON.stringify(t.config, null, 1));
     writeAtomic(join(out, 'model.safetensors'), encodeSafetensors(t.tensors, { format: 'pt' }));
     files.push(`${tower}/config.json`, `${tower}/model.safetensors`);
-    const sources = [spec[tower]!.pretrained?.dir, tower === 'text' ? spec.inputs.tokenizer : spec.inputs.processor].filter((d): d is string => !!d);
+    const sources = [
+      spec[tower]!.pretrained?.dir,
+      tower === 'text' ? spec.inputs.tokenizer : spec.inputs.processor,
+    ].filter((d): d is string => !!d);
     for (const f of INPUT_FILES) {
       const from = sources.map((d) => join(d, f)).find((p) => existsSync(p));
       if (!from) continue;
@@ -87,8 +107,12 @@ export function exportMergedHf(dir: string, spec: ModelSpec, weights: WeightMap)
   }
   // The rest: the head and any fusion weights, under our names.
   const rest = new Map<string, TensorEntry>();
-  for (const [name, n] of params) if (!consumed.has(name)) rest.set(name, { shape: [...n.shape], data: Float32Array.from(values[name]) });
-  writeAtomic(join(dir, HEAD_FILE), encodeSafetensors(rest, { format: 'peftgraph-head-1', spec: JSON.stringify(spec) }));
+  for (const [name, n] of params)
+    if (!consumed.has(name)) rest.set(name, { shape: [...n.shape], data: Float32Array.from(values[name]) });
+  writeAtomic(
+    join(dir, HEAD_FILE),
+    encodeSafetensors(rest, { format: 'peftgraph-head-1', spec: JSON.stringify(spec) }),
+  );
   files.push(HEAD_FILE);
   writeFileSync(join(dir, 'README.md'), readme(spec, towers, [...rest.keys()]));
   files.push('README.md');

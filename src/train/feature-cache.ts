@@ -28,12 +28,21 @@ export interface CacheReport {
  * The training set with each example's cached blocks added under the tensors' names, and only
  * the raw inputs the step still reads kept. `weights` must hold the frozen params.
  */
-export async function cacheFeatures(gpu: Gpu, split: FrozenSplit, ds: Dataset, weights: WeightMap, batch: number, plan?: PlanOptions): Promise<{ data: Dataset; report: CacheReport }> {
+export async function cacheFeatures(
+  gpu: Gpu,
+  split: FrozenSplit,
+  ds: Dataset,
+  weights: WeightMap,
+  batch: number,
+  plan?: PlanOptions,
+): Promise<{ data: Dataset; report: CacheReport }> {
   const t0 = performance.now();
   const { plan: p } = compile(split.features, { batch, mode: 'infer', profile: profileOf(gpu), plan });
   const ex = await Executor.create(gpu, p);
   const keep = new Set(split.step.inputs().keys());
-  const examples: Example[] = ds.examples.map((e) => Object.fromEntries(Object.entries(e).filter(([k]) => keep.has(k))));
+  const examples: Example[] = ds.examples.map((e) =>
+    Object.fromEntries(Object.entries(e).filter(([k]) => keep.has(k))),
+  );
   try {
     for (const name of Object.keys(p.params)) ex.setParam(name, weights[name]);
     const names = split.tensors.map((t) => t.name);
@@ -41,7 +50,9 @@ export async function cacheFeatures(gpu: Gpu, split: FrozenSplit, ds: Dataset, w
       const idx = [...Array(Math.min(batch, ds.examples.length - start)).keys()].map((k) => start + k);
       const { inputs, valid } = makeBatch(ds, idx, batch);
       const out = await ex.run(Object.fromEntries(Object.entries(inputs).filter(([k]) => p.inputs[k])), names);
-      for (const t of split.tensors) for (let b = 0; b < valid; b++) examples[idx[b]][t.name] = out[t.name].slice(b * t.perExample, (b + 1) * t.perExample);
+      for (const t of split.tensors)
+        for (let b = 0; b < valid; b++)
+          examples[idx[b]][t.name] = out[t.name].slice(b * t.perExample, (b + 1) * t.perExample);
     }
   } finally {
     ex.destroy();

@@ -32,13 +32,26 @@ export interface FeaturePlan {
  * split with the cached tensors streamed or resident. `explain` asks the same (its counts do not
  * depend on the number of examples, only the tables' sizes do).
  */
-export function planFeatureCache(forward: Graph, batch: number, examples: number, o: { maxBytes?: number; residentBytes?: number; maxBuffer?: number } = {}): FeaturePlan {
+export function planFeatureCache(
+  forward: Graph,
+  batch: number,
+  examples: number,
+  o: { maxBytes?: number; residentBytes?: number; maxBuffer?: number } = {},
+): FeaturePlan {
   const split = splitFrozen(forward, batch);
   if (!split) return { split: null, resident: false, step: forward };
   const maxBytes = o.maxBytes ?? CACHE_MAX_BYTES;
   const bytes = split.tensors.reduce((s, t) => s + t.perExample * 4, 0) * examples;
-  if (bytes > maxBytes) return { split: null, resident: false, step: forward, why: `the cache would take ${size(bytes)} of host memory (budget ${size(maxBytes)}); the frozen part runs every step` };
-  const resident = bytes <= (o.residentBytes ?? RESIDENT_MAX_BYTES) && split.tensors.every((t) => t.perExample * 4 * examples <= (o.maxBuffer ?? Number.POSITIVE_INFINITY));
+  if (bytes > maxBytes)
+    return {
+      split: null,
+      resident: false,
+      step: forward,
+      why: `the cache would take ${size(bytes)} of host memory (budget ${size(maxBytes)}); the frozen part runs every step`,
+    };
+  const resident =
+    bytes <= (o.residentBytes ?? RESIDENT_MAX_BYTES) &&
+    split.tensors.every((t) => t.perExample * 4 * examples <= (o.maxBuffer ?? Number.POSITIVE_INFINITY));
   return { split, resident, step: resident ? residentStep(split, batch, examples) : split.step };
 }
 
@@ -47,10 +60,17 @@ export function planFeatureCache(forward: Graph, batch: number, examples: number
  * order) and the dataset the step then reads: the raw inputs it still needs and each example's
  * row ids (`frozen:rows:<m>`), instead of its blocks.
  */
-export function residentTables(split: FrozenSplit, ds: Dataset, batch: number): { tables: Record<string, Float32Array | Int32Array>; data: Dataset } {
+export function residentTables(
+  split: FrozenSplit,
+  ds: Dataset,
+  batch: number,
+): { tables: Record<string, Float32Array | Int32Array>; data: Dataset } {
   const tables: Record<string, Float32Array | Int32Array> = {};
   for (const t of split.tensors) {
-    const table = t.dtype === 'i32' ? new Int32Array(ds.examples.length * t.perExample) : new Float32Array(ds.examples.length * t.perExample);
+    const table =
+      t.dtype === 'i32'
+        ? new Int32Array(ds.examples.length * t.perExample)
+        : new Float32Array(ds.examples.length * t.perExample);
     ds.examples.forEach((e, i) => table.set(e[t.name] as ArrayLike<number>, i * t.perExample));
     tables[`table:${t.name}`] = table;
   }

@@ -12,7 +12,13 @@ import type { Dataset, GeneratedAnswers } from '../runtime/batches.ts';
 export type LogitsRunner = (ds: Dataset) => AsyncGenerator<{ logits: ArrayLike<number>; start: number; valid: number }>;
 
 /** Greedy generations [n][T] for the examples of `ds` (their targetTokens are replaced pass by pass). */
-export async function greedyDecode(run: LogitsRunner, ds: Dataset, start: number, T: number, V: number): Promise<Int32Array[]> {
+export async function greedyDecode(
+  run: LogitsRunner,
+  ds: Dataset,
+  start: number,
+  T: number,
+  V: number,
+): Promise<Int32Array[]> {
   const inputs = ds.examples.map(() => new Int32Array(T).fill(start));
   const out = ds.examples.map(() => new Int32Array(T));
   for (let t = 0; t < T; t++) {
@@ -30,18 +36,28 @@ export async function greedyDecode(run: LogitsRunner, ds: Dataset, start: number
 
 /** The answer a generation spells (its first tokens are the answer's ids, end-of-sequence included), or -1. */
 export function answerOf(generated: ArrayLike<number>, answers: GeneratedAnswers): number {
-  return answers.tokens.findIndex((seq) => seq.length <= generated.length && Array.prototype.every.call(seq, (id: number, j: number) => generated[j] === id));
+  return answers.tokens.findIndex(
+    (seq) =>
+      seq.length <= generated.length && Array.prototype.every.call(seq, (id: number, j: number) => generated[j] === id),
+  );
 }
 
 /** Example i's generation scored: its answer's soft score and whether that answer is the highest-scoring one (0 and false for no answer). */
-export function generatedScore(generated: ArrayLike<number>, answers: GeneratedAnswers, i: number): { score: number; exact: boolean } {
+export function generatedScore(
+  generated: ArrayLike<number>,
+  answers: GeneratedAnswers,
+  i: number,
+): { score: number; exact: boolean } {
   const a = answerOf(generated, answers);
   const s = answers.scores[i];
   return a < 0 ? { score: 0, exact: false } : { score: s[a], exact: a === argmax(s) };
 }
 
 /** VQA accuracy and exact match of generations against the answers' soft scores. */
-export function scoreGenerated(generated: ArrayLike<number>[], answers: GeneratedAnswers): { accuracy: number; exactMatch: number } {
+export function scoreGenerated(
+  generated: ArrayLike<number>[],
+  answers: GeneratedAnswers,
+): { accuracy: number; exactMatch: number } {
   let acc = 0;
   let em = 0;
   generated.forEach((g, i) => {

@@ -35,13 +35,17 @@ export function backboneIdentity(graph: Graph, spec: ModelSpec, weights: WeightM
     const f = x instanceof Float32Array ? x : Float32Array.from(x);
     h.update(new Uint8Array(f.buffer, f.byteOffset, f.byteLength));
   }
-  const sources = [spec.vision?.pretrained, spec.text?.pretrained].filter((p) => p).map((p) => `${p!.family} from ${p!.dir}`);
+  const sources = [spec.vision?.pretrained, spec.text?.pretrained]
+    .filter((p) => p)
+    .map((p) => `${p!.family} from ${p!.dir}`);
   return { hash: h.digest('hex'), seed, sources };
 }
 
 /** The spec without the directories it read from (a moved directory is the same model: the hash tells). */
 function portable(spec: unknown): unknown {
-  return JSON.parse(JSON.stringify(spec, (k, v) => (k === 'dir' || k === 'tokenizer' || k === 'processor' ? undefined : v)));
+  return JSON.parse(
+    JSON.stringify(spec, (k, v) => (k === 'dir' || k === 'tokenizer' || k === 'processor' ? undefined : v)),
+  );
 }
 
 /**
@@ -57,7 +61,11 @@ export interface InputsIdentity {
 
 const sha = (x: string) => createHash('sha256').update(x).digest('hex');
 
-export function inputsIdentity(o: { answers?: readonly string[]; tokenizer?: { fingerprint: string }; processor?: { fingerprint: string } }): InputsIdentity {
+export function inputsIdentity(o: {
+  answers?: readonly string[];
+  tokenizer?: { fingerprint: string };
+  processor?: { fingerprint: string };
+}): InputsIdentity {
   return {
     ...(o.answers ? { answers: sha(JSON.stringify(o.answers)) } : {}),
     ...(o.tokenizer ? { tokenizer: o.tokenizer.fingerprint } : {}),
@@ -65,17 +73,34 @@ export function inputsIdentity(o: { answers?: readonly string[]; tokenizer?: { f
   };
 }
 
-const WHAT: Record<keyof InputsIdentity, string> = { answers: 'answer classes (answers.json)', tokenizer: 'tokenizer', processor: 'image processor' };
+const WHAT: Record<keyof InputsIdentity, string> = {
+  answers: 'answer classes (answers.json)',
+  tokenizer: 'tokenizer',
+  processor: 'image processor',
+};
 
 /** The identity metadata of a checkpoint, checked for shape: missing or mistyped is an error, never a pass. */
 function recorded(path: string, meta: Record<string, unknown>): { backbone: BackboneIdentity; inputs: InputsIdentity } {
   const b = meta.backbone as Partial<BackboneIdentity> | undefined;
-  const okBackbone = typeof b === 'object' && b !== null && typeof b.hash === 'string' && typeof b.seed === 'number' && Array.isArray(b.sources);
-  if (!okBackbone) throw new CheckpointError(path, 'has no valid "backbone" identity (sha256, seed, sources): it was not written by peftgraph train, or was edited; it cannot be matched to a base');
-  if (typeof meta.spec !== 'object' || meta.spec === null) throw new CheckpointError(path, 'has no "spec": it was not written by peftgraph train, or was edited');
+  const okBackbone =
+    typeof b === 'object' &&
+    b !== null &&
+    typeof b.hash === 'string' &&
+    typeof b.seed === 'number' &&
+    Array.isArray(b.sources);
+  if (!okBackbone)
+    throw new CheckpointError(
+      path,
+      'has no valid "backbone" identity (sha256, seed, sources): it was not written by peftgraph train, or was edited; it cannot be matched to a base',
+    );
+  if (typeof meta.spec !== 'object' || meta.spec === null)
+    throw new CheckpointError(path, 'has no "spec": it was not written by peftgraph train, or was edited');
   const inputs = meta.inputs as InputsIdentity | undefined;
   if (typeof inputs !== 'object' || inputs === null || Object.values(inputs).some((v) => typeof v !== 'string'))
-    throw new CheckpointError(path, 'has no valid "inputs" identity (answer classes, tokenizer, image processor): written before they were bound, or edited; retrain it');
+    throw new CheckpointError(
+      path,
+      'has no valid "inputs" identity (answer classes, tokenizer, image processor): written before they were bound, or edited; retrain it',
+    );
   return { backbone: b as BackboneIdentity, inputs };
 }
 
@@ -87,9 +112,17 @@ export function specDifferences(recorded: unknown, now: unknown, max = 4): strin
   const out: string[] = [];
   const show = (v: unknown) => (v === undefined ? 'absent' : JSON.stringify(v));
   const walk = (a: unknown, b: unknown, at: string) => {
-    if (typeof a === 'object' && a !== null && typeof b === 'object' && b !== null && Array.isArray(a) === Array.isArray(b)) {
-      for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])]) walk((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], at ? `${at}.${k}` : k);
-    } else if (JSON.stringify(a) !== JSON.stringify(b)) out.push(`${at || 'spec'}: ${show(a)} when trained, ${show(b)} now`);
+    if (
+      typeof a === 'object' &&
+      a !== null &&
+      typeof b === 'object' &&
+      b !== null &&
+      Array.isArray(a) === Array.isArray(b)
+    ) {
+      for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])])
+        walk((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], at ? `${at}.${k}` : k);
+    } else if (JSON.stringify(a) !== JSON.stringify(b))
+      out.push(`${at || 'spec'}: ${show(a)} when trained, ${show(b)} now`);
   };
   walk(portable(recorded), portable(now), '');
   return out.length > max ? [...out.slice(0, max), `and ${out.length - max} more`] : out;
@@ -101,12 +134,22 @@ export function specDifferences(recorded: unknown, now: unknown, max = 4): strin
  * --allow-mismatch flag) turns the refusal off. Identity metadata that is missing or mistyped is
  * an error either way.
  */
-export function checkIdentity(path: string, meta: Record<string, unknown>, spec: ModelSpec, now: BackboneIdentity, allow = false, inputs: InputsIdentity = {}): void {
+export function checkIdentity(
+  path: string,
+  meta: Record<string, unknown>,
+  spec: ModelSpec,
+  now: BackboneIdentity,
+  allow = false,
+  inputs: InputsIdentity = {},
+): void {
   const { backbone: was, inputs: had } = recorded(path, meta);
   if (allow) return;
   const problems: string[] = [];
   for (const k of Object.keys(WHAT) as (keyof InputsIdentity)[]) {
-    if (had[k] && inputs[k] && had[k] !== inputs[k]) problems.push(`its ${WHAT[k]} differ from those it was trained with (sha256 ${had[k]!.slice(0, 12)}, now ${inputs[k]!.slice(0, 12)})`);
+    if (had[k] && inputs[k] && had[k] !== inputs[k])
+      problems.push(
+        `its ${WHAT[k]} differ from those it was trained with (sha256 ${had[k]!.slice(0, 12)}, now ${inputs[k]!.slice(0, 12)})`,
+      );
   }
   if (was.hash !== now.hash) {
     problems.push(
@@ -120,7 +163,11 @@ export function checkIdentity(path: string, meta: Record<string, unknown>, spec:
   }
   const differ = meta.spec ? specDifferences(meta.spec, spec) : [];
   if (differ.length) problems.push(`it was trained with another spec (${differ.join('; ')})`);
-  if (problems.length) throw new CheckpointError(path, `${problems.join('; ')}. Pass allowMismatch: true (--allow-mismatch) to load it anyway`);
+  if (problems.length)
+    throw new CheckpointError(
+      path,
+      `${problems.join('; ')}. Pass allowMismatch: true (--allow-mismatch) to load it anyway`,
+    );
 }
 
 /**

@@ -24,10 +24,21 @@ export const emptyScore = (): TokenScore => ({ nll: 0, tokens: 0, correct: 0, ex
  * `mask` [B, L]. Logits at position n + j - 1 predict text token j, for every j >= j0 the mask
  * keeps (j0 = 1 without a prefix: nothing predicts the first token then).
  */
-export function scoreNextTokens(into: TokenScore, logits: ArrayLike<number>, tokens: ArrayLike<number>, mask: ArrayLike<number>, batch: number, valid: number, vocab: number): void {
+export function scoreNextTokens(
+  into: TokenScore,
+  logits: ArrayLike<number>,
+  tokens: ArrayLike<number>,
+  mask: ArrayLike<number>,
+  batch: number,
+  valid: number,
+  vocab: number,
+): void {
   const L = tokens.length / batch;
   const n = logits.length / (batch * vocab) - L;
-  if (!Number.isInteger(n) || n < 0) throw new Error(`scoreNextTokens: logits of ${logits.length} values do not fit batch ${batch} x (prefix + ${L}) x ${vocab}`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new Error(
+      `scoreNextTokens: logits of ${logits.length} values do not fit batch ${batch} x (prefix + ${L}) x ${vocab}`,
+    );
   const j0 = n === 0 ? 1 : 0;
   score(
     into,
@@ -44,7 +55,15 @@ export function scoreNextTokens(into: TokenScore, logits: ArrayLike<number>, tok
  * An encoder-decoder's teacher-forced targets: `logits` [B, T, V] at position t against
  * `labels` [B, T], kept where `weights` is not 0 (the same as the graph's seq2seq loss).
  */
-export function scoreTargets(into: TokenScore, logits: ArrayLike<number>, labels: ArrayLike<number>, weights: ArrayLike<number>, batch: number, valid: number, vocab: number): void {
+export function scoreTargets(
+  into: TokenScore,
+  logits: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  weights: ArrayLike<number>,
+  batch: number,
+  valid: number,
+  vocab: number,
+): void {
   const T = labels.length / batch;
   score(
     into,
@@ -58,7 +77,15 @@ export function scoreTargets(into: TokenScore, logits: ArrayLike<number>, labels
 }
 
 /** Scores rows [0, valid) over positions j < L: `row(b, j)` is the logits' offset (-1: not scored), `label(b, j)` the token. */
-function score(into: TokenScore, logits: ArrayLike<number>, valid: number, vocab: number, L: number, rowAt: (b: number, j: number) => number, labelAt: (b: number, j: number) => number): void {
+function score(
+  into: TokenScore,
+  logits: ArrayLike<number>,
+  valid: number,
+  vocab: number,
+  L: number,
+  rowAt: (b: number, j: number) => number,
+  labelAt: (b: number, j: number) => number,
+): void {
   for (let b = 0; b < valid; b++) {
     let all = true;
     let kept = 0;

@@ -23,16 +23,25 @@ const Optimizer = z.discriminatedUnion('kind', [
     weightDecay: z.number().min(0).optional(),
     clip: z.number().min(0).optional(),
   }),
-  z.strictObject({ kind: z.literal('sgd'), momentum: rate.lt(1).optional(), weightDecay: z.number().min(0).optional(), clip: z.number().min(0).optional() }),
+  z.strictObject({
+    kind: z.literal('sgd'),
+    momentum: rate.lt(1).optional(),
+    weightDecay: z.number().min(0).optional(),
+    clip: z.number().min(0).optional(),
+  }),
 ]);
 const Schedule = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('constant') }),
   z.strictObject({ kind: z.literal('linear'), warmup: rate.optional() }),
   z.strictObject({ kind: z.literal('cosine'), warmup: rate.optional() }),
 ]);
-const record = z.custom<Record<string, unknown>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v) && !(v instanceof Map), {
-  message: 'expected a record of param name -> weights (e.g. pretrainedWeights(spec, graph).weights), not a path, a Map or an array',
-});
+const record = z.custom<Record<string, unknown>>(
+  (v) => typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v) && !(v instanceof Map),
+  {
+    message:
+      'expected a record of param name -> weights (e.g. pretrainedWeights(spec, graph).weights), not a path, a Map or an array',
+  },
+);
 
 /** Every option; `.partial()` checks what a caller hands trainConfig(). */
 export const TrainConfigSchema = z.strictObject({
@@ -55,7 +64,9 @@ export const TrainConfigSchema = z.strictObject({
   ignoreUnknownBackbone: z.boolean().optional(),
   resume: z.string().min(1).optional(),
   allowMismatch: z.boolean().optional(),
-  plan: z.custom<object>((v) => typeof v === 'object' && v !== null, { message: 'expected PlanOptions (an object)' }).optional(),
+  plan: z
+    .custom<object>((v) => typeof v === 'object' && v !== null, { message: 'expected PlanOptions (an object)' })
+    .optional(),
   cacheFrozen: z.boolean().optional(),
   cacheOnDevice: z.boolean().optional(),
   autotune: z.enum(['cache', 'run', 'off']).optional(),
@@ -63,7 +74,9 @@ export const TrainConfigSchema = z.strictObject({
 });
 
 function fail(issues: z.core.$ZodIssue[], schema: z.ZodType, input: unknown, hint = ''): never {
-  throw new TrainConfigError(`invalid training config:\n${formatIssues(issues, ['cfg'], schema, input).join('\n')}${hint}`);
+  throw new TrainConfigError(
+    `invalid training config:\n${formatIssues(issues, ['cfg'], schema, input).join('\n')}${hint}`,
+  );
 }
 
 /** The options a caller gives trainConfig(): known, and in range. */
@@ -77,6 +90,16 @@ export function checkPartialConfig(o: unknown): void {
 export function checkTrainConfig(cfg: unknown): void {
   const r = TrainConfigSchema.safeParse(cfg);
   if (r.success) return;
-  const missing = r.error.issues.some((i) => i.code === 'invalid_type' && i.path.length === 1 && (cfg as Record<PropertyKey, unknown>)?.[i.path[0]] === undefined);
-  fail(r.error.issues, TrainConfigSchema, cfg, missing ? '\n  build it with trainConfig({ ... }), which fills in the defaults of the options not given' : '');
+  const missing = r.error.issues.some(
+    (i) =>
+      i.code === 'invalid_type' &&
+      i.path.length === 1 &&
+      (cfg as Record<PropertyKey, unknown>)?.[i.path[0]] === undefined,
+  );
+  fail(
+    r.error.issues,
+    TrainConfigSchema,
+    cfg,
+    missing ? '\n  build it with trainConfig({ ... }), which fills in the defaults of the options not given' : '',
+  );
 }

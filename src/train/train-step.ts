@@ -20,8 +20,17 @@ export interface StepConfig extends StepSpec {
 }
 
 /** The step graph and how to run it: what `compile --mode train` writes as an artifact. */
-export function compileStep(forward: Graph, profile: DeviceProfile, cfg: StepConfig): { plan: Plan; layout: StepLayout; report: AutodiffReport } {
-  const { graph, plan, step, autodiff: report } = compile(forward, { batch: 0, mode: 'train', optimizer: cfg.optimizer, profile, plan: cfg.plan });
+export function compileStep(
+  forward: Graph,
+  profile: DeviceProfile,
+  cfg: StepConfig,
+): { plan: Plan; layout: StepLayout; report: AutodiffReport } {
+  const {
+    graph,
+    plan,
+    step,
+    autodiff: report,
+  } = compile(forward, { batch: 0, mode: 'train', optimizer: cfg.optimizer, profile, plan: cfg.plan });
   const info = step!;
   const layout: StepLayout = {
     params: info.params,

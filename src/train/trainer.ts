@@ -160,12 +160,18 @@ function oneHotRows(labels: ArrayLike<number>, classes: number, count: number): 
 
 /** What `accuracy` and `exactMatch` of an evaluation measure for this spec's head. */
 export function metricName(spec: ModelSpec): { accuracy: string; exactMatch: string } {
-  if (spec.head.kind === 'lm' && spec.text?.kind === 'decoder') return { accuracy: 'next-token accuracy', exactMatch: 'whole-text match' };
+  if (spec.head.kind === 'lm' && spec.text?.kind === 'decoder')
+    return { accuracy: 'next-token accuracy', exactMatch: 'whole-text match' };
   return { accuracy: 'VQA accuracy', exactMatch: 'exact match' };
 }
 
 /** One line of an evaluation's result, as train and eval print it. */
-export function formatEvaluation(split: string, metric: { accuracy: string; exactMatch: string }, r: { loss: number; accuracy: number; exactMatch: number }, examples: number): string {
+export function formatEvaluation(
+  split: string,
+  metric: { accuracy: string; exactMatch: string },
+  r: { loss: number; accuracy: number; exactMatch: number },
+  examples: number,
+): string {
   return `${split}: ${metric.accuracy} ${r.accuracy.toFixed(4)}, ${metric.exactMatch} ${r.exactMatch.toFixed(4)}, loss ${r.loss.toFixed(4)} (${examples} examples)`;
 }
 
@@ -202,12 +208,28 @@ export class Evaluator {
    * `cacheFor`: evaluate a dataset of about that many examples repeatedly (train's dev set): the
    * frozen per-example part runs once per dataset (while the frozen weights stay the same arrays).
    */
-  static async create(gpu: Gpu, spec: ModelSpec, batch: number, plan?: PlanOptions, loss = true, cacheFor?: number): Promise<Evaluator> {
+  static async create(
+    gpu: Gpu,
+    spec: ModelSpec,
+    batch: number,
+    plan?: PlanOptions,
+    loss = true,
+    cacheFor?: number,
+  ): Promise<Evaluator> {
     const forward = lowerModel(spec, { batch, mode: 'infer', loss }).graph;
     const split = cacheFor ? planFeatureCache(forward, batch, cacheFor, { residentBytes: 0 }).split : null;
     const c = compile(split?.step ?? forward, { batch, mode: 'infer', profile: profileOf(gpu), plan, loss });
     const ex = await Executor.create(gpu, c.plan);
-    return new Evaluator(gpu, ex, batch, spec.head.kind === 'classifier' ? spec.head.answers : 0, forward, spec, split, plan);
+    return new Evaluator(
+      gpu,
+      ex,
+      batch,
+      spec.head.kind === 'classifier' ? spec.head.answers : 0,
+      forward,
+      spec,
+      split,
+      plan,
+    );
   }
 
   setWeights(w: WeightMap): void {
@@ -249,13 +271,29 @@ export class Evaluator {
   }
 
   /** Runs `ds` through the plan batch by batch (the last one padded), yielding the requested outputs. */
-  async *batches(ds: Dataset, outputs: string[]): AsyncGenerator<{ out: Record<string, ArrayLike<number>>; inputs: Record<string, ArrayLike<number>>; start: number; valid: number }> {
+  async *batches(
+    ds: Dataset,
+    outputs: string[],
+  ): AsyncGenerator<{
+    out: Record<string, ArrayLike<number>>;
+    inputs: Record<string, ArrayLike<number>>;
+    start: number;
+    valid: number;
+  }> {
     this.checkSet();
     yield* this.run(await this.data(ds), outputs);
   }
 
   /** batches() over data already as the plan reads it (frozen features included). */
-  private async *run(data: Dataset, outputs: string[]): AsyncGenerator<{ out: Record<string, ArrayLike<number>>; inputs: Record<string, ArrayLike<number>>; start: number; valid: number }> {
+  private async *run(
+    data: Dataset,
+    outputs: string[],
+  ): AsyncGenerator<{
+    out: Record<string, ArrayLike<number>>;
+    inputs: Record<string, ArrayLike<number>>;
+    start: number;
+    valid: number;
+  }> {
     const idx = [...data.examples.keys()];
     for (let start = 0; start < idx.length; start += this.batch) {
       const { inputs, valid } = makeBatch(data, idx.slice(start, start + this.batch), this.batch);
@@ -271,8 +309,13 @@ export class Evaluator {
     // Soft targets (bce) or integer labels (ce): scored as one-hot targets, and a split without a
     // single answer among the classes is refused, not scored as zeros.
     const A = this.answers;
-    const unlabeled = ds.examples.every((e) => (e.targets ? Array.prototype.every.call(e.targets, (v: number) => v === 0) : false));
-    if (unlabeled) throw new DataError(`${split}: no example has an answer among the ${A} answer classes (every target row is zero); there is nothing to score, predict instead`);
+    const unlabeled = ds.examples.every((e) =>
+      e.targets ? Array.prototype.every.call(e.targets, (v: number) => v === 0) : false,
+    );
+    if (unlabeled)
+      throw new DataError(
+        `${split}: no example has an answer among the ${A} answer classes (every target row is zero); there is nothing to score, predict instead`,
+      );
     let loss = 0,
       acc = 0,
       em = 0,
@@ -288,7 +331,10 @@ export class Evaluator {
     }
     const r = { loss: loss / n, accuracy: acc / n, exactMatch: em / n };
     if (!Number.isFinite(r.loss) || !Number.isFinite(r.accuracy))
-      throw new NonFiniteError(-1, `${split} evaluation gave loss ${r.loss} and accuracy ${r.accuracy} (weights or inputs hold non-finite values)`);
+      throw new NonFiniteError(
+        -1,
+        `${split} evaluation gave loss ${r.loss} and accuracy ${r.accuracy} (weights or inputs hold non-finite values)`,
+      );
     return r;
   }
 
@@ -296,22 +342,37 @@ export class Evaluator {
    * A decoder-only LM's 'lm' head under teacher forcing (lm-score.ts): mean next-token loss per
    * token, next-token accuracy, and the share of examples predicted whole.
    */
-  private async evaluateNextTokens(ds: Dataset, split: string): Promise<{ loss: number; accuracy: number; exactMatch: number }> {
+  private async evaluateNextTokens(
+    ds: Dataset,
+    split: string,
+  ): Promise<{ loss: number; accuracy: number; exactMatch: number }> {
     const vocab = this.graph.get(this.graph.outputs.get('logits')!).shape.at(-1)!;
     const score = emptyScore();
-    for await (const { out, inputs, valid } of this.batches(ds, ['logits'])) scoreNextTokens(score, out.logits, inputs.tokens, inputs.mask, this.batch, valid, vocab);
-    if (score.tokens === 0) throw new DataError(`${split}: no text token to score (every mask keeps only tokens nothing predicts)`);
-    const r = { loss: score.nll / score.tokens, accuracy: score.correct / score.tokens, exactMatch: score.whole / score.examples };
-    if (!Number.isFinite(r.loss)) throw new NonFiniteError(-1, `${split} evaluation gave loss ${r.loss} (weights or inputs hold non-finite values)`);
+    for await (const { out, inputs, valid } of this.batches(ds, ['logits']))
+      scoreNextTokens(score, out.logits, inputs.tokens, inputs.mask, this.batch, valid, vocab);
+    if (score.tokens === 0)
+      throw new DataError(`${split}: no text token to score (every mask keeps only tokens nothing predicts)`);
+    const r = {
+      loss: score.nll / score.tokens,
+      accuracy: score.correct / score.tokens,
+      exactMatch: score.whole / score.examples,
+    };
+    if (!Number.isFinite(r.loss))
+      throw new NonFiniteError(
+        -1,
+        `${split} evaluation gave loss ${r.loss} (weights or inputs hold non-finite values)`,
+      );
     return r;
   }
 
   /** An encoder-decoder's greedy generations [n][targetLen] from decoder start id `start` (generate.ts). */
   async generate(ds: Dataset, start: number): Promise<Int32Array[]> {
     const text = this.spec.text;
-    if (text?.kind !== 'encdec') throw new DataError(`generate: needs an 'encdec' text tower (this one is '${text?.kind}')`);
+    if (text?.kind !== 'encdec')
+      throw new DataError(`generate: needs an 'encdec' text tower (this one is '${text?.kind}')`);
     const run = async function* (this: Evaluator, pass: Dataset) {
-      for await (const { out, start: s, valid } of this.run(pass, ['logits'])) yield { logits: out.logits, start: s, valid };
+      for await (const { out, start: s, valid } of this.run(pass, ['logits']))
+        yield { logits: out.logits, start: s, valid };
     }.bind(this);
     return greedyDecode(run, await this.data(ds), start, text.targetLen, text.vocab);
   }
@@ -320,18 +381,38 @@ export class Evaluator {
    * An encoder-decoder's 'lm' head: the teacher-forced loss of the data's targets, and the VQA
    * score of greedy generations against `ds.answers` (generate.ts).
    */
-  private async evaluateGenerated(ds: Dataset, split: string): Promise<{ loss: number; accuracy: number; exactMatch: number }> {
+  private async evaluateGenerated(
+    ds: Dataset,
+    split: string,
+  ): Promise<{ loss: number; accuracy: number; exactMatch: number }> {
     const text = this.spec.text;
-    if (text?.kind !== 'encdec') throw new DataError(`${split}: an 'lm' head is scored by generating answers, which needs an 'encdec' text tower (this one is '${text?.kind}')`);
+    if (text?.kind !== 'encdec')
+      throw new DataError(
+        `${split}: an 'lm' head is scored by generating answers, which needs an 'encdec' text tower (this one is '${text?.kind}')`,
+      );
     const answers = ds.answers;
-    if (!answers) throw new DataError(`${split}: an encoder-decoder is scored by the answers it generates: the dataset needs answers { tokens, start, scores } (runtime/batches.ts)`);
-    if (answers.scores.length !== ds.examples.length) throw new DataError(`${split}: answers.scores has ${answers.scores.length} rows for ${ds.examples.length} examples`);
+    if (!answers)
+      throw new DataError(
+        `${split}: an encoder-decoder is scored by the answers it generates: the dataset needs answers { tokens, start, scores } (runtime/batches.ts)`,
+      );
+    if (answers.scores.length !== ds.examples.length)
+      throw new DataError(
+        `${split}: answers.scores has ${answers.scores.length} rows for ${ds.examples.length} examples`,
+      );
     // The teacher-forced loss per target token on the host: the padded rows of a last batch count for nothing.
     const vocab = this.graph.get(this.graph.outputs.get('logits')!).shape.at(-1)!;
     const s = emptyScore();
-    for await (const { out, inputs, valid } of this.batches(ds, ['logits'])) scoreTargets(s, out.logits, inputs.targetLabels, inputs.targetMask, this.batch, valid, vocab);
-    const r = { loss: s.nll / Math.max(1, s.tokens), ...scoreGenerated(await this.generate(ds, answers.start), answers) };
-    if (!Number.isFinite(r.loss)) throw new NonFiniteError(-1, `${split} evaluation gave loss ${r.loss} (weights or inputs hold non-finite values)`);
+    for await (const { out, inputs, valid } of this.batches(ds, ['logits']))
+      scoreTargets(s, out.logits, inputs.targetLabels, inputs.targetMask, this.batch, valid, vocab);
+    const r = {
+      loss: s.nll / Math.max(1, s.tokens),
+      ...scoreGenerated(await this.generate(ds, answers.start), answers),
+    };
+    if (!Number.isFinite(r.loss))
+      throw new NonFiniteError(
+        -1,
+        `${split} evaluation gave loss ${r.loss} (weights or inputs hold non-finite values)`,
+      );
     return r;
   }
 
@@ -340,7 +421,13 @@ export class Evaluator {
   }
 }
 
-export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; dev?: Dataset }, cfg: TrainConfig, events: TrainEvents = {}): Promise<TrainResult> {
+export async function train(
+  gpu: Gpu,
+  spec: ModelSpec,
+  data: { train: Dataset; dev?: Dataset },
+  cfg: TrainConfig,
+  events: TrainEvents = {},
+): Promise<TrainResult> {
   checkTrainConfig(cfg);
   const { graph } = lowerModel(spec, { batch: cfg.batch, mode: 'train' });
   // Every example checked against the model's inputs before any GPU work.
@@ -358,15 +445,33 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
   const cache =
     cfg.cacheFrozen === false
       ? { split: null, resident: false, step: graph, why: undefined }
-      : planFeatureCache(graph, cfg.batch, data.train.examples.length, { maxBuffer: profile.maxBufferSize, residentBytes: cfg.cacheOnDevice === false ? 0 : undefined });
+      : planFeatureCache(graph, cfg.batch, data.train.examples.length, {
+          maxBuffer: profile.maxBufferSize,
+          residentBytes: cfg.cacheOnDevice === false ? 0 : undefined,
+        });
   if (cache.why) events.onCache?.({ skipped: cache.why });
   // Tuning times the matmul shapes of the step as it will be planned (forward shapes included).
   const shapes = () => compile(cache.step, { batch: 0, mode: 'train', optimizer: cfg.optimizer, profile }).graph;
   const kernels = await tunedPlanOptions(gpu, profile, cfg.autotune ?? 'cache', { shapes, plan: cfg.plan });
   if (kernels.classes) events.onTuning?.({ tuned: kernels.tuned, classes: kernels.classes });
-  const ts = await TrainStep.compile(gpu, cache.step, { optimizer: cfg.optimizer, lr: cfg.lr, schedule: cfg.schedule, totalSteps: stepsPerEpoch * cfg.epochs, plan: kernels.plan });
+  const ts = await TrainStep.compile(gpu, cache.step, {
+    optimizer: cfg.optimizer,
+    lr: cfg.lr,
+    schedule: cfg.schedule,
+    totalSteps: stepsPerEpoch * cfg.epochs,
+    plan: kernels.plan,
+  });
   // The dev set is evaluated again and again: its frozen features are computed once too.
-  const evaluator = data.dev ? await Evaluator.create(gpu, spec, cfg.batch, kernels.plan, true, cfg.cacheFrozen === false ? undefined : data.dev.examples.length) : null;
+  const evaluator = data.dev
+    ? await Evaluator.create(
+        gpu,
+        spec,
+        cfg.batch,
+        kernels.plan,
+        true,
+        cfg.cacheFrozen === false ? undefined : data.dev.examples.length,
+      )
+    : null;
   const trainable = [...graph.params()].filter(([, n]) => paramInfo(n).trainable).map(([k]) => k);
   // One writer per output directory, from its first write to its last (out-lock.ts).
   const unlock = cfg.outDir ? lockDir(cfg.outDir) : () => undefined;
@@ -382,10 +487,17 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
     let runId: string = randomUUID();
     if (cfg.resume) {
       const ck = loadCheckpoint(cfg.resume, graph);
-      if (ck.kind === 'adapter') throw new CheckpointError(cfg.resume, 'is an adapter file: it holds no optimizer state or history to resume from; resume from last.safetensors');
+      if (ck.kind === 'adapter')
+        throw new CheckpointError(
+          cfg.resume,
+          'is an adapter file: it holds no optimizer state or history to resume from; resume from last.safetensors',
+        );
       checkIdentity(cfg.resume, ck.meta, spec, identity, cfg.allowMismatch, cfg.inputs ?? {});
       if (typeof ck.meta.runId !== 'string')
-        throw new CheckpointError(cfg.resume, "has no run id: written by an older peftgraph, it cannot be resumed (its best.safetensors could not be told from another run's)");
+        throw new CheckpointError(
+          cfg.resume,
+          "has no run id: written by an older peftgraph, it cannot be resumed (its best.safetensors could not be told from another run's)",
+        );
       runId = ck.meta.runId;
       const meta = resumeMeta(cfg.resume, ck.meta, ck.state, ts.info.state, cfg);
       Object.assign(weights, ck.params);
@@ -419,7 +531,18 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
       saveCheckpoint(join(cfg.outDir, name), graph, {
         params,
         state: await ts.readState(),
-        meta: { spec, config: { ...cfg, backbone: undefined }, backbone: identity, inputs: cfg.inputs ?? {}, runId, step: ts.step, epoch, history, best, sinceBest },
+        meta: {
+          spec,
+          config: { ...cfg, backbone: undefined },
+          backbone: identity,
+          inputs: cfg.inputs ?? {},
+          runId,
+          step: ts.step,
+          epoch,
+          history,
+          best,
+          sinceBest,
+        },
       });
     };
     let stoppedEarly = false;
@@ -430,7 +553,9 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
       const pending: Promise<StepResult>[] = [];
       const done: number[] = [];
       const batches = epochBatches(data.train.examples.length, cfg.batch, cfg.seed, epoch);
-      const start = diagnosable ? { step: ts.step, params: await ts.readWeights(trainable), state: await ts.readState() } : null;
+      const start = diagnosable
+        ? { step: ts.step, params: await ts.readWeights(trainable), state: await ts.readState() }
+        : null;
       batches.forEach((idx, k) => {
         const { inputs } = makeBatch(trainData, idx, cfg.batch);
         const p = ts.submit(inputs, stepSeed(cfg.seed, ts.step));
@@ -458,8 +583,15 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
         for (let s = start.step; s < e.step; s++) await ts.submit(batchOf(trainData, s), stepSeed(cfg.seed, s));
         // The reference replays the whole forward graph: frozen weights and raw inputs included.
         const widened = Object.fromEntries(Object.entries(weights).map(([k, v]) => [k, valuesOf(v)]));
-        const where = diagnoseStep(graph, { ...widened, ...(await ts.readWeights()) }, { ...batchOf(data.train, e.step), seed: [stepSeed(cfg.seed, e.step)] });
-        throw new NonFiniteError(e.step, `${e.tensor}; ${where ?? 'the float64 reference finds every value finite here (a float32 rounding effect): lower the learning rate'}`);
+        const where = diagnoseStep(
+          graph,
+          { ...widened, ...(await ts.readWeights()) },
+          { ...batchOf(data.train, e.step), seed: [stepSeed(cfg.seed, e.step)] },
+        );
+        throw new NonFiniteError(
+          e.step,
+          `${e.tensor}; ${where ?? 'the float64 reference finds every value finite here (a float32 rounding effect): lower the learning rate'}`,
+        );
       }
       const results = settled.map((r) => (r as PromiseFulfilledResult<StepResult>).value);
       const mean = (k: string) => results.reduce((s, r) => s + r.losses[k], 0) / results.length;
@@ -488,7 +620,16 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
       } else history.push(rec);
       events.onEpoch?.(rec);
       await save('last.safetensors', epoch);
-      log.append(results.map((r, k) => ({ step: r.step, epoch, lr: r.lr, gradNorm: r.gradNorm, ms: +(done[k] - (k ? done[k - 1] : t0)).toFixed(3), losses: r.losses })));
+      log.append(
+        results.map((r, k) => ({
+          step: r.step,
+          epoch,
+          lr: r.lr,
+          gradNorm: r.gradNorm,
+          ms: +(done[k] - (k ? done[k - 1] : t0)).toFixed(3),
+          losses: r.losses,
+        })),
+      );
       if (cfg.patience > 0 && sinceBest >= cfg.patience) {
         stoppedEarly = true;
         break;
@@ -521,20 +662,32 @@ export async function train(gpu: Gpu, spec: ModelSpec, data: { train: Dataset; d
  */
 function adoptBest(resume: string, runId: string, graph: Graph): Record<string, Float32Array> {
   const path = join(dirname(resume), 'best.safetensors');
-  if (!existsSync(path)) throw new CheckpointError(resume, `records a best epoch, but ${path} is missing: resume from the run's own directory`);
+  if (!existsSync(path))
+    throw new CheckpointError(
+      resume,
+      `records a best epoch, but ${path} is missing: resume from the run's own directory`,
+    );
   const ck = loadCheckpoint(path, graph);
-  if (ck.meta.runId !== runId) throw new CheckpointError(path, `belongs to another run than ${resume} (run ids ${String(ck.meta.runId).slice(0, 8)} and ${runId.slice(0, 8)})`);
+  if (ck.meta.runId !== runId)
+    throw new CheckpointError(
+      path,
+      `belongs to another run than ${resume} (run ids ${String(ck.meta.runId).slice(0, 8)} and ${runId.slice(0, 8)})`,
+    );
   return ck.params;
 }
 
 /** The weights of the spec's pretrained towers (16-bit tensors kept so when frozen weights stay 16-bit on the device). */
 function pretrainedBackbone(spec: ModelSpec, graph: Graph, frozen: FrozenWeights = 'f32'): WeightMap {
-  return frozen !== 'f32' ? pretrainedWeights(spec, graph, { keep16: true }).weights : pretrainedWeights(spec, graph).weights;
+  return frozen !== 'f32'
+    ? pretrainedWeights(spec, graph, { keep16: true }).weights
+    : pretrainedWeights(spec, graph).weights;
 }
 
 /** A caller's backbone holds every weight the spec's pretrained directories provide (checked from their headers). */
 function checkCoversPretrained(spec: ModelSpec, graph: Graph, backbone: WeightMap): void {
-  const missing = planImport(spec, graph).flatMap((p) => p.entries.filter((e) => !(e.ours in backbone)).map((e) => `${e.ours} (${p.dir})`));
+  const missing = planImport(spec, graph).flatMap((p) =>
+    p.entries.filter((e) => !(e.ours in backbone)).map((e) => `${e.ours} (${p.dir})`),
+  );
   if (missing.length)
     throw new CheckpointError(
       'backbone weights',
@@ -550,15 +703,23 @@ function checkBackbone(graph: Graph, backbone: WeightMap, ignoreUnknown: boolean
     const p = params.get(name);
     if (!p) {
       if (!ignoreUnknown) problems.push(`'${name}' is not a param of this model`);
-    } else if (weightLength(v) !== p.shape.reduce((a, b) => a * b, 1)) problems.push(`'${name}' has ${weightLength(v)} values, the model's [${p.shape}] needs ${p.shape.reduce((a, b) => a * b, 1)}`);
+    } else if (weightLength(v) !== p.shape.reduce((a, b) => a * b, 1))
+      problems.push(
+        `'${name}' has ${weightLength(v)} values, the model's [${p.shape}] needs ${p.shape.reduce((a, b) => a * b, 1)}`,
+      );
   }
   // HF checkpoint keys (embeddings.*, encoder.layer.*) are not our names: they load through the spec.
-  const hfKeys = Object.keys(backbone).some((k) => !params.has(k) && /(^|\.)(embeddings|encoder\.layer|h\.\d+|layernorm|pooler)\./.test(k));
+  const hfKeys = Object.keys(backbone).some(
+    (k) => !params.has(k) && /(^|\.)(embeddings|encoder\.layer|h\.\d+|layernorm|pooler)\./.test(k),
+  );
   const hint = hfKeys
     ? "\n  these look like an HF checkpoint's keys: name the directory in the spec (hf.vision(dir), hf.text(dir)) and leave cfg.backbone out, or pass pretrainedWeights(spec, graph).weights"
     : '';
   if (problems.length)
-    throw new CheckpointError('backbone weights', `do not fit the model:\n  ${problems.slice(0, 12).join('\n  ')}${problems.length > 12 ? `\n  ... ${problems.length - 12} more` : ''}${hint}`);
+    throw new CheckpointError(
+      'backbone weights',
+      `do not fit the model:\n  ${problems.slice(0, 12).join('\n  ')}${problems.length > 12 ? `\n  ... ${problems.length - 12} more` : ''}${hint}`,
+    );
 }
 
 const ResumeMeta = z.object({
@@ -574,7 +735,13 @@ const ResumeMeta = z.object({
 });
 
 /** A resume checkpoint's bookkeeping, checked: well-formed, the same optimizer, epochs left to run. */
-function resumeMeta(path: string, meta: Record<string, unknown>, state: Record<string, unknown>, stateNames: string[], cfg: TrainConfig): z.infer<typeof ResumeMeta> {
+function resumeMeta(
+  path: string,
+  meta: Record<string, unknown>,
+  state: Record<string, unknown>,
+  stateNames: string[],
+  cfg: TrainConfig,
+): z.infer<typeof ResumeMeta> {
   const r = ResumeMeta.safeParse(meta);
   if (!r.success)
     throw new CheckpointError(
@@ -585,10 +752,22 @@ function resumeMeta(path: string, meta: Record<string, unknown>, state: Record<s
         .join('; ')})`,
     );
   const was = r.data.config?.optimizer.kind;
-  if (was && was !== cfg.optimizer.kind) throw new CheckpointError(path, `was trained with --optimizer ${was}; resume with the same optimizer (now ${cfg.optimizer.kind})`);
+  if (was && was !== cfg.optimizer.kind)
+    throw new CheckpointError(
+      path,
+      `was trained with --optimizer ${was}; resume with the same optimizer (now ${cfg.optimizer.kind})`,
+    );
   const missing = stateNames.filter((n) => !(n in state));
-  if (missing.length) throw new CheckpointError(path, `lacks optimizer state for ${missing.length} tensors (${missing.slice(0, 3).join(', ')}...): not a last.safetensors of this run`);
-  if (r.data.epoch + 1 >= cfg.epochs) throw new CheckpointError(path, `has finished epoch ${r.data.epoch + 1}; --epochs ${cfg.epochs} leaves nothing to train (ask for more epochs to continue)`);
+  if (missing.length)
+    throw new CheckpointError(
+      path,
+      `lacks optimizer state for ${missing.length} tensors (${missing.slice(0, 3).join(', ')}...): not a last.safetensors of this run`,
+    );
+  if (r.data.epoch + 1 >= cfg.epochs)
+    throw new CheckpointError(
+      path,
+      `has finished epoch ${r.data.epoch + 1}; --epochs ${cfg.epochs} leaves nothing to train (ask for more epochs to continue)`,
+    );
   return r.data;
 }
 

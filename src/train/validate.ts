@@ -14,15 +14,21 @@ import { RUNTIME_INPUT, ruleFor, valuesProblem, type InputRule } from '../runtim
 function distance(a: string, b: string): number {
   const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
   for (let j = 1; j <= b.length; j++) d[0][j] = j;
-  for (let i = 1; i <= a.length; i++) for (let j = 1; j <= b.length; j++) d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++)
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
   return d[a.length][b.length];
 }
 
 /** The per-example inputs a model takes: name -> values per example, and the rule its values follow (runtime/input-rules.ts). */
-export function exampleInputs(graph: Graph, spec: ModelSpec): Map<string, { size: number; shape: number[]; rule: InputRule }> {
+export function exampleInputs(
+  graph: Graph,
+  spec: ModelSpec,
+): Map<string, { size: number; shape: number[]; rule: InputRule }> {
   const out = new Map<string, { size: number; shape: number[]; rule: InputRule }>();
   const vocab = spec.text?.vocab ?? 0;
-  const answers = spec.head.kind === 'classifier' ? spec.head.answers : spec.head.kind === 'regions' ? spec.head.classes : 0;
+  const answers =
+    spec.head.kind === 'classifier' ? spec.head.answers : spec.head.kind === 'regions' ? spec.head.classes : 0;
   for (const [name, node] of graph.inputs()) {
     if (RUNTIME_INPUT.test(name)) continue;
     const shape = node.shape.slice(1);
@@ -47,15 +53,22 @@ export function validateDataset(split: string, ds: unknown, graph: Graph, spec: 
     for (const key of Object.keys(e)) {
       if (inputs.has(key)) continue;
       const near = [...inputs.keys()].filter((k) => distance(k, key) <= 2);
-      throw new DataError(`${where}: '${key}' is not an input of this model${near.length ? ` (did you mean '${near[0]}'?)` : ''}; its inputs: ${described}`);
+      throw new DataError(
+        `${where}: '${key}' is not an input of this model${near.length ? ` (did you mean '${near[0]}'?)` : ''}; its inputs: ${described}`,
+      );
     }
     for (const [name, want] of inputs) {
       const v = (e as Record<string, ArrayLike<number> | undefined>)[name];
       if (v === undefined) throw new DataError(`${where}: no '${name}' (the model needs ${described})`);
-      if (typeof v !== 'object' || v === null || typeof v.length !== 'number') throw new DataError(`${where}: '${name}' must be an array of numbers`);
-      if (v.length !== want.size) throw new DataError(`${where}: '${name}' has ${v.length} values, the model takes ${want.size} ([${want.shape.join(', ')}])`);
+      if (typeof v !== 'object' || v === null || typeof v.length !== 'number')
+        throw new DataError(`${where}: '${name}' must be an array of numbers`);
+      if (v.length !== want.size)
+        throw new DataError(
+          `${where}: '${name}' has ${v.length} values, the model takes ${want.size} ([${want.shape.join(', ')}])`,
+        );
       const bad = valuesProblem(want.rule, v, want.size);
-      if (bad) throw new DataError(`${where}: '${name}'${bad.startsWith('[') ? bad : ` ${bad.replace(/^row 0 /, '')}`}`);
+      if (bad)
+        throw new DataError(`${where}: '${name}'${bad.startsWith('[') ? bad : ` ${bad.replace(/^row 0 /, '')}`}`);
     }
   });
   return ds as Dataset;

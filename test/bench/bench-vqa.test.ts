@@ -4,7 +4,16 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { draw, schedule, downstreamPool, testSet } from '../../bench/vqa/protocol.ts';
-import { budgetLine, markdownTable, mergeResults, runKey, saveResults, summarize, type ResultFile, type RunRecord } from '../../bench/vqa/results.ts';
+import {
+  budgetLine,
+  markdownTable,
+  mergeResults,
+  runKey,
+  saveResults,
+  summarize,
+  type ResultFile,
+  type RunRecord,
+} from '../../bench/vqa/results.ts';
 import { METHODS, SETTINGS, method } from '../../bench/vqa/methods.ts';
 import { gridSlice, runBenchmark } from '../../bench/vqa/bench.ts';
 import { loadSettingBackbone } from '../../bench/vqa/run-one.ts';
@@ -47,19 +56,28 @@ describe('protocol', () => {
   it('names every method of the issue once', () => {
     const names = METHODS.map((m) => m.name);
     expect(new Set(names).size).toBe(names.length);
-    for (const n of ['full', 'bitfit', 'lora', 'houlsby', 'pfeiffer', 'compacter', 'adamix', 'mixphm', 'mixphm+reg']) expect(names).toContain(n);
-    for (const base of ['lora', 'adapter']) for (const r of ['none', 'add', 'mul', 'mulExpand', 'inner']) expect(names).toContain(`${base}/${r}`);
+    for (const n of ['full', 'bitfit', 'lora', 'houlsby', 'pfeiffer', 'compacter', 'adamix', 'mixphm', 'mixphm+reg'])
+      expect(names).toContain(n);
+    for (const base of ['lora', 'adapter'])
+      for (const r of ['none', 'add', 'mul', 'mulExpand', 'inner']) expect(names).toContain(`${base}/${r}`);
     expect(() => method('loar')).toThrow(/unknown method 'loar'.*lora/);
   });
 
   it('lowers every method; PEFT methods train only their modules and the head, full finetuning everything', () => {
     for (const m of METHODS) {
-      const backboneParams = [...lowerModel(SETTINGS[m.setting].backbone().spec, { batch: 16, mode: 'train' }).graph.params().keys()];
+      const backboneParams = [
+        ...lowerModel(SETTINGS[m.setting].backbone().spec, { batch: 16, mode: 'train' }).graph.params().keys(),
+      ];
       const { graph } = lowerModel(m.model().spec, { batch: 16, mode: 'train' });
-      const trainable = new Set([...graph.params()].filter(([, n]) => (n.attrs.info as ParamInfo).trainable).map(([k]) => k));
+      const trainable = new Set(
+        [...graph.params()].filter(([, n]) => (n.attrs.info as ParamInfo).trainable).map(([k]) => k),
+      );
       const trainedBackbone = backboneParams.filter((k) => trainable.has(k) && !k.startsWith('head.'));
       if (m.name.endsWith('full')) expect(trainable.size).toBe(graph.params().size);
-      else if (m.name === 'bitfit') expect(trainedBackbone.length > 0 && trainedBackbone.every((k) => /\.b$/.test(k)), trainedBackbone.join()).toBe(true);
+      else if (m.name === 'bitfit')
+        expect(trainedBackbone.length > 0 && trainedBackbone.every((k) => /\.b$/.test(k)), trainedBackbone.join()).toBe(
+          true,
+        );
       else expect(trainedBackbone, m.name).toEqual([]);
       // The classifier head trains in every method; the encoder-decoder's LM head is its embedding table.
       if (m.setting !== 'encdec')
@@ -91,7 +109,13 @@ describe('results', () => {
   const f: ResultFile = {
     format: 'peftgraph-bench-vqa-1',
     runs: Object.fromEntries(
-      [rec('lora', 16, 13, 0.5), rec('lora', 16, 21, 0.7), rec('lora', 16, 42, 0.6), rec('bitfit', 16, 13, 0.4), rec('bitfit', 16, 21, null)].map((r) => [`${r.method}${r.seed}`, r]),
+      [
+        rec('lora', 16, 13, 0.5),
+        rec('lora', 16, 21, 0.7),
+        rec('lora', 16, 42, 0.6),
+        rec('bitfit', 16, 13, 0.4),
+        rec('bitfit', 16, 21, null),
+      ].map((r) => [`${r.method}${r.seed}`, r]),
     ),
   };
 
@@ -130,19 +154,27 @@ describe('shards and merging', () => {
   const dir = mkdtempSync(join(tmpdir(), 'bench-merge-'));
   const file = (name: string, runs: RunRecord[], budget?: number) => {
     const path = join(dir, name);
-    saveResults(path, { format: 'peftgraph-bench-vqa-1', ...(budget ? { budget } : {}), runs: Object.fromEntries(runs.map((r) => [runKey(r.method, r.k, r.seed), r])) });
+    saveResults(path, {
+      format: 'peftgraph-bench-vqa-1',
+      ...(budget ? { budget } : {}),
+      runs: Object.fromEntries(runs.map((r) => [runKey(r.method, r.k, r.seed), r])),
+    });
     return path;
   };
 
   it('n shards cover the grid exactly once, each the same slice on every call', () => {
     const all = gridSlice(grid).map(key);
     for (const n of [1, 2, 7, 45, 50]) {
-      const parts = Array.from({ length: n }, (_, i) => gridSlice({ ...grid, shard: { index: i + 1, count: n } }).map(key));
+      const parts = Array.from({ length: n }, (_, i) =>
+        gridSlice({ ...grid, shard: { index: i + 1, count: n } }).map(key),
+      );
       expect(parts.flat().sort()).toEqual([...all].sort());
       expect(new Set(parts.flat()).size).toBe(all.length);
       expect(Math.max(...parts.map((p) => p.length)) - Math.min(...parts.map((p) => p.length))).toBeLessThanOrEqual(1);
     }
-    expect(gridSlice({ ...grid, shard: { index: 2, count: 4 } }).map(key)).toEqual(gridSlice({ ...grid, shard: { index: 2, count: 4 } }).map(key));
+    expect(gridSlice({ ...grid, shard: { index: 2, count: 4 } }).map(key)).toEqual(
+      gridSlice({ ...grid, shard: { index: 2, count: 4 } }).map(key),
+    );
     expect(() => gridSlice({ ...grid, shard: { index: 5, count: 4 } })).toThrow(/1 <= i <= n/);
   });
 
@@ -165,7 +197,9 @@ describe('shards and merging', () => {
     expect(markdownTable(merged)).toMatch(/Step budget: 2\.5 times the protocol's/);
     const plain = file('plain.json', [rec('lora', 16, 42, 0.7)]);
     expect(markdownTable(mergeResults([plain]))).not.toMatch(/Step budget/);
-    expect(() => mergeResults([long1, plain])).toThrow(/plain\.json has step budget x1, .*long1\.json x2\.5: merge them apart/);
+    expect(() => mergeResults([long1, plain])).toThrow(
+      /plain\.json has step budget x1, .*long1\.json x2\.5: merge them apart/,
+    );
     expect(() => mergeResults([plain, long1])).toThrow(/long1\.json has step budget x2\.5/);
   });
 });
@@ -183,8 +217,13 @@ describe('bench vqa end to end', () => {
     const dir = mkdtempSync(join(tmpdir(), 'bench-joint-'));
     const { weights, meta } = loadBackbone(join(CHECKPOINTS, 'hf-joint.safetensors'));
     const { graph } = lowerModel(SETTINGS.vl.backbone().spec, { batch: 1, mode: 'infer' });
-    saveBackbone(join(dir, 'hf-joint.safetensors'), graph, weights, ['vision.', 'prefix.', 'text.', 'head.'], { ...meta, prefix: 'tokens' });
-    expect(() => loadSettingBackbone('vl', dir)).toThrow(/pretrained with visual prefix 'tokens' \(embedded\); setting 'vl' reads 'regions' \(embedded\)/);
+    saveBackbone(join(dir, 'hf-joint.safetensors'), graph, weights, ['vision.', 'prefix.', 'text.', 'head.'], {
+      ...meta,
+      prefix: 'tokens',
+    });
+    expect(() => loadSettingBackbone('vl', dir)).toThrow(
+      /pretrained with visual prefix 'tokens' \(embedded\); setting 'vl' reads 'regions' \(embedded\)/,
+    );
   });
 
   it('runs one method at k=16 for one seed, records it, and skips it when resumed', async () => {
@@ -218,6 +257,8 @@ describe('bench vqa end to end', () => {
     expect(stopped.ran).toBe(0);
     expect(Object.keys(stopped.results.runs)).toHaveLength(1);
     // A budget check never lands in a file of protocol runs (or the reverse).
-    await expect(runBenchmark(gpu(), { ...o, budget: 2 })).rejects.toThrow(/holds runs with step budget x1, this call asks for x2: give it another --out/);
+    await expect(runBenchmark(gpu(), { ...o, budget: 2 })).rejects.toThrow(
+      /holds runs with step budget x1, this call asks for x2: give it another --out/,
+    );
   });
 });

@@ -24,8 +24,13 @@ describe('bench vqa: HF-layout export of the joint backbone', () => {
     const spec = SETTINGS.vl.backbone().spec;
     const out = mkdtempSync(join(tmpdir(), 'export-joint-'));
     expect(exportTowers(spec, weights, out)).toEqual({ vit: 40, bert: 39, joint: 11 });
-    for (const f of ['vit/config.json', 'vit/preprocessor_config.json', 'bert/config.json', 'bert/tokenizer.json']) expect(existsSync(join(out, f)), f).toBe(true);
-    const again = parseSpec({ ...spec, vision: hf.vision(join(out, 'vit')), text: hf.text(join(out, 'bert'), { maxLen: TEXT_LEN }) });
+    for (const f of ['vit/config.json', 'vit/preprocessor_config.json', 'bert/config.json', 'bert/tokenizer.json'])
+      expect(existsSync(join(out, f)), f).toBe(true);
+    const again = parseSpec({
+      ...spec,
+      vision: hf.vision(join(out, 'vit')),
+      text: hf.text(join(out, 'bert'), { maxLen: TEXT_LEN }),
+    });
     const back = pretrainedWeights(again, lowerModel(again, { batch: 1, mode: 'infer' }).graph);
     for (const p of back.plans) expect([p.missing, p.unexpected]).toEqual([[], []]);
     const joint = readSafetensors(join(out, 'joint.safetensors')).tensors;

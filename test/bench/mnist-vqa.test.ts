@@ -1,7 +1,17 @@
 /** MNIST-VQA data: determinism, train/test disjointness, answers re-derived independently, rendering. */
 import { describe, expect, it } from 'vitest';
 import { createRequire } from 'node:module';
-import { ANSWERS, CANVAS, DOWNSTREAM_FAMILIES, PRETRAIN_FAMILIES, POSITIONS, QLEN, WORDS, mnistVqa, pool } from '../../bench/vqa/mnist-vqa.ts';
+import {
+  ANSWERS,
+  CANVAS,
+  DOWNSTREAM_FAMILIES,
+  PRETRAIN_FAMILIES,
+  POSITIONS,
+  QLEN,
+  WORDS,
+  mnistVqa,
+  pool,
+} from '../../bench/vqa/mnist-vqa.ts';
 
 const ALL = [...PRETRAIN_FAMILIES, ...DOWNSTREAM_FAMILIES];
 
@@ -37,7 +47,10 @@ describe('MNIST-VQA data', () => {
   it('never shows a test digit sample in training', () => {
     const train = mnistVqa({ split: 'train', families: ALL, n: 600, seed: 1 });
     const test = mnistVqa({ split: 'test', families: ALL, n: 600, seed: 1 });
-    const used = (set: typeof train) => new Set(set.scenes.flatMap((s) => s.cells.map((d, i) => (d < 0 ? '' : `${d}:${s.sampleIds[i]}`)).filter(Boolean)));
+    const used = (set: typeof train) =>
+      new Set(
+        set.scenes.flatMap((s) => s.cells.map((d, i) => (d < 0 ? '' : `${d}:${s.sampleIds[i]}`)).filter(Boolean)),
+      );
     const [tr, te] = [used(train), used(test)];
     for (const k of te) expect(tr.has(k)).toBe(false);
     for (let d = 0; d < 10; d++) {
@@ -99,12 +112,21 @@ describe('MNIST-VQA data', () => {
       plain.scenes[i].cells.forEach((d, c) => {
         if (d < 0) return;
         const [oy, ox] = [Math.floor(c / 2) * 28, (c % 2) * 28];
-        const cell = (img: Float32Array, y: number, x: number) => (y < 0 || x < 0 || y >= 28 || x >= 28 ? 0 : img[(oy + y) * CANVAS + ox + x]);
+        const cell = (img: Float32Array, y: number, x: number) =>
+          y < 0 || x < 0 || y >= 28 || x >= 28 ? 0 : img[(oy + y) * CANVAS + ox + x];
         // Some shift (dy, dx) in [-3, 3]^2 maps the plain cell onto the moved one, pixel for pixel
         // where both are inside the cell.
         const fits = (dy: number, dx: number) => {
           for (let y = 0; y < 28; y++)
-            for (let x = 0; x < 28; x++) if (y - dy >= 0 && y - dy < 28 && x - dx >= 0 && x - dx < 28 && cell(ex.image, y, x) !== cell(plain.examples[i].image, y - dy, x - dx)) return false;
+            for (let x = 0; x < 28; x++)
+              if (
+                y - dy >= 0 &&
+                y - dy < 28 &&
+                x - dx >= 0 &&
+                x - dx < 28 &&
+                cell(ex.image, y, x) !== cell(plain.examples[i].image, y - dy, x - dx)
+              )
+                return false;
           return true;
         };
         const shifts = [-3, -2, -1, 0, 1, 2, 3].flatMap((dy) => [-3, -2, -1, 0, 1, 2, 3].map((dx) => [dy, dx]));
@@ -114,7 +136,9 @@ describe('MNIST-VQA data', () => {
       });
     });
     expect(differ).toBeGreaterThan(40); // most digits moved
-    expect(mnistVqa({ split: 'train', families: ALL, n: 40, seed: 8, shift: 0 }).examples.map((e) => [...e.image])).toEqual(plain.examples.map((e) => [...e.image]));
+    expect(
+      mnistVqa({ split: 'train', families: ALL, n: 40, seed: 8, shift: 0 }).examples.map((e) => [...e.image]),
+    ).toEqual(plain.examples.map((e) => [...e.image]));
   });
 
   it('noisy annotators give soft scores that still rank the true answer first', () => {

@@ -22,7 +22,10 @@ const run = (method: string, seed: number, accuracy: number | null): RunRecord =
   seconds: 1,
 });
 
-const file = (runs: RunRecord[]): ResultFile => ({ format: 'peftgraph-bench-vqa-1', runs: Object.fromEntries(runs.map((r) => [`${r.method}|${r.seed}`, r])) });
+const file = (runs: RunRecord[]): ResultFile => ({
+  format: 'peftgraph-bench-vqa-1',
+  runs: Object.fromEntries(runs.map((r) => [`${r.method}|${r.seed}`, r])),
+});
 
 describe('bench vqa statistics', () => {
   it("tInterval matches scipy's 95% t interval", () => {

@@ -6,7 +6,12 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-const run = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, 'bin', 'peftgraph.mjs'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+const run = (...args: string[]) =>
+  spawnSync(process.execPath, [join(ROOT, 'bin', 'peftgraph.mjs'), ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
 
 describe('CLI flag validation', () => {
   it.each([
@@ -43,12 +48,21 @@ describe('CLI flag validation', () => {
 
   it("a .ts spec's own errors name the file (not an internal error); only named exports are named", () => {
     const dir = mkdtempSync(join(tmpdir(), 'pg-specs-'));
-    const towers = 'text: vl.encoder({ vocab: 10, maxLen: 4, width: 8, depth: 1, heads: 1 }), head: vl.classifier({ answers: 3 })';
-    writeFileSync(join(dir, 'bad.ts'), `import { vl } from '${join(ROOT, 'src', 'index.ts')}';\nexport default vl.model({ ${towers}, visualPrefix: 'pool' } as never);\n`);
-    writeFileSync(join(dir, 'named.ts'), `import { vl } from '${join(ROOT, 'src', 'index.ts')}';\nexport const model = vl.model({ ${towers} });\n`);
+    const towers =
+      'text: vl.encoder({ vocab: 10, maxLen: 4, width: 8, depth: 1, heads: 1 }), head: vl.classifier({ answers: 3 })';
+    writeFileSync(
+      join(dir, 'bad.ts'),
+      `import { vl } from '${join(ROOT, 'src', 'index.ts')}';\nexport default vl.model({ ${towers}, visualPrefix: 'pool' } as never);\n`,
+    );
+    writeFileSync(
+      join(dir, 'named.ts'),
+      `import { vl } from '${join(ROOT, 'src', 'index.ts')}';\nexport const model = vl.model({ ${towers} });\n`,
+    );
     const bad = run('explain', join(dir, 'bad.ts'));
     expect(bad.status).toBe(1);
-    expect(bad.stderr).toMatch(/bad\.ts: invalid model spec:\n {2}visualPrefix: "pool" is not valid \(did you mean "pooled"\?\)/);
+    expect(bad.stderr).toMatch(
+      /bad\.ts: invalid model spec:\n {2}visualPrefix: "pool" is not valid \(did you mean "pooled"\?\)/,
+    );
     expect(bad.stderr).not.toMatch(/internal error|\n\s+at /);
     const named = run('explain', join(dir, 'named.ts'));
     expect(named.stderr).toContain('named.ts: no default export; it exports model: add `export default model;`');

@@ -57,7 +57,10 @@ describe('autodiff', () => {
     b.output('loss', w1.mul(x).sum().add(w2.mul(y).mul(w2).sum()));
     const { graph } = autodiff(b.g, { loss: 'loss' });
     const W = Value.of([3], [1, 2, 3]);
-    const out = evaluate(graph, { inputs: { x: Value.of([3], [1, 1, 1]), y: Value.of([3], [2, 0, 1]) }, params: { 'shared.W': W } });
+    const out = evaluate(graph, {
+      inputs: { x: Value.of([3], [1, 1, 1]), y: Value.of([3], [2, 0, 1]) },
+      params: { 'shared.W': W },
+    });
     // d/dW [sum(W x) + sum(W^2 y)] = x + 2 W y
     expect([...out[gradName('shared.W')].data]).toEqual([5, 1, 7]);
   });
@@ -73,7 +76,10 @@ describe('autodiff', () => {
         .sum(),
     );
     const { graph, report } = autodiff(b.g, { loss: 'loss' });
-    const out = evaluate(graph, { inputs: { w: Value.of([4], [1, 2, 3, 4]) }, params: { p: Value.of([4], [1, -1, 2, -2]) } });
+    const out = evaluate(graph, {
+      inputs: { w: Value.of([4], [1, 2, 3, 4]) },
+      params: { p: Value.of([4], [1, -1, 2, -2]) },
+    });
     expect([...out['grad:p'].data]).toEqual([0, 0, 0, 0]);
     expect(report.backwardNodes).toBe(1); // the zero constant
   });

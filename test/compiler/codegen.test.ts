@@ -20,7 +20,8 @@ function graph(withDropout: boolean) {
   return b.g;
 }
 
-const defined = (wgsl: string) => [...wgsl.matchAll(/^fn ([a-z_0-9]+)\(/gm)].map((m) => m[1]).filter((f) => f !== 'main');
+const defined = (wgsl: string) =>
+  [...wgsl.matchAll(/^fn ([a-z_0-9]+)\(/gm)].map((m) => m[1]).filter((f) => f !== 'main');
 
 describe('generated shaders', () => {
   it('carry the helpers they call and what those call, nothing else', () => {
@@ -56,7 +57,9 @@ describe('generated shaders', () => {
       expect(k.sizes.length, k.name).toBeGreaterThan(0);
       expect(k.wgsl).toContain(`var<uniform> sz: Sizes;`);
       expect(k.wgsl).toContain(`array<vec4<u32>, ${Math.ceil(k.sizes.length / 4)}>`);
-      const used = new Set([...k.wgsl.matchAll(/sz\.v\[(\d+)\]\.([xyzw])/g)].map((m) => 4 * Number(m[1]) + 'xyzw'.indexOf(m[2])));
+      const used = new Set(
+        [...k.wgsl.matchAll(/sz\.v\[(\d+)\]\.([xyzw])/g)].map((m) => 4 * Number(m[1]) + 'xyzw'.indexOf(m[2])),
+      );
       expect([...used].sort((a, b) => a - b)).toEqual(k.sizes.map((_, i) => i));
     }
     for (const k of compilePlan(g, PORTABLE_PROFILE, { sizes: 'inline' }).kernels) {

@@ -17,11 +17,21 @@ describe('the compile pipeline', () => {
     const lora = peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 8, routing: 'inner' });
     // RoBERTa-large's table: 50,265 x 1,024 f32 = 206 MB; GPT-2 medium's tied head reads 50,257 x 1,024.
     const roberta = vl
-      .model({ vision: vit, text: vl.encoder({ vocab: 50265, maxLen: 32, width: 1024, depth: 24, heads: 16 }), visualPrefix: 'pooled', head: vl.classifier({ answers: 3129 }) })
+      .model({
+        vision: vit,
+        text: vl.encoder({ vocab: 50265, maxLen: 32, width: 1024, depth: 24, heads: 16 }),
+        visualPrefix: 'pooled',
+        head: vl.classifier({ answers: 3129 }),
+      })
       .freeze('**')
       .insert(lora).spec;
     const gpt2 = vl
-      .model({ vision: vit, text: vl.decoder({ vocab: 50257, maxLen: 32, width: 1024, depth: 24, heads: 16 }), visualPrefix: 'pooled', head: vl.lm() })
+      .model({
+        vision: vit,
+        text: vl.decoder({ vocab: 50257, maxLen: 32, width: 1024, depth: 24, heads: 16 }),
+        visualPrefix: 'pooled',
+        head: vl.lm(),
+      })
       .freeze('**')
       .insert(lora).spec;
     for (const [spec, mode] of [
@@ -32,7 +42,8 @@ describe('the compile pipeline', () => {
       const ranges = plan.buffers.filter((b) => b.label.includes('[range '));
       expect(ranges.filter((b) => b.label.startsWith('text.embed.tok')).length, mode).toBe(2);
       for (const r of ranges) expect(r.bytes).toBeLessThanOrEqual(PORTABLE_PROFILE.maxStorageBufferBindingSize);
-      for (const list of plan.bindings) expect(list.length).toBeLessThanOrEqual(PORTABLE_PROFILE.maxStorageBuffersPerShaderStage);
+      for (const list of plan.bindings)
+        expect(list.length).toBeLessThanOrEqual(PORTABLE_PROFILE.maxStorageBuffersPerShaderStage);
     }
   });
 
@@ -71,8 +82,11 @@ describe('the compile pipeline', () => {
     expect(lines.find((l) => l.startsWith('simplify'))).toContain(`-> ${plan.stats.nodes} nodes`);
     expect(lines.find((l) => l.startsWith('fuse'))).toContain(`-> ${plan.kernels.length} fused`);
     expect(lines.find((l) => l.startsWith('dispatch'))).toContain(`${plan.kernels.length} dispatches`);
-    expect(lines.find((l) => l.startsWith('dispatch'))).toContain(`${new Set(plan.kernels.map((k) => k.wgsl)).size} distinct shaders`);
-    if (cache.split) expect(lines.find((l) => l.startsWith('cache'))).toContain(cache.resident ? 'kept on the device' : 'streamed');
+    expect(lines.find((l) => l.startsWith('dispatch'))).toContain(
+      `${new Set(plan.kernels.map((k) => k.wgsl)).size} distinct shaders`,
+    );
+    if (cache.split)
+      expect(lines.find((l) => l.startsWith('cache'))).toContain(cache.resident ? 'kept on the device' : 'streamed');
   }
 
   it("each of an inference artifact's batch buckets is compile()'s deployed plan (no targets, no loss)", () => {
@@ -85,6 +99,8 @@ describe('the compile pipeline', () => {
       expect(Object.keys(plan.outputs).filter((k) => k.startsWith('loss'))).toEqual([]);
     }
     // The evaluator asks for the loss, so its plan takes the targets.
-    expect(Object.keys(compile(spec, { batch: 8, mode: 'infer', loss: true, profile: PORTABLE_PROFILE }).plan.inputs)).toContain('targets');
+    expect(
+      Object.keys(compile(spec, { batch: 8, mode: 'infer', loss: true, profile: PORTABLE_PROFILE }).plan.inputs),
+    ).toContain('targets');
   });
 });

@@ -1,7 +1,15 @@
 /** Composite ops: values against direct formulas, gradients end to end against finite differences. */
 import { describe, expect, it } from 'vitest';
 import { Builder, type Tensor } from '../../src/compiler/builder.ts';
-import { attention, bceWithLogits, crossEntropy, kron, layerNorm, logSoftmax, softmax } from '../../src/compiler/composites.ts';
+import {
+  attention,
+  bceWithLogits,
+  crossEntropy,
+  kron,
+  layerNorm,
+  logSoftmax,
+  softmax,
+} from '../../src/compiler/composites.ts';
 import { Value } from '../../src/compiler/ir/value.ts';
 import { evaluate } from '../../src/compiler/reference.ts';
 import { gradCheck } from '../helpers/gradcheck.ts';
@@ -10,7 +18,11 @@ import { draw, rng } from '../helpers/random.ts';
 const trainable = { trainable: true, init: { kind: 'zeros' as const } };
 
 /** Builds loss = sum(f(params) * w) and gradient-checks it. */
-function check(shapes: Record<string, number[]>, f: (b: Builder, p: Record<string, Tensor>) => Tensor, extra?: (b: Builder) => Record<string, Value>) {
+function check(
+  shapes: Record<string, number[]>,
+  f: (b: Builder, p: Record<string, Tensor>) => Tensor,
+  extra?: (b: Builder) => Record<string, Value>,
+) {
   const r = rng(5);
   const b = new Builder();
   const params: Record<string, Value> = {};
@@ -96,7 +108,8 @@ describe('composites', () => {
       (b, p) => attention(b, { q: p.q, k: p.k, v: p.v, heads: 2, keyMask: b.input('m', [2, 5]) }),
       () => ({ m: Value.of([2, 5], [1, 1, 1, 0, 0, 1, 1, 1, 1, 1]) }),
     ));
-  it('gradients: causal self-attention', () => void check({ x: [1, 4, 6] }, (b, p) => attention(b, { q: p.x, k: p.x, v: p.x, heads: 3, causal: true })));
+  it('gradients: causal self-attention', () =>
+    void check({ x: [1, 4, 6] }, (b, p) => attention(b, { q: p.x, k: p.x, v: p.x, heads: 3, causal: true })));
 
   it('attention ignores masked keys', () => {
     const b = new Builder();
@@ -104,7 +117,12 @@ describe('composites', () => {
     const k = b.input('k', [1, 2, 2]);
     const v = b.input('v', [1, 2, 2]);
     b.output('o', attention(b, { q, k, v, heads: 1, keyMask: b.input('m', [1, 2]) }));
-    const feeds = { q: Value.of([1, 1, 2], [1, 0]), k: Value.of([1, 2, 2], [1, 0, 5, 5]), v: Value.of([1, 2, 2], [1, 2, 30, 40]), m: Value.of([1, 2], [1, 0]) };
+    const feeds = {
+      q: Value.of([1, 1, 2], [1, 0]),
+      k: Value.of([1, 2, 2], [1, 0, 5, 5]),
+      v: Value.of([1, 2, 2], [1, 2, 30, 40]),
+      m: Value.of([1, 2], [1, 0]),
+    };
     const { o } = evaluate(b.g, { inputs: feeds });
     expect([...o.data].map((x) => +x.toFixed(9))).toEqual([1, 2]);
   });

@@ -23,10 +23,16 @@ function feedsFor(g: Graph, seed: number): Feeds {
   const inputs: Record<string, Value> = {};
   for (const [k, n] of g.inputs()) {
     if (k === 'seed') inputs[k] = Value.of([], [1234], 'u32');
-    else if (k === 'mask') inputs[k] = Value.of(n.shape, n.shape.length ? Array.from({ length: n.shape.reduce((a, b) => a * b, 1) }, () => 1) : [1]);
+    else if (k === 'mask')
+      inputs[k] = Value.of(
+        n.shape,
+        n.shape.length ? Array.from({ length: n.shape.reduce((a, b) => a * b, 1) }, () => 1) : [1],
+      );
     else inputs[k] = draw(r, n.shape, n.dtype === 'i32' ? { int: 8 } : 'real', n.dtype);
   }
-  const params = Object.fromEntries(Object.entries(initialWeights(g, 7)).map(([k, v]) => [k, Value.of(g.leaf('param', k)!.shape, [...v])]));
+  const params = Object.fromEntries(
+    Object.entries(initialWeights(g, 7)).map(([k, v]) => [k, Value.of(g.leaf('param', k)!.shape, [...v])]),
+  );
   return { inputs, params };
 }
 
@@ -42,7 +48,12 @@ function rows(v: Value, order: number[]): Value {
 function expectBatchMajor(split: FrozenSplit, feeds: Feeds): void {
   const order = [2, 0, 3, 1];
   const once = evaluate(split.features, feeds);
-  const permuted = { params: feeds.params, inputs: Object.fromEntries(Object.entries(feeds.inputs!).map(([k, v]) => [k, v.shape.length && v.shape[0] === B ? rows(v, order) : v])) };
+  const permuted = {
+    params: feeds.params,
+    inputs: Object.fromEntries(
+      Object.entries(feeds.inputs!).map(([k, v]) => [k, v.shape.length && v.shape[0] === B ? rows(v, order) : v]),
+    ),
+  };
   const again = evaluate(split.features, permuted);
   for (const t of split.tensors) expect([...rows(once[t.name], order).data], t.name).toEqual([...again[t.name].data]);
 }
@@ -101,7 +112,10 @@ describe('frozen-subgraph caching', () => {
     const feeds = feedsFor(graph, 3);
     const want = evaluate(autodiff(graph, { loss: 'loss' }).graph, feeds);
     const features = evaluate(split.features, feeds);
-    const got = evaluate(autodiff(split.step, { loss: 'loss' }).graph, { params: feeds.params, inputs: { ...feeds.inputs, ...features } });
+    const got = evaluate(autodiff(split.step, { loss: 'loss' }).graph, {
+      params: feeds.params,
+      inputs: { ...feeds.inputs, ...features },
+    });
     expect(Object.keys(got).sort()).toEqual(Object.keys(want).sort());
     for (const [k, v] of Object.entries(want)) expect([...got[k].data], k).toEqual([...v.data]);
   });
@@ -117,7 +131,8 @@ describe('frozen-subgraph caching', () => {
       .freeze('**')
       .insert(peft.lora({ at: 'vision.layers.*.attn.{q,v}', rank: 2 }));
     const s1 = splitFrozen(lowerModel(visionLora.spec, { batch: B, mode: 'train' }).graph, B);
-    for (const [, p] of s1?.features.params() ?? []) expect((p.attrs.info as { trainable: boolean }).trainable).toBe(false);
+    for (const [, p] of s1?.features.params() ?? [])
+      expect((p.attrs.info as { trainable: boolean }).trainable).toBe(false);
     // Dropout everywhere: nothing after a draw is cached.
     const dropped = lowerModel(routed().spec, { batch: B, mode: 'train' });
     const withDropout = lowerModel({ ...routed().spec, dropout: 0.1 }, { batch: B, mode: 'train' }).graph;
@@ -127,7 +142,8 @@ describe('frozen-subgraph caching', () => {
     // Ops that mix examples (statistics over the batch axis, the batch axis moved) stay in the
     // step; the frozen projections before them are cached, batch-major.
     const b = new Builder();
-    const frozenW = (name: string, k: number) => b.param(name, [k, 5], { trainable: false, init: { kind: 'normal', std: 1 } });
+    const frozenW = (name: string, k: number) =>
+      b.param(name, [k, 5], { trainable: false, init: { kind: 'normal', std: 1 } });
     const x = b.input('x', [B, 8, 64]);
     const h = x.matmul(frozenW('W', 64)); // [B, 8, 5]: cached
     const perBatch = x.matmul(frozenW('P', 64)).sum([0]); // [8, 5]: a sum over examples
@@ -147,7 +163,10 @@ describe('frozen-subgraph caching', () => {
     const feeds = feedsFor(b.g, 9);
     expectBatchMajor(s3, feeds);
     const want = evaluate(autodiff(b.g, { loss: 'loss' }).graph, feeds);
-    const got = evaluate(autodiff(s3.step, { loss: 'loss' }).graph, { params: feeds.params, inputs: { ...feeds.inputs, ...evaluate(s3.features, feeds) } });
+    const got = evaluate(autodiff(s3.step, { loss: 'loss' }).graph, {
+      params: feeds.params,
+      inputs: { ...feeds.inputs, ...evaluate(s3.features, feeds) },
+    });
     for (const [k, v] of Object.entries(want)) expect([...got[k].data], k).toEqual([...v.data]);
   });
 

@@ -70,12 +70,15 @@ describe('kernel descriptions on the CPU interpreter vs the Float64 reference', 
     const inputs: Record<string, Value> = {};
     for (const [name, n] of graph.inputs()) {
       if (name === 'seed') inputs[name] = Value.of([], [1234], 'u32');
-      else if (name.startsWith('opt.')) inputs[name] = Value.of([], [{ 'opt.lr': 1e-3, 'opt.bc1': 0.1, 'opt.bc2': 1e-3 }[name] ?? 1]);
+      else if (name.startsWith('opt.'))
+        inputs[name] = Value.of([], [{ 'opt.lr': 1e-3, 'opt.bc1': 0.1, 'opt.bc2': 1e-3 }[name] ?? 1]);
       else if (name.startsWith('v:')) inputs[name] = draw(r, n.shape, 'positive');
       else if (name === 'mask') inputs[name] = Value.of(n.shape, new Array(n.shape.reduce((a, c) => a * c, 1)).fill(1));
       else inputs[name] = draw(r, n.shape, n.dtype === 'i32' ? { int: 6 } : 'real', n.dtype);
     }
-    const params = Object.fromEntries(Object.entries(initialWeights(graph, 7)).map(([k, v]) => [k, Value.of(graph.leaf('param', k)!.shape, [...v])]));
+    const params = Object.fromEntries(
+      Object.entries(initialWeights(graph, 7)).map(([k, v]) => [k, Value.of(graph.leaf('param', k)!.shape, [...v])]),
+    );
     // Every kernel shape and the index maps of a transformer step are exercised.
     const kinds = new Set(plan.kernels.map((k) => k.ir!.kind));
     expect([...kinds].sort()).toEqual(expect.arrayContaining(['map', 'matmul', 'reduce', 'row']));
@@ -99,8 +102,13 @@ describe('kernel descriptions on the CPU interpreter vs the Float64 reference', 
     expect(add.op).toBe('math');
     expect(add.args[0]).toBe(add.args[1]);
     // Lowering is deterministic: the group lowers again to the same structure.
-    const again = lowerGroup({ graph: b.g, isMaterialized: (id) => b.g.get(id).op === 'input' || id === k.out }, { kind: 'map', root: k.out, nodes: plan.kernels[0].nodes, reads: k.reads });
-    expect(JSON.stringify(again, (_, v) => (v instanceof Set ? [...v] : v))).toBe(JSON.stringify(k, (_, v) => (v instanceof Set ? [...v] : v)));
+    const again = lowerGroup(
+      { graph: b.g, isMaterialized: (id) => b.g.get(id).op === 'input' || id === k.out },
+      { kind: 'map', root: k.out, nodes: plan.kernels[0].nodes, reads: k.reads },
+    );
+    expect(JSON.stringify(again, (_, v) => (v instanceof Set ? [...v] : v))).toBe(
+      JSON.stringify(k, (_, v) => (v instanceof Set ? [...v] : v)),
+    );
   });
 
   it('sibling map kernels: one dispatch for outputs over the same elements, the same values as apart', () => {
@@ -132,7 +140,8 @@ describe('kernel descriptions on the CPU interpreter vs the Float64 reference', 
     const xs = Array.from({ length: 6 }, (_, k) => b.input(`x${k}`, [4, 4]));
     xs.forEach((x, k) => b.output(`y${k}`, x.mul(xs[(k + 1) % 6]).add(k)));
     const plan = compilePlan(b.g, PORTABLE_PROFILE);
-    for (const [i, k] of plan.kernels.entries()) expect(plan.bindings[i].length, k.name).toBeLessThanOrEqual(PORTABLE_PROFILE.maxStorageBuffersPerShaderStage);
+    for (const [i, k] of plan.kernels.entries())
+      expect(plan.bindings[i].length, k.name).toBeLessThanOrEqual(PORTABLE_PROFILE.maxStorageBuffersPerShaderStage);
     expect(plan.kernels.some((k) => k.siblings?.length)).toBe(true);
     expect(plan.kernels.length).toBeLessThan(6);
   });
@@ -145,6 +154,8 @@ describe('kernel descriptions on the CPU interpreter vs the Float64 reference', 
     const k = plan.kernels[0].ir!;
     if (k.kind !== 'map') throw new Error('expected a map kernel');
     // Claim 2 more elements than the tensor has: the permute's divisions go past their bound.
-    expect(() => interpretPlan(b.g, [{ ir: { ...k, n: k.n + 2 } }], toF32({ inputs: { x: draw(rng(1), [4, 6]) } }))).toThrow(/bound|outside/);
+    expect(() =>
+      interpretPlan(b.g, [{ ir: { ...k, n: k.n + 2 } }], toF32({ inputs: { x: draw(rng(1), [4, 6]) } })),
+    ).toThrow(/bound|outside/);
   });
 });

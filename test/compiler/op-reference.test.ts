@@ -20,7 +20,13 @@ const cases: Record<string, Case[]> = {
   rsqrt: [{ inputs: [v([2], [4, 0.25])], shape: [2], expect: [0.5, 2] }],
   tanh: [{ inputs: [v([2], [0, 100])], shape: [2], expect: [0, 1] }],
   sigmoid: [{ inputs: [v([2], [0, Math.log(3)])], shape: [2], expect: [0.5, 0.75] }],
-  erf: [{ inputs: [v([4], [0, 0.5, -1, 3.5])], shape: [4], expect: [0, 0.5204998778130465, -0.8427007929497149, 0.9999992569016276] }],
+  erf: [
+    {
+      inputs: [v([4], [0, 0.5, -1, 3.5])],
+      shape: [4],
+      expect: [0, 0.5204998778130465, -0.8427007929497149, 0.9999992569016276],
+    },
+  ],
   relu: [{ inputs: [v([3], [-1, 0, 2])], shape: [3], expect: [0, 0, 2] }],
   gelu: [{ inputs: [v([3], [-1, 0, 1])], shape: [3], expect: [g(-1), 0, g(1)] }],
   abs: [{ inputs: [v([2], [-3, 2])], shape: [2], expect: [3, 2] }],
@@ -48,21 +54,71 @@ const cases: Record<string, Case[]> = {
     { inputs: [v([2, 3], [1, 2, 3, 4, 5, 6])], attrs: { axes: [0], keepdims: true }, shape: [1, 3], expect: [5, 7, 9] },
   ],
   // exp(0) : exp(ln 2) : exp(ln 5) = 1 : 2 : 5, and a row of equal values is uniform.
-  softmax: [{ inputs: [v([2, 3], [0, Math.log(2), Math.log(5), 7, 7, 7])], shape: [2, 3], expect: [0.125, 0.25, 0.625, 1 / 3, 1 / 3, 1 / 3] }],
-  max_reduce: [{ inputs: [v([2, 3], [1, 9, 3, 4, 5, -6])], attrs: { axes: [1], keepdims: false }, shape: [2], expect: [9, 5] }],
+  softmax: [
+    {
+      inputs: [v([2, 3], [0, Math.log(2), Math.log(5), 7, 7, 7])],
+      shape: [2, 3],
+      expect: [0.125, 0.25, 0.625, 1 / 3, 1 / 3, 1 / 3],
+    },
+  ],
+  max_reduce: [
+    { inputs: [v([2, 3], [1, 9, 3, 4, 5, -6])], attrs: { axes: [1], keepdims: false }, shape: [2], expect: [9, 5] },
+  ],
   matmul: [
-    { inputs: [v([2, 2], [1, 2, 3, 4]), v([2, 1], [5, 6])], attrs: { transA: false, transB: false }, shape: [2, 1], expect: [17, 39] },
-    { inputs: [v([2, 2], [1, 2, 3, 4]), v([1, 2], [5, 6])], attrs: { transA: true, transB: true }, shape: [2, 1], expect: [23, 34] },
-    { inputs: [v([2, 1, 2], [1, 0, 0, 1]), v([2, 2], [1, 2, 3, 4])], attrs: { transA: false, transB: false }, shape: [2, 1, 2], expect: [1, 2, 3, 4] },
+    {
+      inputs: [v([2, 2], [1, 2, 3, 4]), v([2, 1], [5, 6])],
+      attrs: { transA: false, transB: false },
+      shape: [2, 1],
+      expect: [17, 39],
+    },
+    {
+      inputs: [v([2, 2], [1, 2, 3, 4]), v([1, 2], [5, 6])],
+      attrs: { transA: true, transB: true },
+      shape: [2, 1],
+      expect: [23, 34],
+    },
+    {
+      inputs: [v([2, 1, 2], [1, 0, 0, 1]), v([2, 2], [1, 2, 3, 4])],
+      attrs: { transA: false, transB: false },
+      shape: [2, 1, 2],
+      expect: [1, 2, 3, 4],
+    },
   ],
   reshape: [{ inputs: [v([2, 2], [1, 2, 3, 4])], attrs: { shape: [4] }, shape: [4], expect: [1, 2, 3, 4] }],
-  permute: [{ inputs: [v([2, 3], [1, 2, 3, 4, 5, 6])], attrs: { perm: [1, 0] }, shape: [3, 2], expect: [1, 4, 2, 5, 3, 6] }],
-  slice: [{ inputs: [v([2, 3], [1, 2, 3, 4, 5, 6])], attrs: { starts: [0, 1], ends: [2, 3] }, shape: [2, 2], expect: [2, 3, 5, 6] }],
-  pad: [{ inputs: [v([1, 2], [1, 2])], attrs: { before: [1, 0], after: [0, 1] }, shape: [2, 3], expect: [0, 0, 0, 1, 2, 0] }],
-  concat: [{ inputs: [v([2, 1], [1, 2]), v([2, 2], [3, 4, 5, 6])], attrs: { axis: 1 }, shape: [2, 3], expect: [1, 3, 4, 2, 5, 6] }],
+  permute: [
+    { inputs: [v([2, 3], [1, 2, 3, 4, 5, 6])], attrs: { perm: [1, 0] }, shape: [3, 2], expect: [1, 4, 2, 5, 3, 6] },
+  ],
+  slice: [
+    {
+      inputs: [v([2, 3], [1, 2, 3, 4, 5, 6])],
+      attrs: { starts: [0, 1], ends: [2, 3] },
+      shape: [2, 2],
+      expect: [2, 3, 5, 6],
+    },
+  ],
+  pad: [
+    {
+      inputs: [v([1, 2], [1, 2])],
+      attrs: { before: [1, 0], after: [0, 1] },
+      shape: [2, 3],
+      expect: [0, 0, 0, 1, 2, 0],
+    },
+  ],
+  concat: [
+    {
+      inputs: [v([2, 1], [1, 2]), v([2, 2], [3, 4, 5, 6])],
+      attrs: { axis: 1 },
+      shape: [2, 3],
+      expect: [1, 3, 4, 2, 5, 6],
+    },
+  ],
   broadcast: [{ inputs: [v([2, 1], [1, 2])], attrs: { shape: [2, 2] }, shape: [2, 2], expect: [1, 1, 2, 2] }],
-  gather: [{ inputs: [v([3, 2], [1, 2, 3, 4, 5, 6]), v([3], [2, 0, 2], 'i32')], shape: [3, 2], expect: [5, 6, 1, 2, 5, 6] }],
-  scatter_add: [{ inputs: [v([3], [2, 0, 2], 'i32'), v([3, 1], [1, 2, 3])], attrs: { size: 3 }, shape: [3, 1], expect: [2, 0, 4] }],
+  gather: [
+    { inputs: [v([3, 2], [1, 2, 3, 4, 5, 6]), v([3], [2, 0, 2], 'i32')], shape: [3, 2], expect: [5, 6, 1, 2, 5, 6] },
+  ],
+  scatter_add: [
+    { inputs: [v([3], [2, 0, 2], 'i32'), v([3, 1], [1, 2, 3])], attrs: { size: 3 }, shape: [3, 1], expect: [2, 0, 4] },
+  ],
   random: [
     {
       inputs: [v([], [7], 'u32')],
@@ -128,7 +184,9 @@ describe('shape errors name the node and the shapes', () => {
     const b = new Builder();
     const x = b.input('x', [2, 3]);
     const y = b.input('y', [4]);
-    b.scope('text.layers.0.ffn', () => expect(() => x.add(y)).toThrow(/add in 'text.layers.0.ffn'.*\[2, 3\] and \[4\]/));
+    b.scope('text.layers.0.ffn', () =>
+      expect(() => x.add(y)).toThrow(/add in 'text.layers.0.ffn'.*\[2, 3\] and \[4\]/),
+    );
   });
   it('matmul inner dims', () => {
     const b = new Builder();

@@ -11,7 +11,21 @@ const differentiable = allOps().filter((op) => op.vjp && op.kind !== 'leaf');
 
 describe('VJP vs finite differences (Float64, rtol 1e-6)', () => {
   it('covers every differentiable op', () => {
-    expect(differentiable.map((o) => o.name).sort()).toEqual(expect.arrayContaining(['add', 'matmul', 'gather', 'scatter_add', 'sum', 'max_reduce', 'concat', 'pad', 'where', 'gelu', 'erf']));
+    expect(differentiable.map((o) => o.name).sort()).toEqual(
+      expect.arrayContaining([
+        'add',
+        'matmul',
+        'gather',
+        'scatter_add',
+        'sum',
+        'max_reduce',
+        'concat',
+        'pad',
+        'where',
+        'gelu',
+        'erf',
+      ]),
+    );
   });
 
   for (const op of differentiable) {

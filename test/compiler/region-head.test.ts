@@ -15,7 +15,11 @@ import { gradCheck } from '../helpers/gradcheck.ts';
 import { draw, rng } from '../helpers/random.ts';
 
 // 12x8 image, 2x2 patches: a 6x4 patch grid in 3x2 regions of 2x2 patches.
-const spec = () => vl.model({ vision: vl.vit({ image: [12, 8], patch: 2, width: 8, depth: 1, heads: 2 }), head: vl.regions({ grid: [3, 2], classes: 5 }) }).spec;
+const spec = () =>
+  vl.model({
+    vision: vl.vit({ image: [12, 8], patch: 2, width: 8, depth: 1, heads: 2 }),
+    head: vl.regions({ grid: [3, 2], classes: 5 }),
+  }).spec;
 const B = 2;
 
 /** A ViT + text encoder reading the 3x2 regions as a prefix; `textWidth` 8 matches the ViT. */
@@ -84,7 +88,9 @@ describe("the 'regions' head", () => {
     const { graph } = lowerModel(model, { batch: B, mode: 'train', features: true });
     expect(graph.get(graph.outputs.get('text.hidden')!).shape).toEqual([B, 6 + 3, 8]);
     const r = rng(6);
-    const params = Object.fromEntries(Object.entries(initialWeights(graph, 6)).map(([k, v]) => [k, Value.of(graph.leaf('param', k)!.shape, [...v])]));
+    const params = Object.fromEntries(
+      Object.entries(initialWeights(graph, 6)).map(([k, v]) => [k, Value.of(graph.leaf('param', k)!.shape, [...v])]),
+    );
     const inputs = {
       image: draw(r, [B, 1, 12, 8], 'real'),
       tokens: Value.of([B, 3], [1, 2, 3, 4, 5, 6], 'i32'),
@@ -93,8 +99,12 @@ describe("the 'regions' head", () => {
     };
     const { graph: fwd } = lowerModel(model, { batch: B, mode: 'train' });
     gradCheck(fwd, { inputs, params }, 'loss', { maxCoords: 10 });
-    expect(() => parseSpec({ ...model, visualRegions: undefined })).toThrow(/visualPrefix 'regions' needs visualRegions/);
-    expect(() => parseSpec({ ...model, visualRegions: [2, 3] })).toThrow(/3 regions do not divide the 4 patches along width/);
+    expect(() => parseSpec({ ...model, visualRegions: undefined })).toThrow(
+      /visualPrefix 'regions' needs visualRegions/,
+    );
+    expect(() => parseSpec({ ...model, visualRegions: [2, 3] })).toThrow(
+      /3 regions do not divide the 4 patches along width/,
+    );
   });
 
   it('visualEmbed: each prefix token is LN(region mean W + b) + its own position row, written out in JS; gradients match finite differences', () => {
@@ -121,30 +131,45 @@ describe("the 'regions' head", () => {
     };
     const out = evaluate(graph, { inputs, params });
     const hidden = out['vision.hidden'].data;
-    const [W, bias, g, beta, pos] = ['prefix.proj.W', 'prefix.proj.b', 'prefix.ln.g', 'prefix.ln.b', 'prefix.pos'].map((k) => params[k].data);
+    const [W, bias, g, beta, pos] = ['prefix.proj.W', 'prefix.proj.b', 'prefix.ln.g', 'prefix.ln.b', 'prefix.pos'].map(
+      (k) => params[k].data,
+    );
     expect(params['prefix.pos'].shape).toEqual([6, 6]);
     for (let b = 0; b < B; b++)
       for (let t = 0; t < 6; t++) {
         const [ri, rj] = [Math.floor(t / 2), t % 2];
         const mean = new Array(8).fill(0);
-        for (let pi = 0; pi < 2; pi++) for (let pj = 0; pj < 2; pj++) for (let c = 0; c < 8; c++) mean[c] += hidden[(b * 25 + 1 + (ri * 2 + pi) * 4 + rj * 2 + pj) * 8 + c] / 4;
+        for (let pi = 0; pi < 2; pi++)
+          for (let pj = 0; pj < 2; pj++)
+            for (let c = 0; c < 8; c++) mean[c] += hidden[(b * 25 + 1 + (ri * 2 + pi) * 4 + rj * 2 + pj) * 8 + c] / 4;
         const y = [0, 1, 2, 3, 4, 5].map((k) => bias[k] + mean.reduce((s, m, c) => s + m * W[c * 6 + k], 0));
         const mu = y.reduce((s, v) => s + v, 0) / 6;
         const sd = Math.sqrt(y.reduce((s, v) => s + (v - mu) ** 2, 0) / 6 + 1e-5);
-        y.forEach((v, k) => expect(out.seq.data[(b * 9 + t) * 6 + k]).toBeCloseTo(((v - mu) / sd) * g[k] + beta[k] + pos[t * 6 + k], 9));
+        y.forEach((v, k) =>
+          expect(out.seq.data[(b * 9 + t) * 6 + k]).toBeCloseTo(((v - mu) / sd) * g[k] + beta[k] + pos[t * 6 + k], 9),
+        );
       }
     const { graph: fwd } = lowerModel(model, { batch: B, mode: 'train' });
     gradCheck(fwd, { inputs, params }, 'loss', { maxCoords: 12 });
-    expect(() => parseSpec({ ...model, visualEmbed: false })).toThrow(/must equal text.width \(6\): .*visualEmbed: true adds one/);
-    expect(() => parseSpec({ ...model, visualPrefix: 'none', visualRegions: undefined })).toThrow(/visualEmbed.*needs visualPrefix 'pooled', 'tokens' or 'regions'/);
+    expect(() => parseSpec({ ...model, visualEmbed: false })).toThrow(
+      /must equal text.width \(6\): .*visualEmbed: true adds one/,
+    );
+    expect(() => parseSpec({ ...model, visualPrefix: 'none', visualRegions: undefined })).toThrow(
+      /visualEmbed.*needs visualPrefix 'pooled', 'tokens' or 'regions'/,
+    );
   });
 
   it("ViT pool 'mean': the pooled feature is the mean of the final patch states (CLS left out); gradients match finite differences", () => {
-    const model = vl.model({ vision: vl.vit({ image: [12, 8], patch: 2, width: 8, depth: 1, heads: 2, pool: 'mean' }), head: vl.classifier({ answers: 3 }) }).spec;
+    const model = vl.model({
+      vision: vl.vit({ image: [12, 8], patch: 2, width: 8, depth: 1, heads: 2, pool: 'mean' }),
+      head: vl.classifier({ answers: 3 }),
+    }).spec;
     const { graph } = lowerModel(model, { batch: B, mode: 'train', features: true });
     expect([...graph.params().keys()].some((k) => k.startsWith('vision.pooler'))).toBe(false);
     const r = rng(8);
-    const params = Object.fromEntries(Object.entries(initialWeights(graph, 8)).map(([k, v]) => [k, Value.of(graph.leaf('param', k)!.shape, [...v])]));
+    const params = Object.fromEntries(
+      Object.entries(initialWeights(graph, 8)).map(([k, v]) => [k, Value.of(graph.leaf('param', k)!.shape, [...v])]),
+    );
     const inputs = { image: draw(r, [B, 1, 12, 8], 'real'), targets: Value.of([B, 3], [1, 0, 0.3, 0, 1, 0]) };
     const out = evaluate(graph, { inputs, params });
     const hidden = out['vision.hidden'].data;

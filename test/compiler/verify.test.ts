@@ -17,7 +17,9 @@ describe('graph verifier', () => {
     b.output('y', y);
     const g = b.g;
     g.nodes[y.id] = { ...g.nodes[y.id], shape: [3, 2] };
-    expect(() => verifyGraph(g, 'simplify')).toThrow(/verify after simplify: %\d+ \(add\) is f32\[3, 2\], its inputs make it f32\[2, 3\]/);
+    expect(() => verifyGraph(g, 'simplify')).toThrow(
+      /verify after simplify: %\d+ \(add\) is f32\[3, 2\], its inputs make it f32\[2, 3\]/,
+    );
     g.nodes[y.id] = { ...g.nodes[y.id], shape: [2, 3], inputs: [y.id + 5, 0] };
     expect(() => verifyGraph(g, 'fuse')).toThrow(/reads %\d+, which does not come before it/);
   });

@@ -13,13 +13,31 @@ import { hf } from '../../src/hf/towers.ts';
 import { specOfCheckpoint } from '../../src/train/adapter.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-const cli = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, 'bin', 'peftgraph.mjs'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
+const cli = (...args: string[]) =>
+  spawnSync(process.execPath, [join(ROOT, 'bin', 'peftgraph.mjs'), ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 300_000,
+  });
 
 describe('train and predict from VQA files', () => {
   const out = mkdtempSync(join(tmpdir(), 'peftgraph-cli-'));
 
   it('trains the example spec on a k-shot draw of examples/mnist-vqa and writes the answer list', () => {
-    const r = cli('train', 'examples/mnist-vqa.spec.ts', '--data', 'examples/mnist-vqa', '--k', '16', '--epochs', '2', '--batch', '8', '--out', out);
+    const r = cli(
+      'train',
+      'examples/mnist-vqa.spec.ts',
+      '--data',
+      'examples/mnist-vqa',
+      '--k',
+      '16',
+      '--epochs',
+      '2',
+      '--batch',
+      '8',
+      '--out',
+      out,
+    );
     expect(r.status, r.stderr + r.stdout).toBe(0);
     expect(r.stdout).toMatch(/answers: 25 classes from 400 training records/);
     // Dawn's native adapter-limit warnings (lavapipe) are kept out of the output (bin/peftgraph.mjs).
@@ -28,8 +46,11 @@ describe('train and predict from VQA files', () => {
     expect(r.stdout).toMatch(/vision: vit from .*mnist-vqa\/vit \(model\.safetensors\): 40 tensors loaded/);
     expect(r.stdout).toMatch(/mixphm +\d[\d,]* +trainable/);
     expect(r.stdout).toMatch(/test: VQA accuracy 0\.\d+/);
-    expect(r.stdout).toMatch(/test-0000\.png: "which position holds the largest digit\?" -> .+ \(0\.\d\d\); annotators: bottom right x8/);
-    for (const f of ['best.safetensors', 'merged.safetensors', 'answers.json', 'curve.svg', 'curve.png']) expect(existsSync(join(out, f)), f).toBe(true);
+    expect(r.stdout).toMatch(
+      /test-0000\.png: "which position holds the largest digit\?" -> .+ \(0\.\d\d\); annotators: bottom right x8/,
+    );
+    for (const f of ['best.safetensors', 'merged.safetensors', 'answers.json', 'curve.svg', 'curve.png'])
+      expect(existsSync(join(out, f)), f).toBe(true);
     // The per-step log (2 epochs of 16 / 8 steps) and its curves: every loss term, the lr, the grad norm.
     const steps = readFileSync(join(out, 'steps.jsonl'), 'utf8')
       .trim()
@@ -38,13 +59,16 @@ describe('train and predict from VQA files', () => {
     expect(steps.map((r) => r.step)).toEqual([0, 1, 2, 3]);
     expect(Object.keys(steps[0].losses).sort()).toEqual(['loss', 'loss_red', 'loss_rel', 'loss_task']);
     const svg = readFileSync(join(out, 'curve.svg'), 'utf8');
-    for (const series of ['loss_red', 'loss_rel', 'learning rate', 'grad norm', 'dev accuracy']) expect(svg).toContain(series);
+    for (const series of ['loss_red', 'loss_rel', 'learning rate', 'grad norm', 'dev accuracy'])
+      expect(svg).toContain(series);
     expect(readFileSync(join(out, 'curve.png')).subarray(1, 4).toString()).toBe('PNG');
     expect(JSON.parse(readFileSync(join(out, 'answers.json'), 'utf8'))).toHaveLength(27);
     // The adapter's card: both methods, the pretrained base, the k-shot draw, dev and test scores as train printed them.
     const card = readFileSync(join(out, 'README.md'), 'utf8');
     expect(card).toContain('tags: ["peftgraph","mixphm","lora","vqa"]');
-    expect(card).toMatch(/- vision: vit from `.*examples\/mnist-vqa\/vit`\n- text: bert from `.*examples\/mnist-vqa\/bert`/);
+    expect(card).toMatch(
+      /- vision: vit from `.*examples\/mnist-vqa\/vit`\n- text: bert from `.*examples\/mnist-vqa\/bert`/,
+    );
     expect(card).toContain('--data examples/mnist-vqa (a k-shot draw: k 16, seed 42).');
     const test = JSON.parse(readFileSync(join(out, 'test.json'), 'utf8'));
     expect(card).toContain(`- test VQA accuracy: ${test.accuracy.toFixed(4)}`);
@@ -82,7 +106,14 @@ describe('train and predict from VQA files', () => {
     expect(a.status, a.stderr).toBe(0);
     expect(a.stdout).toBe(r.stdout);
     // The run directory alone: its adapter, the spec it records, the answers beside it.
-    const question = ['--image', 'examples/mnist-vqa/images/test-0001.png', '--question', 'is the sum of all digits even?', '--top', '3'];
+    const question = [
+      '--image',
+      'examples/mnist-vqa/images/test-0001.png',
+      '--question',
+      'is the sum of all digits even?',
+      '--top',
+      '3',
+    ];
     const d = cli('predict', '--adapter', out, ...question);
     expect(d.status, d.stderr).toBe(0);
     expect(d.stdout).toBe(r.stdout);
@@ -101,36 +132,95 @@ describe('train and predict from VQA files', () => {
   });
 
   it('a second run into the same --out is refused unless --overwrite; --out under /proc or empty is a one-line error', () => {
-    const again = cli('train', 'examples/mnist-vqa.spec.ts', '--data', 'examples/mnist-vqa', '--k', '16', '--epochs', '1', '--out', out);
+    const again = cli(
+      'train',
+      'examples/mnist-vqa.spec.ts',
+      '--data',
+      'examples/mnist-vqa',
+      '--k',
+      '16',
+      '--epochs',
+      '1',
+      '--out',
+      out,
+    );
     expect(again.status).toBe(1);
-    expect(again.stderr.trim()).toMatch(/^peftgraph: --out .* holds another run \(best\.safetensors, .*\): choose a new directory, or pass --overwrite to replace it$/);
+    expect(again.stderr.trim()).toMatch(
+      /^peftgraph: --out .* holds another run \(best\.safetensors, .*\): choose a new directory, or pass --overwrite to replace it$/,
+    );
     for (const bad of ['/proc/peftgraph-x', '']) {
-      const r = cli('train', 'examples/mnist-vqa.spec.ts', '--data', 'examples/mnist-vqa', '--k', '16', '--epochs', '1', '--out', bad);
+      const r = cli(
+        'train',
+        'examples/mnist-vqa.spec.ts',
+        '--data',
+        'examples/mnist-vqa',
+        '--k',
+        '16',
+        '--epochs',
+        '1',
+        '--out',
+        bad,
+      );
       expect(r.status, bad).toBe(1);
-      expect(r.stderr.trim(), bad).toMatch(/^peftgraph: (\/proc\/peftgraph-x: cannot make \/proc\/peftgraph-x|--out names no directory)/);
+      expect(r.stderr.trim(), bad).toMatch(
+        /^peftgraph: (\/proc\/peftgraph-x: cannot make \/proc\/peftgraph-x|--out names no directory)/,
+      );
     }
-    const merge = cli('merge', 'examples/mnist-vqa.spec.ts', '--checkpoint', join(out, 'adapter.safetensors'), '--out', join(out, '.', 'adapter.safetensors'));
+    const merge = cli(
+      'merge',
+      'examples/mnist-vqa.spec.ts',
+      '--checkpoint',
+      join(out, 'adapter.safetensors'),
+      '--out',
+      join(out, '.', 'adapter.safetensors'),
+    );
     expect(merge.stderr.trim()).toMatch(/is the checkpoint it merges: write the merged weights to another file$/);
   });
 
   it('merges the adapter into its base: the merged weights train wrote', () => {
-    const r = cli('merge', 'examples/mnist-vqa.spec.ts', '--checkpoint', join(out, 'adapter.safetensors'), '--out', join(out, 'merged-again.safetensors'));
+    const r = cli(
+      'merge',
+      'examples/mnist-vqa.spec.ts',
+      '--checkpoint',
+      join(out, 'adapter.safetensors'),
+      '--out',
+      join(out, 'merged-again.safetensors'),
+    );
     expect(r.status, r.stderr).toBe(0);
-    expect(readFileSync(join(out, 'merged-again.safetensors')).equals(readFileSync(join(out, 'merged.safetensors')))).toBe(true);
+    expect(
+      readFileSync(join(out, 'merged-again.safetensors')).equals(readFileSync(join(out, 'merged.safetensors'))),
+    ).toBe(true);
     // HF layout: MixPHM stays a module after merging, so the example is refused, saying why; nothing written.
     const hfDir = join(out, 'hf');
     const h = cli('merge', '--adapter', out, '--hf', hfDir);
     expect(h.status).toBe(1);
-    expect(h.stderr.trim()).toMatch(/^peftgraph: merge --hf: lora, mixphm stays a module of its own after merging \(.*\): HF's layout has no place for it\..*merge --out merged\.safetensors\)$/);
+    expect(h.stderr.trim()).toMatch(
+      /^peftgraph: merge --hf: lora, mixphm stays a module of its own after merging \(.*\): HF's layout has no place for it\..*merge --out merged\.safetensors\)$/,
+    );
     expect(existsSync(hfDir)).toBe(false);
-    expect(cli('merge', '--adapter', out).stderr.trim()).toBe('peftgraph: name one output: --out <file> (peftgraph merged weights) or --hf <dir> (HF layout)');
+    expect(cli('merge', '--adapter', out).stderr.trim()).toBe(
+      'peftgraph: name one output: --out <file> (peftgraph merged weights) or --hf <dir> (HF layout)',
+    );
     // An existing file is replaced only when asked.
-    expect(cli('merge', '--adapter', out, '--out', join(out, 'merged-again.safetensors')).stderr.trim()).toMatch(/merged-again\.safetensors exists: choose another file, or pass --overwrite/);
-    expect(cli('merge', '--adapter', out, '--out', join(out, 'merged-again.safetensors'), '--overwrite').status).toBe(0);
+    expect(cli('merge', '--adapter', out, '--out', join(out, 'merged-again.safetensors')).stderr.trim()).toMatch(
+      /merged-again\.safetensors exists: choose another file, or pass --overwrite/,
+    );
+    expect(cli('merge', '--adapter', out, '--out', join(out, 'merged-again.safetensors'), '--overwrite').status).toBe(
+      0,
+    );
   });
 
   it('evaluates the checkpoint on the test split of the VQA files with the answers it was trained on', () => {
-    const r = cli('eval', 'examples/mnist-vqa.spec.ts', '--data', 'examples/mnist-vqa', '--checkpoint', join(out, 'best.safetensors'), '--split', 'test');
+    const r = cli(
+      'eval',
+      'examples/mnist-vqa.spec.ts',
+      '--data',
+      'examples/mnist-vqa',
+      '--checkpoint',
+      join(out, 'best.safetensors'),
+      '--split',
+      'test',
+    );
     expect(r.status, r.stderr).toBe(0);
     const train = readFileSync(join(out, 'test.json'), 'utf8');
     const acc = Number(/"accuracy": ([\d.]+)/.exec(train)![1]);
@@ -146,20 +236,34 @@ describe('train and predict from VQA files', () => {
     const model = join(out, 'model');
     const c = cli('compile', '--adapter', out, '--merged', '--batch', '2', '--out', model);
     expect(c.status, c.stderr).toBe(0);
-    expect(c.stdout).toContain('bundled: weights.safetensors, answers.json, tokenizer/tokenizer.json, tokenizer/tokenizer_config.json, tokenizer/config.json, processor/preprocessor_config.json');
-    for (const f of ['model.ts', 'model.js', 'model.d.ts', 'package.json']) expect(existsSync(join(model, f)), f).toBe(true);
+    expect(c.stdout).toContain(
+      'bundled: weights.safetensors, answers.json, tokenizer/tokenizer.json, tokenizer/tokenizer_config.json, tokenizer/config.json, processor/preprocessor_config.json',
+    );
+    for (const f of ['model.ts', 'model.js', 'model.d.ts', 'package.json'])
+      expect(existsSync(join(model, f)), f).toBe(true);
     // Compiled again over it, unmerged and unbundled: nothing of the first artifact lingers.
     const again = join(out, 'model-again');
     expect(cli('compile', '--adapter', out, '--merged', '--batch', '2', '--out', again).status).toBe(0);
     expect(cli('compile', 'examples/mnist-vqa.spec.ts', '--batch', '1', '--out', again).status).toBe(0);
     expect(existsSync(join(again, 'weights.safetensors'))).toBe(false);
-    const named = new Set<string>(JSON.parse(readFileSync(join(again, 'plan.json'), 'utf8')).plans.flatMap((p: { plan: { kernels: { file: string }[] } }) => p.plan.kernels.map((k) => k.file)));
+    const named = new Set<string>(
+      JSON.parse(readFileSync(join(again, 'plan.json'), 'utf8')).plans.flatMap(
+        (p: { plan: { kernels: { file: string }[] } }) => p.plan.kernels.map((k) => k.file),
+      ),
+    );
     expect(
       readdirSync(join(again, 'kernels'))
         .map((f) => `kernels/${f}`)
         .sort(),
     ).toEqual([...named].sort());
-    const question = ['--image', 'examples/mnist-vqa/images/test-0001.png', '--question', 'is the sum of all digits even?', '--top', '3'];
+    const question = [
+      '--image',
+      'examples/mnist-vqa/images/test-0001.png',
+      '--question',
+      'is the sum of all digits even?',
+      '--top',
+      '3',
+    ];
     const want = cli('predict', '--adapter', out, ...question);
     expect(want.status, want.stderr).toBe(0);
     // The runtime alone (no compiler): the bundled weights, and the same merged weights given as a path.
@@ -185,7 +289,10 @@ m.destroy();
 gpu.destroy();
 `,
     );
-    const got = spawnSync(process.execPath, ['--import', 'tsx', script, model, join(out, 'merged.safetensors')], { cwd: ROOT, encoding: 'utf8' });
+    const got = spawnSync(process.execPath, ['--import', 'tsx', script, model, join(out, 'merged.safetensors')], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
     const refusals = got.stdout.split('\n').filter((l) => l.startsWith('refused:') || l === 'accepted');
     expect(refusals).toEqual([
       "refused: loadModel: unknown option 'weight'; valid: weights",
@@ -206,8 +313,14 @@ gpu.destroy();
     expect(runs.map((r) => r.answer)).toEqual([...expected, ...expected].map((r) => r.answer));
     runs.forEach((r, i) => expect(Math.abs(r.score - expected[i % 3].score)).toBeLessThanOrEqual(2e-4));
     // A bundled file edited after compile is refused, as a kernel is.
-    writeFileSync(join(model, 'answers.json'), JSON.stringify(JSON.parse(readFileSync(join(model, 'answers.json'), 'utf8')).reverse()));
-    const edited = spawnSync(process.execPath, ['--import', 'tsx', script, model, join(out, 'merged.safetensors')], { cwd: ROOT, encoding: 'utf8' });
+    writeFileSync(
+      join(model, 'answers.json'),
+      JSON.stringify(JSON.parse(readFileSync(join(model, 'answers.json'), 'utf8')).reverse()),
+    );
+    const edited = spawnSync(process.execPath, ['--import', 'tsx', script, model, join(out, 'merged.safetensors')], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
     expect(edited.stderr).toMatch(/plan\.json, a kernel or a bundled file changed after compile/);
   });
 
@@ -232,7 +345,9 @@ describe('spec files anywhere', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain(`vision: vit from ${join(dir, 'models', 'vit')} (model.safetensors): 40 tensors loaded`);
     // The same spec as JSON, its directory relative: resolved against the file too, not the working directory.
-    const spec = JSON.parse(JSON.stringify(vl.model({ vision: hf.vision(join(dir, 'models', 'vit')), head: vl.features() }).spec));
+    const spec = JSON.parse(
+      JSON.stringify(vl.model({ vision: hf.vision(join(dir, 'models', 'vit')), head: vl.features() }).spec),
+    );
     spec.vision.pretrained.dir = 'models/vit';
     writeFileSync(join(dir, 'spec.json'), JSON.stringify(spec));
     const j = cli('explain', join(dir, 'spec.json'), '--mode', 'infer');
@@ -254,7 +369,10 @@ export default vl
   .insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 2, routing: 'inner' }));
 `,
   );
-  writeFileSync(join(dir, 'preprocessor_config.json'), readFileSync(join(ROOT, 'test', 'fixtures', 'images', 'preprocessor_vit.json')));
+  writeFileSync(
+    join(dir, 'preprocessor_config.json'),
+    readFileSync(join(ROOT, 'test', 'fixtures', 'images', 'preprocessor_vit.json')),
+  );
   // Each image's caption is a fixed token sequence; images are flat colours.
   writeFileSync(
     join(dir, 'data.mts'),
@@ -264,18 +382,58 @@ export default () => ({ train: { examples: Array.from({ length: 8 }, (_, i) => e
   );
 
   it('trains, selects on dev next-token accuracy, evaluates, and captions an image greedily', () => {
-    const t = cli('train', join(dir, 'spec.mts'), '--data', join(dir, 'data.mts'), '--epochs', '4', '--batch', '4', '--lr', '3e-2', '--out', join(dir, 'run'));
+    const t = cli(
+      'train',
+      join(dir, 'spec.mts'),
+      '--data',
+      join(dir, 'data.mts'),
+      '--epochs',
+      '4',
+      '--batch',
+      '4',
+      '--lr',
+      '3e-2',
+      '--out',
+      join(dir, 'run'),
+    );
     expect(t.status, t.stderr + t.stdout).toBe(0);
     expect(t.stdout).toMatch(/best dev next-token accuracy 0\.\d{4} at epoch \d/);
-    expect(t.stdout).toMatch(/test: next-token accuracy 0\.\d{4}, whole-text match 0\.\d{4}, loss \d+\.\d{4} \(4 examples\)/);
-    const e = cli('eval', join(dir, 'spec.mts'), '--data', join(dir, 'data.mts'), '--checkpoint', join(dir, 'run', 'best.safetensors'), '--batch', '4');
+    expect(t.stdout).toMatch(
+      /test: next-token accuracy 0\.\d{4}, whole-text match 0\.\d{4}, loss \d+\.\d{4} \(4 examples\)/,
+    );
+    const e = cli(
+      'eval',
+      join(dir, 'spec.mts'),
+      '--data',
+      join(dir, 'data.mts'),
+      '--checkpoint',
+      join(dir, 'run', 'best.safetensors'),
+      '--batch',
+      '4',
+    );
     expect(e.status, e.stderr).toBe(0);
     const test = JSON.parse(readFileSync(join(dir, 'run', 'test.json'), 'utf8'));
     expect(e.stdout).toContain(`test: next-token accuracy ${test.accuracy.toFixed(4)}`);
-    const p = cli('predict', join(dir, 'spec.mts'), '--checkpoint', join(dir, 'run', 'adapter.safetensors'), '--image', join(ROOT, 'test', 'fixtures', 'images', 'rgb.png'));
+    const p = cli(
+      'predict',
+      join(dir, 'spec.mts'),
+      '--checkpoint',
+      join(dir, 'run', 'adapter.safetensors'),
+      '--image',
+      join(ROOT, 'test', 'fixtures', 'images', 'rgb.png'),
+    );
     expect(p.status, p.stderr).toBe(0);
     expect(p.stdout.trim()).toMatch(/^".*" \(\d tokens, stopped at (end of sequence|maxLen)\):( \d+)*$/);
-    const q = cli('predict', join(dir, 'spec.mts'), '--checkpoint', join(dir, 'run', 'adapter.safetensors'), '--image', join(ROOT, 'test', 'fixtures', 'images', 'rgb.png'), '--question', 'what?');
+    const q = cli(
+      'predict',
+      join(dir, 'spec.mts'),
+      '--checkpoint',
+      join(dir, 'run', 'adapter.safetensors'),
+      '--image',
+      join(ROOT, 'test', 'fixtures', 'images', 'rgb.png'),
+      '--question',
+      'what?',
+    );
     expect(q.status).toBe(1);
     expect(q.stderr).toMatch(/--question is for a classifier head; a decoder LM captions the image/);
     // Compiled with the adapter bundled, the runtime alone captions the image the same way.
@@ -294,11 +452,23 @@ m.destroy();
 gpu.destroy();
 `,
     );
-    const r = spawnSync(process.execPath, ['--import', 'tsx', join(dir, 'caption.mts'), join(dir, 'model'), join(ROOT, 'test', 'fixtures', 'images', 'rgb.png')], { cwd: ROOT, encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        join(dir, 'caption.mts'),
+        join(dir, 'model'),
+        join(ROOT, 'test', 'fixtures', 'images', 'rgb.png'),
+      ],
+      { cwd: ROOT, encoding: 'utf8' },
+    );
     expect(r.status, r.stderr).toBe(0);
     const [refusal, json] = r.stdout.trim().split('\n');
     expect(refusal).toMatch(/a captioning model: call caption\(image\), not predict\(image, question\)/);
     const got = JSON.parse(json);
-    expect(`${JSON.stringify(got.text)} (${got.ids.length} tokens, stopped at ${got.stop === 'eos' ? 'end of sequence' : 'maxLen'}): ${got.ids.join(' ')}`.trim()).toBe(p.stdout.trim());
+    expect(
+      `${JSON.stringify(got.text)} (${got.ids.length} tokens, stopped at ${got.stop === 'eos' ? 'end of sequence' : 'maxLen'}): ${got.ids.join(' ')}`.trim(),
+    ).toBe(p.stdout.trim());
   });
 });

@@ -76,7 +76,9 @@ describe('tokenizer errors', () => {
     expect(() => TextTokenizer.fromDir(empty)).toThrow(/no tokenizer\.json/);
     writeFileSync(join(empty, 'tokenizer.json'), '{ nope');
     expect(() => TextTokenizer.fromDir(empty)).toThrow(/tokenizer\.json: not valid JSON/);
-    expect(() => TextTokenizer.fromDir(dir('wordpiece')).encode('hello', 2)).toThrow(/maxLen 2 leaves no room for text between the tokenizer's 2 special tokens/);
+    expect(() => TextTokenizer.fromDir(dir('wordpiece')).encode('hello', 2)).toThrow(
+      /maxLen 2 leaves no room for text between the tokenizer's 2 special tokens/,
+    );
   });
 
   it('refuses a tokenizer that would read unknown words as the pad id, or has no vocabulary', () => {
@@ -89,9 +91,15 @@ describe('tokenizer errors', () => {
       writeFileSync(join(d, 'tokenizer_config.json'), readFileSync(join(dir('wordpiece'), 'tokenizer_config.json')));
       return d;
     };
-    expect(() => TextTokenizer.fromDir(write((j) => (j.model.unk_token = null)))).toThrow(/WordPiece model's unk_token null is not in its vocabulary, so unknown words would have no id/);
-    expect(() => TextTokenizer.fromDir(write((j) => (j.model.unk_token = '[NOPE]')))).toThrow(/unk_token "\[NOPE\]" is not in its vocabulary/);
-    expect(() => TextTokenizer.fromDir(write((j) => (j.model.vocab = {})))).toThrow(/the tokenizer's model has an empty vocabulary/);
+    expect(() => TextTokenizer.fromDir(write((j) => (j.model.unk_token = null)))).toThrow(
+      /WordPiece model's unk_token null is not in its vocabulary, so unknown words would have no id/,
+    );
+    expect(() => TextTokenizer.fromDir(write((j) => (j.model.unk_token = '[NOPE]')))).toThrow(
+      /unk_token "\[NOPE\]" is not in its vocabulary/,
+    );
+    expect(() => TextTokenizer.fromDir(write((j) => (j.model.vocab = {})))).toThrow(
+      /the tokenizer's model has an empty vocabulary/,
+    );
     // The shipped WordPiece maps an unknown word to [UNK] (id 1), never to the pad (0).
     const ok = TextTokenizer.fromDir(dir('wordpiece')).encode('zzqx', 6);
     expect([...ok.ids].slice(1, 2)).toEqual([1]);

@@ -78,7 +78,11 @@ describe('JSONL records', () => {
     const d = scratch();
     writeFileSync(
       join(d, 'train.jsonl'),
-      ['{"image": "img/a.png", "question": "What color?", "answers": ["red", "red", "blue"]}', '', '{"image": "img/b.jpg", "question": "Is it?", "answers": "yes"}'].join('\n'),
+      [
+        '{"image": "img/a.png", "question": "What color?", "answers": ["red", "red", "blue"]}',
+        '',
+        '{"image": "img/b.jpg", "question": "Is it?", "answers": "yes"}',
+      ].join('\n'),
     );
     const r = readVqa(d);
     expect(r.map((x) => [x.image, x.answers])).toEqual([
@@ -94,10 +98,14 @@ describe('JSONL records', () => {
       writeFileSync(join(d, 'x.jsonl'), `{"image": "img/a.png", "question": "q?", "answers": ["a"]}\n${line}\n`);
       return () => readJsonl(join(d, 'x.jsonl'));
     };
-    expect(bad('{"image": "img/zz.png", "question": "q?", "answers": ["a"]}')).toThrow(/x\.jsonl:2: image .*zz\.png does not exist/);
+    expect(bad('{"image": "img/zz.png", "question": "q?", "answers": ["a"]}')).toThrow(
+      /x\.jsonl:2: image .*zz\.png does not exist/,
+    );
     expect(bad('{"image": "img/a.png", "question": "  ", "answers": ["a"]}')).toThrow(/x\.jsonl:2: empty question/);
     expect(bad('{"image": "img/a.png", "question": "q?", "answers": []}')).toThrow(/x\.jsonl:2: no answers/);
-    expect(bad('{"image": "img/a.png", "question": "q?", "answers": [1]}')).toThrow(/x\.jsonl:2: "answers" must be a string or a list of strings/);
+    expect(bad('{"image": "img/a.png", "question": "q?", "answers": [1]}')).toThrow(
+      /x\.jsonl:2: "answers" must be a string or a list of strings/,
+    );
     expect(bad('{"image": 3}')).toThrow(/x\.jsonl:2: "image" must be a file path/);
     expect(bad('not json')).toThrow(/x\.jsonl:2: not a JSON object/);
   });
@@ -109,12 +117,15 @@ describe('images stay inside the data directory', () => {
     copyFileSync(join(IMAGES, 'rgb.png'), join(outside, 'far.png'));
     const d = scratch();
     symlinkSync(join(outside, 'far.png'), join(d, 'img', 'link.png'));
-    const line = (image: string) => writeFileSync(join(d, 'x.jsonl'), `${JSON.stringify({ image, question: 'q?', answers: ['1'] })}\n`);
+    const line = (image: string) =>
+      writeFileSync(join(d, 'x.jsonl'), `${JSON.stringify({ image, question: 'q?', answers: ['1'] })}\n`);
     line('img/a.png');
     expect(readJsonl(join(d, 'x.jsonl'))).toHaveLength(1);
     for (const image of [join('..', outside.split('/').pop()!, 'far.png'), join(outside, 'far.png'), 'img/link.png']) {
       line(image);
-      expect(() => readJsonl(join(d, 'x.jsonl')), image).toThrow(/x\.jsonl:1: image .* is outside the data directory .* \(--allow-outside-data allows it\)/);
+      expect(() => readJsonl(join(d, 'x.jsonl')), image).toThrow(
+        /x\.jsonl:1: image .* is outside the data directory .* \(--allow-outside-data allows it\)/,
+      );
       expect(readJsonl(join(d, 'x.jsonl'), true, true)).toHaveLength(1);
     }
   });
@@ -125,17 +136,37 @@ describe('VQAv2 layout', () => {
     const d = scratch();
     mkdirSync(join(d, 'images'));
     copyFileSync(join(IMAGES, 'rgb.png'), join(d, 'images', 'COCO_val2014_000000000042.jpg'));
-    writeFileSync(join(d, 'v2_OpenEnded_mscoco_val2014_questions.json'), JSON.stringify({ data_subtype: 'val2014', questions: [{ image_id: 42, question: 'How many?', question_id: 420 }] }));
+    writeFileSync(
+      join(d, 'v2_OpenEnded_mscoco_val2014_questions.json'),
+      JSON.stringify({
+        data_subtype: 'val2014',
+        questions: [{ image_id: 42, question: 'How many?', question_id: 420 }],
+      }),
+    );
     writeFileSync(
       join(d, 'v2_mscoco_val2014_annotations.json'),
-      JSON.stringify({ annotations: [{ question_id: 420, image_id: 42, answers: Array.from({ length: 10 }, (_, i) => ({ answer: i < 7 ? '2' : 'two', answer_id: i + 1 })) }] }),
+      JSON.stringify({
+        annotations: [
+          {
+            question_id: 420,
+            image_id: 42,
+            answers: Array.from({ length: 10 }, (_, i) => ({ answer: i < 7 ? '2' : 'two', answer_id: i + 1 })),
+          },
+        ],
+      }),
     );
     const r = readVqa(d, 'val');
     expect(r).toHaveLength(1);
     expect(r[0].image).toBe(join(d, 'images', 'COCO_val2014_000000000042.jpg'));
     expect(r[0].answers).toHaveLength(10);
     writeFileSync(join(d, 'v2_mscoco_val2014_annotations.json'), JSON.stringify({ annotations: [] }));
-    expect(() => readVqaV2(join(d, 'v2_OpenEnded_mscoco_val2014_questions.json'), join(d, 'v2_mscoco_val2014_annotations.json'), join(d, 'images'))).toThrow(/questions\.json#420: no annotation/);
+    expect(() =>
+      readVqaV2(
+        join(d, 'v2_OpenEnded_mscoco_val2014_questions.json'),
+        join(d, 'v2_mscoco_val2014_annotations.json'),
+        join(d, 'images'),
+      ),
+    ).toThrow(/questions\.json#420: no annotation/);
   });
 
   it('null or missing answers, duplicate ids and null entries are errors naming the record, never values', () => {
@@ -169,7 +200,13 @@ describe('VQAv2 layout', () => {
   });
 
   it('a split is scored whole or not at all: all without answers is unlabeled, a mix is an error', () => {
-    const recs = (n: number, withAnswers: number) => Array.from({ length: n }, (_, i) => ({ image: 'x.png', question: 'q?', answers: i < withAnswers ? ['1'] : [], where: `t.jsonl:${i + 1}` }));
+    const recs = (n: number, withAnswers: number) =>
+      Array.from({ length: n }, (_, i) => ({
+        image: 'x.png',
+        question: 'q?',
+        answers: i < withAnswers ? ['1'] : [],
+        where: `t.jsonl:${i + 1}`,
+      }));
     expect(labeled(recs(3, 3), 'test')).toBe(true);
     expect(labeled(recs(3, 0), 'test')).toBe(false);
     expect(() => labeled(recs(3, 2), 'test')).toThrow(/t\.jsonl:3: no answers, while 2 other test records have some/);

@@ -23,19 +23,34 @@ describe('spec validation', () => {
   });
 
   it('names the field and the valid values', () => {
-    const bad = { ...small().spec, insertions: [{ method: 'lora', at: 'text.layers.0.attn.q', rank: 2, routing: 'outer' }] };
+    const bad = {
+      ...small().spec,
+      insertions: [{ method: 'lora', at: 'text.layers.0.attn.q', rank: 2, routing: 'outer' }],
+    };
     expect(() => parseSpec(bad)).toThrow(SpecError);
     expect(() => parseSpec(bad)).toThrow(/insertions\.0\.routing: .*valid: "none", "add", "mul", "mulExpand", "inner"/);
-    expect(() => parseSpec({ ...small().spec, insertions: [{ method: 'prefix' }] })).toThrow(/insertions\.0\.method.*valid: "lora", "adapter", "compacter", "mixphm", "adamix", "bitfit", "full"/);
+    expect(() => parseSpec({ ...small().spec, insertions: [{ method: 'prefix' }] })).toThrow(
+      /insertions\.0\.method.*valid: "lora", "adapter", "compacter", "mixphm", "adamix", "bitfit", "full"/,
+    );
     expect(() => parseSpec({ ...small().spec, text: { ...small().spec.text, depth: 0 } })).toThrow(/text\.depth/);
   });
 
   it('checks cross-field rules', () => {
     const { vision: _v, ...noVision } = small().spec;
-    expect(() => parseSpec({ ...noVision, visualPrefix: 'pooled' })).toThrow(/visualPrefix: 'pooled' needs a vision and a text tower/);
-    expect(() => parseSpec({ ...small().spec, vision: { ...small().spec.vision!, width: 16 } })).toThrow(/vision\.width: must equal text\.width \(8\)/);
-    const noPrefix = { ...small().spec, visualPrefix: 'none', insertions: [peft.lora({ at: 'text.layers.0.attn.q', rank: 2, routing: 'inner' })] };
-    expect(() => parseSpec(noPrefix)).toThrow(/insertions\.0\.routing: routing 'inner' needs visualPrefix 'pooled', 'tokens' or 'regions'/);
+    expect(() => parseSpec({ ...noVision, visualPrefix: 'pooled' })).toThrow(
+      /visualPrefix: 'pooled' needs a vision and a text tower/,
+    );
+    expect(() => parseSpec({ ...small().spec, vision: { ...small().spec.vision!, width: 16 } })).toThrow(
+      /vision\.width: must equal text\.width \(8\)/,
+    );
+    const noPrefix = {
+      ...small().spec,
+      visualPrefix: 'none',
+      insertions: [peft.lora({ at: 'text.layers.0.attn.q', rank: 2, routing: 'inner' })],
+    };
+    expect(() => parseSpec(noPrefix)).toThrow(
+      /insertions\.0\.routing: routing 'inner' needs visualPrefix 'pooled', 'tokens' or 'regions'/,
+    );
   });
 });
 
@@ -48,7 +63,10 @@ describe('insertion paths', () => {
     expect(matches('text.**', 'text.layers.0.ffn')).toBe(true);
     expect(matches('text.**.b', 'text.layers.0.ffn.up.b')).toBe(true);
     expect(globToRegex('a.*').test('a.b.c')).toBe(false);
-    expect(summarizePaths(['text.layers.0.attn.q', 'text.layers.1.attn.q', 'vision.patch'])).toEqual(['vision.patch', 'text.layers.{0..1}.attn.q']);
+    expect(summarizePaths(['text.layers.0.attn.q', 'text.layers.1.attn.q', 'vision.patch'])).toEqual([
+      'vision.patch',
+      'text.layers.{0..1}.attn.q',
+    ]);
   });
 
   it('an unmatched path is a compile error listing the valid points', () => {
@@ -63,37 +81,79 @@ describe('insertion paths', () => {
   });
 
   it('builders report bad fields in the same form as spec files', () => {
-    expect(() => vl.vit({ image: [8, 8], patch: 4, width: -32, depth: 1, heads: 2 })).toThrow(/^invalid model spec:\n {2}vision\.width: Too small/);
-    expect(() => peft.lora({ at: 'text.layers.0.attn.q', rank: 0 })).toThrow(/invalid model spec:\n {2}lora\.rank: Too small/);
-    expect(() => peft.adapter({ at: 'text.layers.0.ffn', bottleneck: 2, activation: 'swish' as never })).toThrow(/adapter\.activation: "swish" is not valid; valid: "gelu", "relu"/);
+    expect(() => vl.vit({ image: [8, 8], patch: 4, width: -32, depth: 1, heads: 2 })).toThrow(
+      /^invalid model spec:\n {2}vision\.width: Too small/,
+    );
+    expect(() => peft.lora({ at: 'text.layers.0.attn.q', rank: 0 })).toThrow(
+      /invalid model spec:\n {2}lora\.rank: Too small/,
+    );
+    expect(() => peft.adapter({ at: 'text.layers.0.ffn', bottleneck: 2, activation: 'swish' as never })).toThrow(
+      /adapter\.activation: "swish" is not valid; valid: "gelu", "relu"/,
+    );
   });
 
   it('every entry of an at list, and every freeze glob, must match something; a module twice at a point is refused', () => {
     const partly = small().insert(peft.lora({ at: ['text.layers.0.attn.q', 'text.layer.1.attn.v' as never], rank: 2 }));
-    expect(() => lowerModel(partly.spec, { batch: 2, mode: 'train' })).toThrow(/'at' entry "text\.layer\.1\.attn\.v" matches no linear insertion point/);
+    expect(() => lowerModel(partly.spec, { batch: 2, mode: 'train' })).toThrow(
+      /'at' entry "text\.layer\.1\.attn\.v" matches no linear insertion point/,
+    );
     const typo = small()
       .freeze('vison.**')
       .insert(peft.lora({ at: 'text.layers.0.attn.q', rank: 2 }));
-    expect(() => lowerModel(typo.spec, { batch: 2, mode: 'train' })).toThrow(/freeze\.0: "vison\.\*\*" matches no param \(param roots: vision\.\*\*, text\.\*\*, head\.\*\*\)/);
-    const twice = small().insert(peft.lora({ at: 'text.layers.0.attn.q', rank: 2 }), peft.lora({ at: 'text.layers.*.attn.q', rank: 2 }));
+    expect(() => lowerModel(typo.spec, { batch: 2, mode: 'train' })).toThrow(
+      /freeze\.0: "vison\.\*\*" matches no param \(param roots: vision\.\*\*, text\.\*\*, head\.\*\*\)/,
+    );
+    const twice = small().insert(
+      peft.lora({ at: 'text.layers.0.attn.q', rank: 2 }),
+      peft.lora({ at: 'text.layers.*.attn.q', rank: 2 }),
+    );
     expect(() => lowerModel(twice.spec, { batch: 2, mode: 'train' })).not.toThrow(); // different settings: allowed
-    const same = small().insert(peft.lora({ at: 'text.layers.0.attn.q', rank: 2 }), peft.lora({ at: 'text.layers.0.attn.q', rank: 2 }));
-    expect(() => lowerModel(same.spec, { batch: 2, mode: 'train' })).toThrow(/insertions\.1 \(lora\) repeats insertions\.0 at 'text\.layers\.0\.attn\.q'/);
-    expect(() => lowerModel(small().freeze('**', 'head.**').spec, { batch: 2, mode: 'train' })).toThrow(/nothing to train: every param is frozen/);
+    const same = small().insert(
+      peft.lora({ at: 'text.layers.0.attn.q', rank: 2 }),
+      peft.lora({ at: 'text.layers.0.attn.q', rank: 2 }),
+    );
+    expect(() => lowerModel(same.spec, { batch: 2, mode: 'train' })).toThrow(
+      /insertions\.1 \(lora\) repeats insertions\.0 at 'text\.layers\.0\.attn\.q'/,
+    );
+    expect(() => lowerModel(small().freeze('**', 'head.**').spec, { batch: 2, mode: 'train' })).toThrow(
+      /nothing to train: every param is frozen/,
+    );
   });
 
   it('PHM divisibility is a compile error naming the layer', () => {
     const m = small().insert(peft.mixphm({ at: 'text.layers.0.ffn', bottleneck: 6, kron: 4 }));
-    expect(() => lowerModel(m.spec, { batch: 2, mode: 'train' })).toThrow(/PHM layer 'text\.layers\.0\.ffn\.mixphm\.down': output width 6 is not divisible by kron n = 4; choose n among 1, 2/);
+    expect(() => lowerModel(m.spec, { batch: 2, mode: 'train' })).toThrow(
+      /PHM layer 'text\.layers\.0\.ffn\.mixphm\.down': output width 6 is not divisible by kron n = 4; choose n among 1, 2/,
+    );
   });
 });
 
 describe('parameter report', () => {
   it('reproduces the MixPHM figures of METHODS.md at t5-base sizes', () => {
     const t5 = vl
-      .model({ text: vl.encdec({ vocab: 32128, maxLen: 8, targetLen: 4, width: 768, ffn: 3072, encoderDepth: 12, decoderDepth: 12, heads: 12 }), head: vl.lm() })
+      .model({
+        text: vl.encdec({
+          vocab: 32128,
+          maxLen: 8,
+          targetLen: 4,
+          width: 768,
+          ffn: 3072,
+          encoderDepth: 12,
+          decoderDepth: 12,
+          heads: 12,
+        }),
+        head: vl.lm(),
+      })
       .freeze('**')
-      .insert(peft.mixphm({ at: ['encoder.layers.*.ffn', 'decoder.layers.*.ffn'], experts: 4, reduction: 12, kron: 4, rank: 8 }));
+      .insert(
+        peft.mixphm({
+          at: ['encoder.layers.*.ffn', 'decoder.layers.*.ffn'],
+          experts: 4,
+          reduction: 12,
+          kron: 4,
+          rank: 8,
+        }),
+      );
     const train = paramReport(lowerModel(t5.spec, { batch: 1, mode: 'train' }).graph);
     expect(train.byLayer['encoder.layers.0']).toBe(36416); // 6,720 down + 4 x 7,424 up
     expect(train.byLayer['decoder.layers.11']).toBe(36416);
@@ -113,7 +173,9 @@ describe('parameter report', () => {
     expect(r.byMethod.lora).toBe(2 * 2 * (8 * 2 + 2 * 8));
     // BitFit: every bias (and LN shift) under vision; the task head stays trainable unless frozen by name.
     const g = lowerModel(m.spec, { batch: 2, mode: 'train' }).graph;
-    const trainable = [...g.params()].filter(([, n]) => (n.attrs.info as { trainable: boolean }).trainable).map(([k]) => k);
+    const trainable = [...g.params()]
+      .filter(([, n]) => (n.attrs.info as { trainable: boolean }).trainable)
+      .map(([k]) => k);
     expect(trainable.filter((k) => k.startsWith('vision.')).every((k) => k.endsWith('.b'))).toBe(true);
     expect(trainable.some((k) => k.startsWith('vision.layers.0.ffn.up.b'))).toBe(true);
     expect(trainable.filter((k) => k.startsWith('text.') && !k.includes('.lora.'))).toEqual([]);
@@ -132,44 +194,71 @@ describe('strict options', () => {
     expect(() => parseSpec({ text: { ...text, widht: 3 }, head: { kind: 'features' } })).toThrow(
       /text: unknown option 'widht' \(did you mean 'width'\?\); valid: kind, vocab, maxLen, width, .*pool$/m,
     );
-    expect(() => vl.model({ text: vl.encoder(text), head: vl.classifier({ answers: 3, hidden: 64 } as never) }).spec).toThrow(/head: unknown option 'hidden'; valid: kind, answers, loss/);
+    expect(
+      () => vl.model({ text: vl.encoder(text), head: vl.classifier({ answers: 3, hidden: 64 } as never) }).spec,
+    ).toThrow(/head: unknown option 'hidden'; valid: kind, answers, loss/);
   });
 
   it("HF PEFT's LoraConfig names are named with the option to use", () => {
     expect(() => peft.lora({ at: 'text.layers.*.attn.q', r: 8, lora_alpha: 16, lora_dropout: 0.1 } as never)).toThrow(
       /unknown option 'r': use rank \(HF PEFT's r\)[\s\S]*unknown option 'lora_alpha': use alpha[\s\S]*unknown option 'lora_dropout': use dropout/,
     );
-    expect(() => parseSpec({ text, head: { kind: 'features' }, insertions: [{ method: 'lora', at: 'text.layers.0.attn.q', rank: 2, target_modules: ['q_proj'] }] })).toThrow(
-      /insertions\.0: unknown option 'target_modules': use at: insertion points such as/,
-    );
+    expect(() =>
+      parseSpec({
+        text,
+        head: { kind: 'features' },
+        insertions: [{ method: 'lora', at: 'text.layers.0.attn.q', rank: 2, target_modules: ['q_proj'] }],
+      }),
+    ).toThrow(/insertions\.0: unknown option 'target_modules': use at: insertion points such as/);
     // HF's module names answered with the points they reach, read off the import tables.
-    expect(() => peft.lora({ at: 'text.layers.*.attn.q', rank: 2, target_modules: ['query', 'value', 'nonesuch'] } as never)).toThrow(
+    expect(() =>
+      peft.lora({ at: 'text.layers.*.attn.q', rank: 2, target_modules: ['query', 'value', 'nonesuch'] } as never),
+    ).toThrow(
       /\["query","value","nonesuch"\] are, in the HF families peftgraph imports: at: 'text\.layers\.\*\.attn\.\{q,v\}', 'vision\.layers\.\*\.attn\.\{q,v\}' \(keep the towers you mean\); 'nonesuch' names no linear layer of those families/,
     );
     // A misspelled method is echoed with a did-you-mean; a required option left out is said to be.
-    expect(() => parseSpec({ text, head: { kind: 'features' }, insertions: [{ method: 'lorra', at: 'text.layers.0.attn.q', rank: 2 }] })).toThrow(
-      /insertions\.0\.method: unknown method "lorra" \(did you mean "lora"\?\) \(valid: "lora", /,
-    );
+    expect(() =>
+      parseSpec({
+        text,
+        head: { kind: 'features' },
+        insertions: [{ method: 'lorra', at: 'text.layers.0.attn.q', rank: 2 }],
+      }),
+    ).toThrow(/insertions\.0\.method: unknown method "lorra" \(did you mean "lora"\?\) \(valid: "lora", /);
     expect(() => peft.lora({ rank: 2 } as never)).toThrow(/lora\.at: required, missing/);
-    expect(() => peft.lora({ at: 'text.layers.*.attn.q', rank: 2, target_modules: ['c_fc', 'c_proj'] } as never)).toThrow(/at: 'text\.layers\.\*\.attn\.o', 'text\.layers\.\*\.ffn\.\{down,up\}'/);
+    expect(() =>
+      peft.lora({ at: 'text.layers.*.attn.q', rank: 2, target_modules: ['c_fc', 'c_proj'] } as never),
+    ).toThrow(/at: 'text\.layers\.\*\.attn\.o', 'text\.layers\.\*\.ffn\.\{down,up\}'/);
   });
 
   it('a builder passed where its spec is expected is recognised', () => {
-    expect(() => parseSpec(vl.model({ text: vl.encoder(text), head: vl.features() }))).toThrow(/got a model builder \(vl\.model\(\.\.\.\)\); pass its spec: builder\.spec/);
+    expect(() => parseSpec(vl.model({ text: vl.encoder(text), head: vl.features() }))).toThrow(
+      /got a model builder \(vl\.model\(\.\.\.\)\); pass its spec: builder\.spec/,
+    );
   });
 
   it('an enum value gets a did-you-mean and the valid values once', () => {
-    const bad = { ...small().spec, insertions: [{ method: 'lora', at: 'text.layers.0.attn.q', rank: 2, routing: 'innr' }] };
-    expect(() => parseSpec(bad)).toThrow('insertions.0.routing: "innr" is not valid (did you mean "inner"?); valid: "none", "add", "mul", "mulExpand", "inner"');
+    const bad = {
+      ...small().spec,
+      insertions: [{ method: 'lora', at: 'text.layers.0.attn.q', rank: 2, routing: 'innr' }],
+    };
+    expect(() => parseSpec(bad)).toThrow(
+      'insertions.0.routing: "innr" is not valid (did you mean "inner"?); valid: "none", "add", "mul", "mulExpand", "inner"',
+    );
   });
 
   it('a misspelled top-level field is the only complaint (no cross-field check on what is left)', () => {
     const { vision, ...rest } = small().spec;
-    expect(() => parseSpec({ ...rest, vison: vision })).toThrow(/^invalid model spec:\n {2}<spec>: unknown option 'vison' \(did you mean 'vision'\?\)[^\n]*$/);
+    expect(() => parseSpec({ ...rest, vison: vision })).toThrow(
+      /^invalid model spec:\n {2}<spec>: unknown option 'vison' \(did you mean 'vision'\?\)[^\n]*$/,
+    );
   });
 
   it('untyped calls with no batch or mode are named, not a NaN shape', () => {
-    expect(() => lowerModel(small().spec, {} as never)).toThrow('lowerModel: batch is undefined; it takes a whole number >= 1');
-    expect(() => lowerModel(small().spec, { batch: 2 } as never)).toThrow(`lowerModel: mode is undefined; valid: 'train', 'infer'`);
+    expect(() => lowerModel(small().spec, {} as never)).toThrow(
+      'lowerModel: batch is undefined; it takes a whole number >= 1',
+    );
+    expect(() => lowerModel(small().spec, { batch: 2 } as never)).toThrow(
+      `lowerModel: mode is undefined; valid: 'train', 'infer'`,
+    );
   });
 });

@@ -31,16 +31,41 @@ import { useGpu } from '../helpers/gpu.ts';
 
 const r = prng(Number(process.env.PEFTGRAPH_FUZZ_SEED ?? 20261207));
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];
-const WEIRD: unknown[] = [-1, 0, 0.5, 1e9, -1e9, Number.NaN, '', 'x', '../x', null, true, [], {}, [1, 2], { answer: null }, 'longest_edge', 65536, 3];
+const WEIRD: unknown[] = [
+  -1,
+  0,
+  0.5,
+  1e9,
+  -1e9,
+  Number.NaN,
+  '',
+  'x',
+  '../x',
+  null,
+  true,
+  [],
+  {},
+  [1, 2],
+  { answer: null },
+  'longest_edge',
+  65536,
+  3,
+];
 const FIX = join(import.meta.dirname, '..', 'fixtures');
 
 /** Runs `f`; a UserError or success passes, anything else fails naming the input. */
-async function clean<T>(what: string, input: unknown, f: () => T | Promise<T>): Promise<{ ok: true; value: T } | { ok: false }> {
+async function clean<T>(
+  what: string,
+  input: unknown,
+  f: () => T | Promise<T>,
+): Promise<{ ok: true; value: T } | { ok: false }> {
   try {
     return { ok: true, value: await f() };
   } catch (e) {
     if (e instanceof UserError) return { ok: false };
-    throw new Error(`${what}: ${(e as Error).name}: ${(e as Error).message}\n  input: ${JSON.stringify(input)?.slice(0, 600)}`);
+    throw new Error(
+      `${what}: ${(e as Error).name}: ${(e as Error).message}\n  input: ${JSON.stringify(input)?.slice(0, 600)}`,
+    );
   }
 }
 
@@ -52,9 +77,20 @@ describe('fuzz: files beside the data', () => {
   it('150 mutated VQAv2 question/annotation files: read or refused; what is read has string answers and unique ids', async () => {
     const d = scratch();
     mkdirSync(join(d, 'images'));
-    for (const id of [42, 43]) copyFileSync(join(FIX, 'images', 'rgb.png'), join(d, 'images', `COCO_val2014_0000000000${id}.jpg`));
-    const q = { data_subtype: 'val2014', questions: [42, 43].flatMap((img, i) => [0, 1].map((j) => ({ image_id: img, question: `q ${i}${j}?`, question_id: 10 * img + j }))) };
-    const a = { annotations: q.questions.map((x) => ({ question_id: x.question_id, answers: ['1', 'two', 'yes'].map((answer) => ({ answer })) })) };
+    for (const id of [42, 43])
+      copyFileSync(join(FIX, 'images', 'rgb.png'), join(d, 'images', `COCO_val2014_0000000000${id}.jpg`));
+    const q = {
+      data_subtype: 'val2014',
+      questions: [42, 43].flatMap((img, i) =>
+        [0, 1].map((j) => ({ image_id: img, question: `q ${i}${j}?`, question_id: 10 * img + j })),
+      ),
+    };
+    const a = {
+      annotations: q.questions.map((x) => ({
+        question_id: x.question_id,
+        answers: ['1', 'two', 'yes'].map((answer) => ({ answer })),
+      })),
+    };
     let accepted = 0;
     for (let i = 0; i < 150; i++) {
       // One case in ten unmutated: the check that accepted records are right must see some.
@@ -62,7 +98,9 @@ describe('fuzz: files beside the data', () => {
       const [qm, am] = x < 0.1 ? [q, a] : x < 0.55 ? [mutate(q), a] : [q, mutate(a)];
       writeFileSync(join(d, 'q_questions.json'), JSON.stringify(qm));
       writeFileSync(join(d, 'a_annotations.json'), JSON.stringify(am));
-      const res = await clean(`vqav2 ${i}`, { qm, am }, () => readVqaV2(join(d, 'q_questions.json'), join(d, 'a_annotations.json'), join(d, 'images')));
+      const res = await clean(`vqav2 ${i}`, { qm, am }, () =>
+        readVqaV2(join(d, 'q_questions.json'), join(d, 'a_annotations.json'), join(d, 'images')),
+      );
       if (!res.ok) continue;
       accepted++;
       const ids = res.value.map((x) => x.where);
@@ -102,7 +140,11 @@ describe('fuzz: files beside the data', () => {
           const tok = TextTokenizer.fromDir(d);
           return { max: tok.maxId, ids: tok.encode('what is zzqx? héllo', 12).ids };
         });
-        if (res.ok) for (const id of res.value.ids) expect(Number.isInteger(id) && id >= 0 && id <= res.value.max, `tokenizer ${kind} ${i}: id ${id}`).toBe(true);
+        if (res.ok)
+          for (const id of res.value.ids)
+            expect(Number.isInteger(id) && id >= 0 && id <= res.value.max, `tokenizer ${kind} ${i}: id ${id}`).toBe(
+              true,
+            );
       }
     }
   });
@@ -139,7 +181,11 @@ describe('fuzz: files beside the data', () => {
     for (const fam of ['vit', 'gpt2']) {
       const src = join(FIX, 'hf', fam);
       const f = SafetensorsFile.open(join(src, 'model.safetensors'));
-      const tensors = new Map([...f.tensors.keys()].filter((k) => f.tensors.get(k)!.dtype === 'F32').map((k) => [k, { shape: f.tensors.get(k)!.shape, data: f.read(k) }]));
+      const tensors = new Map(
+        [...f.tensors.keys()]
+          .filter((k) => f.tensors.get(k)!.dtype === 'F32')
+          .map((k) => [k, { shape: f.tensors.get(k)!.shape, data: f.read(k) }]),
+      );
       f.close();
       for (let i = 0; i < 40; i++) {
         const t = new Map(tensors);
@@ -159,7 +205,11 @@ describe('fuzz: files beside the data', () => {
         copyFileSync(join(src, 'config.json'), join(d, 'config.json'));
         writeFileSync(join(d, 'model.safetensors'), encodeSafetensors(t, { format: 'pt' }));
         const res = await clean(`checkpoint ${fam} ${i} (${kind} ${k})`, kind, () => {
-          const spec = parseSpec(fam === 'vit' ? { vision: hf.vision(d), head: { kind: 'features' } } : { text: hf.text(d, { maxLen: 6 }), head: { kind: 'features' } });
+          const spec = parseSpec(
+            fam === 'vit'
+              ? { vision: hf.vision(d), head: { kind: 'features' } }
+              : { text: hf.text(d, { maxLen: 6 }), head: { kind: 'features' } },
+          );
           const graph = lowerModel(spec, { batch: 1, mode: 'infer' }).graph;
           return { graph, weights: loadImport(planImport(spec, graph)) };
         });
@@ -199,9 +249,17 @@ describe('fuzz: artifact plans', () => {
   it('30 mutated plan.json files: loaded and run, or refused with a message', async () => {
     const spec = tinyVl().spec;
     const dir = scratch();
-    writeArtifact(dir, buildArtifact(spec, { mode: 'infer', batch: 2, buckets: [2], profile: profileOf(gpu()) }).meta, join(import.meta.dirname, '..', '..', 'src', 'runtime', 'index.ts'));
+    writeArtifact(
+      dir,
+      buildArtifact(spec, { mode: 'infer', batch: 2, buckets: [2], profile: profileOf(gpu()) }).meta,
+      join(import.meta.dirname, '..', '..', 'src', 'runtime', 'index.ts'),
+    );
     const plan = JSON.parse(readFileSync(join(dir, 'plan.json'), 'utf8'));
-    const input = { image: new Float32Array(2 * 256).fill(0.1), tokens: Int32Array.from([1, 2, 3, 1, 2, 3]), mask: Float32Array.from([1, 1, 1, 1, 1, 0]) };
+    const input = {
+      image: new Float32Array(2 * 256).fill(0.1),
+      tokens: Int32Array.from([1, 2, 3, 1, 2, 3]),
+      mask: Float32Array.from([1, 1, 1, 1, 1, 0]),
+    };
     for (let i = 0; i < 30; i++) {
       const d = scratch();
       for (const f of readdirSync(dir)) cpSync(join(dir, f), join(d, f), { recursive: true });

@@ -21,7 +21,27 @@ import { tinyVl } from '../helpers/tiny-vl.ts';
 // PEFTGRAPH_FUZZ_SEED explores further locally; CI runs the fixed seed.
 const r = prng(Number(process.env.PEFTGRAPH_FUZZ_SEED ?? 20261130));
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];
-const WEIRD: unknown[] = [-1, 0, 0.5, 1e9, -1e9, NaN, Infinity, '', 'x', null, true, [], {}, [1, 2], 'text.**', '**', 3, 2, 16];
+const WEIRD: unknown[] = [
+  -1,
+  0,
+  0.5,
+  1e9,
+  -1e9,
+  NaN,
+  Infinity,
+  '',
+  'x',
+  null,
+  true,
+  [],
+  {},
+  [1, 2],
+  'text.**',
+  '**',
+  3,
+  2,
+  16,
+];
 
 /** Runs `f`; a UserError or success passes, anything else fails the test naming the input. */
 function clean(what: string, input: unknown, f: () => unknown): 'ok' | 'refused' {
@@ -30,7 +50,13 @@ function clean(what: string, input: unknown, f: () => unknown): 'ok' | 'refused'
     return 'ok';
   } catch (e) {
     if (e instanceof UserError) return 'refused';
-    const shown = JSON.stringify(input, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : ArrayBuffer.isView(v) ? `${v.constructor.name}(${(v as Float32Array).length})` : v));
+    const shown = JSON.stringify(input, (_k, v) =>
+      typeof v === 'number' && !Number.isFinite(v)
+        ? String(v)
+        : ArrayBuffer.isView(v)
+          ? `${v.constructor.name}(${(v as Float32Array).length})`
+          : v,
+    );
     throw new Error(`${what}: ${(e as Error).name}: ${(e as Error).message}\n  input: ${shown.slice(0, 600)}`);
   }
 }
@@ -54,7 +80,11 @@ describe('fuzz', () => {
       let spec: unknown = base();
       const n = 1 + Math.floor(r() * 3);
       for (let j = 0; j < n; j++) spec = mutate(spec);
-      outcomes[clean(`spec ${i}`, spec, () => lowerModel(parseSpec(spec), { batch: 2, mode: pick(['train', 'infer'] as const) }))]++;
+      outcomes[
+        clean(`spec ${i}`, spec, () =>
+          lowerModel(parseSpec(spec), { batch: 2, mode: pick(['train', 'infer'] as const) }),
+        )
+      ]++;
     }
     expect(outcomes.ok).toBeGreaterThan(5); // the mutations must leave some specs valid, or they test nothing but parsing
     expect(outcomes.refused).toBeGreaterThan(100);
@@ -63,7 +93,12 @@ describe('fuzz', () => {
   it('300 mutated datasets: each validates or is refused with a message', () => {
     const spec = base();
     const graph = lowerModel(spec, { batch: 2, mode: 'train' }).graph;
-    const good = () => ({ image: new Float32Array(256).fill(0.5), tokens: Int32Array.from([1, 2, 0]), mask: Float32Array.from([1, 1, 0]), targets: Float32Array.from([1, 0, 0.3, 0, 0, 0]) });
+    const good = () => ({
+      image: new Float32Array(256).fill(0.5),
+      tokens: Int32Array.from([1, 2, 0]),
+      mask: Float32Array.from([1, 1, 0]),
+      targets: Float32Array.from([1, 0, 0.3, 0, 0, 0]),
+    });
     const outcomes = { ok: 0, refused: 0 };
     for (let i = 0; i < 300; i++) {
       const examples: Record<string, unknown>[] = [good(), good(), good()];
@@ -78,7 +113,8 @@ describe('fuzz', () => {
         v[Math.floor(r() * v.length)] = pick([NaN, -1, 1e10, 2.5, 7, 8, 1.5]);
         e[k] = v;
       }
-      const ds = how === 4 ? pick<unknown>([[], 'abc', { examples: [] }, { examples: 3 }, null, examples]) : { examples };
+      const ds =
+        how === 4 ? pick<unknown>([[], 'abc', { examples: [] }, { examples: 3 }, null, examples]) : { examples };
       outcomes[clean(`dataset ${i} (${k}, mutation ${how})`, ds, () => validateDataset('train', ds, graph, spec))]++;
     }
     expect(outcomes.refused).toBeGreaterThan(100);
@@ -128,19 +164,38 @@ describe('fuzz', () => {
 
 describe('fuzz: CLI argument lists', () => {
   const ROOT = join(import.meta.dirname, '..', '..');
-  const FLAGS = ['--epochs', '--batch', '--lr', '--seed', '--optimizer', '--schedule', '--warmup', '--clip', '--k', '--mode', '--split', '--bogus'];
+  const FLAGS = [
+    '--epochs',
+    '--batch',
+    '--lr',
+    '--seed',
+    '--optimizer',
+    '--schedule',
+    '--warmup',
+    '--clip',
+    '--k',
+    '--mode',
+    '--split',
+    '--bogus',
+  ];
   const VALUES = ['1', '0', '-1', 'abc', '2.5', '1e9', 'adamw', 'sgd', 'foo', '', '/dev/zero', 'examples/nothing.ts'];
 
   it('12 mutated command lines: exit 0 or a one-line error, never a stack trace or a hang', () => {
     for (let i = 0; i < 12; i++) {
       const cmd = pick(['explain', 'train', 'eval', 'predict', 'compile']);
       const args = [cmd, pick(['examples/quadrants.spec.ts', 'examples/nothing.ts', 'README.md', '/dev/zero'])];
-      if (cmd !== 'explain') args.push('--data', pick(['examples/quadrants.data.ts', 'examples/mnist-vqa', '/nonexistent']));
-      if (cmd === 'eval' || cmd === 'predict') args.push('--checkpoint', pick(['/dev/zero', 'README.md', '/nonexistent']));
+      if (cmd !== 'explain')
+        args.push('--data', pick(['examples/quadrants.data.ts', 'examples/mnist-vqa', '/nonexistent']));
+      if (cmd === 'eval' || cmd === 'predict')
+        args.push('--checkpoint', pick(['/dev/zero', 'README.md', '/nonexistent']));
       for (let j = 0; j < 2; j++) args.push(pick(FLAGS), pick(VALUES));
       // A valid train would run for long: cap it to one epoch on the tiny example.
       if (cmd === 'train') args.push('--epochs', '1', '--out', mkdtempSync(join(tmpdir(), 'fuzz-cli-')));
-      const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'peftgraph.mjs'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+      const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'peftgraph.mjs'), ...args], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        timeout: 120_000,
+      });
       const what = `peftgraph ${args.join(' ')}`;
       expect(r.signal, `${what}: hung`).toBeNull();
       expect([0, 1], `${what}: exit ${r.status}\n${r.stderr}`).toContain(r.status);

@@ -14,7 +14,11 @@ import { draw, rng } from '../helpers/random.ts';
 
 describe('matmul autotuner', () => {
   const gpu = useGpu();
-  const candidates: MatmulVariant[] = [{ family: 'reg', tm: 4, tn: 4, wgx: 8, wgy: 8 }, { family: 'tiled' }, { family: 'reg4', tm: 4, tn4: 1, wgx: 8, wgy: 8 }];
+  const candidates: MatmulVariant[] = [
+    { family: 'reg', tm: 4, tn: 4, wgx: 8, wgy: 8 },
+    { family: 'tiled' },
+    { family: 'reg4', tm: 4, tn4: 1, wgx: 8, wgy: 8 },
+  ];
 
   it('chooses a kernel per shape class, caches it on disk, and the choice runs correctly', async () => {
     const b = new Builder();
@@ -45,7 +49,12 @@ describe('matmul autotuner', () => {
     b.output('loss', y.mul(y).sum([0, 1]));
     const fwd = b.g;
     const profile = profileOf(gpu());
-    const step = { optimizer: { kind: 'sgd' as const, momentum: 0, weightDecay: 0, clip: 0 }, lr: 0.1, schedule: { kind: 'constant' as const }, totalSteps: 1 };
+    const step = {
+      optimizer: { kind: 'sgd' as const, momentum: 0, weightDecay: 0, clip: 0 },
+      lr: 0.1,
+      schedule: { kind: 'constant' as const },
+      totalSteps: 1,
+    };
     const dir = mkdtempSync(join(tmpdir(), 'pg-at-'));
     const old = process.env.PEFTGRAPH_CACHE_DIR;
     process.env.PEFTGRAPH_CACHE_DIR = dir;
@@ -57,7 +66,12 @@ describe('matmul autotuner', () => {
       const mm = fwd.nodes.find((n) => n.op === 'matmul')!;
       const key = shapeClass(mm, fwd).key;
       const info = gpu().info;
-      writeFileSync(join(dir, 'autotune.json'), JSON.stringify({ [`${info.vendor}|${info.device}|${info.description}`]: { [key]: { variant: { family: 'tiled' }, ms: 1 } } }));
+      writeFileSync(
+        join(dir, 'autotune.json'),
+        JSON.stringify({
+          [`${info.vendor}|${info.device}|${info.description}`]: { [key]: { variant: { family: 'tiled' }, ms: 1 } },
+        }),
+      );
       const cached = await tunedPlanOptions(gpu(), profile, 'cache', { shapes });
       expect(cached.classes).toBe(1);
       const plan = compileStep(fwd, profile, { ...step, plan: cached.plan }).plan;
@@ -65,12 +79,15 @@ describe('matmul autotuner', () => {
       expect(families).toContain('tiled');
       expect(families.filter((f) => f === 'tiled').length).toBeLessThan(families.length);
       const off = await tunedPlanOptions(gpu(), profile, 'off', { shapes });
-      expect(compileStep(fwd, profile, { ...step, plan: off.plan }).plan.kernels.some((k) => k.variant?.family === 'tiled')).toBe(false);
+      expect(
+        compileStep(fwd, profile, { ...step, plan: off.plan }).plan.kernels.some((k) => k.variant?.family === 'tiled'),
+      ).toBe(false);
       // 'run' times the classes the cache lacks, then every matmul of the graph has a cached choice.
       const run = await tunedPlanOptions(gpu(), profile, 'run', { shapes });
       expect(run.tuned).toBeGreaterThan(0);
       expect(run.classes).toBe(run.tuned + 1);
-      for (const n of fwd.nodes.filter((m) => m.op === 'matmul')) expect(run.plan.matmulVariant!(n, fwd), `node %${n.id}`).toBeDefined();
+      for (const n of fwd.nodes.filter((m) => m.op === 'matmul'))
+        expect(run.plan.matmulVariant!(n, fwd), `node %${n.id}`).toBeDefined();
     } finally {
       if (old === undefined) delete process.env.PEFTGRAPH_CACHE_DIR;
       else process.env.PEFTGRAPH_CACHE_DIR = old;

@@ -63,7 +63,9 @@ describe('evaluation is independent of the batch size', () => {
       };
       const inputs: Record<string, Value> = {};
       for (const [k, n] of graph.inputs()) inputs[k] = Value.of(n.shape, cat(k), n.dtype);
-      const params = Object.fromEntries(Object.entries(weights).map(([k, v]) => [k, Value.of(graph.leaf('param', k)!.shape, [...v])]));
+      const params = Object.fromEntries(
+        Object.entries(weights).map(([k, v]) => [k, Value.of(graph.leaf('param', k)!.shape, [...v])]),
+      );
       const want = evaluate(graph, { params, inputs }, ['loss_task']).loss_task.data[0];
       expect(results[0].loss).toBeCloseTo(want, 4);
     });
@@ -78,7 +80,9 @@ describe('evaluation is independent of the batch size', () => {
     const ev = await Evaluator.create(gpu(), spec, 2);
     try {
       ev.setWeights(initialWeights(lowerModel(spec, { batch: 2, mode: 'infer' }).graph, 4));
-      await expect(ev.evaluate(ds, 'test')).rejects.toThrow(/test: no example has an answer among the 6 answer classes/);
+      await expect(ev.evaluate(ds, 'test')).rejects.toThrow(
+        /test: no example has an answer among the 6 answer classes/,
+      );
     } finally {
       ev.destroy();
     }

@@ -30,7 +30,30 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
 function divmodCases(): [number, number][] {
   const r = rng(7);
   const top = 2 ** 24 - 1;
-  const ds = [1, 2, 3, 5, 7, 12, 64, 65, 255, 256, 257, 3129, 4095, 65535, 65537, 1 << 20, (1 << 20) + 1, 5592405, 8388607, 8388609, top, top + 1];
+  const ds = [
+    1,
+    2,
+    3,
+    5,
+    7,
+    12,
+    64,
+    65,
+    255,
+    256,
+    257,
+    3129,
+    4095,
+    65535,
+    65537,
+    1 << 20,
+    (1 << 20) + 1,
+    5592405,
+    8388607,
+    8388609,
+    top,
+    top + 1,
+  ];
   for (let k = 0; k < 40; k++) ds.push(1 + Math.floor(r() * top), 1 + Math.floor(r() * 5000));
   const cases: [number, number][] = [];
   for (const d of ds) {
@@ -56,7 +79,11 @@ describe('size-free shaders on WebGPU', () => {
     const out = createStorage(g, new Uint32Array(cases.length * 2));
     const pipe = await new PipelineCache(g).get('divmod', helpersFor(DIVMOD) + DIVMOD);
     const step = new StepRecorder(g);
-    step.dispatch(pipe, bindGroup(g, pipe, [createStorage(g, nd), createStorage(g, rcp), out]), Math.ceil(cases.length / 64));
+    step.dispatch(
+      pipe,
+      bindGroup(g, pipe, [createStorage(g, nd), createStorage(g, rcp), out]),
+      Math.ceil(cases.length / 64),
+    );
     step.submit();
     await queueIdle(g);
     const got = new Uint32Array(await readback(g, out, cases.length * 8));
@@ -86,7 +113,11 @@ describe('size-free shaders on WebGPU', () => {
 
   function feeds(b: Builder, seed: number): { inputs: Record<string, Value> } {
     const r = rng(seed);
-    return { inputs: Object.fromEntries([...b.g.inputs()].map(([k, n]) => [k, draw(r, n.shape, n.dtype === 'i32' ? { int: 11 } : 'real', n.dtype)])) };
+    return {
+      inputs: Object.fromEntries(
+        [...b.g.inputs()].map(([k, n]) => [k, draw(r, n.shape, n.dtype === 'i32' ? { int: 11 } : 'real', n.dtype)]),
+      ),
+    };
   }
 
   for (const [B, L, D] of [
@@ -98,10 +129,16 @@ describe('size-free shaders on WebGPU', () => {
     it(`layout chains at [${B}, ${L}, ${D}] equal the reference with sizes in a uniform and as literals`, async () => {
       const b = layoutGraph(B, L, D);
       // A software adapter's map kernels take 16 elements per thread where every division allows, a GPU's 4.
-      const widths = (profile: DeviceProfile) => new Set(compilePlan(b.g, profile).kernels.flatMap((k) => (k.kind === 'map' ? [Number(/\* (\d+)u;/.exec(k.wgsl)?.[1])] : [])));
+      const widths = (profile: DeviceProfile) =>
+        new Set(
+          compilePlan(b.g, profile).kernels.flatMap((k) =>
+            k.kind === 'map' ? [Number(/\* (\d+)u;/.exec(k.wgsl)?.[1])] : [],
+          ),
+        );
       if (D === 16) expect([...widths(profileOf(gpu()))]).toContain(16);
       expect([...widths({ ...profileOf(gpu()), isSoftware: false })]).not.toContain(16);
-      for (const sizes of ['uniform', 'inline'] as const) await checkAgainstReference(gpu(), b.g, feeds(b, B * 100 + D), { sizes, rtol: 0, atol: 1e-6 });
+      for (const sizes of ['uniform', 'inline'] as const)
+        await checkAgainstReference(gpu(), b.g, feeds(b, B * 100 + D), { sizes, rtol: 0, atol: 1e-6 });
     });
   }
 

@@ -127,7 +127,12 @@ describe('a DSL model end to end', () => {
         ),
       },
     };
-    expectClose(await runOnGpu(gpu(), b.g, toF32(feeds), { profile, frozenWeights: 'bf16' }), evaluate(b.g, rounded), 1e-5, 1e-5);
+    expectClose(
+      await runOnGpu(gpu(), b.g, toF32(feeds), { profile, frozenWeights: 'bf16' }),
+      evaluate(b.g, rounded),
+      1e-5,
+      1e-5,
+    );
   });
 
   it('a 16-bit checkpoint tensor uploads its bits as they are to a bf16 slot, and widened to an f32 one', async () => {

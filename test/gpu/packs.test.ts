@@ -24,7 +24,10 @@ import { tinyVl } from '../helpers/tiny-vl.ts';
  * Parts of every kind of writer, padded to 64 elements (or not: `align` false), read back as one
  * pack. `dependent`: a part computed from another part (its kernel would read the pack it writes).
  */
-function packGraph(o: { align?: boolean; partIsOutput?: boolean; dependent?: boolean } = {}): { g: Graph; feeds: Feeds } {
+function packGraph(o: { align?: boolean; partIsOutput?: boolean; dependent?: boolean } = {}): {
+  g: Graph;
+  feeds: Feeds;
+} {
   const b = new Builder();
   const a = b.input('a', [5, 7]);
   const x = b.input('x', [3, 4]);
@@ -50,7 +53,13 @@ function packGraph(o: { align?: boolean; partIsOutput?: boolean; dependent?: boo
   b.output('scaled', pack.mul(0.5).add(1));
   if (o.partIsOutput) b.output('mm', mm);
   const r = rng(3);
-  return { g: b.g, feeds: { inputs: { a: draw(r, [5, 7], 'real'), x: draw(r, [3, 4], 'real') }, params: { w: draw(r, [7, 3], 'real'), w2: draw(r, [7, 3], 'real') } } };
+  return {
+    g: b.g,
+    feeds: {
+      inputs: { a: draw(r, [5, 7], 'real'), x: draw(r, [3, 4], 'real') },
+      params: { w: draw(r, [7, 3], 'real'), w2: draw(r, [7, 3], 'real') },
+    },
+  };
 }
 
 const views = (plan: Plan) => plan.buffers.filter((b) => b.view);
@@ -107,7 +116,8 @@ describe('packs written in place', () => {
     expect(info.params.length).toBeGreaterThan(8);
     const roots = new Set(info.params.map((p) => plan.buffers[plan.params[p].buffer].view?.of));
     expect([...roots]).toHaveLength(1);
-    for (const m of info.packs[0].members) expect(plan.buffers[plan.params[m.param].buffer].view!.offset).toBe(m.offset * 4);
+    for (const m of info.packs[0].members)
+      expect(plan.buffers[plan.params[m.param].buffer].view!.offset).toBe(m.offset * 4);
     // The gradient pack: one buffer of the pack role, holding a view per gradient.
     const gradPack = plan.buffers.filter((b) => b.role === 'pack' && !b.view);
     expect(gradPack).toHaveLength(1);

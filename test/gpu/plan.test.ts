@@ -29,7 +29,9 @@ describe('plans on WebGPU', () => {
     // A buffer destroyed under the plan: Dawn refuses the submission and writes nothing.
     (ex as unknown as { buffers: GPUBuffer[] }).buffers[plan.outputs.y.buffer].destroy();
     try {
-      await expect(ex.run({ x: new Float32Array(64) }, ['y'])).rejects.toThrow(/WebGPU reported \d+ errors? while running the plan: /);
+      await expect(ex.run({ x: new Float32Array(64) }, ['y'])).rejects.toThrow(
+        /WebGPU reported \d+ errors? while running the plan: /,
+      );
     } finally {
       ex.destroy();
       gpu().uncapturedErrors.length = 0; // seen and asserted: not a stray error at teardown
@@ -46,7 +48,8 @@ describe('plans on WebGPU', () => {
     inputs.m.data.set([1, 1, 1, 0, 0, 1, 1, 1, 1, 1]);
     const fused = await checkAgainstReference(gpu(), b.g, { inputs }, { fuse: true });
     const unfused = await checkAgainstReference(gpu(), b.g, { inputs }, { fuse: false });
-    for (const k of Object.keys(fused)) fused[k].forEach((v, i) => expect(Math.abs(v - unfused[k][i])).toBeLessThan(1e-5));
+    for (const k of Object.keys(fused))
+      fused[k].forEach((v, i) => expect(Math.abs(v - unfused[k][i])).toBeLessThan(1e-5));
     const pf = compilePlan(b.g, profileOf(gpu()), { fuse: true });
     const pu = compilePlan(b.g, profileOf(gpu()), { fuse: false });
     expect(pf.kernels.length).toBeLessThan(pu.kernels.length * 0.65);
@@ -117,7 +120,12 @@ describe('plans on WebGPU', () => {
         .matmul(b.input('W', [16, 4]))
         .tanh(),
     );
-    await checkAgainstReference(gpu(), b.g, { inputs: inputsFor(b) }, { halfActivations: true, rtol: 1e-2, atol: 1e-2 });
+    await checkAgainstReference(
+      gpu(),
+      b.g,
+      { inputs: inputsFor(b) },
+      { halfActivations: true, rtol: 1e-2, atol: 1e-2 },
+    );
   });
 
   it('GPU profiles load buffers read at their own index as vec4s (f32 and f16 storage), equal to the reference', async () => {
@@ -144,7 +152,17 @@ describe('plans on WebGPU', () => {
         compilePlan(b.g, profileOf(gpu())).kernels.some((k) => k.wgsl.includes('vec4<f')),
         'not on lavapipe',
       ).toBe(false);
-      await checkAgainstReference(gpu(), b.g, { inputs: inputsFor(b) }, { profile: hardware, halfActivations, rtol: halfActivations ? 2e-2 : 1e-5, atol: halfActivations ? 2e-2 : 1e-5 });
+      await checkAgainstReference(
+        gpu(),
+        b.g,
+        { inputs: inputsFor(b) },
+        {
+          profile: hardware,
+          halfActivations,
+          rtol: halfActivations ? 2e-2 : 1e-5,
+          atol: halfActivations ? 2e-2 : 1e-5,
+        },
+      );
     }
   });
 
@@ -174,7 +192,9 @@ describe('plans on WebGPU', () => {
     const b = new Builder();
     b.scope('text.layers.0.ffn', () => b.output('y', b.input('x', [1024]).broadcastTo([1024, 1024]).exp()));
     const profile = { ...PORTABLE_PROFILE, maxStorageBufferBindingSize: 1 << 20, maxBufferSize: 1 << 21 };
-    expect(() => compilePlan(b.g, profile)).toThrow(/exp %2 in 'text.layers.0.ffn' f32\[1024, 1024\] needs 4194304 bytes, over the device's buffer size limit \(maxBufferSize\) of 2097152/);
+    expect(() => compilePlan(b.g, profile)).toThrow(
+      /exp %2 in 'text.layers.0.ffn' f32\[1024, 1024\] needs 4194304 bytes, over the device's buffer size limit \(maxBufferSize\) of 2097152/,
+    );
     expect(compilePlan(b.g, { ...profile, maxBufferSize: 1 << 22 }).bindings[0]).toHaveLength(1 + 4);
   });
 
@@ -189,7 +209,11 @@ describe('plans on WebGPU', () => {
       .add(b.input('res', [2, 5, 8]));
     b.output('y', y);
     const inputs = inputsFor(b);
-    const variants = [{ family: 'reg', tm: 4, tn: 4, wgx: 8, wgy: 8 }, { family: 'reg4', tm: 4, tn4: 1, wgx: 8, wgy: 8 }, { family: 'tiled' }] as const;
+    const variants = [
+      { family: 'reg', tm: 4, tn: 4, wgx: 8, wgy: 8 },
+      { family: 'reg4', tm: 4, tn4: 1, wgx: 8, wgy: 8 },
+      { family: 'tiled' },
+    ] as const;
     for (const v of variants) {
       const plan = compilePlan(b.g, profileOf(gpu()), { matmulVariant: () => v });
       expect(plan.kernels.map((k) => k.kind)).toEqual(['matmul']);

@@ -24,7 +24,10 @@ import { draw, rng } from '../helpers/random.ts';
 import { checkAgainstReference, profileOf, runOnGpu, toF32 } from '../helpers/run-plan.ts';
 
 /** The device as a planner sees it with a smaller binding limit; the plan then runs on the real device. */
-const limited = (gpu: Gpu, bytes: number): Gpu => ({ ...gpu, limits: { ...gpu.limits, maxStorageBufferBindingSize: bytes } });
+const limited = (gpu: Gpu, bytes: number): Gpu => ({
+  ...gpu,
+  limits: { ...gpu.limits, maxStorageBufferBindingSize: bytes },
+});
 
 /** Plan buffers bound as ranges of a larger buffer (views that are not packed parts). */
 const ranges = (plan: Plan) => plan.buffers.filter((b) => b.label.includes('[range '));
@@ -33,7 +36,14 @@ const ranges = (plan: Plan) => plan.buffers.filter((b) => b.label.includes('[ran
  * Runs `g` split (binding limit `bytes`) and unsplit: equal to each other bit for bit, and to the
  * reference. `hardware`: planned as for a GPU (tiled matmuls, workgroup reductions, vec4 loads).
  */
-async function splitEqualsUnsplit(gpu: Gpu, g: Graph, feeds: Feeds, bytes: number, tol = { rtol: 1e-5, atol: 1e-5 }, hardware = false) {
+async function splitEqualsUnsplit(
+  gpu: Gpu,
+  g: Graph,
+  feeds: Feeds,
+  bytes: number,
+  tol = { rtol: 1e-5, atol: 1e-5 },
+  hardware = false,
+) {
   const base = { ...profileOf(gpu), ...(hardware ? { isSoftware: false } : {}) };
   const profile = { ...base, maxStorageBufferBindingSize: bytes };
   const plan = compilePlan(g, profile, { halfActivations: false });
@@ -58,7 +68,12 @@ describe('tensors over the binding limit, split into ranges', () => {
     const ids = b.input('ids', [2, 6], 'i32');
     b.output('y', b.gather(table, ids).mul(2));
     const r = rng(3);
-    const feeds = { inputs: { table: draw(r, [V, D]), ids: Value.of([2, 6], [0, 127, 128, 255, 256, 299, 1, 129, 130, 257, 64, 200], 'i32') } };
+    const feeds = {
+      inputs: {
+        table: draw(r, [V, D]),
+        ids: Value.of([2, 6], [0, 127, 128, 255, 256, 299, 1, 129, 130, 257, 64, 200], 'i32'),
+      },
+    };
     await splitEqualsUnsplit(gpu(), b.g, feeds, 4096);
   });
 
@@ -78,7 +93,13 @@ describe('tensors over the binding limit, split into ranges', () => {
     const joint = autodiff(g, { loss: 'loss' }).graph;
     expect(joint.outputs.has(gradName('wte'))).toBe(true);
     const r = rng(4);
-    const feeds = { params: { wte: draw(r, [V, D]) }, inputs: { tokens: Value.of([T], [0, 259, 260, 519, 130], 'i32'), labels: Value.of([T], [1, 258, 519, 0, 261], 'i32') } };
+    const feeds = {
+      params: { wte: draw(r, [V, D]) },
+      inputs: {
+        tokens: Value.of([T], [0, 259, 260, 519, 130], 'i32'),
+        labels: Value.of([T], [1, 258, 519, 0, 261], 'i32'),
+      },
+    };
     await splitEqualsUnsplit(gpu(), joint, feeds, 6400, { rtol: 2e-5, atol: 1e-6 });
   });
 
@@ -106,7 +127,14 @@ describe('tensors over the binding limit, split into ranges', () => {
       const biggest = Math.max(P * M * N, P * K * N) * 4;
       // 2 to 4 ranges for the largest tensor, each a whole number of 256-byte blocks.
       const bytes = Math.max(CHUNK_ALIGN, Math.ceil(biggest / (2 + Math.floor(r() * 3)) / CHUNK_ALIGN) * CHUNK_ALIGN);
-      const feeds = { inputs: { x: draw(r, [P, M, K]), w: draw(r, w.shape), t: draw(r, [N, 3]), i: draw(r, [P, M], { int: N }, 'i32') } };
+      const feeds = {
+        inputs: {
+          x: draw(r, [P, M, K]),
+          w: draw(r, w.shape),
+          t: draw(r, [N, 3]),
+          i: draw(r, [P, M], { int: N }, 'i32'),
+        },
+      };
       await splitEqualsUnsplit(gpu(), b.g, feeds, bytes, { rtol: 1e-4, atol: 1e-4 }, t % 2 === 1);
     }
   });
@@ -118,13 +146,25 @@ describe('tensors over the binding limit, split into ranges', () => {
     const w = b.input('w', [96, 300]);
     b.output('y', b.input('h', [40, 96]).matmul(w).add(1));
     const r = rng(12);
-    await splitEqualsUnsplit(gpu(), b.g, { inputs: { x: draw(r, [3, 9000]), w: draw(r, [96, 300]), h: draw(r, [40, 96]) } }, 49152, { rtol: 1e-4, atol: 1e-4 }, true);
+    await splitEqualsUnsplit(
+      gpu(),
+      b.g,
+      { inputs: { x: draw(r, [3, 9000]), w: draw(r, [96, 300]), h: draw(r, [40, 96]) } },
+      49152,
+      { rtol: 1e-4, atol: 1e-4 },
+      true,
+    );
   });
 
   it('full finetuning of a decoder LM whose embedding is over the limit: training (packed AdamW over split packs) equals the unsplit run', async () => {
-    const spec = vl.model({ text: vl.decoder({ vocab: 700, maxLen: 6, width: 8, depth: 1, heads: 2 }), head: vl.lm() }).insert(peft.full()).spec;
+    const spec = vl
+      .model({ text: vl.decoder({ vocab: 700, maxLen: 6, width: 8, depth: 1, heads: 2 }), head: vl.lm() })
+      .insert(peft.full()).spec;
     const r = rng(8);
-    const examples = Array.from({ length: 8 }, () => ({ tokens: Int32Array.from({ length: 6 }, () => Math.floor(r() * 700)), mask: Float32Array.from([1, 1, 1, 1, 1, 0]) }));
+    const examples = Array.from({ length: 8 }, () => ({
+      tokens: Int32Array.from({ length: 6 }, () => Math.floor(r() * 700)),
+      mask: Float32Array.from([1, 1, 1, 1, 1, 0]),
+    }));
     const cfg = trainConfig({ epochs: 2, batch: 2, lr: 1e-2, seed: 3, evalEvery: 2 });
     const run = (g: Gpu) => train(g, spec, { train: { examples } }, cfg);
     // Under a 16 KiB limit: the 22,400-byte embedding, its gradient and its AdamW pack and state
@@ -140,6 +180,8 @@ describe('tensors over the binding limit, split into ranges', () => {
     const b = new Builder();
     b.output('y', b.input('a', [64, 64]).matmul(b.input('w', [64, 64])));
     const profile = { ...PORTABLE_PROFILE, maxStorageBufferBindingSize: 1024 };
-    expect(() => compilePlan(b.g, profile)).toThrow(/matmul %2 needs 48 storage bindings, over the device's 8: input 'a' \[64, 64\] \(16\), input 'w' \[64, 64\] \(16\), %2 \[64, 64\] \(16\)/);
+    expect(() => compilePlan(b.g, profile)).toThrow(
+      /matmul %2 needs 48 storage bindings, over the device's 8: input 'a' \[64, 64\] \(16\), input 'w' \[64, 64\] \(16\), %2 \[64, 64\] \(16\)/,
+    );
   });
 });

@@ -46,7 +46,9 @@ export function gradCheck(forward: Graph, feeds: Feeds, loss = 'loss', opts: Gra
       const scale = Math.max(Math.abs(a), Math.abs(numeric));
       worst = Math.max(worst, scale > 0 ? err / scale : 0);
       if (err > rtol * scale + atol) {
-        expect.fail(`d loss / d ${name}[${i}]: autodiff ${a}, finite differences ${numeric} (|diff| ${err.toExponential(2)})`);
+        expect.fail(
+          `d loss / d ${name}[${i}]: autodiff ${a}, finite differences ${numeric} (|diff| ${err.toExponential(2)})`,
+        );
       }
     }
   }

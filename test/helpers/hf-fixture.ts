@@ -31,8 +31,10 @@ export interface Expected {
 }
 
 export const fixtureDir = (name: string) => join(FIXTURES, name);
-export const readExpected = (name: string): Expected => JSON.parse(readFileSync(join(fixtureDir(name), 'expected.json'), 'utf8'));
-export const readKeys = (name: string): string[] => JSON.parse(readFileSync(join(fixtureDir(name), 'keys.json'), 'utf8'));
+export const readExpected = (name: string): Expected =>
+  JSON.parse(readFileSync(join(fixtureDir(name), 'expected.json'), 'utf8'));
+export const readKeys = (name: string): string[] =>
+  JSON.parse(readFileSync(join(fixtureDir(name), 'keys.json'), 'utf8'));
 
 const VISION = ['vit', 'clip_vision'];
 
@@ -108,6 +110,7 @@ export function relError(got: ArrayLike<number>, want: ArrayLike<number>): numbe
   let mean = 0;
   for (let i = 0; i < want.length; i++) mean += Math.abs(want[i]) / want.length;
   let worst = 0;
-  for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) / (Math.abs(want[i]) + mean));
+  for (let i = 0; i < want.length; i++)
+    worst = Math.max(worst, Math.abs(got[i] - want[i]) / (Math.abs(want[i]) + mean));
   return worst;
 }

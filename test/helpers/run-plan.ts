@@ -12,13 +12,28 @@ export { profileOf };
 
 /** Rounds every fed value to f32, so the reference sees exactly what the GPU sees. */
 export function toF32(feeds: Feeds): Feeds {
-  const r = (m?: Record<string, Value>) => m && Object.fromEntries(Object.entries(m).map(([k, v]) => [k, new Value(v.shape, v.dtype === 'f32' ? v.data.map(Math.fround) : v.data, v.dtype)]));
+  const r = (m?: Record<string, Value>) =>
+    m &&
+    Object.fromEntries(
+      Object.entries(m).map(([k, v]) => [
+        k,
+        new Value(v.shape, v.dtype === 'f32' ? v.data.map(Math.fround) : v.data, v.dtype),
+      ]),
+    );
   return { inputs: r(feeds.inputs), params: r(feeds.params) };
 }
 
-export async function runOnGpu(gpu: Gpu, g: Graph, feeds: Feeds, opts: PlanOptions & { profile?: DeviceProfile } = {}): Promise<Record<string, HostArray>> {
+export async function runOnGpu(
+  gpu: Gpu,
+  g: Graph,
+  feeds: Feeds,
+  opts: PlanOptions & { profile?: DeviceProfile } = {},
+): Promise<Record<string, HostArray>> {
   // f32 storage unless a test asks for half: the f32 tolerances below assume it.
-  const plan = compilePlan(g, opts.profile ?? profileOf(gpu), { ...opts, halfActivations: opts.halfActivations ?? false });
+  const plan = compilePlan(g, opts.profile ?? profileOf(gpu), {
+    ...opts,
+    halfActivations: opts.halfActivations ?? false,
+  });
   const ex = await Executor.create(gpu, plan);
   try {
     for (const [k, v] of Object.entries(feeds.params ?? {})) if (plan.params[k]) ex.setParam(k, v.data);
@@ -34,7 +49,12 @@ export async function runOnGpu(gpu: Gpu, g: Graph, feeds: Feeds, opts: PlanOptio
 }
 
 /** Asserts GPU outputs match the Float64 reference within f32 tolerances. */
-export function expectClose(got: Record<string, HostArray>, want: Record<string, Value>, rtol = 1e-5, atol = 1e-5): void {
+export function expectClose(
+  got: Record<string, HostArray>,
+  want: Record<string, Value>,
+  rtol = 1e-5,
+  atol = 1e-5,
+): void {
   for (const [name, v] of Object.entries(want)) {
     const g = got[name];
     expect(g, `output ${name}`).toBeDefined();
@@ -48,7 +68,12 @@ export function expectClose(got: Record<string, HostArray>, want: Record<string,
   }
 }
 
-export async function checkAgainstReference(gpu: Gpu, g: Graph, feeds: Feeds, opts: PlanOptions & { rtol?: number; atol?: number; profile?: DeviceProfile } = {}) {
+export async function checkAgainstReference(
+  gpu: Gpu,
+  g: Graph,
+  feeds: Feeds,
+  opts: PlanOptions & { rtol?: number; atol?: number; profile?: DeviceProfile } = {},
+) {
   const f = toF32(feeds);
   const want = evaluate(g, f);
   const got = await runOnGpu(gpu, g, f, opts);

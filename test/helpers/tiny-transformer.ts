@@ -23,14 +23,27 @@ export interface TinyOpts {
 }
 
 export function tinyTransformer(o: TinyOpts = {}) {
-  const { layers = 2, d = 8, heads = 2, L = 4, B = 2, vocab = 11, classes = 3, loraLayers = [], loraRank = 2, full = false } = o;
+  const {
+    layers = 2,
+    d = 8,
+    heads = 2,
+    L = 4,
+    B = 2,
+    vocab = 11,
+    classes = 3,
+    loraLayers = [],
+    loraRank = 2,
+    full = false,
+  } = o;
   const b = new Builder();
   const frozen = { trainable: full, init: { kind: 'normal' as const, std: 0.2 } };
   const ones = { trainable: full, init: { kind: 'ones' as const }, noDecay: true };
   const zeros = { trainable: full, init: { kind: 'zeros' as const }, noDecay: true };
   const tokens = b.input('tokens', [B, L], 'i32');
   const labels = b.input('labels', [B], 'i32');
-  let h = b.scope('embed', () => b.gather(b.param('embed.tok', [vocab, d], frozen), tokens).add(b.param('embed.pos', [L, d], frozen)));
+  let h = b.scope('embed', () =>
+    b.gather(b.param('embed.tok', [vocab, d], frozen), tokens).add(b.param('embed.pos', [L, d], frozen)),
+  );
   const proj = (x: Tensor, name: string, lora: boolean) => {
     let y = linear(b, x, b.param(`${name}.W`, [d, d], frozen), b.param(`${name}.b`, [d], zeros));
     if (lora) {
@@ -54,7 +67,12 @@ export function tinyTransformer(o: TinyOpts = {}) {
       const h1 = h.add(a);
       const f = b.scope('ffn', () => {
         const x = layerNorm(b, h1, b.param(`${p}.ln2.g`, [d], ones), b.param(`${p}.ln2.b`, [d], zeros));
-        const u = linear(b, x, b.param(`${p}.ffn.up.W`, [d, 2 * d], frozen), b.param(`${p}.ffn.up.b`, [2 * d], zeros)).gelu();
+        const u = linear(
+          b,
+          x,
+          b.param(`${p}.ffn.up.W`, [d, 2 * d], frozen),
+          b.param(`${p}.ffn.up.b`, [2 * d], zeros),
+        ).gelu();
         return linear(b, u, b.param(`${p}.ffn.down.W`, [2 * d, d], frozen), b.param(`${p}.ffn.down.b`, [d], zeros));
       });
       return h1.add(f);
@@ -83,7 +101,10 @@ export function tinyFeeds(graph: ReturnType<typeof tinyTransformer>['graph'], se
   for (const [name, n] of graph.params()) {
     const init = (n.attrs.info as { init: { kind: string } }).init.kind;
     // LoRA B starts at zero in practice; here it is random so gradients through A are non-zero.
-    params[name] = init === 'ones' ? Value.of(n.shape, new Array(n.shape.reduce((p, q) => p * q, 1)).fill(1)) : draw(r, n.shape, 'real');
+    params[name] =
+      init === 'ones'
+        ? Value.of(n.shape, new Array(n.shape.reduce((p, q) => p * q, 1)).fill(1))
+        : draw(r, n.shape, 'real');
     if (init !== 'ones') params[name].data.forEach((x, i, arr) => (arr[i] = x * 0.3));
   }
   const inputs: Record<string, Value> = {};

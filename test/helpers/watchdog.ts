@@ -43,7 +43,10 @@ setInterval(() => {
 const key = Symbol.for('peftgraph.test.watchdog');
 const g = globalThis as { [key]?: Worker };
 if (HANG_S > 0 && !g[key]) {
-  const w = new Worker(WATCHER, { eval: true, workerData: { hangS: HANG_S, dir: process.env.PEFTGRAPH_TEST_REPORT_DIR } });
+  const w = new Worker(WATCHER, {
+    eval: true,
+    workerData: { hangS: HANG_S, dir: process.env.PEFTGRAPH_TEST_REPORT_DIR },
+  });
   w.unref();
   g[key] = w;
   setInterval(() => w.postMessage(null), 1000).unref();

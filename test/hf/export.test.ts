@@ -29,7 +29,10 @@ describe('export to HF layout', () => {
       const dir = mkdtempSync(join(tmpdir(), `export-${name}-`));
       exportTower(spec, tower, weights, graph.params(), dir);
       const t = spec[tower]!;
-      const again = t.kind === 'vit' ? hf.vision(dir) : hf.text(dir, { maxLen: t.maxLen, targetLen: t.kind === 'encdec' ? t.targetLen : undefined });
+      const again =
+        t.kind === 'vit'
+          ? hf.vision(dir)
+          : hf.text(dir, { maxLen: t.maxLen, targetLen: t.kind === 'encdec' ? t.targetLen : undefined });
       expect(strip(again)).toEqual(strip(t));
       const spec2 = parseSpec({ ...spec, [tower]: again });
       const back = pretrainedWeights(spec2, lowerModel(spec2, { batch: 2, mode: 'infer' }).graph);
@@ -38,7 +41,10 @@ describe('export to HF layout', () => {
       for (const [k, v] of Object.entries(weights)) expect(back.weights[k], k).toEqual(v);
       // The file holds exactly the HF base model's keys (an untied GPT-2: GPT2LMHeadModel's, its head beside them).
       const f = SafetensorsFile.open(join(dir, 'model.safetensors'));
-      const want = name === 'gpt2_untied' ? ['lm_head.weight', ...readKeys(name).map((k) => `transformer.${k}`)].sort() : readKeys(name);
+      const want =
+        name === 'gpt2_untied'
+          ? ['lm_head.weight', ...readKeys(name).map((k) => `transformer.${k}`)].sort()
+          : readKeys(name);
       expect([...f.tensors.keys()].sort()).toEqual(want);
       expect(f.metadata.format).toBe('pt');
       f.close();
@@ -46,19 +52,31 @@ describe('export to HF layout', () => {
   }
 
   it('a peftgraph tower HF has no family for is refused, naming what differs', () => {
-    const spec = vl.model({ text: vl.encoder({ vocab: 10, maxLen: 4, width: 8, depth: 1, heads: 2 }), head: vl.classifier({ answers: 2 }) }).spec;
+    const spec = vl.model({
+      text: vl.encoder({ vocab: 10, maxLen: 4, width: 8, depth: 1, heads: 2 }),
+      head: vl.classifier({ answers: 2 }),
+    }).spec;
     const graph = lowerModel(spec, { batch: 1, mode: 'infer' }).graph;
-    expect(() => exportTower(spec, 'text', initialWeights(graph, 1), graph.params(), mkdtempSync(join(tmpdir(), 'x-')))).toThrow(
-      /a BERT\/RoBERTa export needs norm 'post', embedNorm and pool 'cls' \(this one has norm 'pre'/,
-    );
-    const gelu = vl.model({ vision: vl.vit({ image: [8, 8], patch: 4, width: 8, depth: 1, heads: 2, act: 'gelu', eps: 1e-12, channels: 3 }), head: vl.features() }).spec;
+    expect(() =>
+      exportTower(spec, 'text', initialWeights(graph, 1), graph.params(), mkdtempSync(join(tmpdir(), 'x-'))),
+    ).toThrow(/a BERT\/RoBERTa export needs norm 'post', embedNorm and pool 'cls' \(this one has norm 'pre'/);
+    const gelu = vl.model({
+      vision: vl.vit({ image: [8, 8], patch: 4, width: 8, depth: 1, heads: 2, act: 'gelu', eps: 1e-12, channels: 3 }),
+      head: vl.features(),
+    }).spec;
     const g2 = lowerModel(gelu, { batch: 1, mode: 'infer' }).graph;
-    expect(exportTower(gelu, 'vision', initialWeights(g2, 1), g2.params(), mkdtempSync(join(tmpdir(), 'x-')))).toBeGreaterThan(0);
+    expect(
+      exportTower(gelu, 'vision', initialWeights(g2, 1), g2.params(), mkdtempSync(join(tmpdir(), 'x-'))),
+    ).toBeGreaterThan(0);
     const odd = parseSpec({ ...gelu, vision: { ...gelu.vision!, patchBias: false } });
     const g3 = lowerModel(odd, { batch: 1, mode: 'infer' }).graph;
-    expect(() => exportTower(odd, 'vision', initialWeights(g3, 1), g3.params(), mkdtempSync(join(tmpdir(), 'x-')))).toThrow(/not expressible as vit \(patchBias: false here, true in HF\)/);
+    expect(() =>
+      exportTower(odd, 'vision', initialWeights(g3, 1), g3.params(), mkdtempSync(join(tmpdir(), 'x-'))),
+    ).toThrow(/not expressible as vit \(patchBias: false here, true in HF\)/);
     const mean = parseSpec({ ...gelu, vision: { ...gelu.vision!, pool: 'mean' } });
     const g4 = lowerModel(mean, { batch: 1, mode: 'infer' }).graph;
-    expect(() => exportTower(mean, 'vision', initialWeights(g4, 1), g4.params(), mkdtempSync(join(tmpdir(), 'x-')))).toThrow(/pool 'mean' has no HF layout .*export it with pool 'tanh'/);
+    expect(() =>
+      exportTower(mean, 'vision', initialWeights(g4, 1), g4.params(), mkdtempSync(join(tmpdir(), 'x-'))),
+    ).toThrow(/pool 'mean' has no HF layout .*export it with pool 'tanh'/);
   });
 });

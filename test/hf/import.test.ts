@@ -51,7 +51,9 @@ describe('name tables against the HF key lists', () => {
       const graph = graphOf(spec);
       const [plan] = planImport(spec, graph);
       const prefix = name === 'vit' ? 'vit.' : name.startsWith('gpt2') ? 'transformer.' : '';
-      const consumed = [...new Set(plan.entries.map((e) => (e.stored.startsWith(prefix) ? e.stored.slice(prefix.length) : e.stored)))].sort();
+      const consumed = [
+        ...new Set(plan.entries.map((e) => (e.stored.startsWith(prefix) ? e.stored.slice(prefix.length) : e.stored))),
+      ].sort();
       // An untied GPT-2 head is GPT2LMHeadModel's own weight, beside the base model's keys.
       expect(consumed).toEqual(name === 'gpt2_untied' ? [...readKeys(name), 'lm_head.weight'].sort() : readKeys(name));
       expect(plan.missing).toEqual([]);
@@ -73,7 +75,11 @@ describe('import report', () => {
     const graph = graphOf(spec);
     const { weights, plans } = pretrainedWeights(spec, graph);
     expect(plans[0].missing).toEqual([{ ours: 'vision.pooler.W', hf: ['pooler.dense.weight'] }]);
-    expect(plans[0].unexpected.sort()).toEqual(['classifier.bias', 'classifier.weight', 'vit.encoder.layer.7.output.dense.bias']);
+    expect(plans[0].unexpected.sort()).toEqual([
+      'classifier.bias',
+      'classifier.weight',
+      'vit.encoder.layer.7.output.dense.bias',
+    ]);
     expect(weights['vision.pooler.W']).toBeUndefined();
     const text = formatImport(plans).join('\n');
     expect(text).toMatch(/missing, initialized: vision\.pooler\.W \(pooler\.dense\.weight\)/);
@@ -91,7 +97,9 @@ describe('import report', () => {
     const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...cfg, tie_word_embeddings: true }));
     const tied = parseSpec({ text: hf.text(dir, { maxLen: 6 }), head: { kind: 'features' } });
-    expect(() => planImport(tied, graphOf(tied))).toThrow(/tie_word_embeddings: true\), but 'lm_head\.weight' differs from 'transformer\.wte\.weight'; set "tie_word_embeddings": false/);
+    expect(() => planImport(tied, graphOf(tied))).toThrow(
+      /tie_word_embeddings: true\), but 'lm_head\.weight' differs from 'transformer\.wte\.weight'; set "tie_word_embeddings": false/,
+    );
     // With the head made equal to wte it is a tied copy again, and reported as one.
     editCheckpoint(dir, (t) => t.set('lm_head.weight', t.get('transformer.wte.weight')!));
     expect(planImport(tied, graphOf(tied))[0].tied).toEqual(['lm_head.weight']);
@@ -107,7 +115,9 @@ describe('import report', () => {
       t.set('vit.embeddings.position_embeddings', { shape: [1, d, n], data });
     });
     const spec = parseSpec({ vision: hf.vision(dir), head: { kind: 'features' } });
-    expect(() => planImport(spec, graphOf(spec))).toThrow(/'vit\.embeddings\.position_embeddings' \[1,16,17\] reshaped -> 'vision\.pos' needs \[17,16\]/);
+    expect(() => planImport(spec, graphOf(spec))).toThrow(
+      /'vit\.embeddings\.position_embeddings' \[1,16,17\] reshaped -> 'vision\.pos' needs \[17,16\]/,
+    );
     const none = copyFixture('vit');
     editCheckpoint(none, (t) => {
       for (const k of [...t.keys()]) {
@@ -116,14 +126,26 @@ describe('import report', () => {
       }
     });
     const spec2 = parseSpec({ vision: hf.vision(none), head: { kind: 'features' } });
-    expect(() => planImport(spec2, graphOf(spec2))).toThrow(/no tensor of model\.safetensors fills a param of the vision tower \(\d+ keys, e\.g\. model\./);
+    expect(() => planImport(spec2, graphOf(spec2))).toThrow(
+      /no tensor of model\.safetensors fills a param of the vision tower \(\d+ keys, e\.g\. model\./,
+    );
   });
 
   it('a shape mismatch is an error naming the key, the param and both shapes', () => {
-    const spec = parseSpec({ vision: { ...hf.vision(fixtureDir('vit')), image: [32, 32] }, head: { kind: 'features' } });
-    expect(() => planImport(spec, graphOf(spec))).toThrow(/'vit\.embeddings\.position_embeddings' \[1,17,16\] reshaped -> 'vision\.pos' needs \[65,16\]/);
-    const wide = parseSpec({ text: { ...hf.text(fixtureDir('bert'), { maxLen: 7 }), mlp: 48 }, head: { kind: 'features' } });
-    expect(() => planImport(wide, graphOf(wide))).toThrow(/'encoder\.layer\.0\.intermediate\.dense\.weight' \[32,16\] transposed -> 'text\.layers\.0\.ffn\.up\.W' needs \[16,48\], got \[16,32\]/);
+    const spec = parseSpec({
+      vision: { ...hf.vision(fixtureDir('vit')), image: [32, 32] },
+      head: { kind: 'features' },
+    });
+    expect(() => planImport(spec, graphOf(spec))).toThrow(
+      /'vit\.embeddings\.position_embeddings' \[1,17,16\] reshaped -> 'vision\.pos' needs \[65,16\]/,
+    );
+    const wide = parseSpec({
+      text: { ...hf.text(fixtureDir('bert'), { maxLen: 7 }), mlp: 48 },
+      head: { kind: 'features' },
+    });
+    expect(() => planImport(wide, graphOf(wide))).toThrow(
+      /'encoder\.layer\.0\.intermediate\.dense\.weight' \[32,16\] transposed -> 'text\.layers\.0\.ffn\.up\.W' needs \[16,48\], got \[16,32\]/,
+    );
   });
 
   it('reads F16 and BF16 exactly (IEEE bit patterns)', () => {
@@ -133,7 +155,8 @@ describe('import report', () => {
     toFloat32('BF16', new Uint8Array(new Uint16Array([0x3f80, 0xc049, 0x0000, 0xff80, 0x4049, 0x3eaa]).buffer), out);
     expect([...out]).toEqual([1, -3.140625, 0, -Infinity, 3.140625, 0.33203125]);
     // The fixtures store clip_vision as F16 and roberta as BF16 (their parity tests use them).
-    const dtypes = (name: string) => planImport(fixtureSpec(name as 'vit'), graphOf(fixtureSpec(name as 'vit')))[0].dtypes;
+    const dtypes = (name: string) =>
+      planImport(fixtureSpec(name as 'vit'), graphOf(fixtureSpec(name as 'vit')))[0].dtypes;
     expect(Object.keys(dtypes('clip_vision'))).toEqual(['F16']);
     expect(Object.keys(dtypes('roberta'))).toEqual(['BF16']);
   });
@@ -161,7 +184,10 @@ describe('import report', () => {
 
   it('reads sharded checkpoints through their index, and names a missing shard', () => {
     const spec = fixtureSpec('bert');
-    expect(planImport(spec, graphOf(spec))[0].files).toEqual(['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors']);
+    expect(planImport(spec, graphOf(spec))[0].files).toEqual([
+      'model-00001-of-00002.safetensors',
+      'model-00002-of-00002.safetensors',
+    ]);
     const dir = copyFixture('bert');
     const index = JSON.parse(readFileSync(join(dir, 'model.safetensors.index.json'), 'utf8'));
     index.weight_map['pooler.dense.bias'] = 'model-00003-of-00003.safetensors';
@@ -175,7 +201,9 @@ describe('import report', () => {
     copyFileSync(join(fixtureDir('bert'), 'config.json'), join(dir, 'config.json'));
     writeFileSync(join(dir, 'pytorch_model.bin'), 'not really');
     const spec = parseSpec({ text: hf.text(dir, { maxLen: 7 }), head: { kind: 'features' } });
-    expect(() => planImport(spec, graphOf(spec))).toThrow(/no model\.safetensors .*found: config\.json, pytorch_model\.bin.*safe_serialization=True/s);
+    expect(() => planImport(spec, graphOf(spec))).toThrow(
+      /no model\.safetensors .*found: config\.json, pytorch_model\.bin.*safe_serialization=True/s,
+    );
   });
 
   it('a truncated file is an error naming it', () => {
@@ -183,7 +211,9 @@ describe('import report', () => {
     const bytes = readFileSync(join(dir, 'model.safetensors'));
     writeFileSync(join(dir, 'model.safetensors'), bytes.subarray(0, bytes.length - 100));
     const spec = parseSpec({ text: hf.text(dir, { maxLen: 6 }), head: { kind: 'features' } });
-    expect(() => planImport(spec, graphOf(spec))).toThrow(/model\.safetensors: tensor '.*' .*outside the \d+ data bytes/);
+    expect(() => planImport(spec, graphOf(spec))).toThrow(
+      /model\.safetensors: tensor '.*' .*outside the \d+ data bytes/,
+    );
   });
 });
 
@@ -196,31 +226,79 @@ describe('config.json', () => {
   }
 
   it('an unsupported model_type is an error listing the supported ones', () => {
-    expect(() => hf.text(withConfig({ model_type: 'llama' }))).toThrow(/model_type 'llama' is not a supported text tower \(supported: bert, roberta, gpt2, t5\)/);
-    expect(() => hf.vision(withConfig({}))).toThrow(/model_type 'bert' is not a supported vision tower \(supported: vit, clip_vision_model, clip\) \('bert' is a text tower: use hf\.text\(\)\)/);
+    expect(() => hf.text(withConfig({ model_type: 'llama' }))).toThrow(
+      /model_type 'llama' is not a supported text tower \(supported: bert, roberta, gpt2, t5\)/,
+    );
+    expect(() => hf.vision(withConfig({}))).toThrow(
+      /model_type 'bert' is not a supported vision tower \(supported: vit, clip_vision_model, clip\) \('bert' is a text tower: use hf\.text\(\)\)/,
+    );
   });
 
   it("hf.text's and hf.vision's own options: an unknown one is refused by name", () => {
-    expect(() => hf.text(fixtureDir('bert'), { maxlen: 4 } as never)).toThrow(/hf\.text: unknown option 'maxlen' \(did you mean 'maxLen'\?\); valid: maxLen, targetLen/);
-    expect(() => (hf.vision as (d: string, o: unknown) => unknown)(fixtureDir('vit'), { image: 3 })).toThrow(/takes only the directory/);
+    expect(() => hf.text(fixtureDir('bert'), { maxlen: 4 } as never)).toThrow(
+      /hf\.text: unknown option 'maxlen' \(did you mean 'maxLen'\?\); valid: maxLen, targetLen/,
+    );
+    expect(() => (hf.vision as (d: string, o: unknown) => unknown)(fixtureDir('vit'), { image: 3 })).toThrow(
+      /takes only the directory/,
+    );
   });
 
   it('options peftgraph does not implement are errors naming the field, never ignored', () => {
-    expect(() => hf.text(withConfig({ position_embedding_type: 'relative_key' }))).toThrow(/position_embedding_type = "relative_key" is not supported \(peftgraph implements "absolute"\)/);
-    expect(() => hf.text(withConfig({ hidden_act: 'swish' }))).toThrow(/hidden_act 'swish' is not supported \(valid: gelu, gelu_new, gelu_pytorch_tanh, quick_gelu, relu\)/);
-    expect(() => hf.text(withConfig({ scale_attn_by_inverse_layer_idx: true }, 'gpt2'))).toThrow(/scale_attn_by_inverse_layer_idx = true is not supported/);
-    expect(() => hf.text(withConfig({}), { maxLen: 11 })).toThrow(/maxLen 11 exceeds the 10 positions this checkpoint has/);
+    expect(() => hf.text(withConfig({ position_embedding_type: 'relative_key' }))).toThrow(
+      /position_embedding_type = "relative_key" is not supported \(peftgraph implements "absolute"\)/,
+    );
+    expect(() => hf.text(withConfig({ hidden_act: 'swish' }))).toThrow(
+      /hidden_act 'swish' is not supported \(valid: gelu, gelu_new, gelu_pytorch_tanh, quick_gelu, relu\)/,
+    );
+    expect(() => hf.text(withConfig({ scale_attn_by_inverse_layer_idx: true }, 'gpt2'))).toThrow(
+      /scale_attn_by_inverse_layer_idx = true is not supported/,
+    );
+    expect(() => hf.text(withConfig({}), { maxLen: 11 })).toThrow(
+      /maxLen 11 exceeds the 10 positions this checkpoint has/,
+    );
     expect(() => hf.text(withConfig({ hidden_size: -3 }))).toThrow(/config\.json: hidden_size: /);
     expect(() => hf.text(join(FIXTURES, 'nowhere'))).toThrow(/config\.json: cannot read/);
   });
 
   it('maps each family to its architecture options', () => {
     const vit = hf.vision(fixtureDir('vit'));
-    expect(vit).toMatchObject({ act: 'gelu', eps: 1e-6, pool: 'tanh', patchBias: true, embedNorm: false, image: [16, 16], channels: 3, patch: 4, mlp: 32 });
-    expect(hf.vision(fixtureDir('clip_vision'))).toMatchObject({ act: 'quick_gelu', pool: 'ln', patchBias: false, embedNorm: true });
-    expect(hf.text(fixtureDir('roberta'), { maxLen: 7 })).toMatchObject({ kind: 'encoder', norm: 'post', embedNorm: true, positionIds: 'roberta', padId: 1, typeVocab: 1, pool: 'cls', positions: 12 });
+    expect(vit).toMatchObject({
+      act: 'gelu',
+      eps: 1e-6,
+      pool: 'tanh',
+      patchBias: true,
+      embedNorm: false,
+      image: [16, 16],
+      channels: 3,
+      patch: 4,
+      mlp: 32,
+    });
+    expect(hf.vision(fixtureDir('clip_vision'))).toMatchObject({
+      act: 'quick_gelu',
+      pool: 'ln',
+      patchBias: false,
+      embedNorm: true,
+    });
+    expect(hf.text(fixtureDir('roberta'), { maxLen: 7 })).toMatchObject({
+      kind: 'encoder',
+      norm: 'post',
+      embedNorm: true,
+      positionIds: 'roberta',
+      padId: 1,
+      typeVocab: 1,
+      pool: 'cls',
+      positions: 12,
+    });
     expect(hf.text(fixtureDir('gpt2'))).toMatchObject({ kind: 'decoder', act: 'gelu_tanh', maxLen: 12 });
-    expect(hf.text(fixtureDir('t5_v1_1'))).toMatchObject({ kind: 'encdec', gated: true, act: 'gelu_tanh', tied: false, headDim: 6, buckets: 8, maxDistance: 20 });
+    expect(hf.text(fixtureDir('t5_v1_1'))).toMatchObject({
+      kind: 'encdec',
+      gated: true,
+      act: 'gelu_tanh',
+      tied: false,
+      headDim: 6,
+      buckets: 8,
+      maxDistance: 20,
+    });
     expect(hf.text(fixtureDir('t5'))).toMatchObject({ gated: false, act: 'relu', tied: true });
   });
 });
@@ -253,11 +331,21 @@ describe('loading', () => {
 
 describe('peftgraph explain on a VL spec from two checkpoint directories', () => {
   it('prints the import report of both towers and the parameter report by group', () => {
-    const r = spawnSync(process.execPath, [join(import.meta.dirname, '..', '..', 'bin', 'peftgraph.mjs'), 'explain', 'examples/pretrained-vl.spec.ts', '--batch', '2'], {
-      cwd: join(import.meta.dirname, '..', '..'),
-      encoding: 'utf8',
-      timeout: 60_000,
-    });
+    const r = spawnSync(
+      process.execPath,
+      [
+        join(import.meta.dirname, '..', '..', 'bin', 'peftgraph.mjs'),
+        'explain',
+        'examples/pretrained-vl.spec.ts',
+        '--batch',
+        '2',
+      ],
+      {
+        cwd: join(import.meta.dirname, '..', '..'),
+        encoding: 'utf8',
+        timeout: 60_000,
+      },
+    );
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(
       /import {7}vision: vit from .*fixtures\/hf\/vit \(model\.safetensors\): 40 tensors loaded, 5,824 values \(F32 5,824 values\)\n +missing: none\n +unexpected, unused: classifier\.bias, classifier\.weight/,

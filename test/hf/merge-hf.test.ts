@@ -36,7 +36,9 @@ function withPeftAdapter(spec: ModelSpec): Record<string, Float32Array> {
   const peft = readSafetensors(join(LORA_DIR, 'adapter_model.safetensors')).tensors;
   let n = 0;
   for (const [key, t] of peft) {
-    const m = /^base_model\.model\.encoder\.layer\.(\d+)\.attention\.self\.(query|value)\.lora_(A|B)\.weight$/.exec(key);
+    const m = /^base_model\.model\.encoder\.layer\.(\d+)\.attention\.self\.(query|value)\.lora_(A|B)\.weight$/.exec(
+      key,
+    );
     if (!m) throw new Error(`unexpected adapter key ${key}`);
     const ours = `text.layers.${m[1]}.attn.${m[2] === 'query' ? 'q' : 'v'}.lora.${m[3]}`;
     const [rows, cols] = t.shape;
@@ -85,11 +87,17 @@ describe('merge --hf: LoRA folded and written as HF saves the base model', () =>
     const { graph } = lowerModel(again, { batch: 2, mode: 'infer', features: true });
     const imported = pretrainedWeights(again, graph);
     expect(imported.plans[0].missing).toEqual([]);
-    const out = evaluate(graph, fixtureFeeds(graph, { ...initialWeights(graph, 1), ...imported.weights }, expected), Object.keys(outputs));
+    const out = evaluate(
+      graph,
+      fixtureFeeds(graph, { ...initialWeights(graph, 1), ...imported.weights }, expected),
+      Object.keys(outputs),
+    );
     for (const [k, w] of Object.entries(outputs)) expect(relError(out[k].data, w.data), k).toBeLessThan(1e-6);
     // The head (a features head: none) and the README saying what is where.
     expect(readSafetensors(join(dir, HEAD_FILE)).metadata.format).toBe('peftgraph-head-1');
-    expect(readFileSync(join(dir, 'README.md'), 'utf8')).toContain("`text/`: the text tower as HF's bert base model saves it");
+    expect(readFileSync(join(dir, 'README.md'), 'utf8')).toContain(
+      "`text/`: the text tower as HF's bert base model saves it",
+    );
   });
 
   it('refuses a module that stays one after merging, naming it, and writes nothing', () => {
@@ -108,7 +116,9 @@ describe('merge --hf: LoRA folded and written as HF saves the base model', () =>
       const g = lowerModel(s, { batch: 1, mode: 'infer' }).graph;
       const dir = join(mkdtempSync(join(tmpdir(), 'merge-hf-no-')), 'out');
       expect(() => exportMergedHf(dir, s, { ...initialWeights(g, 1), ...pretrainedWeights(s, g).weights })).toThrow(
-        new RegExp(`^merge --hf: ${method} stays a module of its own after merging \\(text\\.layers\\.0\\.[^)]*\\): HF's layout has no place for it`),
+        new RegExp(
+          `^merge --hf: ${method} stays a module of its own after merging \\(text\\.layers\\.0\\.[^)]*\\): HF's layout has no place for it`,
+        ),
       );
       expect(existsSync(dir), method).toBe(false);
     }

@@ -42,12 +42,18 @@ function everyMethod(stacks: string[]): PeftSpec[] {
 
 const FAMILY_MODELS: Record<string, () => { model: ModelSpecInput; stacks: string[] }> = {
   vit: () => ({ model: { vision: vit(), head: vl.classifier({ answers: 3 }) }, stacks: ['vision'] }),
-  clip_vision: () => ({ model: { vision: hf.vision(fixtureDir('clip_vision')), head: vl.classifier({ answers: 3 }) }, stacks: ['vision'] }),
+  clip_vision: () => ({
+    model: { vision: hf.vision(fixtureDir('clip_vision')), head: vl.classifier({ answers: 3 }) },
+    stacks: ['vision'],
+  }),
   bert: () => ({ model: { text: text('bert'), head: vl.classifier({ answers: 3 }) }, stacks: ['text'] }),
   roberta: () => ({ model: { text: text('roberta'), head: vl.classifier({ answers: 3 }) }, stacks: ['text'] }),
   gpt2: () => ({ model: { text: text('gpt2'), head: vl.lm() }, stacks: ['text'] }),
   t5: () => ({ model: { text: text('t5'), head: vl.lm() }, stacks: ['encoder', 'decoder'] }),
-  t5_v1_1: () => ({ model: { text: text('t5_v1_1'), head: vl.classifier({ answers: 3 }) }, stacks: ['encoder', 'decoder'] }),
+  t5_v1_1: () => ({
+    model: { text: text('t5_v1_1'), head: vl.classifier({ answers: 3 }) },
+    stacks: ['encoder', 'decoder'],
+  }),
 };
 
 /** Imported backbone weights plus seeded values for everything else, perturbed off zero. */
@@ -85,10 +91,16 @@ describe('every PEFT method on every imported family', () => {
   for (const [name, make] of Object.entries(FAMILY_MODELS)) {
     it(`${name}: all methods lower, train only PEFT params and the head, and their gradients match finite differences`, () => {
       const { model, stacks } = make();
-      const spec = parseSpec({ ...model, freeze: ['**'], insertions: everyMethod(stacks), regularizers: [{ kind: 'redundancy' }] });
+      const spec = parseSpec({
+        ...model,
+        freeze: ['**'],
+        insertions: everyMethod(stacks),
+        regularizers: [{ kind: 'redundancy' }],
+      });
       const { graph, feeds } = feedsFor(spec, 2);
       const report = paramReport(graph);
-      for (const m of ['lora', 'adapter', 'compacter', 'mixphm', 'adamix']) expect(report.byMethod[m], `${name} ${m}`).toBeGreaterThan(0);
+      for (const m of ['lora', 'adapter', 'compacter', 'mixphm', 'adamix'])
+        expect(report.byMethod[m], `${name} ${m}`).toBeGreaterThan(0);
       expect(report.byGroup.backbone.trainable, 'BitFit: biases only').toBeLessThan(report.byGroup.backbone.total / 4);
       gradCheck(graph, feeds, 'loss', { maxCoords: 2 });
     });
@@ -114,7 +126,10 @@ const COMPOSED: Record<string, () => ModelSpecInput> = {
     vl
       .model({ vision: vit(), text: text('bert'), visualPrefix: 'pooled', head: vl.classifier({ answers: 3 }) })
       .freeze('**')
-      .insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 2, routing: 'inner' }), peft.adapter({ at: 'text.layers.*.ffn', bottleneck: 4, routing: 'add' })).spec,
+      .insert(
+        peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 2, routing: 'inner' }),
+        peft.adapter({ at: 'text.layers.*.ffn', bottleneck: 4, routing: 'add' }),
+      ).spec,
   'ViT + T5 encoder-decoder, MixPHM with its regularizer (MixPHM setting, VL-T5 prefix)': () =>
     vl
       .model({ vision: vit(), text: text('t5'), visualPrefix: 'tokens', head: vl.classifier({ answers: 3 }) })
@@ -128,7 +143,12 @@ const COMPOSED: Record<string, () => ModelSpecInput> = {
       .insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 2, routing: 'mul' })).spec,
   'CLIP + RoBERTa, Compacter': () =>
     vl
-      .model({ vision: hf.vision(fixtureDir('clip_vision')), text: text('roberta'), visualPrefix: 'pooled', head: vl.classifier({ answers: 3 }) })
+      .model({
+        vision: hf.vision(fixtureDir('clip_vision')),
+        text: text('roberta'),
+        visualPrefix: 'pooled',
+        head: vl.classifier({ answers: 3 }),
+      })
       .freeze('**')
       .insert(peft.compacter({ at: 'text.layers.*.ffn', ...phm })).spec,
 };
@@ -154,7 +174,9 @@ describe('VL models from two pretrained directories', () => {
     const spec = vl
       .model({ vision: vit(), text: text('bert'), visualPrefix: 'pooled', head: vl.classifier({ answers: 3 }) })
       .insert(peft.lora({ at: 'vision.layers.0.attn.q', rank: 2, routing: 'add' })).spec;
-    expect(() => lowerModel(spec, { batch: 2, mode: 'train' })).toThrow(/routing 'add' at 'vision\.layers\.0\.attn\.q': the pooled visual feature it mixes in exists only after the vision tower/);
+    expect(() => lowerModel(spec, { batch: 2, mode: 'train' })).toThrow(
+      /routing 'add' at 'vision\.layers\.0\.attn\.q': the pooled visual feature it mixes in exists only after the vision tower/,
+    );
   });
 });
 
@@ -184,7 +206,9 @@ describe('training a composed pretrained model on WebGPU', () => {
     // any other frozen part) are all a caller sets; with nothing set, it refuses, naming what lacks a value.
     const ev = await Evaluator.create(gpu(), spec, 4);
     try {
-      await expect(ev.evaluate({ examples }, 'dev')).rejects.toThrow(/evaluation weights: \d+ params? ha(ve|s) no value .*; setWeights\(\) takes the base weights/);
+      await expect(ev.evaluate({ examples }, 'dev')).rejects.toThrow(
+        /evaluation weights: \d+ params? ha(ve|s) no value .*; setWeights\(\) takes the base weights/,
+      );
       const init = initialWeights(graph, 5);
       const notTowers = Object.fromEntries(Object.entries(init).filter(([k]) => !(k in pre)));
       ev.setWeights({ ...notTowers, ...res.bestWeights });
@@ -207,20 +231,38 @@ describe('training a composed pretrained model on WebGPU', () => {
       const image = new Float32Array(3 * 16 * 16).map((_, i) => (Math.floor(i / 256) === c ? 0.8 : 0.2) + 0.1 * r());
       const targets = new Float32Array(3);
       targets[c] = 1;
-      return { image, tokens: Int32Array.from([2, 5, 9, 3, 0, 0]), mask: Float32Array.from([1, 1, 1, 1, 0, 0]), targets };
+      return {
+        image,
+        tokens: Int32Array.from([2, 5, 9, 3, 0, 0]),
+        mask: Float32Array.from([1, 1, 1, 1, 0, 0]),
+        targets,
+      };
     });
     const data: Dataset = { examples };
     const res = await train(
       gpu(),
       spec,
       { train: data, dev: data },
-      trainConfig({ epochs: 12, batch: 4, lr: 3e-2, seed: 1, optimizer: { kind: 'adamw', weightDecay: 0, clip: 5, eps: 1e-6 }, schedule: { kind: 'constant' }, evalEvery: 12, backbone: weights }),
+      trainConfig({
+        epochs: 12,
+        batch: 4,
+        lr: 3e-2,
+        seed: 1,
+        optimizer: { kind: 'adamw', weightDecay: 0, clip: 5, eps: 1e-6 },
+        schedule: { kind: 'constant' },
+        evalEvery: 12,
+        backbone: weights,
+      }),
     );
     const first = res.history[0].loss;
     const last = res.history[res.history.length - 1].loss;
     expect(last).toBeLessThan(0.6 * first);
     expect(res.best!.accuracy).toBeGreaterThan(0.9);
     // Trained weights are PEFT and head only; the backbone came from the checkpoint untouched.
-    expect(Object.keys(res.bestWeights).every((k) => k.startsWith('head.') || k.includes('.lora.') || k.includes('.adapter.'))).toBe(true);
+    expect(
+      Object.keys(res.bestWeights).every(
+        (k) => k.startsWith('head.') || k.includes('.lora.') || k.includes('.adapter.'),
+      ),
+    ).toBe(true);
   });
 });

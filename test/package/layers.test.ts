@@ -9,7 +9,10 @@ import { describe, expect, it } from 'vitest';
 import { importCycles, importGraph } from '../helpers/import-graph.ts';
 
 const SRC = join(import.meta.dirname, '..', '..', 'src');
-const tsFiles = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? tsFiles(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []));
+const tsFiles = (dir: string): string[] =>
+  readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? tsFiles(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+  );
 
 describe('source layering', () => {
   it('src has no import cycle (value imports)', () => {
@@ -31,7 +34,8 @@ describe('source layering', () => {
     const offending: string[] = [];
     for (const file of tsFiles(join(SRC, 'dsl')))
       for (const m of readFileSync(file, 'utf8').matchAll(/^(?:import|export)\s[^;]*?from\s+'([^']+)'/gm))
-        if (/^\.\.\/(\.\.\/)*(compiler|hf|runtime|train|cli|data)\//.test(m[1])) offending.push(`${relative(SRC, file)} -> ${m[1]}`);
+        if (/^\.\.\/(\.\.\/)*(compiler|hf|runtime|train|cli|data)\//.test(m[1]))
+          offending.push(`${relative(SRC, file)} -> ${m[1]}`);
     expect(offending).toEqual([]);
     // And its value imports reach no package but zod.
     expect([...importGraph(join(SRC, 'dsl', 'index.ts')).packages]).toEqual(['zod']);

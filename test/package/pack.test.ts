@@ -86,10 +86,24 @@ describe('the packed package', () => {
 
   it('holds the built library, the kernels and the CLI, and no tests, sources or bench data', () => {
     const paths = info.files.map((f) => f.path);
-    for (const p of ['dist/index.js', 'dist/index.d.ts', 'dist/runtime/index.js', 'dist/runtime/index.d.ts', 'dist/cli/main.js', 'kernels/matmul_tiled.wgsl', 'bin/peftgraph.mjs'])
+    for (const p of [
+      'dist/index.js',
+      'dist/index.d.ts',
+      'dist/runtime/index.js',
+      'dist/runtime/index.d.ts',
+      'dist/cli/main.js',
+      'kernels/matmul_tiled.wgsl',
+      'bin/peftgraph.mjs',
+    ])
       expect(paths).toContain(p);
     // Of bench/, only the pages the docs link to (what was measured, and how).
-    expect(paths.filter((p) => /^(src|test|bench|examples|scripts)\//.test(p) && !/^bench\/(README\.md|vqa\/README\.md|results\/[\w-]+\.md)$/.test(p))).toEqual([]);
+    expect(
+      paths.filter(
+        (p) =>
+          /^(src|test|bench|examples|scripts)\//.test(p) &&
+          !/^bench\/(README\.md|vqa\/README\.md|results\/[\w-]+\.md)$/.test(p),
+      ),
+    ).toEqual([]);
     expect(paths).toContain('bench/results/seed-settings.md');
     expect(info.size).toBeLessThan(400_000);
   });
@@ -138,7 +152,9 @@ export default vl
 `,
     );
     run(cli, ['train', 'vqa.spec.ts', '--data', ex, '--k', '16', '--epochs', '1', '--batch', '8', '--out', 'run'], app);
-    expect(run(cli, ['compile', '--adapter', 'run', '--batch', '2', '--out', 'model'], app)).toMatch(/bundled: weights\.safetensors, answers\.json, tokenizer\/tokenizer\.json/);
+    expect(run(cli, ['compile', '--adapter', 'run', '--batch', '2', '--out', 'model'], app)).toMatch(
+      /bundled: weights\.safetensors, answers\.json, tokenizer\/tokenizer\.json/,
+    );
     const image = join(ex, 'images', 'test-0001.png');
     const question = 'is the sum of all digits even?';
     const want = run(cli, ['predict', '--adapter', 'run', '--image', image, '--question', question, '--top', '3'], app);
@@ -172,15 +188,24 @@ gpu.destroy();
     mkdirSync(cjs);
     writeFileSync(join(cjs, 'package.json'), JSON.stringify({ name: 'cjs', version: '1.0.0', main: 'index.js' }));
     cpSync(join(app, 'model'), join(cjs, 'model'), { recursive: true });
-    expect(run('node', ['-e', "import('./model/model.js').then((m) => console.log('maxBatch', m.maxBatch))"], cjs)).toContain('maxBatch 2');
+    expect(
+      run('node', ['-e', "import('./model/model.js').then((m) => console.log('maxBatch', m.maxBatch))"], cjs),
+    ).toContain('maxBatch 2');
   });
 
   it('runs the installed CLI on a .ts spec (TS loader on demand) and on a .json spec', () => {
     const cli = join(app, 'node_modules/.bin/peftgraph');
-    writeFileSync(join(app, 'spec.ts'), `import { vl, peft } from 'peftgraph';\nconst n: number = 2;\nexport default ${SPEC.replace('rank: 2', 'rank: n')};\n`);
+    writeFileSync(
+      join(app, 'spec.ts'),
+      `import { vl, peft } from 'peftgraph';\nconst n: number = 2;\nexport default ${SPEC.replace('rank: 2', 'rank: n')};\n`,
+    );
     const ts = run(cli, ['explain', 'spec.ts', '--batch', '4'], app);
     expect(ts).toMatch(/kernels/);
-    const json = run('node', ['--input-type=module', '-e', `import { vl, peft } from 'peftgraph'; console.log(JSON.stringify(${SPEC}.spec));`], app);
+    const json = run(
+      'node',
+      ['--input-type=module', '-e', `import { vl, peft } from 'peftgraph'; console.log(JSON.stringify(${SPEC}.spec));`],
+      app,
+    );
     writeFileSync(join(app, 'spec.json'), json);
     expect(run(cli, ['explain', 'spec.json', '--batch', '4'], app)).toBe(ts);
   });

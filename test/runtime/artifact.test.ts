@@ -38,8 +38,16 @@ const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const runtimeIndex = join(repo, 'src/runtime/index.ts');
 const spec = tinyVl()
   .freeze('**')
-  .insert(peft.mixphm({ at: 'text.layers.*.ffn', experts: 4, bottleneck: 4, kron: 2, rank: 2 }), peft.lora({ at: 'text.layers.0.attn.{q,v}', rank: 2 })).spec;
-const step = { optimizer: { kind: 'adamw' as const, clip: 5, weightDecay: 0.01 }, lr: 5e-3, schedule: { kind: 'linear' as const, warmup: 0.1 }, totalSteps: 10 };
+  .insert(
+    peft.mixphm({ at: 'text.layers.*.ffn', experts: 4, bottleneck: 4, kron: 2, rank: 2 }),
+    peft.lora({ at: 'text.layers.0.attn.{q,v}', rank: 2 }),
+  ).spec;
+const step = {
+  optimizer: { kind: 'adamw' as const, clip: 5, weightDecay: 0.01 },
+  lr: 5e-3,
+  schedule: { kind: 'linear' as const, warmup: 0.1 },
+  totalSteps: 10,
+};
 const batch = makeBatch(quadrants(8, 3), [...Array(8).keys()], 8).inputs;
 
 describe('artifacts', () => {
@@ -115,18 +123,28 @@ export async function f(gpu: Gpu) { const m = await load(gpu, 'random'); return 
       const feed = Object.fromEntries(Object.entries(batch).filter(([k]) => ex.plan.inputs[k]));
       const want = (await ex.run(feed, ['logits'])).logits;
       const answers = want.length / 8;
-      const rows = (n: number) => Object.fromEntries(Object.entries(feed).map(([k, v]) => [k, v.slice(0, (v.length / 8) * n)]));
+      const rows = (n: number) =>
+        Object.fromEntries(Object.entries(feed).map(([k, v]) => [k, v.slice(0, (v.length / 8) * n)]));
       for (const n of [1, 3, 8]) {
         const got = (await art.run(rows(n))).logits;
         expect(got.length).toBe(n * answers);
         for (let i = 0; i < got.length; i++) expect(got[i]).toBeCloseTo(want[i], 5);
       }
-      const nine = Object.fromEntries(Object.entries(feed).map(([k, v]) => [k, Float32Array.from({ length: (v.length / 8) * 9 }, (_, i) => v[i % v.length])]));
+      const nine = Object.fromEntries(
+        Object.entries(feed).map(([k, v]) => [
+          k,
+          Float32Array.from({ length: (v.length / 8) * 9 }, (_, i) => v[i % v.length]),
+        ]),
+      );
       await expect(art.run(nine)).rejects.toThrow(/9 examples exceed the artifact's maximum batch 8/);
       const { mask: _m, ...noMask } = rows(2);
       await expect(art.run(noMask)).rejects.toThrow(/inputs missing: mask/);
-      await expect(art.run({ ...rows(2), targets: batch.targets.slice(0, 12) })).rejects.toThrow(/not inputs of this model: targets/);
-      await expect(art.run({ ...rows(2), mask: new Float32Array(5) })).rejects.toThrow(/input 'mask' has 5 values: expected a whole number of examples of 3 values/);
+      await expect(art.run({ ...rows(2), targets: batch.targets.slice(0, 12) })).rejects.toThrow(
+        /not inputs of this model: targets/,
+      );
+      await expect(art.run({ ...rows(2), mask: new Float32Array(5) })).rejects.toThrow(
+        /input 'mask' has 5 values: expected a whole number of examples of 3 values/,
+      );
     } finally {
       art.destroy();
       ex.destroy();
@@ -135,7 +153,11 @@ export async function f(gpu: Gpu) { const m = await load(gpu, 'random'); return 
 
   it('a training artifact trains to the same losses as the in-process step', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pg-art-'));
-    writeArtifact(dir, buildArtifact(spec, { mode: 'train', batch: 8, profile: profileOf(gpu()), step }).meta, runtimeIndex);
+    writeArtifact(
+      dir,
+      buildArtifact(spec, { mode: 'train', batch: 8, profile: profileOf(gpu()), step }).meta,
+      runtimeIndex,
+    );
     const { graph } = lowerModel(spec, { batch: 8, mode: 'train' });
     const weights = initialWeights(graph, 5);
     const art = await Artifact.load(gpu(), dir, weights);
@@ -180,11 +202,19 @@ export async function f(gpu: Gpu) { const m = await load(gpu, 'random'); return 
       /no weights given, and none bundled: pass a safetensors path or a record of every param .*compile with --adapter to bundle them, or pass 'random'/,
     );
     // Weights as a path (read as safetensors) or a record; anything else named.
-    await expect(Artifact.load(gpu(), dir, join(dir, 'nothing.safetensors'))).rejects.toThrow(/weights .*nothing\.safetensors: .*cannot read/);
-    await expect(Artifact.load(gpu(), dir, 42 as never)).rejects.toThrow(/weights: expected a safetensors file path, a record of param name -> Float32Array, or 'random'; got number/);
+    await expect(Artifact.load(gpu(), dir, join(dir, 'nothing.safetensors'))).rejects.toThrow(
+      /weights .*nothing\.safetensors: .*cannot read/,
+    );
+    await expect(Artifact.load(gpu(), dir, 42 as never)).rejects.toThrow(
+      /weights: expected a safetensors file path, a record of param name -> Float32Array, or 'random'; got number/,
+    );
     await expect(Artifact.load(gpu(), dir, new Float32Array(4) as never)).rejects.toThrow(/got a typed array/);
-    await expect(Artifact.load(gpu(), dir, new Map() as never)).rejects.toThrow(/got a Map \(Object\.fromEntries turns one into a record\)/);
-    await expect(Artifact.load(gpu(), dir, { 'head.fc2.b': 'x' } as never)).rejects.toThrow(/weights: 'head\.fc2\.b' is string, not an array of values/);
+    await expect(Artifact.load(gpu(), dir, new Map() as never)).rejects.toThrow(
+      /got a Map \(Object\.fromEntries turns one into a record\)/,
+    );
+    await expect(Artifact.load(gpu(), dir, { 'head.fc2.b': 'x' } as never)).rejects.toThrow(
+      /weights: 'head\.fc2\.b' is string, not an array of values/,
+    );
     await expect(Artifact.load(gpu(), dir, w)).rejects.toThrow(
       /weights do not match \(this artifact is not merged: [^)]*\):[\s\S]*'text\.layers\.0\.attn\.q\.W' has 3 values, the artifact's \[8,8\] needs 64[\s\S]*'head\.fc2\.b' \[6\] is missing/,
     );
@@ -195,10 +225,16 @@ export async function f(gpu: Gpu) { const m = await load(gpu, 'random'); return 
     writeArtifact(dir, buildArtifact(spec, { mode: 'infer', batch: 8, profile: profileOf(gpu()) }).meta, runtimeIndex);
     const art = await Artifact.load(gpu(), dir, 'random');
     try {
-      const one = { image: new Float32Array(256).fill(0.5), tokens: Int32Array.from([1, 2, 3]), mask: Float32Array.from([1, 1, 0]) };
+      const one = {
+        image: new Float32Array(256).fill(0.5),
+        tokens: Int32Array.from([1, 2, 3]),
+        mask: Float32Array.from([1, 1, 0]),
+      };
       expect((await art.run(one)).logits).toHaveLength(6);
       const bad = (k: keyof typeof one, v: ArrayLike<number>) => art.run({ ...one, [k]: v });
-      await expect(bad('tokens', [1, 8, 2])).rejects.toThrow(/input 'tokens'\[1\] = 8 is not an integer id in \[0, 8\) \(the text vocabulary has 8 rows\)/);
+      await expect(bad('tokens', [1, 8, 2])).rejects.toThrow(
+        /input 'tokens'\[1\] = 8 is not an integer id in \[0, 8\) \(the text vocabulary has 8 rows\)/,
+      );
       await expect(bad('tokens', [1, -1, 2])).rejects.toThrow(/'tokens'\[1\] = -1 is not an integer id/);
       await expect(bad('tokens', [1, 2.5, 2])).rejects.toThrow(/'tokens'\[1\] = 2\.5 is not an integer id/);
       await expect(bad('mask', [1, 0.5, 0])).rejects.toThrow(/'mask'\[1\] = 0\.5 is not 0 or 1/);
@@ -216,22 +252,33 @@ export async function f(gpu: Gpu) { const m = await load(gpu, 'random'); return 
 
   it('refuses kernel files outside kernels/ and a plan that disagrees with its kernels, naming them', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pg-art-'));
-    writeArtifact(dir, buildArtifact(spec, { mode: 'infer', batch: 2, buckets: [2], profile: profileOf(gpu()) }).meta, runtimeIndex);
+    writeArtifact(
+      dir,
+      buildArtifact(spec, { mode: 'infer', batch: 2, buckets: [2], profile: profileOf(gpu()) }).meta,
+      runtimeIndex,
+    );
     const plan = JSON.parse(readFileSync(join(dir, 'plan.json'), 'utf8'));
     const variant = variantOf(dir, plan);
     const k0 = plan.plans[0].plan;
     // Edited without compile: the digest says so, whatever the edit.
     const edited = mkdtempSync(join(tmpdir(), 'pg-art-'));
     cpSync(dir, edited, { recursive: true });
-    writeFileSync(join(edited, 'plan.json'), JSON.stringify({ ...plan, batch: plan.batch }).replace('"workgroups":[', '"workgroups": ['));
-    await expect(Artifact.load(gpu(), edited, 'random')).rejects.toThrow(/plan\.json, a kernel or a bundled file changed after compile \(sha256 \w+, plan\.sha256 says \w+\): recompile/);
+    writeFileSync(
+      join(edited, 'plan.json'),
+      JSON.stringify({ ...plan, batch: plan.batch }).replace('"workgroups":[', '"workgroups": ['),
+    );
+    await expect(Artifact.load(gpu(), edited, 'random')).rejects.toThrow(
+      /plan\.json, a kernel or a bundled file changed after compile \(sha256 \w+, plan\.sha256 says \w+\): recompile/,
+    );
     await expect(
       Artifact.load(
         gpu(),
         variant((p) => (p.plans[0].plan.kernels[0].file = '../../../../etc/passwd')),
         'random',
       ),
-    ).rejects.toThrow(/kernel 0 names the file "\.\.\/\.\.\/\.\.\/\.\.\/etc\/passwd": kernel files are plain names under kernels\//);
+    ).rejects.toThrow(
+      /kernel 0 names the file "\.\.\/\.\.\/\.\.\/\.\.\/etc\/passwd": kernel files are plain names under kernels\//,
+    );
     await expect(
       Artifact.load(
         gpu(),
@@ -256,7 +303,11 @@ export async function f(gpu: Gpu) { const m = await load(gpu, 'random'); return 
         variant((p) => (p.plans[0].plan.params[param].buffer = smallest)),
         'random',
       ),
-    ).rejects.toThrow(new RegExp(`param '${param.replaceAll('.', '\\.')}' \\[[\\d,]+\\] needs \\d+ bytes, its buffer ${smallest} has ${bytes[smallest]}`));
+    ).rejects.toThrow(
+      new RegExp(
+        `param '${param.replaceAll('.', '\\.')}' \\[[\\d,]+\\] needs \\d+ bytes, its buffer ${smallest} has ${bytes[smallest]}`,
+      ),
+    );
   });
 
   it('the runtime entry point imports no compiler or trainer code, and no package but webgpu, zod and the input encoders', () => {
@@ -271,7 +322,8 @@ export async function f(gpu: Gpu) { const m = await load(gpu, 'random'); return 
     expect([...packages].sort()).toEqual(['@huggingface', 'sharp', 'webgpu', 'zod']);
     // Benchmark data and the test runner are no dependencies of the library.
     const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8'));
-    for (const dev of ['mnist', 'vitest', 'typescript', '@biomejs/biome']) expect(Object.keys(pkg.dependencies), dev).not.toContain(dev);
+    for (const dev of ['mnist', 'vitest', 'typescript', '@biomejs/biome'])
+      expect(Object.keys(pkg.dependencies), dev).not.toContain(dev);
     expect(seen.length).toBeGreaterThan(5);
   });
 });

@@ -28,11 +28,17 @@ describe('special and oversized files', () => {
   it('refuses a FIFO, a device, a directory and a file over its bound, at once', () => {
     const d = mkdtempSync(join(tmpdir(), 'pg-files-'));
     const t0 = performance.now();
-    expect(() => readRegular(fifo(join(d, 'pipe')), 'config', 1024)).toThrow(/pipe: the config is a FIFO, not a regular file/);
-    expect(() => readRegular('/dev/zero', 'image', 1024)).toThrow(/\/dev\/zero: the image is a device, not a regular file/);
+    expect(() => readRegular(fifo(join(d, 'pipe')), 'config', 1024)).toThrow(
+      /pipe: the config is a FIFO, not a regular file/,
+    );
+    expect(() => readRegular('/dev/zero', 'image', 1024)).toThrow(
+      /\/dev\/zero: the image is a device, not a regular file/,
+    );
     expect(() => readRegular(d, 'tokenizer file', 1024)).toThrow(/the tokenizer file is a directory/);
     writeFileSync(join(d, 'big.json'), 'x'.repeat(2048));
-    expect(() => readRegular(join(d, 'big.json'), 'config', 1024)).toThrow(/big\.json: the config is 2048 bytes, over the 1024-byte limit/);
+    expect(() => readRegular(join(d, 'big.json'), 'config', 1024)).toThrow(
+      /big\.json: the config is 2048 bytes, over the 1024-byte limit/,
+    );
     // procfs claims size 0: read to the bound at most.
     expect(() => readRegular('/proc/self/maps', 'config', 16)).toThrow(/holds more than 16 bytes/);
     expect(performance.now() - t0).toBeLessThan(2000);
@@ -49,7 +55,9 @@ describe('special and oversized files', () => {
     const cfg = join(d, 'model');
     mkdirSync(cfg);
     fifo(join(cfg, 'config.json'));
-    expect(() => hf.text(cfg)).toThrow(/config\.json: the config is a FIFO, not a regular file; a pretrained directory holds config\.json/);
+    expect(() => hf.text(cfg)).toThrow(
+      /config\.json: the config is a FIFO, not a regular file; a pretrained directory holds config\.json/,
+    );
   });
 
   it("a shard index names files beside it, never a path out of the checkpoint's directory", () => {
@@ -60,9 +68,13 @@ describe('special and oversized files', () => {
     index.weight_map[first] = '../outside.safetensors';
     writeFileSync(join(d, 'model.safetensors.index.json'), JSON.stringify(index));
     const spec = parseSpec({ text: hf.text(d, { maxLen: 7 }), head: { kind: 'features' } });
-    expect(() => planImport(spec, lowerModel(spec, { batch: 1, mode: 'infer' }).graph)).toThrow(/weight_map\['.*'\] is "\.\.\/outside\.safetensors", not a file name in/);
+    expect(() => planImport(spec, lowerModel(spec, { batch: 1, mode: 'infer' }).graph)).toThrow(
+      /weight_map\['.*'\] is "\.\.\/outside\.safetensors", not a file name in/,
+    );
     index.weight_map[first] = 7;
     writeFileSync(join(d, 'model.safetensors.index.json'), JSON.stringify(index));
-    expect(() => planImport(spec, lowerModel(spec, { batch: 1, mode: 'infer' }).graph)).toThrow(/weight_map\['.*'\] is 7, not a file name/);
+    expect(() => planImport(spec, lowerModel(spec, { batch: 1, mode: 'infer' }).graph)).toThrow(
+      /weight_map\['.*'\] is 7, not a file name/,
+    );
   });
 });

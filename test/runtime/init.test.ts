@@ -39,9 +39,9 @@ describe('initialWeights', () => {
   });
 
   it('a derived param whose source is missing, or whose shape does not fit, is an error naming both', () => {
-    expect(() => initialValues([{ name: 'm', shape: [2], init: { kind: 'derived', from: 'nope', rule: 'columnNorm' } }], 1)).toThrow(
-      "param 'm' is derived from 'nope', which is no param of this model and not among the given weights",
-    );
+    expect(() =>
+      initialValues([{ name: 'm', shape: [2], init: { kind: 'derived', from: 'nope', rule: 'columnNorm' } }], 1),
+    ).toThrow("param 'm' is derived from 'nope', which is no param of this model and not among the given weights");
     expect(() =>
       initialValues(
         [

@@ -22,7 +22,10 @@ function run(body: string, env: Record<string, string> = {}, via: 'file' | 'pipe
   writeFileSync(file, body.replaceAll('SRC', SRC));
   const log = join(dir, 'stderr.log');
   const cmd = `'${process.execPath}' --import tsx '${file}' ${via === 'file' ? `2>'${log}'` : `2>&1 >/dev/null | cat >'${log}'`}`;
-  const r = spawnSync('sh', ['-c', cmd], { encoding: 'utf8', env: { ...process.env, PEFTGRAPH_DAWN_NOTICES: '', ...env } });
+  const r = spawnSync('sh', ['-c', cmd], {
+    encoding: 'utf8',
+    env: { ...process.env, PEFTGRAPH_DAWN_NOTICES: '', ...env },
+  });
   return { status: r.status, stderr: readFileSync(log, 'utf8') };
 }
 

@@ -8,7 +8,15 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { decodeSafetensors, encodeSafetensors, readSafetensors, removeStaleTemps, SafetensorsFile, writeAtomic, writeError } from '../../src/runtime/safetensors.ts';
+import {
+  decodeSafetensors,
+  encodeSafetensors,
+  readSafetensors,
+  removeStaleTemps,
+  SafetensorsFile,
+  writeAtomic,
+  writeError,
+} from '../../src/runtime/safetensors.ts';
 
 /** A file from a header object and raw data bytes. */
 function file(header: unknown, data: Uint8Array): Buffer {
@@ -34,14 +42,20 @@ describe('safetensors strictness', () => {
   });
 
   it('refuses overlapping tensors, gaps and trailing bytes', () => {
-    expect(() => decodeSafetensors('f', file({ a: t(0, 8), b: t(4, 8) }, f32(1, 2)))).toThrow(/tensor '.' starts at data byte 4, expected 8 \(it overlaps the previous tensor\)/);
-    expect(() => decodeSafetensors('f', file({ a: t(0, 4), b: t(8, 12) }, f32(1, 2, 3)))).toThrow(/tensor 'b' starts at data byte 8, expected 4 \(a gap precedes it\)/);
+    expect(() => decodeSafetensors('f', file({ a: t(0, 8), b: t(4, 8) }, f32(1, 2)))).toThrow(
+      /tensor '.' starts at data byte 4, expected 8 \(it overlaps the previous tensor\)/,
+    );
+    expect(() => decodeSafetensors('f', file({ a: t(0, 4), b: t(8, 12) }, f32(1, 2, 3)))).toThrow(
+      /tensor 'b' starts at data byte 8, expected 4 \(a gap precedes it\)/,
+    );
     expect(() => decodeSafetensors('f', file({ a: t(0, 4) }, f32(1, 2)))).toThrow(/4 bytes after the last tensor/);
   });
 
   it('refuses a null header or entry with a message, not a crash', () => {
     expect(() => decodeSafetensors('f', file(null, f32()))).toThrow(/header is not a JSON object/);
-    expect(() => decodeSafetensors('f', file({ a: null }, f32()))).toThrow(/tensor 'a': its header entry is not an object/);
+    expect(() => decodeSafetensors('f', file({ a: null }, f32()))).toThrow(
+      /tensor 'a': its header entry is not an object/,
+    );
   });
 
   it('reads regular files only (a FIFO or /dev/zero would block or read forever)', () => {
@@ -54,7 +68,10 @@ describe('safetensors strictness', () => {
 
   it('refuses NaN and infinite weights, naming the tensor', () => {
     const d = mkdtempSync(join(tmpdir(), 'st-'));
-    writeFileSync(join(d, 'w.safetensors'), encodeSafetensors(new Map([['w', { shape: [3], data: Float32Array.from([1, NaN, 2]) }]]), {}));
+    writeFileSync(
+      join(d, 'w.safetensors'),
+      encodeSafetensors(new Map([['w', { shape: [3], data: Float32Array.from([1, NaN, 2]) }]]), {}),
+    );
     expect(() => readSafetensors(join(d, 'w.safetensors'))).toThrow(/tensor 'w' holds NaN at index 1/);
     const f = SafetensorsFile.open(join(d, 'w.safetensors'));
     expect(() => f.read('w')).toThrow(/tensor 'w' holds NaN at index 1/);
@@ -65,15 +82,21 @@ describe('safetensors strictness', () => {
 describe('file hygiene', () => {
   it('a failed write removes its temp file and says why in one line', () => {
     const d = mkdtempSync(join(tmpdir(), 'st-'));
-    expect(() => writeAtomic('/dev/full-peftgraph-test/x.safetensors', Buffer.alloc(8))).toThrow(/cannot write: the directory does not exist \(ENOENT\)/);
+    expect(() => writeAtomic('/dev/full-peftgraph-test/x.safetensors', Buffer.alloc(8))).toThrow(
+      /cannot write: the directory does not exist \(ENOENT\)/,
+    );
     const ro = join(d, 'ro');
     mkdirSync(ro);
     chmodSync(ro, 0o555);
-    if (process.getuid?.() !== 0) expect(() => writeAtomic(join(ro, 'x.safetensors'), Buffer.alloc(8))).toThrow(/cannot write: permission denied/);
+    if (process.getuid?.() !== 0)
+      expect(() => writeAtomic(join(ro, 'x.safetensors'), Buffer.alloc(8))).toThrow(/cannot write: permission denied/);
     expect(readdirSync(d).filter((f) => f.endsWith('.tmp'))).toEqual([]);
-    expect(writeError('runs/x/last.safetensors', Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })).message).toBe(
-      'checkpoint runs/x/last.safetensors: cannot write: no space left on the device (ENOSPC)',
-    );
+    expect(
+      writeError(
+        'runs/x/last.safetensors',
+        Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }),
+      ).message,
+    ).toBe('checkpoint runs/x/last.safetensors: cannot write: no space left on the device (ENOSPC)');
   });
 
   it('removes the temp files of killed runs, not of live ones', () => {

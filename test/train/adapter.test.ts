@@ -11,7 +11,14 @@ import { peft } from '../../src/dsl/index.ts';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { loadCheckpoint } from '../../src/runtime/checkpoint.ts';
 import { CheckpointError } from '../../src/runtime/safetensors.ts';
-import { ADAPTER_FILE, ANSWERS_FILE, AdapterHost, CARD_FILE, loadAdapter, saveAdapter } from '../../src/train/adapter.ts';
+import {
+  ADAPTER_FILE,
+  ANSWERS_FILE,
+  AdapterHost,
+  CARD_FILE,
+  loadAdapter,
+  saveAdapter,
+} from '../../src/train/adapter.ts';
 import { baseWeights } from '../../src/train/identity.ts';
 import { Evaluator, train, trainConfig, type TrainResult } from '../../src/train/trainer.ts';
 import { quadrants } from '../../examples/quadrants.ts';
@@ -35,7 +42,8 @@ describe('adapters', () => {
     // Two adapters on one base (seed 7's frozen init), trained on different data.
     trained.a = await train(gpu(), spec(), { train: quadrants(64, 1) }, cfg);
     trained.b = await train(gpu(), spec(), { train: quadrants(64, 5) }, cfg);
-    for (const k of ['a', 'b'] as const) saveAdapter(join(dir, k), trained[k], { answers: ANSWERS, data: `quadrants, draw ${k}` });
+    for (const k of ['a', 'b'] as const)
+      saveAdapter(join(dir, k), trained[k], { answers: ANSWERS, data: `quadrants, draw ${k}` });
   });
 
   it('holds the trainable weights, the spec and the base identity, and no optimizer state', () => {
@@ -60,7 +68,9 @@ describe('adapters', () => {
     const card = readFileSync(join(dir, 'a', CARD_FILE), 'utf8');
     const values = Object.values(trained.a.bestWeights).reduce((n, v) => n + v.length, 0);
     expect(card).toMatch(/^---\nlibrary_name: peftgraph\ntags: \["peftgraph","lora","vqa"\]\n---/);
-    expect(card).toContain('- vision: vit, randomly initialized\n- text: encoder, randomly initialized\n- init seed of the weights no directory supplies: 7');
+    expect(card).toContain(
+      '- vision: vit, randomly initialized\n- text: encoder, randomly initialized\n- init seed of the weights no directory supplies: 7',
+    );
     expect(card).toContain('| lora | `text.layers.*.attn.{q,v}` | rank 2,');
     expect(card).toContain(`${values.toLocaleString('en-US')} trainable values`);
     expect(card).toContain(`frozen weights sha256: \`${trained.a.identity.hash}\``);
@@ -81,14 +91,22 @@ describe('adapters', () => {
 
   it('loadAdapter refuses a base that is not its own, a base missing weights, and answers that were not its', () => {
     const other = baseWeights(spec(), lowerModel(spec(), { batch: 1, mode: 'infer' }).graph, 8);
-    expect(() => loadAdapter(join(dir, 'a'), { base: other })).toThrow(/frozen weights differ: trained on randomly initialized towers with seed 7 .*Pass allowMismatch: true/);
-    expect(loadAdapter(join(dir, 'a'), { base: other, allowMismatch: true }).weights[Object.keys(other)[0]]).toBe(other[Object.keys(other)[0]]);
+    expect(() => loadAdapter(join(dir, 'a'), { base: other })).toThrow(
+      /frozen weights differ: trained on randomly initialized towers with seed 7 .*Pass allowMismatch: true/,
+    );
+    expect(loadAdapter(join(dir, 'a'), { base: other, allowMismatch: true }).weights[Object.keys(other)[0]]).toBe(
+      other[Object.keys(other)[0]],
+    );
     const { [Object.keys(other)[0]]: _, ...partial } = other;
-    expect(() => loadAdapter(join(dir, 'a'), { base: partial })).toThrow(new RegExp(`the base given has no ${Object.keys(other)[0].replaceAll('.', '\\.')}`));
+    expect(() => loadAdapter(join(dir, 'a'), { base: partial })).toThrow(
+      new RegExp(`the base given has no ${Object.keys(other)[0].replaceAll('.', '\\.')}`),
+    );
     const moved = mkdtempSync(join(tmpdir(), 'pg-adapter-moved-'));
     for (const f of [ADAPTER_FILE, CARD_FILE]) copyFileSync(join(dir, 'a', f), join(moved, f));
     writeFileSync(join(moved, ANSWERS_FILE), JSON.stringify([...ANSWERS].reverse()));
-    expect(() => loadAdapter(moved)).toThrow(/its answer classes \(answers\.json\) differ from those it was trained with/);
+    expect(() => loadAdapter(moved)).toThrow(
+      /its answer classes \(answers\.json\) differ from those it was trained with/,
+    );
     expect(() => saveAdapter(moved, trained.a, { answers: ['x'] })).toThrow(/answers: 1 given for a head of 6/);
     expect(() => loadAdapter(join(moved, 'nothing'))).toThrow(/nothing: does not exist/);
   });
@@ -120,7 +138,9 @@ describe('adapters', () => {
   it('refuses another base, saying how it differs; loads onto it when asked', async () => {
     const other = await AdapterHost.create(gpu(), spec(), { batch: 16, seed: 8 });
     try {
-      expect(() => other.load('a', join(dir, 'a'))).toThrow(/frozen weights differ: trained on randomly initialized towers with seed 7 .* pass seed 7 \(--seed 7\)/);
+      expect(() => other.load('a', join(dir, 'a'))).toThrow(
+        /frozen weights differ: trained on randomly initialized towers with seed 7 .* pass seed 7 \(--seed 7\)/,
+      );
       other.load('a', join(dir, 'a'), { allowMismatch: true });
       expect(other.names).toEqual(['a']);
     } finally {
@@ -132,16 +152,20 @@ describe('adapters', () => {
       .insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 4 })).spec;
     const host = await AdapterHost.create(gpu(), wider, { batch: 16, seed: 7 });
     try {
-      expect(() => host.load('a', join(dir, 'a'))).toThrow(/does not match the model:[\s\S]*has shape \[8,2\], the model's is \[8,4\]/);
+      expect(() => host.load('a', join(dir, 'a'))).toThrow(
+        /does not match the model:[\s\S]*has shape \[8,2\], the model's is \[8,4\]/,
+      );
     } finally {
       host.destroy();
     }
   });
 
   it('is no resume point', async () => {
-    await expect(train(gpu(), spec(), { train: quadrants(64, 1) }, { ...cfg, epochs: 3, resume: join(dir, 'a', ADAPTER_FILE) })).rejects.toThrow(CheckpointError);
-    await expect(train(gpu(), spec(), { train: quadrants(64, 1) }, { ...cfg, epochs: 3, resume: join(dir, 'a', ADAPTER_FILE) })).rejects.toThrow(
-      /is an adapter file: .* resume from last\.safetensors/,
-    );
+    await expect(
+      train(gpu(), spec(), { train: quadrants(64, 1) }, { ...cfg, epochs: 3, resume: join(dir, 'a', ADAPTER_FILE) }),
+    ).rejects.toThrow(CheckpointError);
+    await expect(
+      train(gpu(), spec(), { train: quadrants(64, 1) }, { ...cfg, epochs: 3, resume: join(dir, 'a', ADAPTER_FILE) }),
+    ).rejects.toThrow(/is an adapter file: .* resume from last\.safetensors/);
   });
 });

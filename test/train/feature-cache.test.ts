@@ -30,7 +30,13 @@ describe('cached frozen features', () => {
     ]) {
       const dir = mkdtempSync(join(tmpdir(), 'pg-cache-'));
       const reports: (CacheReport | { skipped: string })[] = [];
-      const r = await train(gpu(), spec, data, trainConfig({ epochs: 3, batch: 8, seed: 3, evalEvery: 3, outDir: dir, cacheFrozen, cacheOnDevice }), { onCache: (c) => reports.push(c) });
+      const r = await train(
+        gpu(),
+        spec,
+        data,
+        trainConfig({ epochs: 3, batch: 8, seed: 3, evalEvery: 3, outDir: dir, cacheFrozen, cacheOnDevice }),
+        { onCache: (c) => reports.push(c) },
+      );
       runs.push({ r, reports, log: readStepLog(join(dir, STEP_LOG)) });
     }
     const [resident, streamed, recomputed] = runs;
@@ -45,7 +51,8 @@ describe('cached frozen features', () => {
       expect(cached.log.length).toBe(18);
       expect(cached.log.map((s) => [s.losses, s.gradNorm])).toEqual(recomputed.log.map((s) => [s.losses, s.gradNorm]));
       expect(cached.r.history.map((h) => h.dev)).toEqual(recomputed.r.history.map((h) => h.dev));
-      for (const [k, v] of Object.entries(recomputed.r.bestWeights)) expect([...cached.r.bestWeights[k]], k).toEqual([...v]);
+      for (const [k, v] of Object.entries(recomputed.r.bestWeights))
+        expect([...cached.r.bestWeights[k]], k).toEqual([...v]);
     }
   });
 

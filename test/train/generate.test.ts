@@ -27,7 +27,12 @@ const spec = vl.model({
 }).spec;
 
 const r = rng(11);
-const weights = Object.fromEntries(Object.entries(initialWeights(lowerModel(spec, { batch: 1, mode: 'infer' }).graph, 11)).map(([k, v]) => [k, Float32Array.from(v, (x) => x + r() - 0.5)]));
+const weights = Object.fromEntries(
+  Object.entries(initialWeights(lowerModel(spec, { batch: 1, mode: 'infer' }).graph, 11)).map(([k, v]) => [
+    k,
+    Float32Array.from(v, (x) => x + r() - 0.5),
+  ]),
+);
 const examples = Array.from({ length: N }, () => ({
   image: Float32Array.from({ length: 64 }, () => r()),
   tokens: Int32Array.from({ length: L }, () => 2 + Math.floor(r() * (V - 2))),

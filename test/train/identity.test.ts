@@ -26,7 +26,15 @@ const graph = lowerModel(spec, { batch: 4, mode: 'train' }).graph;
 const id = (seed: number) => backboneIdentity(graph, spec, initialWeights(graph, seed), seed);
 /** One epoch at batch 4 and a small constant rate, AdamW without decay or clipping: these runs are about refusals. */
 const short = (o: Partial<TrainConfig> = {}) =>
-  trainConfig({ epochs: 1, batch: 4, lr: 1e-3, seed: 1, optimizer: { kind: 'adamw', weightDecay: 0, clip: 0, eps: 1e-6 }, schedule: { kind: 'constant' }, ...o });
+  trainConfig({
+    epochs: 1,
+    batch: 4,
+    lr: 1e-3,
+    seed: 1,
+    optimizer: { kind: 'adamw', weightDecay: 0, clip: 0, eps: 1e-6 },
+    schedule: { kind: 'constant' },
+    ...o,
+  });
 
 describe('backbone identity', () => {
   it('is a content hash: the same for the same frozen weights, different for another seed', () => {
@@ -45,22 +53,36 @@ describe('backbone identity', () => {
     const other = tinyVl()
       .freeze('**')
       .insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 4 })).spec;
-    expect(() => checkIdentity('ck', { backbone: id(1), spec: other, inputs: {} }, spec, id(1))).toThrow(/trained with another spec \(.*: .* when trained, .* now/);
+    expect(() => checkIdentity('ck', { backbone: id(1), spec: other, inputs: {} }, spec, id(1))).toThrow(
+      /trained with another spec \(.*: .* when trained, .* now/,
+    );
     expect(() => checkIdentity('ck', { backbone: id(1), spec: other, inputs: {} }, spec, id(7), true)).not.toThrow();
     // The same directories and seed with other values: said as such, not as two identical-looking bases.
     const dirs = (hash: string) => ({ hash, seed: 1, sources: ['vit from /m/vit'] });
-    expect(() => checkIdentity('ck', { backbone: dirs('a'.repeat(64)), spec, inputs: {} }, spec, dirs('b'.repeat(64)))).toThrow(
+    expect(() =>
+      checkIdentity('ck', { backbone: dirs('a'.repeat(64)), spec, inputs: {} }, spec, dirs('b'.repeat(64))),
+    ).toThrow(
       /trained on vit from \/m\/vit with seed 1 \(sha256 aaaaaaaaaaaa\), now vit from \/m\/vit with seed 1 \(sha256 bbbbbbbbbbbb\): the same directories, other values: their files changed since, or training was given other frozen weights \(cfg\.backbone\)/,
     );
   });
 
   it('refuses other answer classes, tokenizer or processor, and identity metadata that is missing or mistyped (even with --allow-mismatch)', () => {
-    const trained = inputsIdentity({ answers: ['yes', 'no'], tokenizer: { fingerprint: 'a'.repeat(64) }, processor: { fingerprint: 'b'.repeat(64) } });
+    const trained = inputsIdentity({
+      answers: ['yes', 'no'],
+      tokenizer: { fingerprint: 'a'.repeat(64) },
+      processor: { fingerprint: 'b'.repeat(64) },
+    });
     const meta = { backbone: id(1), spec, inputs: trained };
     expect(() => checkIdentity('ck', meta, spec, id(1), false, trained)).not.toThrow();
-    expect(() => checkIdentity('ck', meta, spec, id(1), false, inputsIdentity({ answers: ['no', 'yes'] }))).toThrow(/its answer classes \(answers\.json\) differ from those it was trained with/);
-    expect(() => checkIdentity('ck', meta, spec, id(1), false, { tokenizer: 'c'.repeat(64) })).toThrow(/its tokenizer differ/);
-    expect(() => checkIdentity('ck', meta, spec, id(1), false, { processor: 'c'.repeat(64) })).toThrow(/its image processor differ/);
+    expect(() => checkIdentity('ck', meta, spec, id(1), false, inputsIdentity({ answers: ['no', 'yes'] }))).toThrow(
+      /its answer classes \(answers\.json\) differ from those it was trained with/,
+    );
+    expect(() => checkIdentity('ck', meta, spec, id(1), false, { tokenizer: 'c'.repeat(64) })).toThrow(
+      /its tokenizer differ/,
+    );
+    expect(() => checkIdentity('ck', meta, spec, id(1), false, { processor: 'c'.repeat(64) })).toThrow(
+      /its image processor differ/,
+    );
     // A data module uses none of them: nothing to compare.
     expect(() => checkIdentity('ck', meta, spec, id(1), false, {})).not.toThrow();
     for (const [bad, msg] of [
@@ -70,7 +92,8 @@ describe('backbone identity', () => {
       [{ backbone: id(1), spec }, /has no valid "inputs" identity/],
       [{ backbone: id(1), spec, inputs: { answers: 5 } }, /has no valid "inputs" identity/],
     ] as const)
-      for (const allow of [false, true]) expect(() => checkIdentity('ck', bad as never, spec, id(1), allow)).toThrow(msg);
+      for (const allow of [false, true])
+        expect(() => checkIdentity('ck', bad as never, spec, id(1), allow)).toThrow(msg);
   });
 });
 
@@ -78,7 +101,10 @@ describe('backbone weights given to the trainer', () => {
   const gpu = useGpu();
   it('must name params of the model with their sizes (HF-style names are not silently dropped)', async () => {
     const cfg = short();
-    const backbone = { 'encoder.layer.0.attention.self.query.weight': new Float32Array(64), 'text.layers.0.attn.q.W': new Float32Array(3) };
+    const backbone = {
+      'encoder.layer.0.attention.self.query.weight': new Float32Array(64),
+      'text.layers.0.attn.q.W': new Float32Array(3),
+    };
     await expect(train(gpu(), spec, { train: quadrants(16, 1) }, { ...cfg, backbone })).rejects.toThrow(
       /backbone weights: do not fit the model:\n {2}'encoder\.layer\.0\.attention\.self\.query\.weight' is not a param of this model\n {2}'text\.layers\.0\.attn\.q\.W' has 3 values, the model's \[8,8\] needs 64/,
     );
@@ -91,7 +117,9 @@ describe('the output directory', () => {
     const f = join(mkdtempSync(join(tmpdir(), 'out-')), 'a-file');
     writeFileSync(f, 'x');
     const cfg = short({ outDir: f });
-    await expect(train(gpu(), spec, { train: quadrants(16, 1) }, cfg)).rejects.toThrow(/a-file: output directory is not writable/);
+    await expect(train(gpu(), spec, { train: quadrants(16, 1) }, cfg)).rejects.toThrow(
+      /a-file: output directory is not writable/,
+    );
   });
 });
 
@@ -102,20 +130,32 @@ describe('resume checks the identity', () => {
     const cfg = short({ outDir: out });
     await train(gpu(), spec, { train: quadrants(16, 1) }, cfg);
     expect(loadCheckpoint(join(out, 'last.safetensors'), graph).meta.backbone).toEqual(id(1));
-    await expect(train(gpu(), spec, { train: quadrants(16, 1) }, { ...cfg, epochs: 2, seed: 7, resume: join(out, 'last.safetensors') })).rejects.toThrow(
-      /frozen weights differ.*pass seed 1 \(--seed 1\)/,
-    );
+    await expect(
+      train(
+        gpu(),
+        spec,
+        { train: quadrants(16, 1) },
+        { ...cfg, epochs: 2, seed: 7, resume: join(out, 'last.safetensors') },
+      ),
+    ).rejects.toThrow(/frozen weights differ.*pass seed 1 \(--seed 1\)/);
     // The bookkeeping is checked too: epochs left, the same optimizer, well-formed metadata.
     const last = join(out, 'last.safetensors');
-    await expect(train(gpu(), spec, { train: quadrants(16, 1) }, { ...cfg, resume: last })).rejects.toThrow(/has finished epoch 1; --epochs 1 leaves nothing to train/);
-    await expect(train(gpu(), spec, { train: quadrants(16, 1) }, { ...cfg, epochs: 2, optimizer: { kind: 'sgd', momentum: 0.9, weightDecay: 0, clip: 0 }, resume: last })).rejects.toThrow(
-      /was trained with --optimizer adamw/,
+    await expect(train(gpu(), spec, { train: quadrants(16, 1) }, { ...cfg, resume: last })).rejects.toThrow(
+      /has finished epoch 1; --epochs 1 leaves nothing to train/,
     );
+    await expect(
+      train(
+        gpu(),
+        spec,
+        { train: quadrants(16, 1) },
+        { ...cfg, epochs: 2, optimizer: { kind: 'sgd', momentum: 0.9, weightDecay: 0, clip: 0 }, resume: last },
+      ),
+    ).rejects.toThrow(/was trained with --optimizer adamw/);
     const ck = loadCheckpoint(last, graph);
     saveCheckpoint(join(out, 'bad.safetensors'), graph, { ...ck, meta: { ...ck.meta, history: 'x' } });
-    await expect(train(gpu(), spec, { train: quadrants(16, 1) }, { ...cfg, epochs: 2, resume: join(out, 'bad.safetensors') })).rejects.toThrow(
-      /cannot resume from it: its metadata is malformed \(history: /,
-    );
+    await expect(
+      train(gpu(), spec, { train: quadrants(16, 1) }, { ...cfg, epochs: 2, resume: join(out, 'bad.safetensors') }),
+    ).rejects.toThrow(/cannot resume from it: its metadata is malformed \(history: /);
   });
 
   it("a resume adopts only its own run's best weights (beside the resumed last), never another run's", async () => {
@@ -127,12 +167,19 @@ describe('resume checks the identity', () => {
     const own = loadCheckpoint(join(a, 'best.safetensors'), graph);
     const c = mkdtempSync(join(tmpdir(), 'run-c-'));
     // A negligible rate for the resumed epoch: dev cannot improve, so the best stays a's epoch 0.
-    const r = await train(gpu(), spec, data, short({ outDir: c, epochs: 2, lr: 1e-12, resume: join(a, 'last.safetensors') }));
+    const r = await train(
+      gpu(),
+      spec,
+      data,
+      short({ outDir: c, epochs: 2, lr: 1e-12, resume: join(a, 'last.safetensors') }),
+    );
     expect(r.best?.epoch).toBe(0);
     for (const [k, v] of Object.entries(own.params)) expect([...r.bestWeights[k]], k).toEqual([...v]);
     // Another run's best beside a's last: refused by its run id.
     writeFileSync(join(a, 'best.safetensors'), readFileSync(join(b, 'best.safetensors')));
-    await expect(train(gpu(), spec, data, short({ outDir: c, epochs: 2, resume: join(a, 'last.safetensors') }))).rejects.toThrow(/best\.safetensors: belongs to another run than .*last\.safetensors/);
+    await expect(
+      train(gpu(), spec, data, short({ outDir: c, epochs: 2, resume: join(a, 'last.safetensors') })),
+    ).rejects.toThrow(/best\.safetensors: belongs to another run than .*last\.safetensors/);
   });
 
   it('one writer per output directory: a live lock is refused, a dead one taken over', async () => {
@@ -140,7 +187,9 @@ describe('resume checks the identity', () => {
     const sleeper = spawn('sleep', ['30']);
     try {
       writeFileSync(join(out, '.peftgraph.lock'), JSON.stringify({ pid: sleeper.pid, started: 'then' }));
-      await expect(train(gpu(), spec, { train: quadrants(16, 1) }, short({ outDir: out }))).rejects.toThrow(new RegExp(`another peftgraph run \\(pid ${sleeper.pid}, since then\\) is writing there`));
+      await expect(train(gpu(), spec, { train: quadrants(16, 1) }, short({ outDir: out }))).rejects.toThrow(
+        new RegExp(`another peftgraph run \\(pid ${sleeper.pid}, since then\\) is writing there`),
+      );
     } finally {
       sleeper.kill();
     }
@@ -155,7 +204,9 @@ describe('resume checks the identity', () => {
       const w = initialWeights(graph, 1);
       w['head.fc2.b'] = w['head.fc2.b'].map(() => NaN);
       ev.setWeights(w);
-      await expect(ev.evaluate(quadrants(8, 2), 'dev')).rejects.toThrow(/non-finite value: dev evaluation gave loss NaN/);
+      await expect(ev.evaluate(quadrants(8, 2), 'dev')).rejects.toThrow(
+        /non-finite value: dev evaluation gave loss NaN/,
+      );
     } finally {
       ev.destroy();
     }
@@ -169,6 +220,8 @@ describe('the NaN guard names where a step went non-finite', () => {
     const cfg = short({ epochs: 3, lr: 1e12, optimizer: { kind: 'sgd', momentum: 0, weightDecay: 0, clip: 0 } });
     const err = await train(gpu(), full, { train: quadrants(16, 1) }, cfg).catch((e) => e);
     expect(err).toBeInstanceOf(NonFiniteError);
-    expect(err.message).toMatch(/^non-finite value at step \d+: .*; first in order: \w+ %\d+ in '[\w.]+' \[[\d, ]*\] = (-?Infinity|NaN|-?[\d.e+]+)( at flat index \d+)?; its inputs: /);
+    expect(err.message).toMatch(
+      /^non-finite value at step \d+: .*; first in order: \w+ %\d+ in '[\w.]+' \[[\d, ]*\] = (-?Infinity|NaN|-?[\d.e+]+)( at flat index \d+)?; its inputs: /,
+    );
   });
 });

@@ -19,8 +19,14 @@ describe('VQA files from the library', () => {
   const gpu = useGpu();
 
   it('loadVqaData -> train -> saveAdapter binds the answers, tokenizer and processor; loadAdapter reads them back', async () => {
-    await expect(loadVqaData(spec as never, { data: 'examples/mnist-vqa', seed: 1 })).rejects.toThrow(/got a model builder \(vl\.model\(\.\.\.\)\); pass its spec: builder\.spec/);
-    const data = await loadVqaData(spec.spec, { data: join(import.meta.dirname, '..', '..', 'examples', 'mnist-vqa'), k: 16, seed: 13 });
+    await expect(loadVqaData(spec as never, { data: 'examples/mnist-vqa', seed: 1 })).rejects.toThrow(
+      /got a model builder \(vl\.model\(\.\.\.\)\); pass its spec: builder\.spec/,
+    );
+    const data = await loadVqaData(spec.spec, {
+      data: join(import.meta.dirname, '..', '..', 'examples', 'mnist-vqa'),
+      k: 16,
+      seed: 13,
+    });
     expect(data.vocab.size).toBe(27);
     expect(data.vocab.answers.filter(isPlaceholderAnswer)).toEqual(['<unused 0>', '<unused 1>']);
     expect(Object.keys(data.inputs).sort()).toEqual(['answers', 'processor', 'tokenizer']);

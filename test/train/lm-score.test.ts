@@ -17,7 +17,12 @@ const [B, L, V] = [3, 5, 11];
 function model(prefix: boolean) {
   const text = vl.decoder({ vocab: V, maxLen: L, width: 8, depth: 1, heads: 2 });
   const spec = prefix
-    ? vl.model({ vision: vl.vit({ image: [4, 4], patch: 2, width: 8, depth: 1, heads: 2 }), text, visualPrefix: 'pooled', head: vl.lm() }).spec
+    ? vl.model({
+        vision: vl.vit({ image: [4, 4], patch: 2, width: 8, depth: 1, heads: 2 }),
+        text,
+        visualPrefix: 'pooled',
+        head: vl.lm(),
+      }).spec
     : vl.model({ text, head: vl.lm() }).spec;
   const { graph } = lowerModel(spec, { batch: B, mode: 'infer', loss: true });
   const r = rng(prefix ? 2 : 1);
@@ -25,7 +30,9 @@ function model(prefix: boolean) {
   const mask = Value.of([B, L], [1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 0, 1, 1, 0]);
   const inputs: Record<string, Value> = { tokens, mask };
   if (prefix) inputs.image = draw(r, [B, 1, 4, 4]);
-  const params = Object.fromEntries(Object.entries(initialWeights(graph, 5)).map(([k, v]) => [k, Value.of(graph.leaf('param', k)!.shape, [...v])]));
+  const params = Object.fromEntries(
+    Object.entries(initialWeights(graph, 5)).map(([k, v]) => [k, Value.of(graph.leaf('param', k)!.shape, [...v])]),
+  );
   const out = evaluate(graph, { params, inputs }, ['logits', 'loss_task']);
   return { logits: out.logits.data, loss: out.loss_task.data[0], tokens: tokens.data, mask: mask.data };
 }

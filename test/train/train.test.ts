@@ -51,7 +51,10 @@ function referenceRun(kind: 'adamw' | 'sgd', steps: number, lr: number, clip: nu
   const m: Record<string, number[]> = { W: W0.map(() => 0), b: B0.map(() => 0) };
   const v: Record<string, number[]> = { W: W0.map(() => 0), b: B0.map(() => 0) };
   for (let s = 0; s < steps; s++) {
-    const out = evaluate(graph, { inputs: { x: Value.of([4, 3], X), t: Value.of([4, 2], T) }, params: { W: Value.of([3, 2], p.W), b: Value.of([2], p.b) } });
+    const out = evaluate(graph, {
+      inputs: { x: Value.of([4, 3], X), t: Value.of([4, 2], T) },
+      params: { W: Value.of([3, 2], p.W), b: Value.of([2], p.b) },
+    });
     const grads = { W: [...out[gradName('W')].data], b: [...out[gradName('b')].data] };
     const norm = Math.sqrt([...grads.W, ...grads.b].reduce((a, x) => a + x * x, 0));
     const f = clip > 0 ? Math.min(1, clip / (norm + 1e-6)) : 1;
@@ -85,8 +88,16 @@ describe('optimizers on the GPU', () => {
   ] as const) {
     it(`${kind}${clip ? ' with clipping' : ''} matches the reference for 5 steps`, async () => {
       const momentum = kind === 'plain sgd' ? 0 : 0.9;
-      const optimizer = kind === 'adamw' ? { kind, weightDecay: 0.1, clip } : { kind: 'sgd' as const, momentum, weightDecay: 0.1, clip };
-      const ts = await TrainStep.compile(gpu(), regression(), { optimizer, lr: 0.05, schedule: { kind: 'constant' }, totalSteps: 5 });
+      const optimizer =
+        kind === 'adamw'
+          ? { kind, weightDecay: 0.1, clip }
+          : { kind: 'sgd' as const, momentum, weightDecay: 0.1, clip };
+      const ts = await TrainStep.compile(gpu(), regression(), {
+        optimizer,
+        lr: 0.05,
+        schedule: { kind: 'constant' },
+        totalSteps: 5,
+      });
       try {
         // Plain SGD keeps no momentum state (nothing to upload, update or copy back).
         expect(ts.info.state.length).toBe({ adamw: 4, sgd: 2, 'plain sgd': 0 }[kind]);
@@ -98,7 +109,8 @@ describe('optimizers on the GPU', () => {
           if (s < 3) continue;
           const got = await ts.readWeights();
           const want = referenceRun(kind === 'adamw' ? 'adamw' : 'sgd', s + 1, 0.05, clip, momentum);
-          for (const k of ['W', 'b']) want[k].forEach((w, i) => expect(got[k][i], `${k}[${i}] after ${s + 1} steps`).toBeCloseTo(w, 5));
+          for (const k of ['W', 'b'])
+            want[k].forEach((w, i) => expect(got[k][i], `${k}[${i}] after ${s + 1} steps`).toBeCloseTo(w, 5));
         }
       } finally {
         ts.destroy();
@@ -107,7 +119,12 @@ describe('optimizers on the GPU', () => {
   }
 
   it('trains a regression to a loss threshold', async () => {
-    const ts = await TrainStep.compile(gpu(), regression(), { optimizer: { kind: 'adamw' }, lr: 0.1, schedule: { kind: 'constant' }, totalSteps: 800 });
+    const ts = await TrainStep.compile(gpu(), regression(), {
+      optimizer: { kind: 'adamw' },
+      lr: 0.1,
+      schedule: { kind: 'constant' },
+      totalSteps: 800,
+    });
     try {
       ts.setWeights({ W: W0, b: B0 });
       const first = await ts.submit({ x: X, t: T }, 0);
@@ -125,7 +142,12 @@ describe('optimizers on the GPU', () => {
   });
 
   it('the NaN guard stops with the step and the first offending tensor', async () => {
-    const ts = await TrainStep.compile(gpu(), regression(), { optimizer: { kind: 'adamw' }, lr: 0.05, schedule: { kind: 'constant' }, totalSteps: 5 });
+    const ts = await TrainStep.compile(gpu(), regression(), {
+      optimizer: { kind: 'adamw' },
+      lr: 0.05,
+      schedule: { kind: 'constant' },
+      totalSteps: 5,
+    });
     try {
       ts.setWeights({ W: W0, b: B0 });
       await ts.submit({ x: X, t: T }, 0);
@@ -167,7 +189,8 @@ const tiny = () =>
     .insert(peft.mixphm({ at: 'text.layers.*.ffn', bottleneck: 4, kron: 2, rank: 2 }))
     .regularize().spec;
 // AdamW (wd 0.01, clip 5, eps 1e-6), linear schedule with 5% warmup: trainConfig's defaults.
-const cfg = (over: Partial<TrainConfig> = {}): TrainConfig => trainConfig({ epochs: 4, batch: 16, lr: 5e-3, seed: 7, evalEvery: 2, ...over });
+const cfg = (over: Partial<TrainConfig> = {}): TrainConfig =>
+  trainConfig({ epochs: 4, batch: 16, lr: 5e-3, seed: 7, evalEvery: 2, ...over });
 const data = { train: quadrants(64, 1), dev: quadrants(32, 2) };
 
 describe('trainer', () => {
@@ -180,10 +203,19 @@ describe('trainer', () => {
     expect(b.history.map((r) => r.loss)).toEqual(a.history.map((r) => r.loss));
     const dir = mkdtempSync(join(tmpdir(), 'pg-resume-'));
     const stop = new AbortController();
-    const first = await train(gpu(), tiny(), data, { ...cfg(), outDir: dir, signal: stop.signal }, { onEpoch: (r) => r.epoch === 1 && stop.abort() });
+    const first = await train(
+      gpu(),
+      tiny(),
+      data,
+      { ...cfg(), outDir: dir, signal: stop.signal },
+      { onEpoch: (r) => r.epoch === 1 && stop.abort() },
+    );
     expect(first.history.length).toBe(2);
     // A crash after the checkpoint can leave log lines of steps the resumed run repeats, and a torn line.
-    appendFileSync(join(dir, STEP_LOG), `${JSON.stringify({ step: 8, epoch: 2, lr: 0, gradNorm: 0, ms: 0, losses: { loss: 99 } })}\n{"step": 9, "ep`);
+    appendFileSync(
+      join(dir, STEP_LOG),
+      `${JSON.stringify({ step: 8, epoch: 2, lr: 0, gradNorm: 0, ms: 0, losses: { loss: 99 } })}\n{"step": 9, "ep`,
+    );
     const resumed = await train(gpu(), tiny(), data, { ...cfg(), outDir: dir, resume: join(dir, 'last.safetensors') });
     expect(resumed.history.map((r) => r.loss)).toEqual(a.history.map((r) => r.loss));
     expect(resumed.history.map((r) => r.dev?.accuracy)).toEqual(a.history.map((r) => r.dev?.accuracy));
@@ -227,13 +259,17 @@ describe('trainer', () => {
       const ex = await Executor.create(gpu(), compilePlan(g, profileOf(gpu())));
       try {
         for (const k of Object.keys(ex.plan.params)) ex.setParam(k, w[k]);
-        return (await ex.run(Object.fromEntries(Object.entries(inputs).filter(([k]) => ex.plan.inputs[k])), ['logits'])).logits;
+        return (await ex.run(Object.fromEntries(Object.entries(inputs).filter(([k]) => ex.plan.inputs[k])), ['logits']))
+          .logits;
       } finally {
         ex.destroy();
       }
     };
     const want = await logits(lowerModel(tiny(), { batch: 16, mode: 'infer' }).graph, weights);
-    const got = await logits(lowerModel(tiny(), { batch: 16, mode: 'infer', merged: true }).graph, Object.fromEntries([...merged.tensors].map(([k, t]) => [k, t.data])));
+    const got = await logits(
+      lowerModel(tiny(), { batch: 16, mode: 'infer', merged: true }).graph,
+      Object.fromEntries([...merged.tensors].map(([k, t]) => [k, t.data])),
+    );
     want.forEach((v, i) => expect(got[i]).toBeCloseTo(v, 4));
   });
 });
@@ -241,7 +277,9 @@ describe('trainer', () => {
 describe('checkpoint files', () => {
   const graph = lowerModel(tiny(), { batch: 2, mode: 'train' }).graph;
   const trainable = [...graph.params()].filter(([, n]) => (n.attrs.info as { trainable: boolean }).trainable);
-  const params = Object.fromEntries(trainable.map(([k, n], i) => [k, new Float32Array(n.shape.reduce((p, q) => p * q, 1)).fill(i)]));
+  const params = Object.fromEntries(
+    trainable.map(([k, n], i) => [k, new Float32Array(n.shape.reduce((p, q) => p * q, 1)).fill(i)]),
+  );
   const state = { [`m:${trainable[0][0]}`]: new Float32Array(params[trainable[0][0]].length).fill(0.5) };
   const dir = mkdtempSync(join(tmpdir(), 'pg-ck-'));
   const path = join(dir, 'ck.safetensors');
@@ -270,8 +308,13 @@ describe('checkpoint files', () => {
     junk.write('{{{{', 8);
     writeFileSync(cut, junk);
     expect(() => loadCheckpoint(cut, graph)).toThrow(/header is not valid JSON/);
-    const other = lowerModel({ ...tiny(), insertions: [peft.lora({ at: 'text.layers.0.attn.q', rank: 2 })], regularizers: [] }, { batch: 2, mode: 'train' }).graph;
-    expect(() => loadCheckpoint(path, other)).toThrow(/does not match the model:[\s\S]*is not a param of this model[\s\S]*trainable 'text\.layers\.0\.attn\.q\.lora\.A' is missing/);
+    const other = lowerModel(
+      { ...tiny(), insertions: [peft.lora({ at: 'text.layers.0.attn.q', rank: 2 })], regularizers: [] },
+      { batch: 2, mode: 'train' },
+    ).graph;
+    expect(() => loadCheckpoint(path, other)).toThrow(
+      /does not match the model:[\s\S]*is not a param of this model[\s\S]*trainable 'text\.layers\.0\.attn\.q\.lora\.A' is missing/,
+    );
   });
 
   it('saves atomically: a failure before the rename leaves the previous file and no temp', () => {

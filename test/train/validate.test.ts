@@ -11,7 +11,12 @@ import { tinyVl } from '../helpers/tiny-vl.ts';
 
 const spec = tinyVl().spec; // image [1, 16, 16], tokens/mask [3], vocab 8, 6 answers
 const graph = lowerModel(spec, { batch: 2, mode: 'train' }).graph;
-const good = () => ({ image: new Float32Array(256).fill(0.5), tokens: Int32Array.from([1, 2, 0]), mask: Float32Array.from([1, 1, 0]), targets: Float32Array.from([1, 0, 0.3, 0, 0, 0]) });
+const good = () => ({
+  image: new Float32Array(256).fill(0.5),
+  tokens: Int32Array.from([1, 2, 0]),
+  mask: Float32Array.from([1, 1, 0]),
+  targets: Float32Array.from([1, 0, 0.3, 0, 0, 0]),
+});
 const check =
   (examples: unknown, g = graph, s = spec) =>
   () =>
@@ -38,12 +43,16 @@ describe('dataset validation', () => {
     const g = lowerModel(ce, { batch: 2, mode: 'train' }).graph;
     const { targets: _t, ...ex } = good();
     expect(check([ex], g, ce)).toThrow(/no 'labels'/);
-    expect(check([{ ...ex, labels: Int32Array.from([6]) }], g, ce)).toThrow(/'labels'\[0\] = 6 is not an integer id in \[0, 6\) \(the head has 6 answers\)/);
+    expect(check([{ ...ex, labels: Int32Array.from([6]) }], g, ce)).toThrow(
+      /'labels'\[0\] = 6 is not an integer id in \[0, 6\) \(the head has 6 answers\)/,
+    );
   });
 
   it('refuses token ids outside the vocabulary, fractional or huge', () => {
     for (const bad of [8, 2.5, 1e10, -1e10]) {
-      expect(check([{ ...good(), tokens: Float32Array.from([1, bad, 0]) }])).toThrow(new RegExp(`'tokens'\\[1\\] = ${String(bad).replace('+', '\\+')} is not an integer id in \\[0, 8\\)`));
+      expect(check([{ ...good(), tokens: Float32Array.from([1, bad, 0]) }])).toThrow(
+        new RegExp(`'tokens'\\[1\\] = ${String(bad).replace('+', '\\+')} is not an integer id in \\[0, 8\\)`),
+      );
     }
   });
 
@@ -55,12 +64,16 @@ describe('dataset validation', () => {
     expect(check([{ ...good(), image: img }])).toThrow(/'image'\[7\] = NaN is not finite/);
     img[7] = 1e30;
     expect(check([{ ...good(), image: img }])).toThrow(/'image'\[7\] = 1\.0\d*e\+30 is no pixel value/);
-    expect(check([{ ...good(), targets: Float32Array.from([1.5, 0, 0, 0, 0, 0]) }])).toThrow(/'targets'\[0\] = 1\.5 is outside \[0, 1\]/);
+    expect(check([{ ...good(), targets: Float32Array.from([1.5, 0, 0, 0, 0, 0]) }])).toThrow(
+      /'targets'\[0\] = 1\.5 is outside \[0, 1\]/,
+    );
     expect(check([{ ...good(), tokens: Int32Array.from([1, 2]) }])).toThrow(/'tokens' has 2 values, the model takes 3/);
   });
 
   it('refuses malformed and empty splits', () => {
-    expect(() => validateDataset('dev', { examples: 'abc' }, graph, spec)).toThrow(/dev: a split is \{ examples: \[\.\.\.\] \}/);
+    expect(() => validateDataset('dev', { examples: 'abc' }, graph, spec)).toThrow(
+      /dev: a split is \{ examples: \[\.\.\.\] \}/,
+    );
     expect(() => validateDataset('dev', [good()], graph, spec)).toThrow(/a bare list \(wrap it: \{ examples \}\)/);
     expect(() => validateDataset('dev', { examples: [] }, graph, spec)).toThrow(/dev: no examples/);
   });

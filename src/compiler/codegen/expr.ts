@@ -46,7 +46,14 @@ export class Emitter {
     private readonly prefix = 'v',
     /** The enclosing scope, and the variables this scope adds to it: what uses none is hoisted. */
     private readonly outer?: { emitter: Emitter; scopeVars: KVar[] },
-    private readonly state: ScopeState = { lines: [], memo: new Map(), divMemo: new Map(), lanes: new Map(), invariant: new Map(), n: 0 },
+    private readonly state: ScopeState = {
+      lines: [],
+      memo: new Map(),
+      divMemo: new Map(),
+      lanes: new Map(),
+      invariant: new Map(),
+      n: 0,
+    },
   ) {}
 
   /** The scope's lines so far, removed from it (a scope flushed before each loop it precedes). */

@@ -109,7 +109,8 @@ class Bindings {
   }
   /** The statement storing f32 `value` at `idx` of the kernel's m-th output (node `id`), narrowed to its storage. */
   store(m: number, id: number, idx: string, value: string): string {
-    if (this.ctx.storage(id) === 'bf16') throw new Error(`codegen: %${id} is stored as bf16, which kernels only read (frozen weights)`);
+    if (this.ctx.storage(id) === 'bf16')
+      throw new Error(`codegen: %${id} is stored as bf16, which kernels only read (frozen weights)`);
     const v = this.ctx.storage(id) === 'f16' ? `f16(${value})` : value;
     return this.split(id) ? `st_${outName(m)}(${idx}, ${v});` : `${outName(m)}[${idx}] = ${v};`;
   }
@@ -118,7 +119,10 @@ class Bindings {
     return { load: (id, idx) => this.load(id, idx), sizes: this.sizes };
   }
   /** A generated kernel's WGSL, dispatch, sizes and reads in binding order. */
-  result(wgsl: string, workgroups: [number, number, number]): Pick<KernelSpec, 'wgsl' | 'sizes' | 'workgroups' | 'reads'> {
+  result(
+    wgsl: string,
+    workgroups: [number, number, number],
+  ): Pick<KernelSpec, 'wgsl' | 'sizes' | 'workgroups' | 'reads'> {
     return { wgsl, sizes: this.sizes.values, workgroups, reads: this.order };
   }
   /**
@@ -129,7 +133,10 @@ class Bindings {
     for (const id of this.reads) this.bind(id);
     this.sealed = true;
     this.outputs = outs.length;
-    const nodes = [...this.order.map((id) => ({ id, name: this.names.get(id)!, write: false })), ...outs.map((id, k) => ({ id, name: outName(k), write: true }))];
+    const nodes = [
+      ...this.order.map((id) => ({ id, name: this.names.get(id)!, write: false })),
+      ...outs.map((id, k) => ({ id, name: outName(k), write: true })),
+    ];
     const list: Binding[] = [];
     const accessors: string[] = [];
     for (const { id, name, write } of nodes) {
@@ -137,7 +144,8 @@ class Bindings {
       const { count, elems } = this.ctx.split(id);
       if (count === 1) list.push({ name, storage, write, vec4: this.vec4.has(id) });
       else for (let j = 0; j < count; j++) list.push({ name: `${name}_${j}`, storage, write });
-      if (count > 1 || storage === 'bf16') accessors.push(write ? rangeStore(name, storage, count, elems) : rangeLoad(name, storage, count, elems));
+      if (count > 1 || storage === 'bf16')
+        accessors.push(write ? rangeStore(name, storage, count, elems) : rangeLoad(name, storage, count, elems));
     }
     this.count = list.length;
     return [bindingDecls(list), ...accessors].join('\n');
@@ -155,15 +163,28 @@ function rangeLoad(name: string, storage: Storage, count: number, elems: number)
   const local = (j: number) => (j === 0 ? 'i' : `i - ${j * elems}u`);
   // bf16: element k is the low half of word k / 2 when k is even, the high half when odd (little
   // endian); a range starts at a multiple of 256 bytes, so k's parity is i's.
-  const at = (j: number) => (storage === 'bf16' ? `bf16_at(${arr(j)}[(${local(j)}) >> 1u], i)` : storage === 'f16' ? `f32(${arr(j)}[${local(j)}])` : `${arr(j)}[${local(j)}]`);
+  const at = (j: number) =>
+    storage === 'bf16'
+      ? `bf16_at(${arr(j)}[(${local(j)}) >> 1u], i)`
+      : storage === 'f16'
+        ? `f32(${arr(j)}[${local(j)}])`
+        : `${arr(j)}[${local(j)}]`;
   const tests = Array.from({ length: count - 1 }, (_, j) => `  if (i < ${(j + 1) * elems}u) { return ${at(j)}; }`);
   return [`fn ld_${name}(i: u32) -> ${ty} {`, ...tests, `  return ${at(count - 1)};`, '}'].join('\n');
 }
 
 /** Stores element i of an output bound as `count` ranges of `elems` elements (v in its storage type). */
 function rangeStore(name: string, storage: Storage, count: number, elems: number): string {
-  const tests = Array.from({ length: count - 1 }, (_, j) => `  if (i < ${(j + 1) * elems}u) { ${name}_${j}[i - ${j * elems}u] = v; return; }`);
-  return [`fn st_${name}(i: u32, v: ${storage}) {`, ...tests, `  ${name}_${count - 1}[i - ${(count - 1) * elems}u] = v;`, '}'].join('\n');
+  const tests = Array.from(
+    { length: count - 1 },
+    (_, j) => `  if (i < ${(j + 1) * elems}u) { ${name}_${j}[i - ${j * elems}u] = v; return; }`,
+  );
+  return [
+    `fn st_${name}(i: u32, v: ${storage}) {`,
+    ...tests,
+    `  ${name}_${count - 1}[i - ${(count - 1) * elems}u] = v;`,
+    '}',
+  ].join('\n');
 }
 
 /** The WGSL name of a kernel's k-th output. */
@@ -182,13 +203,21 @@ function rowStride(b: Bindings, workgroups: [number, number, number], row: numbe
 function kernelSource(b: Bindings, decls: string, name: string, vars: Record<string, string | number>): string {
   const body = render(name, { ...vars, BINDINGS: decls });
   const sizes = b.sizes.decl(b.count);
-  return [/array<(vec4<)?f16>/.test(decls) ? 'enable f16;' : '', helpersFor(body), body, sizes].filter(Boolean).join('\n');
+  return [/array<(vec4<)?f16>/.test(decls) ? 'enable f16;' : '', helpersFor(body), body, sizes]
+    .filter(Boolean)
+    .join('\n');
 }
 
 export function generateKernel(ctx: CodegenContext, group: Group): KernelSpec {
   const root = ctx.graph.get(group.root);
   const name = `${group.kind}_${root.op}_${root.id}${root.scope ? `_${root.scope.replace(/[^A-Za-z0-9]+/g, '_')}` : ''}`;
-  const base = { name, kind: group.kind, root: root.id, nodes: group.nodes, ...(group.siblings?.length ? { siblings: group.siblings } : {}) };
+  const base = {
+    name,
+    kind: group.kind,
+    root: root.id,
+    nodes: group.nodes,
+    ...(group.siblings?.length ? { siblings: group.siblings } : {}),
+  };
   const k = lowerGroup(ctx, group);
   const bindings = () => new Bindings(ctx, group.reads);
   const spec = ((): Omit<KernelSpec, keyof typeof base> => {
@@ -253,11 +282,25 @@ function mapKernelOf(ctx: CodegenContext, b: Bindings, k: Of<'map'>, width: numb
         whole.set(buf, `${outer.hoist(ctx.storage(buf) === 'f16' ? `vec4<f32>(${raw})` : raw)}[e]`);
       }
     const host = { ...b.host, vectorLoad: (buf: number) => whole.get(buf) };
-    const inner = new Emitter(host, { i: '(i + e)' }, '    ', 'w', { emitter: outer, scopeVars: ['i'] }).lane('(i + e)', 'i', 'e', width, outer);
+    const inner = new Emitter(host, { i: '(i + e)' }, '    ', 'w', { emitter: outer, scopeVars: ['i'] }).lane(
+      '(i + e)',
+      'i',
+      'e',
+      width,
+      outer,
+    );
     const stores = outs.map((o, m) => `    ${b.store(m, o.out, 'i + e', inner.expr(o.value))}`);
-    body = [outer.body, `  for (var e = 0u; e < ${lanes}; e++) {`, inner.body, ...stores, '  }'].filter(Boolean).join('\n');
+    body = [outer.body, `  for (var e = 0u; e < ${lanes}; e++) {`, inner.body, ...stores, '  }']
+      .filter(Boolean)
+      .join('\n');
   }
-  const wgsl = kernelSource(b, b.decls(...outs.map((o) => o.out)), 'map', { WG: WORKGROUP, ROW: rowStride(b, workgroups, row), WIDTH: width, N: b.sizes.u(k.n), BODY: body });
+  const wgsl = kernelSource(b, b.decls(...outs.map((o) => o.out)), 'map', {
+    WG: WORKGROUP,
+    ROW: rowStride(b, workgroups, row),
+    WIDTH: width,
+    N: b.sizes.u(k.n),
+    BODY: body,
+  });
   return b.result(wgsl, workgroups);
 }
 
@@ -299,7 +342,12 @@ function reduceKernel(ctx: CodegenContext, b: Bindings, k: Of<'reduce'>) {
     COMBINE: combine(k.reduce, 'acc', v),
     STORE: b.store(0, k.out, 'o', 'acc'),
   };
-  const wgsl = long ? kernelSource(b, b.decls(k.out), 'reduce_wg', { ...vars, COMBINE_PART: combine(k.reduce, 'part[t]', 'part[t + s]') }) : kernelSource(b, b.decls(k.out), 'reduce', vars);
+  const wgsl = long
+    ? kernelSource(b, b.decls(k.out), 'reduce_wg', {
+        ...vars,
+        COMBINE_PART: combine(k.reduce, 'part[t]', 'part[t + s]'),
+      })
+    : kernelSource(b, b.decls(k.out), 'reduce', vars);
   return b.result(wgsl, workgroups);
 }
 
@@ -328,7 +376,8 @@ function rowKernel(ctx: CodegenContext, b: Bindings, k: Of<'row'>) {
   // Per-row values (a mean, a reciprocal of a sum) are computed once, before the loop that first
   // needs them, not per element.
   const outer = new Emitter(b.host, vars, '  ', 's');
-  const loop = (prefix: string) => new Emitter(b.host, { ...vars, j: 'j' }, '    ', prefix, { emitter: outer, scopeVars: ['j'] });
+  const loop = (prefix: string) =>
+    new Emitter(b.host, { ...vars, j: 'j' }, '    ', prefix, { emitter: outer, scopeVars: ['j'] });
   const lines: string[] = [];
   k.reductions.forEach((r, m) => {
     const body = loop(`r${m}_`);
@@ -383,7 +432,12 @@ function matmulKernel(ctx: CodegenContext, b: Bindings, k: Of<'matmul'>, mm: Nod
   const storeCode = (epilogue: KExpr | null, acc: string, indent: string) => {
     if (!epilogue) return `${indent}${b.store(0, k.out, 'o', acc)}`;
     // The template's o, p, r and c (and two partial sums of o) spell the epilogue's variables.
-    const epi = new Emitter(b.host, { acc, o: 'o', p: 'p', r: 'r', c: 'c', pr: '(p * M + r)', rc: '(r * N + c)' }, indent, 'e');
+    const epi = new Emitter(
+      b.host,
+      { acc, o: 'o', p: 'p', r: 'r', c: 'c', pr: '(p * M + r)', rc: '(r * N + c)' },
+      indent,
+      'e',
+    );
     const v = epi.expr(epilogue);
     return `${epi.body}\n${indent}${b.store(0, k.out, 'o', v)}`;
   };
@@ -394,7 +448,9 @@ function matmulKernel(ctx: CodegenContext, b: Bindings, k: Of<'matmul'>, mm: Nod
   const gen = new Emitter(b.host, { p: 'p' });
   const aBatch = gen.expr(A.batch);
   const bBatch = gen.expr(B.batch);
-  const batchLines = [gen.body, `  let aOff = ${aBatch} * M * K;`, `  let bOff = ${bBatch} * K * N;`].filter(Boolean).join('\n');
+  const batchLines = [gen.body, `  let aOff = ${aBatch} * M * K;`, `  let bOff = ${bBatch} * K * N;`]
+    .filter(Boolean)
+    .join('\n');
   const LOAD_A = b.load(A.buf, A.trans ? 'aOff + k * M + r' : 'aOff + r * K + k');
   const LOAD_B = b.load(B.buf, B.trans ? 'bOff + c * K + k' : 'bOff + k * N + c');
   let variant = ctx.matmulVariant(mm);
@@ -402,9 +458,11 @@ function matmulKernel(ctx: CodegenContext, b: Bindings, k: Of<'matmul'>, mm: Nod
     variant = { family: 'reg', tm: variant.tm, tn: 4, wgx: variant.wgx, wgy: variant.wgy };
   }
   const nb = k.batch.reduce((s, d) => s * d, 1);
-  if (nb > ctx.maxWorkgroupsPerDim) throw new Error(`matmul %${mm.id}: batch of ${nb} exceeds ${ctx.maxWorkgroupsPerDim} workgroups`);
+  if (nb > ctx.maxWorkgroupsPerDim)
+    throw new Error(`matmul %${mm.id}: batch of ${nb} exceeds ${ctx.maxWorkgroupsPerDim} workgroups`);
   // The epilogue binds its reads: render it before the bindings are declared.
-  const STORE = variant.family === 'tiled' ? storeCode(k.epilogue, 'acc[i][j]', '        ') : storeCode(k.epilogue, 'a', '    ');
+  const STORE =
+    variant.family === 'tiled' ? storeCode(k.epilogue, 'acc[i][j]', '        ') : storeCode(k.epilogue, 'a', '    ');
   const decls = b.decls(k.out);
   const common = { ...dims, BATCH: batchLines, LOAD_A, LOAD_B, STORE };
   // The register-blocked families store their flat tile with one loop (kernels/matmul_store.wgsl).
@@ -414,14 +472,35 @@ function matmulKernel(ctx: CodegenContext, b: Bindings, k: Of<'matmul'>, mm: Nod
   if (variant.family === 'reg4') {
     const { tm, tn4, wgx, wgy } = variant;
     // B is re-declared as an array of vec4s; the binding index stays the same.
-    const decls4 = decls.replace(`var<storage, read> ${bb}: array<f32>;`, `var<storage, read> ${bb}: array<vec4<f32>>;`);
+    const decls4 = decls.replace(
+      `var<storage, read> ${bb}: array<f32>;`,
+      `var<storage, read> ${bb}: array<vec4<f32>>;`,
+    );
     const { LOAD_B: _scalarB, STORE: _store, ...rest } = common;
-    wgsl = kernelSource(b, decls4, 'matmul_reg4', { ...rest, B4: bb, N4: 'N / 4u', TM: tm, TN4: tn4, TILE: tm * tn4 * 4, WGX: wgx, WGY: wgy, STORE_LOOP: storeLoop(tn4 * 4) });
+    wgsl = kernelSource(b, decls4, 'matmul_reg4', {
+      ...rest,
+      B4: bb,
+      N4: 'N / 4u',
+      TM: tm,
+      TN4: tn4,
+      TILE: tm * tn4 * 4,
+      WGX: wgx,
+      WGY: wgy,
+      STORE_LOOP: storeLoop(tn4 * 4),
+    });
     workgroups = [Math.ceil(N / 4 / tn4 / wgx), Math.ceil(M / tm / wgy), nb];
   } else if (variant.family === 'reg') {
     const { tm, tn, wgx, wgy } = variant;
     const { STORE: _store, ...rest } = common;
-    wgsl = kernelSource(b, decls, 'matmul_reg', { ...rest, TM: tm, TN: tn, TILE: tm * tn, WGX: wgx, WGY: wgy, STORE_LOOP: storeLoop(tn) });
+    wgsl = kernelSource(b, decls, 'matmul_reg', {
+      ...rest,
+      TM: tm,
+      TN: tn,
+      TILE: tm * tn,
+      WGX: wgx,
+      WGY: wgy,
+      STORE_LOOP: storeLoop(tn),
+    });
     workgroups = [Math.ceil(N / tn / wgx), Math.ceil(M / tm / wgy), nb];
   } else {
     wgsl = kernelSource(b, decls, 'matmul_tiled', common);

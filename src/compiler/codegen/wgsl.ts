@@ -35,7 +35,12 @@ export interface Binding {
 
 export function bindingDecls(bs: Binding[]): string {
   const elem = (s: Storage) => (s === 'bf16' ? 'u32' : s);
-  return bs.map((b, k) => `@group(0) @binding(${k}) var<storage, ${b.write ? 'read_write' : 'read'}> ${b.name}: array<${b.vec4 ? `vec4<${elem(b.storage)}>` : elem(b.storage)}>;`).join('\n');
+  return bs
+    .map(
+      (b, k) =>
+        `@group(0) @binding(${k}) var<storage, ${b.write ? 'read_write' : 'read'}> ${b.name}: array<${b.vec4 ? `vec4<${elem(b.storage)}>` : elem(b.storage)}>;`,
+    )
+    .join('\n');
 }
 
 export const WORKGROUP = 64;
@@ -97,7 +102,11 @@ export class Sizes {
 }
 
 /** 1-D thread grid of `n` threads folded into 2-D when it exceeds the per-dimension limit. */
-export function grid(n: number, maxPerDim: number, wg = WORKGROUP): { workgroups: [number, number, number]; row: number } {
+export function grid(
+  n: number,
+  maxPerDim: number,
+  wg = WORKGROUP,
+): { workgroups: [number, number, number]; row: number } {
   const groups = Math.max(1, Math.ceil(n / wg));
   if (groups <= maxPerDim) return { workgroups: [groups, 1, 1], row: groups * wg };
   const x = maxPerDim;

@@ -37,7 +37,8 @@ export type AttrsFor<K extends string> = K extends AttrOp ? OpAttrs[K] : Attrs;
 
 /** The attributes of `n`, typed for `ops` (n.op must be one of them). */
 export function attrsOf<K extends AttrOp>(n: Pick<Node, 'op' | 'attrs' | 'id'>, ...ops: K[]): OpAttrs[K] {
-  if (!(ops as string[]).includes(n.op)) throw new Error(`attributes of ${ops.join(' or ')} asked of %${n.id}, a ${n.op}`);
+  if (!(ops as string[]).includes(n.op))
+    throw new Error(`attributes of ${ops.join(' or ')} asked of %${n.id}, a ${n.op}`);
   return n.attrs as unknown as OpAttrs[K];
 }
 

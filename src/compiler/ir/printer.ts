@@ -34,6 +34,7 @@ export function printGraph(g: Graph, opts: { maxNodes?: number } = {}): string {
     const tag = outs.has(n.id) ? `    -> ${outs.get(n.id)!.join(', ')}` : '';
     lines.push(`  ${printNode(n)}${tag}`);
   }
-  if (opts.maxNodes !== undefined && g.nodes.length > opts.maxNodes) lines.push(`  ... ${g.nodes.length - opts.maxNodes} more nodes`);
+  if (opts.maxNodes !== undefined && g.nodes.length > opts.maxNodes)
+    lines.push(`  ... ${g.nodes.length - opts.maxNodes} more nodes`);
   return lines.join('\n');
 }

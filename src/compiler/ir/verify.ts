@@ -13,7 +13,8 @@ export function verifyGraph(g: Graph, stage: string): void {
   };
   g.nodes.forEach((n, i) => {
     if (n.id !== i) fail(`node at position ${i} has id %${n.id}`);
-    for (const j of n.inputs) if (!(j >= 0 && j < n.id)) fail(`%${n.id} (${n.op}) reads %${j}, which does not come before it`);
+    for (const j of n.inputs)
+      if (!(j >= 0 && j < n.id)) fail(`%${n.id} (${n.op}) reads %${j}, which does not come before it`);
     if (n.op === 'input' || n.op === 'param' || n.op === 'const') return;
     const inferred = getOp(n.op).infer(
       n.inputs.map((j) => g.get(j)),
@@ -21,7 +22,10 @@ export function verifyGraph(g: Graph, stage: string): void {
       `${n.op} %${n.id}`,
     );
     if (!sameShape(inferred.shape, n.shape) || inferred.dtype !== n.dtype)
-      fail(`%${n.id} (${n.op}${n.scope ? ` in '${n.scope}'` : ''}) is ${n.dtype}${shapeStr(n.shape)}, its inputs make it ${inferred.dtype}${shapeStr(inferred.shape)}`);
+      fail(
+        `%${n.id} (${n.op}${n.scope ? ` in '${n.scope}'` : ''}) is ${n.dtype}${shapeStr(n.shape)}, its inputs make it ${inferred.dtype}${shapeStr(inferred.shape)}`,
+      );
   });
-  for (const [name, id] of g.outputs) if (!(id >= 0 && id < g.nodes.length)) fail(`output '${name}' names %${id}, which does not exist`);
+  for (const [name, id] of g.outputs)
+    if (!(id >= 0 && id < g.nodes.length)) fail(`output '${name}' names %${id}, which does not exist`);
 }

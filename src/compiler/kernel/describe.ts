@@ -46,7 +46,12 @@ export function lowerGroup(ctx: LowerContext, group: Group): Kernel {
 
 function mapKernel(L: IndexMaps, root: Node, siblings: number[]): KernelShape {
   const i = L.kb.var('i');
-  return { kind: 'map', n: numel(root.shape), value: L.value(root.id, i), siblings: siblings.map((out) => ({ out, value: L.value(out, i) })) };
+  return {
+    kind: 'map',
+    n: numel(root.shape),
+    value: L.value(root.id, i),
+    siblings: siblings.map((out) => ({ out, value: L.value(out, i) })),
+  };
 }
 
 function reduceKernel(L: IndexMaps, root: Node): KernelShape {
@@ -63,7 +68,13 @@ function reduceKernel(L: IndexMaps, root: Node): KernelShape {
     red,
     axes.map((a) => st[a]),
   );
-  return { kind: 'reduce', n: numel(root.shape), R: numel(red), reduce: getOp(root.op).reduce!, value: L.value(x.id, kb.add([base, inner])) };
+  return {
+    kind: 'reduce',
+    n: numel(root.shape),
+    R: numel(red),
+    reduce: getOp(root.op).reduce!,
+    value: L.value(x.id, kb.add([base, inner])),
+  };
 }
 
 function rowKernel(L: IndexMaps, root: Node, nodes: number[]): KernelShape {
@@ -105,7 +116,14 @@ function rowKernel(L: IndexMaps, root: Node, nodes: number[]): KernelShape {
 
 function scatterKernel(L: IndexMaps, root: Node): KernelShape {
   const [idx, upd] = root.inputs.map((i) => L.graph.get(i));
-  return { kind: 'scatter', n: numel(root.shape), rowLen: numel(root.shape.slice(1)), indices: idx.id, nIdx: numel(idx.shape), value: L.value(upd.id, L.kb.var('i')) };
+  return {
+    kind: 'scatter',
+    n: numel(root.shape),
+    rowLen: numel(root.shape.slice(1)),
+    indices: idx.id,
+    nIdx: numel(idx.shape),
+    value: L.value(upd.id, L.kb.var('i')),
+  };
 }
 
 /** `mm` is the matmul; `root` the node the kernel writes (mm itself, or the end of its epilogue). */
@@ -116,13 +134,21 @@ function matmulKernel(kb: KBuilder, ctx: LowerContext, mm: Node, root: Node): Ke
   // A batch of A's under one shared B (a weight under [B, L, K] activations) is one matmul of
   // batch x M rows: row-major A and C are the same memory either way, and whole tiles of rows
   // replace a partial tile per batch element (65 or 17 rows per example). Same sums per output.
-  const fold = !flags.transA && numel(B.shape.slice(0, -2)) === 1 && numel(A.shape.slice(0, -2)) === numel(shape.batch) && shape.batch.length > 0;
+  const fold =
+    !flags.transA &&
+    numel(B.shape.slice(0, -2)) === 1 &&
+    numel(A.shape.slice(0, -2)) === numel(shape.batch) &&
+    shape.batch.length > 0;
   const { K, N } = shape;
   const M = fold ? shape.M * numel(shape.batch) : shape.M;
   const batch = fold ? [] : shape.batch;
   const L = new IndexMaps(kb, ctx, (id) => id === root.id, new Map([[mm.id, kb.var('acc')]]));
   const p = kb.var('p');
-  const operand = (x: Node, trans: boolean) => ({ buf: x.id, trans, batch: fold ? kb.const(0, 'u32') : L.broadcastIndex(p, x.shape.slice(0, -2), batch) });
+  const operand = (x: Node, trans: boolean) => ({
+    buf: x.id,
+    trans,
+    batch: fold ? kb.const(0, 'u32') : L.broadcastIndex(p, x.shape.slice(0, -2), batch),
+  });
   const a = operand(A, flags.transA);
   const b = operand(B, flags.transB);
   // o = (p * M + r) * N + c: the epilogue's index maps get p, r and c without dividing.
@@ -236,7 +262,8 @@ class IndexMaps {
     const o = this.overrides.get(n.id);
     if (o !== undefined) return o;
     if (n.op === 'const' && numel(n.shape) === 1) return kb.const(attrsOf(n, 'const').value[0], n.dtype);
-    if (!this.inline(n.id) && this.ctx.isMaterialized(n.id)) return kb.make('load', { buf: n.id }, [idx], n.dtype === 'i32' || n.dtype === 'u32' ? n.dtype : 'f32');
+    if (!this.inline(n.id) && this.ctx.isMaterialized(n.id))
+      return kb.make('load', { buf: n.id }, [idx], n.dtype === 'i32' || n.dtype === 'u32' ? n.dtype : 'f32');
     const def = getOp(n.op);
     const ins = n.inputs.map((i) => this.graph.get(i));
     switch (def.kind) {
@@ -244,12 +271,18 @@ class IndexMaps {
       case 'binary':
       case 'where': {
         // Kernels compute in f32 (half storage widens on load).
-        if (n.dtype !== 'f32' && n.dtype !== 'f16') throw new Error(`kernel: ${n.op} %${n.id} on ${n.dtype} is not supported (compute in f32)`);
+        if (n.dtype !== 'f32' && n.dtype !== 'f16')
+          throw new Error(`kernel: ${n.op} %${n.id} on ${n.dtype} is not supported (compute in f32)`);
         const args = ins.map((x) => this.value(x.id, this.broadcastIndex(idx, x.shape, n.shape)));
         return kb.make('math', { name: n.op, attrs: n.attrs }, args, 'f32');
       }
       case 'cast':
-        return kb.make('cast', { dtype: n.dtype }, [this.value(ins[0].id, idx)], n.dtype === 'i32' || n.dtype === 'u32' ? n.dtype : 'f32');
+        return kb.make(
+          'cast',
+          { dtype: n.dtype },
+          [this.value(ins[0].id, idx)],
+          n.dtype === 'i32' || n.dtype === 'u32' ? n.dtype : 'f32',
+        );
       case 'random': {
         const r = attrsOf(n, 'random');
         const u = kb.make('uniform', { salt: r.salt }, [this.value(ins[0].id, kb.const(0, 'u32')), idx], 'f32');
@@ -329,13 +362,21 @@ class IndexMaps {
         const c = this.coords(idx, n.shape);
         let off = 0;
         const parts = ins.map((p) => {
-          const local = c.map((ci, d) => (d === axis ? kb.make('clampSub', { lo: off, n: p.shape[d] }, [ci], 'u32') : ci));
+          const local = c.map((ci, d) =>
+            d === axis ? kb.make('clampSub', { lo: off, n: p.shape[d] }, [ci], 'u32') : ci,
+          );
           const part = { v: this.value(p.id, this.flatIndex(local, p.shape)), start: off };
           off += p.shape[axis];
           return part;
         });
         let acc = parts[parts.length - 1].v;
-        for (let k = parts.length - 2; k >= 0; k--) acc = kb.make('select', {}, [kb.make('below', { n: parts[k + 1].start }, [c[axis]], 'bool'), parts[k].v, acc], acc.ty);
+        for (let k = parts.length - 2; k >= 0; k--)
+          acc = kb.make(
+            'select',
+            {},
+            [kb.make('below', { n: parts[k + 1].start }, [c[axis]], 'bool'), parts[k].v, acc],
+            acc.ty,
+          );
         return acc;
       }
     }

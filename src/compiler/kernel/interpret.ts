@@ -62,7 +62,8 @@ class Evaluator {
         return a[0] * a[1];
       case 'div':
       case 'mod': {
-        if (!(a[0] < e.bound)) throw new Error(`kernel interpreter: ${a[0]} / ${e.d} breaks the bound ${e.bound} its lowering promised`);
+        if (!(a[0] < e.bound))
+          throw new Error(`kernel interpreter: ${a[0]} / ${e.d} breaks the bound ${e.bound} its lowering promised`);
         return e.op === 'div' ? Math.floor(a[0] / e.d) : a[0] % e.d;
       }
       case 'clampSub':
@@ -77,7 +78,8 @@ class Evaluator {
         return Math.min(Math.max(toI32(a[0]), 0), e.rows - 1);
       case 'load': {
         const buf = this.buffers(e.buf);
-        if (!(a[0] >= 0 && a[0] < buf.length)) throw new Error(`kernel interpreter: load of %${e.buf}[${a[0]}] outside its ${buf.length} elements`);
+        if (!(a[0] >= 0 && a[0] < buf.length))
+          throw new Error(`kernel interpreter: load of %${e.buf}[${a[0]}] outside its ${buf.length} elements`);
         return buf[a[0]];
       }
       case 'math': {
@@ -133,7 +135,8 @@ export function runKernel(k: Kernel, buffers: (id: number) => KBuffer, out: KBuf
       for (let o = 0; o < k.n; o++) {
         const r = Math.floor(o / k.rowLen);
         let acc = 0;
-        for (let m = 0; m < k.nIdx; m++) if (toI32(idx[m]) === r) acc = f32(acc + ev.at({ i: m * k.rowLen + (o % k.rowLen) }).eval(k.value));
+        for (let m = 0; m < k.nIdx; m++)
+          if (toI32(idx[m]) === r) acc = f32(acc + ev.at({ i: m * k.rowLen + (o % k.rowLen) }).eval(k.value));
         out[o] = acc;
       }
       return;
@@ -150,7 +153,10 @@ export function runKernel(k: Kernel, buffers: (id: number) => KBuffer, out: KBuf
           for (let c = 0; c < N; c++) {
             let acc = 0;
             // An f32 product is exact in a double: one rounding per step, as fma rounds.
-            for (let q = 0; q < K; q++) acc = f32(A[aOff + (k.a.trans ? q * M + r : r * K + q)] * B[bOff + (k.b.trans ? c * K + q : q * N + c)] + acc);
+            for (let q = 0; q < K; q++)
+              acc = f32(
+                A[aOff + (k.a.trans ? q * M + r : r * K + q)] * B[bOff + (k.b.trans ? c * K + q : q * N + c)] + acc,
+              );
             const o = (p * M + r) * N + c;
             out[o] = k.epilogue ? ev.at({ acc, o, p, r, c, pr: p * M + r, rc: r * N + c }).eval(k.epilogue) : acc;
           }

@@ -105,7 +105,16 @@ export type KernelShape =
    * out[o] = epilogue (or acc where none), o = (p * M + r) * N + c, acc = sum over k < K of
    * A[p][r][k] * B[p][k][c] for p < numel(batch).
    */
-  | { kind: 'matmul'; M: number; N: number; K: number; batch: number[]; a: MatmulOperand; b: MatmulOperand; epilogue: KExpr | null };
+  | {
+      kind: 'matmul';
+      M: number;
+      N: number;
+      K: number;
+      batch: number[];
+      a: MatmulOperand;
+      b: MatmulOperand;
+      epilogue: KExpr | null;
+    };
 
 export type Kernel = KernelShape & { out: number; reads: number[] };
 

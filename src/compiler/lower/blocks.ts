@@ -91,8 +91,11 @@ function attend(ctx: Lowering, path: string, xq: Tensor, xkv: Tensor, cfg: Block
 
 function ffn(ctx: Lowering, p: string, x: Tensor, cfg: BlockCfg): Tensor {
   const d = x.shape[x.rank - 1];
-  const lin = (name: string, y: Tensor, din: number, dout: number) => linear(ctx, `${p}.ffn.${name}`, y, din, dout, { bias: cfg.bias });
-  const u = cfg.gated ? activation(ctx, lin('gate', x, d, cfg.mlp), cfg.act).mul(lin('up', x, d, cfg.mlp)) : activation(ctx, lin('up', x, d, cfg.mlp), cfg.act);
+  const lin = (name: string, y: Tensor, din: number, dout: number) =>
+    linear(ctx, `${p}.ffn.${name}`, y, din, dout, { bias: cfg.bias });
+  const u = cfg.gated
+    ? activation(ctx, lin('gate', x, d, cfg.mlp), cfg.act).mul(lin('up', x, d, cfg.mlp))
+    : activation(ctx, lin('up', x, d, cfg.mlp), cfg.act);
   return lin('down', u, cfg.mlp, d);
 }
 
@@ -100,7 +103,15 @@ function ffn(ctx: Lowering, p: string, x: Tensor, cfg: BlockCfg): Tensor {
  * One residual sublayer: `f` computes the sublayer from its (pre-normed or raw) input; the
  * `sublayer` hook rewrites its output before the residual add.
  */
-function residual(ctx: Lowering, stack: string, path: string, normName: string, h: Tensor, cfg: BlockCfg, f: (x: Tensor) => Tensor): Tensor {
+function residual(
+  ctx: Lowering,
+  stack: string,
+  path: string,
+  normName: string,
+  h: Tensor,
+  cfg: BlockCfg,
+  f: (x: Tensor) => Tensor,
+): Tensor {
   const drop = (x: Tensor) => ctx.dropout(x, ctx.spec.dropout);
   return ctx.b.at(path, () => {
     if (cfg.placement === 'pre') return h.add(drop(sublayer(ctx, path, f(norm(ctx, normName, h, cfg.norm)), stack)));
@@ -112,10 +123,21 @@ function residual(ctx: Lowering, stack: string, path: string, normName: string, 
  * Block `i` of `stack`: self-attention, optional cross-attention over `cross.memory`, FFN.
  * Params: {stack}.layers.{i}.{attn,cross}.{q,k,v,o}, .ffn.{gate,up,down}, .{ln1,lnx,ln2}.
  */
-export function block(ctx: Lowering, stack: string, i: number, h: Tensor, cfg: BlockCfg, self: AttnInputs, cross?: { memory: Tensor } & AttnInputs): Tensor {
+export function block(
+  ctx: Lowering,
+  stack: string,
+  i: number,
+  h: Tensor,
+  cfg: BlockCfg,
+  self: AttnInputs,
+  cross?: { memory: Tensor } & AttnInputs,
+): Tensor {
   const p = `${stack}.layers.${i}`;
   h = residual(ctx, stack, `${p}.attn`, `${p}.ln1`, h, cfg, (x) => attend(ctx, `${p}.attn`, x, x, cfg, self));
-  if (cross) h = residual(ctx, stack, `${p}.cross`, `${p}.lnx`, h, cfg, (x) => attend(ctx, `${p}.cross`, x, cross.memory, cfg, cross));
+  if (cross)
+    h = residual(ctx, stack, `${p}.cross`, `${p}.lnx`, h, cfg, (x) =>
+      attend(ctx, `${p}.cross`, x, cross.memory, cfg, cross),
+    );
   return residual(ctx, stack, `${p}.ffn`, `${p}.ln2`, h, cfg, (x) => ffn(ctx, p, x, cfg));
 }
 

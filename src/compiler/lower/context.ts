@@ -70,7 +70,11 @@ export class Lowering {
       })
     )
       return false;
-    return this.spec.freeze.length > 0 && matches(this.spec.freeze, name) && !(name.startsWith('head.') && !this.spec.freeze.some((f) => f.startsWith('head')));
+    return (
+      this.spec.freeze.length > 0 &&
+      matches(this.spec.freeze, name) &&
+      !(name.startsWith('head.') && !this.spec.freeze.some((f) => f.startsWith('head')))
+    );
   }
 
   /** A backbone weight: trainable unless a freeze glob matches it (the task head only when named). */

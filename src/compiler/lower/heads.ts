@@ -18,8 +18,16 @@ export function classifierHead(ctx: Lowering, pooled: Tensor, answers: number): 
 }
 
 /** Region readout of a ViT's final states: each region's mean (vision.ts regionMeans) through one linear layer: [B, R, classes]. */
-export function regionHead(ctx: Lowering, hidden: Tensor, vit: PatchGrid, grid: [number, number], classes: number): Tensor {
-  return ctx.b.scope('head', () => linear(ctx, 'head.fc', regionMeans(ctx, hidden, vit, grid), hidden.shape[2], classes));
+export function regionHead(
+  ctx: Lowering,
+  hidden: Tensor,
+  vit: PatchGrid,
+  grid: [number, number],
+  classes: number,
+): Tensor {
+  return ctx.b.scope('head', () =>
+    linear(ctx, 'head.fc', regionMeans(ctx, hidden, vit, grid), hidden.shape[2], classes),
+  );
 }
 
 /** CE of region logits [B, R, classes] against integer `labels` [B, R]. */
@@ -31,7 +39,11 @@ export function regionLoss(ctx: Lowering, logits: Tensor): Tensor {
 /** BCE against soft `targets` [B, answers], or CE against integer `labels` [B]. */
 export function classifierLoss(ctx: Lowering, logits: Tensor, loss: 'bce' | 'ce'): Tensor {
   const [B, answers] = logits.shape;
-  return ctx.b.scope('loss', () => (loss === 'bce' ? bceWithLogits(ctx.b, logits, ctx.b.input('targets', [B, answers])) : crossEntropy(ctx.b, logits, ctx.b.input('labels', [B], 'i32'))));
+  return ctx.b.scope('loss', () =>
+    loss === 'bce'
+      ? bceWithLogits(ctx.b, logits, ctx.b.input('targets', [B, answers]))
+      : crossEntropy(ctx.b, logits, ctx.b.input('labels', [B], 'i32')),
+  );
 }
 
 /** Teacher-forced loss of an encoder-decoder: logits [B, T, V] against `targetLabels` [B, T]. */

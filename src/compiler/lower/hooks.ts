@@ -14,9 +14,18 @@ import { methodFor } from './peft/registry.ts';
  * in insertion order, each on the input the one before left, and output hooks see that final
  * input: y = x' W + b is the layer they rewrite.
  */
-export function linear(ctx: Lowering, path: string, x: Tensor, din: number, dout: number, opts: { bias?: boolean } = {}): Tensor {
+export function linear(
+  ctx: Lowering,
+  path: string,
+  x: Tensor,
+  din: number,
+  dout: number,
+  opts: { bias?: boolean } = {},
+): Tensor {
   ctx.points.linear.add(path);
-  const active = ctx.insertionsAt('linear', path).filter((spec) => !(ctx.opts.merged && methodFor(spec).merge?.folds(spec)));
+  const active = ctx
+    .insertionsAt('linear', path)
+    .filter((spec) => !(ctx.opts.merged && methodFor(spec).merge?.folds(spec)));
   return ctx.b.at(path, () => {
     const W = ctx.weight(`${path}.W`, [din, dout], xavier(1, din, dout));
     const b = opts.bias !== false ? ctx.bias(`${path}.b`, [dout]) : null;

@@ -38,7 +38,8 @@ function lowerTask(ctx: Lowering): Tensor | null {
   const prefix = vision ? visualPrefix(ctx, vision) : null;
   // Routing reads the visual feature as the text stream sees it: the embedded prefix token when
   // the pooled prefix is projected to the text width (visualEmbed), else the pooled feature.
-  if (prefix && spec.visualEmbed && spec.visualPrefix === 'pooled') ctx.visual = prefix.reshape([prefix.shape[0], prefix.shape[2]]);
+  if (prefix && spec.visualEmbed && spec.visualPrefix === 'pooled')
+    ctx.visual = prefix.reshape([prefix.shape[0], prefix.shape[2]]);
   let pooled = vision?.pooled ?? null;
   let loss: Tensor | null = null;
   const text = spec.text;
@@ -49,7 +50,8 @@ function lowerTask(ctx: Lowering): Tensor | null {
     const dec = textDecoder(ctx, text, prefix);
     towers.text = dec;
     b.output('logits', dec.logits);
-    if (spec.head.kind === 'lm' && ctx.withLoss) loss = nextTokenLoss(ctx, dec.logits, dec.tokens, dec.textMask, prefix?.shape[1] ?? 0);
+    if (spec.head.kind === 'lm' && ctx.withLoss)
+      loss = nextTokenLoss(ctx, dec.logits, dec.tokens, dec.textMask, prefix?.shape[1] ?? 0);
   } else if (text?.kind === 'encdec') {
     const out = encoderDecoder(ctx, text, prefix);
     towers.encoder = out.encoder;
@@ -82,17 +84,22 @@ function lowerTask(ctx: Lowering): Tensor | null {
 export function lowerModel(input: ModelSpec | ModelSpecInput, opts: LowerOptions): Lowered {
   const spec = parseSpec(input);
   // Untyped callers: a missing batch or mode would surface as a NaN shape deep in a tower.
-  if (!Number.isInteger(opts?.batch) || opts.batch < 1) throw new SpecError(`lowerModel: batch is ${opts?.batch}; it takes a whole number >= 1`);
-  if (opts.mode !== 'train' && opts.mode !== 'infer') throw new SpecError(`lowerModel: mode is ${JSON.stringify(opts.mode)}; valid: 'train', 'infer'`);
+  if (!Number.isInteger(opts?.batch) || opts.batch < 1)
+    throw new SpecError(`lowerModel: batch is ${opts?.batch}; it takes a whole number >= 1`);
+  if (opts.mode !== 'train' && opts.mode !== 'infer')
+    throw new SpecError(`lowerModel: mode is ${JSON.stringify(opts.mode)}; valid: 'train', 'infer'`);
   if (opts.merged && opts.mode !== 'infer') throw new SpecError("merged graphs are inference graphs: use mode 'infer'");
-  if (spec.head.kind === 'features' && opts.mode === 'train') throw new SpecError("head 'features' has no loss to train: use mode 'infer', or head 'classifier' or 'lm'");
-  if (opts.mode === 'train' && opts.loss === false) throw new SpecError('a training graph needs its loss (loss: false is for inference)');
+  if (spec.head.kind === 'features' && opts.mode === 'train')
+    throw new SpecError("head 'features' has no loss to train: use mode 'infer', or head 'classifier' or 'lm'");
+  if (opts.mode === 'train' && opts.loss === false)
+    throw new SpecError('a training graph needs its loss (loss: false is for inference)');
   const ctx = new Lowering(spec, opts);
   const b = ctx.b;
   const taskLoss = lowerTask(ctx);
   checkInsertions(spec, ctx.points, [...b.g.params().keys()]);
   if (!taskLoss) {
-    if (spec.head.kind === 'features' && spec.regularizers.length) throw new SpecError("regularizers: head 'features' has no loss to regularize");
+    if (spec.head.kind === 'features' && spec.regularizers.length)
+      throw new SpecError("regularizers: head 'features' has no loss to regularize");
   } else {
     let loss = taskLoss;
     for (const r of spec.regularizers) {
@@ -105,11 +112,17 @@ export function lowerModel(input: ModelSpec | ModelSpecInput, opts: LowerOptions
     b.output('loss_task', taskLoss);
     b.output('loss', loss);
     if (opts.mode === 'train' && ![...b.g.params().values()].some((n) => paramInfo(n).trainable)) {
-      throw new SpecError('nothing to train: every param is frozen and no PEFT method is inserted (add an insertion, or freeze less)');
+      throw new SpecError(
+        'nothing to train: every param is frozen and no PEFT method is inserted (add an insertion, or freeze less)',
+      );
     }
   }
   const sorted = (s: Set<string>) => [...s].sort();
-  return { graph: b.g, spec, points: { linear: sorted(ctx.points.linear), sublayer: sorted(ctx.points.sublayer), bias: sorted(ctx.points.bias) } };
+  return {
+    graph: b.g,
+    spec,
+    points: { linear: sorted(ctx.points.linear), sublayer: sorted(ctx.points.sublayer), bias: sorted(ctx.points.bias) },
+  };
 }
 
 /**
@@ -138,7 +151,9 @@ function checkInsertions(spec: ModelSpec, points: Lowering['points'], params: st
       const key = `${p.method} ${point}`;
       const other = seen.get(key);
       if (other !== undefined && JSON.stringify(spec.insertions[other]) === JSON.stringify(p)) {
-        throw new SpecError(`insertions.${i} (${p.method}) repeats insertions.${other} at '${point}': the same module twice at one point is a mistake more often than not; remove one`);
+        throw new SpecError(
+          `insertions.${i} (${p.method}) repeats insertions.${other} at '${point}': the same module twice at one point is a mistake more often than not; remove one`,
+        );
       }
       seen.set(key, i);
     }
@@ -146,7 +161,9 @@ function checkInsertions(spec: ModelSpec, points: Lowering['points'], params: st
   spec.freeze.forEach((glob, i) => {
     if (!params.some((n) => matches(glob, n))) {
       const roots = [...new Set(params.map((n) => n.split('.')[0]))];
-      throw new SpecError(`freeze.${i}: ${JSON.stringify(glob)} matches no param (param roots: ${roots.map((r) => `${r}.**`).join(', ')})`);
+      throw new SpecError(
+        `freeze.${i}: ${JSON.stringify(glob)} matches no param (param roots: ${roots.map((r) => `${r}.**`).join(', ')})`,
+      );
     }
   });
 }

@@ -62,7 +62,10 @@ export function relevanceTerm(b: Builder, m: ModuleRecord, mask: Tensor | null, 
 }
 
 /** Weighted regularizer and its parts, or null when no MixPHM module exists. */
-export function redundancyLoss(ctx: Lowering, w: { red: number; rel: number; lambda: number }): { total: Tensor; red: Tensor; rel: Tensor } | null {
+export function redundancyLoss(
+  ctx: Lowering,
+  w: { red: number; rel: number; lambda: number },
+): { total: Tensor; red: Tensor; rel: Tensor } | null {
   if (ctx.modules.length === 0) return null;
   const b = ctx.b;
   return b.scope('regularizer', () => {

@@ -42,7 +42,8 @@ export function relativeBucket(rel: number, bidirectional: boolean, buckets: num
 function positionBias(ctx: Lowering, stack: 'encoder' | 'decoder', spec: EncDecSpec, L: number): Tensor {
   const table = ctx.weight(`${stack}.layers.0.attn.relbias`, [spec.buckets, spec.heads], normal(0.02));
   const idx: number[] = [];
-  for (let q = 0; q < L; q++) for (let k = 0; k < L; k++) idx.push(relativeBucket(k - q, stack === 'encoder', spec.buckets, spec.maxDistance));
+  for (let q = 0; q < L; q++)
+    for (let k = 0; k < L; k++) idx.push(relativeBucket(k - q, stack === 'encoder', spec.buckets, spec.maxDistance));
   const bias = ctx.b.gather(table, ctx.b.constant(idx, [L, L], 'i32')); // [L, L, H]
   return bias.permute([2, 0, 1]).reshape([1, spec.heads, L, L]);
 }
@@ -64,8 +65,19 @@ export function encoderDecoder(ctx: Lowering, spec: EncDecSpec, prefix: Tensor |
   const B = ctx.opts.batch;
   const { vocab, maxLen: L, targetLen: T, width: d, heads } = spec;
   const headDim = spec.headDim ?? d / heads;
-  if (!spec.headDim && d % heads) throw new SpecError(`text: width ${d} is not divisible by ${heads} heads; set headDim`);
-  const cfg: BlockCfg = { heads, headDim, mlp: spec.ffn, act: spec.act, gated: spec.gated, bias: false, norm: { kind: 'rms', eps: spec.eps }, placement: 'pre', scaled: false };
+  if (!spec.headDim && d % heads)
+    throw new SpecError(`text: width ${d} is not divisible by ${heads} heads; set headDim`);
+  const cfg: BlockCfg = {
+    heads,
+    headDim,
+    mlp: spec.ffn,
+    act: spec.act,
+    gated: spec.gated,
+    bias: false,
+    norm: { kind: 'rms', eps: spec.eps },
+    placement: 'pre',
+    scaled: false,
+  };
   const tokens = ctx.b.input('tokens', [B, L], 'i32');
   const textMask = ctx.b.input('mask', [B, L]);
   const lm = ctx.spec.head.kind === 'lm';
@@ -79,18 +91,31 @@ export function encoderDecoder(ctx: Lowering, spec: EncDecSpec, prefix: Tensor |
     prefix,
   );
   const encBias = ctx.b.scope('encoder', () => positionBias(ctx, 'encoder', spec, h.shape[1]));
-  for (let i = 0; i < spec.encoderDepth; i++) h = block(ctx, 'encoder', i, h, cfg, { mask, causal: false, bias: encBias });
+  for (let i = 0; i < spec.encoderDepth; i++)
+    h = block(ctx, 'encoder', i, h, cfg, { mask, causal: false, bias: encBias });
   const memory = ctx.b.scope('encoder', () => norm(ctx, 'encoder.ln_f', h, cfg.norm));
   ctx.finals.set('encoder', { hidden: memory, mask });
   let y = ctx.b.scope('decoder', () => ctx.b.gather(embed, dec));
   const decBias = ctx.b.scope('decoder', () => positionBias(ctx, 'decoder', spec, y.shape[1]));
   for (let i = 0; i < spec.decoderDepth; i++) {
-    y = block(ctx, 'decoder', i, y, cfg, { mask: targetMask, causal: true, bias: decBias }, { memory, mask, causal: false, bias: null });
+    y = block(
+      ctx,
+      'decoder',
+      i,
+      y,
+      cfg,
+      { mask: targetMask, causal: true, bias: decBias },
+      { memory, mask, causal: false, bias: null },
+    );
   }
   y = ctx.b.scope('decoder', () => norm(ctx, 'decoder.ln_f', y, cfg.norm));
   ctx.finals.set('decoder', { hidden: y, mask: targetMask });
   const logits = lm
-    ? ctx.b.scope('head', () => (spec.tied ? y.mul(d ** -0.5).matmul(embed, { transB: true }) : y.matmul(ctx.weight('decoder.lm_head', [vocab, d], normal(0.02)), { transB: true })))
+    ? ctx.b.scope('head', () =>
+        spec.tied
+          ? y.mul(d ** -0.5).matmul(embed, { transB: true })
+          : y.matmul(ctx.weight('decoder.lm_head', [vocab, d], normal(0.02)), { transB: true }),
+      )
     : null;
   return {
     encoder: { hidden: memory, pooled: token(ctx, memory, 0), mask },

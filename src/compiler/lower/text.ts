@@ -18,7 +18,12 @@ type EncoderSpec = Extract<NonNullable<ModelSpec['text']>, { kind: 'encoder' }>;
 type DecoderSpec = Extract<NonNullable<ModelSpec['text']>, { kind: 'decoder' }>;
 
 /** Prepends `prefix` [B, n, d] to the sequence and ones to its mask. */
-export function prependPrefix(ctx: Lowering, h: Tensor, mask: Tensor, prefix: Tensor | null): { h: Tensor; mask: Tensor } {
+export function prependPrefix(
+  ctx: Lowering,
+  h: Tensor,
+  mask: Tensor,
+  prefix: Tensor | null,
+): { h: Tensor; mask: Tensor } {
   if (!prefix) return { h, mask };
   const [B, n] = prefix.shape;
   return { h: ctx.b.concat([prefix, h], 1), mask: ctx.b.concat([ctx.b.constant(1, [B, n]), mask], 1) };
@@ -43,7 +48,10 @@ function embed(ctx: Lowering, spec: EncoderSpec | DecoderSpec, tokens: Tensor): 
   const rows = spec.positions ?? L;
   const robertaIds = spec.kind === 'encoder' && spec.positionIds === 'roberta';
   const need = robertaIds ? L + spec.padId + 1 : L;
-  if (rows < need) throw new SpecError(`text.positions: ${rows} position rows cannot serve maxLen ${L}${robertaIds ? ` with RoBERTa's offset (padId ${spec.padId} + 1)` : ''}: need at least ${need}`);
+  if (rows < need)
+    throw new SpecError(
+      `text.positions: ${rows} position rows cannot serve maxLen ${L}${robertaIds ? ` with RoBERTa's offset (padId ${spec.padId} + 1)` : ''}: need at least ${need}`,
+    );
   const pos = ctx.weight('text.embed.pos', [rows, d], normal(0.02));
   let h = ctx.b.gather(ctx.weight('text.embed.tok', [vocab, d], normal(0.02)), tokens);
   if (robertaIds) h = h.add(ctx.b.gather(pos, robertaPositions(ctx, tokens, spec.padId)));
@@ -58,7 +66,17 @@ function embed(ctx: Lowering, spec: EncoderSpec | DecoderSpec, tokens: Tensor): 
 function stackCfg(spec: EncoderSpec | DecoderSpec, placement: 'pre' | 'post'): BlockCfg {
   const { width: d, heads } = spec;
   if (d % heads) throw new SpecError(`text: width ${d} is not divisible by ${heads} heads`);
-  return { heads, headDim: d / heads, mlp: ffnWidth(spec), act: spec.act, gated: false, bias: true, norm: { kind: 'ln', eps: spec.eps }, placement, scaled: true };
+  return {
+    heads,
+    headDim: d / heads,
+    mlp: ffnWidth(spec),
+    act: spec.act,
+    gated: false,
+    bias: true,
+    norm: { kind: 'ln', eps: spec.eps },
+    placement,
+    scaled: true,
+  };
 }
 
 /** The text encoder; `prefix` [B, n, d] enters after the embeddings. */
@@ -75,7 +93,10 @@ export function textEncoder(ctx: Lowering, spec: EncoderSpec, prefix: Tensor | n
     if (spec.norm === 'pre') h = norm(ctx, 'text.ln_f', h, cfg.norm);
     ctx.finals.set('text', { hidden: h, mask });
     const first = prefix ? prefix.shape[1] : 0; // the first text token ([CLS] / <s>)
-    const pooled = spec.pool === 'mean' ? maskedMean(h, mask) : linear(ctx, 'text.pooler', token(ctx, h, first), spec.width, spec.width).tanh();
+    const pooled =
+      spec.pool === 'mean'
+        ? maskedMean(h, mask)
+        : linear(ctx, 'text.pooler', token(ctx, h, first), spec.width, spec.width).tanh();
     return { hidden: h, pooled, mask };
   });
 }
@@ -84,7 +105,11 @@ export function textEncoder(ctx: Lowering, spec: EncoderSpec, prefix: Tensor | n
  * The decoder-only LM. Returns the final states and logits [B, n + L, vocab] over the whole
  * sequence (prefix included): the logits at position t predict the token at t + 1.
  */
-export function textDecoder(ctx: Lowering, spec: DecoderSpec, prefix: Tensor | null): Tower & { logits: Tensor; tokens: Tensor; textMask: Tensor } {
+export function textDecoder(
+  ctx: Lowering,
+  spec: DecoderSpec,
+  prefix: Tensor | null,
+): Tower & { logits: Tensor; tokens: Tensor; textMask: Tensor } {
   const B = ctx.opts.batch;
   const tokens = ctx.b.input('tokens', [B, spec.maxLen], 'i32');
   const textMask = ctx.b.input('mask', [B, spec.maxLen]);
@@ -95,7 +120,9 @@ export function textDecoder(ctx: Lowering, spec: DecoderSpec, prefix: Tensor | n
     h = norm(ctx, 'text.ln_f', h, cfg.norm);
     ctx.finals.set('text', { hidden: h, mask });
     const head = spec.tied ? 'text.embed.tok' : 'text.lm_head';
-    const logits = ctx.b.scope('lm', () => h.matmul(ctx.weight(head, [spec.vocab, spec.width], normal(0.02)), { transB: true }));
+    const logits = ctx.b.scope('lm', () =>
+      h.matmul(ctx.weight(head, [spec.vocab, spec.width], normal(0.02)), { transB: true }),
+    );
     return { hidden: h, pooled: maskedMean(h, mask), mask, logits, tokens, textMask };
   });
 }

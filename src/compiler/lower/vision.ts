@@ -35,7 +35,17 @@ export function vitTower(ctx: Lowering, spec: NonNullable<ModelSpec['vision']>):
   const [gh, gw] = [H / P, W / P];
   const img = ctx.b.input('image', [B, C, H, W]);
   const ln = { kind: 'ln' as const, eps: spec.eps };
-  const cfg: BlockCfg = { heads, headDim: d / heads, mlp: ffnWidth(spec), act: spec.act, gated: false, bias: true, norm: ln, placement: 'pre', scaled: true };
+  const cfg: BlockCfg = {
+    heads,
+    headDim: d / heads,
+    mlp: ffnWidth(spec),
+    act: spec.act,
+    gated: false,
+    bias: true,
+    norm: ln,
+    placement: 'pre',
+    scaled: true,
+  };
   return ctx.b.scope('vision', () => {
     // Row-major patches with (c, y, x) inside each: the layout of a flattened conv kernel.
     const patches = img
@@ -52,7 +62,10 @@ export function vitTower(ctx: Lowering, spec: NonNullable<ModelSpec['vision']>):
     else {
       h = norm(ctx, 'vision.ln_f', h, ln);
       // 'mean': the whole patch grid as one region.
-      pooled = spec.pool === 'tanh' ? linear(ctx, 'vision.pooler', token(ctx, h, 0), d, d).tanh() : regionMeans(ctx, h, spec, [1, 1]).reshape([B, d]);
+      pooled =
+        spec.pool === 'tanh'
+          ? linear(ctx, 'vision.pooler', token(ctx, h, 0), d, d).tanh()
+          : regionMeans(ctx, h, spec, [1, 1]).reshape([B, d]);
     }
     ctx.finals.set('vision', { hidden: h, mask: null });
     return { hidden: h, pooled, mask: null };

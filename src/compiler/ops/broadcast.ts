@@ -12,7 +12,10 @@ export function broadcastShapes(where: string, ...shapes: Shape[]): number[] {
       const d = s[i];
       if (out[o] === 1) out[o] = d;
       else if (d !== 1 && d !== out[o]) {
-        throw new ShapeError(where, `cannot broadcast shapes ${shapes.map(shapeStr).join(' and ')} (axis ${o}: ${out[o]} vs ${d})`);
+        throw new ShapeError(
+          where,
+          `cannot broadcast shapes ${shapes.map(shapeStr).join(' and ')} (axis ${o}: ${out[o]} vs ${d})`,
+        );
       }
     }
   }

@@ -10,8 +10,35 @@ import { defineOp, ShapeError, type Domain, type OpDef, type VjpArgs } from './t
 import type { Builder, Tensor } from '../builder.ts';
 import { erf, gelu, GELU_A, GELU_C } from './math.ts';
 
-export const UNARY_OPS = ['neg', 'exp', 'log', 'sqrt', 'rsqrt', 'tanh', 'sigmoid', 'erf', 'relu', 'abs', 'sign', 'gelu'] as const;
-export const BINARY_OPS = ['add', 'sub', 'mul', 'div', 'max', 'min', 'pow', 'eq', 'ne', 'lt', 'le', 'gt', 'ge'] as const;
+export const UNARY_OPS = [
+  'neg',
+  'exp',
+  'log',
+  'sqrt',
+  'rsqrt',
+  'tanh',
+  'sigmoid',
+  'erf',
+  'relu',
+  'abs',
+  'sign',
+  'gelu',
+] as const;
+export const BINARY_OPS = [
+  'add',
+  'sub',
+  'mul',
+  'div',
+  'max',
+  'min',
+  'pow',
+  'eq',
+  'ne',
+  'lt',
+  'le',
+  'gt',
+  'ge',
+] as const;
 export type UnaryOp = (typeof UNARY_OPS)[number];
 export type BinaryOp = (typeof BINARY_OPS)[number];
 
@@ -21,13 +48,19 @@ function map1(x: Value, f: (v: number) => number, dtype: DType = x.dtype): Value
   return new Value(x.shape, out, dtype);
 }
 
-function unary(name: UnaryOp, f: (x: number) => number, vjp: ((b: Builder, a: VjpArgs) => Tensor) | null, domain: Domain = 'real'): OpDef {
+function unary(
+  name: UnaryOp,
+  f: (x: number) => number,
+  vjp: ((b: Builder, a: VjpArgs) => Tensor) | null,
+  domain: Domain = 'real',
+): OpDef {
   return defineOp({
     name,
     kind: 'unary',
     arity: 1,
     infer: ([x], _a, where) => {
-      if (!isFloat(x.dtype) && name !== 'neg' && name !== 'abs') throw new ShapeError(where, `needs a float operand, got ${x.dtype}`);
+      if (!isFloat(x.dtype) && name !== 'neg' && name !== 'abs')
+        throw new ShapeError(where, `needs a float operand, got ${x.dtype}`);
       return x;
     },
     ref: ([x]) => map1(x, f),
@@ -87,7 +120,12 @@ unary('gelu', gelu, (_b, { grad, inputs: [x] }) => {
 
 type BinVjp = (b: Builder, a: VjpArgs) => [Tensor | null, Tensor | null];
 
-function binary(name: BinaryOp, f: (x: number, y: number) => number, vjp: BinVjp | null, domains: [Domain, Domain] = ['real', 'real']): OpDef {
+function binary(
+  name: BinaryOp,
+  f: (x: number, y: number) => number,
+  vjp: BinVjp | null,
+  domains: [Domain, Domain] = ['real', 'real'],
+): OpDef {
   return defineOp({
     name,
     kind: 'binary',
@@ -158,7 +196,12 @@ binary(
 );
 binary('max', Math.max, (_b, { grad, inputs: [x, y] }) => [grad.mul(x.ge(y)), grad.mul(x.lt(y))]);
 binary('min', Math.min, (_b, { grad, inputs: [x, y] }) => [grad.mul(x.le(y)), grad.mul(x.gt(y))]);
-binary('pow', Math.pow, (_b, { grad, out, inputs: [x, y] }) => [grad.mul(y).mul(out).div(x), grad.mul(out).mul(x.log())], ['positive', 'real']);
+binary(
+  'pow',
+  Math.pow,
+  (_b, { grad, out, inputs: [x, y] }) => [grad.mul(y).mul(out).div(x), grad.mul(out).mul(x.log())],
+  ['positive', 'real'],
+);
 // Comparisons return 1 or 0 in the operands' dtype, so masks multiply without casts.
 binary('eq', (x, y) => cmp(x === y), null);
 binary('ne', (x, y) => cmp(x !== y), null);
@@ -181,8 +224,15 @@ defineOp({
     for (let i = 0; i < data.length; i++) data[i] = c.data[ic[i]] !== 0 ? x.data[ix[i]] : y.data[iy[i]];
     return new Value(out.shape, data, out.dtype);
   },
-  vjp: (b, { grad, inputs: [c, x, y] }) => [null, b.sumTo(b.where(c, grad, 0), x.shape), b.sumTo(b.where(c, 0, grad), y.shape)],
-  examples: [{ inputs: [{ shape: [3, 4], domain: { int: 2 } }, { shape: [3, 4] }, { shape: [3, 4] }] }, { inputs: [{ shape: [3, 1], domain: { int: 2 } }, { shape: [1, 4] }, { shape: [] }] }],
+  vjp: (b, { grad, inputs: [c, x, y] }) => [
+    null,
+    b.sumTo(b.where(c, grad, 0), x.shape),
+    b.sumTo(b.where(c, 0, grad), y.shape),
+  ],
+  examples: [
+    { inputs: [{ shape: [3, 4], domain: { int: 2 } }, { shape: [3, 4] }, { shape: [3, 4] }] },
+    { inputs: [{ shape: [3, 1], domain: { int: 2 } }, { shape: [1, 4] }, { shape: [] }] },
+  ],
 });
 
 // The reference is exact Float64 math: float-to-float casts change storage precision, which

@@ -14,7 +14,8 @@ defineOp({
   arity: 2,
   infer: ([table, idx], _a, where) => {
     if (table.shape.length < 1) throw new ShapeError(where, 'table must have rank >= 1');
-    if (idx.dtype !== 'i32' && idx.dtype !== 'u32') throw new ShapeError(where, `indices must be i32 or u32, got ${idx.dtype}`);
+    if (idx.dtype !== 'i32' && idx.dtype !== 'u32')
+      throw new ShapeError(where, `indices must be i32 or u32, got ${idx.dtype}`);
     return { shape: [...idx.shape, ...table.shape.slice(1)], dtype: table.dtype };
   },
   ref: ([table, idx], _a, out) => {
@@ -27,7 +28,10 @@ defineOp({
     return new Value(out.shape, data, table.dtype);
   },
   vjp: (b, { grad, inputs: [table, idx] }) => [b.scatterAdd(idx, grad, table.shape[0]), null],
-  examples: [{ inputs: [{ shape: [5, 3] }, { shape: [2, 4], dtype: 'i32', domain: { int: 5 } }] }, { inputs: [{ shape: [4, 2, 3] }, { shape: [1], dtype: 'i32', domain: { int: 4 } }] }],
+  examples: [
+    { inputs: [{ shape: [5, 3] }, { shape: [2, 4], dtype: 'i32', domain: { int: 5 } }] },
+    { inputs: [{ shape: [4, 2, 3] }, { shape: [1], dtype: 'i32', domain: { int: 4 } }] },
+  ],
 });
 
 defineOp({
@@ -35,10 +39,14 @@ defineOp({
   kind: 'index',
   arity: 2,
   infer: ([idx, upd], a, where) => {
-    if (idx.dtype !== 'i32' && idx.dtype !== 'u32') throw new ShapeError(where, `indices must be i32 or u32, got ${idx.dtype}`);
+    if (idx.dtype !== 'i32' && idx.dtype !== 'u32')
+      throw new ShapeError(where, `indices must be i32 or u32, got ${idx.dtype}`);
     const lead = upd.shape.slice(0, idx.shape.length);
     if (lead.length !== idx.shape.length || lead.some((d, i) => d !== idx.shape[i])) {
-      throw new ShapeError(where, `updates ${shapeStr(upd.shape)} must start with the index shape ${shapeStr(idx.shape)}`);
+      throw new ShapeError(
+        where,
+        `updates ${shapeStr(upd.shape)} must start with the index shape ${shapeStr(idx.shape)}`,
+      );
     }
     return { shape: [a.size, ...upd.shape.slice(idx.shape.length)], dtype: upd.dtype };
   },

@@ -30,7 +30,11 @@ defineOp({
   arity: 1,
   infer: ([x], a, where) => {
     const shape = a.shape;
-    if (numel(shape) !== numel(x.shape)) throw new ShapeError(where, `cannot reshape ${shapeStr(x.shape)} (${numel(x.shape)} elements) to ${shapeStr(shape)}`);
+    if (numel(shape) !== numel(x.shape))
+      throw new ShapeError(
+        where,
+        `cannot reshape ${shapeStr(x.shape)} (${numel(x.shape)} elements) to ${shapeStr(shape)}`,
+      );
     return { shape, dtype: x.dtype };
   },
   ref: ([x], a) => new Value(a.shape, x.data, x.dtype),
@@ -48,7 +52,11 @@ defineOp({
   infer: ([x], a, where) => {
     const perm = a.perm;
     const ok = perm.length === x.shape.length && [...perm].sort((p, q) => p - q).every((p, i) => p === i);
-    if (!ok) throw new ShapeError(where, `perm [${perm}] is not a permutation of the ${x.shape.length} axes of ${shapeStr(x.shape)}`);
+    if (!ok)
+      throw new ShapeError(
+        where,
+        `perm [${perm}] is not a permutation of the ${x.shape.length} axes of ${shapeStr(x.shape)}`,
+      );
     return { shape: perm.map((p) => x.shape[p]), dtype: x.dtype };
   },
   ref: ([x], a, out) => {
@@ -80,9 +88,11 @@ defineOp({
   arity: 1,
   infer: ([x], a, where) => {
     const [s, e] = [a.starts, a.ends];
-    if (s.length !== x.shape.length || e.length !== x.shape.length) throw new ShapeError(where, `starts/ends need ${x.shape.length} entries for ${shapeStr(x.shape)}`);
+    if (s.length !== x.shape.length || e.length !== x.shape.length)
+      throw new ShapeError(where, `starts/ends need ${x.shape.length} entries for ${shapeStr(x.shape)}`);
     x.shape.forEach((d, i) => {
-      if (s[i] < 0 || e[i] > d || s[i] >= e[i]) throw new ShapeError(where, `axis ${i}: slice [${s[i]}, ${e[i]}) is not a non-empty range within 0..${d}`);
+      if (s[i] < 0 || e[i] > d || s[i] >= e[i])
+        throw new ShapeError(where, `axis ${i}: slice [${s[i]}, ${e[i]}) is not a non-empty range within 0..${d}`);
     });
     return { shape: s.map((v, i) => e[i] - v), dtype: x.dtype };
   },
@@ -114,7 +124,8 @@ defineOp({
   arity: 1,
   infer: ([x], a, where) => {
     const [bf, af] = [a.before, a.after];
-    if (bf.length !== x.shape.length || af.length !== x.shape.length) throw new ShapeError(where, `before/after need ${x.shape.length} entries for ${shapeStr(x.shape)}`);
+    if (bf.length !== x.shape.length || af.length !== x.shape.length)
+      throw new ShapeError(where, `before/after need ${x.shape.length} entries for ${shapeStr(x.shape)}`);
     if ([...bf, ...af].some((v) => v < 0)) throw new ShapeError(where, 'padding must be non-negative');
     return { shape: x.shape.map((d, i) => d + bf[i] + af[i]), dtype: x.dtype };
   },
@@ -145,12 +156,14 @@ defineOp({
     const axis = a.axis;
     const first = xs[0];
     if (!first) throw new ShapeError(where, 'needs at least one operand');
-    if (axis < 0 || axis >= first.shape.length) throw new ShapeError(where, `axis ${axis} out of range for rank ${first.shape.length}`);
+    if (axis < 0 || axis >= first.shape.length)
+      throw new ShapeError(where, `axis ${axis} out of range for rank ${first.shape.length}`);
     let total = 0;
     for (const x of xs) {
       if (x.dtype !== first.dtype) throw new ShapeError(where, `operand dtypes differ: ${first.dtype} vs ${x.dtype}`);
       const ok = x.shape.length === first.shape.length && x.shape.every((d, i) => i === axis || d === first.shape[i]);
-      if (!ok) throw new ShapeError(where, `shapes ${xs.map((y) => shapeStr(y.shape)).join(', ')} differ off axis ${axis}`);
+      if (!ok)
+        throw new ShapeError(where, `shapes ${xs.map((y) => shapeStr(y.shape)).join(', ')} differ off axis ${axis}`);
       total += x.shape[axis];
     }
     return { shape: first.shape.map((d, i) => (i === axis ? total : d)), dtype: first.dtype };

@@ -8,14 +8,23 @@ import { Value, strides } from '../ir/value.ts';
 import { broadcastShapes, broadcastIndex } from './broadcast.ts';
 import { defineOp, ShapeError, type TypeInfo } from './table.ts';
 
-export function matmulDims(a: readonly number[], b: readonly number[], attrs: { transA: boolean; transB: boolean }, where: string) {
-  if (a.length < 2 || b.length < 2) throw new ShapeError(where, `needs rank >= 2 operands, got ${shapeStr(a)} and ${shapeStr(b)}`);
+export function matmulDims(
+  a: readonly number[],
+  b: readonly number[],
+  attrs: { transA: boolean; transB: boolean },
+  where: string,
+) {
+  if (a.length < 2 || b.length < 2)
+    throw new ShapeError(where, `needs rank >= 2 operands, got ${shapeStr(a)} and ${shapeStr(b)}`);
   const [ar, ac] = a.slice(-2);
   const [br, bc] = b.slice(-2);
   const [M, K] = attrs.transA ? [ac, ar] : [ar, ac];
   const [K2, N] = attrs.transB ? [bc, br] : [br, bc];
   if (K !== K2) {
-    throw new ShapeError(where, `inner dimensions differ: ${shapeStr(a)}${attrs.transA ? '^T' : ''} @ ${shapeStr(b)}${attrs.transB ? '^T' : ''} (${K} vs ${K2})`);
+    throw new ShapeError(
+      where,
+      `inner dimensions differ: ${shapeStr(a)}${attrs.transA ? '^T' : ''} @ ${shapeStr(b)}${attrs.transB ? '^T' : ''} (${K} vs ${K2})`,
+    );
   }
   const batch = broadcastShapes(where, a.slice(0, -2), b.slice(0, -2));
   return { M, K, N, batch };

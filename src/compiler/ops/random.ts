@@ -39,8 +39,10 @@ defineOp({
   kind: 'random',
   arity: 1,
   infer: ([seed], a, where) => {
-    if (seed.shape.length !== 0 || seed.dtype !== 'u32') throw new ShapeError(where, `seed must be a u32 scalar, got ${seed.dtype}[${seed.shape}]`);
-    if (a.dist === 'int' && !(Number.isInteger(a.high) && (a.high ?? 0) >= 1)) throw new ShapeError(where, `integer draw needs high >= 1, got ${a.high}`);
+    if (seed.shape.length !== 0 || seed.dtype !== 'u32')
+      throw new ShapeError(where, `seed must be a u32 scalar, got ${seed.dtype}[${seed.shape}]`);
+    if (a.dist === 'int' && !(Number.isInteger(a.high) && (a.high ?? 0) >= 1))
+      throw new ShapeError(where, `integer draw needs high >= 1, got ${a.high}`);
     return { shape: a.shape, dtype: a.dist === 'int' ? 'i32' : 'f32' };
   },
   ref: ([seed], a, out) => {
@@ -54,7 +56,13 @@ defineOp({
     return new Value(out.shape, data, out.dtype);
   },
   examples: [
-    { inputs: [{ shape: [], dtype: 'u32', domain: { int: 1000 } }], attrs: { shape: [4, 5], dist: 'uniform', salt: 3 } },
-    { inputs: [{ shape: [], dtype: 'u32', domain: { int: 1000 } }], attrs: { shape: [7], dist: 'int', high: 4, salt: 1 } },
+    {
+      inputs: [{ shape: [], dtype: 'u32', domain: { int: 1000 } }],
+      attrs: { shape: [4, 5], dist: 'uniform', salt: 3 },
+    },
+    {
+      inputs: [{ shape: [], dtype: 'u32', domain: { int: 1000 } }],
+      attrs: { shape: [7], dist: 'int', high: 4, salt: 1 },
+    },
   ],
 });

@@ -17,7 +17,9 @@ type Axes = OpAttrs['sum'];
 
 function infer([x]: TypeInfo[], a: Axes, where: string): TypeInfo {
   const axes = a.axes;
-  for (const ax of axes) if (ax < 0 || ax >= x.shape.length) throw new ShapeError(where, `axis ${ax} out of range for rank ${x.shape.length}`);
+  for (const ax of axes)
+    if (ax < 0 || ax >= x.shape.length)
+      throw new ShapeError(where, `axis ${ax} out of range for rank ${x.shape.length}`);
   return { shape: reducedShape(x.shape, axes, a.keepdims), dtype: x.dtype };
 }
 
@@ -54,7 +56,9 @@ defineOp({
   reduce: { combine: 'add', identity: 0 },
   infer,
   ref: ([x], a) => reduceRef(x, a, 0, (s, v) => s + v),
-  vjp: (b, { grad, inputs: [x], attrs }) => [b.broadcastTo(grad.reshape(reducedShape(x.shape, attrs.axes, true)), x.shape)],
+  vjp: (b, { grad, inputs: [x], attrs }) => [
+    b.broadcastTo(grad.reshape(reducedShape(x.shape, attrs.axes, true)), x.shape),
+  ],
   examples,
 });
 

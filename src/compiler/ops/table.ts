@@ -37,7 +37,18 @@ export type RowExpr = 'x' | `acc${number}` | [string, ...RowExpr[]];
 /** An op's definition; `A` its attributes (ir/attrs.ts), typed in every rule. */
 export interface OpDef<A = Attrs> {
   readonly name: string;
-  readonly kind: 'leaf' | 'unary' | 'binary' | 'where' | 'reduce' | 'row' | 'matmul' | 'layout' | 'index' | 'random' | 'cast';
+  readonly kind:
+    | 'leaf'
+    | 'unary'
+    | 'binary'
+    | 'where'
+    | 'reduce'
+    | 'row'
+    | 'matmul'
+    | 'layout'
+    | 'index'
+    | 'random'
+    | 'cast';
   /** Number of inputs, or -1 for variadic (concat). */
   readonly arity: number;
   /** Shape and dtype of the output; throws ShapeError naming `where` on a mismatch. */
@@ -71,7 +82,8 @@ const table = new Map<string, OpDef>();
 export function defineOp<K extends string>(def: OpDef<AttrsFor<K>> & { name: K }): OpDef<AttrsFor<K>> {
   if (table.has(def.name)) throw new Error(`op '${def.name}' defined twice`);
   if (def.kind !== 'leaf' && def.examples.length === 0) throw new Error(`op '${def.name}' has no examples`);
-  if ((def.kind === 'row') !== !!def.row) throw new Error(`op '${def.name}': a row op, and only a row op, describes its row kernel's passes`);
+  if ((def.kind === 'row') !== !!def.row)
+    throw new Error(`op '${def.name}': a row op, and only a row op, describes its row kernel's passes`);
   table.set(def.name, def as unknown as OpDef);
   return def;
 }

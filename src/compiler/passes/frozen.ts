@@ -64,7 +64,9 @@ function staysMajor(n: Node, ins: Node[], st: State[], batch: number): boolean {
       // Over the last axis, which is not the batch axis.
       return n.shape.length >= 2 && major.every(aligned);
     case 'reduce':
-      return (({ axes, keepdims }) => !axes.includes(0) && (keepdims || major.every((x) => x.shape[0] === lead)))(attrsOf(n, 'sum', 'max_reduce'));
+      return (({ axes, keepdims }) => !axes.includes(0) && (keepdims || major.every((x) => x.shape[0] === lead)))(
+        attrsOf(n, 'sum', 'max_reduce'),
+      );
     case 'index':
       // gather: a batch-free table indexed by batch-major ids.
       return n.op === 'gather' && st[0] === 'free' && ins[1].shape[0] === lead;
@@ -102,7 +104,10 @@ function savedWork(g: Graph, f: number, needed: Set<number>): number {
     seen.add(id);
     const n = g.get(id);
     const kind = getOp(n.op).kind;
-    if (kind === 'matmul') total += numel(n.shape) * (attrsOf(n, 'matmul').transA ? g.get(n.inputs[0]).shape.at(-2)! : g.get(n.inputs[0]).shape.at(-1)!);
+    if (kind === 'matmul')
+      total +=
+        numel(n.shape) *
+        (attrsOf(n, 'matmul').transA ? g.get(n.inputs[0]).shape.at(-2)! : g.get(n.inputs[0]).shape.at(-1)!);
     else if (kind === 'reduce') total += numel(g.get(n.inputs[0]).shape);
     else if (kind !== 'leaf') total += numel(n.shape);
     stack.push(...n.inputs);
@@ -143,7 +148,16 @@ export function splitFrozen(g: Graph, batch: number): FrozenSplit | null {
   const users = g.users();
   const outputs = new Set(g.outputs.values());
   const live = ids(liveNodes(g, g.outputs.values()));
-  const front = new Set(g.nodes.filter((n) => work[n.id] && live.has(n.id) && (outputs.has(n.id) || users[n.id].some((u) => live.has(u) && state[u] === 'no'))).map((n) => n.id));
+  const front = new Set(
+    g.nodes
+      .filter(
+        (n) =>
+          work[n.id] &&
+          live.has(n.id) &&
+          (outputs.has(n.id) || users[n.id].some((u) => live.has(u) && state[u] === 'no')),
+      )
+      .map((n) => n.id),
+  );
   // What the step still computes, reading the frontier as inputs.
   const stepNodes = () => ids(liveNodes(g, g.outputs.values(), (id) => front.has(id)));
   // A cached tensor must save more work than uploading it costs: drop those that do not (their
@@ -158,14 +172,29 @@ export function splitFrozen(g: Graph, batch: number): FrozenSplit | null {
   const frontier = [...front].sort((a, b) => a - b).map((id) => g.get(id));
   if (frontier.length === 0) return null;
   const names = new Map(frontier.map((n) => [n.id, `frozen:%${n.id}`]));
-  const tensors = frontier.map((n) => ({ name: names.get(n.id)!, shape: [...n.shape], dtype: n.dtype, perExample: numel(n.shape) / batch, scope: n.scope }));
+  const tensors = frontier.map((n) => ({
+    name: names.get(n.id)!,
+    shape: [...n.shape],
+    dtype: n.dtype,
+    perExample: numel(n.shape) / batch,
+    scope: n.scope,
+  }));
 
   // Step graph: the frontier become inputs; what only they needed is dropped.
   const step = rewrite(
     g,
     (n, out) => {
       const name = names.get(n.id);
-      return name === undefined ? undefined : out.push({ op: 'input', inputs: [], attrs: { name, shape: [...n.shape], dtype: n.dtype }, shape: n.shape, dtype: n.dtype, scope: n.scope }).id;
+      return name === undefined
+        ? undefined
+        : out.push({
+            op: 'input',
+            inputs: [],
+            attrs: { name, shape: [...n.shape], dtype: n.dtype },
+            shape: n.shape,
+            dtype: n.dtype,
+            scope: n.scope,
+          }).id;
     },
     (n) => needed.has(n.id),
   );
@@ -186,7 +215,8 @@ export function splitFrozen(g: Graph, batch: number): FrozenSplit | null {
   features.outputs.clear();
   for (const n of frontier) features.outputs.set(names.get(n.id)!, at.get(n.id)!);
   const read = step.inputs();
-  for (const t of tensors) if (!read.has(t.name)) throw new Error(`splitFrozen: cached tensor ${t.name} is not read by the step`);
+  for (const t of tensors)
+    if (!read.has(t.name)) throw new Error(`splitFrozen: cached tensor ${t.name} is not read by the step`);
   const nodesCached = [...ancestry].filter((id) => !needed.has(id)).length;
   return { tensors, features, step, nodesCached, forwardNodes: g.nodes.length };
 }
@@ -205,9 +235,11 @@ export function residentStep(split: FrozenSplit, batch: number, examples: number
     const m = n.shape[0] / batch;
     const rest = n.shape.slice(1);
     const input = (name: string, shape: number[], dtype: Node['dtype']) =>
-      out.leaf('input', name)?.id ?? out.push({ op: 'input', inputs: [], attrs: { name, shape, dtype }, shape, dtype, scope: n.scope }).id;
+      out.leaf('input', name)?.id ??
+      out.push({ op: 'input', inputs: [], attrs: { name, shape, dtype }, shape, dtype, scope: n.scope }).id;
     const table = input(`table:${leafName(n)}`, [examples * m, ...rest], n.dtype);
     const rows = input(`frozen:rows:${m}`, [n.shape[0]], 'i32');
-    return out.push({ op: 'gather', inputs: [table, rows], attrs: {}, shape: n.shape, dtype: n.dtype, scope: n.scope }).id;
+    return out.push({ op: 'gather', inputs: [table, rows], attrs: {}, shape: n.shape, dtype: n.dtype, scope: n.scope })
+      .id;
   });
 }

@@ -66,7 +66,25 @@ export const PACK_ALIGN = 64;
 const INLINE_KINDS = new Set(['unary', 'binary', 'where', 'cast', 'layout', 'index', 'random']);
 const VIEW_OPS = new Set(['reshape', 'broadcast', 'permute', 'slice']);
 /** Elementwise ops cheaper to recompute in each consumer than to store and load (no transcendentals). */
-const CHEAP_OPS = new Set(['add', 'sub', 'mul', 'div', 'neg', 'abs', 'max', 'min', 'relu', 'eq', 'ne', 'lt', 'le', 'gt', 'ge', 'where', 'cast']);
+const CHEAP_OPS = new Set([
+  'add',
+  'sub',
+  'mul',
+  'div',
+  'neg',
+  'abs',
+  'max',
+  'min',
+  'relu',
+  'eq',
+  'ne',
+  'lt',
+  'le',
+  'gt',
+  'ge',
+  'where',
+  'cast',
+]);
 /** Consumers a cheap op is recomputed for, at most. */
 const MAX_RECOMPUTE = 4;
 
@@ -126,7 +144,13 @@ function describe(n: Node): string {
   return `${name} [${n.shape.join(', ')}]`;
 }
 
-function fuseGroups(g: Graph, opts: FusionOptions, users: number[][], materialized: Set<number>, parts: PackParts): Fusion {
+function fuseGroups(
+  g: Graph,
+  opts: FusionOptions,
+  users: number[][],
+  materialized: Set<number>,
+  parts: PackParts,
+): Fusion {
   const packs = packsOf(parts);
   const one = opts.bindings ?? (() => 1);
   const cost = (ids: readonly number[]) => ids.reduce((s, id) => s + one(id), 0);
@@ -139,7 +163,12 @@ function fuseGroups(g: Graph, opts: FusionOptions, users: number[][], materializ
     const over = groups.filter((gr) => cost(gr.reads) + cost([gr.root]) > opts.maxBindings);
     if (over.length === 0) {
       const alias = aliases(g, mat);
-      return { materialized: mat, alias, parts: new Map(parts), groups: opts.fuse && opts.siblings !== false ? fuseSiblings(g, groups, alias, opts.maxBindings, cost) : groups };
+      return {
+        materialized: mat,
+        alias,
+        parts: new Map(parts),
+        groups: opts.fuse && opts.siblings !== false ? fuseSiblings(g, groups, alias, opts.maxBindings, cost) : groups,
+      };
     }
     // In every group over the limit, materialize the inlined node that reads the most buffers,
     // then regroup (all at once: one regrouping per round keeps fusion linear in the graph).
@@ -191,7 +220,13 @@ function isLastAxisReduce(n: Node, rowShape: readonly number[]): boolean {
  * the same-shape or per-row elementwise nodes between them, as long as nothing outside the
  * group uses them. Softmax, log-softmax and layer norm (and their VJPs) become one kernel.
  */
-function fuseRows(g: Graph, materialized: Set<number>, users: number[][], groups: Group[], pinned: Set<number>): Group[] {
+function fuseRows(
+  g: Graph,
+  materialized: Set<number>,
+  users: number[][],
+  groups: Group[],
+  pinned: Set<number>,
+): Group[] {
   const outputs = new Set(g.outputs.values());
   const absorbed = new Set<number>();
   // Which kernels (by root) read each buffer: a buffer another kernel still reads must stay.
@@ -210,8 +245,11 @@ function fuseRows(g: Graph, materialized: Set<number>, users: number[][], groups
     const R = root.shape;
     if (R.length === 0) continue;
     const rowScalar = [...R.slice(0, -1), 1];
-    const sameAs = (s: readonly number[], t: readonly number[]) => s.length === t.length && s.every((d, i) => d === t[i]);
-    const fits = (n: Node) => (EPILOGUE_KINDS.has(getOp(n.op).kind) && (sameAs(n.shape, R) || sameAs(n.shape, rowScalar))) || (isLastAxisReduce(n, R) && sameAs(g.get(n.inputs[0]).shape, R));
+    const sameAs = (s: readonly number[], t: readonly number[]) =>
+      s.length === t.length && s.every((d, i) => d === t[i]);
+    const fits = (n: Node) =>
+      (EPILOGUE_KINDS.has(getOp(n.op).kind) && (sameAs(n.shape, R) || sameAs(n.shape, rowScalar))) ||
+      (isLastAxisReduce(n, R) && sameAs(g.get(n.inputs[0]).shape, R));
     if (!gr.nodes.every((id) => fits(g.get(id)))) continue;
     const members = new Set(gr.nodes);
     const reads = new Set(gr.reads);
@@ -221,13 +259,23 @@ function fuseRows(g: Graph, materialized: Set<number>, users: number[][], groups
       grew = false;
       for (const id of [...reads]) {
         const n = g.get(id);
-        if (outputs.has(id) || absorbed.has(id) || pinned.has(id) || n.op === 'input' || n.op === 'param' || n.op === 'const' || !fits(n)) continue;
+        if (
+          outputs.has(id) ||
+          absorbed.has(id) ||
+          pinned.has(id) ||
+          n.op === 'input' ||
+          n.op === 'param' ||
+          n.op === 'const' ||
+          !fits(n)
+        )
+          continue;
         if (!users[id].every((u) => members.has(u))) continue;
         if (!(readers.get(id) ?? []).every((root) => root === gr.root || members.has(root))) continue;
         members.add(id);
         reads.delete(id);
         if (isLastAxisReduce(n, R)) reduces++;
-        for (const i of n.inputs) if (!members.has(i) && !(g.get(i).op === 'const' && numel(g.get(i).shape) === 1)) reads.add(i);
+        for (const i of n.inputs)
+          if (!members.has(i) && !(g.get(i).op === 'const' && numel(g.get(i).shape) === 1)) reads.add(i);
         grew = true;
       }
     }
@@ -263,7 +311,13 @@ function fuseRows(g: Graph, materialized: Set<number>, users: number[][], groups
  * residual, scale, dropout mask) that consumes a single-use matmul absorbs it; the matmul
  * kernel then applies the epilogue to each accumulator before its one store.
  */
-function fuseEpilogues(g: Graph, materialized: Set<number>, users: number[][], groups: Group[], pinned: Set<number>): Group[] {
+function fuseEpilogues(
+  g: Graph,
+  materialized: Set<number>,
+  users: number[][],
+  groups: Group[],
+  pinned: Set<number>,
+): Group[] {
   const outputs = new Set(g.outputs.values());
   const absorbed = new Set<number>();
   // How many kernels read each buffer: a matmul another kernel also reads (through an op that
@@ -275,7 +329,11 @@ function fuseEpilogues(g: Graph, materialized: Set<number>, users: number[][], g
     const root = g.get(gr.root);
     const same = (id: number) => {
       const n = g.get(id);
-      return EPILOGUE_KINDS.has(getOp(n.op).kind) && n.shape.length === root.shape.length && n.shape.every((d, i) => d === root.shape[i]);
+      return (
+        EPILOGUE_KINDS.has(getOp(n.op).kind) &&
+        n.shape.length === root.shape.length &&
+        n.shape.every((d, i) => d === root.shape[i])
+      );
     };
     if (!gr.nodes.every(same)) continue;
     const m = gr.reads.find((id) => {
@@ -309,7 +367,13 @@ function fuseEpilogues(g: Graph, materialized: Set<number>, users: number[][], g
  * inline) and the bindings fit. An optimizer's updates of one tensor (first and second moment)
  * are one dispatch instead of two, and share their loads of the gradient.
  */
-function fuseSiblings(g: Graph, groups: Group[], alias: Map<number, number>, maxBindings: number, cost: (ids: readonly number[]) => number): Group[] {
+function fuseSiblings(
+  g: Graph,
+  groups: Group[],
+  alias: Map<number, number>,
+  maxBindings: number,
+  cost: (ids: readonly number[]) => number,
+): Group[] {
   const at = new Map<number, number>(); // kernel root -> position
   groups.forEach((gr, i) => at.set(gr.root, i));
   const open = new Map<number, Group>(); // element count -> the map group siblings may join
@@ -331,7 +395,9 @@ function fuseSiblings(g: Graph, groups: Group[], alias: Map<number, number>, max
       const reads = [...new Set([...host.reads, ...gr.reads])].filter((r) => !outs.has(r));
       if (ready && cost(reads) + cost([...outs, gr.root]) <= maxBindings) {
         host.siblings = [...(host.siblings ?? []), gr.root];
-        host.nodes = [...new Set([...host.nodes, ...gr.nodes, ...gr.reads.filter((r) => outs.has(r))])].sort((a, b) => a - b);
+        host.nodes = [...new Set([...host.nodes, ...gr.nodes, ...gr.reads.filter((r) => outs.has(r))])].sort(
+          (a, b) => a - b,
+        );
         host.reads = reads.sort((a, b) => a - b);
         absorbed.add(gr);
         continue;
@@ -417,7 +483,12 @@ function buildGroups(g: Graph, materialized: Set<number>, only?: number): Group[
       for (const i of m.inputs) visit(i, false);
     };
     visit(root, true);
-    groups.push({ kind: kernelKind(n), root, nodes: nodes.sort((a, b) => a - b), reads: [...reads].sort((a, b) => a - b) });
+    groups.push({
+      kind: kernelKind(n),
+      root,
+      nodes: nodes.sort((a, b) => a - b),
+      reads: [...reads].sort((a, b) => a - b),
+    });
   }
   return groups;
 }

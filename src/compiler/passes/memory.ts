@@ -70,9 +70,17 @@ export function planMemory(
     const bytes = storageBytes(numel(n.shape), storage(id));
     // Over the binding limit a tensor is bound in ranges; one buffer must still hold it whole.
     if (bytes > limits.maxBufferSize) {
-      const what = n.op === 'param' || n.op === 'input' ? `${n.op} '${leafName(n)}'` : `${n.op} %${n.id}${n.scope ? ` in '${n.scope}'` : ''}`;
-      const fix = n.op === 'param' ? 'this weight cannot be held in one buffer on this adapter' : 'reduce the batch or sequence length';
-      throw new PlanLimitError(`memory: ${what} ${n.dtype}${shapeStr(n.shape)} needs ${bytes} bytes, over the device's buffer size limit (maxBufferSize) of ${limits.maxBufferSize} bytes; ${fix}`);
+      const what =
+        n.op === 'param' || n.op === 'input'
+          ? `${n.op} '${leafName(n)}'`
+          : `${n.op} %${n.id}${n.scope ? ` in '${n.scope}'` : ''}`;
+      const fix =
+        n.op === 'param'
+          ? 'this weight cannot be held in one buffer on this adapter'
+          : 'reduce the batch or sequence length';
+      throw new PlanLimitError(
+        `memory: ${what} ${n.dtype}${shapeStr(n.shape)} needs ${bytes} bytes, over the device's buffer size limit (maxBufferSize) of ${limits.maxBufferSize} bytes; ${fix}`,
+      );
     }
     return bytes;
   };
@@ -101,7 +109,14 @@ export function planMemory(
     if (n.op === 'const') return 'const';
     return outputs.has(id) ? 'output' : 'temp';
   };
-  const labelOf = (id: number, role: BufferRole) => (role === 'output' ? outputs.get(id)! : role === 'const' ? `const %${id}` : role === 'temp' ? `%${id}` : leafName(g.get(id)));
+  const labelOf = (id: number, role: BufferRole) =>
+    role === 'output'
+      ? outputs.get(id)!
+      : role === 'const'
+        ? `const %${id}`
+        : role === 'temp'
+          ? `%${id}`
+          : leafName(g.get(id));
   let noReuse = 0;
   const logical = [...materialized].filter((id) => !alias.has(id)).sort((a, b) => a - b);
   const packs = new Map<number, number[]>(); // pack -> its parts
@@ -110,12 +125,27 @@ export function planMemory(
   for (const [pack, members] of packs) {
     const roles = new Set(members.map(roleOf));
     const role = roleOf(pack) === 'output' ? 'output' : roles.size === 1 ? tempToPack([...roles][0]) : 'pack';
-    const buf = buffers.push({ id: buffers.length, bytes: bytesOf(pack), role, label: `pack of ${members.length}: ${members.map((m) => labelOf(m, roleOf(m))).join(',')}`.slice(0, 200) }) - 1;
+    const buf =
+      buffers.push({
+        id: buffers.length,
+        bytes: bytesOf(pack),
+        role,
+        label: `pack of ${members.length}: ${members.map((m) => labelOf(m, roleOf(m))).join(',')}`.slice(0, 200),
+      }) - 1;
     nodeBuffer.set(pack, buf);
     noReuse += bytesOf(pack);
     for (const m of members) {
       if (storage(m) !== 'f32') throw new Error(`memory: packed part %${m} is stored as ${storage(m)}, not f32`);
-      nodeBuffer.set(m, buffers.push({ id: buffers.length, bytes: bytesOf(m), role: tempToPack(roleOf(m)), label: labelOf(m, roleOf(m)), view: { of: buf, offset: parts.get(m)!.offset * 4 } }) - 1);
+      nodeBuffer.set(
+        m,
+        buffers.push({
+          id: buffers.length,
+          bytes: bytesOf(m),
+          role: tempToPack(roleOf(m)),
+          label: labelOf(m, roleOf(m)),
+          view: { of: buf, offset: parts.get(m)!.offset * 4 },
+        }) - 1,
+      );
     }
   }
   for (const id of logical) {
@@ -128,7 +158,9 @@ export function planMemory(
   }
 
   // Temps: greedy interval assignment in order of first write; best-fit among free buffers.
-  const temps = logical.filter((id) => roleOf(id) === 'temp' && first.has(id) && !nodeBuffer.has(id)).sort((a, b) => first.get(a)! - first.get(b)!);
+  const temps = logical
+    .filter((id) => roleOf(id) === 'temp' && first.has(id) && !nodeBuffer.has(id))
+    .sort((a, b) => first.get(a)! - first.get(b)!);
   const busyUntil = new Map<number, number>(); // physical id -> last kernel that reads it
   for (const id of temps) {
     const need = bytesOf(id);
@@ -166,12 +198,25 @@ export function planMemory(
         const key = `${root}:${base + r.offset}:${r.bytes}`;
         let v = views.get(key);
         if (v === undefined) {
-          v = buffers.push({ id: buffers.length, bytes: r.bytes, role: b.role, label: `${b.label.slice(0, 150)} [range ${k}]`, view: { of: root, offset: base + r.offset } }) - 1;
+          v =
+            buffers.push({
+              id: buffers.length,
+              bytes: r.bytes,
+              role: b.role,
+              label: `${b.label.slice(0, 150)} [range ${k}]`,
+              view: { of: root, offset: base + r.offset },
+            }) - 1;
           views.set(key, v);
         }
         return v;
       }),
     );
   }
-  return { buffers, nodeBuffer, nodeBindings, peakBytesNoReuse: noReuse, peakBytes: buffers.reduce((s, b) => s + (b.view ? 0 : b.bytes), 0) };
+  return {
+    buffers,
+    nodeBuffer,
+    nodeBindings,
+    peakBytesNoReuse: noReuse,
+    peakBytes: buffers.reduce((s, b) => s + (b.view ? 0 : b.bytes), 0),
+  };
 }

@@ -15,7 +15,8 @@ export function rewrite(g: Graph, visit: Visit, keep?: (n: Node) => boolean): Gr
     // An input `keep` dropped maps to -1: visit must then replace the node (or this throws).
     const mapped: Node = { ...n, inputs: n.inputs.map((i) => map[i]) };
     const id = visit(mapped, out);
-    if (id === undefined && mapped.inputs.some((i) => i < 0)) throw new Error(`rewrite: %${n.id} (${n.op}) uses a dropped node`);
+    if (id === undefined && mapped.inputs.some((i) => i < 0))
+      throw new Error(`rewrite: %${n.id} (${n.op}) uses a dropped node`);
     map[n.id] = id ?? out.push(mapped).id;
   }
   for (const [name, id] of g.outputs) out.outputs.set(name, map[id]);

@@ -49,7 +49,14 @@ export function foldConstants(g: Graph): Graph {
     if (!ins.every((x) => x.op === 'const') || numel(n.shape) > FOLD_LIMIT) return undefined;
     const vals = ins.map((x) => def && Value.of(x.shape, attrsOf(x, 'const').value, x.dtype));
     const v = def.ref(vals, n.attrs, n);
-    return out.push({ op: 'const', inputs: [], attrs: { value: [...v.data], shape: [...n.shape], dtype: n.dtype }, shape: n.shape, dtype: n.dtype, scope: n.scope }).id;
+    return out.push({
+      op: 'const',
+      inputs: [],
+      attrs: { value: [...v.data], shape: [...n.shape], dtype: n.dtype },
+      shape: n.shape,
+      dtype: n.dtype,
+      scope: n.scope,
+    }).id;
   });
 }
 
@@ -85,7 +92,12 @@ export function algebraic(g: Graph): Graph {
       return out.push({ ...n, inputs: [src.id] }).id;
     }
     if ((n.op === 'reshape' || n.op === 'broadcast') && sameShape(ins[0].shape, n.shape)) return ins[0].id;
-    const identity: Record<string, [number, number[]]> = { mul: [1, [0, 1]], add: [0, [0, 1]], sub: [0, [1]], div: [1, [1]] };
+    const identity: Record<string, [number, number[]]> = {
+      mul: [1, [0, 1]],
+      add: [0, [0, 1]],
+      sub: [0, [1]],
+      div: [1, [1]],
+    };
     const rule = identity[n.op];
     if (rule) {
       for (const side of rule[1]) {

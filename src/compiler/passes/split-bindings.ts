@@ -16,7 +16,8 @@ export const CHUNK_ALIGN = 256;
 /** Bytes each range but the last covers under binding limit `limit`. */
 export function chunkBytes(limit: number): number {
   const c = Math.floor(limit / CHUNK_ALIGN) * CHUNK_ALIGN;
-  if (c <= 0) throw new Error(`split-bindings: a binding limit of ${limit} bytes cannot hold one ${CHUNK_ALIGN}-byte range`);
+  if (c <= 0)
+    throw new Error(`split-bindings: a binding limit of ${limit} bytes cannot hold one ${CHUNK_ALIGN}-byte range`);
   return c;
 }
 

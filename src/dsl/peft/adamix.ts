@@ -17,6 +17,7 @@ export type AdaMixSpec = z.infer<typeof AdaMixSpec>;
 export const adamix = definePeft({
   schema: AdaMixSpec,
   builders: {
-    adamix: (o: Omit<In<typeof AdaMixSpec>, 'at'> & { at: SublayerPath | SublayerPath[] }) => parsePart(AdaMixSpec, { method: 'adamix', ...o }, 'adamix'),
+    adamix: (o: Omit<In<typeof AdaMixSpec>, 'at'> & { at: SublayerPath | SublayerPath[] }) =>
+      parsePart(AdaMixSpec, { method: 'adamix', ...o }, 'adamix'),
   },
 });

@@ -22,11 +22,14 @@ type AdapterIn = Omit<In<typeof AdapterSpec>, 'at'>;
 export const adapter = definePeft({
   schema: AdapterSpec,
   builders: {
-    adapter: (o: AdapterIn & { at: SublayerPath | SublayerPath[] }) => parsePart(AdapterSpec, { method: 'adapter', ...o }, 'adapter'),
+    adapter: (o: AdapterIn & { at: SublayerPath | SublayerPath[] }) =>
+      parsePart(AdapterSpec, { method: 'adapter', ...o }, 'adapter'),
     /** Houlsby: adapters after attention and after the FFN of the selected layers. */
-    houlsby: (layers: string, o: AdapterIn = {}) => parsePart(AdapterSpec, { method: 'adapter', ...o, at: `${layers}.{attn,ffn}` }, 'houlsby'),
+    houlsby: (layers: string, o: AdapterIn = {}) =>
+      parsePart(AdapterSpec, { method: 'adapter', ...o, at: `${layers}.{attn,ffn}` }, 'houlsby'),
     /** Pfeiffer: one adapter after the FFN of the selected layers. */
-    pfeiffer: (layers: string, o: AdapterIn = {}) => parsePart(AdapterSpec, { method: 'adapter', ...o, at: `${layers}.ffn` }, 'pfeiffer'),
+    pfeiffer: (layers: string, o: AdapterIn = {}) =>
+      parsePart(AdapterSpec, { method: 'adapter', ...o, at: `${layers}.ffn` }, 'pfeiffer'),
   },
   needsVisual: (spec) => spec.routing !== 'none',
 });

@@ -8,5 +8,7 @@ export type BitFitSpec = z.infer<typeof BitFitSpec>;
 
 export const bitfit = definePeft({
   schema: BitFitSpec,
-  builders: { bitfit: (o: { at?: string | string[] } = {}) => parsePart(BitFitSpec, { method: 'bitfit', ...o }, 'bitfit') },
+  builders: {
+    bitfit: (o: { at?: string | string[] } = {}) => parsePart(BitFitSpec, { method: 'bitfit', ...o }, 'bitfit'),
+  },
 });

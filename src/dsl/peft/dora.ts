@@ -17,6 +17,7 @@ export const dora = definePeft({
   schema: DoraSpec,
   builders: {
     /** DoRA (Liu et al. 2024) on the given linears: LoRA's direction update with a trained magnitude per output. */
-    dora: (o: Omit<In<typeof DoraSpec>, 'at'> & { at: LinearPath | LinearPath[] }) => parsePart(DoraSpec, { method: 'dora', ...o }, 'dora'),
+    dora: (o: Omit<In<typeof DoraSpec>, 'at'> & { at: LinearPath | LinearPath[] }) =>
+      parsePart(DoraSpec, { method: 'dora', ...o }, 'dora'),
   },
 });

@@ -19,7 +19,10 @@ export const PEFT = { lora, adapter, compacter, mixphm, adamix, bitfit, full, ia
 
 type Entry = (typeof PEFT)[keyof typeof PEFT];
 type Schema = Entry['schema'];
-export const PeftSpec = z.discriminatedUnion('method', Object.values(PEFT).map((m) => m.schema) as [Schema, ...Schema[]]);
+export const PeftSpec = z.discriminatedUnion(
+  'method',
+  Object.values(PEFT).map((m) => m.schema) as [Schema, ...Schema[]],
+);
 export type PeftSpec = z.infer<typeof PeftSpec>;
 export type MethodName = PeftSpec['method'];
 /** The spec of one method, by name. */
@@ -27,7 +30,9 @@ export type SpecOf<K extends MethodName> = Extract<PeftSpec, { method: K }>;
 
 type Intersect<U> = (U extends unknown ? (u: U) => void : never) extends (i: infer I) => void ? I : never;
 /** Every method's builders in one object (`peft.lora`, `peft.houlsby`, ...). */
-export const peftBuilders = Object.assign({}, ...Object.values(PEFT).map((m) => m.builders)) as Intersect<Entry['builders']>;
+export const peftBuilders = Object.assign({}, ...Object.values(PEFT).map((m) => m.builders)) as Intersect<
+  Entry['builders']
+>;
 
 /** Whether an insertion mixes in the pooled visual feature (routing). */
 export function needsVisual(spec: PeftSpec): boolean {

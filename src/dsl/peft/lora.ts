@@ -17,7 +17,8 @@ export type LoraSpec = z.infer<typeof LoraSpec>;
 export const lora = definePeft({
   schema: LoraSpec,
   builders: {
-    lora: (o: Omit<In<typeof LoraSpec>, 'at'> & { at: LinearPath | LinearPath[] }) => parsePart(LoraSpec, { method: 'lora', ...o }, 'lora'),
+    lora: (o: Omit<In<typeof LoraSpec>, 'at'> & { at: LinearPath | LinearPath[] }) =>
+      parsePart(LoraSpec, { method: 'lora', ...o }, 'lora'),
   },
   needsVisual: (spec) => spec.routing !== 'none',
 });

@@ -19,6 +19,7 @@ export type MixPhmSpec = z.infer<typeof MixPhmSpec>;
 export const mixphm = definePeft({
   schema: MixPhmSpec,
   builders: {
-    mixphm: (o: Omit<In<typeof MixPhmSpec>, 'at'> & { at: SublayerPath | SublayerPath[] }) => parsePart(MixPhmSpec, { method: 'mixphm', ...o }, 'mixphm'),
+    mixphm: (o: Omit<In<typeof MixPhmSpec>, 'at'> & { at: SublayerPath | SublayerPath[] }) =>
+      parsePart(MixPhmSpec, { method: 'mixphm', ...o }, 'mixphm'),
   },
 });

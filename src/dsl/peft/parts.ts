@@ -7,7 +7,8 @@ export const count = pos.max(1000);
 /** Where a method attaches: one glob or a list (each entry must match a point). */
 export const at = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
 export const share = z.enum(['global', 'layer', 'module', 'none']);
-export const dropoutRate = (def: number) => z.number().min(0).lt(1, 'must be below 1 (dropout 1 drops everything and rescales by 1/0)').default(def);
+export const dropoutRate = (def: number) =>
+  z.number().min(0).lt(1, 'must be below 1 (dropout 1 drops everything and rescales by 1/0)').default(def);
 
 /** Routing functions (Qu et al. 2024): how the bottleneck mixes in the pooled visual feature. */
 export const Routing = z.enum(['none', 'add', 'mul', 'mulExpand', 'inner']);

@@ -74,7 +74,9 @@ describe('DoRA', () => {
       for (let k = 0; k < r; k++) s += (alpha / r) * A[i * r + k] * B[k * dout + j];
       return s;
     });
-    const norm = Array.from({ length: dout }, (_, j) => Math.sqrt(Array.from({ length: din }, (_, i) => V[i * dout + j] ** 2).reduce((p, q) => p + q)));
+    const norm = Array.from({ length: dout }, (_, j) =>
+      Math.sqrt(Array.from({ length: din }, (_, i) => V[i * dout + j] ** 2).reduce((p, q) => p + q)),
+    );
     for (let row = 0; row < 6; row++)
       for (let j = 0; j < dout; j++) {
         let s = 0;
@@ -86,14 +88,22 @@ describe('DoRA', () => {
   it('starts as the layer it wraps: m = ||W0||_c from the weights given (pretrained), B = 0', () => {
     const spec = model().spec;
     const { graph } = lowerModel(spec, { batch: 2, mode: 'infer' });
-    const pretrained = Object.fromEntries([...graph.params()].filter(([k]) => !k.includes('.dora.')).map(([k, n]) => [k, Float32Array.from(draw(rng(k.length), n.shape).data)]));
+    const pretrained = Object.fromEntries(
+      [...graph.params()]
+        .filter(([k]) => !k.includes('.dora.'))
+        .map(([k, n]) => [k, Float32Array.from(draw(rng(k.length), n.shape).data)]),
+    );
     const w = initialWeights(graph, 4, pretrained);
     const W = w['text.layers.0.attn.q.W'];
-    expect(w['text.layers.0.attn.q.dora.m'][3]).toBeCloseTo(Math.hypot(...Array.from({ length: 8 }, (_, i) => W[i * 8 + 3])), 6);
+    expect(w['text.layers.0.attn.q.dora.m'][3]).toBeCloseTo(
+      Math.hypot(...Array.from({ length: 8 }, (_, i) => W[i * 8 + 3])),
+      6,
+    );
     expect([...w['text.layers.0.attn.q.dora.B']].every((v) => v === 0)).toBe(true);
     const plain = lowerModel({ ...spec, insertions: [] }, { batch: 2, mode: 'infer' }).graph;
     const inputs = inputsOf(rng(2));
-    const as = (g: typeof graph) => Object.fromEntries([...g.params()].map(([k, n]) => [k, new Value(n.shape, Float64Array.from(w[k]))]));
+    const as = (g: typeof graph) =>
+      Object.fromEntries([...g.params()].map(([k, n]) => [k, new Value(n.shape, Float64Array.from(w[k]))]));
     const a = evaluate(graph, { params: as(graph), inputs }, ['logits']).logits;
     const b = evaluate(plain, { params: as(plain), inputs }, ['logits']).logits;
     a.data.forEach((v, i) => expect(v).toBeCloseTo(b.data[i], 5));
@@ -117,7 +127,16 @@ describe('DoRA', () => {
     const merged = mergeWeights(spec, Object.fromEntries(Object.entries(params).map(([k, v]) => [k, v.data])), m.graph);
     const inputs = inputsOf(rng(9));
     const ya = evaluate(a.graph, { params, inputs }, ['logits']).logits;
-    const ym = evaluate(m.graph, { params: Object.fromEntries(Object.entries(merged).map(([k, v]) => [k, new Value(m.graph.params().get(k)!.shape, v)])), inputs }, ['logits']).logits;
+    const ym = evaluate(
+      m.graph,
+      {
+        params: Object.fromEntries(
+          Object.entries(merged).map(([k, v]) => [k, new Value(m.graph.params().get(k)!.shape, v)]),
+        ),
+        inputs,
+      },
+      ['logits'],
+    ).logits;
     ya.data.forEach((v, i) => expect(ym.data[i]).toBeCloseTo(v, 10));
   });
 
@@ -129,7 +148,12 @@ describe('DoRA', () => {
       const params = drawn(graph, 12);
       const inputs = inputsOf(rng(13));
       const lr = 1e-3;
-      const ts = await TrainStep.compile(gpu(), graph, { optimizer: { kind: 'adamw', weightDecay: 0.1, clip: 0 }, lr, schedule: { kind: 'constant' }, totalSteps: 1 });
+      const ts = await TrainStep.compile(gpu(), graph, {
+        optimizer: { kind: 'adamw', weightDecay: 0.1, clip: 0 },
+        lr,
+        schedule: { kind: 'constant' },
+        totalSteps: 1,
+      });
       try {
         ts.setWeights(Object.fromEntries(Object.entries(params).map(([k, v]) => [k, Float32Array.from(v.data)])));
         const { seed, ...batch } = inputs;

@@ -96,9 +96,23 @@ describe('(IA)^3', () => {
     const r = rng(8);
     const params = Object.fromEntries([...a.graph.params()].map(([k, n]) => [k, draw(r, n.shape)]));
     const merged = mergeWeights(spec, Object.fromEntries(Object.entries(params).map(([k, v]) => [k, v.data])), m.graph);
-    const inputs = { image: draw(r, [2, 1, 4, 4]), tokens: draw(r, [2, 3], { int: 6 }, 'i32'), mask: Value.of([2, 3], [1, 1, 1, 1, 1, 0]), targets: draw(r, [2, 3], { int: 2 }) };
+    const inputs = {
+      image: draw(r, [2, 1, 4, 4]),
+      tokens: draw(r, [2, 3], { int: 6 }, 'i32'),
+      mask: Value.of([2, 3], [1, 1, 1, 1, 1, 0]),
+      targets: draw(r, [2, 3], { int: 2 }),
+    };
     const ya = evaluate(a.graph, { params, inputs }, ['logits']).logits;
-    const ym = evaluate(m.graph, { params: Object.fromEntries(Object.entries(merged).map(([k, v]) => [k, new Value(m.graph.params().get(k)!.shape, v)])), inputs }, ['logits']).logits;
+    const ym = evaluate(
+      m.graph,
+      {
+        params: Object.fromEntries(
+          Object.entries(merged).map(([k, v]) => [k, new Value(m.graph.params().get(k)!.shape, v)]),
+        ),
+        inputs,
+      },
+      ['logits'],
+    ).logits;
     ya.data.forEach((v, i) => expect(ym.data[i]).toBeCloseTo(v, 10));
   });
 });

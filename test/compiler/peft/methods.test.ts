@@ -25,7 +25,12 @@ import { add, flat, gelu, map, mat, mean, mm, phmDense, scale, type Mat } from '
 
 const [B, L, d] = [2, 3, 8];
 
-function moduleGraph(method: PeftSpec, apply: (ctx: Lowering, spec: PeftSpec, x: Tensor) => Tensor, mode: Mode = 'train', merged = false) {
+function moduleGraph(
+  method: PeftSpec,
+  apply: (ctx: Lowering, spec: PeftSpec, x: Tensor) => Tensor,
+  mode: Mode = 'train',
+  merged = false,
+) {
   const spec = parseSpec({
     vision: { kind: 'vit', image: [4, 4], patch: 2, width: d, depth: 1, heads: 2 },
     text: { kind: 'encoder', vocab: 5, maxLen: L, width: d, depth: 1, heads: 2 },
@@ -53,7 +58,16 @@ function moduleGraph(method: PeftSpec, apply: (ctx: Lowering, spec: PeftSpec, x:
     const vals = evaluateNodes(ctx.b.g, feeds, ids);
     return ids.map((id) => vals.get(id)!.data[0]);
   };
-  return { ctx, graph: ctx.b.g, feeds, y: out.y, P: (k: string) => params[k].data, X: (b: number) => mat(L, d, inputs.x.data, b * L * d), XR: (b: number) => mat(1, d, inputs.xr.data, b * d), draws };
+  return {
+    ctx,
+    graph: ctx.b.g,
+    feeds,
+    y: out.y,
+    P: (k: string) => params[k].data,
+    X: (b: number) => mat(L, d, inputs.x.data, b * L * d),
+    XR: (b: number) => mat(1, d, inputs.xr.data, b * d),
+    draws,
+  };
 }
 
 function expectRows(got: Value, want: (b: number) => Mat) {
@@ -79,7 +93,10 @@ describe('LoRA (with each routing function)', () => {
       const A = mat(d, 2, m.P('text.layers.0.attn.q.lora.A'));
       const Bm = mat(2, d, m.P('text.layers.0.attn.q.lora.B'));
       expectRows(m.y, (b) => scale(mm(routeDirect[routing](mm(m.X(b), A), mm(m.XR(b), A)), Bm), 4 / 2));
-      expect([...m.graph.params().keys()].sort()).toEqual(['text.layers.0.attn.q.lora.A', 'text.layers.0.attn.q.lora.B']);
+      expect([...m.graph.params().keys()].sort()).toEqual([
+        'text.layers.0.attn.q.lora.A',
+        'text.layers.0.attn.q.lora.B',
+      ]);
       gradCheck(m.graph, m.feeds);
     });
   }
@@ -114,8 +131,17 @@ describe('adapters', () => {
 });
 
 describe('MixPHM', () => {
-  const spec = peft.mixphm({ at: 'text.layers.0.ffn', experts: 3, bottleneck: 4, kron: 2, rank: 2, dropout: 0, alpha: 0.7 });
-  const apply = (ctx: Lowering, s: PeftSpec, x: Tensor) => mixphm(ctx, s as typeof spec, 'text.layers.0.ffn', x, 'text');
+  const spec = peft.mixphm({
+    at: 'text.layers.0.ffn',
+    experts: 3,
+    bottleneck: 4,
+    kron: 2,
+    rank: 2,
+    dropout: 0,
+    alpha: 0.7,
+  });
+  const apply = (ctx: Lowering, s: PeftSpec, x: Tensor) =>
+    mixphm(ctx, s as typeof spec, 'text.layers.0.ffn', x, 'text');
   const formula = (m: ReturnType<typeof moduleGraph>, pick: (name: string) => number[]) => (b: number) => {
     const p = (k: string) => m.P(`text.layers.0.ffn.mixphm.${k}`);
     const S = m.P('mixphm.S');
@@ -148,7 +174,8 @@ describe('MixPHM', () => {
   it('random routing is deterministic for a seed and uniform over experts', () => {
     const m = moduleGraph(spec, apply);
     const node = m.graph.nodes.find((n) => n.op === 'random' && n.attrs.dist === 'int')!;
-    const draw = (seed: number) => evaluateNodes(m.graph, { inputs: { seed: Value.scalar(seed, 'u32') } }, [node.id]).get(node.id)!.data[0];
+    const draw = (seed: number) =>
+      evaluateNodes(m.graph, { inputs: { seed: Value.scalar(seed, 'u32') } }, [node.id]).get(node.id)!.data[0];
     expect(draw(5)).toBe(draw(5));
     const counts = [0, 0, 0];
     const N = 3000;
@@ -160,7 +187,15 @@ describe('MixPHM', () => {
 
   it('shares S across modules and sums its gradient', () => {
     const m = moduleGraph(spec, (ctx, s, x) => apply(ctx, s, apply(ctx, s, x)));
-    const twice = moduleGraph(spec, (ctx, s, x) => mixphm(ctx, s as typeof spec, 'text.layers.1.ffn', mixphm(ctx, s as typeof spec, 'text.layers.0.ffn', x, 'text'), 'text'));
+    const twice = moduleGraph(spec, (ctx, s, x) =>
+      mixphm(
+        ctx,
+        s as typeof spec,
+        'text.layers.1.ffn',
+        mixphm(ctx, s as typeof spec, 'text.layers.0.ffn', x, 'text'),
+        'text',
+      ),
+    );
     const names = [...twice.graph.params().keys()];
     expect(names.filter((k) => k.endsWith('.S'))).toEqual(['mixphm.S']);
     expect(names).toContain('text.layers.1.ffn.mixphm.down.T'); // T, U, b per layer
@@ -192,12 +227,16 @@ describe('MixPHM', () => {
     const A = tokens.map((t) => unit(row(out.ha.data, t)));
     const H = tokens.map((t) => unit(row(m.feeds.inputs.x.data, t)));
     let off = 0;
-    for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) if (i !== j) off += A.reduce((s, a, t) => s + a[i] * H[t][j], 0) ** 2;
+    for (let i = 0; i < d; i++)
+      for (let j = 0; j < d; j++) if (i !== j) off += A.reduce((s, a, t) => s + a[i] * H[t][j], 0) ** 2;
     expect(out.red.data[0]).toBeCloseTo((3.9e-3 * off) / B, 10);
     // Relevance: JSD estimator, scores <h_a token, pooled final of each sample>.
     const pooled = Array.from({ length: B }, (_, b) => {
       const ts = [0, 1, 2].filter((l) => maskV.data[b * L + l]);
-      return Array.from({ length: d }, (_, j) => ts.reduce((s, l) => s + finV.data[(b * L + l) * d + j], 0) / ts.length);
+      return Array.from(
+        { length: d },
+        (_, j) => ts.reduce((s, l) => s + finV.data[(b * L + l) * d + j], 0) / ts.length,
+      );
     });
     const sp = (x: number) => Math.log1p(Math.exp(x));
     let pos = 0,
@@ -218,18 +257,40 @@ describe('AdaMix', () => {
     const m = moduleGraph(spec, (ctx, s, x) => adamix(ctx, s as typeof spec, 'text.layers.0.ffn', x));
     const [ed, eu] = m.draws();
     const part = (k: string, e: number, n: number) => [...m.P(`text.layers.0.ffn.adamix.${k}`).slice(e * n, e * n + n)];
-    expectRows(m.y, (b) => add(add(m.X(b), mm(map(add(mm(m.X(b), mat(d, 4, part('down.W', ed, 4 * d))), part('down.b', ed, 4)), gelu), mat(4, d, part('up.W', eu, 4 * d)))), part('up.b', eu, d)));
+    expectRows(m.y, (b) =>
+      add(
+        add(
+          m.X(b),
+          mm(
+            map(add(mm(m.X(b), mat(d, 4, part('down.W', ed, 4 * d))), part('down.b', ed, 4)), gelu),
+            mat(4, d, part('up.W', eu, 4 * d)),
+          ),
+        ),
+        part('up.b', eu, d),
+      ),
+    );
     gradCheck(m.graph, m.feeds);
     const inf = moduleGraph(spec, (ctx, s, x) => adamix(ctx, s as typeof spec, 'text.layers.0.ffn', x), 'infer');
     const avg = (k: string) => mean(inf.P(`text.layers.0.ffn.adamix.${k}`), 2);
-    expectRows(inf.y, (b) => add(add(inf.X(b), mm(map(add(mm(inf.X(b), mat(d, 4, avg('down.W'))), avg('down.b')), gelu), mat(4, d, avg('up.W')))), avg('up.b')));
+    expectRows(inf.y, (b) =>
+      add(
+        add(
+          inf.X(b),
+          mm(map(add(mm(inf.X(b), mat(d, 4, avg('down.W'))), avg('down.b')), gelu), mat(4, d, avg('up.W'))),
+        ),
+        avg('up.b'),
+      ),
+    );
   });
 });
 
 describe('expert initialization', () => {
   it('every expert starts as a copy of one draw (the published code deep-copies one expert), per factor; other params are not tiled', () => {
     const spec = vl
-      .model({ text: vl.encoder({ vocab: 5, maxLen: 3, width: 8, depth: 2, heads: 2 }), head: vl.classifier({ answers: 2 }) })
+      .model({
+        text: vl.encoder({ vocab: 5, maxLen: 3, width: 8, depth: 2, heads: 2 }),
+        head: vl.classifier({ answers: 2 }),
+      })
       .freeze('**')
       .insert(peft.mixphm({ at: 'text.layers.*.ffn', experts: 3, bottleneck: 4, kron: 2, rank: 2, shareDown: 'none' }))
       .insert(peft.adamix({ at: 'text.layers.*.attn', experts: 2, bottleneck: 4 })).spec;
@@ -240,7 +301,8 @@ describe('expert initialization', () => {
     for (const k of stacked) {
       const E = graph.leaf('param', k)!.shape[0];
       const n = w[k].length / E;
-      for (let e = 1; e < E; e++) expect([...w[k].subarray(e * n, (e + 1) * n)], `${k} expert ${e}`).toEqual([...w[k].subarray(0, n)]);
+      for (let e = 1; e < E; e++)
+        expect([...w[k].subarray(e * n, (e + 1) * n)], `${k} expert ${e}`).toEqual([...w[k].subarray(0, n)]);
       expect(new Set(w[k].subarray(0, n)).size, k).toBeGreaterThan(n / 2); // a real draw, not constant
     }
     // Different modules draw differently.
@@ -265,7 +327,11 @@ describe('merging at compile time', () => {
     const r = rng(21);
     const params: Record<string, Value> = {};
     for (const [k, n] of a.graph.params()) params[k] = draw(r, n.shape);
-    const merged = mergeWeights(specB.spec, Object.fromEntries(Object.entries(params).map(([k, v]) => [k, v.data])), m.graph);
+    const merged = mergeWeights(
+      specB.spec,
+      Object.fromEntries(Object.entries(params).map(([k, v]) => [k, v.data])),
+      m.graph,
+    );
     const inputs = {
       image: draw(r, [2, 1, 4, 4]),
       tokens: draw(r, [2, 3], { int: 6 }, 'i32'),
@@ -275,24 +341,46 @@ describe('merging at compile time', () => {
     };
     const pick = (g: typeof a.graph) => Object.fromEntries(Object.entries(inputs).filter(([k]) => g.inputs().has(k)));
     const ya = evaluate(a.graph, { params, inputs: pick(a.graph) }, ['logits']).logits;
-    const ym = evaluate(m.graph, { params: Object.fromEntries(Object.entries(merged).map(([k, v]) => [k, new Value(m.graph.params().get(k)!.shape, v)])), inputs: pick(m.graph) }, ['logits']).logits;
+    const ym = evaluate(
+      m.graph,
+      {
+        params: Object.fromEntries(
+          Object.entries(merged).map(([k, v]) => [k, new Value(m.graph.params().get(k)!.shape, v)]),
+        ),
+        inputs: pick(m.graph),
+      },
+      ['logits'],
+    ).logits;
     ya.data.forEach((v, i) => expect(ym.data[i]).toBeCloseTo(v, exact ? 10 : 6));
     return { a, m };
   }
 
   it('LoRA folds into W0 exactly', () => {
-    const { a, m } = compare(base().insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 2, alpha: 4 })), 'infer', true);
+    const { a, m } = compare(
+      base().insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 2, alpha: 4 })),
+      'infer',
+      true,
+    );
     expect([...m.graph.params().keys()].some((k) => k.includes('lora'))).toBe(false);
     expect(m.graph.params().size).toBeLessThan(a.graph.params().size);
   });
 
   it('MixPHM with one expert: training (no dropout) equals the merged graph exactly', () => {
-    compare(base().insert(peft.mixphm({ at: 'text.layers.*.ffn', experts: 1, bottleneck: 4, kron: 2, rank: 2, dropout: 0 })), 'train', true);
+    compare(
+      base().insert(peft.mixphm({ at: 'text.layers.*.ffn', experts: 1, bottleneck: 4, kron: 2, rank: 2, dropout: 0 })),
+      'train',
+      true,
+    );
   });
 
   it('MixPHM with several experts: unmerged inference equals the merged graph', () => {
-    const { a, m } = compare(base().insert(peft.mixphm({ at: 'text.layers.*.ffn', experts: 4, bottleneck: 4, kron: 2, rank: 2 })), 'infer', true);
-    const size = (g: typeof a.graph) => [...g.params().values()].reduce((s, n) => s + n.shape.reduce((p, q) => p * q, 1), 0);
+    const { a, m } = compare(
+      base().insert(peft.mixphm({ at: 'text.layers.*.ffn', experts: 4, bottleneck: 4, kron: 2, rank: 2 })),
+      'infer',
+      true,
+    );
+    const size = (g: typeof a.graph) =>
+      [...g.params().values()].reduce((s, n) => s + n.shape.reduce((p, q) => p * q, 1), 0);
     expect(size(m.graph)).toBeLessThan(size(a.graph));
   });
 });
@@ -318,7 +406,12 @@ describe('routing with an embedded visual prefix (regression)', () => {
     const feeds = {
       params: Object.fromEntries([...graph.params()].map(([k, n]) => [k, draw(r, n.shape)])),
       inputs: Object.fromEntries(
-        [...graph.inputs()].map(([k, n]) => [k, k === 'mask' ? Value.of(n.shape, new Array(B * L).fill(1)) : draw(r, n.shape, n.dtype === 'i32' ? { int: 5 } : 'real', n.dtype)]),
+        [...graph.inputs()].map(([k, n]) => [
+          k,
+          k === 'mask'
+            ? Value.of(n.shape, new Array(B * L).fill(1))
+            : draw(r, n.shape, n.dtype === 'i32' ? { int: 5 } : 'real', n.dtype),
+        ]),
       ),
     };
     const A = graph.leaf('param', 'text.layers.0.attn.q.lora.A')!;
@@ -330,6 +423,8 @@ describe('routing with an embedded visual prefix (regression)', () => {
   });
 
   it('refuses a routed feature of the wrong width, naming both widths and the fix', () => {
-    expect(() => lowerModel(model('tokens'), { batch: B, mode: 'train' })).toThrow(/visual feature is 6 wide and the text stream 8.*visualPrefix 'pooled' with visualEmbed: true/);
+    expect(() => lowerModel(model('tokens'), { batch: B, mode: 'train' })).toThrow(
+      /visual feature is 6 wide and the text stream 8.*visualPrefix 'pooled' with visualEmbed: true/,
+    );
   });
 });

@@ -16,8 +16,14 @@ export function adamix(ctx: Lowering, spec: AdaMixSpec, path: string, x: Tensor)
   const E = spec.experts;
   const lead = expertAxes(ctx, E);
   const name = `${path}.adamix`;
-  const downAll = { W: ctx.peftParam(`${name}.down.W`, [...lead, d, r], expertInit(lead, xavier(1, d, r))), b: ctx.peftParam(`${name}.down.b`, [...lead, r], { kind: 'zeros' }, true) };
-  const upAll = { W: ctx.peftParam(`${name}.up.W`, [...lead, r, d], { kind: 'zeros' }), b: ctx.peftParam(`${name}.up.b`, [...lead, d], { kind: 'zeros' }, true) };
+  const downAll = {
+    W: ctx.peftParam(`${name}.down.W`, [...lead, d, r], expertInit(lead, xavier(1, d, r))),
+    b: ctx.peftParam(`${name}.down.b`, [...lead, r], { kind: 'zeros' }, true),
+  };
+  const upAll = {
+    W: ctx.peftParam(`${name}.up.W`, [...lead, r, d], { kind: 'zeros' }),
+    b: ctx.peftParam(`${name}.up.b`, [...lead, d], { kind: 'zeros' }, true),
+  };
   return ctx.b.scope('adamix', () => {
     const dn = selectExpert(ctx, downAll, E);
     const upp = selectExpert(ctx, upAll, E);

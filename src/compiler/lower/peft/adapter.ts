@@ -11,10 +11,18 @@ import { defineMethod } from './method.ts';
 import { SpecError } from '../../../dsl/parse.ts';
 import type { AdapterActivation, AdapterSpec } from '../../../dsl/peft/adapter.ts';
 
-export function bottleneckWidth(spec: { reduction?: number; bottleneck?: number }, d: number, path: string, fallbackReduction: number): number {
+export function bottleneckWidth(
+  spec: { reduction?: number; bottleneck?: number },
+  d: number,
+  path: string,
+  fallbackReduction: number,
+): number {
   if (spec.bottleneck) return spec.bottleneck;
   const red = spec.reduction ?? fallbackReduction;
-  if (d % red !== 0) throw new SpecError(`insertion at '${path}': width ${d} is not divisible by reduction ${red}; set 'bottleneck' or a reduction among the divisors of ${d}`);
+  if (d % red !== 0)
+    throw new SpecError(
+      `insertion at '${path}': width ${d} is not divisible by reduction ${red}; set 'bottleneck' or a reduction among the divisors of ${d}`,
+    );
   return d / red;
 }
 
@@ -32,7 +40,8 @@ export function adapter(ctx: Lowering, spec: AdapterSpec, path: string, x: Tenso
   const bu = ctx.peftParam(`${name}.up.b`, [d], { kind: 'zeros' }, true);
   return ctx.b.scope('adapter', () => {
     let z = x.matmul(Wd).add(bd);
-    if (spec.routing !== 'none') z = route(spec.routing, z, visualFeature(ctx, spec.routing, path, d).matmul(Wd).add(bd));
+    if (spec.routing !== 'none')
+      z = route(spec.routing, z, visualFeature(ctx, spec.routing, path, d).matmul(Wd).add(bd));
     return x.add(act(z, spec.activation).matmul(Wu).add(bu));
   });
 }

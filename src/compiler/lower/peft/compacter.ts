@@ -15,7 +15,9 @@ export function compacter(ctx: Lowering, spec: CompacterSpec, path: string, x: T
   const up = { n, k: spec.rank, din: r, dout: d };
   const fd = phmFactors(ctx, `${path}.compacter.down`, down);
   const fu = phmFactors(ctx, `${path}.compacter.up`, up);
-  return ctx.b.scope('compacter', () => x.add(phmApply(ctx.b, act(phmApply(ctx.b, x, S, fd, down), spec.activation), S, fu, up)));
+  return ctx.b.scope('compacter', () =>
+    x.add(phmApply(ctx.b, act(phmApply(ctx.b, x, S, fd, down), spec.activation), S, fu, up)),
+  );
 }
 
 export const compacterMethod = defineMethod<CompacterSpec>({

@@ -13,7 +13,8 @@ import type { Ia3Spec } from '../../../dsl/peft/ia3.ts';
 /** FFN down projections have their input rescaled; every other linear its output. */
 const scalesInput = (path: string) => /\.ffn\.down$/.test(path);
 
-const vector = (ctx: Lowering, site: LinearSite, width: number) => ctx.peftParam(`${site.path}.ia3.l`, [width], { kind: 'ones' }, true);
+const vector = (ctx: Lowering, site: LinearSite, width: number) =>
+  ctx.peftParam(`${site.path}.ia3.l`, [width], { kind: 'ones' }, true);
 
 function fold(spec: Ia3Spec, trained: TrainedWeights, out: Record<string, Float64Array>): void {
   for (const name of Object.keys(trained)) {
@@ -36,7 +37,9 @@ function fold(spec: Ia3Spec, trained: TrainedWeights, out: Record<string, Float6
 export const ia3 = defineMethod<Ia3Spec>({
   attach: 'linear',
   tag: /\.ia3\./,
-  input: (ctx, _spec, site, x) => (scalesInput(site.path) ? ctx.b.scope('ia3', () => x.mul(vector(ctx, site, site.din))) : x),
-  output: (ctx, _spec, site, _x, y) => (scalesInput(site.path) ? y : ctx.b.scope('ia3', () => y.mul(vector(ctx, site, site.dout)))),
+  input: (ctx, _spec, site, x) =>
+    scalesInput(site.path) ? ctx.b.scope('ia3', () => x.mul(vector(ctx, site, site.din))) : x,
+  output: (ctx, _spec, site, _x, y) =>
+    scalesInput(site.path) ? y : ctx.b.scope('ia3', () => y.mul(vector(ctx, site, site.dout))),
   merge: { folds: () => true, fold },
 });

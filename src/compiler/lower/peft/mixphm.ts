@@ -20,7 +20,10 @@ export function mixphm(ctx: Lowering, spec: MixPhmSpec, path: string, x: Tensor,
   const S = sharedS(ctx, 'mixphm', spec.shareS, path, n);
   const down = { n, k: spec.rank, din: d, dout: r };
   const up = { n, k: spec.rank, din: r, dout: d };
-  const fdAll = spec.shareDown === 'module' ? phmFactors(ctx, `${path}.mixphm.down`, down) : phmFactors(ctx, `${path}.mixphm.down`, down, expertAxes(ctx, E));
+  const fdAll =
+    spec.shareDown === 'module'
+      ? phmFactors(ctx, `${path}.mixphm.down`, down)
+      : phmFactors(ctx, `${path}.mixphm.down`, down, expertAxes(ctx, E));
   const fuAll = phmFactors(ctx, `${path}.mixphm.up`, up, expertAxes(ctx, E));
   return ctx.b.scope('mixphm', () => {
     const fd = spec.shareDown === 'module' ? fdAll : (selectExpert(ctx, fdAll, E) as typeof fdAll);

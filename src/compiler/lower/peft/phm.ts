@@ -25,7 +25,9 @@ export function checkPhm(layer: string, s: PhmShape): void {
     ['output width', s.dout],
   ] as const) {
     if (d % s.n !== 0) {
-      throw new PhmShapeError(`PHM layer '${layer}': ${what} ${d} is not divisible by kron n = ${s.n}; choose n among ${divisors(s.din, s.dout).join(', ')} or change the bottleneck`);
+      throw new PhmShapeError(
+        `PHM layer '${layer}': ${what} ${d} is not divisible by kron n = ${s.n}; choose n among ${divisors(s.din, s.dout).join(', ')} or change the bottleneck`,
+      );
     }
   }
 }
@@ -59,13 +61,25 @@ export function phmFactors(ctx: Lowering, name: string, s: PhmShape, lead: numbe
 }
 
 /** The shared S tensor: one per model (global), per layer, or per module. */
-export function sharedS(ctx: Lowering, method: string, scope: 'global' | 'layer' | 'module' | 'none', path: string, n: number): Tensor {
+export function sharedS(
+  ctx: Lowering,
+  method: string,
+  scope: 'global' | 'layer' | 'module' | 'none',
+  path: string,
+  n: number,
+): Tensor {
   const layer = /^(.*\.layers\.\d+)/.exec(path)?.[1] ?? path;
   const name = scope === 'global' ? `${method}.S` : scope === 'layer' ? `${layer}.${method}.S` : `${path}.${method}.S`;
   return ctx.peftParam(name, [n, n, n], { kind: 'normal', std: 0.01 }, true);
 }
 
 /** y = x @ W + b for a PHM projection with given factors. */
-export function phmApply(b: Builder, x: Tensor, S: Tensor, f: { T: Tensor; U: Tensor; b: Tensor }, s: PhmShape): Tensor {
+export function phmApply(
+  b: Builder,
+  x: Tensor,
+  S: Tensor,
+  f: { T: Tensor; U: Tensor; b: Tensor },
+  s: PhmShape,
+): Tensor {
   return x.matmul(phmWeight(b, S, f.T, f.U, s)).add(f.b);
 }

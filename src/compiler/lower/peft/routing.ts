@@ -14,7 +14,9 @@ import type { Lowering } from '../context.ts';
  */
 export function visualFeature(ctx: Lowering, kind: Routing, path: string, d: number): Tensor {
   if (!ctx.visual)
-    throw new SpecError(`routing '${kind}' at '${path}': the pooled visual feature it mixes in exists only after the vision tower; route text-tower points (or set routing 'none' here)`);
+    throw new SpecError(
+      `routing '${kind}' at '${path}': the pooled visual feature it mixes in exists only after the vision tower; route text-tower points (or set routing 'none' here)`,
+    );
   const [B, dv] = ctx.visual.shape;
   if (dv !== d)
     throw new SpecError(
