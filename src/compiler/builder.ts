@@ -3,6 +3,7 @@
  * and appends a node. Tensor handles carry the same methods for fluent code.
  * VJP rules and composites are written against this API, so they are graphs of primitives too.
  */
+import type { BinaryOp, OpName, UnaryOp } from './ir/op-names.ts';
 import { Graph, numel, sameShape, shapeStr, type Attrs, type DType, type ParamInfo, type Shape } from './ir/graph.ts';
 import { getOp, ShapeError } from './ops/index.ts';
 import { broadcastAxes } from './ops/broadcast.ts';
@@ -168,7 +169,7 @@ export class Builder {
   }
 
   /** Appends a node for primitive `op`, inferring and checking its type through the op table. */
-  op(op: string, inputs: Tensor[], attrs: Attrs = {}): Tensor {
+  op(op: OpName, inputs: Tensor[], attrs: Attrs = {}): Tensor {
     const def = getOp(op);
     for (const x of inputs) if (x.b !== this) throw new Error(`${op}: operand from another graph`);
     if (def.arity >= 0 && inputs.length !== def.arity) {
@@ -225,10 +226,10 @@ export class Builder {
   }
 
   // ---- elementwise ----
-  unary(op: string, x: Tensor): Tensor {
+  unary(op: UnaryOp, x: Tensor): Tensor {
     return this.op(op, [x]);
   }
-  binary(op: string, a: Operand, b: Operand): Tensor {
+  binary(op: BinaryOp, a: Operand, b: Operand): Tensor {
     const A = typeof a === 'number' ? this.lift(a, b as Tensor) : a;
     const B = this.lift(b, A);
     return this.op(op, [A, B]);

@@ -29,3 +29,21 @@ describe('typed op attributes', () => {
     expect(permute.infer([{ shape: [2, 3], dtype: 'f32' }], { perm: [1, 0] }, 'test').shape).toEqual([3, 2]);
   });
 });
+
+describe('op names', () => {
+  it('the op table defines exactly the names Node.op may hold (ir/op-names.ts), layout ops as layout', async () => {
+    const { allOps } = await import('../../src/compiler/ops/index.ts');
+    const { OP_NAMES, LAYOUT_OPS } = await import('../../src/compiler/ir/op-names.ts');
+    expect(
+      allOps()
+        .map((d) => d.name)
+        .sort(),
+    ).toEqual([...OP_NAMES].sort());
+    expect(
+      allOps()
+        .filter((d) => d.kind === 'layout')
+        .map((d) => d.name)
+        .sort(),
+    ).toEqual([...LAYOUT_OPS].sort());
+  });
+});

@@ -1,4 +1,5 @@
 /** Each op's Float64 reference against small cases checked by hand. */
+import type { OpName } from '../../src/compiler/ir/op-names.ts';
 import { describe, expect, it } from 'vitest';
 import { Builder } from '../../src/compiler/builder.ts';
 import { allOps } from '../../src/compiler/ops/index.ts';
@@ -12,7 +13,7 @@ type Case = { inputs: [number[], number[], DType?][]; attrs?: Attrs; shape: numb
 const v = (shape: number[], data: number[], dtype?: DType): [number[], number[], DType?] => [shape, data, dtype];
 
 const g = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
-const cases: Record<string, Case[]> = {
+const cases: Partial<Record<OpName, Case[]>> = {
   neg: [{ inputs: [v([2], [1, -2])], shape: [2], expect: [-1, 2] }],
   exp: [{ inputs: [v([2], [0, 1])], shape: [2], expect: [1, Math.E] }],
   log: [{ inputs: [v([2], [1, Math.E])], shape: [2], expect: [0, 1] }],
@@ -137,7 +138,7 @@ describe('op references on hand-checked cases', () => {
     expect(missing).toEqual([]);
   });
 
-  for (const [name, list] of Object.entries(cases)) {
+  for (const [name, list] of Object.entries(cases) as [OpName, Case[]][]) {
     list.forEach((c, k) => {
       it(`${name} #${k}`, () => {
         const b = new Builder();

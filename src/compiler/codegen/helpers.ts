@@ -4,7 +4,6 @@
  * module carries the helpers its code names (and what they call in turn), so a kernel without
  * dropout does not carry the hash, and llvmpipe parses no dead code.
  */
-import { RANDOM_WGSL } from '../ops/random.ts';
 import { template } from './template.ts';
 
 interface Helper {
@@ -32,7 +31,7 @@ function functions(wgsl: string): Helper[] {
 }
 
 function helpers(): Helper[] {
-  table ??= [...functions(template('prelude')), ...functions(RANDOM_WGSL)];
+  table ??= [...functions(template('prelude')), ...functions(template('random'))];
   return table;
 }
 

@@ -4,6 +4,7 @@
  * so passes walk `nodes` forwards for evaluation and backwards for autodiff.
  */
 import { leafName } from './attrs.ts';
+import type { OpName } from './op-names.ts';
 export type DType = 'f32' | 'f16' | 'i32' | 'u32';
 export type Shape = readonly number[];
 export type Attrs = Record<string, unknown>;
@@ -37,7 +38,7 @@ export type DerivedRule = 'columnNorm';
 
 export interface Node {
   readonly id: number;
-  readonly op: string;
+  readonly op: OpName;
   readonly inputs: readonly number[];
   readonly attrs: Attrs;
   readonly shape: Shape;

@@ -5,6 +5,7 @@
  * index arithmetic on the shapes, so a broadcast, a transpose or a slice inside a group costs no
  * memory traffic.
  */
+import { isLayoutOp, type LayoutOp } from '../ir/op-names.ts';
 import { numel, type Graph, type Node, type Shape } from '../ir/graph.ts';
 import { strides } from '../ir/value.ts';
 import { getOp } from '../ops/index.ts';
@@ -305,81 +306,79 @@ class IndexMaps {
   }
 
   /** The flat index of `coords` in a row-major tensor of `shape`. */
-  private flatIndex(coords: KExpr[], shape: Shape): KExpr {
+  flatIndex(coords: KExpr[], shape: Shape): KExpr {
     const st = strides(shape);
     return this.kb.add(coords.map((c, d) => this.kb.mul(c, this.kb.size(st[d]))));
   }
 
   private layout(n: Node, ins: Node[], idx: KExpr): KExpr {
-    const x = ins[0];
-    const kb = this.kb;
-    switch (n.op) {
-      case 'reshape':
-        return this.value(x.id, idx);
-      case 'broadcast':
-        return this.value(x.id, this.broadcastIndex(idx, x.shape, n.shape));
-      case 'permute': {
-        const st = strides(x.shape);
-        const perm = attrsOf(n, 'permute').perm;
-        return this.value(
-          x.id,
-          this.stridedIndex(
-            idx,
-            n.shape,
-            perm.map((p) => st[p]),
-          ),
-        );
-      }
-      case 'slice': {
-        const st = strides(x.shape);
-        const s = attrsOf(n, 'slice').starts;
-        return this.value(
-          x.id,
-          this.stridedIndex(
-            idx,
-            n.shape,
-            st,
-            s.reduce((o, si, d) => o + si * st[d], 0),
-          ),
-        );
-      }
-      case 'pad': {
-        const c = this.coords(idx, n.shape);
-        const bf = attrsOf(n, 'pad').before;
-        // Clamped into the source so every load stays in bounds; the select discards it outside.
-        const local = c.map((ci, d) => kb.make('clampSub', { lo: bf[d], n: x.shape[d] }, [ci], 'u32'));
-        const inside = kb.make(
-          'and',
-          {},
-          c.map((ci, d) => kb.make('inRange', { lo: bf[d], n: x.shape[d] }, [ci], 'bool')),
-          'bool',
-        );
-        const v = this.value(x.id, this.flatIndex(local, x.shape));
-        return kb.make('select', {}, [inside, v, kb.const(0, n.dtype)], v.ty);
-      }
-      case 'concat': {
-        const axis = attrsOf(n, 'concat').axis;
-        const c = this.coords(idx, n.shape);
-        let off = 0;
-        const parts = ins.map((p) => {
-          const local = c.map((ci, d) =>
-            d === axis ? kb.make('clampSub', { lo: off, n: p.shape[d] }, [ci], 'u32') : ci,
-          );
-          const part = { v: this.value(p.id, this.flatIndex(local, p.shape)), start: off };
-          off += p.shape[axis];
-          return part;
-        });
-        let acc = parts[parts.length - 1].v;
-        for (let k = parts.length - 2; k >= 0; k--)
-          acc = kb.make(
-            'select',
-            {},
-            [kb.make('below', { n: parts[k + 1].start }, [c[axis]], 'bool'), parts[k].v, acc],
-            acc.ty,
-          );
-        return acc;
-      }
-    }
-    throw new Error(`kernel: no index map for layout op ${n.op}`);
+    if (!isLayoutOp(n.op)) throw new Error(`kernel: ${n.op} %${n.id} is no layout op`);
+    return LAYOUT_INDEX[n.op](this, n, ins, idx);
   }
 }
+
+/** Where a layout op's output element `idx` reads its input(s): one index map per layout op, kept complete by tsc. */
+const LAYOUT_INDEX: { [K in LayoutOp]: (m: IndexMaps, n: Node, ins: Node[], idx: KExpr) => KExpr } = {
+  reshape: (m, _n, [x], idx) => m.value(x.id, idx),
+  broadcast: (m, n, [x], idx) => m.value(x.id, m.broadcastIndex(idx, x.shape, n.shape)),
+  permute: (m, n, [x], idx) => {
+    const st = strides(x.shape);
+    return m.value(
+      x.id,
+      m.stridedIndex(
+        idx,
+        n.shape,
+        attrsOf(n, 'permute').perm.map((p) => st[p]),
+      ),
+    );
+  },
+  slice: (m, n, [x], idx) => {
+    const st = strides(x.shape);
+    const s = attrsOf(n, 'slice').starts;
+    return m.value(
+      x.id,
+      m.stridedIndex(
+        idx,
+        n.shape,
+        st,
+        s.reduce((o, si, d) => o + si * st[d], 0),
+      ),
+    );
+  },
+  pad: (m, n, [x], idx) => {
+    const kb = m.kb;
+    const c = m.coords(idx, n.shape);
+    const bf = attrsOf(n, 'pad').before;
+    // Clamped into the source so every load stays in bounds; the select discards it outside.
+    const local = c.map((ci, d) => kb.make('clampSub', { lo: bf[d], n: x.shape[d] }, [ci], 'u32'));
+    const inside = kb.make(
+      'and',
+      {},
+      c.map((ci, d) => kb.make('inRange', { lo: bf[d], n: x.shape[d] }, [ci], 'bool')),
+      'bool',
+    );
+    const v = m.value(x.id, m.flatIndex(local, x.shape));
+    return kb.make('select', {}, [inside, v, kb.const(0, n.dtype)], v.ty);
+  },
+  concat: (m, n, ins, idx) => {
+    const kb = m.kb;
+    const axis = attrsOf(n, 'concat').axis;
+    const c = m.coords(idx, n.shape);
+    let off = 0;
+    const parts = ins.map((p) => {
+      const local = c.map((ci, d) => (d === axis ? kb.make('clampSub', { lo: off, n: p.shape[d] }, [ci], 'u32') : ci));
+      const part = { v: m.value(p.id, m.flatIndex(local, p.shape)), start: off };
+      off += p.shape[axis];
+      return part;
+    });
+    let acc = parts[parts.length - 1].v;
+    for (let k = parts.length - 2; k >= 0; k--)
+      acc = kb.make(
+        'select',
+        {},
+        [kb.make('below', { n: parts[k + 1].start }, [c[axis]], 'bool'), parts[k].v, acc],
+        acc.ty,
+      );
+    return acc;
+  },
+};

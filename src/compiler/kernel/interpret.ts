@@ -11,7 +11,7 @@ import { attrsOf, leafName } from '../ir/attrs.ts';
 import { getOp } from '../ops/index.ts';
 import { uniformAt } from '../ops/random.ts';
 import type { Feeds } from '../reference.ts';
-import type { KExpr, Kernel, KVar, Reduce } from './ir.ts';
+import type { KExpr, KExprOf, Kernel, KOp, KVar, Reduce } from './ir.ts';
 
 export type KBuffer = Float32Array | Int32Array | Uint32Array;
 type Env = Partial<Record<KVar, number>>;
@@ -45,57 +45,64 @@ class Evaluator {
   }
 
   private compute(e: KExpr): number {
-    const a = e.args.map((x) => this.eval(x));
-    switch (e.op) {
-      case 'var': {
-        const v = this.env[e.name];
-        if (v === undefined) throw new Error(`kernel interpreter: variable ${e.name} is not defined here`);
-        return v;
-      }
-      case 'size':
-        return e.n;
-      case 'const':
-        return e.dtype === 'i32' ? toI32(e.value) : e.dtype === 'u32' ? e.value >>> 0 : f32(e.value);
-      case 'add':
-        return a.reduce((s, x) => s + x, 0);
-      case 'mul':
-        return a[0] * a[1];
-      case 'div':
-      case 'mod': {
-        if (!(a[0] < e.bound))
-          throw new Error(`kernel interpreter: ${a[0]} / ${e.d} breaks the bound ${e.bound} its lowering promised`);
-        return e.op === 'div' ? Math.floor(a[0] / e.d) : a[0] % e.d;
-      }
-      case 'clampSub':
-        return Math.min(Math.max(a[0], e.lo) - e.lo, e.n - 1);
-      case 'inRange':
-        return Number(a[0] >= e.lo && a[0] < e.lo + e.n);
-      case 'below':
-        return Number(a[0] < e.n);
-      case 'and':
-        return Number(a.every(Boolean));
-      case 'rowOf':
-        return Math.min(Math.max(toI32(a[0]), 0), e.rows - 1);
-      case 'load': {
-        const buf = this.buffers(e.buf);
-        if (!(a[0] >= 0 && a[0] < buf.length))
-          throw new Error(`kernel interpreter: load of %${e.buf}[${a[0]}] outside its ${buf.length} elements`);
-        return buf[a[0]];
-      }
-      case 'math': {
-        const args = a.map((x) => Value.of([], [x], 'f32'));
-        return f32(getOp(e.name).ref(args, e.attrs, { shape: [], dtype: 'f32' }).data[0]);
-      }
-      case 'cast':
-        return e.dtype === 'i32' ? toI32(a[0]) : e.dtype === 'u32' ? Math.max(0, Math.trunc(a[0])) >>> 0 : f32(a[0]);
-      case 'select':
-        return a[0] ? a[1] : a[2];
-      case 'uniform':
-        return uniformAt(a[0], e.salt, a[1]);
-      case 'randint':
-        return Math.min(Math.floor(a[0] * e.high), e.high - 1);
-    }
+    const rule = EVAL[e.op] as (e: KExpr, a: number[], ctx: EvalContext) => number;
+    return rule(
+      e,
+      e.args.map((x) => this.eval(x)),
+      { env: this.env, buffers: this.buffers },
+    );
   }
+}
+
+interface EvalContext {
+  env: Env;
+  buffers: (id: number) => KBuffer;
+}
+
+/** Each expression op's value from its evaluated operands `a`, as a GPU computes it: one rule per op, kept complete by tsc. */
+const EVAL: { [O in KOp]: (e: KExprOf<O>, a: number[], ctx: EvalContext) => number } = {
+  var: (e, _a, { env }) => {
+    const v = env[e.name];
+    if (v === undefined) throw new Error(`kernel interpreter: variable ${e.name} is not defined here`);
+    return v;
+  },
+  size: (e) => e.n,
+  const: (e) => (e.dtype === 'i32' ? toI32(e.value) : e.dtype === 'u32' ? e.value >>> 0 : f32(e.value)),
+  add: (_e, a) => a.reduce((s, x) => s + x, 0),
+  mul: (_e, a) => a[0] * a[1],
+  div: (e, a) => Math.floor(bounded(e, a[0]) / e.d),
+  mod: (e, a) => bounded(e, a[0]) % e.d,
+  clampSub: (e, a) => Math.min(Math.max(a[0], e.lo) - e.lo, e.n - 1),
+  inRange: (e, a) => Number(a[0] >= e.lo && a[0] < e.lo + e.n),
+  below: (e, a) => Number(a[0] < e.n),
+  and: (_e, a) => Number(a.every(Boolean)),
+  rowOf: (e, a) => Math.min(Math.max(toI32(a[0]), 0), e.rows - 1),
+  load: (e, a, { buffers }) => {
+    const buf = buffers(e.buf);
+    if (!(a[0] >= 0 && a[0] < buf.length))
+      throw new Error(`kernel interpreter: load of %${e.buf}[${a[0]}] outside its ${buf.length} elements`);
+    return buf[a[0]];
+  },
+  math: (e, a) =>
+    f32(
+      getOp(e.name).ref(
+        a.map((x) => Value.of([], [x], 'f32')),
+        e.attrs,
+        { shape: [], dtype: 'f32' },
+      ).data[0],
+    ),
+  cast: (e, a) =>
+    e.dtype === 'i32' ? toI32(a[0]) : e.dtype === 'u32' ? Math.max(0, Math.trunc(a[0])) >>> 0 : f32(a[0]),
+  select: (_e, a) => (a[0] ? a[1] : a[2]),
+  uniform: (e, a) => uniformAt(a[0], e.salt, a[1]),
+  randint: (e, a) => Math.min(Math.floor(a[0] * e.high), e.high - 1),
+};
+
+/** A division's dividend, checked against the bound its lowering promised (divmod_u24 is exact only below it). */
+function bounded(e: KExprOf<'div' | 'mod'>, x: number): number {
+  if (!(x < e.bound))
+    throw new Error(`kernel interpreter: ${x} / ${e.d} breaks the bound ${e.bound} its lowering promised`);
+  return x;
 }
 
 const combine = (r: Reduce, acc: number, v: number) => (r.combine === 'max' ? Math.max(acc, v) : f32(acc + v));

@@ -9,6 +9,7 @@
  * Expressions are hash-consed by their builder (equal structure, one node), so a renderer may
  * memoize by node and an analysis (which loop variables a node depends on) is computed once.
  */
+import type { OpName } from '../ir/op-names.ts';
 import type { Attrs, DType } from '../ir/graph.ts';
 
 /** u32: indices and sizes; f32: values (half storage widens on load); i32/u32 casts; bool: masks. */
@@ -47,7 +48,7 @@ interface KOps {
   load: { buf: number };
   const: { value: number; dtype: DType };
   /** The elementwise op of the op table named `name` (unary, binary, where). */
-  math: { name: string; attrs: Attrs };
+  math: { name: OpName; attrs: Attrs };
   cast: { dtype: DType };
   /** cond ? a : b, operands (cond, a, b). */
   select: object;

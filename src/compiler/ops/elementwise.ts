@@ -9,38 +9,8 @@ import { broadcastIndex, broadcastShapes } from './broadcast.ts';
 import { defineOp, ShapeError, type Domain, type OpDef, type VjpArgs } from './table.ts';
 import type { Builder, Tensor } from '../builder.ts';
 import { erf, gelu, GELU_A, GELU_C } from './math.ts';
-
-export const UNARY_OPS = [
-  'neg',
-  'exp',
-  'log',
-  'sqrt',
-  'rsqrt',
-  'tanh',
-  'sigmoid',
-  'erf',
-  'relu',
-  'abs',
-  'sign',
-  'gelu',
-] as const;
-export const BINARY_OPS = [
-  'add',
-  'sub',
-  'mul',
-  'div',
-  'max',
-  'min',
-  'pow',
-  'eq',
-  'ne',
-  'lt',
-  'le',
-  'gt',
-  'ge',
-] as const;
-export type UnaryOp = (typeof UNARY_OPS)[number];
-export type BinaryOp = (typeof BINARY_OPS)[number];
+import type { BinaryOp, UnaryOp } from '../ir/op-names.ts';
+export { BINARY_OPS, UNARY_OPS, type BinaryOp, type UnaryOp } from '../ir/op-names.ts';
 
 function map1(x: Value, f: (v: number) => number, dtype: DType = x.dtype): Value {
   const out = new Float64Array(x.data.length);

@@ -2,7 +2,7 @@
  * Counter-based random numbers: element i of a random op is a pure function of
  * (seed, salt, i), so the reference, every kernel and every rerun draw the same values.
  * The hash is PCG's output permutation (O'Neill 2014), computed identically in u32 here and
- * in WGSL (RANDOM_WGSL).
+ * in WGSL (kernels/random.wgsl).
  */
 import { numel } from '../ir/graph.ts';
 import { Value } from '../ir/value.ts';
@@ -22,17 +22,6 @@ export function randomBits(seed: number, salt: number, i: number): number {
 export function uniformAt(seed: number, salt: number, i: number): number {
   return (randomBits(seed, salt, i) >>> 8) / 16777216;
 }
-
-export const RANDOM_WGSL = /* wgsl */ `
-fn pcg_hash(v: u32) -> u32 {
-  let state = v * 747796405u + 2891336453u;
-  let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
-  return (word >> 22u) ^ word;
-}
-fn uniform_at(seed: u32, salt: u32, i: u32) -> f32 {
-  let h = pcg_hash(i ^ pcg_hash(seed + pcg_hash(salt)));
-  return f32(h >> 8u) * (1.0 / 16777216.0);
-}`;
 
 defineOp({
   name: 'random',

@@ -7,6 +7,7 @@
  */
 import { UserError } from '../../user-error.ts';
 import type { Attrs, DType, Shape } from '../ir/graph.ts';
+import type { OpName } from '../ir/op-names.ts';
 import type { AttrsFor } from '../ir/attrs.ts';
 import type { Value } from '../ir/value.ts';
 import type { Builder, Tensor } from '../builder.ts';
@@ -32,11 +33,11 @@ export interface VjpArgs<A = Attrs> {
 }
 
 /** An expression of a row op's pass: the row's element `x`, an earlier reduction `acc<k>`, or [op, ...args]. */
-export type RowExpr = 'x' | `acc${number}` | [string, ...RowExpr[]];
+export type RowExpr = 'x' | `acc${number}` | [OpName, ...RowExpr[]];
 
 /** An op's definition; `A` its attributes (ir/attrs.ts), typed in every rule. */
 export interface OpDef<A = Attrs> {
-  readonly name: string;
+  readonly name: OpName;
   readonly kind:
     | 'leaf'
     | 'unary'
@@ -64,7 +65,7 @@ export interface OpDef<A = Attrs> {
    * over op names: each reduction (a reduce op) of a value, whose results later passes read as
    * `acc0`, `acc1`..., then the output's value at each element.
    */
-  readonly row?: { reductions: { reduce: string; value: RowExpr }[]; value: RowExpr };
+  readonly row?: { reductions: { reduce: OpName; value: RowExpr }[]; value: RowExpr };
   /** Shapes and attrs the op-table tests run; every op must have at least one. */
   readonly examples: OpExample<A>[];
 }
@@ -76,10 +77,10 @@ export class ShapeError extends UserError {
   }
 }
 
-const table = new Map<string, OpDef>();
+const table = new Map<OpName, OpDef>();
 
 /** Registers an op; its rules see the attributes ir/attrs.ts gives its name. */
-export function defineOp<K extends string>(def: OpDef<AttrsFor<K>> & { name: K }): OpDef<AttrsFor<K>> {
+export function defineOp<K extends OpName>(def: OpDef<AttrsFor<K>> & { name: K }): OpDef<AttrsFor<K>> {
   if (table.has(def.name)) throw new Error(`op '${def.name}' defined twice`);
   if (def.kind !== 'leaf' && def.examples.length === 0) throw new Error(`op '${def.name}' has no examples`);
   if ((def.kind === 'row') !== !!def.row)
@@ -88,7 +89,7 @@ export function defineOp<K extends string>(def: OpDef<AttrsFor<K>> & { name: K }
   return def;
 }
 
-export function getOp(name: string): OpDef {
+export function getOp(name: OpName): OpDef {
   const d = table.get(name);
   if (!d) throw new Error(`unknown op '${name}'; known ops: ${[...table.keys()].sort().join(', ')}`);
   return d;

@@ -12,7 +12,8 @@
  * through the ops that keep the leading axis apart, and anything else stays in the step.
  */
 import { numel, type Graph, type Node, type Shape } from '../ir/graph.ts';
-import { getOp } from '../ops/index.ts';
+import { getOp, type OpDef } from '../ops/index.ts';
+import { isLayoutOp, type LayoutOp } from '../ir/op-names.ts';
 import { rewrite } from './rewrite.ts';
 import { liveNodes } from '../reference.ts';
 import { attrsOf, leafName, paramInfo } from '../ir/attrs.ts';
@@ -47,50 +48,58 @@ type State = 'free' | 'major' | 'no';
 /** Ops whose result is worth storing rather than recomputing from its inputs. */
 const WORK = new Set(['matmul', 'reduce', 'index']);
 
+/** What a rule sees: the node, its inputs and their states, and the batch. */
+interface MajorArgs {
+  n: Node;
+  ins: Node[];
+  st: State[];
+  /** The inputs that are batch-major. */
+  major: Node[];
+  /** Whether an operand keeps its leading axis where the result has it. */
+  aligned: (x: Node) => boolean;
+}
+type MajorRule = (a: MajorArgs) => boolean;
+
+/** Layout ops: whether each keeps the batch axis leading (and whole). Kept complete by tsc. */
+const LAYOUT_MAJOR: { [K in LayoutOp]: MajorRule } = {
+  reshape: () => true, // same flat layout, and lead % batch === 0 (checked before)
+  broadcast: ({ major, aligned }) => major.every(aligned),
+  concat: ({ n, major, aligned }) => major.every(aligned) && attrsOf(n, 'concat').axis !== 0,
+  permute: ({ n }) => attrsOf(n, 'permute').perm[0] === 0,
+  slice: ({ n, ins }) => (({ starts, ends }) => starts[0] === 0 && ends[0] === ins[0].shape[0])(attrsOf(n, 'slice')),
+  pad: ({ n }) => (({ before, after }) => before[0] === 0 && after[0] === 0)(attrsOf(n, 'pad')),
+};
+
+/** Per kind of op (the op table's kinds): whether a node with some batch-major inputs stays batch-major. */
+const KIND_MAJOR: { [K in OpDef['kind']]: MajorRule } = {
+  leaf: () => false,
+  unary: ({ major, aligned }) => major.every(aligned),
+  binary: ({ major, aligned }) => major.every(aligned),
+  where: ({ major, aligned }) => major.every(aligned),
+  cast: ({ major, aligned }) => major.every(aligned),
+  // Over the last axis, which is not the batch axis.
+  row: ({ n, major, aligned }) => n.shape.length >= 2 && major.every(aligned),
+  reduce: ({ n, major }) =>
+    (({ axes, keepdims }) => !axes.includes(0) && (keepdims || major.every((x) => x.shape[0] === n.shape[0])))(
+      attrsOf(n, 'sum', 'max_reduce'),
+    ),
+  // gather: a batch-free table indexed by batch-major ids (scatter_add sums over examples: never).
+  index: ({ n, ins, st }) => n.op === 'gather' && st[0] === 'free' && ins[1].shape[0] === n.shape[0],
+  // [B*m, K] @ [K, N]: rows stay with their example; batched matmuls keep the leading axis.
+  matmul: ({ n, st, major, aligned }) =>
+    n.shape.length === 2 ? st[0] === 'major' && st[1] === 'free' && !attrsOf(n, 'matmul').transA : major.every(aligned),
+  layout: (a) => isLayoutOp(a.n.op) && LAYOUT_MAJOR[a.n.op](a),
+  // A random draw depends on the seed, which changes every step: never cached.
+  random: () => false,
+};
+
 /** Whether node n, some of whose inputs are batch-major (the rest batch-free), is batch-major. */
 function staysMajor(n: Node, ins: Node[], st: State[], batch: number): boolean {
   const lead = n.shape[0];
   if (n.shape.length === 0 || lead % batch !== 0) return false;
   const major = ins.filter((_, k) => st[k] === 'major');
-  // Every batch-major operand keeps its leading axis where the result has it.
   const aligned = (x: Node) => x.shape.length === n.shape.length && x.shape[0] === lead;
-  switch (getOp(n.op).kind) {
-    case 'unary':
-    case 'binary':
-    case 'where':
-    case 'cast':
-      return major.every(aligned);
-    case 'row':
-      // Over the last axis, which is not the batch axis.
-      return n.shape.length >= 2 && major.every(aligned);
-    case 'reduce':
-      return (({ axes, keepdims }) => !axes.includes(0) && (keepdims || major.every((x) => x.shape[0] === lead)))(
-        attrsOf(n, 'sum', 'max_reduce'),
-      );
-    case 'index':
-      // gather: a batch-free table indexed by batch-major ids.
-      return n.op === 'gather' && st[0] === 'free' && ins[1].shape[0] === lead;
-    case 'matmul':
-      // [B*m, K] @ [K, N]: rows stay with their example; batched matmuls keep the leading axis.
-      if (n.shape.length === 2) return st[0] === 'major' && st[1] === 'free' && !attrsOf(n, 'matmul').transA;
-      return major.every(aligned);
-    case 'layout':
-      switch (n.op) {
-        case 'reshape':
-          return true; // same flat layout, and lead % batch === 0 (checked above)
-        case 'broadcast':
-        case 'concat':
-          return major.every(aligned) && (n.op !== 'concat' || attrsOf(n, 'concat').axis !== 0);
-        case 'permute':
-          return attrsOf(n, 'permute').perm[0] === 0;
-        case 'slice':
-          return (({ starts, ends }) => starts[0] === 0 && ends[0] === ins[0].shape[0])(attrsOf(n, 'slice'));
-        case 'pad':
-          return (({ before, after }) => before[0] === 0 && after[0] === 0)(attrsOf(n, 'pad'));
-      }
-      return false;
-  }
-  return false;
+  return KIND_MAJOR[getOp(n.op).kind]({ n, ins, st, major, aligned });
 }
 
 /** Element operations a cached tensor saves per step: its own and those of its ancestry the step no longer needs. */
