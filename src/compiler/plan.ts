@@ -175,6 +175,12 @@ export function compilePlan(g: Graph, profile: DeviceProfile, opts: PlanOptions 
   };
   const byName = (m: Map<string, Node>) =>
     Object.fromEntries([...m].filter(([, n]) => mem.nodeBuffer.has(n.id)).map(([k, n]) => [k, slot(n.id)]));
+  // What a backend other than WGSL's needs of each bound node: how it is stored, and how many bindings it takes.
+  for (const k of kernels) {
+    const bound = [...k.reads, k.root, ...(k.siblings ?? [])];
+    k.storage = bound.map((id) => storage(id));
+    k.spans = bound.map((id) => mem.nodeBindings.get(id)!.length);
+  }
   return {
     kernels,
     buffers: mem.buffers,

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import type { Plan } from '../compiler/plan.ts';
 import type { Gpu } from './device.ts';
-import { Executor, type HostArray } from './executor.ts';
+import { Executor, type GpuExecutor, type HostArray } from './executor.ts';
 import { initialValues } from './init.ts';
 import { StepRunner, type StepResult } from './step-runner.ts';
 import { InputRule, valuesProblem } from './input-rules.ts';
@@ -198,15 +198,15 @@ function weightRecord(dir: string, meta: ArtifactJson, w: unknown): Weights | 'r
 type Bucket = ArtifactJson['plans'][number];
 
 export class Artifact {
-  private readonly executors = new Map<number, Promise<Executor>>();
-  private readonly smaller: Executor[] = [];
+  private readonly executors = new Map<number, Promise<GpuExecutor>>();
+  private readonly smaller: GpuExecutor[] = [];
 
   private constructor(
     readonly meta: ArtifactJson,
     readonly root: string,
     private readonly gpu: Gpu,
     /** The largest bucket's executor: it holds the weights the others share. */
-    readonly ex: Executor,
+    readonly ex: GpuExecutor,
     readonly trainer: StepRunner | null,
   ) {
     this.executors.set(meta.plans.at(-1)!.batch, Promise.resolve(ex));
@@ -240,6 +240,7 @@ export class Artifact {
     );
     for (const p of meta.params) if (ex.plan.params[p.name]) ex.setParam(p.name, values[p.name]);
     const trainer = meta.step ? new StepRunner(ex, meta.step.layout, meta.step.spec) : null;
+    await trainer?.ready;
     return new Artifact(meta, root, gpu, ex, trainer);
   }
 
@@ -320,7 +321,7 @@ export class Artifact {
     this.ex.destroy();
   }
 
-  private executor(bucket: Bucket): Promise<Executor> {
+  private executor(bucket: Bucket): Promise<GpuExecutor> {
     let e = this.executors.get(bucket.batch);
     if (!e) {
       e = Executor.create(

@@ -73,7 +73,7 @@ export class StepRunner {
           );
       }
     }
-    ex.pingPong(
+    this.ready = ex.pingPong(
       layout.writeBack.map(([out, dst]) => [
         ex.slotOf('outputs', out).buffer,
         ex.rootOf(ex.slotOf(dst.kind, dst.name)),
@@ -81,6 +81,9 @@ export class StepRunner {
     );
     this.resetState();
   }
+
+  /** Resolves once the ping-pong arrangement is prepared: await it before the first step. */
+  readonly ready: Promise<void>;
 
   /** Zeroes the optimizer state (a fresh run). */
   resetState(): void {

@@ -7,6 +7,7 @@ import type { AutodiffReport } from '../compiler/autodiff.ts';
 import { newName } from '../compiler/optimizer.ts';
 import { compile } from '../compiler/compile.ts';
 import type { DeviceProfile, Plan, PlanOptions } from '../compiler/plan.ts';
+import type { Backend } from '../runtime/backend.ts';
 import type { Gpu } from '../runtime/device.ts';
 import { Executor } from '../runtime/executor.ts';
 import { profileOf } from '../runtime/profile.ts';
@@ -57,9 +58,27 @@ export class TrainStep extends StepRunner {
     super(ex, layout, cfg);
   }
 
+  /**
+   * The step on another backend (the kernel interpreter: interpreter-backend.ts), planned for
+   * `profile` (PORTABLE_PROFILE: f32 storage, no GPU needed).
+   */
+  static async compileOn(
+    backend: Backend,
+    profile: DeviceProfile,
+    forward: Graph,
+    cfg: StepConfig,
+  ): Promise<TrainStep> {
+    const { plan, layout, report } = compileStep(forward, profile, cfg);
+    const ts = new TrainStep(await Executor.on(backend, plan), layout, cfg, report);
+    await ts.ready;
+    return ts;
+  }
+
   static async compile(gpu: Gpu, forward: Graph, cfg: StepConfig): Promise<TrainStep> {
     const { plan, layout, report } = compileStep(forward, profileOf(gpu), cfg);
-    return new TrainStep(await Executor.create(gpu, plan), layout, cfg, report);
+    const ts = new TrainStep(await Executor.create(gpu, plan), layout, cfg, report);
+    await ts.ready;
+    return ts;
   }
 
   get plan(): Plan {

@@ -16,6 +16,7 @@ import { compilePlan } from '../../src/compiler/plan.ts';
 import { paramInfo } from '../../src/compiler/ir/attrs.ts';
 import { bf16ToF32, f16ToF32, toBf16Bits, toF16Bits, widen } from '../../src/runtime/half.ts';
 import { Executor } from '../../src/runtime/executor.ts';
+import { InterpreterBackend } from '../../src/runtime/interpreter-backend.ts';
 
 const model = () =>
   vl
@@ -70,7 +71,10 @@ describe('a DSL model end to end', () => {
     expect(report.prunedNodes).toBeGreaterThan(0);
     const { graph: g } = simplify(joint);
     const feeds = toF32(feedsFor(graph));
-    expectClose(await runOnGpu(gpu(), g, feeds), evaluate(g, feeds), 1e-3, 1e-5);
+    const want = evaluate(g, feeds);
+    expectClose(await runOnGpu(gpu(), g, feeds), want, 1e-3, 1e-5);
+    // The same plan on the kernel interpreter backend: it agrees too.
+    expectClose(await runOnGpu(gpu(), g, feeds, { backend: new InterpreterBackend() }), want, 1e-3, 1e-5);
   });
 
   it('planned for a GPU (tiled matmuls, workgroup reductions, vec4 loads, f16 storage) it runs on lavapipe and matches the reference', async () => {

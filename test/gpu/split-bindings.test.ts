@@ -21,7 +21,8 @@ import type { Gpu } from '../../src/runtime/device.ts';
 import { train, trainConfig } from '../../src/train/trainer.ts';
 import { useGpu } from '../helpers/gpu.ts';
 import { draw, rng } from '../helpers/random.ts';
-import { checkAgainstReference, profileOf, runOnGpu, toF32 } from '../helpers/run-plan.ts';
+import { checkAgainstReference, expectClose, profileOf, runOnGpu, toF32 } from '../helpers/run-plan.ts';
+import { InterpreterBackend } from '../../src/runtime/interpreter-backend.ts';
 
 /** The device as a planner sees it with a smaller binding limit; the plan then runs on the real device. */
 const limited = (gpu: Gpu, bytes: number): Gpu => ({
@@ -55,6 +56,12 @@ async function splitEqualsUnsplit(
   const split = await checkAgainstReference(gpu, g, feeds, { profile, ...tol });
   const whole = await runOnGpu(gpu, g, toF32(feeds), { profile: base });
   for (const k of Object.keys(whole)) expect([...split[k]], k).toEqual([...whole[k]]);
+  // The kernel interpreter over the same split memory plan (ranges as views of one buffer) agrees.
+  if (!hardware) {
+    const cpu = await runOnGpu(gpu, g, toF32(feeds), { profile, backend: new InterpreterBackend() });
+    for (const k of Object.keys(whole))
+      expectClose({ [k]: cpu[k] }, { [k]: Value.of([whole[k].length], [...whole[k]]) }, 1e-5, 1e-6);
+  }
 }
 
 describe('tensors over the binding limit, split into ranges', () => {

@@ -5,6 +5,7 @@ import { Value } from '../../src/compiler/ir/value.ts';
 import { compilePlan, type DeviceProfile, type PlanOptions } from '../../src/compiler/plan.ts';
 import { evaluate, type Feeds } from '../../src/compiler/reference.ts';
 import { Executor, type HostArray } from '../../src/runtime/executor.ts';
+import type { Backend } from '../../src/runtime/backend.ts';
 import type { Gpu } from '../../src/runtime/device.ts';
 import { profileOf } from '../../src/runtime/profile.ts';
 
@@ -27,14 +28,15 @@ export async function runOnGpu(
   gpu: Gpu,
   g: Graph,
   feeds: Feeds,
-  opts: PlanOptions & { profile?: DeviceProfile } = {},
+  opts: PlanOptions & { profile?: DeviceProfile; backend?: Backend } = {},
 ): Promise<Record<string, HostArray>> {
   // f32 storage unless a test asks for half: the f32 tolerances below assume it.
   const plan = compilePlan(g, opts.profile ?? profileOf(gpu), {
     ...opts,
     halfActivations: opts.halfActivations ?? false,
   });
-  const ex = await Executor.create(gpu, plan);
+  // The same plan on another backend (the kernel interpreter) when asked.
+  const ex = opts.backend ? await Executor.on(opts.backend, plan) : await Executor.create(gpu, plan);
   try {
     for (const [k, v] of Object.entries(feeds.params ?? {})) if (plan.params[k]) ex.setParam(k, v.data);
     const inputs = Object.fromEntries(

@@ -36,6 +36,9 @@ export interface KernelSpec {
   variant?: MatmulVariant;
   /** The backend-neutral description the WGSL was rendered from (absent in a loaded artifact). */
   ir?: Kernel;
+  /** Per bound node (reads, root, siblings): its storage, and how many bindings it takes (ranges over the binding limit). Set by the memory plan. */
+  storage?: Storage[];
+  spans?: number[];
 }
 
 export interface CodegenContext {
