@@ -13,6 +13,7 @@ import { lowerModel } from '../compiler/lower/index.ts';
 import { compile } from '../compiler/compile.ts';
 import type { DeviceProfile, PlanOptions, Plan, TensorSlot } from '../compiler/plan.ts';
 import { compileStep, type StepConfig } from '../train/train-step.ts';
+import { encodeKernel } from '../compiler/kernel/serialize.ts';
 import { ARTIFACT_FORMAT, artifactDigest, BUNDLE, DIGEST_FILE, type ArtifactJson } from '../runtime/artifact.ts';
 import { encodeSafetensors, writeAtomic } from '../runtime/safetensors.ts';
 import { exampleInputs } from '../train/validate.ts';
@@ -214,8 +215,9 @@ export function writeArtifact(
       const file = `kernels/${k.kind}_${createHash('sha256').update(k.wgsl).digest('hex').slice(0, 12)}.wgsl`;
       if (!files.has(file)) writeFileSync(join(dir, file), k.wgsl);
       files.add(file);
-      const { wgsl: _src, variant: _v, ir: _ir, ...rest } = k;
-      return { ...rest, file };
+      const { wgsl: _src, variant: _v, ir, ...rest } = k;
+      // The description the WGSL was rendered from stays with it (plain JSON: kernel/serialize.ts).
+      return { ...rest, file, ...(ir ? { description: encodeKernel(ir) } : {}) };
     });
     return { batch, plan: { ...plan, kernels } };
   });

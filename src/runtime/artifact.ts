@@ -24,7 +24,7 @@ import { initialValues } from './init.ts';
 import { StepRunner, type StepResult } from './step-runner.ts';
 import { InputRule, valuesProblem } from './input-rules.ts';
 
-export const ARTIFACT_FORMAT = 'peftgraph-artifact-6';
+export const ARTIFACT_FORMAT = 'peftgraph-artifact-7';
 
 /**
  * Files an artifact may bundle beside its plan, each bound by the digest: the weights, the
@@ -59,6 +59,10 @@ const PlanSchema = z.object({
       reads: z.array(int),
       sizes: z.array(z.number().int().min(0).max(0xffffffff)),
       workgroups: z.tuple([int, int, int]),
+      storage: z.array(z.enum(['f32', 'f16', 'bf16', 'i32', 'u32'])).optional(),
+      spans: z.array(int).optional(),
+      /** The backend-neutral description the WGSL was rendered from (compiler/kernel/serialize.ts), kept as data. */
+      description: z.object({ nodes: z.array(z.unknown()), kernel: z.unknown() }).optional(),
     }),
   ),
   buffers: z.array(

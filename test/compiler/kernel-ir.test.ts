@@ -13,6 +13,7 @@ import { Value } from '../../src/compiler/ir/value.ts';
 import type { KExpr, Kernel } from '../../src/compiler/kernel/ir.ts';
 import { interpretPlan } from '../../src/compiler/kernel/interpret.ts';
 import { lowerGroup } from '../../src/compiler/kernel/describe.ts';
+import { decodeKernel, encodeKernel } from '../../src/compiler/kernel/serialize.ts';
 import { allOps } from '../../src/compiler/ops/index.ts';
 import { compilePlan, PORTABLE_PROFILE } from '../../src/compiler/plan.ts';
 import { evaluate, type Feeds } from '../../src/compiler/reference.ts';
@@ -85,6 +86,13 @@ describe('kernel descriptions on the CPU interpreter vs the Float64 reference', 
     const ops = new Set(plan.kernels.flatMap((k) => [...exprOps(k.ir!)]));
     for (const o of ['div', 'mod', 'load', 'add', 'mul', 'select', 'uniform', 'math:exp']) expect(ops, o).toContain(o);
     interpretsAsReference(graph, plan.kernels, { inputs, params }, 2e-3, 2e-4);
+    // Kept as JSON (artifacts): each description decodes to one that encodes the same and runs bit for bit alike.
+    const stored = plan.kernels.map((k) => JSON.parse(JSON.stringify(encodeKernel(k.ir!))));
+    const decoded = stored.map((e) => ({ ir: decodeKernel(e) }));
+    decoded.forEach((d, i) => expect(encodeKernel(d.ir), plan.kernels[i].name).toEqual(stored[i]));
+    const f = toF32({ inputs, params });
+    const [a, b] = [interpretPlan(graph, plan.kernels, f), interpretPlan(graph, decoded, f)];
+    for (const k of Object.keys(a)) expect([...b[k]], k).toEqual([...a[k]]);
   });
 
   it('one description per group, and equal groups lower to equal expressions (hash-consing)', () => {

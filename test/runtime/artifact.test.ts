@@ -1,6 +1,7 @@
 /** Ahead-of-time artifacts: typed module, same results as in process, mismatch errors, runtime isolation. */
 import { rewritePlan } from '../helpers/artifact-edit.ts';
 import { importGraph } from '../helpers/import-graph.ts';
+import { decodeKernel } from '../../src/compiler/kernel/serialize.ts';
 import { describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, writeFileSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -159,6 +160,10 @@ export async function f(gpu: Gpu) { const m = await load(gpu, 'random'); return 
       runtimeIndex,
     );
     const { graph } = lowerModel(spec, { batch: 8, mode: 'train' });
+    // Every kernel keeps the description its WGSL was rendered from, as data that decodes.
+    const kept = JSON.parse(readFileSync(join(dir, 'plan.json'), 'utf8')).plans[0].plan.kernels;
+    expect(kept.length).toBeGreaterThan(10);
+    for (const k of kept) expect(decodeKernel(k.description).out, k.name).toBe(k.root);
     const weights = initialWeights(graph, 5);
     const art = await Artifact.load(gpu(), dir, weights);
     const ts = await TrainStep.compile(gpu(), graph, step);
@@ -185,7 +190,7 @@ export async function f(gpu: Gpu) { const m = await load(gpu, 'random'); return 
         variant((p) => (p.format = 'peftgraph-artifact-0')),
         'random',
       ),
-    ).rejects.toThrow(/format "peftgraph-artifact-0", but this runtime reads 'peftgraph-artifact-6'/);
+    ).rejects.toThrow(/format "peftgraph-artifact-0", but this runtime reads 'peftgraph-artifact-7'/);
     await expect(
       Artifact.load(
         gpu(),
