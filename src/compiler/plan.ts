@@ -1,13 +1,17 @@
 /**
- * From a graph to a runnable plan: fusion -> kernels (WGSL) -> memory plan. The plan is plain
- * data (serializable): the executor needs nothing else.
+ * From a graph to a runnable plan, in two steps: the backend-neutral plan (fusion, each kernel's
+ * description in dispatch order, storage, the memory plan: planKernels), then the WGSL renderer
+ * (renderPlan). The plan is plain data (serializable): an executor needs nothing else.
  */
 import { numel, type DType, type Graph, type Node } from './ir/graph.ts';
-import { fuse, packsOf } from './passes/fuse.ts';
-import { generateKernel, type KernelSpec, type MatmulVariant } from './codegen/kernels.ts';
-import { planMemory, PlanLimitError, storageBytes, type PhysicalBuffer } from './passes/memory.ts';
-import { chunkBytes, chunkCount } from './passes/split-bindings.ts';
-import { storageElementBytes, type SizeMode, type Storage } from './codegen/wgsl.ts';
+import { fuse, packsOf, type Group } from './passes/fuse.ts';
+import { renderKernel, type KernelSpec, type MatmulVariant } from './codegen/kernels.ts';
+import { describeGroup } from './kernel/describe.ts';
+import type { Kernel } from './kernel/ir.ts';
+import { planMemory, PlanLimitError, storageBytes, type MemoryPlan, type PhysicalBuffer } from './passes/memory.ts';
+import { chunkBytes, chunkCount, type BindingSplit } from './passes/split-bindings.ts';
+import type { SizeMode } from './codegen/wgsl.ts';
+import { storageElementBytes, type Storage } from './ir/storage.ts';
 import { attrsOf, paramInfo } from './ir/attrs.ts';
 
 export interface DeviceProfile {
@@ -98,7 +102,24 @@ export function defaultMatmulVariant(profile: DeviceProfile, n?: Node): MatmulVa
 /** Workgroups a software adapter's matmul should have at least, to keep every core busy. */
 const MIN_WORKGROUPS = 4;
 
-export function compilePlan(g: Graph, profile: DeviceProfile, opts: PlanOptions = {}): Plan {
+/**
+ * The backend-neutral plan of a graph: its kernels as descriptions in dispatch order (each with
+ * the fusion group it computes), how each node is stored and bound, and the memory plan. Any
+ * backend can run it (the kernel interpreter does); renderPlan spells it in WGSL for WebGPU.
+ */
+export interface KernelPlan {
+  graph: Graph;
+  kernels: { group: Group; ir: Kernel }[];
+  storage(id: number): Storage;
+  /** How node `id` is bound: one binding, or ranges over the binding size limit. */
+  split(id: number): BindingSplit;
+  isMaterialized(id: number): boolean;
+  memory: MemoryPlan;
+  halfActivations: boolean;
+}
+
+/** Fusion, storage, kernel descriptions and memory: everything of a plan that is not WGSL. */
+export function planKernels(g: Graph, profile: DeviceProfile, opts: PlanOptions = {}): KernelPlan {
   const limit = profile.maxStorageBufferBindingSize;
   // Fusion counts bindings before storage is chosen: as f32, which half storage only lessens.
   const bindingsAsF32 = (id: number) => chunkCount(storageBytes(numel(g.get(id).shape), 'f32'), limit);
@@ -128,19 +149,40 @@ export function compilePlan(g: Graph, profile: DeviceProfile, opts: PlanOptions 
       !['input', 'param', 'const'].includes(n.op) && !outputs.has(own) && !fusion.parts.has(own) && !packs.has(own);
     return half && temp ? 'f16' : 'f32';
   };
+  // A node over the binding limit is bound as ranges of chunkBytes (passes/split-bindings.ts).
+  const split = (id: number): BindingSplit => {
+    const st = storage(id);
+    return {
+      count: chunkCount(storageBytes(numel(g.get(id).shape), st), limit),
+      elems: chunkBytes(limit) / storageElementBytes(st),
+    };
+  };
+  const isMaterialized = (id: number) => fusion.materialized.has(id);
+  const groups = fusion.groups.filter((gr) => !fusion.alias.has(gr.root));
+  const kernels = groups.map((group) => ({ group, ir: describeGroup({ graph: g, isMaterialized }, group) }));
+  const memory = planMemory(
+    g,
+    groups.map((gr) => ({ root: gr.root, siblings: gr.siblings, reads: gr.reads })),
+    fusion.alias,
+    fusion.materialized,
+    profile,
+    storage,
+    opts.reuseMemory ?? true,
+    fusion.parts,
+  );
+  return { graph: g, kernels, storage, split, isMaterialized, memory, halfActivations: half };
+}
+
+/** The WGSL renderer over a neutral plan: each description as a shader for `profile`, and the bindings in the order the shaders declare them. */
+export function renderPlan(kp: KernelPlan, profile: DeviceProfile, opts: PlanOptions = {}): Plan {
+  const g = kp.graph;
+  const mem = kp.memory;
   const ctx = {
     graph: g,
-    storage,
-    // A node over the binding limit is bound as ranges of chunkBytes (passes/split-bindings.ts).
-    split: (id: number) => {
-      const st = storage(id);
-      return {
-        count: chunkCount(storageBytes(numel(g.get(id).shape), st), limit),
-        elems: chunkBytes(limit) / storageElementBytes(st),
-      };
-    },
+    storage: kp.storage,
+    split: kp.split,
     maxWorkgroupsPerDim: profile.maxComputeWorkgroupsPerDimension,
-    isMaterialized: (id: number) => fusion.materialized.has(id),
+    isMaterialized: kp.isMaterialized,
     matmulVariant: (n: Node) => opts.matmulVariant?.(n, g) ?? defaultMatmulVariant(profile, n),
     sizeMode: opts.sizes ?? 'uniform',
     workgroupReductions: !profile.isSoftware,
@@ -152,20 +194,16 @@ export function compilePlan(g: Graph, profile: DeviceProfile, opts: PlanOptions 
     // measured slower, bench/results/matmul.md), so only GPUs get them.
     vec4Loads: opts.vec4Loads ?? !profile.isSoftware,
   };
-  const kernels = fusion.groups.filter((gr) => !fusion.alias.has(gr.root)).map((gr) => generateKernel(ctx, gr));
-  const mem = planMemory(
-    g,
-    kernels,
-    fusion.alias,
-    fusion.materialized,
-    profile,
-    storage,
-    opts.reuseMemory ?? true,
-    fusion.parts,
-  );
+  const kernels = kp.kernels.map(({ group, ir }) => renderKernel(ctx, group, ir));
+  // What a backend other than WGSL's needs of each bound node: how it is stored, and how many bindings it takes.
+  for (const k of kernels) {
+    const bound = [...k.reads, k.root, ...(k.siblings ?? [])];
+    k.storage = bound.map((id) => kp.storage(id));
+    k.spans = bound.map((id) => mem.nodeBindings.get(id)!.length);
+  }
   const slot = (id: number): TensorSlot => {
     const n = g.get(id);
-    const st = storage(id);
+    const st = kp.storage(id);
     return {
       buffer: mem.nodeBuffer.get(id)!,
       shape: [...n.shape],
@@ -175,12 +213,6 @@ export function compilePlan(g: Graph, profile: DeviceProfile, opts: PlanOptions 
   };
   const byName = (m: Map<string, Node>) =>
     Object.fromEntries([...m].filter(([, n]) => mem.nodeBuffer.has(n.id)).map(([k, n]) => [k, slot(n.id)]));
-  // What a backend other than WGSL's needs of each bound node: how it is stored, and how many bindings it takes.
-  for (const k of kernels) {
-    const bound = [...k.reads, k.root, ...(k.siblings ?? [])];
-    k.storage = bound.map((id) => storage(id));
-    k.spans = bound.map((id) => mem.nodeBindings.get(id)!.length);
-  }
   return {
     kernels,
     buffers: mem.buffers,
@@ -198,7 +230,12 @@ export function compilePlan(g: Graph, profile: DeviceProfile, opts: PlanOptions 
       kernels: kernels.length,
       peakBytes: mem.peakBytes,
       peakBytesNoReuse: mem.peakBytesNoReuse,
-      halfActivations: half,
+      halfActivations: kp.halfActivations,
     },
   };
+}
+
+/** A graph's runnable plan: the neutral plan (planKernels), rendered in WGSL (renderPlan). */
+export function compilePlan(g: Graph, profile: DeviceProfile, opts: PlanOptions = {}): Plan {
+  return renderPlan(planKernels(g, profile, opts), profile, opts);
 }

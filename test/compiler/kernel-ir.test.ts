@@ -12,7 +12,7 @@ import type { Graph } from '../../src/compiler/ir/graph.ts';
 import { Value } from '../../src/compiler/ir/value.ts';
 import type { KExpr, Kernel } from '../../src/compiler/kernel/ir.ts';
 import { interpretPlan } from '../../src/compiler/kernel/interpret.ts';
-import { lowerGroup } from '../../src/compiler/kernel/describe.ts';
+import { describeGroup } from '../../src/compiler/kernel/describe.ts';
 import { decodeKernel, encodeKernel } from '../../src/compiler/kernel/serialize.ts';
 import { allOps } from '../../src/compiler/ops/index.ts';
 import { compilePlan, PORTABLE_PROFILE } from '../../src/compiler/plan.ts';
@@ -110,7 +110,7 @@ describe('kernel descriptions on the CPU interpreter vs the Float64 reference', 
     expect(add.op).toBe('math');
     expect(add.args[0]).toBe(add.args[1]);
     // Lowering is deterministic: the group lowers again to the same structure.
-    const again = lowerGroup(
+    const again = describeGroup(
       { graph: b.g, isMaterialized: (id) => b.g.get(id).op === 'input' || id === k.out },
       { kind: 'map', root: k.out, nodes: plan.kernels[0].nodes, reads: k.reads },
     );

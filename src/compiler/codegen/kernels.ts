@@ -6,7 +6,6 @@
 import type { Graph, Node } from '../ir/graph.ts';
 import type { Group, KernelKind } from '../passes/fuse.ts';
 import type { Kernel, KExpr, KVar } from '../kernel/ir.ts';
-import { lowerGroup } from '../kernel/describe.ts';
 import type { BindingSplit } from '../passes/split-bindings.ts';
 import { Emitter, LaneMisaligned, type EmitHost } from './expr.ts';
 import { helpersFor } from './helpers.ts';
@@ -211,17 +210,25 @@ function kernelSource(b: Bindings, decls: string, name: string, vars: Record<str
     .join('\n');
 }
 
-export function generateKernel(ctx: CodegenContext, group: Group): KernelSpec {
+/** A kernel's stable name: its shape, root op and id, and the layer it computes (for errors, profiles and the pipeline cache). */
+export function kernelName(graph: Graph, group: Group): string {
+  const root = graph.get(group.root);
+  return `${group.kind}_${root.op}_${root.id}${root.scope ? `_${root.scope.replace(/[^A-Za-z0-9]+/g, '_')}` : ''}`;
+}
+
+/**
+ * The WGSL renderer: a fusion group's description (kernel/describe.ts) spelled as one compute
+ * shader, with its dispatch, its sizes and its reads in binding order.
+ */
+export function renderKernel(ctx: CodegenContext, group: Group, k: Kernel): KernelSpec {
   const root = ctx.graph.get(group.root);
-  const name = `${group.kind}_${root.op}_${root.id}${root.scope ? `_${root.scope.replace(/[^A-Za-z0-9]+/g, '_')}` : ''}`;
   const base = {
-    name,
+    name: kernelName(ctx.graph, group),
     kind: group.kind,
     root: root.id,
     nodes: group.nodes,
     ...(group.siblings?.length ? { siblings: group.siblings } : {}),
   };
-  const k = lowerGroup(ctx, group);
   const bindings = () => new Bindings(ctx, group.reads);
   const spec = ((): Omit<KernelSpec, keyof typeof base> => {
     switch (k.kind) {

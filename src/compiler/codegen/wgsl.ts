@@ -1,4 +1,6 @@
 /** Small WGSL helpers shared by the kernel generators: literals, types, bindings, dispatch grids. */
+import type { Storage } from '../ir/storage.ts';
+export type { Storage } from '../ir/storage.ts';
 import type { DType } from '../ir/graph.ts';
 
 /** WGSL scalar type a value of `dtype` is computed in (f16 storage computes in f32). */
@@ -20,10 +22,6 @@ export function literal(x: number, d: DType): string {
  * Element type of a buffer: f32, f16 (half storage), i32, u32, or bf16 (frozen weights kept in
  * 16 bits: WGSL has no bf16, so two share a u32 word and loads unpack them, codegen/kernels.ts).
  */
-export type Storage = 'f32' | 'f16' | 'bf16' | 'i32' | 'u32';
-
-/** Bytes per element of a storage type. */
-export const storageElementBytes = (s: Storage): number => (s === 'f16' || s === 'bf16' ? 2 : 4);
 
 export interface Binding {
   name: string;

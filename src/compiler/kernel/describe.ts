@@ -15,14 +15,14 @@ import { matmulDims } from '../ops/matmul.ts';
 import type { Group } from '../passes/fuse.ts';
 import { KBuilder, type KExpr, type Kernel, type KernelShape, type KVar } from './ir.ts';
 
-export interface LowerContext {
+export interface DescribeContext {
   graph: Graph;
   /** True where the node's value lives in a buffer. */
   isMaterialized(id: number): boolean;
 }
 
 /** The kernel description of one fusion group. */
-export function lowerGroup(ctx: LowerContext, group: Group): Kernel {
+export function describeGroup(ctx: DescribeContext, group: Group): Kernel {
   const kb = new KBuilder();
   const root = ctx.graph.get(group.root);
   const shape = ((): KernelShape => {
@@ -128,7 +128,7 @@ function scatterKernel(L: IndexMaps, root: Node): KernelShape {
 }
 
 /** `mm` is the matmul; `root` the node the kernel writes (mm itself, or the end of its epilogue). */
-function matmulKernel(kb: KBuilder, ctx: LowerContext, mm: Node, root: Node): KernelShape {
+function matmulKernel(kb: KBuilder, ctx: DescribeContext, mm: Node, root: Node): KernelShape {
   const [A, B] = mm.inputs.map((i) => ctx.graph.get(i));
   const flags = attrsOf(mm, 'matmul');
   const shape = matmulDims(A.shape, B.shape, flags, 'matmul');
@@ -170,7 +170,7 @@ class IndexMaps {
 
   constructor(
     readonly kb: KBuilder,
-    private readonly ctx: LowerContext,
+    private readonly ctx: DescribeContext,
     /** Nodes computed in the kernel even though they own a buffer (the root, a row's members). */
     private readonly inline: (id: number) => boolean = () => false,
     /** Nodes whose value at the kernel's element is a variable (a matmul's accumulator). */

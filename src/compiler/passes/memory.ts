@@ -9,8 +9,7 @@
  */
 import { UserError } from '../../user-error.ts';
 import { numel, shapeStr, type Graph } from '../ir/graph.ts';
-import { storageElementBytes, type Storage } from '../codegen/wgsl.ts';
-import type { KernelSpec } from '../codegen/kernels.ts';
+import { storageElementBytes, type Storage } from '../ir/storage.ts';
 import { leafName } from '../ir/attrs.ts';
 import type { PackParts } from './fuse.ts';
 import { chunkRanges } from './split-bindings.ts';
@@ -53,9 +52,16 @@ export class PlanLimitError extends UserError {
   override name = 'PlanLimitError';
 }
 
+/** What the memory plan needs of a kernel, in dispatch order: what it writes and what it reads. */
+export interface KernelUse {
+  root: number;
+  siblings?: number[];
+  reads: number[];
+}
+
 export function planMemory(
   g: Graph,
-  kernels: KernelSpec[],
+  kernels: readonly KernelUse[],
   alias: Map<number, number>,
   materialized: Set<number>,
   limits: MemoryLimits,
