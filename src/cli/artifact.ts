@@ -3,6 +3,7 @@
  * model.ts, a TypeScript module generated with ts-morph that names every input, output and
  * param with its shape as literal types, and a typed `load()`.
  */
+import { STEP_INPUTS } from '../step-inputs.ts';
 import { makeDirs } from '../runtime/files.ts';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -244,11 +245,8 @@ const ARRAY: Record<TensorSlot['dtype'], string> = {
 
 /** Inputs the caller provides (optimizer inputs and state are the runtime's business). */
 function userInputs(meta: Meta): [string, TensorSlot][] {
-  const internal = new Set([
-    'opt.lr',
-    'opt.bc1',
-    'opt.bc2',
-    'seed',
+  const internal = new Set<string>([
+    ...Object.values(STEP_INPUTS),
     ...(meta.step?.layout.packs.flatMap((p) => p.state) ?? []),
   ]);
   return Object.entries(meta.plans.at(-1)!.plan.inputs).filter(([k]) => !internal.has(k));

@@ -17,6 +17,7 @@
  * `sqnorms` holds each NORM_ROW-element row's squared gradient norm (rows in param order;
  * `normRows` says how many each param has), for the global norm, logging and the NaN guard.
  */
+import { STEP_INPUTS } from '../step-inputs.ts';
 import { Builder, type Tensor } from './builder.ts';
 import { numel, type Graph, type Node } from './ir/graph.ts';
 import { gradName } from './autodiff.ts';
@@ -50,6 +51,8 @@ export interface StepGraphInfo {
 }
 
 export const stateName = (kind: string, param: string) => `${kind}:${param}`;
+/** The state kind an input of a step graph holds ('m', 'v', 'u'), or null for any other input. */
+export const stateKindOf = (input: string): string | null => /^(m|v|u):/.exec(input)?.[1] ?? null;
 export const newName = (name: string) => `new:${name}`;
 /** '#' appears in no param path, so a pack's name never clashes with a param's. */
 export const packName = (k: number) => `pack#${k}`;
@@ -96,8 +99,8 @@ export function addOptimizer(
   const clip = cfg.clip ?? 0;
   const factor =
     clip > 0 ? b.scope('optimizer.norm', () => b.constant(clip).div(sqnorms.sum().sqrt().add(1e-6)).minimum(1)) : null;
-  const bc = cfg.kind === 'adamw' ? [b.input('opt.bc1', []), b.input('opt.bc2', [])] : [];
-  const lr = b.input('opt.lr', []);
+  const bc = cfg.kind === 'adamw' ? [b.input(STEP_INPUTS.bc1, []), b.input(STEP_INPUTS.bc2, [])] : [];
+  const lr = b.input(STEP_INPUTS.lr, []);
   const byName = new Map(params);
   packs.forEach((pack, k) =>
     b.scope(`optimizer.${pack.name}`, () => {

@@ -16,7 +16,13 @@ export interface ParamReport {
 
 /** A param's group: the PEFT method that added it (by the method's tag), the task head, or the backbone. */
 export function methodOf(name: string): string {
-  for (const [m, method] of Object.entries(METHODS)) if (method.tag?.test(name)) return m;
+  const hits = Object.entries(METHODS).filter(([, method]) => method.tag?.test(name));
+  // Two methods claiming one param would make the report (and the adapter card) depend on the registry's order.
+  if (hits.length > 1)
+    throw new Error(
+      `param '${name}' matches the tags of ${hits.map(([m]) => m).join(' and ')}: each method's tag must match its own params only`,
+    );
+  if (hits.length) return hits[0][0];
   return name.startsWith('head.') ? 'head' : 'backbone';
 }
 

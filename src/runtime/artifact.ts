@@ -9,6 +9,7 @@
  * repeating its last example, and the outputs come back with n rows. The buckets' executors share
  * one copy of the weights and are created on first use.
  */
+import { STEP_INPUTS } from '../step-inputs.ts';
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, readSync } from 'node:fs';
 import { readSafetensors, type SafeTensors } from './safetensors.ts';
@@ -378,7 +379,7 @@ export class Artifact {
 }
 
 /** Inputs the runtime feeds itself (step artifacts). */
-const INTERNAL = new Set(['opt.lr', 'opt.bc1', 'opt.bc2', 'seed']);
+const INTERNAL = new Set<string>(Object.values(STEP_INPUTS));
 
 /**
  * A bucket's plan with its kernels' WGSL. A kernel's file must be a plain name of a .wgsl file in

@@ -4,6 +4,7 @@
  * state made current by trading buffers (no copies), and an asynchronous readback of the losses
  * and squared gradient norms, checked for non-finite values.
  */
+import { STEP_INPUTS } from '../step-inputs.ts';
 import { UserError } from '../user-error.ts';
 import type { OptimizerConfig, PackLayout } from '../compiler/optimizer.ts';
 import type { Executor, HostArray } from './executor.ts';
@@ -130,10 +131,14 @@ export class StepRunner {
     const t = this.step++;
     const { optimizer } = this.spec;
     const lr = lrAt(this.spec.schedule, this.spec.lr, t, this.spec.totalSteps);
-    const inputs: Record<string, ArrayLike<number>> = { ...batch, 'opt.lr': [lr], seed: [seed >>> 0] };
+    const inputs: Record<string, ArrayLike<number>> = {
+      ...batch,
+      [STEP_INPUTS.lr]: [lr],
+      [STEP_INPUTS.seed]: [seed >>> 0],
+    };
     if (optimizer.kind === 'adamw') {
-      inputs['opt.bc1'] = [1 / (1 - (optimizer.beta1 ?? 0.9) ** (t + 1))];
-      inputs['opt.bc2'] = [1 / (1 - (optimizer.beta2 ?? 0.999) ** (t + 1))];
+      inputs[STEP_INPUTS.bc1] = [1 / (1 - (optimizer.beta1 ?? 0.9) ** (t + 1))];
+      inputs[STEP_INPUTS.bc2] = [1 / (1 - (optimizer.beta2 ?? 0.999) ** (t + 1))];
     }
     for (const k of Object.keys(inputs)) if (!this.ex.plan.inputs[k]) delete inputs[k];
     const done = this.ex.submit(inputs, [...this.layout.lossNames, 'sqnorms']);

@@ -23,6 +23,7 @@ import { draw, rng } from '../helpers/random.ts';
 import { expectClose, toF32 } from '../helpers/run-plan.ts';
 import { opExampleGraph } from '../helpers/op-example.ts';
 import { tinyVl } from '../helpers/tiny-vl.ts';
+import { stepFeed } from '../helpers/step-feeds.ts';
 
 /** Asserts the interpreter's outputs match the Float64 reference within f32 tolerances. */
 function interpretsAsReference(g: Graph, kernels: { ir?: Kernel }[], feeds: Feeds, rtol: number, atol: number): void {
@@ -70,10 +71,8 @@ describe('kernel descriptions on the CPU interpreter vs the Float64 reference', 
     const r = rng(5);
     const inputs: Record<string, Value> = {};
     for (const [name, n] of graph.inputs()) {
-      if (name === 'seed') inputs[name] = Value.of([], [1234], 'u32');
-      else if (name.startsWith('opt.'))
-        inputs[name] = Value.of([], [{ 'opt.lr': 1e-3, 'opt.bc1': 0.1, 'opt.bc2': 1e-3 }[name] ?? 1]);
-      else if (name.startsWith('v:')) inputs[name] = draw(r, n.shape, 'positive');
+      const own = stepFeed(name, n.shape, r);
+      if (own) inputs[name] = own;
       else if (name === 'mask') inputs[name] = Value.of(n.shape, new Array(n.shape.reduce((a, c) => a * c, 1)).fill(1));
       else inputs[name] = draw(r, n.shape, n.dtype === 'i32' ? { int: 6 } : 'real', n.dtype);
     }

@@ -6,6 +6,7 @@
  * interpreter and on WebGPU (where a wrong binding offset or a dirty pad shows), and the plans'
  * structure: no concat kernel when in place, ordinary kernels when a part cannot be.
  */
+import { stepFeed } from '../helpers/step-feeds.ts';
 import { describe, expect, it } from 'vitest';
 import { Builder, type Tensor } from '../../src/compiler/builder.ts';
 import { compile } from '../../src/compiler/compile.ts';
@@ -142,9 +143,8 @@ describe('packs written in place', () => {
     const r = rng(9);
     const inputs: Record<string, Value> = {};
     for (const [name, n] of graph.inputs()) {
-      if (name === 'seed') inputs[name] = Value.of([], [7], 'u32');
-      else if (name.startsWith('opt.')) inputs[name] = Value.of([], [0.01]);
-      else if (name.startsWith('v:')) inputs[name] = draw(r, n.shape, 'positive');
+      const own = stepFeed(name, n.shape, r, 0.01);
+      if (own) inputs[name] = own;
       else if (name === 'mask') inputs[name] = Value.of(n.shape, new Array(n.shape.reduce((a, c) => a * c, 1)).fill(1));
       else inputs[name] = draw(r, n.shape, n.dtype === 'i32' ? { int: 6 } : 'real', n.dtype);
     }

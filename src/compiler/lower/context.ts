@@ -3,6 +3,7 @@
  * PEFT methods whose `at` globs match a point rewrite it there. Parameters are declared here,
  * so trainability (freeze globs, full finetuning, BitFit) is decided in one place.
  */
+import { STEP_INPUTS } from '../../step-inputs.ts';
 import { Builder, type Tensor } from '../builder.ts';
 import type { InitSpec } from '../ir/graph.ts';
 import { dropout } from '../composites.ts';
@@ -51,7 +52,7 @@ export class Lowering {
     readonly spec: ModelSpec,
     readonly opts: LowerOptions,
   ) {
-    this.seed = opts.mode === 'train' ? this.b.input('seed', [], 'u32') : null;
+    this.seed = opts.mode === 'train' ? this.b.input(STEP_INPUTS.seed, [], 'u32') : null;
   }
 
   get training(): boolean {
@@ -92,9 +93,12 @@ export class Lowering {
     return this.b.param(name, shape, { trainable: !this.frozen(name), init: { kind: 'ones' }, noDecay: true });
   }
 
-  /** A parameter a PEFT method adds: always trainable. Declaring a name twice shares it. */
-  peftParam(name: string, shape: number[], init: InitSpec, noDecay = false): Tensor {
-    return this.b.param(name, shape, { trainable: true, init, noDecay });
+  /**
+   * A parameter a PEFT method adds: always trainable. Declaring a name twice shares it.
+   * `noDecay`: no weight decay (biases, scales, magnitudes: values whose size is the point).
+   */
+  peftParam(name: string, shape: number[], init: InitSpec, o: { noDecay?: boolean } = {}): Tensor {
+    return this.b.param(name, shape, { trainable: true, init, noDecay: o.noDecay ?? false });
   }
 
   insertionsAt(kind: 'linear' | 'sublayer', path: string): PeftSpec[] {

@@ -18,11 +18,11 @@ export function adamix(ctx: Lowering, spec: AdaMixSpec, path: string, x: Tensor)
   const name = `${path}.adamix`;
   const downAll = {
     W: ctx.peftParam(`${name}.down.W`, [...lead, d, r], expertInit(lead, xavier(1, d, r))),
-    b: ctx.peftParam(`${name}.down.b`, [...lead, r], { kind: 'zeros' }, true),
+    b: ctx.peftParam(`${name}.down.b`, [...lead, r], { kind: 'zeros' }, { noDecay: true }),
   };
   const upAll = {
     W: ctx.peftParam(`${name}.up.W`, [...lead, r, d], { kind: 'zeros' }),
-    b: ctx.peftParam(`${name}.up.b`, [...lead, d], { kind: 'zeros' }, true),
+    b: ctx.peftParam(`${name}.up.b`, [...lead, d], { kind: 'zeros' }, { noDecay: true }),
   };
   return ctx.b.scope('adamix', () => {
     const dn = selectExpert(ctx, downAll, E);

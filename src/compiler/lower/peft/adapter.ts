@@ -35,9 +35,9 @@ export function adapter(ctx: Lowering, spec: AdapterSpec, path: string, x: Tenso
   const r = bottleneckWidth(spec, d, path, 16);
   const name = `${path}.adapter`;
   const Wd = ctx.peftParam(`${name}.down.W`, [d, r], xavier(1, d, r));
-  const bd = ctx.peftParam(`${name}.down.b`, [r], { kind: 'zeros' }, true);
+  const bd = ctx.peftParam(`${name}.down.b`, [r], { kind: 'zeros' }, { noDecay: true });
   const Wu = ctx.peftParam(`${name}.up.W`, [r, d], { kind: 'zeros' });
-  const bu = ctx.peftParam(`${name}.up.b`, [d], { kind: 'zeros' }, true);
+  const bu = ctx.peftParam(`${name}.up.b`, [d], { kind: 'zeros' }, { noDecay: true });
   return ctx.b.scope('adapter', () => {
     let z = x.matmul(Wd).add(bd);
     if (spec.routing !== 'none')

@@ -49,7 +49,12 @@ export const doraMethod = defineMethod<DoraSpec>({
     // Kaiming-uniform A and zero B, as LoRA (and HF PEFT's default init).
     const A = ctx.peftParam(`${path}.dora.A`, [din, r], { kind: 'uniform', bound: 1 / Math.sqrt(din) });
     const B = ctx.peftParam(`${path}.dora.B`, [r, dout], { kind: 'zeros' });
-    const m = ctx.peftParam(`${path}.dora.m`, [dout], { kind: 'derived', from: `${path}.W`, rule: 'columnNorm' }, true);
+    const m = ctx.peftParam(
+      `${path}.dora.m`,
+      [dout],
+      { kind: 'derived', from: `${path}.W`, rule: 'columnNorm' },
+      { noDecay: true },
+    );
     return ctx.b.scope('dora', () => {
       const s = scaleOf(spec);
       const V = W.add(A.matmul(B).mul(s));

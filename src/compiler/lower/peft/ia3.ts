@@ -14,7 +14,7 @@ import type { Ia3Spec } from '../../../dsl/peft/ia3.ts';
 const scalesInput = (path: string) => /\.ffn\.down$/.test(path);
 
 const vector = (ctx: Lowering, site: LinearSite, width: number) =>
-  ctx.peftParam(`${site.path}.ia3.l`, [width], { kind: 'ones' }, true);
+  ctx.peftParam(`${site.path}.ia3.l`, [width], { kind: 'ones' }, { noDecay: true });
 
 function fold(spec: Ia3Spec, trained: TrainedWeights, out: Record<string, Float64Array>): void {
   for (const name of Object.keys(trained)) {

@@ -28,8 +28,13 @@ interface Common<S> {
   /** Matches the names of the params it adds (the parameter report's group), or null when it adds none. */
   tag: RegExp | null;
   /**
-   * Inference merging: `folds` says whether a merged graph leaves the insertion out, `fold` then
-   * adds its effect to the merged backbone weights `out` (from the trained weights).
+   * Inference merging. The contract: when `folds(spec)` holds, the merged graph (lowerModel with
+   * merged: true) leaves the insertion out at every point it covers, and `fold` adds its whole
+   * effect to the merged backbone weights `out` (float64, the merged graph's params), reading its
+   * own params from `trained`, so that the merged model computes what the unmerged one does.
+   * Folds run in insertion order, each on what the earlier ones left. A method without `merge`
+   * (or whose `folds` is false) stays a module of the merged graph; stacked experts are averaged
+   * for it (merge.ts). Each method's merge test compares merged and unmerged logits.
    */
   merge?: { folds(spec: S): boolean; fold(spec: S, trained: TrainedWeights, out: Record<string, Float64Array>): void };
 }

@@ -56,7 +56,7 @@ export function phmFactors(ctx: Lowering, name: string, s: PhmShape, lead: numbe
   return {
     T: ctx.peftParam(`${name}.T`, [...lead, n, din / n, k], expertInit(lead, xavier(gain, din / n, k))),
     U: ctx.peftParam(`${name}.U`, [...lead, n, k, dout / n], expertInit(lead, xavier(gain, k, dout / n))),
-    b: ctx.peftParam(`${name}.b`, [...lead, dout], { kind: 'zeros' }, true),
+    b: ctx.peftParam(`${name}.b`, [...lead, dout], { kind: 'zeros' }, { noDecay: true }),
   };
 }
 
@@ -70,7 +70,7 @@ export function sharedS(
 ): Tensor {
   const layer = /^(.*\.layers\.\d+)/.exec(path)?.[1] ?? path;
   const name = scope === 'global' ? `${method}.S` : scope === 'layer' ? `${layer}.${method}.S` : `${path}.${method}.S`;
-  return ctx.peftParam(name, [n, n, n], { kind: 'normal', std: 0.01 }, true);
+  return ctx.peftParam(name, [n, n, n], { kind: 'normal', std: 0.01 }, { noDecay: true });
 }
 
 /** y = x @ W + b for a PHM projection with given factors. */
