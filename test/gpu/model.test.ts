@@ -1,6 +1,5 @@
 /** A whole VL model from the DSL, trained graph on WebGPU vs the reference: every method at once. */
 import { describe, expect, it } from 'vitest';
-import { peft, vl } from '../../src/dsl/index.ts';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { autodiff } from '../../src/compiler/autodiff.ts';
 import { simplify } from '../../src/compiler/passes/simplify.ts';
@@ -16,23 +15,10 @@ import { compilePlan } from '../../src/compiler/plan.ts';
 import { paramInfo } from '../../src/compiler/ir/attrs.ts';
 import { bf16ToF32, f16ToF32, toBf16Bits, toF16Bits, widen } from '../../src/runtime/half.ts';
 import { Executor } from '../../src/runtime/executor.ts';
+import { mixedMethods } from '../helpers/tiny-vl.ts';
 import { InterpreterBackend } from '../../src/runtime/interpreter-backend.ts';
 
-const model = () =>
-  vl
-    .model({
-      vision: vl.vit({ image: [8, 8], patch: 4, width: 8, depth: 1, heads: 2 }),
-      text: vl.encoder({ vocab: 7, maxLen: 4, width: 8, depth: 2, heads: 2 }),
-      visualPrefix: 'pooled',
-      head: vl.classifier({ answers: 3 }),
-    })
-    .freeze('**')
-    .insert(
-      peft.mixphm({ at: 'text.layers.*.ffn', experts: 2, bottleneck: 4, kron: 2, rank: 2, dropout: 0.5 }),
-      peft.lora({ at: 'text.layers.1.attn.{q,v}', rank: 2, routing: 'inner' }),
-      peft.adapter({ at: 'vision.layers.0.attn', bottleneck: 2 }),
-    )
-    .regularize({ red: 0.1, rel: 0.02 });
+const model = mixedMethods;
 
 function feedsFor(g: ReturnType<typeof lowerModel>['graph']) {
   const r = rng(4);

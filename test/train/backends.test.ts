@@ -5,7 +5,7 @@
  * interpreter alone, with no GPU.
  */
 import { describe, expect, it } from 'vitest';
-import { peft, vl } from '../../src/dsl/index.ts';
+import { peft } from '../../src/dsl/index.ts';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { PORTABLE_PROFILE, type Plan } from '../../src/compiler/plan.ts';
 import { initialWeights } from '../../src/runtime/init.ts';
@@ -14,23 +14,10 @@ import { profileOf } from '../../src/runtime/profile.ts';
 import { NonFiniteError, TrainStep, type StepConfig } from '../../src/train/train-step.ts';
 import { draw, rng } from '../helpers/random.ts';
 import { useGpu } from '../helpers/gpu.ts';
+import { mixedMethods } from '../helpers/tiny-vl.ts';
 
-const spec = () =>
-  vl
-    .model({
-      vision: vl.vit({ image: [8, 8], patch: 4, width: 8, depth: 1, heads: 2 }),
-      text: vl.encoder({ vocab: 7, maxLen: 4, width: 8, depth: 2, heads: 2 }),
-      visualPrefix: 'pooled',
-      head: vl.classifier({ answers: 3 }),
-    })
-    .freeze('**')
-    .insert(
-      peft.mixphm({ at: 'text.layers.*.ffn', experts: 2, bottleneck: 4, kron: 2, rank: 2, dropout: 0.5 }),
-      peft.lora({ at: 'text.layers.1.attn.{q,v}', rank: 2, routing: 'inner' }),
-      peft.adapter({ at: 'vision.layers.0.attn', bottleneck: 2 }),
-      peft.dora({ at: 'vision.layers.0.ffn.up', rank: 2 }),
-    )
-    .regularize({ red: 0.1, rel: 0.02 }).spec;
+// The DSL model of test/gpu/model.test.ts, with DoRA too (a derived initializer, a hook reading W and b).
+const spec = () => mixedMethods().insert(peft.dora({ at: 'vision.layers.0.ffn.up', rank: 2 })).spec;
 
 const graph = () => lowerModel(spec(), { batch: 2, mode: 'train' }).graph;
 const cfg: StepConfig = {

@@ -8,7 +8,6 @@
 import { describe, expect, it } from 'vitest';
 import { peft, vl } from '../../../src/dsl/index.ts';
 import { lowerModel } from '../../../src/compiler/lower/index.ts';
-import { mergeWeights } from '../../../src/compiler/lower/merge.ts';
 import { paramReport } from '../../../src/compiler/params-report.ts';
 import { Lowering } from '../../../src/compiler/lower/context.ts';
 import { linear } from '../../../src/compiler/lower/hooks.ts';
@@ -20,6 +19,7 @@ import { TrainStep } from '../../../src/train/train-step.ts';
 import { draw, rng } from '../../helpers/random.ts';
 import { gradCheck } from '../../helpers/gradcheck.ts';
 import { useGpu } from '../../helpers/gpu.ts';
+import { expectMergesExactly } from '../../helpers/merge-check.ts';
 
 const [r, alpha] = [2, 6];
 const model = () =>
@@ -119,25 +119,7 @@ describe('DoRA', () => {
   });
 
   it('merges exactly: the merged graph has no DoRA params and gives the same logits', () => {
-    const spec = model().spec;
-    const a = lowerModel(spec, { batch: 2, mode: 'infer' });
-    const m = lowerModel(spec, { batch: 2, mode: 'infer', merged: true });
-    expect([...m.graph.params().keys()].filter((k) => k.includes('dora'))).toEqual([]);
-    const params = drawn(a.graph, 8);
-    const merged = mergeWeights(spec, Object.fromEntries(Object.entries(params).map(([k, v]) => [k, v.data])), m.graph);
-    const inputs = inputsOf(rng(9));
-    const ya = evaluate(a.graph, { params, inputs }, ['logits']).logits;
-    const ym = evaluate(
-      m.graph,
-      {
-        params: Object.fromEntries(
-          Object.entries(merged).map(([k, v]) => [k, new Value(m.graph.params().get(k)!.shape, v)]),
-        ),
-        inputs,
-      },
-      ['logits'],
-    ).logits;
-    ya.data.forEach((v, i) => expect(ym.data[i]).toBeCloseTo(v, 10));
+    expectMergesExactly(model().spec, 'dora', (g) => drawn(g, 8), inputsOf(rng(9)));
   });
 
   describe('on WebGPU', () => {

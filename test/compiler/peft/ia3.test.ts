@@ -6,7 +6,6 @@
 import { describe, expect, it } from 'vitest';
 import { peft, vl } from '../../../src/dsl/index.ts';
 import { lowerModel } from '../../../src/compiler/lower/index.ts';
-import { mergeWeights } from '../../../src/compiler/lower/merge.ts';
 import { paramReport } from '../../../src/compiler/params-report.ts';
 import { Lowering } from '../../../src/compiler/lower/context.ts';
 import { linear } from '../../../src/compiler/lower/hooks.ts';
@@ -14,6 +13,7 @@ import { Value } from '../../../src/compiler/ir/value.ts';
 import { evaluate } from '../../../src/compiler/reference.ts';
 import { draw, rng } from '../../helpers/random.ts';
 import { gradCheck } from '../../helpers/gradcheck.ts';
+import { expectMergesExactly } from '../../helpers/merge-check.ts';
 
 const model = () =>
   vl
@@ -89,30 +89,18 @@ describe('(IA)^3', () => {
   });
 
   it('merges into the weights: the merged graph has no vectors and gives the same logits', () => {
-    const spec = model().spec;
-    const a = lowerModel(spec, { batch: 2, mode: 'infer' });
-    const m = lowerModel(spec, { batch: 2, mode: 'infer', merged: true });
-    expect([...m.graph.params().keys()].filter((k) => k.includes('ia3'))).toEqual([]);
     const r = rng(8);
-    const params = Object.fromEntries([...a.graph.params()].map(([k, n]) => [k, draw(r, n.shape)]));
-    const merged = mergeWeights(spec, Object.fromEntries(Object.entries(params).map(([k, v]) => [k, v.data])), m.graph);
     const inputs = {
       image: draw(r, [2, 1, 4, 4]),
       tokens: draw(r, [2, 3], { int: 6 }, 'i32'),
       mask: Value.of([2, 3], [1, 1, 1, 1, 1, 0]),
       targets: draw(r, [2, 3], { int: 2 }),
     };
-    const ya = evaluate(a.graph, { params, inputs }, ['logits']).logits;
-    const ym = evaluate(
-      m.graph,
-      {
-        params: Object.fromEntries(
-          Object.entries(merged).map(([k, v]) => [k, new Value(m.graph.params().get(k)!.shape, v)]),
-        ),
-        inputs,
-      },
-      ['logits'],
-    ).logits;
-    ya.data.forEach((v, i) => expect(ym.data[i]).toBeCloseTo(v, 10));
+    expectMergesExactly(
+      model().spec,
+      'ia3',
+      (g) => Object.fromEntries([...g.params()].map(([k, n]) => [k, draw(r, n.shape)])),
+      inputs,
+    );
   });
 });
