@@ -74,7 +74,7 @@ export async function checkAgainstReference(
   gpu: Gpu,
   g: Graph,
   feeds: Feeds,
-  opts: PlanOptions & { rtol?: number; atol?: number; profile?: DeviceProfile } = {},
+  opts: PlanOptions & { rtol?: number; atol?: number; profile?: DeviceProfile; backend?: Backend } = {},
 ) {
   const f = toF32(feeds);
   const want = evaluate(g, f);
