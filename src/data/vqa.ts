@@ -6,8 +6,10 @@
  * image processor. Bad records are errors naming the file and the record.
  */
 import { readJsonFile as readJson, readText } from '../runtime/files.ts';
-import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
-import { dirname, join, resolve, sep } from 'node:path';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { checkImage, type ImageScope } from './image-path.ts';
+export type { ImageScope } from './image-path.ts';
 import { DataError } from './errors.ts';
 import type { AnswerVocab } from './answers.ts';
 import type { TextTokenizer } from './tokenizer.ts';
@@ -28,25 +30,10 @@ function readJsonFile(path: string): unknown {
   return readJson(path, 'VQAv2 file');
 }
 
-/** Where a split's images may be: inside `root` (symlinks resolved), unless the caller allows any path. */
-export interface ImageScope {
-  root: string;
-  allowOutside?: boolean;
-}
-
 function check(r: VqaRecord, needAnswers: boolean, scope: ImageScope): VqaRecord {
   if (!r.question.trim()) throw new DataError(`${r.where}: empty question`);
   if (needAnswers && r.answers.length === 0) throw new DataError(`${r.where}: no answers`);
-  if (!existsSync(r.image)) throw new DataError(`${r.where}: image ${r.image} does not exist`);
-  if (!scope.allowOutside) {
-    // '..', absolute paths and symlinks must not leave the data: a record names its data's own images.
-    const root = realpathSync(scope.root);
-    const real = realpathSync(r.image);
-    if (real !== root && !real.startsWith(root + sep))
-      throw new DataError(
-        `${r.where}: image ${r.image}${real !== r.image ? ` (${real})` : ''} is outside the data directory ${root} (--allow-outside-data allows it)`,
-      );
-  }
+  checkImage(r.image, r.where, scope);
   return r;
 }
 

@@ -94,11 +94,13 @@ export class Lowering {
   }
 
   /**
-   * A parameter a PEFT method adds: always trainable. Declaring a name twice shares it.
+   * A parameter a PEFT method adds: trainable unless `frozen` (LoRA-FA's A, VeRA's shared random
+   * matrices: drawn from the run's seed, kept as they start; an adapter file then holds only the
+   * trained ones, and its base's seed gives the rest back). Declaring a name twice shares it.
    * `noDecay`: no weight decay (biases, scales, magnitudes: values whose size is the point).
    */
-  peftParam(name: string, shape: number[], init: InitSpec, o: { noDecay?: boolean } = {}): Tensor {
-    return this.b.param(name, shape, { trainable: true, init, noDecay: o.noDecay ?? false });
+  peftParam(name: string, shape: number[], init: InitSpec, o: { noDecay?: boolean; frozen?: boolean } = {}): Tensor {
+    return this.b.param(name, shape, { trainable: !o.frozen, init, noDecay: o.noDecay ?? false });
   }
 
   insertionsAt(kind: 'linear' | 'sublayer', path: string): PeftSpec[] {
