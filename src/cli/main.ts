@@ -257,11 +257,17 @@ program
     o.checkpoint = checkpoint;
     const graph = lowerModel(spec, { batch: Number(o.batch), mode: 'train' }).graph;
     // VQA files go through the answer list, tokenizer and processor: the checkpoint must have been trained with the same.
-    const vqa = isVqaData(o.data);
+    const { readsCaptions } = await import('./caption-data.ts');
+    const files = isVqaData(o.data);
+    // Files for a decoder LM are captions (scored on generated captions); for a classifier, VQA records.
+    const captionFiles = files && readsCaptions(spec);
+    const vqa = files && !captionFiles;
     const answers = vqa ? readAnswers(spec, o.checkpoint, o.answers) : undefined;
     const { inputsIdentity } = await import('../train/identity.ts');
     const { processorFor, tokenizerFor } = await import('../data/encoders.ts');
-    const inputs = vqa ? inputsIdentity({ answers, tokenizer: tokenizerFor(spec), processor: processorFor(spec) }) : {};
+    const inputs = files
+      ? inputsIdentity({ answers, tokenizer: tokenizerFor(spec), processor: processorFor(spec) })
+      : {};
     const { weights, seed } = weightsWithCheckpoint(spec, graph, o.checkpoint, {
       seed: o.seed,
       allowMismatch: !!o.allowMismatch,
@@ -270,7 +276,17 @@ program
     });
     let split: import('../runtime/batches.ts').Dataset | undefined;
     if (vqa) split = await loadVqaSplit(spec, o.data, o.split, answers!, !!o.allowOutsideData);
-    else {
+    else if (captionFiles) {
+      const { readCaptions } = await import('../data/captions.ts');
+      const { toCaptionDataset } = await import('../data/caption-dataset.ts');
+      const records = readCaptions(
+        o.data,
+        o.split === 'train' ? 'train' : o.split === 'test' ? 'test' : 'dev',
+        !!o.allowOutsideData,
+      );
+      const e = { tokenizer: tokenizerFor(spec), processor: processorFor(spec), maxLen: spec.text!.maxLen };
+      split = await toCaptionDataset(records, e, 'eval');
+    } else {
       split = (await loadData(o.data, seed))[o.split as 'train' | 'dev' | 'test'];
       if (!split) throw new DataError(`${o.data}: the data module has no '${o.split}' split`);
     }
@@ -281,9 +297,13 @@ program
       // A single file is its own split: named by the file, not by --split.
       const { statSync } = await import('node:fs');
       const { basename } = await import('node:path');
-      const label = vqa && statSync(o.data).isFile() ? basename(o.data) : o.split;
+      const label = files && statSync(o.data).isFile() ? basename(o.data) : o.split;
       const r = await ev.evaluate(split, label);
-      console.log(formatEvaluation(label, metricName(spec), r, split.examples.length));
+      console.log(formatEvaluation(label, metricName(spec, !!split.captions), r, split.examples.length));
+      if (r.captions) {
+        const { formatCaptionScores } = await import('../data/caption-metrics.ts');
+        console.log(formatCaptionScores(label, r.captions));
+      }
     } finally {
       ev.destroy();
       gpu.destroy();

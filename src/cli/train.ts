@@ -21,6 +21,8 @@ import { initialWeights } from '../runtime/init.ts';
 import { exportMerged } from '../train/export.ts';
 import { formatImport, pretrainedWeights } from '../hf/import.ts';
 import { isVqaData, loadVqaData } from './vqa-data.ts';
+import { loadCaptionData, readsCaptions } from './caption-data.ts';
+import { formatCaptionScores } from '../data/caption-metrics.ts';
 import { answerScores } from '../runtime/metrics.ts';
 import { normalizeAnswer, rankAnswers } from '../data/answers.ts';
 
@@ -88,22 +90,33 @@ function claimOutDir(out: string, o: TrainCliOptions): void {
 export async function trainCommand(specPath: string, o: TrainCliOptions): Promise<number> {
   const spec = await loadSpec(specPath);
   const seed = Number(o.seed);
-  const vqa = isVqaData(o.data)
-    ? await loadVqaData(spec, {
-        data: o.data,
-        dev: o.dev,
-        test: o.test,
-        k: o.k,
-        seed,
-        allowOutside: !!o.allowOutsideData,
-      })
-    : null;
+  const files = isVqaData(o.data);
+  // Files for a decoder LM are captions; for a classifier, VQA records.
+  const captions =
+    files && readsCaptions(spec)
+      ? await loadCaptionData(spec, { data: o.data, dev: o.dev, test: o.test, allowOutside: !!o.allowOutsideData })
+      : null;
+  if (captions) {
+    console.log(captions.report.join('\n'));
+    if (o.k !== undefined) throw new DataError('--k draws k-shot VQA splits; caption files are used whole (drop --k)');
+  }
+  const vqa =
+    files && !captions
+      ? await loadVqaData(spec, {
+          data: o.data,
+          dev: o.dev,
+          test: o.test,
+          k: o.k,
+          seed,
+          allowOutside: !!o.allowOutsideData,
+        })
+      : null;
   if (vqa) console.log(vqa.report.join('\n'));
-  if (!vqa && o.k !== undefined)
+  if (!files && o.k !== undefined)
     throw new DataError(
       `--k draws k-shot splits from VQA files; ${o.data} is a data module, which makes its own splits (drop --k)`,
     );
-  const data = vqa ?? (await loadData(o.data, seed));
+  const data = vqa ?? captions ?? (await loadData(o.data, seed));
   const cfg: TrainConfig = {
     epochs: Number(o.epochs),
     batch: Number(o.batch),
@@ -123,7 +136,7 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
     cacheFrozen: o.cacheFrozen !== false,
     autotune: tuningMode(o),
     plan: { frozenWeights: o.frozenWeights ?? 'f32' },
-    inputs: vqa?.inputs ?? {},
+    inputs: vqa?.inputs ?? captions?.inputs ?? {},
   };
   const trainGraph = lowerModel(spec, { batch: cfg.batch, mode: 'train' }).graph;
   console.log(formatReport(paramReport(trainGraph), 'model'));
@@ -152,8 +165,7 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
   if (vqa) writeAtomic(join(o.out, 'answers.json'), Buffer.from(JSON.stringify(vqa.vocab.answers)));
   const bar = new cliProgress.SingleBar(
     {
-      format:
-        'epoch {epoch}/{epochs} [{bar}] {value}/{total} steps | loss {loss} | {rate} steps/s | eta {eta_formatted} | dev acc {dev}',
+      format: `epoch {epoch}/{epochs} [{bar}] {value}/{total} steps | loss {loss} | {rate} steps/s | eta {eta_formatted} | dev ${data.dev?.captions ? 'CIDEr-D' : 'acc'} {dev}`,
       etaBuffer: 50,
       hideCursor: true,
       noTTYOutput: true,
@@ -197,7 +209,7 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
         ? ` (${res.history.length} in all, with the ${res.history.length - ran} before the resume)`
         : '';
     console.log(`trained ${ran} epochs in ${secs.toFixed(1)} s${resumed}${res.stoppedEarly ? ' (early stop)' : ''}`);
-    const metric = metricName(spec);
+    const metric = metricName(spec, !!(data.dev?.captions ?? data.test?.captions));
     if (res.best)
       console.log(`best dev ${metric.accuracy} ${res.best.accuracy.toFixed(4)} at epoch ${res.best.epoch + 1}`);
     const frozen = initialWeights(lowerModel(spec, { batch: cfg.batch, mode: 'infer' }).graph, seed, pre.weights);
@@ -214,6 +226,16 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
         ev.setWeights({ ...frozen, ...res.bestWeights });
         const t = await ev.evaluate(data.test, 'test');
         console.log(formatEvaluation('test', metric, t, data.test.examples.length));
+        if (t.captions) {
+          console.log(formatCaptionScores('test', t.captions));
+          // A few generated captions beside one of their references.
+          t.captions.generated.slice(0, 4).forEach((c, i) => {
+            const rec = captions?.testRecords?.[i];
+            console.log(
+              `  ${rec ? basename(rec.image) : `#${i}`}: "${c}"${rec ? `; reference: "${rec.captions[0]}"` : ''}`,
+            );
+          });
+        }
         writeAtomic(join(o.out, 'test.json'), Buffer.from(JSON.stringify(t, null, 1)));
         writeAdapterCard(o.out, res, {
           ...about,

@@ -43,7 +43,7 @@ export function isVqaData(path: string): boolean {
 }
 
 /** A split next to the training data: dev.jsonl / test.jsonl in its directory, if present. */
-function sibling(data: string, split: string): string | undefined {
+export function sibling(data: string, split: string): string | undefined {
   if (!existsSync(data)) return undefined;
   // A directory holds <split>.jsonl; a file (train.jsonl) has its splits beside it.
   const dir = statSync(data).isDirectory() ? data : dirname(data);

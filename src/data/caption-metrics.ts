@@ -168,3 +168,9 @@ export function scoreTokenized(images: { candidate: string[]; references: string
     perImage: { ROUGE_L: rouge, CIDEr_D: cider },
   };
 }
+
+/** One line of caption scores, as train and eval print them. */
+export function formatCaptionScores(split: string, s: Omit<CaptionScores, 'perImage'>): string {
+  const f = (x: number) => x.toFixed(4);
+  return `${split}: BLEU-1 ${f(s.BLEU_1)}, BLEU-2 ${f(s.BLEU_2)}, BLEU-3 ${f(s.BLEU_3)}, BLEU-4 ${f(s.BLEU_4)}, ROUGE-L ${f(s.ROUGE_L)}, CIDEr-D ${f(s.CIDEr_D)}`;
+}

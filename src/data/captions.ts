@@ -27,7 +27,8 @@ export interface CaptionRecord {
   where: string;
 }
 
-export type CaptionSplit = 'train' | 'val' | 'test';
+/** A split by its role; Karpathy's file calls the dev split 'val'. */
+export type CaptionSplit = 'train' | 'dev' | 'test';
 
 function captionsOf(v: unknown, where: string): string[] {
   const list = typeof v === 'string' ? [v] : Array.isArray(v) ? v : null;
@@ -105,12 +106,12 @@ export function readCocoCaptions(annotations: string, images: string, allowOutsi
   });
 }
 
-/** Karpathy's split file: the images of one split (`train` includes `restval`), with their sentences' raw text. */
+/** Karpathy's split file: the images of one split (`train` includes `restval`, `dev` is its `val`), with their sentences' raw text. */
 export function readKarpathy(file: string, root: string, split: CaptionSplit, allowOutside = false): CaptionRecord[] {
   const data = readJsonFile(file, 'Karpathy split file');
   if (!isObject(data) || !Array.isArray(data.images))
     throw new DataError(`${file}: expected an "images" list (a Karpathy dataset_*.json file)`);
-  const wanted = split === 'train' ? ['train', 'restval'] : [split];
+  const wanted = split === 'train' ? ['train', 'restval'] : split === 'dev' ? ['val'] : ['test'];
   const out: CaptionRecord[] = [];
   data.images.forEach((im, i) => {
     if (!isObject(im)) throw new DataError(`${file}: image ${i} is not an object`);
@@ -130,7 +131,7 @@ export function readKarpathy(file: string, root: string, split: CaptionSplit, al
     const image = resolve(root, (im.filepath as string | undefined) ?? '', im.filename);
     out.push({ image: checkImage(image, where, { root, allowOutside }), captions, where });
   });
-  if (!out.length) throw new DataError(`${file}: no images in split "${split}"`);
+  if (!out.length) throw new DataError(`${file}: no images in split "${wanted.join('" or "')}"`);
   return out;
 }
 
@@ -146,12 +147,21 @@ export function readCaptions(path: string, split: CaptionSplit = 'train', allowO
   if (files.includes(`${split}.jsonl`)) return readCaptionJsonl(join(path, `${split}.jsonl`), allowOutside);
   const karpathy = files.filter((f) => /^dataset_.*\.json$/.test(f));
   if (karpathy.length === 1) return readKarpathy(join(path, karpathy[0]), path, split, allowOutside);
+  // COCO: captions_<split><year>.json (val for dev); a lone captions file is the training split.
   const coco = files.filter((f) => /^captions_.*\.json$/.test(f));
+  const name = { train: 'train', dev: 'val', test: 'test' }[split];
+  const mine = coco.filter((f) => f.startsWith(`captions_${name}`));
+  const file = mine.length === 1 ? mine[0] : coco.length === 1 && split === 'train' ? coco[0] : null;
   const folders = files.filter((f) => statSync(join(path, f)).isDirectory());
-  const images = folders.includes('images') ? 'images' : folders.length === 1 ? folders[0] : null;
-  if (coco.length === 1 && images) return readCocoCaptions(join(path, coco[0]), join(path, images), allowOutside);
+  // Its images: the folder named as the file's split and year (val2014), else images/, else the only folder.
+  const stem = file?.replace(/^captions_/, '').replace(/\.json$/, '');
+  const images =
+    file &&
+    (folders.find((f) => f === stem) ??
+      (folders.includes('images') ? 'images' : folders.length === 1 ? folders[0] : null));
+  if (file && images) return readCocoCaptions(join(path, file), join(path, images), allowOutside);
   throw new DataError(
-    `${path}: expected ${split}.jsonl, a Karpathy dataset_*.json, or one COCO captions_*.json with an images folder; found: ${files.join(', ') || 'nothing'}`,
+    `${path}: expected ${split}.jsonl, a Karpathy dataset_*.json, or a COCO captions_${name}*.json with its images folder; found: ${files.join(', ') || 'nothing'}`,
   );
 }
 

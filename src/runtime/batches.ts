@@ -11,6 +11,8 @@ export interface Dataset {
   examples: Example[];
   /** Generative VQA (an encoder-decoder's 'lm' head): what evaluation scores generated answers against. */
   answers?: GeneratedAnswers;
+  /** Captioning: each example's reference captions, which evaluation scores generated captions against (CIDEr-D, BLEU, ROUGE-L). */
+  captions?: string[][];
 }
 
 /**

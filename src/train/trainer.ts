@@ -34,6 +34,7 @@ import type { FrozenSplit } from '../compiler/passes/frozen.ts';
 import { initialWeights } from '../runtime/init.ts';
 import { classifierLossAt, exactMatch, vqaAccuracy } from '../runtime/metrics.ts';
 import { greedyDecode, scoreGenerated } from './generate.ts';
+import { generateCaptions, scoreCaptions, type CaptionEvaluation } from './caption-eval.ts';
 import { DataError } from '../data/errors.ts';
 import { emptyScore, scoreNextTokens, scoreTargets } from './lm-score.ts';
 import { valuesOf, weightLength, type WeightMap } from '../runtime/half.ts';
@@ -159,10 +160,20 @@ function oneHotRows(labels: ArrayLike<number>, classes: number, count: number): 
 }
 
 /** What `accuracy` and `exactMatch` of an evaluation measure for this spec's head. */
-export function metricName(spec: ModelSpec): { accuracy: string; exactMatch: string } {
+export function metricName(spec: ModelSpec, captions = false): { accuracy: string; exactMatch: string } {
   if (spec.head.kind === 'lm' && spec.text?.kind === 'decoder')
-    return { accuracy: 'next-token accuracy', exactMatch: 'whole-text match' };
+    return captions
+      ? { accuracy: 'CIDEr-D', exactMatch: 'BLEU-4' }
+      : { accuracy: 'next-token accuracy', exactMatch: 'whole-text match' };
   return { accuracy: 'VQA accuracy', exactMatch: 'exact match' };
+}
+
+/** An evaluation's result; a captioning split adds its caption scores and the generated captions. */
+export interface Evaluation {
+  loss: number;
+  accuracy: number;
+  exactMatch: number;
+  captions?: CaptionEvaluation['captions'];
 }
 
 /** One line of an evaluation's result, as train and eval print it. */
@@ -302,9 +313,15 @@ export class Evaluator {
     }
   }
 
-  async evaluate(ds: Dataset, split = 'eval'): Promise<{ loss: number; accuracy: number; exactMatch: number }> {
+  async evaluate(ds: Dataset, split = 'eval'): Promise<Evaluation> {
     validateDataset(split, ds, this.graph, this.spec);
-    if (this.spec.head.kind === 'lm' && this.spec.text?.kind === 'decoder') return this.evaluateNextTokens(ds, split);
+    if (this.spec.head.kind === 'lm' && this.spec.text?.kind === 'decoder') {
+      const tf = await this.evaluateNextTokens(ds, split);
+      if (!ds.captions) return tf;
+      // Captions: generated greedily and scored against the references (CIDEr-D selects).
+      const generated = await generateCaptions(this.ex, this.spec, await this.data(ds), this.batch);
+      return scoreCaptions(ds, generated, tf.loss, split);
+    }
     if (this.spec.head.kind === 'lm') return this.evaluateGenerated(ds, split);
     // Soft targets (bce) or integer labels (ce): scored as one-hot targets, and a split without a
     // single answer among the classes is refused, not scored as zeros.

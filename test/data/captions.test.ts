@@ -60,7 +60,7 @@ describe('caption data', () => {
       { id: 12, image_id: 1, caption: 'uno' },
     ];
     writeFileSync(join(d, 'captions_val2014.json'), JSON.stringify({ info: {}, images, annotations }));
-    expect(readCaptions(d, 'val').map((r) => r.captions)).toEqual([['one', 'uno'], ['two']]);
+    expect(readCaptions(d, 'dev').map((r) => r.captions)).toEqual([['one', 'uno'], ['two']]);
     const file = join(d, 'bad.json');
     writeFileSync(
       file,
@@ -102,6 +102,7 @@ describe('caption data', () => {
     );
     expect(readCaptions(d, 'train').map((r) => r.captions[0])).toEqual(['A dog.', 'A cat.']);
     expect(readCaptions(d, 'test').map((r) => r.captions)).toEqual([['A bird.', 'A small bird.']]);
+    expect(readCaptions(d, 'dev').map((r) => r.captions)).toEqual([['A fish.']]);
     writeFileSync(file, JSON.stringify({ images: [{ ...im(5, 'a.jpg', 'dev', 'x') }] }));
     expect(() => readKarpathy(file, d, 'train')).toThrow(
       /dataset_coco\.json#5: "split" is "dev"; valid: "train", "restval", "val", "test"/,
@@ -117,7 +118,7 @@ describe('caption data', () => {
     const d = dir('imgs', []);
     expect(() => readCaptions(d, 'test')).toThrow(DataError);
     expect(() => readCaptions(d, 'test')).toThrow(
-      /expected test\.jsonl, a Karpathy dataset_\*\.json, or one COCO captions_\*\.json with an images folder; found: imgs/,
+      /expected test\.jsonl, a Karpathy dataset_\*\.json, or a COCO captions_test\*\.json with its images folder; found: imgs/,
     );
   });
 });

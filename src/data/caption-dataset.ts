@@ -1,0 +1,74 @@
+/**
+ * Caption records as the tensors a decoder LM with a visual prefix takes (image [C, H, W],
+ * tokens and mask [maxLen]). Training: one example per caption (captions.ts), its tokens
+ * ending in one end-of-sequence token inside the loss, so greedy decoding learns where a caption
+ * stops (Routing_VLPEFT pads with end-of-sequence outside the loss and cuts generation at a
+ * length instead). Evaluation: one example per image, its first caption's tokens for the
+ * teacher-forced loss, all its captions as the references generated captions are scored against.
+ */
+import type { Dataset, Example } from '../runtime/batches.ts';
+import { type CaptionRecord, captionPairs } from './captions.ts';
+import { DataError } from './errors.ts';
+import type { ImageProcessor } from './image.ts';
+import type { TextTokenizer } from './tokenizer.ts';
+
+export interface CaptionEncoders {
+  tokenizer: TextTokenizer;
+  processor: ImageProcessor;
+  /** The text tower's sequence length. */
+  maxLen: number;
+}
+
+/** A caption's ids and mask: its tokens, then end-of-sequence, truncated to leave room for it. */
+export function captionTokens(
+  tok: TextTokenizer,
+  caption: string,
+  maxLen: number,
+): { ids: Int32Array; mask: Float32Array; truncated: boolean } {
+  if (tok.eosId === undefined)
+    throw new DataError(
+      `${tok.source}: no end-of-sequence token (tokenizer_config.json eos_token or config.json eos_token_id): captions could not end`,
+    );
+  const enc = tok.encode(caption, maxLen);
+  const n = Math.min(enc.length, maxLen);
+  const body = Array.from(enc.ids.slice(0, n)).filter((id, i) => !(i === n - 1 && id === tok.eosId));
+  const truncated = body.length >= maxLen;
+  const ids = [...body.slice(0, maxLen - 1), tok.eosId];
+  const out = new Int32Array(maxLen).fill(tok.padId);
+  out.set(ids);
+  const mask = new Float32Array(maxLen).fill(1, 0, ids.length);
+  return { ids: out, mask, truncated };
+}
+
+/** The records as training pairs (one per caption) or evaluation images (one per image, with references). */
+export async function toCaptionDataset(
+  records: CaptionRecord[],
+  e: CaptionEncoders,
+  use: 'train' | 'eval',
+): Promise<Dataset & { truncated: number }> {
+  const images = new Map<string, Float32Array>();
+  const pixels = async (path: string, where: string) => {
+    let px = images.get(path);
+    if (!px) {
+      try {
+        px = await e.processor.load(path);
+      } catch (err) {
+        throw new DataError(`${where}: ${(err as Error).message}`);
+      }
+      images.set(path, px);
+    }
+    return px;
+  };
+  const examples: Example[] = [];
+  let truncated = 0;
+  const items =
+    use === 'train'
+      ? captionPairs(records)
+      : records.map((r) => ({ image: r.image, caption: r.captions[0], where: r.where }));
+  for (const it of items) {
+    const t = captionTokens(e.tokenizer, it.caption, e.maxLen);
+    if (t.truncated) truncated++;
+    examples.push({ image: await pixels(it.image, it.where), tokens: t.ids, mask: t.mask });
+  }
+  return { examples, truncated, ...(use === 'eval' ? { captions: records.map((r) => r.captions) } : {}) };
+}

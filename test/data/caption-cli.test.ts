@@ -1,0 +1,106 @@
+/**
+ * Caption files from the command line: a decoder LM with a visual prefix (ViT + GPT-2 layout)
+ * trains on JSONL captions (one example per caption), selects on dev CIDEr-D computed on
+ * generated captions, and eval scores a split with BLEU, ROUGE-L and CIDEr-D.
+ */
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const cli = (...args: string[]) =>
+  spawnSync(process.execPath, [join(ROOT, 'bin', 'peftgraph.mjs'), ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 300_000,
+  });
+
+describe('caption files from the command line', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'peftgraph-captions-'));
+  const hfDir = (n: string) => JSON.stringify(join(ROOT, 'test', 'fixtures', 'hf', n));
+  writeFileSync(
+    join(dir, 'spec.mts'),
+    `import { hf, peft, vl } from ${JSON.stringify(join(ROOT, 'src', 'index.ts'))};
+export default vl
+  .model({ vision: hf.vision(${hfDir('vit')}), text: hf.text(${hfDir('gpt2')}, { maxLen: 8 }), visualPrefix: 'pooled', head: vl.lm() })
+  .inputs({ tokenizer: ${JSON.stringify(join(ROOT, 'test', 'fixtures', 'tokenizers', 'bpe'))}, processor: ${JSON.stringify(dir)} })
+  .freeze('**')
+  .insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 2, routing: 'inner' }));
+`,
+  );
+  writeFileSync(
+    join(dir, 'preprocessor_config.json'),
+    readFileSync(join(ROOT, 'test', 'fixtures', 'images', 'preprocessor_vit.json')),
+  );
+  mkdirSync(join(dir, 'imgs'));
+  const images = ['rgb.png', 'palette.png', 'photo.jpg', 'gray.png'];
+  for (const f of images) copyFileSync(join(ROOT, 'test', 'fixtures', 'images', f), join(dir, 'imgs', f));
+  // The fixture tokenizer knows the letters of "what is it colo r s ' c": captions in those letters.
+  const words = [
+    ['a cat', 'this cat'],
+    ['a rat', 'that rat'],
+    ['a coat', 'a tall coat'],
+    ['a chair', 'this chair'],
+  ];
+  const line = (i: number) => JSON.stringify({ image: `imgs/${images[i]}`, captions: words[i] });
+  writeFileSync(join(dir, 'train.jsonl'), `${[0, 1, 2, 3].map(line).join('\n')}\n`);
+  writeFileSync(join(dir, 'dev.jsonl'), `${[0, 1].map(line).join('\n')}\n`);
+  writeFileSync(join(dir, 'test.jsonl'), `${[2, 3].map(line).join('\n')}\n`);
+
+  it('trains on every caption, selects on dev CIDEr-D of generated captions, and eval scores the test split the same', () => {
+    const t = cli(
+      'train',
+      join(dir, 'spec.mts'),
+      '--data',
+      join(dir, 'train.jsonl'),
+      '--epochs',
+      '2',
+      '--batch',
+      '4',
+      '--lr',
+      '3e-2',
+      '--out',
+      join(dir, 'run'),
+    );
+    expect(t.status, t.stderr + t.stdout).toBe(0);
+    expect(t.stdout).toContain('train: 4 images, 8 captions (8 examples, one per caption)');
+    expect(t.stdout).toContain('dev: 2 images, 4 captions (scored against all 4 captions)');
+    expect(t.stdout).toMatch(/best dev CIDEr-D \d+\.\d{4} at epoch \d/);
+    const line = /test: CIDEr-D (\d+\.\d{4}), BLEU-4 (\d\.\d{4}), loss \d+\.\d{4} \(2 examples\)/.exec(t.stdout);
+    expect(line, t.stdout).not.toBeNull();
+    expect(t.stdout).toMatch(
+      /test: BLEU-1 \d\.\d{4}, BLEU-2 \d\.\d{4}, BLEU-3 \d\.\d{4}, BLEU-4 \d\.\d{4}, ROUGE-L \d\.\d{4}, CIDEr-D \d+\.\d{4}/,
+    );
+    expect(t.stdout).toMatch(/ {2}photo\.jpg: ".*"; reference: "a coat"/);
+    const test = JSON.parse(readFileSync(join(dir, 'run', 'test.json'), 'utf8'));
+    expect(test.captions.generated).toHaveLength(2);
+    expect(test.accuracy.toFixed(4)).toBe(line![1]);
+    const e = cli('eval', '--adapter', join(dir, 'run'), '--data', dir, '--split', 'test', '--batch', '4');
+    expect(e.status, e.stderr).toBe(0);
+    expect(e.stdout).toContain(`test: CIDEr-D ${line![1]}, BLEU-4 ${line![2]}`);
+    expect(e.stdout).toMatch(/test: BLEU-1 .*ROUGE-L .*CIDEr-D /);
+  });
+
+  it('refuses --k with caption files, and a caption record without captions by file and line', () => {
+    const k = cli(
+      'train',
+      join(dir, 'spec.mts'),
+      '--data',
+      join(dir, 'train.jsonl'),
+      '--k',
+      '2',
+      '--out',
+      join(dir, 'run-k'),
+    );
+    expect(k.status).toBe(1);
+    expect(k.stderr).toMatch(/--k draws k-shot VQA splits; caption files are used whole/);
+    const bad = join(dir, 'bad');
+    mkdirSync(bad);
+    writeFileSync(join(bad, 'train.jsonl'), `${JSON.stringify({ image: '../imgs/rgb.png', captions: [] })}\n`);
+    const b = cli('train', join(dir, 'spec.mts'), '--data', bad, '--out', join(dir, 'run-bad'), '--allow-outside-data');
+    expect(b.status).toBe(1);
+    expect(b.stderr).toMatch(/bad\/train\.jsonl:1: no captions/);
+  });
+});
