@@ -94,16 +94,23 @@ export interface AttentionArgs {
   scale?: number;
   /** Added to the scores, broadcast to [B, H, Lq, Lk] (T5's relative position bias). */
   bias?: Tensor;
+  /**
+   * The keys and values by head, [B, H, Lk, dh], as attention will use them: a KV cache reads
+   * them here (prefill) or replaces them with the cached ones (a decoding step).
+   */
+  kv?: (k: Tensor, v: Tensor) => { k: Tensor; v: Tensor };
 }
 
 /** Scaled dot-product multi-head attention; returns [B, Lq, H * dh]. */
-export function attention(b: Builder, { q, k, v, heads, keyMask, causal, scale, bias }: AttentionArgs): Tensor {
+export function attention(b: Builder, { q, k, v, heads, keyMask, causal, scale, bias, kv }: AttentionArgs): Tensor {
   const [B, Lq, d] = q.shape;
-  const Lk = k.shape[1];
   if (d % heads !== 0) throw new ShapeError('attention', `width ${d} is not divisible by ${heads} heads`);
   const dh = d / heads;
-  const split = (x: Tensor, L: number) => x.reshape([B, L, heads, dh]).permute([0, 2, 1, 3]); // [B, H, L, dh]
-  const [qh, kh, vh] = [split(q, Lq), split(k, Lk), split(v, Lk)];
+  const split = (x: Tensor) => x.reshape([B, x.shape[1], heads, dh]).permute([0, 2, 1, 3]); // [B, H, L, dh]
+  const qh = split(q);
+  const own = { k: split(k), v: split(v) };
+  const { k: kh, v: vh } = kv ? kv(own.k, own.v) : own;
+  const Lk = kh.shape[2];
   let scores = qh.matmul(kh, { transB: true });
   const s = scale ?? 1 / Math.sqrt(dh);
   if (s !== 1) scores = scores.mul(s); // [B, H, Lq, Lk]

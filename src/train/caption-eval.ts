@@ -23,16 +23,31 @@ export interface CaptionEvaluation {
 
 /** The greedy caption of every example of `data` (as the plan reads it), in order. */
 export async function generateCaptions(ex: Executor, spec: ModelSpec, data: Dataset, batch: number): Promise<string[]> {
-  const text = spec.text;
-  if (spec.head.kind !== 'lm' || text?.kind !== 'decoder' || spec.visualPrefix === 'none')
+  if (spec.head.kind !== 'lm' || spec.text?.kind !== 'decoder' || spec.visualPrefix === 'none')
     throw new DataError('caption evaluation needs a decoder text tower with a visual prefix and an lm head');
   const tok = tokenizerFor(spec);
-  const eos = tok.eosId;
-  if (eos === undefined)
+  if (tok.eosId === undefined)
     throw new DataError(`${tok.source}: no end-of-sequence token: generated captions could not stop`);
+  const ids = await greedyIds(ex, spec, data, batch, { eos: tok.eosId, pad: tok.padId });
+  return ids.map((s) => tok.decode(s));
+}
+
+/**
+ * Greedy continuation by recomputing the whole sequence for every token: the ids each example
+ * generates after its visual prefix (without end-of-sequence), at most the tower's maxLen.
+ */
+export async function greedyIds(
+  ex: Executor,
+  spec: ModelSpec,
+  data: Dataset,
+  batch: number,
+  s: { eos: number; pad: number },
+): Promise<number[][]> {
+  const text = spec.text;
+  if (text?.kind !== 'decoder') throw new DataError('greedy decoding needs a decoder text tower');
   const L = text.maxLen;
   const V = text.vocab;
-  const out: string[] = [];
+  const out: number[][] = [];
   for (let start = 0; start < data.examples.length; start += batch) {
     const { inputs, valid } = makeBatch(data, [...data.examples.keys()].slice(start, start + batch), batch);
     const feed = Object.fromEntries(
@@ -41,27 +56,27 @@ export async function generateCaptions(ex: Executor, spec: ModelSpec, data: Data
     const ids: number[][] = Array.from({ length: batch }, () => []);
     const done = ids.map((_, b) => b >= valid);
     while (!done.every(Boolean)) {
-      const tokens = new Int32Array(batch * L).fill(tok.padId);
+      const tokens = new Int32Array(batch * L).fill(s.pad);
       const mask = new Float32Array(batch * L);
-      ids.forEach((s, b) => {
-        tokens.set(s, b * L);
-        mask.fill(1, b * L, b * L + s.length);
+      ids.forEach((seq, b) => {
+        tokens.set(seq, b * L);
+        mask.fill(1, b * L, b * L + seq.length);
       });
       const z = (await ex.run({ ...feed, tokens, mask }, ['logits'])).logits;
       const rows = z.length / (batch * V);
       const prefix = rows - L;
-      ids.forEach((s, b) => {
+      ids.forEach((seq, b) => {
         if (done[b]) return;
         // Logits at position prefix + k - 1 predict text token k.
-        const next = argmax(z, (b * rows + prefix + s.length - 1) * V, V);
-        if (next === eos) done[b] = true;
+        const next = argmax(z, (b * rows + prefix + seq.length - 1) * V, V);
+        if (next === s.eos) done[b] = true;
         else {
-          s.push(next);
-          if (s.length >= L) done[b] = true;
+          seq.push(next);
+          if (seq.length >= L) done[b] = true;
         }
       });
     }
-    out.push(...ids.slice(0, valid).map((s) => tok.decode(s)));
+    out.push(...ids.slice(0, valid));
   }
   return out;
 }

@@ -6,7 +6,7 @@
  * every sublayer output through the `sublayer` hook, which is where PEFT methods attach.
  */
 import type { Tensor } from '../builder.ts';
-import { attention, layerNorm } from '../composites.ts';
+import { attention, layerNorm, type AttentionArgs } from '../composites.ts';
 import type { Lowering } from './context.ts';
 import { linear, sublayer } from './hooks.ts';
 import type { Activation } from '../../dsl/spec.ts';
@@ -41,6 +41,8 @@ export interface AttnInputs {
   causal: boolean;
   /** Additive score bias broadcast to [B, H, Lq, Lk] (T5 relative positions), or null. */
   bias: Tensor | null;
+  /** The KV cache's hook on the keys and values by head (kv-cache.ts), or none. */
+  kv?: AttentionArgs['kv'];
 }
 
 export function norm(ctx: Lowering, name: string, x: Tensor, cfg: NormCfg): Tensor {
@@ -85,6 +87,7 @@ function attend(ctx: Lowering, path: string, xq: Tensor, xkv: Tensor, cfg: Block
     causal: a.causal,
     scale: cfg.scaled ? undefined : 1,
     bias: a.bias ?? undefined,
+    kv: a.kv,
   });
   return linear(ctx, `${path}.o`, out, inner, d, { bias: cfg.bias });
 }

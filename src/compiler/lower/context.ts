@@ -26,6 +26,12 @@ export interface LowerOptions {
    * deployed one (an artifact, predict) takes no targets.
    */
   loss?: boolean;
+  /**
+   * Generation with a KV cache (decoder-only text towers, kv-cache.ts): 'prefill' also outputs
+   * every self-attention layer's keys and values and the routed visual feature; 'step' is one
+   * token per sequence over a cache of `length` positions.
+   */
+  kv?: { mode: 'prefill' } | { mode: 'step'; length: number };
 }
 
 /** A MixPHM module's tensors, kept for the redundancy regularizer. */

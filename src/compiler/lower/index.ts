@@ -3,6 +3,7 @@
  * regularizers. Every `at` glob must match at least one insertion point; if one does not, the
  * error lists the valid points of that kind.
  */
+import { checkKv, outputVisual } from './kv-cache.ts';
 import type { Graph } from '../ir/graph.ts';
 import type { Tensor } from '../builder.ts';
 import { parseSpec, SpecError, type ModelSpec, type ModelSpecInput } from '../../dsl/spec.ts';
@@ -10,7 +11,7 @@ import { matches, summarizePaths } from '../../dsl/paths.ts';
 import { Lowering, type LowerOptions } from './context.ts';
 import { vitTower, type Tower } from './vision.ts';
 import { visualPrefix } from './prefix.ts';
-import { textDecoder, textEncoder } from './text.ts';
+import { decoderStep, textDecoder, textEncoder } from './text.ts';
 import { encoderDecoder } from './t5.ts';
 import { classifierHead, classifierLoss, nextTokenLoss, regionHead, regionLoss, seq2seqLoss } from './heads.ts';
 import { redundancyLoss } from './regularizers.ts';
@@ -28,6 +29,13 @@ export interface Lowered {
 /** Towers, head and task loss (null for head 'features'); outputs each tower's features on request. */
 function lowerTask(ctx: Lowering): Tensor | null {
   const { spec, b } = ctx;
+  // A cached decoding step: the decoder alone, over the cache (the prefix is in it already).
+  const kv = ctx.opts.kv;
+  if (kv?.mode === 'step') {
+    checkKv(spec);
+    b.output('logits', decoderStep(ctx, spec.text, kv.length));
+    return null;
+  }
   const towers: Record<string, Tower> = {};
   const vision = spec.vision ? vitTower(ctx, spec.vision) : null;
   if (vision) {
@@ -50,6 +58,7 @@ function lowerTask(ctx: Lowering): Tensor | null {
     const dec = textDecoder(ctx, text, prefix);
     towers.text = dec;
     b.output('logits', dec.logits);
+    if (kv?.mode === 'prefill') outputVisual(ctx);
     if (spec.head.kind === 'lm' && ctx.withLoss)
       loss = nextTokenLoss(ctx, dec.logits, dec.tokens, dec.textMask, prefix?.shape[1] ?? 0);
   } else if (text?.kind === 'encdec') {
