@@ -32,7 +32,7 @@ export type CaptionSplit = 'train' | 'dev' | 'test';
 
 function captionsOf(v: unknown, where: string): string[] {
   const list = typeof v === 'string' ? [v] : Array.isArray(v) ? v : null;
-  if (!list || !list.every((c) => typeof c === 'string'))
+  if (!list?.every((c) => typeof c === 'string'))
     throw new DataError(`${where}: "captions" must be a string or a list of strings`);
   if (!list.length) throw new DataError(`${where}: no captions`);
   const blank = list.findIndex((c) => !(c as string).trim());

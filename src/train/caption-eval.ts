@@ -1,11 +1,11 @@
 /**
- * Captioning evaluation of a decoder LM with a visual prefix (ViT + GPT-2): a greedy caption per
- * image, batched (every image of a batch advances one token per pass; a finished one waits), then
- * scored against the image's references with the COCO caption metrics (data/caption-metrics.ts).
- * Each pass runs the whole sequence; the KV-cached decoder is the next step of captioning.
+ * Captioning evaluation of a decoder LM with a visual prefix (ViT + GPT-2): generated captions
+ * scored against each image's references with the COCO caption metrics (data/caption-metrics.ts).
+ * The Evaluator decodes with the KV cache (kv-generate.ts); greedyIds here is the decoder that
+ * recomputes the whole sequence for every token, kept as the cache's reference in tests and
+ * benchmarks.
  */
 import { captionScores, type CaptionScores } from '../data/caption-metrics.ts';
-import { tokenizerFor } from '../data/encoders.ts';
 import { DataError } from '../data/errors.ts';
 import type { ModelSpec } from '../dsl/spec.ts';
 import { makeBatch, type Dataset } from '../runtime/batches.ts';
@@ -19,17 +19,6 @@ export interface CaptionEvaluation {
   /** BLEU-4. */
   exactMatch: number;
   captions: CaptionScores & { generated: string[] };
-}
-
-/** The greedy caption of every example of `data` (as the plan reads it), in order. */
-export async function generateCaptions(ex: Executor, spec: ModelSpec, data: Dataset, batch: number): Promise<string[]> {
-  if (spec.head.kind !== 'lm' || spec.text?.kind !== 'decoder' || spec.visualPrefix === 'none')
-    throw new DataError('caption evaluation needs a decoder text tower with a visual prefix and an lm head');
-  const tok = tokenizerFor(spec);
-  if (tok.eosId === undefined)
-    throw new DataError(`${tok.source}: no end-of-sequence token: generated captions could not stop`);
-  const ids = await greedyIds(ex, spec, data, batch, { eos: tok.eosId, pad: tok.padId });
-  return ids.map((s) => tok.decode(s));
 }
 
 /**

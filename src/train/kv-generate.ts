@@ -103,6 +103,8 @@ export class KvDecoder {
         `KV-cached generation: the prompts of a batch must have one length, got ${[...new Set(prompt)].join(', ')}`,
       );
     const p = prompt[0];
+    if (n + p === 0)
+      throw new DataError('KV-cached generation needs a visual prefix or a prompt: nothing predicts the first token');
     const names = Array.from({ length: depth }, (_, i) => [kvName('k', i), kvName('v', i)]).flat();
     const feed = Object.fromEntries(Object.entries(inputs).filter(([k]) => this.prefill.plan.inputs[k]));
     const wants = [

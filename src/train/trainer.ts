@@ -34,7 +34,9 @@ import type { FrozenSplit } from '../compiler/passes/frozen.ts';
 import { initialWeights } from '../runtime/init.ts';
 import { classifierLossAt, exactMatch, vqaAccuracy } from '../runtime/metrics.ts';
 import { greedyDecode, scoreGenerated } from './generate.ts';
-import { generateCaptions, scoreCaptions, type CaptionEvaluation } from './caption-eval.ts';
+import { scoreCaptions, type CaptionEvaluation } from './caption-eval.ts';
+import { KvDecoder } from './kv-generate.ts';
+import { tokenizerFor } from '../data/encoders.ts';
 import { DataError } from '../data/errors.ts';
 import { emptyScore, scoreNextTokens, scoreTargets } from './lm-score.ts';
 import { valuesOf, weightLength, type WeightMap } from '../runtime/half.ts';
@@ -319,7 +321,7 @@ export class Evaluator {
       const tf = await this.evaluateNextTokens(ds, split);
       if (!ds.captions) return tf;
       // Captions: generated greedily and scored against the references (CIDEr-D selects).
-      const generated = await generateCaptions(this.ex, this.spec, await this.data(ds), this.batch);
+      const generated = await this.captionsOf(ds);
       return scoreCaptions(ds, generated, tf.loss, split);
     }
     if (this.spec.head.kind === 'lm') return this.evaluateGenerated(ds, split);
@@ -433,7 +435,32 @@ export class Evaluator {
     return r;
   }
 
+  /** The KV-cached decoder for caption evaluation, made on first use (kv-generate.ts). */
+  private kv: KvDecoder | null = null;
+
+  /** Each image's greedy caption, decoded with the KV cache (the same tokens as recomputing, faster). */
+  private async captionsOf(ds: Dataset): Promise<string[]> {
+    const tok = tokenizerFor(this.spec);
+    if (tok.eosId === undefined)
+      throw new DataError(`${tok.source}: no end-of-sequence token: generated captions could not stop`);
+    this.kv ??= await KvDecoder.create(this.gpu, this.spec, this.batch, { plan: this.plan });
+    this.checkSet();
+    this.kv.setWeights(this.weights);
+    const out: string[] = [];
+    for (let start = 0; start < ds.examples.length; start += this.batch) {
+      const { inputs, valid } = makeBatch(ds, [...ds.examples.keys()].slice(start, start + this.batch), this.batch);
+      // No prompt: each caption starts right after the image.
+      const ids = await this.kv.greedy(
+        { ...inputs, tokens: new Int32Array(inputs.tokens.length), mask: new Float32Array(inputs.mask.length) },
+        { eos: tok.eosId, pad: tok.padId },
+      );
+      out.push(...ids.slice(0, valid).map((s) => tok.decode(s)));
+    }
+    return out;
+  }
+
   destroy(): void {
+    this.kv?.destroy();
     this.ex.destroy();
   }
 }
