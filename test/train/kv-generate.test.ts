@@ -43,10 +43,10 @@ function weights(seed: number): Record<string, Float32Array> {
   );
 }
 
-function images(seed: number): Dataset {
+function images(seed: number, n = B): Dataset {
   const r = rng(seed);
   return {
-    examples: Array.from({ length: B }, () => ({
+    examples: Array.from({ length: n }, () => ({
       image: Float32Array.from({ length: 64 }, () => r() * 2 - 1),
       tokens: new Int32Array(L),
       mask: new Float32Array(L),
@@ -75,6 +75,7 @@ async function both(make: () => Promise<{ recompute: Executor; kv: KvDecoder }>,
 }
 
 describe('KV-cached greedy generation', () => {
+  const beamLengths = new Set<number>();
   const gpu = useGpu();
   const recomputePlan = (profile = profileOf(gpu())) =>
     compile(lowerModel(spec, { batch: B, mode: 'infer', loss: false }).graph, {
@@ -111,6 +112,100 @@ describe('KV-cached greedy generation', () => {
       5,
     );
     expect(got).toEqual(want);
+  });
+
+  it.each([13, 3, 7])(
+    'beam search: the hypotheses and scores of a beam search written here over the recomputing decoder, on WebGPU and on the interpreter (weights %i)',
+    async (seed) => {
+      const [W, count] = [3, 2];
+      const lp = 0.8;
+      const w = weights(seed);
+      const data = images(seed + 4, count);
+      // The reference: the same beam rules, each hypothesis scored by running the whole model on it (batch 1).
+      const full = await Executor.create(
+        gpu(),
+        compile(lowerModel(spec, { batch: 1, mode: 'infer', loss: false }).graph, {
+          batch: 1,
+          mode: 'infer',
+          loss: false,
+          profile: profileOf(gpu()),
+        }).plan,
+      );
+      const want: { ids: number[]; score: number }[] = [];
+      try {
+        for (const name of Object.keys(full.plan.params)) full.setParam(name, w[name]);
+        for (const ex of data.examples) {
+          const next = async (ids: number[]) => {
+            const tokens = new Int32Array(L);
+            tokens.set(ids);
+            const z = (
+              await full.run(
+                { image: ex.image, tokens, mask: Float32Array.from({ length: L }, (_, j) => (j < ids.length ? 1 : 0)) },
+                ['logits'],
+              )
+            ).logits;
+            const row = Array.from(z).slice(ids.length * V, (ids.length + 1) * V); // prefix 1: position ids.length predicts the next
+            const m = Math.max(...row);
+            const lse = m + Math.log(row.reduce((a, x) => a + Math.exp(x - m), 0));
+            return row.map((x) => x - lse);
+          };
+          const norm = (score: number, len: number) => score / Math.max(1, len) ** lp;
+          let live = [{ ids: [] as number[], score: 0 }];
+          const done: { ids: number[]; score: number }[] = [];
+          for (;;) {
+            const cands: { ids: number[]; score: number; token: number }[] = [];
+            for (const beam of live)
+              (await next(beam.ids)).forEach((l, token) => cands.push({ ids: beam.ids, score: beam.score + l, token }));
+            cands.sort((a, b) => b.score - a.score);
+            const kept: { ids: number[]; score: number }[] = [];
+            for (const [rank, c] of cands.slice(0, 2 * W).entries()) {
+              if (c.token === settings.eos) {
+                if (rank < W) done.push({ ids: c.ids, score: norm(c.score, c.ids.length) });
+              } else if (kept.length < W) kept.push({ ids: [...c.ids, c.token], score: c.score });
+              if (kept.length === W) break;
+            }
+            const fullText = kept[0].ids.length >= L;
+            if (fullText) for (const k of kept) done.push({ ids: k.ids, score: norm(k.score, k.ids.length) });
+            done.sort((a, b) => b.score - a.score);
+            const best = Math.max(...kept.map((k) => norm(k.score, k.ids.length)));
+            if (fullText || (done.length >= W && done[W - 1].score >= best)) break;
+            live = kept;
+          }
+          want.push(done[0]);
+        }
+      } finally {
+        full.destroy();
+      }
+      // Each image's inputs repeated W times, its beams on consecutive rows.
+      const repeated = data.examples.flatMap((ex) => Array.from({ length: W }, () => ex));
+      const inputs = {
+        image: Float32Array.from(repeated.flatMap((e) => [...(e.image as Float32Array)])),
+        tokens: new Int32Array(W * count * L),
+        mask: new Float32Array(W * count * L),
+      };
+      const backend = new InterpreterBackend();
+      for (const make of [
+        () => KvDecoder.create(gpu(), spec, W * count),
+        () => KvDecoder.create(null, spec, W * count, { backend, profile: PORTABLE_PROFILE }),
+      ]) {
+        const kv = await make();
+        try {
+          kv.setWeights(w);
+          const got = await kv.beam(inputs, { ...settings, width: W, lengthPenalty: lp });
+          expect(got.map((g) => g.ids)).toEqual(want.map((g) => g.ids));
+          got.forEach((g, i) => expect(g.score).toBeCloseTo(want[i].score, 4));
+        } finally {
+          kv.destroy();
+        }
+      }
+      expect(want.every((h) => Number.isFinite(h.score))).toBe(true);
+      for (const h of want) beamLengths.add(h.ids.length);
+    },
+  );
+
+  it('the beam comparisons covered hypotheses ended by end-of-sequence and by maxLen', () => {
+    expect([...beamLengths].some((n) => n < L)).toBe(true);
+    expect(beamLengths.has(L)).toBe(true);
   });
 
   it('refuses a spec that is not a decoder LM', async () => {
