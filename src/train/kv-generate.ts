@@ -1,270 +1,58 @@
 /**
- * Greedy generation with a KV cache (compiler/lower/kv-cache.ts): the prefix (image and prompt)
- * runs once through the prefill plan, then each new token is one step of the step plan over the
- * cached keys and values, which stay in device buffers that trade places with the step's
- * updated caches (ping-pong). Token for token the same as recomputing the whole sequence
- * (test/train/kv-generate.test.ts); what it saves is the recomputation.
+ * KV-cached generation for a spec (runtime/kv-decode.ts): compiles the prefill and step plans of
+ * its decoder LM and loads them, the step sharing the prefill's weight buffers. Token for token
+ * the same as recomputing the whole sequence (test/train/kv-generate.test.ts); what it saves is
+ * the recomputation (bench/results/generate.md).
  */
 import { compile } from '../compiler/compile.ts';
-import { KV_INPUTS, kvName, kvNext } from '../compiler/lower/kv-cache.ts';
 import { lowerModel } from '../compiler/lower/index.ts';
-import type { PlanOptions } from '../compiler/plan.ts';
+import type { DeviceProfile, PlanOptions } from '../compiler/plan.ts';
 import { DataError } from '../data/errors.ts';
 import type { ModelSpec } from '../dsl/spec.ts';
+import { kvName } from '../kv-inputs.ts';
 import type { Backend } from '../runtime/backend.ts';
 import type { Gpu } from '../runtime/device.ts';
-import { Executor } from '../runtime/executor.ts';
-import type { WeightMap } from '../runtime/half.ts';
-import { argmax } from '../runtime/metrics.ts';
+import { Executor, type GpuExecutor } from '../runtime/executor.ts';
+import { CachedDecoder } from '../runtime/kv-decode.ts';
 import { profileOf } from '../runtime/profile.ts';
-import type { DeviceProfile } from '../compiler/plan.ts';
 
-export interface KvSettings {
-  /** End-of-sequence id: a sequence that emits it is done. */
-  eos: number;
-  pad: number;
+export { CachedDecoder, type KvSettings } from '../runtime/kv-decode.ts';
+
+/** The prefill and step plans of `spec`'s decoder LM at `batch`. */
+export function kvPlans(spec: ModelSpec, batch: number, profile: DeviceProfile, plan?: PlanOptions) {
+  const text = spec.text;
+  if (text?.kind !== 'decoder' || spec.head.kind !== 'lm')
+    throw new DataError('KV-cached generation needs a decoder text tower (GPT-2) and an lm head (vl.lm())');
+  const compiled = (mode: { mode: 'prefill' } | { mode: 'step'; length: number }) =>
+    compile(lowerModel(spec, { batch, mode: 'infer', loss: false, kv: mode }).graph, {
+      batch,
+      mode: 'infer',
+      loss: false,
+      profile,
+      plan,
+    }).plan;
+  const prefill = compiled({ mode: 'prefill' });
+  const [, , length] = prefill.outputs[kvName('k', 0)].shape;
+  return { prefill, step: compiled({ mode: 'step', length }), text };
 }
 
-/** log softmax of one row of logits, in float64. */
-function logSoftmax(z: ArrayLike<number>): Float64Array {
-  let max = Number.NEGATIVE_INFINITY;
-  for (let i = 0; i < z.length; i++) max = Math.max(max, z[i]);
-  let sum = 0;
-  for (let i = 0; i < z.length; i++) sum += Math.exp(z[i] - max);
-  const lse = max + Math.log(sum);
-  return Float64Array.from(z, (x) => x - lse);
-}
-
-export class KvDecoder {
-  private constructor(
-    readonly spec: ModelSpec & { text: { kind: 'decoder'; maxLen: number; vocab: number; depth: number } },
-    readonly batch: number,
-    readonly prefill: Executor,
-    readonly step: Executor,
-    /** Cache positions: the prefix's and the text's. */
-    readonly length: number,
-    readonly prefix: number,
-  ) {}
-
+export const KvDecoder = {
   /**
-   * Plans for `spec` at `batch` on WebGPU (or on `o.backend`, planned for `o.profile`): the step
-   * shares the prefill plan's weight buffers.
+   * The cached decoder of `spec` at `batch` on WebGPU (or on `o.backend`, planned for
+   * `o.profile`): the step shares the prefill plan's weight buffers.
    */
-  static async create(
+  async create(
     gpu: Gpu | null,
     spec: ModelSpec,
     batch: number,
     o: { plan?: PlanOptions; backend?: Backend; profile?: DeviceProfile } = {},
-  ): Promise<KvDecoder> {
-    const text = spec.text;
-    if (text?.kind !== 'decoder' || spec.head.kind !== 'lm')
-      throw new DataError('KV-cached generation needs a decoder text tower (GPT-2) and an lm head (vl.lm())');
-    const profile = o.profile ?? profileOf(gpu!);
-    const plan = (mode: { mode: 'prefill' } | { mode: 'step'; length: number }) =>
-      compile(lowerModel(spec, { batch, mode: 'infer', loss: false, kv: mode }).graph, {
-        batch,
-        mode: 'infer',
-        loss: false,
-        profile,
-        plan: o.plan,
-      }).plan;
-    const pre = plan({ mode: 'prefill' });
-    const [, , length] = pre.outputs[kvName('k', 0)].shape;
-    const stepPlan = plan({ mode: 'step', length });
-    const on = (p: typeof pre, paramsFrom?: Executor) =>
-      o.backend
-        ? Executor.on(o.backend, p, { paramsFrom })
-        : Executor.create(gpu!, p, undefined, { paramsFrom: paramsFrom as never });
-    const prefill = await on(pre);
-    const step = await on(stepPlan, prefill);
-    // Each step's updated caches trade buffers with its cache inputs: the cache stays on the device.
-    await step.pingPong(
-      Object.keys(stepPlan.inputs)
-        .filter((k) => /^kv\.[kv]\.\d+$/.test(k))
-        .map((k) => [step.slotOf('outputs', kvNext(k)).buffer, step.rootOf(step.slotOf('inputs', k))]),
-    );
-    return new KvDecoder(spec as KvDecoder['spec'], batch, prefill, step, length, length - text.maxLen);
-  }
-
-  setWeights(w: WeightMap): void {
-    for (const ex of [this.prefill, this.step])
-      for (const name of Object.keys(ex.plan.params)) {
-        const v = w[name];
-        if (!v) throw new Error(`KvDecoder.setWeights: no value for param '${name}'`);
-        ex.setParam(name, v);
-      }
-  }
-
-  /**
-   * Runs the prefill plan over `inputs` (image, and `tokens`/`mask` holding each row's prompt,
-   * all of one length `p`) and loads the step's caches from it; returns its logits and `p`.
-   */
-  private async prefillRun(
-    inputs: Record<string, ArrayLike<number>>,
-  ): Promise<{ logits: ArrayLike<number>; p: number }> {
-    const { batch: B, prefix: n } = this;
-    const { maxLen: L, depth } = this.spec.text;
-    const prompt = Array.from({ length: B }, (_, b) => {
-      let p = 0;
-      while (p < L && inputs.mask[b * L + p]) p++;
-      return p;
-    });
-    if (new Set(prompt).size > 1)
-      throw new DataError(
-        `KV-cached generation: the prompts of a batch must have one length, got ${[...new Set(prompt)].join(', ')}`,
-      );
-    const p = prompt[0];
-    if (n + p === 0)
-      throw new DataError('KV-cached generation needs a visual prefix or a prompt: nothing predicts the first token');
-    const names = Array.from({ length: depth }, (_, i) => [kvName('k', i), kvName('v', i)]).flat();
-    const feed = Object.fromEntries(Object.entries(inputs).filter(([k]) => this.prefill.plan.inputs[k]));
-    const visual = this.prefill.plan.outputs[KV_INPUTS.visual] && this.step.plan.inputs[KV_INPUTS.visual];
-    const out = await this.prefill.run(feed, ['logits', ...names, ...(visual ? [KV_INPUTS.visual] : [])]);
-    for (const k of names) this.step.setInput(k, out[k]);
-    if (visual) this.step.setInput(KV_INPUTS.visual, out[KV_INPUTS.visual]);
-    return { logits: out.logits, p };
-  }
-
-  /** Row `b`'s logits for the next token after the prefill: at the last prompt (or prefix) position. */
-  private firstLogits(logits: ArrayLike<number>, b: number, p: number): ArrayLike<number> {
-    const V = this.spec.text.vocab;
-    const at = (b * this.length + this.prefix + p - 1) * V;
-    return Array.prototype.slice.call(logits, at, at + V) as number[];
-  }
-
-  /**
-   * One step: row b's token `tokens[b]` at text position t continues cache row `parents[b]`; the
-   * caches trade places with their updates. Returns the logits [B, vocab] of the next token.
-   */
-  private async stepRun(tokens: Int32Array, t: number, parents: Int32Array): Promise<ArrayLike<number>> {
-    const { batch: B, length, prefix: n } = this;
-    // The new token sits at cache position n + t; it and all before it are attended.
-    const mask = new Float32Array(B * length);
-    for (let b = 0; b < B; b++) mask.fill(1, b * length, b * length + n + t + 1);
-    const out = await this.step.run(
-      {
-        [KV_INPUTS.token]: tokens,
-        [KV_INPUTS.position]: [t],
-        [KV_INPUTS.at]: [n + t],
-        [KV_INPUTS.parents]: parents,
-        [KV_INPUTS.mask]: mask,
-      },
-      ['logits'],
-    );
-    this.step.swap();
-    return out.logits;
-  }
-
-  /**
-   * Greedy continuation of each sequence of the batch: `inputs` are the prefill plan's (image,
-   * and `tokens`/`mask` holding each sequence's prompt, empty when none); returns each
-   * sequence's generated ids, without the end-of-sequence token.
-   */
-  async greedy(inputs: Record<string, ArrayLike<number>>, s: KvSettings): Promise<number[][]> {
-    const B = this.batch;
-    const { maxLen: L, vocab: V } = this.spec.text;
-    const { logits, p } = await this.prefillRun(inputs);
-    const ids: number[][] = Array.from({ length: B }, () => []);
-    const done = new Array<boolean>(B).fill(false);
-    let next = ids.map((_, b) => argmax(this.firstLogits(logits, b, p), 0, V));
-    const parents = Int32Array.from({ length: B }, (_, b) => b);
-    for (let t = p; ; t++) {
-      next.forEach((id, b) => {
-        if (done[b]) return;
-        if (id === s.eos) done[b] = true;
-        else {
-          ids[b].push(id);
-          // The text is full: prompt and generated tokens fill the tower's maxLen.
-          if (p + ids[b].length >= L) done[b] = true;
-        }
-      });
-      if (done.every(Boolean)) break;
-      const z = await this.stepRun(
-        Int32Array.from(next, (id, b) => (done[b] ? s.pad : id)),
-        t,
-        parents,
-      );
-      next = ids.map((_, b) => argmax(z, b * V, V));
+  ): Promise<CachedDecoder> {
+    const p = kvPlans(spec, batch, o.profile ?? profileOf(gpu!), o.plan);
+    if (o.backend) {
+      const prefill = await Executor.on(o.backend, p.prefill);
+      return CachedDecoder.over(prefill, await Executor.on(o.backend, p.step, { paramsFrom: prefill }), p.text);
     }
-    return ids;
-  }
-
-  /**
-   * Beam search (width W) for each image of the batch; its W rows are consecutive (rows
-   * i*W..i*W+W-1 hold image i, its inputs repeated). At each step every live beam's candidates
-   * are its score plus each token's log-probability; the best 2W per image are taken in order: an
-   * end-of-sequence among the first W finishes that beam's hypothesis, the others become the next
-   * beams, their caches gathered on the device from their parents' rows. A hypothesis scores
-   * sum(log p) / max(1, tokens)^lengthPenalty (as HF's beam scorer, tokens counted without the
-   * end-of-sequence); an image is done when it has W hypotheses no live beam can beat, or at
-   * maxLen (its live beams finish there). Returns each image's best hypothesis.
-   */
-  async beam(
-    inputs: Record<string, ArrayLike<number>>,
-    s: KvSettings & { width: number; lengthPenalty?: number },
-  ): Promise<{ ids: number[]; score: number }[]> {
-    const { batch: B } = this;
-    const { maxLen: L, vocab: V } = this.spec.text;
-    const W = s.width;
-    if (!Number.isInteger(W) || W < 1 || B % W) throw new DataError(`beam width ${W} must divide the batch ${B}`);
-    const lp = s.lengthPenalty ?? 1;
-    const norm = (score: number, len: number) => score / Math.max(1, len) ** lp;
-    const images = B / W;
-    type Beam = { ids: number[]; score: number; row: number };
-    const { logits, p } = await this.prefillRun(inputs);
-    let live: Beam[][] = Array.from({ length: images }, (_, i) => [{ ids: [], score: 0, row: i * W }]);
-    const finished: { ids: number[]; score: number }[][] = Array.from({ length: images }, () => []);
-    const done = new Array<boolean>(images).fill(false);
-    let rowLogits = (row: number) => logSoftmax(this.firstLogits(logits, row, p));
-    for (let t = p; ; t++) {
-      const next: Beam[][] = [];
-      for (let i = 0; i < images; i++) {
-        if (done[i]) {
-          next.push(live[i]);
-          continue;
-        }
-        const cands: { beam: Beam; token: number; score: number }[] = [];
-        for (const beam of live[i]) {
-          const lps = rowLogits(beam.row);
-          for (let v = 0; v < V; v++) cands.push({ beam, token: v, score: beam.score + lps[v] });
-        }
-        cands.sort((a, b) => b.score - a.score);
-        const kept: Beam[] = [];
-        for (const [rank, c] of cands.slice(0, 2 * W).entries()) {
-          if (c.token === s.eos) {
-            if (rank < W) finished[i].push({ ids: c.beam.ids, score: norm(c.score, c.beam.ids.length) });
-          } else if (kept.length < W) kept.push({ ids: [...c.beam.ids, c.token], score: c.score, row: c.beam.row });
-          if (kept.length === W) break;
-        }
-        const full = p + (kept[0]?.ids.length ?? 0) >= L;
-        if (full) for (const b of kept) finished[i].push({ ids: b.ids, score: norm(b.score, b.ids.length) });
-        finished[i].sort((a, b) => b.score - a.score);
-        // Done: the text is full, or W hypotheses that no live beam can beat at its length.
-        const best = kept.length ? Math.max(...kept.map((b) => norm(b.score, b.ids.length))) : Number.NEGATIVE_INFINITY;
-        done[i] = full || !kept.length || (finished[i].length >= W && finished[i][W - 1].score >= best);
-        next.push(kept);
-      }
-      if (done.every(Boolean)) break;
-      // Beam k of image i continues at row i*W + k, from its parent's row.
-      const tokens = new Int32Array(B).fill(s.pad);
-      const parents = Int32Array.from({ length: B }, (_, r) => r);
-      next.forEach((beams, i) => {
-        if (done[i]) return;
-        beams.forEach((b, k) => {
-          tokens[i * W + k] = b.ids[b.ids.length - 1];
-          parents[i * W + k] = b.row;
-          b.row = i * W + k;
-        });
-      });
-      live = next;
-      const z = await this.stepRun(tokens, t, parents);
-      rowLogits = (row: number) => logSoftmax(Array.prototype.slice.call(z, row * V, (row + 1) * V) as number[]);
-    }
-    return finished.map((f) => f[0] ?? { ids: [], score: Number.NEGATIVE_INFINITY });
-  }
-
-  destroy(): void {
-    this.step.destroy();
-    this.prefill.destroy();
-  }
-}
+    const prefill: GpuExecutor = await Executor.create(gpu!, p.prefill);
+    return CachedDecoder.over(prefill, await Executor.create(gpu!, p.step, undefined, { paramsFrom: prefill }), p.text);
+  },
+};

@@ -35,7 +35,7 @@ import { initialWeights } from '../runtime/init.ts';
 import { classifierLossAt, exactMatch, vqaAccuracy } from '../runtime/metrics.ts';
 import { greedyDecode, scoreGenerated } from './generate.ts';
 import { scoreCaptions, type CaptionEvaluation } from './caption-eval.ts';
-import { KvDecoder } from './kv-generate.ts';
+import { type CachedDecoder, KvDecoder } from './kv-generate.ts';
 import { tokenizerFor } from '../data/encoders.ts';
 import { DataError } from '../data/errors.ts';
 import { emptyScore, scoreNextTokens, scoreTargets } from './lm-score.ts';
@@ -436,7 +436,7 @@ export class Evaluator {
   }
 
   /** The KV-cached decoder for caption evaluation, made on first use (kv-generate.ts). */
-  private kv: KvDecoder | null = null;
+  private kv: CachedDecoder | null = null;
 
   /** Each image's greedy caption, decoded with the KV cache (the same tokens as recomputing, faster). */
   private async captionsOf(ds: Dataset): Promise<string[]> {

@@ -15,7 +15,7 @@ import { initialWeights } from '../../src/runtime/init.ts';
 import { InterpreterBackend } from '../../src/runtime/interpreter-backend.ts';
 import { profileOf } from '../../src/runtime/profile.ts';
 import { greedyIds } from '../../src/train/caption-eval.ts';
-import { KvDecoder } from '../../src/train/kv-generate.ts';
+import { type CachedDecoder, KvDecoder } from '../../src/train/kv-generate.ts';
 import { useGpu } from '../helpers/gpu.ts';
 import { rng } from '../helpers/random.ts';
 
@@ -54,7 +54,7 @@ function images(seed: number, n = B): Dataset {
   };
 }
 
-async function both(make: () => Promise<{ recompute: Executor; kv: KvDecoder }>, seed: number) {
+async function both(make: () => Promise<{ recompute: Executor; kv: CachedDecoder }>, seed: number) {
   const { recompute, kv } = await make();
   try {
     const w = weights(seed);

@@ -17,25 +17,11 @@
 import type { Tensor } from '../builder.ts';
 import { SpecError, type ModelSpec } from '../../dsl/spec.ts';
 import type { Lowering } from './context.ts';
+import { KV_INPUTS, kvName } from '../../kv-inputs.ts';
 
 type DecoderSpec = Extract<NonNullable<ModelSpec['text']>, { kind: 'decoder' }>;
 
-/** The step graph's own inputs, by name (the runtime feeds them; kv-generate.ts). */
-export const KV_INPUTS = {
-  token: 'tokens',
-  /** Text position of the new token: its position-embedding row. */
-  position: 'kv.position',
-  /** Cache position the new token's key and value go to (f32 [1]). */
-  at: 'kv.at',
-  /** Per sequence, the cache row it continues (i32 [B]). */
-  parents: 'kv.parents',
-  /** Key mask over the cache [B, length]: 1 for the prefix, the prompt and the tokens so far (the new one included). */
-  mask: 'kv.mask',
-  visual: 'kv.visual',
-} as const;
-
-export const kvName = (kind: 'k' | 'v', layer: number) => `kv.${kind}.${layer}`;
-export const kvNext = (name: string) => `${name}.next`;
+export { KV_INPUTS, kvName, kvNext } from '../../kv-inputs.ts';
 
 /** Prefill's hook for layer `i`: outputs its keys and values by head, unchanged. */
 export function prefillHook(ctx: Lowering, i: number) {
