@@ -14,6 +14,7 @@ import { lowerModel } from '../compiler/lower/index.ts';
 import { compile } from '../compiler/compile.ts';
 import type { DeviceProfile, PlanOptions, Plan, TensorSlot } from '../compiler/plan.ts';
 import { compileStep, type StepConfig } from '../train/train-step.ts';
+import { kvPlans } from '../train/kv-generate.ts';
 import { encodeKernel } from '../compiler/kernel/serialize.ts';
 import { ARTIFACT_FORMAT, artifactDigest, BUNDLE, DIGEST_FILE, type ArtifactJson } from '../runtime/artifact.ts';
 import { encodeSafetensors, writeAtomic } from '../runtime/safetensors.ts';
@@ -33,9 +34,15 @@ export interface CompileArtifactOptions {
   step?: StepConfig;
   /** Module specifier the generated model.ts imports the runtime from. */
   runtimeImport?: string;
+  /** A captioning model's beam width: its decoder plans have this many rows (default 3; 1 decodes greedily). */
+  beam?: number;
 }
 
-type Meta = Omit<ArtifactJson, 'plans'> & { plans: { batch: number; plan: Plan }[] };
+type Bucket = { batch: number; plan: Plan };
+type Meta = Omit<ArtifactJson, 'plans' | 'generate'> & {
+  plans: Bucket[];
+  generate?: { width: number; prefill: Bucket; step: Bucket };
+};
 
 /** 1, 2, 4, ... below `max`, then `max`: a request pads to at most twice its size. */
 export function defaultBuckets(max: number): number[] {
@@ -109,8 +116,18 @@ export function buildArtifact(spec: ModelSpec, o: CompileArtifactOptions): { met
       bundle: [],
       ...taskOf(spec),
       plans,
+      ...generatePlans(spec, o),
     },
   };
+}
+
+/** A captioning model's KV-cached decoder plans (train/kv-generate.ts), `beam` rows each. */
+function generatePlans(spec: ModelSpec, o: CompileArtifactOptions): Pick<Meta, 'generate'> {
+  if (spec.head.kind !== 'lm' || spec.text?.kind !== 'decoder' || !spec.vision) return {};
+  const width = o.beam ?? 3;
+  if (!Number.isInteger(width) || width < 1) throw new SpecError(`beam width ${width}: a whole number >= 1`);
+  const p = kvPlans(spec, width, o.profile, o.plan, o.merged);
+  return { generate: { width, prefill: { batch: width, plan: p.prefill }, step: { batch: width, plan: p.step } } };
 }
 
 /** What the runtime's bundled model needs: to encode a question and an image, and name the answers or decode a caption. */
@@ -210,7 +227,7 @@ export function writeArtifact(
   makeDirs(join(dir, 'kernels'));
   meta = { ...meta, bundle: writeBundle(dir, meta, bundle) };
   const files = new Set<string>();
-  const plans = meta.plans.map(({ batch, plan }) => {
+  const written = ({ batch, plan }: { batch: number; plan: Plan }) => {
     const kernels = plan.kernels.map((k) => {
       // Kernels of one structure share a shader (their sizes differ): one file for all of them.
       const file = `kernels/${k.kind}_${createHash('sha256').update(k.wgsl).digest('hex').slice(0, 12)}.wgsl`;
@@ -221,8 +238,14 @@ export function writeArtifact(
       return { ...rest, file, ...(ir ? { description: encodeKernel(ir) } : {}) };
     });
     return { batch, plan: { ...plan, kernels } };
-  });
-  const planText = JSON.stringify({ ...meta, plans });
+  };
+  const plans = meta.plans.map(written);
+  const generate = meta.generate && {
+    width: meta.generate.width,
+    prefill: written(meta.generate.prefill),
+    step: written(meta.generate.step),
+  };
+  const planText = JSON.stringify({ ...meta, plans, ...(generate ? { generate } : {}) });
   writeFileSync(join(dir, 'plan.json'), planText);
   // The runtime refuses a plan or kernel edited after this (artifact.ts checkDigest).
   const kernels = new Map([...files].map((f) => [f, readFileSync(join(dir, f), 'utf8')]));

@@ -1,16 +1,17 @@
 /**
- * `peftgraph predict` for a decoder-only LM with a visual prefix (ViT + GPT-2 captioning): the
- * greedy caption of one image (runtime/greedy-caption.ts) with a trained checkpoint.
+ * `peftgraph predict` for a decoder-only LM with a visual prefix (ViT + GPT-2 captioning): one
+ * image's caption with a trained checkpoint, by beam search over the KV cache (width 3 by
+ * default; 1 is greedy: runtime/caption.ts).
  */
-import { lowerModel } from '../compiler/lower/index.ts';
 import type { FrozenWeights } from '../compiler/plan.ts';
 import { processorFor, tokenizerFor } from '../data/encoders.ts';
 import { DataError } from '../data/errors.ts';
+import type { ModelSpec } from '../dsl/spec.ts';
+import { lowerModel } from '../compiler/lower/index.ts';
+import { captionImage, type Caption } from '../runtime/caption.ts';
 import { acquireDevice } from '../runtime/device.ts';
 import { inputsIdentity, weightsWithCheckpoint } from '../train/identity.ts';
-import { Evaluator } from '../train/trainer.ts';
-import type { ModelSpec } from '../dsl/spec.ts';
-import { greedyCaption, type Caption } from '../runtime/greedy-caption.ts';
+import { KvDecoder } from '../train/kv-generate.ts';
 
 export type { Caption };
 
@@ -19,6 +20,10 @@ export interface CaptionOptions {
   image: string;
   /** Text the caption continues (default: none, the caption starts right after the image). */
   prompt?: string;
+  /** Beam width (default 3; 1 is greedy decoding). */
+  beam?: number;
+  /** Beam search's length penalty: a hypothesis scores sum(log p) / tokens^penalty (default 1). */
+  lengthPenalty?: number;
   allowMismatch?: boolean;
   frozenWeights?: FrozenWeights;
 }
@@ -37,23 +42,17 @@ export async function caption(spec: ModelSpec, o: CaptionOptions): Promise<Capti
   });
   const image = await processor.load(o.image);
   const gpu = await acquireDevice();
-  const ev = await Evaluator.create(gpu, spec, 1, { frozenWeights: o.frozenWeights }, false);
+  const dec = await KvDecoder.create(gpu, spec, o.beam ?? 3, { plan: { frozenWeights: o.frozenWeights } });
   try {
-    ev.setWeights(weights);
-    const settings = {
-      maxLen: text.maxLen,
-      vocab: text.vocab,
-      prefixed: spec.visualPrefix !== 'none',
-      prompt: o.prompt,
-    };
-    return await greedyCaption(tok, settings, async (tokens, mask) => {
-      const feed = { image, tokens, mask };
-      return (
-        await ev.ex.run(Object.fromEntries(Object.entries(feed).filter(([k]) => ev.ex.plan.inputs[k])), ['logits'])
-      ).logits;
-    });
+    dec.setWeights(weights);
+    return await captionImage(
+      dec,
+      tok,
+      { image },
+      { prefixed: spec.visualPrefix !== 'none', prompt: o.prompt, lengthPenalty: o.lengthPenalty },
+    );
   } finally {
-    ev.destroy();
+    dec.destroy();
     gpu.destroy();
   }
 }

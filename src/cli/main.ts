@@ -140,6 +140,7 @@ program
   )
   .addOption(oneOf('--mode <mode>', 'inference or training artifact', ['train', 'infer'], 'infer'))
   .option('--merged', 'inference graph with experts merged and LoRA folded (smaller)')
+  .addOption(int('--beam <n>', "a captioning model's beam width (its decoder plans' rows; 1: greedy)", 3, 1))
   .addOption(num('--lr <x>', 'train mode: peak learning rate', 5e-3, 0, Infinity, true))
   .addOption(int('--steps <n>', 'train mode: total steps of the linear schedule', 1000, 1))
   .option('--runtime-import <specifier>', 'where model.ts imports the runtime from', 'peftgraph/runtime')
@@ -197,6 +198,7 @@ program
       profile,
       plan,
       step,
+      beam: o.beam,
     });
     const files = writeArtifact(o.out, meta, o.runtimeImport, bundle);
     const size = meta.params.reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 1), 0);
@@ -204,6 +206,10 @@ program
     console.log(
       `${o.mode}${o.merged ? ' (merged)' : ''}: batch ${meta.plans.map((p) => `${p.batch} (${p.plan.kernels.length} kernels)`).join(', ')}; ${meta.params.length} params (${size.toLocaleString('en-US')} values), ${files.length} files -> ${o.out}`,
     );
+    if (meta.generate)
+      console.log(
+        `captions: beam ${meta.generate.width} over a KV cache (prefill ${meta.generate.prefill.plan.kernels.length} kernels, step ${meta.generate.step.plan.kernels.length})`,
+      );
     console.log(
       bundled.length
         ? `bundled: ${bundled.join(', ')}`
@@ -313,7 +319,7 @@ program
 program
   .command('predict')
   .description(
-    'answer a question about an image with a trained checkpoint (the top answers and their scores), or caption it (a decoder LM head: the greedy caption)',
+    'answer a question about an image with a trained checkpoint (the top answers and their scores), or caption it (a decoder LM head: beam search over the KV cache)',
   )
   .argument('[spec]', 'model spec (.ts or .json); default: the spec the checkpoint or adapter records')
   .option(
@@ -324,6 +330,8 @@ program
   .requiredOption('--image <file>', 'a PNG or JPEG image')
   .option('--question <text>', 'the question (a classifier head)')
   .option('--prompt <text>', 'text the caption continues (a decoder LM head)')
+  .addOption(int('--beam <n>', 'beam width of a caption (a decoder LM head; 1: greedy)', 3, 1))
+  .addOption(num('--length-penalty <x>', 'beam search: a caption scores sum(log p) / tokens^x', 1, 0))
   .addOption(int('--top <n>', 'how many answers to print', 5, 1))
   .option('--answers <file>', 'the answer list (default: answers.json beside the checkpoint)')
   .option(
@@ -341,8 +349,9 @@ program
         );
       const { caption } = await import('./caption.ts');
       const c = await caption(spec, o);
+      const how = c.beam > 1 ? `beam ${c.beam}, score ${c.score?.toFixed(4)}` : 'greedy';
       console.log(
-        `${JSON.stringify(c.text)} (${c.ids.length} tokens, stopped at ${c.stop === 'eos' ? 'end of sequence' : 'maxLen'}): ${c.ids.join(' ')}`,
+        `${JSON.stringify(c.text)} (${c.ids.length} tokens, stopped at ${c.stop === 'eos' ? 'end of sequence' : 'maxLen'}; ${how}): ${c.ids.join(' ')}`,
       );
       return;
     }

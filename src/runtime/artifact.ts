@@ -21,11 +21,12 @@ import { z } from 'zod';
 import type { Plan } from '../compiler/plan.ts';
 import type { Gpu } from './device.ts';
 import { Executor, type GpuExecutor, type HostArray } from './executor.ts';
+import { CachedDecoder } from './kv-decode.ts';
 import { initialValues } from './init.ts';
 import { StepRunner, type StepResult } from './step-runner.ts';
 import { InputRule, valuesProblem } from './input-rules.ts';
 
-export const ARTIFACT_FORMAT = 'peftgraph-artifact-7';
+export const ARTIFACT_FORMAT = 'peftgraph-artifact-8';
 
 /**
  * Files an artifact may bundle beside its plan, each bound by the digest: the weights, the
@@ -130,6 +131,17 @@ export const ArtifactSchema = z.object({
     .optional(),
   /** One plan per batch size, ascending; a training artifact has one. */
   plans: z.array(z.object({ batch: int, plan: PlanSchema })).min(1),
+  /**
+   * A captioning model's KV-cached decoder (runtime/kv-decode.ts): the prefill and step plans,
+   * each of `width` rows (the beam width; 1 decodes greedily).
+   */
+  generate: z
+    .object({
+      width: int,
+      prefill: z.object({ batch: int, plan: PlanSchema }),
+      step: z.object({ batch: int, plan: PlanSchema }),
+    })
+    .optional(),
   step: z
     .object({
       spec: z.object({ optimizer: z.any(), lr: z.number(), schedule: z.any(), totalSteps: int }),
@@ -249,6 +261,43 @@ export class Artifact {
     return new Artifact(meta, root, gpu, ex, trainer);
   }
 
+  /** The KV-cached decoder of a captioning artifact, made on first use. */
+  private decoding: Promise<CachedDecoder> | null = null;
+  private decoded: CachedDecoder | null = null;
+
+  /**
+   * A captioning artifact's KV-cached decoder (runtime/kv-decode.ts): its prefill and step plans
+   * over this artifact's weight buffers (none copied), `generate.width` rows (the beam width).
+   */
+  decoder(): Promise<CachedDecoder> {
+    const g = this.meta.generate;
+    const task = this.meta.task;
+    if (!g || task?.kind !== 'caption')
+      throw new ArtifactError(
+        this.root,
+        'has no decoder plans: compile a captioning model (a decoder LM with a visual prefix) for inference',
+      );
+    this.decoding ??= (async () => {
+      const max = this.gpu.limits.maxComputeWorkgroupsPerDimension;
+      const prefill = await Executor.create(this.gpu, planOf(this.root, g.prefill, max), undefined, {
+        paramsFrom: this.ex,
+      });
+      const step = await Executor.create(this.gpu, planOf(this.root, g.step, max), undefined, { paramsFrom: prefill });
+      // Every weight the decoder reads is the artifact's own buffer: one it does not share would read as zeros.
+      for (const ex of [prefill, step]) {
+        const alone = Object.keys(ex.plan.params).filter((k) => !ex.sharedParams.has(k));
+        if (alone.length)
+          throw new ArtifactError(
+            this.root,
+            `decoder plan params not among the artifact's weights: ${alone.slice(0, 3).join(', ')}`,
+          );
+      }
+      this.decoded = await CachedDecoder.over(prefill, step, { maxLen: task.maxLen, vocab: task.vocab });
+      return this.decoded;
+    })();
+    return this.decoding;
+  }
+
   /** The batch sizes this artifact has plans for (a request of up to the last runs without padding by the caller). */
   get buckets(): number[] {
     return this.meta.plans.map((p) => p.batch);
@@ -321,7 +370,8 @@ export class Artifact {
   }
 
   destroy(): void {
-    // The smaller buckets own no weight buffers; the largest one's go last.
+    // The decoder and the smaller buckets own no weight buffers; the largest one's go last.
+    this.decoded?.destroy();
     for (const x of this.smaller) x.destroy();
     this.ex.destroy();
   }
@@ -511,9 +561,14 @@ function hashFile(h: Hash, path: string): void {
  * edit that passes the schema (swapped bindings, other sizes) would otherwise run and answer
  * garbage. Kernel names are checked to be plain files under kernels/ before any is read.
  */
+/** Every plan of an artifact: its batch buckets, and a captioning model's decoder plans. */
+function allPlans(meta: ArtifactJson): ArtifactJson['plans'] {
+  return [...meta.plans, ...(meta.generate ? [meta.generate.prefill, meta.generate.step] : [])];
+}
+
 function checkDigest(dir: string, meta: ArtifactJson): void {
   const kernels = new Map<string, string>();
-  for (const { batch, plan } of meta.plans)
+  for (const { batch, plan } of allPlans(meta))
     for (const [i, k] of plan.kernels.entries()) {
       if (!/^kernels\/[A-Za-z0-9_.-]+\.wgsl$/.test(k.file) || k.file.includes('..'))
         throw new ArtifactError(
@@ -571,6 +626,8 @@ function checkSlots(dir: string, meta: ArtifactJson): void {
         );
       perExample.set(name, rest);
     }
+  }
+  for (const { batch, plan } of allPlans(meta)) {
     for (const [name, s] of Object.entries(plan.params)) {
       const want = declared.get(name);
       if (want === undefined)
@@ -595,9 +652,12 @@ function checkDevice(dir: string, meta: ArtifactJson, gpu: Gpu): void {
   // binding, and each buffer the adapter's largest buffer.
   const bound = Math.max(
     0,
-    ...meta.plans.flatMap((p) => p.plan.bindings.flatMap((list) => list.map((b) => p.plan.buffers[b].bytes))),
+    ...allPlans(meta).flatMap((p) => p.plan.bindings.flatMap((list) => list.map((b) => p.plan.buffers[b].bytes))),
   );
-  const whole = Math.max(0, ...meta.plans.flatMap((p) => p.plan.buffers.filter((b) => !b.view).map((b) => b.bytes)));
+  const whole = Math.max(
+    0,
+    ...allPlans(meta).flatMap((p) => p.plan.buffers.filter((b) => !b.view).map((b) => b.bytes)),
+  );
   if (bound > (gpu.limits.maxStorageBufferBindingSize ?? Infinity))
     problems.push(
       `a ${bound}-byte binding exceeds maxStorageBufferBindingSize ${gpu.limits.maxStorageBufferBindingSize}`,

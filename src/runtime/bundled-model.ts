@@ -13,7 +13,7 @@ import { ImageProcessor } from '../data/image.ts';
 import { TextTokenizer } from '../data/tokenizer.ts';
 import { Artifact, ArtifactError, BUNDLE, type Weights } from './artifact.ts';
 import type { Gpu } from './device.ts';
-import { greedyCaption, type Caption } from './greedy-caption.ts';
+import { captionImage, type Caption } from './caption.ts';
 import { answerScores } from './metrics.ts';
 
 export interface Answer {
@@ -93,17 +93,21 @@ export class BundledModel {
     return rankAnswers(answerScores(logits, task.loss), this.answers, o.top ?? 5);
   }
 
-  /** A captioning model's greedy caption of `image`, continuing `prompt` when given. */
-  async caption(image: string | Uint8Array, o: { prompt?: string } = {}): Promise<Caption> {
+  /**
+   * A captioning model's caption of `image`: beam search over the KV cache, its width as
+   * compiled (`compile --beam`, 3 by default; 1 decodes greedily), continuing `prompt` when given.
+   */
+  async caption(image: string | Uint8Array, o: { prompt?: string; lengthPenalty?: number } = {}): Promise<Caption> {
     const task = this.task;
     if (task.kind !== 'caption')
       throw new ArtifactError(this.artifact.root, 'a VQA model: call predict(image, question), not caption(image)');
-    options(this.artifact.root, 'caption', o, ['prompt']);
+    options(this.artifact.root, 'caption', o, ['prompt', 'lengthPenalty']);
     const pixels = await this.processor.load(image);
-    return greedyCaption(
+    return captionImage(
+      await this.artifact.decoder(),
       this.tokenizer,
-      { maxLen: task.maxLen, vocab: task.vocab, prefixed: task.prefixed, prompt: o.prompt },
-      (tokens, mask) => this.logits(pixels, tokens, mask),
+      { image: pixels },
+      { prefixed: task.prefixed, ...o },
     );
   }
 

@@ -60,6 +60,8 @@ export class Executor<B = unknown, K = unknown> {
     private kernels: K[],
     /** Buffers this executor allocated (the others are another executor's params, shared). */
     private readonly owned: B[],
+    /** Params whose buffers are another executor's (`paramsFrom`): their values are that executor's. */
+    readonly sharedParams: ReadonlySet<string> = new Set(),
   ) {}
 
   /** A plan on WebGPU (Dawn): the default backend. */
@@ -84,6 +86,7 @@ export class Executor<B = unknown, K = unknown> {
   ): Promise<Executor<B, K>> {
     return backend.creating(plan, async () => {
       const shared = new Map<number, B>();
+      const sharedNames = new Set<string>();
       const from = opts.paramsFrom;
       if (from)
         for (const [name, s] of Object.entries(plan.params)) {
@@ -97,8 +100,10 @@ export class Executor<B = unknown, K = unknown> {
             mine.bytes === theirs.bytes &&
             !mine.view &&
             !theirs.view
-          )
+          ) {
             shared.set(s.buffer, from.buffers[o.buffer]);
+            sharedNames.add(name);
+          }
         }
       const owned: B[] = [];
       // A packed part has no buffer of its own (it is bound as a range of its pack's, see spanOf()).
@@ -114,7 +119,7 @@ export class Executor<B = unknown, K = unknown> {
         backend.upload(buf, offset, hostArray(c.dtype, c.value, c.value.length));
       }
       const kernels = await backend.prepare(plan, (i) => spanOf(plan, buffers, i));
-      return new Executor(backend, plan, buffers, kernels, owned);
+      return new Executor(backend, plan, buffers, kernels, owned, sharedNames);
     });
   }
 

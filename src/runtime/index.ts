@@ -8,4 +8,4 @@ export { Artifact, ArtifactError, ARTIFACT_FORMAT, BUNDLE, type ArtifactJson, ty
 export { NonFiniteError, type StepResult } from './step-runner.ts';
 export type { HostArray } from './executor.ts';
 export { BundledModel, loadModel, type Answer, type Task } from './bundled-model.ts';
-export type { Caption } from './greedy-caption.ts';
+export type { Caption } from './caption.ts';

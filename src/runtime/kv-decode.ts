@@ -32,7 +32,6 @@ function logSoftmax(z: ArrayLike<number>): Float64Array {
 export interface DecoderShape {
   maxLen: number;
   vocab: number;
-  depth: number;
 }
 
 export class CachedDecoder {
@@ -76,7 +75,7 @@ export class CachedDecoder {
     inputs: Record<string, ArrayLike<number>>,
   ): Promise<{ logits: ArrayLike<number>; p: number }> {
     const { batch: B, prefix: n } = this;
-    const { maxLen: L, depth } = this.text;
+    const { maxLen: L } = this.text;
     const prompt = Array.from({ length: B }, (_, b) => {
       let p = 0;
       while (p < L && inputs.mask[b * L + p]) p++;
@@ -89,7 +88,7 @@ export class CachedDecoder {
     const p = prompt[0];
     if (n + p === 0)
       throw new DataError('KV-cached generation needs a visual prefix or a prompt: nothing predicts the first token');
-    const names = Array.from({ length: depth }, (_, i) => [kvName('k', i), kvName('v', i)]).flat();
+    const names = Object.keys(this.step.plan.inputs).filter(isKvCache);
     const feed = Object.fromEntries(Object.entries(inputs).filter(([k]) => this.prefill.plan.inputs[k]));
     const visual = this.prefill.plan.outputs[KV_INPUTS.visual] && this.step.plan.inputs[KV_INPUTS.visual];
     const out = await this.prefill.run(feed, ['logits', ...names, ...(visual ? [KV_INPUTS.visual] : [])]);

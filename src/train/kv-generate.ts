@@ -18,13 +18,13 @@ import { profileOf } from '../runtime/profile.ts';
 
 export { CachedDecoder, type KvSettings } from '../runtime/kv-decode.ts';
 
-/** The prefill and step plans of `spec`'s decoder LM at `batch`. */
-export function kvPlans(spec: ModelSpec, batch: number, profile: DeviceProfile, plan?: PlanOptions) {
+/** The prefill and step plans of `spec`'s decoder LM at `batch` (`merged`: over merged weights, as a merged artifact holds them). */
+export function kvPlans(spec: ModelSpec, batch: number, profile: DeviceProfile, plan?: PlanOptions, merged = false) {
   const text = spec.text;
   if (text?.kind !== 'decoder' || spec.head.kind !== 'lm')
     throw new DataError('KV-cached generation needs a decoder text tower (GPT-2) and an lm head (vl.lm())');
   const compiled = (mode: { mode: 'prefill' } | { mode: 'step'; length: number }) =>
-    compile(lowerModel(spec, { batch, mode: 'infer', loss: false, kv: mode }).graph, {
+    compile(lowerModel(spec, { batch, mode: 'infer', loss: false, kv: mode, merged }).graph, {
       batch,
       mode: 'infer',
       loss: false,

@@ -381,7 +381,7 @@ export default () => ({ train: { examples: Array.from({ length: 8 }, (_, i) => e
 `,
   );
 
-  it('trains, selects on dev next-token accuracy, evaluates, and captions an image greedily', () => {
+  it('trains, selects on dev next-token accuracy, evaluates, and captions an image by beam search (and greedily)', () => {
     const t = cli(
       'train',
       join(dir, 'spec.mts'),
@@ -423,7 +423,21 @@ export default () => ({ train: { examples: Array.from({ length: 8 }, (_, i) => e
       join(ROOT, 'test', 'fixtures', 'images', 'rgb.png'),
     );
     expect(p.status, p.stderr).toBe(0);
-    expect(p.stdout.trim()).toMatch(/^".*" \(\d tokens, stopped at (end of sequence|maxLen)\):( \d+)*$/);
+    expect(p.stdout.trim()).toMatch(
+      /^".*" \(\d tokens, stopped at (end of sequence|maxLen); beam 3, score -?\d+\.\d{4}\):( \d+)*$/,
+    );
+    const g = cli(
+      'predict',
+      join(dir, 'spec.mts'),
+      '--checkpoint',
+      join(dir, 'run', 'adapter.safetensors'),
+      '--image',
+      join(ROOT, 'test', 'fixtures', 'images', 'rgb.png'),
+      '--beam',
+      '1',
+    );
+    expect(g.status, g.stderr).toBe(0);
+    expect(g.stdout.trim()).toMatch(/^".*" \(\d tokens, stopped at (end of sequence|maxLen); greedy\):( \d+)*$/);
     const q = cli(
       'predict',
       join(dir, 'spec.mts'),
@@ -440,6 +454,7 @@ export default () => ({ train: { examples: Array.from({ length: 8 }, (_, i) => e
     const c = cli('compile', '--adapter', join(dir, 'run'), '--batch', '1', '--out', join(dir, 'model'));
     expect(c.status, c.stderr).toBe(0);
     expect(c.stdout).toContain('bundled: weights.safetensors, tokenizer/tokenizer.json');
+    expect(c.stdout).toMatch(/captions: beam 3 over a KV cache \(prefill \d+ kernels, step \d+\)/);
     writeFileSync(
       join(dir, 'caption.mts'),
       `import { acquireDevice, loadModel } from '${join(ROOT, 'src', 'runtime', 'index.ts')}';
@@ -468,7 +483,7 @@ gpu.destroy();
     expect(refusal).toMatch(/a captioning model: call caption\(image\), not predict\(image, question\)/);
     const got = JSON.parse(json);
     expect(
-      `${JSON.stringify(got.text)} (${got.ids.length} tokens, stopped at ${got.stop === 'eos' ? 'end of sequence' : 'maxLen'}): ${got.ids.join(' ')}`.trim(),
+      `${JSON.stringify(got.text)} (${got.ids.length} tokens, stopped at ${got.stop === 'eos' ? 'end of sequence' : 'maxLen'}; beam ${got.beam}, score ${got.score.toFixed(4)}): ${got.ids.join(' ')}`.trim(),
     ).toBe(p.stdout.trim());
   });
 });

@@ -190,7 +190,7 @@ export async function f(gpu: Gpu) { const m = await load(gpu, 'random'); return 
         variant((p) => (p.format = 'peftgraph-artifact-0')),
         'random',
       ),
-    ).rejects.toThrow(/format "peftgraph-artifact-0", but this runtime reads 'peftgraph-artifact-7'/);
+    ).rejects.toThrow(/format "peftgraph-artifact-0", but this runtime reads 'peftgraph-artifact-8'/);
     await expect(
       Artifact.load(
         gpu(),
