@@ -349,10 +349,14 @@ export function emitModule(meta: Meta, runtimeImport: string): { ts: string; js:
     properties: outputs.map(([k, s]) => ({ name: lit(k), type: ARRAY[s.dtype] })),
   });
   f.addTypeAlias({ name: 'ParamName', isExported: true, type: 'keyof typeof params' });
+  // A captioning model also generates: beam search over its KV cache (the tokenizer's end-of-sequence and pad ids given).
+  const generate = meta.generate
+    ? ' generate(image: Inputs["image"], o: { eos: number; pad: number; prompt?: ArrayLike<number>; lengthPenalty?: number }): Promise<{ ids: number[]; score?: number }>;'
+    : '';
   const api =
     meta.mode === 'train'
       ? '{ step(batch: Inputs, seed: number): Promise<StepResult>; readWeights(): Promise<Record<ParamName, Float32Array>>; destroy(): void }'
-      : '{ run(inputs: Inputs): Promise<Outputs>; destroy(): void }';
+      : `{ run(inputs: Inputs): Promise<Outputs>;${generate} destroy(): void }`;
   f.addTypeAlias({ name: 'Model', isExported: true, type: api });
   f.addFunction({
     name: 'load',
@@ -376,7 +380,7 @@ export function emitModule(meta: Meta, runtimeImport: string): { ts: string; js:
           ]
         : [
             "const a = await Artifact.load(gpu, new URL('.', import.meta.url), weights);",
-            'return { run: (x) => a.run({ ...x }) as unknown as Promise<Outputs>, destroy: () => a.destroy() };',
+            `return { run: (x) => a.run({ ...x }) as unknown as Promise<Outputs>,${meta.generate ? ' generate: (image, o) => a.generate(image, o),' : ''} destroy: () => a.destroy() };`,
           ],
   });
   f.formatText({ indentSize: 2 });

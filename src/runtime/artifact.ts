@@ -22,6 +22,7 @@ import type { Plan } from '../compiler/plan.ts';
 import type { Gpu } from './device.ts';
 import { Executor, type GpuExecutor, type HostArray } from './executor.ts';
 import { CachedDecoder } from './kv-decode.ts';
+import { decodeOne } from './caption.ts';
 import { initialValues } from './init.ts';
 import { StepRunner, type StepResult } from './step-runner.ts';
 import { InputRule, valuesProblem } from './input-rules.ts';
@@ -296,6 +297,26 @@ export class Artifact {
       return this.decoded;
     })();
     return this.decoding;
+  }
+
+  /**
+   * A captioning artifact's generation at the tensor level: `image` (one example, [C, H, W])
+   * continued after `o.prompt` ids, by beam search of the compiled width (greedy at width 1);
+   * `eos` and `pad` are the bundled tokenizer's (model.ts's generate() passes them).
+   */
+  async generate(
+    image: Float32Array,
+    o: { eos: number; pad: number; prompt?: ArrayLike<number>; lengthPenalty?: number },
+  ): Promise<{ ids: number[]; score?: number }> {
+    const dec = await this.decoder();
+    const want = this.meta.plans.at(-1)!.plan.inputs.image;
+    const size = want ? want.shape.slice(1).reduce((a, b) => a * b, 1) : 0;
+    if (image.length !== size)
+      throw new ArtifactError(
+        this.root,
+        `generate: image has ${image.length} values, the model takes ${size} ([${want?.shape.slice(1)}])`,
+      );
+    return decodeOne(dec, { image }, o.prompt ?? [], o);
   }
 
   /** The batch sizes this artifact has plans for (a request of up to the last runs without padding by the caller). */

@@ -6,7 +6,7 @@
  */
 import { DataError } from '../data/errors.ts';
 import type { TextTokenizer } from '../data/tokenizer.ts';
-import type { CachedDecoder } from './kv-decode.ts';
+import type { CachedDecoder, KvSettings } from './kv-decode.ts';
 
 export interface Caption {
   text: string;
@@ -37,7 +37,6 @@ export async function captionImage(
       `${tok.source}: no end-of-sequence token (tokenizer_config.json eos_token or config.json eos_token_id): generation could not stop`,
     );
   const L = dec.text.maxLen;
-  const W = dec.batch;
   const enc = o.prompt ? tok.encode(o.prompt, L) : null;
   const prompt = enc ? Array.from(enc.ids.slice(0, Math.min(enc.length, L))) : [];
   // A prompt's template may end it with end-of-sequence (T5's): the caption continues the text before it.
@@ -48,27 +47,39 @@ export async function captionImage(
     throw new DataError(
       `the prompt takes ${prompt.length} tokens, leaving none of the tower's maxLen ${L} to generate`,
     );
-  const tokens = new Int32Array(W * L).fill(tok.padId);
-  const mask = new Float32Array(W * L);
-  for (let b = 0; b < W; b++) {
-    tokens.set(prompt, b * L);
-    mask.fill(1, b * L, b * L + prompt.length);
-  }
-  // The image in every row: each beam continues it.
-  const rows = Object.fromEntries(
-    Object.entries(inputs).map(([k, v]) => [k, Float32Array.from({ length: v.length * W }, (_, i) => v[i % v.length])]),
-  );
-  const feed = { ...rows, tokens, mask };
-  const settings = { eos: tok.eosId, pad: tok.padId };
-  const best =
-    W === 1
-      ? { ids: (await dec.greedy(feed, settings))[0], score: undefined }
-      : (await dec.beam(feed, { ...settings, width: W, lengthPenalty: o.lengthPenalty }))[0];
+  const best = await decodeOne(dec, inputs, prompt, { eos: tok.eosId, pad: tok.padId, lengthPenalty: o.lengthPenalty });
   return {
     text: tok.decode(best.ids),
     ids: best.ids,
     stop: prompt.length + best.ids.length >= L ? 'maxLen' : 'eos',
     ...(best.score !== undefined ? { score: best.score } : {}),
-    beam: W,
+    beam: dec.batch,
   };
+}
+
+/**
+ * One input (`inputs`: one example's image, and whatever else the prefill reads besides tokens)
+ * continued after `prompt` ids: in every row of the decoder, then beam search over them (its
+ * width is the decoder's batch), or greedy decoding when it has one row.
+ */
+export async function decodeOne(
+  dec: CachedDecoder,
+  inputs: Record<string, ArrayLike<number>>,
+  prompt: ArrayLike<number>,
+  s: KvSettings & { lengthPenalty?: number },
+): Promise<{ ids: number[]; score?: number }> {
+  const L = dec.text.maxLen;
+  const W = dec.batch;
+  const tokens = new Int32Array(W * L).fill(s.pad);
+  const mask = new Float32Array(W * L);
+  for (let b = 0; b < W; b++) {
+    tokens.set(Array.from(prompt), b * L);
+    mask.fill(1, b * L, b * L + prompt.length);
+  }
+  // The input in every row: each beam continues it.
+  const rows = Object.fromEntries(
+    Object.entries(inputs).map(([k, v]) => [k, Float32Array.from({ length: v.length * W }, (_, i) => v[i % v.length])]),
+  );
+  const feed = { ...rows, tokens, mask };
+  return W === 1 ? { ids: (await dec.greedy(feed, s))[0] } : (await dec.beam(feed, { ...s, width: W }))[0];
 }

@@ -451,7 +451,17 @@ export default () => ({ train: { examples: Array.from({ length: 8 }, (_, i) => e
     expect(q.status).toBe(1);
     expect(q.stderr).toMatch(/--question is for a classifier head; a decoder LM captions the image/);
     // Compiled with the adapter bundled, the runtime alone captions the image the same way.
-    const c = cli('compile', '--adapter', join(dir, 'run'), '--batch', '1', '--out', join(dir, 'model'));
+    const c = cli(
+      'compile',
+      '--adapter',
+      join(dir, 'run'),
+      '--batch',
+      '1',
+      '--out',
+      join(dir, 'model'),
+      '--runtime-import',
+      join(ROOT, 'src', 'runtime', 'index.ts'),
+    );
     expect(c.status, c.stderr).toBe(0);
     expect(c.stdout).toContain('bundled: weights.safetensors, tokenizer/tokenizer.json');
     expect(c.stdout).toMatch(/captions: beam 3 over a KV cache \(prefill \d+ kernels, step \d+\)/);
@@ -463,6 +473,12 @@ const m = await loadModel(gpu, process.argv[2]);
 const c = await m.caption(process.argv[3]);
 await m.predict(process.argv[3], 'what?').catch((e) => console.log(e.message));
 console.log(JSON.stringify(c));
+// The generated module's typed generate(): the same ids from the image's pixels and the tokenizer's ids.
+const model = await import(process.argv[2] + '/model.js');
+const net = await model.load(gpu);
+const g = await net.generate(await m.processor.load(process.argv[3]), { eos: m.tokenizer.eosId, pad: m.tokenizer.padId });
+console.log(JSON.stringify(g.ids));
+net.destroy();
 m.destroy();
 gpu.destroy();
 `,
@@ -479,11 +495,12 @@ gpu.destroy();
       { cwd: ROOT, encoding: 'utf8' },
     );
     expect(r.status, r.stderr).toBe(0);
-    const [refusal, json] = r.stdout.trim().split('\n');
+    const [refusal, json, generated] = r.stdout.trim().split('\n');
     expect(refusal).toMatch(/a captioning model: call caption\(image\), not predict\(image, question\)/);
     const got = JSON.parse(json);
     expect(
       `${JSON.stringify(got.text)} (${got.ids.length} tokens, stopped at ${got.stop === 'eos' ? 'end of sequence' : 'maxLen'}; beam ${got.beam}, score ${got.score.toFixed(4)}): ${got.ids.join(' ')}`.trim(),
     ).toBe(p.stdout.trim());
+    expect(JSON.parse(generated)).toEqual(got.ids);
   });
 });
