@@ -176,6 +176,8 @@ export class TextTokenizer {
   }
 
   decode(ids: ArrayLike<number>, skipSpecial = true): string {
+    // No ids is the empty text (the library refuses an empty list: a caption that ended at once).
+    if (ids.length === 0) return '';
     return this.tok.decode(Array.from(ids), { skip_special_tokens: skipSpecial });
   }
 }

@@ -122,3 +122,12 @@ describe('caption data', () => {
     );
   });
 });
+
+describe("the shipped caption example's files", () => {
+  it('read as caption data: three captions an image, every image of the VQA example', () => {
+    const root = join(import.meta.dirname, '..', '..', 'examples', 'mnist-vqa');
+    const counts = ['train', 'dev', 'test'].map((s) => readCaptions(join(root, `captions-${s}.jsonl`)));
+    expect(counts.map((r) => r.length)).toEqual([400, 100, 200]);
+    expect(counts.flat().every((r) => r.captions.length === 3)).toBe(true);
+  });
+});

@@ -49,6 +49,8 @@ describe('byte-level BPE (RoBERTa, GPT-2)', () => {
   });
   it('decodes back to the text', () => {
     expect(t.decode(t.encode('what color?', 8).ids)).toBe('what color?');
+    // An empty generation decodes to the empty text (the tokenizers library refuses an empty list).
+    expect(t.decode([])).toBe('');
   });
 });
 

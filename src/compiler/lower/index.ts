@@ -105,7 +105,8 @@ export function lowerModel(input: ModelSpec | ModelSpecInput, opts: LowerOptions
   const ctx = new Lowering(spec, opts);
   const b = ctx.b;
   const taskLoss = lowerTask(ctx);
-  checkInsertions(spec, ctx.points, [...b.g.params().keys()]);
+  // A cached decoding step holds the decoder alone: the spec's globs are checked against the whole model.
+  if (opts.kv?.mode !== 'step') checkInsertions(spec, ctx.points, [...b.g.params().keys()]);
   if (!taskLoss) {
     if (spec.head.kind === 'features' && spec.regularizers.length)
       throw new SpecError("regularizers: head 'features' has no loss to regularize");
