@@ -357,6 +357,19 @@ program
     }
     if (o.prompt)
       throw new DataError('--prompt is for a decoder LM head (captioning); a classifier head answers --question');
+    // An encoder-decoder with an LM head (VL-T5 style) answers by generating.
+    if (spec.head.kind === 'lm' && spec.text?.kind === 'encdec') {
+      if (!o.question)
+        throw new DataError(
+          "required option '--question <text>' not specified (an encoder-decoder generates the answer to a question about the image)",
+        );
+      const { generateAnswer } = await import('./predict.ts');
+      const a = await generateAnswer(spec, o);
+      console.log(
+        `${JSON.stringify(a.text)} (${a.ids.length} tokens, stopped at ${a.stop === 'eos' ? 'end of sequence' : 'the target length'}): ${a.ids.join(' ')}`,
+      );
+      return;
+    }
     if (!o.question)
       throw new DataError(
         "required option '--question <text>' not specified (a classifier head answers a question about the image)",

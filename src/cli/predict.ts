@@ -61,3 +61,47 @@ export async function predict(spec: ModelSpec, o: PredictOptions): Promise<Predi
     gpu.destroy();
   }
 }
+
+/**
+ * An encoder-decoder's answer (VL-T5 style, an 'lm' head): the decoder generates greedily from
+ * its start id (the pad id, as T5 starts) until end-of-sequence or its target length.
+ */
+export async function generateAnswer(
+  spec: ModelSpec,
+  o: Omit<PredictOptions, 'top' | 'answers'>,
+): Promise<{ text: string; ids: number[]; stop: 'eos' | 'targetLen' }> {
+  const text = spec.text;
+  if (spec.head.kind !== 'lm' || text?.kind !== 'encdec' || !spec.vision)
+    throw new DataError('generated answers need a vision tower, an encoder-decoder text tower (T5) and an lm head');
+  const graph = lowerModel(spec, { batch: 1, mode: 'train' }).graph;
+  const [tokenizer, processor] = [tokenizerFor(spec), processorFor(spec)];
+  if (tokenizer.eosId === undefined)
+    throw new DataError(`${tokenizer.source}: no end-of-sequence token: the answer could not end`);
+  const { weights } = weightsWithCheckpoint(spec, graph, o.checkpoint, {
+    allowMismatch: o.allowMismatch,
+    keep16: (o.frozenWeights ?? 'f32') !== 'f32',
+    inputs: inputsIdentity({ tokenizer, processor }),
+  });
+  const { ids, mask } = tokenizer.encode(o.question, text.maxLen);
+  const image = await processor.load(o.image);
+  const T = text.targetLen;
+  const gpu = await acquireDevice();
+  const ev = await Evaluator.create(gpu, spec, 1, { frozenWeights: o.frozenWeights }, false);
+  try {
+    ev.setWeights(weights);
+    const example = {
+      image,
+      tokens: ids,
+      mask,
+      targetTokens: new Int32Array(T),
+      targetMask: new Float32Array(T).fill(1),
+    };
+    const [generated] = await ev.generate({ examples: [example] }, tokenizer.padId);
+    const end = Array.prototype.indexOf.call(generated, tokenizer.eosId);
+    const answer = Array.from(generated.slice(0, end < 0 ? T : end));
+    return { text: tokenizer.decode(answer), ids: answer, stop: end < 0 ? 'targetLen' : 'eos' };
+  } finally {
+    ev.destroy();
+    gpu.destroy();
+  }
+}
