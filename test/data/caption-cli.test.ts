@@ -3,37 +3,25 @@
  * trains on JSONL captions (one example per caption), selects on dev CIDEr-D computed on
  * generated captions, and eval scores a split with BLEU, ROUGE-L and CIDEr-D.
  */
-import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-
-const ROOT = join(import.meta.dirname, '..', '..');
-const cli = (...args: string[]) =>
-  spawnSync(process.execPath, [join(ROOT, 'bin', 'peftgraph.mjs'), ...args], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    timeout: 300_000,
-  });
+import { ROOT, cli, copyVitProcessor, fixtureLiteral, indexLiteral } from '../helpers/cli.ts';
 
 describe('caption files from the command line', () => {
   const dir = mkdtempSync(join(tmpdir(), 'peftgraph-captions-'));
-  const hfDir = (n: string) => JSON.stringify(join(ROOT, 'test', 'fixtures', 'hf', n));
   writeFileSync(
     join(dir, 'spec.mts'),
-    `import { hf, peft, vl } from ${JSON.stringify(join(ROOT, 'src', 'index.ts'))};
+    `import { hf, peft, vl } from ${indexLiteral};
 export default vl
-  .model({ vision: hf.vision(${hfDir('vit')}), text: hf.text(${hfDir('gpt2')}, { maxLen: 8 }), visualPrefix: 'pooled', head: vl.lm() })
-  .inputs({ tokenizer: ${JSON.stringify(join(ROOT, 'test', 'fixtures', 'tokenizers', 'bpe'))}, processor: ${JSON.stringify(dir)} })
+  .model({ vision: hf.vision(${fixtureLiteral('hf/vit')}), text: hf.text(${fixtureLiteral('hf/gpt2')}, { maxLen: 8 }), visualPrefix: 'pooled', head: vl.lm() })
+  .inputs({ tokenizer: ${fixtureLiteral('tokenizers/bpe')}, processor: ${JSON.stringify(dir)} })
   .freeze('**')
   .insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 2, routing: 'inner' }));
 `,
   );
-  writeFileSync(
-    join(dir, 'preprocessor_config.json'),
-    readFileSync(join(ROOT, 'test', 'fixtures', 'images', 'preprocessor_vit.json')),
-  );
+  copyVitProcessor(dir);
   mkdirSync(join(dir, 'imgs'));
   const images = ['rgb.png', 'palette.png', 'photo.jpg', 'gray.png'];
   for (const f of images) copyFileSync(join(ROOT, 'test', 'fixtures', 'images', f), join(dir, 'imgs', f));

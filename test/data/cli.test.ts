@@ -8,17 +8,10 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ROOT, cli, copyVitProcessor, fixtureLiteral, indexLiteral } from '../helpers/cli.ts';
 import { vl } from '../../src/dsl/index.ts';
 import { hf } from '../../src/hf/towers.ts';
 import { specOfCheckpoint } from '../../src/train/adapter.ts';
-
-const ROOT = join(import.meta.dirname, '..', '..');
-const cli = (...args: string[]) =>
-  spawnSync(process.execPath, [join(ROOT, 'bin', 'peftgraph.mjs'), ...args], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    timeout: 300_000,
-  });
 
 describe('train and predict from VQA files', () => {
   const out = mkdtempSync(join(tmpdir(), 'peftgraph-cli-'));
@@ -358,21 +351,17 @@ describe('spec files anywhere', () => {
 
 describe('captioning with a decoder LM (ViT + GPT-2) from the command line', () => {
   const dir = mkdtempSync(join(tmpdir(), 'peftgraph-caption-'));
-  const hfDir = (n: string) => JSON.stringify(join(ROOT, 'test', 'fixtures', 'hf', n));
   writeFileSync(
     join(dir, 'spec.mts'),
-    `import { hf, peft, vl } from ${JSON.stringify(join(ROOT, 'src', 'index.ts'))};
+    `import { hf, peft, vl } from ${indexLiteral};
 export default vl
-  .model({ vision: hf.vision(${hfDir('vit')}), text: hf.text(${hfDir('gpt2')}, { maxLen: 6 }), visualPrefix: 'pooled', head: vl.lm() })
-  .inputs({ tokenizer: ${JSON.stringify(join(ROOT, 'test', 'fixtures', 'tokenizers', 'bpe'))}, processor: ${JSON.stringify(dir)} })
+  .model({ vision: hf.vision(${fixtureLiteral('hf/vit')}), text: hf.text(${fixtureLiteral('hf/gpt2')}, { maxLen: 6 }), visualPrefix: 'pooled', head: vl.lm() })
+  .inputs({ tokenizer: ${fixtureLiteral('tokenizers/bpe')}, processor: ${JSON.stringify(dir)} })
   .freeze('**')
   .insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 2, routing: 'inner' }));
 `,
   );
-  writeFileSync(
-    join(dir, 'preprocessor_config.json'),
-    readFileSync(join(ROOT, 'test', 'fixtures', 'images', 'preprocessor_vit.json')),
-  );
+  copyVitProcessor(dir);
   // Each image's caption is a fixed token sequence; images are flat colours.
   writeFileSync(
     join(dir, 'data.mts'),

@@ -1,35 +1,23 @@
 /** An encoder-decoder with an LM head (VL-T5 style) answers `predict --image --question` by generating. */
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-
-const ROOT = join(import.meta.dirname, '..', '..');
-const cli = (...args: string[]) =>
-  spawnSync(process.execPath, [join(ROOT, 'bin', 'peftgraph.mjs'), ...args], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    timeout: 300_000,
-  });
+import { ROOT, cli, copyVitProcessor, fixtureLiteral, indexLiteral } from '../helpers/cli.ts';
 
 describe('generated answers from the command line', () => {
   const dir = mkdtempSync(join(tmpdir(), 'peftgraph-t5-'));
-  const fixture = (n: string) => JSON.stringify(join(ROOT, 'test', 'fixtures', n));
   writeFileSync(
     join(dir, 'spec.mts'),
-    `import { hf, peft, vl } from ${JSON.stringify(join(ROOT, 'src', 'index.ts'))};
+    `import { hf, peft, vl } from ${indexLiteral};
 export default vl
-  .model({ vision: hf.vision(${fixture('hf/vit')}), text: hf.text(${fixture('hf/t5')}, { maxLen: 6, targetLen: 4 }), visualPrefix: 'pooled', head: vl.lm() })
-  .inputs({ tokenizer: ${fixture('tokenizers/unigram')}, processor: ${JSON.stringify(dir)} })
+  .model({ vision: hf.vision(${fixtureLiteral('hf/vit')}), text: hf.text(${fixtureLiteral('hf/t5')}, { maxLen: 6, targetLen: 4 }), visualPrefix: 'pooled', head: vl.lm() })
+  .inputs({ tokenizer: ${fixtureLiteral('tokenizers/unigram')}, processor: ${JSON.stringify(dir)} })
   .freeze('**')
   .insert(peft.lora({ at: 'decoder.layers.*.attn.{q,v}', rank: 2 }));
 `,
   );
-  writeFileSync(
-    join(dir, 'preprocessor_config.json'),
-    readFileSync(join(ROOT, 'test', 'fixtures', 'images', 'preprocessor_vit.json')),
-  );
+  copyVitProcessor(dir);
   // Each question's answer is two fixed tokens then end-of-sequence (id 1); the decoder starts from pad (0).
   writeFileSync(
     join(dir, 'data.mts'),
