@@ -15,10 +15,14 @@ export const KV_INPUTS = {
   mask: 'kv.mask',
   /** The visual feature routing reads (a prefill output, a step input). */
   visual: 'kv.visual',
+  /** An encoder-decoder's encoder mask [B, Lenc] (a prefill output, a step input). */
+  crossMask: 'kv.xmask',
 } as const;
 
 /** Layer i's cache of keys or values [B, H, length, dh]: a prefill output and a step input. */
 export const kvName = (kind: 'k' | 'v', layer: number) => `kv.${kind}.${layer}`;
+/** An encoder-decoder's layer i cross-attention keys or values over the encoder output [B, H, Lenc, dh]: computed once by prefill, read by every step. */
+export const kvCross = (kind: 'k' | 'v', layer: number) => `kv.x${kind}.${layer}`;
 /** The step's updated cache, which trades buffers with its input after each step. */
 export const kvNext = (name: string) => `${name}.next`;
 /** Whether a step input is a cache. */

@@ -30,8 +30,11 @@ function logSoftmax(z: ArrayLike<number>): Float64Array {
 
 /** What the decoder needs to know of the text tower. */
 export interface DecoderShape {
+  /** The decoder's text positions (GPT-2's maxLen, T5's targetLen). */
   maxLen: number;
   vocab: number;
+  /** The prefill inputs holding each row's prompt (default tokens and mask; T5's decoder: targetTokens and targetMask). */
+  prompt?: { tokens: string; mask: string };
 }
 
 export class CachedDecoder {
@@ -76,9 +79,12 @@ export class CachedDecoder {
   ): Promise<{ logits: ArrayLike<number>; p: number }> {
     const { batch: B, prefix: n } = this;
     const { maxLen: L } = this.text;
+    const promptMask = inputs[this.text.prompt?.mask ?? 'mask'];
+    if (!promptMask)
+      throw new DataError(`KV-cached generation: no '${this.text.prompt?.mask ?? 'mask'}' input holding the prompt`);
     const prompt = Array.from({ length: B }, (_, b) => {
       let p = 0;
-      while (p < L && inputs.mask[b * L + p]) p++;
+      while (p < L && promptMask[b * L + p]) p++;
       return p;
     });
     if (new Set(prompt).size > 1)
@@ -88,12 +94,12 @@ export class CachedDecoder {
     const p = prompt[0];
     if (n + p === 0)
       throw new DataError('KV-cached generation needs a visual prefix or a prompt: nothing predicts the first token');
-    const names = Object.keys(this.step.plan.inputs).filter(isKvCache);
+    // What the steps read of the prefill: the caches, and (per model) the routed visual feature, the
+    // cross-attention keys and values and the encoder mask: every step input the prefill outputs.
+    const handed = Object.keys(this.step.plan.inputs).filter((k) => this.prefill.plan.outputs[k]);
     const feed = Object.fromEntries(Object.entries(inputs).filter(([k]) => this.prefill.plan.inputs[k]));
-    const visual = this.prefill.plan.outputs[KV_INPUTS.visual] && this.step.plan.inputs[KV_INPUTS.visual];
-    const out = await this.prefill.run(feed, ['logits', ...names, ...(visual ? [KV_INPUTS.visual] : [])]);
-    for (const k of names) this.step.setInput(k, out[k]);
-    if (visual) this.step.setInput(KV_INPUTS.visual, out[KV_INPUTS.visual]);
+    const out = await this.prefill.run(feed, ['logits', ...handed]);
+    for (const k of handed) this.step.setInput(k, out[k]);
     return { logits: out.logits, p };
   }
 

@@ -9,11 +9,11 @@ import { lowerModel } from '../compiler/lower/index.ts';
 import type { DeviceProfile, PlanOptions } from '../compiler/plan.ts';
 import { DataError } from '../data/errors.ts';
 import type { ModelSpec } from '../dsl/spec.ts';
-import { kvName } from '../kv-inputs.ts';
+import { kvCross, kvName } from '../kv-inputs.ts';
 import type { Backend } from '../runtime/backend.ts';
 import type { Gpu } from '../runtime/device.ts';
 import { Executor, type GpuExecutor } from '../runtime/executor.ts';
-import { CachedDecoder } from '../runtime/kv-decode.ts';
+import { CachedDecoder, type DecoderShape } from '../runtime/kv-decode.ts';
 import { profileOf } from '../runtime/profile.ts';
 
 export { CachedDecoder, type KvSettings } from '../runtime/kv-decode.ts';
@@ -21,9 +21,11 @@ export { CachedDecoder, type KvSettings } from '../runtime/kv-decode.ts';
 /** The prefill and step plans of `spec`'s decoder LM at `batch` (`merged`: over merged weights, as a merged artifact holds them). */
 export function kvPlans(spec: ModelSpec, batch: number, profile: DeviceProfile, plan?: PlanOptions, merged = false) {
   const text = spec.text;
-  if (text?.kind !== 'decoder' || spec.head.kind !== 'lm')
-    throw new DataError('KV-cached generation needs a decoder text tower (GPT-2) and an lm head (vl.lm())');
-  const compiled = (mode: { mode: 'prefill' } | { mode: 'step'; length: number }) =>
+  if ((text?.kind !== 'decoder' && text?.kind !== 'encdec') || spec.head.kind !== 'lm')
+    throw new DataError(
+      'KV-cached generation needs a decoder text tower (GPT-2) or an encoder-decoder (T5), and an lm head (vl.lm())',
+    );
+  const compiled = (mode: { mode: 'prefill' } | { mode: 'step'; length: number; cross?: number }) =>
     compile(lowerModel(spec, { batch, mode: 'infer', loss: false, kv: mode, merged }).graph, {
       batch,
       mode: 'infer',
@@ -33,7 +35,13 @@ export function kvPlans(spec: ModelSpec, batch: number, profile: DeviceProfile, 
     }).plan;
   const prefill = compiled({ mode: 'prefill' });
   const [, , length] = prefill.outputs[kvName('k', 0)].shape;
-  return { prefill, step: compiled({ mode: 'step', length }), text };
+  const cross = prefill.outputs[kvCross('k', 0)]?.shape[2];
+  // T5's decoder generates its targets, starting from the start token the prompt inputs hold.
+  const shape: DecoderShape =
+    text.kind === 'encdec'
+      ? { maxLen: text.targetLen, vocab: text.vocab, prompt: { tokens: 'targetTokens', mask: 'targetMask' } }
+      : { maxLen: text.maxLen, vocab: text.vocab };
+  return { prefill, step: compiled({ mode: 'step', length, cross }), text: shape };
 }
 
 export const KvDecoder = {

@@ -15,6 +15,8 @@ import { initialWeights } from '../../src/runtime/init.ts';
 import { InterpreterBackend } from '../../src/runtime/interpreter-backend.ts';
 import { profileOf } from '../../src/runtime/profile.ts';
 import { greedyIds } from '../../src/train/caption-eval.ts';
+import { greedyDecode } from '../../src/train/generate.ts';
+import { makeBatch } from '../../src/runtime/batches.ts';
 import { type CachedDecoder, KvDecoder } from '../../src/train/kv-generate.ts';
 import { useGpu } from '../helpers/gpu.ts';
 import { rng } from '../helpers/random.ts';
@@ -216,5 +218,99 @@ describe('KV-cached greedy generation', () => {
     await expect(KvDecoder.create(gpu(), classifier, 1)).rejects.toThrow(
       /KV-cached generation needs a decoder text tower/,
     );
+  });
+});
+
+describe("KV-cached greedy generation with T5's decoder over a cached encoder output", () => {
+  const gpu = useGpu();
+  const [Bt, Lt, T, Vt] = [3, 4, 6, 13];
+  const t5 = vl
+    .model({
+      vision: vl.vit({ image: [8, 8], patch: 4, width: 16, depth: 1, heads: 2 }),
+      text: vl.encdec({
+        vocab: Vt,
+        maxLen: Lt,
+        targetLen: T,
+        width: 16,
+        ffn: 32,
+        encoderDepth: 1,
+        decoderDepth: 2,
+        heads: 2,
+        buckets: 8,
+        maxDistance: 16,
+      }),
+      visualPrefix: 'pooled',
+      head: vl.lm(),
+    })
+    .freeze('**')
+    .insert(peft.lora({ at: 'decoder.layers.*.attn.{q,v}', rank: 2 })).spec;
+
+  it('the same tokens as the decoder that recomputes every position (greedyDecode), on WebGPU and on the interpreter', async () => {
+    const g = lowerModel(t5, { batch: Bt, mode: 'infer', loss: false }).graph;
+    const r = rng(21);
+    const w = Object.fromEntries(
+      Object.entries(initialWeights(g, 21)).map(([k, v]) => [
+        k,
+        Float32Array.from(v, (x) => x * 2 + 0.2 * (r() - 0.5)),
+      ]),
+    );
+    const examples = Array.from({ length: Bt }, (_, i) => ({
+      image: Float32Array.from({ length: 64 }, () => r() * 2 - 1),
+      tokens: Int32Array.from({ length: Lt }, (_, j) => (j < 3 ? 3 + ((i + j) % 9) : 0)),
+      mask: Float32Array.from({ length: Lt }, (_, j) => (j < 3 ? 1 : 0)),
+      targetTokens: new Int32Array(T),
+      targetMask: Float32Array.from({ length: T }, (_, j) => (j === 0 ? 1 : 0)),
+    }));
+    const settings = { eos: 1, pad: 0 };
+    const full = await Executor.create(
+      gpu(),
+      compile(g, { batch: Bt, mode: 'infer', loss: false, profile: profileOf(gpu()) }).plan,
+    );
+    let want: number[][];
+    try {
+      for (const name of Object.keys(full.plan.params)) full.setParam(name, w[name]);
+      const run = async function* (ds: Dataset) {
+        const { inputs, valid } = makeBatch(ds, [...ds.examples.keys()], Bt);
+        yield {
+          logits: (
+            await full.run(Object.fromEntries(Object.entries(inputs).filter(([k]) => full.plan.inputs[k])), ['logits'])
+          ).logits,
+          start: 0,
+          valid,
+        };
+      };
+      // greedyDecode predicts T tokens; the cache's decoder holds the start token and T - 1 more. Both stop at end-of-sequence.
+      // The recomputing decoder attends causally to every position it has written (its target mask all ones).
+      const recompute = examples.map((e) => ({ ...e, targetMask: new Float32Array(T).fill(1) }));
+      want = (await greedyDecode(run, { examples: recompute }, 0, T, Vt)).map((ids) => {
+        const kept = Array.from(ids.slice(0, T - 1));
+        const end = kept.indexOf(settings.eos);
+        return end < 0 ? kept : kept.slice(0, end);
+      });
+    } finally {
+      full.destroy();
+    }
+    const batch = Object.fromEntries(
+      (['image', 'tokens', 'mask', 'targetTokens', 'targetMask'] as const).map((k) => [
+        k,
+        k === 'tokens' || k === 'targetTokens'
+          ? Int32Array.from(examples.flatMap((e) => [...e[k]]))
+          : Float32Array.from(examples.flatMap((e) => [...e[k]])),
+      ]),
+    );
+    const backend = new InterpreterBackend();
+    for (const make of [
+      () => KvDecoder.create(gpu(), t5, Bt),
+      () => KvDecoder.create(null, t5, Bt, { backend, profile: PORTABLE_PROFILE }),
+    ]) {
+      const kv = await make();
+      try {
+        kv.setWeights(w);
+        expect(await kv.greedy(batch, settings)).toEqual(want);
+      } finally {
+        kv.destroy();
+      }
+    }
+    expect(new Set(want.map((s) => s.length)).size + want.flat().length).toBeGreaterThan(2);
   });
 });

@@ -43,6 +43,8 @@ export interface AttnInputs {
   bias: Tensor | null;
   /** The KV cache's hook on the keys and values by head (kv-cache.ts), or none. */
   kv?: AttentionArgs['kv'];
+  /** Keys and values by head [B, H, Lk, dh] already computed (a decoding step's cached cross-attention): no k and v projections. */
+  cached?: { k: Tensor; v: Tensor };
 }
 
 export function norm(ctx: Lowering, name: string, x: Tensor, cfg: NormCfg): Tensor {
@@ -78,16 +80,19 @@ function attend(ctx: Lowering, path: string, xq: Tensor, xkv: Tensor, cfg: Block
   const d = xq.shape[2];
   const inner = cfg.heads * cfg.headDim;
   const proj = (name: string, x: Tensor) => linear(ctx, `${path}.${name}`, x, d, inner, { bias: cfg.bias });
+  const q = proj('q', xq);
+  const cached = a.cached;
   const out = attention(ctx.b, {
-    q: proj('q', xq),
-    k: proj('k', xkv),
-    v: proj('v', xkv),
+    q,
+    // Cached keys and values replace the projections (q stands in for them, unused).
+    k: cached ? q : proj('k', xkv),
+    v: cached ? q : proj('v', xkv),
     heads: cfg.heads,
     keyMask: a.mask ?? undefined,
     causal: a.causal,
     scale: cfg.scaled ? undefined : 1,
     bias: a.bias ?? undefined,
-    kv: a.kv,
+    kv: cached ? () => cached : a.kv,
   });
   return linear(ctx, `${path}.o`, out, inner, d, { bias: cfg.bias });
 }

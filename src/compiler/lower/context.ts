@@ -31,7 +31,13 @@ export interface LowerOptions {
    * every self-attention layer's keys and values and the routed visual feature; 'step' is one
    * token per sequence over a cache of `length` positions.
    */
-  kv?: { mode: 'prefill' } | { mode: 'step'; length: number };
+  kv?:
+    | { mode: 'prefill' }
+    | {
+        mode: 'step';
+        length: number /** An encoder-decoder's encoder length (its cross-attention cache). */;
+        cross?: number;
+      };
 }
 
 /** A MixPHM module's tensors, kept for the redundancy regularizer. */

@@ -12,7 +12,7 @@ import { Lowering, type LowerOptions } from './context.ts';
 import { vitTower, type Tower } from './vision.ts';
 import { visualPrefix } from './prefix.ts';
 import { decoderStep, textDecoder, textEncoder } from './text.ts';
-import { encoderDecoder } from './t5.ts';
+import { encoderDecoder, t5DecoderStep } from './t5.ts';
 import { classifierHead, classifierLoss, nextTokenLoss, regionHead, regionLoss, seq2seqLoss } from './heads.ts';
 import { redundancyLoss } from './regularizers.ts';
 import { methodFor } from './peft/registry.ts';
@@ -33,7 +33,12 @@ function lowerTask(ctx: Lowering): Tensor | null {
   const kv = ctx.opts.kv;
   if (kv?.mode === 'step') {
     checkKv(spec);
-    b.output('logits', decoderStep(ctx, spec.text, kv.length));
+    const text = spec.text;
+    if (text.kind === 'encdec') {
+      if (kv.cross === undefined)
+        throw new SpecError("an encoder-decoder's decoding step needs the encoder length (kv.cross)");
+      b.output('logits', t5DecoderStep(ctx, text, kv.length, kv.cross));
+    } else b.output('logits', decoderStep(ctx, text, kv.length));
     return null;
   }
   const towers: Record<string, Tower> = {};
@@ -68,6 +73,7 @@ function lowerTask(ctx: Lowering): Tensor | null {
     pooled = out.decoder.pooled;
     if (out.logits) {
       b.output('logits', out.logits);
+      if (kv?.mode === 'prefill') outputVisual(ctx);
       if (ctx.withLoss) loss = seq2seqLoss(ctx, out.logits, out.targetMask!);
     }
   }

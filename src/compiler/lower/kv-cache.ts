@@ -16,12 +16,14 @@
  */
 import type { Tensor } from '../builder.ts';
 import { SpecError, type ModelSpec } from '../../dsl/spec.ts';
+import { needsVisual } from '../../dsl/peft/index.ts';
 import type { Lowering } from './context.ts';
-import { KV_INPUTS, kvName } from '../../kv-inputs.ts';
+import { KV_INPUTS, kvCross, kvName, kvNext } from '../../kv-inputs.ts';
 
 type DecoderSpec = Extract<NonNullable<ModelSpec['text']>, { kind: 'decoder' }>;
+type EncDecSpec = Extract<NonNullable<ModelSpec['text']>, { kind: 'encdec' }>;
 
-export { KV_INPUTS, kvName, kvNext } from '../../kv-inputs.ts';
+export { KV_INPUTS, kvCross, kvName, kvNext } from '../../kv-inputs.ts';
 
 /** Prefill's hook for layer `i`: outputs its keys and values by head, unchanged. */
 export function prefillHook(ctx: Lowering, i: number) {
@@ -32,15 +34,74 @@ export function prefillHook(ctx: Lowering, i: number) {
   };
 }
 
+/** Prefill's hook for an encoder-decoder's layer `i` cross-attention: outputs its keys and values over the encoder output. */
+export function prefillCrossHook(ctx: Lowering, i: number) {
+  return (k: Tensor, v: Tensor) => {
+    ctx.b.output(kvCross('k', i), k);
+    ctx.b.output(kvCross('v', i), v);
+    return { k, v };
+  };
+}
+
+/**
+ * A step's hook for self-attention layer `i`: the new token's key and value written into its
+ * parent's cache row at the position `here` marks ([1, 1, length, 1]), the caches declared as
+ * inputs and their updates as outputs; attention reads the updated caches.
+ */
+export function stepHook(
+  ctx: Lowering,
+  i: number,
+  shape: { heads: number; length: number; headDim: number },
+  here: Tensor,
+  parents: Tensor,
+) {
+  const b = ctx.b;
+  const B = ctx.opts.batch;
+  return (kNew: Tensor, vNew: Tensor) => {
+    const write = (kind: 'k' | 'v', fresh: Tensor) => {
+      const cache = b.input(kvName(kind, i), [B, shape.heads, shape.length, shape.headDim]);
+      const next = b.where(here, fresh, b.gather(cache, parents));
+      b.output(kvNext(kvName(kind, i)), next);
+      return next;
+    };
+    return { k: write('k', kNew), v: write('v', vNew) };
+  };
+}
+
+/** The cache row a step writes: positions equal to the step's `at` input, [1, 1, length, 1]. */
+export function stepPosition(
+  ctx: Lowering,
+  length: number,
+): { here: Tensor; parents: Tensor; mask: Tensor; position: Tensor } {
+  const b = ctx.b;
+  const B = ctx.opts.batch;
+  const at = b.input(KV_INPUTS.at, [1]);
+  const iota = b.constant(
+    Array.from({ length }, (_, t) => t),
+    [1, 1, length, 1],
+  );
+  return {
+    here: b.eq(iota, at.reshape([1, 1, 1, 1])),
+    parents: b.input(KV_INPUTS.parents, [B], 'i32'),
+    mask: b.input(KV_INPUTS.mask, [B, length]),
+    position: b.input(KV_INPUTS.position, [1], 'i32'),
+  };
+}
+
+/** A step's routed visual feature, an input of `width` (routing reads it; prefill outputs it), when an insertion routes. */
+export function stepVisual(ctx: Lowering, width: number): void {
+  if (ctx.spec.insertions.some(needsVisual)) ctx.visual = ctx.b.input(KV_INPUTS.visual, [ctx.opts.batch, width]);
+}
+
 /** The routed visual feature as prefill computed it (an output), for the steps to take as an input. */
 export function outputVisual(ctx: Lowering): void {
   if (ctx.visual) ctx.b.output(KV_INPUTS.visual, ctx.visual);
 }
 
-/** A KV cache serves a decoder-only LM; anything else is refused by name. */
-export function checkKv(spec: ModelSpec): asserts spec is ModelSpec & { text: DecoderSpec } {
-  if (spec.text?.kind !== 'decoder' || spec.head.kind !== 'lm')
+/** A KV cache serves a decoder LM (GPT-2) or an encoder-decoder's decoder (T5) with an lm head; anything else is refused by name. */
+export function checkKv(spec: ModelSpec): asserts spec is ModelSpec & { text: DecoderSpec | EncDecSpec } {
+  if ((spec.text?.kind !== 'decoder' && spec.text?.kind !== 'encdec') || spec.head.kind !== 'lm')
     throw new SpecError(
-      `a KV cache serves a decoder-only LM (hf.text() of a GPT-2 directory with vl.lm()); this spec's text tower is ${spec.text ? `'${spec.text.kind}'` : 'absent'} with head '${spec.head.kind}'`,
+      `a KV cache serves a decoder LM (GPT-2) or an encoder-decoder (T5) with an lm head (vl.lm()); this spec's text tower is ${spec.text ? `'${spec.text.kind}'` : 'absent'} with head '${spec.head.kind}'`,
     );
 }

@@ -13,8 +13,7 @@ import { linear } from './hooks.ts';
 import { block, maskedMean, norm, token, type BlockCfg } from './blocks.ts';
 import type { Tower } from './vision.ts';
 import { ffnWidth, SpecError, type ModelSpec } from '../../dsl/spec.ts';
-import { KV_INPUTS, kvName, kvNext, prefillHook } from './kv-cache.ts';
-import { needsVisual } from '../../dsl/peft/index.ts';
+import { KV_INPUTS, prefillHook, stepHook, stepPosition, stepVisual } from './kv-cache.ts';
 
 type EncoderSpec = Extract<NonNullable<ModelSpec['text']>, { kind: 'encoder' }>;
 type DecoderSpec = Extract<NonNullable<ModelSpec['text']>, { kind: 'decoder' }>;
@@ -144,41 +143,23 @@ export function textDecoder(
 
 /** One decoding step of the decoder-only LM: logits [B, 1, vocab] for the next token. */
 export function decoderStep(ctx: Lowering, spec: DecoderSpec, length: number): Tensor {
-  const B = ctx.opts.batch;
   const b = ctx.b;
   const cfg = decoderCfg(spec);
-  const { heads, headDim: dh } = cfg;
-  if (ctx.spec.insertions.some(needsVisual)) {
-    const width = ctx.spec.visualEmbed ? spec.width : (ctx.spec.vision?.width ?? spec.width);
-    ctx.visual = b.input(KV_INPUTS.visual, [B, width]);
-  }
-  const token = b.input(KV_INPUTS.token, [B, 1], 'i32');
-  const position = b.input(KV_INPUTS.position, [1], 'i32');
-  const at = b.input(KV_INPUTS.at, [1]);
-  const parents = b.input(KV_INPUTS.parents, [B], 'i32');
-  const mask = b.input(KV_INPUTS.mask, [B, length]);
-  // The cache row of the new token: positions equal to `at`.
-  const iota = b.constant(
-    Array.from({ length }, (_, t) => t),
-    [1, 1, length, 1],
-  );
-  const here = b.eq(iota, at.reshape([1, 1, 1, 1]));
+  stepVisual(ctx, ctx.spec.visualEmbed ? spec.width : (ctx.spec.vision?.width ?? spec.width));
+  const token = b.input(KV_INPUTS.token, [ctx.opts.batch, 1], 'i32');
+  const { here, parents, mask, position } = stepPosition(ctx, length);
   return b.scope('text', () => {
     const rows = spec.positions ?? spec.maxLen;
     const tok = b.gather(ctx.weight('text.embed.tok', [spec.vocab, spec.width], normal(0.02)), token);
     let h = tok.add(b.gather(ctx.weight('text.embed.pos', [rows, spec.width], normal(0.02)), position));
-    for (let i = 0; i < spec.depth; i++) {
-      const kv = (kNew: Tensor, vNew: Tensor) => {
-        const write = (kind: 'k' | 'v', fresh: Tensor) => {
-          const cache = b.input(kvName(kind, i), [B, heads, length, dh]);
-          const next = b.where(here, fresh, b.gather(cache, parents));
-          b.output(kvNext(kvName(kind, i)), next);
-          return next;
-        };
-        return { k: write('k', kNew), v: write('v', vNew) };
-      };
-      h = block(ctx, 'text', i, h, cfg, { mask, causal: false, bias: null, kv });
-    }
+    const shape = { heads: cfg.heads, length, headDim: cfg.headDim };
+    for (let i = 0; i < spec.depth; i++)
+      h = block(ctx, 'text', i, h, cfg, {
+        mask,
+        causal: false,
+        bias: null,
+        kv: stepHook(ctx, i, shape, here, parents),
+      });
     h = norm(ctx, 'text.ln_f', h, cfg.norm);
     const head = spec.tied ? 'text.embed.tok' : 'text.lm_head';
     return b.scope('lm', () => h.matmul(ctx.weight(head, [spec.vocab, spec.width], normal(0.02)), { transB: true }));
