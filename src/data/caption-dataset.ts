@@ -31,8 +31,11 @@ export function captionTokens(
     );
   const enc = tok.encode(caption, maxLen);
   const n = Math.min(enc.length, maxLen);
+  // A template that ends the text with end-of-sequence (T5's) keeps it through truncation: it is not the caption's.
+  const templateEos = enc.ids[n - 1] === tok.eosId;
   const body = Array.from(enc.ids.slice(0, n)).filter((id, i) => !(i === n - 1 && id === tok.eosId));
-  const truncated = body.length >= maxLen;
+  // The caption's own tokens, untruncated, and the end-of-sequence after them must fit.
+  const truncated = enc.length - (templateEos ? 1 : 0) + 1 > maxLen;
   const ids = [...body.slice(0, maxLen - 1), tok.eosId];
   const out = new Int32Array(maxLen).fill(tok.padId);
   out.set(ids);

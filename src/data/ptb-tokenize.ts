@@ -65,6 +65,9 @@ function splitPeriod(w: string): string[] {
 export function ptbTokenize(text: string): string[] {
   const spaced = text
     .toLowerCase()
+    // Typographic quotes as CoreNLP reads them: double ones are quotes, single ones apostrophes.
+    .replace(/[\u201c\u201d\u201e\u00ab\u00bb]/g, '"')
+    .replace(/[\u2018\u2019\u201a]/g, "'")
     // Brackets, quotes and the marks PTB always splits off become their own tokens.
     .replace(/[()[\]{}"]/g, ' ')
     // A comma or colon between digits is part of a number (1,000 and 10:30 stay whole).

@@ -280,21 +280,29 @@ export class Artifact {
       );
     this.decoding ??= (async () => {
       const max = this.gpu.limits.maxComputeWorkgroupsPerDimension;
-      const prefill = await Executor.create(this.gpu, planOf(this.root, g.prefill, max), undefined, {
-        paramsFrom: this.ex,
-      });
-      const step = await Executor.create(this.gpu, planOf(this.root, g.step, max), undefined, { paramsFrom: prefill });
-      // Every weight the decoder reads is the artifact's own buffer: one it does not share would read as zeros.
-      for (const ex of [prefill, step]) {
-        const alone = Object.keys(ex.plan.params).filter((k) => !ex.sharedParams.has(k));
-        if (alone.length)
-          throw new ArtifactError(
-            this.root,
-            `decoder plan params not among the artifact's weights: ${alone.slice(0, 3).join(', ')}`,
-          );
+      const made: GpuExecutor[] = [];
+      try {
+        made.push(
+          await Executor.create(this.gpu, planOf(this.root, g.prefill, max), undefined, { paramsFrom: this.ex }),
+        );
+        made.push(await Executor.create(this.gpu, planOf(this.root, g.step, max), undefined, { paramsFrom: made[0] }));
+        // Every weight the decoder reads is the artifact's own buffer: one it does not share would read as zeros.
+        for (const ex of made) {
+          const alone = Object.keys(ex.plan.params).filter((k) => !ex.sharedParams.has(k));
+          if (alone.length)
+            throw new ArtifactError(
+              this.root,
+              `decoder plan params not among the artifact's weights: ${alone.slice(0, 3).join(', ')}`,
+            );
+        }
+        this.decoded = await CachedDecoder.over(made[0], made[1], { maxLen: task.maxLen, vocab: task.vocab });
+        return this.decoded;
+      } catch (e) {
+        // Nothing half-made stays behind, and the next call tries again.
+        for (const ex of made.reverse()) ex.destroy();
+        this.decoding = null;
+        throw e;
       }
-      this.decoded = await CachedDecoder.over(prefill, step, { maxLen: task.maxLen, vocab: task.vocab });
-      return this.decoded;
     })();
     return this.decoding;
   }
@@ -309,14 +317,29 @@ export class Artifact {
     o: { eos: number; pad: number; prompt?: ArrayLike<number>; lengthPenalty?: number },
   ): Promise<{ ids: number[]; score?: number }> {
     const dec = await this.decoder();
+    const task = this.meta.task as Extract<NonNullable<ArtifactJson['task']>, { kind: 'caption' }>;
     const want = this.meta.plans.at(-1)!.plan.inputs.image;
     const size = want ? want.shape.slice(1).reduce((a, b) => a * b, 1) : 0;
+    const bad = (msg: string) => new ArtifactError(this.root, `generate: ${msg}`);
     if (image.length !== size)
-      throw new ArtifactError(
-        this.root,
-        `generate: image has ${image.length} values, the model takes ${size} ([${want?.shape.slice(1)}])`,
-      );
-    return decodeOne(dec, { image }, o.prompt ?? [], o);
+      throw bad(`image has ${image.length} values, the model takes ${size} ([${want?.shape.slice(1)}])`);
+    // The image by the rules every request is checked with (finite pixels).
+    this.checkValues({ image }, this.meta.plans.at(-1)!);
+    const ids = (what: string, v: number) => {
+      if (!Number.isInteger(v) || v < 0 || v >= task.vocab)
+        throw bad(`${what} ${v} is not a token id (0 to ${task.vocab - 1})`);
+      return v;
+    };
+    ids('eos', o.eos);
+    ids('pad', o.pad);
+    const prompt = Array.from(o.prompt ?? [], (v, i) => ids(`prompt[${i}]`, v));
+    // Without a prefix nothing predicts the first token: start from end-of-sequence, as caption() does.
+    if (prompt.length === 0 && !task.prefixed) prompt.push(o.eos);
+    if (prompt.length >= task.maxLen)
+      throw bad(`the prompt takes ${prompt.length} tokens, leaving none of maxLen ${task.maxLen} to generate`);
+    if (o.lengthPenalty !== undefined && !Number.isFinite(o.lengthPenalty))
+      throw bad(`lengthPenalty is ${o.lengthPenalty}; it takes a finite number`);
+    return decodeOne(dec, { image }, prompt, o);
   }
 
   /** The batch sizes this artifact has plans for (a request of up to the last runs without padding by the caller). */
@@ -391,8 +414,10 @@ export class Artifact {
   }
 
   destroy(): void {
-    // The decoder and the smaller buckets own no weight buffers; the largest one's go last.
+    // The decoder and the smaller buckets own no weight buffers; the largest one's go last. A
+    // decoder still being made is destroyed when it is done.
     this.decoded?.destroy();
+    if (!this.decoded) this.decoding?.then((d) => d.destroy()).catch(() => undefined);
     for (const x of this.smaller) x.destroy();
     this.ex.destroy();
   }
@@ -648,6 +673,13 @@ function checkSlots(dir: string, meta: ArtifactJson): void {
       perExample.set(name, rest);
     }
   }
+  // A captioning model's decoder plans hold `width` rows each.
+  const g = meta.generate;
+  if (g && (g.prefill.batch !== g.width || g.step.batch !== g.width))
+    throw new ArtifactError(
+      dir,
+      `plan.json: the decoder's plans have ${g.prefill.batch} and ${g.step.batch} rows, its width is ${g.width}`,
+    );
   for (const { batch, plan } of allPlans(meta)) {
     for (const [name, s] of Object.entries(plan.params)) {
       const want = declared.get(name);

@@ -62,16 +62,20 @@ export class Executor<B = unknown, K = unknown> {
     private readonly owned: B[],
     /** Params whose buffers are another executor's (`paramsFrom`): their values are that executor's. */
     readonly sharedParams: ReadonlySet<string> = new Set(),
+    /** Whether this executor made its backend (Executor.create) and so frees what the backend made. */
+    private ownsBackend = false,
   ) {}
 
   /** A plan on WebGPU (Dawn): the default backend. */
-  static create(
+  static async create(
     gpu: Gpu,
     plan: Plan,
     cache = PipelineCache.for(gpu),
     opts: { paramsFrom?: Executor<GPUBuffer, GpuKernel> } = {},
   ): Promise<Executor<GPUBuffer, GpuKernel>> {
-    return Executor.on(new WebGpuBackend(gpu, cache), plan, opts);
+    const ex = await Executor.on(new WebGpuBackend(gpu, cache), plan, opts);
+    ex.ownsBackend = true;
+    return ex;
   }
 
   /**
@@ -253,7 +257,8 @@ export class Executor<B = unknown, K = unknown> {
 
   destroy(): void {
     for (const b of this.owned) this.backend.release(b);
-    this.backend.destroy?.();
+    // A backend others share (Executor.on) is its maker's to destroy.
+    if (this.ownsBackend) this.backend.destroy?.();
   }
 }
 

@@ -173,8 +173,8 @@ export class CachedDecoder {
    * are its score plus each token's log-probability; the best 2W per image are taken in order: an
    * end-of-sequence among the first W finishes that beam's hypothesis, the others become the next
    * beams, their caches gathered on the device from their parents' rows. A hypothesis scores
-   * sum(log p) / max(1, tokens)^lengthPenalty (as HF's beam scorer, tokens counted without the
-   * end-of-sequence); an image is done when it has W hypotheses no live beam can beat, or at
+   * sum(log p) / tokens^lengthPenalty, its tokens counting the end-of-sequence it ends with (as
+   * HF's beam scorer counts them; one cut at maxLen counts its tokens, at least 1); an image is done when it has W hypotheses no live beam can beat, or at
    * maxLen (its live beams finish there). Returns each image's best hypothesis.
    */
   async beam(
@@ -201,16 +201,24 @@ export class CachedDecoder {
           next.push(live[i]);
           continue;
         }
+        // The best 2W candidates, best first (kept by insertion: 2W is small, V x W is not).
         const cands: { beam: Beam; token: number; score: number }[] = [];
         for (const beam of live[i]) {
           const lps = rowLogits(beam.row);
-          for (let v = 0; v < V; v++) cands.push({ beam, token: v, score: beam.score + lps[v] });
+          for (let v = 0; v < V; v++) {
+            const score = beam.score + lps[v];
+            if (cands.length === 2 * W && score <= cands[cands.length - 1].score) continue;
+            let at = cands.length;
+            while (at > 0 && cands[at - 1].score < score) at--;
+            cands.splice(at, 0, { beam, token: v, score });
+            if (cands.length > 2 * W) cands.pop();
+          }
         }
-        cands.sort((a, b) => b.score - a.score);
         const kept: Beam[] = [];
-        for (const [rank, c] of cands.slice(0, 2 * W).entries()) {
+        for (const [rank, c] of cands.entries()) {
           if (c.token === s.eos) {
-            if (rank < W) finished[i].push({ ids: c.beam.ids, score: norm(c.score, c.beam.ids.length) });
+            // Its length counts the end-of-sequence it ends with, as HF's beam scorer counts it.
+            if (rank < W) finished[i].push({ ids: c.beam.ids, score: norm(c.score, c.beam.ids.length + 1) });
           } else if (kept.length < W) kept.push({ ids: [...c.beam.ids, c.token], score: c.score, row: c.beam.row });
           if (kept.length === W) break;
         }

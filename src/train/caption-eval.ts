@@ -54,6 +54,8 @@ export async function greedyIds(
       const z = (await ex.run({ ...feed, tokens, mask }, ['logits'])).logits;
       const rows = z.length / (batch * V);
       const prefix = rows - L;
+      if (prefix === 0 && ids.some((seq, b) => !done[b] && seq.length === 0))
+        throw new DataError('greedy decoding without a prefix needs a first token: nothing predicts it');
       ids.forEach((seq, b) => {
         if (done[b]) return;
         // Logits at position prefix + k - 1 predict text token k.

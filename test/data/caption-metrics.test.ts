@@ -101,6 +101,8 @@ describe('caption metrics', () => {
       'not',
       'wait',
     ]);
+    // Typographic quotes read as CoreNLP reads them.
+    expect(ptbTokenize('\u201cIt\u2019s a dog\u201d')).toEqual(['it', "'s", 'a', 'dog']);
     // Case and punctuation do not change a score.
     const a = captionScores([{ candidate: 'A Dog runs.', references: ['a dog runs', 'the dog is running!'] }]);
     const b = captionScores([{ candidate: 'a dog runs', references: ['A dog runs.', 'The dog is running'] }]);

@@ -131,3 +131,19 @@ describe("the shipped caption example's files", () => {
     expect(counts.flat().every((r) => r.captions.length === 3)).toBe(true);
   });
 });
+
+describe('caption tokens', () => {
+  it('end with one end-of-sequence inside the mask; a caption cut to fit is counted as truncated', async () => {
+    const { TextTokenizer } = await import('../../src/data/tokenizer.ts');
+    const { captionTokens } = await import('../../src/data/caption-dataset.ts');
+    const tok = TextTokenizer.fromDir(join(import.meta.dirname, '..', 'fixtures', 'tokenizers', 'bpe'));
+    const short = captionTokens(tok, 'what', 6);
+    const n = short.mask.reduce((a, b) => a + b, 0);
+    expect(short.ids[n - 1]).toBe(tok.eosId);
+    expect(short.truncated).toBe(false);
+    const long = captionTokens(tok, 'what is it what is it what is it', 6);
+    expect(long.truncated).toBe(true);
+    expect([...long.mask]).toEqual([1, 1, 1, 1, 1, 1]);
+    expect(long.ids[5]).toBe(tok.eosId);
+  });
+});

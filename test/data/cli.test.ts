@@ -465,8 +465,13 @@ console.log(JSON.stringify(c));
 // The generated module's typed generate(): the same ids from the image's pixels and the tokenizer's ids.
 const model = await import(process.argv[2] + '/model.js');
 const net = await model.load(gpu);
-const g = await net.generate(await m.processor.load(process.argv[3]), { eos: m.tokenizer.eosId, pad: m.tokenizer.padId });
+const px = await m.processor.load(process.argv[3]);
+const g = await net.generate(px, { eos: m.tokenizer.eosId, pad: m.tokenizer.padId });
 console.log(JSON.stringify(g.ids));
+// Misuse is refused by name: an id outside the vocabulary, a prompt filling maxLen, a NaN penalty, a wrong-sized image.
+for (const o of [{ prompt: [9999] }, { prompt: [4, 4, 4, 4, 4, 4] }, { lengthPenalty: Number.NaN }])
+  await net.generate(px, { eos: m.tokenizer.eosId, pad: m.tokenizer.padId, ...o }).then(() => console.log('accepted'), (e) => console.log(e.message.split('generate: ')[1]));
+await net.generate(new Float32Array(3), { eos: 2, pad: 1 }).catch((e) => console.log(e.message.split('generate: ')[1]));
 net.destroy();
 m.destroy();
 gpu.destroy();
@@ -484,7 +489,13 @@ gpu.destroy();
       { cwd: ROOT, encoding: 'utf8' },
     );
     expect(r.status, r.stderr).toBe(0);
-    const [refusal, json, generated] = r.stdout.trim().split('\n');
+    const [refusal, json, generated, ...misuse] = r.stdout.trim().split('\n');
+    expect(misuse).toEqual([
+      'prompt[0] 9999 is not a token id (0 to 49)',
+      'the prompt takes 6 tokens, leaving none of maxLen 6 to generate',
+      'lengthPenalty is NaN; it takes a finite number',
+      'image has 3 values, the model takes 768 ([3,16,16])',
+    ]);
     expect(refusal).toMatch(/a captioning model: call caption\(image\), not predict\(image, question\)/);
     const got = JSON.parse(json);
     expect(

@@ -162,7 +162,7 @@ describe('KV-cached greedy generation', () => {
             const kept: { ids: number[]; score: number }[] = [];
             for (const [rank, c] of cands.slice(0, 2 * W).entries()) {
               if (c.token === settings.eos) {
-                if (rank < W) done.push({ ids: c.ids, score: norm(c.score, c.ids.length) });
+                if (rank < W) done.push({ ids: c.ids, score: norm(c.score, c.ids.length + 1) }); // the end-of-sequence counts
               } else if (kept.length < W) kept.push({ ids: [...c.ids, c.token], score: c.score });
               if (kept.length === W) break;
             }

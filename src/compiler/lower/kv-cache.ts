@@ -88,9 +88,16 @@ export function stepPosition(
   };
 }
 
-/** A step's routed visual feature, an input of `width` (routing reads it; prefill outputs it), when an insertion routes. */
-export function stepVisual(ctx: Lowering, width: number): void {
-  if (ctx.spec.insertions.some(needsVisual)) ctx.visual = ctx.b.input(KV_INPUTS.visual, [ctx.opts.batch, width]);
+/**
+ * A step's routed visual feature as an input (prefill outputs it), when an insertion routes: the
+ * embedded prefix token's width when the pooled prefix is embedded (lowerTask routes that), else
+ * the vision tower's pooled width.
+ */
+export function stepVisual(ctx: Lowering, textWidth: number): void {
+  const { spec } = ctx;
+  if (!spec.insertions.some(needsVisual)) return;
+  const width = spec.visualEmbed && spec.visualPrefix === 'pooled' ? textWidth : (spec.vision?.width ?? textWidth);
+  ctx.visual = ctx.b.input(KV_INPUTS.visual, [ctx.opts.batch, width]);
 }
 
 /** The routed visual feature as prefill computed it (an output), for the steps to take as an input. */

@@ -147,7 +147,7 @@ export function t5DecoderStep(ctx: Lowering, spec: EncDecSpec, length: number, e
   const b = ctx.b;
   const B = ctx.opts.batch;
   const cfg = t5Cfg(spec);
-  stepVisual(ctx, ctx.spec.visualEmbed ? spec.width : (ctx.spec.vision?.width ?? spec.width));
+  stepVisual(ctx, spec.width);
   const token = b.input(KV_INPUTS.token, [B, 1], 'i32');
   const { here, parents, mask, position } = stepPosition(ctx, length);
   const crossMask = b.input(KV_INPUTS.crossMask, [B, encoderLength]);

@@ -145,7 +145,7 @@ export function textDecoder(
 export function decoderStep(ctx: Lowering, spec: DecoderSpec, length: number): Tensor {
   const b = ctx.b;
   const cfg = decoderCfg(spec);
-  stepVisual(ctx, ctx.spec.visualEmbed ? spec.width : (ctx.spec.vision?.width ?? spec.width));
+  stepVisual(ctx, spec.width);
   const token = b.input(KV_INPUTS.token, [ctx.opts.batch, 1], 'i32');
   const { here, parents, mask, position } = stepPosition(ctx, length);
   return b.scope('text', () => {
