@@ -105,7 +105,8 @@ describe('the packed package', () => {
       ),
     ).toEqual([]);
     expect(paths).toContain('bench/results/seed-settings.md');
-    expect(info.size).toBeLessThan(400_000);
+    // The library, its kernels, the docs and the bench result pages they link (no data, no checkpoints).
+    expect(info.size).toBeLessThan(450_000);
   });
 
   it('type-checks under the default strict tsconfig', () => {
