@@ -77,17 +77,25 @@ const RUN_FILES = [
  * --overwrite replaces them, or it is the directory of the run --resume continues.
  */
 function claimOutDir(out: string, o: TrainCliOptions): void {
+  const there = otherRun(out, o);
+  for (const f of there) rmSync(join(out, f));
+}
+
+/** The files of another run in `out` that --overwrite would replace; without it, an error (checked before any work). */
+function otherRun(out: string, o: TrainCliOptions): string[] {
   const there = RUN_FILES.filter((f) => existsSync(join(out, f)));
-  if (there.length === 0) return;
-  if (o.resume && resolve(dirname(o.resume)) === resolve(out)) return;
+  if (there.length === 0) return [];
+  if (o.resume && resolve(dirname(o.resume)) === resolve(out)) return [];
   if (!o.overwrite)
     throw new DataError(
       `--out ${out} holds another run (${there.join(', ')}): choose a new directory, ${o.resume ? `resume into ${dirname(o.resume)}, ` : ''}or pass --overwrite to replace it`,
     );
-  for (const f of there) rmSync(join(out, f));
+  return there;
 }
 
 export async function trainCommand(specPath: string, o: TrainCliOptions): Promise<number> {
+  // Another run in --out is refused before the data, the towers and the GPU are touched.
+  if (o.out) otherRun(o.out, o);
   const spec = await loadSpec(specPath);
   const seed = Number(o.seed);
   const files = isVqaData(o.data);

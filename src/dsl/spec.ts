@@ -256,6 +256,11 @@ export function parseSpec(input: unknown): ModelSpec {
     typeof (input as { insert?: unknown }).insert === 'function'
   )
     throw new SpecError('got a model builder (vl.model(...)); pass its spec: builder.spec');
+  // A module namespace where its default export is meant (a .ts spec imported from CommonJS).
+  if (typeof input === 'object' && input !== null && 'default' in input && !('head' in input))
+    throw new SpecError(
+      "got a module object (it has a 'default' export); pass the spec module's default export: mod.default.spec, or mod.default for a plain spec",
+    );
   const r = ModelSpec.safeParse(input);
   if (r.success) return r.data;
   // A misspelled top-level field (`vison`) makes the cross-field checks misleading ('needs a vision tower'): leave them out then.

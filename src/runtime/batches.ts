@@ -66,7 +66,7 @@ export function epochBatches(n: number, batch: number, seed: number, epoch: numb
   for (let i = 0; i + batch <= n; i += batch) out.push(order.slice(i, i + batch));
   if (out.length === 0)
     throw new DataError(
-      `train: a batch of ${batch} needs at least ${batch} training examples, got ${n} (lower --batch)`,
+      `train: a batch of ${batch} needs at least ${batch} training examples, got ${n} (lower the batch: trainConfig({ batch }), --batch)`,
     );
   return out;
 }

@@ -151,7 +151,10 @@ export function checkIdentity(
         `its ${WHAT[k]} differ from those it was trained with (sha256 ${had[k]!.slice(0, 12)}, now ${inputs[k]!.slice(0, 12)})`,
       );
   }
-  if (was.hash !== now.hash) {
+  const differ = meta.spec ? specDifferences(meta.spec, spec) : [];
+  // Another spec freezes other params: the frozen weights then differ because of it, not because of the seed or files.
+  if (differ.length) problems.push(`it was trained with another spec (${differ.join('; ')})`);
+  else if (was.hash !== now.hash) {
     problems.push(
       `its frozen weights differ: trained on ${was.sources.length ? was.sources.join(' + ') : 'randomly initialized towers'} with seed ${was.seed} (sha256 ${was.hash.slice(0, 12)}), ` +
         `now ${now.sources.length ? now.sources.join(' + ') : 'randomly initialized towers'} with seed ${now.seed} (sha256 ${now.hash.slice(0, 12)})${was.seed !== now.seed ? `; pass seed ${was.seed} (--seed ${was.seed})` : ''}` +
@@ -161,8 +164,6 @@ export function checkIdentity(
           : ''),
     );
   }
-  const differ = meta.spec ? specDifferences(meta.spec, spec) : [];
-  if (differ.length) problems.push(`it was trained with another spec (${differ.join('; ')})`);
   if (problems.length)
     throw new CheckpointError(
       path,

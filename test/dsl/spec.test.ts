@@ -236,6 +236,12 @@ describe('strict options', () => {
     );
   });
 
+  it('a module object where its default export is meant is named', () => {
+    expect(() => parseSpec({ default: small() })).toThrow(
+      /got a module object \(it has a 'default' export\); pass the spec module's default export/,
+    );
+  });
+
   it('an enum value gets a did-you-mean and the valid values once', () => {
     const bad = {
       ...small().spec,

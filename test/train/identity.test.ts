@@ -57,6 +57,10 @@ describe('backbone identity', () => {
       /trained with another spec \(.*: .* when trained, .* now/,
     );
     expect(() => checkIdentity('ck', { backbone: id(1), spec: other, inputs: {} }, spec, id(7), true)).not.toThrow();
+    // Another spec freezes other params: that is the difference said, not a seed to pass.
+    expect(() => checkIdentity('ck', { backbone: id(1), spec: other, inputs: {} }, spec, id(7))).toThrow(
+      /^checkpoint ck: it was trained with another spec \([^)]*\)\. Pass allowMismatch/,
+    );
     // The same directories and seed with other values: said as such, not as two identical-looking bases.
     const dirs = (hash: string) => ({ hash, seed: 1, sources: ['vit from /m/vit'] });
     expect(() =>
