@@ -1,10 +1,10 @@
 /**
  * Caption files straight to training data, for `peftgraph train --data <file.jsonl | dir>` with
- * a decoder LM (ViT + GPT-2): records read in any of the caption layouts (data/captions.ts),
+ * a captioning LM (ViT + GPT-2, or an encoder-decoder such as VL-T5): records read in any of the caption layouts (data/captions.ts),
  * training pairs one per caption, dev and test one per image with its references, and a report.
  */
 import { type CaptionRecord, type CaptionSplit, readCaptions } from '../data/captions.ts';
-import { toCaptionDataset } from '../data/caption-dataset.ts';
+import { type CaptionEncoders, toCaptionDataset } from '../data/caption-dataset.ts';
 import { processorFor, tokenizerFor } from '../data/encoders.ts';
 import { DataError } from '../data/errors.ts';
 import { parseSpec, type ModelSpec } from '../dsl/spec.ts';
@@ -32,9 +32,20 @@ export interface CaptionData {
   inputs: InputsIdentity;
 }
 
-/** Whether a spec reads caption files (a decoder LM with a visual prefix) rather than VQA files. */
+/** Whether a spec reads caption files (an LM head over a decoder or an encoder-decoder) rather than VQA files. */
 export function readsCaptions(spec: ModelSpec): boolean {
-  return spec.head.kind === 'lm' && spec.text?.kind === 'decoder';
+  return spec.head.kind === 'lm' && (spec.text?.kind === 'decoder' || spec.text?.kind === 'encdec');
+}
+
+/**
+ * The tokenizer and processor of `spec`, and where its caption goes: a decoder LM's text, or an
+ * encoder-decoder's target (its decoder starting from the pad id, as T5's decoder_start_token_id).
+ */
+export function captionEncoders(spec: ModelSpec): CaptionEncoders {
+  const text = spec.text!;
+  const tokenizer = tokenizerFor(spec);
+  const decoder = text.kind === 'encdec' ? { targetLen: text.targetLen, start: tokenizer.padId } : undefined;
+  return { tokenizer, processor: processorFor(spec), maxLen: text.maxLen, decoder };
 }
 
 /** The records of `split` from a file, or from the data directory when it holds that split. */
@@ -57,15 +68,15 @@ export async function loadCaptionData(input: ModelSpec, o: CaptionDataOptions): 
   const spec = parseSpec(input);
   if (!readsCaptions(spec) || spec.visualPrefix === 'none')
     throw new DataError(
-      `caption files train a decoder LM with a visual prefix (vl.lm() head, hf.text() of a GPT-2 directory, visualPrefix 'pooled'); this spec's head is '${spec.head.kind}'`,
+      `caption files train an LM with a visual prefix (vl.lm() head, hf.text() of a GPT-2 or T5 directory, visualPrefix 'pooled'); this spec's ${spec.head.kind === 'lm' ? `visualPrefix is '${spec.visualPrefix}'` : `head is '${spec.head.kind}'`}`,
     );
   if (!existsSync(o.data)) throw new DataError(`${o.data}: no such file or directory`);
   const train = readCaptions(o.data, 'train', o.allowOutside);
   const dev = splitOf(o, 'dev', o.dev);
   const test = splitOf(o, 'test', o.test);
-  const tokenizer = tokenizerFor(spec);
-  const processor = processorFor(spec);
-  const e = { tokenizer, processor, maxLen: spec.text!.maxLen };
+  const e = captionEncoders(spec);
+  const { tokenizer, processor } = e;
+  const captionLen = e.decoder?.targetLen ?? e.maxLen;
   const report: string[] = [];
   const sets: Record<string, Dataset> = {};
   for (const [name, records] of Object.entries({ train, dev, test })) {
@@ -74,7 +85,7 @@ export async function loadCaptionData(input: ModelSpec, o: CaptionDataOptions): 
     const captions = records.reduce((n, r) => n + r.captions.length, 0);
     const per =
       name === 'train' ? `${ds.examples.length} examples, one per caption` : `scored against all ${captions} captions`;
-    const cut = ds.truncated ? `, ${ds.truncated} captions cut to ${e.maxLen - 1} tokens and end-of-sequence` : '';
+    const cut = ds.truncated ? `, ${ds.truncated} captions cut to ${captionLen - 1} tokens and end-of-sequence` : '';
     report.push(`${name}: ${records.length} images, ${captions} captions (${per})${cut}`);
     sets[name] = ds;
   }

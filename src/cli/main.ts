@@ -290,8 +290,8 @@ program
         o.split === 'train' ? 'train' : o.split === 'test' ? 'test' : 'dev',
         !!o.allowOutsideData,
       );
-      const e = { tokenizer: tokenizerFor(spec), processor: processorFor(spec), maxLen: spec.text!.maxLen };
-      split = await toCaptionDataset(records, e, 'eval');
+      const { captionEncoders } = await import('./caption-data.ts');
+      split = await toCaptionDataset(records, captionEncoders(spec), 'eval');
     } else {
       split = (await loadData(o.data, seed))[o.split as 'train' | 'dev' | 'test'];
       if (!split) throw new DataError(`${o.data}: the data module has no '${o.split}' split`);
@@ -328,9 +328,16 @@ program
   )
   .option('--checkpoint <file>', 'a best/last/adapter.safetensors written by train (answers.json beside it)')
   .requiredOption('--image <file>', 'a PNG or JPEG image')
-  .option('--question <text>', 'the question (a classifier head)')
+  .option('--question <text>', 'the question (a classifier head, or an encoder-decoder that generates the answer)')
   .option('--prompt <text>', 'text the caption continues (a decoder LM head)')
-  .addOption(int('--beam <n>', 'beam width of a caption (a decoder LM head; 1: greedy)', 3, 1))
+  .addOption(
+    int(
+      '--beam <n>',
+      'beam width of a generation (an LM head; 1: greedy; default 3 for a caption, 1 for an answer)',
+      undefined,
+      1,
+    ),
+  )
   .addOption(num('--length-penalty <x>', 'beam search: a caption scores sum(log p) / tokens^x', 1, 0))
   .addOption(int('--top <n>', 'how many answers to print', 5, 1))
   .option('--answers <file>', 'the answer list (default: answers.json beside the checkpoint)')
@@ -342,34 +349,26 @@ program
   .action(async (specPath, o) => {
     const { spec, checkpoint } = await specAndCheckpoint(specPath, o);
     o.checkpoint = checkpoint;
-    if (spec.head.kind === 'lm' && spec.text?.kind === 'decoder') {
-      if (o.question)
+    if (spec.head.kind === 'lm' && (spec.text?.kind === 'decoder' || spec.text?.kind === 'encdec')) {
+      const encdec = spec.text.kind === 'encdec';
+      if (o.question && !encdec)
         throw new DataError(
-          '--question is for a classifier head; a decoder LM captions the image (--prompt starts the caption)',
+          '--question is for a classifier head or an encoder-decoder; a decoder LM captions the image (--prompt starts the caption)',
+        );
+      if (o.prompt && encdec)
+        throw new DataError(
+          "--prompt is for a decoder LM; an encoder-decoder's decoder starts from its start id (--question is the encoder's text)",
         );
       const { caption } = await import('./caption.ts');
-      const c = await caption(spec, o);
+      // An answer is decoded greedily by default, as eval scores answers; a caption by beam 3.
+      const c = await caption(spec, { ...o, beam: o.beam ?? (o.question ? 1 : 3) });
       const how = c.beam > 1 ? `beam ${c.beam}, score ${c.score?.toFixed(4)}` : 'greedy';
-      console.log(
-        `${JSON.stringify(c.text)} (${c.ids.length} tokens, stopped at ${c.stop === 'eos' ? 'end of sequence' : 'maxLen'}; ${how}): ${c.ids.join(' ')}`,
-      );
+      const end = c.stop === 'eos' ? 'end of sequence' : encdec ? 'the target length' : 'maxLen';
+      console.log(`${JSON.stringify(c.text)} (${c.ids.length} tokens, stopped at ${end}; ${how}): ${c.ids.join(' ')}`);
       return;
     }
     if (o.prompt)
       throw new DataError('--prompt is for a decoder LM head (captioning); a classifier head answers --question');
-    // An encoder-decoder with an LM head (VL-T5 style) answers by generating.
-    if (spec.head.kind === 'lm' && spec.text?.kind === 'encdec') {
-      if (!o.question)
-        throw new DataError(
-          "required option '--question <text>' not specified (an encoder-decoder generates the answer to a question about the image)",
-        );
-      const { generateAnswer } = await import('./predict.ts');
-      const a = await generateAnswer(spec, o);
-      console.log(
-        `${JSON.stringify(a.text)} (${a.ids.length} tokens, stopped at ${a.stop === 'eos' ? 'end of sequence' : 'the target length'}): ${a.ids.join(' ')}`,
-      );
-      return;
-    }
     if (!o.question)
       throw new DataError(
         "required option '--question <text>' not specified (a classifier head answers a question about the image)",

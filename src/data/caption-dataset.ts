@@ -1,10 +1,14 @@
 /**
- * Caption records as the tensors a decoder LM with a visual prefix takes (image [C, H, W],
- * tokens and mask [maxLen]). Training: one example per caption (captions.ts), its tokens
- * ending in one end-of-sequence token inside the loss, so greedy decoding learns where a caption
- * stops (Routing_VLPEFT pads with end-of-sequence outside the loss and cuts generation at a
- * length instead). Evaluation: one example per image, its first caption's tokens for the
- * teacher-forced loss, all its captions as the references generated captions are scored against.
+ * Caption records as the tensors a captioning LM takes. A decoder LM with a visual prefix
+ * (ViT + GPT-2): image [C, H, W], the caption as tokens and mask [maxLen]. An encoder-decoder
+ * (VL-T5 style): the encoder reads the image and an empty text (the tokenizer's template alone,
+ * T5's end-of-sequence), and the caption is the decoder's target [targetLen]: labels, and the
+ * same shifted right after the decoder's start id as its inputs. Training: one example per
+ * caption (captions.ts), ending in one end-of-sequence token inside the loss, so greedy decoding
+ * learns where a caption stops (Routing_VLPEFT pads with end-of-sequence outside the loss and
+ * cuts generation at a length instead). Evaluation: one example per image, its first caption for
+ * the teacher-forced loss, all its captions as the references generated captions are scored
+ * against.
  */
 import type { Dataset, Example } from '../runtime/batches.ts';
 import { type CaptionRecord, captionPairs } from './captions.ts';
@@ -17,6 +21,8 @@ export interface CaptionEncoders {
   processor: ImageProcessor;
   /** The text tower's sequence length. */
   maxLen: number;
+  /** An encoder-decoder: the caption is the decoder's target of `targetLen` tokens, its inputs started from `start`. */
+  decoder?: { targetLen: number; start: number };
 }
 
 /** A caption's ids and mask: its tokens, then end-of-sequence, truncated to leave room for it. */
@@ -68,10 +74,27 @@ export async function toCaptionDataset(
     use === 'train'
       ? captionPairs(records)
       : records.map((r) => ({ image: r.image, caption: r.captions[0], where: r.where }));
+  const prompt = e.decoder && e.tokenizer.encode('', e.maxLen);
   for (const it of items) {
-    const t = captionTokens(e.tokenizer, it.caption, e.maxLen);
+    const t = captionTokens(e.tokenizer, it.caption, e.decoder?.targetLen ?? e.maxLen);
     if (t.truncated) truncated++;
-    examples.push({ image: await pixels(it.image, it.where), tokens: t.ids, mask: t.mask });
+    const image = await pixels(it.image, it.where);
+    if (!e.decoder || !prompt) {
+      examples.push({ image, tokens: t.ids, mask: t.mask });
+      continue;
+    }
+    // Teacher forcing: the decoder reads the start id then the caption, and predicts the caption then end-of-sequence.
+    const targetTokens = new Int32Array(t.ids.length).fill(e.tokenizer.padId);
+    targetTokens[0] = e.decoder.start;
+    targetTokens.set(t.ids.subarray(0, t.ids.length - 1), 1);
+    examples.push({
+      image,
+      tokens: prompt.ids,
+      mask: prompt.mask,
+      targetTokens,
+      targetLabels: t.ids,
+      targetMask: t.mask,
+    });
   }
   return { examples, truncated, ...(use === 'eval' ? { captions: records.map((r) => r.captions) } : {}) };
 }

@@ -72,6 +72,29 @@ export async function greedyIds(
   return out;
 }
 
+/**
+ * A batch's inputs for captioning without a prompt: a decoder LM's text empty (the caption starts
+ * right after the image), an encoder-decoder's target holding only the decoder's start id.
+ */
+export function captionPrompt(
+  inputs: Record<string, ArrayLike<number>>,
+  spec: ModelSpec,
+  start: number,
+): Record<string, ArrayLike<number>> {
+  const text = spec.text;
+  if (text?.kind === 'encdec') {
+    const T = text.targetLen;
+    const targetTokens = new Int32Array(inputs.targetTokens.length);
+    const targetMask = new Float32Array(targetTokens.length);
+    for (let row = 0; row < targetTokens.length; row += T) {
+      targetTokens[row] = start;
+      targetMask[row] = 1;
+    }
+    return { ...inputs, targetTokens, targetMask };
+  }
+  return { ...inputs, tokens: new Int32Array(inputs.tokens.length), mask: new Float32Array(inputs.mask.length) };
+}
+
 /** Scores generated captions against `ds.captions`; `loss` is the teacher-forced loss already computed. */
 export function scoreCaptions(ds: Dataset, generated: string[], loss: number, split: string): CaptionEvaluation {
   const refs = ds.captions;

@@ -34,7 +34,7 @@ import type { FrozenSplit } from '../compiler/passes/frozen.ts';
 import { initialWeights } from '../runtime/init.ts';
 import { classifierLossAt, exactMatch, vqaAccuracy } from '../runtime/metrics.ts';
 import { greedyDecode, scoreGenerated } from './generate.ts';
-import { scoreCaptions, type CaptionEvaluation } from './caption-eval.ts';
+import { captionPrompt, scoreCaptions, type CaptionEvaluation } from './caption-eval.ts';
 import { type CachedDecoder, KvDecoder } from './kv-generate.ts';
 import { tokenizerFor } from '../data/encoders.ts';
 import { DataError } from '../data/errors.ts';
@@ -163,10 +163,9 @@ function oneHotRows(labels: ArrayLike<number>, classes: number, count: number): 
 
 /** What `accuracy` and `exactMatch` of an evaluation measure for this spec's head. */
 export function metricName(spec: ModelSpec, captions = false): { accuracy: string; exactMatch: string } {
+  if (spec.head.kind === 'lm' && captions) return { accuracy: 'CIDEr-D', exactMatch: 'BLEU-4' };
   if (spec.head.kind === 'lm' && spec.text?.kind === 'decoder')
-    return captions
-      ? { accuracy: 'CIDEr-D', exactMatch: 'BLEU-4' }
-      : { accuracy: 'next-token accuracy', exactMatch: 'whole-text match' };
+    return { accuracy: 'next-token accuracy', exactMatch: 'whole-text match' };
   return { accuracy: 'VQA accuracy', exactMatch: 'exact match' };
 }
 
@@ -317,14 +316,15 @@ export class Evaluator {
 
   async evaluate(ds: Dataset, split = 'eval'): Promise<Evaluation> {
     validateDataset(split, ds, this.graph, this.spec);
-    if (this.spec.head.kind === 'lm' && this.spec.text?.kind === 'decoder') {
-      const tf = await this.evaluateNextTokens(ds, split);
-      if (!ds.captions) return tf;
-      // Captions: generated greedily and scored against the references (CIDEr-D selects).
-      const generated = await this.captionsOf(ds);
-      return scoreCaptions(ds, generated, tf.loss, split);
+    const lm = this.spec.head.kind === 'lm';
+    const decoder = this.spec.text?.kind === 'decoder';
+    if (lm && ds.captions) {
+      // Captions: the teacher-forced loss, then captions generated greedily and scored against the references (CIDEr-D selects).
+      const loss = decoder ? (await this.evaluateNextTokens(ds, split)).loss : await this.targetLoss(ds, split);
+      return scoreCaptions(ds, await this.captionsOf(ds), loss, split);
     }
-    if (this.spec.head.kind === 'lm') return this.evaluateGenerated(ds, split);
+    if (lm && decoder) return this.evaluateNextTokens(ds, split);
+    if (lm) return this.evaluateGenerated(ds, split);
     // Soft targets (bce) or integer labels (ce): scored as one-hot targets, and a split without a
     // single answer among the classes is refused, not scored as zeros.
     const A = this.answers;
@@ -418,21 +418,22 @@ export class Evaluator {
       throw new DataError(
         `${split}: answers.scores has ${answers.scores.length} rows for ${ds.examples.length} examples`,
       );
-    // The teacher-forced loss per target token on the host: the padded rows of a last batch count for nothing.
+    return {
+      loss: await this.targetLoss(ds, split),
+      ...scoreGenerated(await this.generate(ds, answers.start), answers),
+    };
+  }
+
+  /** An encoder-decoder's teacher-forced loss per target token, on the host: the padded rows of a last batch count for nothing. */
+  private async targetLoss(ds: Dataset, split: string): Promise<number> {
     const vocab = this.graph.get(this.graph.outputs.get('logits')!).shape.at(-1)!;
     const s = emptyScore();
     for await (const { out, inputs, valid } of this.batches(ds, ['logits']))
       scoreTargets(s, out.logits, inputs.targetLabels, inputs.targetMask, this.batch, valid, vocab);
-    const r = {
-      loss: s.nll / Math.max(1, s.tokens),
-      ...scoreGenerated(await this.generate(ds, answers.start), answers),
-    };
-    if (!Number.isFinite(r.loss))
-      throw new NonFiniteError(
-        -1,
-        `${split} evaluation gave loss ${r.loss} (weights or inputs hold non-finite values)`,
-      );
-    return r;
+    const loss = s.nll / Math.max(1, s.tokens);
+    if (!Number.isFinite(loss))
+      throw new NonFiniteError(-1, `${split} evaluation gave loss ${loss} (weights or inputs hold non-finite values)`);
+    return loss;
   }
 
   /** The KV-cached decoder for caption evaluation, made on first use (kv-generate.ts). */
@@ -449,11 +450,7 @@ export class Evaluator {
     const out: string[] = [];
     for (let start = 0; start < ds.examples.length; start += this.batch) {
       const { inputs, valid } = makeBatch(ds, [...ds.examples.keys()].slice(start, start + this.batch), this.batch);
-      // No prompt: each caption starts right after the image.
-      const ids = await this.kv.greedy(
-        { ...inputs, tokens: new Int32Array(inputs.tokens.length), mask: new Float32Array(inputs.mask.length) },
-        { eos: tok.eosId, pad: tok.padId },
-      );
+      const ids = await this.kv.greedy(captionPrompt(inputs, this.spec, tok.padId), { eos: tok.eosId, pad: tok.padId });
       out.push(...ids.slice(0, valid).map((s) => tok.decode(s)));
     }
     return out;

@@ -438,7 +438,9 @@ export default () => ({ train: { examples: Array.from({ length: 8 }, (_, i) => e
       'what?',
     );
     expect(q.status).toBe(1);
-    expect(q.stderr).toMatch(/--question is for a classifier head; a decoder LM captions the image/);
+    expect(q.stderr).toMatch(
+      /--question is for a classifier head or an encoder-decoder; a decoder LM captions the image/,
+    );
     // Compiled with the adapter bundled, the runtime alone captions the image the same way.
     const c = cli(
       'compile',

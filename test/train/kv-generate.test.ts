@@ -1,11 +1,13 @@
 /**
- * KV-cached greedy generation equals recomputing the whole sequence, token for token: on
+ * KV-cached generation equals recomputing the whole sequence, token for token: on
  * WebGPU (lavapipe) and on the kernel interpreter backend, for a ViT + GPT-2-style decoder with
  * routed LoRA (the routed visual feature enters every step), over a batch whose sequences stop
  * at different lengths (end-of-sequence, or the tower's maxLen).
  */
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../src/compiler/compile.ts';
+import { Value } from '../../src/compiler/ir/value.ts';
+import { evaluate } from '../../src/compiler/reference.ts';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { PORTABLE_PROFILE } from '../../src/compiler/plan.ts';
 import { peft, vl } from '../../src/dsl/index.ts';
@@ -54,6 +56,49 @@ function images(seed: number, n = B): Dataset {
       mask: new Float32Array(L),
     })),
   };
+}
+
+/** log softmax of a row of logits, in float64. */
+function logProbs(row: number[]): number[] {
+  const m = Math.max(...row);
+  const lse = m + Math.log(row.reduce((a, x) => a + Math.exp(x - m), 0));
+  return row.map((x) => x - lse);
+}
+
+/**
+ * A beam search written here from the rules (not the runtime's): `next(ids)` gives the
+ * log-probabilities of the token after `ids`, each computed by running the whole model; the
+ * best 2W candidates in order, an end-of-sequence among the first W ends a hypothesis (its
+ * length counting it), the rest continue; done at `maxTokens` or when W hypotheses beat every
+ * live beam.
+ */
+async function referenceBeam(
+  next: (ids: number[]) => Promise<number[]>,
+  o: { width: number; lengthPenalty: number; eos: number; maxTokens: number },
+): Promise<{ ids: number[]; score: number }> {
+  const W = o.width;
+  const norm = (score: number, len: number) => score / Math.max(1, len) ** o.lengthPenalty;
+  let live = [{ ids: [] as number[], score: 0 }];
+  const done: { ids: number[]; score: number }[] = [];
+  for (;;) {
+    const cands: { ids: number[]; score: number; token: number }[] = [];
+    for (const beam of live)
+      (await next(beam.ids)).forEach((l, token) => cands.push({ ids: beam.ids, score: beam.score + l, token }));
+    cands.sort((a, b) => b.score - a.score);
+    const kept: { ids: number[]; score: number }[] = [];
+    for (const [rank, c] of cands.slice(0, 2 * W).entries()) {
+      if (c.token === o.eos) {
+        if (rank < W) done.push({ ids: c.ids, score: norm(c.score, c.ids.length + 1) }); // the end-of-sequence counts
+      } else if (kept.length < W) kept.push({ ids: [...c.ids, c.token], score: c.score });
+      if (kept.length === W) break;
+    }
+    const fullText = kept[0].ids.length >= o.maxTokens;
+    if (fullText) for (const k of kept) done.push({ ids: k.ids, score: norm(k.score, k.ids.length) });
+    done.sort((a, b) => b.score - a.score);
+    const best = Math.max(...kept.map((k) => norm(k.score, k.ids.length)));
+    if (fullText || (done.length >= W && done[W - 1].score >= best)) return done[0];
+    live = kept;
+  }
 }
 
 async function both(make: () => Promise<{ recompute: Executor; kv: CachedDecoder }>, seed: number) {
@@ -146,34 +191,10 @@ describe('KV-cached greedy generation', () => {
                 ['logits'],
               )
             ).logits;
-            const row = Array.from(z).slice(ids.length * V, (ids.length + 1) * V); // prefix 1: position ids.length predicts the next
-            const m = Math.max(...row);
-            const lse = m + Math.log(row.reduce((a, x) => a + Math.exp(x - m), 0));
-            return row.map((x) => x - lse);
+            // Prefix 1: position ids.length predicts the next token.
+            return logProbs(Array.from(z).slice(ids.length * V, (ids.length + 1) * V));
           };
-          const norm = (score: number, len: number) => score / Math.max(1, len) ** lp;
-          let live = [{ ids: [] as number[], score: 0 }];
-          const done: { ids: number[]; score: number }[] = [];
-          for (;;) {
-            const cands: { ids: number[]; score: number; token: number }[] = [];
-            for (const beam of live)
-              (await next(beam.ids)).forEach((l, token) => cands.push({ ids: beam.ids, score: beam.score + l, token }));
-            cands.sort((a, b) => b.score - a.score);
-            const kept: { ids: number[]; score: number }[] = [];
-            for (const [rank, c] of cands.slice(0, 2 * W).entries()) {
-              if (c.token === settings.eos) {
-                if (rank < W) done.push({ ids: c.ids, score: norm(c.score, c.ids.length + 1) }); // the end-of-sequence counts
-              } else if (kept.length < W) kept.push({ ids: [...c.ids, c.token], score: c.score });
-              if (kept.length === W) break;
-            }
-            const fullText = kept[0].ids.length >= L;
-            if (fullText) for (const k of kept) done.push({ ids: k.ids, score: norm(k.score, k.ids.length) });
-            done.sort((a, b) => b.score - a.score);
-            const best = Math.max(...kept.map((k) => norm(k.score, k.ids.length)));
-            if (fullText || (done.length >= W && done[W - 1].score >= best)) break;
-            live = kept;
-          }
-          want.push(done[0]);
+          want.push(await referenceBeam(next, { width: W, lengthPenalty: lp, eos: settings.eos, maxTokens: L }));
         }
       } finally {
         full.destroy();
@@ -224,6 +245,7 @@ describe('KV-cached greedy generation', () => {
 describe("KV-cached greedy generation with T5's decoder over a cached encoder output", () => {
   const gpu = useGpu();
   const [Bt, Lt, T, Vt] = [3, 4, 6, 13];
+  const t5BeamLengths: number[] = [];
   const t5 = vl
     .model({
       vision: vl.vit({ image: [8, 8], patch: 4, width: 16, depth: 1, heads: 2 }),
@@ -245,15 +267,22 @@ describe("KV-cached greedy generation with T5's decoder over a cached encoder ou
     .freeze('**')
     .insert(peft.lora({ at: 'decoder.layers.*.attn.{q,v}', rank: 2 })).spec;
 
-  it('the same tokens as the decoder that recomputes every position (greedyDecode), on WebGPU and on the interpreter', async () => {
-    const g = lowerModel(t5, { batch: Bt, mode: 'infer', loss: false }).graph;
-    const r = rng(21);
-    const w = Object.fromEntries(
-      Object.entries(initialWeights(g, 21)).map(([k, v]) => [
+  /** Weights drawn larger than their init, so decoding wanders and sequences end apart. */
+  const t5Weights = (seed: number) => {
+    const r = rng(seed);
+    const g = lowerModel(t5, { batch: 1, mode: 'infer', loss: false }).graph;
+    return Object.fromEntries(
+      Object.entries(initialWeights(g, seed)).map(([k, v]) => [
         k,
         Float32Array.from(v, (x) => x * 2 + 0.2 * (r() - 0.5)),
       ]),
     );
+  };
+
+  it('the same tokens as the decoder that recomputes every position (greedyDecode), on WebGPU and on the interpreter', async () => {
+    const g = lowerModel(t5, { batch: Bt, mode: 'infer', loss: false }).graph;
+    const w = t5Weights(21);
+    const r = rng(22);
     const examples = Array.from({ length: Bt }, (_, i) => ({
       image: Float32Array.from({ length: 64 }, () => r() * 2 - 1),
       tokens: Int32Array.from({ length: Lt }, (_, j) => (j < 3 ? 3 + ((i + j) % 9) : 0)),
@@ -312,5 +341,77 @@ describe("KV-cached greedy generation with T5's decoder over a cached encoder ou
       }
     }
     expect(new Set(want.map((s) => s.length)).size + want.flat().length).toBeGreaterThan(2);
+  });
+
+  it.each([4, 9])(
+    'beam search: the hypotheses and scores of a beam search over the whole model in the Float64 reference interpreter, on WebGPU and on the kernel interpreter (weights %i)',
+    async (seed) => {
+      const [W, count, lp] = [3, 2, 1.2];
+      const w = t5Weights(seed);
+      const r = rng(seed + 1);
+      const examples = Array.from({ length: count }, (_, i) => ({
+        image: Float32Array.from({ length: 64 }, () => r() * 2 - 1),
+        tokens: Int32Array.from({ length: Lt }, (_, j) => (j < 2 + i ? 3 + ((i + j) % 9) : 0)),
+        mask: Float32Array.from({ length: Lt }, (_, j) => (j < 2 + i ? 1 : 0)),
+      }));
+      // The reference: every candidate scored by the Float64 reference interpreter over the whole model (batch 1).
+      const g = lowerModel(t5, { batch: 1, mode: 'infer', loss: false }).graph;
+      const params = Object.fromEntries([...g.params()].map(([k, n]) => [k, Value.of(n.shape, w[k])]));
+      const want: { ids: number[]; score: number }[] = [];
+      for (const ex of examples) {
+        const next = async (ids: number[]) => {
+          // The decoder reads its start id (0) then the ids; position ids.length predicts the next token.
+          const targetTokens = new Int32Array(T);
+          targetTokens.set(ids, 1);
+          const inputs = {
+            image: Value.of([1, 1, 8, 8], ex.image),
+            tokens: Value.of([1, Lt], ex.tokens, 'i32'),
+            mask: Value.of([1, Lt], ex.mask),
+            targetTokens: Value.of([1, T], targetTokens, 'i32'),
+            targetMask: Value.of([1, T], new Float32Array(T).fill(1)),
+          };
+          const needed = g.inputs();
+          const z = evaluate(
+            g,
+            { params, inputs: Object.fromEntries(Object.entries(inputs).filter(([k]) => needed.has(k))) },
+            ['logits'],
+          ).logits.data;
+          return logProbs(Array.from(z).slice(ids.length * Vt, (ids.length + 1) * Vt));
+        };
+        // The cache's decoder holds the start id and T - 1 generated tokens.
+        want.push(await referenceBeam(next, { width: W, lengthPenalty: lp, eos: 1, maxTokens: T - 1 }));
+      }
+      // Each example's inputs repeated W times (its beams on consecutive rows), every decoder starting from id 0.
+      const rows = examples.flatMap((ex) => Array.from({ length: W }, () => ex));
+      const inputs = {
+        image: Float32Array.from(rows.flatMap((e) => [...e.image])),
+        tokens: Int32Array.from(rows.flatMap((e) => [...e.tokens])),
+        mask: Float32Array.from(rows.flatMap((e) => [...e.mask])),
+        targetTokens: new Int32Array(rows.length * T),
+        targetMask: Float32Array.from({ length: rows.length * T }, (_, j) => (j % T === 0 ? 1 : 0)),
+      };
+      const backend = new InterpreterBackend();
+      for (const make of [
+        () => KvDecoder.create(gpu(), t5, W * count),
+        () => KvDecoder.create(null, t5, W * count, { backend, profile: PORTABLE_PROFILE }),
+      ]) {
+        const kv = await make();
+        try {
+          kv.setWeights(w);
+          const got = await kv.beam(inputs, { eos: 1, pad: 0, width: W, lengthPenalty: lp });
+          expect(got.map((h) => h.ids)).toEqual(want.map((h) => h.ids));
+          got.forEach((h, i) => expect(h.score).toBeCloseTo(want[i].score, 4));
+        } finally {
+          kv.destroy();
+        }
+      }
+      expect(want.every((h) => Number.isFinite(h.score))).toBe(true);
+      t5BeamLengths.push(...want.map((h) => h.ids.length));
+    },
+  );
+
+  it('the T5 beam comparisons covered hypotheses ended by end-of-sequence and by the target length', () => {
+    expect(t5BeamLengths.some((n) => n < T - 1)).toBe(true);
+    expect(t5BeamLengths).toContain(T - 1);
   });
 });

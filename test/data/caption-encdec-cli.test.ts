@@ -1,0 +1,88 @@
+/**
+ * Caption files for an encoder-decoder (VL-T5 style, MixPHM on T5's decoder): train reads the
+ * captions as the decoder's targets and selects on dev CIDEr-D of captions generated over the KV
+ * cache; eval scores a split the same; predict captions an image (no question) or answers one.
+ */
+import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT, cli, copyVitProcessor, fixtureLiteral, indexLiteral } from '../helpers/cli.ts';
+
+describe('caption files for an encoder-decoder', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'peftgraph-t5-captions-'));
+  writeFileSync(
+    join(dir, 'spec.mts'),
+    `import { hf, peft, vl } from ${indexLiteral};
+export default vl
+  .model({ vision: hf.vision(${fixtureLiteral('hf/vit')}), text: hf.text(${fixtureLiteral('hf/t5')}, { maxLen: 4, targetLen: 5 }), visualPrefix: 'pooled', head: vl.lm() })
+  .inputs({ tokenizer: ${fixtureLiteral('tokenizers/unigram')}, processor: ${JSON.stringify(dir)} })
+  .freeze('**')
+  .insert(peft.mixphm({ at: 'decoder.layers.*.ffn', experts: 2, bottleneck: 4, kron: 2, rank: 2 }));
+`,
+  );
+  copyVitProcessor(dir);
+  mkdirSync(join(dir, 'imgs'));
+  const images = ['rgb.png', 'palette.png', 'photo.jpg', 'gray.png'];
+  for (const f of images) copyFileSync(join(ROOT, 'test', 'fixtures', 'images', f), join(dir, 'imgs', f));
+  // The unigram fixture knows "what is the digit top it": captions in those words, one cut at the target length.
+  const words = [
+    ['the digit', 'the top digit'],
+    ['what is it', 'it is the top digit what is it'],
+    ['the top', 'top'],
+    ['it is', 'is it'],
+  ];
+  const line = (i: number) => JSON.stringify({ image: `imgs/${images[i]}`, captions: words[i] });
+  writeFileSync(join(dir, 'train.jsonl'), `${[0, 1, 2, 3].map(line).join('\n')}\n`);
+  writeFileSync(join(dir, 'dev.jsonl'), `${[0, 1].map(line).join('\n')}\n`);
+  writeFileSync(join(dir, 'test.jsonl'), `${[2, 3].map(line).join('\n')}\n`);
+
+  it('trains on the captions as targets, selects on dev CIDEr-D, eval agrees, predict captions and answers', () => {
+    const t = cli(
+      'train',
+      join(dir, 'spec.mts'),
+      '--data',
+      join(dir, 'train.jsonl'),
+      '--epochs',
+      '2',
+      '--batch',
+      '4',
+      '--lr',
+      '3e-2',
+      '--out',
+      join(dir, 'run'),
+    );
+    expect(t.status, t.stderr + t.stdout).toBe(0);
+    // The long caption does not fit 4 tokens and end-of-sequence.
+    expect(t.stdout).toContain(
+      'train: 4 images, 8 captions (8 examples, one per caption), 1 captions cut to 4 tokens and end-of-sequence',
+    );
+    expect(t.stdout).toMatch(/best dev CIDEr-D \d+\.\d{4} at epoch \d/);
+    const line = /test: CIDEr-D (\d+\.\d{4}), BLEU-4 (\d\.\d{4}), loss (\d+\.\d{4}) \(2 examples\)/.exec(t.stdout);
+    expect(line, t.stdout).not.toBeNull();
+    // A teacher-forced loss near log(vocab 40) after two epochs, not zero: the targets are read.
+    expect(Number(line![3])).toBeGreaterThan(0.5);
+    const e = cli('eval', '--adapter', join(dir, 'run'), '--data', dir, '--split', 'test', '--batch', '4');
+    expect(e.status, e.stderr).toBe(0);
+    expect(e.stdout).toContain(`test: CIDEr-D ${line![1]}, BLEU-4 ${line![2]}, loss ${line![3]}`);
+    const image = join(dir, 'imgs', 'photo.jpg');
+    const out =
+      /^"(.*)" \((\d) tokens, stopped at (end of sequence|the target length); (greedy|beam 3, score -?\d+\.\d{4})\):((?: \d+)*)$/;
+    const c = cli('predict', '--adapter', join(dir, 'run'), '--image', image);
+    expect(c.status, c.stderr).toBe(0);
+    const m = out.exec(c.stdout.trim());
+    expect(m, c.stdout).not.toBeNull();
+    expect(m![4]).toMatch(/^beam 3/);
+    // At most the target length less the start token, and no end-of-sequence (id 1) inside.
+    const ids = m![5].trim() ? m![5].trim().split(' ').map(Number) : [];
+    expect(ids).toHaveLength(Number(m![2]));
+    expect(ids.length).toBeLessThanOrEqual(4);
+    expect(ids).not.toContain(1);
+    const q = cli('predict', '--adapter', join(dir, 'run'), '--image', image, '--question', 'what is it');
+    expect(q.status, q.stderr).toBe(0);
+    expect(out.exec(q.stdout.trim())?.[4], q.stdout).toBe('greedy');
+    const p = cli('predict', '--adapter', join(dir, 'run'), '--image', image, '--prompt', 'the');
+    expect(p.status).toBe(1);
+    expect(p.stderr).toMatch(/--prompt is for a decoder LM; an encoder-decoder's decoder starts from its start id/);
+  });
+});
