@@ -5,6 +5,10 @@
  *                                    their positions ("three at the top left and seven at the
  *                                    bottom right", "a three and a seven", "two digits three and
  *                                    seven"), an empty grid said so
+ *   vit-cells/  the ViT of the benchmark's first pretraining stage (bench/vqa/checkpoints/
+ *          hf-cells.safetensors: each cell's digit read from its patch tokens, 95% held out), in
+ *          HF layout: the captions need which digit sits in which cell, and the VQA example's ViT
+ *          (vit/, pretrained further through its pooled CLS) keeps that in its patch tokens less
  *   gpt2/  a small GPT-2-style decoder in HF layout (config.json, model.safetensors, a word-level
  *          tokenizer.json and tokenizer_config.json), pretrained by peftgraph as a language model
  *          on the captions of 3,000 other training scenes: it knows how captions go, not which
@@ -19,6 +23,9 @@ import { vl } from '../../src/dsl/index.ts';
 import { exportTower } from '../../src/hf/export.ts';
 import { acquireDevice } from '../../src/runtime/device.ts';
 import { prng } from '../../src/runtime/init.ts';
+import { writePreprocessor } from '../../bench/vqa/export-hf.ts';
+import { backbone } from '../../bench/vqa/model.ts';
+import { CHECKPOINTS, loadBackbone } from '../../bench/vqa/weights.ts';
 import { train, trainConfig } from '../../src/train/trainer.ts';
 
 const OUT = import.meta.dirname;
@@ -88,6 +95,13 @@ function writeTokenizer(dir: string): void {
       trainConfig({ epochs: 6, batch: 32, lr: 3e-3, seed: 1, evalEvery: 2 }),
     );
     gpu.destroy();
+    // The cell-reading ViT, exported as the VQA example exports its own (make.ts).
+    const cells = loadBackbone(join(CHECKPOINTS, 'hf-cells.safetensors'));
+    const vitSpec = backbone('hf').spec;
+    const vitDir = join(OUT, 'vit-cells');
+    rmSync(vitDir, { recursive: true, force: true });
+    const nv = exportTower(vitSpec, 'vision', cells.weights, lowerModel(vitSpec, { batch: 1, mode: 'infer' }).graph.params(), vitDir);
+    writePreprocessor(vitDir);
     const dir = join(OUT, 'gpt2');
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
@@ -95,4 +109,4 @@ function writeTokenizer(dir: string): void {
     const n = exportTower(spec, 'text', res.bestWeights, params, dir);
     writeTokenizer(dir);
     const best = res.best ? `, held-out next-token accuracy ${res.best.accuracy.toFixed(3)}` : '';
-    console.log(`wrote ${OUT}: captions-{train,dev,test}.jsonl; gpt2/ (${n} tensors, tokenizer.json: ${WORDS.length} words), pretrained on ${text.length} captions${best}`);
+    console.log(`wrote ${OUT}: captions-{train,dev,test}.jsonl; vit-cells/ (${nv} tensors, ${cells.meta.scoreName} ${cells.meta.heldOut}); gpt2/ (${n} tensors, tokenizer.json: ${WORDS.length} words), pretrained on ${text.length} captions${best}`);
