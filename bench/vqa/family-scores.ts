@@ -1,7 +1,7 @@
 /** Held-out VQA scores per question family, for any benchmark model (families.ts, ceiling.ts). */
 import type { Evaluator } from '../../src/train/trainer.ts';
 import { argmax } from '../../src/runtime/metrics.ts';
-import { generatedScore } from '../../src/train/generate.ts';
+import { answersEos, generatedScore } from '../../src/train/generate.ts';
 import { ANSWERS, type MnistVqaSet } from './mnist-vqa.ts';
 
 /**
@@ -12,7 +12,9 @@ export async function familyScores(ev: Evaluator, set: MnistVqaSet): Promise<Map
   const each: number[] = [];
   const answers = set.answers;
   if (answers)
-    (await ev.generate(set, answers.start)).forEach((g, i) => each.push(generatedScore(g, answers, i).score));
+    (await ev.generate(set, answers.start, answersEos(answers, 'family scores'))).forEach((g, i) =>
+      each.push(generatedScore(g, answers, i).score),
+    );
   else
     for await (const { out, start, valid } of ev.batches(set, ['logits']))
       for (let b = 0; b < valid; b++)

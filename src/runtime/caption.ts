@@ -52,7 +52,7 @@ export async function captionImage(
   if (dec.text.prompt) prompt.push(tok.padId);
   // Without a prefix nothing predicts the first token: start from end-of-sequence, as GPT-2 does.
   if (prompt.length === 0 && !o.prefixed) prompt.push(tok.eosId);
-  if (prompt.length >= L)
+  if (dec.maxTokens(prompt.length) < 1)
     throw new DataError(
       `the prompt takes ${prompt.length} tokens, leaving none of the tower's maxLen ${L} to generate`,
     );
@@ -60,7 +60,7 @@ export async function captionImage(
   return {
     text: tok.decode(best.ids),
     ids: best.ids,
-    stop: prompt.length + best.ids.length >= L ? 'maxLen' : 'eos',
+    stop: best.ids.length >= dec.maxTokens(prompt.length) ? 'maxLen' : 'eos',
     ...(best.score !== undefined ? { score: best.score } : {}),
     beam: dec.batch,
   };

@@ -61,6 +61,17 @@ export class CachedDecoder {
     return new CachedDecoder(text, batch, prefill, step, length, length - text.maxLen);
   }
 
+  /**
+   * How many tokens a sequence may generate after a prompt of `p` tokens: one per position that
+   * predicts a token. A decoder LM's text positions hold the prompt and the generated tokens, its
+   * first token predicted by the prefix (GPT-2: maxLen - p, as recomputation decodes). T5's
+   * decoder predicts from each of its targetLen positions, the last prediction fed nowhere:
+   * targetLen - p + 1, its targetLen outputs after the start token.
+   */
+  maxTokens(p: number): number {
+    return this.text.maxLen - p + (this.text.prompt ? 1 : 0);
+  }
+
   setWeights(w: WeightMap): void {
     for (const ex of [this.prefill, this.step])
       for (const name of Object.keys(ex.plan.params)) {
@@ -92,6 +103,10 @@ export class CachedDecoder {
         `KV-cached generation: the prompts of a batch must have one length, got ${[...new Set(prompt)].join(', ')}`,
       );
     const p = prompt[0];
+    if (this.text.prompt && p === 0)
+      throw new DataError(
+        `KV-cached generation: the decoder's '${this.text.prompt.tokens}' must start with its start id (mask 1 at position 0)`,
+      );
     if (n + p === 0)
       throw new DataError('KV-cached generation needs a visual prefix or a prompt: nothing predicts the first token');
     // What the steps read of the prefill: the caches, and (per model) the routed visual feature, the
@@ -139,21 +154,31 @@ export class CachedDecoder {
    * sequence's generated ids, without the end-of-sequence token.
    */
   async greedy(inputs: Record<string, ArrayLike<number>>, s: KvSettings): Promise<number[][]> {
+    return (await this.greedyEnds(inputs, s)).ids;
+  }
+
+  /** greedy(), and whether each sequence ended with end-of-sequence (else it filled maxTokens). */
+  async greedyEnds(
+    inputs: Record<string, ArrayLike<number>>,
+    s: KvSettings,
+  ): Promise<{ ids: number[][]; ended: boolean[] }> {
     const B = this.batch;
-    const { maxLen: L, vocab: V } = this.text;
+    const { vocab: V } = this.text;
     const { logits, p } = await this.prefillRun(inputs);
+    const max = this.maxTokens(p);
     const ids: number[][] = Array.from({ length: B }, () => []);
     const done = new Array<boolean>(B).fill(false);
+    const ended = new Array<boolean>(B).fill(false);
     let next = ids.map((_, b) => argmax(this.firstLogits(logits, b, p), 0, V));
     const parents = Int32Array.from({ length: B }, (_, b) => b);
     for (let t = p; ; t++) {
       next.forEach((id, b) => {
         if (done[b]) return;
-        if (id === s.eos) done[b] = true;
+        if (id === s.eos) done[b] = ended[b] = true;
         else {
           ids[b].push(id);
-          // The text is full: prompt and generated tokens fill the tower's maxLen.
-          if (p + ids[b].length >= L) done[b] = true;
+          // Every position that predicts a token has: the last token is fed nowhere.
+          if (ids[b].length >= max) done[b] = true;
         }
       });
       if (done.every(Boolean)) break;
@@ -164,7 +189,7 @@ export class CachedDecoder {
       );
       next = ids.map((_, b) => argmax(z, b * V, V));
     }
-    return ids;
+    return { ids, ended };
   }
 
   /**
@@ -174,15 +199,15 @@ export class CachedDecoder {
    * end-of-sequence among the first W finishes that beam's hypothesis, the others become the next
    * beams, their caches gathered on the device from their parents' rows. A hypothesis scores
    * sum(log p) / tokens^lengthPenalty, its tokens counting the end-of-sequence it ends with (as
-   * HF's beam scorer counts them; one cut at maxLen counts its tokens, at least 1); an image is done when it has W hypotheses no live beam can beat, or at
-   * maxLen (its live beams finish there). Returns each image's best hypothesis.
+   * HF's beam scorer counts them; one cut at maxTokens counts its tokens, at least 1); an image is done when it has W hypotheses no live beam can beat, or at
+   * maxTokens (its live beams finish there). Returns each image's best hypothesis.
    */
   async beam(
     inputs: Record<string, ArrayLike<number>>,
     s: KvSettings & { width: number; lengthPenalty?: number },
   ): Promise<{ ids: number[]; score: number }[]> {
     const { batch: B } = this;
-    const { maxLen: L, vocab: V } = this.text;
+    const { vocab: V } = this.text;
     const W = s.width;
     if (!Number.isInteger(W) || W < 1 || B % W) throw new DataError(`beam width ${W} must divide the batch ${B}`);
     const lp = s.lengthPenalty ?? 1;
@@ -190,6 +215,7 @@ export class CachedDecoder {
     const images = B / W;
     type Beam = { ids: number[]; score: number; row: number };
     const { logits, p } = await this.prefillRun(inputs);
+    const max = this.maxTokens(p);
     let live: Beam[][] = Array.from({ length: images }, (_, i) => [{ ids: [], score: 0, row: i * W }]);
     const finished: { ids: number[]; score: number }[][] = Array.from({ length: images }, () => []);
     const done = new Array<boolean>(images).fill(false);
@@ -222,7 +248,7 @@ export class CachedDecoder {
           } else if (kept.length < W) kept.push({ ids: [...c.beam.ids, c.token], score: c.score, row: c.beam.row });
           if (kept.length === W) break;
         }
-        const full = p + (kept[0]?.ids.length ?? 0) >= L;
+        const full = (kept[0]?.ids.length ?? 0) >= max;
         if (full) for (const b of kept) finished[i].push({ ids: b.ids, score: norm(b.score, b.ids.length) });
         finished[i].sort((a, b) => b.score - a.score);
         // Done: the text is full, or W hypotheses that no live beam can beat at its length.

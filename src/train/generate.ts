@@ -1,10 +1,11 @@
 /**
- * Greedy decoding of an encoder-decoder's answers and their VQA score: the decoder starts from
- * its start id and appends its most likely next token, one position per pass (the stack is
- * causal, so the logits at position t depend only on the tokens before t + 1: later positions of
- * the input can hold anything). A generation is the answer whose token ids it starts with
- * (end-of-sequence included); one that spells no answer scores 0.
+ * An encoder-decoder's generated answers and their VQA score. A generation is the answer whose
+ * token ids it starts with (end-of-sequence included); one that spells no answer scores 0. The
+ * Evaluator generates over the KV cache; greedyDecode here recomputes every position, one per
+ * pass (the stack is causal, so the logits at position t depend only on the tokens before
+ * t + 1: later positions of the input can hold anything), kept as the cache's reference in tests.
  */
+import { DataError } from '../data/errors.ts';
 import { argmax } from '../runtime/metrics.ts';
 import type { Dataset, GeneratedAnswers } from '../runtime/batches.ts';
 
@@ -32,6 +33,15 @@ export async function greedyDecode(
     }
   }
   return out;
+}
+
+/** The end-of-sequence id every answer's tokens end with (runtime/batches.ts): where a generation stops. */
+export function answersEos(answers: GeneratedAnswers, where: string): number {
+  const first = answers.tokens[0];
+  const eos = first?.[first.length - 1];
+  if (eos === undefined || answers.tokens.some((a) => a.length === 0 || a[a.length - 1] !== eos))
+    throw new DataError(`${where}: every answer's tokens must end with one end-of-sequence id`);
+  return eos;
 }
 
 /** The answer a generation spells (its first tokens are the answer's ids, end-of-sequence included), or -1. */

@@ -33,7 +33,7 @@ import { tunedPlanOptions } from './autotune.ts';
 import type { FrozenSplit } from '../compiler/passes/frozen.ts';
 import { initialWeights } from '../runtime/init.ts';
 import { classifierLossAt, exactMatch, vqaAccuracy } from '../runtime/metrics.ts';
-import { greedyDecode, scoreGenerated } from './generate.ts';
+import { answersEos, scoreGenerated } from './generate.ts';
 import { captionPrompt, scoreCaptions, type CaptionEvaluation } from './caption-eval.ts';
 import { type CachedDecoder, KvDecoder } from './kv-generate.ts';
 import { tokenizerFor } from '../data/encoders.ts';
@@ -384,16 +384,23 @@ export class Evaluator {
     return r;
   }
 
-  /** An encoder-decoder's greedy generations [n][targetLen] from decoder start id `start` (generate.ts). */
-  async generate(ds: Dataset, start: number): Promise<Int32Array[]> {
+  /**
+   * An encoder-decoder's greedy generations from decoder start id `start`, decoded over the KV
+   * cache: each example's tokens, ending with `eos` when it ended (the same tokens as recomputing
+   * every position, test/train/generate.test.ts).
+   */
+  async generate(ds: Dataset, start: number, eos: number): Promise<number[][]> {
     const text = this.spec.text;
     if (text?.kind !== 'encdec')
       throw new DataError(`generate: needs an 'encdec' text tower (this one is '${text?.kind}')`);
-    const run = async function* (this: Evaluator, pass: Dataset) {
-      for await (const { out, start: s, valid } of this.run(pass, ['logits']))
-        yield { logits: out.logits, start: s, valid };
-    }.bind(this);
-    return greedyDecode(run, await this.data(ds), start, text.targetLen, text.vocab);
+    const kv = await this.decoder();
+    const out: number[][] = [];
+    for (let at = 0; at < ds.examples.length; at += this.batch) {
+      const { inputs, valid } = makeBatch(ds, [...ds.examples.keys()].slice(at, at + this.batch), this.batch);
+      const { ids, ended } = await kv.greedyEnds(captionPrompt(inputs, this.spec, start), { eos, pad: start });
+      out.push(...ids.slice(0, valid).map((g, b) => (ended[b] ? [...g, eos] : g)));
+    }
+    return out;
   }
 
   /**
@@ -420,7 +427,7 @@ export class Evaluator {
       );
     return {
       loss: await this.targetLoss(ds, split),
-      ...scoreGenerated(await this.generate(ds, answers.start), answers),
+      ...scoreGenerated(await this.generate(ds, answers.start, answersEos(answers, split)), answers),
     };
   }
 
@@ -436,21 +443,27 @@ export class Evaluator {
     return loss;
   }
 
-  /** The KV-cached decoder for caption evaluation, made on first use (kv-generate.ts). */
+  /** The KV-cached decoder for generation, made on first use (kv-generate.ts). */
   private kv: CachedDecoder | null = null;
+
+  /** The KV-cached decoder over the current weights. */
+  private async decoder(): Promise<CachedDecoder> {
+    this.kv ??= await KvDecoder.create(this.gpu, this.spec, this.batch, { plan: this.plan });
+    this.checkSet();
+    this.kv.setWeights(this.weights);
+    return this.kv;
+  }
 
   /** Each image's greedy caption, decoded with the KV cache (the same tokens as recomputing, faster). */
   private async captionsOf(ds: Dataset): Promise<string[]> {
     const tok = tokenizerFor(this.spec);
     if (tok.eosId === undefined)
       throw new DataError(`${tok.source}: no end-of-sequence token: generated captions could not stop`);
-    this.kv ??= await KvDecoder.create(this.gpu, this.spec, this.batch, { plan: this.plan });
-    this.checkSet();
-    this.kv.setWeights(this.weights);
+    const kv = await this.decoder();
     const out: string[] = [];
     for (let start = 0; start < ds.examples.length; start += this.batch) {
       const { inputs, valid } = makeBatch(ds, [...ds.examples.keys()].slice(start, start + this.batch), this.batch);
-      const ids = await this.kv.greedy(captionPrompt(inputs, this.spec, tok.padId), { eos: tok.eosId, pad: tok.padId });
+      const ids = await kv.greedy(captionPrompt(inputs, this.spec, tok.padId), { eos: tok.eosId, pad: tok.padId });
       out.push(...ids.slice(0, valid).map((s) => tok.decode(s)));
     }
     return out;

@@ -1,6 +1,6 @@
 /**
  * Generative VQA scoring of an encoder-decoder (VL-T5 style: embedded region prefix, T5 stacks,
- * 'lm' head) on WebGPU: greedy generations scored against an answer vocabulary, checked against
+ * 'lm' head) on WebGPU: greedy generations over the KV cache scored against an answer vocabulary, checked against
  * greedy decoding written out here over the Float64 reference interpreter, one example and one
  * position at a time.
  */
@@ -72,11 +72,17 @@ describe('generative VQA scoring (encoder-decoder)', () => {
 
   it('scores greedy generations on WebGPU as greedy decoding on the reference interpreter does', async () => {
     const gens = referenceGenerations();
-    // Answers: the first two examples' generations cut after their first token (one answer
-    // with an end id the model produced), the full generation of example 2, and a sequence
-    // nobody generates: scores are then decided by the generations, not by chance.
-    const eos = gens[0][1];
-    const tokens = [[gens[0][0], eos], gens[2], [V - 1, V - 1, V - 1]];
+    // Answers: one generation cut after its first token (one answer with an end id the model
+    // produced), the generation of example 2, and a sequence nobody generates: scores are then
+    // decided by the generations, not by chance.
+    // The end id: the second token of a generation whose first token differs from it, so that
+    // one answer is that generation's first token then the end id.
+    const k = gens.findIndex((g) => g[0] !== g[1]);
+    expect(k, JSON.stringify(gens)).toBeGreaterThanOrEqual(0);
+    const eos = gens[k][1];
+    // Every answer ends with the end id (runtime/batches.ts): example 2's generation when it ends.
+    const upToEos = (g: number[]) => (g.includes(eos) ? g.slice(0, g.indexOf(eos) + 1) : [...g, eos]);
+    const tokens = [[gens[k][0], eos], upToEos(gens[2]), [V - 1, V - 1, eos]];
     const scores = examples.map(() => [r(), r(), r()]);
     const answers = { tokens, start: 0, scores };
     let want = 0;
@@ -95,12 +101,16 @@ describe('generative VQA scoring (encoder-decoder)', () => {
     try {
       ev.setWeights(weights);
       const ds: Dataset = { examples, answers };
-      expect((await ev.generate(ds, 0)).map((g) => [...g])).toEqual(gens);
+      // Over the KV cache: the same tokens, through the first end-of-sequence (none after it).
+      expect(await ev.generate(ds, 0, eos)).toEqual(gens.map((g) => (g.includes(eos) ? upToEos(g) : g)));
       const got = await ev.evaluate(ds);
       expect(got.accuracy).toBeCloseTo(want / N, 6);
       expect(got.exactMatch).toBeCloseTo(em / N, 6);
       expect(Number.isFinite(got.loss)).toBe(true);
       await expect(ev.evaluate({ examples })).rejects.toThrow(/needs answers \{ tokens, start, scores \}/);
+      await expect(ev.evaluate({ examples, answers: { ...answers, tokens: [[1, 2], [3]] } })).rejects.toThrow(
+        /every answer's tokens must end with one end-of-sequence id/,
+      );
     } finally {
       ev.destroy();
     }

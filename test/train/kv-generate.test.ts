@@ -308,13 +308,12 @@ describe("KV-cached greedy generation with T5's decoder over a cached encoder ou
           valid,
         };
       };
-      // greedyDecode predicts T tokens; the cache's decoder holds the start token and T - 1 more. Both stop at end-of-sequence.
+      // Both predict T tokens after the start token (the last fed nowhere), and stop at end-of-sequence.
       // The recomputing decoder attends causally to every position it has written (its target mask all ones).
       const recompute = examples.map((e) => ({ ...e, targetMask: new Float32Array(T).fill(1) }));
       want = (await greedyDecode(run, { examples: recompute }, 0, T, Vt)).map((ids) => {
-        const kept = Array.from(ids.slice(0, T - 1));
-        const end = kept.indexOf(settings.eos);
-        return end < 0 ? kept : kept.slice(0, end);
+        const end = ids.indexOf(settings.eos);
+        return Array.from(end < 0 ? ids : ids.slice(0, end));
       });
     } finally {
       full.destroy();
@@ -378,8 +377,8 @@ describe("KV-cached greedy generation with T5's decoder over a cached encoder ou
           ).logits.data;
           return logProbs(Array.from(z).slice(ids.length * Vt, (ids.length + 1) * Vt));
         };
-        // The cache's decoder holds the start id and T - 1 generated tokens.
-        want.push(await referenceBeam(next, { width: W, lengthPenalty: lp, eos: 1, maxTokens: T - 1 }));
+        // T positions predict: the start id's and T - 1 generated tokens' (the last token is fed nowhere).
+        want.push(await referenceBeam(next, { width: W, lengthPenalty: lp, eos: 1, maxTokens: T }));
       }
       // Each example's inputs repeated W times (its beams on consecutive rows), every decoder starting from id 0.
       const rows = examples.flatMap((ex) => Array.from({ length: W }, () => ex));
@@ -411,7 +410,7 @@ describe("KV-cached greedy generation with T5's decoder over a cached encoder ou
   );
 
   it('the T5 beam comparisons covered hypotheses ended by end-of-sequence and by the target length', () => {
-    expect(t5BeamLengths.some((n) => n < T - 1)).toBe(true);
-    expect(t5BeamLengths).toContain(T - 1);
+    expect(t5BeamLengths.some((n) => n < T)).toBe(true);
+    expect(t5BeamLengths).toContain(T);
   });
 });
