@@ -123,7 +123,8 @@ export function buildArtifact(spec: ModelSpec, o: CompileArtifactOptions): { met
 
 /** A captioning model's KV-cached decoder plans (train/kv-generate.ts), `beam` rows each. */
 function generatePlans(spec: ModelSpec, o: CompileArtifactOptions): Pick<Meta, 'generate'> {
-  if (spec.head.kind !== 'lm' || spec.text?.kind !== 'decoder' || !spec.vision) return {};
+  const text = spec.text?.kind;
+  if (spec.head.kind !== 'lm' || (text !== 'decoder' && text !== 'encdec') || !spec.vision) return {};
   const width = o.beam ?? 3;
   if (!Number.isInteger(width) || width < 1) throw new SpecError(`beam width ${width}: a whole number >= 1`);
   const p = kvPlans(spec, width, o.profile, o.plan, o.merged);
@@ -144,6 +145,18 @@ function taskOf(spec: ModelSpec): Pick<Meta, 'task'> {
         maxLen: text.maxLen,
         vocab: text.vocab,
         prefixed: spec.visualPrefix !== 'none',
+        ...picture,
+      },
+    };
+  // An encoder-decoder captions with its decoder (targetLen positions) over its encoder's output.
+  if (head.kind === 'lm' && text.kind === 'encdec')
+    return {
+      task: {
+        kind: 'caption',
+        maxLen: text.targetLen,
+        vocab: text.vocab,
+        prefixed: spec.visualPrefix !== 'none',
+        encoder: { maxLen: text.maxLen },
         ...picture,
       },
     };
@@ -351,7 +364,7 @@ export function emitModule(meta: Meta, runtimeImport: string): { ts: string; js:
   f.addTypeAlias({ name: 'ParamName', isExported: true, type: 'keyof typeof params' });
   // A captioning model also generates: beam search over its KV cache (the tokenizer's end-of-sequence and pad ids given).
   const generate = meta.generate
-    ? ' generate(image: Inputs["image"], o: { eos: number; pad: number; prompt?: ArrayLike<number>; lengthPenalty?: number }): Promise<{ ids: number[]; score?: number }>;'
+    ? ` generate(image: Inputs["image"], o: { eos: number; pad: number; prompt?: ArrayLike<number>; lengthPenalty?: number${meta.task?.kind === 'caption' && meta.task.encoder ? '; text: ArrayLike<number>' : ''} }): Promise<{ ids: number[]; score?: number }>;`
     : '';
   const api =
     meta.mode === 'train'

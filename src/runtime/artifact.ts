@@ -122,11 +122,14 @@ export const ArtifactSchema = z.object({
       // Greedy decoding's settings (the tokenizer bundled beside it says where a sequence ends).
       z.strictObject({
         kind: z.literal('caption'),
+        /** The decoder's text positions (GPT-2's maxLen, T5's targetLen). */
         maxLen: int,
         vocab: int,
         prefixed: z.boolean(),
         channels: int,
         image: z.tuple([int, int]),
+        /** An encoder-decoder (T5): its encoder's text length; the decoder starts from its start id (the pad id). */
+        encoder: z.strictObject({ maxLen: int }).optional(),
       }),
     ])
     .optional(),
@@ -295,7 +298,13 @@ export class Artifact {
               `decoder plan params not among the artifact's weights: ${alone.slice(0, 3).join(', ')}`,
             );
         }
-        this.decoded = await CachedDecoder.over(made[0], made[1], { maxLen: task.maxLen, vocab: task.vocab });
+        // T5's decoder reads its prompt (the start id) from its target inputs.
+        const prompt = task.encoder ? { prompt: { tokens: 'targetTokens', mask: 'targetMask' } } : {};
+        this.decoded = await CachedDecoder.over(made[0], made[1], {
+          maxLen: task.maxLen,
+          vocab: task.vocab,
+          ...prompt,
+        });
         return this.decoded;
       } catch (e) {
         // Nothing half-made stays behind, and the next call tries again.
@@ -310,11 +319,13 @@ export class Artifact {
   /**
    * A captioning artifact's generation at the tensor level: `image` (one example, [C, H, W])
    * continued after `o.prompt` ids, by beam search of the compiled width (greedy at width 1);
-   * `eos` and `pad` are the bundled tokenizer's (model.ts's generate() passes them).
+   * `eos` and `pad` are the bundled tokenizer's (model.ts's generate() passes them). An
+   * encoder-decoder also takes `o.text`, its encoder's ids (the tokenizer's encoding of the text,
+   * of '' for a caption), and its decoder starts from the pad id (T5's decoder_start_token_id).
    */
   async generate(
     image: Float32Array,
-    o: { eos: number; pad: number; prompt?: ArrayLike<number>; lengthPenalty?: number },
+    o: { eos: number; pad: number; prompt?: ArrayLike<number>; lengthPenalty?: number; text?: ArrayLike<number> },
   ): Promise<{ ids: number[]; score?: number }> {
     const dec = await this.decoder();
     const task = this.meta.task as Extract<NonNullable<ArtifactJson['task']>, { kind: 'caption' }>;
@@ -333,13 +344,26 @@ export class Artifact {
     ids('eos', o.eos);
     ids('pad', o.pad);
     const prompt = Array.from(o.prompt ?? [], (v, i) => ids(`prompt[${i}]`, v));
+    const inputs: Record<string, Float32Array | Int32Array> = { image };
+    if (task.encoder) {
+      const L = task.encoder.maxLen;
+      if (!o.text) throw bad(`an encoder-decoder needs o.text: its encoder's ids (at most ${L}; of '' for a caption)`);
+      const text = Array.from(o.text, (v, i) => ids(`text[${i}]`, v));
+      if (text.length > L) throw bad(`text has ${text.length} ids, the encoder takes at most ${L}`);
+      inputs.tokens = new Int32Array(L).fill(o.pad);
+      inputs.tokens.set(text);
+      inputs.mask = new Float32Array(L).fill(1, 0, text.length);
+      // The decoder starts from its start id, the pad id as T5 has it.
+      if (prompt.length === 0) prompt.push(o.pad);
+    } else if (o.text !== undefined)
+      throw bad("o.text is an encoder-decoder's encoder text; this decoder LM takes a prompt");
     // Without a prefix nothing predicts the first token: start from end-of-sequence, as caption() does.
     if (prompt.length === 0 && !task.prefixed) prompt.push(o.eos);
-    if (prompt.length >= task.maxLen)
+    if (dec.maxTokens(prompt.length) < 1)
       throw bad(`the prompt takes ${prompt.length} tokens, leaving none of maxLen ${task.maxLen} to generate`);
     if (o.lengthPenalty !== undefined && !Number.isFinite(o.lengthPenalty))
       throw bad(`lengthPenalty is ${o.lengthPenalty}; it takes a finite number`);
-    return decodeOne(dec, { image }, prompt, o);
+    return decodeOne(dec, inputs, prompt, o);
   }
 
   /** The batch sizes this artifact has plans for (a request of up to the last runs without padding by the caller). */

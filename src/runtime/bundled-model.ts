@@ -102,11 +102,18 @@ export class BundledModel {
     if (task.kind !== 'caption')
       throw new ArtifactError(this.artifact.root, 'a VQA model: call predict(image, question), not caption(image)');
     options(this.artifact.root, 'caption', o, ['prompt', 'lengthPenalty']);
+    if (task.encoder && o.prompt !== undefined)
+      throw new ArtifactError(
+        this.artifact.root,
+        "caption: an encoder-decoder's decoder starts from its start id; it takes no prompt",
+      );
     const pixels = await this.processor.load(image);
+    // An encoder-decoder's encoder reads the image and an empty text (the tokenizer's template), as training did.
+    const text = task.encoder && this.tokenizer.encode('', task.encoder.maxLen);
     return captionImage(
       await this.artifact.decoder(),
       this.tokenizer,
-      { image: pixels },
+      text ? { image: pixels, tokens: text.ids, mask: text.mask } : { image: pixels },
       { prefixed: task.prefixed, ...o },
     );
   }

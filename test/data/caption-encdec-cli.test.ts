@@ -1,11 +1,13 @@
 /**
  * Caption files for an encoder-decoder (VL-T5 style, MixPHM on T5's decoder): train reads the
  * captions as the decoder's targets and selects on dev CIDEr-D of captions generated over the KV
- * cache; eval scores a split the same; predict captions an image (no question) or answers one.
+ * cache; eval scores a split the same; predict captions an image (no question) or answers one;
+ * a compiled artifact captions it the same way.
  */
 import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { ROOT, cli, copyVitProcessor, fixtureLiteral, indexLiteral } from '../helpers/cli.ts';
 
@@ -81,6 +83,53 @@ export default vl
     const q = cli('predict', '--adapter', join(dir, 'run'), '--image', image, '--question', 'what is it');
     expect(q.status, q.stderr).toBe(0);
     expect(out.exec(q.stdout.trim())?.[4], q.stdout).toBe('greedy');
+    // Compiled with the adapter bundled, the runtime alone captions the image the same way.
+    const a = cli(
+      'compile',
+      '--adapter',
+      join(dir, 'run'),
+      '--batch',
+      '1',
+      '--out',
+      join(dir, 'model'),
+      '--runtime-import',
+      join(ROOT, 'src', 'runtime', 'index.ts'),
+    );
+    expect(a.status, a.stderr).toBe(0);
+    expect(a.stdout).toMatch(/captions: beam 3 over a KV cache/);
+    writeFileSync(
+      join(dir, 'caption.mts'),
+      `import { acquireDevice, loadModel } from '${join(ROOT, 'src', 'runtime', 'index.ts')}';
+const gpu = await acquireDevice();
+const m = await loadModel(gpu, process.argv[2]);
+const c = await m.caption(process.argv[3]);
+console.log(JSON.stringify(c));
+await m.caption(process.argv[3], { prompt: 'the' }).catch((e) => console.log(e.message.split(': ').at(-1)));
+// The generated module's typed generate(): the encoder's text is the tokenizer's encoding of ''.
+const model = await import(process.argv[2] + '/model.js');
+const net = await model.load(gpu);
+const px = await m.processor.load(process.argv[3]);
+const enc = m.tokenizer.encode('', 4);
+const text = Array.from(enc.ids.slice(0, enc.length));
+console.log(JSON.stringify((await net.generate(px, { eos: m.tokenizer.eosId, pad: m.tokenizer.padId, text })).ids));
+await net.generate(px, { eos: 1, pad: 0 }).catch((e) => console.log(e.message.split('generate: ')[1]));
+net.destroy();
+m.destroy();
+gpu.destroy();
+`,
+    );
+    const r = spawnSync(process.execPath, ['--import', 'tsx', join(dir, 'caption.mts'), join(dir, 'model'), image], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const [json, noPrompt, generated, noText] = r.stdout.trim().split('\n');
+    const got = JSON.parse(json);
+    expect(got.ids).toEqual(ids);
+    expect(got.beam).toBe(3);
+    expect(noPrompt).toBe("an encoder-decoder's decoder starts from its start id; it takes no prompt");
+    expect(JSON.parse(generated)).toEqual(ids);
+    expect(noText).toMatch(/an encoder-decoder needs o\.text: its encoder's ids \(at most 4; of '' for a caption\)/);
     const p = cli('predict', '--adapter', join(dir, 'run'), '--image', image, '--prompt', 'the');
     expect(p.status).toBe(1);
     expect(p.stderr).toMatch(/--prompt is for a decoder LM; an encoder-decoder's decoder starts from its start id/);
