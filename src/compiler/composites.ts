@@ -8,7 +8,6 @@ import { shapeStr } from './ir/graph.ts';
 
 const lastAxis = (x: Tensor) => x.rank - 1;
 
-/** Softmax over the last axis, max-subtracted for stability. */
 /** Softmax over the last axis: a primitive (ops/row.ts), whose gradient needs only its output. */
 export function softmax(b: Builder, x: Tensor): Tensor {
   return b.op('softmax', [x], {});
@@ -20,13 +19,14 @@ export function logSoftmax(_b: Builder, x: Tensor): Tensor {
   return z.sub(z.exp().sum([ax], true).log());
 }
 
-/** Layer norm over the last axis with learned scale and shift. */
-export function layerNorm(_b: Builder, x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): Tensor {
-  const ax = lastAxis(x);
-  const mu = x.mean([ax], true);
-  const xc = x.sub(mu);
-  const inv = xc.mul(xc).mean([ax], true).add(eps).rsqrt();
-  return xc.mul(inv).mul(gamma).add(beta);
+/** Layer norm over the last axis with learned scale and shift: the row primitive (ops/row.ts), then the affine. */
+export function layerNorm(b: Builder, x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): Tensor {
+  return b.op('layernorm', [x], { eps }).mul(gamma).add(beta);
+}
+
+/** RMS norm over the last axis (T5's) with a learned scale: the row primitive, then the scale. */
+export function rmsNorm(b: Builder, x: Tensor, gamma: Tensor, eps = 1e-6): Tensor {
+  return b.op('rmsnorm', [x], { eps }).mul(gamma);
 }
 
 /** 1.0 where labels[..] == class, over a new last axis of size `classes`. */

@@ -55,6 +55,44 @@ const cases: Partial<Record<OpName, Case[]>> = {
     { inputs: [v([2, 3], [1, 2, 3, 4, 5, 6])], attrs: { axes: [0], keepdims: true }, shape: [1, 3], expect: [5, 7, 9] },
   ],
   // exp(0) : exp(ln 2) : exp(ln 5) = 1 : 2 : 5, and a row of equal values is uniform.
+  // Rows [1, 2, 3] and [0, 3, 6]: centred [-1, 0, 1] and [-3, 0, 3], variances 2/3 and 6.
+  layernorm: [
+    {
+      inputs: [v([2, 3], [1, 2, 3, 0, 3, 6])],
+      attrs: { eps: 0 },
+      shape: [2, 3],
+      expect: [-Math.sqrt(1.5), 0, Math.sqrt(1.5), -Math.sqrt(1.5), 0, Math.sqrt(1.5)],
+    },
+    { inputs: [v([1, 2], [1, 3])], attrs: { eps: 1 }, shape: [1, 2], expect: [-Math.SQRT1_2, Math.SQRT1_2] },
+  ],
+  // x = [1, 2, 3] (xhat = a [-1, 0, 1], rstd = a = sqrt(1.5)), g = [1, 0, 0]: mean(g) = 1/3,
+  // mean(g xhat) = -a/3, so dx = a ([1, 0, 0] - 1/3 + xhat a/3) = a [1/6, -1/3, 1/6]; g = 1 gives 0.
+  layernorm_grad: [
+    {
+      inputs: [v([2, 3], [1, 2, 3, 1, 2, 3]), v([2, 3], [1, 0, 0, 1, 1, 1])],
+      attrs: { eps: 0 },
+      shape: [2, 3],
+      expect: [Math.sqrt(1.5) / 6, -Math.sqrt(1.5) / 3, Math.sqrt(1.5) / 6, 0, 0, 0],
+    },
+  ],
+  // [3, 4]: mean square 12.5.
+  rmsnorm: [
+    {
+      inputs: [v([1, 2], [3, 4])],
+      attrs: { eps: 0 },
+      shape: [1, 2],
+      expect: [3 / Math.sqrt(12.5), 4 / Math.sqrt(12.5)],
+    },
+  ],
+  // x = [3, 4], g = [1, 0]: r = 1/sqrt(12.5), mean(g x) = 1.5, dx = r ([1, 0] - x r^2 1.5) = r [0.64, -0.48].
+  rmsnorm_grad: [
+    {
+      inputs: [v([1, 2], [3, 4]), v([1, 2], [1, 0])],
+      attrs: { eps: 0 },
+      shape: [1, 2],
+      expect: [0.64 / Math.sqrt(12.5), -0.48 / Math.sqrt(12.5)],
+    },
+  ],
   softmax: [
     {
       inputs: [v([2, 3], [0, Math.log(2), Math.log(5), 7, 7, 7])],

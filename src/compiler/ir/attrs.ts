@@ -19,6 +19,10 @@ export interface OpAttrs {
   sum: Axes;
   max_reduce: Axes;
   matmul: { transA: boolean; transB: boolean };
+  layernorm: { eps: number };
+  layernorm_grad: { eps: number };
+  rmsnorm: { eps: number };
+  rmsnorm_grad: { eps: number };
   reshape: { shape: number[] };
   broadcast: { shape: number[] };
   permute: { perm: number[] };

@@ -85,21 +85,27 @@ function rowKernel(L: IndexMaps, root: Node, nodes: number[]): KernelShape {
   const j = kb.var('j');
   const i = kb.add([kb.mul(row, kb.size(C)), j]);
   L.know(i, C, row, j);
-  const passes = getOp(root.op).row;
-  if (passes) {
-    // A row primitive (softmax): its passes are data in the op table.
+  const def = getOp(root.op).row;
+  if (def) {
+    // A row primitive (softmax, the norms): its passes are data in the op table.
+    const passes = typeof def === 'function' ? def(root.attrs, C) : def;
     const x = L.value(root.inputs[0], i);
-    const expr = (e: RowExpr): KExpr =>
-      e === 'x'
-        ? x
-        : typeof e === 'string'
-          ? kb.var(e as KVar)
-          : kb.make(
-              'math',
-              { name: e[0], attrs: {} },
-              e.slice(1).map((a) => expr(a as RowExpr)),
-              'f32',
-            );
+    const y = root.inputs[1] !== undefined ? L.value(root.inputs[1], i) : null;
+    const expr = (e: RowExpr): KExpr => {
+      if (e === 'x') return x;
+      if (e === 'y') {
+        if (!y) throw new Error(`row op '${root.op}' reads 'y' but has one input`);
+        return y;
+      }
+      if (typeof e === 'number') return kb.const(e, 'f32');
+      if (typeof e === 'string') return kb.var(e as KVar);
+      return kb.make(
+        'math',
+        { name: e[0], attrs: {} },
+        e.slice(1).map((a) => expr(a as RowExpr)),
+        'f32',
+      );
+    };
     const reductions = passes.reductions.map((r) => ({ reduce: getOp(r.reduce).reduce!, value: expr(r.value) }));
     return { kind: 'row', rows: numel(root.shape) / C, C, reductions, value: expr(passes.value) };
   }

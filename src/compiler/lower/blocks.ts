@@ -6,7 +6,7 @@
  * every sublayer output through the `sublayer` hook, which is where PEFT methods attach.
  */
 import type { Tensor } from '../builder.ts';
-import { attention, layerNorm, type AttentionArgs } from '../composites.ts';
+import { attention, layerNorm, rmsNorm, type AttentionArgs } from '../composites.ts';
 import type { Lowering } from './context.ts';
 import { linear, sublayer } from './hooks.ts';
 import type { Activation } from '../../dsl/spec.ts';
@@ -51,15 +51,7 @@ export function norm(ctx: Lowering, name: string, x: Tensor, cfg: NormCfg): Tens
   const d = x.shape[x.rank - 1];
   const g = ctx.normScale(`${name}.g`, [d]);
   if (cfg.kind === 'ln') return layerNorm(ctx.b, x, g, ctx.bias(`${name}.b`, [d]), cfg.eps);
-  return x
-    .mul(
-      x
-        .mul(x)
-        .mean([x.rank - 1], true)
-        .add(cfg.eps)
-        .rsqrt(),
-    )
-    .mul(g);
+  return rmsNorm(ctx.b, x, g, cfg.eps);
 }
 
 /** The activation by its HF meaning: 'gelu' is the exact (erf) form, 'gelu_tanh' HF's gelu_new. */

@@ -7,7 +7,7 @@
  */
 import { isFloat } from '../ir/graph.ts';
 import { Value } from '../ir/value.ts';
-import { defineOp, ShapeError } from './table.ts';
+import { defineOp, type RowExpr, ShapeError, type TypeInfo } from './table.ts';
 
 defineOp({
   name: 'softmax',
@@ -43,4 +43,173 @@ defineOp({
     return [out.mul(grad.sub(grad.mul(out).sum([ax], true)))];
   },
   examples: [{ inputs: [{ shape: [3, 5] }] }, { inputs: [{ shape: [2, 3, 4] }] }, { inputs: [{ shape: [4] }] }],
+});
+
+/*
+ * The norms over the last axis, without their affine (scale and shift are elementwise ops after
+ * them, which fuse into the next kernel). One row kernel forward; the backward is one more row
+ * primitive over x and the output's gradient, which recomputes the row's statistics in its own
+ * passes instead of keeping them from the forward: a row's two or four reductions cost less than
+ * a stored [rows] tensor's write and read, and nothing else of the forward stays alive for it.
+ */
+
+/** A row's mean of `e`: sum / C. */
+const meanOf = (acc: string, C: number): RowExpr => ['div', acc as RowExpr, C];
+
+/** Float64 rows of a [.., C] value: fn(row offset) for each row. */
+function eachRow(v: Value, fn: (r: number, C: number) => void): void {
+  const C = v.shape[v.shape.length - 1];
+  for (let r = 0; r < v.data.length; r += C) fn(r, C);
+}
+
+const normInfer = (inputs: TypeInfo[], where: string): TypeInfo => {
+  const [x, g] = inputs;
+  if (!isFloat(x.dtype)) throw new ShapeError(where, `needs a float operand, got ${x.dtype}`);
+  if (x.shape.length === 0) throw new ShapeError(where, 'needs an axis (a rank >= 1 operand)');
+  if (g && (g.shape.join(',') !== x.shape.join(',') || g.dtype !== x.dtype))
+    throw new ShapeError(where, `the gradient ${g.dtype}[${g.shape}] must match x ${x.dtype}[${x.shape}]`);
+  return x;
+};
+
+const normExamples = [
+  { inputs: [{ shape: [3, 5] }], attrs: { eps: 1e-5 } },
+  { inputs: [{ shape: [2, 3, 4] }], attrs: { eps: 0.1 } },
+];
+const gradExamples = normExamples.map((e) => ({ ...e, inputs: [...e.inputs, ...e.inputs] }));
+
+/** LayerNorm's mean-centred, variance-scaled row: (x - mean) / sqrt(var + eps), var biased. */
+defineOp({
+  name: 'layernorm',
+  kind: 'row',
+  arity: 1,
+  row: ({ eps }, C) => {
+    const xc: RowExpr = ['sub', 'x', meanOf('acc0', C)];
+    return {
+      reductions: [
+        { reduce: 'sum', value: 'x' },
+        { reduce: 'sum', value: ['mul', xc, xc] },
+      ],
+      value: ['mul', xc, ['rsqrt', ['add', meanOf('acc1', C), eps]]],
+    };
+  },
+  infer: (inputs, _a, where) => normInfer(inputs, where),
+  ref: ([x], { eps }) => {
+    const out = new Float64Array(x.data.length);
+    eachRow(x, (r, C) => {
+      let m = 0;
+      for (let j = 0; j < C; j++) m += x.data[r + j];
+      m /= C;
+      let v = 0;
+      for (let j = 0; j < C; j++) v += (x.data[r + j] - m) ** 2;
+      const rstd = 1 / Math.sqrt(v / C + eps);
+      for (let j = 0; j < C; j++) out[r + j] = (x.data[r + j] - m) * rstd;
+    });
+    return new Value(x.shape, out, x.dtype);
+  },
+  vjp: (b, { inputs: [x], grad, attrs }) => [b.op('layernorm_grad', [x, grad], { eps: attrs.eps })],
+  examples: normExamples,
+});
+
+/**
+ * LayerNorm's input gradient from x and the output's gradient g: with xhat = (x - mean) * rstd,
+ * dx = rstd * (g - mean(g) - xhat * mean(g * xhat)).
+ */
+defineOp({
+  name: 'layernorm_grad',
+  kind: 'row',
+  arity: 2,
+  row: ({ eps }, C) => {
+    const xc: RowExpr = ['sub', 'x', meanOf('acc0', C)];
+    const rstd: RowExpr = ['rsqrt', ['add', meanOf('acc1', C), eps]];
+    // mean(g * xhat) * xhat = rstd^2 * mean(g * xc) * xc
+    const proj: RowExpr = ['mul', ['mul', ['mul', rstd, rstd], meanOf('acc3', C)], xc];
+    return {
+      reductions: [
+        { reduce: 'sum', value: 'x' },
+        { reduce: 'sum', value: ['mul', xc, xc] },
+        { reduce: 'sum', value: 'y' },
+        { reduce: 'sum', value: ['mul', 'y', xc] },
+      ],
+      value: ['mul', rstd, ['sub', ['sub', 'y', meanOf('acc2', C)], proj]],
+    };
+  },
+  infer: (inputs, _a, where) => normInfer(inputs, where),
+  ref: ([x, g], { eps }) => {
+    const out = new Float64Array(x.data.length);
+    eachRow(x, (r, C) => {
+      let m = 0;
+      for (let j = 0; j < C; j++) m += x.data[r + j];
+      m /= C;
+      let v = 0;
+      for (let j = 0; j < C; j++) v += (x.data[r + j] - m) ** 2;
+      const rstd = 1 / Math.sqrt(v / C + eps);
+      let mg = 0;
+      let mgx = 0;
+      for (let j = 0; j < C; j++) {
+        mg += g.data[r + j];
+        mgx += g.data[r + j] * (x.data[r + j] - m) * rstd;
+      }
+      [mg, mgx] = [mg / C, mgx / C];
+      for (let j = 0; j < C; j++) out[r + j] = rstd * (g.data[r + j] - mg - (x.data[r + j] - m) * rstd * mgx);
+    });
+    return new Value(x.shape, out, x.dtype);
+  },
+  examples: gradExamples,
+});
+
+/** RMSNorm's row (T5's): x / sqrt(mean(x^2) + eps). */
+defineOp({
+  name: 'rmsnorm',
+  kind: 'row',
+  arity: 1,
+  row: ({ eps }, C) => ({
+    reductions: [{ reduce: 'sum', value: ['mul', 'x', 'x'] }],
+    value: ['mul', 'x', ['rsqrt', ['add', meanOf('acc0', C), eps]]],
+  }),
+  infer: (inputs, _a, where) => normInfer(inputs, where),
+  ref: ([x], { eps }) => {
+    const out = new Float64Array(x.data.length);
+    eachRow(x, (r, C) => {
+      let ms = 0;
+      for (let j = 0; j < C; j++) ms += x.data[r + j] ** 2;
+      const rstd = 1 / Math.sqrt(ms / C + eps);
+      for (let j = 0; j < C; j++) out[r + j] = x.data[r + j] * rstd;
+    });
+    return new Value(x.shape, out, x.dtype);
+  },
+  vjp: (b, { inputs: [x], grad, attrs }) => [b.op('rmsnorm_grad', [x, grad], { eps: attrs.eps })],
+  examples: normExamples,
+});
+
+/** RMSNorm's input gradient: with r = rsqrt(mean(x^2) + eps), dx = r * (g - x * r^2 * mean(g * x)). */
+defineOp({
+  name: 'rmsnorm_grad',
+  kind: 'row',
+  arity: 2,
+  row: ({ eps }, C) => {
+    const r: RowExpr = ['rsqrt', ['add', meanOf('acc0', C), eps]];
+    return {
+      reductions: [
+        { reduce: 'sum', value: ['mul', 'x', 'x'] },
+        { reduce: 'sum', value: ['mul', 'y', 'x'] },
+      ],
+      value: ['mul', r, ['sub', 'y', ['mul', ['mul', 'x', ['mul', r, r]], meanOf('acc1', C)]]],
+    };
+  },
+  infer: (inputs, _a, where) => normInfer(inputs, where),
+  ref: ([x, g], { eps }) => {
+    const out = new Float64Array(x.data.length);
+    eachRow(x, (r0, C) => {
+      let ms = 0;
+      let gx = 0;
+      for (let j = 0; j < C; j++) {
+        ms += x.data[r0 + j] ** 2;
+        gx += g.data[r0 + j] * x.data[r0 + j];
+      }
+      const r = 1 / Math.sqrt(ms / C + eps);
+      for (let j = 0; j < C; j++) out[r0 + j] = r * (g.data[r0 + j] - x.data[r0 + j] * r * r * (gx / C));
+    });
+    return new Value(x.shape, out, x.dtype);
+  },
+  examples: gradExamples,
 });

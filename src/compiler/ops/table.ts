@@ -32,8 +32,17 @@ export interface VjpArgs<A = Attrs> {
   attrs: A;
 }
 
-/** An expression of a row op's pass: the row's element `x`, an earlier reduction `acc<k>`, or [op, ...args]. */
-export type RowExpr = 'x' | `acc${number}` | [OpName, ...RowExpr[]];
+/**
+ * An expression of a row op's pass: the row's element of its first input `x` (of its second,
+ * `y`), an earlier reduction `acc<k>`, an f32 constant, or [op, ...args].
+ */
+export type RowExpr = 'x' | 'y' | `acc${number}` | number | [OpName, ...RowExpr[]];
+
+/** A row op's passes: each reduction of a value, then the output's value at each element. */
+export interface RowPasses {
+  reductions: { reduce: OpName; value: RowExpr }[];
+  value: RowExpr;
+}
 
 /** An op's definition; `A` its attributes (ir/attrs.ts), typed in every rule. */
 export interface OpDef<A = Attrs> {
@@ -61,11 +70,12 @@ export interface OpDef<A = Attrs> {
   /** Reductions: how values combine and what the empty reduction is (a renderer spells it). */
   readonly reduce?: { combine: 'add' | 'max'; identity: number };
   /**
-   * Row ops: the passes of their one row kernel over a row of the input `x`, as expressions
-   * over op names: each reduction (a reduce op) of a value, whose results later passes read as
-   * `acc0`, `acc1`..., then the output's value at each element.
+   * Row ops: the passes of their one row kernel over a row of the inputs, as expressions over op
+   * names: each reduction (a reduce op) of a value, whose results later passes read as `acc0`,
+   * `acc1`..., then the output's value at each element. A function of the op's attributes and
+   * the row's length C when the passes need them (a norm's eps, a mean's 1/C).
    */
-  readonly row?: { reductions: { reduce: OpName; value: RowExpr }[]; value: RowExpr };
+  readonly row?: RowPasses | ((attrs: A, C: number) => RowPasses);
   /** Shapes and attrs the op-table tests run; every op must have at least one. */
   readonly examples: OpExample<A>[];
 }
