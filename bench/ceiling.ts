@@ -179,8 +179,7 @@ interface Shape {
 const flopsOf = (s: Shape) => 2 * s.M * s.K * s.N * s.batch.reduce((p, q) => p * q, 1);
 const keyOf = (s: Shape) =>
   `${s.batch.length ? `[${s.batch}] ` : ''}${s.M}x${s.K}x${s.N}${s.tA ? ' tA' : ''}${s.tB ? ' tB' : ''}`;
-const variantName = (v?: MatmulVariant) =>
-  v ? (v.family === 'reg' ? `reg ${v.tm}x${v.tn}` : v.family) : 'default';
+const variantName = (v?: MatmulVariant) => (v ? (v.family === 'reg' ? `reg ${v.tm}x${v.tn}` : v.family) : 'default');
 
 /**
  * The shape class a matmul of a step belongs to (issue 34's list): attention's batched blocks,
@@ -201,7 +200,10 @@ async function timeMatmul(s: Shape): Promise<number> {
   const a = b.input('a', [...s.batch, ...(s.tA ? [s.K, s.M] : [s.M, s.K])]);
   const w = b.input('b', [...s.batch, ...(s.tB ? [s.N, s.K] : [s.K, s.N])]);
   b.output('y', a.matmul(w, { transA: s.tA, transB: s.tB }));
-  const ex = await Executor.create(gpu, compilePlan(b.g, profile, s.variant ? { matmulVariant: () => s.variant! } : {}));
+  const ex = await Executor.create(
+    gpu,
+    compilePlan(b.g, profile, s.variant ? { matmulVariant: () => s.variant! } : {}),
+  );
   try {
     const flops = flopsOf(s);
     // Enough repetitions for ~20 ms of work at 20 GFLOP/s, at least 1.
@@ -327,10 +329,13 @@ async function main(gpu: Gpu): Promise<void> {
         `| ${keyOf(s)} | ${cls} | ${variantName(s.variant)} | ${s.count} | ${rate.toFixed(2)} | ${(rate / cubeRate).toFixed(2)} | ${(rate / fma.gflops).toFixed(3)} |`,
       );
     }
-    const total = [...classes.values()].reduce((a, x) => ({ flops: a.flops + x.flops, seconds: a.seconds + x.seconds }), {
-      flops: 0,
-      seconds: 0,
-    });
+    const total = [...classes.values()].reduce(
+      (a, x) => ({ flops: a.flops + x.flops, seconds: a.seconds + x.seconds }),
+      {
+        flops: 0,
+        seconds: 0,
+      },
+    );
     console.log('\n| class | share of matmul FLOPs | share of matmul time | GFLOP/s | of 512^3 | of ceiling |');
     console.log('| --- | --- | --- | --- | --- | --- |');
     for (const [cls, x] of [...classes].sort((a, b) => b[1].seconds - a[1].seconds)) {
