@@ -6,7 +6,7 @@
  * patch states, embedded as VL-T5 embeds regions). PEFT: LoRA with the 'add' routing function
  * (the pooled visual feature added inside the bottleneck) on every attention projection and the
  * FFN's up projection, and BitFit on the decoder. docs/captioning.md gives the alternatives
- * measured (the default 'inner' routing scores far lower here).
+ * measured ('inner', the routing paper's default function, scores far lower here).
  */
 import { join } from 'node:path';
 import { hf, peft, vl } from '../src/index.ts';

@@ -364,7 +364,7 @@ export function emitModule(meta: Meta, runtimeImport: string): { ts: string; js:
   f.addTypeAlias({ name: 'ParamName', isExported: true, type: 'keyof typeof params' });
   // A captioning model also generates: beam search over its KV cache (the tokenizer's end-of-sequence and pad ids given).
   const generate = meta.generate
-    ? ` generate(image: Inputs["image"], o: { eos: number; pad: number; prompt?: ArrayLike<number>; lengthPenalty?: number${meta.task?.kind === 'caption' && meta.task.encoder ? '; text: ArrayLike<number>' : ''} }): Promise<{ ids: number[]; score?: number }>;`
+    ? ` generate(image: Inputs["image"], o: { eos: number; pad: number; ${meta.task?.kind === 'caption' && meta.task.encoder ? 'text: ArrayLike<number>' : 'prompt?: ArrayLike<number>'}; lengthPenalty?: number }): Promise<{ ids: number[]; score?: number }>;`
     : '';
   const api =
     meta.mode === 'train'

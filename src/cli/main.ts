@@ -265,7 +265,7 @@ program
     // VQA files go through the answer list, tokenizer and processor: the checkpoint must have been trained with the same.
     const { readsCaptions } = await import('./caption-data.ts');
     const files = isVqaData(o.data);
-    // Files for a decoder LM are captions (scored on generated captions); for a classifier, VQA records.
+    // Files for an LM head (GPT-2 or T5) are captions (scored on generated captions); for a classifier, VQA records.
     const captionFiles = files && readsCaptions(spec);
     const vqa = files && !captionFiles;
     const answers = vqa ? readAnswers(spec, o.checkpoint, o.answers) : undefined;
@@ -319,7 +319,7 @@ program
 program
   .command('predict')
   .description(
-    'answer a question about an image with a trained checkpoint (the top answers and their scores), or caption it (a decoder LM head: beam search over the KV cache)',
+    'answer a question about an image with a trained checkpoint (the top answers and their scores), or caption it (an LM head: beam search over the KV cache; a T5 LM head also answers by generating)',
   )
   .argument('[spec]', 'model spec (.ts or .json); default: the spec the checkpoint or adapter records')
   .option(

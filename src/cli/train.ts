@@ -99,7 +99,7 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
   const spec = await loadSpec(specPath);
   const seed = Number(o.seed);
   const files = isVqaData(o.data);
-  // Files for a decoder LM are captions; for a classifier, VQA records.
+  // Files for an LM head (GPT-2 or T5) are captions; for a classifier, VQA records.
   const captions =
     files && readsCaptions(spec)
       ? await loadCaptionData(spec, { data: o.data, dev: o.dev, test: o.test, allowOutside: !!o.allowOutsideData })

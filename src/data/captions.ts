@@ -60,7 +60,7 @@ export function readCaptionJsonl(path: string, allowOutside = false): CaptionRec
       const unknown = Object.keys(rec).filter((k) => k !== 'image' && k !== 'captions');
       if (unknown.length)
         throw new DataError(
-          `${where}: unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `"${k}"`).join(', ')}${unknown.includes('caption') ? ' (did you mean "captions"?)' : ''}; a record has "image" and "captions"`,
+          `${where}: unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `"${k}"`).join(', ')}${unknown.includes('caption') ? ' (did you mean "captions"?)' : ''}; a record has "image" and "captions"${unknown.includes('question') ? ' (this is a VQA record: an LM head reads caption files; VQA files train a classifier head)' : ''}`,
         );
       if (typeof rec.image !== 'string')
         throw new DataError(`${where}: "image" must be a file path (relative to ${base})`);

@@ -279,7 +279,7 @@ export class Artifact {
     if (!g || task?.kind !== 'caption')
       throw new ArtifactError(
         this.root,
-        'has no decoder plans: compile a captioning model (a decoder LM with a visual prefix) for inference',
+        'has no decoder plans: compile a captioning model (an LM head over GPT-2 or T5, with a vision tower) for inference',
       );
     this.decoding ??= (async () => {
       const max = this.gpu.limits.maxComputeWorkgroupsPerDimension;
@@ -348,13 +348,15 @@ export class Artifact {
     if (task.encoder) {
       const L = task.encoder.maxLen;
       if (!o.text) throw bad(`an encoder-decoder needs o.text: its encoder's ids (at most ${L}; of '' for a caption)`);
+      if (o.prompt !== undefined)
+        throw bad("an encoder-decoder's decoder starts from its start id: its text goes in o.text, not a prompt");
       const text = Array.from(o.text, (v, i) => ids(`text[${i}]`, v));
       if (text.length > L) throw bad(`text has ${text.length} ids, the encoder takes at most ${L}`);
       inputs.tokens = new Int32Array(L).fill(o.pad);
       inputs.tokens.set(text);
       inputs.mask = new Float32Array(L).fill(1, 0, text.length);
       // The decoder starts from its start id, the pad id as T5 has it.
-      if (prompt.length === 0) prompt.push(o.pad);
+      prompt.push(o.pad);
     } else if (o.text !== undefined)
       throw bad("o.text is an encoder-decoder's encoder text; this decoder LM takes a prompt");
     // Without a prefix nothing predicts the first token: start from end-of-sequence, as caption() does.

@@ -82,7 +82,8 @@ export class CachedDecoder {
   }
 
   /**
-   * Runs the prefill plan over `inputs` (image, and `tokens`/`mask` holding each row's prompt,
+   * Runs the prefill plan over `inputs` (image, and the prompt inputs, `tokens`/`mask` or T5's
+   * `targetTokens`/`targetMask`, holding each row's prompt,
    * all of one length `p`) and loads the step's caches from it; returns its logits and `p`.
    */
   private async prefillRun(
@@ -150,7 +151,7 @@ export class CachedDecoder {
 
   /**
    * Greedy continuation of each sequence of the batch: `inputs` are the prefill plan's (image,
-   * and `tokens`/`mask` holding each sequence's prompt, empty when none); returns each
+   * and the prompt inputs holding each sequence's prompt: empty when none, T5's start id); returns each
    * sequence's generated ids, without the end-of-sequence token.
    */
   async greedy(inputs: Record<string, ArrayLike<number>>, s: KvSettings): Promise<number[][]> {

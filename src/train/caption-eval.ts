@@ -1,6 +1,7 @@
 /**
- * Captioning evaluation of a decoder LM with a visual prefix (ViT + GPT-2): generated captions
- * scored against each image's references with the COCO caption metrics (data/caption-metrics.ts).
+ * Captioning evaluation of an LM with a visual prefix (ViT + GPT-2, or an encoder-decoder such as
+ * VL-T5): generated captions scored against each image's references with the COCO caption
+ * metrics (data/caption-metrics.ts).
  * The Evaluator decodes with the KV cache (kv-generate.ts); greedyIds here is the decoder that
  * recomputes the whole sequence for every token, kept as the cache's reference in tests and
  * benchmarks.

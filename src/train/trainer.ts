@@ -393,6 +393,12 @@ export class Evaluator {
     const text = this.spec.text;
     if (text?.kind !== 'encdec')
       throw new DataError(`generate: needs an 'encdec' text tower (this one is '${text?.kind}')`);
+    for (const [what, id] of [
+      ['start', start],
+      ['eos', eos],
+    ] as const)
+      if (!Number.isInteger(id) || id < 0 || id >= text.vocab)
+        throw new DataError(`generate: ${what} is ${id}; it takes a token id (0 to ${text.vocab - 1})`);
     const kv = await this.decoder();
     const out: number[][] = [];
     for (let at = 0; at < ds.examples.length; at += this.batch) {

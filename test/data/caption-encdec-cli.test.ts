@@ -75,11 +75,10 @@ export default vl
     const m = out.exec(c.stdout.trim());
     expect(m, c.stdout).not.toBeNull();
     expect(m![4]).toMatch(/^beam 3/);
-    // At most the target length (every decoder position predicts one), and no end-of-sequence (id 1) inside.
+    // At most the target length (every decoder position predicts one).
     const ids = m![5].trim() ? m![5].trim().split(' ').map(Number) : [];
     expect(ids).toHaveLength(Number(m![2]));
     expect(ids.length).toBeLessThanOrEqual(5);
-    expect(ids).not.toContain(1);
     const q = cli('predict', '--adapter', join(dir, 'run'), '--image', image, '--question', 'what is it');
     expect(q.status, q.stderr).toBe(0);
     expect(out.exec(q.stdout.trim())?.[4], q.stdout).toBe('greedy');
@@ -113,6 +112,7 @@ const enc = m.tokenizer.encode('', 4);
 const text = Array.from(enc.ids.slice(0, enc.length));
 console.log(JSON.stringify((await net.generate(px, { eos: m.tokenizer.eosId, pad: m.tokenizer.padId, text })).ids));
 await net.generate(px, { eos: 1, pad: 0 }).catch((e) => console.log(e.message.split('generate: ')[1]));
+await net.generate(px, { eos: 1, pad: 0, text, prompt: [5] }).catch((e) => console.log(e.message.split('generate: ')[1]));
 net.destroy();
 m.destroy();
 gpu.destroy();
@@ -123,12 +123,15 @@ gpu.destroy();
       encoding: 'utf8',
     });
     expect(r.status, r.stderr).toBe(0);
-    const [json, noPrompt, generated, noText] = r.stdout.trim().split('\n');
+    const [json, noPrompt, generated, noText, promptToo] = r.stdout.trim().split('\n');
     const got = JSON.parse(json);
     expect(got.ids).toEqual(ids);
     expect(got.beam).toBe(3);
     expect(noPrompt).toBe("an encoder-decoder's decoder starts from its start id; it takes no prompt");
     expect(JSON.parse(generated)).toEqual(ids);
+    expect(promptToo).toBe(
+      "an encoder-decoder's decoder starts from its start id: its text goes in o.text, not a prompt",
+    );
     expect(noText).toMatch(/an encoder-decoder needs o\.text: its encoder's ids \(at most 4; of '' for a caption\)/);
     const p = cli('predict', '--adapter', join(dir, 'run'), '--image', image, '--prompt', 'the');
     expect(p.status).toBe(1);

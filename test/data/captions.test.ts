@@ -147,3 +147,36 @@ describe('caption tokens', () => {
     expect(long.ids[5]).toBe(tok.eosId);
   });
 });
+
+describe("an encoder-decoder's caption tensors", () => {
+  it("the caption is the decoder's target: labels end with end-of-sequence, inputs start with the start id; the encoder reads the empty text", async () => {
+    const { TextTokenizer } = await import('../../src/data/tokenizer.ts');
+    const { ImageProcessor } = await import('../../src/data/image.ts');
+    const { toCaptionDataset } = await import('../../src/data/caption-dataset.ts');
+    const fixtures = join(import.meta.dirname, '..', 'fixtures');
+    const tokenizer = TextTokenizer.fromDir(join(fixtures, 'tokenizers', 'unigram'));
+    const image = join(fixtures, 'images', 'rgb.png');
+    const records = [{ image, captions: ['what is the digit', 'the top digit'], where: 'c.jsonl:1' }];
+    const e = {
+      tokenizer,
+      processor: ImageProcessor.defaults(3, [16, 16]),
+      maxLen: 4,
+      decoder: { targetLen: 6, start: 0 },
+    };
+    const ds = await toCaptionDataset(records, e, 'train');
+    expect(ds.examples).toHaveLength(2);
+    const [a] = ds.examples;
+    // The unigram fixture: ▁what 4, ▁is 7, ▁the 10, ▁digit 11; </s> 1 ends a text, <pad> 0 pads and starts the decoder.
+    expect([...(a.targetLabels as Int32Array)]).toEqual([4, 7, 10, 11, 1, 0]);
+    // The labels shifted right after the start id, as HF T5's _shift_right makes decoder_input_ids.
+    expect([...(a.targetTokens as Int32Array)]).toEqual([0, 4, 7, 10, 11, 1]);
+    expect([...(a.targetMask as Float32Array)]).toEqual([1, 1, 1, 1, 1, 0]);
+    expect([...(a.tokens as Int32Array)]).toEqual([1, 0, 0, 0]);
+    expect([...(a.mask as Float32Array)]).toEqual([1, 0, 0, 0]);
+    // Evaluation: one example per image, its first caption, all captions kept as references.
+    const ev = await toCaptionDataset(records, e, 'eval');
+    expect(ev.examples).toHaveLength(1);
+    expect(ev.captions).toEqual([['what is the digit', 'the top digit']]);
+    expect([...(ev.examples[0].targetLabels as Int32Array)]).toEqual([4, 7, 10, 11, 1, 0]);
+  });
+});
