@@ -21,12 +21,9 @@ import { parseArgs } from 'node:util';
 import { Builder } from '../src/compiler/builder.ts';
 import type { MatmulVariant } from '../src/compiler/codegen/kernels.ts';
 import { compile } from '../src/compiler/compile.ts';
-import type { Graph } from '../src/compiler/ir/graph.ts';
 import { lowerModel } from '../src/compiler/lower/index.ts';
 import { compilePlan, type DeviceProfile, type Plan } from '../src/compiler/plan.ts';
-import { peft, vl } from '../src/dsl/index.ts';
 import type { ModelSpec } from '../src/dsl/spec.ts';
-import { hf } from '../src/hf/towers.ts';
 import { acquireDevice, type Gpu } from '../src/runtime/device.ts';
 import { Executor } from '../src/runtime/executor.ts';
 import { profileOf } from '../src/runtime/profile.ts';
@@ -35,7 +32,8 @@ import { timeRecorded } from '../src/runtime/timing.ts';
 import { compileStep } from '../src/train/train-step.ts';
 import model from '../examples/mnist-vqa.spec.ts';
 import { fullFinetuning } from './full-finetuning.ts';
-import { ensureTower } from './hf-random.ts';
+import { baseRoutedLora } from './base-routed.ts';
+import { mlpBlock } from './mlp-block.ts';
 
 const { values: o } = parseArgs({
   options: {
@@ -269,26 +267,6 @@ function stepPlan(spec: ModelSpec, batch: number, p: DeviceProfile): Plan {
   return compile(lowerModel(spec, { batch, mode: 'train' }).graph, { batch, mode: 'train', profile: p }).plan;
 }
 
-/** The peers' MLP block (bench/mlp-step.ts): X [512, 128], hidden 512, loss mean(y^2), SGD. */
-function mlpGraph(): Graph {
-  const [BT, D, H] = [512, 128, 512];
-  const b = new Builder();
-  const X = b.input('X', [BT, D]);
-  const p = (name: string, shape: number[]) => b.param(name, shape, { trainable: true, init: { kind: 'zeros' } });
-  const xc = X.sub(X.mean([1], true));
-  const ln = xc.mul(xc.mul(xc).mean([1], true).add(1e-5).rsqrt());
-  const y = X.add(
-    ln
-      .matmul(p('W1', [D, H]))
-      .add(p('b1', [H]))
-      .gelu()
-      .matmul(p('W2', [H, D]))
-      .add(p('b2', [D])),
-  );
-  b.output('loss', y.mul(y).mean());
-  return b.g;
-}
-
 const STEPS: Record<string, { title: string; plan: () => Plan }> = {
   full: {
     title: "full finetuning, the example's towers, batch 32",
@@ -297,24 +275,12 @@ const STEPS: Record<string, { title: string; plan: () => Plan }> = {
   mixphm: { title: "the example's MixPHM + routed LoRA step, batch 16", plan: () => stepPlan(model.spec, 16, profile) },
   base: {
     title: 'base size: ViT-B/16 + RoBERTa-base, routed LoRA (inner, q v, r = 128), batch 4',
-    plan: () => {
-      const root = join(o.cache!, 'seed');
-      const spec = vl
-        .model({
-          vision: hf.vision(ensureTower(root, 'vit-base-patch16-224').dir),
-          text: hf.text(ensureTower(root, 'roberta-base').dir, { maxLen: 32 }),
-          visualPrefix: 'pooled',
-          head: vl.classifier({ answers: 3129 }),
-        })
-        .freeze('**')
-        .insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 128, alpha: 128, routing: 'inner' })).spec;
-      return stepPlan(spec as ModelSpec, 4, profile);
-    },
+    plan: () => stepPlan(baseRoutedLora(o.cache!), 4, profile),
   },
   mlp: {
     title: "the peers' MLP step (X [512, 128], hidden 512)",
     plan: () =>
-      compileStep(mlpGraph(), profile, {
+      compileStep(mlpBlock().g, profile, {
         optimizer: { kind: 'sgd', momentum: 0, weightDecay: 0, clip: 0 },
         lr: 0.5,
         schedule: { kind: 'constant' },

@@ -13,11 +13,11 @@ import { spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Builder } from '../src/compiler/builder.ts';
 import { acquireDevice } from '../src/runtime/device.ts';
 import { profileOf } from '../src/runtime/profile.ts';
 import { TrainStep } from '../src/train/train-step.ts';
 import { median } from '../src/runtime/timing.ts';
+import { MLP_B, MLP_D, MLP_H, MLP_T, mlpBlock } from './mlp-block.ts';
 
 const { values } = parseArgs({
   options: {
@@ -28,28 +28,13 @@ const { values } = parseArgs({
 });
 const dir = resolve(values['peers-dir']!);
 const BLOCKS = Number(values.blocks);
-const [B, T, D, H] = [32, 16, 128, 512];
+const [B, T, D, H] = [MLP_B, MLP_T, MLP_D, MLP_H];
 const BT = B * T;
 const { detUniform } = (await import(pathToFileURL(join(dir, 'common.mjs')).href)) as {
   detUniform: (n: number, seed: number, scale: number) => Float32Array;
 };
 
-// The block, with peftgraph's builder; GELU is the op table's tanh form (METHODS.md).
-const b = new Builder();
-const X = b.input('X', [BT, D]);
-const p = (name: string, shape: number[]) => b.param(name, shape, { trainable: true, init: { kind: 'zeros' } });
-const mu = X.mean([1], true);
-const xc = X.sub(mu);
-const ln = xc.mul(xc.mul(xc).mean([1], true).add(1e-5).rsqrt());
-const y = X.add(
-  ln
-    .matmul(p('W1', [D, H]))
-    .add(p('b1', [H]))
-    .gelu()
-    .matmul(p('W2', [H, D]))
-    .add(p('b2', [D])),
-);
-b.output('loss', y.mul(y).mean());
+const b = mlpBlock();
 
 const gpu = await acquireDevice();
 const ts = await TrainStep.compile(gpu, b.g, {

@@ -56,10 +56,28 @@ defineOp({
 /** A row's mean of `e`: sum / C. */
 const meanOf = (acc: string, C: number): RowExpr => ['div', acc as RowExpr, C];
 
-/** Float64 rows of a [.., C] value: fn(row offset) for each row. */
-function eachRow(v: Value, fn: (r: number, C: number) => void): void {
-  const C = v.shape[v.shape.length - 1];
-  for (let r = 0; r < v.data.length; r += C) fn(r, C);
+/**
+ * A norm's Float64 reference over each row of x [.., C]: `at(j)` gives the output at element j
+ * of the row, from its statistics (mean and 1 / sqrt(var + eps); the RMS norm's mean square in
+ * place of the variance, about 0).
+ */
+function eachRow(
+  x: Value,
+  eps: number,
+  rms: boolean,
+  at: (j: number, s: { r: number; m: number; rstd: number; C: number }) => number,
+): Value {
+  const C = x.shape[x.shape.length - 1];
+  const out = new Float64Array(x.data.length);
+  for (let r = 0; r < x.data.length; r += C) {
+    let m = 0;
+    if (!rms) for (let j = 0; j < C; j++) m += x.data[r + j] / C;
+    let v = 0;
+    for (let j = 0; j < C; j++) v += (x.data[r + j] - m) ** 2;
+    const s = { r, m, rstd: 1 / Math.sqrt(v / C + eps), C };
+    for (let j = 0; j < C; j++) out[r + j] = at(j, s);
+  }
+  return new Value(x.shape, out, x.dtype);
 }
 
 const normInfer = (inputs: TypeInfo[], where: string): TypeInfo => {
@@ -93,19 +111,7 @@ defineOp({
     };
   },
   infer: (inputs, _a, where) => normInfer(inputs, where),
-  ref: ([x], { eps }) => {
-    const out = new Float64Array(x.data.length);
-    eachRow(x, (r, C) => {
-      let m = 0;
-      for (let j = 0; j < C; j++) m += x.data[r + j];
-      m /= C;
-      let v = 0;
-      for (let j = 0; j < C; j++) v += (x.data[r + j] - m) ** 2;
-      const rstd = 1 / Math.sqrt(v / C + eps);
-      for (let j = 0; j < C; j++) out[r + j] = (x.data[r + j] - m) * rstd;
-    });
-    return new Value(x.shape, out, x.dtype);
-  },
+  ref: ([x], { eps }) => eachRow(x, eps, false, (j, { r, m, rstd }) => (x.data[r + j] - m) * rstd),
   vjp: (b, { inputs: [x], grad, attrs }) => [b.op('layernorm_grad', [x, grad], { eps: attrs.eps })],
   examples: normExamples,
 });
@@ -135,24 +141,18 @@ defineOp({
   },
   infer: (inputs, _a, where) => normInfer(inputs, where),
   ref: ([x, g], { eps }) => {
-    const out = new Float64Array(x.data.length);
-    eachRow(x, (r, C) => {
-      let m = 0;
-      for (let j = 0; j < C; j++) m += x.data[r + j];
-      m /= C;
-      let v = 0;
-      for (let j = 0; j < C; j++) v += (x.data[r + j] - m) ** 2;
-      const rstd = 1 / Math.sqrt(v / C + eps);
-      let mg = 0;
-      let mgx = 0;
-      for (let j = 0; j < C; j++) {
-        mg += g.data[r + j];
-        mgx += g.data[r + j] * (x.data[r + j] - m) * rstd;
+    // The row's means of g and g * xhat, once per row (at its first element).
+    let [mg, mgx] = [0, 0];
+    return eachRow(x, eps, false, (j, { r, m, rstd, C }) => {
+      if (j === 0) {
+        [mg, mgx] = [0, 0];
+        for (let k = 0; k < C; k++) {
+          mg += g.data[r + k] / C;
+          mgx += (g.data[r + k] * (x.data[r + k] - m) * rstd) / C;
+        }
       }
-      [mg, mgx] = [mg / C, mgx / C];
-      for (let j = 0; j < C; j++) out[r + j] = rstd * (g.data[r + j] - mg - (x.data[r + j] - m) * rstd * mgx);
+      return rstd * (g.data[r + j] - mg - (x.data[r + j] - m) * rstd * mgx);
     });
-    return new Value(x.shape, out, x.dtype);
   },
   examples: gradExamples,
 });
@@ -167,16 +167,7 @@ defineOp({
     value: ['mul', 'x', ['rsqrt', ['add', meanOf('acc0', C), eps]]],
   }),
   infer: (inputs, _a, where) => normInfer(inputs, where),
-  ref: ([x], { eps }) => {
-    const out = new Float64Array(x.data.length);
-    eachRow(x, (r, C) => {
-      let ms = 0;
-      for (let j = 0; j < C; j++) ms += x.data[r + j] ** 2;
-      const rstd = 1 / Math.sqrt(ms / C + eps);
-      for (let j = 0; j < C; j++) out[r + j] = x.data[r + j] * rstd;
-    });
-    return new Value(x.shape, out, x.dtype);
-  },
+  ref: ([x], { eps }) => eachRow(x, eps, true, (j, { r, rstd }) => x.data[r + j] * rstd),
   vjp: (b, { inputs: [x], grad, attrs }) => [b.op('rmsnorm_grad', [x, grad], { eps: attrs.eps })],
   examples: normExamples,
 });
@@ -198,18 +189,15 @@ defineOp({
   },
   infer: (inputs, _a, where) => normInfer(inputs, where),
   ref: ([x, g], { eps }) => {
-    const out = new Float64Array(x.data.length);
-    eachRow(x, (r0, C) => {
-      let ms = 0;
-      let gx = 0;
-      for (let j = 0; j < C; j++) {
-        ms += x.data[r0 + j] ** 2;
-        gx += g.data[r0 + j] * x.data[r0 + j];
+    // The row's mean of g * x, once per row (at its first element).
+    let gx = 0;
+    return eachRow(x, eps, true, (j, { r, rstd, C }) => {
+      if (j === 0) {
+        gx = 0;
+        for (let k = 0; k < C; k++) gx += (g.data[r + k] * x.data[r + k]) / C;
       }
-      const r = 1 / Math.sqrt(ms / C + eps);
-      for (let j = 0; j < C; j++) out[r0 + j] = r * (g.data[r0 + j] - x.data[r0 + j] * r * r * (gx / C));
+      return rstd * (g.data[r + j] - x.data[r + j] * rstd * rstd * gx);
     });
-    return new Value(x.shape, out, x.dtype);
   },
   examples: gradExamples,
 });
