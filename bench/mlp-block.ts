@@ -12,9 +12,8 @@ export function mlpBlock(): Builder {
   const b = new Builder();
   const X = b.input('X', [MLP_B * MLP_T, MLP_D]);
   const p = (name: string, shape: number[]) => b.param(name, shape, { trainable: true, init: { kind: 'zeros' } });
-  const mu = X.mean([1], true);
-  const xc = X.sub(mu);
-  const ln = xc.mul(xc.mul(xc).mean([1], true).add(1e-5).rsqrt());
+  // LN without affine: the row primitive (ops/row.ts), one kernel each way.
+  const ln = b.op('layernorm', [X], { eps: 1e-5 });
   const y = X.add(
     ln
       .matmul(p('W1', [MLP_D, MLP_H]))
