@@ -1,8 +1,9 @@
 /**
  * Attention's batched blocks (the [B, heads] batches of 17x16x17 and 65x16x65 matmuls of the
  * example's towers at batch 32) under every tile the codegen has, next to 512^3, in one run:
- * whether a smaller tile fills the idle threads of these small blocks (bench/results/ceiling.md).
- * Each variant is the fastest of 4 rounds of 5 repetitions, GFLOP/s.
+ * whether a smaller tile fills the idle threads of these small blocks; then the same outputs as
+ * one unbatched matmul, to tell the batching's cost from the shape's (bench/results/ceiling.md).
+ * Each figure is the fastest of 4-5 rounds of 5 repetitions, GFLOP/s.
  *   npx tsx bench/attention-tiles.ts
  */
 import { Builder } from '../src/compiler/builder.ts';
@@ -53,6 +54,27 @@ for (const s of shapes) {
       ),
   );
   for (const ex of exs) ex.destroy();
+}
+// The same outputs as one unbatched matmul (the blocks' rows stacked, one B): whether the
+// batching itself costs, or the shape (K = 16, a head's width) does. The plan's own variant.
+for (const [M, N] of [
+  [17, 17],
+  [65, 65],
+]) {
+  const rate = async (a: number[], w: number[], flops: number) => {
+    const b = new Builder();
+    b.output('y', b.input('a', a).matmul(b.input('w', w), { transB: true }));
+    const ex = await Executor.create(gpu, compilePlan(b.g, profile));
+    await timeRecorded(gpu, (r) => ex.recordKernel(r, 0), 5);
+    let t = Number.POSITIVE_INFINITY;
+    for (let r = 0; r < 5; r++) t = Math.min(t, await timeRecorded(gpu, (x) => ex.recordKernel(x, 0), 5));
+    ex.destroy();
+    return (flops / t / 1e6).toFixed(2);
+  };
+  const flops = 2 * 128 * M * 16 * N;
+  console.log(
+    `[128] ${M}x16x${N} tB: ${await rate([128, M, 16], [128, N, 16], flops)} GFLOP/s; ${128 * M}x16x${N} tB unbatched: ${await rate([128 * M, 16], [N, 16], flops)}`,
+  );
 }
 gpu.destroy();
 process.exit(0);
