@@ -1,9 +1,11 @@
 /**
- * Attention's batched blocks (the [B, heads] batches of 17x16x17 and 65x16x65 matmuls of the
- * example's towers at batch 32) under every tile the codegen has, next to 512^3, in one run:
- * whether a smaller tile fills the idle threads of these small blocks; then the same outputs as
- * one unbatched matmul, to tell the batching's cost from the shape's (bench/results/ceiling.md).
- * Each figure is the fastest of 4-5 rounds of 5 repetitions, GFLOP/s.
+ * What limits attention's batched blocks (the [B, heads] batches of 17x16x17 and 65x16x65
+ * matmuls of the example's towers at batch 32; bench/results/ceiling.md), in one run:
+ * 1. every tile the codegen has, next to 512^3;
+ * 2. the same outputs as one unbatched matmul (the batching's cost, or the shape's);
+ * 3. the reduction's length K against the output width N (2176 rows: K = 16..256, N = 17, 64);
+ * 4. tiles fitted to 17 and 65 (thread tile times workgroup width just over them).
+ * Each figure is the fastest of 4 rounds of 5 repetitions, GFLOP/s.
  *   npx tsx bench/attention-tiles.ts
  */
 import { Builder } from '../src/compiler/builder.ts';
@@ -13,68 +15,85 @@ import { acquireDevice } from '../src/runtime/device.ts';
 import { Executor } from '../src/runtime/executor.ts';
 import { profileOf } from '../src/runtime/profile.ts';
 import { timeRecorded } from '../src/runtime/timing.ts';
+
 const gpu = await acquireDevice();
 const profile = profileOf(gpu);
-const C: MatmulVariant[] = [
-  { family: 'reg', tm: 8, tn: 8, wgx: 8, wgy: 8 },
-  { family: 'reg', tm: 8, tn: 4, wgx: 8, wgy: 8 },
-  { family: 'reg', tm: 4, tn: 4, wgx: 8, wgy: 8 },
-  { family: 'reg', tm: 2, tn: 2, wgx: 8, wgy: 8 },
-  { family: 'reg', tm: 4, tn: 2, wgx: 8, wgy: 8 },
-  { family: 'tiled' },
-];
-const shapes = [
-  { b: [32, 4], M: 17, K: 16, N: 17, tA: false, tB: true },
-  { b: [32, 4], M: 17, K: 17, N: 16, tA: false, tB: false },
-  { b: [32, 4], M: 17, K: 17, N: 16, tA: true, tB: false },
-  { b: [32, 4], M: 65, K: 16, N: 65, tA: false, tB: true },
-  { b: [32, 4], M: 65, K: 65, N: 16, tA: false, tB: false },
-  { b: [32, 4], M: 65, K: 65, N: 16, tA: true, tB: false },
-  { b: [], M: 512, K: 512, N: 512, tA: false, tB: false },
-];
-for (const s of shapes) {
+
+interface Shape {
+  b: number[];
+  M: number;
+  K: number;
+  N: number;
+  tA?: boolean;
+  tB?: boolean;
+}
+
+const label = (s: Shape) =>
+  `${s.b.length ? `[${s.b}] ` : ''}${s.M}x${s.K}x${s.N}${s.tA ? ' tA' : ''}${s.tB ? ' tB' : ''}`;
+const tile = (v?: MatmulVariant) => (!v ? 'plan' : v.family === 'reg' ? `${v.tm}x${v.tn}/${v.wgx}x${v.wgy}` : v.family);
+
+/** GFLOP/s of `s` under each variant (undefined: the plan's own choice), timed in alternating rounds. */
+async function rates(s: Shape, variants: (MatmulVariant | undefined)[]): Promise<number[]> {
   const exs: Executor[] = [];
-  for (const v of C) {
+  for (const v of variants) {
     const b = new Builder();
     const a = b.input('a', [...s.b, ...(s.tA ? [s.K, s.M] : [s.M, s.K])]);
     const w = b.input('w', [...s.b, ...(s.tB ? [s.N, s.K] : [s.K, s.N])]);
-    b.output('y', a.matmul(w, { transA: s.tA, transB: s.tB }));
-    exs.push(await Executor.create(gpu, compilePlan(b.g, profile, { matmulVariant: () => v })));
+    b.output('y', a.matmul(w, { transA: !!s.tA, transB: !!s.tB }));
+    exs.push(await Executor.create(gpu, compilePlan(b.g, profile, v ? { matmulVariant: () => v } : {})));
   }
   const t = exs.map(() => Number.POSITIVE_INFINITY);
   for (const ex of exs) await timeRecorded(gpu, (r) => ex.recordKernel(r, 0), 5);
   for (let r = 0; r < 4; r++)
     for (const [i, ex] of exs.entries())
       t[i] = Math.min(t[i], await timeRecorded(gpu, (x) => ex.recordKernel(x, 0), 5));
-  const fl = 2 * s.M * s.K * s.N * s.b.reduce((p, q) => p * q, 1);
-  console.log(
-    `[${s.b}] ${s.M}x${s.K}x${s.N}${s.tA ? ' tA' : ''}${s.tB ? ' tB' : ''}: ` +
-      C.map((v, i) => `${v.family === 'reg' ? `${v.tm}x${v.tn}` : v.family} ${(fl / t[i] / 1e6).toFixed(1)}`).join(
-        ' | ',
-      ),
-  );
   for (const ex of exs) ex.destroy();
+  const flops = 2 * s.M * s.K * s.N * s.b.reduce((p, q) => p * q, 1);
+  return t.map((ms) => flops / ms / 1e6);
 }
-// The same outputs as one unbatched matmul (the blocks' rows stacked, one B): whether the
-// batching itself costs, or the shape (K = 16, a head's width) does. The plan's own variant.
-for (const [M, N] of [
-  [17, 17],
-  [65, 65],
-]) {
-  const rate = async (a: number[], w: number[], flops: number) => {
-    const b = new Builder();
-    b.output('y', b.input('a', a).matmul(b.input('w', w), { transB: true }));
-    const ex = await Executor.create(gpu, compilePlan(b.g, profile));
-    await timeRecorded(gpu, (r) => ex.recordKernel(r, 0), 5);
-    let t = Number.POSITIVE_INFINITY;
-    for (let r = 0; r < 5; r++) t = Math.min(t, await timeRecorded(gpu, (x) => ex.recordKernel(x, 0), 5));
-    ex.destroy();
-    return (flops / t / 1e6).toFixed(2);
-  };
-  const flops = 2 * 128 * M * 16 * N;
-  console.log(
-    `[128] ${M}x16x${N} tB: ${await rate([128, M, 16], [128, N, 16], flops)} GFLOP/s; ${128 * M}x16x${N} tB unbatched: ${await rate([128 * M, 16], [N, 16], flops)}`,
-  );
+
+const row = (s: Shape, vs: (MatmulVariant | undefined)[], r: number[]) =>
+  `${label(s)}: ${vs.map((v, i) => `${tile(v)} ${r[i].toFixed(1)}`).join(' | ')}`;
+
+const reg = (tm: number, tn: number, wgx: number, wgy: number): MatmulVariant => ({ family: 'reg', tm, tn, wgx, wgy });
+const blocks: Shape[] = [
+  { b: [32, 4], M: 17, K: 16, N: 17, tB: true },
+  { b: [32, 4], M: 17, K: 17, N: 16 },
+  { b: [32, 4], M: 17, K: 17, N: 16, tA: true },
+  { b: [32, 4], M: 65, K: 16, N: 65, tB: true },
+  { b: [32, 4], M: 65, K: 65, N: 16 },
+  { b: [32, 4], M: 65, K: 65, N: 16, tA: true },
+];
+
+console.log(`adapter: ${gpu.info.description}\n\n1. every tile`);
+const tiles = [
+  reg(8, 8, 8, 8),
+  reg(8, 4, 8, 8),
+  reg(4, 4, 8, 8),
+  reg(2, 2, 8, 8),
+  reg(4, 2, 8, 8),
+  { family: 'tiled' } as const,
+];
+for (const s of [...blocks, { b: [], M: 512, K: 512, N: 512 }]) console.log(row(s, tiles, await rates(s, tiles)));
+
+console.log('\n2. batched against the same outputs unbatched (the plan`s variant)');
+for (const L of [17, 65]) {
+  const [batched] = await rates({ b: [128], M: L, K: 16, N: L, tB: true }, [undefined]);
+  const [flat] = await rates({ b: [], M: 128 * L, K: 16, N: L, tB: true }, [undefined]);
+  console.log(`[128] ${L}x16x${L} tB ${batched.toFixed(2)} | ${128 * L}x16x${L} tB ${flat.toFixed(2)}`);
 }
+
+console.log('\n3. K against N (the plan`s variant)');
+for (const K of [16, 32, 64, 128, 256]) {
+  const out: string[] = [];
+  for (const N of [17, 64])
+    out.push(`2176x${K}x${N} ${(await rates({ b: [], M: 2176, K, N, tB: true }, [undefined]))[0].toFixed(1)}`);
+  console.log(out.join(' | '));
+}
+
+console.log('\n4. tiles fitted to 17 and 65');
+const fitted = [undefined, reg(6, 3, 6, 3), reg(9, 3, 6, 2), reg(6, 6, 3, 3), reg(9, 9, 2, 2), reg(8, 4, 4, 4)];
+for (const s of [blocks[0], blocks[1], blocks[3], blocks[4]]) console.log(row(s, fitted, await rates(s, fitted)));
+
 gpu.destroy();
 process.exit(0);
