@@ -23,6 +23,7 @@ import type { Gpu } from './device.ts';
 import { Executor, type GpuExecutor, type HostArray } from './executor.ts';
 import { CachedDecoder } from './kv-decode.ts';
 import { decodeOne } from './caption.ts';
+import { planNeeds, unmetNeeds } from './plan-needs.ts';
 import { initialValues } from './init.ts';
 import { StepRunner, type StepResult } from './step-runner.ts';
 import { InputRule, valuesProblem } from './input-rules.ts';
@@ -242,8 +243,8 @@ export class Artifact {
   static async load(gpu: Gpu, dir: string | URL, weights?: Weights | string, seed = 0): Promise<Artifact> {
     const root = typeof dir === 'string' ? dir : fileURLToPath(dir);
     const meta = readMeta(root);
-    checkDigest(root, meta);
-    checkDevice(root, meta, gpu);
+    const kernels = checkDigest(root, meta);
+    checkDevice(root, meta, gpu, kernels);
     checkSlots(root, meta);
     const given = weightRecord(root, meta, weights);
     // Random weights only for the params a plan binds (their shapes were checked against the plan's slots).
@@ -638,7 +639,8 @@ function allPlans(meta: ArtifactJson): ArtifactJson['plans'] {
   return [...meta.plans, ...(meta.generate ? [meta.generate.prefill, meta.generate.step] : [])];
 }
 
-function checkDigest(dir: string, meta: ArtifactJson): void {
+/** Checks the digest over plan.json, the kernels and the bundle; returns each kernel file's WGSL. */
+function checkDigest(dir: string, meta: ArtifactJson): Map<string, string> {
   const kernels = new Map<string, string>();
   for (const { batch, plan } of allPlans(meta))
     for (const [i, k] of plan.kernels.entries()) {
@@ -669,6 +671,7 @@ function checkDigest(dir: string, meta: ArtifactJson): void {
       dir,
       `plan.json, a kernel or a bundled file changed after compile (sha256 ${got.slice(0, 12)}, ${DIGEST_FILE} says ${want.slice(0, 12)}): recompile with \`peftgraph compile\``,
     );
+  return kernels;
 }
 
 /** Every plan's param slots have the shapes the artifact's params declare, and every declared param a slot. */
@@ -720,34 +723,23 @@ function checkSlots(dir: string, meta: ArtifactJson): void {
   }
 }
 
-function checkDevice(dir: string, meta: ArtifactJson, gpu: Gpu): void {
-  const problems: string[] = [];
-  for (const [k, need] of Object.entries(meta.requires)) {
-    if (k === 'f16') continue;
-    const have = gpu.limits[k] ?? 0;
-    if ((need as number) > have) problems.push(`${k}: needs ${need}, the adapter has ${have}`);
-  }
-  // A tensor over the binding limit is bound as ranges of one buffer: each range must fit a
-  // binding, and each buffer the adapter's largest buffer.
-  const bound = Math.max(
-    0,
-    ...allPlans(meta).flatMap((p) => p.plan.bindings.flatMap((list) => list.map((b) => p.plan.buffers[b].bytes))),
-  );
-  const whole = Math.max(
-    0,
-    ...allPlans(meta).flatMap((p) => p.plan.buffers.filter((b) => !b.view).map((b) => b.bytes)),
-  );
-  if (bound > (gpu.limits.maxStorageBufferBindingSize ?? Infinity))
-    problems.push(
-      `a ${bound}-byte binding exceeds maxStorageBufferBindingSize ${gpu.limits.maxStorageBufferBindingSize}`,
-    );
-  if (whole > (gpu.limits.maxBufferSize ?? Infinity))
-    problems.push(`a ${whole}-byte buffer exceeds maxBufferSize ${gpu.limits.maxBufferSize}`);
-  if (meta.requires.f16 && !gpu.hasF16) problems.push('needs shader-f16, which the adapter lacks');
+/**
+ * The adapter covers what the artifact's plans use (runtime/plan-needs.ts): bindings, ranges and
+ * buffers, workgroups, workgroup sizes, offsets' alignment, shader-f16. Not the limits of the
+ * device it was compiled on: those are `requires`, a record of what the plans were made for.
+ */
+function checkDevice(dir: string, meta: ArtifactJson, gpu: Gpu, kernels: Map<string, string>): void {
+  const plans = allPlans(meta).map(({ plan }) => ({
+    ...plan,
+    kernels: plan.kernels.map((k) => ({ workgroups: k.workgroups, wgsl: kernels.get(k.file) ?? '' })),
+  }));
+  const needs = planNeeds(plans);
+  if (meta.requires.f16 && !needs.features.includes('shader-f16')) needs.features.push('shader-f16');
+  const problems = unmetNeeds(needs, gpu.limits, gpu.features);
   if (problems.length)
     throw new ArtifactError(
       dir,
-      `was compiled for a device this adapter (${gpu.info.description}) does not match:\n  ${problems.join('\n  ')}\n  recompile on this machine with \`peftgraph compile\``,
+      `needs more than this adapter (${gpu.info.description}) gives:\n  ${problems.join('\n  ')}\n  recompile on this machine with \`peftgraph compile\``,
     );
 }
 
