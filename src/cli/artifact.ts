@@ -262,7 +262,8 @@ export function writeArtifact(
   writeFileSync(join(dir, 'plan.json'), planText);
   // The runtime refuses a plan or kernel edited after this (artifact.ts checkDigest).
   const kernels = new Map([...files].map((f) => [f, readFileSync(join(dir, f), 'utf8')]));
-  writeFileSync(join(dir, DIGEST_FILE), `${artifactDigest(planText, kernels, dir, meta.bundle)}\n`);
+  const bundled = new Map(meta.bundle.map((f) => [f, readFileSync(join(dir, f))]));
+  writeFileSync(join(dir, DIGEST_FILE), `${artifactDigest(planText, kernels, bundled)}\n`);
   const module = emitModule(meta, runtimeImport);
   writeFileSync(join(dir, 'model.ts'), module.ts);
   writeFileSync(join(dir, 'model.js'), module.js);

@@ -220,6 +220,32 @@ program
   });
 
 program
+  .command('serve')
+  .description(
+    "a web page that runs an artifact compiled with --adapter on the browser's WebGPU: served from this machine, or written as a static site with --out",
+  )
+  .argument('<artifact>', 'an inference artifact directory with its inputs bundled (compile --adapter)')
+  .addOption(int('--port <n>', 'port to serve on (0: any free one)', 8080, 0, 65535))
+  .option('--host <address>', 'address to serve on (WebGPU needs https or localhost)', '127.0.0.1')
+  .option('--out <dir>', 'write the page and a copy of the artifact to this directory instead of serving')
+  .option('--title <text>', "the page's title")
+  .action(async (dir, o) => {
+    const { servableMeta } = await import('../web/servable.ts');
+    const { pageFiles, writePage } = await import('../web/page.ts');
+    const meta = servableMeta(dir);
+    if (o.out) {
+      await writePage(dir, meta, o.out, o.title);
+      console.log(
+        `wrote ${o.out}/index.html, app.js and model/ (the artifact): serve the directory over https or from localhost`,
+      );
+      return;
+    }
+    const { servePage } = await import('../web/serve.ts');
+    const served = await servePage(dir, await pageFiles(meta, o.title), o.host, Number(o.port));
+    console.log(`serving ${dir} at ${served.url} (Ctrl-C stops)`);
+  });
+
+program
   .command('eval')
   .description('evaluate a checkpoint on a data split (VQA accuracy, exact match, loss)')
   .argument('[spec]', 'model spec (.ts or .json); default: the spec the checkpoint or adapter records')

@@ -4,7 +4,7 @@
  * and soft targets min(1, #annotators who gave the answer / 3) (METHODS.md).
  */
 import { DataError } from './errors.ts';
-import { readJsonFile } from '../runtime/files.ts';
+import { host } from '../runtime/host.ts';
 
 const PUNCT = [
   ';',
@@ -154,7 +154,11 @@ export class AnswerVocab {
 
 /** An answer list file (answers.json: the classes in head order), checked against a head of `classes`. */
 export function readAnswerList(file: string, classes: number): string[] {
-  const answers = readJsonFile(file, 'answer list');
+  return answerList(host.readJson(file, 'answer list'), file, classes);
+}
+
+/** An answer list's parsed JSON (`file` names it in errors), checked against a head of `classes`. */
+export function answerList(answers: unknown, file: string, classes: number): string[] {
   if (!Array.isArray(answers) || answers.length !== classes || !answers.every((a) => typeof a === 'string')) {
     throw new DataError(
       `${file}: ${Array.isArray(answers) ? `${answers.length} answers` : 'no list of answers'} for a head of ${classes}`,

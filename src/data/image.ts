@@ -1,116 +1,25 @@
 /**
- * Image files to model inputs. Decoding by `sharp` (libvips with libjpeg-turbo, libpng, ...):
- * its pixels equal Pillow's, which HF image processors use, bit for bit on the fixtures, JPEG
- * chroma upsampling included (a pure-JS JPEG decoder was 8 levels off at edges). Then what the
+ * Image files to model inputs. Decoding is the host's: `sharp` in node (image-decode.ts), whose
+ * pixels equal Pillow's, which HF image processors use, bit for bit on the fixtures (a pure-JS
+ * JPEG decoder was 8 levels off at edges); the browser's own decoder in a page. Then what the
  * processor does, as its preprocessor_config.json says: RGB (or luma for 1-channel models) ->
  * resize (PIL's resampling, resize.ts) -> center crop -> rescale -> normalize -> [C, H, W] f32.
  */
-import { createHash } from 'node:crypto';
-import { FILE_LIMITS, readJsonFile, readRegular } from '../runtime/files.ts';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { FILE_LIMITS } from '../runtime/file-limits.ts';
+import { host } from '../runtime/host.ts';
 import { z } from 'zod';
-import sharp, { type Metadata, type OutputInfo } from 'sharp';
 import { DataError } from './errors.ts';
+import { MAX_IMAGE_PIXELS, type Pixels } from './pixels.ts';
 import { PIL_RESAMPLE, resizeLikePil, type Resample } from './resize.ts';
 
-/** An 8-bit image, rows of interleaved channels. */
-export interface Pixels {
-  width: number;
-  height: number;
-  channels: number;
-  data: Uint8Array;
-}
-
-/** The formats HF image processors read through Pillow that peftgraph decodes; others (SVG, HEIF, ...) are refused. */
-export const IMAGE_FORMATS = ['png', 'jpeg', 'webp', 'gif', 'tiff'];
-
-/** Pillow's Image.MAX_IMAGE_PIXELS: a larger image is refused from its header, before decoding (a decompression bomb). */
-export const MAX_IMAGE_PIXELS = 89_478_485;
+export { IMAGE_FORMATS, MAX_IMAGE_PIXELS, type Pixels } from './pixels.ts';
 
 /**
- * Decodes an image file to 8-bit RGB as Pillow's Image.open(path).convert('RGB') does: alpha
- * dropped, gray and palette expanded; an embedded ICC profile ignored (Pillow applies none unless
- * asked); CMYK by Pillow's own formula, not through a colour profile; 16-bit gray clipped to
- * 0..255 and 16-bit colour reduced to its high byte, as Pillow's modes do; no EXIF rotation. The
- * format and the pixel count are checked from the header first.
+ * Reads and decodes an image file as Pillow's Image.open(path).convert('RGB') does (image-decode.ts
+ * in node; the browser's decoder in a page, runtime/host.browser.ts).
  */
 export async function readImage(path: string): Promise<Pixels> {
-  return decodeImage(readRegular(path, 'image', FILE_LIMITS.image), path);
-}
-
-/** An image file's bytes decoded as readImage does; `path` names it in errors. */
-export async function decodeImage(bytes: Uint8Array, path = 'image'): Promise<Pixels> {
-  if (bytes.length > FILE_LIMITS.image)
-    throw new DataError(`${path}: ${bytes.length} bytes, over the ${FILE_LIMITS.image}-byte limit for an image`);
-  const fail = (why: string) => new DataError(`${path}: cannot decode the image (${why})`);
-  let meta: Metadata;
-  try {
-    meta = await sharp(bytes, { ignoreIcc: true, limitInputPixels: false }).metadata();
-  } catch (e) {
-    throw fail((e as Error).message);
-  }
-  if (!meta.format || !IMAGE_FORMATS.includes(meta.format))
-    throw new DataError(
-      `${path}: ${meta.format ?? 'an unknown'} image is not supported (formats: ${IMAGE_FORMATS.join(', ')})`,
-    );
-  const [w, h] = [meta.width ?? 0, meta.height ?? 0];
-  if (w * h > MAX_IMAGE_PIXELS)
-    throw new DataError(
-      `${path}: the image declares ${w} x ${h} = ${w * h} pixels, over the limit of ${MAX_IMAGE_PIXELS} (Pillow's MAX_IMAGE_PIXELS)`,
-    );
-  try {
-    const img = sharp(bytes, { ignoreIcc: true, limitInputPixels: MAX_IMAGE_PIXELS });
-    if (meta.space === 'cmyk')
-      return cmykLikePil(
-        await img.pipelineColourspace('cmyk').toColourspace('cmyk').raw().toBuffer({ resolveWithObject: true }),
-      );
-    if (meta.depth === 'ushort') {
-      const gray = meta.space === 'grey16' || meta.space === 'b-w';
-      const { data, info } = await img
-        .removeAlpha()
-        .toColourspace(gray ? 'grey16' : 'rgb16')
-        .raw({ depth: 'ushort' })
-        .toBuffer({ resolveWithObject: true });
-      const u = new Uint16Array(data.buffer, data.byteOffset, data.length / 2);
-      const n = info.width * info.height;
-      const out = new Uint8Array(n * 3);
-      // Pillow: 16-bit gray is mode I, whose RGB conversion clips; 16-bit colour keeps the high byte.
-      if (gray) for (let i = 0; i < n; i++) out.fill(Math.min(255, u[i * info.channels]), 3 * i, 3 * i + 3);
-      else for (let i = 0; i < n * 3; i++) out[i] = u[Math.floor(i / 3) * info.channels + (i % 3)] >> 8;
-      return { width: info.width, height: info.height, channels: 3, data: out };
-    }
-    const { data, info } = await img
-      .removeAlpha()
-      .toColourspace('srgb')
-      .raw({ depth: 'uchar' })
-      .toBuffer({ resolveWithObject: true });
-    if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
-    return {
-      width: info.width,
-      height: info.height,
-      channels: 3,
-      data: new Uint8Array(data.buffer, data.byteOffset, data.length),
-    };
-  } catch (e) {
-    throw fail((e as Error).message);
-  }
-}
-
-/** Pillow's CMYK -> RGB (Convert.c cmyk2rgb): nk = 255 - k; each channel nk - c * nk / 255, rounded as MULDIV255. */
-function cmykLikePil({ data, info }: { data: Buffer; info: OutputInfo }): Pixels {
-  if (info.channels !== 4) throw new Error(`CMYK decoded to ${info.channels} channels`);
-  const n = info.width * info.height;
-  const out = new Uint8Array(n * 3);
-  const muldiv255 = (a: number, b: number) => {
-    const t = a * b + 128;
-    return ((t >> 8) + t) >> 8;
-  };
-  for (let i = 0; i < n; i++) {
-    const nk = 255 - data[4 * i + 3];
-    for (let c = 0; c < 3; c++) out[3 * i + c] = Math.max(0, Math.min(255, nk - muldiv255(data[4 * i + c], nk)));
-  }
-  return { width: info.width, height: info.height, channels: 3, data: out };
+  return host.decodeImage(await host.readFile(path, 'image', FILE_LIMITS.image), path);
 }
 
 /** RGB -> luma, PIL's convert('L'): L = (19595 R + 38470 G + 7471 B + 2^15) >> 16 (ITU-R 601-2). */
@@ -233,9 +142,10 @@ export class ImageProcessor {
 
   /** sha256 of everything that decides the pixels: the config and the model's channels and size (a run's identity records it). */
   get fingerprint(): string {
-    return createHash('sha256')
+    return host
+      .sha256()
       .update(JSON.stringify([this.config, this.channels, this.image]))
-      .digest('hex');
+      .digest();
   }
 
   /** Resize to the model's size (bilinear), rescale to [0, 1], normalize with mean = std = 0.5. */
@@ -254,15 +164,15 @@ export class ImageProcessor {
 
   /** preprocessor_config.json of a directory; without one, the defaults sized to the model. */
   static fromDir(dir: string, channels: number, image: [number, number]): ImageProcessor {
-    const path = join(dir, 'preprocessor_config.json');
-    if (!existsSync(path))
+    const path = host.join(dir, 'preprocessor_config.json');
+    if (!host.exists(path))
       return ImageProcessor.defaults(channels, image, `${dir} (no preprocessor_config.json: defaults)`);
-    return new ImageProcessor(
-      parseProcessorConfig(readJsonFile(path, 'preprocessor config'), path),
-      channels,
-      image,
-      path,
-    );
+    return ImageProcessor.fromConfig(host.readJson(path, 'preprocessor config'), channels, image, path);
+  }
+
+  /** A parsed preprocessor_config.json (`source` names it in errors): a directory's, or an artifact's bundled one. */
+  static fromConfig(json: unknown, channels: number, image: [number, number], source: string): ImageProcessor {
+    return new ImageProcessor(parseProcessorConfig(json, source), channels, image, source);
   }
 
   /** 8-bit pixels after color conversion, resize and crop (what PIL would hand to numpy). */
@@ -328,6 +238,6 @@ export class ImageProcessor {
   /** Reads, decodes and processes an image file (a path), or an image file's bytes. */
   async load(image: string | Uint8Array): Promise<Float32Array> {
     if (typeof image === 'string') return this.process(await readImage(image), image);
-    return this.process(await decodeImage(image), 'image bytes');
+    return this.process(await host.decodeImage(image, 'image bytes'), 'image bytes');
   }
 }

@@ -5,10 +5,7 @@
  * (truncation keeps the special tokens, as HF truncates before post-processing, and is counted),
  * padding with the model's pad id, and the attention mask.
  */
-import { createHash } from 'node:crypto';
-import { readJsonFile } from '../runtime/files.ts';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { host } from '../runtime/host.ts';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { DataError } from './errors.ts';
 
@@ -29,10 +26,17 @@ export interface Encoded {
   length: number;
 }
 
-function readJson(path: string): Record<string, unknown> {
-  const v = readJsonFile(path, 'tokenizer file');
+function jsonObject(v: unknown, path: string): Record<string, unknown> {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new DataError(`${path}: not a JSON object`);
   return v as Record<string, unknown>;
+}
+
+/** The files of an HF tokenizer directory the tokenizer is made from, parsed. */
+export interface TokenizerFiles {
+  'tokenizer.json': unknown;
+  'tokenizer_config.json'?: unknown;
+  /** The model's config.json: its pad and end ids when the tokenizer's files name none. */
+  'config.json'?: unknown;
 }
 
 export class TextTokenizer {
@@ -65,18 +69,35 @@ export class TextTokenizer {
    * config's pad_token_id, or else its end-of-sequence token (GPT-2 has no pad token).
    */
   static fromDir(dir: string): TextTokenizer {
-    const path = join(dir, 'tokenizer.json');
-    if (!existsSync(dir))
+    if (!host.exists(dir))
       throw new DataError(
         `${dir}: no such directory (the tokenizer's: a text tower's pretrained directory, or .inputs({ tokenizer }))`,
       );
-    if (!existsSync(path))
+    const read = (name: string) =>
+      host.exists(host.join(dir, name)) ? host.readJson(host.join(dir, name), 'tokenizer file') : undefined;
+    const json = read('tokenizer.json');
+    if (json === undefined)
       throw new DataError(
         `${dir}: no tokenizer.json (an HF tokenizer directory has tokenizer.json and usually tokenizer_config.json)`,
       );
-    const json = readJson(path);
-    const cfgPath = join(dir, 'tokenizer_config.json');
-    const cfg = existsSync(cfgPath) ? readJson(cfgPath) : {};
+    return TextTokenizer.fromFiles(
+      {
+        'tokenizer.json': json,
+        'tokenizer_config.json': read('tokenizer_config.json'),
+        'config.json': read('config.json'),
+      },
+      dir,
+    );
+  }
+
+  /** The tokenizer of an HF tokenizer directory's files, parsed (`dir` names them in errors): a directory's or an artifact's bundle. */
+  static fromFiles(files: TokenizerFiles, dir: string): TextTokenizer {
+    const path = host.join(dir, 'tokenizer.json');
+    const json = jsonObject(files['tokenizer.json'], path);
+    const cfg =
+      files['tokenizer_config.json'] === undefined
+        ? {}
+        : jsonObject(files['tokenizer_config.json'], host.join(dir, 'tokenizer_config.json'));
     let tok: Tokenizer;
     try {
       tok = new HfTokenizer(json, cfg) as Tokenizer;
@@ -84,7 +105,8 @@ export class TextTokenizer {
       throw new DataError(`${path}: not a tokenizer this library reads (${(e as Error).message})`);
     }
     checkUnknowns(path, json);
-    const model = existsSync(join(dir, 'config.json')) ? readJson(join(dir, 'config.json')) : {};
+    const model =
+      files['config.json'] === undefined ? {} : jsonObject(files['config.json'], host.join(dir, 'config.json'));
     const tokenId = (t: unknown) => {
       const s =
         typeof t === 'string'
@@ -107,9 +129,10 @@ export class TextTokenizer {
       );
     const eos = tokenId(cfg.eos_token) ?? (model.eos_token_id as number | undefined);
     const eosId = typeof eos === 'number' ? eos : undefined;
-    const fingerprint = createHash('sha256')
+    const fingerprint = host
+      .sha256()
       .update(JSON.stringify([json, cfg, pad, eosId ?? null]))
-      .digest('hex');
+      .digest();
     // The constructor encodes a probe: a malformed section (a template, a normalizer) fails there.
     try {
       return new TextTokenizer(path, tok, pad, eosId, fingerprint);

@@ -8,15 +8,16 @@
  * at compile time): a request of n examples runs on the smallest bucket >= n, padded here by
  * repeating its last example, and the outputs come back with n rows. The buckets' executors share
  * one copy of the weights and are created on first use.
+ *
+ * Files come through an ArtifactSource (host-types.ts): a directory in node, a URL in a browser.
+ * Everything is read, hashed and checked before the first GPU buffer is made.
  */
 import { STEP_INPUTS } from '../step-inputs.ts';
-import { createHash, type Hash } from 'node:crypto';
-import { closeSync, readSync } from 'node:fs';
-import { readSafetensors, type SafeTensors } from './safetensors.ts';
-import { FILE_LIMITS, openRegular, readJsonFile, readText } from './files.ts';
+import { decodeSafetensors, type SafeTensors } from './safetensors-format.ts';
+import { FILE_LIMITS, parseJson } from './file-limits.ts';
+import { host } from './host.ts';
+import type { ArtifactSource } from './host-types.ts';
 import { UserError } from '../user-error.ts';
-import { fileURLToPath } from 'node:url';
-import { join } from 'node:path';
 import { z } from 'zod';
 import type { Plan } from '../compiler/plan.ts';
 import type { Gpu } from './device.ts';
@@ -184,20 +185,30 @@ export type Weights = Record<string, ArrayLike<number>>;
  * The weights a caller gave `load`, as a record: a record of arrays as it is, a path read as
  * safetensors, the bundled file when none is given; anything else is named in the error.
  */
-function weightRecord(dir: string, meta: ArtifactJson, w: unknown): Weights | 'random' {
+async function weightRecord(
+  dir: string,
+  meta: ArtifactJson,
+  w: unknown,
+  bundled: Map<string, Uint8Array>,
+): Promise<Weights | 'random'> {
   if (w === 'random') return w;
   if (w === undefined || w === null) {
-    if (meta.bundle.includes(BUNDLE.weights)) w = join(dir, BUNDLE.weights);
-    else
-      throw new ArtifactError(
-        dir,
-        "no weights given, and none bundled: pass a safetensors path or a record of every param (e.g. the merged.safetensors train writes), compile with --adapter to bundle them, or pass 'random' to run initialized weights deliberately",
-      );
+    const bytes = bundled.get(BUNDLE.weights);
+    if (bytes) {
+      // Decoded once; the raw bytes are not kept beside the values.
+      bundled.delete(BUNDLE.weights);
+      const t = decodeSafetensors(host.join(dir, BUNDLE.weights), bytes);
+      return Object.fromEntries([...t.tensors].map(([k, v]) => [k, v.data]));
+    }
+    throw new ArtifactError(
+      dir,
+      "no weights given, and none bundled: pass a safetensors path or a record of every param (e.g. the merged.safetensors train writes), compile with --adapter to bundle them, or pass 'random' to run initialized weights deliberately",
+    );
   }
   if (typeof w === 'string') {
     let t: SafeTensors;
     try {
-      t = readSafetensors(w);
+      t = decodeSafetensors(w, await host.readFile(w, 'weights', FILE_LIMITS.weights));
     } catch (e) {
       throw new ArtifactError(dir, `weights ${w}: ${(e as Error).message}`);
     }
@@ -230,6 +241,10 @@ export class Artifact {
     /** The largest bucket's executor: it holds the weights the others share. */
     readonly ex: GpuExecutor,
     readonly trainer: StepRunner | null,
+    /** Each kernel file's WGSL, by its name in the plans. */
+    private readonly kernelText: Map<string, string>,
+    /** The bundled files but the weights (tokenizer, processor, answers), as read and hashed at load. */
+    readonly bundled: ReadonlyMap<string, Uint8Array>,
   ) {
     this.executors.set(meta.plans.at(-1)!.batch, Promise.resolve(ex));
   }
@@ -239,14 +254,24 @@ export class Artifact {
    * safetensors path (merged.safetensors for a merged inference artifact), or none for the bundled
    * weights.safetensors. `'random'` runs freshly initialized weights (seeded), on purpose: without
    * weights an artifact would otherwise answer with random ones and say nothing.
+   *
+   * `where` is a directory (node), a URL (fetched in a browser; a file: URL in node), or any
+   * ArtifactSource; a weights path is read the same way.
    */
-  static async load(gpu: Gpu, dir: string | URL, weights?: Weights | string, seed = 0): Promise<Artifact> {
-    const root = typeof dir === 'string' ? dir : fileURLToPath(dir);
-    const meta = readMeta(root);
-    const kernels = checkDigest(root, meta);
+  static async load(
+    gpu: Gpu,
+    where: string | URL | ArtifactSource,
+    weights?: Weights | string,
+    seed = 0,
+  ): Promise<Artifact> {
+    const source = typeof where === 'object' && 'read' in where ? where : host.source(where);
+    const root = source.name;
+    const planText = await readPlanText(source);
+    const meta = parseMeta(root, planText);
+    const { kernels, bundled } = await checkDigest(source, meta, planText);
     checkDevice(root, meta, gpu, kernels);
     checkSlots(root, meta);
-    const given = weightRecord(root, meta, weights);
+    const given = await weightRecord(root, meta, weights, bundled);
     // Random weights only for the params a plan binds (their shapes were checked against the plan's slots).
     const planned = new Set(meta.plans.flatMap((p) => Object.keys(p.plan.params)));
     const values =
@@ -258,12 +283,12 @@ export class Artifact {
         : checkWeights(root, meta, given);
     const ex = await Executor.create(
       gpu,
-      planOf(root, meta.plans.at(-1)!, gpu.limits.maxComputeWorkgroupsPerDimension),
+      planOf(root, meta.plans.at(-1)!, kernels, gpu.limits.maxComputeWorkgroupsPerDimension),
     );
     for (const p of meta.params) if (ex.plan.params[p.name]) ex.setParam(p.name, values[p.name]);
     const trainer = meta.step ? new StepRunner(ex, meta.step.layout, meta.step.spec) : null;
     await trainer?.ready;
-    return new Artifact(meta, root, gpu, ex, trainer);
+    return new Artifact(meta, root, gpu, ex, trainer, kernels, bundled);
   }
 
   /** The KV-cached decoder of a captioning artifact, made on first use. */
@@ -287,9 +312,15 @@ export class Artifact {
       const made: GpuExecutor[] = [];
       try {
         made.push(
-          await Executor.create(this.gpu, planOf(this.root, g.prefill, max), undefined, { paramsFrom: this.ex }),
+          await Executor.create(this.gpu, planOf(this.root, g.prefill, this.kernelText, max), undefined, {
+            paramsFrom: this.ex,
+          }),
         );
-        made.push(await Executor.create(this.gpu, planOf(this.root, g.step, max), undefined, { paramsFrom: made[0] }));
+        made.push(
+          await Executor.create(this.gpu, planOf(this.root, g.step, this.kernelText, max), undefined, {
+            paramsFrom: made[0],
+          }),
+        );
         // Every weight the decoder reads is the artifact's own buffer: one it does not share would read as zeros.
         for (const ex of made) {
           const alone = Object.keys(ex.plan.params).filter((k) => !ex.sharedParams.has(k));
@@ -454,7 +485,7 @@ export class Artifact {
     if (!e) {
       e = Executor.create(
         this.gpu,
-        planOf(this.root, bucket, this.gpu.limits.maxComputeWorkgroupsPerDimension),
+        planOf(this.root, bucket, this.kernelText, this.gpu.limits.maxComputeWorkgroupsPerDimension),
         undefined,
         { paramsFrom: this.ex },
       ).then((x) => {
@@ -511,18 +542,14 @@ const INTERNAL = new Set<string>(Object.values(STEP_INPUTS));
  * binding and view names a buffer that exists and lies inside its buffer, every dispatch is at
  * least one workgroup and within the adapter's per-dimension limit.
  */
-function planOf(root: string, b: Bucket, maxPerDim = Number.POSITIVE_INFINITY): Plan {
+function planOf(root: string, b: Bucket, texts: Map<string, string>, maxPerDim = Number.POSITIVE_INFINITY): Plan {
   const p = b.plan;
   const bad = (msg: string) => new ArtifactError(root, `plan.json (batch ${b.batch}): ${msg}`);
   const kernels = p.kernels.map((k, i) => {
     if (!/^kernels\/[A-Za-z0-9_.-]+\.wgsl$/.test(k.file) || k.file.includes('..'))
       throw bad(`kernel ${i} names the file ${JSON.stringify(k.file)}: kernel files are plain names under kernels/`);
-    let wgsl: string;
-    try {
-      wgsl = readText(join(root, k.file), 'kernel file', FILE_LIMITS.wgsl);
-    } catch (e) {
-      throw bad(`kernel ${i}: ${(e as Error).message}`);
-    }
+    const wgsl = texts.get(k.file);
+    if (wgsl === undefined) throw bad(`kernel ${i}: ${k.file} was not read at load`);
     const storage = (wgsl.match(/var<storage,/g) ?? []).length;
     if (storage !== p.bindings[i]?.length)
       throw bad(
@@ -571,10 +598,20 @@ function takeRows(x: HostArray, n: number, rows: number): HostArray {
   return n === rows ? x : x.slice(0, (x.length / rows) * n);
 }
 
-function readMeta(dir: string): ArtifactJson {
+const utf8 = new TextDecoder();
+
+async function readPlanText(source: ArtifactSource): Promise<string> {
+  try {
+    return utf8.decode(await source.read('plan.json', 'plan', FILE_LIMITS.json));
+  } catch (e) {
+    throw new ArtifactError(source.name, `cannot read plan.json (${(e as Error).message.split('\n')[0]})`);
+  }
+}
+
+function parseMeta(dir: string, planText: string): ArtifactJson {
   let raw: unknown;
   try {
-    raw = readJsonFile(join(dir, 'plan.json'), 'plan');
+    raw = parseJson(planText, host.join(dir, 'plan.json'));
   } catch (e) {
     throw new ArtifactError(dir, `cannot read plan.json (${(e as Error).message.split('\n')[0]})`);
   }
@@ -600,33 +637,16 @@ function readMeta(dir: string): ArtifactJson {
 /** The file holding an artifact's digest: sha256 over plan.json and its kernel files. */
 export const DIGEST_FILE = 'plan.sha256';
 
-/**
- * sha256 over plan.json's text, the kernel files it names and the files it bundles (each once,
- * in name order; a bundled file read from `root` in chunks: weights can be large).
- */
+/** sha256 over plan.json's text, the kernel files it names and the files it bundles (each once, in name order). */
 export function artifactDigest(
   planText: string,
-  kernels: Map<string, string>,
-  root?: string,
-  bundle: readonly string[] = [],
+  kernels: ReadonlyMap<string, string>,
+  bundled: ReadonlyMap<string, Uint8Array> = new Map(),
 ): string {
-  const h = createHash('sha256').update(planText);
+  const h = host.sha256().update(planText);
   for (const name of [...kernels.keys()].sort()) h.update(`\0${name}\0`).update(kernels.get(name)!);
-  for (const name of [...bundle].sort()) {
-    h.update(`\0${name}\0`);
-    hashFile(h, join(root!, name));
-  }
-  return h.digest('hex');
-}
-
-function hashFile(h: Hash, path: string): void {
-  const fd = openRegular(path, 'bundled file');
-  try {
-    const chunk = Buffer.allocUnsafe(1 << 22);
-    for (let n: number; (n = readSync(fd, chunk, 0, chunk.length, null)) > 0; ) h.update(chunk.subarray(0, n));
-  } finally {
-    closeSync(fd);
-  }
+  for (const name of [...bundled.keys()].sort()) h.update(`\0${name}\0`).update(bundled.get(name)!);
+  return h.digest();
 }
 
 /**
@@ -639,8 +659,20 @@ function allPlans(meta: ArtifactJson): ArtifactJson['plans'] {
   return [...meta.plans, ...(meta.generate ? [meta.generate.prefill, meta.generate.step] : [])];
 }
 
-/** Checks the digest over plan.json, the kernels and the bundle; returns each kernel file's WGSL. */
-function checkDigest(dir: string, meta: ArtifactJson): Map<string, string> {
+/** Checks the digest over plan.json, the kernels and the bundle; returns each kernel file's WGSL and the bundled files. */
+async function checkDigest(
+  source: ArtifactSource,
+  meta: ArtifactJson,
+  planText: string,
+): Promise<{ kernels: Map<string, string>; bundled: Map<string, Uint8Array> }> {
+  const dir = source.name;
+  const read = async (file: string, what: string, max: number) => {
+    try {
+      return await source.read(file, what, max);
+    } catch (e) {
+      throw new ArtifactError(dir, (e as Error).message);
+    }
+  };
   const kernels = new Map<string, string>();
   for (const { batch, plan } of allPlans(meta))
     for (const [i, k] of plan.kernels.entries()) {
@@ -649,29 +681,34 @@ function checkDigest(dir: string, meta: ArtifactJson): Map<string, string> {
           dir,
           `plan.json (batch ${batch}): kernel ${i} names the file ${JSON.stringify(k.file)}: kernel files are plain names under kernels/`,
         );
-      if (!kernels.has(k.file)) kernels.set(k.file, readText(join(dir, k.file), 'kernel file', FILE_LIMITS.wgsl));
+      if (!kernels.has(k.file)) kernels.set(k.file, '');
     }
+  // Fetched together: over HTTP one at a time would pay a round trip per kernel.
+  await Promise.all(
+    [...kernels.keys()].map(async (f) => kernels.set(f, utf8.decode(await read(f, 'kernel file', FILE_LIMITS.wgsl)))),
+  );
+  const bundled = new Map<string, Uint8Array>();
+  await Promise.all(
+    meta.bundle.map(async (f) => {
+      bundled.set(f, await read(f, 'bundled file', f === BUNDLE.weights ? FILE_LIMITS.weights : FILE_LIMITS.json));
+    }),
+  );
   let want: string;
   try {
-    want = readText(join(dir, DIGEST_FILE), 'digest', 1024).trim();
+    want = utf8.decode(await source.read(DIGEST_FILE, 'digest', 1024)).trim();
   } catch (e) {
     throw new ArtifactError(
       dir,
       `${(e as Error).message}: an artifact holds the digest compile wrote; recompile with \`peftgraph compile\``,
     );
   }
-  let got: string;
-  try {
-    got = artifactDigest(readText(join(dir, 'plan.json'), 'plan', FILE_LIMITS.json), kernels, dir, meta.bundle);
-  } catch (e) {
-    throw new ArtifactError(dir, (e as Error).message);
-  }
+  const got = artifactDigest(planText, kernels, bundled);
   if (got !== want)
     throw new ArtifactError(
       dir,
       `plan.json, a kernel or a bundled file changed after compile (sha256 ${got.slice(0, 12)}, ${DIGEST_FILE} says ${want.slice(0, 12)}): recompile with \`peftgraph compile\``,
     );
-  return kernels;
+  return { kernels, bundled };
 }
 
 /** Every plan's param slots have the shapes the artifact's params declare, and every declared param a slot. */

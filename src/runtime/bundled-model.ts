@@ -5,13 +5,13 @@
  * logits into scored answers or a greedy caption, as `peftgraph predict` does. Nothing of the
  * compiler: an app needs the artifact directory and `peftgraph/runtime`.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { rankAnswers, readAnswerList } from '../data/answers.ts';
+import { answerList, rankAnswers } from '../data/answers.ts';
 import { ImageProcessor } from '../data/image.ts';
 import { TextTokenizer } from '../data/tokenizer.ts';
 import { Artifact, ArtifactError, BUNDLE, type Weights } from './artifact.ts';
+import { parseJson } from './file-limits.ts';
+import { host } from './host.ts';
+import type { ArtifactSource } from './host-types.ts';
 import type { Gpu } from './device.ts';
 import { captionImage, type Caption } from './caption.ts';
 import { answerScores } from './metrics.ts';
@@ -37,12 +37,16 @@ export class BundledModel {
    * Loads an inference artifact compiled with its inputs bundled (`peftgraph compile --adapter
    * <run>`): weights from the artifact unless `weights` (a safetensors path or a record) replaces them.
    */
-  static async load(gpu: Gpu, dir: string | URL, o: { weights?: Weights | string } = {}): Promise<BundledModel> {
-    const root = typeof dir === 'string' ? dir : fileURLToPath(dir);
+  static async load(
+    gpu: Gpu,
+    where: string | URL | ArtifactSource,
+    o: { weights?: Weights | string } = {},
+  ): Promise<BundledModel> {
+    const root = typeof where === 'object' && 'read' in where ? where.name : String(where);
     options(root, 'loadModel', o, ['weights']);
     if (o.weights === null)
       throw new ArtifactError(root, 'loadModel: weights is null; leave it out for the bundled weights');
-    const artifact = await Artifact.load(gpu, root, o.weights);
+    const artifact = await Artifact.load(gpu, where, o.weights);
     try {
       const task = artifact.meta.task;
       if (!task || artifact.meta.mode !== 'infer')
@@ -58,13 +62,33 @@ export class BundledModel {
           root,
           `bundles no ${missing.map(([w]) => w).join(' and no ')}: compile it with --adapter <run directory> (or --answers) from a spec whose towers read HF directories`,
         );
-      const tokenizer = TextTokenizer.fromDir(join(root, BUNDLE.tokenizer));
-      const processorDir = join(root, BUNDLE.processor);
+      // The bundle was read and hashed at load: its files come from memory, in node and in a browser.
+      const name = (f: string) => host.join(artifact.root, f);
+      const json = (f: string) => {
+        const bytes = artifact.bundled.get(f);
+        return bytes && parseJson(new TextDecoder().decode(bytes), name(f));
+      };
+      const tok = (f: string) => json(`${BUNDLE.tokenizer}/${f}`);
+      const tokenizer = TextTokenizer.fromFiles(
+        {
+          'tokenizer.json': tok('tokenizer.json'),
+          'tokenizer_config.json': tok('tokenizer_config.json'),
+          'config.json': tok('config.json'),
+        },
+        name(BUNDLE.tokenizer),
+      );
+      const config = json(`${BUNDLE.processor}/preprocessor_config.json`);
       // No processor bundled: the spec had none either, and the defaults sized to the model apply.
-      const processor = existsSync(processorDir)
-        ? ImageProcessor.fromDir(processorDir, task.channels, task.image)
-        : ImageProcessor.defaults(task.channels, task.image);
-      const answers = task.kind === 'vqa' ? readAnswerList(join(root, BUNDLE.answers), task.answers) : [];
+      const processor =
+        config === undefined
+          ? ImageProcessor.defaults(task.channels, task.image)
+          : ImageProcessor.fromConfig(
+              config,
+              task.channels,
+              task.image,
+              name(`${BUNDLE.processor}/preprocessor_config.json`),
+            );
+      const answers = task.kind === 'vqa' ? answerList(json(BUNDLE.answers), name(BUNDLE.answers), task.answers) : [];
       return new BundledModel(artifact, task, tokenizer, processor, answers);
     } catch (e) {
       artifact.destroy();

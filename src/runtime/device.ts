@@ -9,6 +9,9 @@
 import { withoutNativeNotices } from './native-stderr.ts';
 import { UserError } from '../user-error.ts';
 import { create } from './webgpu.ts';
+import { openDevice, type Gpu } from './open-device.ts';
+
+export type { AdapterSummary, Gpu } from './open-device.ts';
 
 export interface DeviceOptions {
   /** Dawn backend: vulkan, null, opengl, ... (env PEFTGRAPH_BACKEND). */
@@ -25,30 +28,6 @@ export interface DeviceOptions {
   dawnNotices?: boolean;
 }
 
-export interface AdapterSummary {
-  vendor: string;
-  architecture: string;
-  device: string;
-  description: string;
-  backend: string;
-  isSoftware: boolean;
-}
-
-export interface Gpu {
-  readonly device: GPUDevice;
-  readonly adapter: GPUAdapter;
-  readonly info: AdapterSummary;
-  readonly limits: Readonly<Record<string, number>>;
-  readonly features: ReadonlySet<string>;
-  readonly hasF16: boolean;
-  /** Validation errors Dawn reported outside an error scope, oldest first. */
-  readonly uncapturedErrors: string[];
-  /** Set when the device was lost, with Dawn's reason. */
-  lostReason(): string | undefined;
-  /** Destroys the device and drops Dawn's instance so node can exit. */
-  destroy(): void;
-}
-
 export class NoAdapterError extends UserError {
   constructor(detail: string) {
     super(
@@ -60,18 +39,6 @@ export class NoAdapterError extends UserError {
     );
     this.name = 'NoAdapterError';
   }
-}
-
-const SOFTWARE = /llvmpipe|lavapipe|swiftshader|software|warp/i;
-
-function limitsOf(adapter: GPUAdapter): Record<string, number> {
-  const out: Record<string, number> = {};
-  // GPUSupportedLimits exposes its fields as prototype getters, so walk with for..in.
-  for (const k in adapter.limits) {
-    const v = (adapter.limits as unknown as Record<string, unknown>)[k];
-    if (typeof v === 'number') out[k] = v;
-  }
-  return out;
 }
 
 /**
@@ -115,48 +82,7 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<Gpu> {
     throw new NoAdapterError(flags.length ? `flags: ${flags.join(' ')}` : 'Dawn found no Vulkan device');
   }
 
-  const limits = limitsOf(adapter);
-  const wantF16 = (opts.f16 ?? true) && adapter.features.has('shader-f16');
-  const device = await adapter.requestDevice({
-    requiredLimits: limits,
-    requiredFeatures: wantF16 ? ['shader-f16'] : [],
-  });
-  const errors: string[] = [];
-  device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
-    errors.push(ev.error.message);
-  };
-  let lost: string | undefined;
-  let destroyed = false;
-  void device.lost.then((info) => {
-    if (!destroyed) lost = `${info.reason}: ${info.message}`;
-  });
-
-  const i = adapter.info;
-  const info: AdapterSummary = {
-    vendor: i.vendor,
-    architecture: i.architecture,
-    device: i.device,
-    description: i.description,
-    backend: backend ?? 'default (vulkan on Linux)',
-    isSoftware:
-      (i as { isFallbackAdapter?: boolean }).isFallbackAdapter === true ||
-      SOFTWARE.test(`${i.architecture} ${i.device} ${i.description}`),
-  };
-  return {
-    device,
-    adapter,
-    info,
-    limits,
-    features: new Set(device.features as unknown as Iterable<string>),
-    hasF16: wantF16,
-    uncapturedErrors: errors,
-    lostReason: () => lost,
-    destroy() {
-      if (destroyed) return;
-      destroyed = true;
-      device.destroy();
-    },
-  };
+  return openDevice(adapter, { f16: opts.f16, backend: backend ?? 'default (vulkan on Linux)' });
 }
 
 /** Runs `fn` with a fresh device and always destroys it, so scripts exit cleanly. */

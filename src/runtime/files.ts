@@ -8,21 +8,9 @@
  */
 import { closeSync, constants, fstatSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
 import { join, resolve, sep } from 'node:path';
-import { UserError } from '../user-error.ts';
+import { FILE_LIMITS, FileError, parseJson } from './file-limits.ts';
 
-export class FileError extends UserError {
-  override name = 'FileError';
-}
-
-const MiB = 2 ** 20;
-
-/** Size bounds by kind of file: far above any real one, far below what would exhaust memory. */
-export const FILE_LIMITS = {
-  json: 256 * MiB,
-  text: 1024 * MiB,
-  image: 256 * MiB,
-  wgsl: 4 * MiB,
-} as const;
+export { FILE_LIMITS, FileError } from './file-limits.ts';
 
 function kindOf(st: {
   isFIFO(): boolean;
@@ -97,12 +85,7 @@ export function readText(path: string, what: string, maxBytes: number = FILE_LIM
 
 /** A regular file's JSON value; bad JSON is an error naming the file. */
 export function readJsonFile(path: string, what: string, maxBytes: number = FILE_LIMITS.json): unknown {
-  const text = readText(path, what, maxBytes);
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new FileError(`${path}: not valid JSON (${(e as Error).message})`);
-  }
+  return parseJson(readText(path, what, maxBytes), path);
 }
 
 /**

@@ -12,7 +12,8 @@
 
 export type WaitMode = 'timer' | 'spin';
 
-let mode: WaitMode = (process.env.PEFTGRAPH_GPU_WAIT as WaitMode) === 'spin' ? 'spin' : 'timer';
+// A browser has no process (and no Dawn polling loop): there the waits are plain awaits.
+let mode: WaitMode = globalThis.process?.env?.PEFTGRAPH_GPU_WAIT === 'spin' ? 'spin' : 'timer';
 let depth = 0;
 let original: typeof globalThis.setImmediate | undefined;
 
@@ -31,7 +32,7 @@ function timerImmediate(fn: (...a: unknown[]) => void, ...args: unknown[]): unkn
  * The shim must be in place when the call starts, since Dawn schedules its first poll then.
  */
 export async function gpuWait<T>(start: () => Promise<T>): Promise<T> {
-  if (mode === 'spin') return start();
+  if (mode === 'spin' || typeof globalThis.setImmediate !== 'function') return start();
   if (depth++ === 0) {
     original = globalThis.setImmediate;
     (globalThis as { setImmediate: unknown }).setImmediate = timerImmediate;

@@ -1,0 +1,147 @@
+/**
+ * The trained model in a web page, in a real browser (test/helpers/browser.ts): the example spec
+ * trained briefly, compiled with its inputs bundled, served by `peftgraph serve`'s server and
+ * loaded in headless Chromium's WebGPU (SwiftShader). Its answers and scores must equal node's
+ * run of the same artifact (Dawn on lavapipe) within f32 tolerance; the page must work by hand
+ * (upload, type, click) and show what it computed. No adapter in the page fails the test.
+ */
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, Page } from 'puppeteer-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { acquireDevice, loadModel, type Answer, type BundledModel, type Gpu } from '../../src/runtime/index.ts';
+import { pageFiles } from '../../src/web/page.ts';
+import { servableMeta } from '../../src/web/servable.ts';
+import { servePage, type Served } from '../../src/web/serve.ts';
+import { launchBrowser } from '../helpers/browser.ts';
+import { ROOT, cli } from '../helpers/cli.ts';
+
+const DATA = join(ROOT, 'examples', 'mnist-vqa');
+const tests = readFileSync(join(DATA, 'test.jsonl'), 'utf8')
+  .trim()
+  .split('\n')
+  .slice(0, 5)
+  .map((l) => JSON.parse(l) as { image: string; question: string });
+
+interface PageAnswer {
+  result: Answer[];
+  ms: number;
+}
+
+describe('the demo page in headless Chromium', () => {
+  const work = mkdtempSync(join(tmpdir(), 'peftgraph-web-'));
+  const run = join(work, 'run');
+  const model = join(work, 'model');
+  let served: Served;
+  let browser: Browser;
+  let page: Page;
+  let gpu: Gpu;
+  let node: BundledModel;
+
+  beforeAll(async () => {
+    const t = cli(
+      'train',
+      'examples/mnist-vqa.spec.ts',
+      '--data',
+      'examples/mnist-vqa',
+      '--k',
+      '32',
+      '--epochs',
+      '2',
+      '--batch',
+      '8',
+      '--out',
+      run,
+    );
+    expect(t.status, t.stderr + t.stdout).toBe(0);
+    const c = cli('compile', '--adapter', run, '--merged', '--batch', '4', '--out', model);
+    expect(c.status, c.stderr + c.stdout).toBe(0);
+    served = await servePage(model, await pageFiles(servableMeta(model), 'MNIST-grid VQA'));
+    browser = await launchBrowser();
+    page = await browser.newPage();
+    await page.setViewport({ width: 720, height: 640 });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push((e as Error).message));
+    await page.goto(served.url);
+    gpu = await acquireDevice();
+    node = await loadModel(gpu, model);
+  }, 300_000);
+
+  afterAll(async () => {
+    node?.artifact.destroy();
+    gpu?.destroy();
+    await browser?.close();
+    await served?.close();
+  });
+
+  it('finds a WebGPU adapter in the page and loads the artifact on it', async () => {
+    // Rejects (failing the test) when the page has no adapter or the artifact does not load.
+    const ready = await page.evaluate(
+      () => (globalThis as unknown as { peftgraph: { ready: Promise<unknown> } }).peftgraph.ready,
+    );
+    expect(ready).toMatchObject({ task: 'vqa' });
+    expect((ready as { loadMs: number }).loadMs).toBeGreaterThan(0);
+  });
+
+  it("answers the example's test questions as node's run of the same artifact does", async () => {
+    for (const t of tests) {
+      const image = readFileSync(join(DATA, t.image));
+      const want = await node.predict(image, t.question, { top: 5 });
+      const got = (await page.evaluate(
+        (b64, q) =>
+          (
+            globalThis as unknown as { peftgraph: { ask(b: string, q: string, top: number): Promise<unknown> } }
+          ).peftgraph.ask(b64, q, 5),
+        image.toString('base64'),
+        t.question,
+      )) as PageAnswer;
+      expect(
+        got.result.map((a) => a.answer),
+        t.question,
+      ).toEqual(want.map((a) => a.answer));
+      for (const [i, a] of got.result.entries()) expect(a.score).toBeCloseTo(want[i].score, 5);
+    }
+  });
+
+  it('works by hand: choose an image, type a question, press Ask; shows the answers (screenshot)', async () => {
+    const t = tests[0];
+    const want = await node.predict(join(DATA, t.image), t.question, { top: 5 });
+    const input = await page.$('#image');
+    await (input as unknown as { uploadFile(p: string): Promise<void> }).uploadFile(join(DATA, t.image));
+    await page.type('#question', t.question);
+    await page.click('#go');
+    await page.waitForFunction(() => /answered in/.test(document.getElementById('status')?.textContent ?? ''), {
+      timeout: 60_000,
+    });
+    const text = await page.evaluate(() => document.body.innerText);
+    expect(text).toContain('MNIST-grid VQA');
+    expect(text).toMatch(/answered in \d+ ms on /);
+    const items = await page.$$eval('#answers li', (li) => li.map((e) => e.textContent));
+    expect(items).toEqual(want.map((a) => `${a.answer} — ${a.score.toFixed(3)}`));
+    const shot = await page.screenshot({ type: 'png' });
+    // A PNG of the viewport, written where a run can look at it (docs/ holds the committed one).
+    expect([...shot.subarray(1, 4)].map((c) => String.fromCharCode(c)).join('')).toBe('PNG');
+    mkdirSync(join(work, 'shots'), { recursive: true });
+    writeFileSync(join(work, 'shots', 'demo.png'), shot);
+  });
+
+  it('refuses an artifact a page cannot run alone, naming what to bundle', () => {
+    const bare = join(work, 'bare');
+    expect(cli('compile', 'examples/mnist-vqa.spec.ts', '--batch', '1', '--out', bare).status).toBe(0);
+    expect(() => servableMeta(bare)).toThrow(
+      /bare: bundles no answers\.json: a page reads only the artifact, so compile it with --adapter/,
+    );
+    expect(() => servableMeta(work)).toThrow(/not an artifact .*plan\.json/);
+  });
+});
+
+describe('the page bundle', () => {
+  it('reaches no node built-in and no native package: the .browser.ts modules replace node ones', async () => {
+    const { bundlePage } = await import('../../src/web/bundle.ts');
+    const js = await bundlePage();
+    expect(js).not.toMatch(/from\s*"node:|require\(/);
+    // The check is real: without the swap, node's host pulls in node:fs and sharp, and the build fails.
+    await expect(bundlePage({ swap: false })).rejects.toThrow(/node:|sharp/);
+  });
+});
