@@ -13,4 +13,3 @@ export const IMAGE_FORMATS = ['png', 'jpeg', 'webp', 'gif', 'tiff'];
 
 /** Pillow's Image.MAX_IMAGE_PIXELS: a larger image is refused from its header, before decoding (a decompression bomb). */
 export const MAX_IMAGE_PIXELS = 89_478_485;
-

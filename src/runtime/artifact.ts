@@ -185,12 +185,7 @@ export type Weights = Record<string, ArrayLike<number>>;
  * The weights a caller gave `load`, as a record: a record of arrays as it is, a path read as
  * safetensors, the bundled file when none is given; anything else is named in the error.
  */
-async function weightRecord(
-  dir: string,
-  meta: ArtifactJson,
-  w: unknown,
-  bundled: Map<string, Uint8Array>,
-): Promise<Weights | 'random'> {
+async function weightRecord(dir: string, w: unknown, bundled: Map<string, Uint8Array>): Promise<Weights | 'random'> {
   if (w === 'random') return w;
   if (w === undefined || w === null) {
     const bytes = bundled.get(BUNDLE.weights);
@@ -271,7 +266,7 @@ export class Artifact {
     const { kernels, bundled } = await checkDigest(source, meta, planText);
     checkDevice(root, meta, gpu, kernels);
     checkSlots(root, meta);
-    const given = await weightRecord(root, meta, weights, bundled);
+    const given = await weightRecord(root, weights, bundled);
     // Random weights only for the params a plan binds (their shapes were checked against the plan's slots).
     const planned = new Set(meta.plans.flatMap((p) => Object.keys(p.plan.params)));
     const values =

@@ -5,7 +5,7 @@
  * .json spec, and a bundled artifact served from plain node by the runtime alone.
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -192,6 +192,25 @@ gpu.destroy();
     expect(
       run('node', ['-e', "import('./model/model.js').then((m) => console.log('maxBatch', m.maxBatch))"], cjs),
     ).toContain('maxBatch 2');
+  });
+
+  it("bundles for a browser: a user's bundler gets peftgraph/runtime without node, and serve --out writes the page", () => {
+    // The package's browser condition and "browser" field, as esbuild (like webpack, vite, rollup) reads them.
+    writeFileSync(
+      join(app, 'bundle.mjs'),
+      `import { build } from 'esbuild';
+const r = await build({ stdin: { contents: "import { acquireDevice, loadModel } from 'peftgraph/runtime'; globalThis.x = [acquireDevice, loadModel];", resolveDir: '.' }, bundle: true, platform: 'browser', format: 'esm', write: false, logLevel: 'silent' });
+const js = r.outputFiles[0].text;
+console.log('bundled', js.length, /from\\s*"node:|require\\(/.test(js) ? 'with node' : 'without node', js.includes('navigator.gpu') ? 'navigator.gpu' : 'no navigator.gpu');
+`,
+    );
+    expect(run('node', ['bundle.mjs'], app)).toMatch(/^bundled \d+ without node navigator\.gpu$/m);
+    // The model the test above compiled, as a static site.
+    const cli = join(app, 'node_modules/.bin/peftgraph');
+    expect(run(cli, ['serve', 'model', '--out', 'site'], app)).toMatch(/wrote site\/index\.html/);
+    expect(readFileSync(join(app, 'site', 'index.html'), 'utf8')).toContain('<script type="module" src="app.js">');
+    expect(readFileSync(join(app, 'site', 'app.js'), 'utf8')).toContain('navigator.gpu');
+    expect(existsSync(join(app, 'site', 'model', 'plan.json'))).toBe(true);
   });
 
   it('runs the installed CLI on a .ts spec (TS loader on demand) and on a .json spec', () => {

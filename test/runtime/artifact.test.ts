@@ -325,7 +325,15 @@ export async function f(gpu: Gpu) { const m = await load(gpu, 'random'); return 
     expect(compiler).toEqual([]);
     // Of the data readers, only what turns an image, a question and logits into inputs and answers (runtime/vqa-model.ts).
     const data = [...seen].filter((f) => f.includes('/src/data/')).map((f) => f.replace(/.*\/src\/data\//, ''));
-    expect(data.sort()).toEqual(['answers.ts', 'errors.ts', 'image-decode.ts', 'image.ts', 'pixels.ts', 'resize.ts', 'tokenizer.ts']);
+    expect(data.sort()).toEqual([
+      'answers.ts',
+      'errors.ts',
+      'image-decode.ts',
+      'image.ts',
+      'pixels.ts',
+      'resize.ts',
+      'tokenizer.ts',
+    ]);
     expect([...packages].sort()).toEqual(['@huggingface', 'sharp', 'webgpu', 'zod']);
     // Benchmark data and the test runner are no dependencies of the library.
     const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8'));

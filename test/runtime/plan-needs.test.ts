@@ -1,10 +1,10 @@
 /**
  * An artifact is checked against the adapter it loads on by what its plans use, not by the
  * limits of the device it was compiled on: compiled here (lavapipe), it loads on an adapter with
- * a browser SwiftShader's limits (issue 36's table) and computes the same outputs, and an adapter
+ * a browser SwiftShader's limits (recorded from headless Chromium) and computes the same outputs, and an adapter
  * short of what the plans use is refused with every shortfall named.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,13 +22,10 @@ import { tinyVl } from '../helpers/tiny-vl.ts';
 
 const runtimeIndex = join(resolve(dirname(fileURLToPath(import.meta.url)), '../..'), 'src/runtime/index.ts');
 
-/** Browser SwiftShader's limits where they differ from Dawn's on lavapipe (issue 36). */
-const SWIFTSHADER = {
-  maxComputeInvocationsPerWorkgroup: 256,
-  maxStorageBuffersPerShaderStage: 10,
-  minStorageBufferOffsetAlignment: 256,
-  maxStorageBufferBindingSize: 1 << 30,
-};
+/** The adapter headless Chromium gives a page here (scripts/browser-adapter.ts recorded it). */
+const SWIFTSHADER = JSON.parse(
+  readFileSync(join(runtimeIndex, '../../../test/fixtures/adapters/chromium-swiftshader.json'), 'utf8'),
+) as { limits: Record<string, number>; features: string[] };
 
 describe('what plans need of an adapter', () => {
   it('is read off the plans: bindings, ranges, buffers, workgroups, workgroup sizes, alignment, f16', () => {
@@ -87,7 +84,7 @@ describe('what plans need of an adapter', () => {
     const want = (await here.run(feed)).logits;
     here.destroy();
     // Smaller than lavapipe's where SwiftShader's are smaller: this would have been refused by compile-time limits.
-    const ss = await Artifact.load(like({ ...SWIFTSHADER, maxBufferSize: 1 << 28 }), dir, 'random', 3);
+    const ss = await Artifact.load(like({ ...SWIFTSHADER.limits, maxBufferSize: 1 << 28 }), dir, 'random', 3);
     expect(Array.from((await ss.run(feed)).logits)).toEqual(Array.from(want));
     ss.destroy();
     const short = like({ maxStorageBuffersPerShaderStage: 2, maxComputeInvocationsPerWorkgroup: 32 });

@@ -114,6 +114,7 @@ describe('the demo page in headless Chromium', () => {
     await page.waitForFunction(() => /answered in/.test(document.getElementById('status')?.textContent ?? ''), {
       timeout: 60_000,
     });
+    // biome-ignore lint/performance/useDomNodeTextContent: the text a user sees is what is checked
     const text = await page.evaluate(() => document.body.innerText);
     expect(text).toContain('MNIST-grid VQA');
     expect(text).toMatch(/answered in \d+ ms on /);
