@@ -55,6 +55,8 @@ const fromBase64 = (b64: string) => Uint8Array.from(atob(b64), (c) => c.charCode
 Object.assign(globalThis, {
   peftgraph: {
     ready: ready.then((r) => r.info),
+    /** The BundledModel itself, for scripts (bench/browser.ts times its parts). */
+    model: ready.then((r) => r.model),
     ask: (b64: string, question: string, top?: number) => ask(fromBase64(b64), question, top),
     caption: (b64: string) => caption(fromBase64(b64)),
   },

@@ -8,7 +8,8 @@ import puppeteer, { type Browser } from 'puppeteer-core';
 
 export const CHROMIUM = process.env.PEFTGRAPH_CHROMIUM ?? '/usr/bin/chromium-headless-shell';
 
-export async function launchBrowser(): Promise<Browser> {
+/** `webgpu: false` leaves WebGPU off, as Chromium on Linux ships it: a page then gets no adapter. */
+export async function launchBrowser(o: { webgpu?: boolean } = {}): Promise<Browser> {
   if (!existsSync(CHROMIUM))
     throw new Error(
       `${CHROMIUM}: no headless Chromium; run \`bash scripts/setup\` (it installs Debian's chromium-headless-shell) or set PEFTGRAPH_CHROMIUM`,
@@ -16,6 +17,6 @@ export async function launchBrowser(): Promise<Browser> {
   return puppeteer.launch({
     executablePath: CHROMIUM,
     // --no-sandbox: CI runs as root; WebGPU is behind a flag on Linux.
-    args: ['--no-sandbox', '--enable-unsafe-webgpu', '--disable-gpu-sandbox'],
+    args: ['--no-sandbox', '--disable-gpu-sandbox', ...(o.webgpu === false ? [] : ['--enable-unsafe-webgpu'])],
   });
 }

@@ -29,13 +29,32 @@ interface PageAnswer {
   ms: number;
 }
 
+let browser: Browser;
+beforeAll(async () => {
+  browser = await launchBrowser();
+}, 60_000);
+afterAll(async () => {
+  await browser?.close();
+});
+
+/** The page for artifact `model`, served and opened; uncaught page errors are collected to assert on. */
+async function openPage(model: string, title: string): Promise<{ served: Served; page: Page; errors: string[] }> {
+  const served = await servePage(model, await pageFiles(servableMeta(model), title));
+  const page = await browser.newPage();
+  await page.setViewport({ width: 720, height: 640 });
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push((e as Error).message));
+  await page.goto(served.url);
+  return { served, page, errors };
+}
+
 describe('the demo page in headless Chromium', () => {
   const work = mkdtempSync(join(tmpdir(), 'peftgraph-web-'));
   const run = join(work, 'run');
   const model = join(work, 'model');
   let served: Served;
-  let browser: Browser;
   let page: Page;
+  let errors: string[];
   let gpu: Gpu;
   let node: BundledModel;
 
@@ -57,13 +76,7 @@ describe('the demo page in headless Chromium', () => {
     expect(t.status, t.stderr + t.stdout).toBe(0);
     const c = cli('compile', '--adapter', run, '--merged', '--batch', '4', '--out', model);
     expect(c.status, c.stderr + c.stdout).toBe(0);
-    served = await servePage(model, await pageFiles(servableMeta(model), 'MNIST-grid VQA'));
-    browser = await launchBrowser();
-    page = await browser.newPage();
-    await page.setViewport({ width: 720, height: 640 });
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push((e as Error).message));
-    await page.goto(served.url);
+    ({ served, page, errors } = await openPage(model, 'MNIST-grid VQA'));
     gpu = await acquireDevice();
     node = await loadModel(gpu, model);
   }, 300_000);
@@ -71,7 +84,6 @@ describe('the demo page in headless Chromium', () => {
   afterAll(async () => {
     node?.artifact.destroy();
     gpu?.destroy();
-    await browser?.close();
     await served?.close();
   });
 
@@ -125,6 +137,22 @@ describe('the demo page in headless Chromium', () => {
     expect([...shot.subarray(1, 4)].map((c) => String.fromCharCode(c)).join('')).toBe('PNG');
     mkdirSync(join(work, 'shots'), { recursive: true });
     writeFileSync(join(work, 'shots', 'demo.png'), shot);
+    expect(errors).toEqual([]);
+  });
+
+  it('says so on the page when the browser gives no WebGPU adapter, and its ready promise rejects', async () => {
+    const off = await launchBrowser({ webgpu: false });
+    try {
+      const p = await off.newPage();
+      await p.goto(served.url);
+      await expect(
+        p.evaluate(() => (globalThis as unknown as { peftgraph: { ready: Promise<unknown> } }).peftgraph.ready),
+      ).rejects.toThrow(/no WebGPU adapter in this browser \(requestAdapter\(\) returned null\)/);
+      expect(await p.$eval('#status', (e) => e.textContent)).toMatch(/^peftgraph: no WebGPU adapter in this browser/);
+      expect(await p.$eval('#go', (e) => (e as HTMLButtonElement).disabled)).toBe(true);
+    } finally {
+      await off.close();
+    }
   });
 
   it('refuses an artifact a page cannot run alone, naming what to bundle', () => {
@@ -144,5 +172,87 @@ describe('the page bundle', () => {
     expect(js).not.toMatch(/from\s*"node:|require\(/);
     // The check is real: without the swap, node's host pulls in node:fs and sharp, and the build fails.
     await expect(bundlePage({ swap: false })).rejects.toThrow(/node:|sharp/);
+  });
+});
+
+describe('a captioning model in the page', () => {
+  const work = mkdtempSync(join(tmpdir(), 'peftgraph-web-cap-'));
+  const images = tests.slice(0, 3).map((t) => join(DATA, t.image));
+  let served: Served;
+  let page: Page;
+  let errors: string[];
+  let gpu: Gpu;
+  let node: BundledModel;
+
+  beforeAll(async () => {
+    // A few caption records of the example's files (images by absolute path), trained briefly.
+    const split = (name: string, n: number) => {
+      const file = join(work, `${name}.jsonl`);
+      const lines = readFileSync(join(DATA, `captions-${name}.jsonl`), 'utf8')
+        .trim()
+        .split('\n')
+        .slice(0, n);
+      const records = lines.map((l) => ({ ...JSON.parse(l), image: join(DATA, JSON.parse(l).image) }));
+      writeFileSync(file, `${records.map((r) => JSON.stringify(r)).join('\n')}\n`);
+      return file;
+    };
+    const [train, dev, test] = [split('train', 16), split('dev', 4), split('test', 4)];
+    const run = join(work, 'run');
+    const model = join(work, 'model');
+    const r = cli(
+      'train',
+      'examples/mnist-captions.spec.ts',
+      '--data',
+      train,
+      '--dev',
+      dev,
+      '--test',
+      test,
+      '--allow-outside-data',
+      '--epochs',
+      '1',
+      '--batch',
+      '8',
+      '--out',
+      run,
+    );
+    expect(r.status, r.stderr + r.stdout).toBe(0);
+    const c = cli('compile', '--adapter', run, '--batch', '1', '--out', model);
+    expect(c.status, c.stderr + c.stdout).toBe(0);
+    ({ served, page, errors } = await openPage(model, 'MNIST-grid captions'));
+    gpu = await acquireDevice();
+    node = await loadModel(gpu, model);
+  }, 300_000);
+
+  afterAll(async () => {
+    node?.artifact.destroy();
+    gpu?.destroy();
+    await served?.close();
+  });
+
+  it('captions by beam search in the page as node does, and shows the caption by hand', async () => {
+    for (const image of images) {
+      const want = await node.caption(image);
+      const got = (await page.evaluate(
+        (b64) =>
+          (globalThis as unknown as { peftgraph: { caption(b: string): Promise<unknown> } }).peftgraph.caption(b64),
+        readFileSync(image).toString('base64'),
+      )) as { result: { text: string; ids: number[]; score: number; beam: number } };
+      expect(got.result.ids, image).toEqual(want.ids);
+      expect(got.result.text).toBe(want.text);
+      expect(got.result.beam).toBe(3);
+      expect(got.result.score).toBeCloseTo(want.score!, 4);
+    }
+    const input = await page.$('#image');
+    await (input as unknown as { uploadFile(p: string): Promise<void> }).uploadFile(images[0]);
+    expect(await page.$eval('#question-row', (e) => (e as HTMLElement).hidden)).toBe(true);
+    await page.click('#go');
+    await page.waitForFunction(() => /captioned in/.test(document.getElementById('status')?.textContent ?? ''), {
+      timeout: 60_000,
+    });
+    expect(await page.$$eval('#answers li', (li) => li.map((e) => e.textContent))).toEqual([
+      (await node.caption(images[0])).text,
+    ]);
+    expect(errors).toEqual([]);
   });
 });
