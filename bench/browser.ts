@@ -26,12 +26,12 @@ const N = Number(o.questions);
 
 /**
  * The fixed cost of one GPU round trip: a 4-byte copy submitted and read back (mapAsync), the
- * median of 30. Every question pays at least one; it runs in the page as a string (no closures).
+ * median of 30. Every question pays at least one. The page runs this same function, sent as text.
  */
-const ROUND_TRIP = `(async (device) => {
+async function roundTrip(device: GPUDevice): Promise<number> {
   const src = device.createBuffer({ size: 4, usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
   const dst = device.createBuffer({ size: 4, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ });
-  const ms = [];
+  const ms: number[] = [];
   for (let i = 0; i < 30; i++) {
     const t = performance.now();
     const e = device.createCommandEncoder();
@@ -41,9 +41,10 @@ const ROUND_TRIP = `(async (device) => {
     dst.unmap();
     ms.push(performance.now() - t);
   }
-  src.destroy(); dst.destroy();
+  src.destroy();
+  dst.destroy();
   return ms.sort((a, b) => a - b)[15];
-})`;
+}
 const run = join(ROOT, 'runs', 'mnist-vqa');
 const model = o.out ?? join(mkdtempSync(join(tmpdir(), 'pg-browser-')), 'model');
 const c = cli('compile', '--adapter', run, '--merged', '--out', model);
@@ -78,7 +79,7 @@ for (const t of tests.slice(1)) {
   nodeImageParts.push(performance.now() - s);
 }
 const nodeImageMs = median(nodeImageParts);
-const nodeTrip: number = await gpuWait(() => (0, eval)(ROUND_TRIP)(gpu.device));
+const nodeTrip = await gpuWait(() => roundTrip(gpu.device));
 m.artifact.destroy();
 gpu.destroy();
 
@@ -120,7 +121,7 @@ try {
       return performance.now() - t;
     }, b64);
   const trip = (await page.evaluate(
-    `(async () => { const a = await navigator.gpu.requestAdapter(); const d = await a.requestDevice(); const r = await ${ROUND_TRIP}(d); d.destroy(); return r; })()`,
+    `(async () => { const a = await navigator.gpu.requestAdapter(); const d = await a.requestDevice(); const r = await (${roundTrip.toString()})(d); d.destroy(); return r; })()`,
   )) as number;
   const imageMs: number[] = [];
   for (const t of tests.slice(1)) imageMs.push(await part(t.bytes.toString('base64')));

@@ -1,8 +1,8 @@
 /**
  * What an artifact's plans need of an adapter, read off the plans themselves: storage and
  * uniform bindings per kernel, the largest bound range and buffer, workgroups per dimension,
- * workgroup sizes (from each kernel's WGSL), the alignment every bound offset has, and
- * shader-f16. An artifact is checked against the adapter it loads on by these needs, not by the
+ * workgroup sizes and workgroup memory (from each kernel's WGSL), the alignment every bound
+ * offset has, and shader-f16. An artifact is checked against the adapter it loads on by these needs, not by the
  * limits of the device it was compiled on: a plan made on lavapipe runs on any adapter whose
  * limits cover what it uses (a browser's SwiftShader included; docs/artifacts.md).
  */
@@ -25,6 +25,28 @@ export interface PlanNeeds {
 /** The largest power of two dividing n (n = 0: none limits it). */
 const alignmentOf = (n: number) => (n === 0 ? Number.POSITIVE_INFINITY : n & -n);
 
+const SCALAR_BYTES: Record<string, number> = { f32: 4, i32: 4, u32: 4, f16: 2 };
+
+/** Bytes of a kernel's workgroup memory: its `var<workgroup> x: array<T, N>` (T a scalar or vecK of one). */
+export function workgroupBytes(wgsl: string): number {
+  let bytes = 0;
+  for (const m of wgsl.matchAll(
+    /var<workgroup>\s*\w+\s*:\s*array<\s*(?:vec([234])<\s*(\w+)\s*>|(\w+))\s*,\s*(\d+)\s*>/g,
+  )) {
+    const lanes = m[1] ? Number(m[1] === '3' ? 4 : m[1]) : 1;
+    const scalar = SCALAR_BYTES[m[2] ?? m[3]];
+    if (!scalar)
+      throw new Error(`plan-needs: workgroup array of ${m[2] ?? m[3]} (a kernel type this check does not size)`);
+    bytes += lanes * scalar * Number(m[4]);
+  }
+  // Anything else declared in workgroup memory would go uncounted: refuse it rather than under-count.
+  const declared = (wgsl.match(/var<workgroup>/g) ?? []).length;
+  const sized = [...wgsl.matchAll(/var<workgroup>\s*\w+\s*:\s*array</g)].length;
+  if (declared !== sized)
+    throw new Error('plan-needs: a workgroup variable that is not an array of scalars or vectors');
+  return bytes;
+}
+
 export function planNeeds(plans: PlanShape[]): PlanNeeds {
   const need: Record<string, number> = {
     maxStorageBuffersPerShaderStage: 0,
@@ -37,6 +59,7 @@ export function planNeeds(plans: PlanShape[]): PlanNeeds {
     maxComputeWorkgroupSizeX: 0,
     maxComputeWorkgroupSizeY: 0,
     maxComputeWorkgroupSizeZ: 0,
+    maxComputeWorkgroupStorageSize: 0,
   };
   const up = (k: string, v: number) => {
     need[k] = Math.max(need[k], v);
@@ -64,6 +87,7 @@ export function planNeeds(plans: PlanShape[]): PlanNeeds {
         up('maxComputeWorkgroupSizeZ', z);
         up('maxComputeInvocationsPerWorkgroup', x * y * z);
       }
+      up('maxComputeWorkgroupStorageSize', workgroupBytes(k.wgsl));
       if (/^\s*enable f16;/m.test(k.wgsl)) features.add('shader-f16');
     });
   }

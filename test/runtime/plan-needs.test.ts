@@ -13,7 +13,7 @@ import { buildArtifact, writeArtifact } from '../../src/cli/artifact.ts';
 import { peft } from '../../src/dsl/index.ts';
 import { Artifact } from '../../src/runtime/artifact.ts';
 import type { Gpu } from '../../src/runtime/device.ts';
-import { planNeeds, unmetNeeds } from '../../src/runtime/plan-needs.ts';
+import { planNeeds, unmetNeeds, workgroupBytes } from '../../src/runtime/plan-needs.ts';
 import { profileOf } from '../../src/runtime/profile.ts';
 import { makeBatch } from '../../src/runtime/batches.ts';
 import { quadrants } from '../../examples/quadrants.ts';
@@ -33,7 +33,10 @@ describe('what plans need of an adapter', () => {
       {
         kernels: [
           { workgroups: [3, 70000, 1], wgsl: '@compute @workgroup_size(8, 4)\nvar<uniform> s: Sizes;' },
-          { workgroups: [1, 1, 5], wgsl: 'enable f16;\n@compute @workgroup_size(64)' },
+          {
+            workgroups: [1, 1, 5],
+            wgsl: 'enable f16;\nvar<workgroup> a: array<f32, 1024>;\nvar<workgroup> b : array<vec4<f16>, 16>;\n@compute @workgroup_size(64)',
+          },
         ],
         buffers: [{ bytes: 4096 }, { bytes: 1024, view: { of: 0, offset: 768 } }, { bytes: 100 }],
         bindings: [[0, 1, 2], [2]],
@@ -49,7 +52,10 @@ describe('what plans need of an adapter', () => {
       maxComputeInvocationsPerWorkgroup: 64,
       maxComputeWorkgroupSizeX: 64,
       maxComputeWorkgroupSizeY: 4,
+      // 1024 f32 + 16 vec4<f16>.
+      maxComputeWorkgroupStorageSize: 4096 + 128,
     });
+    expect(() => workgroupBytes('var<workgroup> s: Tile;')).toThrow(/not an array of scalars or vectors/);
     // 768 = 3 x 256: views bound at multiples of 256.
     expect(needs.offsetAlignment).toBe(256);
     expect(needs.features).toEqual(['shader-f16']);

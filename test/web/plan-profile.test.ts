@@ -46,6 +46,16 @@ describe("plans for the browser's SwiftShader adapter", () => {
     ],
     ['the VQA example, experts unmerged', () => buildArtifact(vqa.spec, { mode: 'infer', batch: 16, profile }).meta],
     [
+      "the VQA example with a GPU's kernel choices (tiled matmuls: 256 invocations, 8 KiB of workgroup memory)",
+      () =>
+        buildArtifact(vqa.spec, {
+          mode: 'infer',
+          batch: 16,
+          profile: { ...profile, isSoftware: false },
+          plan: { matmulVariant: () => ({ family: 'tiled' }), vec4Loads: true, smallWorkgroups: false, mapElements: 4 },
+        }).meta,
+    ],
+    [
       'the captioning example (beam decoder)',
       () => buildArtifact(captions.spec, { mode: 'infer', batch: 4, profile }).meta,
     ],
@@ -63,10 +73,16 @@ describe("plans for the browser's SwiftShader adapter", () => {
         ).meta,
     ],
   ];
+  it('the GPU kernel choices really use tiles (the case above is not the software plan again)', () => {
+    const needs = needsOf(cases[2][1]());
+    expect(needs.limits.maxComputeInvocationsPerWorkgroup).toBe(256);
+    expect(needs.limits.maxComputeWorkgroupStorageSize).toBe(8192);
+  });
   for (const [name, build] of cases)
     it(`${name} needs nothing the adapter lacks`, () => {
       const needs = needsOf(build());
       expect(unmetNeeds(needs, adapter.limits, features)).toEqual([]);
+      expect(needs.limits.maxComputeInvocationsPerWorkgroup).toBeGreaterThan(16);
       // The check has teeth: the same plans on an adapter with WebGPU's smallest workgroups fail by name.
       expect(unmetNeeds(needs, { ...adapter.limits, maxComputeInvocationsPerWorkgroup: 16 }, features)).toEqual([
         expect.stringMatching(/^maxComputeInvocationsPerWorkgroup: the plans need \d+, the adapter has 16$/),
