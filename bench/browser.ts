@@ -83,7 +83,8 @@ const nodeTrip = await gpuWait(() => roundTrip(gpu.device));
 m.artifact.destroy();
 gpu.destroy();
 
-const served = await servePage(model, await pageFiles(servableMeta(model), 'MNIST-grid VQA'));
+const meta = servableMeta(model);
+const served = await servePage(await pageFiles(meta, 'MNIST-grid VQA'), { artifactDir: model, meta });
 const browser = await launchBrowser();
 type Api = {
   peftgraph: {

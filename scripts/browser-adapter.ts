@@ -10,7 +10,7 @@ import { servePage } from '../src/web/serve.ts';
 
 const out = join(import.meta.dirname, '..', 'test', 'fixtures', 'adapters', 'chromium-swiftshader.json');
 // Any page from 127.0.0.1 will do (WebGPU needs a secure context); this one has nothing to load.
-const served = await servePage('.', new Map([['index.html', '<!doctype html><title>adapter</title>']]));
+const served = await servePage(new Map([['index.html', '<!doctype html><title>adapter</title>']]));
 const browser = await launchBrowser();
 try {
   const page = await browser.newPage();

@@ -4,7 +4,7 @@
  * param with its shape as literal types, and a typed `load()`.
  */
 import { STEP_INPUTS } from '../step-inputs.ts';
-import { makeDirs } from '../runtime/files.ts';
+import { makeDirs, readChunks } from '../runtime/files.ts';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -262,8 +262,11 @@ export function writeArtifact(
   writeFileSync(join(dir, 'plan.json'), planText);
   // The runtime refuses a plan or kernel edited after this (artifact.ts checkDigest).
   const kernels = new Map([...files].map((f) => [f, readFileSync(join(dir, f), 'utf8')]));
-  const bundled = new Map(meta.bundle.map((f) => [f, readFileSync(join(dir, f))]));
-  writeFileSync(join(dir, DIGEST_FILE), `${artifactDigest(planText, kernels, bundled)}\n`);
+  // Bundled files hashed in chunks: weights can be larger than one buffer.
+  const digest = artifactDigest(planText, kernels, meta.bundle, (f, h) =>
+    readChunks(join(dir, f), 'bundled file', Number.POSITIVE_INFINITY, (c) => h.update(c)),
+  );
+  writeFileSync(join(dir, DIGEST_FILE), `${digest}\n`);
   const module = emitModule(meta, runtimeImport);
   writeFileSync(join(dir, 'model.ts'), module.ts);
   writeFileSync(join(dir, 'model.js'), module.js);

@@ -241,7 +241,12 @@ program
       return;
     }
     const { servePage } = await import('../web/serve.ts');
-    const served = await servePage(dir, await pageFiles(meta, o.title), o.host, Number(o.port));
+    const served = await servePage(await pageFiles(meta, o.title), {
+      artifactDir: dir,
+      meta,
+      host: o.host,
+      port: Number(o.port),
+    });
     console.log(`serving ${dir} at ${served.url} (Ctrl-C stops)`);
   });
 

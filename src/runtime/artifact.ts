@@ -16,7 +16,7 @@ import { STEP_INPUTS } from '../step-inputs.ts';
 import { decodeSafetensors, type SafeTensors } from './safetensors-format.ts';
 import { FILE_LIMITS, parseJson } from './file-limits.ts';
 import { host } from './host.ts';
-import type { ArtifactSource } from './host-types.ts';
+import type { ArtifactSource, Hasher } from './host-types.ts';
 import { UserError } from '../user-error.ts';
 import { z } from 'zod';
 import type { Plan } from '../compiler/plan.ts';
@@ -205,7 +205,9 @@ async function weightRecord(dir: string, w: unknown, bundled: Map<string, Uint8A
     try {
       t = decodeSafetensors(w, await host.readFile(w, 'weights', FILE_LIMITS.weights));
     } catch (e) {
-      throw new ArtifactError(dir, `weights ${w}: ${(e as Error).message}`);
+      // File errors start with the path already; the format's name the file as a checkpoint.
+      const m = (e as Error).message;
+      throw new ArtifactError(dir, m.startsWith(w) ? `weights ${m}` : `weights ${w}: ${m}`);
     }
     return Object.fromEntries([...t.tensors].map(([k, v]) => [k, v.data]));
   }
@@ -263,7 +265,8 @@ export class Artifact {
     const root = source.name;
     const planText = await readPlanText(source);
     const meta = parseMeta(root, planText);
-    const { kernels, bundled } = await checkDigest(source, meta, planText);
+    const keepWeights = weights === undefined || weights === null;
+    const { kernels, bundled } = await checkDigest(source, meta, planText, keepWeights);
     checkDevice(root, meta, gpu, kernels);
     checkSlots(root, meta);
     const given = await weightRecord(root, weights, bundled);
@@ -632,15 +635,31 @@ function parseMeta(dir: string, planText: string): ArtifactJson {
 /** The file holding an artifact's digest: sha256 over plan.json and its kernel files. */
 export const DIGEST_FILE = 'plan.sha256';
 
-/** sha256 over plan.json's text, the kernel files it names and the files it bundles (each once, in name order). */
+/**
+ * What the digest hashes, in order: plan.json's text, then each kernel file and each bundled file
+ * (once each, by name, each after its name); a bundled file's content is `{ file }`, fed by the
+ * caller (compile reads it in chunks; load has it in memory, or streams weights it will not keep).
+ */
+function digestParts(
+  planText: string,
+  kernels: ReadonlyMap<string, string>,
+  bundle: readonly string[],
+): (string | { file: string })[] {
+  const parts: (string | { file: string })[] = [planText];
+  for (const name of [...kernels.keys()].sort()) parts.push(`\0${name}\0`, kernels.get(name)!);
+  for (const name of [...bundle].sort()) parts.push(`\0${name}\0`, { file: name });
+  return parts;
+}
+
+/** sha256 over plan.json's text, the kernel files it names and the files it bundles (`feed` hashes one). */
 export function artifactDigest(
   planText: string,
   kernels: ReadonlyMap<string, string>,
-  bundled: ReadonlyMap<string, Uint8Array> = new Map(),
+  bundle: readonly string[] = [],
+  feed: (file: string, h: Hasher) => void = () => {},
 ): string {
-  const h = host.sha256().update(planText);
-  for (const name of [...kernels.keys()].sort()) h.update(`\0${name}\0`).update(kernels.get(name)!);
-  for (const name of [...bundled.keys()].sort()) h.update(`\0${name}\0`).update(bundled.get(name)!);
+  const h = host.sha256();
+  for (const p of digestParts(planText, kernels, bundle)) typeof p === 'string' ? h.update(p) : feed(p.file, h);
   return h.digest();
 }
 
@@ -659,6 +678,7 @@ async function checkDigest(
   source: ArtifactSource,
   meta: ArtifactJson,
   planText: string,
+  keepWeights: boolean,
 ): Promise<{ kernels: Map<string, string>; bundled: Map<string, Uint8Array> }> {
   const dir = source.name;
   const read = async (file: string, what: string, max: number) => {
@@ -682,12 +702,7 @@ async function checkDigest(
   await Promise.all(
     [...kernels.keys()].map(async (f) => kernels.set(f, utf8.decode(await read(f, 'kernel file', FILE_LIMITS.wgsl)))),
   );
-  const bundled = new Map<string, Uint8Array>();
-  await Promise.all(
-    meta.bundle.map(async (f) => {
-      bundled.set(f, await read(f, 'bundled file', f === BUNDLE.weights ? FILE_LIMITS.weights : FILE_LIMITS.json));
-    }),
-  );
+  // The digest first: a missing one fails before any large file is read.
   let want: string;
   try {
     want = utf8.decode(await source.read(DIGEST_FILE, 'digest', 1024)).trim();
@@ -697,7 +712,30 @@ async function checkDigest(
       `${(e as Error).message}: an artifact holds the digest compile wrote; recompile with \`peftgraph compile\``,
     );
   }
-  const got = artifactDigest(planText, kernels, bundled);
+  // Bundled files are kept (the model reads them), but for weights the caller replaces: those are
+  // only hashed, streamed where the source can.
+  const streamed = keepWeights ? undefined : BUNDLE.weights;
+  const bundled = new Map<string, Uint8Array>();
+  await Promise.all(
+    meta.bundle
+      .filter((f) => f !== streamed)
+      .map(async (f) => {
+        bundled.set(f, await read(f, 'bundled file', f === BUNDLE.weights ? FILE_LIMITS.weights : FILE_LIMITS.json));
+      }),
+  );
+  const h = host.sha256();
+  for (const p of digestParts(planText, kernels, meta.bundle)) {
+    if (typeof p === 'string') h.update(p);
+    else if (bundled.has(p.file)) h.update(bundled.get(p.file)!);
+    else if (source.stream)
+      try {
+        await source.stream(p.file, 'bundled file', FILE_LIMITS.weights, (c) => h.update(c));
+      } catch (e) {
+        throw new ArtifactError(dir, (e as Error).message);
+      }
+    else h.update(await read(p.file, 'bundled file', FILE_LIMITS.weights));
+  }
+  const got = h.digest();
   if (got !== want)
     throw new ArtifactError(
       dir,
@@ -765,7 +803,12 @@ function checkDevice(dir: string, meta: ArtifactJson, gpu: Gpu, kernels: Map<str
     ...plan,
     kernels: plan.kernels.map((k) => ({ workgroups: k.workgroups, wgsl: kernels.get(k.file) ?? '' })),
   }));
-  const needs = planNeeds(plans);
+  let needs: ReturnType<typeof planNeeds>;
+  try {
+    needs = planNeeds(plans);
+  } catch (e) {
+    throw new ArtifactError(dir, `a kernel this runtime cannot size: ${(e as Error).message}`);
+  }
   if (meta.requires.f16 && !needs.features.includes('shader-f16')) needs.features.push('shader-f16');
   const problems = unmetNeeds(needs, gpu.limits, gpu.features);
   if (problems.length)

@@ -23,6 +23,17 @@ export interface Answer {
 
 export type Task = NonNullable<Artifact['meta']['task']>;
 
+/** What a model answering from its artifact alone needs bundled and `meta` lacks, each named for a reader. */
+export function missingBundle(meta: Artifact['meta']): string[] {
+  const need: Record<string, string> = {
+    [`${BUNDLE.tokenizer}/tokenizer.json`]: 'the tokenizer (tokenizer/tokenizer.json)',
+  };
+  if (meta.task?.kind === 'vqa') need[BUNDLE.answers] = 'the answer classes (answers.json)';
+  return Object.entries(need)
+    .filter(([f]) => !meta.bundle.includes(f))
+    .map(([, what]) => what);
+}
+
 export class BundledModel {
   private constructor(
     readonly artifact: Artifact,
@@ -42,11 +53,12 @@ export class BundledModel {
     where: string | URL | ArtifactSource,
     o: { weights?: Weights | string } = {},
   ): Promise<BundledModel> {
-    const root = typeof where === 'object' && 'read' in where ? where.name : String(where);
+    const source = typeof where === 'object' && 'read' in where ? where : host.source(where);
+    const root = source.name;
     options(root, 'loadModel', o, ['weights']);
     if (o.weights === null)
       throw new ArtifactError(root, 'loadModel: weights is null; leave it out for the bundled weights');
-    const artifact = await Artifact.load(gpu, where, o.weights);
+    const artifact = await Artifact.load(gpu, source, o.weights);
     try {
       const task = artifact.meta.task;
       if (!task || artifact.meta.mode !== 'infer')
@@ -54,13 +66,11 @@ export class BundledModel {
           root,
           'not an inference artifact of a VQA classifier or a captioning LM (vision and text towers, compiled with --mode infer)',
         );
-      const need: Record<string, string> = { 'the tokenizer (tokenizer/)': `${BUNDLE.tokenizer}/tokenizer.json` };
-      if (task.kind === 'vqa') need['the answer classes (answers.json)'] = BUNDLE.answers;
-      const missing = Object.entries(need).filter(([, f]) => !artifact.meta.bundle.includes(f));
+      const missing = missingBundle(artifact.meta);
       if (missing.length)
         throw new ArtifactError(
           root,
-          `bundles no ${missing.map(([w]) => w).join(' and no ')}: compile it with --adapter <run directory> (or --answers) from a spec whose towers read HF directories`,
+          `does not bundle ${missing.join(' or ')}: compile it with --adapter <run directory> (or --answers) from a spec whose towers read HF directories`,
         );
       // The bundle was read and hashed at load: its files come from memory, in node and in a browser.
       const name = (f: string) => host.join(artifact.root, f);

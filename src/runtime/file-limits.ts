@@ -16,8 +16,8 @@ export const FILE_LIMITS = {
   text: 1024 * MiB,
   image: 256 * MiB,
   wgsl: 4 * MiB,
-  /** An artifact's bundled weights (safetensors); a binding's buffer is at most 4 GiB anyway. */
-  weights: 8192 * MiB,
+  /** Weights read whole (an artifact's, or a path given for them): the most one buffer holds in node. */
+  weights: 4096 * MiB - 1,
 } as const;
 
 /** `text` as JSON; bad JSON is an error naming `name` (a path or URL). */

@@ -78,6 +78,23 @@ export function readRegular(path: string, what: string, maxBytes: number): Buffe
   }
 }
 
+/** Regular file `path` in chunks of at most 4 MiB, each handed to `each` (at most `maxBytes` in all). */
+export function readChunks(path: string, what: string, maxBytes: number, each: (chunk: Uint8Array) => void): void {
+  const fd = openRegular(path, what, maxBytes);
+  try {
+    const chunk = Buffer.allocUnsafe(1 << 22);
+    let total = 0;
+    for (let n: number; (n = readSync(fd, chunk, 0, chunk.length, null)) > 0; ) {
+      total += n;
+      if (total > maxBytes)
+        throw new FileError(`${path}: the ${what} holds more than ${maxBytes} bytes, the limit for it`);
+      each(chunk.subarray(0, n));
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** A regular file's text (UTF-8). */
 export function readText(path: string, what: string, maxBytes: number = FILE_LIMITS.text): string {
   return readRegular(path, what, maxBytes).toString('utf8');

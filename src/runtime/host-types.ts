@@ -12,6 +12,11 @@ export interface ArtifactSource {
   readonly name: string;
   /** A file's bytes, at most `maxBytes`; a missing or odd file is an error naming it (`what` says what it is). */
   read(file: string, what: string, maxBytes: number): Promise<Uint8Array>;
+  /**
+   * The same file in chunks (each valid only during the call), so a large one is hashed without
+   * being held: bundled weights the caller replaces. Without it, `read` is used.
+   */
+  stream?(file: string, what: string, maxBytes: number, each: (chunk: Uint8Array) => void): Promise<void>;
 }
 
 /** Incremental sha256 (hex digest). */
@@ -21,7 +26,6 @@ export interface Hasher {
 }
 
 export interface Host {
-  readonly kind: 'node' | 'browser';
   /** The files of the artifact at `where`: a directory path in node, a URL (fetched) in a browser. */
   source(where: string | URL): ArtifactSource;
   /** A file's bytes by path (node) or URL (a browser): weights or an image named by a string. */

@@ -60,10 +60,12 @@ const SIGNATURES: [string, (b: Uint8Array) => boolean][] = [
 ];
 
 /**
- * An image's bytes to 8-bit RGB by the browser's decoder: colour space and alpha left as stored
- * (as Pillow's convert('RGB'), which drops alpha without compositing). PNG, GIF and lossless
- * WebP decode to the same pixels everywhere; JPEG upsampling may differ from libjpeg-turbo's by a
- * level at edges (docs/web.md).
+ * An image's bytes to 8-bit RGB by the browser's decoder, colour space left as stored. Opaque
+ * 8-bit PNG, GIF and lossless WebP decode to the pixels node's decoder gives (test/web); a JPEG's
+ * may differ from libjpeg-turbo's (the browser's own IDCT and chroma upsampling, not measured).
+ * Refused rather than decoded otherwise than node: transparent pixels (a canvas premultiplies alpha, losing the colours
+ * Pillow's convert('RGB') keeps) and 16-bit PNGs (the browser rounds them to 8 bits; Pillow
+ * clips gray and keeps colour's high byte).
  */
 async function decodeImage(bytes: Uint8Array, name: string): Promise<Pixels> {
   if (bytes.length > FILE_LIMITS.image)
@@ -72,6 +74,11 @@ async function decodeImage(bytes: Uint8Array, name: string): Promise<Pixels> {
   if (!format)
     throw new DataError(
       `${name}: not an image format the page decodes (formats: ${SIGNATURES.map(([f]) => f).join(', ')})`,
+    );
+  // IHDR follows the 8-byte signature: length (4), type (4), width (4), height (4), bit depth.
+  if (format === 'png' && bytes[24] === 16)
+    throw new DataError(
+      `${name}: a 16-bit PNG, which a browser reduces to 8 bits otherwise than node (Pillow's rules); convert it to 8 bits, or run it in node`,
     );
   let bitmap: ImageBitmap;
   try {
@@ -91,6 +98,11 @@ async function decodeImage(bytes: Uint8Array, name: string): Promise<Pixels> {
   ctx.drawImage(bitmap, 0, 0);
   bitmap.close();
   const rgba = ctx.getImageData(0, 0, width, height).data;
+  for (let i = 3; i < rgba.length; i += 4)
+    if (rgba[i] !== 255)
+      throw new DataError(
+        `${name}: has transparent pixels (the first at pixel ${(i - 3) / 4}); a browser's canvas premultiplies alpha, so their colours would differ from node's (Pillow keeps them). Flatten the image, or run it in node`,
+      );
   const data = new Uint8Array(width * height * 3);
   for (let i = 0, j = 0; i < rgba.length; i += 4, j += 3) {
     data[j] = rgba[i];
@@ -107,7 +119,6 @@ const noDirectories = (path: string): never => {
 };
 
 export const host: Host = {
-  kind: 'browser',
   source: urlSource,
   readFile: (where, what, maxBytes) => fetchBytes(new URL(where, globalThis.location?.href).href, what, maxBytes),
   decodeImage,

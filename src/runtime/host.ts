@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeImage } from '../data/image-decode.ts';
-import { readJsonFile, readRegular } from './files.ts';
+import { readChunks, readJsonFile, readRegular } from './files.ts';
 import type { ArtifactSource, Hasher, Host } from './host-types.ts';
 
 function nodeHasher(): Hasher {
@@ -28,11 +28,14 @@ const read = (path: string, what: string, maxBytes: number): Uint8Array => readR
 
 export function dirSource(dir: string | URL): ArtifactSource {
   const root = typeof dir === 'string' ? dir : fileURLToPath(dir);
-  return { name: root, read: async (file, what, maxBytes) => read(join(root, file), what, maxBytes) };
+  return {
+    name: root,
+    read: async (file, what, maxBytes) => read(join(root, file), what, maxBytes),
+    stream: async (file, what, maxBytes, each) => readChunks(join(root, file), what, maxBytes, each),
+  };
 }
 
 export const host: Host = {
-  kind: 'node',
   source: dirSource,
   readFile: async (where, what, maxBytes) => read(where, what, maxBytes),
   decodeImage,

@@ -29,21 +29,20 @@ const SCALAR_BYTES: Record<string, number> = { f32: 4, i32: 4, u32: 4, f16: 2 };
 
 /** Bytes of a kernel's workgroup memory: its `var<workgroup> x: array<T, N>` (T a scalar or vecK of one). */
 export function workgroupBytes(wgsl: string): number {
+  const sized = [
+    ...wgsl.matchAll(/var<workgroup>\s*\w+\s*:\s*array<\s*(?:vec([234])<\s*(\w+)\s*>|(\w+))\s*,\s*(\d+)u?\s*>\s*;/g),
+  ];
+  // Anything declared otherwise (a named size, a struct, a nested array) would go uncounted: refuse it.
+  if (sized.length !== (wgsl.match(/var<workgroup>/g) ?? []).length)
+    throw new Error('plan-needs: a workgroup variable that is not an array of scalars or vectors of a literal size');
   let bytes = 0;
-  for (const m of wgsl.matchAll(
-    /var<workgroup>\s*\w+\s*:\s*array<\s*(?:vec([234])<\s*(\w+)\s*>|(\w+))\s*,\s*(\d+)\s*>/g,
-  )) {
+  for (const m of sized) {
     const lanes = m[1] ? Number(m[1] === '3' ? 4 : m[1]) : 1;
     const scalar = SCALAR_BYTES[m[2] ?? m[3]];
     if (!scalar)
       throw new Error(`plan-needs: workgroup array of ${m[2] ?? m[3]} (a kernel type this check does not size)`);
     bytes += lanes * scalar * Number(m[4]);
   }
-  // Anything else declared in workgroup memory would go uncounted: refuse it rather than under-count.
-  const declared = (wgsl.match(/var<workgroup>/g) ?? []).length;
-  const sized = [...wgsl.matchAll(/var<workgroup>\s*\w+\s*:\s*array</g)].length;
-  if (declared !== sized)
-    throw new Error('plan-needs: a workgroup variable that is not an array of scalars or vectors');
   return bytes;
 }
 

@@ -24,6 +24,7 @@ export interface SafeTensors {
 /** The largest header peftgraph reads (the reference's limit is 100 MB too). */
 export const MAX_HEADER = 100 * 1024 * 1024;
 
+/** Bytes per element of each safetensors dtype (the format's full list). */
 const DTYPE_BYTES: Record<string, number> = {
   F64: 8,
   F32: 4,
@@ -155,11 +156,7 @@ export function toFloat32(dtype: string, bytes: Uint8Array, out: Float32Array): 
 
 export const FLOAT_DTYPES = ['F32', 'F16', 'BF16'];
 
-/**
- * A safetensors file opened for reading tensor by tensor: only the header is read up front,
- * and `read` reads one tensor's bytes, so loading a model never holds the file and the
- * weights at once.
- */
+/** A peftgraph checkpoint's bytes (F32 tensors only, every value finite) as tensors; `path` names it in errors. */
 export function decodeSafetensors(path: string, bytes: Uint8Array): SafeTensors {
   const h = parseHeader(path, bytes, bytes.length);
   const tensors = new Map<string, TensorEntry>();

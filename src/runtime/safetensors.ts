@@ -149,7 +149,11 @@ export function removeStaleTemps(dir: string): string[] {
   return gone;
 }
 
-/** Bytes per element of each safetensors dtype (the format's full list). */
+/**
+ * A safetensors file opened for reading tensor by tensor: only the header is read up front,
+ * and `read` reads one tensor's bytes, so loading a model never holds the file and the
+ * weights at once.
+ */
 export class SafetensorsFile {
   private fd: number | null;
   readonly tensors: Map<string, TensorInfo>;

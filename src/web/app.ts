@@ -50,13 +50,19 @@ async function caption(bytes: Uint8Array) {
   return timed(() => model.caption(bytes));
 }
 
+/** `p` as it is, marked handled: a failed load is shown on the page, not reported again as unhandled. */
+function handled<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => {});
+  return p;
+}
+
 const fromBase64 = (b64: string) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
 
 Object.assign(globalThis, {
   peftgraph: {
-    ready: ready.then((r) => r.info),
+    ready: handled(ready.then((r) => r.info)),
     /** The BundledModel itself, for scripts (bench/browser.ts times its parts). */
-    model: ready.then((r) => r.model),
+    model: handled(ready.then((r) => r.model)),
     ask: (b64: string, question: string, top?: number) => ask(fromBase64(b64), question, top),
     caption: (b64: string) => caption(fromBase64(b64)),
   },
@@ -103,7 +109,9 @@ $<HTMLInputElement>('image').addEventListener('change', async (ev) => {
   const file = (ev.target as HTMLInputElement).files?.[0];
   if (!file) return;
   image = new Uint8Array(await file.arrayBuffer());
-  $<HTMLImageElement>('preview').src = URL.createObjectURL(file);
+  const preview = $<HTMLImageElement>('preview');
+  if (preview.src.startsWith('blob:')) URL.revokeObjectURL(preview.src);
+  preview.src = URL.createObjectURL(file);
 });
 $('form').addEventListener('submit', (ev) => {
   ev.preventDefault();

@@ -3,11 +3,13 @@
  * under model/. `peftgraph serve` serves them from 127.0.0.1; `--out` writes them as a static
  * site any web server can host (WebGPU needs a secure context: https, or localhost).
  */
-import { cpSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import type { ArtifactJson } from '../runtime/artifact.ts';
+import { copyFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { ArtifactError, type ArtifactJson } from '../runtime/artifact.ts';
 import { makeDirs } from '../runtime/files.ts';
 import { bundlePage } from './bundle.ts';
+import { artifactFiles } from './servable.ts';
+import { artifactFile } from './serve.ts';
 
 const html = (s: string) =>
   s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
@@ -56,9 +58,21 @@ export async function pageFiles(meta: ArtifactJson, title?: string): Promise<Map
   ]);
 }
 
-/** Writes the page and a copy of the artifact (model/) to `out`: a static site. */
+/**
+ * Writes the page and the artifact's files the page loads (model/: plan.json, the digest, the
+ * kernels, the bundle; nothing else of the directory, no symlink out of it) to `out`: a static site.
+ */
 export async function writePage(artifactDir: string, meta: ArtifactJson, out: string, title?: string): Promise<void> {
+  const copies: [string, string][] = [];
+  for (const f of artifactFiles(meta)) {
+    const from = await artifactFile(artifactDir, f);
+    if (!from) throw new ArtifactError(artifactDir, `${f}: not a regular file inside the artifact`);
+    copies.push([from, join(out, 'model', f)]);
+  }
   makeDirs(out);
   for (const [name, text] of await pageFiles(meta, title)) writeFileSync(join(out, name), text);
-  cpSync(artifactDir, join(out, 'model'), { recursive: true, dereference: true });
+  for (const [from, to] of copies) {
+    makeDirs(dirname(to));
+    copyFileSync(from, to);
+  }
 }

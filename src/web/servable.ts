@@ -4,7 +4,8 @@
  * page refuses the rest too, but there only after loading the weights.
  */
 import { join } from 'node:path';
-import { ArtifactError, ArtifactSchema, BUNDLE, type ArtifactJson } from '../runtime/artifact.ts';
+import { ArtifactError, ArtifactSchema, BUNDLE, DIGEST_FILE, type ArtifactJson } from '../runtime/artifact.ts';
+import { missingBundle } from '../runtime/bundled-model.ts';
 import { readJsonFile } from '../runtime/files.ts';
 
 export function servableMeta(dir: string): ArtifactJson {
@@ -29,14 +30,20 @@ export function servableMeta(dir: string): ArtifactJson {
       dir,
       'a page runs inference artifacts of a VQA classifier or a captioning LM (compile --mode infer)',
     );
-  const need = [`${BUNDLE.tokenizer}/tokenizer.json`, ...(meta.task.kind === 'vqa' ? [BUNDLE.answers] : [])];
-  const missing = need.filter((f) => !meta.bundle.includes(f));
+  const missing = missingBundle(meta);
   if (missing.length)
     throw new ArtifactError(
       dir,
-      `bundles no ${missing.join(' and no ')}: a page reads only the artifact, so compile it with --adapter <run directory>`,
+      `does not bundle ${missing.join(' or ')}: a page reads only the artifact, so compile it with --adapter <run directory>`,
     );
   if (!meta.bundle.includes(BUNDLE.weights))
     throw new ArtifactError(dir, 'bundles no weights: compile it with --adapter <run directory>');
   return meta;
+}
+
+/** The files a page loads of an artifact: plan.json, its digest, the kernels its plans name, the bundle. */
+export function artifactFiles(meta: ArtifactJson): string[] {
+  const plans = [...meta.plans, ...(meta.generate ? [meta.generate.prefill, meta.generate.step] : [])];
+  const kernels = new Set(plans.flatMap(({ plan }) => plan.kernels.map((k) => k.file)));
+  return ['plan.json', DIGEST_FILE, ...kernels, ...meta.bundle];
 }

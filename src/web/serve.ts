@@ -1,11 +1,16 @@
 /**
  * `peftgraph serve`: the demo page (page.ts) and an artifact's files over HTTP on a local
- * address. Only the artifact's own files are served (plain names inside it, no dot-files, no way
- * out of it); everything else is a 404.
+ * address. Only the files the artifact's plan names are served (plan.json, its digest, the
+ * kernels and the bundle: `artifactFiles`), each a regular file whose real path lies inside the
+ * artifact directory (no symlink out of it); anything else is a 404. Requests must name the
+ * address served (a page elsewhere cannot reach it by DNS rebinding).
  */
+import { createReadStream } from 'node:fs';
+import { realpath, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import { readFile, stat } from 'node:fs/promises';
 import { extname, resolve, sep } from 'node:path';
+import type { ArtifactJson } from '../runtime/artifact.ts';
+import { artifactFiles } from './servable.ts';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -13,7 +18,6 @@ const TYPES: Record<string, string> = {
   '.json': 'application/json',
   '.wgsl': 'text/plain; charset=utf-8',
   '.sha256': 'text/plain; charset=utf-8',
-  '.png': 'image/png',
 };
 
 export interface Served {
@@ -22,39 +26,81 @@ export interface Served {
   close(): Promise<void>;
 }
 
-/** Serves `page` (name -> text) at / and the artifact at /model/ on host:port (port 0: any free one). */
+/**
+ * The real path of artifact file `name` under `root` when it is a regular file inside it
+ * (symlinks resolved), else undefined.
+ */
+export async function artifactFile(root: string, name: string): Promise<string | undefined> {
+  try {
+    const real = await realpath(resolve(root, name));
+    const base = await realpath(root);
+    if (!real.startsWith(base + sep) || !(await stat(real)).isFile()) return undefined;
+    return real;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Serves `page` (name -> text) at / and, with `meta`, that artifact's files (in `artifactDir`) at
+ * /model/, on host:port (port 0: any free one).
+ */
 export function servePage(
-  artifactDir: string,
   page: Map<string, string>,
-  host = '127.0.0.1',
-  port = 0,
+  o: { artifactDir?: string; meta?: ArtifactJson; host?: string; port?: number } = {},
 ): Promise<Served> {
-  const root = resolve(artifactDir);
+  const { host = '127.0.0.1', port = 0 } = o;
+  const root = resolve(o.artifactDir ?? '.');
+  const files = new Set(o.meta ? artifactFiles(o.meta) : []);
+  const hosts = new Set<string>();
   const server = createServer(async (req, res) => {
-    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-    const name = path === '/' ? 'index.html' : path.slice(1);
-    const send = (code: number, body: string | Uint8Array, type = 'text/plain; charset=utf-8') => {
+    const send = (code: number, body: string, type = 'text/plain; charset=utf-8') => {
       res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store' });
       res.end(body);
     };
-    if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'GET only');
-    if (page.has(name)) return send(200, page.get(name)!, TYPES[extname(name)]);
-    if (!name.startsWith('model/')) return send(404, `${path}: not found`);
-    const file = resolve(root, name.slice('model/'.length));
-    if (!file.startsWith(root + sep) || /(^|\/)\./.test(name)) return send(404, `${path}: not found`);
     try {
-      if (!(await stat(file)).isFile()) return send(404, `${path}: not a file`);
-      send(200, await readFile(file), TYPES[extname(file)] ?? 'application/octet-stream');
-    } catch {
-      send(404, `${path}: not found`);
+      if (!hosts.has(req.headers.host ?? '')) return send(403, 'this server answers only its own address');
+      if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'GET only');
+      let path: string;
+      try {
+        path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+      } catch {
+        return send(400, 'a malformed path');
+      }
+      const name = path === '/' ? 'index.html' : path.slice(1);
+      if (page.has(name)) return send(200, page.get(name)!, TYPES[extname(name)]);
+      const inner = name.startsWith('model/') ? name.slice('model/'.length) : '';
+      const file = files.has(inner) ? await artifactFile(root, inner) : undefined;
+      if (!file) return send(404, `${path}: not found`);
+      const { size } = await stat(file);
+      res.writeHead(200, {
+        'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
+        'content-length': size,
+        'cache-control': 'no-store',
+      });
+      if (req.method === 'HEAD') return res.end();
+      // Streamed: bundled weights can be larger than one buffer.
+      createReadStream(file)
+        .on('error', () => res.destroy())
+        .pipe(res);
+    } catch (e) {
+      if (!res.headersSent) send(500, (e as Error).message);
+      else res.destroy();
     }
   });
   return new Promise((ok, fail) => {
     server.once('error', fail);
     server.listen(port, host, () => {
       const a = server.address();
-      const url = `http://${host}:${typeof a === 'object' && a ? a.port : port}/`;
-      ok({ server, url, close: () => new Promise((done) => server.close(() => done())) });
+      const bound = typeof a === 'object' && a ? a.port : port;
+      const name = host.includes(':') ? `[${host}]` : host;
+      hosts.add(`${name}:${bound}`);
+      if (host === '127.0.0.1' || host === '::1') hosts.add(`localhost:${bound}`);
+      ok({
+        server,
+        url: `http://${name}:${bound}/`,
+        close: () => new Promise((done) => server.close(() => done())),
+      });
     });
   });
 }

@@ -56,6 +56,8 @@ describe('what plans need of an adapter', () => {
       maxComputeWorkgroupStorageSize: 4096 + 128,
     });
     expect(() => workgroupBytes('var<workgroup> s: Tile;')).toThrow(/not an array of scalars or vectors/);
+    expect(() => workgroupBytes('var<workgroup> s: array<f32, TILE>;')).toThrow(/of a literal size/);
+    expect(workgroupBytes('var<workgroup> s: array<u32, 64u>;')).toBe(256);
     // 768 = 3 x 256: views bound at multiples of 256.
     expect(needs.offsetAlignment).toBe(256);
     expect(needs.features).toEqual(['shader-f16']);

@@ -9,6 +9,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'puppeteer-core';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { acquireDevice, loadModel, type Answer, type BundledModel, type Gpu } from '../../src/runtime/index.ts';
 import { pageFiles } from '../../src/web/page.ts';
@@ -39,7 +40,8 @@ afterAll(async () => {
 
 /** The page for artifact `model`, served and opened; uncaught page errors are collected to assert on. */
 async function openPage(model: string, title: string): Promise<{ served: Served; page: Page; errors: string[] }> {
-  const served = await servePage(model, await pageFiles(servableMeta(model), title));
+  const meta = servableMeta(model);
+  const served = await servePage(await pageFiles(meta, title), { artifactDir: model, meta });
   const page = await browser.newPage();
   await page.setViewport({ width: 720, height: 640 });
   const errors: string[] = [];
@@ -140,6 +142,35 @@ describe('the demo page in headless Chromium', () => {
     expect(errors).toEqual([]);
   });
 
+  it('decodes images as node does, or refuses by name what it would decode otherwise', async () => {
+    const FIX = join(ROOT, 'test', 'fixtures', 'images');
+    const inPage = (b64: string) =>
+      page.evaluate(async (b) => {
+        const api = (globalThis as unknown as { peftgraph: { model: Promise<BundledModel> } }).peftgraph;
+        try {
+          return Array.from(await (await api.model).processor.load(Uint8Array.from(atob(b), (c) => c.charCodeAt(0))));
+        } catch (e) {
+          return (e as Error).message;
+        }
+      }, b64);
+    // Opaque 8-bit PNGs (gray, palette, RGB): the model's inputs equal node's exactly.
+    for (const f of ['gray.png', 'palette.png', 'rgb.png', ...tests.slice(0, 2).map((t) => join(DATA, t.image))]) {
+      const bytes = readFileSync(f.includes('/') ? f : join(FIX, f));
+      expect(await inPage(bytes.toString('base64')), f).toEqual(Array.from(await node.processor.load(bytes)));
+    }
+    // GIF and lossless WebP, written here from the RGB fixture.
+    const rgb = readFileSync(join(FIX, 'rgb.png'));
+    for (const bytes of [await sharp(rgb).gif().toBuffer(), await sharp(rgb).webp({ lossless: true }).toBuffer()])
+      expect(await inPage(bytes.toString('base64'))).toEqual(Array.from(await node.processor.load(bytes)));
+    expect(await inPage(readFileSync(join(FIX, 'rgba.png')).toString('base64'))).toMatch(
+      /image bytes: has transparent pixels .*premultiplies alpha/,
+    );
+    expect(await inPage(readFileSync(join(FIX, 'rgb16.png')).toString('base64'))).toMatch(/a 16-bit PNG/);
+    expect(await inPage(readFileSync(join(FIX, 'not-an-image.png')).toString('base64'))).toMatch(
+      /not an image format the page decodes \(formats: png, jpeg, gif, webp\)/,
+    );
+  });
+
   it('says so on the page when the browser gives no WebGPU adapter, and its ready promise rejects', async () => {
     const off = await launchBrowser({ webgpu: false });
     try {
@@ -159,7 +190,7 @@ describe('the demo page in headless Chromium', () => {
     const bare = join(work, 'bare');
     expect(cli('compile', 'examples/mnist-vqa.spec.ts', '--batch', '1', '--out', bare).status).toBe(0);
     expect(() => servableMeta(bare)).toThrow(
-      /bare: bundles no answers\.json: a page reads only the artifact, so compile it with --adapter/,
+      /bare: does not bundle the answer classes \(answers\.json\): a page reads only the artifact, so compile it with --adapter/,
     );
     expect(() => servableMeta(work)).toThrow(/not an artifact .*plan\.json/);
   });
