@@ -50,17 +50,31 @@ async function openPage(model: string, title: string): Promise<{ served: Served;
   return { served, page, errors };
 }
 
+/**
+ * Within a describe: the artifact `build` compiles (its directory), served and opened in the
+ * page, and the same artifact loaded in node; all released after.
+ */
+function servedModel(title: string, build: () => string) {
+  const ctx = {} as { served: Served; page: Page; errors: string[]; gpu: Gpu; node: BundledModel };
+  beforeAll(async () => {
+    const model = build();
+    Object.assign(ctx, await openPage(model, title));
+    ctx.gpu = await acquireDevice();
+    ctx.node = await loadModel(ctx.gpu, model);
+  }, 300_000);
+  afterAll(async () => {
+    ctx.node?.artifact.destroy();
+    ctx.gpu?.destroy();
+    await ctx.served?.close();
+  });
+  return ctx;
+}
+
 describe('the demo page in headless Chromium', () => {
   const work = mkdtempSync(join(tmpdir(), 'peftgraph-web-'));
   const run = join(work, 'run');
   const model = join(work, 'model');
-  let served: Served;
-  let page: Page;
-  let errors: string[];
-  let gpu: Gpu;
-  let node: BundledModel;
-
-  beforeAll(async () => {
+  const m = servedModel('MNIST-grid VQA', () => {
     const t = cli(
       'train',
       'examples/mnist-vqa.spec.ts',
@@ -78,20 +92,12 @@ describe('the demo page in headless Chromium', () => {
     expect(t.status, t.stderr + t.stdout).toBe(0);
     const c = cli('compile', '--adapter', run, '--merged', '--batch', '4', '--out', model);
     expect(c.status, c.stderr + c.stdout).toBe(0);
-    ({ served, page, errors } = await openPage(model, 'MNIST-grid VQA'));
-    gpu = await acquireDevice();
-    node = await loadModel(gpu, model);
-  }, 300_000);
-
-  afterAll(async () => {
-    node?.artifact.destroy();
-    gpu?.destroy();
-    await served?.close();
+    return model;
   });
 
   it('finds a WebGPU adapter in the page and loads the artifact on it', async () => {
     // Rejects (failing the test) when the page has no adapter or the artifact does not load.
-    const ready = await page.evaluate(
+    const ready = await m.page.evaluate(
       () => (globalThis as unknown as { peftgraph: { ready: Promise<unknown> } }).peftgraph.ready,
     );
     expect(ready).toMatchObject({ task: 'vqa' });
@@ -101,8 +107,8 @@ describe('the demo page in headless Chromium', () => {
   it("answers the example's test questions as node's run of the same artifact does", async () => {
     for (const t of tests) {
       const image = readFileSync(join(DATA, t.image));
-      const want = await node.predict(image, t.question, { top: 5 });
-      const got = (await page.evaluate(
+      const want = await m.node.predict(image, t.question, { top: 5 });
+      const got = (await m.page.evaluate(
         (b64, q) =>
           (
             globalThis as unknown as { peftgraph: { ask(b: string, q: string, top: number): Promise<unknown> } }
@@ -120,32 +126,32 @@ describe('the demo page in headless Chromium', () => {
 
   it('works by hand: choose an image, type a question, press Ask; shows the answers (screenshot)', async () => {
     const t = tests[0];
-    const want = await node.predict(join(DATA, t.image), t.question, { top: 5 });
-    const input = await page.$('#image');
+    const want = await m.node.predict(join(DATA, t.image), t.question, { top: 5 });
+    const input = await m.page.$('#image');
     await (input as unknown as { uploadFile(p: string): Promise<void> }).uploadFile(join(DATA, t.image));
-    await page.type('#question', t.question);
-    await page.click('#go');
-    await page.waitForFunction(() => /answered in/.test(document.getElementById('status')?.textContent ?? ''), {
+    await m.page.type('#question', t.question);
+    await m.page.click('#go');
+    await m.page.waitForFunction(() => /answered in/.test(document.getElementById('status')?.textContent ?? ''), {
       timeout: 60_000,
     });
     // biome-ignore lint/performance/useDomNodeTextContent: the text a user sees is what is checked
-    const text = await page.evaluate(() => document.body.innerText);
+    const text = await m.page.evaluate(() => document.body.innerText);
     expect(text).toContain('MNIST-grid VQA');
     expect(text).toMatch(/answered in \d+ ms on /);
-    const items = await page.$$eval('#answers li', (li) => li.map((e) => e.textContent));
+    const items = await m.page.$$eval('#answers li', (li) => li.map((e) => e.textContent));
     expect(items).toEqual(want.map((a) => `${a.answer} — ${a.score.toFixed(3)}`));
-    const shot = await page.screenshot({ type: 'png' });
+    const shot = await m.page.screenshot({ type: 'png' });
     // A PNG of the viewport, written where a run can look at it (docs/ holds the committed one).
     expect([...shot.subarray(1, 4)].map((c) => String.fromCharCode(c)).join('')).toBe('PNG');
     mkdirSync(join(work, 'shots'), { recursive: true });
     writeFileSync(join(work, 'shots', 'demo.png'), shot);
-    expect(errors).toEqual([]);
+    expect(m.errors).toEqual([]);
   });
 
   it('decodes images as node does, or refuses by name what it would decode otherwise', async () => {
     const FIX = join(ROOT, 'test', 'fixtures', 'images');
     const inPage = (b64: string) =>
-      page.evaluate(async (b) => {
+      m.page.evaluate(async (b) => {
         const api = (globalThis as unknown as { peftgraph: { model: Promise<BundledModel> } }).peftgraph;
         try {
           return Array.from(await (await api.model).processor.load(Uint8Array.from(atob(b), (c) => c.charCodeAt(0))));
@@ -156,12 +162,12 @@ describe('the demo page in headless Chromium', () => {
     // Opaque 8-bit PNGs (gray, palette, RGB): the model's inputs equal node's exactly.
     for (const f of ['gray.png', 'palette.png', 'rgb.png', ...tests.slice(0, 2).map((t) => join(DATA, t.image))]) {
       const bytes = readFileSync(f.includes('/') ? f : join(FIX, f));
-      expect(await inPage(bytes.toString('base64')), f).toEqual(Array.from(await node.processor.load(bytes)));
+      expect(await inPage(bytes.toString('base64')), f).toEqual(Array.from(await m.node.processor.load(bytes)));
     }
     // GIF and lossless WebP, written here from the RGB fixture.
     const rgb = readFileSync(join(FIX, 'rgb.png'));
     for (const bytes of [await sharp(rgb).gif().toBuffer(), await sharp(rgb).webp({ lossless: true }).toBuffer()])
-      expect(await inPage(bytes.toString('base64'))).toEqual(Array.from(await node.processor.load(bytes)));
+      expect(await inPage(bytes.toString('base64'))).toEqual(Array.from(await m.node.processor.load(bytes)));
     expect(await inPage(readFileSync(join(FIX, 'rgba.png')).toString('base64'))).toMatch(
       /image bytes: has transparent pixels .*premultiplies alpha/,
     );
@@ -175,7 +181,7 @@ describe('the demo page in headless Chromium', () => {
     const off = await launchBrowser({ webgpu: false });
     try {
       const p = await off.newPage();
-      await p.goto(served.url);
+      await p.goto(m.served.url);
       await expect(
         p.evaluate(() => (globalThis as unknown as { peftgraph: { ready: Promise<unknown> } }).peftgraph.ready),
       ).rejects.toThrow(/no WebGPU adapter in this browser \(requestAdapter\(\) returned null\)/);
@@ -209,13 +215,7 @@ describe('the page bundle', () => {
 describe('a captioning model in the page', () => {
   const work = mkdtempSync(join(tmpdir(), 'peftgraph-web-cap-'));
   const images = tests.slice(0, 3).map((t) => join(DATA, t.image));
-  let served: Served;
-  let page: Page;
-  let errors: string[];
-  let gpu: Gpu;
-  let node: BundledModel;
-
-  beforeAll(async () => {
+  const m = servedModel('MNIST-grid captions', () => {
     // A few caption records of the example's files (images by absolute path), trained briefly.
     const split = (name: string, n: number) => {
       const file = join(work, `${name}.jsonl`);
@@ -250,21 +250,13 @@ describe('a captioning model in the page', () => {
     expect(r.status, r.stderr + r.stdout).toBe(0);
     const c = cli('compile', '--adapter', run, '--batch', '1', '--out', model);
     expect(c.status, c.stderr + c.stdout).toBe(0);
-    ({ served, page, errors } = await openPage(model, 'MNIST-grid captions'));
-    gpu = await acquireDevice();
-    node = await loadModel(gpu, model);
-  }, 300_000);
-
-  afterAll(async () => {
-    node?.artifact.destroy();
-    gpu?.destroy();
-    await served?.close();
+    return model;
   });
 
   it('captions by beam search in the page as node does, and shows the caption by hand', async () => {
     for (const image of images) {
-      const want = await node.caption(image);
-      const got = (await page.evaluate(
+      const want = await m.node.caption(image);
+      const got = (await m.page.evaluate(
         (b64) =>
           (globalThis as unknown as { peftgraph: { caption(b: string): Promise<unknown> } }).peftgraph.caption(b64),
         readFileSync(image).toString('base64'),
@@ -274,16 +266,16 @@ describe('a captioning model in the page', () => {
       expect(got.result.beam).toBe(3);
       expect(got.result.score).toBeCloseTo(want.score!, 4);
     }
-    const input = await page.$('#image');
+    const input = await m.page.$('#image');
     await (input as unknown as { uploadFile(p: string): Promise<void> }).uploadFile(images[0]);
-    expect(await page.$eval('#question-row', (e) => (e as HTMLElement).hidden)).toBe(true);
-    await page.click('#go');
-    await page.waitForFunction(() => /captioned in/.test(document.getElementById('status')?.textContent ?? ''), {
+    expect(await m.page.$eval('#question-row', (e) => (e as HTMLElement).hidden)).toBe(true);
+    await m.page.click('#go');
+    await m.page.waitForFunction(() => /captioned in/.test(document.getElementById('status')?.textContent ?? ''), {
       timeout: 60_000,
     });
-    expect(await page.$$eval('#answers li', (li) => li.map((e) => e.textContent))).toEqual([
-      (await node.caption(images[0])).text,
+    expect(await m.page.$$eval('#answers li', (li) => li.map((e) => e.textContent))).toEqual([
+      (await m.node.caption(images[0])).text,
     ]);
-    expect(errors).toEqual([]);
+    expect(m.errors).toEqual([]);
   });
 });
