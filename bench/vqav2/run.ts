@@ -1,0 +1,195 @@
+/**
+ * MixPHM's low-resource protocol on VQAv2 for a user with a GPU runner: every method of
+ * methods.ts x k x seed, each cell one `peftgraph train` run on the seed's k-shot draw of the
+ * training split (k more for dev, METHODS.md), scored on the test split by its best dev
+ * checkpoint. Resumable (finished cells are skipped), sharded over a CI matrix, merged at the end.
+ *
+ *   npx tsx bench/vqav2/run.ts --train vqav2/train2014 --test vqav2/val2014 --vision vit-base --text bert-base
+ *   npx tsx bench/vqav2/run.ts ... --shard 3/8 --out results/shard-3      # one job of a matrix
+ *   npx tsx bench/vqav2/run.ts --merge --out results results/shard-*\/results.json
+ *
+ * A split directory holds one VQAv2 *questions*.json, its *annotations*.json and the COCO image
+ * folder (bench/vqav2/README.md). The step budget is MNIST-VQA's (bench/vqa/schedule.ts).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { lowerModel } from '../../src/compiler/lower/index.ts';
+import { paramReport } from '../../src/compiler/params-report.ts';
+import { schedule } from '../vqa/schedule.ts';
+import { isT5, METHODS, method, type Towers } from './methods.ts';
+import { cellKey, loadResults, mergeResults, report, saveResults, type Cell, type ResultsFile } from './results.ts';
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+const KS = [16, 32, 64, 100, 500, 1000];
+const SEEDS = [13, 21, 42, 87, 100];
+
+const { values: o, positionals } = parseArgs({
+  options: {
+    train: { type: 'string' },
+    test: { type: 'string' },
+    vision: { type: 'string' },
+    text: { type: 'string' },
+    tokenizer: { type: 'string' },
+    processor: { type: 'string' },
+    methods: { type: 'string', default: 'all' },
+    k: { type: 'string', default: KS.join(',') },
+    seeds: { type: 'string', default: SEEDS.join(',') },
+    answers: { type: 'string', default: '3129' },
+    'max-len': { type: 'string', default: '20' },
+    'answer-len': { type: 'string', default: '8' },
+    reduction: { type: 'string', default: '12' },
+    batch: { type: 'string', default: '16' },
+    budget: { type: 'string', default: '1' },
+    shard: { type: 'string', default: '1/1' },
+    out: { type: 'string', default: join(import.meta.dirname, 'results') },
+    merge: { type: 'boolean', default: false },
+    'dry-run': { type: 'boolean', default: false },
+  },
+  allowPositionals: true,
+});
+
+const fail = (msg: string): never => {
+  console.error(`bench vqav2: ${msg}`);
+  process.exit(2);
+};
+const ints = (name: string, s: string) =>
+  s.split(',').map((x) => {
+    const n = Number(x.trim());
+    if (!Number.isInteger(n) || n < 1) fail(`--${name}: ${JSON.stringify(x)} is not a positive whole number`);
+    return n;
+  });
+const one = (name: string, s: string) => ints(name, s)[0];
+
+const out = resolve(o.out!);
+mkdirSync(out, { recursive: true });
+
+if (o.merge) {
+  const merged = mergeResults(positionals);
+  saveResults(join(out, 'results.json'), merged);
+  writeFileSync(join(out, 'results.md'), report(merged));
+  console.log(
+    `merged ${Object.keys(merged.runs).length} runs from ${positionals.length} files -> ${out}/results.json, results.md`,
+  );
+  process.exit(0);
+}
+if (positionals.length) fail(`unexpected arguments ${positionals.join(' ')} (they are for --merge)`);
+for (const k of ['train', 'test', 'vision', 'text'] as const) if (!o[k]) fail(`--${k} <dir> is required`);
+
+const towers: Towers = {
+  vision: resolve(o.vision!),
+  text: resolve(o.text!),
+  answers: one('answers', o.answers!),
+  maxLen: one('max-len', o['max-len']!),
+  answerLen: one('answer-len', o['answer-len']!),
+  reduction: one('reduction', o.reduction!),
+};
+if (isT5(towers.text))
+  fail(
+    `${towers.text} is a T5 model: \`peftgraph train\` trains an 'lm' head on caption files, not yet on VQA files (generated answers), so this recipe runs encoder text towers (BERT, RoBERTa)`,
+  );
+const batch = one('batch', o.batch!);
+const budget = Number(o.budget);
+if (!(budget > 0)) fail(`--budget: ${o.budget} is not a positive number`);
+const [shard, shards] = (o.shard!.match(/^(\d+)\/(\d+)$/)?.slice(1) ?? []).map(Number);
+if (!(shard >= 1 && shard <= shards)) fail(`--shard: ${o.shard} is not i/n with 1 <= i <= n`);
+const methods = o.methods === 'all' ? METHODS : o.methods!.split(',').map((m) => method(m.trim()));
+const ks = ints('k', o.k!);
+const seeds = ints('seeds', o.seeds!);
+
+// Everything a result depends on, bound to the results file.
+const config: ResultsFile['config'] = {
+  train: resolve(o.train!),
+  test: resolve(o.test!),
+  vision: towers.vision,
+  text: towers.text,
+  tokenizer: o.tokenizer ? resolve(o.tokenizer) : towers.text,
+  processor: o.processor ? resolve(o.processor) : towers.vision,
+  answers: towers.answers,
+  maxLen: towers.maxLen,
+  answerLen: towers.answerLen,
+  reduction: towers.reduction,
+  batch,
+  budget,
+};
+
+/** A method's spec as JSON (the CLI reads .json specs), with the inputs it names. */
+function specFile(m: (typeof METHODS)[number]): { path: string; trainable: number } {
+  let b = m.model(towers);
+  if (o.tokenizer || o.processor)
+    b = b.inputs({
+      ...(o.tokenizer ? { tokenizer: config.tokenizer as string } : {}),
+      ...(o.processor ? { processor: config.processor as string } : {}),
+    });
+  const spec = b.spec;
+  const { trainable } = paramReport(lowerModel(spec, { batch, mode: 'train' }).graph);
+  mkdirSync(join(out, 'specs'), { recursive: true });
+  const path = join(out, 'specs', `${m.name}.json`);
+  writeFileSync(path, `${JSON.stringify(spec, null, 1)}\n`);
+  return { path, trainable };
+}
+
+const cells: Cell[] = methods.flatMap((m) => ks.flatMap((k) => seeds.map((seed) => ({ method: m.name, k, seed }))));
+const mine = cells.filter((_, i) => i % shards === shard - 1);
+const path = join(out, 'results.json');
+const results = loadResults(path, config);
+const todo = mine.filter((c) => !results.runs[cellKey(c)]);
+console.log(
+  `${cells.length} cells (${methods.length} methods x k ${ks.join(',')} x seeds ${seeds.join(',')}); shard ${shard}/${shards}: ${mine.length}, ${mine.length - todo.length} done, ${todo.length} to run -> ${out}`,
+);
+const specs = new Map(methods.map((m) => [m.name, specFile(m)]));
+
+for (const [i, c] of todo.entries()) {
+  const m = method(c.method);
+  const sch = schedule(c.k, budget, batch);
+  const dir = join(out, 'runs', `${c.method}-k${c.k}-s${c.seed}`);
+  const args = [
+    join(ROOT, 'bin', 'peftgraph.mjs'),
+    'train',
+    specs.get(c.method)!.path,
+    '--data',
+    config.train as string,
+    '--test',
+    config.test as string,
+    '--k',
+    String(c.k),
+    '--seed',
+    String(c.seed),
+    '--epochs',
+    String(sch.epochs),
+    '--eval-every',
+    String(sch.evalEvery),
+    '--patience',
+    String(sch.patience),
+    '--batch',
+    String(batch),
+    '--lr',
+    String(m.lr),
+    '--out',
+    dir,
+    '--overwrite',
+  ];
+  if (o['dry-run']) {
+    console.log(`node ${args.join(' ')}`);
+    continue;
+  }
+  const t0 = performance.now();
+  const r = spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  if (r.signal === 'SIGINT' || r.status === 130) fail('interrupted; finished cells are kept');
+  const seconds = (performance.now() - t0) / 1000;
+  const base = { ...c, trainable: specs.get(c.method)!.trainable, seconds: +seconds.toFixed(1) };
+  if (r.status === 0) {
+    const t = JSON.parse(readFileSync(join(dir, 'test.json'), 'utf8')) as { accuracy: number; exactMatch: number };
+    results.runs[cellKey(c)] = { ...base, status: 'ok', test: t.accuracy, exactMatch: t.exactMatch };
+  } else {
+    const last = `${r.stderr}${r.stdout}`.trim().split('\n').at(-1) ?? `exit ${r.status}`;
+    results.runs[cellKey(c)] = { ...base, status: 'failed', error: last };
+  }
+  saveResults(path, results);
+  const got = results.runs[cellKey(c)];
+  console.log(
+    `[${i + 1}/${todo.length}] ${c.method} k=${c.k} seed=${c.seed}: ${got.status === 'ok' ? `test ${(100 * got.test!).toFixed(1)}` : `failed (${got.error})`} in ${seconds.toFixed(0)} s`,
+  );
+}
+if (!o['dry-run']) writeFileSync(join(out, 'results.md'), report(results));

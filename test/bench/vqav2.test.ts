@@ -1,0 +1,120 @@
+/**
+ * bench/vqav2, end to end on tiny HF-layout towers and a VQAv2-format sample
+ * (test/fixtures/vqav2, made by bench/vqav2/make-fixture.ts): two shards of a grid run as two
+ * CI jobs would, resume, merge into one table; results are bound to their configuration; every
+ * method's spec is built and lowered for an encoder and a T5 text tower.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { METHODS } from '../../bench/vqav2/methods.ts';
+import { lowerModel } from '../../src/compiler/lower/index.ts';
+import { ROOT } from '../helpers/cli.ts';
+
+const FIX = join(ROOT, 'test', 'fixtures');
+const grid = (...args: string[]) =>
+  spawnSync(
+    process.execPath,
+    [join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(ROOT, 'bench', 'vqav2', 'run.ts'), ...args],
+    { cwd: ROOT, encoding: 'utf8', timeout: 300_000 },
+  );
+const towers = [
+  '--train',
+  join(FIX, 'vqav2', 'train'),
+  '--test',
+  join(FIX, 'vqav2', 'val'),
+  '--vision',
+  join(FIX, 'hf', 'vit'),
+  '--text',
+  join(FIX, 'hf', 'bert'),
+  '--tokenizer',
+  join(FIX, 'tokenizers', 'wordpiece'),
+  '--answers',
+  '16',
+  '--reduction',
+  '4',
+  '--max-len',
+  '10',
+  '--batch',
+  '4',
+  '--budget',
+  '0.2',
+];
+
+describe('bench/vqav2', () => {
+  const work = mkdtempSync(join(tmpdir(), 'peftgraph-vqav2-'));
+  const cells = ['--methods', 'lora,mixphm', '--k', '4', '--seeds', '13,21'];
+
+  it('runs a grid in shards, resumes, and merges the shards into one table', () => {
+    for (const s of [1, 2]) {
+      const r = grid(...towers, ...cells, '--shard', `${s}/2`, '--out', join(work, `shard-${s}`));
+      expect(r.status, r.stderr + r.stdout).toBe(0);
+      expect(r.stdout).toContain(`4 cells (2 methods x k 4 x seeds 13,21); shard ${s}/2: 2, 0 done, 2 to run`);
+      expect(r.stdout).toMatch(/\[2\/2\] \w+ k=4 seed=\d+: test \d+\.\d in \d+ s/);
+    }
+    // A rerun finds its cells done.
+    const again = grid(...towers, ...cells, '--shard', '1/2', '--out', join(work, 'shard-1'));
+    expect(again.stdout).toContain('shard 1/2: 2, 2 done, 0 to run');
+    const m = grid(
+      '--merge',
+      '--out',
+      join(work, 'all'),
+      ...[1, 2].map((s) => join(work, `shard-${s}`, 'results.json')),
+    );
+    expect(m.status, m.stderr).toBe(0);
+    expect(m.stdout).toContain('merged 4 runs from 2 files');
+    const table = readFileSync(join(work, 'all', 'results.md'), 'utf8');
+    expect(table).toMatch(/\| lora \| [\d,]+ \| \d+\.\d ± \d+\.\d \(2\) \|/);
+    expect(table).toMatch(/\| mixphm \| [\d,]+ \| \d+\.\d ± \d+\.\d \(2\) \|/);
+    const results = JSON.parse(readFileSync(join(work, 'all', 'results.json'), 'utf8'));
+    for (const r of Object.values(results.runs) as { status: string; test: number }[]) {
+      expect(r.status).toBe('ok');
+      expect(r.test).toBeGreaterThanOrEqual(0);
+      expect(r.test).toBeLessThanOrEqual(1);
+    }
+    // Each cell is a `peftgraph train` run with its own directory (checkpoints, test.json, the card).
+    expect(existsSync(join(work, 'shard-1', 'runs', 'lora-k4-s13', 'test.json'))).toBe(true);
+  }, 300_000);
+
+  it('binds results to their configuration, and says what the runs would be', () => {
+    const other = grid(...towers.map((a) => (a === '16' ? '12' : a)), ...cells, '--out', join(work, 'shard-1'));
+    expect(other.status).not.toBe(0);
+    expect(other.stderr).toMatch(/holds runs of another configuration \(answers: 16 vs 12\)/);
+    const dry = grid(
+      ...towers,
+      '--methods',
+      'bitfit',
+      '--k',
+      '16',
+      '--seeds',
+      '13',
+      '--dry-run',
+      '--out',
+      join(work, 'dry'),
+    );
+    expect(dry.status, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(
+      /bin\/peftgraph\.mjs train .*bitfit\.json --data .* --k 16 --seed 13 --epochs \d+ .*--lr 0\.005/,
+    );
+    expect(
+      grid(...towers.map((a) => a.replace(/hf\/bert$/, 'hf/t5')), ...cells, '--out', join(work, 't5')).stderr,
+    ).toMatch(/is a T5 model: .*this recipe runs encoder text towers/);
+  });
+
+  it("builds every method's spec for an encoder and a T5 text tower", () => {
+    for (const text of ['bert', 't5'])
+      for (const m of METHODS) {
+        const t = {
+          vision: join(FIX, 'hf', 'vit'),
+          text: join(FIX, 'hf', text),
+          answers: 16,
+          maxLen: 8,
+          answerLen: 4,
+          reduction: 4,
+        };
+        expect(() => lowerModel(m.model(t).spec, { batch: 2, mode: 'train' }), `${text} ${m.name}`).not.toThrow();
+      }
+  });
+});
