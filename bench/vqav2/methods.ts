@@ -2,7 +2,8 @@
  * MixPHM's low-resource protocol on VQAv2 (METHODS.md, section 1, and its baselines, section 3)
  * over two HF-layout towers the user downloaded: a ViT, and a text model that is either an
  * encoder (BERT or RoBERTa: a classifier head over the VQAv2 answer classes, binary
- * cross-entropy on soft scores) or T5 (its decoder writes the answer, scored as VQA accuracy).
+ * cross-entropy on soft scores) or T5 (its decoder writes the answer: trained on the most given
+ * answer, scored by the decoded text against the annotators' answers, data/vqa-generated.ts).
  * PEFT modules go in the text model, the towers stay frozen, and sizes are METHODS.md's
  * reference ones (MixPHM r = d / reduction, 4 experts, PHM n = 4 with rank 8; adapters r = d / reduction; LoRA
  * r = 8 on q and v). Learning rates are the starting points METHODS.md gives (5e-3 for the PEFT

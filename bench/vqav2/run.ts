@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { paramReport } from '../../src/compiler/params-report.ts';
 import { schedule } from '../vqa/schedule.ts';
-import { isT5, METHODS, method, type Towers } from './methods.ts';
+import { METHODS, method, type Towers } from './methods.ts';
 import { cellKey, loadResults, mergeResults, report, saveResults, type Cell, type ResultsFile } from './results.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -85,10 +85,6 @@ const towers: Towers = {
   answerLen: one('answer-len', o['answer-len']!),
   reduction: one('reduction', o.reduction!),
 };
-if (isT5(towers.text))
-  fail(
-    `${towers.text} is a T5 model: \`peftgraph train\` trains an 'lm' head on caption files, not yet on VQA files (generated answers), so this recipe runs encoder text towers (BERT, RoBERTa)`,
-  );
 const batch = one('batch', o.batch!);
 const budget = Number(o.budget);
 if (!(budget > 0)) fail(`--budget: ${o.budget} is not a positive number`);

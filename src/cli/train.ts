@@ -20,7 +20,7 @@ import { ADAPTER_FILE, CARD_FILE, saveAdapter, writeAdapterCard } from '../train
 import { initialWeights } from '../runtime/init.ts';
 import { exportMerged } from '../train/export.ts';
 import { formatImport, pretrainedWeights } from '../hf/import.ts';
-import { isVqaData, loadVqaData } from './vqa-data.ts';
+import { holdsQuestions, isVqaData, loadVqaData } from './vqa-data.ts';
 import { loadCaptionData, readsCaptions } from './caption-data.ts';
 import { formatCaptionScores } from '../data/caption-metrics.ts';
 import { answerScores } from '../runtime/metrics.ts';
@@ -99,9 +99,9 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
   const spec = await loadSpec(specPath);
   const seed = Number(o.seed);
   const files = isVqaData(o.data);
-  // Files for an LM head (GPT-2 or T5) are captions; for a classifier, VQA records.
+  // Files for an LM head (GPT-2 or T5) are captions, or for T5 also questions it answers in words; for a classifier, VQA records.
   const captions =
-    files && readsCaptions(spec)
+    files && readsCaptions(spec) && !(spec.text?.kind === 'encdec' && holdsQuestions(o.data))
       ? await loadCaptionData(spec, { data: o.data, dev: o.dev, test: o.test, allowOutside: !!o.allowOutsideData })
       : null;
   if (captions) {
@@ -170,7 +170,7 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
     throw e;
   }
   // The answer classes, in head order: predict and eval read them back (and checkpoints bind their hash).
-  if (vqa) writeAtomic(join(o.out, 'answers.json'), Buffer.from(JSON.stringify(vqa.vocab.answers)));
+  if (vqa?.vocab.size) writeAtomic(join(o.out, 'answers.json'), Buffer.from(JSON.stringify(vqa.vocab.answers)));
   const bar = new cliProgress.SingleBar(
     {
       format: `epoch {epoch}/{epochs} [{bar}] {value}/{total} steps | loss {loss} | {rate} steps/s | eta {eta_formatted} | dev ${data.dev?.captions ? 'CIDEr-D' : 'acc'} {dev}`,
@@ -222,7 +222,7 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
       console.log(`best dev ${metric.accuracy} ${res.best.accuracy.toFixed(4)} at epoch ${res.best.epoch + 1}`);
     const frozen = initialWeights(lowerModel(spec, { batch: cfg.batch, mode: 'infer' }).graph, seed, pre.weights);
     const about = { data: `--data ${o.data}${o.k ? ` (a k-shot draw: k ${o.k}, seed ${seed})` : ''}` };
-    const saved = saveAdapter(o.out, res, { ...about, answers: vqa?.vocab.answers });
+    const saved = saveAdapter(o.out, res, { ...about, answers: vqa?.vocab.size ? vqa.vocab.answers : undefined });
     console.log(
       `adapter (trainable weights, spec, base identity, card): ${saved.values.toLocaleString('en-US')} values -> ${o.out}/${ADAPTER_FILE}, ${CARD_FILE}`,
     );

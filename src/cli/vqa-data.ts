@@ -9,9 +9,11 @@ import { AnswerVocab, isPlaceholderAnswer, readAnswerList } from '../data/answer
 import { processorFor, tokenizerFor } from '../data/encoders.ts';
 import { DataError } from '../data/errors.ts';
 import { kShot, labeled, readVqa, toDataset, type VqaRecord } from '../data/vqa.ts';
+import { toGeneratedVqaDataset } from '../data/vqa-generated.ts';
 import { parseSpec, type ModelSpec } from '../dsl/spec.ts';
 import type { Dataset } from '../runtime/batches.ts';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { FILE_LIMITS, readText } from '../runtime/files.ts';
 import { dirname, join } from 'node:path';
 
 export interface VqaDataOptions {
@@ -29,6 +31,7 @@ export interface VqaData {
   train: Dataset;
   dev?: Dataset;
   test?: Dataset;
+  /** The answer classes of a classifier head (none, size 0, for an encoder-decoder, which writes its answers). */
   vocab: AnswerVocab;
   report: string[];
   /** The test records, in the test set's order (questions and answers to show beside predictions). */
@@ -40,6 +43,27 @@ export interface VqaData {
 /** A data argument names VQA files (rather than a data module) when it is .jsonl or a directory. */
 export function isVqaData(path: string): boolean {
   return path.endsWith('.jsonl') || (existsSync(path) && statSync(path).isDirectory());
+}
+
+/**
+ * Whether VQA files hold questions (rather than captions): a VQAv2 questions file in the
+ * directory, or a first JSONL record with a "question" (an encoder-decoder's 'lm' head reads
+ * both kinds; the first record says which).
+ */
+export function holdsQuestions(path: string): boolean {
+  if (!existsSync(path)) return false;
+  const dir = statSync(path).isDirectory();
+  if (dir && readdirSync(path).some((f) => /questions.*\.json$/.test(f))) return true;
+  const file = dir ? join(path, 'train.jsonl') : path;
+  if (!file.endsWith('.jsonl') || !existsSync(file)) return false;
+  const first = readText(file, 'records', FILE_LIMITS.text)
+    .split('\n')
+    .find((l) => l.trim());
+  try {
+    return first !== undefined && 'question' in (JSON.parse(first) as object);
+  } catch {
+    return false;
+  }
 }
 
 /** A split next to the training data: dev.jsonl / test.jsonl in its directory, if present. */
@@ -54,9 +78,11 @@ export function sibling(data: string, split: string): string | undefined {
 export async function loadVqaData(input: ModelSpec, o: VqaDataOptions): Promise<VqaData> {
   // A library entry point: checked as train() checks it (a builder passed for its spec is named).
   const spec = parseSpec(input);
-  if (spec.head.kind !== 'classifier')
-    throw new DataError(`VQA files train a classifier head; this spec's head is '${spec.head.kind}'`);
-  const answers = spec.head.answers;
+  const generated = spec.head.kind === 'lm' && spec.text?.kind === 'encdec';
+  if (spec.head.kind !== 'classifier' && !generated)
+    throw new DataError(
+      `VQA files train a classifier head, or an encoder-decoder's 'lm' head (T5) that writes its answers; this spec's head is '${spec.head.kind}' over a '${spec.text?.kind}' text tower`,
+    );
   const read = (path: string, split: string) => readVqa(path, split, o.allowOutside);
   const pool = read(o.data, 'train');
   let train: VqaRecord[] = pool;
@@ -73,6 +99,8 @@ export async function loadVqaData(input: ModelSpec, o: VqaDataOptions): Promise<
   const testAll = testPath ? read(testPath, 'test') : undefined;
   // A test split without answers is not scored (zeros would read as wrong answers): predict it instead.
   const test = testAll && labeled(testAll, 'test') ? testAll : undefined;
+  if (generated) return generatedVqaData(spec, { train, dev, test, testAll, pool, o });
+  const answers = (spec.head as { answers: number }).answers;
   // The answer classes come from the whole pool, as VQA answer vocabularies do, not from a k-shot draw.
   const padded = AnswerVocab.fromAnswers(
     pool.map((r) => r.answers),
@@ -113,6 +141,53 @@ export async function loadVqaData(input: ModelSpec, o: VqaDataOptions): Promise<
     report,
     testRecords: test,
     inputs: inputsIdentity({ answers: padded.answers, tokenizer, processor }),
+  };
+}
+
+/**
+ * VQA files for an encoder-decoder that writes its answers (data/vqa-generated.ts): the same
+ * splits as a classifier's, no answer classes, each split's annotator answers kept to score the
+ * generated text against.
+ */
+async function generatedVqaData(
+  spec: ModelSpec,
+  s: {
+    train: VqaRecord[];
+    dev?: VqaRecord[];
+    test?: VqaRecord[];
+    testAll?: VqaRecord[];
+    pool: VqaRecord[];
+    o: VqaDataOptions;
+  },
+): Promise<VqaData> {
+  const text = spec.text as { maxLen: number; targetLen: number };
+  const tokenizer = tokenizerFor(spec);
+  const processor = processorFor(spec);
+  const report = [
+    `answers: written by the decoder (open vocabulary, at most ${text.targetLen - 1} tokens); each question's target is its most given answer`,
+  ];
+  const sets: Record<string, Dataset> = {};
+  for (const [name, records] of Object.entries({ train: s.train, dev: s.dev, test: s.test })) {
+    if (!records) continue;
+    const before = tokenizer.counts.truncated;
+    const ds = await toGeneratedVqaDataset(records, { tokenizer, processor, maxLen: text.maxLen, targetLen: text.targetLen });
+    const cut = tokenizer.counts.truncated - before - ds.truncated;
+    report.push(
+      `${name}: ${records.length} records${cut > 0 ? `, ${cut} questions truncated to ${text.maxLen} tokens` : ''}${ds.truncated ? `, ${ds.truncated} target answers cut to ${text.targetLen} tokens` : ''}`,
+    );
+    sets[name] = ds;
+  }
+  if (s.testAll && !s.test)
+    report.push(`test: ${s.testAll.length} records without answers: not scored (peftgraph predict answers them)`);
+  if (!s.testAll) report.push(`test: none (no test.jsonl beside ${s.o.data}, and no --test)`);
+  report.push(`inputs: questions and answers by ${tokenizer.source}, images by ${processor.source}`);
+  return {
+    train: sets.train,
+    dev: sets.dev,
+    test: sets.test,
+    vocab: new AnswerVocab([]),
+    report,
+    inputs: inputsIdentity({ tokenizer, processor }),
   };
 }
 

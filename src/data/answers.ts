@@ -179,3 +179,12 @@ export function rankAnswers(
     .sort((a, b) => b.score - a.score)
     .slice(0, Math.max(1, top));
 }
+
+/** The answer given most often (the first of those tied, in the annotators' order). */
+export function mostGiven(answers: string[]): string {
+  const counts = new Map<string, number>();
+  for (const a of answers) counts.set(a, (counts.get(a) ?? 0) + 1);
+  let best = answers[0];
+  for (const a of answers) if (counts.get(a)! > counts.get(best)!) best = a;
+  return best;
+}

@@ -49,6 +49,22 @@ export function captionTokens(
   return { ids: out, mask, truncated };
 }
 
+/**
+ * An encoder-decoder's target text as its decoder's inputs under teacher forcing: the decoder
+ * reads the start id then the text, and predicts the text then end-of-sequence (T5's
+ * _shift_right). `t` is the text's ids and mask (captionTokens).
+ */
+export function decoderTargets(
+  t: { ids: Int32Array; mask: Float32Array },
+  start: number,
+  pad: number,
+): { targetTokens: Int32Array; targetLabels: Int32Array; targetMask: Float32Array } {
+  const targetTokens = new Int32Array(t.ids.length).fill(pad);
+  targetTokens[0] = start;
+  targetTokens.set(t.ids.subarray(0, t.ids.length - 1), 1);
+  return { targetTokens, targetLabels: t.ids, targetMask: t.mask };
+}
+
 /** The records as training pairs (one per caption) or evaluation images (one per image, with references). */
 export async function toCaptionDataset(
   records: CaptionRecord[],
@@ -83,18 +99,7 @@ export async function toCaptionDataset(
       examples.push({ image, tokens: t.ids, mask: t.mask });
       continue;
     }
-    // Teacher forcing: the decoder reads the start id then the caption, and predicts the caption then end-of-sequence.
-    const targetTokens = new Int32Array(t.ids.length).fill(e.tokenizer.padId);
-    targetTokens[0] = e.decoder.start;
-    targetTokens.set(t.ids.subarray(0, t.ids.length - 1), 1);
-    examples.push({
-      image,
-      tokens: prompt.ids,
-      mask: prompt.mask,
-      targetTokens,
-      targetLabels: t.ids,
-      targetMask: t.mask,
-    });
+    examples.push({ image, tokens: prompt.ids, mask: prompt.mask, ...decoderTargets(t, e.decoder.start, e.tokenizer.padId) });
   }
   return { examples, truncated, ...(use === 'eval' ? { captions: records.map((r) => r.captions) } : {}) };
 }

@@ -13,6 +13,12 @@ export interface Dataset {
   answers?: GeneratedAnswers;
   /** Captioning: each example's reference captions, which evaluation scores generated captions against (CIDEr-D, BLEU, ROUGE-L). */
   captions?: string[][];
+  /**
+   * Generative VQA from VQA files: each example's annotator answers, which evaluation scores the
+   * decoded text of a greedy generation against as VQA does (normalized; min(1, matches / 3)).
+   * The open-vocabulary alternative to `answers`.
+   */
+  answerTexts?: string[][];
 }
 
 /**

@@ -5,6 +5,7 @@
  * pass (the stack is causal, so the logits at position t depend only on the tokens before
  * t + 1: later positions of the input can hold anything), kept as the cache's reference in tests.
  */
+import { mostGiven, normalizeAnswer } from '../data/answers.ts';
 import { DataError } from '../data/errors.ts';
 import { argmax } from '../runtime/metrics.ts';
 import type { Dataset, GeneratedAnswers } from '../runtime/batches.ts';
@@ -76,4 +77,21 @@ export function scoreGenerated(
     em += exact ? 1 : 0;
   });
   return { accuracy: acc / generated.length, exactMatch: em / generated.length };
+}
+
+/**
+ * VQA accuracy and exact match of generated texts against each example's annotator answers:
+ * both normalized as the VQA evaluation normalizes answers; a text scores min(1, annotators
+ * who gave it / 3), and matches exactly when it is the most given answer.
+ */
+export function scoreGeneratedTexts(texts: string[], answerTexts: string[][]): { accuracy: number; exactMatch: number } {
+  let acc = 0;
+  let em = 0;
+  texts.forEach((t, i) => {
+    const given = answerTexts[i].map(normalizeAnswer);
+    const g = normalizeAnswer(t);
+    acc += Math.min(1, given.filter((a) => a === g).length / 3);
+    em += g === mostGiven(given) ? 1 : 0;
+  });
+  return { accuracy: acc / Math.max(1, texts.length), exactMatch: em / Math.max(1, texts.length) };
 }

@@ -33,7 +33,7 @@ import { tunedPlanOptions } from './autotune.ts';
 import type { FrozenSplit } from '../compiler/passes/frozen.ts';
 import { initialWeights } from '../runtime/init.ts';
 import { classifierLossAt, exactMatch, vqaAccuracy } from '../runtime/metrics.ts';
-import { answersEos, scoreGenerated } from './generate.ts';
+import { answersEos, scoreGenerated, scoreGeneratedTexts } from './generate.ts';
 import { captionPrompt, scoreCaptions, type CaptionEvaluation } from './caption-eval.ts';
 import { type CachedDecoder, KvDecoder } from './kv-generate.ts';
 import { tokenizerFor } from '../data/encoders.ts';
@@ -422,10 +422,20 @@ export class Evaluator {
       throw new DataError(
         `${split}: an 'lm' head is scored by generating answers, which needs an 'encdec' text tower (this one is '${text?.kind}')`,
       );
+    if (ds.answerTexts) {
+      if (ds.answerTexts.length !== ds.examples.length)
+        throw new DataError(`${split}: answerTexts has ${ds.answerTexts.length} rows for ${ds.examples.length} examples`);
+      // Open vocabulary: the generated text, decoded, against the annotators' answers.
+      const tok = tokenizerFor(this.spec);
+      if (tok.eosId === undefined)
+        throw new DataError(`${tok.source}: no end-of-sequence token: generated answers could not stop`);
+      const texts = (await this.generate(ds, tok.padId, tok.eosId)).map((ids) => tok.decode(ids));
+      return { loss: await this.targetLoss(ds, split), ...scoreGeneratedTexts(texts, ds.answerTexts) };
+    }
     const answers = ds.answers;
     if (!answers)
       throw new DataError(
-        `${split}: an encoder-decoder is scored by the answers it generates: the dataset needs answers { tokens, start, scores } (runtime/batches.ts)`,
+        `${split}: an encoder-decoder is scored by the answers it generates: the dataset needs answers { tokens, start, scores } or answerTexts (runtime/batches.ts)`,
       );
     if (answers.scores.length !== ds.examples.length)
       throw new DataError(

@@ -78,7 +78,7 @@ describe('bench/vqav2', () => {
     expect(existsSync(join(work, 'shard-1', 'runs', 'lora-k4-s13', 'test.json'))).toBe(true);
   }, 300_000);
 
-  it('binds results to their configuration, and says what the runs would be', () => {
+  it('binds results to their configuration, says what the runs would be, and runs a T5 text tower', () => {
     const other = grid(...towers.map((a) => (a === '16' ? '12' : a)), ...cells, '--out', join(work, 'shard-1'));
     expect(other.status).not.toBe(0);
     expect(other.stderr).toMatch(/holds runs of another configuration \(answers: 16 vs 12\)/);
@@ -98,9 +98,25 @@ describe('bench/vqav2', () => {
     expect(dry.stdout).toMatch(
       /bin\/peftgraph\.mjs train .*bitfit\.json --data .* --k 16 --seed 13 --epochs \d+ .*--lr 0\.005/,
     );
-    expect(
-      grid(...towers.map((a) => a.replace(/hf\/bert$/, 'hf/t5')), ...cells, '--out', join(work, 't5')).stderr,
-    ).toMatch(/is a T5 model: .*this recipe runs encoder text towers/);
+    // T5 writes its answers: a cell runs and is scored from the decoded text.
+    const t5 = towers.map((a) =>
+      a.replace(/hf\/bert$/, 'hf/t5').replace(/tokenizers\/wordpiece$/, 'tokenizers/unigram'),
+    );
+    const r = grid(
+      ...t5,
+      '--methods',
+      'mixphm',
+      '--k',
+      '4',
+      '--seeds',
+      '13',
+      '--answer-len',
+      '4',
+      '--out',
+      join(work, 't5'),
+    );
+    expect(r.status, r.stderr + r.stdout).toBe(0);
+    expect(r.stdout).toMatch(/\[1\/1\] mixphm k=4 seed=13: test \d+\.\d in \d+ s/);
   });
 
   it("builds every method's spec for an encoder and a T5 text tower", () => {

@@ -12,7 +12,8 @@ import { Value } from '../../src/compiler/ir/value.ts';
 import { initialWeights } from '../../src/runtime/init.ts';
 import { Evaluator } from '../../src/train/trainer.ts';
 import type { Dataset } from '../../src/runtime/batches.ts';
-import { answerOf } from '../../src/train/generate.ts';
+import { answerOf, scoreGeneratedTexts } from '../../src/train/generate.ts';
+import { mostGiven } from '../../src/data/answers.ts';
 import { useGpu } from '../helpers/gpu.ts';
 import { rng } from '../helpers/random.ts';
 
@@ -131,3 +132,22 @@ describe('generative VQA scoring (encoder-decoder)', () => {
     expect(answerOf([3], answers)).toBe(-1);
   });
 });
+
+describe('generated texts scored as VQA scores answers', () => {
+  it('normalizes both sides, scores min(1, matches / 3), and matches exactly the most given answer', () => {
+    const given = [
+      ['two', 'two', '2', 'three', 'three', 'three', 'three', 'three', 'three', 'three'],
+      ['Yes', 'yes', 'no', 'no', 'no', 'no', 'no', 'no', 'no', 'no'],
+      ['a dog', 'dog', 'the dog', 'cat', 'cat', 'cat', 'cat', 'cat', 'cat', 'cat'],
+      ['red', 'red', 'red', 'red', 'blue', 'blue', 'blue', 'blue', 'blue', 'blue'],
+    ];
+    // "Two" and "2" are one answer (3 annotators: 1); "yes." 2 annotators (2/3); "dog" 3 (1);
+    // "purple" none (0). Exact: the first is not the most given ("3"); none of the others are.
+    const r = scoreGeneratedTexts(['Two', 'yes.', 'dog', 'purple'], given);
+    expect(r.accuracy).toBeCloseTo((1 + 2 / 3 + 1 + 0) / 4, 12);
+    expect(r.exactMatch).toBe(0);
+    expect(scoreGeneratedTexts(['3', 'no'], given.slice(0, 2))).toEqual({ accuracy: 1, exactMatch: 1 });
+    expect(mostGiven(['a', 'b', 'b', 'a'])).toBe('a');
+  });
+});
+
