@@ -321,7 +321,9 @@ program
       const { toGeneratedVqaDataset } = await import('../data/vqa-generated.ts');
       const records = readVqa(o.data, o.split, !!o.allowOutsideData);
       if (!labeled(records, o.split))
-        throw new DataError(`${o.data}: the ${o.split} records have no answers to score against (peftgraph predict answers them)`);
+        throw new DataError(
+          `${o.data}: the ${o.split} records have no answers to score against (peftgraph predict answers them)`,
+        );
       const text = spec.text as { maxLen: number; targetLen: number };
       split = await toGeneratedVqaDataset(records, {
         tokenizer: tokenizerFor(spec),

@@ -170,7 +170,12 @@ async function generatedVqaData(
   for (const [name, records] of Object.entries({ train: s.train, dev: s.dev, test: s.test })) {
     if (!records) continue;
     const before = tokenizer.counts.truncated;
-    const ds = await toGeneratedVqaDataset(records, { tokenizer, processor, maxLen: text.maxLen, targetLen: text.targetLen });
+    const ds = await toGeneratedVqaDataset(records, {
+      tokenizer,
+      processor,
+      maxLen: text.maxLen,
+      targetLen: text.targetLen,
+    });
     const cut = tokenizer.counts.truncated - before - ds.truncated;
     report.push(
       `${name}: ${records.length} records${cut > 0 ? `, ${cut} questions truncated to ${text.maxLen} tokens` : ''}${ds.truncated ? `, ${ds.truncated} target answers cut to ${text.targetLen} tokens` : ''}`,

@@ -99,7 +99,12 @@ export async function toCaptionDataset(
       examples.push({ image, tokens: t.ids, mask: t.mask });
       continue;
     }
-    examples.push({ image, tokens: prompt.ids, mask: prompt.mask, ...decoderTargets(t, e.decoder.start, e.tokenizer.padId) });
+    examples.push({
+      image,
+      tokens: prompt.ids,
+      mask: prompt.mask,
+      ...decoderTargets(t, e.decoder.start, e.tokenizer.padId),
+    });
   }
   return { examples, truncated, ...(use === 'eval' ? { captions: records.map((r) => r.captions) } : {}) };
 }

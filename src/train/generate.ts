@@ -84,7 +84,10 @@ export function scoreGenerated(
  * both normalized as the VQA evaluation normalizes answers; a text scores min(1, annotators
  * who gave it / 3), and matches exactly when it is the most given answer.
  */
-export function scoreGeneratedTexts(texts: string[], answerTexts: string[][]): { accuracy: number; exactMatch: number } {
+export function scoreGeneratedTexts(
+  texts: string[],
+  answerTexts: string[][],
+): { accuracy: number; exactMatch: number } {
   let acc = 0;
   let em = 0;
   texts.forEach((t, i) => {

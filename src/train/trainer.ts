@@ -424,7 +424,9 @@ export class Evaluator {
       );
     if (ds.answerTexts) {
       if (ds.answerTexts.length !== ds.examples.length)
-        throw new DataError(`${split}: answerTexts has ${ds.answerTexts.length} rows for ${ds.examples.length} examples`);
+        throw new DataError(
+          `${split}: answerTexts has ${ds.answerTexts.length} rows for ${ds.examples.length} examples`,
+        );
       // Open vocabulary: the generated text, decoded, against the annotators' answers.
       const tok = tokenizerFor(this.spec);
       if (tok.eosId === undefined)

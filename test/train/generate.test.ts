@@ -150,4 +150,3 @@ describe('generated texts scored as VQA scores answers', () => {
     expect(mostGiven(['a', 'b', 'b', 'a'])).toBe('a');
   });
 });
-
