@@ -68,6 +68,9 @@ describe('bench/vqav2', () => {
     const table = readFileSync(join(work, 'all', 'results.md'), 'utf8');
     expect(table).toMatch(/\| lora \| [\d,]+ \| \d+\.\d ± \d+\.\d \(2\) \|/);
     expect(table).toMatch(/\| mixphm \| [\d,]+ \| \d+\.\d ± \d+\.\d \(2\) \|/);
+    // The claim read once per seed, pooled over k, Holm-corrected (two seeds: tested, at low power).
+    expect(table).toContain('## MixPHM against each method, pooled over k, Holm-corrected');
+    expect(table).toMatch(/\| mixphm - lora \| 2 \| /);
     const results = JSON.parse(readFileSync(join(work, 'all', 'results.json'), 'utf8'));
     for (const r of Object.values(results.runs) as { status: string; test: number }[]) {
       expect(r.status).toBe('ok');
