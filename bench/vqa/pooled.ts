@@ -4,13 +4,16 @@
  * A seed's draws at different k are nested (its k = 16 examples are among its k = 32 ones, and
  * so on), so the cells of one seed are not independent replications. Each comparison is
  * therefore one number per seed: the mean over k of (a - b). The n seeds give a paired t test
- * and its interval. Holm's step-down procedure corrects the m comparisons read together: the
- * comparison with the i-th smallest p is tested at alpha / (m - i + 1) (and not beyond an earlier
- * one that was not rejected), and its interval is given at that level. The smallest detectable
- * difference is the true pooled difference a two-sided test at that level finds with 80% power
- * at this n and this spread: (t_{1 - level/2} + t_{0.8}) * sd / sqrt(n), with n - 1 degrees of
- * freedom. A comparison that is not significant says "not detected at this power", with that
- * figure, never "no difference".
+ * and its interval. Holm's step-down procedure corrects the m comparisons read together (every
+ * comparison asked for counts in m, also one that cannot be tested): the comparison with the
+ * i-th smallest p is tested at alpha / (m - i + 1); once one is not rejected, the procedure stops
+ * and every later one is held at that last level. Each interval is given at its comparison's
+ * level. The smallest detectable difference approximates the true pooled difference a two-sided
+ * test at that level finds with 80% power at this n and the observed spread, by central t
+ * quantiles: (t_{1 - level/2} + t_{0.8}) * sd / sqrt(n), n - 1 degrees of freedom. The exact
+ * (noncentral t) figure is somewhat larger, about 9% at 5 seeds and 13 comparisons, so it is a
+ * lower bound on what could have been missed. A comparison that is not significant says "not
+ * detected at this power", with that figure, never "no difference".
  */
 import tCdf from '@stdlib/stats-base-dists-t-cdf';
 import tQuantile from '@stdlib/stats-base-dists-t-quantile';
@@ -28,6 +31,8 @@ export interface PooledComparison {
   b: string;
   /** Seeds with both methods at every k compared. */
   n: number;
+  /** Seeds left out: a or b has no finished run at some k there. */
+  dropped: number[];
   /** The k values pooled. */
   ks: number[];
   /** Mean and sd over seeds of the per-seed mean over k of a - b (accuracy, 0..1). */
@@ -47,17 +52,24 @@ export interface PooledComparison {
 
 /** Per seed, the mean over `ks` of a - b; seeds missing a or b at any of the ks are left out. */
 export function perSeedDifferences(scores: Score[], a: string, b: string, ks: number[]): number[] {
+  return pooledBySeed(scores, a, b, ks).d;
+}
+
+/** The per-seed differences, and the seeds left out (a or b has no score at some k there: a failed or missing run). */
+function pooledBySeed(scores: Score[], a: string, b: string, ks: number[]): { d: number[]; dropped: number[] } {
   const at = new Map(scores.map((s) => [`${s.method}|${s.k}|${s.seed}`, s.score]));
   const seeds = [...new Set(scores.map((s) => s.seed))].sort((x, y) => x - y);
-  const out: number[] = [];
+  const d: number[] = [];
+  const dropped: number[] = [];
   for (const seed of seeds) {
-    const d = ks.map((k) => {
+    const diffs = ks.map((k) => {
       const [x, y] = [at.get(`${a}|${k}|${seed}`), at.get(`${b}|${k}|${seed}`)];
       return x === undefined || y === undefined ? undefined : x - y;
     });
-    if (d.every((v) => v !== undefined)) out.push(d.reduce((s, v) => s + v!, 0) / d.length);
+    if (diffs.every((v) => v !== undefined)) d.push(diffs.reduce((s, v) => s + v!, 0) / diffs.length);
+    else dropped.push(seed);
   }
-  return out;
+  return { d, dropped };
 }
 
 /** Holm's adjusted p values, in the input's order. */
@@ -82,21 +94,31 @@ export function pooledComparisons(
   alpha = 0.05,
 ): PooledComparison[] {
   const rows = pairs.map(([a, b]) => {
-    const d = perSeedDifferences(scores, a, b, ks);
+    const { d, dropped } = pooledBySeed(scores, a, b, ks);
     const n = d.length;
     const mean = d.reduce((s, v) => s + v, 0) / Math.max(1, n);
     const sd = n > 1 ? Math.sqrt(d.reduce((s, v) => s + (v - mean) ** 2, 0) / (n - 1)) : Number.NaN;
-    const t = sd > 0 ? mean / (sd / Math.sqrt(n)) : mean === 0 ? 0 : Number.POSITIVE_INFINITY * Math.sign(mean);
-    const p = n > 1 ? 2 * (1 - tCdf(Math.abs(t), n - 1)) : Number.NaN;
-    return { a, b, n, ks, mean, sd, p };
+    // No spread (or one seed): no t test; such a row is reported untested, never significant.
+    const p = n > 1 && sd > 0 ? 2 * (1 - tCdf(Math.abs(mean / (sd / Math.sqrt(n))), n - 1)) : Number.NaN;
+    return { a, b, n, dropped, ks, mean, sd, p };
   });
-  const valid = rows.filter((r) => Number.isFinite(r.p));
-  const holm = holmAdjust(valid.map((r) => r.p));
-  // Holm's level for each comparison: alpha / (m - rank) by rank of its p.
-  const rank = new Map([...valid].sort((x, y) => x.p - y.p).map((r, i) => [r, i]));
+  // m counts every comparison asked for: one that cannot be tested does not shrink the correction.
+  const m = rows.length;
+  const tested = rows.filter((r) => Number.isFinite(r.p)).sort((x, y) => x.p - y.p);
+  const levels = new Map<(typeof rows)[number], number>();
+  const holm = new Map<(typeof rows)[number], number>();
+  let stopped: number | undefined;
+  let running = 0;
+  tested.forEach((r, i) => {
+    const level = alpha / (m - i);
+    // Holm stops at its first non-rejection; every later comparison stays at that level.
+    levels.set(r, stopped ?? level);
+    if (stopped === undefined && r.p > level) stopped = level;
+    running = Math.max(running, Math.min(1, (m - i) * r.p));
+    holm.set(r, running);
+  });
   return rows.map((r) => {
-    const i = valid.indexOf(r);
-    if (i < 0)
+    if (!Number.isFinite(r.p))
       return {
         ...r,
         holm: Number.NaN,
@@ -104,17 +126,21 @@ export function pooledComparisons(
         lo: Number.NaN,
         hi: Number.NaN,
         detectable: Number.NaN,
-        verdict: `not tested: ${r.n} seed${r.n === 1 ? '' : 's'} with both methods at every k`,
+        verdict:
+          r.n < 2
+            ? `not tested: ${r.n} seed${r.n === 1 ? '' : 's'} with both methods at every k`
+            : 'not tested: the per-seed differences do not vary (no spread to test against)',
       };
-    const level = alpha / (valid.length - rank.get(r)!);
+    const level = levels.get(r)!;
+    const h = holm.get(r)!;
     const se = r.sd / Math.sqrt(r.n);
     const half = tQuantile(1 - level / 2, r.n - 1) * se;
     const detectable = (tQuantile(1 - level / 2, r.n - 1) + tQuantile(0.8, r.n - 1)) * se;
-    const significant = holm[i] < alpha;
-    const verdict = significant
-      ? `${r.a} ${r.mean > 0 ? 'ahead of' : 'behind'} ${r.b} by ${pct(Math.abs(r.mean)).slice(1)} points (Holm p = ${holm[i].toPrecision(2)})`
-      : `not detected at this power: a difference smaller than ${(100 * detectable).toFixed(1)} points would likely be missed`;
-    return { ...r, holm: holm[i], level, lo: r.mean - half, hi: r.mean + half, detectable, verdict };
+    const verdict =
+      h < alpha
+        ? `${r.a} ${r.mean > 0 ? 'ahead of' : 'behind'} ${r.b} by ${pct(Math.abs(r.mean)).slice(1)} points (Holm p = ${h.toPrecision(2)})`
+        : `not detected at this power: a difference smaller than about ${(100 * detectable).toFixed(1)} points would likely be missed`;
+    return { ...r, holm: h, level, lo: r.mean - half, hi: r.mean + half, detectable, verdict };
   });
 }
 
@@ -122,7 +148,7 @@ export function pooledComparisons(
 export function pooledTable(rows: PooledComparison[], alpha = 0.05): string[] {
   if (!rows.length) return [];
   return [
-    `Per seed, one difference: the mean over k = ${rows[0].ks.join(', ')} of (a - b), in accuracy points. Over the seeds: its mean, a paired t test, Holm's correction over the ${rows.length} comparisons at ${alpha}, the interval at the level Holm tests each one, and the smallest difference this test would detect with 80% power.`,
+    `Per seed, one difference: the mean over k = ${rows[0].ks.join(', ')} of (a - b), in accuracy points. Over the seeds: its mean, a paired t test, Holm's correction over the ${rows.length} comparisons at ${alpha}, the interval at the level Holm tests each one (after Holm stops, the level it stopped at), and about the smallest difference this test would detect with 80% power (a central-t approximation: the exact figure is somewhat larger).`,
     '',
     '| a - b | seeds | mean | Holm-level interval | p | Holm p | smallest detectable | verdict |',
     '| --- | --- | --- | --- | --- | --- | --- | --- |',
@@ -131,5 +157,11 @@ export function pooledTable(rows: PooledComparison[], alpha = 0.05): string[] {
         ? `| ${r.a} - ${r.b} | ${r.n} | ${pct(r.mean)} | [${pct(r.lo)}, ${pct(r.hi)}] at ${(100 * (1 - r.level)).toFixed(1)}% | ${r.p.toPrecision(2)} | ${r.holm.toPrecision(2)} | ${(100 * r.detectable).toFixed(1)} | ${r.verdict} |`
         : `| ${r.a} - ${r.b} | ${r.n} | - | - | - | - | - | ${r.verdict} |`,
     ),
+    ...rows
+      .filter((r) => r.dropped.length)
+      .map(
+        (r) =>
+          `\n${r.a} - ${r.b} leaves out seed${r.dropped.length > 1 ? 's' : ''} ${r.dropped.join(', ')}: a run of one of them did not finish at some k.`,
+      ),
   ];
 }

@@ -21,6 +21,9 @@ export interface CellResult extends Cell {
   test?: number;
   exactMatch?: number;
   trainable: number;
+  /** sha256 (16 hex digits) of the method's spec JSON, and its learning rate: a changed methods.ts is noticed. */
+  spec: string;
+  lr: number;
   seconds: number;
   /** The run's last error line (a failed run). */
   error?: string;

@@ -12,12 +12,14 @@
  * folder (bench/vqav2/README.md). The step budget is MNIST-VQA's (bench/vqa/schedule.ts).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { paramReport } from '../../src/compiler/params-report.ts';
 import { schedule } from '../vqa/schedule.ts';
+import { lockDir } from '../../src/runtime/out-lock.ts';
 import { METHODS, method, type Towers } from './methods.ts';
 import { cellKey, loadResults, mergeResults, report, saveResults, type Cell, type ResultsFile } from './results.ts';
 
@@ -46,6 +48,7 @@ const { values: o, positionals } = parseArgs({
     out: { type: 'string', default: join(import.meta.dirname, 'results') },
     merge: { type: 'boolean', default: false },
     'dry-run': { type: 'boolean', default: false },
+    'retry-failed': { type: 'boolean', default: false },
   },
   allowPositionals: true,
 });
@@ -60,7 +63,11 @@ const ints = (name: string, s: string) =>
     if (!Number.isInteger(n) || n < 1) fail(`--${name}: ${JSON.stringify(x)} is not a positive whole number`);
     return n;
   });
-const one = (name: string, s: string) => ints(name, s)[0];
+const one = (name: string, s: string) => {
+  const v = ints(name, s);
+  if (v.length !== 1) fail(`--${name}: one value, got ${s}`);
+  return v[0];
+};
 
 const out = resolve(o.out!);
 mkdirSync(out, { recursive: true });
@@ -68,9 +75,26 @@ mkdirSync(out, { recursive: true });
 if (o.merge) {
   const merged = mergeResults(positionals);
   saveResults(join(out, 'results.json'), merged);
-  writeFileSync(join(out, 'results.md'), report(merged));
+  // The grid the shards were given: every cell not among the merged runs is named.
+  const g = merged.config;
+  const want = String(g.methods)
+    .split(',')
+    .flatMap((m) =>
+      String(g.k)
+        .split(',')
+        .flatMap((k) =>
+          String(g.seeds)
+            .split(',')
+            .map((s) => `${m}/k${k}/s${s}`),
+        ),
+    );
+  const missing = want.filter((key) => !merged.runs[key]);
+  const note = missing.length
+    ? `\n${missing.length} of ${want.length} cells are missing (no shard ran them): ${missing.join(', ')}\n`
+    : '';
+  writeFileSync(join(out, 'results.md'), report(merged) + note);
   console.log(
-    `merged ${Object.keys(merged.runs).length} runs from ${positionals.length} files -> ${out}/results.json, results.md`,
+    `merged ${Object.keys(merged.runs).length} runs from ${positionals.length} files -> ${out}/results.json, results.md${missing.length ? `; ${missing.length} of ${want.length} cells missing` : ''}`,
   );
   process.exit(0);
 }
@@ -87,7 +111,7 @@ const towers: Towers = {
 };
 const batch = one('batch', o.batch!);
 const budget = Number(o.budget);
-if (!(budget > 0)) fail(`--budget: ${o.budget} is not a positive number`);
+if (!(budget > 0 && Number.isFinite(budget))) fail(`--budget: ${o.budget} is not a positive number`);
 const [shard, shards] = (o.shard!.match(/^(\d+)\/(\d+)$/)?.slice(1) ?? []).map(Number);
 if (!(shard >= 1 && shard <= shards)) fail(`--shard: ${o.shard} is not i/n with 1 <= i <= n`);
 const methods = o.methods === 'all' ? METHODS : o.methods!.split(',').map((m) => method(m.trim()));
@@ -108,10 +132,15 @@ const config: ResultsFile['config'] = {
   reduction: towers.reduction,
   batch,
   budget,
+  // The grid and its split into shards: shards of different grids do not merge.
+  methods: methods.map((m) => m.name).join(','),
+  k: ks.join(','),
+  seeds: seeds.join(','),
+  shards,
 };
 
 /** A method's spec as JSON (the CLI reads .json specs), with the inputs it names. */
-function specFile(m: (typeof METHODS)[number]): { path: string; trainable: number } {
+function specFile(m: (typeof METHODS)[number]): { path: string; trainable: number; hash: string } {
   let b = m.model(towers);
   if (o.tokenizer || o.processor)
     b = b.inputs({
@@ -122,20 +151,57 @@ function specFile(m: (typeof METHODS)[number]): { path: string; trainable: numbe
   const { trainable } = paramReport(lowerModel(spec, { batch, mode: 'train' }).graph);
   mkdirSync(join(out, 'specs'), { recursive: true });
   const path = join(out, 'specs', `${m.name}.json`);
-  writeFileSync(path, `${JSON.stringify(spec, null, 1)}\n`);
-  return { path, trainable };
+  const text = `${JSON.stringify(spec, null, 1)}\n`;
+  writeFileSync(path, text);
+  return { path, trainable, hash: createHash('sha256').update(text).digest('hex').slice(0, 16) };
+}
+
+/** Why a run failed: the CLI's one-line error (it starts with "peftgraph:"), else the exit status or signal. */
+function failure(r: ReturnType<typeof spawnSync>, logPath: string): string {
+  if (r.error) return `could not run: ${r.error.message}`;
+  const lines = readFileSync(logPath, 'utf8')
+    .split(/\r|\n/)
+    .map((l) => l.trim());
+  const said = lines.filter((l) => l.startsWith('peftgraph:')).at(-1);
+  return `${said ?? 'no error line'} (${r.signal ? `signal ${r.signal}` : `exit ${r.status}`}; ${logPath})`;
 }
 
 const cells: Cell[] = methods.flatMap((m) => ks.flatMap((k) => seeds.map((seed) => ({ method: m.name, k, seed }))));
 const mine = cells.filter((_, i) => i % shards === shard - 1);
 const path = join(out, 'results.json');
-const results = loadResults(path, config);
-const todo = mine.filter((c) => !results.runs[cellKey(c)]);
+// One process per --out: two would each overwrite the other's cells.
+if (!o['dry-run']) {
+  try {
+    process.on('exit', lockDir(out));
+  } catch (e) {
+    fail((e as Error).message);
+  }
+}
+const results: ResultsFile = (() => {
+  try {
+    return loadResults(path, config);
+  } catch (e) {
+    return fail((e as Error).message);
+  }
+})();
+// A cell is done when it finished, or failed unless --retry-failed; a done cell made from another
+// spec or learning rate than the current methods.ts gives is refused (methods.ts changed).
+const specs = new Map(methods.map((m) => [m.name, specFile(m)]));
+for (const c of mine) {
+  const had = results.runs[cellKey(c)];
+  const now = specs.get(c.method)!;
+  if (had && (had.spec !== now.hash || had.lr !== method(c.method).lr))
+    fail(
+      `${cellKey(c)} in ${path} was run with another spec or learning rate than methods.ts now gives: use another --out`,
+    );
+}
+const todo = mine.filter((c) => {
+  const had = results.runs[cellKey(c)];
+  return !had || (had.status === 'failed' && o['retry-failed']);
+});
 console.log(
   `${cells.length} cells (${methods.length} methods x k ${ks.join(',')} x seeds ${seeds.join(',')}); shard ${shard}/${shards}: ${mine.length}, ${mine.length - todo.length} done, ${todo.length} to run -> ${out}`,
 );
-const specs = new Map(methods.map((m) => [m.name, specFile(m)]));
-
 for (const [i, c] of todo.entries()) {
   const m = method(c.method);
   const sch = schedule(c.k, budget, batch);
@@ -171,16 +237,21 @@ for (const [i, c] of todo.entries()) {
     continue;
   }
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  // The run's whole output goes to its log (no buffer to overflow); its error is read from there.
+  mkdirSync(dir, { recursive: true });
+  const logPath = join(dir, 'log.txt');
+  const log = openSync(logPath, 'w');
+  const r = spawnSync(process.execPath, args, { stdio: ['ignore', log, log] });
+  closeSync(log);
   if (r.signal === 'SIGINT' || r.status === 130) fail('interrupted; finished cells are kept');
   const seconds = (performance.now() - t0) / 1000;
-  const base = { ...c, trainable: specs.get(c.method)!.trainable, seconds: +seconds.toFixed(1) };
+  const spec = specs.get(c.method)!;
+  const base = { ...c, trainable: spec.trainable, spec: spec.hash, lr: m.lr, seconds: +seconds.toFixed(1) };
   if (r.status === 0) {
     const t = JSON.parse(readFileSync(join(dir, 'test.json'), 'utf8')) as { accuracy: number; exactMatch: number };
     results.runs[cellKey(c)] = { ...base, status: 'ok', test: t.accuracy, exactMatch: t.exactMatch };
   } else {
-    const last = `${r.stderr}${r.stdout}`.trim().split('\n').at(-1) ?? `exit ${r.status}`;
-    results.runs[cellKey(c)] = { ...base, status: 'failed', error: last };
+    results.runs[cellKey(c)] = { ...base, status: 'failed', error: failure(r, logPath) };
   }
   saveResults(path, results);
   const got = results.runs[cellKey(c)];

@@ -299,7 +299,7 @@ program
     const files = isVqaData(o.data);
     // Files for an LM head (GPT-2 or T5) are captions (scored on generated captions), or for T5
     // questions it answers in words (scored on the decoded text); for a classifier, VQA records.
-    const written = files && spec.head.kind === 'lm' && spec.text?.kind === 'encdec' && holdsQuestions(o.data);
+    const written = files && spec.head.kind === 'lm' && spec.text?.kind === 'encdec' && holdsQuestions(o.data, o.split);
     const captionFiles = files && readsCaptions(spec) && !written;
     const vqa = files && !captionFiles && !written;
     const answers = vqa ? readAnswers(spec, o.checkpoint, o.answers) : undefined;

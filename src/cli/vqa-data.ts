@@ -12,8 +12,8 @@ import { kShot, labeled, readVqa, toDataset, type VqaRecord } from '../data/vqa.
 import { toGeneratedVqaDataset } from '../data/vqa-generated.ts';
 import { parseSpec, type ModelSpec } from '../dsl/spec.ts';
 import type { Dataset } from '../runtime/batches.ts';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { FILE_LIMITS, readText } from '../runtime/files.ts';
+import { closeSync, existsSync, readdirSync, readSync, statSync } from 'node:fs';
+import { openRegular } from '../runtime/files.ts';
 import { dirname, join } from 'node:path';
 
 export interface VqaDataOptions {
@@ -46,23 +46,48 @@ export function isVqaData(path: string): boolean {
 }
 
 /**
- * Whether VQA files hold questions (rather than captions): a VQAv2 questions file in the
- * directory, or a first JSONL record with a "question" (an encoder-decoder's 'lm' head reads
- * both kinds; the first record says which).
+ * Whether VQA files hold questions (rather than captions), for the split asked: a VQAv2
+ * questions file in the directory, or a first JSONL record (`<split>.jsonl` in a directory) with
+ * a "question". An encoder-decoder's 'lm' head reads both kinds; a directory that holds both a
+ * VQAv2 questions file and a COCO or Karpathy captions file is an error naming them.
  */
-export function holdsQuestions(path: string): boolean {
+export function holdsQuestions(path: string, split = 'train'): boolean {
   if (!existsSync(path)) return false;
   const dir = statSync(path).isDirectory();
-  if (dir && readdirSync(path).some((f) => /questions.*\.json$/.test(f))) return true;
-  const file = dir ? join(path, 'train.jsonl') : path;
+  if (dir) {
+    const files = readdirSync(path);
+    const questions = files.filter((f) => /questions.*\.json$/.test(f));
+    const captions = files.filter((f) => /^(captions_.*|dataset_.*)\.json$/.test(f));
+    if (questions.length && captions.length)
+      throw new DataError(
+        `${path}: holds VQA questions (${questions.join(', ')}) and captions (${captions.join(', ')}); put each in its own directory`,
+      );
+    if (questions.length) return true;
+  }
+  const file = dir ? join(path, `${split}.jsonl`) : path;
   if (!file.endsWith('.jsonl') || !existsSync(file)) return false;
-  const first = readText(file, 'records', FILE_LIMITS.text)
-    .split('\n')
-    .find((l) => l.trim());
+  // The first record is enough: read the file's head only (a VQA JSONL file can be large).
+  const first = firstLine(file);
   try {
     return first !== undefined && 'question' in (JSON.parse(first) as object);
   } catch {
     return false;
+  }
+}
+
+/** The first non-empty line within a file's first 64 KiB. */
+function firstLine(file: string): string | undefined {
+  const fd = openRegular(file, 'records');
+  try {
+    const head = Buffer.alloc(1 << 16);
+    const n = readSync(fd, head, 0, head.length, 0);
+    return head
+      .subarray(0, n)
+      .toString('utf8')
+      .split('\n')
+      .find((l) => l.trim());
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -85,6 +110,11 @@ export async function loadVqaData(input: ModelSpec, o: VqaDataOptions): Promise<
     );
   const read = (path: string, split: string) => readVqa(path, split, o.allowOutside);
   const pool = read(o.data, 'train');
+  // Training records without answers would train on nothing (empty targets): refused, naming the fix.
+  if (!labeled(pool, 'train'))
+    throw new DataError(
+      `${o.data}: the training records have no answers (a VQAv2 directory needs its *annotations*.json beside the questions)`,
+    );
   let train: VqaRecord[] = pool;
   let dev: VqaRecord[] | undefined;
   if (o.k !== undefined) {

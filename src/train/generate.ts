@@ -91,6 +91,8 @@ export function scoreGeneratedTexts(
   let acc = 0;
   let em = 0;
   texts.forEach((t, i) => {
+    if (!answerTexts[i]?.length)
+      throw new DataError(`example ${i} has no annotator answers to score its generated answer against`);
     const given = answerTexts[i].map(normalizeAnswer);
     const g = normalizeAnswer(t);
     acc += Math.min(1, given.filter((a) => a === g).length / 3);

@@ -74,8 +74,56 @@ describe('the pooled reading', () => {
       [16],
     );
     expect(none[0].verdict).toMatch(
-      /^not detected at this power: a difference smaller than 2\.6 points would likely be missed$/,
+      /^not detected at this power: a difference smaller than about 2\.6 points would likely be missed$/,
     );
     expect(pooledTable(none).join('\n')).toMatch(/\| a - b \| 5 \| \+0\.0 \| \[-2\.0, \+2\.0\] at 95\.0% \|/);
+  });
+
+  it('holds every comparison after the first Holm does not reject at the level it stopped at; no spread is not tested', () => {
+    const dev = [0, 0.02, -0.02, 0.01, -0.01];
+    const se = Math.sqrt(2.5e-4) / Math.sqrt(5);
+    // Three comparisons at 2.8, 2.0 and 1.0 standard errors: the first p (about 0.049) exceeds 0.05 / 3.
+    const scores: Score[] = [2.8, 2.0, 1.0].flatMap((z, i) =>
+      dev.flatMap((d, seed) => [
+        { method: `m${i}`, k: 16, seed, score: 0.5 + z * se + d },
+        { method: 'b', k: 16, seed, score: 0.5 },
+      ]),
+    );
+    const rows = pooledComparisons(
+      scores,
+      [
+        ['m0', 'b'],
+        ['m1', 'b'],
+        ['m2', 'b'],
+      ],
+      [16],
+    );
+    expect(rows.map((r) => r.level)).toEqual([0.05 / 3, 0.05 / 3, 0.05 / 3]);
+    expect(rows.every((r) => r.verdict.startsWith('not detected at this power'))).toBe(true);
+    // Identical per-seed differences: no spread, not tested (never a zero-width "significant" interval), still in m.
+    const flat: Score[] = [0, 1, 2].flatMap((seed) => [
+      { method: 'a', k: 16, seed, score: 0.6 },
+      { method: 'b', k: 16, seed, score: 0.5 },
+    ]);
+    const [r, other] = pooledComparisons(
+      [...flat, ...scores],
+      [
+        ['a', 'b'],
+        ['m0', 'b'],
+      ],
+      [16],
+    );
+    expect(r.verdict).toBe('not tested: the per-seed differences do not vary (no spread to test against)');
+    expect(other.level).toBe(0.05 / 2);
+    // A seed without a run at some k is left out, and the table says so.
+    const missing = pooledComparisons(
+      flat.filter((s) => !(s.seed === 2 && s.method === 'a')),
+      [['a', 'b']],
+      [16],
+    );
+    expect(missing[0].dropped).toEqual([2]);
+    expect(pooledTable(missing).join('\n')).toContain(
+      'a - b leaves out seed 2: a run of one of them did not finish at some k.',
+    );
   });
 });

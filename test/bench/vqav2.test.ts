@@ -77,6 +77,12 @@ describe('bench/vqav2', () => {
       expect(r.test).toBeGreaterThanOrEqual(0);
       expect(r.test).toBeLessThanOrEqual(1);
     }
+    // A merge missing a shard names the cells no shard ran.
+    const half = grid('--merge', '--out', join(work, 'half'), join(work, 'shard-1', 'results.json'));
+    expect(half.stdout).toContain('; 2 of 4 cells missing');
+    expect(readFileSync(join(work, 'half', 'results.md'), 'utf8')).toMatch(
+      /2 of 4 cells are missing \(no shard ran them\): /,
+    );
     // Each cell is a `peftgraph train` run with its own directory (checkpoints, test.json, the card).
     expect(existsSync(join(work, 'shard-1', 'runs', 'lora-k4-s13', 'test.json'))).toBe(true);
   }, 300_000);
@@ -84,7 +90,7 @@ describe('bench/vqav2', () => {
   it('binds results to their configuration, says what the runs would be, and runs a T5 text tower', () => {
     const other = grid(...towers.map((a) => (a === '16' ? '12' : a)), ...cells, '--out', join(work, 'shard-1'));
     expect(other.status).not.toBe(0);
-    expect(other.stderr).toMatch(/holds runs of another configuration \(answers: 16 vs 12\)/);
+    expect(other.stderr).toMatch(/holds runs of another configuration \(answers: 16 vs 12; shards: 2 vs 1\)/);
     const dry = grid(
       ...towers,
       '--methods',
@@ -120,6 +126,19 @@ describe('bench/vqav2', () => {
     );
     expect(r.status, r.stderr + r.stdout).toBe(0);
     expect(r.stdout).toMatch(/\[1\/1\] mixphm k=4 seed=13: test \d+\.\d in \d+ s/);
+  });
+
+  it("records a failed run with the CLI's error line, and reruns it only with --retry-failed", () => {
+    // k = 40 needs 80 training records; the sample has 32.
+    const args = [...towers, '--methods', 'lora', '--k', '40', '--seeds', '13', '--out', join(work, 'fail')];
+    const r = grid(...args);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(
+      /lora k=40 seed=13: failed \(peftgraph: k = 40 needs 80 records .*\(exit 1; .*log\.txt\)\)/,
+    );
+    expect(readFileSync(join(work, 'fail', 'results.md'), 'utf8')).toContain('| lora |');
+    expect(grid(...args).stdout).toContain('1 done, 0 to run');
+    expect(grid(...args, '--retry-failed').stdout).toContain('0 done, 1 to run');
   });
 
   it("builds every method's spec for an encoder and a T5 text tower", () => {

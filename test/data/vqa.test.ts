@@ -3,7 +3,7 @@
  * rules), the answer vocabulary and soft scores, the JSONL and VQAv2 readers with their errors,
  * the k-shot draw, and the tensors they become.
  */
-import { copyFileSync, mkdirSync, symlinkSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, symlinkSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -246,5 +246,43 @@ describe('records to tensors', () => {
     expect(Array.from(ds.examples[0].tokens)).toEqual([2, 4, 5, 6, 7, 8, 3, 0]);
     expect(Array.from(ds.examples[0].targets)).toEqual([1, 0]);
     expect(ds.outOfVocab).toBe(1); // "zebra" is no class
+  });
+});
+
+describe('which files an encoder-decoder reads: questions or captions', () => {
+  const FIX = join(import.meta.dirname, '..', 'fixtures', 'vqav2', 'train');
+  it('reads a VQAv2 directory and a JSONL split by their contents, and refuses a directory holding both kinds', async () => {
+    const { holdsQuestions } = await import('../../src/cli/vqa-data.ts');
+    expect(holdsQuestions(FIX)).toBe(true);
+    const d = mkdtempSync(join(tmpdir(), 'pg-holds-'));
+    writeFileSync(join(d, 'test.jsonl'), `${JSON.stringify({ image: 'a.png', question: 'q', answers: ['a'] })}\n`);
+    writeFileSync(join(d, 'train.jsonl'), `${JSON.stringify({ image: 'a.png', captions: ['a cat'] })}\n`);
+    expect(holdsQuestions(d, 'test')).toBe(true);
+    expect(holdsQuestions(d, 'train')).toBe(false);
+    writeFileSync(join(d, 'v2_questions.json'), '{"questions": []}');
+    writeFileSync(join(d, 'captions_train2014.json'), '{}');
+    expect(() => holdsQuestions(d)).toThrow(
+      /holds VQA questions \(v2_questions\.json\) and captions \(captions_train2014\.json\); put each in its own directory/,
+    );
+  });
+
+  it('refuses training records without answers (a VQAv2 directory without its annotations)', async () => {
+    const { loadVqaData } = await import('../../src/cli/vqa-data.ts');
+    const d = mkdtempSync(join(tmpdir(), 'pg-noann-'));
+    cpSync(join(FIX, 'images'), join(d, 'images'), { recursive: true });
+    copyFileSync(
+      join(FIX, 'v2_OpenEnded_mscoco_train2014_questions.json'),
+      join(d, 'v2_OpenEnded_mscoco_train2014_questions.json'),
+    );
+    const { vl } = await import('../../src/dsl/index.ts');
+    const spec = vl.model({
+      vision: vl.vit({ image: [16, 16], patch: 8, width: 8, depth: 1, heads: 2 }),
+      text: vl.encoder({ vocab: 8, maxLen: 3, width: 8, depth: 1, heads: 2 }),
+      visualPrefix: 'pooled',
+      head: vl.classifier({ answers: 4 }),
+    }).spec;
+    await expect(loadVqaData(spec, { data: d, seed: 1, allowOutside: true })).rejects.toThrow(
+      /the training records have no answers \(a VQAv2 directory needs its \*annotations\*\.json beside the questions\)/,
+    );
   });
 });
