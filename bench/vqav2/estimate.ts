@@ -18,6 +18,7 @@ import type { Graph } from '../../src/compiler/ir/graph.ts';
 import { compile } from '../../src/compiler/compile.ts';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { matmulDims } from '../../src/compiler/ops/matmul.ts';
+import { BERT_BASE, VIT_B16 } from '../hf-random.ts';
 import { schedule } from '../vqa/schedule.ts';
 import { METHODS, type Towers } from './methods.ts';
 
@@ -36,33 +37,8 @@ function baseTowers(): Towers {
     writeFileSync(join(root, name, 'config.json'), JSON.stringify(config));
     return join(root, name);
   };
-  const vision = write('vit', {
-    model_type: 'vit',
-    hidden_size: 768,
-    num_hidden_layers: 12,
-    num_attention_heads: 12,
-    intermediate_size: 3072,
-    hidden_act: 'gelu',
-    layer_norm_eps: 1e-12,
-    image_size: 224,
-    patch_size: 16,
-    num_channels: 3,
-    qkv_bias: true,
-  });
-  const text = write('bert', {
-    model_type: 'bert',
-    vocab_size: 30522,
-    hidden_size: 768,
-    num_hidden_layers: 12,
-    num_attention_heads: 12,
-    intermediate_size: 3072,
-    hidden_act: 'gelu',
-    max_position_embeddings: 512,
-    type_vocab_size: 2,
-    layer_norm_eps: 1e-12,
-    pad_token_id: 0,
-    position_embedding_type: 'absolute',
-  });
+  const vision = write('vit', VIT_B16);
+  const text = write('bert', { ...BERT_BASE, position_embedding_type: 'absolute' });
   return { vision, text, answers: 3129, maxLen: 20, answerLen: 8, reduction: 12 };
 }
 

@@ -8,10 +8,9 @@
 import type { Dataset, Example } from '../runtime/batches.ts';
 import { mostGiven, normalizeAnswer } from './answers.ts';
 import { captionTokens, decoderTargets } from './caption-dataset.ts';
-import { DataError } from './errors.ts';
 import type { ImageProcessor } from './image.ts';
 import type { TextTokenizer } from './tokenizer.ts';
-import type { VqaRecord } from './vqa.ts';
+import { recordImage, type VqaRecord } from './vqa.ts';
 
 export interface GeneratedVqaEncoders {
   tokenizer: TextTokenizer;
@@ -31,12 +30,7 @@ export async function toGeneratedVqaDataset(
   let truncated = 0;
   for (const r of records) {
     const { ids, mask } = e.tokenizer.encode(r.question, e.maxLen);
-    let image: Float32Array;
-    try {
-      image = await e.processor.load(r.image);
-    } catch (err) {
-      throw new DataError(`${r.where}: ${(err as Error).message}`);
-    }
+    const image = await recordImage(r, e.processor);
     // A test record without answers still gets a target (the empty answer): it is never scored.
     const answer = r.answers.length ? mostGiven(r.answers.map(normalizeAnswer)) : '';
     const t = captionTokens(e.tokenizer, answer, e.targetLen);

@@ -187,18 +187,22 @@ export interface Encoders {
   maxLen: number;
 }
 
+/** A record's image as the model takes it; a failure names the record. */
+export async function recordImage(r: VqaRecord, processor: ImageProcessor): Promise<Float32Array> {
+  try {
+    return await processor.load(r.image);
+  } catch (err) {
+    throw new DataError(`${r.where}: ${(err as Error).message}`);
+  }
+}
+
 /** The model's inputs for each record: image [C, H, W], tokens and mask [maxLen], soft targets [answers]. */
 export async function toDataset(records: VqaRecord[], e: Encoders): Promise<Dataset & { outOfVocab: number }> {
   const examples: Example[] = [];
   let outOfVocab = 0;
   for (const r of records) {
     const { ids, mask } = e.tokenizer.encode(r.question, e.maxLen);
-    let image: Float32Array;
-    try {
-      image = await e.processor.load(r.image);
-    } catch (err) {
-      throw new DataError(`${r.where}: ${(err as Error).message}`);
-    }
+    const image = await recordImage(r, e.processor);
     const targets = e.vocab.softTargets(r.answers);
     if (r.answers.length && targets.every((t) => t === 0)) outOfVocab++;
     examples.push({ image, tokens: ids, mask, targets });
