@@ -7,6 +7,7 @@ import { type CaptionRecord, type CaptionSplit, readCaptions } from '../data/cap
 import { type CaptionEncoders, toCaptionDataset } from '../data/caption-dataset.ts';
 import { processorFor, tokenizerFor } from '../data/encoders.ts';
 import { DataError } from '../data/errors.ts';
+import { kShot } from '../data/vqa.ts';
 import { parseSpec, type ModelSpec } from '../dsl/spec.ts';
 import type { Dataset } from '../runtime/batches.ts';
 import { inputsIdentity, type InputsIdentity } from '../train/identity.ts';
@@ -19,6 +20,9 @@ export interface CaptionDataOptions {
   test?: string;
   /** Let records name images outside their data directory (--allow-outside-data). */
   allowOutside?: boolean;
+  /** Draw k training images and k dev images from the training pool with the seed (METHODS.md, k-shot in images). */
+  k?: number;
+  seed?: number;
 }
 
 export interface CaptionData {
@@ -71,13 +75,24 @@ export async function loadCaptionData(input: ModelSpec, o: CaptionDataOptions): 
       `caption files train an LM with a visual prefix (vl.lm() head, hf.text() of a GPT-2 or T5 directory, visualPrefix 'pooled'); this spec's ${spec.head.kind === 'lm' ? `visualPrefix is '${spec.visualPrefix}'` : `head is '${spec.head.kind}'`}`,
     );
   if (!existsSync(o.data)) throw new DataError(`${o.data}: no such file or directory`);
-  const train = readCaptions(o.data, 'train', o.allowOutside);
-  const dev = splitOf(o, 'dev', o.dev);
+  const pool = readCaptions(o.data, 'train', o.allowOutside);
+  let train = pool;
+  let dev: CaptionRecord[] | undefined;
+  if (o.k !== undefined) {
+    // METHODS.md, k-shot in images: k images (with all their captions) to train, k more for dev, from the pool.
+    if (o.dev) throw new DataError('--k draws the dev set from the training images (METHODS.md); drop --dev or --k');
+    ({ train, dev } = kShot(pool, o.k, o.seed ?? 0));
+  } else dev = splitOf(o, 'dev', o.dev);
   const test = splitOf(o, 'test', o.test);
   const e = captionEncoders(spec);
   const { tokenizer, processor } = e;
   const captionLen = e.decoder?.targetLen ?? e.maxLen;
-  const report: string[] = [];
+  const report: string[] =
+    o.k === undefined
+      ? []
+      : [
+          `k-shot: ${o.k} training images and ${o.k} dev images drawn from the ${pool.length} images of ${o.data} (seed ${o.seed ?? 0})`,
+        ];
   const sets: Record<string, Dataset> = {};
   for (const [name, records] of Object.entries({ train, dev, test })) {
     if (!records) continue;

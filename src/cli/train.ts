@@ -102,12 +102,16 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
   // Files for an LM head (GPT-2 or T5) are captions, or for T5 also questions it answers in words; for a classifier, VQA records.
   const captions =
     files && readsCaptions(spec) && !(spec.text?.kind === 'encdec' && holdsQuestions(o.data))
-      ? await loadCaptionData(spec, { data: o.data, dev: o.dev, test: o.test, allowOutside: !!o.allowOutsideData })
+      ? await loadCaptionData(spec, {
+          data: o.data,
+          dev: o.dev,
+          test: o.test,
+          allowOutside: !!o.allowOutsideData,
+          k: o.k,
+          seed,
+        })
       : null;
-  if (captions) {
-    console.log(captions.report.join('\n'));
-    if (o.k !== undefined) throw new DataError('--k draws k-shot VQA splits; caption files are used whole (drop --k)');
-  }
+  if (captions) console.log(captions.report.join('\n'));
   const vqa =
     files && !captions
       ? await loadVqaData(spec, {

@@ -171,8 +171,8 @@ export function readVqa(path: string, split = 'train', allowOutside = false): Vq
   );
 }
 
-/** METHODS.md's draw: k training records and a disjoint dev set of k more, by seed. */
-export function kShot(records: VqaRecord[], k: number, seed: number): { train: VqaRecord[]; dev: VqaRecord[] } {
+/** METHODS.md's draw: k training records (VQA questions, or caption files' images) and a disjoint dev set of k more, by seed. */
+export function kShot<R>(records: R[], k: number, seed: number): { train: R[]; dev: R[] } {
   if (!Number.isInteger(k) || k < 1) throw new DataError(`k must be a positive integer, got ${k}`);
   if (2 * k > records.length)
     throw new DataError(`k = ${k} needs ${2 * k} records (k to train, k for dev), the pool has ${records.length}`);

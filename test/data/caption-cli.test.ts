@@ -71,19 +71,33 @@ export default vl
     expect(e.stdout).toMatch(/test: BLEU-1 .*ROUGE-L .*CIDEr-D /);
   });
 
-  it('refuses --k with caption files, and a caption record without captions by file and line', () => {
-    const k = cli(
-      'train',
-      join(dir, 'spec.mts'),
-      '--data',
-      join(dir, 'train.jsonl'),
-      '--k',
-      '2',
-      '--out',
-      join(dir, 'run-k'),
+  it('draws k images and k dev images with --k (k-shot in images), and refuses a caption record without captions by file and line', () => {
+    const run = (...more: string[]) =>
+      cli(
+        'train',
+        join(dir, 'spec.mts'),
+        '--data',
+        join(dir, 'train.jsonl'),
+        '--epochs',
+        '1',
+        '--batch',
+        '2',
+        '--out',
+        join(dir, 'run-k'),
+        '--overwrite',
+        ...more,
+      );
+    const k = run('--k', '2', '--seed', '5');
+    expect(k.status, k.stderr).toBe(0);
+    expect(k.stdout).toMatch(
+      /k-shot: 2 training images and 2 dev images drawn from the 4 images of .*train\.jsonl \(seed 5\)/,
     );
-    expect(k.status).toBe(1);
-    expect(k.stderr).toMatch(/--k draws k-shot VQA splits; caption files are used whole/);
+    expect(k.stdout).toMatch(/train: 2 images, \d+ captions/);
+    expect(k.stdout).toMatch(/dev: 2 images, \d+ captions/);
+    expect(run('--k', '3').stderr).toMatch(/k = 3 needs 6 records \(k to train, k for dev\), the pool has 4/);
+    expect(run('--k', '2', '--dev', join(dir, 'dev.jsonl')).stderr).toMatch(
+      /--k draws the dev set from the training images/,
+    );
     const bad = join(dir, 'bad');
     mkdirSync(bad);
     writeFileSync(join(bad, 'train.jsonl'), `${JSON.stringify({ image: '../imgs/rgb.png', captions: [] })}\n`);
