@@ -11,14 +11,15 @@
  * A split directory holds one VQAv2 *questions*.json, its *annotations*.json and the COCO image
  * folder (bench/vqav2/README.md). The step budget is MNIST-VQA's (bench/vqa/schedule.ts).
  */
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { runTrain, trainArgs, type TrainRun } from './cell.ts';
+import { sibling } from '../../src/cli/vqa-data.ts';
+import { readTuning, tune, tuningHash, writeTuning, type Tuning } from './tune.ts';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { paramReport } from '../../src/compiler/params-report.ts';
-import { schedule } from '../vqa/schedule.ts';
 import { lockDir } from '../../src/runtime/out-lock.ts';
 import { METHODS, method, type Towers } from './methods.ts';
 import { cellKey, loadResults, mergeResults, report, saveResults, type Cell, type ResultsFile } from './results.ts';
@@ -49,6 +50,10 @@ const { values: o, positionals } = parseArgs({
     merge: { type: 'boolean', default: false },
     'dry-run': { type: 'boolean', default: false },
     'retry-failed': { type: 'boolean', default: false },
+    tune: { type: 'boolean', default: false },
+    lrs: { type: 'string', default: '1e-4,1e-3,5e-3' },
+    'tune-k': { type: 'string', default: '64' },
+    'tune-seed': { type: 'string', default: '7' },
   },
   allowPositionals: true,
 });
@@ -156,15 +161,71 @@ function specFile(m: (typeof METHODS)[number]): { path: string; trainable: numbe
   return { path, trainable, hash: createHash('sha256').update(text).digest('hex').slice(0, 16) };
 }
 
-/** Why a run failed: the CLI's one-line error (it starts with "peftgraph:"), else the exit status or signal. */
-function failure(r: ReturnType<typeof spawnSync>, logPath: string): string {
-  if (r.error) return `could not run: ${r.error.message}`;
-  const lines = readFileSync(logPath, 'utf8')
-    .split(/\r|\n/)
-    .map((l) => l.trim());
-  const said = lines.filter((l) => l.startsWith('peftgraph:')).at(-1);
-  return `${said ?? 'no error line'} (${r.signal ? `signal ${r.signal}` : `exit ${r.status}`}; ${logPath})`;
+// Equal tuning (tune.ts): every method over the same learning rates, on a tuning seed, dev only.
+const setup = { ...config };
+for (const key of ['test', 'k', 'seeds', 'shards', 'methods'] as const) delete setup[key];
+if (o.tune) {
+  const tuneK = one('tune-k', o['tune-k']!);
+  const tuneSeed = Number(o['tune-seed']);
+  if (!Number.isInteger(tuneSeed) || tuneSeed < 0) fail(`--tune-seed: ${o['tune-seed']} is not a whole number`);
+  if (seeds.includes(tuneSeed))
+    fail(`--tune-seed ${tuneSeed} is a reporting seed (--seeds ${seeds.join(',')}): tune on another`);
+  const lrs = o.lrs!.split(',').map((x) => {
+    const v = Number(x);
+    if (!(v > 0 && Number.isFinite(v))) fail(`--lrs: ${JSON.stringify(x)} is not a positive learning rate`);
+    return v;
+  });
+  // `train` scores a test.jsonl it finds beside the training file: tuning must not see one.
+  if (sibling(config.train as string, 'test'))
+    fail(
+      `--train ${config.train} has a test split beside it, which \`peftgraph train\` would score: tune on a directory without one`,
+    );
+  const tuneSpecs = new Map(methods.map((m) => [m.name, specFile(m)]));
+  let t: Tuning;
+  try {
+    t = tune({
+      methods: methods.map((m) => m.name),
+      lrs,
+      k: tuneK,
+      seed: tuneSeed,
+      setup,
+      run: (m, lr) => ({
+        spec: tuneSpecs.get(m)!.path,
+        train: config.train as string,
+        k: tuneK,
+        seed: tuneSeed,
+        lr,
+        batch,
+        budget,
+        dir: join(out, 'tuning', `${m}-lr${lr}`),
+      }),
+      log: (line) => console.log(line),
+    });
+  } catch (e) {
+    fail((e as Error).message);
+  }
+  writeTuning(out, t!);
+  console.log(
+    `tuning -> ${out}/tuning.json, tuning.md: ${Object.entries(t!.chosen)
+      .map(([m, lr]) => `${m} ${lr}`)
+      .join(', ')}`,
+  );
+  process.exit(0);
 }
+// The grid's learning rates: the tuning's choice when --out holds one (for the same setup), else methods.ts's.
+const tuning = readTuning(join(out, 'tuning.json'));
+if (tuning) {
+  const differ = Object.keys({ ...tuning.setup, ...setup }).filter(
+    (key) => !['k', 'seed', 'lrs'].includes(key) && tuning.setup[key] !== setup[key as keyof typeof setup],
+  );
+  if (differ.length)
+    fail(`${out}/tuning.json was made with other settings (${differ.join(', ')}): tune again, or use another --out`);
+  const untuned = methods.filter((m) => tuning.chosen[m.name] === undefined).map((m) => m.name);
+  if (untuned.length)
+    fail(`${out}/tuning.json has no learning rate for ${untuned.join(', ')}: tune them (--tune --methods ...)`);
+}
+config.tuning = tuning ? tuningHash(tuning) : 'none (methods.ts learning rates)';
+const lrOf = (m: string) => tuning?.chosen[m] ?? method(m).lr;
 
 const cells: Cell[] = methods.flatMap((m) => ks.flatMap((k) => seeds.map((seed) => ({ method: m.name, k, seed }))));
 const mine = cells.filter((_, i) => i % shards === shard - 1);
@@ -190,9 +251,9 @@ const specs = new Map(methods.map((m) => [m.name, specFile(m)]));
 for (const c of mine) {
   const had = results.runs[cellKey(c)];
   const now = specs.get(c.method)!;
-  if (had && (had.spec !== now.hash || had.lr !== method(c.method).lr))
+  if (had && (had.spec !== now.hash || had.lr !== lrOf(c.method)))
     fail(
-      `${cellKey(c)} in ${path} was run with another spec or learning rate than methods.ts now gives: use another --out`,
+      `${cellKey(c)} in ${path} was run with another spec or learning rate than methods.ts and the tuning now give: use another --out`,
     );
 }
 const todo = mine.filter((c) => {
@@ -203,60 +264,34 @@ console.log(
   `${cells.length} cells (${methods.length} methods x k ${ks.join(',')} x seeds ${seeds.join(',')}); shard ${shard}/${shards}: ${mine.length}, ${mine.length - todo.length} done, ${todo.length} to run -> ${out}`,
 );
 for (const [i, c] of todo.entries()) {
-  const m = method(c.method);
-  const sch = schedule(c.k, budget, batch);
-  const dir = join(out, 'runs', `${c.method}-k${c.k}-s${c.seed}`);
-  const args = [
-    join(ROOT, 'bin', 'peftgraph.mjs'),
-    'train',
-    specs.get(c.method)!.path,
-    '--data',
-    config.train as string,
-    '--test',
-    config.test as string,
-    '--k',
-    String(c.k),
-    '--seed',
-    String(c.seed),
-    '--epochs',
-    String(sch.epochs),
-    '--eval-every',
-    String(sch.evalEvery),
-    '--patience',
-    String(sch.patience),
-    '--batch',
-    String(batch),
-    '--lr',
-    String(m.lr),
-    '--out',
-    dir,
-    '--overwrite',
-  ];
+  const lr = lrOf(c.method);
+  const run: TrainRun = {
+    spec: specs.get(c.method)!.path,
+    train: config.train as string,
+    test: config.test as string,
+    k: c.k,
+    seed: c.seed,
+    lr,
+    batch,
+    budget,
+    dir: join(out, 'runs', `${c.method}-k${c.k}-s${c.seed}`),
+  };
   if (o['dry-run']) {
-    console.log(`node ${args.join(' ')}`);
+    console.log(`node ${trainArgs(run).join(' ')}`);
     continue;
   }
-  const t0 = performance.now();
-  // The run's whole output goes to its log (no buffer to overflow); its error is read from there.
-  mkdirSync(dir, { recursive: true });
-  const logPath = join(dir, 'log.txt');
-  const log = openSync(logPath, 'w');
-  const r = spawnSync(process.execPath, args, { stdio: ['ignore', log, log] });
-  closeSync(log);
-  if (r.signal === 'SIGINT' || r.status === 130) fail('interrupted; finished cells are kept');
-  const seconds = (performance.now() - t0) / 1000;
+  const r = runTrain(run);
+  if (!r.ok && r.interrupted) fail('interrupted; finished cells are kept');
   const spec = specs.get(c.method)!;
-  const base = { ...c, trainable: spec.trainable, spec: spec.hash, lr: m.lr, seconds: +seconds.toFixed(1) };
-  if (r.status === 0) {
-    const t = JSON.parse(readFileSync(join(dir, 'test.json'), 'utf8')) as { accuracy: number; exactMatch: number };
+  const base = { ...c, trainable: spec.trainable, spec: spec.hash, lr, seconds: +r.seconds.toFixed(1) };
+  if (r.ok) {
+    const t = JSON.parse(readFileSync(join(run.dir, 'test.json'), 'utf8')) as { accuracy: number; exactMatch: number };
     results.runs[cellKey(c)] = { ...base, status: 'ok', test: t.accuracy, exactMatch: t.exactMatch };
-  } else {
-    results.runs[cellKey(c)] = { ...base, status: 'failed', error: failure(r, logPath) };
-  }
+  } else results.runs[cellKey(c)] = { ...base, status: 'failed', error: r.error };
   saveResults(path, results);
   const got = results.runs[cellKey(c)];
   console.log(
-    `[${i + 1}/${todo.length}] ${c.method} k=${c.k} seed=${c.seed}: ${got.status === 'ok' ? `test ${(100 * got.test!).toFixed(1)}` : `failed (${got.error})`} in ${seconds.toFixed(0)} s`,
+    `[${i + 1}/${todo.length}] ${c.method} k=${c.k} seed=${c.seed}: ${got.status === 'ok' ? `test ${(100 * got.test!).toFixed(1)}` : `failed (${got.error})`} in ${r.seconds.toFixed(0)} s`,
   );
 }
 if (!o['dry-run']) writeFileSync(join(out, 'results.md'), report(results));

@@ -141,6 +141,45 @@ describe('bench/vqav2', () => {
     expect(grid(...args, '--retry-failed').stdout).toContain('0 done, 1 to run');
   });
 
+  it('tunes every method over one learning-rate grid on a tuning seed, dev only, and the grid then runs the choice', () => {
+    const out = join(work, 'tuned');
+    const tuneArgs = [
+      ...towers,
+      '--methods',
+      'lora,mixphm',
+      '--tune',
+      '--lrs',
+      '1e-3,2e-2',
+      '--tune-k',
+      '4',
+      '--out',
+      out,
+    ];
+    expect(grid(...tuneArgs, '--tune-seed', '13').stderr).toMatch(/--tune-seed 13 is a reporting seed/);
+    const t = grid(...tuneArgs);
+    expect(t.status, t.stderr + t.stdout).toBe(0);
+    const tuning = JSON.parse(readFileSync(join(out, 'tuning.json'), 'utf8'));
+    expect(tuning.setup).toMatchObject({ k: 4, seed: 7, lrs: '0.001,0.02' });
+    for (const m of ['lora', 'mixphm']) {
+      // The oracle: each tuning run's own best dev accuracy (history.json), the larger wins, ties to the smaller rate.
+      const dev = [0.001, 0.02].map((lr) => {
+        const h = JSON.parse(readFileSync(join(out, 'tuning', `${m}-lr${lr}`, 'history.json'), 'utf8')) as {
+          dev?: { accuracy: number };
+        }[];
+        return Math.max(...h.filter((x) => x.dev).map((x) => x.dev!.accuracy));
+      });
+      expect(tuning.chosen[m]).toBe(dev[1] > dev[0] ? 0.02 : 0.001);
+      // No test split was given to a tuning run.
+      expect(existsSync(join(out, 'tuning', `${m}-lr0.001`, 'test.json'))).toBe(false);
+    }
+    const dry = grid(...towers, '--methods', 'lora,mixphm', '--k', '4', '--seeds', '13', '--dry-run', '--out', out);
+    expect(dry.status, dry.stderr).toBe(0);
+    expect(dry.stdout).toContain(`--lr ${tuning.chosen.lora} `);
+    expect(
+      grid(...towers, '--methods', 'lora,full', '--k', '4', '--seeds', '13', '--dry-run', '--out', out).stderr,
+    ).toMatch(/tuning\.json has no learning rate for full: tune them/);
+  });
+
   it("builds every method's spec for an encoder and a T5 text tower", () => {
     for (const text of ['bert', 't5'])
       for (const m of METHODS) {
