@@ -24,7 +24,6 @@ import { lockDir } from '../../src/runtime/out-lock.ts';
 import { METHODS, method, type Towers } from './methods.ts';
 import { cellKey, loadResults, mergeResults, report, saveResults, type Cell, type ResultsFile } from './results.ts';
 
-const ROOT = resolve(import.meta.dirname, '..', '..');
 const KS = [16, 32, 64, 100, 500, 1000];
 const SEEDS = [13, 21, 42, 87, 100];
 
