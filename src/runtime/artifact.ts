@@ -227,6 +227,11 @@ async function weightRecord(dir: string, w: unknown, bundled: Map<string, Uint8A
 
 type Bucket = ArtifactJson['plans'][number];
 
+/** Where an artifact is, as a source of its files: a source as given, else the host's (a directory in node, a URL in a browser). */
+export function artifactSource(where: string | URL | ArtifactSource): ArtifactSource {
+  return typeof where === 'object' && 'read' in where ? where : host.source(where);
+}
+
 export class Artifact {
   private readonly executors = new Map<number, Promise<GpuExecutor>>();
   private readonly smaller: GpuExecutor[] = [];
@@ -261,7 +266,7 @@ export class Artifact {
     weights?: Weights | string,
     seed = 0,
   ): Promise<Artifact> {
-    const source = typeof where === 'object' && 'read' in where ? where : host.source(where);
+    const source = artifactSource(where);
     const root = source.name;
     const planText = await readPlanText(source);
     const meta = parseMeta(root, planText);
@@ -606,7 +611,8 @@ async function readPlanText(source: ArtifactSource): Promise<string> {
   }
 }
 
-function parseMeta(dir: string, planText: string): ArtifactJson {
+/** plan.json's text as an artifact's metadata: its format version, then its schema, each refused with what differs. */
+export function parseMeta(dir: string, planText: string): ArtifactJson {
   let raw: unknown;
   try {
     raw = parseJson(planText, host.join(dir, 'plan.json'));
@@ -669,7 +675,7 @@ export function artifactDigest(
  * garbage. Kernel names are checked to be plain files under kernels/ before any is read.
  */
 /** Every plan of an artifact: its batch buckets, and a captioning model's decoder plans. */
-function allPlans(meta: ArtifactJson): ArtifactJson['plans'] {
+export function allPlans<B>(meta: { plans: B[]; generate?: { prefill: B; step: B } }): B[] {
   return [...meta.plans, ...(meta.generate ? [meta.generate.prefill, meta.generate.step] : [])];
 }
 

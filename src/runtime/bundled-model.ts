@@ -8,7 +8,7 @@
 import { answerList, rankAnswers } from '../data/answers.ts';
 import { ImageProcessor } from '../data/image.ts';
 import { TextTokenizer } from '../data/tokenizer.ts';
-import { Artifact, ArtifactError, BUNDLE, type Weights } from './artifact.ts';
+import { Artifact, ArtifactError, artifactSource, BUNDLE, type Weights } from './artifact.ts';
 import { parseJson } from './file-limits.ts';
 import { host } from './host.ts';
 import type { ArtifactSource } from './host-types.ts';
@@ -53,7 +53,7 @@ export class BundledModel {
     where: string | URL | ArtifactSource,
     o: { weights?: Weights | string } = {},
   ): Promise<BundledModel> {
-    const source = typeof where === 'object' && 'read' in where ? where : host.source(where);
+    const source = artifactSource(where);
     const root = source.name;
     options(root, 'loadModel', o, ['weights']);
     if (o.weights === null)

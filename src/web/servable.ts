@@ -4,27 +4,22 @@
  * page refuses the rest too, but there only after loading the weights.
  */
 import { join } from 'node:path';
-import { ArtifactError, ArtifactSchema, BUNDLE, DIGEST_FILE, type ArtifactJson } from '../runtime/artifact.ts';
+import { allPlans, ArtifactError, BUNDLE, DIGEST_FILE, parseMeta, type ArtifactJson } from '../runtime/artifact.ts';
 import { missingBundle } from '../runtime/bundled-model.ts';
-import { readJsonFile } from '../runtime/files.ts';
+import { FILE_LIMITS, readText } from '../runtime/files.ts';
 
 export function servableMeta(dir: string): ArtifactJson {
-  let raw: unknown;
+  let text: string;
   try {
-    raw = readJsonFile(join(dir, 'plan.json'), 'plan');
+    text = readText(join(dir, 'plan.json'), 'plan', FILE_LIMITS.json);
   } catch (e) {
     throw new ArtifactError(
       dir,
       `not an artifact (${(e as Error).message}); compile one with \`peftgraph compile --adapter <run>\``,
     );
   }
-  const r = ArtifactSchema.safeParse(raw);
-  if (!r.success)
-    throw new ArtifactError(
-      dir,
-      'plan.json is not one this version reads: recompile with `peftgraph compile --adapter <run>`',
-    );
-  const meta = r.data;
+  // The runtime's own check: the format version, then the schema, each named.
+  const meta = parseMeta(dir, text);
   if (meta.mode !== 'infer' || !meta.task)
     throw new ArtifactError(
       dir,
@@ -43,7 +38,6 @@ export function servableMeta(dir: string): ArtifactJson {
 
 /** The files a page loads of an artifact: plan.json, its digest, the kernels its plans name, the bundle. */
 export function artifactFiles(meta: ArtifactJson): string[] {
-  const plans = [...meta.plans, ...(meta.generate ? [meta.generate.prefill, meta.generate.step] : [])];
-  const kernels = new Set(plans.flatMap(({ plan }) => plan.kernels.map((k) => k.file)));
+  const kernels = new Set(allPlans(meta).flatMap(({ plan }) => plan.kernels.map((k) => k.file)));
   return ['plan.json', DIGEST_FILE, ...kernels, ...meta.bundle];
 }

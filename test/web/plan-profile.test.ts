@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildArtifact } from '../../src/cli/artifact.ts';
+import { allPlans } from '../../src/runtime/artifact.ts';
 import { peft } from '../../src/dsl/index.ts';
 import { planNeeds, unmetNeeds } from '../../src/runtime/plan-needs.ts';
 import { profileOf } from '../../src/runtime/profile.ts';
@@ -26,7 +27,7 @@ const profile = profileOf({ limits: adapter.limits, info: { isSoftware: true }, 
 type Meta = ReturnType<typeof buildArtifact>['meta'];
 const needsOf = (meta: Meta) =>
   planNeeds(
-    [...meta.plans, ...(meta.generate ? [meta.generate.prefill, meta.generate.step] : [])].map(({ plan }) => ({
+    allPlans(meta).map(({ plan }) => ({
       ...plan,
       kernels: plan.kernels.map((k) => ({ workgroups: k.workgroups, wgsl: k.wgsl })),
     })),
