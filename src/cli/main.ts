@@ -295,11 +295,11 @@ program
     const graph = lowerModel(spec, { batch: Number(o.batch), mode: 'train' }).graph;
     // VQA files go through the answer list, tokenizer and processor: the checkpoint must have been trained with the same.
     const { readsCaptions } = await import('./caption-data.ts');
-    const { holdsQuestions } = await import('./vqa-data.ts');
+    const { holdsQuestions, loadGeneratedVqaSplit, writesAnswers } = await import('./vqa-data.ts');
     const files = isVqaData(o.data);
     // Files for an LM head (GPT-2 or T5) are captions (scored on generated captions), or for T5
     // questions it answers in words (scored on the decoded text); for a classifier, VQA records.
-    const written = files && spec.head.kind === 'lm' && spec.text?.kind === 'encdec' && holdsQuestions(o.data, o.split);
+    const written = files && writesAnswers(spec) && holdsQuestions(o.data, o.split);
     const captionFiles = files && readsCaptions(spec) && !written;
     const vqa = files && !captionFiles && !written;
     const answers = vqa ? readAnswers(spec, o.checkpoint, o.answers) : undefined;
@@ -316,22 +316,8 @@ program
     });
     let split: import('../runtime/batches.ts').Dataset | undefined;
     if (vqa) split = await loadVqaSplit(spec, o.data, o.split, answers!, !!o.allowOutsideData);
-    else if (written) {
-      const { readVqa, labeled } = await import('../data/vqa.ts');
-      const { toGeneratedVqaDataset } = await import('../data/vqa-generated.ts');
-      const records = readVqa(o.data, o.split, !!o.allowOutsideData);
-      if (!labeled(records, o.split))
-        throw new DataError(
-          `${o.data}: the ${o.split} records have no answers to score against (peftgraph predict answers them)`,
-        );
-      const text = spec.text as { maxLen: number; targetLen: number };
-      split = await toGeneratedVqaDataset(records, {
-        tokenizer: tokenizerFor(spec),
-        processor: processorFor(spec),
-        maxLen: text.maxLen,
-        targetLen: text.targetLen,
-      });
-    } else if (captionFiles) {
+    else if (written) split = await loadGeneratedVqaSplit(spec, o.data, o.split, !!o.allowOutsideData);
+    else if (captionFiles) {
       const { readCaptions } = await import('../data/captions.ts');
       const { toCaptionDataset } = await import('../data/caption-dataset.ts');
       const records = readCaptions(

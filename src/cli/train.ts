@@ -20,7 +20,7 @@ import { ADAPTER_FILE, CARD_FILE, saveAdapter, writeAdapterCard } from '../train
 import { initialWeights } from '../runtime/init.ts';
 import { exportMerged } from '../train/export.ts';
 import { formatImport, pretrainedWeights } from '../hf/import.ts';
-import { holdsQuestions, isVqaData, loadVqaData } from './vqa-data.ts';
+import { holdsQuestions, isVqaData, loadVqaData, writesAnswers } from './vqa-data.ts';
 import { loadCaptionData, readsCaptions } from './caption-data.ts';
 import { formatCaptionScores } from '../data/caption-metrics.ts';
 import { answerScores } from '../runtime/metrics.ts';
@@ -101,7 +101,7 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
   const files = isVqaData(o.data);
   // Files for an LM head (GPT-2 or T5) are captions, or for T5 also questions it answers in words; for a classifier, VQA records.
   const captions =
-    files && readsCaptions(spec) && !(spec.text?.kind === 'encdec' && holdsQuestions(o.data))
+    files && readsCaptions(spec) && !(writesAnswers(spec) && holdsQuestions(o.data))
       ? await loadCaptionData(spec, {
           data: o.data,
           dev: o.dev,

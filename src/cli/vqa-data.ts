@@ -9,7 +9,7 @@ import { AnswerVocab, isPlaceholderAnswer, readAnswerList } from '../data/answer
 import { processorFor, tokenizerFor } from '../data/encoders.ts';
 import { DataError } from '../data/errors.ts';
 import { kShot, labeled, readVqa, toDataset, type VqaRecord } from '../data/vqa.ts';
-import { toGeneratedVqaDataset } from '../data/vqa-generated.ts';
+import { toGeneratedVqaDataset, type GeneratedVqaEncoders } from '../data/vqa-generated.ts';
 import { parseSpec, type ModelSpec } from '../dsl/spec.ts';
 import type { Dataset } from '../runtime/batches.ts';
 import { closeSync, existsSync, readdirSync, readSync, statSync } from 'node:fs';
@@ -103,7 +103,7 @@ export function sibling(data: string, split: string): string | undefined {
 export async function loadVqaData(input: ModelSpec, o: VqaDataOptions): Promise<VqaData> {
   // A library entry point: checked as train() checks it (a builder passed for its spec is named).
   const spec = parseSpec(input);
-  const generated = spec.head.kind === 'lm' && spec.text?.kind === 'encdec';
+  const generated = writesAnswers(spec);
   if (spec.head.kind !== 'classifier' && !generated)
     throw new DataError(
       `VQA files train a classifier head, or an encoder-decoder's 'lm' head (T5) that writes its answers; this spec's head is '${spec.head.kind}' over a '${spec.text?.kind}' text tower`,
@@ -190,25 +190,19 @@ async function generatedVqaData(
     o: VqaDataOptions;
   },
 ): Promise<VqaData> {
-  const text = spec.text as { maxLen: number; targetLen: number };
-  const tokenizer = tokenizerFor(spec);
-  const processor = processorFor(spec);
+  const e = generatedEncoders(spec);
+  const { tokenizer, processor, maxLen, targetLen } = e;
   const report = [
-    `answers: written by the decoder (open vocabulary, at most ${text.targetLen - 1} tokens); each question's target is its most given answer`,
+    `answers: written by the decoder (open vocabulary, at most ${targetLen - 1} tokens); each question's target is its most given answer`,
   ];
   const sets: Record<string, Dataset> = {};
   for (const [name, records] of Object.entries({ train: s.train, dev: s.dev, test: s.test })) {
     if (!records) continue;
     const before = tokenizer.counts.truncated;
-    const ds = await toGeneratedVqaDataset(records, {
-      tokenizer,
-      processor,
-      maxLen: text.maxLen,
-      targetLen: text.targetLen,
-    });
+    const ds = await toGeneratedVqaDataset(records, e);
     const cut = tokenizer.counts.truncated - before - ds.truncated;
     report.push(
-      `${name}: ${records.length} records${cut > 0 ? `, ${cut} questions truncated to ${text.maxLen} tokens` : ''}${ds.truncated ? `, ${ds.truncated} target answers cut to ${text.targetLen} tokens` : ''}`,
+      `${name}: ${records.length} records${cut > 0 ? `, ${cut} questions truncated to ${maxLen} tokens` : ''}${ds.truncated ? `, ${ds.truncated} target answers cut to ${targetLen} tokens` : ''}`,
     );
     sets[name] = ds;
   }
@@ -238,17 +232,48 @@ export async function loadVqaSplit(
     throw new DataError(
       `the answer list has ${answers.length} answers; the spec's head needs ${spec.head.kind === 'classifier' ? spec.head.answers : 'a classifier'}`,
     );
-  const records = readVqa(path, split, allowOutside);
-  if (!labeled(records, split))
-    throw new DataError(
-      `${path}: the ${split} records have no answers to score against (peftgraph predict answers them)`,
-    );
-  return toDataset(records, {
+  return toDataset(scoredRecords(path, split, allowOutside), {
     tokenizer: tokenizerFor(spec),
     processor: processorFor(spec),
     vocab: new AnswerVocab(answers),
     maxLen: spec.text!.maxLen,
   });
+}
+
+/** One split of VQA files for evaluating an encoder-decoder that writes its answers (scored on the decoded text). */
+export async function loadGeneratedVqaSplit(
+  spec: ModelSpec,
+  path: string,
+  split: string,
+  allowOutside = false,
+): Promise<Dataset> {
+  return toGeneratedVqaDataset(scoredRecords(path, split, allowOutside), generatedEncoders(spec));
+}
+
+/** A split's records, which must carry answers to be scored. */
+function scoredRecords(path: string, split: string, allowOutside: boolean): VqaRecord[] {
+  const records = readVqa(path, split, allowOutside);
+  if (!labeled(records, split))
+    throw new DataError(
+      `${path}: the ${split} records have no answers to score against (peftgraph predict answers them)`,
+    );
+  return records;
+}
+
+/** Whether `spec` writes its answers (an encoder-decoder's 'lm' head) rather than choosing a class. */
+export function writesAnswers(spec: ModelSpec): boolean {
+  return spec.head.kind === 'lm' && spec.text?.kind === 'encdec';
+}
+
+/** The tokenizer, processor and lengths an encoder-decoder's VQA examples are made with. */
+function generatedEncoders(spec: ModelSpec): GeneratedVqaEncoders {
+  const text = spec.text as { maxLen: number; targetLen: number };
+  return {
+    tokenizer: tokenizerFor(spec),
+    processor: processorFor(spec),
+    maxLen: text.maxLen,
+    targetLen: text.targetLen,
+  };
 }
 
 /** The answer classes a training run wrote beside its checkpoints (or `path`), checked against the head. */

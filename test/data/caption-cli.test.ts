@@ -3,11 +3,11 @@
  * trains on JSONL captions (one example per caption), selects on dev CIDEr-D computed on
  * generated captions, and eval scores a split with BLEU, ROUGE-L and CIDEr-D.
  */
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT, cli, copyVitProcessor, fixtureLiteral, indexLiteral } from '../helpers/cli.ts';
+import { cli, copyVitProcessor, fixtureLiteral, writeCaptionFiles, indexLiteral } from '../helpers/cli.ts';
 
 describe('caption files from the command line', () => {
   const dir = mkdtempSync(join(tmpdir(), 'peftgraph-captions-'));
@@ -22,20 +22,13 @@ export default vl
 `,
   );
   copyVitProcessor(dir);
-  mkdirSync(join(dir, 'imgs'));
-  const images = ['rgb.png', 'palette.png', 'photo.jpg', 'gray.png'];
-  for (const f of images) copyFileSync(join(ROOT, 'test', 'fixtures', 'images', f), join(dir, 'imgs', f));
   // The fixture tokenizer knows the letters of "what is it colo r s ' c": captions in those letters.
-  const words = [
+  writeCaptionFiles(dir, [
     ['a cat', 'this cat'],
     ['a rat', 'that rat'],
     ['a coat', 'a tall coat'],
     ['a chair', 'this chair'],
-  ];
-  const line = (i: number) => JSON.stringify({ image: `imgs/${images[i]}`, captions: words[i] });
-  writeFileSync(join(dir, 'train.jsonl'), `${[0, 1, 2, 3].map(line).join('\n')}\n`);
-  writeFileSync(join(dir, 'dev.jsonl'), `${[0, 1].map(line).join('\n')}\n`);
-  writeFileSync(join(dir, 'test.jsonl'), `${[2, 3].map(line).join('\n')}\n`);
+  ]);
 
   it('trains on every caption, selects on dev CIDEr-D of generated captions, and eval scores the test split the same', () => {
     const t = cli(

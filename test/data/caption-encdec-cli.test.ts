@@ -4,12 +4,12 @@
  * cache; eval scores a split the same; predict captions an image (no question) or answers one;
  * a compiled artifact captions it the same way.
  */
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { ROOT, cli, copyVitProcessor, fixtureLiteral, indexLiteral } from '../helpers/cli.ts';
+import { ROOT, cli, copyVitProcessor, fixtureLiteral, writeCaptionFiles, indexLiteral } from '../helpers/cli.ts';
 
 describe('caption files for an encoder-decoder', () => {
   const dir = mkdtempSync(join(tmpdir(), 'peftgraph-t5-captions-'));
@@ -24,20 +24,13 @@ export default vl
 `,
   );
   copyVitProcessor(dir);
-  mkdirSync(join(dir, 'imgs'));
-  const images = ['rgb.png', 'palette.png', 'photo.jpg', 'gray.png'];
-  for (const f of images) copyFileSync(join(ROOT, 'test', 'fixtures', 'images', f), join(dir, 'imgs', f));
   // The unigram fixture knows "what is the digit top it": captions in those words, one cut at the target length.
-  const words = [
+  writeCaptionFiles(dir, [
     ['the digit', 'the top digit'],
     ['what is it', 'it is the top digit what is it'],
     ['the top', 'top'],
     ['it is', 'is it'],
-  ];
-  const line = (i: number) => JSON.stringify({ image: `imgs/${images[i]}`, captions: words[i] });
-  writeFileSync(join(dir, 'train.jsonl'), `${[0, 1, 2, 3].map(line).join('\n')}\n`);
-  writeFileSync(join(dir, 'dev.jsonl'), `${[0, 1].map(line).join('\n')}\n`);
-  writeFileSync(join(dir, 'test.jsonl'), `${[2, 3].map(line).join('\n')}\n`);
+  ]);
 
   it('trains on the captions as targets, selects on dev CIDEr-D, eval agrees, predict captions and answers', () => {
     const t = cli(
