@@ -11,8 +11,9 @@
  * level. The smallest detectable difference approximates the true pooled difference a two-sided
  * test at that level finds with 80% power at this n and the observed spread, by central t
  * quantiles: (t_{1 - level/2} + t_{0.8}) * sd / sqrt(n), n - 1 degrees of freedom. The exact
- * (noncentral t) figure is somewhat larger, about 9% at 5 seeds and 13 comparisons, so it is a
- * lower bound on what could have been missed. A comparison that is not significant says "not
+ * (noncentral t) figure is larger: at 5 seeds and level 0.05/13, a simulation of normal
+ * differences (400,000 draws) gave 73% power at this figure and needed it 8% larger for 80%. So
+ * it is a lower bound on what could have been missed. A comparison that is not significant says "not
  * detected at this power", with that figure, never "no difference".
  */
 import tCdf from '@stdlib/stats-base-dists-t-cdf';
