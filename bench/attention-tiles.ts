@@ -4,17 +4,20 @@
  * 1. every tile the codegen has, next to 512^3;
  * 2. the same outputs as one unbatched matmul (the batching's cost, or the shape's);
  * 3. the reduction's length K against the output width N (2176 rows: K = 16..256, N = 17, 64);
- * 4. tiles fitted to 17 and 65 (thread tile times workgroup width just over them).
- * Each figure is the fastest of 4 rounds of 5 repetitions, GFLOP/s.
- *   npx tsx bench/attention-tiles.ts
+ * 4. tiles fitted to 17 and 65 (thread tile times workgroup width just over them);
+ * 5. 'packed' tiles (every batch entry's tiles numbered in one line) against 'reg' tiles and the
+ *    plan's choice, on these blocks and the base-size towers', with 512^3 beside them (`--packed`: this section only).
+ * Each figure is the fastest of 4 (--rounds) rounds, each one submission of at least 40 ms
+ * (timing.ts repsFor), GFLOP/s.
+ *   npx tsx bench/attention-tiles.ts [--packed] [--rounds 4]
  */
 import { Builder } from '../src/compiler/builder.ts';
-import type { MatmulVariant } from '../src/compiler/codegen/kernels.ts';
+import { variantLabel, type MatmulVariant } from '../src/compiler/codegen/kernels.ts';
 import { compilePlan } from '../src/compiler/plan.ts';
 import { acquireDevice } from '../src/runtime/device.ts';
 import { Executor } from '../src/runtime/executor.ts';
 import { profileOf } from '../src/runtime/profile.ts';
-import { timeRecorded } from '../src/runtime/timing.ts';
+import { repsFor, timeRecorded } from '../src/runtime/timing.ts';
 
 const gpu = await acquireDevice();
 const profile = profileOf(gpu);
@@ -30,7 +33,8 @@ interface Shape {
 
 const label = (s: Shape) =>
   `${s.b.length ? `[${s.b}] ` : ''}${s.M}x${s.K}x${s.N}${s.tA ? ' tA' : ''}${s.tB ? ' tB' : ''}`;
-const tile = (v?: MatmulVariant) => (!v ? 'plan' : v.family === 'reg' ? `${v.tm}x${v.tn}/${v.wgx}x${v.wgy}` : v.family);
+const tile = (v?: MatmulVariant) =>
+  !v ? 'plan' : v.family === 'reg' ? `${v.tm}x${v.tn}/${v.wgx}x${v.wgy}` : variantLabel(v);
 
 /** GFLOP/s of `s` under each variant (undefined: the plan's own choice), timed in alternating rounds. */
 async function rates(s: Shape, variants: (MatmulVariant | undefined)[]): Promise<number[]> {
@@ -43,10 +47,11 @@ async function rates(s: Shape, variants: (MatmulVariant | undefined)[]): Promise
     exs.push(await Executor.create(gpu, compilePlan(b.g, profile, v ? { matmulVariant: () => v } : {})));
   }
   const t = exs.map(() => Number.POSITIVE_INFINITY);
-  for (const ex of exs) await timeRecorded(gpu, (r) => ex.recordKernel(r, 0), 5);
-  for (let r = 0; r < 4; r++)
+  const reps: number[] = [];
+  for (const ex of exs) reps.push(await repsFor(gpu, (r) => ex.recordKernel(r, 0)));
+  for (let r = 0; r < ROUNDS; r++)
     for (const [i, ex] of exs.entries())
-      t[i] = Math.min(t[i], await timeRecorded(gpu, (x) => ex.recordKernel(x, 0), 5));
+      t[i] = Math.min(t[i], await timeRecorded(gpu, (x) => ex.recordKernel(x, 0), reps[i]));
   for (const ex of exs) ex.destroy();
   const flops = 2 * s.M * s.K * s.N * s.b.reduce((p, q) => p * q, 1);
   return t.map((ms) => flops / ms / 1e6);
@@ -65,35 +70,55 @@ const blocks: Shape[] = [
   { b: [32, 4], M: 65, K: 65, N: 16, tA: true },
 ];
 
-console.log(`adapter: ${gpu.info.description}\n\n1. every tile`);
-const tiles = [
-  reg(8, 8, 8, 8),
-  reg(8, 4, 8, 8),
-  reg(4, 4, 8, 8),
-  reg(2, 2, 8, 8),
-  reg(4, 2, 8, 8),
-  { family: 'tiled' } as const,
+const packedOnly = process.argv.includes('--packed');
+const ROUNDS = Number(process.argv[process.argv.indexOf('--rounds') + 1]) || 4;
+console.log(`adapter: ${gpu.info.description}`);
+if (!packedOnly) await tileSections();
+
+async function tileSections() {
+  console.log('\n1. every tile');
+  const tiles = [
+    reg(8, 8, 8, 8),
+    reg(8, 4, 8, 8),
+    reg(4, 4, 8, 8),
+    reg(2, 2, 8, 8),
+    reg(4, 2, 8, 8),
+    { family: 'tiled' } as const,
+  ];
+  for (const s of [...blocks, { b: [], M: 512, K: 512, N: 512 }]) console.log(row(s, tiles, await rates(s, tiles)));
+
+  console.log('\n2. batched against the same outputs unbatched (the plan`s variant)');
+  for (const L of [17, 65]) {
+    const [batched] = await rates({ b: [128], M: L, K: 16, N: L, tB: true }, [undefined]);
+    const [flat] = await rates({ b: [], M: 128 * L, K: 16, N: L, tB: true }, [undefined]);
+    console.log(`[128] ${L}x16x${L} tB ${batched.toFixed(2)} | ${128 * L}x16x${L} tB ${flat.toFixed(2)}`);
+  }
+
+  console.log('\n3. K against N (the plan`s variant)');
+  for (const K of [16, 32, 64, 128, 256]) {
+    const out: string[] = [];
+    for (const N of [17, 64])
+      out.push(`2176x${K}x${N} ${(await rates({ b: [], M: 2176, K, N, tB: true }, [undefined]))[0].toFixed(1)}`);
+    console.log(out.join(' | '));
+  }
+
+  console.log('\n4. tiles fitted to 17 and 65');
+  const fitted = [undefined, reg(6, 3, 6, 3), reg(9, 3, 6, 2), reg(6, 6, 3, 3), reg(9, 9, 2, 2), reg(8, 4, 4, 4)];
+  for (const s of [blocks[0], blocks[1], blocks[3], blocks[4]]) console.log(row(s, fitted, await rates(s, fitted)));
+}
+
+console.log('\n5. packed tiles against the plan`s');
+const packed = (tm: number, tn: number, wg = 64): MatmulVariant => ({ family: 'packed', tm, tn, wg });
+const packings = [undefined, reg(8, 8, 8, 8), reg(8, 4, 8, 8), packed(6, 6), packed(8, 8), packed(9, 9), packed(9, 8)];
+// The base-size towers' blocks (ViT-B/16: 197 tokens; RoBERTa: 33; d_head 64, batch 4, 12 heads).
+const base: Shape[] = [
+  { b: [4, 12], M: 197, K: 64, N: 197, tB: true },
+  { b: [4, 12], M: 197, K: 197, N: 64 },
+  { b: [4, 12], M: 33, K: 64, N: 33, tB: true },
+  { b: [4, 12], M: 33, K: 33, N: 64, tA: true },
 ];
-for (const s of [...blocks, { b: [], M: 512, K: 512, N: 512 }]) console.log(row(s, tiles, await rates(s, tiles)));
-
-console.log('\n2. batched against the same outputs unbatched (the plan`s variant)');
-for (const L of [17, 65]) {
-  const [batched] = await rates({ b: [128], M: L, K: 16, N: L, tB: true }, [undefined]);
-  const [flat] = await rates({ b: [], M: 128 * L, K: 16, N: L, tB: true }, [undefined]);
-  console.log(`[128] ${L}x16x${L} tB ${batched.toFixed(2)} | ${128 * L}x16x${L} tB ${flat.toFixed(2)}`);
-}
-
-console.log('\n3. K against N (the plan`s variant)');
-for (const K of [16, 32, 64, 128, 256]) {
-  const out: string[] = [];
-  for (const N of [17, 64])
-    out.push(`2176x${K}x${N} ${(await rates({ b: [], M: 2176, K, N, tB: true }, [undefined]))[0].toFixed(1)}`);
-  console.log(out.join(' | '));
-}
-
-console.log('\n4. tiles fitted to 17 and 65');
-const fitted = [undefined, reg(6, 3, 6, 3), reg(9, 3, 6, 2), reg(6, 6, 3, 3), reg(9, 9, 2, 2), reg(8, 4, 4, 4)];
-for (const s of [blocks[0], blocks[1], blocks[3], blocks[4]]) console.log(row(s, fitted, await rates(s, fitted)));
+for (const s of [...blocks, ...base, { b: [], M: 512, K: 512, N: 512 }])
+  console.log(row(s, packings, await rates(s, packings)));
 
 gpu.destroy();
 process.exit(0);

@@ -10,7 +10,10 @@
  *   step ViT-B/16 + RoBERTa-base at batch 4, the peers' MLP step), each with the variant the
  *   step's plan chose, timed alone in rounds alternating with the 512^3 matmul (the fastest of
  *   --rounds each), as GFLOP/s, against the 512^3 runs beside it, and as a fraction of the WGSL
- *   FMA ceiling; then per step and shape class, the FLOP-weighted rate.
+ *   FMA ceiling; then per step and shape class, the FLOP-weighted rate;
+ * - the dispatch floor (a 1x1x1 matmul) and its share of each matmul's time;
+ * - where the plan's variant is not what the rule before 'packed' tiles chose, that one too, timed
+ *   in the same rounds (before and after side by side).
  *   npx tsx bench/ceiling.ts [--rounds 3] [--steps full,mixphm,base,mlp] [--cache .bench-cache]
  */
 import { execFileSync } from 'node:child_process';
@@ -19,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Builder } from '../src/compiler/builder.ts';
-import type { MatmulVariant } from '../src/compiler/codegen/kernels.ts';
+import { variantLabel, type MatmulVariant } from '../src/compiler/codegen/kernels.ts';
 import { compile } from '../src/compiler/compile.ts';
 import { lowerModel } from '../src/compiler/lower/index.ts';
 import { compilePlan, type DeviceProfile, type Plan } from '../src/compiler/plan.ts';
@@ -28,12 +31,13 @@ import { acquireDevice, type Gpu } from '../src/runtime/device.ts';
 import { Executor } from '../src/runtime/executor.ts';
 import { profileOf } from '../src/runtime/profile.ts';
 import { queueIdle } from '../src/runtime/recorder.ts';
-import { timeRecorded } from '../src/runtime/timing.ts';
+import { repsFor, timeRecorded } from '../src/runtime/timing.ts';
 import { compileStep } from '../src/train/train-step.ts';
 import model from '../examples/mnist-vqa.spec.ts';
 import { fullFinetuning } from './full-finetuning.ts';
 import { baseRoutedLora } from './base-routed.ts';
 import { mlpBlock } from './mlp-block.ts';
+import { beforePacked } from './matmul-rules.ts';
 
 const { values: o } = parseArgs({
   options: {
@@ -173,12 +177,14 @@ interface Shape {
   tA: boolean;
   tB: boolean;
   variant?: MatmulVariant;
+  /** The variant the rule before 'packed' tiles chose, where it differs (timed beside the plan's). */
+  before?: MatmulVariant;
 }
 
 const flopsOf = (s: Shape) => 2 * s.M * s.K * s.N * s.batch.reduce((p, q) => p * q, 1);
 const keyOf = (s: Shape) =>
   `${s.batch.length ? `[${s.batch}] ` : ''}${s.M}x${s.K}x${s.N}${s.tA ? ' tA' : ''}${s.tB ? ' tB' : ''}`;
-const variantName = (v?: MatmulVariant) => (v ? (v.family === 'reg' ? `reg ${v.tm}x${v.tn}` : v.family) : 'default');
+const variantName = (v?: MatmulVariant) => (v ? variantLabel(v) : 'default');
 
 /**
  * The shape class a matmul of a step belongs to (issue 34's list), first match: attention's
@@ -205,9 +211,8 @@ async function matmulTimer(s: Shape): Promise<{ time(rounds: number): Promise<nu
     gpu,
     compilePlan(b.g, profile, s.variant ? { matmulVariant: () => s.variant! } : {}),
   );
-  // Enough repetitions for ~20 ms of work at 20 GFLOP/s, at least 1.
-  const reps = Math.max(1, Math.min(20, Math.round(4e8 / flopsOf(s))));
-  await timeRecorded(gpu, (r) => ex.recordKernel(r, 0), reps);
+  await timeRecorded(gpu, (r) => ex.recordKernel(r, 0)); // first use compiles the pipeline
+  const reps = await repsFor(gpu, (r) => ex.recordKernel(r, 0), 25);
   return {
     async time(rounds: number) {
       let min = Number.POSITIVE_INFINITY;
@@ -219,6 +224,18 @@ async function matmulTimer(s: Shape): Promise<{ time(rounds: number): Promise<nu
 }
 
 const CUBE: Shape = { M: 512, K: 512, N: 512, batch: [], tA: false, tB: false };
+/** A 1x1x1 matmul: its time is a matmul dispatch's fixed cost (launch, bindings, one workgroup). */
+const UNIT: Shape = { M: 1, K: 1, N: 1, batch: [], tA: false, tB: false };
+
+/** Seconds of the UNIT matmul: the floor under every dispatch, the fastest of 4 x --rounds. */
+async function dispatchFloor(): Promise<number> {
+  const t = await matmulTimer(UNIT);
+  try {
+    return await t.time(4 * ROUNDS);
+  } finally {
+    t.destroy();
+  }
+}
 
 /** peftgraph's 512^3 matmul with the default variant, GFLOP/s. */
 async function timeCube(): Promise<number> {
@@ -234,17 +251,23 @@ async function timeCube(): Promise<number> {
  * Seconds of `s` and of the 512^3 matmul timed in alternating rounds, each the fastest of its
  * rounds: the ratio of their rates is side by side, whatever this machine's speed does meanwhile.
  */
-async function besideCube(s: Shape, cube: Awaited<ReturnType<typeof matmulTimer>>): Promise<[number, number]> {
+async function besideCube(
+  s: Shape,
+  cube: Awaited<ReturnType<typeof matmulTimer>>,
+): Promise<{ seconds: number; cubeSeconds: number; beforeSeconds?: number }> {
   const t = await matmulTimer(s);
+  const tb = s.before ? await matmulTimer({ ...s, variant: s.before }) : null;
   try {
-    let [ms, mc] = [Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY];
+    let [ms, mc, mb] = [Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY];
     for (let r = 0; r < ROUNDS; r++) {
       ms = Math.min(ms, await t.time(1));
+      if (tb) mb = Math.min(mb, await tb.time(1));
       mc = Math.min(mc, await cube.time(1));
     }
-    return [ms, mc];
+    return { seconds: ms, cubeSeconds: mc, beforeSeconds: tb ? mb : undefined };
   } finally {
     t.destroy();
+    tb?.destroy();
   }
 }
 
@@ -255,6 +278,8 @@ function matmulsOf(plan: Plan): Map<string, Shape & { count: number }> {
     const ir = k.ir;
     if (ir?.kind !== 'matmul') continue;
     const s: Shape = { M: ir.M, K: ir.K, N: ir.N, batch: ir.batch, tA: ir.a.trans, tB: ir.b.trans, variant: k.variant };
+    const before = beforePacked(profile, [...ir.batch, ir.M, ir.N]);
+    if (k.variant && variantLabel(before) !== variantLabel(k.variant)) s.before = before;
     const key = `${keyOf(s)} ${variantName(s.variant)}`;
     const have = out.get(key);
     if (have) have.count++;
@@ -294,21 +319,37 @@ async function main(gpu: Gpu): Promise<void> {
   console.log(`adapter: ${gpu.info.description} (software: ${gpu.info.isSoftware}); ${new Date().toISOString()}`);
   // This machine's speed swings: every ceiling and the 512^3 rate are the best of a measurement
   // at the start and one at the end of the run.
-  const first = { fma: await fmaCeiling(), copy: await copyCeiling(), c: cCeiling(), cube: await timeCube() };
-  const steps: { title: string; shapes: (Shape & { count: number; seconds: number; cubeRate: number })[] }[] = [];
+  const first = {
+    fma: await fmaCeiling(),
+    copy: await copyCeiling(),
+    c: cCeiling(),
+    cube: await timeCube(),
+    floor: await dispatchFloor(),
+  };
+  const steps: {
+    title: string;
+    shapes: (Shape & { count: number; seconds: number; cubeRate: number; beforeSeconds?: number })[];
+  }[] = [];
   const cubeTimer = await matmulTimer(CUBE);
   for (const name of o.steps!.split(',')) {
     const step = STEPS[name];
     if (!step) throw new Error(`--steps: unknown step '${name}' (valid: ${Object.keys(STEPS).join(', ')})`);
     const shapes = [];
     for (const s of matmulsOf(step.plan()).values()) {
-      const [seconds, cubeSeconds] = await besideCube(s, cubeTimer);
-      shapes.push({ ...s, seconds, cubeRate: flopsOf(CUBE) / cubeSeconds / 1e9 });
+      const { seconds, cubeSeconds, beforeSeconds } = await besideCube(s, cubeTimer);
+      shapes.push({ ...s, seconds, beforeSeconds, cubeRate: flopsOf(CUBE) / cubeSeconds / 1e9 });
     }
     steps.push({ title: step.title, shapes });
   }
   cubeTimer.destroy();
-  const last = { fma: await fmaCeiling(), copy: await copyCeiling(), c: cCeiling(), cube: await timeCube() };
+  const last = {
+    fma: await fmaCeiling(),
+    copy: await copyCeiling(),
+    c: cCeiling(),
+    cube: await timeCube(),
+    floor: await dispatchFloor(),
+  };
+  const floor = Math.min(first.floor, last.floor);
   const fma = first.fma.gflops >= last.fma.gflops ? first.fma : last.fma;
   const copy = Math.max(first.copy, last.copy);
   const c =
@@ -334,23 +375,31 @@ async function main(gpu: Gpu): Promise<void> {
   console.log(
     `\npeftgraph's matmul at 512^3 (default variant): ${cube.toFixed(2)} GFLOP/s = ${(cube / fma.gflops).toFixed(3)} of the FMA ceiling`,
   );
+  console.log(
+    `\nThe dispatch floor (a 1x1x1 matmul, start and end of the run): ${(first.floor * 1e6).toFixed(1)}, ${(last.floor * 1e6).toFixed(1)} us. "Floor" below is its share of each matmul's time: near 1, a matmul is its dispatch.`,
+  );
   for (const step of steps) {
     console.log(`\n### ${step.title}\n`);
-    console.log('| matmul (M x K x N) | class | variant | in step | GFLOP/s | of 512^3 | of ceiling |');
-    console.log('| --- | --- | --- | --- | --- | --- | --- |');
+    console.log(
+      '| matmul (M x K x N) | class | variant | in step | GFLOP/s | of 512^3 | of ceiling | floor | before: variant, of 512^3 |',
+    );
+    console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
     // A class's rate against 512^3: the time its shapes would take at the speed of the 512^3
     // runs timed beside each of them, over the time they took (side-by-side ratios).
-    const classes = new Map<string, { flops: number; seconds: number; cubeSeconds: number }>();
+    type Agg = { flops: number; seconds: number; cubeSeconds: number; floorSeconds: number; beforeSeconds: number };
+    const classes = new Map<string, Agg>();
     for (const s of step.shapes) {
       const rate = flopsOf(s) / s.seconds / 1e9;
       const cls = classOf(s);
-      const agg = classes.get(cls) ?? { flops: 0, seconds: 0, cubeSeconds: 0 };
+      const agg = classes.get(cls) ?? { flops: 0, seconds: 0, cubeSeconds: 0, floorSeconds: 0, beforeSeconds: 0 };
+      agg.beforeSeconds += (s.beforeSeconds ?? s.seconds) * s.count;
+      agg.floorSeconds += Math.min(floor, s.seconds) * s.count;
       agg.flops += flopsOf(s) * s.count;
       agg.seconds += s.seconds * s.count;
       agg.cubeSeconds += ((flopsOf(s) * s.count) / s.cubeRate) * 1e-9;
       classes.set(cls, agg);
       console.log(
-        `| ${keyOf(s)} | ${cls} | ${variantName(s.variant)} | ${s.count} | ${rate.toFixed(2)} | ${(rate / s.cubeRate).toFixed(2)} | ${(rate / fma.gflops).toFixed(3)} |`,
+        `| ${keyOf(s)} | ${cls} | ${variantName(s.variant)} | ${s.count} | ${rate.toFixed(2)} | ${(rate / s.cubeRate).toFixed(2)} | ${(rate / fma.gflops).toFixed(3)} | ${Math.min(1, floor / s.seconds).toFixed(2)} | ${s.before && s.beforeSeconds ? `${variantName(s.before)}, ${(flopsOf(s) / s.beforeSeconds / 1e9 / s.cubeRate).toFixed(2)}` : 'same'} |`,
       );
     }
     const total = [...classes.values()].reduce(
@@ -358,20 +407,24 @@ async function main(gpu: Gpu): Promise<void> {
         flops: a.flops + x.flops,
         seconds: a.seconds + x.seconds,
         cubeSeconds: a.cubeSeconds + x.cubeSeconds,
+        floorSeconds: a.floorSeconds + x.floorSeconds,
+        beforeSeconds: a.beforeSeconds + x.beforeSeconds,
       }),
-      { flops: 0, seconds: 0, cubeSeconds: 0 },
+      { flops: 0, seconds: 0, cubeSeconds: 0, floorSeconds: 0, beforeSeconds: 0 },
     );
-    console.log('\n| class | share of matmul FLOPs | share of matmul time | GFLOP/s | of 512^3 | of ceiling |');
-    console.log('| --- | --- | --- | --- | --- | --- |');
+    console.log(
+      '\n| class | share of matmul FLOPs | share of matmul time | GFLOP/s | of 512^3 | of ceiling | floor | of 512^3 before packed |',
+    );
+    console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
     for (const [cls, x] of [...classes].sort((a, b) => b[1].seconds - a[1].seconds)) {
       const rate = x.flops / x.seconds / 1e9;
       console.log(
-        `| ${cls} | ${((100 * x.flops) / total.flops).toFixed(1)}% | ${((100 * x.seconds) / total.seconds).toFixed(1)}% | ${rate.toFixed(2)} | ${(x.cubeSeconds / x.seconds).toFixed(2)} | ${(rate / fma.gflops).toFixed(3)} |`,
+        `| ${cls} | ${((100 * x.flops) / total.flops).toFixed(1)}% | ${((100 * x.seconds) / total.seconds).toFixed(1)}% | ${rate.toFixed(2)} | ${(x.cubeSeconds / x.seconds).toFixed(2)} | ${(rate / fma.gflops).toFixed(3)} | ${(x.floorSeconds / x.seconds).toFixed(2)} | ${(x.cubeSeconds / x.beforeSeconds).toFixed(2)} |`,
       );
     }
     const all = total.flops / total.seconds / 1e9;
     console.log(
-      `| **all matmuls** | 100% | 100% | ${all.toFixed(2)} | ${(total.cubeSeconds / total.seconds).toFixed(2)} | ${(all / fma.gflops).toFixed(3)} |`,
+      `| **all matmuls** | 100% | 100% | ${all.toFixed(2)} | ${(total.cubeSeconds / total.seconds).toFixed(2)} | ${(all / fma.gflops).toFixed(3)} | ${(total.floorSeconds / total.seconds).toFixed(2)} | ${(total.cubeSeconds / total.beforeSeconds).toFixed(2)} |`,
     );
   }
 }

@@ -8,14 +8,14 @@
  */
 import { parseArgs } from 'node:util';
 import { Builder } from '../src/compiler/builder.ts';
-import type { MatmulVariant } from '../src/compiler/codegen/kernels.ts';
+import { variantLabel, type MatmulVariant } from '../src/compiler/codegen/kernels.ts';
 import { compile } from '../src/compiler/compile.ts';
 import { lowerModel } from '../src/compiler/lower/index.ts';
 import { compilePlan } from '../src/compiler/plan.ts';
 import { acquireDevice } from '../src/runtime/device.ts';
 import { Executor } from '../src/runtime/executor.ts';
 import { profileOf } from '../src/runtime/profile.ts';
-import { timeRecorded } from '../src/runtime/timing.ts';
+import { repsFor, timeRecorded } from '../src/runtime/timing.ts';
 import model from '../examples/mnist-vqa.spec.ts';
 import { fullFinetuning } from './full-finetuning.ts';
 
@@ -49,9 +49,7 @@ for (const k of plan.kernels) {
 console.log(
   `adapter: ${gpu.info.description}; the ${shapes.size} matmul shapes of the full-finetuning step (batch ${batch}), GFLOP/s (min of ${values.rounds})`,
 );
-console.log(
-  `| shape (M x K x N) | in step | ${CANDIDATES.map((v) => (v.family === 'reg' ? `${v.tm}x${v.tn}` : v.family)).join(' | ')} | default |`,
-);
+console.log(`| shape (M x K x N) | in step | ${CANDIDATES.map(variantLabel).join(' | ')} | default |`);
 console.log(`| --- | --- | ${CANDIDATES.map(() => '---').join(' | ')} | --- |`);
 for (const [key, s] of shapes) {
   const exs: Executor[] = [];
@@ -64,9 +62,10 @@ for (const [key, s] of shapes) {
     exs.push(await Executor.create(gpu, compilePlan(b.g, profile, { matmulVariant: () => v })));
   }
   const times = exs.map(() => [] as number[]);
-  for (const ex of exs) await timeRecorded(gpu, (s) => ex.recordKernel(s, 0), 3);
+  const reps: number[] = [];
+  for (const ex of exs) reps.push(await repsFor(gpu, (s) => ex.recordKernel(s, 0), 20));
   for (let r = 0; r < Number(values.rounds); r++)
-    for (const [i, ex] of exs.entries()) times[i].push(await timeRecorded(gpu, (s) => ex.recordKernel(s, 0), 3));
+    for (const [i, ex] of exs.entries()) times[i].push(await timeRecorded(gpu, (s) => ex.recordKernel(s, 0), reps[i]));
   const flops = 2 * s.M * s.K * s.N * s.batch.reduce((p, q) => p * q, 1);
   const rates = times.map((t) => flops / Math.min(...t) / 1e6);
   const best = rates.indexOf(Math.max(...rates));
@@ -78,7 +77,7 @@ for (const [key, s] of shapes) {
       .matmul(b.input('b', [...s.batch, ...(s.tB ? [s.N, s.K] : [s.K, s.N])]), { transA: s.tA, transB: s.tB }),
   );
   const dflt = compilePlan(b.g, profile).kernels[0].variant;
-  const name = (v?: MatmulVariant) => (v?.family === 'reg' ? `${v.tm}x${v.tn}` : String(v?.family));
+  const name = (v?: MatmulVariant) => (v ? variantLabel(v) : 'none');
   console.log(
     `| ${key} | ${s.count} | ${rates.map((r, i) => (i === best ? `**${r.toFixed(1)}**` : r.toFixed(1))).join(' | ')} | ${name(dflt)} |`,
   );

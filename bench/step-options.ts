@@ -8,7 +8,8 @@
  *   --compare tiles: the default matmul tiles against the rule before 8x8 tiles at N >= 64
  *   --compare elements: 16 elements per map thread (where the index maps allow) against 4
  *   --compare groups: workgroups of 8 for reductions and row kernels of few threads, against 64
- *   npx tsx bench/step-options.ts [--compare siblings|tuned|tiles|elements|groups] [--rounds 20] [--batch 16]
+ *   --compare packed: the default matmul tiles against the rule before 'packed' tiles (matmul-rules.ts)
+ *   npx tsx bench/step-options.ts [--compare siblings|tuned|tiles|elements|groups|packed] [--rounds 20] [--batch 16]
  */
 import { parseArgs } from 'node:util';
 import { compile } from '../src/compiler/compile.ts';
@@ -23,6 +24,7 @@ import { profileOf } from '../src/runtime/profile.ts';
 import { median, timeRecorded, timeRun } from '../src/runtime/timing.ts';
 import model from '../examples/mnist-vqa.spec.ts';
 import { fullFinetuning } from './full-finetuning.ts';
+import { beforePacked } from './matmul-rules.ts';
 
 const { values } = parseArgs({
   options: {
@@ -37,9 +39,14 @@ const profile = profileOf(gpu);
 const fwd = lowerModel(fullFinetuning(model.spec), { batch, mode: 'train' }).graph;
 const options: [string, PlanOptions][] = [];
 /** The kernels the comparison changes, also timed alone. */
-const part = { siblings: ['map'], tuned: ['matmul'], tiles: ['matmul'], elements: ['map'], groups: ['reduce', 'row'] }[
-  values.compare!
-] ?? ['map'];
+const part = {
+  siblings: ['map'],
+  tuned: ['matmul'],
+  tiles: ['matmul'],
+  packed: ['matmul'],
+  elements: ['map'],
+  groups: ['reduce', 'row'],
+}[values.compare!] ?? ['map'];
 if (values.compare === 'siblings') options.push(['siblings', { siblings: true }], ['no siblings', { siblings: false }]);
 else if (values.compare === 'tuned') {
   const step = compile(fwd, { batch, mode: 'train', profile }).graph;
@@ -58,14 +65,19 @@ else if (values.compare === 'tuned') {
     wgy: 8,
   });
   options.push(['default tiles', {}], ['8x8 only from N = 256', { matmulVariant: before }]);
-} else if (values.compare === 'elements')
+} else if (values.compare === 'packed')
+  options.push(
+    ['default tiles', {}],
+    ['before packed tiles', { matmulVariant: (n: Node) => beforePacked(profile, n.shape) }],
+  );
+else if (values.compare === 'elements')
   options.push(['16 elements per map thread', { mapElements: 16 }], ['4 elements per map thread', { mapElements: 4 }]);
 else if (values.compare === 'groups')
   options.push(
     ['small workgroups for few-thread reductions and rows', { smallWorkgroups: true }],
     ['workgroups of 64', { smallWorkgroups: false }],
   );
-else throw new Error(`--compare ${values.compare}: valid choices are siblings, tuned, tiles, elements, groups`);
+else throw new Error(`--compare ${values.compare}: valid choices are siblings, tuned, tiles, packed, elements, groups`);
 const variants = options.map(([name, plan]) => {
   const compiled = compile(fwd, { batch, mode: 'train', profile, plan }).plan;
   return {

@@ -1,17 +1,16 @@
 // Register-blocked matmul, no shared memory and no barriers: each thread accumulates a
 // TM x TN block of C in registers, streaming A and B from global memory. On lavapipe (a CPU)
 // barriers are expensive and caches do the tiling, so this family is the fast one there.
+// The first lines map the thread to its tile (row0, col0) of batch entry p: a 2D grid of tiles per
+// entry ('reg'), or every entry's tiles numbered in one line ('packed', for small blocks).
 ${BINDINGS}
 
-@compute @workgroup_size(${WGX}, ${WGY})
+@compute @workgroup_size(${WG_SIZE})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let M = ${M};
   let N = ${N};
   let K = ${K};
-  let row0 = gid.y * ${TM}u;
-  let col0 = gid.x * ${TN}u;
-  let p = gid.z;
-  if (row0 >= M || col0 >= N) { return; }
+${ORIGIN}
 ${BATCH}
   var acc: array<array<f32, ${TN}>, ${TM}>;
   for (var k = 0u; k < K; k++) {

@@ -6,7 +6,7 @@
 import { numel, type DType, type Graph, type Node } from './ir/graph.ts';
 import { fuse, packsOf, type Group } from './passes/fuse.ts';
 import { renderKernel, type KernelSpec, type MatmulVariant } from './codegen/kernels.ts';
-import { describeGroup } from './kernel/describe.ts';
+import { describeGroup, foldsBatch } from './kernel/describe.ts';
 import type { Kernel } from './kernel/ir.ts';
 import { planMemory, PlanLimitError, storageBytes, type MemoryPlan, type PhysicalBuffer } from './passes/memory.ts';
 import { chunkBytes, chunkCount, type BindingSplit } from './passes/split-bindings.ts';
@@ -87,16 +87,35 @@ export interface Plan {
 }
 
 /** Without autotuning: the kernel bench/results/matmul.md found best for the adapter kind. */
-export function defaultMatmulVariant(profile: DeviceProfile, n?: Node): MatmulVariant {
+export function defaultMatmulVariant(profile: DeviceProfile, n?: Node, g?: Graph): MatmulVariant {
   if (!profile.isSoftware) return { family: 'tiled' };
   if (!n) return { family: 'reg', tm: 8, tn: 8, wgx: 8, wgy: 8 };
+  const batch = numel(n.shape.slice(0, -2));
+  if (batch > 1 && g && !foldsBatch(g, n)) return packedVariant(batch, n.shape.at(-2)!, n.shape.at(-1)!);
   // 8x8 outputs per thread load the fewest operands per FMA (the fastest tile at N >= 64 in
-  // bench/results/matmul.md, 1.2-1.5x over 8x4), unless it leaves fewer than MIN_WORKGROUPS
-  // workgroups of 64 threads: a 64x64 weight gradient would then run on one core of a CPU.
+  // bench/results/matmul.md, 1.2-1.5x over 8x4). An output too small for MIN_WORKGROUPS
+  // workgroups of 64 such threads (a 64x64 weight gradient: one workgroup, one core of a CPU)
+  // keeps 8x8 tiles in 'packed' workgroups of 8 threads, which spread over the cores: 1.3-2x
+  // over 8x4 tiles in 64-thread groups on the MixPHM step's and the towers' weight gradients
+  // (bench/results/ceiling.md).
   const N = n.shape[n.shape.length - 1];
   const rows = numel(n.shape) / N;
   const groups8 = (Math.ceil(rows / 8) * Math.ceil(N / 8)) / 64;
-  return { family: 'reg', tm: 8, tn: N >= 64 && groups8 >= MIN_WORKGROUPS ? 8 : 4, wgx: 8, wgy: 8 };
+  if (groups8 < MIN_WORKGROUPS) return { family: 'packed', tm: Math.min(8, rows), tn: Math.min(8, N), wg: 8 };
+  return { family: 'reg', tm: 8, tn: N >= 64 ? 8 : 4, wgx: 8, wgy: 8 };
+}
+
+/**
+ * Batched small blocks (attention's [B, heads] of L x L and L x d_head): 'packed' tiles fitted to
+ * the block, 8 or 9 a side, whichever pads less (17 -> 9, 16 -> 8, 65 -> 8). They ran at 1.3-2x the
+ * 'reg' tiles on the example's attention blocks (bench/results/ceiling.md, attention-tiles.ts).
+ */
+function packedVariant(batch: number, M: number, N: number): MatmulVariant {
+  const side = (L: number) => (L <= 9 ? L : Math.ceil(L / 9) * 9 < Math.ceil(L / 8) * 8 ? 9 : 8);
+  const [tm, tn] = [side(M), side(N)];
+  const threads = batch * Math.ceil(M / tm) * Math.ceil(N / tn);
+  // A CPU runs a workgroup on one core: too few threads for four of 64 take SIMD-wide groups.
+  return { family: 'packed', tm, tn, wg: threads < 4 * 64 ? 8 : 64 };
 }
 
 /** Workgroups a software adapter's matmul should have at least, to keep every core busy. */
@@ -183,7 +202,7 @@ export function renderPlan(kp: KernelPlan, profile: DeviceProfile, opts: PlanOpt
     split: kp.split,
     maxWorkgroupsPerDim: profile.maxComputeWorkgroupsPerDimension,
     isMaterialized: kp.isMaterialized,
-    matmulVariant: (n: Node) => opts.matmulVariant?.(n, g) ?? defaultMatmulVariant(profile, n),
+    matmulVariant: (n: Node) => opts.matmulVariant?.(n, g) ?? defaultMatmulVariant(profile, n, g),
     sizeMode: opts.sizes ?? 'uniform',
     workgroupReductions: !profile.isSoftware,
     // A CPU runs a thread's elements as one SIMD lane's loop: fewer, longer threads cost less

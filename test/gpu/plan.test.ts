@@ -5,6 +5,7 @@ import { attention, layerNorm, softmax } from '../../src/compiler/composites.ts'
 import { autodiff } from '../../src/compiler/autodiff.ts';
 import { simplify } from '../../src/compiler/passes/simplify.ts';
 import { compilePlan, PORTABLE_PROFILE } from '../../src/compiler/plan.ts';
+import type { MatmulVariant } from '../../src/compiler/codegen/kernels.ts';
 import { evaluate } from '../../src/compiler/reference.ts';
 import type { Value } from '../../src/compiler/ir/value.ts';
 import { draw, rng } from '../helpers/random.ts';
@@ -212,6 +213,7 @@ describe('plans on WebGPU', () => {
     const variants = [
       { family: 'reg', tm: 4, tn: 4, wgx: 8, wgy: 8 },
       { family: 'reg4', tm: 4, tn4: 1, wgx: 8, wgy: 8 },
+      { family: 'packed', tm: 3, tn: 5, wg: 8 },
       { family: 'tiled' },
     ] as const;
     for (const v of variants) {
@@ -230,14 +232,50 @@ describe('plans on WebGPU', () => {
       [[3, 65, 33], [33, 67], false, false],
       [[2, 1, 9, 4], [3, 11, 4], false, true],
     ];
-    for (const family of ['reg', 'tiled'] as const) {
+    const variants: MatmulVariant[] = [
+      { family: 'reg', tm: 4, tn: 4, wgx: 8, wgy: 8 },
+      { family: 'packed', tm: 9, tn: 8, wg: 64 },
+      { family: 'packed', tm: 2, tn: 3, wg: 8 },
+      { family: 'tiled' },
+    ];
+    for (const variant of variants) {
       for (const [sa, sb, transA, transB] of shapes) {
         const b = new Builder();
         b.output('y', b.input('a', sa).matmul(b.input('b', sb), { transA, transB }));
-        const variant = family === 'reg' ? { family, tm: 4, tn: 4, wgx: 8, wgy: 8 } : { family };
         await checkAgainstReference(gpu(), b.g, { inputs: inputsFor(b) }, { matmulVariant: () => variant });
       }
     }
+  });
+
+  it('batched small blocks take packed tiles fitted to them on a software adapter, with every batch entry right', async () => {
+    // Attention's shapes: [B, heads] of L x d_head by d_head x L (B transposed), then by V.
+    const b = new Builder();
+    const q = b.input('q', [3, 2, 17, 16]);
+    const k = b.input('k', [3, 2, 17, 16]);
+    const s = q.matmul(k, { transB: true });
+    b.output('o', s.matmul(b.input('v', [3, 2, 17, 16])));
+    const profile = { ...profileOf(gpu()), isSoftware: true };
+    const mms = compilePlan(b.g, profile).kernels.filter((x) => x.kind === 'matmul');
+    expect(mms.map((x) => x.variant)).toEqual([
+      { family: 'packed', tm: 9, tn: 9, wg: 8 }, // 6 entries x 4 tiles: 24 threads
+      { family: 'packed', tm: 9, tn: 8, wg: 8 },
+    ]);
+    await checkAgainstReference(gpu(), b.g, { inputs: inputsFor(b) }, { profile });
+    // A weight shared by the batch folds into one unbatched matmul: it keeps 'reg' tiles.
+    const w = new Builder();
+    w.output('y', w.input('x', [32, 65, 16]).matmul(w.input('w', [16, 64])));
+    expect(compilePlan(w.g, profile).kernels[0].variant).toEqual({ family: 'reg', tm: 8, tn: 8, wgx: 8, wgy: 8 });
+  });
+
+  it('an output too small for four 64-thread workgroups of 8x8 tiles takes packed 8-thread groups', async () => {
+    // A LoRA factor's weight gradient: 272 rows reduced into 64 x 8 outputs (8 tiles).
+    const b = new Builder();
+    b.output('dw', b.input('x', [272, 64]).matmul(b.input('g', [272, 8]), { transA: true }));
+    const profile = { ...profileOf(gpu()), isSoftware: true };
+    const [mm] = compilePlan(b.g, profile).kernels;
+    expect(mm.variant).toEqual({ family: 'packed', tm: 8, tn: 8, wg: 8 });
+    expect(mm.workgroups).toEqual([1, 1, 1]);
+    await checkAgainstReference(gpu(), b.g, { inputs: inputsFor(b) }, { profile });
   });
 
   it('a batch of A under one shared B runs as one matmul of batch x M rows, epilogues included', async () => {

@@ -133,19 +133,30 @@ function scatterKernel(L: IndexMaps, root: Node): KernelShape {
   };
 }
 
+/**
+ * Whether matmul `mm` runs as one unbatched matmul: a batch of A's under one shared B (a weight
+ * under [B, L, K] activations) is one matmul of batch x M rows. Row-major A and C are the same
+ * memory either way, and whole tiles of rows replace a partial tile per batch element (65 or 17
+ * rows per example). Same sums per output.
+ */
+export function foldsBatch(g: Graph, mm: Node): boolean {
+  const [A, B] = mm.inputs.map((i) => g.get(i));
+  const flags = attrsOf(mm, 'matmul');
+  const batch = mm.shape.slice(0, -2);
+  return (
+    !flags.transA &&
+    numel(B.shape.slice(0, -2)) === 1 &&
+    numel(A.shape.slice(0, -2)) === numel(batch) &&
+    batch.length > 0
+  );
+}
+
 /** `mm` is the matmul; `root` the node the kernel writes (mm itself, or the end of its epilogue). */
 function matmulKernel(kb: KBuilder, ctx: DescribeContext, mm: Node, root: Node): KernelShape {
   const [A, B] = mm.inputs.map((i) => ctx.graph.get(i));
   const flags = attrsOf(mm, 'matmul');
   const shape = matmulDims(A.shape, B.shape, flags, 'matmul');
-  // A batch of A's under one shared B (a weight under [B, L, K] activations) is one matmul of
-  // batch x M rows: row-major A and C are the same memory either way, and whole tiles of rows
-  // replace a partial tile per batch element (65 or 17 rows per example). Same sums per output.
-  const fold =
-    !flags.transA &&
-    numel(B.shape.slice(0, -2)) === 1 &&
-    numel(A.shape.slice(0, -2)) === numel(shape.batch) &&
-    shape.batch.length > 0;
+  const fold = foldsBatch(ctx.graph, mm);
   const { K, N } = shape;
   const M = fold ? shape.M * numel(shape.batch) : shape.M;
   const batch = fold ? [] : shape.batch;
