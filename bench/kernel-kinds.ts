@@ -1,6 +1,6 @@
 /**
  * A training step's kernel time by kernel kind (map, reduce, row, matmul, scatter): every kernel
- * timed alone (3 repetitions in one submission, the median of 3 rounds), summed per kind, and
+ * timed alone (repeated for one submission of 20 ms, the median of 3 rounds), summed per kind, and
  * the slowest row kernels. For comparing two commits kernel by kernel (bench/results/
  * norm-rows.md); bench/kernel-profile.ts is the fuller profile of one step.
  *   npx tsx bench/kernel-kinds.ts [full|vlt5]
@@ -11,7 +11,7 @@ import { lowerModel } from '../src/compiler/lower/index.ts';
 import { acquireDevice } from '../src/runtime/device.ts';
 import { Executor } from '../src/runtime/executor.ts';
 import { profileOf } from '../src/runtime/profile.ts';
-import { median, timeRecorded, timeRun } from '../src/runtime/timing.ts';
+import { median, repsFor, timeRecorded, timeRun } from '../src/runtime/timing.ts';
 import model from '../examples/mnist-vqa.spec.ts';
 import { fullFinetuning } from './full-finetuning.ts';
 import { vlT5 } from './vqa/model.ts';
@@ -29,8 +29,12 @@ const { plan } = compile(lowerModel(spec, { batch, mode: 'train' }).graph, {
 const ex = await Executor.create(gpu, plan);
 await timeRun(gpu, ex);
 const per: number[][] = plan.kernels.map(() => []);
+// Each kernel repeated in one submission of at least 20 ms (timing.ts repsFor: waits poll at ~1 kHz).
+const reps: number[] = [];
+for (let i = 0; i < plan.kernels.length; i++) reps.push(await repsFor(gpu, (s) => ex.recordKernel(s, i), 20));
 for (let r = 0; r < 3; r++)
-  for (let i = 0; i < plan.kernels.length; i++) per[i].push(await timeRecorded(gpu, (s) => ex.recordKernel(s, i), 3));
+  for (let i = 0; i < plan.kernels.length; i++)
+    per[i].push(await timeRecorded(gpu, (s) => ex.recordKernel(s, i), reps[i]));
 const ms = per.map(median);
 const kinds = new Map<string, { n: number; ms: number }>();
 plan.kernels.forEach((k, i) => {

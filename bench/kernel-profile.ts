@@ -1,10 +1,11 @@
 /**
  * Where a training step's time goes, kernel by kernel: each kernel of the step is recorded
- * `--reps` times in one submission and timed on its own (median of rounds), then grouped by kind
+ * enough times for one submission of 20 ms (timing.ts repsFor) and timed on its own (median of
+ * rounds), then grouped by kind
  * (matmuls by transposition, with their GFLOP/s). Full finetuning of the example's towers by
  * default (nothing frozen), or the example's MixPHM step (`--spec example`).
  * Also the step efficiency of issue 17: matmul FLOPs / step time / the best matmul rate.
- *   npx tsx bench/kernel-profile.ts [--batch 32] [--spec full|example] [--reps 5] [--top 15]
+ *   npx tsx bench/kernel-profile.ts [--batch 32] [--spec full|example] [--top 15]
  */
 import { parseArgs } from 'node:util';
 import { Builder } from '../src/compiler/builder.ts';
@@ -15,7 +16,7 @@ import { splitFrozen } from '../src/compiler/passes/frozen.ts';
 import { acquireDevice } from '../src/runtime/device.ts';
 import { Executor } from '../src/runtime/executor.ts';
 import { profileOf } from '../src/runtime/profile.ts';
-import { median, timeRecorded, timeRun } from '../src/runtime/timing.ts';
+import { median, repsFor, timeRecorded, timeRun } from '../src/runtime/timing.ts';
 import model from '../examples/mnist-vqa.spec.ts';
 import { fullFinetuning } from './full-finetuning.ts';
 
@@ -23,13 +24,11 @@ const { values } = parseArgs({
   options: {
     batch: { type: 'string', default: '32' },
     spec: { type: 'string', default: 'full' },
-    reps: { type: 'string', default: '5' },
     top: { type: 'string', default: '15' },
     rounds: { type: 'string', default: '3' },
   },
 });
 const batch = Number(values.batch);
-const reps = Number(values.reps);
 const gpu = await acquireDevice();
 const spec = values.spec === 'full' ? fullFinetuning(model.spec) : model.spec;
 const fwd = lowerModel(spec, { batch, mode: 'train' }).graph;
@@ -40,10 +39,13 @@ const ex = await Executor.create(gpu, plan);
 await timeRun(gpu, ex);
 const whole: number[] = [];
 const per: number[][] = plan.kernels.map(() => []);
+// Each kernel repeated in one submission of at least 20 ms (timing.ts repsFor: waits poll at ~1 kHz).
+const kernelReps: number[] = [];
+for (let i = 0; i < plan.kernels.length; i++) kernelReps.push(await repsFor(gpu, (s) => ex.recordKernel(s, i), 20));
 for (let r = 0; r < Number(values.rounds); r++) {
   whole.push(await timeRun(gpu, ex));
   for (let i = 0; i < plan.kernels.length; i++)
-    per[i].push(await timeRecorded(gpu, (s) => ex.recordKernel(s, i), reps));
+    per[i].push(await timeRecorded(gpu, (s) => ex.recordKernel(s, i), kernelReps[i]));
 }
 const ms = per.map(median);
 const flops = plan.kernels.map((k) => {
@@ -73,7 +75,8 @@ const best = await (async () => {
   b.output('y', b.input('a', [512, 512]).matmul(b.input('b', [512, 512])));
   const mm = await Executor.create(gpu, compilePlan(b.g, profileOf(gpu)));
   const t = [] as number[];
-  for (let r = 0; r < 5; r++) t.push(await timeRecorded(gpu, (s) => mm.recordKernel(s, 0), 3));
+  const n = await repsFor(gpu, (s) => mm.recordKernel(s, 0), 20);
+  for (let r = 0; r < 5; r++) t.push(await timeRecorded(gpu, (s) => mm.recordKernel(s, 0), n));
   mm.destroy();
   return (2 * 512 ** 3) / Math.min(...t) / 1e6;
 })();

@@ -18,6 +18,26 @@ export async function timeRecorded(gpu: Gpu, record: (step: StepRecorder) => voi
   return (performance.now() - t0) / reps;
 }
 
+/**
+ * How many repetitions of `record` in one submission last at least `minMs`: a wait polls at about
+ * 1 kHz (gpu-wait.ts), so one submission's time is known to about a millisecond. A 50 us kernel
+ * timed 5 times in one submission reads 0.23 or 0.46 ms a repetition, never 0.05: every timing
+ * of a small kernel takes its repetitions from here.
+ */
+export async function repsFor(
+  gpu: Gpu,
+  record: (step: StepRecorder) => void,
+  minMs = 40,
+  maxReps = 4000,
+): Promise<number> {
+  let reps = 1;
+  for (;;) {
+    const total = (await timeRecorded(gpu, record, reps)) * reps;
+    if (total >= minMs || reps >= maxReps) return reps;
+    reps = Math.min(maxReps, reps * Math.max(2, Math.ceil(minMs / Math.max(total, 1))));
+  }
+}
+
 /** Milliseconds per execution of `reps` executions of a plan recorded into one submission. */
 export function timeRun(gpu: Gpu, ex: Pick<Executor, 'record'>, reps = 1): Promise<number> {
   return timeRecorded(gpu, (s) => ex.record(s), reps);
