@@ -63,18 +63,32 @@ const answer = (a: string) => ANSWERS.indexOf(a);
 export const PRETRAIN_FAMILIES = ['digit-at', 'is-there', 'count', 'count-digit'] as const;
 export const DOWNSTREAM_FAMILIES = ['sum-top', 'larger', 'largest-position', 'sum-parity'] as const;
 export type Family = (typeof PRETRAIN_FAMILIES)[number] | (typeof DOWNSTREAM_FAMILIES)[number];
+export const ALL_FAMILIES: readonly Family[] = [...PRETRAIN_FAMILIES, ...DOWNSTREAM_FAMILIES];
 
-/** Per class, the sample indices a split may use: train the first 80%, test the last 20%. */
+/**
+ * Per class, the sample indices a split may use: train the first 80%, test the last 20%. The
+ * near-transfer setting (issue 35) splits train further: pretraining the first 60%, the
+ * downstream pool ('adapt') the next 20%, so adaptation sees digit samples pretraining never did.
+ */
 let digits: number[][] | null = null;
 function samples(): number[][] {
   digits ??= [...Array(10).keys()].map((d) => require(`mnist/src/digits/${d}.json`).data as number[]);
   return digits;
 }
-export function pool(split: 'train' | 'test', d: number): [number, number] {
+export type Split = 'train' | 'test' | 'pretrain' | 'adapt';
+export function pool(split: Split, d: number): [number, number] {
   const n = samples()[d].length / (SIZE * SIZE);
   const cut = Math.floor(n * 0.8);
-  return split === 'train' ? [0, cut] : [cut, n];
+  const pre = Math.floor(n * 0.6);
+  return { train: [0, cut], test: [cut, n], pretrain: [0, pre], adapt: [pre, cut] }[split] as [number, number];
 }
+
+/**
+ * How questions are worded. 'pretrain': the templates every earlier setting used. 'downstream':
+ * new templates of the same families from the same words (another order, another construction;
+ * `larger` asks the other way round, so its answer flips), for the near-transfer setting.
+ */
+export type Phrasing = 'pretrain' | 'downstream';
 
 export interface Scene {
   /** Digit per cell (top-left, top-right, bottom-left, bottom-right), -1 when empty. */
@@ -113,7 +127,44 @@ function render(scene: Scene, shifts?: [number, number][]): Float32Array {
 }
 
 /** The question of `family` about `scene`, or null when the scene does not suit it. */
-export function ask(family: Family, scene: Scene, r: () => number): Question | null {
+export function ask(family: Family, scene: Scene, r: () => number, phrasing: Phrasing = 'pretrain'): Question | null {
+  const q = askPretrain(family, scene, r);
+  return q && phrasing === 'downstream' ? reword(q, scene) : q;
+}
+
+/**
+ * The downstream template of a pretraining-worded question: the same family and the same
+ * operands (digit, position), so the draws of scenes and questions stay those of the seed.
+ */
+function reword(q: Question, scene: Scene): Question {
+  const digit = q.words.find((w) => /^d\d$/.test(w));
+  const pos = q.words.find((w) => (POSITIONS as readonly string[]).includes(w));
+  const c = scene.cells;
+  switch (q.family) {
+    case 'digit-at':
+      return { ...q, words: ['which', 'digit', 'is', 'the', pos!, 'digit', '?'] };
+    case 'is-there':
+      return { ...q, words: ['is', 'a', digit!, 'there', '?'] };
+    case 'count':
+      return { ...q, words: ['there', 'are', 'how', 'many', 'digits', '?'] };
+    case 'count-digit':
+      return { ...q, words: ['there', 'are', 'how', 'many', digit!, '?'] };
+    case 'sum-top':
+      return { ...q, words: ['what', 'is', 'the', 'sum', 'of', 'the', 'two', 'top', 'digits', '?'] };
+    case 'larger':
+      return {
+        ...q,
+        words: ['is', 'the', 'bottom-right', 'digit', 'larger', 'than', 'the', 'top-left', 'digit', '?'],
+        answer: c[3] > c[0] ? 'yes' : 'no',
+      };
+    case 'largest-position':
+      return { ...q, words: ['the', 'largest', 'digit', 'is', 'at', 'which', 'position', '?'] };
+    case 'sum-parity':
+      return { ...q, words: ['the', 'sum', 'of', 'all', 'digits', 'is', 'even', '?'] };
+  }
+}
+
+function askPretrain(family: Family, scene: Scene, r: () => number): Question | null {
   const c = scene.cells;
   const present = c.filter((d) => d >= 0);
   const pick = <T>(xs: readonly T[]) => xs[Math.floor(r() * xs.length)];
@@ -192,8 +243,12 @@ export function familyAnswers(family: Family): string[] {
 }
 
 export interface MnistVqaOptions {
-  split: 'train' | 'test';
+  split: Split;
   families: readonly Family[];
+  /** Question templates (default 'pretrain'). */
+  phrasing?: Phrasing;
+  /** Relative frequency of each digit class in a non-empty cell (default: uniform). */
+  digitWeights?: readonly number[];
   n: number;
   seed: number;
   /** Probability that an annotator answers wrongly (default 0.1). */
@@ -216,25 +271,39 @@ export interface MnistVqaSet extends Dataset {
   annotations: string[][];
 }
 
+/** A digit class from one uniform draw u: uniform (as every earlier set drew it), or by `weights`. */
+function classSampler(weights?: readonly number[]): (u: number) => number {
+  if (!weights) return (u) => Math.floor(u * 10);
+  if (weights.length !== 10 || weights.some((w) => !(w >= 0)) || !weights.some((w) => w > 0))
+    throw new Error(`mnist-vqa: digitWeights needs 10 non-negative weights, not all 0 (got ${weights.join(', ')})`);
+  const total = weights.reduce((a, b) => a + b, 0);
+  const cum = weights.map((_, i) => weights.slice(0, i + 1).reduce((a, b) => a + b, 0) / total);
+  return (u) => {
+    const d = cum.findIndex((c) => u < c);
+    return d < 0 ? 9 : d; // u just under 1 against a sum rounded below 1
+  };
+}
+
 export function mnistVqa(o: MnistVqaOptions): MnistVqaSet {
   const r = prng(o.seed);
   const jitter = prng(o.seed ^ 0x5eed);
   const shift = o.shift ?? 0;
   const draw = () => Math.floor(jitter() * (2 * shift + 1)) - shift;
   const noise = o.noise ?? 0.1;
+  const digitOf = classSampler(o.digitWeights);
   const examples: MnistVqaExample[] = [];
   const scenes: Scene[] = [];
   const questions: Question[] = [];
   const annotations: string[][] = [];
   while (examples.length < o.n) {
-    const cells = [0, 1, 2, 3].map(() => (r() < (o.empty ?? 0.25) ? -1 : Math.floor(r() * 10)));
+    const cells = [0, 1, 2, 3].map(() => (r() < (o.empty ?? 0.25) ? -1 : digitOf(r())));
     const sampleIds = cells.map((d) => {
       if (d < 0) return -1;
       const [lo, hi] = pool(o.split, d);
       return lo + Math.floor(r() * (hi - lo));
     });
     const scene = { cells, sampleIds };
-    const q = ask(o.families[Math.floor(r() * o.families.length)], scene, r);
+    const q = ask(o.families[Math.floor(r() * o.families.length)], scene, r, o.phrasing);
     if (!q) continue;
     const choices = familyAnswers(q.family).filter((a) => a !== q.answer);
     const annotators = Array.from({ length: 10 }, () =>

@@ -18,7 +18,10 @@
  * --prefix tokens|regions (vl: the scene enters the text stream as all ViT states, or one token per
  * cell, not as the pooled CLS),
  * --embed (vl: the prefix gets VL-T5's visual embedding, spec.visualEmbed),
- * --freeze-vision (the ViT of --from stays as it is).
+ * --freeze-vision (the ViT of --from stays as it is),
+ * --data near (issue 35's near-transfer data, near.ts: every family, pretraining digits and
+ * templates; the text task reads both templates; checkpoints record data=near),
+ * --run-dir DIR (checkpoints every epoch in DIR; run again with the same DIR to resume).
  * Why two stages for vl: trained from scratch for 3000 steps, the joint model learned to count
  * (100% held-out) but barely to read digits (31% on "what digit is at ..."), which every
  * downstream question needs; the image-only stage supervises all four cells of every scene.
@@ -26,6 +29,7 @@
  * float summation order on a different adapter).
  */
 import { parseArgs } from 'node:util';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { acquireDevice } from '../../src/runtime/device.ts';
@@ -35,7 +39,15 @@ import { argmax } from '../../src/runtime/metrics.ts';
 import type { Dataset } from '../../src/runtime/batches.ts';
 import type { ModelSpec } from '../../src/dsl/spec.ts';
 import type { Gpu } from '../../src/runtime/device.ts';
-import { ANSWERS, DOWNSTREAM_FAMILIES, PRETRAIN_FAMILIES, POSITIONS, mnistVqa, type MnistVqaSet } from './mnist-vqa.ts';
+import {
+  ANSWERS,
+  DOWNSTREAM_FAMILIES,
+  PRETRAIN_FAMILIES,
+  POSITIONS,
+  mnistVqa,
+  type Family,
+  type MnistVqaSet,
+} from './mnist-vqa.ts';
 import {
   QUESTION_LABELS,
   SCENE_LABELS,
@@ -50,6 +62,7 @@ import {
 } from './model.ts';
 import { asFlavor } from './flavor.ts';
 import { CHECKPOINTS, loadBackbone, saveBackbone } from './weights.ts';
+import { NEAR_PRETRAIN } from './near.ts';
 import { OPTIMIZATION } from './protocol.ts';
 
 const FAMILIES = [...PRETRAIN_FAMILIES, ...DOWNSTREAM_FAMILIES];
@@ -96,13 +109,41 @@ function questionTargets(set: MnistVqaSet, i: number): Float32Array {
   return t;
 }
 
-function tasks(f: Flavor, joint: Joint): Record<string, Task> {
+type Data = 'far' | 'near';
+
+/**
+ * The questions a task trains or is scored on. 'far' (issues 8-19): the pretraining families on
+ * the first 80% of each digit class (held-out: the last 20%). 'near': every family on the first
+ * 60% (near.ts; held-out: the last 20%). `phrasings`: the text task reads both templates on near.
+ */
+function questions(
+  data: Data,
+  split: 'train' | 'test',
+  families: readonly Family[],
+  o: { n: number; seed: number; shift?: number; bothPhrasings?: boolean },
+): MnistVqaSet {
+  if (data === 'far') return mnistVqa({ split, families, n: o.n, seed: o.seed, shift: o.shift });
+  const at = { ...NEAR_PRETRAIN, split: split === 'train' ? NEAR_PRETRAIN.split : split, shift: o.shift };
+  if (!o.bothPhrasings) return mnistVqa({ ...at, n: o.n, seed: o.seed });
+  const a = mnistVqa({ ...at, n: Math.ceil(o.n / 2), seed: o.seed });
+  const b = mnistVqa({ ...at, phrasing: 'downstream', n: Math.floor(o.n / 2), seed: o.seed + 1 });
+  return {
+    examples: [...a.examples, ...b.examples],
+    scenes: [...a.scenes, ...b.scenes],
+    questions: [...a.questions, ...b.questions],
+    annotations: [...a.annotations, ...b.annotations],
+  };
+}
+
+function tasks(f: Flavor, joint: Joint, data: Data): Record<string, Task> {
   const text = <T extends MnistVqaSet>(set: T): T => asFlavor(set, f);
+  // far pretrains the joint models on the pretraining families only; near on every family.
+  const jointFamilies = data === 'near' ? FAMILIES : PRETRAIN_FAMILIES;
   return {
     vl: {
       spec: backbone(f, joint).spec,
       keep: ['vision.', 'prefix.', 'text.', 'head.'],
-      data: (split, n, seed, shift) => text(mnistVqa({ split, families: PRETRAIN_FAMILIES, n, seed, shift })),
+      data: (split, n, seed, shift) => text(questions(data, split, jointFamilies, { n, seed, shift })),
       score(logits, ds, n) {
         let s = 0;
         for (let i = 0; i < n; i++)
@@ -115,7 +156,7 @@ function tasks(f: Flavor, joint: Joint): Record<string, Task> {
     vlt5: {
       spec: vlT5().spec,
       keep: ['vision.', 'prefix.', 'shared.', 'encoder.', 'decoder.'],
-      data: (split, n, seed, shift) => asFlavor(mnistVqa({ split, families: PRETRAIN_FAMILIES, n, seed, shift }), 't5'),
+      data: (split, n, seed, shift) => asFlavor(questions(data, split, jointFamilies, { n, seed, shift }), 't5'),
       scoreName: 'VQA accuracy of generated answers (pretraining families)',
       defaults: { epochs: 2, n: 16000, lr: 1e-3, from: 'hf-cells.safetensors' },
     },
@@ -123,7 +164,7 @@ function tasks(f: Flavor, joint: Joint): Record<string, Task> {
       spec: visionPretrainModel(f).spec,
       keep: ['vision.'],
       data(split, n, seed, shift) {
-        const set = mnistVqa({ split, families: PRETRAIN_FAMILIES, n, seed, shift });
+        const set = questions(data, split, PRETRAIN_FAMILIES, { n, seed, shift });
         const stub: Record<string, ArrayLike<number>> = f === 'hf'
           ? {}
           : { tokens: new Int32Array(1), mask: new Float32Array([1]) };
@@ -148,7 +189,7 @@ function tasks(f: Flavor, joint: Joint): Record<string, Task> {
       spec: visionCellsModel(f).spec,
       keep: ['vision.'],
       data(split, n, seed, shift) {
-        const set = mnistVqa({ split, families: PRETRAIN_FAMILIES, n, seed, shift });
+        const set = questions(data, split, PRETRAIN_FAMILIES, { n, seed, shift });
         return { examples: set.examples.map((e, i) => ({ image: e.image, labels: cellLabels(set.scenes[i].cells) })) };
       },
       score: (logits, ds, n) => cellAccuracy(logits, (i) => ds.examples[i].labels, n),
@@ -159,7 +200,7 @@ function tasks(f: Flavor, joint: Joint): Record<string, Task> {
       spec: textPretrainModel(f).spec,
       keep: ['text.'],
       data(split, n, seed) {
-        const set = text(mnistVqa({ split, families: FAMILIES, n, seed }));
+        const set = text(questions(data, split, FAMILIES, { n, seed, bothPhrasings: true }));
         return {
           examples: set.examples.map((e, i) => ({ tokens: e.tokens, mask: e.mask, targets: questionTargets(set, i) })),
         };
@@ -207,8 +248,13 @@ async function main(): Promise<void> {
       prefix: { type: 'string', default: 'pooled' },
       'freeze-vision': { type: 'boolean', default: false },
       embed: { type: 'boolean', default: false },
+      data: { type: 'string', default: 'far' },
+      'run-dir': { type: 'string' },
     },
   });
+  if (values.data !== 'far' && values.data !== 'near')
+    throw new Error(`pretrain: --data '${values.data}' (valid: far, near)`);
+  const data = values.data as Data;
   const which = positionals[0];
   if (values.flavor !== 'native' && values.flavor !== 'hf')
     throw new Error(`pretrain: --flavor '${values.flavor}' (valid: native, hf)`);
@@ -216,7 +262,7 @@ async function main(): Promise<void> {
   if (!['pooled', 'tokens', 'regions'].includes(values.prefix))
     throw new Error(`pretrain: --prefix '${values.prefix}' (valid: pooled, tokens, regions)`);
   const joint: Joint = { prefix: values.prefix as Prefix, embed: values.embed };
-  const all = tasks(flavor, joint);
+  const all = tasks(flavor, joint, data);
   const picked = all[which];
   // vl with --freeze-vision: the ViT keeps the cells its stage taught it; its features are computed once per scene.
   const task =
@@ -245,9 +291,22 @@ async function main(): Promise<void> {
         )
       : undefined;
   if (init) cfg.backbone = init;
+  // A run directory keeps last.safetensors every epoch; the same command resumes from it.
+  const runDir = values['run-dir'];
+  if (runDir) {
+    cfg.outDir = runDir;
+    if (existsSync(join(runDir, 'last.safetensors'))) {
+      cfg.resume = join(runDir, 'last.safetensors');
+      console.log(`resuming from ${cfg.resume}`);
+    }
+  }
   // The encoder-decoder is HF-family only (vlT5: HF ViT, T5).
   const out =
-    values.out ?? join(CHECKPOINTS, `${flavor === 'hf' || which === 'vlt5' ? 'hf-' : ''}${which}.safetensors`);
+    values.out ??
+    join(
+      CHECKPOINTS,
+      `${flavor === 'hf' || which === 'vlt5' ? 'hf-' : ''}${data === 'near' ? 'near-' : ''}${which}.safetensors`,
+    );
   const train_ = task.data('train', n, seed, Number(values.shift));
   const held = task.data('test', 1000, seed + 1);
   const gpu = await acquireDevice();
@@ -276,6 +335,7 @@ async function main(): Promise<void> {
     const count = saveBackbone(out, graph, weights, task.keep, {
       task: which,
       flavor: which === 'vlt5' ? 't5' : flavor,
+      ...(data === 'near' ? { data } : {}),
       // The joint layout is vl's option (vlt5's is fixed by model.ts vlT5).
       ...(which === 'vl' ? { prefix: joint.prefix, embed: String(joint.embed) } : {}),
       command,

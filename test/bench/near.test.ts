@@ -1,0 +1,131 @@
+/**
+ * Issue 35's near-transfer data (bench/vqa/near.ts): the three shifts it claims, each checked from
+ * the generated sets: digit samples held out from pretraining, new templates with answers
+ * re-derived independently from the words, and the shifted answer distribution.
+ */
+import { describe, expect, it } from 'vitest';
+import { ALL_FAMILIES, POSITIONS, mnistVqa, pool } from '../../bench/vqa/mnist-vqa.ts';
+import { DIGIT_WEIGHTS, NEAR_DOWNSTREAM, NEAR_PRETRAIN, NEAR_TEST, nearPool, nearTest } from '../../bench/vqa/near.ts';
+import { asFlavor } from '../../bench/vqa/flavor.ts';
+import { questionText } from '../../bench/vqa/text.ts';
+
+/** The downstream templates read independently: from the words and the scene's cells to the answer. */
+function oracle(words: string[], cells: number[]): string {
+  const s = words.join(' ');
+  const present = cells.filter((d) => d >= 0);
+  const named = words.find((w) => /^d\d$/.test(w));
+  const d = named ? Number(named.slice(1)) : -1;
+  const at = (w: string) => cells[POSITIONS.indexOf(w as (typeof POSITIONS)[number])];
+  if (s.startsWith('which digit is the')) return at(words[4]) < 0 ? 'none' : String(at(words[4]));
+  if (/^is a d\d there \?$/.test(s)) return present.includes(d) ? 'yes' : 'no';
+  if (s === 'there are how many digits ?') return String(present.length);
+  if (/^there are how many d\d \?$/.test(s)) return String(present.filter((x) => x === d).length);
+  if (s === 'what is the sum of the two top digits ?') return String(Math.max(cells[0], 0) + Math.max(cells[1], 0));
+  if (s === 'is the bottom-right digit larger than the top-left digit ?') return cells[3] > cells[0] ? 'yes' : 'no';
+  if (s === 'the largest digit is at which position ?') return POSITIONS[cells.indexOf(Math.max(...cells))];
+  if (s === 'the sum of all digits is even ?') return present.reduce((a, b) => a + b, 0) % 2 ? 'no' : 'yes';
+  throw new Error(`not a downstream template: ${s}`);
+}
+
+/** A question's template: its digit words masked (positions kept: 'larger' is worded by them). */
+const template = (words: string[]) => words.map((w) => (/^d\d$/.test(w) ? '<d>' : w)).join(' ');
+
+describe('near-transfer data', () => {
+  const pre = mnistVqa({ ...NEAR_PRETRAIN, n: 1500, seed: 5 });
+  const down = mnistVqa({ ...NEAR_DOWNSTREAM, n: 1500, seed: 6 });
+  const test = mnistVqa({ ...NEAR_TEST, n: 600, seed: 7 });
+
+  it('draws pretraining, downstream and test scenes from disjoint digit samples of each class', () => {
+    const range = (set: typeof pre) => {
+      const ids = new Map<number, number[]>();
+      set.scenes.forEach((sc) =>
+        sc.cells.forEach((d, c) => d >= 0 && ids.set(d, [...(ids.get(d) ?? []), sc.sampleIds[c]])),
+      );
+      return ids;
+    };
+    const [a, b, t] = [range(pre), range(down), range(test)];
+    for (let d = 0; d < 10; d++) {
+      const maxPre = Math.max(...a.get(d)!);
+      const [minDown, maxDown] = [Math.min(...b.get(d)!), Math.max(...b.get(d)!)];
+      expect(maxPre).toBeLessThan(minDown);
+      expect(maxDown).toBeLessThan(Math.min(...t.get(d)!));
+      expect(minDown).toBeGreaterThanOrEqual(pool('adapt', d)[0]);
+      expect(maxPre).toBeLessThan(pool('pretrain', d)[1]);
+    }
+  });
+
+  it('words every family downstream in templates pretraining never uses, with answers that follow from the words', () => {
+    const preTemplates = new Set(pre.questions.map((q) => template(q.words)));
+    const downTemplates = new Set(down.questions.map((q) => template(q.words)));
+    expect(new Set(down.questions.map((q) => q.family))).toEqual(new Set(ALL_FAMILIES));
+    for (const t of downTemplates) expect(preTemplates.has(t), t).toBe(false);
+    // And with positions masked too, every family but 'larger' (which swaps its two positions).
+    const isPos = (x: string) => (POSITIONS as readonly string[]).includes(x);
+    const shape = (w: string[]) => template(w.map((x) => (isPos(x) ? '<pos>' : x)));
+    const preShapes = new Set(pre.questions.map((q) => shape(q.words)));
+    for (const q of down.questions) if (q.family !== 'larger') expect(preShapes.has(shape(q.words))).toBe(false);
+    down.questions.forEach((q, i) => expect(q.answer, q.words.join(' ')).toBe(oracle(q.words, down.scenes[i].cells)));
+    // 'larger' asks the other way round: its answer is not the pretraining template's.
+    const larger = down.questions.flatMap((q, i) => (q.family === 'larger' ? [i] : []));
+    expect(larger.length).toBeGreaterThan(20);
+    for (const i of larger) {
+      const [tl, br] = [down.scenes[i].cells[0], down.scenes[i].cells[3]];
+      expect(down.questions[i].answer).toBe(br > tl ? 'yes' : 'no');
+    }
+  });
+
+  it('rewords without changing the draws: the same seed gives the same scenes, families and operands', () => {
+    const a = mnistVqa({ ...NEAR_DOWNSTREAM, phrasing: 'pretrain', n: 200, seed: 9 });
+    const b = mnistVqa({ ...NEAR_DOWNSTREAM, n: 200, seed: 9 });
+    expect(b.scenes).toEqual(a.scenes);
+    expect(b.questions.map((q) => q.family)).toEqual(a.questions.map((q) => q.family));
+    const operands = (w: string[]) => w.filter((x) => /^d\d$/.test(x) || (POSITIONS as readonly string[]).includes(x));
+    b.questions.forEach((q, i) => {
+      if (q.family !== 'larger') expect(operands(q.words)).toEqual(operands(a.questions[i].words));
+    });
+  });
+
+  it('shifts the answer distribution: fewer empty cells and digits weighted towards 9', () => {
+    const cells = (set: typeof pre) => set.scenes.flatMap((s) => s.cells);
+    const share = (xs: number[], f: (d: number) => boolean) => xs.filter(f).length / xs.length;
+    const [p, d] = [cells(pre), cells(down)];
+    expect(share(p, (x) => x < 0)).toBeGreaterThan(0.2);
+    expect(share(d, (x) => x < 0)).toBeLessThan(0.14);
+    const nines = (xs: number[]) =>
+      share(
+        xs.filter((x) => x >= 0),
+        (x) => x === 9,
+      );
+    const zeros = (xs: number[]) =>
+      share(
+        xs.filter((x) => x >= 0),
+        (x) => x === 0,
+      );
+    expect(nines(p) / zeros(p)).toBeLessThan(1.5);
+    // Expected DIGIT_WEIGHTS[9] / DIGIT_WEIGHTS[0] = 6.
+    expect(nines(d) / zeros(d)).toBeGreaterThan(DIGIT_WEIGHTS[9] / DIGIT_WEIGHTS[0] / 1.6);
+    const count = (set: typeof pre) =>
+      set.questions
+        .flatMap((q) => (q.family === 'count' ? [Number(q.answer)] : []))
+        .reduce((a, b, _, xs) => a + b / xs.length, 0);
+    expect(count(down)).toBeGreaterThan(count(pre) + 0.4);
+  });
+
+  it('refuses digit weights it cannot draw from, naming them', () => {
+    expect(() => mnistVqa({ ...NEAR_DOWNSTREAM, digitWeights: [1, 2], n: 1, seed: 1 })).toThrow(
+      /10 non-negative weights.*1, 2/,
+    );
+    expect(() => mnistVqa({ ...NEAR_DOWNSTREAM, digitWeights: Array(10).fill(0), n: 1, seed: 1 })).toThrow(/not all 0/);
+  });
+
+  it('the pool and the test set read through the HF tokenizer with no unknown piece, and as the native vocabulary', () => {
+    const hf = nearTest('hf');
+    const unk = 1; // [UNK] in text.ts's vocabulary
+    for (const e of hf.examples) expect([...(e.tokens as Int32Array)].includes(unk)).toBe(false);
+    expect(nearPool('native').examples.length).toBe(2000);
+    expect(questionText(nearTest('native').questions[0])).toMatch(/\?$/);
+    // The encoder-decoder's inputs too: no <unk> (id 2 in t5.ts's vocabulary).
+    const t5 = asFlavor(mnistVqa({ ...NEAR_TEST, n: 300, seed: 3 }), 't5');
+    for (const e of t5.examples) expect([...(e.tokens as Int32Array)].includes(2)).toBe(false);
+  });
+});
