@@ -73,6 +73,11 @@ export async function runBenchmark(gpu: Gpu, o: BenchOptions): Promise<{ results
   const file = join(o.out, 'results.json');
   const results = loadResults(file);
   const budget = o.budget ?? 1;
+  const untuned = o.methods.filter((m) => m.tuned === false);
+  if (untuned.length)
+    throw new Error(
+      `bench vqa: ${untuned.map((m) => m.name).join(', ')}: no tuned learning rate yet; run bench/vqa/tune.ts and record its choice in methods.ts first`,
+    );
   if (Object.keys(results.runs).length && budgetOf(results) !== budget)
     throw new Error(
       `bench vqa: ${file} holds runs with step budget x${budgetOf(results)}, this call asks for x${budget}: give it another --out`,

@@ -32,6 +32,8 @@ const { values } = parseArgs({
 const setting = values.setting as Setting;
 if (!SETTINGS[setting])
   throw new Error(`ceiling: --setting '${values.setting}' (valid: ${Object.keys(SETTINGS).join(', ')})`);
+if (SETTINGS[setting].data === 'near')
+  throw new Error(`ceiling: setting '${setting}' is near transfer: its gate is bench/vqa/near-check.ts`);
 const { flavor } = SETTINGS[setting];
 const m = values.method === 'full' ? undefined : method(values.method!);
 if (m && m.setting !== setting)

@@ -31,7 +31,7 @@ try {
   await train(
     gpu,
     m.model().spec,
-    draw(k, seed, SETTINGS[m.setting].flavor),
+    draw(k, seed, SETTINGS[m.setting].flavor, SETTINGS[m.setting].data),
     {
       epochs,
       batch: BATCH,

@@ -20,7 +20,7 @@ import { peft, type ModelBuilder } from '../../src/dsl/index.ts';
 import type { Routing } from '../../src/dsl/spec.ts';
 import { backbone, vlT5, type Flavor, type Joint } from './model.ts';
 
-export type Setting = 'vl' | 'routing' | 'encdec';
+export type Setting = 'vl' | 'routing' | 'encdec' | 'near';
 
 /** The joint layout hf-joint.safetensors was pretrained with (its metadata says the same; run-one.ts checks). */
 export const VL_JOINT: Joint = { prefix: 'regions', embed: true };
@@ -43,6 +43,8 @@ export interface SettingDef {
   joint?: Joint;
   /** The command that makes the checkpoints. */
   make: string;
+  /** Which downstream data: issue 19's far transfer (protocol.ts, default) or issue 35's near transfer (near.ts). */
+  data?: 'near';
 }
 
 export const SETTINGS: Record<Setting, SettingDef> = {
@@ -61,6 +63,17 @@ export const SETTINGS: Record<Setting, SettingDef> = {
     backbone: vlT5,
     make: 'npx tsx bench/vqa/pretrain.ts vlt5 --freeze-vision --n 32000 --epochs 6 --shift 3',
   },
+  // Issue 35's near transfer: the joint model pretrained on every family (near.ts), adapted to
+  // held-out digits, new templates and a shifted answer distribution.
+  near: {
+    flavor: 'hf',
+    files: ['hf-near-vl'],
+    required: /^(vision|prefix|text|head)\./,
+    backbone: () => backbone('hf', VL_JOINT),
+    joint: VL_JOINT,
+    make: 'bash bench/vqa/near-pretrain.sh',
+    data: 'near',
+  },
   routing: {
     flavor: 'hf',
     files: ['hf-cells', 'hf-text'],
@@ -74,6 +87,11 @@ export interface Method {
   name: string;
   setting: Setting;
   lr: number;
+  /**
+   * false: the learning rate is a placeholder until tune.ts has chosen it (issue 35: every method
+   * tuned on the same grid before the grid runs); the benchmark refuses to run such a method.
+   */
+  tuned?: boolean;
   model(): ModelBuilder;
   about: string;
 }
@@ -81,12 +99,13 @@ export interface Method {
 const PEFT_LR = 5e-3;
 const BOTTLENECK = 16;
 const frozen = (s: Setting = 'vl') => SETTINGS[s].backbone().freeze('**');
+type Joint2 = 'vl' | 'near';
 const lora = (s: Setting, routing: Routing) =>
   frozen(s).insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 8, alpha: 8, routing }));
 const adapter = (s: Setting, routing: Routing) =>
   frozen(s).insert(peft.adapter({ at: 'text.layers.*.ffn', bottleneck: BOTTLENECK, routing }));
-const mixphm = () =>
-  frozen().insert(peft.mixphm({ at: 'text.layers.*.ffn', experts: 4, bottleneck: BOTTLENECK, kron: 4, rank: 2 }));
+const mixphm = (s: Joint2 = 'vl') =>
+  frozen(s).insert(peft.mixphm({ at: 'text.layers.*.ffn', experts: 4, bottleneck: BOTTLENECK, kron: 4, rank: 2 }));
 /** MixPHM where it was evaluated: after both stacks' FFNs of the encoder-decoder (dropout: METHODS.md's 0.5 unless given). */
 const encdecMixphm = (dropout?: number) =>
   frozen('encdec').insert(
@@ -102,58 +121,78 @@ const encdecMixphm = (dropout?: number) =>
 
 const ROUTINGS: Routing[] = ['none', 'add', 'mul', 'mulExpand', 'inner'];
 
+/**
+ * The joint model's methods, in setting `s`: named plainly in 'vl', as 'near/<name>' in 'near'.
+ * Near transfer's learning rates are tune.ts's to choose: until recorded they are placeholders.
+ */
+const jointMethods = (s: Joint2): Method[] => {
+  const name = (n: string) => (s === 'vl' ? n : `${s}/${n}`);
+  const tuned = s === 'vl' ? {} : { tuned: false };
+  const list: Method[] = [
+    {
+      name: name('full'),
+      setting: s,
+      lr: 5e-4,
+      model: () => SETTINGS[s].backbone().insert(peft.full()),
+      about: 'every weight trainable',
+    },
+    {
+      name: name('bitfit'),
+      setting: s,
+      lr: PEFT_LR,
+      model: () => frozen(s).insert(peft.bitfit()),
+      about: 'biases and norm shifts only',
+    },
+    { name: name('lora'), setting: s, lr: PEFT_LR, model: () => lora(s, 'none'), about: 'LoRA r=8 on text q,v' },
+    {
+      name: name('houlsby'),
+      setting: s,
+      lr: PEFT_LR,
+      model: () => frozen(s).insert(peft.houlsby('text.layers.*', { bottleneck: BOTTLENECK })),
+      about: 'adapters after text attn and FFN',
+    },
+    {
+      name: name('pfeiffer'),
+      setting: s,
+      lr: PEFT_LR,
+      model: () => adapter(s, 'none'),
+      about: 'adapter after text FFN',
+    },
+    {
+      name: name('compacter'),
+      setting: s,
+      lr: PEFT_LR,
+      model: () =>
+        frozen(s).insert(peft.compacter({ at: 'text.layers.*.ffn', bottleneck: BOTTLENECK, kron: 4, rank: 2 })),
+      about: 'PHM adapter, shared S',
+    },
+    {
+      name: name('adamix'),
+      setting: s,
+      lr: PEFT_LR,
+      model: () => frozen(s).insert(peft.adamix({ at: 'text.layers.*.ffn', experts: 4, bottleneck: BOTTLENECK })),
+      about: '4 adapter experts, random routing, averaged at inference',
+    },
+    {
+      name: name('mixphm'),
+      setting: s,
+      lr: PEFT_LR,
+      model: () => mixphm(s),
+      about: '4 PHM experts, shared down, merged at inference',
+    },
+    {
+      name: name('mixphm+reg'),
+      setting: s,
+      lr: PEFT_LR,
+      model: () => mixphm(s).regularize(),
+      about: 'MixPHM with redundancy regularization',
+    },
+  ];
+  return list.map((m) => ({ ...m, ...tuned }));
+};
+
 export const METHODS: Method[] = [
-  {
-    name: 'full',
-    setting: 'vl',
-    lr: 5e-4,
-    model: () => SETTINGS.vl.backbone().insert(peft.full()),
-    about: 'every weight trainable',
-  },
-  {
-    name: 'bitfit',
-    setting: 'vl',
-    lr: PEFT_LR,
-    model: () => frozen().insert(peft.bitfit()),
-    about: 'biases and norm shifts only',
-  },
-  { name: 'lora', setting: 'vl', lr: PEFT_LR, model: () => lora('vl', 'none'), about: 'LoRA r=8 on text q,v' },
-  {
-    name: 'houlsby',
-    setting: 'vl',
-    lr: PEFT_LR,
-    model: () => frozen().insert(peft.houlsby('text.layers.*', { bottleneck: BOTTLENECK })),
-    about: 'adapters after text attn and FFN',
-  },
-  { name: 'pfeiffer', setting: 'vl', lr: PEFT_LR, model: () => adapter('vl', 'none'), about: 'adapter after text FFN' },
-  {
-    name: 'compacter',
-    setting: 'vl',
-    lr: PEFT_LR,
-    model: () => frozen().insert(peft.compacter({ at: 'text.layers.*.ffn', bottleneck: BOTTLENECK, kron: 4, rank: 2 })),
-    about: 'PHM adapter, shared S',
-  },
-  {
-    name: 'adamix',
-    setting: 'vl',
-    lr: PEFT_LR,
-    model: () => frozen().insert(peft.adamix({ at: 'text.layers.*.ffn', experts: 4, bottleneck: BOTTLENECK })),
-    about: '4 adapter experts, random routing, averaged at inference',
-  },
-  {
-    name: 'mixphm',
-    setting: 'vl',
-    lr: PEFT_LR,
-    model: mixphm,
-    about: '4 PHM experts, shared down, merged at inference',
-  },
-  {
-    name: 'mixphm+reg',
-    setting: 'vl',
-    lr: PEFT_LR,
-    model: () => mixphm().regularize(),
-    about: 'MixPHM with redundancy regularization',
-  },
+  ...jointMethods('vl'),
   // MixPHM where it was evaluated: a VL-T5-style encoder-decoder writing answers, modules in both stacks' FFNs.
   {
     name: 'encdec/full',
@@ -207,6 +246,7 @@ export const METHODS: Method[] = [
       about: `adapter after text FFN, routing ${r}`,
     }),
   ),
+  ...jointMethods('near'),
 ];
 
 export function method(name: string): Method {

@@ -19,6 +19,10 @@ import type { TrainConfig } from '../../src/train/trainer.ts';
 import { DOWNSTREAM_FAMILIES, mnistVqa, type MnistVqaSet } from './mnist-vqa.ts';
 import { asFlavor } from './flavor.ts';
 import type { Flavor } from './model.ts';
+import { NEAR_POOL, nearPool, nearTest } from './near.ts';
+
+/** Issue 19's far-transfer data (default) or issue 35's near transfer (near.ts). */
+export type Data = 'far' | 'near';
 
 export const KS = [16, 32, 64, 100, 500, 1000] as const;
 export const SEEDS = [13, 21, 42, 87, 100] as const;
@@ -44,7 +48,8 @@ export function downstreamPool(f: Flavor = 'native'): MnistVqaSet {
 }
 
 /** The fixed test set: downstream questions about scenes of held-out digit samples. */
-export function testSet(f: Flavor = 'native'): MnistVqaSet {
+export function testSet(f: Flavor = 'native', data: Data = 'far'): MnistVqaSet {
+  if (data === 'near') return nearTest(f);
   if (!tests.has(f))
     tests.set(
       f,
@@ -54,10 +59,16 @@ export function testSet(f: Flavor = 'native'): MnistVqaSet {
 }
 
 /** The seed's draw: k training and k dev examples, disjoint, from the pool. */
-export function draw(k: number, seed: number, f: Flavor = 'native'): { train: Dataset; dev: Dataset } {
-  if (2 * k > POOL) throw new Error(`k=${k} needs ${2 * k} pool examples, the pool has ${POOL}`);
-  const p = downstreamPool(f);
-  const order = shuffled(POOL, seed);
+export function draw(
+  k: number,
+  seed: number,
+  f: Flavor = 'native',
+  data: Data = 'far',
+): { train: Dataset; dev: Dataset } {
+  const size = data === 'near' ? NEAR_POOL : POOL;
+  if (2 * k > size) throw new Error(`k=${k} needs ${2 * k} pool examples, the pool has ${size}`);
+  const p = data === 'near' ? nearPool(f) : downstreamPool(f);
+  const order = shuffled(size, seed);
   // Generated answers are scored from the pool's per-question scores (the encoder-decoder's sets).
   const pick = (idx: number[]): Dataset => ({
     examples: idx.map((i) => p.examples[i]),
@@ -72,15 +83,15 @@ export { schedule } from './schedule.ts';
  * The floor to read results against: answer every test question with its family's most common
  * answer in the training pool (a model that ignores the image can reach this).
  */
-export function familyPriorAccuracy(): number {
-  const p = downstreamPool();
+export function familyPriorAccuracy(data: Data = 'far'): number {
+  const p = data === 'near' ? nearPool('native') : downstreamPool();
   const totals = new Map<string, Float64Array>();
   p.questions.forEach((q, i) => {
     const t = totals.get(q.family) ?? new Float64Array(p.examples[i].targets.length);
     p.examples[i].targets.forEach((v, a) => (t[a] += v));
     totals.set(q.family, t);
   });
-  const t = testSet();
+  const t = testSet('native', data);
   let score = 0;
   t.questions.forEach((q, i) => {
     const s = totals.get(q.family)!;

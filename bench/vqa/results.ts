@@ -9,6 +9,7 @@ import { writeAtomic } from '../../src/runtime/safetensors.ts';
 import { renderSvg } from '../../src/cli/plot.ts';
 import { METHODS, SETTINGS, type Setting } from './methods.ts';
 import { familyPriorAccuracy, TEST_SIZE } from './protocol.ts';
+import { nearTest } from './near.ts';
 import { bestAt, pairedTable, type Comparison } from './stats.ts';
 import { pooledComparisons, pooledTable, type Score } from './pooled.ts';
 
@@ -127,7 +128,11 @@ export function markdownTable(f: ResultFile): string {
   for (const setting of SETTING_NAMES) {
     const methods = METHODS.filter((m) => m.setting === setting && cells.has(m.name));
     if (!methods.length) continue;
-    lines.push(`### Setting \`${setting}\`: test VQA accuracy (%), mean ± std over seeds`, '');
+    const near = SETTINGS[setting].data === 'near';
+    lines.push(
+      `### Setting \`${setting}\`: test VQA accuracy (%), mean ± std over seeds${near ? ` (near transfer: ${nearTest('native').examples.length} test questions, floor ${pct(familyPriorAccuracy('near'))}%)` : ''}`,
+      '',
+    );
     lines.push(`| method | trainable | ${ks.map((k) => `k=${k}`).join(' | ')} | wall time |`);
     lines.push(`| --- | ---: | ${ks.map(() => '---:').join(' | ')} | ---: |`);
     for (const m of methods) {

@@ -50,14 +50,17 @@ export function loadSettingBackbone(setting: Setting, dir = CHECKPOINTS): Record
   return used;
 }
 
-/** `budget` scales the protocol's epochs (a budget check); `signal` stops the run unrecorded. */
+/**
+ * `budget` scales the protocol's epochs (a budget check); `signal` stops the run unrecorded;
+ * `devOnly` (tuning) never touches the test set: the record has the best dev score only.
+ */
 export async function runOne(
   gpu: Gpu,
   m: Method,
   k: number,
   seed: number,
   frozen: Record<string, Float32Array>,
-  { signal, budget = 1 }: { signal?: AbortSignal; budget?: number } = {},
+  { signal, budget = 1, devOnly = false }: { signal?: AbortSignal; budget?: number; devOnly?: boolean } = {},
 ): Promise<RunRecord | null> {
   const spec = m.model().spec;
   const { graph } = lowerModel(spec, { batch: BATCH, mode: 'train' });
@@ -79,7 +82,7 @@ export async function runOne(
   const t0 = performance.now();
   let res: Awaited<ReturnType<typeof train>>;
   try {
-    res = await train(gpu, spec, draw(k, seed, SETTINGS[m.setting].flavor), cfg);
+    res = await train(gpu, spec, draw(k, seed, SETTINGS[m.setting].flavor, SETTINGS[m.setting].data), cfg);
   } catch (e) {
     if (!(e instanceof NonFiniteError)) throw e;
     return {
@@ -93,25 +96,29 @@ export async function runOne(
     };
   }
   if (signal?.aborted) return null;
+  const last = res.history[res.history.length - 1];
+  const trained = {
+    ...base,
+    status: 'ok' as const,
+    dev: { accuracy: res.best!.accuracy, epoch: res.best!.epoch },
+    epochs: last.epoch + 1,
+    steps: last.step,
+    stoppedEarly: res.stoppedEarly,
+    curve: res.history
+      .filter((h) => h.dev)
+      .map((h) => ({ step: h.step, loss: +h.loss.toFixed(4), dev: +h.dev!.accuracy.toFixed(4) })),
+  };
+  if (devOnly) return { ...trained, seconds: (performance.now() - t0) / 1000 };
   const ev = await Evaluator.create(gpu, spec, BATCH);
   try {
     ev.setWeights(
       initialWeights(lowerModel(spec, { batch: BATCH, mode: 'infer' }).graph, seed, { ...frozen, ...res.bestWeights }),
     );
-    const t = await ev.evaluate(testSet(SETTINGS[m.setting].flavor));
-    const last = res.history[res.history.length - 1];
+    const t = await ev.evaluate(testSet(SETTINGS[m.setting].flavor, SETTINGS[m.setting].data));
     return {
-      ...base,
-      status: 'ok',
+      ...trained,
       test: { accuracy: t.accuracy, exactMatch: t.exactMatch },
-      dev: { accuracy: res.best!.accuracy, epoch: res.best!.epoch },
-      epochs: last.epoch + 1,
-      steps: last.step,
-      stoppedEarly: res.stoppedEarly,
       seconds: (performance.now() - t0) / 1000,
-      curve: res.history
-        .filter((h) => h.dev)
-        .map((h) => ({ step: h.step, loss: +h.loss.toFixed(4), dev: +h.dev!.accuracy.toFixed(4) })),
     };
   } finally {
     ev.destroy();

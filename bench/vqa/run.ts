@@ -53,9 +53,10 @@ async function main(): Promise<number> {
     console.log(`wrote ${out}/results.md and charts from ${Object.keys(f.runs).length} runs`);
     return 0;
   }
+  // By default every method whose learning rate is fixed (tune.ts chooses the rest first).
   const methods = list(
     values.methods,
-    METHODS.map((m) => m.name),
+    METHODS.filter((m) => m.tuned !== false).map((m) => m.name),
   ).map(method);
   const ks = list(values.k, KS).map(Number);
   const seeds = list(values.seeds, SEEDS).map(Number);

@@ -74,7 +74,7 @@ describe('protocol', () => {
       );
       const trainedBackbone = backboneParams.filter((k) => trainable.has(k) && !k.startsWith('head.'));
       if (m.name.endsWith('full')) expect(trainable.size).toBe(graph.params().size);
-      else if (m.name === 'bitfit')
+      else if (m.name.endsWith('bitfit'))
         expect(trainedBackbone.length > 0 && trainedBackbone.every((k) => /\.b$/.test(k)), trainedBackbone.join()).toBe(
           true,
         );

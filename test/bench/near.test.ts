@@ -8,6 +8,10 @@ import { ALL_FAMILIES, POSITIONS, mnistVqa, pool } from '../../bench/vqa/mnist-v
 import { DIGIT_WEIGHTS, NEAR_DOWNSTREAM, NEAR_PRETRAIN, NEAR_TEST, nearPool, nearTest } from '../../bench/vqa/near.ts';
 import { asFlavor } from '../../bench/vqa/flavor.ts';
 import { questionText } from '../../bench/vqa/text.ts';
+import { METHODS, SETTINGS } from '../../bench/vqa/methods.ts';
+import { runBenchmark } from '../../bench/vqa/bench.ts';
+import { choose, type TuningFile } from '../../bench/vqa/tuning.ts';
+import { draw, familyPriorAccuracy, testSet } from '../../bench/vqa/protocol.ts';
 
 /** The downstream templates read independently: from the words and the scene's cells to the answer. */
 function oracle(words: string[], cells: number[]): string {
@@ -127,5 +131,58 @@ describe('near-transfer data', () => {
     // The encoder-decoder's inputs too: no <unk> (id 2 in t5.ts's vocabulary).
     const t5 = asFlavor(mnistVqa({ ...NEAR_TEST, n: 300, seed: 3 }), 't5');
     for (const e of t5.examples) expect([...(e.tokens as Int32Array)].includes(2)).toBe(false);
+  });
+});
+
+describe('the near setting in the benchmark', () => {
+  it('has every joint-model method as a near/ twin, untuned until tune.ts chose its rate, and the grid refuses it', async () => {
+    const vl = METHODS.filter((m) => m.setting === 'vl').map((m) => m.name);
+    const near = METHODS.filter((m) => m.setting === 'near');
+    expect(near.map((m) => m.name)).toEqual(vl.map((n) => `near/${n}`));
+    expect(near.every((m) => m.tuned === false)).toBe(true);
+    expect(METHODS.filter((m) => m.setting !== 'near').every((m) => m.tuned !== false)).toBe(true);
+    await expect(
+      runBenchmark(null as never, { methods: near.slice(0, 2), ks: [16], seeds: [13], out: '/tmp/never-written' }),
+    ).rejects.toThrow(/near\/full, near\/bitfit: no tuned learning rate yet; run bench\/vqa\/tune.ts/);
+  });
+
+  it('draws k-shot sets, the test set and the floor from the near-transfer data', () => {
+    expect(SETTINGS.near.data).toBe('near');
+    const { train, dev } = draw(16, 13, 'native', 'near');
+    const pool = nearPool('native');
+    expect(train.examples.every((e) => pool.examples.includes(e as never))).toBe(true);
+    expect(dev.examples.some((e) => train.examples.includes(e))).toBe(false);
+    expect(testSet('native', 'near')).toBe(nearTest('native'));
+    expect(() => draw(1001, 13, 'native', 'near')).toThrow(/needs 2002 pool examples, the pool has 2000/);
+    const floor = familyPriorAccuracy('near');
+    expect(floor).toBeGreaterThan(0.2);
+    expect(floor).not.toBeCloseTo(familyPriorAccuracy(), 3);
+  });
+
+  it('tuning picks the best dev rate per method, the smaller on a tie, never a diverged run', () => {
+    const run = (method: string, lr: number, dev?: number) => ({
+      method,
+      lr,
+      status: dev === undefined ? ('diverged' as const) : ('ok' as const),
+      dev,
+      steps: 1,
+      seconds: 1,
+    });
+    const f: TuningFile = {
+      format: 'peftgraph-bench-vqa-tuning-1',
+      config: { setting: 'near', lrs: [5e-3, 5e-4, 1.5e-3], k: 100, seed: 1 },
+      runs: Object.fromEntries(
+        [run('a', 5e-4, 0.5), run('a', 1.5e-3, 0.6), run('a', 5e-3, 0.6), run('b', 5e-3), run('b', 5e-4, 0.1)].map(
+          (r) => [`${r.method}@${r.lr}`, r],
+        ),
+      ),
+    };
+    expect(choose(f, ['a', 'b', 'c'])).toEqual(
+      new Map([
+        ['a', { lr: 1.5e-3, dev: 0.6 }],
+        ['b', { lr: 5e-4, dev: 0.1 }],
+        ['c', null],
+      ]),
+    );
   });
 });
