@@ -5,7 +5,7 @@
  * questions), early-stopped on 200 more, scored on the test set. The grid needs a ceiling of at
  * least 0.85 and a zero-shot score well below it.
  *
- *   npx tsx bench/vqa/near-check.ts bench/vqa/checkpoints/hf-near-joint.safetensors [--epochs 20] [--lr 5e-4] [--seed 13] [--json out.json]
+ *   npx tsx bench/vqa/near-check.ts bench/vqa/checkpoints/hf-near-joint.safetensors [--epochs 20] [--lr 5e-4] [--patience 5] [--seed 13] [--json out.json]
  *
  * The model (the joint VL model, or the VL-T5 encoder-decoder) comes from the checkpoint's
  * metadata, as in families.ts.
@@ -32,6 +32,7 @@ const { values, positionals } = parseArgs({
     epochs: { type: 'string', default: '20' },
     lr: { type: 'string', default: '5e-4' },
     seed: { type: 'string', default: '13' },
+    patience: { type: 'string', default: '5' },
     json: { type: 'string' },
     'zero-shot-only': { type: 'boolean', default: false },
   },
@@ -97,8 +98,15 @@ try {
   print('pretraining distribution, held-out digits (pretraining templates)', pretrained);
   const zeroShot = await scores(gpu, base.spec, weights, test);
   print('zero-shot on the near-transfer test set', zeroShot);
-  let ceiling: Awaited<ReturnType<typeof scores>> & { bestEpoch: number; dev: number; lr: number; epochs: number } =
-    undefined as never;
+  let ceiling:
+    | (Awaited<ReturnType<typeof scores>> & {
+        bestEpoch: number;
+        dev: number;
+        lr: number;
+        epochs: number;
+        patience: number;
+      })
+    | undefined;
   if (!values['zero-shot-only']) {
     const spec = base.insert(peft.full()).spec;
     const seed = Number(values.seed);
@@ -109,7 +117,7 @@ try {
       seed,
       ...OPTIMIZATION,
       evalEvery: 1,
-      patience: 5,
+      patience: Number(values.patience),
       minDelta: 0,
       backbone: weights,
     };
@@ -132,6 +140,7 @@ try {
       dev: res.best!.accuracy,
       lr: cfg.lr,
       epochs: cfg.epochs,
+      patience: cfg.patience,
     };
     print(`ceiling (best dev epoch ${ceiling.bestEpoch}, dev ${ceiling.dev.toFixed(3)})`, ceiling);
   }

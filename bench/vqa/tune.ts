@@ -3,7 +3,8 @@
  * included, trained at each learning rate of one grid with the protocol's step budget, on a
  * tuning seed that is not a reporting seed, and selected on dev only (runOne's devOnly: the test
  * set is never scored). Each run is saved as it ends, so a rerun resumes; other settings in the
- * same file are refused. The choice (best dev; a tie goes to the smaller rate) is printed and
+ * same file are refused. The choice (best dev; a tie goes to the higher mean dev, then the
+ * smaller rate: tuning.ts choose) is printed and
  * written beside the runs, to be recorded in methods.ts before the grid runs.
  *
  *   npx tsx bench/vqa/tune.ts --setting near [--lrs 5e-4,1.5e-3,5e-3] [--k 100] [--seed 1] [--methods a,b] [--out FILE]
@@ -70,6 +71,7 @@ async function main(): Promise<void> {
           lr,
           status: r.status,
           dev: r.dev?.accuracy,
+          meanDev: r.curve?.length ? r.curve.reduce((a, c) => a + c.dev, 0) / r.curve.length : undefined,
           epoch: r.dev?.epoch,
           steps: r.steps,
           seconds: +r.seconds.toFixed(1),

@@ -159,12 +159,13 @@ describe('the near setting in the benchmark', () => {
     expect(floor).not.toBeCloseTo(familyPriorAccuracy(), 3);
   });
 
-  it('tuning picks the best dev rate per method, the smaller on a tie, never a diverged run', () => {
-    const run = (method: string, lr: number, dev?: number) => ({
+  it('tuning picks the best dev rate per method; a tie by the mean dev, then the smaller rate; never a diverged run', () => {
+    const run = (method: string, lr: number, dev?: number, meanDev?: number) => ({
       method,
       lr,
       status: dev === undefined ? ('diverged' as const) : ('ok' as const),
       dev,
+      meanDev,
       steps: 1,
       seconds: 1,
     });
@@ -172,16 +173,25 @@ describe('the near setting in the benchmark', () => {
       format: 'peftgraph-bench-vqa-tuning-1',
       config: { setting: 'near', lrs: [5e-3, 5e-4, 1.5e-3], k: 100, seed: 1 },
       runs: Object.fromEntries(
-        [run('a', 5e-4, 0.5), run('a', 1.5e-3, 0.6), run('a', 5e-3, 0.6), run('b', 5e-3), run('b', 5e-4, 0.1)].map(
-          (r) => [`${r.method}@${r.lr}`, r],
-        ),
+        [
+          run('a', 5e-4, 0.5),
+          run('a', 1.5e-3, 0.6),
+          run('a', 5e-3, 0.6),
+          run('b', 5e-3),
+          run('b', 5e-4, 0.1),
+          // d ties at its start: the rate whose run rose on average wins, not the smaller.
+          run('d', 5e-4, 0.68, 0.66),
+          run('d', 1.5e-3, 0.68, 0.67),
+          run('d', 5e-3, 0.6, 0.59),
+        ].map((r) => [`${r.method}@${r.lr}`, r]),
       ),
     };
-    expect(choose(f, ['a', 'b', 'c'])).toEqual(
+    expect(choose(f, ['a', 'b', 'c', 'd'])).toEqual(
       new Map([
         ['a', { lr: 1.5e-3, dev: 0.6 }],
         ['b', { lr: 5e-4, dev: 0.1 }],
         ['c', null],
+        ['d', { lr: 1.5e-3, dev: 0.68 }],
       ]),
     );
   });
