@@ -122,12 +122,28 @@ const encdecMixphm = (dropout?: number) =>
 const ROUTINGS: Routing[] = ['none', 'add', 'mul', 'mulExpand', 'inner'];
 
 /**
- * The joint model's methods, in setting `s`: named plainly in 'vl', as 'near/<name>' in 'near'.
- * Near transfer's learning rates are tune.ts's to choose: until recorded they are placeholders.
+ * Near transfer's learning rates, chosen by tune.ts before any grid run: every method on one
+ * grid (2e-4 to 4.5e-2: 2e-4, 1e-3 and 5e-3 first, extended twice where a method chose the top),
+ * k=1000, tuning seed 1, the protocol's step budget, best dev score (results/tuning-near.md;
+ * test/bench/near.test.ts checks these against results/tuning-near.json). mixphm+reg's 4.5e-2
+ * beat 5e-3 by 0.03 points of dev: its curve is flat from 5e-3 up.
+ * A method missing here keeps a placeholder rate and is refused by the grid.
  */
+export const NEAR_TUNED: Record<string, number> = {
+  'near/full': 2e-4,
+  'near/bitfit': 5e-3,
+  'near/lora': 5e-3,
+  'near/houlsby': 1e-3,
+  'near/pfeiffer': 5e-3,
+  'near/compacter': 5e-3,
+  'near/adamix': 5e-3,
+  'near/mixphm': 1.5e-2,
+  'near/mixphm+reg': 4.5e-2,
+};
+
+/** The joint model's methods, in setting `s`: named plainly in 'vl', as 'near/<name>' in 'near'. */
 const jointMethods = (s: Joint2): Method[] => {
   const name = (n: string) => (s === 'vl' ? n : `${s}/${n}`);
-  const tuned = s === 'vl' ? {} : { tuned: false };
   const list: Method[] = [
     {
       name: name('full'),
@@ -188,7 +204,10 @@ const jointMethods = (s: Joint2): Method[] => {
       about: 'MixPHM with redundancy regularization',
     },
   ];
-  return list.map((m) => ({ ...m, ...tuned }));
+  if (s === 'vl') return list;
+  return list.map((m) =>
+    m.name in NEAR_TUNED ? { ...m, lr: NEAR_TUNED[m.name], tuned: true } : { ...m, tuned: false },
+  );
 };
 
 export const METHODS: Method[] = [

@@ -3,7 +3,7 @@
  * included, trained at each learning rate of one grid with the protocol's step budget, on a
  * tuning seed that is not a reporting seed, and selected on dev only (runOne's devOnly: the test
  * set is never scored). Each run is saved as it ends, so a rerun resumes; other settings in the
- * same file are refused. The choice (best dev; a tie goes to the higher mean dev, then the
+ * same file are refused, except the same tuning with more rates (its runs are kept). The choice (best dev; a tie goes to the higher mean dev, then the
  * smaller rate: tuning.ts choose) is printed and
  * written beside the runs, to be recorded in methods.ts before the grid runs.
  *
@@ -54,10 +54,13 @@ async function main(): Promise<void> {
     ? JSON.parse(readFileSync(out, 'utf8'))
     : { format: 'peftgraph-bench-vqa-tuning-1', config, runs: {} };
   if (file.format !== 'peftgraph-bench-vqa-tuning-1') throw new Error(`tune: ${out} is not a tuning file`);
-  if (JSON.stringify(file.config) !== JSON.stringify(config))
+  // The same tuning with more rates keeps its runs (a grid extended where a method chose its edge).
+  const { lrs: had, ...same } = file.config;
+  if (JSON.stringify(same) !== JSON.stringify({ setting, k, seed }) || !had.every((x) => lrs.includes(x)))
     throw new Error(
-      `tune: ${out} holds a tuning with ${JSON.stringify(file.config)}, not ${JSON.stringify(config)}: give another --out`,
+      `tune: ${out} holds a tuning with ${JSON.stringify(file.config)}, not ${JSON.stringify(config)} or a grid containing its rates: give another --out`,
     );
+  file.config = config;
   const frozen = loadSettingBackbone(setting);
   const gpu = await acquireDevice();
   try {

@@ -3,12 +3,13 @@
  * the generated sets: digit samples held out from pretraining, new templates with answers
  * re-derived independently from the words, and the shifted answer distribution.
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ALL_FAMILIES, POSITIONS, mnistVqa, pool } from '../../bench/vqa/mnist-vqa.ts';
 import { DIGIT_WEIGHTS, NEAR_DOWNSTREAM, NEAR_PRETRAIN, NEAR_TEST, nearPool, nearTest } from '../../bench/vqa/near.ts';
 import { asFlavor } from '../../bench/vqa/flavor.ts';
 import { questionText } from '../../bench/vqa/text.ts';
-import { METHODS, SETTINGS } from '../../bench/vqa/methods.ts';
+import { METHODS, NEAR_TUNED, SETTINGS } from '../../bench/vqa/methods.ts';
 import { runBenchmark } from '../../bench/vqa/bench.ts';
 import { choose, type TuningFile } from '../../bench/vqa/tuning.ts';
 import { draw, familyPriorAccuracy, testSet } from '../../bench/vqa/protocol.ts';
@@ -135,15 +136,31 @@ describe('near-transfer data', () => {
 });
 
 describe('the near setting in the benchmark', () => {
-  it('has every joint-model method as a near/ twin, untuned until tune.ts chose its rate, and the grid refuses it', async () => {
+  it('has every joint-model method as a near/ twin, at the rate tune.ts chose on dev (results/tuning-near.json)', () => {
     const vl = METHODS.filter((m) => m.setting === 'vl').map((m) => m.name);
     const near = METHODS.filter((m) => m.setting === 'near');
     expect(near.map((m) => m.name)).toEqual(vl.map((n) => `near/${n}`));
-    expect(near.every((m) => m.tuned === false)).toBe(true);
+    const tuning: TuningFile = JSON.parse(readFileSync('bench/vqa/results/tuning-near.json', 'utf8'));
+    const chosen = choose(
+      tuning,
+      near.map((m) => m.name),
+    );
+    for (const m of near) {
+      expect(m.tuned, m.name).toBe(true);
+      expect(m.lr, m.name).toBe(chosen.get(m.name)!.lr);
+      expect(NEAR_TUNED[m.name]).toBe(m.lr);
+    }
+    // Every method ran at every rate of the one grid.
+    for (const m of near)
+      for (const lr of tuning.config.lrs) expect(tuning.runs[`${m.name}@${lr}`], `${m.name}@${lr}`).toBeDefined();
     expect(METHODS.filter((m) => m.setting !== 'near').every((m) => m.tuned !== false)).toBe(true);
+  });
+
+  it('refuses to run a grid of a method whose rate was not tuned, naming it', async () => {
+    const untuned = { ...METHODS.find((m) => m.name === 'near/mixphm')!, tuned: false };
     await expect(
-      runBenchmark(null as never, { methods: near.slice(0, 2), ks: [16], seeds: [13], out: '/tmp/never-written' }),
-    ).rejects.toThrow(/near\/full, near\/bitfit: no tuned learning rate yet; run bench\/vqa\/tune.ts/);
+      runBenchmark(null as never, { methods: [untuned], ks: [16], seeds: [13], out: '/tmp/never-written' }),
+    ).rejects.toThrow(/near\/mixphm: no tuned learning rate yet; run bench\/vqa\/tune.ts/);
   });
 
   it('draws k-shot sets, the test set and the floor from the near-transfer data', () => {
