@@ -23,7 +23,7 @@ import { backbone, jointOf, vlT5, type Flavor } from './model.ts';
 import { mnistVqa, type MnistVqaSet } from './mnist-vqa.ts';
 import { NEAR_PRETRAIN, nearCeilingDev, nearPool, nearTest } from './near.ts';
 import { asFlavor } from './flavor.ts';
-import { BATCH, OPTIMIZATION } from './protocol.ts';
+import { BATCH, OPTIMIZATION, familyPriorAccuracy } from './protocol.ts';
 import { loadBackbone } from './weights.ts';
 
 const { values, positionals } = parseArgs({
@@ -63,22 +63,6 @@ async function scores(gpu: Gpu, spec: ModelSpec, w: Record<string, Float32Array>
   }
 }
 
-/** Each test question answered with its family's most common answer in the pool (ignores the image). */
-function floor(pool: MnistVqaSet, test: MnistVqaSet): number {
-  const totals = new Map<string, Float64Array>();
-  pool.questions.forEach((q, i) => {
-    const t = totals.get(q.family) ?? new Float64Array(pool.examples[i].targets.length);
-    pool.examples[i].targets.forEach((v, a) => (t[a] += v));
-    totals.set(q.family, t);
-  });
-  return mean(
-    test.questions.map((q, i) => {
-      const s = totals.get(q.family)!;
-      return test.examples[i].targets[s.indexOf(Math.max(...s))] as number;
-    }),
-  );
-}
-
 const print = (name: string, r: { overall: number; families: Record<string, { score: number; n: number }> }) => {
   console.log(`${name}: ${r.overall.toFixed(3)}`);
   for (const [f, v] of Object.entries(r.families)) console.log(`  ${f.padEnd(18)} ${v.score.toFixed(3)}  (${v.n})`);
@@ -90,7 +74,7 @@ try {
   const test = nearTest(flavor);
   // The pretraining distribution's own held-out questions (test-split digits, pretraining templates).
   const inDist = asFlavor(mnistVqa({ ...NEAR_PRETRAIN, split: 'test', n: 1000, seed: 8004 }), flavor);
-  const floorScore = floor(asFlavor(nearPool('native'), 'native'), nearTest('native'));
+  const floorScore = familyPriorAccuracy('near');
   console.log(
     `${path}: ${flavor === 't5' ? 'VL-T5 encoder-decoder' : `joint ${flavor} model`}; floor ${floorScore.toFixed(3)}`,
   );
