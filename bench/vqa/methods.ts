@@ -99,12 +99,12 @@ export interface Method {
 const PEFT_LR = 5e-3;
 const BOTTLENECK = 16;
 const frozen = (s: Setting = 'vl') => SETTINGS[s].backbone().freeze('**');
-type Joint2 = 'vl' | 'near';
+type JointSetting = 'vl' | 'near';
 const lora = (s: Setting, routing: Routing) =>
   frozen(s).insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 8, alpha: 8, routing }));
 const adapter = (s: Setting, routing: Routing) =>
   frozen(s).insert(peft.adapter({ at: 'text.layers.*.ffn', bottleneck: BOTTLENECK, routing }));
-const mixphm = (s: Joint2 = 'vl') =>
+const mixphm = (s: JointSetting = 'vl') =>
   frozen(s).insert(peft.mixphm({ at: 'text.layers.*.ffn', experts: 4, bottleneck: BOTTLENECK, kron: 4, rank: 2 }));
 /** MixPHM where it was evaluated: after both stacks' FFNs of the encoder-decoder (dropout: METHODS.md's 0.5 unless given). */
 const encdecMixphm = (dropout?: number) =>
@@ -142,7 +142,7 @@ export const NEAR_TUNED: Record<string, number> = {
 };
 
 /** The joint model's methods, in setting `s`: named plainly in 'vl', as 'near/<name>' in 'near'. */
-const jointMethods = (s: Joint2): Method[] => {
+const jointMethods = (s: JointSetting): Method[] => {
   const name = (n: string) => (s === 'vl' ? n : `${s}/${n}`);
   const list: Method[] = [
     {

@@ -28,18 +28,33 @@ export const tuningKey = (m: string, lr: number) => `${m}@${lr}`;
  * evaluation: the smaller rate alone would pick a rate at which the method never improved.)
  */
 export function choose(f: TuningFile, methods: string[]): Map<string, { lr: number; dev: number } | null> {
-  const out = new Map<string, { lr: number; dev: number } | null>();
-  for (const m of methods) {
-    let best: { lr: number; dev: number; mean: number } | null = null;
-    for (const lr of [...f.config.lrs].sort((a, b) => a - b)) {
-      const r = f.runs[tuningKey(m, lr)];
-      if (r?.status !== 'ok' || r.dev === undefined) continue;
-      const mean = r.meanDev ?? Number.NEGATIVE_INFINITY;
-      if (!best || r.dev > best.dev || (r.dev === best.dev && mean > best.mean)) best = { lr, dev: r.dev, mean };
-    }
-    out.set(m, best && { lr: best.lr, dev: best.dev });
+  return new Map(
+    methods.map((m) => {
+      const run = (lr: number) => f.runs[tuningKey(m, lr)];
+      return [
+        m,
+        pickRate(f.config.lrs, (lr) => (run(lr)?.status === 'ok' && run(lr)!.dev !== undefined ? run(lr)! : null)),
+      ];
+    }),
+  );
+}
+
+/**
+ * The rule both tunings use (this one and bench/vqav2's): among the rates that ran, the best dev
+ * score; a tie goes to the higher mean dev over the run where it is known, then to the smaller rate.
+ */
+export function pickRate(
+  lrs: readonly number[],
+  score: (lr: number) => { dev?: number; meanDev?: number } | null,
+): { lr: number; dev: number } | null {
+  let best: { lr: number; dev: number; mean: number } | null = null;
+  for (const lr of [...lrs].sort((a, b) => a - b)) {
+    const s = score(lr);
+    if (s?.dev === undefined) continue;
+    const mean = s.meanDev ?? Number.NEGATIVE_INFINITY;
+    if (!best || s.dev > best.dev || (s.dev === best.dev && mean > best.mean)) best = { lr, dev: s.dev, mean };
   }
-  return out;
+  return best && { lr: best.lr, dev: best.dev };
 }
 
 export function tuningReport(f: TuningFile, methods: string[]): string {

@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pickRate } from '../vqa/tuning.ts';
 import { bestDev, runTrain, type TrainRun } from './cell.ts';
 
 export const TUNING_FORMAT = 'peftgraph-vqav2-tuning-1';
@@ -47,7 +48,7 @@ export interface TuneRequest {
   log(line: string): void;
 }
 
-/** Runs every method at every learning rate; the one with the best dev accuracy wins (ties: the smaller rate). */
+/** Runs every method at every learning rate; the one with the best dev accuracy wins (ties: the smaller rate; bench/vqa/tuning.ts pickRate). */
 export function tune(r: TuneRequest): Tuning {
   const dev: Tuning['dev'] = {};
   const errors: Tuning['errors'] = {};
@@ -64,12 +65,9 @@ export function tune(r: TuneRequest): Tuning {
         `tune ${m} lr=${lr}: ${out.ok ? `best dev ${(100 * dev[m][String(lr)]!).toFixed(1)}` : `failed (${out.error})`}`,
       );
     }
-    const ok = r.lrs.filter((lr) => dev[m][String(lr)] !== null);
-    if (!ok.length) throw new Error(`tuning: every learning rate of ${m} failed (${Object.values(errors).at(-1)})`);
-    chosen[m] = ok.reduce(
-      (best, lr) => (dev[m][String(lr)]! > dev[m][String(best)]! ? lr : best),
-      ok.sort((a, b) => a - b)[0],
-    );
+    const pick = pickRate(r.lrs, (lr) => (dev[m][String(lr)] === null ? null : { dev: dev[m][String(lr)]! }));
+    if (!pick) throw new Error(`tuning: every learning rate of ${m} failed (${Object.values(errors).at(-1)})`);
+    chosen[m] = pick.lr;
   }
   return {
     format: TUNING_FORMAT,
