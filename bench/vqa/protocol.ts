@@ -84,14 +84,17 @@ export { schedule } from './schedule.ts';
  * answer in the training pool (a model that ignores the image can reach this).
  */
 export function familyPriorAccuracy(data: Data = 'far'): number {
-  const p = data === 'near' ? nearPool('native') : downstreamPool();
+  return familyPrior(data === 'near' ? nearPool('native') : downstreamPool(), testSet('native', data));
+}
+
+/** That floor for any training set `p` and test set `t` (e.g. the example's files, examples/mnist-vqa/make.ts). */
+export function familyPrior(p: MnistVqaSet, t: MnistVqaSet): number {
   const totals = new Map<string, Float64Array>();
   p.questions.forEach((q, i) => {
     const t = totals.get(q.family) ?? new Float64Array(p.examples[i].targets.length);
     p.examples[i].targets.forEach((v, a) => (t[a] += v));
     totals.set(q.family, t);
   });
-  const t = testSet('native', data);
   let score = 0;
   t.questions.forEach((q, i) => {
     const s = totals.get(q.family)!;

@@ -1,6 +1,7 @@
 /**
- * Makes what `npm run example:caption` trains on, beside the VQA example's files (the same
- * scenes and images, examples/mnist-vqa/images):
+ * Makes what `npm run example:caption` trains on, beside the VQA example's files:
+ *   caption-images/*.png  scenes of the far-transfer downstream splits (issue 19's questions'
+ *                         scenes, the VQA example's before it moved to near transfer)
  *   captions-{train,dev,test}.jsonl  each image with three templated captions of its digits and
  *                                    their positions ("three at the top left and seven at the
  *                                    bottom right", "a three and a seven", "two digits three and
@@ -17,6 +18,7 @@
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeScene } from './png.ts';
 import { DOWNSTREAM_FAMILIES, mnistVqa, type Scene } from '../../bench/vqa/mnist-vqa.ts';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { vl } from '../../src/dsl/index.ts';
@@ -29,7 +31,7 @@ import { CHECKPOINTS, loadBackbone } from '../../bench/vqa/weights.ts';
 import { train, trainConfig } from '../../src/train/trainer.ts';
 
 const OUT = import.meta.dirname;
-// The VQA example's splits (make.ts): the same seeds give the same scenes, so the images are shared.
+// The scenes of the VQA example's former splits (make.ts before near transfer): the captions were measured on these.
 const SPLITS = { train: { split: 'train', n: 400, seed: 9101 }, dev: { split: 'train', n: 100, seed: 9102 }, test: { split: 'test', n: 200, seed: 9103 } } as const;
 const POSITIONS = ['top left', 'top right', 'bottom left', 'bottom right'];
 const NUMBERS = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'];
@@ -69,9 +71,13 @@ function writeTokenizer(dir: string): void {
   writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ eos_token: '</s>', pad_token: '<pad>', unk_token: '<unk>', model_max_length: MAX_LEN }, null, 1));
 }
 
+    rmSync(join(OUT, 'caption-images'), { recursive: true, force: true });
+    mkdirSync(join(OUT, 'caption-images'));
     for (const [name, o] of Object.entries(SPLITS)) {
       const set = mnistVqa({ split: o.split, families: DOWNSTREAM_FAMILIES, n: o.n, seed: o.seed });
-      const lines = set.scenes.map((s, i) => JSON.stringify({ image: `images/${name}-${String(i).padStart(4, '0')}.png`, captions: captionsOf(s) }));
+      const file = (i: number) => `caption-images/${name}-${String(i).padStart(4, '0')}.png`;
+      for (let i = 0; i < set.examples.length; i++) await writeScene(join(OUT, file(i)), set.examples[i].image);
+      const lines = set.scenes.map((s, i) => JSON.stringify({ image: file(i), captions: captionsOf(s) }));
       writeFileSync(join(OUT, `captions-${name}.jsonl`), `${lines.join('\n')}\n`);
     }
     // The decoder's pretraining text: captions of other training scenes (another seed), no images.

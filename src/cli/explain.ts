@@ -5,7 +5,8 @@ import { compilePlan, PORTABLE_PROFILE, type DeviceProfile, type Plan, type Plan
 import { paramReport, formatReport } from '../compiler/params-report.ts';
 import type { Graph } from '../compiler/ir/graph.ts';
 import type { ModelSpec } from '../dsl/spec.ts';
-import { formatImport, planImport } from '../hf/import.ts';
+import { formatImport, planImport, planInit } from '../hf/import.ts';
+import { formatInitFiles } from '../runtime/init-files.ts';
 import { lowerModel } from '../compiler/lower/index.ts';
 import { planFeatureCache } from '../train/feature-plan.ts';
 
@@ -53,8 +54,9 @@ export function stages(spec: ModelSpec, o: StageOptions): { graph: Graph; plan: 
     `lower        ${fwd.nodes.length} nodes, ${fwd.params().size} params, ${fwd.inputs().size} inputs (batch ${o.batch}, ${o.mode}${o.merged ? ', merged' : ''})`,
   );
   const imports = planImport(spec, fwd); // checkpoint headers only: names, shapes, dtypes
-  if (imports.length)
-    lines.push(...formatImport(imports).map((l, i) => `${i ? '             ' : 'import       '}${l}`));
+  const init = formatInitFiles(planInit(spec, fwd, imports));
+  if (imports.length || init.length)
+    lines.push(...[...formatImport(imports), ...init].map((l, i) => `${i ? '             ' : 'import       '}${l}`));
   lines.push(
     ...formatReport(paramReport(fwd), 'params')
       .split('\n')

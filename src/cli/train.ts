@@ -20,6 +20,7 @@ import { ADAPTER_FILE, CARD_FILE, saveAdapter, writeAdapterCard } from '../train
 import { initialWeights } from '../runtime/init.ts';
 import { exportMerged } from '../train/export.ts';
 import { formatImport, pretrainedWeights } from '../hf/import.ts';
+import { formatInitFiles } from '../runtime/init-files.ts';
 import { holdsQuestions, isVqaData, loadVqaData, writesAnswers } from './vqa-data.ts';
 import { loadCaptionData, readsCaptions } from './caption-data.ts';
 import { formatCaptionScores } from '../data/caption-metrics.ts';
@@ -158,7 +159,10 @@ export async function trainCommand(specPath: string, o: TrainCliOptions): Promis
     cfg.plan?.frozenWeights !== 'f32'
       ? pretrainedWeights(spec, trainGraph, { keep16: true })
       : pretrainedWeights(spec, trainGraph);
-  if (pre.plans.length) console.log([...formatImport(pre.plans), `imported in ${pre.seconds.toFixed(1)} s`].join('\n'));
+  if (pre.plans.length || pre.init.length)
+    console.log(
+      [...formatImport(pre.plans), ...formatInitFiles(pre.init), `imported in ${pre.seconds.toFixed(1)} s`].join('\n'),
+    );
   cfg.backbone = pre.weights;
   const gpu = await acquireDevice();
   console.log(`adapter: ${gpu.info.description}${gpu.info.isSoftware ? ' (software)' : ''}`);

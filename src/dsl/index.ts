@@ -52,6 +52,14 @@ export class ModelBuilder {
     return new ModelBuilder({ ...this.input, inputs: { ...(this.input.inputs ?? {}), ...abs } });
   }
 
+  /**
+   * Safetensors files (peftgraph param names, e.g. prefix.proj.weight) that start those params
+   * instead of the init seed: the parts of a jointly pretrained model outside its HF towers.
+   */
+  init(...files: string[]): ModelBuilder {
+    return new ModelBuilder({ ...this.input, init: [...(this.input.init ?? []), ...files.map(specPath)] });
+  }
+
   /** The validated spec (plain data; JSON round-trips). */
   get spec(): ModelSpec {
     return parseSpec(this.input);

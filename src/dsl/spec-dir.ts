@@ -28,11 +28,11 @@ export function specPath(path: string): string {
 }
 
 /**
- * A parsed spec's directories (pretrained towers, tokenizer, processor) made absolute against
+ * A parsed spec's paths (pretrained towers, tokenizer, processor, init files) made absolute against
  * `dir`: a .json spec's relative paths mean its own directory, as a .ts spec's do.
  */
 export function withAbsolutePaths<
-  S extends { vision?: Tower; text?: Tower; inputs: { tokenizer?: string; processor?: string } },
+  S extends { vision?: Tower; text?: Tower; inputs: { tokenizer?: string; processor?: string }; init?: string[] },
 >(spec: S, dir: string): S {
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(dir, p));
   const tower = <T extends Tower | undefined>(t: T): T =>
@@ -45,6 +45,7 @@ export function withAbsolutePaths<
     ...(spec.vision ? { vision: tower(spec.vision) } : {}),
     ...(spec.text ? { text: tower(spec.text) } : {}),
     inputs,
+    ...(spec.init ? { init: spec.init.map(abs) } : {}),
   };
 }
 

@@ -182,6 +182,12 @@ export const ModelSpec = z
     inputs: z
       .strictObject({ tokenizer: z.string().min(1).optional(), processor: z.string().min(1).optional() })
       .default({}),
+    /**
+     * Safetensors files in peftgraph's param names whose tensors start those params instead of
+     * the init seed (runtime/init-files.ts): what a jointly pretrained model holds outside its HF
+     * towers, e.g. its visual prefix embedding or its head.
+     */
+    init: z.array(z.string().min(1)).default([]),
   })
   .superRefine((s, ctx) => {
     const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });

@@ -16,6 +16,7 @@ import { methodOf } from '../compiler/params-report.ts';
 import type { Family, ModelSpec } from '../dsl/spec.ts';
 import { FLOAT_DTYPES, SafetensorsFile, sameTensor } from '../runtime/safetensors.ts';
 import { isHalf, type HalfWeights } from '../runtime/half.ts';
+import { loadInitFiles, planInitFiles, type InitFilePlan } from '../runtime/init-files.ts';
 import { TABLES, ruleApplies, type FamilyTable, type NameRule, type Transform } from '../dsl/hf-names.ts';
 import { PretrainedError } from './errors.ts';
 
@@ -331,29 +332,37 @@ export function loadImport(
 }
 
 /**
- * The pretrained weights of every tower of `spec` that names a directory, in `graph`'s layout
- * (empty when none does), with the import report and the load time.
+ * The pretrained weights of every tower of `spec` that names a directory, in `graph`'s layout,
+ * and of its init files (empty when it has neither), with the import reports and the load time.
  */
+/** The spec's init files checked against `graph` and against what its tower directories supply (`plans`). */
+export function planInit(
+  spec: ModelSpec,
+  graph: Graph,
+  plans: TowerImport[] = planImport(spec, graph),
+): InitFilePlan[] {
+  return planInitFiles(spec, graph, new Set(plans.flatMap((p) => p.entries.map((e) => e.ours))));
+}
+
+type Pretrained<W> = { weights: Record<string, W>; plans: TowerImport[]; init: InitFilePlan[]; seconds: number };
 export function pretrainedWeights(
   spec: ModelSpec,
   graph: Graph,
   o: { keep16: true },
-): { weights: Record<string, Float32Array | HalfWeights>; plans: TowerImport[]; seconds: number };
-export function pretrainedWeights(
-  spec: ModelSpec,
-  graph: Graph,
-  o?: { keep16?: false },
-): { weights: Record<string, Float32Array>; plans: TowerImport[]; seconds: number };
+): Pretrained<Float32Array | HalfWeights>;
+export function pretrainedWeights(spec: ModelSpec, graph: Graph, o?: { keep16?: false }): Pretrained<Float32Array>;
 export function pretrainedWeights(
   spec: ModelSpec,
   graph: Graph,
   o: { keep16?: boolean } = {},
-): { weights: Record<string, Float32Array | HalfWeights>; plans: TowerImport[]; seconds: number } {
+): Pretrained<Float32Array | HalfWeights> {
   const t0 = performance.now();
   const plans = planImport(spec, graph);
+  const init = planInit(spec, graph, plans);
   return {
-    weights: o.keep16 ? loadImport(plans, { keep16: true }) : loadImport(plans),
+    weights: { ...(o.keep16 ? loadImport(plans, { keep16: true }) : loadImport(plans)), ...loadInitFiles(init) },
     plans,
+    init,
     seconds: (performance.now() - t0) / 1000,
   };
 }

@@ -37,14 +37,21 @@ export function backboneIdentity(graph: Graph, spec: ModelSpec, weights: WeightM
   }
   const sources = [spec.vision?.pretrained, spec.text?.pretrained]
     .filter((p) => p)
-    .map((p) => `${p!.family} from ${p!.dir}`);
+    .map((p) => `${p!.family} from ${p!.dir}`)
+    .concat(spec.init.map((f) => `init from ${f}`));
   return { hash: h.digest('hex'), seed, sources };
 }
 
-/** The spec without the directories it read from (a moved directory is the same model: the hash tells). */
+/**
+ * The spec without the paths it read from: a moved directory is the same model (the hash tells),
+ * and an init file starts weights that are either trainable (the checkpoint holds them) or frozen
+ * (the hash covers them).
+ */
 function portable(spec: unknown): unknown {
   return JSON.parse(
-    JSON.stringify(spec, (k, v) => (k === 'dir' || k === 'tokenizer' || k === 'processor' ? undefined : v)),
+    JSON.stringify(spec, (k, v) =>
+      k === 'dir' || k === 'tokenizer' || k === 'processor' || k === 'init' ? undefined : v,
+    ),
   );
 }
 

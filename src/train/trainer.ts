@@ -3,7 +3,7 @@
  * epochs on a dev set with an inference plan, early stopping, best and last checkpoints, exact
  * resume. Losses are read back asynchronously; the trainer awaits them only at epoch ends.
  */
-import { planImport, pretrainedWeights } from '../hf/import.ts';
+import { planImport, planInit, pretrainedWeights } from '../hf/import.ts';
 import type { FrozenWeights } from '../compiler/plan.ts';
 import { makeDirs } from '../runtime/files.ts';
 import { randomUUID } from 'node:crypto';
@@ -755,15 +755,20 @@ function pretrainedBackbone(spec: ModelSpec, graph: Graph, frozen: FrozenWeights
     : pretrainedWeights(spec, graph).weights;
 }
 
-/** A caller's backbone holds every weight the spec's pretrained directories provide (checked from their headers). */
+/** A caller's backbone holds every weight the spec's pretrained directories and init files provide (checked from their headers). */
 function checkCoversPretrained(spec: ModelSpec, graph: Graph, backbone: WeightMap): void {
-  const missing = planImport(spec, graph).flatMap((p) =>
-    p.entries.filter((e) => !(e.ours in backbone)).map((e) => `${e.ours} (${p.dir})`),
-  );
+  const plans = planImport(spec, graph);
+  const missing = plans
+    .flatMap((p) => p.entries.filter((e) => !(e.ours in backbone)).map((e) => `${e.ours} (${p.dir})`))
+    .concat(
+      planInit(spec, graph, plans).flatMap((p) =>
+        p.params.filter((n) => !(n in backbone)).map((n) => `${n} (${p.file})`),
+      ),
+    );
   if (missing.length)
     throw new CheckpointError(
       'backbone weights',
-      `lack ${missing.length} weight${missing.length > 1 ? 's' : ''} of the spec's pretrained towers (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', ...' : ''}); leave cfg.backbone out and train() loads them, or pass pretrainedWeights(spec, graph).weights`,
+      `lack ${missing.length} weight${missing.length > 1 ? 's' : ''} of the spec's pretrained towers or init files (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', ...' : ''}); leave cfg.backbone out and train() loads them, or pass pretrainedWeights(spec, graph).weights`,
     );
 }
 

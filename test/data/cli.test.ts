@@ -35,12 +35,12 @@ describe('train and predict from VQA files', () => {
     expect(r.stdout).toMatch(/answers: 25 classes from 400 training records/);
     // Dawn's native adapter-limit warnings (lavapipe) are kept out of the output (bin/peftgraph.mjs).
     expect(r.stderr + r.stdout).not.toMatch(/artificially reduced/);
-    expect(r.stdout).toMatch(/train: 16 records\ndev: 16 records\ntest: 200 records/);
+    expect(r.stdout).toMatch(/train: 16 records\ndev: 16 records\ntest: 300 records/);
     expect(r.stdout).toMatch(/vision: vit from .*mnist-vqa\/vit \(model\.safetensors\): 40 tensors loaded/);
     expect(r.stdout).toMatch(/mixphm +\d[\d,]* +trainable/);
     expect(r.stdout).toMatch(/test: VQA accuracy 0\.\d+/);
     expect(r.stdout).toMatch(
-      /test-0000\.png: "which position holds the largest digit\?" -> .+ \(0\.\d\d\); annotators: bottom right x8/,
+      /test-0000\.png: "what is the sum of the two top digits\?" -> .+ \(0\.\d\d\); annotators: 1 x8, 3 x1, 18 x1/,
     );
     for (const f of ['best.safetensors', 'merged.safetensors', 'answers.json', 'curve.svg', 'curve.png'])
       expect(existsSync(join(out, f)), f).toBe(true);
@@ -60,7 +60,7 @@ describe('train and predict from VQA files', () => {
     const card = readFileSync(join(out, 'README.md'), 'utf8');
     expect(card).toContain('tags: ["peftgraph","mixphm","lora","vqa"]');
     expect(card).toMatch(
-      /- vision: vit from `.*examples\/mnist-vqa\/vit`\n- text: bert from `.*examples\/mnist-vqa\/bert`/,
+      /- vision: vit from `.*examples\/mnist-vqa\/vit`\n- text: bert from `.*examples\/mnist-vqa\/bert`\n- init file: `.*examples\/mnist-vqa\/prefix\.safetensors`/,
     );
     expect(card).toContain('--data examples/mnist-vqa (a k-shot draw: k 16, seed 42).');
     const test = JSON.parse(readFileSync(join(out, 'test.json'), 'utf8'));
@@ -188,7 +188,7 @@ describe('train and predict from VQA files', () => {
     const h = cli('merge', '--adapter', out, '--hf', hfDir);
     expect(h.status).toBe(1);
     expect(h.stderr.trim()).toMatch(
-      /^peftgraph: merge --hf: lora, mixphm stays a module of its own after merging \(.*\): HF's layout has no place for it\..*merge --out merged\.safetensors\)$/,
+      /^peftgraph: merge --hf: mixphm stays a module of its own after merging \(.*\): HF's layout has no place for it\..*merge --out merged\.safetensors\)$/,
     );
     expect(existsSync(hfDir)).toBe(false);
     expect(cli('merge', '--adapter', out).stderr.trim()).toBe(

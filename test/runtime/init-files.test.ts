@@ -1,0 +1,115 @@
+/**
+ * Init files (spec.init): a jointly pretrained model's weights outside its HF towers (here the
+ * visual prefix embedding) start those params; every tensor must fit the model, and one weight
+ * has one source.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { peft, vl } from '../../src/dsl/index.ts';
+import { hf } from '../../src/hf/towers.ts';
+import { parseSpec } from '../../src/dsl/spec.ts';
+import { withAbsolutePaths } from '../../src/dsl/spec-dir.ts';
+import { lowerModel } from '../../src/compiler/lower/index.ts';
+import { pretrainedWeights } from '../../src/hf/import.ts';
+import { formatInitFiles } from '../../src/runtime/init-files.ts';
+import { initialWeights } from '../../src/runtime/init.ts';
+import { encodeSafetensors, type TensorEntry } from '../../src/runtime/safetensors.ts';
+import { backboneIdentity } from '../../src/train/identity.ts';
+import { train, trainConfig } from '../../src/train/trainer.ts';
+import { fixtureDir } from '../helpers/hf-fixture.ts';
+import { useGpu } from '../helpers/gpu.ts';
+import { rng } from '../helpers/random.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'init-files-'));
+const model = (...init: string[]) =>
+  vl
+    .model({
+      vision: hf.vision(fixtureDir('vit')),
+      text: hf.text(fixtureDir('bert'), { maxLen: 6 }),
+      visualPrefix: 'pooled',
+      visualEmbed: true,
+      head: vl.classifier({ answers: 3 }),
+    })
+    .init(...init)
+    .freeze('**', 'prefix.**')
+    .insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 2 }));
+const graph = lowerModel(model().spec, { batch: 4, mode: 'train' }).graph;
+const shapeOf = (name: string) => [...graph.params().get(name)!.shape];
+const r = rng(11);
+const values = (shape: number[]) => Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => r() - 0.5);
+
+/** Writes `tensors` (name -> shape, or name -> [shape, values]) as a safetensors file. */
+function file(name: string, tensors: Record<string, number[]>): string {
+  const t = new Map<string, TensorEntry>(Object.entries(tensors).map(([k, s]) => [k, { shape: s, data: values(s) }]));
+  const path = join(dir, name);
+  writeFileSync(path, encodeSafetensors(t, {}));
+  return path;
+}
+
+const PREFIX = ['prefix.proj.W', 'prefix.proj.b', 'prefix.ln.g', 'prefix.ln.b', 'prefix.pos'];
+
+describe('init files', () => {
+  const gpu = useGpu();
+
+  it('start the params they name: loaded beside the towers, used by train(), reported', async () => {
+    const path = file('prefix.safetensors', Object.fromEntries(PREFIX.map((n) => [n, shapeOf(n)])));
+    const spec = model(path).spec;
+    const pre = pretrainedWeights(spec, graph);
+    expect(pre.init.map((p) => p.params.sort())).toEqual([[...PREFIX].sort()]);
+    expect(formatInitFiles(pre.init)[0]).toMatch(/^init: .*prefix\.safetensors: 5 tensors, [\d,]+ values \(prefix\./);
+    // The tower weights are still there, and the file's values are exactly what it holds.
+    expect(pre.weights['text.layers.0.attn.q.W']).toBeDefined();
+    const other = pretrainedWeights(model().spec, graph).weights;
+    expect(pre.weights['prefix.pos']).not.toEqual(initialWeights(graph, 5)['prefix.pos']);
+    expect(other['prefix.pos']).toBeUndefined();
+    // train() starts from them: the frozen identity (prefix.* frozen here) is that of the file's values.
+    const examples = Array.from({ length: 4 }, (_, i) => ({
+      image: Float32Array.from({ length: 3 * 16 * 16 }, () => r()),
+      tokens: Int32Array.from([2, 5, 9, 3, 0, 0]),
+      mask: Float32Array.from([1, 1, 1, 1, 0, 0]),
+      targets: Float32Array.from([0, 1, 2], (a) => (a === i % 3 ? 1 : 0)),
+    }));
+    const res = await train(gpu(), spec, { train: { examples } }, trainConfig({ epochs: 1, batch: 4, seed: 5 }));
+    const want = backboneIdentity(graph, spec, { ...initialWeights(graph, 5), ...pre.weights }, 5);
+    expect(res.identity.hash).toBe(want.hash);
+    expect(res.identity.sources.at(-1)).toBe(`init from ${path}`);
+    const without = backboneIdentity(graph, spec, { ...initialWeights(graph, 5), ...other }, 5);
+    expect(without.hash).not.toBe(want.hash);
+  });
+
+  it('refuse a tensor that is not a param, a wrong shape, a tower weight, a weight named twice, an empty or missing file', () => {
+    const plan =
+      (...paths: string[]) =>
+      () =>
+        pretrainedWeights(model(...paths).spec, graph);
+    expect(plan(file('typo.safetensors', { 'prefix.proj.w': [16, 16] }))).toThrow(
+      /typo\.safetensors: init file does not fit the model:\n {2}'prefix\.proj\.w' is not a param of this model \(params under 'prefix\.': prefix\.proj\.W/,
+    );
+    expect(plan(file('hf-keys.safetensors', { 'embeddings.word_embeddings.weight': [4, 4] }))).toThrow(
+      /'embeddings\.word_embeddings\.weight' is not a param of this model \(its first part 'embeddings' names no part of it\)/,
+    );
+    expect(plan(file('shape.safetensors', { 'prefix.pos': [2, 16] }))).toThrow(
+      new RegExp(`'prefix\\.pos' is \\[2,16\\], the model's param is \\[${shapeOf('prefix.pos')}\\]`),
+    );
+    expect(plan(file('tower.safetensors', { 'text.layers.0.attn.q.W': shapeOf('text.layers.0.attn.q.W') }))).toThrow(
+      /'text\.layers\.0\.attn\.q\.W' also comes from a pretrained tower directory/,
+    );
+    const a = file('a.safetensors', { 'prefix.pos': shapeOf('prefix.pos') });
+    const b = file('b.safetensors', { 'prefix.pos': shapeOf('prefix.pos') });
+    expect(plan(a, b)).toThrow(
+      /b\.safetensors: init file does not fit the model:\n {2}'prefix\.pos' is also in .*a\.safetensors/,
+    );
+    expect(plan(file('empty.safetensors', {}))).toThrow(
+      /empty\.safetensors: init file does not fit the model:\n {2}holds no tensors/,
+    );
+    expect(plan(join(dir, 'missing.safetensors'))).toThrow(/missing\.safetensors: cannot read/);
+    expect(plan(dir)).toThrow(/cannot read: not a regular file/);
+  });
+
+  it("are paths: a JSON spec's relative ones mean its own directory", () => {
+    const spec = parseSpec({ ...model().toJSON(), init: ['prefix.safetensors'] });
+    expect(withAbsolutePaths(spec, '/models/joint').init).toEqual(['/models/joint/prefix.safetensors']);
+  });
+});
