@@ -69,15 +69,16 @@ export async function writeReport(out: string, f: ResultFile): Promise<void> {
 /** Runs what is missing; returns the result file and how many runs this call finished. */
 export async function runBenchmark(gpu: Gpu, o: BenchOptions): Promise<{ results: ResultFile; ran: number }> {
   const log = o.log ?? console.log;
-  mkdirSync(o.out, { recursive: true });
-  const file = join(o.out, 'results.json');
-  const results = loadResults(file);
-  const budget = o.budget ?? 1;
+  // Refused before anything is written: a refused call leaves no empty output directory behind.
   const untuned = o.methods.filter((m) => m.tuned === false);
   if (untuned.length)
     throw new Error(
       `bench vqa: ${untuned.map((m) => m.name).join(', ')}: no tuned learning rate yet; run bench/vqa/tune.ts and record its choice in methods.ts first`,
     );
+  mkdirSync(o.out, { recursive: true });
+  const file = join(o.out, 'results.json');
+  const results = loadResults(file);
+  const budget = o.budget ?? 1;
   if (Object.keys(results.runs).length && budgetOf(results) !== budget)
     throw new Error(
       `bench vqa: ${file} holds runs with step budget x${budgetOf(results)}, this call asks for x${budget}: give it another --out`,

@@ -9,14 +9,11 @@
  */
 import { parseArgs } from 'node:util';
 import { peft } from '../../src/dsl/index.ts';
-import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { acquireDevice } from '../../src/runtime/device.ts';
-import { initialWeights } from '../../src/runtime/init.ts';
-import { Evaluator, train } from '../../src/train/trainer.ts';
 import { DOWNSTREAM_FAMILIES, mnistVqa } from './mnist-vqa.ts';
-import { familyScores } from './family-scores.ts';
+import { ceilingRun, printScores } from './family-scores.ts';
 import { SETTINGS, method, type Setting } from './methods.ts';
-import { BATCH, OPTIMIZATION, downstreamPool, familyPriorAccuracy, testSet } from './protocol.ts';
+import { downstreamPool, familyPriorAccuracy, testSet } from './protocol.ts';
 import { loadSettingBackbone } from './run-one.ts';
 import { asFlavor } from './flavor.ts';
 
@@ -43,7 +40,6 @@ const lr = Number(values.lr ?? m?.lr ?? 5e-4);
 const frozen = loadSettingBackbone(setting);
 const seed = Number(values.seed);
 const dev = asFlavor(mnistVqa({ split: 'train', families: DOWNSTREAM_FAMILIES, n: 200, seed: 7003 }), flavor);
-const test = testSet(flavor);
 const gpu = await acquireDevice();
 const t0 = performance.now();
 try {
@@ -51,41 +47,16 @@ try {
   console.log(
     `ceiling: ${m ? m.name : 'full finetuning'} of '${setting}' on the whole pool (${downstreamPool(flavor).examples.length} questions), ${epochs} epochs, lr ${lr}, seed ${seed}`,
   );
-  const res = await train(
+  const r = await ceilingRun(
     gpu,
     spec,
-    { train: downstreamPool(flavor), dev },
-    {
-      epochs,
-      batch: BATCH,
-      lr,
-      seed,
-      ...OPTIMIZATION,
-      evalEvery: 1,
-      patience: 5,
-      minDelta: 0,
-      backbone: frozen,
-    },
-    {
-      onEpoch: (r) =>
-        console.log(
-          `epoch ${r.epoch + 1}: train loss ${r.loss.toFixed(4)}, dev accuracy ${r.dev ? r.dev.accuracy.toFixed(3) : '-'}`,
-        ),
-    },
+    { pool: downstreamPool(flavor), dev, test: testSet(flavor), frozen },
+    { epochs, lr, seed, patience: 5 },
   );
-  const ev = await Evaluator.create(gpu, spec, 50);
-  ev.setWeights(
-    initialWeights(lowerModel(spec, { batch: 50, mode: 'infer' }).graph, seed, { ...frozen, ...res.bestWeights }),
-  );
-  const per = await familyScores(ev, test);
-  ev.destroy();
-  const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
-  const all = [...per.values()].flat();
   console.log(
-    `best dev epoch ${res.best!.epoch + 1} (dev ${res.best!.accuracy.toFixed(3)}); ${((performance.now() - t0) / 1000).toFixed(0)} s`,
+    `best dev epoch ${r.bestEpoch} (dev ${r.dev.toFixed(3)}); ${((performance.now() - t0) / 1000).toFixed(0)} s`,
   );
-  console.log(`test VQA accuracy ${mean(all).toFixed(3)} (floor ${familyPriorAccuracy().toFixed(3)}), per family:`);
-  for (const [f, v] of per) console.log(`  ${f.padEnd(18)} ${mean(v).toFixed(3)}  (${v.length})`);
+  printScores(`test VQA accuracy (floor ${familyPriorAccuracy().toFixed(3)}), per family`, r);
 } finally {
   gpu.destroy();
 }

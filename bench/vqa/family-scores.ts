@@ -1,5 +1,10 @@
-/** Held-out VQA scores per question family, for any benchmark model (families.ts, ceiling.ts). */
-import type { Evaluator } from '../../src/train/trainer.ts';
+/** Held-out VQA scores per question family, for any benchmark model (families.ts, ceiling.ts, near-check.ts). */
+import { Evaluator, train } from '../../src/train/trainer.ts';
+import type { Gpu } from '../../src/runtime/device.ts';
+import type { ModelSpec } from '../../src/dsl/spec.ts';
+import { lowerModel } from '../../src/compiler/lower/index.ts';
+import { initialWeights } from '../../src/runtime/init.ts';
+import { BATCH, OPTIMIZATION } from './protocol.ts';
 import { argmax } from '../../src/runtime/metrics.ts';
 import { answersEos, generatedScore } from '../../src/train/generate.ts';
 import { ANSWERS, type MnistVqaSet } from './mnist-vqa.ts';
@@ -22,4 +27,66 @@ export async function familyScores(ev: Evaluator, set: MnistVqaSet): Promise<Map
   const out = new Map<string, number[]>();
   each.forEach((x, i) => out.set(set.questions[i].family, [...(out.get(set.questions[i].family) ?? []), x]));
   return out;
+}
+
+export interface Scores {
+  overall: number;
+  families: Record<string, { score: number; n: number }>;
+}
+
+const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+
+/** `spec` with weights `w` on `set`: overall and per-family VQA accuracy. */
+export async function scoreSet(
+  gpu: Gpu,
+  spec: ModelSpec,
+  w: Record<string, Float32Array>,
+  set: MnistVqaSet,
+): Promise<Scores> {
+  const ev = await Evaluator.create(gpu, spec, 50);
+  try {
+    ev.setWeights(w);
+    const per = await familyScores(ev, set);
+    return {
+      overall: mean([...per.values()].flat()),
+      families: Object.fromEntries([...per].map(([f, v]) => [f, { score: mean(v), n: v.length }])),
+    };
+  } finally {
+    ev.destroy();
+  }
+}
+
+export function printScores(name: string, r: Scores): void {
+  console.log(`${name}: ${r.overall.toFixed(3)}`);
+  for (const [f, v] of Object.entries(r.families)) console.log(`  ${f.padEnd(18)} ${v.score.toFixed(3)}  (${v.n})`);
+}
+
+/**
+ * The ceiling run both gates share (ceiling.ts, near-check.ts): `spec` trained on a whole pool
+ * with the protocol's optimization, early-stopped on `dev` (patience in epochs), its best-dev
+ * weights scored on `test`.
+ */
+export async function ceilingRun(
+  gpu: Gpu,
+  spec: ModelSpec,
+  o: { pool: MnistVqaSet; dev: MnistVqaSet; test: MnistVqaSet; frozen: Record<string, Float32Array> },
+  c: { epochs: number; lr: number; seed: number; patience: number },
+): Promise<Scores & { bestEpoch: number; dev: number } & typeof c> {
+  const res = await train(
+    gpu,
+    spec,
+    { train: o.pool, dev: o.dev },
+    { ...c, batch: BATCH, ...OPTIMIZATION, evalEvery: 1, minDelta: 0, backbone: o.frozen },
+    {
+      onEpoch: (r) =>
+        console.log(
+          `  epoch ${r.epoch + 1}: train loss ${r.loss.toFixed(4)}, dev ${r.dev?.accuracy.toFixed(3) ?? '-'}`,
+        ),
+    },
+  );
+  const w = initialWeights(lowerModel(spec, { batch: 50, mode: 'infer' }).graph, c.seed, {
+    ...o.frozen,
+    ...res.bestWeights,
+  });
+  return { ...(await scoreSet(gpu, spec, w, o.test)), bestEpoch: res.best!.epoch + 1, dev: res.best!.accuracy, ...c };
 }

@@ -13,17 +13,13 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { peft } from '../../src/dsl/index.ts';
-import { lowerModel } from '../../src/compiler/lower/index.ts';
-import { acquireDevice, type Gpu } from '../../src/runtime/device.ts';
-import { initialWeights } from '../../src/runtime/init.ts';
-import { Evaluator, train } from '../../src/train/trainer.ts';
-import type { ModelSpec } from '../../src/dsl/spec.ts';
-import { familyScores } from './family-scores.ts';
+import { acquireDevice } from '../../src/runtime/device.ts';
+import { ceilingRun, printScores, scoreSet } from './family-scores.ts';
 import { backbone, jointOf, vlT5, type Flavor } from './model.ts';
-import { mnistVqa, type MnistVqaSet } from './mnist-vqa.ts';
+import { mnistVqa } from './mnist-vqa.ts';
 import { NEAR_PRETRAIN, nearCeilingDev, nearPool, nearTest } from './near.ts';
 import { asFlavor } from './flavor.ts';
-import { BATCH, OPTIMIZATION, familyPriorAccuracy } from './protocol.ts';
+import { familyPriorAccuracy } from './protocol.ts';
 import { loadBackbone } from './weights.ts';
 
 const { values, positionals } = parseArgs({
@@ -46,28 +42,6 @@ if (meta.data !== 'near')
   );
 const flavor = (meta.flavor ?? 'native') as Flavor;
 const base = flavor === 't5' ? vlT5() : backbone(flavor, jointOf(meta));
-const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
-
-/** Overall and per-family VQA accuracy of `spec` with `w` on `ds`. */
-async function scores(gpu: Gpu, spec: ModelSpec, w: Record<string, Float32Array>, ds: MnistVqaSet) {
-  const ev = await Evaluator.create(gpu, spec, 50);
-  try {
-    ev.setWeights(w);
-    const per = await familyScores(ev, ds);
-    return {
-      overall: mean([...per.values()].flat()),
-      families: Object.fromEntries([...per].map(([f, v]) => [f, { score: mean(v), n: v.length }])),
-    };
-  } finally {
-    ev.destroy();
-  }
-}
-
-const print = (name: string, r: { overall: number; families: Record<string, { score: number; n: number }> }) => {
-  console.log(`${name}: ${r.overall.toFixed(3)}`);
-  for (const [f, v] of Object.entries(r.families)) console.log(`  ${f.padEnd(18)} ${v.score.toFixed(3)}  (${v.n})`);
-};
-
 const gpu = await acquireDevice();
 const t0 = performance.now();
 try {
@@ -78,55 +52,28 @@ try {
   console.log(
     `${path}: ${flavor === 't5' ? 'VL-T5 encoder-decoder' : `joint ${flavor} model`}; floor ${floorScore.toFixed(3)}`,
   );
-  const pretrained = await scores(gpu, base.spec, weights, inDist);
-  print('pretraining distribution, held-out digits (pretraining templates)', pretrained);
-  const zeroShot = await scores(gpu, base.spec, weights, test);
-  print('zero-shot on the near-transfer test set', zeroShot);
-  let ceiling:
-    | (Awaited<ReturnType<typeof scores>> & {
-        bestEpoch: number;
-        dev: number;
-        lr: number;
-        epochs: number;
-        patience: number;
-      })
-    | undefined;
+  const pretrained = await scoreSet(gpu, base.spec, weights, inDist);
+  printScores('pretraining distribution, held-out digits (pretraining templates)', pretrained);
+  const zeroShot = await scoreSet(gpu, base.spec, weights, test);
+  printScores('zero-shot on the near-transfer test set', zeroShot);
+  let ceiling: Awaited<ReturnType<typeof ceilingRun>> | undefined;
   if (!values['zero-shot-only']) {
-    const spec = base.insert(peft.full()).spec;
-    const seed = Number(values.seed);
-    const cfg = {
+    const c = {
       epochs: Number(values.epochs),
-      batch: BATCH,
       lr: Number(values.lr),
-      seed,
-      ...OPTIMIZATION,
-      evalEvery: 1,
+      seed: Number(values.seed),
       patience: Number(values.patience),
-      minDelta: 0,
-      backbone: weights,
     };
     console.log(
-      `ceiling: full finetuning on the whole pool (${nearPool(flavor).examples.length}), lr ${cfg.lr}, ${cfg.epochs} epochs`,
+      `ceiling: full finetuning on the whole pool (${nearPool(flavor).examples.length}), lr ${c.lr}, ${c.epochs} epochs`,
     );
-    const res = await train(gpu, spec, { train: nearPool(flavor), dev: nearCeilingDev(flavor) }, cfg, {
-      onEpoch: (r) =>
-        console.log(
-          `  epoch ${r.epoch + 1}: train loss ${r.loss.toFixed(4)}, dev ${r.dev?.accuracy.toFixed(3) ?? '-'}`,
-        ),
-    });
-    const tuned = initialWeights(lowerModel(spec, { batch: 50, mode: 'infer' }).graph, seed, {
-      ...weights,
-      ...res.bestWeights,
-    });
-    ceiling = {
-      ...(await scores(gpu, spec, tuned, test)),
-      bestEpoch: res.best!.epoch + 1,
-      dev: res.best!.accuracy,
-      lr: cfg.lr,
-      epochs: cfg.epochs,
-      patience: cfg.patience,
-    };
-    print(`ceiling (best dev epoch ${ceiling.bestEpoch}, dev ${ceiling.dev.toFixed(3)})`, ceiling);
+    ceiling = await ceilingRun(
+      gpu,
+      base.insert(peft.full()).spec,
+      { pool: nearPool(flavor), dev: nearCeilingDev(flavor), test, frozen: weights },
+      c,
+    );
+    printScores(`ceiling (best dev epoch ${ceiling.bestEpoch}, dev ${ceiling.dev.toFixed(3)})`, ceiling);
   }
   const seconds = (performance.now() - t0) / 1000;
   console.log(`${seconds.toFixed(0)} s`);

@@ -3,7 +3,9 @@
  * the generated sets: digit samples held out from pretraining, new templates with answers
  * re-derived independently from the words, and the shifted answer distribution.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ALL_FAMILIES, POSITIONS, mnistVqa, pool } from '../../bench/vqa/mnist-vqa.ts';
 import { DIGIT_WEIGHTS, NEAR_DOWNSTREAM, NEAR_PRETRAIN, NEAR_TEST, nearPool, nearTest } from '../../bench/vqa/near.ts';
@@ -158,9 +160,11 @@ describe('the near setting in the benchmark', () => {
 
   it('refuses to run a grid of a method whose rate was not tuned, naming it', async () => {
     const untuned = { ...METHODS.find((m) => m.name === 'near/mixphm')!, tuned: false };
-    await expect(
-      runBenchmark(null as never, { methods: [untuned], ks: [16], seeds: [13], out: '/tmp/never-written' }),
-    ).rejects.toThrow(/near\/mixphm: no tuned learning rate yet; run bench\/vqa\/tune.ts/);
+    const out = join(mkdtempSync(join(tmpdir(), 'untuned-')), 'grid');
+    await expect(runBenchmark(null as never, { methods: [untuned], ks: [16], seeds: [13], out })).rejects.toThrow(
+      /near\/mixphm: no tuned learning rate yet; run bench\/vqa\/tune.ts/,
+    );
+    expect(existsSync(out)).toBe(false);
   });
 
   it('draws k-shot sets, the test set and the floor from the near-transfer data', () => {
