@@ -18,9 +18,10 @@
  */
 import { peft, type ModelBuilder } from '../../src/dsl/index.ts';
 import type { Routing } from '../../src/dsl/spec.ts';
-import { backbone, vlT5, type Flavor, type Joint } from './model.ts';
+import { POOLED, backbone, vlT5, type Flavor, type Joint } from './model.ts';
+import type { NearData } from './near.ts';
 
-export type Setting = 'vl' | 'routing' | 'encdec' | 'near';
+export type Setting = 'vl' | 'routing' | 'encdec' | 'near' | 'near-routing';
 
 /** The joint layout hf-joint.safetensors was pretrained with (its metadata says the same; run-one.ts checks). */
 export const VL_JOINT: Joint = { prefix: 'regions', embed: true };
@@ -44,7 +45,7 @@ export interface SettingDef {
   /** The command that makes the checkpoints. */
   make: string;
   /** Which downstream data: issue 19's far transfer (protocol.ts, default) or issue 35's near transfer (near.ts). */
-  data?: 'near';
+  data?: NearData;
 }
 
 export const SETTINGS: Record<Setting, SettingDef> = {
@@ -73,6 +74,18 @@ export const SETTINGS: Record<Setting, SettingDef> = {
     joint: VL_JOINT,
     make: 'bash bench/vqa/near-pretrain.sh',
     data: 'near',
+  },
+  // Issue 35's routing setting as METHODS.md states it: towers pretrained apart on near-transfer
+  // data (the ViT's pooled tanh(dense(CLS)) reads the scene; the text encoder what a question
+  // asks), one pooled visual prefix token, the routed feature that same token, a new head; the
+  // downstream questions ask what is where (near.ts ALIGN_FAMILIES).
+  'near-routing': {
+    flavor: 'hf',
+    files: ['hf-near-vision', 'hf-near-text'],
+    required: /^(vision|text)\./,
+    backbone: () => backbone('hf', POOLED),
+    make: 'bash bench/vqa/near-pretrain.sh',
+    data: 'near-align',
   },
   routing: {
     flavor: 'hf',
@@ -210,6 +223,41 @@ const jointMethods = (s: JointSetting): Method[] => {
   );
 };
 
+/**
+ * The near routing setting's methods: LoRA and the adapter, plain and with each routing function,
+ * at METHODS.md's reference sizes scaled to width 64 (LoRA r = alpha = 128 at width 1024 is
+ * r = alpha = width/8 = 8, scaling 1; the adapter's r = 64 is width/16 = 4), on the text
+ * encoder's q, v (LoRA) and after its FFNs (adapter). Learning rates: placeholders (METHODS.md's
+ * 3e-4) until tune.ts has chosen them on one grid.
+ */
+function nearRoutingMethods(): Method[] {
+  const s: Setting = 'near-routing';
+  const base = frozen(s);
+  const make = (kind: 'lora' | 'adapter', r: Routing): Method => ({
+    name: `${s}/${kind}/${r}`,
+    setting: s,
+    lr: 3e-4,
+    tuned: false,
+    model: () =>
+      kind === 'lora'
+        ? base.insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 8, alpha: 8, routing: r }))
+        : base.insert(peft.adapter({ at: 'text.layers.*.ffn', bottleneck: 4, routing: r })),
+    about: kind === 'lora' ? `LoRA r=alpha=8 on text q,v, routing ${r}` : `adapter (4) after text FFN, routing ${r}`,
+  });
+  return [
+    {
+      name: `${s}/full`,
+      setting: s,
+      lr: 3e-4,
+      tuned: false,
+      model: () => SETTINGS[s].backbone().insert(peft.full()),
+      about: 'every weight trainable',
+    },
+    ...ROUTINGS.map((r) => make('lora', r)),
+    ...ROUTINGS.map((r) => make('adapter', r)),
+  ];
+}
+
 export const METHODS: Method[] = [
   ...jointMethods('vl'),
   // MixPHM where it was evaluated: a VL-T5-style encoder-decoder writing answers, modules in both stacks' FFNs.
@@ -266,6 +314,7 @@ export const METHODS: Method[] = [
     }),
   ),
   ...jointMethods('near'),
+  ...nearRoutingMethods(),
 ];
 
 export function method(name: string): Method {

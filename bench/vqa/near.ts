@@ -11,7 +11,7 @@
  * The text tower's own pretraining (text only) sees both phrasings, as a language model knows the
  * words; the joint VL pretraining sees only the pretraining templates.
  */
-import { ALL_FAMILIES, mnistVqa, type MnistVqaOptions, type MnistVqaSet } from './mnist-vqa.ts';
+import { ALL_FAMILIES, mnistVqa, type Family, type MnistVqaOptions, type MnistVqaSet } from './mnist-vqa.ts';
 import { asFlavor } from './flavor.ts';
 import type { Flavor } from './model.ts';
 
@@ -33,6 +33,24 @@ export const NEAR_DOWNSTREAM: Draw = {
 /** The test set: the downstream distribution on the last 20% of each digit class. */
 export const NEAR_TEST: Draw = { ...NEAR_DOWNSTREAM, split: 'test' };
 
+/**
+ * The routing setting's near transfer (issue 35: questions that need the image aligned with the
+ * text, not arithmetic): the families that name a digit or a position the image must be searched
+ * for, with the same shifts (held-out digits, new templates, the shifted distribution). The
+ * towers are pretrained apart (near-pretrain.sh: the ViT's pooled output reads the scene, the
+ * text encoder what a question asks), so no model has answered such a question before.
+ */
+export const ALIGN_FAMILIES = ['digit-at', 'is-there', 'count-digit'] as const satisfies readonly Family[];
+export const ALIGN_DOWNSTREAM: Draw = { ...NEAR_DOWNSTREAM, families: ALIGN_FAMILIES };
+export const ALIGN_TEST: Draw = { ...ALIGN_DOWNSTREAM, split: 'test' };
+
+/** Which near-transfer data: the joint models' (every family) or the routing setting's (alignment families). */
+export type NearData = 'near' | 'near-align';
+const DRAWS: Record<NearData, { downstream: Draw; test: Draw }> = {
+  near: { downstream: NEAR_DOWNSTREAM, test: NEAR_TEST },
+  'near-align': { downstream: ALIGN_DOWNSTREAM, test: ALIGN_TEST },
+};
+
 export const NEAR_POOL = 2000;
 export const NEAR_TEST_SIZE = 1000;
 const POOL_SEED = 8001;
@@ -46,16 +64,16 @@ const memo = (key: string, make: () => MnistVqaSet) => {
 };
 
 /** The downstream pool, read as models of flavor `f` read it. */
-export function nearPool(f: Flavor): MnistVqaSet {
-  return memo(`pool ${f}`, () => asFlavor(mnistVqa({ ...NEAR_DOWNSTREAM, n: NEAR_POOL, seed: POOL_SEED }), f));
+export function nearPool(f: Flavor, d: NearData = 'near'): MnistVqaSet {
+  return memo(`pool ${d} ${f}`, () => asFlavor(mnistVqa({ ...DRAWS[d].downstream, n: NEAR_POOL, seed: POOL_SEED }), f));
 }
 
 /** The fixed test set. */
-export function nearTest(f: Flavor): MnistVqaSet {
-  return memo(`test ${f}`, () => asFlavor(mnistVqa({ ...NEAR_TEST, n: NEAR_TEST_SIZE, seed: TEST_SEED }), f));
+export function nearTest(f: Flavor, d: NearData = 'near'): MnistVqaSet {
+  return memo(`test ${d} ${f}`, () => asFlavor(mnistVqa({ ...DRAWS[d].test, n: NEAR_TEST_SIZE, seed: TEST_SEED }), f));
 }
 
 /** Dev questions beside the whole pool, for the ceiling run (never drawn from by a k-shot run). */
-export function nearCeilingDev(f: Flavor): MnistVqaSet {
-  return memo(`dev ${f}`, () => asFlavor(mnistVqa({ ...NEAR_DOWNSTREAM, n: 200, seed: DEV_SEED }), f));
+export function nearCeilingDev(f: Flavor, d: NearData = 'near'): MnistVqaSet {
+  return memo(`dev ${d} ${f}`, () => asFlavor(mnistVqa({ ...DRAWS[d].downstream, n: 200, seed: DEV_SEED }), f));
 }

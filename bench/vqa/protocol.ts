@@ -19,10 +19,10 @@ import type { TrainConfig } from '../../src/train/trainer.ts';
 import { DOWNSTREAM_FAMILIES, mnistVqa, type MnistVqaSet } from './mnist-vqa.ts';
 import { asFlavor } from './flavor.ts';
 import type { Flavor } from './model.ts';
-import { NEAR_POOL, nearPool, nearTest } from './near.ts';
+import { NEAR_POOL, nearPool, nearTest, type NearData } from './near.ts';
 
-/** Issue 19's far-transfer data (default) or issue 35's near transfer (near.ts). */
-export type Data = 'far' | 'near';
+/** Issue 19's far-transfer data (default) or issue 35's near transfer (near.ts: every family, or the routing setting's alignment families). */
+export type Data = 'far' | NearData;
 
 export const KS = [16, 32, 64, 100, 500, 1000] as const;
 export const SEEDS = [13, 21, 42, 87, 100] as const;
@@ -49,7 +49,7 @@ export function downstreamPool(f: Flavor = 'native'): MnistVqaSet {
 
 /** The fixed test set: downstream questions about scenes of held-out digit samples. */
 export function testSet(f: Flavor = 'native', data: Data = 'far'): MnistVqaSet {
-  if (data === 'near') return nearTest(f);
+  if (data !== 'far') return nearTest(f, data);
   if (!tests.has(f))
     tests.set(
       f,
@@ -65,9 +65,9 @@ export function draw(
   f: Flavor = 'native',
   data: Data = 'far',
 ): { train: Dataset; dev: Dataset } {
-  const size = data === 'near' ? NEAR_POOL : POOL;
+  const size = data !== 'far' ? NEAR_POOL : POOL;
   if (2 * k > size) throw new Error(`k=${k} needs ${2 * k} pool examples, the pool has ${size}`);
-  const p = data === 'near' ? nearPool(f) : downstreamPool(f);
+  const p = data !== 'far' ? nearPool(f, data) : downstreamPool(f);
   const order = shuffled(size, seed);
   // Generated answers are scored from the pool's per-question scores (the encoder-decoder's sets).
   const pick = (idx: number[]): Dataset => ({
@@ -84,7 +84,7 @@ export { schedule } from './schedule.ts';
  * answer in the training pool (a model that ignores the image can reach this).
  */
 export function familyPriorAccuracy(data: Data = 'far'): number {
-  return familyPrior(data === 'near' ? nearPool('native') : downstreamPool(), testSet('native', data));
+  return familyPrior(data !== 'far' ? nearPool('native', data) : downstreamPool(), testSet('native', data));
 }
 
 /** That floor for any training set `p` and test set `t` (e.g. the example's files, examples/mnist-vqa/make.ts). */

@@ -128,9 +128,9 @@ export function markdownTable(f: ResultFile): string {
   for (const setting of SETTING_NAMES) {
     const methods = METHODS.filter((m) => m.setting === setting && cells.has(m.name));
     if (!methods.length) continue;
-    const near = SETTINGS[setting].data === 'near';
+    const near = SETTINGS[setting].data;
     lines.push(
-      `### Setting \`${setting}\`: test VQA accuracy (%), mean ± std over seeds${near ? ` (near transfer: ${nearTest('native').examples.length} test questions, floor ${pct(familyPriorAccuracy('near'))}%)` : ''}`,
+      `### Setting \`${setting}\`: test VQA accuracy (%), mean ± std over seeds${near ? ` (near transfer: ${nearTest('native', near).examples.length} test questions, floor ${pct(familyPriorAccuracy(near))}%)` : ''}`,
       '',
     );
     lines.push(`| method | trainable | ${ks.map((k) => `k=${k}`).join(' | ')} | wall time |`);

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Issue 35, part 1 for the routing setting ('near-routing' in methods.ts): the towers pretrained
+# apart on near-transfer data, then the gate (routing-check.ts) before any tuning or grid. The text
+# encoder is near-pretrain.sh's (hf-near-text: what each question asks, both templates); this adds
+# the ViT whose pooled output tanh(dense(CLS)) reads the scene, as METHODS.md's routed feature is.
+# Stages skip an existing checkpoint and resume from /runs/near/<stage>; logs in bench/vqa/results.
+#   bash bench/vqa/near-routing.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ck=bench/vqa/checkpoints
+runs=runs/near
+logs=bench/vqa/results
+mkdir -p "$runs" "$logs"
+[ -f "$ck/hf-near-text.safetensors" ] || { echo "hf-near-text is missing: run bash bench/vqa/near-pretrain.sh first"; exit 1; }
+
+# The ViT, from the patch-token stage (hf-near-cells), learns to read every cell out through its
+# pooled CLS, on pretraining digits only.
+if [ ! -f "$ck/hf-near-vision.safetensors" ]; then
+  npx tsx bench/vqa/pretrain.ts vision --flavor hf --data near --from hf-near-cells.safetensors \
+    --n 24000 --epochs 4 --shift 3 --run-dir "$runs/vision" 2>&1 | tee -a "$logs/near-pretrain-vision.log"
+fi
+
+# The gate: full finetuning's ceiling (must reach 0.85) and plain LoRA's, each on the whole pool
+# for all 20 epochs at three learning rates, read at the rate with the best dev score.
+for m in full lora/none; do
+  for lr in 3e-4 1e-3 3e-3; do
+    out="$logs/routing-check-${m//\//-}-lr$lr"
+    [ -f "$out.json" ] && continue
+    npx tsx bench/vqa/routing-check.ts --method "near-routing/$m" --lr "$lr" --json "$out.json" 2>&1 | tee "$out.log"
+  done
+done
