@@ -175,21 +175,26 @@ export function budgetLine(runs: RunRecord[]): string {
  */
 function claims(f: ResultFile, ks: number[]): string[] {
   const has = (m: string) => Object.values(f.runs).some((r) => r.method === m);
-  const others = METHODS.filter((m) => m.setting === 'vl' && !['full', 'mixphm', 'mixphm+reg'].includes(m.name)).map(
-    (m) => m.name,
-  );
   const vs = (a: string, b: string): Comparison => ({ a, b: () => b, label: `${a} - ${b}` });
+  // The joint model's claims, in 'vl' (names plain) and 'near' (names 'near/...').
+  const joint = (setting: 'vl' | 'near'): Comparison[] => {
+    const p = setting === 'vl' ? '' : `${setting}/`;
+    const mine = ['full', 'mixphm', 'mixphm+reg'].map((n) => p + n);
+    const others = METHODS.filter((m) => m.setting === setting && !mine.includes(m.name)).map((m) => m.name);
+    return [
+      vs(`${p}mixphm`, `${p}full`),
+      { a: `${p}mixphm`, b: (k: number) => bestAt(f, others, k), label: `${p}mixphm - best other PEFT` },
+      vs(`${p}mixphm+reg`, `${p}full`),
+      vs(`${p}mixphm+reg`, `${p}mixphm`),
+    ];
+  };
   const comparisons: Comparison[] = [
-    vs('mixphm', 'full'),
-    { a: 'mixphm', b: (k: number) => bestAt(f, others, k), label: 'mixphm - best other PEFT' },
-    vs('mixphm+reg', 'full'),
-    vs('mixphm+reg', 'mixphm'),
+    ...joint('vl'),
     vs('encdec/mixphm', 'encdec/full'),
     vs('encdec/mixphm', 'encdec/lora'),
     vs('encdec/mixphm-p0', 'encdec/mixphm'),
-    ...['lora', 'adapter'].flatMap((m) =>
-      ['add', 'mul', 'mulExpand', 'inner'].map((r) => vs(`${m}/${r}`, `${m}/none`)),
-    ),
+    ...routingPairs().map(([a, b]) => vs(a, b)),
+    ...joint('near'),
   ].filter((c) => has(c.a));
   if (!comparisons.length) return [];
   return [
@@ -203,6 +208,15 @@ function claims(f: ResultFile, ks: number[]): string[] {
   ];
 }
 
+/** Each routing function against its plain method, in 'routing' ('lora/add') and 'near-routing' ('near-routing/lora/add'). */
+function routingPairs(): [string, string][] {
+  return ['', 'near-routing/'].flatMap((p) =>
+    ['lora', 'adapter'].flatMap((m) =>
+      ['add', 'mul', 'mulExpand', 'inner'].map((r): [string, string] => [`${p}${m}/${r}`, `${p}${m}/none`]),
+    ),
+  );
+}
+
 /**
  * The same claims read once per seed, pooled over k, Holm-corrected together (pooled.ts): the
  * per-cell table above reads 48+ cells uncorrected, and a seed's cells are nested draws.
@@ -214,16 +228,18 @@ function pooledClaims(f: ResultFile, ks: number[]): string[] {
     .filter((r) => r.status === 'ok')
     .map((r) => ({ method: r.method, k: r.k, seed: r.seed, score: r.test!.accuracy }));
   const has = (m: string) => scores.some((s) => s.method === m);
+  const joint = (p: string): [string, string][] => [
+    [`${p}mixphm`, `${p}full`],
+    [`${p}mixphm`, `${p}lora`],
+    [`${p}mixphm+reg`, `${p}full`],
+  ];
   const pairs = (
     [
-      ['mixphm', 'full'],
-      ['mixphm', 'lora'],
-      ['mixphm+reg', 'full'],
+      ...joint(''),
       ['encdec/mixphm', 'encdec/full'],
       ['encdec/mixphm', 'encdec/lora'],
-      ...['lora', 'adapter'].flatMap((m) =>
-        ['add', 'mul', 'mulExpand', 'inner'].map((r) => [`${m}/${r}`, `${m}/none`]),
-      ),
+      ...routingPairs(),
+      ...joint('near/'),
     ] as [string, string][]
   ).filter(([a, b]) => has(a) && has(b));
   if (!pairs.length) return [];
