@@ -24,7 +24,7 @@ import { buildArtifact, writeArtifact } from '../../src/cli/artifact.ts';
 import { profileOf } from '../../src/runtime/profile.ts';
 import { UserError } from '../../src/user-error.ts';
 import { encodeSafetensors, SafetensorsFile } from '../../src/runtime/safetensors.ts';
-import { loadImport, planImport } from '../../src/hf/import.ts';
+import { loadImport, planImport, pretrainedWeights } from '../../src/hf/import.ts';
 import { parseSpec } from '../../src/dsl/spec.ts';
 import { tinyVl } from '../helpers/tiny-vl.ts';
 import { useGpu } from '../helpers/gpu.ts';
@@ -221,6 +221,44 @@ describe('fuzz: files beside the data', () => {
             .shape.reduce((a, b) => a * b, 1);
           expect(w.length, `checkpoint ${fam} ${i} (${kind} ${k}): ${name}`).toBe(n);
         }
+      }
+    }
+  });
+
+  it('60 mutated init files (tensors dropped, renamed, reshaped, added, bytes cut): loaded whole and right-sized, or refused', async () => {
+    const base = tinyVl().freeze('**');
+    const graph = lowerModel(base.spec, { batch: 1, mode: 'infer' }).graph;
+    const heads = [...graph.params()].filter(([n]) => n.startsWith('head.'));
+    const init = initialWeights(graph, 3);
+    for (let i = 0; i < 60; i++) {
+      const t = new Map(heads.map(([n, p]) => [n, { shape: [...p.shape], data: init[n] }]));
+      const k = pick([...t.keys()]);
+      const e = t.get(k)!;
+      const kind = pick(['drop', 'rename', 'flat', 'transpose', 'add', 'lead1', 'cut'] as const);
+      if (kind === 'drop') t.delete(k);
+      else if (kind === 'rename') {
+        t.delete(k);
+        t.set(`${k.slice(0, -1)}x`, e);
+      } else if (kind === 'flat') t.set(k, { shape: [e.data.length], data: e.data });
+      else if (kind === 'transpose') t.set(k, { shape: [...e.shape].reverse(), data: e.data });
+      else if (kind === 'lead1') t.set(k, { shape: [1, ...e.shape], data: e.data });
+      else if (kind === 'add') t.set(`${k}.extra`, e);
+      const path = join(scratch(), 'init.safetensors');
+      const bytes = encodeSafetensors(t, {});
+      writeFileSync(path, kind === 'cut' ? bytes.subarray(0, Math.floor(r() * bytes.length)) : bytes);
+      const res = await clean(`init file ${i} (${kind} ${k})`, kind, () =>
+        pretrainedWeights(base.init(path).spec, graph),
+      );
+      if (!res.ok) continue;
+      // Accepted only when the file still fits exactly: a subset of the params, each in its own shape.
+      const fits = [...t].every(([n, x]) => graph.params().get(n)?.shape.join(',') === x.shape.join(','));
+      expect(fits && kind !== 'cut', `init file ${i} (${kind} ${k}) was accepted`).toBe(true);
+      for (const [name, w] of Object.entries(res.value.weights)) {
+        const n = graph
+          .params()
+          .get(name)
+          ?.shape.reduce((a, b) => a * b, 1);
+        expect(w.length, `init file ${i} (${kind} ${k}): ${name}`).toBe(n);
       }
     }
   });
