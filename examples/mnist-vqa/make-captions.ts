@@ -19,7 +19,8 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeScene } from './png.ts';
-import { DOWNSTREAM_FAMILIES, mnistVqa, type Scene } from '../../bench/vqa/mnist-vqa.ts';
+import { CAPTION_LEN, CAPTION_WORDS, captionIds, captionsOf, writeCaptionTokenizer } from '../../bench/vqa/captions.ts';
+import { DOWNSTREAM_FAMILIES, mnistVqa } from '../../bench/vqa/mnist-vqa.ts';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { vl } from '../../src/dsl/index.ts';
 import { exportTower } from '../../src/hf/export.ts';
@@ -33,43 +34,9 @@ import { train, trainConfig } from '../../src/train/trainer.ts';
 const OUT = import.meta.dirname;
 // The scenes of the VQA example's former splits (make.ts before near transfer): the captions were measured on these.
 const SPLITS = { train: { split: 'train', n: 400, seed: 9101 }, dev: { split: 'train', n: 100, seed: 9102 }, test: { split: 'test', n: 200, seed: 9103 } } as const;
-const POSITIONS = ['top left', 'top right', 'bottom left', 'bottom right'];
-const NUMBERS = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'];
-const SPECIALS = ['<pad>', '</s>', '<unk>'];
-const WORDS = [...SPECIALS, ...NUMBERS, 'at', 'the', 'top', 'bottom', 'left', 'right', 'and', 'a', 'an', 'digit', 'digits', 'empty', 'grid', 'with'];
-const MAX_LEN = 24;
+const WORDS = CAPTION_WORDS;
+const MAX_LEN = CAPTION_LEN;
 
-/** Three phrasings of a scene's digits in reading order (top left, top right, bottom left, bottom right). */
-function captionsOf(scene: Scene): string[] {
-  const held = scene.cells.map((d, i) => ({ d, pos: POSITIONS[i] })).filter((c) => c.d >= 0);
-  if (!held.length) return ['an empty grid', 'a grid with zero digits', 'zero digits'];
-  const words = held.map((c) => NUMBERS[c.d]);
-  const list = (xs: string[]) => (xs.length === 1 ? xs[0] : `${xs.slice(0, -1).join(' ')} and ${xs.at(-1)}`);
-  return [
-    list(held.map((c) => `${NUMBERS[c.d]} at the ${c.pos}`)),
-    list(words.map((w) => `a ${w}`)),
-    `${NUMBERS[held.length]} ${held.length === 1 ? 'digit' : 'digits'} ${list(words)}`,
-  ];
-}
-
-/** A word-level tokenizer.json over WORDS, with `</s>` ending a sequence and `<pad>` padding it. */
-function writeTokenizer(dir: string): void {
-  const vocab = Object.fromEntries(WORDS.map((w, i) => [w, i]));
-  const added = SPECIALS.map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }));
-  const json = {
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: added,
-    normalizer: { type: 'Lowercase' },
-    pre_tokenizer: { type: 'WhitespaceSplit' },
-    post_processor: null,
-    decoder: null,
-    model: { type: 'WordLevel', vocab, unk_token: '<unk>' },
-  };
-  writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(json, null, 1));
-  writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ eos_token: '</s>', pad_token: '<pad>', unk_token: '<unk>', model_max_length: MAX_LEN }, null, 1));
-}
 
     rmSync(join(OUT, 'caption-images'), { recursive: true, force: true });
     mkdirSync(join(OUT, 'caption-images'));
@@ -82,14 +49,7 @@ function writeTokenizer(dir: string): void {
     }
     // The decoder's pretraining text: captions of other training scenes (another seed), no images.
     const text = mnistVqa({ split: 'train', families: DOWNSTREAM_FAMILIES, n: 3000, seed: 4242 }).scenes.flatMap(captionsOf);
-    const vocab = new Map(WORDS.map((w, i) => [w, i]));
-    const ids = (s: string) => [...s.split(' ').map((w) => vocab.get(w)!), vocab.get('</s>')!];
-    const examples = text.map((s) => {
-      const t = ids(s);
-      const tokens = new Int32Array(MAX_LEN);
-      tokens.set(t.slice(0, MAX_LEN));
-      return { tokens, mask: Float32Array.from({ length: MAX_LEN }, (_, j) => (j < t.length ? 1 : 0)) };
-    });
+    const examples = text.map(captionIds);
     const r = prng(7);
     const held = new Set(Array.from({ length: 300 }, () => Math.floor(r() * examples.length)));
     const spec = vl.model({ text: vl.decoder({ vocab: WORDS.length, maxLen: MAX_LEN, width: 64, depth: 2, heads: 4 }), head: vl.lm() }).spec;
@@ -113,6 +73,6 @@ function writeTokenizer(dir: string): void {
     mkdirSync(dir, { recursive: true });
     const params = lowerModel(spec, { batch: 1, mode: 'infer' }).graph.params();
     const n = exportTower(spec, 'text', res.bestWeights, params, dir);
-    writeTokenizer(dir);
+    writeCaptionTokenizer(dir);
     const best = res.best ? `, held-out next-token accuracy ${res.best.accuracy.toFixed(3)}` : '';
     console.log(`wrote ${OUT}: captions-{train,dev,test}.jsonl; vit-cells/ (${nv} tensors, ${cells.meta.scoreName} ${cells.meta.heldOut}); gpt2/ (${n} tensors, tokenizer.json: ${WORDS.length} words), pretrained on ${text.length} captions${best}`);
