@@ -3,7 +3,8 @@
  * a scene's digits in reading order, over a word-level vocabulary. The example's GPT-2-style
  * decoder (examples/mnist-vqa/gpt2) and the benchmark's (pretrain.ts captext) read these words.
  */
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Scene } from './mnist-vqa.ts';
 
@@ -77,4 +78,15 @@ export function writeCaptionTokenizer(dir: string): void {
       1,
     ),
   );
+}
+
+let tokenizerDir: string | undefined;
+
+/** A directory holding the caption tokenizer (written once per process): what a caption model's spec names in `.inputs()`. */
+export function captionTokenizerDir(): string {
+  if (!tokenizerDir) {
+    tokenizerDir = mkdtempSync(join(tmpdir(), 'mnist-captions-tok-'));
+    writeCaptionTokenizer(tokenizerDir);
+  }
+  return tokenizerDir;
 }

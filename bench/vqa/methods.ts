@@ -18,10 +18,10 @@
  */
 import { peft, type ModelBuilder } from '../../src/dsl/index.ts';
 import type { Routing } from '../../src/dsl/spec.ts';
-import { POOLED, backbone, vlT5, type Flavor, type Joint } from './model.ts';
-import type { NearData } from './near.ts';
+import { POOLED, backbone, captionModel, vlT5, type Flavor, type Joint } from './model.ts';
+import type { Data } from './protocol.ts';
 
-export type Setting = 'vl' | 'routing' | 'encdec' | 'near' | 'near-routing';
+export type Setting = 'vl' | 'routing' | 'encdec' | 'near' | 'near-routing' | 'caption';
 
 /** The joint layout hf-joint.safetensors was pretrained with (its metadata says the same; run-one.ts checks). */
 export const VL_JOINT: Joint = { prefix: 'regions', embed: true };
@@ -44,8 +44,8 @@ export interface SettingDef {
   joint?: Joint;
   /** The command that makes the checkpoints. */
   make: string;
-  /** Which downstream data: issue 19's far transfer (protocol.ts, default) or issue 35's near transfer (near.ts). */
-  data?: NearData;
+  /** Which downstream data: issue 19's far transfer (protocol.ts, default), issue 35's near transfer (near.ts) or its captions (caption-data.ts). */
+  data?: Exclude<Data, 'far'>;
 }
 
 export const SETTINGS: Record<Setting, SettingDef> = {
@@ -86,6 +86,17 @@ export const SETTINGS: Record<Setting, SettingDef> = {
     backbone: () => backbone('hf', POOLED),
     make: 'bash bench/vqa/near-pretrain.sh',
     data: 'near-align',
+  },
+  // Issue 35, part 3: the routing paper's second claim, captioning. METHODS.md's setting: the
+  // near-routing ViT's pooled output as one prefix token and the routed feature, a GPT-2-style
+  // decoder pretrained on caption text alone, both frozen; k counts images (caption-data.ts).
+  caption: {
+    flavor: 'hf',
+    files: ['hf-near-vision', 'hf-near-captext'],
+    required: /^(vision|text)\./,
+    backbone: captionModel,
+    make: 'bash bench/vqa/near-routing.sh',
+    data: 'caption',
   },
   routing: {
     flavor: 'hf',
@@ -224,14 +235,14 @@ const jointMethods = (s: JointSetting): Method[] => {
 };
 
 /**
- * The near routing setting's methods: LoRA and the adapter, plain and with each routing function,
+ * The routing settings' methods (near-routing's VQA, caption's decoder): LoRA and the adapter,
+ * plain and with each routing function,
  * at METHODS.md's reference sizes scaled to width 64 (LoRA r = alpha = 128 at width 1024 is
  * r = alpha = width/8 = 8, scaling 1; the adapter's r = 64 is width/16 = 4), on the text
- * encoder's q, v (LoRA) and after its FFNs (adapter). Learning rates: placeholders (METHODS.md's
+ * tower's q, v (LoRA) and after its FFNs (adapter), and full finetuning as the ceiling. Learning rates: placeholders (METHODS.md's
  * 3e-4) until tune.ts has chosen them on one grid.
  */
-function nearRoutingMethods(): Method[] {
-  const s: Setting = 'near-routing';
+function routedMethods(s: 'near-routing' | 'caption'): Method[] {
   const base = frozen(s);
   const make = (kind: 'lora' | 'adapter', r: Routing): Method => ({
     name: `${s}/${kind}/${r}`,
@@ -314,7 +325,8 @@ export const METHODS: Method[] = [
     }),
   ),
   ...jointMethods('near'),
-  ...nearRoutingMethods(),
+  ...routedMethods('near-routing'),
+  ...routedMethods('caption'),
 ];
 
 export function method(name: string): Method {

@@ -15,6 +15,7 @@ import { vl } from '../../src/dsl/index.ts';
 import { ANSWERS, CANVAS, QLEN, WORDS } from './mnist-vqa.ts';
 import { TEXT_LEN, TOKENIZER_VOCAB } from './text.ts';
 import { ANSWER_LEN, T5_VOCAB } from './t5.ts';
+import { CAPTION_LEN, CAPTION_WORDS, captionTokenizerDir } from './captions.ts';
 
 export const WIDTH = 64;
 
@@ -116,6 +117,22 @@ export const vlT5 = () =>
     visualEmbed: true,
     head: vl.lm(),
   });
+
+/**
+ * The captioning setting's model (issue 35, part 3), as METHODS.md states the routing paper's:
+ * a ViT whose pooled output tanh(dense(CLS)) reads the scene (pretrain.ts vision), one prefix
+ * token before the caption tokens and the routed feature, and a GPT-2-style decoder pretrained
+ * on caption text alone (pretrain.ts captext). Captions are read and written through
+ * captions.ts's word-level tokenizer.
+ */
+const captionDecoder = () =>
+  vl.decoder({ vocab: CAPTION_WORDS.length, maxLen: CAPTION_LEN, width: WIDTH, depth: 2, heads: 4 });
+export const captionModel = () =>
+  vl
+    .model({ vision: vit('hf'), text: captionDecoder(), visualPrefix: 'pooled', head: vl.lm() })
+    .inputs({ tokenizer: captionTokenizerDir() });
+/** The decoder alone, pretrained as a language model on captions (the same params as captionModel's text.*). */
+export const captionTextModel = () => vl.model({ text: captionDecoder(), head: vl.lm() });
 
 /** Cell labels: 4 cells x (digit 0-9 or empty), multi-hot. */
 export const SCENE_LABELS = 4 * 11;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 35, part 1 for the routing setting ('near-routing' in methods.ts): the towers pretrained
+# Issue 35, parts 1 and 3 for the routing settings ('near-routing' in methods.ts): the towers pretrained
 # apart on near-transfer data, then the gate (routing-check.ts) before any tuning or grid. The text
 # encoder is near-pretrain.sh's (hf-near-text: what each question asks, both templates); this adds
 # the ViT whose pooled output tanh(dense(CLS)) reads the scene, as METHODS.md's routed feature is.
@@ -27,5 +27,21 @@ for m in full lora/none; do
     out="$logs/routing-check-${m//\//-}-lr$lr"
     [ -f "$out.json" ] && continue
     npx tsx bench/vqa/routing-check.ts --method "near-routing/$m" --lr "$lr" --json "$out.json" 2>&1 | tee "$out.log"
+  done
+done
+
+# The captioning setting (issue 35, part 3; 'caption' in methods.ts) reuses this ViT. Its decoder
+# is a GPT-2-style language model on the captions of pretraining scenes, text alone.
+if [ ! -f "$ck/hf-near-captext.safetensors" ]; then
+  npx tsx bench/vqa/pretrain.ts captext --flavor hf --data near --run-dir "$runs/captext" 2>&1 |
+    tee -a "$logs/near-pretrain-captext.log"
+fi
+# Its gate (caption-check.ts): CIDEr-D before fine-tuning, of the nearest training caption, and the
+# ceilings of full finetuning and plain LoRA on the whole pool, each at three rates.
+for m in full lora/none; do
+  for lr in 3e-4 1e-3 3e-3; do
+    out="$logs/caption-check-${m//\//-}-lr$lr"
+    [ -f "$out.json" ] && continue
+    npx tsx bench/vqa/caption-check.ts --method "caption/$m" --lr "$lr" --json "$out.json" 2>&1 | tee "$out.log"
   done
 done

@@ -5,6 +5,7 @@
  *   npx tsx bench/vqa/pretrain.ts cells    # the ViT alone, each cell's digit read from its patch tokens (stage 1)
  *   npx tsx bench/vqa/pretrain.ts vision   # the ViT alone: read out each cell's digit from the pooled CLS (routing setting)
  *   npx tsx bench/vqa/pretrain.ts text     # the text encoder alone: read out a question's intent (routing setting)
+ *   npx tsx bench/vqa/pretrain.ts captext  # a GPT-2-style decoder, a language model on caption text alone (captioning setting)
  *   npx tsx bench/vqa/pretrain.ts vlt5     # the VL-T5-style encoder-decoder (model.ts vlT5): answers written as text
  *   npx tsx bench/vqa/pretrain.ts vl       # ViT + text encoder + head, jointly, on the pretraining families,
  *                                          # starting from vision.safetensors (two stages, as VLMs are built)
@@ -54,6 +55,7 @@ import {
   backbone,
   vlT5,
   textPretrainModel,
+  captionTextModel,
   visionCellsModel,
   visionPretrainModel,
   type Flavor,
@@ -63,6 +65,7 @@ import {
 import { asFlavor } from './flavor.ts';
 import { CHECKPOINTS, loadBackbone, saveBackbone } from './weights.ts';
 import { NEAR_PRETRAIN } from './near.ts';
+import { captionIds, captionsOf } from './captions.ts';
 import { OPTIMIZATION } from './protocol.ts';
 
 const FAMILIES = [...PRETRAIN_FAMILIES, ...DOWNSTREAM_FAMILIES];
@@ -212,6 +215,17 @@ function tasks(f: Flavor, joint: Joint, data: Data): Record<string, Task> {
       },
       scoreName: 'question family accuracy',
       defaults: { epochs: 2, n: 8000, lr: 1e-3 },
+    },
+    captext: {
+      spec: captionTextModel().spec,
+      keep: ['text.'],
+      // Caption text alone, no images: the three captions of each scene (n counts scenes).
+      data(split, n, seed) {
+        const set = questions(data, split, PRETRAIN_FAMILIES, { n, seed });
+        return { examples: set.scenes.flatMap(captionsOf).map(captionIds) };
+      },
+      scoreName: 'next-token accuracy on captions',
+      defaults: { epochs: 6, n: 3000, lr: 3e-3 },
     },
   };
 }

@@ -20,9 +20,13 @@ import { DOWNSTREAM_FAMILIES, mnistVqa, type MnistVqaSet } from './mnist-vqa.ts'
 import { asFlavor } from './flavor.ts';
 import type { Flavor } from './model.ts';
 import { NEAR_POOL, nearPool, nearTest, type NearData } from './near.ts';
+import { captionDraw, captionTest } from './caption-data.ts';
 
-/** Issue 19's far-transfer data (default) or issue 35's near transfer (near.ts: every family, or the routing setting's alignment families). */
-export type Data = 'far' | NearData;
+/**
+ * Issue 19's far-transfer data (default), issue 35's near transfer (near.ts: every family, or the
+ * routing setting's alignment families), or its captioning data (caption-data.ts: k counts images).
+ */
+export type Data = 'far' | NearData | 'caption';
 
 export const KS = [16, 32, 64, 100, 500, 1000] as const;
 export const SEEDS = [13, 21, 42, 87, 100] as const;
@@ -47,8 +51,13 @@ export function downstreamPool(f: Flavor = 'native'): MnistVqaSet {
   return pools.get(f)!;
 }
 
+/** What a run is scored on: the VQA test set (testSet), or the captioning setting's test images. */
+export function testData(f: Flavor, data: Data = 'far'): Dataset {
+  return data === 'caption' ? captionTest() : testSet(f, data);
+}
+
 /** The fixed test set: downstream questions about scenes of held-out digit samples. */
-export function testSet(f: Flavor = 'native', data: Data = 'far'): MnistVqaSet {
+export function testSet(f: Flavor = 'native', data: Exclude<Data, 'caption'> = 'far'): MnistVqaSet {
   if (data !== 'far') return nearTest(f, data);
   if (!tests.has(f))
     tests.set(
@@ -65,6 +74,7 @@ export function draw(
   f: Flavor = 'native',
   data: Data = 'far',
 ): { train: Dataset; dev: Dataset } {
+  if (data === 'caption') return captionDraw(k, seed);
   const size = data !== 'far' ? NEAR_POOL : POOL;
   if (2 * k > size) throw new Error(`k=${k} needs ${2 * k} pool examples, the pool has ${size}`);
   const p = data !== 'far' ? nearPool(f, data) : downstreamPool(f);
@@ -84,6 +94,8 @@ export { schedule } from './schedule.ts';
  * answer in the training pool (a model that ignores the image can reach this).
  */
 export function familyPriorAccuracy(data: Data = 'far'): number {
+  if (data === 'caption')
+    throw new Error('bench vqa: captions have no family prior (their floor is CIDEr-D before fine-tuning)');
   return familyPrior(data !== 'far' ? nearPool('native', data) : downstreamPool(), testSet('native', data));
 }
 

@@ -12,6 +12,7 @@ import { familyPriorAccuracy, TEST_SIZE } from './protocol.ts';
 import { nearTest } from './near.ts';
 import { bestAt, pairedTable, type Comparison } from './stats.ts';
 import { pooledComparisons, pooledTable, type Score } from './pooled.ts';
+import { CAPTION_TEST } from './caption-data.ts';
 
 /** Every setting, in the order the report lists them. */
 export const SETTING_NAMES = Object.keys(SETTINGS) as Setting[];
@@ -128,11 +129,12 @@ export function markdownTable(f: ResultFile): string {
   for (const setting of SETTING_NAMES) {
     const methods = METHODS.filter((m) => m.setting === setting && cells.has(m.name));
     if (!methods.length) continue;
-    const near = SETTINGS[setting].data;
-    lines.push(
-      `### Setting \`${setting}\`: test VQA accuracy (%), mean ± std over seeds${near ? ` (near transfer: ${nearTest('native', near).examples.length} test questions, floor ${pct(familyPriorAccuracy(near))}%)` : ''}`,
-      '',
-    );
+    const data = SETTINGS[setting].data;
+    const about =
+      data === 'caption'
+        ? `test CIDEr-D (x100), mean ± std over seeds (${CAPTION_TEST} test images; k counts images)`
+        : `test VQA accuracy (%), mean ± std over seeds${data ? ` (near transfer: ${nearTest('native', data).examples.length} test questions, floor ${pct(familyPriorAccuracy(data))}%)` : ''}`;
+    lines.push(`### Setting \`${setting}\`: ${about}`, '');
     lines.push(`| method | trainable | ${ks.map((k) => `k=${k}`).join(' | ')} | wall time |`);
     lines.push(`| --- | ---: | ${ks.map(() => '---:').join(' | ')} | ---: |`);
     for (const m of methods) {
@@ -208,9 +210,9 @@ function claims(f: ResultFile, ks: number[]): string[] {
   ];
 }
 
-/** Each routing function against its plain method, in 'routing' ('lora/add') and 'near-routing' ('near-routing/lora/add'). */
+/** Each routing function against its plain method, in 'routing' ('lora/add'), 'near-routing' and 'caption' ('caption/lora/add'). */
 function routingPairs(): [string, string][] {
-  return ['', 'near-routing/'].flatMap((p) =>
+  return ['', 'near-routing/', 'caption/'].flatMap((p) =>
     ['lora', 'adapter'].flatMap((m) =>
       ['add', 'mul', 'mulExpand', 'inner'].map((r): [string, string] => [`${p}${m}/${r}`, `${p}${m}/none`]),
     ),

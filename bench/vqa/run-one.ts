@@ -9,7 +9,7 @@ import { initialWeights } from '../../src/runtime/init.ts';
 import { NonFiniteError } from '../../src/runtime/step-runner.ts';
 import { Evaluator, train, type TrainConfig } from '../../src/train/trainer.ts';
 import { SETTINGS, type Method, type Setting } from './methods.ts';
-import { BATCH, OPTIMIZATION, draw, schedule, testSet } from './protocol.ts';
+import { BATCH, OPTIMIZATION, draw, schedule, testData } from './protocol.ts';
 import type { RunRecord } from './results.ts';
 import { CHECKPOINTS, loadBackbone } from './weights.ts';
 import { jointOf } from './model.ts';
@@ -65,7 +65,8 @@ export async function runOne(
   const spec = m.model().spec;
   const { graph } = lowerModel(spec, { batch: BATCH, mode: 'train' });
   const { trainable } = paramReport(graph);
-  const sch = schedule(k, budget);
+  const data = draw(k, seed, SETTINGS[m.setting].flavor, SETTINGS[m.setting].data);
+  const sch = schedule(k, budget, BATCH, data.train.examples.length);
   const cfg: TrainConfig = {
     epochs: sch.epochs,
     batch: BATCH,
@@ -82,7 +83,7 @@ export async function runOne(
   const t0 = performance.now();
   let res: Awaited<ReturnType<typeof train>>;
   try {
-    res = await train(gpu, spec, draw(k, seed, SETTINGS[m.setting].flavor, SETTINGS[m.setting].data), cfg);
+    res = await train(gpu, spec, data, cfg);
   } catch (e) {
     if (!(e instanceof NonFiniteError)) throw e;
     return {
@@ -114,7 +115,7 @@ export async function runOne(
     ev.setWeights(
       initialWeights(lowerModel(spec, { batch: BATCH, mode: 'infer' }).graph, seed, { ...frozen, ...res.bestWeights }),
     );
-    const t = await ev.evaluate(testSet(SETTINGS[m.setting].flavor, SETTINGS[m.setting].data));
+    const t = await ev.evaluate(testData(SETTINGS[m.setting].flavor, SETTINGS[m.setting].data));
     return {
       ...trained,
       test: { accuracy: t.accuracy, exactMatch: t.exactMatch },

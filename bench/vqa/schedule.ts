@@ -22,14 +22,17 @@ const minEpochs = (k: number) => (k >= 1000 ? 20 : 10);
 /**
  * A run's epochs, evaluation interval and patience. `scale` multiplies the epochs for a budget
  * check (does a longer run change a result?, run.ts --budget); evaluations stay about
- * EVALUATIONS per run, so patience covers the same share of it.
+ * EVALUATIONS per run, so patience covers the same share of it. `examples`: the training
+ * examples a k-shot draw makes (k for VQA; three captions an image for captioning, where k
+ * counts images), which sets the steps an epoch takes.
  */
 export function schedule(
   k: number,
   scale = 1,
   batch = BATCH,
+  examples = k,
 ): { epochs: number; evalEvery: number; patience: number; steps: number } {
-  const perEpoch = Math.max(1, Math.floor(k / batch));
+  const perEpoch = Math.max(1, Math.floor(examples / batch));
   const base = Math.max(minEpochs(k), Math.min(MAX_EPOCHS, Math.round(STEP_BUDGET / perEpoch)));
   const epochs = Math.max(1, Math.round(base * scale));
   return {

@@ -79,8 +79,8 @@ describe('protocol', () => {
           true,
         );
       else expect(trainedBackbone, m.name).toEqual([]);
-      // The classifier head trains in every method; the encoder-decoder's LM head is its embedding table.
-      if (m.setting !== 'encdec')
+      // The classifier head trains in every method; an LM head (the encoder-decoder's, the caption decoder's) is its embedding table.
+      if (m.setting !== 'encdec' && m.setting !== 'caption')
         expect(
           [...trainable].some((k) => k.startsWith('head.')),
           m.name,
