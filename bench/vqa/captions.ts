@@ -7,6 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Scene } from './mnist-vqa.ts';
+import { addedToken } from './text.ts';
 
 const POSITIONS = ['top left', 'top right', 'bottom left', 'bottom right'];
 const NUMBERS = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'];
@@ -49,15 +50,7 @@ export function captionIds(caption: string): { tokens: Int32Array; mask: Float32
 /** A word-level tokenizer.json over CAPTION_WORDS in `dir`, with `</s>` ending a sequence and `<pad>` padding it. */
 export function writeCaptionTokenizer(dir: string): void {
   const vocab = Object.fromEntries(CAPTION_WORDS.map((w, i) => [w, i]));
-  const added = CAPTION_SPECIALS.map((content, id) => ({
-    id,
-    content,
-    single_word: false,
-    lstrip: false,
-    rstrip: false,
-    normalized: false,
-    special: true,
-  }));
+  const added = CAPTION_SPECIALS.map((content, id) => addedToken(content, id));
   const json = {
     version: '1.0',
     truncation: null,

@@ -12,7 +12,7 @@ import { TextTokenizer } from '../../src/data/tokenizer.ts';
 import { argmax } from '../../src/runtime/metrics.ts';
 import type { Example } from '../../src/runtime/batches.ts';
 import { ANSWERS, type MnistVqaSet } from './mnist-vqa.ts';
-import { questionText, TEXT_LEN } from './text.ts';
+import { addedToken, questionText, TEXT_LEN } from './text.ts';
 
 const SPECIALS = ['<pad>', '</s>', '<unk>'];
 export const [PAD, EOS] = [0, 1];
@@ -50,15 +50,7 @@ export const ANSWER_LEN = 2;
 /** tokenizer.json + tokenizer_config.json in t5-small's layout. */
 export function writeT5Tokenizer(dir: string): void {
   mkdirSync(dir, { recursive: true });
-  const added = SPECIALS.map((content, id) => ({
-    id,
-    content,
-    single_word: false,
-    lstrip: false,
-    rstrip: false,
-    normalized: false,
-    special: true,
-  }));
+  const added = SPECIALS.map((content, id) => addedToken(content, id));
   const json = {
     version: '1.0',
     truncation: null,

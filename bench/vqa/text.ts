@@ -54,7 +54,8 @@ export const TOKENIZER_VOCAB = [...SPECIALS, ...PIECES];
 /** Tokens per question: the longest is 13 pieces + [CLS] + [SEP]. */
 export const TEXT_LEN = 16;
 
-const added = (content: string, id: number) => ({
+/** A tokenizer.json special token (the HF layout every benchmark tokenizer writes). */
+export const addedToken = (content: string, id: number) => ({
   id,
   content,
   single_word: false,
@@ -73,7 +74,7 @@ export function writeTokenizer(dir: string): void {
     version: '1.0',
     truncation: null,
     padding: null,
-    added_tokens: SPECIALS.map((s, i) => added(s, i)),
+    added_tokens: SPECIALS.map((s, i) => addedToken(s, i)),
     normalizer: {
       type: 'BertNormalizer',
       clean_text: true,
