@@ -73,6 +73,25 @@ const mutate = mutator(r, WEIRD, 5);
 
 const scratch = () => mkdtempSync(join(tmpdir(), 'fuzz-files-'));
 
+const TENSOR_MUTATIONS = ['drop', 'rename', 'flat', 'transpose', 'add', 'lead1'] as const;
+type Tensors = Map<string, { shape: number[]; data: Float32Array }>;
+
+/** One drawn tensor of `t` changed in place by a drawn kind; a kind this does not know ('cut') is the caller's. */
+function mutateTensors<K extends string>(t: Tensors, kinds: readonly K[]): { k: string; kind: K } {
+  const k = pick([...t.keys()]);
+  const e = t.get(k)!;
+  const kind = pick(kinds);
+  if (kind === 'drop') t.delete(k);
+  else if (kind === 'rename') {
+    t.delete(k);
+    t.set(`${k.slice(0, -1)}x`, e);
+  } else if (kind === 'flat') t.set(k, { shape: [e.data.length], data: e.data });
+  else if (kind === 'transpose') t.set(k, { shape: [...e.shape].reverse(), data: e.data });
+  else if (kind === 'lead1') t.set(k, { shape: [1, ...e.shape], data: e.data });
+  else if (kind === 'add') t.set(`${k}.extra`, e);
+  return { k, kind };
+}
+
 describe('fuzz: files beside the data', () => {
   it('150 mutated VQAv2 question/annotation files: read or refused; what is read has string answers and unique ids', async () => {
     const d = scratch();
@@ -189,18 +208,7 @@ describe('fuzz: files beside the data', () => {
       f.close();
       for (let i = 0; i < 40; i++) {
         const t = new Map(tensors);
-        const keys = [...t.keys()];
-        const k = pick(keys);
-        const e = t.get(k)!;
-        const kind = pick(['drop', 'rename', 'flat', 'transpose', 'add', 'lead1'] as const);
-        if (kind === 'drop') t.delete(k);
-        else if (kind === 'rename') {
-          t.delete(k);
-          t.set(`${k.slice(0, -1)}x`, e);
-        } else if (kind === 'flat') t.set(k, { shape: [e.data.length], data: e.data });
-        else if (kind === 'transpose') t.set(k, { shape: [...e.shape].reverse(), data: e.data });
-        else if (kind === 'lead1') t.set(k, { shape: [1, ...e.shape], data: e.data });
-        else t.set(`${k}.extra`, e);
+        const { k, kind } = mutateTensors(t, TENSOR_MUTATIONS);
         const d = scratch();
         copyFileSync(join(src, 'config.json'), join(d, 'config.json'));
         writeFileSync(join(d, 'model.safetensors'), encodeSafetensors(t, { format: 'pt' }));
@@ -232,17 +240,7 @@ describe('fuzz: files beside the data', () => {
     const init = initialWeights(graph, 3);
     for (let i = 0; i < 60; i++) {
       const t = new Map(heads.map(([n, p]) => [n, { shape: [...p.shape], data: init[n] }]));
-      const k = pick([...t.keys()]);
-      const e = t.get(k)!;
-      const kind = pick(['drop', 'rename', 'flat', 'transpose', 'add', 'lead1', 'cut'] as const);
-      if (kind === 'drop') t.delete(k);
-      else if (kind === 'rename') {
-        t.delete(k);
-        t.set(`${k.slice(0, -1)}x`, e);
-      } else if (kind === 'flat') t.set(k, { shape: [e.data.length], data: e.data });
-      else if (kind === 'transpose') t.set(k, { shape: [...e.shape].reverse(), data: e.data });
-      else if (kind === 'lead1') t.set(k, { shape: [1, ...e.shape], data: e.data });
-      else if (kind === 'add') t.set(`${k}.extra`, e);
+      const { k, kind } = mutateTensors(t, [...TENSOR_MUTATIONS, 'cut'] as const);
       const path = join(scratch(), 'init.safetensors');
       const bytes = encodeSafetensors(t, {});
       writeFileSync(path, kind === 'cut' ? bytes.subarray(0, Math.floor(r() * bytes.length)) : bytes);
