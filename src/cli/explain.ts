@@ -54,7 +54,9 @@ export function stages(spec: ModelSpec, o: StageOptions): { graph: Graph; plan: 
     `lower        ${fwd.nodes.length} nodes, ${fwd.params().size} params, ${fwd.inputs().size} inputs (batch ${o.batch}, ${o.mode}${o.merged ? ', merged' : ''})`,
   );
   const imports = planImport(spec, fwd); // checkpoint headers only: names, shapes, dtypes
-  const init = formatInitFiles(planInit(spec, fwd, imports));
+  // Init files name the unmerged model's params (a merged graph has folded PEFT params away).
+  const unmerged = o.merged ? lowerModel(spec, { batch: o.batch, mode: o.mode }).graph : fwd;
+  const init = formatInitFiles(planInit(spec, unmerged, planImport(spec, unmerged)));
   if (imports.length || init.length)
     lines.push(...[...formatImport(imports), ...init].map((l, i) => `${i ? '             ' : 'import       '}${l}`));
   lines.push(

@@ -53,8 +53,9 @@ export class ModelBuilder {
   }
 
   /**
-   * Safetensors files (peftgraph param names, e.g. prefix.proj.weight) that start those params
-   * instead of the init seed: the parts of a jointly pretrained model outside its HF towers.
+   * Safetensors files (peftgraph param names, e.g. prefix.proj.W) that start those params instead
+   * of the init seed: the parts of a jointly pretrained model outside its HF towers. A linear
+   * weight W is [in, out], the transpose of torch's nn.Linear.weight.
    */
   init(...files: string[]): ModelBuilder {
     return new ModelBuilder({ ...this.input, init: [...(this.input.init ?? []), ...files.map(specPath)] });
@@ -71,7 +72,8 @@ export class ModelBuilder {
 }
 
 export const vl = {
-  model: (m: Omit<ModelSpecInput, 'insertions' | 'freeze' | 'regularizers' | 'inputs'>) => new ModelBuilder(m),
+  // Paths that resolve against the spec file's directory go through builder methods (.inputs(), .init()).
+  model: (m: Omit<ModelSpecInput, 'insertions' | 'freeze' | 'regularizers' | 'inputs' | 'init'>) => new ModelBuilder(m),
   vit: (o: In<typeof VitSpec>) => parsePart(VitSpec, { kind: 'vit', ...o }, 'vision'),
   encoder: (o: In<typeof EncoderSpec>) => parsePart(EncoderSpec, { kind: 'encoder', ...o }, 'text'),
   encdec: (o: In<typeof EncDecSpec>) => parsePart(EncDecSpec, { kind: 'encdec', ...o }, 'text'),

@@ -187,7 +187,10 @@ export const ModelSpec = z
      * the init seed (runtime/init-files.ts): what a jointly pretrained model holds outside its HF
      * towers, e.g. its visual prefix embedding or its head.
      */
-    init: z.array(z.string().min(1)).default([]),
+    init: z
+      .array(z.string().min(1))
+      .default([])
+      .refine((a) => new Set(a).size === a.length, { message: 'names a file twice' }),
   })
   .superRefine((s, ctx) => {
     const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });

@@ -331,34 +331,39 @@ export function loadImport(
   return out;
 }
 
-/**
- * The pretrained weights of every tower of `spec` that names a directory, in `graph`'s layout,
- * and of its init files (empty when it has neither), with the import reports and the load time.
- */
 /** The spec's init files checked against `graph` and against what its tower directories supply (`plans`). */
 export function planInit(
   spec: ModelSpec,
   graph: Graph,
   plans: TowerImport[] = planImport(spec, graph),
+  o: { skipUnreadable?: boolean } = {},
 ): InitFilePlan[] {
-  return planInitFiles(spec, graph, new Set(plans.flatMap((p) => p.entries.map((e) => e.ours))));
+  return planInitFiles(spec, graph, new Set(plans.flatMap((p) => p.entries.map((e) => e.ours))), o);
 }
 
 type Pretrained<W> = { weights: Record<string, W>; plans: TowerImport[]; init: InitFilePlan[]; seconds: number };
+/**
+ * The pretrained weights of every tower of `spec` that names a directory, in `graph`'s layout,
+ * and of its init files (empty when it has neither), with the import reports and the load time.
+ */
 export function pretrainedWeights(
   spec: ModelSpec,
   graph: Graph,
-  o: { keep16: true },
+  o: { keep16: true; skipUnreadableInit?: boolean },
 ): Pretrained<Float32Array | HalfWeights>;
-export function pretrainedWeights(spec: ModelSpec, graph: Graph, o?: { keep16?: false }): Pretrained<Float32Array>;
 export function pretrainedWeights(
   spec: ModelSpec,
   graph: Graph,
-  o: { keep16?: boolean } = {},
+  o?: { keep16?: false; skipUnreadableInit?: boolean },
+): Pretrained<Float32Array>;
+export function pretrainedWeights(
+  spec: ModelSpec,
+  graph: Graph,
+  o: { keep16?: boolean; skipUnreadableInit?: boolean } = {},
 ): Pretrained<Float32Array | HalfWeights> {
   const t0 = performance.now();
   const plans = planImport(spec, graph);
-  const init = planInit(spec, graph, plans);
+  const init = planInit(spec, graph, plans, { skipUnreadable: o.skipUnreadableInit });
   return {
     weights: { ...(o.keep16 ? loadImport(plans, { keep16: true }) : loadImport(plans)), ...loadInitFiles(init) },
     plans,

@@ -4,11 +4,11 @@
  * towers, e.g. its visual prefix embedding (as LLaVA ships its projector apart from the language
  * model and the vision tower) or a head. Every tensor must name a param of the model with its
  * exact shape; a name an HF tower directory also supplies, or that two files hold, is refused:
- * one weight, one source.
+ * one weight, one source. A linear weight W is [in, out] (torch's nn.Linear.weight transposed).
  */
 import type { Graph } from '../compiler/ir/graph.ts';
 import type { ModelSpec } from '../dsl/spec.ts';
-import { CheckpointError, SafetensorsFile } from './safetensors.ts';
+import { CheckpointError, FLOAT_DTYPES, SafetensorsFile } from './safetensors.ts';
 
 export interface InitFilePlan {
   file: string;
@@ -18,12 +18,31 @@ export interface InitFilePlan {
   dtypes: Record<string, number>;
 }
 
-/** Checks each init file's header against `graph`'s params (`towers`: names HF directories supply). */
-export function planInitFiles(spec: ModelSpec, graph: Graph, towers: ReadonlySet<string> = new Set()): InitFilePlan[] {
+/**
+ * Checks each init file's header against `graph`'s params (`towers`: names HF directories
+ * supply). `skipUnreadable`: a file that cannot be opened is left out, for rebuilding the base of
+ * a trained checkpoint, whose trainable weights it holds itself; the frozen-weights hash then
+ * refuses a base that lacks a frozen weight the file gave.
+ */
+export function planInitFiles(
+  spec: ModelSpec,
+  graph: Graph,
+  towers: ReadonlySet<string> = new Set(),
+  o: { skipUnreadable?: boolean } = {},
+): InitFilePlan[] {
   const params = graph.params();
   const seen = new Map<string, string>();
-  return spec.init.map((file) => {
-    const f = SafetensorsFile.open(file);
+  return spec.init.flatMap((file) => {
+    let f: SafetensorsFile;
+    try {
+      f = SafetensorsFile.open(file);
+    } catch (e) {
+      if (o.skipUnreadable) return [];
+      throw new CheckpointError(
+        file,
+        `init file (the spec's init): ${(e as Error).message.replace(/^.*?: (cannot read)/, '$1')}; if it moved, give the spec its new path`,
+      );
+    }
     try {
       const problems: string[] = [];
       const dtypes: Record<string, number> = {};
@@ -31,8 +50,12 @@ export function planInitFiles(spec: ModelSpec, graph: Graph, towers: ReadonlySet
         const p = params.get(name);
         const n = t.shape.reduce((a, b) => a * b, 1);
         if (!p) problems.push(`'${name}' is not a param of this model${nearby(name, params)}`);
+        else if (!FLOAT_DTYPES.includes(t.dtype))
+          problems.push(`'${name}' is ${t.dtype}; weights are ${FLOAT_DTYPES.join(', ')}`);
         else if (t.shape.join(',') !== p.shape.join(','))
-          problems.push(`'${name}' is [${t.shape}], the model's param is [${p.shape}]`);
+          problems.push(
+            `'${name}' is [${t.shape}], the model's param is [${p.shape}]${t.shape.length === 2 && t.shape.join(',') === [...p.shape].reverse().join(',') ? " (transposed? peftgraph stores a linear weight W as [in, out], the transpose of torch's nn.Linear.weight)" : ''}`,
+          );
         else if (towers.has(name)) problems.push(`'${name}' also comes from a pretrained tower directory`);
         else if (seen.has(name)) problems.push(`'${name}' is also in ${seen.get(name)}`);
         seen.set(name, file);
@@ -44,7 +67,7 @@ export function planInitFiles(spec: ModelSpec, graph: Graph, towers: ReadonlySet
           file,
           `init file does not fit the model:\n  ${problems.slice(0, 12).join('\n  ')}${problems.length > 12 ? `\n  ... ${problems.length - 12} more` : ''}`,
         );
-      return { file, params: [...f.tensors.keys()], dtypes };
+      return [{ file, params: [...f.tensors.keys()], dtypes }];
     } finally {
       f.close();
     }

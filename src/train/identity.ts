@@ -48,10 +48,14 @@ export function backboneIdentity(graph: Graph, spec: ModelSpec, weights: WeightM
  * (the hash covers them).
  */
 function portable(spec: unknown): unknown {
+  // Only the top-level init: a PEFT option of that name would be part of the model.
+  const rest =
+    spec && typeof spec === 'object' && !Array.isArray(spec)
+      ? Object.fromEntries(Object.entries(spec).filter(([k]) => k !== 'init'))
+      : spec;
+  if (rest === undefined) return undefined;
   return JSON.parse(
-    JSON.stringify(spec, (k, v) =>
-      k === 'dir' || k === 'tokenizer' || k === 'processor' || k === 'init' ? undefined : v,
-    ),
+    JSON.stringify(rest, (k, v) => (k === 'dir' || k === 'tokenizer' || k === 'processor' ? undefined : v)),
   );
 }
 
@@ -183,7 +187,11 @@ export function checkIdentity(
  * `keep16`: F16/BF16 checkpoint tensors stay 16-bit (for frozen weights kept so on the device).
  */
 export function baseWeights(spec: ModelSpec, graph: Graph, seed: number, o: { keep16?: boolean } = {}): WeightMap {
-  const pre = o.keep16 ? pretrainedWeights(spec, graph, { keep16: true }) : pretrainedWeights(spec, graph);
+  // An init file that moved since training is skipped: the checkpoint holds the trainable weights it
+  // started, and the frozen-weights hash refuses a base that lacks a frozen one (naming the file).
+  const pre = o.keep16
+    ? pretrainedWeights(spec, graph, { keep16: true, skipUnreadableInit: true })
+    : pretrainedWeights(spec, graph, { skipUnreadableInit: true });
   return initialWeights(graph, seed, pre.weights);
 }
 

@@ -251,13 +251,13 @@ export class Evaluator {
 
   /**
    * Every param the plan reads has been given a value: a missing one would evaluate as zeros. The
-   * towers the spec names as pretrained load themselves, as in train(): a caller may set only the
+   * towers the spec names as pretrained, and its init files, load themselves, as in train(): a caller may set only the
    * trained weights (and the init of any random frozen part).
    */
   private checkSet(): void {
     const needed = [...Object.keys(this.ex.plan.params), ...(this.split ? this.split.features.params().keys() : [])];
     let missing = [...new Set(needed)].filter((k) => !this.weights[k]);
-    if (missing.length && (this.spec.vision?.pretrained || this.spec.text?.pretrained)) {
+    if (missing.length && (this.spec.vision?.pretrained || this.spec.text?.pretrained || this.spec.init.length)) {
       const pre = pretrainedBackbone(this.spec, this.graph, this.plan?.frozenWeights);
       const fill = Object.fromEntries(missing.filter((k) => pre[k]).map((k) => [k, pre[k]]));
       this.setWeights(fill);
