@@ -17,7 +17,8 @@ export { paramReport, formatReport } from './compiler/params-report.ts';
 export type { OptimizerConfig } from './compiler/optimizer.ts';
 
 // Pretrained models in HF layout
-export { planImport, loadImport, formatImport, pretrainedWeights, PretrainedError } from './hf/import.ts';
+export { planImport, planInit, loadImport, formatImport, pretrainedWeights, PretrainedError } from './hf/import.ts';
+export { formatInitFiles, type InitFilePlan } from './runtime/init-files.ts';
 export { exportTower } from './hf/export.ts';
 
 // Training and evaluation

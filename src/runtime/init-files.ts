@@ -103,5 +103,5 @@ function nearby(name: string, params: ReturnType<Graph['params']>): string {
   const same = [...params.keys()].filter((k) => k.split('.')[0] === head);
   return same.length
     ? ` (params under '${head}.': ${same.slice(0, 6).join(', ')}${same.length > 6 ? ', ...' : ''})`
-    : ` (its first part '${head}' names no part of it)`;
+    : ` (its first part '${head}' names no part of it; its parts: ${[...new Set([...params.keys()].map((k) => k.split('.')[0]))].join(', ')})`;
 }
