@@ -197,6 +197,9 @@ function claims(f: ResultFile, ks: number[]): string[] {
     vs('encdec/mixphm-p0', 'encdec/mixphm'),
     ...routingPairs().map(([a, b]) => vs(a, b)),
     ...joint('near'),
+    vs('near-encdec/mixphm', 'near-encdec/full'),
+    vs('near-encdec/mixphm', 'near-encdec/lora'),
+    vs('near-encdec/mixphm+reg', 'near-encdec/mixphm'),
   ].filter((c) => has(c.a));
   if (!comparisons.length) return [];
   return [
@@ -242,6 +245,8 @@ function pooledClaims(f: ResultFile, ks: number[]): string[] {
       ['encdec/mixphm', 'encdec/lora'],
       ...routingPairs(),
       ...joint('near/'),
+      ['near-encdec/mixphm', 'near-encdec/full'],
+      ['near-encdec/mixphm', 'near-encdec/lora'],
     ] as [string, string][]
   ).filter(([a, b]) => has(a) && has(b));
   if (!pairs.length) return [];

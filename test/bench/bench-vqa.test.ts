@@ -80,7 +80,7 @@ describe('protocol', () => {
         );
       else expect(trainedBackbone, m.name).toEqual([]);
       // The classifier head trains in every method; an LM head (the encoder-decoder's, the caption decoder's) is its embedding table.
-      if (m.setting !== 'encdec' && m.setting !== 'caption')
+      if (m.model().spec.head.kind === 'classifier')
         expect(
           [...trainable].some((k) => k.startsWith('head.')),
           m.name,

@@ -13,6 +13,7 @@ import { asFlavor } from '../../bench/vqa/flavor.ts';
 import { questionText } from '../../bench/vqa/text.ts';
 import { METHODS, NEAR_TUNED, SETTINGS } from '../../bench/vqa/methods.ts';
 import { runBenchmark } from '../../bench/vqa/bench.ts';
+import { loadSettingBackbone } from '../../bench/vqa/run-one.ts';
 import { choose, type TuningFile } from '../../bench/vqa/tuning.ts';
 import { draw, familyPriorAccuracy, testSet } from '../../bench/vqa/protocol.ts';
 
@@ -156,7 +157,7 @@ describe('the near setting in the benchmark', () => {
     for (const m of near)
       for (const lr of tuning.config.lrs) expect(tuning.runs[`${m.name}@${lr}`], `${m.name}@${lr}`).toBeDefined();
     // Every other setting's methods run at their recorded rates; near-routing's and caption's wait for their tuning.
-    const others = METHODS.filter((m) => !['near', 'near-routing', 'caption'].includes(m.setting));
+    const others = METHODS.filter((m) => !['near', 'near-encdec', 'near-routing', 'caption'].includes(m.setting));
     expect(others.every((m) => m.tuned !== false)).toBe(true);
   });
 
@@ -218,6 +219,24 @@ describe('the near setting in the benchmark', () => {
     const routing = METHODS.filter((m) => m.setting === 'near-routing');
     expect(routing.map((m) => m.name)).toContain('near-routing/lora/inner');
     expect(routing.every((m) => m.tuned === false)).toBe(true);
+  });
+
+  it("the encoder-decoder's near setting: the longer-pretrained checkpoint, near questions as T5 reads them, untuned methods", () => {
+    expect(SETTINGS['near-encdec']).toMatchObject({ flavor: 't5', files: ['hf-near-vlt5b'], data: 'near' });
+    const weights = loadSettingBackbone('near-encdec');
+    expect(Object.keys(weights).some((k) => k.startsWith('decoder.'))).toBe(true);
+    const { train } = draw(16, 13, 't5', 'near');
+    // Generated answers are scored against each question's soft scores: the draw carries them.
+    expect(train.answers?.scores).toHaveLength(16);
+    expect(train.examples.every((e) => nearPool('t5').examples.includes(e as never))).toBe(true);
+    const mine = METHODS.filter((m) => m.setting === 'near-encdec');
+    expect(mine.map((m) => m.name).sort()).toEqual([
+      'near-encdec/full',
+      'near-encdec/lora',
+      'near-encdec/mixphm',
+      'near-encdec/mixphm+reg',
+    ]);
+    expect(mine.every((m) => m.tuned === false)).toBe(true);
   });
 
   it('tuning picks the best dev rate per method; a tie by the mean dev, then the smaller rate; never a diverged run', () => {
