@@ -768,7 +768,7 @@ function checkCoversPretrained(spec: ModelSpec, graph: Graph, backbone: WeightMa
   if (missing.length)
     throw new CheckpointError(
       'backbone weights',
-      `lack ${missing.length} weight${missing.length > 1 ? 's' : ''} of the spec's pretrained towers or init files (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', ...' : ''}); leave cfg.backbone out and train() loads them, or pass pretrainedWeights(spec, graph).weights`,
+      `lack ${missing.length} weight${missing.length > 1 ? 's' : ''} of the spec's pretrained towers${spec.init.length ? ' and init files' : ''} (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', ...' : ''}); leave cfg.backbone out and train() loads them, or pass pretrainedWeights(spec, graph).weights`,
     );
 }
 
