@@ -23,17 +23,19 @@ import { useGpu } from '../helpers/gpu.ts';
 import { rng } from '../helpers/random.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'init-files-'));
+/** The VL model with an embedded visual prefix (params prefix.*) over the fixture towers. */
+const base = () =>
+  vl.model({
+    vision: hf.vision(fixtureDir('vit')),
+    text: hf.text(fixtureDir('bert'), { maxLen: 6 }),
+    visualPrefix: 'pooled',
+    visualEmbed: true,
+    head: vl.classifier({ answers: 3 }),
+  });
 const model = (...init: string[]) =>
-  vl
-    .model({
-      vision: hf.vision(fixtureDir('vit')),
-      text: hf.text(fixtureDir('bert'), { maxLen: 6 }),
-      visualPrefix: 'pooled',
-      visualEmbed: true,
-      head: vl.classifier({ answers: 3 }),
-    })
+  base()
     .init(...init)
-    .freeze('**', 'prefix.**')
+    .freeze('**')
     .insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 2 }));
 const graph = lowerModel(model().spec, { batch: 4, mode: 'train' }).graph;
 const shapeOf = (name: string) => [...graph.params().get(name)!.shape];
@@ -117,16 +119,7 @@ describe('init files', () => {
   it('start trainable params too: training begins from the file, not the seed', async () => {
     const path = file('trainable.safetensors', { 'prefix.pos': shapeOf('prefix.pos') });
     // prefix.* trains here; a learning rate of 1e-12 leaves it where it started.
-    const spec = vl
-      .model({
-        vision: hf.vision(fixtureDir('vit')),
-        text: hf.text(fixtureDir('bert'), { maxLen: 6 }),
-        visualPrefix: 'pooled',
-        visualEmbed: true,
-        head: vl.classifier({ answers: 3 }),
-      })
-      .init(path)
-      .freeze('vision.**', 'text.**').spec;
+    const spec = base().init(path).freeze('vision.**', 'text.**').spec;
     const examples = Array.from({ length: 4 }, (_, i) => ({
       image: Float32Array.from({ length: 3 * 16 * 16 }, () => r()),
       tokens: Int32Array.from([2, 5, 9, 3, 0, 0]),
