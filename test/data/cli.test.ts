@@ -37,6 +37,8 @@ describe('train and predict from VQA files', () => {
     expect(r.stderr + r.stdout).not.toMatch(/artificially reduced/);
     expect(r.stdout).toMatch(/train: 16 records\ndev: 16 records\ntest: 300 records/);
     expect(r.stdout).toMatch(/vision: vit from .*mnist-vqa\/vit \(model\.safetensors\): 40 tensors loaded/);
+    // The prefix embedding the towers were pretrained with starts from its init file (spec .init()).
+    expect(r.stdout).toMatch(/\ninit: .*mnist-vqa\/prefix\.safetensors: 5 tensors, 4,544 values \(prefix\.ln\.b, /);
     expect(r.stdout).toMatch(/mixphm +\d[\d,]* +trainable/);
     expect(r.stdout).toMatch(/test: VQA accuracy 0\.\d+/);
     expect(r.stdout).toMatch(
