@@ -171,7 +171,7 @@ export function checkIdentity(
         `now ${now.sources.length ? now.sources.join(' + ') : 'randomly initialized towers'} with seed ${now.seed} (sha256 ${now.hash.slice(0, 12)})${was.seed !== now.seed ? `; pass seed ${was.seed} (--seed ${was.seed})` : ''}` +
         // Same directories and seed, other weights: the files changed, or the run was handed other frozen weights.
         (was.seed === now.seed && was.sources.join() === now.sources.join() && was.sources.length
-          ? ': the same directories, other values: their files changed since, or training was given other frozen weights (cfg.backbone) than they hold'
+          ? `: the same ${was.sources.some((x) => x.startsWith('init from')) ? 'sources' : 'directories'}, other values: their files changed since${was.sources.some((x) => x.startsWith('init from')) ? ' (or an init file holding frozen weights has moved: give the spec its new path)' : ''}, or training was given other frozen weights (cfg.backbone) than they hold`
           : ''),
     );
   }

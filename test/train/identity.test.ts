@@ -68,6 +68,17 @@ describe('backbone identity', () => {
     ).toThrow(
       /trained on vit from \/m\/vit with seed 1 \(sha256 aaaaaaaaaaaa\), now vit from \/m\/vit with seed 1 \(sha256 bbbbbbbbbbbb\): the same directories, other values: their files changed since, or training was given other frozen weights \(cfg\.backbone\)/,
     );
+    // With an init file among the sources, a moved file is named as a cause.
+    const withInit = (hash: string) => ({
+      hash,
+      seed: 1,
+      sources: ['vit from /m/vit', 'init from /m/prefix.safetensors'],
+    });
+    expect(() =>
+      checkIdentity('ck', { backbone: withInit('a'.repeat(64)), spec, inputs: {} }, spec, withInit('b'.repeat(64))),
+    ).toThrow(
+      /: the same sources, other values: their files changed since \(or an init file holding frozen weights has moved: give the spec its new path\)/,
+    );
   });
 
   it('refuses other answer classes, tokenizer or processor, and identity metadata that is missing or mistyped (even with --allow-mismatch)', () => {
