@@ -9,7 +9,7 @@
  *
  *   npx tsx bench/vqa/tune.ts --setting near [--lrs 5e-4,1.5e-3,5e-3] [--k 100] [--seed 1] [--methods a,b] [--out FILE]
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeAtomic } from '../../src/runtime/safetensors.ts';
@@ -17,7 +17,7 @@ import { acquireDevice } from '../../src/runtime/device.ts';
 import { METHODS, SETTINGS, method, type Setting } from './methods.ts';
 import { KS, SEEDS } from './protocol.ts';
 import { loadSettingBackbone, runOne } from './run-one.ts';
-import { choose, tuningKey, tuningReport, type TuningFile } from './tuning.ts';
+import { choose, readTuningFile, tuningKey, tuningReport, type TuningFile } from './tuning.ts';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -51,9 +51,8 @@ async function main(): Promise<void> {
   const out = values.out ?? join(import.meta.dirname, 'results', `tuning-${setting}.json`);
   const config = { setting, lrs, k, seed };
   const file: TuningFile = existsSync(out)
-    ? JSON.parse(readFileSync(out, 'utf8'))
+    ? readTuningFile(out)
     : { format: 'peftgraph-bench-vqa-tuning-1', config, runs: {} };
-  if (file.format !== 'peftgraph-bench-vqa-tuning-1') throw new Error(`tune: ${out} is not a tuning file`);
   // The same tuning with more rates keeps its runs (a grid extended where a method chose its edge).
   const { lrs: had, ...same } = file.config;
   if (JSON.stringify(same) !== JSON.stringify({ setting, k, seed }) || !had.every((x) => lrs.includes(x)))

@@ -1,4 +1,7 @@
 /** The tuning file of bench/vqa/tune.ts and the choice made from it (dev only). */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { DataError } from '../../src/data/errors.ts';
 import type { Setting } from './methods.ts';
 
 export interface TuningRun {
@@ -20,6 +23,56 @@ export interface TuningFile {
 }
 
 export const tuningKey = (m: string, lr: number) => `${m}@${lr}`;
+
+const rate = z.number().positive().finite();
+const TuningRunSchema = z.strictObject({
+  method: z.string().min(1),
+  lr: rate,
+  status: z.enum(['ok', 'diverged']),
+  dev: z.number().min(0).max(1).optional(),
+  meanDev: z.number().min(0).max(1).optional(),
+  epoch: z.number().int().min(0).optional(),
+  steps: z.number().int().min(0),
+  seconds: z.number().min(0),
+});
+const TuningFileSchema = z.strictObject({
+  format: z.literal('peftgraph-bench-vqa-tuning-1'),
+  config: z.strictObject({
+    setting: z.string().min(1),
+    lrs: z.array(rate).min(1),
+    k: z.number().int().positive(),
+    seed: z.number().int(),
+  }),
+  runs: z.record(z.string(), TuningRunSchema),
+});
+
+/**
+ * A tuning file, checked whole: an unknown key, a run filed under another method or rate, an
+ * 'ok' run without a dev score or a rate outside the grid is refused, naming the file and where.
+ */
+export function readTuningFile(path: string): TuningFile {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new DataError(`${path}: not a tuning file (${(e as Error).message})`);
+  }
+  const r = TuningFileSchema.safeParse(json);
+  if (!r.success) {
+    const i = r.error.issues[0];
+    throw new DataError(`${path}: ${i.path.join('.') || '<file>'}: ${i.message}`);
+  }
+  const f = r.data as TuningFile;
+  for (const [key, run] of Object.entries(f.runs)) {
+    if (key !== tuningKey(run.method, run.lr))
+      throw new DataError(`${path}: runs.${key} holds ${run.method} at lr ${run.lr}`);
+    if (!f.config.lrs.includes(run.lr))
+      throw new DataError(`${path}: runs.${key}: lr ${run.lr} is not in the grid ${f.config.lrs.join(', ')}`);
+    if (run.status === 'ok' && run.dev === undefined)
+      throw new DataError(`${path}: runs.${key}: an ok run without a dev score`);
+  }
+  return f;
+}
 
 /**
  * Per method, the rate with the best dev score; diverged runs never win. A tie goes to the higher

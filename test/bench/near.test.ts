@@ -3,7 +3,7 @@
  * the generated sets: digit samples held out from pretraining, new templates with answers
  * re-derived independently from the words, and the shifted answer distribution.
  */
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -14,7 +14,7 @@ import { questionText } from '../../bench/vqa/text.ts';
 import { METHODS, NEAR_TUNED, SETTINGS } from '../../bench/vqa/methods.ts';
 import { runBenchmark } from '../../bench/vqa/bench.ts';
 import { loadSettingBackbone } from '../../bench/vqa/run-one.ts';
-import { choose, type TuningFile } from '../../bench/vqa/tuning.ts';
+import { choose, readTuningFile, type TuningFile } from '../../bench/vqa/tuning.ts';
 import { draw, familyPriorAccuracy, testSet } from '../../bench/vqa/protocol.ts';
 
 /** The downstream templates read independently: from the words and the scene's cells to the answer. */
@@ -143,7 +143,7 @@ describe('the near setting in the benchmark', () => {
     const vl = METHODS.filter((m) => m.setting === 'vl').map((m) => m.name);
     const near = METHODS.filter((m) => m.setting === 'near');
     expect(near.map((m) => m.name)).toEqual(vl.map((n) => `near/${n}`));
-    const tuning: TuningFile = JSON.parse(readFileSync('bench/vqa/results/tuning-near.json', 'utf8'));
+    const tuning: TuningFile = readTuningFile('bench/vqa/results/tuning-near.json');
     const chosen = choose(
       tuning,
       near.map((m) => m.name),

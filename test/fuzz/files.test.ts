@@ -27,6 +27,7 @@ import { encodeSafetensors, SafetensorsFile } from '../../src/runtime/safetensor
 import { loadImport, planImport, pretrainedWeights } from '../../src/hf/import.ts';
 import { parseSpec } from '../../src/dsl/spec.ts';
 import { tinyVl } from '../helpers/tiny-vl.ts';
+import { readTuningFile } from '../../bench/vqa/tuning.ts';
 import { useGpu } from '../helpers/gpu.ts';
 
 const r = prng(Number(process.env.PEFTGRAPH_FUZZ_SEED ?? 20261207));
@@ -259,6 +260,25 @@ describe('fuzz: files beside the data', () => {
         expect(w.length, `init file ${i} (${kind} ${k}): ${name}`).toBe(n);
       }
     }
+  });
+
+  it("100 mutated tuning files (bench/vqa/tune.ts): read whole or refused naming the file; what is read keeps the grid's own rules", async () => {
+    const src = JSON.parse(readFileSync(join(FIX, '..', '..', 'bench', 'vqa', 'results', 'tuning-near.json'), 'utf8'));
+    let accepted = 0;
+    for (let i = 0; i < 100; i++) {
+      const m = mutate(src);
+      const path = join(scratch(), 'tuning.json');
+      writeFileSync(path, JSON.stringify(m));
+      const res = await clean(`tuning file ${i}`, m, () => readTuningFile(path));
+      if (!res.ok) continue;
+      accepted++;
+      for (const [key, run] of Object.entries(res.value.runs)) {
+        expect(key, `tuning file ${i}`).toBe(`${run.method}@${run.lr}`);
+        expect(res.value.config.lrs, `tuning file ${i}`).toContain(run.lr);
+        if (run.status === 'ok') expect(run.dev, `tuning file ${i}: ${key}`).toBeGreaterThanOrEqual(0);
+      }
+    }
+    expect(accepted).toBeGreaterThan(0);
   });
 
   it('200 mutated checkpoint identity metadata: accepted only when it is the base it claims', async () => {
