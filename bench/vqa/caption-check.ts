@@ -17,10 +17,11 @@ import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { captionScores } from '../../src/data/caption-metrics.ts';
 import { acquireDevice } from '../../src/runtime/device.ts';
 import { initialWeights } from '../../src/runtime/init.ts';
-import { Evaluator, train } from '../../src/train/trainer.ts';
+import { Evaluator } from '../../src/train/trainer.ts';
 import { captionCeiling, captionPool, captionTest } from './caption-data.ts';
 import { SETTINGS, method } from './methods.ts';
-import { BATCH, OPTIMIZATION } from './protocol.ts';
+import { BATCH } from './protocol.ts';
+import { trainCeiling } from './family-scores.ts';
 import { loadSettingBackbone } from './run-one.ts';
 
 const SETTING = 'caption';
@@ -67,42 +68,22 @@ try {
     `${m.name}: before fine-tuning CIDEr-D ${before.toFixed(3)}; nearest training caption ${copied.toFixed(3)}`,
   );
   const { train: all, dev } = captionCeiling();
-  const res = await train(
-    gpu,
-    spec,
-    { train: all, dev },
-    {
-      epochs: Number(values.epochs),
-      batch: BATCH,
-      lr: Number(values.lr),
-      seed,
-      ...OPTIMIZATION,
-      evalEvery: 1,
-      patience: Number(values.patience),
-      minDelta: 0,
-      backbone: frozen,
-    },
-    {
-      onEpoch: (r) =>
-        console.log(
-          `  epoch ${r.epoch + 1}: train loss ${r.loss.toFixed(4)}, dev CIDEr-D ${r.dev?.accuracy.toFixed(3) ?? '-'}`,
-        ),
-    },
-  );
-  ev.setWeights(initialWeights(infer, seed, { ...frozen, ...res.bestWeights }));
+  const c = { epochs: Number(values.epochs), lr: Number(values.lr), seed, patience: Number(values.patience) };
+  const best = await trainCeiling(gpu, spec, { pool: all, dev, frozen }, c, 'dev CIDEr-D');
+  ev.setWeights(best.weights);
   const after = await ev.evaluate(test, 'test');
   ev.destroy();
   const seconds = (performance.now() - t0) / 1000;
   console.log(
-    `ceiling (best dev epoch ${res.best!.epoch + 1}, dev ${res.best!.accuracy.toFixed(3)}): test CIDEr-D ${after.accuracy.toFixed(3)}, BLEU-4 ${after.exactMatch.toFixed(3)}; ${seconds.toFixed(0)} s`,
+    `ceiling (best dev epoch ${best.bestEpoch}, dev ${best.dev.toFixed(3)}): test CIDEr-D ${after.accuracy.toFixed(3)}, BLEU-4 ${after.exactMatch.toFixed(3)}; ${seconds.toFixed(0)} s`,
   );
   after.captions?.generated
     .slice(0, 3)
-    .forEach((c, i) => console.log(`  "${c}" (reference: "${test.captions[i][0]}")`));
+    .forEach((g, i) => console.log(`  "${g}" (reference: "${test.captions[i][0]}")`));
   if (values.json)
     writeFileSync(
       values.json,
-      `${JSON.stringify({ method: m.name, command: `npx tsx bench/vqa/caption-check.ts ${process.argv.slice(2).join(' ')}`, checkpoints: SETTINGS[SETTING].files, before, nearest: copied, ceiling: { cider: after.accuracy, bleu4: after.exactMatch, dev: res.best!.accuracy, bestEpoch: res.best!.epoch + 1, lr: Number(values.lr), epochs: Number(values.epochs) }, seconds, adapter: gpu.info.description }, null, 2)}\n`,
+      `${JSON.stringify({ method: m.name, command: `npx tsx bench/vqa/caption-check.ts ${process.argv.slice(2).join(' ')}`, checkpoints: SETTINGS[SETTING].files, before, nearest: copied, ceiling: { cider: after.accuracy, bleu4: after.exactMatch, dev: best.dev, bestEpoch: best.bestEpoch, lr: c.lr, epochs: c.epochs }, seconds, adapter: gpu.info.description }, null, 2)}\n`,
     );
 } finally {
   gpu.destroy();

@@ -1,6 +1,7 @@
 /** Held-out VQA scores per question family, for any benchmark model (families.ts, ceiling.ts, near-check.ts). */
 import { Evaluator, train } from '../../src/train/trainer.ts';
 import type { Gpu } from '../../src/runtime/device.ts';
+import type { Dataset } from '../../src/runtime/batches.ts';
 import type { ModelSpec } from '../../src/dsl/spec.ts';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { initialWeights } from '../../src/runtime/init.ts';
@@ -62,16 +63,17 @@ export function printScores(name: string, r: Scores): void {
 }
 
 /**
- * The ceiling run both gates share (ceiling.ts, near-check.ts): `spec` trained on a whole pool
- * with the protocol's optimization, early-stopped on `dev` (patience in epochs), its best-dev
- * weights scored on `test`.
+ * The ceiling's training, which every gate shares (ceiling.ts, near-check.ts, caption-check.ts):
+ * `spec` trained on a whole pool with the protocol's optimization, early-stopped on `dev`
+ * (patience in epochs); its best-dev weights with the frozen ones, ready to score.
  */
-export async function ceilingRun(
+export async function trainCeiling(
   gpu: Gpu,
   spec: ModelSpec,
-  o: { pool: MnistVqaSet; dev: MnistVqaSet; test: MnistVqaSet; frozen: Record<string, Float32Array> },
+  o: { pool: Dataset; dev: Dataset; frozen: Record<string, Float32Array> },
   c: { epochs: number; lr: number; seed: number; patience: number },
-): Promise<Scores & { bestEpoch: number; dev: number } & typeof c> {
+  devName = 'dev',
+): Promise<{ weights: Record<string, Float32Array>; bestEpoch: number; dev: number }> {
   const res = await train(
     gpu,
     spec,
@@ -80,13 +82,24 @@ export async function ceilingRun(
     {
       onEpoch: (r) =>
         console.log(
-          `  epoch ${r.epoch + 1}: train loss ${r.loss.toFixed(4)}, dev ${r.dev?.accuracy.toFixed(3) ?? '-'}`,
+          `  epoch ${r.epoch + 1}: train loss ${r.loss.toFixed(4)}, ${devName} ${r.dev?.accuracy.toFixed(3) ?? '-'}`,
         ),
     },
   );
-  const w = initialWeights(lowerModel(spec, { batch: 50, mode: 'infer' }).graph, c.seed, {
+  const weights = initialWeights(lowerModel(spec, { batch: 50, mode: 'infer' }).graph, c.seed, {
     ...o.frozen,
     ...res.bestWeights,
   });
-  return { ...(await scoreSet(gpu, spec, w, o.test)), bestEpoch: res.best!.epoch + 1, dev: res.best!.accuracy, ...c };
+  return { weights, bestEpoch: res.best!.epoch + 1, dev: res.best!.accuracy };
+}
+
+/** The VQA gates' ceiling run: trainCeiling, its weights scored per family on `test`. */
+export async function ceilingRun(
+  gpu: Gpu,
+  spec: ModelSpec,
+  o: { pool: MnistVqaSet; dev: MnistVqaSet; test: MnistVqaSet; frozen: Record<string, Float32Array> },
+  c: { epochs: number; lr: number; seed: number; patience: number },
+): Promise<Scores & { bestEpoch: number; dev: number } & typeof c> {
+  const { weights, ...best } = await trainCeiling(gpu, spec, o, c);
+  return { ...(await scoreSet(gpu, spec, weights, o.test)), ...best, ...c };
 }

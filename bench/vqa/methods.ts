@@ -136,8 +136,13 @@ const frozen = (s: Setting = 'vl') => SETTINGS[s].backbone().freeze('**');
 type JointSetting = 'vl' | 'near';
 const lora = (s: Setting, routing: Routing) =>
   frozen(s).insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 8, alpha: 8, routing }));
-const adapter = (s: Setting, routing: Routing) =>
-  frozen(s).insert(peft.adapter({ at: 'text.layers.*.ffn', bottleneck: BOTTLENECK, routing }));
+const adapter = (s: Setting, routing: Routing, bottleneck = BOTTLENECK) =>
+  frozen(s).insert(peft.adapter({ at: 'text.layers.*.ffn', bottleneck, routing }));
+/** LoRA r=8 on q, v of both stacks of the encoder-decoder. */
+const encdecLora = (s: 'encdec' | 'near-encdec') =>
+  frozen(s).insert(
+    peft.lora({ at: ['encoder.layers.*.attn.{q,v}', 'decoder.layers.*.attn.{q,v}'], rank: 8, alpha: 8 }),
+  );
 const mixphm = (s: JointSetting = 'vl') =>
   frozen(s).insert(peft.mixphm({ at: 'text.layers.*.ffn', experts: 4, bottleneck: BOTTLENECK, kron: 4, rank: 2 }));
 /** MixPHM where it was evaluated: after both stacks' FFNs of the encoder-decoder (dropout: METHODS.md's 0.5 unless given). */
@@ -253,16 +258,12 @@ const jointMethods = (s: JointSetting): Method[] => {
  * 3e-4) until tune.ts has chosen them on one grid.
  */
 function routedMethods(s: 'near-routing' | 'caption'): Method[] {
-  const base = frozen(s);
   const make = (kind: 'lora' | 'adapter', r: Routing): Method => ({
     name: `${s}/${kind}/${r}`,
     setting: s,
     lr: 3e-4,
     tuned: false,
-    model: () =>
-      kind === 'lora'
-        ? base.insert(peft.lora({ at: 'text.layers.*.attn.{q,v}', rank: 8, alpha: 8, routing: r }))
-        : base.insert(peft.adapter({ at: 'text.layers.*.ffn', bottleneck: 4, routing: r })),
+    model: () => (kind === 'lora' ? lora(s, r) : adapter(s, r, 4)),
     about: kind === 'lora' ? `LoRA r=alpha=8 on text q,v, routing ${r}` : `adapter (4) after text FFN, routing ${r}`,
   });
   return [
@@ -287,14 +288,7 @@ function nearEncdecMethods(): Method[] {
   const s = 'near-encdec' as const;
   const list: Omit<Method, 'setting' | 'lr' | 'tuned'>[] = [
     { name: `${s}/full`, model: () => vlT5().insert(peft.full()), about: 'every weight trainable' },
-    {
-      name: `${s}/lora`,
-      model: () =>
-        frozen(s).insert(
-          peft.lora({ at: ['encoder.layers.*.attn.{q,v}', 'decoder.layers.*.attn.{q,v}'], rank: 8, alpha: 8 }),
-        ),
-      about: 'LoRA r=8 on q,v of both stacks',
-    },
+    { name: `${s}/lora`, model: () => encdecLora(s), about: 'LoRA r=8 on q,v of both stacks' },
     { name: `${s}/mixphm`, model: () => encdecMixphm(undefined, s), about: "4 PHM experts after both stacks' FFNs" },
     {
       name: `${s}/mixphm+reg`,
@@ -319,10 +313,7 @@ export const METHODS: Method[] = [
     name: 'encdec/lora',
     setting: 'encdec',
     lr: PEFT_LR,
-    model: () =>
-      frozen('encdec').insert(
-        peft.lora({ at: ['encoder.layers.*.attn.{q,v}', 'decoder.layers.*.attn.{q,v}'], rank: 8, alpha: 8 }),
-      ),
+    model: () => encdecLora('encdec'),
     about: 'LoRA r=8 on q,v of both stacks',
   },
   {

@@ -13,6 +13,16 @@ logs=bench/vqa/results
 mkdir -p "$runs" "$logs"
 [ -f "$ck/hf-near-text.safetensors" ] || { echo "hf-near-text is missing: run bash bench/vqa/near-pretrain.sh first"; exit 1; }
 
+gate() { # check (routing|caption), setting: full finetuning's and plain LoRA's ceilings at three rates, each skipped once its JSON exists
+  for m in full lora/none; do
+    for lr in 3e-4 1e-3 3e-3; do
+      local out="$logs/$1-check-${m//\//-}-lr$lr"
+      [ -f "$out.json" ] && continue
+      npx tsx "bench/vqa/$1-check.ts" --method "$2/$m" --lr "$lr" --json "$out.json" 2>&1 | tee "$out.log"
+    done
+  done
+}
+
 # The ViT, from the patch-token stage (hf-near-cells), learns to read every cell out through its
 # pooled CLS, on pretraining digits only.
 if [ ! -f "$ck/hf-near-vision.safetensors" ]; then
@@ -22,13 +32,7 @@ fi
 
 # The gate: full finetuning's ceiling (must reach 0.85) and plain LoRA's, each on the whole pool
 # for all 20 epochs at three learning rates, read at the rate with the best dev score.
-for m in full lora/none; do
-  for lr in 3e-4 1e-3 3e-3; do
-    out="$logs/routing-check-${m//\//-}-lr$lr"
-    [ -f "$out.json" ] && continue
-    npx tsx bench/vqa/routing-check.ts --method "near-routing/$m" --lr "$lr" --json "$out.json" 2>&1 | tee "$out.log"
-  done
-done
+gate routing near-routing
 
 # The captioning setting (issue 35, part 3; 'caption' in methods.ts) reuses this ViT. Its decoder
 # is a GPT-2-style language model on the captions of pretraining scenes, text alone.
@@ -38,10 +42,4 @@ if [ ! -f "$ck/hf-near-captext.safetensors" ]; then
 fi
 # Its gate (caption-check.ts): CIDEr-D before fine-tuning, of the nearest training caption, and the
 # ceilings of full finetuning and plain LoRA on the whole pool, each at three rates.
-for m in full lora/none; do
-  for lr in 3e-4 1e-3 3e-3; do
-    out="$logs/caption-check-${m//\//-}-lr$lr"
-    [ -f "$out.json" ] && continue
-    npx tsx bench/vqa/caption-check.ts --method "caption/$m" --lr "$lr" --json "$out.json" 2>&1 | tee "$out.log"
-  done
-done
+gate caption caption

@@ -54,9 +54,10 @@ export function stages(spec: ModelSpec, o: StageOptions): { graph: Graph; plan: 
     `lower        ${fwd.nodes.length} nodes, ${fwd.params().size} params, ${fwd.inputs().size} inputs (batch ${o.batch}, ${o.mode}${o.merged ? ', merged' : ''})`,
   );
   const imports = planImport(spec, fwd); // checkpoint headers only: names, shapes, dtypes
-  // Init files name the unmerged model's params (a merged graph has folded PEFT params away).
+  // Init files name the unmerged model's params (a merged graph has folded PEFT params away);
+  // the towers' params, which they may not repeat, are the same either way.
   const unmerged = o.merged ? lowerModel(spec, { batch: o.batch, mode: o.mode }).graph : fwd;
-  const init = formatInitFiles(planInit(spec, unmerged, planImport(spec, unmerged)));
+  const init = formatInitFiles(planInit(spec, unmerged, imports));
   if (imports.length || init.length)
     lines.push(...[...formatImport(imports), ...init].map((l, i) => `${i ? '             ' : 'import       '}${l}`));
   lines.push(

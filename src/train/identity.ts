@@ -23,6 +23,9 @@ export interface BackboneIdentity {
   sources: string[];
 }
 
+/** How an init file is named among an identity's sources. */
+const INIT_SOURCE = 'init from ';
+
 export function backboneIdentity(graph: Graph, spec: ModelSpec, weights: WeightMap, seed: number): BackboneIdentity {
   const h = createHash('sha256');
   const frozen = [...graph.params()].filter(([, n]) => !paramInfo(n).trainable).sort(([a], [b]) => (a < b ? -1 : 1));
@@ -38,7 +41,7 @@ export function backboneIdentity(graph: Graph, spec: ModelSpec, weights: WeightM
   const sources = [spec.vision?.pretrained, spec.text?.pretrained]
     .filter((p) => p)
     .map((p) => `${p!.family} from ${p!.dir}`)
-    .concat(spec.init.map((f) => `init from ${f}`));
+    .concat(spec.init.map((f) => `${INIT_SOURCE}${f}`));
   return { hash: h.digest('hex'), seed, sources };
 }
 
@@ -166,12 +169,13 @@ export function checkIdentity(
   // Another spec freezes other params: the frozen weights then differ because of it, not because of the seed or files.
   if (differ.length) problems.push(`it was trained with another spec (${differ.join('; ')})`);
   else if (was.hash !== now.hash) {
+    const initFiles = was.sources.some((x) => x.startsWith(INIT_SOURCE));
     problems.push(
       `its frozen weights differ: trained on ${was.sources.length ? was.sources.join(' + ') : 'randomly initialized towers'} with seed ${was.seed} (sha256 ${was.hash.slice(0, 12)}), ` +
         `now ${now.sources.length ? now.sources.join(' + ') : 'randomly initialized towers'} with seed ${now.seed} (sha256 ${now.hash.slice(0, 12)})${was.seed !== now.seed ? `; pass seed ${was.seed} (--seed ${was.seed})` : ''}` +
         // Same directories and seed, other weights: the files changed, or the run was handed other frozen weights.
         (was.seed === now.seed && was.sources.join() === now.sources.join() && was.sources.length
-          ? `: the same ${was.sources.some((x) => x.startsWith('init from')) ? 'sources' : 'directories'}, other values: their files changed since${was.sources.some((x) => x.startsWith('init from')) ? ' (or an init file holding frozen weights has moved: give the spec its new path)' : ''}, or training was given other frozen weights (cfg.backbone) than they hold`
+          ? `: the same ${initFiles ? 'sources' : 'directories'}, other values: their files changed since${initFiles ? ' (or an init file holding frozen weights has moved: give the spec its new path)' : ''}, or training was given other frozen weights (cfg.backbone) than they hold`
           : ''),
     );
   }
