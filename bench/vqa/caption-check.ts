@@ -23,6 +23,7 @@ import { SETTINGS, method } from './methods.ts';
 import { BATCH } from './protocol.ts';
 import { trainCeiling } from './family-scores.ts';
 import { loadSettingBackbone } from './run-one.ts';
+import { trainingFlags } from './flags.ts';
 
 const SETTING = 'caption';
 const { values } = parseArgs({
@@ -38,7 +39,8 @@ const { values } = parseArgs({
 const m = method(values.method!);
 if (m.setting !== SETTING) throw new Error(`caption-check: '${m.name}' is not a method of '${SETTING}'`);
 const spec = m.model().spec;
-const seed = Number(values.seed);
+const c = trainingFlags('caption-check', values);
+const seed = c.seed;
 const frozen = loadSettingBackbone(SETTING);
 const test = captionTest();
 
@@ -68,7 +70,6 @@ try {
     `${m.name}: before fine-tuning CIDEr-D ${before.toFixed(3)}; nearest training caption ${copied.toFixed(3)}`,
   );
   const { train: all, dev } = captionCeiling();
-  const c = { epochs: Number(values.epochs), lr: Number(values.lr), seed, patience: Number(values.patience) };
   const best = await trainCeiling(gpu, spec, { pool: all, dev, frozen }, c, 'dev CIDEr-D');
   ev.setWeights(best.weights);
   const after = await ev.evaluate(test, 'test');

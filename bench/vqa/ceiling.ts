@@ -16,6 +16,7 @@ import { SETTINGS, method, type Setting } from './methods.ts';
 import { downstreamPool, familyPriorAccuracy, testSet } from './protocol.ts';
 import { loadSettingBackbone } from './run-one.ts';
 import { asFlavor } from './flavor.ts';
+import { numberFlag } from './flags.ts';
 
 const { values } = parseArgs({
   options: {
@@ -36,14 +37,14 @@ const m = values.method === 'full' ? undefined : method(values.method!);
 if (m && m.setting !== setting)
   throw new Error(`ceiling: method '${m.name}' belongs to setting '${m.setting}', not '${setting}'`);
 const spec = m ? m.model().spec : SETTINGS[setting].backbone().insert(peft.full()).spec;
-const lr = Number(values.lr ?? m?.lr ?? 5e-4);
+const lr = values.lr === undefined ? (m?.lr ?? 5e-4) : numberFlag('ceiling', 'lr', values.lr, { positive: true });
 const frozen = loadSettingBackbone(setting);
-const seed = Number(values.seed);
+const seed = numberFlag('ceiling', 'seed', values.seed!, { integer: true, min: 0 });
 const dev = asFlavor(mnistVqa({ split: 'train', families: DOWNSTREAM_FAMILIES, n: 200, seed: 7003 }), flavor);
 const gpu = await acquireDevice();
 const t0 = performance.now();
 try {
-  const epochs = Number(values.epochs);
+  const epochs = numberFlag('ceiling', 'epochs', values.epochs!, { integer: true, min: 1 });
   console.log(
     `ceiling: ${m ? m.name : 'full finetuning'} of '${setting}' on the whole pool (${downstreamPool(flavor).examples.length} questions), ${epochs} epochs, lr ${lr}, seed ${seed}`,
   );

@@ -11,6 +11,7 @@ import { train } from '../../src/train/trainer.ts';
 import { SETTINGS, method } from './methods.ts';
 import { BATCH, OPTIMIZATION, draw } from './protocol.ts';
 import { loadSettingBackbone } from './run-one.ts';
+import { numberFlag } from './flags.ts';
 
 const { values } = parseArgs({
   options: {
@@ -21,7 +22,9 @@ const { values } = parseArgs({
   },
 });
 const m = method(values.method!);
-const [k, seed, epochs] = [Number(values.k), Number(values.seed), Number(values.epochs)];
+const count = (flag: 'k' | 'seed' | 'epochs', min: number) =>
+  numberFlag('curve', flag, values[flag]!, { integer: true, min });
+const [k, seed, epochs] = [count('k', 1), count('seed', 0), count('epochs', 1)];
 const gpu = await acquireDevice();
 const t0 = performance.now();
 try {

@@ -21,6 +21,7 @@ import { NEAR_PRETRAIN, nearCeilingDev, nearPool, nearTest } from './near.ts';
 import { asFlavor } from './flavor.ts';
 import { familyPriorAccuracy } from './protocol.ts';
 import { loadBackbone } from './weights.ts';
+import { trainingFlags } from './flags.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -42,6 +43,7 @@ if (meta.data !== 'near')
   );
 const flavor = (meta.flavor ?? 'native') as Flavor;
 const base = flavor === 't5' ? vlT5() : backbone(flavor, jointOf(meta));
+const c = trainingFlags('near-check', values);
 const gpu = await acquireDevice();
 const t0 = performance.now();
 try {
@@ -58,12 +60,6 @@ try {
   printScores('zero-shot on the near-transfer test set', zeroShot);
   let ceiling: Awaited<ReturnType<typeof ceilingRun>> | undefined;
   if (!values['zero-shot-only']) {
-    const c = {
-      epochs: Number(values.epochs),
-      lr: Number(values.lr),
-      seed: Number(values.seed),
-      patience: Number(values.patience),
-    };
     console.log(
       `ceiling: full finetuning on the whole pool (${nearPool(flavor).examples.length}), lr ${c.lr}, ${c.epochs} epochs`,
     );

@@ -64,6 +64,7 @@ import {
 } from './model.ts';
 import { asFlavor } from './flavor.ts';
 import { CHECKPOINTS, loadBackbone, saveBackbone } from './weights.ts';
+import { type NumberRule, numberFlag } from './flags.ts';
 import { NEAR_PRETRAIN } from './near.ts';
 import { captionIds, captionsOf } from './captions.ts';
 import { OPTIMIZATION } from './protocol.ts';
@@ -284,12 +285,15 @@ async function main(): Promise<void> {
       ? { ...picked, spec: { ...picked.spec, freeze: [...picked.spec.freeze, 'vision.**'] } }
       : picked;
   if (!task) throw new Error(`pretrain: unknown task '${which ?? ''}'; choose one of ${Object.keys(all).join(', ')}`);
-  const seed = Number(values.seed);
-  const n = Number(values.n ?? task.defaults.n);
+  const num = (flag: string, v: string | number, rule: NumberRule) =>
+    typeof v === 'number' ? v : numberFlag('pretrain', flag, v, rule);
+  const count = { integer: true, min: 1 };
+  const seed = num('seed', values.seed, { integer: true, min: 0 });
+  const n = num('n', values.n ?? task.defaults.n, count);
   const cfg: TrainConfig = {
-    epochs: Number(values.epochs ?? task.defaults.epochs),
-    batch: Number(values.batch),
-    lr: Number(values.lr ?? task.defaults.lr),
+    epochs: num('epochs', values.epochs ?? task.defaults.epochs, count),
+    batch: num('batch', values.batch, count),
+    lr: num('lr', values.lr ?? task.defaults.lr, { positive: true }),
     seed,
     ...OPTIMIZATION,
     evalEvery: 1,
@@ -321,7 +325,7 @@ async function main(): Promise<void> {
       CHECKPOINTS,
       `${flavor === 'hf' || which === 'vlt5' ? 'hf-' : ''}${data === 'near' ? 'near-' : ''}${which}.safetensors`,
     );
-  const train_ = task.data('train', n, seed, Number(values.shift));
+  const train_ = task.data('train', n, seed, num('shift', values.shift, { integer: true, min: 0 }));
   const held = task.data('test', 1000, seed + 1);
   const gpu = await acquireDevice();
   const t0 = performance.now();

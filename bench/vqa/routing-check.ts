@@ -16,6 +16,7 @@ import { SETTINGS, method } from './methods.ts';
 import { nearCeilingDev, nearPool, nearTest } from './near.ts';
 import { familyPriorAccuracy } from './protocol.ts';
 import { loadSettingBackbone } from './run-one.ts';
+import { trainingFlags } from './flags.ts';
 
 const SETTING = 'near-routing';
 const { values } = parseArgs({
@@ -33,12 +34,7 @@ if (m.setting !== SETTING) throw new Error(`routing-check: '${m.name}' is not a 
 const { flavor, data } = SETTINGS[SETTING];
 if (data !== 'near-align') throw new Error(`routing-check: '${SETTING}' reads ${data}, not the alignment data`);
 const frozen = loadSettingBackbone(SETTING);
-const c = {
-  epochs: Number(values.epochs),
-  lr: Number(values.lr),
-  seed: Number(values.seed),
-  patience: Number(values.patience),
-};
+const c = trainingFlags('routing-check', values);
 const floor = familyPriorAccuracy(data);
 const gpu = await acquireDevice();
 const t0 = performance.now();

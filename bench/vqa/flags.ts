@@ -1,0 +1,49 @@
+/**
+ * Number-valued flags of the bench/vqa scripts (node:util parseArgs gives strings). A value that
+ * is not a number, or not a whole one where a count is meant, is refused by the script's and the
+ * flag's name: Number('3e') is NaN, and a NaN rate or epoch count would otherwise train nothing
+ * (or forever) without a word.
+ */
+
+export interface NumberRule {
+  /** A count: a whole number. */
+  integer?: boolean;
+  /** The smallest value accepted. */
+  min?: number;
+  /** Strictly above zero (rates). */
+  positive?: boolean;
+}
+
+export function numberFlag(script: string, flag: string, value: string, rule: NumberRule = {}): number {
+  const n = Number(value);
+  const ok =
+    value.trim() !== '' &&
+    Number.isFinite(n) &&
+    (!rule.integer || Number.isInteger(n)) &&
+    (rule.min === undefined || n >= rule.min) &&
+    (!rule.positive || n > 0);
+  if (!ok) {
+    const what = rule.integer ? 'a whole number' : 'a number';
+    const bound = rule.positive ? ' above 0' : rule.min !== undefined ? ` >= ${rule.min}` : '';
+    throw new Error(`${script}: --${flag} '${value}' is not ${what}${bound}`);
+  }
+  return n;
+}
+
+/** The training flags the gate scripts share (near-check, routing-check, caption-check). */
+export function trainingFlags(
+  script: string,
+  values: { epochs?: string; lr?: string; seed?: string; patience?: string },
+): { epochs: number; lr: number; seed: number; patience: number } {
+  const get = (flag: keyof typeof values): string => {
+    const v = values[flag];
+    if (v === undefined) throw new Error(`${script}: --${flag} has no value`);
+    return v;
+  };
+  return {
+    epochs: numberFlag(script, 'epochs', get('epochs'), { integer: true, min: 1 }),
+    lr: numberFlag(script, 'lr', get('lr'), { positive: true }),
+    seed: numberFlag(script, 'seed', get('seed'), { integer: true, min: 0 }),
+    patience: numberFlag(script, 'patience', get('patience'), { integer: true, min: 0 }),
+  };
+}
