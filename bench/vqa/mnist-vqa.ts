@@ -274,8 +274,15 @@ export interface MnistVqaSet extends Dataset {
 /** A digit class from one uniform draw u: uniform (as every earlier set drew it), or by `weights`. */
 function classSampler(weights?: readonly number[]): (u: number) => number {
   if (!weights) return (u) => Math.floor(u * 10);
-  if (weights.length !== 10 || weights.some((w) => !(w >= 0)) || !weights.some((w) => w > 0))
-    throw new Error(`mnist-vqa: digitWeights needs 10 non-negative weights, not all 0 (got ${weights.join(', ')})`);
+  const ws = Array.isArray(weights) ? Array.from(weights) : [];
+  if (
+    ws.length !== 10 ||
+    !ws.every((w) => typeof w === 'number' && w >= 0 && Number.isFinite(w)) ||
+    !ws.some((w) => w > 0)
+  )
+    throw new Error(
+      `mnist-vqa: digitWeights needs 10 finite non-negative weights, not all 0 (got ${JSON.stringify(weights)})`,
+    );
   const total = weights.reduce((a, b) => a + b, 0);
   const cum = weights.map((_, i) => weights.slice(0, i + 1).reduce((a, b) => a + b, 0) / total);
   return (u) => {
@@ -284,7 +291,33 @@ function classSampler(weights?: readonly number[]): (u: number) => number {
   };
 }
 
+const PHRASINGS: readonly Phrasing[] = ['pretrain', 'downstream'];
+
+/** Options are built in code, but a wrong one (a phrasing misspelt, a probability of 2) would draw another dataset silently. */
+function checkOptions(o: MnistVqaOptions): void {
+  const bad = (what: string) => {
+    throw new Error(`mnist-vqa: ${what}`);
+  };
+  const splits: Split[] = ['train', 'test', 'pretrain', 'adapt'];
+  if (!splits.includes(o.split)) bad(`split '${o.split}' (valid: ${splits.join(', ')})`);
+  if (o.phrasing !== undefined && !PHRASINGS.includes(o.phrasing))
+    bad(`phrasing '${o.phrasing}' (valid: ${PHRASINGS.join(', ')})`);
+  if (!Array.isArray(o.families) || !o.families.length) bad('families must be a non-empty list');
+  for (const f of o.families) if (!ALL_FAMILIES.includes(f)) bad(`family '${f}' (valid: ${ALL_FAMILIES.join(', ')})`);
+  if (!Number.isSafeInteger(o.n) || o.n < 0) bad(`n ${o.n} is not a count`);
+  if (!Number.isSafeInteger(o.seed)) bad(`seed ${o.seed} is not an integer`);
+  if (o.shift !== undefined && !(Number.isInteger(o.shift) && o.shift >= 0 && o.shift <= 4))
+    bad(`shift ${o.shift} must be a whole number of pixels in [0, 4] (the digits' margin)`);
+  for (const [name, p] of [
+    ['noise', o.noise],
+    ['empty', o.empty],
+  ] as const)
+    if (p !== undefined && !(typeof p === 'number' && p >= 0 && p < 1))
+      bad(`${name} ${p} must be a probability in [0, 1)`);
+}
+
 export function mnistVqa(o: MnistVqaOptions): MnistVqaSet {
+  checkOptions(o);
   const r = prng(o.seed);
   const jitter = prng(o.seed ^ 0x5eed);
   const shift = o.shift ?? 0;

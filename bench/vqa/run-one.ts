@@ -25,6 +25,16 @@ export function loadSettingBackbone(setting: Setting, dir = CHECKPOINTS): Record
     const path = join(dir, `${f}.safetensors`);
     if (!existsSync(path)) throw new Error(`bench vqa: ${path} is missing; make it with: ${def.make}`);
     const { weights, meta } = loadBackbone(path);
+    // The pretraining data decides what the downstream split shifts: a far checkpoint under a near
+    // setting (or the reverse) would run without error and measure the wrong transfer.
+    const want = (def.data ?? 'far') === 'far' ? 'far' : 'near';
+    const got = meta.data ?? 'far';
+    if (got !== 'far' && got !== 'near')
+      throw new Error(`bench vqa: ${path} has metadata data '${got}' (valid: near, or none for far transfer)`);
+    if (got !== want)
+      throw new Error(
+        `bench vqa: ${path} was pretrained for ${got} transfer; setting '${setting}' (data ${def.data ?? 'far'}) needs a ${want}-transfer checkpoint: ${def.make}`,
+      );
     const joint = jointOf(meta);
     if (def.joint && meta.task === 'vl' && (joint.prefix !== def.joint.prefix || joint.embed !== def.joint.embed))
       throw new Error(

@@ -16,6 +16,10 @@ import { runBenchmark } from '../../bench/vqa/bench.ts';
 import { loadSettingBackbone } from '../../bench/vqa/run-one.ts';
 import { choose, readTuningFile, type TuningFile } from '../../bench/vqa/tuning.ts';
 import { draw, familyPriorAccuracy, testSet } from '../../bench/vqa/protocol.ts';
+import { CHECKPOINTS, loadBackbone, saveBackbone } from '../../bench/vqa/weights.ts';
+import { lowerModel } from '../../src/compiler/lower/index.ts';
+import { prng } from '../../src/runtime/init.ts';
+import { mutator } from '../helpers/mutate.ts';
 
 /** The downstream templates read independently: from the words and the scene's cells to the answer. */
 function oracle(words: string[], cells: number[]): string {
@@ -121,7 +125,7 @@ describe('near-transfer data', () => {
 
   it('refuses digit weights it cannot draw from, naming them', () => {
     expect(() => mnistVqa({ ...NEAR_DOWNSTREAM, digitWeights: [1, 2], n: 1, seed: 1 })).toThrow(
-      /10 non-negative weights.*1, 2/,
+      /10 finite non-negative weights, not all 0 \(got \[1,2\]\)/,
     );
     expect(() => mnistVqa({ ...NEAR_DOWNSTREAM, digitWeights: Array(10).fill(0), n: 1, seed: 1 })).toThrow(/not all 0/);
   });
@@ -274,5 +278,78 @@ describe('the near setting in the benchmark', () => {
         ['d', { lr: 1.5e-3, dev: 0.68 }],
       ]),
     );
+  });
+});
+
+describe('near data options, mutated', () => {
+  // Read apart from mnist-vqa.ts's own check: what a draw's options may be.
+  const valid = (o: Record<string, unknown>): boolean => {
+    const prob = (p: unknown) => p === undefined || (typeof p === 'number' && p >= 0 && p < 1);
+    const w = o.digitWeights;
+    return (
+      ['train', 'test', 'pretrain', 'adapt'].includes(o.split as string) &&
+      Array.isArray(o.families) &&
+      o.families.length > 0 &&
+      // Array.from: every() skips a deleted element's hole, the draw does not.
+      Array.from(o.families).every((f) => (ALL_FAMILIES as readonly unknown[]).includes(f)) &&
+      (o.phrasing === undefined || o.phrasing === 'pretrain' || o.phrasing === 'downstream') &&
+      (w === undefined ||
+        (Array.isArray(w) &&
+          w.length === 10 &&
+          Array.from(w).every((x) => typeof x === 'number' && Number.isFinite(x) && x >= 0) &&
+          w.some((x) => x > 0))) &&
+      prob(o.noise) &&
+      prob(o.empty) &&
+      (o.shift === undefined || (Number.isInteger(o.shift) && (o.shift as number) >= 0 && (o.shift as number) <= 4)) &&
+      Number.isSafeInteger(o.n) &&
+      (o.n as number) >= 0 &&
+      Number.isSafeInteger(o.seed)
+    );
+  };
+
+  it('150 mutated draws of the near distributions: each is drawn as asked or refused by name, never a TypeError or a silent default', () => {
+    const r = prng(20261207);
+    const weird = [-1, 0, 0.5, 1, 2, 5, 7.5, Number.NaN, Number.POSITIVE_INFINITY, '', 'x', null, true, [], {}, [1, 2]];
+    const mutate = mutator(r, weird, 2);
+    const bases = [NEAR_PRETRAIN, NEAR_DOWNSTREAM, NEAR_TEST].map((d) => ({ ...d, n: 6, seed: 3, shift: 1 }));
+    let [drawn, refused] = [0, 0];
+    for (let i = 0; i < 150; i++) {
+      const o = mutate(bases[i % 3]) as Record<string, unknown>;
+      const shown = JSON.stringify(o, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v));
+      let set: ReturnType<typeof mnistVqa> | undefined;
+      try {
+        set = mnistVqa(o as never);
+      } catch (e) {
+        expect((e as Error).message, shown).toMatch(/^mnist-vqa: /);
+        expect(valid(o), `refused a valid draw: ${shown}`).toBe(false);
+        refused++;
+        continue;
+      }
+      expect(valid(o), `drew an invalid one: ${shown}`).toBe(true);
+      expect(set.examples).toHaveLength(o.n as number);
+      for (const q of set.questions) expect(o.families).toContain(q.family);
+      drawn++;
+    }
+    // Both outcomes represented (this seed: 23 drawn, 127 refused).
+    expect(drawn).toBeGreaterThan(15);
+    expect(refused).toBeGreaterThan(60);
+  });
+
+  it("a far checkpoint is refused under a near setting, by its metadata's 'data'", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'near-meta-'));
+    for (const f of SETTINGS['near-encdec'].files) {
+      const { weights, meta } = loadBackbone(join(CHECKPOINTS, `${f}.safetensors`));
+      const { graph } = lowerModel(SETTINGS['near-encdec'].backbone().spec, { batch: 1, mode: 'infer' });
+      const keep = ['vision.', 'prefix.', 'shared.', 'encoder.', 'decoder.'];
+      const { data: _near, ...far } = meta;
+      saveBackbone(join(dir, `${f}.safetensors`), graph, weights, keep, far);
+      expect(() => loadSettingBackbone('near-encdec', dir)).toThrow(
+        /was pretrained for far transfer; setting 'near-encdec' \(data near\) needs a near-transfer checkpoint/,
+      );
+      saveBackbone(join(dir, `${f}.safetensors`), graph, weights, keep, { ...meta, data: 'nearish' });
+      expect(() => loadSettingBackbone('near-encdec', dir)).toThrow(/metadata data 'nearish' \(valid: near/);
+      saveBackbone(join(dir, `${f}.safetensors`), graph, weights, keep, meta);
+    }
+    expect(Object.keys(loadSettingBackbone('near-encdec', dir)).length).toBeGreaterThan(0);
   });
 });
