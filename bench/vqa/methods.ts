@@ -180,6 +180,19 @@ export const NEAR_TUNED: Record<string, number> = {
   'near/mixphm+reg': 4.5e-2,
 };
 
+/**
+ * The encoder-decoder's near-transfer rates, chosen the same way (tune.ts --setting near-encdec,
+ * the same five-rate grid, k=1000, tuning seed 1, dev only; results/tuning-near-encdec.md, checked
+ * against its JSON by test/bench/near.test.ts) before its grid ran. Full finetuning chose the
+ * grid's lowest rate, as in `near`; its gate's ceiling at 1e-4 was no higher (0.861 against 0.862).
+ */
+export const NEAR_ENCDEC_TUNED: Record<string, number> = {
+  'near-encdec/full': 2e-4,
+  'near-encdec/lora': 5e-3,
+  'near-encdec/mixphm': 1.5e-2,
+  'near-encdec/mixphm+reg': 1.5e-2,
+};
+
 /** The joint model's methods, in setting `s`: named plainly in 'vl', as 'near/<name>' in 'near'. */
 const jointMethods = (s: JointSetting): Method[] => {
   const name = (n: string) => (s === 'vl' ? n : `${s}/${n}`);
@@ -282,7 +295,7 @@ function routedMethods(s: 'near-routing' | 'caption'): Method[] {
 
 /**
  * MixPHM's own setting on near transfer: full finetuning, LoRA and MixPHM (with and without the
- * redundancy regularizer) in both stacks, as `encdec/` has them. Untuned until tune.ts has run.
+ * redundancy regularizer) in both stacks, as `encdec/` has them, at NEAR_ENCDEC_TUNED's rates.
  */
 function nearEncdecMethods(): Method[] {
   const s = 'near-encdec' as const;
@@ -296,7 +309,7 @@ function nearEncdecMethods(): Method[] {
       about: 'MixPHM with redundancy regularization',
     },
   ];
-  return list.map((m) => ({ ...m, setting: s, lr: PEFT_LR, tuned: false }));
+  return list.map((m) => ({ ...m, setting: s, lr: NEAR_ENCDEC_TUNED[m.name], tuned: true }));
 }
 
 export const METHODS: Method[] = [

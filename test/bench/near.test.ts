@@ -11,7 +11,7 @@ import { ALL_FAMILIES, POSITIONS, mnistVqa, pool } from '../../bench/vqa/mnist-v
 import { DIGIT_WEIGHTS, NEAR_DOWNSTREAM, NEAR_PRETRAIN, NEAR_TEST, nearPool, nearTest } from '../../bench/vqa/near.ts';
 import { asFlavor } from '../../bench/vqa/flavor.ts';
 import { questionText } from '../../bench/vqa/text.ts';
-import { METHODS, NEAR_TUNED, SETTINGS } from '../../bench/vqa/methods.ts';
+import { METHODS, NEAR_ENCDEC_TUNED, NEAR_TUNED, SETTINGS } from '../../bench/vqa/methods.ts';
 import { runBenchmark } from '../../bench/vqa/bench.ts';
 import { loadSettingBackbone } from '../../bench/vqa/run-one.ts';
 import { choose, readTuningFile, type TuningFile } from '../../bench/vqa/tuning.ts';
@@ -225,7 +225,7 @@ describe('the near setting in the benchmark', () => {
     expect(routing.every((m) => m.tuned === false)).toBe(true);
   });
 
-  it("the encoder-decoder's near setting: the longer-pretrained checkpoint, near questions as T5 reads them, untuned methods", () => {
+  it("the encoder-decoder's near setting: the longer-pretrained checkpoint, near questions as T5 reads them, rates tuned on dev", () => {
     expect(SETTINGS['near-encdec']).toMatchObject({ flavor: 't5', files: ['hf-near-vlt5b'], data: 'near' });
     const weights = loadSettingBackbone('near-encdec');
     expect(Object.keys(weights).some((k) => k.startsWith('decoder.'))).toBe(true);
@@ -240,7 +240,19 @@ describe('the near setting in the benchmark', () => {
       'near-encdec/mixphm',
       'near-encdec/mixphm+reg',
     ]);
-    expect(mine.every((m) => m.tuned === false)).toBe(true);
+    // Each at the rate tune.ts chose on one grid, every rate run (results/tuning-near-encdec.json).
+    const tuning = readTuningFile('bench/vqa/results/tuning-near-encdec.json');
+    const chosen = choose(
+      tuning,
+      mine.map((m) => m.name),
+    );
+    for (const m of mine) {
+      expect(m.tuned, m.name).toBe(true);
+      expect(m.lr, m.name).toBe(chosen.get(m.name)!.lr);
+      expect(NEAR_ENCDEC_TUNED[m.name]).toBe(m.lr);
+      for (const lr of tuning.config.lrs) expect(tuning.runs[`${m.name}@${lr}`]?.status, `${m.name}@${lr}`).toBe('ok');
+    }
+    expect(tuning.config).toMatchObject({ setting: 'near-encdec', k: 1000, seed: 1 });
   });
 
   it('tuning picks the best dev rate per method; a tie by the mean dev, then the smaller rate; never a diverged run', () => {
