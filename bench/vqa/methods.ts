@@ -91,10 +91,10 @@ export const SETTINGS: Record<Setting, SettingDef> = {
   // downstream questions ask what is where (near.ts ALIGN_FAMILIES).
   'near-routing': {
     flavor: 'hf',
-    files: ['hf-near-vision', 'hf-near-text'],
+    files: ['hf-near-vision2', 'hf-near-text'],
     required: /^(vision|text)\./,
     backbone: () => backbone('hf', POOLED),
-    make: 'bash bench/vqa/near-pretrain.sh',
+    make: 'bash bench/vqa/near-routing.sh',
     data: 'near-align',
   },
   // Issue 35, part 3: the routing paper's second claim, captioning. METHODS.md's setting: the
@@ -102,7 +102,7 @@ export const SETTINGS: Record<Setting, SettingDef> = {
   // decoder pretrained on caption text alone, both frozen; k counts images (caption-data.ts).
   caption: {
     flavor: 'hf',
-    files: ['hf-near-vision', 'hf-near-captext'],
+    files: ['hf-near-vision2', 'hf-near-captext'],
     required: /^(vision|text)\./,
     backbone: captionModel,
     make: 'bash bench/vqa/near-routing.sh',
