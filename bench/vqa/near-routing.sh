@@ -13,13 +13,26 @@ logs=bench/vqa/results
 mkdir -p "$runs" "$logs"
 [ -f "$ck/hf-near-text.safetensors" ] || { echo "hf-near-text is missing: run bash bench/vqa/near-pretrain.sh first"; exit 1; }
 
-gate() { # check (routing|caption), setting: full finetuning's and plain LoRA's ceilings at three rates, each skipped once its JSON exists
+gate() { # check (routing|caption), setting, gate: full finetuning's and plain LoRA's ceilings at three rates, each skipped
+  # once its JSON exists; LoRA's only once full finetuning's ceiling (at its best-dev rate) reaches the gate
+  local rates=(3e-4 1e-3 3e-3)
   for m in full lora/none; do
-    for lr in 3e-4 1e-3 3e-3; do
+    for lr in "${rates[@]}"; do
       local out="$logs/$1-check-${m//\//-}-lr$lr"
       [ -f "$out.json" ] && continue
       npx tsx "bench/vqa/$1-check.ts" --method "$2/$m" --lr "$lr" --json "$out.json" 2>&1 | tee "$out.log"
     done
+    # LoRA's ceiling measures the room a routing function has under full finetuning's: moot, and
+    # an hour of runs, while full finetuning's own ceiling misses the gate.
+    if [ "$m" = full ]; then
+      local met
+      met=$(node -e 'const [gate, ...fs] = process.argv.slice(1); const rs = fs.map((f) => JSON.parse(require("fs").readFileSync(f, "utf8")));
+        const best = rs.reduce((a, r) => (r.ceiling.dev > a.ceiling.dev ? r : a)); const score = best.ceiling.overall ?? best.ceiling.cider;
+        console.log(score >= Number(gate) ? "met" : `not met (best dev at lr ${best.ceiling.lr}: ${score.toFixed(3)})`);' \
+        "$3" $(printf "$logs/$1-check-full-lr%s.json " "${rates[@]}"))
+      echo "$1 gate: $met"
+      [ "$met" = met ] || return 0
+    fi
   done
 }
 
@@ -41,7 +54,7 @@ fi
 
 # The gate: full finetuning's ceiling (must reach 0.85) and plain LoRA's, each on the whole pool
 # for all 20 epochs at three learning rates, read at the rate with the best dev score.
-gate routing near-routing
+gate routing near-routing 0.85
 
 # The captioning setting (issue 35, part 3; 'caption' in methods.ts) reuses this ViT. Its decoder
 # is a GPT-2-style language model on the captions of pretraining scenes, text alone.
@@ -51,4 +64,4 @@ if [ ! -f "$ck/hf-near-captext.safetensors" ]; then
 fi
 # Its gate (caption-check.ts): CIDEr-D before fine-tuning, of the nearest training caption, and the
 # ceilings of full finetuning and plain LoRA on the whole pool, each at three rates.
-gate caption caption
+gate caption caption 0 # no VQA gate: caption-check prints the floors beside the ceiling

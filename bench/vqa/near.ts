@@ -63,9 +63,13 @@ const memo = (key: string, make: () => MnistVqaSet) => {
   return cache.get(key)!;
 };
 
-/** The downstream pool, read as models of flavor `f` read it. */
-export function nearPool(f: Flavor, d: NearData = 'near'): MnistVqaSet {
-  return memo(`pool ${d} ${f}`, () => asFlavor(mnistVqa({ ...DRAWS[d].downstream, n: NEAR_POOL, seed: POOL_SEED }), f));
+/**
+ * The downstream pool, read as models of flavor `f` read it. `n` larger than NEAR_POOL (a gate's
+ * question of how much adaptation data a setting needs) extends the same draw: its first
+ * NEAR_POOL questions are the pool.
+ */
+export function nearPool(f: Flavor, d: NearData = 'near', n = NEAR_POOL): MnistVqaSet {
+  return memo(`pool ${d} ${f} ${n}`, () => asFlavor(mnistVqa({ ...DRAWS[d].downstream, n, seed: POOL_SEED }), f));
 }
 
 /** The fixed test set. */

@@ -329,9 +329,10 @@ async function main(): Promise<void> {
   const held = task.data('test', 1000, seed + 1);
   const gpu = await acquireDevice();
   const t0 = performance.now();
-  const steps = Math.floor(n / cfg.batch) * cfg.epochs;
+  // Per epoch, the trainer steps over the examples (captext makes three of each of n scenes).
+  const steps = Math.floor(train_.examples.length / cfg.batch) * cfg.epochs;
   console.log(
-    `pretrain ${which}: ${n} examples, ${cfg.epochs} epochs, ${steps} steps, batch ${cfg.batch}, lr ${cfg.lr}${init ? `, from ${from}` : ''} on ${gpu.info.description}`,
+    `pretrain ${which}: ${train_.examples.length} examples (n ${n}), ${cfg.epochs} epochs, ${steps} steps, batch ${cfg.batch}, lr ${cfg.lr}${init ? `, from ${from}` : ''} on ${gpu.info.description}`,
   );
   try {
     const res = await train(gpu, task.spec, { train: train_ }, cfg, {

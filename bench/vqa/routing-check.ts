@@ -6,17 +6,17 @@
  * model that ignores the image starts. Full finetuning's ceiling must reach 0.85; LoRA's own
  * ceiling says how much room a routing function has to show a gain.
  *
- *   npx tsx bench/vqa/routing-check.ts [--method near-routing/full] [--lr 3e-4] [--epochs 20] [--patience 20] [--seed 13] [--json out.json]
+ *   npx tsx bench/vqa/routing-check.ts [--method near-routing/full] [--lr 3e-4] [--epochs 20] [--patience 20] [--seed 13] [--pool 2000] [--json out.json]
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { acquireDevice } from '../../src/runtime/device.ts';
 import { ceilingRun, printScores } from './family-scores.ts';
 import { SETTINGS, method } from './methods.ts';
-import { nearCeilingDev, nearPool, nearTest } from './near.ts';
+import { NEAR_POOL, nearCeilingDev, nearPool, nearTest } from './near.ts';
 import { familyPriorAccuracy } from './protocol.ts';
 import { loadSettingBackbone } from './run-one.ts';
-import { trainingFlags } from './flags.ts';
+import { numberFlag, trainingFlags } from './flags.ts';
 
 const SETTING = 'near-routing';
 const { values } = parseArgs({
@@ -27,6 +27,8 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '13' },
     patience: { type: 'string', default: '20' },
     json: { type: 'string' },
+    // The gate's question of data: the same draw extended past the pool (never a k-shot run's).
+    pool: { type: 'string', default: String(NEAR_POOL) },
   },
 });
 const m = method(values.method!);
@@ -35,17 +37,19 @@ const { flavor, data } = SETTINGS[SETTING];
 if (data !== 'near-align') throw new Error(`routing-check: '${SETTING}' reads ${data}, not the alignment data`);
 const frozen = loadSettingBackbone(SETTING);
 const c = trainingFlags('routing-check', values);
+const poolSize = numberFlag('routing-check', 'pool', values.pool!, { integer: true, min: NEAR_POOL });
+const pool = nearPool(flavor, data, poolSize);
 const floor = familyPriorAccuracy(data);
 const gpu = await acquireDevice();
 const t0 = performance.now();
 try {
   console.log(
-    `${m.name} on the whole alignment pool (${nearPool(flavor, data).examples.length}), lr ${c.lr}, ${c.epochs} epochs; floor ${floor.toFixed(3)}`,
+    `${m.name} on ${poolSize === NEAR_POOL ? 'the whole alignment pool' : 'the alignment pool extended'} (${pool.examples.length}), lr ${c.lr}, ${c.epochs} epochs; floor ${floor.toFixed(3)}`,
   );
   const r = await ceilingRun(
     gpu,
     m.model().spec,
-    { pool: nearPool(flavor, data), dev: nearCeilingDev(flavor, data), test: nearTest(flavor, data), frozen },
+    { pool, dev: nearCeilingDev(flavor, data), test: nearTest(flavor, data), frozen },
     c,
   );
   printScores(`ceiling (best dev epoch ${r.bestEpoch}, dev ${r.dev.toFixed(3)})`, r);
@@ -54,7 +58,7 @@ try {
   if (values.json)
     writeFileSync(
       values.json,
-      `${JSON.stringify({ method: m.name, command: `npx tsx bench/vqa/routing-check.ts ${process.argv.slice(2).join(' ')}`, checkpoints: SETTINGS[SETTING].files, floor, ceiling: r, seconds, adapter: gpu.info.description }, null, 2)}\n`,
+      `${JSON.stringify({ method: m.name, command: `npx tsx bench/vqa/routing-check.ts ${process.argv.slice(2).join(' ')}`, checkpoints: SETTINGS[SETTING].files, pool: poolSize, floor, ceiling: r, seconds, adapter: gpu.info.description }, null, 2)}\n`,
     );
 } finally {
   gpu.destroy();
