@@ -30,8 +30,11 @@ const { values } = parseArgs({
 const setting = values.setting as Setting;
 if (!SETTINGS[setting])
   throw new Error(`ceiling: --setting '${values.setting}' (valid: ${Object.keys(SETTINGS).join(', ')})`);
-if (SETTINGS[setting].data === 'near')
-  throw new Error(`ceiling: setting '${setting}' is near transfer: its gate is bench/vqa/near-check.ts`);
+// The far pool only: each near setting has its own gate (near-check, routing-check, caption-check).
+if (SETTINGS[setting].data)
+  throw new Error(
+    `ceiling: setting '${setting}' reads ${SETTINGS[setting].data} data; its gate is near-check.ts, routing-check.ts or caption-check.ts`,
+  );
 const { flavor } = SETTINGS[setting];
 const m = values.method === 'full' ? undefined : method(values.method!);
 if (m && m.setting !== setting)
@@ -40,11 +43,11 @@ const spec = m ? m.model().spec : SETTINGS[setting].backbone().insert(peft.full(
 const lr = values.lr === undefined ? (m?.lr ?? 5e-4) : numberFlag('ceiling', 'lr', values.lr, { positive: true });
 const frozen = loadSettingBackbone(setting);
 const seed = numberFlag('ceiling', 'seed', values.seed!, { integer: true, min: 0 });
+const epochs = numberFlag('ceiling', 'epochs', values.epochs!, { integer: true, min: 1 });
 const dev = asFlavor(mnistVqa({ split: 'train', families: DOWNSTREAM_FAMILIES, n: 200, seed: 7003 }), flavor);
 const gpu = await acquireDevice();
 const t0 = performance.now();
 try {
-  const epochs = numberFlag('ceiling', 'epochs', values.epochs!, { integer: true, min: 1 });
   console.log(
     `ceiling: ${m ? m.name : 'full finetuning'} of '${setting}' on the whole pool (${downstreamPool(flavor).examples.length} questions), ${epochs} epochs, lr ${lr}, seed ${seed}`,
   );

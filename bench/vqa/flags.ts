@@ -19,7 +19,8 @@ export function numberFlag(script: string, flag: string, value: string, rule: Nu
   const ok =
     value.trim() !== '' &&
     Number.isFinite(n) &&
-    (!rule.integer || Number.isInteger(n)) &&
+    // A count in decimal digits (Number reads '0x10' as 16, and '1e20' is past exact integers).
+    (!rule.integer || (/^\s*[+-]?\d+\s*$/.test(value) && Number.isSafeInteger(n))) &&
     (rule.min === undefined || n >= rule.min) &&
     (!rule.positive || n > 0);
   if (!ok) {

@@ -184,7 +184,8 @@ export const NEAR_TUNED: Record<string, number> = {
  * The encoder-decoder's near-transfer rates, chosen the same way (tune.ts --setting near-encdec,
  * the same five-rate grid, k=1000, tuning seed 1, dev only; results/tuning-near-encdec.md, checked
  * against its JSON by test/bench/near.test.ts) before its grid ran. Full finetuning chose the
- * grid's lowest rate, as in `near`; its gate's ceiling at 1e-4 was no higher (0.861 against 0.862).
+ * grid's lowest rate, as in `near`, and the grid was not extended down: the gate's whole-pool sweep
+ * had dev 0.890 at 1e-4 against 0.880 at 2e-4, so full finetuning may sit a little below its best.
  */
 export const NEAR_ENCDEC_TUNED: Record<string, number> = {
   'near-encdec/full': 2e-4,

@@ -278,10 +278,11 @@ function classSampler(weights?: readonly number[]): (u: number) => number {
   if (
     ws.length !== 10 ||
     !ws.every((w) => typeof w === 'number' && w >= 0 && Number.isFinite(w)) ||
-    !ws.some((w) => w > 0)
+    !ws.some((w) => w > 0) ||
+    !Number.isFinite(ws.reduce((a, b) => a + b, 0))
   )
     throw new Error(
-      `mnist-vqa: digitWeights needs 10 finite non-negative weights, not all 0 (got ${JSON.stringify(weights)})`,
+      `mnist-vqa: digitWeights needs 10 finite non-negative weights, not all 0, with a finite sum (got ${JSON.stringify(weights)})`,
     );
   const total = weights.reduce((a, b) => a + b, 0);
   const cum = weights.map((_, i) => weights.slice(0, i + 1).reduce((a, b) => a + b, 0) / total);
@@ -328,6 +329,9 @@ export function mnistVqa(o: MnistVqaOptions): MnistVqaSet {
   const scenes: Scene[] = [];
   const questions: Question[] = [];
   const annotations: string[][] = [];
+  // Some options leave no scene a question (only 'larger', with one digit weighted: the two
+  // digits it compares are always equal): a long run of unanswerable scenes stops the draw.
+  let unanswered = 0;
   while (examples.length < o.n) {
     const cells = [0, 1, 2, 3].map(() => (r() < (o.empty ?? 0.25) ? -1 : digitOf(r())));
     const sampleIds = cells.map((d) => {
@@ -337,7 +341,14 @@ export function mnistVqa(o: MnistVqaOptions): MnistVqaSet {
     });
     const scene = { cells, sampleIds };
     const q = ask(o.families[Math.floor(r() * o.families.length)], scene, r, o.phrasing);
-    if (!q) continue;
+    if (!q) {
+      if (++unanswered > 10_000)
+        throw new Error(
+          `mnist-vqa: 10,000 scenes in a row suit none of the families ${o.families.join(', ')} (digit weights ${JSON.stringify(o.digitWeights ?? 'uniform')}, empty ${o.empty ?? 0.25})`,
+        );
+      continue;
+    }
+    unanswered = 0;
     const choices = familyAnswers(q.family).filter((a) => a !== q.answer);
     const annotators = Array.from({ length: 10 }, () =>
       answer(r() < noise ? choices[Math.floor(r() * choices.length)] : q.answer),

@@ -37,8 +37,8 @@ export const NEAR_TEST: Draw = { ...NEAR_DOWNSTREAM, split: 'test' };
  * The routing setting's near transfer (issue 35: questions that need the image aligned with the
  * text, not arithmetic): the families that name a digit or a position the image must be searched
  * for, with the same shifts (held-out digits, new templates, the shifted distribution). The
- * towers are pretrained apart (near-pretrain.sh: the ViT's pooled output reads the scene, the
- * text encoder what a question asks), so no model has answered such a question before.
+ * towers are pretrained apart (near-routing.sh: the ViT's pooled output reads the scene;
+ * near-pretrain.sh: the text encoder, what a question asks), so no model has answered such a question before.
  */
 export const ALIGN_FAMILIES = ['digit-at', 'is-there', 'count-digit'] as const satisfies readonly Family[];
 export const ALIGN_DOWNSTREAM: Draw = { ...NEAR_DOWNSTREAM, families: ALIGN_FAMILIES };

@@ -287,12 +287,12 @@ async function main(): Promise<void> {
   if (!task) throw new Error(`pretrain: unknown task '${which ?? ''}'; choose one of ${Object.keys(all).join(', ')}`);
   const num = (flag: string, v: string | number, rule: NumberRule) =>
     typeof v === 'number' ? v : numberFlag('pretrain', flag, v, rule);
-  const count = { integer: true, min: 1 };
+  const aCount = { integer: true, min: 1 };
   const seed = num('seed', values.seed, { integer: true, min: 0 });
-  const n = num('n', values.n ?? task.defaults.n, count);
+  const n = num('n', values.n ?? task.defaults.n, aCount);
   const cfg: TrainConfig = {
-    epochs: num('epochs', values.epochs ?? task.defaults.epochs, count),
-    batch: num('batch', values.batch, count),
+    epochs: num('epochs', values.epochs ?? task.defaults.epochs, aCount),
+    batch: num('batch', values.batch, aCount),
     lr: num('lr', values.lr ?? task.defaults.lr, { positive: true }),
     seed,
     ...OPTIMIZATION,

@@ -30,7 +30,7 @@ export function loadSettingBackbone(setting: Setting, dir = CHECKPOINTS): Record
     const want = (def.data ?? 'far') === 'far' ? 'far' : 'near';
     const got = meta.data ?? 'far';
     if (got !== 'far' && got !== 'near')
-      throw new Error(`bench vqa: ${path} has metadata data '${got}' (valid: near, or none for far transfer)`);
+      throw new Error(`bench vqa: ${path} has metadata data '${got}' (valid: near; far, or none, for far transfer)`);
     if (got !== want)
       throw new Error(
         `bench vqa: ${path} was pretrained for ${got} transfer; setting '${setting}' (data ${def.data ?? 'far'}) needs a ${want}-transfer checkpoint: ${def.make}`,

@@ -25,9 +25,11 @@ describe('bench/vqa number flags', () => {
     expect(() => trainingFlags('gate', { ...good, lr: undefined })).toThrow('gate: --lr has no value');
   });
 
-  it('accepts what Number reads exactly, and nothing around it', () => {
+  it('accepts a number with spaces around it, and nothing else around it; counts in decimal digits only', () => {
     expect(numberFlag('s', 'n', ' 12 ', { integer: true })).toBe(12);
     expect(numberFlag('s', 'lr', '1.5e-2', { positive: true })).toBe(0.015);
     expect(() => numberFlag('s', 'n', '12abc')).toThrow("s: --n '12abc' is not a number");
+    expect(() => numberFlag('s', 'seed', '0x10', { integer: true })).toThrow('is not a whole number');
+    expect(() => numberFlag('s', 'seed', '1e20', { integer: true })).toThrow('is not a whole number');
   });
 });

@@ -3,7 +3,7 @@
  * the generated sets: digit samples held out from pretraining, new templates with answers
  * re-derived independently from the words, and the shifted answer distribution.
  */
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -125,7 +125,7 @@ describe('near-transfer data', () => {
 
   it('refuses digit weights it cannot draw from, naming them', () => {
     expect(() => mnistVqa({ ...NEAR_DOWNSTREAM, digitWeights: [1, 2], n: 1, seed: 1 })).toThrow(
-      /10 finite non-negative weights, not all 0 \(got \[1,2\]\)/,
+      /10 finite non-negative weights, not all 0, with a finite sum \(got \[1,2\]\)/,
     );
     expect(() => mnistVqa({ ...NEAR_DOWNSTREAM, digitWeights: Array(10).fill(0), n: 1, seed: 1 })).toThrow(/not all 0/);
   });
@@ -309,7 +309,8 @@ describe('near data options, mutated', () => {
         (Array.isArray(w) &&
           w.length === 10 &&
           Array.from(w).every((x) => typeof x === 'number' && Number.isFinite(x) && x >= 0) &&
-          w.some((x) => x > 0))) &&
+          w.some((x) => x > 0) &&
+          Number.isFinite(w.reduce((a: number, b: number) => a + b, 0)))) &&
       prob(o.noise) &&
       prob(o.empty) &&
       (o.shift === undefined || (Number.isInteger(o.shift) && (o.shift as number) >= 0 && (o.shift as number) <= 4)) &&
@@ -323,7 +324,13 @@ describe('near data options, mutated', () => {
     const r = prng(20261207);
     const weird = [-1, 0, 0.5, 1, 2, 5, 7.5, Number.NaN, Number.POSITIVE_INFINITY, '', 'x', null, true, [], {}, [1, 2]];
     const mutate = mutator(r, weird, 2);
-    const bases = [NEAR_PRETRAIN, NEAR_DOWNSTREAM, NEAR_TEST].map((d) => ({ ...d, n: 6, seed: 3, shift: 1 }));
+    const bases = [NEAR_PRETRAIN, NEAR_DOWNSTREAM, NEAR_TEST].map((d) => ({
+      ...d,
+      n: 6,
+      seed: 3,
+      shift: 1,
+      noise: 0.1,
+    }));
     let [drawn, refused] = [0, 0];
     for (let i = 0; i < 150; i++) {
       const o = mutate(bases[i % 3]) as Record<string, unknown>;
@@ -362,6 +369,31 @@ describe('near data options, mutated', () => {
       expect(() => loadSettingBackbone('near-encdec', dir)).toThrow(/metadata data 'nearish' \(valid: near/);
       saveBackbone(join(dir, `${f}.safetensors`), graph, weights, keep, meta);
     }
-    expect(Object.keys(loadSettingBackbone('near-encdec', dir)).length).toBeGreaterThan(0);
+    try {
+      expect(Object.keys(loadSettingBackbone('near-encdec', dir)).length).toBeGreaterThan(0);
+      // And the reverse: the near checkpoint under the far encoder-decoder's name.
+      const { graph } = lowerModel(SETTINGS.encdec.backbone().spec, { batch: 1, mode: 'infer' });
+      const near = loadBackbone(join(dir, 'hf-near-vlt5b.safetensors'));
+      for (const f of SETTINGS.encdec.files)
+        saveBackbone(
+          join(dir, `${f}.safetensors`),
+          graph,
+          near.weights,
+          ['vision.', 'prefix.', 'shared.', 'encoder.', 'decoder.'],
+          near.meta,
+        );
+      expect(() => loadSettingBackbone('encdec', dir)).toThrow(
+        /was pretrained for near transfer; setting 'encdec' \(data far\) needs a far-transfer checkpoint/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a draw whose families no scene can ask, instead of drawing forever', () => {
+    const one = Array.from({ length: 10 }, (_, d) => (d === 4 ? 1 : 0));
+    expect(() =>
+      mnistVqa({ ...NEAR_DOWNSTREAM, families: ['larger'], digitWeights: one, empty: 0, n: 1, seed: 1 }),
+    ).toThrow(/10,000 scenes in a row suit none of the families larger/);
   });
 });
