@@ -105,8 +105,10 @@ describe('the packed package', () => {
       ),
     ).toEqual([]);
     expect(paths).toContain('bench/results/seed-settings.md');
-    // The library, its kernels, the docs and the bench result pages they link (no data, no checkpoints).
-    expect(info.size).toBeLessThan(500_000);
+    // The library, its kernels, the docs and the bench result pages they link (no data, no checkpoints:
+    // one checkpoint alone is 400 kB). Packed 500.5 kB at issue 35's routing and caption gates,
+    // bench/vqa/README.md (73 kB unpacked) growing with each measured setting.
+    expect(info.size).toBeLessThan(550_000);
   });
 
   it('type-checks under the default strict tsconfig', () => {
