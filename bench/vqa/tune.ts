@@ -18,6 +18,7 @@ import { METHODS, SETTINGS, method, type Setting } from './methods.ts';
 import { KS, SEEDS } from './protocol.ts';
 import { loadSettingBackbone, runOne } from './run-one.ts';
 import { choose, readTuningFile, tuningKey, tuningReport, type TuningFile } from './tuning.ts';
+import { numberFlag } from './flags.ts';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -36,10 +37,10 @@ async function main(): Promise<void> {
   const lrs = values.lrs!.split(',').map(Number);
   if (!lrs.length || lrs.some((x) => !(x > 0 && Number.isFinite(x))))
     throw new Error(`tune: --lrs '${values.lrs}': expected positive numbers, e.g. 5e-4,1.5e-3,5e-3`);
-  const k = Number(values.k);
+  const k = numberFlag('tune', 'k', values.k!, { integer: true });
   if (!(KS as readonly number[]).includes(k)) throw new Error(`tune: --k ${values.k} is not one of ${KS.join(', ')}`);
-  const seed = Number(values.seed);
-  if (!Number.isInteger(seed) || (SEEDS as readonly number[]).includes(seed))
+  const seed = numberFlag('tune', 'seed', values.seed!, { integer: true, min: 0 });
+  if ((SEEDS as readonly number[]).includes(seed))
     throw new Error(
       `tune: --seed ${values.seed}: a tuning seed must be an integer outside the reporting seeds ${SEEDS.join(', ')}`,
     );
