@@ -16,6 +16,7 @@ import { initialWeights } from '../../src/runtime/init.ts';
 import { method } from './methods.ts';
 import { loadSettingBackbone } from './run-one.ts';
 import { nearPool, nearTest } from './near.ts';
+import { BATCH } from './protocol.ts';
 
 const { values } = parseArgs({ options: { out: { type: 'string', default: '/tmp/probe' } } });
 const out = values.out!;
@@ -23,9 +24,11 @@ mkdirSync(out, { recursive: true });
 const SETTING = 'near-routing';
 const spec = method(`${SETTING}/full`).model().spec;
 const gpu = await acquireDevice();
+const ev = await Evaluator.create(gpu, spec, BATCH);
 try {
-  const ev = await Evaluator.create(gpu, spec, 32);
-  ev.setWeights(initialWeights(lowerModel(spec, { batch: 32, mode: 'infer' }).graph, 1, loadSettingBackbone(SETTING)));
+  ev.setWeights(
+    initialWeights(lowerModel(spec, { batch: BATCH, mode: 'infer' }).graph, 1, loadSettingBackbone(SETTING)),
+  );
   for (const [name, set] of [
     ['pool', nearPool('hf', 'near-align')],
     ['test', nearTest('hf', 'near-align')],
@@ -33,13 +36,13 @@ try {
     const feats: number[] = [];
     for await (const { out: o, valid } of ev.batches(set, ['visual'])) {
       const v = o.visual as Float32Array;
-      feats.push(...v.subarray(0, (valid * v.length) / 32));
+      feats.push(...v.subarray(0, (valid * v.length) / BATCH));
     }
     const cells = set.scenes.flatMap((sc) => sc.cells.map((c) => (c < 0 ? 10 : c)));
     writeFileSync(join(out, `${name}.json`), JSON.stringify({ n: set.examples.length, feats, cells }));
     console.log(`${name}: ${set.examples.length} images -> ${join(out, `${name}.json`)}`);
   }
-  ev.destroy();
 } finally {
+  ev.destroy();
   gpu.destroy();
 }
