@@ -5,44 +5,92 @@
  * whether full finetuning's ceiling at its best-dev rate reaches it: 'met' or 'not met (...)'.
  *
  *   npx tsx bench/vqa/gate.ts routing near-routing 0.85   # or 'none': only the staleness check
+ *   npx tsx bench/vqa/gate.ts rates                        # the gate's rates, for near-routing.sh
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SETTINGS, type Setting } from './methods.ts';
 
+/** The rates the gate runs at: one list, which near-routing.sh reads through `gate.ts rates`. */
 export const GATE_RATES = ['3e-4', '1e-3', '3e-3'];
 const RESULTS = join(import.meta.dirname, 'results');
+
+export type GateCheck = 'routing' | 'caption';
 
 interface GateJson {
   checkpoints: string[];
   ceiling: { dev: number; lr: number; overall?: number; cider?: number };
 }
 
-const [check, setting, threshold] = process.argv.slice(2);
-if (!['routing', 'caption'].includes(check)) throw new Error(`gate: check '${check}' (valid: routing, caption)`);
-const def = SETTINGS[setting as Setting];
-if (!def) throw new Error(`gate: setting '${setting}' (valid: ${Object.keys(SETTINGS).join(', ')})`);
-const gate = threshold === 'none' ? null : Number(threshold);
-if (gate !== null && !(gate >= 0 && Number.isFinite(gate)))
-  throw new Error(`gate: threshold '${threshold}' (a number, or none)`);
+const isNum = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
 
-const read = (method: string, lr: string): GateJson | null => {
-  const path = join(RESULTS, `${check}-check-${method}-lr${lr}.json`);
+/**
+ * One gate run's JSON, or null where it was not run. Refused, naming the file: a JSON that is not
+ * one, checkpoints other than the setting reads now, and a ceiling without a finite dev score,
+ * rate and score for its check (a truncated file would otherwise decide the gate as NaN).
+ */
+export function readGateRun(
+  dir: string,
+  check: GateCheck,
+  setting: Setting,
+  method: string,
+  lr: string,
+): GateJson | null {
+  const path = join(dir, `${check}-check-${method}-lr${lr}.json`);
   if (!existsSync(path)) return null;
-  const r = JSON.parse(readFileSync(path, 'utf8')) as GateJson;
-  if (r.checkpoints?.join(',') !== def.files.join(','))
+  let r: GateJson;
+  try {
+    r = JSON.parse(readFileSync(path, 'utf8')) as GateJson;
+  } catch (e) {
+    throw new Error(`gate: ${path} is not JSON (${(e as Error).message}): rerun it`);
+  }
+  const files = SETTINGS[setting].files;
+  const made = Array.isArray(r?.checkpoints) ? r.checkpoints.join(', ') : 'unnamed checkpoints';
+  if (made !== files.join(', '))
     throw new Error(
-      `gate: ${path} was made on ${r.checkpoints?.join(', ') ?? 'unnamed checkpoints'}; '${setting}' reads ${def.files.join(', ')} now: move it aside (as -vision1 was) and rerun`,
+      `gate: ${path} was made on ${made}; '${setting}' reads ${files.join(', ')} now: move it aside (as -vision1 was) and rerun`,
+    );
+  const c = r.ceiling;
+  const score = check === 'routing' ? c?.overall : c?.cider;
+  if (!isNum(c?.dev) || !isNum(c?.lr) || !isNum(score))
+    throw new Error(
+      `gate: ${path} has no finite ceiling.dev, ceiling.lr and ceiling.${check === 'routing' ? 'overall' : 'cider'}: rerun it`,
     );
   return r;
-};
-const full = GATE_RATES.map((lr) => read('full', lr));
-for (const lr of GATE_RATES) read('lora-none', lr);
-if (gate !== null) {
+}
+
+/**
+ * Every gate run of a setting read (so a stale or broken one is refused even where the threshold
+ * is 'none'), and with a threshold the verdict on full finetuning's ceiling at its best-dev rate.
+ */
+export function gateVerdict(dir: string, check: GateCheck, setting: Setting, gate: number | null): string | null {
+  const full = GATE_RATES.map((lr) => readGateRun(dir, check, setting, 'full', lr));
+  for (const lr of GATE_RATES) readGateRun(dir, check, setting, 'lora-none', lr);
+  if (gate === null) return null;
   const done = full.filter((r): r is GateJson => r !== null);
   if (done.length < GATE_RATES.length)
     throw new Error(`gate: full finetuning has ${done.length} of ${GATE_RATES.length} rates run`);
   const best = done.reduce((a, r) => (r.ceiling.dev > a.ceiling.dev ? r : a));
-  const score = best.ceiling.overall ?? best.ceiling.cider ?? Number.NaN;
-  console.log(score >= gate ? 'met' : `not met (best dev at lr ${best.ceiling.lr}: ${score.toFixed(3)})`);
+  const score = (best.ceiling.overall ?? best.ceiling.cider) as number;
+  return score >= gate ? 'met' : `not met (best dev at lr ${best.ceiling.lr}: ${score.toFixed(3)})`;
 }
+
+function main(args: string[]): void {
+  const [check, setting, threshold] = args;
+  if (check === 'rates' && args.length === 1) {
+    console.log(GATE_RATES.join(' '));
+    return;
+  }
+  if (check !== 'routing' && check !== 'caption')
+    throw new Error(`gate: check '${check}' (valid: routing, caption, rates)`);
+  if (!SETTINGS[setting as Setting])
+    throw new Error(`gate: setting '${setting}' (valid: ${Object.keys(SETTINGS).join(', ')})`);
+  if (args.length !== 3) throw new Error(`gate: expected <check> <setting> <threshold|none>, got ${args.length} words`);
+  const gate = threshold === 'none' ? null : Number(threshold);
+  if (gate !== null && !(threshold.trim() !== '' && gate >= 0 && Number.isFinite(gate)))
+    throw new Error(`gate: threshold '${threshold}' (a number, or none)`);
+  const v = gateVerdict(RESULTS, check, setting as Setting, gate);
+  if (v !== null) console.log(v);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) main(process.argv.slice(2));

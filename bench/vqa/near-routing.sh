@@ -18,8 +18,10 @@ gate() { # check (routing|caption), setting, gate (a ceiling, or none): full fin
   # made on other checkpoints); LoRA's only once full finetuning's ceiling at its best-dev rate
   # reaches the gate: LoRA's measures the room a routing function has under it, moot below it.
   npx tsx bench/vqa/gate.ts "$1" "$2" none
+  local rates
+  rates=$(npx tsx bench/vqa/gate.ts rates)
   for m in full lora/none; do
-    for lr in 3e-4 1e-3 3e-3; do
+    for lr in $rates; do
       local out="$logs/$1-check-${m//\//-}-lr$lr"
       [ -f "$out.json" ] && continue
       npx tsx "bench/vqa/$1-check.ts" --method "$2/$m" --lr "$lr" --json "$out.json" 2>&1 | tee "$out.log"
