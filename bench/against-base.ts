@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { acquireDevice, type Gpu } from '../src/runtime/device.ts';
 import { median, timeRun } from '../src/runtime/timing.ts';
 import { fullFinetuning } from './full-finetuning.ts';
+import { numberFlag } from './flags.ts';
 
 const { values } = parseArgs({
   options: {
@@ -22,8 +23,9 @@ const { values } = parseArgs({
     steps: { type: 'boolean', default: false },
   },
 });
+const rounds = numberFlag('against-base', 'rounds', values.rounds!, { integer: true, min: 1 });
 if (!values.base) throw new Error('--base <dir of another checkout> is required');
-const batch = Number(values.batch);
+const batch = numberFlag('against-base', 'batch', values.batch!, { integer: true, min: 1 });
 
 interface Tree {
   label: string;
@@ -101,7 +103,7 @@ for (let i = 0; i < perTree[0].length; i++) {
     runs.push({ name: `${name}, ${t.label}`, plan, ex, first, times: [] as number[] });
   }
 }
-for (let round = 0; round < Number(values.rounds); round++)
+for (let round = 0; round < rounds; round++)
   for (const r of round % 2 ? [...runs].reverse() : runs) r.times.push(await timeRun(gpu, r.ex, 2));
 console.log('| plan | kernels | distinct shaders | first run, s | ms per run (median) | speed-up vs base |');
 console.log('| --- | --- | --- | --- | --- | --- |');

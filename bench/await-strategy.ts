@@ -13,6 +13,7 @@ import { PipelineCache } from '../src/runtime/pipelines.ts';
 import { StepRecorder, bindGroup } from '../src/runtime/recorder.ts';
 import { setWaitMode, type WaitMode } from '../src/runtime/gpu-wait.ts';
 import { median } from '../src/runtime/timing.ts';
+import { numberFlag } from './flags.ts';
 
 const { values } = parseArgs({
   options: {
@@ -21,9 +22,9 @@ const { values } = parseArgs({
     n: { type: 'string', default: '384' },
   },
 });
-const steps = Number(values.steps),
-  rounds = Number(values.rounds),
-  n = Number(values.n);
+const steps = numberFlag('await-strategy', 'steps', values.steps!, { integer: true, min: 1 }),
+  rounds = numberFlag('await-strategy', 'rounds', values.rounds!, { integer: true, min: 1 }),
+  n = numberFlag('await-strategy', 'n', values.n!, { integer: true, min: 1 });
 
 // Plain (non-tiled) matmul: enough arithmetic per dispatch to keep lavapipe's threads busy.
 const code = /* wgsl */ `

@@ -20,9 +20,10 @@ import { servableMeta } from '../src/web/servable.ts';
 import { servePage } from '../src/web/serve.ts';
 import { launchBrowser } from '../test/helpers/browser.ts';
 import { cli, ROOT } from '../test/helpers/cli.ts';
+import { numberFlag } from './flags.ts';
 
 const { values: o } = parseArgs({ options: { questions: { type: 'string', default: '20' }, out: { type: 'string' } } });
-const N = Number(o.questions);
+const N = numberFlag('browser', 'questions', o.questions!, { integer: true, min: 1 });
 
 /**
  * The fixed cost of one GPU round trip: a 4-byte copy submitted and read back (mapAsync), the

@@ -38,6 +38,7 @@ import { fullFinetuning } from './full-finetuning.ts';
 import { baseRoutedLora } from './base-routed.ts';
 import { mlpBlock } from './mlp-block.ts';
 import { beforePacked } from './matmul-rules.ts';
+import { numberFlag } from './flags.ts';
 
 const { values: o } = parseArgs({
   options: {
@@ -46,7 +47,7 @@ const { values: o } = parseArgs({
     cache: { type: 'string', default: '.bench-cache' },
   },
 });
-const ROUNDS = Number(o.rounds);
+const ROUNDS = numberFlag('ceiling', 'rounds', o.rounds!, { integer: true, min: 1 });
 const gpu = await acquireDevice();
 const profile = profileOf(gpu);
 

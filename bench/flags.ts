@@ -1,11 +1,12 @@
 /**
- * Number-valued flags of the bench/vqa scripts (node:util parseArgs gives strings). A value that
+ * Number-valued flags of the bench scripts (node:util parseArgs gives strings). A value that
  * is not a number, or not a whole one where a count is meant, is refused by the script's and the
  * flag's name: Number('3e') is NaN, and a NaN rate or epoch count would otherwise train nothing
- * (or forever) without a word.
+ * (or forever) without a word. The check itself is the CLI's (src/cli/flags.ts readNumber).
  */
+import { readNumber } from '../src/cli/flags.ts';
 
-export interface NumberRule {
+export interface BenchNumberRule {
   /** A count: a whole number. */
   integer?: boolean;
   /** The smallest value accepted. */
@@ -14,20 +15,12 @@ export interface NumberRule {
   positive?: boolean;
 }
 
-export function numberFlag(script: string, flag: string, value: string, rule: NumberRule = {}): number {
-  const n = Number(value);
-  const ok =
-    value.trim() !== '' &&
-    Number.isFinite(n) &&
-    // A count in decimal digits (Number reads '0x10' as 16, and '1e20' is past exact integers).
-    (!rule.integer || (/^\s*[+-]?\d+\s*$/.test(value) && Number.isSafeInteger(n))) &&
-    (rule.min === undefined || n >= rule.min) &&
-    (!rule.positive || n > 0);
-  if (!ok) {
-    const what = rule.integer ? 'a whole number' : 'a number';
-    const bound = rule.positive ? ' above 0' : rule.min !== undefined ? ` >= ${rule.min}` : '';
-    throw new Error(`${script}: --${flag} '${value}' is not ${what}${bound}`);
-  }
+export function numberFlag(script: string, flag: string, value: string, rule: BenchNumberRule = {}): number {
+  const n = readNumber(value, {
+    integer: rule.integer,
+    ...(rule.positive ? { min: 0, open: true } : { min: rule.min }),
+  });
+  if (typeof n !== 'number') throw new Error(`${script}: --${flag} '${value}' must be ${n.mustBe}`);
   return n;
 }
 

@@ -19,6 +19,7 @@ import { profileOf } from '../src/runtime/profile.ts';
 import { median, repsFor, timeRecorded, timeRun } from '../src/runtime/timing.ts';
 import model from '../examples/mnist-vqa.spec.ts';
 import { fullFinetuning } from './full-finetuning.ts';
+import { numberFlag } from './flags.ts';
 
 const { values } = parseArgs({
   options: {
@@ -28,7 +29,9 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
   },
 });
-const batch = Number(values.batch);
+const rounds = numberFlag('kernel-profile', 'rounds', values.rounds!, { integer: true, min: 1 });
+const top = numberFlag('kernel-profile', 'top', values.top!, { integer: true, min: 1 });
+const batch = numberFlag('kernel-profile', 'batch', values.batch!, { integer: true, min: 1 });
 const gpu = await acquireDevice();
 const spec = values.spec === 'full' ? fullFinetuning(model.spec) : model.spec;
 const fwd = lowerModel(spec, { batch, mode: 'train' }).graph;
@@ -42,7 +45,7 @@ const per: number[][] = plan.kernels.map(() => []);
 // Each kernel repeated in one submission of at least 20 ms (timing.ts repsFor: waits poll at ~1 kHz).
 const kernelReps: number[] = [];
 for (let i = 0; i < plan.kernels.length; i++) kernelReps.push(await repsFor(gpu, (s) => ex.recordKernel(s, i), 20));
-for (let r = 0; r < Number(values.rounds); r++) {
+for (let r = 0; r < rounds; r++) {
   whole.push(await timeRun(gpu, ex));
   for (let i = 0; i < plan.kernels.length; i++)
     per[i].push(await timeRecorded(gpu, (s) => ex.recordKernel(s, i), kernelReps[i]));
@@ -96,7 +99,7 @@ for (const [k, g] of [...groups].sort((a, b) => b[1].ms - a[1].ms))
   );
 console.log(`\nslowest kernels:`);
 const order = ms.map((_, i) => i).sort((a, b) => ms[b] - ms[a]);
-for (const i of order.slice(0, Number(values.top))) {
+for (const i of order.slice(0, top)) {
   const k = plan.kernels[i];
   const shape =
     k.ir?.kind === 'matmul'

@@ -18,11 +18,13 @@ import { profileOf } from '../src/runtime/profile.ts';
 import { repsFor, timeRecorded } from '../src/runtime/timing.ts';
 import model from '../examples/mnist-vqa.spec.ts';
 import { fullFinetuning } from './full-finetuning.ts';
+import { numberFlag } from './flags.ts';
 
 const { values } = parseArgs({
   options: { rounds: { type: 'string', default: '8' }, batch: { type: 'string', default: '16' } },
 });
-const batch = Number(values.batch);
+const rounds = numberFlag('matmul-shapes', 'rounds', values.rounds!, { integer: true, min: 1 });
+const batch = numberFlag('matmul-shapes', 'batch', values.batch!, { integer: true, min: 1 });
 const gpu = await acquireDevice();
 const profile = profileOf(gpu);
 const CANDIDATES: MatmulVariant[] = [
@@ -64,7 +66,7 @@ for (const [key, s] of shapes) {
   const times = exs.map(() => [] as number[]);
   const reps: number[] = [];
   for (const ex of exs) reps.push(await repsFor(gpu, (s) => ex.recordKernel(s, 0), 20));
-  for (let r = 0; r < Number(values.rounds); r++)
+  for (let r = 0; r < rounds; r++)
     for (const [i, ex] of exs.entries()) times[i].push(await timeRecorded(gpu, (s) => ex.recordKernel(s, 0), reps[i]));
   const flops = 2 * s.M * s.K * s.N * s.batch.reduce((p, q) => p * q, 1);
   const rates = times.map((t) => flops / Math.min(...t) / 1e6);

@@ -18,6 +18,7 @@ import { profileOf } from '../src/runtime/profile.ts';
 import { TrainStep } from '../src/train/train-step.ts';
 import { median } from '../src/runtime/timing.ts';
 import { MLP_B, MLP_D, MLP_H, MLP_T, mlpBlock } from './mlp-block.ts';
+import { numberFlag } from './flags.ts';
 
 const { values } = parseArgs({
   options: {
@@ -27,7 +28,7 @@ const { values } = parseArgs({
   },
 });
 const dir = resolve(values['peers-dir']!);
-const BLOCKS = Number(values.blocks);
+const BLOCKS = numberFlag('mlp-step', 'blocks', values.blocks!, { integer: true, min: 1 });
 const [B, T, D, H] = [MLP_B, MLP_T, MLP_D, MLP_H];
 const BT = B * T;
 const { detUniform } = (await import(pathToFileURL(join(dir, 'common.mjs')).href)) as {

@@ -10,6 +10,7 @@ import model from '../examples/mnist-vqa.spec.ts';
 import { fullFinetuning } from './full-finetuning.ts';
 import { baseRoutedLora } from './base-routed.ts';
 import { vlT5 } from './vqa/model.ts';
+import { numberFlag } from './flags.ts';
 
 const { values: o } = parseArgs({
   options: {
@@ -18,6 +19,7 @@ const { values: o } = parseArgs({
     cache: { type: 'string', default: '.bench-cache' },
   },
 });
+const rounds = numberFlag('norm-steps', 'rounds', o.rounds!, { integer: true, min: 1 });
 const SETTINGS: Record<string, { batch: number; spec: () => ModelSpec }> = {
   full: { batch: 32, spec: () => fullFinetuning(model.spec) },
   base: { batch: 4, spec: () => baseRoutedLora(o.cache!) },
@@ -38,7 +40,7 @@ for (const name of o.settings!.split(',')) {
     profile,
   });
   const ex = await Executor.create(gpu, plan);
-  const ms = await timePlan(gpu, ex, 1, Number(o.rounds));
+  const ms = await timePlan(gpu, ex, 1, rounds);
   const rows = plan.kernels.filter((k) => k.kind === 'row').length;
   console.log(`| ${name} | ${s.batch} | ${plan.kernels.length} | ${rows} | ${ms.toFixed(1)} |`);
   ex.destroy();

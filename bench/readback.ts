@@ -15,8 +15,10 @@ import { TrainStep } from '../src/train/train-step.ts';
 import { DEFAULT_OPTIMIZER } from '../src/compiler/compile.ts';
 import { backbone } from './vqa/model.ts';
 import { median } from '../src/runtime/timing.ts';
+import { numberFlag } from './flags.ts';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5' } } });
+const rounds = numberFlag('readback', 'rounds', values.rounds!, { integer: true, min: 1 });
 const spec = backbone('hf').insert(peft.full()).spec;
 const { graph } = lowerModel(spec, { batch: 16, mode: 'train' });
 const gpu = await acquireDevice();
@@ -49,7 +51,7 @@ async function batched(): Promise<Record<string, Float32Array>> {
 const times: Record<string, number[]> = { 'one submit per tensor': [], 'one submit for all': [] };
 let a: Record<string, Float32Array> = {};
 let b: Record<string, Float32Array> = {};
-for (let r = 0; r < Number(values.rounds); r++) {
+for (let r = 0; r < rounds; r++) {
   let t = performance.now();
   a = await oneByOne();
   times['one submit per tensor'].push(performance.now() - t);

@@ -16,6 +16,7 @@ import { Executor } from '../src/runtime/executor.ts';
 import { profileOf } from '../src/runtime/profile.ts';
 import { median, timePlan, timeRun } from '../src/runtime/timing.ts';
 import model from '../examples/mnist-vqa.spec.ts';
+import { numberFlag } from './flags.ts';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '6' } } });
 const gpu = await acquireDevice();
@@ -44,7 +45,7 @@ for (const mode of ['train', 'infer'] as const) {
     });
   }
 }
-const rounds = Number(values.rounds);
+const rounds = numberFlag('shader-sizes', 'rounds', values.rounds!, { integer: true, min: 1 });
 for (let round = 0; round < rounds; round++)
   for (const r of round % 2 ? [...runs].reverse() : runs) r.times.push(await timePlan(gpu, r.ex, 2, 3));
 console.log(

@@ -25,6 +25,7 @@ import { median, timeRecorded, timeRun } from '../src/runtime/timing.ts';
 import model from '../examples/mnist-vqa.spec.ts';
 import { fullFinetuning } from './full-finetuning.ts';
 import { beforePacked } from './matmul-rules.ts';
+import { numberFlag } from './flags.ts';
 
 const { values } = parseArgs({
   options: {
@@ -33,7 +34,8 @@ const { values } = parseArgs({
     batch: { type: 'string', default: '16' },
   },
 });
-const batch = Number(values.batch);
+const rounds = numberFlag('step-options', 'rounds', values.rounds!, { integer: true, min: 1 });
+const batch = numberFlag('step-options', 'batch', values.batch!, { integer: true, min: 1 });
 const gpu = await acquireDevice();
 const profile = profileOf(gpu);
 const fwd = lowerModel(fullFinetuning(model.spec), { batch, mode: 'train' }).graph;
@@ -91,7 +93,7 @@ const variants = options.map(([name, plan]) => {
 const executors = await Promise.all(variants.map((v) => Executor.create(gpu, v.plan)));
 
 for (const ex of executors) await timeRun(gpu, ex);
-for (let r = 0; r < Number(values.rounds); r++)
+for (let r = 0; r < rounds; r++)
   for (const [j, v] of variants.entries()) {
     v.whole.push(await timeRun(gpu, executors[j]));
     v.mapMs.push(

@@ -10,6 +10,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { acquireDevice } from '../src/runtime/device.ts';
 import { fullFinetuning } from './full-finetuning.ts';
+import { numberFlag } from './flags.ts';
 
 const { values } = parseArgs({
   options: {
@@ -19,8 +20,9 @@ const { values } = parseArgs({
     batch: { type: 'string', default: '16' },
   },
 });
+const rounds = numberFlag('trainer-step', 'rounds', values.rounds!, { integer: true, min: 1 });
 if (!values.base) throw new Error('--base <dir of another checkout> is required');
-const batch = Number(values.batch);
+const batch = numberFlag('trainer-step', 'batch', values.batch!, { integer: true, min: 1 });
 const gpu = await acquireDevice();
 const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
@@ -58,7 +60,7 @@ async function load(label: string, dir: string) {
 
 const trees = [await load('base', values.base), await load('this tree', '.')];
 for (const t of trees) for (let i = 0; i < 3; i++) await t.ts.submit(t.inputs, 1);
-for (let r = 0; r < Number(values.rounds); r++)
+for (let r = 0; r < rounds; r++)
   for (const t of r % 2 ? [...trees].reverse() : trees) {
     const t0 = performance.now();
     await Promise.all([0, 1, 2, 3].map(() => t.ts.submit(t.inputs, 1)));

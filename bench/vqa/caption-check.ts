@@ -23,7 +23,7 @@ import { SETTINGS, method } from './methods.ts';
 import { BATCH } from './protocol.ts';
 import { trainCeiling } from './family-scores.ts';
 import { loadSettingBackbone } from './run-one.ts';
-import { trainingFlags } from './flags.ts';
+import { trainingFlags } from '../flags.ts';
 
 const SETTING = 'caption';
 const { values } = parseArgs({

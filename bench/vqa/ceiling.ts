@@ -16,7 +16,7 @@ import { SETTINGS, method, type Setting } from './methods.ts';
 import { downstreamPool, familyPriorAccuracy, testSet } from './protocol.ts';
 import { loadSettingBackbone } from './run-one.ts';
 import { asFlavor } from './flavor.ts';
-import { numberFlag } from './flags.ts';
+import { numberFlag } from '../flags.ts';
 
 const { values } = parseArgs({
   options: {

@@ -11,7 +11,7 @@ import { train } from '../../src/train/trainer.ts';
 import { SETTINGS, method } from './methods.ts';
 import { BATCH, OPTIMIZATION, draw } from './protocol.ts';
 import { loadSettingBackbone } from './run-one.ts';
-import { numberFlag } from './flags.ts';
+import { numberFlag } from '../flags.ts';
 
 const { values } = parseArgs({
   options: {

@@ -21,7 +21,7 @@ import { NEAR_PRETRAIN, nearCeilingDev, nearPool, nearTest } from './near.ts';
 import { asFlavor } from './flavor.ts';
 import { familyPriorAccuracy } from './protocol.ts';
 import { loadBackbone } from './weights.ts';
-import { trainingFlags } from './flags.ts';
+import { trainingFlags } from '../flags.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,

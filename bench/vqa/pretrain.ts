@@ -64,7 +64,7 @@ import {
 } from './model.ts';
 import { asFlavor } from './flavor.ts';
 import { CHECKPOINTS, loadBackbone, saveBackbone } from './weights.ts';
-import { type NumberRule, numberFlag } from './flags.ts';
+import { type BenchNumberRule, numberFlag } from '../flags.ts';
 import { NEAR_PRETRAIN } from './near.ts';
 import { captionIds, captionsOf } from './captions.ts';
 import { OPTIMIZATION } from './protocol.ts';
@@ -285,7 +285,7 @@ async function main(): Promise<void> {
       ? { ...picked, spec: { ...picked.spec, freeze: [...picked.spec.freeze, 'vision.**'] } }
       : picked;
   if (!task) throw new Error(`pretrain: unknown task '${which ?? ''}'; choose one of ${Object.keys(all).join(', ')}`);
-  const num = (flag: string, v: string | number, rule: NumberRule) =>
+  const num = (flag: string, v: string | number, rule: BenchNumberRule) =>
     typeof v === 'number' ? v : numberFlag('pretrain', flag, v, rule);
   const aCount = { integer: true, min: 1 };
   const seed = num('seed', values.seed, { integer: true, min: 0 });

@@ -16,7 +16,7 @@ import { SETTINGS, method } from './methods.ts';
 import { NEAR_POOL, nearCeilingDev, nearPool, nearTest } from './near.ts';
 import { familyPriorAccuracy } from './protocol.ts';
 import { loadSettingBackbone } from './run-one.ts';
-import { numberFlag, trainingFlags } from './flags.ts';
+import { numberFlag, trainingFlags } from '../flags.ts';
 
 const SETTING = 'near-routing';
 const { values } = parseArgs({

@@ -18,7 +18,7 @@ import { KS, SEEDS } from './protocol.ts';
 import { METHODS, method } from './methods.ts';
 import { loadResults, mergeResults, saveResults } from './results.ts';
 import { runBenchmark, writeReport } from './bench.ts';
-import { numberFlag } from './flags.ts';
+import { numberFlag } from '../flags.ts';
 
 const list = (s: string | undefined, all: readonly (string | number)[]) =>
   s && s !== 'all' ? s.split(',').map((x) => x.trim()) : all.map(String);

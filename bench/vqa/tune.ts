@@ -18,7 +18,7 @@ import { METHODS, SETTINGS, method, type Setting } from './methods.ts';
 import { KS, SEEDS } from './protocol.ts';
 import { loadSettingBackbone, runOne } from './run-one.ts';
 import { choose, readTuningFile, tuningKey, tuningReport, type TuningFile } from './tuning.ts';
-import { numberFlag } from './flags.ts';
+import { numberFlag } from '../flags.ts';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({

@@ -23,6 +23,7 @@ import { paramReport } from '../../src/compiler/params-report.ts';
 import { lockDir } from '../../src/runtime/out-lock.ts';
 import { METHODS, method, type Towers } from './methods.ts';
 import { cellKey, loadResults, mergeResults, report, saveResults, type Cell, type ResultsFile } from './results.ts';
+import { numberFlag, type BenchNumberRule } from '../flags.ts';
 
 const KS = [16, 32, 64, 100, 500, 1000];
 const SEEDS = [13, 21, 42, 87, 100];
@@ -61,12 +62,15 @@ const fail = (msg: string): never => {
   console.error(`bench vqav2: ${msg}`);
   process.exit(2);
 };
-const ints = (name: string, s: string) =>
-  s.split(',').map((x) => {
-    const n = Number(x.trim());
-    if (!Number.isInteger(n) || n < 1) fail(`--${name}: ${JSON.stringify(x)} is not a positive whole number`);
-    return n;
-  });
+/** A flag's value through bench/flags.ts, its refusal printed as this script's others are. */
+const flag = (name: string, s: string, rule: BenchNumberRule): number => {
+  try {
+    return numberFlag('bench vqav2', name, s, rule);
+  } catch (e) {
+    return fail((e as Error).message.replace(/^bench vqav2: /, ''));
+  }
+};
+const ints = (name: string, s: string) => s.split(',').map((x) => flag(name, x, { integer: true, min: 1 }));
 const one = (name: string, s: string) => {
   const v = ints(name, s);
   if (v.length !== 1) fail(`--${name}: one value, got ${s}`);
@@ -114,8 +118,7 @@ const towers: Towers = {
   reduction: one('reduction', o.reduction!),
 };
 const batch = one('batch', o.batch!);
-const budget = Number(o.budget);
-if (!(budget > 0 && Number.isFinite(budget))) fail(`--budget: ${o.budget} is not a positive number`);
+const budget = flag('budget', o.budget!, { positive: true });
 const [shard, shards] = (o.shard!.match(/^(\d+)\/(\d+)$/)?.slice(1) ?? []).map(Number);
 if (!(shard >= 1 && shard <= shards)) fail(`--shard: ${o.shard} is not i/n with 1 <= i <= n`);
 const methods = o.methods === 'all' ? METHODS : o.methods!.split(',').map((m) => method(m.trim()));
@@ -165,15 +168,10 @@ const setup = { ...config };
 for (const key of ['test', 'k', 'seeds', 'shards', 'methods'] as const) delete setup[key];
 if (o.tune) {
   const tuneK = one('tune-k', o['tune-k']!);
-  const tuneSeed = Number(o['tune-seed']);
-  if (!Number.isInteger(tuneSeed) || tuneSeed < 0) fail(`--tune-seed: ${o['tune-seed']} is not a whole number`);
+  const tuneSeed = flag('tune-seed', o['tune-seed']!, { integer: true, min: 0 });
   if (seeds.includes(tuneSeed))
     fail(`--tune-seed ${tuneSeed} is a reporting seed (--seeds ${seeds.join(',')}): tune on another`);
-  const lrs = o.lrs!.split(',').map((x) => {
-    const v = Number(x);
-    if (!(v > 0 && Number.isFinite(v))) fail(`--lrs: ${JSON.stringify(x)} is not a positive learning rate`);
-    return v;
-  });
+  const lrs = o.lrs!.split(',').map((x) => flag('lrs', x, { positive: true }));
   // `train` scores a test.jsonl it finds beside the training file: tuning must not see one.
   if (sibling(config.train as string, 'test'))
     fail(

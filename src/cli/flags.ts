@@ -5,6 +5,48 @@
  */
 import { InvalidArgumentError, Option } from 'commander';
 
+/** What a number flag accepts: a whole number (`integer`), within [min, max] (`open`: min excluded). */
+export interface NumberRule {
+  integer?: boolean;
+  min?: number;
+  max?: number;
+  open?: boolean;
+}
+
+/**
+ * The one check of a number flag's text, for both parsers (commander here, node's parseArgs in
+ * bench/vqa/flags.ts): its value, or what it must be. Number('') is 0, Number('0x10') is 16 and
+ * '1e20' is past exact integers, so a count is read from decimal digits only.
+ */
+export function readNumber(v: string, rule: NumberRule): number | { mustBe: string } {
+  const { integer = false, min = -Infinity, max = Infinity, open = false } = rule;
+  const n = Number(v);
+  const ok =
+    v.trim() !== '' &&
+    Number.isFinite(n) &&
+    (!integer || (/^[+-]?\d+$/.test(v.trim()) && Number.isSafeInteger(n))) &&
+    (open ? n > min : n >= min) &&
+    n <= max;
+  if (ok) return n;
+  const lower = min > -Infinity ? ` ${open ? '>' : '>='} ${min}` : '';
+  const bound = integer
+    ? min > -Infinity && max < Number.MAX_SAFE_INTEGER && max < Infinity
+      ? ` in [${min}, ${max}]`
+      : lower
+    : `${lower}${max < Infinity ? ` and <= ${max}` : ''}`;
+  return { mustBe: `${integer ? 'an integer' : 'a number'}${bound}` };
+}
+
+/** A commander option checked by readNumber. */
+function numberOption(flags: string, what: string, def: number | undefined, rule: NumberRule): Option {
+  const o = new Option(flags, what).argParser((v: string) => {
+    const n = readNumber(v, rule);
+    if (typeof n !== 'number') throw new InvalidArgumentError(`must be ${n.mustBe}`);
+    return n;
+  });
+  return def === undefined ? o : o.default(def);
+}
+
 /** An integer option within [min, max]. */
 export function int(
   flags: string,
@@ -13,15 +55,7 @@ export function int(
   min: number,
   max = Number.MAX_SAFE_INTEGER,
 ): Option {
-  const o = new Option(flags, what).argParser((v: string) => {
-    const n = Number(v);
-    if (!/^[+-]?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min || n > max)
-      throw new InvalidArgumentError(
-        `must be an integer${max < Number.MAX_SAFE_INTEGER ? ` in [${min}, ${max}]` : ` >= ${min}`}`,
-      );
-    return n;
-  });
-  return def === undefined ? o : o.default(def);
+  return numberOption(flags, what, def, { integer: true, min, max });
 }
 
 /** A number option within [min, max] (`open`: the lower bound excluded). */
@@ -33,15 +67,7 @@ export function num(
   max = Infinity,
   open = false,
 ): Option {
-  const o = new Option(flags, what).argParser((v: string) => {
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n) || (open ? n <= min : n < min) || n > max)
-      throw new InvalidArgumentError(
-        `must be a number ${open ? '>' : '>='} ${min}${max < Infinity ? ` and <= ${max}` : ''}`,
-      );
-    return n;
-  });
-  return def === undefined ? o : o.default(def);
+  return numberOption(flags, what, def, { min, max, open });
 }
 
 /** An option taking one of `choices`. */
