@@ -15,7 +15,7 @@ export interface NumberRule {
 
 /**
  * The one check of a number flag's text, for both parsers (commander here, node's parseArgs in
- * bench/vqa/flags.ts): its value, or what it must be. Number('') is 0, Number('0x10') is 16 and
+ * bench/flags.ts): its value, or what it must be. Number('') is 0, Number('0x10') is 16 and
  * '1e20' is past exact integers, so a count is read from decimal digits only.
  */
 export function readNumber(v: string, rule: NumberRule): number | { mustBe: string } {
