@@ -11,7 +11,7 @@ import { ALL_FAMILIES, POSITIONS, mnistVqa, pool } from '../../bench/vqa/mnist-v
 import { DIGIT_WEIGHTS, NEAR_DOWNSTREAM, NEAR_PRETRAIN, NEAR_TEST, nearPool, nearTest } from '../../bench/vqa/near.ts';
 import { asFlavor } from '../../bench/vqa/flavor.ts';
 import { questionText } from '../../bench/vqa/text.ts';
-import { METHODS, NEAR_ENCDEC_TUNED, NEAR_TUNED, SETTINGS } from '../../bench/vqa/methods.ts';
+import { METHODS, NEAR_ENCDEC_TUNED, NEAR_TUNED, SETTINGS, method } from '../../bench/vqa/methods.ts';
 import { runBenchmark } from '../../bench/vqa/bench.ts';
 import { loadSettingBackbone } from '../../bench/vqa/run-one.ts';
 import { choose, readTuningFile, type TuningFile } from '../../bench/vqa/tuning.ts';
@@ -20,6 +20,7 @@ import { CHECKPOINTS, loadBackbone, saveBackbone } from '../../bench/vqa/weights
 import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { prng } from '../../src/runtime/init.ts';
 import { mutator } from '../helpers/mutate.ts';
+import { paramInfo } from '../../src/compiler/ir/attrs.ts';
 
 /** The downstream templates read independently: from the words and the scene's cells to the answer. */
 function oracle(words: string[], cells: number[]): string {
@@ -223,6 +224,16 @@ describe('the near setting in the benchmark', () => {
     const routing = METHODS.filter((m) => m.setting === 'near-routing');
     expect(routing.map((m) => m.name)).toContain('near-routing/lora/inner');
     expect(routing.every((m) => m.tuned === false)).toBe(true);
+    // The gate's second ceiling: every text-tower and head weight trains, no ViT weight does.
+    const params = [
+      ...lowerModel(method('near-routing/full-text').model().spec, { batch: 1, mode: 'train' }).graph.params(),
+    ];
+    const trains = (p: RegExp) => params.filter(([n]) => p.test(n)).map(([, node]) => paramInfo(node).trainable);
+    expect(trains(/^vision\./).length).toBeGreaterThan(10);
+    expect(trains(/^vision\./).every((t) => t === false)).toBe(true);
+    expect(trains(/^(text|head)\./).every((t) => t === true)).toBe(true);
+    expect(trains(/^(text|head)\./).length + trains(/^vision\./).length).toBe(params.length);
+    expect(METHODS.some((m) => m.name === 'caption/full-text')).toBe(false);
   });
 
   it("the encoder-decoder's near setting: the longer-pretrained checkpoint, near questions as T5 reads them, rates tuned on dev", () => {
