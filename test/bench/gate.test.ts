@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { GATE_RATES, gateVerdict, readGateRun } from '../../bench/vqa/gate.ts';
+import { GATE_PLAN, GATE_RATES, gateFile, gateVerdict, readGateRun } from '../../bench/vqa/gate.ts';
 import { SETTINGS } from '../../bench/vqa/methods.ts';
 import { prng } from '../../src/runtime/init.ts';
 import { mutator } from '../helpers/mutate.ts';
@@ -18,66 +18,83 @@ const dirs: string[] = [];
 afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
-/** A results folder holding copies of the committed gate runs of one check. */
-function copies(check: 'routing' | 'caption', methods: string[]): string {
+const tmp = () => {
   const dir = mkdtempSync(join(tmpdir(), 'gate-'));
   dirs.push(dir);
-  for (const m of methods)
-    for (const lr of GATE_RATES) {
-      const name = `${check}-check-${m}-lr${lr}.json`;
-      copyFileSync(join(RESULTS, name), join(dir, name));
-    }
+  return dir;
+};
+/** A results folder holding copies of the committed caption gate runs. */
+function captionCopies(): string {
+  const dir = tmp();
+  for (const m of ['full', 'lora/none'])
+    for (const lr of GATE_RATES)
+      copyFileSync(join(RESULTS, gateFile('caption', m, lr)), join(dir, gateFile('caption', m, lr)));
   return dir;
 }
+const read = (path: string) => JSON.parse(readFileSync(path, 'utf8'));
 
 describe('gate.ts', () => {
-  it('reads the best-dev rate of full finetuning and compares its ceiling, as the JSONs say', () => {
-    const dir = copies('routing', ['full']);
-    const runs = GATE_RATES.map((lr) => JSON.parse(readFileSync(join(dir, `routing-check-full-lr${lr}.json`), 'utf8')));
-    const best = runs.reduce((a, r) => (r.ceiling.dev > a.ceiling.dev ? r : a));
-    const score = best.ceiling.overall as number;
-    expect(gateVerdict(dir, 'routing', 'near-routing', score)).toBe('met');
-    expect(gateVerdict(dir, 'routing', 'near-routing', score + 1e-6)).toBe(
-      `not met (best dev at lr ${best.ceiling.lr}: ${score.toFixed(3)})`,
+  it("reads the ceiling method's best-dev rate and compares its ceiling, as the JSONs say", () => {
+    const dir = captionCopies();
+    const best = GATE_RATES.map((lr) => read(join(dir, gateFile('caption', 'full', lr))).ceiling).reduce((a, c) =>
+      c.dev > a.dev ? c : a,
     );
-    expect(gateVerdict(dir, 'routing', 'near-routing', null)).toBeNull();
-    const cap = copies('caption', ['full', 'lora-none']);
-    const capBest = GATE_RATES.map(
-      (lr) => JSON.parse(readFileSync(join(cap, `caption-check-full-lr${lr}.json`), 'utf8')).ceiling,
-    ).reduce((a, c) => (c.dev > a.dev ? c : a));
-    expect(gateVerdict(cap, 'caption', 'caption', capBest.cider)).toBe('met');
+    expect(gateVerdict(dir, 'caption', 'caption', best.cider)).toBe('met');
+    expect(gateVerdict(dir, 'caption', 'caption', best.cider + 1e-6)).toBe(
+      `not met (best dev at lr ${best.lr}: ${best.cider.toFixed(3)})`,
+    );
+    expect(gateVerdict(dir, 'caption', 'caption', null)).toBeNull();
   });
 
-  it('refuses a missing rate, a file that is not JSON and a stale one, naming the file', () => {
-    const dir = copies('routing', ['full']);
-    rmSync(join(dir, 'routing-check-full-lr3e-3.json'));
-    expect(() => gateVerdict(dir, 'routing', 'near-routing', 0.85)).toThrow(/full finetuning has 2 of 3 rates run/);
-    expect(gateVerdict(dir, 'routing', 'near-routing', null)).toBeNull();
-    writeFileSync(join(dir, 'routing-check-lora-none-lr1e-3.json'), '{"checkpoints": [');
-    expect(() => gateVerdict(dir, 'routing', 'near-routing', null)).toThrow(/lora-none-lr1e-3\.json is not JSON/);
-    // The JSON of the gate's first run, made on the first vision stage.
-    copyFileSync(
-      join(RESULTS, 'routing-check-full-lr3e-4-vision1.json'),
-      join(dir, 'routing-check-lora-none-lr1e-3.json'),
+  it('refuses a missing rate, a file that is not JSON, a stale one, another method and another pool, naming the file', () => {
+    const dir = captionCopies();
+    rmSync(join(dir, gateFile('caption', 'full', '3e-3')));
+    expect(() => gateVerdict(dir, 'caption', 'caption', 1)).toThrow(/full has 2 of 3 rates run/);
+    expect(gateVerdict(dir, 'caption', 'caption', null)).toBeNull();
+    const lora = join(dir, gateFile('caption', 'lora/none', '1e-3'));
+    writeFileSync(lora, '{"checkpoints": [');
+    expect(() => gateVerdict(dir, 'caption', 'caption', null)).toThrow(/lora-none-lr1e-3\.json is not JSON/);
+    copyFileSync(join(RESULTS, gateFile('caption', 'full', '1e-3')), lora);
+    expect(() => gateVerdict(dir, 'caption', 'caption', null)).toThrow(
+      /lora-none-lr1e-3\.json holds a run of caption\/full, not caption\/lora\/none/,
     );
-    expect(() => gateVerdict(dir, 'routing', 'near-routing', null)).toThrow(
-      /lora-none-lr1e-3\.json was made on hf-near-vision, .*reads hf-near-vision2/,
+    // The routing gate's first run, made on the first vision stage, under the name of a current one.
+    const r = tmp();
+    const name = gateFile('routing', 'full-text', '1e-3');
+    writeFileSync(
+      join(r, name),
+      JSON.stringify({
+        ...read(join(RESULTS, 'routing-check-full-lr3e-4-vision1.json')),
+        method: 'near-routing/full-text',
+        pool: 16000,
+      }),
+    );
+    expect(() => readGateRun(r, 'routing', 'near-routing', 'full-text', '1e-3')).toThrow(
+      /was made on hf-near-vision, .*reads hf-near-vision2/,
+    );
+    // The same method on the 2,000-question pool, where the gate now reads 16,000.
+    copyFileSync(join(RESULTS, 'routing-check-full-text-lr1e-3.json'), join(r, name));
+    expect(() => readGateRun(r, 'routing', 'near-routing', 'full-text', '1e-3')).toThrow(
+      /trained on a pool of 2000; the gate reads a pool of 16000/,
     );
   });
 
   it('reads a mutated gate JSON only where it is valid, and refuses the rest by name', () => {
     const r = prng(35);
-    const weird = [null, 'x', -1, 0, Number.POSITIVE_INFINITY, [], {}, ['hf-near-vision2'], true, Number.NaN];
+    const weird = [null, 'x', -1, 0, 16000, Number.POSITIVE_INFINITY, [], {}, ['hf-near-vision2'], true, Number.NaN];
     const mutate = mutator(r, weird, 3);
-    const dir = copies('routing', ['full']);
-    const path = join(dir, 'routing-check-full-lr1e-3.json');
-    const base = JSON.parse(readFileSync(path, 'utf8'));
+    const dir = tmp();
+    const name = gateFile('routing', 'full-text', '1e-3');
+    const base = read(join(RESULTS, name));
+    const path = join(dir, name);
     const files = SETTINGS['near-routing'].files;
     const num = (x: unknown) => typeof x === 'number' && Number.isFinite(x);
     const valid = (o: Record<string, unknown>): boolean => {
       const ck = o.checkpoints;
       const c = o.ceiling as Record<string, unknown> | null | undefined;
       return (
+        o.method === 'near-routing/full-text' &&
+        o.pool === GATE_PLAN.routing.pool &&
         Array.isArray(ck) &&
         ck.length === files.length &&
         ck.every((x, i) => String(x) === files[i]) &&
@@ -88,34 +105,40 @@ describe('gate.ts', () => {
         num(c.overall)
       );
     };
-    let [read, refused] = [0, 0];
-    for (let i = 0; i < 120; i++) {
-      const o = mutate(base) as Record<string, unknown>;
+    let [accepted, refused] = [0, 0];
+    for (let i = 0; i < 150; i++) {
       // JSON has no NaN or Infinity: written as a file, they become null, as a crashed writer's would.
-      writeFileSync(path, JSON.stringify(o));
-      const back = JSON.parse(readFileSync(path, 'utf8'));
-      const shown = JSON.stringify({ checkpoints: back.checkpoints, ceiling: back.ceiling });
+      writeFileSync(path, JSON.stringify(mutate(base)));
+      const back = read(path);
+      const shown = JSON.stringify({
+        method: back.method,
+        pool: back.pool,
+        checkpoints: back.checkpoints,
+        ceiling: back.ceiling,
+      });
       try {
-        readGateRun(dir, 'routing', 'near-routing', 'full', '1e-3');
+        readGateRun(dir, 'routing', 'near-routing', 'full-text', '1e-3');
       } catch (e) {
-        expect((e as Error).message, shown).toMatch(/^gate: .*routing-check-full-lr1e-3\.json /);
+        expect((e as Error).message, shown).toMatch(/^gate: .*routing-check-full-text-lr1e-3-pool16000\.json /);
         expect(valid(back), `refused a valid one: ${shown}`).toBe(false);
         refused++;
         continue;
       }
       expect(valid(back), `read an invalid one: ${shown}`).toBe(true);
-      read++;
+      accepted++;
     }
-    // Both outcomes represented (this seed: 100 read, 20 refused; most mutations hit other keys).
-    expect(read).toBeGreaterThan(50);
-    expect(refused).toBeGreaterThan(10);
+    // Both outcomes represented (most mutations hit keys the gate does not read).
+    expect(accepted).toBeGreaterThan(50);
+    expect(refused).toBeGreaterThan(15);
   });
 
-  it("is near-routing.sh's one list of rates", () => {
-    const out = execFileSync('npx', ['tsx', join(RESULTS, '../gate.ts'), 'rates'], { encoding: 'utf8' });
-    expect(out.trim().split(' ')).toEqual(GATE_RATES);
+  it("is near-routing.sh's one plan: ceiling method, pool and rates", () => {
+    const out = execFileSync('npx', ['tsx', join(RESULTS, '../gate.ts'), 'plan', 'routing'], { encoding: 'utf8' });
+    expect(out.trim()).toBe(
+      `ceiling=${GATE_PLAN.routing.ceiling}; pool=${GATE_PLAN.routing.pool}; rates='${GATE_RATES.join(' ')}'`,
+    );
     const script = readFileSync(join(RESULTS, '../near-routing.sh'), 'utf8');
-    expect(script).toContain('gate.ts rates');
-    expect(script).not.toMatch(/for lr in \d/);
+    expect(script).toContain('eval "$(npx tsx bench/vqa/gate.ts plan "$1")"');
+    expect(script).not.toMatch(/for lr in \d|--pool \d|for m in full /);
   });
 });
