@@ -18,6 +18,7 @@ import { acquireDevice } from '../src/runtime/device.ts';
 import { Executor } from '../src/runtime/executor.ts';
 import { profileOf } from '../src/runtime/profile.ts';
 import { repsFor, timeRecorded } from '../src/runtime/timing.ts';
+import { numberFlag } from './flags.ts';
 
 const gpu = await acquireDevice();
 const profile = profileOf(gpu);
@@ -71,7 +72,9 @@ const blocks: Shape[] = [
 ];
 
 const packedOnly = process.argv.includes('--packed');
-const ROUNDS = Number(process.argv[process.argv.indexOf('--rounds') + 1]) || 4;
+const at = process.argv.indexOf('--rounds');
+const ROUNDS =
+  at < 0 ? 4 : numberFlag('attention-tiles', 'rounds', process.argv[at + 1] ?? '', { integer: true, min: 1 });
 console.log(`adapter: ${gpu.info.description}`);
 if (!packedOnly) await tileSections();
 

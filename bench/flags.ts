@@ -16,9 +16,12 @@ export interface BenchNumberRule {
 }
 
 export function numberFlag(script: string, flag: string, value: string, rule: BenchNumberRule = {}): number {
+  // `positive` with a `min` keeps both: above 0, and at least min.
+  const floor = rule.positive ? Math.max(0, rule.min ?? 0) : rule.min;
   const n = readNumber(value, {
     integer: rule.integer,
-    ...(rule.positive ? { min: 0, open: true } : { min: rule.min }),
+    min: floor,
+    open: rule.positive === true && floor === 0,
   });
   if (typeof n !== 'number') throw new Error(`${script}: --${flag} '${value}' must be ${n.mustBe}`);
   return n;

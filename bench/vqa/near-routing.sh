@@ -19,8 +19,9 @@ gate() { # check (routing|caption), setting, gate (a ceiling, or none): the ceil
   # checkpoints, by another method or on another pool); LoRA's only once the ceiling method's at
   # its best-dev rate reaches the gate: LoRA's measures the room a routing function has under it.
   npx tsx bench/vqa/gate.ts "$1" "$2" none
-  local ceiling pool rates
-  eval "$(npx tsx bench/vqa/gate.ts plan "$1")" # sets ceiling, pool ('' for the check's own) and rates
+  local ceiling pool rates plan
+  plan=$(npx tsx bench/vqa/gate.ts plan "$1") # a failure stops the script here (set -e)
+  eval "$plan"                                # sets ceiling, pool ('' for the check's own) and rates
   for m in "$ceiling" lora/none; do
     for lr in $rates; do
       local out="$logs/$1-check-${m//\//-}-lr$lr${pool:+-pool$pool}"

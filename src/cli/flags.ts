@@ -28,12 +28,13 @@ export function readNumber(v: string, rule: NumberRule): number | { mustBe: stri
     (open ? n > min : n >= min) &&
     n <= max;
   if (ok) return n;
-  const lower = min > -Infinity ? ` ${open ? '>' : '>='} ${min}` : '';
-  const bound = integer
-    ? min > -Infinity && max < Number.MAX_SAFE_INTEGER && max < Infinity
-      ? ` in [${min}, ${max}]`
-      : lower
-    : `${lower}${max < Infinity ? ` and <= ${max}` : ''}`;
+  // A max at or past the integers' exact range is no bound worth naming.
+  const hasMax = max < (integer ? Number.MAX_SAFE_INTEGER : Infinity);
+  const hasMin = min > -Infinity;
+  const bound =
+    integer && hasMin && hasMax
+      ? ` in ${open ? '(' : '['}${min}, ${max}]`
+      : [hasMin ? ` ${open ? '>' : '>='} ${min}` : '', hasMax ? ` <= ${max}` : ''].filter(Boolean).join(' and');
   return { mustBe: `${integer ? 'an integer' : 'a number'}${bound}` };
 }
 

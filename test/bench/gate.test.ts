@@ -138,7 +138,7 @@ describe('gate.ts', () => {
       `ceiling=${GATE_PLAN.routing.ceiling}; pool=${GATE_PLAN.routing.pool}; rates='${GATE_RATES.join(' ')}'`,
     );
     const script = readFileSync(join(RESULTS, '../near-routing.sh'), 'utf8');
-    expect(script).toContain('eval "$(npx tsx bench/vqa/gate.ts plan "$1")"');
+    expect(script).toContain('plan=$(npx tsx bench/vqa/gate.ts plan "$1")');
     expect(script).not.toMatch(/for lr in \d|--pool \d|for m in full /);
   });
 });
