@@ -74,6 +74,9 @@ describe('protocol', () => {
       );
       const trainedBackbone = backboneParams.filter((k) => trainable.has(k) && !k.startsWith('head.'));
       if (m.name.endsWith('full')) expect(trainable.size).toBe(graph.params().size);
+      // The ViT frozen, every text-tower weight trained.
+      else if (m.name.endsWith('full-text'))
+        expect(trainedBackbone, m.name).toEqual(backboneParams.filter((k) => k.startsWith('text.')));
       else if (m.name.endsWith('bitfit'))
         expect(trainedBackbone.length > 0 && trainedBackbone.every((k) => /\.b$/.test(k)), trainedBackbone.join()).toBe(
           true,
