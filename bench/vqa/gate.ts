@@ -10,6 +10,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { readNumber } from '../../src/cli/flags.ts';
 import { SETTINGS, type Setting } from './methods.ts';
 import { NEAR_POOL } from './near.ts';
 
@@ -47,6 +48,8 @@ interface GateJson {
 }
 
 const isNum = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
+/** The ceiling field each check's gate compares: VQA accuracy, or CIDEr-D. */
+const SCORE = { routing: 'overall', caption: 'cider' } as const satisfies Record<GateCheck, keyof GateJson['ceiling']>;
 
 /**
  * One gate run's JSON, or null where it was not run. Refused, naming the file: a JSON that is not
@@ -85,28 +88,26 @@ export function readGateRun(
       `gate: ${path} was made on ${made}; '${setting}' reads ${files.join(', ')} now: move it aside (as -vision1 was) and rerun`,
     );
   const c = r.ceiling;
-  const score = check === 'routing' ? c?.overall : c?.cider;
-  if (!isNum(c?.dev) || !isNum(c?.lr) || !isNum(score))
-    throw new Error(
-      `gate: ${path} has no finite ceiling.dev, ceiling.lr and ceiling.${check === 'routing' ? 'overall' : 'cider'}: rerun it`,
-    );
+  if (!isNum(c?.dev) || !isNum(c?.lr) || !isNum(c?.[SCORE[check]]))
+    throw new Error(`gate: ${path} has no finite ceiling.dev, ceiling.lr and ceiling.${SCORE[check]}: rerun it`);
   return r;
 }
 
 /**
  * Every gate run of a setting read (so a stale or broken one is refused even where the threshold
- * is 'none'), and with a threshold the verdict on full finetuning's ceiling at its best-dev rate.
+ * is 'none'), and with a threshold the verdict on the ceiling method's ceiling (GATE_PLAN) at its
+ * best-dev rate.
  */
 export function gateVerdict(dir: string, check: GateCheck, setting: Setting, gate: number | null): string | null {
   const { ceiling } = GATE_PLAN[check];
-  const full = GATE_RATES.map((lr) => readGateRun(dir, check, setting, ceiling, lr));
+  const runs = GATE_RATES.map((lr) => readGateRun(dir, check, setting, ceiling, lr));
   for (const lr of GATE_RATES) readGateRun(dir, check, setting, 'lora/none', lr);
   if (gate === null) return null;
-  const done = full.filter((r): r is GateJson => r !== null);
+  const done = runs.filter((r): r is GateJson => r !== null);
   if (done.length < GATE_RATES.length)
     throw new Error(`gate: ${ceiling} has ${done.length} of ${GATE_RATES.length} rates run`);
   const best = done.reduce((a, r) => (r.ceiling.dev > a.ceiling.dev ? r : a));
-  const score = (best.ceiling.overall ?? best.ceiling.cider) as number;
+  const score = best.ceiling[SCORE[check]] as number;
   return score >= gate ? 'met' : `not met (best dev at lr ${best.ceiling.lr}: ${score.toFixed(3)})`;
 }
 
@@ -122,9 +123,9 @@ function main(args: string[]): void {
   if (!SETTINGS[setting as Setting])
     throw new Error(`gate: setting '${setting}' (valid: ${Object.keys(SETTINGS).join(', ')})`);
   if (args.length !== 3) throw new Error(`gate: expected <check> <setting> <threshold|none>, got ${args.length} words`);
-  const gate = threshold === 'none' ? null : Number(threshold);
-  if (gate !== null && !(threshold.trim() !== '' && gate >= 0 && Number.isFinite(gate)))
-    throw new Error(`gate: threshold '${threshold}' (a number, or none)`);
+  const gate = threshold === 'none' ? null : readNumber(threshold, { min: 0 });
+  if (gate !== null && typeof gate !== 'number')
+    throw new Error(`gate: threshold '${threshold}' must be ${gate.mustBe}, or none`);
   const v = gateVerdict(RESULTS, check, setting as Setting, gate);
   if (v !== null) console.log(v);
 }

@@ -34,9 +34,7 @@ async function main(): Promise<void> {
   const setting = values.setting as Setting;
   if (!SETTINGS[setting])
     throw new Error(`tune: --setting '${values.setting}' (valid: ${Object.keys(SETTINGS).join(', ')})`);
-  const lrs = values.lrs!.split(',').map(Number);
-  if (!lrs.length || lrs.some((x) => !(x > 0 && Number.isFinite(x))))
-    throw new Error(`tune: --lrs '${values.lrs}': expected positive numbers, e.g. 5e-4,1.5e-3,5e-3`);
+  const lrs = values.lrs!.split(',').map((x) => numberFlag('tune', 'lrs', x, { positive: true }));
   const k = numberFlag('tune', 'k', values.k!, { integer: true });
   if (!(KS as readonly number[]).includes(k)) throw new Error(`tune: --k ${values.k} is not one of ${KS.join(', ')}`);
   const seed = numberFlag('tune', 'seed', values.seed!, { integer: true, min: 0 });
