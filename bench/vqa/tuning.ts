@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { DataError } from '../../src/data/errors.ts';
-import type { Setting } from './methods.ts';
+import { SETTINGS, type Setting } from './methods.ts';
 
 export interface TuningRun {
   method: string;
@@ -29,8 +29,8 @@ const TuningRunSchema = z.strictObject({
   method: z.string().min(1),
   lr: rate,
   status: z.enum(['ok', 'diverged']),
-  dev: z.number().min(0).max(1).optional(),
-  meanDev: z.number().min(0).max(1).optional(),
+  dev: z.number().min(0).optional(),
+  meanDev: z.number().min(0).optional(),
   epoch: z.number().int().min(0).optional(),
   steps: z.number().int().min(0),
   seconds: z.number().min(0),
@@ -38,13 +38,19 @@ const TuningRunSchema = z.strictObject({
 const TuningFileSchema = z.strictObject({
   format: z.literal('peftgraph-bench-vqa-tuning-1'),
   config: z.strictObject({
-    setting: z.string().min(1),
+    setting: z.enum(Object.keys(SETTINGS) as [Setting, ...Setting[]]),
     lrs: z.array(rate).min(1),
     k: z.number().int().positive(),
     seed: z.number().int(),
   }),
   runs: z.record(z.string(), TuningRunSchema),
 });
+
+/**
+ * The most a dev score can be in a setting: VQA accuracy is a fraction; CIDEr-D, the caption
+ * setting's score, is 10 times a mean of cosines (caption-metrics.ts), so at most 10.
+ */
+export const scoreMax = (s: Setting) => (SETTINGS[s].data === 'caption' ? 10 : 1);
 
 /**
  * A tuning file, checked whole: an unknown key, a run filed under another method or rate, an
@@ -70,6 +76,13 @@ export function readTuningFile(path: string): TuningFile {
       throw new DataError(`${path}: runs.${key}: lr ${run.lr} is not in the grid ${f.config.lrs.join(', ')}`);
     if (run.status === 'ok' && run.dev === undefined)
       throw new DataError(`${path}: runs.${key}: an ok run without a dev score`);
+    for (const field of ['dev', 'meanDev'] as const) {
+      const v = run[field];
+      if (v !== undefined && v > scoreMax(f.config.setting))
+        throw new DataError(
+          `${path}: runs.${key}.${field}: ${v} is above ${scoreMax(f.config.setting)}, the most a ${f.config.setting} score can be`,
+        );
+    }
   }
   return f;
 }

@@ -3,7 +3,7 @@
  * the generated sets: digit samples held out from pretraining, new templates with answers
  * re-derived independently from the words, and the shifted answer distribution.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -301,6 +301,36 @@ describe('the near setting in the benchmark', () => {
         ['d', { lr: 1.5e-3, dev: 0.68 }],
       ]),
     );
+  });
+
+  it("reads a dev score up to its setting's own top: CIDEr-D up to 10 for captions, accuracy up to 1 for VQA", () => {
+    // The caption file's best runs score above 1 (CIDEr-D); a reader capped at 1 refused it and
+    // stopped the tuning on resume.
+    const caption = readTuningFile('bench/vqa/results/tuning-caption.json');
+    expect(Math.max(...Object.values(caption.runs).map((r) => r.dev ?? 0))).toBeGreaterThan(1);
+    const dir = mkdtempSync(join(tmpdir(), 'tuning-'));
+    try {
+      const write = (setting: string, dev: number) => {
+        const path = join(dir, `${setting}-${dev}.json`);
+        const run = { method: 'm', lr: 1e-3, status: 'ok', dev, steps: 1, seconds: 1 };
+        const f = {
+          format: 'peftgraph-bench-vqa-tuning-1',
+          config: { setting, lrs: [1e-3], k: 1, seed: 1 },
+          runs: { 'm@0.001': run },
+        };
+        writeFileSync(path, JSON.stringify(f));
+        return path;
+      };
+      expect(readTuningFile(write('caption', 9.5)).runs['m@0.001'].dev).toBe(9.5);
+      expect(() => readTuningFile(write('caption', 10.5))).toThrow(
+        /runs\.m@0\.001\.dev: 10\.5 is above 10, the most a caption score/,
+      );
+      expect(readTuningFile(write('near', 1)).runs['m@0.001'].dev).toBe(1);
+      expect(() => readTuningFile(write('near', 1.2))).toThrow(/dev: 1\.2 is above 1, the most a near score/);
+      expect(() => readTuningFile(write('nearby', 0.5))).toThrow(/config\.setting: .*"caption"/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -262,11 +262,13 @@ describe('fuzz: files beside the data', () => {
     }
   });
 
-  it("100 mutated tuning files (bench/vqa/tune.ts): read whole or refused naming the file; what is read keeps the grid's own rules", async () => {
-    const src = JSON.parse(readFileSync(join(FIX, '..', '..', 'bench', 'vqa', 'results', 'tuning-near.json'), 'utf8'));
+  it("100 mutated tuning files (bench/vqa/tune.ts, a VQA and a caption one): read whole or refused naming the file; what is read keeps the grid's own rules", async () => {
+    const read = (name: string) =>
+      JSON.parse(readFileSync(join(FIX, '..', '..', 'bench', 'vqa', 'results', `tuning-${name}.json`), 'utf8'));
+    const srcs = [read('near'), read('caption')];
     let accepted = 0;
     for (let i = 0; i < 100; i++) {
-      const m = mutate(src);
+      const m = mutate(srcs[i % 2]);
       const path = join(scratch(), 'tuning.json');
       writeFileSync(path, JSON.stringify(m));
       const res = await clean(`tuning file ${i}`, m, () => readTuningFile(path));
@@ -276,6 +278,10 @@ describe('fuzz: files beside the data', () => {
         expect(key, `tuning file ${i}`).toBe(`${run.method}@${run.lr}`);
         expect(res.value.config.lrs, `tuning file ${i}`).toContain(run.lr);
         if (run.status === 'ok') expect(run.dev, `tuning file ${i}: ${key}`).toBeGreaterThanOrEqual(0);
+        // The score's top is the setting's metric's (accuracy 1, CIDEr-D 10), read independently here.
+        const top = res.value.config.setting === 'caption' ? 10 : 1;
+        for (const v of [run.dev, run.meanDev])
+          if (v !== undefined) expect(v, `tuning file ${i}: ${key}`).toBeLessThanOrEqual(top);
       }
     }
     expect(accepted).toBeGreaterThan(0);
