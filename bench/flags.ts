@@ -4,25 +4,12 @@
  * flag's name: Number('3e') is NaN, and a NaN rate or epoch count would otherwise train nothing
  * (or forever) without a word. The check itself is the CLI's (src/cli/flags.ts readNumber).
  */
-import { readNumber } from '../src/cli/flags.ts';
+import { type NumberRule, POSITIVE, readNumber } from '../src/cli/flags.ts';
 
-export interface BenchNumberRule {
-  /** A count: a whole number. */
-  integer?: boolean;
-  /** The smallest value accepted. */
-  min?: number;
-  /** Strictly above zero (rates). */
-  positive?: boolean;
-}
+export { POSITIVE, type NumberRule };
 
-export function numberFlag(script: string, flag: string, value: string, rule: BenchNumberRule = {}): number {
-  // `positive` with a `min` keeps both: above 0, and at least min.
-  const floor = rule.positive ? Math.max(0, rule.min ?? 0) : rule.min;
-  const n = readNumber(value, {
-    integer: rule.integer,
-    min: floor,
-    open: rule.positive === true && floor === 0,
-  });
+export function numberFlag(script: string, flag: string, value: string, rule: NumberRule = {}): number {
+  const n = readNumber(value, rule);
   if (typeof n !== 'number') throw new Error(`${script}: --${flag} '${value}' must be ${n.mustBe}`);
   return n;
 }
@@ -39,7 +26,7 @@ export function trainingFlags(
   };
   return {
     epochs: numberFlag(script, 'epochs', get('epochs'), { integer: true, min: 1 }),
-    lr: numberFlag(script, 'lr', get('lr'), { positive: true }),
+    lr: numberFlag(script, 'lr', get('lr'), POSITIVE),
     seed: numberFlag(script, 'seed', get('seed'), { integer: true, min: 0 }),
     patience: numberFlag(script, 'patience', get('patience'), { integer: true, min: 0 }),
   };

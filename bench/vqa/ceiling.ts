@@ -16,7 +16,7 @@ import { SETTINGS, method, type Setting } from './methods.ts';
 import { downstreamPool, familyPriorAccuracy, testSet } from './protocol.ts';
 import { loadSettingBackbone } from './run-one.ts';
 import { asFlavor } from './flavor.ts';
-import { numberFlag } from '../flags.ts';
+import { POSITIVE, numberFlag } from '../flags.ts';
 
 const { values } = parseArgs({
   options: {
@@ -40,7 +40,7 @@ const m = values.method === 'full' ? undefined : method(values.method!);
 if (m && m.setting !== setting)
   throw new Error(`ceiling: method '${m.name}' belongs to setting '${m.setting}', not '${setting}'`);
 const spec = m ? m.model().spec : SETTINGS[setting].backbone().insert(peft.full()).spec;
-const lr = values.lr === undefined ? (m?.lr ?? 5e-4) : numberFlag('ceiling', 'lr', values.lr, { positive: true });
+const lr = values.lr === undefined ? (m?.lr ?? 5e-4) : numberFlag('ceiling', 'lr', values.lr, POSITIVE);
 const frozen = loadSettingBackbone(setting);
 const seed = numberFlag('ceiling', 'seed', values.seed!, { integer: true, min: 0 });
 const epochs = numberFlag('ceiling', 'epochs', values.epochs!, { integer: true, min: 1 });

@@ -64,7 +64,7 @@ import {
 } from './model.ts';
 import { asFlavor } from './flavor.ts';
 import { CHECKPOINTS, loadBackbone, saveBackbone } from './weights.ts';
-import { type BenchNumberRule, numberFlag } from '../flags.ts';
+import { POSITIVE, type NumberRule, numberFlag } from '../flags.ts';
 import { NEAR_PRETRAIN } from './near.ts';
 import { captionIds, captionsOf } from './captions.ts';
 import { OPTIMIZATION } from './protocol.ts';
@@ -285,7 +285,7 @@ async function main(): Promise<void> {
       ? { ...picked, spec: { ...picked.spec, freeze: [...picked.spec.freeze, 'vision.**'] } }
       : picked;
   if (!task) throw new Error(`pretrain: unknown task '${which ?? ''}'; choose one of ${Object.keys(all).join(', ')}`);
-  const num = (flag: string, v: string | number, rule: BenchNumberRule) =>
+  const num = (flag: string, v: string | number, rule: NumberRule) =>
     typeof v === 'number' ? v : numberFlag('pretrain', flag, v, rule);
   const aCount = { integer: true, min: 1 };
   const seed = num('seed', values.seed, { integer: true, min: 0 });
@@ -293,7 +293,7 @@ async function main(): Promise<void> {
   const cfg: TrainConfig = {
     epochs: num('epochs', values.epochs ?? task.defaults.epochs, aCount),
     batch: num('batch', values.batch, aCount),
-    lr: num('lr', values.lr ?? task.defaults.lr, { positive: true }),
+    lr: num('lr', values.lr ?? task.defaults.lr, POSITIVE),
     seed,
     ...OPTIMIZATION,
     evalEvery: 1,

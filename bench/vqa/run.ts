@@ -18,7 +18,7 @@ import { KS, SEEDS } from './protocol.ts';
 import { METHODS, method } from './methods.ts';
 import { loadResults, mergeResults, saveResults } from './results.ts';
 import { runBenchmark, writeReport } from './bench.ts';
-import { numberFlag } from '../flags.ts';
+import { POSITIVE, numberFlag } from '../flags.ts';
 
 const list = (s: string | undefined, all: readonly (string | number)[]) =>
   s && s !== 'all' ? s.split(',').map((x) => x.trim()) : all.map(String);
@@ -68,8 +68,7 @@ async function main(): Promise<number> {
   if (values.shard && !m) throw new Error(`bench vqa: --shard ${values.shard}: expected i/n, e.g. 2/8`);
   const shard = m ? { index: Number(m[1]), count: Number(m[2]) } : undefined;
   // The protocol's step budget times it.
-  const budget =
-    values.budget === undefined ? undefined : numberFlag('bench vqa', 'budget', values.budget, { positive: true });
+  const budget = values.budget === undefined ? undefined : numberFlag('bench vqa', 'budget', values.budget, POSITIVE);
   const abort = new AbortController();
   process.once('SIGINT', () => {
     console.log('\ninterrupted: stopping at the end of this epoch; finished runs are saved');

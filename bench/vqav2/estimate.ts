@@ -21,12 +21,12 @@ import { matmulDims } from '../../src/compiler/ops/matmul.ts';
 import { BERT_BASE, VIT_B16 } from '../hf-random.ts';
 import { schedule } from '../vqa/schedule.ts';
 import { METHODS, type Towers } from './methods.ts';
-import { numberFlag } from '../flags.ts';
+import { POSITIVE, numberFlag } from '../flags.ts';
 
 const { values: o } = parseArgs({
   options: { tflops: { type: 'string', default: '15' }, test: { type: 'string', default: '214354' } },
 });
-const TFLOPS = numberFlag('estimate', 'tflops', o.tflops!, { positive: true });
+const TFLOPS = numberFlag('estimate', 'tflops', o.tflops!, POSITIVE);
 const TEST = numberFlag('estimate', 'test', o.test!, { integer: true, min: 1 });
 const BATCH = 16;
 

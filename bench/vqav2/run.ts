@@ -23,7 +23,7 @@ import { paramReport } from '../../src/compiler/params-report.ts';
 import { lockDir } from '../../src/runtime/out-lock.ts';
 import { METHODS, method, type Towers } from './methods.ts';
 import { cellKey, loadResults, mergeResults, report, saveResults, type Cell, type ResultsFile } from './results.ts';
-import { numberFlag, type BenchNumberRule } from '../flags.ts';
+import { POSITIVE, numberFlag, type NumberRule } from '../flags.ts';
 
 const KS = [16, 32, 64, 100, 500, 1000];
 const SEEDS = [13, 21, 42, 87, 100];
@@ -63,7 +63,7 @@ const fail = (msg: string): never => {
   process.exit(2);
 };
 /** A flag's value through bench/flags.ts, its refusal printed as this script's others are. */
-const flag = (name: string, s: string, rule: BenchNumberRule): number => {
+const flag = (name: string, s: string, rule: NumberRule): number => {
   try {
     return numberFlag('bench vqav2', name, s, rule);
   } catch (e) {
@@ -118,7 +118,7 @@ const towers: Towers = {
   reduction: one('reduction', o.reduction!),
 };
 const batch = one('batch', o.batch!);
-const budget = flag('budget', o.budget!, { positive: true });
+const budget = flag('budget', o.budget!, POSITIVE);
 const [shard, shards] = (o.shard!.match(/^(\d+)\/(\d+)$/)?.slice(1) ?? []).map(Number);
 if (!(shard >= 1 && shard <= shards)) fail(`--shard: ${o.shard} is not i/n with 1 <= i <= n`);
 const methods = o.methods === 'all' ? METHODS : o.methods!.split(',').map((m) => method(m.trim()));
@@ -171,7 +171,7 @@ if (o.tune) {
   const tuneSeed = flag('tune-seed', o['tune-seed']!, { integer: true, min: 0 });
   if (seeds.includes(tuneSeed))
     fail(`--tune-seed ${tuneSeed} is a reporting seed (--seeds ${seeds.join(',')}): tune on another`);
-  const lrs = o.lrs!.split(',').map((x) => flag('lrs', x, { positive: true }));
+  const lrs = o.lrs!.split(',').map((x) => flag('lrs', x, POSITIVE));
   // `train` scores a test.jsonl it finds beside the training file: tuning must not see one.
   if (sibling(config.train as string, 'test'))
     fail(

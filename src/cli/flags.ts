@@ -13,18 +13,25 @@ export interface NumberRule {
   open?: boolean;
 }
 
+/** Strictly above zero: a rate, a budget, a throughput. */
+export const POSITIVE: NumberRule = { min: 0, open: true };
+
+/** A decimal literal: what a person types for a number. */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
 /**
  * The one check of a number flag's text, for both parsers (commander here, node's parseArgs in
- * bench/flags.ts): its value, or what it must be. Number('') is 0, Number('0x10') is 16 and
- * '1e20' is past exact integers, so a count is read from decimal digits only.
+ * bench/flags.ts): its value, or what it must be. Number('') is 0 and Number('0x10') is 16, so
+ * only a decimal literal is read; '1e20' is past exact integers, so a count is decimal digits only.
  */
 export function readNumber(v: string, rule: NumberRule): number | { mustBe: string } {
   const { integer = false, min = -Infinity, max = Infinity, open = false } = rule;
-  const n = Number(v);
+  const t = v.trim();
+  const n = Number(t);
   const ok =
-    v.trim() !== '' &&
+    DECIMAL.test(t) &&
     Number.isFinite(n) &&
-    (!integer || (/^[+-]?\d+$/.test(v.trim()) && Number.isSafeInteger(n))) &&
+    (!integer || (/^[+-]?\d+$/.test(t) && Number.isSafeInteger(n))) &&
     (open ? n > min : n >= min) &&
     n <= max;
   if (ok) return n;
@@ -76,13 +83,16 @@ export function oneOf(flags: string, what: string, choices: string[], def: strin
   return new Option(flags, what).choices(choices).default(def);
 }
 
-/** A comma-separated list of integers, each >= min. */
+/** A comma-separated list of integers, each >= min, each read by readNumber as int() reads one. */
 export function ints(flags: string, what: string, min: number): Option {
   return new Option(flags, what).argParser((v: string) => {
-    const parts = v.split(',').map((x) => x.trim());
-    if (!parts.every((x) => /^\d+$/.test(x) && Number(x) >= min))
-      throw new InvalidArgumentError(`must be comma-separated integers >= ${min} (e.g. 1,4,16)`);
-    return parts.map(Number);
+    const parts = v.split(',').map((x) => readNumber(x, { integer: true, min }));
+    const bad = parts.findIndex((n) => typeof n !== 'number');
+    if (bad >= 0)
+      throw new InvalidArgumentError(
+        `'${v.split(',')[bad]}' must be ${(parts[bad] as { mustBe: string }).mustBe}: comma-separated integers (e.g. 1,4,16)`,
+      );
+    return parts as number[];
   });
 }
 

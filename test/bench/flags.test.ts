@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { numberFlag, trainingFlags } from '../../bench/flags.ts';
+import { POSITIVE, numberFlag, trainingFlags } from '../../bench/flags.ts';
 
 const good = { epochs: '20', lr: '3e-4', seed: '13', patience: '0' };
 
@@ -27,7 +27,7 @@ describe('bench/vqa number flags', () => {
 
   it('accepts a number with spaces around it, and nothing else around it; counts in decimal digits only', () => {
     expect(numberFlag('s', 'n', ' 12 ', { integer: true })).toBe(12);
-    expect(numberFlag('s', 'lr', '1.5e-2', { positive: true })).toBe(0.015);
+    expect(numberFlag('s', 'lr', '1.5e-2', POSITIVE)).toBe(0.015);
     expect(() => numberFlag('s', 'n', '12abc')).toThrow("s: --n '12abc' must be a number");
     expect(() => numberFlag('s', 'seed', '0x10', { integer: true })).toThrow('must be an integer');
     expect(() => numberFlag('s', 'seed', '1e20', { integer: true })).toThrow('must be an integer');
