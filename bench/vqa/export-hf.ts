@@ -68,7 +68,7 @@ export function exportTowers(
 }
 
 /** The spec a checkpoint was trained as, from its metadata (pretrain.ts writes task and flavor). */
-function specOf(meta: Record<string, string>): ModelSpec {
+function specOf(meta: Record<string, string>, path: string): ModelSpec {
   const flavor = (meta.flavor ?? 'native') as Flavor;
   if (flavor !== 'hf' && flavor !== 't5')
     throw new Error(
@@ -78,13 +78,14 @@ function specOf(meta: Record<string, string>): ModelSpec {
     case 'vlt5':
       return vlT5().spec;
     case 'vl':
-      return backbone('hf', jointOf(meta)).spec;
+      return backbone('hf', jointOf(meta, path)).spec;
     case 'cells':
       return visionCellsModel('hf').spec;
     case 'text':
       return textPretrainModel('hf').spec;
     default:
-      return backbone('hf').spec;
+      // A task without an HF export here (vision, captext) is refused, not exported as the joint model.
+      throw new Error(`export-hf: ${path} has metadata task '${meta.task}' (exported: vlt5, vl, cells, text)`);
   }
 }
 
@@ -93,7 +94,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   if (!path || !out) throw new Error('usage: npx tsx bench/vqa/export-hf.ts <checkpoint.safetensors> <out dir>');
   const { weights, meta } = loadBackbone(path);
   mkdirSync(out, { recursive: true });
-  const counts = exportTowers(specOf(meta), weights, out);
+  const counts = exportTowers(specOf(meta, path), weights, out);
   console.log(
     `wrote ${out}: ${Object.entries(counts)
       .map(([d, n]) => `${d} (${n} tensors)`)

@@ -20,7 +20,7 @@ const gpu = await acquireDevice();
 try {
   const { weights, meta } = loadBackbone(path);
   const flavor = (meta.flavor ?? 'native') as Flavor;
-  const joint = jointOf(meta);
+  const joint = jointOf(meta, path);
   const ev = await Evaluator.create(gpu, (flavor === 't5' ? vlT5() : backbone(flavor, joint)).spec, 50);
   ev.setWeights(weights);
   const ds = asFlavor(mnistVqa({ split: 'test', families: PRETRAIN_FAMILIES, n: 1000, seed: 2 }), flavor);

@@ -78,11 +78,21 @@ export interface Joint {
 
 export const POOLED: Joint = { prefix: 'pooled', embed: false };
 
-/** A checkpoint's joint layout from its metadata (pretrain.ts writes it; older ones are pooled). */
-export const jointOf = (meta: Record<string, string>): Joint => ({
-  prefix: (meta.prefix ?? 'pooled') as Prefix,
-  embed: meta.embed === 'true',
-});
+export const PREFIXES: readonly Prefix[] = ['pooled', 'tokens', 'regions'];
+
+/**
+ * A checkpoint's joint layout from its metadata (pretrain.ts writes it; older ones, without the
+ * fields, are pooled and not embedded). A value it does not know is refused, naming `source`.
+ */
+export function jointOf(meta: Record<string, string>, source = 'checkpoint'): Joint {
+  const prefix = meta.prefix ?? 'pooled';
+  if (!(PREFIXES as readonly string[]).includes(prefix))
+    throw new Error(`${source}: metadata prefix '${prefix}' (valid: ${PREFIXES.join(', ')})`);
+  const embed = meta.embed ?? 'false';
+  if (embed !== 'true' && embed !== 'false')
+    throw new Error(`${source}: metadata embed '${embed}' (valid: true, false)`);
+  return { prefix: prefix as Prefix, embed: embed === 'true' };
+}
 
 export const backbone = (f: Flavor = 'native', joint: Joint = POOLED) =>
   vl.model({

@@ -42,7 +42,7 @@ if (meta.data !== 'near')
     `near-check: ${path} was not pretrained on the near-transfer data (metadata data=${meta.data ?? 'none'})`,
   );
 const flavor = (meta.flavor ?? 'native') as Flavor;
-const base = flavor === 't5' ? vlT5() : backbone(flavor, jointOf(meta));
+const base = flavor === 't5' ? vlT5() : backbone(flavor, jointOf(meta, path));
 const c = trainingFlags('near-check', values);
 const gpu = await acquireDevice();
 const t0 = performance.now();

@@ -60,10 +60,11 @@ import {
   visionPretrainModel,
   type Flavor,
   type Joint,
+  PREFIXES,
   type Prefix,
 } from './model.ts';
 import { asFlavor } from './flavor.ts';
-import { CHECKPOINTS, loadBackbone, saveBackbone } from './weights.ts';
+import { type BackboneTask, CHECKPOINTS, loadBackbone, saveBackbone } from './weights.ts';
 import { POSITIVE, type NumberRule, numberFlag } from '../flags.ts';
 import { NEAR_PRETRAIN } from './near.ts';
 import { captionIds, captionsOf } from './captions.ts';
@@ -139,7 +140,7 @@ function questions(
   };
 }
 
-function tasks(f: Flavor, joint: Joint, data: Data): Record<string, Task> {
+function tasks(f: Flavor, joint: Joint, data: Data): Record<BackboneTask, Task> {
   const text = <T extends MnistVqaSet>(set: T): T => asFlavor(set, f);
   // far pretrains the joint models on the pretraining families only; near on every family.
   const jointFamilies = data === 'near' ? FAMILIES : PRETRAIN_FAMILIES;
@@ -274,11 +275,11 @@ async function main(): Promise<void> {
   if (values.flavor !== 'native' && values.flavor !== 'hf')
     throw new Error(`pretrain: --flavor '${values.flavor}' (valid: native, hf)`);
   const flavor = values.flavor as Flavor;
-  if (!['pooled', 'tokens', 'regions'].includes(values.prefix))
-    throw new Error(`pretrain: --prefix '${values.prefix}' (valid: pooled, tokens, regions)`);
+  if (!(PREFIXES as readonly string[]).includes(values.prefix))
+    throw new Error(`pretrain: --prefix '${values.prefix}' (valid: ${PREFIXES.join(', ')})`);
   const joint: Joint = { prefix: values.prefix as Prefix, embed: values.embed };
   const all = tasks(flavor, joint, data);
-  const picked = all[which];
+  const picked = all[which as BackboneTask];
   // vl with --freeze-vision: the ViT keeps the cells its stage taught it; its features are computed once per scene.
   const task =
     picked && values['freeze-vision']

@@ -35,8 +35,14 @@ export function loadSettingBackbone(setting: Setting, dir = CHECKPOINTS): Record
       throw new Error(
         `bench vqa: ${path} was pretrained for ${got} transfer; setting '${setting}' (data ${def.data ?? 'far'}) needs a ${want}-transfer checkpoint: ${def.make}`,
       );
-    const joint = jointOf(meta);
-    if (def.joint && meta.task === 'vl' && (joint.prefix !== def.joint.prefix || joint.embed !== def.joint.embed))
+    // A joint setting reads its layout from its jointly pretrained (task 'vl') checkpoint: a file
+    // that says otherwise would skip the layout check.
+    if (def.joint && meta.task !== 'vl')
+      throw new Error(
+        `bench vqa: ${path} has metadata task '${meta.task}'; setting '${setting}' reads a jointly pretrained checkpoint (task vl): ${def.make}`,
+      );
+    const joint = jointOf(meta, path);
+    if (def.joint && (joint.prefix !== def.joint.prefix || joint.embed !== def.joint.embed))
       throw new Error(
         `bench vqa: ${path} was pretrained with visual prefix '${joint.prefix}'${joint.embed ? ' (embedded)' : ''}; setting '${setting}' reads '${def.joint.prefix}'${def.joint.embed ? ' (embedded)' : ''}`,
       );

@@ -10,6 +10,10 @@ import { join } from 'node:path';
 export const CHECKPOINTS = join(import.meta.dirname, 'checkpoints');
 export const WEIGHTS_FORMAT = 'peftgraph-mnist-vqa-backbone-1';
 
+/** What a backbone was pretrained on (pretrain.ts's tasks): its metadata `task`, which readers branch on. */
+export const BACKBONE_TASKS = ['vl', 'vlt5', 'vision', 'cells', 'text', 'captext'] as const;
+export type BackboneTask = (typeof BACKBONE_TASKS)[number];
+
 /** Writes the params of `g` whose names start with one of `prefixes`. */
 export function saveBackbone(
   path: string,
@@ -37,5 +41,7 @@ export function loadBackbone(path: string): { weights: Record<string, Float32Arr
     throw new Error(
       `${path}: not a benchmark backbone (format ${metadata.format ?? 'none'}); make it with bench/vqa/pretrain.ts`,
     );
+  if (!(BACKBONE_TASKS as readonly string[]).includes(metadata.task))
+    throw new Error(`${path}: metadata task '${metadata.task ?? 'none'}' (valid: ${BACKBONE_TASKS.join(', ')})`);
   return { weights: Object.fromEntries([...tensors].map(([k, t]) => [k, t.data])), meta: metadata };
 }

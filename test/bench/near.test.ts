@@ -17,6 +17,7 @@ import { loadSettingBackbone } from '../../bench/vqa/run-one.ts';
 import { choose, readTuningFile, type TuningFile } from '../../bench/vqa/tuning.ts';
 import { draw, familyPriorAccuracy, testSet } from '../../bench/vqa/protocol.ts';
 import { CHECKPOINTS, loadBackbone, saveBackbone } from '../../bench/vqa/weights.ts';
+import { encodeSafetensors, readSafetensors } from '../../src/runtime/safetensors.ts';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { prng } from '../../src/runtime/init.ts';
 import { mutator } from '../helpers/mutate.ts';
@@ -429,6 +430,84 @@ describe('near data options, mutated', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('150 mutated backbone metadata (format, task, data, prefix, embed) under a joint and a two-tower setting: loaded only when it says what the setting reads', () => {
+    const rnd = prng(20261208);
+    const pickOf = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)];
+    const FIELDS = ['format', 'task', 'data', 'prefix', 'embed'] as const;
+    // undefined: the field deleted.
+    const VALUES = [
+      undefined,
+      '',
+      'near',
+      'far',
+      'nearish',
+      'vl',
+      'text',
+      'vision',
+      'vlt5',
+      'regions',
+      'pooled',
+      'tokens',
+      'true',
+      'false',
+      'TRUE',
+      'peftgraph-mnist-vqa-backbone-1',
+      'peftgraph-mnist-vqa-backbone-2',
+    ];
+    const read = (f: string) => readSafetensors(join(CHECKPOINTS, `${f}.safetensors`));
+    const files = Object.fromEntries(
+      (['near', 'near-routing'] as const).flatMap((s) => SETTINGS[s].files).map((f) => [f, read(f)]),
+    );
+    const dir = mkdtempSync(join(tmpdir(), 'near-meta-fuzz-'));
+    let loaded = 0;
+    try {
+      for (let i = 0; i < 150; i++) {
+        const setting = i % 2 ? 'near' : 'near-routing';
+        const target = pickOf(SETTINGS[setting].files);
+        const field = pickOf(FIELDS);
+        const value = pickOf(VALUES);
+        const metas: Record<string, Record<string, string>> = {};
+        for (const f of SETTINGS[setting].files) {
+          const meta = { ...files[f].metadata };
+          if (f === target) {
+            if (value === undefined) delete meta[field];
+            else meta[field] = value;
+          }
+          metas[f] = meta;
+          writeFileSync(join(dir, `${f}.safetensors`), encodeSafetensors(files[f].tensors, meta));
+        }
+        // What the setting reads, stated here from the committed files' own metadata: every file
+        // the benchmark's format, a known task, near data, a known (or absent, 'pooled') prefix and
+        // a 'true'/'false' (or absent) embed; the joint setting's file a vl one of its layout.
+        const valid = Object.values(metas).every(
+          (m) =>
+            m.format === 'peftgraph-mnist-vqa-backbone-1' &&
+            ['vl', 'vlt5', 'vision', 'cells', 'text', 'captext'].includes(m.task) &&
+            m.data === 'near' &&
+            [undefined, 'pooled', 'tokens', 'regions'].includes(m.prefix) &&
+            [undefined, 'true', 'false'].includes(m.embed) &&
+            (setting !== 'near' || (m.task === 'vl' && m.prefix === 'regions' && m.embed === 'true')),
+        );
+        const what = `${i}: ${setting}, ${target}.${field} = ${JSON.stringify(value)}`;
+        let ok = true;
+        try {
+          loadSettingBackbone(setting, dir);
+        } catch (e) {
+          ok = false;
+          // Refused by name: the file, or the setting and what it reads.
+          expect((e as Error).message, what).toMatch(new RegExp(`${target}\\.safetensors|setting '${setting}'`));
+        }
+        expect(ok, what).toBe(valid);
+        if (ok) loaded++;
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    // Both outcomes, often.
+    expect(loaded).toBeGreaterThan(15);
+    expect(loaded).toBeLessThan(135);
   });
 
   it('refuses a draw whose families no scene can ask, instead of drawing forever', () => {
