@@ -13,7 +13,7 @@ import { exportTower } from '../../src/hf/export.ts';
 import { encodeSafetensors, writeAtomic, type TensorEntry } from '../../src/runtime/safetensors.ts';
 import type { ModelSpec } from '../../src/dsl/spec.ts';
 import { CANVAS } from './mnist-vqa.ts';
-import { backbone, jointOf, textPretrainModel, visionCellsModel, vlT5, type Flavor } from './model.ts';
+import { backbone, flavorOf, jointOf, textPretrainModel, visionCellsModel, vlT5 } from './model.ts';
 import { writeTokenizer } from './text.ts';
 import { writeT5Tokenizer } from './t5.ts';
 import { loadBackbone } from './weights.ts';
@@ -69,7 +69,7 @@ export function exportTowers(
 
 /** The spec a checkpoint was trained as, from its metadata (pretrain.ts writes task and flavor). */
 function specOf(meta: Record<string, string>, path: string): ModelSpec {
-  const flavor = (meta.flavor ?? 'native') as Flavor;
+  const flavor = flavorOf(meta, path);
   if (flavor !== 'hf' && flavor !== 't5')
     throw new Error(
       `export-hf: this checkpoint is of flavor '${flavor}'; only --flavor hf checkpoints and vlt5 have HF families`,

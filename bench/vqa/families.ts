@@ -10,7 +10,7 @@
 import { asFlavor } from './flavor.ts';
 import { acquireDevice } from '../../src/runtime/device.ts';
 import { Evaluator } from '../../src/train/trainer.ts';
-import { backbone, jointOf, vlT5, type Flavor } from './model.ts';
+import { backbone, flavorOf, jointOf, vlT5 } from './model.ts';
 import { familyScores } from './family-scores.ts';
 import { CHECKPOINTS, loadBackbone } from './weights.ts';
 import { PRETRAIN_FAMILIES, mnistVqa } from './mnist-vqa.ts';
@@ -19,7 +19,7 @@ const path = process.argv[2] ?? `${CHECKPOINTS}/vl.safetensors`;
 const gpu = await acquireDevice();
 try {
   const { weights, meta } = loadBackbone(path);
-  const flavor = (meta.flavor ?? 'native') as Flavor;
+  const flavor = flavorOf(meta, path);
   const joint = jointOf(meta, path);
   const ev = await Evaluator.create(gpu, (flavor === 't5' ? vlT5() : backbone(flavor, joint)).spec, 50);
   ev.setWeights(weights);

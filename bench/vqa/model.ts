@@ -79,6 +79,15 @@ export interface Joint {
 export const POOLED: Joint = { prefix: 'pooled', embed: false };
 
 export const PREFIXES: readonly Prefix[] = ['pooled', 'tokens', 'regions'];
+const FLAVORS: readonly Flavor[] = ['native', 'hf', 't5'];
+
+/** A checkpoint's flavor from its metadata (absent: native, as the first ones were written); an unknown one is refused. */
+export function flavorOf(meta: Record<string, string>, source = 'checkpoint'): Flavor {
+  const f = meta.flavor ?? 'native';
+  if (!(FLAVORS as readonly string[]).includes(f))
+    throw new Error(`${source}: metadata flavor '${f}' (valid: ${FLAVORS.join(', ')})`);
+  return f as Flavor;
+}
 
 /**
  * A checkpoint's joint layout from its metadata (pretrain.ts writes it; older ones, without the

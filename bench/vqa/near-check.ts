@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { peft } from '../../src/dsl/index.ts';
 import { acquireDevice } from '../../src/runtime/device.ts';
 import { ceilingRun, printScores, scoreSet } from './family-scores.ts';
-import { backbone, jointOf, vlT5, type Flavor } from './model.ts';
+import { backbone, flavorOf, jointOf, vlT5 } from './model.ts';
 import { mnistVqa } from './mnist-vqa.ts';
 import { NEAR_PRETRAIN, nearCeilingDev, nearPool, nearTest } from './near.ts';
 import { asFlavor } from './flavor.ts';
@@ -41,7 +41,7 @@ if (meta.data !== 'near')
   throw new Error(
     `near-check: ${path} was not pretrained on the near-transfer data (metadata data=${meta.data ?? 'none'})`,
   );
-const flavor = (meta.flavor ?? 'native') as Flavor;
+const flavor = flavorOf(meta, path);
 const base = flavor === 't5' ? vlT5() : backbone(flavor, jointOf(meta, path));
 const c = trainingFlags('near-check', values);
 const gpu = await acquireDevice();

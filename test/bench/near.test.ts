@@ -17,6 +17,7 @@ import { loadSettingBackbone } from '../../bench/vqa/run-one.ts';
 import { choose, readTuningFile, type TuningFile } from '../../bench/vqa/tuning.ts';
 import { draw, familyPriorAccuracy, testSet } from '../../bench/vqa/protocol.ts';
 import { CHECKPOINTS, loadBackbone, saveBackbone } from '../../bench/vqa/weights.ts';
+import { flavorOf, jointOf } from '../../bench/vqa/model.ts';
 import { encodeSafetensors, readSafetensors } from '../../src/runtime/safetensors.ts';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { prng } from '../../src/runtime/init.ts';
@@ -508,6 +509,22 @@ describe('near data options, mutated', () => {
     // Both outcomes, often.
     expect(loaded).toBeGreaterThan(15);
     expect(loaded).toBeLessThan(135);
+  });
+
+  it("a checkpoint's flavor and joint layout are read from its metadata, absent as the first ones were written, else refused by the file's name", () => {
+    expect(flavorOf({}, 'a.safetensors')).toBe('native');
+    expect(flavorOf({ flavor: 't5' }, 'a.safetensors')).toBe('t5');
+    expect(() => flavorOf({ flavor: 'HF' }, 'a.safetensors')).toThrow(
+      "a.safetensors: metadata flavor 'HF' (valid: native, hf, t5)",
+    );
+    expect(jointOf({}, 'a.safetensors')).toEqual({ prefix: 'pooled', embed: false });
+    expect(jointOf({ prefix: 'regions', embed: 'true' }, 'a.safetensors')).toEqual({ prefix: 'regions', embed: true });
+    expect(() => jointOf({ prefix: 'region' }, 'a.safetensors')).toThrow(
+      "a.safetensors: metadata prefix 'region' (valid: pooled, tokens, regions)",
+    );
+    expect(() => jointOf({ embed: 'yes' }, 'a.safetensors')).toThrow(
+      "a.safetensors: metadata embed 'yes' (valid: true, false)",
+    );
   });
 
   it('refuses a draw whose families no scene can ask, instead of drawing forever', () => {
