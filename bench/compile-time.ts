@@ -6,6 +6,7 @@
  *   npx tsx bench/compile-time.ts [--depths 10,25,50,100]
  */
 import { parseArgs } from 'node:util';
+import { COUNT, numberList } from './flags.ts';
 import { peft, vl } from '../src/dsl/index.ts';
 import { lowerModel } from '../src/compiler/lower/index.ts';
 import { autodiff } from '../src/compiler/autodiff.ts';
@@ -56,7 +57,7 @@ console.log(
   '| model | nodes | kernels | lower | autodiff | optimizer | simplify | plan op-by-op | plan fused | total s |',
 );
 console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
-for (const depth of values.depths!.split(',').map(Number)) {
+for (const depth of numberList('compile-time', 'depths', values.depths!, COUNT)) {
   const spec = vl.model({
     vision: vl.vit({ image: [56, 56], patch: 7, width: 64, depth, heads: 4 }),
     text: vl.encoder({ vocab: 40, maxLen: 12, width: 64, depth: 2, heads: 4 }),

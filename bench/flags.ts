@@ -14,6 +14,14 @@ export function numberFlag(script: string, flag: string, value: string, rule: Nu
   return n;
 }
 
+/** A comma-separated list, each value read as numberFlag reads one ('13,' is refused, not read as 13 and 0). */
+export function numberList(script: string, flag: string, value: string, rule: NumberRule = {}): number[] {
+  return value.split(',').map((x) => numberFlag(script, flag, x, rule));
+}
+
+/** Whole numbers of at least 1: sizes, counts, steps. */
+export const COUNT: NumberRule = Object.freeze({ integer: true, min: 1 });
+
 /** The training flags the gate scripts share (near-check, routing-check, caption-check). */
 export function trainingFlags(
   script: string,

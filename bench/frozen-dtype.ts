@@ -10,6 +10,7 @@
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { COUNT, numberFlag } from './flags.ts';
 import { compile } from '../src/compiler/compile.ts';
 import { lowerModel } from '../src/compiler/lower/index.ts';
 import type { FrozenWeights, Plan } from '../src/compiler/plan.ts';
@@ -33,7 +34,7 @@ const { values: o } = parseArgs({
     cache: { type: 'string', default: '.bench-cache' },
   },
 });
-const [steps, B, N] = [o.steps, o.batch, o.examples].map(Number);
+const [steps, B, N] = (['steps', 'batch', 'examples'] as const).map((f) => numberFlag('frozen-dtype', f, o[f]!, COUNT));
 const root = join(o.cache!, 'seed');
 const vit = ensureTower(root, 'vit-base-patch16-224').dir;
 const L = 16;

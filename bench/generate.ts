@@ -12,6 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { COUNT, numberFlag, numberList } from './flags.ts';
 import { compile } from '../src/compiler/compile.ts';
 import { lowerModel } from '../src/compiler/lower/index.ts';
 import { vl } from '../src/dsl/index.ts';
@@ -37,7 +38,9 @@ const { values: o } = parseArgs({
     python: { type: 'string', default: '/usr/bin/python3' },
   },
 });
-const [width, depth, heads, vocab, L, reps] = [o.width, o.depth, o.heads, o.vocab, o.len, o.reps].map(Number);
+const [width, depth, heads, vocab, L, reps] = (['width', 'depth', 'heads', 'vocab', 'len', 'reps'] as const).map((f) =>
+  numberFlag('generate', f, o[f]!, COUNT),
+);
 const spec = vl.model({
   vision: vl.vit({ image: [16, 16], patch: 8, width, depth: 1, heads }),
   text: vl.decoder({ vocab, maxLen: L, width, depth, heads }),
@@ -51,7 +54,7 @@ console.log(
   `adapter: ${gpu.info.description}; decoder width ${width}, depth ${depth}, heads ${heads}, vocab ${vocab}, ${L} tokens after one prefix token`,
 );
 const rows: string[] = [];
-for (const B of o.batch.split(',').map(Number)) {
+for (const B of numberList('generate', 'batch', o.batch!, COUNT)) {
   const r = prng(1);
   const graph = lowerModel(spec, { batch: B, mode: 'infer', loss: false }).graph;
   const w = initialWeights(graph, 3);

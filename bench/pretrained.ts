@@ -10,6 +10,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
+import { COUNT, numberFlag } from './flags.ts';
 import { join } from 'node:path';
 import { peft, vl } from '../src/dsl/index.ts';
 import { hf } from '../src/hf/towers.ts';
@@ -33,7 +34,9 @@ const { values: o } = parseArgs({
     rounds: { type: 'string', default: '3' },
   },
 });
-const [B, L, steps, rounds] = [o.batch, o.len, o.steps, o.rounds].map(Number);
+const [B, L, steps, rounds] = (['batch', 'len', 'steps', 'rounds'] as const).map((f) =>
+  numberFlag('pretrained', f, o[f]!, COUNT),
+);
 const mib = (b: number) => (b / 2 ** 20).toFixed(0);
 
 const ck = ensureBaseCheckpoints(join(o.cache!, 'pretrained'));

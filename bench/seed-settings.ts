@@ -16,6 +16,7 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { COUNT, numberFlag } from './flags.ts';
 import { lowerModel } from '../src/compiler/lower/index.ts';
 import { paramReport } from '../src/compiler/params-report.ts';
 import type { FrozenWeights, Plan } from '../src/compiler/plan.ts';
@@ -40,7 +41,7 @@ const { values: o } = parseArgs({
     cache: { type: 'string', default: '.bench-cache' },
   },
 });
-const [steps, B] = [o.steps, o.batch].map(Number);
+const [steps, B] = (['steps', 'batch'] as const).map((f) => numberFlag('seed-settings', f, o[f]!, COUNT));
 const L = 32;
 const root = join(o.cache!, 'seed');
 const vit = () => hf.vision(ensureTower(root, 'vit-base-patch16-224').dir);

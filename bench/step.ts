@@ -7,6 +7,7 @@
  *   npx tsx bench/step.ts [--d 64] [--L 16] [--B 8] [--layers 2]
  */
 import { parseArgs } from 'node:util';
+import { COUNT, numberFlag } from './flags.ts';
 import { autodiff } from '../src/compiler/autodiff.ts';
 import { simplify } from '../src/compiler/passes/simplify.ts';
 import { compilePlan, type PlanOptions } from '../src/compiler/plan.ts';
@@ -25,7 +26,7 @@ const { values } = parseArgs({
     layers: { type: 'string', default: '2' },
   },
 });
-const [d, L, B, layers] = [values.d, values.L, values.B, values.layers].map(Number);
+const [d, L, B, layers] = (['d', 'L', 'B', 'layers'] as const).map((f) => numberFlag('step', f, values[f]!, COUNT));
 const { graph } = tinyTransformer({
   layers,
   d,

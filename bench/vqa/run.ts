@@ -18,7 +18,7 @@ import { KS, SEEDS } from './protocol.ts';
 import { METHODS, method } from './methods.ts';
 import { loadResults, mergeResults, saveResults } from './results.ts';
 import { runBenchmark, writeReport } from './bench.ts';
-import { POSITIVE, numberFlag } from '../flags.ts';
+import { COUNT, POSITIVE, numberFlag, numberList } from '../flags.ts';
 
 const list = (s: string | undefined, all: readonly (string | number)[]) =>
   s && s !== 'all' ? s.split(',').map((x) => x.trim()) : all.map(String);
@@ -59,8 +59,12 @@ async function main(): Promise<number> {
     values.methods,
     METHODS.filter((m) => m.tuned !== false).map((m) => m.name),
   ).map(method);
-  const ks = list(values.k, KS).map(Number);
-  const seeds = list(values.seeds, SEEDS).map(Number);
+  const ks = values.k && values.k !== 'all' ? numberList('bench vqa', 'k', values.k, COUNT) : [...KS];
+  // A seed is any whole number: the reporting seeds are the default, another is a user's choice.
+  const seeds =
+    values.seeds && values.seeds !== 'all'
+      ? numberList('bench vqa', 'seeds', values.seeds, { integer: true, min: 0 })
+      : [...SEEDS];
   for (const k of ks)
     if (!(KS as readonly number[]).includes(k))
       throw new Error(`bench vqa: k=${k} is not one of the protocol's ${KS.join(', ')}`);

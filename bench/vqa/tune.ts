@@ -18,7 +18,7 @@ import { METHODS, SETTINGS, method, type Setting } from './methods.ts';
 import { KS, SEEDS } from './protocol.ts';
 import { loadSettingBackbone, runOne } from './run-one.ts';
 import { choose, readTuningFile, tuningKey, tuningReport, type TuningFile } from './tuning.ts';
-import { POSITIVE, numberFlag } from '../flags.ts';
+import { POSITIVE, numberFlag, numberList } from '../flags.ts';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -34,7 +34,7 @@ async function main(): Promise<void> {
   const setting = values.setting as Setting;
   if (!SETTINGS[setting])
     throw new Error(`tune: --setting '${values.setting}' (valid: ${Object.keys(SETTINGS).join(', ')})`);
-  const lrs = values.lrs!.split(',').map((x) => numberFlag('tune', 'lrs', x, POSITIVE));
+  const lrs = numberList('tune', 'lrs', values.lrs!, POSITIVE);
   const k = numberFlag('tune', 'k', values.k!, { integer: true });
   if (!(KS as readonly number[]).includes(k)) throw new Error(`tune: --k ${values.k} is not one of ${KS.join(', ')}`);
   const seed = numberFlag('tune', 'seed', values.seed!, { integer: true, min: 0 });

@@ -23,7 +23,7 @@ import { paramReport } from '../../src/compiler/params-report.ts';
 import { lockDir } from '../../src/runtime/out-lock.ts';
 import { METHODS, method, type Towers } from './methods.ts';
 import { cellKey, loadResults, mergeResults, report, saveResults, type Cell, type ResultsFile } from './results.ts';
-import { POSITIVE, numberFlag, type NumberRule } from '../flags.ts';
+import { COUNT, POSITIVE, numberFlag, type NumberRule } from '../flags.ts';
 
 const KS = [16, 32, 64, 100, 500, 1000];
 const SEEDS = [13, 21, 42, 87, 100];
@@ -70,7 +70,7 @@ const flag = (name: string, s: string, rule: NumberRule): number => {
     return fail((e as Error).message.replace(/^bench vqav2: /, ''));
   }
 };
-const ints = (name: string, s: string) => s.split(',').map((x) => flag(name, x, { integer: true, min: 1 }));
+const ints = (name: string, s: string) => s.split(',').map((x) => flag(name, x, COUNT));
 const one = (name: string, s: string) => {
   const v = ints(name, s);
   if (v.length !== 1) fail(`--${name}: one value, got ${s}`);

@@ -14,7 +14,7 @@ export interface NumberRule {
 }
 
 /** Strictly above zero: a rate, a budget, a throughput. */
-export const POSITIVE: NumberRule = { min: 0, open: true };
+export const POSITIVE: NumberRule = Object.freeze({ min: 0, open: true });
 
 /** A decimal literal: what a person types for a number. */
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;

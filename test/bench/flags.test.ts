@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { POSITIVE, numberFlag, trainingFlags } from '../../bench/flags.ts';
+import { COUNT, POSITIVE, numberFlag, numberList, trainingFlags } from '../../bench/flags.ts';
 
 const good = { epochs: '20', lr: '3e-4', seed: '13', patience: '0' };
 
@@ -31,5 +31,16 @@ describe('bench/vqa number flags', () => {
     expect(() => numberFlag('s', 'n', '12abc')).toThrow("s: --n '12abc' must be a number");
     expect(() => numberFlag('s', 'seed', '0x10', { integer: true })).toThrow('must be an integer');
     expect(() => numberFlag('s', 'seed', '1e20', { integer: true })).toThrow('must be an integer');
+  });
+
+  it("reads a list value by value: '13,' and '1,0x10' are refused, not read as 13 and 0 or 16", () => {
+    expect(numberList('bench vqa', 'k', '16, 64', COUNT)).toEqual([16, 64]);
+    expect(() => numberList('bench vqa', 'seeds', '13,', { integer: true, min: 0 })).toThrow(
+      "bench vqa: --seeds '' must be an integer >= 0",
+    );
+    expect(() => numberList('bench vqa', 'k', '1,0x10', COUNT)).toThrow(
+      "bench vqa: --k '0x10' must be an integer >= 1",
+    );
+    expect(() => numberList('tune', 'lrs', '1e-3,0', POSITIVE)).toThrow("tune: --lrs '0' must be a number > 0");
   });
 });
