@@ -20,6 +20,7 @@ import { peft, type ModelBuilder } from '../../src/dsl/index.ts';
 import type { Routing } from '../../src/dsl/spec.ts';
 import { POOLED, backbone, captionModel, vlT5, type Flavor, type Joint } from './model.ts';
 import type { Data } from './protocol.ts';
+import type { BackboneTask } from './weights.ts';
 
 export type Setting = 'vl' | 'routing' | 'encdec' | 'near' | 'near-encdec' | 'near-routing' | 'caption';
 
@@ -37,6 +38,8 @@ export interface SettingDef {
   flavor: Flavor;
   /** Checkpoints (bench/vqa/checkpoints/<name>.safetensors) whose weights start every run. */
   files: string[];
+  /** Each file's pretraining task, in `files`' order: its metadata must say the same (run-one.ts). */
+  tasks: BackboneTask[];
   /** Params the checkpoints must hold (the rest, e.g. a fresh head, start from the seed). */
   required: RegExp;
   backbone(): ModelBuilder;
@@ -52,6 +55,7 @@ export const SETTINGS: Record<Setting, SettingDef> = {
   vl: {
     flavor: 'hf',
     files: ['hf-joint'],
+    tasks: ['vl'],
     required: /^(vision|prefix|text|head)\./,
     backbone: () => backbone('hf', VL_JOINT),
     joint: VL_JOINT,
@@ -60,6 +64,7 @@ export const SETTINGS: Record<Setting, SettingDef> = {
   encdec: {
     flavor: 't5',
     files: ['hf-vlt5'],
+    tasks: ['vlt5'],
     required: /^(vision|prefix|shared|encoder|decoder)\./,
     backbone: vlT5,
     make: 'npx tsx bench/vqa/pretrain.ts vlt5 --freeze-vision --n 32000 --epochs 6 --shift 3',
@@ -69,6 +74,7 @@ export const SETTINGS: Record<Setting, SettingDef> = {
   near: {
     flavor: 'hf',
     files: ['hf-near-vl'],
+    tasks: ['vl'],
     required: /^(vision|prefix|text|head)\./,
     backbone: () => backbone('hf', VL_JOINT),
     joint: VL_JOINT,
@@ -80,6 +86,7 @@ export const SETTINGS: Record<Setting, SettingDef> = {
   'near-encdec': {
     flavor: 't5',
     files: ['hf-near-vlt5b'],
+    tasks: ['vlt5'],
     required: /^(vision|prefix|shared|encoder|decoder)\./,
     backbone: vlT5,
     make: 'bash bench/vqa/near-pretrain.sh',
@@ -92,6 +99,7 @@ export const SETTINGS: Record<Setting, SettingDef> = {
   'near-routing': {
     flavor: 'hf',
     files: ['hf-near-vision2', 'hf-near-text'],
+    tasks: ['vision', 'text'],
     required: /^(vision|text)\./,
     backbone: () => backbone('hf', POOLED),
     make: 'bash bench/vqa/near-routing.sh',
@@ -103,6 +111,7 @@ export const SETTINGS: Record<Setting, SettingDef> = {
   caption: {
     flavor: 'hf',
     files: ['hf-near-vision2', 'hf-near-captext'],
+    tasks: ['vision', 'captext'],
     required: /^(vision|text)\./,
     backbone: captionModel,
     make: 'bash bench/vqa/near-routing.sh',
@@ -111,6 +120,7 @@ export const SETTINGS: Record<Setting, SettingDef> = {
   routing: {
     flavor: 'hf',
     files: ['hf-cells', 'hf-text'],
+    tasks: ['cells', 'text'],
     required: /^(vision|text)\./,
     backbone: () => backbone('hf', ROUTING_JOINT),
     make: 'npx tsx bench/vqa/pretrain.ts cells --flavor hf --n 32000 --epochs 3 --shift 3; npx tsx bench/vqa/pretrain.ts text --flavor hf',

@@ -12,7 +12,7 @@ import { SETTINGS, type Method, type Setting } from './methods.ts';
 import { BATCH, OPTIMIZATION, draw, schedule, testData } from './protocol.ts';
 import type { RunRecord } from './results.ts';
 import { CHECKPOINTS, loadBackbone } from './weights.ts';
-import { jointOf } from './model.ts';
+import { flavorOf, jointOf } from './model.ts';
 
 /**
  * The frozen weights a setting starts from (methods.ts SETTINGS), checked against the backbone's
@@ -21,7 +21,7 @@ import { jointOf } from './model.ts';
 export function loadSettingBackbone(setting: Setting, dir = CHECKPOINTS): Record<string, Float32Array> {
   const def = SETTINGS[setting];
   const out: Record<string, Float32Array> = {};
-  for (const f of def.files) {
+  for (const [i, f] of def.files.entries()) {
     const path = join(dir, `${f}.safetensors`);
     if (!existsSync(path)) throw new Error(`bench vqa: ${path} is missing; make it with: ${def.make}`);
     const { weights, meta } = loadBackbone(path);
@@ -35,12 +35,15 @@ export function loadSettingBackbone(setting: Setting, dir = CHECKPOINTS): Record
       throw new Error(
         `bench vqa: ${path} was pretrained for ${got} transfer; setting '${setting}' (data ${def.data ?? 'far'}) needs a ${want}-transfer checkpoint: ${def.make}`,
       );
-    // A joint setting reads its layout from its jointly pretrained (task 'vl') checkpoint: a file
-    // that says otherwise would skip the layout check.
-    if (def.joint && meta.task !== 'vl')
+    // Each file is the tower the setting names (a joint setting reads its layout from its 'vl'
+    // file: a file that said otherwise would skip the layout check), of the setting's flavor.
+    if (meta.task !== def.tasks[i])
       throw new Error(
-        `bench vqa: ${path} has metadata task '${meta.task}'; setting '${setting}' reads a jointly pretrained checkpoint (task vl): ${def.make}`,
+        `bench vqa: ${path} has metadata task '${meta.task}'; setting '${setting}' reads it as a '${def.tasks[i]}' checkpoint: ${def.make}`,
       );
+    const flavor = flavorOf(meta, path);
+    if (flavor !== def.flavor)
+      throw new Error(`bench vqa: ${path} is of flavor '${flavor}'; setting '${setting}' reads '${def.flavor}'`);
     const joint = jointOf(meta, path);
     if (def.joint && (joint.prefix !== def.joint.prefix || joint.embed !== def.joint.embed))
       throw new Error(

@@ -440,10 +440,10 @@ describe('near data options, mutated', () => {
     }
   });
 
-  it('150 mutated backbone metadata (format, task, data, prefix, embed) under a joint and a two-tower setting: loaded only when it says what the setting reads', () => {
+  it('150 mutated backbone metadata (format, task, flavor, data, prefix, embed) under a joint and a two-tower setting: loaded only when it says what the setting reads', () => {
     const rnd = prng(20261208);
     const pickOf = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)];
-    const FIELDS = ['format', 'task', 'data', 'prefix', 'embed'] as const;
+    const FIELDS = ['format', 'task', 'flavor', 'data', 'prefix', 'embed'] as const;
     // undefined: the field deleted.
     const VALUES = [
       undefined,
@@ -463,6 +463,10 @@ describe('near data options, mutated', () => {
       'TRUE',
       'peftgraph-mnist-vqa-backbone-1',
       'peftgraph-mnist-vqa-backbone-2',
+      'hf',
+      'HF',
+      't5',
+      'native',
     ];
     const read = (f: string) => readSafetensors(join(CHECKPOINTS, `${f}.safetensors`));
     const files = Object.fromEntries(
@@ -475,7 +479,9 @@ describe('near data options, mutated', () => {
         const setting = i % 2 ? 'near' : 'near-routing';
         const target = pickOf(SETTINGS[setting].files);
         const field = pickOf(FIELDS);
-        const value = pickOf(VALUES);
+        // A third of the draws write the file's own value back (a mutation that changes nothing), so
+        // both outcomes are common.
+        const value = rnd() < 1 / 3 ? files[target].metadata[field] : pickOf(VALUES);
         const metas: Record<string, Record<string, string>> = {};
         for (const f of SETTINGS[setting].files) {
           const meta = { ...files[f].metadata };
@@ -487,12 +493,14 @@ describe('near data options, mutated', () => {
           writeFileSync(join(dir, `${f}.safetensors`), encodeSafetensors(files[f].tensors, meta));
         }
         // What the setting reads, stated here from the committed files' own metadata: every file
-        // the benchmark's format, a known task, near data, a known (or absent, 'pooled') prefix and
-        // a 'true'/'false' (or absent) embed; the joint setting's file a vl one of its layout.
-        const valid = Object.values(metas).every(
-          (m) =>
+        // the benchmark's format, the task and flavor the committed file has, near data, a known
+        // (or absent, 'pooled') prefix and a 'true'/'false' (or absent) embed; the joint setting's
+        // file a vl one of its layout.
+        const valid = Object.entries(metas).every(
+          ([f, m]) =>
             m.format === 'peftgraph-mnist-vqa-backbone-1' &&
-            ['vl', 'vlt5', 'vision', 'cells', 'text', 'captext'].includes(m.task) &&
+            m.task === files[f].metadata.task &&
+            m.flavor === 'hf' &&
             m.data === 'near' &&
             [undefined, 'pooled', 'tokens', 'regions'].includes(m.prefix) &&
             [undefined, 'true', 'false'].includes(m.embed) &&
