@@ -68,7 +68,7 @@ export function exportTowers(
 }
 
 /** The spec a checkpoint was trained as, from its metadata (pretrain.ts writes task and flavor). */
-function specOf(meta: Record<string, string>, path: string): ModelSpec {
+export function specOf(meta: Record<string, string>, path: string): ModelSpec {
   const flavor = flavorOf(meta, path);
   if (flavor !== 'hf' && flavor !== 't5')
     throw new Error(

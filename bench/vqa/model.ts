@@ -26,7 +26,8 @@ export const WIDTH = 64;
  * pooler) reading questions through text.ts's WordPiece tokenizer. 't5': the VL-T5-style
  * encoder-decoder (vlT5), reading and writing through t5.ts's tokenizer.
  */
-export type Flavor = 'native' | 'hf' | 't5';
+export const FLAVORS = ['native', 'hf', 't5'] as const;
+export type Flavor = (typeof FLAVORS)[number];
 
 /** pool 'mean' (the routing setting's hf ViT): its CLS was never taught to gather the cells, its patch tokens were. */
 const vit = (f: Flavor = 'native', pool: 'tanh' | 'mean' = 'tanh') =>
@@ -63,7 +64,8 @@ const textEncoder = (f: Flavor = 'native') =>
  * its patch states averaged, as VL-T5 reads region features): a ViT whose patch tokens know each
  * cell (hf-cells.safetensors) is read where the pooled CLS is not.
  */
-export type Prefix = 'pooled' | 'tokens' | 'regions';
+export const PREFIXES = ['pooled', 'tokens', 'regions'] as const;
+export type Prefix = (typeof PREFIXES)[number];
 
 /**
  * How the scene joins the question: the prefix, whether it gets VL-T5's visual embedding (a
@@ -77,9 +79,6 @@ export interface Joint {
 }
 
 export const POOLED: Joint = { prefix: 'pooled', embed: false };
-
-export const PREFIXES: readonly Prefix[] = ['pooled', 'tokens', 'regions'];
-const FLAVORS: readonly Flavor[] = ['native', 'hf', 't5'];
 
 /** A checkpoint's flavor from its metadata (absent: native, as the first ones were written); an unknown one is refused. */
 export function flavorOf(meta: Record<string, string>, source = 'checkpoint'): Flavor {

@@ -279,7 +279,8 @@ async function main(): Promise<void> {
     throw new Error(`pretrain: --prefix '${values.prefix}' (valid: ${PREFIXES.join(', ')})`);
   const joint: Joint = { prefix: values.prefix as Prefix, embed: values.embed };
   const all = tasks(flavor, joint, data);
-  const picked = all[which as BackboneTask];
+  // Own keys only: 'constructor' or 'toString' is no task.
+  const picked = Object.hasOwn(all, which ?? '') ? all[which as BackboneTask] : undefined;
   // vl with --freeze-vision: the ViT keeps the cells its stage taught it; its features are computed once per scene.
   const task =
     picked && values['freeze-vision']

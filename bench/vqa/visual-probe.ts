@@ -2,9 +2,10 @@
  * A diagnostic of the routing settings' gate: does the routed feature (the ViT's pooled output,
  * the one prefix token) carry the cells, as the model sees it? Writes each image's feature and
  * its four cells (digit, or 10 for empty) for the alignment pool and test set, and the test set's
- * questions with their ten annotators' answers (the probe is fit on cells, never on questions). visual_probe.py fits a linear probe on the pool (PyTorch,
- * independent of peftgraph), scores it on the test set's cells, then answers the test questions
- * from its reads: what the feature allows a model that reads it cell by cell.
+ * questions with their ten annotators' answers (the probe is fit on cells, never on questions).
+ * visual_probe.py fits a linear probe on the pool (PyTorch, independent of peftgraph), scores it
+ * on the test set's cells, then answers the test questions from its reads: what the feature
+ * allows a model that reads it cell by cell.
  *
  *   npx tsx bench/vqa/visual-probe.ts [--out /tmp/probe] && python3 bench/vqa/visual_probe.py /tmp/probe
  */
@@ -41,8 +42,10 @@ try {
       feats.push(...v.subarray(0, (valid * v.length) / BATCH));
     }
     const cells = set.scenes.flatMap((sc) => sc.cells.map((c) => (c < 0 ? 10 : c)));
-    const questions = set.questions.map((q) => ({ family: q.family, words: q.words }));
-    const asked = name === 'test' ? { questions, annotations: set.annotations } : {};
+    const asked =
+      name === 'test'
+        ? { questions: set.questions.map((q) => ({ family: q.family, words: q.words })), annotations: set.annotations }
+        : {};
     writeFileSync(join(out, `${name}.json`), JSON.stringify({ n: set.examples.length, feats, cells, ...asked }));
     console.log(`${name}: ${set.examples.length} images -> ${join(out, `${name}.json`)}`);
   }

@@ -42,6 +42,8 @@ export function loadBackbone(path: string): { weights: Record<string, Float32Arr
       `${path}: not a benchmark backbone (format ${metadata.format ?? 'none'}); make it with bench/vqa/pretrain.ts`,
     );
   if (!(BACKBONE_TASKS as readonly string[]).includes(metadata.task))
-    throw new Error(`${path}: metadata task '${metadata.task ?? 'none'}' (valid: ${BACKBONE_TASKS.join(', ')})`);
+    throw new Error(
+      `${path}: ${metadata.task === undefined ? 'no metadata task' : `metadata task '${metadata.task}'`} (valid: ${BACKBONE_TASKS.join(', ')})`,
+    );
   return { weights: Object.fromEntries([...tensors].map(([k, t]) => [k, t.data])), meta: metadata };
 }

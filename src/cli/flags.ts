@@ -86,13 +86,12 @@ export function oneOf(flags: string, what: string, choices: string[], def: strin
 /** A comma-separated list of integers, each >= min, each read by readNumber as int() reads one. */
 export function ints(flags: string, what: string, min: number): Option {
   return new Option(flags, what).argParser((v: string) => {
-    const parts = v.split(',').map((x) => readNumber(x, { integer: true, min }));
-    const bad = parts.findIndex((n) => typeof n !== 'number');
-    if (bad >= 0)
-      throw new InvalidArgumentError(
-        `'${v.split(',')[bad]}' must be ${(parts[bad] as { mustBe: string }).mustBe}: comma-separated integers (e.g. 1,4,16)`,
-      );
-    return parts as number[];
+    return v.split(',').map((x) => {
+      const n = readNumber(x, { integer: true, min });
+      if (typeof n !== 'number')
+        throw new InvalidArgumentError(`'${x}' must be ${n.mustBe}: comma-separated integers (e.g. 1,4,16)`);
+      return n;
+    });
   });
 }
 

@@ -13,12 +13,22 @@ import { parseSpec } from '../../src/dsl/spec.ts';
 import { lowerModel } from '../../src/compiler/lower/index.ts';
 import { pretrainedWeights } from '../../src/hf/import.ts';
 import { readSafetensors } from '../../src/runtime/safetensors.ts';
-import { exportTowers } from '../../bench/vqa/export-hf.ts';
+import { exportTowers, specOf } from '../../bench/vqa/export-hf.ts';
 import { SETTINGS } from '../../bench/vqa/methods.ts';
 import { CHECKPOINTS, loadBackbone } from '../../bench/vqa/weights.ts';
 import { TEXT_LEN } from '../../bench/vqa/text.ts';
 
 describe('bench vqa: HF-layout export of the joint backbone', () => {
+  it('refuses a checkpoint whose task has no HF export, naming it, instead of exporting it as the joint model', () => {
+    const { meta } = loadBackbone(join(CHECKPOINTS, 'hf-near-vision2.safetensors'));
+    expect(() => specOf(meta, 'hf-near-vision2.safetensors')).toThrow(
+      "export-hf: hf-near-vision2.safetensors has metadata task 'vision' (exported: vlt5, vl, cells, text)",
+    );
+    expect(specOf(loadBackbone(join(CHECKPOINTS, 'hf-near-vl.safetensors')).meta, 'hf-near-vl').visualPrefix).toBe(
+      'regions',
+    );
+  });
+
   it('re-imports to the same weights; prefix and head go to joint.safetensors', () => {
     const { weights } = loadBackbone(join(CHECKPOINTS, 'hf-joint.safetensors'));
     const spec = SETTINGS.vl.backbone().spec;
