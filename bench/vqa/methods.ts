@@ -274,19 +274,31 @@ const jointMethods = (s: JointSetting): Method[] => {
 };
 
 /**
+ * The routing settings' rates, chosen as NEAR_TUNED's were (tune.ts --setting near-routing and
+ * --setting caption: the same five-rate grid, k=1000 (images, for captions), tuning seed 1, dev
+ * only; results/tuning-<setting>.json, checked by test/bench/near.test.ts) before their grids
+ * ran. A method missing here keeps METHODS.md's 3e-4 as a placeholder and is refused by the grid.
+ */
+export const ROUTED_TUNED: Record<'near-routing' | 'caption', Record<string, number>> = {
+  'near-routing': {},
+  caption: {},
+};
+
+/**
  * The routing settings' methods (near-routing's VQA, caption's decoder): LoRA and the adapter,
  * plain and with each routing function,
  * at METHODS.md's reference sizes scaled to width 64 (LoRA r = alpha = 128 at width 1024 is
  * r = alpha = width/8 = 8, scaling 1; the adapter's r = 64 is width/16 = 4), on the text
- * tower's q, v (LoRA) and after its FFNs (adapter), and full finetuning as the ceiling. Learning rates: placeholders (METHODS.md's
- * 3e-4) until tune.ts has chosen them on one grid.
+ * tower's q, v (LoRA) and after its FFNs (adapter), and full finetuning as the ceiling, at
+ * ROUTED_TUNED's rates.
  */
 function routedMethods(s: 'near-routing' | 'caption'): Method[] {
+  const rate = (name: string) =>
+    name in ROUTED_TUNED[s] ? { lr: ROUTED_TUNED[s][name], tuned: true } : { lr: 3e-4, tuned: false };
   const make = (kind: 'lora' | 'adapter', r: Routing): Method => ({
     name: `${s}/${kind}/${r}`,
     setting: s,
-    lr: 3e-4,
-    tuned: false,
+    ...rate(`${s}/${kind}/${r}`),
     model: () => (kind === 'lora' ? lora(s, r) : adapter(s, r, 4)),
     about: kind === 'lora' ? `LoRA r=alpha=8 on text q,v, routing ${r}` : `adapter (4) after text FFN, routing ${r}`,
   });
@@ -294,8 +306,7 @@ function routedMethods(s: 'near-routing' | 'caption'): Method[] {
     {
       name: `${s}/full`,
       setting: s,
-      lr: 3e-4,
-      tuned: false,
+      ...rate(`${s}/full`),
       model: () => SETTINGS[s].backbone().insert(peft.full()),
       about: 'every weight trainable',
     },
@@ -308,8 +319,7 @@ function routedMethods(s: 'near-routing' | 'caption'): Method[] {
           {
             name: `${s}/full-text`,
             setting: s,
-            lr: 3e-4,
-            tuned: false,
+            ...rate(`${s}/full-text`),
             model: () => SETTINGS[s].backbone().freeze('vision.**'),
             about: 'every text-tower and head weight trainable, the ViT frozen',
           },
