@@ -280,7 +280,21 @@ const jointMethods = (s: JointSetting): Method[] => {
  * ran. A method missing here keeps METHODS.md's 3e-4 as a placeholder and is refused by the grid.
  */
 export const ROUTED_TUNED: Record<'near-routing' | 'caption', Record<string, number>> = {
-  'near-routing': {},
+  // Every choice inside the grid (results/tuning-near-routing.md, 2026-12-08).
+  'near-routing': {
+    'near-routing/full': 1e-3,
+    'near-routing/full-text': 1e-3,
+    'near-routing/lora/none': 5e-3,
+    'near-routing/lora/add': 5e-3,
+    'near-routing/lora/mul': 5e-3,
+    'near-routing/lora/mulExpand': 5e-3,
+    'near-routing/lora/inner': 1e-3,
+    'near-routing/adapter/none': 1e-3,
+    'near-routing/adapter/add': 5e-3,
+    'near-routing/adapter/mul': 5e-3,
+    'near-routing/adapter/mulExpand': 5e-3,
+    'near-routing/adapter/inner': 5e-3,
+  },
   caption: {},
 };
 
