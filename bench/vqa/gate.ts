@@ -2,7 +2,8 @@
  * near-routing.sh's reading of its gate runs (routing-check.ts, caption-check.ts JSONs in
  * bench/vqa/results): refuses a result made on other checkpoints than the setting names now (a
  * stale JSON would be skipped as done and would decide the gate), and with a threshold prints
- * whether full finetuning's ceiling at its best-dev rate reaches it: 'met' or 'not met (...)'.
+ * whether the ceiling method's (GATE_PLAN) ceiling at its best-dev rate reaches it: 'met' or
+ * 'not met (...)'.
  *
  *   npx tsx bench/vqa/gate.ts routing near-routing 0.85   # or 'none': only the staleness check
  *   npx tsx bench/vqa/gate.ts plan routing                 # what near-routing.sh runs, as shell assignments

@@ -16,6 +16,7 @@ import { ANSWERS, CANVAS, QLEN, WORDS } from './mnist-vqa.ts';
 import { TEXT_LEN, TOKENIZER_VOCAB } from './text.ts';
 import { ANSWER_LEN, T5_VOCAB } from './t5.ts';
 import { CAPTION_LEN, CAPTION_WORDS, captionTokenizerDir } from './captions.ts';
+import { metaValue } from './weights.ts';
 
 export const WIDTH = 64;
 
@@ -81,26 +82,17 @@ export interface Joint {
 export const POOLED: Joint = { prefix: 'pooled', embed: false };
 
 /** A checkpoint's flavor from its metadata (absent: native, as the first ones were written); an unknown one is refused. */
-export function flavorOf(meta: Record<string, string>, source = 'checkpoint'): Flavor {
-  const f = meta.flavor ?? 'native';
-  if (!(FLAVORS as readonly string[]).includes(f))
-    throw new Error(`${source}: metadata flavor '${f}' (valid: ${FLAVORS.join(', ')})`);
-  return f as Flavor;
-}
+export const flavorOf = (meta: Record<string, string>, source = 'checkpoint'): Flavor =>
+  metaValue(meta, 'flavor', FLAVORS, source, 'native');
 
 /**
  * A checkpoint's joint layout from its metadata (pretrain.ts writes it; older ones, without the
  * fields, are pooled and not embedded). A value it does not know is refused, naming `source`.
  */
-export function jointOf(meta: Record<string, string>, source = 'checkpoint'): Joint {
-  const prefix = meta.prefix ?? 'pooled';
-  if (!(PREFIXES as readonly string[]).includes(prefix))
-    throw new Error(`${source}: metadata prefix '${prefix}' (valid: ${PREFIXES.join(', ')})`);
-  const embed = meta.embed ?? 'false';
-  if (embed !== 'true' && embed !== 'false')
-    throw new Error(`${source}: metadata embed '${embed}' (valid: true, false)`);
-  return { prefix: prefix as Prefix, embed: embed === 'true' };
-}
+export const jointOf = (meta: Record<string, string>, source = 'checkpoint'): Joint => ({
+  prefix: metaValue(meta, 'prefix', PREFIXES, source, 'pooled'),
+  embed: metaValue(meta, 'embed', ['true', 'false'], source, 'false') === 'true',
+});
 
 export const backbone = (f: Flavor = 'native', joint: Joint = POOLED) =>
   vl.model({

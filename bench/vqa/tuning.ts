@@ -126,8 +126,8 @@ export function pickRate(
 export function tuningReport(f: TuningFile, methods: string[]): string {
   const { lrs, k, seed, setting } = f.config;
   const chosen = choose(f, methods);
-  // The setting's score, scaled as results.ts reports it.
-  const caption = scoreMax(setting) > 1;
+  // The setting's score, named and scaled as results.ts reports it.
+  const caption = SETTINGS[setting].data === 'caption';
   const lines = [
     `Tuning of setting \`${setting}\`: k=${k}${caption ? ' images' : ''}, tuning seed ${seed} (not a reporting seed), the protocol's step budget; best dev ${caption ? 'CIDEr-D (x100)' : 'VQA accuracy (%)'} per learning rate. The test set was not scored.`,
     '',

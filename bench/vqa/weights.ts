@@ -14,6 +14,25 @@ export const WEIGHTS_FORMAT = 'peftgraph-mnist-vqa-backbone-1';
 export const BACKBONE_TASKS = ['vl', 'vlt5', 'vision', 'cells', 'text', 'captext'] as const;
 export type BackboneTask = (typeof BACKBONE_TASKS)[number];
 
+/**
+ * Metadata `key` of a backbone file: one of `valid`, or `absent` where the field is missing (the
+ * first checkpoints were written without it); anything else is refused, naming `source`.
+ */
+export function metaValue<T extends string>(
+  meta: Record<string, string>,
+  key: string,
+  valid: readonly T[],
+  source: string,
+  absent?: T,
+): T {
+  const v = meta[key] ?? absent;
+  if (v === undefined || !(valid as readonly string[]).includes(v))
+    throw new Error(
+      `${source}: ${v === undefined ? `no metadata ${key}` : `metadata ${key} '${v}'`} (valid: ${valid.join(', ')})`,
+    );
+  return v as T;
+}
+
 /** Writes the params of `g` whose names start with one of `prefixes`. */
 export function saveBackbone(
   path: string,
@@ -41,9 +60,6 @@ export function loadBackbone(path: string): { weights: Record<string, Float32Arr
     throw new Error(
       `${path}: not a benchmark backbone (format ${metadata.format ?? 'none'}); make it with bench/vqa/pretrain.ts`,
     );
-  if (!(BACKBONE_TASKS as readonly string[]).includes(metadata.task))
-    throw new Error(
-      `${path}: ${metadata.task === undefined ? 'no metadata task' : `metadata task '${metadata.task}'`} (valid: ${BACKBONE_TASKS.join(', ')})`,
-    );
+  metaValue(metadata, 'task', BACKBONE_TASKS, path);
   return { weights: Object.fromEntries([...tensors].map(([k, t]) => [k, t.data])), meta: metadata };
 }

@@ -23,7 +23,7 @@ import { paramReport } from '../../src/compiler/params-report.ts';
 import { lockDir } from '../../src/runtime/out-lock.ts';
 import { METHODS, method, type Towers } from './methods.ts';
 import { cellKey, loadResults, mergeResults, report, saveResults, type Cell, type ResultsFile } from './results.ts';
-import { COUNT, POSITIVE, numberFlag, type NumberRule } from '../flags.ts';
+import { COUNT, POSITIVE, numberFlag, numberList, type NumberRule } from '../flags.ts';
 
 const KS = [16, 32, 64, 100, 500, 1000];
 const SEEDS = [13, 21, 42, 87, 100];
@@ -62,15 +62,17 @@ const fail = (msg: string): never => {
   console.error(`bench vqav2: ${msg}`);
   process.exit(2);
 };
-/** A flag's value through bench/flags.ts, its refusal printed as this script's others are. */
-const flag = (name: string, s: string, rule: NumberRule): number => {
+/** A flag read through bench/flags.ts, its refusal printed as this script's others are. */
+const guarded = <T>(read: () => T): T => {
   try {
-    return numberFlag('bench vqav2', name, s, rule);
+    return read();
   } catch (e) {
     return fail((e as Error).message.replace(/^bench vqav2: /, ''));
   }
 };
-const ints = (name: string, s: string) => s.split(',').map((x) => flag(name, x, COUNT));
+const flag = (name: string, s: string, rule: NumberRule) => guarded(() => numberFlag('bench vqav2', name, s, rule));
+const list = (name: string, s: string, rule: NumberRule) => guarded(() => numberList('bench vqav2', name, s, rule));
+const ints = (name: string, s: string) => list(name, s, COUNT);
 const one = (name: string, s: string) => {
   const v = ints(name, s);
   if (v.length !== 1) fail(`--${name}: one value, got ${s}`);
@@ -171,7 +173,7 @@ if (o.tune) {
   const tuneSeed = flag('tune-seed', o['tune-seed']!, { integer: true, min: 0 });
   if (seeds.includes(tuneSeed))
     fail(`--tune-seed ${tuneSeed} is a reporting seed (--seeds ${seeds.join(',')}): tune on another`);
-  const lrs = o.lrs!.split(',').map((x) => flag('lrs', x, POSITIVE));
+  const lrs = list('lrs', o.lrs!, POSITIVE);
   // `train` scores a test.jsonl it finds beside the training file: tuning must not see one.
   if (sibling(config.train as string, 'test'))
     fail(
